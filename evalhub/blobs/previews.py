@@ -1,0 +1,42 @@
+"""Downscaled previews of stored images."""
+
+from __future__ import annotations
+
+import io
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from PIL import Image, ImageOps
+
+from evalhub.blobs.models import ImageBlob
+
+PREVIEW_MAX_SIDE = 512
+
+
+def render_preview(data: bytes, *, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
+    """WebP no larger than ``max_side`` on its long side, in 8-bit RGB(A)."""
+    with Image.open(io.BytesIO(data)) as img:
+        img = ImageOps.exif_transpose(img)
+        if img.mode not in ("RGB", "RGBA"):
+            img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        img.save(out, format="WEBP", quality=85, method=4)
+        return out.getvalue()
+
+
+def blob_make_preview(blob: ImageBlob) -> bool:
+    """Create the blob's preview unless it has one. Returns whether one was made.
+
+    Idempotent, so a redelivered task does no harm.
+    """
+    if blob.preview:
+        return False
+    with default_storage.open(blob.file.name, "rb") as handle:
+        preview = render_preview(handle.read())
+    path = f"previews/{blob.sha256[:2]}/{blob.sha256}.webp"
+    if default_storage.exists(path):
+        default_storage.delete(path)
+    saved = default_storage.save(path, ContentFile(preview))
+    ImageBlob.objects.filter(pk=blob.pk).update(preview=saved)
+    return True

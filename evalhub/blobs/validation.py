@@ -1,0 +1,79 @@
+"""Decide whether a byte string is an image EvalHub accepts, before anything is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+ACCEPTED_FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF"}
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+FORMAT_EXTENSION = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif",
+                    "GIF": "gif"}
+
+
+class InvalidImage(ValueError):
+    """The bytes are not an acceptable image; the message says why, naming the file."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    sha256: str
+    format: str
+    width: int
+    height: int
+    mode: str
+    size_bytes: int
+
+    @property
+    def extension(self) -> str:
+        return FORMAT_EXTENSION[self.format]
+
+
+def inspect_image(data: bytes, *, name: str, max_pixels: int, max_bytes: int) -> ImageInfo:
+    """Fully decode ``data`` and describe it, or raise :class:`InvalidImage`.
+
+    Decoding everything (not only the header) is what catches truncated files. The pixel
+    limit is checked from the header *before* decoding, so a decompression bomb is refused
+    without allocating its pixels.
+    """
+    if not data:
+        raise InvalidImage(f"{name}: file is empty")
+    if len(data) > max_bytes:
+        raise InvalidImage(f"{name}: {len(data)} bytes exceeds the limit of {max_bytes} bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                fmt = img.format or ""
+                width, height = img.size
+                if width * height > max_pixels:
+                    raise InvalidImage(
+                        f"{name}: {width}x{height} = {width * height} pixels exceeds the limit "
+                        f"of {max_pixels} (possible decompression bomb)"
+                    )
+                if fmt not in ACCEPTED_FORMATS:
+                    raise InvalidImage(f"{name}: format {fmt or 'unknown'} is not accepted")
+                mode = img.mode
+                img.load()
+    except InvalidImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidImage(f"{name}: refused as a decompression bomb ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidImage(f"{name}: not an image (cannot identify the format)") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImage(f"{name}: unreadable or truncated image ({exc})") from exc
+    if width == 0 or height == 0:
+        raise InvalidImage(f"{name}: image has zero width or height")
+    return ImageInfo(
+        sha256=hashlib.sha256(data).hexdigest(),
+        format=fmt,
+        width=width,
+        height=height,
+        mode=mode,
+        size_bytes=len(data),
+    )

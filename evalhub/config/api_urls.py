@@ -1,0 +1,30 @@
+"""All REST endpoints under /api/v1/, one router for every app."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from evalhub.projects.apis import MembershipViewSet, ProjectViewSet
+from evalhub.prompts.apis import PromptSetViewSet, PromptViewSet
+from evalhub.runs.apis import (
+    CheckpointViewSet,
+    GenerationRunViewSet,
+    GenModelViewSet,
+    ImageViewSet,
+    ReferenceSetViewSet,
+)
+
+router = DefaultRouter()
+router.register("projects", ProjectViewSet, basename="project")
+router.register("memberships", MembershipViewSet, basename="membership")
+router.register("prompt-sets", PromptSetViewSet, basename="prompt-set")
+router.register("prompts", PromptViewSet, basename="prompt")
+router.register("models", GenModelViewSet, basename="model")
+router.register("checkpoints", CheckpointViewSet, basename="checkpoint")
+router.register("runs", GenerationRunViewSet, basename="run")
+router.register("images", ImageViewSet, basename="image")
+router.register("reference-sets", ReferenceSetViewSet, basename="reference-set")
+
+urlpatterns = [
+    path("auth/token/", include("evalhub.core.auth_urls")),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,23 @@
+"""Domain errors. Services raise these; the API turns them into 400 responses with details."""
+
+from __future__ import annotations
+
+
+class EvalHubError(Exception):
+    """Base class for errors caused by the user's input, never by a bug."""
+
+    def __init__(self, message: str, *, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+    def __str__(self) -> str:
+        if not self.details:
+            return self.message
+        shown = "\n  - ".join(self.details[:50])
+        more = f"\n  ... and {len(self.details) - 50} more" if len(self.details) > 50 else ""
+        return f"{self.message}\n  - {shown}{more}"
+
+
+class ImportRejected(EvalHubError):
+    """An import found bad input; nothing was stored."""

@@ -1,0 +1,75 @@
+"""A ViewSet base for everything that lives inside a project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Model, QuerySet
+from rest_framework import viewsets
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.serializers import BaseSerializer
+
+from evalhub.projects.models import Role
+from evalhub.projects.permissions import ProjectObjectPermission, require_project_role
+from evalhub.projects.selectors import projects_for_user
+
+
+def resolve_attr_path(obj: Any, path: str) -> Any:
+    for part in path.split("__"):
+        obj = getattr(obj, part)
+    return obj
+
+
+class ProjectScopedMixin:
+    """Querysets are limited to projects where the user holds one of ``read_roles``.
+
+    Subclasses set ``project_path``: the ORM path from the model to its project id
+    (``"project_id"``, ``"model__project_id"``...).
+    """
+
+    project_path: str = "project_id"
+    read_roles: tuple[str, ...] = (Role.OWNER, Role.SCIENTIST)
+    write_roles: tuple[str, ...] = (Role.OWNER, Role.SCIENTIST)
+    permission_classes = [IsAuthenticated, ProjectObjectPermission]
+
+    def base_queryset(self) -> QuerySet:
+        raise NotImplementedError
+
+    def get_queryset(self) -> QuerySet:
+        visible = projects_for_user(user=self.request.user, roles=self.read_roles)
+        return self.base_queryset().filter(**{f"{self.project_path}__in": visible.values("id")})
+
+    def get_project_id(self, obj: Model) -> int:
+        return resolve_attr_path(obj, self.project_path)
+
+    def project_id_from_validated(self, serializer: BaseSerializer) -> int:
+        """The project a new object will belong to, from the validated input."""
+        path, _, rest = self.project_path.partition("__")
+        related = serializer.validated_data[path.removesuffix("_id")]
+        return resolve_attr_path(related, rest) if rest else related.id
+
+    def perform_create(self, serializer: BaseSerializer) -> None:
+        require_project_role(
+            request=self.request,
+            project_id=self.project_id_from_validated(serializer),
+            roles=self.write_roles,
+        )
+        serializer.save()
+
+    def perform_update(self, serializer: BaseSerializer) -> None:
+        # Moving an object to another project needs write access there too.
+        if any(f in serializer.validated_data for f in (self.project_path.split("__")[0],)):
+            require_project_role(
+                request=self.request,
+                project_id=self.project_id_from_validated(serializer),
+                roles=self.write_roles,
+            )
+        serializer.save()
+
+
+class ProjectScopedViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+    pass
+
+
+class ProjectScopedReadOnlyViewSet(ProjectScopedMixin, viewsets.ReadOnlyModelViewSet):
+    pass

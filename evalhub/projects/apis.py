@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.permissions import IsAuthenticated
+
+from evalhub.projects.api_base import ProjectScopedViewSet
+from evalhub.projects.models import Membership, Project, Role
+from evalhub.projects.permissions import require_project_role
+from evalhub.projects.selectors import projects_for_user, role_in_project
+from evalhub.projects.services import project_create
+
+ALL_ROLES = (Role.OWNER, Role.SCIENTIST, Role.ANNOTATOR)
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    my_role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "slug", "description", "created_at", "my_role"]
+        read_only_fields = ["id", "created_at", "my_role"]
+        extra_kwargs = {"slug": {"required": False}}
+
+    def get_my_role(self, project: Project) -> str | None:
+        return role_in_project(user=self.context["request"].user, project_id=project.id)
+
+
+class ProjectViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Projects the caller is a member of. Anyone signed in may create one (and owns it)."""
+
+    serializer_class = ProjectSerializer
+    permission_classes = [IsAuthenticated]
+    filterset_fields = ["slug"]
+
+    def get_queryset(self) -> QuerySet[Project]:
+        return projects_for_user(user=self.request.user)
+
+    def perform_create(self, serializer: ProjectSerializer) -> None:
+        serializer.instance = project_create(owner=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer: ProjectSerializer) -> None:
+        require_project_role(
+            request=self.request, project_id=serializer.instance.id, roles=(Role.OWNER,)
+        )
+        serializer.save()
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.SlugRelatedField(
+        source="user", slug_field="username", queryset=get_user_model().objects.all()
+    )
+
+    class Meta:
+        model = Membership
+        fields = ["id", "project", "username", "role", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class MembershipViewSet(ProjectScopedViewSet):
+    """Members see who else is in their projects; only owners add, change or remove members."""
+
+    serializer_class = MembershipSerializer
+    read_roles = ALL_ROLES
+    write_roles = (Role.OWNER,)
+    filterset_fields = ["project", "role"]
+
+    def base_queryset(self) -> QuerySet[Membership]:
+        return Membership.objects.select_related("user").order_by("id")

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from django.conf import settings
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from evalhub.blobs.sources import open_source
+from evalhub.core.uploads import uploaded_file_path
+from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
+from evalhub.projects.models import Project
+from evalhub.projects.permissions import require_project_role
+from evalhub.prompts.models import Prompt, PromptSet
+from evalhub.prompts.parsers import FORMATS, detect_format
+from evalhub.prompts.services import prompt_set_import
+
+
+class PromptSetSerializer(serializers.ModelSerializer):
+    prompt_count = serializers.IntegerField(source="prompts.count", read_only=True)
+    categories = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PromptSet
+        fields = ["id", "project", "name", "description", "created_at", "prompt_count",
+                  "categories"]
+        read_only_fields = ["id", "created_at"]
+
+    def get_categories(self, prompt_set: PromptSet) -> list[str]:
+        return sorted(
+            set(prompt_set.prompts.exclude(category="").values_list("category", flat=True))
+        )
+
+
+class PromptSerializer(serializers.ModelSerializer):
+    source_image_sha256 = serializers.CharField(
+        source="source_image.sha256", read_only=True, default=None
+    )
+
+    class Meta:
+        model = Prompt
+        fields = ["id", "prompt_set", "position", "text", "category", "tags", "metadata",
+                  "source_image_sha256"]
+        read_only_fields = fields
+
+
+class PromptSetImportSerializer(serializers.Serializer):
+    project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, default="", allow_blank=True)
+    file = serializers.FileField(help_text="CSV, JSONL or text (one prompt a line).")
+    format = serializers.ChoiceField(choices=FORMATS, required=False)
+    images = serializers.FileField(
+        required=False, help_text="Zip of source images named by the source_image column."
+    )
+
+
+class PromptSetViewSet(ProjectScopedViewSet):
+    serializer_class = PromptSetSerializer
+    filterset_fields = ["project", "name"]
+
+    def base_queryset(self) -> QuerySet[PromptSet]:
+        return PromptSet.objects.order_by("id")
+
+    @extend_schema(request=PromptSetImportSerializer, responses={201: PromptSetSerializer})
+    @action(detail=False, methods=["post"], url_path="import",
+            parser_classes=[MultiPartParser, FormParser])
+    def import_file(self, request: Request) -> Response:
+        """Create a prompt set from an uploaded file. All prompts are imported, or none."""
+        form = PromptSetImportSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        require_project_role(request=request, project_id=data["project"].id,
+                             roles=self.write_roles)
+        upload = data["file"]
+        with ExitStack() as stack:
+            images = None
+            if data.get("images") is not None:
+                path = stack.enter_context(uploaded_file_path(data["images"]))
+                images = stack.enter_context(
+                    open_source(path, max_total_bytes=settings.EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES)
+                )
+            prompt_set = prompt_set_import(
+                project=data["project"],
+                name=data["name"],
+                description=data["description"],
+                data=upload.read(),
+                fmt=data.get("format") or detect_format(upload.name or ""),
+                created_by=request.user,
+                images=images,
+            )
+        return Response(PromptSetSerializer(prompt_set).data, status=status.HTTP_201_CREATED)
+
+
+class PromptViewSet(ProjectScopedReadOnlyViewSet):
+    serializer_class = PromptSerializer
+    project_path = "prompt_set__project_id"
+    filterset_fields = ["prompt_set", "category"]
+
+    def base_queryset(self) -> QuerySet[Prompt]:
+        return Prompt.objects.select_related("source_image").order_by("prompt_set_id", "position")

@@ -1,0 +1,44 @@
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from evalhub.blobs.sources import open_source
+from evalhub.core.cli import get_project, reports_domain_errors
+from evalhub.prompts.parsers import FORMATS, detect_format
+from evalhub.prompts.services import prompt_set_import
+
+
+class Command(BaseCommand):
+    help = "Create a prompt set from a CSV, JSONL or text file (all prompts, or none)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--project", required=True, help="project slug")
+        parser.add_argument("--name", help="prompt set name (default: the file name)")
+        parser.add_argument("--format", choices=FORMATS)
+        parser.add_argument("--description", default="")
+        parser.add_argument("--images", type=Path, help="folder or zip with source images")
+
+    @reports_domain_errors
+    def handle(self, *args, **options) -> None:
+        path: Path = options["file"]
+        project = get_project(options["project"])
+        fmt = options["format"] or detect_format(path.name)
+        kwargs = dict(
+            project=project,
+            name=options["name"] or path.stem,
+            description=options["description"],
+            data=path.read_bytes(),
+            fmt=fmt,
+        )
+        if options["images"]:
+            limit = settings.EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES
+            with open_source(options["images"], max_total_bytes=limit) as images:
+                prompt_set = prompt_set_import(images=images, **kwargs)
+        else:
+            prompt_set = prompt_set_import(**kwargs)
+        count = prompt_set.prompts.count()
+        self.stdout.write(self.style.SUCCESS(
+            f"Prompt set {prompt_set.name!r} (id {prompt_set.id}): {count} prompts."
+        ))

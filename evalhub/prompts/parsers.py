@@ -1,0 +1,152 @@
+"""Parse prompt files (CSV, JSONL, plain text) into rows, collecting every error with its line.
+
+Pure functions: no database. The service decides what to do with the rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from evalhub.core.errors import ImportRejected
+
+FORMATS = ("csv", "jsonl", "txt")
+TEXT_KEYS = ("text", "prompt", "caption")
+MAX_PROMPT_CHARS = 10_000
+
+
+@dataclass(frozen=True)
+class PromptRow:
+    line: int
+    text: str
+    category: str = ""
+    tags: tuple[str, ...] = ()
+    source_image: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def detect_format(filename: str) -> str:
+    lowered = filename.lower()
+    if lowered.endswith(".csv"):
+        return "csv"
+    if lowered.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if lowered.endswith(".txt"):
+        return "txt"
+    raise ImportRejected(
+        f"Cannot tell the format of {filename!r} from its extension; "
+        f"name it .csv, .jsonl or .txt, or pass the format ({', '.join(FORMATS)})."
+    )
+
+
+def _split_tags(value: Any) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, list):
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    return tuple(t.strip() for t in str(value).replace(";", ",").split(",") if t.strip())
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportRejected(f"The file is not UTF-8 text (byte {exc.start}).") from exc
+
+
+def _row_from_mapping(line: int, record: dict[str, Any], errors: list[str]) -> PromptRow | None:
+    text_key = next((k for k in TEXT_KEYS if k in record), None)
+    if text_key is None:
+        expected = " or ".join(TEXT_KEYS)
+        errors.append(f"line {line}: no prompt text (expected a column named {expected})")
+        return None
+    text = str(record[text_key] or "").strip()
+    if not text:
+        errors.append(f"line {line}: prompt text is empty")
+        return None
+    if len(text) > MAX_PROMPT_CHARS:
+        errors.append(f"line {line}: prompt is longer than {MAX_PROMPT_CHARS} characters")
+        return None
+    known = {*TEXT_KEYS, "category", "tags", "source_image"}
+    metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+    extra = {k: v for k, v in record.items() if k not in known and k != "metadata" and v != ""}
+    return PromptRow(
+        line=line,
+        text=text,
+        category=str(record.get("category") or "").strip(),
+        tags=_split_tags(record.get("tags")),
+        source_image=str(record.get("source_image") or "").strip(),
+        metadata={**extra, **metadata},
+    )
+
+
+def _parse_csv(text: str, errors: list[str]) -> list[PromptRow]:
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames:
+        return []
+    rows = []
+    for record in reader:
+        if None in record:
+            errors.append(f"line {reader.line_num}: more values than columns")
+            continue
+        row = _row_from_mapping(reader.line_num, record, errors)
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def _parse_jsonl(text: str, errors: list[str]) -> list[PromptRow]:
+    rows = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            errors.append(f"line {number}: invalid JSON ({exc.msg})")
+            continue
+        if isinstance(record, str):
+            record = {"text": record}
+        if not isinstance(record, dict):
+            errors.append(f"line {number}: expected a JSON object or string")
+            continue
+        row = _row_from_mapping(number, record, errors)
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def _parse_txt(text: str) -> list[PromptRow]:
+    return [
+        PromptRow(line=n, text=line.strip())
+        for n, line in enumerate(text.splitlines(), start=1)
+        if line.strip()
+    ]
+
+
+def parse_prompts(data: bytes, *, fmt: str) -> list[PromptRow]:
+    """Parse a whole prompt file or raise :class:`ImportRejected` listing every bad line."""
+    if fmt not in FORMATS:
+        raise ImportRejected(f"Unknown prompt file format {fmt!r}; expected one of {FORMATS}.")
+    text = _decode(data)
+    errors: list[str] = []
+    if fmt == "csv":
+        rows = _parse_csv(text, errors)
+    elif fmt == "jsonl":
+        rows = _parse_jsonl(text, errors)
+    else:
+        rows = _parse_txt(text)
+    seen: dict[str, int] = {}
+    for row in rows:
+        if row.text in seen:
+            errors.append(f"line {row.line}: duplicate of the prompt on line {seen[row.text]}")
+        else:
+            seen[row.text] = row.line
+    if errors:
+        raise ImportRejected("The prompt file has errors; nothing was imported.", details=errors)
+    if not rows:
+        raise ImportRejected("The prompt file contains no prompts.")
+    return rows

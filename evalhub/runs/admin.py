@@ -1,0 +1,66 @@
+from django.contrib import admin
+
+from evalhub.runs.models import (
+    Checkpoint,
+    GenerationFailure,
+    GenerationRun,
+    GenModel,
+    Image,
+    ReferenceSet,
+)
+
+
+class CheckpointInline(admin.TabularInline):
+    model = Checkpoint
+    extra = 0
+    fields = ["name", "training_step", "generator", "weights_uri"]
+    show_change_link = True
+
+
+@admin.register(GenModel)
+class GenModelAdmin(admin.ModelAdmin):
+    list_display = ["name", "project", "created_at"]
+    list_filter = ["project"]
+    search_fields = ["name"]
+    inlines = [CheckpointInline]
+
+
+@admin.register(Checkpoint)
+class CheckpointAdmin(admin.ModelAdmin):
+    list_display = ["name", "model", "training_step", "generator"]
+    list_filter = ["generator", "model__project"]
+    search_fields = ["name", "model__name"]
+
+
+@admin.register(GenerationRun)
+class GenerationRunAdmin(admin.ModelAdmin):
+    list_display = ["name", "checkpoint", "prompt_set", "source", "status", "progress",
+                    "items_failed", "created_at"]
+    list_filter = ["status", "source", "project"]
+    search_fields = ["name"]
+    readonly_fields = ["items_total", "items_done", "items_failed", "started_at", "finished_at",
+                       "error"]
+
+    @admin.display(description="progress")
+    def progress(self, run: GenerationRun) -> str:
+        return f"{run.items_done}/{run.items_total}"
+
+
+@admin.register(Image)
+class ImageAdmin(admin.ModelAdmin):
+    list_display = ["id", "run", "prompt", "seed", "blob", "elapsed_s"]
+    list_filter = ["run__project", "run"]
+    raw_id_fields = ["prompt", "blob", "run"]
+
+
+@admin.register(GenerationFailure)
+class GenerationFailureAdmin(admin.ModelAdmin):
+    list_display = ["run", "prompt", "seed", "attempts", "updated_at", "error"]
+    list_filter = ["run"]
+
+
+@admin.register(ReferenceSet)
+class ReferenceSetAdmin(admin.ModelAdmin):
+    list_display = ["name", "project", "created_at"]
+    list_filter = ["project"]
+    filter_horizontal = ["images"]

@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from django.conf import settings
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from evalhub.blobs.sources import open_source
+from evalhub.core.uploads import uploaded_file_path
+from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
+from evalhub.projects.permissions import require_project_role
+from evalhub.runs.importing.services import reference_set_import, run_images_import
+from evalhub.runs.models import (
+    Checkpoint,
+    GenerationRun,
+    GenModel,
+    Image,
+    ReferenceSet,
+    RunSource,
+)
+from evalhub.runs.services import run_create
+
+
+class GenModelSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GenModel
+        fields = ["id", "project", "name", "description", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class CheckpointSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Checkpoint
+        fields = ["id", "model", "name", "training_step", "weights_uri", "generator",
+                  "parameters", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class GenerationRunSerializer(serializers.ModelSerializer):
+    image_count = serializers.IntegerField(source="images.count", read_only=True)
+
+    class Meta:
+        model = GenerationRun
+        fields = ["id", "project", "checkpoint", "prompt_set", "name", "source", "seeds",
+                  "parameters", "status", "items_total", "items_done", "items_failed", "error",
+                  "image_count", "created_at", "started_at", "finished_at"]
+        read_only_fields = ["id", "project", "status", "items_total", "items_done",
+                            "items_failed", "error", "image_count", "created_at", "started_at",
+                            "finished_at"]
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    sha256 = serializers.CharField(source="blob.sha256", read_only=True)
+    width = serializers.IntegerField(source="blob.width", read_only=True)
+    height = serializers.IntegerField(source="blob.height", read_only=True)
+    url = serializers.SerializerMethodField()
+    preview_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Image
+        fields = ["id", "run", "prompt", "seed", "sha256", "width", "height", "elapsed_s",
+                  "metadata", "url", "preview_url", "created_at"]
+        read_only_fields = fields
+
+    def get_url(self, image: Image) -> str:
+        return image.blob.file.url
+
+    def get_preview_url(self, image: Image) -> str | None:
+        return image.blob.preview.url if image.blob.preview else None
+
+
+class ReferenceSetSerializer(serializers.ModelSerializer):
+    image_count = serializers.IntegerField(source="images.count", read_only=True)
+
+    class Meta:
+        model = ReferenceSet
+        fields = ["id", "project", "name", "description", "image_count", "created_at"]
+        read_only_fields = ["id", "image_count", "created_at"]
+
+
+class ImagesUploadSerializer(serializers.Serializer):
+    archive = serializers.FileField(help_text="Zip of images; may contain manifest.csv/jsonl.")
+    manifest = serializers.FileField(
+        required=False, help_text="CSV or JSONL with columns file, prompt (or prompt_id), seed."
+    )
+    skip_existing = serializers.BooleanField(default=False)
+
+
+class ImportReportSerializer(serializers.Serializer):
+    images_created = serializers.IntegerField()
+    blobs_created = serializers.IntegerField()
+    duplicates_of_existing_blobs = serializers.IntegerField()
+
+
+class GenModelViewSet(ProjectScopedViewSet):
+    serializer_class = GenModelSerializer
+    filterset_fields = ["project", "name"]
+
+    def base_queryset(self) -> QuerySet[GenModel]:
+        return GenModel.objects.order_by("id")
+
+
+class CheckpointViewSet(ProjectScopedViewSet):
+    serializer_class = CheckpointSerializer
+    project_path = "model__project_id"
+    filterset_fields = ["model", "generator", "model__project"]
+
+    def base_queryset(self) -> QuerySet[Checkpoint]:
+        return Checkpoint.objects.select_related("model").order_by("model_id", "training_step")
+
+
+class GenerationRunViewSet(ProjectScopedViewSet):
+    serializer_class = GenerationRunSerializer
+    project_path = "checkpoint__model__project_id"
+    filterset_fields = ["project", "checkpoint", "prompt_set", "status", "source"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def base_queryset(self) -> QuerySet[GenerationRun]:
+        return GenerationRun.objects.select_related("checkpoint__model").order_by("id")
+
+    def perform_create(self, serializer: GenerationRunSerializer) -> None:
+        data = serializer.validated_data
+        require_project_role(
+            request=self.request,
+            project_id=data["checkpoint"].model.project_id,
+            roles=self.write_roles,
+        )
+        serializer.instance = run_create(
+            created_by=self.request.user,
+            source=data.get("source", RunSource.IMPORTED),
+            **{k: v for k, v in data.items() if k != "source"},
+        )
+
+    @extend_schema(request=ImagesUploadSerializer, responses={201: ImportReportSerializer})
+    @action(detail=True, methods=["post"], url_path="import-images",
+            parser_classes=[MultiPartParser, FormParser])
+    def import_images(self, request: Request, pk: str | None = None) -> Response:
+        """Attach images from an uploaded zip and manifest: all of them, or none."""
+        run = self.get_object()
+        require_project_role(request=request, project_id=run.project_id, roles=self.write_roles)
+        form = ImagesUploadSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        manifest = form.validated_data.get("manifest")
+        with ExitStack() as stack:
+            path = stack.enter_context(uploaded_file_path(form.validated_data["archive"]))
+            source = stack.enter_context(
+                open_source(path, max_total_bytes=settings.EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES)
+            )
+            report = run_images_import(
+                run=run,
+                source=source,
+                manifest=manifest.read() if manifest else None,
+                manifest_name=manifest.name if manifest else "manifest.csv",
+                skip_existing=form.validated_data["skip_existing"],
+            )
+        return Response(ImportReportSerializer(report).data, status=status.HTTP_201_CREATED)
+
+
+class ImageViewSet(ProjectScopedReadOnlyViewSet):
+    serializer_class = ImageSerializer
+    project_path = "run__project_id"
+    filterset_fields = ["run", "prompt", "seed", "run__checkpoint", "prompt__category"]
+
+    def base_queryset(self) -> QuerySet[Image]:
+        return Image.objects.select_related("blob").order_by("id")
+
+
+class ReferenceSetViewSet(ProjectScopedViewSet):
+    serializer_class = ReferenceSetSerializer
+    filterset_fields = ["project", "name"]
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def base_queryset(self) -> QuerySet[ReferenceSet]:
+        return ReferenceSet.objects.order_by("id")
+
+    @extend_schema(request=ImagesUploadSerializer, responses={201: ImportReportSerializer})
+    @action(detail=True, methods=["post"], url_path="import-images",
+            parser_classes=[MultiPartParser, FormParser])
+    def import_images(self, request: Request, pk: str | None = None) -> Response:
+        """Add the images of an uploaded zip to this reference set, atomically."""
+        reference_set = self.get_object()
+        require_project_role(
+            request=request, project_id=reference_set.project_id, roles=self.write_roles
+        )
+        upload = request.data.get("archive")
+        if upload is None:
+            raise serializers.ValidationError({"archive": "A zip file is required."})
+        with uploaded_file_path(upload) as path, open_source(
+            path, max_total_bytes=settings.EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES
+        ) as source:
+            report = reference_set_import(reference_set=reference_set, source=source)
+        return Response(ImportReportSerializer(report).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,208 @@
+"""Import a run's images from a folder or zip plus a manifest: every image, or none.
+
+Two passes keep memory bounded: the first reads and fully decodes each image to validate it
+(and forgets the bytes), the second reads it again and stores it inside one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.services import blob_store, image_inspect
+from evalhub.blobs.sources import FileSource
+from evalhub.blobs.validation import EXTENSIONS, ImageInfo, InvalidImage
+from evalhub.blobs.written_files import WrittenFiles
+from evalhub.core.errors import ImportRejected
+from evalhub.core.tasks import enqueue_on_commit
+from evalhub.prompts.models import Prompt
+from evalhub.runs.importing.manifest import MANIFEST_NAMES, ManifestRow, parse_manifest
+from evalhub.runs.models import GenerationRun, Image, ReferenceSet, RunSource, RunStatus
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    images_created: int
+    blobs_created: int
+    duplicates_of_existing_blobs: int
+
+
+def _manifest_rows(source: FileSource, manifest: bytes | None, manifest_name: str) -> list:
+    if manifest is not None:
+        return parse_manifest(manifest, name=manifest_name)
+    found = [name for name in MANIFEST_NAMES if name in set(source.names())]
+    if not found:
+        raise ImportRejected(
+            "No manifest given and none found in the folder or zip "
+            f"(expected {' or '.join(MANIFEST_NAMES)} at its top level)."
+        )
+    return parse_manifest(source.read(found[0]), name=found[0])
+
+
+def _resolve_prompts(run: GenerationRun, rows: list[ManifestRow], errors: list[str]) -> dict:
+    prompts = list(Prompt.objects.filter(prompt_set=run.prompt_set).only("id", "text"))
+    by_text = {p.text: p for p in prompts}
+    by_id = {p.id: p for p in prompts}
+    resolved = {}
+    for row in rows:
+        prompt = by_id.get(row.prompt_id) if row.prompt_id is not None else by_text.get(row.prompt)
+        if prompt is None:
+            shown = f"prompt_id {row.prompt_id}" if row.prompt_id is not None else repr(row.prompt)
+            errors.append(
+                f"manifest line {row.line}: unknown prompt {shown} "
+                f"(not in prompt set {run.prompt_set.name!r})"
+            )
+        else:
+            resolved[row.line] = prompt
+    return resolved
+
+
+def _validate_rows(
+    run: GenerationRun, source: FileSource, rows: list[ManifestRow], *, skip_existing: bool
+) -> tuple[list[tuple[ManifestRow, Prompt]], dict[str, ImageInfo]]:
+    errors: list[str] = []
+    prompts = _resolve_prompts(run, rows, errors)
+    available = set(source.names())
+    existing = set(run.images.values_list("prompt_id", "seed"))
+    seen: dict[tuple[int, int], int] = {}
+    infos: dict[str, ImageInfo] = {}
+    accepted = []
+    for row in rows:
+        if row.file not in available:
+            errors.append(f"manifest line {row.line}: file {row.file!r} not found")
+            continue
+        prompt = prompts.get(row.line)
+        if prompt is None:
+            continue
+        key = (prompt.id, row.seed)
+        if key in seen:
+            errors.append(
+                f"manifest line {row.line}: prompt and seed {row.seed} repeat line {seen[key]}"
+            )
+            continue
+        seen[key] = row.line
+        if key in existing:
+            if skip_existing:
+                continue
+            errors.append(
+                f"manifest line {row.line}: run already has an image for this prompt and "
+                f"seed {row.seed}"
+            )
+            continue
+        if row.file not in infos:
+            try:
+                infos[row.file] = image_inspect(source.read(row.file), name=row.file)
+            except InvalidImage as exc:
+                errors.append(str(exc))
+                continue
+        accepted.append((row, prompt))
+    if errors:
+        raise ImportRejected(
+            f"The import into run {run.name!r} has {len(errors)} problem(s); nothing was imported.",
+            details=errors,
+        )
+    return accepted, infos
+
+
+def run_images_import(
+    *,
+    run: GenerationRun,
+    source: FileSource,
+    manifest: bytes | None = None,
+    manifest_name: str = "manifest.csv",
+    skip_existing: bool = False,
+) -> ImportReport:
+    """Attach the images listed in the manifest to ``run``, atomically.
+
+    Images whose bytes are already stored (in this or any run) reuse the stored blob.
+    """
+    rows = _manifest_rows(source, manifest, manifest_name)
+    accepted, infos = _validate_rows(run, source, rows, skip_existing=skip_existing)
+    known = set(
+        ImageBlob.objects.filter(sha256__in={i.sha256 for i in infos.values()}).values_list(
+            "sha256", flat=True
+        )
+    )
+    with WrittenFiles() as written, transaction.atomic():
+        blobs: dict[str, ImageBlob] = {}
+        for file_name, info in infos.items():
+            if info.sha256 not in blobs:
+                blobs[info.sha256] = blob_store(
+                    data=source.read(file_name), info=info, on_new_file=written.add
+                )
+        Image.objects.bulk_create(
+            Image(
+                run=run,
+                prompt=prompt,
+                seed=row.seed,
+                blob=blobs[infos[row.file].sha256],
+                metadata={"source_file": row.file, **row.metadata},
+            )
+            for row, prompt in accepted
+        )
+        _run_refresh_counts(run)
+        new_blob_ids = [b.id for sha, b in blobs.items() if sha not in known]
+        if new_blob_ids:
+            from evalhub.blobs.tasks import blobs_make_previews
+
+            enqueue_on_commit(blobs_make_previews, new_blob_ids)
+    return ImportReport(
+        images_created=len(accepted),
+        blobs_created=len(new_blob_ids),
+        duplicates_of_existing_blobs=len(accepted) - len(new_blob_ids),
+    )
+
+
+def _run_refresh_counts(run: GenerationRun) -> None:
+    done = run.images.count()
+    fields = {"items_done": done}
+    if run.source == RunSource.IMPORTED:
+        fields |= {"items_total": done, "status": RunStatus.COMPLETED,
+                   "finished_at": timezone.now()}
+    GenerationRun.objects.filter(pk=run.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(run, name, value)
+
+
+def reference_set_import(*, reference_set: ReferenceSet, source: FileSource) -> ImportReport:
+    """Add every image file of a folder or zip to a reference set, atomically.
+
+    Files with an image extension must be valid images; other files (README, CSV) are ignored.
+    """
+    errors: list[str] = []
+    infos: dict[str, ImageInfo] = {}
+    for name in sorted(source.names()):
+        if not name.lower().endswith(tuple(EXTENSIONS)):
+            continue
+        try:
+            infos[name] = image_inspect(source.read(name), name=name)
+        except InvalidImage as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ImportRejected("Some reference images are invalid; nothing was imported.",
+                             details=errors)
+    if not infos:
+        raise ImportRejected("The folder or zip contains no image files.")
+    max_images = settings.EVALHUB_MAX_REFERENCE_IMAGES
+    if reference_set.images.count() + len(infos) > max_images:
+        raise ImportRejected(f"A reference set holds at most {max_images} images.")
+    known = set(
+        ImageBlob.objects.filter(sha256__in={i.sha256 for i in infos.values()}).values_list(
+            "sha256", flat=True
+        )
+    )
+    with WrittenFiles() as written, transaction.atomic():
+        blobs = {}
+        for name, info in infos.items():
+            if info.sha256 not in blobs:
+                blobs[info.sha256] = blob_store(
+                    data=source.read(name), info=info, on_new_file=written.add
+                )
+        reference_set.images.add(*blobs.values())
+    created = len(set(blobs) - known)
+    return ImportReport(images_created=len(blobs), blobs_created=created,
+                        duplicates_of_existing_blobs=len(blobs) - created)

@@ -1,0 +1,153 @@
+from django.conf import settings
+from django.db import models
+
+from evalhub.projects.models import Project
+
+
+class GenModel(models.Model):
+    """A model family (e.g. "sdxl-finetune"); its checkpoints are the things being compared."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="models")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "name"]
+        verbose_name = "model"
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="unique_model")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Checkpoint(models.Model):
+    model = models.ForeignKey(GenModel, on_delete=models.CASCADE, related_name="checkpoints")
+    name = models.CharField(max_length=200)
+    training_step = models.BigIntegerField(null=True, blank=True)
+    weights_uri = models.CharField(
+        max_length=1000, blank=True, help_text="Local path, hub id or object-store URI."
+    )
+    generator = models.CharField(
+        max_length=100,
+        default="imported",
+        help_text="Generator plugin name (shapes, diffusers, ...) or 'imported'.",
+    )
+    parameters = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model", "training_step", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "name"], name="unique_checkpoint")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}/{self.name}"
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    PARTIAL = "partial", "completed with failures"
+    FAILED = "failed"
+
+
+class RunSource(models.TextChoices):
+    GENERATED = "generated"
+    IMPORTED = "imported"
+
+
+class GenerationRun(models.Model):
+    """Checkpoint x prompt set x seeds x parameters, and the images that came out of it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.PROTECT, related_name="runs")
+    prompt_set = models.ForeignKey(
+        "prompts.PromptSet", on_delete=models.PROTECT, related_name="runs"
+    )
+    name = models.CharField(max_length=200)
+    source = models.CharField(max_length=20, choices=RunSource.choices)
+    seeds = models.JSONField(default=list, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING, db_index=True
+    )
+    items_total = models.PositiveIntegerField(default=0)
+    items_done = models.PositiveIntegerField(default=0)
+    items_failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="unique_run")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Image(models.Model):
+    """One generated or imported image: a run's answer to (prompt, seed)."""
+
+    run = models.ForeignKey(GenerationRun, on_delete=models.CASCADE, related_name="images")
+    prompt = models.ForeignKey("prompts.Prompt", on_delete=models.PROTECT, related_name="images")
+    seed = models.BigIntegerField()
+    blob = models.ForeignKey("blobs.ImageBlob", on_delete=models.PROTECT, related_name="images")
+    elapsed_s = models.FloatField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "prompt", "seed"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "prompt", "seed"], name="unique_run_item")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} prompt={self.prompt_id} seed={self.seed}"
+
+
+class GenerationFailure(models.Model):
+    """A (prompt, seed) item the generator could not produce, with the error it gave."""
+
+    run = models.ForeignKey(GenerationRun, on_delete=models.CASCADE, related_name="failures")
+    prompt = models.ForeignKey("prompts.Prompt", on_delete=models.CASCADE)
+    seed = models.BigIntegerField()
+    error = models.TextField()
+    attempts = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "prompt", "seed"], name="unique_run_failure")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} prompt={self.prompt_id} seed={self.seed}: {self.error[:60]}"
+
+
+class ReferenceSet(models.Model):
+    """Real images (or their precomputed statistics) that FID/KID compare runs against."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reference_sets")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    images = models.ManyToManyField("blobs.ImageBlob", related_name="reference_sets", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="unique_reference_set")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,50 @@
+"""Creating models, checkpoints and runs, with the cross-object checks the schema cannot do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from evalhub.core.errors import EvalHubError
+from evalhub.prompts.models import PromptSet
+from evalhub.runs.models import Checkpoint, GenerationRun, RunSource
+
+
+def run_create(
+    *,
+    checkpoint: Checkpoint,
+    prompt_set: PromptSet,
+    name: str,
+    source: str = RunSource.IMPORTED,
+    seeds: Sequence[int] = (),
+    parameters: dict[str, Any] | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> GenerationRun:
+    """Register a run. Checkpoint and prompt set must belong to the same project."""
+    project_id = checkpoint.model.project_id
+    if prompt_set.project_id != project_id:
+        raise EvalHubError(
+            f"Prompt set {prompt_set.name!r} and checkpoint {checkpoint} belong to different "
+            "projects."
+        )
+    if source not in RunSource.values:
+        raise EvalHubError(f"Unknown run source {source!r}.")
+    seeds = [int(s) for s in seeds]
+    if len(set(seeds)) != len(seeds):
+        raise EvalHubError("Seeds must be distinct.")
+    if source == RunSource.GENERATED and not seeds:
+        raise EvalHubError("A generated run needs at least one seed.")
+    if GenerationRun.objects.filter(project_id=project_id, name=name).exists():
+        raise EvalHubError(f"The project already has a run named {name!r}.")
+    return GenerationRun.objects.create(
+        project_id=project_id,
+        checkpoint=checkpoint,
+        prompt_set=prompt_set,
+        name=name,
+        source=source,
+        seeds=seeds,
+        parameters=parameters or {},
+        created_by=created_by,
+    )

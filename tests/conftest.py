@@ -1,0 +1,74 @@
+"""Fixtures shared by the whole suite.
+
+Integration fixtures start real processes: a Celery worker subscribed to the test database and
+a Redis broker. ``make test`` provides PostgreSQL and Redis (see .ci/run).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from rest_framework.test import APIClient
+
+from evalhub.projects.models import Role
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    """Every test writes files into its own folder."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": settings.MEDIA_ROOT},
+        },
+    }
+
+
+@pytest.fixture
+def project(db):
+    return ProjectFactory()
+
+
+def _member(project, role):
+    return MembershipFactory(project=project, role=role).user
+
+
+@pytest.fixture
+def owner(project):
+    return _member(project, Role.OWNER)
+
+
+@pytest.fixture
+def scientist(project):
+    return _member(project, Role.SCIENTIST)
+
+
+@pytest.fixture
+def annotator(project):
+    return _member(project, Role.ANNOTATOR)
+
+
+@pytest.fixture
+def outsider(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def api():
+    """An API client; call ``api.force_authenticate(user)`` to act as someone."""
+    return APIClient()
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("EVALHUB_SKIP_INTEGRATION") == "1":
+        skip = pytest.mark.skip(reason="EVALHUB_SKIP_INTEGRATION=1")
+        for item in items:
+            if "integration" in item.keywords:
+                item.add_marker(skip)

@@ -1,0 +1,82 @@
+"""Prompt files: three formats in, rows out, every bad line named."""
+
+import pytest
+
+from evalhub.core.errors import ImportRejected
+from evalhub.prompts.parsers import detect_format, parse_prompts
+
+
+def test_plain_text_has_one_prompt_per_non_empty_line():
+    rows = parse_prompts(b"a red circle\n\n  two blue squares  \n", fmt="txt")
+    assert [r.text for r in rows] == ["a red circle", "two blue squares"]
+    assert [r.line for r in rows] == [1, 3]
+
+
+def test_csv_reads_text_category_tags_and_keeps_other_columns_as_metadata():
+    data = (
+        "prompt,category,tags,difficulty\n"
+        'a red circle,colour,"easy;single",1\n'
+        "two blue squares,counting,,2\n"
+    ).encode()
+    rows = parse_prompts(data, fmt="csv")
+    assert rows[0].text == "a red circle"
+    assert rows[0].category == "colour"
+    assert rows[0].tags == ("easy", "single")
+    assert rows[0].metadata == {"difficulty": "1"}
+    assert rows[1].tags == ()
+
+
+def test_jsonl_accepts_objects_and_bare_strings():
+    data = b'{"text": "a red circle", "category": "colour", "tags": ["x"]}\n"a green star"\n'
+    rows = parse_prompts(data, fmt="jsonl")
+    assert [(r.text, r.category, r.tags) for r in rows] == [
+        ("a red circle", "colour", ("x",)),
+        ("a green star", "", ()),
+    ]
+
+
+def test_utf8_bom_is_ignored():
+    rows = parse_prompts("\ufefftext\nun cercle rouge\n".encode(), fmt="csv")
+    assert rows[0].text == "un cercle rouge"
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt", "expected"),
+    [
+        (b'{"text": "ok"}\n{not json}\n', "jsonl", "line 2: invalid JSON"),
+        (b'{"text": ""}\n', "jsonl", "line 1: prompt text is empty"),
+        (b"[1, 2]\n", "jsonl", "line 1: expected a JSON object or string"),
+        (b"category\ncolour\n", "csv", "line 2: no prompt text"),
+        (b"text\na\nb\na\n", "csv", "line 4: duplicate of the prompt on line 2"),
+        (b"text\na,b\n", "csv", "line 2: more values than columns"),
+    ],
+)
+def test_bad_lines_are_reported_with_their_line_number(data, fmt, expected):
+    with pytest.raises(ImportRejected) as info:
+        parse_prompts(data, fmt=fmt)
+    assert any(expected in detail for detail in info.value.details), info.value.details
+
+
+def test_every_bad_line_is_reported_not_only_the_first():
+    with pytest.raises(ImportRejected) as info:
+        parse_prompts(b'{bad\n{"text": "ok"}\n{bad\n', fmt="jsonl")
+    assert len(info.value.details) == 2
+
+
+@pytest.mark.parametrize("data", [b"", b"\n\n  \n"])
+def test_an_empty_file_is_rejected(data):
+    with pytest.raises(ImportRejected, match="no prompts"):
+        parse_prompts(data, fmt="txt")
+
+
+def test_non_utf8_bytes_are_rejected_clearly():
+    with pytest.raises(ImportRejected, match="not UTF-8"):
+        parse_prompts(b"\xff\xfe\x00a", fmt="txt")
+
+
+def test_format_is_detected_from_the_extension_or_refused():
+    assert detect_format("p.CSV") == "csv"
+    assert detect_format("p.jsonl") == "jsonl"
+    assert detect_format("p.txt") == "txt"
+    with pytest.raises(ImportRejected, match="Cannot tell the format"):
+        detect_format("p.xlsx")

@@ -1,0 +1,41 @@
+"""Build folders and zips to import, good and bad."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from pathlib import Path
+
+from tests.factories import png_bytes
+
+
+def write_manifest(path: Path, rows: list[tuple[str, str, object]]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "prompt", "seed"])
+        writer.writerows(rows)
+    return path
+
+
+def make_zip(path: Path, files: dict[str, bytes], *, symlinks: dict[str, str] | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o120777 << 16)
+            archive.writestr(info, target)
+    return path
+
+
+def manifest_csv(rows: list[tuple[str, str, object]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["file", "prompt", "seed"])
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def distinct_pngs(count: int) -> list[bytes]:
+    return [png_bytes(color=(10 * i % 256, 20, 30), size=(16, 16)) for i in range(count)]

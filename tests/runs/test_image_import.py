@@ -1,0 +1,213 @@
+"""Importing a run's images: all or nothing, every kind of bad input named, duplicates once."""
+
+from pathlib import Path
+
+import pytest
+from django.core.files.storage import default_storage
+
+from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.sources import open_source
+from evalhub.core.errors import ImportRejected
+from evalhub.runs.importing.services import run_images_import
+from evalhub.runs.models import GenerationRun, Image, RunStatus
+from tests.factories import GenerationRunFactory, PromptFactory, png_bytes
+from tests.runs.helpers import distinct_pngs, make_zip, manifest_csv, write_manifest
+
+LIMIT = 10**9
+
+
+@pytest.fixture
+def run(db) -> GenerationRun:
+    run = GenerationRunFactory()
+    for position, text in enumerate(["a red circle", "two blue squares"]):
+        PromptFactory(prompt_set=run.prompt_set, text=text, position=position)
+    return run
+
+
+def _import(run, source_path: Path, manifest: bytes | None = None, **kwargs):
+    with open_source(source_path, max_total_bytes=LIMIT) as source:
+        return run_images_import(run=run, source=source, manifest=manifest, **kwargs)
+
+
+def _stored_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def test_a_folder_with_its_manifest_becomes_the_runs_images(run, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    a, b, c = distinct_pngs(3)
+    (folder / "a.png").write_bytes(a)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "b.png").write_bytes(b)
+    (folder / "c.png").write_bytes(c)
+    write_manifest(folder / "manifest.csv", [
+        ("a.png", "a red circle", 0),
+        ("sub/b.png", "a red circle", 1),
+        ("c.png", "two blue squares", 0),
+    ])
+
+    report = _import(run, folder)
+
+    assert report.images_created == 3
+    assert {(i.prompt.text, i.seed) for i in run.images.all()} == {
+        ("a red circle", 0), ("a red circle", 1), ("two blue squares", 0)
+    }
+    run.refresh_from_db()
+    assert (run.status, run.items_done) == (RunStatus.COMPLETED, 3)
+    image = run.images.get(seed=1)
+    assert default_storage.open(image.blob.file.name).read() == b
+
+
+def test_a_zip_with_a_jsonl_manifest_given_separately(run, tmp_path):
+    a, b = distinct_pngs(2)
+    archive = make_zip(tmp_path / "run.zip", {"x/a.png": a, "x/b.png": b})
+    manifest = (
+        b'{"file": "x/a.png", "prompt": "a red circle", "seed": 7, "sampler": "ddim"}\n'
+        b'{"file": "x/b.png", "prompt_id": %d, "seed": 7}\n' % run.prompt_set.prompts.last().id
+    )
+    report = _import(run, archive, manifest=manifest, manifest_name="m.jsonl")
+    assert report.images_created == 2
+    assert run.images.get(prompt__text="a red circle").metadata == {
+        "source_file": "x/a.png", "sampler": "ddim"
+    }
+
+
+def test_identical_images_are_stored_once_across_rows_and_runs(run, tmp_path):
+    same = png_bytes(color=(9, 9, 9))
+    archive = make_zip(tmp_path / "dup.zip", {
+        "a.png": same, "b.png": same,
+        "manifest.csv": manifest_csv([("a.png", "a red circle", 0), ("b.png", "a red circle", 1)]),
+    })
+    first = _import(run, archive)
+    other_run = GenerationRunFactory(project=run.project, prompt_set=run.prompt_set)
+    second = _import(other_run, archive)
+
+    assert (first.images_created, first.blobs_created) == (2, 1)
+    assert (second.images_created, second.blobs_created) == (2, 0)
+    assert ImageBlob.objects.count() == 1
+    assert Image.objects.filter(blob__sha256=ImageBlob.objects.get().sha256).count() == 4
+
+
+def _assert_nothing_imported(run, media_root: Path) -> None:
+    assert run.images.count() == 0
+    assert ImageBlob.objects.count() == 0
+    assert _stored_files(media_root) == []
+
+
+@pytest.mark.parametrize(
+    ("files", "rows", "expected"),
+    [
+        ({"a.png": b""}, [("a.png", "a red circle", 0)], "a.png: file is empty"),
+        ({"a.png": b"plain text"}, [("a.png", "a red circle", 0)], "a.png: not an image"),
+        ({"a.png": png_bytes()[:-30]}, [("a.png", "a red circle", 0)], "truncated"),
+        ({}, [("gone.png", "a red circle", 0)], "file 'gone.png' not found"),
+        ({"a.png": png_bytes()}, [("a.png", "a purple cow", 0)], "unknown prompt 'a purple cow'"),
+        ({"a.png": png_bytes()}, [("a.png", "a red circle", "x")], "seed 'x' is not an integer"),
+        ({"a.png": png_bytes()}, [("a.png", "a red circle", 0), ("a.png", "a red circle", 0)],
+         "repeat line 5"),
+    ],
+)
+def test_one_bad_row_rejects_the_whole_import(run, tmp_path, settings, files, rows, expected):
+    good = {f"good{i}.png": data for i, data in enumerate(distinct_pngs(3))}
+    good_rows = [(name, "two blue squares", i) for i, name in enumerate(good)]
+    archive = make_zip(tmp_path / "bad.zip", {**good, **files})
+
+    with pytest.raises(ImportRejected) as info:
+        _import(run, archive, manifest=manifest_csv(good_rows + rows))
+
+    assert any(expected in detail for detail in info.value.details), info.value.details
+    _assert_nothing_imported(run, Path(settings.MEDIA_ROOT))
+
+
+def test_zip_entries_escaping_the_folder_reject_the_import(run, tmp_path, settings):
+    for name in ["../evil.png", "/etc/evil.png", "a/../../evil.png", "C:/evil.png"]:
+        archive = make_zip(tmp_path / "escape.zip", {"ok.png": png_bytes(), name: png_bytes()})
+        with pytest.raises(ImportRejected, match="escape the import folder") as info:
+            _import(run, archive, manifest=manifest_csv([("ok.png", "a red circle", 0)]))
+        assert any(name in detail for detail in info.value.details)
+    _assert_nothing_imported(run, Path(settings.MEDIA_ROOT))
+    assert not (tmp_path.parent / "evil.png").exists()
+
+
+def test_a_symlink_inside_a_zip_rejects_the_import(run, tmp_path):
+    archive = make_zip(tmp_path / "link.zip", {"ok.png": png_bytes()},
+                       symlinks={"link.png": "/etc/passwd"})
+    with pytest.raises(ImportRejected, match="escape the import folder"):
+        _import(run, archive, manifest=manifest_csv([("ok.png", "a red circle", 0)]))
+
+
+def test_a_symlink_in_a_folder_pointing_outside_rejects_the_import(run, tmp_path):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (tmp_path / "secret.png").write_bytes(png_bytes())
+    (folder / "a.png").symlink_to(tmp_path / "secret.png")
+    with pytest.raises(ImportRejected, match="outside the import folder"):
+        _import(run, folder, manifest=manifest_csv([("a.png", "a red circle", 0)]))
+
+
+def test_a_zip_bomb_is_refused_before_inflating(run, tmp_path):
+    archive = tmp_path / "bomb.zip"
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("huge.png", b"\x00" * 50_000_000)
+    with pytest.raises(ImportRejected, match="zip bomb"):
+        _import(run, archive, manifest=manifest_csv([("huge.png", "a red circle", 0)]))
+
+
+def test_a_file_that_is_not_a_zip_or_folder_is_refused(run, tmp_path):
+    path = tmp_path / "images.zip"
+    path.write_bytes(b"not a zip")
+    with pytest.raises(ImportRejected, match="neither a folder nor a valid zip"):
+        _import(run, path, manifest=manifest_csv([("a.png", "a red circle", 0)]))
+
+
+@pytest.mark.parametrize(
+    ("manifest", "expected"),
+    [
+        (b"name,caption\nx,y\n", "the header must name the columns"),
+        (b"file,prompt,seed\n", "lists no images"),
+        (b"file,prompt,seed\n,a red circle,0\n", "manifest line 2: no file"),
+        (b"file,prompt,seed\na.png,,0\n", "no prompt"),
+    ],
+)
+def test_a_malformed_manifest_is_refused_clearly(run, tmp_path, manifest, expected):
+    archive = make_zip(tmp_path / "m.zip", {"a.png": png_bytes()})
+    with pytest.raises(ImportRejected) as info:
+        _import(run, archive, manifest=manifest)
+    assert expected in str(info.value)
+
+
+def test_without_a_manifest_the_import_says_where_it_looked(run, tmp_path):
+    archive = make_zip(tmp_path / "n.zip", {"a.png": png_bytes()})
+    with pytest.raises(ImportRejected, match=r"manifest\.csv or manifest\.jsonl"):
+        _import(run, archive)
+
+
+def test_reimporting_the_same_items_is_refused_unless_skipping(run, tmp_path):
+    archive = make_zip(tmp_path / "r.zip", {
+        "a.png": png_bytes(),
+        "manifest.csv": manifest_csv([("a.png", "a red circle", 0)]),
+    })
+    _import(run, archive)
+    with pytest.raises(ImportRejected, match="already has an image"):
+        _import(run, archive)
+    assert _import(run, archive, skip_existing=True).images_created == 0
+    assert run.images.count() == 1
+
+
+def test_files_written_before_a_database_failure_are_removed(run, tmp_path, settings,
+                                                            monkeypatch):
+    archive = make_zip(tmp_path / "ok.zip", {
+        "a.png": png_bytes(color=(1, 1, 1)),
+        "manifest.csv": manifest_csv([("a.png", "a red circle", 0)]),
+    })
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(Image.objects, "bulk_create", fail)
+    with pytest.raises(RuntimeError):
+        _import(run, archive)
+    _assert_nothing_imported(run, Path(settings.MEDIA_ROOT))
