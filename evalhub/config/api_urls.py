@@ -3,6 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from evalhub.generation.apis import GeneratorListApi
 from evalhub.projects.apis import MembershipViewSet, ProjectViewSet
 from evalhub.prompts.apis import PromptSetViewSet, PromptViewSet
 from evalhub.runs.apis import (
@@ -26,5 +27,6 @@ router.register("reference-sets", ReferenceSetViewSet, basename="reference-set")
 
 urlpatterns = [
     path("auth/token/", include("evalhub.core.auth_urls")),
+    path("generators/", GeneratorListApi.as_view(), name="generator-list"),
     path("", include(router.urls)),
 ]

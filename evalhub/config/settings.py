@@ -21,6 +21,7 @@ from evalhub.config.storage import storages_from_env
 
 VAR_DIR = var_dir()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+(VAR_DIR / "staticfiles").mkdir(exist_ok=True)
 
 DEBUG = env_bool("DEBUG", default=False)
 
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "evalhub.projects",
     "evalhub.prompts",
     "evalhub.runs",
+    "evalhub.generation",
 ]
 
 MIDDLEWARE = [
@@ -199,3 +201,8 @@ LOGGING = {
 # Serve MEDIA_ROOT from Django (embedded default, development); production fronts it instead.
 EVALHUB_SERVE_MEDIA = env_bool("EVALHUB_SERVE_MEDIA", default=DEBUG)
 EVALHUB_MAX_REFERENCE_IMAGES = env_int("EVALHUB_MAX_REFERENCE_IMAGES", 500_000)
+
+# Generation: extra generator plugins by dotted path, items per gpu task, device override.
+EVALHUB_GENERATORS = env_list("EVALHUB_GENERATORS", [])
+EVALHUB_GENERATION_BATCH_ITEMS = env_int("EVALHUB_GENERATION_BATCH_ITEMS", 16)
+EVALHUB_GENERATION_DEVICE = env_str("EVALHUB_GENERATION_DEVICE", "")

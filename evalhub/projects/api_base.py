@@ -58,7 +58,8 @@ class ProjectScopedMixin:
 
     def perform_update(self, serializer: BaseSerializer) -> None:
         # Moving an object to another project needs write access there too.
-        if any(f in serializer.validated_data for f in (self.project_path.split("__")[0],)):
+        owner_field = self.project_path.split("__")[0].removesuffix("_id")
+        if owner_field in serializer.validated_data:
             require_project_role(
                 request=self.request,
                 project_id=self.project_id_from_validated(serializer),

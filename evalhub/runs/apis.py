@@ -13,11 +13,13 @@ from rest_framework.response import Response
 
 from evalhub.blobs.sources import open_source
 from evalhub.core.uploads import uploaded_file_path
+from evalhub.generation.services import generation_launch
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
 from evalhub.projects.permissions import require_project_role
 from evalhub.runs.importing.services import reference_set_import, run_images_import
 from evalhub.runs.models import (
     Checkpoint,
+    GenerationFailure,
     GenerationRun,
     GenModel,
     Image,
@@ -53,6 +55,7 @@ class GenerationRunSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "project", "status", "items_total", "items_done",
                             "items_failed", "error", "image_count", "created_at", "started_at",
                             "finished_at"]
+        extra_kwargs = {"source": {"required": False}}
 
 
 class ImageSerializer(serializers.ModelSerializer):
@@ -82,6 +85,14 @@ class ReferenceSetSerializer(serializers.ModelSerializer):
         model = ReferenceSet
         fields = ["id", "project", "name", "description", "image_count", "created_at"]
         read_only_fields = ["id", "image_count", "created_at"]
+
+
+class GenerationFailureSerializer(serializers.ModelSerializer):
+    prompt_text = serializers.CharField(source="prompt.text")
+
+    class Meta:
+        model = GenerationFailure
+        fields = ["prompt", "prompt_text", "seed", "error", "attempts", "updated_at"]
 
 
 class ImagesUploadSerializer(serializers.Serializer):
@@ -136,6 +147,26 @@ class GenerationRunViewSet(ProjectScopedViewSet):
             source=data.get("source", RunSource.IMPORTED),
             **{k: v for k, v in data.items() if k != "source"},
         )
+
+    @extend_schema(request=None, responses={202: GenerationRunSerializer})
+    @action(detail=True, methods=["post"])
+    def launch(self, request: Request, pk: str | None = None) -> Response:
+        """Queue the run's missing (prompt, seed) items for generation on the gpu queue.
+
+        Launching a finished or half-finished run again only produces what is missing.
+        """
+        run = self.get_object()
+        require_project_role(request=request, project_id=run.project_id, roles=self.write_roles)
+        generation_launch(run=run)
+        return Response(GenerationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=GenerationFailureSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def failures(self, request: Request, pk: str | None = None) -> Response:
+        """Items the generator could not produce, with the error each gave."""
+        run = self.get_object()
+        rows = run.failures.select_related("prompt").order_by("prompt__position", "seed")
+        return Response(GenerationFailureSerializer(rows, many=True).data)
 
     @extend_schema(request=ImagesUploadSerializer, responses={201: ImportReportSerializer})
     @action(detail=True, methods=["post"], url_path="import-images",

@@ -1,0 +1,95 @@
+"""The demo project that `make run` seeds: shapes models whose checkpoints visibly differ."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from evalhub.generation.services import generation_launch
+from evalhub.projects.models import Project, Role
+from evalhub.projects.services import membership_set, project_create
+from evalhub.prompts.services import prompt_set_import
+from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, RunSource
+from evalhub.runs.services import run_create
+
+DEMO_SLUG = "demo"
+DEMO_PASSWORD = "evalhub-demo"
+DEMO_USERS = {
+    "admin": None,  # superuser
+    "scientist": Role.OWNER,
+    "annotator": Role.ANNOTATOR,
+    "annotator2": Role.ANNOTATOR,
+}
+# (model, checkpoint, training step, quality): quality drives the shapes generator's mistakes.
+DEMO_CHECKPOINTS = [
+    ("shapes-base", "step-10k", 10_000, 0.35),
+    ("shapes-base", "step-20k", 20_000, 0.55),
+    ("shapes-base", "step-30k", 30_000, 0.70),
+    ("shapes-large", "step-10k", 10_000, 0.50),
+    ("shapes-large", "step-20k", 20_000, 0.75),
+    ("shapes-large", "step-30k", 30_000, 0.95),
+]
+DEMO_SEEDS = [0, 1]
+PROMPTS_FILE = Path(settings.BASE_DIR) / "fixtures" / "prompts" / "shapes.jsonl"
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    password: str
+    role: str
+
+
+def _demo_users() -> dict[str, object]:
+    User = get_user_model()
+    users = {}
+    for username, role in DEMO_USERS.items():
+        user, created = User.objects.get_or_create(username=username)
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.is_staff = user.is_superuser = role is None
+            user.save()
+        users[username] = user
+    return users
+
+
+@transaction.atomic
+def demo_seed(*, generate: bool = True) -> Project:
+    """Create the demo project (idempotent) and queue its runs' images for the worker."""
+    users = _demo_users()
+    project = Project.objects.filter(slug=DEMO_SLUG).first()
+    if project is None:
+        project = project_create(name="Demo: shapes", slug=DEMO_SLUG, owner=users["scientist"],
+                                 description="Two shapes models, three checkpoints each.")
+    for username, role in DEMO_USERS.items():
+        if role is not None:
+            membership_set(project=project, user=users[username], role=role)
+    prompt_set = project.prompt_sets.filter(name="shapes").first() or prompt_set_import(
+        project=project, name="shapes", data=PROMPTS_FILE.read_bytes(), fmt="jsonl",
+        description="Compositional prompts: counts, colours, positions, sizes, backgrounds.",
+    )
+    for model_name, checkpoint_name, step, quality in DEMO_CHECKPOINTS:
+        model, _ = GenModel.objects.get_or_create(project=project, name=model_name)
+        checkpoint, _ = Checkpoint.objects.get_or_create(
+            model=model, name=checkpoint_name,
+            defaults={"training_step": step, "generator": "shapes",
+                      "parameters": {"quality": quality}},
+        )
+        run_name = f"{model_name}@{checkpoint_name}"
+        run = GenerationRun.objects.filter(project=project, name=run_name).first()
+        if run is None:
+            run = run_create(checkpoint=checkpoint, prompt_set=prompt_set, name=run_name,
+                             source=RunSource.GENERATED, seeds=DEMO_SEEDS)
+        if generate and run.items_done < len(DEMO_SEEDS) * prompt_set.prompts.count():
+            generation_launch(run=run)
+    return project
+
+
+def demo_logins() -> list[DemoLogin]:
+    return [
+        DemoLogin(name, DEMO_PASSWORD, role or "superuser") for name, role in DEMO_USERS.items()
+    ]

@@ -1,0 +1,89 @@
+import time
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from evalhub.core.cli import get_by_name, get_project, reports_domain_errors
+from evalhub.generation.services import generation_launch
+from evalhub.prompts.models import PromptSet
+from evalhub.runs.models import Checkpoint, GenerationRun, RunSource, RunStatus
+from evalhub.runs.services import run_create
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-3,10"`` -> ``[0, 1, 2, 3, 10]``."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part[1:]:
+            low, high = part.split("-", 1) if not part.startswith("-") else part.rsplit("-", 1)
+            seeds.extend(range(int(low), int(high) + 1))
+        elif part:
+            seeds.append(int(part))
+    return seeds
+
+
+def parse_params(pairs: list[str]) -> dict:
+    import json
+
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise CommandError(f"--param {pair!r}: expected KEY=VALUE")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+class Command(BaseCommand):
+    help = "Create (or resume) a generated run and queue its images on the gpu queue."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--project", required=True, help="project slug")
+        parser.add_argument("--run", required=True, help="run name")
+        parser.add_argument("--model", help="model name (to create the run)")
+        parser.add_argument("--checkpoint", help="checkpoint name (to create the run)")
+        parser.add_argument("--prompt-set", help="prompt set name (to create the run)")
+        parser.add_argument("--seeds", default="0-3", help="e.g. 0-3,10 (default 0-3)")
+        parser.add_argument("--param", action="append", default=[],
+                            help="generator parameter KEY=VALUE (JSON values), repeatable")
+        parser.add_argument("--wait", action="store_true",
+                            help="wait until the workers have finished the run")
+        parser.add_argument("--timeout", type=float, default=3600)
+
+    @reports_domain_errors
+    def handle(self, *args, **options) -> None:
+        project = get_project(options["project"])
+        run = GenerationRun.objects.filter(project=project, name=options["run"]).first()
+        if run is None:
+            if not (options["model"] and options["checkpoint"] and options["prompt_set"]):
+                raise CommandError(f"No run {options['run']!r}; pass --model, --checkpoint and "
+                                   "--prompt-set to create it.")
+            checkpoint = get_by_name(Checkpoint, what="checkpoint", model__project=project,
+                                     model__name=options["model"], name=options["checkpoint"])
+            prompt_set = get_by_name(PromptSet, what="prompt set", project=project,
+                                     name=options["prompt_set"])
+            run = run_create(checkpoint=checkpoint, prompt_set=prompt_set, name=options["run"],
+                             source=RunSource.GENERATED, seeds=parse_seeds(options["seeds"]),
+                             parameters=parse_params(options["param"]))
+        batches = generation_launch(run=run)
+        self.stdout.write(f"Run {run.name!r}: {run.items_total} items queued in {batches} "
+                          "batches on the gpu queue.")
+        if options["wait"]:
+            self._wait(run, options["timeout"])
+
+    def _wait(self, run: GenerationRun, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        finished = {RunStatus.COMPLETED, RunStatus.PARTIAL, RunStatus.FAILED}
+        while time.monotonic() < deadline:
+            run.refresh_from_db()
+            if run.status in finished:
+                ok = run.status == RunStatus.COMPLETED
+                style = self.style.SUCCESS if ok else self.style.WARNING
+                self.stdout.write(style(f"{run.status}: {run.items_done} done, "
+                                        f"{run.items_failed} failed. {run.error}".strip()))
+                return
+            time.sleep(1)
+        raise CommandError(f"Timed out; run is {run.status} ({run.items_done}/{run.items_total}).")

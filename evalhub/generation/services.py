@@ -1,0 +1,183 @@
+"""Launching generated runs and producing their images, item by item, resumably.
+
+Every image is committed on its own together with its ``Image`` row, so a worker that dies
+loses at most the item it was drawing; a redelivered batch skips what exists, and the unique
+(run, prompt, seed) constraint makes a duplicate impossible even if two workers race.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from evalhub.blobs.services import blob_store_bytes
+from evalhub.core.errors import EvalHubError
+from evalhub.core.tasks import enqueue_on_commit
+from evalhub.generation.plan import PlannedItem, batch_bounds, run_items
+from evalhub.generation.workers import cached_generator
+from evalhub.prompts.models import Prompt
+from evalhub.runs.models import GenerationFailure, GenerationRun, Image, RunSource, RunStatus
+from generators import (
+    CheckpointSpec,
+    GenerationItem,
+    GeneratorError,
+    get_generator_class,
+    validate_params,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def checkpoint_spec(run: GenerationRun) -> CheckpointSpec:
+    checkpoint = run.checkpoint
+    return CheckpointSpec(
+        name=f"{checkpoint.model.name}/{checkpoint.name}",
+        weights_uri=checkpoint.weights_uri,
+        parameters=checkpoint.parameters,
+    )
+
+
+def generation_validate(run: GenerationRun) -> dict[str, Any]:
+    """Check that the run's generator exists and its parameters are valid; return them."""
+    if run.source != RunSource.GENERATED:
+        raise EvalHubError(f"Run {run.name!r} is imported, not generated.")
+    try:
+        cls = get_generator_class(run.checkpoint.generator, settings.EVALHUB_GENERATORS)
+        return validate_params(
+            cls.parameters_schema, run.parameters, run.checkpoint.parameters
+        )
+    except GeneratorError as exc:
+        raise EvalHubError(str(exc)) from exc
+
+
+def generation_launch(*, run: GenerationRun, batch_items: int | None = None) -> int:
+    """Queue the run's missing items in batches on the gpu queue; returns the batch count.
+
+    Launching again after a failure or a dead worker only redoes what is missing.
+    """
+    from evalhub.generation.tasks import generate_batch
+
+    generation_validate(run)
+    items = run_items(run)
+    if not items:
+        raise EvalHubError(f"Run {run.name!r} has no items (empty prompt set or no seeds).")
+    batch_items = batch_items or settings.EVALHUB_GENERATION_BATCH_ITEMS
+    bounds = batch_bounds(len(items), max(1, batch_items))
+    with transaction.atomic():
+        GenerationRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.QUEUED, items_total=len(items), error="", finished_at=None
+        )
+        for start, stop in bounds:
+            enqueue_on_commit(generate_batch, run.pk, start, stop)
+    run.refresh_from_db()
+    return len(bounds)
+
+
+def _source_image(prompt: Prompt) -> PILImage.Image | None:
+    if prompt.source_image is None:
+        return None
+    with default_storage.open(prompt.source_image.file.name, "rb") as handle:
+        image = PILImage.open(io.BytesIO(handle.read()))
+        image.load()
+    return image
+
+
+def _pending(run: GenerationRun, items: Sequence[PlannedItem]) -> list[PlannedItem]:
+    done = set(
+        Image.objects.filter(run=run, prompt_id__in={i.prompt_id for i in items}).values_list(
+            "prompt_id", "seed"
+        )
+    )
+    return [i for i in items if (i.prompt_id, i.seed) not in done]
+
+
+def _save_image(run: GenerationRun, item: PlannedItem, png: bytes, elapsed_s: float,
+                metadata: dict[str, Any]) -> None:
+    try:
+        with transaction.atomic():
+            blob = blob_store_bytes(png, name=f"run {run.pk} prompt {item.prompt_id} "
+                                             f"seed {item.seed}")
+            Image.objects.create(run=run, prompt_id=item.prompt_id, seed=item.seed, blob=blob,
+                                 elapsed_s=elapsed_s, metadata=metadata)
+            GenerationFailure.objects.filter(run=run, prompt_id=item.prompt_id,
+                                             seed=item.seed).delete()
+    except IntegrityError:
+        # Another delivery of this batch stored the item first: nothing to do.
+        logger.info("run %s item %s already stored", run.pk, item)
+
+
+def _record_failure(run: GenerationRun, item: PlannedItem, error: str) -> None:
+    failure, created = GenerationFailure.objects.get_or_create(
+        run=run, prompt_id=item.prompt_id, seed=item.seed, defaults={"error": error}
+    )
+    if not created:
+        GenerationFailure.objects.filter(pk=failure.pk).update(
+            error=error, attempts=F("attempts") + 1
+        )
+
+
+def generation_run_batch(*, run: GenerationRun, start: int, stop: int) -> int:
+    """Produce the missing items ``[start, stop)`` of ``run``; returns how many were made."""
+    items = run_items(run)[start:stop]
+    pending = _pending(run, items)
+    if pending:
+        GenerationRun.objects.filter(pk=run.pk, started_at__isnull=True).update(
+            started_at=timezone.now()
+        )
+        GenerationRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+            status=RunStatus.RUNNING
+        )
+    prompts = Prompt.objects.select_related("source_image").in_bulk(
+        {i.prompt_id for i in pending}
+    )
+    made = 0
+    if pending:
+        generator = cached_generator(run.checkpoint.generator, checkpoint_spec(run),
+                                     checkpoint_id=run.checkpoint_id)
+        requests = [
+            GenerationItem(
+                key=f"{i.prompt_id}:{i.seed}",
+                prompt=prompts[i.prompt_id].text,
+                seed=i.seed,
+                source_image=_source_image(prompts[i.prompt_id]),
+            )
+            for i in pending
+        ]
+        by_key = {f"{i.prompt_id}:{i.seed}": i for i in pending}
+        for result in generator.generate(requests, run.parameters):
+            item = by_key[result.item.key]
+            if result.ok:
+                _save_image(run, item, result.png_bytes(), result.elapsed_s, result.metadata)
+                made += 1
+            else:
+                _record_failure(run, item, result.error or "unknown error")
+    run_refresh_progress(run=run)
+    return made
+
+
+def run_refresh_progress(*, run: GenerationRun) -> GenerationRun:
+    """Recount done and failed items; close the run when every item is one or the other."""
+    done = Image.objects.filter(run=run).count()
+    failed = GenerationFailure.objects.filter(run=run).count()
+    fields: dict[str, Any] = {"items_done": done, "items_failed": failed}
+    if run.items_total and done + failed >= run.items_total:
+        fields["status"] = RunStatus.COMPLETED if failed == 0 else RunStatus.PARTIAL
+        fields["finished_at"] = timezone.now()
+    GenerationRun.objects.filter(pk=run.pk).update(**fields)
+    run.refresh_from_db()
+    return run
+
+
+def generation_mark_failed(*, run: GenerationRun, error: str) -> None:
+    GenerationRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.FAILED, error=error[:5000], finished_at=timezone.now()
+    )

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite against real services: PostgreSQL, Redis, Celery workers, Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+export PATH="$PWD/$VENV/bin:$PATH"
+export DEBUG=1
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/evalhub}
+export CELERY_BROKER_URL=${CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}
+export EVALHUB_TEST_REDIS_URL=$CELERY_BROKER_URL
+export EVALHUB_VAR_DIR=${EVALHUB_VAR_DIR:-$PWD/var/test}
+export EVALHUB_RANDOM_WEIGHTS=1
+export HF_HUB_OFFLINE=1
+export PYTHONUNBUFFERED=1
+
+bash scripts/ensure_services.sh
+bash scripts/ensure_chromium.sh
+
+echo "== ruff"
+ruff check .
+
+echo "== pytest"
+exec python -m pytest "$@"
