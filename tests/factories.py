@@ -24,10 +24,9 @@ def png_bytes(color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int]
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
-        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
-    password = factory.PostGenerationMethodCall("set_password", "pw")
+    password = factory.django.Password("pw")
 
 
 class ProjectFactory(factory.django.DjangoModelFactory):
