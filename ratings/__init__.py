@@ -1,0 +1,99 @@
+"""EvalHub rating statistics: pure numpy/scipy, no Django.
+
+Pipeline for a campaign leaderboard::
+
+    cells = aggregate_cells(a_idx, b_idx, outcomes, n)      # votes -> multinomial cells
+    boot = bootstrap_ratings(cells, rounds=1000, seed=0)    # BT fit + percentile CIs
+    ranks = rank_with_confidence(boot.lower, boot.upper)
+
+See each module for formulas and units (ratings are Elo points, 400 / ln 10 per nat).
+"""
+
+from .agreement import (
+    KrippendorffResult,
+    PairAgreement,
+    RankCorrelation,
+    krippendorff_alpha,
+    krippendorff_alpha_matrix,
+    majority_outcomes,
+    metric_rank_agreement,
+    pair_agreement,
+    rank_correlation,
+)
+from .bias import CategoryBreakdown, PositionBias, category_breakdown, position_bias
+from .bootstrap import BootstrapResult, bootstrap_ratings
+from .bradley_terry import (
+    ELO_PER_NAT,
+    BTBatchFit,
+    BTResult,
+    anchor_ratings,
+    comparison_components,
+    fit_bradley_terry,
+    fit_bradley_terry_batch,
+)
+from .counts import (
+    OUTCOME_A,
+    OUTCOME_B,
+    OUTCOME_BOTH_BAD,
+    OUTCOME_TIE,
+    PairCells,
+    aggregate_cells,
+    aggregate_counts,
+    cells_to_wins,
+    encode_outcomes,
+)
+from .elo import EloResult, elo_expected, online_elo
+from .ranking import observed_win_rates, predicted_win_rates, rank_with_confidence
+from .sequential import (
+    SequentialResult,
+    always_valid_p_path,
+    log_e_value,
+    sequential_ab_test,
+)
+from .simulate import SimulatedVotes, simulate_votes
+
+__all__ = [
+    "ELO_PER_NAT",
+    "OUTCOME_A",
+    "OUTCOME_B",
+    "OUTCOME_BOTH_BAD",
+    "OUTCOME_TIE",
+    "BTBatchFit",
+    "BTResult",
+    "BootstrapResult",
+    "CategoryBreakdown",
+    "EloResult",
+    "KrippendorffResult",
+    "PairAgreement",
+    "PairCells",
+    "PositionBias",
+    "RankCorrelation",
+    "SequentialResult",
+    "SimulatedVotes",
+    "aggregate_cells",
+    "aggregate_counts",
+    "always_valid_p_path",
+    "anchor_ratings",
+    "bootstrap_ratings",
+    "category_breakdown",
+    "cells_to_wins",
+    "comparison_components",
+    "elo_expected",
+    "encode_outcomes",
+    "fit_bradley_terry",
+    "fit_bradley_terry_batch",
+    "krippendorff_alpha",
+    "krippendorff_alpha_matrix",
+    "log_e_value",
+    "majority_outcomes",
+    "metric_rank_agreement",
+    "observed_win_rates",
+    "online_elo",
+    "pair_agreement",
+    "position_bias",
+    "predicted_win_rates",
+    "rank_correlation",
+    "rank_with_confidence",
+    "sequential_ab_test",
+    "simulate_votes",
+]

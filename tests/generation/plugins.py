@@ -1,0 +1,54 @@
+"""Generator plugins used by tests, registered through EVALHUB_GENERATORS dotted paths."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from PIL import Image
+
+from generators.base import GenerationItem, GenerationResult, Generator
+
+
+def _solid(item: GenerationItem) -> tuple[Image.Image, dict[str, Any]]:
+    shade = (item.seed * 37 + len(item.prompt) * 11) % 256
+    return Image.new("RGB", (24, 24), (shade, 255 - shade, 90)), {}
+
+
+class FlakyGenerator(Generator):
+    """Fails every item whose prompt contains the word "fail"."""
+
+    name = "test-flaky"
+    description = "test plugin: fails prompts containing 'fail'"
+    parameters_schema: dict[str, dict[str, Any]] = {}
+
+    def _generate(self, items: list[GenerationItem], params: dict[str, Any]
+                  ) -> Iterator[GenerationResult]:
+        def make(item: GenerationItem) -> tuple[Image.Image, dict[str, Any]]:
+            if "fail" in item.prompt:
+                raise RuntimeError(f"cannot draw {item.prompt!r}")
+            return _solid(item)
+
+        for item in items:
+            yield self.run_item(item, params, make)
+
+
+class SlowGenerator(Generator):
+    """Takes ``delay_s`` per item, so a test can kill the worker mid-batch."""
+
+    name = "test-slow"
+    description = "test plugin: sleeps per item"
+    parameters_schema = {"delay_s": {"type": "number", "default": 0.3, "minimum": 0}}
+
+    def _generate(self, items: list[GenerationItem], params: dict[str, Any]
+                  ) -> Iterator[GenerationResult]:
+        def make(item: GenerationItem) -> tuple[Image.Image, dict[str, Any]]:
+            time.sleep(params["delay_s"])
+            return _solid(item)
+
+        for item in items:
+            yield self.run_item(item, params, make)
+
+
+PLUGINS = ["tests.generation.plugins:FlakyGenerator", "tests.generation.plugins:SlowGenerator"]

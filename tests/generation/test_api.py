@@ -1,0 +1,52 @@
+import pytest
+
+from evalhub.runs.models import GenerationRun
+from tests.factories import CheckpointFactory, GenModelFactory, PromptFactory, PromptSetFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_generators_are_listed_with_their_parameters(api, scientist):
+    api.force_authenticate(scientist)
+    listing = {g["name"]: g for g in api.get("/api/v1/generators/").json()}
+    assert {"shapes", "diffusers"} <= set(listing)
+    assert "quality" in listing["shapes"]["parameters"]
+    assert "num_inference_steps" in listing["diffusers"]["parameters"]
+
+
+def test_launching_a_generated_run_queues_its_items(api, scientist, project,
+                                                    django_capture_on_commit_callbacks):
+    checkpoint = CheckpointFactory(model=GenModelFactory(project=project), generator="shapes")
+    prompt_set = PromptSetFactory(project=project)
+    for i in range(3):
+        PromptFactory(prompt_set=prompt_set, position=i)
+    api.force_authenticate(scientist)
+    run = api.post("/api/v1/runs/", {"checkpoint": checkpoint.id, "prompt_set": prompt_set.id,
+                                     "name": "gen", "source": "generated", "seeds": [0, 1]},
+                   format="json").json()
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = api.post(f"/api/v1/runs/{run['id']}/launch/")
+    assert response.status_code == 202
+    assert (response.json()["status"], response.json()["items_total"]) == ("queued", 6)
+    assert len(callbacks) == 1  # 6 items fit one batch of 16
+
+
+def test_launching_an_imported_run_is_refused(api, scientist, project):
+    checkpoint = CheckpointFactory(model=GenModelFactory(project=project))
+    run = GenerationRun.objects.create(project=project, checkpoint=checkpoint, name="imp",
+                                       prompt_set=PromptSetFactory(project=project),
+                                       source="imported")
+    api.force_authenticate(scientist)
+    response = api.post(f"/api/v1/runs/{run.id}/launch/")
+    assert response.status_code == 400
+    assert "imported, not generated" in response.json()["detail"]
+
+
+def test_a_generated_run_needs_seeds(api, scientist, project):
+    checkpoint = CheckpointFactory(model=GenModelFactory(project=project), generator="shapes")
+    api.force_authenticate(scientist)
+    response = api.post("/api/v1/runs/", {
+        "checkpoint": checkpoint.id, "prompt_set": PromptSetFactory(project=project).id,
+        "name": "g", "source": "generated", "seeds": []}, format="json")
+    assert response.status_code == 400
+    assert "at least one seed" in response.json()["detail"]

@@ -1,0 +1,85 @@
+"""Generation services run in-process here; tests/integration runs them in real workers."""
+
+import pytest
+
+from evalhub.core.errors import EvalHubError
+from evalhub.generation.plan import batch_bounds
+from evalhub.generation.services import generation_run_batch, generation_validate
+from evalhub.runs.models import GenerationFailure, RunSource, RunStatus
+from tests.factories import CheckpointFactory, GenerationRunFactory, PromptFactory
+from tests.generation.plugins import PLUGINS
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _test_plugins(settings):
+    settings.EVALHUB_GENERATORS = PLUGINS
+
+
+def _generated_run(generator: str, prompts: list[str], seeds: list[int], **params):
+    run = GenerationRunFactory(
+        checkpoint=CheckpointFactory(generator=generator, parameters={"quality": 1.0}
+                                     if generator == "shapes" else {}),
+        source=RunSource.GENERATED, seeds=seeds, parameters=params,
+    )
+    for position, text in enumerate(prompts):
+        PromptFactory(prompt_set=run.prompt_set, text=text, position=position)
+    run.items_total = len(prompts) * len(seeds)
+    run.status = RunStatus.QUEUED
+    run.save()
+    return run
+
+
+def test_batches_cover_every_item_once():
+    assert batch_bounds(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert batch_bounds(3, 16) == [(0, 3)]
+
+
+def test_a_batch_stores_one_image_per_item_and_closes_the_run():
+    run = _generated_run("shapes", ["two red circles", "a blue square"], [0, 1])
+    assert generation_run_batch(run=run, start=0, stop=4) == 4
+    run.refresh_from_db()
+    assert (run.status, run.items_done, run.items_failed) == (RunStatus.COMPLETED, 4, 0)
+    assert {(i.prompt.text, i.seed) for i in run.images.all()} == {
+        ("two red circles", 0), ("two red circles", 1), ("a blue square", 0), ("a blue square", 1)
+    }
+    assert run.started_at is not None and run.finished_at is not None
+
+
+def test_rerunning_a_batch_skips_finished_items():
+    run = _generated_run("shapes", ["two red circles"], [0, 1, 2])
+    generation_run_batch(run=run, start=0, stop=2)
+    assert generation_run_batch(run=run, start=0, stop=3) == 1
+    assert run.images.count() == 3
+
+
+def test_the_same_checkpoint_prompt_seed_and_parameters_give_the_same_bytes():
+    first = _generated_run("shapes", ["three green triangles above a red star"], [5])
+    second = GenerationRunFactory(checkpoint=first.checkpoint, prompt_set=first.prompt_set,
+                                  source=RunSource.GENERATED, seeds=[5], items_total=1)
+    generation_run_batch(run=first, start=0, stop=1)
+    generation_run_batch(run=second, start=0, stop=1)
+    assert first.images.get().blob_id == second.images.get().blob_id
+
+
+def test_a_failing_item_is_recorded_with_its_error_and_the_rest_succeed():
+    run = _generated_run("test-flaky", ["a red circle", "please fail", "a blue square"], [0])
+    generation_run_batch(run=run, start=0, stop=3)
+    run.refresh_from_db()
+    assert (run.status, run.items_done, run.items_failed) == (RunStatus.PARTIAL, 2, 1)
+    failure = GenerationFailure.objects.get(run=run)
+    assert failure.prompt.text == "please fail"
+    assert "cannot draw 'please fail'" in failure.error
+    generation_run_batch(run=run, start=0, stop=3)
+    failure.refresh_from_db()
+    assert failure.attempts == 2
+
+
+def test_an_unknown_generator_or_bad_parameters_are_refused_before_queueing():
+    run = _generated_run("no-such-generator", ["a red circle"], [0])
+    with pytest.raises(EvalHubError, match="unknown generator 'no-such-generator'"):
+        generation_validate(run)
+    run = _generated_run("shapes", ["a red circle"], [0], colour_depth=3)
+    with pytest.raises(EvalHubError, match="unknown run parameter"):
+        generation_validate(run)

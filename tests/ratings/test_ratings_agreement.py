@@ -1,0 +1,99 @@
+"""Specification of human/metric agreement and inter-annotator reliability."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ratings import (
+    OUTCOME_A,
+    OUTCOME_B,
+    OUTCOME_TIE,
+    krippendorff_alpha,
+    krippendorff_alpha_matrix,
+    majority_outcomes,
+    metric_rank_agreement,
+    pair_agreement,
+    rank_correlation,
+)
+
+M = None  # missing value
+
+# Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: nominal data,
+# 4 observers (rows) x 12 units (columns), missing values; the paper reports alpha = 0.743.
+KRIPPENDORFF_2011 = [
+    [1, 2, 3, 3, 2, 1, 4, 1, 2, M, M, M],
+    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, M, 3],
+    [M, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, M],
+    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, M],
+]
+
+
+def test_krippendorff_alpha_textbook_example_with_missing_values():
+    res = krippendorff_alpha_matrix(KRIPPENDORFF_2011)
+    assert res.alpha == pytest.approx(0.743, abs=5e-4)
+    # Unit 12 has a single value and is not pairable: 11 units, n = 40 pairable values.
+    assert res.n_units == 11 and res.n_values == 40
+    # The coincidence matrix is symmetric and its margins are the value frequencies.
+    np.testing.assert_allclose(res.coincidence, res.coincidence.T)
+    np.testing.assert_allclose(res.coincidence.sum(axis=1), [9, 13, 10, 5, 3], atol=1e-12)
+
+
+def test_krippendorff_alpha_hand_computed_binary_example():
+    # Krippendorff (2011) section A, two observers, 10 units: 4 disagreeing units give
+    # o_01 = o_10 = 4, n_0 = 14, n_1 = 6, n = 20, so
+    # alpha = 1 - (n - 1) * (o_01 + o_10) / (2 * n_0 * n_1) = 1 - 19 * 8 / 168 = 0.0952.
+    data = [[0, 1, 0, 0, 0, 0, 0, 0, 1, 0], [1, 1, 1, 0, 0, 1, 0, 0, 0, 0]]
+    assert krippendorff_alpha_matrix(data).alpha == pytest.approx(1 - 19 * 8 / 168)
+
+
+def test_krippendorff_alpha_from_vote_records():
+    # EvalHub form: (task, annotator, outcome).  Perfect agreement -> 1.
+    units = [1, 1, 1, 2, 2, 3, 3]
+    coders = ["u", "v", "w", "u", "v", "u", "w"]
+    values = ["a", "a", "a", "b", "b", "tie", "tie"]
+    assert krippendorff_alpha(units, coders, values).alpha == 1.0
+    # A re-vote by the same annotator replaces the earlier one.
+    again = krippendorff_alpha([*units, 1], [*coders, "u"], [*values, "b"])
+    single = krippendorff_alpha(units, coders, ["b", "a", "a", "b", "b", "tie", "tie"])
+    assert again.alpha == pytest.approx(single.alpha) and again.alpha < 1.0
+    # Only one category ever used: no variation, alpha undefined.
+    assert np.isnan(krippendorff_alpha([1, 1, 2, 2], [0, 1, 0, 1], ["a"] * 4).alpha)
+
+
+def test_rank_correlations_hand_computed():
+    human = [1, 2, 3, 4, 5]
+    metric = [1, 3, 2, 5, 4]
+    res = rank_correlation(human, metric)
+    # Two discordant pairs out of 10: tau = (8 - 2) / 10; sum d^2 = 4: rho = 1 - 24 / 120.
+    assert res.kendall == pytest.approx(0.6)
+    assert res.spearman == pytest.approx(0.8)
+    assert res.n == 5
+
+
+def test_rank_correlation_handles_direction_nan_and_too_few_runs():
+    human = np.array([1000.0, 1050.0, 1100.0, 1150.0, 990.0])
+    fid = np.array([30.0, 25.0, np.nan, 12.0, 31.0])  # lower is better
+    res = rank_correlation(human, fid, higher_is_better=False)
+    assert res.n == 4 and res.spearman == pytest.approx(1.0) and res.kendall == pytest.approx(1.0)
+    assert np.isnan(rank_correlation([1.0, 2.0], [3.0, 4.0]).spearman)
+    both = metric_rank_agreement(human, {"fid": fid, "clip": human}, {"fid": False})
+    assert both["clip"].kendall == pytest.approx(1.0) and both["fid"].n == 4
+
+
+def test_majority_and_per_pair_judge_agreement():
+    units = [7, 7, 7, 8, 8, 9, 9, 9, 9]
+    votes = ["a", "a", "b", "b", "both_bad", "a", "b", "tie", "tie"]
+    ids, majority = majority_outcomes(units, votes)
+    np.testing.assert_array_equal(ids, [7, 8, 9])
+    # 7: a 2-1; 8: b vs both_bad (=tie) 1-1, no unique top -> tie; 9: tie 2 beats a 1, b 1.
+    np.testing.assert_array_equal(majority, [OUTCOME_A, OUTCOME_TIE, OUTCOME_TIE])
+
+    human = ["a", "b", "b", "a", "tie"]
+    judge = ["a", "b", "a", "tie", "tie"]
+    res = pair_agreement(human, judge)
+    assert (res.n, res.agree) == (3, 2)  # the tie rows are excluded
+    assert res.ci_low < 2 / 3 < res.ci_high
+    all_rows = pair_agreement(human, judge, decisive_only=False)
+    assert (all_rows.n, all_rows.agree) == (5, 3)
+    assert pair_agreement([OUTCOME_B], [OUTCOME_A]).rate == 0.0
