@@ -23,7 +23,9 @@ def prompt_set_id(api, scientist, project):
     response = api.post("/api/v1/prompt-sets/import/", {
         "project": project.id,
         "name": "shapes",
-        "file": _upload("p.csv", b"text,category\na red circle,colour\ntwo blue squares,counting\n"),
+        "file": _upload(
+            "p.csv", b"text,category\na red circle,colour\ntwo blue squares,counting\n"
+        ),
     }, format="multipart")
     assert response.status_code == 201, response.json()
     assert response.json()["prompt_count"] == 2

@@ -14,10 +14,10 @@ def test_plain_text_has_one_prompt_per_non_empty_line():
 
 def test_csv_reads_text_category_tags_and_keeps_other_columns_as_metadata():
     data = (
-        "prompt,category,tags,difficulty\n"
-        'a red circle,colour,"easy;single",1\n'
-        "two blue squares,counting,,2\n"
-    ).encode()
+        b"prompt,category,tags,difficulty\n"
+        b'a red circle,colour,"easy;single",1\n'
+        b"two blue squares,counting,,2\n"
+    )
     rows = parse_prompts(data, fmt="csv")
     assert rows[0].text == "a red circle"
     assert rows[0].category == "colour"

@@ -18,7 +18,9 @@ def write_manifest(path: Path, rows: list[tuple[str, str, object]]) -> Path:
     return path
 
 
-def make_zip(path: Path, files: dict[str, bytes], *, symlinks: dict[str, str] | None = None) -> Path:
+def make_zip(
+    path: Path, files: dict[str, bytes], *, symlinks: dict[str, str] | None = None
+) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in files.items():
             archive.writestr(name, data)
