@@ -15,7 +15,7 @@ export HF_HUB_OFFLINE=1
 export PYTHONUNBUFFERED=1
 
 bash scripts/ensure_services.sh
-bash scripts/ensure_chromium.sh
+bash scripts/ensure_system_packages.sh
 
 echo "== ruff"
 ruff check .

@@ -1,0 +1,86 @@
+"""Settings refuse unsafe deployments; docker-compose.yml describes the services we document."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.integration.workers import REPO_ROOT
+
+
+def _settings_import(env: dict[str, str]) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY")}
+    return subprocess.run(
+        [sys.executable, "-c", "import evalhub.config.settings"],
+        cwd=REPO_ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_without_debug_a_missing_secret_key_refuses_to_start():
+    result = _settings_import({"DEBUG": "0"})
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set and DEBUG is off" in result.stderr
+
+
+def test_without_debug_the_development_key_refuses_to_start():
+    result = _settings_import(
+        {"DEBUG": "0", "SECRET_KEY": "evalhub-insecure-development-key-do-not-deploy"})
+    assert result.returncode != 0
+    assert "development key" in result.stderr
+
+
+def test_a_real_secret_key_starts_without_debug():
+    assert _settings_import({"DEBUG": "0", "SECRET_KEY": "x" * 50}).returncode == 0
+
+
+def test_a_non_boolean_debug_value_is_refused():
+    result = _settings_import({"DEBUG": "maybe"})
+    assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_has_the_documented_services(compose):
+    assert set(compose["services"]) == {"postgres", "redis", "web", "worker", "gpu-worker"}
+
+
+def test_the_gpu_worker_reserves_an_nvidia_device_and_consumes_the_gpu_queue(compose):
+    gpu = compose["services"]["gpu-worker"]
+    device = gpu["deploy"]["resources"]["reservations"]["devices"][0]
+    assert device["driver"] == "nvidia" and "gpu" in device["capabilities"]
+    assert gpu["command"][gpu["command"].index("-Q") + 1] == "gpu"
+    default = compose["services"]["worker"]
+    assert default["command"][default["command"].index("-Q") + 1] == "default"
+
+
+def test_app_services_share_database_broker_and_media(compose):
+    for name in ("web", "worker", "gpu-worker"):
+        env = compose["services"][name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://")
+        assert env["CELERY_BROKER_URL"] == "redis://redis:6379/0"
+        assert "media:/data" in compose["services"][name]["volumes"]
+
+
+def _compose_command() -> list[str] | None:
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"],
+                                 capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy else None
+
+
+def test_compose_file_passes_docker_compose_config():
+    command = _compose_command()
+    if command is None:
+        pytest.fail("docker-compose is missing: scripts/ensure_system_packages.sh installs it")
+    result = subprocess.run([*command, "-f", "docker-compose.yml", "config", "-q"],
+                            cwd=REPO_ROOT, env={**os.environ, "SECRET_KEY": "x" * 50},
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
