@@ -31,7 +31,6 @@ from generators import (
     GenerationItem,
     GeneratorError,
     get_generator_class,
-    validate_params,
 )
 
 logger = logging.getLogger(__name__)
@@ -52,9 +51,7 @@ def generation_validate(run: GenerationRun) -> dict[str, Any]:
         raise EvalHubError(f"Run {run.name!r} is imported, not generated.")
     try:
         cls = get_generator_class(run.checkpoint.generator, settings.EVALHUB_GENERATORS)
-        return validate_params(
-            cls.parameters_schema, run.parameters, run.checkpoint.parameters
-        )
+        return cls.resolve_params(run.parameters, run.checkpoint.parameters)
     except GeneratorError as exc:
         raise EvalHubError(str(exc)) from exc
 
