@@ -1,8 +1,17 @@
 """All REST endpoints under /api/v1/, one router for every app."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
+from evalhub.campaigns.apis import CampaignViewSet
+from evalhub.campaigns.rating_apis import (
+    RateCampaignApi,
+    RateLeaseActionApi,
+    RateLeasesApi,
+    RateNextApi,
+    RateUndoApi,
+    RateVoteApi,
+)
 from evalhub.generation.apis import GeneratorListApi
 from evalhub.projects.apis import MembershipViewSet, ProjectViewSet
 from evalhub.prompts.apis import PromptSetViewSet, PromptViewSet
@@ -24,9 +33,25 @@ router.register("checkpoints", CheckpointViewSet, basename="checkpoint")
 router.register("runs", GenerationRunViewSet, basename="run")
 router.register("images", ImageViewSet, basename="image")
 router.register("reference-sets", ReferenceSetViewSet, basename="reference-set")
+router.register("campaigns", CampaignViewSet, basename="campaign")
+
+rate_urls = [
+    path("", RateCampaignApi.as_view(), name="rate-campaign"),
+    path("next/", RateNextApi.as_view(), name="rate-next"),
+    path("leases/", RateLeasesApi.as_view(), name="rate-leases"),
+    path("votes/", RateVoteApi.as_view(), name="rate-vote"),
+    path("votes/undo/", RateUndoApi.as_view(), name="rate-undo"),
+    re_path(r"^leases/(?P<lease_id>[0-9a-f-]{36})/(?P<action>skip|report)/$",
+            RateLeaseActionApi.as_view(),
+         name="rate-lease-action"),
+]
 
 urlpatterns = [
     path("auth/token/", include("evalhub.core.auth_urls")),
     path("generators/", GeneratorListApi.as_view(), name="generator-list"),
+    path("rate/<int:campaign_id>/", include(rate_urls)),
+    path("", include("evalhub.evaluation.api_urls")),
+    path("", include("evalhub.leaderboards.api_urls")),
+    path("", include("evalhub.exports.api_urls")),
     path("", include(router.urls)),
 ]

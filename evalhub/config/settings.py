@@ -58,6 +58,10 @@ INSTALLED_APPS = [
     "evalhub.prompts",
     "evalhub.runs",
     "evalhub.generation",
+    "evalhub.campaigns",
+    "evalhub.evaluation",
+    "evalhub.leaderboards",
+    "evalhub.exports",
 ]
 
 MIDDLEWARE = [

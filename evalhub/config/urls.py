@@ -9,6 +9,10 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/", include("evalhub.config.api_urls")),
+    path("", include("evalhub.campaigns.urls")),
+    path("", include("evalhub.evaluation.urls")),
+    path("", include("evalhub.leaderboards.urls")),
+    path("", include("evalhub.exports.urls")),
     path("", include("evalhub.core.urls")),
 ]
 

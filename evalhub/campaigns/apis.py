@@ -1,0 +1,144 @@
+"""Scientist-facing campaign API: create, follow progress, quality control, gold pairs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from evalhub.campaigns.building import campaign_create, gold_task_add
+from evalhub.campaigns.models import Campaign, CampaignStatus, Criterion, PairPolicy
+from evalhub.campaigns.quality import (
+    agreement_by_criterion,
+    annotator_quality,
+    annotator_set_excluded,
+    latency_outliers,
+)
+from evalhub.campaigns.selectors import campaign_progress
+from evalhub.projects.api_base import ProjectScopedMixin
+from evalhub.projects.models import Project
+from evalhub.projects.permissions import require_project_role
+from evalhub.runs.models import GenerationRun, Image
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Campaign
+        fields = ["id", "project", "name", "instructions", "runs", "prompt_category",
+                  "criteria", "judgments_per_pair", "gold_rate", "gold_accuracy_threshold",
+                  "pair_policy", "min_lpips_distance", "lease_seconds", "status",
+                  "build_report", "created_at", "progress"]
+        read_only_fields = ["id", "status", "build_report", "created_at", "progress"]
+
+    def get_progress(self, campaign: Campaign) -> dict:
+        return campaign_progress(campaign=campaign)
+
+
+class CampaignCreateSerializer(serializers.Serializer):
+    project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
+    name = serializers.CharField(max_length=200)
+    runs = serializers.PrimaryKeyRelatedField(queryset=GenerationRun.objects.all(), many=True)
+    criteria = serializers.ListField(child=serializers.ChoiceField(choices=Criterion.values),
+                                     default=[Criterion.OVERALL])
+    instructions = serializers.CharField(required=False, allow_blank=True, default="")
+    prompt_category = serializers.CharField(required=False, allow_blank=True, default="")
+    judgments_per_pair = serializers.IntegerField(default=3)
+    gold_rate = serializers.FloatField(default=0.0)
+    pair_policy = serializers.ChoiceField(choices=PairPolicy.values, default=PairPolicy.BALANCED)
+    min_lpips_distance = serializers.FloatField(required=False, allow_null=True, default=None)
+    lease_seconds = serializers.IntegerField(default=180, min_value=10, max_value=24 * 3600)
+
+
+class GoldInputSerializer(serializers.Serializer):
+    image_a = serializers.PrimaryKeyRelatedField(queryset=Image.objects.all())
+    image_b = serializers.PrimaryKeyRelatedField(queryset=Image.objects.all())
+    answer = serializers.ChoiceField(choices=["a", "b", "tie"])
+
+
+class ExcludeInputSerializer(serializers.Serializer):
+    annotator = serializers.IntegerField()
+    excluded = serializers.BooleanField(default=True)
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class CampaignViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                      mixins.CreateModelMixin, viewsets.GenericViewSet):
+    serializer_class = CampaignSerializer
+    filterset_fields = ["project", "status"]
+
+    def base_queryset(self) -> QuerySet[Campaign]:
+        return Campaign.objects.prefetch_related("runs").order_by("-id")
+
+    @extend_schema(request=CampaignCreateSerializer, responses={201: CampaignSerializer})
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        form = CampaignCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = dict(form.validated_data)
+        require_project_role(request=request, project_id=data["project"].id,
+                             roles=self.write_roles)
+        campaign = campaign_create(created_by=request.user, **data)
+        return Response(CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
+
+    def _set_status(self, new_status: str) -> Response:
+        campaign = self.get_object()
+        require_project_role(request=self.request, project_id=campaign.project_id,
+                             roles=self.write_roles)
+        campaign.status = new_status
+        campaign.save(update_fields=["status"])
+        return Response(CampaignSerializer(campaign).data)
+
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str | None = None) -> Response:
+        return self._set_status(CampaignStatus.PAUSED)
+
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        return self._set_status(CampaignStatus.ACTIVE)
+
+    @action(detail=True, methods=["post"])
+    def close(self, request: Request, pk: str | None = None) -> Response:
+        return self._set_status(CampaignStatus.CLOSED)
+
+    @action(detail=True, methods=["get"])
+    def quality(self, request: Request, pk: str | None = None) -> Response:
+        """Per-annotator gold accuracy and flags, agreement per criterion, latency outliers."""
+        campaign = self.get_object()
+        return Response({
+            "annotators": [asdict(a) for a in annotator_quality(campaign=campaign)],
+            "agreement": agreement_by_criterion(campaign=campaign),
+            "latency_outliers": latency_outliers(campaign=campaign),
+        })
+
+    @extend_schema(request=GoldInputSerializer)
+    @action(detail=True, methods=["post"])
+    def gold(self, request: Request, pk: str | None = None) -> Response:
+        """Add a gold pair with a known answer."""
+        campaign = self.get_object()
+        require_project_role(request=request, project_id=campaign.project_id,
+                             roles=self.write_roles)
+        form = GoldInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        task = gold_task_add(campaign=campaign, **form.validated_data)
+        return Response({"task": task.pk}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ExcludeInputSerializer)
+    @action(detail=True, methods=["post"])
+    def exclude(self, request: Request, pk: str | None = None) -> Response:
+        """Exclude (or re-include) an annotator's votes from statistics and exports."""
+        campaign = self.get_object()
+        require_project_role(request=request, project_id=campaign.project_id,
+                             roles=self.write_roles)
+        form = ExcludeInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        flag = annotator_set_excluded(campaign=campaign,
+                                      annotator_id=form.validated_data["annotator"],
+                                      excluded=form.validated_data["excluded"],
+                                      note=form.validated_data["note"])
+        return Response({"annotator": flag.annotator_id, "excluded": flag.excluded})

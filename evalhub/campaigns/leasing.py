@@ -1,0 +1,144 @@
+"""Serving tasks to annotators under expiring leases.
+
+A task is held by one annotator at a time (a partial unique index enforces it); an annotator
+never gets a task they already judged, skipped or reported; a task stops being served once it
+has its configured number of judgments. On PostgreSQL, ``SELECT ... FOR UPDATE SKIP LOCKED``
+lets concurrent annotators take different tasks without waiting on each other.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef, QuerySet, Sum
+from django.utils import timezone
+
+from evalhub.campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    ComparisonTask,
+    Judgment,
+    Lease,
+    LeaseStatus,
+    PairPolicy,
+)
+from evalhub.core.errors import EvalHubError
+
+# The page shows one task and prefetches the next: two leases per annotator at most.
+MAX_ACTIVE_LEASES = 2
+
+
+class NothingToRate(EvalHubError):
+    """No task is available for this annotator right now."""
+
+
+def leases_expire(*, campaign: Campaign) -> int:
+    """Close leases whose time is up, so their tasks can be served again."""
+    return Lease.objects.filter(
+        campaign=campaign, status=LeaseStatus.ACTIVE, expires_at__lte=timezone.now()
+    ).update(status=LeaseStatus.EXPIRED, closed_at=timezone.now())
+
+
+def active_leases(*, campaign: Campaign, annotator: AbstractBaseUser) -> QuerySet[Lease]:
+    return Lease.objects.filter(
+        campaign=campaign, annotator=annotator, status=LeaseStatus.ACTIVE,
+        expires_at__gt=timezone.now(),
+    ).order_by("leased_at")
+
+
+def _candidates(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool
+                ) -> QuerySet[ComparisonTask]:
+    now = timezone.now()
+    held = Lease.objects.filter(task=OuterRef("pk"), status=LeaseStatus.ACTIVE,
+                                expires_at__gt=now)
+    # Any lease this annotator had that did not merely expire: judged, skipped or reported.
+    seen = Lease.objects.filter(task=OuterRef("pk"), annotator=annotator).exclude(
+        status__in=[LeaseStatus.EXPIRED, LeaseStatus.ACTIVE])
+    judged = Judgment.objects.filter(task=OuterRef("pk"), annotator=annotator,
+                                     retracted_at__isnull=True)
+    tasks = ComparisonTask.objects.filter(campaign=campaign, is_gold=gold).filter(
+        ~Exists(held), ~Exists(seen), ~Exists(judged)
+    )
+    if not gold:
+        tasks = tasks.filter(judgments_count__lt=F("judgments_needed"))
+    order = ["judgments_count", "shuffle_key"]
+    if campaign.pair_policy == PairPolicy.ACTIVE:
+        order = ["-priority", *order]
+    return tasks.order_by(*order)
+
+
+def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool) -> Lease | None:
+    for _ in range(3):
+        with transaction.atomic():
+            task = _candidates(campaign, annotator, gold=gold).select_for_update(
+                skip_locked=True, of=("self",)).first()
+            if task is None:
+                return None
+            # An expired lease still marked active would block the unique index.
+            Lease.objects.filter(task=task, status=LeaseStatus.ACTIVE).update(
+                status=LeaseStatus.EXPIRED, closed_at=timezone.now())
+            try:
+                with transaction.atomic():
+                    return Lease.objects.create(
+                        task=task, campaign=campaign, annotator=annotator,
+                        a_side=random.choice(("left", "right")),
+                        expires_at=timezone.now() + timedelta(seconds=campaign.lease_seconds),
+                    )
+            except IntegrityError:
+                continue  # someone leased it between our read and our insert (SQLite)
+    return None
+
+
+def lease_next(*, campaign: Campaign, annotator: AbstractBaseUser,
+               exclude: set | None = None) -> Lease:
+    """Give the annotator a task: one they already hold, or a newly leased one.
+
+    ``exclude`` names leases the page already shows, so asking for the prefetched next task
+    does not return the current one.
+    """
+    if campaign.status != CampaignStatus.ACTIVE:
+        raise EvalHubError(f"Campaign {campaign.name!r} is {campaign.status}, not open for rating.")
+    held = [lease for lease in active_leases(campaign=campaign, annotator=annotator)
+            if not exclude or lease.pk not in exclude]
+    if held:
+        return held[0]
+    if active_leases(campaign=campaign, annotator=annotator).count() >= MAX_ACTIVE_LEASES:
+        raise NothingToRate("You already hold the most tasks at once; finish one first.")
+    lease = None
+    if campaign.gold_rate > 0 and random.random() < campaign.gold_rate:
+        lease = _take(campaign, annotator, gold=True)
+    if lease is None:
+        lease = _take(campaign, annotator, gold=False)
+    if lease is None:
+        raise NothingToRate("Nothing left to rate in this campaign for you. Thank you!")
+    return lease
+
+
+def lease_for_annotator(*, lease_id, annotator: AbstractBaseUser) -> Lease:
+    lease = Lease.objects.select_related("task", "campaign").filter(pk=lease_id).first()
+    if lease is None or lease.annotator_id != annotator.pk:
+        raise LeaseNotYours("This task is not leased to you.")
+    return lease
+
+
+class LeaseNotYours(EvalHubError):
+    """A vote or action on a task that is not leased to the caller."""
+
+
+def lease_close(*, lease: Lease, status: str) -> None:
+    if lease.status != LeaseStatus.ACTIVE:
+        raise EvalHubError(f"This task is already {lease.status}.")
+    Lease.objects.filter(pk=lease.pk, status=LeaseStatus.ACTIVE).update(
+        status=status, closed_at=timezone.now())
+    lease.status = status
+
+
+def campaign_remaining(*, campaign: Campaign) -> int:
+    """Judgments still needed across non-gold tasks."""
+    totals = campaign.tasks.filter(is_gold=False).aggregate(
+        needed=Sum("judgments_needed"), done=Sum("judgments_count"))
+    return max(0, (totals["needed"] or 0) - (totals["done"] or 0))
+

@@ -1,0 +1,231 @@
+"""Rating campaigns: which pairs annotators judge, who holds which task, and every judgment."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from evalhub.projects.models import Project
+
+
+class Criterion(models.TextChoices):
+    OVERALL = "overall", "Which image is better overall?"
+    ALIGNMENT = "alignment", "Which image matches the prompt better?"
+    AESTHETICS = "aesthetics", "Which image looks better?"
+    ARTIFACTS = "artifacts", "Which image has fewer artifacts?"
+
+
+class PairPolicy(models.TextChoices):
+    BALANCED = "balanced", "every pair of runs on every prompt, spread evenly"
+    ACTIVE = "active", "pairs whose ratings are least certain first"
+
+
+class CampaignStatus(models.TextChoices):
+    BUILDING = "building"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    CLOSED = "closed"
+    FAILED = "failed"
+
+
+class Outcome(models.TextChoices):
+    """A judgment in canonical terms: image A is the one from the lower run id."""
+
+    A = "a"
+    B = "b"
+    TIE = "tie"
+    BOTH_BAD = "both_bad"
+
+
+class Side(models.TextChoices):
+    A = "a"
+    B = "b"
+
+
+class Campaign(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(max_length=200)
+    instructions = models.TextField(blank=True)
+    runs = models.ManyToManyField("runs.GenerationRun", related_name="campaigns")
+    prompt_category = models.CharField(
+        max_length=100, blank=True, help_text="Only prompts of this category; blank for all."
+    )
+    criteria = models.JSONField(default=list, help_text="Criterion keys; 'overall' first.")
+    judgments_per_pair = models.PositiveSmallIntegerField(default=3)
+    gold_rate = models.FloatField(default=0.0, help_text="Share of served tasks that are gold.")
+    gold_accuracy_threshold = models.FloatField(default=0.7)
+    min_gold_for_flag = models.PositiveSmallIntegerField(default=5)
+    pair_policy = models.CharField(
+        max_length=20, choices=PairPolicy.choices, default=PairPolicy.BALANCED
+    )
+    min_lpips_distance = models.FloatField(
+        null=True, blank=True, help_text="Skip pairs closer than this LPIPS distance."
+    )
+    lease_seconds = models.PositiveIntegerField(default=180)
+    status = models.CharField(
+        max_length=20, choices=CampaignStatus.choices, default=CampaignStatus.BUILDING
+    )
+    build_report = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="unique_campaign_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ComparisonTask(models.Model):
+    """Prompt + two images from two runs. Gold tasks carry a known answer."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tasks")
+    prompt = models.ForeignKey("prompts.Prompt", on_delete=models.PROTECT)
+    image_a = models.ForeignKey("runs.Image", on_delete=models.PROTECT, related_name="+")
+    image_b = models.ForeignKey("runs.Image", on_delete=models.PROTECT, related_name="+")
+    run_a = models.ForeignKey("runs.GenerationRun", on_delete=models.PROTECT, related_name="+")
+    run_b = models.ForeignKey("runs.GenerationRun", on_delete=models.PROTECT, related_name="+")
+    is_gold = models.BooleanField(default=False)
+    gold_answer = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
+    judgments_needed = models.PositiveSmallIntegerField()
+    judgments_count = models.PositiveIntegerField(default=0)
+    priority = models.FloatField(default=0.0, help_text="Higher is served first (active policy).")
+    shuffle_key = models.FloatField(help_text="Random tie-breaker that spreads tasks evenly.")
+    lpips_distance = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "image_a", "image_b"], name="unique_pair"),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "is_gold", "judgments_count", "priority"],
+                         name="task_serving_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"task {self.pk} of {self.campaign_id}"
+
+
+class LeaseStatus(models.TextChoices):
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    SKIPPED = "skipped"
+    EXPIRED = "expired"
+    REPORTED = "reported"
+
+
+class Lease(models.Model):
+    """A task served to one annotator until it expires; also records which side A was shown."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task = models.ForeignKey(ComparisonTask, on_delete=models.CASCADE, related_name="leases")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="leases")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                  related_name="leases")
+    a_side = models.CharField(max_length=5, choices=[("left", "left"), ("right", "right")],
+                              help_text="Where image A is displayed.")
+    status = models.CharField(max_length=20, choices=LeaseStatus.choices,
+                              default=LeaseStatus.ACTIVE)
+    leased_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One annotator at a time per task.
+            models.UniqueConstraint(fields=["task"], condition=Q(status="active"),
+                                    name="one_active_lease_per_task"),
+        ]
+        indexes = [models.Index(fields=["campaign", "annotator", "status"],
+                                name="lease_annotator_idx")]
+
+    def __str__(self) -> str:
+        return f"lease {self.pk} {self.status}"
+
+
+class JudgeKind(models.TextChoices):
+    HUMAN = "human"
+    METRIC = "metric"
+
+
+class Judgment(models.Model):
+    """One answer to one criterion on one task, by a human annotator or a metric judge."""
+
+    task = models.ForeignKey(ComparisonTask, on_delete=models.CASCADE, related_name="judgments")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="judgments")
+    criterion = models.CharField(max_length=20, choices=Criterion.choices)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    judge_kind = models.CharField(max_length=10, choices=JudgeKind.choices,
+                                  default=JudgeKind.HUMAN)
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                  null=True, blank=True, related_name="judgments")
+    metric_name = models.CharField(max_length=100, blank=True)
+    lease = models.ForeignKey(Lease, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="judgments")
+    a_side = models.CharField(max_length=5, blank=True, help_text="Where image A was shown.")
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    client_id = models.UUIDField(null=True, blank=True,
+                                 help_text="Client-generated vote id, for idempotency.")
+    retracted_at = models.DateTimeField(null=True, blank=True, help_text="Set by undo.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client_id", "criterion"],
+                                    condition=Q(client_id__isnull=False),
+                                    name="idempotent_vote"),
+            models.UniqueConstraint(
+                fields=["task", "annotator", "criterion"],
+                condition=Q(annotator__isnull=False, retracted_at__isnull=True),
+                name="one_judgment_per_annotator",
+            ),
+            models.UniqueConstraint(
+                fields=["task", "metric_name", "criterion"],
+                condition=Q(judge_kind="metric"),
+                name="one_judgment_per_metric",
+            ),
+        ]
+        indexes = [models.Index(fields=["campaign", "criterion", "judge_kind"],
+                                name="judgment_stats_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} on task {self.task_id} ({self.criterion})"
+
+
+class AnnotatorFlag(models.Model):
+    """Quality-control state of one annotator in one campaign."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="flags")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    excluded = models.BooleanField(default=False, help_text="Votes left out of statistics.")
+    note = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "annotator"],
+                                               name="one_flag_per_annotator")]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} in {self.campaign}: excluded={self.excluded}"
+
+
+class ImageReport(models.Model):
+    """An annotator's report that an image is broken (does not load, corrupt, offensive)."""
+
+    task = models.ForeignKey(ComparisonTask, on_delete=models.CASCADE, related_name="reports")
+    image = models.ForeignKey("runs.Image", on_delete=models.CASCADE, related_name="reports",
+                              null=True, blank=True, help_text="Empty for the source image.")
+    side = models.CharField(max_length=10, help_text="left, right or source, as displayed.")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"report on image {self.image_id}"

@@ -1,0 +1,49 @@
+"""What the annotator page receives for a task: the prompt and two anonymous images.
+
+Nothing here may identify a run, checkpoint or model: images are addressed by content hash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evalhub.blobs.models import ImageBlob
+from evalhub.campaigns.models import Campaign, Criterion, Lease
+
+# Above this many pixels on a side the page opens a tiled pyramid instead of the whole file.
+TILE_THRESHOLD_PX = 4096
+
+
+def image_payload(blob: ImageBlob) -> dict[str, Any]:
+    tiled = max(blob.width, blob.height) > TILE_THRESHOLD_PX
+    return {
+        "url": blob.file.url,
+        "width": blob.width,
+        "height": blob.height,
+        "tiles": f"/rate/tiles/{blob.sha256}.dzi" if tiled else None,
+    }
+
+
+def criteria_payload(campaign: Campaign) -> list[dict[str, str]]:
+    labels = dict(Criterion.choices)
+    return [{"key": key, "question": labels[key]} for key in campaign.criteria]
+
+
+def lease_payload(lease: Lease) -> dict[str, Any]:
+    task = lease.task
+    image_a, image_b = task.image_a.blob, task.image_b.blob
+    left, right = (image_a, image_b) if lease.a_side == "left" else (image_b, image_a)
+    source = task.prompt.source_image
+    return {
+        "lease": str(lease.pk),
+        "expires_at": lease.expires_at.isoformat(),
+        "prompt": task.prompt.text,
+        "source_image": image_payload(source) if source else None,
+        "left": image_payload(left),
+        "right": image_payload(right),
+    }
+
+
+def lease_queryset():
+    return Lease.objects.select_related(
+        "task__prompt__source_image", "task__image_a__blob", "task__image_b__blob")

@@ -1,0 +1,165 @@
+"""The annotator-facing API under /api/v1/rate/<campaign>/ (blind: no run names anywhere)."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from evalhub.campaigns.leasing import (
+    LeaseNotYours,
+    NothingToRate,
+    active_leases,
+    campaign_remaining,
+    lease_close,
+    lease_for_annotator,
+    lease_next,
+)
+from evalhub.campaigns.models import Campaign, ImageReport, LeaseStatus
+from evalhub.campaigns.payloads import criteria_payload, lease_payload, lease_queryset
+from evalhub.campaigns.quality import human_judgments
+from evalhub.campaigns.voting import VoteConflict, vote_submit, vote_undo
+from evalhub.projects.selectors import role_in_project
+
+
+def campaign_for_rater(request: Request, campaign_id: int) -> Campaign:
+    campaign = get_object_or_404(Campaign, pk=campaign_id)
+    if role_in_project(user=request.user, project_id=campaign.project_id) is None:
+        raise NotFound("No such campaign.")
+    return campaign
+
+
+def my_progress(campaign: Campaign, user) -> dict:
+    mine = human_judgments(campaign).filter(annotator=user).aggregate(
+        votes=Count("client_id", distinct=True, filter=Q(criterion="overall")))
+    return {"my_votes": mine["votes"], "remaining": campaign_remaining(campaign=campaign)}
+
+
+class RateCampaignApi(APIView):
+    """Campaign instructions, criteria and the caller's progress."""
+
+    def get(self, request: Request, campaign_id: int) -> Response:
+        campaign = campaign_for_rater(request, campaign_id)
+        return Response({
+            "id": campaign.pk, "name": campaign.name, "instructions": campaign.instructions,
+            "status": campaign.status, "criteria": criteria_payload(campaign),
+            "progress": my_progress(campaign, request.user),
+        })
+
+
+class NextInputSerializer(serializers.Serializer):
+    exclude = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
+
+
+class RateNextApi(APIView):
+    """Lease the next task (or return one the caller already holds and has not shown)."""
+
+    def post(self, request: Request, campaign_id: int) -> Response:
+        campaign = campaign_for_rater(request, campaign_id)
+        form = NextInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            lease = lease_next(campaign=campaign, annotator=request.user,
+                               exclude=set(form.validated_data["exclude"]))
+        except NothingToRate as exc:
+            return Response({"detail": exc.message, "done": True}, status=status.HTTP_200_OK)
+        lease = lease_queryset().get(pk=lease.pk)
+        return Response(lease_payload(lease), status=status.HTTP_201_CREATED)
+
+
+class RateLeasesApi(APIView):
+    """The caller's active leases, oldest first: a reloaded page resumes where it was."""
+
+    def get(self, request: Request, campaign_id: int) -> Response:
+        campaign = campaign_for_rater(request, campaign_id)
+        leases = lease_queryset().filter(
+            pk__in=active_leases(campaign=campaign, annotator=request.user).values("pk")
+        ).order_by("leased_at")
+        return Response([lease_payload(lease) for lease in leases])
+
+
+class VoteInputSerializer(serializers.Serializer):
+    client_id = serializers.UUIDField()
+    lease = serializers.UUIDField()
+    answers = serializers.DictField(child=serializers.ChoiceField(
+        choices=["left", "right", "tie", "both_bad"]))
+    latency_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+
+
+class RateVoteApi(APIView):
+    """Store a vote once: 201 the first time, 200 with the same body for a retry."""
+
+    def post(self, request: Request, campaign_id: int) -> Response:
+        campaign = campaign_for_rater(request, campaign_id)
+        form = VoteInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        try:
+            lease = lease_for_annotator(lease_id=data["lease"], annotator=request.user)
+            if lease.campaign_id != campaign.pk:
+                raise LeaseNotYours("This task is not part of this campaign.")
+            result = vote_submit(annotator=request.user, lease_id=data["lease"],
+                                 client_id=data["client_id"], answers=data["answers"],
+                                 latency_ms=data.get("latency_ms"))
+        except LeaseNotYours as exc:
+            raise PermissionDenied(exc.message) from exc
+        except VoteConflict as exc:
+            return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
+        body = {"client_id": str(result.client_id), "recorded": True,
+                "progress": my_progress(campaign, request.user)}
+        return Response(body, status=status.HTTP_201_CREATED if result.created
+                        else status.HTTP_200_OK)
+
+
+class UndoInputSerializer(serializers.Serializer):
+    client_id = serializers.UUIDField()
+
+
+class RateUndoApi(APIView):
+    """Retract the caller's vote and hand its task back to them."""
+
+    def post(self, request: Request, campaign_id: int) -> Response:
+        campaign = campaign_for_rater(request, campaign_id)
+        form = UndoInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        lease = vote_undo(annotator=request.user, client_id=form.validated_data["client_id"])
+        if lease.campaign_id != campaign.pk:
+            raise NotFound("No such vote in this campaign.")
+        return Response(lease_payload(lease_queryset().get(pk=lease.pk)))
+
+
+class ReportInputSerializer(serializers.Serializer):
+    side = serializers.ChoiceField(choices=["left", "right", "source"])
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class RateLeaseActionApi(APIView):
+    """Skip a task, or report a broken image (which also skips it)."""
+
+    def post(self, request: Request, campaign_id: int, lease_id, action: str) -> Response:
+        campaign = campaign_for_rater(request, campaign_id)
+        try:
+            lease = lease_for_annotator(lease_id=lease_id, annotator=request.user)
+        except LeaseNotYours as exc:
+            raise PermissionDenied(exc.message) from exc
+        if lease.campaign_id != campaign.pk:
+            raise PermissionDenied("This task is not part of this campaign.")
+        if action == "skip":
+            lease_close(lease=lease, status=LeaseStatus.SKIPPED)
+        else:
+            form = ReportInputSerializer(data=request.data)
+            form.is_valid(raise_exception=True)
+            side = form.validated_data["side"]
+            task = lease.task
+            image = None
+            if side != "source":
+                shows_a = (side == "left") == (lease.a_side == "left")
+                image = task.image_a if shows_a else task.image_b
+            ImageReport.objects.create(task=task, image=image, side=side,
+                                       annotator=request.user, note=form.validated_data["note"])
+            lease_close(lease=lease, status=LeaseStatus.REPORTED)
+        return Response({"status": lease.status, "progress": my_progress(campaign, request.user)})

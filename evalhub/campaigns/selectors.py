@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from django.db.models import Count, F, Q, Sum
+
+from evalhub.campaigns.models import Campaign, JudgeKind
+
+
+def campaign_progress(*, campaign: Campaign) -> dict[str, int]:
+    tasks = campaign.tasks.filter(is_gold=False).aggregate(
+        tasks=Count("id"), needed=Sum("judgments_needed"), done=Sum("judgments_count"),
+        complete=Count("id", filter=Q(judgments_count__gte=F("judgments_needed"))))
+    votes = campaign.judgments.filter(judge_kind=JudgeKind.HUMAN, retracted_at__isnull=True,
+                                      criterion="overall").aggregate(
+        votes=Count("id"), annotators=Count("annotator", distinct=True))
+    return {
+        "tasks": tasks["tasks"] or 0,
+        "tasks_complete": tasks["complete"] or 0,
+        "judgments_needed": tasks["needed"] or 0,
+        "judgments_done": tasks["done"] or 0,
+        "human_votes": votes["votes"],
+        "annotators": votes["annotators"],
+        "gold_tasks": campaign.tasks.filter(is_gold=True).count(),
+    }
+

@@ -1,0 +1,3 @@
+"""HTML pages of the exports app, mounted at the site root."""
+
+urlpatterns: list = []
