@@ -71,24 +71,35 @@ def _candidates(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool
 
 
 def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool) -> Lease | None:
-    for _ in range(3):
+    """Lock the best free task and lease it.
+
+    The candidate query's NOT EXISTS ran on a snapshot; once the row lock is ours, whether
+    someone leased the task meanwhile is checked again, and such a task is passed over.
+    """
+    passed_over: list[int] = []
+    for _ in range(20):
         with transaction.atomic():
-            task = _candidates(campaign, annotator, gold=gold).select_for_update(
-                skip_locked=True, of=("self",)).first()
+            task = (_candidates(campaign, annotator, gold=gold).exclude(pk__in=passed_over)
+                    .select_for_update(skip_locked=True, of=("self",)).first())
             if task is None:
                 return None
+            now = timezone.now()
+            if Lease.objects.filter(task=task, status=LeaseStatus.ACTIVE,
+                                    expires_at__gt=now).exists():
+                passed_over.append(task.pk)
+                continue
             # An expired lease still marked active would block the unique index.
             Lease.objects.filter(task=task, status=LeaseStatus.ACTIVE).update(
-                status=LeaseStatus.EXPIRED, closed_at=timezone.now())
+                status=LeaseStatus.EXPIRED, closed_at=now)
             try:
                 with transaction.atomic():
                     return Lease.objects.create(
                         task=task, campaign=campaign, annotator=annotator,
                         a_side=random.choice(("left", "right")),
-                        expires_at=timezone.now() + timedelta(seconds=campaign.lease_seconds),
+                        expires_at=now + timedelta(seconds=campaign.lease_seconds),
                     )
             except IntegrityError:
-                continue  # someone leased it between our read and our insert (SQLite)
+                passed_over.append(task.pk)  # leased between our check and insert (SQLite)
     return None
 
 

@@ -1,7 +1,12 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from evalhub.campaigns import views
 
 urlpatterns = [
     path("rate/<int:campaign_id>/", views.rate_page, name="rate"),
+    re_path(r"^rate/tiles/(?P<sha256>[0-9a-f]{64})\.dzi$", views.tile_descriptor,
+            name="rate-tiles-dzi"),
+    re_path(r"^rate/tiles/(?P<sha256>[0-9a-f]{64})_files/(?P<level>\d{1,2})/"
+            r"(?P<col>\d{1,5})_(?P<row>\d{1,5})\.(?P<ext>jpeg|webp)$",
+            views.tile_image, name="rate-tiles-tile"),
 ]

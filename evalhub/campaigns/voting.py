@@ -87,6 +87,9 @@ def vote_submit(*, annotator: AbstractBaseUser, lease_id, client_id: uuid.UUID,
     try:
         with transaction.atomic():
             current = Lease.objects.select_for_update().get(pk=lease.pk)
+            # A concurrent retry of this very vote may have committed while we waited.
+            if (seen := _existing(client_id, annotator)) is not None:
+                return seen
             _check_lease_accepts_vote(current)
             Judgment.objects.bulk_create([
                 Judgment(task_id=current.task_id, campaign_id=current.campaign_id,

@@ -1,0 +1,94 @@
+import pytest
+
+from evalhub.campaigns.building import campaign_create, gold_task_add
+from evalhub.campaigns.models import CampaignStatus
+from evalhub.core.errors import EvalHubError
+from tests.campaigns.builders import build_campaign
+from tests.factories import GenerationRunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_balanced_policy_pairs_every_run_pair_on_every_prompt_and_seed():
+    world = build_campaign(runs=3, prompts=4, seeds=2, judgments_per_pair=3)
+    tasks = world.campaign.tasks.all()
+    assert tasks.count() == 3 * 4 * 2  # C(3,2) run pairs x prompts x seeds
+    assert world.campaign.status == CampaignStatus.ACTIVE
+    for task in tasks:
+        assert task.run_a_id < task.run_b_id
+        assert task.image_a.prompt_id == task.image_b.prompt_id == task.prompt_id
+        assert task.image_a.seed == task.image_b.seed
+        assert task.judgments_needed == 3
+
+
+def test_a_prompt_category_restricts_the_pairs():
+    world = build_campaign(runs=2, prompts=4, prompt_category="counting")
+    assert {t.prompt.category for t in world.campaign.tasks.all()} == {"counting"}
+    assert world.campaign.tasks.count() == 2
+
+
+def test_near_identical_pairs_are_skipped_when_a_distance_is_given():
+    world = build_campaign(runs=2, prompts=4, min_lpips_distance=0.1)
+    from evalhub.campaigns.building import campaign_build_tasks
+
+    world.campaign.tasks.all().delete()
+    created = campaign_build_tasks(campaign=world.campaign,
+                                   pair_distance=lambda pairs: [0.05, 0.5, 0.01, 0.3])
+    assert created == 2
+    assert world.campaign.build_report["skipped_near_identical"] == 2
+    assert sorted(world.campaign.tasks.values_list("lpips_distance", flat=True)) == [0.3, 0.5]
+
+
+def test_building_twice_creates_no_duplicates():
+    world = build_campaign(runs=2, prompts=2)
+    from evalhub.campaigns.building import campaign_build_tasks
+
+    assert campaign_build_tasks(campaign=world.campaign) == 0
+    assert world.campaign.tasks.count() == 2
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"criteria": ["beauty"]}, "Unknown criteria"),
+    ({"gold_rate": 0.9}, "gold_rate"),
+    ({"judgments_per_pair": 0}, "judgments_per_pair"),
+])
+def test_invalid_campaign_settings_are_refused(kwargs, message):
+    world = build_campaign(runs=2, prompts=1)
+    with pytest.raises(EvalHubError, match=message):
+        campaign_create(project=world.campaign.project, name="other", runs=world.runs, **kwargs)
+
+
+def test_a_campaign_needs_two_runs_of_one_prompt_set():
+    world = build_campaign(runs=2, prompts=1)
+    with pytest.raises(EvalHubError, match="at least two runs"):
+        campaign_create(project=world.campaign.project, name="x", runs=world.runs[:1])
+    stranger = GenerationRunFactory(project=world.campaign.project,
+                                    checkpoint=world.runs[0].checkpoint)
+    with pytest.raises(EvalHubError, match="share one prompt set"):
+        campaign_create(project=world.campaign.project, name="y", runs=[world.runs[0], stranger])
+
+
+def test_overall_is_always_asked_first():
+    world = build_campaign(runs=2, prompts=1, criteria=["artifacts"])
+    assert world.campaign.criteria == ["overall", "artifacts"]
+
+
+def test_gold_pairs_carry_a_known_answer_and_need_no_judgments():
+    world = build_campaign(runs=2, prompts=1)
+    task = world.campaign.tasks.get()
+    gold = gold_task_add(campaign=world.campaign, image_a=task.image_a, image_b=task.image_b,
+                         answer="a")
+    assert gold.pk == task.pk and gold.is_gold and gold.gold_answer == "a"
+
+
+def test_lpips_distances_are_computed_with_the_metrics_package_and_stored(monkeypatch):
+    monkeypatch.setenv("EVALHUB_RANDOM_WEIGHTS", "1")
+    from evalhub.campaigns.similarity import lpips_pair_distances
+    from evalhub.evaluation.models import PairMetric
+
+    world = build_campaign(runs=2, prompts=2)
+    pairs = [(t.image_a, t.image_b) for t in world.campaign.tasks.all()]
+    first = lpips_pair_distances(pairs)
+    assert len(first) == 2 and all(d > 0 for d in first)
+    assert PairMetric.objects.filter(calibrated=False).count() == 2
+    assert lpips_pair_distances(pairs) == first  # served from the stored rows
