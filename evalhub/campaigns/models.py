@@ -104,9 +104,12 @@ class ComparisonTask(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "image_a", "image_b"], name="unique_pair"),
         ]
+        # Serving walks these in order and stops at the first free task (LIMIT 1).
         indexes = [
-            models.Index(fields=["campaign", "is_gold", "judgments_count", "priority"],
-                         name="task_serving_idx"),
+            models.Index(fields=["campaign", "is_gold", "judgments_count", "shuffle_key"],
+                         name="task_balanced_idx"),
+            models.Index(fields=["campaign", "is_gold", "-priority", "judgments_count",
+                                 "shuffle_key"], name="task_active_idx"),
         ]
 
     def __str__(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from django.core.cache import cache
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -26,6 +26,9 @@ from evalhub.campaigns.voting import VoteConflict, vote_submit, vote_undo
 from evalhub.projects.selectors import role_in_project
 
 
+REMAINING_CACHE_SECONDS = 5
+
+
 def campaign_for_rater(request: Request, campaign_id: int) -> Campaign:
     campaign = get_object_or_404(Campaign, pk=campaign_id)
     if role_in_project(user=request.user, project_id=campaign.project_id) is None:
@@ -34,9 +37,14 @@ def campaign_for_rater(request: Request, campaign_id: int) -> Campaign:
 
 
 def my_progress(campaign: Campaign, user) -> dict:
-    mine = human_judgments(campaign).filter(annotator=user).aggregate(
-        votes=Count("client_id", distinct=True, filter=Q(criterion="overall")))
-    return {"my_votes": mine["votes"], "remaining": campaign_remaining(campaign=campaign)}
+    mine = human_judgments(campaign).filter(annotator=user, criterion="overall").count()
+    # The campaign-wide sum scans every task; a few seconds of staleness is fine for a counter.
+    key = f"campaign-remaining:{campaign.pk}"
+    remaining = cache.get(key)
+    if remaining is None:
+        remaining = campaign_remaining(campaign=campaign)
+        cache.set(key, remaining, timeout=REMAINING_CACHE_SECONDS)
+    return {"my_votes": mine, "remaining": remaining}
 
 
 class RateCampaignApi(APIView):
@@ -55,6 +63,14 @@ class NextInputSerializer(serializers.Serializer):
     exclude = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
 
 
+def _next_payload(campaign: Campaign, user, exclude: set) -> dict:
+    try:
+        lease = lease_next(campaign=campaign, annotator=user, exclude=exclude)
+    except NothingToRate as exc:
+        return {"detail": exc.message, "done": True}
+    return lease_payload(lease_queryset().get(pk=lease.pk))
+
+
 class RateNextApi(APIView):
     """Lease the next task (or return one the caller already holds and has not shown)."""
 
@@ -62,13 +78,9 @@ class RateNextApi(APIView):
         campaign = campaign_for_rater(request, campaign_id)
         form = NextInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            lease = lease_next(campaign=campaign, annotator=request.user,
-                               exclude=set(form.validated_data["exclude"]))
-        except NothingToRate as exc:
-            return Response({"detail": exc.message, "done": True}, status=status.HTTP_200_OK)
-        lease = lease_queryset().get(pk=lease.pk)
-        return Response(lease_payload(lease), status=status.HTTP_201_CREATED)
+        payload = _next_payload(campaign, request.user, set(form.validated_data["exclude"]))
+        done = payload.get("done", False)
+        return Response(payload, status=status.HTTP_200_OK if done else status.HTTP_201_CREATED)
 
 
 class RateLeasesApi(APIView):
@@ -88,10 +100,15 @@ class VoteInputSerializer(serializers.Serializer):
     answers = serializers.DictField(child=serializers.ChoiceField(
         choices=["left", "right", "tie", "both_bad"]))
     latency_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    next = NextInputSerializer(required=False, allow_null=True, default=None)
 
 
 class RateVoteApi(APIView):
-    """Store a vote once: 201 the first time, 200 with the same body for a retry."""
+    """Store a vote once: 201 the first time, 200 with the same body for a retry.
+
+    With ``next`` in the body the response also carries the following task, so a page or a
+    script rates with one round trip per vote.
+    """
 
     def post(self, request: Request, campaign_id: int) -> Response:
         campaign = campaign_for_rater(request, campaign_id)
@@ -111,6 +128,8 @@ class RateVoteApi(APIView):
             return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
         body = {"client_id": str(result.client_id), "recorded": True,
                 "progress": my_progress(campaign, request.user)}
+        if data.get("next") is not None:
+            body["next"] = _next_payload(campaign, request.user, set(data["next"]["exclude"]))
         return Response(body, status=status.HTTP_201_CREATED if result.created
                         else status.HTTP_200_OK)
 

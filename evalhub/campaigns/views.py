@@ -38,8 +38,11 @@ def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return render(request, "campaigns/rate.html", {
         "campaign": campaign,
         "criteria": criteria_payload(campaign),
+        # (side, label, key): the source pane shows only for editing tasks.
+        "panes": [("source", "Source", ""), ("left", "Left", "1"), ("right", "Right", "2")],
         "config": {
             "campaign": campaign.pk,
+            "user": request.user.pk,
             "api": f"/api/v1/rate/{campaign.pk}/",
             "criteria": criteria_payload(campaign),
             "osd": static("vendor/openseadragon/"),

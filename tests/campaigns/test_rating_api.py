@@ -143,3 +143,13 @@ def test_scientists_create_campaigns_and_read_quality(api, world):
                       format="json")
     assert denied.status_code == 403
     assert json.dumps(created.json()).count("alignment") == 1
+
+
+def test_a_vote_can_fetch_the_next_task_in_the_same_round_trip(api, world):
+    api.force_authenticate(world.annotators[0])
+    task = api.post(_url(world, "next/"), {}, format="json").json()
+    response = api.post(_url(world, "votes/"), {
+        "client_id": str(uuid.uuid4()), "lease": task["lease"], "answers": {"overall": "left"},
+        "next": {"exclude": [task["lease"]]}}, format="json").json()
+    assert response["next"]["lease"] != task["lease"]
+    assert response["next"]["prompt"]
