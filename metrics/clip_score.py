@@ -1,0 +1,182 @@
+"""CLIP embeddings (open_clip) and CLIP-score.
+
+Per image with prompt embedding t and image embedding v (both L2-normalised):
+
+    CLIPScore(v, t) = 100 * max(cos(v, t), 0)        (Hessel et al. 2021, torchmetrics' scaling)
+
+The run-level score is the mean of per-image scores. (torchmetrics' ``CLIPScore.compute()``
+clamps the *mean* cosine instead, ``max(mean(100 cos), 0)``; the two agree whenever all cosines
+are positive, which is the case for real CLIP models and real prompts.)
+
+Backbone: open_clip ``ViT-B-32`` / ``laion2b_s34b_b79k`` by default (configurable). It is the
+common open_clip default, small enough for CPU hosts, and its weights are redistributable.
+torchmetrics' default is OpenAI ``ViT-L/14`` through transformers; to reproduce torchmetrics'
+numbers use ``model_name="ViT-L-14", pretrained="openai"`` (same weights). Images go through
+open_clip's own preprocessing transform (resize shortest side bicubic, centre crop, normalise),
+exactly as open_clip users apply it. Prompts longer than the 77-token context are truncated by
+open_clip's tokenizer.
+
+Random weights (``weights="random"`` or ``EVALHUB_RANDOM_WEIGHTS=1``): open_clip's own init
+(``pretrained=None``) under ``torch.manual_seed(seed)`` in a forked RNG, so the global RNG is
+untouched and two constructions give identical weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from metrics.weights import (
+    DEFAULT_CLIP_MODEL,
+    DEFAULT_CLIP_PRETRAINED,
+    BackboneInfo,
+    clip_weights_path,
+    file_sha256,
+    library_versions,
+    random_weights_enabled,
+)
+
+
+@contextlib.contextmanager
+def _hf_offline() -> Iterator[None]:
+    """Force huggingface_hub to resolve from its cache (we checked the file is there)."""
+    from huggingface_hub import constants
+
+    old = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = old
+
+
+def _to_pil(image: Tensor) -> Image.Image:
+    if image.dtype != torch.uint8 or image.dim() != 3 or image.shape[0] != 3:
+        raise ValueError(f"expected a uint8 (3,H,W) image, got {image.dtype} {tuple(image.shape)}")
+    return Image.fromarray(image.permute(1, 2, 0).cpu().numpy())
+
+
+class ClipEmbedder:
+    """open_clip model producing L2-normalised image and text embeddings (float32 numpy).
+
+    Args:
+        model_name, pretrained: open_clip model and tag (or a local weights file path).
+        weights: ``None``/``"auto"`` (real weights, or random when EVALHUB_RANDOM_WEIGHTS=1)
+            or ``"random"``.
+        device: defaults to CUDA when available. seed: random-weights seed.
+    """
+
+    def __init__(
+        self,
+        model_name: str = DEFAULT_CLIP_MODEL,
+        pretrained: str = DEFAULT_CLIP_PRETRAINED,
+        *,
+        weights: str | None = None,
+        device: str | torch.device | None = None,
+        seed: int = 0,
+        batch_size: int = 32,
+    ) -> None:
+        import open_clip
+
+        self.device = torch.device(
+            device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+        )
+        self.batch_size = batch_size
+        use_random = weights == "random" or (weights in (None, "auto") and random_weights_enabled())
+        if use_random:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    model_name, pretrained=None
+                )
+            sha, calibrated, tag = f"random:{seed}", False, f"random:{seed}"
+        else:
+            path = clip_weights_path(model_name, pretrained)  # fails fast when not cached
+            source = pretrained if not Path(pretrained).is_file() else str(path)
+            with _hf_offline():
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    model_name, pretrained=source
+                )
+            sha, calibrated, tag = file_sha256(path), True, pretrained
+        self.model = model.to(self.device).eval().requires_grad_(False)
+        self.preprocess = preprocess
+        self.tokenizer = open_clip.get_tokenizer(model_name)
+        self.model_name = model_name
+        tag_id = Path(tag).name if Path(tag).is_file() else tag
+        self.info = BackboneInfo(
+            backbone_id=f"open_clip:{model_name}/{tag_id}"
+            + ("" if calibrated else "+uncalibrated"),
+            weights_sha256=sha,
+            calibrated=calibrated,
+            library_versions=library_versions("open-clip-torch"),
+        )
+
+    @property
+    def backbone_id(self) -> str:
+        return self.info.backbone_id
+
+    def image_embeddings(self, images: Sequence[Tensor]) -> np.ndarray:
+        """uint8 (3,H,W) RGB images -> (n, d) L2-normalised float32 embeddings."""
+        out = []
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start : start + self.batch_size]
+            x = torch.stack([self.preprocess(_to_pil(img)) for img in chunk]).to(self.device)
+            with torch.inference_mode():
+                emb = self.model.encode_image(x).float()
+            out.append(torch.nn.functional.normalize(emb, dim=-1).cpu().numpy())
+        if not out:
+            raise ValueError("no images given")
+        return np.concatenate(out)
+
+    def text_embeddings(self, texts: Sequence[str]) -> np.ndarray:
+        """Prompts -> (n, d) L2-normalised float32 embeddings."""
+        if len(texts) == 0:
+            raise ValueError("no texts given")
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            tokens = self.tokenizer(list(texts[start : start + self.batch_size])).to(self.device)
+            with torch.inference_mode():
+                emb = self.model.encode_text(tokens).float()
+            out.append(torch.nn.functional.normalize(emb, dim=-1).cpu().numpy())
+        return np.concatenate(out)
+
+    def extract(self, images: Sequence[Tensor]) -> np.ndarray:
+        """Alias of :meth:`image_embeddings` (the FeatureExtractor interface of feature_cache)."""
+        return self.image_embeddings(list(images))
+
+
+def clip_scores(image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
+    """Per-pair CLIP-score 100 * max(cos, 0) for row-aligned (n, d) embeddings; float64 (n,)."""
+    a = np.asarray(image_emb, dtype=np.float64)
+    b = np.asarray(text_emb, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"image and text embeddings must align, got {a.shape} vs {b.shape}")
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return 100.0 * np.maximum(cos, 0.0)
+
+
+@dataclass(frozen=True)
+class ClipScoreResult:
+    """Run-level mean CLIP-score and the per-image scores (0..100)."""
+
+    mean: float
+    per_image: np.ndarray
+
+
+def clip_score(
+    embedder: ClipEmbedder, images: Sequence[Tensor], prompts: Sequence[str]
+) -> ClipScoreResult:
+    """CLIP-score of each image against its prompt (same order), and their mean."""
+    if len(images) != len(prompts):
+        raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+    if len(images) == 0:
+        raise ValueError("CLIP-score of zero images is undefined")
+    scores = clip_scores(embedder.image_embeddings(images), embedder.text_embeddings(prompts))
+    return ClipScoreResult(mean=float(scores.mean()), per_image=scores)

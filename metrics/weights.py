@@ -1,0 +1,228 @@
+"""Weights policy: where each backbone's weights live, and what happens when they are missing.
+
+EvalHub is self-hosted and often runs on machines without internet access. Every backbone is
+therefore loaded from the *library's own* cache location (so weights fetched by torch-fidelity,
+torchvision or open_clip on another occasion are reused, and vice versa), and a missing file is
+reported within milliseconds by checking the path *before* any downloader is called. No code in
+this module retries a download.
+
+Two escape hatches exist:
+
+* ``python manage.py fetch_weights`` (on a networked machine) calls :func:`fetch_all_weights`,
+  which downloads everything through the libraries' own download functions into those caches.
+* ``EVALHUB_RANDOM_WEIGHTS=1`` builds every backbone with deterministic random weights. Metric
+  values are then *uncalibrated* (not comparable with published numbers) but every code path
+  runs, which is what tests and offline benchmarks need.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+#: Environment variable that switches every backbone to deterministic random weights.
+RANDOM_WEIGHTS_ENV = "EVALHUB_RANDOM_WEIGHTS"
+
+#: torch-fidelity's conversion of the TF-slim InceptionV3 graph used by the original FID code.
+INCEPTION_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = (
+    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_FILENAME
+)
+#: torchvision's ImageNet AlexNet, the trunk LPIPS (net="alex") is calibrated on.
+ALEXNET_FILENAME = "alexnet-owt-7be5be79.pth"
+
+#: Default CLIP backbone (see metrics.clip_score for why).
+DEFAULT_CLIP_MODEL = "ViT-B-32"
+DEFAULT_CLIP_PRETRAINED = "laion2b_s34b_b79k"
+
+_FETCH_HINT = (
+    "On a machine with internet access run `python manage.py fetch_weights` (it downloads into "
+    "the same cache directory, which you can then copy here). For tests and offline benchmarks "
+    f"set {RANDOM_WEIGHTS_ENV}=1 to use deterministic random weights (uncalibrated metrics)."
+)
+
+
+def random_weights_enabled() -> bool:
+    """True when ``EVALHUB_RANDOM_WEIGHTS`` is ``1``/``true``/``yes`` (case-insensitive)."""
+    return os.environ.get(RANDOM_WEIGHTS_ENV, "").strip().lower() in {"1", "true", "yes"}
+
+
+class WeightsMissingError(RuntimeError):
+    """A backbone's weights file is not where its library looks for it.
+
+    The message names the exact file, the directory to put it in, and both ways out
+    (``fetch_weights`` on a networked machine, ``EVALHUB_RANDOM_WEIGHTS=1`` for tests).
+    """
+
+    def __init__(self, filename: str, directory: str | Path, what: str) -> None:
+        self.filename = filename
+        self.directory = str(directory)
+        super().__init__(
+            f"{what} weights are missing: expected file {filename!r} in directory "
+            f"{self.directory!r} (full path: {os.path.join(self.directory, filename)}). "
+            + _FETCH_HINT
+        )
+
+
+class WeightsFetchError(RuntimeError):
+    """Downloading weights failed (typically: no network)."""
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    """Identity of a feature backbone, stored next to every metric value.
+
+    ``backbone_id`` identifies architecture, layer and preprocessing, e.g.
+    ``"inception-v3-fid/pool3"`` or ``"open_clip:ViT-B-32/laion2b_s34b_b79k"``; random-weight
+    backbones carry a ``+random:<seed>`` suffix so that their features never share a cache
+    entry with real ones. ``weights_sha256`` is the sha256 of the weights file, or
+    ``"random:<seed>"``. ``calibrated`` is False for random weights: such values must not be
+    compared with published numbers.
+    """
+
+    backbone_id: str
+    weights_sha256: str
+    calibrated: bool
+    library_versions: dict[str, str] = field(default_factory=dict)
+
+
+def library_versions(*names: str) -> dict[str, str]:
+    """Installed versions of ``torch`` plus the given distributions (``"?"`` when absent)."""
+    out = {"torch": torch.__version__}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "?"
+    return out
+
+
+_sha_cache: dict[tuple[str, int, int], str] = {}
+_sha_lock = threading.Lock()
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 hex digest of a file, memoised on (path, size, mtime) since weights are ~100 MB."""
+    st = os.stat(path)
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    with _sha_lock:
+        if key in _sha_cache:
+            return _sha_cache[key]
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    with _sha_lock:
+        _sha_cache[key] = digest.hexdigest()
+    return _sha_cache[key]
+
+
+def torch_hub_checkpoint_dir() -> Path:
+    """``torch.hub.get_dir()/checkpoints``: where torch-fidelity and torchvision cache weights.
+
+    Honours ``TORCH_HOME`` at call time (torch reads it on every call).
+    """
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _require_file(filename: str, directory: Path, what: str) -> Path:
+    path = directory / filename
+    if not path.is_file():
+        raise WeightsMissingError(filename, directory, what)
+    return path
+
+
+def inception_weights_path() -> Path:
+    """Path of torch-fidelity's FID InceptionV3 weights; raises WeightsMissingError if absent."""
+    return _require_file(INCEPTION_FILENAME, torch_hub_checkpoint_dir(), "FID InceptionV3")
+
+
+def alexnet_weights_path() -> Path:
+    """Path of torchvision's AlexNet weights used by LPIPS; raises WeightsMissingError if absent."""
+    return _require_file(ALEXNET_FILENAME, torch_hub_checkpoint_dir(), "LPIPS AlexNet trunk")
+
+
+def _clip_hf_location(model_name: str, pretrained: str) -> tuple[str, list[str]]:
+    """(hf repo id, candidate filenames in preference order) for an open_clip pretrained tag."""
+    import open_clip
+    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+    cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
+    hub = cfg.get("hf_hub", "") if cfg else ""
+    if not hub:
+        raise ValueError(
+            f"open_clip has no Hugging Face hub entry for {model_name}/{pretrained}; pass a local "
+            "weights file path as `pretrained` instead."
+        )
+    repo_id, filename = os.path.split(hub)
+    if filename:
+        stem, _ = os.path.splitext(filename)
+        return repo_id, [stem + ".safetensors", filename]
+    return repo_id, [HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME]
+
+
+def clip_weights_path(model_name: str, pretrained: str) -> Path:
+    """Local file holding open_clip weights for ``model_name``/``pretrained``.
+
+    ``pretrained`` may be an existing file path (used as is) or an open_clip tag, which is
+    looked up in the Hugging Face hub cache (``HF_HUB_CACHE``/``HF_HOME``) without touching the
+    network. Raises WeightsMissingError when the tag's file is not cached.
+    """
+    if os.path.isfile(pretrained):
+        return Path(pretrained)
+    from huggingface_hub import constants as hf_constants
+    from huggingface_hub import try_to_load_from_cache
+
+    repo_id, candidates = _clip_hf_location(model_name, pretrained)
+    for filename in candidates:
+        hit = try_to_load_from_cache(repo_id, filename)
+        if isinstance(hit, str) and os.path.isfile(hit):
+            return Path(hit)
+    repo_dir = Path(hf_constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
+    raise WeightsMissingError(
+        candidates[-1], repo_dir / "snapshots" / "<revision>", f"CLIP {model_name}/{pretrained}"
+    )
+
+
+def fetch_all_weights(
+    clip_models: tuple[tuple[str, str], ...] = ((DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED),),
+    progress: bool = True,
+) -> dict[str, str]:
+    """Download every backbone's weights into the libraries' own caches; return name -> path.
+
+    Uses ``torch.hub.load_state_dict_from_url`` (torch-fidelity's InceptionV3 and torchvision's
+    AlexNet, the same function those libraries call) and open_clip's
+    ``download_pretrained``. Meant for ``manage.py fetch_weights`` on a networked machine; any
+    failure is re-raised as WeightsFetchError naming what could not be fetched.
+    """
+    import open_clip
+    from torchvision.models import AlexNet_Weights
+
+    out: dict[str, str] = {}
+    ckpt = torch_hub_checkpoint_dir()
+    jobs = [
+        ("inception", INCEPTION_URL, INCEPTION_FILENAME),
+        ("alexnet", AlexNet_Weights.IMAGENET1K_V1.url, ALEXNET_FILENAME),
+    ]
+    for name, url, filename in jobs:
+        try:
+            # Loading (not only downloading) also verifies that the file deserialises.
+            torch.hub.load_state_dict_from_url(url, progress=progress, map_location="cpu")
+        except Exception as exc:
+            raise WeightsFetchError(f"could not download {url} into {ckpt}: {exc}") from exc
+        out[name] = str(ckpt / filename)
+    for model_name, tag in clip_models:
+        try:
+            cfg = open_clip.get_pretrained_cfg(model_name, tag)
+            out[f"open_clip:{model_name}/{tag}"] = open_clip.download_pretrained(cfg)
+        except Exception as exc:
+            raise WeightsFetchError(
+                f"could not download open_clip weights {model_name}/{tag}: {exc}"
+            ) from exc
+    return out

@@ -1,0 +1,78 @@
+"""Fixtures for the metrics tests: deterministic synthetic images and random-weight backbones.
+
+Nothing here imports Django. Backbones use deterministic random weights (no network here);
+they are session-scoped because building one takes seconds on CPU.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+
+def synthetic_images(n: int, size: int = 64, seed: int = 0, style: str = "smooth") -> torch.Tensor:
+    """n distinct uint8 (3,size,size) images, deterministic in (n, size, seed, style).
+
+    "smooth": colour blobs at varying scales; "stripes": high-frequency gratings with a colour
+    cast. The two styles form two clearly different distributions (FID/KID well above 0).
+    """
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    for i in range(n):
+        if style == "smooth":
+            cells = 2 + i % 6
+            field = torch.rand(1, 3, cells, cells, generator=g)
+            img = F.interpolate(field, size=(size, size), mode="bilinear", align_corners=False)[0]
+        else:
+            freq = 4 + 20 * torch.rand(1, generator=g)
+            angle = 3.1416 * torch.rand(1, generator=g)
+            wave = torch.sin(freq * (xx * torch.cos(angle) + yy * torch.sin(angle)) * 6.28)
+            tint = torch.rand(3, 1, 1, generator=g)
+            img = (
+                0.5 + 0.4 * wave.unsqueeze(0) * tint + 0.1 * torch.rand(3, size, size, generator=g)
+            )
+        out.append((img.clamp(0, 1) * 255).round().to(torch.uint8))
+    return torch.stack(out)
+
+
+@pytest.fixture(scope="session")
+def images_a() -> torch.Tensor:
+    return synthetic_images(72, seed=1, style="smooth")
+
+
+@pytest.fixture(scope="session")
+def images_b() -> torch.Tensor:
+    return synthetic_images(72, seed=2, style="stripes")
+
+
+@pytest.fixture(scope="session")
+def inception_random():
+    """EvalHub's FID extractor with random weights, default (antialiased) resize, CPU."""
+    from metrics.inception import InceptionFeatureExtractor
+
+    return InceptionFeatureExtractor("random", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def clip_random():
+    from metrics.clip_score import ClipEmbedder
+
+    return ClipEmbedder(weights="random", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def lpips_random():
+    from metrics.lpips_distance import LpipsScorer
+
+    return LpipsScorer(weights="random", device="cpu")
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
