@@ -204,6 +204,8 @@ def main() -> None:
                              str(args.seeds), str(args.runs)], cwd=REPO, env=env, check=True,
                             capture_output=True, text=True)
     seed = json.loads(seeded.stdout.strip().splitlines()[-1])
+    # A database in service has planner statistics; a freshly bulk-loaded one does not yet.
+    psql(db_name, "ANALYZE", args.database_url)
     print(f"seeded campaign {seed['campaign']}: {seed['tasks']} tasks, "
           f"{args.annotators} annotators")
 
@@ -211,7 +213,7 @@ def main() -> None:
         [PY, "-m", "gunicorn", "evalhub.config.wsgi", "--bind", f"127.0.0.1:{args.port}",
          "--workers", str(args.web_workers), "--threads", str(args.threads),
          "--worker-class", "gthread" if args.threads > 1 else "sync", "--keep-alive", "30",
-         "--log-level", "warning"], cwd=REPO, env=env)
+         "--preload", "--log-level", "warning"], cwd=REPO, env=env)
     try:
         wait_for_port(args.port)
         time.sleep(1.0)

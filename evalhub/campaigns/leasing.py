@@ -29,6 +29,8 @@ from evalhub.core.errors import EvalHubError
 
 # The page shows one task and prefetches the next: two leases per annotator at most.
 MAX_ACTIVE_LEASES = 2
+# Loaded with the task so the page's payload needs no further query.
+TASK_PAYLOAD_RELATIONS = ("prompt__source_image", "image_a__blob", "image_b__blob")
 
 
 class NothingToRate(EvalHubError):
@@ -73,33 +75,35 @@ def _candidates(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool
 def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool) -> Lease | None:
     """Lock the best free task and lease it.
 
-    The candidate query's NOT EXISTS ran on a snapshot; once the row lock is ours, whether
-    someone leased the task meanwhile is checked again, and such a task is passed over.
+    The candidate query's NOT EXISTS ran on a snapshot: someone may have leased the task
+    between that snapshot and our row lock. The partial unique index then refuses our insert,
+    and the task is passed over.
     """
     passed_over: list[int] = []
     for _ in range(20):
         with transaction.atomic():
+            # No joins here: the locking query stays cheap to plan and to run.
             task = (_candidates(campaign, annotator, gold=gold).exclude(pk__in=passed_over)
-                    .select_for_update(skip_locked=True, of=("self",)).first())
+                    .select_for_update(skip_locked=True).first())
             if task is None:
                 return None
             now = timezone.now()
-            if Lease.objects.filter(task=task, status=LeaseStatus.ACTIVE,
-                                    expires_at__gt=now).exists():
-                passed_over.append(task.pk)
-                continue
             # An expired lease still marked active would block the unique index.
-            Lease.objects.filter(task=task, status=LeaseStatus.ACTIVE).update(
-                status=LeaseStatus.EXPIRED, closed_at=now)
+            Lease.objects.filter(task=task, status=LeaseStatus.ACTIVE, expires_at__lte=now
+                                 ).update(status=LeaseStatus.EXPIRED, closed_at=now)
             try:
                 with transaction.atomic():
-                    return Lease.objects.create(
+                    lease = Lease.objects.create(
                         task=task, campaign=campaign, annotator=annotator,
                         a_side=random.choice(("left", "right")),
                         expires_at=now + timedelta(seconds=campaign.lease_seconds),
                     )
             except IntegrityError:
-                passed_over.append(task.pk)  # leased between our check and insert (SQLite)
+                passed_over.append(task.pk)
+                continue
+        lease.task = ComparisonTask.objects.select_related(*TASK_PAYLOAD_RELATIONS).get(
+            pk=task.pk)
+        return lease
     return None
 
 
@@ -112,11 +116,14 @@ def lease_next(*, campaign: Campaign, annotator: AbstractBaseUser,
     """
     if campaign.status != CampaignStatus.ACTIVE:
         raise EvalHubError(f"Campaign {campaign.name!r} is {campaign.status}, not open for rating.")
-    held = [lease for lease in active_leases(campaign=campaign, annotator=annotator)
-            if not exclude or lease.pk not in exclude]
+    holding = list(active_leases(campaign=campaign, annotator=annotator))
+    held = [lease for lease in holding if not exclude or lease.pk not in exclude]
     if held:
-        return held[0]
-    if active_leases(campaign=campaign, annotator=annotator).count() >= MAX_ACTIVE_LEASES:
+        lease = held[0]
+        lease.task = ComparisonTask.objects.select_related(*TASK_PAYLOAD_RELATIONS).get(
+            pk=lease.task_id)
+        return lease
+    if len(holding) >= MAX_ACTIVE_LEASES:
         raise NothingToRate("You already hold the most tasks at once; finish one first.")
     lease = None
     if campaign.gold_rate > 0 and random.random() < campaign.gold_rate:

@@ -45,5 +45,6 @@ def lease_payload(lease: Lease) -> dict[str, Any]:
 
 
 def lease_queryset():
-    return Lease.objects.select_related(
-        "task__prompt__source_image", "task__image_a__blob", "task__image_b__blob")
+    from evalhub.campaigns.leasing import TASK_PAYLOAD_RELATIONS
+
+    return Lease.objects.select_related(*(f"task__{r}" for r in TASK_PAYLOAD_RELATIONS))

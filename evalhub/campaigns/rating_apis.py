@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.core.cache import cache
-from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
@@ -23,15 +22,15 @@ from evalhub.campaigns.models import Campaign, ImageReport, LeaseStatus
 from evalhub.campaigns.payloads import criteria_payload, lease_payload, lease_queryset
 from evalhub.campaigns.quality import human_judgments
 from evalhub.campaigns.voting import VoteConflict, vote_submit, vote_undo
-from evalhub.projects.selectors import role_in_project
-
 
 REMAINING_CACHE_SECONDS = 5
 
 
 def campaign_for_rater(request: Request, campaign_id: int) -> Campaign:
-    campaign = get_object_or_404(Campaign, pk=campaign_id)
-    if role_in_project(user=request.user, project_id=campaign.project_id) is None:
+    """The campaign, if the caller holds any role in its project (one query)."""
+    campaign = Campaign.objects.filter(
+        pk=campaign_id, project__memberships__user=request.user).first()
+    if campaign is None:
         raise NotFound("No such campaign.")
     return campaign
 
@@ -68,7 +67,7 @@ def _next_payload(campaign: Campaign, user, exclude: set) -> dict:
         lease = lease_next(campaign=campaign, annotator=user, exclude=exclude)
     except NothingToRate as exc:
         return {"detail": exc.message, "done": True}
-    return lease_payload(lease_queryset().get(pk=lease.pk))
+    return lease_payload(lease)
 
 
 class RateNextApi(APIView):
@@ -116,12 +115,9 @@ class RateVoteApi(APIView):
         form.is_valid(raise_exception=True)
         data = form.validated_data
         try:
-            lease = lease_for_annotator(lease_id=data["lease"], annotator=request.user)
-            if lease.campaign_id != campaign.pk:
-                raise LeaseNotYours("This task is not part of this campaign.")
             result = vote_submit(annotator=request.user, lease_id=data["lease"],
                                  client_id=data["client_id"], answers=data["answers"],
-                                 latency_ms=data.get("latency_ms"))
+                                 latency_ms=data.get("latency_ms"), campaign=campaign)
         except LeaseNotYours as exc:
             raise PermissionDenied(exc.message) from exc
         except VoteConflict as exc:

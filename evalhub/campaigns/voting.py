@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from evalhub.campaigns.leasing import LeaseNotYours, lease_for_annotator
+from evalhub.campaigns.leasing import LeaseNotYours
 from evalhub.campaigns.models import (
     Campaign,
     ComparisonTask,
@@ -74,40 +74,44 @@ def _validate_answers(campaign: Campaign, answers: dict[str, str]) -> None:
 
 
 def vote_submit(*, annotator: AbstractBaseUser, lease_id, client_id: uuid.UUID,
-                answers: dict[str, str], latency_ms: int | None = None) -> VoteResult:
-    """Store one vote (one judgment per criterion) exactly once."""
-    if (seen := _existing(client_id, annotator)) is not None:
-        return seen
-    lease = lease_for_annotator(lease_id=lease_id, annotator=annotator)
-    campaign = lease.campaign
-    _validate_answers(campaign, answers)
-    judgments = {c: to_outcome(a, a_side=lease.a_side) for c, a in answers.items()}
+                answers: dict[str, str], latency_ms: int | None = None,
+                campaign: Campaign | None = None) -> VoteResult:
+    """Store one vote (one judgment per criterion) exactly once.
+
+    The lease row is locked first, so a retry racing with its original waits for it and then
+    finds the stored vote instead of counting again.
+    """
     if latency_ms is not None and not 0 <= latency_ms <= MAX_LATENCY_MS:
         raise EvalHubError("latency_ms is out of range.")
     try:
         with transaction.atomic():
-            current = Lease.objects.select_for_update().get(pk=lease.pk)
-            # A concurrent retry of this very vote may have committed while we waited.
+            lease = (Lease.objects.select_for_update(of=("self",)).select_related("campaign")
+                     .filter(pk=lease_id).first())
+            if lease is None or lease.annotator_id != annotator.pk or (
+                    campaign is not None and lease.campaign_id != campaign.pk):
+                raise LeaseNotYours("This task is not leased to you.")
             if (seen := _existing(client_id, annotator)) is not None:
                 return seen
-            _check_lease_accepts_vote(current)
+            _validate_answers(lease.campaign, answers)
+            judgments = {c: to_outcome(a, a_side=lease.a_side) for c, a in answers.items()}
+            _check_lease_accepts_vote(lease)
             Judgment.objects.bulk_create([
-                Judgment(task_id=current.task_id, campaign_id=current.campaign_id,
+                Judgment(task_id=lease.task_id, campaign_id=lease.campaign_id,
                          criterion=criterion, outcome=outcome, judge_kind=JudgeKind.HUMAN,
-                         annotator=annotator, lease=current, a_side=current.a_side,
+                         annotator=annotator, lease=lease, a_side=lease.a_side,
                          latency_ms=latency_ms, client_id=client_id)
                 for criterion, outcome in judgments.items()
             ])
-            Lease.objects.filter(pk=current.pk).update(status=LeaseStatus.COMPLETED,
-                                                       closed_at=timezone.now())
-            ComparisonTask.objects.filter(pk=current.task_id).update(
+            Lease.objects.filter(pk=lease.pk).update(status=LeaseStatus.COMPLETED,
+                                                     closed_at=timezone.now())
+            ComparisonTask.objects.filter(pk=lease.task_id).update(
                 judgments_count=F("judgments_count") + 1)
     except IntegrityError as exc:
-        # Either the same vote id raced with itself, or this annotator already judged the task.
+        # This annotator already judged the task under another vote id (or a vote id clash).
         if (seen := _existing(client_id, annotator)) is not None:
             return seen
         raise VoteConflict("You already judged this task.") from exc
-    _after_vote(campaign)
+    _after_vote(lease.campaign)
     return VoteResult(client_id, True, judgments)
 
 

@@ -1,3 +1,10 @@
 """REST endpoints of the exports app, mounted under /api/v1/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from evalhub.exports.apis import CampaignExportApi
+
+urlpatterns: list = [
+    path("campaigns/<int:campaign_id>/export/", CampaignExportApi.as_view(),
+         name="campaign-export"),
+]

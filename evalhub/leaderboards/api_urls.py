@@ -1,3 +1,12 @@
 """REST endpoints of the leaderboards app, mounted under /api/v1/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from evalhub.leaderboards.apis import LeaderboardApi, MetricJudgesApi
+
+urlpatterns: list = [
+    path("campaigns/<int:campaign_id>/leaderboard/", LeaderboardApi.as_view(),
+         name="campaign-leaderboard"),
+    path("campaigns/<int:campaign_id>/metric-judges/", MetricJudgesApi.as_view(),
+         name="campaign-metric-judges"),
+]

@@ -1,3 +1,13 @@
 """HTML pages of the leaderboards app, mounted at the site root."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from evalhub.leaderboards import views
+
+urlpatterns: list = [
+    path("dashboard/", views.dashboard_home, name="dashboard"),
+    path("dashboard/campaigns/<int:campaign_id>/", views.dashboard_campaign,
+         name="dashboard-campaign"),
+    path("dashboard/models/<int:model_id>/", views.dashboard_model, name="dashboard-model"),
+    path("dashboard/assets/plotly.min.js", views.plotly_js, name="dashboard-plotly-js"),
+]

@@ -1,0 +1,249 @@
+"""Exporting a campaign's votes as preference data, streamed in bounded memory.
+
+One code path serves the command and the API: ``Exporter.steps`` writes batch after batch
+into a binary sink (a file, a zip entry, or an in-memory pipe that the API drains after
+every step) and yields between batches. Memory is bounded by the batch size (and, for
+bundles, by a set of the referenced image hashes).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from django.core.files.storage import default_storage
+
+from evalhub.campaigns.models import Campaign
+from evalhub.core.errors import EvalHubError
+from evalhub.exports.card import CARD_MARKER, dataset_card
+from evalhub.exports.formats import FormatWriter, RowContext
+from evalhub.exports.options import DATA_FILE_NAMES, ExportOptions
+from evalhub.exports.selectors import annotator_usernames, judgment_batches, run_infos
+
+EMPTY_MESSAGE = "No judgments match these filters; the file is empty but has the full schema."
+COPY_CHUNK = 1024 * 1024
+
+
+class OutputExists(EvalHubError):
+    """The output path exists and overwriting was not asked for."""
+
+
+@dataclass
+class ExportSummary:
+    rows: int = 0
+    votes: int = 0
+    annotators: int = 0
+    images: int = 0
+    seconds: float = 0.0
+    outcomes: Counter = field(default_factory=Counter)  # (criterion, outcome) -> rows
+    message: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return self.rows == 0
+
+
+class CountingWriter(io.RawIOBase):
+    """A write-only, non-seekable file object that knows its position (zip, Parquet)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__()
+        self.raw = raw
+        self.position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[override]
+        self.raw.write(data)
+        size = len(data) if isinstance(data, bytes) else memoryview(data).nbytes
+        self.position += size
+        return size
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        if hasattr(self.raw, "flush"):
+            self.raw.flush()
+
+
+class Pipe(io.RawIOBase):
+    """In-memory sink that the API drains between steps (holds one batch at most)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[override]
+        data = bytes(data)
+        self.chunks.append(data)
+        return len(data)
+
+    def drain(self) -> bytes:
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        return data
+
+
+class Exporter:
+    """One export of one campaign. Use ``steps(sink=...)`` or ``steps(folder=...)`` once."""
+
+    def __init__(self, *, campaign: Campaign, options: ExportOptions) -> None:
+        self.campaign = campaign
+        self.options = options
+        self.summary = ExportSummary()
+
+    def _context(self) -> RowContext:
+        usernames = (annotator_usernames(campaign=self.campaign)
+                     if self.options.raw_usernames else None)
+        return RowContext(campaign_id=self.campaign.pk, options=self.options,
+                          runs=run_infos(campaign=self.campaign), usernames=usernames)
+
+    def _write_rows(self, sink: IO[bytes], ctx: RowContext) -> Iterator[None]:
+        writer = FormatWriter(CountingWriter(sink), options=self.options)
+        summary = self.summary
+        for batch in judgment_batches(campaign=self.campaign, options=self.options):
+            writer.write(batch, ctx)
+            summary.outcomes.update(zip(batch["criterion"], batch["outcome"], strict=True))
+            summary.votes += sum(batch["votes"])
+            yield
+        writer.close()
+        summary.rows = writer.rows
+        ctx.annotators.discard(None)
+        summary.annotators = len(ctx.annotators)
+        summary.images = len(ctx.referenced)
+        summary.message = EMPTY_MESSAGE if summary.rows == 0 else ""
+
+    def card(self) -> str:
+        return dataset_card(campaign=self.campaign, options=self.options, summary=self.summary)
+
+    def steps(self, *, sink: IO[bytes] | None = None, folder: Path | None = None
+              ) -> Iterator[None]:
+        """Write the export; yields after every batch and every few images.
+
+        Without a bundle, the data file goes to ``sink``. ``bundle="zip"`` writes a zip to
+        ``sink`` with the data file, ``images/<sha256>.<ext>`` and ``README.md``;
+        ``bundle="folder"`` writes the same layout into ``folder``.
+        """
+        started = time.perf_counter()
+        ctx = self._context()
+        name = DATA_FILE_NAMES[self.options.format]
+        if self.options.bundle == "zip":
+            assert sink is not None
+            with zipfile.ZipFile(sink, "w", allowZip64=True) as archive:
+                deflate = zipfile.ZIP_DEFLATED if name.endswith((".jsonl", ".csv")) else None
+                info = zipfile.ZipInfo(name, date_time=time.gmtime()[:6])
+                info.compress_type = deflate or zipfile.ZIP_STORED
+                with archive.open(info, "w", force_zip64=True) as entry:
+                    yield from self._write_rows(entry, ctx)
+                for index, (relative, storage_name) in enumerate(self._images(ctx)):
+                    with archive.open(relative, "w", force_zip64=True) as entry, \
+                            default_storage.open(storage_name, "rb") as source:
+                        shutil.copyfileobj(source, entry, COPY_CHUNK)
+                    if index % 16 == 15:
+                        yield
+                archive.writestr("README.md", self.card())
+        elif self.options.bundle == "folder":
+            assert folder is not None
+            (folder / "images").mkdir(parents=True, exist_ok=True)
+            with open(folder / name, "wb") as handle:
+                yield from self._write_rows(handle, ctx)
+            for relative, storage_name in self._images(ctx):
+                with open(folder / relative, "wb") as target, \
+                        default_storage.open(storage_name, "rb") as source:
+                    shutil.copyfileobj(source, target, COPY_CHUNK)
+            (folder / "README.md").write_text(self.card(), encoding="utf-8")
+        else:
+            assert sink is not None
+            yield from self._write_rows(sink, ctx)
+        self.summary.seconds = time.perf_counter() - started
+        yield
+
+    @staticmethod
+    def _images(ctx: RowContext) -> Iterator[tuple[str, str]]:
+        for sha, storage_name in sorted(ctx.referenced.items()):
+            yield ctx.relative_path(sha, storage_name), storage_name
+
+
+def _is_our_bundle(folder: Path) -> bool:
+    card = folder / "README.md"
+    if not any(folder.iterdir()):
+        return True
+    return card.is_file() and card.read_text(encoding="utf-8", errors="replace").startswith(
+        CARD_MARKER)
+
+
+def export_to_path(*, campaign: Campaign, options: ExportOptions, output: Path,
+                   overwrite: bool = False, card: Path | None = None) -> ExportSummary:
+    """Write an export to ``output`` (a file; a folder with ``bundle="folder"``).
+
+    The result is written next to the target under a temporary name and moved into place
+    when complete, so a failed export never leaves a half-written file at ``output``. An
+    existing output is refused unless ``overwrite``; a folder is replaced only if it is
+    empty or an earlier EvalHub bundle (it has our README.md card).
+    """
+    output = Path(output)
+    targets = [output] + ([Path(card)] if card else [])
+    for target in targets:
+        if target.exists() and not overwrite:
+            raise OutputExists(f"{target} already exists; pass --overwrite to replace it.")
+    if output.is_dir() and options.bundle != "folder":
+        raise OutputExists(f"{output} is a folder; give a file path (or use --bundle folder).")
+    if output.exists() and options.bundle == "folder":
+        if not output.is_dir():
+            raise OutputExists(f"{output} is a file; --bundle folder needs a folder path.")
+        if not _is_our_bundle(output):
+            raise OutputExists(f"{output} is a non-empty folder that is not an EvalHub export; "
+                               "refusing to replace it.")
+    if not output.parent.exists():
+        raise EvalHubError(f"The folder {output.parent} does not exist.")
+    partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
+    exporter = Exporter(campaign=campaign, options=options)
+    try:
+        if options.bundle == "folder":
+            partial.mkdir()
+            for _ in exporter.steps(folder=partial):
+                pass
+            if output.exists():
+                shutil.rmtree(output)
+            partial.rename(output)
+        else:
+            with open(partial, "wb") as handle:
+                for _ in exporter.steps(sink=handle):
+                    pass
+            os.replace(partial, output)
+    finally:
+        if partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+        elif partial.exists():
+            partial.unlink()
+    if card:
+        Path(card).write_text(exporter.card(), encoding="utf-8")
+    return exporter.summary
+
+
+def export_stream(*, campaign: Campaign, options: ExportOptions) -> Iterator[bytes]:
+    """The export as a stream of byte chunks (one per batch), for an HTTP response."""
+    if options.bundle == "folder":
+        raise EvalHubError("A folder bundle cannot be downloaded; use bundle=zip.")
+    pipe = Pipe()
+    exporter = Exporter(campaign=campaign, options=options)
+    for _ in exporter.steps(sink=pipe):
+        data = pipe.drain()
+        if data:
+            yield data
+    data = pipe.drain()
+    if data:
+        yield data

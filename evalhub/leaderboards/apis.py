@@ -1,0 +1,72 @@
+"""Leaderboard and metric-judge endpoints under /api/v1/campaigns/<id>/."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from evalhub.core.tasks import enqueue_on_commit
+from evalhub.leaderboards.access import campaign_for_science
+from evalhub.leaderboards.filters import parse_ab, parse_filters
+from evalhub.leaderboards.selectors import ab_test
+from evalhub.leaderboards.services import JUDGE_METRICS, leaderboard_get
+from evalhub.leaderboards.tasks import run_metric_judges
+
+LEADERBOARD_PARAMS = [
+    OpenApiParameter("criterion", str, description="overall (default), alignment, ..."),
+    OpenApiParameter("category", str, description="only prompts of this category"),
+    OpenApiParameter("min_gold_accuracy", float,
+                     description="only annotators with at least this gold accuracy (0..1)"),
+    OpenApiParameter("since", str, description="ISO date/datetime, inclusive (human votes)"),
+    OpenApiParameter("until", str, description="ISO date/datetime, exclusive; a date includes "
+                                               "that whole day (human votes)"),
+    OpenApiParameter("judge", str, description="human (default) or metric:<name>"),
+    OpenApiParameter("ab", str, description="two run ids 'A,B': sequential A/B test"),
+    OpenApiParameter("refresh", bool, description="recompute now"),
+]
+
+
+class LeaderboardApi(APIView):
+    """Ratings with confidence intervals, metrics, agreement, position bias and categories."""
+
+    @extend_schema(parameters=LEADERBOARD_PARAMS, responses={200: dict})
+    def get(self, request: Request, campaign_id: int) -> Response:
+        campaign = campaign_for_science(user=request.user, campaign_id=campaign_id)
+        filters = parse_filters(campaign=campaign, params=request.query_params)
+        ab = parse_ab(request.query_params.get("ab"))
+        refresh = request.query_params.get("refresh", "").lower() in ("1", "true", "yes")
+        snapshot, stale = leaderboard_get(campaign=campaign, filters=filters, refresh=refresh)
+        body = {**snapshot.payload, "last_updated": snapshot.computed_at.isoformat(),
+                "stale": stale}
+        if ab is not None:
+            body["ab_test"] = ab_test(payload=snapshot.payload, run_a=ab[0], run_b=ab[1])
+        return Response(body)
+
+
+class MetricJudgesInputSerializer(serializers.Serializer):
+    metric = serializers.CharField(default="clip_score", max_length=90,
+                                   help_text=f"one of {sorted(JUDGE_METRICS)}")
+
+    def validate_metric(self, value: str) -> str:
+        if value not in JUDGE_METRICS:
+            raise serializers.ValidationError(f"choose one of {sorted(JUDGE_METRICS)}")
+        return value
+    epsilon = serializers.FloatField(required=False, allow_null=True, default=None,
+                                     min_value=0.0)
+
+
+class MetricJudgesApi(APIView):
+    """Queue the metric judges of a campaign (one judgment per non-gold task and criterion)."""
+
+    @extend_schema(request=MetricJudgesInputSerializer, responses={202: dict})
+    def post(self, request: Request, campaign_id: int) -> Response:
+        campaign = campaign_for_science(user=request.user, campaign_id=campaign_id)
+        form = MetricJudgesInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        metric, epsilon = form.validated_data["metric"], form.validated_data["epsilon"]
+        enqueue_on_commit(run_metric_judges, campaign.pk, metric, epsilon)
+        return Response({"queued": True, "campaign": campaign.pk, "metric": metric,
+                         "epsilon": epsilon}, status=status.HTTP_202_ACCEPTED)

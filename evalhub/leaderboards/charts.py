@@ -1,0 +1,160 @@
+"""Plotly figures for the dashboards, built server-side and drawn by plotly.js in the page.
+
+Each function returns a plain dict ``{"data": [...], "layout": {...}}`` (JSON-ready).
+"""
+
+from __future__ import annotations
+
+import json
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from evalhub.leaderboards.selectors import HIGHER_IS_BETTER, METRIC_LABELS, RUN_METRICS
+
+UNCAL = "uncalibrated"
+_LAYOUT = {"margin": {"l": 60, "r": 20, "t": 40, "b": 60}, "template": "plotly_white",
+           "font": {"size": 12}}
+
+
+def _as_dict(fig: go.Figure) -> dict:
+    return json.loads(fig.to_json())
+
+
+def elo_chart(payload: dict) -> dict:
+    runs = [r for r in payload["runs"] if r["elo"] is not None]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=[r["name"] for r in runs], y=[r["elo"] for r in runs], mode="markers",
+        name="Bradley-Terry Elo (95% CI)", marker={"size": 10, "color": "#2f5bea"},
+        error_y={"type": "data", "symmetric": False,
+                 "array": [r["elo_upper"] - r["elo"] for r in runs],
+                 "arrayminus": [r["elo"] - r["elo_lower"] for r in runs]},
+        customdata=[[r["elo_lower"], r["elo_upper"], r["votes"], r["rank"]] for r in runs],
+        hovertemplate="%{x}<br>Elo %{y:.0f} [%{customdata[0]:.0f}, %{customdata[1]:.0f}]"
+                      "<br>rank %{customdata[3]}, %{customdata[2]} votes<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=[r["name"] for r in runs], y=[r["online_elo"] for r in runs], mode="markers",
+        name="online Elo (live)", marker={"size": 8, "symbol": "diamond-open",
+                                          "color": "#e07a10"},
+        hovertemplate="%{x}<br>online Elo %{y:.0f}<extra></extra>"))
+    fig.update_layout(**_LAYOUT, title=f"Elo ({payload['criterion']}) with 95% bootstrap CI",
+                      yaxis_title="Elo", height=380, legend={"orientation": "h", "y": -0.25})
+    return _as_dict(fig)
+
+
+def winrate_chart(payload: dict, *, which: str = "observed") -> dict:
+    names = {r["id"]: r["name"] for r in payload["runs"]}
+    labels = [names[i] for i in payload["order"]]
+    matrix = payload["win_rates"][which]
+    text = [["" if v is None else f"{100 * v:.0f}%" for v in row] for row in matrix]
+    fig = go.Figure(go.Heatmap(
+        z=matrix, x=labels, y=labels, zmin=0, zmax=1, colorscale="RdBu", text=text,
+        texttemplate="%{text}", hoverongaps=False, colorbar={"title": "win rate"},
+        hovertemplate="%{y} beats %{x}: %{z:.1%}<extra></extra>"))
+    title = "Observed win rate (row vs column)" if which == "observed" else \
+        "Predicted win rate from Elo (row vs column)"
+    fig.update_layout(**_LAYOUT, title=title, height=120 + 40 * len(labels),
+                      yaxis={"autorange": "reversed"})
+    return _as_dict(fig)
+
+
+def metric_scatter(payload: dict) -> dict | None:
+    """Human Elo (y) against each run-level metric (x), one panel per metric."""
+    runs = [r for r in payload["runs"] if r["elo"] is not None]
+    metrics = [m for m in RUN_METRICS if any(m in r["metrics"] for r in runs)]
+    if not metrics:
+        return None
+    agreement = payload.get("metric_agreement", {})
+    titles = []
+    for m in metrics:
+        agr = agreement.get(m, {})
+        rho = agr.get("spearman")
+        uncal = any(not r["metrics"][m]["calibrated"] for r in runs if m in r["metrics"])
+        arrow = "↑" if HIGHER_IS_BETTER[m] else "↓"
+        titles.append(f"{METRIC_LABELS.get(m, m)} {arrow}" + (f" ({UNCAL})" if uncal else "")
+                      + ("" if rho is None else f"<br>Spearman {rho:.2f}"))
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=titles, shared_yaxes=True)
+    for col, m in enumerate(metrics, start=1):
+        have = [r for r in runs if m in r["metrics"] and r["metrics"][m]["value"] is not None]
+        fig.add_trace(go.Scatter(
+            x=[r["metrics"][m]["value"] for r in have], y=[r["elo"] for r in have],
+            mode="markers+text", text=[r["name"] for r in have], textposition="top center",
+            textfont={"size": 10}, cliponaxis=False,
+            marker={"size": 9, "symbol": ["circle" if r["metrics"][m]["calibrated"]
+                                          else "circle-open" for r in have]},
+            hovertext=[f"{r['name']}: {METRIC_LABELS.get(m, m)} {r['metrics'][m]['value']:.4g}"
+                       + ("" if r["metrics"][m]["calibrated"] else f" ({UNCAL})")
+                       + f", Elo {r['elo']:.0f}" for r in have],
+            hoverinfo="text", showlegend=False), row=1, col=col)
+    fig.update_layout(**{**_LAYOUT, "margin": {"l": 60, "r": 20, "t": 90, "b": 40}},
+                      height=400, title="Human Elo against run-level metrics "
+                      "(open markers: uncalibrated)")
+    fig.update_annotations(font_size=12)
+    fig.update_yaxes(title_text="human Elo", row=1, col=1)
+    return _as_dict(fig)
+
+
+def category_chart(payload: dict) -> dict | None:
+    section = payload.get("category_breakdown") or {}
+    categories = section.get("categories") or []
+    if not categories:
+        return None
+    fig = go.Figure()
+    for run in payload["runs"]:
+        values = [section["ratings"][c].get(str(run["id"])) for c in categories]
+        fig.add_trace(go.Bar(name=run["name"], x=categories, y=values,
+                             hovertemplate=f"{run['name']}<br>%{{x}}: Elo %{{y:.0f}}"
+                                           "<extra></extra>"))
+    fig.update_layout(**_LAYOUT, barmode="group", height=360,
+                      title="Elo by prompt category", yaxis_title="Elo")
+    return _as_dict(fig)
+
+
+def checkpoint_elo_chart(series: list[dict]) -> dict | None:
+    """series: [{"name": campaign, "points": [{"step", "elo", "lower", "upper", "run"}]}]."""
+    if not any(s["points"] for s in series):
+        return None
+    fig = go.Figure()
+    for s in series:
+        pts = sorted((p for p in s["points"] if p["step"] is not None),
+                     key=lambda p: p["step"])
+        fig.add_trace(go.Scatter(
+            x=[p["step"] for p in pts], y=[p["elo"] for p in pts], mode="lines+markers",
+            name=s["name"],
+            error_y={"type": "data", "symmetric": False,
+                     "array": [p["upper"] - p["elo"] for p in pts],
+                     "arrayminus": [p["elo"] - p["lower"] for p in pts]},
+            hovertext=[f"{p['run']} (step {p['step']}): Elo {p['elo']:.0f} "
+                       f"[{p['lower']:.0f}, {p['upper']:.0f}]" for p in pts],
+            hoverinfo="text"))
+    fig.update_layout(**_LAYOUT, height=360, xaxis_title="training step", yaxis_title="Elo",
+                      title="Human Elo along training (one line per campaign)")
+    return _as_dict(fig)
+
+
+def checkpoint_metric_charts(points: list[dict]) -> list[dict]:
+    """points: [{"step", "run", "metrics": {name: {"value", "calibrated"}}}]; one per metric."""
+    charts = []
+    for m in RUN_METRICS:
+        have = sorted((p for p in points if m in p["metrics"] and p["step"] is not None
+                       and p["metrics"][m]["value"] is not None), key=lambda p: p["step"])
+        if not have:
+            continue
+        uncal = any(not p["metrics"][m]["calibrated"] for p in have)
+        label = METRIC_LABELS.get(m, m)
+        fig = go.Figure(go.Scatter(
+            x=[p["step"] for p in have], y=[p["metrics"][m]["value"] for p in have],
+            mode="lines+markers",
+            marker={"size": 9, "symbol": ["circle" if p["metrics"][m]["calibrated"]
+                                          else "circle-open" for p in have]},
+            hovertext=[f"{p['run']} (step {p['step']}): {label} "
+                       f"{p['metrics'][m]['value']:.4g}"
+                       + ("" if p["metrics"][m]["calibrated"] else f" ({UNCAL})")
+                       for p in have], hoverinfo="text", name=label))
+        arrow = "higher is better" if HIGHER_IS_BETTER[m] else "lower is better"
+        fig.update_layout(**_LAYOUT, height=300, xaxis_title="training step",
+                          yaxis_title=label,
+                          title=f"{label} ({arrow})" + (f" - {UNCAL}" if uncal else ""))
+        charts.append({"id": f"metric-{m}", "figure": _as_dict(fig)})
+    return charts

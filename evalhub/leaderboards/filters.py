@@ -1,0 +1,123 @@
+"""Which votes a leaderboard counts: criterion, judge, prompt category, annotators, time window."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from evalhub.campaigns.models import Campaign, Criterion
+from evalhub.core.errors import EvalHubError
+
+HUMAN = "human"
+_METRIC_JUDGE = re.compile(r"^metric:([a-z0-9_]{1,90})$")
+
+
+@dataclass(frozen=True)
+class LeaderboardFilters:
+    """A normalised filter combination.
+
+    ``since`` is inclusive and ``until`` exclusive (a date-only ``until`` means "through the end
+    of that day", UTC). The time window and the annotator-quality filter apply to human votes;
+    the category filter applies to every judge. Excluded annotators are always left out.
+    """
+
+    criterion: str = Criterion.OVERALL
+    judge: str = HUMAN
+    category: str = ""
+    min_gold_accuracy: float | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @property
+    def metric_name(self) -> str | None:
+        """The metric judge's name for ``judge="metric:<name>"``, else None."""
+        match = _METRIC_JUDGE.match(self.judge)
+        return match.group(1) if match else None
+
+    @property
+    def is_default(self) -> bool:
+        """Human votes without filters: the combination the background task keeps fresh."""
+        return (self.judge == HUMAN and not self.category and self.min_gold_accuracy is None
+                and self.since is None and self.until is None)
+
+    def as_dict(self) -> dict:
+        """JSON-ready, without the criterion (stored next to it)."""
+        return {
+            "judge": self.judge,
+            "category": self.category,
+            "min_gold_accuracy": self.min_gold_accuracy,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+        }
+
+    @property
+    def hash(self) -> str:
+        canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def with_judge(self, judge: str) -> LeaderboardFilters:
+        return LeaderboardFilters(self.criterion, judge, self.category, self.min_gold_accuracy,
+                                  self.since, self.until)
+
+
+def _parse_when(raw: str, *, name: str, end_of_day: bool) -> datetime:
+    try:
+        day = parse_date(raw) if len(raw) == 10 else None
+        value = None if day is not None else parse_datetime(raw)
+    except ValueError:
+        day = value = None
+    if day is not None:
+        value = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
+    if value is None:
+        raise EvalHubError(f"{name} must be an ISO date or datetime, got {raw!r}.")
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)
+    return value
+
+
+def parse_filters(*, campaign: Campaign, params: Mapping[str, str]) -> LeaderboardFilters:
+    """Validate query parameters (or command options) into :class:`LeaderboardFilters`."""
+
+    def get(name: str) -> str:
+        return (params.get(name) or "").strip()
+
+    criterion = get("criterion") or Criterion.OVERALL
+    if criterion not in Criterion.values:
+        raise EvalHubError(f"Unknown criterion {criterion!r}; expected one of {Criterion.values}.")
+    judge = get("judge") or HUMAN
+    if judge != HUMAN and not _METRIC_JUDGE.match(judge):
+        raise EvalHubError(f"judge must be 'human' or 'metric:<name>', got {judge!r}.")
+    if judge == HUMAN and criterion not in campaign.criteria:
+        raise EvalHubError(f"This campaign does not rate {criterion!r}; "
+                           f"its criteria are {campaign.criteria}.")
+    min_gold = None
+    if get("min_gold_accuracy"):
+        try:
+            min_gold = float(get("min_gold_accuracy"))
+        except ValueError as exc:
+            raise EvalHubError("min_gold_accuracy must be a number between 0 and 1.") from exc
+        if not 0.0 <= min_gold <= 1.0:
+            raise EvalHubError("min_gold_accuracy must be a number between 0 and 1.")
+    since = _parse_when(get("since"), name="since", end_of_day=False) if get("since") else None
+    until = _parse_when(get("until"), name="until", end_of_day=True) if get("until") else None
+    if since and until and since >= until:
+        raise EvalHubError("since must be before until.")
+    return LeaderboardFilters(criterion=criterion, judge=judge, category=get("category"),
+                              min_gold_accuracy=min_gold, since=since, until=until)
+
+
+def parse_ab(raw: str | None) -> tuple[int, int] | None:
+    """``"12,15"`` -> (12, 15); None when absent."""
+    if not raw:
+        return None
+    parts = [p.strip() for p in raw.split(",")]
+    if len(parts) != 2 or not all(p.isdigit() for p in parts) or parts[0] == parts[1]:
+        raise EvalHubError("ab must be two different run ids separated by a comma, e.g. ab=3,7.")
+    return int(parts[0]), int(parts[1])

@@ -1,0 +1,50 @@
+"""manage.py leaderboard <campaign_id> [--criterion C] [--json] [filters]"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from evalhub.campaigns.models import Campaign
+from evalhub.core.cli import reports_domain_errors
+from evalhub.leaderboards.filters import parse_ab, parse_filters
+from evalhub.leaderboards.selectors import ab_test
+from evalhub.leaderboards.services import leaderboard_get
+from evalhub.leaderboards.text import leaderboard_table
+
+
+class Command(BaseCommand):
+    help = "Print a campaign's leaderboard (Bradley-Terry Elo with bootstrap CIs) or its JSON."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("campaign_id", type=int)
+        parser.add_argument("--criterion", default="overall")
+        parser.add_argument("--json", action="store_true", help="print the full JSON payload")
+        parser.add_argument("--category", default="")
+        parser.add_argument("--judge", default="human", help="human or metric:<name>")
+        parser.add_argument("--min-gold-accuracy", default="")
+        parser.add_argument("--since", default="")
+        parser.add_argument("--until", default="")
+        parser.add_argument("--ab", default="", help="two run ids 'A,B' for the A/B test")
+        parser.add_argument("--refresh", action="store_true", help="recompute now")
+
+    @reports_domain_errors
+    def handle(self, *args, **options) -> None:
+        campaign = Campaign.objects.filter(pk=options["campaign_id"]).first()
+        if campaign is None:
+            raise CommandError(f"No campaign with id {options['campaign_id']}.")
+        params = {key: str(options[key] or "") for key in
+                  ("criterion", "category", "judge", "min_gold_accuracy", "since", "until")}
+        filters = parse_filters(campaign=campaign, params=params)
+        ab = parse_ab(options["ab"])
+        snapshot, stale = leaderboard_get(campaign=campaign, filters=filters,
+                                          refresh=options["refresh"])
+        payload = {**snapshot.payload, "last_updated": snapshot.computed_at.isoformat(),
+                   "stale": stale}
+        if ab is not None:
+            payload["ab_test"] = ab_test(payload=snapshot.payload, run_a=ab[0], run_b=ab[1])
+        if options["json"]:
+            self.stdout.write(json.dumps(payload, indent=2, allow_nan=False))
+        else:
+            self.stdout.write(leaderboard_table(payload))

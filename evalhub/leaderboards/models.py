@@ -1,0 +1,44 @@
+"""Cached leaderboards: one snapshot per campaign, criterion and filter combination."""
+
+from django.db import models
+
+from evalhub.campaigns.models import Campaign
+
+
+class LeaderboardSnapshot(models.Model):
+    """A computed leaderboard payload (see ``evalhub.leaderboards.selectors``).
+
+    ``filters_hash`` identifies the filter combination (judge, category, annotator quality, time
+    window); ``fingerprint`` identifies the data the payload was computed from, so a snapshot
+    whose fingerprint no longer matches the database is stale.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE,
+                                 related_name="leaderboard_snapshots")
+    criterion = models.CharField(max_length=20)
+    filters_hash = models.CharField(max_length=64)
+    filters = models.JSONField(default=dict, blank=True)
+    is_default = models.BooleanField(
+        default=False, help_text="Human votes, no filters: refreshed in the background.")
+    payload = models.JSONField(default=dict)
+    fingerprint = models.CharField(max_length=64, blank=True)
+    votes_count = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "criterion", "filters_hash"],
+                                               name="one_snapshot_per_filter")]
+
+    def __str__(self) -> str:
+        return f"leaderboard {self.campaign_id}/{self.criterion} @ {self.computed_at:%Y-%m-%d}"
+
+
+class LeaderboardRefresh(models.Model):
+    """Debounce state: when a background refresh of a campaign's leaderboards was last queued."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE,
+                                    related_name="leaderboard_refresh")
+    enqueued_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"refresh of {self.campaign_id} queued {self.enqueued_at:%H:%M:%S}"

@@ -1,0 +1,205 @@
+"""Writing: metric judges' judgments, leaderboard snapshots and their debounced refresh."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from evalhub.campaigns.models import (
+    Campaign,
+    ComparisonTask,
+    Criterion,
+    JudgeKind,
+    Judgment,
+    Outcome,
+)
+from evalhub.core.errors import EvalHubError
+from evalhub.evaluation.selectors import image_metric_values
+from evalhub.leaderboards.filters import LeaderboardFilters
+from evalhub.leaderboards.models import LeaderboardRefresh, LeaderboardSnapshot
+from evalhub.leaderboards.selectors import data_fingerprint, leaderboard_compute, snapshot_for
+
+# --- metric judges ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricJudgeSpec:
+    higher_is_better: bool
+    criteria: tuple[str, ...]
+    epsilon: float  # |score difference| below this is a tie, in the metric's units
+
+
+#: Per-image metrics that can judge a pair. CLIP-score is 100 * cosine, so 0.25 points ~ noise.
+JUDGE_METRICS: dict[str, MetricJudgeSpec] = {
+    "clip_score": MetricJudgeSpec(higher_is_better=True,
+                                  criteria=(Criterion.OVERALL, Criterion.ALIGNMENT),
+                                  epsilon=0.25),
+}
+
+
+@dataclass
+class MetricJudgeReport:
+    metric: str
+    criteria: list[str]
+    tasks: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0  # tasks where an image has no value for the metric
+    calibrated: bool = True
+    epsilon: float = 0.0
+    missing_images: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "missing_images"}
+
+
+def metric_outcome(*, value_a: float, value_b: float, higher_is_better: bool,
+                   epsilon: float) -> str:
+    """Higher (or lower) score wins; a difference below ``epsilon`` is a tie."""
+    delta = value_a - value_b if higher_is_better else value_b - value_a
+    if abs(delta) < epsilon:
+        return Outcome.TIE
+    return Outcome.A if delta > 0 else Outcome.B
+
+
+def metric_judges_run(*, campaign: Campaign, metric: str = "clip_score",
+                      epsilon: float | None = None) -> MetricJudgeReport:
+    """Cast (or update) one metric judgment per non-gold task and criterion; idempotent.
+
+    Judgments have ``judge_kind="metric"`` and ``metric_name=metric``; whether the scores were
+    calibrated is derived from the per-image values (see
+    :func:`evalhub.leaderboards.selectors.metric_judge_calibrated`).
+    """
+    spec = JUDGE_METRICS.get(metric)
+    if spec is None:
+        raise EvalHubError(f"{metric!r} cannot judge pairs; choose one of {sorted(JUDGE_METRICS)}.")
+    eps = spec.epsilon if epsilon is None else float(epsilon)
+    if eps < 0:
+        raise EvalHubError("epsilon must be >= 0.")
+    report = MetricJudgeReport(metric=metric, criteria=list(spec.criteria), epsilon=eps)
+    tasks = list(ComparisonTask.objects.filter(campaign=campaign, is_gold=False)
+                 .values_list("id", "image_a_id", "image_b_id"))
+    report.tasks = len(tasks)
+    values = image_metric_values(image_ids={i for _, a, b in tasks for i in (a, b)},
+                                 metric=metric)
+    existing = {(task_id, criterion): (pk, outcome) for pk, task_id, criterion, outcome in
+                Judgment.objects.filter(campaign=campaign, judge_kind=JudgeKind.METRIC,
+                                        metric_name=metric)
+                .values_list("id", "task_id", "criterion", "outcome")}
+    to_create: list[Judgment] = []
+    to_update: list[Judgment] = []
+    missing: set[int] = set()
+    for task_id, image_a, image_b in tasks:
+        value_a, value_b = values.get(image_a), values.get(image_b)
+        if value_a is None or value_b is None:
+            report.skipped += 1
+            missing.update(i for i, v in ((image_a, value_a), (image_b, value_b)) if v is None)
+            continue
+        report.calibrated = report.calibrated and value_a.calibrated and value_b.calibrated
+        outcome = metric_outcome(value_a=value_a.value, value_b=value_b.value,
+                                 higher_is_better=spec.higher_is_better, epsilon=eps)
+        for criterion in spec.criteria:
+            found = existing.get((task_id, criterion))
+            if found is None:
+                to_create.append(Judgment(
+                    task_id=task_id, campaign=campaign, criterion=criterion, outcome=outcome,
+                    judge_kind=JudgeKind.METRIC, metric_name=metric))
+            elif found[1] != outcome:
+                to_update.append(Judgment(pk=found[0], outcome=outcome))
+            else:
+                report.unchanged += 1
+    with transaction.atomic():
+        # ignore_conflicts: a concurrent run may have cast the same judgments meanwhile
+        # (unique constraint one_judgment_per_metric).
+        Judgment.objects.bulk_create(to_create, batch_size=1000, ignore_conflicts=True)
+        Judgment.objects.bulk_update(to_update, ["outcome"], batch_size=1000)
+        if to_create or to_update:
+            # Updated outcomes do not change the vote counts the fingerprint sees.
+            LeaderboardSnapshot.objects.filter(campaign=campaign).update(fingerprint="")
+    report.created, report.updated = len(to_create), len(to_update)
+    report.missing_images = sorted(missing)
+    return report
+
+
+# --- snapshots --------------------------------------------------------------------------------
+
+
+def refresh_delay_seconds() -> int:
+    return int(getattr(settings, "EVALHUB_LEADERBOARD_REFRESH_SECONDS", 30))
+
+
+def leaderboard_snapshot_refresh(*, campaign: Campaign, filters: LeaderboardFilters,
+                                 rounds: int | None = None) -> LeaderboardSnapshot:
+    """Compute and store the leaderboard for ``filters`` (replacing an older snapshot)."""
+    # Fingerprint first: a vote arriving during the computation leaves the snapshot stale.
+    fingerprint = data_fingerprint(campaign=campaign)
+    payload = leaderboard_compute(campaign=campaign, filters=filters, rounds=rounds)
+    defaults = {"payload": payload, "fingerprint": fingerprint, "votes_count": payload["votes"],
+                "filters": filters.as_dict(), "is_default": filters.is_default,
+                "computed_at": timezone.now()}
+    lookup = {"campaign": campaign, "criterion": filters.criterion,
+              "filters_hash": filters.hash}
+    try:
+        with transaction.atomic():
+            snapshot, _ = LeaderboardSnapshot.objects.update_or_create(**lookup,
+                                                                       defaults=defaults)
+    except IntegrityError:  # a concurrent refresh created it first
+        snapshot, _ = LeaderboardSnapshot.objects.update_or_create(**lookup, defaults=defaults)
+    return snapshot
+
+
+def campaign_leaderboards_refresh(*, campaign: Campaign) -> list[LeaderboardSnapshot]:
+    """Recompute the default (human, unfiltered) leaderboard of every criterion."""
+    return [leaderboard_snapshot_refresh(campaign=campaign,
+                                         filters=LeaderboardFilters(criterion=criterion))
+            for criterion in campaign.criteria]
+
+
+def leaderboard_get(*, campaign: Campaign, filters: LeaderboardFilters, refresh: bool = False
+                    ) -> tuple[LeaderboardSnapshot, bool]:
+    """The snapshot for ``filters`` and whether it is stale.
+
+    A missing snapshot, or a stale one for non-default filters, is recomputed now; a stale
+    default snapshot is returned as is (the background refresh is already queued; this queues
+    one more in case it was lost) so that the page stays fast while votes pour in.
+    """
+    snapshot = snapshot_for(campaign=campaign, filters=filters)
+    fresh = snapshot is not None and snapshot.fingerprint == data_fingerprint(campaign=campaign)
+    if snapshot is None or refresh or (not fresh and not filters.is_default):
+        return leaderboard_snapshot_refresh(campaign=campaign, filters=filters), False
+    if not fresh:
+        leaderboard_refresh_schedule(campaign=campaign)
+    return snapshot, not fresh
+
+
+def leaderboard_refresh_schedule(*, campaign: Campaign, delay_s: int | None = None) -> bool:
+    """Queue one background refresh per campaign per ``delay_s`` seconds (debounce).
+
+    The refresh runs ``delay_s`` seconds after it is queued, so it also covers every vote that
+    arrives while it waits; a vote after it was queued+run window queues the next one. The
+    claim is an atomic conditional UPDATE on a per-campaign row, so concurrent web processes
+    queue at most one. Returns whether this call queued a refresh.
+    """
+    from evalhub.leaderboards.tasks import refresh_leaderboards
+
+    delay = refresh_delay_seconds() if delay_s is None else delay_s
+    now = timezone.now()
+    claimed = LeaderboardRefresh.objects.filter(
+        campaign=campaign, enqueued_at__lte=now - timedelta(seconds=delay)
+    ).update(enqueued_at=now)
+    if not claimed:
+        if LeaderboardRefresh.objects.filter(campaign=campaign).exists():
+            return False
+        try:
+            with transaction.atomic():
+                LeaderboardRefresh.objects.create(campaign=campaign, enqueued_at=now)
+        except IntegrityError:
+            return False
+    transaction.on_commit(
+        lambda: refresh_leaderboards.apply_async(args=[campaign.pk], countdown=delay))
+    return True

@@ -1,0 +1,166 @@
+"""Dashboards: campaign list, campaign leaderboard, a model's checkpoints along training.
+
+Science roles only (annotators get 403, non-members 404). plotly.js is served from the
+installed plotly package (no CDN), once per browser thanks to caching.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET
+
+from evalhub.campaigns.models import Campaign
+from evalhub.core.errors import EvalHubError
+from evalhub.evaluation.selectors import run_metric_values
+from evalhub.leaderboards import charts
+from evalhub.leaderboards.access import campaign_for_science, model_for_science
+from evalhub.leaderboards.filters import LeaderboardFilters, parse_ab, parse_filters
+from evalhub.leaderboards.selectors import METRIC_LABELS, RUN_METRICS, ab_test
+from evalhub.leaderboards.services import leaderboard_get
+from evalhub.leaderboards.text import TABLE_METRICS, metric_cell
+from evalhub.projects.selectors import SCIENCE_ROLES, projects_for_user
+from evalhub.runs.models import GenerationRun, GenModel
+
+WIDE_CHARTS = {"metric-scatter", "categories", "checkpoint-elo"}
+FILTER_KEYS = ("criterion", "judge", "category", "min_gold_accuracy", "since", "until")
+
+
+@lru_cache(maxsize=1)
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+@require_GET
+@cache_control(public=True, max_age=7 * 24 * 3600)
+def plotly_js(request: HttpRequest) -> HttpResponse:
+    """plotly.min.js from the installed plotly package (a public library: no login)."""
+    return HttpResponse(_plotly_js(), content_type="application/javascript; charset=utf-8")
+
+
+@login_required
+def dashboard_home(request: HttpRequest) -> HttpResponse:
+    projects = projects_for_user(user=request.user, roles=SCIENCE_ROLES)
+    campaigns = Campaign.objects.filter(project__in=projects).select_related("project").order_by(
+        "project__name", "-created_at")
+    models = GenModel.objects.filter(project__in=projects).select_related("project").order_by(
+        "project__name", "name")
+    return render(request, "leaderboards/dashboard.html",
+                  {"campaigns": campaigns, "models": models})
+
+
+def _with_data_ids(figures: list[dict]) -> list[dict]:
+    return [{**f, "data_id": f"{f['id']}-data", "wide": f["id"] in WIDE_CHARTS}
+            for f in figures]
+
+
+def _table_rows(payload: dict) -> tuple[list[dict], bool]:
+    rows, any_uncal = [], False
+    for run in payload["runs"]:
+        cells = []
+        for key, label in TABLE_METRICS:
+            text, uncal = metric_cell(run["metrics"].get(key))
+            any_uncal = any_uncal or uncal
+            cells.append({"text": text.rstrip("*"), "uncalibrated": uncal, "label": label})
+        rows.append({**run, "metric_cells": cells,
+                     "win_pct": None if run["win_rate"] is None else 100 * run["win_rate"]})
+    return rows, any_uncal
+
+
+@login_required
+def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign = campaign_for_science(user=request.user, campaign_id=campaign_id)
+    error = None
+    try:
+        filters = parse_filters(campaign=campaign, params=request.GET)
+        pair = request.GET.get("ab_a"), request.GET.get("ab_b")
+        ab = parse_ab(request.GET.get("ab") or (",".join(pair) if all(pair) else None))
+    except EvalHubError as exc:
+        error, filters, ab = exc.message, LeaderboardFilters(), None
+    snapshot, stale = leaderboard_get(campaign=campaign, filters=filters)
+    payload = snapshot.payload
+    rows, any_uncal = _table_rows(payload)
+    figures = [("elo", charts.elo_chart(payload))] if payload["votes"] else []
+    if payload["votes"]:
+        figures += [("winrate-observed", charts.winrate_chart(payload, which="observed")),
+                    ("winrate-predicted", charts.winrate_chart(payload, which="predicted"))]
+    for name, fig in (("metric-scatter", charts.metric_scatter(payload)),
+                      ("categories", charts.category_chart(payload))):
+        if fig is not None and payload["votes"]:
+            figures.append((name, fig))
+    run_names = {r["id"]: r["name"] for r in payload["runs"]}
+    reversals = payload.get("category_breakdown", {}).get("reversals", [])
+    return render(request, "leaderboards/campaign.html", {
+        "campaign": campaign, "payload": payload, "snapshot": snapshot, "stale": stale,
+        "rows": rows, "any_uncalibrated": any_uncal, "metric_headers": TABLE_METRICS,
+        "charts": _with_data_ids([{"id": k, "figure": f} for k, f in figures]),
+        "filters": {k: request.GET.get(k, "") for k in FILTER_KEYS},
+        "criteria": campaign.criteria,
+        "judges": ["human", *(f"metric:{m}" for m in payload.get("metric_judges", []))],
+        "categories": payload.get("categories_available", []),
+        "error": error,
+        "ab": ab_test(payload=payload, run_a=ab[0], run_b=ab[1]) if ab else None,
+        "ab_runs": payload["runs"], "ab_selected": ab or (None, None),
+        "metric_agreement": payload.get("metric_agreement", {}),
+        "judge_agreement": payload.get("judge_agreement", {}),
+        "position_bias": payload.get("position_bias"),
+        "reversals": reversals[:20],
+        "category_winners": {c: run_names.get(r, r) for c, r in
+                             payload.get("category_breakdown", {}).get("winners", {}).items()},
+    })
+
+
+def _checkpoint_context(model: GenModel, user) -> dict:
+    checkpoints = list(model.checkpoints.order_by("training_step", "name"))
+    runs = list(GenerationRun.objects.filter(checkpoint__model=model)
+                .select_related("checkpoint").order_by("checkpoint__training_step", "id"))
+    metrics = run_metric_values(run_ids=[r.id for r in runs])
+    campaigns = list(Campaign.objects.filter(runs__in=runs).distinct().order_by("created_at"))
+    series, elo_by_run = [], {}
+    for campaign in campaigns:
+        snapshot, _ = leaderboard_get(campaign=campaign, filters=LeaderboardFilters())
+        points = []
+        for row in snapshot.payload["runs"]:
+            if row.get("model_id") != model.id or row["elo"] is None:
+                continue
+            points.append({"step": row["training_step"], "elo": row["elo"],
+                           "lower": row["elo_lower"], "upper": row["elo_upper"],
+                           "run": row["name"]})
+            elo_by_run.setdefault(row["id"], []).append(
+                {"campaign": campaign.name, "campaign_id": campaign.id, "elo": row["elo"],
+                 "lower": row["elo_lower"], "upper": row["elo_upper"]})
+        series.append({"name": campaign.name, "points": points})
+    metric_points, table = [], []
+    any_uncal = False
+    for run in runs:
+        values = {name: {"value": v.value, "calibrated": v.calibrated}
+                  for name, v in metrics.get(run.id, {}).items()}
+        metric_points.append({"step": run.checkpoint.training_step, "run": run.name,
+                              "metrics": values})
+        cells = []
+        for name in RUN_METRICS:
+            text, uncal = metric_cell(values.get(name))
+            any_uncal = any_uncal or uncal
+            cells.append({"text": text.rstrip("*"), "uncalibrated": uncal})
+        table.append({"run": run, "checkpoint": run.checkpoint, "cells": cells,
+                      "elo": elo_by_run.get(run.id, [])})
+    figures = []
+    if (fig := charts.checkpoint_elo_chart(series)) is not None:
+        figures.append({"id": "checkpoint-elo", "figure": fig})
+    figures += charts.checkpoint_metric_charts(metric_points)
+    return {"model": model, "checkpoints": checkpoints, "table": table,
+            "charts": _with_data_ids(figures),
+            "metric_headers": [METRIC_LABELS.get(m, m) for m in RUN_METRICS],
+            "any_uncalibrated": any_uncal, "campaigns": campaigns}
+
+
+@login_required
+def dashboard_model(request: HttpRequest, model_id: int) -> HttpResponse:
+    model = model_for_science(user=request.user, model_id=model_id)
+    return render(request, "leaderboards/model.html", _checkpoint_context(model, request.user))

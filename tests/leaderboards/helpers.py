@@ -1,0 +1,64 @@
+"""Simulated votes written straight into the database, for leaderboard tests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+
+from evalhub.campaigns.models import ComparisonTask, JudgeKind, Judgment
+from evalhub.evaluation.models import ImageMetric, RunMetric
+
+
+def cast(task: ComparisonTask, annotator, outcome: str, *, a_side: str = "left",
+         criterion: str = "overall", created_at: datetime | None = None) -> Judgment:
+    judgment = Judgment.objects.create(task=task, campaign_id=task.campaign_id,
+                                       criterion=criterion, outcome=outcome,
+                                       judge_kind=JudgeKind.HUMAN, annotator=annotator,
+                                       a_side=a_side)
+    if created_at is not None:
+        Judgment.objects.filter(pk=judgment.pk).update(created_at=created_at)
+    return judgment
+
+
+def bt_outcome(rng: np.random.Generator, elo_a: float, elo_b: float) -> str:
+    p_a = 1.0 / (1.0 + 10 ** ((elo_b - elo_a) / 400.0))
+    return "a" if rng.random() < p_a else "b"
+
+
+def simulate_votes(world, strengths: dict[int, float], *, seed: int = 0,
+                   annotators=None, criterion: str = "overall",
+                   override: dict[str, dict[int, float]] | None = None) -> int:
+    """Every annotator votes on every non-gold task; outcomes from Bradley-Terry strengths.
+
+    ``override`` maps a prompt category to other strengths (to make a run lose a category).
+    """
+    rng = np.random.default_rng(seed)
+    count = 0
+    rows = []
+    tasks = ComparisonTask.objects.filter(campaign=world.campaign, is_gold=False).select_related(
+        "prompt")
+    for task in tasks:
+        table = (override or {}).get(task.prompt.category, strengths)
+        for annotator in annotators or world.annotators:
+            side = "left" if rng.random() < 0.5 else "right"
+            rows.append(Judgment(task=task, campaign_id=task.campaign_id, criterion=criterion,
+                                 outcome=bt_outcome(rng, table[task.run_a_id],
+                                                    table[task.run_b_id]),
+                                 judge_kind=JudgeKind.HUMAN, annotator=annotator, a_side=side))
+            count += 1
+    Judgment.objects.bulk_create(rows)
+    return count
+
+
+def set_run_metric(run, metric: str, value: float, *, calibrated: bool = True) -> RunMetric:
+    return RunMetric.objects.create(run=run, metric=metric, value=value, calibrated=calibrated,
+                                    backbone_id="test-backbone", weights_sha256="0" * 64,
+                                    n_images=10)
+
+
+def set_image_metric(image, metric: str, value: float, *, calibrated: bool = True
+                     ) -> ImageMetric:
+    return ImageMetric.objects.create(image=image, metric=metric, value=value,
+                                      calibrated=calibrated, backbone_id="test-backbone",
+                                      weights_sha256="0" * 64)

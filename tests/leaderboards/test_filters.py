@@ -1,0 +1,107 @@
+"""Filters: prompt category, time window, excluded and low-gold annotators, judge."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from evalhub.campaigns.building import gold_task_add
+from evalhub.campaigns.models import AnnotatorFlag, ComparisonTask
+from evalhub.core.errors import EvalHubError
+from evalhub.leaderboards.filters import LeaderboardFilters, parse_ab, parse_filters
+from evalhub.leaderboards.selectors import filtered_judgments, leaderboard_compute
+from evalhub.runs.models import Image
+from tests.campaigns.builders import build_campaign
+from tests.leaderboards.helpers import cast
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world():
+    world = build_campaign(runs=3, prompts=4, annotators=3)
+    tasks = ComparisonTask.objects.filter(campaign=world.campaign)
+    for task in tasks:
+        for annotator in world.annotators:
+            cast(task, annotator, "a")
+    return world
+
+
+def _count(world, **kwargs):
+    filters = LeaderboardFilters(**kwargs)
+    return filtered_judgments(campaign=world.campaign, filters=filters).count()
+
+
+def test_category_filter(world):
+    total = _count(world)
+    colour = _count(world, category="colour")
+    counting = _count(world, category="counting")
+    assert colour + counting == total and colour > 0 and counting > 0
+    payload = leaderboard_compute(campaign=world.campaign,
+                                  filters=LeaderboardFilters(category="colour"))
+    assert payload["votes"] == colour
+    assert payload["category_breakdown"]["categories"] == ["colour"]
+
+
+def test_time_window(world):
+    from evalhub.campaigns.models import Judgment
+
+    ids = list(Judgment.objects.order_by("id").values_list("id", flat=True))
+    Judgment.objects.filter(id__in=ids[:5]).update(created_at=datetime(2024, 1, 1, tzinfo=UTC))
+    Judgment.objects.filter(id__in=ids[5:]).update(created_at=datetime(2024, 3, 1, tzinfo=UTC))
+    params = {"since": "2024-02-01"}
+    assert _count(world, **_parsed(world, params)) == len(ids) - 5
+    assert _count(world, **_parsed(world, {"until": "2024-01-01"})) == 5  # whole day included
+    assert _count(world, **_parsed(world, {"until": "2024-01-01T00:00:00Z"})) == 0
+
+
+def _parsed(world, params):
+    f = parse_filters(campaign=world.campaign, params=params)
+    return {"since": f.since, "until": f.until}
+
+
+def test_excluded_annotators_are_always_out(world):
+    total = _count(world)
+    AnnotatorFlag.objects.create(campaign=world.campaign, annotator=world.annotators[0],
+                                 excluded=True)
+    per_annotator = total // 3
+    assert _count(world) == total - per_annotator
+    assert _count(world, min_gold_accuracy=0.0) == 0  # nobody has gold votes yet
+
+
+def test_min_gold_accuracy_keeps_only_accurate_annotators(world):
+    good, bad, _unscored = world.annotators
+    images = Image.objects.filter(run=world.runs[0]).order_by("id")
+    others = Image.objects.filter(run=world.runs[1]).order_by("id")
+    gold = [gold_task_add(campaign=world.campaign, image_a=b, image_b=a, answer="a")
+            for a, b in zip(images, others, strict=True)]
+    for task in gold:
+        cast(task, good, "a")
+        cast(task, bad, "b")
+    per_annotator = _count(world) // 3
+    assert _count(world, min_gold_accuracy=0.8) == per_annotator  # only `good`
+    payload = leaderboard_compute(campaign=world.campaign,
+                                  filters=LeaderboardFilters(min_gold_accuracy=0.8))
+    assert payload["votes"] == per_annotator
+    assert {a["username"] for a in payload["position_bias"]["annotators"]} == {good.username}
+
+
+def test_parse_filters_validates_input(world):
+    campaign = world.campaign
+    f = parse_filters(campaign=campaign, params={"judge": "metric:clip_score",
+                                                 "criterion": "alignment"})
+    assert f.metric_name == "clip_score" and not f.is_default
+    assert parse_filters(campaign=campaign, params={}).is_default
+    for bad in ({"criterion": "nope"}, {"criterion": "alignment"}, {"judge": "robot"},
+                {"min_gold_accuracy": "2"}, {"since": "yesterday"},
+                {"since": "2024-02-01", "until": "2024-01-01"}):
+        with pytest.raises(EvalHubError):
+            parse_filters(campaign=campaign, params=bad)
+    assert parse_ab("3,7") == (3, 7) and parse_ab("") is None
+    with pytest.raises(EvalHubError):
+        parse_ab("3,3")
+
+
+def test_filter_hash_differs_per_combination():
+    a = LeaderboardFilters()
+    b = LeaderboardFilters(category="colour")
+    assert a.hash != b.hash and a.hash == LeaderboardFilters().hash

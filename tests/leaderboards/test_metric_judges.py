@@ -1,0 +1,106 @@
+"""Metric judges: one judgment per task and criterion, idempotent, compared with people."""
+
+import pytest
+
+from evalhub.campaigns.models import ComparisonTask, Judgment
+from evalhub.core.errors import EvalHubError
+from evalhub.leaderboards.filters import LeaderboardFilters
+from evalhub.leaderboards.selectors import leaderboard_compute
+from evalhub.leaderboards.services import metric_judges_run, metric_outcome
+from evalhub.runs.models import Image
+from tests.campaigns.builders import build_campaign
+from tests.leaderboards.helpers import cast, set_image_metric
+
+pytestmark = pytest.mark.django_db
+
+
+def _scored_world(*, calibrated=True, scores=(30.0, 20.0, 10.0)):
+    world = build_campaign(runs=3, prompts=4, annotators=3, criteria=["overall", "alignment"],
+                           run_names=["high", "mid", "low"])
+    for run, score in zip(world.runs, scores, strict=True):
+        for k, image in enumerate(Image.objects.filter(run=run).order_by("id")):
+            set_image_metric(image, "clip_score", score + 0.01 * k, calibrated=calibrated)
+    return world
+
+
+def test_outcome_rule_higher_wins_and_small_differences_tie():
+    assert metric_outcome(value_a=30, value_b=20, higher_is_better=True, epsilon=0.5) == "a"
+    assert metric_outcome(value_a=20, value_b=30, higher_is_better=True, epsilon=0.5) == "b"
+    assert metric_outcome(value_a=20.2, value_b=20, higher_is_better=True, epsilon=0.5) == "tie"
+    assert metric_outcome(value_a=30, value_b=20, higher_is_better=False, epsilon=0.5) == "b"
+
+
+def test_metric_judges_cast_one_judgment_per_task_and_criterion_and_are_idempotent():
+    world = _scored_world()
+    tasks = ComparisonTask.objects.filter(campaign=world.campaign, is_gold=False).count()
+    report = metric_judges_run(campaign=world.campaign, metric="clip_score")
+    assert report.created == 2 * tasks and report.skipped == 0 and report.calibrated
+    judgments = Judgment.objects.filter(judge_kind="metric")
+    assert judgments.count() == 2 * tasks
+    assert set(judgments.values_list("criterion", flat=True)) == {"overall", "alignment"}
+    assert set(judgments.values_list("metric_name", flat=True)) == {"clip_score"}
+    for task_id in judgments.values_list("task_id", flat=True):
+        assert judgments.filter(task_id=task_id, criterion="overall").count() == 1
+    again = metric_judges_run(campaign=world.campaign, metric="clip_score")
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 2 * tasks)
+    assert Judgment.objects.filter(judge_kind="metric").count() == 2 * tasks
+    # Human vote counters used for serving are untouched.
+    assert not ComparisonTask.objects.filter(judgments_count__gt=0).exists()
+
+
+def test_changed_scores_update_outcomes_and_missing_scores_skip_tasks():
+    world = _scored_world()
+    metric_judges_run(campaign=world.campaign)
+    high, low = world.runs[0], world.runs[2]
+    from evalhub.evaluation.models import ImageMetric
+    ImageMetric.objects.filter(image__run=low).update(value=99.0)
+    report = metric_judges_run(campaign=world.campaign)
+    assert report.updated > 0 and report.created == 0
+    task = ComparisonTask.objects.filter(campaign=world.campaign, run_a=high, run_b=low).first()
+    assert Judgment.objects.get(task=task, judge_kind="metric", criterion="overall").outcome == "b"
+    ImageMetric.objects.filter(image=task.image_a).delete()
+    report = metric_judges_run(campaign=world.campaign)
+    assert report.skipped >= 1 and task.image_a_id in report.missing_images
+
+
+def test_unknown_metric_is_refused():
+    world = build_campaign(runs=2, prompts=1)
+    with pytest.raises(EvalHubError):
+        metric_judges_run(campaign=world.campaign, metric="fid")
+
+
+def test_metric_judge_leaderboard_ranks_runs_by_the_metric_and_marks_uncalibrated():
+    world = _scored_world(calibrated=False)
+    metric_judges_run(campaign=world.campaign)
+    payload = leaderboard_compute(
+        campaign=world.campaign,
+        filters=LeaderboardFilters(criterion="alignment", judge="metric:clip_score"))
+    assert [r["name"] for r in payload["runs"]] == ["high", "mid", "low"]
+    assert payload["position_bias"] is None
+    assert payload["metric_judges"] == ["clip_score"]
+
+
+def test_agreement_of_the_metric_judge_with_the_human_majority():
+    world = _scored_world(calibrated=False)
+    metric_judges_run(campaign=world.campaign)
+    tasks = list(ComparisonTask.objects.filter(campaign=world.campaign).order_by("id"))
+    disagree = set()
+    for k, task in enumerate(tasks):
+        # The metric always prefers image A (lower run id = higher score). Humans agree on
+        # three tasks out of four (by majority 2:1), and disagree on every fourth.
+        majority = "b" if k % 4 == 0 else "a"
+        if majority == "b":
+            disagree.add(task.pk)
+        minority = "a" if majority == "b" else "b"
+        for annotator, outcome in zip(world.annotators, [majority, majority, minority],
+                                      strict=True):
+            cast(task, annotator, outcome)
+    payload = leaderboard_compute(campaign=world.campaign, filters=LeaderboardFilters())
+    judge = payload["judge_agreement"]["clip_score"]
+    assert judge["n"] == len(tasks)
+    assert judge["agree"] == len(tasks) - len(disagree)
+    assert judge["rate"] == pytest.approx((len(tasks) - len(disagree)) / len(tasks), abs=1e-4)
+    assert judge["ci_low"] < judge["rate"] < judge["ci_high"]
+    assert judge["calibrated"] is False
+    assert sum(p["n"] for p in judge["by_pair"]) == len(tasks)
+    assert judge["by_pair"][0]["rate"] <= judge["by_pair"][-1]["rate"]

@@ -1,0 +1,122 @@
+"""Snapshots: recomputed in the background after votes (debounced), served with freshness."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from evalhub.campaigns.leasing import lease_next
+from evalhub.campaigns.models import ComparisonTask
+from evalhub.campaigns.voting import vote_submit
+from evalhub.leaderboards import tasks as lb_tasks
+from evalhub.leaderboards.filters import LeaderboardFilters
+from evalhub.leaderboards.models import LeaderboardRefresh, LeaderboardSnapshot
+from evalhub.leaderboards.services import (
+    leaderboard_get,
+    leaderboard_refresh_schedule,
+    metric_judges_run,
+)
+from evalhub.runs.models import Image
+from tests.campaigns.builders import build_campaign
+from tests.leaderboards.helpers import cast, set_image_metric
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Capture refresh tasks sent to the broker instead of sending them."""
+    sent = []
+    monkeypatch.setattr(lb_tasks.refresh_leaderboards, "apply_async",
+                        lambda args, countdown=None, **kw: sent.append((args, countdown)))
+    return sent
+
+
+def _vote(world, annotator, answer="left"):
+    lease = lease_next(campaign=world.campaign, annotator=annotator)
+    return vote_submit(annotator=annotator, lease_id=lease.pk, client_id=uuid.uuid4(),
+                       answers={c: answer for c in world.campaign.criteria})
+
+
+def test_the_refresh_task_recomputes_every_criterion_of_a_campaign():
+    world = build_campaign(runs=3, prompts=2, criteria=["overall", "aesthetics"])
+    task = ComparisonTask.objects.filter(campaign=world.campaign).first()
+    cast(task, world.annotators[0], "a")
+    assert lb_tasks.refresh_leaderboards(world.campaign.pk) == 2
+    snapshots = LeaderboardSnapshot.objects.filter(campaign=world.campaign)
+    assert {s.criterion for s in snapshots} == {"overall", "aesthetics"}
+    overall = snapshots.get(criterion="overall")
+    assert overall.votes_count == 1 and overall.is_default and overall.fingerprint
+    assert overall.payload["votes"] == 1
+    assert lb_tasks.refresh_leaderboards(world.campaign.pk) == 2  # idempotent
+    assert snapshots.count() == 2
+    assert lb_tasks.refresh_leaderboards(987654) == 0
+
+
+def test_votes_schedule_at_most_one_refresh_per_window(queued, settings,
+                                                       django_capture_on_commit_callbacks):
+    settings.EVALHUB_LEADERBOARD_REFRESH_SECONDS = 30
+    world = build_campaign(runs=3, prompts=3, annotators=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        _vote(world, world.annotators[0])
+        _vote(world, world.annotators[1])
+    assert queued == [([world.campaign.pk], 30)]
+    # Once the window has passed, the next vote queues the next refresh.
+    LeaderboardRefresh.objects.update(enqueued_at=timezone.now() - timedelta(seconds=31))
+    with django_capture_on_commit_callbacks(execute=True):
+        _vote(world, world.annotators[2])
+    assert len(queued) == 2
+
+
+def test_a_vote_ends_up_in_the_snapshot(monkeypatch, django_capture_on_commit_callbacks):
+    """Integration: vote -> signal -> debounced task (run inline here) -> snapshot."""
+    monkeypatch.setattr(lb_tasks.refresh_leaderboards, "apply_async",
+                        lambda args, countdown=None, **kw: lb_tasks.refresh_leaderboards(*args))
+    world = build_campaign(runs=2, prompts=2, annotators=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        _vote(world, world.annotators[0])
+    snapshot = LeaderboardSnapshot.objects.get(campaign=world.campaign, criterion="overall")
+    assert snapshot.votes_count == 1
+    assert sum(r["wins"] for r in snapshot.payload["runs"]) == 1
+
+
+def test_stale_default_snapshots_are_served_and_requeued_other_filters_recomputed(
+        queued, django_capture_on_commit_callbacks):
+    world = build_campaign(runs=3, prompts=2, annotators=2)
+    tasks = list(ComparisonTask.objects.filter(campaign=world.campaign))
+    cast(tasks[0], world.annotators[0], "a")
+    default = LeaderboardFilters()
+    snapshot, stale = leaderboard_get(campaign=world.campaign, filters=default)
+    assert not stale and snapshot.votes_count == 1
+    cast(tasks[1], world.annotators[0], "a")
+    with django_capture_on_commit_callbacks(execute=True):
+        snapshot, stale = leaderboard_get(campaign=world.campaign, filters=default)
+    assert stale and snapshot.votes_count == 1
+    assert queued  # a refresh was queued for the stale default snapshot
+    snapshot, stale = leaderboard_get(campaign=world.campaign, filters=default, refresh=True)
+    assert not stale and snapshot.votes_count == 2
+
+    by_category = LeaderboardFilters(category="colour")
+    first, _ = leaderboard_get(campaign=world.campaign, filters=by_category)
+    cast(tasks[2], world.annotators[1], "b")
+    second, stale = leaderboard_get(campaign=world.campaign, filters=by_category)
+    assert not stale and second.computed_at > first.computed_at
+
+
+def test_metric_judges_make_snapshots_stale():
+    world = build_campaign(runs=2, prompts=2)
+    for k, image in enumerate(Image.objects.filter(run__in=world.runs)):
+        set_image_metric(image, "clip_score", float(k))
+    snapshot, _ = leaderboard_get(campaign=world.campaign, filters=LeaderboardFilters())
+    metric_judges_run(campaign=world.campaign)
+    snapshot.refresh_from_db()
+    assert snapshot.fingerprint == ""
+
+
+def test_schedule_claims_once_per_window(queued, django_capture_on_commit_callbacks):
+    world = build_campaign(runs=2, prompts=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert leaderboard_refresh_schedule(campaign=world.campaign, delay_s=60)
+        assert not leaderboard_refresh_schedule(campaign=world.campaign, delay_s=60)
+    assert len(queued) == 1
