@@ -21,7 +21,7 @@ from evalhub.campaigns.models import (
 from evalhub.core.errors import EvalHubError
 from evalhub.core.tasks import enqueue_on_commit
 from evalhub.projects.models import Project
-from evalhub.runs.models import GenerationRun, Image
+from evalhub.runs.models import GenerationRun, Image, RunSource, RunStatus
 
 # (image_a, image_b) -> LPIPS distance; None when LPIPS cannot be computed.
 PairDistance = Callable[[Sequence[tuple[Image, Image]]], list[float] | None]
@@ -112,9 +112,23 @@ def _paired_images(runs: Sequence[GenerationRun], category: str) -> list[tuple[I
     return pairs
 
 
+def _unfinished(runs: Sequence[GenerationRun]) -> list[GenerationRun]:
+    return [run for run in runs if run.source == RunSource.GENERATED
+            and run.status not in (RunStatus.COMPLETED, RunStatus.PARTIAL, RunStatus.FAILED)]
+
+
 def campaign_build_tasks(*, campaign: Campaign, pair_distance: PairDistance | None = None) -> int:
-    """Create the campaign's comparison tasks (idempotent) and open it for rating."""
+    """Create the campaign's comparison tasks (idempotent) and open it for rating.
+
+    A campaign over runs that are still generating waits: it stays ``building`` and is built
+    again when its last run finishes (see :func:`campaigns_build_waiting_for`).
+    """
     runs = list(campaign.runs.all())
+    waiting = _unfinished(runs)
+    if waiting:
+        campaign.build_report = {"waiting_for_runs": [run.pk for run in waiting]}
+        campaign.save(update_fields=["build_report"])
+        return 0
     pairs = _paired_images(runs, campaign.prompt_category)
     distances: list[float | None] = [None] * len(pairs)
     skipped = 0
@@ -153,6 +167,17 @@ def campaign_build_tasks(*, campaign: Campaign, pair_distance: PairDistance | No
             campaign.status = CampaignStatus.ACTIVE
         campaign.save(update_fields=["build_report", "status"])
     return len(new_tasks)
+
+
+def campaigns_build_waiting_for(*, run: GenerationRun) -> int:
+    """Queue the build of every campaign that waits for ``run`` (called when it finishes)."""
+    from evalhub.campaigns.tasks import build_campaign_tasks
+
+    waiting = list(Campaign.objects.filter(runs=run, status=CampaignStatus.BUILDING)
+                   .values_list("pk", flat=True))
+    for campaign_id in waiting:
+        enqueue_on_commit(build_campaign_tasks, campaign_id)
+    return len(waiting)
 
 
 def gold_task_add(*, campaign: Campaign, image_a: Image, image_b: Image, answer: str

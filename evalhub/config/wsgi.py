@@ -9,4 +9,4 @@ application = get_wsgi_application()
 # workers fork warm and the first annotator does not wait for the imports.
 from django.urls import get_resolver  # noqa: E402
 
-get_resolver().url_patterns
+_warm = get_resolver().url_patterns

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from evalhub.campaigns.building import campaign_create
 from evalhub.generation.services import generation_launch
 from evalhub.projects.models import Project, Role
 from evalhub.projects.services import membership_set, project_create
@@ -34,6 +35,7 @@ DEMO_CHECKPOINTS = [
     ("shapes-large", "step-30k", 30_000, 0.95),
 ]
 DEMO_SEEDS = [0, 1]
+DEMO_CAMPAIGN = "Which checkpoint draws the prompt?"
 PROMPTS_FILE = Path(settings.BASE_DIR) / "fixtures" / "prompts" / "shapes.jsonl"
 
 
@@ -72,6 +74,7 @@ def demo_seed(*, generate: bool = True) -> Project:
         project=project, name="shapes", data=PROMPTS_FILE.read_bytes(), fmt="jsonl",
         description="Compositional prompts: counts, colours, positions, sizes, backgrounds.",
     )
+    runs = []
     for model_name, checkpoint_name, step, quality in DEMO_CHECKPOINTS:
         model, _ = GenModel.objects.get_or_create(project=project, name=model_name)
         checkpoint, _ = Checkpoint.objects.get_or_create(
@@ -86,6 +89,16 @@ def demo_seed(*, generate: bool = True) -> Project:
                              source=RunSource.GENERATED, seeds=DEMO_SEEDS)
         if generate and run.items_done < len(DEMO_SEEDS) * prompt_set.prompts.count():
             generation_launch(run=run)
+        runs.append(run)
+    if not project.campaigns.filter(name=DEMO_CAMPAIGN).exists():
+        # Built by the worker once the runs' images exist; the annotators can rate right after.
+        campaign_create(
+            project=project, name=DEMO_CAMPAIGN, runs=runs,
+            criteria=["overall", "alignment"], judgments_per_pair=2, gold_rate=0.0,
+            instructions=("Read the prompt, then pick the image that shows it better: the "
+                          "right number of shapes, the right colours, the right positions. "
+                          "Use tie when both are equally good, both bad when neither is."),
+        )
     return project
 
 

@@ -166,11 +166,16 @@ def run_refresh_progress(*, run: GenerationRun) -> GenerationRun:
     done = Image.objects.filter(run=run).count()
     failed = GenerationFailure.objects.filter(run=run).count()
     fields: dict[str, Any] = {"items_done": done, "items_failed": failed}
-    if run.items_total and done + failed >= run.items_total:
+    finishing = bool(run.items_total and done + failed >= run.items_total)
+    if finishing:
         fields["status"] = RunStatus.COMPLETED if failed == 0 else RunStatus.PARTIAL
         fields["finished_at"] = timezone.now()
     GenerationRun.objects.filter(pk=run.pk).update(**fields)
     run.refresh_from_db()
+    if finishing:
+        from evalhub.campaigns.building import campaigns_build_waiting_for
+
+        campaigns_build_waiting_for(run=run)
     return run
 
 

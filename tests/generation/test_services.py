@@ -83,3 +83,30 @@ def test_an_unknown_generator_or_bad_parameters_are_refused_before_queueing():
     run = _generated_run("shapes", ["a red circle"], [0], colour_depth=3)
     with pytest.raises(EvalHubError, match="unknown run parameter"):
         generation_validate(run)
+
+
+def test_a_campaign_over_generating_runs_is_built_when_the_last_run_finishes(
+        django_capture_on_commit_callbacks):
+    from evalhub.campaigns.building import campaign_create
+    from evalhub.campaigns.models import CampaignStatus
+    from evalhub.campaigns.tasks import build_campaign_tasks
+
+    first = _generated_run("shapes", ["two red circles"], [0])
+    second = GenerationRunFactory(project=first.project, prompt_set=first.prompt_set,
+                                  checkpoint=CheckpointFactory(
+                                      model=first.checkpoint.model, generator="shapes",
+                                      parameters={"quality": 0.3}),
+                                  source=RunSource.GENERATED, seeds=[0], items_total=1,
+                                  status=RunStatus.QUEUED)
+    campaign = campaign_create(project=first.project, name="c", runs=[first, second],
+                               build_now=True)
+    assert campaign.status == CampaignStatus.BUILDING
+    assert sorted(campaign.build_report["waiting_for_runs"]) == [first.pk, second.pk]
+
+    generation_run_batch(run=first, start=0, stop=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        generation_run_batch(run=second, start=0, stop=1)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.ACTIVE
+    assert campaign.tasks.count() == 1
+    assert build_campaign_tasks(campaign.pk) == 0  # a redelivered build adds nothing
