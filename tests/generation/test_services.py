@@ -103,10 +103,14 @@ def test_a_campaign_over_generating_runs_is_built_when_the_last_run_finishes(
     assert campaign.status == CampaignStatus.BUILDING
     assert sorted(campaign.build_report["waiting_for_runs"]) == [first.pk, second.pk]
 
-    generation_run_batch(run=first, start=0, stop=1)
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks() as first_done:
+        generation_run_batch(run=first, start=0, stop=1)
+    assert first_done == []  # the campaign still waits for the second run
+    with django_capture_on_commit_callbacks() as second_done:
         generation_run_batch(run=second, start=0, stop=1)
+    assert len(second_done) == 1  # the build is queued for a worker...
+
+    assert build_campaign_tasks(campaign.pk) == 1  # ...which builds it
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.ACTIVE
-    assert campaign.tasks.count() == 1
     assert build_campaign_tasks(campaign.pk) == 0  # a redelivered build adds nothing
