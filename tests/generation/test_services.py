@@ -105,7 +105,10 @@ def test_a_campaign_over_generating_runs_is_built_when_the_last_run_finishes(
 
     with django_capture_on_commit_callbacks() as first_done:
         generation_run_batch(run=first, start=0, stop=1)
-    assert first_done == []  # the campaign still waits for the second run
+    assert len(first_done) == 1
+    assert build_campaign_tasks(campaign.pk) == 0  # still waiting for the second run
+    campaign.refresh_from_db()
+    assert campaign.build_report["waiting_for_runs"] == [second.pk]
     with django_capture_on_commit_callbacks() as second_done:
         generation_run_batch(run=second, start=0, stop=1)
     assert len(second_done) == 1  # the build is queued for a worker...
