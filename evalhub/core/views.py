@@ -3,12 +3,21 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from evalhub.projects.selectors import projects_for_user
+from evalhub.campaigns.models import Campaign, CampaignStatus
+from evalhub.projects.selectors import SCIENCE_ROLES, projects_for_user
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/home.html", {"projects": projects_for_user(user=request.user)})
+    """Where everyone lands: campaigns to rate, and for scientists the dashboards."""
+    projects = projects_for_user(user=request.user)
+    science = set(projects_for_user(user=request.user, roles=SCIENCE_ROLES)
+                  .values_list("id", flat=True))
+    to_rate = Campaign.objects.filter(project__in=projects, status=CampaignStatus.ACTIVE
+                                      ).select_related("project").order_by("-created_at")
+    return render(request, "core/home.html", {
+        "projects": projects, "campaigns": to_rate, "is_scientist": bool(science),
+    })
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
