@@ -15,3 +15,13 @@ def build_campaign_tasks(campaign_id: int) -> int:
         Campaign.objects.filter(pk=campaign_id).update(
             status=CampaignStatus.FAILED, build_report={"error": str(exc)})
         raise
+
+
+@shared_task(name="evalhub.campaigns.refresh_priorities")
+def refresh_campaign_priorities(campaign_id: int) -> int:
+    from evalhub.campaigns.active import campaign_refresh_priorities
+
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        return 0
+    return len(campaign_refresh_priorities(campaign=campaign))
