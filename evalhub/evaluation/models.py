@@ -4,6 +4,7 @@ Every value records the backbone, its weights' sha256 and whether the weights we
 (``calibrated``); values from random weights are shown and exported as uncalibrated.
 """
 
+from django.conf import settings
 from django.db import models
 
 
@@ -98,3 +99,157 @@ class PairMetric(Provenance):
 
     def __str__(self) -> str:
         return f"{self.image_a_id}~{self.image_b_id} {self.metric}={self.value:.4g}"
+
+
+# --- Computation: feature cache, reference statistics, jobs and shards ---------------------
+
+
+class FeatureCacheEntry(models.Model):
+    """One image's feature vector for one backbone (raw little-endian float32, ``dim`` values).
+
+    Keyed by the image bytes' sha256 and the backbone id, which names architecture, layer,
+    resize mode and weights (random weights carry a ``+random`` suffix), so features are
+    computed once and shared by runs, reference sets, metrics and jobs.
+    """
+
+    sha256 = models.CharField(max_length=64)
+    backbone_id = models.CharField(max_length=200)
+    dim = models.PositiveIntegerField()
+    features = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sha256", "backbone_id"],
+                                               name="unique_feature_cache_entry")]
+        verbose_name_plural = "feature cache entries"
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} {self.backbone_id} ({self.dim}-d)"
+
+
+class ReferenceStats(models.Model):
+    """FID Gaussian statistics (``GaussianStats.to_bytes``) of a reference set, per backbone.
+
+    ``images_digest`` is the sha256 of the sorted image sha256s: when the reference set's
+    images change, the row is stale and is recomputed (from cached features).
+    """
+
+    reference_set = models.ForeignKey("runs.ReferenceSet", on_delete=models.CASCADE,
+                                      related_name="feature_stats")
+    backbone_id = models.CharField(max_length=200)
+    weights_sha256 = models.CharField(max_length=100)
+    calibrated = models.BooleanField()
+    library_versions = models.JSONField(default=dict, blank=True)
+    images_digest = models.CharField(max_length=64)
+    n = models.PositiveIntegerField()
+    dim = models.PositiveIntegerField()
+    stats = models.BinaryField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["reference_set", "backbone_id"],
+                                               name="unique_reference_stats")]
+        verbose_name_plural = "reference statistics"
+
+    def __str__(self) -> str:
+        return f"{self.reference_set} {self.backbone_id} n={self.n}"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINALIZING = "finalizing"
+    COMPLETED = "completed"
+    PARTIAL = "partial", "completed, some metrics failed"
+    FAILED = "failed"
+
+
+FINISHED_JOB_STATUSES = (JobStatus.COMPLETED, JobStatus.PARTIAL, JobStatus.FAILED)
+
+
+class MetricJob(models.Model):
+    """Computing a set of metrics for one run, split into shards that workers take in parallel.
+
+    ``metric_errors`` maps a metric to the reason it could not be computed (e.g. too few
+    reference images for FID); the other metrics are still computed (status ``partial``).
+    ``results`` summarises the RunMetric values written by the finalize step.
+    """
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE,
+                                related_name="metric_jobs")
+    run = models.ForeignKey("runs.GenerationRun", on_delete=models.CASCADE,
+                            related_name="metric_jobs")
+    metrics = models.JSONField(help_text='e.g. ["fid", "kid", "clip_score"]')
+    reference_set = models.ForeignKey("runs.ReferenceSet", on_delete=models.SET_NULL,
+                                      null=True, blank=True, related_name="metric_jobs")
+    options = models.JSONField(default=dict, blank=True)
+    reference_digest = models.CharField(
+        max_length=64, blank=True,
+        help_text="sha256 of the sorted sha256s of the reference images the job uses")
+    status = models.CharField(max_length=20, choices=JobStatus.choices,
+                              default=JobStatus.QUEUED, db_index=True)
+    shards_total = models.PositiveIntegerField(default=0)
+    shards_done = models.PositiveIntegerField(default=0)
+    images_total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    metric_errors = models.JSONField(default=dict, blank=True)
+    results = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"metrics {','.join(self.metrics)} of {self.run} ({self.status})"
+
+    @property
+    def progress(self) -> float:
+        return self.shards_done / self.shards_total if self.shards_total else 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_JOB_STATUSES
+
+
+class ShardKind(models.TextChoices):
+    RUN = "run", "run images"
+    REFERENCE = "reference", "reference images"
+
+
+class ShardStatus(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class MetricShard(models.Model):
+    """A slice of a job's images. ``item_ids`` are Image ids (run shards) or ImageBlob ids
+    (reference shards). ``fid_stats`` holds the shard's partial ``GaussianStats`` bytes;
+    ``payload`` the backbones used and per-prompt values (LPIPS diversity)."""
+
+    job = models.ForeignKey(MetricJob, on_delete=models.CASCADE, related_name="shards")
+    index = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20, choices=ShardKind.choices)
+    item_ids = models.JSONField()
+    status = models.CharField(max_length=20, choices=ShardStatus.choices,
+                              default=ShardStatus.PENDING)
+    fid_stats = models.BinaryField(null=True, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    features_computed = models.PositiveIntegerField(
+        default=0, help_text="feature vectors this shard had to compute (cache misses)")
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"],
+                                               name="unique_metric_shard")]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} shard {self.index} ({self.kind}, {self.status})"
