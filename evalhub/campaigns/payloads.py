@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.tiles import TILE_MIN_SIDE_PX
 from evalhub.campaigns.models import Campaign, Criterion, Lease
 
 # Above this many pixels on a side the page opens a tiled pyramid instead of the whole file.
-TILE_THRESHOLD_PX = 4096
+TILE_THRESHOLD_PX = TILE_MIN_SIDE_PX
 
 
 def image_payload(blob: ImageBlob) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.static import serve as serve_static
 from drf_spectacular.views import SpectacularAPIView
+
+from evalhub.core.media import serve_media
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -22,7 +23,6 @@ if settings.EVALHUB_SERVE_MEDIA:
     urlpatterns += [
         re_path(
             rf"^{settings.MEDIA_URL.strip('/')}/(?P<path>.*)$",
-            serve_static,
-            {"document_root": settings.MEDIA_ROOT},
+            serve_media,
         )
     ]

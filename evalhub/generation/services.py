@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 from PIL import Image as PILImage
 
+from evalhub.blobs.after_store import blobs_after_store
 from evalhub.blobs.services import blob_store_bytes
 from evalhub.core.errors import EvalHubError
 from evalhub.core.tasks import enqueue_on_commit
@@ -98,7 +99,8 @@ def _pending(run: GenerationRun, items: Sequence[PlannedItem]) -> list[PlannedIt
 
 
 def _save_image(run: GenerationRun, item: PlannedItem, png: bytes, elapsed_s: float,
-                metadata: dict[str, Any]) -> None:
+                metadata: dict[str, Any]) -> int | None:
+    """Store one image with its row; returns its blob id (None if another delivery won)."""
     try:
         with transaction.atomic():
             blob = blob_store_bytes(png, name=f"run {run.pk} prompt {item.prompt_id} "
@@ -107,9 +109,11 @@ def _save_image(run: GenerationRun, item: PlannedItem, png: bytes, elapsed_s: fl
                                  elapsed_s=elapsed_s, metadata=metadata)
             GenerationFailure.objects.filter(run=run, prompt_id=item.prompt_id,
                                              seed=item.seed).delete()
+            return blob.pk
     except IntegrityError:
         # Another delivery of this batch stored the item first: nothing to do.
         logger.info("run %s item %s already stored", run.pk, item)
+        return None
 
 
 def _record_failure(run: GenerationRun, item: PlannedItem, error: str) -> None:
@@ -137,6 +141,7 @@ def generation_run_batch(*, run: GenerationRun, start: int, stop: int) -> int:
         {i.prompt_id for i in pending}
     )
     made = 0
+    stored_blobs: list[int] = []
     if pending:
         generator = cached_generator(run.checkpoint.generator, checkpoint_spec(run),
                                      checkpoint_id=run.checkpoint_id)
@@ -153,10 +158,15 @@ def generation_run_batch(*, run: GenerationRun, start: int, stop: int) -> int:
         for result in generator.generate(requests, run.parameters):
             item = by_key[result.item.key]
             if result.ok:
-                _save_image(run, item, result.png_bytes(), result.elapsed_s, result.metadata)
-                made += 1
+                blob_id = _save_image(run, item, result.png_bytes(), result.elapsed_s,
+                                      result.metadata)
+                if blob_id is not None:
+                    stored_blobs.append(blob_id)
+                    made += 1
             else:
                 _record_failure(run, item, result.error or "unknown error")
+    with transaction.atomic():
+        blobs_after_store(stored_blobs)
     run_refresh_progress(run=run)
     return made
 

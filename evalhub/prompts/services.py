@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from evalhub.blobs.after_store import blobs_after_store
 from evalhub.blobs.services import blob_store, image_inspect
 from evalhub.blobs.sources import FileSource
 from evalhub.blobs.validation import InvalidImage
@@ -63,6 +64,7 @@ def prompt_set_import(
             image_name: blob_store(data=payload, info=info, on_new_file=written.add)
             for image_name, (payload, info) in source_images.items()
         }
+        blobs_after_store([blob.id for blob in blobs.values()])
         Prompt.objects.bulk_create(
             Prompt(
                 prompt_set=prompt_set,

@@ -86,11 +86,15 @@ def test_an_unknown_generator_or_bad_parameters_are_refused_before_queueing():
 
 
 def test_a_campaign_over_generating_runs_is_built_when_the_last_run_finishes(
-        django_capture_on_commit_callbacks):
+        django_capture_on_commit_callbacks, monkeypatch):
+    from evalhub.blobs.tasks import blobs_make_previews
     from evalhub.campaigns.building import campaign_create
     from evalhub.campaigns.models import CampaignStatus
     from evalhub.campaigns.tasks import build_campaign_tasks
 
+    queued_builds: list[int] = []
+    monkeypatch.setattr(build_campaign_tasks, "delay", queued_builds.append)
+    monkeypatch.setattr(blobs_make_previews, "delay", lambda ids: None)
     first = _generated_run("shapes", ["two red circles"], [0])
     second = GenerationRunFactory(project=first.project, prompt_set=first.prompt_set,
                                   checkpoint=CheckpointFactory(
@@ -103,17 +107,17 @@ def test_a_campaign_over_generating_runs_is_built_when_the_last_run_finishes(
     assert campaign.status == CampaignStatus.BUILDING
     assert sorted(campaign.build_report["waiting_for_runs"]) == [first.pk, second.pk]
 
-    with django_capture_on_commit_callbacks() as first_done:
+    with django_capture_on_commit_callbacks(execute=True):
         generation_run_batch(run=first, start=0, stop=1)
-    assert len(first_done) == 1
-    assert build_campaign_tasks(campaign.pk) == 0  # still waiting for the second run
+    assert queued_builds == [campaign.pk]
+    assert build_campaign_tasks(campaign.pk) == 0  # the worker finds it still waiting
     campaign.refresh_from_db()
     assert campaign.build_report["waiting_for_runs"] == [second.pk]
-    with django_capture_on_commit_callbacks() as second_done:
-        generation_run_batch(run=second, start=0, stop=1)
-    assert len(second_done) == 1  # the build is queued for a worker...
 
-    assert build_campaign_tasks(campaign.pk) == 1  # ...which builds it
+    with django_capture_on_commit_callbacks(execute=True):
+        generation_run_batch(run=second, start=0, stop=1)
+    assert queued_builds == [campaign.pk, campaign.pk]
+    assert build_campaign_tasks(campaign.pk) == 1
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.ACTIVE
     assert build_campaign_tasks(campaign.pk) == 0  # a redelivered build adds nothing

@@ -12,13 +12,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from evalhub.blobs.after_store import blobs_after_store
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.services import blob_store, image_inspect
 from evalhub.blobs.sources import FileSource
 from evalhub.blobs.validation import EXTENSIONS, ImageInfo, InvalidImage
 from evalhub.blobs.written_files import WrittenFiles
 from evalhub.core.errors import ImportRejected
-from evalhub.core.tasks import enqueue_on_commit
 from evalhub.prompts.models import Prompt
 from evalhub.runs.importing.manifest import MANIFEST_NAMES, ManifestRow, parse_manifest
 from evalhub.runs.models import GenerationRun, Image, ReferenceSet, RunSource, RunStatus
@@ -146,10 +146,7 @@ def run_images_import(
         )
         _run_refresh_counts(run)
         new_blob_ids = [b.id for sha, b in blobs.items() if sha not in known]
-        if new_blob_ids:
-            from evalhub.blobs.tasks import blobs_make_previews
-
-            enqueue_on_commit(blobs_make_previews, new_blob_ids)
+        blobs_after_store(new_blob_ids)
     return ImportReport(
         images_created=len(accepted),
         blobs_created=len(new_blob_ids),
@@ -203,6 +200,7 @@ def reference_set_import(*, reference_set: ReferenceSet, source: FileSource) -> 
                     data=source.read(name), info=info, on_new_file=written.add
                 )
         reference_set.images.add(*blobs.values())
+        blobs_after_store([b.id for sha, b in blobs.items() if sha not in known])
     created = len(set(blobs) - known)
     return ImportReport(images_created=len(blobs), blobs_created=created,
                         duplicates_of_existing_blobs=len(blobs) - created)

@@ -1,0 +1,95 @@
+// Getting images on screen: preloading plain files, and opening tiled ones in OpenSeadragon.
+
+const decoded = new Map(); // url -> Promise<void>, so a prefetched image is decoded once
+
+/** Download and decode an image off-screen (the prefetch), resolving when it can be painted. */
+export function preloadImage(url) {
+  if (!decoded.has(url)) {
+    const img = new Image();
+    img.decoding = "async";
+    img.src = url;
+    const ready = img.decode().catch(() => {
+      decoded.delete(url); // let a later attempt try again
+      throw new Error(`could not load ${url}`);
+    });
+    decoded.set(url, ready);
+    // Keep the element alive until decoded, or Chrome may drop the decoded pixels early.
+    ready.then(() => img, () => null);
+  }
+  return decoded.get(url);
+}
+
+/** Preload what a task shows: whole files, or only the descriptor of a tiled image (which
+ * also makes the server build a missing pyramid before the pair is on screen). */
+export function preloadTask(task) {
+  const images = [task.left, task.right, task.source_image].filter(Boolean);
+  return Promise.allSettled(images.map((image) => (
+    image.tiles ? fetch(image.tiles, { credentials: "same-origin" }) : preloadImage(image.url)
+  )));
+}
+
+let osdLoading = null;
+
+/** OpenSeadragon is 350 kB: load it only when a campaign actually has a tiled image. */
+export function loadOpenSeadragon(base) {
+  if (window.OpenSeadragon) return Promise.resolve(window.OpenSeadragon);
+  if (!osdLoading) {
+    osdLoading = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = `${base}openseadragon.min.js`;
+      script.onload = () => resolve(window.OpenSeadragon);
+      script.onerror = () => {
+        osdLoading = null;
+        reject(new Error("could not load the tile viewer"));
+      };
+      document.head.append(script);
+    });
+  }
+  return osdLoading;
+}
+
+/**
+ * Open a DZI pyramid in `container`. Resolves with the viewer once the visible tiles are drawn
+ * (or after a few seconds, so a slow tile never blocks voting forever).
+ */
+export async function openTiled(container, dziUrl, base) {
+  const OSD = await loadOpenSeadragon(base);
+  const viewer = OSD({
+    element: container,
+    tileSources: dziUrl,
+    prefixUrl: `${base}images/`,
+    drawer: "canvas", // WebGL buys nothing here and fails on machines without a GPU
+    showNavigationControl: false,
+    mouseNavEnabled: false, // the shared SyncedView handles every input
+    visibilityRatio: 0,
+    constrainDuringPan: false,
+    minZoomImageRatio: 0.01,
+    maxZoomPixelRatio: 64,
+    animationTime: 0,
+    blendTime: 0,
+    immediateRender: true,
+    ajaxWithCredentials: true,
+  });
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, 6000);
+    viewer.addOnceHandler("open-failed", (event) => {
+      clearTimeout(timer);
+      reject(new Error(event.message || "tiles failed to open"));
+    });
+    viewer.addOnceHandler("open", () => {
+      const item = viewer.world.getItemAt(0);
+      if (!item || item.getFullyLoaded()) {
+        clearTimeout(timer);
+        resolve();
+        return;
+      }
+      item.addHandler("fully-loaded-change", function done(event) {
+        if (!event.fullyLoaded) return;
+        item.removeHandler("fully-loaded-change", done);
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  });
+  return viewer;
+}

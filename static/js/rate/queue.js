@@ -1,0 +1,141 @@
+// Outbox of votes: every vote is written to localStorage before it is sent, and leaves the
+// outbox only when the server has answered for it. A reload, a dropped connection or a crash
+// therefore loses nothing, and because a vote keeps its client_id for life, re-sending one the
+// server already stored is answered 200 and never counted twice.
+
+import { NetworkError } from "./api.js";
+
+const MAX_BACKOFF_MS = 30_000;
+
+/** Answers that mean "the session is gone": keep the vote and ask the user to sign in again. */
+function isAuthFailure(status, data) {
+  const detail = (data && data.detail) || "";
+  return status === 401 || (status === 403 && /CSRF|credentials|authenticat/i.test(detail));
+}
+
+export class VoteQueue extends EventTarget {
+  /**
+   * @param {import("./api.js").RateApi} api
+   * @param {string} storageKey one key per campaign and user
+   */
+  constructor(api, storageKey) {
+    super();
+    this.api = api;
+    this.key = storageKey;
+    this.inFlight = null; // client_id being sent right now
+    this.running = null; // promise of the current flush
+    this.attempt = 0;
+    this.timer = null;
+    window.addEventListener("online", () => this.retryNow());
+  }
+
+  /** @returns {Array<object>} the votes not yet acknowledged, oldest first */
+  items() {
+    try {
+      return JSON.parse(localStorage.getItem(this.key) || "[]");
+    } catch {
+      return [];
+    }
+  }
+
+  get size() {
+    return this.items().length;
+  }
+
+  save(items) {
+    localStorage.setItem(this.key, JSON.stringify(items));
+    this.dispatchEvent(new CustomEvent("change", { detail: { size: items.length } }));
+  }
+
+  add(record) {
+    this.save([...this.items(), record]);
+    this.flush();
+  }
+
+  /** Take a vote back before it was sent (offline undo). False if it is on the wire. */
+  remove(clientId) {
+    if (this.inFlight === clientId) return false;
+    const items = this.items();
+    const kept = items.filter((item) => item.client_id !== clientId);
+    if (kept.length === items.length) return false;
+    this.save(kept);
+    return true;
+  }
+
+  has(clientId) {
+    return this.items().some((item) => item.client_id === clientId);
+  }
+
+  retryNow() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.attempt = 0;
+    this.flush();
+  }
+
+  /** Send queued votes in order; resolves when the queue is empty or sending must wait. */
+  flush() {
+    if (!this.running) {
+      this.running = this.drain().finally(() => {
+        this.running = null;
+      });
+    }
+    return this.running;
+  }
+
+  /** Resolves once nothing is being sent (used by undo, which must not race a send). */
+  async idle() {
+    while (this.running) await this.running;
+  }
+
+  async drain() {
+    for (;;) {
+      const [record] = this.items();
+      if (!record) {
+        this.attempt = 0;
+        return;
+      }
+      this.inFlight = record.client_id;
+      let answer;
+      try {
+        answer = await this.api.vote(record);
+      } catch (error) {
+        if (!(error instanceof NetworkError)) throw error;
+        answer = { status: 0, data: null };
+      } finally {
+        this.inFlight = null;
+      }
+      const { status, data } = answer;
+      if (status === 200 || status === 201 || status === 409) {
+        // 409: this task already holds a vote of ours (sent under another id); nothing to add.
+        this.drop(record.client_id);
+        this.dispatchEvent(new CustomEvent("sent", { detail: { record, status, data } }));
+        continue;
+      }
+      if (status === 0 || status >= 500 || status === 429 || isAuthFailure(status, data)) {
+        this.dispatchEvent(new CustomEvent("waiting", { detail: { status, data } }));
+        this.schedule();
+        return;
+      }
+      // 400/403/404: the server will never take this vote (lease given away, campaign
+      // closed). Keeping it would block every later vote, so it is dropped and reported.
+      this.drop(record.client_id);
+      this.dispatchEvent(new CustomEvent("rejected", { detail: { record, status, data } }));
+    }
+  }
+
+  drop(clientId) {
+    this.save(this.items().filter((item) => item.client_id !== clientId));
+  }
+
+  /** Exponential backoff with jitter, so a recovering server is not hit by every page at once. */
+  schedule() {
+    if (this.timer) return;
+    const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempt) * (0.75 + Math.random() / 2);
+    this.attempt += 1;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flush();
+    }, delay);
+  }
+}

@@ -1,0 +1,156 @@
+// One view shared by every image pane: zoom and pan in image-relative coordinates, so two
+// images of different resolutions (or a 16K tiled one next to a 1K one) show the same region.
+//
+// State: {cx, cy} is the image point (0..1 of width and height) at the centre of each pane;
+// zoom is a multiplier over "fit" (1 = the whole image fits its pane). Plain images get a CSS
+// transform; tiled ones drive an OpenSeadragon viewport, used as a renderer only (its own
+// mouse handling is off, so every input goes through the handlers below).
+
+const MAX_ZOOM = 64;
+const WHEEL_SPEED = 0.0015;
+
+export class SyncedView extends EventTarget {
+  constructor() {
+    super();
+    this.panes = [];
+    this.state = { cx: 0.5, cy: 0.5, zoom: 1 };
+    this.pointers = new Map(); // active pointer id -> {x, y}
+    this.resizer = new ResizeObserver(() => this.apply());
+  }
+
+  /** Register a pane; `pane.el` receives the input, `pane.width/height` are image pixels. */
+  add(pane) {
+    this.panes.push(pane);
+    this.resizer.observe(pane.el);
+    if (!pane.el.dataset.zoomBound) {
+      pane.el.dataset.zoomBound = "1";
+      this.bind(pane.el);
+    }
+    this.apply();
+  }
+
+  /** Forget the panes of the previous pair (elements are reused, listeners stay bound). */
+  clear() {
+    for (const pane of this.panes) this.resizer.unobserve(pane.el);
+    this.panes = [];
+    this.pointers.clear();
+  }
+
+  reset() {
+    this.set({ cx: 0.5, cy: 0.5, zoom: 1 });
+  }
+
+  set(next) {
+    const zoom = Math.min(MAX_ZOOM, Math.max(1, next.zoom));
+    // At fit, centre the image; otherwise keep the centre somewhere on the image.
+    const clamp = (v) => (zoom === 1 ? 0.5 : Math.min(1, Math.max(0, v)));
+    this.state = { cx: clamp(next.cx), cy: clamp(next.cy), zoom };
+    this.apply();
+    this.dispatchEvent(new CustomEvent("change", { detail: this.state }));
+  }
+
+  paneFor(el) {
+    return this.panes.find((pane) => pane.el === el);
+  }
+
+  /** Pixel geometry of a pane at the current state. */
+  geometry(pane) {
+    const pw = pane.el.clientWidth || 1;
+    const ph = pane.el.clientHeight || 1;
+    const fit = Math.min(pw / pane.width, ph / pane.height);
+    const dw = pane.width * fit;
+    const dh = pane.height * fit;
+    const { cx, cy, zoom } = this.state;
+    return { pw, ph, fit, dw, dh, tx: pw / 2 - cx * dw * zoom, ty: ph / 2 - cy * dh * zoom };
+  }
+
+  apply() {
+    const { cx, cy, zoom } = this.state;
+    for (const pane of this.panes) {
+      const g = this.geometry(pane);
+      if (pane.viewer) {
+        // OSD viewport units: the image is 1 wide and height/width tall; zoom 1 = image width
+        // equals the container width.
+        const vp = pane.viewer.viewport;
+        if (!vp) continue;
+        const OSD = window.OpenSeadragon;
+        vp.zoomTo((g.dw * zoom) / g.pw, null, true);
+        vp.panTo(new OSD.Point(cx, (cy * pane.height) / pane.width), true);
+      } else if (pane.img) {
+        const style = pane.img.style;
+        style.width = `${g.dw}px`;
+        style.height = `${g.dh}px`;
+        style.transform = `translate(${g.tx}px, ${g.ty}px) scale(${zoom})`;
+        // Past 4 screen pixels per image pixel, show pixels as they are, not smoothed.
+        style.imageRendering = g.fit * zoom >= 4 ? "pixelated" : "auto";
+      }
+    }
+  }
+
+  /** Zoom by `factor` keeping the image point under (px, py) of `pane` where it is. */
+  zoomAt(pane, px, py, factor) {
+    const g = this.geometry(pane);
+    const { zoom } = this.state;
+    const next = Math.min(MAX_ZOOM, Math.max(1, zoom * factor));
+    const u = (px - g.tx) / (g.dw * zoom);
+    const v = (py - g.ty) / (g.dh * zoom);
+    this.set({
+      cx: u - (px - g.pw / 2) / (g.dw * next),
+      cy: v - (py - g.ph / 2) / (g.dh * next),
+      zoom: next,
+    });
+  }
+
+  panBy(pane, dx, dy) {
+    const g = this.geometry(pane);
+    const { cx, cy, zoom } = this.state;
+    this.set({ cx: cx - dx / (g.dw * zoom), cy: cy - dy / (g.dh * zoom), zoom });
+  }
+
+  bind(el) {
+    const local = (event) => {
+      const rect = el.getBoundingClientRect();
+      return { x: event.clientX - rect.left, y: event.clientY - rect.top };
+    };
+    el.addEventListener("wheel", (event) => {
+      const pane = this.paneFor(el);
+      if (!pane) return;
+      event.preventDefault();
+      const lines = event.deltaMode === 1 ? 16 : 1;
+      // ctrlKey: a trackpad pinch arrives as ctrl+wheel with small deltas.
+      const speed = event.ctrlKey ? WHEEL_SPEED * 6 : WHEEL_SPEED;
+      const { x, y } = local(event);
+      this.zoomAt(pane, x, y, Math.exp(-event.deltaY * lines * speed));
+    }, { passive: false });
+
+    el.addEventListener("pointerdown", (event) => {
+      if (!this.paneFor(el) || event.button > 0) return;
+      el.setPointerCapture(event.pointerId);
+      this.pointers.set(event.pointerId, local(event));
+      el.classList.add("dragging");
+    });
+    el.addEventListener("pointermove", (event) => {
+      const pane = this.paneFor(el);
+      const last = this.pointers.get(event.pointerId);
+      if (!pane || !last) return;
+      const now = local(event);
+      if (this.pointers.size === 1) {
+        this.panBy(pane, now.x - last.x, now.y - last.y);
+      } else if (this.pointers.size === 2) {
+        // Pinch: zoom by the change in finger distance around their midpoint.
+        const other = [...this.pointers].find(([id]) => id !== event.pointerId)[1];
+        const before = Math.hypot(last.x - other.x, last.y - other.y) || 1;
+        const after = Math.hypot(now.x - other.x, now.y - other.y) || 1;
+        this.zoomAt(pane, (now.x + other.x) / 2, (now.y + other.y) / 2, after / before);
+      }
+      this.pointers.set(event.pointerId, now);
+    });
+    const end = (event) => {
+      this.pointers.delete(event.pointerId);
+      if (this.pointers.size === 0) el.classList.remove("dragging");
+    };
+    el.addEventListener("pointerup", end);
+    el.addEventListener("pointercancel", end);
+    el.addEventListener("dblclick", () => this.reset());
+  }
+}

@@ -1,0 +1,178 @@
+"""DZI pyramids: geometry per the Deep Zoom spec, tile edges, idempotent builds, access."""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+import xml.etree.ElementTree as ET
+
+import pytest
+from django.core.files.storage import default_storage
+from PIL import Image as PILImage
+
+from evalhub.blobs.services import blob_store_bytes
+from evalhub.blobs.tile_tasks import blobs_build_tiles, large_blob_ids
+from evalhub.blobs.tiles import (
+    DZI_NS,
+    TILE_MIN_SIDE_PX,
+    Pyramid,
+    blob_build_tiles,
+    dzi_path,
+    tile_path,
+)
+from evalhub.campaigns.payloads import TILE_THRESHOLD_PX, image_payload
+from evalhub.projects.models import Role
+from tests.factories import ImageFactory, MembershipFactory, UserFactory
+
+W, H = 5000, 3000
+
+
+def _gradient_png(width: int = W, height: int = H) -> bytes:
+    """A picture whose pixels say where they are: red grows along x, green along y."""
+    x = PILImage.linear_gradient("L").transpose(PILImage.Transpose.ROTATE_90).resize(
+        (width, height))
+    y = PILImage.linear_gradient("L").resize((width, height))
+    img = PILImage.merge("RGB", (x, y, PILImage.new("L", (width, height), 90)))
+    out = io.BytesIO()
+    img.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def large_png() -> bytes:
+    return _gradient_png()
+
+
+@pytest.fixture
+def large_blob(db, large_png):
+    return blob_store_bytes(large_png, name="large.png")
+
+
+def _tile(sha: str, level: int, col: int, row: int) -> PILImage.Image:
+    with default_storage.open(tile_path(sha, level, col, row, "jpeg"), "rb") as handle:
+        img = PILImage.open(handle)
+        img.load()
+        return img
+
+
+def test_threshold_matches_the_payload_threshold():
+    assert TILE_MIN_SIDE_PX == TILE_THRESHOLD_PX
+
+
+def test_levels_follow_the_dzi_formula():
+    pyramid = Pyramid(W, H)
+    assert pyramid.max_level == math.ceil(math.log2(5000)) == 13
+    assert pyramid.level_size(13) == (5000, 3000)
+    assert pyramid.level_size(12) == (2500, 1500)
+    assert pyramid.level_size(11) == (1250, 750)
+    assert pyramid.level_size(10) == (625, 375)
+    assert pyramid.level_size(9) == (313, 188)  # ceil, not floor
+    assert pyramid.level_size(0) == (1, 1)
+    assert pyramid.grid(13) == (10, 6)  # ceil(5000/510), ceil(3000/510)
+    assert pyramid.grid(0) == (1, 1)
+
+
+def test_tile_boxes_overlap_by_one_pixel_inside_and_stop_at_the_edges():
+    pyramid = Pyramid(W, H)
+    assert pyramid.tile_box(13, 0, 0) == (0, 0, 511, 511)  # no overlap before the first tile
+    assert pyramid.tile_box(13, 1, 1) == (509, 509, 1021, 1021)  # 1 px on each side
+    assert pyramid.tile_box(13, 9, 5) == (4589, 2549, 5000, 3000)  # clipped at the edges
+
+
+def test_a_build_writes_every_level_and_the_descriptor(large_blob):
+    assert blob_build_tiles(large_blob) is True
+    sha = large_blob.sha256
+    root = ET.fromstring(default_storage.open(dzi_path(sha)).read())
+    assert root.tag == f"{{{DZI_NS}}}Image"
+    assert (root.get("TileSize"), root.get("Overlap"), root.get("Format")) == ("510", "1", "jpeg")
+    size = root.find(f"{{{DZI_NS}}}Size")
+    assert (size.get("Width"), size.get("Height")) == ("5000", "3000")
+    pyramid = Pyramid(W, H)
+    for level in range(pyramid.max_level + 1):
+        cols, rows = pyramid.grid(level)
+        _, files = default_storage.listdir(f"tiles/{sha}/image_files/{level}")
+        assert sorted(files) == sorted(f"{c}_{r}.jpeg" for c in range(cols) for r in range(rows))
+        for col, row in [(0, 0), (cols - 1, rows - 1)]:
+            left, top, right, bottom = pyramid.tile_box(level, col, row)
+            assert _tile(sha, level, col, row).size == (right - left, bottom - top)
+
+
+def test_tiles_hold_the_right_pixels(large_blob):
+    blob_build_tiles(large_blob)
+    tile = _tile(large_blob.sha256, 13, 1, 1)  # starts at (509, 509) of the full image
+    red, green, _ = tile.getpixel((0, 0))
+    assert abs(red - 509 * 255 / W) < 4 and abs(green - 509 * 255 / H) < 4
+    red, green, _ = _tile(large_blob.sha256, 13, 9, 5).getpixel((410, 450))  # (4999, 2999)
+    assert red > 245 and green > 245
+
+
+def test_building_twice_or_concurrently_builds_once(large_blob, monkeypatch):
+    from evalhub.blobs import tiles
+
+    calls = []
+    real = tiles._write_pyramid
+    monkeypatch.setattr(tiles, "_write_pyramid", lambda blob: calls.append(1) or real(blob))
+    threads = [threading.Thread(target=blob_build_tiles, args=(large_blob,)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert blob_build_tiles(large_blob) is False
+    assert len(calls) == 1
+
+
+def test_a_crashed_build_is_redone(large_blob):
+    stray = tile_path(large_blob.sha256, 13, 0, 0, "jpeg")
+    default_storage.save(stray, io.BytesIO(b"half a tile"))  # no descriptor: unfinished
+    assert blob_build_tiles(large_blob) is True
+    assert _tile(large_blob.sha256, 13, 0, 0).size == (511, 511)
+
+
+def test_the_task_builds_only_large_blobs(db, large_blob):
+    small = blob_store_bytes(_gradient_png(64, 64), name="small.png")
+    assert large_blob_ids([small.pk, large_blob.pk]) == [large_blob.pk]
+    assert blobs_build_tiles([small.pk, large_blob.pk]) == 1
+    assert blobs_build_tiles([small.pk, large_blob.pk]) == 0
+    assert not default_storage.exists(dzi_path(small.sha256))
+
+
+# ---------------------------------------------------------------- served over HTTP
+
+
+@pytest.fixture
+def member_and_image(db, large_blob):
+    image = ImageFactory(blob=large_blob)
+    member = MembershipFactory(project=image.run.project, role=Role.ANNOTATOR).user
+    return member, image
+
+
+def test_a_member_gets_the_descriptor_and_tiles(client, member_and_image):
+    member, image = member_and_image
+    client.force_login(member)
+    payload = image_payload(image.blob)
+    response = client.get(payload["tiles"])
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/xml"
+    assert b'Width="5000"' in b"".join(response.streaming_content)
+    tile = client.get(payload["tiles"].replace(".dzi", "_files/13/9_5.jpeg"))
+    assert tile.status_code == 200 and tile["Content-Type"] == "image/jpeg"
+    assert "immutable" in tile["Cache-Control"]
+    missing = client.get(payload["tiles"].replace(".dzi", "_files/13/99_5.jpeg"))
+    assert missing.status_code == 404
+
+
+def test_outsiders_and_anonymous_users_get_404(client, member_and_image):
+    _, image = member_and_image
+    url = f"/rate/tiles/{image.blob.sha256}.dzi"
+    assert client.get(url).status_code == 404
+    client.force_login(UserFactory())
+    assert client.get(url).status_code == 404
+    assert client.get(url.replace(".dzi", "_files/0/0_0.jpeg")).status_code == 404
+    assert not default_storage.exists(dzi_path(image.blob.sha256))  # nothing built for them
+
+
+def test_small_images_have_no_tiles(client, db):
+    image = ImageFactory()
+    client.force_login(MembershipFactory(project=image.run.project).user)
+    assert client.get(f"/rate/tiles/{image.blob.sha256}.dzi").status_code == 404

@@ -1,0 +1,113 @@
+"""Headless Chromium (Debian's, driven by Playwright) against pytest-django's live server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.urls import resolve
+
+# Playwright's sync API runs an event loop in this thread; Django would then refuse ORM calls
+# from the test body ("async context"), although they are plain synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+# The live server answers the page's parallel requests from several threads. On SQLite the
+# default in-memory test database is one shared-cache connection, where concurrent writes fail
+# with "database table is locked" (busy_timeout does not apply to shared-cache table locks).
+# A file database gives each thread its own connection, with WAL and the busy timeout of
+# settings.py, as in the embedded deployment. (Set at import, before the test DB is created.)
+if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(
+        Path(tempfile.gettempdir()) / f"evalhub-browser-tests-{os.getpid()}.sqlite3")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+PASSWORD = "pw"  # tests.factories.UserFactory's password
+LAPTOP = {"width": 1366, "height": 768}
+
+
+def pytest_collection_modifyitems(items):
+    if not Path(CHROMIUM).exists():
+        skip = pytest.mark.skip(
+            reason=f"{CHROMIUM} missing: run bash scripts/ensure_system_packages.sh")
+        for item in items:
+            if "browser" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings):
+    """Overrides the suite-wide fixture: store media where the live server serves it from.
+
+    The URLconf binds ``document_root`` when it is imported, so a MEDIA_ROOT changed per test
+    would be written to but never served. Blobs are content-addressed, so sharing the folder
+    between runs is harmless; tiles are wiped so every run really builds and serves them.
+    """
+    root = resolve(f"{settings.MEDIA_URL}probe").kwargs["document_root"]
+    settings.MEDIA_ROOT = str(root)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                    "OPTIONS": {"location": str(root)}},
+    }
+    shutil.rmtree(Path(root) / "tiles", ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                              headless=True)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Traffic:
+    """Every request the page made, and the bodies of the API answers and HTML pages."""
+
+    urls: list[str] = field(default_factory=list)
+    bodies: list[tuple[str, str]] = field(default_factory=list)
+
+
+@pytest.fixture
+def context(browser, live_server):
+    context = browser.new_context(viewport=LAPTOP, base_url=live_server.url)
+    context.set_default_timeout(15_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def traffic(context) -> Traffic:
+    seen = Traffic()
+    context.on("request", lambda request: seen.urls.append(request.url))
+
+    def keep(response):
+        kind = response.headers.get("content-type", "")
+        if "json" in kind or "html" in kind or "xml" in kind:
+            # A body can be gone after a navigation; its URL is still checked.
+            with contextlib.suppress(Exception):
+                seen.bodies.append((response.url, response.text()))
+
+    context.on("response", keep)
+    return seen
+
+
+def login(page, username: str, next_url: str) -> None:
+    """Through the real login form, like a person."""
+    page.goto(f"/accounts/login/?next={next_url}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**{next_url}")

@@ -1,0 +1,48 @@
+"""Reading the rating page's state the way a test needs it."""
+
+from __future__ import annotations
+
+import time
+
+READY = "document.querySelector('#rate-app').dataset.ready === '1'"
+
+
+def shown_lease(page, *, other_than: str | None = None) -> str:
+    """Wait until a pair is fully shown (and, if given, a different one); return its lease."""
+    page.wait_for_function(
+        "(old) => { const app = document.querySelector('#rate-app');"
+        " return app.dataset.ready === '1' && app.dataset.lease && app.dataset.lease !== old; }",
+        arg=other_than or "",
+    )
+    return page.get_attribute("#rate-app", "data-lease")
+
+
+def outbox(page) -> list[dict]:
+    return page.evaluate(
+        "() => Object.keys(localStorage).filter(k => k.endsWith('.outbox'))"
+        ".flatMap(k => JSON.parse(localStorage.getItem(k)))")
+
+
+def wait_outbox_empty(page, timeout_s: float = 15) -> None:
+    page.wait_for_function(
+        "() => Object.keys(localStorage).filter(k => k.endsWith('.outbox'))"
+        ".every(k => JSON.parse(localStorage.getItem(k)).length === 0)",
+        timeout=timeout_s * 1000)
+
+
+def images_loaded(page) -> dict[str, int]:
+    """naturalWidth of every visible plain image pane (0 means the file did not load)."""
+    return page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('.pane:not([hidden])')]"
+        ".filter(p => p.dataset.kind === 'img')"
+        ".map(p => [p.dataset.side, p.querySelector('img').naturalWidth]))")
+
+
+def until(predicate, timeout_s: float = 10, step_s: float = 0.05):
+    """Poll the database (or anything) until ``predicate()`` is truthy."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step_s)
