@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.urls import resolve
 
 # Playwright's sync API runs an event loop in this thread; Django would then refuse ORM calls
 # from the test body ("async context"), although they are plain synchronous calls.
@@ -41,24 +39,6 @@ def pytest_collection_modifyitems(items):
         for item in items:
             if "browser" in item.keywords:
                 item.add_marker(skip)
-
-
-@pytest.fixture(autouse=True)
-def _media_in_tmp(settings):
-    """Overrides the suite-wide fixture: store media where the live server serves it from.
-
-    The URLconf binds ``document_root`` when it is imported, so a MEDIA_ROOT changed per test
-    would be written to but never served. Blobs are content-addressed, so sharing the folder
-    between runs is harmless; tiles are wiped so every run really builds and serves them.
-    """
-    root = resolve(f"{settings.MEDIA_URL}probe").kwargs["document_root"]
-    settings.MEDIA_ROOT = str(root)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                    "OPTIONS": {"location": str(root)}},
-    }
-    shutil.rmtree(Path(root) / "tiles", ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
