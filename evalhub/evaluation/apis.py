@@ -1,0 +1,137 @@
+"""REST API of metric jobs and metric values (owners and scientists; annotators stay blind)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django_filters import rest_framework as filters
+from rest_framework import serializers
+
+from evalhub.evaluation.models import ImageMetric, MetricJob, PromptMetric, RunMetric
+from evalhub.evaluation.services import JOB_METRICS, metric_job_create
+from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
+from evalhub.projects.permissions import require_project_role
+from evalhub.runs.models import GenerationRun, ReferenceSet
+
+PROVENANCE_FIELDS = ["backbone_id", "weights_sha256", "calibrated", "uncalibrated",
+                     "library_versions"]
+
+
+class ProvenanceSerializer(serializers.ModelSerializer):
+    uncalibrated = serializers.SerializerMethodField(
+        help_text="True when computed with random weights: not comparable with published "
+                  "numbers.")
+
+    def get_uncalibrated(self, obj) -> bool:
+        return not obj.calibrated
+
+
+class MetricJobSerializer(serializers.ModelSerializer):
+    run = serializers.PrimaryKeyRelatedField(queryset=GenerationRun.objects.all())
+    reference_set = serializers.PrimaryKeyRelatedField(queryset=ReferenceSet.objects.all(),
+                                                       required=False, allow_null=True)
+    metrics = serializers.ListField(child=serializers.ChoiceField(choices=JOB_METRICS),
+                                    allow_empty=False)
+    options = serializers.DictField(required=False, default=dict)
+    progress = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = MetricJob
+        fields = ["id", "project", "run", "metrics", "reference_set", "options", "status",
+                  "shards_total", "shards_done", "progress", "images_total", "error",
+                  "metric_errors", "results", "created_at", "started_at", "finished_at"]
+        read_only_fields = ["id", "project", "status", "shards_total", "shards_done",
+                            "progress", "images_total", "error", "metric_errors", "results",
+                            "created_at", "started_at", "finished_at"]
+
+
+class MetricJobViewSet(ProjectScopedViewSet):
+    """Create a metric job for a run and follow its progress."""
+
+    serializer_class = MetricJobSerializer
+    filterset_fields = ["project", "run", "status"]
+    http_method_names = ["get", "post", "head", "options"]
+
+    def base_queryset(self) -> QuerySet[MetricJob]:
+        return MetricJob.objects.order_by("-id")
+
+    def perform_create(self, serializer: MetricJobSerializer) -> None:
+        data = serializer.validated_data
+        run = data["run"]
+        require_project_role(request=self.request, project_id=run.project_id,
+                             roles=self.write_roles)
+        reference_set = data.get("reference_set")
+        if reference_set is not None and reference_set.project_id != run.project_id:
+            # Do not reveal whether a reference set of another project exists.
+            raise serializers.ValidationError({"reference_set": "No such reference set in the "
+                                                                "run's project."})
+        serializer.instance = metric_job_create(
+            run=run, metrics=data["metrics"], reference_set=reference_set,
+            options=data.get("options"), created_by=self.request.user)
+
+
+class RunMetricSerializer(ProvenanceSerializer):
+    class Meta:
+        model = RunMetric
+        fields = ["id", "run", "metric", "reference_set", "value", "std", "n_images",
+                  "details", *PROVENANCE_FIELDS, "created_at"]
+        read_only_fields = fields
+
+
+class PromptMetricSerializer(ProvenanceSerializer):
+    class Meta:
+        model = PromptMetric
+        fields = ["id", "run", "prompt", "metric", "value", *PROVENANCE_FIELDS, "created_at"]
+        read_only_fields = fields
+
+
+class ImageMetricSerializer(ProvenanceSerializer):
+    run = serializers.IntegerField(source="image.run_id", read_only=True)
+    prompt = serializers.IntegerField(source="image.prompt_id", read_only=True)
+    seed = serializers.IntegerField(source="image.seed", read_only=True)
+
+    class Meta:
+        model = ImageMetric
+        fields = ["id", "image", "run", "prompt", "seed", "metric", "value", *PROVENANCE_FIELDS,
+                  "created_at"]
+        read_only_fields = fields
+
+
+class RunMetricViewSet(ProjectScopedReadOnlyViewSet):
+    """Run-level metric values: ``?run=<id>&metric=fid``."""
+
+    serializer_class = RunMetricSerializer
+    project_path = "run__project_id"
+    filterset_fields = ["run", "metric", "reference_set", "backbone_id", "calibrated"]
+
+    def base_queryset(self) -> QuerySet[RunMetric]:
+        return RunMetric.objects.order_by("run_id", "metric", "id")
+
+
+class PromptMetricViewSet(ProjectScopedReadOnlyViewSet):
+    """Per-prompt breakdowns: ``?run=<id>&metric=clip_score``."""
+
+    serializer_class = PromptMetricSerializer
+    project_path = "run__project_id"
+    filterset_fields = ["run", "prompt", "metric", "backbone_id"]
+
+    def base_queryset(self) -> QuerySet[PromptMetric]:
+        return PromptMetric.objects.order_by("run_id", "prompt_id", "metric", "id")
+
+
+class ImageMetricFilter(filters.FilterSet):
+    run = filters.NumberFilter(field_name="image__run_id")
+
+    class Meta:
+        model = ImageMetric
+        fields = ["run", "image", "metric", "backbone_id"]
+
+
+class ImageMetricViewSet(ProjectScopedReadOnlyViewSet):
+    """Per-image values: ``?run=<id>&metric=clip_score``."""
+
+    serializer_class = ImageMetricSerializer
+    project_path = "image__run__project_id"
+    filterset_class = ImageMetricFilter
+
+    def base_queryset(self) -> QuerySet[ImageMetric]:
+        return ImageMetric.objects.select_related("image").order_by("image_id", "metric", "id")

@@ -1,0 +1,104 @@
+import json
+import time
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from evalhub.core.cli import get_by_name, get_project, reports_domain_errors
+from evalhub.evaluation.models import MetricJob
+from evalhub.evaluation.services import (
+    REFERENCE_METRICS,
+    metric_job_create,
+    metric_job_process_inline,
+)
+from evalhub.runs.models import GenerationRun, ReferenceSet
+
+
+def parse_options(pairs: list[str]) -> dict:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise CommandError(f"--option {pair!r}: expected KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+class Command(BaseCommand):
+    help = ("Compute a run's automatic metrics (FID, KID, CLIP-score, CMMD, LPIPS diversity) on "
+            "the gpu queue; values from random weights are marked uncalibrated.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--project", required=True, help="project slug")
+        parser.add_argument("--run", required=True, help="run name")
+        parser.add_argument("--metrics", default=None,
+                            help="comma-separated (default: fid,kid,clip_score,cmmd,"
+                                 "lpips_diversity with --reference-set, else clip_score,"
+                                 "lpips_diversity)")
+        parser.add_argument("--reference-set", help="reference set name (FID, KID, CMMD)")
+        parser.add_argument("--option", action="append", default=[],
+                            help="job option KEY=VALUE (JSON values), e.g. antialias=false, "
+                                 "fid_feature=64, kid_subsets=50, shard_size=32; repeatable")
+        parser.add_argument("--wait", action="store_true",
+                            help="wait for the workers and print the values")
+        parser.add_argument("--inline", action="store_true",
+                            help="compute in this process instead of on workers (implies --wait)")
+        parser.add_argument("--timeout", type=float, default=6 * 3600)
+
+    @reports_domain_errors
+    def handle(self, *args, **options) -> None:
+        project = get_project(options["project"])
+        run = get_by_name(GenerationRun, what="run", project=project, name=options["run"])
+        reference_set = None
+        if options["reference_set"]:
+            reference_set = get_by_name(ReferenceSet, what="reference set", project=project,
+                                        name=options["reference_set"])
+        if options["metrics"]:
+            metrics = [m.strip() for m in options["metrics"].split(",") if m.strip()]
+        else:
+            metrics = ["fid", "kid", "clip_score", "cmmd", "lpips_diversity"]
+            if reference_set is None:
+                metrics = [m for m in metrics if m not in REFERENCE_METRICS]
+        job = metric_job_create(run=run, metrics=metrics, reference_set=reference_set,
+                                options=parse_options(options["option"]),
+                                enqueue=not options["inline"])
+        self.stdout.write(f"Metric job {job.pk} for run {run.name!r}: {', '.join(job.metrics)}; "
+                          f"{job.images_total} images in {job.shards_total} shards"
+                          + (" (computing here)." if options["inline"] else
+                             " queued on the gpu queue."))
+        if options["inline"]:
+            job = metric_job_process_inline(job=job)
+        elif options["wait"]:
+            job = self._wait(job, options["timeout"])
+        else:
+            return
+        self._report(job)
+
+    def _wait(self, job: MetricJob, timeout: float) -> MetricJob:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job.refresh_from_db()
+            if job.finished:
+                return job
+            time.sleep(1)
+        raise CommandError(f"Timed out; job {job.pk} is {job.status} "
+                           f"({job.shards_done}/{job.shards_total} shards).")
+
+    def _report(self, job: MetricJob) -> None:
+        for metric in job.metrics:
+            if metric in job.results:
+                r = job.results[metric]
+                std = f" ± {r['std']:.6g}" if r.get("std") is not None else ""
+                flag = ("  [UNCALIBRATED: random weights, not comparable with published numbers]"
+                        if not r["calibrated"] else "")
+                self.stdout.write(f"{metric:16s} {r['value']:.6g}{std}  "
+                                  f"({r['backbone_id']}, n={r['n_images']}){flag}")
+            elif metric in job.metric_errors:
+                self.stdout.write(self.style.WARNING(
+                    f"{metric:16s} not computed: {job.metric_errors[metric]}"))
+        if job.status == "failed":
+            raise CommandError(f"Job {job.pk} failed: {job.error}")
+        style = self.style.SUCCESS if job.status == "completed" else self.style.WARNING
+        self.stdout.write(style(f"Job {job.pk} {job.status}."))
