@@ -5,18 +5,22 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from evalhub.evaluation import services
 
-
+# The computation (torch, backbones) is imported inside the tasks: web processes that only send
+# these tasks never load it.
 @shared_task(name="evalhub.evaluation.run_shard", autoretry_for=(OperationalError,),
              max_retries=5, retry_backoff=True)
 def run_shard(shard_id: int) -> None:
     """Compute one shard; the shard that completes the job also finalizes it."""
-    services.metric_shard_run(shard_id=shard_id)
+    from evalhub.evaluation.compute import metric_shard_run
+
+    metric_shard_run(shard_id=shard_id)
 
 
 @shared_task(name="evalhub.evaluation.finalize_job", autoretry_for=(OperationalError,),
              max_retries=5, retry_backoff=True)
 def finalize_job(job_id: int) -> None:
     """Finalize a job whose shards are all done (used by ``metric_job_resume``)."""
-    services.metric_job_finalize(job_id=job_id)
+    from evalhub.evaluation.compute import metric_job_finalize
+
+    metric_job_finalize(job_id=job_id)

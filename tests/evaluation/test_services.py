@@ -11,6 +11,8 @@ import pytest
 
 from evalhub.core.errors import EvalHubError
 from evalhub.evaluation import backbones
+from evalhub.evaluation.compute import _claim_and_finalize, metric_job_finalize, metric_shard_run
+from evalhub.evaluation.jobs import metric_job_create, metric_job_process_inline
 from evalhub.evaluation.models import (
     FeatureCacheEntry,
     ImageMetric,
@@ -20,13 +22,6 @@ from evalhub.evaluation.models import (
     ReferenceStats,
     RunMetric,
     ShardStatus,
-)
-from evalhub.evaluation.services import (
-    _claim_and_finalize,
-    metric_job_create,
-    metric_job_finalize,
-    metric_job_process_inline,
-    metric_shard_run,
 )
 from metrics.gaussian import GaussianStats, frechet_distance
 from metrics.imageio import decode_image

@@ -4,12 +4,12 @@ import time
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from evalhub.core.cli import get_by_name, get_project, reports_domain_errors
-from evalhub.evaluation.models import MetricJob
-from evalhub.evaluation.services import (
+from evalhub.evaluation.jobs import (
     REFERENCE_METRICS,
     metric_job_create,
     metric_job_process_inline,
 )
+from evalhub.evaluation.models import MetricJob
 from evalhub.runs.models import GenerationRun, ReferenceSet
 
 
