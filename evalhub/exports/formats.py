@@ -7,11 +7,7 @@ never depend on the displayed side.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from datetime import datetime
-from json.encoder import encode_basestring as _json_str
-from pathlib import PurePosixPath
 from typing import IO, Any
 
 import pyarrow as pa
@@ -21,6 +17,8 @@ import pyarrow.parquet as pq
 from django.core.files.storage import default_storage
 
 from evalhub.campaigns.models import Outcome
+from evalhub.exports.columns import TS
+from evalhub.exports.jsonl import iso_utc, json_lines
 from evalhub.exports.options import (
     DPO_JSONL,
     PICKAPIC_PARQUET,
@@ -30,8 +28,6 @@ from evalhub.exports.options import (
     pseudonym,
 )
 from evalhub.exports.selectors import Batch, RunInfo
-
-TS = pa.timestamp("us", tz="UTC")
 
 RAW_SCHEMA = pa.schema([
     ("judgment_id", pa.int64()), ("campaign_id", pa.int64()), ("task_id", pa.int64()),
@@ -78,25 +74,30 @@ DPO_KEYS = (
 # label_0 / label_1 (image 0 is image A) per canonical outcome.
 LABELS = {Outcome.A: (1.0, 0.0), Outcome.B: (0.0, 1.0), Outcome.TIE: (0.5, 0.5),
           Outcome.BOTH_BAD: (0.5, 0.5)}
+_LABEL_KEYS = pa.array([str(outcome) for outcome in LABELS], pa.string())
+_LABEL_VALUES = [pa.array([pair[i] for pair in LABELS.values()], pa.float64()) for i in (0, 1)]
 
 
-def timestamps(micros: list) -> pa.Array:
-    """Microseconds since the epoch -> timestamp[us, UTC]."""
-    return pa.array(micros, pa.int64()).cast(TS)
+def _blank(values: pa.Array) -> pa.Array:
+    """'' -> null (Django stores absent strings as '')."""
+    return pc.if_else(pc.equal(values, ""), pa.scalar(None, values.type), values)
 
 
-def iso_timestamps(micros: list) -> list:
-    """Microseconds since the epoch -> "2025-01-31T12:00:05.123456Z"."""
-    return pc.strftime(timestamps(micros), format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
+def _constant(value: Any, n: int, kind: pa.DataType) -> pa.Array:
+    return pa.repeat(pa.scalar(value, kind), n)
 
 
-def _blank(values: list) -> list:
-    """'' -> None (Django stores absent strings as '')."""
-    return [value or None for value in values]
+def _map(values: pa.Array, keys: pa.Array, mapped: pa.Array) -> pa.Array:
+    """``mapped[i]`` where ``values == keys[i]`` (null where no key matches)."""
+    return mapped.take(pc.index_in(values, value_set=keys))
 
 
 class RowContext:
-    """What turns ids into names, pseudonyms, image references and image bytes."""
+    """What turns ids into names, pseudonyms, image references and image bytes.
+
+    Work per distinct value (a pseudonym per annotator, a reference per image) is done once
+    in Python and spread over the rows by Arrow.
+    """
 
     IMAGE_CACHE_BYTES = 64 * 1024 * 1024
 
@@ -112,38 +113,48 @@ class RowContext:
         self._bytes: dict[str, bytes] = {}
         self._bytes_total = 0
         self.annotators: set[int] = set()
+        self._run_ids = pa.array(list(runs), pa.int64())
+        self._run_names = pa.array([info.name for info in runs.values()], pa.string())
+        self._run_models = pa.array([info.model for info in runs.values()], pa.string())
 
-    def annotator(self, ids: list) -> list:
-        self.annotators.update(ids)
+    def _name(self, aid: int) -> str:
+        if self.usernames is not None:
+            return self.usernames.get(aid, str(aid))
+        return pseudonym(campaign_id=self.campaign_id, user_id=aid)
+
+    def annotator(self, ids: pa.Array) -> pa.Array:
+        distinct = pc.unique(ids)
         names = self._names
-        for aid in set(ids) - names.keys():
-            if aid is None:
-                continue
-            if self.usernames is not None:
-                names[aid] = self.usernames.get(aid, str(aid))
-            else:
-                names[aid] = pseudonym(campaign_id=self.campaign_id, user_id=aid)
-        return [None if aid is None else names[aid] for aid in ids]
+        found = []
+        for aid in distinct.to_pylist():
+            self.annotators.add(aid)
+            if aid is not None and aid not in names:
+                names[aid] = self._name(aid)
+            found.append(None if aid is None else names[aid])
+        return _map(ids, distinct, pa.array(found, pa.string()))
 
     def relative_path(self, sha: str, file_name: str) -> str:
         """``images/<sha256><suffix of the stored file>``, e.g. images/ab12...ef.png."""
-        suffix = PurePosixPath(file_name).suffix.lower() or ".img"
+        name = file_name.rstrip("/").rpartition("/")[2]  # PurePosixPath(...).suffix, faster
+        dot = name.rfind(".")
+        suffix = name[dot:].lower() if 0 < dot < len(name) - 1 else ".img"
         return f"images/{sha}{suffix}"
 
-    def refs(self, shas: list, files: list) -> list[str]:
+    def refs(self, shas: pa.Array, files: pa.Array) -> pa.Array:
         """Image references: bundle-relative paths, or absolute URLs under ``base_url``."""
         cache = self._refs
-        out = []
-        for sha, file_name in zip(shas, files, strict=True):
-            ref = cache.get(sha)
-            if ref is None:
+        distinct = pc.unique(shas)
+        new = [sha for sha in distinct.to_pylist() if sha not in cache]
+        if new:
+            first = pc.index_in(pa.array(new, pa.string()), value_set=shas)
+            for sha, file_name in zip(new, files.take(first).to_pylist(), strict=True):
                 ref = self.relative_path(sha, file_name)
                 if self.options.base_url:
                     ref = f"{self.options.base_url.rstrip('/')}/{ref}"
                 cache[sha] = ref
                 self.referenced[sha] = file_name
-            out.append(ref)
-        return out
+        return _map(shas, distinct, pa.array([cache[s] for s in distinct.to_pylist()],
+                                             pa.string()))
 
     def image_bytes(self, sha: str, file_name: str) -> bytes:
         data = self._bytes.get(sha)
@@ -157,149 +168,119 @@ class RowContext:
             self._bytes_total += len(data)
         return data
 
-    def run_columns(self, ids: list) -> tuple[list, list]:
-        runs = self.runs
-        infos = [runs.get(rid) for rid in ids]
-        return ([i.name if i else None for i in infos], [i.model if i else None for i in infos])
+    def images(self, shas: pa.Array, files: pa.Array) -> pa.Array:
+        return pa.array([self.image_bytes(s, f) for s, f in
+                         zip(shas.to_pylist(), files.to_pylist(), strict=True)], pa.binary())
+
+    def run_columns(self, ids: pa.Array) -> tuple[pa.Array, pa.Array]:
+        index = pc.index_in(ids, value_set=self._run_ids)
+        return self._run_names.take(index), self._run_models.take(index)
 
 
 def raw_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
-    n = len(batch["judgment_id"])
-    run_a, model_a = ctx.run_columns(batch["run_a_id"])
-    run_b, model_b = ctx.run_columns(batch["run_b_id"])
+    col = batch.column
+    run_a, model_a = ctx.run_columns(col("run_a_id"))
+    run_b, model_b = ctx.run_columns(col("run_b_id"))
     columns = {
-        "judgment_id": batch["judgment_id"], "campaign_id": [ctx.campaign_id] * n,
-        "task_id": batch["task_id"], "criterion": batch["criterion"],
-        "outcome": batch["outcome"], "judge": batch["judge_kind"],
-        "metric_name": _blank(batch["metric_name"]),
-        "annotator": ctx.annotator(batch["annotator_id"]), "is_gold": batch["is_gold"],
-        "gold_answer": _blank(batch["gold_answer"]), "prompt_id": batch["prompt_id"],
-        "prompt": batch["prompt"], "prompt_category": batch["prompt_category"],
-        "image_a_id": batch["image_a_id"], "image_a_sha256": batch["image_a_sha256"],
-        "image_b_id": batch["image_b_id"], "image_b_sha256": batch["image_b_sha256"],
-        "run_a_id": batch["run_a_id"], "run_a": run_a, "model_a": model_a,
-        "run_b_id": batch["run_b_id"], "run_b": run_b, "model_b": model_b,
-        "a_side": _blank(batch["a_side"]), "latency_ms": batch["latency_ms"],
-        "client_id": batch["client_id"], "created_at": timestamps(batch["created_at"]),
+        "judgment_id": col("judgment_id"),
+        "campaign_id": _constant(ctx.campaign_id, batch.num_rows, pa.int64()),
+        "task_id": col("task_id"), "criterion": col("criterion"),
+        "outcome": col("outcome"), "judge": col("judge_kind"),
+        "metric_name": _blank(col("metric_name")),
+        "annotator": ctx.annotator(col("annotator_id")), "is_gold": col("is_gold"),
+        "gold_answer": _blank(col("gold_answer")), "prompt_id": col("prompt_id"),
+        "prompt": col("prompt"), "prompt_category": col("prompt_category"),
+        "image_a_id": col("image_a_id"), "image_a_sha256": col("image_a_sha256"),
+        "image_b_id": col("image_b_id"), "image_b_sha256": col("image_b_sha256"),
+        "run_a_id": col("run_a_id"), "run_a": run_a, "model_a": model_a,
+        "run_b_id": col("run_b_id"), "run_b": run_b, "model_b": model_b,
+        "a_side": _blank(col("a_side")), "latency_ms": col("latency_ms"),
+        "client_id": col("client_id"), "created_at": col("created_at"),
     }
     if ctx.options.bundle:
-        ctx.refs(batch["image_a_sha256"], batch["image_a_file"])
-        ctx.refs(batch["image_b_sha256"], batch["image_b_file"])
-    return pa.RecordBatch.from_pydict(columns, schema=RAW_SCHEMA)
-
-
-def _side_of_a_to(sides: list, flip: list) -> list:
-    """Where the given image was displayed: A's side, or the other side where ``flip``."""
-    other = {"left": "right", "right": "left"}
-    return [None if not side else (other[side] if f else side)
-            for side, f in zip(sides, flip, strict=True)]
+        ctx.refs(col("image_a_sha256"), col("image_a_file"))
+        ctx.refs(col("image_b_sha256"), col("image_b_file"))
+    return pa.RecordBatch.from_arrays([columns[name] for name in RAW_SCHEMA.names],
+                                      schema=RAW_SCHEMA)
 
 
 def pickapic_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
-    n = len(batch["task_id"])
-    outcomes = batch["outcome"]
-    labels = [LABELS[o] for o in outcomes]
-    sha_0, sha_1 = batch["image_a_sha256"], batch["image_b_sha256"]
-    url_0 = ctx.refs(sha_0, batch["image_a_file"])
-    url_1 = ctx.refs(sha_1, batch["image_b_file"])
+    col = batch.column
+    n = batch.num_rows
+    outcomes = col("outcome")
+    is_a, is_b = pc.equal(outcomes, Outcome.A.value), pc.equal(outcomes, Outcome.B.value)
+    sha_0, sha_1 = col("image_a_sha256"), col("image_b_sha256")
+    url_0 = ctx.refs(sha_0, col("image_a_file"))
+    url_1 = ctx.refs(sha_1, col("image_b_file"))
     if ctx.options.image_bytes:
-        jpg_0 = [ctx.image_bytes(s, f) for s, f in zip(sha_0, batch["image_a_file"], strict=True)]
-        jpg_1 = [ctx.image_bytes(s, f) for s, f in zip(sha_1, batch["image_b_file"], strict=True)]
+        jpg_0 = ctx.images(sha_0, col("image_a_file"))
+        jpg_1 = ctx.images(sha_1, col("image_b_file"))
     else:
         jpg_0, jpg_1 = url_0, url_1
-    run_0, model_0 = ctx.run_columns(batch["run_a_id"])
-    run_1, model_1 = ctx.run_columns(batch["run_b_id"])
-    best = [a if o == Outcome.A else b if o == Outcome.B else None
-            for o, a, b in zip(outcomes, sha_0, sha_1, strict=True)]
+    run_0, model_0 = ctx.run_columns(col("run_a_id"))
+    run_1, model_1 = ctx.run_columns(col("run_b_id"))
+    label_0, label_1 = (_map(outcomes, _LABEL_KEYS, values) for values in _LABEL_VALUES)
+    best = pc.if_else(is_a, sha_0, pc.if_else(is_b, sha_1, pa.scalar(None, pa.string())))
     columns = {
-        "ranking_id": batch["judgment_id"], "campaign_id": [ctx.campaign_id] * n,
-        "task_id": batch["task_id"], "criterion": batch["criterion"],
-        "caption": batch["prompt"], "prompt_category": batch["prompt_category"],
-        "jpg_0": jpg_0, "jpg_1": jpg_1,
-        "label_0": [pair[0] for pair in labels], "label_1": [pair[1] for pair in labels],
-        "outcome": outcomes, "has_label": [True] * n,
-        "are_different": [a != b for a, b in zip(sha_0, sha_1, strict=True)],
+        "ranking_id": col("judgment_id"),
+        "campaign_id": _constant(ctx.campaign_id, n, pa.int64()),
+        "task_id": col("task_id"), "criterion": col("criterion"),
+        "caption": col("prompt"), "prompt_category": col("prompt_category"),
+        "jpg_0": jpg_0, "jpg_1": jpg_1, "label_0": label_0, "label_1": label_1,
+        "outcome": outcomes, "has_label": _constant(True, n, pa.bool_()),
+        "are_different": pc.not_equal(sha_0, sha_1),
         "best_image_uid": best, "image_0_uid": sha_0, "image_1_uid": sha_1,
         "image_0_url": url_0, "image_1_url": url_1,
-        "image_0_side": _blank(batch["a_side"]),
+        "image_0_side": _blank(col("a_side")),
         "model_0": model_0, "model_1": model_1,
-        "run_0_id": batch["run_a_id"], "run_1_id": batch["run_b_id"],
+        "run_0_id": col("run_a_id"), "run_1_id": col("run_b_id"),
         "run_0": run_0, "run_1": run_1,
-        "user_id": ctx.annotator(batch["annotator_id"]), "judge": batch["judge_kind"],
-        "metric_name": _blank(batch["metric_name"]), "votes": batch["votes"],
-        "agreement": batch["agreement"], "created_at": timestamps(batch["created_at"]),
+        "user_id": ctx.annotator(col("annotator_id")), "judge": col("judge_kind"),
+        "metric_name": _blank(col("metric_name")), "votes": col("votes"),
+        "agreement": col("agreement"), "created_at": col("created_at"),
     }
     schema = pickapic_schema(image_bytes=ctx.options.image_bytes)
-    return pa.RecordBatch.from_pydict(columns, schema=schema)
+    return pa.RecordBatch.from_arrays([columns[name] for name in schema.names], schema=schema)
 
 
-def _json_value(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return _json_str(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return '"' + value.isoformat() + '"'
-    return json.dumps(value)
-
-
-def _json_column(values: list) -> list[str]:
-    """JSON text of every value, each distinct value encoded once."""
-    cache: dict = {}
-    out = []
-    append = out.append
-    for value in values:
-        text = cache.get(value)
-        if text is None:
-            text = cache[value] = _json_value(value)
-        append(text)
-    return out
-
-
-_DPO_LINE = "{" + ",".join(f'"{key}":%s' for key in DPO_KEYS) + "}\n"
-
-
-def dpo_lines(batch: Batch, ctx: RowContext) -> str:
-    """JSONL text of a batch (ties and both-bad are never in a DPO batch)."""
-    outcomes = batch["outcome"]
-    a_won = [o == Outcome.A for o in outcomes]
-    if any(o not in (Outcome.A, Outcome.B) for o in outcomes):
+def dpo_lines(batch: Batch, ctx: RowContext) -> bytes:
+    """JSONL bytes of a batch (ties and both-bad are never in a DPO batch)."""
+    col = batch.column
+    outcomes = col("outcome")
+    if not pc.all(pc.is_in(outcomes, pa.array([Outcome.A.value, Outcome.B.value]))).as_py():
         raise ValueError("DPO rows need a winner")  # excluded by the queryset; a bug if seen
+    a_won = pc.equal(outcomes, Outcome.A.value)
 
-    def pick(col_a: list, col_b: list, winner: bool) -> list:
-        return [(a if w else b) if winner else (b if w else a)
-                for a, b, w in zip(col_a, col_b, a_won, strict=True)]
+    def pick(col_a: pa.Array, col_b: pa.Array, winner: bool) -> pa.Array:
+        return pc.if_else(a_won, col_a, col_b) if winner else pc.if_else(a_won, col_b, col_a)
 
-    ref_a = ctx.refs(batch["image_a_sha256"], batch["image_a_file"])
-    ref_b = ctx.refs(batch["image_b_sha256"], batch["image_b_file"])
-    run_a, model_a = ctx.run_columns(batch["run_a_id"])
-    run_b, model_b = ctx.run_columns(batch["run_b_id"])
-    sha_a, sha_b = batch["image_a_sha256"], batch["image_b_sha256"]
-    n = len(outcomes)
+    ref_a = ctx.refs(col("image_a_sha256"), col("image_a_file"))
+    ref_b = ctx.refs(col("image_b_sha256"), col("image_b_file"))
+    run_a, model_a = ctx.run_columns(col("run_a_id"))
+    run_b, model_b = ctx.run_columns(col("run_b_id"))
+    sha_a, sha_b = col("image_a_sha256"), col("image_b_sha256")
     # The chosen image was shown on A's side when A won, else on the other side.
-    chosen_side = _side_of_a_to(batch["a_side"], [not w for w in a_won])
+    side = _blank(col("a_side"))
+    other_side = pc.if_else(pc.equal(side, "left"), "right", "left")
     values = {
-        "prompt": batch["prompt"],
+        "prompt": col("prompt"),
         "chosen": pick(ref_a, ref_b, True), "rejected": pick(ref_a, ref_b, False),
         "chosen_sha256": pick(sha_a, sha_b, True), "rejected_sha256": pick(sha_a, sha_b, False),
         "chosen_model": pick(model_a, model_b, True),
         "rejected_model": pick(model_a, model_b, False),
-        "chosen_run_id": pick(batch["run_a_id"], batch["run_b_id"], True),
-        "rejected_run_id": pick(batch["run_a_id"], batch["run_b_id"], False),
+        "chosen_run_id": pick(col("run_a_id"), col("run_b_id"), True),
+        "rejected_run_id": pick(col("run_a_id"), col("run_b_id"), False),
         "chosen_run": pick(run_a, run_b, True), "rejected_run": pick(run_a, run_b, False),
-        "chosen_side": chosen_side, "campaign_id": [ctx.campaign_id] * n,
-        "task_id": batch["task_id"], "criterion": batch["criterion"],
-        "prompt_category": batch["prompt_category"], "judge": batch["judge_kind"],
-        "metric_name": _blank(batch["metric_name"]),
-        "annotator": ctx.annotator(batch["annotator_id"]), "votes": batch["votes"],
-        "agreement": batch["agreement"], "judgment_id": batch["judgment_id"],
-        "created_at": iso_timestamps(batch["created_at"]),
+        "chosen_side": pc.if_else(a_won, side, other_side),
+        "campaign_id": _constant(ctx.campaign_id, batch.num_rows, pa.int64()),
+        "task_id": col("task_id"), "criterion": col("criterion"),
+        "prompt_category": col("prompt_category"), "judge": col("judge_kind"),
+        "metric_name": _blank(col("metric_name")),
+        "annotator": ctx.annotator(col("annotator_id")), "votes": col("votes"),
+        "agreement": col("agreement"), "judgment_id": col("judgment_id"),
+        "created_at": iso_utc(col("created_at")),
     }
-    encoded = [_json_column(values[key]) for key in DPO_KEYS]
-    line = _DPO_LINE
-    return "".join([line % row for row in zip(*encoded, strict=True)])
+    return json_lines(DPO_KEYS, [values[key] for key in DPO_KEYS])
 
 
 class FormatWriter:
@@ -330,9 +311,9 @@ class FormatWriter:
 
     def write(self, batch: Batch, ctx: RowContext) -> int:
         built = self._build(batch, ctx)
-        if isinstance(built, str):
-            self.sink.write(built.encode())
-            count = len(batch["task_id"])
+        if isinstance(built, bytes):
+            self.sink.write(built)
+            count = batch.num_rows
         else:
             self._writer.write_batch(built)
             count = built.num_rows

@@ -1,22 +1,19 @@
-"""The judgments an export reads, streamed from the database in column batches.
+"""Which judgments an export reads, and their batches (by judgment or by pair).
 
-Rows never exist as model instances: ``values_list(...).iterator(chunk_size=...)`` (a
-server-side cursor on PostgreSQL) yields plain tuples, which are transposed per batch into
-one list per column. Run, checkpoint and model names come from a small dict built once.
+The rows come from ``sources.row_batches`` as Arrow record batches (never model instances);
+this module picks them (filters, gold accuracy, excluded annotators), adds ``votes`` and
+``agreement``, and aggregates by pair. Run, checkpoint and model names come from a small dict
+built once.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from itertools import islice
 
-from django.db import connection
-from django.db.models import CharField, Count, F, Q, QuerySet
-from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast
+import pyarrow as pa
+import pyarrow.compute as pc
+from django.db.models import Count, F, Q, QuerySet
 
 from evalhub.campaigns.models import (
     AnnotatorFlag,
@@ -26,86 +23,16 @@ from evalhub.campaigns.models import (
     Judgment,
     Outcome,
 )
+from evalhub.exports.columns import BATCH_SCHEMA, NAMES
 from evalhub.exports.options import AGGREGATE_PAIR, ExportOptions
+from evalhub.exports.sources import row_batches
 from evalhub.runs.models import GenerationRun
 
-# Column name in a batch -> ORM path from Judgment.
-COLUMNS: dict[str, str] = {
-    "judgment_id": "id",
-    "task_id": "task_id",
-    "criterion": "criterion",
-    "outcome": "outcome",
-    "judge_kind": "judge_kind",
-    "metric_name": "metric_name",
-    "annotator_id": "annotator_id",
-    "a_side": "a_side",
-    "latency_ms": "latency_ms",
-    "client_id": "client_id",
-    "created_at": "created_at",
-    "is_gold": "task__is_gold",
-    "gold_answer": "task__gold_answer",
-    "prompt_id": "task__prompt_id",
-    "prompt": "task__prompt__text",
-    "prompt_category": "task__prompt__category",
-    "image_a_id": "task__image_a_id",
-    "image_b_id": "task__image_b_id",
-    "image_a_sha256": "task__image_a__blob__sha256",
-    "image_b_sha256": "task__image_b__blob__sha256",
-    "image_a_file": "task__image_a__blob__file",
-    "image_b_file": "task__image_b__blob__file",
-    "run_a_id": "task__run_a_id",
-    "run_b_id": "task__run_b_id",
-}
 # Columns that describe one vote, empty on rows aggregated by pair.
 PER_JUDGMENT = ("judgment_id", "annotator_id", "a_side", "latency_ms", "client_id")
 PAIR_ORDER = ("task_id", "criterion", "judge_kind", "metric_name", "id")
 
-Batch = dict[str, list]
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
-
-
-def _server_side(qs: QuerySet, chunk: int) -> Iterator[tuple]:
-    """The query's rows through a psycopg named cursor, ``chunk`` rows per FETCH.
-
-    Half the per-row cost of ``QuerySet.iterator()`` (no Django converters or wrappers).
-    Outside a transaction the cursor is WITH HOLD, as Django's own iterator does.
-    """
-    sql, params = qs.query.sql_with_params()
-    connection.ensure_connection()
-    name = f"evalhub_export_{uuid.uuid4().hex}"
-    withhold = not connection.in_atomic_block
-    with connection.connection.cursor(name=name, withhold=withhold) as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(chunk):
-            yield from rows
-
-
-def _rows(qs: QuerySet[Judgment], order: tuple[str, ...], chunk: int) -> Iterator[tuple]:
-    """Row tuples in ``COLUMNS`` order; created_at as int microseconds since the epoch (UTC),
-    client_id as text.
-
-    On PostgreSQL both conversions happen in SQL (building aware datetimes and UUIDs in
-    Python costs more than the rest of the export); elsewhere in Python.
-    """
-    paths = list(COLUMNS.values())
-    if connection.vendor == "postgresql":
-        table = Judgment._meta.db_table
-        qs = qs.annotate(
-            created_us=RawSQL(f'(EXTRACT(EPOCH FROM "{table}"."created_at") * 1000000)::bigint',
-                              []),
-            client_text=Cast("client_id", CharField()),
-        )
-        paths[paths.index("created_at")] = "created_us"
-        paths[paths.index("client_id")] = "client_text"
-        yield from _server_side(qs.order_by(*order).values_list(*paths), chunk)
-        return
-    i_created, i_client = paths.index("created_at"), paths.index("client_id")
-    for row in qs.order_by(*order).values_list(*paths).iterator(chunk_size=chunk):
-        row = list(row)
-        row[i_created] = (row[i_created] - EPOCH) // MICROSECOND
-        row[i_client] = None if row[i_client] is None else str(row[i_client])
-        yield tuple(row)
+Batch = pa.RecordBatch  # columns of ``columns.BATCH_SCHEMA``
 
 
 @dataclass(frozen=True)
@@ -207,12 +134,6 @@ def majority(a: int, b: int, tie: int) -> tuple[str, float]:
     return Outcome.TIE, tie / n
 
 
-def _transpose(rows: list[tuple], names: list[str]) -> Batch:
-    if not rows:
-        return {name: [] for name in names}
-    return dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
-
-
 def _pair_agreements(qs: QuerySet[Judgment], chunk: int) -> dict[tuple, tuple[int, float]]:
     """(task, criterion, judge kind, metric) -> (votes, agreement), from a narrow pre-pass."""
     rows = qs.order_by(*PAIR_ORDER).values_list(
@@ -232,42 +153,38 @@ def _pair_agreements(qs: QuerySet[Judgment], chunk: int) -> dict[tuple, tuple[in
     return result
 
 
+def _with_extra(batch: pa.RecordBatch, votes: pa.Array, agreement: pa.Array) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([*batch.columns, votes, agreement], schema=BATCH_SCHEMA)
+
+
 def judgment_batches(*, campaign: Campaign, options: ExportOptions) -> Iterator[Batch]:
-    """Column batches of at most ``options.batch_size`` rows, in judgment id order.
+    """Record batches of at most ``options.batch_size`` rows, in judgment id order.
 
-    ``created_at`` holds int microseconds since 1970-01-01 UTC, ``client_id`` text or None.
-
-    Every batch has the keys of ``COLUMNS`` plus ``votes`` and ``agreement``. By judgment,
-    ``votes`` is 1 and ``agreement`` is the pair's agreement when ``min_agreement`` is set
-    (else None). By pair, see ``pair_batches``.
+    Every batch has the columns of ``columns.BATCH_SCHEMA``: those of ``COLUMNS`` plus
+    ``votes`` and ``agreement``. By judgment, ``votes`` is 1 and ``agreement`` is the pair's
+    agreement when ``min_agreement`` is set (else null). By pair, see ``pair_batches``.
     """
     if options.aggregate == AGGREGATE_PAIR:
         yield from pair_batches(campaign=campaign, options=options)
         return
     qs = export_queryset(campaign=campaign, options=options)
-    names = list(COLUMNS)
     size = options.batch_size
     agreements = None
     if options.min_agreement is not None:
         agreements = _pair_agreements(qs, size)
-    rows = _rows(qs, ("id",), size)
-    while True:
-        chunk = list(islice(rows, size))
-        if not chunk:
-            return
-        batch = _transpose(chunk, names)
+    for batch in row_batches(qs, ("id",), size, campaign_id=campaign.pk):
+        n = batch.num_rows
         if agreements is not None:
-            keys = zip(batch["task_id"], batch["criterion"], batch["judge_kind"],
-                       batch["metric_name"], strict=True)
-            found = [agreements[key][1] for key in keys]
-            keep = [i for i, value in enumerate(found) if value >= options.min_agreement]
-            batch = {name: [column[i] for i in keep] for name, column in batch.items()}
-            batch["agreement"] = [found[i] for i in keep]
+            keys = zip(*(batch.column(name).to_pylist() for name in
+                         ("task_id", "criterion", "judge_kind", "metric_name")), strict=True)
+            found = pa.array([agreements[key][1] for key in keys], pa.float64())
+            keep = pc.greater_equal(found, options.min_agreement)
+            batch, agreement = batch.filter(keep), found.filter(keep)
+            n = batch.num_rows
         else:
-            batch["agreement"] = [None] * len(chunk)
-        batch["votes"] = [1] * len(batch["judgment_id"])
-        if batch["judgment_id"]:
-            yield batch
+            agreement = pa.nulls(n, pa.float64())
+        if n:
+            yield _with_extra(batch, pa.repeat(1, n).cast(pa.int64()), agreement)
 
 
 def pair_batches(*, campaign: Campaign, options: ExportOptions) -> Iterator[Batch]:
@@ -276,18 +193,19 @@ def pair_batches(*, campaign: Campaign, options: ExportOptions) -> Iterator[Batc
     Humans are one judge; each metric is its own judge. ``outcome`` is the majority,
     ``votes`` the number of votes, ``agreement`` the share of votes equal to the majority,
     ``created_at`` the time of the last vote; per-vote columns (judgment id, annotator, side,
-    latency, client id) are None. Pairs whose majority is a tie are dropped unless ties are
+    latency, client id) are null. Pairs whose majority is a tie are dropped unless ties are
     kept; pairs below ``min_agreement`` are dropped.
     """
     qs = export_queryset(campaign=campaign, options=options)
-    names = list(COLUMNS)
-    out_names = [*names, "votes", "agreement"]
-    index = {name: i for i, name in enumerate(names)}
+    index = {name: i for i, name in enumerate(NAMES)}
     i_key = [index[n] for n in ("task_id", "criterion", "judge_kind", "metric_name")]
     i_outcome, i_created = index["outcome"], index["created_at"]
     blank = {index[name] for name in PER_JUDGMENT}
-    rows = _rows(qs, PAIR_ORDER, options.batch_size)
     out: list[tuple] = []
+
+    def rows() -> Iterator[tuple]:
+        for batch in row_batches(qs, PAIR_ORDER, options.batch_size, campaign_id=campaign.pk):
+            yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
 
     def emit(first: tuple, counts: list[int], last_at) -> None:
         outcome, agreement = majority(*counts)
@@ -300,15 +218,22 @@ def pair_batches(*, campaign: Campaign, options: ExportOptions) -> Iterator[Batc
         row[i_created] = last_at
         out.append((*row, sum(counts), agreement))
 
+    def flush() -> Batch:
+        columns = zip(*out, strict=True)
+        return pa.RecordBatch.from_arrays(
+            [pa.array(list(values), field.type)
+             for values, field in zip(columns, BATCH_SCHEMA, strict=True)],
+            schema=BATCH_SCHEMA)
+
     key = first = last_at = None
     counts = [0, 0, 0]
-    for row in rows:
+    for row in rows():
         this = tuple(row[i] for i in i_key)
         if this != key:
             if key is not None:
                 emit(first, counts, last_at)
                 if len(out) >= options.batch_size:
-                    yield _transpose(out, out_names)
+                    yield flush()
                     out = []
             key, first, counts, last_at = this, row, [0, 0, 0], row[i_created]
         outcome = row[i_outcome]
@@ -317,7 +242,7 @@ def pair_batches(*, campaign: Campaign, options: ExportOptions) -> Iterator[Batc
     if key is not None:
         emit(first, counts, last_at)
     if out:
-        yield _transpose(out, out_names)
+        yield flush()
 
 
 def annotator_usernames(*, campaign: Campaign) -> dict[int, str]:

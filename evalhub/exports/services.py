@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from django.core.files.storage import default_storage
 
 from evalhub.campaigns.models import Campaign
@@ -116,8 +118,13 @@ class Exporter:
         summary = self.summary
         for batch in judgment_batches(campaign=self.campaign, options=self.options):
             writer.write(batch, ctx)
-            summary.outcomes.update(zip(batch["criterion"], batch["outcome"], strict=True))
-            summary.votes += sum(batch["votes"])
+            counts = pa.table({"criterion": batch.column("criterion"),
+                               "outcome": batch.column("outcome")}).group_by(
+                ["criterion", "outcome"]).aggregate([([], "count_all")])
+            summary.outcomes.update(dict(zip(
+                zip(counts["criterion"].to_pylist(), counts["outcome"].to_pylist(),
+                    strict=True), counts["count_all"].to_pylist(), strict=True)))
+            summary.votes += pc.sum(batch.column("votes")).as_py() or 0
             yield
         writer.close()
         summary.rows = writer.rows

@@ -27,7 +27,7 @@ def _get(url: str, token: str | None = None) -> dict:
     request = urllib.request.Request(url)
     if token:
         request.add_header("Authorization", f"Token {token}")
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
 
@@ -59,7 +59,8 @@ def test_the_embedded_default_serves_the_demo_generated_by_its_worker(tmp_path: 
             except OSError:
                 return False
 
-        wait_until(healthy, timeout=120, what="web server", on_timeout=read_log)
+        # Generous: on a loaded 2-core CI machine, migrating and seeding take a while.
+        wait_until(healthy, timeout=300, what="web server", on_timeout=read_log)
         token = _post(f"{base}/api/v1/auth/token/",
                       {"username": "scientist", "password": "evalhub-demo"})["token"]
 
