@@ -170,6 +170,9 @@ class Judgment(models.Model):
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                   null=True, blank=True, related_name="judgments")
     metric_name = models.CharField(max_length=100, blank=True)
+    metric_calibrated = models.BooleanField(
+        null=True, blank=True,
+        help_text="Metric judges only: False when the scores came from random weights.")
     lease = models.ForeignKey(Lease, on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="judgments")
     a_side = models.CharField(max_length=5, blank=True, help_text="Where image A was shown.")

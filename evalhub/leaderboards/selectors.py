@@ -29,7 +29,7 @@ from evalhub.campaigns.models import (
     Outcome,
 )
 from evalhub.campaigns.quality import annotator_quality
-from evalhub.evaluation.models import ImageMetric, MetricName, RunMetric
+from evalhub.evaluation.models import MetricName, RunMetric
 from evalhub.evaluation.selectors import run_metric_values
 from evalhub.leaderboards.filters import HUMAN, LeaderboardFilters
 from evalhub.leaderboards.models import LeaderboardSnapshot
@@ -113,10 +113,9 @@ def campaign_image_ids(*, campaign: Campaign) -> set[int]:
 
 
 def metric_judge_calibrated(*, campaign: Campaign, metric: str) -> bool:
-    """False when any per-image value behind this metric judge came from random weights."""
-    ids = campaign_image_ids(campaign=campaign)
-    return not ImageMetric.objects.filter(image_id__in=ids, metric=metric,
-                                          calibrated=False).exists()
+    """False when any judgment of this metric judge rests on scores from random weights."""
+    return not Judgment.objects.filter(campaign=campaign, judge_kind=JudgeKind.METRIC,
+                                       metric_name=metric, metric_calibrated=False).exists()
 
 
 def data_fingerprint(*, campaign: Campaign) -> str:
@@ -384,6 +383,10 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
         "criterion": filters.criterion,
         "filters": filters.as_dict(),
         "judge": filters.judge,
+        # A leaderboard judged by a metric on random weights is itself uncalibrated.
+        "judge_calibrated": (metric_judge_calibrated(campaign=campaign,
+                                                     metric=filters.judge.split(":", 1)[1])
+                             if filters.judge.startswith("metric:") else True),
         "votes": total,
         "bootstrap_rounds": rounds,
         "computed_at": timezone.now().isoformat(),

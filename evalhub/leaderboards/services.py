@@ -87,10 +87,11 @@ def metric_judges_run(*, campaign: Campaign, metric: str = "clip_score",
     report.tasks = len(tasks)
     values = image_metric_values(image_ids={i for _, a, b in tasks for i in (a, b)},
                                  metric=metric)
-    existing = {(task_id, criterion): (pk, outcome) for pk, task_id, criterion, outcome in
+    existing = {(task_id, criterion): (pk, outcome, calibrated)
+                for pk, task_id, criterion, outcome, calibrated in
                 Judgment.objects.filter(campaign=campaign, judge_kind=JudgeKind.METRIC,
                                         metric_name=metric)
-                .values_list("id", "task_id", "criterion", "outcome")}
+                .values_list("id", "task_id", "criterion", "outcome", "metric_calibrated")}
     to_create: list[Judgment] = []
     to_update: list[Judgment] = []
     missing: set[int] = set()
@@ -100,7 +101,8 @@ def metric_judges_run(*, campaign: Campaign, metric: str = "clip_score",
             report.skipped += 1
             missing.update(i for i, v in ((image_a, value_a), (image_b, value_b)) if v is None)
             continue
-        report.calibrated = report.calibrated and value_a.calibrated and value_b.calibrated
+        calibrated = value_a.calibrated and value_b.calibrated
+        report.calibrated = report.calibrated and calibrated
         outcome = metric_outcome(value_a=value_a.value, value_b=value_b.value,
                                  higher_is_better=spec.higher_is_better, epsilon=eps)
         for criterion in spec.criteria:
@@ -108,16 +110,19 @@ def metric_judges_run(*, campaign: Campaign, metric: str = "clip_score",
             if found is None:
                 to_create.append(Judgment(
                     task_id=task_id, campaign=campaign, criterion=criterion, outcome=outcome,
-                    judge_kind=JudgeKind.METRIC, metric_name=metric))
-            elif found[1] != outcome:
-                to_update.append(Judgment(pk=found[0], outcome=outcome))
+                    judge_kind=JudgeKind.METRIC, metric_name=metric,
+                    metric_calibrated=calibrated))
+            elif found[1] != outcome or found[2] != calibrated:
+                to_update.append(Judgment(pk=found[0], outcome=outcome,
+                                          metric_calibrated=calibrated))
             else:
                 report.unchanged += 1
     with transaction.atomic():
         # ignore_conflicts: a concurrent run may have cast the same judgments meanwhile
         # (unique constraint one_judgment_per_metric).
         Judgment.objects.bulk_create(to_create, batch_size=1000, ignore_conflicts=True)
-        Judgment.objects.bulk_update(to_update, ["outcome"], batch_size=1000)
+        Judgment.objects.bulk_update(to_update, ["outcome", "metric_calibrated"],
+                                     batch_size=1000)
         if to_create or to_update:
             # Updated outcomes do not change the vote counts the fingerprint sees.
             LeaderboardSnapshot.objects.filter(campaign=campaign).update(fingerprint="")

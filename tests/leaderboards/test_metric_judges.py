@@ -78,6 +78,9 @@ def test_metric_judge_leaderboard_ranks_runs_by_the_metric_and_marks_uncalibrate
     assert [r["name"] for r in payload["runs"]] == ["high", "mid", "low"]
     assert payload["position_bias"] is None
     assert payload["metric_judges"] == ["clip_score"]
+    assert payload["judge_calibrated"] is False
+    judgments = Judgment.objects.filter(campaign=world.campaign, judge_kind="metric")
+    assert judgments.exists() and not judgments.filter(metric_calibrated=True).exists()
 
 
 def test_agreement_of_the_metric_judge_with_the_human_majority():
