@@ -46,3 +46,22 @@ def get_by_name(model: type[Model], *, what: str, **lookup: Any) -> Any:
     except model.DoesNotExist as exc:
         shown = ", ".join(f"{k}={v}" for k, v in lookup.items())
         raise CommandError(f"No {what} with {shown}.") from exc
+
+
+def parse_key_values(pairs: list[str], *, flag: str) -> dict[str, Any]:
+    """``["steps=30", "scheduler=DDIM"]`` -> ``{"steps": 30, "scheduler": "DDIM"}``.
+
+    Values are read as JSON when they parse (numbers, booleans, lists), else kept as text.
+    """
+    import json
+
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CommandError(f"{flag} {pair!r}: expected KEY=VALUE")
+        try:
+            parsed[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key] = value
+    return parsed

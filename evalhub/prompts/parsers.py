@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from evalhub.core.errors import ImportRejected
+from evalhub.core.jsonl import iter_jsonl
 
 FORMATS = ("csv", "jsonl", "txt")
 TEXT_KEYS = ("text", "prompt", "caption")
@@ -100,14 +100,7 @@ def _parse_csv(text: str, errors: list[str]) -> list[PromptRow]:
 
 def _parse_jsonl(text: str, errors: list[str]) -> list[PromptRow]:
     rows = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            errors.append(f"line {number}: invalid JSON ({exc.msg})")
-            continue
+    for number, record in iter_jsonl(text, errors):
         if isinstance(record, str):
             record = {"text": record}
         if not isinstance(record, dict):

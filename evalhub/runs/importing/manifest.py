@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from evalhub.core.errors import ImportRejected
+from evalhub.core.jsonl import iter_jsonl
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.jsonl")
 
@@ -77,14 +77,7 @@ def parse_manifest(data: bytes, *, name: str) -> list[ManifestRow]:
             if (row := _row(reader.line_num, record, errors)) is not None:
                 rows.append(row)
     elif name.lower().endswith((".jsonl", ".ndjson")):
-        for number, raw in enumerate(text.splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                errors.append(f"manifest line {number}: invalid JSON ({exc.msg})")
-                continue
+        for number, record in iter_jsonl(text, errors, label="manifest line"):
             if not isinstance(record, dict):
                 errors.append(f"manifest line {number}: expected a JSON object")
                 continue

@@ -1,9 +1,8 @@
-import json
 import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evalhub.core.cli import get_by_name, get_project, reports_domain_errors
+from evalhub.core.cli import get_by_name, get_project, parse_key_values, reports_domain_errors
 from evalhub.evaluation.jobs import (
     REFERENCE_METRICS,
     metric_job_create,
@@ -11,19 +10,6 @@ from evalhub.evaluation.jobs import (
 )
 from evalhub.evaluation.models import MetricJob
 from evalhub.runs.models import GenerationRun, ReferenceSet
-
-
-def parse_options(pairs: list[str]) -> dict:
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise CommandError(f"--option {pair!r}: expected KEY=VALUE")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return options
 
 
 class Command(BaseCommand):
@@ -62,7 +48,7 @@ class Command(BaseCommand):
             if reference_set is None:
                 metrics = [m for m in metrics if m not in REFERENCE_METRICS]
         job = metric_job_create(run=run, metrics=metrics, reference_set=reference_set,
-                                options=parse_options(options["option"]),
+                                options=parse_key_values(options["option"], flag="--option"),
                                 enqueue=not options["inline"])
         self.stdout.write(f"Metric job {job.pk} for run {run.name!r}: {', '.join(job.metrics)}; "
                           f"{job.images_total} images in {job.shards_total} shards"

@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evalhub.core.cli import get_by_name, get_project, reports_domain_errors
+from evalhub.core.cli import get_by_name, get_project, parse_key_values, reports_domain_errors
 from evalhub.generation.services import generation_launch
 from evalhub.prompts.models import PromptSet
 from evalhub.runs.models import Checkpoint, GenerationRun, RunSource, RunStatus
@@ -20,21 +20,6 @@ def parse_seeds(text: str) -> list[int]:
         elif part:
             seeds.append(int(part))
     return seeds
-
-
-def parse_params(pairs: list[str]) -> dict:
-    import json
-
-    params = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise CommandError(f"--param {pair!r}: expected KEY=VALUE")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
-    return params
 
 
 class Command(BaseCommand):
@@ -67,7 +52,7 @@ class Command(BaseCommand):
                                      name=options["prompt_set"])
             run = run_create(checkpoint=checkpoint, prompt_set=prompt_set, name=options["run"],
                              source=RunSource.GENERATED, seeds=parse_seeds(options["seeds"]),
-                             parameters=parse_params(options["param"]))
+                             parameters=parse_key_values(options["param"], flag="--param"))
         batches = generation_launch(run=run)
         self.stdout.write(f"Run {run.name!r}: {run.items_total} items queued in {batches} "
                           "batches on the gpu queue.")
