@@ -1,0 +1,146 @@
+"""Judgment rows as Arrow record batches of ``columns.ROW_SCHEMA``, from two sources.
+
+``orm_batches`` is the portable path (SQLite and any database): ``values_list`` tuples
+transposed into columns. ``copy_batches`` is the PostgreSQL fast path: the same SELECT
+(built from the same ``COLUMNS``, minus the lookup columns) streamed through
+``COPY ... TO STDOUT (FORMAT csv)`` and parsed by Arrow's CSV reader, so no Python object is
+built per value; prompt and image columns are joined in Arrow from small lookup tables read
+once. Both yield batches of at most ``size`` rows in the query's order.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from itertools import islice
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from django.db import connection
+from django.db.models import Q, QuerySet
+
+from evalhub.campaigns.models import ComparisonTask, Judgment
+from evalhub.exports.columns import COLUMNS, ROW_SCHEMA, Column
+from evalhub.exports.pgcopy import copy_rows
+from evalhub.exports.prefetch import prefetch
+
+# Set to False (tests do) to use the portable path on PostgreSQL too.
+USE_COPY = True
+
+
+def copy_available() -> bool:
+    return USE_COPY and connection.vendor == "postgresql"
+
+
+def orm_batches(qs: QuerySet[Judgment], order: tuple[str, ...], size: int
+                ) -> Iterator[pa.RecordBatch]:
+    """The portable source: ``QuerySet.iterator()`` rows, converted column by column."""
+    rows = qs.order_by(*order).values_list(*[c.orm_path for c in COLUMNS]).iterator(
+        chunk_size=size)
+    i_client = [c.name for c in COLUMNS].index("client_id")
+    while chunk := list(islice(rows, size)):
+        columns = [list(values) for values in zip(*chunk, strict=True)]
+        columns[i_client] = [None if v is None else str(v) for v in columns[i_client]]
+        yield pa.RecordBatch.from_arrays(
+            [pa.array(values, c.type) for values, c in zip(columns, COLUMNS, strict=True)],
+            schema=ROW_SCHEMA)
+
+
+def _lookup_tables(campaign_id: int) -> dict[str, tuple[np.ndarray, dict[str, pa.Array]]]:
+    """Key column -> (sorted ids, {column: values}) for every lookup column.
+
+    One query per related table (prompts; images, for both A and B), restricted to the
+    objects the campaign's tasks use: a judgment's task always belongs to its campaign.
+    """
+    tasks = ComparisonTask.objects.filter(campaign_id=campaign_id).order_by()
+    by_model: dict = {}
+    for column in COLUMNS:
+        if column.lookup is not None:
+            model = ComparisonTask._meta.get_field(column.lookup.relation).related_model
+            by_model.setdefault(model, []).append(column)
+    tables: dict[str, tuple[np.ndarray, dict[str, pa.Array]]] = {}
+    for model, columns in by_model.items():
+        fields = sorted({c.lookup.field for c in columns})  # type: ignore[union-attr]
+        used = Q()
+        for relation in sorted({c.lookup.relation for c in columns}):  # type: ignore
+            used |= Q(pk__in=tasks.values(f"{relation}_id"))
+        rows = list(model.objects.filter(used).order_by("pk").values_list("pk", *fields))
+        values = list(zip(*rows, strict=True)) if rows else [()] * (len(fields) + 1)
+        ids = np.asarray(values[0], dtype=np.int64)
+        for column in columns:
+            lookup = column.lookup
+            assert lookup is not None
+            array = pa.array(values[1 + fields.index(lookup.field)], column.type)
+            tables.setdefault(lookup.key, (ids, {}))[1][column.name] = array
+    return tables
+
+
+def _join(batch: pa.RecordBatch, tables: dict) -> pa.RecordBatch:
+    """Add the lookup columns (in ``COLUMNS`` order) by id (binary search in sorted ids)."""
+    joined: dict[str, pa.Array] = {}
+    for key, (ids, columns) in tables.items():
+        wanted = batch.column(key).to_numpy(zero_copy_only=False)
+        index = np.minimum(np.searchsorted(ids, wanted), max(len(ids) - 1, 0))
+        if len(wanted) and (not len(ids) or not np.array_equal(ids[index], wanted)):
+            raise RuntimeError(f"Export lookup: a judgment's {key} is not one of its "
+                               "campaign's tasks' (judgment and task campaigns differ).")
+        for name, values in columns.items():
+            joined[name] = values.take(pa.array(index))
+    arrays = [joined[c.name] if c.lookup else batch.column(c.name) for c in COLUMNS]
+    return pa.RecordBatch.from_arrays(arrays, schema=ROW_SCHEMA)
+
+
+def _parse(lines: list, direct: list[Column]) -> pa.RecordBatch:
+    table = pacsv.read_csv(
+        io.BytesIO(b"".join(lines)),
+        read_options=pacsv.ReadOptions(column_names=[c.name for c in direct]),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c.name: c.type for c in direct}, strings_can_be_null=True,
+            quoted_strings_can_be_null=False, true_values=["t"], false_values=["f"]),
+    ).combine_chunks()
+    return pa.RecordBatch.from_arrays([table.column(c.name).chunk(0) if table.num_rows else
+                                       pa.array([], c.type) for c in direct],
+                                      names=[c.name for c in direct])
+
+
+def copy_batches(qs: QuerySet[Judgment], order: tuple[str, ...], size: int, *,
+                 campaign_id: int) -> Iterator[pa.RecordBatch]:
+    """The PostgreSQL source: CSV from ``COPY (SELECT ...) TO STDOUT``, parsed by Arrow.
+
+    In CSV, NULL is an unquoted empty field and '' a quoted one, so both survive; booleans
+    are t/f; timestamptz carries its UTC offset. PostgreSQL sends one CopyData message per
+    row, so every message is a whole CSV record and a batch is ``size`` messages joined.
+
+    Everything that touches Django's (thread-local) connection happens here, in the
+    caller's thread; the returned iterator only uses the psycopg connection it is given, so
+    it may run in another thread (``prefetch``) inside the caller's transaction.
+    """
+    tables = _lookup_tables(campaign_id)
+    direct = [c for c in COLUMNS if c.lookup is None]
+    sql, params = qs.order_by(*order).values_list(*[c.path for c in direct]).query \
+        .sql_with_params()
+    connection.ensure_connection()
+    statement = f"COPY ({connection.ops.compose_sql(sql, params)}) TO STDOUT WITH (FORMAT csv)"
+    return _copy_stream(connection.connection, statement, direct, tables, size)
+
+
+def _copy_stream(conn, statement: str, direct: list[Column], tables: dict, size: int
+                 ) -> Iterator[pa.RecordBatch]:
+    lines: list = []
+    for line in copy_rows(conn, statement):
+        lines.append(line)
+        if len(lines) >= size:
+            yield _join(_parse(lines, direct), tables)
+            lines = []
+    if lines:
+        yield _join(_parse(lines, direct), tables)
+
+
+def row_batches(qs: QuerySet[Judgment], order: tuple[str, ...], size: int, *,
+                campaign_id: int) -> Iterator[pa.RecordBatch]:
+    """Batches from the fastest source this database offers."""
+    if copy_available():
+        return prefetch(copy_batches(qs, order, size, campaign_id=campaign_id))
+    return orm_batches(qs, order, size)

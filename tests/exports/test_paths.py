@@ -1,0 +1,129 @@
+"""The PostgreSQL COPY path and the portable ORM path write the same exports, byte for byte.
+
+On PostgreSQL each export is written twice, once through ``COPY ... TO STDOUT`` and once with
+the portable path forced (``sources.USE_COPY = False``), and the files are compared value by
+value. JSONL lines are also checked against ``json.dumps`` (the encoder the Arrow-built lines
+replace), and the vectorised timestamp format against Arrow's strftime.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from django.db import connection
+
+from evalhub.exports import sources
+from evalhub.exports.jsonl import iso_utc, json_lines
+from evalhub.prompts.models import Prompt
+from tests.exports.helpers import export
+
+ODD_TEXT = 'quote " back\\slash \n newline \t tab \x01 ctrl é 🙂 end'
+
+CASES = [
+    ("raw-parquet", {}),
+    ("raw-parquet", {"include_metric_judges": True, "include_gold": True,
+                     "raw_usernames": True}),
+    ("raw-parquet", {"min_agreement": 0.5}),
+    ("raw-csv", {"include_metric_judges": True}),
+    ("pickapic-parquet", {"image_bytes": False}),
+    ("pickapic-parquet", {"image_bytes": True, "include_metric_judges": True}),
+    ("pickapic-parquet", {"aggregate": "pair", "image_bytes": False,
+                          "base_url": "https://data.example/p"}),
+    ("dpo-jsonl", {}),
+    ("dpo-jsonl", {"include_metric_judges": True, "base_url": "https://data.example/p/"}),
+    ("dpo-jsonl", {"aggregate": "pair", "min_agreement": 0.5}),
+    ("dpo-jsonl", {"bundle": "zip"}),
+]
+
+
+@pytest.fixture
+def varied(db):
+    from tests.exports.conftest import build_world
+
+    world = build_world(with_gold=True)
+    Prompt.objects.filter(pk=world.tasks[1].prompt_id).update(text=ODD_TEXT)
+    t0, t1, t2, t3 = world.tasks
+    u0, u1, u2 = world.annotators
+    world.vote(t0, u0, "a", a_side="right")
+    world.vote(t0, u1, "a", a_side="left", latency_ms=700)
+    world.vote(t0, u2, "b", criterion="aesthetics")
+    world.vote(t1, u0, "b", a_side="left")
+    world.vote(t1, u1, "tie")
+    world.vote(t2, u2, "both_bad", a_side="right")
+    world.vote(t3, u0, "b")
+    world.vote(world.gold, u1, "a")
+    world.metric_vote(t0, "b", metric="clip_score")
+    world.metric_vote(t1, "a", metric="hps")
+    return world
+
+
+def _both(world, tmp_path, monkeypatch, fmt, options):
+    fast, fast_summary = export(world, tmp_path, fmt, name=f"fast-{fmt}", **options)
+    monkeypatch.setattr(sources, "USE_COPY", False)
+    portable, portable_summary = export(world, tmp_path, fmt, name=f"orm-{fmt}", **options)
+    monkeypatch.setattr(sources, "USE_COPY", True)
+    assert (fast_summary.rows, fast_summary.votes, fast_summary.outcomes) == (
+        portable_summary.rows, portable_summary.votes, portable_summary.outcomes)
+    assert fast_summary.annotators == portable_summary.annotators
+    assert fast_summary.images == portable_summary.images
+    return fast, portable
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the COPY path is PostgreSQL's")
+@pytest.mark.parametrize(("fmt", "options"), CASES)
+def test_copy_and_portable_paths_write_the_same_export(varied, tmp_path, monkeypatch, fmt,
+                                                       options):
+    assert sources.copy_available()
+    fast, portable = _both(varied, tmp_path, monkeypatch, fmt, options)
+    if fmt.endswith("parquet"):
+        a, b = pq.read_table(fast), pq.read_table(portable)
+        assert a.schema == b.schema
+        assert a.num_rows == b.num_rows > 0
+        for name in a.column_names:
+            assert a[name].to_pylist() == b[name].to_pylist(), name
+    elif options.get("bundle") == "zip":
+        import zipfile
+
+        with zipfile.ZipFile(fast) as x, zipfile.ZipFile(portable) as y:
+            assert sorted(x.namelist()) == sorted(y.namelist())
+            for name in x.namelist():
+                if name != "README.md":  # holds the export time
+                    assert x.read(name) == y.read(name), name
+    else:
+        assert fast.read_bytes() == portable.read_bytes()
+        assert fast.stat().st_size > 0
+
+
+def test_jsonl_lines_are_what_json_dumps_writes(varied, tmp_path):
+    path, summary = export(varied, tmp_path, "dpo-jsonl", include_metric_judges=True,
+                           aggregate="judgment")
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    assert len(lines) == summary.rows > 0
+    assert any("ctrl" in line for line in lines)
+    for line in lines:
+        value = json.loads(line)
+        assert line == json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def test_json_lines_encode_strings_numbers_and_nulls_like_json_dumps():
+    strings = ["plain", ODD_TEXT, "", None, "\\", '"', "\x1f\x7f", "é🙂"]
+    floats = [1.0, 2 / 3, 0.0, None, 1e-05, 0.1, 5e20, 0.5]
+    ints = [0, -1, 2**62, None, 7, 8, 9, 10]
+    blob = json_lines(("s", "f", "i"), [pa.array(strings), pa.array(floats), pa.array(ints)])
+    expected = "".join(json.dumps({"s": s, "f": f, "i": i}, ensure_ascii=False,
+                                  separators=(",", ":")) + "\n"
+                       for s, f, i in zip(strings, floats, ints, strict=True))
+    assert blob.decode("utf-8") == expected
+
+
+def test_iso_utc_matches_arrow_strftime():
+    rng = random.Random(3)
+    micros = [rng.randint(-2_000_000_000_000_000, 8_000_000_000_000_000) for _ in range(5000)]
+    micros += [0, -1, 86_400_000_000 - 1, 86_400_000_000, None]
+    values = pa.array(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    assert iso_utc(values).equals(pc.strftime(values, format="%Y-%m-%dT%H:%M:%SZ"))
