@@ -127,3 +127,16 @@ def test_iso_utc_matches_arrow_strftime():
     micros += [0, -1, 86_400_000_000 - 1, 86_400_000_000, None]
     values = pa.array(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
     assert iso_utc(values).equals(pc.strftime(values, format="%Y-%m-%dT%H:%M:%SZ"))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the COPY path is PostgreSQL's")
+def test_an_abandoned_copy_leaves_the_connection_usable(varied):
+    from evalhub.campaigns.models import Judgment
+    from evalhub.exports.options import ExportOptions
+    from evalhub.exports.selectors import judgment_batches
+
+    options = ExportOptions(format="raw-parquet", include_metric_judges=True, batch_size=1)
+    batches = judgment_batches(campaign=varied.campaign, options=options)
+    assert next(batches).num_rows == 1
+    batches.close()  # a client that goes away mid-download
+    assert Judgment.objects.filter(campaign=varied.campaign).count() == 10
