@@ -51,6 +51,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("outcome", pa.string(), "outcome"),
     Column("judge_kind", pa.string(), "judge_kind"),
     Column("metric_name", pa.string(), "metric_name"),
+    Column("metric_calibrated", pa.bool_(), "metric_calibrated"),
     Column("annotator_id", pa.int64(), "annotator_id"),
     Column("a_side", pa.string(), "a_side"),
     Column("latency_ms", pa.int64(), "latency_ms"),

@@ -32,7 +32,8 @@ from evalhub.exports.selectors import Batch, RunInfo
 RAW_SCHEMA = pa.schema([
     ("judgment_id", pa.int64()), ("campaign_id", pa.int64()), ("task_id", pa.int64()),
     ("criterion", pa.string()), ("outcome", pa.string()), ("judge", pa.string()),
-    ("metric_name", pa.string()), ("annotator", pa.string()), ("is_gold", pa.bool_()),
+    ("metric_name", pa.string()), ("uncalibrated", pa.bool_()), ("annotator", pa.string()),
+    ("is_gold", pa.bool_()),
     ("gold_answer", pa.string()), ("prompt_id", pa.int64()), ("prompt", pa.string()),
     ("prompt_category", pa.string()),
     ("image_a_id", pa.int64()), ("image_a_sha256", pa.string()),
@@ -60,7 +61,8 @@ def pickapic_schema(*, image_bytes: bool) -> pa.Schema:
         ("run_0_id", pa.int64()), ("run_1_id", pa.int64()),
         ("run_0", pa.string()), ("run_1", pa.string()),
         ("user_id", pa.string()), ("judge", pa.string()), ("metric_name", pa.string()),
-        ("votes", pa.int64()), ("agreement", pa.float64()), ("created_at", TS),
+        ("uncalibrated", pa.bool_()), ("votes", pa.int64()), ("agreement", pa.float64()),
+        ("created_at", TS),
     ])
 
 
@@ -68,7 +70,8 @@ DPO_KEYS = (
     "prompt", "chosen", "rejected", "chosen_sha256", "rejected_sha256",
     "chosen_model", "rejected_model", "chosen_run_id", "rejected_run_id", "chosen_run",
     "rejected_run", "chosen_side", "campaign_id", "task_id", "criterion", "prompt_category",
-    "judge", "metric_name", "annotator", "votes", "agreement", "judgment_id", "created_at",
+    "judge", "metric_name", "uncalibrated", "annotator", "votes", "agreement", "judgment_id",
+    "created_at",
 )
 
 # label_0 / label_1 (image 0 is image A) per canonical outcome.
@@ -177,6 +180,17 @@ class RowContext:
         return self._run_names.take(index), self._run_models.take(index)
 
 
+def uncalibrated(batch: Batch) -> pa.Array:
+    """True for metric judgments whose scores came from random weights; False otherwise.
+
+    Human judgments are never uncalibrated; metric judgments cast before calibration was
+    recorded (null) count as calibrated only if nothing says otherwise.
+    """
+    is_metric = pc.equal(batch.column("judge_kind"), "metric")
+    random_weights = pc.equal(batch.column("metric_calibrated"), False)
+    return pc.fill_null(pc.and_(is_metric, random_weights), False)
+
+
 def raw_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
     col = batch.column
     run_a, model_a = ctx.run_columns(col("run_a_id"))
@@ -186,7 +200,7 @@ def raw_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
         "campaign_id": _constant(ctx.campaign_id, batch.num_rows, pa.int64()),
         "task_id": col("task_id"), "criterion": col("criterion"),
         "outcome": col("outcome"), "judge": col("judge_kind"),
-        "metric_name": _blank(col("metric_name")),
+        "metric_name": _blank(col("metric_name")), "uncalibrated": uncalibrated(batch),
         "annotator": ctx.annotator(col("annotator_id")), "is_gold": col("is_gold"),
         "gold_answer": _blank(col("gold_answer")), "prompt_id": col("prompt_id"),
         "prompt": col("prompt"), "prompt_category": col("prompt_category"),
@@ -236,7 +250,8 @@ def pickapic_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
         "run_0_id": col("run_a_id"), "run_1_id": col("run_b_id"),
         "run_0": run_0, "run_1": run_1,
         "user_id": ctx.annotator(col("annotator_id")), "judge": col("judge_kind"),
-        "metric_name": _blank(col("metric_name")), "votes": col("votes"),
+        "metric_name": _blank(col("metric_name")), "uncalibrated": uncalibrated(batch),
+        "votes": col("votes"),
         "agreement": col("agreement"), "created_at": col("created_at"),
     }
     schema = pickapic_schema(image_bytes=ctx.options.image_bytes)
@@ -275,7 +290,7 @@ def dpo_lines(batch: Batch, ctx: RowContext) -> bytes:
         "campaign_id": _constant(ctx.campaign_id, batch.num_rows, pa.int64()),
         "task_id": col("task_id"), "criterion": col("criterion"),
         "prompt_category": col("prompt_category"), "judge": col("judge_kind"),
-        "metric_name": _blank(col("metric_name")),
+        "metric_name": _blank(col("metric_name")), "uncalibrated": uncalibrated(batch),
         "annotator": ctx.annotator(col("annotator_id")), "votes": col("votes"),
         "agreement": col("agreement"), "judgment_id": col("judgment_id"),
         "created_at": iso_utc(col("created_at")),

@@ -68,10 +68,10 @@ class World:
         return judgment
 
     def metric_vote(self, task: ComparisonTask, outcome: str, *, metric: str = "clip_score",
-                    criterion: str = "overall") -> Judgment:
+                    criterion: str = "overall", calibrated: bool | None = True) -> Judgment:
         return Judgment.objects.create(task=task, campaign=self.campaign, criterion=criterion,
                                        outcome=outcome, judge_kind=JudgeKind.METRIC,
-                                       metric_name=metric)
+                                       metric_name=metric, metric_calibrated=calibrated)
 
 
 def build_world(*, annotators: int = 3, criteria=("overall", "aesthetics"),

@@ -176,6 +176,19 @@ def test_metric_judgments_only_when_asked_and_labelled(world, tmp_path):
     assert both.loc["metric", "chosen_sha256"] == world.tasks[0].image_b.blob.sha256
 
 
+@pytest.mark.parametrize("fmt", ["dpo-jsonl", "raw-parquet", "raw-csv", "pickapic-parquet"])
+def test_metric_judgments_from_random_weights_are_flagged_uncalibrated(world, tmp_path, fmt):
+    world.vote(world.tasks[0], world.annotators[0], "a")
+    world.metric_vote(world.tasks[0], "b", metric="clip_score", calibrated=False)
+    world.metric_vote(world.tasks[1], "a", metric="hps", calibrated=True)
+
+    frame = read(export(world, tmp_path, fmt, include_metric_judges=True)[0], fmt)
+    flags = {(row["judge"], row["metric_name"] if isinstance(row["metric_name"], str) else ""):
+             bool(row["uncalibrated"]) for _, row in frame.iterrows()}
+    assert flags == {("human", ""): False, ("metric", "clip_score"): True,
+                     ("metric", "hps"): False}
+
+
 def test_criterion_category_and_date_filters(world, tmp_path):
     now = timezone.now()
     t0, t1, _, _ = world.tasks  # categories colour, counting
