@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 from io import StringIO
 
 import pytest
@@ -55,6 +56,9 @@ def test_fetch_weights_without_network_fails_fast_with_a_clear_message(monkeypat
     monkeypatch.setenv("no_proxy", "")
     monkeypatch.setenv("NO_PROXY", "")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    # urllib caches a global opener built from the proxy variables on first use; restore it
+    # afterwards so the dead proxy does not outlive this test.
+    monkeypatch.setattr(urllib.request, "_opener", None)
     started = time.monotonic()
     with pytest.raises(CommandError) as info:
         call_command("fetch_weights", "--timeout", "5", stdout=StringIO())

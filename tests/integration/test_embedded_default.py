@@ -23,11 +23,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Our own opener: urllib's global one caches the proxy variables of the first test that used
+# it (the offline fetch_weights test points them at a dead proxy).
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def _get(url: str, token: str | None = None) -> dict:
     request = urllib.request.Request(url)
     if token:
         request.add_header("Authorization", f"Token {token}")
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with _LOCAL.open(request, timeout=30) as response:
         return json.loads(response.read())
 
 
@@ -36,7 +41,7 @@ def _post(url: str, body: dict, token: str | None = None) -> dict:
                                      headers={"Content-Type": "application/json"})
     if token:
         request.add_header("Authorization", f"Token {token}")
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with _LOCAL.open(request, timeout=30) as response:
         return json.loads(response.read())
 
 
@@ -60,7 +65,7 @@ def test_the_embedded_default_serves_the_demo_generated_by_its_worker(tmp_path: 
                 return False
 
         # Generous: on a loaded 2-core CI machine, migrating and seeding take a while.
-        wait_until(healthy, timeout=300, what="web server", on_timeout=read_log)
+        wait_until(healthy, timeout=240, what="web server", on_timeout=read_log)
         token = _post(f"{base}/api/v1/auth/token/",
                       {"username": "scientist", "password": "evalhub-demo"})["token"]
 
@@ -84,7 +89,7 @@ def test_the_embedded_default_serves_the_demo_generated_by_its_worker(tmp_path: 
         assert task["prompt"] and task["left"]["url"] and task["right"]["url"]
         assert "scientist / evalhub-demo" in read_log()
         image = _get(f"{base}/api/v1/images/?page_size=1", token)["results"][0]
-        with urllib.request.urlopen(f"{base}{image['url']}", timeout=10) as response:
+        with _LOCAL.open(f"{base}{image['url']}", timeout=10) as response:
             assert response.read()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
