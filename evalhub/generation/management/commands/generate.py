@@ -2,11 +2,10 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evalhub.core.cli import get_by_name, get_project, parse_key_values, reports_domain_errors
+from evalhub.core.cli import get_project, parse_key_values, reports_domain_errors
 from evalhub.generation.services import generation_launch
-from evalhub.prompts.models import PromptSet
-from evalhub.runs.models import Checkpoint, GenerationRun, RunSource, RunStatus
-from evalhub.runs.services import run_create
+from evalhub.runs.cli import add_run_arguments, run_from_options
+from evalhub.runs.models import GenerationRun, RunSource, RunStatus
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -27,10 +26,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--project", required=True, help="project slug")
-        parser.add_argument("--run", required=True, help="run name")
-        parser.add_argument("--model", help="model name (to create the run)")
-        parser.add_argument("--checkpoint", help="checkpoint name (to create the run)")
-        parser.add_argument("--prompt-set", help="prompt set name (to create the run)")
+        add_run_arguments(parser)
         parser.add_argument("--seeds", default="0-3", help="e.g. 0-3,10 (default 0-3)")
         parser.add_argument("--param", action="append", default=[],
                             help="generator parameter KEY=VALUE (JSON values), repeatable")
@@ -41,18 +37,10 @@ class Command(BaseCommand):
     @reports_domain_errors
     def handle(self, *args, **options) -> None:
         project = get_project(options["project"])
-        run = GenerationRun.objects.filter(project=project, name=options["run"]).first()
-        if run is None:
-            if not (options["model"] and options["checkpoint"] and options["prompt_set"]):
-                raise CommandError(f"No run {options['run']!r}; pass --model, --checkpoint and "
-                                   "--prompt-set to create it.")
-            checkpoint = get_by_name(Checkpoint, what="checkpoint", model__project=project,
-                                     model__name=options["model"], name=options["checkpoint"])
-            prompt_set = get_by_name(PromptSet, what="prompt set", project=project,
-                                     name=options["prompt_set"])
-            run = run_create(checkpoint=checkpoint, prompt_set=prompt_set, name=options["run"],
-                             source=RunSource.GENERATED, seeds=parse_seeds(options["seeds"]),
-                             parameters=parse_key_values(options["param"], flag="--param"))
+        run = run_from_options(project=project, options=options, create_kwargs=lambda: {
+            "source": RunSource.GENERATED, "seeds": parse_seeds(options["seeds"]),
+            "parameters": parse_key_values(options["param"], flag="--param"),
+        })
         batches = generation_launch(run=run)
         self.stdout.write(f"Run {run.name!r}: {run.items_total} items queued in {batches} "
                           "batches on the gpu queue.")

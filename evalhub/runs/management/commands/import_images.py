@@ -1,14 +1,12 @@
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from evalhub.blobs.sources import open_source
-from evalhub.core.cli import get_by_name, get_project, reports_domain_errors
-from evalhub.prompts.models import PromptSet
+from evalhub.core.cli import get_project, reports_domain_errors
+from evalhub.runs.cli import add_run_arguments, run_from_options
 from evalhub.runs.importing.services import run_images_import
-from evalhub.runs.models import Checkpoint, GenerationRun
-from evalhub.runs.services import run_create
 
 
 class Command(BaseCommand):
@@ -20,33 +18,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("source", type=Path, help="folder or .zip")
         parser.add_argument("--project", required=True, help="project slug")
-        parser.add_argument("--run", required=True, help="run name")
+        add_run_arguments(parser)
         parser.add_argument("--manifest", type=Path,
                             help="manifest file (default: manifest.csv/jsonl inside the source)")
-        parser.add_argument("--model", help="model name (to create the run)")
-        parser.add_argument("--checkpoint", help="checkpoint name (to create the run)")
-        parser.add_argument("--prompt-set", help="prompt set name (to create the run)")
         parser.add_argument("--skip-existing", action="store_true",
                             help="skip (prompt, seed) items the run already has")
 
     @reports_domain_errors
     def handle(self, *args, **options) -> None:
         project = get_project(options["project"])
-        run = GenerationRun.objects.filter(project=project, name=options["run"]).first()
-        if run is None:
-            if not (options["model"] and options["checkpoint"] and options["prompt_set"]):
-                raise CommandError(
-                    f"No run {options['run']!r}; pass --model, --checkpoint and --prompt-set "
-                    "to create it."
-                )
-            checkpoint = get_by_name(
-                Checkpoint, what="checkpoint", model__project=project,
-                model__name=options["model"], name=options["checkpoint"],
-            )
-            prompt_set = get_by_name(
-                PromptSet, what="prompt set", project=project, name=options["prompt_set"]
-            )
-            run = run_create(checkpoint=checkpoint, prompt_set=prompt_set, name=options["run"])
+        run = run_from_options(project=project, options=options)
         manifest_path: Path | None = options["manifest"]
         limit = settings.EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES
         with open_source(options["source"], max_total_bytes=limit) as source:

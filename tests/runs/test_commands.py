@@ -1,0 +1,56 @@
+"""The run commands, through call_command like a person at a terminal."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from evalhub.runs.models import GenerationRun, RunStatus
+from tests.factories import CheckpointFactory, GenModelFactory, PromptFactory, PromptSetFactory
+from tests.runs.helpers import distinct_pngs, make_zip, manifest_csv
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def catalog(project):
+    model = GenModelFactory(project=project, name="sdxl")
+    checkpoint = CheckpointFactory(model=model, name="step-5000", generator="shapes")
+    prompt_set = PromptSetFactory(project=project, name="shapes")
+    PromptFactory(prompt_set=prompt_set, position=0, text="a red circle")
+    return project, checkpoint, prompt_set
+
+
+def test_import_images_creates_the_run_from_model_checkpoint_and_prompt_set(catalog, tmp_path):
+    project, _, _ = catalog
+    archive = make_zip(tmp_path / "r.zip", {"a.png": distinct_pngs(1)[0],
+                                             "manifest.csv": manifest_csv([("a.png",
+                                                                            "a red circle", 0)])})
+    out = StringIO()
+    call_command("import_images", str(archive), "--project", project.slug, "--run", "r1",
+                 "--model", "sdxl", "--checkpoint", "step-5000", "--prompt-set", "shapes",
+                 stdout=out)
+    run = GenerationRun.objects.get(name="r1")
+    assert run.images.count() == 1 and "1 images imported" in out.getvalue()
+
+
+def test_a_missing_run_without_what_creates_it_is_a_clear_error(catalog, tmp_path):
+    project, _, _ = catalog
+    with pytest.raises(CommandError, match="pass --model, --checkpoint and --prompt-set"):
+        call_command("import_images", str(tmp_path), "--project", project.slug, "--run", "nope")
+    with pytest.raises(CommandError, match="No checkpoint with"):
+        call_command("generate", "--project", project.slug, "--run", "g", "--model", "sdxl",
+                     "--checkpoint", "step-9", "--prompt-set", "shapes")
+
+
+def test_generate_creates_a_generated_run_and_queues_it(catalog,
+                                                        django_capture_on_commit_callbacks):
+    project, _, _ = catalog
+    with django_capture_on_commit_callbacks() as queued:
+        call_command("generate", "--project", project.slug, "--run", "g", "--model", "sdxl",
+                     "--checkpoint", "step-5000", "--prompt-set", "shapes", "--seeds", "0-2,7",
+                     "--param", "quality=0.5", stdout=StringIO())
+    run = GenerationRun.objects.get(name="g")
+    assert (run.seeds, run.parameters, run.status) == ([0, 1, 2, 7], {"quality": 0.5},
+                                                       RunStatus.QUEUED)
+    assert len(queued) == 1
