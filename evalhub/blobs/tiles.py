@@ -31,8 +31,8 @@ from PIL import Image, ImageOps
 
 from evalhub.blobs.models import ImageBlob
 
-# Must equal evalhub.campaigns.payloads.TILE_THRESHOLD_PX (a test checks): above this long side
-# the page opens the pyramid instead of the file.
+# Above this long side an image gets a pyramid, and the rating page opens the pyramid instead
+# of the file (evalhub.campaigns.payloads asks needs_tiles).
 TILE_MIN_SIDE_PX = 4096
 # 510 + 2 x 1 overlap = 512-pixel tiles: few files per level, and power-of-two textures.
 TILE_SIZE = 510

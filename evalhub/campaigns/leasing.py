@@ -37,13 +37,6 @@ class NothingToRate(EvalHubError):
     """No task is available for this annotator right now."""
 
 
-def leases_expire(*, campaign: Campaign) -> int:
-    """Close leases whose time is up, so their tasks can be served again."""
-    return Lease.objects.filter(
-        campaign=campaign, status=LeaseStatus.ACTIVE, expires_at__lte=timezone.now()
-    ).update(status=LeaseStatus.EXPIRED, closed_at=timezone.now())
-
-
 def active_leases(*, campaign: Campaign, annotator: AbstractBaseUser) -> QuerySet[Lease]:
     return Lease.objects.filter(
         campaign=campaign, annotator=annotator, status=LeaseStatus.ACTIVE,

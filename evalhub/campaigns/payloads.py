@@ -8,15 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from evalhub.blobs.models import ImageBlob
-from evalhub.blobs.tiles import TILE_MIN_SIDE_PX
+from evalhub.blobs.tiles import needs_tiles
 from evalhub.campaigns.models import Campaign, Criterion, Lease
-
-# Above this many pixels on a side the page opens a tiled pyramid instead of the whole file.
-TILE_THRESHOLD_PX = TILE_MIN_SIDE_PX
 
 
 def image_payload(blob: ImageBlob) -> dict[str, Any]:
-    tiled = max(blob.width, blob.height) > TILE_THRESHOLD_PX
+    # Images large enough to get a pyramid are opened tile by tile, never whole.
+    tiled = needs_tiles(blob)
     return {
         "url": blob.file.url,
         "width": blob.width,

@@ -23,7 +23,6 @@ from django.utils import timezone
 from evalhub.campaigns.models import (
     AnnotatorFlag,
     Campaign,
-    ComparisonTask,
     JudgeKind,
     Judgment,
     Outcome,
@@ -104,12 +103,6 @@ def metric_judge_names(*, campaign: Campaign, criterion: str | None = None) -> l
     if criterion:
         qs = qs.filter(criterion=criterion)
     return sorted(set(qs.values_list("metric_name", flat=True)))
-
-
-def campaign_image_ids(*, campaign: Campaign) -> set[int]:
-    rows = ComparisonTask.objects.filter(campaign=campaign, is_gold=False).values_list(
-        "image_a_id", "image_b_id")
-    return {i for pair in rows for i in pair}
 
 
 def metric_judge_calibrated(*, campaign: Campaign, metric: str) -> bool:

@@ -11,6 +11,7 @@ import pytest
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
+from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.services import blob_store_bytes
 from evalhub.blobs.tile_tasks import blobs_build_tiles, large_blob_ids
 from evalhub.blobs.tiles import (
@@ -19,9 +20,10 @@ from evalhub.blobs.tiles import (
     Pyramid,
     blob_build_tiles,
     dzi_path,
+    needs_tiles,
     tile_path,
 )
-from evalhub.campaigns.payloads import TILE_THRESHOLD_PX, image_payload
+from evalhub.campaigns.payloads import image_payload
 from evalhub.projects.models import Role
 from tests.factories import ImageFactory, MembershipFactory, UserFactory
 
@@ -56,8 +58,11 @@ def _tile(sha: str, level: int, col: int, row: int) -> PILImage.Image:
         return img
 
 
-def test_threshold_matches_the_payload_threshold():
-    assert TILE_MIN_SIDE_PX == TILE_THRESHOLD_PX
+def test_the_page_is_offered_tiles_exactly_for_images_that_get_a_pyramid():
+    for side in (TILE_MIN_SIDE_PX, TILE_MIN_SIDE_PX + 1):
+        blob = ImageBlob(sha256="ab" * 32, file="blobs/x.png", width=side, height=100)
+        offered = image_payload(blob)["tiles"] is not None
+        assert offered == needs_tiles(blob) == (side > TILE_MIN_SIDE_PX)
 
 
 def test_levels_follow_the_dzi_formula():
