@@ -193,9 +193,13 @@ def main() -> None:
             conn.execute(f'CREATE DATABASE "{dbname}"')
     env = {**os.environ, "DEBUG": "1"}
     _django()
+    from django.db import connection
+
     from evalhub.campaigns.models import Campaign
 
-    if not args.reuse or not Campaign.objects.filter(name="bench").exists():
+    # A new (or half-built) database has no tables yet: ask before querying them.
+    migrated = Campaign._meta.db_table in connection.introspection.table_names()
+    if not migrated or not Campaign.objects.filter(name="bench").exists():
         started = time.perf_counter()
         subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"],
                        check=True, env=env)
