@@ -18,7 +18,7 @@ from django.core.files.storage import default_storage
 
 from evalhub.campaigns.models import Outcome
 from evalhub.exports.columns import TS
-from evalhub.exports.jsonl import iso_utc, json_lines
+from evalhub.exports.jsonl import json_block
 from evalhub.exports.options import (
     DPO_JSONL,
     PICKAPIC_PARQUET,
@@ -258,7 +258,7 @@ def pickapic_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([columns[name] for name in schema.names], schema=schema)
 
 
-def dpo_lines(batch: Batch, ctx: RowContext) -> bytes:
+def dpo_lines(batch: Batch, ctx: RowContext) -> pa.Buffer:
     """JSONL bytes of a batch (ties and both-bad are never in a DPO batch)."""
     col = batch.column
     outcomes = col("outcome")
@@ -293,9 +293,9 @@ def dpo_lines(batch: Batch, ctx: RowContext) -> bytes:
         "metric_name": _blank(col("metric_name")), "uncalibrated": uncalibrated(batch),
         "annotator": ctx.annotator(col("annotator_id")), "votes": col("votes"),
         "agreement": col("agreement"), "judgment_id": col("judgment_id"),
-        "created_at": iso_utc(col("created_at")),
+        "created_at": col("created_at"),  # written as "2025-03-01T12:00:05.123456Z"
     }
-    return json_lines(DPO_KEYS, [values[key] for key in DPO_KEYS])
+    return json_block(DPO_KEYS, [values[key] for key in DPO_KEYS])
 
 
 class FormatWriter:
@@ -326,8 +326,8 @@ class FormatWriter:
 
     def write(self, batch: Batch, ctx: RowContext) -> int:
         built = self._build(batch, ctx)
-        if isinstance(built, bytes):
-            self.sink.write(built)
+        if isinstance(built, pa.Buffer):  # JSONL: written without a copy into bytes
+            self.sink.write(memoryview(built))
             count = batch.num_rows
         else:
             self._writer.write_batch(built)

@@ -121,6 +121,43 @@ def test_json_lines_encode_strings_numbers_and_nulls_like_json_dumps():
     assert blob.decode("utf-8") == expected
 
 
+def test_json_lines_of_repeating_columns_are_what_json_dumps_writes():
+    """Columns that repeat together are assembled in blocks; the bytes must not change."""
+    rng = random.Random(11)
+    n = 3000
+    texts = ["plain", ODD_TEXT, "", None, "é🙂", '"', "tab\t"]
+    columns = {
+        "task": [rng.randint(0, 40) for _ in range(n)],
+        "prompt": [None] * n,
+        "model": [rng.choice(["m/1", "m/2", None]) for _ in range(n)],
+        "flag": [rng.choice([True, False, None]) for _ in range(n)],
+        "text": [rng.choice(texts) for _ in range(n)],
+        "ratio": [rng.choice([0.5, 2 / 3, 1.0, None]) for _ in range(n)],
+        "id": list(range(n)),
+        "unique": [f"u{i}" for i in range(n)],
+        "note": [rng.choice(texts) for _ in range(n)],
+    }
+    columns["prompt"] = [f"prompt of {task}" for task in columns["task"]]  # moves with task
+    arrays = [pa.array(values) for values in columns.values()]
+    blob = json_lines(tuple(columns), arrays)
+    expected = "".join(json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False,
+                                  separators=(",", ":")) + "\n"
+                       for row in zip(*columns.values(), strict=True))
+    assert blob.decode("utf-8") == expected
+
+
+def test_json_lines_write_timestamps_as_iso_utc_strings():
+    values = pa.array([0, None, -1, 1_740_830_405_123_456], pa.int64()).cast(
+        pa.timestamp("us", tz="UTC"))
+    blob = json_lines(("at",), [values])
+    assert blob.decode() == ('{"at":"1970-01-01T00:00:00.000000Z"}\n{"at":null}\n'
+                             '{"at":"1969-12-31T23:59:59.999999Z"}\n'
+                             '{"at":"2025-03-01T12:00:05.123456Z"}\n')
+    assert iso_utc(values).to_pylist() == ["1970-01-01T00:00:00.000000Z", None,
+                                           "1969-12-31T23:59:59.999999Z",
+                                           "2025-03-01T12:00:05.123456Z"]
+
+
 def test_iso_utc_matches_arrow_strftime():
     rng = random.Random(3)
     micros = [rng.randint(-2_000_000_000_000_000, 8_000_000_000_000_000) for _ in range(5000)]
