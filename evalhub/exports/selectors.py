@@ -23,8 +23,8 @@ from evalhub.campaigns.models import (
     Judgment,
     Outcome,
 )
-from evalhub.exports.columns import BATCH_SCHEMA, NAMES
-from evalhub.exports.options import AGGREGATE_PAIR, ExportOptions
+from evalhub.exports.columns import BATCH_SCHEMA, NAMES, RAW_ONLY
+from evalhub.exports.options import AGGREGATE_PAIR, RAW_FORMATS, ExportOptions
 from evalhub.exports.sources import row_batches
 from evalhub.runs.models import GenerationRun
 
@@ -153,6 +153,11 @@ def _pair_agreements(qs: QuerySet[Judgment], chunk: int) -> dict[tuple, tuple[in
     return result
 
 
+def _unread(options: ExportOptions) -> tuple[str, ...]:
+    """Columns the export's format never writes (they may be null in its batches)."""
+    return () if options.format in RAW_FORMATS else RAW_ONLY
+
+
 def _with_extra(batch: pa.RecordBatch, votes: pa.Array, agreement: pa.Array) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([*batch.columns, votes, agreement], schema=BATCH_SCHEMA)
 
@@ -172,7 +177,8 @@ def judgment_batches(*, campaign: Campaign, options: ExportOptions) -> Iterator[
     agreements = None
     if options.min_agreement is not None:
         agreements = _pair_agreements(qs, size)
-    for batch in row_batches(qs, ("id",), size, campaign_id=campaign.pk):
+    for batch in row_batches(qs, ("id",), size, campaign_id=campaign.pk,
+                             skip=_unread(options)):
         n = batch.num_rows
         if agreements is not None:
             keys = zip(*(batch.column(name).to_pylist() for name in
@@ -204,7 +210,8 @@ def pair_batches(*, campaign: Campaign, options: ExportOptions) -> Iterator[Batc
     out: list[tuple] = []
 
     def rows() -> Iterator[tuple]:
-        for batch in row_batches(qs, PAIR_ORDER, options.batch_size, campaign_id=campaign.pk):
+        for batch in row_batches(qs, PAIR_ORDER, options.batch_size, campaign_id=campaign.pk,
+                                 skip=_unread(options)):
             yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
 
     def emit(first: tuple, counts: list[int], last_at) -> None:

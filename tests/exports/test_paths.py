@@ -38,6 +38,11 @@ CASES = [
     ("dpo-jsonl", {"include_metric_judges": True, "base_url": "https://data.example/p/"}),
     ("dpo-jsonl", {"aggregate": "pair", "min_agreement": 0.5}),
     ("dpo-jsonl", {"bundle": "zip"}),
+    # Several COPY chunks per export, and batches that end inside a pair.
+    ("dpo-jsonl", {"include_metric_judges": True, "batch_size": 3}),
+    ("raw-csv", {"include_metric_judges": True, "batch_size": 4}),
+    ("pickapic-parquet", {"aggregate": "pair", "image_bytes": False, "batch_size": 2,
+                          "include_metric_judges": True}),
 ]
 
 
