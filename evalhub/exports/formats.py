@@ -7,6 +7,7 @@ never depend on the displayed side.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -17,6 +18,7 @@ import pyarrow.parquet as pq
 from django.core.files.storage import default_storage
 
 from evalhub.campaigns.models import Outcome
+from evalhub.exports.background import BackgroundWriter
 from evalhub.exports.columns import TS
 from evalhub.exports.jsonl import json_block
 from evalhub.exports.options import (
@@ -116,9 +118,9 @@ class RowContext:
         self._bytes: dict[str, bytes] = {}
         self._bytes_total = 0
         self.annotators: set[int] = set()
-        self._run_ids = pa.array(list(runs), pa.int64())
-        self._run_names = pa.array([info.name for info in runs.values()], pa.string())
-        self._run_models = pa.array([info.model for info in runs.values()], pa.string())
+        self.run_ids = pa.array(list(runs), pa.int64())
+        self.run_names = pa.array([info.name for info in runs.values()], pa.string())
+        self.run_models = pa.array([info.model for info in runs.values()], pa.string())
 
     def _name(self, aid: int) -> str:
         if self.usernames is not None:
@@ -126,6 +128,10 @@ class RowContext:
         return pseudonym(campaign_id=self.campaign_id, user_id=aid)
 
     def annotator(self, ids: pa.Array) -> pa.Array:
+        return self.annotator_codes(ids).dictionary_decode()
+
+    def annotator_codes(self, ids: pa.Array) -> pa.DictionaryArray:
+        """Annotator names (pseudonyms or usernames) as a dictionary over the batch's ids."""
         distinct = pc.unique(ids)
         names = self._names
         found = []
@@ -134,7 +140,8 @@ class RowContext:
             if aid is not None and aid not in names:
                 names[aid] = self._name(aid)
             found.append(None if aid is None else names[aid])
-        return _map(ids, distinct, pa.array(found, pa.string()))
+        return pa.DictionaryArray.from_arrays(pc.index_in(ids, value_set=distinct),
+                                              pa.array(found, pa.string()))
 
     def relative_path(self, sha: str, file_name: str) -> str:
         """``images/<sha256><suffix of the stored file>``, e.g. images/ab12...ef.png."""
@@ -176,8 +183,8 @@ class RowContext:
                          zip(shas.to_pylist(), files.to_pylist(), strict=True)], pa.binary())
 
     def run_columns(self, ids: pa.Array) -> tuple[pa.Array, pa.Array]:
-        index = pc.index_in(ids, value_set=self._run_ids)
-        return self._run_names.take(index), self._run_models.take(index)
+        index = pc.index_in(ids, value_set=self.run_ids)
+        return self.run_names.take(index), self.run_models.take(index)
 
 
 def uncalibrated(batch: Batch) -> pa.Array:
@@ -258,8 +265,18 @@ def pickapic_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([columns[name] for name in schema.names], schema=schema)
 
 
+def _both_sides(a: pa.Array, b: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """The distinct values of two columns, and each column's indices into them."""
+    distinct = pc.unique(pa.concat_arrays([a, b]))
+    return distinct, pc.index_in(a, value_set=distinct), pc.index_in(b, value_set=distinct)
+
+
 def dpo_lines(batch: Batch, ctx: RowContext) -> pa.Buffer:
-    """JSONL bytes of a batch (ties and both-bad are never in a DPO batch)."""
+    """JSONL bytes of a batch (ties and both-bad are never in a DPO batch).
+
+    The chosen and rejected columns are dictionaries (the winner's index into the values
+    of both sides), so each image, run and annotator is JSON-encoded once per batch.
+    """
     col = batch.column
     outcomes = col("outcome")
     if not pc.all(pc.is_in(outcomes, pa.array([Outcome.A.value, Outcome.B.value]))).as_py():
@@ -269,29 +286,38 @@ def dpo_lines(batch: Batch, ctx: RowContext) -> pa.Buffer:
     def pick(col_a: pa.Array, col_b: pa.Array, winner: bool) -> pa.Array:
         return pc.if_else(a_won, col_a, col_b) if winner else pc.if_else(a_won, col_b, col_a)
 
-    ref_a = ctx.refs(col("image_a_sha256"), col("image_a_file"))
-    ref_b = ctx.refs(col("image_b_sha256"), col("image_b_file"))
-    run_a, model_a = ctx.run_columns(col("run_a_id"))
-    run_b, model_b = ctx.run_columns(col("run_b_id"))
-    sha_a, sha_b = col("image_a_sha256"), col("image_b_sha256")
+    def picked(index_a: pa.Array, index_b: pa.Array, dictionary: pa.Array, winner: bool
+               ) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(pick(index_a, index_b, winner), dictionary)
+
+    shas, image_a, image_b = _both_sides(col("image_a_sha256"), col("image_b_sha256"))
+    files = pa.concat_arrays([col("image_a_file"), col("image_b_file")]).take(
+        pc.index_in(shas, value_set=pa.concat_arrays([col("image_a_sha256"),
+                                                      col("image_b_sha256")])))
+    refs = ctx.refs(shas, files)
+    run_a = pc.index_in(col("run_a_id"), value_set=ctx.run_ids)
+    run_b = pc.index_in(col("run_b_id"), value_set=ctx.run_ids)
     # The chosen image was shown on A's side when A won, else on the other side.
     side = _blank(col("a_side"))
     other_side = pc.if_else(pc.equal(side, "left"), "right", "left")
     values = {
         "prompt": col("prompt"),
-        "chosen": pick(ref_a, ref_b, True), "rejected": pick(ref_a, ref_b, False),
-        "chosen_sha256": pick(sha_a, sha_b, True), "rejected_sha256": pick(sha_a, sha_b, False),
-        "chosen_model": pick(model_a, model_b, True),
-        "rejected_model": pick(model_a, model_b, False),
+        "chosen": picked(image_a, image_b, refs, True),
+        "rejected": picked(image_a, image_b, refs, False),
+        "chosen_sha256": picked(image_a, image_b, shas, True),
+        "rejected_sha256": picked(image_a, image_b, shas, False),
+        "chosen_model": picked(run_a, run_b, ctx.run_models, True),
+        "rejected_model": picked(run_a, run_b, ctx.run_models, False),
         "chosen_run_id": pick(col("run_a_id"), col("run_b_id"), True),
         "rejected_run_id": pick(col("run_a_id"), col("run_b_id"), False),
-        "chosen_run": pick(run_a, run_b, True), "rejected_run": pick(run_a, run_b, False),
+        "chosen_run": picked(run_a, run_b, ctx.run_names, True),
+        "rejected_run": picked(run_a, run_b, ctx.run_names, False),
         "chosen_side": pc.if_else(a_won, side, other_side),
         "campaign_id": _constant(ctx.campaign_id, batch.num_rows, pa.int64()),
         "task_id": col("task_id"), "criterion": col("criterion"),
         "prompt_category": col("prompt_category"), "judge": col("judge_kind"),
         "metric_name": _blank(col("metric_name")), "uncalibrated": uncalibrated(batch),
-        "annotator": ctx.annotator(col("annotator_id")), "votes": col("votes"),
+        "annotator": ctx.annotator_codes(col("annotator_id")), "votes": col("votes"),
         "agreement": col("agreement"), "judgment_id": col("judgment_id"),
         "created_at": col("created_at"),  # written as "2025-03-01T12:00:05.123456Z"
     }
@@ -315,6 +341,9 @@ class FormatWriter:
             self.schema = RAW_SCHEMA
         else:
             self.schema = None
+        # JSONL blocks are Arrow buffers that never change: they can be written while the
+        # next batch is built. (Parquet and CSV writers reuse theirs: written in place.)
+        self._background = BackgroundWriter(sink) if fmt == DPO_JSONL else None
         if fmt in (RAW_PARQUET, PICKAPIC_PARQUET):
             self._writer = pq.ParquetWriter(sink, self.schema, compression="zstd")
         elif fmt == RAW_CSV:
@@ -327,7 +356,8 @@ class FormatWriter:
     def write(self, batch: Batch, ctx: RowContext) -> int:
         built = self._build(batch, ctx)
         if isinstance(built, pa.Buffer):  # JSONL: written without a copy into bytes
-            self.sink.write(memoryview(built))
+            assert self._background is not None
+            self._background.write(memoryview(built))
             count = batch.num_rows
         else:
             self._writer.write_batch(built)
@@ -336,12 +366,20 @@ class FormatWriter:
         return count
 
     def close(self) -> None:
+        if self._background is not None:
+            self._background.close()
         if self._writer is not None:
             if self.rows == 0 and self.options.format == RAW_CSV:
                 self._writer.write_batch(RAW_SCHEMA.empty_table().to_batches()[0]
                                          if RAW_SCHEMA.empty_table().num_rows else
                                          pa.RecordBatch.from_pylist([], schema=RAW_SCHEMA))
             self._writer.close()
+
+    def abort(self) -> None:
+        """Stop the background writes of an export that will not be finished."""
+        if self._background is not None:
+            with contextlib.suppress(Exception):  # the export is abandoned anyway
+                self._background.close()
 
 
 __all__ = ["DPO_KEYS", "RAW_SCHEMA", "FormatWriter", "RowContext", "pickapic_schema"]

@@ -127,8 +127,21 @@ def _python_json(values: pa.Array) -> pa.Array:
 
 
 def _encode(values: pa.Array) -> _Encoded:
-    """Any supported column -> its JSON texts, as ``json.dumps`` writes each value."""
+    """Any supported column -> its JSON texts, as ``json.dumps`` writes each value.
+
+    A dictionary column is encoded once per dictionary entry (no hashing of its rows); an
+    integer column whose values only increase (ids in id order) is cast row by row.
+    """
     kind = values.type
+    if pa.types.is_dictionary(kind):
+        dictionary = values.dictionary
+        texts = pc.fill_null(json_values(dictionary), "null") if len(dictionary) else \
+            pa.array([], pa.string())
+        codes = pc.fill_null(values.indices, len(dictionary)).to_numpy()
+        return _Encoded(pa.concat_arrays([texts, pa.array(["null"], pa.string())]),
+                        codes.astype(np.int64, copy=False))
+    if pa.types.is_integer(kind) and not values.null_count and _increasing(values):
+        return _Encoded(values.cast(pa.string()))
     if pa.types.is_null(kind):
         return _Encoded(pa.array(["null"], pa.string()), np.zeros(len(values), np.int64))
     if pa.types.is_string(kind):
@@ -144,6 +157,11 @@ def _encode(values: pa.Array) -> _Encoded:
         filled = pc.fill_null(values, 0) if values.null_count else values
         return _Encoded(_with_nulls(values, _iso_bytes(filled, quote=True), "null"))
     raise TypeError(f"No JSON encoding for {kind}")
+
+
+def _increasing(values: pa.Array) -> bool:
+    numbers = values.to_numpy()
+    return len(numbers) > 1 and bool(np.all(numbers[1:] > numbers[:-1]))
 
 
 def json_values(values: pa.Array) -> pa.Array:

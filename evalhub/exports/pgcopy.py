@@ -52,9 +52,11 @@ def copy_chunks(conn: psycopg.Connection, statement: str, rows: int
                 yield chunk, count
         finished = True
     finally:
-        if not finished:
+        if finished:
+            _finish(pgconn)
+        else:
             _abandon(conn)
-        _finish(pgconn)
+            _finish(pgconn, cancelled=True)
 
 
 def _abandon(conn: psycopg.Connection) -> None:
@@ -67,11 +69,15 @@ def _abandon(conn: psycopg.Connection) -> None:
         pass
 
 
-def _finish(pgconn: pq.abc.PGconn) -> None:
-    """Read the remaining results so the connection is idle again; raise a failed COPY."""
+def _finish(pgconn: pq.abc.PGconn, cancelled: bool = False) -> None:
+    """Read the remaining results so the connection is idle again; raise a failed COPY.
+
+    After ``_abandon`` the COPY fails with "canceling statement due to user request": that
+    error is the one asked for, not raised.
+    """
     error = None
     while (result := pgconn.get_result()) is not None:
         if result.status == pq.ExecStatus.FATAL_ERROR and error is None:
             error = result.get_error_message()
-    if error is not None:
+    if error is not None and not cancelled:
         raise psycopg.DatabaseError(error)

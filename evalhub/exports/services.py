@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import threading
 import time
 import zipfile
 from collections import Counter
@@ -79,24 +80,29 @@ class CountingWriter(io.RawIOBase):
 
 
 class Pipe(io.RawIOBase):
-    """In-memory sink that the API drains between steps (holds one batch at most)."""
+    """In-memory sink that the API drains between steps (holds a few batches at most).
+
+    Written from the export's writer thread while the response drains it: hence the lock.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.chunks: list[bytes] = []
+        self._lock = threading.Lock()
 
     def writable(self) -> bool:
         return True
 
     def write(self, data) -> int:  # type: ignore[override]
         data = bytes(data)
-        self.chunks.append(data)
+        with self._lock:
+            self.chunks.append(data)
         return len(data)
 
     def drain(self) -> bytes:
-        data = b"".join(self.chunks)
-        self.chunks.clear()
-        return data
+        with self._lock:
+            chunks, self.chunks = self.chunks, []
+        return b"".join(chunks)
 
 
 class Exporter:
@@ -116,16 +122,20 @@ class Exporter:
     def _write_rows(self, sink: IO[bytes], ctx: RowContext) -> Iterator[None]:
         writer = FormatWriter(CountingWriter(sink), options=self.options)
         summary = self.summary
-        for batch in judgment_batches(campaign=self.campaign, options=self.options):
-            writer.write(batch, ctx)
-            counts = pa.table({"criterion": batch.column("criterion"),
-                               "outcome": batch.column("outcome")}).group_by(
-                ["criterion", "outcome"]).aggregate([([], "count_all")])
-            summary.outcomes.update(dict(zip(
-                zip(counts["criterion"].to_pylist(), counts["outcome"].to_pylist(),
-                    strict=True), counts["count_all"].to_pylist(), strict=True)))
-            summary.votes += pc.sum(batch.column("votes")).as_py() or 0
-            yield
+        try:
+            for batch in judgment_batches(campaign=self.campaign, options=self.options):
+                writer.write(batch, ctx)
+                counts = pa.table({"criterion": batch.column("criterion"),
+                                   "outcome": batch.column("outcome")}).group_by(
+                    ["criterion", "outcome"]).aggregate([([], "count_all")])
+                summary.outcomes.update(dict(zip(
+                    zip(counts["criterion"].to_pylist(), counts["outcome"].to_pylist(),
+                        strict=True), counts["count_all"].to_pylist(), strict=True)))
+                summary.votes += pc.sum(batch.column("votes")).as_py() or 0
+                yield
+        except BaseException:
+            writer.abort()  # e.g. a client that went away: stop the writer thread
+            raise
         writer.close()
         summary.rows = writer.rows
         ctx.annotators.discard(None)

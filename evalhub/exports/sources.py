@@ -11,6 +11,7 @@ once. Both yield batches of at most ``size`` rows in the query's order.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
+from contextlib import closing
 from itertools import islice
 
 import numpy as np
@@ -134,8 +135,11 @@ def copy_batches(qs: QuerySet[Judgment], order: tuple[str, ...], size: int, *,
 
 def _copy_stream(conn, statement: str, direct: list[Column], tables: dict, size: int
                  ) -> Iterator[pa.RecordBatch]:
-    for data, _ in copy_chunks(conn, statement, size):
-        yield _join(_parse(data, direct), tables)
+    # Closing this generator closes the COPY now, in this thread (not whenever the garbage
+    # collector gets to it, in whichever thread it runs).
+    with closing(copy_chunks(conn, statement, size)) as chunks:
+        for data, _ in chunks:
+            yield _join(_parse(data, direct), tables)
 
 
 def row_batches(qs: QuerySet[Judgment], order: tuple[str, ...], size: int, *,
