@@ -7,12 +7,17 @@ subprocess through ``evalhub.exports.services.export_to_path`` (what ``manage.py
 export_preferences`` calls) and reads that process's peak RSS (``ru_maxrss``), so setup
 memory is not counted. Targets: >= 100,000 rows/s and < 500 MB peak per format.
 
+``--aggregate pair`` (one row per pair by majority, preference formats only) and
+``--min-agreement X`` measure the grouping modes; their throughput is counted in judgments
+(votes behind the rows) per second.
+
 Human-readable lines first; the last line is one JSON object.
 
 Usage::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/evalhub_exportbench \\
-        python bench/export.py [--judgments 1000000] [--reuse]
+        python bench/export.py [--judgments 1000000] [--reuse] [--formats dpo-jsonl ...]
+            [--aggregate pair] [--min-agreement 0.75]
 """
 
 from __future__ import annotations
@@ -148,7 +153,7 @@ def populate(judgments: int) -> int:
     return campaign.pk
 
 
-def child(campaign_id: int, fmt: str, output: str) -> None:
+def child(campaign_id: int, fmt: str, output: str, extra: str) -> None:
     """Runs in a fresh process: one export, then its timing and peak RSS as JSON."""
     _django()
     from evalhub.campaigns.models import Campaign
@@ -156,7 +161,7 @@ def child(campaign_id: int, fmt: str, output: str) -> None:
     from evalhub.exports.services import export_to_path
 
     campaign = Campaign.objects.get(pk=campaign_id)
-    options = ExportOptions(format=fmt, image_bytes=False)
+    options = ExportOptions(format=fmt, image_bytes=False, **json.loads(extra))
     started = time.perf_counter()
     summary = export_to_path(campaign=campaign, options=options, output=Path(output),
                              overwrite=True)
@@ -171,12 +176,21 @@ def main() -> None:
     parser.add_argument("--judgments", type=int, default=1_000_000)
     parser.add_argument("--reuse", action="store_true", help="keep an already filled database")
     parser.add_argument("--formats", nargs="+", default=FORMATS)
-    parser.add_argument("--child", nargs=3, metavar=("CAMPAIGN", "FORMAT", "OUTPUT"),
+    parser.add_argument("--aggregate", choices=["judgment", "pair"], default="judgment",
+                        help="pair: one row per pair by majority (throughput is judgments/s)")
+    parser.add_argument("--min-agreement", type=float, default=None,
+                        help="keep pairs whose agreement is at least this")
+    parser.add_argument("--child", nargs=4, metavar=("CAMPAIGN", "FORMAT", "OUTPUT", "OPTIONS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(int(args.child[0]), args.child[1], args.child[2])
+        child(int(args.child[0]), args.child[1], args.child[2], args.child[3])
         return
+    extra: dict = {}
+    if args.aggregate != "judgment":
+        extra["aggregate"] = args.aggregate
+    if args.min_agreement is not None:
+        extra["min_agreement"] = args.min_agreement
     os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
     url = os.environ["DATABASE_URL"]
     dbname = url.rsplit("/", 1)[1]
@@ -208,11 +222,15 @@ def main() -> None:
     else:
         campaign_id = Campaign.objects.get(name="bench").pk
     results = {}
+    # Raw formats have one row per judgment: they refuse aggregation.
+    formats = [fmt for fmt in args.formats
+               if not (extra.get("aggregate") == "pair" and fmt.startswith("raw-"))]
     with tempfile.TemporaryDirectory() as tmp:
-        for fmt in args.formats:
+        for fmt in formats:
             output = Path(tmp) / f"export.{fmt}"
             out = subprocess.run(
-                [sys.executable, __file__, "--child", str(campaign_id), fmt, str(output)],
+                [sys.executable, __file__, "--child", str(campaign_id), fmt, str(output),
+                 json.dumps(extra)],
                 check=True, env=env, capture_output=True, text=True).stdout
             result = json.loads(out.strip().splitlines()[-1])
             result["rows_per_s"] = result["rows"] / result["seconds"]
@@ -225,7 +243,7 @@ def main() -> None:
                   f"judgments/s), peak RSS {result['peak_mb']:.0f} MB, "
                   f"{result['bytes'] / 1e6:.1f} MB file {'OK' if result['ok'] else 'MISSED'}")
     summary = {
-        "bench": "export", "judgments": args.judgments,
+        "bench": "export", "judgments": args.judgments, "options": extra,
         "formats": {fmt: {k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()}
                     for fmt, r in results.items()},
         "targets": {"rows_per_s": TARGET_ROWS_PER_S, "peak_mb": TARGET_MB},

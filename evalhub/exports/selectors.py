@@ -25,11 +25,10 @@ from evalhub.campaigns.models import (
 )
 from evalhub.exports.columns import BATCH_SCHEMA, NAMES, RAW_ONLY
 from evalhub.exports.options import AGGREGATE_PAIR, RAW_FORMATS, ExportOptions
-from evalhub.exports.sources import row_batches
+from evalhub.exports.pairs import PER_JUDGMENT, pair_copy_batches
+from evalhub.exports.sources import copy_available, row_batches
 from evalhub.runs.models import GenerationRun
 
-# Columns that describe one vote, empty on rows aggregated by pair.
-PER_JUDGMENT = ("judgment_id", "annotator_id", "a_side", "latency_ms", "client_id")
 PAIR_ORDER = ("task_id", "criterion", "judge_kind", "metric_name", "id")
 
 Batch = pa.RecordBatch  # columns of ``columns.BATCH_SCHEMA``
@@ -201,8 +200,18 @@ def pair_batches(*, campaign: Campaign, options: ExportOptions) -> Iterator[Batc
     ``created_at`` the time of the last vote; per-vote columns (judgment id, annotator, side,
     latency, client id) are null. Pairs whose majority is a tie are dropped unless ties are
     kept; pairs below ``min_agreement`` are dropped.
+
+    On PostgreSQL the database groups the votes (``pairs.pair_copy_batches``); elsewhere
+    they are grouped here, row by row.
     """
     qs = export_queryset(campaign=campaign, options=options)
+    if copy_available():
+        for batch in pair_copy_batches(qs, size=options.batch_size, campaign_id=campaign.pk,
+                                       keep_ties=options.keep_ties,
+                                       min_agreement=options.min_agreement,
+                                       skip=_unread(options)):
+            yield pa.RecordBatch.from_arrays(batch.columns, schema=BATCH_SCHEMA)
+        return
     index = {name: i for i, name in enumerate(NAMES)}
     i_key = [index[n] for n in ("task_id", "criterion", "judge_kind", "metric_name")]
     i_outcome, i_created = index["outcome"], index["created_at"]

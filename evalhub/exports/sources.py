@@ -10,7 +10,7 @@ once. Both yield batches of at most ``size`` rows in the query's order.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import closing
 from itertools import islice
 
@@ -21,7 +21,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from evalhub.campaigns.models import ComparisonTask, Judgment
-from evalhub.exports.columns import COLUMNS, ROW_SCHEMA, Column
+from evalhub.exports.columns import COLUMNS, EXTRA, ROW_SCHEMA, Column
 from evalhub.exports.pgcopy import copy_chunks
 from evalhub.exports.prefetch import prefetch
 
@@ -79,7 +79,8 @@ def _lookup_tables(campaign_id: int) -> dict[str, tuple[np.ndarray, dict[str, pa
 def _join(batch: pa.RecordBatch, tables: dict) -> pa.RecordBatch:
     """Add the lookup columns (in ``COLUMNS`` order) by id (binary search in sorted ids).
 
-    Columns that were not read (see ``copy_batches``' ``skip``) are null.
+    Columns that were not read (see ``copy_batches``' ``skip``) are null; ``votes`` and
+    ``agreement`` (``columns.EXTRA``), when the batch has them, follow.
     """
     joined: dict[str, pa.Array] = {}
     for key, (ids, columns) in tables.items():
@@ -93,7 +94,12 @@ def _join(batch: pa.RecordBatch, tables: dict) -> pa.RecordBatch:
     read = set(batch.schema.names)
     arrays = [joined[c.name] if c.lookup else batch.column(c.name) if c.name in read
               else pa.nulls(batch.num_rows, c.type) for c in COLUMNS]
-    return pa.RecordBatch.from_arrays(arrays, schema=ROW_SCHEMA)
+    extra = [c for c in EXTRA if c.name in read]
+    if not extra:
+        return pa.RecordBatch.from_arrays(arrays, schema=ROW_SCHEMA)
+    schema = pa.schema([*ROW_SCHEMA, *((c.name, c.type) for c in extra)])
+    return pa.RecordBatch.from_arrays([*arrays, *(batch.column(c.name) for c in extra)],
+                                      schema=schema)
 
 
 def _parse(data: bytearray, direct: list[Column]) -> pa.RecordBatch:
@@ -114,6 +120,22 @@ def copy_batches(qs: QuerySet[Judgment], order: tuple[str, ...], size: int, *,
                  campaign_id: int, skip: Collection[str] = ()) -> Iterator[pa.RecordBatch]:
     """The PostgreSQL source: CSV from ``COPY (SELECT ...) TO STDOUT``, parsed by Arrow.
 
+    Columns named in ``skip`` (never lookup keys) are not read: they are null in the batches.
+    """
+    direct = [c for c in COLUMNS if c.lookup is None and c.name not in skip]
+    return copy_query_batches(qs.order_by(*order).values_list(*[c.path for c in direct]),
+                              direct, size, campaign_id=campaign_id)
+
+
+def copy_query_batches(rows: QuerySet, direct: list[Column], size: int, *, campaign_id: int,
+                       prepare: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None
+                       ) -> Iterator[pa.RecordBatch]:
+    """Batches of ``columns.ROW_SCHEMA`` from a ``values_list`` query of ``direct`` columns.
+
+    ``rows`` selects the ``direct`` columns in that order (names may differ: CSV has no
+    header). ``prepare``, if given, runs on each parsed batch before the lookup columns are
+    joined: it may add columns (e.g. ``votes``, ``agreement``) and drop rows.
+
     In CSV, NULL is an unquoted empty field and '' a quoted one, so both survive; booleans
     are t/f; timestamptz carries its UTC offset. PostgreSQL sends one CopyData message per
     row, so every message is a whole CSV record and a batch is ``size`` messages joined.
@@ -121,25 +143,26 @@ def copy_batches(qs: QuerySet[Judgment], order: tuple[str, ...], size: int, *,
     Everything that touches Django's (thread-local) connection happens here, in the
     caller's thread; the returned iterator only uses the psycopg connection it is given, so
     it may run in another thread (``prefetch``) inside the caller's transaction.
-
-    Columns named in ``skip`` (never lookup keys) are not read: they are null in the batches.
     """
     tables = _lookup_tables(campaign_id)
-    direct = [c for c in COLUMNS if c.lookup is None and c.name not in skip]
-    sql, params = qs.order_by(*order).values_list(*[c.path for c in direct]).query \
-        .sql_with_params()
+    sql, params = rows.query.sql_with_params()
     connection.ensure_connection()
     statement = f"COPY ({connection.ops.compose_sql(sql, params)}) TO STDOUT WITH (FORMAT csv)"
-    return _copy_stream(connection.connection, statement, direct, tables, size)
+    return _copy_stream(connection.connection, statement, direct, tables, size, prepare)
 
 
-def _copy_stream(conn, statement: str, direct: list[Column], tables: dict, size: int
+def _copy_stream(conn, statement: str, direct: list[Column], tables: dict, size: int,
+                 prepare: Callable[[pa.RecordBatch], pa.RecordBatch] | None
                  ) -> Iterator[pa.RecordBatch]:
     # Closing this generator closes the COPY now, in this thread (not whenever the garbage
     # collector gets to it, in whichever thread it runs).
     with closing(copy_chunks(conn, statement, size)) as chunks:
         for data, _ in chunks:
-            yield _join(_parse(data, direct), tables)
+            batch = _parse(data, direct)
+            if prepare is not None:
+                batch = prepare(batch)
+            if batch.num_rows:
+                yield _join(batch, tables)
 
 
 def row_batches(qs: QuerySet[Judgment], order: tuple[str, ...], size: int, *,

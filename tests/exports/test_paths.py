@@ -104,6 +104,68 @@ def test_copy_and_portable_paths_write_the_same_export(varied, tmp_path, monkeyp
         assert fast.stat().st_size > 0
 
 
+@pytest.fixture
+def crowded(db):
+    """Pairs with many votes each: ties by majority, both-bad votes, metric judges."""
+    from tests.exports.conftest import build_world
+
+    world = build_world(annotators=5)
+    t0, t1, t2, t3 = world.tasks
+    votes = {t0: "a a b tie both_bad", t1: "a b tie both_bad b", t2: "both_bad both_bad a",
+             t3: "b b b a a"}
+    for task, outcomes in votes.items():
+        for user, outcome in zip(world.annotators, outcomes.split(), strict=False):
+            world.vote(task, user, outcome)
+            world.vote(task, user, outcome, criterion="aesthetics")
+    world.metric_vote(t0, "a", metric="clip_score", calibrated=False)
+    world.metric_vote(t0, "b", metric="hps", calibrated=True)
+    world.metric_vote(t1, "b", metric="clip_score", calibrated=True)
+    world.metric_vote(t1, "a", metric="clip_score", calibrated=False, criterion="aesthetics")
+    world.metric_vote(t2, "a", metric="hps", calibrated=None)
+    return world
+
+
+PAIR_CASES = [
+    ("pickapic-parquet", {"aggregate": "pair", "image_bytes": False,
+                          "include_metric_judges": True}),
+    ("pickapic-parquet", {"aggregate": "pair", "image_bytes": False, "include_both_bad": True,
+                          "include_metric_judges": True, "batch_size": 3}),
+    ("pickapic-parquet", {"aggregate": "pair", "image_bytes": False, "min_agreement": 0.6,
+                          "criteria": ("aesthetics",)}),
+    ("dpo-jsonl", {"aggregate": "pair", "include_metric_judges": True}),
+    ("dpo-jsonl", {"aggregate": "pair", "include_both_bad": False, "min_agreement": 0.5}),
+]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL grouping is PostgreSQL's")
+@pytest.mark.parametrize(("fmt", "options"), PAIR_CASES)
+def test_pairs_grouped_by_postgresql_equal_pairs_grouped_in_python(crowded, tmp_path,
+                                                                  monkeypatch, fmt, options):
+    fast, portable = _both(crowded, tmp_path, monkeypatch, fmt, options)
+    if fmt == "dpo-jsonl":
+        assert fast.read_bytes() == portable.read_bytes()
+        assert fast.stat().st_size > 0
+        return
+    a, b = pq.read_table(fast), pq.read_table(portable)
+    assert a.schema == b.schema
+    assert a.num_rows == b.num_rows > 0
+    for name in a.column_names:
+        assert a[name].to_pylist() == b[name].to_pylist(), name
+
+
+def test_a_metric_pair_keeps_its_vote_s_calibration(crowded, tmp_path):
+    path, _ = export(crowded, tmp_path, "pickapic-parquet", aggregate="pair",
+                     image_bytes=False, include_metric_judges=True)
+    table = pq.read_table(path).to_pandas()
+    metric = table[table["judge"] == "metric"].set_index(["task_id", "metric_name"])
+    t0, t1, t2, _ = crowded.tasks
+    metric = metric[metric["criterion"] == "overall"]
+    assert bool(metric.loc[(t0.pk, "clip_score"), "uncalibrated"]) is True
+    assert bool(metric.loc[(t0.pk, "hps"), "uncalibrated"]) is False
+    assert bool(metric.loc[(t1.pk, "clip_score"), "uncalibrated"]) is False
+    assert bool(metric.loc[(t2.pk, "hps"), "uncalibrated"]) is False  # not recorded
+
+
 def test_jsonl_lines_are_what_json_dumps_writes(varied, tmp_path):
     path, summary = export(varied, tmp_path, "dpo-jsonl", include_metric_judges=True,
                            aggregate="judgment")
