@@ -31,6 +31,9 @@ from evalhub.core.errors import EvalHubError
 MAX_ACTIVE_LEASES = 2
 # Loaded with the task so the page's payload needs no further query.
 TASK_PAYLOAD_RELATIONS = ("prompt__source_image", "image_a__blob", "image_b__blob")
+# Why no task is served; shared with the SQL path (rating_db.py).
+HOLDING_MAX = "You already hold the most tasks at once; finish one first."
+NOTHING_LEFT = "Nothing left to rate in this campaign for you. Thank you!"
 
 
 class NothingToRate(EvalHubError):
@@ -44,40 +47,79 @@ def active_leases(*, campaign: Campaign, annotator: AbstractBaseUser) -> QuerySe
     ).order_by("leased_at")
 
 
+def _needing_votes(campaign: Campaign, *, gold: bool) -> QuerySet[ComparisonTask]:
+    tasks = ComparisonTask.objects.filter(campaign=campaign, is_gold=gold)
+    if not gold:
+        tasks = tasks.filter(judgments_count__lt=F("judgments_needed"))
+    return tasks
+
+
+def _serving_order(campaign: Campaign) -> list[str]:
+    order = ["judgments_count", "shuffle_key"]
+    if campaign.pair_policy == PairPolicy.ACTIVE:
+        order = ["-priority", *order]
+    return order
+
+
 def _candidates(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool
                 ) -> QuerySet[ComparisonTask]:
     now = timezone.now()
     held = Lease.objects.filter(task=OuterRef("pk"), status=LeaseStatus.ACTIVE,
                                 expires_at__gt=now)
     # Any lease this annotator had that did not merely expire: judged, skipped or reported.
-    seen = Lease.objects.filter(task=OuterRef("pk"), annotator=annotator).exclude(
+    # The campaign conditions change no result; they let the planner use the (campaign,
+    # annotator) indexes instead of scanning every judgment of the annotator.
+    seen = Lease.objects.filter(task=OuterRef("pk"), campaign=campaign,
+                                annotator=annotator).exclude(
         status__in=[LeaseStatus.EXPIRED, LeaseStatus.ACTIVE])
-    judged = Judgment.objects.filter(task=OuterRef("pk"), annotator=annotator,
-                                     retracted_at__isnull=True)
-    tasks = ComparisonTask.objects.filter(campaign=campaign, is_gold=gold).filter(
-        ~Exists(held), ~Exists(seen), ~Exists(judged)
-    )
-    if not gold:
-        tasks = tasks.filter(judgments_count__lt=F("judgments_needed"))
-    order = ["judgments_count", "shuffle_key"]
+    judged = Judgment.objects.filter(task=OuterRef("pk"), campaign=campaign,
+                                     annotator=annotator, retracted_at__isnull=True)
+    return _needing_votes(campaign, gold=gold).filter(~Exists(held), ~Exists(seen),
+                                                      ~Exists(judged))
+
+
+def _walk(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool, start: float
+          ) -> list[QuerySet[ComparisonTask]]:
+    """Where to look for a free task, in turn.
+
+    The best tier (same priority under the active policy, same judgments_count) is walked from
+    a random shuffle_key ``start`` and wraps around, so concurrent annotators start at
+    different tasks instead of all passing over the ones the others hold; ties are still
+    broken at random and fewer judgments still come first. Then the whole serving order.
+    """
+    order = _serving_order(campaign)
+    best = _needing_votes(campaign, gold=gold).order_by(*order).values(
+        "priority", "judgments_count").first()
+    if best is None:
+        return []
+    tier = {"judgments_count": best["judgments_count"]}
     if campaign.pair_policy == PairPolicy.ACTIVE:
-        order = ["-priority", *order]
-    return tasks.order_by(*order)
+        tier["priority"] = best["priority"]
+    candidates = _candidates(campaign, annotator, gold=gold)
+    return [candidates.filter(**tier, shuffle_key__gte=start).order_by("shuffle_key"),
+            candidates.filter(**tier, shuffle_key__lt=start).order_by("shuffle_key"),
+            candidates.order_by(*order)]
 
 
-def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool) -> Lease | None:
-    """Lock the best free task and lease it.
+def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool, start: float
+          ) -> Lease | None:
+    """Lock the first free task of the walk and lease it.
 
     The candidate query's NOT EXISTS ran on a snapshot: someone may have leased the task
     between that snapshot and our row lock. The partial unique index then refuses our insert,
     and the task is passed over.
     """
+    walk = _walk(campaign, annotator, gold=gold, start=start)
     passed_over: list[int] = []
     for _ in range(20):
         with transaction.atomic():
-            # No joins here: the locking query stays cheap to plan and to run.
-            task = (_candidates(campaign, annotator, gold=gold).exclude(pk__in=passed_over)
-                    .select_for_update(skip_locked=True).first())
+            task = None
+            for candidates in walk:
+                # No joins here: the locking query stays cheap to plan and to run.
+                task = (candidates.exclude(pk__in=passed_over)
+                        .select_for_update(skip_locked=True).first())
+                if task is not None:
+                    break
             if task is None:
                 return None
             now = timezone.now()
@@ -88,7 +130,7 @@ def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool) -> Lea
                 with transaction.atomic():
                     lease = Lease.objects.create(
                         task=task, campaign=campaign, annotator=annotator,
-                        a_side=random.choice(("left", "right")),
+                        a_side=new_a_side(),
                         expires_at=now + timedelta(seconds=campaign.lease_seconds),
                     )
             except IntegrityError:
@@ -100,6 +142,21 @@ def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool) -> Lea
     return None
 
 
+def check_open_for_rating(campaign: Campaign) -> None:
+    if campaign.status != CampaignStatus.ACTIVE:
+        raise EvalHubError(f"Campaign {campaign.name!r} is {campaign.status}, not open for rating.")
+
+
+def draw_gold(campaign: Campaign) -> bool:
+    """Whether this lease tries a gold task first (the campaign's gold rate, per lease)."""
+    return campaign.gold_rate > 0 and random.random() < campaign.gold_rate
+
+
+def new_a_side() -> str:
+    """Where image A is shown: random per lease, so position bias averages out."""
+    return random.choice(("left", "right"))
+
+
 def lease_next(*, campaign: Campaign, annotator: AbstractBaseUser,
                exclude: set | None = None) -> Lease:
     """Give the annotator a task: one they already hold, or a newly leased one.
@@ -107,8 +164,7 @@ def lease_next(*, campaign: Campaign, annotator: AbstractBaseUser,
     ``exclude`` names leases the page already shows, so asking for the prefetched next task
     does not return the current one.
     """
-    if campaign.status != CampaignStatus.ACTIVE:
-        raise EvalHubError(f"Campaign {campaign.name!r} is {campaign.status}, not open for rating.")
+    check_open_for_rating(campaign)
     holding = list(active_leases(campaign=campaign, annotator=annotator))
     held = [lease for lease in holding if not exclude or lease.pk not in exclude]
     if held:
@@ -117,14 +173,15 @@ def lease_next(*, campaign: Campaign, annotator: AbstractBaseUser,
             pk=lease.task_id)
         return lease
     if len(holding) >= MAX_ACTIVE_LEASES:
-        raise NothingToRate("You already hold the most tasks at once; finish one first.")
+        raise NothingToRate(HOLDING_MAX)
     lease = None
-    if campaign.gold_rate > 0 and random.random() < campaign.gold_rate:
-        lease = _take(campaign, annotator, gold=True)
+    start = random.random()
+    if draw_gold(campaign):
+        lease = _take(campaign, annotator, gold=True, start=start)
     if lease is None:
-        lease = _take(campaign, annotator, gold=False)
+        lease = _take(campaign, annotator, gold=False, start=start)
     if lease is None:
-        raise NothingToRate("Nothing left to rate in this campaign for you. Thank you!")
+        raise NothingToRate(NOTHING_LEFT)
     return lease
 
 
@@ -147,9 +204,9 @@ def lease_close(*, lease: Lease, status: str) -> None:
     lease.status = status
 
 
-def campaign_remaining(*, campaign: Campaign) -> int:
+def campaign_remaining(*, campaign_id: int) -> int:
     """Judgments still needed across non-gold tasks."""
-    totals = campaign.tasks.filter(is_gold=False).aggregate(
+    totals = ComparisonTask.objects.filter(campaign_id=campaign_id, is_gold=False).aggregate(
         needed=Sum("judgments_needed"), done=Sum("judgments_count"))
     return max(0, (totals["needed"] or 0) - (totals["done"] or 0))
 

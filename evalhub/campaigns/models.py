@@ -198,8 +198,13 @@ class Judgment(models.Model):
                 name="one_judgment_per_metric",
             ),
         ]
-        indexes = [models.Index(fields=["campaign", "criterion", "judge_kind"],
-                                name="judgment_stats_idx")]
+        indexes = [
+            models.Index(fields=["campaign", "criterion", "judge_kind"],
+                         name="judgment_stats_idx"),
+            # The annotator's own vote count, returned with every vote.
+            models.Index(fields=["campaign", "annotator", "criterion"],
+                         name="judgment_annotator_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.outcome} on task {self.task_id} ({self.criterion})"

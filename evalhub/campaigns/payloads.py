@@ -5,18 +5,29 @@ Nothing here may identify a run, checkpoint or model: images are addressed by co
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import needs_tiles
 from evalhub.campaigns.models import Campaign, Criterion, Lease
 
 
-def image_payload(blob: ImageBlob) -> dict[str, Any]:
+class BlobRef(NamedTuple):
+    """The fields of an image blob the page needs, as the SQL rating path returns them."""
+
+    file: str
+    sha256: str
+    width: int
+    height: int
+
+
+def image_payload(blob: ImageBlob | BlobRef) -> dict[str, Any]:
+    name = blob.file if isinstance(blob, BlobRef) else blob.file.name
     # Images large enough to get a pyramid are opened tile by tile, never whole.
     tiled = needs_tiles(blob)
     return {
-        "url": blob.file.url,
+        "url": ImageBlob._meta.get_field("file").storage.url(name),
         "width": blob.width,
         "height": blob.height,
         "tiles": f"/rate/tiles/{blob.sha256}.dzi" if tiled else None,
@@ -28,19 +39,35 @@ def criteria_payload(campaign: Campaign) -> list[dict[str, str]]:
     return [{"key": key, "question": labels[key]} for key in campaign.criteria]
 
 
-def lease_payload(lease: Lease) -> dict[str, Any]:
-    task = lease.task
-    image_a, image_b = task.image_a.blob, task.image_b.blob
-    left, right = (image_a, image_b) if lease.a_side == "left" else (image_b, image_a)
-    source = task.prompt.source_image
+def _task_payload(*, lease_id: str, expires_at: datetime, a_side: str, prompt: str,
+                  source: ImageBlob | BlobRef | None, image_a: ImageBlob | BlobRef,
+                  image_b: ImageBlob | BlobRef) -> dict[str, Any]:
+    left, right = (image_a, image_b) if a_side == "left" else (image_b, image_a)
     return {
-        "lease": str(lease.pk),
-        "expires_at": lease.expires_at.isoformat(),
-        "prompt": task.prompt.text,
+        "lease": lease_id,
+        "expires_at": expires_at.isoformat(),
+        "prompt": prompt,
         "source_image": image_payload(source) if source else None,
         "left": image_payload(left),
         "right": image_payload(right),
     }
+
+
+def lease_payload(lease: Lease) -> dict[str, Any]:
+    task = lease.task
+    return _task_payload(lease_id=str(lease.pk), expires_at=lease.expires_at,
+                         a_side=lease.a_side, prompt=task.prompt.text,
+                         source=task.prompt.source_image, image_a=task.image_a.blob,
+                         image_b=task.image_b.blob)
+
+
+def lease_payload_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The same payload from the jsonb that ``evalhub_lease_payload_v1`` returns."""
+    return _task_payload(
+        lease_id=row["lease"], expires_at=datetime.fromisoformat(row["expires_at"]),
+        a_side=row["a_side"], prompt=row["prompt"],
+        source=BlobRef(**row["source"]) if row["source"] else None,
+        image_a=BlobRef(**row["image_a"]), image_b=BlobRef(**row["image_b"]))
 
 
 def lease_queryset():

@@ -1,9 +1,11 @@
-"""The annotator-facing API under /api/v1/rate/<campaign>/ (blind: no run names anywhere)."""
+"""The annotator-facing API under /api/v1/rate/<campaign>/ (blind: no run names anywhere).
+
+The two hot endpoints, next/ and votes/, are plain Django views in rating_views.py.
+"""
 
 from __future__ import annotations
 
-from django.core.cache import cache
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,19 +13,14 @@ from rest_framework.views import APIView
 
 from evalhub.campaigns.leasing import (
     LeaseNotYours,
-    NothingToRate,
     active_leases,
-    campaign_remaining,
     lease_close,
     lease_for_annotator,
-    lease_next,
 )
 from evalhub.campaigns.models import Campaign, ImageReport, LeaseStatus
 from evalhub.campaigns.payloads import criteria_payload, lease_payload, lease_queryset
-from evalhub.campaigns.quality import human_judgments
-from evalhub.campaigns.voting import VoteConflict, vote_submit, vote_undo
-
-REMAINING_CACHE_SECONDS = 5
+from evalhub.campaigns.rating import progress
+from evalhub.campaigns.voting import vote_undo
 
 
 def campaign_for_rater(request: Request, campaign_id: int) -> Campaign:
@@ -35,17 +32,6 @@ def campaign_for_rater(request: Request, campaign_id: int) -> Campaign:
     return campaign
 
 
-def my_progress(campaign: Campaign, user) -> dict:
-    mine = human_judgments(campaign).filter(annotator=user, criterion="overall").count()
-    # The campaign-wide sum scans every task; a few seconds of staleness is fine for a counter.
-    key = f"campaign-remaining:{campaign.pk}"
-    remaining = cache.get(key)
-    if remaining is None:
-        remaining = campaign_remaining(campaign=campaign)
-        cache.set(key, remaining, timeout=REMAINING_CACHE_SECONDS)
-    return {"my_votes": mine, "remaining": remaining}
-
-
 class RateCampaignApi(APIView):
     """Campaign instructions, criteria and the caller's progress."""
 
@@ -54,32 +40,8 @@ class RateCampaignApi(APIView):
         return Response({
             "id": campaign.pk, "name": campaign.name, "instructions": campaign.instructions,
             "status": campaign.status, "criteria": criteria_payload(campaign),
-            "progress": my_progress(campaign, request.user),
+            "progress": progress(campaign_id=campaign.pk, annotator_id=request.user.pk),
         })
-
-
-class NextInputSerializer(serializers.Serializer):
-    exclude = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
-
-
-def _next_payload(campaign: Campaign, user, exclude: set) -> dict:
-    try:
-        lease = lease_next(campaign=campaign, annotator=user, exclude=exclude)
-    except NothingToRate as exc:
-        return {"detail": exc.message, "done": True}
-    return lease_payload(lease)
-
-
-class RateNextApi(APIView):
-    """Lease the next task (or return one the caller already holds and has not shown)."""
-
-    def post(self, request: Request, campaign_id: int) -> Response:
-        campaign = campaign_for_rater(request, campaign_id)
-        form = NextInputSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        payload = _next_payload(campaign, request.user, set(form.validated_data["exclude"]))
-        done = payload.get("done", False)
-        return Response(payload, status=status.HTTP_200_OK if done else status.HTTP_201_CREATED)
 
 
 class RateLeasesApi(APIView):
@@ -91,43 +53,6 @@ class RateLeasesApi(APIView):
             pk__in=active_leases(campaign=campaign, annotator=request.user).values("pk")
         ).order_by("leased_at")
         return Response([lease_payload(lease) for lease in leases])
-
-
-class VoteInputSerializer(serializers.Serializer):
-    client_id = serializers.UUIDField()
-    lease = serializers.UUIDField()
-    answers = serializers.DictField(child=serializers.ChoiceField(
-        choices=["left", "right", "tie", "both_bad"]))
-    latency_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    next = NextInputSerializer(required=False, allow_null=True, default=None)
-
-
-class RateVoteApi(APIView):
-    """Store a vote once: 201 the first time, 200 with the same body for a retry.
-
-    With ``next`` in the body the response also carries the following task, so a page or a
-    script rates with one round trip per vote.
-    """
-
-    def post(self, request: Request, campaign_id: int) -> Response:
-        campaign = campaign_for_rater(request, campaign_id)
-        form = VoteInputSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        data = form.validated_data
-        try:
-            result = vote_submit(annotator=request.user, lease_id=data["lease"],
-                                 client_id=data["client_id"], answers=data["answers"],
-                                 latency_ms=data.get("latency_ms"), campaign=campaign)
-        except LeaseNotYours as exc:
-            raise PermissionDenied(exc.message) from exc
-        except VoteConflict as exc:
-            return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
-        body = {"client_id": str(result.client_id), "recorded": True,
-                "progress": my_progress(campaign, request.user)}
-        if data.get("next") is not None:
-            body["next"] = _next_payload(campaign, request.user, set(data["next"]["exclude"]))
-        return Response(body, status=status.HTTP_201_CREATED if result.created
-                        else status.HTTP_200_OK)
 
 
 class UndoInputSerializer(serializers.Serializer):
@@ -177,4 +102,6 @@ class RateLeaseActionApi(APIView):
             ImageReport.objects.create(task=task, image=image, side=side,
                                        annotator=request.user, note=form.validated_data["note"])
             lease_close(lease=lease, status=LeaseStatus.REPORTED)
-        return Response({"status": lease.status, "progress": my_progress(campaign, request.user)})
+        return Response({"status": lease.status,
+                         "progress": progress(campaign_id=campaign.pk,
+                                              annotator_id=request.user.pk)})

@@ -32,6 +32,11 @@ from evalhub.core.errors import EvalHubError
 DISPLAYED_ANSWERS = ("left", "right", "tie", "both_bad")
 MAX_LATENCY_MS = 24 * 3600 * 1000
 
+# Refusals, shared with the SQL path (rating_db.py) so both say the same thing.
+LEASE_TAKEN = "Your lease on this task expired and it was given to someone else."
+ALREADY_JUDGED = "You already judged this task."
+FOREIGN_VOTE_ID = "This vote id belongs to someone else."
+
 
 class VoteConflict(EvalHubError):
     """The task was already judged by this annotator under another vote id."""
@@ -59,11 +64,22 @@ def _existing(client_id: uuid.UUID, annotator: AbstractBaseUser) -> VoteResult |
     if not rows:
         return None
     if rows[0][0] != annotator.pk:
-        raise EvalHubError("This vote id belongs to someone else.")
+        raise EvalHubError(FOREIGN_VOTE_ID)
     return VoteResult(client_id, False, {criterion: outcome for _, criterion, outcome in rows})
 
 
-def _validate_answers(campaign: Campaign, answers: dict[str, str]) -> None:
+def check_latency(latency_ms: int | None) -> None:
+    if latency_ms is not None and not 0 <= latency_ms <= MAX_LATENCY_MS:
+        raise EvalHubError("latency_ms is out of range.")
+
+
+def closed_lease_refusal(status: str) -> EvalHubError:
+    if status == LeaseStatus.COMPLETED:
+        return VoteConflict(ALREADY_JUDGED)
+    return EvalHubError(f"This task was {status}; it no longer takes a vote.")
+
+
+def validate_answers(campaign: Campaign, answers: dict[str, str]) -> None:
     missing = [c for c in campaign.criteria if c not in answers]
     extra = [c for c in answers if c not in campaign.criteria]
     if missing or extra:
@@ -81,8 +97,7 @@ def vote_submit(*, annotator: AbstractBaseUser, lease_id, client_id: uuid.UUID,
     The lease row is locked first, so a retry racing with its original waits for it and then
     finds the stored vote instead of counting again.
     """
-    if latency_ms is not None and not 0 <= latency_ms <= MAX_LATENCY_MS:
-        raise EvalHubError("latency_ms is out of range.")
+    check_latency(latency_ms)
     try:
         with transaction.atomic():
             lease = (Lease.objects.select_for_update(of=("self",)).select_related("campaign")
@@ -92,7 +107,7 @@ def vote_submit(*, annotator: AbstractBaseUser, lease_id, client_id: uuid.UUID,
                 raise LeaseNotYours("This task is not leased to you.")
             if (seen := _existing(client_id, annotator)) is not None:
                 return seen
-            _validate_answers(lease.campaign, answers)
+            validate_answers(lease.campaign, answers)
             judgments = {c: to_outcome(a, a_side=lease.a_side) for c, a in answers.items()}
             _check_lease_accepts_vote(lease)
             Judgment.objects.bulk_create([
@@ -110,8 +125,8 @@ def vote_submit(*, annotator: AbstractBaseUser, lease_id, client_id: uuid.UUID,
         # This annotator already judged the task under another vote id (or a vote id clash).
         if (seen := _existing(client_id, annotator)) is not None:
             return seen
-        raise VoteConflict("You already judged this task.") from exc
-    _after_vote(lease.campaign)
+        raise VoteConflict(ALREADY_JUDGED) from exc
+    after_vote(lease.campaign)
     return VoteResult(client_id, True, judgments)
 
 
@@ -124,13 +139,11 @@ def _check_lease_accepts_vote(lease: Lease) -> None:
             pk=lease.pk).exists()
         if not taken:
             return
-        raise EvalHubError("Your lease on this task expired and it was given to someone else.")
-    if lease.status == LeaseStatus.COMPLETED:
-        raise VoteConflict("You already judged this task.")
-    raise EvalHubError(f"This task was {lease.status}; it no longer takes a vote.")
+        raise EvalHubError(LEASE_TAKEN)
+    raise closed_lease_refusal(lease.status)
 
 
-def _after_vote(campaign: Campaign) -> None:
+def after_vote(campaign: Campaign) -> None:
     from evalhub.campaigns.signals import vote_recorded
 
     vote_recorded.send(sender=Campaign, campaign=campaign)

@@ -8,10 +8,9 @@ from evalhub.campaigns.rating_apis import (
     RateCampaignApi,
     RateLeaseActionApi,
     RateLeasesApi,
-    RateNextApi,
     RateUndoApi,
-    RateVoteApi,
 )
+from evalhub.campaigns.rating_views import rate_next_view, rate_vote_view
 from evalhub.generation.apis import GeneratorListApi
 from evalhub.projects.apis import MembershipViewSet, ProjectViewSet
 from evalhub.prompts.apis import PromptSetViewSet, PromptViewSet
@@ -37,9 +36,9 @@ router.register("campaigns", CampaignViewSet, basename="campaign")
 
 rate_urls = [
     path("", RateCampaignApi.as_view(), name="rate-campaign"),
-    path("next/", RateNextApi.as_view(), name="rate-next"),
+    path("next/", rate_next_view, name="rate-next"),
     path("leases/", RateLeasesApi.as_view(), name="rate-leases"),
-    path("votes/", RateVoteApi.as_view(), name="rate-vote"),
+    path("votes/", rate_vote_view, name="rate-vote"),
     path("votes/undo/", RateUndoApi.as_view(), name="rate-undo"),
     re_path(r"^leases/(?P<lease_id>[0-9a-f-]{36})/(?P<action>skip|report)/$",
             RateLeaseActionApi.as_view(),

@@ -215,3 +215,6 @@ EVALHUB_GENERATION_DEVICE = env_str("EVALHUB_GENERATION_DEVICE", "")
 # every this many seconds after votes arrive.
 EVALHUB_LEADERBOARD_BOOTSTRAP_ROUNDS = env_int("EVALHUB_LEADERBOARD_BOOTSTRAP_ROUNDS", 1000)
 EVALHUB_LEADERBOARD_REFRESH_SECONDS = env_int("EVALHUB_LEADERBOARD_REFRESH_SECONDS", 30)
+# Rating: on PostgreSQL a vote and the next lease are one SQL function call (one round trip);
+# off, they go through the ORM services as on SQLite (same rules, about twenty queries).
+EVALHUB_RATING_SQL = env_bool("EVALHUB_RATING_SQL", default=True)

@@ -1,4 +1,7 @@
-"""Leases and votes: one annotator per task at a time, every vote stored exactly once."""
+"""Leases and votes: one annotator per task at a time, every vote stored exactly once.
+
+Every test runs against both paths of the rating service (ORM and one SQL function call).
+"""
 
 import uuid
 from datetime import timedelta
@@ -6,20 +9,35 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from evalhub.campaigns.leasing import LeaseNotYours, NothingToRate, lease_close, lease_next
+from evalhub.campaigns.leasing import LeaseNotYours, NothingToRate, lease_close
 from evalhub.campaigns.models import Judgment, Lease, LeaseStatus
-from evalhub.campaigns.voting import VoteConflict, to_outcome, vote_submit, vote_undo
+from evalhub.campaigns.raters import Rater
+from evalhub.campaigns.rating import Vote, rate_next, rate_vote
+from evalhub.campaigns.voting import VoteConflict, to_outcome, vote_undo
 from evalhub.core.errors import EvalHubError
 from tests.campaigns.builders import build_campaign
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rating_path")]
+
+
+def _lease(world, annotator, exclude=None) -> Lease:
+    """Lease through the rating service; raise NothingToRate as the page would show it."""
+    payload = rate_next(rater=Rater(user=annotator), campaign_id=world.campaign.pk, exclude=exclude)
+    if payload.get("done"):
+        raise NothingToRate(payload["detail"])
+    return Lease.objects.select_related("task").get(pk=payload["lease"])
+
+
+def _submit(annotator, lease, client_id, answers, latency_ms=None):
+    outcome = rate_vote(rater=Rater(user=annotator), campaign_id=lease.campaign.pk,
+                        vote=Vote(client_id, lease.pk, answers, latency_ms))
+    return outcome.result
 
 
 def _vote(world, annotator, answer="left", client_id=None, lease=None):
-    lease = lease or lease_next(campaign=world.campaign, annotator=annotator)
-    return lease, vote_submit(annotator=annotator, lease_id=lease.pk,
-                              client_id=client_id or uuid.uuid4(),
-                              answers={"overall": answer}, latency_ms=900)
+    lease = lease or _lease(world, annotator)
+    return lease, _submit(annotator, lease, client_id or uuid.uuid4(), {"overall": answer},
+                          latency_ms=900)
 
 
 def test_displayed_answers_map_to_canonical_outcomes_through_the_shown_side():
@@ -48,8 +66,7 @@ def test_a_retried_vote_with_the_same_id_is_not_counted_twice():
     annotator = world.annotators[0]
     client_id = uuid.uuid4()
     lease, first = _vote(world, annotator, client_id=client_id)
-    again = vote_submit(annotator=annotator, lease_id=lease.pk, client_id=client_id,
-                        answers={"overall": "left"})
+    again = _submit(annotator, lease, client_id, {"overall": "left"})
     assert first.created and not again.created
     assert again.judgments == first.judgments
     assert Judgment.objects.count() == 1
@@ -60,45 +77,41 @@ def test_a_second_vote_on_the_same_task_with_a_new_id_is_a_conflict():
     world = build_campaign(prompts=2)
     lease, _ = _vote(world, world.annotators[0])
     with pytest.raises(VoteConflict):
-        vote_submit(annotator=world.annotators[0], lease_id=lease.pk, client_id=uuid.uuid4(),
-                    answers={"overall": "right"})
+        _submit(world.annotators[0], lease, uuid.uuid4(), {"overall": "right"})
     assert Judgment.objects.count() == 1
 
 
 def test_voting_on_a_task_leased_to_someone_else_is_rejected():
     world = build_campaign(prompts=2)
-    lease = lease_next(campaign=world.campaign, annotator=world.annotators[0])
+    lease = _lease(world, world.annotators[0])
     with pytest.raises(LeaseNotYours):
-        vote_submit(annotator=world.annotators[1], lease_id=lease.pk, client_id=uuid.uuid4(),
-                    answers={"overall": "left"})
+        _submit(world.annotators[1], lease, uuid.uuid4(), {"overall": "left"})
     assert Judgment.objects.count() == 0
 
 
 def test_every_criterion_must_be_answered():
     world = build_campaign(prompts=1, criteria=["overall", "alignment"])
-    lease = lease_next(campaign=world.campaign, annotator=world.annotators[0])
+    lease = _lease(world, world.annotators[0])
     with pytest.raises(EvalHubError, match="Answer every criterion"):
-        vote_submit(annotator=world.annotators[0], lease_id=lease.pk, client_id=uuid.uuid4(),
-                    answers={"overall": "left"})
-    vote_submit(annotator=world.annotators[0], lease_id=lease.pk, client_id=uuid.uuid4(),
-                answers={"overall": "left", "alignment": "tie"})
+        _submit(world.annotators[0], lease, uuid.uuid4(), {"overall": "left"})
+    _submit(world.annotators[0], lease, uuid.uuid4(), {"overall": "left", "alignment": "tie"})
     assert sorted(Judgment.objects.values_list("criterion", flat=True)) == ["alignment",
                                                                             "overall"]
 
 
 def test_a_task_is_leased_to_one_annotator_at_a_time():
     world = build_campaign(prompts=1, judgments_per_pair=2)
-    first = lease_next(campaign=world.campaign, annotator=world.annotators[0])
+    first = _lease(world, world.annotators[0])
     with pytest.raises(NothingToRate):
-        lease_next(campaign=world.campaign, annotator=world.annotators[1])
+        _lease(world, world.annotators[1])
     assert first.task_id == world.campaign.tasks.get().pk
 
 
 def test_an_expired_lease_requeues_the_task_for_someone_else():
     world = build_campaign(prompts=1, judgments_per_pair=2)
-    first = lease_next(campaign=world.campaign, annotator=world.annotators[0])
+    first = _lease(world, world.annotators[0])
     Lease.objects.filter(pk=first.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-    second = lease_next(campaign=world.campaign, annotator=world.annotators[1])
+    second = _lease(world, world.annotators[1])
     assert second.task_id == first.task_id
     first.refresh_from_db()
     assert first.status == LeaseStatus.EXPIRED
@@ -106,15 +119,15 @@ def test_an_expired_lease_requeues_the_task_for_someone_else():
 
 def test_a_late_vote_counts_if_nobody_took_the_task_but_not_after():
     world = build_campaign(prompts=1, judgments_per_pair=2)
-    mine = lease_next(campaign=world.campaign, annotator=world.annotators[0])
+    mine = _lease(world, world.annotators[0])
     Lease.objects.filter(pk=mine.pk).update(status=LeaseStatus.EXPIRED)
     _vote(world, world.annotators[0], lease=mine)
     assert Judgment.objects.count() == 1
 
     other = build_campaign(prompts=1, judgments_per_pair=2)
-    late = lease_next(campaign=other.campaign, annotator=other.annotators[0])
+    late = _lease(other, other.annotators[0])
     Lease.objects.filter(pk=late.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-    lease_next(campaign=other.campaign, annotator=other.annotators[1])
+    _lease(other, other.annotators[1])
     with pytest.raises(EvalHubError, match="given to someone else"):
         _vote(other, other.annotators[0], lease=late)
 
@@ -148,13 +161,13 @@ def test_tasks_with_fewer_judgments_are_served_first():
 def test_skipping_closes_the_lease_and_never_serves_that_task_again():
     world = build_campaign(prompts=2)
     annotator = world.annotators[0]
-    skipped = lease_next(campaign=world.campaign, annotator=annotator)
+    skipped = _lease(world, annotator)
     lease_close(lease=skipped, status=LeaseStatus.SKIPPED)
-    following = lease_next(campaign=world.campaign, annotator=annotator)
+    following = _lease(world, annotator)
     assert following.task_id != skipped.task_id
     lease_close(lease=following, status=LeaseStatus.SKIPPED)
     with pytest.raises(NothingToRate):
-        lease_next(campaign=world.campaign, annotator=annotator)
+        _lease(world, annotator)
 
 
 def test_undo_retracts_the_vote_and_gives_the_same_pair_back():
@@ -177,13 +190,12 @@ def test_undo_retracts_the_vote_and_gives_the_same_pair_back():
 def test_the_page_may_hold_the_current_and_a_prefetched_task():
     world = build_campaign(prompts=3)
     annotator = world.annotators[0]
-    current = lease_next(campaign=world.campaign, annotator=annotator)
-    assert lease_next(campaign=world.campaign, annotator=annotator).pk == current.pk
-    prefetched = lease_next(campaign=world.campaign, annotator=annotator, exclude={current.pk})
+    current = _lease(world, annotator)
+    assert _lease(world, annotator).pk == current.pk
+    prefetched = _lease(world, annotator, exclude={current.pk})
     assert prefetched.task_id != current.task_id
     with pytest.raises(NothingToRate, match="most tasks at once"):
-        lease_next(campaign=world.campaign, annotator=annotator,
-                   exclude={current.pk, prefetched.pk})
+        _lease(world, annotator, exclude={current.pk, prefetched.pk})
 
 
 def test_gold_tasks_are_mixed_in_at_the_campaign_rate():

@@ -9,7 +9,7 @@ from evalhub.campaigns.models import ImageReport, Judgment
 from tests.campaigns.builders import build_campaign
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rating_path")]
 
 SECRET_NAMES = ["sdxl-secret-finetune", "flux-hidden-ablation"]
 
@@ -24,7 +24,7 @@ def _url(world, suffix=""):
 
 
 def test_the_rating_api_never_reveals_run_checkpoint_or_model_names(api, world):
-    api.force_authenticate(world.annotators[0])
+    api.force_login(world.annotators[0])
     bodies = [api.get(_url(world)).content, api.post(_url(world, "next/"), {}, format="json")
               .content, api.get(_url(world, "leases/")).content]
     names = SECRET_NAMES + [r.checkpoint.name for r in world.runs] + [
@@ -35,7 +35,7 @@ def test_the_rating_api_never_reveals_run_checkpoint_or_model_names(api, world):
 
 
 def test_next_returns_a_task_with_two_images_and_the_prompt(api, world):
-    api.force_authenticate(world.annotators[0])
+    api.force_login(world.annotators[0])
     task = api.post(_url(world, "next/"), {}, format="json").json()
     assert task["prompt"] in {p.text for p in world.prompts}
     assert task["left"]["url"] != task["right"]["url"]
@@ -44,7 +44,7 @@ def test_next_returns_a_task_with_two_images_and_the_prompt(api, world):
 
 
 def test_a_vote_is_201_then_200_for_the_same_client_id(api, world):
-    api.force_authenticate(world.annotators[0])
+    api.force_login(world.annotators[0])
     task = api.post(_url(world, "next/"), {}, format="json").json()
     vote = {"client_id": str(uuid.uuid4()), "lease": task["lease"],
             "answers": {"overall": "right"}, "latency_ms": 1234}
@@ -56,9 +56,9 @@ def test_a_vote_is_201_then_200_for_the_same_client_id(api, world):
 
 
 def test_voting_on_someone_elses_lease_is_forbidden(api, world):
-    api.force_authenticate(world.annotators[0])
+    api.force_login(world.annotators[0])
     task = api.post(_url(world, "next/"), {}, format="json").json()
-    api.force_authenticate(world.annotators[1])
+    api.force_login(world.annotators[1])
     response = api.post(_url(world, "votes/"), {
         "client_id": str(uuid.uuid4()), "lease": task["lease"], "answers": {"overall": "left"}},
         format="json")
@@ -68,13 +68,13 @@ def test_voting_on_someone_elses_lease_is_forbidden(api, world):
 
 
 def test_a_non_member_cannot_see_or_rate_the_campaign(api, world):
-    api.force_authenticate(UserFactory())
+    api.force_login(UserFactory())
     assert api.get(_url(world)).status_code == 404
     assert api.post(_url(world, "next/"), {}, format="json").status_code == 404
 
 
 def test_malformed_votes_are_refused_clearly(api, world):
-    api.force_authenticate(world.annotators[0])
+    api.force_login(world.annotators[0])
     task = api.post(_url(world, "next/"), {}, format="json").json()
     bad = api.post(_url(world, "votes/"), {"client_id": "nope", "lease": task["lease"],
                                            "answers": {"overall": "up"}}, format="json")
@@ -83,7 +83,7 @@ def test_malformed_votes_are_refused_clearly(api, world):
 
 
 def test_skip_and_report_close_the_lease(api, world):
-    api.force_authenticate(world.annotators[0])
+    api.force_login(world.annotators[0])
     task = api.post(_url(world, "next/"), {}, format="json").json()
     skipped = api.post(_url(world, f"leases/{task['lease']}/skip/"))
     assert skipped.json()["status"] == "skipped"
@@ -95,7 +95,7 @@ def test_skip_and_report_close_the_lease(api, world):
 
 
 def test_undo_gives_the_task_back(api, world):
-    api.force_authenticate(world.annotators[0])
+    api.force_login(world.annotators[0])
     task = api.post(_url(world, "next/"), {}, format="json").json()
     client_id = str(uuid.uuid4())
     api.post(_url(world, "votes/"), {"client_id": client_id, "lease": task["lease"],
@@ -107,7 +107,7 @@ def test_undo_gives_the_task_back(api, world):
 
 
 def test_when_everything_is_rated_the_api_says_so(api, world):
-    api.force_authenticate(world.annotators[0])
+    api.force_login(world.annotators[0])
     for _ in range(3):
         task = api.post(_url(world, "next/"), {}, format="json").json()
         api.post(_url(world, "votes/"), {"client_id": str(uuid.uuid4()), "lease": task["lease"],
@@ -127,7 +127,7 @@ def test_the_rate_page_is_for_members_only(client, world):
 
 
 def test_scientists_create_campaigns_and_read_quality(api, world):
-    api.force_authenticate(world.scientist)
+    api.force_login(world.scientist)
     created = api.post("/api/v1/campaigns/", {
         "project": world.campaign.project_id, "name": "second",
         "runs": [r.pk for r in world.runs], "criteria": ["overall", "alignment"],
@@ -136,7 +136,7 @@ def test_scientists_create_campaigns_and_read_quality(api, world):
     assert created.json()["status"] == "building"
     quality = api.get(f"/api/v1/campaigns/{world.campaign.pk}/quality/").json()
     assert set(quality) == {"annotators", "agreement", "latency_outliers"}
-    api.force_authenticate(world.annotators[0])
+    api.force_login(world.annotators[0])
     assert api.get(f"/api/v1/campaigns/{world.campaign.pk}/").status_code == 404
     denied = api.post("/api/v1/campaigns/", {"project": world.campaign.project_id,
                                              "name": "x", "runs": [r.pk for r in world.runs]},
@@ -146,10 +146,43 @@ def test_scientists_create_campaigns_and_read_quality(api, world):
 
 
 def test_a_vote_can_fetch_the_next_task_in_the_same_round_trip(api, world):
-    api.force_authenticate(world.annotators[0])
+    api.force_login(world.annotators[0])
     task = api.post(_url(world, "next/"), {}, format="json").json()
     response = api.post(_url(world, "votes/"), {
         "client_id": str(uuid.uuid4()), "lease": task["lease"], "answers": {"overall": "left"},
         "next": {"exclude": [task["lease"]]}}, format="json").json()
     assert response["next"]["lease"] != task["lease"]
     assert response["next"]["prompt"]
+
+
+def test_the_vote_endpoint_takes_an_api_token(api, world):
+    from rest_framework.authtoken.models import Token
+
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=world.annotators[0])}")
+    task = api.post(_url(world, "next/"), {}, format="json").json()
+    response = api.post(_url(world, "votes/"), {"client_id": str(uuid.uuid4()),
+                                                "lease": task["lease"],
+                                                "answers": {"overall": "both_bad"}},
+                        format="json")
+    assert response.status_code == 201
+    assert Judgment.objects.get().annotator == world.annotators[0]
+
+
+def test_rating_without_valid_credentials_is_401(api, world):
+    assert api.post(_url(world, "next/"), {}, format="json").status_code == 401
+    api.credentials(HTTP_AUTHORIZATION="Token " + "f" * 40)
+    refused = api.post(_url(world, "votes/"), {}, format="json")
+    assert refused.status_code == 401 and refused["WWW-Authenticate"] == "Token"
+
+
+def test_a_session_vote_without_the_csrf_token_is_refused(world):
+    from rest_framework.test import APIClient
+
+    browser = APIClient(enforce_csrf_checks=True)
+    browser.force_login(world.annotators[0])
+    refused = browser.post(_url(world, "next/"), {}, format="json")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    browser.get(f"/rate/{world.campaign.pk}/")  # the page sets the csrftoken cookie
+    allowed = browser.post(_url(world, "next/"), {}, format="json",
+                           HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value)
+    assert allowed.status_code == 201
