@@ -82,10 +82,16 @@ class Campaign(models.Model):
         return self.name
 
 
+# Votes update task, lease and judgment rows all the time; each index on them is written on
+# every vote. Foreign keys whose lookups a composite index starting with the campaign already
+# serves get no index of their own (db_index=False).
+
+
 class ComparisonTask(models.Model):
     """Prompt + two images from two runs. Gold tasks carry a known answer."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tasks")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tasks",
+                                 db_index=False)
     prompt = models.ForeignKey("prompts.Prompt", on_delete=models.PROTECT)
     image_a = models.ForeignKey("runs.Image", on_delete=models.PROTECT, related_name="+")
     image_b = models.ForeignKey("runs.Image", on_delete=models.PROTECT, related_name="+")
@@ -129,7 +135,8 @@ class Lease(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     task = models.ForeignKey(ComparisonTask, on_delete=models.CASCADE, related_name="leases")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="leases")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="leases",
+                                 db_index=False)
     annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                                   related_name="leases")
     a_side = models.CharField(max_length=5, choices=[("left", "left"), ("right", "right")],
@@ -162,7 +169,8 @@ class Judgment(models.Model):
     """One answer to one criterion on one task, by a human annotator or a metric judge."""
 
     task = models.ForeignKey(ComparisonTask, on_delete=models.CASCADE, related_name="judgments")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="judgments")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="judgments",
+                                 db_index=False)
     criterion = models.CharField(max_length=20, choices=Criterion.choices)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     judge_kind = models.CharField(max_length=10, choices=JudgeKind.choices,
@@ -203,6 +211,7 @@ class Judgment(models.Model):
                          name="judgment_stats_idx"),
             # The annotator's own vote count, returned with every vote.
             models.Index(fields=["campaign", "annotator", "criterion"],
+                         condition=Q(retracted_at__isnull=True, judge_kind="human"),
                          name="judgment_annotator_idx"),
         ]
 
