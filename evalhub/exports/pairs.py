@@ -20,7 +20,7 @@ from django.db.models import BooleanField, Count, Func, Max, Q, QuerySet
 from evalhub.campaigns.models import Judgment, Outcome
 from evalhub.exports.columns import COLUMNS, Column
 from evalhub.exports.prefetch import prefetch
-from evalhub.exports.sources import copy_query_batches
+from evalhub.exports.sources import copy_query_batches, copy_statement_batches
 
 PAIR_KEYS = ("task_id", "criterion", "judge_kind", "metric_name")
 # Columns that describe one vote, empty on rows aggregated by pair.
@@ -46,6 +46,13 @@ def majorities(a: np.ndarray, b: np.ndarray, tie: np.ndarray
     return outcome, agreeing / (a + b + tie)
 
 
+def _counts() -> dict:
+    """The pair's votes for a, for b, and for neither (tie; both-bad when kept)."""
+    return {"n_a": Count("pk", filter=Q(outcome=Outcome.A)),
+            "n_b": Count("pk", filter=Q(outcome=Outcome.B)),
+            "n_tie": Count("pk", filter=~Q(outcome__in=[Outcome.A, Outcome.B]))}
+
+
 def _first_calibrated() -> Func:
     """The ``metric_calibrated`` of the pair's first vote (lowest id), as the portable path."""
     return Func(ArrayAgg("metric_calibrated", order_by="pk"), template="(%(expressions)s)[1]",
@@ -66,10 +73,7 @@ def pair_copy_batches(qs: QuerySet[Judgment], *, size: int, campaign_id: int,
     grouped = [c.path for c in direct if c.name not in _AGGREGATED]
     rows = (qs.order_by().values(*grouped)
             .annotate(pair_last_at=Max("created_at"),
-                      pair_first_calibrated=_first_calibrated(),
-                      n_a=Count("pk", filter=Q(outcome=Outcome.A)),
-                      n_b=Count("pk", filter=Q(outcome=Outcome.B)),
-                      n_tie=Count("pk", filter=~Q(outcome__in=[Outcome.A, Outcome.B])))
+                      pair_first_calibrated=_first_calibrated(), **_counts())
             .order_by(*PAIR_KEYS)
             .values_list(*[_AGGREGATED.get(c.name, c.path) for c in direct],
                          *[c.name for c in _COUNTS]))
@@ -92,3 +96,38 @@ def pair_copy_batches(qs: QuerySet[Judgment], *, size: int, campaign_id: int,
 
     return prefetch(copy_query_batches(rows, [*direct, *_COUNTS], size,
                                        campaign_id=campaign_id, prepare=prepare))
+
+
+def agreement_copy_batches(qs: QuerySet[Judgment], *, size: int, campaign_id: int,
+                           min_agreement: float, skip: Collection[str] = ()
+                           ) -> Iterator[pa.RecordBatch]:
+    """The votes of pairs whose agreement is at least ``min_agreement``, in id order.
+
+    Batches of ``columns.ROW_SCHEMA`` plus ``votes`` (1) and ``agreement`` (the pair's,
+    over the votes ``qs`` selects). PostgreSQL joins every vote to its pair's counts (one
+    ``GROUP BY`` of the same votes), so nothing per pair is kept in Python.
+    """
+    direct = [c for c in COLUMNS if c.lookup is None and c.name not in skip]
+    votes = qs.order_by().values_list(*[c.path for c in direct])
+    pairs = qs.order_by().values(*PAIR_KEYS).annotate(**_counts()).values_list(
+        *PAIR_KEYS, *[c.name for c in _COUNTS])
+    # values_list names each column after its path ("id", "task_id", "task__is_gold"...).
+    same_pair = " AND ".join(f'v."{key}" = p."{key}"' for key in PAIR_KEYS)  # never NULL
+    counts = ", ".join(f'p."{c.name}"' for c in _COUNTS)
+
+    def statement(compose) -> str:
+        # MATERIALIZED: the pairs are counted once (a subquery was counted again by every
+        # parallel worker, in a plan built on a wrong estimate of the join's rows).
+        return (f"WITH p AS MATERIALIZED ({compose(pairs)}) SELECT v.*, {counts} "
+                f'FROM ({compose(votes)}) v JOIN p ON {same_pair} ORDER BY v."id"')
+
+    def prepare(batch: pa.RecordBatch) -> pa.RecordBatch:
+        a, b, tie = (batch.column(c.name).to_numpy() for c in _COUNTS)
+        agreement = majorities(a, b, tie)[1]
+        columns = {c.name: batch.column(c.name) for c in direct}
+        columns["votes"] = pa.array(np.ones(len(a), np.int64))
+        columns["agreement"] = pa.array(agreement, pa.float64())
+        return pa.RecordBatch.from_pydict(columns).filter(pa.array(agreement >= min_agreement))
+
+    return prefetch(copy_statement_batches(statement, [*direct, *_COUNTS], size,
+                                           campaign_id=campaign_id, prepare=prepare))

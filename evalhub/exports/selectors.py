@@ -25,7 +25,7 @@ from evalhub.campaigns.models import (
 )
 from evalhub.exports.columns import BATCH_SCHEMA, NAMES, RAW_ONLY
 from evalhub.exports.options import AGGREGATE_PAIR, RAW_FORMATS, ExportOptions
-from evalhub.exports.pairs import PER_JUDGMENT, pair_copy_batches
+from evalhub.exports.pairs import PER_JUDGMENT, agreement_copy_batches, pair_copy_batches
 from evalhub.exports.sources import copy_available, row_batches
 from evalhub.runs.models import GenerationRun
 
@@ -173,6 +173,12 @@ def judgment_batches(*, campaign: Campaign, options: ExportOptions) -> Iterator[
         return
     qs = export_queryset(campaign=campaign, options=options)
     size = options.batch_size
+    if options.min_agreement is not None and copy_available():
+        for batch in agreement_copy_batches(qs, size=size, campaign_id=campaign.pk,
+                                            min_agreement=options.min_agreement,
+                                            skip=_unread(options)):
+            yield pa.RecordBatch.from_arrays(batch.columns, schema=BATCH_SCHEMA)
+        return
     agreements = None
     if options.min_agreement is not None:
         agreements = _pair_agreements(qs, size)

@@ -144,10 +144,28 @@ def copy_query_batches(rows: QuerySet, direct: list[Column], size: int, *, campa
     caller's thread; the returned iterator only uses the psycopg connection it is given, so
     it may run in another thread (``prefetch``) inside the caller's transaction.
     """
-    tables = _lookup_tables(campaign_id)
+    return copy_statement_batches(lambda compose: compose(rows), direct, size,
+                                  campaign_id=campaign_id, prepare=prepare)
+
+
+def compose(rows: QuerySet) -> str:
+    """A queryset's SELECT with its parameters inlined (quoted by psycopg)."""
     sql, params = rows.query.sql_with_params()
+    return connection.ops.compose_sql(sql, params)
+
+
+def copy_statement_batches(select: Callable[[Callable[[QuerySet], str]], str],
+                           direct: list[Column], size: int, *, campaign_id: int,
+                           prepare: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None
+                           ) -> Iterator[pa.RecordBatch]:
+    """``copy_query_batches`` for a SELECT written around querysets.
+
+    ``select(compose)`` returns the SELECT; it calls ``compose(queryset)`` for the SQL of
+    each queryset it uses.
+    """
+    tables = _lookup_tables(campaign_id)
     connection.ensure_connection()
-    statement = f"COPY ({connection.ops.compose_sql(sql, params)}) TO STDOUT WITH (FORMAT csv)"
+    statement = f"COPY ({select(compose)}) TO STDOUT WITH (FORMAT csv)"
     return _copy_stream(connection.connection, statement, direct, tables, size, prepare)
 
 

@@ -134,15 +134,19 @@ PAIR_CASES = [
                           "criteria": ("aesthetics",)}),
     ("dpo-jsonl", {"aggregate": "pair", "include_metric_judges": True}),
     ("dpo-jsonl", {"aggregate": "pair", "include_both_bad": False, "min_agreement": 0.5}),
+    # By judgment, --min-agreement keeps the votes of agreeing pairs (and their agreement).
+    ("raw-parquet", {"min_agreement": 0.5, "include_metric_judges": True}),
+    ("raw-csv", {"min_agreement": 0.4, "batch_size": 2}),
+    ("dpo-jsonl", {"min_agreement": 0.6, "include_metric_judges": True}),
 ]
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the SQL grouping is PostgreSQL's")
 @pytest.mark.parametrize(("fmt", "options"), PAIR_CASES)
-def test_pairs_grouped_by_postgresql_equal_pairs_grouped_in_python(crowded, tmp_path,
+def test_pairs_and_agreements_from_postgresql_equal_those_computed_in_python(crowded, tmp_path,
                                                                   monkeypatch, fmt, options):
     fast, portable = _both(crowded, tmp_path, monkeypatch, fmt, options)
-    if fmt == "dpo-jsonl":
+    if fmt in ("dpo-jsonl", "raw-csv"):
         assert fast.read_bytes() == portable.read_bytes()
         assert fast.stat().st_size > 0
         return
