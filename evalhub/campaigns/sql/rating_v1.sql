@@ -89,9 +89,11 @@ $$;
 -- shuffle_key. p_tier_* and p_from narrow the walk to one tier starting at a random
 -- shuffle_key (see evalhub_lease_next_v1); NULLs mean "the whole order".
 --
--- The campaign condition inside the annotator's checks changes no result but lets any plan use
--- the (campaign, annotator) indexes: a generic plan made while the tables were nearly empty
--- otherwise scanned a whole judgment index on every call.
+-- A task is free when no lease holds it now and this annotator never judged, skipped or
+-- reported it. Both checks are scalar subqueries probing the task's own leases and judgments
+-- by task id, one candidate row at a time: the walk looks at a few rows, while as NOT EXISTS
+-- anti-joins the planner (on statistics a few minutes old) chose to read every active lease
+-- of the table on every call, a cost that grew with each vote.
 CREATE OR REPLACE FUNCTION evalhub_lock_candidate_v1(
     p_campaign bigint, p_annotator integer, p_gold boolean, p_active_policy boolean,
     p_passed_over bigint[], p_tier_priority double precision, p_tier_count integer,
@@ -107,14 +109,13 @@ BEGIN
             WHERE t.campaign_id = p_campaign AND t.is_gold = p_gold
               AND (p_gold OR t.judgments_count < t.judgments_needed)
               AND t.id <> ALL (p_passed_over)
-              AND NOT EXISTS (SELECT 1 FROM campaigns_lease h WHERE h.task_id = t.id
-                              AND h.status = 'active' AND h.expires_at > statement_timestamp())
-              AND NOT EXISTS (SELECT 1 FROM campaigns_lease s WHERE s.task_id = t.id
-                              AND s.campaign_id = p_campaign AND s.annotator_id = p_annotator
-                              AND s.status NOT IN ('expired', 'active'))
-              AND NOT EXISTS (SELECT 1 FROM campaigns_judgment j WHERE j.task_id = t.id
-                              AND j.campaign_id = p_campaign AND j.annotator_id = p_annotator
-                              AND j.retracted_at IS NULL)
+              AND (SELECT true FROM campaigns_lease l WHERE l.task_id = t.id
+                   AND (l.status = 'active' AND l.expires_at > statement_timestamp()
+                        OR l.annotator_id = p_annotator AND l.status NOT IN ('expired', 'active'))
+                   LIMIT 1) IS NULL
+              AND (SELECT true FROM campaigns_judgment j WHERE j.task_id = t.id
+                   AND j.annotator_id = p_annotator AND j.retracted_at IS NULL
+                   LIMIT 1) IS NULL
             ORDER BY t.priority DESC, t.judgments_count, t.shuffle_key
             LIMIT 1 FOR UPDATE OF t SKIP LOCKED;
         ELSE
@@ -122,14 +123,13 @@ BEGIN
             WHERE t.campaign_id = p_campaign AND t.is_gold = p_gold
               AND (p_gold OR t.judgments_count < t.judgments_needed)
               AND t.id <> ALL (p_passed_over)
-              AND NOT EXISTS (SELECT 1 FROM campaigns_lease h WHERE h.task_id = t.id
-                              AND h.status = 'active' AND h.expires_at > statement_timestamp())
-              AND NOT EXISTS (SELECT 1 FROM campaigns_lease s WHERE s.task_id = t.id
-                              AND s.campaign_id = p_campaign AND s.annotator_id = p_annotator
-                              AND s.status NOT IN ('expired', 'active'))
-              AND NOT EXISTS (SELECT 1 FROM campaigns_judgment j WHERE j.task_id = t.id
-                              AND j.campaign_id = p_campaign AND j.annotator_id = p_annotator
-                              AND j.retracted_at IS NULL)
+              AND (SELECT true FROM campaigns_lease l WHERE l.task_id = t.id
+                   AND (l.status = 'active' AND l.expires_at > statement_timestamp()
+                        OR l.annotator_id = p_annotator AND l.status NOT IN ('expired', 'active'))
+                   LIMIT 1) IS NULL
+              AND (SELECT true FROM campaigns_judgment j WHERE j.task_id = t.id
+                   AND j.annotator_id = p_annotator AND j.retracted_at IS NULL
+                   LIMIT 1) IS NULL
             ORDER BY t.judgments_count, t.shuffle_key
             LIMIT 1 FOR UPDATE OF t SKIP LOCKED;
         END IF;
@@ -142,14 +142,13 @@ BEGIN
           AND t.shuffle_key >= p_from AND t.shuffle_key < p_below
           AND (p_gold OR t.judgments_count < t.judgments_needed)
           AND t.id <> ALL (p_passed_over)
-          AND NOT EXISTS (SELECT 1 FROM campaigns_lease h WHERE h.task_id = t.id
-                          AND h.status = 'active' AND h.expires_at > statement_timestamp())
-          AND NOT EXISTS (SELECT 1 FROM campaigns_lease s WHERE s.task_id = t.id
-                          AND s.campaign_id = p_campaign AND s.annotator_id = p_annotator
-                          AND s.status NOT IN ('expired', 'active'))
-          AND NOT EXISTS (SELECT 1 FROM campaigns_judgment j WHERE j.task_id = t.id
-                          AND j.campaign_id = p_campaign AND j.annotator_id = p_annotator
-                          AND j.retracted_at IS NULL)
+          AND (SELECT true FROM campaigns_lease l WHERE l.task_id = t.id
+               AND (l.status = 'active' AND l.expires_at > statement_timestamp()
+                    OR l.annotator_id = p_annotator AND l.status NOT IN ('expired', 'active'))
+               LIMIT 1) IS NULL
+          AND (SELECT true FROM campaigns_judgment j WHERE j.task_id = t.id
+               AND j.annotator_id = p_annotator AND j.retracted_at IS NULL
+               LIMIT 1) IS NULL
         ORDER BY t.shuffle_key
         LIMIT 1 FOR UPDATE OF t SKIP LOCKED;
     ELSE
@@ -159,14 +158,13 @@ BEGIN
           AND t.shuffle_key >= p_from AND t.shuffle_key < p_below
           AND (p_gold OR t.judgments_count < t.judgments_needed)
           AND t.id <> ALL (p_passed_over)
-          AND NOT EXISTS (SELECT 1 FROM campaigns_lease h WHERE h.task_id = t.id
-                          AND h.status = 'active' AND h.expires_at > statement_timestamp())
-          AND NOT EXISTS (SELECT 1 FROM campaigns_lease s WHERE s.task_id = t.id
-                          AND s.campaign_id = p_campaign AND s.annotator_id = p_annotator
-                          AND s.status NOT IN ('expired', 'active'))
-          AND NOT EXISTS (SELECT 1 FROM campaigns_judgment j WHERE j.task_id = t.id
-                          AND j.campaign_id = p_campaign AND j.annotator_id = p_annotator
-                          AND j.retracted_at IS NULL)
+          AND (SELECT true FROM campaigns_lease l WHERE l.task_id = t.id
+               AND (l.status = 'active' AND l.expires_at > statement_timestamp()
+                    OR l.annotator_id = p_annotator AND l.status NOT IN ('expired', 'active'))
+               LIMIT 1) IS NULL
+          AND (SELECT true FROM campaigns_judgment j WHERE j.task_id = t.id
+               AND j.annotator_id = p_annotator AND j.retracted_at IS NULL
+               LIMIT 1) IS NULL
         ORDER BY t.shuffle_key
         LIMIT 1 FOR UPDATE OF t SKIP LOCKED;
     END IF;
