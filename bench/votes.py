@@ -217,9 +217,13 @@ def process_cpu_seconds(pids: list[int]) -> float:
 
 
 def pids_of(parent: int) -> list[int]:
-    children = Path(f"/proc/{parent}/task/{parent}/children")
+    """The process and its descendants (a process may exit while we look)."""
+    try:
+        children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    except OSError:
+        children = []
     found = [parent]
-    for child in children.read_text().split() if children.exists() else []:
+    for child in children:
         found += pids_of(int(child))
     return found
 
@@ -272,6 +276,7 @@ async def run_phases(port: int, seed: dict, args: argparse.Namespace, meter: Cpu
     # connection plans made for empty tables, kept until the next ANALYZE invalidates them.
     warmup, tasks = await drive(clients, seed["campaign"], tasks, args.warmup, 0.0, 0.0, seed=7)
     psql(args.database_url.rsplit("/", 1)[1], "ANALYZE", args.database_url)
+    vacuum = asyncio.create_task(vacuum_periodically(args))
     results = {"warmup": {"acknowledged": warmup["acknowledged"]}}
     phases = [("saturation", 0.0), ("paced", args.rate)]
     for index, (name, rate) in enumerate(phases):
@@ -284,7 +289,29 @@ async def run_phases(port: int, seed: dict, args: argparse.Namespace, meter: Cpu
         results[name]["acknowledged"] = stats["acknowledged"]
         if any(task.get("done") for task in tasks):
             raise SystemExit(f"the campaign ran out of tasks during {name}: seed more prompts")
+    vacuum.cancel()
     return results
+
+
+HOT_TABLES = "campaigns_comparisontask, campaigns_lease, campaigns_judgment"
+
+
+async def vacuum_periodically(args: argparse.Namespace) -> None:
+    """Do autovacuum's job every ``--vacuum-every`` seconds, on the tables votes churn.
+
+    Every vote leaves a dead task and lease row version behind. A default PostgreSQL's
+    autovacuum removes them and refreshes statistics in the background; this machine's server
+    runs with autovacuum off, so the bench does it (and its CPU counts against the votes).
+    """
+    url = args.database_url.rsplit("/", 1)[0] + "/" + args.database_url.rsplit("/", 1)[1]
+    while args.vacuum_every > 0:
+        await asyncio.sleep(args.vacuum_every)
+        process = await asyncio.create_subprocess_exec(
+            # Throttled like autovacuum (its default cost delay and limit), not one burst.
+            "psql", url, "-qc", "SET vacuum_cost_delay = 2", "-c", "SET vacuum_cost_limit = 200",
+            "-c", f"VACUUM (ANALYZE) {HOT_TABLES}",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        await process.wait()
 
 
 def wait_for_port(port: int, timeout: float = 60) -> None:
@@ -305,10 +332,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per phase")
     parser.add_argument("--warmup", type=float, default=5.0,
                         help="seconds of votes before the measured phases (then ANALYZE)")
+    parser.add_argument("--vacuum-every", type=float, default=10.0,
+                        help="seconds between VACUUM (ANALYZE) of the hot tables (0: never)")
     parser.add_argument("--rate", type=float, default=525.0,
                         help="votes/s the annotators offer together in the paced phase")
     parser.add_argument("--web-workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2,
+                        help="threads per worker (gthread: keeps connections alive)")
     parser.add_argument("--prompts", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--runs", type=int, default=4)
