@@ -337,6 +337,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=525.0,
                         help="votes/s the annotators offer together in the paced phase")
     parser.add_argument("--web-workers", type=int, default=3)
+    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"],
+                        help="gthread keeps connections alive; sync closes each one")
     parser.add_argument("--threads", type=int, default=2,
                         help="threads per worker (gthread: keeps connections alive)")
     parser.add_argument("--prompts", type=int, default=1000)
@@ -369,7 +371,7 @@ def main() -> None:
     web = subprocess.Popen(
         [PY, "-m", "gunicorn", "evalhub.config.wsgi", "--bind", f"127.0.0.1:{args.port}",
          "--workers", str(args.web_workers), "--threads", str(args.threads),
-         "--worker-class", "gthread" if args.threads > 1 else "sync", "--keep-alive", "30",
+         "--worker-class", args.worker_class, "--keep-alive", "30",
          "--preload", "--log-level", "warning"], cwd=REPO, env=env)
     try:
         wait_for_port(args.port)
@@ -392,6 +394,7 @@ def main() -> None:
         "annotators": args.annotators,
         "web_workers": args.web_workers,
         "threads": args.threads,
+        "worker_class": args.worker_class,
         "rating_path": "sql" if env.get("EVALHUB_RATING_SQL", "1") != "0" else "orm",
         "saturation": saturation,
         "paced": paced,
