@@ -303,13 +303,12 @@ async def vacuum_periodically(args: argparse.Namespace) -> None:
     autovacuum removes them and refreshes statistics in the background; this machine's server
     runs with autovacuum off, so the bench does it (and its CPU counts against the votes).
     """
-    url = args.database_url.rsplit("/", 1)[0] + "/" + args.database_url.rsplit("/", 1)[1]
     while args.vacuum_every > 0:
         await asyncio.sleep(args.vacuum_every)
         process = await asyncio.create_subprocess_exec(
             # Throttled like autovacuum (its default cost delay and limit), not one burst.
-            "psql", url, "-qc", "SET vacuum_cost_delay = 2", "-c", "SET vacuum_cost_limit = 200",
-            "-c", f"VACUUM (ANALYZE) {HOT_TABLES}",
+            "psql", args.database_url, "-qc", "SET vacuum_cost_delay = 2",
+            "-c", "SET vacuum_cost_limit = 200", "-c", f"VACUUM (ANALYZE) {HOT_TABLES}",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         await process.wait()
 

@@ -48,7 +48,12 @@ def token_user(key: str) -> AbstractBaseUser:
 def rater_campaign(*, rater: Rater, campaign_id: int) -> tuple[AbstractBaseUser, Campaign]:
     """The rating user and the campaign, or BadCredentials / NoSuchCampaign."""
     user = rater.user if rater.token is None else token_user(rater.token)
+    return user, campaign_of_member(user=user, campaign_id=campaign_id)
+
+
+def campaign_of_member(*, user: AbstractBaseUser, campaign_id: int) -> Campaign:
+    """The campaign, if the user holds any role in its project (one query)."""
     campaign = Campaign.objects.filter(pk=campaign_id, project__memberships__user=user).first()
     if campaign is None:
         raise NoSuchCampaign("No such campaign.")
-    return user, campaign
+    return campaign

@@ -19,17 +19,17 @@ from evalhub.campaigns.leasing import (
 )
 from evalhub.campaigns.models import Campaign, ImageReport, LeaseStatus
 from evalhub.campaigns.payloads import criteria_payload, lease_payload, lease_queryset
+from evalhub.campaigns.raters import NoSuchCampaign, campaign_of_member
 from evalhub.campaigns.rating import progress
 from evalhub.campaigns.voting import vote_undo
 
 
 def campaign_for_rater(request: Request, campaign_id: int) -> Campaign:
     """The campaign, if the caller holds any role in its project (one query)."""
-    campaign = Campaign.objects.filter(
-        pk=campaign_id, project__memberships__user=request.user).first()
-    if campaign is None:
-        raise NotFound("No such campaign.")
-    return campaign
+    try:
+        return campaign_of_member(user=request.user, campaign_id=campaign_id)
+    except NoSuchCampaign as exc:
+        raise NotFound(exc.message) from exc
 
 
 class RateCampaignApi(APIView):
