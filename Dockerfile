@@ -18,4 +18,5 @@ COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput
 
 EXPOSE 8000
-CMD ["gunicorn", "evalhub.config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "4"]
+# Workers and threads: WEB_CONCURRENCY and WEB_THREADS (see the config file).
+CMD ["gunicorn", "-c", "evalhub/config/gunicorn.conf.py"]

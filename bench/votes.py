@@ -142,8 +142,8 @@ class Client:
 
 
 def new_stats() -> dict:
-    return {"latency": [], "service": [], "status": {}, "acknowledged": 0, "retries": 0,
-            "retry_status": {}}
+    return {"latency": [], "service": [], "due": [], "status": {}, "acknowledged": 0,
+            "retries": 0, "retry_status": {}}
 
 
 async def cast(client: Client, campaign: int, task: dict, stats: dict, retry_share: float,
@@ -157,6 +157,7 @@ async def cast(client: Client, campaign: int, task: dict, stats: dict, retry_sha
     done = time.perf_counter()
     stats["latency"].append(done - due)
     stats["service"].append(done - sent)
+    stats["due"].append(due)
     stats["status"][status] = stats["status"].get(status, 0) + 1
     if status == 201:
         stats["acknowledged"] += 1
@@ -191,7 +192,7 @@ async def drive(clients: list[Client], campaign: int, tasks: list[dict], duratio
     """One phase: closed loop when ``rate`` is 0, else ``rate`` votes/s offered in total."""
     stats = new_stats()
     interval = len(clients) / rate if rate else 0.0
-    start = time.perf_counter()
+    start, stats["wall_start"] = time.perf_counter(), time.time()
     deadline = start + duration
     # Paced annotators start evenly spread over one interval, as independent people would.
     offsets = [interval * k / len(clients) for k in range(len(clients))]
@@ -200,6 +201,7 @@ async def drive(clients: list[Client], campaign: int, tasks: list[dict], duratio
                        random.Random(seed + i))
         for i, (c, t, off) in enumerate(zip(clients, tasks, offsets, strict=True))))
     stats["elapsed_s"] = time.perf_counter() - start
+    stats["start"] = start
     return stats, list(tasks)
 
 
@@ -245,11 +247,35 @@ class CpuMeter:
                 "load_generator": time.process_time()}
 
 
+def worst_seconds(stats: dict, count: int = 3) -> list[dict]:
+    """The seconds of the phase (by due time) with the highest p99 latency: where a tail is."""
+    second = (np.array(stats["due"]) - stats["start"]).astype(int)
+    latency_ms = np.array(stats["latency"]) * 1000
+    rows = [{"second": int(s), "votes": int((second == s).sum()),
+             "p99_ms": round(float(np.percentile(latency_ms[second == s], 99)), 1)}
+            for s in np.unique(second)]
+    return sorted(rows, key=lambda row: -row["p99_ms"])[:count]
+
+
+def write_timeline(path: Path, phase: str, stats: dict) -> None:
+    """One CSV row per vote: phase, due offset (s), latency and service time (ms)."""
+    new = not path.exists()
+    with path.open("a") as out:
+        if new:
+            out.write("phase,due_s,latency_ms,service_ms\n")
+        for due, latency, service in zip(stats["due"], stats["latency"], stats["service"],
+                                         strict=True):
+            out.write(f"{phase},{due - stats['start']:.4f},{latency * 1000:.2f},"
+                      f"{service * 1000:.2f}\n")
+
+
 def summarize(stats: dict, cpu: dict[str, float], rate: float) -> dict:
     latency_ms = np.array(stats["latency"]) * 1000
     service_ms = np.array(stats["service"]) * 1000
     votes = stats["acknowledged"]
     return {
+        "started_at": dt.datetime.fromtimestamp(stats["wall_start"], dt.UTC).isoformat(
+            timespec="milliseconds"),
         "offered_votes_per_s": rate or None,
         "duration_s": round(stats["elapsed_s"], 2),
         "votes_acknowledged": votes,
@@ -258,6 +284,7 @@ def summarize(stats: dict, cpu: dict[str, float], rate: float) -> dict:
         "latency_p99_ms": round(float(np.percentile(latency_ms, 99)), 1),
         "latency_max_ms": round(float(latency_ms.max()), 1),
         "service_p99_ms": round(float(np.percentile(service_ms, 99)), 1),
+        "worst_seconds": worst_seconds(stats),
         "status_counts": stats["status"],
         "retries_sent": stats["retries"],
         "retry_status_counts": stats["retry_status"],
@@ -287,6 +314,8 @@ async def run_phases(port: int, seed: dict, args: argparse.Namespace, meter: Cpu
         cpu = {key: after[key] - before[key] for key in before}
         results[name] = summarize(stats, cpu, rate)
         results[name]["acknowledged"] = stats["acknowledged"]
+        if args.timeline:
+            write_timeline(args.timeline, name, stats)
         if any(task.get("done") for task in tasks):
             raise SystemExit(f"the campaign ran out of tasks during {name}: seed more prompts")
     vacuum.cancel()
@@ -345,6 +374,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--retry-share", type=float, default=0.02)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--timeline", type=Path,
+                        help="append one CSV row per vote (phase, due time, latency) here")
     parser.add_argument("--database-url",
                         default="postgres://postgres@127.0.0.1:5432/evalhub_votesbench")
     args = parser.parse_args()
@@ -368,10 +399,10 @@ def main() -> None:
           f"{args.annotators} annotators")
 
     web = subprocess.Popen(
-        [PY, "-m", "gunicorn", "evalhub.config.wsgi", "--bind", f"127.0.0.1:{args.port}",
+        [PY, "-m", "gunicorn", "-c", "evalhub/config/gunicorn.conf.py",
+         "--bind", f"127.0.0.1:{args.port}",
          "--workers", str(args.web_workers), "--threads", str(args.threads),
-         "--worker-class", args.worker_class, "--keep-alive", "30",
-         "--preload", "--log-level", "warning"], cwd=REPO, env=env)
+         "--worker-class", args.worker_class, "--log-level", "warning"], cwd=REPO, env=env)
     try:
         wait_for_port(args.port)
         time.sleep(1.0)

@@ -38,3 +38,16 @@ def test_token_check_vote_and_next_lease_are_one_sql_function_call(settings):
                   if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
     assert len(statements) == 1, statements
     assert statements[0].startswith("SELECT evalhub_rate_vote_v1(")
+
+
+def test_the_rating_functions_never_jit_compile():
+    # The candidate query reads a few rows but is costed as a walk of the whole serving index,
+    # past jit_above_cost: compiled on every call it cost 20-30 ms instead of well under 1 ms.
+    if connection.vendor != "postgresql":
+        pytest.skip("the SQL rating path exists on PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT proname, proconfig FROM pg_proc WHERE proname IN "
+                       "('evalhub_rate_vote_v1', 'evalhub_rate_next_v1')")
+        settings_by_function = dict(cursor.fetchall())
+    assert settings_by_function == {"evalhub_rate_vote_v1": ["jit=off"],
+                                    "evalhub_rate_next_v1": ["jit=off"]}

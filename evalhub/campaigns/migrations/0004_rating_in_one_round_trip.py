@@ -7,13 +7,19 @@ from django.db import migrations, models
 # Versioned file name: a later change to the functions adds rating_v2.sql and a new migration,
 # so this migration installs the same SQL forever.
 RATING_SQL = Path(__file__).resolve().parent.parent / "sql" / "rating_v1.sql"
-FUNCTIONS = [
-    "evalhub_rate_vote_v1(bigint, integer, uuid, uuid, jsonb, jsonb, integer, boolean, uuid[],"
-    " boolean, boolean, uuid, text, integer, integer)",
-    "evalhub_lease_next_v1(bigint, integer, uuid[], boolean, boolean, uuid, text, integer,"
-    " integer)",
-    "evalhub_lock_candidate_v1(bigint, integer, boolean, boolean, bigint[])",
+FUNCTIONS = [  # callers before callees; parameter types as in rating_v1.sql
+    "evalhub_rate_vote_v1(text, integer, bigint, uuid, uuid, jsonb, integer, boolean, uuid[],"
+    " double precision, double precision, uuid, text, integer)",
+    "evalhub_rate_next_v1(text, integer, bigint, uuid[], double precision, double precision,"
+    " uuid, text, integer)",
+    "evalhub_lease_next_inner_v1(campaigns_campaign, integer, uuid[], double precision,"
+    " double precision, uuid, text, integer)",
+    "evalhub_take_v1(bigint, integer, boolean, boolean, double precision, uuid, text, integer)",
+    "evalhub_lock_candidate_v1(bigint, integer, boolean, boolean, bigint[], double precision,"
+    " integer, double precision, double precision)",
     "evalhub_lease_payload_v1(uuid)",
+    "evalhub_campaign_json_v1(campaigns_campaign)",
+    "evalhub_rater_campaign_v1(text, integer, bigint)",
 ]
 
 

@@ -5,12 +5,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from evalhub.core.demo import demo_logins
+
+GUNICORN_CONFIG = Path(__file__).resolve().parents[3] / "config" / "gunicorn.conf.py"
 
 
 class Command(BaseCommand):
@@ -45,7 +48,8 @@ class Command(BaseCommand):
             "--concurrency", "1", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
         ])
         web = subprocess.Popen([
-            python, "-m", "gunicorn", "evalhub.config.wsgi", "--bind", f"{host}:{port}",
+            python, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG),
+            "--bind", f"{host}:{port}",
             "--workers", "2", "--threads", "4", "--access-logfile", "-",
         ])
         return {"worker": worker, "web": web}
