@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,16 @@ class Traffic:
 def context(browser, live_server):
     context = browser.new_context(viewport=LAPTOP, base_url=live_server.url)
     context.set_default_timeout(15_000)
+    in_flight = set()
+    context.on("request", lambda request: in_flight.add(request))
+    context.on("requestfinished", lambda request: in_flight.discard(request))
+    context.on("requestfailed", lambda request: in_flight.discard(request))
     yield context
+    # Let the page's last requests (a prefetch, a report) finish first: one still running in
+    # the live server while the test database is flushed can deadlock with the flush.
+    deadline = time.monotonic() + 10
+    while in_flight and context.pages and time.monotonic() < deadline:
+        context.pages[0].wait_for_timeout(50)
     context.close()
 
 
