@@ -78,12 +78,23 @@ for r in range(runs):
     run_rows.append(run)
 campaign = campaign_create(project=project, name="bench", runs=run_rows,
                            judgments_per_pair=3, lease_seconds=600, build_now=True)
-tokens = []
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.utils.crypto import get_random_string
+tokens, sessions = [], []
 for a in range(annotators):
     user = User.objects.create(username=f"annotator{a}")
     Membership.objects.create(project=project, user=user, role=Role.ANNOTATOR)
     tokens.append(Token.objects.create(user=user).key)
-print(json.dumps({"campaign": campaign.pk, "tasks": campaign.tasks.count(), "tokens": tokens}))
+    # What logging in through the page leaves: a session, and the CSRF secret in a cookie.
+    session = SessionStore()
+    session.update({SESSION_KEY: str(user.pk), HASH_SESSION_KEY: user.get_session_auth_hash(),
+                    BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0]})
+    session.create()
+    sessions.append({"sessionid": session.session_key, "csrftoken": get_random_string(32)})
+print(json.dumps({"campaign": campaign.pk, "tasks": campaign.tasks.count(), "tokens": tokens,
+                  "sessions": sessions}))
 """
 
 COUNT_SCRIPT = r"""
@@ -109,10 +120,21 @@ def psql(database: str, sql: str, base_url: str) -> None:
 
 
 class Client:
-    """A minimal HTTP/1.1 keep-alive JSON client (keeps the load generator's CPU small)."""
+    """A minimal HTTP/1.1 keep-alive JSON client (keeps the load generator's CPU small).
 
-    def __init__(self, host: str, port: int, token: str) -> None:
-        self.host, self.port, self.token = host, port, token
+    Authenticates like a script (an API token) or like the rating page (the session cookie
+    and the CSRF token the page sends with every POST).
+    """
+
+    def __init__(self, host: str, port: int, token: str | None = None,
+                 session: dict[str, str] | None = None) -> None:
+        self.host, self.port = host, port
+        if session is not None:
+            self.credentials = (f"Cookie: sessionid={session['sessionid']}; "
+                                f"csrftoken={session['csrftoken']}\r\n"
+                                f"X-CSRFToken: {session['csrftoken']}\r\n")
+        else:
+            self.credentials = f"Authorization: Token {token}\r\n"
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -121,7 +143,7 @@ class Client:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         payload = json.dumps(body).encode()
         head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n"
-                f"Authorization: Token {self.token}\r\nContent-Type: application/json\r\n"
+                f"{self.credentials}Content-Type: application/json\r\n"
                 f"Content-Length: {len(payload)}\r\n\r\n").encode()
         self.writer.write(head + payload)
         await self.writer.drain()
@@ -295,7 +317,12 @@ def summarize(stats: dict, cpu: dict[str, float], rate: float) -> dict:
 
 async def run_phases(port: int, seed: dict, args: argparse.Namespace, meter: CpuMeter
                      ) -> dict[str, dict]:
-    clients = [Client("127.0.0.1", port, token) for token in seed["tokens"][:args.annotators]]
+    if args.auth == "session":
+        clients = [Client("127.0.0.1", port, session=session)
+                   for session in seed["sessions"][:args.annotators]]
+    else:
+        clients = [Client("127.0.0.1", port, token=token)
+                   for token in seed["tokens"][:args.annotators]]
     tasks = [(await c.request(f"/api/v1/rate/{seed['campaign']}/next/", {}))[1]
              for c in clients]
     # Warm-up, not measured: a database in service holds leases and judgments and has planner
@@ -373,6 +400,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--retry-share", type=float, default=0.02)
+    parser.add_argument("--auth", choices=["token", "session"], default="token",
+                        help="annotators as API clients, or as the rating page (session+CSRF)")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--timeline", type=Path,
                         help="append one CSV row per vote (phase, due time, latency) here")
@@ -425,6 +454,7 @@ def main() -> None:
         "web_workers": args.web_workers,
         "threads": args.threads,
         "worker_class": args.worker_class,
+        "auth": args.auth,
         "rating_path": "sql" if env.get("EVALHUB_RATING_SQL", "1") != "0" else "orm",
         "saturation": saturation,
         "paced": paced,

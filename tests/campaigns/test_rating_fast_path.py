@@ -116,16 +116,21 @@ def test_refusals_are_word_for_word_those_of_the_full_django_stack(world, token,
     assert not Judgment.objects.exists()
 
 
-def test_the_rating_page_session_goes_through_django_and_its_csrf_check(world, client):
-    next_path, _ = _paths(world)
+def test_the_rating_pages_session_requests_go_through_django_and_its_csrf_check(world,
+                                                                            client):
+    next_path, votes_path = _paths(world)
     client.force_login(world.annotators[0])
     session = {"HTTP_COOKIE": f"sessionid={client.cookies['sessionid'].value}"}
     refused = wsgi_post(application, next_path, **session)
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
     csrf = get_token(RequestFactory().get("/"))
-    accepted = wsgi_post(application, next_path, HTTP_X_CSRFTOKEN=csrf,
-                         HTTP_COOKIE=f"{session['HTTP_COOKIE']}; csrftoken={csrf}")
-    assert accepted.status_code == 201 and accepted.json()["lease"]
+    page = {"HTTP_X_CSRFTOKEN": csrf, "HTTP_COOKIE": f"{session['HTTP_COOKIE']}; csrftoken={csrf}"}
+    task = wsgi_post(application, next_path, **page)
+    assert task.status_code == 201 and task.json()["lease"]
+    vote = {"client_id": str(uuid.uuid4()), "lease": task.json()["lease"],
+            "answers": {"overall": "right"}}
+    assert wsgi_post(application, votes_path, vote, **page).status_code == 201
+    assert Judgment.objects.get(client_id=vote["client_id"]).annotator == world.annotators[0]
 
 
 def test_a_host_not_in_allowed_hosts_is_refused_before_any_work(world, token):
