@@ -10,6 +10,7 @@ const cfg = JSON.parse(document.getElementById("rate-config").textContent);
 const api = new RateApi(cfg.api);
 const storagePrefix = `evalhub.rate.v1.${cfg.campaign}.${cfg.user}`;
 const queue = new VoteQueue(api, `${storagePrefix}.outbox`);
+const historyKey = `${storagePrefix}.history`;
 const view = new SyncedView();
 const criteria = cfg.criteria.map((c) => c.key);
 
@@ -27,7 +28,7 @@ const UNDO_DEPTH = 20;
 const state = {
   current: null, // task payload on screen
   upcoming: [], // leased tasks, preloaded, waiting their turn
-  history: [], // [{clientId, task}] votes cast here, newest last, for undo
+  history: [], // [{clientId, task}] votes cast here, newest last, for undo (kept in storage)
   answers: {}, // criterion -> answer for the current pair
   ready: false, // the pair is fully shown: input counts from here
   shownAt: 0,
@@ -42,6 +43,7 @@ const state = {
   // server has not processed the skip yet (it would hand the lease back as "held")
   started: false, // the leases held before a reload are known: safe to lease more
   advancing: null, // the advance() in progress: two at once would show two pairs in turn
+  starting: null, // start() until the first pair is up: an undo right after a reload waits
 };
 
 // ---------------------------------------------------------------- small UI helpers
@@ -88,6 +90,36 @@ function setReady(ready) {
   app.classList.toggle("loading", !ready && !state.done);
   for (const button of $$(".answer-btn, #skip-btn, .report-btn", app)) button.disabled = !ready;
   $("#undo-btn").disabled = state.history.length === 0;
+}
+
+// ---------------------------------------------------------------- undo history across reloads
+
+/**
+ * Store the undo history, so that U after a reload still takes back the last vote. A vote the
+ * server has needs only its id (the undo answer brings a fresh lease on its pair); one still
+ * in the outbox keeps its task, because only this page can put that pair back on screen.
+ */
+function saveHistory() {
+  const waiting = new Set(queue.items().map((item) => item.client_id));
+  const stored = state.history.slice(-UNDO_DEPTH).map(({ clientId, task }) => (
+    waiting.has(clientId) ? { clientId, task } : { clientId }));
+  try {
+    localStorage.setItem(historyKey, JSON.stringify(stored));
+  } catch {
+    /* storage full: undo still works until the next reload, and voting must go on */
+  }
+}
+
+/** The history saved before a reload; anything unreadable counts as no history. */
+function loadHistory() {
+  let stored;
+  try {
+    stored = JSON.parse(localStorage.getItem(historyKey) || "[]");
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(stored)) return [];
+  return stored.filter((entry) => entry && typeof entry.clientId === "string").slice(-UNDO_DEPTH);
 }
 
 // ---------------------------------------------------------------- showing a pair
@@ -286,6 +318,7 @@ function castVote() {
   if (instructions && instructions.open) instructions.open = false; // read; out of the way
   state.history.push({ clientId: record.client_id, task });
   state.history = state.history.slice(-UNDO_DEPTH);
+  saveHistory();
   announce(criteria.length === 1 ? `Voted ${record.answers[criteria[0]].replace("_", " ")}` : "Vote saved");
   renderProgress();
   advance();
@@ -300,12 +333,16 @@ function answer(value, criterion) {
 }
 
 async function undo() {
+  await state.starting; // resuming after a reload would otherwise cover the undone pair
   if (state.advancing) await state.advancing; // let the pair being put up settle first
   const last = state.history.pop();
   if (!last) {
     announce("Nothing to undo");
     return;
   }
+  // Stored before asking the server: a reload mid-request must not offer this vote again
+  // (undone twice, the server refuses, and the entry would block every older one).
+  saveHistory();
   setReady(false);
   // A vote still in the outbox is simply taken back: the server never saw it.
   if (!queue.remove(last.clientId)) {
@@ -320,6 +357,7 @@ async function undo() {
       }
       if (answerBody.status !== 200) {
         state.history.push(last);
+        saveHistory();
         announce(answerBody.status === 0 ? "Cannot undo while offline" : "Could not undo that vote");
         if (state.current) setReady(true);
         return;
@@ -440,6 +478,7 @@ function wire() {
     $("#zoom-level").textContent = `${Math.round(detail.zoom * 100)}%`;
   });
   queue.addEventListener("change", renderProgress);
+  queue.addEventListener("change", saveHistory); // a vote sent: its stored task can go
   queue.addEventListener("sent", ({ detail }) => {
     // Stamped on arrival: it was computed after this vote, so it beats any earlier question.
     applyProgress(detail.data && detail.data.progress, performance.now());
@@ -473,6 +512,7 @@ function wire() {
 }
 
 async function start() {
+  state.history = loadHistory(); // before wire(): an outbox change would store an empty one
   wire();
   renderProgress();
   queue.flush();
@@ -496,4 +536,4 @@ async function start() {
   await advance();
 }
 
-start();
+state.starting = start();
