@@ -87,16 +87,17 @@ export class SyncedView extends EventTarget {
     }
   }
 
-  /** Zoom by `factor` keeping the image point under (px, py) of `pane` where it is. */
-  zoomAt(pane, px, py, factor) {
+  /** Zoom by `factor` keeping the image point under (px, py) of `pane` where it is, or
+   * moving it to (toX, toY). */
+  zoomAt(pane, px, py, factor, toX = px, toY = py) {
     const g = this.geometry(pane);
     const { zoom } = this.state;
     const next = Math.min(MAX_ZOOM, Math.max(1, zoom * factor));
     const u = (px - g.tx) / (g.dw * zoom);
     const v = (py - g.ty) / (g.dh * zoom);
     this.set({
-      cx: u - (px - g.pw / 2) / (g.dw * next),
-      cy: v - (py - g.ph / 2) / (g.dh * next),
+      cx: u - (toX - g.pw / 2) / (g.dw * next),
+      cy: v - (toY - g.ph / 2) / (g.dh * next),
       zoom: next,
     });
   }
@@ -137,11 +138,14 @@ export class SyncedView extends EventTarget {
       if (this.pointers.size === 1) {
         this.panBy(pane, now.x - last.x, now.y - last.y);
       } else if (this.pointers.size === 2) {
-        // Pinch: zoom by the change in finger distance around their midpoint.
+        // Pinch: zoom by the change in finger distance, and the image point under the
+        // fingers' midpoint follows it. Each event moves one finger, and so the midpoint:
+        // zooming around the new midpoint alone would slide the image from under them.
         const other = [...this.pointers].find(([id]) => id !== event.pointerId)[1];
         const before = Math.hypot(last.x - other.x, last.y - other.y) || 1;
         const after = Math.hypot(now.x - other.x, now.y - other.y) || 1;
-        this.zoomAt(pane, (now.x + other.x) / 2, (now.y + other.y) / 2, after / before);
+        this.zoomAt(pane, (last.x + other.x) / 2, (last.y + other.y) / 2, after / before,
+                    (now.x + other.x) / 2, (now.y + other.y) / 2);
       }
       this.pointers.set(event.pointerId, now);
     });
