@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -11,6 +12,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_the_tests() -> None:
+    """In the child: SIGTERM when the test process dies, however it dies (Linux).
+
+    Workers run in their own session (so kill() can take the whole group), which also means a
+    killed pytest would leave them consuming the shared test queue, where they would take the
+    next test run's tasks.
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class WorkerProcess:
@@ -25,7 +40,7 @@ class WorkerProcess:
              "--concurrency", "1", "--pool", "prefork", "-n", f"{name}@%h",
              "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
             cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_die_with_the_tests,
         )
 
     def log(self) -> str:
