@@ -1,6 +1,7 @@
 """The annotator-facing API under /api/v1/rate/<campaign>/ (blind: no run names anywhere).
 
-The two hot endpoints, next/ and votes/, are plain Django views in rating_views.py.
+The two hot endpoints, next/ and votes/, are plain Django views in rating_views.py; the page
+calls them with a rating token it gets here (rating_tokens.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from evalhub.campaigns.models import Campaign, ImageReport, LeaseStatus
 from evalhub.campaigns.payloads import criteria_payload, lease_payload, lease_queryset
 from evalhub.campaigns.raters import NoSuchCampaign, campaign_of_member
 from evalhub.campaigns.rating import progress
+from evalhub.campaigns.rating_tokens import RATING_TOKEN_SECONDS, rating_token_issue
 from evalhub.campaigns.voting import vote_undo
 
 
@@ -42,6 +44,17 @@ class RateCampaignApi(APIView):
             "status": campaign.status, "criteria": criteria_payload(campaign),
             "progress": progress(campaign_id=campaign.pk, annotator_id=request.user.pk),
         })
+
+
+class RateTokenApi(APIView):
+    """A fresh rating token for the caller (the rating page asks when its token expired)."""
+
+    def post(self, request: Request, campaign_id: int) -> Response:
+        campaign = campaign_for_rater(request, campaign_id)
+        return Response({
+            "token": rating_token_issue(user_id=request.user.pk, campaign_id=campaign.pk),
+            "expires_in": RATING_TOKEN_SECONDS,
+        }, status=201)
 
 
 class RateLeasesApi(APIView):

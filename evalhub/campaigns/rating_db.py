@@ -82,7 +82,7 @@ def _campaign(row: dict[str, Any]) -> Campaign:
 # Arguments travel as text and the SQL casts them: the driver quotes a string far faster than
 # it adapts UUID objects and arrays, and this is every vote's path.
 def _rater_args(rater: Rater) -> list[Any]:
-    return [rater.token, rater.user.pk if rater.user is not None else None]
+    return [rater.token, rater.user.pk if rater.user is not None else rater.user_id]
 
 
 def _uuid_array(values: set[uuid.UUID] | None) -> str:

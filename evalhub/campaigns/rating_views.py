@@ -4,7 +4,8 @@ Every annotator's every vote passes here, so these skip Django REST framework's 
 machinery (content negotiation, parser and renderer classes, serializer fields, a query to
 authenticate the token) and hand the rating service the raw credentials: on PostgreSQL the
 whole request is then one database call. They answer exactly like the DRF endpoints around
-them: token or session authentication (session requests pass the CSRF check), JSON bodies,
+them: API-token, rating-token (the rating page's, rating_tokens.py) or session authentication
+(session requests pass the CSRF check), JSON bodies,
 ``{"detail": ...}`` errors and DRF-style ``{field: [message]}`` validation errors.
 """
 
@@ -20,8 +21,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from evalhub.campaigns.leasing import LeaseNotYours
-from evalhub.campaigns.raters import BadCredentials, NoSuchCampaign, Rater, token_user
+from evalhub.campaigns.raters import BadCredentials, NoSuchCampaign, Rater, rater_user
 from evalhub.campaigns.rating import Vote, rate_next, rate_vote
+from evalhub.campaigns.rating_tokens import SCHEME as RATING_SCHEME
+from evalhub.campaigns.rating_tokens import rating_token_user_id
 from evalhub.campaigns.voting import DISPLAYED_ANSWERS, VoteConflict
 from evalhub.core.errors import EvalHubError
 
@@ -41,15 +44,27 @@ def _csrf_refusal(request: HttpRequest) -> str | None:
     return None if refused is None else "CSRF Failed: the page's CSRF token is missing or wrong."
 
 
-def rater_from_request(request: HttpRequest) -> Rater:
+def _header_credential(scheme: str, key: str) -> str:
+    key = key.strip()
+    if not key or " " in key:
+        raise Refused(401, {"detail": "Invalid token header."}, {"WWW-Authenticate": scheme})
+    return key
+
+
+def rater_from_request(request: HttpRequest, campaign_id: int) -> Rater:
+    """Who is rating: an Authorization header (API or rating token) first, else the session."""
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, key = header.partition(" ")
         if scheme.lower() == "token":
-            if not key.strip() or " " in key.strip():
-                raise Refused(401, {"detail": "Invalid token header."},
-                              {"WWW-Authenticate": "Token"})
-            return Rater(token=key.strip())
+            return Rater(token=_header_credential("Token", key))
+        if scheme.lower() == RATING_SCHEME.lower():
+            token = _header_credential(RATING_SCHEME, key)
+            try:
+                return Rater(user_id=rating_token_user_id(token, campaign_id=campaign_id))
+            except BadCredentials as exc:
+                raise Refused(401, {"detail": exc.message},
+                              {"WWW-Authenticate": RATING_SCHEME}) from exc
     if request.user.is_authenticated:
         if (reason := _csrf_refusal(request)) is not None:
             raise Refused(403, {"detail": reason})
@@ -59,15 +74,14 @@ def rater_from_request(request: HttpRequest) -> Rater:
 
 
 def _checked_input(rater: Rater, parse):
-    """Parse the input; a bad token is answered 401 before any complaint about the input.
+    """Parse the input; bad credentials are answered 401 before any complaint about the input.
 
-    (The token is otherwise checked inside the one database call that does the work.)
+    (They are otherwise checked inside the one database call that does the work.)
     """
     try:
         return parse()
     except Refused:
-        if rater.token is not None:
-            token_user(rater.token)
+        rater_user(rater)
         raise
 
 
@@ -159,6 +173,12 @@ def parse_vote(data: dict[str, Any]) -> tuple[Vote, bool, set[uuid.UUID]]:
     return Vote(client_id, lease_id, answers, latency_ms), wanted is not None, exclude
 
 
+def _challenge(request: HttpRequest) -> str:
+    """The scheme to name in WWW-Authenticate: the one the request tried, Token by default."""
+    scheme = request.headers.get("Authorization", "").partition(" ")[0]
+    return RATING_SCHEME if scheme.lower() == RATING_SCHEME.lower() else "Token"
+
+
 def _answer(handler):
     """Run the handler; turn refusals and domain errors into the API's JSON answers."""
 
@@ -172,7 +192,7 @@ def _answer(handler):
             return response
         except BadCredentials as exc:
             response = JsonResponse({"detail": exc.message}, status=401)
-            response["WWW-Authenticate"] = "Token"
+            response["WWW-Authenticate"] = _challenge(request)
             return response
         except NoSuchCampaign as exc:
             return JsonResponse({"detail": exc.message}, status=404)
@@ -191,7 +211,7 @@ def _answer(handler):
 @_answer
 def rate_next_view(request: HttpRequest, campaign_id: int) -> tuple[int, dict[str, Any]]:
     """POST next/ {"exclude": [lease, ...]}: lease the next task (201), or say none is left."""
-    rater = rater_from_request(request)
+    rater = rater_from_request(request, campaign_id)
     exclude = _checked_input(rater, lambda: parse_next(_json_body(request)))
     payload = rate_next(rater=rater, campaign_id=campaign_id, exclude=exclude)
     return (200 if payload.get("done") else 201), payload
@@ -204,7 +224,7 @@ def rate_vote_view(request: HttpRequest, campaign_id: int) -> tuple[int, dict[st
     With ``next`` in the body the response also carries the following task, so a page or a
     script rates with one round trip per vote.
     """
-    rater = rater_from_request(request)
+    rater = rater_from_request(request, campaign_id)
     vote, want_next, exclude = _checked_input(rater, lambda: parse_vote(_json_body(request)))
     outcome = rate_vote(rater=rater, campaign_id=campaign_id, vote=vote, want_next=want_next,
                         exclude=exclude)

@@ -1,13 +1,15 @@
-"""The annotator's two hot endpoints for API-token clients, answered by a lean Django handler.
+"""The annotator's two hot endpoints for header-token clients, answered by a lean Django handler.
 
 Every vote of a scripted or high-volume client is ``POST /api/v1/rate/<id>/votes/`` with an
-``Authorization: Token ...`` header. On PostgreSQL the work itself is one database call, so
-what Django does around the view dominates the web process's CPU: eight middleware (sessions,
-authentication, CSRF, messages, static files...) and the URL resolver walking every pattern,
-none of which a token request uses. Measured in-process, they were a third of the Python time
-of a vote. This WSGI wrapper routes exactly those requests to a second Django ``WSGIHandler``
-(script prefix, request signals and so connection recycling, cookies, error logging all as
-usual) whose middleware chain is only what still applies to them:
+``Authorization: Token ...`` header, and every vote of the rating page carries
+``Authorization: Rating ...`` (a signed rating token, rating_tokens.py). On PostgreSQL the
+work itself is one database call, so what Django does around the view dominates the web
+process's CPU: eight middleware (sessions, authentication, CSRF, messages, static files...)
+and the URL resolver walking every pattern, none of which a header-token request uses.
+Measured in-process, they were a third of the Python time of a vote. This WSGI wrapper routes
+exactly those requests to a second Django ``WSGIHandler`` (script prefix, request signals and
+so connection recycling, cookies, error logging all as usual) whose middleware chain is only
+what still applies to them:
 
 - SecurityMiddleware: HTTPS redirect, HSTS and the other security headers;
 - CommonMiddleware: the Host header checked against ALLOWED_HOSTS, Content-Length;
@@ -16,8 +18,8 @@ usual) whose middleware chain is only what still applies to them:
 then the same view functions as the URLconf's (rating_views.py), without the URL resolver. An
 unexpected error in the view is logged on ``django.request`` and answered 500 in JSON.
 
-Anything else (session-cookie requests from the rating page, which must pass the CSRF check,
-other methods, other paths) goes to the full Django stack unchanged.
+Anything else (session-cookie requests, which must pass the CSRF check, other methods, other
+paths) goes to the full Django stack unchanged.
 """
 
 from __future__ import annotations
@@ -44,9 +46,12 @@ ROUTE_KEY = "evalhub.rating_route"  # environ key: the matched (action, campaign
 logger = logging.getLogger("django.request")
 
 
+HEADER_SCHEMES = {"token", "rating"}  # API tokens, and the rating page's rating tokens
+
+
 def is_token_request(environ: dict[str, Any]) -> bool:
     scheme, _, _ = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-    return scheme.lower() == "token"
+    return scheme.lower() in HEADER_SCHEMES
 
 
 def _view_caller(request: HttpRequest) -> HttpResponse:
@@ -71,7 +76,7 @@ class TokenRatingHandler(WSGIHandler):
 
 
 class RatingFastPath:
-    """WSGI application: token POSTs to next/ and votes/ to the lean handler, else Django."""
+    """WSGI application: header-token POSTs to next/ and votes/ to the lean handler, else Django."""
 
     def __init__(self, django_app: WSGIHandler) -> None:
         self.django_app = django_app

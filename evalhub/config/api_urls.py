@@ -8,6 +8,7 @@ from evalhub.campaigns.rating_apis import (
     RateCampaignApi,
     RateLeaseActionApi,
     RateLeasesApi,
+    RateTokenApi,
     RateUndoApi,
 )
 from evalhub.campaigns.rating_views import rate_next_view, rate_vote_view
@@ -40,6 +41,7 @@ rate_urls = [
     path("leases/", RateLeasesApi.as_view(), name="rate-leases"),
     path("votes/", rate_vote_view, name="rate-vote"),
     path("votes/undo/", RateUndoApi.as_view(), name="rate-undo"),
+    path("rating-token/", RateTokenApi.as_view(), name="rate-token"),
     re_path(r"^leases/(?P<lease_id>[0-9a-f-]{36})/(?P<action>skip|report)/$",
             RateLeaseActionApi.as_view(),
          name="rate-lease-action"),

@@ -7,7 +7,7 @@ import { VoteQueue } from "./rate/queue.js";
 import { SyncedView } from "./rate/zoom.js";
 
 const cfg = JSON.parse(document.getElementById("rate-config").textContent);
-const api = new RateApi(cfg.api);
+const api = new RateApi(cfg.api, cfg.rating_token);
 const storagePrefix = `evalhub.rate.v1.${cfg.campaign}.${cfg.user}`;
 const queue = new VoteQueue(api, `${storagePrefix}.outbox`);
 const historyKey = `${storagePrefix}.history`;
@@ -218,6 +218,13 @@ function showDone(message) {
 
 /** Lease one more task; returns a task, {done, detail}, or null when the network failed. */
 async function leaseNext() {
+  // Right after a vote, the vote's own request brings the next task.
+  const viaVote = await queue.nextWithVote(knownLeases);
+  if (viaVote && viaVote.done) return { done: true, detail: viaVote.detail };
+  if (viaVote) {
+    preloadTask(viaVote);
+    return viaVote;
+  }
   try {
     const { status, data } = await api.next(knownLeases());
     if (status === 201) {

@@ -16,7 +16,8 @@
 
 
 -- The rater's user id and the campaign, if the rater is an active user with any role in the
--- campaign's project; else a refusal code. Mirrors raters.resolve_rater.
+-- campaign's project; else a refusal code. Mirrors raters.rater_campaign.
+-- Migration 0007 replaces this body: a user id (p_user) must belong to an active account too.
 CREATE OR REPLACE FUNCTION evalhub_rater_campaign_v1(
     p_token text, p_user integer, p_campaign bigint,
     OUT o_user integer, OUT o_campaign campaigns_campaign, OUT o_refusal text
