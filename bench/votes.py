@@ -82,7 +82,8 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from django.utils.crypto import get_random_string
-tokens, sessions = [], []
+from evalhub.campaigns.rating_tokens import rating_token_issue
+tokens, sessions, rating_tokens = [], [], []
 for a in range(annotators):
     user = User.objects.create(username=f"annotator{a}")
     Membership.objects.create(project=project, user=user, role=Role.ANNOTATOR)
@@ -93,8 +94,10 @@ for a in range(annotators):
                     BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0]})
     session.create()
     sessions.append({"sessionid": session.session_key, "csrftoken": get_random_string(32)})
+    # What the rating page's view embeds for its next/ and votes/ requests.
+    rating_tokens.append(rating_token_issue(user_id=user.pk, campaign_id=campaign.pk))
 print(json.dumps({"campaign": campaign.pk, "tasks": campaign.tasks.count(), "tokens": tokens,
-                  "sessions": sessions}))
+                  "sessions": sessions, "rating_tokens": rating_tokens}))
 """
 
 COUNT_SCRIPT = r"""
@@ -122,14 +125,18 @@ def psql(database: str, sql: str, base_url: str) -> None:
 class Client:
     """A minimal HTTP/1.1 keep-alive JSON client (keeps the load generator's CPU small).
 
-    Authenticates like a script (an API token) or like the rating page (the session cookie
-    and the CSRF token the page sends with every POST).
+    Authenticates like a script (an API token), like the rating page (its rating token), or
+    like the page's fallback when its token cannot be renewed (the session cookie and the CSRF
+    token).
     """
 
     def __init__(self, host: str, port: int, token: str | None = None,
-                 session: dict[str, str] | None = None) -> None:
+                 session: dict[str, str] | None = None, rating_token: str | None = None
+                 ) -> None:
         self.host, self.port = host, port
-        if session is not None:
+        if rating_token is not None:
+            self.credentials = f"Authorization: Rating {rating_token}\r\n"
+        elif session is not None:
             self.credentials = (f"Cookie: sessionid={session['sessionid']}; "
                                 f"csrftoken={session['csrftoken']}\r\n"
                                 f"X-CSRFToken: {session['csrftoken']}\r\n")
@@ -320,6 +327,9 @@ async def run_phases(port: int, seed: dict, args: argparse.Namespace, meter: Cpu
     if args.auth == "session":
         clients = [Client("127.0.0.1", port, session=session)
                    for session in seed["sessions"][:args.annotators]]
+    elif args.auth == "page":
+        clients = [Client("127.0.0.1", port, rating_token=token)
+                   for token in seed["rating_tokens"][:args.annotators]]
     else:
         clients = [Client("127.0.0.1", port, token=token)
                    for token in seed["tokens"][:args.annotators]]
@@ -400,8 +410,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--retry-share", type=float, default=0.02)
-    parser.add_argument("--auth", choices=["token", "session"], default="token",
-                        help="annotators as API clients, or as the rating page (session+CSRF)")
+    parser.add_argument("--auth", choices=["token", "page", "session"], default="token",
+                        help="annotators as API clients (API token), as the rating page (its "
+                             "rating token), or as the page's fallback (session + CSRF)")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--timeline", type=Path,
                         help="append one CSV row per vote (phase, due time, latency) here")
