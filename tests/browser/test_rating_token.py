@@ -9,11 +9,12 @@ from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.core import signing
 
 from evalhub.campaigns.rating_tokens import RATING_TOKEN_SECONDS, rating_token_issue
 from tests.browser.conftest import login
-from tests.browser.pages import shown_lease, until, wait_outbox_empty
+from tests.browser.pages import outbox, shown_lease, until, wait_outbox_empty
 from tests.browser.world import build_world, expected_outcome, live_judgments
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -29,25 +30,31 @@ def _expired_token(monkeypatch, *, user_id: int, campaign_id: int) -> str:
         return rating_token_issue(user_id=user_id, campaign_id=campaign_id)
 
 
-def test_an_expired_token_is_renewed_through_the_session_and_no_vote_is_lost(context,
-                                                                             monkeypatch):
-    world = build_world(prompts=4)
+def _serve_with_expired_token(page, monkeypatch, world) -> str:
+    """From now on the page comes with a token past its lifetime, as if open for an hour."""
     rate_url = f"/rate/{world.campaign.pk}/"
     expired = _expired_token(monkeypatch, user_id=world.annotator.pk,
                              campaign_id=world.campaign.pk)
 
     def page_with_expired_token(route):
-        # The real page, as if it had been open for longer than a token lives.
         response = route.fetch()
         html = TOKEN_IN_CONFIG.sub(f'"rating_token": "{expired}"', response.text(), count=1)
         assert expired in html
         route.fulfill(response=response, body=html)
 
+    # (Routes do not see the login's redirect: the tests reload the page after this.)
+    page.route(lambda url: urlsplit(url).path == rate_url, page_with_expired_token)
+    return expired
+
+
+def test_an_expired_token_is_renewed_through_the_session_and_no_vote_is_lost(context,
+                                                                             monkeypatch):
+    world = build_world(prompts=4)
+    rate_url = f"/rate/{world.campaign.pk}/"
     page = context.new_page()
     login(page, world.annotator.username, rate_url)
     shown_lease(page)
-    # Reloaded after the token's lifetime (routes do not see the login's redirect).
-    page.route(lambda url: urlsplit(url).path == rate_url, page_with_expired_token)
+    expired = _serve_with_expired_token(page, monkeypatch, world)
     hot, renewals = [], []
     page.on("response", lambda response: (
         hot.append((response.request.headers.get("authorization", ""),
@@ -75,3 +82,30 @@ def test_an_expired_token_is_renewed_through_the_session_and_no_vote_is_lost(con
     assert len(with_fresh) >= 3 and all(
         auth.startswith("Rating ") and not csrf and status in (200, 201)
         for auth, csrf, status in with_fresh)
+
+
+def test_signed_out_with_an_expired_token_the_vote_waits_until_the_annotator_signs_in(
+        context, monkeypatch):
+    world = build_world(prompts=4)
+    rate_url = f"/rate/{world.campaign.pk}/"
+    page = context.new_page()
+    login(page, world.annotator.username, rate_url)
+    shown_lease(page)
+    _serve_with_expired_token(page, monkeypatch, world)
+    page.reload()
+    lease = shown_lease(page)
+    Session.objects.all().delete()  # the session ended elsewhere (signed out, expired)
+
+    page.keyboard.press("1")
+    page.wait_for_selector("#rate-pending:not([hidden])")
+    page.wait_for_timeout(1500)  # the token renewal and the session request were refused
+    assert [item["lease"] for item in outbox(page)] == [lease]
+    assert not live_judgments(world.campaign).exists()
+
+    login(context.new_page(), world.annotator.username, rate_url)  # signs in again, new tab
+    wait_outbox_empty(page, timeout_s=20)  # the outbox retries on its own
+    assert until(lambda: live_judgments(world.campaign).count() == 1)
+    page.wait_for_timeout(500)  # a duplicate send would have landed by now
+    judgment = live_judgments(world.campaign).get()
+    assert (str(judgment.lease_id), judgment.annotator) == (lease, world.annotator)
+    assert judgment.outcome == expected_outcome(lease, "left")

@@ -69,7 +69,10 @@ export class RateApi {
     if (!this.refreshing) {
       this.refreshing = this.request("POST", "rating-token/", {})
         .then(({ status, data }) => {
-          this.ratingToken = status === 201 && data && data.token ? data.token : null;
+          if (status === 201 && data && data.token) this.ratingToken = data.token;
+          // Signed out or no longer a member: the session answers from now on. (A server
+          // error keeps the old token, so the next request tries to renew it again.)
+          else if (status < 500) this.ratingToken = null;
         })
         .catch(() => { /* offline: the session request after this one says so */ })
         .finally(() => { this.refreshing = null; });
