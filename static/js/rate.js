@@ -487,6 +487,7 @@ function wire() {
   queue.addEventListener("change", renderProgress);
   queue.addEventListener("change", saveHistory); // a vote sent: its stored task can go
   queue.addEventListener("sent", ({ detail }) => {
+    $("#rate-signed-out").hidden = true;
     // Stamped on arrival: it was computed after this vote, so it beats any earlier question.
     applyProgress(detail.data && detail.data.progress, performance.now());
     renderProgress();
@@ -499,7 +500,11 @@ function wire() {
     const reason = (detail.data && detail.data.detail) || `error ${detail.status}`;
     announce(`A vote was refused: ${reason}`);
   });
-  queue.addEventListener("waiting", renderProgress);
+  queue.addEventListener("waiting", ({ detail }) => {
+    // Votes stay in the outbox; the annotator only needs to sign in again, in another tab.
+    $("#rate-signed-out").hidden = !detail.signedOut;
+    renderProgress();
+  });
   window.addEventListener("online", () => {
     renderProgress();
     if (!state.started) return;
@@ -507,6 +512,12 @@ function wire() {
     else prefetch();
   });
   window.addEventListener("offline", renderProgress);
+  // Another tab of this campaign (the sign-in tab, say) may send the outbox they share.
+  window.addEventListener("storage", (event) => {
+    if (event.key !== queue.key) return;
+    if (queue.size === 0) $("#rate-signed-out").hidden = true;
+    renderProgress();
+  });
   // Instructions: open on the first visit, then as the annotator last left them.
   const details = $("#rate-instructions");
   if (details) {

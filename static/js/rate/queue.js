@@ -157,7 +157,8 @@ export class VoteQueue extends EventTarget {
         continue;
       }
       if (status === 0 || status >= 500 || status === 429 || isAuthFailure(status, data)) {
-        this.dispatchEvent(new CustomEvent("waiting", { detail: { status, data } }));
+        const signedOut = isAuthFailure(status, data);
+        this.dispatchEvent(new CustomEvent("waiting", { detail: { status, data, signedOut } }));
         this.schedule();
         return;
       }
