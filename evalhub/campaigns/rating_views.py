@@ -59,12 +59,9 @@ def rater_from_request(request: HttpRequest, campaign_id: int) -> Rater:
         if scheme.lower() == "token":
             return Rater(token=_header_credential("Token", key))
         if scheme.lower() == RATING_SCHEME.lower():
+            # A bad token raises BadCredentials, answered 401 with the Rating challenge.
             token = _header_credential(RATING_SCHEME, key)
-            try:
-                return Rater(user_id=rating_token_user_id(token, campaign_id=campaign_id))
-            except BadCredentials as exc:
-                raise Refused(401, {"detail": exc.message},
-                              {"WWW-Authenticate": RATING_SCHEME}) from exc
+            return Rater(user_id=rating_token_user_id(token, campaign_id=campaign_id))
     if request.user.is_authenticated:
         if (reason := _csrf_refusal(request)) is not None:
             raise Refused(403, {"detail": reason})

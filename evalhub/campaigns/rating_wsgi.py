@@ -36,17 +36,16 @@ from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.common import CommonMiddleware
 from django.middleware.security import SecurityMiddleware
 
+from evalhub.campaigns.rating_tokens import SCHEME as RATING_SCHEME
 from evalhub.campaigns.rating_views import rate_next_view, rate_vote_view
 
 HOT_PATH = re.compile(r"/api/v1/rate/(?P<campaign_id>[0-9]+)/(?P<action>next|votes)/")
 VIEWS = {"next": rate_next_view, "votes": rate_vote_view}
 MIDDLEWARE = [SecurityMiddleware, CommonMiddleware, XFrameOptionsMiddleware]
 ROUTE_KEY = "evalhub.rating_route"  # environ key: the matched (action, campaign id)
+HEADER_SCHEMES = {"token", RATING_SCHEME.lower()}  # API tokens, the rating page's tokens
 
 logger = logging.getLogger("django.request")
-
-
-HEADER_SCHEMES = {"token", "rating"}  # API tokens, and the rating page's rating tokens
 
 
 def is_token_request(environ: dict[str, Any]) -> bool:

@@ -5,7 +5,8 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.config.settings")
 django_application = get_wsgi_application()
 
-# API-token votes skip the middleware they do not use (evalhub/campaigns/rating_wsgi.py).
+# Header-token votes (API and rating tokens) skip the middleware they do not use
+# (evalhub/campaigns/rating_wsgi.py).
 from evalhub.campaigns.rating_wsgi import RatingFastPath  # noqa: E402
 
 application = RatingFastPath(django_application)

@@ -81,10 +81,11 @@ export class VoteQueue extends EventTarget {
     return this.nextWaiter.promise;
   }
 
-  releaseWaiter(next) {
+  /** Tell a caller of nextWithVote that no vote will bring its task: it leases on its own. */
+  releaseWaiter() {
     const waiter = this.nextWaiter;
     this.nextWaiter = null;
-    if (waiter) waiter.resolve(next);
+    if (waiter) waiter.resolve(undefined);
   }
 
   /** Take a vote back before it was sent (offline undo). False if it is on the wire. */
@@ -113,7 +114,7 @@ export class VoteQueue extends EventTarget {
     if (!this.running) {
       this.running = this.drain().finally(() => {
         this.running = null;
-        this.releaseWaiter(undefined); // asked while the last vote was on the wire
+        this.releaseWaiter(); // asked while the last vote was on the wire
       });
     }
     return this.running;
@@ -156,8 +157,8 @@ export class VoteQueue extends EventTarget {
         this.dispatchEvent(new CustomEvent("sent", { detail: { record, status, data } }));
         continue;
       }
-      if (status === 0 || status >= 500 || status === 429 || isAuthFailure(status, data)) {
-        const signedOut = isAuthFailure(status, data);
+      const signedOut = isAuthFailure(status, data);
+      if (status === 0 || status >= 500 || status === 429 || signedOut) {
         this.dispatchEvent(new CustomEvent("waiting", { detail: { status, data, signedOut } }));
         this.schedule();
         return;
