@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from evalhub.core.tasks import enqueue_on_commit
+from django.db.models import Q
+
+from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.tiles import TILE_MIN_SIDE_PX
+from evalhub.core.queueing import enqueue_on_commit
 
 
 def blobs_after_store(blob_ids: Sequence[int]) -> None:
@@ -12,10 +16,13 @@ def blobs_after_store(blob_ids: Sequence[int]) -> None:
     first annotator to open a 16K image does not wait for its pyramid."""
     if not blob_ids:
         return
-    from evalhub.blobs.tasks import blobs_make_previews
-    from evalhub.blobs.tile_tasks import blobs_build_tiles, large_blob_ids
-
-    enqueue_on_commit(blobs_make_previews, list(blob_ids))
+    enqueue_on_commit("evalhub.blobs.make_previews", list(blob_ids))
     large = large_blob_ids(list(blob_ids))
     if large:
-        enqueue_on_commit(blobs_build_tiles, large)
+        enqueue_on_commit("evalhub.blobs.build_tiles", large)
+
+
+def large_blob_ids(blob_ids: list[int]) -> list[int]:
+    """The subset of ``blob_ids`` that need a pyramid: callers enqueue only these."""
+    big = Q(width__gt=TILE_MIN_SIDE_PX) | Q(height__gt=TILE_MIN_SIDE_PX)
+    return list(ImageBlob.objects.filter(big, id__in=blob_ids).values_list("id", flat=True))

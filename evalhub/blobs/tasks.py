@@ -1,7 +1,10 @@
+"""Celery tasks of the blobs app (default queue): previews and Deep Zoom pyramids."""
+
 from celery import shared_task
 
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.previews import blob_make_preview
+from evalhub.blobs.tiles import blob_build_tiles, needs_tiles
 
 
 @shared_task(
@@ -16,3 +19,23 @@ def blobs_make_previews(blob_ids: list[int]) -> int:
     for blob in ImageBlob.objects.filter(id__in=blob_ids, preview=""):
         made += blob_make_preview(blob)
     return made
+
+
+@shared_task(
+    name="evalhub.blobs.build_tiles",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def blobs_build_tiles(blob_ids: list[int]) -> int:
+    """Build missing pyramids for the given blobs that need one; returns how many were built.
+
+    Safe to call with any blob ids (small images are ignored) and to redeliver (idempotent).
+    """
+    built = 0
+    candidates = ImageBlob.objects.filter(id__in=blob_ids).only(
+        "id", "sha256", "file", "width", "height")
+    for blob in candidates:
+        if needs_tiles(blob):
+            built += blob_build_tiles(blob)
+    return built

@@ -28,6 +28,7 @@ from evalhub.campaigns.models import (
     Judgment,
     PairPolicy,
 )
+from evalhub.core.queueing import enqueue_on_commit
 from ratings import aggregate_cells, bootstrap_ratings
 
 PRIORITY_BOOTSTRAP_ROUNDS = 200
@@ -88,8 +89,5 @@ def schedule_priority_refresh(*, campaign: Campaign) -> bool:
         return False
     if not cache.add(f"campaign-priorities:{campaign.pk}", 1, timeout=REFRESH_EVERY_SECONDS):
         return False
-    from evalhub.campaigns.tasks import refresh_campaign_priorities
-    from evalhub.core.tasks import enqueue_on_commit
-
-    enqueue_on_commit(refresh_campaign_priorities, campaign.pk)
+    enqueue_on_commit("evalhub.campaigns.refresh_priorities", campaign.pk)
     return True

@@ -19,10 +19,11 @@ from evalhub.campaigns.models import (
     PairPolicy,
 )
 from evalhub.core.errors import EvalHubError
-from evalhub.core.tasks import enqueue_on_commit
+from evalhub.core.queueing import enqueue_on_commit
 from evalhub.projects.models import Project
 from evalhub.runs.models import GenerationRun, Image, RunSource, RunStatus
 
+BUILD_TASK = "evalhub.campaigns.build_tasks"
 # (image_a, image_b) -> LPIPS distance; None when LPIPS cannot be computed.
 PairDistance = Callable[[Sequence[tuple[Image, Image]]], list[float] | None]
 
@@ -83,9 +84,7 @@ def campaign_create(
     if build_now:
         campaign_build_tasks(campaign=campaign)
     else:
-        from evalhub.campaigns.tasks import build_campaign_tasks
-
-        enqueue_on_commit(build_campaign_tasks, campaign.pk)
+        enqueue_on_commit(BUILD_TASK, campaign.pk)
     return campaign
 
 
@@ -171,12 +170,10 @@ def campaign_build_tasks(*, campaign: Campaign, pair_distance: PairDistance | No
 
 def campaigns_build_waiting_for(*, run: GenerationRun) -> int:
     """Queue the build of every campaign that waits for ``run`` (called when it finishes)."""
-    from evalhub.campaigns.tasks import build_campaign_tasks
-
     waiting = list(Campaign.objects.filter(runs=run, status=CampaignStatus.BUILDING)
                    .values_list("pk", flat=True))
     for campaign_id in waiting:
-        enqueue_on_commit(build_campaign_tasks, campaign_id)
+        enqueue_on_commit(BUILD_TASK, campaign_id)
     return len(waiting)
 
 

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from evalhub.core.errors import EvalHubError
-from evalhub.core.tasks import enqueue_on_commit
+from evalhub.core.queueing import enqueue_on_commit
 from evalhub.evaluation.models import (
     FINISHED_JOB_STATUSES,
     JobStatus,
@@ -187,17 +187,13 @@ def metric_job_create(
 
 
 def _enqueue_shards(shard_ids: Iterable[int]) -> None:
-    from evalhub.evaluation.tasks import run_shard
-
     for shard_id in shard_ids:
-        enqueue_on_commit(run_shard, shard_id)
+        enqueue_on_commit("evalhub.evaluation.run_shard", shard_id)
 
 
 def metric_job_resume(*, job: MetricJob) -> int:
     """Queue again the shards of an unfinished job that are not done (e.g. after the broker
     lost its queue); when all are done, queue the finalize step. Returns the number queued."""
-    from evalhub.evaluation.tasks import finalize_job
-
     if job.finished:
         raise EvalHubError(f"Job {job.pk} is already {job.status}.")
     pending = list(job.shards.exclude(status=ShardStatus.DONE).values_list("id", flat=True))
@@ -207,7 +203,7 @@ def metric_job_resume(*, job: MetricJob) -> int:
         else:
             MetricJob.objects.filter(pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
                                      ).update(status=JobStatus.FINALIZING)
-            enqueue_on_commit(finalize_job, job.pk)
+            enqueue_on_commit("evalhub.evaluation.finalize_job", job.pk)
     return len(pending) or 1
 
 

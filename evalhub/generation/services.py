@@ -22,7 +22,7 @@ from PIL import Image as PILImage
 from evalhub.blobs.after_store import blobs_after_store
 from evalhub.blobs.services import blob_store_bytes
 from evalhub.core.errors import EvalHubError
-from evalhub.core.tasks import enqueue_on_commit
+from evalhub.core.queueing import enqueue_on_commit
 from evalhub.generation.plan import PlannedItem, batch_bounds, run_items
 from evalhub.generation.workers import cached_generator
 from evalhub.prompts.models import Prompt
@@ -62,8 +62,6 @@ def generation_launch(*, run: GenerationRun, batch_items: int | None = None) -> 
 
     Launching again after a failure or a dead worker only redoes what is missing.
     """
-    from evalhub.generation.tasks import generate_batch
-
     generation_validate(run)
     items = run_items(run)
     if not items:
@@ -75,7 +73,7 @@ def generation_launch(*, run: GenerationRun, batch_items: int | None = None) -> 
             status=RunStatus.QUEUED, items_total=len(items), error="", finished_at=None
         )
         for start, stop in bounds:
-            enqueue_on_commit(generate_batch, run.pk, start, stop)
+            enqueue_on_commit("evalhub.generation.generate_batch", run.pk, start, stop)
     run.refresh_from_db()
     return len(bounds)
 

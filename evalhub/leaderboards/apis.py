@@ -8,12 +8,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evalhub.core.tasks import enqueue_on_commit
+from evalhub.core.queueing import enqueue_on_commit
 from evalhub.leaderboards.access import campaign_for_science
 from evalhub.leaderboards.filters import parse_ab, parse_filters
 from evalhub.leaderboards.selectors import ab_test
 from evalhub.leaderboards.services import JUDGE_METRICS, leaderboard_get
-from evalhub.leaderboards.tasks import run_metric_judges
 
 LEADERBOARD_PARAMS = [
     OpenApiParameter("criterion", str, description="overall (default), alignment, ..."),
@@ -67,6 +66,6 @@ class MetricJudgesApi(APIView):
         form = MetricJudgesInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         metric, epsilon = form.validated_data["metric"], form.validated_data["epsilon"]
-        enqueue_on_commit(run_metric_judges, campaign.pk, metric, epsilon)
+        enqueue_on_commit("evalhub.leaderboards.metric_judges", campaign.pk, metric, epsilon)
         return Response({"queued": True, "campaign": campaign.pk, "metric": metric,
                          "epsilon": epsilon}, status=status.HTTP_202_ACCEPTED)

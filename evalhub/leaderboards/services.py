@@ -18,6 +18,7 @@ from evalhub.campaigns.models import (
     Outcome,
 )
 from evalhub.core.errors import EvalHubError
+from evalhub.core.queueing import enqueue_on_commit
 from evalhub.evaluation.selectors import image_metric_values
 from evalhub.leaderboards.filters import LeaderboardFilters
 from evalhub.leaderboards.models import LeaderboardRefresh, LeaderboardSnapshot
@@ -190,8 +191,6 @@ def leaderboard_refresh_schedule(*, campaign: Campaign, delay_s: int | None = No
     claim is an atomic conditional UPDATE on a per-campaign row, so concurrent web processes
     queue at most one. Returns whether this call queued a refresh.
     """
-    from evalhub.leaderboards.tasks import refresh_leaderboards
-
     delay = refresh_delay_seconds() if delay_s is None else delay_s
     now = timezone.now()
     claimed = LeaderboardRefresh.objects.filter(
@@ -205,6 +204,5 @@ def leaderboard_refresh_schedule(*, campaign: Campaign, delay_s: int | None = No
                 LeaderboardRefresh.objects.create(campaign=campaign, enqueued_at=now)
         except IntegrityError:
             return False
-    transaction.on_commit(
-        lambda: refresh_leaderboards.apply_async(args=[campaign.pk], countdown=delay))
+    enqueue_on_commit("evalhub.leaderboards.refresh", campaign.pk, countdown=delay)
     return True

@@ -13,7 +13,8 @@ from PIL import Image as PILImage
 
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.services import blob_store_bytes
-from evalhub.blobs.tile_tasks import blobs_build_tiles, large_blob_ids
+from evalhub.blobs.after_store import large_blob_ids
+from evalhub.blobs.tasks import blobs_build_tiles
 from evalhub.blobs.tiles import (
     DZI_NS,
     TILE_MIN_SIDE_PX,
