@@ -11,9 +11,9 @@ import pytest
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
+from evalhub.blobs.after_store import large_blob_ids
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.services import blob_store_bytes
-from evalhub.blobs.after_store import large_blob_ids
 from evalhub.blobs.tasks import blobs_build_tiles
 from evalhub.blobs.tiles import (
     DZI_NS,
