@@ -5,6 +5,8 @@ Pipeline for a campaign leaderboard::
     cells = aggregate_cells(a_idx, b_idx, outcomes, n)      # votes -> multinomial cells
     boot = bootstrap_ratings(cells, rounds=1000, seed=0)    # BT fit + percentile CIs
     ranks = rank_with_confidence(boot.lower, boot.upper)
+    rank_ci = rank_intervals(boot.samples)                  # 2.5-97.5 % of each run's rank
+    records = run_records(cells)                            # wins, losses, ties, win rate
 
 See each module for formulas and units (ratings are Elo points, 400 / ln 10 per nat).
 """
@@ -20,7 +22,13 @@ from .agreement import (
     pair_agreement,
     rank_correlation,
 )
-from .bias import CategoryBreakdown, PositionBias, category_breakdown, position_bias
+from .bias import (
+    CategoryBreakdown,
+    PositionBias,
+    category_breakdown,
+    flag_position_bias,
+    position_bias,
+)
 from .bootstrap import BootstrapResult, bootstrap_ratings
 from .bradley_terry import (
     ELO_PER_NAT,
@@ -43,7 +51,16 @@ from .counts import (
     encode_outcomes,
 )
 from .elo import EloResult, elo_expected, online_elo
-from .ranking import observed_win_rates, predicted_win_rates, rank_with_confidence
+from .judge_pairs import PairwiseAgreement, agreement_by_pair
+from .ranking import (
+    RankIntervals,
+    bootstrap_ranks,
+    observed_win_rates,
+    predicted_win_rates,
+    rank_intervals,
+    rank_with_confidence,
+)
+from .records import RunRecords, run_records
 from .sequential import (
     SequentialResult,
     always_valid_p_path,
@@ -66,14 +83,19 @@ __all__ = [
     "KrippendorffResult",
     "PairAgreement",
     "PairCells",
+    "PairwiseAgreement",
     "PositionBias",
     "RankCorrelation",
+    "RankIntervals",
+    "RunRecords",
     "SequentialResult",
     "SimulatedVotes",
     "aggregate_cells",
     "aggregate_counts",
+    "agreement_by_pair",
     "always_valid_p_path",
     "anchor_ratings",
+    "bootstrap_ranks",
     "bootstrap_ratings",
     "category_breakdown",
     "cells_to_wins",
@@ -82,6 +104,7 @@ __all__ = [
     "encode_outcomes",
     "fit_bradley_terry",
     "fit_bradley_terry_batch",
+    "flag_position_bias",
     "krippendorff_alpha",
     "krippendorff_alpha_matrix",
     "log_e_value",
@@ -93,7 +116,9 @@ __all__ = [
     "position_bias",
     "predicted_win_rates",
     "rank_correlation",
+    "rank_intervals",
     "rank_with_confidence",
+    "run_records",
     "sequential_ab_test",
     "simulate_votes",
 ]

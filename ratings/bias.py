@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +15,7 @@ __all__ = [
     "CategoryBreakdown",
     "PositionBias",
     "category_breakdown",
+    "flag_position_bias",
     "position_bias",
 ]
 
@@ -101,6 +102,35 @@ def position_bias(
         for k, key in enumerate(keys.tolist()):
             results.append(_position_test(key, lft[inv == k]))
     return results
+
+
+def flag_position_bias(results: Sequence[PositionBias], *, alpha: float = 0.05) -> list[bool]:
+    """Which results of :func:`position_bias` show a position bias at level ``alpha``.
+
+    The first (overall) result is flagged when :math:`p < \\alpha`; each of the ``m`` group
+    results when :math:`p < \\alpha / m` (Bonferroni), so that with many fair annotators the
+    chance of flagging any of them stays at most ``alpha``.  A result without decisive votes
+    (``n == 0``) is never flagged.
+
+    Parameters
+    ----------
+    results : sequence of PositionBias
+        As returned by :func:`position_bias`: overall first, then one per group.
+    alpha : float
+        Family-wise significance level, in (0, 1).
+
+    Returns
+    -------
+    list of bool
+        One flag per result, in the same order.
+    """
+    if not results:
+        return []
+    threshold = alpha / max(len(results) - 1, 1)
+    overall, *groups = results
+    return [bool(overall.n and overall.p_value < alpha)] + [
+        bool(r.n and r.p_value < threshold) for r in groups
+    ]
 
 
 @dataclass(frozen=True)

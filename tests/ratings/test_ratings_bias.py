@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ratings import aggregate_counts, category_breakdown, position_bias, simulate_votes
+from ratings import (
+    aggregate_counts,
+    category_breakdown,
+    flag_position_bias,
+    position_bias,
+    simulate_votes,
+)
 
 
 def test_exact_binomial_p_value_hand_computed():
@@ -29,6 +35,24 @@ def test_ties_are_ignored_and_a_biased_annotator_is_flagged():
     assert overall.n == (side != "tie").sum()
     assert by_name["alice"].p_value < 1e-6 and by_name["alice"].ci_low > 0.6
     assert by_name["bob"].p_value > 0.01 and by_name["carol"].p_value > 0.01
+
+
+def test_groups_are_flagged_with_a_bonferroni_correction():
+    # Three annotators, so each is tested at 0.05 / 3 ~ 0.0167. x: 9 of 10 left wins,
+    # p ~ 0.021, would be flagged alone but not among three; y: 15 of 17, p ~ 0.0023, is.
+    sides = ["left"] * 9 + ["right"] + ["left"] * 15 + ["right"] * 2 + ["left", "right"]
+    groups = ["x"] * 10 + ["y"] * 17 + ["z"] * 2
+    results = position_bias(sides, groups)
+    p = {r.group: r.p_value for r in results[1:]}
+    assert 0.05 / 3 < p["x"] < 0.05 and p["y"] < 0.05 / 3
+    assert flag_position_bias(results) == [True, False, True, False]
+    assert flag_position_bias(results, alpha=0.001) == [True, False, False, False]
+
+
+def test_results_without_decisive_votes_are_never_flagged():
+    results = position_bias(["tie", "both_bad"], ["x", "x"])
+    assert results[0].n == 0 and flag_position_bias(results) == [False]
+    assert flag_position_bias([]) == []
 
 
 def test_category_breakdown_shows_an_overall_winner_losing_one_category():
