@@ -10,12 +10,28 @@ import os
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from evalhub.projects.models import Role
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# The test run hashes passwords with MD5, which Django's docs recommend for tests: factories create
+# hundreds of users, and PBKDF2's 1,000,000 iterations (~0.3 s of CPU each) were about 80% of
+# the unit-test time. Production settings keep PBKDF2. The live server of the browser tests runs
+# in this process, so users made here log in there; worker processes never check a password.
+# PBKDF2 stays second, so a hash made with the production hasher still verifies.
+TEST_PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # override_settings sends setting_changed, which resets Django's cached hasher list.
+    override_settings(PASSWORD_HASHERS=TEST_PASSWORD_HASHERS).enable()
 
 
 @pytest.fixture(autouse=True)
