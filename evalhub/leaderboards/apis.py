@@ -38,10 +38,11 @@ class LeaderboardApi(APIView):
         ab = parse_ab(request.query_params.get("ab"))
         refresh = request.query_params.get("refresh", "").lower() in ("1", "true", "yes")
         snapshot, stale = leaderboard_get(campaign=campaign, filters=filters, refresh=refresh)
-        body = {**snapshot.payload, "last_updated": snapshot.computed_at.isoformat(),
+        board = snapshot.result
+        body = {**board.to_json(), "last_updated": snapshot.computed_at.isoformat(),
                 "stale": stale}
         if ab is not None:
-            body["ab_test"] = ab_test(payload=snapshot.payload, run_a=ab[0], run_b=ab[1])
+            body["ab_test"] = ab_test(board=board, run_a=ab[0], run_b=ab[1]).to_json()
         return Response(body)
 
 

@@ -1,6 +1,8 @@
 """Plotly figures for the dashboards, built server-side and drawn by plotly.js in the page.
 
-Each function returns a plain dict ``{"data": [...], "layout": {...}}`` (JSON-ready).
+Each function returns a plain dict ``{"data": [...], "layout": {...}}`` (JSON-ready). The
+campaign charts read a :class:`~evalhub.leaderboards.results.Leaderboard`; values computed with
+random weights are labelled "uncalibrated" and drawn with open markers.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from evalhub.leaderboards.results import Leaderboard
 from evalhub.leaderboards.selectors import HIGHER_IS_BETTER, METRIC_LABELS, RUN_METRICS
 
 UNCAL = "uncalibrated"
@@ -21,32 +24,32 @@ def _as_dict(fig: go.Figure) -> dict:
     return json.loads(fig.to_json())
 
 
-def elo_chart(payload: dict) -> dict:
-    runs = [r for r in payload["runs"] if r["elo"] is not None]
+def elo_chart(board: Leaderboard) -> dict:
+    runs = [r for r in board.runs if r.elo is not None]
     fig = go.Figure()
     fig.add_trace(go.Scatter(
-        x=[r["name"] for r in runs], y=[r["elo"] for r in runs], mode="markers",
+        x=[r.name for r in runs], y=[r.elo for r in runs], mode="markers",
         name="Bradley-Terry Elo (95% CI)", marker={"size": 10, "color": "#2f5bea"},
         error_y={"type": "data", "symmetric": False,
-                 "array": [r["elo_upper"] - r["elo"] for r in runs],
-                 "arrayminus": [r["elo"] - r["elo_lower"] for r in runs]},
-        customdata=[[r["elo_lower"], r["elo_upper"], r["votes"], r["rank"]] for r in runs],
+                 "array": [r.elo_upper - r.elo for r in runs],
+                 "arrayminus": [r.elo - r.elo_lower for r in runs]},
+        customdata=[[r.elo_lower, r.elo_upper, r.votes, r.rank] for r in runs],
         hovertemplate="%{x}<br>Elo %{y:.0f} [%{customdata[0]:.0f}, %{customdata[1]:.0f}]"
                       "<br>rank %{customdata[3]}, %{customdata[2]} votes<extra></extra>"))
     fig.add_trace(go.Scatter(
-        x=[r["name"] for r in runs], y=[r["online_elo"] for r in runs], mode="markers",
+        x=[r.name for r in runs], y=[r.online_elo for r in runs], mode="markers",
         name="online Elo (live)", marker={"size": 8, "symbol": "diamond-open",
                                           "color": "#e07a10"},
         hovertemplate="%{x}<br>online Elo %{y:.0f}<extra></extra>"))
-    fig.update_layout(**_LAYOUT, title=f"Elo ({payload['criterion']}) with 95% bootstrap CI",
+    fig.update_layout(**_LAYOUT, title=f"Elo ({board.criterion}) with 95% bootstrap CI",
                       yaxis_title="Elo", height=380, legend={"orientation": "h", "y": -0.25})
     return _as_dict(fig)
 
 
-def winrate_chart(payload: dict, *, which: str = "observed") -> dict:
-    names = {r["id"]: r["name"] for r in payload["runs"]}
-    labels = [names[i] for i in payload["order"]]
-    matrix = payload["win_rates"][which]
+def winrate_chart(board: Leaderboard, *, which: str = "observed") -> dict:
+    names = board.run_names
+    labels = [names[i] for i in board.order]
+    matrix = [list(row) for row in board.win_rates.matrix(which)]
     text = [["" if v is None else f"{100 * v:.0f}%" for v in row] for row in matrix]
     fig = go.Figure(go.Heatmap(
         z=matrix, x=labels, y=labels, zmin=0, zmax=1, colorscale="RdBu", text=text,
@@ -59,33 +62,32 @@ def winrate_chart(payload: dict, *, which: str = "observed") -> dict:
     return _as_dict(fig)
 
 
-def metric_scatter(payload: dict) -> dict | None:
+def metric_scatter(board: Leaderboard) -> dict | None:
     """Human Elo (y) against each run-level metric (x), one panel per metric."""
-    runs = [r for r in payload["runs"] if r["elo"] is not None]
-    metrics = [m for m in RUN_METRICS if any(m in r["metrics"] for r in runs)]
+    runs = [r for r in board.runs if r.elo is not None]
+    metrics = [m for m in RUN_METRICS if any(m in r.metrics for r in runs)]
     if not metrics:
         return None
-    agreement = payload.get("metric_agreement", {})
     titles = []
     for m in metrics:
-        agr = agreement.get(m, {})
-        rho = agr.get("spearman")
-        uncal = any(not r["metrics"][m]["calibrated"] for r in runs if m in r["metrics"])
+        agr = board.metric_agreement.get(m)
+        rho = None if agr is None else agr.spearman
+        uncal = any(not r.metrics[m].calibrated for r in runs if m in r.metrics)
         arrow = "↑" if HIGHER_IS_BETTER[m] else "↓"
         titles.append(f"{METRIC_LABELS.get(m, m)} {arrow}" + (f" ({UNCAL})" if uncal else "")
                       + ("" if rho is None else f"<br>Spearman {rho:.2f}"))
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=titles, shared_yaxes=True)
     for col, m in enumerate(metrics, start=1):
-        have = [r for r in runs if m in r["metrics"] and r["metrics"][m]["value"] is not None]
+        have = [r for r in runs if m in r.metrics and r.metrics[m].value is not None]
         fig.add_trace(go.Scatter(
-            x=[r["metrics"][m]["value"] for r in have], y=[r["elo"] for r in have],
-            mode="markers+text", text=[r["name"] for r in have], textposition="top center",
+            x=[r.metrics[m].value for r in have], y=[r.elo for r in have],
+            mode="markers+text", text=[r.name for r in have], textposition="top center",
             textfont={"size": 10}, cliponaxis=False,
-            marker={"size": 9, "symbol": ["circle" if r["metrics"][m]["calibrated"]
+            marker={"size": 9, "symbol": ["circle" if r.metrics[m].calibrated
                                           else "circle-open" for r in have]},
-            hovertext=[f"{r['name']}: {METRIC_LABELS.get(m, m)} {r['metrics'][m]['value']:.4g}"
-                       + ("" if r["metrics"][m]["calibrated"] else f" ({UNCAL})")
-                       + f", Elo {r['elo']:.0f}" for r in have],
+            hovertext=[f"{r.name}: {METRIC_LABELS.get(m, m)} {r.metrics[m].value:.4g}"
+                       + ("" if r.metrics[m].calibrated else f" ({UNCAL})")
+                       + f", Elo {r.elo:.0f}" for r in have],
             hoverinfo="text", showlegend=False), row=1, col=col)
     fig.update_layout(**{**_LAYOUT, "margin": {"l": 60, "r": 20, "t": 90, "b": 40}},
                       height=400, title="Human Elo against run-level metrics "
@@ -95,16 +97,16 @@ def metric_scatter(payload: dict) -> dict | None:
     return _as_dict(fig)
 
 
-def category_chart(payload: dict) -> dict | None:
-    section = payload.get("category_breakdown") or {}
-    categories = section.get("categories") or []
+def category_chart(board: Leaderboard) -> dict | None:
+    section = board.category_breakdown
+    categories = list(section.categories)
     if not categories:
         return None
     fig = go.Figure()
-    for run in payload["runs"]:
-        values = [section["ratings"][c].get(str(run["id"])) for c in categories]
-        fig.add_trace(go.Bar(name=run["name"], x=categories, y=values,
-                             hovertemplate=f"{run['name']}<br>%{{x}}: Elo %{{y:.0f}}"
+    for run in board.runs:
+        values = [section.ratings[c].get(run.id) for c in categories]
+        fig.add_trace(go.Bar(name=run.name, x=categories, y=values,
+                             hovertemplate=f"{run.name}<br>%{{x}}: Elo %{{y:.0f}}"
                                            "<extra></extra>"))
     fig.update_layout(**_LAYOUT, barmode="group", height=360,
                       title="Elo by prompt category", yaxis_title="Elo")

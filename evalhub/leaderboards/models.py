@@ -3,14 +3,17 @@
 from django.db import models
 
 from evalhub.campaigns.models import Campaign
+from evalhub.leaderboards.results import Leaderboard
 
 
 class LeaderboardSnapshot(models.Model):
-    """A computed leaderboard payload (see ``evalhub.leaderboards.selectors``).
+    """A computed leaderboard: ``payload`` is :meth:`Leaderboard.to_json` (see
+    ``evalhub.leaderboards.selectors.leaderboard_compute``), read back as :attr:`result`.
 
     ``filters_hash`` identifies the filter combination (judge, category, annotator quality, time
     window); ``fingerprint`` identifies the data the payload was computed from, so a snapshot
-    whose fingerprint no longer matches the database is stale.
+    whose fingerprint no longer matches the database is stale. A payload whose ``schema`` is
+    not the current one (written by older code) is recomputed before it is read.
     """
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE,
@@ -31,6 +34,11 @@ class LeaderboardSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"leaderboard {self.campaign_id}/{self.criterion} @ {self.computed_at:%Y-%m-%d}"
+
+    @property
+    def result(self) -> Leaderboard:
+        """The stored leaderboard (``payload`` must be of the current schema)."""
+        return Leaderboard.from_json(self.payload)
 
 
 class LeaderboardRefresh(models.Model):

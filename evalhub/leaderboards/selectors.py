@@ -1,12 +1,14 @@
 """Reading leaderboards: votes grouped in SQL -> ratings, agreement and bias statistics.
 
 Everything statistical comes from :mod:`ratings`; this module only selects the votes, maps run
-ids to matrix indices and back, and shapes a JSON-ready payload (stored in
+ids to matrix indices and back, and shapes the typed result
+(:class:`~evalhub.leaderboards.results.Leaderboard`, stored as JSON in
 :class:`~evalhub.leaderboards.models.LeaderboardSnapshot`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -27,18 +29,38 @@ from evalhub.campaigns.models import (
     Judgment,
     Outcome,
 )
-from evalhub.campaigns.quality import annotator_quality
+from evalhub.campaigns.quality.annotators import annotator_quality
 from evalhub.evaluation.models import MetricName, RunMetric
 from evalhub.evaluation.selectors import run_metric_values
 from evalhub.leaderboards.filters import HUMAN, LeaderboardFilters
 from evalhub.leaderboards.models import LeaderboardSnapshot
+from evalhub.leaderboards.results import (
+    ABTest,
+    ABTestError,
+    CampaignInfo,
+    CategorySection,
+    JudgeAgreement,
+    JudgePairAgreement,
+    Leaderboard,
+    MetricAgreement,
+    MetricValue,
+    PairCount,
+    PositionBiasRow,
+    PositionBiasSection,
+    Reversal,
+    RunRow,
+    WinRates,
+)
 from evalhub.runs.models import GenerationRun
 from ratings import (
+    PositionBias,
     aggregate_cells,
+    agreement_by_pair,
     bootstrap_ratings,
     category_breakdown,
     encode_outcomes,
     fit_bradley_terry,
+    flag_position_bias,
     majority_outcomes,
     metric_rank_agreement,
     observed_win_rates,
@@ -46,7 +68,9 @@ from ratings import (
     pair_agreement,
     position_bias,
     predicted_win_rates,
+    rank_intervals,
     rank_with_confidence,
+    run_records,
     sequential_ab_test,
 )
 
@@ -136,14 +160,20 @@ def snapshot_for(*, campaign: Campaign, filters: LeaderboardFilters
 
 
 def _num(value: float | None, digits: int = 4) -> float | None:
+    """``value`` rounded for display; None for None, NaN and infinities."""
     if value is None:
         return None
     value = float(value)
     return round(value, digits) if math.isfinite(value) else None
 
 
-def _matrix(values: np.ndarray, digits: int = 4) -> list[list[float | None]]:
-    return [[_num(v, digits) for v in row] for row in values]
+def _count(value: float, digits: int = 1) -> float:
+    """A vote count (always finite) rounded for display."""
+    return round(float(value), digits)
+
+
+def _matrix(values: np.ndarray, digits: int = 4) -> tuple[tuple[float | None, ...], ...]:
+    return tuple(tuple(_num(v, digits) for v in row) for row in values)
 
 
 _INDEX_LIST = re.compile(r"\[[\d,\s\[\]]*\]")
@@ -172,16 +202,30 @@ def _run_rows(campaign: Campaign) -> list[GenerationRun]:
     return list(campaign.runs.select_related("checkpoint__model").order_by("id"))
 
 
-def _run_meta(run: GenerationRun) -> dict:
-    return {"id": run.id, "name": run.name, "checkpoint": run.checkpoint.name,
-            "checkpoint_id": run.checkpoint_id, "model": run.checkpoint.model.name,
-            "model_id": run.checkpoint.model_id, "training_step": run.checkpoint.training_step}
-
-
-def _metric_payload(values: dict) -> dict:
-    return {name: {"value": _num(v.value, 6), "std": _num(v.std, 6), "calibrated": v.calibrated,
-                   "backbone": v.backbone_id, "label": METRIC_LABELS.get(name, name)}
+def _metric_values(values: dict) -> dict[str, MetricValue]:
+    return {name: MetricValue(value=_num(v.value, 6), std=_num(v.std, 6),
+                              calibrated=v.calibrated, backbone=v.backbone_id,
+                              label=METRIC_LABELS.get(name, name))
             for name, v in values.items()}
+
+
+def _run_row(run: GenerationRun, metrics: dict, **stats: object) -> RunRow:
+    return RunRow(id=run.id, name=run.name, checkpoint=run.checkpoint.name,
+                  checkpoint_id=run.checkpoint_id, model=run.checkpoint.model.name,
+                  model_id=run.checkpoint.model_id,
+                  training_step=run.checkpoint.training_step,
+                  metrics=_metric_values(metrics.get(run.id, {})), **stats)
+
+
+#: A run without votes under the filters: no rating, no rank.
+_UNRATED: dict[str, object] = {
+    "rank": None, "rank_low": None, "rank_high": None, "elo": None, "elo_lower": None,
+    "elo_upper": None, "elo_se": None, "online_elo": None, "win_rate": None,
+    "votes": 0.0, "wins": 0.0, "losses": 0.0, "ties": 0.0,
+}
+
+POSITION_BIAS_TEST = ("exact two-sided binomial test of left-win rate = 0.5 on decisive votes; "
+                      "annotators flagged at p < 0.05 / number of annotators (Bonferroni)")
 
 
 # --- the leaderboard --------------------------------------------------------------------------
@@ -220,82 +264,76 @@ def _online_elo(qs: QuerySet[Judgment], index: dict[int, int], n: int) -> np.nda
     return online_elo(np.asarray(a), np.asarray(b), encode_outcomes(o), n).ratings
 
 
-def _rank_intervals(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """2.5 / 97.5 percentiles of each run's rank over bootstrap rounds (1 = best)."""
-    ranks = 1 + (samples[:, None, :] > samples[:, :, None]).sum(axis=2)
-    return (np.floor(np.percentile(ranks, 2.5, axis=0)).astype(int),
-            np.ceil(np.percentile(ranks, 97.5, axis=0)).astype(int))
-
-
-def _position_bias(qs: QuerySet[Judgment]) -> dict:
-    rows = (qs.filter(outcome__in=[Outcome.A, Outcome.B], a_side__in=["left", "right"])
-            .values("annotator_id", "a_side", "outcome").annotate(count=Count("id")).order_by())
-    sides, groups = [], []
-    for row in rows:
-        a_won = row["outcome"] == Outcome.A
-        left_won = a_won == (row["a_side"] == "left")
-        sides += ["left" if left_won else "right"] * row["count"]
-        groups += [row["annotator_id"]] * row["count"]
-    results = position_bias(np.asarray(sides, dtype=str), np.asarray(groups, dtype=np.int64))
-    names = dict(get_user_model().objects.filter(pk__in=set(groups))
+def _position_bias(qs: QuerySet[Judgment]) -> PositionBiasSection:
+    rows = list(qs.filter(outcome__in=[Outcome.A, Outcome.B], a_side__in=["left", "right"])
+                .values("annotator_id", "a_side", "outcome").annotate(count=Count("id"))
+                .order_by())
+    # The left image won when A won and A was on the left, or B won and B was on the left.
+    left_won = np.asarray([(r["outcome"] == Outcome.A) == (r["a_side"] == "left") for r in rows],
+                          dtype=bool)
+    groups = np.asarray([r["annotator_id"] for r in rows], dtype=np.int64)
+    repeat = np.asarray([r["count"] for r in rows], dtype=np.int64)
+    results = position_bias(np.repeat(left_won, repeat), np.repeat(groups, repeat))
+    flags = flag_position_bias(results)
+    names = dict(get_user_model().objects.filter(pk__in=set(groups.tolist()))
                  .values_list("pk", "username"))
-    per = results[1:]
-    threshold = 0.05 / max(len(per), 1)  # Bonferroni over annotators
 
-    def row(r, **extra) -> dict:
-        return {"n": r.n, "left_wins": r.left_wins, "left_rate": _num(r.left_rate),
-                "p_value": _num(r.p_value, 6), "ci_low": _num(r.ci_low),
-                "ci_high": _num(r.ci_high), **extra}
+    def row(r: PositionBias, biased: bool, **who: object) -> PositionBiasRow:
+        return PositionBiasRow(n=r.n, left_wins=r.left_wins, left_rate=_num(r.left_rate),
+                               p_value=_num(r.p_value, 6), ci_low=_num(r.ci_low),
+                               ci_high=_num(r.ci_high), biased=biased, **who)
 
-    overall = results[0]
-    return {
-        "overall": row(overall, biased=bool(overall.n and overall.p_value < 0.05)),
-        "annotators": [row(r, annotator_id=int(r.group), username=names.get(int(r.group), "?"),
-                           biased=bool(r.n and r.p_value < threshold)) for r in per],
-        "test": "exact two-sided binomial test of left-win rate = 0.5 on decisive votes; "
-                "annotators flagged at p < 0.05 / number of annotators (Bonferroni)",
-    }
+    overall, *per = results
+    return PositionBiasSection(
+        overall=row(overall, flags[0]),
+        annotators=tuple(row(r, flag, annotator_id=int(r.group),
+                             username=names.get(int(r.group), "?"))
+                         for r, flag in zip(per, flags[1:], strict=True)),
+        test=POSITION_BIAS_TEST,
+    )
 
 
-def _category_section(a, b, o, counts, cats, n, run_ids, names, games_overall) -> dict:
+def _category_section(a: np.ndarray, b: np.ndarray, o: np.ndarray, counts: np.ndarray,
+                      cats: list[str], n: int, run_ids: list[int], names: list[str],
+                      games_overall: np.ndarray) -> CategorySection:
     categories = sorted(set(cats))
     if not categories:
-        return {"categories": [], "ratings": {}, "votes": {}, "reversals": [], "winners": {}}
-    mats, games = {}, {}
+        return CategorySection()
     cats_arr = np.asarray(cats)
+    mats = {}
     for cat in categories:
         keep = cats_arr == cat
-        wins = aggregate_cells(a[keep], b[keep], o[keep], n, weights=counts[keep]).to_wins()
-        mats[cat] = wins
-        games[cat] = (wins + wins.T).sum(axis=1)
+        mats[cat] = aggregate_cells(a[keep], b[keep], o[keep], n, weights=counts[keep]).to_wins()
     breakdown = category_breakdown(mats)
-    ratings, votes, warnings = {}, {}, {}
-    for k, cat in enumerate(categories):
-        ratings[cat] = {str(run_ids[i]): _num(breakdown.ratings[k][i], 1) if games[cat][i]
-                        else None for i in range(n)}
-        votes[cat] = {str(run_ids[i]): _num(games[cat][i], 1) for i in range(n)}
-        warnings[cat] = [name_runs_in(w, names) for w in breakdown.per_category[cat].warnings]
+    games = {cat: breakdown.per_category[cat].games for cat in categories}
+    ratings = {cat: {run_ids[i]: _num(breakdown.ratings[k][i], 1) if games[cat][i] else None
+                     for i in range(n)}
+               for k, cat in enumerate(categories)}
+    votes = {cat: {run_ids[i]: _num(games[cat][i], 1) for i in range(n)} for cat in categories}
+    warnings = {cat: tuple(name_runs_in(w, names) for w in breakdown.per_category[cat].warnings)
+                for cat in categories}
     reversals = []
     for cat, i, j in breakdown.reversals:
+        # Only runs that played, overall and in the category, can swap places.
         if not (games[cat][i] and games[cat][j] and games_overall[i] and games_overall[j]):
             continue
         k = categories.index(cat)
-        reversals.append({"category": cat, "run": run_ids[i], "run_name": names[i],
-                          "other": run_ids[j], "other_name": names[j],
-                          "gap": _num(breakdown.ratings[k][j] - breakdown.ratings[k][i], 1)})
-    reversals.sort(key=lambda r: -(r["gap"] or 0))
+        reversals.append(Reversal(category=cat, run=run_ids[i], run_name=names[i],
+                                  other=run_ids[j], other_name=names[j],
+                                  gap=_num(breakdown.ratings[k][j] - breakdown.ratings[k][i], 1)))
+    reversals.sort(key=lambda r: -(r.gap or 0))
     winners = {}
     for k, cat in enumerate(categories):
         played = [i for i in range(n) if games[cat][i]]
         if played:
-            best = max(played, key=lambda i: breakdown.ratings[k][i])
-            winners[cat] = run_ids[best]
-    return {"categories": categories, "ratings": ratings, "votes": votes,
-            "reversals": reversals, "winners": winners, "warnings": warnings}
+            winners[cat] = run_ids[max(played, key=lambda i: breakdown.ratings[k][i])]
+    return CategorySection(categories=tuple(categories), ratings=ratings, votes=votes,
+                           reversals=tuple(reversals), winners=winners, warnings=warnings)
 
 
 def _judge_agreement(*, campaign: Campaign, filters: LeaderboardFilters,
-                     index: dict[int, int], names: list[str], run_ids: list[int]) -> dict:
+                     index: dict[int, int], names: list[str], run_ids: list[int]
+                     ) -> dict[str, JudgeAgreement]:
     """Per task: the human majority against each metric judge's outcome (decisive units only)."""
     human = filtered_judgments(campaign=campaign, filters=filters.with_judge(HUMAN))
     rows = list(human.values_list("task_id", "outcome").annotate(count=Count("id")).order_by())
@@ -317,29 +355,27 @@ def _judge_agreement(*, campaign: Campaign, filters: LeaderboardFilters,
         h = np.asarray([human_by_task[t] for t, _, _, _ in items], dtype=np.int8)
         j = np.minimum(encode_outcomes([o for _, _, _, o in items]), 2)
         agreement = pair_agreement(h, j)
-        decisive = (h != 2) & (j != 2)
-        per_pair: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0])
-        for (_, run_a, run_b, _), d, same in zip(items, decisive, h == j, strict=True):
-            if d and run_a in index and run_b in index:
-                key = (run_a, run_b)
-                per_pair[key][0] += 1
-                per_pair[key][1] += int(same)
-        pairs = [{"run_a": ra, "run_b": rb, "run_a_name": names[index[ra]],
-                  "run_b_name": names[index[rb]], "n": cnt, "agree": ok,
-                  "rate": _num(ok / cnt)} for (ra, rb), (cnt, ok) in per_pair.items()]
-        pairs.sort(key=lambda p: (p["rate"], -p["n"]))
-        result[metric] = {
-            "label": METRIC_LABELS.get(metric, metric),
-            "calibrated": metric_judge_calibrated(campaign=campaign, metric=metric),
-            "tasks": len(items), "n": agreement.n, "agree": agreement.agree,
-            "rate": _num(agreement.rate), "ci_low": _num(agreement.ci_low),
-            "ci_high": _num(agreement.ci_high), "by_pair": pairs,
-        }
+        known = [k for k, (_, ra, rb, _) in enumerate(items) if ra in index and rb in index]
+        per = agreement_by_pair(h[known], j[known], [index[items[k][1]] for k in known],
+                                [index[items[k][2]] for k in known], len(run_ids))
+        pairs = [JudgePairAgreement(run_a=run_ids[ia], run_b=run_ids[ib], run_a_name=names[ia],
+                                    run_b_name=names[ib], n=int(cnt), agree=int(ok),
+                                    rate=_num(rate))
+                 for ia, ib, cnt, ok, rate in zip(per.a.tolist(), per.b.tolist(),
+                                                  per.n.tolist(), per.agree.tolist(),
+                                                  per.rate.tolist(), strict=True)]
+        pairs.sort(key=lambda p: (p.rate, -p.n))  # where metric and people disagree most first
+        result[metric] = JudgeAgreement(
+            label=METRIC_LABELS.get(metric, metric),
+            calibrated=metric_judge_calibrated(campaign=campaign, metric=metric),
+            tasks=len(items), n=agreement.n, agree=agreement.agree,
+            rate=_num(agreement.rate), ci_low=_num(agreement.ci_low),
+            ci_high=_num(agreement.ci_high), by_pair=tuple(pairs))
     return result
 
 
 def _rank_agreement(ratings: np.ndarray, games: np.ndarray, run_ids: list[int],
-                    metrics: dict[int, dict]) -> dict:
+                    metrics: dict[int, dict]) -> dict[str, MetricAgreement]:
     human = np.where(games > 0, ratings, np.nan)
     columns, calibrated = {}, {}
     for name in RUN_METRICS:
@@ -347,18 +383,26 @@ def _rank_agreement(ratings: np.ndarray, games: np.ndarray, run_ids: list[int],
         if sum(v is not None for v in values) == 0:
             continue
         columns[name] = np.asarray([v.value if v is not None else np.nan for v in values])
+        # One value from random weights makes the whole correlation uncalibrated.
         calibrated[name] = all(v.calibrated for v in values if v is not None)
     result = metric_rank_agreement(human, columns, HIGHER_IS_BETTER)
-    return {name: {"label": METRIC_LABELS.get(name, name), "spearman": _num(r.spearman),
-                   "spearman_p": _num(r.spearman_p, 6), "kendall": _num(r.kendall),
-                   "kendall_p": _num(r.kendall_p, 6), "n": r.n,
-                   "higher_is_better": HIGHER_IS_BETTER[name], "calibrated": calibrated[name]}
+    return {name: MetricAgreement(label=METRIC_LABELS.get(name, name), spearman=_num(r.spearman),
+                                  spearman_p=_num(r.spearman_p, 6), kendall=_num(r.kendall),
+                                  kendall_p=_num(r.kendall_p, 6), n=r.n,
+                                  higher_is_better=HIGHER_IS_BETTER[name],
+                                  calibrated=calibrated[name])
             for name, r in result.items()}
 
 
 def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
-                        rounds: int | None = None, seed: int = 0) -> dict:
-    """The full leaderboard of one campaign and criterion under ``filters`` (JSON-ready)."""
+                        rounds: int | None = None, seed: int = 0) -> Leaderboard:
+    """The full leaderboard of one campaign and criterion under ``filters``.
+
+    Bradley-Terry ratings with ``rounds`` rounds of percentile bootstrap (seed ``seed``), ranks
+    and rank intervals, online Elo, records and win rates, run-level metrics and their rank
+    agreement, metric judges against people, position bias and categories; every statistic
+    comes from :mod:`ratings`. Store it with :meth:`Leaderboard.to_json`.
+    """
     rounds = bootstrap_rounds_default() if rounds is None else rounds
     runs = _run_rows(campaign)
     run_ids = [r.id for r in runs]
@@ -369,73 +413,58 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
     a, b, o, counts, cats = _grouped_votes(qs, index)
     total = int(counts.sum())
     metrics = run_metric_values(run_ids=run_ids)
+    judges = tuple(metric_judge_names(campaign=campaign, criterion=filters.criterion))
     warnings: list[str] = []
-    payload: dict = {
-        "campaign": {"id": campaign.id, "name": campaign.name, "project": campaign.project_id,
-                     "criteria": campaign.criteria},
-        "criterion": filters.criterion,
-        "filters": filters.as_dict(),
-        "judge": filters.judge,
-        # A leaderboard judged by a metric on random weights is itself uncalibrated.
-        "judge_calibrated": (metric_judge_calibrated(campaign=campaign,
-                                                     metric=filters.judge.split(":", 1)[1])
-                             if filters.judge.startswith("metric:") else True),
-        "votes": total,
-        "bootstrap_rounds": rounds,
-        "computed_at": timezone.now().isoformat(),
-        "metric_judges": metric_judge_names(campaign=campaign, criterion=filters.criterion),
-        "categories_available": sorted(
-            {c or UNCATEGORISED for c in Judgment.objects.filter(campaign=campaign)
-             .values_list("task__prompt__category", flat=True).distinct()}),
-    }
-    if filters.metric_name and not payload["metric_judges"].count(filters.metric_name):
+    if filters.metric_name and filters.metric_name not in judges:
         warnings.append(f"no judgments by metric judge {filters.metric_name!r} for "
                         f"{filters.criterion!r}; run the metric judges first")
+    if total == 0:
+        warnings.append("no votes match these filters yet")
+    board = Leaderboard(
+        campaign=CampaignInfo(id=campaign.id, name=campaign.name, project=campaign.project_id,
+                              criteria=tuple(campaign.criteria)),
+        criterion=filters.criterion,
+        filters=filters.as_dict(),
+        judge=filters.judge,
+        # A leaderboard judged by a metric on random weights is itself uncalibrated.
+        judge_calibrated=(metric_judge_calibrated(campaign=campaign, metric=filters.metric_name)
+                          if filters.metric_name else True),
+        votes=total,
+        bootstrap_rounds=rounds,
+        computed_at=timezone.now(),
+        metric_judges=judges,
+        categories_available=tuple(sorted(
+            {c or UNCATEGORISED for c in Judgment.objects.filter(campaign=campaign)
+             .values_list("task__prompt__category", flat=True).distinct()})),
+        runs=tuple(_run_row(r, metrics, **_UNRATED) for r in runs),
+        order=tuple(run_ids),
+        win_rates=WinRates(),
+        pair_counts=(),
+        metric_agreement={},
+        judge_agreement={},
+        position_bias=None,
+        category_breakdown=CategorySection(),
+        disconnected_groups=(),
+        fallback_rounds=0,
+        warnings=tuple(warnings),
+    )
     if n < 2 or total == 0:
-        if total == 0:
-            warnings.append("no votes match these filters yet")
-        payload.update({
-            "runs": [{**_run_meta(r), "rank": None, "rank_low": None, "rank_high": None,
-                      "elo": None, "elo_lower": None, "elo_upper": None, "online_elo": None,
-                      "win_rate": None, "votes": 0, "wins": 0, "losses": 0, "ties": 0,
-                      "metrics": _metric_payload(metrics.get(r.id, {}))} for r in runs],
-            "order": run_ids, "win_rates": {"observed": [], "predicted": []},
-            "pair_counts": [], "metric_agreement": {}, "judge_agreement": {},
-            "position_bias": None, "category_breakdown": {"categories": [], "reversals": []},
-            "disconnected_groups": [], "warnings": warnings,
-        })
-        return payload
+        return board
 
     cells = aggregate_cells(a, b, o, n, weights=counts)
     wins = cells.to_wins()
     point = fit_bradley_terry(wins)
     boot = bootstrap_ratings(cells, rounds=rounds, seed=seed, workers=1, point=point)
     ratings = boot.ratings
-    games = point.games
     ranks = rank_with_confidence(boot.lower, boot.upper)
-    rank_low, rank_high = _rank_intervals(boot.samples)
+    rank_ci = rank_intervals(boot.samples) if boot.samples.shape[0] else None
+    records = run_records(cells)
+    games = records.games
+    win_rate = records.win_rate
     live = _online_elo(qs, index, n)
-    observed = observed_win_rates(wins)
-    predicted = predicted_win_rates(ratings)
-    # Raw outcomes per run: cells hold (i won, j won, tie) per pair.
-    won = np.zeros(n)
-    lost = np.zeros(n)
-    tied = np.zeros(n)
-    pair_counts = []
-    for i, j, (ci, cj, ct) in zip(cells.i, cells.j, cells.counts, strict=True):
-        won[i] += ci
-        lost[j] += ci
-        won[j] += cj
-        lost[i] += cj
-        tied[i] += ct
-        tied[j] += ct
-        pair_counts.append({"run_i": run_ids[i], "run_j": run_ids[j], "i_won": _num(ci, 2),
-                            "j_won": _num(cj, 2), "ties": _num(ct, 2)})
-    with np.errstate(invalid="ignore", divide="ignore"):
-        win_rate = np.where(games > 0, wins.sum(axis=1) / games, np.nan)
 
     played = [c for c in point.components if games[c].sum() > 0]
-    disconnected = [[names[i] for i in c] for c in played] if len(played) > 1 else []
+    disconnected = tuple(tuple(names[i] for i in c) for c in played) if len(played) > 1 else ()
     if disconnected:
         warnings.insert(0, "disconnected comparisons: "
                         + " / ".join("{" + ", ".join(g) + "}" for g in disconnected)
@@ -443,56 +472,50 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
                         "within a group")
     warnings += [name_runs_in(w, names) for w in boot.warnings]
 
+    def stats(i: int) -> dict[str, object]:
+        if games[i] == 0:
+            return _UNRATED
+        return {
+            "rank": int(ranks[i]),
+            "rank_low": None if rank_ci is None else int(rank_ci.low[i]),
+            "rank_high": None if rank_ci is None else int(rank_ci.high[i]),
+            "elo": _num(ratings[i], 1), "elo_lower": _num(boot.lower[i], 1),
+            "elo_upper": _num(boot.upper[i], 1), "elo_se": _num(boot.std[i], 1),
+            "online_elo": _num(live[i], 1), "win_rate": _num(win_rate[i]),
+            "votes": _count(games[i]), "wins": _count(records.wins[i]),
+            "losses": _count(records.losses[i]), "ties": _count(records.ties[i]),
+        }
+
     order = sorted(range(n), key=lambda i: (games[i] == 0, -ratings[i]))
-    rows = []
-    for i in order:
-        has = games[i] > 0
-        rows.append({
-            **_run_meta(runs[i]),
-            "rank": int(ranks[i]) if has else None,
-            "rank_low": int(rank_low[i]) if has else None,
-            "rank_high": int(rank_high[i]) if has else None,
-            "elo": _num(ratings[i], 1) if has else None,
-            "elo_lower": _num(boot.lower[i], 1) if has else None,
-            "elo_upper": _num(boot.upper[i], 1) if has else None,
-            "elo_se": _num(boot.std[i], 1) if has else None,
-            "online_elo": _num(live[i], 1) if has else None,
-            "win_rate": _num(win_rate[i]),
-            "votes": _num(games[i], 1), "wins": _num(won[i], 1), "losses": _num(lost[i], 1),
-            "ties": _num(tied[i], 1),
-            "metrics": _metric_payload(metrics.get(run_ids[i], {})),
-        })
-    payload.update({
-        "runs": rows,
-        "order": [run_ids[i] for i in order],
-        "win_rates": {"observed": _matrix(observed[np.ix_(order, order)]),
-                      "predicted": _matrix(predicted[np.ix_(order, order)])},
-        "pair_counts": pair_counts,
-        "metric_agreement": _rank_agreement(ratings, games, run_ids, metrics),
-        "judge_agreement": _judge_agreement(campaign=campaign, filters=filters, index=index,
-                                            names=names, run_ids=run_ids),
-        "position_bias": None if filters.metric_name else _position_bias(qs),
-        "category_breakdown": _category_section(a, b, o, counts, cats, n, run_ids, names, games),
-        "disconnected_groups": disconnected,
-        "fallback_rounds": boot.fallback_rounds,
-        "warnings": warnings,
-    })
-    return payload
+    return dataclasses.replace(
+        board,
+        runs=tuple(_run_row(runs[i], metrics, **stats(i)) for i in order),
+        order=tuple(run_ids[i] for i in order),
+        win_rates=WinRates(observed=_matrix(observed_win_rates(wins)[np.ix_(order, order)]),
+                           predicted=_matrix(predicted_win_rates(ratings)[np.ix_(order, order)])),
+        pair_counts=tuple(PairCount(run_i=run_ids[i], run_j=run_ids[j], i_won=_count(ci, 2),
+                                    j_won=_count(cj, 2), ties=_count(ct, 2))
+                          for i, j, (ci, cj, ct) in zip(cells.i.tolist(), cells.j.tolist(),
+                                                        cells.counts.tolist(), strict=True)),
+        metric_agreement=_rank_agreement(ratings, games, run_ids, metrics),
+        judge_agreement=_judge_agreement(campaign=campaign, filters=filters, index=index,
+                                         names=names, run_ids=run_ids),
+        position_bias=None if filters.metric_name else _position_bias(qs),
+        category_breakdown=_category_section(a, b, o, counts, cats, n, run_ids, names, games),
+        disconnected_groups=disconnected,
+        fallback_rounds=boot.fallback_rounds,
+        warnings=tuple(warnings),
+    )
 
 
-def ab_test(*, payload: dict, run_a: int, run_b: int, alpha: float = 0.05) -> dict:
-    """Anytime-valid sequential test of run B against run A from the payload's pair counts."""
-    names = {r["id"]: r["name"] for r in payload.get("runs", [])}
+def ab_test(*, board: Leaderboard, run_a: int, run_b: int, alpha: float = 0.05
+            ) -> ABTest | ABTestError:
+    """Anytime-valid sequential test of run B against run A from the board's pair counts."""
+    names = board.run_names
     missing = [r for r in (run_a, run_b) if r not in names]
     if missing:
-        return {"error": f"runs {missing} are not part of this campaign"}
-    wins_a = wins_b = ties = 0.0
-    for cell in payload.get("pair_counts", []):
-        if {cell["run_i"], cell["run_j"]} == {run_a, run_b}:
-            a_first = cell["run_i"] == run_a
-            wins_a = cell["i_won"] if a_first else cell["j_won"]
-            wins_b = cell["j_won"] if a_first else cell["i_won"]
-            ties = cell["ties"]
+        return ABTestError(error=f"runs {missing} are not part of this campaign")
+    wins_a, wins_b, ties = board.pair_count(run_a, run_b)
     result = sequential_ab_test(wins_b, wins_a, ties, alpha=alpha)
     name_a, name_b = names[run_a], names[run_b]
     verdict = {"b_better": f"{name_b} is better", "a_better": f"{name_a} is better"}.get(
@@ -501,11 +524,11 @@ def ab_test(*, payload: dict, run_a: int, run_b: int, alpha: float = 0.05) -> di
     message = (f"{name_b} beats {name_a} with probability {result.p_b_better:.2f} after "
                f"{result.n:g} votes; {verdict} (always-valid p = {result.always_valid_p:.3g} "
                f"{sign} {alpha:g}).")
-    return {"run_a": run_a, "run_b": run_b, "run_a_name": names[run_a],
-            "run_b_name": names[run_b], "wins_a": wins_a, "wins_b": wins_b, "ties": ties,
-            "n": _num(result.n, 2), "p_b_better": _num(result.p_b_better),
-            "always_valid_p": _num(result.always_valid_p, 6), "alpha": alpha,
-            "decision": result.decision, "message": message}
+    return ABTest(run_a=run_a, run_b=run_b, run_a_name=name_a, run_b_name=name_b,
+                  wins_a=wins_a, wins_b=wins_b, ties=ties, n=_num(result.n, 2),
+                  p_b_better=_num(result.p_b_better),
+                  always_valid_p=_num(result.always_valid_p, 6), alpha=alpha,
+                  decision=result.decision, message=message)
 
 
 def campaigns_for_science(*, user, project_ids: Iterable[int]) -> QuerySet[Campaign]:

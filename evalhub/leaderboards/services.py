@@ -22,6 +22,7 @@ from evalhub.core.queueing import enqueue_on_commit
 from evalhub.evaluation.selectors import image_metric_values
 from evalhub.leaderboards.filters import LeaderboardFilters
 from evalhub.leaderboards.models import LeaderboardRefresh, LeaderboardSnapshot
+from evalhub.leaderboards.results import is_current
 from evalhub.leaderboards.selectors import data_fingerprint, leaderboard_compute, snapshot_for
 
 # --- metric judges ----------------------------------------------------------------------------
@@ -144,8 +145,8 @@ def leaderboard_snapshot_refresh(*, campaign: Campaign, filters: LeaderboardFilt
     """Compute and store the leaderboard for ``filters`` (replacing an older snapshot)."""
     # Fingerprint first: a vote arriving during the computation leaves the snapshot stale.
     fingerprint = data_fingerprint(campaign=campaign)
-    payload = leaderboard_compute(campaign=campaign, filters=filters, rounds=rounds)
-    defaults = {"payload": payload, "fingerprint": fingerprint, "votes_count": payload["votes"],
+    board = leaderboard_compute(campaign=campaign, filters=filters, rounds=rounds)
+    defaults = {"payload": board.to_json(), "fingerprint": fingerprint, "votes_count": board.votes,
                 "filters": filters.as_dict(), "is_default": filters.is_default,
                 "computed_at": timezone.now()}
     lookup = {"campaign": campaign, "criterion": filters.criterion,
@@ -170,13 +171,16 @@ def leaderboard_get(*, campaign: Campaign, filters: LeaderboardFilters, refresh:
                     ) -> tuple[LeaderboardSnapshot, bool]:
     """The snapshot for ``filters`` and whether it is stale.
 
-    A missing snapshot, or a stale one for non-default filters, is recomputed now; a stale
+    A missing snapshot, one stored by an older version of the result (another ``schema``: it
+    cannot be read back), or a stale one for non-default filters is recomputed now; a stale
     default snapshot is returned as is (the background refresh is already queued; this queues
-    one more in case it was lost) so that the page stays fast while votes pour in.
+    one more in case it was lost) so that the page stays fast while votes pour in. Read the
+    leaderboard with ``snapshot.result``.
     """
     snapshot = snapshot_for(campaign=campaign, filters=filters)
-    fresh = snapshot is not None and snapshot.fingerprint == data_fingerprint(campaign=campaign)
-    if snapshot is None or refresh or (not fresh and not filters.is_default):
+    readable = snapshot is not None and is_current(snapshot.payload)
+    fresh = readable and snapshot.fingerprint == data_fingerprint(campaign=campaign)
+    if not readable or refresh or (not fresh and not filters.is_default):
         return leaderboard_snapshot_refresh(campaign=campaign, filters=filters), False
     if not fresh:
         leaderboard_refresh_schedule(campaign=campaign)

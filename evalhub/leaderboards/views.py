@@ -22,7 +22,7 @@ from evalhub.leaderboards.access import campaign_for_science, model_for_science
 from evalhub.leaderboards.filters import LeaderboardFilters, parse_ab, parse_filters
 from evalhub.leaderboards.selectors import METRIC_LABELS, RUN_METRICS, ab_test
 from evalhub.leaderboards.services import leaderboard_get
-from evalhub.leaderboards.text import TABLE_METRICS, metric_cell
+from evalhub.leaderboards.text import TABLE_METRICS, metric_cell, ranking_rows
 from evalhub.projects.selectors import SCIENCE_ROLES, projects_for_user
 from evalhub.runs.models import GenerationRun, GenModel
 
@@ -60,19 +60,6 @@ def _with_data_ids(figures: list[dict]) -> list[dict]:
             for f in figures]
 
 
-def _table_rows(payload: dict) -> tuple[list[dict], bool]:
-    rows, any_uncal = [], False
-    for run in payload["runs"]:
-        cells = []
-        for key, label in TABLE_METRICS:
-            text, uncal = metric_cell(run["metrics"].get(key))
-            any_uncal = any_uncal or uncal
-            cells.append({"text": text.rstrip("*"), "uncalibrated": uncal, "label": label})
-        rows.append({**run, "metric_cells": cells,
-                     "win_pct": None if run["win_rate"] is None else 100 * run["win_rate"]})
-    return rows, any_uncal
-
-
 @login_required
 def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = campaign_for_science(user=request.user, campaign_id=campaign_id)
@@ -84,35 +71,30 @@ def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
     except EvalHubError as exc:
         error, filters, ab = exc.message, LeaderboardFilters(), None
     snapshot, stale = leaderboard_get(campaign=campaign, filters=filters)
-    payload = snapshot.payload
-    rows, any_uncal = _table_rows(payload)
-    figures = [("elo", charts.elo_chart(payload))] if payload["votes"] else []
-    if payload["votes"]:
-        figures += [("winrate-observed", charts.winrate_chart(payload, which="observed")),
-                    ("winrate-predicted", charts.winrate_chart(payload, which="predicted"))]
-    for name, fig in (("metric-scatter", charts.metric_scatter(payload)),
-                      ("categories", charts.category_chart(payload))):
-        if fig is not None and payload["votes"]:
-            figures.append((name, fig))
-    run_names = {r["id"]: r["name"] for r in payload["runs"]}
-    reversals = payload.get("category_breakdown", {}).get("reversals", [])
+    board = snapshot.result
+    rows, any_uncal = ranking_rows(board)
+    figures = []
+    if board.votes:
+        figures += [("elo", charts.elo_chart(board)),
+                    ("winrate-observed", charts.winrate_chart(board, which="observed")),
+                    ("winrate-predicted", charts.winrate_chart(board, which="predicted")),
+                    ("metric-scatter", charts.metric_scatter(board)),
+                    ("categories", charts.category_chart(board))]
+    run_names = board.run_names
     return render(request, "leaderboards/campaign.html", {
-        "campaign": campaign, "payload": payload, "snapshot": snapshot, "stale": stale,
+        "campaign": campaign, "board": board, "snapshot": snapshot, "stale": stale,
         "rows": rows, "any_uncalibrated": any_uncal, "metric_headers": TABLE_METRICS,
-        "charts": _with_data_ids([{"id": k, "figure": f} for k, f in figures]),
+        "charts": _with_data_ids([{"id": k, "figure": f} for k, f in figures
+                                  if f is not None]),
         "filters": {k: request.GET.get(k, "") for k in FILTER_KEYS},
         "criteria": campaign.criteria,
-        "judges": ["human", *(f"metric:{m}" for m in payload.get("metric_judges", []))],
-        "categories": payload.get("categories_available", []),
+        "judges": ["human", *(f"metric:{m}" for m in board.metric_judges)],
         "error": error,
-        "ab": ab_test(payload=payload, run_a=ab[0], run_b=ab[1]) if ab else None,
-        "ab_runs": payload["runs"], "ab_selected": ab or (None, None),
-        "metric_agreement": payload.get("metric_agreement", {}),
-        "judge_agreement": payload.get("judge_agreement", {}),
-        "position_bias": payload.get("position_bias"),
-        "reversals": reversals[:20],
+        "ab": ab_test(board=board, run_a=ab[0], run_b=ab[1]) if ab else None,
+        "ab_selected": ab or (None, None),
+        "reversals": board.category_breakdown.reversals[:20],
         "category_winners": {c: run_names.get(r, r) for c, r in
-                             payload.get("category_breakdown", {}).get("winners", {}).items()},
+                             board.category_breakdown.winners.items()},
     })
 
 
@@ -126,15 +108,14 @@ def _checkpoint_context(model: GenModel, user) -> dict:
     for campaign in campaigns:
         snapshot, _ = leaderboard_get(campaign=campaign, filters=LeaderboardFilters())
         points = []
-        for row in snapshot.payload["runs"]:
-            if row.get("model_id") != model.id or row["elo"] is None:
+        for row in snapshot.result.runs:
+            if row.model_id != model.id or row.elo is None:
                 continue
-            points.append({"step": row["training_step"], "elo": row["elo"],
-                           "lower": row["elo_lower"], "upper": row["elo_upper"],
-                           "run": row["name"]})
-            elo_by_run.setdefault(row["id"], []).append(
-                {"campaign": campaign.name, "campaign_id": campaign.id, "elo": row["elo"],
-                 "lower": row["elo_lower"], "upper": row["elo_upper"]})
+            points.append({"step": row.training_step, "elo": row.elo,
+                           "lower": row.elo_lower, "upper": row.elo_upper, "run": row.name})
+            elo_by_run.setdefault(row.id, []).append(
+                {"campaign": campaign.name, "campaign_id": campaign.id, "elo": row.elo,
+                 "lower": row.elo_lower, "upper": row.elo_upper})
         series.append({"name": campaign.name, "points": points})
     metric_points, table = [], []
     any_uncal = False
@@ -145,7 +126,9 @@ def _checkpoint_context(model: GenModel, user) -> dict:
                               "metrics": values})
         cells = []
         for name in RUN_METRICS:
-            text, uncal = metric_cell(values.get(name))
+            value = values.get(name)
+            text, uncal = (metric_cell(None) if value is None
+                           else metric_cell(value["value"], value["calibrated"]))
             any_uncal = any_uncal or uncal
             cells.append({"text": text.rstrip("*"), "uncalibrated": uncal})
         table.append({"run": run, "checkpoint": run.checkpoint, "cells": cells,

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from evalhub.campaigns.building import gold_task_add
+from evalhub.campaigns.building.gold import gold_task_add
 from evalhub.campaigns.models import AnnotatorFlag, ComparisonTask
 from evalhub.core.errors import EvalHubError
 from evalhub.leaderboards.filters import LeaderboardFilters, parse_ab, parse_filters
@@ -36,10 +36,10 @@ def test_category_filter(world):
     colour = _count(world, category="colour")
     counting = _count(world, category="counting")
     assert colour + counting == total and colour > 0 and counting > 0
-    payload = leaderboard_compute(campaign=world.campaign,
-                                  filters=LeaderboardFilters(category="colour"))
-    assert payload["votes"] == colour
-    assert payload["category_breakdown"]["categories"] == ["colour"]
+    board = leaderboard_compute(campaign=world.campaign,
+                                filters=LeaderboardFilters(category="colour"))
+    assert board.votes == colour
+    assert board.category_breakdown.categories == ("colour",)
 
 
 def test_time_window(world):
@@ -79,10 +79,10 @@ def test_min_gold_accuracy_keeps_only_accurate_annotators(world):
         cast(task, bad, "b")
     per_annotator = _count(world) // 3
     assert _count(world, min_gold_accuracy=0.8) == per_annotator  # only `good`
-    payload = leaderboard_compute(campaign=world.campaign,
-                                  filters=LeaderboardFilters(min_gold_accuracy=0.8))
-    assert payload["votes"] == per_annotator
-    assert {a["username"] for a in payload["position_bias"]["annotators"]} == {good.username}
+    board = leaderboard_compute(campaign=world.campaign,
+                                filters=LeaderboardFilters(min_gold_accuracy=0.8))
+    assert board.votes == per_annotator
+    assert {a.username for a in board.position_bias.annotators} == {good.username}
 
 
 def test_parse_filters_validates_input(world):

@@ -72,13 +72,13 @@ def test_unknown_metric_is_refused():
 def test_metric_judge_leaderboard_ranks_runs_by_the_metric_and_marks_uncalibrated():
     world = _scored_world(calibrated=False)
     metric_judges_run(campaign=world.campaign)
-    payload = leaderboard_compute(
+    board = leaderboard_compute(
         campaign=world.campaign,
         filters=LeaderboardFilters(criterion="alignment", judge="metric:clip_score"))
-    assert [r["name"] for r in payload["runs"]] == ["high", "mid", "low"]
-    assert payload["position_bias"] is None
-    assert payload["metric_judges"] == ["clip_score"]
-    assert payload["judge_calibrated"] is False
+    assert [r.name for r in board.runs] == ["high", "mid", "low"]
+    assert board.position_bias is None
+    assert board.metric_judges == ("clip_score",)
+    assert board.judge_calibrated is False and board.any_uncalibrated
     judgments = Judgment.objects.filter(campaign=world.campaign, judge_kind="metric")
     assert judgments.exists() and not judgments.filter(metric_calibrated=True).exists()
 
@@ -98,12 +98,13 @@ def test_agreement_of_the_metric_judge_with_the_human_majority():
         for annotator, outcome in zip(world.annotators, [majority, majority, minority],
                                       strict=True):
             cast(task, annotator, outcome)
-    payload = leaderboard_compute(campaign=world.campaign, filters=LeaderboardFilters())
-    judge = payload["judge_agreement"]["clip_score"]
-    assert judge["n"] == len(tasks)
-    assert judge["agree"] == len(tasks) - len(disagree)
-    assert judge["rate"] == pytest.approx((len(tasks) - len(disagree)) / len(tasks), abs=1e-4)
-    assert judge["ci_low"] < judge["rate"] < judge["ci_high"]
-    assert judge["calibrated"] is False
-    assert sum(p["n"] for p in judge["by_pair"]) == len(tasks)
-    assert judge["by_pair"][0]["rate"] <= judge["by_pair"][-1]["rate"]
+    board = leaderboard_compute(campaign=world.campaign, filters=LeaderboardFilters())
+    judge = board.judge_agreement["clip_score"]
+    assert judge.n == len(tasks)
+    assert judge.agree == len(tasks) - len(disagree)
+    assert judge.rate == pytest.approx((len(tasks) - len(disagree)) / len(tasks), abs=1e-4)
+    assert judge.ci_low < judge.rate < judge.ci_high
+    assert judge.calibrated is False
+    assert sum(p.n for p in judge.by_pair) == len(tasks)
+    assert sum(p.agree for p in judge.by_pair) == judge.agree
+    assert judge.by_pair[0].rate <= judge.by_pair[-1].rate

@@ -40,11 +40,15 @@ class Command(BaseCommand):
         ab = parse_ab(options["ab"])
         snapshot, stale = leaderboard_get(campaign=campaign, filters=filters,
                                           refresh=options["refresh"])
-        payload = {**snapshot.payload, "last_updated": snapshot.computed_at.isoformat(),
-                   "stale": stale}
-        if ab is not None:
-            payload["ab_test"] = ab_test(payload=snapshot.payload, run_a=ab[0], run_b=ab[1])
+        board = snapshot.result
+        last_updated = snapshot.computed_at.isoformat()
+        test = ab_test(board=board, run_a=ab[0], run_b=ab[1]) if ab is not None else None
         if options["json"]:
+            # The same document as GET /api/v1/campaigns/<id>/leaderboard/.
+            payload = {**board.to_json(), "last_updated": last_updated, "stale": stale}
+            if test is not None:
+                payload["ab_test"] = test.to_json()
             self.stdout.write(json.dumps(payload, indent=2, allow_nan=False))
         else:
-            self.stdout.write(leaderboard_table(payload))
+            self.stdout.write(leaderboard_table(board, last_updated=last_updated, stale=stale,
+                                                ab=test))
