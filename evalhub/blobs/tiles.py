@@ -32,7 +32,7 @@ from PIL import Image, ImageOps
 from evalhub.blobs.models import ImageBlob
 
 # Above this long side an image gets a pyramid, and the rating page opens the pyramid instead
-# of the file (evalhub.campaigns.payloads asks needs_tiles).
+# of the file (evalhub.campaigns.serving.payloads asks needs_tiles).
 TILE_MIN_SIDE_PX = 4096
 # 510 + 2 x 1 overlap = 512-pixel tiles: few files per level, and power-of-two textures.
 TILE_SIZE = 510

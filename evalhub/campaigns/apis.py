@@ -11,15 +11,13 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from evalhub.campaigns.building import campaign_create, gold_task_add
+from evalhub.campaigns.building.gold import gold_task_add
 from evalhub.campaigns.models import Campaign, CampaignStatus, Criterion, PairPolicy
-from evalhub.campaigns.quality import (
-    agreement_by_criterion,
-    annotator_quality,
-    annotator_set_excluded,
-    latency_outliers,
-)
+from evalhub.campaigns.quality.agreement import agreement_by_criterion
+from evalhub.campaigns.quality.annotators import annotator_quality, annotator_set_excluded
+from evalhub.campaigns.quality.latency import latency_outliers
 from evalhub.campaigns.selectors import campaign_progress
+from evalhub.campaigns.services import campaign_create, campaign_set_status
 from evalhub.projects.api_base import ProjectScopedMixin
 from evalhub.projects.models import Project
 from evalhub.projects.permissions import require_project_role
@@ -90,8 +88,7 @@ class CampaignViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.Retrieve
         campaign = self.get_object()
         require_project_role(request=self.request, project_id=campaign.project_id,
                              roles=self.write_roles)
-        campaign.status = new_status
-        campaign.save(update_fields=["status"])
+        campaign_set_status(campaign=campaign, status=new_status)
         return Response(CampaignSerializer(campaign).data)
 
     @action(detail=True, methods=["post"])

@@ -7,7 +7,7 @@ class CampaignsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from evalhub.campaigns.active import schedule_priority_refresh
+        from evalhub.campaigns.building.active import schedule_priority_refresh
         from evalhub.campaigns.signals import vote_recorded
 
         def on_vote(sender, campaign, **kwargs) -> None:

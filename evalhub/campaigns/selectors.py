@@ -1,8 +1,12 @@
+"""Reads of the campaigns app: progress, and which campaign a user may see."""
+
 from __future__ import annotations
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, F, Q, Sum
 
 from evalhub.campaigns.models import Campaign, JudgeKind
+from evalhub.core.errors import EvalHubError
 
 
 def campaign_progress(*, campaign: Campaign) -> dict[str, int]:
@@ -22,3 +26,17 @@ def campaign_progress(*, campaign: Campaign) -> dict[str, int]:
         "gold_tasks": campaign.tasks.filter(is_gold=True).count(),
     }
 
+
+
+class NoSuchCampaign(EvalHubError):
+    """No campaign of that id in any project the user belongs to (404)."""
+
+    http_status = 404
+
+
+def campaign_of_member(*, user: AbstractBaseUser, campaign_id: int) -> Campaign:
+    """The campaign, if the user holds any role in its project (one query)."""
+    campaign = Campaign.objects.filter(pk=campaign_id, project__memberships__user=user).first()
+    if campaign is None:
+        raise NoSuchCampaign("No such campaign.")
+    return campaign

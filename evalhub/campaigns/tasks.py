@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from evalhub.campaigns.building import campaign_build_tasks
+from evalhub.campaigns.building.pairs import campaign_build_tasks
 from evalhub.campaigns.models import Campaign, CampaignStatus
 
 
@@ -19,7 +19,7 @@ def build_campaign_tasks(campaign_id: int) -> int:
 
 @shared_task(name="evalhub.campaigns.refresh_priorities")
 def refresh_campaign_priorities(campaign_id: int) -> int:
-    from evalhub.campaigns.active import campaign_refresh_priorities
+    from evalhub.campaigns.building.active import campaign_refresh_priorities
 
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     if campaign is None:

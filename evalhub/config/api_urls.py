@@ -1,17 +1,9 @@
 """All REST endpoints under /api/v1/, one router for every app."""
 
-from django.urls import include, path, re_path
+from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from evalhub.campaigns.apis import CampaignViewSet
-from evalhub.campaigns.rating_apis import (
-    RateCampaignApi,
-    RateLeaseActionApi,
-    RateLeasesApi,
-    RateTokenApi,
-    RateUndoApi,
-)
-from evalhub.campaigns.rating_views import rate_next_view, rate_vote_view
 from evalhub.generation.apis import GeneratorListApi
 from evalhub.projects.apis import MembershipViewSet, ProjectViewSet
 from evalhub.prompts.apis import PromptSetViewSet, PromptViewSet
@@ -35,22 +27,10 @@ router.register("images", ImageViewSet, basename="image")
 router.register("reference-sets", ReferenceSetViewSet, basename="reference-set")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 
-rate_urls = [
-    path("", RateCampaignApi.as_view(), name="rate-campaign"),
-    path("next/", rate_next_view, name="rate-next"),
-    path("leases/", RateLeasesApi.as_view(), name="rate-leases"),
-    path("votes/", rate_vote_view, name="rate-vote"),
-    path("votes/undo/", RateUndoApi.as_view(), name="rate-undo"),
-    path("rating-token/", RateTokenApi.as_view(), name="rate-token"),
-    re_path(r"^leases/(?P<lease_id>[0-9a-f-]{36})/(?P<action>skip|report)/$",
-            RateLeaseActionApi.as_view(),
-         name="rate-lease-action"),
-]
-
 urlpatterns = [
     path("auth/token/", include("evalhub.core.auth_urls")),
     path("generators/", GeneratorListApi.as_view(), name="generator-list"),
-    path("rate/<int:campaign_id>/", include(rate_urls)),
+    path("rate/<int:campaign_id>/", include("evalhub.campaigns.serving.urls")),
     path("", include("evalhub.evaluation.api_urls")),
     path("", include("evalhub.leaderboards.api_urls")),
     path("", include("evalhub.exports.api_urls")),

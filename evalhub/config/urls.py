@@ -10,7 +10,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/", include("evalhub.config.api_urls")),
-    path("", include("evalhub.campaigns.urls")),
+    path("", include("evalhub.campaigns.page.urls")),
     path("", include("evalhub.evaluation.urls")),
     path("", include("evalhub.leaderboards.urls")),
     path("", include("evalhub.exports.urls")),

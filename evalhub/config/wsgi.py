@@ -3,13 +3,7 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.config.settings")
-django_application = get_wsgi_application()
-
-# Header-token votes (API and rating tokens) skip the middleware they do not use
-# (evalhub/campaigns/rating_wsgi.py).
-from evalhub.campaigns.rating_wsgi import RatingFastPath  # noqa: E402
-
-application = RatingFastPath(django_application)
+application = get_wsgi_application()
 
 # Import every view now rather than on the first request, so that with `gunicorn --preload`
 # workers fork warm and the first annotator does not wait for the imports.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -15,6 +14,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, EvalHubError):
         return Response(
             {"detail": exc.message, "errors": exc.details},
-            status=status.HTTP_400_BAD_REQUEST,
+            status=exc.http_status,
         )
     return drf_exception_handler(exc, context)

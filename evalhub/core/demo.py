@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from evalhub.campaigns.building import campaign_create
+from evalhub.campaigns.services import campaign_create
 from evalhub.generation.services import generation_launch
 from evalhub.projects.models import Project, Role
 from evalhub.projects.services import membership_set, project_create

@@ -181,7 +181,7 @@ def run_refresh_progress(*, run: GenerationRun) -> GenerationRun:
     GenerationRun.objects.filter(pk=run.pk).update(**fields)
     run.refresh_from_db()
     if finishing:
-        from evalhub.campaigns.building import campaigns_build_waiting_for
+        from evalhub.campaigns.building.pairs import campaigns_build_waiting_for
 
         campaigns_build_waiting_for(run=run)
     return run

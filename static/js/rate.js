@@ -7,7 +7,7 @@ import { VoteQueue } from "./rate/queue.js";
 import { SyncedView } from "./rate/zoom.js";
 
 const cfg = JSON.parse(document.getElementById("rate-config").textContent);
-const api = new RateApi(cfg.api, cfg.rating_token);
+const api = new RateApi(cfg.api);
 const storagePrefix = `evalhub.rate.v1.${cfg.campaign}.${cfg.user}`;
 const queue = new VoteQueue(api, `${storagePrefix}.outbox`);
 const historyKey = `${storagePrefix}.history`;

@@ -24,7 +24,7 @@ from evalhub.blobs.tiles import (
     needs_tiles,
     tile_path,
 )
-from evalhub.campaigns.payloads import image_payload
+from evalhub.campaigns.serving.payloads import image_payload
 from evalhub.projects.models import Role
 from tests.factories import ImageFactory, MembershipFactory, UserFactory
 

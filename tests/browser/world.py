@@ -9,9 +9,9 @@ from PIL import Image as PILImage
 from PIL import ImageDraw
 
 from evalhub.blobs.services import blob_store_bytes
-from evalhub.campaigns.building import campaign_create
 from evalhub.campaigns.models import Campaign, Judgment, Lease
-from evalhub.campaigns.voting import to_outcome
+from evalhub.campaigns.services import campaign_create
+from evalhub.campaigns.serving.voting import to_outcome
 from evalhub.projects.models import Role
 from tests.factories import (
     CheckpointFactory,

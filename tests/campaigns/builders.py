@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
-from evalhub.campaigns.building import campaign_create
-from evalhub.campaigns.models import Campaign
+from evalhub.campaigns.models import Campaign, Lease
+from evalhub.campaigns.services import campaign_create
+from evalhub.campaigns.serving.leasing import NothingToRate
+from evalhub.campaigns.serving.rating import Vote, rate_next, rate_vote
 from evalhub.projects.models import Role
 from tests.factories import (
     CheckpointFactory,
@@ -51,3 +54,15 @@ def build_campaign(*, runs: int = 2, prompts: int = 3, seeds: int = 1, annotator
     campaign = campaign_create(project=project, name="campaign", runs=run_rows, build_now=True,
                                **campaign_kwargs)
     return CampaignWorld(campaign, run_rows, prompt_rows, members, scientist)
+
+
+def cast_vote(campaign: Campaign, annotator, answer: str = "left") -> Lease:
+    """Lease the annotator's next task and vote on it through the rating service, as the page
+    does; every criterion gets ``answer`` (displayed terms). Returns the voted lease."""
+    payload = rate_next(annotator=annotator, campaign_id=campaign.pk)
+    if payload.get("done"):
+        raise NothingToRate(payload["detail"])
+    rate_vote(annotator=annotator, campaign_id=campaign.pk,
+              vote=Vote(uuid.uuid4(), uuid.UUID(payload["lease"]),
+                        {criterion: answer for criterion in campaign.criteria}))
+    return Lease.objects.select_related("task").get(pk=payload["lease"])

@@ -5,10 +5,9 @@ import uuid
 import numpy as np
 import pytest
 
-from evalhub.campaigns.active import campaign_refresh_priorities, interval_overlap
+from evalhub.campaigns.building.active import campaign_refresh_priorities, interval_overlap
 from evalhub.campaigns.models import JudgeKind, Judgment, Lease
-from evalhub.campaigns.raters import Rater
-from evalhub.campaigns.rating import rate_next
+from evalhub.campaigns.serving.rating import rate_next
 from tests.campaigns.builders import build_campaign
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +26,7 @@ def _cast(task, annotator, outcome: str) -> None:
                             client_id=uuid.uuid4())
 
 
-def test_votes_move_the_next_task_to_the_uncertain_pair(rating_path):
+def test_votes_move_the_next_task_to_the_uncertain_pair():
     world = build_campaign(runs=3, prompts=12, annotators=1, pair_policy="active",
                            judgments_per_pair=50)
     strong, mid, weak = world.runs
@@ -47,7 +46,7 @@ def test_votes_move_the_next_task_to_the_uncertain_pair(rating_path):
     assert max(priorities, key=priorities.get) == (mid.pk, weak.pk)
     other = build_campaign(runs=2, prompts=1).annotators[0]
     world.campaign.project.memberships.create(user=other, role="annotator")
-    task = rate_next(rater=Rater(user=other), campaign_id=world.campaign.pk)
+    task = rate_next(annotator=other, campaign_id=world.campaign.pk)
     lease = Lease.objects.get(pk=task["lease"])
     assert (lease.task.run_a_id, lease.task.run_b_id) == (mid.pk, weak.pk)
 

@@ -1,7 +1,8 @@
 import pytest
 
-from evalhub.campaigns.building import campaign_create, gold_task_add
+from evalhub.campaigns.building.gold import gold_task_add
 from evalhub.campaigns.models import CampaignStatus
+from evalhub.campaigns.services import campaign_create
 from evalhub.core.errors import EvalHubError
 from tests.campaigns.builders import build_campaign
 from tests.factories import GenerationRunFactory
@@ -29,7 +30,7 @@ def test_a_prompt_category_restricts_the_pairs():
 
 def test_near_identical_pairs_are_skipped_when_a_distance_is_given():
     world = build_campaign(runs=2, prompts=4, min_lpips_distance=0.1)
-    from evalhub.campaigns.building import campaign_build_tasks
+    from evalhub.campaigns.building.pairs import campaign_build_tasks
 
     world.campaign.tasks.all().delete()
     created = campaign_build_tasks(campaign=world.campaign,
@@ -41,7 +42,7 @@ def test_near_identical_pairs_are_skipped_when_a_distance_is_given():
 
 def test_building_twice_creates_no_duplicates():
     world = build_campaign(runs=2, prompts=2)
-    from evalhub.campaigns.building import campaign_build_tasks
+    from evalhub.campaigns.building.pairs import campaign_build_tasks
 
     assert campaign_build_tasks(campaign=world.campaign) == 0
     assert world.campaign.tasks.count() == 2
@@ -83,7 +84,7 @@ def test_gold_pairs_carry_a_known_answer_and_need_no_judgments():
 
 def test_lpips_distances_are_computed_with_the_metrics_package_and_stored(monkeypatch):
     monkeypatch.setenv("EVALHUB_RANDOM_WEIGHTS", "1")
-    from evalhub.campaigns.similarity import lpips_pair_distances
+    from evalhub.campaigns.building.similarity import lpips_pair_distances
     from evalhub.evaluation.models import PairMetric
 
     world = build_campaign(runs=2, prompts=2)

@@ -1,6 +1,6 @@
 """Leases and votes: one annotator per task at a time, every vote stored exactly once.
 
-Every test runs against both paths of the rating service (ORM and one SQL function call).
+The rating service is the one implementation of these rules, on SQLite and PostgreSQL alike.
 """
 
 import uuid
@@ -9,27 +9,26 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from evalhub.campaigns.leasing import LeaseNotYours, NothingToRate, lease_close
 from evalhub.campaigns.models import Judgment, Lease, LeaseStatus
-from evalhub.campaigns.raters import Rater
-from evalhub.campaigns.rating import Vote, rate_next, rate_vote
-from evalhub.campaigns.voting import VoteConflict, to_outcome, vote_undo
+from evalhub.campaigns.serving.leasing import LeaseNotYours, NothingToRate, lease_close
+from evalhub.campaigns.serving.rating import Vote, rate_next, rate_vote
+from evalhub.campaigns.serving.voting import VoteConflict, to_outcome, vote_undo
 from evalhub.core.errors import EvalHubError
 from tests.campaigns.builders import build_campaign
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rating_path")]
+pytestmark = pytest.mark.django_db
 
 
 def _lease(world, annotator, exclude=None) -> Lease:
     """Lease through the rating service; raise NothingToRate as the page would show it."""
-    payload = rate_next(rater=Rater(user=annotator), campaign_id=world.campaign.pk, exclude=exclude)
+    payload = rate_next(annotator=annotator, campaign_id=world.campaign.pk, exclude=exclude)
     if payload.get("done"):
         raise NothingToRate(payload["detail"])
     return Lease.objects.select_related("task").get(pk=payload["lease"])
 
 
 def _submit(annotator, lease, client_id, answers, latency_ms=None):
-    outcome = rate_vote(rater=Rater(user=annotator), campaign_id=lease.campaign.pk,
+    outcome = rate_vote(annotator=annotator, campaign_id=lease.campaign.pk,
                         vote=Vote(client_id, lease.pk, answers, latency_ms))
     return outcome.result
 
@@ -175,7 +174,7 @@ def test_undo_retracts_the_vote_and_gives_the_same_pair_back():
     annotator = world.annotators[0]
     client_id = uuid.uuid4()
     lease, _ = _vote(world, annotator, "left", client_id=client_id)
-    again = vote_undo(annotator=annotator, client_id=client_id)
+    again = vote_undo(annotator=annotator, campaign=world.campaign, client_id=client_id)
     assert (again.task_id, again.a_side, again.status) == (lease.task_id, lease.a_side,
                                                            LeaseStatus.ACTIVE)
     assert Judgment.objects.get().retracted_at is not None
@@ -184,7 +183,7 @@ def test_undo_retracts_the_vote_and_gives_the_same_pair_back():
     live = Judgment.objects.filter(retracted_at__isnull=True)
     assert live.count() == 1
     with pytest.raises(EvalHubError, match="No such vote to undo"):
-        vote_undo(annotator=annotator, client_id=client_id)
+        vote_undo(annotator=annotator, campaign=world.campaign, client_id=client_id)
 
 
 def test_the_page_may_hold_the_current_and_a_prefetched_task():
@@ -200,7 +199,7 @@ def test_the_page_may_hold_the_current_and_a_prefetched_task():
 
 def test_gold_tasks_are_mixed_in_at_the_campaign_rate():
     world = build_campaign(prompts=8, seeds=2, annotators=1, gold_rate=0.5)
-    from evalhub.campaigns.building import gold_task_add
+    from evalhub.campaigns.building.gold import gold_task_add
 
     for task in list(world.campaign.tasks.all())[:4]:
         gold_task_add(campaign=world.campaign, image_a=task.image_a, image_b=task.image_b,

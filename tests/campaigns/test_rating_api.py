@@ -9,7 +9,7 @@ from evalhub.campaigns.models import ImageReport, Judgment
 from tests.campaigns.builders import build_campaign
 from tests.factories import UserFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rating_path")]
+pytestmark = pytest.mark.django_db
 
 SECRET_NAMES = ["sdxl-secret-finetune", "flux-hidden-ablation"]
 

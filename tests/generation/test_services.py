@@ -88,8 +88,8 @@ def test_an_unknown_generator_or_bad_parameters_are_refused_before_queueing():
 def test_a_campaign_over_generating_runs_is_built_when_the_last_run_finishes(
         django_capture_on_commit_callbacks, monkeypatch):
     from evalhub.blobs.tasks import blobs_make_previews
-    from evalhub.campaigns.building import campaign_create
     from evalhub.campaigns.models import CampaignStatus
+    from evalhub.campaigns.services import campaign_create
     from evalhub.campaigns.tasks import build_campaign_tasks
 
     queued_builds: list[int] = []

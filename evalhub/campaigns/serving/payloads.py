@@ -6,24 +6,15 @@ Nothing here may identify a run, checkpoint or model: images are addressed by co
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import needs_tiles
 from evalhub.campaigns.models import Campaign, Criterion, Lease
 
 
-class BlobRef(NamedTuple):
-    """The fields of an image blob the page needs, as the SQL rating path returns them."""
-
-    file: str
-    sha256: str
-    width: int
-    height: int
-
-
-def image_payload(blob: ImageBlob | BlobRef) -> dict[str, Any]:
-    name = blob.file if isinstance(blob, BlobRef) else blob.file.name
+def image_payload(blob: ImageBlob) -> dict[str, Any]:
+    name = blob.file.name
     # Images large enough to get a pyramid are opened tile by tile, never whole.
     tiled = needs_tiles(blob)
     return {
@@ -40,8 +31,8 @@ def criteria_payload(campaign: Campaign) -> list[dict[str, str]]:
 
 
 def _task_payload(*, lease_id: str, expires_at: datetime, a_side: str, prompt: str,
-                  source: ImageBlob | BlobRef | None, image_a: ImageBlob | BlobRef,
-                  image_b: ImageBlob | BlobRef) -> dict[str, Any]:
+                  source: ImageBlob | None, image_a: ImageBlob,
+                  image_b: ImageBlob) -> dict[str, Any]:
     left, right = (image_a, image_b) if a_side == "left" else (image_b, image_a)
     return {
         "lease": lease_id,
@@ -59,18 +50,3 @@ def lease_payload(lease: Lease) -> dict[str, Any]:
                          a_side=lease.a_side, prompt=task.prompt.text,
                          source=task.prompt.source_image, image_a=task.image_a.blob,
                          image_b=task.image_b.blob)
-
-
-def lease_payload_from_row(row: dict[str, Any]) -> dict[str, Any]:
-    """The same payload from the jsonb that ``evalhub_lease_payload_v1`` returns."""
-    return _task_payload(
-        lease_id=row["lease"], expires_at=datetime.fromisoformat(row["expires_at"]),
-        a_side=row["a_side"], prompt=row["prompt"],
-        source=BlobRef(**row["source"]) if row["source"] else None,
-        image_a=BlobRef(**row["image_a"]), image_b=BlobRef(**row["image_b"]))
-
-
-def lease_queryset():
-    from evalhub.campaigns.leasing import TASK_PAYLOAD_RELATIONS
-
-    return Lease.objects.select_related(*(f"task__{r}" for r in TASK_PAYLOAD_RELATIONS))

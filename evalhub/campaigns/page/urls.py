@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from evalhub.campaigns import views
+from evalhub.campaigns.page import views
 
 urlpatterns = [
     path("rate/<int:campaign_id>/", views.rate_page, name="rate"),

@@ -15,8 +15,7 @@ from django.views.decorators.http import require_GET
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import blob_build_tiles, dzi_path, needs_tiles, tile_path
 from evalhub.campaigns.models import Campaign
-from evalhub.campaigns.payloads import criteria_payload
-from evalhub.campaigns.rating_tokens import rating_token_issue
+from evalhub.campaigns.serving.payloads import criteria_payload
 from evalhub.projects.models import Membership
 from evalhub.projects.selectors import role_in_project
 from evalhub.prompts.models import Prompt
@@ -45,8 +44,6 @@ def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "campaign": campaign.pk,
             "user": request.user.pk,
             "api": f"/api/v1/rate/{campaign.pk}/",
-            # For next/ and votes/: answered without loading the session (rating_tokens.py).
-            "rating_token": rating_token_issue(user_id=request.user.pk, campaign_id=campaign.pk),
             "criteria": criteria_payload(campaign),
             "osd": static("vendor/openseadragon/"),
         },

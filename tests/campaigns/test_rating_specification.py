@@ -1,4 +1,4 @@
-"""The SQL rating path says and stores exactly what the ORM path does, in one round trip."""
+"""The rating specification: what a lease and a vote return and store, and what they refuse."""
 
 import uuid
 from datetime import timedelta
@@ -6,32 +6,31 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from evalhub.campaigns.leasing import lease_close
 from evalhub.campaigns.models import CampaignStatus, Judgment, Lease, LeaseStatus
-from evalhub.campaigns.payloads import lease_payload, lease_queryset
-from evalhub.campaigns.raters import Rater
-from evalhub.campaigns.rating import Vote, rate_next, rate_vote
-from evalhub.campaigns.voting import VoteConflict
+from evalhub.campaigns.serving.leasing import lease_close, lease_queryset
+from evalhub.campaigns.serving.payloads import lease_payload
+from evalhub.campaigns.serving.rating import Progress, Vote, rate_next, rate_vote
+from evalhub.campaigns.serving.voting import VoteConflict
 from evalhub.core.errors import EvalHubError
 from tests.campaigns.builders import build_campaign
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("rating_path")]
+pytestmark = pytest.mark.django_db
 
 
 def _lease(world, annotator, **kwargs) -> Lease:
-    task = rate_next(rater=Rater(user=annotator), campaign_id=world.campaign.pk, **kwargs)
+    task = rate_next(annotator=annotator, campaign_id=world.campaign.pk, **kwargs)
     return Lease.objects.get(pk=task["lease"])
 
 
 def _vote(world, annotator, lease, answers=None, client_id=None, **kwargs):
     vote = Vote(client_id or uuid.uuid4(), lease.pk, answers or {"overall": "left"}, 700)
-    return rate_vote(rater=Rater(user=annotator), campaign_id=world.campaign.pk, vote=vote,
+    return rate_vote(annotator=annotator, campaign_id=world.campaign.pk, vote=vote,
                      **kwargs)
 
 
 def test_the_task_payload_is_the_same_whichever_path_built_it():
     world = build_campaign(prompts=2, seeds=2)
-    payload = rate_next(rater=Rater(user=world.annotators[0]), campaign_id=world.campaign.pk)
+    payload = rate_next(annotator=world.annotators[0], campaign_id=world.campaign.pk)
     assert payload == lease_payload(lease_queryset().get(pk=payload["lease"]))
 
 
@@ -41,7 +40,7 @@ def test_a_vote_returns_the_next_task_and_the_voters_progress():
     lease = _lease(world, annotator)
     outcome = _vote(world, annotator, lease, want_next=True, exclude={lease.pk})
     assert outcome.result.created
-    assert outcome.progress == {"my_votes": 1, "remaining": 3 * 3 - 1}
+    assert outcome.progress == Progress(my_votes=1, remaining=3 * 3 - 1)
     following = Lease.objects.get(pk=outcome.next["lease"])
     assert following.task_id != lease.task_id and following.status == LeaseStatus.ACTIVE
     assert outcome.next == lease_payload(lease_queryset().get(pk=following.pk))
@@ -118,40 +117,42 @@ def test_a_vote_on_a_closed_campaign_counts_and_says_nothing_more_is_served():
     assert outcome.result.created and Judgment.objects.count() == 1
     assert outcome.next["done"] is True and "paused" in outcome.next["detail"]
     with pytest.raises(EvalHubError, match="not open for rating"):
-        rate_next(rater=Rater(user=annotator), campaign_id=world.campaign.pk)
+        rate_next(annotator=annotator, campaign_id=world.campaign.pk)
 
 
-def test_an_api_token_rates_like_its_user():
+def test_an_api_token_rates_like_its_user(api):
     from rest_framework.authtoken.models import Token
 
     world = build_campaign(prompts=2)
     annotator = world.annotators[0]
-    token = Rater(token=Token.objects.create(user=annotator).key)
-    task = rate_next(rater=token, campaign_id=world.campaign.pk)
-    outcome = rate_vote(rater=token, campaign_id=world.campaign.pk,
-                        vote=Vote(uuid.uuid4(), uuid.UUID(task["lease"]), {"overall": "tie"}))
-    assert outcome.result.created and outcome.progress["my_votes"] == 1
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=annotator).key}")
+    url = f"/api/v1/rate/{world.campaign.pk}/"
+    task = api.post(url + "next/", {}, format="json").json()
+    answer = api.post(url + "votes/", {"client_id": str(uuid.uuid4()), "lease": task["lease"],
+                                       "answers": {"overall": "tie"}}, format="json")
+    assert answer.status_code == 201 and answer.json()["progress"]["my_votes"] == 1
     assert Judgment.objects.get().annotator == annotator
 
 
-def test_unknown_tokens_inactive_users_and_outsiders_are_refused():
+def test_unknown_tokens_inactive_users_and_outsiders_are_refused(api):
     from rest_framework.authtoken.models import Token
 
-    from evalhub.campaigns.raters import BadCredentials, NoSuchCampaign
+    from evalhub.campaigns.selectors import NoSuchCampaign
     from tests.factories import UserFactory
 
     world = build_campaign(prompts=2)
-    with pytest.raises(BadCredentials):
-        rate_next(rater=Rater(token="0" * 40), campaign_id=world.campaign.pk)
+    url = f"/api/v1/rate/{world.campaign.pk}/next/"
+    api.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    assert api.post(url, {}, format="json").status_code == 401
     inactive = world.annotators[1]
     key = Token.objects.create(user=inactive).key
     inactive.is_active = False
     inactive.save(update_fields=["is_active"])
-    with pytest.raises(BadCredentials):
-        rate_next(rater=Rater(token=key), campaign_id=world.campaign.pk)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.post(url, {}, format="json").status_code == 401
     with pytest.raises(NoSuchCampaign):
-        rate_next(rater=Rater(user=UserFactory()), campaign_id=world.campaign.pk)
+        rate_next(annotator=UserFactory(), campaign_id=world.campaign.pk)
     with pytest.raises(NoSuchCampaign):
-        rate_vote(rater=Rater(user=UserFactory()), campaign_id=world.campaign.pk,
+        rate_vote(annotator=UserFactory(), campaign_id=world.campaign.pk,
                   vote=Vote(uuid.uuid4(), uuid.uuid4(), {"overall": "tie"}))
     assert Lease.objects.count() == 0

@@ -1,4 +1,4 @@
-"""Quality control: gold accuracy per annotator, agreement between annotators, slow/fast votes."""
+"""Per-annotator quality: gold accuracy, flags from it, and excluding an annotator's votes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from evalhub.campaigns.models import AnnotatorFlag, Campaign, Criterion, JudgeKind, Judgment
-from ratings import krippendorff_alpha
 
 
 @dataclass(frozen=True)
@@ -62,53 +61,6 @@ def annotator_quality(*, campaign: Campaign) -> list[AnnotatorQuality]:
             flagged=flagged, excluded=annotator_id in excluded,
         ))
     return result
-
-
-def agreement_by_criterion(*, campaign: Campaign) -> dict[str, dict]:
-    """Krippendorff's alpha (nominal) among annotators, per criterion, on non-gold tasks."""
-    excluded = set(AnnotatorFlag.objects.filter(campaign=campaign, excluded=True)
-                   .values_list("annotator_id", flat=True))
-    rows = human_judgments(campaign).filter(task__is_gold=False).exclude(
-        annotator_id__in=excluded).values_list("criterion", "task_id", "annotator_id", "outcome")
-    by_criterion: dict[str, list] = defaultdict(list)
-    for criterion, task_id, annotator_id, outcome in rows:
-        by_criterion[criterion].append((task_id, annotator_id, outcome))
-    result = {}
-    for criterion in campaign.criteria:
-        triples = by_criterion.get(criterion, [])
-        if not triples:
-            result[criterion] = {"alpha": None, "units": 0, "judgments": 0}
-            continue
-        units, coders, values = zip(*triples, strict=True)
-        alpha = krippendorff_alpha(list(units), list(coders), list(values))
-        value = None if alpha.alpha is None or np.isnan(alpha.alpha) else float(alpha.alpha)
-        result[criterion] = {"alpha": value, "units": int(alpha.n_units),
-                             "judgments": len(triples)}
-    return result
-
-
-def latency_outliers(*, campaign: Campaign, z: float = 3.5) -> list[dict]:
-    """Votes far faster or slower than usual: robust z-score of log latency (median/MAD).
-
-    z_i = 0.6745 * (log t_i - median(log t)) / MAD(log t); |z_i| > ``z`` is an outlier
-    (Iglewicz & Hoaglin). Log scale because vote times are right-skewed.
-    """
-    rows = list(human_judgments(campaign).filter(criterion=Criterion.OVERALL,
-                                                 latency_ms__gt=0)
-                .values_list("id", "annotator_id", "latency_ms"))
-    if len(rows) < 5:
-        return []
-    logs = np.log([latency for _, _, latency in rows])
-    median = np.median(logs)
-    mad = np.median(np.abs(logs - median))
-    if mad == 0:
-        return []
-    scores = 0.6745 * (logs - median) / mad
-    return [
-        {"judgment_id": jid, "annotator_id": aid, "latency_ms": latency,
-         "z": round(float(score), 2), "kind": "fast" if score < 0 else "slow"}
-        for (jid, aid, latency), score in zip(rows, scores, strict=True) if abs(score) > z
-    ]
 
 
 def annotator_set_excluded(*, campaign: Campaign, annotator_id: int, excluded: bool,

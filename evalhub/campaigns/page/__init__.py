@@ -1,0 +1,1 @@
+"""The annotator's rating page and the image tiles it zooms into."""

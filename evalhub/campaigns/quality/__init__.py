@@ -1,0 +1,1 @@
+"""Quality control: gold accuracy, agreement among annotators, flags and exclusions."""

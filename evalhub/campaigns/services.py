@@ -1,0 +1,89 @@
+"""Campaign lifecycle: create a campaign (its tasks are built by a worker) and change its status.
+
+Serving and voting live in ``serving/``, task building in ``building/``, quality control in
+``quality/``; this module is what the scientist API, the CLI and the demo call to set a campaign
+up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from evalhub.campaigns.building.pairs import BUILD_TASK, campaign_build_tasks
+from evalhub.campaigns.models import Campaign, CampaignStatus, Criterion, PairPolicy
+from evalhub.core.errors import EvalHubError
+from evalhub.core.queueing import enqueue_on_commit
+from evalhub.projects.models import Project
+from evalhub.runs.models import GenerationRun
+
+
+def _validate(*, runs: Sequence[GenerationRun], criteria: Sequence[str], gold_rate: float,
+              judgments_per_pair: int, project: Project) -> list[str]:
+    if len(runs) < 2:
+        raise EvalHubError("A campaign compares at least two runs.")
+    if any(run.project_id != project.id for run in runs):
+        raise EvalHubError("Every run of a campaign must belong to the campaign's project.")
+    if len({run.prompt_set_id for run in runs}) != 1:
+        raise EvalHubError("The runs of a campaign must share one prompt set "
+                           "(pairs are formed on the same prompt).")
+    criteria = list(dict.fromkeys(criteria or [Criterion.OVERALL]))
+    unknown = [c for c in criteria if c not in Criterion.values]
+    if unknown:
+        raise EvalHubError(f"Unknown criteria {unknown}; expected some of {Criterion.values}.")
+    if Criterion.OVERALL not in criteria:
+        criteria.insert(0, Criterion.OVERALL)
+    if not 0 <= gold_rate <= 0.5:
+        raise EvalHubError("gold_rate must be between 0 and 0.5.")
+    if not 1 <= judgments_per_pair <= 50:
+        raise EvalHubError("judgments_per_pair must be between 1 and 50.")
+    return criteria
+
+
+@transaction.atomic
+def campaign_create(
+    *,
+    project: Project,
+    name: str,
+    runs: Sequence[GenerationRun],
+    criteria: Sequence[str] = (Criterion.OVERALL,),
+    instructions: str = "",
+    prompt_category: str = "",
+    judgments_per_pair: int = 3,
+    gold_rate: float = 0.0,
+    pair_policy: str = PairPolicy.BALANCED,
+    min_lpips_distance: float | None = None,
+    lease_seconds: int = 180,
+    created_by: AbstractBaseUser | None = None,
+    build_now: bool = False,
+) -> Campaign:
+    """Create a campaign; its tasks are built by a worker (or now, with ``build_now``)."""
+    criteria = _validate(runs=runs, criteria=criteria, gold_rate=gold_rate,
+                         judgments_per_pair=judgments_per_pair, project=project)
+    if pair_policy not in PairPolicy.values:
+        raise EvalHubError(f"Unknown pair policy {pair_policy!r}.")
+    if Campaign.objects.filter(project=project, name=name).exists():
+        raise EvalHubError(f"The project already has a campaign named {name!r}.")
+    campaign = Campaign.objects.create(
+        project=project, name=name, instructions=instructions, prompt_category=prompt_category,
+        criteria=criteria, judgments_per_pair=judgments_per_pair, gold_rate=gold_rate,
+        pair_policy=pair_policy, min_lpips_distance=min_lpips_distance,
+        lease_seconds=lease_seconds, created_by=created_by,
+    )
+    campaign.runs.set(runs)
+    if build_now:
+        campaign_build_tasks(campaign=campaign)
+    else:
+        enqueue_on_commit(BUILD_TASK, campaign.pk)
+    return campaign
+
+
+def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
+    """Pause, resume or close a campaign."""
+    if status not in (CampaignStatus.ACTIVE, CampaignStatus.PAUSED, CampaignStatus.CLOSED):
+        raise EvalHubError(f"A campaign cannot be set to {status!r}.")
+    campaign.status = status
+    campaign.save(update_fields=["status"])
+    return campaign

@@ -1,0 +1,1 @@
+"""Serving tasks to annotators: leases, votes, undo, skip, report, and their API."""

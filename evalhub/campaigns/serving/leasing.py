@@ -1,0 +1,324 @@
+"""Serving tasks to annotators under expiring leases.
+
+A task is held by one annotator at a time (a partial unique index enforces it); an annotator
+never gets a task they already judged, skipped or reported; a task stops being served once it
+has its configured number of judgments.
+
+Serving order: fewest judgments first (the active policy puts ``priority`` first), ties broken
+by a stored random ``shuffle_key``. The best tier is walked from a random key, so concurrent
+annotators start at different tasks instead of all passing over the ones the others hold; if
+nothing is free there, the whole serving order is walked. Each walk is one index-ordered
+``SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED`` that also loads what the page shows: concurrent
+annotators take different tasks without waiting on each other, and the cost of a lease does
+not grow with the number of votes.
+
+What serving needs to know about the rater (leases held, the best tier, their vote count) is
+read as subqueries of the query the request runs anyway (the campaign, or the lease a vote
+locks): see :func:`rater_annotations`.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Collection
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from evalhub.campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    ComparisonTask,
+    Criterion,
+    ImageReport,
+    JudgeKind,
+    Judgment,
+    Lease,
+    LeaseStatus,
+    PairPolicy,
+)
+from evalhub.core.errors import EvalHubError
+
+# The page shows one task and prefetches the next: two leases per annotator at most.
+MAX_ACTIVE_LEASES = 2
+# Loaded with the task so the page's payload needs no further query.
+TASK_PAYLOAD_RELATIONS = ("prompt__source_image", "image_a__blob", "image_b__blob")
+HOLDING_MAX = "You already hold the most tasks at once; finish one first."
+NOTHING_LEFT = "Nothing left to rate in this campaign for you. Thank you!"
+# Leasing retries when a concurrent annotator leased the chosen task between our snapshot and
+# our row lock (the unique index refuses the second lease); each retry passes that task over.
+MAX_LEASE_ATTEMPTS = 20
+
+
+class NothingToRate(EvalHubError):
+    """No task is available for this annotator right now."""
+
+
+class LeaseNotYours(EvalHubError):
+    """A vote or action on a task that is not leased to the caller."""
+
+    http_status = 403
+
+
+class RaterState(Protocol):
+    """The annotations :func:`rater_annotations` adds to a campaign or lease row."""
+
+    rater_held_lease: uuid.UUID | None
+    rater_active_leases: int
+    rater_votes: int
+    best_judgments_balanced: int | None
+    best_judgments_active: int | None
+    best_priority: float | None
+
+
+def _active_leases_of(annotator_id: int, campaign: Any, now: datetime) -> QuerySet[Lease]:
+    return Lease.objects.filter(campaign_id=campaign, annotator_id=annotator_id,
+                                status=LeaseStatus.ACTIVE, expires_at__gt=now)
+
+
+def _needing_votes(campaign: Any, *, gold: bool) -> QuerySet[ComparisonTask]:
+    tasks = ComparisonTask.objects.filter(campaign_id=campaign, is_gold=gold)
+    if not gold:
+        tasks = tasks.filter(judgments_count__lt=F("judgments_needed"))
+    return tasks
+
+
+def _serving_order(pair_policy: str) -> list[str]:
+    order = ["judgments_count", "shuffle_key"]
+    if pair_policy == PairPolicy.ACTIVE:
+        order = ["-priority", *order]
+    return order
+
+
+def _count(queryset: QuerySet, group: str) -> Coalesce:
+    counted = queryset.order_by().values(group).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted), Value(0))
+
+
+def rater_annotations(*, campaign: OuterRef, annotator_id: int,
+                      exclude: Collection[uuid.UUID] = (), now: datetime
+                      ) -> dict[str, Any]:
+    """Subqueries that tell serving about the rater, for the query the request runs anyway.
+
+    - ``rater_held_lease``: an active lease of the rater that the page does not show
+      (``exclude``), to be served again (a reloaded page resumes where it was);
+    - ``rater_active_leases``: how many active leases the rater holds;
+    - ``rater_votes``: the rater's live overall judgments in the campaign;
+    - ``best_judgments`` / ``best_priority``: the best tier of the serving order, read from
+      the first entry of the serving index (balanced campaigns ignore the priority).
+    """
+    held = _active_leases_of(annotator_id, campaign, now)
+    votes = Judgment.objects.filter(campaign_id=campaign, annotator_id=annotator_id,
+                                    criterion=Criterion.OVERALL, judge_kind=JudgeKind.HUMAN,
+                                    retracted_at__isnull=True)
+    # Both orders are listed and the campaign's policy picks one: the subquery must not depend
+    # on a Python-side value of the outer row.
+    balanced = _needing_votes(campaign, gold=False).order_by(*_serving_order(
+        PairPolicy.BALANCED))
+    active = _needing_votes(campaign, gold=False).order_by(*_serving_order(PairPolicy.ACTIVE))
+    return {
+        "rater_held_lease": Subquery(held.exclude(pk__in=list(exclude)).order_by("leased_at")
+                                     .values("pk")[:1]),
+        "rater_active_leases": _count(held, "annotator_id"),
+        "rater_votes": _count(votes, "annotator_id"),
+        "best_judgments_balanced": Subquery(balanced.values("judgments_count")[:1]),
+        "best_judgments_active": Subquery(active.values("judgments_count")[:1]),
+        "best_priority": Subquery(active.values("priority")[:1]),
+    }
+
+
+def best_tier(row: Any, pair_policy: str) -> dict[str, Any] | None:
+    """The serving order's best tier from the row's annotations, as filter keywords."""
+    if pair_policy == PairPolicy.ACTIVE:
+        if row.best_judgments_active is None:
+            return None
+        return {"priority": row.best_priority, "judgments_count": row.best_judgments_active}
+    if row.best_judgments_balanced is None:
+        return None
+    return {"judgments_count": row.best_judgments_balanced}
+
+
+def member_of_project(user_id: int, project: OuterRef) -> Exists:
+    from evalhub.projects.models import Membership
+
+    return Exists(Membership.objects.filter(project_id=project, user_id=user_id))
+
+
+def campaign_for_rating(*, annotator: AbstractBaseUser, campaign_id: int,
+                        exclude: Collection[uuid.UUID] = ()) -> Campaign:
+    """The campaign if the annotator holds a role in its project, with the rater annotations.
+
+    One query. Raises NoSuchCampaign otherwise.
+    """
+    from evalhub.campaigns.selectors import NoSuchCampaign
+
+    campaign = (Campaign.objects.filter(pk=campaign_id)
+                .filter(member_of_project(annotator.pk, OuterRef("project_id")))
+                .annotate(**rater_annotations(campaign=OuterRef("pk"), annotator_id=annotator.pk,
+                                              exclude=exclude, now=timezone.now()))
+                .first())
+    if campaign is None:
+        raise NoSuchCampaign("No such campaign.")
+    return campaign
+
+
+def _candidates(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool, now: datetime
+                ) -> QuerySet[ComparisonTask]:
+    held = Lease.objects.filter(task=OuterRef("pk"), status=LeaseStatus.ACTIVE,
+                                expires_at__gt=now)
+    # Any lease this annotator had that did not merely expire: judged, skipped or reported.
+    seen = Lease.objects.filter(task=OuterRef("pk"), annotator=annotator).exclude(
+        status__in=[LeaseStatus.EXPIRED, LeaseStatus.ACTIVE])
+    judged = Judgment.objects.filter(task=OuterRef("pk"), annotator=annotator,
+                                     retracted_at__isnull=True)
+    # An active lease past its expiry does not hold the task but still blocks the unique
+    # index: it is closed before the new lease is written (rarely needed, so only flagged here).
+    stale = Lease.objects.filter(task=OuterRef("pk"), status=LeaseStatus.ACTIVE,
+                                 expires_at__lte=now)
+    return (_needing_votes(campaign.pk, gold=gold)
+            .filter(~Exists(held), ~Exists(seen), ~Exists(judged))
+            .annotate(has_stale_lease=Exists(stale))
+            .select_related(*TASK_PAYLOAD_RELATIONS))
+
+
+def _walks(campaign: Campaign, candidates: QuerySet[ComparisonTask], tier: dict | None,
+           start: float) -> list[QuerySet[ComparisonTask]]:
+    order = _serving_order(campaign.pair_policy)
+    whole = candidates.order_by(*order)
+    if tier is None:
+        return [whole]
+    return [candidates.filter(**tier, shuffle_key__gte=start).order_by("shuffle_key"), whole]
+
+
+def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool,
+          tier: dict | None) -> Lease | None:
+    """Lock the first free task of the walk and lease it (its payload relations loaded)."""
+    start = random.random()
+    passed_over: list[int] = []
+    for _ in range(MAX_LEASE_ATTEMPTS):
+        now = timezone.now()
+        candidates = _candidates(campaign, annotator, gold=gold, now=now).exclude(
+            pk__in=passed_over)
+        try:
+            with transaction.atomic():
+                task = None
+                for walk in _walks(campaign, candidates, None if gold else tier, start):
+                    task = walk.select_for_update(skip_locked=True, of=("self",)).first()
+                    if task is not None:
+                        break
+                if task is None:
+                    return None
+                if task.has_stale_lease:
+                    Lease.objects.filter(task=task, status=LeaseStatus.ACTIVE,
+                                         expires_at__lte=now).update(
+                        status=LeaseStatus.EXPIRED, closed_at=now)
+                lease = Lease(task=task, campaign=campaign, annotator=annotator,
+                              a_side=new_a_side(), leased_at=now,
+                              expires_at=now + timedelta(seconds=campaign.lease_seconds))
+                lease.save(force_insert=True)
+        except IntegrityError:
+            # Leased by someone else after our snapshot: pass it over.
+            passed_over.append(task.pk)
+            continue
+        return lease
+    return None
+
+
+def check_open_for_rating(campaign: Campaign) -> None:
+    if campaign.status != CampaignStatus.ACTIVE:
+        raise EvalHubError(f"Campaign {campaign.name!r} is {campaign.status}, not open for rating.")
+
+
+def draw_gold(campaign: Campaign) -> bool:
+    """Whether this lease tries a gold task first (the campaign's gold rate, per lease)."""
+    return campaign.gold_rate > 0 and random.random() < campaign.gold_rate
+
+
+def new_a_side() -> str:
+    """Where image A is shown: random per lease, so position bias averages out."""
+    return random.choice(("left", "right"))
+
+
+def lease_next(*, campaign: Campaign, annotator: AbstractBaseUser, state: RaterState,
+               released: int = 0) -> Lease:
+    """Give the annotator a task: one they already hold and the page does not show, or a new one.
+
+    ``campaign`` and ``state`` come from :func:`campaign_for_rating` (or the lease a vote
+    locked); ``released`` counts leases closed since ``state`` was read (the vote's own).
+    """
+    check_open_for_rating(campaign)
+    if state.rater_held_lease is not None:
+        return lease_queryset().get(pk=state.rater_held_lease)
+    if state.rater_active_leases - released >= MAX_ACTIVE_LEASES:
+        raise NothingToRate(HOLDING_MAX)
+    lease = None
+    if draw_gold(campaign):
+        lease = _take(campaign, annotator, gold=True, tier=None)
+    if lease is None:
+        lease = _take(campaign, annotator, gold=False,
+                      tier=best_tier(state, campaign.pair_policy))
+    if lease is None:
+        raise NothingToRate(NOTHING_LEFT)
+    return lease
+
+
+def lease_queryset() -> QuerySet[Lease]:
+    """Leases with everything the page's payload shows."""
+    return Lease.objects.select_related(*(f"task__{r}" for r in TASK_PAYLOAD_RELATIONS))
+
+
+def active_leases(*, campaign: Campaign, annotator: AbstractBaseUser) -> QuerySet[Lease]:
+    return _active_leases_of(annotator.pk, campaign.pk, timezone.now()).order_by("leased_at")
+
+
+def lease_for_annotator(*, lease_id: uuid.UUID, annotator: AbstractBaseUser,
+                        campaign: Campaign) -> Lease:
+    lease = Lease.objects.select_related("task", "campaign").filter(pk=lease_id).first()
+    if lease is None or lease.annotator_id != annotator.pk or lease.campaign_id != campaign.pk:
+        raise LeaseNotYours("This task is not leased to you.")
+    return lease
+
+
+def lease_close(*, lease: Lease, status: str) -> None:
+    if lease.status != LeaseStatus.ACTIVE:
+        raise EvalHubError(f"This task is already {lease.status}.")
+    Lease.objects.filter(pk=lease.pk, status=LeaseStatus.ACTIVE).update(
+        status=status, closed_at=timezone.now())
+    lease.status = status
+
+
+def lease_report(*, lease: Lease, side: str, note: str = "") -> ImageReport:
+    """Report a broken image (``side`` as displayed: left, right or source); skips the task."""
+    task = lease.task
+    image = None
+    if side != "source":
+        shows_a = (side == "left") == (lease.a_side == "left")
+        image = task.image_a if shows_a else task.image_b
+    with transaction.atomic():
+        report = ImageReport.objects.create(task=task, image=image, side=side,
+                                            annotator_id=lease.annotator_id, note=note)
+        lease_close(lease=lease, status=LeaseStatus.REPORTED)
+    return report
+
+
+def campaign_remaining(*, campaign_id: int) -> int:
+    """Judgments still needed across non-gold tasks."""
+    totals = ComparisonTask.objects.filter(campaign_id=campaign_id, is_gold=False).aggregate(
+        needed=Sum("judgments_needed"), done=Sum("judgments_count"))
+    return max(0, (totals["needed"] or 0) - (totals["done"] or 0))
+

@@ -1,0 +1,110 @@
+"""What the annotator API does: lease the next task, and vote (then lease the next task).
+
+The one implementation of the rating rules, on SQLite and PostgreSQL alike: leasing.py serves
+tasks, voting.py records votes. The caller is an authenticated user (session or API token,
+checked by the API); membership of the campaign's project is checked here, inside the queries
+that do the work.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+
+from evalhub.campaigns.serving.leasing import (
+    NothingToRate,
+    RaterState,
+    campaign_for_rating,
+    campaign_remaining,
+    check_open_for_rating,
+    lease_next,
+)
+from evalhub.campaigns.serving.payloads import lease_payload
+from evalhub.campaigns.serving.voting import VoteResult, vote_store
+from evalhub.core.errors import EvalHubError
+
+# The campaign-wide sum of judgments still needed reads every task: a few seconds of staleness
+# is fine for a counter, and it keeps that read out of almost every vote.
+REMAINING_CACHE_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One vote as the page sends it, in displayed terms (left/right/tie/both_bad)."""
+
+    client_id: uuid.UUID
+    lease_id: uuid.UUID
+    answers: dict[str, str]
+    latency_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    my_votes: int  # the rater's live overall judgments in the campaign
+    remaining: int  # judgments the campaign still needs (at most REMAINING_CACHE_SECONDS old)
+
+
+@dataclass(frozen=True)
+class VoteOutcome:
+    result: VoteResult
+    progress: Progress
+    next: dict[str, Any] | None  # a task payload or {"done": True, ...}; None when not asked
+
+
+def remaining(campaign_id: int) -> int:
+    key = f"campaign-remaining:{campaign_id}"
+    value = cache.get(key)
+    if value is None:
+        value = campaign_remaining(campaign_id=campaign_id)
+        cache.set(key, value, timeout=REMAINING_CACHE_SECONDS)
+    return value
+
+
+def _next_payload(campaign: Any, annotator: AbstractBaseUser, state: RaterState,
+                  released: int = 0) -> dict[str, Any]:
+    try:
+        return lease_payload(lease_next(campaign=campaign, annotator=annotator, state=state,
+                                        released=released))
+    except NothingToRate as exc:
+        return {"detail": exc.message, "done": True}
+
+
+def rate_next(*, annotator: AbstractBaseUser, campaign_id: int,
+              exclude: set[uuid.UUID] | None = None) -> dict[str, Any]:
+    """Lease a task (or return one the rater holds and the page does not show yet).
+
+    Returns the task payload, or ``{"done": True, "detail": ...}`` when nothing is left for
+    this rater. Raises EvalHubError when the campaign is not open for rating, NoSuchCampaign
+    when the rater has no role in its project.
+    """
+    campaign = campaign_for_rating(annotator=annotator, campaign_id=campaign_id,
+                                   exclude=exclude or ())
+    check_open_for_rating(campaign)
+    return _next_payload(campaign, annotator, campaign)
+
+
+def rate_vote(*, annotator: AbstractBaseUser, campaign_id: int, vote: Vote,
+              want_next: bool = False, exclude: set[uuid.UUID] | None = None) -> VoteOutcome:
+    """Store the vote exactly once and, when asked, lease the next task in the same call.
+
+    A retry with the same client id returns the stored vote (``result.created`` False). The
+    next task is ``{"done": True, ...}`` when nothing is left or the campaign is not open: the
+    vote itself still counts.
+    """
+    stored = vote_store(annotator=annotator, campaign_id=campaign_id, lease_id=vote.lease_id,
+                        client_id=vote.client_id, answers=vote.answers,
+                        latency_ms=vote.latency_ms, exclude=exclude)
+    following = None
+    if want_next:
+        lease = stored.lease
+        try:
+            following = _next_payload(lease.campaign, annotator, lease,
+                                      released=stored.released)
+        except EvalHubError as exc:
+            following = {"detail": exc.message, "done": True}
+    return VoteOutcome(stored.result, Progress(stored.rater_votes, remaining(campaign_id)),
+                       following)

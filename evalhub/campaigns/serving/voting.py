@@ -1,0 +1,217 @@
+"""Recording votes exactly once, and undoing them.
+
+A vote carries a client-generated id; a retry or a double press with the same id returns the
+stored vote instead of counting again. A vote is accepted only on a task currently leased to
+the voter (or whose lease expired without anyone else taking the task).
+
+The lease row is locked first (``SELECT ... FOR UPDATE``), so a retry racing with its original
+waits for it and then finds the stored vote. The same query checks that the voter belongs to
+the campaign's project and reads what serving needs next (:func:`leasing.rater_annotations`),
+so a vote that also leases the next task costs, on top of authentication: the locking read,
+the judgments' insert, the lease's and the task's updates (``judgments_count + 1``, ``F()``),
+then the next task's locking read and the new lease's insert.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F, OuterRef
+from django.utils import timezone
+
+from evalhub.campaigns.models import (
+    Campaign,
+    ComparisonTask,
+    JudgeKind,
+    Judgment,
+    Lease,
+    LeaseStatus,
+    Outcome,
+)
+from evalhub.campaigns.serving.leasing import (
+    LeaseNotYours,
+    member_of_project,
+    rater_annotations,
+)
+from evalhub.core.errors import EvalHubError
+
+# What the page sends, in displayed terms.
+DISPLAYED_ANSWERS = ("left", "right", "tie", "both_bad")
+MAX_LATENCY_MS = 24 * 3600 * 1000
+
+LEASE_TAKEN = "Your lease on this task expired and it was given to someone else."
+ALREADY_JUDGED = "You already judged this task."
+FOREIGN_VOTE_ID = "This vote id belongs to someone else."
+NOT_LEASED = "This task is not leased to you."
+
+
+class VoteConflict(EvalHubError):
+    """The task was already judged by this annotator under another vote id."""
+
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    client_id: uuid.UUID
+    created: bool  # False when the vote id was seen before (an idempotent retry)
+    judgments: dict[str, str]  # criterion -> canonical outcome
+
+
+@dataclass(frozen=True)
+class StoredVote:
+    """A vote as stored, with the locked lease and what serving needs next."""
+
+    result: VoteResult
+    lease: Lease  # annotated by leasing.rater_annotations; ``lease.campaign`` loaded
+    rater_votes: int  # the voter's live overall judgments, this vote included
+    released: int  # 1 when this vote closed a lease counted in ``lease.rater_active_leases``
+
+
+def to_outcome(answer: str, *, a_side: str) -> str:
+    """Map a displayed answer to the canonical outcome, given where image A was shown."""
+    if answer in ("tie", "both_bad"):
+        return answer
+    if answer not in ("left", "right"):
+        raise EvalHubError(f"Unknown answer {answer!r}; expected one of {DISPLAYED_ANSWERS}.")
+    return Outcome.A if answer == a_side else Outcome.B
+
+
+def _existing(client_id: uuid.UUID, annotator: AbstractBaseUser) -> VoteResult | None:
+    rows = list(Judgment.objects.filter(client_id=client_id).values_list(
+        "annotator_id", "criterion", "outcome"))
+    if not rows:
+        return None
+    if rows[0][0] != annotator.pk:
+        raise EvalHubError(FOREIGN_VOTE_ID)
+    return VoteResult(client_id, False, {criterion: outcome for _, criterion, outcome in rows})
+
+
+def check_latency(latency_ms: int | None) -> None:
+    if latency_ms is not None and not 0 <= latency_ms <= MAX_LATENCY_MS:
+        raise EvalHubError("latency_ms is out of range.")
+
+
+def validate_answers(campaign: Campaign, answers: dict[str, str]) -> None:
+    missing = [c for c in campaign.criteria if c not in answers]
+    extra = [c for c in answers if c not in campaign.criteria]
+    if missing or extra:
+        raise EvalHubError(
+            f"Answer every criterion of this campaign ({', '.join(campaign.criteria)}); "
+            f"missing {missing or 'none'}, unknown {extra or 'none'}."
+        )
+
+
+def _lock_lease(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.UUID,
+                exclude: set[uuid.UUID]) -> Lease:
+    """The voter's lease, locked, with its campaign and the rater annotations (one query)."""
+    from evalhub.campaigns.selectors import campaign_of_member
+
+    lease = (Lease.objects.select_for_update(of=("self",)).select_related("campaign")
+             .filter(pk=lease_id, annotator=annotator, campaign_id=campaign_id)
+             .filter(member_of_project(annotator.pk, OuterRef("campaign__project_id")))
+             .annotate(**rater_annotations(campaign=OuterRef("campaign_id"),
+                                           annotator_id=annotator.pk,
+                                           exclude={lease_id, *exclude}, now=timezone.now()))
+             .first())
+    if lease is None:
+        campaign_of_member(user=annotator, campaign_id=campaign_id)  # 404 for outsiders
+        raise LeaseNotYours(NOT_LEASED)
+    return lease
+
+
+def _check_lease_accepts_vote(lease: Lease) -> None:
+    if lease.status == LeaseStatus.EXPIRED:
+        # A late vote still counts if nobody else has taken the task meanwhile.
+        taken = Lease.objects.filter(task_id=lease.task_id, status=LeaseStatus.ACTIVE).exclude(
+            pk=lease.pk).exists()
+        if taken:
+            raise EvalHubError(LEASE_TAKEN)
+    elif lease.status == LeaseStatus.COMPLETED:
+        raise VoteConflict(ALREADY_JUDGED)
+    elif lease.status != LeaseStatus.ACTIVE:
+        raise EvalHubError(f"This task was {lease.status}; it no longer takes a vote.")
+
+
+def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.UUID,
+               client_id: uuid.UUID, answers: dict[str, str], latency_ms: int | None = None,
+               exclude: set[uuid.UUID] | None = None) -> StoredVote:
+    """Store one vote (one judgment per criterion) exactly once.
+
+    Raises NoSuchCampaign (404) when the annotator has no role in the campaign's project,
+    LeaseNotYours (403), VoteConflict (409) when the task was judged under another vote id.
+    ``exclude`` names leases the page shows, for the rater annotations of the lease.
+    """
+    check_latency(latency_ms)
+    try:
+        with transaction.atomic():
+            lease = _lock_lease(annotator=annotator, campaign_id=campaign_id,
+                                lease_id=lease_id, exclude=exclude or set())
+            # An active lease has no vote yet (a vote closes it): a fresh vote skips the
+            # lookup by vote id; a vote id used elsewhere is caught by the unique index.
+            if lease.status != LeaseStatus.ACTIVE:
+                if (seen := _existing(client_id, annotator)) is not None:
+                    return StoredVote(seen, lease, lease.rater_votes, 0)
+                _check_lease_accepts_vote(lease)
+            counted = lease.status == LeaseStatus.ACTIVE and lease.expires_at > timezone.now()
+            validate_answers(lease.campaign, answers)
+            judgments = {c: to_outcome(a, a_side=lease.a_side) for c, a in answers.items()}
+            Judgment.objects.bulk_create([
+                Judgment(task_id=lease.task_id, campaign_id=lease.campaign_id,
+                         criterion=criterion, outcome=outcome, judge_kind=JudgeKind.HUMAN,
+                         annotator=annotator, lease=lease, a_side=lease.a_side,
+                         latency_ms=latency_ms, client_id=client_id)
+                for criterion, outcome in judgments.items()
+            ])
+            Lease.objects.filter(pk=lease.pk).update(status=LeaseStatus.COMPLETED,
+                                                     closed_at=timezone.now())
+            ComparisonTask.objects.filter(pk=lease.task_id).update(
+                judgments_count=F("judgments_count") + 1)
+    except IntegrityError as exc:
+        # A vote id seen before (a retry whose lease another request closed meanwhile, or a
+        # reused id), or this annotator already judged the task under another vote id.
+        if (seen := _existing(client_id, annotator)) is not None:
+            lease = _lock_lease(annotator=annotator, campaign_id=campaign_id,
+                                lease_id=lease_id, exclude=exclude or set())
+            return StoredVote(seen, lease, lease.rater_votes, 0)
+        raise VoteConflict(ALREADY_JUDGED) from exc
+    lease.status = LeaseStatus.COMPLETED
+    after_vote(lease.campaign)
+    return StoredVote(VoteResult(client_id, True, judgments), lease, lease.rater_votes + 1,
+                      int(counted))
+
+
+def after_vote(campaign: Campaign) -> None:
+    """Tell listeners that the campaign's votes changed (leaderboards, pair priorities)."""
+    from evalhub.campaigns.signals import vote_recorded
+
+    vote_recorded.send(sender=Campaign, campaign=campaign)
+
+
+def vote_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uuid.UUID
+              ) -> Lease:
+    """Retract a vote of this annotator and lease its task back to them for a new answer."""
+    judgments = Judgment.objects.filter(client_id=client_id, annotator=annotator,
+                                        campaign=campaign, retracted_at__isnull=True)
+    first = judgments.select_related("lease").first()
+    if first is None:
+        raise EvalHubError("No such vote to undo (already undone, or not yours).")
+    with transaction.atomic():
+        now = timezone.now()
+        judgments.update(retracted_at=now)
+        ComparisonTask.objects.filter(pk=first.task_id).update(
+            judgments_count=F("judgments_count") - 1)
+        Lease.objects.filter(task_id=first.task_id, status=LeaseStatus.ACTIVE).update(
+            status=LeaseStatus.EXPIRED, closed_at=now)
+        Lease.objects.filter(pk=first.lease_id).update(status=LeaseStatus.EXPIRED)
+        lease = Lease.objects.create(
+            task_id=first.task_id, campaign=campaign, annotator=annotator,
+            a_side=first.a_side or "left",
+            expires_at=now + timedelta(seconds=campaign.lease_seconds),
+        )
+    after_vote(campaign)  # the leaderboards must forget the retracted vote too
+    return lease

@@ -1,0 +1,87 @@
+"""A vote that also leases the next pair costs at most eight SQL queries on PostgreSQL,
+authentication and membership included, whatever the number of votes before it."""
+
+import uuid
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+
+from tests.campaigns.builders import build_campaign
+
+# Outside a test transaction, as in production: no savepoints around the service's
+# transactions.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MAX_QUERIES_PER_VOTE_AND_NEXT = 8
+
+
+def _vote_and_next(client: Client, campaign_id: int, lease: str, **headers) -> dict:
+    response = client.post(
+        f"/api/v1/rate/{campaign_id}/votes/",
+        {"client_id": str(uuid.uuid4()), "lease": lease, "answers": {"overall": "tie"},
+         "latency_ms": 900, "next": {"exclude": [lease]}},
+        content_type="application/json", **headers)
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
+
+
+def _statements(queries: CaptureQueriesContext) -> list[str]:
+    """The SQL queries sent, without transaction control (BEGIN, COMMIT, savepoints)."""
+    return [q["sql"] for q in queries.captured_queries
+            if not q["sql"].startswith(TRANSACTION_CONTROL)]
+
+
+def _transactions(queries: CaptureQueriesContext) -> int:
+    return sum(q["sql"] == "BEGIN" for q in queries.captured_queries)
+
+
+def test_a_session_vote_that_leases_the_next_pair_costs_at_most_eight_queries():
+    world = build_campaign(prompts=12, runs=3, judgments_per_pair=2)
+    campaign_id = world.campaign.pk
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.annotators[0])
+    client.get(f"/rate/{campaign_id}/")  # the rating page sets the CSRF cookie
+    csrf = {"HTTP_X_CSRFTOKEN": client.cookies["csrftoken"].value}
+    lease = client.post(f"/api/v1/rate/{campaign_id}/next/", {"exclude": []},
+                        content_type="application/json", **csrf).json()["lease"]
+    counts = []
+    for _ in range(6):
+        # Per-process caches (remaining judgments, leaderboard refresh claim) are refreshed
+        # every few seconds, not per vote: each vote here runs with them warm except the first.
+        with CaptureQueriesContext(connection) as queries:
+            answer = _vote_and_next(client, campaign_id, lease, **csrf)
+        counts.append(len(_statements(queries)))
+        lease = answer["next"]["lease"]
+    assert max(counts[1:]) <= MAX_QUERIES_PER_VOTE_AND_NEXT, (counts, _statements(queries))
+    # The cost is the same for the sixth vote as for the second: no query per earlier vote.
+    assert counts[-1] == counts[1]
+    # The vote commits on its own, then the next lease: a lease race never undoes a vote.
+    assert _transactions(queries) == 2
+
+
+def test_an_api_token_vote_that_leases_the_next_pair_costs_at_most_eight_queries():
+    world = build_campaign(prompts=8)
+    campaign_id = world.campaign.pk
+    auth = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=world.annotators[0]).key}"}
+    client = Client()
+    lease = client.post(f"/api/v1/rate/{campaign_id}/next/", {},
+                        content_type="application/json", **auth).json()["lease"]
+    lease = _vote_and_next(client, campaign_id, lease, **auth)["next"]["lease"]
+    with CaptureQueriesContext(connection) as queries:
+        answer = _vote_and_next(client, campaign_id, lease, **auth)
+    assert answer["next"]["lease"]
+    assert len(_statements(queries)) <= MAX_QUERIES_PER_VOTE_AND_NEXT, _statements(queries)
+
+
+def test_database_sessions_never_jit_compile_queries():
+    if connection.vendor != "postgresql":
+        pytest.skip("JIT is a PostgreSQL setting")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
