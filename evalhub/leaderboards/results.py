@@ -14,10 +14,31 @@ from __future__ import annotations
 
 import dataclasses
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ABTest",
+    "ABTestError",
+    "CampaignInfo",
+    "CategorySection",
+    "JudgeAgreement",
+    "JudgePairAgreement",
+    "Leaderboard",
+    "MetricAgreement",
+    "MetricValue",
+    "PairCount",
+    "PositionBiasRow",
+    "PositionBiasSection",
+    "Reversal",
+    "RunRow",
+    "WinRates",
+    "is_current",
+]
 
 #: Bump when a field is added, removed or changes meaning: stored snapshots with another
 #: number are recomputed instead of being read. 1 = the untyped dict payload (no "schema").
@@ -34,54 +55,85 @@ def is_current(payload: JSONDict) -> bool:
 # --- JSON conversion -------------------------------------------------------------------------
 
 
-def _encode(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        # JSON object keys are strings (run ids become "12").
-        return {str(k): _encode(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_encode(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
+Convert = Callable[[Any], Any]
+
+
+def _same(value: Any) -> Any:
     return value
+
+
+def _optional(convert: Convert) -> Convert:
+    return _same if convert is _same else (lambda v: None if v is None else convert(v))
+
+
+def _union_member(tp: Any) -> Any:
+    """The one non-None member of ``X | None`` (None for wider unions: passed through)."""
+    options = [a for a in get_args(tp) if a is not type(None)]
+    return options[0] if len(options) == 1 else None
+
+
+# Converters are compiled once per annotation (a closure tree) rather than interpreting the
+# type hints for every value: a 50-run board has ~10,000 values, mostly in the win-rate
+# matrices.
 
 
 @cache
-def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls)
-
-
-def _decode(tp: Any, value: Any) -> Any:
-    """Rebuild ``value`` (parsed JSON) as type ``tp`` (a resolved annotation)."""
+def _encoder(tp: Any) -> Convert:
+    """Dataclass -> dict, tuple -> list, dict keys -> str (run ids "12"), datetime -> ISO."""
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
-        if value is None:
-            return None
-        options = [a for a in get_args(tp) if a is not type(None)]
-        return _decode(options[0], value) if len(options) == 1 else value
+        member = _union_member(tp)
+        return _same if member is None else _optional(_encoder(member))
     if dataclasses.is_dataclass(tp):
-        hints = _hints(tp)
-        return tp(**{f.name: _decode(hints[f.name], value[f.name])
-                     for f in dataclasses.fields(tp) if f.init and f.name in value})
-    if origin is tuple:
-        args = get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_decode(args[0], v) for v in value)
-        return tuple(_decode(a, v) for a, v in zip(args, value, strict=True))
-    if origin is list:
-        (arg,) = get_args(tp)
-        return [_decode(arg, v) for v in value]
+        hints = get_type_hints(tp)
+        fields = [(f.name, _encoder(hints[f.name])) for f in dataclasses.fields(tp)]
+        return lambda v: {name: enc(getattr(v, name)) for name, enc in fields}
+    if origin in (tuple, list):
+        args = [a for a in get_args(tp) if a is not Ellipsis]
+        if len(set(args)) > 1:  # a fixed-length tuple of different types
+            items = [_encoder(a) for a in args]
+            return lambda v: [enc(x) for enc, x in zip(items, v, strict=True)]
+        item = _encoder(args[0])
+        return list if item is _same else (lambda v: [item(x) for x in v])
     if origin is dict:
-        key_type, value_type = get_args(tp)
-        return {_decode(key_type, k): _decode(value_type, v) for k, v in value.items()}
+        value = _encoder(get_args(tp)[1])
+        return lambda v: {str(k): value(x) for k, x in v.items()}
     if tp is datetime:
-        return datetime.fromisoformat(value)
-    if tp is int and isinstance(value, str):
-        return int(value)  # a run id used as an object key
-    if tp is float and isinstance(value, int):
-        return float(value)
-    return value
+        return lambda v: v.isoformat()
+    return _same
+
+
+@cache
+def _decoder(tp: Any) -> Convert:
+    """The inverse of :func:`_encoder` for annotation ``tp``."""
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        member = _union_member(tp)
+        return _same if member is None else _optional(_decoder(member))
+    if dataclasses.is_dataclass(tp):
+        hints = get_type_hints(tp)
+        fields = [(f.name, _decoder(hints[f.name])) for f in dataclasses.fields(tp) if f.init]
+        return lambda v: tp(**{name: dec(v[name]) for name, dec in fields if name in v})
+    if origin is tuple:
+        args = [a for a in get_args(tp) if a is not Ellipsis]
+        if len(args) == 1:
+            item = _decoder(args[0])
+            return tuple if item is _same else (lambda v: tuple(item(x) for x in v))
+        items = [_decoder(a) for a in args]
+        return lambda v: tuple(dec(x) for dec, x in zip(items, v, strict=True))
+    if origin is list:
+        item = _decoder(get_args(tp)[0])
+        return list if item is _same else (lambda v: [item(x) for x in v])
+    if origin is dict:
+        key, value = (_decoder(a) for a in get_args(tp))
+        return lambda v: {key(k): value(x) for k, x in v.items()}
+    if tp is datetime:
+        return datetime.fromisoformat
+    if tp is int:
+        return int  # run ids used as object keys come back as strings
+    # float needs no conversion: JSON writes a Python float with a decimal point ("5.0"), so it
+    # parses back as a float; leaving it alone keeps the win-rate matrices plain tuple() calls.
+    return _same
 
 
 class _JSONMixin:
@@ -89,12 +141,12 @@ class _JSONMixin:
 
     def to_json(self) -> JSONDict:
         """A dict of str, int, float, bool, None, lists and dicts (no NaN)."""
-        return _encode(self)
+        return _encoder(type(self))(self)
 
     @classmethod
     def from_json(cls, data: JSONDict) -> Any:
         """The inverse of :meth:`to_json`."""
-        return _decode(cls, data)
+        return _decoder(cls)(data)
 
 
 # --- the pieces --------------------------------------------------------------------------------
