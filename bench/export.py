@@ -1,23 +1,37 @@
-"""Export benchmark: 1,000,000 judgments to Parquet and JSONL through the export service.
+"""Export benchmark: 1,000,000 judgments to Parquet, CSV and JSONL through the export service.
 
 Builds a PostgreSQL database (``evalhub_exportbench`` by default) with ``manage.py migrate``,
 fills it with COPY (10 runs, 5,556 prompts, 250k comparison tasks, 4 votes per task from 200
 annotators: 45 % a, 45 % b, 8 % tie, 2 % both-bad), then runs each export in a fresh
 subprocess through ``evalhub.exports.services.export_to_path`` (what ``manage.py
 export_preferences`` calls) and reads that process's peak RSS (``ru_maxrss``), so setup
-memory is not counted. Targets: >= 100,000 rows/s and < 500 MB peak per format.
+memory is not counted. Targets: >= 100,000 judgments/s and < 500 MB peak per format.
 
 ``--aggregate pair`` (one row per pair by majority, preference formats only) and
 ``--min-agreement X`` measure the grouping modes; their throughput is counted in judgments
 (votes behind the rows) per second.
 
-Human-readable lines first; the last line is one JSON object.
+Side by side (each variant in its own process, the variants of a format run alternately,
+``--repeat`` rounds, medians reported):
+
+- ``--baseline REV ...``: the code of these git revisions (``git archive`` into a temporary
+  folder, imported instead of the working tree), e.g. the hand-written code a library
+  replaced;
+- ``--variants NAME ...``: library alternatives that were measured and not kept, applied to
+  the working tree's code in the child process (see ``VARIANTS``): ``orjson-jsonl`` (DPO
+  lines by ``orjson.dumps`` per row), ``copy-rows`` (psycopg parses a binary COPY,
+  ``Copy.rows()`` with ``set_types``, tuples to Arrow).
+
+``slowdown`` is the current code's judgments/s divided by the variant's (above 1: the
+variant is slower). Human-readable lines first; the last line is one JSON object whose
+``targets`` holds one boolean per target, for the current code.
 
 Usage::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/evalhub_exportbench \\
         python bench/export.py [--judgments 1000000] [--reuse] [--formats dpo-jsonl ...]
-            [--aggregate pair] [--min-agreement 0.75]
+            [--aggregate pair] [--min-agreement 0.75] [--repeat 2]
+            [--baseline REV ...] [--variants orjson-jsonl copy-rows]
 """
 
 from __future__ import annotations
@@ -28,6 +42,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +56,7 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/evalhub_exportbench"
 FORMATS = ["raw-parquet", "pickapic-parquet", "dpo-jsonl", "raw-csv"]
 RUNS, ANNOTATORS, VOTES_PER_TASK = 10, 200, 4
 TARGET_ROWS_PER_S, TARGET_MB = 100_000, 500
+CURRENT = "current"
 
 
 def _django() -> None:
@@ -153,22 +169,131 @@ def populate(judgments: int) -> int:
     return campaign.pk
 
 
-def child(campaign_id: int, fmt: str, output: str, extra: str) -> None:
-    """Runs in a fresh process: one export, then its timing and peak RSS as JSON."""
+def _orjson_jsonl() -> None:
+    """DPO lines by ``orjson.dumps``, one call per row, instead of the Arrow assembly.
+
+    The fastest use of orjson found: each column's Python values are made once per distinct
+    value and spread over the rows by index (``to_pylist`` of every row is three times
+    slower); timestamps are formatted as the export does, so the bytes are the same.
+    """
+    import orjson
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from evalhub.exports import formats
+    from evalhub.exports.jsonl import iso_utc
+
+    def values(column: pa.Array) -> list:
+        if pa.types.is_timestamp(column.type):
+            column = iso_utc(column)
+        if pa.types.is_integer(column.type) and not column.null_count:
+            return column.to_numpy().tolist()
+        if not pa.types.is_dictionary(column.type):
+            column = column.dictionary_encode()
+        distinct = [*column.dictionary.to_pylist(), None]
+        codes = pc.fill_null(column.indices, len(distinct) - 1).to_numpy().tolist()
+        return list(map(distinct.__getitem__, codes))
+
+    def json_block(keys, columns) -> pa.Buffer:
+        dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        rows = zip(*[values(column) for column in columns], strict=True)
+        return pa.py_buffer(b"".join([dumps(dict(zip(keys, row, strict=True)), option=option)
+                                      for row in rows]))
+
+    formats.json_block = json_block
+
+
+def _copy_rows() -> None:
+    """psycopg parses the rows (binary COPY, ``Copy.rows()`` with ``set_types``).
+
+    Replaces the CSV text parsed by Arrow: one Python object per value, columns transposed
+    into Arrow arrays per batch as the portable path does.
+    """
+    from itertools import islice
+
+    import pyarrow as pa
+
+    from evalhub.exports import sources
+    from evalhub.exports.columns import TS
+
+    pg_types = {pa.int64(): "int8", pa.string(): "text", pa.bool_(): "bool",
+                TS: "timestamptz"}
+
+    def copy_stream(conn, statement, direct, tables, size, prepare):
+        statement = statement.replace("(FORMAT csv)", "(FORMAT binary)")
+        types = ["uuid" if c.name == "client_id" else pg_types[c.type] for c in direct]
+        with conn.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.set_types(types)
+            rows = copy.rows()
+            while chunk := list(islice(rows, size)):
+                columns = list(zip(*chunk, strict=True))
+                arrays = [pa.array([None if v is None else str(v) for v in values], c.type)
+                          if c.name == "client_id" else pa.array(values, c.type)
+                          for values, c in zip(columns, direct, strict=True)]
+                batch = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in direct])
+                if prepare is not None:
+                    batch = prepare(batch)
+                if batch.num_rows:
+                    yield sources._join(batch, tables)
+
+    sources._copy_stream = copy_stream
+
+
+# Library alternatives measured and not kept: name -> (patch, formats it applies to or None).
+VARIANTS = {
+    "orjson-jsonl": (_orjson_jsonl, {"dpo-jsonl"}),
+    "copy-rows": (_copy_rows, None),
+}
+
+
+def child(campaign_id: int, fmt: str, output: str, extra: str, variant: str) -> None:
+    """Runs in a fresh process: one export, then its timing and peak RSS as JSON.
+
+    ``variant``: ``current``, a name in ``VARIANTS``, or ``code:DIR`` (import the export
+    code from the source tree DIR instead of the working tree).
+    """
+    if variant.startswith("code:"):
+        sys.path.insert(0, variant[len("code:"):])
     _django()
+    import evalhub
     from evalhub.campaigns.models import Campaign
     from evalhub.exports.options import ExportOptions
     from evalhub.exports.services import export_to_path
 
+    if variant in VARIANTS:
+        VARIANTS[variant][0]()
     campaign = Campaign.objects.get(pk=campaign_id)
     options = ExportOptions(format=fmt, image_bytes=False, **json.loads(extra))
     started = time.perf_counter()
+    cpu_started = time.process_time()
     summary = export_to_path(campaign=campaign, options=options, output=Path(output),
                              overwrite=True)
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"rows": summary.rows, "votes": summary.votes, "seconds": seconds,
-                      "peak_mb": peak_mb, "bytes": Path(output).stat().st_size}))
+                      "cpu_seconds": time.process_time() - cpu_started, "peak_mb": peak_mb,
+                      "bytes": Path(output).stat().st_size,
+                      "code": str(Path(evalhub.__file__).parent.parent)}))
+
+
+def _source_tree(rev: str, folder: Path) -> Path:
+    """The files of git revision ``rev`` under ``folder`` (read from git, no checkout)."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True,
+                             capture_output=True).stdout
+    folder.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """Median figures of one variant's runs (peak RSS: the highest)."""
+    return {"rows": runs[0]["rows"], "votes": runs[0]["votes"], "runs": len(runs),
+            "seconds": statistics.median(r["seconds"] for r in runs),
+            "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
+            "rows_per_s": statistics.median(r["rows"] / r["seconds"] for r in runs),
+            "judgments_per_s": statistics.median(r["votes"] / r["seconds"] for r in runs),
+            "judgments_per_s_each": [round(r["votes"] / r["seconds"]) for r in runs],
+            "peak_mb": max(r["peak_mb"] for r in runs), "bytes": runs[0]["bytes"]}
 
 
 def main() -> None:
@@ -180,11 +305,17 @@ def main() -> None:
                         help="pair: one row per pair by majority (throughput is judgments/s)")
     parser.add_argument("--min-agreement", type=float, default=None,
                         help="keep pairs whose agreement is at least this")
-    parser.add_argument("--child", nargs=4, metavar=("CAMPAIGN", "FORMAT", "OUTPUT", "OPTIONS"),
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of every variant")
+    parser.add_argument("--baseline", metavar="REV", nargs="*", default=[],
+                        help="also run the code of these git revisions")
+    parser.add_argument("--variants", nargs="*", default=[], choices=sorted(VARIANTS),
+                        help="also run these library alternatives (not kept)")
+    parser.add_argument("--child", nargs=5,
+                        metavar=("CAMPAIGN", "FORMAT", "OUTPUT", "OPTIONS", "VARIANT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(int(args.child[0]), args.child[1], args.child[2], args.child[3])
+        child(int(args.child[0]), *args.child[1:])
         return
     extra: dict = {}
     if args.aggregate != "judgment":
@@ -221,33 +352,65 @@ def main() -> None:
         print(f"setup: {args.judgments:,} judgments in {time.perf_counter() - started:.1f} s")
     else:
         campaign_id = Campaign.objects.get(name="bench").pk
-    results = {}
+    connection.close()  # idle while the children run
     # Raw formats have one row per judgment: they refuse aggregation.
     formats = [fmt for fmt in args.formats
                if not (extra.get("aggregate") == "pair" and fmt.startswith("raw-"))]
+    load_before = os.getloadavg()
+    runs: dict[str, dict[str, list[dict]]] = {fmt: {} for fmt in formats}
     with tempfile.TemporaryDirectory() as tmp:
-        for fmt in formats:
-            output = Path(tmp) / f"export.{fmt}"
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", str(campaign_id), fmt, str(output),
-                 json.dumps(extra)],
-                check=True, env=env, capture_output=True, text=True).stdout
-            result = json.loads(out.strip().splitlines()[-1])
-            result["rows_per_s"] = result["rows"] / result["seconds"]
-            result["judgments_per_s"] = result["votes"] / result["seconds"]
-            result["ok"] = (result["judgments_per_s"] >= TARGET_ROWS_PER_S
-                            and result["peak_mb"] < TARGET_MB)
-            results[fmt] = result
-            print(f"{fmt:18s} {result['rows']:>9,} rows in {result['seconds']:6.2f} s = "
-                  f"{result['rows_per_s']:>9,.0f} rows/s ({result['judgments_per_s']:,.0f} "
-                  f"judgments/s), peak RSS {result['peak_mb']:.0f} MB, "
-                  f"{result['bytes'] / 1e6:.1f} MB file {'OK' if result['ok'] else 'MISSED'}")
+        code = {CURRENT: CURRENT}
+        for index, rev in enumerate(args.baseline):
+            tree = _source_tree(rev, Path(tmp) / f"baseline-{index}")
+            code[f"baseline:{rev}"] = f"code:{tree}"
+        for name in args.variants:
+            code[name] = name
+        for round_ in range(args.repeat):
+            for fmt in formats:
+                names = [name for name in code if name not in VARIANTS
+                         or VARIANTS[name][1] is None or fmt in VARIANTS[name][1]]
+                shift = round_ % len(names)  # alternate who runs first
+                for name in names[shift:] + names[:shift]:
+                    output = Path(tmp) / f"export.{fmt}"
+                    out = subprocess.run(
+                        [sys.executable, __file__, "--child", str(campaign_id), fmt,
+                         str(output), json.dumps(extra), code[name]],
+                        check=True, env=env, capture_output=True, text=True).stdout
+                    result = json.loads(out.strip().splitlines()[-1])
+                    output.unlink()
+                    runs[fmt].setdefault(name, []).append(result)
+                    print(f"{fmt:18s} {name:24s} {result['rows']:>9,} rows in "
+                          f"{result['seconds']:6.2f} s (CPU {result['cpu_seconds']:5.2f} s) = "
+                          f"{result['votes'] / result['seconds']:>9,.0f} judgments/s, "
+                          f"peak RSS {result['peak_mb']:.0f} MB, "
+                          f"{result['bytes'] / 1e6:.1f} MB file", flush=True)
+    results = {fmt: {name: _median_run(r) for name, r in by_name.items()}
+               for fmt, by_name in runs.items()}
+    slowdown = {fmt: {name: r[CURRENT]["judgments_per_s"] / figures["judgments_per_s"]
+                      for name, figures in r.items() if name != CURRENT}
+                for fmt, r in results.items()}
+    for fmt, by_name in slowdown.items():
+        for name, ratio in by_name.items():
+            print(f"{fmt:18s} current / {name}: {ratio:.2f}x")
+    current = [r[CURRENT] for r in results.values()]
     summary = {
         "bench": "export", "judgments": args.judgments, "options": extra,
-        "formats": {fmt: {k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()}
-                    for fmt, r in results.items()},
-        "targets": {"rows_per_s": TARGET_ROWS_PER_S, "peak_mb": TARGET_MB},
+        "repeat": args.repeat,
+        "formats": {fmt: {name: {k: round(v, 2) if isinstance(v, float) else v
+                                 for k, v in figures.items()}
+                          for name, figures in by_name.items()}
+                    for fmt, by_name in results.items()},
+        "slowdown": {fmt: {name: round(v, 3) for name, v in by_name.items()}
+                     for fmt, by_name in slowdown.items()},
+        "targets": {
+            "judgments_per_s_at_least_100000": all(
+                r["judgments_per_s"] >= TARGET_ROWS_PER_S for r in current),
+            "peak_rss_under_500_mb": all(r["peak_mb"] < TARGET_MB for r in current),
+        },
+        "thresholds": {"judgments_per_s": TARGET_ROWS_PER_S, "peak_mb": TARGET_MB},
         "machine": _cpu_model(), "cpus": os.cpu_count(),
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     print(json.dumps(summary))

@@ -368,11 +368,7 @@ class FormatWriter:
     def close(self) -> None:
         if self._background is not None:
             self._background.close()
-        if self._writer is not None:
-            if self.rows == 0 and self.options.format == RAW_CSV:
-                self._writer.write_batch(RAW_SCHEMA.empty_table().to_batches()[0]
-                                         if RAW_SCHEMA.empty_table().num_rows else
-                                         pa.RecordBatch.from_pylist([], schema=RAW_SCHEMA))
+        if self._writer is not None:  # (the CSV writer wrote the header when it opened)
             self._writer.close()
 
     def abort(self) -> None:

@@ -3,9 +3,10 @@
 ``orm_batches`` is the portable path (SQLite and any database): ``values_list`` tuples
 transposed into columns. ``copy_batches`` is the PostgreSQL fast path: the same SELECT
 (built from the same ``COLUMNS``, minus the lookup columns) streamed through
-``COPY ... TO STDOUT (FORMAT csv)`` and parsed by Arrow's CSV reader, so no Python object is
-built per value; prompt and image columns are joined in Arrow from small lookup tables read
-once. Both yield batches of at most ``size`` rows in the query's order.
+``COPY ... TO STDOUT (FORMAT csv)`` with psycopg's ``Cursor.copy()`` and parsed by Arrow's
+CSV reader, so no Python object is built per value; prompt and image columns are joined in
+Arrow from small lookup tables read once. Both yield batches of at most ``size`` rows in the
+query's order.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextlib import closing
 from itertools import islice
 
 import numpy as np
+import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from django.db import connection
@@ -22,7 +24,6 @@ from django.db.models import Q, QuerySet
 
 from evalhub.campaigns.models import ComparisonTask, Judgment
 from evalhub.exports.columns import COLUMNS, EXTRA, ROW_SCHEMA, Column
-from evalhub.exports.pgcopy import copy_chunks
 from evalhub.exports.prefetch import prefetch
 
 # Set to False (tests do) to use the portable path on PostgreSQL too.
@@ -169,13 +170,34 @@ def copy_statement_batches(select: Callable[[Callable[[QuerySet], str]], str],
     return _copy_stream(connection.connection, statement, direct, tables, size, prepare)
 
 
-def _copy_stream(conn, statement: str, direct: list[Column], tables: dict, size: int,
-                 prepare: Callable[[pa.RecordBatch], pa.RecordBatch] | None
+def copy_chunks(conn: psycopg.Connection, statement: str, rows: int) -> Iterator[bytearray]:
+    """The output of ``statement`` (a ``COPY ... TO STDOUT``), ``rows`` rows per chunk.
+
+    psycopg's ``Copy`` yields one CopyData message, one row, at a time; a chunk is ``rows`` of
+    them appended to one ``bytearray`` as they arrive (keeping every message until the chunk
+    is complete costs an allocation per row that outlives the loop). Every chunk but the last
+    has ``rows`` rows; none is empty. When the caller stops early (closes the generator),
+    psycopg cancels the COPY and drains it, so the connection stays usable.
+    """
+    with conn.cursor() as cursor, cursor.copy(statement) as copy:
+        chunk, count = bytearray(), 0
+        for data in copy:
+            chunk += data
+            count += 1
+            if count == rows:
+                yield chunk
+                chunk, count = bytearray(), 0
+        if count:
+            yield chunk
+
+
+def _copy_stream(conn: psycopg.Connection, statement: str, direct: list[Column], tables: dict,
+                 size: int, prepare: Callable[[pa.RecordBatch], pa.RecordBatch] | None
                  ) -> Iterator[pa.RecordBatch]:
     # Closing this generator closes the COPY now, in this thread (not whenever the garbage
     # collector gets to it, in whichever thread it runs).
     with closing(copy_chunks(conn, statement, size)) as chunks:
-        for data, _ in chunks:
+        for data in chunks:
             batch = _parse(data, direct)
             if prepare is not None:
                 batch = prepare(batch)
