@@ -1,9 +1,13 @@
 """JSON Lines from Arrow columns, without a Python object per value.
 
 The texts are byte-for-byte what ``json.encoder.encode_basestring`` / ``json.dumps`` write
-(timestamps, which ``json.dumps`` cannot encode, become ISO 8601 UTC strings). Strings that
-need escaping (quotes, backslashes, control characters) and floats are encoded by Python,
-once per distinct value; everything else by Arrow and numpy.
+(timestamps, which ``json.dumps`` cannot encode, become ISO 8601 UTC strings written by
+Arrow's ``strftime``). Strings that need escaping (quotes, backslashes, control characters)
+and floats are encoded by Python, once per distinct value; everything else by Arrow.
+
+Why not orjson, one ``orjson.dumps`` per row: it needs a Python object per value and a dict
+per row, and ``bench/export.py --variants orjson-jsonl`` measures that DPO export about
+twice as slow (docs/exports.md, "Memory and speed").
 
 How a batch of lines is assembled, and why: Arrow's ``binary_join_element_wise`` costs about
 the same per argument and row whatever the length of the values, so joining one argument
@@ -20,7 +24,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
 from json.encoder import encode_basestring
 
 import numpy as np
@@ -41,64 +44,14 @@ def _quote(values: pa.Array) -> pa.Array:
     return quoted
 
 
-def json_strings(values: pa.Array) -> pa.Array:
-    """String column -> JSON string literals (``null`` for nulls), once per distinct value."""
-    encoded = values.dictionary_encode()
-    return pc.fill_null(_quote(encoded.dictionary).take(encoded.indices), "null")
-
-
-DAY_US = 86_400_000_000
-EPOCH = date(1970, 1, 1)
-_ISO_WIDTH = 27  # "2025-01-31T12:00:05.123456Z": years 1-9999 always have this width
-
-
-def _iso_bytes(values: pa.Array, quote: bool) -> pa.Array:
-    """timestamp[us, UTC] (no nulls) -> ISO 8601 texts, ``"..."``-quoted if ``quote``.
-
-    Every text has the same width, so the characters are written into one numpy byte
-    matrix (the date once per distinct day, the time of day by integer arithmetic) that
-    becomes the string array's data buffer as is.
-    """
-    n = len(values)
-    micros = values.cast(pa.int64()).to_numpy(zero_copy_only=False)
-    day, rem = np.divmod(micros, DAY_US)  # floor division: negative times stay correct
-    days, day_code = np.unique(day, return_inverse=True)
-    dates = np.frombuffer("".join((EPOCH + timedelta(days=int(d))).isoformat() for d in days)
-                          .encode("ascii"), np.uint8).reshape(len(days), 10)
-    lead = 1 if quote else 0
-    width = _ISO_WIDTH + 2 * lead
-    out = np.empty((n, width), np.uint8)
-    if quote:
-        out[:, 0] = out[:, -1] = ord('"')
-    out[:, lead:lead + 10] = dates[day_code.reshape(-1)]
-    out[:, lead + 10] = ord("T")
-    seconds, fraction = np.divmod(rem, 1_000_000)
-    hours, seconds = np.divmod(seconds, 3600)
-    minutes, seconds = np.divmod(seconds, 60)
-    zero = ord("0")
-    for position, (number, digits) in enumerate(
-            ((hours, 2), (minutes, 2), (seconds, 2), (fraction, 6))):
-        start = lead + 11 + 3 * position  # HH:MM:SS.ffffff
-        for digit in range(start + digits - 1, start - 1, -1):
-            number, last = np.divmod(number, 10)
-            out[:, digit] = last + zero
-        if position < 3:
-            out[:, start + digits] = ord(".") if position == 2 else ord(":")
-    out[:, lead + 26] = ord("Z")
-    offsets = pa.py_buffer(np.arange(0, (n + 1) * width, width, dtype=np.int32))
-    return pa.Array.from_buffers(pa.string(), n, [None, offsets, pa.py_buffer(out)])
+# Arrow's %S writes the seconds with their microseconds ("05.123456"). The format is applied
+# to the UTC wall time as a naive timestamp: no time zone database is needed.
+ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def iso_utc(values: pa.Array) -> pa.Array:
     """timestamp[us, UTC] -> "2025-01-31T12:00:05.123456Z" (nulls stay null)."""
-    return _with_nulls(values, _iso_bytes(pc.fill_null(values, 0) if values.null_count else
-                                          values, quote=False), None)
-
-
-def _with_nulls(values: pa.Array, texts: pa.Array, null_text: str | None) -> pa.Array:
-    if not values.null_count:
-        return texts
-    return pc.if_else(pc.is_null(values), pa.scalar(null_text, pa.string()), texts)
+    return pc.strftime(values.cast(pa.timestamp("us")), format=ISO_UTC)
 
 
 @dataclass(frozen=True)
@@ -154,8 +107,8 @@ def _encode(values: pa.Array) -> _Encoded:
     if pa.types.is_floating(kind):  # Python's repr differs from Arrow's (1.0 vs 1)
         return _by_distinct(values, _python_json)
     if pa.types.is_timestamp(kind) and kind.unit == "us" and kind.tz in ("UTC", "+00:00"):
-        filled = pc.fill_null(values, 0) if values.null_count else values
-        return _Encoded(_with_nulls(values, _iso_bytes(filled, quote=True), "null"))
+        quoted = pc.binary_join_element_wise('"', iso_utc(values), '"', "")  # null stays null
+        return _Encoded(pc.fill_null(quoted, "null"))
     raise TypeError(f"No JSON encoding for {kind}")
 
 
@@ -265,5 +218,5 @@ def _data(lines: pa.Array) -> pa.Buffer:
     return lines.buffers()[2].slice(start, end - start)
 
 
-__all__ = ["iso_utc", "json_block", "json_lines", "json_strings", "json_values"]
+__all__ = ["iso_utc", "json_block", "json_lines", "json_values"]
 
