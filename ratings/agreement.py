@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import krippendorff
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
@@ -246,6 +247,11 @@ class KrippendorffResult:
 def _alpha_from_unit_counts(
     counts: npt.NDArray[np.float64], categories: npt.NDArray[np.generic]
 ) -> KrippendorffResult:
+    """Alpha of a units x categories matrix of value counts :math:`n_{uc}`.
+
+    Alpha comes from the ``krippendorff`` package; the coincidence matrix reported with it is
+    computed here (the package keeps its own private).
+    """
     m = counts.sum(axis=1)
     pairable = m >= 2
     c = counts[pairable]
@@ -256,12 +262,12 @@ def _alpha_from_unit_counts(
     coincidence = c.T @ scaled - np.diag(scaled.sum(axis=0))
     n_c = coincidence.sum(axis=1)
     n = float(n_c.sum())
-    observed_off = n - float(np.trace(coincidence))
-    expected_off = n * n - float((n_c**2).sum())
+    # Undefined without two pairable values of two different categories (D_e = 0); the
+    # package raises or divides 0 by 0 there.
     alpha = (
         float("nan")
-        if n < 2 or expected_off <= 0
-        else 1.0 - (n - 1.0) * observed_off / expected_off
+        if n < 2 or np.count_nonzero(n_c) < 2
+        else float(krippendorff.alpha(value_counts=c, level_of_measurement="nominal"))
     )
     return KrippendorffResult(alpha, int(pairable.sum()), round(n), coincidence, categories)
 
@@ -283,7 +289,9 @@ def krippendorff_alpha(
         \\alpha = 1 - \\frac{D_o}{D_e}
                = 1 - (n - 1) \\frac{\\sum_{c \\ne k} o_{ck}}{\\sum_{c \\ne k} n_c n_k}.
 
-    Missing values are simply absent records.  For EvalHub: units = tasks (pairs shown),
+    The ``krippendorff`` package computes alpha from the :math:`n_{uc}`
+    (``level_of_measurement="nominal"``).  Missing values are simply absent records.
+    For EvalHub: units = tasks (pairs shown),
     coders = annotators, values = outcomes (``"a"``, ``"b"``, ``"tie"``, ...) or any
     criterion's labels.
 

@@ -61,6 +61,39 @@ def test_krippendorff_alpha_from_vote_records():
     assert np.isnan(krippendorff_alpha([1, 1, 2, 2], [0, 1, 0, 1], ["a"] * 4).alpha)
 
 
+def _alpha_by_pairs(reliability_data) -> float:
+    """Reference alpha, written from Krippendorff (2011) pair by pair.
+
+    Every ordered pair of values (i, j), i != j, within a unit of m_u >= 2 values adds
+    1 / (m_u - 1) to the coincidence o[v_i, v_j]; alpha = 1 - (n - 1) * sum_{c != k} o_ck /
+    sum_{c != k} n_c n_k.
+    """
+    o: dict[tuple, float] = {}
+    for unit in zip(*reliability_data, strict=True):
+        values = [v for v in unit if v is not None]
+        for i, first in enumerate(values):
+            for j, second in enumerate(values):
+                if i != j:
+                    o[first, second] = o.get((first, second), 0.0) + 1 / (len(values) - 1)
+    n_c: dict = {}
+    for (first, _), weight in o.items():
+        n_c[first] = n_c.get(first, 0.0) + weight
+    n = sum(n_c.values())
+    observed = sum(weight for (first, second), weight in o.items() if first != second)
+    expected = sum(n_c[c] * n_c[k] for c in n_c for k in n_c if c != k)
+    return 1 - (n - 1) * observed / expected
+
+
+def test_krippendorff_package_alpha_agrees_with_the_pairwise_definition():
+    rng = np.random.default_rng(13)
+    for trial in range(30):
+        coders, units = rng.integers(2, 9), rng.integers(5, 120)
+        data = rng.choice(["a", "b", "tie", "both_bad"][: 2 + trial % 3], size=(coders, units))
+        data = np.where(rng.random((coders, units)) < 0.35, None, data).tolist()  # missing
+        assert krippendorff_alpha_matrix(data).alpha == pytest.approx(
+            _alpha_by_pairs(data), rel=0, abs=1e-12)
+
+
 def test_rank_correlations_hand_computed():
     human = [1, 2, 3, 4, 5]
     metric = [1, 3, 2, 5, 4]
