@@ -2,16 +2,14 @@
 
 import dataclasses
 import json
-import uuid
 from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from evalhub.campaigns.models import ComparisonTask
-from evalhub.campaigns.serving.leasing import lease_next
-from evalhub.campaigns.serving.voting import vote_submit
+from evalhub.campaigns.models import ComparisonTask, Judgment
+from evalhub.campaigns.serving.voting import vote_undo
 from evalhub.leaderboards import tasks as lb_tasks
 from evalhub.leaderboards.filters import LeaderboardFilters
 from evalhub.leaderboards.models import LeaderboardRefresh, LeaderboardSnapshot
@@ -23,7 +21,7 @@ from evalhub.leaderboards.services import (
     metric_judges_run,
 )
 from evalhub.runs.models import Image
-from tests.campaigns.builders import build_campaign
+from tests.builders import build_campaign, cast_vote
 from tests.leaderboards.helpers import cast, set_image_metric, set_run_metric
 
 pytestmark = pytest.mark.django_db
@@ -36,9 +34,7 @@ def _refreshes(sent_tasks):
 
 
 def _vote(world, annotator, answer="left"):
-    lease = lease_next(campaign=world.campaign, annotator=annotator)
-    return vote_submit(annotator=annotator, lease_id=lease.pk, client_id=uuid.uuid4(),
-                       answers={c: answer for c in world.campaign.criteria})
+    return cast_vote(world.campaign, annotator, answer)
 
 
 def test_the_refresh_task_recomputes_every_criterion_of_a_campaign():
@@ -81,6 +77,26 @@ def test_a_vote_ends_up_in_the_snapshot(tasks_run_inline, django_capture_on_comm
     snapshot = LeaderboardSnapshot.objects.get(campaign=world.campaign, criterion="overall")
     assert snapshot.votes_count == 1
     assert sum(r.wins for r in snapshot.result.runs) == 1
+
+
+def test_an_undone_vote_leaves_the_snapshot(tasks_run_inline,
+                                            django_capture_on_commit_callbacks):
+    """Undo schedules the same debounced refresh as a vote: the retracted vote stops counting."""
+    world = build_campaign(runs=2, prompts=2, annotators=2)
+    annotator = world.annotators[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        lease = _vote(world, annotator)
+    snapshot = LeaderboardSnapshot.objects.get(campaign=world.campaign, criterion="overall")
+    assert snapshot.votes_count == 1
+    # The next refresh window opens (in the database and in the per-process cache gate).
+    LeaderboardRefresh.objects.update(enqueued_at=timezone.now() - timedelta(seconds=31))
+    cache.clear()
+    client_id = Judgment.objects.filter(lease=lease).values_list("client_id", flat=True)[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        vote_undo(annotator=annotator, campaign=world.campaign, client_id=client_id)
+    snapshot.refresh_from_db()
+    assert snapshot.votes_count == 0
+    assert sum(r.wins for r in snapshot.result.runs) == 0
 
 
 def test_stale_default_snapshots_are_served_and_requeued_other_filters_recomputed(
