@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import io
+import uuid
+from datetime import timedelta
 
 import factory
 from django.contrib.auth import get_user_model
+from django.db.models import F
+from django.utils import timezone
 from PIL import Image as PILImage
 
 from evalhub.blobs.services import blob_store_bytes
+from evalhub.campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    ComparisonTask,
+    JudgeKind,
+    Judgment,
+    Lease,
+    LeaseStatus,
+    Outcome,
+)
 from evalhub.projects.models import Membership, Project, Role
 from evalhub.prompts.models import Prompt, PromptSet
 from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, Image, RunSource
@@ -102,3 +116,90 @@ class ImageFactory(factory.django.DjangoModelFactory):
     blob = factory.Sequence(
         lambda n: blob_store_bytes(png_bytes(color=(n % 256, n // 256 % 256, 7)), name=f"{n}.png")
     )
+
+
+# Campaigns. Votes written as rows (JudgmentFactory) follow the one counter rule of the voting
+# service: a live human judgment on the campaign's first criterion counts once on its task.
+# Tests that exercise the rules themselves vote through the service (tests.builders.cast_vote).
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Campaign
+
+    project = factory.SubFactory(ProjectFactory)
+    name = factory.Sequence(lambda n: f"campaign-{n}")
+    criteria = factory.LazyFunction(lambda: ["overall"])
+    judgments_per_pair = 3
+    status = CampaignStatus.ACTIVE
+
+
+class ComparisonTaskFactory(factory.django.DjangoModelFactory):
+    """Two images of one prompt from two runs of the campaign's project."""
+
+    class Meta:
+        model = ComparisonTask
+
+    campaign = factory.SubFactory(CampaignFactory)
+    image_a = factory.LazyAttribute(lambda o: ImageFactory(
+        run=GenerationRunFactory(checkpoint__model__project=o.campaign.project)))
+    image_b = factory.LazyAttribute(lambda o: ImageFactory(
+        prompt=o.image_a.prompt, seed=o.image_a.seed,
+        run=GenerationRunFactory(checkpoint__model=o.image_a.run.checkpoint.model,
+                                 prompt_set=o.image_a.run.prompt_set)))
+    prompt = factory.SelfAttribute("image_a.prompt")
+    run_a = factory.SelfAttribute("image_a.run")
+    run_b = factory.SelfAttribute("image_b.run")
+    judgments_needed = factory.SelfAttribute("campaign.judgments_per_pair")
+    shuffle_key = factory.Sequence(lambda n: (n * 0.618034) % 1.0)
+
+
+class LeaseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Lease
+
+    task = factory.SubFactory(ComparisonTaskFactory)
+    campaign = factory.SelfAttribute("task.campaign")
+    annotator = factory.SubFactory(UserFactory)
+    a_side = "left"
+    status = LeaseStatus.ACTIVE
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=3))
+
+
+class JudgmentFactory(factory.django.DjangoModelFactory):
+    """A human vote as the voting service stores it: with its completed lease and its count."""
+
+    class Meta:
+        model = Judgment
+
+    task = factory.SubFactory(ComparisonTaskFactory)
+    campaign = factory.SelfAttribute("task.campaign")
+    annotator = factory.SubFactory(UserFactory)
+    criterion = "overall"
+    outcome = Outcome.A
+    judge_kind = JudgeKind.HUMAN
+    a_side = "left"
+    latency_ms = 1500
+    client_id = factory.LazyFunction(uuid.uuid4)
+    lease = factory.LazyAttribute(lambda o: LeaseFactory(
+        task=o.task, annotator=o.annotator, a_side=o.a_side, status=LeaseStatus.COMPLETED)
+        if o.judge_kind == JudgeKind.HUMAN and o.annotator is not None else None)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        judgment = super()._create(model_class, *args, **kwargs)
+        count_judgments([judgment])
+        return judgment
+
+
+def count_judgments(judgments) -> None:
+    """Apply the voting service's counter rule to judgments written as rows."""
+    counted: dict[int, int] = {}
+    for judgment in judgments:
+        first = judgment.campaign.criteria[0] if judgment.campaign.criteria else "overall"
+        if (judgment.judge_kind == JudgeKind.HUMAN and judgment.retracted_at is None
+                and judgment.criterion == first):
+            counted[judgment.task_id] = counted.get(judgment.task_id, 0) + 1
+    for task_id, n in counted.items():
+        ComparisonTask.objects.filter(pk=task_id).update(
+            judgments_count=F("judgments_count") + n)

@@ -31,7 +31,7 @@ class CampaignSerializer(serializers.ModelSerializer):
         model = Campaign
         fields = ["id", "project", "name", "instructions", "runs", "prompt_category",
                   "criteria", "judgments_per_pair", "gold_rate", "gold_accuracy_threshold",
-                  "pair_policy", "min_lpips_distance", "lease_seconds", "status",
+                  "pair_policy", "min_lpips_distance", "lease_seconds", "status", "open_when_built",
                   "build_report", "created_at", "progress"]
         read_only_fields = ["id", "status", "build_report", "created_at", "progress"]
 
@@ -45,8 +45,12 @@ class CampaignCreateSerializer(serializers.Serializer):
     runs = serializers.PrimaryKeyRelatedField(queryset=GenerationRun.objects.all(), many=True)
     criteria = serializers.ListField(child=serializers.ChoiceField(choices=Criterion.values),
                                      default=[Criterion.OVERALL])
-    instructions = serializers.CharField(required=False, allow_blank=True, default="")
-    prompt_category = serializers.CharField(required=False, allow_blank=True, default="")
+    instructions = serializers.CharField(required=False, allow_blank=True, default="",
+                                         max_length=10000)
+    prompt_category = serializers.CharField(required=False, allow_blank=True, default="",
+                                            max_length=100)
+    open_when_built = serializers.BooleanField(
+        default=True, help_text="Open for rating once built; false keeps it a draft.")
     judgments_per_pair = serializers.IntegerField(default=3)
     gold_rate = serializers.FloatField(default=0.0)
     pair_policy = serializers.ChoiceField(choices=PairPolicy.values, default=PairPolicy.BALANCED)
@@ -84,12 +88,17 @@ class CampaignViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.Retrieve
         campaign = campaign_create(created_by=request.user, **data)
         return Response(CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
 
-    def _set_status(self, new_status: str) -> Response:
+    def _set_status(self, new_status: str, from_status: str | None = None) -> Response:
         campaign = self.get_object()
         require_project_role(request=self.request, project_id=campaign.project_id,
                              roles=self.write_roles)
-        campaign_set_status(campaign=campaign, status=new_status)
+        campaign_set_status(campaign=campaign, status=new_status, from_status=from_status)
         return Response(CampaignSerializer(campaign).data)
+
+    @action(detail=True, methods=["post"], url_path="open")
+    def open_draft(self, request: Request, pk: str | None = None) -> Response:
+        """Open a draft campaign for rating."""
+        return self._set_status(CampaignStatus.ACTIVE, from_status=CampaignStatus.DRAFT)
 
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, pk: str | None = None) -> Response:
@@ -97,7 +106,7 @@ class CampaignViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.Retrieve
 
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str | None = None) -> Response:
-        return self._set_status(CampaignStatus.ACTIVE)
+        return self._set_status(CampaignStatus.ACTIVE, from_status=CampaignStatus.PAUSED)
 
     @action(detail=True, methods=["post"])
     def close(self, request: Request, pk: str | None = None) -> Response:

@@ -22,7 +22,13 @@ class PairPolicy(models.TextChoices):
 
 
 class CampaignStatus(models.TextChoices):
+    """building -> draft (or straight to active) -> active <-> paused -> closed; failed builds.
+
+    Annotators are served, and votes, undo, skip and reports accepted, only while ``active``.
+    """
+
     BUILDING = "building"
+    DRAFT = "draft"
     ACTIVE = "active"
     PAUSED = "paused"
     CLOSED = "closed"
@@ -67,6 +73,8 @@ class Campaign(models.Model):
         max_length=20, choices=CampaignStatus.choices, default=CampaignStatus.BUILDING
     )
     build_report = models.JSONField(default=dict, blank=True)
+    open_when_built = models.BooleanField(
+        default=True, help_text="Open for rating once its tasks are built; else stay a draft.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )

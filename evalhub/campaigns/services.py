@@ -22,6 +22,8 @@ from evalhub.runs.models import GenerationRun
 
 def _validate(*, runs: Sequence[GenerationRun], criteria: Sequence[str], gold_rate: float,
               judgments_per_pair: int, project: Project) -> list[str]:
+    if len({run.pk for run in runs}) != len(runs):
+        raise EvalHubError("A campaign lists each run once.")
     if len(runs) < 2:
         raise EvalHubError("A campaign compares at least two runs.")
     if any(run.project_id != project.id for run in runs):
@@ -58,6 +60,7 @@ def campaign_create(
     lease_seconds: int = 180,
     created_by: AbstractBaseUser | None = None,
     build_now: bool = False,
+    open_when_built: bool = True,
 ) -> Campaign:
     """Create a campaign; its tasks are built by a worker (or now, with ``build_now``)."""
     criteria = _validate(runs=runs, criteria=criteria, gold_rate=gold_rate,
@@ -70,7 +73,7 @@ def campaign_create(
         project=project, name=name, instructions=instructions, prompt_category=prompt_category,
         criteria=criteria, judgments_per_pair=judgments_per_pair, gold_rate=gold_rate,
         pair_policy=pair_policy, min_lpips_distance=min_lpips_distance,
-        lease_seconds=lease_seconds, created_by=created_by,
+        lease_seconds=lease_seconds, created_by=created_by, open_when_built=open_when_built,
     )
     campaign.runs.set(runs)
     if build_now:
@@ -80,10 +83,40 @@ def campaign_create(
     return campaign
 
 
-def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
-    """Pause, resume or close a campaign."""
-    if status not in (CampaignStatus.ACTIVE, CampaignStatus.PAUSED, CampaignStatus.CLOSED):
-        raise EvalHubError(f"A campaign cannot be set to {status!r}.")
+# Which status a scientist may set from which: closed and failed campaigns stay as they are.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    CampaignStatus.BUILDING: frozenset({CampaignStatus.CLOSED}),
+    CampaignStatus.DRAFT: frozenset({CampaignStatus.ACTIVE, CampaignStatus.CLOSED}),
+    CampaignStatus.ACTIVE: frozenset({CampaignStatus.PAUSED, CampaignStatus.CLOSED}),
+    CampaignStatus.PAUSED: frozenset({CampaignStatus.ACTIVE, CampaignStatus.CLOSED}),
+    CampaignStatus.CLOSED: frozenset(),
+    CampaignStatus.FAILED: frozenset(),
+}
+
+
+class StatusChangeRefused(EvalHubError):
+    """The campaign cannot move from its status to the one asked (409)."""
+
+    http_status = 409
+
+
+def campaign_set_status(*, campaign: Campaign, status: str, from_status: str | None = None
+                        ) -> Campaign:
+    """Open a draft, pause, resume or close a campaign, as ``TRANSITIONS`` allows
+    (``from_status``: only from that status, e.g. resume only a paused campaign).
+
+    The change is a conditional UPDATE on the status read, so two scientists acting at once
+    cannot both succeed from the same status.
+    """
+    if status not in TRANSITIONS.get(campaign.status, ()) or from_status not in (
+            None, campaign.status):
+        raise StatusChangeRefused(
+            f"Campaign {campaign.name!r} is {campaign.status}; it cannot become {status}.")
+    changed = Campaign.objects.filter(pk=campaign.pk, status=campaign.status).update(
+        status=status)
+    if not changed:
+        campaign.refresh_from_db(fields=["status"])
+        raise StatusChangeRefused(
+            f"Campaign {campaign.name!r} changed meanwhile; it is now {campaign.status}.")
     campaign.status = status
-    campaign.save(update_fields=["status"])
     return campaign

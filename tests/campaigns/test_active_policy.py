@@ -8,7 +8,7 @@ import pytest
 from evalhub.campaigns.building.active import campaign_refresh_priorities, interval_overlap
 from evalhub.campaigns.models import JudgeKind, Judgment, Lease
 from evalhub.campaigns.serving.rating import rate_next
-from tests.campaigns.builders import build_campaign
+from tests.builders import build_campaign
 
 pytestmark = pytest.mark.django_db
 

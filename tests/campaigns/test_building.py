@@ -4,7 +4,7 @@ from evalhub.campaigns.building.gold import gold_task_add
 from evalhub.campaigns.models import CampaignStatus
 from evalhub.campaigns.services import campaign_create
 from evalhub.core.errors import EvalHubError
-from tests.campaigns.builders import build_campaign
+from tests.builders import build_campaign
 from tests.factories import GenerationRunFactory
 
 pytestmark = pytest.mark.django_db

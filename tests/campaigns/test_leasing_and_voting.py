@@ -14,7 +14,7 @@ from evalhub.campaigns.serving.leasing import LeaseNotYours, NothingToRate, leas
 from evalhub.campaigns.serving.rating import Vote, rate_next, rate_vote
 from evalhub.campaigns.serving.voting import VoteConflict, to_outcome, vote_undo
 from evalhub.core.errors import EvalHubError
-from tests.campaigns.builders import build_campaign
+from tests.builders import build_campaign
 
 pytestmark = pytest.mark.django_db
 

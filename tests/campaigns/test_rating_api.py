@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from evalhub.campaigns.models import ImageReport, Judgment
-from tests.campaigns.builders import build_campaign
+from tests.builders import build_campaign
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
-from tests.campaigns.builders import build_campaign
+from tests.builders import build_campaign
 
 # Outside a test transaction, as in production: no savepoints around the service's
 # transactions.

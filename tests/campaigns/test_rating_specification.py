@@ -12,7 +12,7 @@ from evalhub.campaigns.serving.payloads import lease_payload
 from evalhub.campaigns.serving.rating import Progress, Vote, rate_next, rate_vote
 from evalhub.campaigns.serving.voting import VoteConflict
 from evalhub.core.errors import EvalHubError
-from tests.campaigns.builders import build_campaign
+from tests.builders import build_campaign
 
 pytestmark = pytest.mark.django_db
 
@@ -107,17 +107,45 @@ def test_a_late_vote_on_a_task_served_again_to_the_same_annotator_counts_once():
     assert world.campaign.tasks.get().judgments_count == 1
 
 
-def test_a_vote_on_a_closed_campaign_counts_and_says_nothing_more_is_served():
+def test_a_vote_on_a_lease_taken_before_the_campaign_was_paused_is_refused():
     world = build_campaign(prompts=3)
     annotator = world.annotators[0]
     lease = _lease(world, annotator)
     world.campaign.status = CampaignStatus.PAUSED
     world.campaign.save(update_fields=["status"])
-    outcome = _vote(world, annotator, lease, want_next=True, exclude={lease.pk})
-    assert outcome.result.created and Judgment.objects.count() == 1
-    assert outcome.next["done"] is True and "paused" in outcome.next["detail"]
+    with pytest.raises(EvalHubError, match="paused, not open for rating"):
+        _vote(world, annotator, lease, want_next=True, exclude={lease.pk})
+    assert Judgment.objects.count() == 0
     with pytest.raises(EvalHubError, match="not open for rating"):
         rate_next(annotator=annotator, campaign_id=world.campaign.pk)
+
+
+def test_a_retry_of_a_vote_stored_before_the_campaign_closed_still_answers_recorded():
+    world = build_campaign(prompts=3)
+    annotator = world.annotators[0]
+    lease = _lease(world, annotator)
+    client_id = uuid.uuid4()
+    first = _vote(world, annotator, lease, client_id=client_id)
+    world.campaign.status = CampaignStatus.CLOSED
+    world.campaign.save(update_fields=["status"])
+    retry = _vote(world, annotator, lease, client_id=client_id)
+    assert not retry.result.created and retry.result.judgments == first.result.judgments
+
+
+def test_a_vote_id_resent_with_another_answer_or_lease_is_a_conflict():
+    world = build_campaign(prompts=3)
+    annotator = world.annotators[0]
+    lease = _lease(world, annotator)
+    client_id = uuid.uuid4()
+    first = _vote(world, annotator, lease, answers={"overall": "left"}, client_id=client_id)
+    with pytest.raises(VoteConflict, match="already used for a different vote"):
+        _vote(world, annotator, lease, answers={"overall": "right"}, client_id=client_id)
+    other = _lease(world, annotator)
+    with pytest.raises(VoteConflict, match="already used for a different vote"):
+        _vote(world, annotator, other, answers={"overall": "left"}, client_id=client_id)
+    stored = Judgment.objects.get()
+    assert {stored.criterion: stored.outcome} == first.result.judgments
+    assert Lease.objects.get(pk=other.pk).status == LeaseStatus.ACTIVE
 
 
 def test_an_api_token_rates_like_its_user(api):

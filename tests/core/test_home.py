@@ -1,6 +1,6 @@
 import pytest
 
-from tests.campaigns.builders import build_campaign
+from tests.builders import build_campaign
 
 pytestmark = pytest.mark.django_db
 

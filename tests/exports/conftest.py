@@ -15,7 +15,7 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
-from evalhub.campaigns.building import campaign_create, gold_task_add
+from evalhub.campaigns.building.gold import gold_task_add
 from evalhub.campaigns.models import (
     Campaign,
     ComparisonTask,
@@ -24,6 +24,7 @@ from evalhub.campaigns.models import (
     Lease,
     LeaseStatus,
 )
+from evalhub.campaigns.services import campaign_create
 from evalhub.projects.models import Role
 from tests.factories import (
     CheckpointFactory,

@@ -11,12 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 from django.utils import timezone
 
-from evalhub.campaigns.leasing import lease_next
-from evalhub.campaigns.quality import annotator_set_excluded
-from evalhub.campaigns.voting import vote_submit
+from evalhub.campaigns.quality.annotators import annotator_set_excluded
 from evalhub.exports.formats import DPO_KEYS
 from evalhub.exports.options import ExportOptions
 from evalhub.exports.selectors import majority
+from tests.builders import cast_vote
 from tests.exports.conftest import build_world
 from tests.exports.helpers import alias, export, read
 
@@ -63,9 +62,7 @@ def test_pickapic_without_bytes_holds_references(world, tmp_path):
 def test_dpo_chosen_is_the_preferred_image_whatever_side_it_was_shown(world, tmp_path, answer):
     annotator = world.annotators[0]
     for _ in range(2):
-        lease = lease_next(campaign=world.campaign, annotator=annotator)
-        vote_submit(annotator=annotator, lease_id=lease.pk, client_id=uuid.uuid4(),
-                    answers={"overall": answer, "aesthetics": answer})
+        cast_vote(world.campaign, annotator, answer)
 
     path, _ = export(world, tmp_path, "dpo-jsonl", criteria=("overall",))
     frame = read(path, "dpo-jsonl")

@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from evalhub.campaigns.voting import vote_undo
+from evalhub.campaigns.serving.voting import vote_undo
 from evalhub.exports.formats import RAW_SCHEMA
 from tests.exports.helpers import alias, export, read
 
@@ -62,7 +62,7 @@ def test_raw_csv_reads_back_like_the_parquet(voted, tmp_path):
 
 def test_undone_votes_never_appear(voted, tmp_path):
     undone = voted.judgments[4]
-    vote_undo(annotator=undone.annotator, client_id=undone.client_id)
+    vote_undo(annotator=undone.annotator, campaign=undone.campaign, client_id=undone.client_id)
 
     frame = read(export(voted, tmp_path, "raw-parquet")[0], "raw-parquet")
     assert undone.pk not in set(frame["judgment_id"])

@@ -13,7 +13,7 @@ from django.db.models import Count, F, Q
 from evalhub.campaigns.models import ComparisonTask, Judgment, Lease, LeaseStatus
 from evalhub.campaigns.serving.rating import Vote, rate_next, rate_vote
 from evalhub.campaigns.serving.voting import VoteConflict, vote_undo
-from tests.campaigns.builders import build_campaign
+from tests.builders import build_campaign
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -97,7 +97,8 @@ def campaign_build_tasks(*, campaign: Campaign, pair_distance: PairDistance | No
             campaign.status = CampaignStatus.FAILED
             campaign.build_report["error"] = "The runs have no images on common prompts."
         elif campaign.status == CampaignStatus.BUILDING:
-            campaign.status = CampaignStatus.ACTIVE
+            campaign.status = (CampaignStatus.ACTIVE if campaign.open_when_built
+                               else CampaignStatus.DRAFT)
         campaign.save(update_fields=["build_report", "status"])
     return len(new_tasks)
 

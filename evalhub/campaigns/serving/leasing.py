@@ -239,9 +239,17 @@ def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool,
     return None
 
 
+class CampaignNotOpen(EvalHubError):
+    """The campaign is not active: nothing is served, voted, undone, skipped or reported.
+
+    400, not 409: the page keeps a 409'd vote as already stored, and this one never will be.
+    """
+
+
 def check_open_for_rating(campaign: Campaign) -> None:
     if campaign.status != CampaignStatus.ACTIVE:
-        raise EvalHubError(f"Campaign {campaign.name!r} is {campaign.status}, not open for rating.")
+        raise CampaignNotOpen(
+            f"Campaign {campaign.name!r} is {campaign.status}, not open for rating.")
 
 
 def draw_gold(campaign: Campaign) -> bool:
@@ -295,6 +303,8 @@ def lease_for_annotator(*, lease_id: uuid.UUID, annotator: AbstractBaseUser,
 
 
 def lease_close(*, lease: Lease, status: str) -> None:
+    """Skip (or, through lease_report, report) a task: only in an open campaign."""
+    check_open_for_rating(lease.campaign)
     if lease.status != LeaseStatus.ACTIVE:
         raise EvalHubError(f"This task is already {lease.status}.")
     Lease.objects.filter(pk=lease.pk, status=LeaseStatus.ACTIVE).update(

@@ -34,6 +34,7 @@ from evalhub.campaigns.models import (
 )
 from evalhub.campaigns.serving.leasing import (
     LeaseNotYours,
+    check_open_for_rating,
     member_of_project,
     rater_annotations,
 )
@@ -47,6 +48,8 @@ LEASE_TAKEN = "Your lease on this task expired and it was given to someone else.
 ALREADY_JUDGED = "You already judged this task."
 FOREIGN_VOTE_ID = "This vote id belongs to someone else."
 NOT_LEASED = "This task is not leased to you."
+REUSED_VOTE_ID = ("This vote id was already used for a different vote; "
+                  "a new vote needs a new id.")
 
 
 class VoteConflict(EvalHubError):
@@ -81,14 +84,27 @@ def to_outcome(answer: str, *, a_side: str) -> str:
     return Outcome.A if answer == a_side else Outcome.B
 
 
-def _existing(client_id: uuid.UUID, annotator: AbstractBaseUser) -> VoteResult | None:
+def _existing(client_id: uuid.UUID, annotator: AbstractBaseUser, *, lease: Lease,
+              answers: dict[str, str]) -> VoteResult | None:
+    """The vote stored under ``client_id``, if any: a retry returns it unchanged.
+
+    A vote id is a promise that the vote is the same: one resent with another lease or other
+    answers is refused (409) rather than answered "recorded" while the old answer stays.
+    """
     rows = list(Judgment.objects.filter(client_id=client_id).values_list(
-        "annotator_id", "criterion", "outcome"))
+        "annotator_id", "lease_id", "criterion", "outcome"))
     if not rows:
         return None
     if rows[0][0] != annotator.pk:
         raise EvalHubError(FOREIGN_VOTE_ID)
-    return VoteResult(client_id, False, {criterion: outcome for _, criterion, outcome in rows})
+    stored = {criterion: outcome for _, _, criterion, outcome in rows}
+    try:
+        sent = {c: to_outcome(a, a_side=lease.a_side) for c, a in answers.items()}
+    except EvalHubError:
+        sent = None
+    if rows[0][1] != lease.pk or sent != stored:
+        raise VoteConflict(REUSED_VOTE_ID)
+    return VoteResult(client_id, False, stored)
 
 
 def check_latency(latency_ms: int | None) -> None:
@@ -154,9 +170,13 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
             # An active lease has no vote yet (a vote closes it): a fresh vote skips the
             # lookup by vote id; a vote id used elsewhere is caught by the unique index.
             if lease.status != LeaseStatus.ACTIVE:
-                if (seen := _existing(client_id, annotator)) is not None:
+                if (seen := _existing(client_id, annotator, lease=lease,
+                                      answers=answers)) is not None:
                     return StoredVote(seen, lease, lease.rater_votes, 0)
                 _check_lease_accepts_vote(lease)
+            # A stored vote is returned above whatever the campaign's status; a new one is
+            # accepted only while the campaign is open, even on a lease taken before it closed.
+            check_open_for_rating(lease.campaign)
             counted = lease.status == LeaseStatus.ACTIVE and lease.expires_at > timezone.now()
             validate_answers(lease.campaign, answers)
             judgments = {c: to_outcome(a, a_side=lease.a_side) for c, a in answers.items()}
@@ -174,9 +194,10 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
     except IntegrityError as exc:
         # A vote id seen before (a retry whose lease another request closed meanwhile, or a
         # reused id), or this annotator already judged the task under another vote id.
-        if (seen := _existing(client_id, annotator)) is not None:
+        with transaction.atomic():  # (a locking read needs a transaction)
             lease = _lock_lease(annotator=annotator, campaign_id=campaign_id,
                                 lease_id=lease_id, exclude=exclude or set())
+        if (seen := _existing(client_id, annotator, lease=lease, answers=answers)) is not None:
             return StoredVote(seen, lease, lease.rater_votes, 0)
         raise VoteConflict(ALREADY_JUDGED) from exc
     lease.status = LeaseStatus.COMPLETED
@@ -194,7 +215,11 @@ def after_vote(campaign: Campaign) -> None:
 
 def vote_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uuid.UUID
               ) -> Lease:
-    """Retract a vote of this annotator and lease its task back to them for a new answer."""
+    """Retract a vote of this annotator and lease its task back to them for a new answer.
+
+    Only while the campaign is open: a closed campaign's votes are final.
+    """
+    check_open_for_rating(campaign)
     judgments = Judgment.objects.filter(client_id=client_id, annotator=annotator,
                                         campaign=campaign, retracted_at__isnull=True)
     first = judgments.select_related("lease").first()

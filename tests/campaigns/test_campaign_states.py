@@ -1,0 +1,99 @@
+"""Campaign states: building -> draft or active -> paused -> closed, as the scientist API allows;
+annotators are served, and may vote, undo, skip or report, only while a campaign is active."""
+
+import uuid
+
+import pytest
+
+from evalhub.campaigns.models import CampaignStatus, ImageReport, Judgment, Lease, LeaseStatus
+from tests.builders import build_campaign
+
+pytestmark = pytest.mark.django_db
+
+
+def _campaign_url(world, action=""):
+    return f"/api/v1/campaigns/{world.campaign.pk}/{action + '/' if action else ''}"
+
+
+def _rate_url(world, suffix=""):
+    return f"/api/v1/rate/{world.campaign.pk}/{suffix}"
+
+
+def _set(api, world, action):
+    api.force_login(world.scientist)
+    return api.post(_campaign_url(world, action), {}, format="json")
+
+
+def test_a_campaign_created_as_a_draft_is_not_served_until_it_is_opened(api):
+    world = build_campaign(prompts=2, open_when_built=False)
+    assert world.campaign.status == CampaignStatus.DRAFT
+    api.force_login(world.annotators[0])
+    assert api.post(_rate_url(world, "next/"), {}, format="json").status_code == 400
+    assert _set(api, world, "resume").status_code == 409  # resume is for paused campaigns
+    opened = _set(api, world, "open")
+    assert opened.status_code == 200 and opened.json()["status"] == "active"
+    api.force_login(world.annotators[0])
+    assert api.post(_rate_url(world, "next/"), {}, format="json").status_code == 201
+
+
+@pytest.mark.parametrize(("start", "action", "allowed"), [
+    (CampaignStatus.ACTIVE, "pause", True), (CampaignStatus.ACTIVE, "close", True),
+    (CampaignStatus.ACTIVE, "resume", False), (CampaignStatus.ACTIVE, "open", False),
+    (CampaignStatus.PAUSED, "resume", True), (CampaignStatus.PAUSED, "close", True),
+    (CampaignStatus.PAUSED, "open", False), (CampaignStatus.CLOSED, "resume", False),
+    (CampaignStatus.CLOSED, "pause", False), (CampaignStatus.CLOSED, "open", False),
+    (CampaignStatus.FAILED, "resume", False), (CampaignStatus.BUILDING, "resume", False),
+])
+def test_only_the_documented_status_changes_are_allowed(api, start, action, allowed):
+    world = build_campaign(prompts=1)
+    world.campaign.status = start
+    world.campaign.save(update_fields=["status"])
+    response = _set(api, world, action)
+    assert response.status_code == (200 if allowed else 409), response.content
+    world.campaign.refresh_from_db()
+    assert (world.campaign.status != start) == allowed
+    if not allowed:
+        assert f"is {start}" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("status", [CampaignStatus.PAUSED, CampaignStatus.CLOSED])
+def test_nothing_an_annotator_does_is_accepted_unless_the_campaign_is_active(api, status):
+    world = build_campaign(prompts=4)
+    annotator = world.annotators[0]
+    api.force_login(annotator)
+    voted = api.post(_rate_url(world, "next/"), {}, format="json").json()
+    client_id = str(uuid.uuid4())
+    api.post(_rate_url(world, "votes/"), {"client_id": client_id, "lease": voted["lease"],
+                                          "answers": {"overall": "left"}}, format="json")
+    held = api.post(_rate_url(world, "next/"), {"exclude": []}, format="json").json()
+    world.campaign.status = status
+    world.campaign.save(update_fields=["status"])
+
+    vote = api.post(_rate_url(world, "votes/"), {
+        "client_id": str(uuid.uuid4()), "lease": held["lease"], "answers": {"overall": "left"}},
+        format="json")
+    undo = api.post(_rate_url(world, "votes/undo/"), {"client_id": client_id}, format="json")
+    skip = api.post(_rate_url(world, f"leases/{held['lease']}/skip/"), {}, format="json")
+    report = api.post(_rate_url(world, f"leases/{held['lease']}/report/"), {"side": "left"},
+                      format="json")
+    lease = api.post(_rate_url(world, "next/"), {"exclude": [held["lease"]]}, format="json")
+    for response in (vote, undo, skip, report, lease):
+        assert response.status_code == 400, response.content
+        assert f"is {status}, not open for rating" in response.json()["detail"]
+    assert Judgment.objects.filter(retracted_at__isnull=True).count() == 1
+    assert not ImageReport.objects.exists()
+    assert Lease.objects.get(pk=held["lease"]).status == LeaseStatus.ACTIVE
+
+
+def test_a_campaign_listing_a_run_twice_or_an_overlong_category_is_refused(api):
+    world = build_campaign(prompts=1)
+    api.force_login(world.scientist)
+    runs = [world.runs[0].pk, world.runs[0].pk, world.runs[1].pk]
+    twice = api.post("/api/v1/campaigns/", {"project": world.campaign.project_id,
+                                            "name": "twice", "runs": runs}, format="json")
+    assert twice.status_code == 400 and "each run once" in twice.json()["detail"]
+    long = api.post("/api/v1/campaigns/", {
+        "project": world.campaign.project_id, "name": "long", "runs": runs[1:],
+        "prompt_category": "c" * 101}, format="json")
+    assert long.status_code == 400 and "prompt_category" in long.json()
+    assert world.campaign.project.campaigns.count() == 1
