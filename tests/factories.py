@@ -194,9 +194,12 @@ class JudgmentFactory(factory.django.DjangoModelFactory):
 
 def count_judgments(judgments) -> None:
     """Apply the voting service's counter rule to judgments written as rows."""
+    judgments = list(judgments)
+    criteria = dict(Campaign.objects.filter(pk__in={j.campaign_id for j in judgments})
+                    .values_list("pk", "criteria"))
     counted: dict[int, int] = {}
     for judgment in judgments:
-        first = judgment.campaign.criteria[0] if judgment.campaign.criteria else "overall"
+        first = (criteria[judgment.campaign_id] or ["overall"])[0]
         if (judgment.judge_kind == JudgeKind.HUMAN and judgment.retracted_at is None
                 and judgment.criterion == first):
             counted[judgment.task_id] = counted.get(judgment.task_id, 0) + 1

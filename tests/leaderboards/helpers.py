@@ -1,4 +1,8 @@
-"""Simulated votes written straight into the database, for leaderboard tests."""
+"""Simulated votes written straight into the database, for leaderboard tests.
+
+Rows follow the voting service's counter rule (tests.factories.count_judgments), as every
+vote written as rows in the suite does.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,13 @@ import numpy as np
 
 from evalhub.campaigns.models import ComparisonTask, JudgeKind, Judgment
 from evalhub.evaluation.models import ImageMetric, RunMetric
+from tests.factories import JudgmentFactory, count_judgments
 
 
 def cast(task: ComparisonTask, annotator, outcome: str, *, a_side: str = "left",
          criterion: str = "overall", created_at: datetime | None = None) -> Judgment:
-    judgment = Judgment.objects.create(task=task, campaign_id=task.campaign_id,
-                                       criterion=criterion, outcome=outcome,
-                                       judge_kind=JudgeKind.HUMAN, annotator=annotator,
-                                       a_side=a_side)
+    judgment = JudgmentFactory(task=task, annotator=annotator, outcome=outcome, a_side=a_side,
+                               criterion=criterion)
     if created_at is not None:
         Judgment.objects.filter(pk=judgment.pk).update(created_at=created_at)
     return judgment
@@ -47,7 +50,7 @@ def simulate_votes(world, strengths: dict[int, float], *, seed: int = 0,
                                                     table[task.run_b_id]),
                                  judge_kind=JudgeKind.HUMAN, annotator=annotator, a_side=side))
             count += 1
-    Judgment.objects.bulk_create(rows)
+    count_judgments(Judgment.objects.bulk_create(rows))
     return count
 
 
