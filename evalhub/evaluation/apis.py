@@ -6,8 +6,9 @@ from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from rest_framework import serializers
 
-from evalhub.evaluation.jobs import JOB_METRICS, metric_job_create
+from evalhub.evaluation.definitions import JOB_METRICS
 from evalhub.evaluation.models import ImageMetric, MetricJob, PromptMetric, RunMetric
+from evalhub.evaluation.services import metric_job_create
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
 from evalhub.projects.permissions import require_project_role
 from evalhub.runs.models import GenerationRun, ReferenceSet

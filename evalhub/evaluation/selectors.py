@@ -1,11 +1,22 @@
-"""Reading metric values for other apps (leaderboards, metric judges, exports, campaigns)."""
+"""Reading metric values (for leaderboards, metric judges, exports, campaigns) and the rows a
+metric job's steps read."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from evalhub.evaluation.models import ImageMetric, PairMetric, RunMetric
+from evalhub.blobs.models import ImageBlob
+from evalhub.evaluation.models import (
+    ImageMetric,
+    MetricJob,
+    MetricShard,
+    PairMetric,
+    ReferenceStats,
+    RunMetric,
+    ShardKind,
+)
+from evalhub.runs.models import Image
 
 
 @dataclass(frozen=True)
@@ -26,10 +37,15 @@ def run_metric_values(*, run_ids: Iterable[int]) -> dict[int, dict[str, MetricVa
     return result
 
 
-def image_metric_values(*, image_ids: Iterable[int], metric: str) -> dict[int, MetricValue]:
-    rows = ImageMetric.objects.filter(image_id__in=list(image_ids), metric=metric).order_by(
-        "created_at")
-    return {row.image_id: MetricValue(row.value, row.calibrated, row.backbone_id) for row in rows}
+def image_metric_values(*, image_ids: Iterable[int], metric: str,
+                        backbone_id: str | None = None) -> dict[int, MetricValue]:
+    """``{image_id: value}``; the most recent value when several backbones exist, unless
+    ``backbone_id`` picks one."""
+    rows = ImageMetric.objects.filter(image_id__in=list(image_ids), metric=metric)
+    if backbone_id is not None:
+        rows = rows.filter(backbone_id=backbone_id)
+    return {row.image_id: MetricValue(row.value, row.calibrated, row.backbone_id)
+            for row in rows.order_by("created_at")}
 
 
 def pair_metric_values(*, pairs: Iterable[tuple[int, int]], metric: str
@@ -40,3 +56,42 @@ def pair_metric_values(*, pairs: Iterable[tuple[int, int]], metric: str
     wanted = set(pairs)
     return {(r.image_a_id, r.image_b_id): MetricValue(r.value, r.calibrated, r.backbone_id)
             for r in rows if (r.image_a_id, r.image_b_id) in wanted}
+
+
+# --- what a metric job's steps read ------------------------------------------------------------
+
+
+def shard_images(*, shard: MetricShard) -> list[Image]:
+    """A run shard's images with their blob and prompt, by prompt, seed (empty for a
+    reference shard)."""
+    if shard.kind != ShardKind.RUN:
+        return []
+    return list(Image.objects.filter(pk__in=shard.item_ids).select_related("blob", "prompt")
+                .order_by("prompt_id", "seed", "id"))
+
+
+def shard_blobs(*, shard: MetricShard) -> list[ImageBlob]:
+    """A reference shard's image files, by id (use :func:`shard_images` for run shards)."""
+    return list(ImageBlob.objects.filter(pk__in=shard.item_ids).order_by("id"))
+
+
+def job_run_images(*, shards: Sequence[MetricShard]) -> list[Image]:
+    """The run images of a job's shards with their blob, by prompt, seed."""
+    ids = [i for s in shards if s.kind == ShardKind.RUN for i in s.item_ids]
+    return list(Image.objects.filter(pk__in=ids).select_related("blob")
+                .order_by("prompt_id", "seed", "id"))
+
+
+def job_reference_shas(*, shards: Sequence[MetricShard]) -> list[str]:
+    """The sha256 of the reference images of a job's shards, by blob id."""
+    ids = [i for s in shards if s.kind == ShardKind.REFERENCE for i in s.item_ids]
+    return list(ImageBlob.objects.filter(pk__in=ids).order_by("id")
+                .values_list("sha256", flat=True))
+
+
+def reference_stats_current(*, job: MetricJob, backbone_id: str) -> ReferenceStats | None:
+    """The job's reference set's stored FID statistics for ``backbone_id``, if they were
+    computed from exactly the images the job uses (same digest)."""
+    return ReferenceStats.objects.filter(
+        reference_set_id=job.reference_set_id, backbone_id=backbone_id,
+        images_digest=job.reference_digest).first()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from evalhub.evaluation.jobs import metric_job_process_inline
 from evalhub.evaluation.models import ImageMetric, MetricJob, PromptMetric, RunMetric
+from evalhub.evaluation.services import metric_job_process_inline
 from tests.evaluation.helpers import FAST_OPTIONS, make_reference_set, make_run
 from tests.factories import GenerationRunFactory
 

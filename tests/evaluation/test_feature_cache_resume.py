@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 from evalhub.core.errors import EvalHubError
-from evalhub.evaluation.compute import metric_shard_run
 from evalhub.evaluation.feature_cache import DatabaseFeatureCache
-from evalhub.evaluation.jobs import metric_job_create, metric_job_resume
 from evalhub.evaluation.models import FeatureCacheEntry, JobStatus
+from evalhub.evaluation.services import metric_job_create, metric_job_resume, metric_shard_run
 from metrics.feature_cache import FeatureCache
 from tests.evaluation.helpers import FAST_OPTIONS, make_run
 

@@ -8,20 +8,27 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from django.core.exceptions import PermissionDenied
 
 from evalhub.core.errors import EvalHubError
 from evalhub.evaluation import backbones
-from evalhub.evaluation.compute import _claim_and_finalize, metric_job_finalize, metric_shard_run
-from evalhub.evaluation.jobs import metric_job_create, metric_job_process_inline
 from evalhub.evaluation.models import (
     FeatureCacheEntry,
     ImageMetric,
     JobStatus,
+    MetricJob,
     MetricShard,
     PromptMetric,
     ReferenceStats,
     RunMetric,
     ShardStatus,
+)
+from evalhub.evaluation.services import (
+    metric_job_claim_finalize,
+    metric_job_create,
+    metric_job_finalize,
+    metric_job_process_inline,
+    metric_shard_run,
 )
 from metrics.gaussian import GaussianStats, frechet_distance
 from metrics.imageio import decode_image
@@ -150,7 +157,7 @@ def test_a_redelivered_shard_redoes_only_itself_and_finalize_runs_once():
     finished_at = job.finished_at
     # Late redeliveries and a stray finalize change nothing.
     metric_shard_run(shard_id=second.pk)
-    _claim_and_finalize(job.pk)
+    metric_job_claim_finalize(job_id=job.pk)
     metric_job_finalize(job_id=job.pk)
     job.refresh_from_db()
     assert job.finished_at == finished_at
@@ -165,6 +172,19 @@ def test_an_identical_active_job_is_reused():
     b = metric_job_create(run=run, metrics=["clip_score"], enqueue=False)
     c = metric_job_create(run=run, metrics=["clip_score", "lpips_diversity"], enqueue=False)
     assert a.pk == b.pk != c.pk
+
+
+def test_only_owners_and_scientists_of_the_runs_project_create_jobs(
+        project, scientist, annotator, outsider):
+    run = make_run(prompts=1, seeds=2, checkpoint__model__project=project)
+    for caller in (annotator, outsider):
+        with pytest.raises(PermissionDenied):
+            metric_job_create(run=run, metrics=["clip_score"], created_by=caller,
+                              enqueue=False)
+    assert not MetricJob.objects.filter(run=run).exists()
+    job = metric_job_create(run=run, metrics=["clip_score"], created_by=scientist,
+                            enqueue=False)
+    assert job.created_by == scientist and job.project_id == project.id
 
 
 # --- bad input ---------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from collections import Counter
 
 import pytest
 
-from evalhub.evaluation.jobs import metric_job_create
 from evalhub.evaluation.models import (
     FeatureCacheEntry,
     ImageMetric,
@@ -15,6 +14,7 @@ from evalhub.evaluation.models import (
     RunMetric,
     ShardStatus,
 )
+from evalhub.evaluation.services import metric_job_create
 from evalhub.projects.models import Membership, Role
 from metrics.gaussian import GaussianStats, frechet_distance
 from metrics.imageio import decode_image

@@ -3,12 +3,9 @@ import time
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from evalhub.core.cli import get_by_name, get_project, parse_key_values, reports_domain_errors
-from evalhub.evaluation.jobs import (
-    REFERENCE_METRICS,
-    metric_job_create,
-    metric_job_process_inline,
-)
+from evalhub.evaluation.definitions import REFERENCE_METRICS
 from evalhub.evaluation.models import MetricJob
+from evalhub.evaluation.services import metric_job_create, metric_job_process_inline
 from evalhub.runs.models import GenerationRun, ReferenceSet
 
 

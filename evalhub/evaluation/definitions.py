@@ -1,0 +1,126 @@
+"""What a metric job is: the metrics it can compute, its options, and the typed values its
+steps hand each other.
+
+No torch here: web processes (the API, ``manage.py compute_metrics``) validate jobs with it,
+and the gpu side (:mod:`evalhub.evaluation.compute`) shares the same names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from evalhub.core.errors import EvalHubError
+
+#: Metrics a job can compute, in display order.
+JOB_METRICS = ("fid", "kid", "clip_score", "cmmd", "lpips_diversity")
+#: Metrics that compare the run with a reference set of real images.
+REFERENCE_METRICS = frozenset({"fid", "kid", "cmmd"})
+#: Metrics computed on FID InceptionV3 features.
+INCEPTION_METRICS = frozenset({"fid", "kid"})
+#: Metrics computed on CLIP embeddings.
+CLIP_METRICS = frozenset({"clip_score", "cmmd"})
+
+#: Job options and their defaults (docs/metrics.md explains each).
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "antialias": True,  # resize mode of the FID InceptionV3 (True = torchmetrics >= 1.8)
+    "fid_feature": "2048",  # pool3; "64", "192", "768" pick earlier pooled layers
+    "fid_allow_rank_deficient": False,
+    "kid_subsets": 100,
+    "kid_subset_size": 1000,
+    "cmmd_estimator": "reference",
+    "shard_size": 64,
+}
+_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
+    "antialias": bool, "fid_feature": (str, int), "fid_allow_rank_deficient": bool,
+    "kid_subsets": int, "kid_subset_size": int, "cmmd_estimator": str, "shard_size": int,
+    "clip_model": str, "clip_pretrained": str,
+}
+
+
+def normalize_metrics(metrics: Iterable[str]) -> list[str]:
+    """Validated, de-duplicated metric names in canonical order."""
+    wanted = [str(m).strip() for m in metrics if str(m).strip()]
+    if not wanted:
+        raise EvalHubError("Choose at least one metric.", details=list(JOB_METRICS))
+    unknown = sorted(set(wanted) - set(JOB_METRICS))
+    if unknown:
+        raise EvalHubError(f"Unknown metric(s): {', '.join(unknown)}.",
+                           details=[f"available: {', '.join(JOB_METRICS)}"])
+    return [m for m in JOB_METRICS if m in wanted]
+
+
+def normalize_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Options merged over the defaults, with types and ranges checked."""
+    options = dict(options or {})
+    problems = []
+    for key, value in options.items():
+        expected = _OPTION_TYPES.get(key)
+        if expected is None:
+            problems.append(f"unknown option {key!r} (known: {', '.join(sorted(_OPTION_TYPES))})")
+        elif expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+            problems.append(f"option {key!r} must be an integer, got {value!r}")
+        elif not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+            problems.append(f"option {key!r} has the wrong type: {value!r}")
+    merged = {**DEFAULT_OPTIONS, **options}
+    merged["fid_feature"] = str(merged["fid_feature"])
+    if not problems:
+        if merged["fid_feature"] not in ("64", "192", "768", "2048"):
+            problems.append("fid_feature must be one of 64, 192, 768, 2048")
+        if merged["cmmd_estimator"] not in ("reference", "unbiased"):
+            problems.append("cmmd_estimator must be 'reference' or 'unbiased'")
+        for key in ("kid_subsets", "kid_subset_size", "shard_size"):
+            if merged[key] < 1:
+                problems.append(f"{key} must be at least 1")
+    if problems:
+        raise EvalHubError("Invalid metric job options.", details=problems)
+    return merged
+
+
+def job_options(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored job's options over today's defaults (jobs stored before an option existed)."""
+    return {**DEFAULT_OPTIONS, **stored}
+
+
+class MetricNotComputed(Exception):
+    """One metric of a job cannot be computed from its input; the message says why.
+
+    The job's other metrics are still stored (status ``partial``).
+    """
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What makes a value reproducible: the fields of :class:`metrics.weights.BackboneInfo`,
+    stored on every metric row and in a shard's payload (as a JSON object)."""
+
+    backbone_id: str
+    weights_sha256: str
+    calibrated: bool
+    library_versions: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Provenance:
+        return cls(backbone_id=data["backbone_id"], weights_sha256=data["weights_sha256"],
+                   calibrated=bool(data["calibrated"]),
+                   library_versions=dict(data.get("library_versions") or {}))
+
+    def as_fields(self) -> dict[str, Any]:
+        """Keyword arguments for a metric model's provenance fields."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class MetricComputed:
+    """One run-level value from the finalize step, before it is stored.
+
+    ``n_images`` counts the run's images the value describes; ``std`` is set where the
+    metric has a spread (KID over its subsets); ``details`` is stored with the row as JSON.
+    """
+
+    value: float
+    n_images: int
+    std: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,505 @@
+"""Metric jobs: creating, queueing, resuming and failing them, running their shards and the
+finalize step, and storing the metric values they produce.
+
+Life of a job:
+
+1. :func:`metric_job_create` checks the input (images exist, reference set given when needed
+   and in the run's project, options valid), splits the run's images (and the reference
+   set's, for FID/KID/CMMD) into shards and queues one ``evalhub.evaluation.run_shard`` task
+   per shard (sent by name after commit: services never import tasks).
+2. :func:`metric_shard_run` (any gpu worker, in parallel) has :mod:`~evalhub.evaluation.compute`
+   get each image's features through the database feature cache (only cache misses are
+   computed) and stores the shard's partial FID statistics (``GaussianStats`` sums, which merge
+   exactly), per-image CLIP-scores as ImageMetric rows and per-prompt LPIPS diversities in the
+   shard. A redelivered shard redoes only itself; every write is an upsert, so doing a shard
+   twice changes nothing.
+3. The shard that completes the job's last missing shard claims the finalize step under a row
+   lock on the job (status ``running`` -> ``finalizing``, once) and runs
+   :func:`metric_job_finalize`: it merges the partial statistics, reads KID/CMMD features back
+   from the cache and writes RunMetric and PromptMetric rows. A metric that cannot be computed
+   (e.g. too few reference images for FID) is reported in ``metric_errors`` while the others
+   are still written (status ``partial``).
+
+Web processes import this module, so torch stays out of it: the worker-side functions
+(:func:`metric_shard_run`, :func:`metric_job_finalize`) import ``compute`` when they run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, OperationalError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from evalhub.core.errors import EvalHubError
+from evalhub.core.queueing import enqueue_on_commit
+from evalhub.evaluation import selectors
+from evalhub.evaluation.definitions import (
+    REFERENCE_METRICS,
+    MetricComputed,
+    MetricNotComputed,
+    Provenance,
+    job_options,
+    normalize_metrics,
+    normalize_options,
+)
+from evalhub.evaluation.feature_cache import DatabaseFeatureCache
+from evalhub.evaluation.models import (
+    FINISHED_JOB_STATUSES,
+    ImageMetric,
+    JobStatus,
+    MetricJob,
+    MetricName,
+    MetricShard,
+    PromptMetric,
+    ReferenceStats,
+    RunMetric,
+    ShardKind,
+    ShardStatus,
+)
+from evalhub.projects.selectors import SCIENCE_ROLES, role_in_project
+from evalhub.runs.models import GenerationRun, Image, ReferenceSet
+
+if TYPE_CHECKING:
+    from metrics.gaussian import GaussianStats
+
+logger = logging.getLogger(__name__)
+
+RUN_SHARD_TASK = "evalhub.evaluation.run_shard"
+FINALIZE_JOB_TASK = "evalhub.evaluation.finalize_job"
+
+
+# --- creating, resuming, failing jobs ----------------------------------------------------------
+
+
+def _digest(shas: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(shas)).encode()).hexdigest()
+
+
+def _run_shard_items(images: Sequence[tuple[int, int]], size: int,
+                     keep_prompts_together: bool) -> list[list[int]]:
+    """Pack (image id, prompt id) rows, sorted by prompt, into shards of about ``size`` images.
+
+    With ``keep_prompts_together`` (LPIPS diversity needs all seeds of a prompt in one place)
+    a prompt's images never straddle two shards; a prompt with more than ``size`` images gets
+    a shard of its own.
+    """
+    if not keep_prompts_together:
+        ids = [image_id for image_id, _ in images]
+        return [ids[i:i + size] for i in range(0, len(ids), size)]
+    groups: dict[int, list[int]] = defaultdict(list)
+    for image_id, prompt_id in images:
+        groups[prompt_id].append(image_id)
+    shards: list[list[int]] = []
+    current: list[int] = []
+    for group in groups.values():
+        if current and len(current) + len(group) > size:
+            shards.append(current)
+            current = []
+        current.extend(group)
+    if current:
+        shards.append(current)
+    return shards
+
+
+def _require_science_role(user: AbstractBaseUser | AnonymousUser | None, project_id: int) -> None:
+    """A signed-in caller must be an owner or scientist of the project (CLI callers pass no
+    user). The API checks the same first, answering 404/403; this guards every other caller."""
+    if user is None or not user.is_authenticated:
+        return
+    if role_in_project(user=user, project_id=project_id) not in SCIENCE_ROLES:
+        raise PermissionDenied("Only the project's owners and scientists may compute metrics.")
+
+
+def metric_job_create(
+    *,
+    run: GenerationRun,
+    metrics: Iterable[str],
+    reference_set: ReferenceSet | None = None,
+    options: dict[str, Any] | None = None,
+    created_by: AbstractBaseUser | AnonymousUser | None = None,
+    enqueue: bool = True,
+) -> MetricJob:
+    """Create a job and queue its shards (after commit). Bad input raises EvalHubError; a
+    ``created_by`` who is not an owner or scientist of the run's project, PermissionDenied.
+
+    While an identical job (same run, metrics, reference set and options) is still queued or
+    running, that job is returned instead of starting a second one.
+    """
+    _require_science_role(created_by, run.project_id)
+    metric_list = normalize_metrics(metrics)
+    opts = normalize_options(options)
+    needs_reference = sorted(REFERENCE_METRICS & set(metric_list))
+    if needs_reference and reference_set is None:
+        raise EvalHubError(f"{', '.join(needs_reference)} compare the run with real images: "
+                           "choose a reference set.")
+    if reference_set is not None and reference_set.project_id != run.project_id:
+        raise EvalHubError("The reference set belongs to another project.")
+    if not needs_reference:
+        reference_set = None  # not used: do not make it part of the job's identity
+    images = list(Image.objects.filter(run=run).order_by("prompt_id", "seed", "id")
+                  .values_list("id", "prompt_id"))
+    if not images:
+        raise EvalHubError(f"Run {run.name!r} has no images: there is nothing to compute "
+                           "metrics on. Generate or import its images first.")
+    ref_blobs: list[tuple[int, str]] = []
+    if reference_set is not None:
+        ref_blobs = list(reference_set.images.order_by("id").values_list("id", "sha256"))
+        if not ref_blobs:
+            raise EvalHubError(f"Reference set {reference_set.name!r} has no images.")
+
+    with transaction.atomic():
+        GenerationRun.objects.select_for_update().filter(pk=run.pk).first()  # serialise creates
+        existing = MetricJob.objects.filter(
+            run=run, metrics=metric_list, reference_set=reference_set, options=opts,
+            status__in=[JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.FINALIZING],
+        ).first()
+        if existing is not None:
+            return existing
+        size = opts["shard_size"]
+        run_shards = _run_shard_items(images, size, "lpips_diversity" in metric_list)
+        ref_ids = [blob_id for blob_id, _ in ref_blobs]
+        ref_shards = [ref_ids[i:i + size] for i in range(0, len(ref_ids), size)]
+        job = MetricJob.objects.create(
+            project_id=run.project_id, run=run, metrics=metric_list, reference_set=reference_set,
+            options=opts, reference_digest=_digest(sha for _, sha in ref_blobs) if ref_blobs
+            else "", shards_total=len(run_shards) + len(ref_shards), images_total=len(images),
+            created_by=created_by if created_by is not None and created_by.is_authenticated
+            else None,
+        )
+        shards = [MetricShard(job=job, index=i, kind=ShardKind.RUN, item_ids=ids)
+                  for i, ids in enumerate(run_shards)]
+        shards += [MetricShard(job=job, index=len(run_shards) + i, kind=ShardKind.REFERENCE,
+                               item_ids=ids) for i, ids in enumerate(ref_shards)]
+        MetricShard.objects.bulk_create(shards)
+        if enqueue:
+            _enqueue_shards(MetricShard.objects.filter(job=job).values_list("id", flat=True))
+    return job
+
+
+def _enqueue_shards(shard_ids: Iterable[int]) -> None:
+    for shard_id in shard_ids:
+        enqueue_on_commit(RUN_SHARD_TASK, shard_id)
+
+
+def metric_job_resume(*, job: MetricJob) -> int:
+    """Queue again the shards of an unfinished job that are not done (e.g. after the broker
+    lost its queue); when all are done, queue the finalize step. Returns the number queued."""
+    if job.finished:
+        raise EvalHubError(f"Job {job.pk} is already {job.status}.")
+    pending = list(job.shards.exclude(status=ShardStatus.DONE).values_list("id", flat=True))
+    with transaction.atomic():
+        if pending:
+            _enqueue_shards(pending)
+        else:
+            MetricJob.objects.filter(pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+                                     ).update(status=JobStatus.FINALIZING)
+            enqueue_on_commit(FINALIZE_JOB_TASK, job.pk)
+    return len(pending) or 1
+
+
+def metric_job_process_inline(*, job: MetricJob) -> MetricJob:
+    """Compute every shard and the finalize step in this process (CLI ``--inline``, tests)."""
+    for shard_id in job.shards.order_by("index").values_list("id", flat=True):
+        metric_shard_run(shard_id=shard_id)
+    job.refresh_from_db()
+    return job
+
+
+def metric_job_fail(*, job: MetricJob, error: str) -> None:
+    """Mark an unfinished job failed with ``error`` (a finished job keeps its outcome)."""
+    MetricJob.objects.filter(pk=job.pk).exclude(status__in=FINISHED_JOB_STATUSES).update(
+        status=JobStatus.FAILED, error=error[:5000], finished_at=timezone.now())
+
+
+# --- one shard (gpu workers) -------------------------------------------------------------------
+
+
+def _store_image_clip_scores(scores: dict[int, float], prov: Provenance) -> None:
+    rows = [ImageMetric(image_id=image_id, metric=MetricName.CLIP_SCORE, value=value,
+                        **prov.as_fields()) for image_id, value in scores.items()]
+    ImageMetric.objects.bulk_create(
+        rows, update_conflicts=True, unique_fields=["image", "metric", "backbone_id"],
+        update_fields=["value", "weights_sha256", "calibrated", "library_versions",
+                       "created_at"])
+
+
+def metric_shard_run(*, shard_id: int) -> None:
+    """Compute one shard (idempotent) and, if it completes the job, finalize the job."""
+    from evalhub.evaluation import compute  # torch: only workers get here
+    from metrics.imageio import ImageDecodeError
+    from metrics.weights import WeightsMissingError
+
+    shard = MetricShard.objects.select_related("job").filter(pk=shard_id).first()
+    if shard is None:
+        return
+    job = shard.job
+    if job.finished:
+        return
+    if shard.status == ShardStatus.DONE:  # a redelivery after the shard was stored
+        metric_job_claim_finalize(job_id=job.pk)
+        return
+    MetricShard.objects.filter(pk=shard.pk).update(status=ShardStatus.RUNNING,
+                                                   attempts=F("attempts") + 1)
+    now = timezone.now()
+    MetricJob.objects.filter(pk=job.pk, started_at__isnull=True).update(started_at=now)
+    MetricJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING)
+    is_run_shard = shard.kind == ShardKind.RUN
+    try:
+        images = selectors.shard_images(shard=shard)
+        result = compute.shard_compute(
+            metrics=set(job.metrics), options=job_options(job.options), is_run_shard=is_run_shard,
+            images=images,
+            blobs=[img.blob for img in images] if is_run_shard else selectors.shard_blobs(
+                shard=shard),
+            has_reference_stats=lambda backbone_id: selectors.reference_stats_current(
+                job=job, backbone_id=backbone_id) is not None)
+        if result.clip_scores:
+            _store_image_clip_scores(result.clip_scores, result.backbones["clip"])
+    except (WeightsMissingError, ImageDecodeError, EvalHubError) as exc:
+        # Missing weights or an unreadable image will not heal by retrying: fail fast.
+        MetricShard.objects.filter(pk=shard.pk).update(status=ShardStatus.FAILED,
+                                                       error=str(exc)[:5000])
+        metric_job_fail(job=job, error=str(exc))
+        return
+    except DatabaseError:
+        raise  # the task retries these
+    except Exception as exc:
+        logger.exception("metric job %s shard %s failed", job.pk, shard.index)
+        MetricShard.objects.filter(pk=shard.pk).update(status=ShardStatus.FAILED,
+                                                       error=repr(exc)[:5000])
+        metric_job_fail(job=job, error=f"shard {shard.index} failed: {exc!r}")
+        raise
+
+    with transaction.atomic():
+        locked = MetricJob.objects.select_for_update().get(pk=job.pk)
+        if locked.finished:
+            return
+        MetricShard.objects.filter(pk=shard.pk).update(
+            status=ShardStatus.DONE, fid_stats=result.fid_stats, payload=result.payload(),
+            features_computed=result.features_computed, error="")
+        done = MetricShard.objects.filter(job_id=job.pk, status=ShardStatus.DONE).count()
+        fields: dict[str, Any] = {"shards_done": done}
+        claimed = done >= locked.shards_total and locked.status in (JobStatus.QUEUED,
+                                                                    JobStatus.RUNNING)
+        if claimed:
+            fields["status"] = JobStatus.FINALIZING
+        MetricJob.objects.filter(pk=job.pk).update(**fields)
+    if claimed:
+        _finalize_or_fail(job.pk)
+
+
+def metric_job_claim_finalize(*, job_id: int) -> None:
+    """For redeliveries: finalize if every shard is done and nobody finished the job yet."""
+    with transaction.atomic():
+        job = MetricJob.objects.select_for_update().get(pk=job_id)
+        done = MetricShard.objects.filter(job_id=job_id, status=ShardStatus.DONE).count()
+        if job.status in (JobStatus.QUEUED, JobStatus.RUNNING) and done >= job.shards_total:
+            MetricJob.objects.filter(pk=job_id).update(status=JobStatus.FINALIZING,
+                                                       shards_done=done)
+        elif job.status != JobStatus.FINALIZING:
+            return
+    _finalize_or_fail(job_id)
+
+
+def _finalize_or_fail(job_id: int) -> None:
+    """Finalize; a bug in it fails the job (with the error) instead of leaving it stuck."""
+    try:
+        metric_job_finalize(job_id=job_id)
+    except OperationalError:
+        raise  # transient: the task retries, the redelivered shard finalizes
+    except Exception as exc:
+        logger.exception("metric job %s: finalize failed", job_id)
+        MetricJob.objects.filter(pk=job_id, status=JobStatus.FINALIZING).update(
+            status=JobStatus.FAILED, error=f"finalize failed: {exc!r}"[:5000],
+            finished_at=timezone.now())
+        raise
+
+
+# --- finalize (gpu workers) --------------------------------------------------------------------
+
+
+def metric_job_finalize(*, job_id: int) -> None:
+    """Merge shard results into RunMetric/PromptMetric rows; runs once per job (row lock)."""
+    with transaction.atomic():
+        job = (MetricJob.objects.select_for_update(of=("self",))
+               .select_related("run", "reference_set").get(pk=job_id))
+        if job.status != JobStatus.FINALIZING:
+            return  # another delivery finalized it already
+        shards = list(job.shards.order_by("index"))
+        if any(s.status != ShardStatus.DONE for s in shards):
+            MetricJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
+            return
+        results: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for metric in job.metrics:
+            try:
+                with transaction.atomic():
+                    results[metric] = _FINALIZERS[metric](job, shards)
+            except (MetricNotComputed, ValueError) as exc:  # incl. InsufficientSamplesError
+                errors[metric] = str(exc)
+            except DatabaseError:
+                raise
+            except Exception as exc:  # a bug: report it on the job, keep the other metrics
+                logger.exception("metric job %s: %s failed", job.pk, metric)
+                errors[metric] = f"internal error: {exc!r}"
+        if errors and results:
+            status = JobStatus.PARTIAL
+        elif errors:
+            status = JobStatus.FAILED
+        else:
+            status = JobStatus.COMPLETED
+        MetricJob.objects.filter(pk=job.pk).update(
+            status=status, results=results, metric_errors=errors,
+            error="; ".join(f"{m}: {e}" for m, e in errors.items())[:5000],
+            shards_done=len(shards), finished_at=timezone.now())
+
+
+def _features(shas: Sequence[str], backbone_id: str, what: str) -> np.ndarray:
+    """Cached feature vectors, row-aligned with ``shas``; every one must be there."""
+    found = DatabaseFeatureCache().get_many(shas, backbone_id)
+    missing = [s for s in dict.fromkeys(shas) if s not in found]
+    if missing:
+        raise MetricNotComputed(f"{len(missing)} {what} feature vector(s) for {backbone_id} "
+                                "are missing from the feature cache; run the job again")
+    return np.stack([found[s] for s in shas])
+
+
+def _payloads(shards: Sequence[MetricShard], kind: str | None = None) -> list[dict[str, Any]]:
+    return [s.payload for s in shards if kind is None or s.kind == kind]
+
+
+def _store_run_metric(job: MetricJob, metric: str, prov: Provenance, computed: MetricComputed,
+                      *, with_reference: bool) -> dict[str, Any]:
+    """Upsert the run's value (one per run, metric, reference set, backbone); returns the
+    JSON summary kept in the job's ``results``."""
+    RunMetric.objects.update_or_create(
+        run=job.run, metric=metric, backbone_id=prov.backbone_id,
+        reference_set=job.reference_set if with_reference else None,
+        defaults={**prov.as_fields(), "value": computed.value, "std": computed.std,
+                  "n_images": computed.n_images, "details": {**computed.details, "job": job.pk}},
+    )
+    return {"value": computed.value, "std": computed.std, "n_images": computed.n_images,
+            **prov.as_fields(), "uncalibrated": not prov.calibrated,
+            **({"details": computed.details} if computed.details else {})}
+
+
+def _store_prompt_metrics(job: MetricJob, metric: str, prov: Provenance,
+                          values: dict[int, float]) -> None:
+    for prompt_id, value in values.items():
+        PromptMetric.objects.update_or_create(
+            run=job.run, prompt_id=prompt_id, metric=metric, backbone_id=prov.backbone_id,
+            defaults={**prov.as_fields(), "value": value})
+
+
+def _reference_stats(job: MetricJob, shards: Sequence[MetricShard],
+                     prov: Provenance) -> GaussianStats:
+    """The reference set's FID statistics: stored per (reference set, backbone), recomputed
+    (by merging the reference shards' partials, or from cached features) when stale."""
+    from evalhub.evaluation import compute
+
+    stored = selectors.reference_stats_current(job=job, backbone_id=prov.backbone_id)
+    if stored is not None:
+        return compute.stats_from_bytes(bytes(stored.stats))
+    ref_shards = [s for s in shards if s.kind == ShardKind.REFERENCE]
+    if ref_shards and all(s.fid_stats for s in ref_shards):
+        stats = compute.merge_stats([bytes(s.fid_stats) for s in ref_shards])
+    else:
+        stats = compute.stats_of_features(_features(
+            selectors.job_reference_shas(shards=shards), prov.backbone_id, "reference"))
+    ReferenceStats.objects.update_or_create(
+        reference_set=job.reference_set, backbone_id=prov.backbone_id,
+        defaults={**prov.as_fields(), "images_digest": job.reference_digest, "n": stats.n,
+                  "dim": stats.dim, "stats": stats.to_bytes()})
+    return stats
+
+
+def _finalize_fid(job: MetricJob, shards: Sequence[MetricShard]) -> dict[str, Any]:
+    from evalhub.evaluation import compute
+
+    prov = compute.shard_backbone(_payloads(shards), "inception")
+    opts = job_options(job.options)
+    computed = compute.fid(
+        run_parts=[bytes(s.fid_stats) for s in shards
+                   if s.kind == ShardKind.RUN and s.fid_stats],
+        reference=_reference_stats(job, shards, prov),
+        allow_rank_deficient=opts["fid_allow_rank_deficient"], antialias=opts["antialias"],
+        run_name=job.run.name,
+        reference_name=job.reference_set.name if job.reference_set else "?")
+    return _store_run_metric(job, "fid", prov, computed, with_reference=True)
+
+
+def _run_and_reference_features(job: MetricJob, shards: Sequence[MetricShard],
+                                prov: Provenance) -> tuple[np.ndarray, np.ndarray]:
+    run = _features([img.blob.sha256 for img in selectors.job_run_images(shards=shards)],
+                    prov.backbone_id, "run image")
+    reference = _features(selectors.job_reference_shas(shards=shards), prov.backbone_id,
+                          "reference")
+    return run, reference
+
+
+def _finalize_kid(job: MetricJob, shards: Sequence[MetricShard]) -> dict[str, Any]:
+    from evalhub.evaluation import compute
+
+    prov = compute.shard_backbone(_payloads(shards), "inception")
+    opts = job_options(job.options)
+    run, reference = _run_and_reference_features(job, shards, prov)
+    computed = compute.kid(reference=reference, run=run, subsets=opts["kid_subsets"],
+                           subset_size=opts["kid_subset_size"])
+    return _store_run_metric(job, "kid", prov, computed, with_reference=True)
+
+
+def _finalize_cmmd(job: MetricJob, shards: Sequence[MetricShard]) -> dict[str, Any]:
+    from evalhub.evaluation import compute
+
+    prov = compute.shard_backbone(_payloads(shards), "clip")
+    run, reference = _run_and_reference_features(job, shards, prov)
+    computed = compute.cmmd_of(reference=reference, run=run,
+                               estimator=job_options(job.options)["cmmd_estimator"])
+    return _store_run_metric(job, "cmmd", prov, computed, with_reference=True)
+
+
+def _finalize_clip_score(job: MetricJob, shards: Sequence[MetricShard]) -> dict[str, Any]:
+    from evalhub.evaluation import compute
+
+    prov = compute.shard_backbone(_payloads(shards, ShardKind.RUN), "clip")
+    images = selectors.job_run_images(shards=shards)
+    stored = selectors.image_metric_values(image_ids=[img.id for img in images],
+                                           metric=MetricName.CLIP_SCORE,
+                                           backbone_id=prov.backbone_id)
+    if len(stored) != len(images):
+        raise MetricNotComputed(f"{len(images) - len(stored)} image CLIP-scores are missing; "
+                                "run the job again")
+    computed, per_prompt = compute.clip_score_summary(
+        [(img.prompt_id, stored[img.id].value) for img in images])
+    _store_prompt_metrics(job, "clip_score", prov, per_prompt)
+    return _store_run_metric(job, "clip_score", prov, computed, with_reference=False)
+
+
+def _finalize_lpips(job: MetricJob, shards: Sequence[MetricShard]) -> dict[str, Any]:
+    from evalhub.evaluation import compute
+
+    payloads = _payloads(shards, ShardKind.RUN)
+    prov = compute.shard_backbone(payloads, "lpips")
+    per_prompt = compute.shard_diversities(payloads)
+    computed = compute.lpips_summary(per_prompt)
+    _store_prompt_metrics(job, "lpips_diversity", prov,
+                          {p: d.value for p, d in per_prompt.items()})
+    return _store_run_metric(job, "lpips_diversity", prov, computed, with_reference=False)
+
+
+_FINALIZERS: dict[str, Callable[[MetricJob, Sequence[MetricShard]], dict[str, Any]]] = {
+    "fid": _finalize_fid,
+    "kid": _finalize_kid,
+    "clip_score": _finalize_clip_score,
+    "cmmd": _finalize_cmmd,
+    "lpips_diversity": _finalize_lpips,
+}
