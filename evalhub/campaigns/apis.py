@@ -117,7 +117,8 @@ class CampaignViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.Retrieve
         """Per-annotator gold accuracy and flags, agreement per criterion, latency outliers."""
         campaign = self.get_object()
         return Response({
-            "annotators": [asdict(a) for a in annotator_quality(campaign=campaign)],
+            "annotators": [{**asdict(a), "flagged": a.flagged}
+                           for a in annotator_quality(campaign=campaign)],
             "agreement": agreement_by_criterion(campaign=campaign),
             "latency_outliers": latency_outliers(campaign=campaign),
         })

@@ -1,4 +1,17 @@
-"""Per-annotator quality: gold accuracy, flags from it, and excluding an annotator's votes."""
+"""Per-annotator quality: gold accuracy, implausibly fast votes, flags, and exclusion.
+
+Two rules flag an annotator (a flag informs; excluding their votes is the scientist's call):
+
+- gold: at least ``campaign.min_gold_for_flag`` gold votes and an accuracy below
+  ``campaign.gold_accuracy_threshold``;
+- speed: at least ``EVALHUB_FAST_VOTE_MIN_VOTES`` votes and a share of at least
+  ``EVALHUB_FAST_VOTE_SHARE`` of them cast faster than ``EVALHUB_FAST_VOTE_FLOOR_MS``.
+
+A vote's time is measured by the server: the judgment's ``created_at`` minus its lease's
+``leased_at``. The page leases the next pair with each vote, so this is the time between two
+votes, never less than the time the pair was on screen, and a client cannot fake it (the
+``latency_ms`` the page reports is kept for analysis but trusted for nothing).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
@@ -20,9 +34,15 @@ class AnnotatorQuality:
     gold_votes: int
     gold_correct: int
     gold_accuracy: float | None
-    median_latency_ms: float | None
-    flagged: bool  # gold accuracy below the campaign's threshold (with enough gold votes)
+    median_latency_ms: float | None  # as the page reported it
+    fast_votes: int  # votes faster than the floor, by the server's clock
+    median_vote_ms: float | None  # server-measured time per vote (lease to vote)
+    flags: tuple[str, ...]  # "gold", "fast": which rules flag the annotator
     excluded: bool
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.flags)
 
 
 def human_judgments(campaign: Campaign) -> QuerySet[Judgment]:
@@ -31,12 +51,13 @@ def human_judgments(campaign: Campaign) -> QuerySet[Judgment]:
 
 
 def annotator_quality(*, campaign: Campaign) -> list[AnnotatorQuality]:
-    """Per-annotator counts, gold accuracy (on the overall criterion) and latency."""
+    """Per-annotator counts, gold accuracy (on the overall criterion), speed and flags."""
     rows = human_judgments(campaign).filter(criterion=Criterion.OVERALL).values_list(
-        "annotator_id", "outcome", "task__is_gold", "task__gold_answer", "latency_ms")
+        "annotator_id", "outcome", "task__is_gold", "task__gold_answer", "latency_ms",
+        "created_at", "lease__leased_at")
     stats: dict[int, dict] = defaultdict(lambda: {"votes": 0, "gold": 0, "correct": 0,
-                                                  "latency": []})
-    for annotator_id, outcome, is_gold, answer, latency in rows:
+                                                  "latency": [], "held_ms": []})
+    for annotator_id, outcome, is_gold, answer, latency, voted_at, leased_at in rows:
         entry = stats[annotator_id]
         if is_gold:
             entry["gold"] += 1
@@ -45,20 +66,31 @@ def annotator_quality(*, campaign: Campaign) -> list[AnnotatorQuality]:
             entry["votes"] += 1
         if latency is not None:
             entry["latency"].append(latency)
+        if leased_at is not None:
+            entry["held_ms"].append((voted_at - leased_at).total_seconds() * 1000.0)
     excluded = set(AnnotatorFlag.objects.filter(campaign=campaign, excluded=True)
                    .values_list("annotator_id", flat=True))
     names = dict(get_user_model().objects.filter(pk__in=stats).values_list("pk", "username"))
+    floor_ms = settings.EVALHUB_FAST_VOTE_FLOOR_MS
     result = []
     for annotator_id, entry in sorted(stats.items()):
         accuracy = entry["correct"] / entry["gold"] if entry["gold"] else None
-        flagged = (accuracy is not None and entry["gold"] >= campaign.min_gold_for_flag
-                   and accuracy < campaign.gold_accuracy_threshold)
+        held = np.asarray(entry["held_ms"])
+        fast = int((held < floor_ms).sum())
+        flags = []
+        if (accuracy is not None and entry["gold"] >= campaign.min_gold_for_flag
+                and accuracy < campaign.gold_accuracy_threshold):
+            flags.append("gold")
+        if (len(held) >= settings.EVALHUB_FAST_VOTE_MIN_VOTES
+                and fast >= settings.EVALHUB_FAST_VOTE_SHARE * len(held)):
+            flags.append("fast")
         result.append(AnnotatorQuality(
             annotator_id=annotator_id, username=names.get(annotator_id, "?"),
             votes=entry["votes"], gold_votes=entry["gold"], gold_correct=entry["correct"],
             gold_accuracy=accuracy,
             median_latency_ms=float(np.median(entry["latency"])) if entry["latency"] else None,
-            flagged=flagged, excluded=annotator_id in excluded,
+            fast_votes=fast, median_vote_ms=float(np.median(held)) if len(held) else None,
+            flags=tuple(flags), excluded=annotator_id in excluded,
         ))
     return result
 
