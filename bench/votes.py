@@ -440,6 +440,8 @@ async def drive(clients: list[Client], campaign: int, tasks: list[dict], duratio
 # A PostgreSQL client backend's process title: "postgres: [cluster: ]user database host(port)
 # state" (or "[local]" for a socket); shared processes (checkpointer, walwriter, ...) differ.
 BACKEND_TITLE = re.compile(r"^postgres: (?:[^:\s]+: )?\S+ (\S+) (?:\S+\(\d+\)|\[local\])")
+# A parallel query's helper: it works for its leader's database.
+PARALLEL_WORKER_TITLE = re.compile(r"parallel worker for PID (\d+)")
 
 
 def process_cpu(pids: list[int]) -> dict[int, tuple[int, float]]:
@@ -483,19 +485,26 @@ def pids_of(parent: int) -> list[int]:
 
 def postgres_pids(database: str) -> list[int]:
     """PostgreSQL's shared processes and the backends of ``database`` (not other databases')."""
-    found = []
+    titles = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             if (proc / "comm").read_text().strip() != "postgres":
                 continue
-            title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            titles[int(proc.name)] = (proc / "cmdline").read_bytes().replace(
+                b"\0", b" ").decode().strip()
         except OSError:
             continue
-        backend = BACKEND_TITLE.match(title)
-        if backend is None or backend.group(1) == database:
-            found.append(int(proc.name))
+    ours = {pid for pid, title in titles.items()
+            if (backend := BACKEND_TITLE.match(title)) and backend.group(1) == database}
+    found = []
+    for pid, title in titles.items():
+        if (helper := PARALLEL_WORKER_TITLE.search(title)) is not None:
+            if int(helper.group(1)) in ours:
+                found.append(pid)
+        elif pid in ours or BACKEND_TITLE.match(title) is None:
+            found.append(pid)
     return found
 
 
