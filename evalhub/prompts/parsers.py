@@ -70,6 +70,9 @@ def _row_from_mapping(line: int, record: dict[str, Any], errors: list[str]) -> P
     if len(text) > MAX_PROMPT_CHARS:
         errors.append(f"line {line}: prompt is longer than {MAX_PROMPT_CHARS} characters")
         return None
+    if "\x00" in text:
+        errors.append(f"line {line}: prompt text contains a NUL byte")
+        return None
     known = {*TEXT_KEYS, "category", "tags", "source_image"}
     metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
     extra = {k: v for k, v in record.items() if k not in known and k != "metadata" and v != ""}
@@ -83,12 +86,29 @@ def _row_from_mapping(line: int, record: dict[str, Any], errors: list[str]) -> P
     )
 
 
+def _csv_problem(exc: csv.Error) -> str:
+    message = str(exc)
+    if "field larger than field limit" in message:
+        return f"a field is longer than {csv.field_size_limit()} characters"
+    return f"not valid CSV ({message})"
+
+
 def _parse_csv(text: str, errors: list[str]) -> list[PromptRow]:
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
         return []
     rows = []
-    for record in reader:
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            # (line_num counts the lines read before the bad one.) A field past the csv
+            # module's size limit (far above MAX_PROMPT_CHARS), a NUL
+            # byte...: that line is reported and the reader goes on with the next one.
+            errors.append(f"line {reader.line_num + 1}: {_csv_problem(exc)}")
+            continue
         if None in record:
             errors.append(f"line {reader.line_num}: more values than columns")
             continue
@@ -112,12 +132,10 @@ def _parse_jsonl(text: str, errors: list[str]) -> list[PromptRow]:
     return rows
 
 
-def _parse_txt(text: str) -> list[PromptRow]:
-    return [
-        PromptRow(line=n, text=line.strip())
-        for n, line in enumerate(text.splitlines(), start=1)
-        if line.strip()
-    ]
+def _parse_txt(text: str, errors: list[str]) -> list[PromptRow]:
+    rows = [_row_from_mapping(n, {"text": line}, errors)
+            for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    return [row for row in rows if row is not None]
 
 
 def parse_prompts(data: bytes, *, fmt: str) -> list[PromptRow]:
@@ -131,7 +149,7 @@ def parse_prompts(data: bytes, *, fmt: str) -> list[PromptRow]:
     elif fmt == "jsonl":
         rows = _parse_jsonl(text, errors)
     else:
-        rows = _parse_txt(text)
+        rows = _parse_txt(text, errors)
     seen: dict[str, int] = {}
     for row in rows:
         if row.text in seen:

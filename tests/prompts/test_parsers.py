@@ -80,3 +80,22 @@ def test_format_is_detected_from_the_extension_or_refused():
     assert detect_format("p.txt") == "txt"
     with pytest.raises(ImportRejected, match="Cannot tell the format"):
         detect_format("p.xlsx")
+
+
+def test_a_csv_field_past_the_csv_limit_is_reported_on_its_line_with_the_others():
+    import csv
+
+    huge = "x" * (csv.field_size_limit() + 10)
+    data = f'text,category\n"a cat",animals\n"{huge}",animals\n"a dog",animals\n'.encode()
+    with pytest.raises(ImportRejected) as refused:
+        parse_prompts(data, fmt="csv")
+    assert any(d.startswith("line 3: a field is longer than") for d in refused.value.details)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "txt"])
+def test_nul_bytes_in_prompt_text_are_refused(fmt):
+    body = {"csv": 'text\n"a\x00cat"\n', "jsonl": '{"text": "a\\u0000cat"}\n',
+            "txt": "a\x00cat\n"}[fmt]
+    with pytest.raises(ImportRejected) as refused:
+        parse_prompts(body.encode(), fmt=fmt)
+    assert any("NUL" in d for d in refused.value.details)
