@@ -34,6 +34,17 @@ def test_import_images_creates_the_run_from_model_checkpoint_and_prompt_set(cata
     assert run.images.count() == 1 and "1 images imported" in out.getvalue()
 
 
+def test_a_rejected_import_leaves_no_new_run_behind(catalog, tmp_path):
+    project, _, _ = catalog
+    archive = make_zip(tmp_path / "bad.zip", {
+        "a.png": b"not a png at all",
+        "manifest.csv": manifest_csv([("a.png", "a red circle", 0)])})
+    with pytest.raises(CommandError, match="a.png"):
+        call_command("import_images", str(archive), "--project", project.slug, "--run", "r2",
+                     "--model", "sdxl", "--checkpoint", "step-5000", "--prompt-set", "shapes")
+    assert not GenerationRun.objects.filter(name="r2").exists()
+
+
 def test_a_missing_run_without_what_creates_it_is_a_clear_error(catalog, tmp_path):
     project, _, _ = catalog
     with pytest.raises(CommandError, match="pass --model, --checkpoint and --prompt-set"):

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django.core.management.base import BaseCommand, CommandParser
 
 from evalhub.blobs.sources import open_source
@@ -27,10 +28,12 @@ class Command(BaseCommand):
     @reports_domain_errors
     def handle(self, *args, **options) -> None:
         project = get_project(options["project"])
-        run = run_from_options(project=project, options=options)
         manifest_path: Path | None = options["manifest"]
         limit = settings.EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES
-        with open_source(options["source"], max_total_bytes=limit) as source:
+        # One transaction: a rejected import leaves no new run behind.
+        with transaction.atomic(), open_source(options["source"],
+                                               max_total_bytes=limit) as source:
+            run = run_from_options(project=project, options=options)
             report = run_images_import(
                 run=run,
                 source=source,
