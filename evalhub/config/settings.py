@@ -18,6 +18,7 @@ from evalhub.config.env import (
     var_dir,
 )
 from evalhub.config.storage import storages_from_env
+from evalhub.core.logging import logging_config
 
 VAR_DIR = var_dir()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -65,6 +66,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later log line carries the request id, and the latency counts everything.
+    "evalhub.core.logging.RequestIdMiddleware",
+    "evalhub.core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -199,13 +203,20 @@ EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES = env_int(
 EVALHUB_IMPORT_ROOTS = env_list("EVALHUB_IMPORT_ROOTS", [])
 EVALHUB_RANDOM_WEIGHTS = env_bool("EVALHUB_RANDOM_WEIGHTS", default=False)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# Operations (docs/operations.md). Logs: plain text, or one JSON object per line with the
+# request id / task id (EVALHUB_LOG_JSON=1; workers read the same variable in celery.py).
+EVALHUB_LOG_JSON = env_bool("EVALHUB_LOG_JSON", default=False)
+LOGGING = logging_config(json_lines=EVALHUB_LOG_JSON, level=env_str("LOG_LEVEL", "INFO"))
+# /readyz: broker and worker-reply timeout, queues needing a worker (unset: every routed
+# queue; empty: none), free-space floor under MEDIA_ROOT, how long one result is reused.
+EVALHUB_READYZ_TIMEOUT_MS = env_int("EVALHUB_READYZ_TIMEOUT_MS", 1000)
+EVALHUB_READYZ_QUEUES: list[str] | None = None
+if env_str("EVALHUB_READYZ_QUEUES") is not None:
+    EVALHUB_READYZ_QUEUES = env_list("EVALHUB_READYZ_QUEUES", [])
+EVALHUB_READYZ_MIN_FREE_MB = env_int("EVALHUB_READYZ_MIN_FREE_MB", 1024)
+EVALHUB_READYZ_CACHE_SECONDS = env_int("EVALHUB_READYZ_CACHE_SECONDS", 5)
+# /metrics: a bearer token; unset, only direct connections from this host are answered.
+EVALHUB_METRICS_TOKEN = env_str("EVALHUB_METRICS_TOKEN", "")
 
 # Serve MEDIA_ROOT from Django (embedded default, development); production fronts it instead.
 EVALHUB_SERVE_MEDIA = env_bool("EVALHUB_SERVE_MEDIA", default=DEBUG)

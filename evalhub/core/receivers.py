@@ -1,0 +1,102 @@
+"""Signal receivers of operations: vote counter, task metrics, task ids in log lines.
+
+- :func:`connect_vote_counter` counts ``campaigns.signals.vote_recorded`` (web processes;
+  :class:`evalhub.core.metrics.MetricsMiddleware` connects it when it is loaded).
+- :func:`connect_task_receivers` (``evalhub/config/celery.py``, every process): the sender
+  stamps the current request id on each task message; the worker measures each task, counts
+  its failures and sets the task id, task name and originating request id for its log lines.
+- :func:`configure_worker_logging` replaces Celery's own logging set-up by the settings'
+  ``LOGGING`` when ``EVALHUB_LOG_JSON`` is on, so worker lines are JSON too.
+"""
+
+from __future__ import annotations
+
+import logging.config
+import time
+from contextvars import Token
+from typing import Any
+
+from celery.signals import (
+    before_task_publish,
+    setup_logging,
+    task_failure,
+    task_postrun,
+    task_prerun,
+)
+
+from evalhub.core.logging import request_id_var, task_id_var, task_name_var
+from evalhub.core.metrics import TASK_DURATION, TASK_FAILURES, VOTES_RECORDED
+
+# Message header that carries the id of the request that sent a task.
+REQUEST_ID_TASK_HEADER = "evalhub_request_id"
+
+# Per task id while it runs in this process: its start (perf_counter seconds) and the tokens
+# that restore the log context afterwards. Prefork children run one task at a time; the
+# threads pool runs several, each in its own thread and context.
+_running: dict[str, tuple[float, tuple[Token, ...]]] = {}
+
+
+def count_vote(sender: Any, **kwargs: Any) -> None:
+    VOTES_RECORDED.inc()
+
+
+def connect_vote_counter() -> None:
+    """Count every ``vote_recorded`` signal in ``evalhub_votes_recorded_total`` (once)."""
+    from evalhub.campaigns.signals import vote_recorded
+
+    vote_recorded.connect(count_vote, dispatch_uid="core.metrics.count_vote")
+
+
+def stamp_request_id(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    """Sender side: carry the current request id (if any) in the task's message headers."""
+    request_id = request_id_var.get()
+    if request_id is not None and headers is not None:
+        headers.setdefault(REQUEST_ID_TASK_HEADER, request_id)
+
+
+def task_started(task_id: str, task: Any, **kwargs: Any) -> None:
+    """Worker side, before the task body: start its clock and its log context."""
+    tokens = (task_id_var.set(task_id), task_name_var.set(task.name),
+              request_id_var.set(getattr(task.request, REQUEST_ID_TASK_HEADER, None)))
+    _running[task_id] = (time.perf_counter(), tokens)
+
+
+def task_finished(task_id: str, task: Any, state: str | None = None, **kwargs: Any) -> None:
+    """Worker side, after the task body (any outcome): observe its duration, end its context."""
+    started = _running.pop(task_id, None)
+    if started is None:
+        return
+    start, tokens = started
+    TASK_DURATION.labels(task.name, state or "UNKNOWN").observe(time.perf_counter() - start)
+    for var, token in zip((task_id_var, task_name_var, request_id_var), tokens, strict=True):
+        try:
+            var.reset(token)
+        except ValueError:  # set in another context (should not happen): just clear it
+            var.set(None)
+
+
+def task_failed(sender: Any = None, exception: BaseException | None = None,
+                **kwargs: Any) -> None:
+    name = getattr(sender, "name", None) or "unknown"
+    TASK_FAILURES.labels(name, type(exception).__name__ if exception else "unknown").inc()
+
+
+def configure_worker_logging(loglevel: Any = None, **kwargs: Any) -> None:
+    """Celery's ``setup_logging``: apply the settings' ``LOGGING`` (JSON lines) instead of
+    Celery's handlers; the worker's ``--loglevel`` sets the root level."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)
+
+
+def connect_task_receivers(*, json_logs: bool) -> None:
+    """Connect the Celery receivers (idempotent). ``json_logs``: also take over the worker's
+    logging set-up (Celery then leaves logging alone)."""
+    before_task_publish.connect(stamp_request_id, dispatch_uid="core.stamp_request_id")
+    task_prerun.connect(task_started, dispatch_uid="core.task_started")
+    task_postrun.connect(task_finished, dispatch_uid="core.task_finished")
+    task_failure.connect(task_failed, dispatch_uid="core.task_failed")
+    if json_logs:
+        setup_logging.connect(configure_worker_logging, dispatch_uid="core.worker_logging")
