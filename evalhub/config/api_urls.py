@@ -1,9 +1,9 @@
 """All REST endpoints under /api/v1/, one router for every app."""
 
 from django.urls import include, path
-from rest_framework.routers import DefaultRouter
 
 from evalhub.campaigns.apis import CampaignViewSet
+from evalhub.core.converters import IdRouter
 from evalhub.generation.apis import GeneratorListApi
 from evalhub.projects.apis import MembershipViewSet, ProjectViewSet
 from evalhub.prompts.apis import PromptSetViewSet, PromptViewSet
@@ -15,7 +15,7 @@ from evalhub.runs.apis import (
     ReferenceSetViewSet,
 )
 
-router = DefaultRouter()
+router = IdRouter()
 router.register("projects", ProjectViewSet, basename="project")
 router.register("memberships", MembershipViewSet, basename="membership")
 router.register("prompt-sets", PromptSetViewSet, basename="prompt-set")
@@ -30,7 +30,7 @@ router.register("campaigns", CampaignViewSet, basename="campaign")
 urlpatterns = [
     path("auth/token/", include("evalhub.core.auth_urls")),
     path("generators/", GeneratorListApi.as_view(), name="generator-list"),
-    path("rate/<int:campaign_id>/", include("evalhub.campaigns.serving.urls")),
+    path("rate/<id:campaign_id>/", include("evalhub.campaigns.serving.urls")),
     path("", include("evalhub.evaluation.api_urls")),
     path("", include("evalhub.leaderboards.api_urls")),
     path("", include("evalhub.exports.api_urls")),

@@ -5,6 +5,6 @@ from django.urls import path
 from evalhub.exports.apis import CampaignExportApi
 
 urlpatterns: list = [
-    path("campaigns/<int:campaign_id>/export/", CampaignExportApi.as_view(),
+    path("campaigns/<id:campaign_id>/export/", CampaignExportApi.as_view(),
          name="campaign-export"),
 ]

@@ -5,8 +5,8 @@ from django.urls import path
 from evalhub.leaderboards.apis import LeaderboardApi, MetricJudgesApi
 
 urlpatterns: list = [
-    path("campaigns/<int:campaign_id>/leaderboard/", LeaderboardApi.as_view(),
+    path("campaigns/<id:campaign_id>/leaderboard/", LeaderboardApi.as_view(),
          name="campaign-leaderboard"),
-    path("campaigns/<int:campaign_id>/metric-judges/", MetricJudgesApi.as_view(),
+    path("campaigns/<id:campaign_id>/metric-judges/", MetricJudgesApi.as_view(),
          name="campaign-metric-judges"),
 ]

@@ -6,8 +6,8 @@ from evalhub.leaderboards import views
 
 urlpatterns: list = [
     path("dashboard/", views.dashboard_home, name="dashboard"),
-    path("dashboard/campaigns/<int:campaign_id>/", views.dashboard_campaign,
+    path("dashboard/campaigns/<id:campaign_id>/", views.dashboard_campaign,
          name="dashboard-campaign"),
-    path("dashboard/models/<int:model_id>/", views.dashboard_model, name="dashboard-model"),
+    path("dashboard/models/<id:model_id>/", views.dashboard_model, name="dashboard-model"),
     path("dashboard/assets/plotly.min.js", views.plotly_js, name="dashboard-plotly-js"),
 ]

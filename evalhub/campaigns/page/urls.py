@@ -3,7 +3,7 @@ from django.urls import path, re_path
 from evalhub.campaigns.page import views
 
 urlpatterns = [
-    path("rate/<int:campaign_id>/", views.rate_page, name="rate"),
+    path("rate/<id:campaign_id>/", views.rate_page, name="rate"),
     re_path(r"^rate/tiles/(?P<sha256>[0-9a-f]{64})\.dzi$", views.tile_descriptor,
             name="rate-tiles-dzi"),
     re_path(r"^rate/tiles/(?P<sha256>[0-9a-f]{64})_files/(?P<level>\d{1,2})/"

@@ -1,6 +1,6 @@
 """URLs of the annotator API, mounted under /api/v1/rate/<campaign_id>/."""
 
-from django.urls import path, re_path
+from django.urls import path
 
 from evalhub.campaigns.serving.apis import (
     RateCampaignApi,
@@ -17,6 +17,8 @@ urlpatterns = [
     path("leases/", RateLeasesApi.as_view(), name="rate-leases"),
     path("votes/", RateVoteApi.as_view(), name="rate-vote"),
     path("votes/undo/", RateUndoApi.as_view(), name="rate-undo"),
-    re_path(r"^leases/(?P<lease_id>[0-9a-f-]{36})/(?P<action>skip|report)/$",
-            RateLeaseActionApi.as_view(), name="rate-lease-action"),
+    path("leases/<uuid:lease_id>/skip/", RateLeaseActionApi.as_view(), {"action": "skip"},
+         name="rate-lease-skip"),
+    path("leases/<uuid:lease_id>/report/", RateLeaseActionApi.as_view(), {"action": "report"},
+         name="rate-lease-report"),
 ]

@@ -1,0 +1,68 @@
+"""Inputs that used to reach a server error get a clear 4xx answer instead."""
+
+import json
+import uuid
+
+import pytest
+
+from tests.builders import build_campaign
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world():
+    return build_campaign(prompts=2)
+
+
+def test_a_body_over_the_upload_limit_is_413_with_the_limit_named(api, world, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    api.force_login(world.annotator)
+    body = json.dumps({"exclude": [], "padding": "x" * 20_000})
+    response = api.post(f"/api/v1/rate/{world.campaign.pk}/next/", body,
+                        content_type="application/json")
+    assert response.status_code == 413
+    assert "10000" in response.json()["detail"]
+
+
+def test_deeply_nested_json_is_a_400(api, world):
+    api.force_login(world.annotator)
+    body = "[" * 100_000 + "]" * 100_000
+    response = api.post(f"/api/v1/rate/{world.campaign.pk}/votes/", body,
+                        content_type="application/json")
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/runs/99999999999999999999999/",
+    "/api/v1/campaigns/99999999999999999999999/quality/",
+    "/api/v1/rate/99999999999999999999/next/",
+    "/api/v1/campaigns/99999999999999999999/leaderboard/",
+    "/dashboard/campaigns/99999999999999999999/",
+    "/rate/99999999999999999999/",
+])
+def test_ids_that_cannot_be_ids_are_404(api, world, path):
+    api.force_login(world.scientist)
+    response = api.get(path) if "next" not in path else api.post(path, {}, format="json")
+    assert response.status_code == 404
+
+
+def test_a_lease_id_that_is_not_a_uuid_is_404(api, world):
+    api.force_login(world.annotator)
+    bad = "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"
+    response = api.post(f"/api/v1/rate/{world.campaign.pk}/leases/{bad}/skip/", {},
+                        format="json")
+    assert response.status_code == 404
+    other = api.post(f"/api/v1/rate/{world.campaign.pk}/leases/{uuid.uuid4()}/fly/", {},
+                     format="json")
+    assert other.status_code == 404
+
+
+def test_deleting_a_prompt_set_that_runs_still_use_is_409(api, world):
+    api.force_login(world.owner)
+    prompt_set = world.runs[0].prompt_set
+    response = api.delete(f"/api/v1/prompt-sets/{prompt_set.pk}/")
+    assert response.status_code == 409, response.content
+    assert "still in use" in response.json()["detail"]
+    assert prompt_set.__class__.objects.filter(pk=prompt_set.pk).exists()
