@@ -2,7 +2,7 @@
 
 The texts are byte-for-byte what ``json.encoder.encode_basestring`` / ``json.dumps`` write
 (timestamps, which ``json.dumps`` cannot encode, become ISO 8601 UTC strings written by
-Arrow's ``strftime``). Strings that need escaping (quotes, backslashes, control characters)
+Arrow's cast to string). Strings that need escaping (quotes, backslashes, control characters)
 and floats are encoded by Python, once per distinct value; everything else by Arrow.
 
 Why not orjson, one ``orjson.dumps`` per row: it needs a Python object per value and a dict
@@ -44,14 +44,16 @@ def _quote(values: pa.Array) -> pa.Array:
     return quoted
 
 
-# Arrow's %S writes the seconds with their microseconds ("05.123456"). The format is applied
-# to the UTC wall time as a naive timestamp: no time zone database is needed.
-ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
-
-
 def iso_utc(values: pa.Array) -> pa.Array:
-    """timestamp[us, UTC] -> "2025-01-31T12:00:05.123456Z" (nulls stay null)."""
-    return pc.strftime(values.cast(pa.timestamp("us")), format=ISO_UTC)
+    """timestamp[us, UTC] -> "2025-01-31T12:00:05.123456Z" (nulls stay null).
+
+    Arrow's cast of the naive UTC wall time writes "2025-01-31 12:00:05.123456" (always six
+    digits for microseconds; no time zone database needed); the space becomes "T". Arrow's
+    ``strftime`` writes the same texts at about a tenth of the speed.
+    """
+    texts = values.cast(pa.timestamp("us")).cast(pa.string())
+    return pc.binary_join_element_wise(
+        pc.replace_substring(texts, " ", "T", max_replacements=1), "Z", "")
 
 
 @dataclass(frozen=True)
