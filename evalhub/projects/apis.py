@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.permissions import IsAuthenticated
@@ -9,7 +8,13 @@ from evalhub.projects.api_base import ProjectScopedViewSet
 from evalhub.projects.models import Membership, Project, Role
 from evalhub.projects.permissions import require_project_role
 from evalhub.projects.selectors import projects_for_user, role_in_project
-from evalhub.projects.services import project_create
+from evalhub.projects.services import (
+    member_candidate,
+    membership_change_role,
+    membership_remove,
+    membership_set,
+    project_create_by,
+)
 
 ALL_ROLES = (Role.OWNER, Role.SCIENTIST, Role.ANNOTATOR)
 
@@ -34,7 +39,8 @@ class ProjectViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Projects the caller is a member of. Anyone signed in may create one (and owns it)."""
+    """Projects the caller is a member of. Creating one (and owning it) is for the users
+    EVALHUB_PROJECT_CREATORS allows (staff and users given the permission by default)."""
 
     serializer_class = ProjectSerializer
     permission_classes = [IsAuthenticated]
@@ -44,7 +50,8 @@ class ProjectViewSet(
         return projects_for_user(user=self.request.user)
 
     def perform_create(self, serializer: ProjectSerializer) -> None:
-        serializer.instance = project_create(owner=self.request.user, **serializer.validated_data)
+        serializer.instance = project_create_by(user=self.request.user,
+                                                **serializer.validated_data)
 
     def perform_update(self, serializer: ProjectSerializer) -> None:
         require_project_role(
@@ -54,9 +61,7 @@ class ProjectViewSet(
 
 
 class MembershipSerializer(serializers.ModelSerializer):
-    username = serializers.SlugRelatedField(
-        source="user", slug_field="username", queryset=get_user_model().objects.all()
-    )
+    username = serializers.CharField(source="user.username", max_length=150)
 
     class Meta:
         model = Membership
@@ -64,13 +69,43 @@ class MembershipSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
 
+class MembershipChangeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Membership
+        fields = ["id", "project", "username", "role", "created_at"]
+        read_only_fields = ["id", "project", "username", "created_at"]
+
+    username = serializers.CharField(source="user.username", read_only=True)
+
+
 class MembershipViewSet(ProjectScopedViewSet):
-    """Members see who else is in their projects; only owners add, change or remove members."""
+    """Members see who else is in their projects; only owners add, change or remove members,
+    and a project always keeps an owner."""
 
     serializer_class = MembershipSerializer
     read_roles = ALL_ROLES
     write_roles = (Role.OWNER,)
     filterset_fields = ["project", "role"]
 
+    def get_serializer_class(self) -> type[serializers.ModelSerializer]:
+        if self.action in ("update", "partial_update"):
+            return MembershipChangeSerializer
+        return MembershipSerializer
+
     def base_queryset(self) -> QuerySet[Membership]:
         return Membership.objects.select_related("user").order_by("id")
+
+    def perform_create(self, serializer: MembershipSerializer) -> None:
+        data = serializer.validated_data
+        project = data["project"]
+        require_project_role(request=self.request, project_id=project.id, roles=self.write_roles)
+        user = member_candidate(actor=self.request.user, username=data["user"]["username"])
+        serializer.instance = membership_set(project=project, user=user, role=data["role"])
+
+    def perform_update(self, serializer: MembershipChangeSerializer) -> None:
+        serializer.instance = membership_change_role(
+            membership=serializer.instance,
+            role=serializer.validated_data.get("role", serializer.instance.role))
+
+    def perform_destroy(self, instance: Membership) -> None:
+        membership_remove(membership=instance)

@@ -1,7 +1,17 @@
-"""Write-side operations on projects and their members."""
+"""Write-side operations on projects and their members.
+
+Rules: who may create a project is configurable (``EVALHUB_PROJECT_CREATORS``: ``staff``, the
+default, means staff users and users given the ``projects.add_project`` permission;
+``anyone`` means every signed-in user). Only owners add, change or remove members (the API's
+write roles); a project always keeps at least one owner; a non-staff owner adds only people
+they already share a project with, and is told the same thing whether another username exists
+or not.
+"""
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils.text import slugify
@@ -23,6 +33,75 @@ def project_create(
     project = Project.objects.create(name=name, slug=slug, description=description)
     Membership.objects.create(project=project, user=owner, role=Role.OWNER)
     return project
+
+
+class MembershipRefused(EvalHubError):
+    """The membership change would break a project rule (409)."""
+
+    http_status = 409
+
+
+class NotAllowed(EvalHubError):
+    """The caller may not do this (403)."""
+
+    http_status = 403
+
+
+def may_create_projects(user: AbstractBaseUser) -> bool:
+    if settings.EVALHUB_PROJECT_CREATORS == "anyone":
+        return user.is_authenticated
+    return user.is_staff or user.has_perm("projects.add_project")
+
+
+def project_create_by(*, user: AbstractBaseUser, name: str, description: str = "",
+                      slug: str | None = None) -> Project:
+    """A user creates a project (and owns it), if ``EVALHUB_PROJECT_CREATORS`` lets them."""
+    if not may_create_projects(user):
+        raise NotAllowed("Only staff and users given the permission may create projects; "
+                         "ask an administrator.")
+    return project_create(name=name, owner=user, description=description, slug=slug)
+
+
+def member_candidate(*, actor: AbstractBaseUser, username: str) -> AbstractBaseUser:
+    """The user an owner wants to add. Staff may add anyone; other owners only people they
+    share a project with, so the answer never tells whether an unrelated username exists."""
+    users = get_user_model().objects.filter(username=username, is_active=True)
+    if not actor.is_staff:
+        users = users.filter(memberships__project__memberships__user=actor).distinct()
+    user = users.first()
+    if user is None:
+        raise EvalHubError(f"You can add {username!r} only if you already share a project "
+                           "with them; an administrator can add anyone.")
+    return user
+
+
+def _owners_left(project_id: int, *, without: Membership) -> int:
+    # Locked: two owners demoting each other at once must not leave none.
+    owners = list(Membership.objects.select_for_update().filter(
+        project_id=project_id, role=Role.OWNER).values_list("pk", flat=True))
+    return len([pk for pk in owners if pk != without.pk])
+
+
+@transaction.atomic
+def membership_change_role(*, membership: Membership, role: str) -> Membership:
+    if role not in Role.values:
+        raise EvalHubError(f"Unknown role {role!r}; expected one of {', '.join(Role.values)}.")
+    if (membership.role == Role.OWNER and role != Role.OWNER
+            and _owners_left(membership.project_id, without=membership) == 0):
+        raise MembershipRefused("A project keeps at least one owner: make someone else an "
+                                "owner first.")
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership) -> None:
+    if (membership.role == Role.OWNER
+            and _owners_left(membership.project_id, without=membership) == 0):
+        raise MembershipRefused("A project keeps at least one owner: make someone else an "
+                                "owner first.")
+    membership.delete()
 
 
 def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:

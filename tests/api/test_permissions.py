@@ -8,6 +8,7 @@ from tests.factories import (
     GenerationRunFactory,
     GenModelFactory,
     ImageFactory,
+    MembershipFactory,
     PromptSetFactory,
 )
 
@@ -107,6 +108,8 @@ def test_projects_list_shows_only_memberships_with_the_callers_role(api, scienti
 
 
 def test_creating_a_project_makes_the_creator_its_owner(api, outsider):
+    outsider.is_staff = True
+    outsider.save(update_fields=["is_staff"])
     api.force_authenticate(outsider)
     response = api.post("/api/v1/projects/", {"name": "Diffusion 2027"})
     assert response.status_code == 201
@@ -115,6 +118,8 @@ def test_creating_a_project_makes_the_creator_its_owner(api, outsider):
 
 
 def test_only_owners_manage_members(api, owner, scientist, outsider, project):
+    outsider = MembershipFactory(user=outsider, role=Role.ANNOTATOR,  # someone the owner knows
+                                 project=MembershipFactory(user=owner).project).user
     api.force_authenticate(scientist)
     denied = api.post("/api/v1/memberships/", {
         "project": project.id, "username": outsider.username, "role": "annotator"})
