@@ -12,7 +12,7 @@ from evalhub.campaigns.models import ComparisonTask, Judgment
 from evalhub.leaderboards import tasks as lb_tasks
 from evalhub.projects.models import Role
 from evalhub.runs.models import Image
-from tests.campaigns.builders import build_campaign
+from tests.builders import build_campaign
 from tests.factories import MembershipFactory, UserFactory
 from tests.leaderboards.helpers import set_image_metric, set_run_metric, simulate_votes
 

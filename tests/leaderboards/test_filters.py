@@ -10,7 +10,7 @@ from evalhub.core.errors import EvalHubError
 from evalhub.leaderboards.filters import LeaderboardFilters, parse_ab, parse_filters
 from evalhub.leaderboards.selectors import filtered_judgments, leaderboard_compute
 from evalhub.runs.models import Image
-from tests.campaigns.builders import build_campaign
+from tests.builders import build_campaign
 from tests.leaderboards.helpers import cast
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from evalhub.leaderboards.selectors import (
     leaderboard_compute,
     name_runs_in,
 )
-from tests.campaigns.builders import build_campaign
+from tests.builders import build_campaign
 from tests.leaderboards.helpers import cast, set_run_metric, simulate_votes
 
 pytestmark = pytest.mark.django_db

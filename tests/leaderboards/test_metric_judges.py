@@ -8,7 +8,7 @@ from evalhub.leaderboards.filters import LeaderboardFilters
 from evalhub.leaderboards.selectors import leaderboard_compute
 from evalhub.leaderboards.services import metric_judges_run, metric_outcome
 from evalhub.runs.models import Image
-from tests.campaigns.builders import build_campaign
+from tests.builders import build_campaign
 from tests.leaderboards.helpers import cast, set_image_metric
 
 pytestmark = pytest.mark.django_db
