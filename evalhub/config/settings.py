@@ -216,7 +216,9 @@ if env_str("EVALHUB_READYZ_QUEUES") is not None:
 EVALHUB_READYZ_MIN_FREE_MB = env_int("EVALHUB_READYZ_MIN_FREE_MB", 1024)
 EVALHUB_READYZ_CACHE_SECONDS = env_int("EVALHUB_READYZ_CACHE_SECONDS", 5)
 # /metrics: a bearer token; unset, only direct connections from this host are answered.
+# A worker serves its own task metrics at EVALHUB_WORKER_METRICS_ADDR (host:port) when set.
 EVALHUB_METRICS_TOKEN = env_str("EVALHUB_METRICS_TOKEN", "")
+EVALHUB_WORKER_METRICS_ADDR = env_str("EVALHUB_WORKER_METRICS_ADDR", "")
 
 # Serve MEDIA_ROOT from Django (embedded default, development); production fronts it instead.
 EVALHUB_SERVE_MEDIA = env_bool("EVALHUB_SERVE_MEDIA", default=DEBUG)

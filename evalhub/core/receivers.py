@@ -5,6 +5,8 @@
 - :func:`connect_task_receivers` (``evalhub/config/celery.py``, every process): the sender
   stamps the current request id on each task message; the worker measures each task, counts
   its failures and sets the task id, task name and originating request id for its log lines.
+- :func:`serve_worker_metrics` serves a worker's own ``/metrics`` when
+  ``EVALHUB_WORKER_METRICS_ADDR`` is set (workers on other hosts than the web).
 - :func:`configure_worker_logging` replaces Celery's own logging set-up by the settings'
   ``LOGGING`` when ``EVALHUB_LOG_JSON`` is on, so worker lines are JSON too.
 """
@@ -12,6 +14,7 @@
 from __future__ import annotations
 
 import logging.config
+import os
 import time
 from contextvars import Token
 from typing import Any
@@ -22,6 +25,7 @@ from celery.signals import (
     task_failure,
     task_postrun,
     task_prerun,
+    worker_ready,
 )
 
 from evalhub.core.logging import request_id_var, task_id_var, task_name_var
@@ -91,6 +95,36 @@ def configure_worker_logging(loglevel: Any = None, **kwargs: Any) -> None:
         logging.getLogger().setLevel(loglevel)
 
 
+def serve_worker_metrics(**kwargs: Any) -> None:
+    """Celery's ``worker_ready`` (the worker's main process, once its pool has started, so
+    the pool processes do not inherit the listening socket): with
+    ``EVALHUB_WORKER_METRICS_ADDR=host:port``, serve ``/metrics`` there for Prometheus.
+
+    Every process of the worker writes its counters to ``PROMETHEUS_MULTIPROC_DIR`` and this
+    server sums them; without that folder it shows only the main process, which runs no task
+    under the prefork pool. For workers on hosts whose counters the web's ``/metrics`` cannot
+    read. No authentication: bind it to an address only Prometheus reaches.
+    """
+    from django.conf import settings
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    address = getattr(settings, "EVALHUB_WORKER_METRICS_ADDR", "") or ""
+    if not address:
+        return
+    host, _, port = address.rpartition(":")
+    registry = None
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    else:
+        logging.getLogger(__name__).warning(
+            "EVALHUB_WORKER_METRICS_ADDR without PROMETHEUS_MULTIPROC_DIR: only the worker's "
+            "main process is counted, not the pool processes that run the tasks")
+    server_kwargs = {"registry": registry} if registry is not None else {}
+    start_http_server(int(port), addr=host or "127.0.0.1", **server_kwargs)
+
+
 def connect_task_receivers(*, json_logs: bool) -> None:
     """Connect the Celery receivers (idempotent). ``json_logs``: also take over the worker's
     logging set-up (Celery then leaves logging alone)."""
@@ -98,5 +132,6 @@ def connect_task_receivers(*, json_logs: bool) -> None:
     task_prerun.connect(task_started, dispatch_uid="core.task_started")
     task_postrun.connect(task_finished, dispatch_uid="core.task_finished")
     task_failure.connect(task_failed, dispatch_uid="core.task_failed")
+    worker_ready.connect(serve_worker_metrics, dispatch_uid="core.serve_worker_metrics")
     if json_logs:
         setup_logging.connect(configure_worker_logging, dispatch_uid="core.worker_logging")

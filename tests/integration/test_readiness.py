@@ -4,6 +4,8 @@ and their task metrics reach Prometheus through the multiprocess folder."""
 from __future__ import annotations
 
 import json
+import socket
+import urllib.request
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -26,6 +28,12 @@ def _fresh_readiness(settings):
     forget_readiness()
     yield
     forget_readiness()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _workers(response) -> dict[str, tuple[str, str]]:
@@ -63,7 +71,9 @@ def test_a_worker_logs_json_lines_with_task_and_request_ids_and_counts_its_tasks
         start_worker, tmp_path):
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
-    worker = start_worker("json", EVALHUB_LOG_JSON="1", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    port = free_port()
+    worker = start_worker("json", EVALHUB_LOG_JSON="1", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+                          EVALHUB_WORKER_METRICS_ADDR=f"127.0.0.1:{port}")
     # Sent as from inside a request: the request id travels with the messages.
     token = request_id_var.set("req-ops-1")
     try:
@@ -97,3 +107,8 @@ def test_a_worker_logs_json_lines_with_task_and_request_ids_and_counts_its_tasks
                     (("state", "SUCCESS"), task))] == 1
     assert samples[("evalhub_celery_task_failures_total",
                     (("exception", "ValueError"), task))] == 1
+    # The worker's own /metrics (for workers on other hosts) serves the same folder.
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        served = response.read().decode()
+    assert ('evalhub_celery_task_failures_total{exception="ValueError",'
+            'task="evalhub.blobs.make_previews"} 1.0') in served
