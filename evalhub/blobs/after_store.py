@@ -1,4 +1,5 @@
-"""Work queued after new image files are stored: previews for lists, tiles for huge images."""
+"""Work queued after new image files are stored: the display derivative annotators receive,
+previews for lists, tiles for huge images."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from evalhub.core.queueing import enqueue_on_commit
 
 
 def blobs_after_store(blob_ids: Sequence[int]) -> None:
-    """Queue previews, and Deep Zoom pyramids for images above the tiling threshold, so the
-    first annotator to open a 16K image does not wait for its pyramid."""
+    """Queue display derivatives and previews, and Deep Zoom pyramids for images above the
+    tiling threshold, so the first annotator to open an image does not wait for them."""
     if not blob_ids:
         return
+    enqueue_on_commit("evalhub.blobs.make_displays", list(blob_ids))
     enqueue_on_commit("evalhub.blobs.make_previews", list(blob_ids))
     large = large_blob_ids(list(blob_ids))
     if large:

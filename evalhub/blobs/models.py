@@ -1,5 +1,7 @@
 from django.db import models
 
+from evalhub.blobs.names import display_token
+
 
 class ImageBlob(models.Model):
     """One stored image file, addressed by the sha256 of its bytes (so duplicates exist once)."""
@@ -15,6 +17,15 @@ class ImageBlob(models.Model):
         upload_to="previews/", max_length=255, blank=True,
         help_text="Downscaled WebP for dashboards and lists, made by a worker.",
     )
+    display_token = models.CharField(
+        max_length=64, unique=True, editable=False,
+        help_text="Keyed hash of sha256 (blobs/names.py): the opaque name annotators see.",
+    )
+    display = models.FileField(
+        upload_to="display/", max_length=255, blank=True,
+        help_text="The derivative annotators receive: pixels re-encoded, no metadata "
+                  "(blobs/display.py), made by a worker.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -22,3 +33,10 @@ class ImageBlob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sha256[:12]} {self.width}x{self.height} {self.format}"
+
+    def save(self, *args, **kwargs) -> None:
+        # Every row gets its token at creation, so a URL can be given before the derivative
+        # exists (the view then builds small ones or answers 503).
+        if not self.display_token:
+            self.display_token = display_token(self.sha256)
+        super().save(*args, **kwargs)

@@ -1,7 +1,9 @@
-"""Celery tasks of the blobs app (default queue): previews and Deep Zoom pyramids."""
+"""Celery tasks of the blobs app (default queue): display derivatives, previews, Deep Zoom
+pyramids."""
 
 from celery import shared_task
 
+from evalhub.blobs.display import blob_make_display
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.previews import blob_make_preview
 from evalhub.blobs.tiles import blob_build_tiles, needs_tiles
@@ -18,6 +20,20 @@ def blobs_make_previews(blob_ids: list[int]) -> int:
     made = 0
     for blob in ImageBlob.objects.filter(id__in=blob_ids, preview=""):
         made += blob_make_preview(blob)
+    return made
+
+
+@shared_task(
+    name="evalhub.blobs.make_displays",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def blobs_make_displays(blob_ids: list[int]) -> int:
+    """Write missing display derivatives (what annotators receive); returns how many."""
+    made = 0
+    for blob in ImageBlob.objects.filter(id__in=blob_ids, display=""):
+        made += blob_make_display(blob)
     return made
 
 

@@ -10,25 +10,28 @@ and a build that died half-way leaves no descriptor, so the next build wipes and
 Builds of one blob are serialised with a file lock (per host), which makes concurrent first
 requests wait for one build instead of writing the same tiles twice.
 
+These storage names hold the content hash, so they never reach a browser: the page asks for
+``/rate/tiles/<display token>...`` (names.py) and the view streams the tile, or hands nginx its
+internal path (``X-Accel-Redirect``); it never redirects to the storage. Tiles are cut from
+the display pixels (display.py), so they carry no metadata of the original.
+
 Levels follow the DZI spec: level ``L`` of ``max_level = ceil(log2(max(w, h)))`` has size
 ``ceil(w / 2**(max_level - L)) x ceil(h / 2**(max_level - L))``; level 0 is 1x1.
 """
 
 from __future__ import annotations
 
-import fcntl
 import io
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from PIL import Image, ImageOps
+from PIL import Image
 
+from evalhub.blobs.display import display_pixels
+from evalhub.blobs.locks import blob_lock
 from evalhub.blobs.models import ImageBlob
 
 # Above this long side an image gets a pyramid, and the rating page opens the pyramid instead
@@ -108,13 +111,12 @@ def dzi_xml(pyramid: Pyramid, fmt: str) -> str:
 
 
 def _normalised(img: Image.Image) -> Image.Image:
-    """8-bit RGB/RGBA/L as the browser would show it (EXIF orientation applied)."""
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit greyscale: scale to 8 bits instead of clipping everything above 255 to white.
-        img = img.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    """8-bit RGB/RGBA/L as the browser would show it, with no metadata: the display
+    derivative's pixels (display.py: EXIF orientation applied, ICC converted to sRGB, a fresh
+    image), so no tile can carry the original's comment, EXIF, XMP or profile."""
+    img = display_pixels(img)
     if img.mode not in ("RGB", "RGBA", "L"):
-        img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+        img = img.convert("RGBA" if "A" in img.getbands() else "RGB")  # LA, 1
     return img
 
 
@@ -143,19 +145,6 @@ def _delete_tree(path: str) -> None:
         default_storage.delete(f"{path}/{name}")
     for name in dirs:
         _delete_tree(f"{path}/{name}")
-
-
-@contextmanager
-def _build_lock(sha256: str) -> Iterator[None]:
-    """An exclusive lock per blob across processes of this host (web workers and Celery)."""
-    lock_dir = Path(settings.VAR_DIR) / "locks" / "tiles"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"{sha256}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _levels(img: Image.Image, pyramid: Pyramid) -> Iterator[tuple[int, Image.Image]]:
@@ -194,7 +183,7 @@ def blob_build_tiles(blob: ImageBlob) -> bool:
     """
     if pyramid_ready(blob.sha256):
         return False
-    with _build_lock(blob.sha256):
+    with blob_lock("tiles", blob.sha256):
         if pyramid_ready(blob.sha256):
             return False
         _delete_tree(base_path(blob.sha256))

@@ -17,7 +17,7 @@ from evalhub.config.env import (
     env_str,
     var_dir,
 )
-from evalhub.config.storage import storages_from_env
+from evalhub.config.storage import media_delivery_from_env, storages_from_env
 from evalhub.core.logging import logging_config
 
 VAR_DIR = var_dir()
@@ -220,8 +220,12 @@ EVALHUB_READYZ_CACHE_SECONDS = env_int("EVALHUB_READYZ_CACHE_SECONDS", 5)
 EVALHUB_METRICS_TOKEN = env_str("EVALHUB_METRICS_TOKEN", "")
 EVALHUB_WORKER_METRICS_ADDR = env_str("EVALHUB_WORKER_METRICS_ADDR", "")
 
-# Serve MEDIA_ROOT from Django (embedded default, development); production fronts it instead.
-EVALHUB_SERVE_MEDIA = env_bool("EVALHUB_SERVE_MEDIA", default=DEBUG)
+# Media go through one access-checked view (evalhub/blobs/views.py); how it hands over the
+# bytes: stream | accel (nginx X-Accel-Redirect) | signed (S3 URL), see config/storage.py.
+_MEDIA_DELIVERY = media_delivery_from_env()
+EVALHUB_MEDIA_DELIVERY = _MEDIA_DELIVERY.mode
+EVALHUB_MEDIA_ACCEL_PREFIX = _MEDIA_DELIVERY.accel_prefix
+EVALHUB_MEDIA_SIGNED_URL_SECONDS = _MEDIA_DELIVERY.signed_url_seconds
 EVALHUB_MAX_REFERENCE_IMAGES = env_int("EVALHUB_MAX_REFERENCE_IMAGES", 500_000)
 
 # Generation: extra generator plugins by dotted path, items per gpu task, device override.

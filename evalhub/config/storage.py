@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from evalhub.config.env import env_str
+from evalhub.config.env import ImproperlyConfiguredEnv, env_int, env_str
 
 
 def storages_from_env(media_root: str) -> dict[str, Any]:
@@ -35,3 +36,49 @@ def storages_from_env(media_root: str) -> dict[str, Any]:
     else:
         raise ValueError(f"EVALHUB_STORAGE={backend!r}: expected 'local' or 's3'")
     return {"default": default, "staticfiles": staticfiles}
+
+
+MEDIA_DELIVERY_MODES = ("stream", "accel", "signed")
+
+
+@dataclass(frozen=True)
+class MediaDelivery:
+    """How the access-checked media view hands over the bytes (evalhub/core/media.py).
+
+    - ``stream``: Django streams the file itself (embedded default, development; any storage).
+    - ``accel``: Django answers an empty response with ``X-Accel-Redirect: <accel_prefix><name>``
+      and nginx sends the file from an ``internal`` location (docker-compose, deploy/nginx.conf).
+    - ``signed``: Django redirects to a URL of the S3 bucket signed for ``signed_url_seconds``.
+    """
+
+    mode: str
+    accel_prefix: str
+    signed_url_seconds: int
+
+
+def media_delivery_from_env() -> MediaDelivery:
+    """``EVALHUB_MEDIA_DELIVERY`` (default ``signed`` with S3 storage, else ``stream``),
+    ``EVALHUB_MEDIA_ACCEL_PREFIX`` (default ``/_protected_media/``) and
+    ``EVALHUB_MEDIA_SIGNED_URL_SECONDS`` (default 60), checked together."""
+    storage = (env_str("EVALHUB_STORAGE") or "local").lower()
+    mode = (env_str("EVALHUB_MEDIA_DELIVERY") or ("signed" if storage == "s3" else "stream"))
+    mode = mode.lower()
+    if mode not in MEDIA_DELIVERY_MODES:
+        raise ImproperlyConfiguredEnv(
+            f"EVALHUB_MEDIA_DELIVERY={mode!r}: expected one of {', '.join(MEDIA_DELIVERY_MODES)}")
+    if mode == "signed" and storage != "s3":
+        raise ImproperlyConfiguredEnv(
+            "EVALHUB_MEDIA_DELIVERY=signed needs EVALHUB_STORAGE=s3 (only object storage "
+            "signs URLs)")
+    if mode == "accel" and storage != "local":
+        # The nginx location aliases MEDIA_ROOT; it cannot read a bucket.
+        raise ImproperlyConfiguredEnv(
+            "EVALHUB_MEDIA_DELIVERY=accel needs EVALHUB_STORAGE=local (nginx serves MEDIA_ROOT)")
+    prefix = env_str("EVALHUB_MEDIA_ACCEL_PREFIX") or "/_protected_media/"
+    if not (prefix.startswith("/") and prefix.endswith("/")):
+        raise ImproperlyConfiguredEnv(
+            f"EVALHUB_MEDIA_ACCEL_PREFIX={prefix!r} must start and end with '/'")
+    seconds = env_int("EVALHUB_MEDIA_SIGNED_URL_SECONDS", 60)
+    if seconds <= 0:
+        raise ImproperlyConfiguredEnv("EVALHUB_MEDIA_SIGNED_URL_SECONDS must be positive")
+    return MediaDelivery(mode=mode, accel_prefix=prefix, signed_url_seconds=seconds)

@@ -1,9 +1,15 @@
+import re
+
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import include, path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView
 
-from evalhub.core.media import serve_media
+from evalhub.blobs.views import media_file
+from evalhub.core.converters import IdConverter
+
+# Registered before any URLconf that uses it is imported (by include() below).
+register_converter(IdConverter, "id")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -17,12 +23,10 @@ urlpatterns = [
     path("", include("evalhub.core.urls")),
 ]
 
-if settings.EVALHUB_SERVE_MEDIA:
-    # Embedded default and development: Django serves MEDIA_ROOT itself. A deployment puts a web
-    # server or the object store in front (docs/deployment.md).
-    urlpatterns += [
-        re_path(
-            rf"^{settings.MEDIA_URL.strip('/')}/(?P<path>.*)$",
-            serve_media,
-        )
-    ]
+# Media: always through the access-checked view (evalhub/blobs/views.py), which streams the file,
+# hands it to nginx (X-Accel-Redirect) or redirects to a signed S3 URL (docs/deployment.md).
+# When MEDIA_URL is a full URL (a bucket's domain), the view still lives under /media/.
+_MEDIA_PREFIX = settings.MEDIA_URL.strip("/") if settings.MEDIA_URL.startswith("/") else "media"
+urlpatterns += [
+    re_path(rf"^{re.escape(_MEDIA_PREFIX)}/(?P<path>.+)$", media_file, name="media"),
+]

@@ -1,11 +1,51 @@
-"""Serve MEDIA_ROOT from Django (embedded default and development only)."""
+"""Hand a stored file to the browser once a view has decided the caller may have it.
+
+The view checks access (evalhub/blobs/views.py for media, campaigns/page/views.py for tiles);
+this module only delivers, in the way ``EVALHUB_MEDIA_DELIVERY`` says (config/storage.py):
+
+- ``stream``: Django streams the file from the storage (embedded default, development);
+- ``accel``: an empty response with ``X-Accel-Redirect: <EVALHUB_MEDIA_ACCEL_PREFIX><name>``;
+  nginx serves the file from its ``internal`` location (deploy/nginx.conf), which browsers
+  cannot request directly;
+- ``signed``: a redirect to the S3 object, signed for ``EVALHUB_MEDIA_SIGNED_URL_SECONDS``
+  (django-storages' ``url(name, expire=...)``), telling the bucket to answer with our
+  ``Cache-Control``. Only for names that reveal nothing (``redirect_ok``): a tile's storage
+  name holds the content hash, so tiles are streamed instead.
+
+No response carries ``Last-Modified`` or a file-time ``ETag``: a file's time says when its
+run was imported or generated, which would group anonymous images by run.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
-from django.views.static import serve
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 
 
-def serve_media(request: HttpRequest, path: str) -> HttpResponse:
-    # MEDIA_ROOT is read per request (not frozen into the URLconf) so tests and the
-    # embedded runner can point it elsewhere after start-up.
-    return serve(request, path, document_root=settings.MEDIA_ROOT)
+def stored_file_response(name: str, *, content_type: str, cache_control: str,
+                         redirect_ok: bool = True) -> HttpResponse:
+    """A response that delivers storage file ``name`` (already access-checked)."""
+    mode = settings.EVALHUB_MEDIA_DELIVERY
+    if mode == "accel":
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = settings.EVALHUB_MEDIA_ACCEL_PREFIX + quote(name)
+    elif mode == "signed" and redirect_ok:
+        url = default_storage.url(
+            name, parameters={"ResponseCacheControl": cache_control,
+                              "ResponseContentType": content_type},
+            expire=settings.EVALHUB_MEDIA_SIGNED_URL_SECONDS)
+        response = HttpResponseRedirect(url)
+        # The signature expires: the browser must ask again rather than reuse the redirect.
+        response["Cache-Control"] = "private, no-store"
+        return response
+    else:
+        try:
+            handle = default_storage.open(name, "rb")
+        except FileNotFoundError as exc:
+            raise Http404("No such file.") from exc
+        response = FileResponse(handle, content_type=content_type)
+    response["Cache-Control"] = cache_control
+    return response

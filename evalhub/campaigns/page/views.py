@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.files.storage import default_storage
-from django.db.models import Exists, OuterRef
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
+from evalhub.blobs.access import blob_access
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import blob_build_tiles, dzi_path, needs_tiles, tile_path
 from evalhub.campaigns.models import Campaign
 from evalhub.campaigns.serving.payloads import criteria_payload
-from evalhub.projects.models import Membership
+from evalhub.core.media import stored_file_response
 from evalhub.projects.selectors import role_in_project
-from evalhub.prompts.models import Prompt
-from evalhub.runs.models import Image
 
 # Tiles are content-addressed, so a browser may keep them as long as it likes; "private"
-# because only members may see them (no shared proxy cache).
+# because only members may see them (no shared proxy cache). Who may see them, and for how
+# long the answer is cached, is blobs/access.py (shared with media URLs).
 TILE_CACHE_CONTROL = "private, max-age=31536000, immutable"
-# A page opens hundreds of tiles; remember the membership answer briefly instead of asking the
-# database for each one. Removing a member takes effect for tiles within this many seconds.
-ACCESS_CACHE_SECONDS = 120
 
 
 @login_required
@@ -50,60 +45,50 @@ def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
     })
 
 
-def _blob_visible_to(user, sha256: str) -> bool:
-    """Is the blob an image, or an editing source, in a project the user belongs to?"""
-    key = f"evalhub:tiles-access:{user.pk}:{sha256}"
-    allowed = cache.get(key)
-    if allowed is None:
-        projects = Membership.objects.filter(user=user).values("project_id")
-        in_runs = Image.objects.filter(blob=OuterRef("pk"), run__project_id__in=projects)
-        as_source = Prompt.objects.filter(source_image=OuterRef("pk"),
-                                          prompt_set__project_id__in=projects)
-        allowed = ImageBlob.objects.filter(sha256=sha256).filter(
-            Exists(in_runs) | Exists(as_source)).exists()
-        cache.set(key, allowed, ACCESS_CACHE_SECONDS)
-    return allowed
+def _visible_blob(request: HttpRequest, token: str) -> ImageBlob:
+    """The blob whose display token is ``token``, if the caller may see its pixels
+    (blobs/access.py, the rule media URLs follow too).
 
-
-def _visible_blob_sha(request: HttpRequest, sha256: str) -> str:
-    # 404 (not 403 or a login redirect) for anonymous users and outsiders alike: a tile
-    # request must not reveal which images exist.
-    if not request.user.is_authenticated or not _blob_visible_to(request.user, sha256):
+    404 (not 403 or a login redirect) for anonymous users and outsiders alike: a tile request
+    must not reveal which images exist. The URL names the keyed display token, never the
+    content hash (blobs/names.py); the pyramid's storage names stay internal.
+    """
+    blob = ImageBlob.objects.filter(display_token=token).only(
+        "id", "sha256", "file", "width", "height").first()
+    if blob is None or not blob_access(request.user, blob.pk).display:
         raise Http404("No such image.")
-    return sha256
+    return blob
 
 
-def _ensure_pyramid(sha256: str) -> None:
+def _ensure_pyramid(blob: ImageBlob) -> None:
     """Build on first request when no worker did it beforehand (slow for 16K images)."""
-    if default_storage.exists(dzi_path(sha256)):
+    if default_storage.exists(dzi_path(blob.sha256)):
         return
-    blob = ImageBlob.objects.filter(sha256=sha256).first()
-    if blob is None or not needs_tiles(blob):
+    if not needs_tiles(blob):
         raise Http404("This image has no tiles.")
     blob_build_tiles(blob)
 
 
-def _stored(path: str, content_type: str) -> FileResponse:
-    try:
-        handle = default_storage.open(path, "rb")
-    except FileNotFoundError as exc:
-        raise Http404("No such tile.") from exc
-    response = FileResponse(handle, content_type=content_type)
-    response["Cache-Control"] = TILE_CACHE_CONTROL
-    return response
+def _stored(path: str, content_type: str) -> HttpResponse:
+    # Streamed or handed to nginx, never redirected to the storage: the pyramid's storage
+    # names hold the content hash.
+    return stored_file_response(path, content_type=content_type,
+                                cache_control=TILE_CACHE_CONTROL, redirect_ok=False)
 
 
+# The URL parameter is still called ``sha256`` (page/urls.py); it carries the display token.
 @require_GET
-def tile_descriptor(request: HttpRequest, sha256: str) -> FileResponse:
+def tile_descriptor(request: HttpRequest, sha256: str) -> HttpResponse:
     """The DZI XML of a large image; builds the pyramid if nobody has yet."""
-    _ensure_pyramid(_visible_blob_sha(request, sha256))
-    return _stored(dzi_path(sha256), "application/xml")
+    blob = _visible_blob(request, sha256)
+    _ensure_pyramid(blob)
+    return _stored(dzi_path(blob.sha256), "application/xml")
 
 
 @require_GET
 def tile_image(request: HttpRequest, sha256: str, level: str, col: str, row: str,
-               ext: str) -> FileResponse:
+               ext: str) -> HttpResponse:
     """One tile. The descriptor is always fetched first, so a missing tile is a plain 404."""
-    _visible_blob_sha(request, sha256)
+    blob = _visible_blob(request, sha256)
     content_type = "image/jpeg" if ext == "jpeg" else "image/webp"
-    return _stored(tile_path(sha256, int(level), int(col), int(row), ext), content_type)
+    return _stored(tile_path(blob.sha256, int(level), int(col), int(row), ext), content_type)

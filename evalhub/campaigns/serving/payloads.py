@@ -9,19 +9,24 @@ from datetime import datetime
 from typing import Any
 
 from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.names import display_token
 from evalhub.blobs.tiles import needs_tiles
+from evalhub.blobs.views import display_url
 from evalhub.campaigns.models import Campaign, Criterion, Lease
 
 
 def image_payload(blob: ImageBlob) -> dict[str, Any]:
-    name = blob.file.name
+    """The page's view of one image: the display derivative's URL (pixels re-encoded without
+    metadata, under an opaque keyed name; blobs/display.py), its size, and the tile pyramid's
+    descriptor for images large enough to get one. Never the original file or its hash."""
     # Images large enough to get a pyramid are opened tile by tile, never whole.
     tiled = needs_tiles(blob)
+    token = blob.display_token or display_token(blob.sha256)
     return {
-        "url": ImageBlob._meta.get_field("file").storage.url(name),
+        "url": display_url(blob),
         "width": blob.width,
         "height": blob.height,
-        "tiles": f"/rate/tiles/{blob.sha256}.dzi" if tiled else None,
+        "tiles": f"/rate/tiles/{token}.dzi" if tiled else None,
     }
 
 

@@ -1,0 +1,76 @@
+"""Who may receive which bytes of an image: one rule for media URLs and rating-page tiles.
+
+A user's roles for a blob are their roles in the projects where the blob is
+
+- an image of a run, or the source image of an editing prompt: every role;
+- an image of a reference set: owners and scientists only (annotators never rate references).
+
+What each role receives (docs/security.md):
+
+- the display derivative and the tile pyramid (pixels only, opaque names): any role;
+- the original file as imported and its preview: owners and scientists, never annotators, so
+  nothing a model's writer embedded in a file reaches the people judging it blind.
+
+Anonymous users and users without a role get 404 everywhere, so a URL does not reveal whether
+an image exists. The answer is cached per (user, blob) for ``ACCESS_CACHE_SECONDS``: a rating
+page opens hundreds of tiles, and removing a member takes effect within that time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.cache import cache
+from django.db.models import Exists, OuterRef, Q
+
+from evalhub.projects.models import Membership, Role
+from evalhub.prompts.models import Prompt
+from evalhub.runs.models import Image, ReferenceSet
+
+ACCESS_CACHE_SECONDS = 120
+ORIGINAL_ROLES = frozenset({Role.OWNER.value, Role.SCIENTIST.value})
+
+
+@dataclass(frozen=True)
+class BlobAccess:
+    """The roles a user holds for one blob, and what they let the user receive."""
+
+    roles: frozenset[str]
+
+    @property
+    def display(self) -> bool:
+        """May receive the derivative and the tiles (any role)."""
+        return bool(self.roles)
+
+    @property
+    def original(self) -> bool:
+        """May receive the imported file and its preview (owners and scientists)."""
+        return bool(self.roles & ORIGINAL_ROLES)
+
+
+NO_ACCESS = BlobAccess(frozenset())
+
+
+def _roles(user_id: int, blob_id: int) -> frozenset[str]:
+    project = OuterRef("project_id")
+    in_runs = Image.objects.filter(blob_id=blob_id, run__project_id=project)
+    as_source = Prompt.objects.filter(source_image_id=blob_id, prompt_set__project_id=project)
+    in_references = ReferenceSet.objects.filter(images=blob_id, project_id=project)
+    roles = Membership.objects.filter(user_id=user_id).filter(
+        Q(Exists(in_runs)) | Q(Exists(as_source))
+        | Q(Exists(in_references), role__in=ORIGINAL_ROLES)
+    ).values_list("role", flat=True)
+    return frozenset(roles)
+
+
+def blob_access(user: AbstractBaseUser | AnonymousUser, blob_id: int) -> BlobAccess:
+    """What ``user`` may receive of blob ``blob_id`` (cached briefly, see the module doc)."""
+    if not user.is_authenticated:
+        return NO_ACCESS
+    key = f"evalhub:blob-access:{user.pk}:{blob_id}"
+    roles = cache.get(key)
+    if roles is None:
+        roles = sorted(_roles(user.pk, blob_id))
+        cache.set(key, roles, ACCESS_CACHE_SECONDS)
+    return BlobAccess(frozenset(roles))

@@ -1,0 +1,212 @@
+"""Display derivatives: the only image bytes an annotator's browser receives.
+
+An imported file may carry anything its writer put in it: a PNG ``tEXt`` chunk or a JPEG
+EXIF/XMP field saying "Model: X, run Y", a comment, an ICC profile whose description names a
+pipeline, file times. The annotator's page therefore never gets the imported file, only a
+derivative written here from the decoded pixels:
+
+- pixels as a browser shows the original: EXIF orientation applied; an embedded ICC profile
+  converted to sRGB (relative colorimetric) and then dropped; a transparent colour key or
+  palette turned into an alpha channel;
+- a fresh image object (no ``info`` carried over), so Pillow's encoders write no EXIF, XMP,
+  ICC, text chunks, comments, dpi or times: a PNG holds only ``IHDR``/``IDAT``/``IEND``, a JPEG
+  only the ``APP0`` JFIF header besides the image data, a WebP only its image chunk(s);
+- encodings: PNG, BMP, TIFF and GIF become lossless PNG (16-bit greyscale stays 16-bit); JPEG
+  becomes JPEG with the original's quantisation tables and chroma subsampling when it was 8-bit
+  RGB or greyscale (re-encoding with the same tables loses least), else quality 95 at 4:4:4;
+  lossless WebP stays lossless, lossy WebP is re-encoded at quality 95. Animated files give
+  their first frame.
+
+The derivative is stored under an opaque name (``display/<2 hex>/<token>.<ext>``, see
+``names.py``) and is deterministic: the same original always gives the same bytes, so a
+redelivered task or a concurrent build writes the same file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from dataclasses import dataclass
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
+
+from evalhub.blobs.locks import blob_lock
+from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.names import display_path
+
+# Above this many pixels a missing derivative is not built inside a web request (the view
+# answers 503 and the worker's task makes it); below, building takes well under a second.
+DISPLAY_SYNC_MAX_PIXELS = 2048 * 2048
+# JPEG and lossy WebP originals whose tables cannot be reused are re-encoded at this quality.
+REENCODE_QUALITY = 95
+
+
+@dataclass(frozen=True)
+class DisplayFormat:
+    """How a derivative is encoded: Pillow's format name, file extension, MIME type."""
+
+    pillow: str
+    extension: str
+    content_type: str
+
+
+PNG = DisplayFormat("PNG", "png", "image/png")
+JPEG = DisplayFormat("JPEG", "jpg", "image/jpeg")
+WEBP = DisplayFormat("WEBP", "webp", "image/webp")
+BY_EXTENSION = {fmt.extension: fmt for fmt in (PNG, JPEG, WEBP)}
+
+
+def display_format(source_format: str) -> DisplayFormat:
+    """The derivative's encoding for an original of ``source_format`` (PIL's format name)."""
+    return {"JPEG": JPEG, "WEBP": WEBP}.get(source_format, PNG)
+
+
+def blob_display_path(blob: ImageBlob) -> str:
+    """Where the blob's derivative is (or will be) stored."""
+    return display_path(blob.display_token, display_format(blob.format).extension)
+
+
+# ---------------------------------------------------------------- pixels
+
+
+def _to_srgb(img: Image.Image, icc: bytes) -> Image.Image:
+    """Convert pixels from the embedded profile to sRGB; greyscale keeps its values.
+
+    An unreadable profile is ignored (the pixels are taken as sRGB, as browsers do).
+    """
+    if img.mode not in ("RGB", "RGBA", "CMYK"):
+        return img
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+        out_mode = "RGBA" if img.mode == "RGBA" else "RGB"
+        converted = ImageCms.profileToProfile(
+            img, source, srgb, renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+            outputMode=out_mode)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return img
+    if img.mode == "RGBA" and converted is not None:
+        # Colour management transforms colour only; keep the original alpha exactly.
+        converted.putalpha(img.getchannel("A"))
+    return converted if converted is not None else img
+
+
+def display_pixels(img: Image.Image, *, keep_16_bit: bool = False) -> Image.Image:
+    """The pixels a browser would show for ``img``, in a fresh image with no metadata.
+
+    Modes out: ``RGB``, ``RGBA``, ``L``, ``LA``, ``1``, or ``I;16`` (16-bit greyscale, only with
+    ``keep_16_bit``; otherwise scaled to 8 bits as value / 256).
+    """
+    icc = img.info.get("icc_profile")
+    has_key = "transparency" in img.info
+    img = ImageOps.exif_transpose(img)
+    if img.mode == "P" or (has_key and img.mode in ("RGB", "L", "1")):
+        img = img.convert("LA" if img.mode in ("L", "1") else "RGBA")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        if keep_16_bit and img.mode != "F":
+            img = img.convert("I;16") if img.mode != "I;16" else img
+        else:
+            # Scale to 8 bits instead of clipping everything above 255 to white.
+            img = img.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    if img.mode not in ("RGB", "RGBA", "L", "LA", "1", "I;16"):
+        img = img.convert("RGBA" if "A" in img.getbands() else "RGB")  # CMYK, YCbCr, PA, ...
+    if icc:
+        img = _to_srgb(img, icc)
+    # A new image from the raw pixels: nothing of ``info`` (text, EXIF, XMP, ICC, comment,
+    # dpi, transparency) can reach an encoder that reads it by default.
+    img.load()
+    return Image.frombytes(img.mode, img.size, img.tobytes())
+
+
+def _webp_is_lossless(data: bytes) -> bool:
+    """Whether a WebP file's image chunk is ``VP8L`` (lossless) rather than ``VP8 `` (lossy).
+
+    RIFF layout: ``RIFF <size> WEBP`` then chunks of ``<fourcc> <u32 LE size> <data, padded to
+    even>``; an extended file (``VP8X``) lists ICC/ANIM/ALPH chunks before the image chunk.
+    """
+    offset = 12
+    while offset + 8 <= len(data):
+        fourcc = data[offset:offset + 4]
+        (size,) = struct.unpack("<I", data[offset + 4:offset + 8])
+        if fourcc == b"VP8L":
+            return True
+        if fourcc in (b"VP8 ", b"ANMF"):
+            return False
+        offset += 8 + size + (size & 1)
+    return False
+
+
+def render_display(data: bytes) -> tuple[bytes, DisplayFormat]:
+    """Decode an accepted image and encode its display derivative (see the module doc)."""
+    with Image.open(io.BytesIO(data)) as opened:
+        source_format = opened.format or ""
+        fmt = display_format(source_format)
+        keep_tables = (source_format == "JPEG" and opened.mode in ("RGB", "L")
+                       and isinstance(opened, JpegImagePlugin.JpegImageFile))
+        qtables = opened.quantization if keep_tables else None
+        sampling = JpegImagePlugin.get_sampling(opened) if keep_tables else -1
+        pixels = display_pixels(opened, keep_16_bit=fmt is PNG)
+    out = io.BytesIO()
+    if fmt is JPEG:
+        if pixels.mode not in ("RGB", "L"):
+            pixels = pixels.convert("RGB")
+        if qtables and sampling >= 0:
+            pixels.save(out, format="JPEG", qtables=qtables, subsampling=sampling,
+                        optimize=True)
+        else:
+            pixels.save(out, format="JPEG", quality=REENCODE_QUALITY, subsampling=0,
+                        optimize=True)
+    elif fmt is WEBP:
+        if pixels.mode not in ("RGB", "RGBA"):
+            pixels = pixels.convert("RGBA" if "A" in pixels.getbands() else "RGB")
+        if _webp_is_lossless(data):
+            pixels.save(out, format="WEBP", lossless=True, exact=True, method=4)
+        else:
+            pixels.save(out, format="WEBP", quality=REENCODE_QUALITY, method=4)
+    else:
+        pixels.save(out, format="PNG", compress_level=6)
+    return out.getvalue(), fmt
+
+
+# ---------------------------------------------------------------- storage
+
+
+def _forget_file_time(name: str) -> None:
+    """Set a local derivative's times to the epoch, so that a web server that sends
+    ``Last-Modified`` or a time-based ``ETag`` despite our configuration tells nothing about
+    when the run was imported. Object storage keeps its own times (docs/deployment.md)."""
+    try:
+        path = default_storage.path(name)
+    except NotImplementedError:
+        return
+    os.utime(path, (0, 0))
+
+
+def blob_make_display(blob: ImageBlob) -> bool:
+    """Write the blob's derivative unless it has one. Returns whether one was written.
+
+    Idempotent: the row records the derivative only after the file is complete, so a file
+    found without the record was left by a crashed build and is rewritten. Concurrent builds
+    on one host wait for each other (file lock); on different hosts they write identical bytes
+    to the same name.
+    """
+    if blob.display:
+        return False
+    with blob_lock("display", blob.sha256):
+        current = ImageBlob.objects.filter(pk=blob.pk).values_list("display", flat=True).first()
+        if current:
+            blob.display = current
+            return False
+        with default_storage.open(blob.file.name, "rb") as handle:
+            data, _ = render_display(handle.read())
+        path = blob_display_path(blob)
+        if default_storage.exists(path):
+            default_storage.delete(path)
+        saved = default_storage.save(path, ContentFile(data))
+        _forget_file_time(saved)
+        ImageBlob.objects.filter(pk=blob.pk).update(display=saved)
+        blob.display = saved
+    return True

@@ -1,0 +1,99 @@
+"""The one way media leave EvalHub: ``MEDIA_URL`` + path, access-checked per request.
+
+Paths (under ``MEDIA_URL``, ``/media/`` by default):
+
+- ``display/<token>.<ext>``: a blob's display derivative (display.py), for every role of a
+  project that has the image (access.py); this is the URL the rating API gives annotators.
+- ``blobs/.../<sha256>.<ext>``: the original as imported; owners and scientists only.
+- ``previews/.../<sha256>.webp``: the dashboard preview; owners and scientists only.
+
+Anything else, an unknown name, an anonymous caller or a caller without the role: 404, the
+same answer in every case, so a URL reveals nothing about what exists. The bytes are then
+handed over by ``core.media.stored_file_response`` (stream, nginx ``X-Accel-Redirect`` or a
+signed S3 URL). A derivative that the worker has not written yet is built here when the image
+is small (``DISPLAY_SYNC_MAX_PIXELS``); a larger one is answered 503 with ``Retry-After``,
+because the web process must not spend seconds re-encoding a huge file.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
+from django.views.decorators.http import require_safe
+
+from evalhub.blobs.access import blob_access
+from evalhub.blobs.display import (
+    BY_EXTENSION,
+    DISPLAY_SYNC_MAX_PIXELS,
+    blob_make_display,
+    display_format,
+)
+from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.names import display_token
+from evalhub.core.media import stored_file_response
+
+# Derivatives and originals never change under their name (content-addressed), so the caller's
+# browser may keep them a day; "private": no shared cache may serve them to someone else.
+MEDIA_CACHE_CONTROL = "private, max-age=86400"
+DISPLAY_RETRY_AFTER_SECONDS = 10
+
+_DISPLAY = re.compile(r"display/(?P<token>[0-9a-f]{64})\.(?P<ext>png|jpg|webp)")
+_ORIGINAL = re.compile(r"blobs/(?:[^/]+/)*(?P<sha>[0-9a-f]{64})[^/]*")
+_PREVIEW = re.compile(r"previews/(?:[^/]+/)*(?P<sha>[0-9a-f]{64})[^/]*")
+
+
+def display_url(blob: ImageBlob) -> str:
+    """The derivative's URL (the page's ``url`` for an image); a plain path under MEDIA_URL,
+    served by :func:`media_file` whatever the storage."""
+    token = blob.display_token or display_token(blob.sha256)  # unsaved blobs have none yet
+    return reverse("media", kwargs={
+        "path": f"display/{token}.{display_format(blob.format).extension}"})
+
+
+def _not_found() -> Http404:
+    return Http404("No such file.")
+
+
+def _display(request: HttpRequest, token: str, ext: str) -> HttpResponse:
+    blob = ImageBlob.objects.filter(display_token=token).first()
+    if blob is None or display_format(blob.format).extension != ext:
+        raise _not_found()
+    if not blob_access(request.user, blob.pk).display:
+        raise _not_found()
+    if not blob.display:
+        if blob.width * blob.height > DISPLAY_SYNC_MAX_PIXELS:
+            response = HttpResponse(
+                "This image is still being prepared; try again in a few seconds.\n",
+                status=503, content_type="text/plain")
+            response["Retry-After"] = str(DISPLAY_RETRY_AFTER_SECONDS)
+            response["Cache-Control"] = "private, no-store"
+            return response
+        blob_make_display(blob)
+    return stored_file_response(blob.display.name, content_type=BY_EXTENSION[ext].content_type,
+                                cache_control=MEDIA_CACHE_CONTROL)
+
+
+def _original(request: HttpRequest, path: str, sha: str, field: str) -> HttpResponse:
+    blob = ImageBlob.objects.filter(sha256=sha).first()
+    if blob is None or getattr(blob, field).name != path:
+        raise _not_found()
+    if not blob_access(request.user, blob.pk).original:
+        raise _not_found()
+    content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    return stored_file_response(path, content_type=content_type,
+                                cache_control=MEDIA_CACHE_CONTROL)
+
+
+@require_safe
+def media_file(request: HttpRequest, path: str) -> HttpResponse:
+    """Serve one media path to a caller allowed to have it (see the module doc)."""
+    if match := _DISPLAY.fullmatch(path):
+        return _display(request, match["token"], match["ext"])
+    if match := _ORIGINAL.fullmatch(path):
+        return _original(request, path, match["sha"], "file")
+    if match := _PREVIEW.fullmatch(path):
+        return _original(request, path, match["sha"], "preview")
+    raise _not_found()
