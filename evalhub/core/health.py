@@ -45,6 +45,7 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage, storages
 from django.db import connections
 from django.http import HttpRequest, JsonResponse
+from kombu import Connection
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def broker_scheme(app: Celery) -> str:
     return urlsplit(url.split(";")[0].strip()).scheme.lower()
 
 
-def broker_connection(app: Celery, timeout_s: float):  # -> kombu.Connection
+def broker_connection(app: Celery, timeout_s: float) -> Connection:
     """A kombu connection to ``app``'s broker whose connect and socket reads give up after
     ``timeout_s`` seconds (Redis options; other transports ignore them)."""
     return app.connection_for_write(

@@ -21,7 +21,7 @@ Read at scrape time (:class:`LiveCollector`, in the process answering ``/metrics
   taken but not acknowledged are not waiting and not counted.
 - ``evalhub_leases_open{state}``: leases still marked active; ``held`` before their
   ``expires_at``, ``expired`` after it (the annotator left the pair; it is closed when the pair
-  is served again). One indexed query (the partial index on active leases).
+  is served again). One query over the active leases only.
 - ``evalhub_metrics_source_up{source}``: 1 when the ``broker`` / ``database`` answered the
   scrape-time reads, else 0 (and their gauges are left out).
 
@@ -38,6 +38,7 @@ import ipaddress
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -121,17 +122,28 @@ def queue_lengths(queues: list[str] | tuple[str, ...], timeout_s: float) -> dict
     return lengths
 
 
-def open_leases() -> dict[str, int]:
-    """Leases still marked active: ``held`` (before ``expires_at``) and ``expired`` (after)."""
+@dataclass(frozen=True)
+class OpenLeases:
+    """Leases still marked active: ``held`` before their ``expires_at``, ``expired`` after it
+    (the annotator left the pair; the serving code closes it when the pair is next served)."""
+
+    held: int
+    expired: int
+
+
+def open_leases() -> OpenLeases:
+    """Count the open leases now, in one query over the active leases (which the partial
+    unique index on active leases covers, whatever the number of closed ones)."""
     from django.db.models import Count, Q
     from django.utils import timezone
 
     from evalhub.campaigns.models import Lease, LeaseStatus
 
     now = timezone.now()
-    return Lease.objects.filter(status=LeaseStatus.ACTIVE).aggregate(
+    counts = Lease.objects.filter(status=LeaseStatus.ACTIVE).aggregate(
         held=Count("pk", filter=Q(expires_at__gt=now)),
         expired=Count("pk", filter=Q(expires_at__lte=now)))
+    return OpenLeases(held=counts["held"], expired=counts["expired"])
 
 
 class LiveCollector(Collector):
@@ -168,8 +180,8 @@ class LiveCollector(Collector):
                 "evalhub_leases_open",
                 "Leases marked active: held (before expiry) or expired (annotator left).",
                 labels=["state"])
-            for state in ("held", "expired"):
-                gauge.add_metric([state], leases[state])
+            gauge.add_metric(["held"], leases.held)
+            gauge.add_metric(["expired"], leases.expired)
             yield gauge
         yield up
 
