@@ -9,8 +9,8 @@ in milliseconds and a short public detail (no host names, credentials or excepti
 those go to the log):
 
 - ``database``: ``SELECT 1`` on the default database.
-- ``broker``: a kombu connection to the Celery broker, opened with one attempt and a socket
-  timeout of ``EVALHUB_READYZ_TIMEOUT_MS``.
+- ``broker``: a kombu connection to the Celery broker, opened with one attempt and a connect
+  timeout of ``EVALHUB_READYZ_TIMEOUT_MS`` (reads: 2 s longer).
 - ``workers:<queue>``, one per queue of ``EVALHUB_READYZ_QUEUES`` (default: every queue Celery
   routes to, ``default`` and ``gpu``): at least one worker consuming the queue answered a
   broadcast ``active_queues`` inspection (a ping that also names the worker's queues) within
