@@ -1,6 +1,7 @@
 """Settings refuse unsafe deployments; docker-compose.yml describes the services we document."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,7 +48,8 @@ def compose() -> dict:
 
 
 def test_compose_has_the_documented_services(compose):
-    assert set(compose["services"]) == {"postgres", "redis", "web", "worker", "gpu-worker"}
+    assert set(compose["services"]) == {"postgres", "redis", "nginx", "web", "worker",
+                                        "gpu-worker"}
 
 
 def test_the_gpu_worker_reserves_an_nvidia_device_and_consumes_the_gpu_queue(compose):
@@ -65,6 +67,61 @@ def test_app_services_share_database_broker_and_media(compose):
         assert env["DATABASE_URL"].startswith("postgres://")
         assert env["CELERY_BROKER_URL"] == "redis://redis:6379/0"
         assert "media:/data" in compose["services"][name]["volumes"]
+
+
+def _nginx_locations(text: str) -> dict[str, list[str]]:
+    """``location <prefix> { ... }`` blocks of an nginx file: prefix -> directive lines."""
+    blocks = re.findall(r"location\s+(\S+)\s*\{(.*?)\}", text, flags=re.S)
+    return {prefix: [line.split("#")[0].strip().rstrip(";") for line in body.splitlines()
+                     if line.split("#")[0].strip()]
+            for prefix, body in blocks}
+
+
+def test_nginx_sends_media_only_through_the_internal_location_django_names(compose):
+    """Django answers X-Accel-Redirect with EVALHUB_MEDIA_ACCEL_PREFIX: nginx must have that
+    location, internal (no browser reaches it), aliasing the media volume's MEDIA_ROOT, and
+    without file times; nothing publishes gunicorn or MEDIA_ROOT directly."""
+    nginx = compose["services"]["nginx"]
+    mount = next(v for v in nginx["volumes"] if v.endswith(":/etc/nginx/conf.d/default.conf:ro"))
+    config = (REPO_ROOT / mount.split(":")[0]).read_text()
+    env = compose["services"]["web"]["environment"]
+    assert env["EVALHUB_MEDIA_DELIVERY"].startswith("${EVALHUB_MEDIA_DELIVERY:-accel}")
+    prefix = env["EVALHUB_MEDIA_ACCEL_PREFIX"]
+    locations = _nginx_locations(config)
+    protected = locations[prefix]
+    assert "internal" in protected
+    assert f"alias {env['MEDIA_ROOT'].rstrip('/')}/" in protected
+    assert "media:/data:ro" in nginx["volumes"]  # the app's volume, MEDIA_ROOT=/data/media
+    assert {"etag off", "if_modified_since off", 'add_header Last-Modified "" always'} <= set(
+        protected)
+    # Everything else, /media/ included, goes to Django, which checks access first.
+    assert locations["/"][0] == "proxy_pass http://evalhub_web"
+    assert not [p for p in locations if p.startswith(("/media", "/data"))]
+    assert "ports" not in compose["services"]["web"]
+
+
+def test_the_compose_prefix_is_what_the_settings_accept():
+    from evalhub.config.storage import MediaDelivery, media_delivery_from_env
+
+    env = {"EVALHUB_STORAGE": "local", "EVALHUB_MEDIA_DELIVERY": "accel",
+           "EVALHUB_MEDIA_ACCEL_PREFIX": "/_protected_media/"}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        assert media_delivery_from_env() == MediaDelivery("accel", "/_protected_media/", 60)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"EVALHUB_MEDIA_DELIVERY": "signed"}, "needs EVALHUB_STORAGE=s3"),
+    ({"EVALHUB_STORAGE": "s3", "EVALHUB_MEDIA_DELIVERY": "accel"}, "needs EVALHUB_STORAGE=local"),
+    ({"EVALHUB_MEDIA_DELIVERY": "accel", "EVALHUB_MEDIA_ACCEL_PREFIX": "internal"},
+     "must start and end with '/'"),
+    ({"EVALHUB_MEDIA_DELIVERY": "public"}, "expected one of stream, accel, signed"),
+])
+def test_media_delivery_settings_that_cannot_work_refuse_to_start(env, message):
+    result = _settings_import({"DEBUG": "1", **env})
+    assert result.returncode != 0
+    assert message in result.stderr
 
 
 def _compose_command() -> list[str] | None:
