@@ -6,6 +6,8 @@ Celery broker under ``var/`` (see docs/deployment.md for the production variable
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dj_database_url
 
 from evalhub.config.env import (
@@ -53,6 +55,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "csp",
+    "axes",
     "evalhub.core",
     "evalhub.blobs",
     "evalhub.projects",
@@ -71,12 +75,16 @@ MIDDLEWARE = [
     "evalhub.core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "evalhub.core.security.PrivateCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that it turns a sign-in refused by the lockout into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "evalhub.config.urls"
@@ -139,6 +147,77 @@ STORAGES = storages_from_env(MEDIA_ROOT)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 
+# Web security (docs/security.md). Content-Security-Policy: every script and style is a file
+# served from this origin (plotly's stylesheet too: static/css/plotly.css); data in pages is
+# JSON in <script type="application/json">, which is not script. Images and tiles may also
+# come from the media origins (object storage) named in EVALHUB_MEDIA_ORIGINS.
+_MEDIA_ORIGINS = env_list("EVALHUB_MEDIA_ORIGINS", [])
+# The only inline styles allowed are these exact texts, which the vendored libraries insert
+# (a hash admits its one text and nothing else; tests/browser/test_csp.py sees them applied).
+_LIBRARY_STYLE_ELEMENTS = [
+    # OpenSeadragon 6.1.1: "@media (hover: none) { .openseadragon-canvas:focus {...} }"
+    "'sha256-9xTiqzfwFaL2SGb1rmr8gysEwVVjIvqWAgmZgqFqpEE='",
+    # plotly.js 4.1.1 (Python plotly 7.1.0): MapLibre's stylesheet, inserted at load
+    "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='",
+]
+_LIBRARY_STYLE_ATTRIBUTES = [
+    "'unsafe-hashes'",
+    # plotly.js: style="" on colour-bar fills
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+    # plotly.js: its "image-rendering: optimizeSpeed; ..." test for pixelated heatmaps
+    "'sha256-AR/cKIZjWPcPmBUPDA6oti9XBiTbJvz0Cro2J1VzzS8='",
+]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-elem": ["'self'", *_LIBRARY_STYLE_ELEMENTS],
+        "style-src-attr": _LIBRARY_STYLE_ATTRIBUTES,
+        "img-src": ["'self'", "data:", "blob:", *_MEDIA_ORIGINS],
+        "connect-src": ["'self'", *_MEDIA_ORIGINS],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# One switch for a deployment served over HTTPS: redirect HTTP, HSTS, cookies only over TLS.
+# Behind EVALHUB_PROXY_COUNT reverse proxies, the proxy's X-Forwarded-Proto says the scheme.
+EVALHUB_HTTPS = env_bool("EVALHUB_HTTPS", default=False)
+EVALHUB_PROXY_COUNT = env_int("EVALHUB_PROXY_COUNT", 0)
+if EVALHUB_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = env_int("EVALHUB_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("EVALHUB_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env_bool("EVALHUB_HSTS_PRELOAD", default=False)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    if EVALHUB_PROXY_COUNT > 0:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Subdomains and preloading are decisions about the whole domain, which EvalHub may not
+    # own: off unless asked for, and then check --deploy need not remind us of them.
+    SILENCED_SYSTEM_CHECKS = [
+        *([] if SECURE_HSTS_INCLUDE_SUBDOMAINS else ["security.W005"]),
+        *([] if SECURE_HSTS_PRELOAD else ["security.W021"]),
+    ]
+
+# Sign-in limits by django-axes: after EVALHUB_LOGIN_FAILURE_LIMIT failures for one username,
+# or from one address, every attempt for it (even with the right password) is refused with
+# 429 until EVALHUB_LOGIN_COOLOFF_SECONDS pass without another failure. Covers the login
+# page, the admin's and the API token endpoint (all go through authenticate()).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env_int("EVALHUB_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("EVALHUB_LOGIN_COOLOFF_SECONDS", 15 * 60))
+AXES_CLIENT_IP_CALLABLE = "evalhub.core.security.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -152,12 +231,31 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "evalhub.core.api_errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "evalhub.core.api_errors.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # Only views that name a throttle_scope are throttled (the rating endpoints: votes and
+    # leases per annotator). The counts live in the default cache: CACHE_URL in production.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"rating": env_str("EVALHUB_RATING_THROTTLE", "60/min") or None},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "EvalHub API",
     "DESCRIPTION": "Runs, metrics, human ratings and leaderboards for generative image models.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# Cache: one per process (local memory) in the embedded default; CACHE_URL (redis://...) gives
+# every web process the same one, which the rating throttle needs to count an annotator's
+# requests whichever process answers them.
+CACHE_URL = env_str("CACHE_URL")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                "KEY_PREFIX": "evalhub"} if CACHE_URL else
+    {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
 }
 
 # Celery. Default: a filesystem broker that needs no server, consumed by a real worker process.

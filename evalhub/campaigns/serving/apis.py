@@ -69,6 +69,8 @@ class RateCampaignApi(APIView):
 class RateNextApi(APIView):
     """Lease the next task (201), or say that none is left for the caller (200, ``done``)."""
 
+    throttle_scope = "rating"  # votes and leases per annotator: EVALHUB_RATING_THROTTLE
+
     @extend_schema(request=NextInputSerializer)
     def post(self, request: Request, campaign_id: int) -> Response:
         form = NextInputSerializer(data=request.data)
@@ -80,6 +82,8 @@ class RateNextApi(APIView):
 
 class RateVoteApi(APIView):
     """Store a vote once: 201 the first time, 200 with the same body for a retry."""
+
+    throttle_scope = "rating"  # votes and leases per annotator: EVALHUB_RATING_THROTTLE
 
     @extend_schema(request=VoteInputSerializer, responses={
         201: inline_serializer("VoteAnswer", {
