@@ -23,7 +23,8 @@ Side by side (each variant in its own process, the variants of a format run alte
   ``Copy.rows()`` with ``set_types``, tuples to Arrow).
 
 ``slowdown`` is the current code's judgments/s divided by the variant's (above 1: the
-variant is slower). Human-readable lines first; the last line is one JSON object whose
+variant is slower); ``cpu_ratio`` the variant's CPU seconds (export process, all threads)
+divided by the current code's. Human-readable lines first; the last line is one JSON object whose
 ``targets`` holds one boolean per target, for the current code.
 
 Usage::
@@ -389,9 +390,15 @@ def main() -> None:
     slowdown = {fmt: {name: r[CURRENT]["judgments_per_s"] / figures["judgments_per_s"]
                       for name, figures in r.items() if name != CURRENT}
                 for fmt, r in results.items()}
+    # Under load (other processes on the machine), wall times vary several-fold between runs
+    # of the same code; the CPU seconds of the export process vary far less.
+    cpu_ratio = {fmt: {name: figures["cpu_seconds"] / r[CURRENT]["cpu_seconds"]
+                       for name, figures in r.items() if name != CURRENT}
+                 for fmt, r in results.items()}
     for fmt, by_name in slowdown.items():
         for name, ratio in by_name.items():
-            print(f"{fmt:18s} current / {name}: {ratio:.2f}x")
+            print(f"{fmt:18s} {name:24s} takes {ratio:.2f}x the current code's time, "
+                  f"{cpu_ratio[fmt][name]:.2f}x its CPU")
     current = [r[CURRENT] for r in results.values()]
     summary = {
         "bench": "export", "judgments": args.judgments, "options": extra,
@@ -402,6 +409,8 @@ def main() -> None:
                     for fmt, by_name in results.items()},
         "slowdown": {fmt: {name: round(v, 3) for name, v in by_name.items()}
                      for fmt, by_name in slowdown.items()},
+        "cpu_ratio": {fmt: {name: round(v, 3) for name, v in by_name.items()}
+                      for fmt, by_name in cpu_ratio.items()},
         "targets": {
             "judgments_per_s_at_least_100000": all(
                 r["judgments_per_s"] >= TARGET_ROWS_PER_S for r in current),
