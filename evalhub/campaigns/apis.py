@@ -21,10 +21,11 @@ from evalhub.campaigns.services import campaign_create, campaign_set_status
 from evalhub.projects.api_base import ProjectScopedMixin
 from evalhub.projects.models import Project
 from evalhub.projects.permissions import require_project_role
+from evalhub.projects.references import ScopedModelSerializer, ScopedPrimaryKeyRelatedField
 from evalhub.runs.models import GenerationRun, Image
 
 
-class CampaignSerializer(serializers.ModelSerializer):
+class CampaignSerializer(ScopedModelSerializer):
     progress = serializers.SerializerMethodField()
 
     class Meta:
@@ -40,9 +41,9 @@ class CampaignSerializer(serializers.ModelSerializer):
 
 
 class CampaignCreateSerializer(serializers.Serializer):
-    project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
+    project = ScopedPrimaryKeyRelatedField(queryset=Project.objects.all())
     name = serializers.CharField(max_length=200)
-    runs = serializers.PrimaryKeyRelatedField(queryset=GenerationRun.objects.all(), many=True)
+    runs = ScopedPrimaryKeyRelatedField(queryset=GenerationRun.objects.all(), many=True)
     criteria = serializers.ListField(child=serializers.ChoiceField(choices=Criterion.values),
                                      default=[Criterion.OVERALL])
     instructions = serializers.CharField(required=False, allow_blank=True, default="",
@@ -59,8 +60,8 @@ class CampaignCreateSerializer(serializers.Serializer):
 
 
 class GoldInputSerializer(serializers.Serializer):
-    image_a = serializers.PrimaryKeyRelatedField(queryset=Image.objects.all())
-    image_b = serializers.PrimaryKeyRelatedField(queryset=Image.objects.all())
+    image_a = ScopedPrimaryKeyRelatedField(queryset=Image.objects.all())
+    image_b = ScopedPrimaryKeyRelatedField(queryset=Image.objects.all())
     answer = serializers.ChoiceField(choices=["a", "b", "tie"])
 
 
@@ -80,7 +81,7 @@ class CampaignViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.Retrieve
 
     @extend_schema(request=CampaignCreateSerializer, responses={201: CampaignSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
-        form = CampaignCreateSerializer(data=request.data)
+        form = CampaignCreateSerializer(data=request.data, context={"request": request})
         form.is_valid(raise_exception=True)
         data = dict(form.validated_data)
         require_project_role(request=request, project_id=data["project"].id,
@@ -130,7 +131,7 @@ class CampaignViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.Retrieve
         campaign = self.get_object()
         require_project_role(request=request, project_id=campaign.project_id,
                              roles=self.write_roles)
-        form = GoldInputSerializer(data=request.data)
+        form = GoldInputSerializer(data=request.data, context={"request": request})
         form.is_valid(raise_exception=True)
         task = gold_task_add(campaign=campaign, **form.validated_data)
         return Response({"task": task.pk}, status=status.HTTP_201_CREATED)

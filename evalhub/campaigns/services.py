@@ -17,6 +17,7 @@ from evalhub.campaigns.models import Campaign, CampaignStatus, Criterion, PairPo
 from evalhub.core.errors import EvalHubError
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.projects.models import Project
+from evalhub.projects.references import check_same_project
 from evalhub.runs.models import GenerationRun
 
 
@@ -26,8 +27,7 @@ def _validate(*, runs: Sequence[GenerationRun], criteria: Sequence[str], gold_ra
         raise EvalHubError("A campaign lists each run once.")
     if len(runs) < 2:
         raise EvalHubError("A campaign compares at least two runs.")
-    if any(run.project_id != project.id for run in runs):
-        raise EvalHubError("Every run of a campaign must belong to the campaign's project.")
+    check_same_project(project.id, runs=runs)
     if len({run.prompt_set_id for run in runs}) != 1:
         raise EvalHubError("The runs of a campaign must share one prompt set "
                            "(pairs are formed on the same prompt).")

@@ -11,13 +11,14 @@ from evalhub.evaluation.models import ImageMetric, MetricJob, PromptMetric, RunM
 from evalhub.evaluation.services import metric_job_create
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
 from evalhub.projects.permissions import require_project_role
+from evalhub.projects.references import ScopedModelSerializer, ScopedPrimaryKeyRelatedField
 from evalhub.runs.models import GenerationRun, ReferenceSet
 
 PROVENANCE_FIELDS = ["backbone_id", "weights_sha256", "calibrated", "uncalibrated",
                      "library_versions"]
 
 
-class ProvenanceSerializer(serializers.ModelSerializer):
+class ProvenanceSerializer(ScopedModelSerializer):
     uncalibrated = serializers.SerializerMethodField(
         help_text="True when computed with random weights: not comparable with published "
                   "numbers.")
@@ -26,9 +27,9 @@ class ProvenanceSerializer(serializers.ModelSerializer):
         return not obj.calibrated
 
 
-class MetricJobSerializer(serializers.ModelSerializer):
-    run = serializers.PrimaryKeyRelatedField(queryset=GenerationRun.objects.all())
-    reference_set = serializers.PrimaryKeyRelatedField(queryset=ReferenceSet.objects.all(),
+class MetricJobSerializer(ScopedModelSerializer):
+    run = ScopedPrimaryKeyRelatedField(queryset=GenerationRun.objects.all())
+    reference_set = ScopedPrimaryKeyRelatedField(queryset=ReferenceSet.objects.all(),
                                                        required=False, allow_null=True)
     metrics = serializers.ListField(child=serializers.ChoiceField(choices=JOB_METRICS),
                                     allow_empty=False)

@@ -65,6 +65,7 @@ from evalhub.evaluation.models import (
     ShardKind,
     ShardStatus,
 )
+from evalhub.projects.references import check_same_project
 from evalhub.projects.selectors import SCIENCE_ROLES, role_in_project
 from evalhub.runs.models import GenerationRun, Image, ReferenceSet
 
@@ -141,8 +142,7 @@ def metric_job_create(
     if needs_reference and reference_set is None:
         raise EvalHubError(f"{', '.join(needs_reference)} compare the run with real images: "
                            "choose a reference set.")
-    if reference_set is not None and reference_set.project_id != run.project_id:
-        raise EvalHubError("The reference set belongs to another project.")
+    check_same_project(run.project_id, reference_set=reference_set)
     if not needs_reference:
         reference_set = None  # not used: do not make it part of the job's identity
     images = list(Image.objects.filter(run=run).order_by("prompt_id", "seed", "id")

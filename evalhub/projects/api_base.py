@@ -11,6 +11,7 @@ from rest_framework.serializers import BaseSerializer
 
 from evalhub.projects.models import Role
 from evalhub.projects.permissions import ProjectObjectPermission, require_project_role
+from evalhub.projects.references import check_same_project, relation_references
 from evalhub.projects.selectors import projects_for_user
 
 
@@ -48,23 +49,26 @@ class ProjectScopedMixin:
         related = serializer.validated_data[path.removesuffix("_id")]
         return resolve_attr_path(related, rest) if rest else related.id
 
+    def check_write(self, serializer: BaseSerializer, instance: Model | None = None) -> int:
+        """The project the write lands in, once the caller's role there and every object the
+        input points at (references.check_same_project) are checked."""
+        owner_field = self.project_path.split("__")[0].removesuffix("_id")
+        if instance is None or owner_field in serializer.validated_data:
+            # Creating, or moving an object to another project: write access there too.
+            project_id = self.project_id_from_validated(serializer)
+            require_project_role(request=self.request, project_id=project_id,
+                                 roles=self.write_roles)
+        else:
+            project_id = self.get_project_id(instance)
+        check_same_project(project_id, **relation_references(serializer))
+        return project_id
+
     def perform_create(self, serializer: BaseSerializer) -> None:
-        require_project_role(
-            request=self.request,
-            project_id=self.project_id_from_validated(serializer),
-            roles=self.write_roles,
-        )
+        self.check_write(serializer)
         serializer.save()
 
     def perform_update(self, serializer: BaseSerializer) -> None:
-        # Moving an object to another project needs write access there too.
-        owner_field = self.project_path.split("__")[0].removesuffix("_id")
-        if owner_field in serializer.validated_data:
-            require_project_role(
-                request=self.request,
-                project_id=self.project_id_from_validated(serializer),
-                roles=self.write_roles,
-            )
+        self.check_write(serializer, serializer.instance)
         serializer.save()
 
 

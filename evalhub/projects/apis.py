@@ -7,6 +7,7 @@ from rest_framework.permissions import IsAuthenticated
 from evalhub.projects.api_base import ProjectScopedViewSet
 from evalhub.projects.models import Membership, Project, Role
 from evalhub.projects.permissions import require_project_role
+from evalhub.projects.references import ScopedModelSerializer
 from evalhub.projects.selectors import projects_for_user, role_in_project
 from evalhub.projects.services import (
     member_candidate,
@@ -19,7 +20,7 @@ from evalhub.projects.services import (
 ALL_ROLES = (Role.OWNER, Role.SCIENTIST, Role.ANNOTATOR)
 
 
-class ProjectSerializer(serializers.ModelSerializer):
+class ProjectSerializer(ScopedModelSerializer):
     my_role = serializers.SerializerMethodField()
 
     class Meta:
@@ -60,7 +61,7 @@ class ProjectViewSet(
         serializer.save()
 
 
-class MembershipSerializer(serializers.ModelSerializer):
+class MembershipSerializer(ScopedModelSerializer):
     username = serializers.CharField(source="user.username", max_length=150)
 
     class Meta:
@@ -69,7 +70,7 @@ class MembershipSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
 
-class MembershipChangeSerializer(serializers.ModelSerializer):
+class MembershipChangeSerializer(ScopedModelSerializer):
     class Meta:
         model = Membership
         fields = ["id", "project", "username", "role", "created_at"]

@@ -16,12 +16,13 @@ from evalhub.core.uploads import uploaded_file_path
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
 from evalhub.projects.models import Project
 from evalhub.projects.permissions import require_project_role
+from evalhub.projects.references import ScopedModelSerializer, ScopedPrimaryKeyRelatedField
 from evalhub.prompts.models import Prompt, PromptSet
 from evalhub.prompts.parsers import FORMATS, detect_format
 from evalhub.prompts.services import prompt_set_import
 
 
-class PromptSetSerializer(serializers.ModelSerializer):
+class PromptSetSerializer(ScopedModelSerializer):
     prompt_count = serializers.IntegerField(source="prompts.count", read_only=True)
     categories = serializers.SerializerMethodField()
 
@@ -37,7 +38,7 @@ class PromptSetSerializer(serializers.ModelSerializer):
         )
 
 
-class PromptSerializer(serializers.ModelSerializer):
+class PromptSerializer(ScopedModelSerializer):
     source_image_sha256 = serializers.CharField(
         source="source_image.sha256", read_only=True, default=None
     )
@@ -50,7 +51,7 @@ class PromptSerializer(serializers.ModelSerializer):
 
 
 class PromptSetImportSerializer(serializers.Serializer):
-    project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
+    project = ScopedPrimaryKeyRelatedField(queryset=Project.objects.all())
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, default="", allow_blank=True)
     file = serializers.FileField(help_text="CSV, JSONL or text (one prompt a line).")
@@ -72,7 +73,7 @@ class PromptSetViewSet(ProjectScopedViewSet):
             parser_classes=[MultiPartParser, FormParser])
     def import_file(self, request: Request) -> Response:
         """Create a prompt set from an uploaded file. All prompts are imported, or none."""
-        form = PromptSetImportSerializer(data=request.data)
+        form = PromptSetImportSerializer(data=request.data, context={"request": request})
         form.is_valid(raise_exception=True)
         data = form.validated_data
         require_project_role(request=request, project_id=data["project"].id,

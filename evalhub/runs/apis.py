@@ -16,6 +16,7 @@ from evalhub.core.uploads import uploaded_file_path
 from evalhub.generation.services import generation_launch
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
 from evalhub.projects.permissions import require_project_role
+from evalhub.projects.references import ScopedModelSerializer
 from evalhub.runs.importing.services import reference_set_import, run_images_import
 from evalhub.runs.models import (
     Checkpoint,
@@ -29,14 +30,14 @@ from evalhub.runs.models import (
 from evalhub.runs.services import run_create
 
 
-class GenModelSerializer(serializers.ModelSerializer):
+class GenModelSerializer(ScopedModelSerializer):
     class Meta:
         model = GenModel
         fields = ["id", "project", "name", "description", "created_at"]
         read_only_fields = ["id", "created_at"]
 
 
-class CheckpointSerializer(serializers.ModelSerializer):
+class CheckpointSerializer(ScopedModelSerializer):
     class Meta:
         model = Checkpoint
         fields = ["id", "model", "name", "training_step", "weights_uri", "generator",
@@ -44,7 +45,7 @@ class CheckpointSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
 
 
-class GenerationRunSerializer(serializers.ModelSerializer):
+class GenerationRunSerializer(ScopedModelSerializer):
     image_count = serializers.IntegerField(source="images.count", read_only=True)
 
     class Meta:
@@ -58,7 +59,7 @@ class GenerationRunSerializer(serializers.ModelSerializer):
         extra_kwargs = {"source": {"required": False}}
 
 
-class ImageSerializer(serializers.ModelSerializer):
+class ImageSerializer(ScopedModelSerializer):
     sha256 = serializers.CharField(source="blob.sha256", read_only=True)
     width = serializers.IntegerField(source="blob.width", read_only=True)
     height = serializers.IntegerField(source="blob.height", read_only=True)
@@ -78,7 +79,7 @@ class ImageSerializer(serializers.ModelSerializer):
         return image.blob.preview.url if image.blob.preview else None
 
 
-class ReferenceSetSerializer(serializers.ModelSerializer):
+class ReferenceSetSerializer(ScopedModelSerializer):
     image_count = serializers.IntegerField(source="images.count", read_only=True)
 
     class Meta:
@@ -87,7 +88,7 @@ class ReferenceSetSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "image_count", "created_at"]
 
 
-class GenerationFailureSerializer(serializers.ModelSerializer):
+class GenerationFailureSerializer(ScopedModelSerializer):
     prompt_text = serializers.CharField(source="prompt.text")
 
     class Meta:

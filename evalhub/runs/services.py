@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 
 from evalhub.core.errors import EvalHubError
+from evalhub.projects.references import check_same_project
 from evalhub.prompts.models import PromptSet
 from evalhub.runs.models import Checkpoint, GenerationRun, RunSource
 
@@ -24,11 +25,7 @@ def run_create(
 ) -> GenerationRun:
     """Register a run. Checkpoint and prompt set must belong to the same project."""
     project_id = checkpoint.model.project_id
-    if prompt_set.project_id != project_id:
-        raise EvalHubError(
-            f"Prompt set {prompt_set.name!r} and checkpoint {checkpoint} belong to different "
-            "projects."
-        )
+    check_same_project(project_id, prompt_set=prompt_set)
     if source not in RunSource.values:
         raise EvalHubError(f"Unknown run source {source!r}.")
     seeds = [int(s) for s in seeds]

@@ -113,7 +113,7 @@ def test_a_run_cannot_mix_projects(api, scientist, project, prompt_set_id):
                                           "prompt_set": prompt_set_id, "name": "mixed"},
                         format="json")
     assert response.status_code == 400
-    assert "different projects" in response.json()["detail"]
+    assert response.json()["detail"] == "prompt_set: no such object in this project."
 
 
 def test_the_openapi_schema_describes_the_api(api, scientist):

@@ -70,7 +70,11 @@ def test_anonymous_requests_are_refused(api, catalog):
 def test_an_outsider_cannot_create_inside_a_project(api, outsider, project):
     api.force_authenticate(outsider)
     response = api.post("/api/v1/models/", {"project": project.id, "name": "sneaky"})
-    assert response.status_code == 404
+    # The same answer as for a project that does not exist: nothing about it leaks.
+    missing = api.post("/api/v1/models/", {"project": 10**9, "name": "sneaky"})
+    assert response.status_code == missing.status_code == 400
+    assert response.json()["project"][0].replace(str(project.id), "ID") == \
+        missing.json()["project"][0].replace(str(10**9), "ID")
     assert not project.models.exists()
 
 
@@ -95,7 +99,7 @@ def test_a_scientist_cannot_move_an_object_into_a_project_they_are_not_in(
     foreign = ProjectFactory()
     api.force_authenticate(scientist)
     response = api.patch(f"/api/v1/models/{catalog['models']}/", {"project": foreign.id})
-    assert response.status_code == 404
+    assert response.status_code == 400 and "does not exist" in response.json()["project"][0]
 
 
 def test_projects_list_shows_only_memberships_with_the_callers_role(api, scientist, project):

@@ -23,11 +23,23 @@ def _constants(tree: ast.Module) -> dict[str, str]:
             for target in node.targets if isinstance(target, ast.Name)}
 
 
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(SOURCE.parent).with_suffix("").parts)
+
+
 def enqueued_task_names() -> dict[str, list[str]]:
-    """Every task name passed to enqueue_on_commit in the code, with where it is sent from."""
+    """Every task name passed to enqueue_on_commit in the code, with where it is sent from
+    (a literal, a module constant, or a constant imported from another evalhub module)."""
     names: dict[str, list[str]] = {}
-    for path, tree in _modules():
-        constants = _constants(tree)
+    modules = _modules()
+    by_module = {_module_name(path): _constants(tree) for path, tree in modules}
+    for path, tree in modules:
+        constants = dict(_constants(tree))
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module in by_module:
+                constants.update({alias.asname or alias.name: by_module[node.module][alias.name]
+                                  for alias in node.names
+                                  if alias.name in by_module[node.module]})
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and getattr(node.func, "id", None)
                     == "enqueue_on_commit"):

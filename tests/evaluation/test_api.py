@@ -75,7 +75,9 @@ def test_annotators_and_outsiders_cannot_create_or_see_jobs_and_metrics(
     PromptMetric.objects.create(run=run, prompt=image.prompt, metric="clip_score", value=1,
                                 **PROV)
     payload = {"run": run.id, "metrics": ["clip_score"]}
-    for user, create_status in ((annotator, 403), (outsider, 404)):
+    # Annotators never see runs (they stay blind) and outsiders see nothing: for both the run
+    # does not exist.
+    for user, create_status in ((annotator, 400), (outsider, 400)):
         api.force_authenticate(user)
         assert api.post("/api/v1/metric-jobs/", payload, format="json").status_code == \
             create_status

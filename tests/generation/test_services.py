@@ -87,14 +87,19 @@ def test_an_unknown_generator_or_bad_parameters_are_refused_before_queueing():
 
 def test_a_campaign_over_generating_runs_is_built_when_the_last_run_finishes(
         django_capture_on_commit_callbacks, monkeypatch):
-    from evalhub.blobs.tasks import blobs_make_previews
     from evalhub.campaigns.models import CampaignStatus
     from evalhub.campaigns.services import campaign_create
     from evalhub.campaigns.tasks import build_campaign_tasks
 
-    queued_builds: list[int] = []
-    monkeypatch.setattr(build_campaign_tasks, "delay", queued_builds.append)
-    monkeypatch.setattr(blobs_make_previews, "delay", lambda ids: None)
+    from evalhub.config.celery import app
+
+    queued_builds: list[int] = []  # tasks are sent by name: record the campaign builds
+
+    def send_task(name, args=None, **options):
+        if name == "evalhub.campaigns.build_tasks":
+            queued_builds.extend(args)
+
+    monkeypatch.setattr(app, "send_task", send_task)
     first = _generated_run("shapes", ["two red circles"], [0])
     second = GenerationRunFactory(project=first.project, prompt_set=first.prompt_set,
                                   checkpoint=CheckpointFactory(

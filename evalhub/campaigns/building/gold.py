@@ -6,6 +6,7 @@ import random
 
 from evalhub.campaigns.models import Campaign, ComparisonTask, Outcome
 from evalhub.core.errors import EvalHubError
+from evalhub.projects.references import check_same_project
 from evalhub.runs.models import Image
 
 
@@ -16,8 +17,7 @@ def gold_task_add(*, campaign: Campaign, image_a: Image, image_b: Image, answer:
         raise EvalHubError("A gold answer is 'a', 'b' or 'tie'.")
     if image_a.prompt_id != image_b.prompt_id:
         raise EvalHubError("Both images of a gold pair must answer the same prompt.")
-    if {image_a.run.project_id, image_b.run.project_id} != {campaign.project_id}:
-        raise EvalHubError("Gold images must belong to the campaign's project.")
+    check_same_project(campaign.project_id, image_a=image_a, image_b=image_b)
     task, _ = ComparisonTask.objects.update_or_create(
         campaign=campaign, image_a=image_a, image_b=image_b,
         defaults={"prompt_id": image_a.prompt_id, "run_a_id": image_a.run_id,

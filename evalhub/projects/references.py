@@ -1,0 +1,121 @@
+"""One rule for references between objects: both ends live in the same project.
+
+Every write that points at another object (a run at its prompt set and checkpoint, a campaign at
+its runs and gold images, a metric job at its run and reference set, a membership or any
+project-owned object at its project) is checked here, by the services and by the API base
+class, with one refusal that names the field and nothing about the object it was given.
+
+``PROJECT_PATHS`` says, for each project-owned model, the ORM path to its project id. The API's
+relation fields (:class:`ScopedPrimaryKeyRelatedField`) use it to accept only objects the caller
+can see, so that an object of a project the caller cannot see is answered exactly like an id that
+does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Model, QuerySet
+from rest_framework import serializers
+
+from evalhub.core.errors import EvalHubError
+from evalhub.projects.models import Role
+
+# "app_label.Model" -> path from the model to its project id (labels, so that this module
+# imports no other app's models).
+PROJECT_PATHS: dict[str, str] = {
+    "projects.Project": "pk",
+    "projects.Membership": "project_id",
+    "prompts.PromptSet": "project_id",
+    "prompts.Prompt": "prompt_set__project_id",
+    "runs.GenModel": "project_id",
+    "runs.Checkpoint": "model__project_id",
+    "runs.GenerationRun": "project_id",
+    "runs.Image": "run__project_id",
+    "runs.ReferenceSet": "project_id",
+    "campaigns.Campaign": "project_id",
+    "evaluation.MetricJob": "project_id",
+}
+
+
+class ForeignReference(EvalHubError):
+    """A reference to an object outside the project (400; says nothing about the object)."""
+
+
+def project_path(model: type[Model]) -> str | None:
+    return PROJECT_PATHS.get(model._meta.label)
+
+
+def project_id_of(obj: Model) -> int | None:
+    """The id of the project ``obj`` belongs to (None for objects outside every project)."""
+    path = project_path(type(obj))
+    if path is None:
+        return None
+    if path == "pk":
+        return obj.pk
+    value: Any = obj
+    for part in path.split("__"):
+        value = getattr(value, part)
+    return value
+
+
+def check_same_project(project_id: int, **references: Model | Iterable[Model] | None) -> None:
+    """Refuse when any referenced object (or one of a list) is not in ``project_id``.
+
+    The keyword names the field, and the refusal names only the field.
+    """
+    for field, value in references.items():
+        objects = [] if value is None else (
+            [value] if isinstance(value, Model) else list(value))
+        for obj in objects:
+            owner = project_id_of(obj)
+            if owner is not None and owner != project_id:
+                raise ForeignReference(f"{field}: no such object in this project.",
+                                       details=[field])
+
+
+def visible_to(user: Any, queryset: QuerySet, *, roles: tuple[str, ...] | None = None
+               ) -> QuerySet:
+    """``queryset`` limited to objects in projects where ``user`` holds one of ``roles``
+    (owner and scientist by default; any role for projects and memberships)."""
+    path = project_path(queryset.model)
+    if path is None:
+        return queryset
+    if user is None or not user.is_authenticated:
+        return queryset.none()
+    from evalhub.projects.selectors import projects_for_user
+
+    if roles is None and queryset.model._meta.label in ("projects.Project",
+                                                          "projects.Membership"):
+        roles = (Role.OWNER, Role.SCIENTIST, Role.ANNOTATOR)
+    projects = projects_for_user(user=user, roles=roles or (Role.OWNER, Role.SCIENTIST))
+    return queryset.filter(**{f"{path}__in": projects.values("id")})
+
+
+class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """A relation field that accepts only objects the requesting user can see: an object of
+    another project gets the same "does not exist" answer as an id that was never used."""
+
+    def get_queryset(self) -> QuerySet:
+        request = self.context.get("request")
+        return visible_to(getattr(request, "user", None), super().get_queryset())
+
+
+class ScopedModelSerializer(serializers.ModelSerializer):
+    """ModelSerializer whose generated relation fields are scoped to the caller's projects."""
+
+    serializer_related_field = ScopedPrimaryKeyRelatedField
+
+
+def relation_references(serializer: serializers.Serializer) -> dict[str, Model | list[Model]]:
+    """The validated objects a serializer's relation fields point at, by field name."""
+    found: dict[str, Model | list[Model]] = {}
+    for name, value in serializer.validated_data.items():
+        if isinstance(value, Model) and project_path(type(value)):
+            found[name] = value
+        elif isinstance(value, list | tuple) and value and all(
+                isinstance(v, Model) for v in value):
+            found[name] = list(value)
+    return found
+
