@@ -90,7 +90,6 @@ def test_a_campaign_over_generating_runs_is_built_when_the_last_run_finishes(
     from evalhub.campaigns.models import CampaignStatus
     from evalhub.campaigns.services import campaign_create
     from evalhub.campaigns.tasks import build_campaign_tasks
-
     from evalhub.config.celery import app
 
     queued_builds: list[int] = []  # tasks are sent by name: record the campaign builds
