@@ -4,9 +4,9 @@ from evalhub.campaigns.page import views
 
 urlpatterns = [
     path("rate/<id:campaign_id>/", views.rate_page, name="rate"),
-    re_path(r"^rate/tiles/(?P<sha256>[0-9a-f]{64})\.dzi$", views.tile_descriptor,
+    re_path(r"^rate/tiles/(?P<token>[0-9a-f]{64})\.dzi$", views.tile_descriptor,
             name="rate-tiles-dzi"),
-    re_path(r"^rate/tiles/(?P<sha256>[0-9a-f]{64})_files/(?P<level>\d{1,2})/"
+    re_path(r"^rate/tiles/(?P<token>[0-9a-f]{64})_files/(?P<level>\d{1,2})/"
             r"(?P<col>\d{1,5})_(?P<row>\d{1,5})\.(?P<ext>jpeg|webp)$",
             views.tile_image, name="rate-tiles-tile"),
 ]

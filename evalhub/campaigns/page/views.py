@@ -76,19 +76,18 @@ def _stored(path: str, content_type: str) -> HttpResponse:
                                 cache_control=TILE_CACHE_CONTROL, redirect_ok=False)
 
 
-# The URL parameter is still called ``sha256`` (page/urls.py); it carries the display token.
 @require_GET
-def tile_descriptor(request: HttpRequest, sha256: str) -> HttpResponse:
+def tile_descriptor(request: HttpRequest, token: str) -> HttpResponse:
     """The DZI XML of a large image; builds the pyramid if nobody has yet."""
-    blob = _visible_blob(request, sha256)
+    blob = _visible_blob(request, token)
     _ensure_pyramid(blob)
     return _stored(dzi_path(blob.sha256), "application/xml")
 
 
 @require_GET
-def tile_image(request: HttpRequest, sha256: str, level: str, col: str, row: str,
+def tile_image(request: HttpRequest, token: str, level: str, col: str, row: str,
                ext: str) -> HttpResponse:
     """One tile. The descriptor is always fetched first, so a missing tile is a plain 404."""
-    blob = _visible_blob(request, sha256)
+    blob = _visible_blob(request, token)
     content_type = "image/jpeg" if ext == "jpeg" else "image/webp"
     return _stored(tile_path(blob.sha256, int(level), int(col), int(row), ext), content_type)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,6 +37,61 @@ def progress(*, campaign: Campaign, annotator_id: int) -> Progress:
     return Progress(my_votes, remaining(campaign.pk))
 
 
+class ShownImageSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    tiles = serializers.CharField(allow_null=True, help_text="Deep Zoom descriptor, if tiled.")
+
+
+class TaskSerializer(serializers.Serializer):
+    """A leased task as the page shows it: no run, checkpoint or model anywhere."""
+
+    lease = serializers.UUIDField()
+    expires_at = serializers.DateTimeField()
+    prompt = serializers.CharField()
+    source_image = ShownImageSerializer(allow_null=True)
+    left = ShownImageSerializer()
+    right = ShownImageSerializer()
+
+
+class DoneSerializer(serializers.Serializer):
+    done = serializers.BooleanField()
+    detail = serializers.CharField()
+
+
+class ProgressSerializer(serializers.Serializer):
+    my_votes = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+
+
+class CriterionSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    question = serializers.CharField()
+
+
+class RateCampaignSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    instructions = serializers.CharField()
+    status = serializers.CharField()
+    criteria = CriterionSerializer(many=True)
+    progress = ProgressSerializer()
+
+
+class LeaseActionAnswerSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    progress = ProgressSerializer()
+
+
+class VoteAnswerSerializer(serializers.Serializer):
+    client_id = serializers.UUIDField()
+    recorded = serializers.BooleanField()
+    progress = ProgressSerializer()
+    next = serializers.JSONField(required=False,
+                                 help_text="The next task, or {done, detail}; when asked.")
+
+
 class NextInputSerializer(serializers.Serializer):
     exclude = serializers.ListField(child=serializers.UUIDField(), required=False, default=list,
                                     max_length=10,
@@ -57,6 +112,7 @@ class VoteInputSerializer(serializers.Serializer):
 class RateCampaignApi(APIView):
     """Campaign instructions, criteria and the caller's progress."""
 
+    @extend_schema(responses=RateCampaignSerializer)
     def get(self, request: Request, campaign_id: int) -> Response:
         campaign = campaign_of_member(user=request.user, campaign_id=campaign_id)
         return Response({
@@ -71,7 +127,8 @@ class RateNextApi(APIView):
 
     throttle_scope = "rating"  # votes and leases per annotator: EVALHUB_RATING_THROTTLE
 
-    @extend_schema(request=NextInputSerializer)
+    @extend_schema(request=NextInputSerializer, responses={201: TaskSerializer,
+                                                           200: DoneSerializer})
     def post(self, request: Request, campaign_id: int) -> Response:
         form = NextInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -85,11 +142,8 @@ class RateVoteApi(APIView):
 
     throttle_scope = "rating"  # votes and leases per annotator: EVALHUB_RATING_THROTTLE
 
-    @extend_schema(request=VoteInputSerializer, responses={
-        201: inline_serializer("VoteAnswer", {
-            "client_id": serializers.UUIDField(), "recorded": serializers.BooleanField(),
-            "progress": serializers.DictField(), "next": serializers.DictField(required=False),
-        })})
+    @extend_schema(request=VoteInputSerializer,
+                   responses={201: VoteAnswerSerializer, 200: VoteAnswerSerializer})
     def post(self, request: Request, campaign_id: int) -> Response:
         form = VoteInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -110,6 +164,7 @@ class RateVoteApi(APIView):
 class RateLeasesApi(APIView):
     """The caller's active leases, oldest first: a reloaded page resumes where it was."""
 
+    @extend_schema(responses=TaskSerializer(many=True))
     def get(self, request: Request, campaign_id: int) -> Response:
         campaign = campaign_of_member(user=request.user, campaign_id=campaign_id)
         leases = lease_queryset().filter(
@@ -125,7 +180,7 @@ class UndoInputSerializer(serializers.Serializer):
 class RateUndoApi(APIView):
     """Retract the caller's vote and hand its task back to them."""
 
-    @extend_schema(request=UndoInputSerializer)
+    @extend_schema(request=UndoInputSerializer, responses=TaskSerializer)
     def post(self, request: Request, campaign_id: int) -> Response:
         campaign = campaign_of_member(user=request.user, campaign_id=campaign_id)
         form = UndoInputSerializer(data=request.data)
@@ -143,7 +198,7 @@ class ReportInputSerializer(serializers.Serializer):
 class RateLeaseActionApi(APIView):
     """Skip a task, or report a broken image (which also skips it)."""
 
-    @extend_schema(request=ReportInputSerializer)
+    @extend_schema(request=ReportInputSerializer, responses=LeaseActionAnswerSerializer)
     def post(self, request: Request, campaign_id: int, lease_id, action: str) -> Response:
         campaign = campaign_of_member(user=request.user, campaign_id=campaign_id)
         lease = lease_for_annotator(lease_id=lease_id, annotator=request.user, campaign=campaign)

@@ -1,6 +1,7 @@
 """What the annotator page receives for a task: the prompt and two anonymous images.
 
-Nothing here may identify a run, checkpoint or model: images are addressed by content hash.
+Nothing here may identify a run, checkpoint or model: images are EvalHub's own display copies
+(metadata stripped) under opaque names (evalhub/blobs/display.py), never the imported files.
 """
 
 from __future__ import annotations
