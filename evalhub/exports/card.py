@@ -47,7 +47,7 @@ def _fmt(value: float | None) -> str:
 
 def dataset_card(*, campaign: Campaign, options: ExportOptions, summary: ExportSummary) -> str:
     """Markdown: files, counts, agreement, annotator quality and the filters used."""
-    from evalhub.campaigns.quality import agreement_by_criterion  # numpy/scipy: load late
+    from evalhub.campaigns.quality.agreement import agreement_by_criterion  # numpy/scipy: load late
 
     agreement = agreement_by_criterion(campaign=campaign)
     gold = gold_accuracy_summary(campaign=campaign, threshold=options.min_gold_accuracy)

@@ -1,19 +1,17 @@
 """A campaign with known votes, for export tests.
 
 Two runs, four prompts (categories alternate colour / counting), one image per run and
-prompt, criteria overall + aesthetics: four comparison tasks. Votes are stored directly as
-Lease + Judgment rows so every outcome and displayed side is known to the test.
+prompt, criteria overall + aesthetics: four comparison tasks, built by the suite's one builder
+(tests/builders.py). Votes are stored as rows with the shared JudgmentFactory (the voting
+service's counter rule) so every outcome and displayed side is known to the test.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import pytest
-from django.db.models import F
-from django.utils import timezone
 
 from evalhub.campaigns.building.gold import gold_task_add
 from evalhub.campaigns.models import (
@@ -21,21 +19,9 @@ from evalhub.campaigns.models import (
     ComparisonTask,
     JudgeKind,
     Judgment,
-    Lease,
-    LeaseStatus,
 )
-from evalhub.campaigns.services import campaign_create
-from evalhub.projects.models import Role
-from tests.factories import (
-    CheckpointFactory,
-    GenerationRunFactory,
-    GenModelFactory,
-    ImageFactory,
-    MembershipFactory,
-    ProjectFactory,
-    PromptFactory,
-    PromptSetFactory,
-)
+from tests.builders import build_campaign
+from tests.factories import ImageFactory, JudgmentFactory, PromptFactory
 
 
 @dataclass
@@ -50,18 +36,13 @@ class World:
     judgments: list[Judgment] = field(default_factory=list)
 
     def vote(self, task: ComparisonTask, annotator, outcome: str, *, a_side: str = "left",
-             criterion: str = "overall", latency_ms: int = 1500, at=None) -> Judgment:
-        """One human vote in canonical terms ("a" = image A), as the voting service stores it."""
-        lease = Lease.objects.create(task=task, campaign=self.campaign, annotator=annotator,
-                                     a_side=a_side, status=LeaseStatus.COMPLETED,
-                                     expires_at=timezone.now() + timedelta(minutes=3))
-        judgment = Judgment.objects.create(
-            task=task, campaign=self.campaign, criterion=criterion, outcome=outcome,
-            judge_kind=JudgeKind.HUMAN, annotator=annotator, lease=lease, a_side=a_side,
-            latency_ms=latency_ms, client_id=uuid.uuid4())
-        if criterion == "overall":  # one vote answers every criterion; counted once
-            ComparisonTask.objects.filter(pk=task.pk).update(
-                judgments_count=F("judgments_count") + 1)
+             criterion: str = "overall", latency_ms: int = 1500, at=None,
+             client_id: uuid.UUID | None = None) -> Judgment:
+        """One human judgment in canonical terms ("a" = image A), as the voting service stores
+        it (the shared JudgmentFactory: its completed lease, the one counter rule)."""
+        judgment = JudgmentFactory(task=task, annotator=annotator, outcome=outcome,
+                                   a_side=a_side, criterion=criterion, latency_ms=latency_ms,
+                                   **({"client_id": client_id} if client_id else {}))
         if at is not None:
             Judgment.objects.filter(pk=judgment.pk).update(created_at=at)
             judgment.refresh_from_db()
@@ -77,31 +58,18 @@ class World:
 
 def build_world(*, annotators: int = 3, criteria=("overall", "aesthetics"),
                 with_gold: bool = False) -> World:
-    project = ProjectFactory()
-    prompt_set = PromptSetFactory(project=project)
-    prompts = [PromptFactory(prompt_set=prompt_set, position=i, text=f"prompt {i} \"q\" é",
-                             category="counting" if i % 2 else "colour") for i in range(4)]
-    model = GenModelFactory(project=project, name="sdxl")
-    runs = []
-    for index in range(2):
-        run = GenerationRunFactory(checkpoint=CheckpointFactory(model=model, name=f"step-{index}"),
-                                   prompt_set=prompt_set, name=f"run-{index}")
-        for prompt in prompts:
-            ImageFactory(run=run, prompt=prompt, seed=0)
-        runs.append(run)
-    owner = MembershipFactory(project=project, role=Role.OWNER).user
-    scientist = MembershipFactory(project=project, role=Role.SCIENTIST).user
-    members = [MembershipFactory(project=project, role=Role.ANNOTATOR).user
-               for _ in range(annotators)]
-    campaign = campaign_create(project=project, name="prefs", runs=runs, criteria=criteria,
-                               build_now=True)
-    tasks = list(campaign.tasks.order_by("prompt__position"))
-    world = World(campaign, tasks, runs, owner, scientist, members)
+    built = build_campaign(runs=2, prompts=4, annotators=annotators, model_name="sdxl",
+                           checkpoint_names=["step-0", "step-1"],
+                           prompt_text=lambda i: f"prompt {i} \"q\" é", name="prefs",
+                           criteria=list(criteria))
+    world = World(built.campaign, built.tasks, built.runs, built.owner, built.scientist,
+                  built.annotators)
     if with_gold:
-        extra = PromptFactory(prompt_set=prompt_set, position=99, text="gold prompt")
-        image_a = ImageFactory(run=runs[0], prompt=extra, seed=5)
-        image_b = ImageFactory(run=runs[1], prompt=extra, seed=5)
-        world.gold = gold_task_add(campaign=campaign, image_a=image_a, image_b=image_b,
+        extra = PromptFactory(prompt_set=built.runs[0].prompt_set, position=99,
+                              text="gold prompt")
+        image_a = ImageFactory(run=built.runs[0], prompt=extra, seed=5)
+        image_b = ImageFactory(run=built.runs[1], prompt=extra, seed=5)
+        world.gold = gold_task_add(campaign=world.campaign, image_a=image_a, image_b=image_b,
                                    answer="a")
     return world
 
