@@ -335,3 +335,17 @@ EVALHUB_GENERATION_DEVICE = env_str("EVALHUB_GENERATION_DEVICE", "")
 # every this many seconds after votes arrive.
 EVALHUB_LEADERBOARD_BOOTSTRAP_ROUNDS = env_int("EVALHUB_LEADERBOARD_BOOTSTRAP_ROUNDS", 1000)
 EVALHUB_LEADERBOARD_REFRESH_SECONDS = env_int("EVALHUB_LEADERBOARD_REFRESH_SECONDS", 30)
+
+# Quality control: a vote faster than this (server clock, lease to vote) is implausible for a
+# person comparing two images; an annotator with at least MIN_VOTES votes and this SHARE of
+# them under the floor is flagged "fast" (evalhub/campaigns/quality/annotators.py).
+EVALHUB_FAST_VOTE_FLOOR_MS = env_int("EVALHUB_FAST_VOTE_FLOOR_MS", 700)
+EVALHUB_FAST_VOTE_MIN_VOTES = env_int("EVALHUB_FAST_VOTE_MIN_VOTES", 10)
+EVALHUB_FAST_VOTE_SHARE = float(env_str("EVALHUB_FAST_VOTE_SHARE") or 0.2)
+
+# Who may create projects: "staff" (staff users and users given projects.add_project) or
+# "anyone" (every signed-in user). See evalhub/projects/services.py.
+EVALHUB_PROJECT_CREATORS = env_str("EVALHUB_PROJECT_CREATORS") or "staff"
+if EVALHUB_PROJECT_CREATORS not in ("staff", "anyone"):
+    raise ImproperlyConfiguredEnv("EVALHUB_PROJECT_CREATORS must be 'staff' or 'anyone'.")
+

@@ -1,8 +1,8 @@
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
 
 from evalhub.blobs.sources import open_source
 from evalhub.core.cli import get_project, reports_domain_errors
