@@ -1,0 +1,683 @@
+"""Rating page in headless Chromium: time from a keypress to the next pair drawn.
+
+Creates a scratch PostgreSQL database, seeds one campaign (``--prompts`` prompts answered by
+``--runs`` runs, one distinct ``--image-size`` px PNG per image, so each pair must be fetched
+and decoded anew) and one annotator, starts gunicorn with the project's config
+(``evalhub/config/gunicorn.conf.py``, as ``make run`` and the Dockerfile do), signs in through
+``/accounts/login/`` in headless Chromium (Playwright driving Debian's ``/usr/bin/chromium``,
+as tests/browser does), opens ``/rate/<campaign>/`` and votes by keypress like a fast
+annotator: a key ``--pace-ms`` (+- ``--pace-jitter-ms``) after each pair is drawn, so the page's
+prefetch has the time it is designed to use.
+
+Measured inside the page by a script the bench adds (the page's code has no bench hooks):
+
+- ``t0``: the keydown event's ``timeStamp`` (when the browser created the event; a listener on
+  ``window`` in the capture phase also notes when it ran, so input delay shows up);
+- ``dom``: ``#rate-app``'s ``data-lease`` changes to another lease (MutationObserver, delivered
+  when the page's keydown handler has returned; the page sets both panes' ``src`` in it);
+- ``framed``: the first ``requestAnimationFrame`` after that at which both files are loaded:
+  the earliest frame that can draw them (a lower bound: it does not know they are decoded);
+- ``decoded``: ``decode()`` of both panes' images has resolved;
+- ``drawn`` (the target's figure): the next ``requestAnimationFrame`` callback after that: the
+  frame that paints both new images. Chromium resolves ``decode()`` through its compositor's
+  decode queue and a main-thread task, so even for pixels decoded in advance this lies about
+  one frame (0-17 ms at 60 Hz) after ``framed``;
+- ``painted``: a message posted from that callback arrives, i.e. after the frame's paint;
+- ``presented``: Element Timing's ``renderTime`` of both images (the bench marks the two
+  ``<img>`` with ``elementtiming``): when the compositor presented the frame showing them, the
+  closest to "pixels on screen" a page can observe (software compositing here: --disable-gpu);
+- ``ready``: the page's own "fully shown" flag (``data-ready="1"``) for the new lease.
+
+Each latency is ``t - t0`` in milliseconds (``performance.now()`` clock). The first
+``--warmup-votes`` votes are cast but not measured. At the end the live judgments in the
+database must equal the votes cast: a page that draws without voting does not pass.
+
+    python bench/rating_page.py --votes 100 --pace-ms 400
+
+Prints human-readable lines, then one JSON object as the last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+CHROMIUM = "/usr/bin/chromium"
+# As tests/browser/conftest.py launches it (no GPU here: software compositing).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1366, "height": 768}
+TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline",
+                    "disabled-by-default-devtools.timeline.frame", "v8.execute",
+                    "disabled-by-default-v8.cpu_profiler", "blink", "cc", "viz",
+                    "disabled-by-default-devtools.timeline.invalidationTracking", "loading"]
+PASSWORD = "bench-password"
+USERNAME = "annotator"
+# Left and right, as a fast annotator mostly answers; ties now and then.
+VOTE_KEYS = ["1", "2", "ArrowLeft", "ArrowRight", "3"]
+VOTE_KEY_WEIGHTS = [30, 30, 15, 15, 10]
+
+# What the page shows when no pair comes: its status line, #rate-app's data, the panes.
+PAGE_STATE = """() => JSON.stringify({
+  status: document.querySelector('#rate-status')?.textContent,
+  app: document.querySelector('#rate-app')?.dataset,
+  images: [...document.querySelectorAll('.pane-img')].map(
+    (img) => [img.getAttribute('src'), img.complete, img.naturalWidth]),
+})"""
+
+SEED_SCRIPT = r"""
+import io, json, sys
+import numpy as np
+import django
+django.setup()
+from PIL import Image as P
+from django.contrib.auth import get_user_model
+from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.services import blob_store_bytes
+from evalhub.blobs.tasks import blobs_make_displays
+from evalhub.campaigns.services import campaign_create
+from evalhub.projects.models import Membership, Role
+from evalhub.projects.services import project_create
+from evalhub.prompts.models import Prompt, PromptSet
+from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, Image, RunSource
+
+prompts, runs, size, username, password = (int(sys.argv[1]), int(sys.argv[2]),
+                                           int(sys.argv[3]), sys.argv[4], sys.argv[5])
+rng = np.random.default_rng(0)
+
+def picture():
+    # Smooth colour fields plus a little grain: about 1.4 MB per 1024 px PNG, close to what
+    # diffusion models' PNGs weigh, and every image different (no decoded-image cache hits).
+    small = P.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
+    pixels = np.asarray(small.resize((size, size), P.BICUBIC))
+    grain = rng.integers(0, 4, pixels.shape, dtype=np.uint8)
+    out = io.BytesIO()
+    P.fromarray(pixels + grain).save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+User = get_user_model()
+owner = User.objects.create(username="owner")
+project = project_create(name="rating page bench", owner=owner)
+prompt_set = PromptSet.objects.create(project=project, name="p")
+Prompt.objects.bulk_create(
+    Prompt(prompt_set=prompt_set, position=i,
+           text=f"a calm landscape in soft colours, variant {i}") for i in range(prompts))
+model = GenModel.objects.create(project=project, name="m")
+run_rows = []
+for r in range(runs):
+    ckpt = Checkpoint.objects.create(model=model, name=f"c{r}", training_step=r)
+    run = GenerationRun.objects.create(project=project, checkpoint=ckpt, prompt_set=prompt_set,
+                                       name=f"run{r}", source=RunSource.IMPORTED)
+    Image.objects.bulk_create(
+        Image(run=run, prompt=p, seed=0, blob=blob_store_bytes(picture(), name=f"{r}-{p.pk}.png"))
+        for p in prompt_set.prompts.all())
+    run_rows.append(run)
+# What the worker does after an import: the display derivatives annotators are sent. (Without
+# a worker the media view would build each one on its first request, inside the measurement.)
+blobs_make_displays(list(ImageBlob.objects.values_list("id", flat=True)))
+campaign = campaign_create(project=project, name="bench", runs=run_rows, judgments_per_pair=1,
+                           lease_seconds=600, build_now=True)
+annotator = User.objects.create(username=username)
+annotator.set_password(password)
+annotator.save()
+Membership.objects.create(project=project, user=annotator, role=Role.ANNOTATOR)
+print(json.dumps({"campaign": campaign.pk, "tasks": campaign.tasks.count()}))
+"""
+
+# Added to the page before its own scripts run. It only listens: a keydown listener on window
+# (capture phase, so it runs before the page's document listener), a MutationObserver on
+# #rate-app's data-lease/data-ready, decode() of the panes' images and requestAnimationFrame.
+PROBE_SCRIPT = r"""
+(() => {
+  const bench = { samples: [], pending: null, requests: [], paints: [], waiters: [] };
+  window.__rateBench = bench;
+  const KEYS = new Set(["1", "2", "3", "4", "ArrowLeft", "ArrowRight", "t", "b"]);
+  const now = () => performance.now();
+  let app = null;
+  const sideImages = () => ["left", "right"].map(
+    (side) => document.querySelector(`.pane[data-side="${side}"] .pane-img`));
+
+  window.addEventListener("keydown", (event) => {
+    if (!app || !KEYS.has(event.key) || event.repeat) return;
+    bench.pending = { key: event.key, t0: event.timeStamp, listenerAt: now(),
+                      fromLease: app.dataset.lease || "", wasReady: app.dataset.ready === "1",
+                      fromSrcs: sideImages().map((img) => img.getAttribute("src")) };
+  }, true);
+
+  function finish(sample) {
+    sample.finished = true;
+    bench.samples.push(sample);
+    notify();
+  }
+
+  // The bench waits on a promise, not by polling: no extra main-thread work while measuring.
+  function notify() {
+    bench.waiters = bench.waiters.filter((check) => !check());
+  }
+
+  function onMutation() {
+    const sample = bench.pending;
+    if (sample) measure(sample);
+    notify();
+  }
+
+  function measure(sample) {
+    const lease = app.dataset.lease;
+    if (sample.domAt === undefined && lease && lease !== sample.fromLease) {
+      sample.domAt = now();
+      sample.lease = lease;
+      const images = sideImages();
+      sample.srcs = images.map((img) => img.getAttribute("src"));
+      // The first frame in which both files are loaded: the earliest they can be drawn.
+      requestAnimationFrame(function framed() {
+        if (images.every((img) => img.complete && img.naturalWidth > 0)) sample.framedAt = now();
+        else requestAnimationFrame(framed);
+      });
+      Promise.all(images.map((img) => img.decode())).then(() => {
+        sample.decodedAt = now();
+        // The same elements must still show this pair (an undo would have replaced it).
+        sample.sameSrcs = images.every((img, i) => img.getAttribute("src") === sample.srcs[i]);
+        sample.widths = images.map((img) => img.naturalWidth);
+        requestAnimationFrame((frameTime) => {
+          sample.drawnAt = now();
+          sample.frameTime = frameTime;
+          const channel = new MessageChannel();
+          channel.port1.onmessage = () => {
+            sample.paintedAt = now();
+            finish(sample);
+          };
+          channel.port2.postMessage(null);
+        });
+      }, (error) => {
+        sample.error = String(error);
+        finish(sample);
+      });
+    }
+    if (sample.domAt !== undefined && sample.readyAt === undefined
+        && lease === sample.lease && app.dataset.ready === "1") {
+      sample.readyAt = now();
+    }
+  }
+
+  // Which API answers and image files arrived while a pair was awaited (for the diagnosis).
+  performance.setResourceTimingBufferSize(100000);
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      bench.requests.push({ name: entry.name, start: entry.startTime, end: entry.responseEnd,
+                            kind: entry.initiatorType });
+    }
+  }).observe({ type: "resource", buffered: true });
+
+  // Element Timing: Chromium reports when each image of an element marked `elementtiming`
+  // is first painted (renderTime: that frame's presentation), once per (element, image).
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      bench.paints.push({ side: entry.identifier, url: entry.url, renderTime: entry.renderTime,
+                          loadTime: entry.loadTime });
+    }
+  }).observe({ type: "element", buffered: true });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    app = document.getElementById("rate-app");
+    if (!app) return;
+    for (const [index, img] of sideImages().entries()) {
+      img.setAttribute("elementtiming", index === 0 ? "left" : "right");
+    }
+    new MutationObserver(onMutation).observe(
+      app, { attributes: true, attributeFilter: ["data-lease", "data-ready"] });
+  });
+
+  /** Is vote `count` fully measured and the page taking input again? */
+  bench.settled = (count) => {
+    if (!app || app.dataset.ready !== "1") return false;
+    if (count === 0) return true;
+    const last = bench.samples[count - 1];
+    return Boolean(last && last.finished && (last.readyAt !== undefined || last.error));
+  };
+
+  /** Resolves once settled(count), or rejects after timeoutMs. */
+  bench.whenSettled = (count, timeoutMs) => new Promise((resolve, reject) => {
+    const check = () => {
+      if (!bench.settled(count)) return false;
+      resolve(true);
+      return true;
+    };
+    if (check()) return;
+    bench.waiters.push(check);
+    setTimeout(() => reject(new Error(`vote ${count}: no pair drawn in ${timeoutMs} ms`)),
+               timeoutMs);
+  });
+})();
+"""
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    """Latency distribution of one milestone, milliseconds after the keydown event."""
+
+    p50: float
+    p95: float
+    p99: float
+    max: float
+
+    @classmethod
+    def of(cls, values_ms: list[float]) -> Percentiles:
+        data = np.asarray(values_ms, dtype=float)
+        # p-th percentile by linear interpolation between closest ranks (numpy's default).
+        return cls(*(round(float(np.percentile(data, q)), 2) for q in (50, 95, 99)),
+                   round(float(data.max()), 2))
+
+
+@dataclass(frozen=True)
+class VoteSample:
+    """One measured keypress (times in ms after the keydown event's timeStamp)."""
+
+    key: str
+    input_delay_ms: float  # keydown timeStamp -> the bench's listener ran
+    dom_ms: float  # the page put the next lease (and its image URLs) in the DOM
+    framed_ms: float | None  # the first animation frame after that with both files loaded
+    decoded_ms: float  # decode() of both images resolved
+    drawn_ms: float  # the next animation frame after that
+    painted_ms: float  # that frame's paint done (a message posted from the rAF callback)
+    presented_ms: float | None  # Element Timing: the later of the two images' renderTime
+    ready_ms: float | None  # the page's data-ready="1" for the new pair
+    waited_for_api: bool  # an API answer (votes/ or next/) arrived between keydown and dom
+    # The pair's two image files, as last requested before the pair was shown: when the first
+    # request started (for a new file, right after the API answer that leased the pair) and
+    # when the last one was downloaded; negative means before the keydown.
+    images_requested_ms: float | None
+    images_loaded_ms: float | None
+    images_shown_before: int  # of the two images, how many an earlier pair already showed
+
+
+def presented_at(raw: dict, paints: list[dict]) -> float | None:
+    """When both images of the pair were on screen (Element Timing renderTime), or None.
+
+    An image already shown on the same side by the previous pair is not painted anew (no
+    entry): it counts as on screen when the page put the pair in the DOM.
+    """
+    times = [raw["domAt"]]
+    for side, src, before in zip(("left", "right"), raw["srcs"], raw["fromSrcs"], strict=True):
+        if src == before:
+            continue
+        painted = [p["renderTime"] for p in paints if p["side"] == side
+                   and p["url"].endswith(src) and p["renderTime"] >= raw["t0"]]
+        if not painted:
+            return None
+        times.append(min(painted))
+    return max(times)
+
+
+def sample_from(raw: dict, requests: list[dict], paints: list[dict], seen: set[str]
+                ) -> VoteSample:
+    t0 = raw["t0"]
+    presented = presented_at(raw, paints)
+    api = [r for r in requests if "/api/" in r["name"]]
+    # The latest request for each of the pair's images made before the pair was in the DOM.
+    files = []
+    for src in raw["srcs"]:
+        made = [r for r in requests if r["name"].endswith(src) and r["start"] <= raw["domAt"]]
+        if made:
+            files.append(max(made, key=lambda r: r["start"]))
+    return VoteSample(
+        key=raw["key"],
+        input_delay_ms=round(raw["listenerAt"] - t0, 2),
+        dom_ms=round(raw["domAt"] - t0, 2),
+        framed_ms=round(raw["framedAt"] - t0, 2) if raw.get("framedAt") is not None else None,
+        decoded_ms=round(raw["decodedAt"] - t0, 2),
+        drawn_ms=round(raw["drawnAt"] - t0, 2),
+        painted_ms=round(raw["paintedAt"] - t0, 2),
+        ready_ms=round(raw["readyAt"] - t0, 2) if raw.get("readyAt") is not None else None,
+        presented_ms=round(presented - t0, 2) if presented is not None else None,
+        waited_for_api=any(t0 <= r["end"] <= raw["domAt"] for r in api),
+        images_requested_ms=(round(min(r["start"] for r in files) - t0, 2)
+                             if len(files) == 2 else None),
+        images_loaded_ms=round(max(r["end"] for r in files) - t0, 2) if len(files) == 2 else None,
+        images_shown_before=sum(src in seen for src in raw["srcs"]),
+    )
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What the bench built: the server's environment and the seeded campaign."""
+
+    env: dict[str, str]
+    campaign: int
+    tasks: int
+
+
+def psql(url: str, sql: str) -> str:
+    done = subprocess.run(["psql", url, "-tAqc", sql], check=True, capture_output=True,
+                          text=True, timeout=60)
+    return done.stdout.strip()
+
+
+def admin_url(url: str) -> str:
+    return url.rsplit("/", 1)[0] + "/postgres"
+
+
+def drop_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    psql(admin_url(url), f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def set_up(args: argparse.Namespace, var_dir: Path) -> Setup:
+    """Fresh database, migrations, static files, one campaign and one annotator."""
+    name = args.database_url.rsplit("/", 1)[1]
+    drop_database(args.database_url)
+    psql(admin_url(args.database_url), f"CREATE DATABASE {name}")
+    env = {**os.environ, "DATABASE_URL": args.database_url, "DEBUG": "0",
+           "SECRET_KEY": "bench-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1",
+           "EVALHUB_VAR_DIR": str(var_dir), "EVALHUB_SERVE_MEDIA": "1",
+           "DATABASE_CONN_MAX_AGE": "600", "DJANGO_SETTINGS_MODULE": "evalhub.config.settings",
+           "LOG_LEVEL": "WARNING", "EVALHUB_RATING_THROTTLE": args.rating_throttle}
+    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True,
+                   timeout=300)
+    # DEBUG off: WhiteNoise serves the collected files, as in a deployment.
+    subprocess.run([PY, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=REPO, env=env,
+                   check=True, timeout=300)
+    seeded = subprocess.run(
+        [PY, "-c", SEED_SCRIPT, str(args.prompts), str(args.runs), str(args.image_size),
+         USERNAME, PASSWORD], cwd=REPO, env=env, check=True, stdout=subprocess.PIPE,
+        text=True, timeout=600)
+    seed = json.loads(seeded.stdout.strip().splitlines()[-1])
+    psql(args.database_url, "ANALYZE")
+    return Setup(env=env, campaign=seed["campaign"], tasks=seed["tasks"])
+
+
+def wait_for_port(port: int, timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError("gunicorn did not start")
+
+
+def live_judgments(url: str) -> int:
+    return int(psql(url, "SELECT count(*) FROM campaigns_judgment WHERE retracted_at IS NULL"))
+
+
+@dataclass(frozen=True)
+class Session:
+    """What the browser session produced."""
+
+    samples: list[VoteSample]
+    errors: list[str]
+    votes_cast: int
+    vote_statuses: dict[str, int]
+
+
+def drive_page(args: argparse.Namespace, setup: Setup) -> Session:
+    """Sign in, open the rating page and vote ``warmup + votes`` times by keypress."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    rng = random.Random(args.seed)
+    statuses: dict[str, int] = {}
+    base = f"http://127.0.0.1:{args.port}"
+    rate_path = f"/rate/{setup.campaign}/"
+
+    # What went wrong when no pair comes: the page's API answers and its console errors.
+    trail: list[str] = []
+
+    def count_vote(response) -> None:
+        request = response.request
+        if request.method == "POST" and request.url.rstrip("/").endswith("/votes"):
+            statuses[str(response.status)] = statuses.get(str(response.status), 0) + 1
+        if "/api/" in request.url or response.status >= 400:
+            trail.append(f"{request.method} {request.url} -> {response.status}")
+
+    def console(message) -> None:
+        if message.type in ("error", "warning"):
+            trail.append(f"console {message.type}: {message.text}")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                             headless=True)
+        try:
+            context = browser.new_context(viewport=VIEWPORT, base_url=base)
+            context.set_default_timeout(args.step_timeout_s * 1000)
+            context.add_init_script(PROBE_SCRIPT)
+            page = context.new_page()
+            page.on("response", count_vote)
+            page.on("console", console)
+            page.on("pageerror", lambda error: trail.append(f"page error: {error}"))
+            # Through the real login form, like a person.
+            page.goto(f"/accounts/login/?next={rate_path}")
+            page.fill("input[name=username]", USERNAME)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(f"**{rate_path}")
+
+            def settled(count: int) -> None:
+                try:
+                    page.evaluate("([n, ms]) => window.__rateBench.whenSettled(n, ms)",
+                                  [count, args.step_timeout_s * 1000])
+                except PlaywrightError as error:
+                    raise RuntimeError(
+                        f"{error.message.splitlines()[0]}; at {page.url}: "
+                        f"{page.evaluate(PAGE_STATE)}; last "
+                        "requests and console messages:\n  " + "\n  ".join(trail[-10:])
+                    ) from None
+
+            total = args.warmup_votes + args.votes
+            for cast in range(total):
+                if cast == args.warmup_votes and args.trace:
+                    # Timeline, JS samples and raster/decode slices, as DevTools records them.
+                    browser.start_tracing(page=page, path=str(args.trace), screenshots=False,
+                                          categories=TRACE_CATEGORIES)
+                if cast == args.warmup_votes and args.cpu_profile:
+                    profiler = context.new_cdp_session(page)
+                    profiler.send("Profiler.enable")
+                    profiler.send("Profiler.setSamplingInterval", {"interval": 100})  # us
+                    profiler.send("Profiler.start")
+                settled(cast)
+                pace_ms = args.pace_ms + rng.uniform(-args.pace_jitter_ms, args.pace_jitter_ms)
+                time.sleep(max(0.0, pace_ms) / 1000)
+                page.keyboard.press(rng.choices(VOTE_KEYS, VOTE_KEY_WEIGHTS)[0])
+            settled(total)
+            if args.trace:
+                browser.stop_tracing()
+            if args.cpu_profile:
+                args.cpu_profile.write_text(json.dumps(profiler.send("Profiler.stop")["profile"]))
+            raw = page.evaluate("() => ({samples: window.__rateBench.samples,"
+                                " requests: window.__rateBench.requests,"
+                                " paints: window.__rateBench.paints})")
+            # Let the last votes leave the page's outbox before the browser closes.
+            deadline = time.monotonic() + args.step_timeout_s
+            while (sum(statuses.get(s, 0) for s in ("200", "201")) < total
+                   and time.monotonic() < deadline):
+                page.wait_for_timeout(100)
+        finally:
+            browser.close()
+    errors = [s["error"] for s in raw["samples"] if s.get("error")]
+    errors += [f"vote {i}: the images changed before they were drawn"
+               for i, s in enumerate(raw["samples"]) if s.get("sameSrcs") is False]
+    measured, seen = [], set()
+    for index, sample in enumerate(raw["samples"]):
+        seen.update(sample["fromSrcs"])
+        if index >= args.warmup_votes and not sample.get("error"):
+            measured.append(sample_from(sample, raw["requests"], raw["paints"], seen))
+        seen.update(sample.get("srcs") or [])
+    return Session(samples=measured, errors=errors, votes_cast=total, vote_statuses=statuses)
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def milestone_table(samples: list[VoteSample]) -> dict[str, Percentiles]:
+    fields = ["input_delay_ms", "dom_ms", "decoded_ms", "drawn_ms", "painted_ms"]
+    table = {name: Percentiles.of([getattr(s, name) for s in samples]) for name in fields}
+    for name in ("framed_ms", "ready_ms", "presented_ms"):
+        values = [getattr(s, name) for s in samples if getattr(s, name) is not None]
+        if values:
+            table[name] = Percentiles.of(values)
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--votes", type=int, default=100, help="measured votes")
+    parser.add_argument("--warmup-votes", type=int, default=5,
+                        help="votes cast first and not measured (connections, JIT)")
+    parser.add_argument("--pace-ms", type=float, default=400.0,
+                        help="the annotator presses a key this long after a pair is drawn")
+    parser.add_argument("--pace-jitter-ms", type=float, default=100.0,
+                        help="uniform +- spread around --pace-ms")
+    parser.add_argument("--prompts", type=int, default=24)
+    parser.add_argument("--runs", type=int, default=4,
+                        help="pairs = prompts x runs*(runs-1)/2, images = prompts x runs")
+    parser.add_argument("--image-size", type=int, default=1024, help="px, square PNG")
+    parser.add_argument("--rating-throttle", default="100000/min",
+                        help="the server's per-annotator limit on next/ and votes/ (its "
+                             "default, 60/min, is for sustained human rates; a 400 ms pace "
+                             "is 150/min, and the bench measures drawing, not the limit)")
+    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--port", type=int, default=8767)
+    parser.add_argument("--seed", type=int, default=1, help="for the keys and the pacing")
+    parser.add_argument("--step-timeout-s", type=float, default=20.0,
+                        help="longest wait for one pair or one request")
+    parser.add_argument("--time-limit-s", type=int, default=900,
+                        help="the whole bench stops (and cleans up) after this long")
+    parser.add_argument("--samples", type=Path,
+                        help="write every measured vote's milestones here (JSON lines)")
+    parser.add_argument("--cpu-profile", type=Path,
+                        help="write the page's JavaScript CPU profile of the measured votes "
+                             "here (a .cpuprofile: DevTools' Performance panel opens it)")
+    parser.add_argument("--trace", type=Path,
+                        help="write a Chromium trace of the measured votes here (open it in "
+                             "DevTools' Performance panel or ui.perfetto.dev)")
+    parser.add_argument("--database-url",
+                        default="postgres://postgres@127.0.0.1:5432/evalhub_ratingpagebench")
+    args = parser.parse_args()
+    pairs = args.prompts * args.runs * (args.runs - 1) // 2
+    if pairs < args.votes + args.warmup_votes + 2:
+        parser.error(f"{pairs} pairs are too few for {args.votes + args.warmup_votes} votes")
+
+    def out_of_time(signum, frame):
+        raise TimeoutError(f"the bench ran past --time-limit-s={args.time_limit_s}")
+
+    signal.signal(signal.SIGALRM, out_of_time)
+    signal.alarm(args.time_limit_s)
+    load_before = load_average()
+    var_dir = Path(tempfile.mkdtemp(prefix="evalhub-ratingpagebench-"))
+    web = None
+    try:
+        setup = set_up(args, var_dir)
+        print(f"seeded campaign {setup.campaign}: {setup.tasks} pairs, "
+              f"{args.prompts * args.runs} images of {args.image_size} px")
+        web = subprocess.Popen(
+            [PY, "-m", "gunicorn", "-c", "evalhub/config/gunicorn.conf.py",
+             "--bind", f"127.0.0.1:{args.port}", "--workers", str(args.web_workers),
+             "--threads", str(args.threads), "--log-level", "warning"],
+            cwd=REPO, env=setup.env)
+        wait_for_port(args.port)
+        session = drive_page(args, setup)
+        # Votes are acknowledged before the page is closed; count what the database holds.
+        stored = live_judgments(args.database_url)
+    finally:
+        signal.alarm(0)
+        if web is not None:
+            web.terminate()
+            try:
+                web.wait(30)
+            except subprocess.TimeoutExpired:
+                web.kill()
+        with contextlib.suppress(subprocess.SubprocessError):
+            drop_database(args.database_url)
+        shutil.rmtree(var_dir, ignore_errors=True)
+    load_after = load_average()
+
+    if args.samples:
+        args.samples.write_text("".join(json.dumps(asdict(s)) + "\n" for s in session.samples))
+    table = milestone_table(session.samples)
+    drawn = table["drawn_ms"]
+    waited = sum(s.waited_for_api for s in session.samples)
+    fetched = sum(s.images_loaded_ms is None or s.images_loaded_ms > 0
+                  for s in session.samples)
+    print(f"{len(session.samples)} votes measured (+{args.warmup_votes} warm-up), paced "
+          f"{args.pace_ms:.0f} +- {args.pace_jitter_ms:.0f} ms after each pair; load "
+          f"{load_before} -> {load_after}")
+    print(f"{'ms after keydown':<16} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}")
+    for name, row in table.items():
+        print(f"{name.removesuffix('_ms'):<16} {row.p50:>8} {row.p95:>8} {row.p99:>8} "
+              f"{row.max:>8}")
+    print(f"pairs that waited for an API answer after the key: {waited}; pairs whose image "
+          f"files arrived after the key: {fetched}")
+    for label, group in (("pairs showing an image an earlier pair showed", True),
+                         ("pairs of two images new to the page", False)):
+        chosen = [s.drawn_ms for s in session.samples if (s.images_shown_before > 0) == group]
+        if chosen:
+            row = Percentiles.of(chosen)
+            print(f"{label}: {len(chosen)}, drawn p50 {row.p50} p95 {row.p95} ms")
+    slowest = sorted(session.samples, key=lambda s: -s.drawn_ms)[:5]
+    print("slowest: " + "; ".join(
+        f"{s.drawn_ms} ms (dom {s.dom_ms}, decoded {s.decoded_ms}, waited_api "
+        f"{s.waited_for_api}, images requested {s.images_requested_ms} and loaded "
+        f"{s.images_loaded_ms})" for s in slowest))
+    print(f"votes cast {session.votes_cast}, stored {stored}, vote answers "
+          f"{session.vote_statuses}, probe errors {len(session.errors)}")
+    votes_ok = stored == session.votes_cast and not session.errors
+    result = {
+        "benchmark": "rating_page",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": cpu_model(),
+        "cpus": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "chromium": subprocess.run([CHROMIUM, "--version"], capture_output=True,
+                                   text=True).stdout.strip(),
+        "votes": len(session.samples),
+        "warmup_votes": args.warmup_votes,
+        "pace_ms": args.pace_ms,
+        "pace_jitter_ms": args.pace_jitter_ms,
+        "image_size": args.image_size,
+        "keypress_to_drawn_ms": asdict(drawn),
+        "milestones_ms": {name: asdict(row) for name, row in table.items()},
+        "waited_for_api": waited,
+        "images_loaded_after_key": fetched,
+        "votes_cast": session.votes_cast,
+        "votes_stored": stored,
+        "vote_statuses": session.vote_statuses,
+        "probe_errors": session.errors[:5],
+        "targets": {
+            "keypress_to_drawn_p50_le_10ms": votes_ok and drawn.p50 <= 10,
+            "keypress_to_drawn_p99_le_50ms": votes_ok and drawn.p99 <= 50,
+        },
+        "votes_all_stored": votes_ok,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
