@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import DefaultRouter, SimpleRouter
 
 ID_REGEX = "[0-9]{1,18}"
 
@@ -23,11 +23,19 @@ class IdConverter:
         return str(value)
 
 
-class IdRouter(DefaultRouter):
-    """A DRF router whose detail routes match ids only (viewsets may still set their own)."""
+class IdLookupMixin:
+    """DRF routers whose detail routes match ids only (viewsets may still set their own)."""
 
     def get_lookup_regex(self, viewset: Any, lookup_prefix: str = "") -> str:
         lookup_field = getattr(viewset, "lookup_field", "pk")
         kwarg = getattr(viewset, "lookup_url_kwarg", None) or lookup_field
         value = getattr(viewset, "lookup_value_regex", ID_REGEX)
         return f"(?P<{lookup_prefix}{kwarg}>{value})"
+
+
+class IdRouter(IdLookupMixin, DefaultRouter):
+    pass
+
+
+class IdSimpleRouter(IdLookupMixin, SimpleRouter):
+    pass

@@ -1,7 +1,6 @@
 """REST endpoints of the evaluation app, mounted under /api/v1/."""
 
-from rest_framework.routers import SimpleRouter
-
+from evalhub.core.converters import IdSimpleRouter
 from evalhub.evaluation.apis import (
     ImageMetricViewSet,
     MetricJobViewSet,
@@ -9,7 +8,7 @@ from evalhub.evaluation.apis import (
     RunMetricViewSet,
 )
 
-router = SimpleRouter()
+router = IdSimpleRouter()
 router.register("metric-jobs", MetricJobViewSet, basename="metric-job")
 router.register("run-metrics", RunMetricViewSet, basename="run-metric")
 router.register("prompt-metrics", PromptMetricViewSet, basename="prompt-metric")
