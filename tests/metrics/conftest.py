@@ -48,11 +48,47 @@ def images_b() -> torch.Tensor:
 
 
 @pytest.fixture(scope="session")
-def inception_random():
-    """EvalHub's FID extractor with random weights, default (antialiased) resize, CPU."""
+def random_inception():
+    """``random_inception(antialias=True, feature="2048")``: EvalHub's FID extractor with random
+    weights on CPU, built once per session for each resize mode and layer.
+
+    The calibration pass behind the random weights (~15 s of CPU) runs once per process anyway
+    (metrics.inception caches it); sharing the extractors also shares their oneDNN kernels.
+    Tests only run images through them (inference mode, eval), which changes nothing.
+    """
     from metrics.inception import InceptionFeatureExtractor
 
-    return InceptionFeatureExtractor("random", device="cpu")
+    built: dict[tuple[bool, str], InceptionFeatureExtractor] = {}
+
+    def get(antialias: bool = True, feature: str = "2048") -> InceptionFeatureExtractor:
+        if (antialias, feature) not in built:
+            built[antialias, feature] = InceptionFeatureExtractor(
+                "random", antialias=antialias, feature=feature, device="cpu")
+        return built[antialias, feature]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def inception_random(random_inception):
+    """EvalHub's FID extractor with random weights, default (antialiased) resize, CPU."""
+    return random_inception()
+
+
+@pytest.fixture(scope="session")
+def pool3_features(random_inception, images_a, images_b):
+    """``pool3_features(antialias=True) -> (features of images_a[:24], of images_b[:24])``,
+    each (24, 2048) float32, computed once per session and resize mode: at 299x299 on CPU an
+    InceptionV3 forward pass costs about 0.4 s of CPU per image. Read-only for the tests."""
+    computed: dict[bool, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def get(antialias: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        if antialias not in computed:
+            extractor = random_inception(antialias)
+            computed[antialias] = extractor(images_a[:24]), extractor(images_b[:24])
+        return computed[antialias]
+
+    return get
 
 
 @pytest.fixture(scope="session")

@@ -40,9 +40,8 @@ def test_default_init_collapses_which_is_why_random_weights_are_recalibrated():
     assert (fa.mean(0) - fb.mean(0)).square().sum() < 1e-10
 
 
-def test_random_weights_give_varied_high_rank_features(inception_random, images_a, images_b):
-    imgs = torch.cat([images_a[:24], images_b[:24]])
-    f = inception_random(imgs)
+def test_random_weights_give_varied_high_rank_features(pool3_features):
+    f = torch.cat(pool3_features())  # 24 smooth images, then 24 striped ones
     assert f.shape == (48, 2048)
     assert torch.isfinite(f).all()
     # Every image differs from every other one by a non-trivial distance...
@@ -58,17 +57,18 @@ def test_random_weights_give_varied_high_rank_features(inception_random, images_
     assert _effective_dim(f) > 1.5
 
 
-def test_random_weights_are_deterministic_and_seeded():
-    # Two independent constructions (calibration included) give bit-identical weights.
+def test_random_weights_are_deterministic_and_seeded(inception_random):
+    # Two independent constructions (calibration included) give bit-identical weights: one now,
+    # one made earlier in this process (with other global RNG state) for the shared extractor.
     a = random_inception_state_dict(0)
-    b = random_inception_state_dict(0)
+    b = inception_random.net.state_dict()
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert a["Mixed_7c.branch_pool.bn.running_var"].std() > 0  # BN stats were calibrated
 
 
-def test_backbone_id_names_resize_mode_and_random_seed(inception_random):
-    legacy = InceptionFeatureExtractor("random", antialias=False, device="cpu")
+def test_backbone_id_names_resize_mode_and_random_seed(inception_random, random_inception):
+    legacy = random_inception(antialias=False)
     assert inception_random.info.backbone_id == "inception-v3-fid/pool3+random:0"
     assert legacy.info.backbone_id == "inception-v3-fid/pool3+tf1resize+random:0"
     assert inception_random.info.weights_sha256 == "random:0"
@@ -86,7 +86,8 @@ def _torchmetrics_inception(state_dict, feature: str, antialias: bool) -> NoTrai
 
 
 @pytest.mark.parametrize("antialias", [True, False], ids=["antialias", "tf1-legacy"])
-def test_fid_and_kid_agree_with_torchmetrics_on_the_same_weights(antialias, images_a, images_b):
+def test_fid_and_kid_agree_with_torchmetrics_on_the_same_weights(
+        antialias, images_a, images_b, random_inception, pool3_features):
     """Same random weights loaded into torchmetrics' own modules; same images; like resize.
 
     FID is compared on the 64-d pool layer with 72 images per set so that both covariances are
@@ -95,7 +96,7 @@ def test_fid_and_kid_agree_with_torchmetrics_on_the_same_weights(antialias, imag
     same subsets (same seed, same draw order). torchmetrics' modules are switched to
     channels_last only to halve CPU time; that changes summation order, not the computation.
     """
-    ours64 = InceptionFeatureExtractor("random", antialias=antialias, feature="64", device="cpu")
+    ours64 = random_inception(antialias, feature="64")
     state = ours64.net.state_dict()
 
     tm_fid = FrechetInceptionDistance(
@@ -111,9 +112,8 @@ def test_fid_and_kid_agree_with_torchmetrics_on_the_same_weights(antialias, imag
     assert expected_fid > 1e-3  # the two styles really differ
     assert fid == pytest.approx(expected_fid, rel=1e-3)
 
-    ours = InceptionFeatureExtractor("random", antialias=antialias, device="cpu")
     real, fake = images_a[:24], images_b[:24]
-    f_real, f_fake = ours(real), ours(fake)
+    f_real, f_fake = pool3_features(antialias)  # our extractor's features of real and fake
     tm_net = _torchmetrics_inception(state, "2048", antialias).to(memory_format=torch.channels_last)
     tm_kid = KernelInceptionDistance(feature=tm_net, subsets=20, subset_size=16)
     tm_kid.update(real, real=True)
