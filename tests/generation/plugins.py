@@ -52,3 +52,5 @@ class SlowGenerator(Generator):
 
 
 PLUGINS = ["tests.generation.plugins:FlakyGenerator", "tests.generation.plugins:SlowGenerator"]
+# The same plugins for a worker process, which reads them from its environment.
+PLUGIN_ENV = {"EVALHUB_GENERATORS": ",".join(PLUGINS)}

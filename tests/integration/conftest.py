@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ import redis
 from django.conf import settings
 
 from evalhub import celery_app
-from tests.integration.workers import WorkerProcess
+from tests.generation.plugins import PLUGIN_ENV
+from tests.integration.workers import SharedWorker, WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +66,7 @@ def _database_url() -> str:
     return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def worker_env(django_db_setup, redis_url, shared_media_root) -> dict[str, str]:
     """Environment for a worker that shares the test database, broker and media folder."""
     return {
@@ -81,9 +83,27 @@ def worker_env(django_db_setup, redis_url, shared_media_root) -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="session")
+def shared_worker(worker_env, redis_url, tmp_path_factory) -> Iterator[SharedWorker]:
+    """The worker kept across tests (see SharedWorker); it also knows the test generators."""
+    shared = SharedWorker(env={**worker_env, **PLUGIN_ENV}, redis_url=redis_url,
+                          log_dir=tmp_path_factory.mktemp("shared-worker"))
+    yield shared
+    shared.stop()
+
+
+@pytest.fixture
+def worker(shared_worker) -> Iterator[WorkerProcess]:
+    """A worker for a test that does not kill it nor needs settings of its own: the shared
+    one, whose log() shows this test's lines only. Every task queued here has run by the end."""
+    yield shared_worker.acquire()
+    shared_worker.release()
+
+
 @pytest.fixture
 def start_worker(worker_env, tmp_path):
-    """Start worker processes on demand; all are stopped at the end of the test."""
+    """Start fresh worker processes on demand; all are stopped at the end of the test. Use it
+    where a test kills a worker or gives it settings of its own."""
     started: list[WorkerProcess] = []
 
     def start(name: str = "w1", queues: str = "default,gpu", **extra_env: str) -> WorkerProcess:
@@ -98,6 +118,3 @@ def start_worker(worker_env, tmp_path):
         worker.stop()
 
 
-@pytest.fixture
-def worker(start_worker) -> WorkerProcess:
-    return start_worker()

@@ -8,12 +8,10 @@ from evalhub.generation.services import generation_launch
 from evalhub.runs.models import GenerationRun, Image, RunSource, RunStatus
 from generators.testing import build_tiny_sd_pipeline
 from tests.factories import CheckpointFactory, GenerationRunFactory, PromptFactory
-from tests.generation.plugins import PLUGINS
+from tests.generation.plugins import PLUGIN_ENV, PLUGINS
 from tests.integration.workers import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-PLUGIN_ENV = {"EVALHUB_GENERATORS": ",".join(PLUGINS)}
 
 
 def _run(generator: str, prompts: int, seeds: list[int], checkpoint_params=None, **params):
@@ -51,6 +49,8 @@ def test_a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(start_work
     made_before_kill = run.images.count()
     assert made_before_kill < 20
 
+    # A fresh worker: it restores the killed worker's unacknowledged message when it starts,
+    # where a running one would sweep for such messages only every ~100 s (kombu's default).
     second = start_worker("rescuer", **PLUGIN_ENV)
     wait_until(lambda: _finished(run), timeout=120, what="run finished after redelivery",
                on_timeout=second.log)
@@ -61,11 +61,10 @@ def test_a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(start_work
     assert "generate_batch" in second.log()
 
 
-def test_per_item_failures_are_visible_in_the_api(start_worker, settings, api):
+def test_per_item_failures_are_visible_in_the_api(worker, settings, api):
     settings.EVALHUB_GENERATORS = PLUGINS
     run = _run("test-flaky", prompts=2, seeds=[0])
     PromptFactory(prompt_set=run.prompt_set, position=5, text="this one will fail")
-    start_worker(**PLUGIN_ENV)
     generation_launch(run=run)
     wait_until(lambda: _finished(run), timeout=60, what="run finished")
     assert (run.status, run.items_done, run.items_failed) == (RunStatus.PARTIAL, 2, 1)

@@ -23,7 +23,8 @@ from tests.evaluation.helpers import FAST_OPTIONS, make_reference_set, make_run
 from tests.factories import UserFactory
 from tests.integration.workers import wait_until
 
-# Each worker builds its random-weight backbones once (InceptionV3 calibration, CLIP): ~30-60 s.
+# Each worker builds its random-weight backbones once (InceptionV3 calibration, CLIP): ~30-60 s;
+# the shared worker (fixture `worker`) keeps them from one test to the next.
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True),
               pytest.mark.timeout(600)]
 
@@ -65,8 +66,9 @@ def test_a_metric_job_runs_end_to_end_through_a_worker_and_a_rerun_computes_noth
     assert RunMetric.objects.filter(run=run).count() == 5
 
 
-def test_two_workers_sharing_the_shards_give_the_single_pass_fid(start_worker, monkeypatch):
-    first, second = start_worker("w1"), start_worker("w2")
+def test_two_workers_sharing_the_shards_give_the_single_pass_fid(worker, start_worker,
+                                                                 monkeypatch):
+    first, second = worker, start_worker("w2")
     run = make_run(prompts=4, seeds=3)
     ref = make_reference_set(run.project, n=8)
     job = metric_job_create(run=run, metrics=["fid"], reference_set=ref,
@@ -101,7 +103,7 @@ def test_a_worker_killed_mid_job_is_resumed_by_another_without_duplicates(start_
     job.refresh_from_db()
     assert not job.finished and job.shards_done < job.shards_total
 
-    rescuer = start_worker("rescuer")
+    rescuer = start_worker("rescuer")  # fresh: see the generation test's rescuer
     wait_until(lambda: _finished(job), timeout=300, what="job finished after the kill",
                on_timeout=rescuer.log)
     assert job.status == JobStatus.COMPLETED, job.error

@@ -11,6 +11,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import redis
+from celery.utils.nodenames import host_format
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,7 +37,9 @@ class WorkerProcess:
     def __init__(self, *, env: dict[str, str], log_path: Path, queues: str = "default,gpu",
                  name: str = "w1") -> None:
         self.log_path = log_path
+        self.nodename = host_format(f"{name}@%h")
         self._log = log_path.open("wb")
+        self._log_start = 0
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "evalhub", "worker", "-Q", queues,
              "--concurrency", "1", "--pool", "prefork", "-n", f"{name}@%h",
@@ -44,7 +49,15 @@ class WorkerProcess:
         )
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        """The worker's output since it started, or since the last :meth:`mark_log`."""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
+
+    def mark_log(self) -> None:
+        """From now on :meth:`log` starts here: a worker kept across tests shows each test only
+        its own lines, so 'the worker ran task X' still means 'in this test'."""
+        self._log_start = self.log_path.stat().st_size
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -71,6 +84,105 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+
+class SharedWorker:
+    """One worker process kept for the whole session, for every test that needs "a worker".
+
+    Starting a worker costs seconds of CPU (Django, Celery, torch imports), and a metric worker
+    then spends half a minute building its random-weight backbones, which it keeps in memory:
+    a kept worker pays both once. It consumes only while a test holds it: :meth:`acquire`
+    (re)starts consuming, :meth:`release` waits until every queued task has run (so nothing of
+    one test runs inside the next, nor during the database flush after the test) and then
+    cancels its consumers, so that tests with fresh workers (killed, restarted, other settings)
+    have the queues to themselves. A worker that died or does not drain in time is stopped and
+    replaced by a fresh one at the next :meth:`acquire`.
+
+    It is started from the test process's main thread, like every worker here: PR_SET_PDEATHSIG
+    fires when the thread that forked the child ends, and the main thread lives as long as the
+    test run, so a killed test run still takes the worker with it.
+    """
+
+    def __init__(self, *, env: dict[str, str], log_dir: Path, redis_url: str,
+                 queues: str = "default,gpu", name: str = "shared") -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.redis_url = redis_url
+        self.queues = queues.split(",")
+        self.name = name
+        self.worker: WorkerProcess | None = None
+        self._starts = 0
+        self._stale: set[bytes] = set()
+
+    def acquire(self) -> WorkerProcess:
+        """The shared worker, consuming every queue, its log marked at the start of the test."""
+        if self.worker is not None and self.worker.process.poll() is not None:
+            self.worker = None  # died (or was killed) since the last test: start a fresh one
+        if self.worker is None:
+            self._starts += 1
+            self.worker = WorkerProcess(env=self.env, queues=",".join(self.queues),
+                                        log_path=self.log_dir / f"{self.name}-{self._starts}.log",
+                                        name=self.name)
+            self.worker.wait_ready()
+        else:
+            self._control("add_consumer")
+        self.worker.mark_log()
+        # Messages a killed worker of an earlier test left unacknowledged are not this test's
+        # to wait for (kombu redelivers them only after a sweep, up to ~100 s later).
+        self._stale = set(self._redis().hkeys("unacked"))
+        return self.worker
+
+    def release(self, timeout: float = 60) -> None:
+        """Wait until the queues are empty and no task is in flight, then stop consuming."""
+        worker = self.worker
+        if worker is None:
+            return
+        if worker.process.poll() is None and self._drained(timeout):
+            try:
+                self._control("cancel_consumer")
+                return
+            except RuntimeError:
+                pass
+        self.stop()  # dead, stuck or deaf: the next test gets a fresh worker
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
+    def _control(self, command: str) -> None:
+        """Add or cancel the worker's consumers through Celery's remote control (the broker)."""
+        from evalhub import celery_app
+
+        assert self.worker is not None
+        for queue in self.queues:
+            replies = getattr(celery_app.control, command)(
+                queue, destination=[self.worker.nodename], reply=True, timeout=10)
+            if not replies:
+                raise RuntimeError(f"{self.worker.nodename} did not answer {command} {queue}")
+
+    def _redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url)
+
+    def _drained(self, timeout: float) -> bool:
+        """True once no message waits in our queues and none delivered since :meth:`acquire`
+        is unacknowledged (tasks ack late, so a running task's message stays in kombu's
+        ``unacked`` hash), twice in a row half a second apart: a task that queues another on
+        commit is seen through."""
+        client = self._redis()
+        # kombu's Redis transport keeps a queue per priority step: "name" and "name\x06\x16N".
+        keys = [f"{queue}{suffix}" for queue in self.queues
+                for suffix in ("", *(f"\x06\x16{step}" for step in (3, 6, 9)))]
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while time.monotonic() < deadline:
+            in_flight = set(client.hkeys("unacked")) - self._stale
+            busy = sum(client.llen(key) for key in keys) + len(in_flight)
+            quiet = quiet + 1 if busy == 0 else 0
+            if quiet == 2:
+                return True
+            time.sleep(0.5)
+        return False
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout: float, what: str,
