@@ -2,5 +2,5 @@
 
 from django.dispatch import Signal
 
-# Sent after a human vote is stored; kwargs: campaign.
+# Sent after a human vote is stored or undone; kwargs: campaign, kind ("vote" or "undo").
 vote_recorded = Signal()

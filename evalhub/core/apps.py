@@ -5,3 +5,8 @@ class CoreConfig(AppConfig):
     name = "evalhub.core"
     label = "core"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from evalhub.core.receivers import connect_vote_counter
+
+        connect_vote_counter()

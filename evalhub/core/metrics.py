@@ -78,15 +78,11 @@ class MetricsMiddleware:
     """Observe every request's duration in ``evalhub_http_request_duration_seconds``.
 
     Put it right after :class:`evalhub.core.logging.RequestIdMiddleware`, before the others,
-    so that their time counts too. Loading it also connects the vote counter: votes are only
-    cast by web requests, and this is where a web process starts counting.
+    so that their time counts too.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        from evalhub.core.receivers import connect_vote_counter
-
         self.get_response = get_response
-        connect_vote_counter()
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         start = time.perf_counter()

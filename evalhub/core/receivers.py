@@ -40,8 +40,9 @@ REQUEST_ID_TASK_HEADER = "evalhub_request_id"
 _running: dict[str, tuple[float, tuple[Token, ...]]] = {}
 
 
-def count_vote(sender: Any, **kwargs: Any) -> None:
-    VOTES_RECORDED.inc()
+def count_vote(sender: Any, kind: str = "vote", **kwargs: Any) -> None:
+    if kind == "vote":  # an undo retracts a vote: it is not a new one
+        VOTES_RECORDED.inc()
 
 
 def connect_vote_counter() -> None:

@@ -1,6 +1,5 @@
 from django.contrib.auth.decorators import login_required
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from evalhub.campaigns.models import Campaign, CampaignStatus
@@ -19,8 +18,3 @@ def home(request: HttpRequest) -> HttpResponse:
         "projects": projects, "campaigns": to_rate, "is_scientist": bool(science),
     })
 
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok", "database": connection.vendor})

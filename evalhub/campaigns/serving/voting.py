@@ -206,11 +206,12 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
                       int(counted))
 
 
-def after_vote(campaign: Campaign) -> None:
-    """Tell listeners that the campaign's votes changed (leaderboards, pair priorities)."""
+def after_vote(campaign: Campaign, *, kind: str = "vote") -> None:
+    """Tell listeners that the campaign's votes changed (leaderboards, pair priorities,
+    metrics): ``kind`` is "vote" for a stored vote, "undo" for a retracted one."""
     from evalhub.campaigns.signals import vote_recorded
 
-    vote_recorded.send(sender=Campaign, campaign=campaign)
+    vote_recorded.send(sender=Campaign, campaign=campaign, kind=kind)
 
 
 def vote_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uuid.UUID
@@ -238,5 +239,5 @@ def vote_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uui
             a_side=first.a_side or "left",
             expires_at=now + timedelta(seconds=campaign.lease_seconds),
         )
-    after_vote(campaign)  # the leaderboards must forget the retracted vote too
+    after_vote(campaign, kind="undo")  # the leaderboards must forget the retracted vote too
     return lease
