@@ -96,19 +96,23 @@ class CampaignViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.Retrieve
         campaign_set_status(campaign=campaign, status=new_status, from_status=from_status)
         return Response(CampaignSerializer(campaign).data)
 
+    @extend_schema(request=None, responses=CampaignSerializer)
     @action(detail=True, methods=["post"], url_path="open")
     def open_draft(self, request: Request, pk: str | None = None) -> Response:
         """Open a draft campaign for rating."""
         return self._set_status(CampaignStatus.ACTIVE, from_status=CampaignStatus.DRAFT)
 
+    @extend_schema(request=None, responses=CampaignSerializer)
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, pk: str | None = None) -> Response:
         return self._set_status(CampaignStatus.PAUSED)
 
+    @extend_schema(request=None, responses=CampaignSerializer)
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str | None = None) -> Response:
         return self._set_status(CampaignStatus.ACTIVE, from_status=CampaignStatus.PAUSED)
 
+    @extend_schema(request=None, responses=CampaignSerializer)
     @action(detail=True, methods=["post"])
     def close(self, request: Request, pk: str | None = None) -> Response:
         return self._set_status(CampaignStatus.CLOSED)

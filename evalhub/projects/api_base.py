@@ -51,14 +51,20 @@ class ProjectScopedMixin:
 
     def check_write(self, serializer: BaseSerializer, instance: Model | None = None) -> int:
         """The project the write lands in, once the caller's role there and every object the
-        input points at (references.check_same_project) are checked."""
-        owner_field = self.project_path.split("__")[0].removesuffix("_id")
-        if instance is None or owner_field in serializer.validated_data:
-            # Creating, or moving an object to another project: write access there too.
+        input points at (references.check_same_project) are checked.
+
+        An existing object stays in its project: the relation that names its project (a
+        model's project, a checkpoint's model, a run's checkpoint) is checked like any other.
+        Moving it would leave what already points at it (runs at a prompt set or checkpoint,
+        campaigns at runs) pointing across projects, and a run moved with its checkpoint
+        would show its project's prompts to the other project.
+        """
+        if instance is None:
             project_id = self.project_id_from_validated(serializer)
             require_project_role(request=self.request, project_id=project_id,
                                  roles=self.write_roles)
         else:
+            # ProjectObjectPermission has checked the caller's role in this project.
             project_id = self.get_project_id(instance)
         check_same_project(project_id, **relation_references(serializer))
         return project_id
