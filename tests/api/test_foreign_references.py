@@ -15,6 +15,11 @@ uses). Every field of those serializers that is a relation and not read-only is 
 Each operation has a recipe: a body that is accepted when everything is in project 1 (tested
 too, so that a refusal is the reference's doing and not a broken body). A relation the walk finds
 without a recipe fails its cases: a new writable relation cannot go untested.
+
+Behind the API, the services that every surface calls (run_create, campaign_create,
+gold_task_add, metric_job_create) refuse a foreign object with one message naming the field
+only, and the commands that create runs look names up inside ``--project`` only, so another
+project's prompt set is answered like one that does not exist.
 """
 
 from __future__ import annotations
@@ -452,7 +457,7 @@ def test_the_services_refuse_a_foreign_object_naming_only_the_field(worlds, call
 # --- The command line ----------------------------------------------------------------------
 
 
-def _cli_generate(w: Worlds, prompt_set: str, _tmp) -> list[str]:
+def _cli_generate(w: Worlds, prompt_set: str, _source: Any = None) -> list[str]:
     run = _run(w)
     return ["generate", "--project", w.project.slug, "--run", "cli-run",
             "--model", run.checkpoint.model.name, "--checkpoint", run.checkpoint.name,
@@ -461,8 +466,9 @@ def _cli_generate(w: Worlds, prompt_set: str, _tmp) -> list[str]:
 
 CLI = {
     "generate": _cli_generate,
-    "import_images": lambda w, prompt_set, tmp: [
-        "import_images", str(tmp), *_cli_generate(w, prompt_set, tmp)[1:-2]],
+    # The same run options, without generate's own --seeds.
+    "import_images": lambda w, prompt_set, source: [
+        "import_images", str(source), *_cli_generate(w, prompt_set)[1:-2]],
 }
 
 
