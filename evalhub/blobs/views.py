@@ -23,6 +23,8 @@ import re
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_safe
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 
 from evalhub.blobs.access import blob_access
 from evalhub.blobs.display import (
@@ -57,11 +59,24 @@ def _not_found() -> Http404:
     return Http404("No such file.")
 
 
+def _caller(request: HttpRequest):
+    """The signed-in user, or the user of an API token (scripts download images too)."""
+    if request.user.is_authenticated:
+        return request.user
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "token" and key.strip():
+        try:
+            return TokenAuthentication().authenticate_credentials(key.strip())[0]
+        except AuthenticationFailed:
+            pass
+    return request.user
+
+
 def _display(request: HttpRequest, token: str, ext: str) -> HttpResponse:
     blob = ImageBlob.objects.filter(display_token=token).first()
     if blob is None or display_format(blob.format).extension != ext:
         raise _not_found()
-    if not blob_access(request.user, blob.pk).display:
+    if not blob_access(_caller(request), blob.pk).display:
         raise _not_found()
     if not blob.display:
         if blob.width * blob.height > DISPLAY_SYNC_MAX_PIXELS:
@@ -80,7 +95,7 @@ def _original(request: HttpRequest, path: str, sha: str, field: str) -> HttpResp
     blob = ImageBlob.objects.filter(sha256=sha).first()
     if blob is None or getattr(blob, field).name != path:
         raise _not_found()
-    if not blob_access(request.user, blob.pk).original:
+    if not blob_access(_caller(request), blob.pk).original:
         raise _not_found()
     content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     return stored_file_response(path, content_type=content_type,

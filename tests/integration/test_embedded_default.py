@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -89,8 +90,17 @@ def test_the_embedded_default_serves_the_demo_generated_by_its_worker(tmp_path: 
         assert task["prompt"] and task["left"]["url"] and task["right"]["url"]
         assert "scientist / evalhub-demo" in read_log()
         image = _get(f"{base}/api/v1/images/?page_size=1", token)["results"][0]
-        with _LOCAL.open(f"{base}{image['url']}", timeout=10) as response:
+        original = urllib.request.Request(f"{base}{image['url']}",
+                                          headers={"Authorization": f"Token {token}"})
+        with _LOCAL.open(original, timeout=10) as response:
             assert response.read()[:8] == b"\x89PNG\r\n\x1a\n"
+        shown = urllib.request.Request(f"{base}{task['left']['url']}",
+                                       headers={"Authorization": f"Token {annotator}"})
+        with _LOCAL.open(shown, timeout=30) as response:  # the annotator's display copy
+            assert response.read()[:8] == b"\x89PNG\r\n\x1a\n"
+        with pytest.raises(urllib.error.HTTPError) as anonymous:
+            _LOCAL.open(f"{base}{image['url']}", timeout=10)
+        assert anonymous.value.code == 404
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
