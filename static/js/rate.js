@@ -2,7 +2,7 @@
 // votes written to a local outbox before they are sent. See templates/campaigns/rate.html.
 
 import { NetworkError, RateApi } from "./rate/api.js";
-import { openTiled, preloadImage, preloadTask } from "./rate/images.js";
+import { openTiled, preloadTask } from "./rate/images.js";
 import { VoteQueue } from "./rate/queue.js";
 import { SyncedView } from "./rate/zoom.js";
 
@@ -168,7 +168,6 @@ async function fillPane(side, image) {
   view.add({ el: viewEl, img, width: image.width, height: image.height });
   img.src = image.url;
   try {
-    await preloadImage(image.url);
     await img.decode();
   } catch {
     $(".pane-error", pane).hidden = false;
