@@ -213,7 +213,7 @@ def test_bad_job_input_is_refused(metrics, options, message):
 def test_a_reference_set_of_another_project_or_without_images_is_refused():
     run = make_run(prompts=1, seeds=1)
     foreign = make_reference_set(GenerationRunFactory().project, n=1)
-    with pytest.raises(EvalHubError, match="another project"):
+    with pytest.raises(EvalHubError, match="reference_set: no such object in this project"):
         metric_job_create(run=run, metrics=["kid"], reference_set=foreign, enqueue=False)
     from evalhub.runs.models import ReferenceSet
 
