@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from evalhub.campaigns.models import Campaign, Criterion, JudgeKind, Judgment, LeaseStatus
+from evalhub.campaigns.models import Campaign, LeaseStatus
 from evalhub.campaigns.selectors import campaign_of_member
 from evalhub.campaigns.serving.leasing import (
     active_leases,
@@ -23,6 +23,7 @@ from evalhub.campaigns.serving.leasing import (
     lease_for_annotator,
     lease_queryset,
     lease_report,
+    rater_votes,
 )
 from evalhub.campaigns.serving.payloads import criteria_payload, lease_payload
 from evalhub.campaigns.serving.rating import Progress, Vote, rate_next, rate_vote, remaining
@@ -31,9 +32,7 @@ from evalhub.campaigns.serving.voting import DISPLAYED_ANSWERS, vote_undo
 
 def progress(*, campaign: Campaign, annotator_id: int) -> Progress:
     """The annotator's vote count and the judgments the campaign still needs."""
-    my_votes = Judgment.objects.filter(
-        campaign=campaign, annotator_id=annotator_id, criterion=Criterion.OVERALL,
-        judge_kind=JudgeKind.HUMAN, retracted_at__isnull=True).count()
+    my_votes = rater_votes(campaign=campaign.pk, annotator_id=annotator_id).count()
     return Progress(my_votes, remaining(campaign.pk))
 
 

@@ -105,6 +105,16 @@ def _serving_order(pair_policy: str) -> list[str]:
     return order
 
 
+def rater_votes(*, campaign: Any, annotator_id: int) -> QuerySet[Judgment]:
+    """The rater's live votes in a campaign (one judgment per vote: the overall criterion).
+
+    ``campaign`` is an id or an OuterRef to one.
+    """
+    return Judgment.objects.filter(campaign_id=campaign, annotator_id=annotator_id,
+                                   criterion=Criterion.OVERALL, judge_kind=JudgeKind.HUMAN,
+                                   retracted_at__isnull=True)
+
+
 def _count(queryset: QuerySet, group: str) -> Coalesce:
     counted = queryset.order_by().values(group).annotate(n=Count("pk")).values("n")
     return Coalesce(Subquery(counted), Value(0))
@@ -123,9 +133,7 @@ def rater_annotations(*, campaign: OuterRef, annotator_id: int,
       the first entry of the serving index (balanced campaigns ignore the priority).
     """
     held = _active_leases_of(annotator_id, campaign, now)
-    votes = Judgment.objects.filter(campaign_id=campaign, annotator_id=annotator_id,
-                                    criterion=Criterion.OVERALL, judge_kind=JudgeKind.HUMAN,
-                                    retracted_at__isnull=True)
+    votes = rater_votes(campaign=campaign, annotator_id=annotator_id)
     # Both orders are listed and the campaign's policy picks one: the subquery must not depend
     # on a Python-side value of the outer row.
     balanced = _needing_votes(campaign, gold=False).order_by(*_serving_order(
