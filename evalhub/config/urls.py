@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("evalhub.campaigns.page.urls")),
     path("", include("evalhub.evaluation.urls")),
     path("", include("evalhub.leaderboards.urls")),
+    path("", include("evalhub.runs.gallery.urls")),
     path("", include("evalhub.exports.urls")),
     path("", include("evalhub.core.urls")),
 ]

@@ -1,0 +1,72 @@
+"""The gallery's parameters (a GET form): which two runs, filters, sort, page.
+
+Choices are the project's own runs, categories and models, so an id of another project is
+refused exactly like an id that does not exist ("Select a valid choice"), next to its field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from evalhub.campaigns.models import Criterion
+from evalhub.leaderboards.services import JUDGE_METRICS
+from evalhub.runs.gallery.selectors import (
+    DEFAULT_CRITERION,
+    DEFAULT_JUDGE,
+    OUTCOME_FILTERS,
+    SORTS,
+    GalleryQuery,
+    RunOption,
+)
+
+# A page number past any real page is clamped to the last page; this bound only keeps the
+# number an integer the database and Python handle without surprise.
+MAX_PAGE = 10**9
+
+
+class GalleryForm(forms.Form):
+    model = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
+                                   label="Model")
+    a = forms.TypedChoiceField(coerce=int, label="Left run")
+    b = forms.TypedChoiceField(coerce=int, label="Right run")
+    category = forms.ChoiceField(required=False, label="Category")
+    outcome = forms.ChoiceField(required=False, label="Human outcome",
+                                choices=[("", "any"), *OUTCOME_FILTERS.items()])
+    sort = forms.ChoiceField(required=False, label="Sort", choices=list(SORTS.items()))
+    criterion = forms.ChoiceField(required=False, label="Criterion",
+                                  choices=list(Criterion.choices))
+    judge = forms.ChoiceField(required=False, label="Metric judge",
+                              choices=[(name, name) for name in sorted(JUDGE_METRICS)])
+    page = forms.IntegerField(required=False, min_value=1, max_value=MAX_PAGE,
+                              widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, runs: list[RunOption], models: list[tuple[int, str]],
+                 categories: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model"].choices = [("", "all models"), *models]
+        grouped: dict[str, list[tuple[int, str]]] = {}
+        for run in runs:
+            step = "" if run.step is None else f" (step {run.step})"
+            grouped.setdefault(run.model, []).append(
+                (run.id, f"{run.checkpoint}{step} / {run.name}"))
+        run_choices = [("", "choose a run"), *grouped.items()]
+        self.fields["a"].choices = run_choices
+        self.fields["b"].choices = run_choices
+        self.fields["category"].choices = [("", "all"), *((c, c) for c in categories)]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("a") is not None and data.get("a") == data.get("b"):
+            self.add_error("b", "Pick a run other than the left one.")
+        return data
+
+    def query(self) -> GalleryQuery:
+        """The validated parameters (call after ``is_valid()``)."""
+        data = self.cleaned_data
+        return GalleryQuery(
+            left=data["a"], right=data["b"], category=data.get("category") or "",
+            outcome=data.get("outcome") or "", sort=data.get("sort") or "prompt",
+            criterion=data.get("criterion") or DEFAULT_CRITERION,
+            judge=data.get("judge") or DEFAULT_JUDGE, page=data.get("page") or 1)

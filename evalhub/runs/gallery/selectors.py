@@ -1,0 +1,553 @@
+"""Reads of the side-by-side gallery and of the image page.
+
+The gallery shows run ``left`` on the left and run ``right`` on the right. A *pair* is the two
+runs' images of the same prompt (the same prompt row: runs of one prompt set) and the same
+seed. Its *votes* are the live human judgments, on one criterion, of every campaign task over
+exactly those two images, in the campaigns of the project, less the votes of annotators a
+campaign excluded (as the leaderboards leave them out). Tasks store outcomes canonically
+(``a`` = the task's ``image_a``); here they are turned into ``left`` / ``right``.
+
+Formulas (n = votes of the pair, n_k = votes for outcome k among left, right, tie, both_bad):
+
+- human outcome: the k with the largest n_k; ``split`` when two outcomes share the largest
+  count; none without votes;
+- annotator disagreement = 1 - max_k n_k / n: 0 when unanimous, 0.5 for two outcomes half each,
+  at most 0.75; defined from n >= 2 (one vote cannot disagree);
+- metric disagreement = 1 - n_m / n, where m is the metric judge's outcome on the pair (a
+  campaign's ``metric:<judge>`` judgment, CLIP-score by default): the share of the human votes
+  that the metric contradicts (0: every vote agrees with the metric, 1: none does); defined when
+  the pair has a metric judgment and at least one vote;
+- LPIPS: the stored ``PairMetric`` distance of the two images, either order, the most recent
+  backbone's; unitless, 0 for identical images.
+
+Every function takes run ids that the caller has checked to belong to the project
+(:func:`gallery_run_options` lists exactly those) and the project id, which every vote query
+filters on as well. A page costs a fixed number of queries whatever the number of images: the
+pairs are two ``values_list`` reads joined in Python, and everything else is one query per
+kind of value, for the page's pairs only unless the sort or filter needs them all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Q
+from django.urls import reverse
+
+from evalhub.campaigns.models import AnnotatorFlag, JudgeKind, Judgment, Outcome
+from evalhub.campaigns.serving.payloads import image_payload
+from evalhub.evaluation.models import ImageMetric, MetricName, PairMetric
+from evalhub.evaluation.selectors import MetricValue, image_metric_values
+from evalhub.prompts.models import Prompt
+from evalhub.runs.models import GenerationRun, Image
+
+PAGE_SIZE = 24
+DEFAULT_CRITERION = "overall"
+DEFAULT_JUDGE = MetricName.CLIP_SCORE.value
+LEFT, RIGHT, TIE, BOTH_BAD, SPLIT = "left", "right", "tie", "both_bad", "split"
+VOTE_OUTCOMES = (LEFT, RIGHT, TIE, BOTH_BAD)
+# What the outcome filter offers: the human outcome of a pair, or no votes at all.
+OUTCOME_FILTERS = {
+    LEFT: "humans prefer left", RIGHT: "humans prefer right", TIE: "humans: tie",
+    BOTH_BAD: "humans: both bad", SPLIT: "humans split", "unvoted": "no votes yet",
+}
+SORTS = {
+    "prompt": "prompt order",
+    "metric_disagreement": "metric judge vs humans: most disagreement first",
+    "annotator_disagreement": "annotators among themselves: most disagreement first",
+    "lpips": "LPIPS distance: most similar first",
+    "-lpips": "LPIPS distance: most different first",
+}
+_VOTE_SORTS = ("metric_disagreement", "annotator_disagreement")
+
+
+# --- typed results ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunOption:
+    """A run the gallery can show, with what tells it apart from the others."""
+
+    id: int
+    name: str
+    model_id: int
+    model: str
+    checkpoint: str
+    step: int | None
+    prompt_set_id: int
+
+    @property
+    def label(self) -> str:
+        step = "" if self.step is None else f", step {self.step}"
+        return f"{self.model} / {self.checkpoint}{step} / {self.name}"
+
+
+@dataclass(frozen=True)
+class Votes:
+    """Human votes on one pair, in gallery terms (left / right run)."""
+
+    left: int = 0
+    right: int = 0
+    tie: int = 0
+    both_bad: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.left + self.right + self.tie + self.both_bad
+
+    def count(self, outcome: str) -> int:
+        return getattr(self, outcome)
+
+    @property
+    def outcome(self) -> str | None:
+        """The most voted outcome; ``split`` when two share the top count; None without votes."""
+        if not self.total:
+            return None
+        counts = sorted(((self.count(k), k) for k in VOTE_OUTCOMES), reverse=True)
+        return SPLIT if counts[0][0] == counts[1][0] else counts[0][1]
+
+    @property
+    def disagreement(self) -> float | None:
+        """1 - max_k n_k / n, for n >= 2 votes (module doc)."""
+        if self.total < 2:
+            return None
+        return 1.0 - max(self.count(k) for k in VOTE_OUTCOMES) / self.total
+
+
+NO_VOTES = Votes()
+
+
+@dataclass(frozen=True)
+class PairRow:
+    """The two image ids of one (prompt, seed), and what orders it."""
+
+    left_id: int
+    right_id: int
+    prompt_id: int
+    seed: int
+    position: int
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.left_id, self.right_id
+
+
+@dataclass(frozen=True)
+class PairJudgments:
+    """What campaigns say about pairs: human votes and the metric judge's outcome."""
+
+    votes: dict[tuple[int, int], Votes] = field(default_factory=dict)
+    metric: dict[tuple[int, int], str] = field(default_factory=dict)
+
+    def metric_disagreement(self, key: tuple[int, int]) -> float | None:
+        """1 - n_m / n (module doc)."""
+        votes, judged = self.votes.get(key, NO_VOTES), self.metric.get(key)
+        if judged is None or not votes.total:
+            return None
+        return 1.0 - votes.count(judged) / votes.total
+
+
+@dataclass(frozen=True)
+class GalleryImage:
+    id: int
+    url: str
+    width: int
+    height: int
+    tiles: str | None
+    clip: MetricValue | None
+    href: str  # the image page
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "url": self.url, "width": self.width, "height": self.height,
+                "tiles": self.tiles, "href": self.href,
+                "clip": None if self.clip is None else round(self.clip.value, 4),
+                "clip_calibrated": None if self.clip is None else self.clip.calibrated}
+
+
+@dataclass(frozen=True)
+class GalleryItem:
+    """One pair as the page shows it."""
+
+    number: int  # 1-based, in the filtered and sorted order
+    prompt: str
+    category: str
+    seed: int
+    left: GalleryImage
+    right: GalleryImage
+    lpips: MetricValue | None
+    votes: Votes
+    metric_outcome: str | None
+    metric_disagreement: float | None
+
+    @property
+    def annotator_disagreement(self) -> float | None:
+        return self.votes.disagreement
+
+    def as_json(self) -> dict[str, Any]:
+        votes = self.votes
+        return {
+            "number": self.number, "prompt": self.prompt, "category": self.category,
+            "seed": self.seed, "left": self.left.as_json(), "right": self.right.as_json(),
+            "lpips": None if self.lpips is None else round(self.lpips.value, 4),
+            "lpips_calibrated": None if self.lpips is None else self.lpips.calibrated,
+            "votes": {k: votes.count(k) for k in VOTE_OUTCOMES} | {"total": votes.total},
+            "human_outcome": votes.outcome,
+            "metric_outcome": self.metric_outcome,
+            "metric_disagreement": _rounded(self.metric_disagreement),
+            "annotator_disagreement": _rounded(votes.disagreement),
+        }
+
+
+@dataclass(frozen=True)
+class GalleryQuery:
+    left: int
+    right: int
+    category: str = ""
+    outcome: str = ""
+    sort: str = "prompt"
+    criterion: str = DEFAULT_CRITERION
+    judge: str = DEFAULT_JUDGE
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class GalleryPage:
+    items: list[GalleryItem]
+    total: int  # pairs after the filters
+    page: int
+    pages: int
+    page_size: int
+
+    @property
+    def first_number(self) -> int:
+        return (self.page - 1) * self.page_size + 1
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+def gallery_run_options(*, project_id: int, model_id: int | None = None) -> list[RunOption]:
+    """The project's runs (only ``model_id``'s when given), by model, training step, name."""
+    runs = GenerationRun.objects.filter(project_id=project_id)
+    if model_id is not None:
+        runs = runs.filter(checkpoint__model_id=model_id)
+    rows = runs.order_by("checkpoint__model__name", "checkpoint__training_step",
+                         "checkpoint__name", "name").values_list(
+        "id", "name", "checkpoint__model_id", "checkpoint__model__name", "checkpoint__name",
+        "checkpoint__training_step", "prompt_set_id")
+    return [RunOption(*row) for row in rows]
+
+
+def default_pair(options: list[RunOption], *, model_id: int | None = None
+                 ) -> tuple[int, int] | None:
+    """Two runs to show when the caller picked none: a model's first and last checkpoint (by
+    training step), or else the two last runs (by id) that answered the same prompt set."""
+    if len(options) < 2:
+        return None
+    if model_id is not None:
+        return options[0].id, options[-1].id
+    newest = sorted(options, key=lambda o: o.id, reverse=True)
+    for index, run in enumerate(newest):
+        for other in newest[index + 1:]:
+            if other.prompt_set_id == run.prompt_set_id:
+                return other.id, run.id
+    return newest[1].id, newest[0].id
+
+
+def project_categories(*, project_id: int) -> list[str]:
+    """Prompt categories used in the project's prompt sets, sorted."""
+    return sorted(Prompt.objects.filter(prompt_set__project_id=project_id)
+                  .exclude(category="").values_list("category", flat=True).distinct())
+
+
+# --- pairs and what is known about them -----------------------------------------------------
+
+
+def gallery_pairs(*, left: int, right: int, category: str = "") -> list[PairRow]:
+    """Every (prompt, seed) both runs answered, in prompt order then seed."""
+    left_rows = Image.objects.filter(run_id=left)
+    if category:
+        left_rows = left_rows.filter(prompt__category=category)
+    right_ids = {(prompt_id, seed): image_id for image_id, prompt_id, seed in
+                 Image.objects.filter(run_id=right).values_list("id", "prompt_id", "seed")}
+    pairs = []
+    for image_id, prompt_id, seed, position in left_rows.values_list(
+            "id", "prompt_id", "seed", "prompt__position"):
+        other = right_ids.get((prompt_id, seed))
+        if other is not None:
+            pairs.append(PairRow(image_id, other, prompt_id, seed, position))
+    pairs.sort(key=lambda p: (p.position, p.prompt_id, p.seed))
+    return pairs
+
+
+def pair_judgments(*, project_id: int, left: int, right: int, criterion: str, judge: str,
+                   pairs: Iterable[PairRow]) -> PairJudgments:
+    """Human votes and the metric judge's outcome for ``pairs`` (one query).
+
+    The query reads the tasks of the two runs (either as run A); with few pairs it is also
+    restricted to their images, so a page's read stays small whatever the runs' size.
+    """
+    pairs = list(pairs)
+    wanted = {p.key for p in pairs}
+    excluded = AnnotatorFlag.objects.filter(campaign_id=OuterRef("campaign_id"),
+                                            annotator_id=OuterRef("annotator_id"),
+                                            excluded=True)
+    rows = Judgment.objects.filter(
+        Q(task__run_a_id=left, task__run_b_id=right) | Q(task__run_a_id=right,
+                                                         task__run_b_id=left),
+        campaign__project_id=project_id, criterion=criterion, retracted_at__isnull=True,
+    ).filter(Q(judge_kind=JudgeKind.HUMAN) & ~Exists(excluded)
+             | Q(judge_kind=JudgeKind.METRIC, metric_name=judge))
+    if len(pairs) <= PAGE_SIZE:
+        rows = rows.filter(task__image_a_id__in={i for p in pairs for i in p.key})
+    counts: dict[tuple[int, int], Counter] = defaultdict(Counter)
+    metric: dict[tuple[int, int], Counter] = defaultdict(Counter)
+    for image_a, image_b, kind, outcome, n in (
+            rows.values_list("task__image_a_id", "task__image_b_id", "judge_kind", "outcome")
+            .annotate(n=Count("id")).order_by()):
+        if (image_a, image_b) in wanted:  # image A is the left image
+            key, side = (image_a, image_b), {Outcome.A: LEFT, Outcome.B: RIGHT}
+        elif (image_b, image_a) in wanted:
+            key, side = (image_b, image_a), {Outcome.A: RIGHT, Outcome.B: LEFT}
+        else:  # a task pairing other seeds, or a pair outside this page
+            continue
+        gallery_outcome = side.get(outcome, outcome)
+        (counts if kind == JudgeKind.HUMAN else metric)[key][gallery_outcome] += n
+    return PairJudgments(
+        votes={key: Votes(**{k: c[k] for k in VOTE_OUTCOMES}) for key, c in counts.items()},
+        # Campaigns over the same pair judge it with the same scores: the same outcome.
+        metric={key: c.most_common(1)[0][0] for key, c in metric.items()})
+
+
+def pair_lpips(*, left: int, right: int, pairs: Iterable[PairRow]
+               ) -> dict[tuple[int, int], MetricValue]:
+    """LPIPS of each pair (either image order; the most recent value per pair; one query)."""
+    pairs = list(pairs)
+    wanted = {p.key for p in pairs}
+    rows = PairMetric.objects.filter(metric=MetricName.LPIPS)
+    if len(pairs) <= PAGE_SIZE:
+        ids = {i for p in pairs for i in p.key}
+        rows = rows.filter(image_a_id__in=ids, image_b_id__in=ids)
+    else:
+        both = Image.objects.filter(run_id__in=[left, right]).values("id")
+        rows = rows.filter(image_a_id__in=both, image_b_id__in=both)
+    found: dict[tuple[int, int], MetricValue] = {}
+    for a, b, value, calibrated, backbone in rows.order_by("created_at").values_list(
+            "image_a_id", "image_b_id", "value", "calibrated", "backbone_id"):
+        key = (a, b) if (a, b) in wanted else (b, a)
+        if key in wanted:
+            found[key] = MetricValue(value, calibrated, backbone)
+    return found
+
+
+def _sorted(pairs: list[PairRow], sort: str, judgments: PairJudgments | None,
+            lpips: dict[tuple[int, int], MetricValue] | None) -> list[PairRow]:
+    """Pairs without the sort's value come last; ties keep prompt order (stable sort)."""
+    if sort in _VOTE_SORTS:
+        assert judgments is not None
+
+        def value(p: PairRow) -> float | None:
+            return (judgments.metric_disagreement(p.key) if sort == "metric_disagreement"
+                    else judgments.votes.get(p.key, NO_VOTES).disagreement)
+
+        def key(p: PairRow) -> tuple:
+            v = value(p)
+            return (v is None, -(v or 0.0), -judgments.votes.get(p.key, NO_VOTES).total)
+
+        return sorted(pairs, key=key)
+    if sort in ("lpips", "-lpips"):
+        assert lpips is not None
+        sign = 1.0 if sort == "lpips" else -1.0
+        return sorted(pairs, key=lambda p: (p.key not in lpips,
+                                            sign * lpips[p.key].value if p.key in lpips else 0))
+    return pairs
+
+
+def gallery_page(*, project_id: int, query: GalleryQuery) -> GalleryPage:
+    """One page of pairs of ``query.left`` and ``query.right`` (runs of ``project_id``),
+    filtered, sorted and with everything the page shows (a fixed number of queries)."""
+    pairs = gallery_pairs(left=query.left, right=query.right, category=query.category)
+    judgments = lpips = None
+    if query.outcome or query.sort in _VOTE_SORTS:
+        judgments = pair_judgments(project_id=project_id, left=query.left, right=query.right,
+                                   criterion=query.criterion, judge=query.judge, pairs=pairs)
+    if query.sort in ("lpips", "-lpips"):
+        lpips = pair_lpips(left=query.left, right=query.right, pairs=pairs)
+    if query.outcome:
+        assert judgments is not None
+        pairs = [p for p in pairs if (judgments.votes.get(p.key, NO_VOTES).outcome
+                                      or "unvoted") == query.outcome]
+    pairs = _sorted(pairs, query.sort, judgments, lpips)
+    pages = max(1, math.ceil(len(pairs) / PAGE_SIZE))
+    page = min(max(1, query.page), pages)
+    start = (page - 1) * PAGE_SIZE
+    chunk = pairs[start:start + PAGE_SIZE]
+    if judgments is None:
+        judgments = pair_judgments(project_id=project_id, left=query.left, right=query.right,
+                                   criterion=query.criterion, judge=query.judge, pairs=chunk)
+    if lpips is None:
+        lpips = pair_lpips(left=query.left, right=query.right, pairs=chunk)
+    image_ids = [i for p in chunk for i in p.key]
+    clip = image_metric_values(image_ids=image_ids, metric=MetricName.CLIP_SCORE)
+    shown = {image.pk: image for image in Image.objects.filter(pk__in=image_ids)
+             .select_related("blob", "prompt")
+             .only("id", "seed", "prompt__text", "prompt__category", "blob__sha256",
+                   "blob__display_token", "blob__format", "blob__width", "blob__height")}
+
+    def gallery_image(image_id: int) -> GalleryImage:
+        image = shown[image_id]
+        payload = image_payload(image.blob)
+        return GalleryImage(image.pk, payload["url"], payload["width"], payload["height"],
+                            payload["tiles"], clip.get(image.pk), image_href(image.pk))
+
+    items = []
+    for offset, pair in enumerate(chunk):
+        if pair.left_id not in shown or pair.right_id not in shown:
+            continue  # deleted between the two reads
+        prompt = shown[pair.left_id].prompt
+        items.append(GalleryItem(
+            number=start + offset + 1, prompt=prompt.text, category=prompt.category,
+            seed=pair.seed, left=gallery_image(pair.left_id),
+            right=gallery_image(pair.right_id), lpips=lpips.get(pair.key),
+            votes=judgments.votes.get(pair.key, NO_VOTES),
+            metric_outcome=judgments.metric.get(pair.key),
+            metric_disagreement=judgments.metric_disagreement(pair.key)))
+    return GalleryPage(items=items, total=len(pairs), page=page, pages=pages,
+                       page_size=PAGE_SIZE)
+
+
+def image_href(image_id: int) -> str:
+    return reverse("gallery-image", kwargs={"image_id": image_id})
+
+
+# --- the image page ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageMetricRow:
+    metric: str
+    label: str
+    value: float
+    calibrated: bool
+    backbone_id: str
+
+
+@dataclass(frozen=True)
+class DistanceRow:
+    """A stored distance (LPIPS) from this image to another run's image."""
+
+    other_id: int
+    other_run: str
+    metric: str
+    value: float
+    calibrated: bool
+
+
+@dataclass(frozen=True)
+class ImageVotes:
+    """The human votes one campaign's task (this image against another) received, per
+    criterion, from this image's side: won = the other image lost."""
+
+    campaign_id: int
+    campaign: str
+    criterion: str
+    other_id: int
+    other_run: str
+    won: int = 0
+    lost: int = 0
+    tie: int = 0
+    both_bad: int = 0
+    metric_outcomes: dict[str, str] = field(default_factory=dict)  # judge -> won / lost / tie
+
+    @property
+    def total(self) -> int:
+        return self.won + self.lost + self.tie + self.both_bad
+
+
+@dataclass(frozen=True)
+class ImageDetail:
+    image: Image
+    display: dict[str, Any]  # url, width, height, tiles (campaigns.serving.payloads)
+    original_url: str
+    preview_url: str | None
+    metrics: list[ImageMetricRow]
+    distances: list[DistanceRow]
+    votes: list[ImageVotes]
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """What made the image: the checkpoint's parameters, overridden by the run's."""
+        run = self.image.run
+        return {**(run.checkpoint.parameters or {}), **(run.parameters or {})}
+
+
+def media_path_url(name: str) -> str:
+    """The access-checked media view's URL for a stored file (evalhub/blobs/views.py):
+    originals and previews reach owners and scientists only, whatever the storage."""
+    return reverse("media", kwargs={"path": name})
+
+
+def image_detail(*, image: Image) -> ImageDetail:
+    """Everything known about ``image`` (loaded by ``access.image_for_science``): metrics,
+    stored distances and the votes of every campaign of its project that showed it."""
+    project_id = image.run.project_id
+    labels = dict(MetricName.choices)
+    metrics = [ImageMetricRow(m, labels.get(m, m), v, c, b) for m, v, c, b in
+               ImageMetric.objects.filter(image=image).order_by("metric", "-created_at")
+               .values_list("metric", "value", "calibrated", "backbone_id")]
+    distances = []
+    for a, b, metric, value, calibrated, run_a, run_b in (
+            PairMetric.objects.filter(Q(image_a=image) | Q(image_b=image))
+            .order_by("metric", "value").values_list(
+                "image_a_id", "image_b_id", "metric", "value", "calibrated",
+                "image_a__run__name", "image_b__run__name")):
+        other, other_run = (b, run_b) if a == image.pk else (a, run_a)
+        distances.append(DistanceRow(other, other_run, metric, value, calibrated))
+    return ImageDetail(image=image, display=image_payload(image.blob),
+                       original_url=media_path_url(image.blob.file.name),
+                       preview_url=(media_path_url(image.blob.preview.name)
+                                    if image.blob.preview else None),
+                       metrics=metrics, distances=distances,
+                       votes=image_votes(image=image, project_id=project_id))
+
+
+def image_votes(*, image: Image, project_id: int) -> list[ImageVotes]:
+    """Per campaign, criterion and opponent: the human votes (less excluded annotators') and
+    the metric judges' outcomes of the tasks that showed ``image`` (one query)."""
+    excluded = AnnotatorFlag.objects.filter(campaign_id=OuterRef("campaign_id"),
+                                            annotator_id=OuterRef("annotator_id"),
+                                            excluded=True)
+    rows = (Judgment.objects
+            .filter(Q(task__image_a=image) | Q(task__image_b=image),
+                    campaign__project_id=project_id, retracted_at__isnull=True)
+            .filter(Q(judge_kind=JudgeKind.HUMAN) & ~Exists(excluded)
+                    | Q(judge_kind=JudgeKind.METRIC))
+            .values_list("campaign_id", "campaign__name", "criterion", "task__image_a_id",
+                         "task__image_b_id", "task__run_a__name", "task__run_b__name",
+                         "judge_kind", "metric_name", "outcome")
+            .annotate(n=Count("id")).order_by())
+    found: dict[tuple, dict[str, Any]] = {}
+    for (campaign_id, campaign, criterion, image_a, image_b, run_a, run_b, kind, metric,
+         outcome, n) in rows:
+        is_a = image_a == image.pk
+        other, other_run = (image_b, run_b) if is_a else (image_a, run_a)
+        mine = {Outcome.A: "won", Outcome.B: "lost"} if is_a else {Outcome.A: "lost",
+                                                                    Outcome.B: "won"}
+        entry = found.setdefault((campaign_id, criterion, other), {
+            "campaign_id": campaign_id, "campaign": campaign, "criterion": criterion,
+            "other_id": other, "other_run": other_run, "won": 0, "lost": 0, "tie": 0,
+            "both_bad": 0, "metric_outcomes": {}})
+        if kind == JudgeKind.HUMAN:
+            entry[mine.get(outcome, outcome)] += n
+        else:
+            entry["metric_outcomes"][metric] = mine.get(outcome, outcome)
+    return sorted((ImageVotes(**entry) for entry in found.values()),
+                  key=lambda v: (v.campaign, v.criterion, v.other_run, v.other_id))

@@ -1,0 +1,108 @@
+"""The gallery and image pages (owners and scientists; annotators 403, others 404).
+
+Thin: access.py checks the caller, forms.py the parameters, selectors.py reads. The gallery
+renders one page of pairs; its script (static/js/gallery/gallery.js) steps through the page's
+pairs from the page's data and asks for the next page (a plain page load) at its end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import render
+from django.templatetags.static import static
+from django.urls import reverse
+from django.views.decorators.http import require_safe
+
+from evalhub.runs.gallery.access import image_for_science, project_for_science
+from evalhub.runs.gallery.forms import GalleryForm
+from evalhub.runs.gallery.selectors import (
+    GalleryPage,
+    default_pair,
+    gallery_page,
+    gallery_run_options,
+    image_detail,
+    project_categories,
+)
+from evalhub.runs.models import GenModel
+
+# Only these parameters travel into page links (anything else a URL carried is dropped).
+QUERY_KEYS = ("model", "a", "b", "category", "outcome", "sort", "criterion", "judge")
+
+
+def _int_param(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() and len(raw) <= 18 else None
+
+
+def _page_url(base: str, form: GalleryForm, page: int, item: int | str) -> str:
+    data = {k: form.cleaned_data.get(k) for k in QUERY_KEYS}
+    params = {k: v for k, v in data.items() if v not in (None, "")}
+    return f"{base}?{urlencode({**params, 'page': page, 'item': item})}"
+
+
+def _navigation(request: HttpRequest, form: GalleryForm, page: GalleryPage) -> dict[str, Any]:
+    base = request.path
+    return {
+        "prev": (_page_url(base, form, page.page - 1, "last") if page.page > 1 else None),
+        "next": (_page_url(base, form, page.page + 1, 0) if page.page < page.pages else None),
+        "item_urls": [_page_url(base, form, page.page, i) for i in range(len(page.items))],
+    }
+
+
+@login_required
+@require_safe
+def gallery(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_for_science(user=request.user, project_id=project_id)
+    models = list(GenModel.objects.filter(project=project).order_by("name")
+                  .values_list("id", "name"))
+    model_id = _int_param(request.GET.get("model"))
+    if model_id not in {m for m, _ in models}:
+        model_id = None  # the form reports a bad value next to the field
+    runs = gallery_run_options(project_id=project.pk, model_id=model_id)
+    params: QueryDict = request.GET.copy()
+    if not params.get("a") and not params.get("b"):
+        pair = default_pair(runs, model_id=model_id)
+        if pair is not None:
+            params["a"], params["b"] = str(pair[0]), str(pair[1])
+    form = GalleryForm(params, runs=runs, models=models,
+                       categories=project_categories(project_id=project.pk))
+    page = navigation = None
+    index = 0
+    if form.is_valid():
+        page = gallery_page(project_id=project.pk, query=form.query())
+        navigation = _navigation(request, form, page)
+        raw_item = request.GET.get("item", "")
+        index = (len(page.items) - 1 if raw_item == "last"
+                 else min(_int_param(raw_item) or 0, max(0, len(page.items) - 1)))
+    by_id = {run.id: run for run in runs}
+    chosen = (by_id.get(form.cleaned_data["a"]), by_id.get(form.cleaned_data["b"])) \
+        if page is not None else (None, None)
+    return render(request, "gallery/gallery.html", {
+        "project": project, "form": form, "page": page, "runs": runs,
+        "left": chosen[0], "right": chosen[1], "index": index,
+        "current": page.items[index] if page is not None and page.items else None,
+        "navigation": navigation,
+        "rows": list(zip(page.items, navigation["item_urls"], strict=True)) if page else [],
+        "config": {
+            "items": [item.as_json() for item in page.items] if page else [],
+            "index": index,
+            "navigation": navigation,
+            "total": page.total if page else 0,
+            "osd": static("vendor/openseadragon/"),
+        },
+    })
+
+
+@login_required
+@require_safe
+def image_page(request: HttpRequest, image_id: int) -> HttpResponse:
+    image = image_for_science(user=request.user, image_id=image_id)
+    detail = image_detail(image=image)
+    return render(request, "gallery/image.html", {
+        "detail": detail, "image": image, "run": image.run, "project": image.run.project,
+        "gallery_url": reverse("gallery", kwargs={"project_id": image.run.project_id}),
+        "config": {"image": detail.display, "osd": static("vendor/openseadragon/")},
+    })

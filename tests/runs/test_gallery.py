@@ -1,0 +1,295 @@
+"""The side-by-side gallery and the image page: what they read, and who may open them.
+
+Two runs of one model answer four prompts (categories alternate colour / counting); the
+campaign over them holds one task per prompt. Votes are written as rows
+(tests.leaderboards.helpers.cast) so outcomes and sides are exact.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from evalhub.campaigns.models import AnnotatorFlag, JudgeKind, Judgment
+from evalhub.evaluation.models import MetricName, PairMetric
+from evalhub.runs.gallery import selectors
+from evalhub.runs.gallery.selectors import GalleryQuery, gallery_page, gallery_pairs
+from tests.builders import build_campaign
+from tests.core.test_security_headers import _inline_code
+from tests.factories import ImageFactory, MembershipFactory, UserFactory
+from tests.leaderboards.helpers import cast, set_image_metric
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world():
+    return build_campaign(runs=2, prompts=4, annotators=3, name="Gallery study")
+
+
+def _tasks_by_prompt(world):
+    return {task.prompt_id: task for task in world.tasks}
+
+
+def _lpips(image_a, image_b, value: float) -> PairMetric:
+    return PairMetric.objects.create(image_a=image_a, image_b=image_b, metric=MetricName.LPIPS,
+                                     value=value, backbone_id="lpips-test", weights_sha256="0",
+                                     calibrated=True)
+
+
+def _metric_judgment(task, outcome: str) -> Judgment:
+    return Judgment.objects.create(task=task, campaign=task.campaign, criterion="overall",
+                                   outcome=outcome, judge_kind=JudgeKind.METRIC,
+                                   metric_name="clip_score", metric_calibrated=True)
+
+
+def _page(world, **kwargs) -> selectors.GalleryPage:
+    left, right = kwargs.pop("runs", (world.runs[0], world.runs[1]))
+    query = GalleryQuery(left=left.pk, right=right.pk, **kwargs)
+    return gallery_page(project_id=world.campaign.project_id, query=query)
+
+
+# ------------------------------------------------------------------------------ selectors
+
+
+def test_pairs_are_the_same_prompt_and_seed_from_each_run(world):
+    left, right = world.runs
+    extra = ImageFactory(run=left, prompt=world.prompts[0], seed=7)  # no partner in the right run
+    pairs = gallery_pairs(left=left.pk, right=right.pk)
+    assert [p.prompt_id for p in pairs] == [p.pk for p in world.prompts]
+    for pair in pairs:
+        a, b = (left.images.get(pk=pair.left_id), right.images.get(pk=pair.right_id))
+        assert (a.prompt_id, a.seed) == (b.prompt_id, b.seed) == (pair.prompt_id, pair.seed)
+    assert extra.pk not in {p.left_id for p in pairs}
+    counting = gallery_pairs(left=left.pk, right=right.pk, category="counting")
+    assert [p.prompt_id for p in counting] == [world.prompts[1].pk, world.prompts[3].pk]
+
+
+def test_votes_are_counted_from_the_left_runs_side_whichever_run_is_left(world):
+    first = world.tasks[0]  # image A = runs[0]'s image
+    a1, a2, a3 = world.annotators
+    cast(first, a1, "a")
+    cast(first, a2, "a")
+    cast(first, a3, "tie")
+    retracted = cast(first, world.scientist, "b")
+    Judgment.objects.filter(pk=retracted.pk).update(retracted_at=first.created_at)
+    page = _page(world)
+    votes = page.items[0].votes
+    assert (votes.left, votes.right, votes.tie, votes.both_bad) == (2, 0, 1, 0)
+    assert votes.outcome == "left"
+    swapped = _page(world, runs=(world.runs[1], world.runs[0])).items[0].votes
+    assert (swapped.left, swapped.right, swapped.tie) == (0, 2, 1)
+    assert swapped.outcome == "right"
+    # An excluded annotator's votes are left out, as the leaderboards leave them out.
+    AnnotatorFlag.objects.create(campaign=world.campaign, annotator=a1, excluded=True)
+    votes = _page(world).items[0].votes
+    assert (votes.left, votes.tie) == (1, 1)
+    assert votes.outcome == "split"
+
+
+def test_disagreement_formulas(world):
+    first, second = world.tasks[:2]
+    a1, a2, a3 = world.annotators
+    for annotator, outcome in ((a1, "a"), (a2, "a"), (a3, "b")):
+        cast(first, annotator, outcome)
+    _metric_judgment(first, "b")  # the metric contradicts two of three votes
+    cast(second, a1, "a")
+    _metric_judgment(second, "a")
+    items = _page(world).items
+    assert items[0].annotator_disagreement == pytest.approx(1 - 2 / 3)
+    assert items[0].metric_outcome == "right"
+    assert items[0].metric_disagreement == pytest.approx(1 - 1 / 3)
+    assert items[1].annotator_disagreement is None  # one vote cannot disagree
+    assert items[1].metric_disagreement == 0.0
+    assert items[2].metric_disagreement is None and items[2].votes.total == 0
+
+
+def test_sorts_put_pairs_without_a_value_last_and_filters_by_outcome(world):
+    tasks = world.tasks
+    a1, a2, a3 = world.annotators
+    cast(tasks[1], a1, "a")
+    cast(tasks[1], a2, "b")  # annotators split
+    for annotator in (a1, a2, a3):
+        cast(tasks[2], annotator, "b")  # unanimous for the right run
+    _metric_judgment(tasks[2], "a")  # and the metric says left
+    for task, distance in zip(tasks, (0.4, 0.1, 0.7), strict=False):  # tasks[3] has none
+        _lpips(task.image_b, task.image_a, distance)  # stored in either order
+    prompt_of = {t.prompt_id: i for i, t in enumerate(tasks)}
+
+    def order(**kwargs) -> list[int]:
+        page = _page(world, **kwargs)
+        return [prompt_of[world.runs[0].images.get(pk=item.left.id).prompt_id]
+                for item in page.items]
+
+    assert order() == [0, 1, 2, 3]
+    assert order(sort="lpips") == [1, 0, 2, 3]
+    assert order(sort="-lpips") == [2, 0, 1, 3]
+    assert order(sort="annotator_disagreement") == [1, 2, 0, 3]
+    assert order(sort="metric_disagreement")[0] == 2
+    assert order(outcome="right") == [2]
+    assert order(outcome="split") == [1]
+    assert order(outcome="unvoted") == [0, 3]
+    assert order(outcome="left") == []
+    assert _page(world, sort="lpips").items[0].lpips.value == pytest.approx(0.1)
+
+
+def test_clip_scores_and_pages(world, monkeypatch):
+    left_image = world.tasks[2].image_a
+    set_image_metric(left_image, "clip_score", 31.5, calibrated=False)
+    monkeypatch.setattr(selectors, "PAGE_SIZE", 3)
+    first, second = _page(world), _page(world, page=2)
+    assert (first.total, first.pages, [i.number for i in first.items]) == (4, 2, [1, 2, 3])
+    assert [i.number for i in second.items] == [4]
+    assert first.items[2].left.clip.value == 31.5
+    assert first.items[2].left.clip.calibrated is False
+    assert first.items[2].right.clip is None
+    assert _page(world, page=99).page == 2  # past the end: the last page
+
+
+def test_a_page_costs_the_same_queries_whatever_the_number_of_pairs():
+    def queries(prompts: int) -> int:
+        world = build_campaign(runs=2, prompts=prompts, annotators=2)
+        for task in world.tasks:
+            cast(task, world.annotators[0], "a")
+            _lpips(task.image_a, task.image_b, 0.3)
+        with CaptureQueriesContext(connection) as captured:
+            page = _page(world, sort="annotator_disagreement")
+        assert len(page.items) == prompts
+        return len(captured)
+
+    assert queries(2) == queries(6)
+
+
+# ------------------------------------------------------------------------------ pages
+
+
+def _client(user) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def _urls(world) -> list[str]:
+    return [f"/gallery/{world.campaign.project_id}/",
+            f"/gallery/images/{world.tasks[0].image_a_id}/"]
+
+
+def test_scientists_and_owners_open_both_pages_with_no_inline_code(world):
+    for user in (world.scientist, world.owner):
+        for url in _urls(world):
+            response = _client(user).get(url)
+            assert response.status_code == 200, url
+            assert _inline_code(response.content.decode()) == [], url
+
+
+def test_anonymous_users_are_sent_to_sign_in(world):
+    for url in _urls(world):
+        response = Client().get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/?next=")
+
+
+def test_annotators_get_403_and_outsiders_404(world):
+    outsider = UserFactory()
+    other_project_owner = MembershipFactory(role="owner").user
+    for url in _urls(world):
+        assert _client(world.annotator).get(url).status_code == 403, url
+        assert _client(outsider).get(url).status_code == 404, url
+        assert _client(other_project_owner).get(url).status_code == 404, url
+    assert _client(world.scientist).get("/gallery/999999999/").status_code == 404
+    assert _client(world.scientist).get("/gallery/images/999999999/").status_code == 404
+    assert _client(world.scientist).get("/gallery/123456789012345678901/").status_code == 404
+
+
+def test_the_gallery_shows_both_runs_on_the_same_prompt(world):
+    left, right = world.runs
+    set_image_metric(world.tasks[0].image_a, "clip_score", 28.25)
+    cast(world.tasks[0], world.annotator, "a")
+    response = _client(world.scientist).get(
+        f"/gallery/{world.campaign.project_id}/", {"a": left.pk, "b": right.pk})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f"Left: {left.name}" in html and f"Right: {right.name}" in html
+    assert world.prompts[0].text in html
+    assert "28.25" in html
+    assert "left 1 · right 0 · tie 0 · both bad 0" in html
+    config = response.context["config"]
+    assert [item["prompt"] for item in config["items"]] == [p.text for p in world.prompts]
+    assert all(item["left"]["url"].startswith("/media/display/") for item in config["items"])
+
+
+def test_no_runs_chosen_shows_the_two_last_runs_of_one_prompt_set(world):
+    response = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/")
+    assert response.status_code == 200
+    assert response.context["left"].id == world.runs[0].pk
+    assert response.context["right"].id == world.runs[1].pk
+    model = world.runs[0].checkpoint.model_id
+    by_model = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/",
+                                            {"model": model})
+    assert len(by_model.context["config"]["items"]) == 4
+
+
+def test_bad_parameters_are_shown_next_to_their_field_never_a_500(world):
+    foreign = build_campaign(runs=2, prompts=1, annotators=0,
+                             run_names=["foreign-zephyr", "foreign-2"]).runs[0]
+    url = f"/gallery/{world.campaign.project_id}/"
+    left = world.runs[0].pk
+    client = _client(world.scientist)
+    missing = client.get(url, {"a": left, "b": 999999})
+    crossing = client.get(url, {"a": left, "b": foreign.pk})
+    for response in (missing, crossing):
+        assert response.status_code == 200
+        assert "b" in response.context["form"].errors
+        assert response.context["page"] is None
+    assert missing.context["form"].errors == {
+        "b": [e.replace(str(foreign.pk), "999999")
+              for e in crossing.context["form"].errors["b"]]}
+    assert foreign.name not in crossing.content.decode()
+    same = client.get(url, {"a": left, "b": left})
+    assert same.context["form"].errors == {"b": ["Pick a run other than the left one."]}
+    for params in ({"a": "x", "b": "1e9"}, {"sort": "drop table"}, {"page": "-1"},
+                   {"page": "9" * 30}, {"item": "abc"}, {"item": "99"}, {"model": "x"},
+                   {"category": "\x00"}, {"outcome": "left", "criterion": "nope"}):
+        assert client.get(url, params).status_code == 200, params
+
+
+def test_the_image_page_shows_prompt_seed_parameters_metrics_and_votes(world):
+    task = world.tasks[0]
+    run = world.runs[0]
+    run.parameters = {"guidance_scale": 7.5}
+    run.save(update_fields=["parameters"])
+    set_image_metric(task.image_a, "clip_score", 27.125)
+    _lpips(task.image_a, task.image_b, 0.4321)
+    cast(task, world.annotators[0], "a")
+    cast(task, world.annotators[1], "b")
+    cast(task, world.annotators[2], "both_bad")
+    _metric_judgment(task, "b")
+    response = _client(world.scientist).get(f"/gallery/images/{task.image_a_id}/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert task.prompt.text in html
+    assert f'<dd id="image-seed">{task.image_a.seed}</dd>' in html
+    assert "guidance_scale" in html and "7.5" in html
+    assert "27.1250" in html and "0.4321" in html
+    (votes,) = response.context["detail"].votes
+    assert (votes.won, votes.lost, votes.tie, votes.both_bad) == (1, 1, 0, 1)
+    assert votes.metric_outcomes == {"clip_score": "lost"}
+    assert votes.other_id == task.image_b_id and votes.campaign == "Gallery study"
+    # The other side of the same task, seen from its own page.
+    (theirs,) = _client(world.scientist).get(
+        f"/gallery/images/{task.image_b_id}/").context["detail"].votes
+    assert (theirs.won, theirs.lost) == (1, 1)
+    assert theirs.metric_outcomes == {"clip_score": "won"}
+
+
+def test_the_image_page_links_the_original_for_scientists_only(world):
+    task = world.tasks[0]
+    page = _client(world.scientist).get(f"/gallery/images/{task.image_a_id}/")
+    original = page.context["detail"].original_url
+    assert original.startswith("/media/blobs/")
+    assert _client(world.scientist).get(original).status_code == 200
+    assert _client(world.annotator).get(original).status_code == 404
+    assert Client().get(original).status_code == 404
