@@ -1,0 +1,381 @@
+"""Pair policies: which pairs of runs to serve next, as pure functions of the votes so far.
+
+A campaign serves comparison *tasks*; every task belongs to one run pair ``(i, j)``, ``i < j``.
+A policy looks at the votes so far (:class:`PairVotes`) and returns a priority per run pair
+(:class:`PairPriorities`); the campaign stores it on every task of the pair
+(``ComparisonTask.priority``) and the serving query hands out tasks in the order
+
+    highest priority first, then fewest judgments on the task, then a random key
+
+(``evalhub/campaigns/serving/leasing.py``; :func:`serve_pairs` is that order written for a
+simulation, and ``tests/campaigns/test_active_policy.py`` checks the two agree).  Priorities are
+refreshed at most every 20 s, so between refreshes every vote goes to the *top tier* (the pairs
+sharing the highest priority): a policy that gives one pair the highest priority sends a whole
+refresh window of votes to that pair.
+
+Policies
+--------
+``balanced``
+    Every pair priority 0: the serving order alone spreads votes, fewest judgments per task
+    first.  With ``T`` tasks per pair (prompts x seeds) this is sampling run pairs from an urn
+    holding ``T`` tasks of every pair, refilled once every task has one more judgment: close to
+    uniform random pairs until ``T x pairs`` votes, exactly round-robin when ``T = 1``.
+``active``
+    ``overlap_ij / (1 + n_ij)`` with bootstrap intervals (see :func:`active_priorities`): the
+    policy EvalHub campaigns run with ``pair_policy="active"``.
+``uncertainty`` (new)
+    Information gain on the Bradley-Terry posterior, weighted by how undecided each pair's order
+    is; a top tier of pairs shares the highest priority (:func:`uncertainty_priorities`).
+``top`` (new)
+    The same score, weighted by the posterior probability that either run is the best
+    (:func:`top_priorities`): spends votes on finding the winner.
+``uniform``
+    Not a priority policy: every vote an independent uniformly random pair
+    (:func:`uniform_pairs`), the baseline the efficiency bench compares against.
+
+Units: log-strengths :math:`\\beta` in nats, Elo points = ``400 / ln 10`` nats (see
+:mod:`ratings.bradley_terry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import expit
+
+from .bootstrap import bootstrap_ratings
+from .bradley_terry import fit_bradley_terry
+from .counts import PairCells
+
+__all__ = [
+    "POLICIES",
+    "PairPriorities",
+    "PairVotes",
+    "Posterior",
+    "active_priorities",
+    "balanced_priorities",
+    "bt_posterior",
+    "interval_overlap",
+    "serve_pairs",
+    "top_priorities",
+    "uncertainty_priorities",
+    "uniform_pairs",
+]
+
+#: Bootstrap rounds behind the active policy's intervals (as campaigns have always used).
+ACTIVE_BOOTSTRAP_ROUNDS = 200
+#: Pseudo-count of the posterior used by the new policies: virtual tied games per run against
+#: a reference of strength 0 (the fallback prior of :func:`ratings.fit_bradley_terry`).
+POSTERIOR_PRIOR = 1.0
+
+
+@dataclass(frozen=True)
+class PairVotes:
+    """Votes so far between ``n`` runs, per ordered pair.
+
+    Attributes
+    ----------
+    wins : ndarray of float64, shape (n, n)
+        ``wins[i, j]``: decisive votes where run ``i`` beat run ``j`` (units: votes).
+    ties : ndarray of float64, shape (n, n)
+        Symmetric; ties (``both_bad`` included) between ``i`` and ``j``.
+    """
+
+    wins: npt.NDArray[np.float64]
+    ties: npt.NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        w, t = np.asarray(self.wins), np.asarray(self.ties)
+        if w.ndim != 2 or w.shape[0] != w.shape[1] or t.shape != w.shape:
+            raise ValueError("wins and ties must be square matrices of one shape")
+        if (w < 0).any() or (t < 0).any():
+            raise ValueError("vote counts must be non-negative")
+        if not np.allclose(t, t.T):
+            raise ValueError("ties must be symmetric")
+
+    @classmethod
+    def empty(cls, n: int) -> PairVotes:
+        """No votes between ``n`` runs."""
+        return cls(np.zeros((n, n)), np.zeros((n, n)))
+
+    @classmethod
+    def from_cells(cls, cells: PairCells) -> PairVotes:
+        """From :func:`ratings.aggregate_cells` (columns: ``i`` won, ``j`` won, tie)."""
+        wins, ties = np.zeros((cells.n, cells.n)), np.zeros((cells.n, cells.n))
+        wins[cells.i, cells.j] = cells.counts[:, 0]
+        wins[cells.j, cells.i] = cells.counts[:, 1]
+        ties[cells.i, cells.j] = ties[cells.j, cells.i] = cells.counts[:, 2]
+        return cls(wins, ties)
+
+    @property
+    def n(self) -> int:
+        """Number of runs."""
+        return int(self.wins.shape[0])
+
+    @property
+    def games(self) -> npt.NDArray[np.float64]:
+        """Votes per pair, ``N_ij = wins_ij + wins_ji + ties_ij`` (symmetric, shape (n, n))."""
+        return self.wins + self.wins.T + self.ties
+
+    def to_cells(self) -> PairCells:
+        """The multinomial cells :func:`ratings.bootstrap_ratings` resamples."""
+        i, j = np.triu_indices(self.n, k=1)
+        counts = np.stack([self.wins[i, j], self.wins[j, i], self.ties[i, j]], axis=1)
+        voted = counts.sum(axis=1) > 0
+        return PairCells(n=self.n, i=i[voted].astype(np.int64), j=j[voted].astype(np.int64),
+                         counts=counts[voted].astype(np.float64))
+
+    def bt_wins(self) -> npt.NDArray[np.float64]:
+        """Win matrix of :mod:`ratings.counts`: a tie is half a win each way."""
+        return self.wins + 0.5 * self.ties
+
+
+@dataclass(frozen=True)
+class PairPriorities:
+    """A priority per run pair; higher is served first, equal priorities share a tier.
+
+    Attributes
+    ----------
+    i, j : ndarray of int64, shape (P,)
+        Every run pair, ``i < j``, in ``numpy.triu_indices`` order.
+    priority : ndarray of float64, shape (P,)
+    """
+
+    i: npt.NDArray[np.int64]
+    j: npt.NDArray[np.int64]
+    priority: npt.NDArray[np.float64]
+
+    @classmethod
+    def from_matrix(cls, matrix: npt.ArrayLike) -> PairPriorities:
+        """From a symmetric (n, n) matrix: the upper triangle."""
+        m = np.asarray(matrix, dtype=np.float64)
+        i, j = np.triu_indices(m.shape[0], k=1)
+        return cls(i.astype(np.int64), j.astype(np.int64), m[i, j].copy())
+
+    def matrix(self, n: int) -> npt.NDArray[np.float64]:
+        """Symmetric (n, n) matrix (zero diagonal)."""
+        m = np.zeros((n, n))
+        m[self.i, self.j] = m[self.j, self.i] = self.priority
+        return m
+
+    def by_ids(self, ids: list[int]) -> dict[tuple[int, int], float]:
+        """``{(ids[i], ids[j]): priority}``: the keys campaigns store (``ids`` sorted)."""
+        return {(ids[a], ids[b]): float(p)
+                for a, b, p in zip(self.i.tolist(), self.j.tolist(), self.priority, strict=True)}
+
+    @property
+    def top_tier(self) -> npt.NDArray[np.int64]:
+        """Indices (into ``i``/``j``) of the pairs sharing the highest priority."""
+        return np.flatnonzero(self.priority == self.priority.max())
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """Laplace approximation of the Bradley-Terry posterior.
+
+    With the pseudo-count prior of :func:`ratings.fit_bradley_terry` (``prior`` virtual tied
+    games per run against a reference of strength 0) the MAP :math:`\\hat\\beta` exists for any
+    votes, and :math:`\\beta \\approx \\mathcal N(\\hat\\beta, H^{-1})` with
+
+    .. math::
+
+        H_{ii} = \\sum_j N_{ij} p_{ij}(1-p_{ij}) + \\lambda q_i(1-q_i),\\quad
+        H_{ij} = -N_{ij} p_{ij}(1-p_{ij}),\\quad
+        p_{ij} = \\sigma(\\hat\\beta_i - \\hat\\beta_j),\\ q_i = \\sigma(\\hat\\beta_i).
+
+    Attributes
+    ----------
+    beta : ndarray, shape (n,)
+        MAP log-strengths, nats.
+    cov : ndarray, shape (n, n)
+        :math:`H^{-1}`, nats squared.
+    """
+
+    beta: npt.NDArray[np.float64]
+    cov: npt.NDArray[np.float64]
+
+    def diff_var(self) -> npt.NDArray[np.float64]:
+        """``Var(beta_i - beta_j) = C_ii + C_jj - 2 C_ij``, shape (n, n)."""
+        d = np.diag(self.cov)
+        return d[:, None] + d[None, :] - 2.0 * self.cov
+
+    def win_prob(self) -> npt.NDArray[np.float64]:
+        """``p_ij = sigma(beta_i - beta_j)`` at the MAP, shape (n, n)."""
+        return expit(self.beta[:, None] - self.beta[None, :])
+
+    def best_probability(self, draws: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+        """Share of ``draws`` posterior samples in which each run is the strongest."""
+        samples = rng.multivariate_normal(self.beta, self.cov, size=draws, method="cholesky")
+        return np.bincount(samples.argmax(axis=1), minlength=self.beta.size) / draws
+
+
+def bt_posterior(votes: PairVotes, *, prior: float = POSTERIOR_PRIOR) -> Posterior:
+    """MAP fit with ``prior`` virtual tied games per run and its Laplace covariance."""
+    fit = fit_bradley_terry(votes.bt_wins(), prior=prior)
+    beta = fit.beta
+    p = expit(beta[:, None] - beta[None, :])
+    weight = votes.games * p * (1.0 - p)
+    hess = -weight
+    q = expit(beta)
+    np.fill_diagonal(hess, weight.sum(axis=1) + prior * q * (1.0 - q))
+    return Posterior(beta=beta, cov=np.linalg.inv(hess))
+
+
+def interval_overlap(lower: npt.ArrayLike, upper: npt.ArrayLike, i: int, j: int) -> float:
+    """|[l_i,u_i] ∩ [l_j,u_j]| / min(u_i - l_i, u_j - l_j), in [0, 1].
+
+    1 when one interval contains the other, 0 when they are disjoint; two points (zero-width
+    intervals) overlap fully when they coincide.
+    """
+    lo, hi = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+    shared = min(hi[i], hi[j]) - max(lo[i], lo[j])
+    shortest = min(hi[i] - lo[i], hi[j] - lo[j])
+    if shortest <= 0:
+        return 1.0 if shared >= 0 else 0.0
+    return float(np.clip(shared / shortest, 0.0, 1.0))
+
+
+def balanced_priorities(votes: PairVotes, *, seed: int | None = None) -> PairPriorities:
+    """Every pair priority 0: the serving order (fewest judgments first) does the balancing."""
+    return PairPriorities.from_matrix(np.zeros((votes.n, votes.n)))
+
+
+def active_priorities(votes: PairVotes, *, seed: int | None = None,
+                      rounds: int = ACTIVE_BOOTSTRAP_ROUNDS) -> PairPriorities:
+    """The active policy: serve the pairs whose order is least certain.
+
+    .. math:: \\mathrm{priority}_{ij} = \\frac{\\mathrm{overlap}_{ij}}{1 + n_{ij}}
+
+    ``overlap_ij`` is :func:`interval_overlap` of the two runs' 95 % percentile-bootstrap
+    intervals (``rounds`` rounds of :func:`ratings.bootstrap_ratings`, seeded with ``seed``:
+    campaigns pass their id) and ``n_ij`` the votes the pair already has.  Before any vote
+    every pair gets 1, so the campaign first connects the comparison graph, then spends votes
+    where intervals still overlap.  Every pair's priority differs, so between refreshes the one
+    top pair receives every vote.
+    """
+    n = votes.n
+    games = votes.games
+    if games.sum() == 0:
+        return PairPriorities.from_matrix(np.ones((n, n)))
+    boot = bootstrap_ratings(votes.to_cells(), rounds=rounds, seed=seed, workers=1)
+    overlap = np.ones((n, n))
+    for a in range(n):
+        for b in range(a + 1, n):
+            overlap[a, b] = overlap[b, a] = interval_overlap(boot.lower, boot.upper, a, b)
+    return PairPriorities.from_matrix(overlap / (1.0 + games))
+
+
+def _tiered(score: npt.NDArray[np.float64], tier: int) -> PairPriorities:
+    """Priorities from a pair score: the ``tier`` best pairs share priority 1, the rest get
+    ``score / max score`` scaled below 1 (served only once the tier's tasks are used up)."""
+    pri = PairPriorities.from_matrix(score)
+    s = pri.priority
+    top = np.argsort(-s, kind="stable")[:max(1, tier)]
+    peak = s.max()
+    rest = 0.999 * s / peak if peak > 0 else np.zeros_like(s)
+    rest[top] = 1.0
+    return PairPriorities(pri.i, pri.j, rest)
+
+
+def _order_gain(post: Posterior) -> npt.NDArray[np.float64]:
+    """Information one more vote on (i, j) gives about their order.
+
+    .. math::
+
+        g_{ij} = p_{ij}(1-p_{ij})\\, v_{ij}\\, \\exp\\left(-\\tfrac{d_{ij}^2}{2 v_{ij}}\\right)
+
+    :math:`p(1-p)\\,v` is the Fisher information of one vote times the posterior variance of
+    :math:`d = \\beta_i - \\beta_j` (the first-order information gain
+    :math:`\\tfrac12\\log(1 + p(1-p)v)`); the Gaussian factor is 1 while the order is a coin flip
+    and vanishes once :math:`|d|` is many standard deviations.
+    """
+    p = post.win_prob()
+    v = np.maximum(post.diff_var(), 1e-12)
+    d = post.beta[:, None] - post.beta[None, :]
+    gain = p * (1.0 - p) * v * np.exp(-0.5 * d * d / v)
+    np.fill_diagonal(gain, 0.0)
+    return gain
+
+
+def default_tier(n: int) -> int:
+    """Pairs sharing the top priority: ``max(2, n // 2)``, about one pair per two runs."""
+    return max(2, n // 2)
+
+
+def uncertainty_priorities(votes: PairVotes, *, seed: int | None = None,
+                           tier: int | None = None) -> PairPriorities:
+    """New policy: the pairs whose order one vote informs most (:func:`_order_gain`).
+
+    The ``tier`` (default :func:`default_tier`) highest-scoring pairs share the top priority,
+    so between refreshes the serving order spreads votes over them instead of sending all to
+    one pair.
+    """
+    gain = _order_gain(bt_posterior(votes))
+    return _tiered(gain, default_tier(votes.n) if tier is None else tier)
+
+
+def top_priorities(votes: PairVotes, *, seed: int | None = None, tier: int | None = None,
+                   draws: int = 2000) -> PairPriorities:
+    """New policy: find the best run.
+
+    .. math:: s_{ij} = g_{ij}\\,(\\pi_i + \\pi_j)
+
+    with :math:`g` the order gain of :func:`_order_gain` and :math:`\\pi_i` the posterior
+    probability that run ``i`` is the strongest (``draws`` samples of the Laplace posterior,
+    seeded with ``seed``).  Pairs of two hopeless runs score 0; the ``tier`` best pairs share
+    the top priority.
+    """
+    post = bt_posterior(votes)
+    best = post.best_probability(draws, np.random.default_rng(seed))
+    score = _order_gain(post) * (best[:, None] + best[None, :])
+    return _tiered(score, default_tier(votes.n) if tier is None else tier)
+
+
+PriorityPolicy = Callable[..., PairPriorities]
+#: Priority policies by name: ``policy(votes, seed=...) -> PairPriorities``.
+POLICIES: dict[str, PriorityPolicy] = {
+    "balanced": balanced_priorities,
+    "active": active_priorities,
+    "uncertainty": uncertainty_priorities,
+    "top": top_priorities,
+}
+
+
+def serve_pairs(priorities: PairPriorities, served: npt.ArrayLike, k: int,
+                rng: np.random.Generator, *, tasks_per_pair: int) -> npt.NDArray[np.int64]:
+    """The next ``k`` pairs the serving order hands out, priorities fixed meanwhile.
+
+    Each pair has ``tasks_per_pair`` tasks ``T`` and has been served ``c_p`` times (``served``,
+    shape (P,), same order as ``priorities``).  Tasks are served fewest judgments first, so a
+    pair's tasks hold :math:`\\lfloor c_p/T \\rfloor` or one more judgments and
+    :math:`T - (c_p \\bmod T)` of them sit at the lower level.  Each vote goes to a uniformly
+    random task among those of the top-priority pairs at the lowest level, i.e. to pair ``p``
+    with probability proportional to :math:`T - (c_p \\bmod T)` among the pairs of top priority
+    whose level :math:`\\lfloor c_p/T \\rfloor` is lowest.  Tasks never run out (a campaign's
+    ``judgments_per_pair`` is assumed large enough) and the walk's random start is taken as a
+    uniform pick.
+
+    Returns
+    -------
+    ndarray of int64, shape (k,)
+        Indices into ``priorities.i`` / ``priorities.j``.
+    """
+    counts = np.asarray(served, dtype=np.int64).copy()
+    tier = priorities.top_tier
+    out = np.empty(k, dtype=np.int64)
+    for v in range(k):
+        level = counts[tier] // tasks_per_pair
+        low = tier[level == level.min()]
+        free = tasks_per_pair - counts[low] % tasks_per_pair
+        pick = low[np.searchsorted(np.cumsum(free), rng.random() * free.sum(), side="right")]
+        out[v] = pick
+        counts[pick] += 1
+    return out
+
+
+def uniform_pairs(n_pairs: int, k: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+    """``k`` independent uniformly random pair indices: the baseline without any policy."""
+    return rng.integers(0, n_pairs, size=k).astype(np.int64)

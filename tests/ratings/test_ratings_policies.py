@@ -1,0 +1,141 @@
+"""Specification of the pair policies (ratings.policies): pure functions of the votes so far."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ratings import aggregate_cells, bootstrap_ratings, fit_bradley_terry, simulate_votes
+from ratings.policies import (
+    POLICIES,
+    PairPriorities,
+    PairVotes,
+    active_priorities,
+    balanced_priorities,
+    bt_posterior,
+    interval_overlap,
+    serve_pairs,
+    top_priorities,
+    uncertainty_priorities,
+    uniform_pairs,
+)
+
+
+def _votes(truth, n_votes, seed=0, tie_rate=0.05):
+    rng = np.random.default_rng(seed)
+    v = simulate_votes(truth, n_votes, rng, tie_rate=tie_rate)
+    cells = aggregate_cells(v.a, v.b, v.outcomes, len(truth))
+    return cells, PairVotes.from_cells(cells)
+
+
+def test_votes_round_trip_through_the_bootstrap_cells():
+    cells, votes = _votes(np.array([900.0, 1000, 1100, 1050]), 300)
+    back = votes.to_cells()
+    assert np.array_equal(back.i, cells.i) and np.array_equal(back.j, cells.j)
+    assert np.array_equal(back.counts, cells.counts)
+    assert np.allclose(votes.bt_wins(), cells.to_wins())
+    assert votes.games.sum() == 2 * 300
+
+
+@pytest.mark.parametrize(("wins", "ties", "message"), [
+    (np.zeros((2, 3)), np.zeros((2, 3)), "square"),
+    (-np.ones((2, 2)), np.zeros((2, 2)), "non-negative"),
+    (np.zeros((2, 2)), np.array([[0.0, 1.0], [0.0, 0.0]]), "symmetric"),
+])
+def test_malformed_votes_are_refused(wins, ties, message):
+    with pytest.raises(ValueError, match=message):
+        PairVotes(wins, ties)
+
+
+def test_interval_overlap_is_one_for_nested_and_zero_for_disjoint_intervals():
+    lower, upper = np.array([0.0, 1.0, 10.0]), np.array([5.0, 2.0, 12.0])
+    assert interval_overlap(lower, upper, 0, 1) == 1.0
+    assert interval_overlap(lower, upper, 0, 2) == 0.0
+    assert interval_overlap(np.array([0.0, 3.0]), np.array([4.0, 5.0]), 0, 1) == 0.5
+
+
+def test_active_priority_is_the_interval_overlap_over_one_plus_the_pair_votes():
+    cells, votes = _votes(np.array([800.0, 1000, 1010, 1200]), 400, seed=3)
+    pri = active_priorities(votes, seed=7)
+    boot = bootstrap_ratings(cells, rounds=200, seed=7, workers=1)
+    games = votes.games
+    for a, b, p in zip(pri.i, pri.j, pri.priority, strict=True):
+        expected = interval_overlap(boot.lower, boot.upper, a, b) / (1 + games[a, b])
+        assert p == pytest.approx(expected)
+    # The two nearly equal runs are the least settled pair; the 400-Elo gap is settled.
+    matrix = pri.matrix(4)
+    assert matrix[1, 2] == pri.priority.max() > 0 and matrix[0, 3] == 0.0
+
+
+def test_without_votes_active_gives_every_pair_top_priority_and_balanced_gives_zero():
+    empty = PairVotes.empty(4)
+    assert set(active_priorities(empty).priority) == {1.0}
+    assert set(balanced_priorities(empty).priority) == {0.0}
+    assert len(active_priorities(empty).top_tier) == 6
+
+
+def test_serving_with_one_task_per_pair_is_round_robin():
+    pri = balanced_priorities(PairVotes.empty(5))
+    rng = np.random.default_rng(0)
+    served = serve_pairs(pri, np.zeros(10), 30, rng, tasks_per_pair=1)
+    assert np.array_equal(np.bincount(served, minlength=10), np.full(10, 3))
+    # Every block of 10 votes covers all 10 pairs: one judgment per task before a second.
+    assert all(len(set(served[k:k + 10].tolist())) == 10 for k in (0, 10, 20))
+
+
+def test_serving_takes_the_top_tier_and_its_least_judged_tasks_first():
+    pri = PairPriorities.from_matrix(np.array([[0, 1.0, 1.0], [1.0, 0, 0.5], [1.0, 0.5, 0]]))
+    rng = np.random.default_rng(1)
+    # Pairs in triu order: (0,1) top, (0,2) top, (1,2) lower. (0,1) has both its tasks judged.
+    served = serve_pairs(pri, [2, 0, 0], 2, rng, tasks_per_pair=2)
+    assert served.tolist() == [1, 1]
+    # With many tasks per pair, the tier is shared about evenly and the lower pair never served.
+    many = serve_pairs(pri, [0, 0, 0], 2000, rng, tasks_per_pair=1000)
+    share = np.bincount(many, minlength=3) / 2000
+    assert share[2] == 0 and abs(share[0] - 0.5) < 0.05
+
+
+def test_uniform_pairs_cover_every_pair_about_equally():
+    picks = uniform_pairs(6, 6000, np.random.default_rng(2))
+    assert picks.min() == 0 and picks.max() == 5
+    assert np.all(np.abs(np.bincount(picks) / 6000 - 1 / 6) < 0.03)
+
+
+def test_the_posterior_mode_is_the_prior_regularised_fit_and_its_spread_matches_the_bootstrap():
+    cells, votes = _votes(np.array([900.0, 950, 1000, 1050, 1100]), 3000, seed=5)
+    post = bt_posterior(votes)
+    assert np.allclose(post.beta, fit_bradley_terry(votes.bt_wins(), prior=1.0).beta)
+    boot = bootstrap_ratings(cells, rounds=400, seed=1)
+    # Standard error of a rating relative to the mean: Laplace against bootstrap, within 15 %.
+    centre = np.eye(5) - 1 / 5
+    laplace_se = np.sqrt(np.diag(centre @ post.cov @ centre)) * 400 / np.log(10)
+    assert np.allclose(laplace_se, boot.std, rtol=0.15)
+
+
+def test_uncertainty_serves_the_undecided_pairs_and_spreads_them_over_a_tier():
+    # Runs 1 and 2 are equal, everything else is far apart: their pair is the most informative.
+    _, votes = _votes(np.array([600.0, 1000, 1000, 1400, 1800, 2200]), 600, seed=4,
+                      tie_rate=0.0)
+    pri = uncertainty_priorities(votes)
+    assert len(pri.top_tier) == 3  # default tier: n // 2 pairs share the top priority
+    top_pairs = {(int(pri.i[k]), int(pri.j[k])) for k in pri.top_tier}
+    assert (1, 2) in top_pairs
+    assert pri.matrix(6)[0, 5] < 0.01  # 1600 Elo apart: nothing left to learn about the order
+
+
+def test_top_focuses_on_the_contenders_for_first_place():
+    truth = np.array([1000.0, 1080, 700, 700, 700, 700, 700, 700])
+    _, votes = _votes(truth, 800, seed=6)
+    pri = top_priorities(votes, seed=0, tier=1)
+    best = int(pri.top_tier[0])
+    assert (int(pri.i[best]), int(pri.j[best])) == (0, 1)
+    unc = uncertainty_priorities(votes, tier=1)
+    # The order-only policy prefers some pair of the crowded bottom runs instead.
+    assert (int(unc.i[unc.top_tier[0]]), int(unc.j[unc.top_tier[0]])) != (0, 1)
+
+
+def test_every_named_policy_returns_one_priority_per_pair():
+    _, votes = _votes(np.linspace(900, 1100, 5), 200, seed=8)
+    for name, policy in POLICIES.items():
+        pri = policy(votes, seed=1)
+        assert pri.priority.shape == (10,) and np.isfinite(pri.priority).all(), name
