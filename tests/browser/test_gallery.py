@@ -1,0 +1,117 @@
+"""The side-by-side gallery in Chromium: a scientist pages through two runs with the keyboard,
+both panes always show the same prompt and seed, and zoom and pan stay in sync.
+
+Fails on any console error or Content-Security-Policy violation of the page (the browser's
+own request for /favicon.ico is not the page's).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from evalhub.runs.models import Image
+from tests.browser.conftest import login
+from tests.browser.test_csp import WATCH_VIOLATIONS
+from tests.browser.world import build_world
+from tests.leaderboards.helpers import cast, set_image_metric
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SHOWN = ("(n) => { const app = document.querySelector('#gallery-app');"
+         " return app.dataset.ready === '1' && app.dataset.number === String(n); }")
+
+# Where each pane's centre falls on its image (0..1 of width and height) and the image's
+# drawn width: equal in both panes when they show the same region at the same zoom.
+GEOMETRY = """() => [...document.querySelectorAll('.pane[data-side]')].map((pane) => {
+  const view = pane.querySelector('.pane-view').getBoundingClientRect();
+  const img = pane.querySelector('.pane-img').getBoundingClientRect();
+  return {u: (view.left + view.width / 2 - img.left) / img.width,
+          v: (view.top + view.height / 2 - img.top) / img.height, width: img.width};
+})"""
+
+
+@pytest.fixture
+def errors(context):
+    context.add_init_script(WATCH_VIOLATIONS)
+    found: list[str] = []
+
+    def console(message) -> None:
+        if message.type == "error" and not message.location.get("url", "").endswith(
+                "/favicon.ico"):
+            found.append(message.text)
+
+    def watch(page) -> None:
+        page.on("console", console)
+        page.on("pageerror", lambda error: found.append(str(error)))
+
+    context.on("page", watch)
+    return found
+
+
+def _shown_images(page) -> tuple[Image, Image]:
+    """The two images the panes show, from their image-page links."""
+    ids = [int(page.get_attribute(f"[data-field={side}-href]", "href").rstrip("/")
+               .rsplit("/", 1)[1]) for side in ("left", "right")]
+    left, right = (Image.objects.select_related("prompt").get(pk=pk) for pk in ids)
+    return left, right
+
+
+def _same_region(page) -> list[dict]:
+    left, right = page.evaluate(GEOMETRY)
+    assert left["u"] == pytest.approx(right["u"], abs=2e-3)
+    assert left["v"] == pytest.approx(right["v"], abs=2e-3)
+    assert left["width"] == pytest.approx(right["width"], abs=1.0)
+    return [left, right]
+
+
+def test_paging_two_runs_with_the_keyboard_in_sync(context, errors):
+    world = build_world(prompts=3, sizes=((320, 320), (480, 480)))
+    left_run, right_run = world.runs
+    first = world.tasks[0]
+    set_image_metric(first.image_a, "clip_score", 30.5)
+    cast(first, world.annotator, "a")
+    page = context.new_page()
+    gallery = f"/gallery/{world.campaign.project_id}/"
+    login(page, world.scientist.username, gallery)
+    page.goto(f"{gallery}?a={left_run.pk}&b={right_run.pk}")
+    page.wait_for_function(SHOWN, arg=1)
+    assert page.evaluate("[...document.querySelectorAll('.pane-img')].map(i => i.naturalWidth)"
+                         ) == [320, 480]
+    assert page.text_content("[data-field=left-clip]") == "30.50"
+    assert page.text_content("[data-field=votes]") == "left 1 · right 0 · tie 0 · both bad 0"
+
+    # ← → and j / k step through the pairs; both sides always answer the same prompt and seed.
+    for key, number in (("ArrowRight", 2), ("j", 3), ("k", 2), ("ArrowLeft", 1),
+                        ("ArrowRight", 2)):
+        page.keyboard.press(key)
+        page.wait_for_function(SHOWN, arg=number)
+        left, right = _shown_images(page)
+        assert (left.run_id, right.run_id) == (left_run.pk, right_run.pk)
+        assert (left.prompt_id, left.seed) == (right.prompt_id, right.seed)
+        assert left.prompt == world.prompts[number - 1]
+        assert page.text_content("#gallery-prompt") == world.prompts[number - 1].text
+    assert "item=1" in page.url  # a reload shows the same pair
+
+    # Zoom on the left pane: the right one follows; pan on the right: the left one follows.
+    before = _same_region(page)
+    box = page.locator(".pane[data-side=left] .pane-view").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
+    page.mouse.wheel(0, -400)
+    page.wait_for_function("document.querySelector('#zoom-level').textContent !== '100%'")
+    zoomed = _same_region(page)
+    assert zoomed[0]["width"] > before[0]["width"] * 1.5
+    box = page.locator(".pane[data-side=right] .pane-view").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 60, box["y"] + box["height"] / 2 + 30,
+                    steps=4)
+    page.mouse.up()
+    panned = _same_region(page)
+    assert panned[0]["u"] != pytest.approx(zoomed[0]["u"], abs=1e-3)
+
+    # The next pair starts from the whole image again.
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(SHOWN, arg=3)
+    assert page.text_content("#zoom-level") == "100%"
+    assert page.evaluate("window.__violations") == []
+    assert errors == []
