@@ -8,7 +8,10 @@ Pipeline for a campaign leaderboard::
     rank_ci = rank_intervals(boot.samples)                  # 2.5-97.5 % of each run's rank
     records = run_records(cells)                            # wins, losses, ties, win rate
 
-See each module for formulas and units (ratings are Elo points, 400 / ln 10 per nat).
+K-wise votes (best of K, rankings) fit with ``fit_plackett_luce`` / ``bootstrap_plackett_luce``
+(pairwise votes enter through ``rankings_from_pairs``); ``policies`` holds the pair policies
+campaigns serve with.  See each module for formulas and units (ratings are Elo points,
+400 / ln 10 per nat).
 """
 
 from .agreement import (
@@ -52,6 +55,16 @@ from .counts import (
 )
 from .elo import EloResult, elo_expected, online_elo
 from .judge_pairs import PairwiseAgreement, agreement_by_pair
+from .plackett_luce import (
+    PLBootstrap,
+    PLResult,
+    Rankings,
+    bootstrap_plackett_luce,
+    expand_ties,
+    fit_plackett_luce,
+    rankings_from_pairs,
+)
+from .policies import PairPriorities, PairVotes, serve_pairs, uniform_pairs
 from .ranking import (
     RankIntervals,
     bootstrap_ranks,
@@ -81,12 +94,17 @@ __all__ = [
     "CategoryBreakdown",
     "EloResult",
     "KrippendorffResult",
+    "PLBootstrap",
+    "PLResult",
     "PairAgreement",
     "PairCells",
+    "PairPriorities",
+    "PairVotes",
     "PairwiseAgreement",
     "PositionBias",
     "RankCorrelation",
     "RankIntervals",
+    "Rankings",
     "RunRecords",
     "SequentialResult",
     "SimulatedVotes",
@@ -95,6 +113,7 @@ __all__ = [
     "agreement_by_pair",
     "always_valid_p_path",
     "anchor_ratings",
+    "bootstrap_plackett_luce",
     "bootstrap_ranks",
     "bootstrap_ratings",
     "category_breakdown",
@@ -102,8 +121,10 @@ __all__ = [
     "comparison_components",
     "elo_expected",
     "encode_outcomes",
+    "expand_ties",
     "fit_bradley_terry",
     "fit_bradley_terry_batch",
+    "fit_plackett_luce",
     "flag_position_bias",
     "krippendorff_alpha",
     "krippendorff_alpha_matrix",
@@ -118,7 +139,10 @@ __all__ = [
     "rank_correlation",
     "rank_intervals",
     "rank_with_confidence",
+    "rankings_from_pairs",
     "run_records",
     "sequential_ab_test",
+    "serve_pairs",
     "simulate_votes",
+    "uniform_pairs",
 ]
