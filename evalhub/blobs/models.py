@@ -26,6 +26,16 @@ class ImageBlob(models.Model):
         help_text="The derivative annotators receive: pixels re-encoded, no metadata "
                   "(blobs/display.py), made by a worker.",
     )
+    tiles_built_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the Deep Zoom pyramid (blobs/tiles.py) was complete; null: none yet. "
+                  "Only images above the tiling threshold get one, built by a worker.",
+    )
+    tiles_claimed_until = models.DateTimeField(
+        null=True, blank=True,
+        help_text="A worker is building the pyramid until then (one build at a time, across "
+                  "hosts); a crashed build's claim simply runs out.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -6,7 +6,11 @@ from celery import shared_task
 from evalhub.blobs.display import blob_make_display
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.previews import blob_make_preview
-from evalhub.blobs.tiles import blob_build_tiles, needs_tiles
+from evalhub.blobs.tiles import CLAIM_SECONDS, TilesBusy, blob_build_tiles, needs_tiles
+
+# A blob held by another build is tried again this often, for as long as a claim can last.
+BUSY_RETRY_SECONDS = 30
+BUSY_RETRIES = CLAIM_SECONDS // BUSY_RETRY_SECONDS + 2
 
 
 @shared_task(
@@ -38,20 +42,31 @@ def blobs_make_displays(blob_ids: list[int]) -> int:
 
 
 @shared_task(
+    bind=True,
     name="evalhub.blobs.build_tiles",
     autoretry_for=(OSError,),
     retry_backoff=True,
     max_retries=3,
 )
-def blobs_build_tiles(blob_ids: list[int]) -> int:
+def blobs_build_tiles(self, blob_ids: list[int]) -> int:
     """Build missing pyramids for the given blobs that need one; returns how many were built.
 
     Safe to call with any blob ids (small images are ignored) and to redeliver (idempotent).
+    Blobs that another build holds are tried again in ``BUSY_RETRY_SECONDS``, until that build
+    has finished or its claim has run out (a redelivered message of a killed worker finds its
+    own dead claim).
     """
     built = 0
+    busy: list[int] = []
     candidates = ImageBlob.objects.filter(id__in=blob_ids).only(
-        "id", "sha256", "file", "width", "height")
+        "id", "sha256", "file", "width", "height", "tiles_built_at")
     for blob in candidates:
-        if needs_tiles(blob):
-            built += blob_build_tiles(blob)
+        if needs_tiles(blob) and blob.tiles_built_at is None:
+            try:
+                built += blob_build_tiles(blob)
+            except TilesBusy:
+                busy.append(blob.pk)
+    if busy:
+        raise self.retry(args=[busy], countdown=BUSY_RETRY_SECONDS,
+                         max_retries=self.max_retries + BUSY_RETRIES)
     return built

@@ -5,10 +5,28 @@ A pyramid lives in the default storage under ``tiles/<sha256>/``::
     tiles/<sha>/image.dzi                      the descriptor, written LAST
     tiles/<sha>/image_files/<level>/<col>_<row>.<jpeg|webp>
 
-The descriptor doubles as the "complete" marker: a reader that finds it can trust every tile,
-and a build that died half-way leaves no descriptor, so the next build wipes and redoes it.
-Builds of one blob are serialised with a file lock (per host), which makes concurrent first
-requests wait for one build instead of writing the same tiles twice.
+Who builds: only workers (the ``evalhub.blobs.build_tiles`` task on the ``default`` queue,
+queued after every import or generation by after_store.py). The web process never builds: the
+tile view answers "preparing" and queues the build (:func:`tiles_ready_or_requested`), and a
+campaign with large images is served only once their pyramids exist
+(campaigns/building/images.py).
+
+Complete, idempotent, one build at a time: ``ImageBlob.tiles_built_at`` is set after the
+descriptor, and is what readers trust. A build first claims the blob
+(``tiles_claimed_until``, a conditional UPDATE, so it holds across hosts and on SQLite), wipes
+whatever an earlier crashed build left, writes every tile, the descriptor, and records the
+pyramid. A second build of the same blob finds the claim and waits its turn (the task retries);
+a crashed build's claim runs out after ``CLAIM_SECONDS``, far longer than a build takes, and the
+next build starts over. Tiles are deterministic, so a late writer can only rewrite equal bytes.
+
+Memory: Pillow decodes the image once (no codec decodes a PNG or JPEG strip by strip through
+Pillow's API), then every level is cut into tiles and halved with ``Image.reduce(2)`` from the
+level above, each level freed as soon as the next exists; display_pixels(copy=False) keeps the
+decoded pixels in one buffer (transposed and colour-converted in place). The peak is one full
+image plus a quarter of it: about 500 MB for a 15360 x 8640 RGB image, where decoding and
+copying it three times cost 1.35-2.4 GB. libvips (pyvips ``dzsave``) streams and would use less,
+but it is a system library the images and wheels here do not carry; Pillow meets the 1 GB
+target (docs/benchmarks.md, "Tiles").
 
 These storage names hold the content hash, so they never reach a browser: the page asks for
 ``/rate/tiles/<display token>...`` (names.py) and the view streams the tile, or hands nginx its
@@ -23,16 +41,19 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db.models import Q
+from django.utils import timezone
 from PIL import Image
 
 from evalhub.blobs.display import display_pixels
-from evalhub.blobs.locks import blob_lock
 from evalhub.blobs.models import ImageBlob
+from evalhub.core.queueing import enqueue_on_commit
 
 # Above this long side an image gets a pyramid, and the rating page opens the pyramid instead
 # of the file (evalhub.campaigns.serving.payloads asks needs_tiles).
@@ -43,6 +64,20 @@ TILE_OVERLAP = 1
 JPEG_QUALITY = 88
 WEBP_QUALITY = 88
 DZI_NS = "http://schemas.microsoft.com/deepzoom/2008"
+BUILD_TASK = "evalhub.blobs.build_tiles"
+# A build holds its blob this long at most; a 16K build takes seconds to a minute, so only a
+# crashed build's claim ever runs out.
+CLAIM_SECONDS = 15 * 60
+# A page that asks for a missing pyramid queues its build at most this often per blob.
+REQUEST_BUILD_SECONDS = 60
+
+
+class TilesBusy(Exception):
+    """Another build holds the blob's claim (until ``until``); try again later."""
+
+    def __init__(self, until: datetime | None) -> None:
+        super().__init__(f"another build holds the tiles until {until}")
+        self.until = until
 
 
 @dataclass(frozen=True)
@@ -97,8 +132,20 @@ def tile_path(sha256: str, level: int, col: int, row: int, ext: str) -> str:
     return f"{base_path(sha256)}/image_files/{level}/{col}_{row}.{ext}"
 
 
-def pyramid_ready(sha256: str) -> bool:
-    return default_storage.exists(dzi_path(sha256))
+def large_q() -> Q:
+    """Blobs that get a pyramid (the database side of :func:`needs_tiles`)."""
+    return Q(width__gt=TILE_MIN_SIDE_PX) | Q(height__gt=TILE_MIN_SIDE_PX)
+
+
+def tiles_ready_or_requested(blob: ImageBlob) -> bool:
+    """Whether the blob's pyramid is complete; if it is not, queue its build (at most once per
+    ``REQUEST_BUILD_SECONDS`` per blob, per cache) and return False. Never builds: this is what
+    web processes call. ``blob`` needs ``tiles_built_at`` loaded."""
+    if blob.tiles_built_at is not None:
+        return True
+    if needs_tiles(blob) and cache.add(f"tiles-requested:{blob.pk}", 1, REQUEST_BUILD_SECONDS):
+        enqueue_on_commit(BUILD_TASK, [blob.pk])
+    return False
 
 
 def dzi_xml(pyramid: Pyramid, fmt: str) -> str:
@@ -110,11 +157,14 @@ def dzi_xml(pyramid: Pyramid, fmt: str) -> str:
     )
 
 
-def _normalised(img: Image.Image) -> Image.Image:
-    """8-bit RGB/RGBA/L as the browser would show it, with no metadata: the display
-    derivative's pixels (display.py: EXIF orientation applied, ICC converted to sRGB, a fresh
-    image), so no tile can carry the original's comment, EXIF, XMP or profile."""
-    img = display_pixels(img)
+def _decoded(blob: ImageBlob) -> Image.Image:
+    """The blob's display pixels (display.py: EXIF orientation applied, ICC converted to sRGB,
+    no metadata) as 8-bit RGB, RGBA or L, decoded once and kept in one buffer where possible
+    (``copy=False``), so that no tile carries the original's comment, EXIF, XMP or profile."""
+    with default_storage.open(blob.file.name, "rb") as handle:
+        opened = Image.open(handle)
+        img = display_pixels(opened, copy=False)  # decodes while the file is open
+    del opened
     if img.mode not in ("RGB", "RGBA", "L"):
         img = img.convert("RGBA" if "A" in img.getbands() else "RGB")  # LA, 1
     return img
@@ -147,45 +197,63 @@ def _delete_tree(path: str) -> None:
         _delete_tree(f"{path}/{name}")
 
 
-def _levels(img: Image.Image, pyramid: Pyramid) -> Iterator[tuple[int, Image.Image]]:
-    """Every level from the largest down; each halves the previous one (``reduce`` rounds up,
-    exactly like the DZI formula), which is much faster than resampling the original."""
-    current = img
-    for level in range(pyramid.max_level, -1, -1):
-        if current.size != pyramid.level_size(level):
-            current = current.resize(pyramid.level_size(level), Image.Resampling.BOX)
-        yield level, current
-        if level > 0:
-            current = current.reduce(2)
+def _cut_level(sha256: str, image: Image.Image, pyramid: Pyramid, level: int,
+               fmt: str) -> None:
+    cols, rows = pyramid.grid(level)
+    for col in range(cols):
+        for row in range(rows):
+            tile = image.crop(pyramid.tile_box(level, col, row))
+            _put(tile_path(sha256, level, col, row, fmt), _encode(tile, fmt))
 
 
 def _write_pyramid(blob: ImageBlob) -> Pyramid:
-    with default_storage.open(blob.file.name, "rb") as handle, Image.open(handle) as opened:
-        img = _normalised(opened)
-        img.load()
-    pyramid = Pyramid(*img.size)
-    fmt = tile_format(img.mode)
-    for level, image in _levels(img, pyramid):
-        cols, rows = pyramid.grid(level)
-        for col in range(cols):
-            for row in range(rows):
-                tile = image.crop(pyramid.tile_box(level, col, row))
-                _put(tile_path(blob.sha256, level, col, row, fmt), _encode(tile, fmt))
+    """Write every tile, then the descriptor. Each level is halved from the one above
+    (``reduce(2)`` rounds up, exactly like the DZI formula; much faster than resampling the
+    original) and the level above is dropped at once: at most a level and its half are held."""
+    image = _decoded(blob)
+    pyramid = Pyramid(*image.size)
+    fmt = tile_format(image.mode)
+    for level in range(pyramid.max_level, -1, -1):
+        if image.size != pyramid.level_size(level):
+            image = image.resize(pyramid.level_size(level), Image.Resampling.BOX)
+        _cut_level(blob.sha256, image, pyramid, level, fmt)
+        if level > 0:
+            image = image.reduce(2)  # the only reference to the level above goes here
     _put(dzi_path(blob.sha256), dzi_xml(pyramid, fmt).encode())
     return pyramid
+
+
+def _claim(blob: ImageBlob) -> bool:
+    """Take the blob for one build: unbuilt and unclaimed (or the claim ran out)."""
+    now = timezone.now()
+    return bool(ImageBlob.objects.filter(pk=blob.pk, tiles_built_at__isnull=True).filter(
+        Q(tiles_claimed_until__isnull=True) | Q(tiles_claimed_until__lt=now)
+    ).update(tiles_claimed_until=now + timedelta(seconds=CLAIM_SECONDS)))
 
 
 def blob_build_tiles(blob: ImageBlob) -> bool:
     """Build the blob's pyramid unless it exists. Returns whether one was built.
 
-    Idempotent and safe to call concurrently (from the page's first request and a worker):
-    the second caller waits on the lock, then finds the descriptor and returns.
+    Idempotent: a built pyramid is never rebuilt; one left half-written by a crashed build is
+    wiped and rebuilt. Raises :class:`TilesBusy` while another build holds the blob (the task
+    retries later). Blobs below the tiling threshold get none (returns False).
     """
-    if pyramid_ready(blob.sha256):
+    if not needs_tiles(blob):
         return False
-    with blob_lock("tiles", blob.sha256):
-        if pyramid_ready(blob.sha256):
+    if not _claim(blob):
+        state = ImageBlob.objects.filter(pk=blob.pk).values(
+            "tiles_built_at", "tiles_claimed_until").first()
+        if state is None or state["tiles_built_at"] is not None:
             return False
+        raise TilesBusy(state["tiles_claimed_until"])
+    try:
         _delete_tree(base_path(blob.sha256))
         _write_pyramid(blob)
+    except BaseException:
+        # Let the next attempt start at once instead of waiting for the claim to run out.
+        ImageBlob.objects.filter(pk=blob.pk).update(tiles_claimed_until=None)
+        raise
+    blob.tiles_built_at = timezone.now()
+    ImageBlob.objects.filter(pk=blob.pk).update(tiles_built_at=blob.tiles_built_at,
+                                                tiles_claimed_until=None)
     return True

@@ -1,14 +1,17 @@
-"""DZI pyramids: geometry per the Deep Zoom spec, tile edges, idempotent builds, access."""
+"""DZI pyramids: geometry per the Deep Zoom spec, tile edges, idempotent builds (one at a time
+per blob), access, and web views that never build."""
 
 from __future__ import annotations
 
 import io
 import math
-import threading
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 
 import pytest
+from celery.exceptions import Retry
 from django.core.files.storage import default_storage
+from django.utils import timezone
 from PIL import Image as PILImage
 
 from evalhub.blobs.after_store import large_blob_ids
@@ -19,6 +22,7 @@ from evalhub.blobs.tiles import (
     DZI_NS,
     TILE_MIN_SIDE_PX,
     Pyramid,
+    TilesBusy,
     blob_build_tiles,
     dzi_path,
     needs_tiles,
@@ -113,26 +117,47 @@ def test_tiles_hold_the_right_pixels(large_blob):
     assert red > 245 and green > 245
 
 
-def test_building_twice_or_concurrently_builds_once(large_blob, monkeypatch):
-    from evalhub.blobs import tiles
-
-    calls = []
-    real = tiles._write_pyramid
-    monkeypatch.setattr(tiles, "_write_pyramid", lambda blob: calls.append(1) or real(blob))
-    threads = [threading.Thread(target=blob_build_tiles, args=(large_blob,)) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+def test_a_built_pyramid_is_recorded_and_never_built_again(large_blob):
+    assert large_blob.tiles_built_at is None
+    assert blob_build_tiles(large_blob) is True
+    large_blob.refresh_from_db()
+    assert large_blob.tiles_built_at is not None and large_blob.tiles_claimed_until is None
     assert blob_build_tiles(large_blob) is False
-    assert len(calls) == 1
 
 
-def test_a_crashed_build_is_redone(large_blob):
+def test_a_build_waits_while_another_holds_the_blob(large_blob):
+    """One build at a time per blob, across processes and hosts: the claim is a row update."""
+    held_until = timezone.now() + timedelta(minutes=5)
+    ImageBlob.objects.filter(pk=large_blob.pk).update(tiles_claimed_until=held_until)
+    with pytest.raises(TilesBusy) as busy:
+        blob_build_tiles(large_blob)
+    assert busy.value.until == held_until
+    assert not default_storage.exists(dzi_path(large_blob.sha256))
+
+
+def test_a_crashed_build_is_redone_once_its_claim_runs_out(large_blob):
+    """A build that died half-way left tiles, no descriptor and a claim: the claim runs out,
+    the next build wipes what it left and builds the whole pyramid."""
+    ImageBlob.objects.filter(pk=large_blob.pk).update(
+        tiles_claimed_until=timezone.now() - timedelta(seconds=1))
     stray = tile_path(large_blob.sha256, 13, 0, 0, "jpeg")
-    default_storage.save(stray, io.BytesIO(b"half a tile"))  # no descriptor: unfinished
+    default_storage.save(stray, io.BytesIO(b"half a tile"))
     assert blob_build_tiles(large_blob) is True
     assert _tile(large_blob.sha256, 13, 0, 0).size == (511, 511)
+    assert ImageBlob.objects.get(pk=large_blob.pk).tiles_built_at is not None
+
+
+def test_a_failed_build_releases_its_claim(large_blob, monkeypatch):
+    from evalhub.blobs import tiles
+
+    def crash(blob):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tiles, "_write_pyramid", crash)
+    with pytest.raises(OSError):
+        blob_build_tiles(large_blob)
+    large_blob.refresh_from_db()
+    assert large_blob.tiles_claimed_until is None and large_blob.tiles_built_at is None
 
 
 def test_the_task_builds_only_large_blobs(db, large_blob):
@@ -141,6 +166,14 @@ def test_the_task_builds_only_large_blobs(db, large_blob):
     assert blobs_build_tiles([small.pk, large_blob.pk]) == 1
     assert blobs_build_tiles([small.pk, large_blob.pk]) == 0
     assert not default_storage.exists(dzi_path(small.sha256))
+    assert ImageBlob.objects.get(pk=small.pk).tiles_built_at is None
+
+
+def test_the_task_tries_a_held_blob_again_later(large_blob):
+    ImageBlob.objects.filter(pk=large_blob.pk).update(
+        tiles_claimed_until=timezone.now() + timedelta(minutes=5))
+    with pytest.raises(Retry):
+        blobs_build_tiles.apply(args=[[large_blob.pk]], throw=True)
 
 
 # ---------------------------------------------------------------- served over HTTP
@@ -155,6 +188,7 @@ def member_and_image(db, large_blob):
 
 def test_a_member_gets_the_descriptor_and_tiles(client, member_and_image):
     member, image = member_and_image
+    blob_build_tiles(image.blob)
     client.force_login(member)
     payload = image_payload(image.blob)
     response = client.get(payload["tiles"])
@@ -168,17 +202,40 @@ def test_a_member_gets_the_descriptor_and_tiles(client, member_and_image):
     assert missing.status_code == 404
 
 
-def test_outsiders_and_anonymous_users_get_404(client, member_and_image):
+def test_the_web_view_never_builds_a_missing_pyramid_it_queues_the_build(
+        client, member_and_image, sent_tasks, django_capture_on_commit_callbacks):
+    """A 16K build takes seconds and gigabytes: a web process answers 'preparing' at once
+    (503, Retry-After), writes nothing and leaves the build to a worker."""
+    member, image = member_and_image
+    client.force_login(member)
+    url = image_payload(image.blob)["tiles"]
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.get(url)
+        assert response.status_code == 503
+        assert response.json()["preparing"] is True
+        assert int(response["Retry-After"]) > 0 and "no-store" in response["Cache-Control"]
+    assert not default_storage.exists(f"tiles/{image.blob.sha256}")
+    assert ImageBlob.objects.get(pk=image.blob.pk).tiles_claimed_until is None
+    # Queued once however often the page asks (the worker's task is idempotent anyway).
+    assert sent_tasks == [("evalhub.blobs.build_tiles", [[image.blob.pk]])]
+    assert client.get(url.replace(".dzi", "_files/13/0_0.jpeg")).status_code == 404
+
+
+def test_outsiders_and_anonymous_users_get_404(client, member_and_image, sent_tasks,
+                                               django_capture_on_commit_callbacks):
     _, image = member_and_image
-    url = f"/rate/tiles/{image.blob.sha256}.dzi"
-    assert client.get(url).status_code == 404
-    client.force_login(UserFactory())
-    assert client.get(url).status_code == 404
-    assert client.get(url.replace(".dzi", "_files/0/0_0.jpeg")).status_code == 404
-    assert not default_storage.exists(dzi_path(image.blob.sha256))  # nothing built for them
+    token = image_payload(image.blob)["tiles"]
+    with django_capture_on_commit_callbacks(execute=True):
+        for url in (f"/rate/tiles/{image.blob.sha256}.dzi", token):
+            assert client.get(url).status_code == 404
+        client.force_login(UserFactory())
+        assert client.get(token).status_code == 404
+        assert client.get(token.replace(".dzi", "_files/0/0_0.jpeg")).status_code == 404
+    assert sent_tasks == []  # nothing queued for them either
 
 
 def test_small_images_have_no_tiles(client, db):
     image = ImageFactory()
     client.force_login(MembershipFactory(project=image.run.project).user)
-    assert client.get(f"/rate/tiles/{image.blob.sha256}.dzi").status_code == 404
+    assert client.get(f"/rate/tiles/{image.blob.display_token}.dzi").status_code == 404

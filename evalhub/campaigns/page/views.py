@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.files.storage import default_storage
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -12,7 +11,7 @@ from django.views.decorators.http import require_GET
 
 from evalhub.blobs.access import blob_access
 from evalhub.blobs.models import ImageBlob
-from evalhub.blobs.tiles import blob_build_tiles, dzi_path, needs_tiles, tile_path
+from evalhub.blobs.tiles import dzi_path, needs_tiles, tile_path, tiles_ready_or_requested
 from evalhub.campaigns.models import Campaign
 from evalhub.campaigns.serving.payloads import criteria_payload
 from evalhub.core.media import stored_file_response
@@ -22,6 +21,7 @@ from evalhub.projects.selectors import role_in_project
 # because only members may see them (no shared proxy cache). Who may see them, and for how
 # long the answer is cached, is blobs/access.py (shared with media URLs).
 TILE_CACHE_CONTROL = "private, max-age=31536000, immutable"
+TILES_RETRY_AFTER_SECONDS = 5
 
 
 @login_required
@@ -54,19 +54,20 @@ def _visible_blob(request: HttpRequest, token: str) -> ImageBlob:
     content hash (blobs/names.py); the pyramid's storage names stay internal.
     """
     blob = ImageBlob.objects.filter(display_token=token).only(
-        "id", "sha256", "file", "width", "height").first()
+        "id", "sha256", "file", "width", "height", "tiles_built_at").first()
     if blob is None or not blob_access(request.user, blob.pk).display:
         raise Http404("No such image.")
     return blob
 
 
-def _ensure_pyramid(blob: ImageBlob) -> None:
-    """Build on first request when no worker did it beforehand (slow for 16K images)."""
-    if default_storage.exists(dzi_path(blob.sha256)):
-        return
-    if not needs_tiles(blob):
-        raise Http404("This image has no tiles.")
-    blob_build_tiles(blob)
+def _preparing() -> HttpResponse:
+    """A pyramid not built yet (web processes never build one: blobs/tiles.py): 503 with
+    Retry-After, as for a display derivative still being made (blobs/views.py)."""
+    response = JsonResponse({"detail": "This image is still being prepared; try again in a "
+                                       "few seconds.", "preparing": True}, status=503)
+    response["Retry-After"] = str(TILES_RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _stored(path: str, content_type: str) -> HttpResponse:
@@ -78,9 +79,12 @@ def _stored(path: str, content_type: str) -> HttpResponse:
 
 @require_GET
 def tile_descriptor(request: HttpRequest, token: str) -> HttpResponse:
-    """The DZI XML of a large image; builds the pyramid if nobody has yet."""
+    """The DZI XML of a large image, once a worker has built its pyramid."""
     blob = _visible_blob(request, token)
-    _ensure_pyramid(blob)
+    if not needs_tiles(blob):
+        raise Http404("This image has no tiles.")
+    if not tiles_ready_or_requested(blob):  # queues the build; never builds here
+        return _preparing()
     return _stored(dzi_path(blob.sha256), "application/xml")
 
 
