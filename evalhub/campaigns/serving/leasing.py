@@ -53,6 +53,7 @@ from evalhub.campaigns.models import (
     PairPolicy,
 )
 from evalhub.core.errors import EvalHubError
+from evalhub.core.prepared import Param, PreparedQuery
 
 # The page shows one task and prefetches the next: two leases per annotator at most.
 MAX_ACTIVE_LEASES = 2
@@ -120,8 +121,8 @@ def _count(queryset: QuerySet, group: str) -> Coalesce:
     return Coalesce(Subquery(counted), Value(0))
 
 
-def rater_annotations(*, campaign: OuterRef, annotator_id: int,
-                      exclude: Collection[uuid.UUID] = (), now: datetime
+def rater_annotations(*, campaign: OuterRef, annotator_id: int | Param,
+                      exclude: Collection[uuid.UUID | Param] = (), now: datetime | Param
                       ) -> dict[str, Any]:
     """Subqueries that tell serving about the rater, for the query the request runs anyway.
 
@@ -167,6 +168,20 @@ def member_of_project(user_id: int, project: OuterRef) -> Exists:
     return Exists(Membership.objects.filter(project_id=project, user_id=user_id))
 
 
+def _campaign_for_rating(excluded: int) -> QuerySet[Campaign]:
+    """Values (bound by :data:`_CAMPAIGN`): campaign_id, annotator_id, now, ``shown0..``."""
+    annotator = Param("annotator_id", Lease._meta.get_field("annotator").target_field)
+    return (Campaign.objects.filter(pk=Param("campaign_id", Campaign._meta.pk))
+            .filter(member_of_project(annotator, OuterRef("project_id")))
+            .annotate(**rater_annotations(
+                campaign=OuterRef("pk"), annotator_id=annotator,
+                exclude=[Param(f"shown{i}", Lease._meta.pk) for i in range(excluded)],
+                now=Param("now", Lease._meta.get_field("expires_at"))))[:1])
+
+
+_CAMPAIGN = PreparedQuery(_campaign_for_rating)
+
+
 def campaign_for_rating(*, annotator: AbstractBaseUser, campaign_id: int,
                         exclude: Collection[uuid.UUID] = ()) -> Campaign:
     """The campaign if the annotator holds a role in its project, with the rater annotations.
@@ -175,59 +190,87 @@ def campaign_for_rating(*, annotator: AbstractBaseUser, campaign_id: int,
     """
     from evalhub.campaigns.selectors import NoSuchCampaign
 
-    campaign = (Campaign.objects.filter(pk=campaign_id)
-                .filter(member_of_project(annotator.pk, OuterRef("project_id")))
-                .annotate(**rater_annotations(campaign=OuterRef("pk"), annotator_id=annotator.pk,
-                                              exclude=exclude, now=timezone.now()))
-                .first())
-    if campaign is None:
+    shown = list(exclude)
+    found = _CAMPAIGN.run(len(shown), campaign_id=campaign_id, annotator_id=annotator.pk,
+                          now=timezone.now(), **{f"shown{i}": pk for i, pk in enumerate(shown)})
+    if not found:
         raise NoSuchCampaign("No such campaign.")
-    return campaign
+    return found[0]
 
 
-def _candidates(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool, now: datetime
+def _candidates(*, campaign: Any, annotator: Any, gold: bool, now: Any
                 ) -> QuerySet[ComparisonTask]:
     held = Lease.objects.filter(task=OuterRef("pk"), status=LeaseStatus.ACTIVE,
                                 expires_at__gt=now)
     # Any lease this annotator had that did not merely expire: judged, skipped or reported.
-    seen = Lease.objects.filter(task=OuterRef("pk"), annotator=annotator).exclude(
+    seen = Lease.objects.filter(task=OuterRef("pk"), annotator_id=annotator).exclude(
         status__in=[LeaseStatus.EXPIRED, LeaseStatus.ACTIVE])
-    judged = Judgment.objects.filter(task=OuterRef("pk"), annotator=annotator,
+    judged = Judgment.objects.filter(task=OuterRef("pk"), annotator_id=annotator,
                                      retracted_at__isnull=True)
     # An active lease past its expiry does not hold the task but still blocks the unique
     # index: it is closed before the new lease is written (rarely needed, so only flagged here).
     stale = Lease.objects.filter(task=OuterRef("pk"), status=LeaseStatus.ACTIVE,
                                  expires_at__lte=now)
-    return (_needing_votes(campaign.pk, gold=gold)
+    return (_needing_votes(campaign, gold=gold)
             .filter(~Exists(held), ~Exists(seen), ~Exists(judged))
             .annotate(has_stale_lease=Exists(stale))
             .select_related(*TASK_PAYLOAD_RELATIONS))
 
 
-def _walks(campaign: Campaign, candidates: QuerySet[ComparisonTask], tier: dict | None,
-           start: float) -> list[QuerySet[ComparisonTask]]:
-    order = _serving_order(campaign.pair_policy)
-    whole = candidates.order_by(*order)
-    if tier is None:
-        return [whole]
-    return [candidates.filter(**tier, shuffle_key__gte=start).order_by("shuffle_key"), whole]
+# Walks of the serving order: "tier" walks the best tier from the random start, "whole" the
+# whole order. Tier keys are filter values of best_tier().
+TIER_WALK, WHOLE_WALK = "tier", "whole"
+
+
+def _walk(gold: bool, pair_policy: str, walk: str, passed_over: int
+          ) -> QuerySet[ComparisonTask]:
+    """The first free task of one walk, locked (``SKIP LOCKED``), with its payload relations.
+
+    Values (bound by :data:`_WALKS`): campaign_id, annotator_id, now, the passed-over task ids
+    ``passed0..``, and for the tier walk ``start`` and the tier's keys.
+    """
+    candidates = _candidates(campaign=Param("campaign_id", Campaign._meta.pk),
+                             annotator=Param("annotator_id", Lease._meta.get_field(
+                                 "annotator").target_field),
+                             gold=gold, now=Param("now", Lease._meta.get_field("expires_at")))
+    if passed_over:
+        candidates = candidates.exclude(pk__in=[
+            Param(f"passed{i}", ComparisonTask._meta.pk) for i in range(passed_over)])
+    if walk == TIER_WALK:
+        tier = {"judgments_count": Param("judgments_count", ComparisonTask._meta.get_field(
+            "judgments_count"))}
+        if pair_policy == PairPolicy.ACTIVE:
+            tier["priority"] = Param("priority", ComparisonTask._meta.get_field("priority"))
+        candidates = candidates.filter(
+            **tier, shuffle_key__gte=Param("start", ComparisonTask._meta.get_field(
+                "shuffle_key"))).order_by("shuffle_key")
+    else:
+        candidates = candidates.order_by(*_serving_order(pair_policy))
+    return candidates.select_for_update(skip_locked=True, of=("self",))[:1]
+
+
+_WALKS = PreparedQuery(_walk)
 
 
 def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool,
           tier: dict | None) -> Lease | None:
     """Lock the first free task of the walk and lease it (its payload relations loaded)."""
     start = random.random()
+    walks = [(WHOLE_WALK, {})] if gold or tier is None else [
+        (TIER_WALK, {**tier, "start": start}), (WHOLE_WALK, {})]
     passed_over: list[int] = []
     for _ in range(MAX_LEASE_ATTEMPTS):
         now = timezone.now()
-        candidates = _candidates(campaign, annotator, gold=gold, now=now).exclude(
-            pk__in=passed_over)
+        values = {"campaign_id": campaign.pk, "annotator_id": annotator.pk, "now": now,
+                  **{f"passed{i}": pk for i, pk in enumerate(passed_over)}}
         try:
             with transaction.atomic():
                 task = None
-                for walk in _walks(campaign, candidates, None if gold else tier, start):
-                    task = walk.select_for_update(skip_locked=True, of=("self",)).first()
-                    if task is not None:
+                for walk, walk_values in walks:
+                    found = _WALKS.run(gold, campaign.pair_policy, walk, len(passed_over),
+                                       **values, **walk_values)
+                    if found:
+                        task = found[0]
                         break
                 if task is None:
                     return None

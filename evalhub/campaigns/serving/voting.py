@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef
+from django.db.models import F, OuterRef, QuerySet
 from django.utils import timezone
 
 from evalhub.campaigns.models import (
@@ -39,6 +39,7 @@ from evalhub.campaigns.serving.leasing import (
     rater_annotations,
 )
 from evalhub.core.errors import EvalHubError
+from evalhub.core.prepared import Param, PreparedQuery
 
 # What the page sends, in displayed terms.
 DISPLAYED_ANSWERS = ("left", "right", "tie", "both_bad")
@@ -122,22 +123,41 @@ def validate_answers(campaign: Campaign, answers: dict[str, str]) -> None:
         )
 
 
+def _locked_lease(excluded: int) -> QuerySet[Lease]:
+    """The voter's lease, locked, with its campaign and the rater annotations.
+
+    Values (bound by :data:`_LOCK`): lease_id, annotator_id, campaign_id, now, and the leases
+    the page shows ``shown0..`` (the voted one first).
+    """
+    annotator = Param("annotator_id", Lease._meta.get_field("annotator").target_field)
+    lease_field = Lease._meta.pk
+    return (Lease.objects.select_for_update(of=("self",)).select_related("campaign")
+            .filter(pk=Param("lease_id", lease_field), annotator_id=annotator,
+                    campaign_id=Param("campaign_id", Lease._meta.get_field(
+                        "campaign").target_field))
+            .filter(member_of_project(annotator, OuterRef("campaign__project_id")))
+            .annotate(**rater_annotations(
+                campaign=OuterRef("campaign_id"), annotator_id=annotator,
+                exclude=[Param(f"shown{i}", lease_field) for i in range(excluded)],
+                now=Param("now", Lease._meta.get_field("expires_at"))))[:1])
+
+
+_LOCK = PreparedQuery(_locked_lease)
+
+
 def _lock_lease(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.UUID,
                 exclude: set[uuid.UUID]) -> Lease:
     """The voter's lease, locked, with its campaign and the rater annotations (one query)."""
     from evalhub.campaigns.selectors import campaign_of_member
 
-    lease = (Lease.objects.select_for_update(of=("self",)).select_related("campaign")
-             .filter(pk=lease_id, annotator=annotator, campaign_id=campaign_id)
-             .filter(member_of_project(annotator.pk, OuterRef("campaign__project_id")))
-             .annotate(**rater_annotations(campaign=OuterRef("campaign_id"),
-                                           annotator_id=annotator.pk,
-                                           exclude={lease_id, *exclude}, now=timezone.now()))
-             .first())
-    if lease is None:
+    shown = [lease_id, *(pk for pk in exclude if pk != lease_id)]
+    found = _LOCK.run(len(shown), lease_id=lease_id, annotator_id=annotator.pk,
+                      campaign_id=campaign_id, now=timezone.now(),
+                      **{f"shown{i}": pk for i, pk in enumerate(shown)})
+    if not found:
         campaign_of_member(user=annotator, campaign_id=campaign_id)  # 404 for outsiders
         raise LeaseNotYours(NOT_LEASED)
-    return lease
+    return found[0]
 
 
 def _check_lease_accepts_vote(lease: Lease) -> None:
