@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalhub.campaigns.building.images import campaign_images_preparing
 from evalhub.campaigns.models import Campaign, LeaseStatus
 from evalhub.campaigns.selectors import campaign_of_member
 from evalhub.campaigns.serving.leasing import (
@@ -54,9 +55,21 @@ class TaskSerializer(serializers.Serializer):
     right = ShownImageSerializer()
 
 
+class PreparingSerializer(serializers.Serializer):
+    """Large images (over 4096 px) of the campaign whose tiles exist, out of all of them."""
+
+    done = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
 class DoneSerializer(serializers.Serializer):
+    """No task: nothing left for the caller (``done`` true), or the campaign's large images
+    are still being prepared (``done`` false, ``preparing`` set; ask again in a few seconds)."""
+
     done = serializers.BooleanField()
     detail = serializers.CharField()
+    preparing = PreparingSerializer(required=False,
+                                    help_text="Present while images are being prepared.")
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -76,6 +89,9 @@ class RateCampaignSerializer(serializers.Serializer):
     status = serializers.CharField()
     criteria = CriterionSerializer(many=True)
     progress = ProgressSerializer()
+    preparing = PreparingSerializer(
+        allow_null=True, help_text="Null once every large image has its tiles; until then "
+                                   "nothing is served and this says how far preparation is.")
 
 
 class LeaseActionAnswerSerializer(serializers.Serializer):
@@ -88,7 +104,8 @@ class VoteAnswerSerializer(serializers.Serializer):
     recorded = serializers.BooleanField()
     progress = ProgressSerializer()
     next = serializers.JSONField(required=False,
-                                 help_text="The next task, or {done, detail}; when asked.")
+                                 help_text="The next task, or {done, detail[, preparing]} "
+                                           "(see the next/ endpoint); when asked.")
 
 
 class NextInputSerializer(serializers.Serializer):
@@ -118,11 +135,14 @@ class RateCampaignApi(APIView):
             "id": campaign.pk, "name": campaign.name, "instructions": campaign.instructions,
             "status": campaign.status, "criteria": criteria_payload(campaign),
             "progress": asdict(progress(campaign=campaign, annotator_id=request.user.pk)),
+            "preparing": preparing.progress() if (
+                preparing := campaign_images_preparing(campaign)) else None,
         })
 
 
 class RateNextApi(APIView):
-    """Lease the next task (201), or say that none is left for the caller (200, ``done``)."""
+    """Lease the next task (201), or say that none is left for the caller (200, ``done``), or
+    that the campaign's images are being prepared (200, ``done`` false, ``preparing``)."""
 
     throttle_scope = "rating"  # votes and leases per annotator: EVALHUB_RATING_THROTTLE
 
@@ -133,7 +153,7 @@ class RateNextApi(APIView):
         form.is_valid(raise_exception=True)
         payload = rate_next(annotator=request.user, campaign_id=campaign_id,
                             exclude=set(form.validated_data["exclude"]))
-        return Response(payload, status=200 if payload.get("done") else 201)
+        return Response(payload, status=201 if "lease" in payload else 200)
 
 
 class RateVoteApi(APIView):

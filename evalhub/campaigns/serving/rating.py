@@ -15,6 +15,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 
+from evalhub.campaigns.building.images import campaign_images_preparing
 from evalhub.campaigns.serving.leasing import (
     NothingToRate,
     RaterState,
@@ -66,6 +67,9 @@ def remaining(campaign_id: int) -> int:
 
 def _next_payload(campaign: Any, annotator: AbstractBaseUser, state: RaterState,
                   released: int = 0) -> dict[str, Any]:
+    # Large images are served only once their tiles exist (no query once the campaign is ready).
+    if (preparing := campaign_images_preparing(campaign)) is not None:
+        return preparing.next_payload()
     try:
         return lease_payload(lease_next(campaign=campaign, annotator=annotator, state=state,
                                         released=released))
@@ -78,8 +82,9 @@ def rate_next(*, annotator: AbstractBaseUser, campaign_id: int,
     """Lease a task (or return one the rater holds and the page does not show yet).
 
     Returns the task payload, or ``{"done": True, "detail": ...}`` when nothing is left for
-    this rater. Raises EvalHubError when the campaign is not open for rating, NoSuchCampaign
-    when the rater has no role in its project.
+    this rater, or ``{"done": False, "preparing": {"done", "total"}, "detail": ...}`` while the
+    campaign's large images wait for their tiles. Raises EvalHubError when the campaign is not
+    open for rating, NoSuchCampaign when the rater has no role in its project.
     """
     campaign = campaign_for_rating(annotator=annotator, campaign_id=campaign_id,
                                    exclude=exclude or ())

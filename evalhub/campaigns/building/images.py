@@ -1,0 +1,100 @@
+"""A campaign's large images must have their tiles before anyone is served a pair.
+
+Images above the tiling threshold (blobs/tiles.py, 4096 px) are opened on the rating page as
+Deep Zoom pyramids that workers build after the import. Until every such image of a campaign
+(either side of a task, or its prompt's source image) has its pyramid, the rating API serves
+nothing and says how far the preparation is (:func:`campaign_images_preparing`), so an
+annotator never votes on a pane that is still empty.
+
+Cost: one aggregate query per campaign, process and ``PREPARING_CACHE_SECONDS`` while the
+campaign is preparing; once it is ready the fact is cached for ``READY_CACHE_SECONDS``, so a
+vote on a ready campaign (with or without large images) normally costs no query here. A task
+added later (a gold pair, a rebuild) is seen when that entry runs out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db.models import Count, Q
+
+from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.tiles import BUILD_TASK, REQUEST_BUILD_SECONDS, large_q
+from evalhub.campaigns.models import Campaign, CampaignStatus, ComparisonTask
+from evalhub.core.queueing import enqueue_on_commit
+
+READY_CACHE_SECONDS = 600
+PREPARING_CACHE_SECONDS = 3
+
+
+@dataclass(frozen=True)
+class ImagesPreparing:
+    """Large images of a campaign whose tiles exist (``done``) out of all of them (``total``)."""
+
+    done: int
+    total: int
+
+    @property
+    def detail(self) -> str:
+        return f"Preparing images ({self.done} of {self.total})"
+
+    def progress(self) -> dict[str, int]:
+        """``{"done": int, "total": int}``: the ``preparing`` field of the rating API."""
+        return {"done": self.done, "total": self.total}
+
+    def next_payload(self) -> dict[str, object]:
+        """What ``next`` answers instead of a task (HTTP 200)."""
+        return {"done": False, "preparing": self.progress(), "detail": self.detail}
+
+
+def _ready_key(campaign_id: int) -> str:
+    return f"campaign-images-ready:{campaign_id}"
+
+
+def _large_blobs(campaign_id: int):
+    tasks = ComparisonTask.objects.filter(campaign_id=campaign_id)
+    shown = (Q(pk__in=tasks.values("image_a__blob_id")) | Q(pk__in=tasks.values("image_b__blob_id"))
+             | Q(pk__in=tasks.filter(prompt__source_image__isnull=False)
+                 .values("prompt__source_image_id")))
+    return ImageBlob.objects.filter(large_q()).filter(shown)
+
+
+def _count(campaign_id: int) -> ImagesPreparing:
+    counts = _large_blobs(campaign_id).aggregate(
+        total=Count("pk"), done=Count("pk", filter=Q(tiles_built_at__isnull=False)))
+    return ImagesPreparing(done=counts["done"], total=counts["total"])
+
+
+def _request_missing(campaign_id: int) -> None:
+    """Queue the builds of the missing pyramids (at most once per REQUEST_BUILD_SECONDS): the
+    import queued them already, but a message may have been lost, or the images imported before
+    workers built tiles."""
+    if not cache.add(f"campaign-images-requested:{campaign_id}", 1, REQUEST_BUILD_SECONDS):
+        return
+    missing = list(_large_blobs(campaign_id).filter(tiles_built_at__isnull=True)
+                   .values_list("pk", flat=True))
+    if missing:
+        enqueue_on_commit(BUILD_TASK, missing)
+
+
+def campaign_images_preparing(campaign: Campaign) -> ImagesPreparing | None:
+    """None when every large image of the campaign has its tiles (or it has none); otherwise
+    the progress, after queueing the missing builds. Cached: see the module doc; a campaign
+    still building its tasks is never cached as ready (it has no tasks yet)."""
+    campaign_id = campaign.pk
+    if cache.get(_ready_key(campaign_id)):
+        return None
+    progress_key = f"campaign-images-progress:{campaign_id}"
+    cached = cache.get(progress_key)
+    if cached is None:
+        progress = _count(campaign_id)
+        if progress.done == progress.total:
+            if campaign.status != CampaignStatus.BUILDING:
+                cache.set(_ready_key(campaign_id), True, READY_CACHE_SECONDS)
+            return None
+        cache.set(progress_key, (progress.done, progress.total), PREPARING_CACHE_SECONDS)
+    else:
+        progress = ImagesPreparing(*cached)
+    _request_missing(campaign_id)
+    return progress
