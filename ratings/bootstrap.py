@@ -34,8 +34,8 @@ from .bradley_terry import (
     NewtonWorkspace,
     _newton,
     anchor_ratings,
-    comparison_components,
     fit_bradley_terry,
+    strongly_connected_batch,
 )
 from .counts import PairCells
 
@@ -202,10 +202,11 @@ def bootstrap_ratings(
             if base_prior == 0.0:
                 # A resample can lose strong connectivity only by emptying a directed edge
                 # (i beat j) that the data had; check those rare rounds exactly.
-                lost = ((w == 0.0) & observed_edges).any(axis=(1, 2))
-                for k in np.flatnonzero(lost):
-                    if not comparison_components(w[k])[1]:
-                        pr[k] = fallback_prior
+                # (Not "rare" with many runs and few votes per pair: all of them are checked in
+                # one batched reachability computation, not one graph search per round.)
+                lost = np.flatnonzero(((w == 0.0) & observed_edges).any(axis=(1, 2)))
+                if lost.size:
+                    pr[lost[~strongly_connected_batch(w[lost])]] = fallback_prior
             b, conv, _ = _newton(w, pr, np.broadcast_to(point.beta, (r, n)), tol, max_iter, 2.0, ws)
             bad = ~conv & (pr == 0.0)
             if bad.any():

@@ -146,6 +146,31 @@ def comparison_components(wins: npt.ArrayLike) -> tuple[list[list[int]], bool]:
     return components, bool(n_strong == 1)
 
 
+def strongly_connected_batch(wins: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """Whether each win graph (edge ``i -> j`` where :math:`W_{ij} > 0`) is strongly connected.
+
+    Batched reachability: with :math:`M_0 = [W > 0] \\vee I`, the boolean square
+    :math:`M_{k+1} = [M_k M_k > 0]` marks every pair joined by a path of at most :math:`2^{k+1}`
+    edges, so after :math:`\\lceil \\log_2 n \\rceil` squarings the graph is strongly connected iff
+    every entry is set.  Same answer as :func:`comparison_components`, for a stack of matrices
+    at the cost of a few batched matrix products (the bootstrap checks hundreds per call).
+
+    Parameters
+    ----------
+    wins : array_like, shape (R, n, n)
+
+    Returns
+    -------
+    ndarray of bool, shape (R,)
+    """
+    w = np.asarray(wins, dtype=np.float64)
+    n = w.shape[-1]
+    reach = ((w > 0) | np.eye(n, dtype=bool)).astype(np.float64)
+    for _ in range(max(1, math.ceil(math.log2(max(n, 2))))):
+        reach = np.minimum(reach @ reach, 1.0)
+    return (reach > 0).all(axis=(-2, -1))
+
+
 class NewtonWorkspace:
     """Reusable scratch buffers for :func:`_newton` (one per thread).
 

@@ -182,3 +182,15 @@ def test_bootstrap_on_sparse_data_uses_the_fallback_and_says_so():
     assert boot.fallback_rounds > 0
     assert any("no finite MLE" in m for m in boot.warnings)
     assert np.isfinite(boot.samples).all()
+
+
+def test_batched_strong_connectivity_answers_as_the_graph_search():
+    from ratings.bradley_terry import comparison_components, strongly_connected_batch
+
+    rng = np.random.default_rng(11)
+    for n in (2, 3, 5, 9):
+        wins = (rng.random((300, n, n)) < rng.random((300, 1, 1))).astype(float)
+        wins[:, np.arange(n), np.arange(n)] = 0.0
+        expected = [comparison_components(w)[1] for w in wins]
+        assert strongly_connected_batch(wins).tolist() == expected
+        assert 0 < sum(expected) < 300  # both answers occur
