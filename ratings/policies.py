@@ -47,7 +47,7 @@ import numpy.typing as npt
 from scipy.special import expit
 
 from .bootstrap import bootstrap_ratings
-from .bradley_terry import fit_bradley_terry
+from .bradley_terry import fit_bradley_terry_batch
 from .counts import PairCells
 
 __all__ = [
@@ -76,11 +76,16 @@ POSTERIOR_PRIOR = 1.0
 class PairVotes:
     """Votes so far between ``n`` runs, per ordered pair.
 
+    A stack of campaigns (leading dimensions, e.g. the repetitions of a simulation) is accepted
+    by :func:`balanced_priorities`, :func:`uncertainty_priorities`, :func:`top_priorities` and
+    :func:`serve_pairs`, which then answer per campaign; :func:`active_priorities` and
+    :meth:`to_cells` take one campaign.
+
     Attributes
     ----------
-    wins : ndarray of float64, shape (n, n)
+    wins : ndarray of float64, shape (..., n, n)
         ``wins[i, j]``: decisive votes where run ``i`` beat run ``j`` (units: votes).
-    ties : ndarray of float64, shape (n, n)
+    ties : ndarray of float64, shape (..., n, n)
         Symmetric; ties (``both_bad`` included) between ``i`` and ``j``.
     """
 
@@ -89,11 +94,11 @@ class PairVotes:
 
     def __post_init__(self) -> None:
         w, t = np.asarray(self.wins), np.asarray(self.ties)
-        if w.ndim != 2 or w.shape[0] != w.shape[1] or t.shape != w.shape:
+        if w.ndim < 2 or w.shape[-1] != w.shape[-2] or t.shape != w.shape:
             raise ValueError("wins and ties must be square matrices of one shape")
         if (w < 0).any() or (t < 0).any():
             raise ValueError("vote counts must be non-negative")
-        if not np.allclose(t, t.T):
+        if not np.allclose(t, np.swapaxes(t, -1, -2)):
             raise ValueError("ties must be symmetric")
 
     @classmethod
@@ -113,15 +118,17 @@ class PairVotes:
     @property
     def n(self) -> int:
         """Number of runs."""
-        return int(self.wins.shape[0])
+        return int(self.wins.shape[-1])
 
     @property
     def games(self) -> npt.NDArray[np.float64]:
-        """Votes per pair, ``N_ij = wins_ij + wins_ji + ties_ij`` (symmetric, shape (n, n))."""
-        return self.wins + self.wins.T + self.ties
+        """Votes per pair, ``N_ij = wins_ij + wins_ji + ties_ij`` (symmetric, shape (..., n, n))."""
+        return self.wins + np.swapaxes(self.wins, -1, -2) + self.ties
 
     def to_cells(self) -> PairCells:
-        """The multinomial cells :func:`ratings.bootstrap_ratings` resamples."""
+        """The multinomial cells :func:`ratings.bootstrap_ratings` resamples (one campaign)."""
+        if self.wins.ndim != 2:
+            raise ValueError("to_cells takes the votes of one campaign")
         i, j = np.triu_indices(self.n, k=1)
         counts = np.stack([self.wins[i, j], self.wins[j, i], self.ties[i, j]], axis=1)
         voted = counts.sum(axis=1) > 0
@@ -141,7 +148,8 @@ class PairPriorities:
     ----------
     i, j : ndarray of int64, shape (P,)
         Every run pair, ``i < j``, in ``numpy.triu_indices`` order.
-    priority : ndarray of float64, shape (P,)
+    priority : ndarray of float64, shape (..., P)
+        One row per campaign when the votes were a stack.
     """
 
     i: npt.NDArray[np.int64]
@@ -150,15 +158,15 @@ class PairPriorities:
 
     @classmethod
     def from_matrix(cls, matrix: npt.ArrayLike) -> PairPriorities:
-        """From a symmetric (n, n) matrix: the upper triangle."""
+        """From symmetric (..., n, n) matrices: the upper triangle."""
         m = np.asarray(matrix, dtype=np.float64)
-        i, j = np.triu_indices(m.shape[0], k=1)
-        return cls(i.astype(np.int64), j.astype(np.int64), m[i, j].copy())
+        i, j = np.triu_indices(m.shape[-1], k=1)
+        return cls(i.astype(np.int64), j.astype(np.int64), m[..., i, j].copy())
 
     def matrix(self, n: int) -> npt.NDArray[np.float64]:
-        """Symmetric (n, n) matrix (zero diagonal)."""
-        m = np.zeros((n, n))
-        m[self.i, self.j] = m[self.j, self.i] = self.priority
+        """Symmetric (..., n, n) matrices (zero diagonal)."""
+        m = np.zeros((*self.priority.shape[:-1], n, n))
+        m[..., self.i, self.j] = m[..., self.j, self.i] = self.priority
         return m
 
     def by_ids(self, ids: list[int]) -> dict[tuple[int, int], float]:
@@ -168,7 +176,7 @@ class PairPriorities:
 
     @property
     def top_tier(self) -> npt.NDArray[np.int64]:
-        """Indices (into ``i``/``j``) of the pairs sharing the highest priority."""
+        """Indices (into ``i``/``j``) of the pairs sharing the highest priority (one campaign)."""
         return np.flatnonzero(self.priority == self.priority.max())
 
 
@@ -188,9 +196,9 @@ class Posterior:
 
     Attributes
     ----------
-    beta : ndarray, shape (n,)
-        MAP log-strengths, nats.
-    cov : ndarray, shape (n, n)
+    beta : ndarray, shape (..., n)
+        MAP log-strengths, nats, mean zero.
+    cov : ndarray, shape (..., n, n)
         :math:`H^{-1}`, nats squared.
     """
 
@@ -198,30 +206,45 @@ class Posterior:
     cov: npt.NDArray[np.float64]
 
     def diff_var(self) -> npt.NDArray[np.float64]:
-        """``Var(beta_i - beta_j) = C_ii + C_jj - 2 C_ij``, shape (n, n)."""
-        d = np.diag(self.cov)
-        return d[:, None] + d[None, :] - 2.0 * self.cov
+        """``Var(beta_i - beta_j) = C_ii + C_jj - 2 C_ij``, shape (..., n, n)."""
+        d = np.diagonal(self.cov, axis1=-2, axis2=-1)
+        return d[..., :, None] + d[..., None, :] - 2.0 * self.cov
 
     def win_prob(self) -> npt.NDArray[np.float64]:
-        """``p_ij = sigma(beta_i - beta_j)`` at the MAP, shape (n, n)."""
-        return expit(self.beta[:, None] - self.beta[None, :])
+        """``p_ij = sigma(beta_i - beta_j)`` at the MAP, shape (..., n, n)."""
+        return expit(self.beta[..., :, None] - self.beta[..., None, :])
 
     def best_probability(self, draws: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
-        """Share of ``draws`` posterior samples in which each run is the strongest."""
-        samples = rng.multivariate_normal(self.beta, self.cov, size=draws, method="cholesky")
-        return np.bincount(samples.argmax(axis=1), minlength=self.beta.size) / draws
+        """Share of ``draws`` posterior samples in which each run is the strongest, (..., n)."""
+        n = self.beta.shape[-1]
+        chol = np.linalg.cholesky(self.cov)
+        z = rng.standard_normal((*self.beta.shape[:-1], draws, n))
+        samples = self.beta[..., None, :] + z @ np.swapaxes(chol, -1, -2)
+        best = samples.argmax(axis=-1)
+        return (best[..., None] == np.arange(n)).mean(axis=-2)
 
 
-def bt_posterior(votes: PairVotes, *, prior: float = POSTERIOR_PRIOR) -> Posterior:
-    """MAP fit with ``prior`` virtual tied games per run and its Laplace covariance."""
-    fit = fit_bradley_terry(votes.bt_wins(), prior=prior)
-    beta = fit.beta
-    p = expit(beta[:, None] - beta[None, :])
-    weight = votes.games * p * (1.0 - p)
+def bt_posterior(votes: PairVotes, *, prior: float = POSTERIOR_PRIOR,
+                 init: npt.ArrayLike | None = None) -> Posterior:
+    """MAP fit with ``prior`` virtual tied games per run and its Laplace covariance.
+
+    The MAP is :func:`ratings.fit_bradley_terry` with ``prior`` (it always exists, so no
+    fallback is ever needed), fitted for a whole stack at once; ``init`` warm-starts it (nats).
+    """
+    n = votes.n
+    batch = votes.wins.shape[:-2]
+    wins = votes.bt_wins().reshape(-1, n, n)
+    start = None if init is None else np.asarray(init, dtype=np.float64).reshape(-1, n)
+    fit = fit_bradley_terry_batch(wins, prior=prior, init=start)
+    beta = fit.beta - fit.beta.mean(axis=1, keepdims=True)
+    p = expit(beta[:, :, None] - beta[:, None, :])
+    weight = votes.games.reshape(-1, n, n) * p * (1.0 - p)
     hess = -weight
     q = expit(beta)
-    np.fill_diagonal(hess, weight.sum(axis=1) + prior * q * (1.0 - q))
-    return Posterior(beta=beta, cov=np.linalg.inv(hess))
+    diag = np.arange(n)
+    hess[:, diag, diag] = weight.sum(axis=2) + prior * q * (1.0 - q)
+    cov = np.linalg.inv(hess)
+    return Posterior(beta=beta.reshape(*batch, n), cov=cov.reshape(*batch, n, n))
 
 
 def interval_overlap(lower: npt.ArrayLike, upper: npt.ArrayLike, i: int, j: int) -> float:
@@ -240,7 +263,7 @@ def interval_overlap(lower: npt.ArrayLike, upper: npt.ArrayLike, i: int, j: int)
 
 def balanced_priorities(votes: PairVotes, *, seed: int | None = None) -> PairPriorities:
     """Every pair priority 0: the serving order (fewest judgments first) does the balancing."""
-    return PairPriorities.from_matrix(np.zeros((votes.n, votes.n)))
+    return PairPriorities.from_matrix(np.zeros(votes.wins.shape))
 
 
 def active_priorities(votes: PairVotes, *, seed: int | None = None,
@@ -273,10 +296,10 @@ def _tiered(score: npt.NDArray[np.float64], tier: int) -> PairPriorities:
     ``score / max score`` scaled below 1 (served only once the tier's tasks are used up)."""
     pri = PairPriorities.from_matrix(score)
     s = pri.priority
-    top = np.argsort(-s, kind="stable")[:max(1, tier)]
-    peak = s.max()
-    rest = 0.999 * s / peak if peak > 0 else np.zeros_like(s)
-    rest[top] = 1.0
+    top = np.argsort(-s, axis=-1, kind="stable")[..., :max(1, tier)]
+    peak = s.max(axis=-1, keepdims=True)
+    rest = np.where(peak > 0, 0.999 * s / np.where(peak > 0, peak, 1.0), 0.0)
+    np.put_along_axis(rest, top, 1.0, axis=-1)
     return PairPriorities(pri.i, pri.j, rest)
 
 
@@ -294,9 +317,10 @@ def _order_gain(post: Posterior) -> npt.NDArray[np.float64]:
     """
     p = post.win_prob()
     v = np.maximum(post.diff_var(), 1e-12)
-    d = post.beta[:, None] - post.beta[None, :]
+    d = post.beta[..., :, None] - post.beta[..., None, :]
     gain = p * (1.0 - p) * v * np.exp(-0.5 * d * d / v)
-    np.fill_diagonal(gain, 0.0)
+    diag = np.arange(post.beta.shape[-1])
+    gain[..., diag, diag] = 0.0
     return gain
 
 
@@ -306,19 +330,20 @@ def default_tier(n: int) -> int:
 
 
 def uncertainty_priorities(votes: PairVotes, *, seed: int | None = None,
-                           tier: int | None = None) -> PairPriorities:
+                           tier: int | None = None,
+                           init: npt.ArrayLike | None = None) -> PairPriorities:
     """New policy: the pairs whose order one vote informs most (:func:`_order_gain`).
 
     The ``tier`` (default :func:`default_tier`) highest-scoring pairs share the top priority,
     so between refreshes the serving order spreads votes over them instead of sending all to
     one pair.
     """
-    gain = _order_gain(bt_posterior(votes))
+    gain = _order_gain(bt_posterior(votes, init=init))
     return _tiered(gain, default_tier(votes.n) if tier is None else tier)
 
 
 def top_priorities(votes: PairVotes, *, seed: int | None = None, tier: int | None = None,
-                   draws: int = 2000) -> PairPriorities:
+                   draws: int = 1000, init: npt.ArrayLike | None = None) -> PairPriorities:
     """New policy: find the best run.
 
     .. math:: s_{ij} = g_{ij}\\,(\\pi_i + \\pi_j)
@@ -328,9 +353,9 @@ def top_priorities(votes: PairVotes, *, seed: int | None = None, tier: int | Non
     seeded with ``seed``).  Pairs of two hopeless runs score 0; the ``tier`` best pairs share
     the top priority.
     """
-    post = bt_posterior(votes)
+    post = bt_posterior(votes, init=init)
     best = post.best_probability(draws, np.random.default_rng(seed))
-    score = _order_gain(post) * (best[:, None] + best[None, :])
+    score = _order_gain(post) * (best[..., :, None] + best[..., None, :])
     return _tiered(score, default_tier(votes.n) if tier is None else tier)
 
 
@@ -358,24 +383,45 @@ def serve_pairs(priorities: PairPriorities, served: npt.ArrayLike, k: int,
     ``judgments_per_pair`` is assumed large enough) and the walk's random start is taken as a
     uniform pick.
 
+    Parameters
+    ----------
+    priorities : PairPriorities
+        Priorities of one campaign (P,) or of a stack (R, P).
+    served : array_like of int, shape (P,) or (R, P)
+        Votes each pair has had.
+    k : int
+        Votes to serve before the priorities are refreshed.
+    rng : numpy.random.Generator
+    tasks_per_pair : int
+        ``T``.
+
     Returns
     -------
-    ndarray of int64, shape (k,)
+    ndarray of int64, shape (k,) or (R, k)
         Indices into ``priorities.i`` / ``priorities.j``.
     """
-    counts = np.asarray(served, dtype=np.int64).copy()
-    tier = priorities.top_tier
-    out = np.empty(k, dtype=np.int64)
+    single = priorities.priority.ndim == 1
+    pri = np.atleast_2d(priorities.priority)
+    counts = np.array(np.broadcast_to(served, pri.shape), dtype=np.int64)
+    top = pri == pri.max(axis=1, keepdims=True)
+    rows = np.arange(pri.shape[0])
+    out = np.empty((pri.shape[0], k), dtype=np.int64)
+    big = np.iinfo(np.int64).max
     for v in range(k):
-        level = counts[tier] // tasks_per_pair
-        low = tier[level == level.min()]
-        free = tasks_per_pair - counts[low] % tasks_per_pair
-        pick = low[np.searchsorted(np.cumsum(free), rng.random() * free.sum(), side="right")]
-        out[v] = pick
-        counts[pick] += 1
-    return out
+        level = np.where(top, counts // tasks_per_pair, big)
+        low = level == level.min(axis=1, keepdims=True)
+        free = np.where(low, tasks_per_pair - counts % tasks_per_pair, 0)
+        cum = np.cumsum(free, axis=1)
+        u = rng.random(pri.shape[0]) * cum[:, -1]
+        pick = (cum <= u[:, None]).sum(axis=1)
+        out[:, v] = pick
+        counts[rows, pick] += 1
+    return out[0] if single else out
 
 
-def uniform_pairs(n_pairs: int, k: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
-    """``k`` independent uniformly random pair indices: the baseline without any policy."""
-    return rng.integers(0, n_pairs, size=k).astype(np.int64)
+def uniform_pairs(n_pairs: int, k: int, rng: np.random.Generator,
+                  campaigns: int | None = None) -> npt.NDArray[np.int64]:
+    """``k`` independent uniformly random pair indices, shape (k,) or (campaigns, k): the
+    baseline without any policy."""
+    shape = (k,) if campaigns is None else (campaigns, k)
+    return rng.integers(0, n_pairs, size=shape).astype(np.int64)

@@ -139,3 +139,15 @@ def test_every_named_policy_returns_one_priority_per_pair():
     for name, policy in POLICIES.items():
         pri = policy(votes, seed=1)
         assert pri.priority.shape == (10,) and np.isfinite(pri.priority).all(), name
+
+
+def test_a_stack_of_campaigns_gets_the_priorities_of_each_campaign():
+    stack = [_votes(np.linspace(800, 1200, 6), 150 + 50 * k, seed=k)[1] for k in range(3)]
+    stacked = PairVotes(np.stack([v.wins for v in stack]), np.stack([v.ties for v in stack]))
+    together = uncertainty_priorities(stacked)
+    for k, votes in enumerate(stack):
+        assert np.allclose(together.priority[k], uncertainty_priorities(votes).priority)
+    assert top_priorities(stacked, seed=0).priority.shape == (3, 15)
+    served = serve_pairs(balanced_priorities(stacked), np.zeros((3, 15)), 15,
+                         np.random.default_rng(0), tasks_per_pair=1)
+    assert all(sorted(row.tolist()) == list(range(15)) for row in served)
