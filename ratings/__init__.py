@@ -62,6 +62,7 @@ from .plackett_luce import (
     bootstrap_plackett_luce,
     expand_ties,
     fit_plackett_luce,
+    fit_plackett_luce_batch,
     rankings_from_pairs,
 )
 from .policies import PairPriorities, PairVotes, serve_pairs, uniform_pairs
@@ -125,6 +126,7 @@ __all__ = [
     "fit_bradley_terry",
     "fit_bradley_terry_batch",
     "fit_plackett_luce",
+    "fit_plackett_luce_batch",
     "flag_position_bias",
     "krippendorff_alpha",
     "krippendorff_alpha_matrix",

@@ -63,6 +63,7 @@ __all__ = [
     "bootstrap_plackett_luce",
     "expand_ties",
     "fit_plackett_luce",
+    "fit_plackett_luce_batch",
     "rankings_from_pairs",
 ]
 
@@ -349,6 +350,39 @@ def fit_plackett_luce(rankings: Rankings, *, prior: float = 0.0,
         warnings.append(f"MM did not converge in {max_iter} iterations")
     return PLResult(anchor_ratings(b), b, bool(conv[0]), int(iters[0]), float(used), strong,
                     warnings)
+
+
+def fit_plackett_luce_batch(rankings: Rankings, weights: npt.ArrayLike, *, prior: float = 0.0,
+                            fallback_prior: float = DEFAULT_FALLBACK_PRIOR, tol: float = 1e-8,
+                            max_iter: int = 20_000, init: npt.ArrayLike | None = None
+                            ) -> npt.NDArray[np.float64]:
+    """Fit many weightings of one list of rankings at once (one batched MM).
+
+    Row ``r`` is the fit of ``rankings`` with entry weights ``weights[r]`` (e.g. vote counts of
+    ``R`` simulated campaigns over every possible (set, pick), or bootstrap resamples), with
+    the fallback pseudo-count where that weighting has no finite MLE, as
+    :func:`fit_plackett_luce` does.
+
+    Returns
+    -------
+    ndarray of float64, shape (R, n)
+        Log-strengths in nats, each row mean zero.
+    """
+    stages = _Stages.of(rankings)
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 2 or w.shape[1] != len(rankings):
+        raise ValueError("weights must have shape (R, number of rankings)")
+    stage_w = w[:, stages.vote] * stages.weight[None, :]
+    pr = np.full(w.shape[0], prior)
+    if prior == 0.0:
+        for r in range(w.shape[0]):
+            if not stages.strongly_connected(stage_w[r]):
+                pr[r] = fallback_prior
+    n = rankings.n
+    beta0 = (np.zeros((w.shape[0], n)) if init is None
+             else np.array(np.broadcast_to(init, (w.shape[0], n)), dtype=np.float64))
+    beta, _, _ = _mm(stages, stage_w, pr, beta0, tol, max_iter)
+    return beta - beta.mean(axis=1, keepdims=True)
 
 
 @dataclass(frozen=True)

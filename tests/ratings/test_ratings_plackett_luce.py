@@ -12,6 +12,7 @@ from ratings.plackett_luce import (
     bootstrap_plackett_luce,
     expand_ties,
     fit_plackett_luce,
+    fit_plackett_luce_batch,
     rankings_from_pairs,
 )
 
@@ -114,3 +115,14 @@ def test_bootstrap_intervals_contain_the_point_estimate_and_shrink_with_more_vot
 def test_malformed_rankings_are_refused(shown, picks, message):
     with pytest.raises(ValueError, match=message):
         Rankings(3, shown, picks, np.ones(1))
+
+
+def test_a_batch_of_weightings_fits_each_as_alone():
+    shown, chosen = _pl_rankings(TRUTH, 120, 3, 1, seed=8)
+    rankings = Rankings.of(TRUTH.size, chosen, shown=shown)
+    weights = np.random.default_rng(9).poisson(1.0, size=(4, 120)).astype(float)
+    batch = fit_plackett_luce_batch(rankings, weights, tol=1e-12)
+    for row, w in zip(batch, weights, strict=True):
+        alone = fit_plackett_luce(Rankings(TRUTH.size, rankings.shown, rankings.picks, w),
+                                  tol=1e-12)
+        assert np.abs(row - alone.beta).max() < 1e-8
