@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -33,12 +34,37 @@ class ImageInfo:
         return FORMAT_EXTENSION[self.format]
 
 
+def _bomb(name: str, width: int, height: int, max_pixels: int) -> InvalidImage:
+    side = math.isqrt(max_pixels)
+    square = f", {side} x {side}" if side * side == max_pixels else ""
+    return InvalidImage(
+        f"{name}: {width} x {height} = {width * height:,} pixels exceeds the limit of "
+        f"{max_pixels:,} pixels{square} (EVALHUB_MAX_IMAGE_PIXELS); refused as a possible "
+        "decompression bomb")
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """The size a file's header claims, read by the format plugins themselves: ``Image.open``
+    refuses a huge header (Pillow's own bomb guard) before telling anyone the size."""
+    Image.init()
+    for fmt in Image.ID:
+        factory, accept = Image.OPEN[fmt]
+        if accept is not None and not accept(data[:16]):
+            continue
+        try:
+            return factory(io.BytesIO(data)).size
+        except Exception:  # not this format: try the next plugin
+            continue
+    return None
+
+
 def inspect_image(data: bytes, *, name: str, max_pixels: int, max_bytes: int) -> ImageInfo:
     """Fully decode ``data`` and describe it, or raise :class:`InvalidImage`.
 
     Decoding everything (not only the header) is what catches truncated files. The pixel
     limit is checked from the header *before* decoding, so a decompression bomb is refused
-    without allocating its pixels.
+    without allocating its pixels; the refusal names the dimensions and the limit (whether our
+    check or Pillow's own guard, ``Image.MAX_IMAGE_PIXELS``, saw it first).
     """
     if not data:
         raise InvalidImage(f"{name}: file is empty")
@@ -51,10 +77,7 @@ def inspect_image(data: bytes, *, name: str, max_pixels: int, max_bytes: int) ->
                 fmt = img.format or ""
                 width, height = img.size
                 if width * height > max_pixels:
-                    raise InvalidImage(
-                        f"{name}: {width}x{height} = {width * height} pixels exceeds the limit "
-                        f"of {max_pixels} (possible decompression bomb)"
-                    )
+                    raise _bomb(name, width, height, max_pixels)
                 if fmt not in ACCEPTED_FORMATS:
                     raise InvalidImage(f"{name}: format {fmt or 'unknown'} is not accepted")
                 mode = img.mode
@@ -62,6 +85,9 @@ def inspect_image(data: bytes, *, name: str, max_pixels: int, max_bytes: int) ->
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        size = _header_size(data)
+        if size is not None:
+            raise _bomb(name, *size, max_pixels) from exc
         raise InvalidImage(f"{name}: refused as a decompression bomb ({exc})") from exc
     except UnidentifiedImageError as exc:
         raise InvalidImage(f"{name}: not an image (cannot identify the format)") from exc

@@ -65,6 +65,19 @@ def test_a_decompression_bomb_is_refused_from_its_header():
         inspect_image(_png_header_claiming(60000, 60000), name="bomb.png", **LIMITS)
 
 
+@pytest.mark.parametrize("width, height", [(5000, 4000), (60000, 60000)])
+def test_a_bomb_refusal_names_the_dimensions_and_the_limit(width, height, monkeypatch):
+    """Whichever guard sees it first: ours, or Pillow's (which refuses before anyone learns
+    the size) at the same limit, as the app sets it."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", LIMITS["max_pixels"])
+    with pytest.raises(InvalidImage) as refused:
+        inspect_image(_png_header_claiming(width, height), name="bomb.png", **LIMITS)
+    message = str(refused.value)
+    assert message.startswith(f"bomb.png: {width} x {height} = {width * height:,} pixels")
+    assert "limit of 16,777,216 pixels, 4096 x 4096" in message
+    assert "decompression bomb" in message
+
+
 def test_a_file_over_the_byte_limit_is_refused():
     with pytest.raises(InvalidImage, match="exceeds the limit"):
         inspect_image(png_bytes(), name="big.png", max_pixels=10**8, max_bytes=10)
