@@ -6,9 +6,13 @@ refused exactly like an id that does not exist ("Select a valid choice"), next t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
+from django.forms.utils import flatatt
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from evalhub.campaigns.models import Criterion
 from evalhub.leaderboards.services import JUDGE_METRICS
@@ -26,18 +30,40 @@ from evalhub.runs.gallery.selectors import (
 MAX_PAGE = 10**9
 
 
+class PlainSelect(forms.Select):
+    """A ``<select>`` written in Python: Django renders each option through a template, which
+    cost about 1 ms per run option (two pickers of 50 runs made half of a gallery page's
+    server time). Same HTML, options and groups, escaped by ``format_html``."""
+
+    def render(self, name: str, value: Any, attrs: dict | None = None,
+               renderer: Any = None) -> SafeString:
+        chosen = set(self.format_value(value))
+        final = {**self.build_attrs(self.attrs, attrs), "name": name}
+
+        def options(choices: Iterable[tuple[Any, Any]]) -> SafeString:
+            return format_html_join("", '<option value="{}"{}>{}</option>', (
+                (key, mark_safe(" selected") if str(key) in chosen else "", label)
+                for key, label in choices))
+
+        parts = [format_html('<optgroup label="{}">{}</optgroup>', key, options(label))
+                 if isinstance(label, list | tuple) else options([(key, label)])
+                 for key, label in self.choices]
+        return format_html("<select{}>{}</select>", flatatt(final), mark_safe("".join(parts)))
+
+
 class GalleryForm(forms.Form):
     model = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
-                                   label="Model")
-    a = forms.TypedChoiceField(coerce=int, label="Left run")
-    b = forms.TypedChoiceField(coerce=int, label="Right run")
-    category = forms.ChoiceField(required=False, label="Category")
-    outcome = forms.ChoiceField(required=False, label="Human outcome",
+                                   label="Model", widget=PlainSelect)
+    a = forms.TypedChoiceField(coerce=int, label="Left run", widget=PlainSelect)
+    b = forms.TypedChoiceField(coerce=int, label="Right run", widget=PlainSelect)
+    category = forms.ChoiceField(required=False, label="Category", widget=PlainSelect)
+    outcome = forms.ChoiceField(required=False, label="Human outcome", widget=PlainSelect,
                                 choices=[("", "any"), *OUTCOME_FILTERS.items()])
-    sort = forms.ChoiceField(required=False, label="Sort", choices=list(SORTS.items()))
-    criterion = forms.ChoiceField(required=False, label="Criterion",
+    sort = forms.ChoiceField(required=False, label="Sort", choices=list(SORTS.items()),
+                             widget=PlainSelect)
+    criterion = forms.ChoiceField(required=False, label="Criterion", widget=PlainSelect,
                                   choices=list(Criterion.choices))
-    judge = forms.ChoiceField(required=False, label="Metric judge",
+    judge = forms.ChoiceField(required=False, label="Metric judge", widget=PlainSelect,
                               choices=[(name, name) for name in sorted(JUDGE_METRICS)])
     page = forms.IntegerField(required=False, min_value=1, max_value=MAX_PAGE,
                               widget=forms.HiddenInput)

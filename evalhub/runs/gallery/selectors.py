@@ -264,26 +264,26 @@ def default_pair(options: list[RunOption], *, model_id: int | None = None
 
 def project_categories(*, project_id: int) -> list[str]:
     """Prompt categories used in the project's prompt sets, sorted."""
-    return sorted(Prompt.objects.filter(prompt_set__project_id=project_id)
-                  .exclude(category="").values_list("category", flat=True).distinct())
+    return list(Prompt.objects.filter(prompt_set__project_id=project_id)
+                .exclude(category="").order_by("category")
+                .values_list("category", flat=True).distinct())
 
 
 # --- pairs and what is known about them -----------------------------------------------------
 
 
 def gallery_pairs(*, left: int, right: int, category: str = "") -> list[PairRow]:
-    """Every (prompt, seed) both runs answered, in prompt order then seed."""
-    left_rows = Image.objects.filter(run_id=left)
+    """Every (prompt, seed) both runs answered, in prompt order then seed (one query)."""
+    rows = Image.objects.filter(run_id__in=[left, right])
     if category:
-        left_rows = left_rows.filter(prompt__category=category)
-    right_ids = {(prompt_id, seed): image_id for image_id, prompt_id, seed in
-                 Image.objects.filter(run_id=right).values_list("id", "prompt_id", "seed")}
-    pairs = []
-    for image_id, prompt_id, seed, position in left_rows.values_list(
-            "id", "prompt_id", "seed", "prompt__position"):
-        other = right_ids.get((prompt_id, seed))
-        if other is not None:
-            pairs.append(PairRow(image_id, other, prompt_id, seed, position))
+        rows = rows.filter(prompt__category=category)
+    found: dict[int, dict[tuple[int, int], tuple[int, int]]] = {left: {}, right: {}}
+    for run_id, image_id, prompt_id, seed, position in rows.values_list(
+            "run_id", "id", "prompt_id", "seed", "prompt__position"):
+        found[run_id][(prompt_id, seed)] = (image_id, position)
+    theirs = found[right]
+    pairs = [PairRow(image_id, theirs[item][0], item[0], item[1], position)
+             for item, (image_id, position) in found[left].items() if item in theirs]
     pairs.sort(key=lambda p: (p.position, p.prompt_id, p.seed))
     return pairs
 
