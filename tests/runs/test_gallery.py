@@ -295,3 +295,13 @@ def test_the_image_page_links_the_original_for_scientists_only(world):
     assert _client(world.scientist).get(original).status_code == 200
     assert _client(world.annotator).get(original).status_code == 404
     assert Client().get(original).status_code == 404
+
+
+def test_the_dashboards_link_to_the_gallery(world):
+    gallery = f"/gallery/{world.campaign.project_id}/"
+    model = world.runs[0].checkpoint.model_id
+    client = _client(world.scientist)
+    for url, link in (("/dashboard/", f"{gallery}?model={model}"),
+                      (f"/dashboard/models/{model}/", f"{gallery}?model={model}"),
+                      (f"/dashboard/campaigns/{world.campaign.pk}/", gallery)):
+        assert f'href="{link}"' in client.get(url).content.decode(), url
