@@ -17,7 +17,11 @@ from evalhub.generation.services import generation_launch
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
 from evalhub.projects.permissions import require_project_role
 from evalhub.projects.references import ScopedModelSerializer
-from evalhub.runs.importing.services import reference_set_import, run_images_import
+from evalhub.runs.importing.services import (
+    reference_set_import,
+    run_create_and_import,
+    run_images_import,
+)
 from evalhub.runs.models import (
     Checkpoint,
     GenerationFailure,
@@ -47,12 +51,21 @@ class CheckpointSerializer(ScopedModelSerializer):
 
 class GenerationRunSerializer(ScopedModelSerializer):
     image_count = serializers.IntegerField(source="images.count", read_only=True)
+    archive = serializers.FileField(
+        write_only=True, required=False,
+        help_text="Imported runs, multipart: a zip of the run's images (with manifest.csv/jsonl "
+                  "or `manifest`). The run is created with its images in one transaction: a "
+                  "rejected import leaves no run behind (400 with every problem).")
+    manifest = serializers.FileField(
+        write_only=True, required=False,
+        help_text="With `archive`: CSV or JSONL with columns file, prompt (or prompt_id), seed.")
 
     class Meta:
         model = GenerationRun
         fields = ["id", "project", "checkpoint", "prompt_set", "name", "source", "seeds",
                   "parameters", "status", "items_total", "items_done", "items_failed", "error",
-                  "image_count", "created_at", "started_at", "finished_at"]
+                  "image_count", "created_at", "started_at", "finished_at", "archive",
+                  "manifest"]
         read_only_fields = ["id", "project", "status", "items_total", "items_done",
                             "items_failed", "error", "image_count", "created_at", "started_at",
                             "finished_at"]
@@ -143,11 +156,30 @@ class GenerationRunViewSet(ProjectScopedViewSet):
             project_id=data["checkpoint"].model.project_id,
             roles=self.write_roles,
         )
-        serializer.instance = run_create(
-            created_by=self.request.user,
-            source=data.get("source", RunSource.IMPORTED),
-            **{k: v for k, v in data.items() if k != "source"},
-        )
+        archive, manifest = data.get("archive"), data.get("manifest")
+        run_source = data.get("source", RunSource.IMPORTED)
+
+        def create() -> GenerationRun:
+            return run_create(
+                created_by=self.request.user, source=run_source,
+                **{k: v for k, v in data.items() if k not in ("source", "archive", "manifest")},
+            )
+
+        if archive is None:
+            if manifest is not None:
+                raise serializers.ValidationError({"manifest": "Only with `archive`."})
+            serializer.instance = create()
+            return
+        if run_source != RunSource.IMPORTED:
+            raise serializers.ValidationError({"archive": "Only imported runs take images."})
+        with ExitStack() as stack:
+            path = stack.enter_context(uploaded_file_path(archive))
+            source = stack.enter_context(
+                open_source(path, max_total_bytes=settings.EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES))
+            serializer.instance, _ = run_create_and_import(
+                create=create, source=source,
+                manifest=manifest.read() if manifest else None,
+                manifest_name=manifest.name if manifest else "manifest.csv")
 
     @extend_schema(request=None, responses={202: GenerationRunSerializer})
     @action(detail=True, methods=["post"])

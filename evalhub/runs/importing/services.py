@@ -6,6 +6,7 @@ Two passes keep memory bounded: the first reads and fully decodes each image to 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -152,6 +153,23 @@ def run_images_import(
         blobs_created=len(new_blob_ids),
         duplicates_of_existing_blobs=len(accepted) - len(new_blob_ids),
     )
+
+
+def run_create_and_import(
+    *,
+    create: Callable[[], GenerationRun],
+    source: FileSource,
+    manifest: bytes | None = None,
+    manifest_name: str = "manifest.csv",
+) -> tuple[GenerationRun, ImportReport]:
+    """Register a run (``create``, e.g. runs.services.run_create) and import its images in one
+    transaction: a rejected import (a bad file, a decompression bomb, an unknown prompt) leaves
+    no empty run behind. The API's one-request import and the CLI work this way."""
+    with transaction.atomic():
+        run = create()
+        report = run_images_import(run=run, source=source, manifest=manifest,
+                                   manifest_name=manifest_name)
+    return run, report
 
 
 def _run_refresh_counts(run: GenerationRun) -> None:
