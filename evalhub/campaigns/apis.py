@@ -66,9 +66,57 @@ class GoldInputSerializer(serializers.Serializer):
 
 
 class ExcludeInputSerializer(serializers.Serializer):
-    annotator = serializers.IntegerField()
+    annotator = serializers.IntegerField(help_text="User id of a member of the campaign's project.")
     excluded = serializers.BooleanField(default=True)
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=10000)
+
+
+class ExcludeAnswerSerializer(serializers.Serializer):
+    annotator = serializers.IntegerField()
+    excluded = serializers.BooleanField()
+
+
+class AnnotatorQualitySerializer(serializers.Serializer):
+    annotator_id = serializers.IntegerField()
+    username = serializers.CharField()
+    votes = serializers.IntegerField()
+    gold_votes = serializers.IntegerField()
+    gold_correct = serializers.IntegerField()
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    median_latency_ms = serializers.FloatField(allow_null=True,
+                                               help_text="As the rating page reported it.")
+    fast_votes = serializers.IntegerField(help_text="Votes faster than the floor (server clock).")
+    median_vote_ms = serializers.FloatField(allow_null=True,
+                                            help_text="Server-measured lease-to-vote time.")
+    flags = serializers.ListField(child=serializers.CharField(),
+                                  help_text="Rules that flag the annotator: gold, fast.")
+    excluded = serializers.BooleanField()
+    flagged = serializers.BooleanField()
+
+
+class AgreementSerializer(serializers.Serializer):
+    alpha = serializers.FloatField(allow_null=True, help_text="Krippendorff's alpha (nominal).")
+    units = serializers.IntegerField()
+    judgments = serializers.IntegerField()
+
+
+class LatencyOutlierSerializer(serializers.Serializer):
+    judgment_id = serializers.IntegerField()
+    annotator_id = serializers.IntegerField()
+    latency_ms = serializers.IntegerField()
+    z = serializers.FloatField()
+    kind = serializers.ChoiceField(choices=["fast", "slow"])
+
+
+class QualitySerializer(serializers.Serializer):
+    annotators = AnnotatorQualitySerializer(many=True)
+    agreement = serializers.DictField(child=AgreementSerializer(),
+                                      help_text="Per criterion.")
+    latency_outliers = LatencyOutlierSerializer(many=True)
+
+
+class GoldAnswerSerializer(serializers.Serializer):
+    task = serializers.IntegerField()
 
 
 class CampaignViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
@@ -117,6 +165,7 @@ class CampaignViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.Retrieve
     def close(self, request: Request, pk: str | None = None) -> Response:
         return self._set_status(CampaignStatus.CLOSED)
 
+    @extend_schema(responses=QualitySerializer)
     @action(detail=True, methods=["get"])
     def quality(self, request: Request, pk: str | None = None) -> Response:
         """Per-annotator gold accuracy and flags, agreement per criterion, latency outliers."""
@@ -128,7 +177,7 @@ class CampaignViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.Retrieve
             "latency_outliers": latency_outliers(campaign=campaign),
         })
 
-    @extend_schema(request=GoldInputSerializer)
+    @extend_schema(request=GoldInputSerializer, responses={201: GoldAnswerSerializer})
     @action(detail=True, methods=["post"])
     def gold(self, request: Request, pk: str | None = None) -> Response:
         """Add a gold pair with a known answer."""
@@ -140,7 +189,7 @@ class CampaignViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.Retrieve
         task = gold_task_add(campaign=campaign, **form.validated_data)
         return Response({"task": task.pk}, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=ExcludeInputSerializer)
+    @extend_schema(request=ExcludeInputSerializer, responses=ExcludeAnswerSerializer)
     @action(detail=True, methods=["post"])
     def exclude(self, request: Request, pk: str | None = None) -> Response:
         """Exclude (or re-include) an annotator's votes from statistics and exports."""

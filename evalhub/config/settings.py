@@ -234,7 +234,7 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "evalhub.core.schema.EvalHubAutoSchema",
     "EXCEPTION_HANDLER": "evalhub.core.api_errors.exception_handler",
     "DEFAULT_PARSER_CLASSES": [
         "evalhub.core.api_errors.LimitedJSONParser",
@@ -251,6 +251,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Runs, metrics, human ratings and leaderboards for generative image models.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request bodies get their own components, without the read-only fields (id, status,
+    # created_at, ...), which a shared component would list as required in requests too.
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # Cache: one per process (local memory) in the embedded default; CACHE_URL (redis://...) gives

@@ -40,7 +40,7 @@ class PromptSetSerializer(ScopedModelSerializer):
 
 class PromptSerializer(ScopedModelSerializer):
     source_image_sha256 = serializers.CharField(
-        source="source_image.sha256", read_only=True, default=None
+        source="source_image.sha256", read_only=True, default=None, allow_null=True
     )
 
     class Meta:

@@ -117,6 +117,10 @@ class ImagesUploadSerializer(serializers.Serializer):
     skip_existing = serializers.BooleanField(default=False)
 
 
+class ArchiveUploadSerializer(serializers.Serializer):
+    archive = serializers.FileField(help_text="Zip of images.")
+
+
 class ImportReportSerializer(serializers.Serializer):
     images_created = serializers.IntegerField()
     blobs_created = serializers.IntegerField()
@@ -194,7 +198,7 @@ class GenerationRunViewSet(ProjectScopedViewSet):
         return Response(GenerationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=GenerationFailureSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # the whole list, not pages
     def failures(self, request: Request, pk: str | None = None) -> Response:
         """Items the generator could not produce, with the error each gave."""
         run = self.get_object()
@@ -243,7 +247,7 @@ class ReferenceSetViewSet(ProjectScopedViewSet):
     def base_queryset(self) -> QuerySet[ReferenceSet]:
         return ReferenceSet.objects.order_by("id")
 
-    @extend_schema(request=ImagesUploadSerializer, responses={201: ImportReportSerializer})
+    @extend_schema(request=ArchiveUploadSerializer, responses={201: ImportReportSerializer})
     @action(detail=True, methods=["post"], url_path="import-images",
             parser_classes=[MultiPartParser, FormParser])
     def import_images(self, request: Request, pk: str | None = None) -> Response:
@@ -252,10 +256,9 @@ class ReferenceSetViewSet(ProjectScopedViewSet):
         require_project_role(
             request=request, project_id=reference_set.project_id, roles=self.write_roles
         )
-        upload = request.data.get("archive")
-        if upload is None:
-            raise serializers.ValidationError({"archive": "A zip file is required."})
-        with uploaded_file_path(upload) as path, open_source(
+        form = ArchiveUploadSerializer(data=request.data)
+        form.is_valid(raise_exception=True)  # a file, not a text field of that name
+        with uploaded_file_path(form.validated_data["archive"]) as path, open_source(
             path, max_total_bytes=settings.EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES
         ) as source:
             report = reference_set_import(reference_set=reference_set, source=source)

@@ -24,6 +24,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from evalhub.campaigns.models import AnnotatorFlag, Campaign, Criterion, JudgeKind, Judgment
+from evalhub.projects.models import Membership
+from evalhub.projects.references import ForeignReference
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,15 @@ def annotator_quality(*, campaign: Campaign) -> list[AnnotatorQuality]:
 
 def annotator_set_excluded(*, campaign: Campaign, annotator_id: int, excluded: bool,
                            note: str = "") -> AnnotatorFlag:
+    """Exclude (or re-include) a member's votes. The annotator must be a member of the
+    campaign's project or have judged in the campaign (a former member); anyone else is
+    refused like an id that does not exist."""
+    known = (Membership.objects.filter(project_id=campaign.project_id, user_id=annotator_id)
+             .exists() or Judgment.objects.filter(campaign=campaign, annotator_id=annotator_id)
+             .exists())
+    if not known:
+        raise ForeignReference("annotator: no such object in this project.",
+                               details=["annotator"])
     flag, _ = AnnotatorFlag.objects.update_or_create(
         campaign=campaign, annotator_id=annotator_id,
         defaults={"excluded": excluded, "note": note})
