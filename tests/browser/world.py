@@ -7,6 +7,10 @@ import io
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
+from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.tiles import blob_build_tiles
+from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.tiles import blob_build_tiles, large_q
 from evalhub.campaigns.models import Campaign, Judgment, Lease
 from evalhub.campaigns.serving.voting import to_outcome
 from tests.builders import CampaignWorld, build_campaign
@@ -31,8 +35,10 @@ def picture(seed: int, size: tuple[int, int], *, fmt: str = "PNG") -> bytes:
 def build_world(*, prompts: int = 6, criteria=("overall",), sizes=((768, 768), (1024, 1024)),
                 instructions: str = "Pick the image that follows the prompt better.",
                 source: bool = False, fmt: str = "PNG") -> CampaignWorld:
-    """Two runs (of one secretly named model) answering ``prompts`` prompts; one annotator."""
-    return build_campaign(
+    """Two runs (of one secretly named model) answering ``prompts`` prompts; one annotator.
+    Images over 4096 px get their tiles here, as a worker builds them after an import (the
+    rating API serves such a campaign only then)."""
+    world = build_campaign(
         runs=2, prompts=prompts, annotators=1, run_names=SECRET_NAMES[2:],
         model_name=SECRET_NAMES[0], checkpoint_names=[f"{SECRET_NAMES[1]}{i}" for i in range(2)],
         prompt_text=lambda i: f"a white shape on a coloured background, variant {i}",
@@ -40,6 +46,19 @@ def build_world(*, prompts: int = 6, criteria=("overall",), sizes=((768, 768), (
         image_bytes=lambda p, r: picture(p * 2 + r, sizes[r], fmt=fmt),
         name="Shapes study", criteria=list(criteria), judgments_per_pair=1,
         instructions=instructions)
+    if tiles:
+        build_tiles()
+    return world
+
+
+def build_tiles(limit: int | None = None) -> int:
+    """Build the missing pyramids of large images (at most ``limit``), as the worker's
+    evalhub.blobs.build_tiles task does; returns how many were built."""
+    missing = ImageBlob.objects.filter(large_q(), tiles_built_at__isnull=True).order_by("pk")
+    return sum(blob_build_tiles(blob) for blob in missing[:limit])
+    for blob in ImageBlob.objects.filter(images__run__in=world.runs):
+        blob_build_tiles(blob)  # only images over the tiling threshold get a pyramid
+    return world
 
 
 def expected_outcome(lease_id: str, answer: str) -> str:
