@@ -8,8 +8,6 @@ from PIL import Image as PILImage
 from PIL import ImageDraw
 
 from evalhub.blobs.models import ImageBlob
-from evalhub.blobs.tiles import blob_build_tiles
-from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import blob_build_tiles, large_q
 from evalhub.campaigns.models import Campaign, Judgment, Lease
 from evalhub.campaigns.serving.voting import to_outcome
@@ -34,10 +32,11 @@ def picture(seed: int, size: tuple[int, int], *, fmt: str = "PNG") -> bytes:
 
 def build_world(*, prompts: int = 6, criteria=("overall",), sizes=((768, 768), (1024, 1024)),
                 instructions: str = "Pick the image that follows the prompt better.",
-                source: bool = False, fmt: str = "PNG") -> CampaignWorld:
+                source: bool = False, fmt: str = "PNG", tiles: bool = True) -> CampaignWorld:
     """Two runs (of one secretly named model) answering ``prompts`` prompts; one annotator.
     Images over 4096 px get their tiles here, as a worker builds them after an import (the
-    rating API serves such a campaign only then)."""
+    rating API serves such a campaign only then); ``tiles=False`` leaves that to the test
+    (the campaign is "preparing images" until then)."""
     world = build_campaign(
         runs=2, prompts=prompts, annotators=1, run_names=SECRET_NAMES[2:],
         model_name=SECRET_NAMES[0], checkpoint_names=[f"{SECRET_NAMES[1]}{i}" for i in range(2)],
@@ -56,9 +55,6 @@ def build_tiles(limit: int | None = None) -> int:
     evalhub.blobs.build_tiles task does; returns how many were built."""
     missing = ImageBlob.objects.filter(large_q(), tiles_built_at__isnull=True).order_by("pk")
     return sum(blob_build_tiles(blob) for blob in missing[:limit])
-    for blob in ImageBlob.objects.filter(images__run__in=world.runs):
-        blob_build_tiles(blob)  # only images over the tiling threshold get a pyramid
-    return world
 
 
 def expected_outcome(lease_id: str, answer: str) -> str:
