@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from evalhub.campaigns.models import Campaign
+from evalhub.campaigns.quality.annotators import (
+    excluded_annotator_ids,
+    gold_accuracy_by_annotator,
+)
 from evalhub.exports.options import DATA_FILE_NAMES, ExportOptions
-from evalhub.exports.selectors import excluded_annotators, gold_accuracy_by_annotator
 
 if TYPE_CHECKING:
     from evalhub.exports.services import ExportSummary
@@ -37,7 +40,7 @@ def gold_accuracy_summary(*, campaign: Campaign, threshold: float | None) -> dic
         "buckets": buckets,
         "below_threshold": (sum(a < threshold for a in accuracies)
                             if threshold is not None else None),
-        "excluded": len(excluded_annotators(campaign=campaign)),
+        "excluded": len(excluded_annotator_ids(campaign=campaign)),
     }
 
 

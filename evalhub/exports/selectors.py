@@ -13,15 +13,17 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from evalhub.campaigns.models import (
-    AnnotatorFlag,
     Campaign,
-    Criterion,
     JudgeKind,
     Judgment,
     Outcome,
+)
+from evalhub.campaigns.quality.annotators import (
+    excluded_annotator_ids,
+    gold_accuracy_by_annotator,
 )
 from evalhub.exports.columns import BATCH_SCHEMA, NAMES, RAW_ONLY
 from evalhub.exports.options import AGGREGATE_PAIR, RAW_FORMATS, ExportOptions
@@ -40,42 +42,12 @@ class RunInfo:
     model: str  # "<model name>/<checkpoint name>"
 
 
-@dataclass(frozen=True)
-class GoldStats:
-    gold_votes: int
-    gold_correct: int
-
-    @property
-    def accuracy(self) -> float | None:
-        return self.gold_correct / self.gold_votes if self.gold_votes else None
-
-
 def run_infos(*, campaign: Campaign) -> dict[int, RunInfo]:
     """Run id -> run name and "model/checkpoint" for every run the campaign compares."""
     rows = GenerationRun.objects.filter(
         Q(campaigns=campaign) | Q(project_id=campaign.project_id)
     ).distinct().values_list("id", "name", "checkpoint__model__name", "checkpoint__name")
     return {pk: RunInfo(name, f"{model}/{ckpt}") for pk, name, model, ckpt in rows}
-
-
-def gold_accuracy_by_annotator(*, campaign: Campaign) -> dict[int, GoldStats]:
-    """Gold votes and correct gold votes per annotator, on the overall criterion.
-
-    Same definition as ``evalhub.campaigns.quality.annotator_quality`` (undone votes left
-    out), computed by one aggregate query instead of a scan of every vote.
-    """
-    rows = (Judgment.objects.filter(campaign=campaign, judge_kind=JudgeKind.HUMAN,
-                                    retracted_at__isnull=True, criterion=Criterion.OVERALL,
-                                    task__is_gold=True)
-            .values("annotator_id")
-            .annotate(n=Count("id"), correct=Count("id", filter=Q(outcome=F("task__gold_answer"))))
-            .values_list("annotator_id", "n", "correct"))
-    return {aid: GoldStats(n, correct) for aid, n, correct in rows}
-
-
-def excluded_annotators(*, campaign: Campaign) -> set[int]:
-    return set(AnnotatorFlag.objects.filter(campaign=campaign, excluded=True)
-               .values_list("annotator_id", flat=True))
 
 
 def export_queryset(*, campaign: Campaign, options: ExportOptions) -> QuerySet[Judgment]:
@@ -105,7 +77,7 @@ def export_queryset(*, campaign: Campaign, options: ExportOptions) -> QuerySet[J
     if options.keep_both_bad:
         outcomes.append(Outcome.BOTH_BAD)
     qs = qs.filter(outcome__in=outcomes)
-    dropped = set() if options.include_excluded else excluded_annotators(campaign=campaign)
+    dropped = set() if options.include_excluded else excluded_annotator_ids(campaign=campaign)
     if options.min_gold_accuracy is not None:
         gold = gold_accuracy_by_annotator(campaign=campaign)
         keep = [aid for aid, stats in gold.items()

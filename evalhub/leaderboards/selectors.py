@@ -29,7 +29,10 @@ from evalhub.campaigns.models import (
     Judgment,
     Outcome,
 )
-from evalhub.campaigns.quality.annotators import annotator_quality
+from evalhub.campaigns.quality.annotators import (
+    excluded_annotator_ids,
+    gold_accuracy_by_annotator,
+)
 from evalhub.evaluation.models import MetricName, RunMetric
 from evalhub.evaluation.selectors import run_metric_values
 from evalhub.leaderboards.filters import HUMAN, LeaderboardFilters
@@ -90,15 +93,10 @@ def bootstrap_rounds_default() -> int:
 # --- which votes ---------------------------------------------------------------------------
 
 
-def excluded_annotator_ids(*, campaign: Campaign) -> set[int]:
-    return set(AnnotatorFlag.objects.filter(campaign=campaign, excluded=True)
-               .values_list("annotator_id", flat=True))
-
-
 def qualified_annotator_ids(*, campaign: Campaign, min_gold_accuracy: float) -> set[int]:
     """Annotators whose gold accuracy is known and at least ``min_gold_accuracy``."""
-    return {q.annotator_id for q in annotator_quality(campaign=campaign)
-            if q.gold_accuracy is not None and q.gold_accuracy >= min_gold_accuracy}
+    return {aid for aid, gold in gold_accuracy_by_annotator(campaign=campaign).items()
+            if gold.accuracy is not None and gold.accuracy >= min_gold_accuracy}
 
 
 def filtered_judgments(*, campaign: Campaign, filters: LeaderboardFilters) -> QuerySet[Judgment]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from evalhub.campaigns.models import AnnotatorFlag, Campaign, Criterion, JudgeKind, Judgment
 from evalhub.projects.models import Membership
@@ -47,40 +47,64 @@ class AnnotatorQuality:
         return bool(self.flags)
 
 
+@dataclass(frozen=True)
+class GoldStats:
+    gold_votes: int
+    gold_correct: int
+
+    @property
+    def accuracy(self) -> float | None:
+        """Correct gold votes / gold votes; None without a gold vote."""
+        return self.gold_correct / self.gold_votes if self.gold_votes else None
+
+
 def human_judgments(campaign: Campaign) -> QuerySet[Judgment]:
     return Judgment.objects.filter(campaign=campaign, judge_kind=JudgeKind.HUMAN,
                                    retracted_at__isnull=True)
 
 
+def gold_accuracy_by_annotator(*, campaign: Campaign) -> dict[int, GoldStats]:
+    """Gold votes and correct gold votes per annotator: live human votes on the overall
+    criterion of gold tasks, correct when the outcome is the task's gold answer. One aggregate
+    query; the one definition of gold accuracy (quality page, leaderboards, exports)."""
+    rows = (human_judgments(campaign).filter(criterion=Criterion.OVERALL, task__is_gold=True)
+            .values("annotator_id")
+            .annotate(n=Count("id"), correct=Count("id", filter=Q(outcome=F("task__gold_answer"))))
+            .values_list("annotator_id", "n", "correct"))
+    return {aid: GoldStats(n, correct) for aid, n, correct in rows}
+
+
+def excluded_annotator_ids(*, campaign: Campaign) -> set[int]:
+    """Annotators whose votes the scientists excluded from this campaign's results."""
+    return set(AnnotatorFlag.objects.filter(campaign=campaign, excluded=True)
+               .values_list("annotator_id", flat=True))
+
+
 def annotator_quality(*, campaign: Campaign) -> list[AnnotatorQuality]:
     """Per-annotator counts, gold accuracy (on the overall criterion), speed and flags."""
     rows = human_judgments(campaign).filter(criterion=Criterion.OVERALL).values_list(
-        "annotator_id", "outcome", "task__is_gold", "task__gold_answer", "latency_ms",
-        "created_at", "lease__leased_at")
-    stats: dict[int, dict] = defaultdict(lambda: {"votes": 0, "gold": 0, "correct": 0,
-                                                  "latency": [], "held_ms": []})
-    for annotator_id, outcome, is_gold, answer, latency, voted_at, leased_at in rows:
+        "annotator_id", "task__is_gold", "latency_ms", "created_at", "lease__leased_at")
+    stats: dict[int, dict] = defaultdict(lambda: {"votes": 0, "latency": [], "held_ms": []})
+    for annotator_id, is_gold, latency, voted_at, leased_at in rows:
         entry = stats[annotator_id]
-        if is_gold:
-            entry["gold"] += 1
-            entry["correct"] += outcome == answer
-        else:
+        if not is_gold:
             entry["votes"] += 1
         if latency is not None:
             entry["latency"].append(latency)
         if leased_at is not None:
             entry["held_ms"].append((voted_at - leased_at).total_seconds() * 1000.0)
-    excluded = set(AnnotatorFlag.objects.filter(campaign=campaign, excluded=True)
-                   .values_list("annotator_id", flat=True))
+    excluded = excluded_annotator_ids(campaign=campaign)
+    gold = gold_accuracy_by_annotator(campaign=campaign)
     names = dict(get_user_model().objects.filter(pk__in=stats).values_list("pk", "username"))
     floor_ms = settings.EVALHUB_FAST_VOTE_FLOOR_MS
     result = []
     for annotator_id, entry in sorted(stats.items()):
-        accuracy = entry["correct"] / entry["gold"] if entry["gold"] else None
+        golds = gold.get(annotator_id, GoldStats(0, 0))
+        accuracy = golds.accuracy
         held = np.asarray(entry["held_ms"])
         fast = int((held < floor_ms).sum())
         flags = []
-        if (accuracy is not None and entry["gold"] >= campaign.min_gold_for_flag
+        if (accuracy is not None and golds.gold_votes >= campaign.min_gold_for_flag
                 and accuracy < campaign.gold_accuracy_threshold):
             flags.append("gold")
         if (len(held) >= settings.EVALHUB_FAST_VOTE_MIN_VOTES
@@ -88,7 +112,7 @@ def annotator_quality(*, campaign: Campaign) -> list[AnnotatorQuality]:
             flags.append("fast")
         result.append(AnnotatorQuality(
             annotator_id=annotator_id, username=names.get(annotator_id, "?"),
-            votes=entry["votes"], gold_votes=entry["gold"], gold_correct=entry["correct"],
+            votes=entry["votes"], gold_votes=golds.gold_votes, gold_correct=golds.gold_correct,
             gold_accuracy=accuracy,
             median_latency_ms=float(np.median(entry["latency"])) if entry["latency"] else None,
             fast_votes=fast, median_vote_ms=float(np.median(held)) if len(held) else None,
