@@ -107,10 +107,9 @@ def display_pixels(img: Image.Image, *, keep_16_bit: bool = False,
     Modes out: ``RGB``, ``RGBA``, ``L``, ``LA``, ``1``, or ``I;16`` (16-bit greyscale, only with
     ``keep_16_bit``; otherwise scaled to 8 bits as value / 256).
 
-    ``copy=False`` is for callers that only cut crops and reductions from the result (tiles.py):
-    the result may then be ``img`` itself, decoded, transposed and colour-converted in place,
-    with its ``info`` emptied (crops and reductions copy nothing else of an image). A 16K RGB
-    image then costs its pixels once (398 MB) instead of up to four times.
+    ``copy=False``: ``img`` is decoded, transposed and colour-converted in place and the result
+    shares its pixels (``img`` is of no further use to the caller); a 16K RGB image then costs
+    its pixels once (398 MB) where a copy per step cost up to four times that.
     """
     icc = img.info.get("icc_profile")
     has_key = "transparency" in img.info
@@ -132,12 +131,12 @@ def display_pixels(img: Image.Image, *, keep_16_bit: bool = False,
     if icc:
         img = _to_srgb(img, icc, in_place=not copy)
     img.load()
-    if not copy:
-        img.info = {}
-        return img
-    # A new image from the raw pixels: nothing of ``info`` (text, EXIF, XMP, ICC, comment,
-    # dpi, transparency) can reach an encoder that reads it by default.
-    return Image.frombytes(img.mode, img.size, img.tobytes())
+    # A new plain image on the same pixels (Pillow's own wrapping, as crop and convert do, with
+    # no copy of a 16K image): no plugin attributes, and nothing of ``info`` (text, EXIF, XMP,
+    # ICC, comment, dpi, transparency) can reach an encoder that reads it by default.
+    fresh = img._new(img.im)
+    fresh.info = {}
+    return fresh
 
 
 def _webp_is_lossless(data: bytes) -> bool:
@@ -167,7 +166,8 @@ def render_display(data: bytes) -> tuple[bytes, DisplayFormat]:
                        and isinstance(opened, JpegImagePlugin.JpegImageFile))
         qtables = opened.quantization if keep_tables else None
         sampling = JpegImagePlugin.get_sampling(opened) if keep_tables else -1
-        pixels = display_pixels(opened, keep_16_bit=fmt is PNG)
+        # In place: the derivative of a 16K image holds its pixels once (tiles.py does too).
+        pixels = display_pixels(opened, keep_16_bit=fmt is PNG, copy=False)
     out = io.BytesIO()
     if fmt is JPEG:
         if pixels.mode not in ("RGB", "L"):

@@ -16,7 +16,11 @@ PREVIEW_MAX_SIDE = 512
 def render_preview(data: bytes, *, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
     """WebP no larger than ``max_side`` on its long side, in 8-bit RGB(A)."""
     with Image.open(io.BytesIO(data)) as img:
-        img = ImageOps.exif_transpose(img)
+        # A JPEG decodes at 1/2..1/8 scale (what thumbnail() would ask for too); every other
+        # format decodes once and is turned in place: a 16K image is never held twice.
+        img.draft("RGB", (2 * max_side, 2 * max_side))
+        img.load()
+        ImageOps.exif_transpose(img, in_place=True)
         if img.mode not in ("RGB", "RGBA"):
             img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
         img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)

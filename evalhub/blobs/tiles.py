@@ -22,7 +22,8 @@ next build starts over. Tiles are deterministic, so a late writer can only rewri
 Memory: Pillow decodes the image once (no codec decodes a PNG or JPEG strip by strip through
 Pillow's API), then every level is cut into tiles and halved with ``Image.reduce(2)`` from the
 level above, each level freed as soon as the next exists; display_pixels(copy=False) keeps the
-decoded pixels in one buffer (transposed and colour-converted in place). The peak is one full
+decoded pixels in one buffer (transposed and colour-converted in place). The display
+derivative's task (display.py) decodes the same way. The peak is one full
 image plus a quarter of it: about 500 MB for a 15360 x 8640 RGB image, where decoding and
 copying it three times cost 1.35-2.4 GB. libvips (pyvips ``dzsave``) streams and would use less,
 but it is a system library the images and wheels here do not carry; Pillow meets the 1 GB
@@ -161,10 +162,8 @@ def _decoded(blob: ImageBlob) -> Image.Image:
     """The blob's display pixels (display.py: EXIF orientation applied, ICC converted to sRGB,
     no metadata) as 8-bit RGB, RGBA or L, decoded once and kept in one buffer where possible
     (``copy=False``), so that no tile carries the original's comment, EXIF, XMP or profile."""
-    with default_storage.open(blob.file.name, "rb") as handle:
-        opened = Image.open(handle)
-        img = display_pixels(opened, copy=False)  # decodes while the file is open
-    del opened
+    with default_storage.open(blob.file.name, "rb") as handle, Image.open(handle) as opened:
+        img = display_pixels(opened, copy=False)  # decoded in place; shares its pixels
     if img.mode not in ("RGB", "RGBA", "L"):
         img = img.convert("RGBA" if "A" in img.getbands() else "RGB")  # LA, 1
     return img
