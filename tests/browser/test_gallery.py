@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.tiles import blob_build_tiles
 from evalhub.runs.models import Image
 from tests.browser.conftest import login
 from tests.browser.test_csp import WATCH_VIOLATIONS
@@ -113,5 +115,24 @@ def test_paging_two_runs_with_the_keyboard_in_sync(context, errors):
     page.keyboard.press("ArrowRight")
     page.wait_for_function(SHOWN, arg=3)
     assert page.text_content("#zoom-level") == "100%"
+    assert page.evaluate("window.__violations") == []
+    assert errors == []
+
+
+def test_large_images_open_as_tiles(context, errors, traffic):
+    world = build_world(prompts=1, sizes=((5000, 3000), (4200, 2800)), fmt="JPEG")
+    for blob in ImageBlob.objects.filter(images__run__in=world.runs):
+        blob_build_tiles(blob)  # as a worker does after an import (never twice)
+    gallery = f"/gallery/{world.campaign.project_id}/"
+    page = context.new_page()
+    login(page, world.scientist.username, gallery)
+    page.wait_for_function(SHOWN, arg=1)
+    assert page.locator(".pane[data-kind=tiles] canvas").count() == 2
+    assert not [url for url in traffic.urls if "/media/display/" in url]  # never the whole file
+    box = page.locator(".pane[data-side=right] .pane-view").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -600)
+    page.wait_for_function("document.querySelector('#zoom-level').textContent !== '100%'")
+    assert [url for url in traffic.urls if "_files/" in url]
     assert page.evaluate("window.__violations") == []
     assert errors == []
