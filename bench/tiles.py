@@ -1,0 +1,205 @@
+"""Tile-building benchmark: Deep Zoom pyramids of 15360 x 8640 JPEG, PNG and WebP images.
+
+Writes three 15360 x 8640 test pictures to ``/tmp/evalhub-bench-tiles/`` (kept for the next run):
+colour gradients, a low-frequency pattern and Gaussian noise (numpy), so that they compress
+like photographs or generated images rather than like flat colour (JPEG quality 90, PNG
+compress level 6, lossy WebP quality 90). Each pyramid is then built in a fresh subprocess,
+the way a worker builds it (``evalhub.blobs.tiles._write_pyramid``: decode, display pixels,
+every level cut into 510 px tiles and written to a FileSystemStorage), and that process reports
+its wall seconds and peak RSS (``ru_maxrss``, which includes Django and Pillow once loaded:
+``base_rss_mb`` is the same process before the build). The display derivative, which the same
+worker makes for every new image (``display.render_display``), is measured the same way
+(``--tasks``).
+
+Side by side: ``--baseline REV`` (default ``7af590c~1``, the code before workers built tiles in
+bounded memory: full decode, then three copies of the pixels) is exported with ``git archive``
+into a temporary folder and imported instead of the working tree, in the same kind of child
+process. Variants of one image run alternately, ``--repeat`` rounds, medians reported.
+
+Target (issue 15): the worker's peak memory under 1 GB per image. Human-readable lines first;
+the last line is one JSON object whose ``targets`` holds ``worker_peak_under_1gb`` (current
+code, every format and task measured). Run it on an idle machine: the load averages before and
+after are printed with the figures.
+
+Usage::
+
+    python bench/tiles.py [--formats jpeg png webp] [--tasks tiles display] [--repeat 1]
+        [--baseline REV | --no-baseline] [--size W H]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WIDTH, HEIGHT = 15360, 8640
+IMAGES = Path("/tmp/evalhub-bench-tiles")
+TARGET_MB = 1024
+CURRENT = "current"
+DEFAULT_BASELINE = "7af590c~1"
+SAVE = {
+    "jpeg": ("JPEG", "jpg", {"quality": 90}),
+    "png": ("PNG", "png", {"compress_level": 6}),
+    "webp": ("WEBP", "webp", {"quality": 90, "method": 4}),
+}
+
+# Runs in the child: Django configured on a throwaway media folder, one pyramid built.
+CHILD = r"""
+import json, os, resource, sys, time
+sys.path.insert(0, os.environ["BENCH_CODE"])
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.config.settings")
+import django
+django.setup()
+from django.core.files.storage import default_storage
+from evalhub.blobs import tiles
+from evalhub.blobs.models import ImageBlob
+
+def rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+name, width, height, task = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+blob = ImageBlob(sha256="b" * 64, file=name, width=width, height=height)
+base = rss_mb()
+started = time.perf_counter()
+files = 0
+if task == "tiles":
+    tiles._write_pyramid(blob)
+    stack = ["tiles"]
+    while stack:
+        folder = stack.pop()
+        dirs, names = default_storage.listdir(folder)
+        files += len(names)
+        stack += [f"{folder}/{d}" for d in dirs]
+else:  # what blob_make_display does, without the database
+    from evalhub.blobs.display import render_display
+    with default_storage.open(name, "rb") as handle:
+        data, _ = render_display(handle.read())
+    files = 1
+seconds = time.perf_counter() - started
+print(json.dumps({"seconds": round(seconds, 2), "peak_rss_mb": round(rss_mb(), 1),
+                  "base_rss_mb": round(base, 1), "files": files, "code": tiles.__file__}))
+"""
+
+
+def make_image(fmt: str) -> Path:
+    """A 15360 x 8640 picture: gradients, a soft pattern and noise, saved as ``fmt``."""
+    pillow, ext, options = SAVE[fmt]
+    path = IMAGES / f"bench-{WIDTH}x{HEIGHT}.{ext}"
+    if path.exists():
+        return path
+    import numpy as np
+    from PIL import Image
+
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(15)
+    pixels = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
+    x = np.linspace(0.0, 1.0, WIDTH, dtype=np.float32)
+    for top in range(0, HEIGHT, 540):  # strips: float arrays of the whole image are 1.6 GB
+        rows = min(540, HEIGHT - top)
+        y = (np.arange(top, top + rows, dtype=np.float32) / HEIGHT)[:, None]
+        wave = np.sin(x * 37.0 + y * 23.0) * np.cos(x * 11.0 - y * 41.0)
+        noise = rng.normal(0.0, 6.0, (rows, WIDTH, 3)).astype(np.float32)
+        strip = np.stack([40 + 170 * x + 0 * y, 30 + 190 * y + 0 * x, 128 + 90 * wave], axis=-1)
+        pixels[top:top + rows] = np.clip(strip + noise, 0, 255).astype(np.uint8)
+    Image.fromarray(pixels, "RGB").save(path, format=pillow, **options)
+    return path
+
+
+def code_folder(rev: str, tmp: Path) -> Path:
+    """The tree of ``rev`` (``git archive``), to import instead of the working tree."""
+    folder = tmp / f"code-{rev.replace('/', '_').replace('~', '-')}"
+    folder.mkdir()
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def build(code: Path, image: Path, tmp: Path, task: str) -> dict:
+    media = Path(tempfile.mkdtemp(dir=tmp, prefix="media-"))
+    (media / "blobs").mkdir()
+    (media / "blobs" / image.name).symlink_to(image)
+    env = {**os.environ, "BENCH_CODE": str(code), "MEDIA_ROOT": str(media), "DEBUG": "1",
+           "EVALHUB_VAR_DIR": str(tmp / "var"), "PYTHONPATH": str(code)}
+    env.pop("DATABASE_URL", None)  # no database: the blob row is never saved
+    out = subprocess.run([sys.executable, "-c", CHILD, f"blobs/{image.name}", str(WIDTH),
+                          str(HEIGHT), task], cwd=code, env=env, capture_output=True, text=True)
+    subprocess.run(["rm", "-rf", str(media)], check=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"build failed ({code}):\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--formats", nargs="+", default=list(SAVE), choices=list(SAVE))
+    parser.add_argument("--tasks", nargs="+", default=["tiles", "display"],
+                        choices=["tiles", "display"],
+                        help="the pyramid, and the display derivative the same worker makes")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE)
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--size", nargs=2, type=int, metavar=("W", "H"),
+                        help="another size (a quick check); the target is for 15360 x 8640")
+    args = parser.parse_args()
+    global WIDTH, HEIGHT
+    if args.size:
+        WIDTH, HEIGHT = args.size
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench-tiles-") as name:
+        tmp = Path(name)
+        variants = {CURRENT: ROOT}
+        if not args.no_baseline:
+            variants[args.baseline] = code_folder(args.baseline, tmp)
+        results = []
+        for fmt, task in [(fmt, task) for fmt in args.formats for task in args.tasks]:
+            image = make_image(fmt)
+            runs: dict[str, list[dict]] = {variant: [] for variant in variants}
+            for _ in range(args.repeat):
+                for variant, code in variants.items():
+                    runs[variant].append(build(code, image, tmp, task))
+            entry = {"format": fmt, "task": task,
+                     "file_mb": round(image.stat().st_size / 2**20, 1)}
+            for variant, measured in runs.items():
+                entry[variant] = {
+                    "seconds": statistics.median(m["seconds"] for m in measured),
+                    "peak_rss_mb": statistics.median(m["peak_rss_mb"] for m in measured),
+                    "base_rss_mb": statistics.median(m["base_rss_mb"] for m in measured),
+                    "files": measured[0]["files"],
+                }
+                got = entry[variant]
+                print(f"{fmt:5} {task:8} {entry['file_mb']:6.1f} MB  {variant:10} "
+                      f"{got['seconds']:6.2f} s"
+                      f"  peak {got['peak_rss_mb']:7.1f} MB (process before the build "
+                      f"{got['base_rss_mb']:.0f} MB)  {got['files']} files", flush=True)
+            results.append(entry)
+    load_after = os.getloadavg()
+    summary = {
+        "bench": "tiles",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, "
+                   f"{platform.python_version()}",
+        "load_before": [round(v, 2) for v in load_before],
+        "load_after": [round(v, 2) for v in load_after],
+        "size": [WIDTH, HEIGHT],
+        "baseline": None if args.no_baseline else args.baseline,
+        "images": results,
+        # The worker's peak: every task it runs for a new 16K image (pyramid, derivative).
+        "targets": {"worker_peak_under_1gb": all(
+            entry[CURRENT]["peak_rss_mb"] < TARGET_MB for entry in results)},
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
