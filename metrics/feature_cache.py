@@ -117,9 +117,10 @@ def features_for(
     """(n, d) features for ``images`` = [(sha256, loader)], computing only cache misses.
 
     ``loader()`` returns a uint8 (3,H,W) tensor and is called only for misses (on a thread
-    pool). When the extractor also offers ``preprocess(image)`` and
-    ``extract_preprocessed(images)`` (InceptionFeatureExtractor does), the per-image
-    preprocessing runs in the loader threads too. Misses are extracted in chunks of
+    pool). An extractor offering ``extract_loaders(loaders)`` (InceptionFeatureExtractor does)
+    is handed the loaders and schedules loading and inference itself; one offering
+    ``preprocess(image)`` and ``extract_preprocessed(images)`` gets the per-image
+    preprocessing run in the loader threads too. Misses are extracted in chunks of
     ``chunk_size`` and stored before the next chunk, so an interrupted run keeps its progress.
     Duplicate shas are computed once. Rows follow the input order.
     """
@@ -133,6 +134,15 @@ def features_for(
         if sha not in found and sha not in missing:
             missing[sha] = loader
     items = list(missing.items())
+    extract_loaders = getattr(extractor, "extract_loaders", None)
+    if items and callable(extract_loaders):
+        for start in range(0, len(items), chunk_size):
+            chunk = items[start : start + chunk_size]
+            feats = extract_loaders([load for _, load in chunk])
+            new = {sha: feats[i] for i, (sha, _) in enumerate(chunk)}
+            cache.put_many(new, backbone_id)
+            found.update(new)
+        items = []
     preprocess = getattr(extractor, "preprocess", None)
     split = callable(preprocess) and callable(getattr(extractor, "extract_preprocessed", None))
     if items:
