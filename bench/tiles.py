@@ -110,7 +110,9 @@ def make_image(fmt: str) -> Path:
         noise = rng.normal(0.0, 6.0, (rows, WIDTH, 3)).astype(np.float32)
         strip = np.stack([40 + 170 * x + 0 * y, 30 + 190 * y + 0 * x, 128 + 90 * wave], axis=-1)
         pixels[top:top + rows] = np.clip(strip + noise, 0, 255).astype(np.uint8)
-    Image.fromarray(pixels, "RGB").save(path, format=pillow, **options)
+    partial = path.with_suffix(".partial")  # an interrupted run leaves no truncated image
+    Image.fromarray(pixels, "RGB").save(partial, format=pillow, **options)
+    partial.rename(path)
     return path
 
 
