@@ -18,6 +18,7 @@ from evalhub.campaigns.quality.annotators import annotator_quality, annotator_se
 from evalhub.campaigns.quality.latency import latency_outliers
 from evalhub.campaigns.selectors import campaign_progress
 from evalhub.campaigns.services import campaign_create, campaign_set_status
+from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.projects.api_base import ProjectScopedMixin
 from evalhub.projects.models import Project
 from evalhub.projects.permissions import require_project_role
@@ -47,7 +48,7 @@ class CampaignCreateSerializer(serializers.Serializer):
     criteria = serializers.ListField(child=serializers.ChoiceField(choices=Criterion.values),
                                      default=[Criterion.OVERALL])
     instructions = serializers.CharField(required=False, allow_blank=True, default="",
-                                         max_length=10000)
+                                         max_length=MAX_TEXT_CHARS)
     prompt_category = serializers.CharField(required=False, allow_blank=True, default="",
                                             max_length=100)
     open_when_built = serializers.BooleanField(
@@ -68,7 +69,8 @@ class GoldInputSerializer(serializers.Serializer):
 class ExcludeInputSerializer(serializers.Serializer):
     annotator = serializers.IntegerField(help_text="User id of a member of the campaign's project.")
     excluded = serializers.BooleanField(default=True)
-    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=10000)
+    note = serializers.CharField(required=False, allow_blank=True, default="",
+                                 max_length=MAX_TEXT_CHARS)
 
 
 class ExcludeAnswerSerializer(serializers.Serializer):

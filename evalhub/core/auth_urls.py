@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -29,8 +31,23 @@ class LockedOut(serializers.Serializer):
     detail = serializers.CharField()
 
 
+# Longer passwords are refused before they are hashed: hashing costs CPU in proportion to the
+# password's length, and nobody's password is this long (Django once used the same limit).
+MAX_PASSWORD_CHARS = 4096
+
+
+class TokenRequestSerializer(AuthTokenSerializer):
+    username = serializers.CharField(label="Username", write_only=True,
+                                     max_length=get_user_model()._meta.get_field("username").max_length)
+    password = serializers.CharField(label="Password", style={"input_type": "password"},
+                                     trim_whitespace=False, write_only=True,
+                                     max_length=MAX_PASSWORD_CHARS)
+
+
 class TokenApi(ObtainAuthToken):
     """The API token of the user whose username and password are posted."""
+
+    serializer_class = TokenRequestSerializer
 
     @extend_schema(responses={
         200: inline_serializer("Token", {"token": serializers.CharField()}),

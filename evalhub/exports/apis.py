@@ -30,11 +30,12 @@ class ExportQuerySerializer(serializers.Serializer):
     """Query parameters; the same options as ``manage.py export_preferences``."""
 
     # "format" is also DRF's content-negotiation parameter; it is read here, not there.
-    format = serializers.CharField()
+    format = serializers.CharField(max_length=20)
     aggregate = serializers.ChoiceField(choices=AGGREGATES, default="judgment")
     criterion = serializers.ListField(child=serializers.ChoiceField(choices=Criterion.values),
                                       required=False, default=list)
-    category = serializers.CharField(required=False, default="", allow_blank=True)
+    category = serializers.CharField(required=False, default="", allow_blank=True,
+                                     max_length=100)  # Prompt.category's length
     since = serializers.DateTimeField(required=False, default=None)
     until = serializers.DateTimeField(required=False, default=None)
     ties = serializers.ChoiceField(choices=KEEP_DROP, required=False, default=None)

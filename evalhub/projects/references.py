@@ -20,6 +20,7 @@ from django.db.models import Model, QuerySet
 from rest_framework import serializers
 
 from evalhub.core.errors import EvalHubError
+from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.projects.models import Role
 
 # "app_label.Model" -> path from the model to its project id (labels, so that this module
@@ -103,9 +104,18 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
 
 
 class ScopedModelSerializer(serializers.ModelSerializer):
-    """ModelSerializer whose generated relation fields are scoped to the caller's projects."""
+    """ModelSerializer whose generated relation fields are scoped to the caller's projects,
+    and whose text fields without a column length (``TextField``) accept at most
+    ``MAX_TEXT_CHARS`` characters (evalhub/core/limits.py)."""
 
     serializer_related_field = ScopedPrimaryKeyRelatedField
+
+    def build_standard_field(self, field_name: str, model_field: Any) -> tuple[type, dict]:
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        if (issubclass(field_class, serializers.CharField) and not kwargs.get("read_only")
+                and kwargs.get("max_length") is None):
+            kwargs["max_length"] = MAX_TEXT_CHARS
+        return field_class, kwargs
 
 
 def relation_references(serializer: serializers.Serializer) -> dict[str, Model | list[Model]]:

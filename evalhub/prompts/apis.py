@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from evalhub.blobs.sources import open_source
+from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.core.uploads import uploaded_file_path
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
 from evalhub.projects.models import Project
@@ -53,7 +54,8 @@ class PromptSerializer(ScopedModelSerializer):
 class PromptSetImportSerializer(serializers.Serializer):
     project = ScopedPrimaryKeyRelatedField(queryset=Project.objects.all())
     name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, default="", allow_blank=True)
+    description = serializers.CharField(required=False, default="", allow_blank=True,
+                                        max_length=MAX_TEXT_CHARS)
     file = serializers.FileField(help_text="CSV, JSONL or text (one prompt a line).")
     format = serializers.ChoiceField(choices=FORMATS, required=False)
     images = serializers.FileField(
