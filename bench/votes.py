@@ -731,6 +731,9 @@ def code_env(code: Code) -> dict[str, str]:
         "SECRET_KEY": "bench-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1",
         "EVALHUB_VAR_DIR": f"/tmp/evalhub-votesbench-{code.label}",
         "DATABASE_CONN_MAX_AGE": "600",
+        # As deployed (docs/deployment.md): one cache shared by the web processes, which the
+        # rating throttle and the cached sessions read.
+        "CACHE_URL": os.environ.get("EVALHUB_BENCH_CACHE_URL", "redis://127.0.0.1:6379/9"),
         "DJANGO_SETTINGS_MODULE": "evalhub.config.settings", "LOG_LEVEL": "WARNING",
         # Each simulated annotator votes faster than a person (1.5 votes/s at 150 offered):
         # the per-annotator rating throttle stays in the path, with a limit it never reaches.

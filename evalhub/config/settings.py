@@ -129,6 +129,12 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # for a plan that runs in 1 ms; in the written order, 2-3 ms (EXPLAIN ANALYZE).
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
         "-c jit=off -c join_collapse_limit=1")
+    # Server-side binding lets psycopg prepare a statement the connection has run twice: the
+    # rating path's SQL text never changes, so it is planned once per connection instead of on
+    # every vote (PostgreSQL CPU per vote about 7.5 -> 3.5 ms). Off behind a pooler in
+    # transaction mode, which cannot keep a connection's prepared statements.
+    if env_bool("EVALHUB_PG_PREPARED_STATEMENTS", True):
+        DATABASES["default"]["OPTIONS"].update(server_side_binding=True, prepare_threshold=2)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -265,6 +271,11 @@ CACHES = {
                 "KEY_PREFIX": "evalhub"} if CACHE_URL else
     {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
 }
+# Sessions read from a shared cache and written through to the table: one query fewer per
+# request. Only with a shared cache: with one cache per process, a session ended in one process
+# (sign-out) would live on in another's cache.
+if CACHE_URL:
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # Celery. Default: a filesystem broker that needs no server, consumed by a real worker process.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://"
