@@ -232,6 +232,12 @@ def test_no_runs_chosen_shows_the_two_last_runs_of_one_prompt_set(world):
     by_model = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/",
                                             {"model": model})
     assert len(by_model.context["config"]["items"]) == 4
+    # Choosing a model whose runs do not include the runs shown: that model's default pair.
+    other = build_campaign(runs=2, prompts=1, annotators=0)
+    switched = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/", {
+        "model": model, "a": other.runs[0].pk, "b": other.runs[1].pk})
+    assert (switched.context["left"].id, switched.context["right"].id) == (
+        world.runs[0].pk, world.runs[1].pk)
 
 
 def test_bad_parameters_are_shown_next_to_their_field_never_a_500(world):

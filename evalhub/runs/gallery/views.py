@@ -63,7 +63,11 @@ def gallery(request: HttpRequest, project_id: int) -> HttpResponse:
         model_id = None  # the form reports a bad value next to the field
     runs = gallery_run_options(project_id=project.pk, model_id=model_id)
     params: QueryDict = request.GET.copy()
-    if not params.get("a") and not params.get("b"):
+    # No runs chosen, or a model chosen whose runs do not include them (the model picker
+    # was just changed): the default pair.
+    listed = {str(run.id) for run in runs}
+    if (not params.get("a") and not params.get("b")) or (
+            model_id is not None and not {params.get("a"), params.get("b")} <= listed):
         pair = default_pair(runs, model_id=model_id)
         if pair is not None:
             params["a"], params["b"] = str(pair[0]), str(pair[1])
