@@ -116,6 +116,15 @@ def test_paging_two_runs_with_the_keyboard_in_sync(context, errors):
     page.wait_for_function(SHOWN, arg=3)
     assert page.text_content("#zoom-level") == "100%"
     assert page.evaluate("window.__violations") == []
+
+    # The left image's page: the same image, its prompt and seed.
+    left, _ = _shown_images(page)
+    page.click("[data-field=left-href]")
+    page.wait_for_function("document.querySelector('#image-app').dataset.ready === '1'")
+    assert page.evaluate("document.querySelector('.pane-img').naturalWidth") == 320
+    assert page.text_content("#image-prompt") == left.prompt.text
+    assert page.text_content("#image-seed") == str(left.seed)
+    assert page.evaluate("window.__violations") == []
     assert errors == []
 
 
