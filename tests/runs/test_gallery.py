@@ -311,3 +311,10 @@ def test_the_dashboards_link_to_the_gallery(world):
                       (f"/dashboard/models/{model}/", f"{gallery}?model={model}"),
                       (f"/dashboard/campaigns/{world.campaign.pk}/", gallery)):
         assert f'href="{link}"' in client.get(url).content.decode(), url
+
+
+def test_a_project_without_runs_says_so(project, scientist):
+    response = _client(scientist).get(f"/gallery/{project.pk}/")
+    assert response.status_code == 200
+    assert "This project has no runs yet." in response.content.decode()
+    assert response.context["form"].errors == {}

@@ -71,7 +71,8 @@ def gallery(request: HttpRequest, project_id: int) -> HttpResponse:
         pair = default_pair(runs, model_id=model_id)
         if pair is not None:
             params["a"], params["b"] = str(pair[0]), str(pair[1])
-    form = GalleryForm(params, runs=runs, models=models,
+    # A project without runs gets the empty pickers, not "this field is required".
+    form = GalleryForm(params if runs else None, runs=runs, models=models,
                        categories=project_categories(project_id=project.pk))
     page = navigation = None
     index = 0
