@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from typing import Any
 
 from django.core.management.base import CommandError
+from django.db import DataError
 from django.db.models import Model
 
 from evalhub.core.errors import EvalHubError
+from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.projects.models import Project
 
 
 @contextmanager
 def domain_errors_as_command_errors() -> Iterator[None]:
+    """Bad input becomes a ``CommandError``, which manage.py prints as one line (exit 1)
+    instead of a traceback: domain errors with their message, a file that cannot be read or
+    written with its name and the system's reason, and a value the database refuses."""
     try:
         yield
     except EvalHubError as exc:
         raise CommandError(str(exc)) from exc
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        raise CommandError(f"{exc.filename}: {exc.strerror or exc}.") from exc
+    except DataError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused"
+        raise CommandError(f"A value does not fit its database field: {first_line}.") from exc
 
 
 def reports_domain_errors(handle: Callable[..., Any]) -> Callable[..., Any]:
@@ -33,7 +46,30 @@ def reports_domain_errors(handle: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def text_argument(max_length: int) -> Callable[[str], str]:
+    """An argparse ``type`` for text that is stored or looked up: at most ``max_length``
+    characters (the model column's length), no NUL character (PostgreSQL cannot hold one).
+    argparse names the option in its refusal: ``argument --name: longer than 200
+    characters``."""
+
+    def text(value: str) -> str:
+        if "\x00" in value:
+            raise argparse.ArgumentTypeError("contains a NUL character")
+        if len(value) > max_length:
+            raise argparse.ArgumentTypeError(f"longer than {max_length} characters")
+        return value
+
+    return text
+
+
+def model_text(model: type[Model], field: str) -> Callable[[str], str]:
+    """:func:`text_argument` with the length of ``model.field``."""
+    return text_argument(model._meta.get_field(field).max_length or MAX_TEXT_CHARS)
+
+
 def get_project(slug: str) -> Project:
+    if "\x00" in slug:
+        raise CommandError("--project: a slug cannot contain a NUL character.")
     try:
         return Project.objects.get(slug=slug)
     except Project.DoesNotExist as exc:

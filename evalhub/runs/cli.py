@@ -7,18 +7,22 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from evalhub.core.cli import get_by_name
+from evalhub.core.cli import get_by_name, model_text
 from evalhub.projects.models import Project
 from evalhub.prompts.models import PromptSet
-from evalhub.runs.models import Checkpoint, GenerationRun
+from evalhub.runs.models import Checkpoint, GenerationRun, GenModel
 from evalhub.runs.services import run_create
 
 
 def add_run_arguments(parser: CommandParser) -> None:
-    parser.add_argument("--run", required=True, help="run name")
-    parser.add_argument("--model", help="model name (to create the run)")
-    parser.add_argument("--checkpoint", help="checkpoint name (to create the run)")
-    parser.add_argument("--prompt-set", help="prompt set name (to create the run)")
+    parser.add_argument("--run", required=True, help="run name",
+                        type=model_text(GenerationRun, "name"))
+    parser.add_argument("--model", help="model name (to create the run)",
+                        type=model_text(GenModel, "name"))
+    parser.add_argument("--checkpoint", help="checkpoint name (to create the run)",
+                        type=model_text(Checkpoint, "name"))
+    parser.add_argument("--prompt-set", help="prompt set name (to create the run)",
+                        type=model_text(PromptSet, "name"))
 
 
 def run_from_options(*, project: Project, options: dict[str, Any],

@@ -2,7 +2,13 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evalhub.core.cli import get_by_name, get_project, parse_key_values, reports_domain_errors
+from evalhub.core.cli import (
+    get_by_name,
+    get_project,
+    model_text,
+    parse_key_values,
+    reports_domain_errors,
+)
 from evalhub.evaluation.definitions import REFERENCE_METRICS
 from evalhub.evaluation.models import MetricJob
 from evalhub.evaluation.services import metric_job_create, metric_job_process_inline
@@ -15,12 +21,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--project", required=True, help="project slug")
-        parser.add_argument("--run", required=True, help="run name")
+        parser.add_argument("--run", required=True, help="run name",
+                            type=model_text(GenerationRun, "name"))
         parser.add_argument("--metrics", default=None,
                             help="comma-separated (default: fid,kid,clip_score,cmmd,"
                                  "lpips_diversity with --reference-set, else clip_score,"
                                  "lpips_diversity)")
-        parser.add_argument("--reference-set", help="reference set name (FID, KID, CMMD)")
+        parser.add_argument("--reference-set", help="reference set name (FID, KID, CMMD)",
+                            type=model_text(ReferenceSet, "name"))
         parser.add_argument("--option", action="append", default=[],
                             help="job option KEY=VALUE (JSON values), e.g. antialias=false, "
                                  "fid_feature=64, kid_subsets=50, shard_size=32; repeatable")

@@ -9,9 +9,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from evalhub.campaigns.models import Campaign, Criterion
-from evalhub.core.cli import reports_domain_errors
+from evalhub.core.cli import model_text, reports_domain_errors, text_argument
 from evalhub.exports.options import AGGREGATES, BUNDLES, FORMATS, ExportOptions
 from evalhub.exports.services import export_to_path
+from evalhub.prompts.models import Prompt
 
 
 def _date(value: str) -> datetime:
@@ -44,7 +45,8 @@ class Command(BaseCommand):
                             help="one row per judgment (default) or per pair by majority")
         parser.add_argument("--criterion", action="append", choices=Criterion.values,
                             help="repeatable; default every criterion")
-        parser.add_argument("--category", default="", help="prompt category")
+        parser.add_argument("--category", default="", help="prompt category",
+                            type=model_text(Prompt, "category"))
         parser.add_argument("--since", type=_date, help="votes at or after (ISO, UTC if naive)")
         parser.add_argument("--until", type=_date, help="votes before (ISO, UTC if naive)")
         parser.add_argument("--ties", choices=["keep", "drop"],
@@ -65,7 +67,7 @@ class Command(BaseCommand):
                             help="real usernames instead of pseudonyms")
         parser.add_argument("--no-image-bytes", action="store_true",
                             help="pickapic-parquet: jpg_0/jpg_1 hold references, not bytes")
-        parser.add_argument("--base-url", default="",
+        parser.add_argument("--base-url", default="", type=text_argument(2000),
                             help="image references become <base-url>/images/<sha256>.<ext>")
         parser.add_argument("--batch-size", type=int, default=10_000)
 

@@ -7,17 +7,29 @@ from evalhub.generation.services import generation_launch
 from evalhub.runs.cli import add_run_arguments, run_from_options
 from evalhub.runs.models import GenerationRun, RunSource, RunStatus
 
+MAX_SEEDS = 100_000
+
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0-3,10"`` -> ``[0, 1, 2, 3, 10]``."""
+    """``"0-3,10"`` -> ``[0, 1, 2, 3, 10]``; at most ``MAX_SEEDS`` seeds."""
     seeds: list[int] = []
     for part in text.split(","):
         part = part.strip()
-        if "-" in part[1:]:
-            low, high = part.split("-", 1) if not part.startswith("-") else part.rsplit("-", 1)
-            seeds.extend(range(int(low), int(high) + 1))
-        elif part:
-            seeds.append(int(part))
+        try:
+            if "-" in part[1:]:
+                low, high = (part.split("-", 1) if not part.startswith("-")
+                             else part.rsplit("-", 1))
+                count = int(high) - int(low) + 1
+                if count > MAX_SEEDS - len(seeds):
+                    raise CommandError(f"--seeds {text!r}: more than {MAX_SEEDS} seeds.")
+                seeds.extend(range(int(low), int(high) + 1))
+            elif part:
+                seeds.append(int(part))
+        except ValueError as exc:
+            raise CommandError(f"--seeds {text!r}: {part!r} is not a seed or a range of "
+                               "seeds (e.g. 0-3,10).") from exc
+    if len(seeds) > MAX_SEEDS:
+        raise CommandError(f"--seeds {text!r}: more than {MAX_SEEDS} seeds.")
     return seeds
 
 

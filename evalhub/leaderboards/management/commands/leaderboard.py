@@ -7,11 +7,12 @@ import json
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from evalhub.campaigns.models import Campaign
-from evalhub.core.cli import reports_domain_errors
+from evalhub.core.cli import model_text, reports_domain_errors
 from evalhub.leaderboards.filters import parse_ab, parse_filters
 from evalhub.leaderboards.selectors import ab_test
 from evalhub.leaderboards.services import leaderboard_get
 from evalhub.leaderboards.text import leaderboard_table
+from evalhub.prompts.models import Prompt
 
 
 class Command(BaseCommand):
@@ -21,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("campaign_id", type=int)
         parser.add_argument("--criterion", default="overall")
         parser.add_argument("--json", action="store_true", help="print the full JSON payload")
-        parser.add_argument("--category", default="")
+        parser.add_argument("--category", default="", type=model_text(Prompt, "category"))
         parser.add_argument("--judge", default="human", help="human or metric:<name>")
         parser.add_argument("--min-gold-accuracy", default="")
         parser.add_argument("--since", default="")

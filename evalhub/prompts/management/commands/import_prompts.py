@@ -4,7 +4,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from evalhub.blobs.sources import open_source
-from evalhub.core.cli import get_project, reports_domain_errors
+from evalhub.core.cli import get_project, model_text, reports_domain_errors
+from evalhub.prompts.models import PromptSet
 from evalhub.prompts.parsers import FORMATS, detect_format
 from evalhub.prompts.services import prompt_set_import
 
@@ -15,9 +16,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
         parser.add_argument("--project", required=True, help="project slug")
-        parser.add_argument("--name", help="prompt set name (default: the file name)")
+        parser.add_argument("--name", help="prompt set name (default: the file name)",
+                            type=model_text(PromptSet, "name"))
         parser.add_argument("--format", choices=FORMATS)
-        parser.add_argument("--description", default="")
+        parser.add_argument("--description", default="",
+                            type=model_text(PromptSet, "description"))
         parser.add_argument("--images", type=Path, help="folder or zip with source images")
 
     @reports_domain_errors

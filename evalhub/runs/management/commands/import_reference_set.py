@@ -2,9 +2,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
 
 from evalhub.blobs.sources import open_source
-from evalhub.core.cli import get_project, reports_domain_errors
+from evalhub.core.cli import get_project, model_text, reports_domain_errors
 from evalhub.runs.importing.services import reference_set_import
 from evalhub.runs.models import ReferenceSet
 
@@ -15,18 +16,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("source", type=Path, help="folder or .zip")
         parser.add_argument("--project", required=True, help="project slug")
-        parser.add_argument("--name", required=True, help="reference set name")
-        parser.add_argument("--description", default="")
+        parser.add_argument("--name", required=True, help="reference set name",
+                            type=model_text(ReferenceSet, "name"))
+        parser.add_argument("--description", default="",
+                            type=model_text(ReferenceSet, "description"))
 
     @reports_domain_errors
     def handle(self, *args, **options) -> None:
         project = get_project(options["project"])
-        reference_set, _ = ReferenceSet.objects.get_or_create(
-            project=project, name=options["name"],
-            defaults={"description": options["description"]},
-        )
         limit = settings.EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES
-        with open_source(options["source"], max_total_bytes=limit) as source:
+        # One transaction: a refused import leaves no new, empty reference set behind.
+        with transaction.atomic(), open_source(options["source"],
+                                               max_total_bytes=limit) as source:
+            reference_set, _ = ReferenceSet.objects.get_or_create(
+                project=project, name=options["name"],
+                defaults={"description": options["description"]},
+            )
             report = reference_set_import(reference_set=reference_set, source=source)
         self.stdout.write(self.style.SUCCESS(
             f"Reference set {reference_set.name!r}: {report.images_created} images added "
