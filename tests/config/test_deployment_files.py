@@ -138,6 +138,7 @@ def test_compose_file_passes_docker_compose_config():
     if command is None:
         pytest.fail("docker-compose is missing: scripts/ensure_system_packages.sh installs it")
     result = subprocess.run([*command, "-f", "docker-compose.yml", "config", "-q"],
-                            cwd=REPO_ROOT, env={**os.environ, "SECRET_KEY": "x" * 50},
+                            cwd=REPO_ROOT, env={**os.environ, "SECRET_KEY": "x" * 50,
+                                                "EVALHUB_METRICS_TOKEN": "t" * 32},
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
