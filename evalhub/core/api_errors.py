@@ -4,6 +4,11 @@ Domain errors carry their status (400 unless they say otherwise). Database refus
 input can cause become client errors: a delete blocked by objects that still use the object
 (409, naming how many of which kind), a conflict with existing rows (409), a value the column
 cannot hold (400). Django's own validation errors (a malformed UUID in a filter) are 400.
+
+A database connection lost while answering (the server restarted, the backend terminated, a
+deadlock) is 503 with ``Retry-After``: the transaction was rolled back, and a client that sends
+the request again (the rating page's outbox does, with the same ``client_id``) gets it done
+once. Django drops the broken connection at the end of the request, so the retry gets a new one.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
@@ -80,6 +85,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": "This conflicts with existing data (a duplicate or a "
                                    "reference that is not allowed)."},
                         status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, OperationalError | InterfaceError):
+        logger.warning("database unavailable, answered 503: %s", exc)
+        return Response({"detail": "The database connection was lost while answering; no "
+                                   "change was confirmed. Send the request again."},
+                        status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
     if isinstance(exc, DataError):
         return Response({"detail": "A value is out of range for its field."},
                         status=status.HTTP_400_BAD_REQUEST)

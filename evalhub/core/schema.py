@@ -15,7 +15,8 @@ are added here, once, from what the operation has, instead of on each view:
 - 409 (a write: POST, PUT, PATCH, DELETE): a conflict with stored data (a duplicate, an
   object still in use, a vote replayed with another answer);
 - 413 (a request body): the body is over ``DATA_UPLOAD_MAX_MEMORY_SIZE``, which is named;
-- 429 (a view with a ``throttle_scope``): too many requests, ``Retry-After`` says how long.
+- 429 (a view with a ``throttle_scope``): too many requests, ``Retry-After`` says how long;
+- 503 (every operation): the database connection was lost while answering; send it again.
 
 A code an operation documents itself (``extend_schema(responses=...)``) is kept as it is.
 
@@ -54,6 +55,7 @@ ERROR_DESCRIPTIONS = {
            "request with a different body).",
     "413": "The request body is over the size limit, which `detail` names.",
     "429": "Too many requests; `Retry-After` gives the seconds to wait.",
+    "503": "The database connection was lost while answering; send the request again.",
 }
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -90,7 +92,7 @@ class EvalHubAutoSchema(AutoSchema):
         where = {parameter["in"] for parameter in parameters}
         names = {parameter["name"] for parameter in parameters}
         has_body = "requestBody" in operation
-        codes = set()
+        codes = {"503"}
         if has_body or "query" in where or method.upper() in WRITE_METHODS:
             codes.add("400")
         if {} not in operation.get("security", [{}]):
@@ -103,8 +105,6 @@ class EvalHubAutoSchema(AutoSchema):
             codes.add("413")
         if getattr(self.view, "throttle_scope", None):
             codes.add("429")
-        if not codes:
-            return operation
         error = self.resolve_serializer(ErrorSerializer, "response").ref
         responses = operation.setdefault("responses", {})
         for code in sorted(codes):
