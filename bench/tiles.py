@@ -8,7 +8,7 @@ the way a worker builds it (``evalhub.blobs.tiles._write_pyramid``: decode, disp
 every level cut into 510 px tiles and written to a FileSystemStorage), and that process reports
 its wall seconds and peak RSS (``ru_maxrss``, which includes Django and Pillow once loaded:
 ``base_rss_mb`` is the same process before the build). The display derivative, which the same
-worker makes for every new image (``display.render_display``), is measured the same way
+worker makes for every new image (``display.write_display``), is measured the same way
 (``--tasks``).
 
 Side by side: ``--baseline REV`` (default ``7af590c~1``, the code before workers built tiles in
@@ -80,9 +80,13 @@ if task == "tiles":
         files += len(names)
         stack += [f"{folder}/{d}" for d in dirs]
 else:  # what blob_make_display does, without the database
-    from evalhub.blobs.display import render_display
-    with default_storage.open(name, "rb") as handle:
-        data, _ = render_display(handle.read())
+    import tempfile
+    from evalhub.blobs import display
+    with default_storage.open(name, "rb") as handle, tempfile.TemporaryFile() as out:
+        if hasattr(display, "write_display"):
+            display.write_display(handle, out)
+        else:  # the code before write_display: the file and the derivative in memory
+            out.write(display.render_display(handle.read())[0])
     files = 1
 seconds = time.perf_counter() - started
 print(json.dumps({"seconds": round(seconds, 2), "peak_rss_mb": round(rss_mb(), 1),

@@ -27,9 +27,11 @@ from __future__ import annotations
 import io
 import os
 import struct
+import tempfile
 from dataclasses import dataclass
+from typing import BinaryIO
 
-from django.core.files.base import ContentFile
+from django.core.files.base import File
 from django.core.files.storage import default_storage
 from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
@@ -157,36 +159,54 @@ def _webp_is_lossless(data: bytes) -> bool:
     return False
 
 
-def render_display(data: bytes) -> tuple[bytes, DisplayFormat]:
-    """Decode an accepted image and encode its display derivative (see the module doc)."""
-    with Image.open(io.BytesIO(data)) as opened:
+# Pillow's Huffman optimisation buffers the whole encoded JPEG (2 bytes per pixel with kept
+# tables: 265 MB for 15360 x 8640), so it is used below this size only. Larger images are
+# opened as tiles on the rating page; their derivative is a download.
+OPTIMIZE_MAX_PIXELS = 4096 * 4096
+# The WebP chunks before the image chunk (VP8X, ICCP, ...) lie within this head of the file.
+WEBP_HEAD_BYTES = 1 << 20
+
+
+def write_display(source: BinaryIO, out: BinaryIO) -> DisplayFormat:
+    """Decode an accepted image from ``source`` and write its display derivative to ``out``
+    (see the module doc). Neither the file nor the encoded derivative is held in memory, and the
+    pixels are held once (display_pixels(copy=False))."""
+    head = source.read(WEBP_HEAD_BYTES)
+    source.seek(0)
+    with Image.open(source) as opened:
         source_format = opened.format or ""
         fmt = display_format(source_format)
         keep_tables = (source_format == "JPEG" and opened.mode in ("RGB", "L")
                        and isinstance(opened, JpegImagePlugin.JpegImageFile))
         qtables = opened.quantization if keep_tables else None
         sampling = JpegImagePlugin.get_sampling(opened) if keep_tables else -1
-        # In place: the derivative of a 16K image holds its pixels once (tiles.py does too).
         pixels = display_pixels(opened, keep_16_bit=fmt is PNG, copy=False)
-    out = io.BytesIO()
     if fmt is JPEG:
         if pixels.mode not in ("RGB", "L"):
             pixels = pixels.convert("RGB")
+        optimize = pixels.width * pixels.height <= OPTIMIZE_MAX_PIXELS
         if qtables and sampling >= 0:
             pixels.save(out, format="JPEG", qtables=qtables, subsampling=sampling,
-                        optimize=True)
+                        optimize=optimize)
         else:
             pixels.save(out, format="JPEG", quality=REENCODE_QUALITY, subsampling=0,
-                        optimize=True)
+                        optimize=optimize)
     elif fmt is WEBP:
         if pixels.mode not in ("RGB", "RGBA"):
             pixels = pixels.convert("RGBA" if "A" in pixels.getbands() else "RGB")
-        if _webp_is_lossless(data):
+        if _webp_is_lossless(head):
             pixels.save(out, format="WEBP", lossless=True, exact=True, method=4)
         else:
             pixels.save(out, format="WEBP", quality=REENCODE_QUALITY, method=4)
     else:
         pixels.save(out, format="PNG", compress_level=6)
+    return fmt
+
+
+def render_display(data: bytes) -> tuple[bytes, DisplayFormat]:
+    """:func:`write_display` for bytes in memory: the derivative's bytes and format."""
+    out = io.BytesIO()
+    fmt = write_display(io.BytesIO(data), out)
     return out.getvalue(), fmt
 
 
@@ -219,12 +239,14 @@ def blob_make_display(blob: ImageBlob) -> bool:
         if current:
             blob.display = current
             return False
-        with default_storage.open(blob.file.name, "rb") as handle:
-            data, _ = render_display(handle.read())
         path = blob_display_path(blob)
-        if default_storage.exists(path):
-            default_storage.delete(path)
-        saved = default_storage.save(path, ContentFile(data))
+        with (default_storage.open(blob.file.name, "rb") as handle,
+              tempfile.TemporaryFile() as encoded):
+            write_display(handle, encoded)
+            encoded.seek(0)
+            if default_storage.exists(path):
+                default_storage.delete(path)
+            saved = default_storage.save(path, File(encoded, name=path))
         _forget_file_time(saved)
         ImageBlob.objects.filter(pk=blob.pk).update(display=saved)
         blob.display = saved
