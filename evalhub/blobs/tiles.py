@@ -23,11 +23,13 @@ Memory: Pillow decodes the image once (no codec decodes a PNG or JPEG strip by s
 Pillow's API), then every level is cut into tiles and halved with ``Image.reduce(2)`` from the
 level above, each level freed as soon as the next exists; display_pixels(copy=False) keeps the
 decoded pixels in one buffer (transposed and colour-converted in place). The display
-derivative's task (display.py) decodes the same way. The peak is one full
-image plus a quarter of it: about 500 MB for a 15360 x 8640 RGB image, where decoding and
-copying it three times cost 1.35-2.4 GB. libvips (pyvips ``dzsave``) streams and would use less,
-but it is a system library the images and wheels here do not carry; Pillow meets the 1 GB
-target (docs/benchmarks.md, "Tiles").
+derivative's task (display.py) decodes the same way. The peak is one full image plus a
+quarter of it: Pillow keeps RGB as 4 bytes per pixel, so 530 + 133 MB for 15360 x 8640, and
+the worker process peaked at 768 MB (Django and Pillow loaded: 134 MB) where decoding and
+copying it three times peaked at 2034 MB (bench/tiles.py, docs/benchmarks.md "Tiles").
+libvips (pyvips ``dzsave``) streams strips and would use less, but it is a system library that
+neither the Docker image nor the wheels here carry (and it is not installed on the machines
+this was measured on, so it could not be shown to be better); Pillow meets the 1 GB target.
 
 These storage names hold the content hash, so they never reach a browser: the page asks for
 ``/rate/tiles/<display token>...`` (names.py) and the view streams the tile, or hands nginx its
