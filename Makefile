@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
+# No variables of its own: the embedded default's settings (evalhub/config/settings.py) are the
+# same for this server and for any manage.py command run later in another shell.
 run: install
-	DEBUG=$${DEBUG:-1} EVALHUB_RANDOM_WEIGHTS=$${EVALHUB_RANDOM_WEIGHTS:-1} \
-		$(PY) manage.py run_embedded --host $(HOST) --port $(PORT)
+	$(PY) manage.py run_embedded --host $(HOST) --port $(PORT)
 
 test: install
 	bash scripts/test.sh

@@ -6,6 +6,7 @@ Celery broker under ``var/`` (see docs/deployment.md for the production variable
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import dj_database_url
@@ -19,6 +20,7 @@ from evalhub.config.env import (
     env_str,
     var_dir,
 )
+from evalhub.config.secret_key import embedded_secret_key
 from evalhub.config.storage import media_delivery_from_env, storages_from_env
 from evalhub.core.logging import logging_config
 
@@ -26,11 +28,19 @@ VAR_DIR = var_dir()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 (VAR_DIR / "staticfiles").mkdir(exist_ok=True)
 
+# The embedded default (no DATABASE_URL: SQLite and a filesystem broker under VAR_DIR) is one
+# configuration for `make run` and every later command in any shell: a secret key made once
+# and kept in VAR_DIR/secret_key (mode 0600), local host names, and metric backbones with
+# random weights (results marked uncalibrated) unless EVALHUB_RANDOM_WEIGHTS=0. A deployment
+# (DATABASE_URL set) brings its own SECRET_KEY and ALLOWED_HOSTS, and DEBUG is off in both
+# unless set.
+EMBEDDED = not env_str("DATABASE_URL")
 DEBUG = env_bool("DEBUG", default=False)
 
 # A development key is tolerated only with DEBUG on; a deployment must bring its own.
 _DEV_SECRET_KEY = "evalhub-insecure-development-key-do-not-deploy"
-SECRET_KEY = env_str("SECRET_KEY") or (_DEV_SECRET_KEY if DEBUG else None)
+SECRET_KEY = (env_str("SECRET_KEY") or (embedded_secret_key(VAR_DIR) if EMBEDDED else None)
+              or (_DEV_SECRET_KEY if DEBUG else None))
 if not SECRET_KEY:
     raise ImproperlyConfiguredEnv(
         "SECRET_KEY is not set and DEBUG is off. Set SECRET_KEY to a long random string "
@@ -41,7 +51,8 @@ if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
         "SECRET_KEY is the development key; refusing to start with DEBUG off."
     )
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
+_LOCAL_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", _LOCAL_HOSTS if DEBUG or EMBEDDED else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -318,7 +329,10 @@ EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES = env_int(
 )
 # Server-side folders the API may import from (the CLI may import from anywhere it can read).
 EVALHUB_IMPORT_ROOTS = env_list("EVALHUB_IMPORT_ROOTS", [])
-EVALHUB_RANDOM_WEIGHTS = env_bool("EVALHUB_RANDOM_WEIGHTS", default=False)
+EVALHUB_RANDOM_WEIGHTS = env_bool("EVALHUB_RANDOM_WEIGHTS", default=EMBEDDED)
+# The metrics package (no Django) reads the variable itself (metrics/weights.py); the embedded
+# default's value reaches it, and the worker processes this one starts, through the environment.
+os.environ["EVALHUB_RANDOM_WEIGHTS"] = "1" if EVALHUB_RANDOM_WEIGHTS else "0"
 
 # Operations (docs/operations.md). Logs: plain text, or one JSON object per line with the
 # request id / task id (EVALHUB_LOG_JSON=1; workers read the same variable in celery.py).
