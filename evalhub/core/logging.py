@@ -95,6 +95,26 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class ClientErrorWithoutTraceback(logging.Filter):
+    """Drop the traceback from ``django.request``'s records of 4xx answers.
+
+    Django logs a refused request (``PermissionDenied`` -> 403, ``Http404``, a bad request)
+    with the exception attached, so each one printed a traceback although nothing failed: the
+    caller was told no. The record keeps its line, with the exception's text at its end;
+    5xx records keep their traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if record.exc_info and isinstance(status, int) and status < 500:
+            exception = record.exc_info[1]
+            if exception is not None and str(exception):
+                record.msg = f"{record.msg} ({str(exception).replace('%', '%%')})"
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line.
 
@@ -143,7 +163,10 @@ def logging_config(*, json_lines: bool, level: str) -> dict[str, object]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "evalhub.core.logging.ContextFilter"}},
+        "filters": {
+            "context": {"()": "evalhub.core.logging.ContextFilter"},
+            "client_error": {"()": "evalhub.core.logging.ClientErrorWithoutTraceback"},
+        },
         "formatters": {
             "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
             "json": {"()": "evalhub.core.logging.JsonFormatter"},
@@ -152,4 +175,10 @@ def logging_config(*, json_lines: bool, level: str) -> dict[str, object]:
                                  "formatter": "json" if json_lines else "plain",
                                  "filters": ["context"]}},
         "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            # Django's own console handler (DEBUG only) printed every django record a second
+            # time next to the root's: the root's handler is the one output.
+            "django": {"handlers": [], "propagate": True},
+            "django.request": {"filters": ["client_error"]},
+        },
     }
