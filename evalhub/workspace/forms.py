@@ -1,0 +1,113 @@
+"""The workspace's forms: what the pages show and parse. The rules about the values (lengths,
+uniqueness, references inside the project, generator parameters, file contents) are the API's
+serializers' and the services', applied by the views; these forms only read the request."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from evalhub.evaluation.definitions import JOB_METRICS
+from evalhub.projects.models import Project
+from evalhub.prompts.models import PromptSet
+from evalhub.prompts.parsers import FORMATS
+from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, ReferenceSet, RunSource
+from generators import available_generators
+
+
+def _choices(queryset, label=str) -> list[tuple[int, str]]:
+    return [(obj.pk, label(obj)) for obj in queryset]
+
+
+class ModelForm(forms.Form):
+    form_name = "model"
+    name = forms.CharField()
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class CheckpointForm(forms.Form):
+    form_name = "checkpoint"
+    model = forms.TypedChoiceField(coerce=int)
+    name = forms.CharField()
+    training_step = forms.IntegerField(required=False, help_text="Optimizer steps at which "
+                                       "the weights were saved.")
+    generator = forms.ChoiceField(help_text="The plugin that draws this checkpoint's images "
+                                  "('imported' for runs whose images come from elsewhere).")
+    weights_uri = forms.CharField(required=False, label="Weights URI")
+    parameters = forms.JSONField(required=False, initial=dict,
+                                 help_text="Generator parameters (JSON object).")
+
+    def __init__(self, *args, project: Project, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model"].choices = _choices(GenModel.objects.filter(project=project)
+                                                .order_by("name"))
+        self.fields["generator"].choices = [("imported", "imported")] + [
+            (g["name"], f"{g['name']}: {g['description']}")
+            for g in available_generators(settings.EVALHUB_GENERATORS)]
+
+
+class PromptSetForm(forms.Form):
+    name = forms.CharField()
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    file = forms.FileField(help_text="CSV, JSONL or text (one prompt a line).")
+    format = forms.ChoiceField(required=False, choices=[("", "from the file name")]
+                               + [(f, f) for f in FORMATS])
+    images = forms.FileField(required=False, help_text="Zip of source images named by the "
+                             "source_image column (editing prompts).")
+
+
+def _checkpoint_label(checkpoint: Checkpoint) -> str:
+    step = "" if checkpoint.training_step is None else f" (step {checkpoint.training_step})"
+    return f"{checkpoint.model.name} / {checkpoint.name}{step} · {checkpoint.generator}"
+
+
+class _RunForm(forms.Form):
+    name = forms.CharField()
+    checkpoint = forms.TypedChoiceField(coerce=int)
+    prompt_set = forms.TypedChoiceField(coerce=int)
+
+    def __init__(self, *args, project: Project, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["checkpoint"].choices = _choices(
+            Checkpoint.objects.filter(model__project=project).select_related("model")
+            .order_by("model__name", "training_step", "name"), _checkpoint_label)
+        self.fields["prompt_set"].choices = _choices(
+            PromptSet.objects.filter(project=project).order_by("name"))
+
+
+class GeneratedRunForm(_RunForm):
+    seeds = forms.CharField(initial="0-3", help_text="e.g. 0-3,10")
+    parameters = forms.JSONField(required=False, initial=dict,
+                                 help_text="Generator parameters for this run (JSON object), "
+                                 "over the checkpoint's.")
+
+
+class ImportedRunForm(_RunForm):
+    archive = forms.FileField(help_text="Zip of the run's images (with manifest.csv/jsonl "
+                              "inside, or the manifest below).")
+    manifest = forms.FileField(required=False, help_text="CSV or JSONL with columns file, "
+                               "prompt (or prompt_id), seed.")
+
+    source = RunSource.IMPORTED
+
+
+class ReferenceSetForm(forms.Form):
+    name = forms.CharField()
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    archive = forms.FileField(help_text="Zip of real images.")
+
+
+class MetricJobForm(forms.Form):
+    run = forms.TypedChoiceField(coerce=int)
+    metrics = forms.MultipleChoiceField(choices=[(m, m) for m in JOB_METRICS],
+                                        widget=forms.CheckboxSelectMultiple)
+    reference_set = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
+                                           help_text="Needed by metrics that compare with "
+                                           "real images (FID, KID, CMMD).")
+
+    def __init__(self, *args, project: Project, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["run"].choices = _choices(
+            GenerationRun.objects.filter(project=project).order_by("-created_at"))
+        self.fields["reference_set"].choices = [("", "none"), *_choices(
+            ReferenceSet.objects.filter(project=project).order_by("name"))]

@@ -1,0 +1,117 @@
+"""What the progress pages show and poll: typed snapshots of a generated run and a metric job.
+
+Rates are measured from the job's ``started_at`` (the first batch or shard a worker took) to
+now, or to ``finished_at`` once finished: ``rate = done / elapsed`` in items (images) per
+second, and ``eta_s = (total - done) / rate`` in seconds, None until something is done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from evalhub.evaluation.models import FINISHED_JOB_STATUSES, MetricJob, ShardStatus
+from evalhub.runs.models import GenerationRun, RunStatus
+
+FINISHED_RUN_STATUSES = (RunStatus.COMPLETED, RunStatus.PARTIAL, RunStatus.FAILED)
+# Failures listed on a page (the API's failures endpoint has the whole list).
+MAX_LISTED_FAILURES = 100
+
+
+def _rate(done: int, total: int, started: datetime | None, finished: datetime | None
+          ) -> tuple[float | None, float | None]:
+    """(items per second, seconds left), None where not measurable yet."""
+    if started is None or done <= 0:
+        return None, None
+    elapsed = ((finished or timezone.now()) - started).total_seconds()
+    if elapsed <= 0:
+        return None, None
+    rate = done / elapsed
+    return rate, (max(0, total - done) / rate if finished is None else 0.0)
+
+
+@dataclass(frozen=True)
+class Failure:
+    what: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One job's state. ``done``/``total`` count images for a run and shards for a metric job;
+    ``images_done``/``images_total`` count images (for a metric job: run and reference images
+    of the shards done)."""
+
+    kind: str
+    status: str
+    status_label: str
+    finished: bool
+    done: int
+    total: int
+    images_done: int
+    images_total: int
+    failed: int
+    images_per_s: float | None
+    eta_s: float | None
+    error: str
+    failures: list[Failure] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else (100 if self.finished else 0)
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "percent": self.percent}
+
+
+def run_progress(*, run: GenerationRun) -> Progress:
+    """A generated (or imported) run: images stored / items planned, failures with reasons."""
+    run.refresh_from_db(fields=["status", "items_total", "items_done", "items_failed", "error",
+                                "started_at", "finished_at"])
+    finished = run.status in FINISHED_RUN_STATUSES
+    rate, eta = _rate(run.items_done, run.items_total, run.started_at,
+                      run.finished_at if finished else None)
+    rows = (run.failures.select_related("prompt").order_by("prompt__position", "seed")
+            [:MAX_LISTED_FAILURES])
+    return Progress(
+        kind="run", status=run.status, status_label=RunStatus(run.status).label,
+        finished=finished, done=run.items_done, total=run.items_total,
+        images_done=run.items_done, images_total=run.items_total, failed=run.items_failed,
+        images_per_s=rate, eta_s=eta, error=run.error,
+        failures=[Failure(what=f"prompt {row.prompt.position + 1} “{row.prompt.text[:80]}”, "
+                               f"seed {row.seed} ({row.attempts} attempt"
+                               f"{'s' if row.attempts != 1 else ''})", reason=row.error)
+                  for row in rows],
+    )
+
+
+def metric_job_progress(*, job: MetricJob) -> Progress:
+    """A metric job: shards done / total, images of the shards done, per-metric and per-shard
+    failure reasons, and the results once finalized."""
+    job.refresh_from_db(fields=["status", "shards_total", "shards_done", "images_total",
+                                "error", "metric_errors", "results", "started_at",
+                                "finished_at"])
+    shards = list(job.shards.order_by("index").values_list("index", "kind", "status",
+                                                              "item_ids", "error"))
+    images_total = sum(len(ids) for _, _, _, ids, _ in shards)
+    images_done = sum(len(ids) for _, _, status, ids, _ in shards if status == ShardStatus.DONE)
+    finished = job.status in FINISHED_JOB_STATUSES
+    rate, eta = _rate(images_done, images_total, job.started_at,
+                      job.finished_at if finished else None)
+    failures = [Failure(what=metric, reason=str(reason))
+                for metric, reason in sorted(job.metric_errors.items())]
+    failures += [Failure(what=f"shard {index + 1} ({kind} images)", reason=error)
+                 for index, kind, status, _, error in shards
+                 if error and (status == ShardStatus.FAILED or not finished)]
+    return Progress(
+        kind="metric_job", status=job.status, status_label=job.get_status_display(),
+        finished=finished, done=job.shards_done, total=job.shards_total,
+        images_done=images_done, images_total=images_total,
+        failed=sum(1 for _, _, status, _, _ in shards if status == ShardStatus.FAILED),
+        images_per_s=rate, eta_s=eta, error=job.error,
+        failures=failures[:MAX_LISTED_FAILURES], results=job.results if finished else {},
+    )

@@ -1,0 +1,338 @@
+"""The workspace's pages (owners and scientists; annotators 403, others 404; anonymous callers
+sign in first).
+
+Thin: access.py checks the caller, forms.py reads the request, and every write is the API's
+own path: its serializer validates the fields (lengths, uniqueness, references the caller can
+see), its viewset's ``perform_create`` and the apps' services apply the business rules, so a
+rule has one implementation. Refusals are shown next to their field (errors.py) with status
+400, and nothing is stored (the writes of one form run in one transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+
+from evalhub.blobs.sources import open_source
+from evalhub.core.errors import EvalHubError
+from evalhub.core.uploads import uploaded_file_path
+from evalhub.evaluation.apis import MetricJobSerializer, MetricJobViewSet
+from evalhub.evaluation.models import MetricJob
+from evalhub.generation.management.commands.generate import parse_seeds
+from evalhub.generation.services import generation_launch
+from evalhub.projects.models import Project
+from evalhub.projects.selectors import SCIENCE_ROLES, projects_for_user
+from evalhub.prompts.apis import PromptSetImportSerializer
+from evalhub.prompts.models import PromptSet
+from evalhub.prompts.parsers import detect_format
+from evalhub.prompts.services import prompt_set_import
+from evalhub.runs.apis import (
+    CheckpointSerializer,
+    GenerationRunSerializer,
+    GenerationRunViewSet,
+    GenModelSerializer,
+    ReferenceSetSerializer,
+)
+from evalhub.runs.importing.services import reference_set_import
+from evalhub.runs.models import GenerationRun, GenModel, ReferenceSet, RunSource
+from evalhub.workspace import forms as wforms
+from evalhub.workspace.access import workspace_metric_job, workspace_project, workspace_run
+from evalhub.workspace.errors import add_serializer_errors, add_service_error
+from evalhub.workspace.progress import metric_job_progress, run_progress
+
+GET_OR_POST = require_http_methods(["GET", "HEAD", "POST"])
+
+
+def _page(request: HttpRequest, template: str, project: Project, tab: str,
+          context: dict[str, Any], *, invalid: bool = False) -> HttpResponse:
+    return render(request, f"workspace/{template}", {"project": project, "tab": tab, **context},
+                  status=400 if invalid else 200)
+
+
+def _validated(form: forms.Form, serializer: serializers.Serializer) -> bool:
+    """The API serializer's verdict on the form's values, its errors copied onto the form."""
+    if serializer.is_valid():
+        return True
+    add_serializer_errors(form, serializer.errors)
+    return False
+
+
+def _write(form: forms.Form, action: Callable[[], Any], *, field: str | None,
+           about: dict[str, str] | None = None) -> Any:
+    """Run ``action`` in one transaction; a refusal (service or serializer) lands next to its
+    field and leaves nothing stored. Returns the action's result, or None when refused."""
+    try:
+        with transaction.atomic():
+            return action()
+    except ValidationError as exc:
+        add_serializer_errors(form, exc.detail if isinstance(exc.detail, dict)
+                              else {"non_field_errors": exc.detail})
+    except EvalHubError as exc:
+        add_service_error(form, exc, field=field, about=about)
+    return None
+
+
+def _api_view(viewset: type, request: HttpRequest) -> Any:
+    """The API's viewset for this request, to call its ``perform_create`` (which reads only
+    the request's user): the page creates exactly as ``POST`` to the API does."""
+    return viewset(request=request, format_kwarg=None, action="create")
+
+
+# ------------------------------------------------------------------------------ home
+
+
+@login_required
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    """The projects whose workspace the caller may use (owner or scientist)."""
+    projects = projects_for_user(user=request.user, roles=SCIENCE_ROLES).order_by("name")
+    return render(request, "workspace/home.html", {"projects": projects})
+
+
+# ------------------------------------------------------------------------------ models
+
+
+@login_required
+@GET_OR_POST
+def models_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = workspace_project(user=request.user, project_id=project_id)
+    data = request.POST if request.method == "POST" else None
+    which = request.POST.get("form") if data else None
+    model_form = wforms.ModelForm(data if which == "model" else None, prefix="model")
+    checkpoint_form = wforms.CheckpointForm(data if which == "checkpoint" else None,
+                                            project=project, prefix="checkpoint")
+    if which == "model" and model_form.is_valid():
+        serializer = GenModelSerializer(data={"project": project.pk, **model_form.cleaned_data},
+                                        context={"request": request})
+        if _validated(model_form, serializer) and _write(model_form, serializer.save,
+                                                         field="name"):
+            return redirect("workspace-models", project_id=project.pk)
+    elif which == "checkpoint" and checkpoint_form.is_valid():
+        values = dict(checkpoint_form.cleaned_data)
+        values["parameters"] = values.get("parameters") or {}
+        if values.get("training_step") is None:
+            values.pop("training_step", None)
+        serializer = CheckpointSerializer(data=values, context={"request": request})
+        if _validated(checkpoint_form, serializer) and _write(checkpoint_form, serializer.save,
+                                                              field="name"):
+            return redirect("workspace-models", project_id=project.pk)
+    models = (GenModel.objects.filter(project=project).order_by("name")
+              .prefetch_related("checkpoints"))
+    return _page(request, "models.html", project, "models", {
+        "models": models, "model_form": model_form, "checkpoint_form": checkpoint_form,
+    }, invalid=which in ("model", "checkpoint"))
+
+
+# ------------------------------------------------------------------------------ prompt sets
+
+
+@login_required
+@GET_OR_POST
+def prompts_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = workspace_project(user=request.user, project_id=project_id)
+    posted = request.method == "POST"
+    form = wforms.PromptSetForm(request.POST if posted else None,
+                                request.FILES if posted else None)
+    if posted and form.is_valid():
+        values = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
+        serializer = PromptSetImportSerializer(data={"project": project.pk, **values},
+                                               context={"request": request})
+        if _validated(form, serializer) and _write(
+                form, lambda: _import_prompts(request, serializer.validated_data), field="file",
+                about={"source image": "images", "zip": "images"}):
+            return redirect("workspace-prompts", project_id=project.pk)
+    prompt_sets = PromptSet.objects.filter(project=project).order_by("name")
+    return _page(request, "prompts.html", project, "prompts", {
+        "prompt_sets": [(ps, ps.prompts.count()) for ps in prompt_sets], "form": form,
+    }, invalid=posted)
+
+
+def _import_prompts(request: HttpRequest, data: dict[str, Any]) -> PromptSet:
+    """The API's import (prompts.apis.PromptSetViewSet.import_file) of validated input."""
+    upload = data["file"]
+    with ExitStack() as stack:
+        images = None
+        if data.get("images") is not None:
+            path = stack.enter_context(uploaded_file_path(data["images"]))
+            images = stack.enter_context(
+                open_source(path, max_total_bytes=settings.EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES))
+        return prompt_set_import(
+            project=data["project"], name=data["name"], description=data["description"],
+            data=upload.read(), fmt=data.get("format") or detect_format(upload.name or ""),
+            created_by=request.user, images=images)
+
+
+# ------------------------------------------------------------------------------ runs
+
+RUN_ERRORS_ABOUT = {"seed": "seeds", "parameter": "parameters", "generator": "checkpoint",
+                    "prompt set": "prompt_set", "manifest": "manifest", "checkpoint": "checkpoint"}
+
+
+def _create_run(request: HttpRequest, form: forms.Form, values: dict[str, Any],
+                *, launch: bool) -> GenerationRun | None:
+    """The API's ``POST /runs/`` (with ``archive`` for an import), then for a generated run
+    its ``launch``: one transaction, so a run that cannot be launched is not left behind."""
+    serializer = GenerationRunSerializer(data=values, context={"request": request})
+    if not _validated(form, serializer):
+        return None
+
+    def create() -> GenerationRun:
+        _api_view(GenerationRunViewSet, request).perform_create(serializer)
+        run = serializer.instance
+        if launch:
+            generation_launch(run=run)
+        return run
+
+    return _write(form, create, field="parameters" if launch else "archive",
+                  about=RUN_ERRORS_ABOUT)
+
+
+@login_required
+@GET_OR_POST
+def runs_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The project's runs, a form to create and launch a generated run, and one to import a
+    zip (sent by static/js/workspace/upload.js with a progress bar, or as a plain form)."""
+    project = workspace_project(user=request.user, project_id=project_id)
+    which = request.POST.get("form") if request.method == "POST" else None
+    generated = wforms.GeneratedRunForm(request.POST if which == "generated" else None,
+                                        project=project, prefix="generated")
+    imported = wforms.ImportedRunForm(request.POST if which == "imported" else None,
+                                      request.FILES if which == "imported" else None,
+                                      project=project, prefix="imported")
+    run = None
+    if which == "generated" and generated.is_valid():
+        values = dict(generated.cleaned_data)
+        try:
+            values["seeds"] = parse_seeds(values["seeds"])
+        except Exception as exc:  # CommandError: not seeds, or too many
+            generated.add_error("seeds", str(exc).replace("--seeds ", "", 1))
+        else:
+            values["parameters"] = values.get("parameters") or {}
+            run = _create_run(request, generated, {**values, "source": RunSource.GENERATED},
+                              launch=True)
+    elif which == "imported" and imported.is_valid():
+        values = {k: v for k, v in imported.cleaned_data.items() if v is not None}
+        run = _create_run(request, imported, {**values, "source": RunSource.IMPORTED},
+                          launch=False)
+    if run is not None:
+        return redirect("workspace-run", run_id=run.pk)
+    runs = (GenerationRun.objects.filter(project=project)
+            .select_related("checkpoint__model", "prompt_set").order_by("-created_at"))
+    return _page(request, "runs.html", project, "runs", {
+        "runs": runs, "generated_form": generated, "imported_form": imported,
+    }, invalid=which in ("generated", "imported"))
+
+
+@login_required
+@require_safe
+def run_page(request: HttpRequest, run_id: int) -> HttpResponse:
+    """A run's live progress (generation), its failures and its final state."""
+    run = workspace_run(user=request.user, run_id=run_id)
+    return _page(request, "run.html", run.project, "runs", {
+        "run": run, "progress": run_progress(run=run), "launch_error": None})
+
+
+@login_required
+@require_POST
+def run_launch(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Launch a generated run again: only its missing items are queued (the API's launch)."""
+    run = workspace_run(user=request.user, run_id=run_id)
+    try:
+        generation_launch(run=run)
+    except EvalHubError as exc:
+        return _page(request, "run.html", run.project, "runs", {
+            "run": run, "progress": run_progress(run=run), "launch_error": str(exc)},
+            invalid=True)
+    return redirect("workspace-run", run_id=run.pk)
+
+
+@login_required
+@require_safe
+def run_progress_json(request: HttpRequest, run_id: int) -> JsonResponse:
+    run = workspace_run(user=request.user, run_id=run_id)
+    return JsonResponse(run_progress(run=run).as_json())
+
+
+# ------------------------------------------------------------------------------ references
+
+
+@login_required
+@GET_OR_POST
+def references_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = workspace_project(user=request.user, project_id=project_id)
+    posted = request.method == "POST"
+    form = wforms.ReferenceSetForm(request.POST if posted else None,
+                                   request.FILES if posted else None)
+    if posted and form.is_valid():
+        values = form.cleaned_data
+        serializer = ReferenceSetSerializer(
+            data={"project": project.pk, "name": values["name"],
+                  "description": values["description"]}, context={"request": request})
+
+        def create() -> ReferenceSet:
+            # Created in the import's transaction: a refused zip leaves no empty set behind.
+            reference_set = serializer.save()
+            with uploaded_file_path(values["archive"]) as path, open_source(
+                    path, max_total_bytes=settings.EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES) as source:
+                reference_set_import(reference_set=reference_set, source=source)
+            return reference_set
+
+        if _validated(form, serializer) and _write(form, create, field="archive"):
+            return redirect("workspace-references", project_id=project.pk)
+    reference_sets = ReferenceSet.objects.filter(project=project).order_by("name")
+    return _page(request, "references.html", project, "references", {
+        "reference_sets": [(rs, rs.images.count()) for rs in reference_sets], "form": form,
+    }, invalid=posted)
+
+
+# ------------------------------------------------------------------------------ metric jobs
+
+
+@login_required
+@GET_OR_POST
+def metrics_page(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = workspace_project(user=request.user, project_id=project_id)
+    posted = request.method == "POST"
+    form = wforms.MetricJobForm(request.POST if posted else None, project=project)
+    if posted and form.is_valid():
+        serializer = MetricJobSerializer(data=form.cleaned_data, context={"request": request})
+
+        def create() -> MetricJob:
+            _api_view(MetricJobViewSet, request).perform_create(serializer)
+            return serializer.instance
+
+        job = _validated(form, serializer) and _write(
+            form, create, field="metrics",
+            about={"reference set": "reference_set", "has no images": "run"})
+        if job:
+            return redirect("workspace-metric-job", job_id=job.pk)
+    jobs = (MetricJob.objects.filter(project=project).select_related("run", "reference_set")
+            .order_by("-created_at")[:50])
+    return _page(request, "metrics.html", project, "metrics", {"jobs": jobs, "form": form},
+                 invalid=posted)
+
+
+@login_required
+@require_safe
+def metric_job_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = workspace_metric_job(user=request.user, job_id=job_id)
+    return _page(request, "metric_job.html", job.project, "metrics", {
+        "job": job, "progress": metric_job_progress(job=job)})
+
+
+@login_required
+@require_safe
+def metric_job_progress_json(request: HttpRequest, job_id: int) -> JsonResponse:
+    job = workspace_metric_job(user=request.user, job_id=job_id)
+    return JsonResponse(metric_job_progress(job=job).as_json())

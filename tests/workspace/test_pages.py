@@ -1,0 +1,399 @@
+"""The workspace's set-up and progress pages: who may open them, and forms whose refusals are
+shown next to their field with nothing stored.
+
+One project holds a model with a `shapes` checkpoint, a prompt set of two prompts, a generated
+run with one stored image and one failure, and a metric job half done.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from evalhub.evaluation.models import JobStatus, MetricJob, MetricShard, ShardKind, ShardStatus
+from evalhub.projects.models import Role
+from evalhub.prompts.models import PromptSet
+from evalhub.runs.models import (
+    Checkpoint,
+    GenerationFailure,
+    GenerationRun,
+    GenModel,
+    ReferenceSet,
+    RunSource,
+    RunStatus,
+)
+from tests.core.test_security_headers import _inline_code
+from tests.factories import (
+    CheckpointFactory,
+    GenerationRunFactory,
+    ImageFactory,
+    MembershipFactory,
+    ProjectFactory,
+    PromptFactory,
+    PromptSetFactory,
+    UserFactory,
+)
+from tests.runs.helpers import distinct_pngs, make_zip, manifest_csv
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass
+class World:
+    project: object
+    scientist: object
+    owner: object
+    annotator: object
+    checkpoint: Checkpoint
+    prompt_set: PromptSet
+    run: GenerationRun
+    job: MetricJob
+
+
+@pytest.fixture
+def world() -> World:
+    project = ProjectFactory()
+    members = {role: MembershipFactory(project=project, role=role).user
+               for role in (Role.SCIENTIST, Role.OWNER, Role.ANNOTATOR)}
+    checkpoint = CheckpointFactory(model__project=project, generator="shapes", training_step=1000)
+    prompt_set = PromptSetFactory(project=project, name="basics")
+    prompts = [PromptFactory(prompt_set=prompt_set, position=i, text=f"a red circle {i}")
+               for i in range(2)]
+    run = GenerationRunFactory(checkpoint=checkpoint, prompt_set=prompt_set, name="gen-1",
+                               source=RunSource.GENERATED, seeds=[0], status=RunStatus.RUNNING,
+                               items_total=2, items_done=1, items_failed=1,
+                               started_at=timezone.now() - timedelta(seconds=10))
+    image = ImageFactory(run=run, prompt=prompts[0], seed=0)
+    GenerationFailure.objects.create(run=run, prompt=prompts[1], seed=0,
+                                     error="CUDA out of memory", attempts=3)
+    job = MetricJob.objects.create(project=project, run=run, metrics=["clip_score"],
+                                   shards_total=2, shards_done=1, images_total=1,
+                                   status=JobStatus.RUNNING,
+                                   started_at=timezone.now() - timedelta(seconds=4))
+    MetricShard.objects.create(job=job, index=0, kind=ShardKind.RUN, item_ids=[image.pk],
+                               status=ShardStatus.DONE)
+    MetricShard.objects.create(job=job, index=1, kind=ShardKind.RUN, item_ids=[image.pk],
+                               status=ShardStatus.RUNNING, error="worker lost; retrying")
+    return World(project=project, scientist=members[Role.SCIENTIST], owner=members[Role.OWNER],
+                 annotator=members[Role.ANNOTATOR], checkpoint=checkpoint,
+                 prompt_set=prompt_set, run=run, job=job)
+
+
+def _client(user=None) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def _pages(world: World) -> list[str]:
+    project = {"project_id": world.project.pk}
+    return [reverse(name, kwargs=project) for name in (
+        "workspace-models", "workspace-prompts", "workspace-runs", "workspace-references",
+        "workspace-metrics")] + [
+        reverse("workspace-run", kwargs={"run_id": world.run.pk}),
+        reverse("workspace-run-progress", kwargs={"run_id": world.run.pk}),
+        reverse("workspace-metric-job", kwargs={"job_id": world.job.pk}),
+        reverse("workspace-metric-job-progress", kwargs={"job_id": world.job.pk}),
+    ]
+
+
+def _errors_of(response, field_id: str) -> str:
+    """The text of the error list shown right under the field ``field_id``."""
+    html = response.content.decode()
+    marker = f'id="{field_id}-errors"'
+    assert marker in html, f"no errors next to {field_id}"
+    return html.split(marker, 1)[1].split("</ul>", 1)[0]
+
+
+# ------------------------------------------------------------------------------ permissions
+
+
+def test_scientists_and_owners_open_every_page_with_no_inline_code(world):
+    for user in (world.scientist, world.owner):
+        client = _client(user)
+        for url in [reverse("workspace-home"), *_pages(world)]:
+            response = client.get(url)
+            assert response.status_code == 200, url
+            if response["Content-Type"].startswith("text/html"):
+                assert _inline_code(response.content.decode()) == [], url
+    home = _client(world.scientist).get(reverse("workspace-home")).content.decode()
+    assert world.project.name in home
+
+
+def test_anonymous_users_are_sent_to_sign_in(world):
+    for url in [reverse("workspace-home"), *_pages(world)]:
+        response = Client().get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/login/"), url
+    launch = reverse("workspace-run-launch", kwargs={"run_id": world.run.pk})
+    assert Client().post(launch)["Location"].startswith("/accounts/login/")
+
+
+def test_annotators_get_403_and_outsiders_404_reading_or_writing(world):
+    outsider = UserFactory()
+    other_owner = MembershipFactory(role=Role.OWNER).user
+    launch = reverse("workspace-run-launch", kwargs={"run_id": world.run.pk})
+    for url in _pages(world):
+        assert _client(world.annotator).get(url).status_code == 403, url
+        assert _client(outsider).get(url).status_code == 404, url
+        assert _client(other_owner).get(url).status_code == 404, url
+    for url in [*_pages(world)[:5], launch]:
+        assert _client(world.annotator).post(url, {"name": "x"}).status_code == 403, url
+        assert _client(outsider).post(url, {"name": "x"}).status_code == 404, url
+    assert GenModel.objects.filter(name="x").count() == 0
+    assert _client(world.scientist).get("/workspace/999999999/models/").status_code == 404
+    assert _client(world.scientist).get("/workspace/runs/999999999/").status_code == 404
+    assert _client(world.scientist).get("/workspace/metric-jobs/999999999/").status_code == 404
+    # The list of workspaces shows only the caller's own science projects.
+    assert world.project.name not in _client(world.annotator).get(
+        reverse("workspace-home")).content.decode()
+
+
+# ------------------------------------------------------------------------------ models
+
+
+def test_a_model_and_a_checkpoint_with_its_training_step_are_registered(world):
+    client = _client(world.scientist)
+    url = reverse("workspace-models", kwargs={"project_id": world.project.pk})
+    response = client.post(url, {"form": "model", "model-name": "sdxl-ft",
+                                 "model-description": "fine-tune"})
+    assert response.status_code == 302
+    model = GenModel.objects.get(project=world.project, name="sdxl-ft")
+    response = client.post(url, {"form": "checkpoint", "checkpoint-model": model.pk,
+                                 "checkpoint-name": "step-5000",
+                                 "checkpoint-training_step": "5000",
+                                 "checkpoint-generator": "shapes",
+                                 "checkpoint-parameters": '{"width": 64}'})
+    assert response.status_code == 302
+    checkpoint = Checkpoint.objects.get(model=model)
+    assert (checkpoint.name, checkpoint.training_step, checkpoint.generator,
+            checkpoint.parameters) == ("step-5000", 5000, "shapes", {"width": 64})
+    page = client.get(url).content.decode()
+    assert "step-5000" in page and "5000" in page
+
+
+def test_checkpoint_errors_are_next_to_their_fields_and_nothing_is_stored(world):
+    client = _client(world.scientist)
+    url = reverse("workspace-models", kwargs={"project_id": world.project.pk})
+    foreign_model = GenModel.objects.create(project=ProjectFactory(), name="theirs")
+    before = Checkpoint.objects.count()
+    response = client.post(url, {"form": "checkpoint", "checkpoint-model": foreign_model.pk,
+                                 "checkpoint-name": "", "checkpoint-training_step": "many",
+                                 "checkpoint-generator": "no-such-plugin",
+                                 "checkpoint-parameters": "{not json"})
+    assert response.status_code == 400
+    assert "valid choice" in _errors_of(response, "id_checkpoint-model")
+    assert "required" in _errors_of(response, "id_checkpoint-name")
+    assert "whole number" in _errors_of(response, "id_checkpoint-training_step")
+    assert "valid choice" in _errors_of(response, "id_checkpoint-generator")
+    assert "JSON" in _errors_of(response, "id_checkpoint-parameters")
+    # The API's serializer refuses a name already used by the model's checkpoints, here too.
+    response = client.post(url, {"form": "checkpoint",
+                                 "checkpoint-model": world.checkpoint.model_id,
+                                 "checkpoint-name": world.checkpoint.name,
+                                 "checkpoint-generator": "shapes"})
+    assert response.status_code == 400
+    assert "unique" in response.content.decode()
+    response = client.post(url, {"form": "model", "model-name": "x" * 201})
+    assert "200 characters" in _errors_of(response, "id_model-name")
+    assert Checkpoint.objects.count() == before
+    assert not GenModel.objects.filter(project=world.project, name__startswith="xxx").exists()
+
+
+# ------------------------------------------------------------------------------ prompt sets
+
+
+def _upload(name: str, data: bytes, content_type: str = "application/octet-stream"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+def test_a_prompt_file_is_imported_whole(world):
+    url = reverse("workspace-prompts", kwargs={"project_id": world.project.pk})
+    data = b"text,category\na blue square,colour\ntwo red circles,counting\n"
+    response = _client(world.scientist).post(url, {"name": "colours",
+                                                   "file": _upload("p.csv", data)})
+    assert response.status_code == 302
+    prompt_set = PromptSet.objects.get(project=world.project, name="colours")
+    assert list(prompt_set.prompts.order_by("position").values_list("text", "category")) == [
+        ("a blue square", "colour"), ("two red circles", "counting")]
+
+
+def test_every_bad_line_of_a_prompt_file_is_listed_next_to_it_and_nothing_is_stored(world):
+    url = reverse("workspace-prompts", kwargs={"project_id": world.project.pk})
+    data = b'{"text": "fine"}\n{"text": \n{"category": "no text"}\n{"text": "also fine"}\n'
+    response = _client(world.scientist).post(url, {"name": "broken",
+                                                   "file": _upload("p.jsonl", data)})
+    assert response.status_code == 400
+    errors = _errors_of(response, "id_file")
+    assert "line 2" in errors and "line 3" in errors
+    assert "line 1" not in errors and "line 4" not in errors
+    assert not PromptSet.objects.filter(name="broken").exists()
+    # A name already used: said next to the name, nothing stored.
+    response = _client(world.scientist).post(url, {"name": "basics",
+                                                   "file": _upload("p.txt", b"a cat\n")})
+    assert "already has a prompt set named" in _errors_of(response, "id_name")
+    assert PromptSet.objects.filter(project=world.project).count() == 1
+
+
+# ------------------------------------------------------------------------------ runs
+
+
+def _generated(world, **values) -> dict[str, object]:
+    fields = {"name": "gen-2", "checkpoint": world.checkpoint.pk,
+              "prompt_set": world.prompt_set.pk, "seeds": "0-2", "parameters": "{}"}
+    fields.update(values)
+    return {"form": "generated", **{f"generated-{k}": v for k, v in fields.items()}}
+
+
+def test_a_generated_run_is_created_and_launched(world, django_capture_on_commit_callbacks):
+    url = reverse("workspace-runs", kwargs={"project_id": world.project.pk})
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = _client(world.scientist).post(url, _generated(
+            world, parameters='{"width": 32, "height": 32}'))
+    run = GenerationRun.objects.get(name="gen-2")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("workspace-run", kwargs={"run_id": run.pk})
+    assert (run.source, run.seeds, run.status, run.items_total, run.parameters) == (
+        RunSource.GENERATED, [0, 1, 2], RunStatus.QUEUED, 6, {"width": 32, "height": 32})
+    assert len(callbacks) >= 1  # the batches are sent once the transaction commits
+
+
+def test_run_errors_are_next_to_their_fields_and_no_run_is_left(world):
+    url = reverse("workspace-runs", kwargs={"project_id": world.project.pk})
+    client = _client(world.scientist)
+    before = GenerationRun.objects.count()
+    response = client.post(url, _generated(world, seeds="0-2,x"))
+    assert "not a seed or a range" in _errors_of(response, "id_generated-seeds")
+    response = client.post(url, _generated(world, seeds="1,1"))
+    assert "distinct" in _errors_of(response, "id_generated-seeds")
+    # The generator refuses the parameters when the run is launched: the run is not kept.
+    response = client.post(url, _generated(world, parameters='{"width": 5}'))
+    assert response.status_code == 400
+    assert "width" in _errors_of(response, "id_generated-parameters")
+    response = client.post(url, _generated(world, name="gen-1"))
+    assert "gen-1" in _errors_of(response, "id_generated-name")
+    other_checkpoint = CheckpointFactory(generator="shapes")
+    response = client.post(url, _generated(world, checkpoint=other_checkpoint.pk))
+    assert "valid choice" in _errors_of(response, "id_generated-checkpoint")
+    assert GenerationRun.objects.count() == before
+
+
+def test_a_zip_is_imported_as_a_run_or_refused_with_every_bad_file_listed(world):
+    url = reverse("workspace-runs", kwargs={"project_id": world.project.pk})
+    client = _client(world.scientist)
+    pngs = distinct_pngs(2)
+    good = io.BytesIO()
+    make_zip(good, {"a.png": pngs[0], "b.png": pngs[1],
+                    "manifest.csv": manifest_csv([("a.png", "a red circle 0", 0),
+                                                  ("b.png", "a red circle 1", 0)])})
+    unknown_prompt, bad_image = io.BytesIO(), io.BytesIO()
+    make_zip(unknown_prompt, {"a.png": pngs[0], "b.png": pngs[1], "manifest.csv": manifest_csv(
+        [("a.png", "a red circle 0", 0), ("b.png", "no such prompt", 0)])})
+    make_zip(bad_image, {"a.png": pngs[0], "b.png": b"not an image", "manifest.csv":
+                         manifest_csv([("a.png", "a red circle 0", 0),
+                                       ("b.png", "a red circle 1", 0)])})
+    fields = {"form": "imported", "imported-name": "imported-1",
+              "imported-checkpoint": world.checkpoint.pk,
+              "imported-prompt_set": world.prompt_set.pk}
+    for archive, problem in ((unknown_prompt, "manifest line 3: unknown prompt"),
+                             (bad_image, "b.png")):
+        response = client.post(url, {**fields, "imported-archive": _upload(
+            "run.zip", archive.getvalue())})
+        assert response.status_code == 400
+        assert problem in _errors_of(response, "id_imported-archive").replace("&#x27;", "'")
+        assert not GenerationRun.objects.filter(name="imported-1").exists()
+    response = client.post(url, {**fields, "imported-archive": _upload("run.zip",
+                                                                       good.getvalue())})
+    assert response.status_code == 302
+    run = GenerationRun.objects.get(name="imported-1")
+    assert (run.source, run.images.count(), run.status) == (RunSource.IMPORTED, 2,
+                                                             RunStatus.COMPLETED)
+
+
+# ------------------------------------------------------------------------------ references
+
+
+def test_a_reference_set_is_imported_or_refused_leaving_no_empty_set(world):
+    url = reverse("workspace-references", kwargs={"project_id": world.project.pk})
+    client = _client(world.scientist)
+    bad = io.BytesIO()
+    make_zip(bad, {"real/1.png": distinct_pngs(1)[0], "real/2.jpg": b"truncated"})
+    response = client.post(url, {"name": "coco", "archive": _upload("r.zip", bad.getvalue())})
+    assert response.status_code == 400
+    assert "2.jpg" in _errors_of(response, "id_archive")
+    assert not ReferenceSet.objects.filter(name="coco").exists()
+    good = io.BytesIO()
+    make_zip(good, {f"real/{i}.png": data for i, data in enumerate(distinct_pngs(3))})
+    response = client.post(url, {"name": "coco", "archive": _upload("r.zip", good.getvalue())})
+    assert response.status_code == 302
+    assert ReferenceSet.objects.get(name="coco").images.count() == 3
+
+
+# ------------------------------------------------------------------------------ metric jobs
+
+
+def test_metric_job_errors_are_next_to_their_fields_and_a_good_job_opens_its_progress(
+        world, django_capture_on_commit_callbacks):
+    url = reverse("workspace-metrics", kwargs={"project_id": world.project.pk})
+    client = _client(world.scientist)
+    before = MetricJob.objects.count()
+    response = client.post(url, {"run": world.run.pk, "metrics": ["fid"]})
+    assert "reference set" in _errors_of(response, "id_reference_set")
+    empty = GenerationRunFactory(checkpoint=world.checkpoint, prompt_set=world.prompt_set)
+    response = client.post(url, {"run": empty.pk, "metrics": ["clip_score"]})
+    assert "has no images" in _errors_of(response, "id_run")
+    response = client.post(url, {"run": world.run.pk})
+    assert "required" in _errors_of(response, "id_metrics")
+    assert MetricJob.objects.count() == before
+    with django_capture_on_commit_callbacks():
+        response = client.post(url, {"run": world.run.pk, "metrics": ["lpips_diversity"]})
+    job = MetricJob.objects.exclude(pk=world.job.pk).get()
+    assert response["Location"] == reverse("workspace-metric-job", kwargs={"job_id": job.pk})
+    assert job.metrics == ["lpips_diversity"] and job.shards_total >= 1
+
+
+# ------------------------------------------------------------------------------ progress
+
+
+def test_run_progress_says_images_done_of_total_and_each_failure_with_its_reason(world):
+    client = _client(world.scientist)
+    state = client.get(reverse("workspace-run-progress", kwargs={"run_id": world.run.pk})).json()
+    assert (state["done"], state["total"], state["failed"], state["finished"]) == (1, 2, 1, False)
+    assert state["percent"] == 50 and state["images_per_s"] > 0 and state["eta_s"] > 0
+    assert state["failures"] == [{"what": 'prompt 2 “a red circle 1”, seed 0 (3 attempts)',
+                                  "reason": "CUDA out of memory"}]
+    page = client.get(reverse("workspace-run", kwargs={"run_id": world.run.pk})).content.decode()
+    assert "CUDA out of memory" in page and 'data-finished="0"' in page
+    GenerationRun.objects.filter(pk=world.run.pk).update(status=RunStatus.PARTIAL,
+                                                         finished_at=timezone.now())
+    state = client.get(reverse("workspace-run-progress", kwargs={"run_id": world.run.pk})).json()
+    assert state["finished"] and state["status_label"] == "completed with failures"
+    assert state["eta_s"] == 0
+
+
+def test_metric_job_progress_counts_shards_images_rate_and_failure_reasons(world):
+    client = _client(world.scientist)
+    url = reverse("workspace-metric-job-progress", kwargs={"job_id": world.job.pk})
+    state = client.get(url).json()
+    assert (state["done"], state["total"], state["images_done"], state["images_total"]) == (
+        1, 2, 1, 2)
+    assert 0 < state["images_per_s"] < 1 and state["eta_s"] > 0
+    assert state["failures"] == [{"what": "shard 2 (run images)",
+                                  "reason": "worker lost; retrying"}]
+    MetricJob.objects.filter(pk=world.job.pk).update(
+        status=JobStatus.PARTIAL, finished_at=timezone.now(),
+        metric_errors={"fid": "too few reference images"}, results={"clip_score": 0.31})
+    state = client.get(url).json()
+    assert state["finished"] and state["results"] == {"clip_score": 0.31}
+    assert state["failures"] == [{"what": "fid", "reason": "too few reference images"}]
+    assert json.dumps(state)  # plain JSON
