@@ -20,6 +20,8 @@ urlpatterns = [
     path("", include("evalhub.evaluation.urls")),
     path("", include("evalhub.leaderboards.urls")),
     path("", include("evalhub.runs.gallery.urls")),
+    path("", include("evalhub.campaigns.manage.urls")),
+    path("", include("evalhub.projects.pages")),
     path("", include("evalhub.workspace.urls")),
     path("", include("evalhub.exports.urls")),
     path("", include("evalhub.core.urls")),

@@ -6,7 +6,7 @@ import random
 
 from evalhub.campaigns.models import Campaign, ComparisonTask, Outcome
 from evalhub.core.errors import EvalHubError
-from evalhub.projects.references import check_same_project
+from evalhub.projects.references import ForeignReference, check_same_project
 from evalhub.runs.models import Image
 
 
@@ -25,3 +25,22 @@ def gold_task_add(*, campaign: Campaign, image_a: Image, image_b: Image, answer:
                   "judgments_needed": 0, "shuffle_key": random.random()},
     )
     return task
+
+
+def gold_task_remove(*, campaign: Campaign, task_id: int) -> None:
+    """Remove a gold pair of ``campaign`` that nobody has voted on.
+
+    A gold pair with votes stays: its votes are the evidence of annotators' gold accuracy, and
+    deleting the pair would delete them. A wrong answer is corrected by adding the same pair
+    again with the right one (``gold_task_add`` updates it). Another campaign's task, or one
+    that is not gold, is refused like an id that does not exist.
+    """
+    task = ComparisonTask.objects.filter(pk=task_id, campaign=campaign, is_gold=True).first()
+    if task is None:
+        raise ForeignReference("task: no such gold pair in this campaign.", details=["task"])
+    votes = task.judgments.count()
+    if votes:
+        raise EvalHubError(f"This gold pair has {votes} vote{'s' if votes != 1 else ''}, the "
+                           "evidence of annotators' gold accuracy: it stays. Add it again "
+                           "with another answer to correct it.")
+    task.delete()

@@ -1,0 +1,112 @@
+"""Forms of the campaign pages.
+
+Choices are the project's (or campaign's) own objects, so an id from another project is
+refused exactly like an id that does not exist ("Select a valid choice"), next to its field.
+Ranges and combinations are the services' rules: the views call the service and put its
+refusal next to the field (errors.py), so no rule is written twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from evalhub.campaigns.models import Campaign, Criterion, PairPolicy
+from evalhub.core.limits import MAX_TEXT_CHARS
+from evalhub.projects.models import Project
+from evalhub.runs.models import GenerationRun, Image
+
+# Service refusals of campaign_create -> the field they are about (see errors.py).
+CREATE_HINTS = {
+    "each run once": "runs", "at least two runs": "runs", "share one prompt set": "runs",
+    "criteria": "criteria", "gold_rate": "gold_rate", "judgments_per_pair":
+    "judgments_per_pair", "pair policy": "pair_policy", "campaign named": "name",
+}
+GOLD_HINTS = {"same prompt": "image_b", "gold answer": "answer"}
+
+
+class RunChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, run: GenerationRun) -> str:
+        checkpoint = run.checkpoint
+        step = "" if checkpoint.training_step is None else f" (step {checkpoint.training_step})"
+        return (f"{checkpoint.model.name} / {checkpoint.name}{step} / {run.name} "
+                f"— {run.prompt_set.name}")
+
+
+class CampaignCreateForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    runs = RunChoiceField(queryset=GenerationRun.objects.none(),
+                          widget=forms.CheckboxSelectMultiple,
+                          help_text="At least two runs of one prompt set.")
+    criteria = forms.MultipleChoiceField(
+        choices=Criterion.choices, widget=forms.CheckboxSelectMultiple, required=False,
+        initial=[Criterion.OVERALL], label="Questions (criteria)",
+        help_text="“overall” is always asked; add the others to ask them too.")
+    pair_policy = forms.ChoiceField(choices=PairPolicy.choices, initial=PairPolicy.BALANCED)
+    judgments_per_pair = forms.IntegerField(initial=3, help_text="Between 1 and 50.")
+    gold_rate = forms.FloatField(initial=0.0, label="Gold share",
+                                 help_text="Share of served pairs that are gold, 0 to 0.5.")
+    min_lpips_distance = forms.FloatField(
+        required=False, min_value=0, label="LPIPS near-duplicate threshold",
+        help_text="Pairs closer than this LPIPS distance are not asked; empty: keep all.")
+    prompt_category = forms.ChoiceField(required=False, label="Prompt category")
+    lease_seconds = forms.IntegerField(initial=180, min_value=10, max_value=24 * 3600,
+                                       help_text="How long a pair is held for an annotator.")
+    instructions = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
+                                   max_length=MAX_TEXT_CHARS)
+    open_when_built = forms.BooleanField(required=False, initial=True,
+                                         help_text="Open for rating once built; "
+                                                   "otherwise it stays a draft.")
+
+    def __init__(self, *args: Any, project: Project, categories: list[str],
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["runs"].queryset = (
+            GenerationRun.objects.filter(project=project)
+            .select_related("checkpoint__model", "prompt_set").order_by("-id"))
+        self.fields["prompt_category"].choices = [("", "all prompts"),
+                                                  *((c, c) for c in categories)]
+
+
+STATUS_LABELS = {
+    ("draft", "active"): "Open for rating",
+    ("paused", "active"): "Resume",
+    ("active", "paused"): "Pause",
+}
+
+
+def status_actions(campaign: Campaign, transitions: dict[str, frozenset[str]]
+                   ) -> list[tuple[str, str]]:
+    """(target status, button label) for the moves ``transitions`` allows from the
+    campaign's status, in a fixed order (close last)."""
+    allowed = transitions.get(campaign.status, frozenset())
+    order = ["active", "paused", "closed"]
+    return [(target, STATUS_LABELS.get((campaign.status, target), "Close"))
+            for target in order if target in allowed]
+
+
+class StatusForm(forms.Form):
+    status = forms.CharField(max_length=20)
+    current = forms.CharField(max_length=20, help_text="The status the button was shown for.")
+
+
+class ExcludeForm(forms.Form):
+    annotator = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+    excluded = forms.BooleanField(required=False)
+    note = forms.CharField(required=False, max_length=MAX_TEXT_CHARS)
+
+
+class GoldAddForm(forms.Form):
+    image_a = forms.ModelChoiceField(queryset=Image.objects.none(), widget=forms.NumberInput,
+                                     label="Image A (id)")
+    image_b = forms.ModelChoiceField(queryset=Image.objects.none(), widget=forms.NumberInput,
+                                     label="Image B (id)")
+    answer = forms.ChoiceField(choices=[("a", "A is better"), ("b", "B is better"),
+                                        ("tie", "Tie")])
+
+    def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        images = Image.objects.filter(run__project_id=campaign.project_id)
+        self.fields["image_a"].queryset = images
+        self.fields["image_b"].queryset = images

@@ -1,0 +1,95 @@
+"""Reads of the campaign pages: live building progress, progress per annotator, gold pairs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from django.db.models import Count, Max, Q
+
+from evalhub.campaigns.building.images import campaign_images_preparing
+from evalhub.campaigns.models import Campaign, CampaignStatus, ComparisonTask, JudgeKind, Judgment
+from evalhub.campaigns.selectors import campaign_progress
+
+# Statuses after which building is over: the page stops polling.
+BUILT = {CampaignStatus.DRAFT, CampaignStatus.ACTIVE, CampaignStatus.PAUSED,
+         CampaignStatus.CLOSED, CampaignStatus.FAILED}
+
+
+@dataclass(frozen=True)
+class LiveProgress:
+    """What the campaign page polls (``campaign-manage-progress``).
+
+    ``votes_done`` / ``votes_needed``: human judgments counted on non-gold pairs over the
+    judgments they need (``judgments_per_pair`` each); ``images_done`` / ``images_total``: large
+    images whose tiles are built, when any are still being prepared (else both 0).
+    ``final``: building is over and every image is ready, so nothing will change but votes.
+    """
+
+    status: str
+    tasks: int
+    tasks_complete: int
+    votes_done: int
+    votes_needed: int
+    human_votes: int
+    annotators: int
+    gold_tasks: int
+    images_done: int
+    images_total: int
+    waiting_for_runs: list[int]
+    error: str
+    skipped_near_identical: int
+    final: bool
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def live_progress(*, campaign: Campaign) -> LiveProgress:
+    progress = campaign_progress(campaign=campaign)
+    preparing = (campaign_images_preparing(campaign)
+                 if campaign.status != CampaignStatus.FAILED else None)
+    report = campaign.build_report or {}
+    return LiveProgress(
+        status=campaign.status, tasks=progress["tasks"],
+        tasks_complete=progress["tasks_complete"], votes_done=progress["judgments_done"],
+        votes_needed=progress["judgments_needed"], human_votes=progress["human_votes"],
+        annotators=progress["annotators"], gold_tasks=progress["gold_tasks"],
+        images_done=preparing.done if preparing else 0,
+        images_total=preparing.total if preparing else 0,
+        waiting_for_runs=list(report.get("waiting_for_runs", [])),
+        error=str(report.get("error", "")),
+        skipped_near_identical=int(report.get("skipped_near_identical", 0) or 0),
+        final=campaign.status in BUILT and preparing is None,
+    )
+
+
+@dataclass(frozen=True)
+class AnnotatorProgress:
+    annotator_id: int
+    username: str
+    votes: int  # live human votes on the "overall" question, gold pairs included
+    gold_votes: int
+    last_vote_at: datetime | None
+
+
+def annotator_progress(*, campaign: Campaign) -> list[AnnotatorProgress]:
+    """One row per annotator who voted, most votes first (one grouped query)."""
+    rows = (Judgment.objects.filter(campaign=campaign, judge_kind=JudgeKind.HUMAN,
+                                    retracted_at__isnull=True, criterion="overall")
+            .values("annotator_id", "annotator__username")
+            .annotate(votes=Count("id"), gold=Count("id", filter=Q(task__is_gold=True)),
+                      last=Max("created_at"))
+            .order_by("-votes", "annotator__username"))
+    return [AnnotatorProgress(row["annotator_id"], row["annotator__username"], row["votes"],
+                              row["gold"], row["last"]) for row in rows]
+
+
+def gold_pairs(*, campaign: Campaign, limit: int = 200) -> list[ComparisonTask]:
+    """The campaign's gold pairs with their prompt, images and vote counts (newest first)."""
+    return list(ComparisonTask.objects.filter(campaign=campaign, is_gold=True)
+                .select_related("prompt", "run_a", "run_b")
+                .annotate(votes=Count("judgments", filter=Q(
+                    judgments__retracted_at__isnull=True, judgments__criterion="overall",
+                    judgments__judge_kind=JudgeKind.HUMAN)))
+                .order_by("-id")[:limit])

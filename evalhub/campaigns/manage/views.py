@@ -1,0 +1,185 @@
+"""The campaign pages (owners and scientists; annotators 403, others 404).
+
+Thin: access.py checks the caller, forms.py parses, the API's services write, selectors.py
+reads. A refused write re-renders the page with the service's message next to its field
+(status 400) and stores nothing; a write that succeeds redirects (post/redirect/get).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from evalhub.campaigns.building.gold import gold_task_add, gold_task_remove
+from evalhub.campaigns.manage.access import campaign_for_science
+from evalhub.campaigns.manage.errors import attach_service_error
+from evalhub.campaigns.manage.forms import (
+    CREATE_HINTS,
+    GOLD_HINTS,
+    CampaignCreateForm,
+    ExcludeForm,
+    GoldAddForm,
+    StatusForm,
+    status_actions,
+)
+from evalhub.campaigns.manage.selectors import annotator_progress, gold_pairs, live_progress
+from evalhub.campaigns.models import Campaign
+from evalhub.campaigns.quality.agreement import agreement_by_criterion
+from evalhub.campaigns.quality.annotators import annotator_quality, annotator_set_excluded
+from evalhub.campaigns.services import TRANSITIONS, campaign_create, campaign_set_status
+from evalhub.core.errors import EvalHubError
+from evalhub.projects.models import Membership, Project, Role
+from evalhub.runs.gallery.access import project_for_science
+from evalhub.runs.gallery.selectors import project_categories
+
+
+def _manage_url(campaign: Campaign, anchor: str = "") -> str:
+    return reverse("campaign-manage", kwargs={"campaign_id": campaign.pk}) + anchor
+
+
+@login_required
+@require_safe
+def campaign_list(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_for_science(user=request.user, project_id=project_id)
+    campaigns = Campaign.objects.filter(project=project).order_by("-id")
+    return render(request, "campaigns/manage/list.html",
+                  {"project": project, "campaigns": campaigns})
+
+
+def _annotators(project: Project) -> list[str]:
+    return list(Membership.objects.filter(project=project, role=Role.ANNOTATOR)
+                .order_by("user__username").values_list("user__username", flat=True))
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def campaign_new(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_for_science(user=request.user, project_id=project_id)
+    categories = project_categories(project_id=project.pk)
+    form = CampaignCreateForm(request.POST if request.method == "POST" else None,
+                              project=project, categories=categories)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            campaign = campaign_create(
+                project=project, name=data["name"], runs=list(data["runs"]),
+                criteria=data["criteria"], instructions=data["instructions"],
+                prompt_category=data["prompt_category"],
+                judgments_per_pair=data["judgments_per_pair"], gold_rate=data["gold_rate"],
+                pair_policy=data["pair_policy"], min_lpips_distance=data["min_lpips_distance"],
+                lease_seconds=data["lease_seconds"], open_when_built=data["open_when_built"],
+                created_by=request.user)
+        except EvalHubError as error:
+            attach_service_error(form, error, CREATE_HINTS)
+        else:
+            return redirect(_manage_url(campaign))
+    status = 400 if request.method == "POST" else 200
+    return render(request, "campaigns/manage/new.html", {
+        "project": project, "form": form, "annotators": _annotators(project),
+    }, status=status)
+
+
+def _detail(request: HttpRequest, campaign: Campaign, role: str, *,
+            gold_form: GoldAddForm | None = None, errors: dict[str, str] | None = None,
+            status: int = 200) -> HttpResponse:
+    quality = annotator_quality(campaign=campaign)
+    progress = live_progress(campaign=campaign)
+    return render(request, "campaigns/manage/detail.html", {
+        "campaign": campaign, "project": campaign.project, "role": role,
+        "runs": campaign.runs.select_related("checkpoint__model").order_by("name"),
+        "actions": status_actions(campaign, TRANSITIONS),
+        "progress": progress,
+        "annotators": annotator_progress(campaign=campaign),
+        "quality": quality,
+        "flagged": [row for row in quality if row.flagged or row.excluded],
+        "agreement": agreement_by_criterion(campaign=campaign),
+        "gold_form": gold_form or GoldAddForm(campaign=campaign),
+        "gold_pairs": gold_pairs(campaign=campaign),
+        "errors": errors or {},
+        "config": {"progress_url": reverse("campaign-manage-progress",
+                                           kwargs={"campaign_id": campaign.pk}),
+                   "progress": progress.as_json()},
+    }, status=status)
+
+
+@login_required
+@require_safe
+def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign, role = campaign_for_science(user=request.user, campaign_id=campaign_id)
+    return _detail(request, campaign, role)
+
+
+@login_required
+@require_safe
+def campaign_progress(request: HttpRequest, campaign_id: int) -> JsonResponse:
+    """What the page's script polls while the campaign builds (and votes arrive)."""
+    campaign, _ = campaign_for_science(user=request.user, campaign_id=campaign_id)
+    return JsonResponse(live_progress(campaign=campaign).as_json())
+
+
+@login_required
+@require_POST
+def campaign_status(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Pause, resume, open or close, as ``TRANSITIONS`` allows from the status the button was
+    shown for (a second scientist's change meanwhile is refused, not overwritten)."""
+    campaign, role = campaign_for_science(user=request.user, campaign_id=campaign_id)
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, campaign, role, status=400,
+                       errors={"status": "Choose one of the buttons."})
+    try:
+        campaign_set_status(campaign=campaign, status=form.cleaned_data["status"],
+                            from_status=form.cleaned_data["current"])
+    except EvalHubError as error:
+        campaign.refresh_from_db(fields=["status"])
+        return _detail(request, campaign, role, status=400, errors={"status": error.message})
+    return redirect(_manage_url(campaign))
+
+
+@login_required
+@require_POST
+def campaign_exclude(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Exclude (or include again) an annotator's votes from statistics and exports."""
+    campaign, role = campaign_for_science(user=request.user, campaign_id=campaign_id)
+    form = ExcludeForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, campaign, role, status=400,
+                       errors={"exclude": "No such annotator in this project."})
+    try:
+        annotator_set_excluded(campaign=campaign, annotator_id=form.cleaned_data["annotator"],
+                               excluded=form.cleaned_data["excluded"],
+                               note=form.cleaned_data["note"])
+    except EvalHubError:
+        return _detail(request, campaign, role, status=400,
+                       errors={"exclude": "No such annotator in this project."})
+    return redirect(_manage_url(campaign, "#quality"))
+
+
+@login_required
+@require_POST
+def campaign_gold_add(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    campaign, role = campaign_for_science(user=request.user, campaign_id=campaign_id)
+    form = GoldAddForm(request.POST, campaign=campaign)
+    if form.is_valid():
+        try:
+            gold_task_add(campaign=campaign, **form.cleaned_data)
+        except EvalHubError as error:
+            attach_service_error(form, error, GOLD_HINTS)
+        else:
+            return redirect(_manage_url(campaign, "#gold"))
+    return _detail(request, campaign, role, gold_form=form, status=400)
+
+
+@login_required
+@require_POST
+def campaign_gold_remove(request: HttpRequest, campaign_id: int, task_id: int
+                         ) -> HttpResponse:
+    campaign, role = campaign_for_science(user=request.user, campaign_id=campaign_id)
+    try:
+        gold_task_remove(campaign=campaign, task_id=task_id)
+    except EvalHubError as error:
+        return _detail(request, campaign, role, status=400, errors={"gold": error.message})
+    return redirect(_manage_url(campaign, "#gold"))

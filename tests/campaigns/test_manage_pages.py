@@ -1,0 +1,327 @@
+"""The scientists' campaign pages: who may open them and act, and what each form does.
+
+Every write goes through the service the API calls; a refusal is shown next to its field and
+stores nothing; another project's object is refused like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from evalhub.campaigns.building.gold import gold_task_add
+from evalhub.campaigns.models import AnnotatorFlag, Campaign, CampaignStatus, ComparisonTask
+from tests.builders import build_campaign
+from tests.core.test_security_headers import _inline_code
+from tests.factories import UserFactory
+from tests.leaderboards.helpers import cast
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world():
+    return build_campaign(runs=2, prompts=3, annotators=2, name="Study")
+
+
+@pytest.fixture
+def other():
+    """Another project, with its own runs and campaign."""
+    return build_campaign(runs=2, prompts=2, annotators=1, name="Elsewhere")
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _pages(world) -> list[str]:
+    campaign, project = world.campaign.pk, world.campaign.project_id
+    return [f"/projects/{project}/campaigns/", f"/projects/{project}/campaigns/new/",
+            f"/campaigns/{campaign}/manage/", f"/campaigns/{campaign}/manage/progress/"]
+
+
+def _gold(world, answer: str = "a") -> ComparisonTask:
+    first = world.tasks[0]
+    return gold_task_add(campaign=world.campaign, image_a=first.image_a, image_b=first.image_b,
+                         answer=answer)
+
+
+def _actions(world) -> list[tuple[str, dict]]:
+    """Every POST of the pages, with a valid body."""
+    campaign = world.campaign.pk
+    gold = _gold(world)
+    second = world.tasks[1]
+    return [
+        (f"/campaigns/{campaign}/manage/status/", {"status": "paused", "current": "active"}),
+        (f"/campaigns/{campaign}/manage/exclude/",
+         {"annotator": world.annotator.pk, "excluded": "on"}),
+        (f"/campaigns/{campaign}/manage/gold/",
+         {"image_a": second.image_a_id, "image_b": second.image_b_id, "answer": "b"}),
+        (f"/campaigns/{campaign}/manage/gold/{gold.pk}/remove/", {}),
+        (f"/projects/{world.campaign.project_id}/campaigns/new/",
+         {"name": "Second", "runs": [r.pk for r in world.runs], "criteria": ["overall"],
+          "pair_policy": "balanced", "judgments_per_pair": 3, "gold_rate": 0,
+          "lease_seconds": 180}),
+    ]
+
+
+def _state(world) -> tuple:
+    campaign = Campaign.objects.get(pk=world.campaign.pk)
+    return (campaign.status, AnnotatorFlag.objects.count(),
+            sorted(ComparisonTask.objects.filter(is_gold=True).values_list("pk", flat=True)),
+            Campaign.objects.count())
+
+
+# ---------------------------------------------------------------------------- permissions
+
+
+def test_anonymous_users_are_sent_to_sign_in_for_every_page_and_action(world):
+    before = _state(world)
+    for url in _pages(world):
+        response = Client().get(url)
+        assert response.status_code == 302 and response["Location"].startswith(
+            "/accounts/login/?next="), url
+    for url, body in _actions(world):
+        response = Client().post(url, body)
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"], url
+    assert _state(world)[0] == before[0]
+
+
+def test_annotators_get_403_and_outsiders_404_and_nothing_changes(world, other):
+    outsider = UserFactory()
+    actions = _actions(world)
+    before = _state(world)
+    for url in _pages(world):
+        assert _client(world.annotator).get(url).status_code == 403, url
+        assert _client(outsider).get(url).status_code == 404, url
+        assert _client(other.owner).get(url).status_code == 404, url
+    for url, body in actions:
+        assert _client(world.annotator).post(url, body).status_code == 403, url
+        assert _client(outsider).post(url, body).status_code == 404, url
+        assert _client(other.owner).post(url, body).status_code == 404, url
+    assert _state(world) == before
+    assert _client(world.scientist).get("/campaigns/999999999/manage/").status_code == 404
+
+
+@pytest.mark.parametrize("who", ["scientist", "owner"])
+def test_scientists_and_owners_open_every_page_and_act(world, who):
+    user = getattr(world, who)
+    for url in _pages(world):
+        response = _client(user).get(url)
+        assert response.status_code == 200, url
+        if response["Content-Type"].startswith("text/html"):
+            assert _inline_code(response.content.decode()) == [], url
+    for url, body in _actions(world):
+        response = _client(user).post(url, body)
+        assert response.status_code == 302, (url, response.content.decode()[:2000])
+    campaign = Campaign.objects.get(pk=world.campaign.pk)
+    assert campaign.status == CampaignStatus.PAUSED
+    assert AnnotatorFlag.objects.get(campaign=campaign, annotator=world.annotator).excluded
+    assert Campaign.objects.filter(project=campaign.project, name="Second").exists()
+
+
+# ---------------------------------------------------------------------------- creation
+
+
+def _create_body(world, **changes) -> dict:
+    body = {"name": "New study", "runs": [r.pk for r in world.runs],
+            "criteria": ["overall", "aesthetics"], "pair_policy": "active",
+            "judgments_per_pair": "2", "gold_rate": "0.1", "min_lpips_distance": "0.05",
+            "lease_seconds": "120", "instructions": "Pick the better image.",
+            "open_when_built": "on"}
+    body.update(changes)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def test_a_campaign_is_created_through_the_service_and_opens_its_page(world):
+    response = _client(world.scientist).post(
+        f"/projects/{world.campaign.project_id}/campaigns/new/", _create_body(world))
+    campaign = Campaign.objects.get(name="New study")
+    assert response.status_code == 302
+    assert response["Location"] == f"/campaigns/{campaign.pk}/manage/"
+    assert set(campaign.runs.all()) == set(world.runs)
+    assert campaign.criteria == ["overall", "aesthetics"]
+    assert (campaign.pair_policy, campaign.judgments_per_pair, campaign.gold_rate,
+            campaign.min_lpips_distance, campaign.lease_seconds) == ("active", 2, 0.1, 0.05, 120)
+    assert campaign.instructions == "Pick the better image."
+    assert campaign.status == CampaignStatus.BUILDING
+    page = _client(world.scientist).get(response["Location"]).content.decode()
+    assert "Building…" in page and 'data-action="closed"' in page
+
+
+def _errors(response, field: str) -> list[str]:
+    return response.context["form"].errors.get(field, [])
+
+
+@pytest.mark.parametrize(("changes", "field", "message"), [
+    ({"gold_rate": "0.9"}, "gold_rate", "gold_rate must be between 0 and 0.5."),
+    ({"judgments_per_pair": "0"}, "judgments_per_pair", "between 1 and 50"),
+    ({"name": "Study"}, "name", "already has a campaign named"),
+    ({"name": ""}, "name", "This field is required."),
+    ({"lease_seconds": "5"}, "lease_seconds", "greater than or equal to 10"),
+    ({"min_lpips_distance": "-1"}, "min_lpips_distance", "greater than or equal to 0"),
+    ({"pair_policy": "random"}, "pair_policy", "Select a valid choice"),
+])
+def test_creation_errors_are_shown_next_to_their_field_and_nothing_is_stored(
+        world, changes, field, message):
+    before = Campaign.objects.count()
+    response = _client(world.scientist).post(
+        f"/projects/{world.campaign.project_id}/campaigns/new/", _create_body(world, **changes))
+    assert response.status_code == 400
+    assert any(message in error for error in _errors(response, field)), response.context[
+        "form"].errors
+    html = response.content.decode()
+    assert f'id="id_{field}-error"' in html
+    assert Campaign.objects.count() == before
+
+
+def test_a_single_run_is_refused_next_to_the_runs(world):
+    response = _client(world.scientist).post(
+        f"/projects/{world.campaign.project_id}/campaigns/new/",
+        _create_body(world, runs=[world.runs[0].pk]))
+    assert response.status_code == 400
+    assert _errors(response, "runs") == ["A campaign compares at least two runs."]
+    assert not Campaign.objects.filter(name="New study").exists()
+
+
+def test_another_projects_run_is_refused_like_a_missing_one(world, other):
+    response = _client(world.scientist).post(
+        f"/projects/{world.campaign.project_id}/campaigns/new/",
+        _create_body(world, runs=[world.runs[0].pk, other.runs[0].pk]))
+    missing = _client(world.scientist).post(
+        f"/projects/{world.campaign.project_id}/campaigns/new/",
+        _create_body(world, runs=[world.runs[0].pk, 999999999]))
+    assert response.status_code == missing.status_code == 400
+    assert [e.replace(str(other.runs[0].pk), "ID") for e in _errors(response, "runs")] == [
+        e.replace("999999999", "ID") for e in _errors(missing, "runs")]
+    assert not Campaign.objects.filter(name="New study").exists()
+
+
+# ---------------------------------------------------------------------------- status
+
+
+def test_only_the_allowed_transitions_are_offered_and_a_stale_button_is_refused(world):
+    client = _client(world.scientist)
+    url = f"/campaigns/{world.campaign.pk}/manage/"
+    active = client.get(url).content.decode()
+    assert 'data-action="paused"' in active and 'data-action="closed"' in active
+    assert ">Resume<" not in active
+    assert client.post(url + "status/", {"status": "paused", "current": "active"}
+                       ).status_code == 302
+    paused = client.get(url).content.decode()
+    assert ">Resume<" in paused and ">Pause<" not in paused
+    # A second tab still showing "Pause": refused with the reason, nothing changes.
+    stale = client.post(url + "status/", {"status": "paused", "current": "active"})
+    assert stale.status_code == 400
+    assert 'id="status-error"' in stale.content.decode()
+    assert client.post(url + "status/", {"status": "active", "current": "paused"}
+                       ).status_code == 302
+    assert Campaign.objects.get(pk=world.campaign.pk).status == CampaignStatus.ACTIVE
+    client.post(url + "status/", {"status": "closed", "current": "active"})
+    closed = client.get(url).content.decode()
+    assert 'data-action=' not in closed and "stays as it is" in closed
+    assert client.post(url + "status/", {"status": "active", "current": "closed"}
+                       ).status_code == 400
+
+
+def test_progress_is_polled_as_json(world):
+    cast(world.tasks[0], world.annotator, "a")
+    data = _client(world.scientist).get(
+        f"/campaigns/{world.campaign.pk}/manage/progress/").json()
+    assert data["status"] == "active" and data["final"] is True
+    assert (data["tasks"], data["votes_done"], data["votes_needed"], data["annotators"]) == (
+        3, 1, 9, 1)
+
+
+# ---------------------------------------------------------------------------- quality
+
+
+def test_a_flagged_annotator_is_shown_and_excluded_then_included(world):
+    Campaign.objects.filter(pk=world.campaign.pk).update(min_gold_for_flag=1)
+    gold = _gold(world, answer="a")
+    cast(gold, world.annotator, "b")  # wrong on the gold pair: accuracy 0
+    cast(world.tasks[1], world.annotators[1], "a")
+    client = _client(world.scientist)
+    url = f"/campaigns/{world.campaign.pk}/manage/"
+    page = client.get(url)
+    flagged = [row.username for row in page.context["flagged"]]
+    assert flagged == [world.annotator.username]
+    assert "1 flagged or excluded" in page.content.decode()
+    progress = {row.username: row.votes for row in page.context["annotators"]}
+    assert progress == {world.annotator.username: 1, world.annotators[1].username: 1}
+    client.post(url + "exclude/", {"annotator": world.annotator.pk, "excluded": "on"})
+    assert AnnotatorFlag.objects.get(annotator=world.annotator).excluded
+    assert 'data-action="include"' in client.get(url).content.decode()
+    client.post(url + "exclude/", {"annotator": world.annotator.pk})
+    assert not AnnotatorFlag.objects.get(annotator=world.annotator).excluded
+
+
+def test_excluding_someone_outside_the_project_is_refused_like_a_missing_user(world, other):
+    client = _client(world.scientist)
+    url = f"/campaigns/{world.campaign.pk}/manage/exclude/"
+    foreign = client.post(url, {"annotator": other.annotator.pk, "excluded": "on"})
+    missing = client.post(url, {"annotator": 999999999, "excluded": "on"})
+    garbage = client.post(url, {"annotator": "x" * 30, "excluded": "on"})
+    for response in (foreign, missing, garbage):
+        assert response.status_code == 400
+        assert "No such annotator in this project." in response.content.decode()
+    assert AnnotatorFlag.objects.count() == 0
+
+
+# ---------------------------------------------------------------------------- gold pairs
+
+
+def test_gold_pairs_are_added_with_their_answer_and_removed(world):
+    client = _client(world.scientist)
+    url = f"/campaigns/{world.campaign.pk}/manage/gold/"
+    task = world.tasks[2]
+    response = client.post(url, {"image_a": task.image_a_id, "image_b": task.image_b_id,
+                                 "answer": "tie"})
+    assert response.status_code == 302
+    gold = ComparisonTask.objects.get(campaign=world.campaign, image_a=task.image_a,
+                                      image_b=task.image_b)
+    assert (gold.is_gold, gold.gold_answer) == (True, "tie")
+    assert f'data-gold="{gold.pk}"' in client.get(
+        f"/campaigns/{world.campaign.pk}/manage/").content.decode()
+    assert client.post(f"{url}{gold.pk}/remove/").status_code == 302
+    assert not ComparisonTask.objects.filter(pk=gold.pk).exists()
+
+
+def test_gold_errors_are_next_to_their_field_and_store_nothing(world, other):
+    client = _client(world.scientist)
+    url = f"/campaigns/{world.campaign.pk}/manage/gold/"
+    first, second = world.tasks[0], world.tasks[1]
+    before = ComparisonTask.objects.filter(is_gold=True).count()
+    cases = [
+        ({"image_a": first.image_a_id, "image_b": second.image_b_id, "answer": "a"},
+         "image_b", "same prompt"),
+        ({"image_a": other.tasks[0].image_a_id, "image_b": first.image_b_id, "answer": "a"},
+         "image_a", "Select a valid choice"),
+        ({"image_a": 999999999, "image_b": first.image_b_id, "answer": "a"},
+         "image_a", "Select a valid choice"),
+        ({"image_a": first.image_a_id, "image_b": first.image_b_id, "answer": "maybe"},
+         "answer", "Select a valid choice"),
+    ]
+    for body, field, message in cases:
+        response = client.post(url, body)
+        assert response.status_code == 400
+        errors = response.context["gold_form"].errors.get(field, [])
+        assert any(message in error for error in errors), (body, errors)
+        assert f'id="id_{field}-error"' in response.content.decode()
+    assert ComparisonTask.objects.filter(is_gold=True).count() == before
+
+
+def test_a_voted_gold_pair_stays_and_another_campaigns_pair_is_refused(world, other):
+    client = _client(world.scientist)
+    gold = _gold(world)
+    cast(gold, world.annotator, "a")
+    voted = client.post(f"/campaigns/{world.campaign.pk}/manage/gold/{gold.pk}/remove/")
+    assert voted.status_code == 400 and "has 1 vote" in voted.content.decode()
+    theirs = gold_task_add(campaign=other.campaign, image_a=other.tasks[0].image_a,
+                           image_b=other.tasks[0].image_b, answer="a")
+    foreign = client.post(f"/campaigns/{world.campaign.pk}/manage/gold/{theirs.pk}/remove/")
+    missing = client.post(f"/campaigns/{world.campaign.pk}/manage/gold/999999999/remove/")
+    assert foreign.status_code == missing.status_code == 400
+    assert ComparisonTask.objects.filter(pk__in=[gold.pk, theirs.pk]).count() == 2
