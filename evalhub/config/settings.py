@@ -180,8 +180,6 @@ _MEDIA_ORIGINS = env_list("EVALHUB_MEDIA_ORIGINS", [])
 _LIBRARY_STYLE_ELEMENTS = [
     # OpenSeadragon 6.1.1: "@media (hover: none) { .openseadragon-canvas:focus {...} }"
     "'sha256-9xTiqzfwFaL2SGb1rmr8gysEwVVjIvqWAgmZgqFqpEE='",
-    # plotly.js 4.1.1 (Python plotly 7.1.0): MapLibre's stylesheet, inserted at load
-    "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='",
 ]
 _LIBRARY_STYLE_ATTRIBUTES = [
     "'unsafe-hashes'",

@@ -9,5 +9,4 @@ urlpatterns: list = [
     path("dashboard/campaigns/<id:campaign_id>/", views.dashboard_campaign,
          name="dashboard-campaign"),
     path("dashboard/models/<id:model_id>/", views.dashboard_model, name="dashboard-model"),
-    path("dashboard/assets/plotly.min.js", views.plotly_js, name="dashboard-plotly-js"),
 ]

@@ -3,7 +3,8 @@
 - Content-Security-Policy on every page and API answer; the pages carry no inline script or
   style for it to refuse (the browser side: tests/browser/test_csp.py).
 - ``Cache-Control: private, no-store`` on pages and API answers that do not choose their own;
-  media stay private; the public plotly.js library and Django's never-cache pages keep theirs.
+  media stay private; Django's never-cache pages keep theirs (static files: whitenoise, public,
+  tests/leaderboards/test_plotly_bundle.py).
 - With the production environment of docs/deployment.md, ``check --deploy`` warns of nothing,
   HTTP is redirected to HTTPS, HTTPS answers carry HSTS and cookies are sent only over TLS.
 """
@@ -151,8 +152,6 @@ def test_media_are_private(api):
 
 
 def test_a_view_that_chose_its_caching_keeps_it():
-    library = Client().get("/dashboard/assets/plotly.min.js")
-    assert "public" in _cache_control(library)  # the same file for everyone
     login = Client().get("/accounts/login/")
     assert {"private", "no-store", "no-cache", "must-revalidate"} <= _cache_control(login)
 
