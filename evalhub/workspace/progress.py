@@ -40,6 +40,24 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class MetricResult:
+    """A finished job's value of one metric (the summary the job keeps in ``results``)."""
+
+    metric: str
+    value: float | None
+    std: float | None
+    n_images: int | None
+    uncalibrated: bool
+
+
+def _results(results: dict[str, Any]) -> list[MetricResult]:
+    return [MetricResult(metric=metric, value=summary.get("value"), std=summary.get("std"),
+                         n_images=summary.get("n_images"),
+                         uncalibrated=bool(summary.get("uncalibrated")))
+            for metric, summary in sorted(results.items()) if isinstance(summary, dict)]
+
+
+@dataclass(frozen=True)
 class Progress:
     """One job's state. ``done``/``total`` count images for a run and shards for a metric job;
     ``images_done``/``images_total`` count images (for a metric job: run and reference images
@@ -58,7 +76,7 @@ class Progress:
     eta_s: float | None
     error: str
     failures: list[Failure] = field(default_factory=list)
-    results: dict[str, Any] = field(default_factory=dict)
+    results: list[MetricResult] = field(default_factory=list)
 
     @property
     def percent(self) -> int:
@@ -113,5 +131,6 @@ def metric_job_progress(*, job: MetricJob) -> Progress:
         images_done=images_done, images_total=images_total,
         failed=sum(1 for _, _, status, _, _ in shards if status == ShardStatus.FAILED),
         images_per_s=rate, eta_s=eta, error=job.error,
-        failures=failures[:MAX_LISTED_FAILURES], results=job.results if finished else {},
+        failures=failures[:MAX_LISTED_FAILURES],
+        results=_results(job.results) if finished else [],
     )

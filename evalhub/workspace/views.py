@@ -17,6 +17,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -215,7 +216,7 @@ def runs_page(request: HttpRequest, project_id: int) -> HttpResponse:
         values = dict(generated.cleaned_data)
         try:
             values["seeds"] = parse_seeds(values["seeds"])
-        except Exception as exc:  # CommandError: not seeds, or too many
+        except CommandError as exc:  # not seeds, or too many
             generated.add_error("seeds", str(exc).replace("--seeds ", "", 1))
         else:
             values["parameters"] = values.get("parameters") or {}

@@ -392,8 +392,14 @@ def test_metric_job_progress_counts_shards_images_rate_and_failure_reasons(world
                                   "reason": "worker lost; retrying"}]
     MetricJob.objects.filter(pk=world.job.pk).update(
         status=JobStatus.PARTIAL, finished_at=timezone.now(),
-        metric_errors={"fid": "too few reference images"}, results={"clip_score": 0.31})
+        metric_errors={"fid": "too few reference images"},
+        results={"clip_score": {"value": 0.31, "std": None, "n_images": 1,
+                                "uncalibrated": True}})
     state = client.get(url).json()
-    assert state["finished"] and state["results"] == {"clip_score": 0.31}
+    assert state["finished"] and state["results"] == [
+        {"metric": "clip_score", "value": 0.31, "std": None, "n_images": 1,
+         "uncalibrated": True}]
+    page = client.get(reverse("workspace-metric-job", kwargs={"job_id": world.job.pk}))
+    assert "0.3100 (uncalibrated)" in page.content.decode()
     assert state["failures"] == [{"what": "fid", "reason": "too few reference images"}]
     assert json.dumps(state)  # plain JSON

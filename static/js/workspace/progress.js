@@ -34,17 +34,22 @@ function draw(state) {
   }));
   document.getElementById("progress-no-failures").hidden = state.failures.length > 0;
   const results = document.getElementById("results");
-  if (results && Object.keys(state.results).length) {
-    document.getElementById("results-body").replaceChildren(
-      ...Object.entries(state.results).map(([metric, value]) => {
-        const row = document.createElement("tr");
-        const name = document.createElement("th");
-        name.textContent = metric;
-        const cell = document.createElement("td");
-        cell.textContent = typeof value === "object" ? JSON.stringify(value) : String(value);
-        row.append(name, cell);
-        return row;
-      }));
+  if (results && state.results.length) {
+    document.getElementById("results-body").replaceChildren(...state.results.map((result) => {
+      const row = document.createElement("tr");
+      const name = document.createElement("th");
+      name.textContent = result.metric;
+      const value = document.createElement("td");
+      value.className = "num";
+      value.textContent = result.value === null ? "–" : result.value.toFixed(4);
+      if (result.std !== null) value.textContent += ` ± ${result.std.toFixed(4)}`;
+      if (result.uncalibrated) value.textContent += " (uncalibrated)";
+      const count = document.createElement("td");
+      count.className = "num";
+      count.textContent = result.n_images ?? "–";
+      row.append(name, value, count);
+      return row;
+    }));
     results.hidden = false;
   }
   document.getElementById("progress-final").hidden = !state.finished;

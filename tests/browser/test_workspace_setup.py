@@ -1,0 +1,85 @@
+"""The scientist's set-up in Chromium, with a real Celery worker: register a model and a
+checkpoint, upload prompts (through the upload script and its progress bar), launch a `shapes`
+generation and wait on the progress view, which updates itself until the run is done.
+
+Fails on any console error or Content-Security-Policy violation of the pages. Screenshots of
+the progress view are kept under /tmp (workspace-*.png). Lean: 2 prompts x 2 seeds of 48 px.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from evalhub.projects.models import Role
+from evalhub.runs.models import Checkpoint, GenerationRun, RunStatus
+from tests.browser.conftest import login
+from tests.browser.test_gallery import errors  # noqa: F401 (fixture: console errors, CSP)
+from tests.factories import MembershipFactory, ProjectFactory
+
+# A real worker sharing the test database, broker and media folder (tests/integration).
+from tests.integration.conftest import (  # noqa: F401 (fixtures)
+    _media_in_tmp,
+    redis_url,
+    shared_media_root,
+    shared_worker,
+    worker,
+    worker_env,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration,
+              pytest.mark.django_db(transaction=True)]
+
+PROMPTS = b"a red circle on white\nthree blue squares\n"
+
+
+def test_a_scientist_sets_up_and_watches_a_shapes_generation(context, errors, worker):  # noqa: F811
+    project = ProjectFactory(name="Workspace study")
+    scientist = MembershipFactory(project=project, role=Role.SCIENTIST).user
+    page = context.new_page()
+    models_url = f"/workspace/{project.pk}/models/"
+    login(page, scientist.username, models_url)
+
+    # 1. A model, then a checkpoint of it at a training step, drawn by `shapes`.
+    page.fill("#id_model-name", "toy-diffusion")
+    page.click("#model-form button[type=submit]")
+    page.wait_for_selector("#models-table")
+    page.select_option("#id_checkpoint-model", label="toy-diffusion")
+    page.fill("#id_checkpoint-name", "step-1000")
+    page.fill("#id_checkpoint-training_step", "1000")
+    page.select_option("#id_checkpoint-generator", value="shapes")
+    page.click("#checkpoint-form button[type=submit]")
+    page.wait_for_selector("#models-table >> text=step-1000")
+    assert Checkpoint.objects.get(model__project=project).training_step == 1000
+
+    # 2. Prompts, sent by the upload script (progress bar, then the list once stored).
+    page.click("nav.tabs >> text=Prompt sets")
+    page.fill("#id_name", "shapes-prompts")
+    page.set_input_files("#id_file", files=[{"name": "prompts.txt", "mimeType": "text/plain",
+                                             "buffer": PROMPTS}])
+    page.click("#prompt-set-form button[type=submit]")
+    page.wait_for_selector("#prompt-sets-table >> text=shapes-prompts")
+    assert page.inner_text("#prompt-sets-table tbody td.num") == "2"
+
+    # 3. A generated run: checkpoint x prompt set x seeds x parameters, launched at once.
+    page.click("nav.tabs >> text=Runs")
+    page.fill("#id_generated-name", "shapes-run")
+    page.fill("#id_generated-seeds", "0-1")
+    page.fill("#id_generated-parameters", '{"width": 48, "height": 48}')
+    page.click("#generated-run-form button[type=submit]")
+    page.wait_for_url("**/workspace/runs/*/")
+    page.evaluate("window.__samePage = true")  # gone if the page were reloaded
+    page.screenshot(path="/tmp/workspace-progress-started.png")
+
+    # 4. The progress view updates itself (no reload) until the run's final state.
+    page.wait_for_selector('#progress[data-finished="1"]', timeout=120_000)
+    page.screenshot(path="/tmp/workspace-progress-done.png")
+    assert page.evaluate("window.__samePage") is True
+    run = GenerationRun.objects.get(project=project, name="shapes-run")
+    assert (run.status, run.items_done, run.items_total) == (RunStatus.COMPLETED, 4, 4)
+    assert page.inner_text("#progress-status") == "Completed"
+    assert (page.inner_text("#progress-done"), page.inner_text("#progress-total")) == ("4", "4")
+    assert page.get_attribute("#progress-bar", "value") == "100"
+    assert page.is_visible("#progress-no-failures")
+    assert run.images.count() == 4
+    assert page.evaluate("window.__violations") == []
+    assert errors == []
