@@ -1,10 +1,16 @@
-// The annotator's rating page: one pair on screen, the next one already leased and decoded,
-// votes written to a local outbox before they are sent. See templates/campaigns/rate.html.
+// The annotator's rating page: one pair on screen, the next one already leased, decoded and
+// waiting behind it (rate/stage.js), votes written to a local outbox before they are sent.
+// Votes count only on a pair that is drawn. See templates/campaigns/rate.html.
+//
+// The keypress that votes does only what the next frame needs (store the vote, swap the
+// panes, the prompt); sending, the undo history, the progress line and the announcement
+// follow once that frame is out (afterFrame).
 
 import { NetworkError, RateApi } from "./rate/api.js";
-import { openTiled, preloadTask } from "./rate/images.js";
+import { afterFrame } from "./rate/frame.js";
 import { VoteQueue } from "./rate/queue.js";
-import { SyncedView } from "./rate/zoom.js";
+import { Stage } from "./rate/stage.js";
+import { SyncedView, formatScale } from "./rate/zoom.js";
 
 const cfg = JSON.parse(document.getElementById("rate-config").textContent);
 const api = new RateApi(cfg.api);
@@ -17,20 +23,24 @@ const criteria = cfg.criteria.map((c) => c.key);
 const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
 const app = $("#rate-app");
-const panes = Object.fromEntries($$(".pane", app).map((el) => [el.dataset.side, el]));
+const stage = new Stage($("#rate-stage"), view, cfg.osd);
 
 const KEYS = {
   1: "left", ArrowLeft: "left", 2: "right", ArrowRight: "right",
   3: "tie", t: "tie", 4: "both_bad", b: "both_bad",
 };
 const UNDO_DEPTH = 20;
+const PREPARING_POLL_MS = 2500; // while the campaign's large images are being tiled
+const SLOW_MS = 100; // a pair not drawn by then shows as loading (buttons greyed, spinner)
 
 const state = {
   current: null, // task payload on screen
   upcoming: [], // leased tasks, preloaded, waiting their turn
   history: [], // [{clientId, task}] votes cast here, newest last, for undo (kept in storage)
   answers: {}, // criterion -> answer for the current pair
-  ready: false, // the pair is fully shown: input counts from here
+  ready: false, // the pair is drawn: votes count from here
+  broken: false, // a pane failed to load: only skip, report and retry
+  slowTimer: null,
   shownAt: 0,
   progress: null, // {my_votes, remaining} as the server last said
   progressAt: -1, // when that answer was asked for: an older answer arriving late is ignored
@@ -38,7 +48,7 @@ const state = {
   prefetchRetry: 0,
   prefetchTimer: null,
   done: null, // server's "nothing left" message
-  viewers: [],
+  preparing: null, // {done, total} while the campaign's large images are being prepared
   dismissed: new Set(), // leases skipped or reported here: never shown again, even if the
   // server has not processed the skip yet (it would hand the lease back as "held")
   started: false, // the leases held before a reload are known: safe to lease more
@@ -84,12 +94,39 @@ function renderAnswers() {
   }
 }
 
-function setReady(ready) {
-  state.ready = ready;
-  app.dataset.ready = ready ? "1" : "0"; // also lets tests wait for "fully shown"
-  app.classList.toggle("loading", !ready && !state.done);
-  for (const button of $$(".answer-btn, #skip-btn, .report-btn", app)) button.disabled = !ready;
-  $("#undo-btn").disabled = state.history.length === 0;
+/** "ready" (drawn: every action), "loading" (no action but undo) or "broken" (a pane failed:
+ * skip, report, retry). Input follows at once; the buttons look disabled only when loading
+ * lasts SLOW_MS, so a prefetched pair (drawn in the next frame) restyles nothing. */
+function setInput(mode) {
+  state.ready = mode === "ready";
+  state.broken = mode === "broken";
+  const flag = state.ready ? "1" : "0";
+  if (app.dataset.ready !== flag) app.dataset.ready = flag; // tests wait for "drawn"
+  clearTimeout(state.slowTimer);
+  if (mode === "loading") state.slowTimer = setTimeout(renderInput, SLOW_MS);
+  else renderInput();
+}
+
+function renderInput() {
+  const loading = !state.ready && !state.broken && !state.done && !state.preparing;
+  if (app.classList.contains("loading") !== loading) app.classList.toggle("loading", loading);
+  for (const button of $$(".answer-btn", app)) setDisabled(button, !state.ready);
+  for (const button of $$("#skip-btn, .report-btn, .error-report-btn", app)) {
+    setDisabled(button, !(state.ready || state.broken));
+  }
+  setDisabled($("#undo-btn"), state.history.length === 0);
+}
+
+function setDisabled(button, disabled) {
+  if (button.disabled !== disabled) button.disabled = disabled;
+}
+
+function setHidden(el, hidden) {
+  if (el.hidden !== hidden) el.hidden = hidden;
+}
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
 }
 
 // ---------------------------------------------------------------- undo history across reloads
@@ -130,107 +167,121 @@ function knownLeases() {
   return [...new Set([...shown, ...queued, ...state.dismissed])];
 }
 
-function destroyViewers() {
-  for (const viewer of state.viewers) viewer.destroy();
-  state.viewers = [];
-}
-
-/** Put one image in its pane; resolves when it is painted (or failed: still votable). */
-async function fillPane(side, image) {
-  const pane = panes[side];
-  const viewEl = $(".pane-view", pane);
-  const img = $(".pane-img", pane);
-  const tiles = $(".pane-osd", pane);
-  pane.hidden = !image;
-  $(".pane-error", pane).hidden = true;
-  if (!image) return;
-  pane.dataset.kind = image.tiles ? "tiles" : "img";
-  if (image.tiles) {
-    img.hidden = true;
-    img.removeAttribute("src");
-    tiles.hidden = false;
-    tiles.replaceChildren();
-    const holder = document.createElement("div");
-    holder.className = "osd-holder";
-    tiles.append(holder);
-    try {
-      const viewer = await openTiled(holder, image.tiles, cfg.osd);
-      state.viewers.push(viewer);
-      view.add({ el: viewEl, viewer, width: image.width, height: image.height });
-    } catch {
-      $(".pane-error", pane).hidden = false;
-    }
-    return;
-  }
-  tiles.hidden = true;
-  tiles.replaceChildren();
-  img.hidden = false;
-  view.add({ el: viewEl, img, width: image.width, height: image.height });
-  img.src = image.url;
-  try {
-    await img.decode();
-  } catch {
-    $(".pane-error", pane).hidden = false;
-  }
-}
-
+/** Put `task` on screen; input counts once both images are drawn. */
 async function showTask(task) {
-  setReady(false);
-  destroyViewers();
-  view.clear();
-  view.reset();
+  setInput("loading");
   state.current = task;
   app.dataset.lease = task.lease;
   state.answers = {};
   renderAnswers();
-  localStorage.setItem(`${storagePrefix}.current`, task.lease);
-  $("#rate-prompt").textContent = task.prompt;
-  app.classList.toggle("has-source", Boolean(task.source_image));
-  $("#rate-done").hidden = true;
-  $("#rate-stage").hidden = false;
-  await Promise.all([
-    fillPane("left", task.left),
-    fillPane("right", task.right),
-    fillPane("source", task.source_image),
-  ]);
-  if (state.current !== task) return; // an undo or skip replaced it meanwhile
+  setText($("#rate-prompt"), task.prompt);
+  const hasSource = Boolean(task.source_image);
+  if (app.classList.contains("has-source") !== hasSource) {
+    app.classList.toggle("has-source", hasSource);
+  }
+  setHidden($("#rate-done"), true);
+  setHidden($("#rate-preparing"), true);
+  setHidden($("#rate-stage"), false);
+  const failed = await stage.show(task);
+  if (failed === null || state.current !== task) return; // an undo or skip replaced it
+  afterFrame(() => {
+    if (state.current === task) localStorage.setItem(`${storagePrefix}.current`, task.lease);
+  });
+  if (failed.length) {
+    showBroken(failed);
+    return;
+  }
   state.shownAt = performance.now();
-  setReady(true);
+  setInput("ready");
+  prepareNext();
+}
+
+function showBroken(failed) {
+  setInput("broken");
+  announce(`The ${failed.join(" and ")} image did not load: retry, report it, or skip`);
+}
+
+/** A pane's Retry: load it again; votes count once every pane is drawn. */
+async function retryPane(side) {
+  const task = state.current;
+  if (!task || !state.broken) return;
+  const ok = await stage.retry(side);
+  if (state.current !== task || !ok) return;
+  if (await stage.allDrawn() && state.current === task && !state.ready) {
+    state.shownAt = performance.now();
+    setInput("ready");
+    prepareNext();
+  }
+}
+
+/** Put the next pair's images behind the current ones, once the current pair is drawn (so
+ * its frame is not kept waiting for them). */
+function prepareNext() {
+  if (!state.ready || !state.upcoming.length) return;
+  stage.prepare(state.upcoming[0]);
 }
 
 function showDone(message) {
   state.current = null;
+  state.preparing = null;
   state.done = message || "Nothing left to rate. Thank you!";
   app.dataset.lease = "";
   app.dataset.done = "1";
-  destroyViewers();
-  view.clear();
-  $("#rate-stage").hidden = true;
-  $("#rate-done").hidden = false;
+  stage.clear();
+  setHidden($("#rate-stage"), true);
+  setHidden($("#rate-preparing"), true);
+  setHidden($("#rate-done"), false);
   $("#rate-done-message").textContent = state.done;
   $("#rate-prompt").textContent = "";
-  setReady(false);
-  $("#undo-btn").disabled = state.history.length === 0;
+  setInput("loading");
+}
+
+/** The campaign's large images are being tiled: nothing is served until they are. */
+function showPreparing(preparing, detail) {
+  state.preparing = preparing;
+  if (state.current) return; // a pair leased before is still rated meanwhile
+  app.dataset.preparing = "1";
+  const done = Math.max(0, Number(preparing.done) || 0);
+  const total = Math.max(done, Number(preparing.total) || 0);
+  setHidden($("#rate-stage"), true);
+  setHidden($("#rate-done"), true);
+  setHidden($("#rate-preparing"), false);
+  setText($("#rate-preparing-message"),
+          total ? `Preparing images ${done} of ${total}` : (detail || "Preparing images"));
+  const bar = $("#rate-preparing-bar");
+  bar.max = total || 1;
+  bar.value = done;
+  setInput("loading");
+}
+
+function notPreparing() {
+  if (!state.preparing) return;
+  state.preparing = null;
+  delete app.dataset.preparing;
+  setHidden($("#rate-preparing"), true);
 }
 
 // ---------------------------------------------------------------- leasing ahead
 
-/** Lease one more task; returns a task, {done, detail}, or null when the network failed. */
+/** What an answer of next/ (or a vote's `next`) means: a task, {done, detail},
+ * {preparing, detail} while the campaign's images are being prepared, or null. */
+function nextResult(data) {
+  if (!data || typeof data !== "object") return null;
+  if (data.lease) return data;
+  if (data.preparing) return { preparing: data.preparing, detail: data.detail };
+  if (data.done) return { done: true, detail: data.detail };
+  return null;
+}
+
+/** Lease one more task; returns a task, {done, detail}, {preparing, detail}, or null when
+ * the network failed. */
 async function leaseNext() {
   // Right after a vote, the vote's own request brings the next task.
-  const viaVote = await queue.nextWithVote(knownLeases);
-  if (viaVote && viaVote.done) return { done: true, detail: viaVote.detail };
-  if (viaVote) {
-    preloadTask(viaVote);
-    return viaVote;
-  }
+  const viaVote = nextResult(await queue.nextWithVote(knownLeases));
+  if (viaVote) return viaVote;
   try {
     const { status, data } = await api.next(knownLeases());
-    if (status === 201) {
-      preloadTask(data);
-      return data;
-    }
-    if (status === 200 && data && data.done) return { done: true, detail: data.detail };
+    if (status === 201 || status === 200) return nextResult(data);
     if (status === 400 && data) return { done: true, detail: data.detail };
     return null;
   } catch (error) {
@@ -245,10 +296,15 @@ function prefetch() {
   state.prefetching = (async () => {
     const result = await leaseNext();
     state.prefetching = null;
-    if (result && !result.done) {
+    if (result && result.lease) {
+      notPreparing();
       if (!knownLeases().includes(result.lease)) state.upcoming.push(result);
       state.prefetchRetry = 0;
       if (!state.current && state.started) advance(); // the page was waiting for it
+      else if (state.upcoming[0] === result) prepareNext();
+    } else if (result && result.preparing) {
+      showPreparing(result.preparing, result.detail);
+      prefetchLater(PREPARING_POLL_MS);
     } else if (result && !state.current && queue.size === 0) {
       showDone(result.detail);
     } else {
@@ -261,10 +317,10 @@ function prefetch() {
   return state.prefetching;
 }
 
-/** One pending retry at a time, less and less often (the online event retries at once). */
-function prefetchLater() {
+/** One pending retry at a time, less and less often (the online event retries at once);
+ * `delay` when given (polling while images are prepared). */
+function prefetchLater(delay = Math.min(30000, 1000 * 2 ** state.prefetchRetry++)) {
   if (state.prefetchTimer) return;
-  const delay = Math.min(30000, 1000 * 2 ** state.prefetchRetry++);
   state.prefetchTimer = setTimeout(() => {
     state.prefetchTimer = null;
     prefetch();
@@ -290,11 +346,14 @@ async function advanceOnce() {
   let task = state.upcoming.shift();
   if (!task) {
     state.current = null;
-    setReady(false);
+    setInput("loading");
     const result = state.prefetching ? await state.prefetching : await leaseNext();
-    task = state.upcoming.shift() || (result && !result.done ? result : null);
+    task = state.upcoming.shift() || (result && result.lease ? result : null);
     if (!task) {
-      if (result && result.done && queue.size === 0) {
+      if (result && result.preparing) {
+        showPreparing(result.preparing, result.detail);
+        prefetchLater(PREPARING_POLL_MS); // prefetch() calls advance() when it gets one
+      } else if (result && result.done && queue.size === 0) {
         showDone(result.detail);
       } else {
         announce("Waiting for the next pair…");
@@ -304,6 +363,7 @@ async function advanceOnce() {
     }
   }
   state.done = null;
+  notPreparing();
   const shown = showTask(task);
   prefetch();
   await shown;
@@ -319,15 +379,17 @@ function castVote() {
     answers: { ...state.answers },
     latency_ms: Math.max(0, Math.round(performance.now() - state.shownAt)),
   };
-  queue.add(record); // stored locally first, then sent
-  const instructions = $("#rate-instructions");
-  if (instructions && instructions.open) instructions.open = false; // read; out of the way
+  queue.add(record); // stored locally (durable from here on); sent after the next frame
   state.history.push({ clientId: record.client_id, task });
   state.history = state.history.slice(-UNDO_DEPTH);
-  saveHistory();
-  announce(criteria.length === 1 ? `Voted ${record.answers[criteria[0]].replace("_", " ")}` : "Vote saved");
-  renderProgress();
   advance();
+  afterFrame(() => {
+    saveHistory();
+    const instructions = $("#rate-instructions");
+    if (instructions && instructions.open) instructions.open = false; // read; out of the way
+    announce(criteria.length === 1 ? `Voted ${record.answers[criteria[0]].replace("_", " ")}` : "Vote saved");
+    renderProgress();
+  });
 }
 
 function answer(value, criterion) {
@@ -349,7 +411,8 @@ async function undo() {
   // Stored before asking the server: a reload mid-request must not offer this vote again
   // (undone twice, the server refuses, and the entry would block every older one).
   saveHistory();
-  setReady(false);
+  const before = state.ready ? "ready" : state.broken ? "broken" : "loading";
+  setInput("loading");
   // A vote still in the outbox is simply taken back: the server never saw it.
   if (!queue.remove(last.clientId)) {
     await queue.idle();
@@ -365,7 +428,7 @@ async function undo() {
         state.history.push(last);
         saveHistory();
         announce(answerBody.status === 0 ? "Cannot undo while offline" : "Could not undo that vote");
-        if (state.current) setReady(true);
+        if (state.current && before !== "loading") setInput(before);
         return;
       }
       last.task = answerBody.data; // a fresh lease on the same pair, same sides
@@ -392,7 +455,7 @@ async function sendWithRetry(send, attempts = 4) {
 }
 
 async function skip() {
-  if (!state.ready || !state.current) return;
+  if (!(state.ready || state.broken) || !state.current) return;
   const lease = state.current.lease;
   state.dismissed.add(lease);
   announce("Skipped");
@@ -405,7 +468,7 @@ async function skip() {
 }
 
 function openReport(side) {
-  if (!state.ready || !state.current) return;
+  if (!(state.ready || state.broken) || !state.current) return;
   const dialog = $("#report-dialog");
   dialog.dataset.side = side;
   $("#report-side").textContent = side === "source" ? "source" : side;
@@ -431,6 +494,21 @@ async function sendReport() {
   await sent;
 }
 
+/** The zoom as screen pixels per image pixel ("1:1 (100%)"); per side when the two images
+ * differ in size. */
+function renderZoom() {
+  const scales = view.scales();
+  if (!scales.length) return;
+  const texts = [...new Set(scales.map(formatScale))];
+  const text = texts.length === 1 ? texts[0]
+    : view.panes.map((pane, i) => `${pane.el.closest(".pane").dataset.side} ${formatScale(scales[i])}`).join(" · ");
+  const level = $("#zoom-level");
+  setText(level, text);
+  // The zoom over fit, for scripts and tests: the read-out depends on the images' sizes.
+  const overFit = String(Math.round(view.state.zoom * 1e4) / 1e4);
+  if (level.dataset.zoom !== overFit) level.dataset.zoom = overFit;
+}
+
 function applyProgress(progress, askedAt) {
   if (!progress || askedAt < state.progressAt) return;
   state.progress = progress;
@@ -442,7 +520,10 @@ async function refreshProgress() {
   const askedAt = performance.now();
   try {
     const { status, data } = await api.campaign();
-    if (status === 200) applyProgress(data.progress, askedAt);
+    if (status === 200) {
+      applyProgress(data.progress, askedAt);
+      if (data.preparing && !state.current) showPreparing(data.preparing);
+    }
   } catch {
     /* offline: keep the last numbers */
   }
@@ -459,6 +540,7 @@ function onKey(event) {
   else if (key === "s") skip();
   else if (key === "u" || key === "Backspace") undo();
   else if (key === "0") view.reset();
+  else if (key === "n") view.native();
   else handled = false;
   if (handled) event.preventDefault();
 }
@@ -473,18 +555,26 @@ function wire() {
     } else if (button.id === "skip-btn") skip();
     else if (button.id === "undo-btn") undo();
     else if (button.id === "zoom-reset") view.reset();
-    else if (button.classList.contains("report-btn")) openReport(button.dataset.side);
+    else if (button.id === "zoom-native") view.native();
+    else if (button.classList.contains("retry-btn")) retryPane(button.closest(".pane").dataset.side);
+    else if (button.dataset.side) openReport(button.dataset.side); // Report broken image
   });
   $("#report-send").addEventListener("click", (event) => {
     event.preventDefault();
     sendReport();
   });
   $("#report-cancel").addEventListener("click", () => $("#report-dialog").close());
-  view.addEventListener("change", ({ detail }) => {
-    $("#zoom-level").textContent = `${Math.round(detail.zoom * 100)}%`;
+  view.addEventListener("change", renderZoom);
+  // After the frame: a vote is added to the outbox in the keypress that shows the next pair.
+  queue.addEventListener("change", () => {
+    if (state.queueRender) return;
+    state.queueRender = true;
+    afterFrame(() => {
+      state.queueRender = false;
+      renderProgress();
+      saveHistory(); // a vote sent: its stored task can go
+    });
   });
-  queue.addEventListener("change", renderProgress);
-  queue.addEventListener("change", saveHistory); // a vote sent: its stored task can go
   queue.addEventListener("sent", ({ detail }) => {
     $("#rate-signed-out").hidden = true;
     // Stamped on arrival: it was computed after this vote, so it beats any earlier question.
@@ -547,7 +637,6 @@ async function start() {
   const onScreen = localStorage.getItem(`${storagePrefix}.current`);
   held = held.filter((task) => !voted.has(task.lease));
   held.sort((a, b) => (b.lease === onScreen) - (a.lease === onScreen));
-  held.forEach(preloadTask);
   state.upcoming = held;
   state.started = true;
   await advance();

@@ -35,7 +35,7 @@ def images_loaded(page) -> dict[str, int]:
     return page.evaluate(
         "() => Object.fromEntries([...document.querySelectorAll('.pane:not([hidden])')]"
         ".filter(p => p.dataset.kind === 'img')"
-        ".map(p => [p.dataset.side, p.querySelector('img').naturalWidth]))")
+        ".map(p => [p.dataset.side, p.querySelector('.pane-img').naturalWidth]))")
 
 
 def until(predicate, timeout_s: float = 10, step_s: float = 0.05):
@@ -46,3 +46,40 @@ def until(predicate, timeout_s: float = 10, step_s: float = 0.05):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(step_s)
+
+
+class HeldRequests:
+    """The page's requests for ``pattern`` held unanswered (a slow server) until ``release``.
+
+    Playwright answers them only when the test calls into it, so wait with ``wait_for`` (which
+    lets the page run), never with ``time.sleep``.
+    """
+
+    def __init__(self, page, pattern: str, *, where=lambda request: True):
+        self.page, self.pattern, self.where = page, pattern, where
+        self.routes: list = []
+        page.route(pattern, self._hold)
+
+    def _hold(self, route) -> None:
+        if self.where(route.request):
+            self.routes.append(route)
+        else:
+            route.continue_()
+
+    def wait_for(self, count: int = 1, timeout_s: float = 15) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.routes) < count:
+            assert time.monotonic() < deadline, f"{len(self.routes)} of {count} requests held"
+            self.page.wait_for_timeout(50)
+
+    def release(self) -> None:
+        self.where = lambda request: False  # from now on, straight through
+        for route in self.routes:
+            route.continue_()
+        self.routes = []
+        self.page.unroute(self.pattern, self._hold)
+
+
+def is_image_file(request) -> bool:
+    """An image the page shows (media or tiles), not one of the page's own static files."""
+    return request.resource_type == "image" and "/static/" not in request.url

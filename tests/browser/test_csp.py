@@ -106,7 +106,7 @@ def test_tiles_zoom_with_no_violation(watched, traffic):
     assert page.locator(".pane[data-kind=tiles] canvas").count() == 2
     page.mouse.move(400, 400)
     page.mouse.wheel(0, -600)
-    page.wait_for_function("document.querySelector('#zoom-level').textContent !== '100%'")
+    page.wait_for_function("() => document.querySelector('#zoom-level').dataset.zoom !== '1'")
     assert [url for url in traffic.urls if "_files/" in url]
     _assert_clean(page, errors)
 

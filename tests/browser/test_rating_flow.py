@@ -24,8 +24,8 @@ def test_rating_undo_skip_reload_and_blindness(context, traffic):
     # Mouse: the "Left" button.
     lease = shown_lease(page)
     assert images_loaded(page) == {"left": page.evaluate(
-        "document.querySelector('.pane-left img').naturalWidth"), "right": page.evaluate(
-        "document.querySelector('.pane-right img').naturalWidth")}
+        "document.querySelector('.pane-left .pane-img').naturalWidth"), "right": page.evaluate(
+        "document.querySelector('.pane-right .pane-img').naturalWidth")}
     assert all(width in (768, 1024) for width in images_loaded(page).values())
     page.click(".criterion button[data-answer=left]")
     cast[lease] = "left"

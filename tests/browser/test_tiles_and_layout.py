@@ -29,7 +29,7 @@ def test_a_large_image_opens_as_tiles(context, traffic):
     # Zoom is shared: both viewers show the same image-relative region.
     page.mouse.move(400, 400)
     page.mouse.wheel(0, -600)
-    page.wait_for_function("document.querySelector('#zoom-level').textContent !== '100%'")
+    page.wait_for_function("() => document.querySelector('#zoom-level').dataset.zoom !== '1'")
     page.screenshot(path="/tmp/rate-tiles-zoomed.png")
     assert len(set(traffic.urls)) > len(set(tiles)) + 2  # deeper tiles were fetched
 
@@ -68,7 +68,7 @@ def test_zoom_is_synchronised_and_layout_screenshots(context):
     page.mouse.up()
     centres = page.evaluate("""() => ['left', 'right'].map(side => {
         const view = document.querySelector(`.pane-${side} .pane-view`).getBoundingClientRect();
-        const img = document.querySelector(`.pane-${side} img`).getBoundingClientRect();
+        const img = document.querySelector(`.pane-${side} .pane-img`).getBoundingClientRect();
         return [(view.left + view.width / 2 - img.left) / img.width,
                 (view.top + view.height / 2 - img.top) / img.height, img.width / view.width];
     })""")
@@ -77,7 +77,7 @@ def test_zoom_is_synchronised_and_layout_screenshots(context):
     assert abs(lx - rx) < 0.005 and abs(ly - ry) < 0.005
     page.screenshot(path="/tmp/rate-zoomed.png")
     page.keyboard.press("0")
-    page.wait_for_function("document.querySelector('#zoom-level').textContent === '100%'")
+    page.wait_for_function("() => document.querySelector('#zoom-level').dataset.zoom === '1'")
 
 
 def test_an_editing_task_shows_its_source(context):

@@ -48,11 +48,9 @@ export function loadOpenSeadragon(base) {
   return osdLoading;
 }
 
-/**
- * Open a DZI pyramid in `container`. Resolves with the viewer once the visible tiles are drawn
- * (or after a few seconds, so a slow tile never blocks voting forever).
- */
-export async function openTiled(container, dziUrl, base) {
+/** Open a DZI pyramid in `container`; resolves with the viewer once the descriptor is read
+ * (nothing drawn yet: see tilesDrawn), rejects if it cannot be opened. */
+export async function openViewer(container, dziUrl, base) {
   const OSD = await loadOpenSeadragon(base);
   const viewer = OSD({
     element: container,
@@ -69,27 +67,69 @@ export async function openTiled(container, dziUrl, base) {
     blendTime: 0,
     immediateRender: true,
     ajaxWithCredentials: true,
+    // A tile that failed is asked for again before the pane reports an error.
+    tileRetryMax: 2,
+    tileRetryDelay: 1000,
   });
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, 6000);
-    viewer.addOnceHandler("open-failed", (event) => {
-      clearTimeout(timer);
-      reject(new Error(event.message || "tiles failed to open"));
-    });
-    viewer.addOnceHandler("open", () => {
-      const item = viewer.world.getItemAt(0);
-      if (!item || item.getFullyLoaded()) {
-        clearTimeout(timer);
-        resolve();
-        return;
-      }
-      item.addHandler("fully-loaded-change", function done(event) {
-        if (!event.fullyLoaded) return;
-        item.removeHandler("fully-loaded-change", done);
-        clearTimeout(timer);
-        resolve();
+  try {
+    await new Promise((resolve, reject) => {
+      viewer.addOnceHandler("open-failed", (event) => {
+        reject(new Error(event.message || "tiles failed to open"));
       });
+      viewer.addOnceHandler("open", resolve);
     });
+  } catch (error) {
+    viewer.destroy();
+    throw error;
+  }
+  return viewer;
+}
+
+/**
+ * Resolves once every tile the viewer's current view needs is loaded and drawn; rejects when a
+ * tile could not be loaded (after OpenSeadragon's retries and its 30 s timeout). No time
+ * limit of its own: a slow tile keeps the pane "loading", it never counts as drawn.
+ */
+export function tilesDrawn(viewer) {
+  return new Promise((resolve, reject) => {
+    const item = viewer.world.getItemAt(0);
+    if (!item) {
+      reject(new Error("no image in the tile viewer"));
+      return;
+    }
+    const failed = (event) => {
+      cleanup();
+      reject(new Error(event.message || "a tile did not load"));
+    };
+    const loaded = (event) => {
+      if (!event.fullyLoaded) return;
+      cleanup();
+      // OpenSeadragon draws in the same animation frame in which it finds the view fully
+      // loaded; the next frame has it on screen.
+      requestAnimationFrame(() => resolve());
+    };
+    const cleanup = () => {
+      viewer.removeHandler("tile-load-failed", failed);
+      item.removeHandler("fully-loaded-change", loaded);
+    };
+    viewer.addHandler("tile-load-failed", failed);
+    item.addHandler("fully-loaded-change", loaded);
+    if (item.getFullyLoaded()) loaded({ fullyLoaded: true });
   });
+}
+
+/**
+ * Open a DZI pyramid in `container`. Resolves with the viewer once the visible tiles are drawn
+ * (or after a few seconds, so a slow tile never blocks the gallery forever). The rating page
+ * waits on tilesDrawn instead: it must never let a vote be cast on an undrawn pane.
+ */
+export async function openTiled(container, dziUrl, base) {
+  const viewer = await openViewer(container, dziUrl, base);
+  let timer;
+  await Promise.race([
+    tilesDrawn(viewer).catch(() => {}),
+    new Promise((resolve) => { timer = setTimeout(resolve, 6000); }),
+  ]);
+  clearTimeout(timer);
   return viewer;
 }

@@ -4,6 +4,7 @@
 // server already stored is answered 200 and never counted twice.
 
 import { NetworkError } from "./api.js";
+import { afterFrame } from "./frame.js";
 
 const MAX_BACKOFF_MS = 30_000;
 
@@ -47,17 +48,20 @@ export class VoteQueue extends EventTarget {
     this.dispatchEvent(new CustomEvent("change", { detail: { size: items.length } }));
   }
 
+  /** Store the vote in localStorage (synchronously: it survives a crash from here on), and
+   * send it soon. */
   add(record) {
     this.save([...this.items(), record]);
-    // Sent after the current task: the page asks for its next pair right after voting
-    // (nextWithVote), and that request should travel inside this vote.
+    // Sent once the frame that shows the next pair is out (the request's own work must not
+    // delay it), and after the page asked for its next pair (nextWithVote): that request
+    // travels inside this vote.
     this.flushSoon();
   }
 
   flushSoon() {
     if (this.soon) return;
     this.soon = true;
-    queueMicrotask(() => {
+    afterFrame(() => {
       this.soon = false;
       this.flush();
     });

@@ -2,12 +2,28 @@
 // images of different resolutions (or a 16K tiled one next to a 1K one) show the same region.
 //
 // State: {cx, cy} is the image point (0..1 of width and height) at the centre of each pane;
-// zoom is a multiplier over "fit" (1 = the whole image fits its pane). Plain images get a CSS
+// zoom is a multiplier over "fit" (1 = the whole image fits its pane), the same for every
+// pane, so the panes stay locked on one region at any zoom. Plain images get a CSS
 // transform; tiled ones drive an OpenSeadragon viewport, used as a renderer only (its own
 // mouse handling is off, so every input goes through the handlers below).
+//
+// Zoom limits are in image pixels, not in multiples of fit (a 15360 px image fits a 700 px
+// pane at 1:22, so "64x fit" was only 2.9x native): from fit up to MAX_NATIVE screen pixels
+// per image pixel of the finest image shown. 1:1 (native()) is always reachable, even when it
+// is smaller than fit (a small image in a large pane).
 
-const MAX_ZOOM = 64;
+const MAX_FIT_ZOOM = 64; // only while no pane is registered (between pairs)
+const MAX_NATIVE = 16; // screen pixels per image pixel at the deepest zoom
 const WHEEL_SPEED = 0.0015;
+
+/** Screen (device) pixels per image pixel, as shown next to the zoom controls:
+ * "1:1 (100%)", "2:1 (200%)", "1:2.5 (40%)". */
+export function formatScale(scale) {
+  const round = (value) => (value >= 10 ? Math.round(value) : Math.round(value * 10) / 10);
+  const ratio = scale >= 1 ? `${round(scale)}:1` : `1:${round(1 / scale)}`;
+  const percent = scale >= 0.1 ? Math.round(scale * 100) : Math.round(scale * 1000) / 10;
+  return `${ratio} (${percent}%)`;
+}
 
 export class SyncedView extends EventTarget {
   constructor() {
@@ -18,12 +34,66 @@ export class SyncedView extends EventTarget {
     // Pane sizes as the ResizeObserver last saw them, so apply() never forces a synchronous
     // layout in the middle of the page's DOM writes (3 ms of every keypress before).
     this.sizes = new Map();
+    this.standby = new Map(); // pane element -> {img, width, height}: the next image, at fit
+    this.placed = new WeakMap(); // img -> the style last written (no rewrite when unchanged)
     this.resizer = new ResizeObserver((entries) => {
       for (const entry of entries) {
         this.sizes.set(entry.target, [entry.target.clientWidth, entry.target.clientHeight]);
       }
       this.apply();
+      for (const [el, next] of this.standby) this.placeAtFit(el, next);
+      this.changed();
     });
+  }
+
+  /**
+   * Keep `img` (width x height image pixels), the image `el` shows next, placed as it will be
+   * shown: at fit. Swapping it in then changes no geometry, so nothing is laid out or
+   * rasterised again on the keypress. `img` null forgets it.
+   */
+  setStandby(el, img, width, height) {
+    if (!img) {
+      this.standby.delete(el);
+      return;
+    }
+    const next = { img, width, height };
+    this.standby.set(el, next);
+    this.resizer.observe(el);
+    this.placeAtFit(el, next);
+  }
+
+  placeAtFit(el, { img, width, height }) {
+    const g = this.geometry({ el, width, height }, { cx: 0.5, cy: 0.5, zoom: 1 });
+    this.place(img, g, 1);
+  }
+
+  /** The zoom (over fit) at which the finest image shown is at one screen pixel per image
+   * pixel; null without panes. */
+  nativeZoom() {
+    const scales = this.panes.map((pane) => this.geometry(pane).fit * window.devicePixelRatio);
+    return scales.length ? 1 / Math.min(...scales) : null;
+  }
+
+  /** The highest zoom over fit for the panes shown (see the limits above). */
+  maxZoom() {
+    const native = this.nativeZoom();
+    return native === null ? MAX_FIT_ZOOM : native * MAX_NATIVE;
+  }
+
+  /** Screen pixels per image pixel of each pane now, in pane order. */
+  scales() {
+    const { zoom } = this.state;
+    return this.panes.map((pane) => this.geometry(pane).fit * zoom * window.devicePixelRatio);
+  }
+
+  /** One key to 1:1 of the finest image (the one with the most pixels across). */
+  native() {
+    const zoom = this.nativeZoom();
+    if (zoom !== null) this.set({ ...this.state, zoom }, zoom);
+  }
+
+  changed() {
+    this.dispatchEvent(new CustomEvent("change", { detail: this.state }));
   }
 
   /** Register a pane; `pane.el` receives the input, `pane.width/height` are image pixels. */
@@ -35,6 +105,12 @@ export class SyncedView extends EventTarget {
       this.bind(pane.el);
     }
     this.apply();
+    this.changed(); // the pixel scale shown depends on the panes' images
+  }
+
+  /** Forget one pane (reloaded after an error); the others keep their view. */
+  remove(el) {
+    this.panes = this.panes.filter((pane) => pane.el !== el);
   }
 
   /** Forget the panes of the previous pair (elements are reused, listeners stay bound). */
@@ -47,29 +123,44 @@ export class SyncedView extends EventTarget {
     this.set({ cx: 0.5, cy: 0.5, zoom: 1 });
   }
 
-  set(next) {
-    const zoom = Math.min(MAX_ZOOM, Math.max(1, next.zoom));
-    // At fit, centre the image; otherwise keep the centre somewhere on the image.
-    const clamp = (v) => (zoom === 1 ? 0.5 : Math.min(1, Math.max(0, v)));
+  /** Go to `next` ({cx, cy, zoom}), within the limits; `lowest` lets the zoom go below fit. */
+  set(next, lowest = 1) {
+    const zoom = Math.min(this.maxZoom(), Math.max(Math.min(1, lowest), next.zoom));
+    // At fit or below, centre the image; otherwise keep the centre somewhere on the image.
+    const clamp = (v) => (zoom <= 1 ? 0.5 : Math.min(1, Math.max(0, v)));
     this.state = { cx: clamp(next.cx), cy: clamp(next.cy), zoom };
     this.apply();
-    this.dispatchEvent(new CustomEvent("change", { detail: this.state }));
+    this.changed();
   }
 
   paneFor(el) {
     return this.panes.find((pane) => pane.el === el);
   }
 
-  /** Pixel geometry of a pane at the current state. */
-  geometry(pane) {
+  /** Pixel geometry of a pane at `state` (default: the current one). */
+  geometry(pane, state = this.state) {
     const size = this.sizes.get(pane.el);
     const pw = (size ? size[0] : pane.el.clientWidth) || 1;
     const ph = (size ? size[1] : pane.el.clientHeight) || 1;
     const fit = Math.min(pw / pane.width, ph / pane.height);
     const dw = pane.width * fit;
     const dh = pane.height * fit;
-    const { cx, cy, zoom } = this.state;
+    const { cx, cy, zoom } = state;
     return { pw, ph, fit, dw, dh, tx: pw / 2 - cx * dw * zoom, ty: ph / 2 - cy * dh * zoom };
+  }
+
+  /** Write a plain image's box and transform, unless they are what was last written. */
+  place(img, g, zoom) {
+    // Past 4 screen pixels per image pixel, show pixels as they are, not smoothed.
+    const rendering = g.fit * zoom >= 4 ? "pixelated" : "auto";
+    const key = `${g.dw} ${g.dh} ${g.tx} ${g.ty} ${zoom} ${rendering}`;
+    if (this.placed.get(img) === key) return;
+    this.placed.set(img, key);
+    const style = img.style;
+    style.width = `${g.dw}px`;
+    style.height = `${g.dh}px`;
+    style.transform = `translate(${g.tx}px, ${g.ty}px) scale(${zoom})`;
+    style.imageRendering = rendering;
   }
 
   apply() {
@@ -85,12 +176,7 @@ export class SyncedView extends EventTarget {
         vp.zoomTo((g.dw * zoom) / g.pw, null, true);
         vp.panTo(new OSD.Point(cx, (cy * pane.height) / pane.width), true);
       } else if (pane.img) {
-        const style = pane.img.style;
-        style.width = `${g.dw}px`;
-        style.height = `${g.dh}px`;
-        style.transform = `translate(${g.tx}px, ${g.ty}px) scale(${zoom})`;
-        // Past 4 screen pixels per image pixel, show pixels as they are, not smoothed.
-        style.imageRendering = g.fit * zoom >= 4 ? "pixelated" : "auto";
+        this.place(pane.img, g, zoom);
       }
     }
   }
@@ -100,20 +186,22 @@ export class SyncedView extends EventTarget {
   zoomAt(pane, px, py, factor, toX = px, toY = py) {
     const g = this.geometry(pane);
     const { zoom } = this.state;
-    const next = Math.min(MAX_ZOOM, Math.max(1, zoom * factor));
+    // Below fit only when 1:1 put it there, and then not further out.
+    const low = Math.min(1, zoom);
+    const next = Math.min(this.maxZoom(), Math.max(low, zoom * factor));
     const u = (px - g.tx) / (g.dw * zoom);
     const v = (py - g.ty) / (g.dh * zoom);
     this.set({
       cx: u - (toX - g.pw / 2) / (g.dw * next),
       cy: v - (toY - g.ph / 2) / (g.dh * next),
       zoom: next,
-    });
+    }, low);
   }
 
   panBy(pane, dx, dy) {
     const g = this.geometry(pane);
     const { cx, cy, zoom } = this.state;
-    this.set({ cx: cx - dx / (g.dw * zoom), cy: cy - dy / (g.dh * zoom), zoom });
+    this.set({ cx: cx - dx / (g.dw * zoom), cy: cy - dy / (g.dh * zoom), zoom }, zoom);
   }
 
   bind(el) {

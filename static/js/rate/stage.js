@@ -1,0 +1,236 @@
+// The rating page's image panes: putting a pair on screen, and knowing when it is drawn.
+//
+// Each plain-image pane holds two <img>: `.pane-img`, the one shown, and `.pane-next`, the
+// image this side of the next pair, already loaded and decoded while the current pair is
+// rated. Both are their own compositor layers (rate.css: will-change); the next one is
+// transparent, so Chromium rasterises it and keeps its decoded pixels (an off-screen Image()
+// does not: pixels nobody shows are dropped, and were decoded again after the keypress). A
+// vote then only swaps which of the two is opaque: no decode, layout or raster on the key.
+//
+// Tiled images (over 4096 px) open in OpenSeadragon when shown. A pane counts as drawn once
+// its pixels are: a plain image decoded and a frame later on screen, a tiled one when every
+// tile of the current view is loaded and drawn. There is no time limit after which a pane
+// counts as drawn anyway: a pane that fails says so (Retry, Report), it is never a blank.
+
+import { nextFrame } from "./frame.js";
+import { openViewer, tilesDrawn } from "./images.js";
+
+const FIELDS = { source: "source_image", left: "left", right: "right" };
+
+export class Stage {
+  /**
+   * @param {Element} root the element holding the `.pane` figures
+   * @param {import("./zoom.js").SyncedView} view the zoom shared by the panes
+   * @param {string} osdBase where OpenSeadragon's files are
+   */
+  constructor(root, view, osdBase) {
+    this.view = view;
+    this.osdBase = osdBase;
+    this.showing = 0; // incremented by every show(): an older show's results are ignored
+    this.panes = {};
+    for (const el of root.querySelectorAll(".pane")) {
+      const shown = el.querySelector(".pane-img");
+      const next = shown.cloneNode(false);
+      next.classList.replace("pane-img", "pane-next");
+      next.alt = "";
+      next.setAttribute("aria-hidden", "true");
+      shown.after(next);
+      this.panes[el.dataset.side] = {
+        side: el.dataset.side,
+        el,
+        view: el.querySelector(".pane-view"),
+        tiles: el.querySelector(".pane-osd"),
+        error: el.querySelector(".pane-error"),
+        shown,
+        next,
+        nextUrl: null, // what `next` holds (or is loading)
+        nextLoaded: null, // Promise<boolean>: `next` decoded
+        image: null, // what the pane shows now
+        viewer: null,
+        drawn: null, // Promise<boolean> of the current image
+        retries: 0, // Retry pressed (or a prepared file failed): a fresh URL each time
+      };
+    }
+  }
+
+  /** Load and decode `task`'s plain images into the panes' `.pane-next`, placed at fit. */
+  prepare(task) {
+    for (const [side, field] of Object.entries(FIELDS)) {
+      const pane = this.panes[side];
+      const image = task[field];
+      if (!pane || !image) continue;
+      if (image.tiles) {
+        // Only the descriptor: the tiles depend on the pane's size and are fetched when shown.
+        fetch(image.tiles, { credentials: "same-origin" }).catch(() => {});
+        continue;
+      }
+      if (pane.nextUrl === image.url || pane.shown.getAttribute("src") === image.url) continue;
+      pane.nextUrl = image.url;
+      pane.next.src = image.url;
+      this.view.setStandby(pane.view, pane.next, image.width, image.height);
+      const img = pane.next;
+      pane.nextLoaded = img.decode().then(() => true, () => false);
+    }
+  }
+
+  /**
+   * Show `task`'s images. Resolves with the sides that failed (empty: every pane is drawn),
+   * or null when another show() began meanwhile.
+   */
+  async show(task) {
+    const token = ++this.showing;
+    this.destroyViewers();
+    this.view.clear();
+    this.view.reset();
+    const waits = [];
+    for (const [side, field] of Object.entries(FIELDS)) {
+      const pane = this.panes[side];
+      if (!pane) continue;
+      const image = task[field] || null;
+      pane.image = image;
+      setHidden(pane.el, !image);
+      setHidden(pane.error, true);
+      if (!image) continue;
+      if (pane.el.dataset.kind !== (image.tiles ? "tiles" : "img")) {
+        pane.el.dataset.kind = image.tiles ? "tiles" : "img";
+      }
+      pane.drawn = image.tiles ? this.showTiles(pane, image, token) : this.showPlain(pane, image);
+      waits.push(pane.drawn.then((ok) => (ok ? null : side)));
+    }
+    const failed = (await Promise.all(waits)).filter(Boolean);
+    if (token !== this.showing) return null;
+    for (const side of failed) setHidden(this.panes[side].error, false);
+    return failed;
+  }
+
+  /** Load one failed pane again; resolves with true once it is drawn. */
+  async retry(side) {
+    const pane = this.panes[side];
+    const image = pane && pane.image;
+    if (!image) return false;
+    const token = this.showing;
+    setHidden(pane.error, true);
+    // Under another URL: Chromium keeps a failed image (an error page in place of the file)
+    // in its memory cache and would show the same failure again without asking the server.
+    pane.retries += 1;
+    this.view.remove(pane.view);
+    if (image.tiles) {
+      this.destroyViewer(pane);
+      pane.drawn = this.showTiles(pane, image, token, retryUrl(image.tiles, pane.retries));
+    } else {
+      pane.drawn = this.showPlain(pane, image, retryUrl(image.url, pane.retries));
+    }
+    const ok = await pane.drawn;
+    if (token === this.showing && !ok) setHidden(pane.error, false);
+    return ok && token === this.showing;
+  }
+
+  /** Resolves with true once every shown pane is drawn (after retries), false if one failed. */
+  async allDrawn() {
+    const shown = Object.values(this.panes).filter((pane) => pane.image);
+    return (await Promise.all(shown.map((pane) => pane.drawn))).every(Boolean);
+  }
+
+  /** Show a plain image (from `url`, default its own); resolves with whether it is drawn. */
+  showPlain(pane, image, url = image.url) {
+    setHidden(pane.tiles, true);
+    if (pane.tiles.firstChild) pane.tiles.replaceChildren();
+    let loaded;
+    if (pane.shown.getAttribute("src") === url && pane.shown.complete
+        && pane.shown.naturalWidth > 0) {
+      loaded = Promise.resolve(true); // the same image stays on this side
+    } else if (pane.nextUrl === url) {
+      // Prepared: swap the two elements' roles (an opacity change in the compositor).
+      const { shown, next } = pane;
+      next.classList.replace("pane-next", "pane-img");
+      next.alt = shown.alt;
+      next.removeAttribute("aria-hidden");
+      shown.classList.replace("pane-img", "pane-next");
+      shown.alt = "";
+      shown.setAttribute("aria-hidden", "true");
+      pane.shown = next;
+      pane.next = shown;
+      // If it failed while prepared (a network blip), it is asked for once more now.
+      loaded = pane.nextLoaded.then((ok) => ok || (pane.image === image
+        && load(pane.shown, retryUrl(image.url, (pane.retries += 1)))));
+      pane.nextUrl = null;
+      pane.nextLoaded = null;
+      this.view.setStandby(pane.view, null);
+    } else {
+      loaded = load(pane.shown, url);
+    }
+    setHidden(pane.shown, false);
+    this.view.add({ el: pane.view, img: pane.shown, ...size(image) });
+    // Decoded, then the next frame paints it.
+    return loaded.then((ok) => (ok ? nextFrame().then(() => true) : false));
+  }
+
+  /** Open a tiled image (descriptor `dzi`, default its own); resolves with whether the
+   * current view's tiles are drawn. */
+  async showTiles(pane, image, token, dzi = image.tiles) {
+    setHidden(pane.shown, true);
+    pane.shown.removeAttribute("src");
+    setHidden(pane.tiles, false);
+    const holder = document.createElement("div");
+    holder.className = "osd-holder";
+    pane.tiles.replaceChildren(holder);
+    let viewer;
+    try {
+      viewer = await openViewer(holder, dzi, this.osdBase);
+    } catch {
+      return false;
+    }
+    if (token !== this.showing || pane.image !== image) {
+      viewer.destroy();
+      return false;
+    }
+    pane.viewer = viewer;
+    this.view.add({ el: pane.view, viewer, ...size(image) });
+    try {
+      await tilesDrawn(viewer);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  destroyViewer(pane) {
+    if (pane.viewer) pane.viewer.destroy();
+    pane.viewer = null;
+  }
+
+  destroyViewers() {
+    for (const pane of Object.values(this.panes)) this.destroyViewer(pane);
+  }
+
+  /** Nothing on screen (all done). */
+  clear() {
+    this.showing += 1;
+    this.destroyViewers();
+    this.view.clear();
+    for (const pane of Object.values(this.panes)) pane.image = null;
+  }
+}
+
+/** Point `img` at `url`; resolves with whether it decoded. */
+function load(img, url) {
+  img.src = url;
+  return img.decode().then(() => true, () => false);
+}
+
+/** `url` with a `retry` parameter (which the media and tile views ignore); OpenSeadragon
+ * passes a descriptor's query on to its tiles. */
+function retryUrl(url, attempt) {
+  const base = url.replace(/[?&]retry=\d+$/, "");
+  return `${base}${base.includes("?") ? "&" : "?"}retry=${attempt}`;
+}
+
+function size(image) {
+  return { width: image.width, height: image.height };
+}
+
+/** Set `hidden` only when it changes: an unchanged attribute written again still costs a
+ * style invalidation in the keypress. */
+function setHidden(el, hidden) {
+  if (el.hidden !== hidden) el.hidden = hidden;
+}
