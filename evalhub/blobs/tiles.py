@@ -56,6 +56,7 @@ from PIL import Image
 
 from evalhub.blobs.display import display_pixels
 from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.webp import decode_rgba
 from evalhub.core.queueing import enqueue_on_commit
 
 # Above this long side an image gets a pyramid, and the rating page opens the pyramid instead
@@ -160,20 +161,42 @@ def dzi_xml(pyramid: Pyramid, fmt: str) -> str:
     )
 
 
-def _decoded(blob: ImageBlob) -> Image.Image:
+def _decoded(blob: ImageBlob) -> tuple[Image.Image, str]:
     """The blob's display pixels (display.py: EXIF orientation applied, ICC converted to sRGB,
     no metadata) as 8-bit RGB, RGBA or L, decoded once and kept in one buffer where possible
-    (``copy=False``), so that no tile carries the original's comment, EXIF, XMP or profile."""
+    (``copy=False``), so that no tile carries the original's comment, EXIF, XMP or profile;
+    and the tiles' format. A still WebP is decoded by libwebp into one buffer (webp.py) as
+    RGBA, opaque when the file has no alpha (its tiles are then JPEG)."""
     with default_storage.open(blob.file.name, "rb") as handle, Image.open(handle) as opened:
-        img = display_pixels(opened, copy=False)  # decoded in place; shares its pixels
+        source = opened
+        if opened.format == "WEBP" and not getattr(opened, "is_animated", False):
+            handle.seek(0)
+            direct = decode_rgba(handle.read())
+            if direct is not None:
+                direct.info = dict(opened.info)  # its ICC profile and EXIF orientation
+                source = direct
+        fmt = tile_format(opened.mode)
+        img = display_pixels(source, copy=False)  # decoded in place; shares its pixels
+        del source
     if img.mode not in ("RGB", "RGBA", "L"):
         img = img.convert("RGBA" if "A" in img.getbands() else "RGB")  # LA, 1
-    return img
+    return img, fmt
+
+
+def _halve(image: Image.Image, fmt: str) -> Image.Image:
+    """The next level down (``reduce(2)``). Pillow reduces RGBA through a premultiplied copy
+    of the whole level; an opaque one (JPEG tiles: alpha 255 everywhere, premultiplying
+    changes nothing) is reduced directly, so a 16K WebP level is not held twice."""
+    if image.mode == "RGBA" and fmt == "jpeg":
+        return image._new(image.im.reduce((2, 2), (0, 0, *image.size)))
+    return image.reduce(2)
 
 
 def _encode(tile: Image.Image, fmt: str) -> bytes:
     out = io.BytesIO()
     if fmt == "jpeg":
+        if tile.mode == "RGBA":  # an opaque WebP decoded as RGBA (alpha 255 everywhere)
+            tile = tile.convert("RGB")
         tile.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=False)
     else:
         tile.save(out, format="WEBP", quality=WEBP_QUALITY, method=2)
@@ -211,15 +234,14 @@ def _write_pyramid(blob: ImageBlob) -> Pyramid:
     """Write every tile, then the descriptor. Each level is halved from the one above
     (``reduce(2)`` rounds up, exactly like the DZI formula; much faster than resampling the
     original) and the level above is dropped at once: at most a level and its half are held."""
-    image = _decoded(blob)
+    image, fmt = _decoded(blob)
     pyramid = Pyramid(*image.size)
-    fmt = tile_format(image.mode)
     for level in range(pyramid.max_level, -1, -1):
         if image.size != pyramid.level_size(level):
             image = image.resize(pyramid.level_size(level), Image.Resampling.BOX)
         _cut_level(blob.sha256, image, pyramid, level, fmt)
         if level > 0:
-            image = image.reduce(2)  # the only reference to the level above goes here
+            image = _halve(image, fmt)  # the only reference to the level above goes here
     _put(dzi_path(blob.sha256), dzi_xml(pyramid, fmt).encode())
     return pyramid
 

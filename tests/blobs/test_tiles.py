@@ -239,3 +239,22 @@ def test_small_images_have_no_tiles(client, db):
     image = ImageFactory()
     client.force_login(MembershipFactory(project=image.run.project).user)
     assert client.get(f"/rate/tiles/{image.blob.display_token}.dzi").status_code == 404
+
+
+def test_a_webp_pyramid_is_decoded_into_one_buffer_and_cut_as_jpeg_tiles(db):
+    """libwebp decodes a still WebP straight into one RGBA buffer (blobs/webp.py: Pillow's
+    decoder held four copies of a 16K image); an opaque one still gets JPEG tiles with its
+    pixels, as Pillow decodes them."""
+    source = PILImage.open(io.BytesIO(_gradient_png(4200, 300))).convert("RGB")
+    out = io.BytesIO()
+    source.save(out, format="WEBP", lossless=True)
+    blob = blob_store_bytes(out.getvalue(), name="wide.webp")
+    assert blob_build_tiles(blob)
+    root = ET.fromstring(default_storage.open(dzi_path(blob.sha256)).read())
+    assert root.get("Format") == "jpeg"
+    tile = _tile(blob.sha256, 13, 2, 0)  # starts at (1019, 0)
+    assert tile.mode == "RGB" and tile.size == (512, 300)
+    expected = source.getpixel((1019 + 100, 200))
+    assert max(abs(a - b) for a, b in zip(tile.getpixel((100, 200)), expected, strict=True)) < 6
+    half = _tile(blob.sha256, 12, 0, 0)  # level 12: 2100 x 150, halved without premultiplying
+    assert half.size == (511, 150)
