@@ -12,22 +12,32 @@ Two escape hatches exist:
   which downloads everything through the libraries' own download functions into those caches.
 * ``EVALHUB_RANDOM_WEIGHTS=1`` builds every backbone with deterministic random weights. Metric
   values are then *uncalibrated* (not comparable with published numbers) but every code path
-  runs, which is what tests and offline benchmarks need.
+  runs, which is what tests and offline benchmarks need. Random weights that take seconds to
+  make (InceptionV3's calibration pass) are kept on disk by :func:`cached_random_weights`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
+import platform
+import tempfile
 import threading
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 #: Environment variable that switches every backbone to deterministic random weights.
 RANDOM_WEIGHTS_ENV = "EVALHUB_RANDOM_WEIGHTS"
+#: Directory of EvalHub's own caches (default ``$XDG_CACHE_HOME/evalhub``, ``~/.cache/evalhub``).
+CACHE_DIR_ENV = "EVALHUB_CACHE_DIR"
 
 #: torch-fidelity's conversion of the TF-slim InceptionV3 graph used by the original FID code.
 INCEPTION_FILENAME = "weights-inception-2015-12-05-6726825d.pth"
@@ -226,3 +236,106 @@ def fetch_all_weights(
                 f"could not download open_clip weights {model_name}/{tag}: {exc}"
             ) from exc
     return out
+
+
+def evalhub_cache_dir() -> Path:
+    """``$EVALHUB_CACHE_DIR``, else ``$XDG_CACHE_HOME/evalhub``, else ``~/.cache/evalhub``.
+
+    Read at call time. Holds only things recomputed when absent (random weights), so it may be
+    deleted at any time and shared by all processes and checkouts of a machine's user.
+    """
+    explicit = os.environ.get(CACHE_DIR_ENV, "").strip()
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "evalhub"
+
+
+def random_weights_key(recipe: dict[str, str]) -> str:
+    """sha256 naming one set of random weights: the ``recipe`` (what makes them: name, seed, the
+    source of the functions that compute them), the versions of torch and torch-fidelity (init
+    and kernels), and the CPU architecture and vector ISA (kernels' float32 rounding)."""
+    parts = {
+        **recipe,
+        "torch": torch.__version__,
+        "torch-fidelity": library_versions("torch-fidelity")["torch-fidelity"],
+        "machine": platform.machine(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Exclusive advisory lock (``flock``) on ``path``; no-op where fcntl does not exist."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: concurrent processes may then both compute; still atomic
+        yield
+        return
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _read_cached(path: Path, key: str) -> dict[str, Tensor] | None:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # absent, or unreadable (disk trouble, foreign file): (re)compute
+        return None
+    if not isinstance(payload, dict) or payload.get("key") != key:
+        return None
+    return payload["state_dict"]
+
+
+def cached_random_weights(
+    name: str, recipe: dict[str, str], build: Callable[[], dict[str, Tensor]]
+) -> dict[str, Tensor]:
+    """``build()``'s state dict, computed once per machine and kept under
+    ``evalhub_cache_dir()/random-weights/<name>-<key>.pt`` (key: :func:`random_weights_key`).
+
+    The first process computes and writes the file (a temporary file in the same directory,
+    then an atomic rename, so no reader ever sees half a file); processes arriving meanwhile
+    wait on a lock file and then read it instead of computing too. A file that cannot be read
+    or names another key is recomputed and replaced. When the directory is not writable the
+    weights are computed and used without being stored (one warning). ``torch.save`` stores
+    tensors bit for bit, so cached and freshly built weights are identical.
+    """
+    key = random_weights_key({"name": name, **recipe})
+    directory = evalhub_cache_dir() / "random-weights"
+    path = directory / f"{name}-{key[:24]}.pt"
+    cached = _read_cached(path, key)
+    if cached is not None:
+        return cached
+    with contextlib.ExitStack() as stack:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(_file_lock(directory / f"{path.name}.lock"))
+        except OSError as exc:
+            warnings.warn(f"random weights not cached ({directory}: {exc})", stacklevel=2)
+            return build()
+        cached = _read_cached(path, key)  # written while we waited for the lock?
+        if cached is not None:
+            return cached
+        state_dict = build()
+        try:
+            _save_atomic({"key": key, "state_dict": state_dict}, path)
+        except OSError as exc:
+            warnings.warn(f"random weights not cached ({path}: {exc})", stacklevel=2)
+        return state_dict
+
+
+def _save_atomic(obj: object, path: Path) -> None:
+    """``torch.save`` to a temporary file next to ``path``, then rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

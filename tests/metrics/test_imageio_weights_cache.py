@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import multiprocessing
+import os
 import struct
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +23,7 @@ from metrics.weights import (
     INCEPTION_FILENAME,
     WeightsFetchError,
     WeightsMissingError,
+    cached_random_weights,
     fetch_all_weights,
     random_weights_enabled,
 )
@@ -147,6 +151,9 @@ def empty_caches(monkeypatch, tmp_path):
 
 
 def test_missing_weights_fail_fast_with_file_and_directory_named(empty_caches):
+    import lpips  # noqa: F401  (imported before the clock starts: importing is not the wait
+    import open_clip  # noqa: F401  measured here, and takes seconds on a loaded machine)
+
     from metrics.clip_score import ClipEmbedder
     from metrics.inception import InceptionFeatureExtractor
     from metrics.lpips_distance import LpipsScorer
@@ -175,6 +182,71 @@ def test_fetch_all_weights_offline_raises_a_clear_error_quickly(empty_caches, mo
     with pytest.raises(WeightsFetchError, match="could not download"):
         fetch_all_weights(progress=False)
     assert time.monotonic() - start < 10.0
+
+
+# --- random weights kept on disk -----------------------------------------------------------------
+
+
+def _small_weights(log: Path):
+    """A cheap stand-in for a calibration: logs each call (one line per call, any process)."""
+
+    def build():
+        with open(log, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3) / 7}
+
+    return build
+
+
+def _build_in_child(cache_dir: str, log: str, queue) -> None:
+    os.environ["EVALHUB_CACHE_DIR"] = cache_dir
+    weights = cached_random_weights("test-net", {"seed": "0"}, _small_weights(Path(log)))
+    queue.put(weights["w"].numpy().tobytes())
+
+
+def test_random_weights_are_built_by_the_first_process_only_and_read_back_bit_for_bit(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("EVALHUB_CACHE_DIR", str(tmp_path / "cache"))
+    log = tmp_path / "builds.log"
+    ctx = multiprocessing.get_context("fork")  # the children need no torch re-import
+    queue = ctx.Queue()
+    children = [ctx.Process(target=_build_in_child, args=(str(tmp_path / "cache"), str(log), queue))
+                for _ in range(3)]
+    for child in children:
+        child.start()
+    results = [queue.get(timeout=60) for _ in children]
+    for child in children:
+        child.join(timeout=60)
+        assert child.exitcode == 0
+    assert len(log.read_text().splitlines()) == 1  # three processes, one build
+    files = list((tmp_path / "cache" / "random-weights").glob("test-net-*.pt"))
+    assert len(files) == 1
+    expected = (torch.arange(6, dtype=torch.float32).reshape(2, 3) / 7).numpy().tobytes()
+    assert results == [expected] * 3
+    # This process reads the file too; another seed is another file.
+    again = cached_random_weights("test-net", {"seed": "0"}, _small_weights(log))
+    assert again["w"].numpy().tobytes() == expected
+    cached_random_weights("test-net", {"seed": "1"}, _small_weights(log))
+    assert len(log.read_text().splitlines()) == 2
+
+
+def test_an_unreadable_random_weights_file_is_rebuilt_and_an_unwritable_cache_only_warns(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("EVALHUB_CACHE_DIR", str(tmp_path / "cache"))
+    log = tmp_path / "builds.log"
+    cached_random_weights("test-net", {"seed": "0"}, _small_weights(log))
+    (path,) = (tmp_path / "cache" / "random-weights").glob("test-net-*.pt")
+    path.write_bytes(path.read_bytes()[:50])  # truncated
+    rebuilt = cached_random_weights("test-net", {"seed": "0"}, _small_weights(log))
+    assert len(log.read_text().splitlines()) == 2
+    assert torch.equal(torch.load(path, weights_only=True)["state_dict"]["w"], rebuilt["w"])
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("EVALHUB_CACHE_DIR", str(blocker))
+    with pytest.warns(UserWarning, match="random weights not cached"):
+        built = cached_random_weights("test-net", {"seed": "0"}, _small_weights(log))
+    assert torch.equal(built["w"], rebuilt["w"])
 
 
 # --- feature cache ------------------------------------------------------------------------------

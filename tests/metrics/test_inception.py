@@ -11,13 +11,16 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from metrics.gaussian import GaussianStats, frechet_distance
 from metrics.inception import (
     InceptionFeatureExtractor,
+    _cached_random_state_dict,
     _forward_body,
+    _random_recipe,
     build_inception,
     random_inception_state_dict,
     resize_to_inception,
     state_dict_file,
 )
 from metrics.kid import kernel_inception_distance
+from metrics.weights import cached_random_weights
 from tests.metrics.conftest import synthetic_images
 
 
@@ -57,14 +60,33 @@ def test_random_weights_give_varied_high_rank_features(pool3_features):
     assert _effective_dim(f) > 1.5
 
 
-def test_random_weights_are_deterministic_and_seeded(inception_random):
+def test_random_weights_are_deterministic_and_kept_on_disk_bit_for_bit(
+        inception_random, images_a, tmp_path, monkeypatch):
     # Two independent constructions (calibration included) give bit-identical weights: one now,
-    # one made earlier in this process (with other global RNG state) for the shared extractor.
-    a = random_inception_state_dict(0)
-    b = inception_random.net.state_dict()
-    assert a.keys() == b.keys()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert a["Mixed_7c.branch_pool.bn.running_var"].std() > 0  # BN stats were calibrated
+    # one made earlier in this process or read from the machine's cache for the shared
+    # extractor (with other global RNG state).
+    fresh = random_inception_state_dict(0)
+    shared = inception_random.net.state_dict()
+    assert fresh.keys() == shared.keys()
+    assert all(torch.equal(fresh[k], shared[k]) for k in fresh)
+    assert fresh["Mixed_7c.branch_pool.bn.running_var"].std() > 0  # BN stats were calibrated
+
+    # The calibrated weights go to disk once; an extractor built from the file gives the same
+    # bytes as features, and its numbers stay flagged uncalibrated.
+    monkeypatch.setenv("EVALHUB_CACHE_DIR", str(tmp_path))
+    stored = cached_random_weights("inception-v3-fid", _random_recipe(0), lambda: fresh)
+    assert stored is fresh and len(list(tmp_path.glob("random-weights/*.pt"))) == 1
+    _cached_random_state_dict.cache_clear()  # the next extractor reads the file just written
+    try:
+        from_disk = InceptionFeatureExtractor("random", device="cpu")
+    finally:
+        _cached_random_state_dict.cache_clear()
+    loaded = from_disk.net.state_dict()
+    assert all(torch.equal(fresh[k], loaded[k]) for k in fresh)
+    assert not from_disk.info.calibrated and from_disk.info.weights_sha256 == "random:0"
+    assert from_disk.backbone_id == inception_random.backbone_id
+    images = list(images_a[:3])
+    assert from_disk.extract(images).tobytes() == inception_random.extract(images).tobytes()
 
 
 def test_backbone_id_names_resize_mode_and_random_seed(inception_random, random_inception):
