@@ -10,6 +10,32 @@ from evalhub.leaderboards.results import ABTest, ABTestError, Leaderboard, Metri
 TABLE_METRICS = (("fid", "FID"), ("kid", "KID"), ("clip_score", "CLIP"),
                  ("lpips_diversity", "LPIPS-div"))
 UNCALIBRATED_NOTE = "* uncalibrated (computed with random weights)"
+RANK_DEFINITION = (
+    "Rank: 1 + the number of runs whose whole 95% Elo interval lies above this run's (runs "
+    "whose intervals overlap share a rank). Possible ranks: from that rank to the number of "
+    "rated runs minus those whose whole interval lies below this run's.")
+
+
+def possible_ranks(board: Leaderboard) -> dict[int, tuple[int, int]]:
+    """Each rated run's ranks that its 95 % Elo interval allows, by run id.
+
+    With rated runs :math:`R` and intervals :math:`[l_j, u_j]`,
+
+    .. math:: \\mathrm{best}_i = 1 + \\#\\{j \\in R : l_j > u_i\\}, \\qquad
+              \\mathrm{worst}_i = |R| - \\#\\{j \\in R : u_j < l_i\\}
+
+    ``best`` is the run's ``rank`` (:func:`ratings.rank_with_confidence`), so a rank always
+    lies inside its own range: one definition for the column and its interval. (The API's
+    ``rank_low``/``rank_high`` are the bootstrap percentiles of the per-round rank, another
+    quantity; the tables show this one.)
+    """
+    rated = [r for r in board.runs if r.elo_lower is not None and r.elo_upper is not None]
+    ranges = {}
+    for run in rated:
+        best = 1 + sum(other.elo_lower > run.elo_upper for other in rated)
+        worst = len(rated) - sum(other.elo_upper < run.elo_lower for other in rated)
+        ranges[run.id] = (best, worst)
+    return ranges
 
 
 def _fmt(value: float | None, spec: str = ".1f") -> str:
@@ -44,34 +70,38 @@ class RankingRow:
 
     run: RunRow
     metric_cells: tuple[MetricCell, ...]
+    rank_range: tuple[int, int] | None = None  # possible_ranks(): best, worst
 
 
 def ranking_rows(board: Leaderboard) -> tuple[list[RankingRow], bool]:
     """Rows of the ranking table and whether any metric value in it is uncalibrated."""
     rows, any_uncal = [], False
+    ranges = possible_ranks(board)
     for run in board.runs:
         cells = []
         for key, label in TABLE_METRICS:
             text, uncal = _metric_cell(run.metrics.get(key))
             any_uncal = any_uncal or uncal
             cells.append(MetricCell(text=text.rstrip("*"), uncalibrated=uncal, label=label))
-        rows.append(RankingRow(run=run, metric_cells=tuple(cells)))
+        rows.append(RankingRow(run=run, metric_cells=tuple(cells), rank_range=ranges.get(run.id)))
     return rows, any_uncal
 
 
 def leaderboard_table(board: Leaderboard, *, last_updated: str | None = None,
                       stale: bool = False, ab: ABTest | ABTestError | None = None) -> str:
     """The leaderboard as a fixed-width table with agreement, bias and warning lines."""
-    header = ["rank", "rank CI", "run", "Elo", "95% CI", "online", "win%", "votes",
+    header = ["rank", "possible", "run", "Elo", "95% CI", "online", "win%", "votes",
               *(label for _, label in TABLE_METRICS)]
     rows, uncalibrated = [], False
+    ranges = possible_ranks(board)
     for run in board.runs:
         cells = []
         for key, _ in TABLE_METRICS:
             text, unc = _metric_cell(run.metrics.get(key))
             uncalibrated = uncalibrated or unc
             cells.append(text)
-        rank_ci = "-" if run.rank_low is None else f"{run.rank_low}-{run.rank_high}"
+        span = ranges.get(run.id)
+        rank_ci = "-" if span is None else f"{span[0]}-{span[1]}"
         ci = "-" if run.elo_lower is None else f"[{run.elo_lower:.0f}, {run.elo_upper:.0f}]"
         win = "-" if run.win_pct is None else f"{run.win_pct:.1f}"
         rows.append([_fmt(run.rank, "d"), rank_ci, run.name, _fmt(run.elo), ci,
@@ -87,6 +117,7 @@ def leaderboard_table(board: Leaderboard, *, last_updated: str | None = None,
     ]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
               for row in rows]
+    lines.append(RANK_DEFINITION)
     if uncalibrated:
         lines.append(UNCALIBRATED_NOTE)
     for agr in board.metric_agreement.values():

@@ -19,7 +19,7 @@ from evalhub.leaderboards.access import campaign_for_science, model_for_science
 from evalhub.leaderboards.filters import LeaderboardFilters, parse_ab, parse_filters
 from evalhub.leaderboards.selectors import METRIC_LABELS, RUN_METRICS, ab_test
 from evalhub.leaderboards.services import leaderboard_get
-from evalhub.leaderboards.text import TABLE_METRICS, metric_cell, ranking_rows
+from evalhub.leaderboards.text import RANK_DEFINITION, TABLE_METRICS, metric_cell, ranking_rows
 from evalhub.projects.selectors import SCIENCE_ROLES, projects_for_user
 from evalhub.runs.models import GenerationRun, GenModel
 
@@ -67,6 +67,7 @@ def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return render(request, "leaderboards/campaign.html", {
         "campaign": campaign, "board": board, "snapshot": snapshot, "stale": stale,
         "rows": rows, "any_uncalibrated": any_uncal, "metric_headers": TABLE_METRICS,
+        "rank_definition": RANK_DEFINITION,
         "charts": _with_data_ids([{"id": k, "figure": f} for k, f in figures
                                   if f is not None]),
         "filters": {k: request.GET.get(k, "") for k in FILTER_KEYS},
