@@ -8,13 +8,22 @@ the progress view are kept under /tmp (workspace-*.png). Lean: 2 prompts x 2 see
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import pytest
 
 from evalhub.projects.models import Role
 from evalhub.runs.models import Checkpoint, GenerationRun, RunStatus
 from tests.browser.conftest import login
 from tests.browser.test_gallery import errors  # noqa: F401 (fixture: console errors, CSP)
-from tests.factories import MembershipFactory, ProjectFactory
+from tests.factories import (
+    CheckpointFactory,
+    MembershipFactory,
+    ProjectFactory,
+    PromptFactory,
+    PromptSetFactory,
+)
 
 # A real worker sharing the test database, broker and media folder (tests/integration).
 from tests.integration.conftest import (  # noqa: F401 (fixtures)
@@ -25,6 +34,7 @@ from tests.integration.conftest import (  # noqa: F401 (fixtures)
     worker,
     worker_env,
 )
+from tests.runs.helpers import distinct_pngs, manifest_csv
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration,
               pytest.mark.django_db(transaction=True)]
@@ -83,3 +93,53 @@ def test_a_scientist_sets_up_and_watches_a_shapes_generation(context, errors, wo
     assert run.images.count() == 4
     assert page.evaluate("window.__violations") == []
     assert errors == []
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+def test_a_zip_import_shows_its_upload_progress_and_lists_every_refusal(
+        context, errors, worker):  # noqa: F811
+    project = ProjectFactory(name="Import study")
+    scientist = MembershipFactory(project=project, role=Role.SCIENTIST).user
+    checkpoint = CheckpointFactory(model__project=project, name="imported-ckpt")
+    prompt_set = PromptSetFactory(project=project, name="two")
+    for position, text in enumerate(("a red circle", "a blue square")):
+        PromptFactory(prompt_set=prompt_set, position=position, text=text)
+    pngs = distinct_pngs(2)
+    manifest = manifest_csv([("a.png", "a red circle", 0), ("b.png", "a blue square", 0)])
+    page = context.new_page()
+    runs_url = f"/workspace/{project.pk}/runs/"
+    login(page, scientist.username, runs_url)
+
+    def send(archive: bytes) -> None:
+        page.fill("#id_imported-name", "imported-run")
+        page.select_option("#id_imported-checkpoint", value=str(checkpoint.pk))
+        page.set_input_files("#id_imported-archive", files=[
+            {"name": "run.zip", "mimeType": "application/zip", "buffer": archive}])
+        page.click("#imported-run-form button[type=submit]")
+
+    # Refused: the form comes back in place with every bad file under the archive field.
+    send(_zip({"a.png": pngs[0], "b.png": b"not an image", "manifest.csv": manifest}))
+    page.wait_for_selector('#imported-run-form[data-state="refused"]')
+    assert page.get_attribute("#imported-run-form", "data-uploaded") == "1"  # sent with a bar
+    listed = page.inner_text("#id_imported-archive-errors")
+    assert "nothing was imported" in listed and "b.png" in listed
+    assert page.input_value("#id_imported-name") == "imported-run"  # kept for the next try
+    assert not GenerationRun.objects.filter(project=project).exists()
+
+    # Stored: the run's page, its images counted.
+    send(_zip({"a.png": pngs[0], "b.png": pngs[1], "manifest.csv": manifest}))
+    page.wait_for_url("**/workspace/runs/*/")
+    assert page.inner_text("#progress-status") == "Completed"
+    assert (page.inner_text("#progress-done"), page.inner_text("#progress-total")) == ("2", "2")
+    assert GenerationRun.objects.get(project=project).images.count() == 2
+    # The refusal's 400 is the one console line a refused upload makes (Chromium logs every
+    # non-2xx answer to a script's request); nothing else may appear.
+    assert [e for e in errors if "status of 400" not in e] == []
+    assert page.evaluate("window.__violations") == []

@@ -25,7 +25,10 @@ function send(form) {
         `Uploading: ${mb(event.loaded)} of ${mb(event.total)} MB`);
     }
   });
-  request.upload.addEventListener("load", () => show(form, null, "Uploaded; checking every file…"));
+  request.upload.addEventListener("load", () => {
+    form.dataset.uploaded = "1";  // the whole body was sent (the bar's end)
+    show(form, null, "Uploaded; checking every file…");
+  });
   request.addEventListener("load", () => {
     if (request.status === 400) {
       const page = new DOMParser().parseFromString(request.responseText, "text/html");
