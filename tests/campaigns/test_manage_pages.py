@@ -213,6 +213,9 @@ def test_only_the_allowed_transitions_are_offered_and_a_stale_button_is_refused(
     paused = client.get(url).content.decode()
     assert ">Resume<" in paused and ">Pause<" not in paused
     # A second tab still showing "Pause": refused with the reason, nothing changes.
+    for body in ({"status": "bogus", "current": "paused"}, {"status": "x" * 50}, {}):
+        refused = client.post(url + "status/", body)
+        assert refused.status_code == 400 and 'id="status-error"' in refused.content.decode()
     stale = client.post(url + "status/", {"status": "paused", "current": "active"})
     assert stale.status_code == 400
     assert 'id="status-error"' in stale.content.decode()
@@ -300,6 +303,8 @@ def test_gold_errors_are_next_to_their_field_and_store_nothing(world, other):
         ({"image_a": other.tasks[0].image_a_id, "image_b": first.image_b_id, "answer": "a"},
          "image_a", "Select a valid choice"),
         ({"image_a": 999999999, "image_b": first.image_b_id, "answer": "a"},
+         "image_a", "Select a valid choice"),
+        ({"image_a": "9" * 25, "image_b": first.image_b_id, "answer": "a"},
          "image_a", "Select a valid choice"),
         ({"image_a": first.image_a_id, "image_b": first.image_b_id, "answer": "maybe"},
          "answer", "Select a valid choice"),
