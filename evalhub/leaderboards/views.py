@@ -17,7 +17,7 @@ from evalhub.evaluation.selectors import run_metric_values
 from evalhub.leaderboards import charts
 from evalhub.leaderboards.access import campaign_for_science, model_for_science
 from evalhub.leaderboards.filters import LeaderboardFilters, parse_ab, parse_filters
-from evalhub.leaderboards.selectors import METRIC_LABELS, RUN_METRICS, ab_test
+from evalhub.leaderboards.selectors import METRIC_LABELS, RUN_METRICS, ab_test, changes_since
 from evalhub.leaderboards.services import leaderboard_get
 from evalhub.leaderboards.text import RANK_DEFINITION, TABLE_METRICS, metric_cell, ranking_rows
 from evalhub.projects.selectors import SCIENCE_ROLES, projects_for_user
@@ -66,6 +66,8 @@ def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
     run_names = board.run_names
     return render(request, "leaderboards/campaign.html", {
         "campaign": campaign, "board": board, "snapshot": snapshot, "stale": stale,
+        "changes": changes_since(campaign=campaign, since=snapshot.computed_at) if stale
+        else None,
         "rows": rows, "any_uncalibrated": any_uncal, "metric_headers": TABLE_METRICS,
         "rank_definition": RANK_DEFINITION,
         "charts": _with_data_ids([{"id": k, "figure": f} for k, f in figures

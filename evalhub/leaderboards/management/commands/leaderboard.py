@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from evalhub.campaigns.models import Campaign
 from evalhub.core.cli import model_text, reports_domain_errors
 from evalhub.leaderboards.filters import parse_ab, parse_filters
-from evalhub.leaderboards.selectors import ab_test
+from evalhub.leaderboards.selectors import ab_test, changes_since
 from evalhub.leaderboards.services import leaderboard_get
 from evalhub.leaderboards.text import leaderboard_table
 from evalhub.prompts.models import Prompt
@@ -53,3 +53,6 @@ class Command(BaseCommand):
         else:
             self.stdout.write(leaderboard_table(board, last_updated=last_updated, stale=stale,
                                                 ab=test))
+            if stale:
+                changes = changes_since(campaign=campaign, since=snapshot.computed_at)
+                self.stdout.write(f"Changed since: {changes.describe()}.")
