@@ -15,18 +15,30 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from evalhub.campaigns.manage.errors import attach_service_error
 from evalhub.core.errors import EvalHubError
+from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.projects.models import Membership, Project, Role
 from evalhub.projects.selectors import SCIENCE_ROLES, role_in_project
 from evalhub.projects.services import (
+    NotAllowed,
+    may_create_projects,
     member_candidate,
     membership_change_role,
     membership_remove,
     membership_set,
+    project_create_by,
 )
+
+
+class ProjectForm(forms.Form):
+    name = forms.CharField(max_length=200)  # Project's columns
+    slug = forms.SlugField(max_length=100, required=False,
+                           help_text="Letters, digits, - and _; empty: made from the name.")
+    description = forms.CharField(required=False, max_length=MAX_TEXT_CHARS,
+                                  widget=forms.Textarea(attrs={"rows": 3}))
 
 
 class MemberAddForm(forms.Form):
@@ -67,7 +79,32 @@ def project_list(request: HttpRequest) -> HttpResponse:
     memberships = (Membership.objects.filter(user=request.user).select_related("project")
                    .order_by("project__name"))
     return render(request, "projects/list.html", {
-        "memberships": memberships, "science_roles": SCIENCE_ROLES})
+        "memberships": memberships, "science_roles": SCIENCE_ROLES,
+        "may_create": may_create_projects(request.user)})
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def project_new(request: HttpRequest) -> HttpResponse:
+    """Create a project (and own it), for the users ``EVALHUB_PROJECT_CREATORS`` allows."""
+    if not may_create_projects(request.user):
+        raise PermissionDenied("You may not create projects; ask an administrator.")
+    form = ProjectForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            project = project_create_by(user=request.user, name=data["name"],
+                                        description=data["description"],
+                                        slug=data["slug"] or None)
+        except NotAllowed as error:
+            raise PermissionDenied(error.message) from error
+        except EvalHubError as error:
+            field = "slug" if data["slug"] else "name"
+            attach_service_error(form, error, {"slug": field})
+        else:
+            return redirect(reverse("project-members", kwargs={"project_id": project.pk}))
+    return render(request, "projects/new.html", {"form": form},
+                  status=400 if request.method == "POST" else 200)
 
 
 def _members_page(request: HttpRequest, project: Project, role: str, *,
@@ -142,6 +179,7 @@ def member_remove(request: HttpRequest, project_id: int, membership_id: int) -> 
 
 urlpatterns = [
     path("projects/", project_list, name="projects"),
+    path("projects/new/", project_new, name="project-new"),
     path("projects/<id:project_id>/members/", members, name="project-members"),
     path("projects/<id:project_id>/members/add/", member_add, name="project-member-add"),
     path("projects/<id:project_id>/members/<id:membership_id>/role/", member_role,

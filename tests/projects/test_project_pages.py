@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from evalhub.projects.models import Membership, Role
+from evalhub.projects.models import Membership, Project, Role
 from tests.core.test_security_headers import _inline_code
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
@@ -155,3 +155,36 @@ def test_another_projects_membership_is_refused_like_a_missing_one(project):
                               {"role": "owner"})
         assert foreign.status_code == missing.status_code == 404
     assert Membership.objects.get(pk=theirs.pk).role == Role.ANNOTATOR
+
+
+def test_project_creation_follows_the_service_rule(settings):
+    plain, staff = UserFactory(), UserFactory(is_staff=True)
+    assert Client().get("/projects/new/").status_code == 302
+    assert _client(plain).get("/projects/new/").status_code == 403
+    assert _client(plain).post("/projects/new/", {"name": "Mine"}).status_code == 403
+    assert "new-project" not in _client(plain).get("/projects/").content.decode()
+    assert "new-project" in _client(staff).get("/projects/").content.decode()
+    response = _client(staff).post("/projects/new/", {"name": "Vision team",
+                                                      "description": "Diffusion evals"})
+    project = Project.objects.get(slug="vision-team")
+    assert response.status_code == 302
+    assert response["Location"] == f"/projects/{project.pk}/members/"
+    assert _roles(project) == [(staff.username, "owner")]
+    settings.EVALHUB_PROJECT_CREATORS = "anyone"
+    assert _client(plain).get("/projects/new/").status_code == 200
+
+
+def test_project_creation_errors_are_next_to_their_field(project):
+    staff = UserFactory(is_staff=True)
+    before = Project.objects.count()
+    taken = _client(staff).post("/projects/new/", {"name": "x", "slug": project.slug})
+    same_name = _client(staff).post("/projects/new/", {"name": project.name})
+    empty = _client(staff).post("/projects/new/", {"name": "!!!"})
+    bad_slug = _client(staff).post("/projects/new/", {"name": "ok", "slug": "a b"})
+    assert "already exists" in taken.context["form"].errors["slug"][0]
+    assert "already exists" in same_name.context["form"].errors["name"][0]
+    assert "empty slug" in empty.context["form"].errors["name"][0]
+    assert bad_slug.context["form"].errors["slug"]
+    for response in (taken, same_name, empty, bad_slug):
+        assert response.status_code == 400
+    assert Project.objects.count() == before
