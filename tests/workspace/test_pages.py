@@ -152,9 +152,12 @@ def test_annotators_get_403_and_outsiders_404_reading_or_writing(world):
     assert _client(world.scientist).get("/workspace/999999999/models/").status_code == 404
     assert _client(world.scientist).get("/workspace/runs/999999999/").status_code == 404
     assert _client(world.scientist).get("/workspace/metric-jobs/999999999/").status_code == 404
-    # The list of workspaces shows only the caller's own science projects.
-    assert world.project.name not in _client(world.annotator).get(
-        reverse("workspace-home")).content.decode()
+    # The list of workspaces shows only the caller's own science projects, and the layout
+    # offers the Workspace link to owners and scientists only.
+    annotator_home = _client(world.annotator).get(reverse("workspace-home")).content.decode()
+    assert world.project.name not in annotator_home
+    assert 'href="/workspace/"' not in annotator_home
+    assert 'href="/workspace/"' in _client(world.scientist).get("/").content.decode()
 
 
 # ------------------------------------------------------------------------------ models
