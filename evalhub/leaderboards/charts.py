@@ -16,8 +16,41 @@ from evalhub.leaderboards.results import Leaderboard
 from evalhub.leaderboards.selectors import HIGHER_IS_BETTER, METRIC_LABELS, RUN_METRICS
 
 UNCAL = "uncalibrated"
-_LAYOUT = {"margin": {"l": 60, "r": 20, "t": 40, "b": 60}, "template": "plotly_white",
-           "font": {"size": 12}}
+# Legends sit above the plot, right of the title's line, never over the axes' labels; the axes
+# grow their margins to fit their labels (long run names on a matrix stay inside its card).
+_LEGEND = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1}
+_LAYOUT = {"margin": {"l": 60, "r": 20, "t": 70, "b": 60}, "template": "plotly_white",
+           "font": {"size": 12}, "legend": _LEGEND}
+_AXIS = {"automargin": True}
+
+
+def padded_range(values: list[float], *, relative: float = 0.1, minimum: float = 1.0
+                 ) -> list[float] | None:
+    """An axis range around values that are all equal (one point, or one training step).
+
+    plotly pads a zero-width range by a tiny fraction of the value, so a single point at step
+    10,000 got an axis from 9.999k to 10.0005k; this returns ``[v - d, v + d]`` with
+    ``d = max(relative * |v|, minimum)`` (``minimum`` when ``v`` is 0), and None (plotly's own
+    range) when the values differ or there are none.
+    """
+    finite = [v for v in values if v is not None]
+    if not finite or min(finite) != max(finite):
+        return None
+    value = finite[0]
+    pad = max(relative * abs(value), minimum) if value else minimum
+    return [value - pad, value + pad]
+
+
+def _step_axis(steps: list[int]) -> dict:
+    """The training-step axis: whole steps with thousands separators, every checkpoint's step
+    ticked when there are few, and a sensible range around a single step."""
+    axis: dict = {**_AXIS, "title": {"text": "training step"}, "tickformat": ",d"}
+    distinct = sorted(set(steps))
+    if 0 < len(distinct) <= 8:
+        axis.update(tickmode="array", tickvals=distinct)
+    if (span := padded_range([float(s) for s in distinct], relative=0.5)) is not None:
+        axis["range"] = span
+    return axis
 
 
 def _as_dict(fig: go.Figure) -> dict:
@@ -42,7 +75,7 @@ def elo_chart(board: Leaderboard) -> dict:
                                           "color": "#e07a10"},
         hovertemplate="%{x}<br>online Elo %{y:.0f}<extra></extra>"))
     fig.update_layout(**_LAYOUT, title=f"Elo ({board.criterion}) with 95% bootstrap CI",
-                      yaxis_title="Elo", height=380, legend={"orientation": "h", "y": -0.25})
+                      xaxis=_AXIS, yaxis={**_AXIS, "title": {"text": "Elo"}}, height=380)
     return _as_dict(fig)
 
 
@@ -57,8 +90,9 @@ def winrate_chart(board: Leaderboard, *, which: str = "observed") -> dict:
         hovertemplate="%{y} beats %{x}: %{z:.1%}<extra></extra>"))
     title = "Observed win rate (row vs column)" if which == "observed" else \
         "Predicted win rate from Elo (row vs column)"
-    fig.update_layout(**_LAYOUT, title=title, height=120 + 40 * len(labels),
-                      yaxis={"autorange": "reversed"})
+    fig.update_layout(**_LAYOUT, title=title, height=160 + 40 * len(labels),
+                      xaxis={**_AXIS, "tickangle": -30},
+                      yaxis={**_AXIS, "autorange": "reversed"})
     return _as_dict(fig)
 
 
@@ -108,8 +142,8 @@ def category_chart(board: Leaderboard) -> dict | None:
         fig.add_trace(go.Bar(name=run.name, x=categories, y=values,
                              hovertemplate=f"{run.name}<br>%{{x}}: Elo %{{y:.0f}}"
                                            "<extra></extra>"))
-    fig.update_layout(**_LAYOUT, barmode="group", height=360,
-                      title="Elo by prompt category", yaxis_title="Elo")
+    fig.update_layout(**_LAYOUT, barmode="group", height=360, title="Elo by prompt category",
+                      xaxis=_AXIS, yaxis={**_AXIS, "title": {"text": "Elo"}})
     return _as_dict(fig)
 
 
@@ -118,19 +152,29 @@ def checkpoint_elo_chart(series: list[dict]) -> dict | None:
     if not any(s["points"] for s in series):
         return None
     fig = go.Figure()
+    steps, elos = [], []
     for s in series:
         pts = sorted((p for p in s["points"] if p["step"] is not None),
                      key=lambda p: p["step"])
+        if not pts:
+            continue  # the page lists the campaigns without a line
+        steps += [p["step"] for p in pts]
+        elos += [v for p in pts for v in (p["elo"], p["lower"], p["upper"])]
         fig.add_trace(go.Scatter(
             x=[p["step"] for p in pts], y=[p["elo"] for p in pts], mode="lines+markers",
-            name=s["name"],
+            name=s["name"], legendgroup=s["name"],
             error_y={"type": "data", "symmetric": False,
                      "array": [p["upper"] - p["elo"] for p in pts],
                      "arrayminus": [p["elo"] - p["lower"] for p in pts]},
             hovertext=[f"{p['run']} (step {p['step']}): Elo {p['elo']:.0f} "
                        f"[{p['lower']:.0f}, {p['upper']:.0f}]" for p in pts],
             hoverinfo="text"))
-    fig.update_layout(**_LAYOUT, height=360, xaxis_title="training step", yaxis_title="Elo",
+    # Every line is labelled in the legend, also when there is only one (plotly hides a
+    # lone trace's legend by default).
+    span = padded_range(elos, relative=0.0, minimum=50.0)  # only if no point has an interval
+    fig.update_layout(**_LAYOUT, height=360, showlegend=True, xaxis=_step_axis(steps),
+                      yaxis={**_AXIS, "title": {"text": "Elo"},
+                             **({"range": span} if span else {})},
                       title="Human Elo along training (one line per campaign)")
     return _as_dict(fig)
 
@@ -155,8 +199,11 @@ def checkpoint_metric_charts(points: list[dict]) -> list[dict]:
                        + ("" if p["metrics"][m]["calibrated"] else f" ({UNCAL})")
                        for p in have], hoverinfo="text", name=label))
         arrow = "higher is better" if HIGHER_IS_BETTER[m] else "lower is better"
-        fig.update_layout(**_LAYOUT, height=300, xaxis_title="training step",
-                          yaxis_title=label,
+        values = [p["metrics"][m]["value"] for p in have]
+        span = padded_range(values, minimum=1e-3)
+        fig.update_layout(**_LAYOUT, height=300, xaxis=_step_axis([p["step"] for p in have]),
+                          yaxis={**_AXIS, "title": {"text": label},
+                                 **({"range": span} if span else {})},
                           title=f"{label} ({arrow})" + (f" - {UNCAL}" if uncal else ""))
         charts.append({"id": f"metric-{m}", "figure": _as_dict(fig)})
     return charts

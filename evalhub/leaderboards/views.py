@@ -123,7 +123,12 @@ def _checkpoint_context(model: GenModel, user) -> dict:
     if (fig := charts.checkpoint_elo_chart(series)) is not None:
         figures.append({"id": "checkpoint-elo", "figure": fig})
     figures += charts.checkpoint_metric_charts(metric_points)
+    # Said beside the chart: what has no point on a training-step axis, and why.
+    without_line = [s["name"] for s in series
+                    if not any(p["step"] is not None for p in s["points"])]
+    without_step = [r.name for r in runs if r.checkpoint.training_step is None]
     return {"model": model, "checkpoints": checkpoints, "table": table,
+            "campaigns_without_line": without_line, "runs_without_step": without_step,
             "charts": _with_data_ids(figures),
             "metric_headers": [METRIC_LABELS.get(m, m) for m in RUN_METRICS],
             "any_uncalibrated": any_uncal, "campaigns": campaigns}

@@ -1,0 +1,57 @@
+"""Dashboard charts: legends above the plot, axes that fit their labels, a sensible range for a
+single point, one labelled line per campaign on the model page, every run in its table."""
+
+import pytest
+
+from evalhub.campaigns.models import ComparisonTask
+from evalhub.leaderboards import charts
+from tests.builders import build_campaign
+from tests.factories import CampaignFactory
+from tests.leaderboards.helpers import cast
+from tests.leaderboards.test_results import _board
+
+
+def test_a_single_value_gets_a_readable_range_and_differing_values_keep_plotly_s():
+    assert charts.padded_range([10_000.0], relative=0.5) == [5_000.0, 15_000.0]
+    assert charts.padded_range([0.0, 0.0]) == [-1.0, 1.0]
+    assert charts.padded_range([1.0, 2.0]) is None and charts.padded_range([]) is None
+
+
+def test_one_checkpoint_is_one_tick_at_its_step_not_a_9999k_axis():
+    series = [{"name": "campaign A", "points": [
+        {"step": 10_000, "elo": 1000.0, "lower": 980.0, "upper": 1020.0, "run": "r"}]},
+        {"name": "campaign B", "points": []}]
+    figure = charts.checkpoint_elo_chart(series)
+    xaxis, yaxis = figure["layout"]["xaxis"], figure["layout"]["yaxis"]
+    assert xaxis["tickvals"] == [10_000] and xaxis["tickformat"] == ",d"
+    assert xaxis["range"] == [5_000.0, 15_000.0]
+    assert "range" not in yaxis  # plotly's autorange fits the point's interval
+    # one labelled line per campaign that has points, the legend shown even for one line
+    assert [trace["name"] for trace in figure["data"]] == ["campaign A"]
+    assert figure["layout"]["showlegend"] is True
+
+
+def test_legends_sit_above_the_plot_and_axes_fit_their_labels():
+    board = _board()
+    for figure in (charts.elo_chart(board), charts.winrate_chart(board)):
+        layout = figure["layout"]
+        assert layout["legend"]["y"] >= 1 and layout["legend"]["yanchor"] == "bottom"
+        assert layout["xaxis"]["automargin"] and layout["yaxis"]["automargin"]
+
+
+@pytest.mark.django_db
+def test_the_model_page_draws_a_line_per_voted_campaign_and_lists_every_run(client):
+    world = build_campaign(runs=3, prompts=2, annotators=1)
+    for task in ComparisonTask.objects.filter(campaign=world.campaign):
+        cast(task, world.annotators[0], "a")
+    unvoted = CampaignFactory(project=world.campaign.project, name="not voted yet")
+    unvoted.runs.set(world.runs)
+    client.force_login(world.scientist)
+    model_id = world.runs[0].checkpoint.model_id
+    response = client.get(f"/dashboard/models/{model_id}/")
+    page = response.content.decode()
+    assert "No line yet for not voted yet" in page
+    for run in world.runs:
+        assert f"<td>{run.name}</td>" in page
+    figure = next(c for c in response.context["charts"] if c["id"] == "checkpoint-elo")
+    assert [t["name"] for t in figure["figure"]["data"]] == [world.campaign.name]
