@@ -21,9 +21,12 @@ def _messages(value: Any) -> list[str]:
 
 def add_serializer_errors(form: forms.Form, errors: dict[str, Any]) -> None:
     """A DRF serializer's ``errors`` (field -> messages) onto the form's fields of that name;
-    errors of fields the form does not show go to the form as a whole."""
+    a uniqueness refusal that names ``name`` goes next to the name; errors of fields the form
+    does not show go to the form as a whole."""
     for name, value in errors.items():
         field = name if name in form.fields else None
+        if name == "non_field_errors" and "name" in form.fields and " name " in str(value):
+            field = "name"  # "The fields model, name must make a unique set.": the name is taken
         for message in _messages(value):
             if field is None and name != "non_field_errors":
                 message = f"{name}: {message}"

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.management.base import CommandError
 from django.db import transaction
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -153,9 +154,10 @@ def prompts_page(request: HttpRequest, project_id: int) -> HttpResponse:
                 form, lambda: _import_prompts(request, serializer.validated_data), field="file",
                 about={"source image": "images", "zip": "images"}):
             return redirect("workspace-prompts", project_id=project.pk)
-    prompt_sets = PromptSet.objects.filter(project=project).order_by("name")
+    prompt_sets = (PromptSet.objects.filter(project=project).order_by("name")
+                   .annotate(prompt_count=Count("prompts")))
     return _page(request, "prompts.html", project, "prompts", {
-        "prompt_sets": [(ps, ps.prompts.count()) for ps in prompt_sets], "form": form,
+        "prompt_sets": [(ps, ps.prompt_count) for ps in prompt_sets], "form": form,
     }, invalid=posted)
 
 
@@ -291,9 +293,10 @@ def references_page(request: HttpRequest, project_id: int) -> HttpResponse:
 
         if _validated(form, serializer) and _write(form, create, field="archive"):
             return redirect("workspace-references", project_id=project.pk)
-    reference_sets = ReferenceSet.objects.filter(project=project).order_by("name")
+    reference_sets = (ReferenceSet.objects.filter(project=project).order_by("name")
+                      .annotate(image_count=Count("images")))
     return _page(request, "references.html", project, "references", {
-        "reference_sets": [(rs, rs.images.count()) for rs in reference_sets], "form": form,
+        "reference_sets": [(rs, rs.image_count) for rs in reference_sets], "form": form,
     }, invalid=posted)
 
 
