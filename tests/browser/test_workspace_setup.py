@@ -1,6 +1,8 @@
 """The scientist's set-up in Chromium, with a real Celery worker: register a model and a
 checkpoint, upload prompts (through the upload script and its progress bar), launch a `shapes`
-generation and wait on the progress view, which updates itself until the run is done.
+generation and wait on the progress view, which updates itself until the run is done, then
+compute a metric on the run and wait on the job's progress view. A zip import refused, then
+accepted.
 
 Fails on any console error or Content-Security-Policy violation of the pages. Screenshots of
 the progress view are kept under /tmp (workspace-*.png). Lean: 2 prompts x 2 seeds of 48 px.
@@ -42,7 +44,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration,
 PROMPTS = b"a red circle on white\nthree blue squares\n"
 
 
-def test_a_scientist_sets_up_and_watches_a_shapes_generation(context, errors, worker):  # noqa: F811
+def test_a_scientist_sets_up_generates_with_shapes_and_computes_a_metric(context, errors, worker):  # noqa: F811
     project = ProjectFactory(name="Workspace study")
     scientist = MembershipFactory(project=project, role=Role.SCIENTIST).user
     page = context.new_page()
@@ -91,6 +93,20 @@ def test_a_scientist_sets_up_and_watches_a_shapes_generation(context, errors, wo
     assert page.get_attribute("#progress-bar", "value") == "100"
     assert page.is_visible("#progress-no-failures")
     assert run.images.count() == 4
+
+    # 5. Metrics on the run (LPIPS diversity needs no reference set): the job's own progress
+    # view (shards, images/s) reaches its final state and shows the value.
+    page.click("text=Compute metrics")
+    page.select_option("#id_run", value=str(run.pk))
+    page.check("input[name=metrics][value=lpips_diversity]")
+    page.click("#metric-job-form button[type=submit]")
+    page.wait_for_url("**/workspace/metric-jobs/*/")
+    page.wait_for_selector('#progress[data-finished="1"]', timeout=120_000)
+    page.screenshot(path="/tmp/workspace-metric-job-done.png")
+    assert page.inner_text("#progress-status") == "Completed"
+    assert page.inner_text("#progress-done") == page.inner_text("#progress-total")
+    assert page.inner_text("#progress-images-done") == "4"
+    assert "lpips_diversity" in page.inner_text("#results-body")
     assert page.evaluate("window.__violations") == []
     assert errors == []
 
