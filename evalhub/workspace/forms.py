@@ -11,7 +11,7 @@ from evalhub.evaluation.definitions import JOB_METRICS
 from evalhub.projects.models import Project
 from evalhub.prompts.models import PromptSet
 from evalhub.prompts.parsers import FORMATS
-from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, ReferenceSet, RunSource
+from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, ReferenceSet
 from generators import available_generators
 
 
@@ -87,8 +87,6 @@ class ImportedRunForm(_RunForm):
                               "inside, or the manifest below).")
     manifest = forms.FileField(required=False, help_text="CSV or JSONL with columns file, "
                                "prompt (or prompt_id), seed.")
-
-    source = RunSource.IMPORTED
 
 
 class ReferenceSetForm(forms.Form):
