@@ -214,18 +214,34 @@ class ReportInputSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class RateLeaseActionApi(APIView):
-    """Skip a task, or report a broken image (which also skips it)."""
-
-    @extend_schema(request=ReportInputSerializer, responses=LeaseActionAnswerSerializer)
-    def post(self, request: Request, campaign_id: int, lease_id, action: str) -> Response:
+class _RateLeaseActionApi(APIView):
+    def _lease(self, request: Request, campaign_id: int, lease_id) -> tuple[Campaign, object]:
         campaign = campaign_of_member(user=request.user, campaign_id=campaign_id)
-        lease = lease_for_annotator(lease_id=lease_id, annotator=request.user, campaign=campaign)
-        if action == "skip":
-            lease_close(lease=lease, status=LeaseStatus.SKIPPED)
-        else:
-            form = ReportInputSerializer(data=request.data)
-            form.is_valid(raise_exception=True)
-            lease_report(lease=lease, **form.validated_data)
+        return campaign, lease_for_annotator(lease_id=lease_id, annotator=request.user,
+                                             campaign=campaign)
+
+    def _answer(self, request: Request, campaign: Campaign, lease) -> Response:
         return Response({"status": lease.status, "progress": asdict(
             progress(campaign=campaign, annotator_id=request.user.pk))})
+
+
+class RateSkipApi(_RateLeaseActionApi):
+    """Skip a task: it is not served to the caller again."""
+
+    @extend_schema(request=None, responses=LeaseActionAnswerSerializer)
+    def post(self, request: Request, campaign_id: int, lease_id) -> Response:
+        campaign, lease = self._lease(request, campaign_id, lease_id)
+        lease_close(lease=lease, status=LeaseStatus.SKIPPED)
+        return self._answer(request, campaign, lease)
+
+
+class RateReportApi(_RateLeaseActionApi):
+    """Report a broken image (which also skips its task)."""
+
+    @extend_schema(request=ReportInputSerializer, responses=LeaseActionAnswerSerializer)
+    def post(self, request: Request, campaign_id: int, lease_id) -> Response:
+        campaign, lease = self._lease(request, campaign_id, lease_id)
+        form = ReportInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        lease_report(lease=lease, **form.validated_data)
+        return self._answer(request, campaign, lease)

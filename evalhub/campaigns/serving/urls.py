@@ -4,9 +4,10 @@ from django.urls import path
 
 from evalhub.campaigns.serving.apis import (
     RateCampaignApi,
-    RateLeaseActionApi,
     RateLeasesApi,
     RateNextApi,
+    RateReportApi,
+    RateSkipApi,
     RateUndoApi,
     RateVoteApi,
 )
@@ -17,8 +18,6 @@ urlpatterns = [
     path("leases/", RateLeasesApi.as_view(), name="rate-leases"),
     path("votes/", RateVoteApi.as_view(), name="rate-vote"),
     path("votes/undo/", RateUndoApi.as_view(), name="rate-undo"),
-    path("leases/<uuid:lease_id>/skip/", RateLeaseActionApi.as_view(), {"action": "skip"},
-         name="rate-lease-skip"),
-    path("leases/<uuid:lease_id>/report/", RateLeaseActionApi.as_view(), {"action": "report"},
-         name="rate-lease-report"),
+    path("leases/<uuid:lease_id>/skip/", RateSkipApi.as_view(), name="rate-lease-skip"),
+    path("leases/<uuid:lease_id>/report/", RateReportApi.as_view(), name="rate-lease-report"),
 ]
