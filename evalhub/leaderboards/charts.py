@@ -139,11 +139,23 @@ def category_chart(board: Leaderboard) -> dict | None:
     fig = go.Figure()
     for run in board.runs:
         values = [section.ratings[c].get(run.id) for c in categories]
+        lows = [section.lower.get(c, {}).get(run.id) for c in categories]
+        highs = [section.upper.get(c, {}).get(run.id) for c in categories]
+        # 95 % bootstrap interval of each category rating (no bar where the run has no votes)
+        above = [None if v is None or h is None else h - v for v, h in zip(values, highs,
+                                                                           strict=True)]
+        below = [None if v is None or lo is None else v - lo for v, lo in zip(values, lows,
+                                                                              strict=True)]
         fig.add_trace(go.Bar(name=run.name, x=categories, y=values,
-                             hovertemplate=f"{run.name}<br>%{{x}}: Elo %{{y:.0f}}"
+                             error_y={"type": "data", "symmetric": False, "array": above,
+                                      "arrayminus": below},
+                             customdata=[[lo, hi] for lo, hi in zip(lows, highs, strict=True)],
+                             hovertemplate=f"{run.name}<br>%{{x}}: Elo %{{y:.0f}} "
+                                           "[%{customdata[0]:.0f}, %{customdata[1]:.0f}]"
                                            "<extra></extra>"))
-    fig.update_layout(**_LAYOUT, barmode="group", height=360, title="Elo by prompt category",
-                      xaxis=_AXIS, yaxis={**_AXIS, "title": {"text": "Elo"}})
+    fig.update_layout(**_LAYOUT, barmode="group", height=360,
+                      title="Elo by prompt category (95% CI)", xaxis=_AXIS,
+                      yaxis={**_AXIS, "title": {"text": "Elo"}})
     return _as_dict(fig)
 
 

@@ -42,7 +42,7 @@ __all__ = [
 
 #: Bump when a field is added, removed or changes meaning: stored snapshots with another
 #: number are recomputed instead of being read. 1 = the untyped dict payload (no "schema").
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: category_breakdown.lower / .upper
 
 JSONDict = dict[str, Any]
 
@@ -329,13 +329,17 @@ class CategorySection(_JSONMixin):
     """Bradley-Terry per prompt category.
 
     ``ratings`` and ``votes`` map category -> run id -> Elo points / votes (rating None for a
-    run without votes in that category); ``winners`` maps category -> best run id;
+    run without votes in that category); ``lower`` and ``upper`` the 95 % bootstrap interval
+    of each category rating (Elo points, at most ``CATEGORY_BOOTSTRAP_ROUNDS`` rounds);
+    ``winners`` maps category -> best run id;
     ``reversals`` are sorted by gap, largest first.
     """
 
     categories: tuple[str, ...] = ()
     ratings: dict[str, dict[int, float | None]] = dataclasses.field(default_factory=dict)
     votes: dict[str, dict[int, float | None]] = dataclasses.field(default_factory=dict)
+    lower: dict[str, dict[int, float | None]] = dataclasses.field(default_factory=dict)
+    upper: dict[str, dict[int, float | None]] = dataclasses.field(default_factory=dict)
     reversals: tuple[Reversal, ...] = ()
     winners: dict[str, int] = dataclasses.field(default_factory=dict)
     warnings: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)

@@ -332,22 +332,39 @@ def _position_bias(qs: QuerySet[Judgment]) -> PositionBiasSection:
     )
 
 
+#: Bootstrap rounds of each category's interval: the category bars' error bars need the
+#: interval's width, not its third digit, and a board has a fit per category and round.
+CATEGORY_BOOTSTRAP_ROUNDS = 200
+
+
 def _category_section(a: np.ndarray, b: np.ndarray, o: np.ndarray, counts: np.ndarray,
                       cats: list[str], n: int, run_ids: list[int], names: list[str],
-                      games_overall: np.ndarray) -> CategorySection:
+                      games_overall: np.ndarray, *, rounds: int = CATEGORY_BOOTSTRAP_ROUNDS,
+                      seed: int | None = None) -> CategorySection:
     categories = sorted(set(cats))
     if not categories:
         return CategorySection()
     cats_arr = np.asarray(cats)
-    mats = {}
+    mats, cells_by_cat = {}, {}
     for cat in categories:
         keep = cats_arr == cat
-        mats[cat] = aggregate_cells(a[keep], b[keep], o[keep], n, weights=counts[keep]).to_wins()
+        cells_by_cat[cat] = aggregate_cells(a[keep], b[keep], o[keep], n, weights=counts[keep])
+        mats[cat] = cells_by_cat[cat].to_wins()
     breakdown = category_breakdown(mats)
     games = {cat: breakdown.per_category[cat].games for cat in categories}
     ratings = {cat: {run_ids[i]: _num(breakdown.ratings[k][i], 1) if games[cat][i] else None
                      for i in range(n)}
                for k, cat in enumerate(categories)}
+    # Each category's 95 % interval: the percentile bootstrap of its own fit (same prior and
+    # mean anchoring as breakdown.ratings, warm-started from it).
+    lower, upper = {}, {}
+    for cat in categories:
+        boot = bootstrap_ratings(cells_by_cat[cat], rounds=min(rounds, CATEGORY_BOOTSTRAP_ROUNDS),
+                                 seed=seed, workers=1, point=breakdown.per_category[cat])
+        lower[cat] = {run_ids[i]: _num(boot.lower[i], 1) if games[cat][i] else None
+                      for i in range(n)}
+        upper[cat] = {run_ids[i]: _num(boot.upper[i], 1) if games[cat][i] else None
+                      for i in range(n)}
     votes = {cat: {run_ids[i]: _num(games[cat][i], 1) for i in range(n)} for cat in categories}
     warnings = {cat: tuple(name_runs_in(w, names) for w in breakdown.per_category[cat].warnings)
                 for cat in categories}
@@ -367,7 +384,8 @@ def _category_section(a: np.ndarray, b: np.ndarray, o: np.ndarray, counts: np.nd
         if played:
             winners[cat] = run_ids[max(played, key=lambda i: breakdown.ratings[k][i])]
     return CategorySection(categories=tuple(categories), ratings=ratings, votes=votes,
-                           reversals=tuple(reversals), winners=winners, warnings=warnings)
+                           lower=lower, upper=upper, reversals=tuple(reversals),
+                           winners=winners, warnings=warnings)
 
 
 def _judge_agreement(*, campaign: Campaign, filters: LeaderboardFilters,
@@ -540,7 +558,8 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
         judge_agreement=_judge_agreement(campaign=campaign, filters=filters, index=index,
                                          names=names, run_ids=run_ids),
         position_bias=None if filters.metric_name else _position_bias(qs),
-        category_breakdown=_category_section(a, b, o, counts, cats, n, run_ids, names, games),
+        category_breakdown=_category_section(a, b, o, counts, cats, n, run_ids, names, games,
+                                             rounds=rounds, seed=seed),
         disconnected_groups=disconnected,
         fallback_rounds=boot.fallback_rounds,
         warnings=tuple(warnings),

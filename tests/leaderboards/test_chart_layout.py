@@ -55,3 +55,25 @@ def test_the_model_page_draws_a_line_per_voted_campaign_and_lists_every_run(clie
         assert f"<td>{run.name}</td>" in page
     figure = next(c for c in response.context["charts"] if c["id"] == "checkpoint-elo")
     assert [t["name"] for t in figure["figure"]["data"]] == [world.campaign.name]
+
+
+@pytest.mark.django_db
+def test_category_bars_carry_their_95_percent_intervals():
+    from evalhub.leaderboards.filters import LeaderboardFilters
+    from evalhub.leaderboards.services import leaderboard_get
+
+    world = build_campaign(runs=2, prompts=4, annotators=2)
+    for index, task in enumerate(ComparisonTask.objects.filter(campaign=world.campaign)):
+        for annotator in world.annotators:
+            cast(task, annotator, "a" if index % 3 else "b")
+    snapshot, _ = leaderboard_get(campaign=world.campaign, filters=LeaderboardFilters())
+    board = snapshot.result
+    section = board.category_breakdown
+    assert set(section.categories) == {"colour", "counting"}
+    for category in section.categories:
+        for run_id, rating in section.ratings[category].items():
+            assert section.lower[category][run_id] <= rating <= section.upper[category][run_id]
+    figure = charts.category_chart(board)
+    bars = figure["data"]
+    assert all(bar["error_y"]["array"] and bar["error_y"]["arrayminus"] for bar in bars)
+    assert "95% CI" in figure["layout"]["title"]["text"]
