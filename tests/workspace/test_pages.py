@@ -409,3 +409,18 @@ def test_metric_job_progress_counts_shards_images_rate_and_failure_reasons(world
     assert "0.3100 (uncalibrated)" in page.content.decode()
     assert state["failures"] == [{"what": "fid", "reason": "too few reference images"}]
     assert json.dumps(state)  # plain JSON
+
+
+def test_launching_again_queues_the_missing_items_and_an_imported_run_says_why_not(
+        world, django_capture_on_commit_callbacks):
+    client = _client(world.scientist)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(reverse("workspace-run-launch", kwargs={"run_id": world.run.pk}))
+    assert response["Location"] == reverse("workspace-run", kwargs={"run_id": world.run.pk})
+    world.run.refresh_from_db()
+    assert (world.run.status, world.run.items_total) == (RunStatus.QUEUED, 2)
+    assert len(callbacks) >= 1
+    imported = GenerationRunFactory(checkpoint=world.checkpoint, prompt_set=world.prompt_set)
+    response = client.post(reverse("workspace-run-launch", kwargs={"run_id": imported.pk}))
+    assert response.status_code == 400
+    assert "is imported, not generated" in response.content.decode()
