@@ -17,16 +17,26 @@ Measured inside the page by a script the bench adds (the page's code has no benc
   when the page's keydown handler has returned; the page sets both panes' ``src`` in it);
 - ``framed``: the first ``requestAnimationFrame`` after that at which both files are loaded:
   the earliest frame that can draw them (a lower bound: it does not know they are decoded);
-- ``decoded``: ``decode()`` of both panes' images has resolved;
+- ``decoded``: ``decode()`` of both panes' images (the shown ``.pane-img``) has resolved;
 - ``drawn`` (the target's figure): the next ``requestAnimationFrame`` callback after that: the
-  frame that paints both new images. Chromium resolves ``decode()`` through its compositor's
-  decode queue and a main-thread task, so even for pixels decoded in advance this lies about
-  one frame (0-17 ms at 60 Hz) after ``framed``;
+  frame that paints both new images. Chromium resolves ``decode()`` only after a compositor
+  commit, i.e. after the first frame that follows the key (which, for pixels decoded in
+  advance, already shows them), and a frame that changed pixels is followed by the next one a
+  vsync later: so ``drawn`` is at least one frame interval (16.7 ms at 60 Hz) after that first
+  frame, whatever the page does (``floor`` below);
 - ``painted``: a message posted from that callback arrives, i.e. after the frame's paint;
-- ``presented``: Element Timing's ``renderTime`` of both images (the bench marks the two
+- ``presented``: Element Timing's ``renderTime`` of both images (the bench marks the panes'
   ``<img>`` with ``elementtiming``): when the compositor presented the frame showing them, the
-  closest to "pixels on screen" a page can observe (software compositing here: --disable-gpu);
+  closest to "pixels on screen" a page can observe (software compositing here: --disable-gpu).
+  Chromium reports an element's first paint of an image only once, and a prefetched image
+  painted transparent behind the shown one may count as painted before the key (then no
+  figure: the count of votes with one is printed);
 - ``ready``: the page's own "fully shown" flag (``data-ready="1"``) for the new lease.
+
+After the votes, ``probe floor`` (``--floor-swaps``): in the same page, two pairs of images
+decoded and painted long before, each in a compositor layer of its own, swapped by an opacity
+change and measured like a vote (decode() of both, then the next animation frame), without
+input or page code: the lowest ``drawn`` any page can reach on this browser and machine.
 
 Each latency is ``t - t0`` in milliseconds (``performance.now()`` clock). The first
 ``--warmup-votes`` votes are cast but not measured. At the end the live judgments in the
@@ -238,8 +248,11 @@ PROBE_SCRIPT = r"""
   document.addEventListener("DOMContentLoaded", () => {
     app = document.getElementById("rate-app");
     if (!app) return;
-    for (const [index, img] of sideImages().entries()) {
-      img.setAttribute("elementtiming", index === 0 ? "left" : "right");
+    // Every <img> of the two panes: the page keeps the next pair's images, decoded, in a
+    // second (transparent) <img> per pane and swaps the two on a vote.
+    for (const img of document.querySelectorAll(".pane[data-side] .pane-view img")) {
+      const side = img.closest(".pane").dataset.side;
+      if (side === "left" || side === "right") img.setAttribute("elementtiming", side);
     }
     new MutationObserver(onMutation).observe(
       app, { attributes: true, attributeFilter: ["data-lease", "data-ready"] });
@@ -266,6 +279,47 @@ PROBE_SCRIPT = r"""
                timeoutMs);
   });
 })();
+"""
+
+
+# The probe's floor: two images decoded and painted long before, in layers of their own (one
+# transparent), swapped by an opacity change at t0, then measured as the probe measures a vote
+# (decode() of both, then the next animation frame). No page can show a new pair in fewer
+# frames than this; it runs in the rating page after the votes, on the pair's own files.
+FLOOR_SCRIPT = r"""
+async (count) => {
+  const files = [...document.querySelectorAll('.pane-img')].map((img) => img.currentSrc)
+    .filter(Boolean).slice(0, 2);
+  const box = document.createElement('div');
+  document.body.append(box);
+  const make = (src, x, shown) => {
+    const img = new Image();
+    img.src = src;
+    Object.assign(img.style, { position: 'fixed', left: `${x}px`, top: '0px', width: '300px',
+                               height: '300px', willChange: 'transform, opacity',
+                               opacity: shown ? '1' : '0', zIndex: '9999' });
+    box.append(img);
+    return img;
+  };
+  // Two pairs: A shown, B transparent over it; each swap makes the other one visible.
+  const pairs = [files.map((f, i) => make(f, 10 + 310 * i, true)),
+                 files.map((f, i) => make(f, 10 + 310 * i, false))];
+  await Promise.all(pairs.flat().map((img) => img.decode()));
+  const out = [];
+  for (let i = 0; i < count; i += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 250 + Math.random() * 100));
+    const [from, to] = i % 2 ? [pairs[1], pairs[0]] : [pairs[0], pairs[1]];
+    const t0 = performance.now();
+    for (const img of from) img.style.opacity = '0';
+    for (const img of to) img.style.opacity = '1';
+    await Promise.resolve();
+    await Promise.all(to.map((img) => img.decode()));
+    await new Promise((resolve) => requestAnimationFrame(resolve));
+    out.push(performance.now() - t0);
+  }
+  box.remove();
+  return out;
+}
 """
 
 
@@ -425,6 +479,7 @@ class Session:
     errors: list[str]
     votes_cast: int
     vote_statuses: dict[str, int]
+    floor_ms: list[float]  # FLOOR_SCRIPT: a swap of pre-rendered images, measured as a vote
 
 
 def drive_page(args: argparse.Namespace, setup: Setup) -> Session:
@@ -503,6 +558,7 @@ def drive_page(args: argparse.Namespace, setup: Setup) -> Session:
             raw = page.evaluate("() => ({samples: window.__rateBench.samples,"
                                 " requests: window.__rateBench.requests,"
                                 " paints: window.__rateBench.paints})")
+            floor = page.evaluate(FLOOR_SCRIPT, args.floor_swaps) if args.floor_swaps else []
             # Let the last votes leave the page's outbox before the browser closes.
             deadline = time.monotonic() + args.step_timeout_s
             while (sum(statuses.get(s, 0) for s in ("200", "201")) < total
@@ -519,7 +575,8 @@ def drive_page(args: argparse.Namespace, setup: Setup) -> Session:
         if index >= args.warmup_votes and not sample.get("error"):
             measured.append(sample_from(sample, raw["requests"], raw["paints"], seen))
         seen.update(sample.get("srcs") or [])
-    return Session(samples=measured, errors=errors, votes_cast=total, vote_statuses=statuses)
+    return Session(samples=measured, errors=errors, votes_cast=total, vote_statuses=statuses,
+                   floor_ms=floor)
 
 
 def load_average() -> str:
@@ -561,6 +618,9 @@ def main() -> None:
                         help="the server's per-annotator limit on next/ and votes/ (its "
                              "default, 60/min, is for sustained human rates; a 400 ms pace "
                              "is 150/min, and the bench measures drawing, not the limit)")
+    parser.add_argument("--floor-swaps", type=int, default=40,
+                        help="after the votes, measure the probe's floor this many times (a "
+                             "swap of images decoded and painted long before; 0: skip)")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--port", type=int, default=8767)
@@ -645,6 +705,14 @@ def main() -> None:
         f"{s.drawn_ms} ms (dom {s.dom_ms}, decoded {s.decoded_ms}, waited_api "
         f"{s.waited_for_api}, images requested {s.images_requested_ms} and loaded "
         f"{s.images_loaded_ms})" for s in slowest))
+    presented_count = sum(s.presented_ms is not None for s in session.samples)
+    print(f"votes with an Element Timing figure (presented): {presented_count} of "
+          f"{len(session.samples)}")
+    floor = Percentiles.of(session.floor_ms) if session.floor_ms else None
+    if floor:
+        print(f"probe floor (pre-rendered images swapped, measured as a vote, no input delay): "
+              f"p50 {floor.p50} p95 {floor.p95} p99 {floor.p99} max {floor.max} ms over "
+              f"{len(session.floor_ms)} swaps")
     print(f"votes cast {session.votes_cast}, stored {stored}, vote answers "
           f"{session.vote_statuses}, probe errors {len(session.errors)}")
     votes_ok = stored == session.votes_cast and not session.errors
@@ -675,6 +743,8 @@ def main() -> None:
             "keypress_to_drawn_p99_le_50ms": votes_ok and drawn.p99 <= 50,
         },
         "votes_all_stored": votes_ok,
+        "presented_measured": presented_count,
+        "probe_floor_ms": asdict(floor) if floor else None,
     }
     print(json.dumps(result))
 
