@@ -482,7 +482,8 @@ class InceptionFeatureExtractor(nn.Module):
         in input order. Each loader is called once, in a worker thread.
 
         * CPU: :func:`cpu_streams` streams; each takes the next ``ceil(batch_size / streams)``
-          loaders, loads and resizes them and runs them through the network, with its own
+          loaders (fewer when there are fewer than ``batch_size`` in all, so that every stream
+          gets some), loads and resizes them and runs them through the network, with its own
           intra-op thread count (set with ``torch.set_num_threads`` in the stream's thread;
           the calling thread's count is restored when done). ``num_threads`` is unused.
         * CUDA: ``num_threads`` (default: one per core) threads load and resize while the
@@ -499,7 +500,8 @@ class InceptionFeatureExtractor(nn.Module):
                 return self.extract_preprocessed(resized)
 
         streams, threads_per_stream = cpu_streams()
-        step = max(1, math.ceil(self.batch_size / streams))
+        # Batches of at most batch_size / streams; few images are shared evenly among streams.
+        step = max(1, min(math.ceil(self.batch_size / streams), math.ceil(len(loaders) / streams)))
         chunks = [loaders[i : i + step] for i in range(0, len(loaders), step)]
         if streams == 1 or len(chunks) == 1:
             return np.concatenate([self._features_of_loaded(c) for c in chunks])
