@@ -52,8 +52,9 @@ def random_inception():
     """``random_inception(antialias=True, feature="2048")``: EvalHub's FID extractor with random
     weights on CPU, built once per session for each resize mode and layer.
 
-    The calibration pass behind the random weights (~15 s of CPU) runs once per process anyway
-    (metrics.inception caches it); sharing the extractors also shares their oneDNN kernels.
+    The calibration pass behind the random weights (~5-10 s of CPU) runs once per machine
+    (metrics.weights.cached_random_weights keeps the result on disk); sharing the extractors
+    also shares their oneDNN kernels.
     Tests only run images through them (inference mode, eval), which changes nothing.
     """
     from metrics.inception import InceptionFeatureExtractor
