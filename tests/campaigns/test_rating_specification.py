@@ -46,6 +46,19 @@ def test_a_vote_returns_the_next_task_and_the_voters_progress():
     assert outcome.next == lease_payload(lease_queryset().get(pk=following.pk))
 
 
+def test_the_remaining_count_follows_every_vote_without_waiting_for_its_refresh():
+    world = build_campaign(prompts=3)
+    annotator = world.annotators[0]
+    lease = _lease(world, annotator)
+    counts = []
+    for _ in range(3):  # one vote on each of the three tasks
+        outcome = _vote(world, annotator, lease, want_next=True, exclude={lease.pk})
+        counts.append(outcome.progress.remaining)
+        if "lease" in outcome.next:
+            lease = Lease.objects.get(pk=outcome.next["lease"])
+    assert counts == [3 * 3 - 1, 3 * 3 - 2, 3 * 3 - 3]
+
+
 def test_a_retry_returns_the_stored_judgments_and_leases_nothing_new():
     world = build_campaign(prompts=3)
     annotator = world.annotators[0]

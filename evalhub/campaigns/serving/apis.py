@@ -27,7 +27,14 @@ from evalhub.campaigns.serving.leasing import (
     rater_votes,
 )
 from evalhub.campaigns.serving.payloads import criteria_payload, lease_payload
-from evalhub.campaigns.serving.rating import Progress, Vote, rate_next, rate_vote, remaining
+from evalhub.campaigns.serving.rating import (
+    Progress,
+    Vote,
+    forget_remaining,
+    rate_next,
+    rate_vote,
+    remaining,
+)
 from evalhub.campaigns.serving.voting import DISPLAYED_ANSWERS, vote_undo
 
 
@@ -206,6 +213,7 @@ class RateUndoApi(APIView):
         form.is_valid(raise_exception=True)
         lease = vote_undo(annotator=request.user, campaign=campaign,
                           client_id=form.validated_data["client_id"])
+        forget_remaining(campaign.pk)
         return Response(lease_payload(lease_queryset().get(pk=lease.pk)))
 
 

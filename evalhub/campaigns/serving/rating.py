@@ -56,13 +56,33 @@ class VoteOutcome:
     next: dict[str, Any] | None  # a task payload or {"done": True, ...}; None when not asked
 
 
+def _remaining_key(campaign_id: int) -> str:
+    return f"campaign-remaining:{campaign_id}"
+
+
 def remaining(campaign_id: int) -> int:
-    key = f"campaign-remaining:{campaign_id}"
+    key = _remaining_key(campaign_id)
     value = cache.get(key)
     if value is None:
         value = campaign_remaining(campaign_id=campaign_id)
         cache.set(key, value, timeout=REMAINING_CACHE_SECONDS)
     return value
+
+
+def _count_in_remaining(campaign_id: int) -> None:
+    """One judgment fewer needed: the cached count follows each vote at once (every process's
+    votes with a shared cache, this process's otherwise) instead of at its next refresh."""
+    key = _remaining_key(campaign_id)
+    try:
+        if cache.decr(key) < 0:
+            cache.delete(key)
+    except ValueError:  # not cached: the next read counts it
+        pass
+
+
+def forget_remaining(campaign_id: int) -> None:
+    """After an undo: the next read counts again."""
+    cache.delete(_remaining_key(campaign_id))
 
 
 def _next_payload(campaign: Any, annotator: AbstractBaseUser, state: RaterState,
@@ -103,6 +123,8 @@ def rate_vote(*, annotator: AbstractBaseUser, campaign_id: int, vote: Vote,
     stored = vote_store(annotator=annotator, campaign_id=campaign_id, lease_id=vote.lease_id,
                         client_id=vote.client_id, answers=vote.answers,
                         latency_ms=vote.latency_ms, exclude=exclude)
+    if stored.result.created and not stored.lease.task.is_gold:
+        _count_in_remaining(campaign_id)
     following = None
     if want_next:
         lease = stored.lease

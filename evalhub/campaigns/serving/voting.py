@@ -124,14 +124,14 @@ def validate_answers(campaign: Campaign, answers: dict[str, str]) -> None:
 
 
 def _locked_lease(excluded: int) -> QuerySet[Lease]:
-    """The voter's lease, locked, with its campaign and the rater annotations.
+    """The voter's lease, locked, with its campaign, its task and the rater annotations.
 
     Values (bound by :data:`_LOCK`): lease_id, annotator_id, campaign_id, now, and the leases
     the page shows ``shown0..`` (the voted one first).
     """
     annotator = Param("annotator_id", Lease._meta.get_field("annotator").target_field)
     lease_field = Lease._meta.pk
-    return (Lease.objects.select_for_update(of=("self",)).select_related("campaign")
+    return (Lease.objects.select_for_update(of=("self",)).select_related("campaign", "task")
             .filter(pk=Param("lease_id", lease_field), annotator_id=annotator,
                     campaign_id=Param("campaign_id", Lease._meta.get_field(
                         "campaign").target_field))
