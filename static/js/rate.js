@@ -385,8 +385,6 @@ function castVote() {
   advance();
   afterFrame(() => {
     saveHistory();
-    const instructions = $("#rate-instructions");
-    if (instructions && instructions.open) instructions.open = false; // read; out of the way
     announce(criteria.length === 1 ? `Voted ${record.answers[criteria[0]].replace("_", " ")}` : "Vote saved");
     renderProgress();
   });
@@ -533,10 +531,13 @@ async function refreshProgress() {
 
 function onKey(event) {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
+  // A sheet (instructions, report) is open: its own keys only, never a vote behind it.
+  if (document.querySelector("dialog[open]")) return;
   if (event.target.closest("input, textarea, select, dialog")) return;
   const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
   let handled = true;
   if (key in KEYS) answer(KEYS[key]);
+  else if (key === "?" && $("#rate-instructions")) $("#rate-instructions").showModal();
   else if (key === "s") skip();
   else if (key === "u" || key === "Backspace") undo();
   else if (key === "0") view.reset();
@@ -607,14 +608,20 @@ function wire() {
     if (queue.size === 0) $("#rate-signed-out").hidden = true;
     renderProgress();
   });
-  // Instructions: open on the first visit, then as the annotator last left them.
-  const details = $("#rate-instructions");
-  if (details) {
+  // Instructions: a sheet on the first visit, until dismissed; the "?" button reopens it.
+  const sheet = $("#rate-instructions");
+  if (sheet) {
     const key = `${storagePrefix}.instructions`;
-    details.open = localStorage.getItem(key) !== "closed";
-    details.addEventListener("toggle", () => {
-      localStorage.setItem(key, details.open ? "open" : "closed");
+    $("#rate-instructions-btn").addEventListener("click", () => sheet.showModal());
+    sheet.addEventListener("close", () => {
+      try {
+        localStorage.setItem(key, "read");
+      } catch {
+        /* storage full: shown again on the next visit, no harm */
+      }
     });
+    // "closed" was written by the older page, whose box the annotator had put away.
+    if (!["read", "closed"].includes(localStorage.getItem(key))) sheet.showModal();
   }
 }
 

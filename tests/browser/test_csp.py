@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import login
-from tests.browser.pages import images_loaded, shown_lease
+from tests.browser.pages import dismiss_instructions, images_loaded, shown_lease
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -84,14 +84,17 @@ def test_the_rating_page_shows_and_records_pairs_with_no_violation(watched, traf
     from tests.browser.world import build_world
 
     context, errors = watched
-    world = build_world(prompts=3, sizes=((320, 320), (480, 480)))
+    world = build_world(prompts=3, sizes=((320, 320), (480, 480)),
+                        instructions="Pick the better image.")
     page = context.new_page()
     login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
     first = shown_lease(page)
+    dismiss_instructions(page)
     assert set(images_loaded(page).values()) == {320, 480}
     page.keyboard.press("1")
     shown_lease(page, other_than=first)
-    page.click("#rate-instructions summary")
+    page.click("#rate-instructions-btn")
+    dismiss_instructions(page)
     _assert_clean(page, errors)
 
 

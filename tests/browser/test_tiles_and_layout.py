@@ -7,7 +7,7 @@ import pytest
 
 from evalhub.runs.models import Image
 from tests.browser.conftest import login
-from tests.browser.pages import images_loaded, shown_lease, until
+from tests.browser.pages import dismiss_instructions, images_loaded, shown_lease, until
 from tests.browser.world import build_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -44,7 +44,7 @@ def test_zoom_is_synchronised_and_layout_screenshots(context):
     assert images_loaded(page) == {"left": images_loaded(page)["left"],
                                    "right": images_loaded(page)["right"]}
     assert set(images_loaded(page).values()) == {768, 1536}
-    page.click("#rate-instructions summary")  # first visit shows them; close for the shots
+    dismiss_instructions(page)  # the first visit shows them; closed for the shots
 
     for name, (width, height) in SCREENS.items():
         page.set_viewport_size({"width": width, "height": height})
@@ -88,7 +88,6 @@ def test_an_editing_task_shows_its_source(context):
     shown_lease(page)
     assert set(images_loaded(page)) == {"source", "left", "right"}
     assert all(width > 0 for width in images_loaded(page).values())
-    page.click("#rate-instructions summary")
     page.screenshot(path="/tmp/rate-editing-laptop.png")
 
 

@@ -31,9 +31,11 @@ def picture(seed: int, size: tuple[int, int], *, fmt: str = "PNG") -> bytes:
 
 
 def build_world(*, prompts: int = 6, criteria=("overall",), sizes=((768, 768), (1024, 1024)),
-                instructions: str = "Pick the image that follows the prompt better.",
+                instructions: str = "",
                 source: bool = False, fmt: str = "PNG", tiles: bool = True) -> CampaignWorld:
     """Two runs (of one secretly named model) answering ``prompts`` prompts; one annotator.
+    No instructions unless given: they open as a sheet over the page on the first visit
+    (pages.dismiss_instructions).
     Images over 4096 px get their tiles here, as a worker builds them after an import (the
     rating API serves such a campaign only then); ``tiles=False`` leaves that to the test
     (the campaign is "preparing images" until then)."""
