@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 
-from evalhub.campaigns.models import Campaign, JudgeKind
+from evalhub.campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    ComparisonTask,
+    JudgeKind,
+    Judgment,
+    Lease,
+    LeaseStatus,
+)
 from evalhub.core.errors import EvalHubError
 
 
@@ -40,3 +48,26 @@ def campaign_of_member(*, user: AbstractBaseUser, campaign_id: int) -> Campaign:
     if campaign is None:
         raise NoSuchCampaign("No such campaign.")
     return campaign
+
+
+def campaigns_for_rater(*, user: AbstractBaseUser, projects: QuerySet) -> QuerySet[Campaign]:
+    """The active campaigns of ``projects``, and the closed ones ``user`` voted in, newest
+    first, each annotated with ``left_for_rater``: whether a task still needs a vote that
+    ``user`` may give (one not judged, skipped or reported by them; one held by another
+    annotator counts, as its lease may lapse). Serving's rule (serving/leasing.py) as one
+    ``EXISTS`` per listed campaign: one query for the whole list.
+    """
+    seen = Lease.objects.filter(task=OuterRef("pk"), annotator=user).exclude(
+        status__in=[LeaseStatus.EXPIRED, LeaseStatus.ACTIVE])
+    judged = Judgment.objects.filter(task=OuterRef("pk"), annotator=user,
+                                     retracted_at__isnull=True)
+    open_task = ComparisonTask.objects.filter(
+        campaign=OuterRef("pk"), is_gold=False, judgments_count__lt=F("judgments_needed")
+    ).filter(~Exists(seen), ~Exists(judged))
+    voted = Judgment.objects.filter(campaign=OuterRef("pk"), annotator=user,
+                                    judge_kind=JudgeKind.HUMAN, retracted_at__isnull=True)
+    return (Campaign.objects.filter(project__in=projects)
+            .filter(Q(status=CampaignStatus.ACTIVE)
+                    | (Q(status=CampaignStatus.CLOSED) & Exists(voted)))
+            .annotate(left_for_rater=Exists(open_task))
+            .select_related("project").order_by("-created_at"))

@@ -76,11 +76,14 @@ function renderProgress() {
     (navigator.onLine ? "" : " (offline)");
   if (!state.progress) return;
   const mine = state.progress.my_votes + pending;
-  const remaining = Math.max(0, state.progress.remaining - pending);
-  $("#rate-count").textContent = `${mine} vote${mine === 1 ? "" : "s"} by you · ${remaining} remaining`;
+  // "remaining" counts the campaign's judgments still needed from anyone: once nothing is
+  // left for this annotator it would read as work still to do here.
+  const remaining = state.done ? 0 : Math.max(0, state.progress.remaining - pending);
+  const votes = `${mine} vote${mine === 1 ? "" : "s"} by you`;
+  $("#rate-count").textContent = state.done ? `${votes} · finished` : `${votes} · ${remaining} remaining`;
   const bar = $("#rate-bar");
   bar.max = mine + remaining || 1;
-  bar.value = mine;
+  bar.value = state.done ? bar.max : mine;
 }
 
 function renderAnswers() {
@@ -172,6 +175,7 @@ async function showTask(task) {
   setInput("loading");
   state.current = task;
   app.dataset.lease = task.lease;
+  notDone();
   state.answers = {};
   renderAnswers();
   setText($("#rate-prompt"), task.prompt);
@@ -224,7 +228,7 @@ function prepareNext() {
 function showDone(message) {
   state.current = null;
   state.preparing = null;
-  state.done = message || "Nothing left to rate. Thank you!";
+  state.done = message || "Nothing left to rate in this campaign for you. Thank you!";
   app.dataset.lease = "";
   app.dataset.done = "1";
   stage.clear();
@@ -233,7 +237,17 @@ function showDone(message) {
   setHidden($("#rate-done"), false);
   $("#rate-done-message").textContent = state.done;
   $("#rate-prompt").textContent = "";
+  $("#rate-status").textContent = ""; // no "Waiting for the next pair" under a finished page
   setInput("loading");
+  renderProgress();
+}
+
+/** Back from the finished state (an undo put a pair on screen again). */
+function notDone() {
+  if (!state.done) return;
+  state.done = null;
+  delete app.dataset.done;
+  renderProgress();
 }
 
 /** The campaign's large images are being tiled: nothing is served until they are. */
@@ -356,13 +370,13 @@ async function advanceOnce() {
       } else if (result && result.done && queue.size === 0) {
         showDone(result.detail);
       } else {
-        announce("Waiting for the next pair…");
+        // Done but votes still to send: they may be refused and their pairs come back.
+        announce(result && result.done ? "Sending your last votes…" : "Waiting for the next pair…");
         prefetchLater(); // prefetch() calls advance() when it gets one
       }
       return;
     }
   }
-  state.done = null;
   notPreparing();
   const shown = showTask(task);
   prefetch();

@@ -20,7 +20,7 @@ def shown_lease(page, *, other_than: str | None = None) -> str:
 def dismiss_instructions(page) -> None:
     """Close the instructions sheet a first visit opens (keys do not vote while it is open)."""
     page.click("#rate-instructions-ok")
-    page.wait_for_function("!document.querySelector('#rate-instructions').open")
+    page.wait_for_function("() => !document.querySelector('#rate-instructions').open")
 
 
 def outbox(page) -> list[dict]:

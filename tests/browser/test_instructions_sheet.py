@@ -16,7 +16,7 @@ from tests.browser.test_gallery import errors  # noqa: F401 (fixture: console er
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-OPEN = "document.querySelector('#rate-instructions').open"
+OPEN = "() => document.querySelector('#rate-instructions').open"
 
 # Whether anything is drawn over the panes: the element at the centre and at each corner of
 # every pane's view is that view (or the image inside it).
@@ -63,7 +63,7 @@ def test_instructions_are_a_first_visit_sheet_remembered_per_campaign(context, e
     page.click("#rate-instructions-btn")
     page.wait_for_function(OPEN)
     page.keyboard.press("Escape")
-    page.wait_for_function(f"!{OPEN}")
+    page.wait_for_function("() => !document.querySelector('#rate-instructions').open")
     page.keyboard.press("?")
     page.wait_for_function(OPEN)
     dismiss_instructions(page)
