@@ -14,7 +14,14 @@ import pytest
 
 from evalhub.campaigns.models import ImageReport, Judgment
 from tests.browser.conftest import login
-from tests.browser.pages import HeldRequests, is_image_file, outbox, shown_lease, until
+from tests.browser.pages import (
+    HeldRequests,
+    is_image_file,
+    outbox,
+    shown_lease,
+    until,
+    wait_outbox_empty,
+)
 from tests.browser.world import build_tiles, build_world, live_judgments
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -92,6 +99,9 @@ def test_a_pane_that_fails_offers_retry_and_report(context):
     page.click(".pane-right .retry-btn")
     lease = shown_lease(page)
     page.keyboard.press("1")
+    # Waited for in the page: its requests pass through fail_images, which runs only while
+    # the test calls into Playwright (never during until's sleeps).
+    wait_outbox_empty(page)
     assert until(lambda: live_judgments(world.campaign).filter(lease_id=lease).exists())
 
     # "Report broken image" in a failed pane reports that side and moves on.
