@@ -18,6 +18,9 @@ from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# Real worker processes and their broker, shared by integration and browser tests.
+pytest_plugins = ["tests.integration.fixtures"]
+
 # The test run hashes passwords with MD5, which Django's docs recommend for tests: factories create
 # hundreds of users, and PBKDF2's 1,000,000 iterations (~0.3 s of CPU each) were about 80% of
 # the unit-test time. Production settings keep PBKDF2. The live server of the browser tests runs

@@ -99,7 +99,7 @@ def test_paging_two_runs_with_the_keyboard_in_sync(context, errors):
     box = page.locator(".pane[data-side=left] .pane-view").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
     page.mouse.wheel(0, -400)
-    page.wait_for_function("document.querySelector('#zoom-level').textContent !== '100%'")
+    page.wait_for_function("() => document.querySelector('#zoom-level').textContent !== '100%'")
     zoomed = _same_region(page)
     assert zoomed[0]["width"] > before[0]["width"] * 1.5
     box = page.locator(".pane[data-side=right] .pane-view").bounding_box()
@@ -120,7 +120,7 @@ def test_paging_two_runs_with_the_keyboard_in_sync(context, errors):
     # The left image's page: the same image, its prompt and seed.
     left, _ = _shown_images(page)
     page.click("[data-field=left-href]")
-    page.wait_for_function("document.querySelector('#image-app').dataset.ready === '1'")
+    page.wait_for_function("() => document.querySelector('#image-app').dataset.ready === '1'")
     assert page.evaluate("document.querySelector('.pane-img').naturalWidth") == 320
     assert page.text_content("#image-prompt") == left.prompt.text
     assert page.text_content("#image-seed") == str(left.seed)
@@ -141,7 +141,7 @@ def test_large_images_open_as_tiles(context, errors, traffic):
     box = page.locator(".pane[data-side=right] .pane-view").bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.wheel(0, -600)
-    page.wait_for_function("document.querySelector('#zoom-level').textContent !== '100%'")
+    page.wait_for_function("() => document.querySelector('#zoom-level').textContent !== '100%'")
     assert [url for url in traffic.urls if "_files/" in url]
     assert page.evaluate("window.__violations") == []
     assert errors == []

@@ -20,7 +20,7 @@ def test_a_vote_cast_offline_arrives_once_when_back_online(context):
     first = shown_lease(page)
     second = shown_lease(page, other_than="")  # same pair; makes sure it is ready
     assert first == second
-    page.wait_for_function("document.querySelectorAll('#rate-app').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#rate-app').length === 1")
 
     context.set_offline(True)
     page.keyboard.press("1")

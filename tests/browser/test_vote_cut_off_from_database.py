@@ -23,7 +23,7 @@ def test_a_vote_whose_database_connection_is_terminated_is_resent_and_stored_onc
     page = context.new_page()
     login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
     first = shown_lease(page)
-    page.wait_for_function("document.querySelectorAll('#rate-app').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#rate-app').length === 1")
 
     with psycopg.connect(_dsn(), autocommit=True) as admin, psycopg.connect(_dsn()) as locker:
         # The lease's row lock held elsewhere: the vote waits inside its transaction, and then

@@ -27,15 +27,9 @@ from tests.factories import (
     PromptSetFactory,
 )
 
-# A real worker sharing the test database, broker and media folder (tests/integration).
-from tests.integration.conftest import (  # noqa: F401 (fixtures)
-    _media_in_tmp,
-    redis_url,
-    shared_media_root,
-    shared_worker,
-    worker,
-    worker_env,
-)
+# A real worker sharing the test database, broker and media folder (the suite's one session
+# worker, tests/integration/fixtures.py); the media folder is the worker's.
+from tests.integration.conftest import _media_in_tmp  # noqa: F401 (fixture)
 from tests.runs.helpers import distinct_pngs, manifest_csv
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration,

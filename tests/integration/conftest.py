@@ -1,46 +1,17 @@
-"""Integration fixtures: the test database is PostgreSQL, the broker Redis, the worker real."""
+"""Integration tests: PostgreSQL, a Redis broker and real worker processes (the fixtures that
+start them: tests/integration/fixtures.py)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-import redis
-from django.conf import settings
-
-from evalhub import celery_app
-from tests.generation.plugins import PLUGIN_ENV
-from tests.integration.workers import SharedWorker, WorkerProcess
 
 pytestmark = pytest.mark.integration
-
-REDIS_URL = os.environ.get("EVALHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        pytest.fail(f"Integration tests need Redis at {REDIS_URL} ({exc}); `make test` starts it.")
-    client.flushdb()
-    celery_app.conf.broker_url = REDIS_URL
-    celery_app.conf.broker_transport_options = {"visibility_timeout": 5}
-    return REDIS_URL
-
-
-@pytest.fixture(scope="session")
-def shared_media_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("shared-media")
 
 
 @pytest.fixture(autouse=True)
@@ -54,67 +25,3 @@ def _media_in_tmp(settings, shared_media_root):
             "OPTIONS": {"location": str(shared_media_root)},
         },
     }
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        pytest.fail("Integration tests need PostgreSQL: set DATABASE_URL (`make test` does).")
-    user = db.get("USER") or ""
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    auth = f"{user}{password}@" if user else ""
-    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
-@pytest.fixture(scope="session")
-def worker_env(django_db_setup, redis_url, shared_media_root) -> dict[str, str]:
-    """Environment for a worker that shares the test database, broker and media folder."""
-    return {
-        **os.environ,
-        "DEBUG": "1",
-        "DATABASE_URL": _database_url(),
-        "CELERY_BROKER_URL": redis_url,
-        # Short visibility timeout: a task whose worker was killed is redelivered in seconds.
-        "CELERY_VISIBILITY_TIMEOUT": "5",
-        "MEDIA_ROOT": str(shared_media_root),
-        "EVALHUB_RANDOM_WEIGHTS": "1",
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
-@pytest.fixture(scope="session")
-def shared_worker(worker_env, redis_url, tmp_path_factory) -> Iterator[SharedWorker]:
-    """The worker kept across tests (see SharedWorker); it also knows the test generators."""
-    shared = SharedWorker(env={**worker_env, **PLUGIN_ENV}, redis_url=redis_url,
-                          log_dir=tmp_path_factory.mktemp("shared-worker"))
-    yield shared
-    shared.stop()
-
-
-@pytest.fixture
-def worker(shared_worker) -> Iterator[WorkerProcess]:
-    """A worker for a test that does not kill it nor needs settings of its own: the shared
-    one, whose log() shows this test's lines only. Every task queued here has run by the end."""
-    yield shared_worker.acquire()
-    shared_worker.release()
-
-
-@pytest.fixture
-def start_worker(worker_env, tmp_path):
-    """Start fresh worker processes on demand; all are stopped at the end of the test. Use it
-    where a test kills a worker or gives it settings of its own."""
-    started: list[WorkerProcess] = []
-
-    def start(name: str = "w1", queues: str = "default,gpu", **extra_env: str) -> WorkerProcess:
-        worker = WorkerProcess(env={**worker_env, **extra_env}, log_path=tmp_path / f"{name}.log",
-                               queues=queues, name=name)
-        started.append(worker)
-        worker.wait_ready()
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
-
-
