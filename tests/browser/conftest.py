@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.browser.pages import WATCH_VIOLATIONS
+
 # Playwright's sync API runs an event loop in this thread; Django would then refuse ORM calls
 # from the test body ("async context"), although they are plain synchronous calls.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -101,3 +103,24 @@ def login(page, username: str, next_url: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(f"**{next_url}")
+
+
+@pytest.fixture
+def errors(context):
+    """The console errors and script errors of every page of the context (the browser's own
+    /favicon.ico request aside); each page also records Content-Security-Policy violations in
+    ``window.__violations`` (WATCH_VIOLATIONS)."""
+    context.add_init_script(WATCH_VIOLATIONS)
+    found: list[str] = []
+
+    def console(message) -> None:
+        if message.type == "error" and not message.location.get("url", "").endswith(
+                "/favicon.ico"):
+            found.append(message.text)
+
+    def watch(page) -> None:
+        page.on("console", console)
+        page.on("pageerror", lambda error: found.append(str(error)))
+
+    context.on("page", watch)
+    return found

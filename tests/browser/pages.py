@@ -6,6 +6,16 @@ import time
 
 READY = "document.querySelector('#rate-app').dataset.ready === '1'"
 
+# Runs in every page before its own scripts: keeps what the policy refused.
+WATCH_VIOLATIONS = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__violations.push(`${e.effectiveDirective} refused ${e.blockedURI || "inline"}`
+                           + ` (${e.sourceFile}:${e.lineNumber})`);
+});
+"""
+
+
 
 def shown_lease(page, *, other_than: str | None = None) -> str:
     """Wait until a pair is fully shown (and, if given, a different one); return its lease."""

@@ -14,29 +14,12 @@ import pytest
 from evalhub.campaigns.building.pairs import campaign_build_tasks
 from evalhub.campaigns.models import AnnotatorFlag, Campaign, CampaignStatus
 from tests.browser.conftest import login
-from tests.browser.test_csp import WATCH_VIOLATIONS
 from tests.builders import build_campaign
 from tests.leaderboards.helpers import cast
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def errors(context):
-    context.add_init_script(WATCH_VIOLATIONS)
-    found: list[str] = []
-
-    def console(message) -> None:
-        if message.type == "error" and not message.location.get("url", "").endswith(
-                "/favicon.ico"):
-            found.append(message.text)
-
-    def watch(page) -> None:
-        page.on("console", console)
-        page.on("pageerror", lambda error: found.append(str(error)))
-
-    context.on("page", watch)
-    return found
 
 
 def _violations(page) -> list[str]:

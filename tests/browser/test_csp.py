@@ -17,20 +17,17 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import login
-from tests.browser.pages import dismiss_instructions, images_loaded, shown_lease
+from tests.browser.pages import (
+    WATCH_VIOLATIONS,
+    dismiss_instructions,
+    images_loaded,
+    shown_lease,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PLOTLY_CSS = Path(__file__).resolve().parents[2] / "static" / "css" / "plotly.css"
 
-# Runs in every page before its own scripts: keeps what the policy refused.
-WATCH_VIOLATIONS = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__violations.push(`${e.effectiveDirective} refused ${e.blockedURI || "inline"}`
-                           + ` (${e.sourceFile}:${e.lineNumber})`);
-});
-"""
 
 
 @pytest.fixture

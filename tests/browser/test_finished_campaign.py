@@ -12,7 +12,6 @@ import pytest
 from evalhub.campaigns.models import CampaignStatus, ComparisonTask
 from tests.browser.conftest import login
 from tests.browser.pages import shown_lease, until, wait_outbox_empty
-from tests.browser.test_gallery import errors  # noqa: F401 (fixture: console errors, CSP)
 from tests.browser.world import build_world, live_judgments
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,7 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 FINISHED = "() => document.querySelector('#rate-app').dataset.done === '1'"
 
 
-def test_a_finished_annotator_sees_done_here_and_on_the_home_page(context, errors):  # noqa: F811
+def test_a_finished_annotator_sees_done_here_and_on_the_home_page(context, errors):
     world = build_world(prompts=2, sizes=((320, 320), (320, 320)))
     # Each pair wants three votes: after this annotator's, the campaign still needs 4.
     ComparisonTask.objects.filter(campaign=world.campaign).update(judgments_needed=3)

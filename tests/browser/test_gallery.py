@@ -13,7 +13,6 @@ from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import blob_build_tiles
 from evalhub.runs.models import Image
 from tests.browser.conftest import login
-from tests.browser.test_csp import WATCH_VIOLATIONS
 from tests.browser.world import build_world
 from tests.leaderboards.helpers import cast, set_image_metric
 
@@ -32,22 +31,6 @@ GEOMETRY = """() => [...document.querySelectorAll('.pane[data-side]')].map((pane
 })"""
 
 
-@pytest.fixture
-def errors(context):
-    context.add_init_script(WATCH_VIOLATIONS)
-    found: list[str] = []
-
-    def console(message) -> None:
-        if message.type == "error" and not message.location.get("url", "").endswith(
-                "/favicon.ico"):
-            found.append(message.text)
-
-    def watch(page) -> None:
-        page.on("console", console)
-        page.on("pageerror", lambda error: found.append(str(error)))
-
-    context.on("page", watch)
-    return found
 
 
 def _shown_images(page) -> tuple[Image, Image]:

@@ -12,7 +12,6 @@ import pytest
 from evalhub.campaigns.models import Judgment
 from tests.browser.conftest import login
 from tests.browser.pages import dismiss_instructions, shown_lease, until
-from tests.browser.test_gallery import errors  # noqa: F401 (fixture: console errors, CSP)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -30,7 +29,7 @@ PANES_UNCOVERED = """() => [...document.querySelectorAll('.pane:not([hidden]) .p
   })"""
 
 
-def test_instructions_are_a_first_visit_sheet_remembered_per_campaign(context, errors):  # noqa: F811
+def test_instructions_are_a_first_visit_sheet_remembered_per_campaign(context, errors):
     from tests.browser.world import build_world
 
     world = build_world(prompts=3, sizes=((320, 320), (480, 480)),

@@ -9,8 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import login
-from tests.browser.pages import dismiss_instructions, shown_lease, until
-from tests.browser.test_csp import WATCH_VIOLATIONS
+from tests.browser.pages import WATCH_VIOLATIONS, dismiss_instructions, shown_lease, until
 from tests.browser.world import build_world, expected_outcome, live_judgments
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

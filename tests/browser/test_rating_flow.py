@@ -79,7 +79,8 @@ def test_rating_undo_skip_reload_and_blindness(context, traffic):
         assert judgments[lease_id].outcome == expected_outcome(lease_id, answer), answer
         assert judgments[lease_id].latency_ms is not None
     assert Judgment.objects.filter(campaign=world.campaign).count() == len(cast) + 1  # + undone
-    page.wait_for_function("() => !document.querySelector('#rate-count').textContent.startsWith('0')")
+    page.wait_for_function(
+        "() => !document.querySelector('#rate-count').textContent.startsWith('0')")
     assert page.text_content("#rate-count").startswith(f"{len(cast)} votes")
 
     # Blind: no name in the HTML, the API answers or any URL the page requested.

@@ -18,7 +18,6 @@ import pytest
 from evalhub.projects.models import Role
 from evalhub.runs.models import Checkpoint, GenerationRun, RunStatus
 from tests.browser.conftest import login
-from tests.browser.test_gallery import errors  # noqa: F401 (fixture: console errors, CSP)
 from tests.factories import (
     CheckpointFactory,
     MembershipFactory,
@@ -38,7 +37,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration,
 PROMPTS = b"a red circle on white\nthree blue squares\n"
 
 
-def test_a_scientist_sets_up_generates_with_shapes_and_computes_a_metric(context, errors, worker):  # noqa: F811
+def test_a_scientist_sets_up_generates_with_shapes_and_computes_a_metric(context, errors, worker):
     project = ProjectFactory(name="Workspace study")
     scientist = MembershipFactory(project=project, role=Role.SCIENTIST).user
     page = context.new_page()
@@ -114,7 +113,7 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 
 def test_a_zip_import_shows_its_upload_progress_and_lists_every_refusal(
-        context, errors, worker):  # noqa: F811
+        context, errors, worker):
     project = ProjectFactory(name="Import study")
     scientist = MembershipFactory(project=project, role=Role.SCIENTIST).user
     checkpoint = CheckpointFactory(model__project=project, name="imported-ckpt")
