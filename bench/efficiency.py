@@ -66,6 +66,7 @@ from scipy.stats import norm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.machine import cpu_model
 from ratings import ELO_PER_NAT, fit_bradley_terry_batch
 from ratings.bradley_terry import strongly_connected_batch
 from ratings.plackett_luce import Rankings, fit_plackett_luce_batch
@@ -278,16 +279,6 @@ def simulate_best_of_k(setting: Setting, k: int, seed: int) -> Curve:
     return curve
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _fmt(v: float | None, cap: int) -> str:
     return f"> {cap:,}" if v is None else f"{v:,.0f}"
 
@@ -427,7 +418,7 @@ def main() -> None:
     summary = {
         "bench": "efficiency",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
                     "load_before": [round(x, 2) for x in load_before],
                     "load_after": [round(x, 2) for x in os.getloadavg()],
                     "python": platform.python_version(), "numpy": np.__version__},

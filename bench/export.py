@@ -53,6 +53,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.machine import cpu_model  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/evalhub_exportbench"
 FORMATS = ["raw-parquet", "pickapic-parquet", "dpo-jsonl", "raw-csv"]
 RUNS, ANNOTATORS, VOTES_PER_TASK = 10, 200, 4
@@ -66,17 +69,6 @@ def _django() -> None:
     import django
 
     django.setup()
-
-
-def _cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return "unknown"
 
 
 def _copy(cursor, table: str, columns: list[str], rows) -> None:
@@ -417,7 +409,7 @@ def main() -> None:
             "peak_rss_under_500_mb": all(r["peak_mb"] < TARGET_MB for r in current),
         },
         "thresholds": {"judgments_per_s": TARGET_ROWS_PER_S, "peak_mb": TARGET_MB},
-        "machine": _cpu_model(), "cpus": os.cpu_count(),
+        "machine": cpu_model(), "cpus": os.cpu_count(),
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

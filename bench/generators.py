@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,19 +26,10 @@ from typing import Any
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
+
+from bench.machine import cpu_model  # noqa: E402
+
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-
-
-def cpu_model() -> str:
-    """CPU model name from lscpu (falls back to platform.processor())."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def timed(gen: Any, items: list, params: dict) -> tuple[float, int]:

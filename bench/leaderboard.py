@@ -35,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.machine import cpu_model
 from ratings import (
     ELO_PER_NAT,
     aggregate_cells,
@@ -48,16 +49,6 @@ from ratings import (
 
 def _centre(r: np.ndarray) -> np.ndarray:
     return r - r.mean() + 1000.0
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def run_ours(a, b, o, n, rounds, seed):
@@ -243,7 +234,7 @@ def main() -> None:
     }
     print("targets: " + ", ".join(f"{k}={'met' if ok else 'MISSED'}" for k, ok in targets.items()))
     result = {
-        "machine": _cpu_model(),
+        "machine": cpu_model(),
         "cpus": __import__("os").cpu_count(),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),

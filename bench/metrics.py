@@ -30,7 +30,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -43,6 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.machine import cpu_model  # noqa: E402
 
 #: Targets of issue #19 (CPU) and of the metrics section of docs/benchmarks.md.
 CPU_SPEEDUP_TARGET = 1.5  # EvalHub vs torchmetrics + DataLoader, same machine, side by side
@@ -284,17 +284,6 @@ def _ratio(a: dict, b: dict) -> float | None:
     return None
 
 
-def _cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=256)
@@ -368,7 +357,7 @@ def main() -> None:
     summary = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {
-            "cpu": _cpu_model(),
+            "cpu": cpu_model(),
             "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
