@@ -9,7 +9,14 @@ from django.utils import timezone
 from evalhub.campaigns.models import CampaignStatus, Judgment, Lease, LeaseStatus
 from evalhub.campaigns.serving.leasing import lease_close, lease_queryset
 from evalhub.campaigns.serving.payloads import lease_payload
-from evalhub.campaigns.serving.rating import Progress, Vote, rate_next, rate_vote
+from evalhub.campaigns.serving.rating import (
+    Progress,
+    Vote,
+    rate_next,
+    rate_undo,
+    rate_vote,
+    remaining,
+)
 from evalhub.campaigns.serving.voting import VoteConflict
 from evalhub.core.errors import EvalHubError
 from tests.builders import build_campaign
@@ -57,6 +64,9 @@ def test_the_remaining_count_follows_every_vote_without_waiting_for_its_refresh(
         if "lease" in outcome.next:
             lease = Lease.objects.get(pk=outcome.next["lease"])
     assert counts == [3 * 3 - 1, 3 * 3 - 2, 3 * 3 - 3]
+    # An undo gives the judgment back to the count at once as well.
+    rate_undo(annotator=annotator, campaign=world.campaign, client_id=outcome.result.client_id)
+    assert remaining(world.campaign.pk) == 3 * 3 - 2
 
 
 def test_a_retry_returns_the_stored_judgments_and_leases_nothing_new():

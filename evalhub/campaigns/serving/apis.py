@@ -30,12 +30,12 @@ from evalhub.campaigns.serving.payloads import criteria_payload, lease_payload
 from evalhub.campaigns.serving.rating import (
     Progress,
     Vote,
-    forget_remaining,
     rate_next,
+    rate_undo,
     rate_vote,
     remaining,
 )
-from evalhub.campaigns.serving.voting import DISPLAYED_ANSWERS, vote_undo
+from evalhub.campaigns.serving.voting import DISPLAYED_ANSWERS
 
 
 def progress(*, campaign: Campaign, annotator_id: int) -> Progress:
@@ -211,9 +211,8 @@ class RateUndoApi(APIView):
         campaign = campaign_of_member(user=request.user, campaign_id=campaign_id)
         form = UndoInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        lease = vote_undo(annotator=request.user, campaign=campaign,
+        lease = rate_undo(annotator=request.user, campaign=campaign,
                           client_id=form.validated_data["client_id"])
-        forget_remaining(campaign.pk)
         return Response(lease_payload(lease_queryset().get(pk=lease.pk)))
 
 

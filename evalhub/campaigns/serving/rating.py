@@ -16,6 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 
 from evalhub.campaigns.building.images import campaign_images_preparing
+from evalhub.campaigns.models import Campaign, Lease
 from evalhub.campaigns.serving.leasing import (
     NothingToRate,
     RaterState,
@@ -25,7 +26,7 @@ from evalhub.campaigns.serving.leasing import (
     lease_next,
 )
 from evalhub.campaigns.serving.payloads import lease_payload
-from evalhub.campaigns.serving.voting import VoteResult, vote_store
+from evalhub.campaigns.serving.voting import VoteResult, vote_store, vote_undo
 from evalhub.core.errors import EvalHubError
 
 # The campaign-wide sum of judgments still needed reads every task: a few seconds of staleness
@@ -80,9 +81,13 @@ def _count_in_remaining(campaign_id: int) -> None:
         pass
 
 
-def forget_remaining(campaign_id: int) -> None:
-    """After an undo: the next read counts again."""
-    cache.delete(_remaining_key(campaign_id))
+def rate_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uuid.UUID
+              ) -> Lease:
+    """Retract the annotator's vote (voting.vote_undo) and lease its task back to them; the
+    cached remaining count is dropped, so the next read counts the retracted vote again."""
+    lease = vote_undo(annotator=annotator, campaign=campaign, client_id=client_id)
+    cache.delete(_remaining_key(campaign.pk))
+    return lease
 
 
 def _next_payload(campaign: Any, annotator: AbstractBaseUser, state: RaterState,
