@@ -436,7 +436,14 @@ async function undo() {
         if (!(error instanceof NetworkError)) throw error;
         answerBody = { status: 0 };
       }
-      if (answerBody.status !== 200) {
+      if (answerBody.status === 200) {
+        // Retracted, but another annotator holds the pair now: it comes back later.
+        refreshProgress();
+        announce(answerBody.data.detail);
+        if (state.current && before !== "loading") setInput(before);
+        return;
+      }
+      if (answerBody.status !== 201) {
         state.history.push(last);
         saveHistory();
         announce(answerBody.status === 0 ? "Cannot undo while offline" : "Could not undo that vote");

@@ -186,6 +186,25 @@ def test_undo_retracts_the_vote_and_gives_the_same_pair_back():
         vote_undo(annotator=annotator, campaign=world.campaign, client_id=client_id)
 
 
+def test_undo_never_takes_the_pair_from_the_annotator_who_holds_it_now():
+    world = build_campaign(prompts=1, annotators=2, judgments_per_pair=2)
+    first, second = world.annotators
+    client_id = uuid.uuid4()
+    voted, _ = _vote(world, first, "left", client_id=client_id)
+    held = _lease(world, second)
+    assert held.task_id == voted.task_id
+    assert vote_undo(annotator=first, campaign=world.campaign, client_id=client_id) is None
+    # The vote is retracted; the other annotator's lease is untouched and still takes a vote.
+    assert Judgment.objects.get().retracted_at is not None
+    assert Lease.objects.get(pk=held.pk).status == LeaseStatus.ACTIVE
+    _vote(world, second, "right", lease=held)
+    # The pair is served to the first annotator again, now that it is free.
+    again = _lease(world, first)
+    assert again.task_id == voted.task_id
+    _vote(world, first, "right", lease=again)
+    assert held.task.__class__.objects.get(pk=held.task_id).judgments_count == 2
+
+
 def test_the_page_may_hold_the_current_and_a_prefetched_task():
     world = build_campaign(prompts=3)
     annotator = world.annotators[0]

@@ -100,9 +100,29 @@ def test_undo_gives_the_task_back(api, world):
     client_id = str(uuid.uuid4())
     api.post(_url(world, "votes/"), {"client_id": client_id, "lease": task["lease"],
                                      "answers": {"overall": "left"}}, format="json")
-    back = api.post(_url(world, "votes/undo/"), {"client_id": client_id}, format="json").json()
+    answer = api.post(_url(world, "votes/undo/"), {"client_id": client_id}, format="json")
+    assert answer.status_code == 201
+    back = answer.json()
     assert (back["prompt"], back["left"], back["right"]) == (task["prompt"], task["left"],
                                                              task["right"])
+    assert Judgment.objects.filter(retracted_at__isnull=True).count() == 0
+
+
+def test_undo_of_a_pair_someone_else_now_holds_only_retracts_the_vote(api):
+    world = build_campaign(prompts=1, annotators=2, judgments_per_pair=2)
+    first, second = world.annotators
+    api.force_login(first)
+    task = api.post(_url(world, "next/"), {}, format="json").json()
+    client_id = str(uuid.uuid4())
+    api.post(_url(world, "votes/"), {"client_id": client_id, "lease": task["lease"],
+                                     "answers": {"overall": "left"}}, format="json")
+    api.force_login(second)
+    assert api.post(_url(world, "next/"), {}, format="json").status_code == 201
+    api.force_login(first)
+    answer = api.post(_url(world, "votes/undo/"), {"client_id": client_id}, format="json")
+    assert answer.status_code == 200
+    assert answer.json()["retracted"] is True
+    assert "Another annotator is rating this pair" in answer.json()["detail"]
     assert Judgment.objects.filter(retracted_at__isnull=True).count() == 0
 
 

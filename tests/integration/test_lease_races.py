@@ -97,7 +97,7 @@ def test_two_different_votes_on_one_lease_at_once_store_one():
 
 
 def _annotate_until_done(world, annotator, seed: int, acknowledged: dict, undone: set,
-                         lock: threading.Lock) -> None:
+                         lock: threading.Lock, *, undo: bool = True) -> None:
     """One annotator's page: vote with the next lease in the same call, resend some votes
     (a lost answer), undo some and vote again on the pair handed back."""
     rng = random.Random(seed)
@@ -115,10 +115,13 @@ def _annotate_until_done(world, annotator, seed: int, acknowledged: dict, undone
                               want_next=True, exclude={lease_id})
             assert not retry.result.created and retry.result.judgments == \
                 outcome.result.judgments
-        if rng.random() < 0.15:  # undo: the vote is retracted and the pair comes back
+        if undo and rng.random() < 0.15:  # undo: the vote is retracted and the pair comes back
             again = vote_undo(annotator=annotator, campaign=world.campaign, client_id=client_id)
             with lock:
                 undone.add(client_id)
+            if again is None:  # another annotator holds the pair now: it comes back later
+                payload = outcome.next
+                continue
             # The pair handed back is answered at once; the page keeps what it prefetched.
             redo = uuid.uuid4()
             rate_vote(annotator=annotator, campaign_id=world.campaign.pk,
@@ -139,6 +142,10 @@ def test_annotators_racing_through_a_campaign_with_retries_and_undo_lose_and_dou
         lambda a=a, i=i: _annotate_until_done(world, a, i, acknowledged, undone, lock)
         for i, a in enumerate(world.annotators)])
     assert all(r is None for r in results), results
+    # A pair undone while someone else held it is served again later: the pages that finished
+    # meanwhile come back once (a page asks for work again when it is reopened).
+    for i, annotator in enumerate(world.annotators):
+        _annotate_until_done(world, annotator, 100 + i, acknowledged, set(), lock, undo=False)
 
     live = Judgment.objects.filter(campaign=world.campaign, retracted_at__isnull=True)
     # Every acknowledged vote is stored once; undone ones are retracted, not deleted.

@@ -35,7 +35,7 @@ from evalhub.campaigns.serving.rating import (
     rate_vote,
     remaining,
 )
-from evalhub.campaigns.serving.voting import DISPLAYED_ANSWERS
+from evalhub.campaigns.serving.voting import DISPLAYED_ANSWERS, UNDO_HELD
 
 
 def progress(*, campaign: Campaign, annotator_id: int) -> Progress:
@@ -203,17 +203,29 @@ class UndoInputSerializer(serializers.Serializer):
     client_id = serializers.UUIDField()
 
 
-class RateUndoApi(APIView):
-    """Retract the caller's vote and hand its task back to them."""
+class UndoHeldSerializer(serializers.Serializer):
+    """The vote is retracted, but another annotator holds its pair now: nothing is leased."""
 
-    @extend_schema(request=UndoInputSerializer, responses=TaskSerializer)
+    retracted = serializers.BooleanField()
+    detail = serializers.CharField()
+
+
+class RateUndoApi(APIView):
+    """Retract the caller's vote and hand its task back to them (201, a fresh lease on the same
+    pair), or only retract it when another annotator holds the pair now (200): the pair is
+    served to the caller again later."""
+
+    @extend_schema(request=UndoInputSerializer, responses={201: TaskSerializer,
+                                                           200: UndoHeldSerializer})
     def post(self, request: Request, campaign_id: int) -> Response:
         campaign = campaign_of_member(user=request.user, campaign_id=campaign_id)
         form = UndoInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         lease = rate_undo(annotator=request.user, campaign=campaign,
                           client_id=form.validated_data["client_id"])
-        return Response(lease_payload(lease_queryset().get(pk=lease.pk)))
+        if lease is None:
+            return Response({"retracted": True, "detail": UNDO_HELD})
+        return Response(lease_payload(lease_queryset().get(pk=lease.pk)), status=201)
 
 
 class ReportInputSerializer(serializers.Serializer):

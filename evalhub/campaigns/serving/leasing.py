@@ -246,7 +246,8 @@ def _walk(gold: bool, pair_policy: str, walk: str, passed_over: int
                 "shuffle_key"))).order_by("shuffle_key")
     else:
         candidates = candidates.order_by(*_serving_order(pair_policy))
-    return candidates.select_for_update(skip_locked=True, of=("self",))[:1]
+    # NO KEY: a vote's judgment insert (which references the task) does not wait on a walk.
+    return candidates.select_for_update(skip_locked=True, of=("self",), no_key=True)[:1]
 
 
 _WALKS = PreparedQuery(_walk)

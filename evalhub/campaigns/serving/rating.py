@@ -82,9 +82,10 @@ def _count_in_remaining(campaign_id: int) -> None:
 
 
 def rate_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uuid.UUID
-              ) -> Lease:
-    """Retract the annotator's vote (voting.vote_undo) and lease its task back to them; the
-    cached remaining count is dropped, so the next read counts the retracted vote again."""
+              ) -> Lease | None:
+    """Retract the annotator's vote (voting.vote_undo) and lease its task back to them (None
+    when another annotator holds it now); the cached remaining count is dropped, so the next
+    read counts the retracted vote again."""
     lease = vote_undo(annotator=annotator, campaign=campaign, client_id=client_id)
     cache.delete(_remaining_key(campaign.pk))
     return lease

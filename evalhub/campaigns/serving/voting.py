@@ -46,6 +46,9 @@ DISPLAYED_ANSWERS = ("left", "right", "tie", "both_bad")
 MAX_LATENCY_MS = 24 * 3600 * 1000
 
 LEASE_TAKEN = "Your lease on this task expired and it was given to someone else."
+UNDO_NOTHING = "No such vote to undo (already undone, or not yours)."
+UNDO_HELD = ("Vote taken back. Another annotator is rating this pair now; it comes back to "
+             "you later.")
 ALREADY_JUDGED = "You already judged this task."
 FOREIGN_VOTE_ID = "This vote id belongs to someone else."
 NOT_LEASED = "This task is not leased to you."
@@ -131,7 +134,11 @@ def _locked_lease(excluded: int) -> QuerySet[Lease]:
     """
     annotator = Param("annotator_id", Lease._meta.get_field("annotator").target_field)
     lease_field = Lease._meta.pk
-    return (Lease.objects.select_for_update(of=("self",)).select_related("campaign", "task")
+    # The task row first, then the lease: every write to a task's leases (vote, undo, the
+    # serving walk) holds the task's lock first, so no two of them wait on each other.
+    # NO KEY: inserts that merely reference the task (judgments, leases) need not wait.
+    return (Lease.objects.select_for_update(of=("task", "self"), no_key=True)
+            .select_related("campaign", "task")
             .filter(pk=Param("lease_id", lease_field), annotator_id=annotator,
                     campaign_id=Param("campaign_id", Lease._meta.get_field(
                         "campaign").target_field))
@@ -235,29 +242,39 @@ def after_vote(campaign: Campaign, *, kind: str = "vote") -> None:
 
 
 def vote_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uuid.UUID
-              ) -> Lease:
+              ) -> Lease | None:
     """Retract a vote of this annotator and lease its task back to them for a new answer.
 
-    Only while the campaign is open: a closed campaign's votes are final.
+    Returns the new lease, or None when another annotator holds the task now: it is not taken
+    from them, and it is served to this annotator again later (their lease is closed as
+    expired, which serving does not count as seen). Only while the campaign is open: a
+    closed campaign's votes are final.
     """
     check_open_for_rating(campaign)
     judgments = Judgment.objects.filter(client_id=client_id, annotator=annotator,
                                         campaign=campaign, retracted_at__isnull=True)
     first = judgments.select_related("lease").first()
     if first is None:
-        raise EvalHubError("No such vote to undo (already undone, or not yours).")
+        raise EvalHubError(UNDO_NOTHING)
     with transaction.atomic():
         now = timezone.now()
-        judgments.update(retracted_at=now)
+        # The counter's update locks the task first, as a vote and the serving walk do.
         ComparisonTask.objects.filter(pk=first.task_id).update(
             judgments_count=F("judgments_count") - 1)
-        Lease.objects.filter(task_id=first.task_id, status=LeaseStatus.ACTIVE).update(
-            status=LeaseStatus.EXPIRED, closed_at=now)
+        if not judgments.update(retracted_at=now):  # undone meanwhile by another request
+            raise EvalHubError(UNDO_NOTHING)
         Lease.objects.filter(pk=first.lease_id).update(status=LeaseStatus.EXPIRED)
-        lease = Lease.objects.create(
-            task_id=first.task_id, campaign=campaign, annotator=annotator,
-            a_side=first.a_side or "left",
-            expires_at=now + timedelta(seconds=campaign.lease_seconds),
-        )
+        # A lease past its expiry holds nothing but still blocks the one-active-lease index.
+        Lease.objects.filter(task_id=first.task_id, status=LeaseStatus.ACTIVE,
+                             expires_at__lte=now).update(status=LeaseStatus.EXPIRED,
+                                                         closed_at=now)
+        if Lease.objects.filter(task_id=first.task_id, status=LeaseStatus.ACTIVE).exists():
+            lease = None
+        else:
+            lease = Lease.objects.create(
+                task_id=first.task_id, campaign=campaign, annotator=annotator,
+                a_side=first.a_side or "left",
+                expires_at=now + timedelta(seconds=campaign.lease_seconds),
+            )
     after_vote(campaign, kind="undo")  # the leaderboards must forget the retracted vote too
     return lease
