@@ -17,8 +17,14 @@ class Criterion(models.TextChoices):
 
 
 class PairPolicy(models.TextChoices):
+    """Which pairs are served first: the names of ``ratings.policies.POLICIES`` (formulas there;
+    figures in docs/benchmarks.md, "Vote efficiency")."""
+
     BALANCED = "balanced", "every pair of runs on every prompt, spread evenly"
     ACTIVE = "active", "pairs whose ratings are least certain first"
+    UNCERTAINTY = "uncertainty", "pairs whose order one vote informs most"
+    TOP = "top", "find the best run first, then the order"
+    INFOGAIN = "infogain", "greedy information gain: the order and the best run"
 
 
 class CampaignStatus(models.TextChoices):

@@ -1,14 +1,13 @@
-"""The active pair policy's campaign side: read the votes, store the priorities.
+"""The pair policies' campaign side: read the votes, store the priorities.
 
-The policy itself is the pure function :func:`ratings.policies.active_priorities`
-
-    priority_ij = overlap_ij / (1 + n_ij)
-
-(``overlap_ij``: how much the two runs' bootstrap Elo intervals overlap, 1 when one contains the
-other, 0 when the pair's order is settled; ``n_ij``: votes the pair already has; formula and
-details in its docstring). It is the code ``bench/efficiency.py`` simulates: this module only
-turns a campaign's judgments into :class:`ratings.policies.PairVotes` and writes the result onto
-the tasks, where the serving order puts ``priority`` first.
+A campaign's ``pair_policy`` names one of :data:`ratings.policies.POLICIES` (``balanced``,
+``active``, ``uncertainty``, ``top``, ``infogain``; formulas in their docstrings), and
+:func:`pair_priorities` calls exactly that pure function through
+:func:`ratings.policies.policy_priorities`, the call ``bench/efficiency.py`` simulates. This
+module only turns a campaign's judgments into :class:`ratings.policies.PairVotes` and writes
+the result onto the tasks, where the serving order puts ``priority`` first
+(``serving/leasing.py``). ``balanced`` campaigns store nothing: every priority stays 0 and the
+serving order ignores it.
 """
 
 from __future__ import annotations
@@ -23,11 +22,12 @@ from evalhub.campaigns.models import (
     Criterion,
     JudgeKind,
     Judgment,
+    Outcome,
     PairPolicy,
 )
 from evalhub.core.queueing import enqueue_on_commit
 from ratings import aggregate_cells
-from ratings.policies import PairVotes, active_priorities, interval_overlap
+from ratings.policies import PairVotes, interval_overlap, policy_priorities
 
 __all__ = [
     "campaign_refresh_priorities",
@@ -35,9 +35,12 @@ __all__ = [
     "interval_overlap",
     "pair_priorities",
     "schedule_priority_refresh",
+    "uses_priorities",
 ]
 
 REFRESH_EVERY_SECONDS = 20
+#: The outcomes of a pairwise vote (a best-of-K ranking is not a pair's vote).
+PAIR_OUTCOMES = (Outcome.A, Outcome.B, Outcome.TIE, Outcome.BOTH_BAD)
 
 
 def campaign_votes(*, campaign: Campaign) -> tuple[list[int], PairVotes]:
@@ -49,7 +52,7 @@ def campaign_votes(*, campaign: Campaign) -> tuple[list[int], PairVotes]:
     index = {run_id: k for k, run_id in enumerate(run_ids)}
     rows = (Judgment.objects.filter(campaign=campaign, judge_kind=JudgeKind.HUMAN,
                                     criterion=Criterion.OVERALL, retracted_at__isnull=True,
-                                    task__is_gold=False)
+                                    task__is_gold=False, outcome__in=PAIR_OUTCOMES)
             .values_list("task__run_a_id", "task__run_b_id", "outcome")
             .annotate(n=Count("id")))
     a_idx, b_idx, outcomes, weights = [], [], [], []
@@ -63,10 +66,16 @@ def campaign_votes(*, campaign: Campaign) -> tuple[list[int], PairVotes]:
     return run_ids, PairVotes.from_cells(cells)
 
 
+def uses_priorities(pair_policy: str) -> bool:
+    """Whether campaigns with this policy store priorities (every policy but ``balanced``)."""
+    return pair_policy != PairPolicy.BALANCED
+
+
 def pair_priorities(*, campaign: Campaign) -> dict[tuple[int, int], float]:
-    """Priority per (run_a_id, run_b_id) from the human overall judgments so far."""
+    """Priority per (run_a_id, run_b_id) from the human overall judgments so far: the
+    campaign's ``pair_policy`` applied to them, seeded with the campaign's id."""
     run_ids, votes = campaign_votes(campaign=campaign)
-    return active_priorities(votes, seed=campaign.pk).by_ids(run_ids)
+    return policy_priorities(campaign.pair_policy, votes, seed=campaign.pk).by_ids(run_ids)
 
 
 def campaign_refresh_priorities(*, campaign: Campaign) -> dict[tuple[int, int], float]:
@@ -79,8 +88,9 @@ def campaign_refresh_priorities(*, campaign: Campaign) -> dict[tuple[int, int], 
 
 
 def schedule_priority_refresh(*, campaign: Campaign) -> bool:
-    """Queue a refresh at most once per REFRESH_EVERY_SECONDS per process (active campaigns)."""
-    if campaign.pair_policy != PairPolicy.ACTIVE:
+    """Queue a refresh at most once per REFRESH_EVERY_SECONDS per process (campaigns whose
+    policy stores priorities)."""
+    if not uses_priorities(campaign.pair_policy):
         return False
     if not cache.add(f"campaign-priorities:{campaign.pk}", 1, timeout=REFRESH_EVERY_SECONDS):
         return False

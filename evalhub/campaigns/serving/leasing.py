@@ -40,6 +40,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from evalhub.campaigns.building.active import uses_priorities
 from evalhub.campaigns.models import (
     Campaign,
     CampaignStatus,
@@ -101,7 +102,7 @@ def _needing_votes(campaign: Any, *, gold: bool) -> QuerySet[ComparisonTask]:
 
 def _serving_order(pair_policy: str) -> list[str]:
     order = ["judgments_count", "shuffle_key"]
-    if pair_policy == PairPolicy.ACTIVE:
+    if uses_priorities(pair_policy):
         order = ["-priority", *order]
     return order
 
@@ -153,7 +154,7 @@ def rater_annotations(*, campaign: OuterRef, annotator_id: int | Param,
 
 def best_tier(row: Any, pair_policy: str) -> dict[str, Any] | None:
     """The serving order's best tier from the row's annotations, as filter keywords."""
-    if pair_policy == PairPolicy.ACTIVE:
+    if uses_priorities(pair_policy):
         if row.best_judgments_active is None:
             return None
         return {"priority": row.best_priority, "judgments_count": row.best_judgments_active}
@@ -239,7 +240,7 @@ def _walk(gold: bool, pair_policy: str, walk: str, passed_over: int
     if walk == TIER_WALK:
         tier = {"judgments_count": Param("judgments_count", ComparisonTask._meta.get_field(
             "judgments_count"))}
-        if pair_policy == PairPolicy.ACTIVE:
+        if uses_priorities(pair_policy):
             tier["priority"] = Param("priority", ComparisonTask._meta.get_field("priority"))
         candidates = candidates.filter(
             **tier, shuffle_key__gte=Param("start", ComparisonTask._meta.get_field(
