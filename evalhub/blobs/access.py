@@ -14,6 +14,10 @@ What each role receives (docs/security.md):
 Superusers, who read every row in Django's admin anyway, receive every blob's display
 derivative (the admin's thumbnails), as an annotator would: pixels only, never the original.
 
+Videos follow the same rule (:func:`video_access`): a user's roles for a video are their roles
+in the projects where it is a run's output; any role receives the rendition and the thumbnail
+strip (pixels only, opaque names), owners and scientists also the original file.
+
 Anonymous users and users without a role get 404 everywhere, so a URL does not reveal whether
 an image exists. The answer is cached per (user, blob) for ``ACCESS_CACHE_SECONDS``: a rating
 page opens hundreds of tiles, and removing a member takes effect within that time.
@@ -76,6 +80,27 @@ def blob_access(user: AbstractBaseUser | AnonymousUser, blob_id: int) -> BlobAcc
     roles = cache.get(key)
     if roles is None:
         roles = sorted(_roles(user.pk, blob_id))
+        cache.set(key, roles, ACCESS_CACHE_SECONDS)
+    if not roles and getattr(user, "is_superuser", False):
+        return SUPERUSER_ACCESS
+    return BlobAccess(frozenset(roles))
+
+
+def _video_roles(user_id: int, video_id: int) -> frozenset[str]:
+    in_runs = Image.objects.filter(video_id=video_id, run__project_id=OuterRef("project_id"))
+    return frozenset(Membership.objects.filter(user_id=user_id).filter(Exists(in_runs))
+                     .values_list("role", flat=True))
+
+
+def video_access(user: AbstractBaseUser | AnonymousUser, video_id: int) -> BlobAccess:
+    """What ``user`` may receive of video ``video_id``: ``display`` is the rendition and the
+    strip, ``original`` the imported file (cached briefly, like :func:`blob_access`)."""
+    if not user.is_authenticated:
+        return NO_ACCESS
+    key = f"evalhub:video-access:{user.pk}:{video_id}"
+    roles = cache.get(key)
+    if roles is None:
+        roles = sorted(_video_roles(user.pk, video_id))
         cache.set(key, roles, ACCESS_CACHE_SECONDS)
     if not roles and getattr(user, "is_superuser", False):
         return SUPERUSER_ACCESS

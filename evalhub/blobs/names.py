@@ -27,3 +27,18 @@ def display_token(sha256: str) -> str:
 def display_path(token: str, extension: str) -> str:
     """Storage name of a derivative: ``display/<2 hex>/<token>.<ext>`` (one fan-out level)."""
     return f"{DISPLAY_DIR}/{token[:2]}/{token}.{extension}"
+
+
+_VIDEO_SALT = "evalhub.blobs.video-token"
+VIDEO_DIR = "video"
+
+
+def video_token(sha256: str) -> str:
+    """The opaque name of a video's rendition and thumbnail strip: ``HMAC-SHA256`` of the
+    original's sha256 under a salt of its own (64 hex digits)."""
+    return salted_hmac(_VIDEO_SALT, sha256, algorithm="sha256").hexdigest()
+
+
+def video_path(token: str, suffix: str) -> str:
+    """Storage name of a video derivative: ``video/<2 hex>/<token><suffix>``."""
+    return f"{VIDEO_DIR}/{token[:2]}/{token}{suffix}"

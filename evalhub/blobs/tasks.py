@@ -1,12 +1,13 @@
 """Celery tasks of the blobs app (default queue): display derivatives, previews, Deep Zoom
-pyramids."""
+pyramids, video renditions."""
 
 from celery import shared_task
 
 from evalhub.blobs.display import blob_make_display
-from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.previews import blob_make_preview
 from evalhub.blobs.tiles import CLAIM_SECONDS, TilesBusy, blob_build_tiles, needs_tiles
+from evalhub.blobs.video_display import video_make_rendition
 
 # A blob held by another build is tried again this often, for as long as a claim can last.
 BUSY_RETRY_SECONDS = 30
@@ -70,3 +71,18 @@ def blobs_build_tiles(self, blob_ids: list[int]) -> int:
         raise self.retry(args=[busy], countdown=BUSY_RETRY_SECONDS,
                          max_retries=self.max_retries + BUSY_RETRIES)
     return built
+
+
+@shared_task(
+    name="evalhub.blobs.make_video_renditions",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def blobs_make_video_renditions(video_ids: list[int]) -> int:
+    """Write missing video renditions and thumbnail strips (blobs/video_display.py); returns
+    how many were written."""
+    made = 0
+    for video in VideoBlob.objects.filter(id__in=video_ids):
+        made += video_make_rendition(video)
+    return made

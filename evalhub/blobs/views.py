@@ -6,6 +6,10 @@ Paths (under ``MEDIA_URL``, ``/media/`` by default):
   project that has the image (access.py); this is the URL the rating API gives annotators.
 - ``blobs/.../<sha256>.<ext>``: the original as imported; owners and scientists only.
 - ``previews/.../<sha256>.webp``: the dashboard preview; owners and scientists only.
+- ``video/<token>.webm`` and ``video/<token>-strip.webp``: a video's rendition and thumbnail
+  strip (video_display.py), for every role of a project that has the video, exactly as image
+  derivatives; never built in a web request (503 with ``Retry-After`` until the worker has).
+- ``videos/.../<sha256>.<ext>``: the original video as imported; owners and scientists only.
 
 Anything else, an unknown name, an anonymous caller or a caller without the role: 404, the
 same answer in every case, so a URL reveals nothing about what exists. The bytes are then
@@ -26,15 +30,20 @@ from django.views.decorators.http import require_safe
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from evalhub.blobs.access import blob_access
+from evalhub.blobs.access import blob_access, video_access
 from evalhub.blobs.display import (
     BY_EXTENSION,
     DISPLAY_SYNC_MAX_PIXELS,
     blob_make_display,
     display_format,
 )
-from evalhub.blobs.models import ImageBlob
-from evalhub.blobs.names import display_token
+from evalhub.blobs.models import ImageBlob, VideoBlob
+from evalhub.blobs.names import display_token, video_path, video_token
+from evalhub.blobs.video_display import (
+    RENDITION_CONTENT_TYPE,
+    RENDITION_SUFFIX,
+    STRIP_CONTENT_TYPE,
+)
 from evalhub.core.media import stored_file_response
 
 # Derivatives and originals never change under their name (content-addressed), so the caller's
@@ -45,6 +54,8 @@ DISPLAY_RETRY_AFTER_SECONDS = 10
 _DISPLAY = re.compile(r"display/(?P<token>[0-9a-f]{64})\.(?P<ext>png|jpg|webp)")
 _ORIGINAL = re.compile(r"blobs/(?:[^/]+/)*(?P<sha>[0-9a-f]{64})[^/]*")
 _PREVIEW = re.compile(r"previews/(?:[^/]+/)*(?P<sha>[0-9a-f]{64})[^/]*")
+_VIDEO = re.compile(r"video/(?P<token>[0-9a-f]{64})(?P<suffix>\.webm|-strip\.webp)")
+_VIDEO_ORIGINAL = re.compile(r"videos/(?:[^/]+/)*(?P<sha>[0-9a-f]{64})[^/]*")
 
 
 def display_url(blob: ImageBlob) -> str:
@@ -53,6 +64,13 @@ def display_url(blob: ImageBlob) -> str:
     token = blob.display_token or display_token(blob.sha256)  # unsaved blobs have none yet
     return reverse("media", kwargs={
         "path": f"display/{token}.{display_format(blob.format).extension}"})
+
+
+def video_url(video: VideoBlob, suffix: str = RENDITION_SUFFIX) -> str:
+    """The rendition's URL (``suffix`` ``-strip.webp``: the thumbnail strip's), served by
+    :func:`media_file` to any member of a project that has the video."""
+    token = video.rendition_token or video_token(video.sha256)
+    return reverse("media", kwargs={"path": f"video/{token}{suffix}"})
 
 
 def _not_found() -> Http404:
@@ -102,6 +120,37 @@ def _original(request: HttpRequest, path: str, sha: str, field: str) -> HttpResp
                                 cache_control=MEDIA_CACHE_CONTROL)
 
 
+def _preparing() -> HttpResponse:
+    response = HttpResponse("This video is still being prepared; try again in a few seconds.\n",
+                            status=503, content_type="text/plain")
+    response["Retry-After"] = str(DISPLAY_RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _video(request: HttpRequest, token: str, suffix: str) -> HttpResponse:
+    video = VideoBlob.objects.filter(rendition_token=token).first()
+    if video is None or not video_access(_caller(request), video.pk).display:
+        raise _not_found()
+    field = video.rendition if suffix == RENDITION_SUFFIX else video.thumbnails
+    if not field or field.name != video_path(token, suffix):
+        return _preparing()  # the worker writes it (never in a web request: seconds of work)
+    content_type = RENDITION_CONTENT_TYPE if suffix == RENDITION_SUFFIX else STRIP_CONTENT_TYPE
+    return stored_file_response(field.name, content_type=content_type,
+                                cache_control=MEDIA_CACHE_CONTROL)
+
+
+def _video_original(request: HttpRequest, path: str, sha: str) -> HttpResponse:
+    video = VideoBlob.objects.filter(sha256=sha).first()
+    if video is None or video.file.name != path:
+        raise _not_found()
+    if not video_access(_caller(request), video.pk).original:
+        raise _not_found()
+    content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    return stored_file_response(path, content_type=content_type,
+                                cache_control=MEDIA_CACHE_CONTROL)
+
+
 @require_safe
 def media_file(request: HttpRequest, path: str) -> HttpResponse:
     """Serve one media path to a caller allowed to have it (see the module doc)."""
@@ -111,4 +160,8 @@ def media_file(request: HttpRequest, path: str) -> HttpResponse:
         return _original(request, path, match["sha"], "file")
     if match := _PREVIEW.fullmatch(path):
         return _original(request, path, match["sha"], "preview")
+    if match := _VIDEO.fullmatch(path):
+        return _video(request, match["token"], match["suffix"])
+    if match := _VIDEO_ORIGINAL.fullmatch(path):
+        return _video_original(request, path, match["sha"])
     raise _not_found()

@@ -30,9 +30,10 @@ class WrittenFiles:
     ) -> None:
         if exc_type is None:
             return
-        from evalhub.blobs.models import ImageBlob
+        from evalhub.blobs.models import ImageBlob, VideoBlob
 
         for path in self.paths:
             # A concurrent import of the same bytes may have committed a row for this file.
-            if not ImageBlob.objects.filter(file=path).exists():
+            if not (ImageBlob.objects.filter(file=path).exists()
+                    or VideoBlob.objects.filter(file=path).exists()):
                 default_storage.delete(path)

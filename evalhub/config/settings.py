@@ -326,6 +326,12 @@ EVALHUB_MAX_IMAGE_BYTES = env_int("EVALHUB_MAX_IMAGE_BYTES", 256 * 1024 * 1024)
 EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES = env_int(
     "EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES", 20 * 1024 * 1024 * 1024
 )
+# What a video import accepts (blobs/video_validation.py): checked from the header before
+# decoding and again while decoding (a header may lie).
+EVALHUB_MAX_VIDEO_BYTES = env_int("EVALHUB_MAX_VIDEO_BYTES", 512 * 1024 * 1024)
+EVALHUB_MAX_VIDEO_SECONDS = env_int("EVALHUB_MAX_VIDEO_SECONDS", 60)
+EVALHUB_MAX_VIDEO_FRAMES = env_int("EVALHUB_MAX_VIDEO_FRAMES", 3600)
+EVALHUB_MAX_VIDEO_PIXELS = env_int("EVALHUB_MAX_VIDEO_PIXELS", 3840 * 2160)
 # Server-side folders the API may import from (the CLI may import from anywhere it can read).
 EVALHUB_IMPORT_ROOTS = env_list("EVALHUB_IMPORT_ROOTS", [])
 EVALHUB_RANDOM_WEIGHTS = env_bool("EVALHUB_RANDOM_WEIGHTS", default=EMBEDDED)

@@ -55,6 +55,11 @@ class RunStatus(models.TextChoices):
     FAILED = "failed"
 
 
+class MediaKind(models.TextChoices):
+    IMAGE = "image"
+    VIDEO = "video"
+
+
 class RunSource(models.TextChoices):
     GENERATED = "generated"
     IMPORTED = "imported"
@@ -74,6 +79,10 @@ class GenerationRun(models.Model):
     parameters = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING, db_index=True
+    )
+    media_kind = models.CharField(
+        max_length=8, choices=MediaKind.choices, default=MediaKind.IMAGE,
+        help_text="What the run's outputs are: all images or all videos.",
     )
     items_total = models.PositiveIntegerField(default=0)
     items_done = models.PositiveIntegerField(default=0)
@@ -101,6 +110,10 @@ class Image(models.Model):
     prompt = models.ForeignKey("prompts.Prompt", on_delete=models.PROTECT, related_name="images")
     seed = models.BigIntegerField()
     blob = models.ForeignKey("blobs.ImageBlob", on_delete=models.PROTECT, related_name="images")
+    video = models.ForeignKey(
+        "blobs.VideoBlob", on_delete=models.PROTECT, related_name="images", null=True,
+        blank=True, help_text="Set when the output is a video; ``blob`` is then its poster.",
+    )
     elapsed_s = models.FloatField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,7 +1,8 @@
-"""What the annotator page receives for a task: the prompt and two anonymous images.
+"""What the annotator page receives for a task: the prompt and two anonymous images or videos.
 
 Nothing here may identify a run, checkpoint or model: images are EvalHub's own display copies
-(metadata stripped) under opaque names (evalhub/blobs/display.py), never the imported files.
+(metadata stripped) under opaque names (evalhub/blobs/display.py), never the imported files;
+videos are EvalHub's VP9 renditions (pictures only, blobs/video_display.py), likewise.
 """
 
 from __future__ import annotations
@@ -9,17 +10,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.names import display_token
 from evalhub.blobs.tiles import needs_tiles
-from evalhub.blobs.views import display_url
+from evalhub.blobs.views import display_url, video_url
 from evalhub.campaigns.models import Campaign, Criterion, Lease
 
 
-def image_payload(blob: ImageBlob) -> dict[str, Any]:
+def video_payload(video: VideoBlob) -> dict[str, Any]:
+    """The page's view of one video: the rendition's URL (VP9 WebM, pictures only, opaque
+    name), its poster's display URL, ``fps`` (frames per second), ``frames`` (count),
+    ``duration`` (seconds, frames / fps) and size in pixels. Never the original or its hash."""
+    return {
+        "url": video_url(video),
+        "poster": display_url(video.poster),
+        "fps": video.fps,
+        "frames": video.frame_count,
+        "duration": video.duration_s,
+        "width": video.width - video.width % 2,  # the rendition's (even) size
+        "height": video.height - video.height % 2,
+    }
+
+
+def image_payload(blob: ImageBlob, video: VideoBlob | None = None) -> dict[str, Any]:
     """The page's view of one image: the display derivative's URL (pixels re-encoded without
     metadata, under an opaque keyed name; blobs/display.py), its size, and the tile pyramid's
-    descriptor for images large enough to get one. Never the original file or its hash."""
+    descriptor for images large enough to get one. Never the original file or its hash.
+
+    ``video``: null for an image; for a video output (``blob`` is then its poster frame) the
+    :func:`video_payload`."""
     # Images large enough to get a pyramid are opened tile by tile, never whole.
     tiled = needs_tiles(blob)
     token = blob.display_token or display_token(blob.sha256)
@@ -28,7 +47,17 @@ def image_payload(blob: ImageBlob) -> dict[str, Any]:
         "width": blob.width,
         "height": blob.height,
         "tiles": f"/rate/tiles/{token}.dzi" if tiled else None,
+        "video": video_payload(video) if video is not None else None,
     }
+
+
+def _videos(*images: Any) -> dict[int, VideoBlob]:
+    """The videos of the given ``runs.Image`` rows, one query, none when all are images (so an
+    image campaign's rating path keeps its query count)."""
+    ids = {image.video_id for image in images if image.video_id is not None}
+    if not ids:
+        return {}
+    return VideoBlob.objects.select_related("poster").in_bulk(ids)
 
 
 def criteria_payload(campaign: Campaign) -> list[dict[str, str]]:
@@ -37,22 +66,28 @@ def criteria_payload(campaign: Campaign) -> list[dict[str, str]]:
 
 
 def _task_payload(*, lease_id: str, expires_at: datetime, a_side: str, prompt: str,
-                  source: ImageBlob | None, image_a: ImageBlob,
-                  image_b: ImageBlob) -> dict[str, Any]:
-    left, right = (image_a, image_b) if a_side == "left" else (image_b, image_a)
+                  source: ImageBlob | None, image_a: ImageBlob, image_b: ImageBlob,
+                  video_a: VideoBlob | None = None,
+                  video_b: VideoBlob | None = None) -> dict[str, Any]:
+    left, right = ((image_a, video_a), (image_b, video_b))
+    if a_side != "left":
+        left, right = right, left
     return {
         "lease": lease_id,
         "expires_at": expires_at.isoformat(),
         "prompt": prompt,
         "source_image": image_payload(source) if source else None,
-        "left": image_payload(left),
-        "right": image_payload(right),
+        "left": image_payload(*left),
+        "right": image_payload(*right),
     }
 
 
 def lease_payload(lease: Lease) -> dict[str, Any]:
     task = lease.task
+    videos = _videos(task.image_a, task.image_b)
     return _task_payload(lease_id=str(lease.pk), expires_at=lease.expires_at,
                          a_side=lease.a_side, prompt=task.prompt.text,
                          source=task.prompt.source_image, image_a=task.image_a.blob,
-                         image_b=task.image_b.blob)
+                         image_b=task.image_b.blob,
+                         video_a=videos.get(task.image_a.video_id),
+                         video_b=videos.get(task.image_b.video_id))

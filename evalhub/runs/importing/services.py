@@ -1,7 +1,12 @@
-"""Import a run's images from a folder or zip plus a manifest: every image, or none.
+"""Import a run's images or videos from a folder or zip plus a manifest: every file, or none.
 
-Two passes keep memory bounded: the first reads and fully decodes each image to validate it
+Two passes keep memory bounded: the first reads and fully decodes each file to validate it
 (and forgets the bytes), the second reads it again and stores it inside one transaction.
+
+A file with a video extension (blobs/video_validation.py ``VIDEO_EXTENSIONS``) is a video: it
+is validated with PyAV, stored as a ``VideoBlob``, and its ``Image`` row points at its poster
+(the middle frame, an ``ImageBlob``) and at the video. A run holds images or videos, never both
+(``GenerationRun.media_kind``, set by the first import).
 """
 
 from __future__ import annotations
@@ -14,15 +19,24 @@ from django.db import transaction
 from django.utils import timezone
 
 from evalhub.blobs.after_store import blobs_after_store
-from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.services import blob_store, image_inspect
 from evalhub.blobs.sources import FileSource
 from evalhub.blobs.validation import EXTENSIONS, ImageInfo, InvalidImage
+from evalhub.blobs.video_services import video_inspect, video_store, videos_after_store
+from evalhub.blobs.video_validation import InvalidVideo, VideoInfo, is_video_name
 from evalhub.blobs.written_files import WrittenFiles
 from evalhub.core.errors import ImportRejected
 from evalhub.prompts.models import Prompt
 from evalhub.runs.importing.manifest import MANIFEST_NAMES, ManifestRow, parse_manifest
-from evalhub.runs.models import GenerationRun, Image, ReferenceSet, RunSource, RunStatus
+from evalhub.runs.models import (
+    GenerationRun,
+    Image,
+    MediaKind,
+    ReferenceSet,
+    RunSource,
+    RunStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -62,15 +76,35 @@ def _resolve_prompts(run: GenerationRun, rows: list[ManifestRow], errors: list[s
     return resolved
 
 
+def _media_kind(run: GenerationRun, rows: list[ManifestRow], errors: list[str]) -> str:
+    """The kind of every listed file (all images or all videos), checked against the run's."""
+    kinds = {MediaKind.VIDEO if is_video_name(row.file) else MediaKind.IMAGE for row in rows}
+    if len(kinds) > 1:
+        errors.append("the manifest lists both images and videos; a run holds one kind")
+        return run.media_kind
+    kind = kinds.pop() if kinds else run.media_kind
+    if kind != run.media_kind and run.images.exists():
+        errors.append(f"run {run.name!r} holds {run.media_kind}s; this manifest lists {kind}s")
+    return kind
+
+
+def _inspect(source: FileSource, name: str) -> ImageInfo | VideoInfo:
+    data = source.read(name)
+    if is_video_name(name):
+        return video_inspect(data, name=name)
+    return image_inspect(data, name=name)
+
+
 def _validate_rows(
     run: GenerationRun, source: FileSource, rows: list[ManifestRow], *, skip_existing: bool
-) -> tuple[list[tuple[ManifestRow, Prompt]], dict[str, ImageInfo]]:
+) -> tuple[list[tuple[ManifestRow, Prompt]], dict[str, ImageInfo | VideoInfo], str]:
     errors: list[str] = []
+    kind = _media_kind(run, rows, errors)
     prompts = _resolve_prompts(run, rows, errors)
     available = set(source.names())
     existing = set(run.images.values_list("prompt_id", "seed"))
     seen: dict[tuple[int, int], int] = {}
-    infos: dict[str, ImageInfo] = {}
+    infos: dict[str, ImageInfo | VideoInfo] = {}
     accepted = []
     for row in rows:
         if row.file not in available:
@@ -96,8 +130,8 @@ def _validate_rows(
             continue
         if row.file not in infos:
             try:
-                infos[row.file] = image_inspect(source.read(row.file), name=row.file)
-            except InvalidImage as exc:
+                infos[row.file] = _inspect(source, row.file)
+            except (InvalidImage, InvalidVideo) as exc:
                 errors.append(str(exc))
                 continue
         accepted.append((row, prompt))
@@ -106,7 +140,7 @@ def _validate_rows(
             f"The import into run {run.name!r} has {len(errors)} problem(s); nothing was imported.",
             details=errors,
         )
-    return accepted, infos
+    return accepted, infos, kind
 
 
 def run_images_import(
@@ -117,21 +151,26 @@ def run_images_import(
     manifest_name: str = "manifest.csv",
     skip_existing: bool = False,
 ) -> ImportReport:
-    """Attach the images listed in the manifest to ``run``, atomically.
+    """Attach the images (or videos) listed in the manifest to ``run``, atomically.
 
-    Images whose bytes are already stored (in this or any run) reuse the stored blob.
+    Files whose bytes are already stored (in this or any run) reuse the stored blob.
     """
     rows = _manifest_rows(source, manifest, manifest_name)
-    accepted, infos = _validate_rows(run, source, rows, skip_existing=skip_existing)
-    known = set(
-        ImageBlob.objects.filter(sha256__in={i.sha256 for i in infos.values()}).values_list(
-            "sha256", flat=True
-        )
-    )
+    accepted, infos, kind = _validate_rows(run, source, rows, skip_existing=skip_existing)
+    shas = {i.sha256 for i in infos.values()}
+    known = set(ImageBlob.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
+    known |= set(VideoBlob.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
     with WrittenFiles() as written, transaction.atomic():
         blobs: dict[str, ImageBlob] = {}
+        videos: dict[str, VideoBlob] = {}
         for file_name, info in infos.items():
-            if info.sha256 not in blobs:
+            if isinstance(info, VideoInfo):
+                if info.sha256 not in videos:
+                    videos[info.sha256] = video_store(
+                        data=source.read(file_name), info=info, name=file_name,
+                        on_new_file=written.add)
+                    blobs[info.sha256] = videos[info.sha256].poster
+            elif info.sha256 not in blobs:
                 blobs[info.sha256] = blob_store(
                     data=source.read(file_name), info=info, on_new_file=written.add
                 )
@@ -141,13 +180,18 @@ def run_images_import(
                 prompt=prompt,
                 seed=row.seed,
                 blob=blobs[infos[row.file].sha256],
+                video=videos.get(infos[row.file].sha256),
                 metadata={"source_file": row.file, **row.metadata},
             )
             for row, prompt in accepted
         )
+        if kind != run.media_kind:
+            GenerationRun.objects.filter(pk=run.pk).update(media_kind=kind)
+            run.media_kind = kind
         _run_refresh_counts(run)
         new_blob_ids = [b.id for sha, b in blobs.items() if sha not in known]
         blobs_after_store(new_blob_ids)
+        videos_after_store([v.id for sha, v in videos.items() if sha not in known])
     return ImportReport(
         images_created=len(accepted),
         blobs_created=len(new_blob_ids),

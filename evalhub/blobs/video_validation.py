@@ -1,0 +1,211 @@
+"""Decide whether a byte string is a video EvalHub accepts, before anything is stored.
+
+Checks, in order (each refusal names the file and says why):
+
+1. size: not empty, at most ``max_bytes``;
+2. container: PyAV (FFmpeg) must open it, and its demuxer must be one of
+   :data:`ACCEPTED_CONTAINERS` (MP4/MOV/M4V, WebM/Matroska); a file that FFmpeg cannot parse
+   (a truncated MP4 without its ``moov`` index, random bytes) is refused here;
+3. exactly one video stream of an accepted codec (:data:`ACCEPTED_CODECS`: H.264, HEVC, VP8,
+   VP9, AV1); audio, subtitle and data streams are allowed but never reach annotators (the
+   rendition holds the pictures only);
+4. limits from the header, before decoding: frame size (``width * height <= max_pixels``),
+   duration (``<= max_seconds``), frame count (``<= max_frames``), frame rate (0 < fps <= 240);
+5. a full decode, one frame at a time (memory: one frame), which stops as soon as a limit is
+   passed, so a header that lies about its length cannot make us decode more than the limit;
+   a frame whose size differs from the first, a decoder error, or fewer frames than the
+   header's index lists (a file cut short) refuses the file.
+
+``duration_s`` is ``frame_count / fps`` (seconds); ``fps`` is the stream's average frame rate
+(frames per second). Variable-frame-rate files are accepted and retimed to ``fps`` by the
+rendition (blobs/video_display.py).
+
+No Django here: the generators' encoder and the bench use it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+
+# FFmpeg demuxer name -> our container name by the file's extension.
+_MOV_DEMUXER = "mov,mp4,m4a,3gp,3g2,mj2"
+_MKV_DEMUXER = "matroska,webm"
+ACCEPTED_CONTAINERS = {"mp4", "mov", "webm", "mkv"}
+ACCEPTED_CODECS = {"h264", "hevc", "vp8", "vp9", "av1"}
+VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".webm", ".mkv"}
+MAX_FPS = 240
+
+
+class InvalidVideo(ValueError):
+    """The bytes are not an acceptable video; the message says why, naming the file."""
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """Import limits (settings ``EVALHUB_MAX_VIDEO_*``)."""
+
+    max_bytes: int
+    max_seconds: float
+    max_frames: int
+    max_pixels: int
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What validation learnt: stored on the ``VideoBlob`` row."""
+
+    sha256: str
+    container: str  # "mp4", "mov", "webm" or "mkv"
+    codec: str  # FFmpeg codec name: "h264", "vp9", ...
+    width: int
+    height: int
+    fps: float  # frames per second (the stream's average rate)
+    frame_count: int
+    duration_s: float  # frame_count / fps
+    size_bytes: int
+    fps_fraction: Fraction
+
+    @property
+    def extension(self) -> str:
+        return {"mp4": "mp4", "mov": "mov", "webm": "webm", "mkv": "mkv"}[self.container]
+
+    @property
+    def poster_index(self) -> int:
+        """The frame shown as the video's still (its ``runs.Image`` blob): the middle one."""
+        return self.frame_count // 2
+
+
+def is_video_name(name: str) -> bool:
+    """Whether a file name has a video extension (imports route such files here)."""
+    lower = name.lower()
+    return any(lower.endswith(ext) for ext in VIDEO_EXTENSIONS)
+
+
+def _container_name(demuxer: str, name: str) -> str | None:
+    lower = name.lower()
+    if demuxer == _MOV_DEMUXER:
+        return "mov" if lower.endswith(".mov") else "mp4"
+    if demuxer == _MKV_DEMUXER:
+        return "mkv" if lower.endswith(".mkv") else "webm"
+    return None
+
+
+def _stream_fps(stream: av.video.stream.VideoStream) -> Fraction | None:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate is not None and rate > 0:
+            return Fraction(rate.numerator, rate.denominator)
+    return None
+
+
+def _header_seconds(container: av.container.InputContainer,
+                    stream: av.video.stream.VideoStream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def inspect_video(data: bytes, *, name: str, limits: VideoLimits) -> VideoInfo:
+    """Fully decode ``data`` and describe it, or raise :class:`InvalidVideo` (module doc)."""
+    if not data:
+        raise InvalidVideo(f"{name}: file is empty")
+    if len(data) > limits.max_bytes:
+        raise InvalidVideo(
+            f"{name}: {len(data):,} bytes exceeds the limit of {limits.max_bytes:,} bytes "
+            "(EVALHUB_MAX_VIDEO_BYTES)")
+    try:
+        container = av.open(io.BytesIO(data), mode="r")
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise InvalidVideo(
+            f"{name}: not a readable video container; the file is damaged, truncated or of "
+            f"an unknown format ({exc})") from exc
+    with container:
+        kind = _container_name(container.format.name, name)
+        if kind is None:
+            raise InvalidVideo(
+                f"{name}: container {container.format.name!r} is not accepted (accepted: MP4, "
+                "MOV, WebM, Matroska)")
+        videos = list(container.streams.video)
+        if len(videos) != 1:
+            raise InvalidVideo(f"{name}: has {len(videos)} video streams; exactly one is needed")
+        stream = videos[0]
+        codec = stream.codec_context.name
+        if codec not in ACCEPTED_CODECS:
+            raise InvalidVideo(
+                f"{name}: video codec {codec!r} is not accepted (accepted: "
+                f"{', '.join(sorted(ACCEPTED_CODECS))})")
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if width <= 0 or height <= 0:
+            raise InvalidVideo(f"{name}: the video stream has no frame size")
+        _check_pixels(name, width, height, limits)
+        fps = _stream_fps(stream)
+        if fps is None or fps > MAX_FPS:
+            raise InvalidVideo(f"{name}: frame rate {fps or 'unknown'} is not between 0 and "
+                               f"{MAX_FPS} frames/s")
+        seconds = _header_seconds(container, stream)
+        if seconds is not None and seconds > limits.max_seconds:
+            raise InvalidVideo(_too_long(name, seconds, limits))
+        if stream.frames and stream.frames > limits.max_frames:
+            raise InvalidVideo(_too_many(name, stream.frames, limits))
+        count = _decode_count(container, stream, name=name, size=(width, height),
+                              fps=fps, limits=limits)
+    if count == 0:
+        raise InvalidVideo(f"{name}: the video stream has no decodable frame")
+    if stream.frames and count < stream.frames:
+        raise InvalidVideo(
+            f"{name}: truncated or damaged: its index lists {stream.frames} frames but only "
+            f"{count} decode")
+    return VideoInfo(
+        sha256=hashlib.sha256(data).hexdigest(), container=kind, codec=codec,
+        width=width, height=height, fps=float(fps), frame_count=count,
+        duration_s=float(count / fps), size_bytes=len(data), fps_fraction=fps,
+    )
+
+
+def _decode_count(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                  *, name: str, size: tuple[int, int], fps: Fraction,
+                  limits: VideoLimits) -> int:
+    """Decode every frame (one in memory at a time); stop at the first limit passed."""
+    count = 0
+    frame_limit = min(limits.max_frames, int(limits.max_seconds * fps) + 1)
+    try:
+        for frame in container.decode(stream):
+            if (frame.width, frame.height) != size:
+                raise InvalidVideo(
+                    f"{name}: frame {count} is {frame.width} x {frame.height}, the stream "
+                    f"{size[0]} x {size[1]}; a size change mid-stream is not accepted")
+            count += 1
+            if count > frame_limit:
+                if count > limits.max_frames:
+                    raise InvalidVideo(_too_many(name, count, limits))
+                raise InvalidVideo(_too_long(name, count / fps, limits))
+    except InvalidVideo:
+        raise
+    except (av.FFmpegError, ValueError, OSError, EOFError) as exc:
+        raise InvalidVideo(
+            f"{name}: truncated or damaged: decoding failed after {count} frames ({exc})"
+        ) from exc
+    return count
+
+
+def _check_pixels(name: str, width: int, height: int, limits: VideoLimits) -> None:
+    if width * height > limits.max_pixels:
+        raise InvalidVideo(
+            f"{name}: frames of {width} x {height} = {width * height:,} pixels exceed the limit "
+            f"of {limits.max_pixels:,} pixels (EVALHUB_MAX_VIDEO_PIXELS)")
+
+
+def _too_long(name: str, seconds: float, limits: VideoLimits) -> str:
+    return (f"{name}: {seconds:.1f} s or more exceeds the limit of {limits.max_seconds:g} s "
+            "(EVALHUB_MAX_VIDEO_SECONDS)")
+
+
+def _too_many(name: str, frames: int, limits: VideoLimits) -> str:
+    return (f"{name}: {frames:,} frames or more exceeds the limit of {limits.max_frames:,} "
+            "frames (EVALHUB_MAX_VIDEO_FRAMES)")

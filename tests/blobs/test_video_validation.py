@@ -1,0 +1,64 @@
+"""Which videos EvalHub accepts: PyAV decodes every frame; hostile files are refused by name."""
+
+import pytest
+
+from evalhub.blobs.video_validation import InvalidVideo, VideoLimits, inspect_video
+from tests.videos import truncated, video_bytes, webm_bytes
+
+LIMITS = VideoLimits(max_bytes=10**8, max_seconds=10, max_frames=300, max_pixels=640 * 480)
+
+
+def test_an_h264_mp4_is_described_by_what_decoding_found():
+    info = inspect_video(video_bytes(frames=12, size=(64, 48), fps=12), name="a.mp4",
+                         limits=LIMITS)
+    assert (info.container, info.codec, info.width, info.height) == ("mp4", "h264", 64, 48)
+    assert (info.fps, info.frame_count, info.duration_s) == (12.0, 12, 1.0)
+    assert info.poster_index == 6 and len(info.sha256) == 64
+
+
+def test_a_vp9_webm_with_sound_is_accepted():
+    info = inspect_video(webm_bytes(frames=10, fps=5, audio=True), name="b.webm", limits=LIMITS)
+    assert (info.container, info.codec, info.frame_count, info.duration_s) == (
+        "webm", "vp9", 10, 2.0)
+
+
+@pytest.mark.parametrize("faststart", [False, True], ids=["index-at-end", "index-first"])
+def test_a_truncated_mp4_is_refused_as_truncated(faststart):
+    data = truncated(video_bytes(frames=30, faststart=faststart))
+    with pytest.raises(InvalidVideo, match=r"^cut\.mp4: .*truncated"):
+        inspect_video(data, name="cut.mp4", limits=LIMITS)
+
+
+def test_an_unexpected_codec_is_refused_naming_it():
+    with pytest.raises(InvalidVideo, match=r"old\.mp4: video codec 'mpeg4' is not accepted"):
+        inspect_video(video_bytes(codec="mpeg4"), name="old.mp4", limits=LIMITS)
+
+
+def test_an_over_long_clip_is_refused_before_it_is_decoded():
+    limits = VideoLimits(max_bytes=10**8, max_seconds=1, max_frames=300, max_pixels=10**6)
+    with pytest.raises(InvalidVideo, match=r"long\.mp4: 2\.0 s or more exceeds .* 1 s"):
+        inspect_video(video_bytes(frames=24, fps=12), name="long.mp4", limits=limits)
+
+
+def test_too_many_frames_and_too_many_pixels_are_refused():
+    few = VideoLimits(max_bytes=10**8, max_seconds=100, max_frames=5, max_pixels=10**6)
+    with pytest.raises(InvalidVideo, match="frames or more exceeds the limit of 5 frames"):
+        inspect_video(video_bytes(frames=12), name="many.mp4", limits=few)
+    small = VideoLimits(max_bytes=10**8, max_seconds=100, max_frames=300, max_pixels=1000)
+    with pytest.raises(InvalidVideo, match=r"64 x 48 = 3,072 pixels exceed the limit of 1,000"):
+        inspect_video(video_bytes(), name="big.mp4", limits=small)
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"", "file is empty"),
+    (b"\x00\x01not a video at all" * 50, "not a readable video container"),
+])
+def test_empty_and_garbage_files_are_refused(data, message):
+    with pytest.raises(InvalidVideo, match=message):
+        inspect_video(data, name="x.mp4", limits=LIMITS)
+
+
+def test_a_file_over_the_byte_limit_is_refused_unread():
+    limits = VideoLimits(max_bytes=100, max_seconds=10, max_frames=300, max_pixels=10**6)
+    with pytest.raises(InvalidVideo, match="bytes exceeds the limit of 100 bytes"):
+        inspect_video(video_bytes(), name="x.mp4", limits=limits)
