@@ -7,12 +7,14 @@ views' ``login_required`` first. Writes (POST) need the same roles as reads here
 
 from __future__ import annotations
 
+from django.db.models import Model
 from django.http import Http404
 
 from evalhub.evaluation.models import MetricJob
 from evalhub.projects.models import Project
 from evalhub.runs.gallery.access import User, project_for_science
 from evalhub.runs.models import GenerationRun
+from evalhub.workspace.deletion import KINDS
 
 
 def workspace_project(*, user: User, project_id: int) -> Project:
@@ -40,3 +42,16 @@ def workspace_metric_job(*, user: User, job_id: int) -> MetricJob:
         raise Http404("No such metric job.")
     project_for_science(user=user, project_id=job.project_id)
     return job
+
+
+def workspace_object(*, user: User, kind: str, object_id: int) -> tuple[Model, Project]:
+    """The object of URL kind ``kind`` (deletion.KINDS) and its project, for owners and
+    scientists of that project (else 404 / 403; an unknown kind is 404 too)."""
+    if kind not in KINDS:
+        raise Http404("No such kind of object.")
+    model, label, project_lookup = KINDS[kind]
+    found = model.objects.filter(pk=object_id).values_list(project_lookup, flat=True).first()
+    if found is None:
+        raise Http404(f"No such {label}.")
+    project = project_for_science(user=user, project_id=found)
+    return model.objects.get(pk=object_id), project

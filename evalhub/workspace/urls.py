@@ -20,4 +20,6 @@ urlpatterns = [
          name="workspace-metric-job"),
     path("workspace/metric-jobs/<id:job_id>/progress/", views.metric_job_progress_json,
          name="workspace-metric-job-progress"),
+    path("workspace/delete/<slug:kind>/<id:object_id>/", views.delete_page,
+         name="workspace-delete"),
 ]

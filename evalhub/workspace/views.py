@@ -49,7 +49,13 @@ from evalhub.runs.apis import (
 from evalhub.runs.importing.services import reference_set_import
 from evalhub.runs.models import GenerationRun, GenModel, ReferenceSet, RunSource
 from evalhub.workspace import forms as wforms
-from evalhub.workspace.access import workspace_metric_job, workspace_project, workspace_run
+from evalhub.workspace.access import (
+    workspace_metric_job,
+    workspace_object,
+    workspace_project,
+    workspace_run,
+)
+from evalhub.workspace.deletion import StillInUse, deletion_plan, object_delete
 from evalhub.workspace.errors import add_serializer_errors, add_service_error
 from evalhub.workspace.progress import metric_job_progress, run_progress
 
@@ -57,9 +63,10 @@ GET_OR_POST = require_http_methods(["GET", "HEAD", "POST"])
 
 
 def _page(request: HttpRequest, template: str, project: Project, tab: str,
-          context: dict[str, Any], *, invalid: bool = False) -> HttpResponse:
+          context: dict[str, Any], *, invalid: bool = False, status: int | None = None
+          ) -> HttpResponse:
     return render(request, f"workspace/{template}", {"project": project, "tab": tab, **context},
-                  status=400 if invalid else 200)
+                  status=status or (400 if invalid else 200))
 
 
 def _validated(form: forms.Form, serializer: serializers.Serializer) -> bool:
@@ -340,3 +347,31 @@ def metric_job_page(request: HttpRequest, job_id: int) -> HttpResponse:
 def metric_job_progress_json(request: HttpRequest, job_id: int) -> JsonResponse:
     job = workspace_metric_job(user=request.user, job_id=job_id)
     return JsonResponse(metric_job_progress(job=job).as_json())
+
+
+# ------------------------------------------------------------------------------ deletion
+
+AFTER_DELETE = {"model": "workspace-models", "checkpoint": "workspace-models",
+                "prompt-set": "workspace-prompts", "run": "workspace-runs",
+                "reference-set": "workspace-references", "campaign": "campaigns-manage"}
+
+
+@login_required
+@GET_OR_POST
+def delete_page(request: HttpRequest, kind: str, object_id: int) -> HttpResponse:
+    """Confirm, then delete, one object: what it removes with it is listed first; a refusal
+    (still in use, still being worked on) is shown in its place with status 409."""
+    obj, project = workspace_object(user=request.user, kind=kind, object_id=object_id)
+    error = None
+    if request.method == "POST":
+        try:
+            object_delete(kind=kind, obj=obj)
+        except StillInUse as exc:
+            error = exc.message
+        else:
+            return redirect(AFTER_DELETE[kind], project_id=project.pk)
+    plan = deletion_plan(kind=kind, obj=obj)
+    refused = error or plan.refused
+    return _page(request, "delete.html", project, "", {
+        "plan": plan, "refused": refused, "back": AFTER_DELETE[kind]},
+        status=409 if error else 200)

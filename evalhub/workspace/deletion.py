@@ -1,0 +1,137 @@
+"""Deleting a workspace object (model, checkpoint, prompt set, run, reference set, campaign).
+
+What a delete removes is the database's rule: Django's deletion collector follows the
+``on_delete`` of every foreign key, so a model takes its checkpoints, a run its images and
+metric values, a campaign its tasks. What refuses a delete is also the database's rule: a
+``PROTECT`` reference (a run still made from a checkpoint or a prompt set, a comparison task
+still showing a run's images) refuses it, and the refusal names how many of which objects
+still refer to it. On top of that, three rules that no foreign key states:
+
+- a campaign that holds human votes is never deleted (votes are the data the project exists
+  for; close the campaign instead), nor one whose tasks a worker is building;
+- a run a worker is generating (queued or running), or that a metric job is computing on, is
+  deleted only once that work is over (the worker would store images of a missing run).
+
+``deletion_plan`` says, without writing, what a delete would remove or why it is refused (the
+confirmation page); ``object_delete`` deletes or raises :class:`StillInUse` (HTTP 409), in one
+transaction. Image files are content-addressed and may be shared with other runs: they stay.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from django.db import DEFAULT_DB_ALIAS, models, transaction
+from django.db.models import ProtectedError, RestrictedError
+from django.db.models.deletion import Collector
+
+from evalhub.campaigns.models import Campaign, CampaignStatus, JudgeKind, Judgment
+from evalhub.core.errors import EvalHubError
+from evalhub.evaluation.models import JobStatus, MetricJob
+from evalhub.prompts.models import PromptSet
+from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, ReferenceSet, RunStatus
+
+# URL kind -> (model, label, the lookup from the object to its project's id).
+KINDS: dict[str, tuple[type[models.Model], str, str]] = {
+    "model": (GenModel, "model", "project_id"),
+    "checkpoint": (Checkpoint, "checkpoint", "model__project_id"),
+    "prompt-set": (PromptSet, "prompt set", "project_id"),
+    "run": (GenerationRun, "run", "project_id"),
+    "reference-set": (ReferenceSet, "reference set", "project_id"),
+    "campaign": (Campaign, "campaign", "project_id"),
+}
+WORKING = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.FINALIZING)
+
+
+class StillInUse(EvalHubError):
+    """The object is still referred to or still being worked on (409); nothing was deleted."""
+
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class DeletionPlan:
+    """What deleting ``obj`` removes: (kind of object, how many) for every kind, the object
+    itself included; ``refused``: why it cannot be deleted now (then nothing is removed)."""
+
+    kind: str
+    label: str
+    obj: models.Model
+    removes: list[tuple[str, int]]
+    refused: str | None
+
+
+def _counted(objects: list[models.Model]) -> str:
+    """'3 comparison tasks, 1 generation run': how many objects of each kind."""
+    by_kind = Counter(obj._meta for obj in objects)
+    return ", ".join(
+        f"{n} {meta.verbose_name if n == 1 else meta.verbose_name_plural}"
+        for meta, n in sorted(by_kind.items(), key=lambda item: str(item[0].verbose_name)))
+
+
+def _rule_refusal(obj: models.Model) -> str | None:
+    """The refusals no foreign key states (module docstring), or None."""
+    if isinstance(obj, Campaign):
+        votes = Judgment.objects.filter(campaign=obj, judge_kind=JudgeKind.HUMAN).count()
+        if votes:
+            return (f"Campaign {obj.name!r} holds {votes} human vote{'s' if votes != 1 else ''}; "
+                    "votes are never deleted. Close the campaign instead.")
+        if obj.status == CampaignStatus.BUILDING:
+            return (f"Campaign {obj.name!r} is being built by a worker; delete it once it is "
+                    "built (or close it).")
+    if isinstance(obj, GenerationRun):
+        if obj.status in (RunStatus.QUEUED, RunStatus.RUNNING):
+            return (f"Run {obj.name!r} is {obj.status}: a worker is generating its images. "
+                    "Delete it once generation is over.")
+        if MetricJob.objects.filter(run=obj, status__in=WORKING).exists():
+            return (f"A metric job is computing on run {obj.name!r}; delete the run once the "
+                    "job is over.")
+    return None
+
+
+def deletion_plan(*, kind: str, obj: models.Model) -> DeletionPlan:
+    """What deleting ``obj`` (of URL kind ``kind``) would remove, or why it is refused.
+
+    Reads only (the deletion collector's queries)."""
+    label = KINDS[kind][1]
+    refused = _rule_refusal(obj)
+    removes: list[tuple[str, int]] = []
+    if refused is None:
+        collector = Collector(using=DEFAULT_DB_ALIAS)
+        try:
+            collector.collect([obj])
+        except (ProtectedError, RestrictedError) as exc:
+            blockers = exc.protected_objects if isinstance(exc, ProtectedError) \
+                else exc.restricted_objects
+            refused = (f"The {label} {str(obj)!r} is still used by {_counted(list(blockers))}; "
+                       "delete or change those first. Nothing was deleted.")
+        else:
+            counts: Counter[str] = Counter()
+            for model, instances in collector.data.items():
+                counts[str(model._meta.verbose_name_plural)] += len(instances)
+            for qs in collector.fast_deletes:
+                counts[str(qs.model._meta.verbose_name_plural)] += qs.count()
+            removes = sorted((kind_, n) for kind_, n in counts.items() if n)
+    return DeletionPlan(kind=kind, label=label, obj=obj, removes=removes, refused=refused)
+
+
+def object_delete(*, kind: str, obj: models.Model) -> DeletionPlan:
+    """Delete ``obj`` and what cascades from it, or raise StillInUse (nothing deleted).
+
+    The rules are checked again under the object's row lock, in the delete's transaction, so a
+    vote or a launch that arrives between the confirmation page and the delete is seen."""
+    model = type(obj)
+    with transaction.atomic():
+        locked = model.objects.select_for_update().filter(pk=obj.pk).first()
+        if locked is None:
+            raise StillInUse(f"The {KINDS[kind][1]} was already deleted.")
+        plan = deletion_plan(kind=kind, obj=locked)
+        if plan.refused:
+            raise StillInUse(plan.refused)
+        try:
+            locked.delete()
+        except (ProtectedError, RestrictedError) as exc:  # a reference added meanwhile
+            raise StillInUse(f"The {plan.label} {str(locked)!r} is still in use; nothing was "
+                             "deleted.") from exc
+    return plan

@@ -1,0 +1,203 @@
+"""Deleting workspace objects from the browser: a confirmation page that says what goes with
+the object, a delete that removes exactly that, and refusals (still in use, still being worked
+on, votes) shown on the page with status 409, never a 500, nothing deleted.
+
+The world is a built campaign of two runs of one model over three prompts (tests/builders.py),
+with nobody's votes unless a test casts them.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from evalhub.campaigns.models import Campaign, CampaignStatus, ComparisonTask
+from evalhub.evaluation.models import JobStatus, MetricJob
+from evalhub.projects.models import Role
+from evalhub.prompts.models import Prompt, PromptSet
+from evalhub.runs.models import (
+    Checkpoint,
+    GenerationRun,
+    GenModel,
+    Image,
+    ReferenceSet,
+    RunStatus,
+)
+from tests.builders import build_campaign, cast_vote
+from tests.factories import (
+    CheckpointFactory,
+    GenerationRunFactory,
+    ImageFactory,
+    MembershipFactory,
+    PromptSetFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _url(kind: str, pk: int) -> str:
+    return reverse("workspace-delete", kwargs={"kind": kind, "object_id": pk})
+
+
+def _refusal(response) -> str:
+    html = response.content.decode()
+    assert 'id="delete-refused"' in html
+    return html.split('id="delete-refused">', 1)[1].split("</p>", 1)[0]
+
+
+@pytest.fixture
+def world():
+    return build_campaign(runs=2, prompts=3, name="study")
+
+
+def test_every_object_kind_is_listed_with_a_link_to_its_delete_page(world):
+    client = _client(world.scientist)
+    project = world.campaign.project
+    run = world.runs[0]
+    checkpoint = run.checkpoint
+    pages = {
+        reverse("workspace-models", kwargs={"project_id": project.pk}): [
+            _url("model", checkpoint.model_id), _url("checkpoint", checkpoint.pk)],
+        reverse("workspace-prompts", kwargs={"project_id": project.pk}): [
+            _url("prompt-set", run.prompt_set_id)],
+        reverse("workspace-runs", kwargs={"project_id": project.pk}): [_url("run", run.pk)],
+        reverse("campaigns-manage", kwargs={"project_id": project.pk}): [
+            _url("campaign", world.campaign.pk)],
+    }
+    reference_set = ReferenceSet.objects.create(project=project, name="refs")
+    pages[reverse("workspace-references", kwargs={"project_id": project.pk})] = [
+        _url("reference-set", reference_set.pk)]
+    for page, links in pages.items():
+        html = client.get(page).content.decode()
+        for link in links:
+            assert f'href="{link}"' in html, (page, link)
+
+
+def test_the_confirmation_page_lists_what_goes_with_the_object_and_deletes_nothing(world):
+    run = GenerationRunFactory(checkpoint=CheckpointFactory(model__project=world.campaign.project),
+                               prompt_set=world.runs[0].prompt_set, name="spare")
+    for prompt in world.prompts:
+        ImageFactory(run=run, prompt=prompt, seed=0)
+    response = _client(world.scientist).get(_url("run", run.pk))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="delete-form"' in html
+    assert "<span class=\"num\">3</span> images" in html
+    assert "<span class=\"num\">1</span> generation runs" in html
+    assert GenerationRun.objects.filter(pk=run.pk).exists()
+
+
+def test_a_run_nobody_compared_is_deleted_with_its_images(world):
+    run = GenerationRunFactory(checkpoint=CheckpointFactory(model__project=world.campaign.project),
+                               prompt_set=world.runs[0].prompt_set, name="spare")
+    images = [ImageFactory(run=run, prompt=prompt, seed=0).pk for prompt in world.prompts]
+    response = _client(world.scientist).post(_url("run", run.pk))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("workspace-runs",
+                                           kwargs={"project_id": run.project_id})
+    assert not GenerationRun.objects.filter(pk=run.pk).exists()
+    assert not Image.objects.filter(pk__in=images).exists()
+
+
+def test_objects_still_in_use_are_refused_with_what_uses_them(world):
+    client = _client(world.owner)
+    run = world.runs[0]
+    expected = {
+        # Comparison tasks show the run's images.
+        ("run", run.pk): "comparison task",
+        # Runs were made from the checkpoint, of the model, with the prompt set.
+        ("checkpoint", run.checkpoint_id): "generation run",
+        ("model", run.checkpoint.model_id): "generation run",
+        ("prompt-set", run.prompt_set_id): "generation run",
+    }
+    before = (GenerationRun.objects.count(), Checkpoint.objects.count(),
+              GenModel.objects.count(), Prompt.objects.count(), Image.objects.count())
+    for (kind, pk), blocker in expected.items():
+        page = client.get(_url(kind, pk))
+        assert page.status_code == 200 and blocker in _refusal(page), kind
+        assert 'id="delete-form"' not in page.content.decode()
+        refused = client.post(_url(kind, pk))
+        assert refused.status_code == 409, kind
+        assert blocker in _refusal(refused) and "Nothing was deleted" in _refusal(refused)
+    assert (GenerationRun.objects.count(), Checkpoint.objects.count(),
+            GenModel.objects.count(), Prompt.objects.count(), Image.objects.count()) == before
+
+
+def test_a_campaign_without_votes_is_deleted_with_its_tasks_and_then_its_runs_can_go(world):
+    client = _client(world.scientist)
+    campaign = world.campaign
+    assert client.post(_url("campaign", campaign.pk)).status_code == 302
+    assert not Campaign.objects.filter(pk=campaign.pk).exists()
+    assert not ComparisonTask.objects.filter(campaign_id=campaign.pk).exists()
+    # No task shows the run's images any more.
+    assert client.post(_url("run", world.runs[0].pk)).status_code == 302
+    assert not GenerationRun.objects.filter(pk=world.runs[0].pk).exists()
+
+
+def test_a_campaign_with_human_votes_is_never_deleted(world):
+    cast_vote(world.campaign, world.annotator, "left")
+    response = _client(world.owner).post(_url("campaign", world.campaign.pk))
+    assert response.status_code == 409
+    assert "1 human vote" in _refusal(response) and "Close the campaign" in _refusal(response)
+    assert Campaign.objects.filter(pk=world.campaign.pk).exists()
+
+
+def test_work_in_progress_refuses_the_delete_until_it_is_over(world):
+    project = world.campaign.project
+    client = _client(world.scientist)
+    building = Campaign.objects.create(project=project, name="building",
+                                       status=CampaignStatus.BUILDING)
+    assert "being built" in _refusal(client.post(_url("campaign", building.pk)))
+    generating = GenerationRunFactory(
+        checkpoint=CheckpointFactory(model__project=project),
+        prompt_set=PromptSetFactory(project=project), status=RunStatus.RUNNING)
+    assert "generating" in _refusal(client.post(_url("run", generating.pk)))
+    measured = GenerationRunFactory(checkpoint=CheckpointFactory(model__project=project),
+                                    prompt_set=generating.prompt_set, status=RunStatus.COMPLETED)
+    MetricJob.objects.create(project=project, run=measured, metrics=["clip_score"],
+                             status=JobStatus.RUNNING)
+    assert "metric job" in _refusal(client.post(_url("run", measured.pk)))
+    assert Campaign.objects.filter(pk=building.pk).exists()
+    assert GenerationRun.objects.filter(pk__in=[generating.pk, measured.pk]).count() == 2
+
+
+def test_unused_model_checkpoint_prompt_set_and_reference_set_are_deleted(world):
+    project = world.campaign.project
+    client = _client(world.scientist)
+    checkpoint = CheckpointFactory(model__project=project)
+    prompt_set = PromptSetFactory(project=project)
+    reference_set = ReferenceSet.objects.create(project=project, name="refs")
+    for kind, obj, model in (("checkpoint", checkpoint, Checkpoint),
+                             ("model", checkpoint.model, GenModel),
+                             ("prompt-set", prompt_set, PromptSet),
+                             ("reference-set", reference_set, ReferenceSet)):
+        response = client.post(_url(kind, obj.pk))
+        assert response.status_code == 302, kind
+        assert not model.objects.filter(pk=obj.pk).exists(), kind
+
+
+def test_who_may_delete_annotators_403_outsiders_404_anonymous_sign_in(world):
+    checkpoint = CheckpointFactory(model__project=world.campaign.project)
+    url = _url("checkpoint", checkpoint.pk)
+    other_owner = MembershipFactory(role=Role.OWNER).user
+    anonymous = Client().post(url)
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/accounts/login/")
+    for method in ("get", "post"):
+        assert getattr(_client(world.annotator), method)(url).status_code == 403
+        assert getattr(_client(UserFactory()), method)(url).status_code == 404
+        assert getattr(_client(other_owner), method)(url).status_code == 404
+    assert Checkpoint.objects.filter(pk=checkpoint.pk).exists()
+    scientist = _client(world.scientist)
+    assert scientist.get(_url("checkpoint", 999_999_999)).status_code == 404
+    assert scientist.get(_url("nonsense", checkpoint.pk)).status_code == 404
+    # Deleted twice (a second tab): the second is a 404, not a 500.
+    assert scientist.post(url).status_code == 302
+    assert scientist.post(url).status_code == 404
