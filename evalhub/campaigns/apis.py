@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from evalhub.campaigns.building.gold import gold_task_add
-from evalhub.campaigns.models import Campaign, CampaignStatus, Criterion, PairPolicy
+from evalhub.campaigns.models import Campaign, CampaignStatus, Criterion, PairPolicy, TaskKind
 from evalhub.campaigns.quality.agreement import agreement_by_criterion
 from evalhub.campaigns.quality.annotators import annotator_quality, annotator_set_excluded
 from evalhub.campaigns.quality.latency import latency_outliers
@@ -34,7 +34,7 @@ class CampaignSerializer(ScopedModelSerializer):
         fields = ["id", "project", "name", "instructions", "runs", "prompt_category",
                   "criteria", "judgments_per_pair", "gold_rate", "gold_accuracy_threshold",
                   "pair_policy", "min_lpips_distance", "lease_seconds", "status", "open_when_built",
-                  "build_report", "created_at", "progress"]
+                  "task_kind", "k", "rank_all", "build_report", "created_at", "progress"]
         read_only_fields = ["id", "status", "build_report", "created_at", "progress"]
 
     def get_progress(self, campaign: Campaign) -> dict:
@@ -58,6 +58,13 @@ class CampaignCreateSerializer(serializers.Serializer):
     pair_policy = serializers.ChoiceField(choices=PairPolicy.values, default=PairPolicy.BALANCED)
     min_lpips_distance = serializers.FloatField(required=False, allow_null=True, default=None)
     lease_seconds = serializers.IntegerField(default=180, min_value=10, max_value=24 * 3600)
+    task_kind = serializers.ChoiceField(
+        choices=TaskKind.values, default=TaskKind.PAIR,
+        help_text="pair: two images per task; best_of_k: k images of one prompt, one per run.")
+    k = serializers.IntegerField(required=False, allow_null=True, default=None,
+                                 help_text="Best of K: images per task, 3 to 6.")
+    rank_all = serializers.BooleanField(
+        default=False, help_text="Best of K: rank all k images by successive picks.")
 
 
 class GoldInputSerializer(serializers.Serializer):

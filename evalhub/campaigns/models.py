@@ -27,6 +27,17 @@ class PairPolicy(models.TextChoices):
     INFOGAIN = "infogain", "greedy information gain: the order and the best run"
 
 
+class TaskKind(models.TextChoices):
+    """What an annotator sees: two images (a pair), or K images of one prompt (best of K)."""
+
+    PAIR = "pair", "pairs: which of two images is better"
+    BEST_OF_K = "best_of_k", "best of K: pick the best of K images (optionally rank all)"
+
+
+# Best-of-K campaigns show this many images at once (the grid of the rating page, keys 1..K).
+MIN_K, MAX_K = 3, 6
+
+
 class CampaignStatus(models.TextChoices):
     """building -> draft (or straight to active) -> active <-> paused -> closed; failed builds.
 
@@ -48,6 +59,8 @@ class Outcome(models.TextChoices):
     B = "b"
     TIE = "tie"
     BOTH_BAD = "both_bad"
+    # A best-of-K vote: the picks are in Judgment.ranking (canonical positions, best first).
+    RANKED = "ranked"
 
 
 class Side(models.TextChoices):
@@ -71,6 +84,11 @@ class Campaign(models.Model):
     pair_policy = models.CharField(
         max_length=20, choices=PairPolicy.choices, default=PairPolicy.BALANCED
     )
+    task_kind = models.CharField(max_length=12, choices=TaskKind.choices, default=TaskKind.PAIR)
+    k = models.PositiveSmallIntegerField(
+        default=2, help_text="Images per task: 2 for pairs, 3 to 6 for best of K.")
+    rank_all = models.BooleanField(
+        default=False, help_text="Best of K: rank all K images by successive picks.")
     min_lpips_distance = models.FloatField(
         null=True, blank=True, help_text="Skip pairs closer than this LPIPS distance."
     )
@@ -102,7 +120,12 @@ class Campaign(models.Model):
 
 
 class ComparisonTask(models.Model):
-    """Prompt + two images from two runs. Gold tasks carry a known answer."""
+    """Prompt + two images from two runs. Gold tasks carry a known answer.
+
+    A best-of-K task lists its K images in :class:`TaskImage` (canonical positions 0..K-1, by
+    run id); ``image_a``/``image_b`` and ``run_a``/``run_b`` are then its positions 0 and 1 and
+    ``members_key`` names all K images, so the unique constraint tells K-sets apart.
+    """
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="tasks",
                                  db_index=False)
@@ -118,11 +141,15 @@ class ComparisonTask(models.Model):
     priority = models.FloatField(default=0.0, help_text="Higher is served first (active policy).")
     shuffle_key = models.FloatField(help_text="Random tie-breaker that spreads tasks evenly.")
     lpips_distance = models.FloatField(null=True, blank=True)
+    members_key = models.CharField(
+        max_length=120, blank=True, default="",
+        help_text="Best of K: the K image ids, by position; empty for pairs.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "image_a", "image_b"], name="unique_pair"),
+            models.UniqueConstraint(fields=["campaign", "image_a", "image_b", "members_key"],
+                                    name="unique_task_images"),
         ]
         # Serving walks these in order and stops at the first free task (LIMIT 1).
         indexes = [
@@ -134,6 +161,25 @@ class ComparisonTask(models.Model):
 
     def __str__(self) -> str:
         return f"task {self.pk} of {self.campaign_id}"
+
+
+class TaskImage(models.Model):
+    """One of the K images of a best-of-K task, at its canonical position (runs by id)."""
+
+    task = models.ForeignKey(ComparisonTask, on_delete=models.CASCADE, related_name="members")
+    position = models.PositiveSmallIntegerField()
+    image = models.ForeignKey("runs.Image", on_delete=models.PROTECT, related_name="+")
+    run = models.ForeignKey("runs.GenerationRun", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["task", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "position"], name="one_image_per_position"),
+            models.UniqueConstraint(fields=["task", "run"], name="one_image_per_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"image {self.image_id} at {self.position} of task {self.task_id}"
 
 
 class LeaseStatus(models.TextChoices):
@@ -155,6 +201,9 @@ class Lease(models.Model):
                                   related_name="leases")
     a_side = models.CharField(max_length=5, choices=[("left", "left"), ("right", "right")],
                               help_text="Where image A is displayed.")
+    order = models.JSONField(
+        null=True, blank=True,
+        help_text="Best of K: the canonical position shown in each slot, left to right.")
     status = models.CharField(max_length=20, choices=LeaseStatus.choices,
                               default=LeaseStatus.ACTIVE)
     leased_at = models.DateTimeField(auto_now_add=True)
@@ -198,6 +247,11 @@ class Judgment(models.Model):
     lease = models.ForeignKey(Lease, on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="judgments")
     a_side = models.CharField(max_length=5, blank=True, help_text="Where image A was shown.")
+    ranking = models.JSONField(
+        null=True, blank=True,
+        help_text="Best of K: the picked canonical positions, best first (outcome 'ranked').")
+    shown_order = models.JSONField(
+        null=True, blank=True, help_text="Best of K: the lease's order (positions by slot).")
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     client_id = models.UUIDField(null=True, blank=True,
                                  help_text="Client-generated vote id, for idempotency.")

@@ -13,7 +13,15 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from evalhub.campaigns.building.pairs import BUILD_TASK, campaign_build_tasks
-from evalhub.campaigns.models import Campaign, CampaignStatus, Criterion, PairPolicy
+from evalhub.campaigns.models import (
+    MAX_K,
+    MIN_K,
+    Campaign,
+    CampaignStatus,
+    Criterion,
+    PairPolicy,
+    TaskKind,
+)
 from evalhub.core.errors import EvalHubError
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.projects.models import Project
@@ -44,6 +52,37 @@ def _validate(*, runs: Sequence[GenerationRun], criteria: Sequence[str], gold_ra
     return criteria
 
 
+def _validate_kind(*, task_kind: str, k: int | None, rank_all: bool, runs: Sequence,
+                   criteria: list[str],
+                   gold_rate: float, pair_policy: str, min_lpips_distance: float | None
+                   ) -> int:
+    """The campaign's images per task: 2 for pairs, ``k`` (3..6, at most the runs) for best
+    of K. Best of K has no gold tasks, no LPIPS filter and no active policy (they are pairwise
+    notions)."""
+    if task_kind not in TaskKind.values:
+        raise EvalHubError(f"Unknown task kind {task_kind!r}; expected one of {TaskKind.values}.")
+    if task_kind == TaskKind.PAIR:
+        if rank_all:
+            raise EvalHubError("rank_all is for best-of-K tasks only.")
+        if k not in (None, 2):
+            raise EvalHubError("k is 2 for pair tasks (use task_kind best_of_k for more).")
+        return 2
+    if k is None or not MIN_K <= k <= MAX_K:
+        raise EvalHubError(f"k (images per best-of-K task) must be between {MIN_K} and {MAX_K}.")
+    if k > len(runs):
+        raise EvalHubError(f"k is {k} but the campaign has {len(runs)} runs: "
+                           "best of K shows one image per run.")
+    if gold_rate:
+        raise EvalHubError("Best-of-K campaigns have no gold tasks: gold_rate must be 0.")
+    if min_lpips_distance is not None:
+        raise EvalHubError("The LPIPS filter compares pairs: leave it empty for best of K.")
+    if pair_policy != PairPolicy.BALANCED:
+        raise EvalHubError("Best-of-K tasks are served with the balanced pair policy.")
+    if criteria != [Criterion.OVERALL]:
+        raise EvalHubError("Best-of-K campaigns ask one question: the criteria are 'overall'.")
+    return k
+
+
 @transaction.atomic
 def campaign_create(
     *,
@@ -61,12 +100,22 @@ def campaign_create(
     created_by: AbstractBaseUser | None = None,
     build_now: bool = False,
     open_when_built: bool = True,
+    task_kind: str = TaskKind.PAIR,
+    k: int | None = None,
+    rank_all: bool = False,
 ) -> Campaign:
-    """Create a campaign; its tasks are built by a worker (or now, with ``build_now``)."""
+    """Create a campaign; its tasks are built by a worker (or now, with ``build_now``).
+
+    ``task_kind`` "pair" (two images) or "best_of_k" (``k`` images of one prompt, one per run;
+    ``rank_all`` asks annotators to rank all K by successive picks instead of one pick).
+    """
     criteria = _validate(runs=runs, criteria=criteria, gold_rate=gold_rate,
                          judgments_per_pair=judgments_per_pair, project=project)
     if pair_policy not in PairPolicy.values:
         raise EvalHubError(f"Unknown pair policy {pair_policy!r}.")
+    k = _validate_kind(task_kind=task_kind, k=k, rank_all=rank_all, runs=runs, criteria=criteria,
+                       gold_rate=gold_rate, pair_policy=pair_policy,
+                       min_lpips_distance=min_lpips_distance)
     if Campaign.objects.filter(project=project, name=name).exists():
         raise EvalHubError(f"The project already has a campaign named {name!r}.")
     campaign = Campaign.objects.create(
@@ -74,6 +123,7 @@ def campaign_create(
         criteria=criteria, judgments_per_pair=judgments_per_pair, gold_rate=gold_rate,
         pair_policy=pair_policy, min_lpips_distance=min_lpips_distance,
         lease_seconds=lease_seconds, created_by=created_by, open_when_built=open_when_built,
+        task_kind=task_kind, k=k, rank_all=rank_all,
     )
     campaign.runs.set(runs)
     if build_now:

@@ -13,7 +13,7 @@ from itertools import combinations
 
 from django.db import transaction
 
-from evalhub.campaigns.models import Campaign, CampaignStatus, ComparisonTask
+from evalhub.campaigns.models import Campaign, CampaignStatus, ComparisonTask, TaskKind
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.runs.models import GenerationRun, Image, RunSource, RunStatus
 
@@ -62,6 +62,8 @@ def campaign_build_tasks(*, campaign: Campaign, pair_distance: PairDistance | No
         campaign.build_report = {"waiting_for_runs": [run.pk for run in waiting]}
         campaign.save(update_fields=["build_report"])
         return 0
+    if campaign.task_kind == TaskKind.BEST_OF_K:
+        return _build_kwise(campaign, runs)
     pairs = _paired_images(runs, campaign.prompt_category)
     distances: list[float | None] = [None] * len(pairs)
     skipped = 0
@@ -93,14 +95,31 @@ def campaign_build_tasks(*, campaign: Campaign, pair_distance: PairDistance | No
             "skipped_near_identical": skipped,
             "lpips_filter": campaign.min_lpips_distance is not None,
         }
-        if not pairs:
-            campaign.status = CampaignStatus.FAILED
-            campaign.build_report["error"] = "The runs have no images on common prompts."
-        elif campaign.status == CampaignStatus.BUILDING:
-            campaign.status = (CampaignStatus.ACTIVE if campaign.open_when_built
-                               else CampaignStatus.DRAFT)
-        campaign.save(update_fields=["build_report", "status"])
+        _built(campaign, found=bool(pairs))
     return len(new_tasks)
+
+
+def _built(campaign: Campaign, *, found: bool) -> None:
+    """Open the built campaign (or keep it a draft), or fail it when no task could be formed."""
+    if not found:
+        campaign.status = CampaignStatus.FAILED
+        campaign.build_report["error"] = "The runs have no images on common prompts."
+    elif campaign.status == CampaignStatus.BUILDING:
+        campaign.status = (CampaignStatus.ACTIVE if campaign.open_when_built
+                           else CampaignStatus.DRAFT)
+    campaign.save(update_fields=["build_report", "status"])
+
+
+def _build_kwise(campaign: Campaign, runs: Sequence[GenerationRun]) -> int:
+    """Best-of-K tasks (building/kwise.py); no LPIPS filter (it compares pairs)."""
+    from evalhub.campaigns.building.kwise import build_kwise_tasks
+
+    with transaction.atomic():
+        sets, created = build_kwise_tasks(campaign=campaign, runs=runs)
+        campaign.build_report = {"k_sets": sets, "tasks_created": created, "k": campaign.k,
+                                 "lpips_filter": False}
+        _built(campaign, found=bool(sets))
+    return created
 
 
 def campaigns_build_waiting_for(*, run: GenerationRun) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 from django import forms
 
-from evalhub.campaigns.models import Campaign, Criterion, PairPolicy
+from evalhub.campaigns.models import MAX_K, MIN_K, Campaign, Criterion, PairPolicy, TaskKind
 from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.projects.models import Project
 from evalhub.runs.models import GenerationRun, Image
@@ -22,6 +22,9 @@ CREATE_HINTS = {
     "each run once": "runs", "at least two runs": "runs", "share one prompt set": "runs",
     "criteria": "criteria", "gold_rate": "gold_rate", "judgments_per_pair":
     "judgments_per_pair", "pair policy": "pair_policy", "campaign named": "name",
+    "task kind": "task_kind", "k (images": "k", "k is": "k", "rank_all": "rank_all",
+    "no gold tasks": "gold_rate", "LPIPS filter": "min_lpips_distance",
+    "balanced pair policy": "pair_policy",
 }
 GOLD_HINTS = {"same prompt": "image_b", "gold answer": "answer"}
 
@@ -43,6 +46,15 @@ class CampaignCreateForm(forms.Form):
         choices=Criterion.choices, widget=forms.CheckboxSelectMultiple, required=False,
         initial=[Criterion.OVERALL], label="Questions (criteria)",
         help_text="“overall” is always asked; add the others to ask them too.")
+    task_kind = forms.ChoiceField(choices=TaskKind.choices, initial=TaskKind.PAIR,
+                                  label="Task kind")
+    k = forms.IntegerField(required=False, min_value=MIN_K, max_value=MAX_K,
+                           label="K (best of K)",
+                           help_text=f"Images per task, {MIN_K} to {MAX_K}, one per run; "
+                                     "best of K only.")
+    rank_all = forms.BooleanField(required=False, label="Rank all K",
+                                  help_text="Best of K: annotators rank all K images by "
+                                            "successive picks instead of picking one.")
     pair_policy = forms.ChoiceField(choices=PairPolicy.choices, initial=PairPolicy.BALANCED)
     judgments_per_pair = forms.IntegerField(initial=3, help_text="Between 1 and 50.")
     gold_rate = forms.FloatField(initial=0.0, label="Gold share",

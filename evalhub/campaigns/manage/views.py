@@ -71,6 +71,7 @@ def campaign_new(request: HttpRequest, project_id: int) -> HttpResponse:
                 judgments_per_pair=data["judgments_per_pair"], gold_rate=data["gold_rate"],
                 pair_policy=data["pair_policy"], min_lpips_distance=data["min_lpips_distance"],
                 lease_seconds=data["lease_seconds"], open_when_built=data["open_when_built"],
+                task_kind=data["task_kind"], k=data["k"], rank_all=data["rank_all"],
                 created_by=request.user)
         except EvalHubError as error:
             attach_service_error(form, error, CREATE_HINTS)

@@ -52,6 +52,7 @@ from evalhub.campaigns.models import (
     Lease,
     LeaseStatus,
     PairPolicy,
+    TaskKind,
 )
 from evalhub.core.errors import EvalHubError
 from evalhub.core.prepared import Param, PreparedQuery
@@ -281,7 +282,7 @@ def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool,
                                          expires_at__lte=now).update(
                         status=LeaseStatus.EXPIRED, closed_at=now)
                 lease = Lease(task=task, campaign=campaign, annotator=annotator,
-                              a_side=new_a_side(), leased_at=now,
+                              a_side=new_a_side(), order=new_order(campaign), leased_at=now,
                               expires_at=now + timedelta(seconds=campaign.lease_seconds))
                 lease.save(force_insert=True)
         except IntegrityError:
@@ -313,6 +314,14 @@ def draw_gold(campaign: Campaign) -> bool:
 def new_a_side() -> str:
     """Where image A is shown: random per lease, so position bias averages out."""
     return random.choice(("left", "right"))
+
+
+def new_order(campaign: Campaign) -> list[int] | None:
+    """Best of K: the canonical positions in display order, a fresh random permutation per
+    lease (position bias averages out, and no slot stands for a run); None for pairs."""
+    if campaign.task_kind != TaskKind.BEST_OF_K:
+        return None
+    return random.sample(range(campaign.k), campaign.k)
 
 
 def lease_next(*, campaign: Campaign, annotator: AbstractBaseUser, state: RaterState,
@@ -369,7 +378,14 @@ def lease_report(*, lease: Lease, side: str, note: str = "") -> ImageReport:
     """Report a broken image (``side`` as displayed: left, right or source); skips the task."""
     task = lease.task
     image = None
-    if side != "source":
+    if lease.order is not None and side != "source":
+        # Best of K: ``side`` is the displayed slot, 0..K-1.
+        from evalhub.campaigns.serving.kwise import image_in_slot
+
+        image = image_in_slot(lease, side)
+    elif side not in ("left", "right", "source"):
+        raise EvalHubError("Report the left, right or source image of a pair.")
+    elif side != "source":
         shows_a = (side == "left") == (lease.a_side == "left")
         image = task.image_a if shows_a else task.image_b
     with transaction.atomic():

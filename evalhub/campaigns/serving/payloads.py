@@ -83,6 +83,10 @@ def _task_payload(*, lease_id: str, expires_at: datetime, a_side: str, prompt: s
 
 
 def lease_payload(lease: Lease) -> dict[str, Any]:
+    if lease.order is not None:  # best of K: K images in the lease's order (serving/kwise.py)
+        from evalhub.campaigns.serving.kwise import kwise_payload
+
+        return kwise_payload(lease)
     task = lease.task
     videos = _videos(task.image_a, task.image_b)
     return _task_payload(lease_id=str(lease.pk), expires_at=lease.expires_at,

@@ -42,6 +42,8 @@ class Vote:
     lease_id: uuid.UUID
     answers: dict[str, str]
     latency_ms: int | None = None
+    # Best of K: criterion -> the picked slots (0..K-1 as displayed), best first.
+    rankings: dict[str, list[int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def rate_vote(*, annotator: AbstractBaseUser, campaign_id: int, vote: Vote,
     """
     stored = vote_store(annotator=annotator, campaign_id=campaign_id, lease_id=vote.lease_id,
                         client_id=vote.client_id, answers=vote.answers,
-                        latency_ms=vote.latency_ms, exclude=exclude)
+                        latency_ms=vote.latency_ms, exclude=exclude, rankings=vote.rankings)
     if stored.result.created and not stored.lease.task.is_gold:
         _count_in_remaining(campaign_id)
     following = None

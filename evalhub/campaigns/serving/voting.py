@@ -89,26 +89,45 @@ def to_outcome(answer: str, *, a_side: str) -> str:
 
 
 def _existing(client_id: uuid.UUID, annotator: AbstractBaseUser, *, lease: Lease,
-              answers: dict[str, str]) -> VoteResult | None:
+              answers: dict[str, str], rankings: dict[str, list[int]] | None = None
+              ) -> VoteResult | None:
     """The vote stored under ``client_id``, if any: a retry returns it unchanged.
 
     A vote id is a promise that the vote is the same: one resent with another lease or other
-    answers is refused (409) rather than answered "recorded" while the old answer stays.
+    answers (or, best of K, other rankings) is refused (409) rather than answered "recorded"
+    while the old answer stays.
     """
     rows = list(Judgment.objects.filter(client_id=client_id).values_list(
-        "annotator_id", "lease_id", "criterion", "outcome"))
+        "annotator_id", "lease_id", "criterion", "outcome", "ranking"))
     if not rows:
         return None
     if rows[0][0] != annotator.pk:
         raise EvalHubError(FOREIGN_VOTE_ID)
-    stored = {criterion: outcome for _, _, criterion, outcome in rows}
+    stored = {criterion: outcome for _, _, criterion, outcome, _ in rows}
     try:
-        sent = {c: to_outcome(a, a_side=lease.a_side) for c, a in answers.items()}
+        sent = _canonical(lease, answers, rankings)
     except EvalHubError:
         sent = None
-    if rows[0][1] != lease.pk or sent != stored:
+    if rows[0][1] != lease.pk or sent != {c: (o, r) for _, _, c, o, r in rows}:
         raise VoteConflict(REUSED_VOTE_ID)
     return VoteResult(client_id, False, stored)
+
+
+def _canonical(lease: Lease, answers: dict[str, str], rankings: dict[str, list[int]] | None
+               ) -> dict[str, tuple[str, list[int] | None]]:
+    """Criterion -> (canonical outcome, canonical ranking or None) of what the page sent."""
+    if lease.order is not None:  # best of K (serving/kwise.py)
+        from evalhub.campaigns.serving.kwise import canonical_rankings
+
+        ranked = canonical_rankings(lease=lease, campaign=lease.campaign, answers=answers,
+                                    rankings=rankings or {})
+        return {c: (Outcome.RANKED, r) for c, r in ranked.items()}
+    if rankings:
+        from evalhub.campaigns.serving.kwise import PAIRS_ONLY_ANSWERS
+
+        raise EvalHubError(PAIRS_ONLY_ANSWERS)
+    validate_answers(lease.campaign, answers)
+    return {c: (to_outcome(a, a_side=lease.a_side), None) for c, a in answers.items()}
 
 
 def check_latency(latency_ms: int | None) -> None:
@@ -182,12 +201,15 @@ def _check_lease_accepts_vote(lease: Lease) -> None:
 
 def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.UUID,
                client_id: uuid.UUID, answers: dict[str, str], latency_ms: int | None = None,
-               exclude: set[uuid.UUID] | None = None) -> StoredVote:
+               exclude: set[uuid.UUID] | None = None,
+               rankings: dict[str, list[int]] | None = None) -> StoredVote:
     """Store one vote (one judgment per criterion) exactly once.
 
     Raises NoSuchCampaign (404) when the annotator has no role in the campaign's project,
     LeaseNotYours (403), VoteConflict (409) when the task was judged under another vote id.
     ``exclude`` names leases the page shows, for the rater annotations of the lease.
+    A best-of-K vote sends ``rankings`` (criterion -> displayed slots, best first) instead of
+    ``answers``; it is stored as outcome "ranked" with the canonical positions.
     """
     check_latency(latency_ms)
     try:
@@ -197,22 +219,23 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
             # An active lease has no vote yet (a vote closes it): a fresh vote skips the
             # lookup by vote id; a vote id used elsewhere is caught by the unique index.
             if lease.status != LeaseStatus.ACTIVE:
-                if (seen := _existing(client_id, annotator, lease=lease,
-                                      answers=answers)) is not None:
+                if (seen := _existing(client_id, annotator, lease=lease, answers=answers,
+                                      rankings=rankings)) is not None:
                     return StoredVote(seen, lease, lease.rater_votes, 0)
                 _check_lease_accepts_vote(lease)
             # A stored vote is returned above whatever the campaign's status; a new one is
             # accepted only while the campaign is open, even on a lease taken before it closed.
             check_open_for_rating(lease.campaign)
             counted = lease.status == LeaseStatus.ACTIVE and lease.expires_at > timezone.now()
-            validate_answers(lease.campaign, answers)
-            judgments = {c: to_outcome(a, a_side=lease.a_side) for c, a in answers.items()}
+            canonical = _canonical(lease, answers, rankings)
+            judgments = {c: outcome for c, (outcome, _) in canonical.items()}
             Judgment.objects.bulk_create([
                 Judgment(task_id=lease.task_id, campaign_id=lease.campaign_id,
                          criterion=criterion, outcome=outcome, judge_kind=JudgeKind.HUMAN,
                          annotator=annotator, lease=lease, a_side=lease.a_side,
+                         ranking=ranking, shown_order=lease.order,
                          latency_ms=latency_ms, client_id=client_id)
-                for criterion, outcome in judgments.items()
+                for criterion, (outcome, ranking) in canonical.items()
             ])
             Lease.objects.filter(pk=lease.pk).update(status=LeaseStatus.COMPLETED,
                                                      closed_at=timezone.now())
@@ -224,7 +247,8 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
         with transaction.atomic():  # (a locking read needs a transaction)
             lease = _lock_lease(annotator=annotator, campaign_id=campaign_id,
                                 lease_id=lease_id, exclude=exclude or set())
-        if (seen := _existing(client_id, annotator, lease=lease, answers=answers)) is not None:
+        if (seen := _existing(client_id, annotator, lease=lease, answers=answers,
+                              rankings=rankings)) is not None:
             return StoredVote(seen, lease, lease.rater_votes, 0)
         raise VoteConflict(ALREADY_JUDGED) from exc
     lease.status = LeaseStatus.COMPLETED
@@ -273,7 +297,7 @@ def vote_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uui
         else:
             lease = Lease.objects.create(
                 task_id=first.task_id, campaign=campaign, annotator=annotator,
-                a_side=first.a_side or "left",
+                a_side=first.a_side or "left", order=first.shown_order,
                 expires_at=now + timedelta(seconds=campaign.lease_seconds),
             )
     after_vote(campaign, kind="undo")  # the leaderboards must forget the retracted vote too

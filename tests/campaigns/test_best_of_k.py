@@ -1,0 +1,279 @@
+"""Best-of-K campaigns: K images of one prompt per task, stored as rankings in canonical
+positions, with the pair tasks' guarantees (idempotent votes, undo, skip, report)."""
+
+import uuid
+
+import pytest
+
+from evalhub.campaigns.building.pairs import campaign_build_tasks
+from evalhub.campaigns.models import (
+    ComparisonTask,
+    ImageReport,
+    Judgment,
+    Lease,
+    LeaseStatus,
+    Outcome,
+    TaskImage,
+    TaskKind,
+)
+from evalhub.campaigns.serving.rating import Vote, rate_next, rate_undo, rate_vote
+from evalhub.core.errors import EvalHubError
+from tests.builders import build_campaign
+
+pytestmark = pytest.mark.django_db
+
+SECRET_NAMES = ["sdxl-secret-finetune", "flux-hidden-ablation", "kandinsky-private",
+                "pixart-internal"]
+
+
+def _world(**kwargs):
+    options = {"runs": 4, "prompts": 3, "task_kind": TaskKind.BEST_OF_K, "k": 4,
+               "judgments_per_pair": 2, **kwargs}
+    return build_campaign(**options)
+
+
+def _url(world, suffix=""):
+    return f"/api/v1/rate/{world.campaign.pk}/{suffix}"
+
+
+def _vote(api, world, task, slots, client_id=None):
+    return api.post(_url(world, "votes/"), {
+        "client_id": str(client_id or uuid.uuid4()), "lease": task["lease"],
+        "rankings": {"overall": slots}, "latency_ms": 900}, format="json")
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+def test_a_best_of_4_campaign_over_4_runs_has_one_task_per_prompt_with_one_image_per_run():
+    world = _world()
+    tasks = world.tasks
+    assert len(tasks) == 3
+    for task in tasks:
+        members = list(task.members.order_by("position"))
+        assert [m.position for m in members] == [0, 1, 2, 3]
+        # Canonical positions follow the run ids; every image answers the task's prompt.
+        assert [m.run_id for m in members] == sorted(r.pk for r in world.runs)
+        assert {m.image.prompt_id for m in members} == {task.prompt_id}
+        assert (task.image_a_id, task.image_b_id) == (members[0].image_id, members[1].image_id)
+
+
+def test_with_more_runs_than_k_every_run_is_shown_on_every_prompt():
+    world = _world(runs=5, k=3, prompts=2)
+    for prompt in world.prompts:
+        tasks = [t for t in world.tasks if t.prompt_id == prompt.pk]
+        assert len(tasks) == 2  # ceil(5 / 3)
+        shown = {m.run_id for t in tasks for m in t.members.all()}
+        assert shown == {r.pk for r in world.runs}
+        assert all(t.members.count() == 3 for t in tasks)
+
+
+def test_rebuilding_creates_nothing_twice():
+    world = _world(runs=5, k=3)
+    before = (ComparisonTask.objects.count(), TaskImage.objects.count())
+    assert campaign_build_tasks(campaign=world.campaign) == 0
+    assert (ComparisonTask.objects.count(), TaskImage.objects.count()) == before
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"k": 2}, "between 3 and 6"),
+    ({"k": 7}, "between 3 and 6"),
+    ({"k": 5}, "has 4 runs"),
+    ({"gold_rate": 0.1}, "no gold tasks"),
+    ({"criteria": ["overall", "aesthetics"]}, "one question"),
+    ({"task_kind": TaskKind.PAIR, "rank_all": True}, "best-of-K tasks only"),
+])
+def test_creation_refuses_what_best_of_k_cannot_do(kwargs, message):
+    with pytest.raises(EvalHubError, match=message):
+        _world(**kwargs)
+
+
+def test_the_campaign_api_creates_a_best_of_k_campaign(api):
+    world = _world()
+    api.force_login(world.scientist)
+    response = api.post("/api/v1/campaigns/", {
+        "project": world.campaign.project_id, "name": "bok via api",
+        "runs": [r.pk for r in world.runs], "task_kind": "best_of_k", "k": 3,
+        "rank_all": True}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["task_kind"], body["k"], body["rank_all"]) == ("best_of_k", 3, True)
+    refused = api.post("/api/v1/campaigns/", {
+        "project": world.campaign.project_id, "name": "too many",
+        "runs": [r.pk for r in world.runs], "task_kind": "best_of_k", "k": 9}, format="json")
+    assert refused.status_code == 400
+    assert "between 3 and 6" in refused.json()["detail"]
+
+
+# --- serving and votes ----------------------------------------------------------------------
+
+
+def test_the_payload_lists_k_anonymous_images_in_the_leases_random_order(api):
+    world = _world(run_names=SECRET_NAMES)
+    api.force_login(world.annotator)
+    info = api.get(_url(world)).json()
+    assert (info["task_kind"], info["k"], info["rank_all"]) == ("best_of_k", 4, False)
+    task = api.post(_url(world, "next/"), {}, format="json").json()
+    assert task["kind"] == "best_of_k"
+    assert "left" not in task and "right" not in task
+    lease = Lease.objects.get(pk=task["lease"])
+    assert sorted(lease.order) == [0, 1, 2, 3]
+    members = {m.position: m.image for m in TaskImage.objects.filter(task_id=lease.task_id)
+               .select_related("image__blob")}
+    from evalhub.blobs.views import display_url
+    assert [i["url"] for i in task["images"]] == [display_url(members[p].blob)
+                                                 for p in lease.order]
+
+
+def test_orders_differ_between_leases():
+    world = _world(prompts=12, judgments_per_pair=1)
+    orders = {tuple(Lease.objects.get(pk=rate_next(annotator=world.annotator,
+                                                  campaign_id=world.campaign.pk,
+                                                  exclude=set(Lease.objects.values_list(
+                                                      "pk", flat=True)))["lease"]).order)
+              for _ in range(2)}
+    # Two leases at most at once; vote them away and take more to see several orders.
+    for _ in range(8):
+        lease = Lease.objects.filter(annotator=world.annotator,
+                                     status=LeaseStatus.ACTIVE).first()
+        rate_vote(annotator=world.annotator, campaign_id=world.campaign.pk,
+                  vote=Vote(uuid.uuid4(), lease.pk, {}, rankings={"overall": [0]}))
+        payload = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+        orders.add(tuple(Lease.objects.get(pk=payload["lease"]).order))
+    assert len(orders) > 1  # 24 permutations: 10 leases all alike has probability ~1e-12
+
+
+def test_a_pick_is_stored_as_the_canonical_position_of_the_slot(api):
+    world = _world()
+    api.force_login(world.annotator)
+    task = api.post(_url(world, "next/"), {}, format="json").json()
+    lease = Lease.objects.get(pk=task["lease"])
+    response = _vote(api, world, task, [2])
+    assert response.status_code == 201, response.content
+    judgment = Judgment.objects.get()
+    assert judgment.outcome == Outcome.RANKED
+    assert judgment.ranking == [lease.order[2]]
+    assert judgment.shown_order == lease.order
+    assert judgment.latency_ms == 900
+    assert Lease.objects.get(pk=lease.pk).status == LeaseStatus.COMPLETED
+    assert ComparisonTask.objects.get(pk=lease.task_id).judgments_count == 1
+
+
+def test_rank_all_stores_the_full_ranking_and_fills_in_the_forced_last_pick(api):
+    world = _world(rank_all=True)
+    api.force_login(world.annotator)
+    task = api.post(_url(world, "next/"), {}, format="json").json()
+    lease = Lease.objects.get(pk=task["lease"])
+    assert _vote(api, world, task, [3, 0, 2]).status_code == 201
+    assert Judgment.objects.get().ranking == [lease.order[s] for s in (3, 0, 2, 1)]
+
+
+@pytest.mark.parametrize(("rank_all", "slots"), [
+    (False, [0, 1]), (False, [4]), (True, [0]), (True, [1, 1, 2]),
+])
+def test_malformed_rankings_are_refused_and_store_nothing(api, rank_all, slots):
+    world = _world(rank_all=rank_all)
+    api.force_login(world.annotator)
+    task = api.post(_url(world, "next/"), {}, format="json").json()
+    response = _vote(api, world, task, slots)
+    assert response.status_code == 400
+    assert Judgment.objects.count() == 0
+
+
+def test_a_pair_answer_on_a_best_of_k_task_and_a_ranking_on_a_pair_are_refused(api):
+    world = _world()
+    api.force_login(world.annotator)
+    task = api.post(_url(world, "next/"), {}, format="json").json()
+    response = api.post(_url(world, "votes/"), {
+        "client_id": str(uuid.uuid4()), "lease": task["lease"],
+        "answers": {"overall": "left"}}, format="json")
+    assert response.status_code == 400 and "rankings" in response.json()["detail"]
+    pairs = build_campaign(runs=2)
+    api.force_login(pairs.annotator)
+    task = api.post(f"/api/v1/rate/{pairs.campaign.pk}/next/", {}, format="json").json()
+    response = api.post(f"/api/v1/rate/{pairs.campaign.pk}/votes/", {
+        "client_id": str(uuid.uuid4()), "lease": task["lease"],
+        "rankings": {"overall": [0]}}, format="json")
+    assert response.status_code == 400 and "answers" in response.json()["detail"]
+    assert Judgment.objects.count() == 0
+
+
+def test_a_resent_vote_is_stored_once_and_a_changed_one_under_the_same_id_refused(api):
+    world = _world()
+    api.force_login(world.annotator)
+    task = api.post(_url(world, "next/"), {}, format="json").json()
+    client_id = uuid.uuid4()
+    first = _vote(api, world, task, [1], client_id)
+    again = _vote(api, world, task, [1], client_id)
+    changed = _vote(api, world, task, [2], client_id)
+    assert (first.status_code, again.status_code, changed.status_code) == (201, 200, 409)
+    assert Judgment.objects.count() == 1
+    lease = Lease.objects.get(pk=task["lease"])
+    assert ComparisonTask.objects.get(pk=lease.task_id).judgments_count == 1
+
+
+def test_undo_retracts_the_ranking_and_leases_the_task_back_in_the_same_order(api):
+    world = _world()
+    api.force_login(world.annotator)
+    task = api.post(_url(world, "next/"), {}, format="json").json()
+    lease = Lease.objects.get(pk=task["lease"])
+    client_id = uuid.uuid4()
+    _vote(api, world, task, [0], client_id)
+    undone = api.post(_url(world, "votes/undo/"), {"client_id": str(client_id)}, format="json")
+    assert undone.status_code == 201, undone.content
+    again = undone.json()
+    # The same K images in the same places: the annotator sees what they voted on.
+    assert [i["url"] for i in again["images"]] == [i["url"] for i in task["images"]]
+    assert Judgment.objects.get().retracted_at is not None
+    assert ComparisonTask.objects.get(pk=lease.task_id).judgments_count == 0
+    assert _vote(api, world, again, [3]).status_code == 201
+    live = Judgment.objects.get(retracted_at__isnull=True)
+    assert live.ranking == [lease.order[3]]
+
+
+def test_undo_through_the_service_then_revote_counts_once():
+    world = _world()
+    payload = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+    client_id = uuid.uuid4()
+    rate_vote(annotator=world.annotator, campaign_id=world.campaign.pk,
+              vote=Vote(client_id, uuid.UUID(payload["lease"]), {},
+                        rankings={"overall": [1]}))
+    lease = rate_undo(annotator=world.annotator, campaign=world.campaign, client_id=client_id)
+    rate_vote(annotator=world.annotator, campaign_id=world.campaign.pk,
+              vote=Vote(uuid.uuid4(), lease.pk, {}, rankings={"overall": [2]}))
+    task = ComparisonTask.objects.get(pk=lease.task_id)
+    assert task.judgments_count == 1
+    assert Judgment.objects.filter(task=task, retracted_at__isnull=True).count() == 1
+
+
+def test_skip_and_report_by_slot(api):
+    world = _world()
+    api.force_login(world.annotator)
+    first = api.post(_url(world, "next/"), {}, format="json").json()
+    assert api.post(_url(world, f"leases/{first['lease']}/skip/")).status_code == 200
+    second = api.post(_url(world, "next/"), {}, format="json").json()
+    assert second["lease"] != first["lease"]
+    reported = api.post(_url(world, f"leases/{second['lease']}/report/"),
+                        {"side": "2", "note": "broken"}, format="json")
+    assert reported.status_code == 200, reported.content
+    lease = Lease.objects.get(pk=second["lease"])
+    report = ImageReport.objects.get()
+    assert report.image_id == TaskImage.objects.get(task_id=lease.task_id,
+                                                    position=lease.order[2]).image_id
+    third = api.post(_url(world, "next/"), {}, format="json").json()
+    bad = api.post(_url(world, f"leases/{third['lease']}/report/"), {"side": "left"},
+                   format="json")
+    assert bad.status_code == 400
+
+
+def test_each_task_collects_its_judgments_from_distinct_annotators():
+    world = _world(annotators=3, prompts=2, judgments_per_pair=2)
+    for annotator in world.annotators:
+        while not (payload := rate_next(annotator=annotator,
+                                        campaign_id=world.campaign.pk)).get("done"):
+            rate_vote(annotator=annotator, campaign_id=world.campaign.pk,
+                      vote=Vote(uuid.uuid4(), uuid.UUID(payload["lease"]), {},
+                                rankings={"overall": [0]}))
+    for task in world.tasks:
+        voters = list(task.judgments.values_list("annotator_id", flat=True))
+        assert len(voters) == 2 == len(set(voters)) == task.judgments_count
