@@ -24,7 +24,15 @@ from __future__ import annotations
 import mimetypes
 import re
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    StreamingHttpResponse,
+)
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 from rest_framework.authentication import TokenAuthentication
@@ -135,9 +143,58 @@ def _video(request: HttpRequest, token: str, suffix: str) -> HttpResponse:
     field = video.rendition if suffix == RENDITION_SUFFIX else video.thumbnails
     if not field or field.name != video_path(token, suffix):
         return _preparing()  # the worker writes it (never in a web request: seconds of work)
+    if suffix == RENDITION_SUFFIX and settings.EVALHUB_MEDIA_DELIVERY not in ("accel", "signed"):
+        return _byte_range_response(request, field.name)
     content_type = RENDITION_CONTENT_TYPE if suffix == RENDITION_SUFFIX else STRIP_CONTENT_TYPE
     return stored_file_response(field.name, content_type=content_type,
                                 cache_control=MEDIA_CACHE_CONTROL)
+
+
+_RANGE = re.compile(r"bytes=(?P<start>\d*)-(?P<end>\d*)")
+
+
+def _byte_range_response(request: HttpRequest, name: str) -> HttpResponse:
+    """Stream a rendition with HTTP range support (one range): a <video> element seeks by
+    asking for byte ranges, and Django's FileResponse answers whole files only. nginx
+    (``accel``) and object storage (``signed``) answer ranges themselves."""
+    try:
+        size = default_storage.size(name)
+        handle = default_storage.open(name, "rb")
+    except FileNotFoundError as exc:
+        raise _not_found() from exc
+    match = _RANGE.fullmatch(request.headers.get("Range", "").strip())
+    start, end = 0, size - 1
+    if match and (match["start"] or match["end"]):
+        if match["start"]:
+            start = int(match["start"])
+            end = min(int(match["end"]), size - 1) if match["end"] else size - 1
+        else:  # "bytes=-N": the last N bytes
+            start = max(0, size - int(match["end"]))
+        if start > end or start >= size:
+            handle.close()
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        handle.seek(start)
+        response = StreamingHttpResponse(_read_span(handle, end - start + 1), status=206,
+                                         content_type=RENDITION_CONTENT_TYPE)
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    else:
+        response = FileResponse(handle, content_type=RENDITION_CONTENT_TYPE)
+    response["Content-Length"] = str(end - start + 1)
+    response["Accept-Ranges"] = "bytes"
+    response["Cache-Control"] = MEDIA_CACHE_CONTROL
+    return response
+
+
+def _read_span(handle, length: int, chunk: int = 1 << 16):
+    with handle:
+        while length > 0:
+            data = handle.read(min(chunk, length))
+            if not data:
+                return
+            length -= len(data)
+            yield data
 
 
 def _video_original(request: HttpRequest, path: str, sha: str) -> HttpResponse:
