@@ -10,6 +10,7 @@ import { NetworkError, RateApi } from "./rate/api.js";
 import { afterFrame } from "./rate/frame.js";
 import { VoteQueue } from "./rate/queue.js";
 import { Stage } from "./rate/stage.js";
+import { VideoStage } from "./rate/video.js";
 import { SyncedView, formatScale } from "./rate/zoom.js";
 
 const cfg = JSON.parse(document.getElementById("rate-config").textContent);
@@ -23,7 +24,9 @@ const criteria = cfg.criteria.map((c) => c.key);
 const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
 const app = $("#rate-app");
-const stage = new Stage($("#rate-stage"), view, cfg.osd);
+// Video pairs (items with `video`) play in the same panes, in sync; images go to Stage.
+const stage = new VideoStage($("#rate-stage"), view, new Stage($("#rate-stage"), view, cfg.osd),
+                             $(".rate-answers", app));
 
 const KEYS = {
   1: "left", ArrowLeft: "left", 2: "right", ArrowRight: "right",
@@ -563,7 +566,7 @@ function onKey(event) {
   else if (key === "u" || key === "Backspace") undo();
   else if (key === "0") view.reset();
   else if (key === "n") view.native();
-  else handled = false;
+  else if (!stage.key(key)) handled = false; // a video pair's playback keys
   if (handled) event.preventDefault();
 }
 

@@ -1,0 +1,696 @@
+// Video pairs on the rating page: two (or, for an edit, three) videos that play as one.
+//
+// SyncedVideos keeps several <video> elements on one timeline. The first is the leader; the
+// others follow it:
+// - play starts only once every video can play (readyState HAVE_FUTURE_DATA, else their
+//   `canplay`), all in the same task; a video that stalls while playing (`waiting`) pauses
+//   the others until all can play again, from the same time;
+// - pause, seek and frame step pause every video and seek all of them to the centre of one
+//   frame, (k + 0.5) / fps: the same currentTime everywhere, and a time that shows frame k
+//   whatever the container rounded its timestamps to (WebM stores milliseconds: frame 2 of a
+//   30 fps clip is at 67 ms, after 2/30 s);
+// - while playing, every frame of the leader (requestVideoFrameCallback, else
+//   requestAnimationFrame) compares each follower's currentTime with the leader's: within a
+//   quarter of a frame the follower plays at the chosen speed; beyond it its playbackRate is
+//   nudged (at most MAX_NUDGE of the speed) to close the gap in about CATCH_UP_S; beyond
+//   RESYNC_FRAMES frames (a decoder that fell behind) every video pauses, seeks to the
+//   leader's time and starts again together;
+// - loop is done here, not with the `loop` attribute (each video would wrap on its own clock):
+//   when one ends, all seek to the first frame and start together.
+//
+// VideoControls is the bar under the videos (play, frame step, one seek bar, time, speed,
+// loop) and the keys. VideoStage puts a video pair into the rating page's panes (Stage shows
+// images; a task whose left item has `video` goes here), with the shared zoom (zoom.js) on the
+// video surfaces, and resolves like Stage.show once every video's first frame is decoded and
+// drawn: votes count only from then on, as for images.
+
+import { nextFrame } from "./frame.js";
+
+export const RATES = [0.25, 0.5, 0.75, 1, 1.5, 2];
+const HAVE_CURRENT_DATA = 2;
+const HAVE_FUTURE_DATA = 3;
+const DEADBAND_FRAMES = 0.25; // no correction below this drift (in frames)
+const RESYNC_FRAMES = 4; // beyond this drift a nudge would take too long: start together again
+const CATCH_UP_S = 0.3; // a nudge closes the drift in about this many seconds of media time
+const MAX_NUDGE = 0.15; // a follower's rate stays within 15 % of the chosen speed
+
+/** Resolves with the first of `events` that `el` fires (and forgets the others). */
+function once(el, events) {
+  return new Promise((resolve) => {
+    const handler = (event) => {
+      for (const name of events) el.removeEventListener(name, handler);
+      resolve(event.type);
+    };
+    for (const name of events) el.addEventListener(name, handler);
+  });
+}
+
+const clamp = (value, low, high) => Math.min(high, Math.max(low, value));
+
+export class SyncedVideos extends EventTarget {
+  constructor({ rate = 1, loop = true } = {}) {
+    super();
+    this.videos = [];
+    this.fps = 30;
+    this.frames = 0;
+    this.rate = rate;
+    this.loop = loop;
+    this.playing = false; // what the annotator asked for (the videos may wait to start)
+    this.op = 0; // incremented by every operation: an older one's remaining steps are dropped
+    this.epoch = 0; // incremented by attach/detach: the videos' operations of an older pair
+    this.busy = 0; // operations in flight (seeks, waits for data)
+    this.tickHandle = null;
+    this.corrections = { nudges: 0, resyncs: 0 };
+    this.onEnded = () => this.ended();
+    this.onWaiting = (event) => {
+      // A video ran out of data: the others would run ahead. All wait, then start together.
+      if (this.playing && !this.busy && !event.target.seeking) {
+        this.restart(this.leader.currentTime);
+      }
+    };
+  }
+
+  /**
+   * Play `videos` (leader first) as one: `fps` frames per second, `frames` frames (the
+   * shortest video's count; 0: from the duration).
+   */
+  attach(videos, { fps, frames = 0 }) {
+    this.detach();
+    this.videos = videos;
+    this.fps = fps > 0 ? fps : 30;
+    this.frames = frames > 0 ? frames : 0;
+    for (const video of videos) {
+      video.muted = true;
+      video.loop = false;
+      video.playbackRate = this.rate;
+      video.addEventListener("ended", this.onEnded);
+      video.addEventListener("waiting", this.onWaiting);
+    }
+    this.changed();
+  }
+
+  /** Stop and forget the videos (they are reused for the next pair). */
+  detach() {
+    this.op += 1;
+    this.epoch += 1;
+    this.playing = false;
+    this.busy = 0;
+    this.stopTicking();
+    for (const video of this.videos) {
+      video.removeEventListener("ended", this.onEnded);
+      video.removeEventListener("waiting", this.onWaiting);
+      video.pause();
+    }
+    this.videos = [];
+  }
+
+  get leader() {
+    return this.videos[0];
+  }
+
+  /** The last frame every video has. */
+  get lastFrame() {
+    if (this.frames) return this.frames - 1;
+    const durations = this.videos.map((v) => v.duration).filter(Number.isFinite);
+    return durations.length ? Math.max(0, Math.ceil(Math.min(...durations) * this.fps) - 1) : 0;
+  }
+
+  /** The frame the leader is at (its index from 0). */
+  currentFrame() {
+    if (!this.leader) return 0;
+    return clamp(Math.floor(this.leader.currentTime * this.fps + 1e-6), 0, this.lastFrame);
+  }
+
+  /** The time that shows frame `frame` in every video (its middle). */
+  timeOf(frame) {
+    return (clamp(frame, 0, this.lastFrame) + 0.5) / this.fps;
+  }
+
+  changed() {
+    this.dispatchEvent(new CustomEvent("change"));
+  }
+
+  // ------------------------------------------------------------ operations
+
+  toggle() {
+    return this.playing ? this.pause() : this.play();
+  }
+
+  /** Play every video from where they are (from the start if at the end). */
+  async play() {
+    if (!this.videos.length) return;
+    this.playing = true;
+    const frame = this.currentFrame();
+    const from = this.videos.some((v) => v.ended) || frame >= this.lastFrame ? 0 : frame;
+    await this.restart(this.timeOf(from));
+  }
+
+  /** Pause every video on the frame the leader shows. */
+  async pause() {
+    if (!this.videos.length) return;
+    this.playing = false;
+    const token = this.begin();
+    for (const video of this.videos) video.pause();
+    this.changed();
+    await this.seekAll(this.timeOf(this.currentFrame()), token);
+    this.end(token);
+  }
+
+  /** Move `delta` frames (pausing first). */
+  async step(delta) {
+    if (!this.videos.length) return;
+    this.playing = false;
+    const frame = this.currentFrame();
+    const token = this.begin();
+    for (const video of this.videos) video.pause();
+    await this.seekAll(this.timeOf(frame + delta), token);
+    this.end(token);
+  }
+
+  /** Go to `frame`; playback goes on from there if it was playing. */
+  async seekFrame(frame) {
+    if (!this.videos.length) return;
+    const time = this.timeOf(frame);
+    if (this.playing) {
+      await this.restart(time);
+      return;
+    }
+    const token = this.begin();
+    for (const video of this.videos) video.pause();
+    await this.seekAll(time, token);
+    this.end(token);
+  }
+
+  /** The speed of every video (0.25x to 2x). */
+  setRate(rate) {
+    this.rate = clamp(Number(rate) || 1, RATES[0], RATES[RATES.length - 1]);
+    if (this.playing && this.videos.length) {
+      // Changing the rate of running videos leaves their decoders behind by different
+      // amounts (0.25x to 1x showed frames 7 apart while currentTime agreed): start again
+      // together at the new speed instead.
+      this.restart(this.timeOf(this.currentFrame()));
+    } else {
+      for (const video of this.videos) video.playbackRate = this.rate;
+      this.changed();
+    }
+  }
+
+  /** One step along RATES (-1 slower, +1 faster). */
+  stepRate(direction) {
+    const index = RATES.findIndex((r) => r >= this.rate - 1e-9);
+    this.setRate(RATES[clamp((index < 0 ? RATES.length - 1 : index) + direction, 0, RATES.length - 1)]);
+  }
+
+  setLoop(loop) {
+    this.loop = Boolean(loop);
+    this.changed();
+  }
+
+  /** Resolves once no operation is in flight and, when playing, every video plays. */
+  async settled() {
+    for (;;) {
+      const playing = this.videos.every((v) => !v.paused && !v.seeking
+                                        && v.readyState >= HAVE_FUTURE_DATA);
+      if (this.busy === 0 && (!this.playing || playing)) return;
+      await nextFrame();
+    }
+  }
+
+  // ------------------------------------------------------------ internals
+
+  begin() {
+    this.busy += 1;
+    this.op += 1;
+    this.stopTicking();
+    return { op: this.op, epoch: this.epoch };
+  }
+
+  /** An operation is over (one of another pair's, finishing late, counts for nothing). */
+  end(token) {
+    if (token.epoch !== this.epoch) return;
+    this.busy = Math.max(0, this.busy - 1);
+    if (token.op === this.op) this.changed();
+  }
+
+  current(token) {
+    return token.op === this.op && token.epoch === this.epoch;
+  }
+
+  /** Seek every video to `time` (within its own length); resolves when all have seeked or a
+   * newer operation began. */
+  async seekAll(time, token) {
+    const waits = [];
+    for (const video of this.videos) {
+      const end = Number.isFinite(video.duration) ? video.duration - 0.5 / this.fps : time;
+      video.currentTime = Math.max(0, Math.min(time, end));
+      waits.push(once(video, ["seeked", "emptied", "error"]));
+    }
+    await Promise.all(waits);
+    return this.current(token);
+  }
+
+  /** Pause all, seek all to `time`, wait until every video can play, start them together. */
+  async restart(time) {
+    const token = this.begin();
+    for (const video of this.videos) video.pause();
+    this.changed();
+    try {
+      if (!(await this.seekAll(time, token))) return;
+      await Promise.all(this.videos.map((video) => (
+        video.readyState >= HAVE_FUTURE_DATA ? null
+          : once(video, ["canplay", "canplaythrough", "emptied", "error"]))));
+      if (!this.current(token) || !this.playing) return;
+      for (const video of this.videos) video.playbackRate = this.rate;
+      // In one task: each starts on its own clock, and these are as close as they get.
+      await Promise.all(this.videos.map((video) => video.play().catch(() => {})));
+      if (this.current(token) && this.playing) this.startTicking();
+    } finally {
+      this.end(token);
+    }
+  }
+
+  ended() {
+    if (!this.playing) return;
+    if (this.loop) {
+      this.restart(this.timeOf(0));
+    } else {
+      this.playing = false;
+      const token = this.begin();
+      for (const video of this.videos) video.pause();
+      this.seekAll(this.timeOf(this.lastFrame), token).then(() => this.end(token));
+    }
+  }
+
+  startTicking() {
+    this.stopTicking();
+    const leader = this.leader;
+    const tick = () => {
+      this.tickHandle = null;
+      if (!this.playing || this.leader !== leader || this.busy) return;
+      this.correct();
+      this.schedule(leader, tick);
+      this.dispatchEvent(new CustomEvent("tick"));
+    };
+    this.schedule(leader, tick);
+  }
+
+  schedule(leader, tick) {
+    // Each frame the leader presents; rAF where that callback does not exist.
+    if (leader.requestVideoFrameCallback) {
+      this.tickHandle = { video: leader, id: leader.requestVideoFrameCallback(tick) };
+    } else {
+      this.tickHandle = { id: requestAnimationFrame(tick) };
+    }
+  }
+
+  stopTicking() {
+    const handle = this.tickHandle;
+    if (!handle) return;
+    if (handle.video) handle.video.cancelVideoFrameCallback(handle.id);
+    else cancelAnimationFrame(handle.id);
+    this.tickHandle = null;
+  }
+
+  /** One drift correction: every follower's time against the leader's (see the top). */
+  correct() {
+    const leader = this.leader;
+    if (leader.paused || leader.seeking) return;
+    const target = leader.currentTime;
+    const frame = 1 / this.fps;
+    for (const video of this.videos.slice(1)) {
+      if (video.seeking || video.ended || target >= video.duration) continue;
+      const drift = target - video.currentTime; // > 0: the follower is behind
+      if (Math.abs(drift) > RESYNC_FRAMES * frame) {
+        this.corrections.resyncs += 1;
+        this.restart(target);
+        return;
+      }
+      let rate = this.rate;
+      if (Math.abs(drift) > DEADBAND_FRAMES * frame) {
+        rate = this.rate + clamp(drift / CATCH_UP_S, -MAX_NUDGE * this.rate, MAX_NUDGE * this.rate);
+        this.corrections.nudges += 1;
+      }
+      if (video.playbackRate !== rate) video.playbackRate = rate;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- controls
+
+const KEY_HINTS = { play: "Space K", back: ",", forward: ".", slower: "[", faster: "]", loop: "L" };
+
+function button(className, label, keys, title) {
+  const el = document.createElement("button");
+  el.type = "button";
+  el.className = className;
+  el.setAttribute("aria-keyshortcuts", keys);
+  el.title = title;
+  const kbd = document.createElement("kbd");
+  kbd.textContent = keys.split(" ")[0] === "Space" ? "Space" : keys;
+  const text = document.createElement("span");
+  text.textContent = label;
+  el.append(kbd, " ", text);
+  return el;
+}
+
+/** The playback bar (built here: the rating template only holds a place for it) and the keys:
+ * Space or K play/pause, `,` `.` one frame back/forward, `[` `]` slower/faster, L loop. */
+export class VideoControls {
+  constructor(player, host) {
+    this.player = player;
+    const bar = document.createElement("div");
+    bar.className = "rate-video-bar";
+    bar.setAttribute("role", "group");
+    bar.setAttribute("aria-label", "Video playback (both videos together)");
+    bar.hidden = true;
+    this.play = button("vid-play", "Play", KEY_HINTS.play, "Play or pause both videos");
+    this.back = button("vid-back", "Frame", KEY_HINTS.back, "One frame back");
+    this.forward = button("vid-forward", "Frame", KEY_HINTS.forward, "One frame forward");
+    this.seek = document.createElement("input");
+    this.seek.type = "range";
+    this.seek.className = "vid-seek";
+    this.seek.min = "0";
+    this.seek.step = "1";
+    this.seek.value = "0";
+    this.seek.setAttribute("aria-label", "Position of both videos (frame)");
+    this.time = document.createElement("span");
+    this.time.className = "vid-time";
+    this.speed = document.createElement("select");
+    this.speed.className = "vid-rate";
+    this.speed.setAttribute("aria-label", "Speed of both videos ([ slower, ] faster)");
+    for (const rate of RATES) this.speed.append(new Option(`${rate}×`, String(rate)));
+    const loopLabel = document.createElement("label");
+    loopLabel.className = "vid-loop-label";
+    this.loop = document.createElement("input");
+    this.loop.type = "checkbox";
+    this.loop.className = "vid-loop";
+    const loopKbd = document.createElement("kbd");
+    loopKbd.textContent = "L";
+    loopLabel.append(this.loop, " ", loopKbd, " Loop");
+    bar.append(this.play, this.back, this.seek, this.forward, this.time, this.speed, loopLabel);
+    host.prepend(bar);
+    this.bar = bar;
+
+    this.play.addEventListener("click", () => player.toggle());
+    this.back.addEventListener("click", () => player.step(-1));
+    this.forward.addEventListener("click", () => player.step(1));
+    this.seek.addEventListener("input", () => player.seekFrame(Number(this.seek.value)));
+    // Give the keys back to the page: a focused range or select would take the arrows (votes).
+    this.seek.addEventListener("change", () => this.seek.blur());
+    this.speed.addEventListener("change", () => {
+      player.setRate(Number(this.speed.value));
+      this.speed.blur();
+    });
+    this.loop.addEventListener("change", () => {
+      player.setLoop(this.loop.checked);
+      this.loop.blur();
+    });
+    player.addEventListener("change", () => this.render());
+    player.addEventListener("tick", () => this.render());
+    this.render();
+  }
+
+  show(visible) {
+    if (this.bar.hidden === visible) this.bar.hidden = !visible;
+    this.render();
+  }
+
+  /** Space/K, `,` `.`, `[` `]`, L: true when `key` (KeyboardEvent.key, letters lower case) is
+   * one of them. */
+  key(key) {
+    const player = this.player;
+    if (key === " " || key === "k") player.toggle();
+    else if (key === ",") player.step(-1);
+    else if (key === ".") player.step(1);
+    else if (key === "[") player.stepRate(-1);
+    else if (key === "]") player.stepRate(1);
+    else if (key === "l") player.setLoop(!player.loop);
+    else return false;
+    return true;
+  }
+
+  render() {
+    const player = this.player;
+    const label = player.playing ? "Pause" : "Play";
+    const text = this.play.querySelector("span");
+    if (text.textContent !== label) text.textContent = label;
+    this.play.setAttribute("aria-pressed", String(player.playing));
+    const last = player.lastFrame;
+    const frame = player.currentFrame();
+    if (this.seek.max !== String(last)) this.seek.max = String(last);
+    if (document.activeElement !== this.seek && this.seek.value !== String(frame)) {
+      this.seek.value = String(frame);
+    }
+    const seconds = player.leader ? player.leader.currentTime : 0;
+    const time = `${(frame + 1)} / ${last + 1} · ${seconds.toFixed(2)} s`;
+    if (this.time.textContent !== time) this.time.textContent = time;
+    if (this.speed.value !== String(player.rate)) this.speed.value = String(player.rate);
+    if (this.loop.checked !== player.loop) this.loop.checked = player.loop;
+  }
+}
+
+// ---------------------------------------------------------------- the rating page's panes
+
+const FIELDS = { source: "source_image", left: "left", right: "right" };
+
+/** Whether the task is a video pair (its items carry `video`). */
+export function isVideoTask(task) {
+  return Boolean(task && task.left && task.left.video);
+}
+
+/**
+ * The rating page's stage for every task: video pairs here, images through `images` (a
+ * Stage). Same interface as Stage (show, prepare, retry, allDrawn, clear), plus key().
+ */
+export class VideoStage {
+  /**
+   * @param {Element} root the element holding the `.pane` figures
+   * @param {import("./zoom.js").SyncedView} view the zoom shared by the panes
+   * @param {import("./stage.js").Stage} images the image stage
+   * @param {Element} barHost where the playback bar goes (its first child)
+   */
+  constructor(root, view, images, barHost, options = {}) {
+    this.view = view;
+    this.images = images;
+    this.player = new SyncedVideos(options);
+    this.controls = new VideoControls(this.player, barHost);
+    this.autoplay = options.autoplay !== false;
+    this.active = false; // a video task is shown
+    this.showing = 0;
+    this.panes = {};
+    for (const el of root.querySelectorAll(".pane")) {
+      const view = el.querySelector(".pane-view");
+      const make = (className) => {
+        const video = document.createElement("video");
+        video.className = className;
+        video.muted = true;
+        video.playsInline = true;
+        video.preload = "auto";
+        video.disablePictureInPicture = true;
+        video.disableRemotePlayback = true;
+        video.setAttribute("aria-hidden", "true");
+        view.append(video);
+        return video;
+      };
+      this.panes[el.dataset.side] = {
+        side: el.dataset.side,
+        el,
+        view,
+        error: el.querySelector(".pane-error"),
+        shown: make("pane-video"),
+        next: make("pane-video-next"),
+        nextUrl: null,
+        item: null,
+        drawn: null,
+        retries: 0,
+      };
+    }
+  }
+
+  /** Show `task`; resolves like Stage.show (failed sides, or null when replaced). */
+  async show(task) {
+    if (!isVideoTask(task)) {
+      this.stopVideos();
+      return this.images.show(task);
+    }
+    const token = ++this.showing;
+    this.active = true;
+    this.player.detach();
+    // A still source image (an edit of a picture into a video) is the image stage's to show;
+    // it clears the shared zoom and hides the panes it has nothing for.
+    const still = task.source_image && !task.source_image.video ? task.source_image : null;
+    const imageShown = still ? this.images.show({ ...task, left: null, right: null, source_image: still })
+      : (this.images.clear(), Promise.resolve([]));
+    if (!still) {
+      this.view.clear();
+      this.view.reset();
+    }
+    const waits = [imageShown.then((failed) => failed || [])];
+    const videos = [];
+    let fps = 0;
+    let frames = Infinity;
+    for (const [side, field] of Object.entries(FIELDS)) {
+      const pane = this.panes[side];
+      if (!pane) continue;
+      const item = task[field] && task[field].video ? task[field] : null;
+      pane.item = item;
+      if (!item) {
+        if (!(side === "source" && still)) {
+          setHidden(pane.el, true);
+          this.unload(pane.shown);
+        }
+        continue;
+      }
+      setHidden(pane.el, false);
+      setHidden(pane.error, true);
+      if (pane.el.dataset.kind !== "video") pane.el.dataset.kind = "video";
+      pane.drawn = this.showVideo(pane, item);
+      videos.push(pane.shown);
+      fps = fps || Number(item.video.fps) || 0;
+      if (item.video.frames > 0) frames = Math.min(frames, item.video.frames);
+      waits.push(pane.drawn.then((ok) => (ok ? [] : [side])));
+    }
+    // Leader first: the left video, then the right, then the source.
+    videos.sort((a, b) => this.order(a) - this.order(b));
+    this.player.attach(videos, { fps, frames: Number.isFinite(frames) ? frames : 0 });
+    this.controls.show(true);
+    const failed = (await Promise.all(waits)).flat();
+    if (token !== this.showing) return null;
+    for (const side of failed) setHidden(this.panes[side].error, false);
+    if (!failed.length && this.autoplay) this.player.play();
+    return failed;
+  }
+
+  order(video) {
+    const side = Object.values(this.panes).find((pane) => pane.shown === video).side;
+    return { left: 0, right: 1, source: 2 }[side];
+  }
+
+  /** Put `item`'s video in the pane (the prepared one if it is); resolves with whether its
+   * first frame is decoded and drawn. */
+  showVideo(pane, item, url = item.video.url) {
+    let video;
+    if (pane.nextUrl === url) {
+      // Prepared: swap the two elements' roles, as Stage does with images.
+      const { shown, next } = pane;
+      next.classList.replace("pane-video-next", "pane-video");
+      shown.classList.replace("pane-video", "pane-video-next");
+      pane.shown = next;
+      pane.next = shown;
+      pane.nextUrl = null;
+      this.view.setStandby(pane.view, null);
+      this.unload(pane.next);
+      video = pane.shown;
+    } else {
+      video = pane.shown;
+      video.src = url;
+      video.load();
+    }
+    const { width, height } = size(item);
+    this.view.add({ el: pane.view, img: video, width, height });
+    return firstFrame(video, Number(item.video.fps) || 30);
+  }
+
+  /** Load the next task's videos into the panes' standby elements (first frame decoded). */
+  prepare(task) {
+    if (!isVideoTask(task)) {
+      this.images.prepare(task);
+      return;
+    }
+    for (const [side, field] of Object.entries(FIELDS)) {
+      const pane = this.panes[side];
+      const item = task[field];
+      if (!pane || !item || !item.video || pane.nextUrl === item.video.url) continue;
+      if (pane.shown.getAttribute("src") === item.video.url) continue;
+      pane.nextUrl = item.video.url;
+      pane.next.src = item.video.url;
+      pane.next.load();
+      const { width, height } = size(item);
+      this.view.setStandby(pane.view, pane.next, width, height);
+      firstFrame(pane.next, Number(item.video.fps) || 30);
+    }
+  }
+
+  /** Load a failed pane again; resolves with true once it is drawn. */
+  async retry(side) {
+    const pane = this.panes[side];
+    if (!this.active || !pane || !pane.item) return this.images.retry(side);
+    const token = this.showing;
+    setHidden(pane.error, true);
+    pane.retries += 1;
+    this.view.remove(pane.view);
+    const url = retryUrl(pane.item.video.url, pane.retries);
+    pane.drawn = this.showVideo(pane, pane.item, url);
+    const ok = await pane.drawn;
+    if (token === this.showing && !ok) setHidden(pane.error, false);
+    return ok && token === this.showing;
+  }
+
+  async allDrawn() {
+    if (!this.active) return this.images.allDrawn();
+    const shown = Object.values(this.panes).filter((pane) => pane.item);
+    const videos = (await Promise.all(shown.map((pane) => pane.drawn))).every(Boolean);
+    return videos && this.images.allDrawn();
+  }
+
+  /** Nothing on screen (all done). */
+  clear() {
+    this.stopVideos();
+    this.images.clear();
+  }
+
+  /** The playback keys while a video pair is shown; true when `key` was one. */
+  key(key) {
+    return this.active && this.controls.key(key);
+  }
+
+  stopVideos() {
+    this.showing += 1;
+    this.active = false;
+    this.player.detach();
+    this.controls.show(false);
+    for (const pane of Object.values(this.panes)) {
+      pane.item = null;
+      this.unload(pane.shown);
+    }
+  }
+
+  unload(video) {
+    if (!video.hasAttribute("src")) return;
+    video.pause();
+    video.removeAttribute("src");
+    video.load(); // frees the decoder
+  }
+}
+
+/**
+ * Resolves with true once `video` has its first frame decoded (seeked to the middle of frame
+ * 0, which also drops the poster) and a frame later on screen; false if it fails to load.
+ */
+export async function firstFrame(video, fps) {
+  if (video.error) return false;
+  if (video.readyState < HAVE_CURRENT_DATA) {
+    // Not "emptied": load() queues one for the file this element held before.
+    const event = await once(video, ["loadeddata", "error"]);
+    if (event !== "loadeddata") return false;
+  }
+  video.currentTime = 0.5 / fps;
+  const event = await once(video, ["seeked", "error"]);
+  if (event !== "seeked") return false;
+  await nextFrame();
+  return !video.error;
+}
+
+function retryUrl(url, attempt) {
+  const base = url.replace(/[?&]retry=\d+$/, "");
+  return `${base}${base.includes("?") ? "&" : "?"}retry=${attempt}`;
+}
+
+function size(item) {
+  const video = item.video;
+  return { width: video.width || item.width, height: video.height || item.height };
+}
+
+function setHidden(el, hidden) {
+  if (el.hidden !== hidden) el.hidden = hidden;
+}

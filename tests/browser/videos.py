@@ -1,0 +1,83 @@
+"""Video files for the browser tests, made with PyAV, whose frames say which frame they are.
+
+Every frame carries its index in binary along its top band (BITS blocks, white for 1, black
+for 0, each a quarter of the height tall), large enough to survive lossy VP9 unchanged. The
+page reads it back from a canvas (tests/browser/video_harness.js: ``frameIndex``), so a test
+sees which frame each video actually shows, not only what its currentTime says.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+BITS = 8  # up to 256 frames
+
+
+@dataclass(frozen=True)
+class Clip:
+    data: bytes
+    width: int
+    height: int
+    fps: int
+    frames: int
+    mime: str = "video/webm"
+
+    @property
+    def duration(self) -> float:
+        """Seconds: frames / fps."""
+        return self.frames / self.fps
+
+
+def frame_pixels(index: int, width: int, height: int, hue: int) -> np.ndarray:
+    """RGB frame ``index``: the index's bits in the top band, a moving bar below it (so
+    the clip looks like motion), a background tinted by ``hue``."""
+    img = np.empty((height, width, 3), np.uint8)
+    img[:] = (40 + hue % 120, 60, 160 - hue % 120)
+    band = height // 4
+    block = width // BITS
+    for bit in range(BITS):
+        on = (index >> (BITS - 1 - bit)) & 1
+        img[:band, bit * block:(bit + 1) * block] = 255 if on else 0
+    x = (index * 7) % max(1, width - 20)
+    img[band + 10:height - 10, x:x + 20] = (240, 220, 80)
+    return img
+
+
+def make_video(*, width: int = 320, height: int = 180, fps: int = 30, frames: int = 120,
+               hue: int = 0, codec: str = "libvpx-vp9") -> Clip:
+    """A WebM (VP9) clip of ``frames`` frames at ``fps``, a keyframe every 15 frames (as a
+    web rendition would have, so seeks decode few frames)."""
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="webm") as container:
+        stream = container.add_stream(codec, rate=fps, options={
+            "crf": "18", "b:v": "0", "deadline": "realtime", "cpu-used": "8"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.gop_size = 15
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(frame_pixels(index, width, height, hue),
+                                               format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return Clip(buffer.getvalue(), width, height, fps, frames)
+
+
+def serve_bytes(route, data: bytes, mime: str) -> None:
+    """Answer a Playwright route with ``data``, honouring a Range request (206) as a media
+    server does: Chromium asks for ranges when it seeks."""
+    header = route.request.headers.get("range", "")
+    if header.startswith("bytes="):
+        first, _, last = header[len("bytes="):].partition("-")
+        start = int(first or 0)
+        end = min(int(last) if last else len(data) - 1, len(data) - 1)
+        route.fulfill(status=206, body=data[start:end + 1], headers={
+            "Content-Type": mime, "Accept-Ranges": "bytes",
+            "Content-Range": f"bytes {start}-{end}/{len(data)}"})
+    else:
+        route.fulfill(status=200, body=data,
+                      headers={"Content-Type": mime, "Accept-Ranges": "bytes"})
