@@ -23,6 +23,9 @@ LEADERBOARD_PARAMS = [
     OpenApiParameter("until", str, description="ISO date/datetime, exclusive; a date includes "
                                                "that whole day (human votes)"),
     OpenApiParameter("judge", str, description="human (default) or metric:<name>"),
+    OpenApiParameter("quality", str, description="annotator quality control: exclude (leave "
+                                                 "flagged annotators out) or weight (crowd-BT "
+                                                 "reliability weights); empty: off"),
     OpenApiParameter("ab", str, description="two run ids 'A,B': sequential A/B test"),
     OpenApiParameter("refresh", bool, description="recompute now"),
 ]

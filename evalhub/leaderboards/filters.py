@@ -14,6 +14,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from evalhub.campaigns.models import Campaign, Criterion
 from evalhub.core.errors import EvalHubError
+from evalhub.leaderboards.quality import QUALITY_MODES
 
 HUMAN = "human"
 _METRIC_JUDGE = re.compile(r"^metric:([a-z0-9_]{1,90})$")
@@ -25,7 +26,9 @@ class LeaderboardFilters:
 
     ``since`` is inclusive and ``until`` exclusive (a date-only ``until`` means "through the end
     of that day", UTC). The time window and the annotator-quality filter apply to human votes;
-    the category filter applies to every judge. Excluded annotators are always left out.
+    the category filter applies to every judge. Excluded annotators are always left out;
+    ``quality`` (``""``, ``exclude`` or ``weight``) also leaves out flagged annotators or
+    weights every vote by its annotator's reliability (``leaderboards/quality.py``).
     """
 
     criterion: str = Criterion.OVERALL
@@ -34,6 +37,7 @@ class LeaderboardFilters:
     min_gold_accuracy: float | None = None
     since: datetime | None = None
     until: datetime | None = None
+    quality: str = ""
 
     @property
     def metric_name(self) -> str | None:
@@ -45,17 +49,18 @@ class LeaderboardFilters:
     def is_default(self) -> bool:
         """Human votes without filters: the combination the background task keeps fresh."""
         return (self.judge == HUMAN and not self.category and self.min_gold_accuracy is None
-                and self.since is None and self.until is None)
+                and self.since is None and self.until is None and not self.quality)
 
     def as_dict(self) -> dict:
-        """JSON-ready, without the criterion (stored next to it)."""
+        """JSON-ready, without the criterion (stored next to it); ``quality`` only when set,
+        so the hashes of snapshots stored before it existed still match."""
         return {
             "judge": self.judge,
             "category": self.category,
             "min_gold_accuracy": self.min_gold_accuracy,
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
-        }
+        } | ({"quality": self.quality} if self.quality else {})
 
     @property
     def hash(self) -> str:
@@ -64,7 +69,7 @@ class LeaderboardFilters:
 
     def with_judge(self, judge: str) -> LeaderboardFilters:
         return LeaderboardFilters(self.criterion, judge, self.category, self.min_gold_accuracy,
-                                  self.since, self.until)
+                                  self.since, self.until, self.quality)
 
 
 def _parse_when(raw: str, *, name: str, end_of_day: bool) -> datetime:
@@ -109,8 +114,12 @@ def parse_filters(*, campaign: Campaign, params: Mapping[str, str]) -> Leaderboa
     until = _parse_when(get("until"), name="until", end_of_day=True) if get("until") else None
     if since and until and since >= until:
         raise EvalHubError("since must be before until.")
+    quality = get("quality")
+    if quality not in QUALITY_MODES:
+        raise EvalHubError(f"quality must be 'exclude' or 'weight' (or empty), got {quality!r}.")
     return LeaderboardFilters(criterion=criterion, judge=judge, category=get("category"),
-                              min_gold_accuracy=min_gold, since=since, until=until)
+                              min_gold_accuracy=min_gold, since=since, until=until,
+                              quality=quality)
 
 
 def parse_ab(raw: str | None) -> tuple[int, int] | None:

@@ -38,6 +38,7 @@ from evalhub.evaluation.models import MetricName, RunMetric
 from evalhub.evaluation.selectors import run_metric_values
 from evalhub.leaderboards.filters import HUMAN, LeaderboardFilters
 from evalhub.leaderboards.models import LeaderboardSnapshot
+from evalhub.leaderboards.quality import QUALITY_WEIGHT, quality_filtered, weighted_grouped_votes
 from evalhub.leaderboards.results import (
     ABTest,
     ABTestError,
@@ -111,6 +112,7 @@ def filtered_judgments(*, campaign: Campaign, filters: LeaderboardFilters) -> Qu
         return qs.filter(judge_kind=JudgeKind.METRIC, metric_name=metric)
     qs = qs.filter(judge_kind=JudgeKind.HUMAN).exclude(
         annotator_id__in=excluded_annotator_ids(campaign=campaign))
+    qs = quality_filtered(qs, campaign=campaign, quality=filters.quality)
     if filters.min_gold_accuracy is not None:
         qs = qs.filter(annotator_id__in=qualified_annotator_ids(
             campaign=campaign, min_gold_accuracy=filters.min_gold_accuracy))
@@ -468,6 +470,8 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
     n = len(runs)
     qs = filtered_judgments(campaign=campaign, filters=filters)
     a, b, o, counts, cats = _grouped_votes(qs, index)
+    if filters.quality == QUALITY_WEIGHT and not filters.metric_name:
+        a, b, o, counts, cats = weighted_grouped_votes(qs, index, campaign=campaign)
     total = int(counts.sum())
     metrics = run_metric_values(run_ids=run_ids)
     judges = tuple(metric_judge_names(campaign=campaign, criterion=filters.criterion))

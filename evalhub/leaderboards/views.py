@@ -17,6 +17,7 @@ from evalhub.evaluation.selectors import run_metric_values
 from evalhub.leaderboards import charts
 from evalhub.leaderboards.access import campaign_for_science, model_for_science
 from evalhub.leaderboards.filters import LeaderboardFilters, parse_ab, parse_filters
+from evalhub.leaderboards.quality import QUALITY_MODES, annotator_treatments
 from evalhub.leaderboards.selectors import METRIC_LABELS, RUN_METRICS, ab_test, changes_since
 from evalhub.leaderboards.services import leaderboard_get
 from evalhub.leaderboards.text import RANK_DEFINITION, TABLE_METRICS, metric_cell, ranking_rows
@@ -24,7 +25,8 @@ from evalhub.projects.selectors import SCIENCE_ROLES, projects_for_user
 from evalhub.runs.models import GenerationRun, GenModel
 
 WIDE_CHARTS = {"metric-scatter", "categories", "checkpoint-elo"}
-FILTER_KEYS = ("criterion", "judge", "category", "min_gold_accuracy", "since", "until")
+FILTER_KEYS = ("criterion", "judge", "category", "min_gold_accuracy", "since", "until",
+               "quality")
 
 
 @login_required
@@ -81,6 +83,9 @@ def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "reversals": board.category_breakdown.reversals[:20],
         "category_winners": {c: run_names.get(r, r) for c, r in
                              board.category_breakdown.winners.items()},
+        # Who quality control leaves out or down-weights, and why (read live, not snapshot).
+        "quality_modes": QUALITY_MODES,
+        "quality_rows": annotator_treatments(campaign=campaign, quality=filters.quality),
     })
 
 

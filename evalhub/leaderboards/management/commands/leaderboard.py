@@ -27,6 +27,9 @@ class Command(BaseCommand):
         parser.add_argument("--min-gold-accuracy", default="")
         parser.add_argument("--since", default="")
         parser.add_argument("--until", default="")
+        parser.add_argument("--quality", default="", choices=["", "exclude", "weight"],
+                            help="annotator quality control: leave flagged annotators out, or "
+                                 "weight votes by reliability")
         parser.add_argument("--ab", default="", help="two run ids 'A,B' for the A/B test")
         parser.add_argument("--refresh", action="store_true", help="recompute now")
 
@@ -36,7 +39,8 @@ class Command(BaseCommand):
         if campaign is None:
             raise CommandError(f"No campaign with id {options['campaign_id']}.")
         params = {key: str(options[key] or "") for key in
-                  ("criterion", "category", "judge", "min_gold_accuracy", "since", "until")}
+                  ("criterion", "category", "judge", "min_gold_accuracy", "since", "until",
+                   "quality")}
         filters = parse_filters(campaign=campaign, params=params)
         ab = parse_ab(options["ab"])
         snapshot, stale = leaderboard_get(campaign=campaign, filters=filters,

@@ -1,0 +1,158 @@
+"""Annotator reliability of one campaign: the votes read here, the estimate in ``ratings``.
+
+:func:`campaign_reliability` gathers, per annotator, the evidence of
+:class:`ratings.reliability.AnnotatorEvidence` from the live human votes on the overall
+criterion (one aggregate query) and calls :func:`ratings.reliability.annotator_reliability`
+with the campaign's gold thresholds and the fast-vote settings. Formulas (crowd-BT accuracy,
+the weight, the flags) are in that module's docstring.
+
+The fast-vote floor: a vote whose server-measured time (the judgment's ``created_at`` minus
+its lease's ``leased_at``: the time between two votes, never less than the time the pair was
+on screen) is below ``EVALHUB_FAST_VOTE_FLOOR_MS`` (700 ms by default) is implausibly fast: too
+short to look at two images. Such votes lower the annotator's weight by their share, and an
+annotator with at least ``EVALHUB_FAST_VOTE_MIN_VOTES`` timed votes of which a share of at
+least ``EVALHUB_FAST_VOTE_SHARE`` are below the floor is flagged ``fast``.
+
+How leaderboards use it (``quality`` filter, ``evalhub/leaderboards/quality.py``): ``exclude``
+leaves out every flagged annotator, ``weight`` counts each vote with its annotator's weight.
+Annotators the scientists excluded are always left out, whatever the estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, Q
+
+from evalhub.campaigns.models import Campaign, Criterion, Outcome
+from evalhub.campaigns.quality.annotators import excluded_annotator_ids, human_judgments
+from ratings.reliability import FLAG_REASONS, AnnotatorEvidence, annotator_reliability
+
+__all__ = ["AnnotatorReliability", "CampaignReliability", "campaign_reliability"]
+
+#: Below this weight an annotator counts as down-weighted on the dashboards.
+DOWN_WEIGHTED_BELOW = 0.5
+_PAIR_OUTCOMES = (Outcome.A, Outcome.B, Outcome.TIE, Outcome.BOTH_BAD)
+
+
+@dataclass(frozen=True)
+class AnnotatorReliability:
+    """One annotator's reliability in one campaign.
+
+    ``accuracy``: crowd-BT probability of reporting the true preference; ``weight``: what one of
+    their votes counts in a weighted leaderboard, 0-1 (0 when the scientists excluded them);
+    ``left_share``: shrunk share of decisive votes for the left image; ``fast_share``: share of
+    their votes below the fast-vote floor; ``flags``: raised flags (keys of
+    ``ratings.reliability.FLAG_REASONS``), ``reasons`` the same in words.
+    """
+
+    annotator_id: int
+    username: str
+    votes: int
+    gold_votes: int
+    accuracy: float
+    weight: float
+    left_share: float
+    fast_share: float
+    flags: tuple[str, ...]
+    reasons: tuple[str, ...]
+    excluded: bool
+
+    @property
+    def down_weighted(self) -> bool:
+        return self.weight < DOWN_WEIGHTED_BELOW
+
+    @property
+    def weight_percent(self) -> int:
+        return round(100 * self.weight)
+
+
+@dataclass(frozen=True)
+class CampaignReliability:
+    """Every annotator of a campaign with human votes, by annotator id."""
+
+    annotators: tuple[AnnotatorReliability, ...]
+
+    def weights(self) -> dict[int, float]:
+        """Annotator id -> vote weight (0 for annotators the scientists excluded)."""
+        return {a.annotator_id: a.weight for a in self.annotators}
+
+    def flagged_ids(self) -> set[int]:
+        return {a.annotator_id for a in self.annotators if a.flags}
+
+    def affected(self) -> list[AnnotatorReliability]:
+        """Annotators excluded, flagged or down-weighted: what the dashboards list."""
+        return [a for a in self.annotators if a.excluded or a.flags or a.down_weighted]
+
+
+def campaign_reliability(*, campaign: Campaign) -> CampaignReliability:
+    """Reliability of every annotator with live human votes in ``campaign`` (overall criterion).
+
+    One aggregate query (grouped by annotator, pair, outcome, side and gold answer), then pure
+    numpy. Best-of-K rankings are not pairwise votes and are not read.
+    """
+    floor = timedelta(milliseconds=settings.EVALHUB_FAST_VOTE_FLOOR_MS)
+    rows = list(
+        human_judgments(campaign).filter(criterion=Criterion.OVERALL, outcome__in=_PAIR_OUTCOMES)
+        .values("annotator_id", "task__run_a_id", "task__run_b_id", "outcome", "a_side",
+                "task__is_gold", "task__gold_answer")
+        .annotate(n=Count("id"),
+                  n_timed=Count("id", filter=Q(lease__leased_at__isnull=False)),
+                  n_fast=Count("id", filter=Q(lease__leased_at__isnull=False,
+                                              created_at__lt=F("lease__leased_at") + floor)))
+        .order_by())
+    if not rows:
+        return CampaignReliability(())
+    annotator_ids = sorted({r["annotator_id"] for r in rows})
+    run_ids = sorted({r["task__run_a_id"] for r in rows} | {r["task__run_b_id"] for r in rows})
+    who = {aid: k for k, aid in enumerate(annotator_ids)}
+    run = {rid: k for k, rid in enumerate(run_ids)}
+    a_count, n = len(annotator_ids), len(run_ids)
+    decisive, ties = np.zeros((a_count, n, n)), np.zeros((a_count, n, n))
+    counts = {name: np.zeros(a_count) for name in
+              ("votes", "left", "gold", "gold_ok", "timed", "fast")}
+    for r in rows:
+        k, c = who[r["annotator_id"]], r["n"]
+        i, j = run[r["task__run_a_id"]], run[r["task__run_b_id"]]
+        counts["timed"][k] += r["n_timed"]
+        counts["fast"][k] += r["n_fast"]
+        outcome = r["outcome"]
+        if r["task__is_gold"]:
+            counts["gold"][k] += c
+            counts["gold_ok"][k] += c if outcome == r["task__gold_answer"] else 0
+            continue
+        counts["votes"][k] += c
+        if outcome in (Outcome.A, Outcome.B):
+            winner, loser = (i, j) if outcome == Outcome.A else (j, i)
+            decisive[k, winner, loser] += c
+            if r["a_side"] in ("left", "right") and (outcome == Outcome.A) == (
+                    r["a_side"] == "left"):
+                counts["left"][k] += c
+        elif i != j:
+            ties[k, i, j] += c
+            ties[k, j, i] += c
+    estimate = annotator_reliability(
+        AnnotatorEvidence(decisive, ties, counts["left"], counts["gold"], counts["gold_ok"],
+                          counts["timed"], counts["fast"]),
+        min_gold=campaign.min_gold_for_flag, gold_threshold=campaign.gold_accuracy_threshold,
+        min_fast_votes=settings.EVALHUB_FAST_VOTE_MIN_VOTES,
+        fast_share=settings.EVALHUB_FAST_VOTE_SHARE)
+    excluded = excluded_annotator_ids(campaign=campaign)
+    names = dict(get_user_model().objects.filter(pk__in=annotator_ids)
+                 .values_list("pk", "username"))
+    result = []
+    for aid in annotator_ids:
+        k = who[aid]
+        flags = tuple(estimate.reasons(k))
+        result.append(AnnotatorReliability(
+            annotator_id=aid, username=names.get(aid, "?"), votes=int(counts["votes"][k]),
+            gold_votes=int(counts["gold"][k]), accuracy=float(estimate.accuracy[k]),
+            weight=0.0 if aid in excluded else float(estimate.weight[k]),
+            left_share=float(estimate.left_share[k]), fast_share=float(estimate.fast_share[k]),
+            flags=flags, reasons=tuple(FLAG_REASONS[f] for f in flags),
+            excluded=aid in excluded))
+    return CampaignReliability(tuple(result))
