@@ -15,9 +15,12 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from PIL import Image
+
+if TYPE_CHECKING:
+    from generators.video import Video
 
 __all__ = [
     "CheckpointSpec",
@@ -67,17 +70,22 @@ class GenerationItem:
 
 @dataclass
 class GenerationResult:
-    """Outcome of one item: either ``image`` or ``error`` is set."""
+    """Outcome of one item: either ``image`` or ``error`` is set.
+
+    A video generator also sets ``video`` (frames and frame rate, generators/video.py); its
+    ``image`` is then the clip's poster, the middle frame.
+    """
 
     item: GenerationItem
     image: Image.Image | None
     error: str | None
     elapsed_s: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    video: Video | None = None
 
     @property
     def ok(self) -> bool:
-        """True when the item produced an image."""
+        """True when the item produced an image (and, for a video generator, its video)."""
         return self.error is None and self.image is not None
 
     def png_bytes(self) -> bytes:
@@ -194,6 +202,8 @@ class Generator(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    # "image", or "video" for generators whose results carry a ``video``.
+    media_kind: ClassVar[str] = "image"
     # name -> {"type", "default", "description", optional "minimum"/"maximum"/
     # "enum"/"nullable"/"multipleOf"}; see validate_params.
     parameters_schema: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -277,6 +287,26 @@ class Generator(ABC):
             )
         metadata.update(extra)
         return GenerationResult(item, image, None, time.perf_counter() - start, metadata)
+
+    def run_video_item(
+        self,
+        item: GenerationItem,
+        params: Mapping[str, Any],
+        fn: Callable[[GenerationItem], tuple[Video, dict[str, Any]]],
+    ) -> GenerationResult:
+        """:meth:`run_item` for video generators: ``fn`` returns the clip; the result's
+        ``image`` is its poster (the middle frame)."""
+        start = time.perf_counter()
+        metadata = self.base_metadata(item, params)
+        try:
+            video, extra = fn(item)
+        except Exception as exc:  # one bad item must never abort the batch
+            return GenerationResult(
+                item, None, _error_text(exc), time.perf_counter() - start, metadata
+            )
+        metadata.update(extra)
+        return GenerationResult(item, video.poster, None, time.perf_counter() - start,
+                                metadata, video=video)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (models, GPU memory). Safe to call more than once."""

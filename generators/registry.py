@@ -3,7 +3,7 @@
 Three sources, in order of precedence (the first one to claim a name wins, so a
 plugin can never silently shadow a built-in):
 
-1. built-ins (``shapes``, ``diffusers``),
+1. built-ins (``shapes``, ``diffusers``, ``shapes-video``, ``diffusers-video``),
 2. installed packages exposing the ``evalhub.generators`` entry-point group,
 3. extra dotted paths passed by the caller, e.g. Django's
    ``settings.EVALHUB_GENERATORS = ["pkg.module:Class"]``.
@@ -38,6 +38,8 @@ ENTRY_POINT_GROUP = "evalhub.generators"
 BUILTINS: dict[str, str] = {
     "shapes": "generators.shapes:ShapesGenerator",
     "diffusers": "generators.diffusers_gen:DiffusersGenerator",
+    "shapes-video": "generators.shapes_video:ShapesVideoGenerator",
+    "diffusers-video": "generators.diffusers_video:DiffusersVideoGenerator",
 }
 
 

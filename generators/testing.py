@@ -173,3 +173,58 @@ def build_tiny_sd_pipeline(path: str | Path, *, seed: int = 0) -> Path:
     )
     pipe.save_pretrained(path)
     return path
+
+
+def build_tiny_t2v_pipeline(path: str | Path, *, seed: int = 0) -> Path:
+    """Create a tiny random ``TextToVideoSDPipeline`` (3D UNet) and ``save_pretrained`` it.
+
+    Like :func:`build_tiny_sd_pipeline`: loads offline with ``DiffusionPipeline``, renders a
+    few 32x32 frames in well under a second on CPU; frames are noise-like but deterministic.
+    """
+    import tempfile
+
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    unet = UNet3DConditionModel(
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+        up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        cross_attention_dim=16,
+        attention_head_dim=4,
+        norm_num_groups=4,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(8, 16),
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=16,
+    )
+    with tempfile.TemporaryDirectory() as tok_dir:
+        tokenizer = build_tiny_clip_tokenizer(tok_dir)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        bos_token_id=tokenizer.convert_tokens_to_ids(_BOS),
+        eos_token_id=tokenizer.convert_tokens_to_ids(_EOS),
+        pad_token_id=tokenizer.convert_tokens_to_ids(_EOS),
+        hidden_size=16, intermediate_size=32, layer_norm_eps=1e-05, num_attention_heads=2,
+        num_hidden_layers=2, vocab_size=len(tokenizer), max_position_embeddings=77,
+    ))
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012,
+                              beta_schedule="scaled_linear", clip_sample=False,
+                              set_alpha_to_one=False, steps_offset=1)
+    pipe = TextToVideoSDPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                 unet=unet, scheduler=scheduler)
+    pipe.save_pretrained(path)
+    return path

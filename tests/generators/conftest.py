@@ -20,3 +20,12 @@ def tiny_sd_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from generators.testing import build_tiny_sd_pipeline
 
     return build_tiny_sd_pipeline(tmp_path_factory.mktemp("tiny-sd"))
+
+
+@pytest.fixture(scope="session")
+def tiny_t2v_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random text-to-video pipeline (3D UNet) saved on disk, built once per session."""
+    pytest.importorskip("diffusers")
+    from generators.testing import build_tiny_t2v_pipeline
+
+    return build_tiny_t2v_pipeline(tmp_path_factory.mktemp("tiny-t2v"))

@@ -55,7 +55,7 @@ def test_unknown_generator_lists_known_ones() -> None:
     with pytest.raises(UnknownGenerator) as info:
         get_generator_class("dalle-9")
     assert "'dalle-9'" in str(info.value)
-    assert "diffusers, shapes" in str(info.value)
+    assert "diffusers, diffusers-video, shapes, shapes-video" in str(info.value)
     assert isinstance(info.value, LookupError)
 
 
