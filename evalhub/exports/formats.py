@@ -35,7 +35,7 @@ RAW_SCHEMA = pa.schema([
     ("judgment_id", pa.int64()), ("campaign_id", pa.int64()), ("task_id", pa.int64()),
     ("criterion", pa.string()), ("outcome", pa.string()), ("judge", pa.string()),
     ("metric_name", pa.string()), ("uncalibrated", pa.bool_()), ("annotator", pa.string()),
-    ("is_gold", pa.bool_()),
+    ("annotator_reliability", pa.float64()), ("is_gold", pa.bool_()),
     ("gold_answer", pa.string()), ("prompt_id", pa.int64()), ("prompt", pa.string()),
     ("prompt_category", pa.string()),
     ("image_a_id", pa.int64()), ("image_a_sha256", pa.string()),
@@ -62,7 +62,8 @@ def pickapic_schema(*, image_bytes: bool) -> pa.Schema:
         ("model_0", pa.string()), ("model_1", pa.string()),
         ("run_0_id", pa.int64()), ("run_1_id", pa.int64()),
         ("run_0", pa.string()), ("run_1", pa.string()),
-        ("user_id", pa.string()), ("judge", pa.string()), ("metric_name", pa.string()),
+        ("user_id", pa.string()), ("annotator_reliability", pa.float64()),
+        ("judge", pa.string()), ("metric_name", pa.string()),
         ("uncalibrated", pa.bool_()), ("votes", pa.int64()), ("agreement", pa.float64()),
         ("created_at", TS),
     ])
@@ -72,7 +73,8 @@ DPO_KEYS = (
     "prompt", "chosen", "rejected", "chosen_sha256", "rejected_sha256",
     "chosen_model", "rejected_model", "chosen_run_id", "rejected_run_id", "chosen_run",
     "rejected_run", "chosen_side", "campaign_id", "task_id", "criterion", "prompt_category",
-    "judge", "metric_name", "uncalibrated", "annotator", "votes", "agreement", "judgment_id",
+    "judge", "metric_name", "uncalibrated", "annotator", "annotator_reliability", "votes",
+    "agreement", "judgment_id",
     "created_at",
 )
 
@@ -107,8 +109,11 @@ class RowContext:
     IMAGE_CACHE_BYTES = 64 * 1024 * 1024
 
     def __init__(self, *, campaign_id: int, options: ExportOptions, runs: dict[int, RunInfo],
-                 usernames: dict[int, str] | None) -> None:
+                 usernames: dict[int, str] | None,
+                 reliability: dict[int, float] | None = None) -> None:
         self.campaign_id = campaign_id
+        # Annotator id -> crowd-BT weight (campaigns/quality/reliability.py), 0-1.
+        self.reliability = reliability or {}
         self.options = options
         self.runs = runs
         self.usernames = usernames
@@ -142,6 +147,13 @@ class RowContext:
             found.append(None if aid is None else names[aid])
         return pa.DictionaryArray.from_arrays(pc.index_in(ids, value_set=distinct),
                                               pa.array(found, pa.string()))
+
+    def annotator_reliability(self, ids: pa.Array) -> pa.Array:
+        """Each row's annotator weight (0-1); null for metric judges and rows by pair."""
+        distinct = pc.unique(ids)
+        values = pa.array([None if aid is None else self.reliability.get(aid)
+                           for aid in distinct.to_pylist()], pa.float64())
+        return _map(ids, distinct, values)
 
     def relative_path(self, sha: str, file_name: str) -> str:
         """``images/<sha256><suffix of the stored file>``, e.g. images/ab12...ef.png."""
@@ -208,7 +220,9 @@ def raw_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
         "task_id": col("task_id"), "criterion": col("criterion"),
         "outcome": col("outcome"), "judge": col("judge_kind"),
         "metric_name": _blank(col("metric_name")), "uncalibrated": uncalibrated(batch),
-        "annotator": ctx.annotator(col("annotator_id")), "is_gold": col("is_gold"),
+        "annotator": ctx.annotator(col("annotator_id")),
+        "annotator_reliability": ctx.annotator_reliability(col("annotator_id")),
+        "is_gold": col("is_gold"),
         "gold_answer": _blank(col("gold_answer")), "prompt_id": col("prompt_id"),
         "prompt": col("prompt"), "prompt_category": col("prompt_category"),
         "image_a_id": col("image_a_id"), "image_a_sha256": col("image_a_sha256"),
@@ -256,7 +270,9 @@ def pickapic_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
         "model_0": model_0, "model_1": model_1,
         "run_0_id": col("run_a_id"), "run_1_id": col("run_b_id"),
         "run_0": run_0, "run_1": run_1,
-        "user_id": ctx.annotator(col("annotator_id")), "judge": col("judge_kind"),
+        "user_id": ctx.annotator(col("annotator_id")),
+        "annotator_reliability": ctx.annotator_reliability(col("annotator_id")),
+        "judge": col("judge_kind"),
         "metric_name": _blank(col("metric_name")), "uncalibrated": uncalibrated(batch),
         "votes": col("votes"),
         "agreement": col("agreement"), "created_at": col("created_at"),
@@ -317,7 +333,9 @@ def dpo_lines(batch: Batch, ctx: RowContext) -> pa.Buffer:
         "task_id": col("task_id"), "criterion": col("criterion"),
         "prompt_category": col("prompt_category"), "judge": col("judge_kind"),
         "metric_name": _blank(col("metric_name")), "uncalibrated": uncalibrated(batch),
-        "annotator": ctx.annotator_codes(col("annotator_id")), "votes": col("votes"),
+        "annotator": ctx.annotator_codes(col("annotator_id")),
+        "annotator_reliability": ctx.annotator_reliability(col("annotator_id")),
+        "votes": col("votes"),
         "agreement": col("agreement"), "judgment_id": col("judgment_id"),
         "created_at": col("created_at"),  # written as "2025-03-01T12:00:05.123456Z"
     }

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from django.core.files.storage import default_storage
 
 from evalhub.campaigns.models import Campaign
+from evalhub.campaigns.quality.reliability import campaign_reliability
 from evalhub.core.errors import EvalHubError
 from evalhub.exports.card import CARD_MARKER, dataset_card
 from evalhub.exports.formats import FormatWriter, RowContext
@@ -117,7 +118,8 @@ class Exporter:
         usernames = (annotator_usernames(campaign=self.campaign)
                      if self.options.raw_usernames else None)
         return RowContext(campaign_id=self.campaign.pk, options=self.options,
-                          runs=run_infos(campaign=self.campaign), usernames=usernames)
+                          runs=run_infos(campaign=self.campaign), usernames=usernames,
+                          reliability=campaign_reliability(campaign=self.campaign).weights())
 
     def _write_rows(self, sink: IO[bytes], ctx: RowContext) -> Iterator[None]:
         writer = FormatWriter(CountingWriter(sink), options=self.options)
