@@ -37,6 +37,7 @@ from evalhub.campaigns.quality.annotators import (
 from evalhub.evaluation.models import MetricName, RunMetric
 from evalhub.evaluation.selectors import run_metric_values
 from evalhub.leaderboards.filters import HUMAN, LeaderboardFilters
+from evalhub.leaderboards.kwise import joint_ratings, kwise_votes
 from evalhub.leaderboards.models import LeaderboardSnapshot
 from evalhub.leaderboards.quality import QUALITY_WEIGHT, quality_filtered, weighted_grouped_votes
 from evalhub.leaderboards.results import (
@@ -394,7 +395,8 @@ def _judge_agreement(*, campaign: Campaign, filters: LeaderboardFilters,
                      index: dict[int, int], names: list[str], run_ids: list[int]
                      ) -> dict[str, JudgeAgreement]:
     """Per task: the human majority against each metric judge's outcome (decisive units only)."""
-    human = filtered_judgments(campaign=campaign, filters=filters.with_judge(HUMAN))
+    human = filtered_judgments(campaign=campaign, filters=filters.with_judge(HUMAN)).filter(
+        ranking__isnull=True)  # metric judges judge pairs; best-of-K rankings are not pairs
     rows = list(human.values_list("task_id", "outcome").annotate(count=Count("id")).order_by())
     if not rows:
         return {}
@@ -469,10 +471,19 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
     index = {rid: k for k, rid in enumerate(run_ids)}
     n = len(runs)
     qs = filtered_judgments(campaign=campaign, filters=filters)
+    # Best-of-K votes: fitted with the pairs by Plackett-Luce; records count their implied pairs.
+    kwise = kwise_votes(qs, index, uncategorised=UNCATEGORISED)
+    if kwise is not None:
+        qs = qs.filter(ranking__isnull=True)
     a, b, o, counts, cats = _grouped_votes(qs, index)
     if filters.quality == QUALITY_WEIGHT and not filters.metric_name:
         a, b, o, counts, cats = weighted_grouped_votes(qs, index, campaign=campaign)
-    total = int(counts.sum())
+    pairwise = (a, b, o, counts)
+    total = int(counts.sum()) + (kwise.votes if kwise else 0)
+    if kwise is not None:
+        a, b, o = (np.concatenate([x, y]) for x, y in zip(
+            (a, b, o), (kwise.a, kwise.b, kwise.outcomes), strict=True))
+        counts, cats = np.concatenate([counts, kwise.counts]), cats + kwise.categories
     metrics = run_metric_values(run_ids=run_ids)
     judges = tuple(metric_judge_names(campaign=campaign, criterion=filters.criterion))
     warnings: list[str] = []
@@ -515,7 +526,10 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
     cells = aggregate_cells(a, b, o, n, weights=counts)
     wins = cells.to_wins()
     point = fit_bradley_terry(wins)
-    boot = bootstrap_ratings(cells, rounds=rounds, seed=seed, workers=1, point=point)
+    boot = (bootstrap_ratings(cells, rounds=rounds, seed=seed, workers=1, point=point)
+            if kwise is None else
+            joint_ratings(a=pairwise[0], b=pairwise[1], outcomes=pairwise[2],
+                          counts=pairwise[3], kwise=kwise, n=n, rounds=rounds, seed=seed))
     ratings = boot.ratings
     ranks = rank_with_confidence(boot.lower, boot.upper)
     rank_ci = rank_intervals(boot.samples) if boot.samples.shape[0] else None

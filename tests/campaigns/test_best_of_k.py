@@ -277,3 +277,39 @@ def test_each_task_collects_its_judgments_from_distinct_annotators():
     for task in world.tasks:
         voters = list(task.judgments.values_list("annotator_id", flat=True))
         assert len(voters) == 2 == len(set(voters)) == task.judgments_count
+
+
+# --- the scientists' campaign form ----------------------------------------------------------
+
+
+def _form_body(world, **changes):
+    body = {"name": "Best of three", "runs": [r.pk for r in world.runs],
+            "criteria": ["overall"], "pair_policy": "balanced", "judgments_per_pair": "2",
+            "gold_rate": "0", "lease_seconds": "120", "open_when_built": "on",
+            "task_kind": "best_of_k", "k": "3", "rank_all": "on"}
+    body.update(changes)
+    return body
+
+
+def test_the_campaign_form_creates_a_best_of_k_campaign_and_its_page_says_so(client):
+    world = _world()
+    client.force_login(world.scientist)
+    url = f"/projects/{world.campaign.project_id}/campaigns/new/"
+    response = client.post(url, _form_body(world))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    campaign = world.campaign.project.campaigns.get(name="Best of three")
+    assert (campaign.task_kind, campaign.k, campaign.rank_all) == ("best_of_k", 3, True)
+    page = client.get(response["Location"]).content.decode()
+    assert "best of 3, rank all" in page
+
+
+def test_the_campaign_form_puts_a_refused_k_next_to_its_field(client):
+    world = _world()
+    client.force_login(world.scientist)
+    url = f"/projects/{world.campaign.project_id}/campaigns/new/"
+    response = client.post(url, _form_body(world, k="", rank_all=""))
+    assert response.status_code == 400
+    assert "between 3 and 6" in " ".join(response.context["form"].errors["k"])
+    response = client.post(url, _form_body(world, gold_rate="0.2"))
+    assert response.status_code == 400
+    assert "no gold tasks" in " ".join(response.context["form"].errors["gold_rate"])

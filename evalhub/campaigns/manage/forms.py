@@ -47,7 +47,8 @@ class CampaignCreateForm(forms.Form):
         initial=[Criterion.OVERALL], label="Questions (criteria)",
         help_text="“overall” is always asked; add the others to ask them too.")
     task_kind = forms.ChoiceField(choices=TaskKind.choices, initial=TaskKind.PAIR,
-                                  label="Task kind")
+                                  required=False, label="Task kind",
+                                  help_text="Pairs, or best of K (K images of one prompt).")
     k = forms.IntegerField(required=False, min_value=MIN_K, max_value=MAX_K,
                            label="K (best of K)",
                            help_text=f"Images per task, {MIN_K} to {MAX_K}, one per run; "
@@ -70,6 +71,9 @@ class CampaignCreateForm(forms.Form):
     open_when_built = forms.BooleanField(required=False, initial=True,
                                          help_text="Open for rating once built; "
                                                    "otherwise it stays a draft.")
+
+    def clean_task_kind(self) -> str:
+        return self.cleaned_data["task_kind"] or TaskKind.PAIR  # absent: pairs, as before
 
     def __init__(self, *args: Any, project: Project, categories: list[str],
                  **kwargs: Any) -> None:

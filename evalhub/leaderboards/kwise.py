@@ -1,0 +1,103 @@
+"""Best-of-K votes in a leaderboard: read them as rankings of runs, and fit them together with
+the pairwise votes (Plackett-Luce, :mod:`ratings.joint`).
+
+A best-of-K judgment stores canonical positions (``Judgment.ranking``, best first); the task's
+:class:`TaskImage` rows say which run sits at each position. A vote becomes the Plackett-Luce
+entry "from these K runs, picked these, in this order" (a full ranking's last pick is forced and
+dropped). Records, win rates, pair counts and the category breakdown count the pairs a ranking
+implies: each picked run beat every run still on offer when it was picked (best of K: K - 1
+pairs; a full ranking: K(K-1)/2).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from django.db.models import Count, QuerySet
+
+from evalhub.campaigns.models import Judgment, TaskImage
+from ratings import OUTCOME_A, Rankings, rankings_from_pairs
+from ratings.joint import JointBootstrap, bootstrap_joint
+
+
+@dataclass(frozen=True)
+class KwiseVotes:
+    """A campaign's live best-of-K votes under the leaderboard's filters, counted by pattern.
+
+    ``patterns`` maps (runs shown as indices, sorted; picks as indices, best first) to the
+    number of votes; ``a, b, outcomes, counts, categories`` are the implied pairs (module
+    docstring) as ``_grouped_votes`` returns pairwise votes.
+    """
+
+    patterns: dict[tuple[tuple[int, ...], tuple[int, ...]], int]
+    votes: int
+    a: npt.NDArray[np.int64]
+    b: npt.NDArray[np.int64]
+    outcomes: npt.NDArray[np.int8]
+    counts: npt.NDArray[np.float64]
+    categories: list[str]
+
+
+def kwise_votes(qs: QuerySet[Judgment], index: dict[int, int], *, uncategorised: str
+                ) -> KwiseVotes | None:
+    """The ranked judgments of ``qs`` (two queries: the votes grouped, their tasks' runs), or
+    None when there are none. A vote showing a run no longer in the campaign is left out."""
+    rows = list(qs.filter(ranking__isnull=False)
+                .values("task_id", "ranking", "task__prompt__category")
+                .annotate(count=Count("id")).order_by())
+    if not rows:
+        return None
+    runs: dict[int, dict[int, int]] = {}
+    for task_id, position, run_id in TaskImage.objects.filter(
+            task_id__in={r["task_id"] for r in rows}).values_list("task_id", "position",
+                                                                  "run_id"):
+        runs.setdefault(task_id, {})[position] = run_id
+    patterns: Counter = Counter()
+    implied: Counter = Counter()
+    for row in rows:
+        members = runs.get(row["task_id"], {})
+        shown = [index.get(run) for run in members.values()]
+        picks = [index.get(members.get(p)) for p in row["ranking"]]
+        if not members or None in shown or None in picks:
+            continue
+        left = sorted(shown)
+        kept = []
+        for pick in picks:
+            if len(left) < 2:
+                break  # a full ranking's last pick is forced
+            kept.append(pick)
+            left.remove(pick)
+            category = row["task__prompt__category"] or uncategorised
+            for other in left:
+                implied[(pick, other, category)] += row["count"]
+        patterns[(tuple(sorted(shown)), tuple(kept))] += row["count"]
+    if not patterns:
+        return None
+    keys = list(implied)
+    return KwiseVotes(
+        patterns=dict(patterns), votes=sum(patterns.values()),
+        a=np.array([k[0] for k in keys], dtype=np.int64),
+        b=np.array([k[1] for k in keys], dtype=np.int64),
+        outcomes=np.full(len(keys), OUTCOME_A, dtype=np.int8),
+        counts=np.array([implied[k] for k in keys], dtype=np.float64),
+        categories=[k[2] for k in keys])
+
+
+def joint_ratings(*, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64],
+                  outcomes: npt.NDArray[np.int8], counts: npt.NDArray[np.float64],
+                  kwise: KwiseVotes, n: int, rounds: int, seed: int) -> JointBootstrap:
+    """Plackett-Luce over the pairwise votes (``a, b, outcomes, counts`` as grouped) and the
+    best-of-K patterns together, with ``rounds`` bootstrap rounds (:mod:`ratings.joint`)."""
+    pairs = rankings_from_pairs(a, b, outcomes, n)
+    shown = [s for s, _ in kwise.patterns]
+    picks = [p for _, p in kwise.patterns]
+    ranked = Rankings(n, shown, picks, np.ones(len(picks)),
+                      np.arange(len(picks), dtype=np.int64))
+    every = pairs + ranked if len(pairs) else ranked
+    offset = len(a) if len(pairs) else 0
+    pattern_counts = np.concatenate([counts[:offset] if offset else np.zeros(0),
+                                     np.array(list(kwise.patterns.values()), dtype=np.float64)])
+    return bootstrap_joint(every, pattern_counts, rounds=rounds, seed=seed)
