@@ -11,12 +11,15 @@ stay within one frame of each other; paused, both show the same frame, the one a
 
 from __future__ import annotations
 
+import io
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from PIL import Image as PILImage
 
 from tests.browser.videos import Clip, make_video, serve_bytes
 
@@ -27,6 +30,7 @@ FPS = 30
 OPERATIONS = 60
 PLAY_SAMPLE_FRAMES = 12
 RESYNC_FRAMES = 4  # static/js/rate/video.js
+FIELDS = {"left": "left", "right": "right", "source": "source_image"}
 
 
 def policy() -> str:
@@ -84,11 +88,16 @@ class HeldVideos:
         self.waiting = []
 
 
-def open_player(context, videos: dict[str, Clip], held: HeldVideos | None = None):
-    """A page with the video stage showing ``videos`` (and those ``held`` names held)."""
+def open_player(context, videos: dict[str, Clip], held: HeldVideos | None = None, *,
+                source: bytes | None = None):
+    """A page with the video stage showing ``videos`` (and those ``held`` names held): left,
+    right, and a source video when ``videos`` has one, or the still PNG ``source``."""
     held = held or HeldVideos()
     task = {"lease": "video-sync", "prompt": "two clips", "source_image": None,
-            **{side: item(side, video) for side, video in videos.items()}}
+            **{FIELDS[side]: item(side, video) for side, video in videos.items()}}
+    if source is not None:
+        task["source_image"] = {"url": "/video-sync/source.png", "width": 256, "height": 144,
+                                "tiles": None, "video": None}
     page = context.new_page()
 
     def handle(route) -> None:
@@ -100,6 +109,8 @@ def open_player(context, videos: dict[str, Clip], held: HeldVideos | None = None
         elif path == "harness.js":
             route.fulfill(status=200, body=HARNESS.read_text(),
                           headers={"Content-Type": "text/javascript"})
+        elif path == "source.png":
+            route.fulfill(status=200, body=source, headers={"Content-Type": "image/png"})
         elif path.endswith(".webm"):
             data = videos[path.removesuffix(".webm")].data
             if path.removesuffix(".webm") in held.names:
@@ -280,4 +291,57 @@ def test_playback_waits_for_both_videos_and_so_do_the_votes(context, errors):
     assert state["paused"] == [False, False]
     sample = page.evaluate(f"() => window.harness.sampleDrift({PLAY_SAMPLE_FRAMES})")
     assert sample["dt"] <= 1 / FPS
+    assert page.evaluate("() => window.__violations") == [] and errors == []
+
+
+def zoom_state(page) -> dict:
+    """Each shown pane's zoom transform and the shared view's zoom."""
+    return page.evaluate("""() => ({
+      zoom: window.harness.view.state.zoom,
+      transforms: Object.fromEntries([...document.querySelectorAll('.pane:not([hidden])')]
+        .map((p) => [p.dataset.side, (p.querySelector('.pane-video') && p.dataset.kind === 'video'
+          ? p.querySelector('.pane-video') : p.querySelector('.pane-img')).style.transform])),
+    })""")
+
+
+@pytest.mark.parametrize("source", ["video", "picture"])
+def test_an_edit_shows_its_source_beside_the_pair_zoomed_and_played_with_it(
+        context, errors, source):
+    """An edit's source, a video (played on the pair's timeline) or a still picture, is shown
+    beside the two outputs; the wheel over one video zooms every pane, videos and picture."""
+    videos = clips()
+    still = None
+    if source == "video":
+        videos["source"] = make_video(width=256, height=144, fps=FPS, frames=120, hue=40)
+    else:
+        out = io.BytesIO()
+        PILImage.new("RGB", (256, 144), (200, 120, 40)).save(out, format="PNG")
+        still = out.getvalue()
+    page = open_player(context, videos, source=still)
+    wait_shown(page)
+    assert page.is_visible(".pane-source")
+    expected = 3 if source == "video" else 2
+    assert page.evaluate("() => window.harness.player.videos.length") == expected
+    if source == "picture":
+        assert page.evaluate("() => document.querySelector('.pane-source .pane-img')"
+                             ".naturalWidth") == 256
+
+    page.keyboard.press("Space")
+    state = settle(page)
+    assert state["paused"] == [False] * expected
+    page.keyboard.press("Space")
+    state = settle(page)
+    assert len(set(state["times"])) == 1 and len(set(state["frames"])) == 1
+
+    fit = zoom_state(page)
+    box = page.locator(".pane-left .pane-view").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -400)
+    page.wait_for_function("() => window.harness.view.state.zoom > 1.5")
+    zoomed = zoom_state(page)
+    assert set(zoomed["transforms"]) == {"source", "left", "right"}
+    for side, transform in zoomed["transforms"].items():
+        assert transform != fit["transforms"][side]
+        scale = float(re.search(r"scale\(([\d.]+)\)", transform).group(1))
+        assert scale == pytest.approx(zoomed["zoom"], rel=1e-4)  # one zoom for every pane
     assert page.evaluate("() => window.__violations") == [] and errors == []

@@ -7,6 +7,8 @@ import { VideoStage } from "/static/js/rate/video.js";
 import { SyncedView } from "/static/js/rate/zoom.js";
 
 const task = JSON.parse(document.getElementById("task").textContent);
+// As rate.js does: a third column for an edit's source.
+document.getElementById("rate-app").classList.toggle("has-source", Boolean(task.source_image));
 const root = document.getElementById("rate-stage");
 const view = new SyncedView();
 const images = new Stage(root, view, "/static/vendor/openseadragon/");
@@ -32,12 +34,14 @@ function frameIndex(video) {
   return index;
 }
 
-/** Both videos' times and shown frames, read in one task. */
+/** The first two videos' times and shown frames (and every video's), read in one task. */
 function measure() {
-  const [a, b] = stage.player.videos;
+  const videos = stage.player.videos;
+  const [a, b] = videos;
   return {
     ta: a.currentTime, tb: b.currentTime, fa: frameIndex(a), fb: frameIndex(b),
-    paused: [a.paused, b.paused], rates: [a.playbackRate, b.playbackRate],
+    paused: videos.map((v) => v.paused), rates: videos.map((v) => v.playbackRate),
+    times: videos.map((v) => v.currentTime), frames: videos.map(frameIndex),
   };
 }
 

@@ -229,7 +229,7 @@ export class SyncedVideos extends EventTarget {
   end(token) {
     if (token.epoch !== this.epoch) return;
     this.busy = Math.max(0, this.busy - 1);
-    if (token.op === this.op) this.changed();
+    if (token.op === this.op || this.busy === 0) this.changed();
   }
 
   current(token) {
@@ -364,8 +364,8 @@ export class VideoControls {
     bar.setAttribute("aria-label", "Video playback (both videos together)");
     bar.hidden = true;
     this.play = button("vid-play", "Play", KEY_HINTS.play, "Play or pause both videos");
-    this.back = button("vid-back", "Frame", KEY_HINTS.back, "One frame back");
-    this.forward = button("vid-forward", "Frame", KEY_HINTS.forward, "One frame forward");
+    this.back = button("vid-back", "‹ Frame", KEY_HINTS.back, "One frame back");
+    this.forward = button("vid-forward", "Frame ›", KEY_HINTS.forward, "One frame forward");
     this.seek = document.createElement("input");
     this.seek.type = "range";
     this.seek.className = "vid-seek";
@@ -435,6 +435,9 @@ export class VideoControls {
     const text = this.play.querySelector("span");
     if (text.textContent !== label) text.textContent = label;
     this.play.setAttribute("aria-pressed", String(player.playing));
+    // For scripts and tests: "busy" while an operation runs (seeks, waiting for data).
+    const state = player.busy ? "busy" : player.playing ? "playing" : "paused";
+    if (this.bar.dataset.state !== state) this.bar.dataset.state = state;
     const last = player.lastFrame;
     const frame = player.currentFrame();
     if (this.seek.max !== String(last)) this.seek.max = String(last);

@@ -1,0 +1,142 @@
+"""A video campaign on the real rating page (issue #18): the pair's renditions play in sync in
+the image panes, with the same keys and guarantees as images. No vote counts before both
+videos' first frames are drawn; Space, `,` `.` and the seek bar move both videos together
+(within one frame, the same frame when paused); the vote keys still vote, and the next video
+pair comes up. Videos are made with PyAV (tests/browser/videos.py: each frame carries its
+index), stored as an import stores them and given renditions as the worker writes them."""
+
+from __future__ import annotations
+
+import pytest
+
+from evalhub.blobs.tasks import blobs_make_video_renditions
+from evalhub.blobs.video_services import video_inspect, video_store
+from evalhub.campaigns.models import Judgment
+from evalhub.runs.models import GenerationRun, Image, MediaKind
+from tests.browser.conftest import login
+from tests.browser.pages import HeldRequests, outbox, shown_lease, until
+from tests.browser.videos import make_video
+from tests.browser.world import SECRET_NAMES, build_world, live_judgments
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+FPS = 30
+FRAMES = 60
+ANSWER_BUTTONS = ".criterion button[data-answer]"
+BAR = ".rate-video-bar"
+
+# The shown videos' times and frames (the index their pixels carry), read in one task.
+MEASURE = """() => {
+  const canvas = document.createElement('canvas');
+  const context = canvas.getContext('2d', { willReadFrequently: true });
+  const index = (video) => {
+    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+    context.drawImage(video, 0, 0);
+    const row = context.getImageData(0, Math.floor(canvas.height / 8), canvas.width, 1).data;
+    const block = Math.floor(canvas.width / 8);
+    let n = 0;
+    for (let bit = 0; bit < 8; bit += 1) n = n * 2 + (row[(bit * block + (block >> 1)) * 4] > 127);
+    return n;
+  };
+  const videos = [...document.querySelectorAll('.pane:not([hidden]) .pane-video')];
+  return { times: videos.map((v) => v.currentTime), frames: videos.map(index),
+           paused: videos.map((v) => v.paused) };
+}"""
+
+SETTLED = """(want) => {
+  const bar = document.querySelector('.rate-video-bar');
+  const videos = [...document.querySelectorAll('.pane:not([hidden]) .pane-video')];
+  return bar.dataset.state === want && videos.every((v) => !v.seeking)
+    && videos.every((v) => v.paused === (want === 'paused'));
+}"""
+
+
+def build_video_world(prompts: int = 3):
+    """The browser world's two secretly named runs, their outputs videos: a run's Image row
+    points at the video and its poster, as an import makes it; renditions written."""
+    world = build_world(prompts=prompts)
+    GenerationRun.objects.filter(pk__in=[run.pk for run in world.runs]).update(
+        media_kind=MediaKind.VIDEO)
+    for number, image in enumerate(Image.objects.filter(run__in=world.runs).order_by("pk")):
+        clip = make_video(width=320 if number % 2 else 256, height=180 if number % 2 else 256,
+                          fps=FPS, frames=FRAMES, hue=number * 37)
+        name = f"{SECRET_NAMES[2]}-{number}.webm"
+        video = video_store(data=clip.data, info=video_inspect(clip.data, name=name), name=name)
+        Image.objects.filter(pk=image.pk).update(blob=video.poster, video=video)
+    assert blobs_make_video_renditions(list(Image.objects.values_list("video", flat=True)))
+    return world
+
+
+def is_video_file(request) -> bool:
+    return "/media/video/" in request.url
+
+
+def settle(page, want: str) -> dict:
+    page.wait_for_function(SETTLED, arg=want)
+    return page.evaluate(MEASURE)
+
+
+def test_a_video_pair_plays_in_sync_and_is_voted_like_images(context, errors, traffic):
+    world = build_video_world()
+    page = context.new_page()
+    held = HeldRequests(page, "**/*", where=is_video_file)
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    held.wait_for(2)  # both renditions asked for, neither answered
+    for key in ("1", "2", "3", "4"):
+        page.keyboard.press(key)
+    for button in page.query_selector_all(ANSWER_BUTTONS):
+        button.dispatch_event("click")
+    page.wait_for_timeout(600)  # long enough for a vote to leave the outbox, had one been cast
+    assert page.get_attribute("#rate-app", "data-ready") == "0"
+    assert all(button.is_disabled() for button in page.query_selector_all(ANSWER_BUTTONS))
+    assert outbox(page) == [] and not Judgment.objects.filter(campaign=world.campaign).exists()
+
+    held.release()
+    lease = shown_lease(page)
+    assert page.locator(".pane[data-kind=video]:not([hidden])").count() == 2
+    assert page.is_visible(BAR)
+    frame = 1 / FPS
+    worst = 0.0
+    state = settle(page, "playing")  # a shown pair plays, both together
+    # Space pauses both on one frame; `.` and `,` step both; the seek bar moves both.
+    page.keyboard.press("Space")
+    state = settle(page, "paused")
+    assert len(set(state["frames"])) == 1 and len(set(state["times"])) == 1
+    start = state["frames"][0]
+    steps = [(".", 1), (".", 1), (",", -1), (".", 1)]
+    for key, delta in steps:
+        page.keyboard.press(key)
+        state = settle(page, "paused")
+        start = min(FRAMES - 1, max(0, start + delta))
+        assert state["frames"] == [start, start], (key, state)
+        worst = max(worst, abs(state["times"][0] - state["times"][1]))
+    page.eval_on_selector(".vid-seek", "(el) => { el.value = '42';"
+                          " el.dispatchEvent(new Event('input', {bubbles: true}));"
+                          " el.dispatchEvent(new Event('change', {bubbles: true})); }")
+    state = settle(page, "paused")
+    assert state["frames"] == [42, 42]
+    page.screenshot(path="/tmp/rate-video.png")  # to look at the layout
+    page.select_option(".vid-rate", "0.5")
+    page.keyboard.press("Space")
+    state = settle(page, "playing")
+    worst = max(worst, abs(state["times"][0] - state["times"][1]))
+    assert worst <= frame
+    assert page.evaluate("() => [...document.querySelectorAll('.pane-video')]"
+                         ".filter((v) => v.src).every((v) => v.playbackRate > 0.4"
+                         " && v.playbackRate < 0.6)")
+
+    # The vote keys still vote (Space and the frame keys did not), and the next pair is videos.
+    assert outbox(page) == [] and not Judgment.objects.filter(campaign=world.campaign).exists()
+    page.keyboard.press("2")
+    assert until(lambda: live_judgments(world.campaign).filter(lease_id=lease).exists())
+    shown_lease(page, other_than=lease)
+    assert page.locator(".pane[data-kind=video]:not([hidden])").count() == 2
+    settle(page, "playing")
+    assert live_judgments(world.campaign).count() == 1
+
+    # Blind: no run or model name in anything the page received.
+    for url, body in traffic.bodies:
+        for secret in SECRET_NAMES:
+            assert secret not in body and secret not in url
+    assert page.evaluate("() => window.__violations") == []
+    assert errors == []
