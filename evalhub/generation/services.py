@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -21,18 +22,28 @@ from PIL import Image as PILImage
 
 from evalhub.blobs.after_store import blobs_after_store
 from evalhub.blobs.services import blob_store_bytes
+from evalhub.blobs.video_services import video_inspect, video_store, videos_after_store
 from evalhub.core.errors import EvalHubError
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.generation.plan import PlannedItem, batch_bounds, run_items
 from evalhub.generation.workers import cached_generator
 from evalhub.prompts.models import Prompt
-from evalhub.runs.models import GenerationFailure, GenerationRun, Image, RunSource, RunStatus
+from evalhub.runs.models import (
+    GenerationFailure,
+    GenerationRun,
+    Image,
+    MediaKind,
+    RunSource,
+    RunStatus,
+)
 from generators import (
     CheckpointSpec,
     GenerationItem,
+    GenerationResult,
     GeneratorError,
     get_generator_class,
 )
+from generators.video import encode_mp4
 
 logger = logging.getLogger(__name__)
 
@@ -96,18 +107,39 @@ def _pending(run: GenerationRun, items: Sequence[PlannedItem]) -> list[PlannedIt
     return [i for i in items if (i.prompt_id, i.seed) not in done]
 
 
-def _save_image(run: GenerationRun, item: PlannedItem, png: bytes, elapsed_s: float,
-                metadata: dict[str, Any]) -> int | None:
-    """Store one image with its row; returns its blob id (None if another delivery won)."""
+@dataclass(frozen=True)
+class _Stored:
+    blob_id: int
+    video_id: int | None
+
+
+def _save_output(run: GenerationRun, item: PlannedItem,
+                 result: GenerationResult) -> _Stored | None:
+    """Store one image or video with its row (None if another delivery stored it first).
+
+    A video is encoded to MP4 (generators/video.py), validated like an imported one and
+    stored as a ``VideoBlob``; the ``Image`` row points at its poster (the middle frame) and
+    at it. Encoding happens before the transaction, so no row lock waits on it.
+    """
+    name = f"run {run.pk} prompt {item.prompt_id} seed {item.seed}"
+    video_data = None
+    if result.video is not None:
+        video_data = encode_mp4(result.video.frames, result.video.fps)
     try:
         with transaction.atomic():
-            blob = blob_store_bytes(png, name=f"run {run.pk} prompt {item.prompt_id} "
-                                             f"seed {item.seed}")
+            video = None
+            if video_data is not None:
+                video = video_store(data=video_data, info=video_inspect(video_data, name=name),
+                                    name=name, poster=result.png_bytes())
+                blob = video.poster
+            else:
+                blob = blob_store_bytes(result.png_bytes(), name=name)
             Image.objects.create(run=run, prompt_id=item.prompt_id, seed=item.seed, blob=blob,
-                                 elapsed_s=elapsed_s, metadata=metadata)
+                                 video=video, elapsed_s=result.elapsed_s,
+                                 metadata=result.metadata)
             GenerationFailure.objects.filter(run=run, prompt_id=item.prompt_id,
                                              seed=item.seed).delete()
-            return blob.pk
+            return _Stored(blob.pk, video.pk if video is not None else None)
     except IntegrityError:
         # Another delivery of this batch stored the item first: nothing to do.
         logger.info("run %s item %s already stored", run.pk, item)
@@ -140,6 +172,7 @@ def generation_run_batch(*, run: GenerationRun, start: int, stop: int) -> int:
     )
     made = 0
     stored_blobs: list[int] = []
+    stored_videos: list[int] = []
     if pending:
         generator = cached_generator(run.checkpoint.generator, checkpoint_spec(run),
                                      checkpoint_id=run.checkpoint_id)
@@ -156,15 +189,19 @@ def generation_run_batch(*, run: GenerationRun, start: int, stop: int) -> int:
         for result in generator.generate(requests, run.parameters):
             item = by_key[result.item.key]
             if result.ok:
-                blob_id = _save_image(run, item, result.png_bytes(), result.elapsed_s,
-                                      result.metadata)
-                if blob_id is not None:
-                    stored_blobs.append(blob_id)
+                stored = _save_output(run, item, result)
+                if stored is not None:
+                    stored_blobs.append(stored.blob_id)
+                    if stored.video_id is not None:
+                        stored_videos.append(stored.video_id)
                     made += 1
             else:
                 _record_failure(run, item, result.error or "unknown error")
     with transaction.atomic():
         blobs_after_store(stored_blobs)
+        videos_after_store(stored_videos)
+        if stored_videos and run.media_kind != MediaKind.VIDEO:
+            GenerationRun.objects.filter(pk=run.pk).update(media_kind=MediaKind.VIDEO)
     run_refresh_progress(run=run)
     return made
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
 from evalhub.core.errors import EvalHubError
 from evalhub.projects.references import check_same_project
 from evalhub.prompts.models import PromptSet
-from evalhub.runs.models import Checkpoint, GenerationRun, RunSource
+from evalhub.runs.models import Checkpoint, GenerationRun, MediaKind, RunSource
 
 
 def run_create(
@@ -44,4 +45,19 @@ def run_create(
         seeds=seeds,
         parameters=parameters or {},
         created_by=created_by,
+        media_kind=_generator_media_kind(checkpoint) if source == RunSource.GENERATED
+        else MediaKind.IMAGE,
     )
+
+
+def _generator_media_kind(checkpoint: Checkpoint) -> str:
+    """``video`` for a checkpoint whose generator makes videos (``Generator.media_kind``), so a
+    generated run is known to be a video run before its first output; an unknown generator is
+    refused later, at launch, with its own message."""
+    from generators import GeneratorError, get_generator_class
+
+    try:
+        cls = get_generator_class(checkpoint.generator, settings.EVALHUB_GENERATORS)
+    except (GeneratorError, ImportError, TypeError):
+        return MediaKind.IMAGE
+    return MediaKind.VIDEO if cls.media_kind == MediaKind.VIDEO else MediaKind.IMAGE
