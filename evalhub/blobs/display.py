@@ -17,6 +17,17 @@ derivative written here from the decoded pixels:
   lossless WebP stays lossless, lossy WebP is re-encoded at quality 95. Animated files give
   their first frame.
 
+Images over ``DISPLAY_MAX_SIDE`` (4096 px, the side above which they get Deep Zoom tiles,
+blobs/tiles.py) are never sent whole to a rating or gallery page: those open the tiles, cut
+from the same display pixels at full resolution. Their derivative (admin thumbnails, a video's
+poster, a download) is reduced by the smallest integer factor that brings the long side to
+4096 px or less (box average, ``Image.reduce``, strip by strip), from the same bounded decode
+as the tiles (a still WebP straight into one buffer by libwebp, blobs/webp.py; the pixels held
+once), and encoded as below except that a reduced JPEG gets quality 95 at 4:4:4 (the
+original's tables fit only its own pixel grid). Encoding 16K pixels was the costly part: a
+15360 x 8640 WebP went through Pillow's animation decoder and encoder, each with whole-image
+buffers (3.1 GB peak), a PNG took minutes to compress; the reduced image is 1/16 of that.
+
 The derivative is stored under an opaque name (``display/<2 hex>/<token>.<ext>``, see
 ``names.py``) and is deterministic: the same original always gives the same bytes, so a
 redelivered task or a concurrent build writes the same file.
@@ -38,12 +49,19 @@ from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 from evalhub.blobs.locks import blob_lock
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.names import display_path
+from evalhub.blobs.webp import decode_rgba
 
 # Above this many pixels a missing derivative is not built inside a web request (the view
 # answers 503 and the worker's task makes it); below, building takes well under a second.
 DISPLAY_SYNC_MAX_PIXELS = 2048 * 2048
 # JPEG and lossy WebP originals whose tables cannot be reused are re-encoded at this quality.
 REENCODE_QUALITY = 95
+# Above this long side the derivative is reduced (module doc); equal to tiles.TILE_MIN_SIDE_PX
+# (tiles.py imports this module, so the value is repeated; a test checks they agree).
+DISPLAY_MAX_SIDE = 4096
+# Rows of the reduced image made per strip: a strip of the full image is this times the factor
+# rows high (15360 px wide RGBA, factor 4: 63 MB), far below the decoded image.
+REDUCE_STRIP_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -161,27 +179,80 @@ def _webp_is_lossless(data: bytes) -> bool:
 
 
 # Pillow's Huffman optimisation buffers the whole encoded JPEG (2 bytes per pixel with kept
-# tables: 265 MB for 15360 x 8640), so it is used below this size only. Larger images are
-# opened as tiles on the rating page; their derivative is a download.
+# tables: 265 MB for 15360 x 8640), so it is used below this size only (derivatives over
+# 4096 px on a side are reduced now, so this is a guard rather than a rule).
 OPTIMIZE_MAX_PIXELS = 4096 * 4096
 # The WebP chunks before the image chunk (VP8X, ICCP, ...) lie within this head of the file.
 WEBP_HEAD_BYTES = 1 << 20
 
 
+def reduce_factor(width: int, height: int) -> int:
+    """The smallest integer ``f`` with ``ceil(max(width, height) / f) <= DISPLAY_MAX_SIDE``
+    (1 for images that are not reduced)."""
+    return max(1, -(-max(width, height) // DISPLAY_MAX_SIDE))
+
+
+def reduce_in_strips(img: Image.Image, factor: int) -> Image.Image:
+    """``img`` reduced by ``factor`` (box average of ``factor x factor`` blocks, the output
+    ``ceil(w / factor) x ceil(h / factor)``, as ``Image.reduce``), one strip of rows at a time,
+    so that no second full-size buffer is made (Pillow's ``reduce`` of an RGBA or LA image
+    premultiplies a copy of the whole image). Modes ``reduce`` lacks (``1``, ``I;16``) go
+    through ``L`` / ``I`` per strip and back."""
+    if factor == 1:
+        return img
+    through = {"1": "L", "I;16": "I"}.get(img.mode)
+    width, height = img.size
+    out = Image.new(img.mode if through is None else through,
+                    (-(-width // factor), -(-height // factor)))
+    step = REDUCE_STRIP_ROWS * factor
+    for top in range(0, height, step):
+        strip = img.crop((0, top, width, min(height, top + step)))
+        if through:
+            strip = strip.convert(through)
+        out.paste(strip.reduce(factor), (0, top // factor))
+    if img.mode == "I;16":
+        out = out.convert("I;16")
+    elif img.mode == "1":
+        out = out.convert("1", dither=Image.Dither.NONE)
+    return out
+
+
+def _decoded(source: BinaryIO, opened: Image.Image, *, keep_16_bit: bool,
+             bounded: bool) -> Image.Image:
+    """The display pixels of the opened file, decoded in place (``copy=False``). ``bounded``:
+    a still WebP is decoded by libwebp into one buffer (webp.py), as the tiles are, instead of
+    Pillow's animation decoder (two canvases and a copy); it comes back as RGBA, with alpha 255
+    everywhere when the file has none (the caller makes it RGB once reduced)."""
+    if bounded and opened.format == "WEBP" and not getattr(opened, "is_animated", False):
+        source.seek(0)
+        direct = decode_rgba(source.read())
+        if direct is not None:
+            direct.info = dict(opened.info)  # its ICC profile and EXIF orientation
+            return display_pixels(direct, copy=False)
+    return display_pixels(opened, keep_16_bit=keep_16_bit, copy=False)
+
+
 def write_display(source: BinaryIO, out: BinaryIO) -> DisplayFormat:
     """Decode an accepted image from ``source`` and write its display derivative to ``out``
     (see the module doc). Neither the file nor the encoded derivative is held in memory, and the
-    pixels are held once (display_pixels(copy=False))."""
+    pixels are held once (display_pixels(copy=False)); images over ``DISPLAY_MAX_SIDE`` are
+    reduced (module doc)."""
     head = source.read(WEBP_HEAD_BYTES)
     source.seek(0)
     with Image.open(source) as opened:
         source_format = opened.format or ""
         fmt = display_format(source_format)
-        keep_tables = (source_format == "JPEG" and opened.mode in ("RGB", "L")
+        factor = reduce_factor(*opened.size)
+        keep_tables = (factor == 1 and source_format == "JPEG" and opened.mode in ("RGB", "L")
                        and isinstance(opened, JpegImagePlugin.JpegImageFile))
         qtables = opened.quantization if keep_tables else None
         sampling = JpegImagePlugin.get_sampling(opened) if keep_tables else -1
-        pixels = display_pixels(opened, keep_16_bit=fmt is PNG, copy=False)
+        opaque = "A" not in opened.mode and "transparency" not in opened.info
+        pixels = _decoded(source, opened, keep_16_bit=fmt is PNG, bounded=factor > 1)
+    # The only reference to the full-size pixels is dropped here.
+    pixels = reduce_in_strips(pixels, factor)
+    if fmt is WEBP and opaque and pixels.mode == "RGBA":  # libwebp's RGBA of an opaque file
+        pixels = pixels.convert("RGB")
     if fmt is JPEG:
         if pixels.mode not in ("RGB", "L"):
             pixels = pixels.convert("RGB")
