@@ -17,7 +17,12 @@ from evalhub.campaigns.quality.agreement import agreement_by_criterion
 from evalhub.campaigns.quality.annotators import annotator_quality, annotator_set_excluded
 from evalhub.campaigns.quality.latency import latency_outliers
 from evalhub.campaigns.selectors import campaign_progress
-from evalhub.campaigns.services import campaign_create, campaign_set_status
+from evalhub.campaigns.services import (
+    campaign_create,
+    campaign_set_annotators,
+    campaign_set_status,
+    members_named,
+)
 from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.projects.api_base import ProjectScopedMixin
 from evalhub.projects.models import Project
@@ -28,14 +33,19 @@ from evalhub.runs.models import GenerationRun, Image
 
 class CampaignSerializer(ScopedModelSerializer):
     progress = serializers.SerializerMethodField()
+    annotators = serializers.SlugRelatedField(
+        slug_field="username", many=True, read_only=True,
+        help_text="Usernames of the members who may rate it; empty: every member.")
 
     class Meta:
         model = Campaign
         fields = ["id", "project", "name", "instructions", "runs", "prompt_category",
                   "criteria", "judgments_per_pair", "gold_rate", "gold_accuracy_threshold",
                   "pair_policy", "min_lpips_distance", "lease_seconds", "status", "open_when_built",
-                  "task_kind", "k", "rank_all", "build_report", "created_at", "progress"]
-        read_only_fields = ["id", "status", "build_report", "created_at", "progress"]
+                  "task_kind", "k", "rank_all", "annotators", "build_report", "created_at",
+                  "progress"]
+        read_only_fields = ["id", "status", "annotators", "build_report", "created_at",
+                            "progress"]
 
     def get_progress(self, campaign: Campaign) -> dict:
         return campaign_progress(campaign=campaign)
@@ -58,6 +68,11 @@ class CampaignCreateSerializer(serializers.Serializer):
     pair_policy = serializers.ChoiceField(choices=PairPolicy.values, default=PairPolicy.BALANCED)
     min_lpips_distance = serializers.FloatField(required=False, allow_null=True, default=None)
     lease_seconds = serializers.IntegerField(default=180, min_value=10, max_value=24 * 3600)
+    # Usernames, as the memberships API takes them: a user is not a project's object.
+    annotators = serializers.ListField(
+        child=serializers.CharField(max_length=150), required=False, default=list,
+        max_length=10_000,
+        help_text="Usernames of the project's members who may rate it; empty: every member.")
     task_kind = serializers.ChoiceField(
         choices=TaskKind.values, default=TaskKind.PAIR,
         help_text="pair: two images per task; best_of_k: k images of one prompt, one per run.")
@@ -65,6 +80,12 @@ class CampaignCreateSerializer(serializers.Serializer):
                                  help_text="Best of K: images per task, 3 to 6.")
     rank_all = serializers.BooleanField(
         default=False, help_text="Best of K: rank all k images by successive picks.")
+
+
+class AnnotatorsSerializer(serializers.Serializer):
+    annotators = serializers.ListField(
+        child=serializers.CharField(max_length=150), max_length=10_000,
+        help_text="Usernames of the project's members who may rate it; empty: every member.")
 
 
 class GoldInputSerializer(serializers.Serializer):
@@ -134,7 +155,7 @@ class CampaignViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.Retrieve
     filterset_fields = ["project", "status"]
 
     def base_queryset(self) -> QuerySet[Campaign]:
-        return Campaign.objects.prefetch_related("runs").order_by("-id")
+        return Campaign.objects.prefetch_related("runs", "annotators").order_by("-id")
 
     @extend_schema(request=CampaignCreateSerializer, responses={201: CampaignSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
@@ -143,6 +164,8 @@ class CampaignViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.Retrieve
         data = dict(form.validated_data)
         require_project_role(request=request, project_id=data["project"].id,
                              roles=self.write_roles)
+        data["annotators"] = members_named(project=data["project"],
+                                           usernames=data["annotators"])
         campaign = campaign_create(created_by=request.user, **data)
         return Response(CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
 
@@ -185,6 +208,20 @@ class CampaignViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.Retrieve
             "agreement": agreement_by_criterion(campaign=campaign),
             "latency_outliers": latency_outliers(campaign=campaign),
         })
+
+    @extend_schema(request=AnnotatorsSerializer, responses=AnnotatorsSerializer)
+    @action(detail=True, methods=["post"], url_path="annotators")
+    def set_annotators(self, request: Request, pk: str | None = None) -> Response:
+        """Choose who may rate the campaign (an empty list: every member of the project)."""
+        campaign = self.get_object()
+        require_project_role(request=request, project_id=campaign.project_id,
+                             roles=self.write_roles)
+        form = AnnotatorsSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        campaign_set_annotators(campaign=campaign, annotators=members_named(
+            project=campaign.project, usernames=form.validated_data["annotators"]))
+        return Response({"annotators": sorted(
+            campaign.annotators.values_list("username", flat=True))})
 
     @extend_schema(request=GoldInputSerializer, responses={201: GoldAnswerSerializer})
     @action(detail=True, methods=["post"])

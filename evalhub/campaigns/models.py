@@ -99,6 +99,10 @@ class Campaign(models.Model):
     build_report = models.JSONField(default=dict, blank=True)
     open_when_built = models.BooleanField(
         default=True, help_text="Open for rating once its tasks are built; else stay a draft.")
+    # Who may rate (serving/leasing.py may_rate): empty, every member of the project.
+    annotators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="assigned_campaigns",
+        help_text="Members of the project who may rate it; empty: every member.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+)
 
 from evalhub.campaigns.models import (
     Campaign,
@@ -50,11 +60,40 @@ def campaign_of_member(*, user: AbstractBaseUser, campaign_id: int) -> Campaign:
     return campaign
 
 
+class NotAssigned(EvalHubError):
+    """The campaign names its annotators and the caller, a member of its project, is not one
+    of them (403)."""
+
+    http_status = 403
+
+
+def campaign_for_rater(*, user: AbstractBaseUser, campaign_id: int) -> Campaign:
+    """The campaign, if ``user`` may rate it (serving's ``may_rate``; one query).
+
+    Raises NoSuchCampaign (404) when they hold no role in its project, NotAssigned (403) when
+    the campaign names its annotators and they are not among them.
+    """
+    from evalhub.campaigns.serving.leasing import may_rate
+
+    campaign = (Campaign.objects.filter(pk=campaign_id, project__memberships__user=user)
+                .annotate(may_rate=ExpressionWrapper(
+                    may_rate(user.pk, campaign=OuterRef("pk"), project=OuterRef("project_id")),
+                    output_field=BooleanField()))
+                .first())
+    if campaign is None:
+        raise NoSuchCampaign("No such campaign.")
+    if not campaign.may_rate:
+        raise NotAssigned("This campaign is rated by the annotators its scientists chose, and "
+                          "you are not one of them.")
+    return campaign
+
+
 def campaigns_for_rater(*, user: AbstractBaseUser, projects: QuerySet) -> QuerySet[Campaign]:
-    """The active campaigns of ``projects``, and the closed ones ``user`` voted in, newest
-    first, each annotated with ``left_for_rater``: whether a task still needs a vote that
-    ``user`` may give (one not judged, skipped or reported by them; one held by another
-    annotator counts, as its lease may lapse). Serving's rule (serving/leasing.py) as one
+    """The active campaigns of ``projects`` that ``user`` may rate (serving's ``may_rate``),
+    and the closed ones ``user`` voted in, newest first, each annotated with
+    ``left_for_rater``: whether a task still needs a vote that ``user`` may give (one not
+    judged, skipped or reported by them; one held by another annotator counts, as its lease
+    may lapse). Serving's rule (serving/leasing.py) as one
     ``EXISTS`` per listed campaign: one query for the whole list.
     """
     seen = Lease.objects.filter(task=OuterRef("pk"), annotator=user).exclude(
@@ -66,7 +105,10 @@ def campaigns_for_rater(*, user: AbstractBaseUser, projects: QuerySet) -> QueryS
     ).filter(~Exists(seen), ~Exists(judged))
     voted = Judgment.objects.filter(campaign=OuterRef("pk"), annotator=user,
                                     judge_kind=JudgeKind.HUMAN, retracted_at__isnull=True)
+    from evalhub.campaigns.serving.leasing import may_rate
+
     return (Campaign.objects.filter(project__in=projects)
+            .filter(may_rate(user.pk, campaign=OuterRef("pk"), project=OuterRef("project_id")))
             .filter(Q(status=CampaignStatus.ACTIVE)
                     | (Q(status=CampaignStatus.CLOSED) & Exists(voted)))
             .annotate(left_for_rater=Exists(open_task))

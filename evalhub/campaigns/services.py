@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
@@ -24,7 +25,7 @@ from evalhub.campaigns.models import (
 )
 from evalhub.core.errors import EvalHubError
 from evalhub.core.queueing import enqueue_on_commit
-from evalhub.projects.models import Project
+from evalhub.projects.models import Membership, Project
 from evalhub.projects.references import check_same_project
 from evalhub.runs.models import GenerationRun
 
@@ -103,11 +104,13 @@ def campaign_create(
     task_kind: str = TaskKind.PAIR,
     k: int | None = None,
     rank_all: bool = False,
+    annotators: Sequence[AbstractBaseUser] = (),
 ) -> Campaign:
     """Create a campaign; its tasks are built by a worker (or now, with ``build_now``).
 
     ``task_kind`` "pair" (two images) or "best_of_k" (``k`` images of one prompt, one per run;
     ``rank_all`` asks annotators to rank all K by successive picks instead of one pick).
+    ``annotators``: the members of the project who may rate it (empty: every member).
     """
     criteria = _validate(runs=runs, criteria=criteria, gold_rate=gold_rate,
                          judgments_per_pair=judgments_per_pair, project=project)
@@ -126,10 +129,47 @@ def campaign_create(
         task_kind=task_kind, k=k, rank_all=rank_all,
     )
     campaign.runs.set(runs)
+    if annotators:
+        campaign_set_annotators(campaign=campaign, annotators=annotators)
     if build_now:
         campaign_build_tasks(campaign=campaign)
     else:
         enqueue_on_commit(BUILD_TASK, campaign.pk)
+    return campaign
+
+
+def members_named(*, project: Project, usernames: Sequence[str]) -> list[AbstractBaseUser]:
+    """The members of ``project`` with these usernames (the API names annotators by username,
+    as the memberships API does). A name that is no member's is refused: told apart neither
+    from a user of another project nor from a name nobody has."""
+    wanted = list(dict.fromkeys(usernames))
+    found = {user.get_username(): user for user in get_user_model().objects.filter(
+        username__in=wanted, memberships__project=project)}
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        raise EvalHubError("Only members of the campaign's project can be its annotators; not "
+                           f"members: {', '.join(missing)}.")
+    return [found[name] for name in wanted]
+
+
+def campaign_set_annotators(*, campaign: Campaign, annotators: Sequence[AbstractBaseUser]
+                            ) -> Campaign:
+    """Who may rate ``campaign``: these members of its project; empty, every member.
+
+    Refuses anyone who holds no role in the campaign's project (nothing changed). Takes effect
+    on the next request: serving, votes, the rating page and the home page all ask
+    ``serving.leasing.may_rate``. A pair leased by someone left out stays theirs until the
+    lease lapses (``lease_seconds``), but their vote on it is refused (403).
+    """
+    wanted = {user.pk: user for user in annotators}
+    members = set(Membership.objects.filter(project_id=campaign.project_id, user_id__in=wanted)
+                  .values_list("user_id", flat=True))
+    # Ids, not names: the caller must not learn the names of users outside the project.
+    outside = sorted(pk for pk in wanted if pk not in members)
+    if outside:
+        raise EvalHubError("Only members of the campaign's project can be its annotators; not "
+                           f"members: user {', user '.join(map(str, outside))}.")
+    campaign.annotators.set(wanted.values())
     return campaign
 
 

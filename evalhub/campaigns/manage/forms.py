@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Case, OuterRef, Subquery, When
 
 from evalhub.campaigns.models import MAX_K, MIN_K, Campaign, Criterion, PairPolicy, TaskKind
 from evalhub.core.limits import MAX_TEXT_CHARS
-from evalhub.projects.models import Project
+from evalhub.projects.models import Membership, Project, Role
 from evalhub.runs.models import GenerationRun, Image
 
 # Service refusals of campaign_create -> the field they are about (see errors.py).
@@ -24,7 +26,7 @@ CREATE_HINTS = {
     "judgments_per_pair", "pair policy": "pair_policy", "campaign named": "name",
     "task kind": "task_kind", "k (images": "k", "k is": "k", "rank_all": "rank_all",
     "no gold tasks": "gold_rate", "LPIPS filter": "min_lpips_distance",
-    "balanced pair policy": "pair_policy",
+    "balanced pair policy": "pair_policy", "be its annotators": "annotators",
 }
 GOLD_HINTS = {"same prompt": "image_b", "gold answer": "answer"}
 
@@ -35,6 +37,42 @@ class RunChoiceField(forms.ModelMultipleChoiceField):
         step = "" if checkpoint.training_step is None else f" (step {checkpoint.training_step})"
         return (f"{checkpoint.model.name} / {checkpoint.name}{step} / {run.name} "
                 f"— {run.prompt_set.name}")
+
+
+class MemberChoiceField(forms.ModelMultipleChoiceField):
+    """Members of the project, ticked to be a campaign's annotators: "name (role)"."""
+
+    def label_from_instance(self, user: Any) -> str:
+        return f"{user.get_username()} ({user.project_role})"
+
+
+ANNOTATORS_HELP = ("Who may rate this campaign. Tick none: every member of the project may "
+                   "rate.")
+
+
+def project_members(project: Project) -> Any:
+    """The project's members with their role (``project_role``), annotators first."""
+    role = Membership.objects.filter(project=project, user=OuterRef("pk")).values("role")[:1]
+    return (get_user_model().objects.filter(memberships__project=project)
+            .annotate(project_role=Subquery(role))
+            .order_by(Case(When(project_role=Role.ANNOTATOR, then=0), default=1), "username"))
+
+
+def _annotators_field() -> MemberChoiceField:
+    return MemberChoiceField(queryset=get_user_model().objects.none(), required=False,
+                             widget=forms.CheckboxSelectMultiple, label="Annotators",
+                             help_text=ANNOTATORS_HELP)
+
+
+class AnnotatorsForm(forms.Form):
+    """The campaign page's form: who may rate (campaign_set_annotators)."""
+
+    annotators = _annotators_field()
+
+    def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {"annotators": list(campaign.annotators.all())})
+        super().__init__(*args, **kwargs)
+        self.fields["annotators"].queryset = project_members(campaign.project)
 
 
 class CampaignCreateForm(forms.Form):
@@ -68,6 +106,7 @@ class CampaignCreateForm(forms.Form):
                                        help_text="How long a pair is held for an annotator.")
     instructions = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
                                    max_length=MAX_TEXT_CHARS)
+    annotators = _annotators_field()
     open_when_built = forms.BooleanField(required=False, initial=True,
                                          help_text="Open for rating once built; "
                                                    "otherwise it stays a draft.")
@@ -81,6 +120,7 @@ class CampaignCreateForm(forms.Form):
         self.fields["runs"].queryset = (
             GenerationRun.objects.filter(project=project)
             .select_related("checkpoint__model", "prompt_set").order_by("-id"))
+        self.fields["annotators"].queryset = project_members(project)
         self.fields["prompt_category"].choices = [("", "all prompts"),
                                                   *((c, c) for c in categories)]
 

@@ -14,6 +14,8 @@ urlpatterns = [
          name="campaign-manage-status"),
     path("campaigns/<id:campaign_id>/manage/exclude/", views.campaign_exclude,
          name="campaign-manage-exclude"),
+    path("campaigns/<id:campaign_id>/manage/annotators/", views.campaign_annotators,
+         name="campaign-manage-annotators"),
     path("campaigns/<id:campaign_id>/manage/gold/", views.campaign_gold_add,
          name="campaign-manage-gold"),
     path("campaigns/<id:campaign_id>/manage/gold/<id:task_id>/remove/",

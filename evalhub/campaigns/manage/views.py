@@ -19,6 +19,7 @@ from evalhub.campaigns.manage.errors import attach_service_error
 from evalhub.campaigns.manage.forms import (
     CREATE_HINTS,
     GOLD_HINTS,
+    AnnotatorsForm,
     CampaignCreateForm,
     ExcludeForm,
     GoldAddForm,
@@ -29,9 +30,13 @@ from evalhub.campaigns.manage.selectors import annotator_progress, gold_pairs, l
 from evalhub.campaigns.models import Campaign
 from evalhub.campaigns.quality.agreement import agreement_by_criterion
 from evalhub.campaigns.quality.annotators import annotator_quality, annotator_set_excluded
-from evalhub.campaigns.services import TRANSITIONS, campaign_create, campaign_set_status
+from evalhub.campaigns.services import (
+    TRANSITIONS,
+    campaign_create,
+    campaign_set_annotators,
+    campaign_set_status,
+)
 from evalhub.core.errors import EvalHubError
-from evalhub.projects.models import Membership, Project, Role
 from evalhub.runs.gallery.access import project_for_science
 from evalhub.runs.gallery.selectors import project_categories
 
@@ -47,11 +52,6 @@ def campaign_list(request: HttpRequest, project_id: int) -> HttpResponse:
     campaigns = Campaign.objects.filter(project=project).order_by("-id")
     return render(request, "campaigns/manage/list.html",
                   {"project": project, "campaigns": campaigns})
-
-
-def _annotators(project: Project) -> list[str]:
-    return list(Membership.objects.filter(project=project, role=Role.ANNOTATOR)
-                .order_by("user__username").values_list("user__username", flat=True))
 
 
 @login_required
@@ -72,20 +72,19 @@ def campaign_new(request: HttpRequest, project_id: int) -> HttpResponse:
                 pair_policy=data["pair_policy"], min_lpips_distance=data["min_lpips_distance"],
                 lease_seconds=data["lease_seconds"], open_when_built=data["open_when_built"],
                 task_kind=data["task_kind"], k=data["k"], rank_all=data["rank_all"],
-                created_by=request.user)
+                annotators=list(data["annotators"]), created_by=request.user)
         except EvalHubError as error:
             attach_service_error(form, error, CREATE_HINTS)
         else:
             return redirect(_manage_url(campaign))
     status = 400 if request.method == "POST" else 200
-    return render(request, "campaigns/manage/new.html", {
-        "project": project, "form": form, "annotators": _annotators(project),
-    }, status=status)
+    return render(request, "campaigns/manage/new.html", {"project": project, "form": form},
+                  status=status)
 
 
 def _detail(request: HttpRequest, campaign: Campaign, role: str, *,
             gold_form: GoldAddForm | None = None, errors: dict[str, str] | None = None,
-            status: int = 200) -> HttpResponse:
+            annotators_form: AnnotatorsForm | None = None, status: int = 200) -> HttpResponse:
     quality = annotator_quality(campaign=campaign)
     progress = live_progress(campaign=campaign)
     return render(request, "campaigns/manage/detail.html", {
@@ -99,6 +98,8 @@ def _detail(request: HttpRequest, campaign: Campaign, role: str, *,
         "agreement": agreement_by_criterion(campaign=campaign),
         "gold_form": gold_form or GoldAddForm(campaign=campaign),
         "gold_pairs": gold_pairs(campaign=campaign),
+        "annotators_form": annotators_form or AnnotatorsForm(campaign=campaign),
+        "assigned": list(campaign.annotators.order_by("username")),
         "errors": errors or {},
         "config": {"progress_url": reverse("campaign-manage-progress",
                                            kwargs={"campaign_id": campaign.pk}),
@@ -157,6 +158,23 @@ def campaign_exclude(request: HttpRequest, campaign_id: int) -> HttpResponse:
         return _detail(request, campaign, role, status=400,
                        errors={"exclude": "No such annotator in this project."})
     return redirect(_manage_url(campaign, "#quality"))
+
+
+@login_required
+@require_POST
+def campaign_annotators(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Choose who may rate the campaign (none ticked: every member of the project)."""
+    campaign, role = campaign_for_science(user=request.user, campaign_id=campaign_id)
+    form = AnnotatorsForm(request.POST, campaign=campaign)
+    if form.is_valid():
+        try:
+            campaign_set_annotators(campaign=campaign,
+                                    annotators=list(form.cleaned_data["annotators"]))
+        except EvalHubError as error:
+            form.add_error("annotators", error.message)
+        else:
+            return redirect(_manage_url(campaign, "#who-rates"))
+    return _detail(request, campaign, role, annotators_form=form, status=400)
 
 
 @login_required

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.templatetags.static import static
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
@@ -12,10 +13,9 @@ from django.views.decorators.http import require_GET
 from evalhub.blobs.access import blob_access
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import dzi_path, needs_tiles, tile_path, tiles_ready_or_requested
-from evalhub.campaigns.models import Campaign
+from evalhub.campaigns.selectors import NoSuchCampaign, NotAssigned, campaign_for_rater
 from evalhub.campaigns.serving.payloads import criteria_payload
 from evalhub.core.media import stored_file_response
-from evalhub.projects.selectors import role_in_project
 
 # Tiles are content-addressed, so a browser may keep them as long as it likes; "private"
 # because only members may see them (no shared proxy cache). Who may see them, and for how
@@ -27,9 +27,12 @@ TILES_RETRY_AFTER_SECONDS = 5
 @login_required
 @ensure_csrf_cookie
 def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign = get_object_or_404(Campaign, pk=campaign_id)
-    if role_in_project(user=request.user, project_id=campaign.project_id) is None:
-        raise Http404("No such campaign.")
+    try:
+        campaign = campaign_for_rater(user=request.user, campaign_id=campaign_id)
+    except NoSuchCampaign as exc:
+        raise Http404("No such campaign.") from exc
+    except NotAssigned as exc:  # the 403 page says why
+        raise PermissionDenied(exc.message) from exc
     return render(request, "campaigns/rate.html", {
         "campaign": campaign,
         "criteria": criteria_payload(campaign),

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from evalhub.campaigns.building.images import campaign_images_preparing
 from evalhub.campaigns.models import MAX_K, Campaign, LeaseStatus, TaskKind
-from evalhub.campaigns.selectors import campaign_of_member
+from evalhub.campaigns.selectors import campaign_for_rater
 from evalhub.campaigns.serving.leasing import (
     active_leases,
     lease_close,
@@ -153,7 +153,7 @@ class RateCampaignApi(APIView):
 
     @extend_schema(responses=RateCampaignSerializer)
     def get(self, request: Request, campaign_id: int) -> Response:
-        campaign = campaign_of_member(user=request.user, campaign_id=campaign_id)
+        campaign = campaign_for_rater(user=request.user, campaign_id=campaign_id)
         return Response({
             "id": campaign.pk, "name": campaign.name, "instructions": campaign.instructions,
             "status": campaign.status, "criteria": criteria_payload(campaign),
@@ -211,7 +211,7 @@ class RateLeasesApi(APIView):
 
     @extend_schema(responses=TaskSerializer(many=True))
     def get(self, request: Request, campaign_id: int) -> Response:
-        campaign = campaign_of_member(user=request.user, campaign_id=campaign_id)
+        campaign = campaign_for_rater(user=request.user, campaign_id=campaign_id)
         leases = lease_queryset().filter(
             pk__in=active_leases(campaign=campaign, annotator=request.user).values("pk")
         ).order_by("leased_at")
@@ -237,7 +237,7 @@ class RateUndoApi(APIView):
     @extend_schema(request=UndoInputSerializer, responses={201: TaskSerializer,
                                                            200: UndoHeldSerializer})
     def post(self, request: Request, campaign_id: int) -> Response:
-        campaign = campaign_of_member(user=request.user, campaign_id=campaign_id)
+        campaign = campaign_for_rater(user=request.user, campaign_id=campaign_id)
         form = UndoInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         lease = rate_undo(annotator=request.user, campaign=campaign,
@@ -256,7 +256,7 @@ class ReportInputSerializer(serializers.Serializer):
 
 class _RateLeaseActionApi(APIView):
     def _lease(self, request: Request, campaign_id: int, lease_id) -> tuple[Campaign, object]:
-        campaign = campaign_of_member(user=request.user, campaign_id=campaign_id)
+        campaign = campaign_for_rater(user=request.user, campaign_id=campaign_id)
         return campaign, lease_for_annotator(lease_id=lease_id, annotator=request.user,
                                              campaign=campaign)
 

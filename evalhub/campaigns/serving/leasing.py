@@ -32,6 +32,7 @@ from django.db.models import (
     Exists,
     F,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -164,17 +165,29 @@ def best_tier(row: Any, pair_policy: str) -> dict[str, Any] | None:
     return {"judgments_count": row.best_judgments_balanced}
 
 
-def member_of_project(user_id: int, project: OuterRef) -> Exists:
+def may_rate(user_id: int | Param, *, campaign: OuterRef, project: OuterRef) -> Q:
+    """The one rule of who may rate a campaign, as a filter on the query that names it: a
+    member of its project (any role) and, when the campaign names its annotators
+    (``Campaign.annotators``), one of them. ``campaign`` and ``project`` point at the
+    campaign's id and its project's id in that query.
+
+    Serving (``campaign_for_rating``), voting (the lease lock), the home page's list and the
+    rating page all ask this, so an annotator left out is neither served nor counted, and a
+    vote on a lease taken before they were left out is refused. Two index probes per
+    subquery (membership, and the assignment table's unique (campaign, user)).
+    """
     from evalhub.projects.models import Membership
 
-    return Exists(Membership.objects.filter(project_id=project, user_id=user_id))
+    assigned = Campaign.annotators.through.objects.filter(campaign_id=campaign)
+    return (Q(Exists(Membership.objects.filter(project_id=project, user_id=user_id)))
+            & (~Exists(assigned) | Exists(assigned.filter(user_id=user_id))))
 
 
 def _campaign_for_rating(excluded: int) -> QuerySet[Campaign]:
     """Values (bound by :data:`_CAMPAIGN`): campaign_id, annotator_id, now, ``shown0..``."""
     annotator = Param("annotator_id", Lease._meta.get_field("annotator").target_field)
     return (Campaign.objects.filter(pk=Param("campaign_id", Campaign._meta.pk))
-            .filter(member_of_project(annotator, OuterRef("project_id")))
+            .filter(may_rate(annotator, campaign=OuterRef("pk"), project=OuterRef("project_id")))
             .annotate(**rater_annotations(
                 campaign=OuterRef("pk"), annotator_id=annotator,
                 exclude=[Param(f"shown{i}", Lease._meta.pk) for i in range(excluded)],
@@ -186,16 +199,19 @@ _CAMPAIGN = PreparedQuery(_campaign_for_rating)
 
 def campaign_for_rating(*, annotator: AbstractBaseUser, campaign_id: int,
                         exclude: Collection[uuid.UUID] = ()) -> Campaign:
-    """The campaign if the annotator holds a role in its project, with the rater annotations.
+    """The campaign if the annotator may rate it (:func:`may_rate`), with the rater
+    annotations.
 
-    One query. Raises NoSuchCampaign otherwise.
+    One query. Otherwise raises NoSuchCampaign (404: no role in its project) or NotAssigned
+    (403: the campaign names its annotators and this is not one of them).
     """
-    from evalhub.campaigns.selectors import NoSuchCampaign
+    from evalhub.campaigns.selectors import NoSuchCampaign, campaign_for_rater
 
     shown = list(exclude)
     found = _CAMPAIGN.run(len(shown), campaign_id=campaign_id, annotator_id=annotator.pk,
                           now=timezone.now(), **{f"shown{i}": pk for i, pk in enumerate(shown)})
     if not found:
+        campaign_for_rater(user=annotator, campaign_id=campaign_id)  # says which refusal
         raise NoSuchCampaign("No such campaign.")
     return found[0]
 

@@ -35,7 +35,7 @@ from evalhub.campaigns.models import (
 from evalhub.campaigns.serving.leasing import (
     LeaseNotYours,
     check_open_for_rating,
-    member_of_project,
+    may_rate,
     rater_annotations,
 )
 from evalhub.core.errors import EvalHubError
@@ -161,7 +161,8 @@ def _locked_lease(excluded: int) -> QuerySet[Lease]:
             .filter(pk=Param("lease_id", lease_field), annotator_id=annotator,
                     campaign_id=Param("campaign_id", Lease._meta.get_field(
                         "campaign").target_field))
-            .filter(member_of_project(annotator, OuterRef("campaign__project_id")))
+            .filter(may_rate(annotator, campaign=OuterRef("campaign_id"),
+                             project=OuterRef("campaign__project_id")))
             .annotate(**rater_annotations(
                 campaign=OuterRef("campaign_id"), annotator_id=annotator,
                 exclude=[Param(f"shown{i}", lease_field) for i in range(excluded)],
@@ -174,14 +175,14 @@ _LOCK = PreparedQuery(_locked_lease)
 def _lock_lease(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.UUID,
                 exclude: set[uuid.UUID]) -> Lease:
     """The voter's lease, locked, with its campaign and the rater annotations (one query)."""
-    from evalhub.campaigns.selectors import campaign_of_member
+    from evalhub.campaigns.selectors import campaign_for_rater
 
     shown = [lease_id, *(pk for pk in exclude if pk != lease_id)]
     found = _LOCK.run(len(shown), lease_id=lease_id, annotator_id=annotator.pk,
                       campaign_id=campaign_id, now=timezone.now(),
                       **{f"shown{i}": pk for i, pk in enumerate(shown)})
     if not found:
-        campaign_of_member(user=annotator, campaign_id=campaign_id)  # 404 for outsiders
+        campaign_for_rater(user=annotator, campaign_id=campaign_id)  # 404 / 403 first
         raise LeaseNotYours(NOT_LEASED)
     return found[0]
 
