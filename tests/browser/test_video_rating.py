@@ -125,6 +125,13 @@ def test_a_video_pair_plays_in_sync_and_is_voted_like_images(context, errors, tr
                          ".filter((v) => v.src).every((v) => v.playbackRate > 0.4"
                          " && v.playbackRate < 0.6)")
 
+    # Space on a focused answer button (the last one clicked, say) plays or pauses; it never
+    # presses the button.
+    page.focus(".criterion button[data-answer=left]")
+    page.keyboard.press("Space")
+    settle(page, "paused")
+    page.keyboard.press("Space")
+    settle(page, "playing")
     # The vote keys still vote (Space and the frame keys did not), and the next pair is videos.
     assert outbox(page) == [] and not Judgment.objects.filter(campaign=world.campaign).exists()
     page.keyboard.press("2")
@@ -140,3 +147,36 @@ def test_a_video_pair_plays_in_sync_and_is_voted_like_images(context, errors, tr
             assert secret not in body and secret not in url
     assert page.evaluate("() => window.__violations") == []
     assert errors == []
+
+
+def test_a_video_that_fails_says_so_and_retry_brings_it_back(context, errors):
+    """A rendition the server fails to send: its pane says the video did not load, with Retry
+    and Report; no vote counts; Retry loads it (under a fresh URL) and the pair plays."""
+    world = build_video_world(prompts=1)
+    page = context.new_page()
+    failing = {"on": True}
+
+    def fail_videos(route) -> None:
+        if failing["on"] and is_video_file(route.request):
+            route.fulfill(status=500, body="server error")
+        else:
+            route.continue_()
+
+    page.route("**/*", fail_videos)
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    page.wait_for_selector(".pane-left .pane-error:not([hidden])")
+    page.wait_for_selector(".pane-right .pane-error:not([hidden])")
+    assert "left video did not load" in page.inner_text(".pane-left .pane-error")
+    assert page.get_attribute("#rate-app", "data-ready") == "0"
+    page.keyboard.press("1")
+    assert all(button.is_disabled() for button in page.query_selector_all(ANSWER_BUTTONS))
+
+    failing["on"] = False
+    for side in ("left", "right"):
+        page.click(f".pane-{side} .retry-btn")
+    shown_lease(page)
+    settle(page, "playing")
+    assert page.locator(".pane-error:not([hidden])").count() == 0
+    # The browser logs the failed loads themselves; nothing else went wrong.
+    assert [e for e in errors if "Failed to load resource" not in e] == []
+    assert page.evaluate("() => window.__violations") == []

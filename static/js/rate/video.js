@@ -495,11 +495,16 @@ export class VideoStage {
         view.append(video);
         return video;
       };
+      const error = el.querySelector(".pane-error");
+      const message = error && error.querySelector("p");
       this.panes[el.dataset.side] = {
         side: el.dataset.side,
         el,
         view,
-        error: el.querySelector(".pane-error"),
+        error,
+        // The template's "The left image did not load": said of a video while one is shown.
+        message,
+        imageText: message ? message.textContent : "",
         shown: make("pane-video"),
         next: make("pane-video-next"),
         nextUrl: null,
@@ -547,6 +552,7 @@ export class VideoStage {
       setHidden(pane.el, false);
       setHidden(pane.error, true);
       if (pane.el.dataset.kind !== "video") pane.el.dataset.kind = "video";
+      if (pane.message) setText(pane.message, pane.imageText.replace(/\bimage\b/g, "video"));
       pane.drawn = this.showVideo(pane, item);
       videos.push(pane.shown);
       fps = fps || Number(item.video.fps) || 0;
@@ -626,6 +632,9 @@ export class VideoStage {
     pane.drawn = this.showVideo(pane, pane.item, url);
     const ok = await pane.drawn;
     if (token === this.showing && !ok) setHidden(pane.error, false);
+    // The last pane to come back starts the pair, as show() would have.
+    if (ok && this.autoplay && token === this.showing && !this.player.playing
+        && await this.allDrawn() && token === this.showing) this.player.play();
     return ok && token === this.showing;
   }
 
@@ -654,6 +663,7 @@ export class VideoStage {
     this.controls.show(false);
     for (const pane of Object.values(this.panes)) {
       pane.item = null;
+      if (pane.message) setText(pane.message, pane.imageText);
       this.unload(pane.shown);
     }
   }
@@ -696,4 +706,8 @@ function size(item) {
 
 function setHidden(el, hidden) {
   if (el.hidden !== hidden) el.hidden = hidden;
+}
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
 }
