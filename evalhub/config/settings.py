@@ -197,6 +197,8 @@ CONTENT_SECURITY_POLICY = {
         "style-src-attr": _LIBRARY_STYLE_ATTRIBUTES,
         "img-src": ["'self'", "data:", "blob:", *_MEDIA_ORIGINS],
         "connect-src": ["'self'", *_MEDIA_ORIGINS],
+        # The rating page's <video> renditions: from a bucket too, in the signed delivery mode.
+        "media-src": ["'self'", *_MEDIA_ORIGINS],
         "font-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
