@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 from evalhub.blobs.access import blob_access
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import dzi_path, needs_tiles, tile_path, tiles_ready_or_requested
+from evalhub.campaigns.models import Campaign, TaskKind
 from evalhub.campaigns.selectors import NoSuchCampaign, NotAssigned, campaign_for_rater
 from evalhub.campaigns.serving.payloads import criteria_payload
 from evalhub.core.media import stored_file_response
@@ -33,6 +34,8 @@ def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
         raise Http404("No such campaign.") from exc
     except NotAssigned as exc:  # the 403 page says why
         raise PermissionDenied(exc.message) from exc
+    if campaign.task_kind == TaskKind.BEST_OF_K:
+        return _rate_kwise_page(request, campaign)
     return render(request, "campaigns/rate.html", {
         "campaign": campaign,
         "criteria": criteria_payload(campaign),
@@ -43,6 +46,22 @@ def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "user": request.user.pk,
             "api": f"/api/v1/rate/{campaign.pk}/",
             "criteria": criteria_payload(campaign),
+            "osd": static("vendor/openseadragon/"),
+        },
+    })
+
+
+def _rate_kwise_page(request: HttpRequest, campaign: Campaign) -> HttpResponse:
+    """The best-of-K page: K images in a grid (static/js/rate_kwise.js, rate/grid.js)."""
+    return render(request, "campaigns/rate_kwise.html", {
+        "campaign": campaign,
+        "slots": [str(slot + 1) for slot in range(campaign.k)],
+        "config": {
+            "campaign": campaign.pk,
+            "user": request.user.pk,
+            "api": f"/api/v1/rate/{campaign.pk}/",
+            "k": campaign.k,
+            "rank_all": campaign.rank_all,
             "osd": static("vendor/openseadragon/"),
         },
     })
