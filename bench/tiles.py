@@ -6,8 +6,10 @@ like photographs or generated images rather than like flat colour (JPEG quality 
 compress level 6, lossy WebP quality 90). Each pyramid is then built in a fresh subprocess,
 the way a worker builds it (``evalhub.blobs.tiles._write_pyramid``: decode, display pixels,
 every level cut into 510 px tiles and written to a FileSystemStorage), and that process reports
-its wall seconds and peak RSS (``ru_maxrss``, which includes Django and Pillow once loaded:
-``base_rss_mb`` is the same process before the build). The display derivative, which the same
+its wall seconds and peak RSS (``VmHWM``, which includes Django and Pillow once loaded:
+``base_rss_mb`` is the same process before the build; not ``ru_maxrss``, which Linux keeps
+across ``execve``, so a child of a bench that had just written a 16K image reported the
+bench's peak). The display derivative, which the same
 worker makes for every new image (``display.write_display``), is measured the same way
 (``--tasks``).
 
@@ -16,15 +18,24 @@ bounded memory: full decode, then three copies of the pixels) is exported with `
 into a temporary folder and imported instead of the working tree, in the same kind of child
 process. Variants of one image run alternately, ``--repeat`` rounds, medians reported.
 
-Target (issue 15): the worker's peak memory under 1 GB per image. Human-readable lines first;
-the last line is one JSON object whose ``targets`` holds ``worker_peak_under_1gb`` (current
-code, every format and task measured). Run it on an idle machine: the load averages before and
-after are printed with the figures.
+The rating page (``--parts page``, bench/tiles_page.py): time to the first drawn pair with
+tiles present and an empty browser cache, bytes moved at fit per pair and during a scripted
+deep-zoom session, in headless Chromium against gunicorn on a scratch PostgreSQL database
+(``--database-url``, dropped and created), one campaign per format; see that module's doc.
+
+Targets (issue 15): the worker's peak memory under 1 GB per image, the first drawn pair under
+500 ms, under 1 MB moved per pair at fit. Human-readable lines first; the last line is one
+JSON object whose ``targets`` holds ``worker_peak_under_1gb`` (current code, every format and
+task measured), ``first_drawn_pair_under_500ms`` and ``at_fit_under_1mb_per_pair`` (every
+format; null for a part not run). Run it on an idle machine: the load averages before and
+after are printed with the figures. ``--quick`` checks that everything runs (a 4608 x 2592
+JPEG, the smallest size that gets tiles; one pass; no baseline): not a figure.
 
 Usage::
 
-    python bench/tiles.py [--formats jpeg png webp] [--tasks tiles display] [--repeat 1]
-        [--baseline REV | --no-baseline] [--size W H]
+    python bench/tiles.py [--parts worker page] [--formats jpeg png webp]
+        [--tasks tiles display] [--repeat 1] [--baseline REV | --no-baseline]
+        [--size W H] [--pairs 3] [--page-repeat 5] [--database-url URL] [--quick]
 """
 
 from __future__ import annotations
@@ -64,6 +75,15 @@ from evalhub.blobs import tiles
 from evalhub.blobs.models import ImageBlob
 
 def rss_mb():
+    # VmHWM: this process image's peak. ru_maxrss is kept across execve on Linux, so it would
+    # report the bench's own peak (3 GB after it wrote a 16K WebP) when that was higher.
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 name, width, height, task = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -145,23 +165,9 @@ def build(code: Path, image: Path, tmp: Path, task: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--formats", nargs="+", default=list(SAVE), choices=list(SAVE))
-    parser.add_argument("--tasks", nargs="+", default=["tiles", "display"],
-                        choices=["tiles", "display"],
-                        help="the pyramid, and the display derivative the same worker makes")
-    parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--baseline", default=DEFAULT_BASELINE)
-    parser.add_argument("--no-baseline", action="store_true")
-    parser.add_argument("--size", nargs=2, type=int, metavar=("W", "H"),
-                        help="another size (a quick check); the target is for 15360 x 8640")
-    args = parser.parse_args()
-    global WIDTH, HEIGHT
-    if args.size:
-        WIDTH, HEIGHT = args.size
-
-    load_before = os.getloadavg()
+def worker_part(args: argparse.Namespace) -> list[dict]:
+    """Pyramids and derivatives built in fresh processes (module doc); one entry per pair of
+    format and task."""
     with tempfile.TemporaryDirectory(prefix="bench-tiles-") as name:
         tmp = Path(name)
         variants = {CURRENT: ROOT}
@@ -189,6 +195,56 @@ def main() -> None:
                       f"  peak {got['peak_rss_mb']:7.1f} MB (process before the build "
                       f"{got['base_rss_mb']:.0f} MB)  {got['files']} files", flush=True)
             results.append(entry)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--parts", nargs="+", default=["worker", "page"],
+                        choices=["worker", "page"],
+                        help="worker: build seconds and peak memory; page: the rating page")
+    parser.add_argument("--formats", nargs="+", default=list(SAVE), choices=list(SAVE))
+    parser.add_argument("--tasks", nargs="+", default=["tiles", "display"],
+                        choices=["tiles", "display"],
+                        help="the pyramid, and the display derivative the same worker makes")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE)
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--size", nargs=2, type=int, metavar=("W", "H"),
+                        help="another size (a quick check); the target is for 15360 x 8640")
+    parser.add_argument("--pairs", type=int, default=3,
+                        help="page: pairs per format's campaign (2 images each)")
+    parser.add_argument("--page-repeat", type=int, default=5,
+                        help="page: first-drawn loads, each in a fresh browser context")
+    parser.add_argument("--database-url",
+                        default="postgres://postgres@127.0.0.1:5432/evalhub_tilesbench",
+                        help="page: a scratch database, dropped and created")
+    parser.add_argument("--port", type=int, default=8768)
+    parser.add_argument("--step-timeout-s", type=float, default=60.0,
+                        help="page: longest wait for one pair drawn or the network to settle")
+    parser.add_argument("--quick", action="store_true",
+                        help="a check that it runs: 4608 x 2592 JPEG, tiles only, one pass, "
+                             "no baseline, 2 pairs; not a figure")
+    args = parser.parse_args()
+    global WIDTH, HEIGHT
+    if args.quick:
+        args.size = args.size or [4608, 2592]
+        args.formats, args.tasks, args.no_baseline = ["jpeg"], ["tiles"], True
+        args.repeat, args.pairs, args.page_repeat = 1, 2, 1
+    if args.size:
+        WIDTH, HEIGHT = args.size
+
+    load_before = os.getloadavg()
+    results = worker_part(args) if "worker" in args.parts else []
+    page = None
+    if "page" in args.parts:
+        sys.path.insert(0, str(ROOT))
+        from bench import tiles_page
+
+        page = tiles_page.summary(tiles_page.run_page(
+            {fmt: make_image(fmt) for fmt in args.formats}, (WIDTH, HEIGHT), pairs=args.pairs,
+            repeat=args.page_repeat, database_url=args.database_url, port=args.port,
+            timeout_s=args.step_timeout_s))
     load_after = os.getloadavg()
     summary = {
         "bench": "tiles",
@@ -198,11 +254,20 @@ def main() -> None:
         "load_before": [round(v, 2) for v in load_before],
         "load_after": [round(v, 2) for v in load_after],
         "size": [WIDTH, HEIGHT],
+        "quick": args.quick,
         "baseline": None if args.no_baseline else args.baseline,
         "images": results,
-        # The worker's peak: every task it runs for a new 16K image (pyramid, derivative).
-        "targets": {"worker_peak_under_1gb": all(
-            entry[CURRENT]["peak_rss_mb"] < TARGET_MB for entry in results)},
+        "page": page,
+        "targets": {
+            # The worker's peak: every task it runs for a new 16K image (pyramid, derivative).
+            "worker_peak_under_1gb": all(
+                entry[CURRENT]["peak_rss_mb"] < TARGET_MB for entry in results
+            ) if results else None,
+            "first_drawn_pair_under_500ms":
+                page["targets"]["first_drawn_pair_under_500ms"] if page else None,
+            "at_fit_under_1mb_per_pair":
+                page["targets"]["at_fit_under_1mb_per_pair"] if page else None,
+        },
     }
     print(json.dumps(summary))
 
