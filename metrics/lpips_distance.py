@@ -108,6 +108,15 @@ class LpipsScorer:
                 total = total + lpips.spatial_average(lin((fa[k] - fb[k]) ** 2), keepdim=False)
             return total.flatten()
 
+    def features(self, images: Tensor) -> list[Tensor]:
+        """Channel-normalised AlexNet activations (5 layers) of uint8 (N,3,H,W) images, for
+        :meth:`feature_distance` (computing each image's features once, e.g. video frames)."""
+        return self._features(images)
+
+    def feature_distance(self, fa: list[Tensor], fb: list[Tensor]) -> np.ndarray:
+        """LPIPS between row-aligned outputs of :meth:`features`; float64 (N,)."""
+        return self._distance(fa, fb).double().cpu().numpy()
+
     def pairwise_distance(self, images_a: Tensor, images_b: Tensor) -> np.ndarray:
         """LPIPS(a_i, b_i) for aligned uint8 (N,3,H,W) batches; float64 (N,)."""
         if images_a.shape != images_b.shape:

