@@ -12,6 +12,7 @@ from ratings.policies import (
     PairVotes,
     active_priorities,
     balanced_priorities,
+    bootstrap_intervals,
     bt_posterior,
     interval_overlap,
     serve_pairs,
@@ -55,16 +56,39 @@ def test_interval_overlap_is_one_for_nested_and_zero_for_disjoint_intervals():
 
 
 def test_active_priority_is_the_interval_overlap_over_one_plus_the_pair_votes():
-    cells, votes = _votes(np.array([800.0, 1000, 1010, 1200]), 400, seed=3)
+    _, votes = _votes(np.array([800.0, 1000, 1010, 1200]), 400, seed=3)
     pri = active_priorities(votes, seed=7)
-    boot = bootstrap_ratings(cells, rounds=200, seed=7, workers=1)
+    lower, upper = bootstrap_intervals(votes, rounds=200, seed=7)
     games = votes.games
     for a, b, p in zip(pri.i, pri.j, pri.priority, strict=True):
-        expected = interval_overlap(boot.lower, boot.upper, a, b) / (1 + games[a, b])
+        expected = interval_overlap(lower, upper, a, b) / (1 + games[a, b])
         assert p == pytest.approx(expected)
     # The two nearly equal runs are the least settled pair; the 400-Elo gap is settled.
     matrix = pri.matrix(4)
     assert matrix[1, 2] == pri.priority.max() > 0 and matrix[0, 3] == 0.0
+
+
+def test_the_active_intervals_are_the_leaderboards_percentile_bootstrap():
+    cells, votes = _votes(np.array([800.0, 1000, 1010, 1200]), 400, seed=4)
+    lower, upper = bootstrap_intervals(votes, rounds=1000, seed=1)
+    boot = bootstrap_ratings(cells, rounds=1000, seed=2, workers=1)
+    width = boot.upper - boot.lower
+    centre = boot.ratings - boot.ratings.mean()
+    np.testing.assert_allclose(upper - lower, width, rtol=0.15)
+    np.testing.assert_allclose((upper + lower) / 2, centre, atol=0.15 * width.max())
+
+
+def test_active_on_a_stack_answers_each_campaign():
+    (_, one), (_, two) = (_votes(np.array([800.0, 1000, 1010, 1200]), 400, seed=s)
+                          for s in (5, 6))
+    stack = PairVotes(np.stack([one.wins, two.wins, 0 * one.wins]),
+                      np.stack([one.ties, two.ties, 0 * one.ties]))
+    pri = active_priorities(stack, seed=0)
+    assert pri.priority.shape == (3, 6)
+    for r in range(2):
+        matrix = PairPriorities(pri.i, pri.j, pri.priority[r]).matrix(4)
+        assert matrix[1, 2] == pri.priority[r].max() and matrix[0, 3] == 0.0
+    assert set(pri.priority[2]) == {1.0}
 
 
 def test_without_votes_active_gives_every_pair_top_priority_and_balanced_gives_zero():
