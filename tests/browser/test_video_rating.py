@@ -14,7 +14,7 @@ from evalhub.blobs.video_services import video_inspect, video_store
 from evalhub.campaigns.models import Judgment
 from evalhub.runs.models import GenerationRun, Image, MediaKind
 from tests.browser.conftest import login
-from tests.browser.pages import HeldRequests, outbox, shown_lease, until
+from tests.browser.pages import WATCH_VIOLATIONS, HeldRequests, outbox, shown_lease, until
 from tests.browser.videos import make_video
 from tests.browser.world import SECRET_NAMES, build_world, live_judgments
 
@@ -24,6 +24,7 @@ FPS = 30
 FRAMES = 60
 ANSWER_BUTTONS = ".criterion button[data-answer]"
 BAR = ".rate-video-bar"
+PHONE = {"width": 390, "height": 844}
 
 # The shown videos' times and frames (the index their pixels carry), read in one task.
 MEASURE = """() => {
@@ -180,3 +181,37 @@ def test_a_video_that_fails_says_so_and_retry_brings_it_back(context, errors):
     # The browser logs the failed loads themselves; nothing else went wrong.
     assert [e for e in errors if "Failed to load resource" not in e] == []
     assert page.evaluate("() => window.__violations") == []
+
+
+def test_a_phone_shows_both_videos_the_playback_bar_and_the_answers_on_one_screen(
+        browser, live_server):
+    """390 x 844, touch: both videos, the bar (seek bar on its own row) and the four answers
+    fit without scrolling; a tap on Play pauses both, a tap on an answer votes."""
+    world = build_video_world(prompts=2)
+    context = browser.new_context(viewport=PHONE, base_url=live_server.url, has_touch=True,
+                                  is_mobile=True, device_scale_factor=3)
+    context.set_default_timeout(15_000)
+    context.add_init_script(WATCH_VIOLATIONS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+        lease = shown_lease(page)
+        settle(page, "playing")
+        page.screenshot(path="/tmp/rate-video-phone.png")
+        assert page.evaluate("() => document.scrollingElement.scrollWidth") <= PHONE["width"]
+        assert page.evaluate("() => document.scrollingElement.scrollHeight") <= PHONE["height"]
+        for selector in (".pane-left .pane-view", ".pane-right .pane-view", BAR, ".vid-seek",
+                         *(f".answer-btn[data-answer={a}]" for a in ("left", "right"))):
+            box = page.locator(selector).bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], selector
+            assert box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"], selector
+        page.tap(".vid-play")
+        settle(page, "paused")
+        page.tap(".answer-btn[data-answer=left]")
+        assert until(lambda: live_judgments(world.campaign).filter(lease_id=lease).exists())
+        assert errors == [] and page.evaluate("() => window.__violations") == []
+    finally:
+        page.wait_for_timeout(300)  # the last prefetch, before the test database is flushed
+        context.close()
