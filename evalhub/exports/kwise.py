@@ -1,0 +1,143 @@
+"""Best-of-K votes as export rows: as they are (one row per ranking), and expanded to
+preference pairs for DPO (docs/exports.md, "Best-of-K rankings").
+
+Expansion: a ranking is a sequence of picks; at pick ``t`` the annotator chose ``c_t`` from the
+runs still on offer ``R_t``. Each pick yields the pairs (``c_t`` chosen, ``j`` rejected) for
+every ``j`` in ``R_t`` other than ``c_t`` -- the pairs the vote actually states: best of K gives
+K - 1 pairs (the pick over each other image), a full ranking of K all K(K-1)/2 pairs. No pair
+between two images never picked is made up. Every pair of one vote carries the weight
+``1 / (pairs the vote gives)``, so each vote weighs 1 in total, whatever K and the mode (as
+InstructGPT trains all pairs of one ranking as a single batch element).
+
+Rows are JSON Lines, written per judgment; the image references are content hashes (the
+sha256 of the stored file), as in the other exports.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+
+from evalhub.campaigns.models import Campaign, JudgeKind, Judgment, TaskImage
+from evalhub.campaigns.quality.annotators import excluded_annotator_ids
+from evalhub.exports.options import pseudonym
+from evalhub.exports.selectors import run_infos
+
+KWISE_RAW = "raw"
+KWISE_PAIRS = "dpo"
+KWISE_FORMATS = (KWISE_RAW, KWISE_PAIRS)
+BATCH = 2000
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """One implied preference of a ranking: ``chosen`` over ``rejected`` at pick ``stage``."""
+
+    chosen: int  # canonical position
+    rejected: int
+    stage: int  # 0 for the best pick
+    weight: float
+
+
+def implied_pairs(ranking: list[int], k: int) -> list[PreferencePair]:
+    """The preference pairs a ranking (canonical positions, best first) of K images states,
+    with weights summing to 1 (module docstring)."""
+    left = list(range(k))
+    pairs: list[tuple[int, int, int]] = []
+    for stage, pick in enumerate(ranking):
+        if len(left) < 2:
+            break
+        left.remove(pick)
+        pairs += [(pick, other, stage) for other in left]
+    return [PreferencePair(c, r, s, 1.0 / len(pairs)) for c, r, s in pairs]
+
+
+def ranked_judgments(*, campaign: Campaign, include_excluded: bool = False
+                     ) -> QuerySet[Judgment]:
+    """Live human best-of-K judgments of the campaign (excluded annotators left out unless
+    ``include_excluded``), oldest first."""
+    qs = (Judgment.objects.filter(campaign=campaign, ranking__isnull=False,
+                                  retracted_at__isnull=True, judge_kind=JudgeKind.HUMAN)
+          .select_related("task__prompt").order_by("created_at", "id"))
+    if not include_excluded:
+        qs = qs.exclude(annotator_id__in=excluded_annotator_ids(campaign=campaign))
+    return qs
+
+
+def _members(task_ids: list[int]) -> dict[int, list[TaskImage]]:
+    rows = (TaskImage.objects.filter(task_id__in=task_ids).select_related("image__blob")
+            .order_by("task_id", "position"))
+    out: dict[int, list[TaskImage]] = {}
+    for row in rows:
+        out.setdefault(row.task_id, []).append(row)
+    return out
+
+
+def kwise_rows(*, campaign: Campaign, kind: str, include_excluded: bool = False
+               ) -> Iterator[dict[str, Any]]:
+    """The export's rows: ``raw`` one per ranking, ``dpo`` one per implied pair."""
+    if kind not in KWISE_FORMATS:
+        raise ValueError(f"unknown best-of-K export {kind!r}")
+    runs = run_infos(campaign=campaign)
+    qs = ranked_judgments(campaign=campaign, include_excluded=include_excluded)
+    last = (None, 0)
+    while True:  # keyset pages: memory stays at one page whatever the campaign's size
+        page = list(qs.filter(created_at__gte=last[0]).exclude(
+            created_at=last[0], id__lte=last[1])[:BATCH] if last[0] else qs[:BATCH])
+        if not page:
+            return
+        members = _members(sorted({j.task_id for j in page}))
+        for judgment in page:
+            images = members.get(judgment.task_id, [])
+            yield from (_raw(judgment, images, runs, campaign) if kind == KWISE_RAW
+                        else _pairs(judgment, images, runs, campaign))
+        last = (page[-1].created_at, page[-1].id)
+
+
+def _image(member: TaskImage, runs: dict) -> dict[str, Any]:
+    info = runs.get(member.run_id)
+    return {"position": member.position, "image_id": member.image_id,
+            "sha256": member.image.blob.sha256, "run_id": member.run_id,
+            "run": info.name if info else None, "model": info.model if info else None}
+
+
+def _common(judgment: Judgment, campaign: Campaign) -> dict[str, Any]:
+    task = judgment.task
+    return {
+        "campaign_id": campaign.pk, "task_id": task.pk, "judgment_id": judgment.pk,
+        "criterion": judgment.criterion, "prompt": task.prompt.text,
+        "prompt_category": task.prompt.category or None,
+        "annotator": pseudonym(campaign_id=campaign.pk, user_id=judgment.annotator_id),
+        "latency_ms": judgment.latency_ms, "created_at": judgment.created_at.isoformat(),
+    }
+
+
+def _raw(judgment: Judgment, images: list[TaskImage], runs: dict, campaign: Campaign
+         ) -> Iterator[dict[str, Any]]:
+    yield {**_common(judgment, campaign), "k": len(images), "rank_all": campaign.rank_all,
+           "images": [_image(m, runs) for m in images], "ranking": judgment.ranking,
+           "shown_order": judgment.shown_order}
+
+
+def _pairs(judgment: Judgment, images: list[TaskImage], runs: dict, campaign: Campaign
+           ) -> Iterator[dict[str, Any]]:
+    common = _common(judgment, campaign)
+    by_position = {m.position: _image(m, runs) for m in images}
+    for pair in implied_pairs(judgment.ranking, len(images)):
+        chosen, rejected = by_position[pair.chosen], by_position[pair.rejected]
+        yield {**common, "chosen": chosen["sha256"], "rejected": rejected["sha256"],
+               "chosen_image_id": chosen["image_id"], "rejected_image_id": rejected["image_id"],
+               "chosen_run": chosen["run"], "rejected_run": rejected["run"],
+               "chosen_model": chosen["model"], "rejected_model": rejected["model"],
+               "stage": pair.stage, "weight": pair.weight}
+
+
+def kwise_jsonl(*, campaign: Campaign, kind: str, include_excluded: bool = False
+                ) -> Iterator[bytes]:
+    """The rows as JSON Lines, one chunk per row."""
+    for row in kwise_rows(campaign=campaign, kind=kind, include_excluded=include_excluded):
+        yield (json.dumps(row, ensure_ascii=False) + "\n").encode()

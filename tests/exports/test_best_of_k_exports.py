@@ -1,0 +1,90 @@
+"""Best-of-K exports: the rankings as stored, and the preference pairs they state for DPO."""
+
+import json
+import uuid
+
+import pytest
+
+from evalhub.campaigns.models import AnnotatorFlag, Lease, TaskImage, TaskKind
+from evalhub.campaigns.serving.rating import Vote, rate_next, rate_undo, rate_vote
+from evalhub.exports.kwise import implied_pairs
+from evalhub.exports.options import pseudonym
+from tests.builders import build_campaign
+
+pytestmark = pytest.mark.django_db
+
+NAMES = ["alpha", "beta", "gamma", "delta"]
+
+
+def _vote(world, annotator, slots):
+    payload = rate_next(annotator=annotator, campaign_id=world.campaign.pk)
+    lease = Lease.objects.get(pk=payload["lease"])
+    client_id = uuid.uuid4()
+    rate_vote(annotator=annotator, campaign_id=world.campaign.pk,
+              vote=Vote(client_id, lease.pk, {}, rankings={"overall": slots}))
+    return lease, client_id
+
+
+def _export(api, world, **params):
+    api.force_login(world.scientist)
+    response = api.get(f"/api/v1/campaigns/{world.campaign.pk}/export/rankings/", params)
+    assert response.status_code == 200, response.content
+    return [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+
+
+def test_best_of_k_pairs_are_the_pick_over_each_other_image_weighted_to_one():
+    pairs = implied_pairs([2], 4)
+    assert [(p.chosen, p.rejected) for p in pairs] == [(2, 0), (2, 1), (2, 3)]
+    assert sum(p.weight for p in pairs) == pytest.approx(1)
+
+
+def test_a_full_ranking_states_every_pair_in_its_order():
+    pairs = implied_pairs([3, 0, 2, 1], 4)
+    assert [(p.chosen, p.rejected, p.stage) for p in pairs] == [
+        (3, 0, 0), (3, 1, 0), (3, 2, 0), (0, 1, 1), (0, 2, 1), (2, 1, 2)]
+    assert all(p.weight == pytest.approx(1 / 6) for p in pairs)
+
+
+def test_the_raw_export_lists_each_ranking_as_stored_with_its_images_and_runs(api):
+    world = build_campaign(runs=4, prompts=2, run_names=NAMES, task_kind=TaskKind.BEST_OF_K,
+                           k=4, rank_all=True)
+    lease, _ = _vote(world, world.annotator, [1, 3, 0])
+    _, undone = _vote(world, world.annotator, [0, 1, 2])
+    rate_undo(annotator=world.annotator, campaign=world.campaign, client_id=undone)
+    rows = _export(api, world, format="raw")
+    assert len(rows) == 1  # the undone vote is not exported
+    row = rows[0]
+    members = list(TaskImage.objects.filter(task_id=lease.task_id).order_by("position"))
+    assert row["ranking"] == [lease.order[s] for s in (1, 3, 0, 2)]
+    assert row["shown_order"] == lease.order
+    assert [i["image_id"] for i in row["images"]] == [m.image_id for m in members]
+    assert [i["run"] for i in row["images"]] == [m.run.name for m in members]
+    assert row["k"] == 4 and row["rank_all"] is True
+    assert row["annotator"] == pseudonym(campaign_id=world.campaign.pk,
+                                         user_id=world.annotator.pk)
+
+
+def test_the_dpo_export_expands_each_pick_and_leaves_out_excluded_annotators(api):
+    world = build_campaign(runs=4, prompts=2, annotators=2, run_names=NAMES,
+                           task_kind=TaskKind.BEST_OF_K, k=4)
+    lease, _ = _vote(world, world.annotators[0], [2])
+    _vote(world, world.annotators[1], [0])
+    AnnotatorFlag.objects.create(campaign=world.campaign, annotator=world.annotators[1],
+                                 excluded=True)
+    rows = _export(api, world, format="dpo")
+    assert len(rows) == 3
+    winner = TaskImage.objects.get(task_id=lease.task_id, position=lease.order[2])
+    assert {r["chosen_image_id"] for r in rows} == {winner.image_id}
+    assert {r["chosen_run"] for r in rows} == {winner.run.name}
+    assert len({r["rejected_image_id"] for r in rows}) == 3
+    assert sum(r["weight"] for r in rows) == pytest.approx(1)
+    assert len(_export(api, world, format="dpo", include_excluded="true")) == 6
+
+
+def test_annotators_may_not_export_rankings(api):
+    world = build_campaign(runs=3, prompts=1, task_kind=TaskKind.BEST_OF_K, k=3)
+    api.force_login(world.annotator)
+    url = f"/api/v1/campaigns/{world.campaign.pk}/export/rankings/"
+    assert api.get(url).status_code == 403
+    api.force_login(world.scientist)
+    assert api.get(url, {"format": "nope"}).status_code == 400
