@@ -208,3 +208,28 @@ def test_a_session_vote_without_the_csrf_token_is_refused(world):
     allowed = browser.post(_url(world, "next/"), {}, format="json",
                            HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value)
     assert allowed.status_code == 201
+
+
+def test_the_best_of_k_payload_never_reveals_run_checkpoint_or_model_names(api):
+    from evalhub.campaigns.models import TaskKind
+
+    names = [*SECRET_NAMES, "kandinsky-private", "pixart-internal"]
+    world = build_campaign(runs=4, prompts=2, run_names=names, task_kind=TaskKind.BEST_OF_K,
+                           k=4)
+    api.force_login(world.annotators[0])
+    task = api.post(_url(world, "next/"), {}, format="json")
+    assert len(task.json()["images"]) == 4
+    vote = api.post(_url(world, "votes/"), {
+        "client_id": str(uuid.uuid4()), "lease": task.json()["lease"],
+        "rankings": {"overall": [1]}, "next": {"exclude": []}}, format="json")
+    bodies = [api.get(_url(world)).content, task.content, vote.content,
+              api.get(_url(world, "leases/")).content]
+    secrets = names + [r.checkpoint.name for r in world.runs] + [
+        world.runs[0].checkpoint.model.name]
+    for body in bodies:
+        for name in secrets:
+            assert name.encode() not in body
+        # Nor anything that would name a run or an image: ids, positions, hashes.
+        for key in (b'"run', b'"image_id"', b'"position"', b'"sha256"', b'"order"'):
+            assert key not in body
+

@@ -99,3 +99,29 @@ def test_database_sessions_never_jit_compile_queries():
     with connection.cursor() as cursor:
         cursor.execute("SHOW jit")
         assert cursor.fetchone()[0] == "off"
+
+
+def test_a_best_of_k_vote_that_leases_the_next_task_costs_one_query_more_for_its_images():
+    """Best of K: the same path, plus one read of the next task's K images (TaskImage)."""
+    from evalhub.campaigns.models import TaskKind
+
+    world = build_campaign(prompts=12, runs=4, judgments_per_pair=2,
+                           task_kind=TaskKind.BEST_OF_K, k=4)
+    campaign_id = world.campaign.pk
+    client = Client()
+    client.force_login(world.annotators[0])
+    lease = client.post(f"/api/v1/rate/{campaign_id}/next/", {"exclude": []},
+                        content_type="application/json").json()["lease"]
+    counts = []
+    for _ in range(5):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.post(
+                f"/api/v1/rate/{campaign_id}/votes/",
+                {"client_id": str(uuid.uuid4()), "lease": lease,
+                 "rankings": {"overall": [0]}, "latency_ms": 900,
+                 "next": {"exclude": [lease]}}, content_type="application/json")
+        assert response.status_code == 201, response.content
+        counts.append(len(_statements(queries)))
+        lease = response.json()["next"]["lease"]
+    assert max(counts[1:]) <= MAX_QUERIES_PER_VOTE_AND_NEXT + 1, (counts, _statements(queries))
+    assert counts[-1] == counts[1]
