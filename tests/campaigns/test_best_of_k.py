@@ -313,3 +313,23 @@ def test_the_campaign_form_puts_a_refused_k_next_to_its_field(client):
     response = client.post(url, _form_body(world, gold_rate="0.2"))
     assert response.status_code == 400
     assert "no gold tasks" in " ".join(response.context["form"].errors["gold_rate"])
+
+
+def test_every_page_and_report_of_a_best_of_k_campaign_with_votes_answers(client, api):
+    world = _world(annotators=2, judgments_per_pair=2)
+    for annotator in world.annotators:
+        for slot in (0, 3):
+            payload = rate_next(annotator=annotator, campaign_id=world.campaign.pk)
+            rate_vote(annotator=annotator, campaign_id=world.campaign.pk,
+                      vote=Vote(uuid.uuid4(), uuid.UUID(payload["lease"]), {},
+                                rankings={"overall": [slot]}))
+    campaign = world.campaign
+    client.force_login(world.scientist)
+    for url in (f"/campaigns/{campaign.pk}/manage/", f"/campaigns/{campaign.pk}/manage/progress/",
+                f"/dashboard/campaigns/{campaign.pk}/", f"/campaigns/{campaign.pk}/export/",
+                f"/gallery/{campaign.project_id}/"):
+        assert client.get(url).status_code == 200, url
+    api.force_login(world.scientist)
+    for url in (f"/api/v1/campaigns/{campaign.pk}/", f"/api/v1/campaigns/{campaign.pk}/quality/",
+                f"/api/v1/campaigns/{campaign.pk}/leaderboard/"):
+        assert api.get(url).status_code == 200, url
