@@ -20,9 +20,12 @@ Measured in the page (an init script that only listens):
   flags the pair drawn (``#rate-app[data-ready="1"]``, set only once both panes' tiles for
   the view are loaded and painted: static/js/rate/images.js ``tilesDrawn``, tests/browser). A
   fresh browser context each time (empty HTTP and memory caches; the session cookie comes from
-  a separate sign-in context), the same pair (the annotator's lease is resumed),
-  ``repeat`` times; the median is the figure. The server's own caches are warm after the
-  first load, as on a live server.
+  a separate sign-in context, which first asks for the page's HTML a few times so that no
+  gunicorn worker serves its very first request inside the figure), the same pair (the
+  annotator's lease is resumed), ``repeat`` times; the median is the figure. The server's own
+  caches are warm after the first load, as on a live server. ``first_timelines`` says where
+  the time went (Resource Timing: HTML, first API answer, the tile viewer's script, this
+  pair's descriptors, first tile asked, last tile received).
 - ``next_drawn_ms``: keydown of a vote to the next pair flagged drawn (its tiles are fetched
   when it is shown: the page prefetches only the next pair's descriptors).
 - ``at_fit_kb``: bytes moved on the wire (Chrome DevTools Protocol ``encodedDataLength``:
@@ -44,10 +47,12 @@ import json
 import os
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -75,9 +80,10 @@ AT_FIT_TARGET_KB = 1024
 QUIET_S = 0.5
 
 SEED_SCRIPT = r"""
-import json, struct, sys, zlib
+import json, sys
 import django
 django.setup()
+from bench.tiles_page import variant
 from django.contrib.auth import get_user_model
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.services import blob_store_bytes
@@ -91,28 +97,6 @@ from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, Image, RunS
 
 files, pairs, width, height, username, password = (json.loads(sys.argv[1]), int(sys.argv[2]),
     int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6])
-
-def variant(data, fmt, n):
-    # The same pixels under another content hash: one metadata field differs.
-    note = f"bench variant {n}".encode()
-    if fmt == "jpeg":  # a COM segment after SOI
-        return data[:2] + b"\xff\xfe" + struct.pack(">H", len(note) + 2) + note + data[2:]
-    if fmt == "png":  # a tEXt chunk after IHDR (8-byte signature + 25-byte IHDR chunk)
-        body = b"Comment\x00" + note
-        chunk = struct.pack(">I", len(body)) + b"tEXt" + body + struct.pack(
-            ">I", zlib.crc32(b"tEXt" + body))
-        return data[:33] + chunk + data[33:]
-    # WebP: an XMP chunk, in the extended format (VP8X with the XMP flag)
-    chunks = data[12:]
-    if chunks[:4] == b"VP8X":
-        chunks = chunks[:8] + bytes([chunks[8] | 0x04]) + chunks[9:]
-    else:
-        vp8x = bytes([0x04, 0, 0, 0]) + (width - 1).to_bytes(3, "little") + (
-            height - 1).to_bytes(3, "little")
-        chunks = b"VP8X" + struct.pack("<I", 10) + vp8x + chunks
-    xmp = note + (b"\x00" if len(note) % 2 else b"")
-    chunks += b"XMP " + struct.pack("<I", len(note)) + xmp
-    return b"RIFF" + struct.pack("<I", len(chunks) + 4) + b"WEBP" + chunks
 
 User = get_user_model()
 owner = User.objects.create(username="owner")
@@ -136,7 +120,7 @@ for fmt, path in files.items():
                                            prompt_set=prompt_set, name=f"{fmt}-run{r}",
                                            source=RunSource.IMPORTED)
         for p in prompt_set.prompts.all():
-            data = variant(base, fmt, p.position * 2 + r)
+            data = variant(base, fmt, p.position * 2 + r, width, height)
             sizes.append(len(data))
             Image.objects.create(run=run, prompt=p, seed=0,
                                  blob=blob_store_bytes(data, name=f"{fmt}-{r}-{p.pk}.{fmt}"))
@@ -155,6 +139,30 @@ for fmt, made in seeded.items():
 print(json.dumps(out))
 """
 
+def variant(data: bytes, fmt: str, n: int, width: int, height: int) -> bytes:
+    """The same pixels under another content hash: ``data`` (a ``fmt`` file of ``width x
+    height``) with one metadata field that says ``n``: a JPEG comment segment after SOI, a PNG
+    ``tEXt`` chunk after IHDR, a WebP ``XMP `` chunk (the file turned into the extended format,
+    VP8X with the XMP flag, when it was a simple one)."""
+    note = f"bench variant {n}".encode()
+    if fmt == "jpeg":
+        return data[:2] + b"\xff\xfe" + struct.pack(">H", len(note) + 2) + note + data[2:]
+    if fmt == "png":  # the 8-byte signature and the 25-byte IHDR chunk come first
+        body = b"Comment\x00" + note
+        chunk = (struct.pack(">I", len(body)) + b"tEXt" + body
+                 + struct.pack(">I", zlib.crc32(b"tEXt" + body)))
+        return data[:33] + chunk + data[33:]
+    chunks = data[12:]
+    if chunks[:4] == b"VP8X":
+        chunks = chunks[:8] + bytes([chunks[8] | 0x04]) + chunks[9:]
+    else:
+        flags = bytes([0x04, 0, 0, 0])
+        size = (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+        chunks = b"VP8X" + struct.pack("<I", 10) + flags + size + chunks
+    chunks += b"XMP " + struct.pack("<I", len(note)) + note + b"\x00" * (len(note) % 2)
+    return b"RIFF" + struct.pack("<I", len(chunks) + 4) + b"WEBP" + chunks
+
+
 # Listens only: when the page flags a pair drawn, and when a key went down.
 PROBE_SCRIPT = r"""
 (() => {
@@ -171,6 +179,31 @@ PROBE_SCRIPT = r"""
   }).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-ready"] });
 })();
 """
+
+
+# Where the first load's time went (Resource Timing, ms after navigation start): the page's
+# HTML, the first API answer, the tile viewer's script, the first tile asked for and the last
+# tile received before the pair was flagged drawn.
+TIMELINE_SCRIPT = r"""() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  const entries = performance.getEntriesByType("resource");
+  const pick = (test) => entries.filter((e) => test(e.name));
+  const end = (list) => (list.length
+    ? Math.round(Math.max(...list.map((e) => e.responseEnd))) : null);
+  const start = (list) => (list.length
+    ? Math.round(Math.min(...list.map((e) => e.startTime))) : null);
+  const tiles = pick((url) => url.includes("/rate/tiles/") && url.includes("_files/"));
+  return {
+    html_ms: nav ? Math.round(nav.responseEnd) : null,
+    dom_ready_ms: nav ? Math.round(nav.domContentLoadedEventEnd) : null,
+    first_api_ms: end(pick((url) => url.includes("/api/")).slice(0, 1)),
+    viewer_script_ms: end(pick((url) => url.includes("openseadragon"))),
+    descriptors_ms: end(pick((url) => url.includes(".dzi")).slice(0, 2)),  // this pair's
+    first_tile_asked_ms: start(tiles),
+    last_tile_ms: end(tiles),
+    tiles: tiles.length,
+  };
+}"""
 
 
 @dataclass
@@ -229,6 +262,7 @@ class FormatResult:
     whole_pair_kb: float
     first_drawn_ms: list[float]
     first_page_kb: list[float]
+    first_timelines: list[dict]  # TIMELINE_SCRIPT at each first drawn pair
     at_fit_kb: list[float]
     next_drawn_ms: list[float]
     deep_zoom_kb: float | None
@@ -293,7 +327,8 @@ def measure_format(browser, base: str, state: dict, fmt: str, seeded: dict, repe
     pairs = seeded["tasks"]
     whole = statistics.median(a + b for a, b in zip(sizes[:pairs], sizes[pairs:], strict=True))
     result = FormatResult(format=fmt, pairs=pairs, whole_pair_kb=round(whole / 1024, 1),
-                          first_drawn_ms=[], first_page_kb=[], at_fit_kb=[], next_drawn_ms=[],
+                          first_drawn_ms=[], first_page_kb=[], first_timelines=[],
+                          at_fit_kb=[], next_drawn_ms=[],
                           deep_zoom_kb=None, deep_zoom_tile_requests=None, deepest_zoom=None,
                           errors=[])
     for attempt in range(repeat):
@@ -308,9 +343,11 @@ def measure_format(browser, base: str, state: dict, fmt: str, seeded: dict, repe
             wire.attach(context.new_cdp_session(page))
             page.goto(rate)
             drawn = wait_drawn(page, 1, timeout_s)
+            timeline = page.evaluate(TIMELINE_SCRIPT)
             settle(page, wire, timeout_s)
             totals = wire.totals()
             result.first_drawn_ms.append(round(drawn["at"], 1))
+            result.first_timelines.append(timeline)
             result.first_page_kb.append(round(totals["other"] / 1024, 1))
             if attempt < repeat - 1:
                 continue
@@ -382,12 +419,16 @@ def run_page(files: dict[str, Path], size: tuple[int, int], *, pairs: int, repea
                 page.click("button[type=submit]")
                 page.wait_for_url(f"{base}/")
                 state = signing_in.storage_state()
-                signing_in.close()
                 for fmt in files:
+                    # Every gunicorn worker past its first request (imports, connections):
+                    # the figure is an empty browser cache, not a server just started.
+                    for _ in range(8):
+                        page.request.get(f"/rate/{campaigns[fmt]['campaign']}/")
                     result = measure_format(browser, base, state, fmt, campaigns[fmt], repeat,
                                             timeout_s)
                     print_result(result)
                     results.append(result)
+                signing_in.close()
             finally:
                 browser.close()
         return results
@@ -408,6 +449,7 @@ def print_result(r: FormatResult) -> None:
     print(f"{r.format:5} page  first drawn {median(r.first_drawn_ms):7.0f} ms "
           f"(runs {r.first_drawn_ms}; before: {ISSUE_BEFORE['first_drawn_ms']} ms)  "
           f"page and scripts {median(r.first_page_kb):.0f} KB", flush=True)
+    print(f"{r.format:5} page  first load, ms after navigation start: {r.first_timelines[-1]}")
     if r.next_drawn_ms:
         print(f"{r.format:5} page  next pair drawn after the key: median "
               f"{median(r.next_drawn_ms):.0f} ms, max {max(r.next_drawn_ms):.0f} ms")
