@@ -24,6 +24,8 @@ from evalhub.blobs.models import ImageBlob
 from evalhub.evaluation import backbones
 from evalhub.evaluation.definitions import (
     INCEPTION_METRICS,
+    VIDEO_METRICS,
+    VIDEO_OPTION_DEFAULTS,
     MetricComputed,
     MetricNotComputed,
     Provenance,
@@ -65,6 +67,7 @@ class ShardResult:
     clip_scores: dict[int, float] = field(default_factory=dict)
     lpips: dict[int, PromptDiversity] | None = None
     features_computed: int = 0
+    video_values: dict[str, dict[int, float]] = field(default_factory=dict)
 
     def payload(self) -> dict[str, Any]:
         """The shard's JSON payload, read back by the finalize step (:func:`shard_backbone`,
@@ -152,7 +155,56 @@ def shard_compute(*, metrics: Collection[str], options: Mapping[str, Any], is_ru
                                        len(group))
             for prompt_id, group in by_prompt.items() if len(group) >= 2}
     result.features_computed = cache.stored
+    wanted_video = VIDEO_METRICS & set(metrics)
+    if wanted_video and is_run_shard:
+        result.video_values = video_values(wanted_video, options, images, result.backbones)
     return result
+
+
+def video_values(metrics: Collection[str], options: Mapping[str, Any], images: Sequence[Image],
+                 provenances: dict[str, Provenance]) -> dict[str, dict[int, float]]:
+    """Per-video values of a run shard's items that have a video, streamed from storage
+    (metrics.video_metrics; one decoder pass per video and metric family):
+
+    * ``video_clip_score``: mean over ``video_frames`` evenly spaced frames of
+      100 max(cos(frame, prompt), 0); ``temporal_consistency``: mean CLIP cosine of
+      consecutive sampled frames (from the same embeddings; none for a one-frame video);
+    * ``flicker``: mean LPIPS of consecutive frames at ``flicker_short_side`` px.
+
+    Records the backbones used in ``provenances`` ("clip", "lpips").
+    """
+    from metrics.video_frames import FrameSampling
+    from metrics.video_metrics import VideoClipScorer, clip_result, video_flicker
+
+    opts = {**VIDEO_OPTION_DEFAULTS, **options}
+    videos = [img for img in images if img.video_id is not None]
+    out: dict[str, dict[int, float]] = {m: {} for m in metrics}
+    if metrics & {"video_clip_score", "temporal_consistency"}:
+        embedder = backbones.clip(dict(options))
+        provenances["clip"] = _provenance(embedder)
+        sampling = FrameSampling(count=int(opts["video_frames"]))
+        scorer = VideoClipScorer(embedder, sampling=sampling)
+        texts = sorted({img.prompt.text for img in videos})
+        text_emb = dict(zip(texts, embedder.text_embeddings(texts), strict=True)) if texts else {}
+        for img in videos:
+            with default_storage.open(img.video.file.name, "rb") as handle:
+                emb, indices = scorer.frame_embeddings(handle)
+            result = clip_result(emb, text_emb[img.prompt.text], indices, sampling.describe(),
+                                 embedder.info)
+            if "video_clip_score" in out:
+                out["video_clip_score"][img.id] = result.clip_score
+            if "temporal_consistency" in out and result.temporal_consistency is not None:
+                out["temporal_consistency"][img.id] = result.temporal_consistency
+    if "flicker" in metrics:
+        lpips_scorer = backbones.lpips(dict(options))
+        provenances["lpips"] = _provenance(lpips_scorer)
+        for img in videos:
+            if img.video.frame_count < 2:
+                continue
+            with default_storage.open(img.video.file.name, "rb") as handle:
+                out["flicker"][img.id] = video_flicker(
+                    lpips_scorer, handle, short_side=int(opts["flicker_short_side"])).flicker
+    return out
 
 
 # --- reading shard payloads back ---------------------------------------------------------------

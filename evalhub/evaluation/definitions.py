@@ -15,13 +15,21 @@ from typing import Any
 from evalhub.core.errors import EvalHubError
 
 #: Metrics a job can compute, in display order.
-JOB_METRICS = ("fid", "kid", "clip_score", "cmmd", "lpips_diversity")
+JOB_METRICS = ("fid", "kid", "clip_score", "cmmd", "lpips_diversity",
+               "video_clip_score", "temporal_consistency", "flicker")
 #: Metrics that compare the run with a reference set of real images.
 REFERENCE_METRICS = frozenset({"fid", "kid", "cmmd"})
 #: Metrics computed on FID InceptionV3 features.
 INCEPTION_METRICS = frozenset({"fid", "kid"})
 #: Metrics computed on CLIP embeddings.
 CLIP_METRICS = frozenset({"clip_score", "cmmd"})
+#: Per-video metrics (runs whose outputs are videos; metrics.video_metrics): CLIP score over
+#: sampled frames, temporal consistency (CLIP cosine of consecutive sampled frames), flicker
+#: (LPIPS of consecutive frames). Their options are ``video_frames`` (frames sampled evenly
+#: for the CLIP metrics, default 16) and ``flicker_short_side`` (px, default 256); they are
+#: not in DEFAULT_OPTIONS so that image jobs keep their stored options.
+VIDEO_METRICS = frozenset({"video_clip_score", "temporal_consistency", "flicker"})
+VIDEO_OPTION_DEFAULTS: dict[str, int] = {"video_frames": 16, "flicker_short_side": 256}
 
 #: Job options and their defaults (docs/metrics.md explains each).
 DEFAULT_OPTIONS: dict[str, Any] = {
@@ -36,7 +44,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 _OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
     "antialias": bool, "fid_feature": (str, int), "fid_allow_rank_deficient": bool,
     "kid_subsets": int, "kid_subset_size": int, "cmmd_estimator": str, "shard_size": int,
-    "clip_model": str, "clip_pretrained": str,
+    "clip_model": str, "clip_pretrained": str, "video_frames": int, "flicker_short_side": int,
 }
 
 
@@ -74,6 +82,10 @@ def normalize_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
         for key in ("kid_subsets", "kid_subset_size", "shard_size"):
             if merged[key] < 1:
                 problems.append(f"{key} must be at least 1")
+        if not 2 <= merged.get("video_frames", 16) <= 1000:
+            problems.append("video_frames must be between 2 and 1000")
+        if not 16 <= merged.get("flicker_short_side", 256) <= 4096:
+            problems.append("flicker_short_side must be between 16 and 4096 (pixels)")
     if problems:
         raise EvalHubError("Invalid metric job options.", details=problems)
     return merged

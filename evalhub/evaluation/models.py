@@ -15,6 +15,9 @@ class MetricName(models.TextChoices):
     CMMD = "cmmd", "CMMD"
     LPIPS_DIVERSITY = "lpips_diversity", "LPIPS diversity"
     LPIPS = "lpips", "LPIPS A-vs-B distance"
+    VIDEO_CLIP_SCORE = "video_clip_score", "CLIP-score over video frames"
+    TEMPORAL_CONSISTENCY = "temporal_consistency", "Temporal consistency (CLIP)"
+    FLICKER = "flicker", "Flicker (LPIPS of consecutive frames)"
 
 
 class Provenance(models.Model):

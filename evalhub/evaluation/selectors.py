@@ -66,7 +66,8 @@ def shard_images(*, shard: MetricShard) -> list[Image]:
     reference shard)."""
     if shard.kind != ShardKind.RUN:
         return []
-    return list(Image.objects.filter(pk__in=shard.item_ids).select_related("blob", "prompt")
+    return list(Image.objects.filter(pk__in=shard.item_ids)
+                .select_related("blob", "prompt", "video")
                 .order_by("prompt_id", "seed", "id"))
 
 

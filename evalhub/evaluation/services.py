@@ -44,6 +44,7 @@ from evalhub.core.queueing import enqueue_on_commit
 from evalhub.evaluation import selectors
 from evalhub.evaluation.definitions import (
     REFERENCE_METRICS,
+    VIDEO_METRICS,
     MetricComputed,
     MetricNotComputed,
     Provenance,
@@ -67,7 +68,7 @@ from evalhub.evaluation.models import (
 )
 from evalhub.projects.references import check_same_project
 from evalhub.projects.selectors import SCIENCE_ROLES, role_in_project
-from evalhub.runs.models import GenerationRun, Image, ReferenceSet
+from evalhub.runs.models import GenerationRun, Image, MediaKind, ReferenceSet
 
 if TYPE_CHECKING:
     from metrics.gaussian import GaussianStats
@@ -143,6 +144,10 @@ def metric_job_create(
         raise EvalHubError(f"{', '.join(needs_reference)} compare the run with real images: "
                            "choose a reference set.")
     check_same_project(run.project_id, reference_set=reference_set)
+    video_metrics = sorted(VIDEO_METRICS & set(metric_list))
+    if video_metrics and run.media_kind != MediaKind.VIDEO:
+        raise EvalHubError(f"{', '.join(video_metrics)} measure videos: run {run.name!r} has "
+                           "images.")
     if not needs_reference:
         reference_set = None  # not used: do not make it part of the job's identity
     images = list(Image.objects.filter(run=run).order_by("prompt_id", "seed", "id")
@@ -223,8 +228,9 @@ def metric_job_fail(*, job: MetricJob, error: str) -> None:
 # --- one shard (gpu workers) -------------------------------------------------------------------
 
 
-def _store_image_clip_scores(scores: dict[int, float], prov: Provenance) -> None:
-    rows = [ImageMetric(image_id=image_id, metric=MetricName.CLIP_SCORE, value=value,
+def _store_image_clip_scores(scores: dict[int, float], prov: Provenance,
+                             metric: str = MetricName.CLIP_SCORE) -> None:
+    rows = [ImageMetric(image_id=image_id, metric=metric, value=value,
                         **prov.as_fields()) for image_id, value in scores.items()]
     ImageMetric.objects.bulk_create(
         rows, update_conflicts=True, unique_fields=["image", "metric", "backbone_id"],
@@ -236,6 +242,7 @@ def metric_shard_run(*, shard_id: int) -> None:
     """Compute one shard (idempotent) and, if it completes the job, finalize the job."""
     from evalhub.evaluation import compute  # torch: only workers get here
     from metrics.imageio import ImageDecodeError
+    from metrics.video_frames import VideoDecodeError
     from metrics.weights import WeightsMissingError
 
     shard = MetricShard.objects.select_related("job").filter(pk=shard_id).first()
@@ -264,7 +271,9 @@ def metric_shard_run(*, shard_id: int) -> None:
                 job=job, backbone_id=backbone_id) is not None)
         if result.clip_scores:
             _store_image_clip_scores(result.clip_scores, result.backbones["clip"])
-    except (WeightsMissingError, ImageDecodeError, EvalHubError) as exc:
+        for metric, values in result.video_values.items():
+            _store_image_clip_scores(values, result.backbones[_VIDEO_BACKBONE[metric]], metric)
+    except (WeightsMissingError, ImageDecodeError, VideoDecodeError, EvalHubError) as exc:
         # Missing weights or an unreadable image will not heal by retrying: fail fast.
         MetricShard.objects.filter(pk=shard.pk).update(status=ShardStatus.FAILED,
                                                        error=str(exc)[:5000])
@@ -496,10 +505,42 @@ def _finalize_lpips(job: MetricJob, shards: Sequence[MetricShard]) -> dict[str, 
     return _store_run_metric(job, "lpips_diversity", prov, computed, with_reference=False)
 
 
+#: Which shard backbone each per-video metric's values come from.
+_VIDEO_BACKBONE = {"video_clip_score": "clip", "temporal_consistency": "clip", "flicker": "lpips"}
+
+
+def _finalize_video(metric: str) -> Callable[[MetricJob, Sequence[MetricShard]], dict[str, Any]]:
+    """Finalizer of a per-video metric: the run's value is the mean over its videos, each
+    prompt's the mean over its videos (stored per video by the shards as ImageMetric rows)."""
+
+    def finalize(job: MetricJob, shards: Sequence[MetricShard]) -> dict[str, Any]:
+        from evalhub.evaluation import compute
+
+        prov = compute.shard_backbone(_payloads(shards, ShardKind.RUN), _VIDEO_BACKBONE[metric])
+        videos = [img for img in selectors.job_run_images(shards=shards)
+                  if img.video_id is not None]
+        stored = selectors.image_metric_values(image_ids=[img.id for img in videos],
+                                               metric=metric, backbone_id=prov.backbone_id)
+        if not videos:
+            raise MetricNotComputed(f"{metric}: the run has no videos")
+        if len(stored) != len(videos):
+            raise MetricNotComputed(
+                f"{metric}: {len(videos) - len(stored)} of {len(videos)} videos have no value "
+                "(a video of a single frame has no consecutive frames); run the job again if "
+                "that is not why")
+        computed, per_prompt = compute.clip_score_summary(
+            [(img.prompt_id, stored[img.id].value) for img in videos])
+        _store_prompt_metrics(job, metric, prov, per_prompt)
+        return _store_run_metric(job, metric, prov, computed, with_reference=False)
+
+    return finalize
+
+
 _FINALIZERS: dict[str, Callable[[MetricJob, Sequence[MetricShard]], dict[str, Any]]] = {
     "fid": _finalize_fid,
     "kid": _finalize_kid,
     "clip_score": _finalize_clip_score,
     "cmmd": _finalize_cmmd,
     "lpips_diversity": _finalize_lpips,
+    **{metric: _finalize_video(metric) for metric in sorted(VIDEO_METRICS)},
 }
