@@ -139,3 +139,46 @@ def test_rank_all_by_successive_picks_with_undo_of_a_pick(context, errors):
     assert judgments[lease].ranking == _canonical(lease, [1, 2, 0, 3])
     assert judgments[second].ranking == _canonical(second, [3, 2, 1, 0])
     assert errors == []
+
+
+def test_the_grid_zooms_every_image_together_and_opens_large_ones_as_tiles(context, errors):
+    from tests.browser.world import build_tiles
+
+    sizes = [(768, 768), (1536, 1536), (5000, 3000)]
+    world = build_campaign(
+        runs=3, prompts=2, annotators=1, run_names=RUN_NAMES[:3],
+        image_bytes=lambda p, r: picture(p * 3 + r, sizes[r], fmt="JPEG"),
+        task_kind=TaskKind.BEST_OF_K, k=3, judgments_per_pair=1)
+    build_tiles()
+    page = context.new_page()
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    lease = shown_lease(page)
+    assert page.locator(".grid-pane .osd-holder canvas").count() == 1
+    assert page.locator(".grid-pane .pane-img").count() == 2
+
+    # Zoom into one plain image: the other plain image shows the same image-relative region.
+    plain = page.evaluate("""() => [...document.querySelectorAll('.grid-pane')]
+        .filter(p => p.querySelector('.pane-img')).map(p => Number(p.dataset.slot))""")
+    box = page.locator(f".grid-pane[data-slot='{plain[0]}'] .pane-view").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+    page.mouse.wheel(0, -500)
+    page.wait_for_timeout(100)
+    centres = page.evaluate("""(slots) => slots.map(slot => {
+        const pane = document.querySelector(`.grid-pane[data-slot='${slot}']`);
+        const view = pane.querySelector('.pane-view').getBoundingClientRect();
+        const img = pane.querySelector('.pane-img').getBoundingClientRect();
+        return [(view.left + view.width / 2 - img.left) / img.width,
+                (view.top + view.height / 2 - img.top) / img.height];
+    })""", plain)
+    (ax, ay), (bx, by) = centres
+    assert abs(ax - 0.5) > 0.01 or abs(ay - 0.5) > 0.01  # it did zoom off-centre
+    assert abs(ax - bx) < 0.005 and abs(ay - by) < 0.005
+
+    page.keyboard.press("0")
+    page.keyboard.press("3")
+    shown_lease(page, other_than=lease)
+    wait_outbox_empty(page)
+    assert until(lambda: len(_live(world)) == 1)
+    assert _live(world)[lease].ranking == _canonical(lease, [2])
+    assert page.evaluate("window.__violations") == []
+    assert errors == []
