@@ -1,0 +1,101 @@
+"""Videos reach annotators as EvalHub's renditions only, as images reach them as displays: the
+rating payload names the rendition and poster under opaque names, with no metadata or run
+names; the media view serves renditions to members (with byte ranges, for seeking), originals
+to owners and scientists, 404 to everyone else."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evalhub.blobs.models import VideoBlob
+from evalhub.blobs.tasks import blobs_make_video_renditions
+from evalhub.blobs.video_services import video_inspect, video_store
+from evalhub.blobs.views import video_url
+from evalhub.campaigns.serving.rating import rate_next
+from evalhub.runs.models import Image
+from tests.builders import build_campaign
+from tests.factories import UserFactory
+from tests.videos import video_bytes
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "model-zeta-internal"
+
+
+def _video_world():
+    """Two runs answering one prompt with videos (titles naming the model in the files)."""
+    world = build_campaign(runs=2, prompts=1, run_names=["zeta-run-a", "zeta-run-b"],
+                           model_name="zeta-model")
+    for index, image in enumerate(Image.objects.filter(run__in=world.runs)):
+        data = video_bytes(frames=10, seed=index + 1, metadata={"title": SECRET})
+        video = video_store(data=data, info=video_inspect(data, name=f"{index}.mp4"),
+                            name=f"{index}.mp4")
+        # The tasks point at Image rows, which now hold videos, as an import would make them.
+        Image.objects.filter(pk=image.pk).update(blob=video.poster, video=video)
+    return world
+
+
+def test_the_payload_gives_each_side_its_rendition_and_nothing_that_names_a_run():
+    world = _video_world()
+    payload = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+
+    videos = {v.rendition_token: v for v in VideoBlob.objects.all()}
+    for side in ("left", "right"):
+        shown = payload[side]["video"]
+        token = shown["url"].rsplit("/", 1)[1].removesuffix(".webm")
+        video = videos[token]
+        assert shown == {"url": video_url(video), "poster": payload[side]["url"],
+                         "fps": 12.0, "frames": 10, "duration": 10 / 12, "width": 64,
+                         "height": 48}
+    text = json.dumps(payload)
+    for leak in (SECRET, "zeta", *(v.sha256 for v in videos.values()),
+                 *(v.file.name for v in videos.values())):
+        assert leak not in text
+
+
+def test_an_image_payload_has_a_null_video():
+    world = build_campaign(runs=2, prompts=1)
+    payload = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+    assert payload["left"]["video"] is None and payload["right"]["video"] is None
+
+
+def test_members_get_the_rendition_with_ranges_owners_the_original_others_404(client):
+    world = _video_world()
+    video = VideoBlob.objects.first()
+    url = video_url(video)
+    client.force_login(world.annotator)
+    preparing = client.get(url)
+    assert preparing.status_code == 503 and preparing["Retry-After"]
+
+    assert blobs_make_video_renditions([video.pk]) == 1
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole["Content-Type"] == "video/webm"
+    assert whole["Accept-Ranges"] == "bytes"
+    body = b"".join(whole.streaming_content)
+    part = client.get(url, HTTP_RANGE="bytes=10-19")
+    assert part.status_code == 206
+    assert part["Content-Range"] == f"bytes 10-19/{len(body)}"
+    assert b"".join(part.streaming_content) == body[10:20]
+    assert client.get(url, HTTP_RANGE=f"bytes={len(body)}-").status_code == 416
+    assert client.get(video_url(video, "-strip.webp"))["Content-Type"] == "image/webp"
+
+    original = f"/media/{video.file.name}"
+    assert client.get(original).status_code == 404  # annotators never get the original
+    client.force_login(world.owner)
+    assert client.get(original).status_code == 200
+    client.force_login(UserFactory())
+    assert client.get(url).status_code == 404
+    client.logout()
+    assert client.get(url).status_code == 404
+
+
+def test_the_admin_lists_videos(client):
+    _video_world()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = client.get("/admin/blobs/videoblob/")
+    assert page.status_code == 200 and "h264" in page.content.decode()
+    video = VideoBlob.objects.first()
+    change = client.get(f"/admin/blobs/videoblob/{video.pk}/change/")
+    assert change.status_code == 200 and video.sha256 in change.content.decode()
