@@ -21,6 +21,7 @@ from evalhub.projects.references import ScopedModelSerializer, ScopedPrimaryKeyR
 from evalhub.prompts.models import Prompt, PromptSet
 from evalhub.prompts.parsers import FORMATS, detect_format
 from evalhub.prompts.services import prompt_set_import
+from evalhub.workspace.deletion import DeletionRules
 
 
 class PromptSetSerializer(ScopedModelSerializer):
@@ -63,8 +64,9 @@ class PromptSetImportSerializer(serializers.Serializer):
     )
 
 
-class PromptSetViewSet(ProjectScopedViewSet):
+class PromptSetViewSet(DeletionRules, ProjectScopedViewSet):
     serializer_class = PromptSetSerializer
+    deletion_kind = "prompt-set"
     filterset_fields = ["project", "name"]
 
     def base_queryset(self) -> QuerySet[PromptSet]:

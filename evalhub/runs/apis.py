@@ -32,6 +32,7 @@ from evalhub.runs.models import (
     RunSource,
 )
 from evalhub.runs.services import run_create
+from evalhub.workspace.deletion import DeletionRules
 
 
 class GenModelSerializer(ScopedModelSerializer):
@@ -127,16 +128,18 @@ class ImportReportSerializer(serializers.Serializer):
     duplicates_of_existing_blobs = serializers.IntegerField()
 
 
-class GenModelViewSet(ProjectScopedViewSet):
+class GenModelViewSet(DeletionRules, ProjectScopedViewSet):
     serializer_class = GenModelSerializer
+    deletion_kind = "model"
     filterset_fields = ["project", "name"]
 
     def base_queryset(self) -> QuerySet[GenModel]:
         return GenModel.objects.order_by("id")
 
 
-class CheckpointViewSet(ProjectScopedViewSet):
+class CheckpointViewSet(DeletionRules, ProjectScopedViewSet):
     serializer_class = CheckpointSerializer
+    deletion_kind = "checkpoint"
     project_path = "model__project_id"
     filterset_fields = ["model", "generator", "model__project"]
 
@@ -144,8 +147,9 @@ class CheckpointViewSet(ProjectScopedViewSet):
         return Checkpoint.objects.select_related("model").order_by("model_id", "training_step")
 
 
-class GenerationRunViewSet(ProjectScopedViewSet):
+class GenerationRunViewSet(DeletionRules, ProjectScopedViewSet):
     serializer_class = GenerationRunSerializer
+    deletion_kind = "run"
     project_path = "checkpoint__model__project_id"
     filterset_fields = ["project", "checkpoint", "prompt_set", "status", "source"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -239,8 +243,9 @@ class ImageViewSet(ProjectScopedReadOnlyViewSet):
         return Image.objects.select_related("blob").order_by("id")
 
 
-class ReferenceSetViewSet(ProjectScopedViewSet):
+class ReferenceSetViewSet(DeletionRules, ProjectScopedViewSet):
     serializer_class = ReferenceSetSerializer
+    deletion_kind = "reference-set"
     filterset_fields = ["project", "name"]
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 

@@ -14,7 +14,8 @@ still refer to it. On top of that, three rules that no foreign key states:
 
 ``deletion_plan`` says, without writing, what a delete would remove or why it is refused (the
 confirmation page); ``object_delete`` deletes or raises :class:`StillInUse` (HTTP 409), in one
-transaction. Image files are content-addressed and may be shared with other runs: they stay.
+transaction. The API's DELETE calls the same (``DeletionRules`` on its viewsets). Image files
+are content-addressed and may be shared with other runs: they stay.
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ def deletion_plan(*, kind: str, obj: models.Model) -> DeletionPlan:
         except (ProtectedError, RestrictedError) as exc:
             blockers = exc.protected_objects if isinstance(exc, ProtectedError) \
                 else exc.restricted_objects
-            refused = (f"The {label} {str(obj)!r} is still used by {_counted(list(blockers))}; "
-                       "delete or change those first. Nothing was deleted.")
+            refused = (f"The {label} {str(obj)!r} is still in use ({_counted(list(blockers))} "
+                       "refer to it); delete or change those first. Nothing was deleted.")
         else:
             counts: Counter[str] = Counter()
             for model, instances in collector.data.items():
@@ -135,3 +136,13 @@ def object_delete(*, kind: str, obj: models.Model) -> DeletionPlan:
             raise StillInUse(f"The {plan.label} {str(locked)!r} is still in use; nothing was "
                              "deleted.") from exc
     return plan
+
+
+class DeletionRules:
+    """For the API's viewsets: ``DELETE`` deletes through :func:`object_delete`, so the API and
+    the workspace's delete page refuse the same things with the same message (409)."""
+
+    deletion_kind: str
+
+    def perform_destroy(self, instance: models.Model) -> None:
+        object_delete(kind=self.deletion_kind, obj=instance)

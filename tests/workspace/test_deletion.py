@@ -201,3 +201,21 @@ def test_who_may_delete_annotators_403_outsiders_404_anonymous_sign_in(world):
     # Deleted twice (a second tab): the second is a 404, not a 500.
     assert scientist.post(url).status_code == 302
     assert scientist.post(url).status_code == 404
+
+
+def test_the_api_delete_refuses_the_same_things_with_the_same_message(api, world):
+    project = world.campaign.project
+    api.force_login(world.scientist)
+    generating = GenerationRunFactory(
+        checkpoint=CheckpointFactory(model__project=project),
+        prompt_set=PromptSetFactory(project=project), status=RunStatus.RUNNING)
+    refused = api.delete(f"/api/v1/runs/{generating.pk}/")
+    page = _client(world.scientist).post(_url("run", generating.pk))
+    assert refused.status_code == page.status_code == 409
+    assert refused.json()["detail"] == _refusal(page).replace("&#x27;", "'")
+    in_use = api.delete(f"/api/v1/prompt-sets/{world.runs[0].prompt_set_id}/")
+    assert in_use.status_code == 409 and "generation run" in in_use.json()["detail"]
+    unused = CheckpointFactory(model__project=project)
+    assert api.delete(f"/api/v1/checkpoints/{unused.pk}/").status_code == 204
+    assert not Checkpoint.objects.filter(pk=unused.pk).exists()
+    assert GenerationRun.objects.filter(pk=generating.pk).exists()
