@@ -1,4 +1,5 @@
-"""The demo project that `make run` seeds: shapes models whose checkpoints visibly differ."""
+"""The demo project that `make run` seeds: shapes models whose checkpoints visibly differ, and a
+small video campaign between two checkpoints of the shapes-video generator."""
 
 from __future__ import annotations
 
@@ -37,6 +38,13 @@ DEMO_CHECKPOINTS = [
 DEMO_SEEDS = [0, 1]
 DEMO_CAMPAIGN = "Which checkpoint draws the prompt?"
 PROMPTS_FILE = Path(settings.BASE_DIR) / "fixtures" / "prompts" / "shapes.jsonl"
+# The video campaign: two shapes-video checkpoints on six motion prompts, one seed each, short
+# small clips (16 frames of 128 px at 8 frames/s) so the worker makes them in seconds.
+VIDEO_MODEL = "shapes-video"
+VIDEO_CHECKPOINTS = [("step-5k", 5_000, 0.35), ("step-50k", 50_000, 0.9)]
+VIDEO_SEEDS = [0]
+VIDEO_CAMPAIGN = "Which clip follows the prompt?"
+VIDEO_PROMPTS_FILE = Path(settings.BASE_DIR) / "fixtures" / "prompts" / "shapes_video.jsonl"
 
 
 @dataclass(frozen=True)
@@ -99,7 +107,41 @@ def demo_seed(*, generate: bool = True) -> Project:
                           "right number of shapes, the right colours, the right positions. "
                           "Use tie when both are equally good, both bad when neither is."),
         )
+    _demo_videos(project, generate=generate)
     return project
+
+
+def _demo_videos(project: Project, *, generate: bool) -> None:
+    """The video campaign (idempotent): runs generated and rendered by the worker."""
+    prompt_set = project.prompt_sets.filter(name=VIDEO_MODEL).first() or prompt_set_import(
+        project=project, name=VIDEO_MODEL, data=VIDEO_PROMPTS_FILE.read_bytes(), fmt="jsonl",
+        description="Motion prompts: shapes moving, falling, rising, spinning, bouncing.",
+    )
+    model, _ = GenModel.objects.get_or_create(project=project, name=VIDEO_MODEL)
+    runs = []
+    for checkpoint_name, step, quality in VIDEO_CHECKPOINTS:
+        checkpoint, _ = Checkpoint.objects.get_or_create(
+            model=model, name=checkpoint_name,
+            defaults={"training_step": step, "generator": "shapes-video",
+                      "parameters": {"quality": quality}},
+        )
+        run_name = f"{VIDEO_MODEL}@{checkpoint_name}"
+        run = GenerationRun.objects.filter(project=project, name=run_name).first()
+        if run is None:
+            run = run_create(checkpoint=checkpoint, prompt_set=prompt_set, name=run_name,
+                             source=RunSource.GENERATED, seeds=VIDEO_SEEDS)
+        if generate and run.items_done < len(VIDEO_SEEDS) * prompt_set.prompts.count():
+            generation_launch(run=run)
+        runs.append(run)
+    if not project.campaigns.filter(name=VIDEO_CAMPAIGN).exists():
+        campaign_create(
+            project=project, name=VIDEO_CAMPAIGN, runs=runs,
+            criteria=["overall", "alignment"], judgments_per_pair=2, gold_rate=0.0,
+            instructions=("Watch both clips (they play in step), then pick the one that shows "
+                          "the prompt better: the right shapes, moving the right way, steadily, "
+                          "without flicker. Use tie when both are equally good, both bad when "
+                          "neither is."),
+        )
 
 
 def demo_logins() -> list[DemoLogin]:
