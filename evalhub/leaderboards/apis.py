@@ -12,7 +12,7 @@ from evalhub.core.queueing import enqueue_on_commit
 from evalhub.leaderboards.access import campaign_for_science
 from evalhub.leaderboards.filters import parse_ab, parse_filters
 from evalhub.leaderboards.selectors import ab_test
-from evalhub.leaderboards.services import JUDGE_METRICS, leaderboard_get
+from evalhub.leaderboards.services import JUDGE_METRICS, check_metric_judges_apply, leaderboard_get
 
 LEADERBOARD_PARAMS = [
     OpenApiParameter("criterion", str, description="overall (default), alignment, ..."),
@@ -70,6 +70,7 @@ class MetricJudgesApi(APIView):
         form = MetricJudgesInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         metric, epsilon = form.validated_data["metric"], form.validated_data["epsilon"]
+        check_metric_judges_apply(campaign)
         enqueue_on_commit("evalhub.leaderboards.metric_judges", campaign.pk, metric, epsilon)
         return Response({"queued": True, "campaign": campaign.pk, "metric": metric,
                          "epsilon": epsilon}, status=status.HTTP_202_ACCEPTED)

@@ -16,6 +16,7 @@ from evalhub.campaigns.models import (
     JudgeKind,
     Judgment,
     Outcome,
+    TaskKind,
 )
 from evalhub.core.errors import EvalHubError
 from evalhub.core.queueing import enqueue_on_commit
@@ -69,6 +70,14 @@ def metric_outcome(*, value_a: float, value_b: float, higher_is_better: bool,
     return Outcome.A if delta > 0 else Outcome.B
 
 
+def check_metric_judges_apply(campaign: Campaign) -> None:
+    """Metric judges compare the two images of a pair task. A best-of-K task's
+    ``image_a``/``image_b`` are only its first two positions: judging them would rank runs on an
+    arbitrary subset of each task's images, so best-of-K campaigns are refused (400)."""
+    if campaign.task_kind == TaskKind.BEST_OF_K:
+        raise EvalHubError("Metric judges compare pairs; this campaign shows best-of-K tasks.")
+
+
 def metric_judges_run(*, campaign: Campaign, metric: str = "clip_score",
                       epsilon: float | None = None) -> MetricJudgeReport:
     """Cast (or update) one metric judgment per non-gold task and criterion; idempotent.
@@ -80,6 +89,7 @@ def metric_judges_run(*, campaign: Campaign, metric: str = "clip_score",
     spec = JUDGE_METRICS.get(metric)
     if spec is None:
         raise EvalHubError(f"{metric!r} cannot judge pairs; choose one of {sorted(JUDGE_METRICS)}.")
+    check_metric_judges_apply(campaign)
     eps = spec.epsilon if epsilon is None else float(epsilon)
     if eps < 0:
         raise EvalHubError("epsilon must be >= 0.")

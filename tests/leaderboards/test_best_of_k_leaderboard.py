@@ -84,3 +84,17 @@ def test_a_best_of_k_campaign_with_one_pick_per_vote_gets_a_leaderboard():
     assert board.votes == 24
     assert [r.name for r in board.runs][:2] == ["best", "good"]
     assert board.runs[0].wins == pytest.approx(18 * 3)  # 18 picks, each beat 3 runs
+
+
+def test_metric_judges_are_refused_on_a_best_of_k_campaign(api):
+    from evalhub.core.errors import EvalHubError
+    from evalhub.leaderboards.services import metric_judges_run
+
+    world = build_campaign(runs=3, prompts=1, task_kind=TaskKind.BEST_OF_K, k=3)
+    with pytest.raises(EvalHubError, match="compare pairs"):
+        metric_judges_run(campaign=world.campaign)
+    api.force_login(world.scientist)
+    response = api.post(f"/api/v1/campaigns/{world.campaign.pk}/metric-judges/",
+                        {"metric": "clip_score"}, format="json")
+    assert response.status_code == 400
+    assert "compare pairs" in response.json()["detail"]
