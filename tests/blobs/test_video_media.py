@@ -24,8 +24,9 @@ pytestmark = pytest.mark.django_db
 SECRET = "model-zeta-internal"
 
 
-def _video_world():
-    """Two runs answering one prompt with videos (titles naming the model in the files)."""
+def _video_world(*, rendered: bool = True):
+    """Two runs answering one prompt with videos (titles naming the model in the files), their
+    renditions written (as the worker does) unless ``rendered`` is false."""
     world = build_campaign(runs=2, prompts=1, run_names=["zeta-run-a", "zeta-run-b"],
                            model_name="zeta-model")
     for index, image in enumerate(Image.objects.filter(run__in=world.runs)):
@@ -34,6 +35,8 @@ def _video_world():
                             name=f"{index}.mp4")
         # The tasks point at Image rows, which now hold videos, as an import would make them.
         Image.objects.filter(pk=image.pk).update(blob=video.poster, video=video)
+    if rendered:
+        blobs_make_video_renditions(list(VideoBlob.objects.values_list("pk", flat=True)))
     return world
 
 
@@ -55,6 +58,28 @@ def test_the_payload_gives_each_side_its_rendition_and_nothing_that_names_a_run(
         assert leak not in text
 
 
+def test_no_video_pair_is_served_before_both_renditions_exist(monkeypatch, sent_tasks,
+                                                              django_capture_on_commit_callbacks):
+    from evalhub.campaigns.building import images
+
+    monkeypatch.setattr(images, "PREPARING_CACHE_SECONDS", 0)
+    world = _video_world(rendered=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        waiting = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+    assert waiting["done"] is False and waiting["preparing"] == {"done": 0, "total": 2}
+    assert "left" not in waiting
+    ids = sorted(VideoBlob.objects.values_list("pk", flat=True))
+    assert ("evalhub.blobs.make_video_renditions", [ids]) in [
+        (name, [sorted(args[0])]) for name, args in sent_tasks]  # missing ones queued again
+
+    blobs_make_video_renditions(ids[:1])
+    half = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+    assert half["preparing"] == {"done": 1, "total": 2}
+    blobs_make_video_renditions(ids)
+    ready = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+    assert ready["left"]["video"] and ready["right"]["video"]
+
+
 def test_an_image_payload_has_a_null_video():
     world = build_campaign(runs=2, prompts=1)
     payload = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
@@ -62,7 +87,7 @@ def test_an_image_payload_has_a_null_video():
 
 
 def test_members_get_the_rendition_with_ranges_owners_the_original_others_404(client):
-    world = _video_world()
+    world = _video_world(rendered=False)
     video = VideoBlob.objects.first()
     url = video_url(video)
     client.force_login(world.annotator)

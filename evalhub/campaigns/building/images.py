@@ -1,4 +1,5 @@
-"""A campaign's large images must have their tiles before anyone is served a pair.
+"""A campaign's large images must have their tiles, and its videos their renditions, before
+anyone is served a pair.
 
 Images above the tiling threshold (blobs/tiles.py, 4096 px) are opened on the rating page as
 Deep Zoom pyramids that workers build after the import. Until every such image of a campaign
@@ -6,10 +7,15 @@ Deep Zoom pyramids that workers build after the import. Until every such image o
 nothing and says how far the preparation is (:func:`campaign_images_preparing`), so an
 annotator never votes on a pane that is still empty.
 
-Cost: one aggregate query per campaign, process and ``PREPARING_CACHE_SECONDS`` while the
-campaign is preparing; once it is ready the fact is cached for ``READY_CACHE_SECONDS``, so a
-vote on a ready campaign (with or without large images) normally costs no query here. A task
-added later (a gold pair, a rebuild) is seen when that entry runs out.
+Videos (blobs/video_display.py) count likewise: a video shown on either side of a task is
+done once its VP9 rendition and thumbnail strip exist, so a pair never plays one side while
+the other answers 503; missing renditions are queued again like missing pyramids.
+
+Cost: two aggregate queries (images, videos) per campaign, process and
+``PREPARING_CACHE_SECONDS`` while the campaign is preparing; once it is ready the fact is
+cached for ``READY_CACHE_SECONDS``, so a vote on a ready campaign (with or without large
+images or videos) normally costs no query here. A task added later (a gold pair, a rebuild)
+is seen when that entry runs out.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db.models import Count, Q
 
-from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.tiles import BUILD_TASK, REQUEST_BUILD_SECONDS, large_q
+from evalhub.blobs.video_services import RENDITION_TASK
 from evalhub.campaigns.models import Campaign, CampaignStatus, ComparisonTask
 from evalhub.core.queueing import enqueue_on_commit
 
@@ -60,10 +67,22 @@ def _large_blobs(campaign_id: int):
     return ImageBlob.objects.filter(large_q()).filter(shown)
 
 
+def _videos(campaign_id: int):
+    tasks = ComparisonTask.objects.filter(campaign_id=campaign_id)
+    return VideoBlob.objects.filter(Q(pk__in=tasks.values("image_a__video_id"))
+                                    | Q(pk__in=tasks.values("image_b__video_id")))
+
+
+_RENDERED = ~Q(rendition="") & ~Q(thumbnails="")
+
+
 def _count(campaign_id: int) -> ImagesPreparing:
     counts = _large_blobs(campaign_id).aggregate(
         total=Count("pk"), done=Count("pk", filter=Q(tiles_built_at__isnull=False)))
-    return ImagesPreparing(done=counts["done"], total=counts["total"])
+    videos = _videos(campaign_id).aggregate(total=Count("pk"),
+                                            done=Count("pk", filter=_RENDERED))
+    return ImagesPreparing(done=counts["done"] + videos["done"],
+                           total=counts["total"] + videos["total"])
 
 
 def _request_missing(campaign_id: int) -> None:
@@ -76,6 +95,9 @@ def _request_missing(campaign_id: int) -> None:
                    .values_list("pk", flat=True))
     if missing:
         enqueue_on_commit(BUILD_TASK, missing)
+    unrendered = list(_videos(campaign_id).exclude(_RENDERED).values_list("pk", flat=True))
+    if unrendered:
+        enqueue_on_commit(RENDITION_TASK, unrendered)
 
 
 def campaign_images_preparing(campaign: Campaign) -> ImagesPreparing | None:
