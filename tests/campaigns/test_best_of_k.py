@@ -333,3 +333,15 @@ def test_every_page_and_report_of_a_best_of_k_campaign_with_votes_answers(client
     for url in (f"/api/v1/campaigns/{campaign.pk}/", f"/api/v1/campaigns/{campaign.pk}/quality/",
                 f"/api/v1/campaigns/{campaign.pk}/leaderboard/"):
         assert api.get(url).status_code == 200, url
+
+
+def test_the_rating_page_of_a_best_of_k_campaign_is_the_grid_with_its_instructions(client):
+    world = _world(k=3, runs=3, instructions="Pick the sharpest image.")
+    client.force_login(world.annotator)
+    page = client.get(f"/rate/{world.campaign.pk}/").content.decode()
+    assert page.count('class="pane grid-pane"') == 3
+    assert "js/rate_kwise.js" in page and "js/rate.js" not in page
+    assert "Pick the sharpest image." in page
+    pairs = build_campaign(runs=2)
+    client.force_login(pairs.annotator)
+    assert "js/rate.js" in client.get(f"/rate/{pairs.campaign.pk}/").content.decode()
