@@ -6,7 +6,7 @@ project, with the real worker (tests/integration/fixtures.py) doing the jobs:
 3. launch a `shapes` generation and wait on the progress view;
 4. import a zip (the second checkpoint's run);
 5. run metrics;
-6. create a campaign (built by the worker);
+6. create a campaign that the annotator rates (built by the worker);
 7. rate it in a second browser context as an annotator;
 8. read the leaderboard;
 9. browse the gallery;
@@ -173,12 +173,16 @@ def test_a_new_scientist_runs_a_whole_evaluation_in_the_browser(
     for run_name in ("baseline", "finetuned"):
         page.check(f"#campaign-form label:has-text('{run_name}') input")
     page.fill("#id_judgments_per_pair", "1")
+    # Only the annotator rates (the scientist, a member too, is not ticked).
+    page.check(f"#campaign-form label:has-text('{annotator.username} (annotator)') input")
     page.fill("#id_instructions", "Pick the image that follows the prompt best.")
     page.click("#campaign-form button[type=submit]")
     page.wait_for_url("**/manage/")
     page.wait_for_selector("#campaign-status:text-is('active')", timeout=WORKER_WAIT_MS)
     campaign = Campaign.objects.get(project=project)
     assert campaign.status == CampaignStatus.ACTIVE
+    assert list(campaign.annotators.all()) == [annotator]
+    assert annotator.username in page.inner_text("#assigned")
     # Pairs are formed per prompt (the build's rule, not this test's): as many as it made.
     pairs = campaign.tasks.filter(is_gold=False).count()
     assert pairs >= len(PROMPTS) and page.inner_text("[data-field=tasks]") == str(pairs)
