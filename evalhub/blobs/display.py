@@ -60,8 +60,8 @@ REENCODE_QUALITY = 95
 # (tiles.py imports this module, so the value is repeated; a test checks they agree).
 DISPLAY_MAX_SIDE = 4096
 # Rows of the reduced image made per strip: a strip of the full image is this times the factor
-# rows high (15360 px wide RGBA, factor 4: 63 MB), far below the decoded image.
-REDUCE_STRIP_ROWS = 256
+# rows high (15360 px wide, 4 bytes per pixel, factor 4: 16 MB), far below the decoded image.
+REDUCE_STRIP_ROWS = 64
 
 
 @dataclass(frozen=True)
