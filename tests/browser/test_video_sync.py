@@ -121,6 +121,8 @@ def open_player(context, videos: dict[str, Clip], held: HeldVideos | None = None
             route.fulfill(status=404, body="")
 
     page.route("**/video-sync/**", handle)
+    # The browser's own favicon request would reach Django, and this test has no database.
+    page.route("**/favicon.ico", lambda route: route.fulfill(status=404, body=""))
     page.goto("/video-sync/")
     return page
 
