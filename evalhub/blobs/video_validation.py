@@ -13,8 +13,9 @@ Checks, in order (each refusal names the file and says why):
    duration (``<= max_seconds``), frame count (``<= max_frames``), frame rate (0 < fps <= 240);
 5. a full decode, one frame at a time (memory: one frame), which stops as soon as a limit is
    passed, so a header that lies about its length cannot make us decode more than the limit;
-   a frame whose size differs from the first, a decoder error, or fewer frames than the
-   header's index lists (a file cut short) refuses the file.
+   a frame whose size differs from the first, a decoder error, fewer frames than the
+   header's index lists, or decoded frames spanning less than the duration the header
+   declares (by more than two frames: a WebM cut short decodes without an error) refuses it.
 
 ``duration_s`` is ``frame_count / fps`` (seconds); ``fps`` is the stream's average frame rate
 (frames per second). Variable-frame-rate files are accepted and retimed to ``fps`` by the
@@ -149,18 +150,26 @@ def inspect_video(data: bytes, *, name: str, limits: VideoLimits) -> VideoInfo:
             raise InvalidVideo(f"{name}: frame rate {fps or 'unknown'} is not between 0 and "
                                f"{MAX_FPS} frames/s")
         seconds = _header_seconds(container, stream)
+        # The container's duration covers every stream (a longer sound track too): compare
+        # decoded frames with it only when the video stream is alone or has its own.
+        own_seconds = seconds if (stream.duration is not None
+                                  or len(container.streams) == 1) else None
         if seconds is not None and seconds > limits.max_seconds:
             raise InvalidVideo(_too_long(name, seconds, limits))
         if stream.frames and stream.frames > limits.max_frames:
             raise InvalidVideo(_too_many(name, stream.frames, limits))
-        count = _decode_count(container, stream, name=name, size=(width, height),
-                              fps=fps, limits=limits)
+        count, span = _decode_count(container, stream, name=name, size=(width, height),
+                                    fps=fps, limits=limits)
     if count == 0:
         raise InvalidVideo(f"{name}: the video stream has no decodable frame")
     if stream.frames and count < stream.frames:
         raise InvalidVideo(
             f"{name}: truncated or damaged: its index lists {stream.frames} frames but only "
             f"{count} decode")
+    if own_seconds is not None and span is not None and span < own_seconds - 2 / float(fps):
+        raise InvalidVideo(
+            f"{name}: truncated or damaged: its header says {own_seconds:.2f} s but the frames "
+            f"that decode span {span:.2f} s")
     return VideoInfo(
         sha256=hashlib.sha256(data).hexdigest(), container=kind, codec=codec,
         width=width, height=height, fps=float(fps), frame_count=count,
@@ -170,9 +179,14 @@ def inspect_video(data: bytes, *, name: str, limits: VideoLimits) -> VideoInfo:
 
 def _decode_count(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
                   *, name: str, size: tuple[int, int], fps: Fraction,
-                  limits: VideoLimits) -> int:
-    """Decode every frame (one in memory at a time); stop at the first limit passed."""
+                  limits: VideoLimits) -> tuple[int, float | None]:
+    """Decode every frame (one in memory at a time); stop at the first limit passed.
+
+    Returns the frame count and the time the frames span in seconds (last frame's time plus
+    one frame, minus the first frame's time; None without timestamps)."""
     count = 0
+    first: float | None = None
+    last: float | None = None
     frame_limit = min(limits.max_frames, int(limits.max_seconds * fps) + 1)
     try:
         for frame in container.decode(stream):
@@ -180,6 +194,9 @@ def _decode_count(container: av.container.InputContainer, stream: av.video.strea
                 raise InvalidVideo(
                     f"{name}: frame {count} is {frame.width} x {frame.height}, the stream "
                     f"{size[0]} x {size[1]}; a size change mid-stream is not accepted")
+            if frame.time is not None:
+                first = frame.time if first is None else first
+                last = frame.time
             count += 1
             if count > frame_limit:
                 if count > limits.max_frames:
@@ -191,7 +208,8 @@ def _decode_count(container: av.container.InputContainer, stream: av.video.strea
         raise InvalidVideo(
             f"{name}: truncated or damaged: decoding failed after {count} frames ({exc})"
         ) from exc
-    return count
+    span = None if first is None or last is None else last - first + 1 / float(fps)
+    return count, span
 
 
 def _check_pixels(name: str, width: int, height: int, limits: VideoLimits) -> None:

@@ -29,6 +29,18 @@ def test_a_truncated_mp4_is_refused_as_truncated(faststart):
         inspect_video(data, name="cut.mp4", limits=LIMITS)
 
 
+def test_a_webm_cut_short_is_refused_although_its_frames_decode():
+    data = webm_bytes(frames=30, seed=3)
+    with pytest.raises(InvalidVideo, match=r"cut\.webm: truncated .* header says 2\.50 s"):
+        inspect_video(data[: len(data) * 3 // 4], name="cut.webm", limits=LIMITS)
+
+
+def test_a_webm_without_a_frame_count_is_stopped_at_the_frame_limit():
+    few = VideoLimits(max_bytes=10**8, max_seconds=100, max_frames=5, max_pixels=10**6)
+    with pytest.raises(InvalidVideo, match="6 frames or more exceeds the limit of 5 frames"):
+        inspect_video(webm_bytes(frames=12), name="many.webm", limits=few)
+
+
 def test_an_unexpected_codec_is_refused_naming_it():
     with pytest.raises(InvalidVideo, match=r"old\.mp4: video codec 'mpeg4' is not accepted"):
         inspect_video(video_bytes(codec="mpeg4"), name="old.mp4", limits=LIMITS)
