@@ -452,9 +452,6 @@ INFOGAIN_BATCH = 50
 INFOGAIN_TOP_WEIGHT = 1.0
 
 
-_LOSS_POWER = 2.0
-
-
 def _phi(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
 
@@ -526,7 +523,7 @@ def infogain_priorities(votes: PairVotes, *, seed: int | None = None, tier: int 
     s2 = np.maximum(flat.diff_var(), 1e-12)
     pi = best_probability_approx(flat)
     top = 1.0 + top_weight * 0.5 * n * (pi[:, :, None] + pi[:, None, :])
-    g = _phi(d / np.sqrt(s2)) / s2 ** (0.5 * _LOSS_POWER) * top
+    g = _phi(d / np.sqrt(s2)) / s2 * top
     diag = np.arange(n)
     g[:, diag, diag] = 0.0
     lap = -g

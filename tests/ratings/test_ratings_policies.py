@@ -12,8 +12,10 @@ from ratings.policies import (
     PairVotes,
     active_priorities,
     balanced_priorities,
+    best_probability_approx,
     bootstrap_intervals,
     bt_posterior,
+    infogain_priorities,
     interval_overlap,
     serve_pairs,
     top_priorities,
@@ -175,3 +177,35 @@ def test_a_stack_of_campaigns_gets_the_priorities_of_each_campaign():
     served = serve_pairs(balanced_priorities(stacked), np.zeros((3, 15)), 15,
                          np.random.default_rng(0), tasks_per_pair=1)
     assert all(sorted(row.tolist()) == list(range(15)) for row in served)
+
+
+def test_infogain_first_tier_is_a_matching_of_the_runs():
+    pri = infogain_priorities(PairVotes.empty(6))
+    tier = pri.top_tier
+    runs = np.concatenate([pri.i[tier], pri.j[tier]])
+    assert len(tier) == 3 and len(set(runs.tolist())) == 6
+
+
+def test_infogain_leaves_settled_pairs_and_serves_the_undecided_ones():
+    _, votes = _votes(np.array([700.0, 1000, 1010, 1300]), 400, seed=8)
+    pri = infogain_priorities(votes)
+    matrix = pri.matrix(4)
+    assert matrix[1, 2] == 1.0  # 10 Elo apart: undecided, in the tier
+    assert matrix[0, 3] < 0.5  # 600 Elo apart: settled
+    assert ((pri.priority == 1.0).sum()) == 2
+
+
+def test_infogain_on_a_stack_answers_as_each_campaign_alone():
+    _, one = _votes(np.array([800.0, 1000, 1010, 1200]), 300, seed=9)
+    _, two = _votes(np.array([1000.0, 900, 1300, 1200]), 300, seed=10)
+    stack = PairVotes(np.stack([one.wins, two.wins]), np.stack([one.ties, two.ties]))
+    both = infogain_priorities(stack)
+    for r, single in enumerate((one, two)):
+        np.testing.assert_allclose(both.priority[r], infogain_priorities(single).priority,
+                                   atol=1e-6)
+
+
+def test_the_best_probability_approximation_finds_a_clear_leader():
+    _, votes = _votes(np.array([1400.0, 1000, 1010, 990]), 400, seed=11)
+    pi = best_probability_approx(bt_posterior(votes))
+    assert pi.sum() == pytest.approx(1.0) and pi.argmax() == 0 and pi[0] > 0.9
