@@ -88,3 +88,12 @@ def test_annotators_may_not_export_rankings(api):
     assert api.get(url).status_code == 403
     api.force_login(world.scientist)
     assert api.get(url, {"format": "nope"}).status_code == 400
+
+
+def test_the_export_page_of_a_best_of_k_campaign_links_its_rankings(client):
+    world = build_campaign(runs=3, prompts=1, task_kind=TaskKind.BEST_OF_K, k=3)
+    client.force_login(world.scientist)
+    page = client.get(f"/campaigns/{world.campaign.pk}/export/").content.decode()
+    url = f"/api/v1/campaigns/{world.campaign.pk}/export/rankings/"
+    assert f"{url}?format=raw" in page and f"{url}?format=dpo" in page
+    assert client.get(f"{url}?format=raw").status_code == 200  # the page's session suffices
