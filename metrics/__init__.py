@@ -6,6 +6,9 @@ No Django here: the web side stores inputs/outputs and calls these functions.
   :mod:`metrics.kid`), numerically matching torchmetrics with the same weights;
 * CLIP-score and CMMD on open_clip embeddings (:mod:`metrics.clip_score`, :mod:`metrics.cmmd`);
 * LPIPS A-vs-B distance and intra-prompt diversity (:mod:`metrics.lpips_distance`);
+* video: streaming PyAV frame decoding (:mod:`metrics.video_frames`), CLIP score over frames,
+  temporal consistency, flicker and FVD (:mod:`metrics.video_metrics`) on the Kinetics-400 I3D
+  (:mod:`metrics.i3d`; imported on demand, not by this package);
 * threaded image decoding (:mod:`metrics.imageio`), a per-image feature cache interface
   (:mod:`metrics.feature_cache`) and the weights policy (:mod:`metrics.weights`: weights come
   from the libraries' own caches, missing files fail fast, ``EVALHUB_RANDOM_WEIGHTS=1`` gives

@@ -42,7 +42,7 @@ import functools
 import hashlib
 import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +50,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from metrics.video_frames import FrameSampling, VideoDecodeError, VideoSource, iter_frame_batches
+from metrics.video_frames import (
+    FrameSampling,
+    VideoDecodeError,
+    VideoSource,
+    iter_frame_batches,
+    map_in_streams,
+    stream_batch_size,
+)
 from metrics.weights import (
     BackboneInfo,
     cached_random_weights,
@@ -384,41 +391,49 @@ class I3DFeatureExtractor:
             )
         return clip
 
-    def extract_clips(self, source: VideoSource, max_clips: int | None = None) -> np.ndarray:
-        """Features of one video's consecutive, non-overlapping clips of ``clip_frames`` frames
-        (frames 0..T-1, T..2T-1, ...; a shorter tail is dropped) -> (K,d) float32, streaming
-        (one batch of clips in memory). FVD protocols that cut several clips per video use it.
-        """
-        limit = None if max_clips is None else max_clips * self.clip_frames
-        out: list[np.ndarray] = []
-        pending: list[Tensor] = []
-        for batch in iter_frame_batches(
-            source, sampling=FrameSampling(every=1, limit=limit), batch_size=self.clip_frames
-        ):
-            if batch.frames.shape[0] < self.clip_frames:
-                break  # the tail
-            pending.append(preprocess_clip(batch.frames))
-            if len(pending) == self.batch_size:
-                out.append(self.features_from_preprocessed(torch.stack(pending)).cpu().numpy())
-                pending = []
-        if pending:
-            out.append(self.features_from_preprocessed(torch.stack(pending)).cpu().numpy())
+    def _features_numpy(self, clips: list[Tensor]) -> np.ndarray:
+        return self.features_from_preprocessed(torch.stack(clips)).cpu().numpy()
+
+    def _batched(self, clips: Iterator[Tensor]) -> np.ndarray:
+        """Preprocessed clips -> (K,d): batches of :func:`stream_batch_size` clips through the
+        folded network, in :func:`map_in_streams` streams on CPU (decoding stays in the
+        calling thread, a few batches in flight)."""
+        size = stream_batch_size(self.batch_size, self.device)
+
+        def batches() -> Iterator[list[Tensor]]:
+            pending: list[Tensor] = []
+            for clip in clips:
+                pending.append(clip)
+                if len(pending) == size:
+                    yield pending
+                    pending = []
+            if pending:
+                yield pending
+
+        out = list(map_in_streams(self._features_numpy, batches(), self.device))
         if not out:
             return np.zeros((0, self.num_features), dtype=np.float32)
         return np.concatenate(out)
 
+    def extract_clips(self, source: VideoSource, max_clips: int | None = None) -> np.ndarray:
+        """Features of one video's consecutive, non-overlapping clips of ``clip_frames`` frames
+        (frames 0..T-1, T..2T-1, ...; a shorter tail is dropped) -> (K,d) float32, streaming
+        (a few batches of clips in memory). FVD protocols that cut several clips per video
+        use it.
+        """
+        limit = None if max_clips is None else max_clips * self.clip_frames
+
+        def clips() -> Iterator[Tensor]:
+            for batch in iter_frame_batches(
+                source, sampling=FrameSampling(every=1, limit=limit), batch_size=self.clip_frames
+            ):
+                if batch.frames.shape[0] < self.clip_frames:
+                    return  # the tail
+                yield preprocess_clip(batch.frames)
+
+        return self._batched(clips())
+
     def extract_sources(self, sources: Sequence[VideoSource]) -> np.ndarray:
-        """One clip per video -> (N,d) float32 numpy, in input order, ``batch_size`` clips at a
-        time (peak memory: one batch of preprocessed clips, ~9.6 MB per 16-frame clip)."""
-        out: list[np.ndarray] = []
-        pending: list[Tensor] = []
-        for source in sources:
-            pending.append(self.load_clip(source))
-            if len(pending) == self.batch_size:
-                out.append(self.features_from_preprocessed(torch.stack(pending)).cpu().numpy())
-                pending = []
-        if pending:
-            out.append(self.features_from_preprocessed(torch.stack(pending)).cpu().numpy())
-        if not out:
-            return np.zeros((0, self.num_features), dtype=np.float32)
-        return np.concatenate(out)
+        """One clip per video -> (N,d) float32 numpy, in input order (peak memory: a few
+        batches of preprocessed clips, ~9.6 MB per 16-frame clip)."""
+        return self._batched(self.load_clip(source) for source in sources)

@@ -31,7 +31,7 @@ open_clip's transform frame by frame instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +42,13 @@ from metrics.clip_score import ClipEmbedder, clip_scores
 from metrics.gaussian import GaussianStats, frechet_distance
 from metrics.i3d import I3DFeatureExtractor
 from metrics.lpips_distance import LpipsScorer
-from metrics.video_frames import FrameSampling, VideoSource, iter_frame_batches
+from metrics.video_frames import (
+    FrameSampling,
+    VideoSource,
+    iter_frame_batches,
+    map_in_streams,
+    stream_batch_size,
+)
 from metrics.weights import BackboneInfo
 
 #: Default CLIP frame sampling: 16 frames evenly spaced over the clip.
@@ -128,18 +134,25 @@ class VideoClipScorer:
         return torch.nn.functional.normalize(emb, dim=-1).cpu().numpy()
 
     def frame_embeddings(self, source: VideoSource) -> tuple[np.ndarray, list[int]]:
-        """(F, d) L2-normalised embeddings of the sampled frames, and their frame indices."""
-        embs: list[np.ndarray] = []
+        """(F, d) L2-normalised embeddings of the sampled frames, and their frame indices.
+
+        Decoding runs in the calling thread; on CPU the embeddings are computed in
+        :func:`~metrics.video_frames.map_in_streams` streams.
+        """
         indices: list[int] = []
-        for batch in iter_frame_batches(
-            source,
-            sampling=self.sampling,
-            short_side=self.size if self.fast else None,
-            interpolation="BICUBIC",
-            batch_size=self.batch_size,
-        ):
-            embs.append(self._embed(batch.frames))
-            indices.extend(batch.indices)
+
+        def batches() -> Iterator[Tensor]:
+            for batch in iter_frame_batches(
+                source,
+                sampling=self.sampling,
+                short_side=self.size if self.fast else None,
+                interpolation="BICUBIC",
+                batch_size=stream_batch_size(self.batch_size, self.embedder.device),
+            ):
+                indices.extend(batch.indices)
+                yield batch.frames
+
+        embs = list(map_in_streams(self._embed, batches(), self.embedder.device))
         return np.concatenate(embs), indices
 
     def score(self, source: VideoSource, prompt: str) -> VideoClipResult:

@@ -1,0 +1,362 @@
+"""Benchmark: EvalHub's streaming video pipelines vs naive per-frame PIL pipelines, side by side.
+
+On synthetic clips made here with PyAV (H.264 MP4, ``--seconds`` long at ``--fps``, ``--size``
+px square; default 10 s, 24 frames/s, 512 px: 240 frames), each pipeline runs in its own
+subprocess, so that its peak RSS (``ru_maxrss``) is its own:
+
+* ``clip``: every frame -> CLIP ViT-B/32 image embedding.
+  EvalHub: :class:`metrics.video_metrics.VideoClipScorer` (streaming decode, frames resized to
+  224 by swscale while converting to RGB, batches of 16). Naive: every frame decoded into a
+  list of PIL images (``frame.to_image()``; ``torchvision.io.read_video`` no longer exists in
+  torchvision 0.29), then open_clip's PIL transform per frame, batches of 16.
+* ``i3d``: consecutive 16-frame clips -> I3D logits (FVD features).
+  EvalHub: :meth:`metrics.i3d.I3DFeatureExtractor.extract_clips` (streaming, BatchNorm folded).
+  Naive: every frame as PIL in a list, the whole video as one float tensor, cut into clips,
+  resized and run through the same network without folding (cd-fvd's way).
+* ``rendition``: the web rendition (VP9 WebM, EvalHub's options).
+  EvalHub: ``evalhub.blobs.video_display.write_rendition`` (streaming decode -> encode, plus the
+  thumbnail strip). Naive: every frame as PIL in a list, then ``VideoFrame.from_image`` -> encode.
+
+frames/s = video frames through the pipeline per wall second, model construction excluded.
+Peak memory: the kernel's peak-RSS mark is reset after the model is built (``clear_refs``), and
+``peak_growth_mb`` is the peak during the pipeline over the RSS before it. The EvalHub and naive
+``clip`` and ``i3d`` phases also run on a clip twice as long; EvalHub's growth must not grow with
+the length (at most 10% or 32 MB more, whichever is larger). That holds once a clip is longer
+than what is in flight (I3D: 4 batches of 2 clips of 16 frames, 128 frames), so the memory target
+means something at the default length, not with ``--quick``. The naive rendition writes no
+thumbnail strip (EvalHub's does), which favours the naive side.
+Offline, ``EVALHUB_RANDOM_WEIGHTS=1`` is set (``"uncalibrated": true``). The last printed line
+is one JSON object whose ``targets`` are booleans.
+
+    python bench/video.py                       # the issue's setting (figures: idle machine)
+    python bench/video.py --quick               # 1 s, 128 px clips: checks that it runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.machine import cpu_model  # noqa: E402
+
+SPEEDUP_TARGET = 2.0  # EvalHub frames/s over the naive pipeline's, per pipeline
+MEMORY_GROWTH_ALLOWED = (0.10, 32.0)  # relative, MB: peak(2L) <= peak(L) + max(10%, 32 MB)
+CLIP_BATCH = 16
+
+
+def make_clip(path: Path, seconds: float, fps: int, size: int) -> Path:
+    """A drifting colour pattern with a moving square, H.264, ``seconds * fps`` frames."""
+    import numpy as np
+
+
+    n = max(1, round(seconds * fps))
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+
+    def frames():
+        for t in range(n):
+            phase = t / fps
+            img = np.stack([
+                128 + 100 * np.sin(6 * xx + 2 * phase),
+                128 + 100 * np.cos(5 * yy - phase),
+                128 + 90 * np.sin(4 * (xx + yy) + 3 * phase),
+            ], -1)
+            x0 = int((0.1 + 0.6 * ((t / n) % 1)) * size)
+            img[size // 3 : size // 3 + size // 5, x0 : x0 + size // 5] = (250, 40, 40)
+            yield img.clip(0, 255).astype(np.uint8)
+
+    import av
+
+    with av.open(str(path), mode="w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "20"}
+        for rgb in frames():
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def _pil_frames(path: Path) -> list:
+    """The naive decode: every frame of the video as a PIL image, all held in a list."""
+    import av
+
+    with av.open(str(path)) as container:
+        return [frame.to_image() for frame in container.decode(video=0)]
+
+
+def _status_mb(field: str) -> float | None:
+    """VmRSS / VmHWM of this process in MB (Linux), else None."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak() -> bool:
+    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS (Linux >= 4.0), so that the
+    peak measured is the pipeline's, not the model construction's."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _measure(fn) -> dict:
+    reset = _reset_peak()
+    before = _status_mb("VmRSS")
+    t0, c0 = time.perf_counter(), _cpu_seconds()
+    frames = fn()
+    seconds = time.perf_counter() - t0
+    peak = _status_mb("VmHWM") if reset else None
+    if peak is None:  # no /proc: the whole process's high-water mark
+        peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return {
+        "frames": frames,
+        "seconds": round(seconds, 3),
+        "frames_per_s": round(frames / seconds, 2),
+        "cpu_ms_per_frame": round(1000 * (_cpu_seconds() - c0) / frames, 2),
+        "rss_before_mb": before,
+        "peak_rss_mb": peak,
+        "peak_growth_mb": round(peak - before, 1) if reset and before is not None else None,
+    }
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
+
+
+def phase_clip_evalhub(path: Path) -> dict:
+    from metrics.clip_score import ClipEmbedder
+    from metrics.video_frames import FrameSampling
+    from metrics.video_metrics import VideoClipScorer
+
+    scorer = VideoClipScorer(
+        ClipEmbedder(device="cpu"), sampling=FrameSampling(every=1), batch_size=CLIP_BATCH
+    )
+    return _measure(lambda: len(scorer.frame_embeddings(path)[1]))
+
+
+def phase_clip_naive(path: Path) -> dict:
+    import torch
+
+    from metrics.clip_score import ClipEmbedder
+
+    embedder = ClipEmbedder(device="cpu")
+
+    def run() -> int:
+        frames = _pil_frames(path)
+        for start in range(0, len(frames), CLIP_BATCH):
+            x = torch.stack([embedder.preprocess(f) for f in frames[start : start + CLIP_BATCH]])
+            with torch.inference_mode():
+                embedder.model.encode_image(x)
+        return len(frames)
+
+    return _measure(run)
+
+
+def phase_i3d_evalhub(path: Path) -> dict:
+    from metrics.i3d import I3DFeatureExtractor
+
+    extractor = I3DFeatureExtractor(device="cpu")
+    return _measure(lambda: extractor.extract_clips(path).shape[0] * extractor.clip_frames)
+
+
+def phase_i3d_naive(path: Path) -> dict:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from metrics.i3d import I3DFeatureExtractor
+
+    extractor = I3DFeatureExtractor(device="cpu")
+    t = extractor.clip_frames
+
+    def run() -> int:
+        video = torch.from_numpy(np.stack([np.asarray(f) for f in _pil_frames(path)]))
+        k = video.shape[0] // t
+        for i in range(k):  # cd-fvd's preprocess_i3d on each clip, then the unfolded network
+            x = video[i * t : (i + 1) * t].permute(0, 3, 1, 2).float()
+            x = F.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)
+            x = (2 * x / 255 - 1).transpose(0, 1)[None]
+            with torch.inference_mode():
+                extractor.net(x)
+        return k * t
+
+    return _measure(run)
+
+
+def _django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.config.settings")
+    import django
+
+    django.setup()
+
+
+def phase_rendition_evalhub(path: Path) -> dict:
+    import io
+
+    _django()
+    from evalhub.blobs.video_display import write_rendition
+    from metrics.video_frames import probe
+
+    fps = probe(path).fps
+
+    def run() -> int:
+        with open(path, "rb") as source:
+            return write_rendition(source, io.BytesIO(), io.BytesIO(), fps=fps)
+
+    return _measure(run)
+
+
+def phase_rendition_naive(path: Path) -> dict:
+    import io
+    from fractions import Fraction
+
+    import av
+
+    _django()
+    from evalhub.blobs.video_display import VP9_OPTIONS
+    from metrics.video_frames import probe
+
+    rate = Fraction(probe(path).fps).limit_denominator(1001)
+
+    def run() -> int:
+        frames = _pil_frames(path)
+        with av.open(io.BytesIO(), mode="w", format="webm") as writer:
+            out = writer.add_stream("libvpx-vp9", rate=rate)
+            out.width, out.height, out.pix_fmt = frames[0].width, frames[0].height, "yuv420p"
+            out.options = dict(VP9_OPTIONS)
+            for image in frames:
+                for packet in out.encode(av.VideoFrame.from_image(image)):
+                    writer.mux(packet)
+            for packet in out.encode():
+                writer.mux(packet)
+        return len(frames)
+
+    return _measure(run)
+
+
+PHASES = {
+    "clip_evalhub": phase_clip_evalhub,
+    "clip_naive": phase_clip_naive,
+    "i3d_evalhub": phase_i3d_evalhub,
+    "i3d_naive": phase_i3d_naive,
+    "rendition_evalhub": phase_rendition_evalhub,
+    "rendition_naive": phase_rendition_naive,
+}
+
+
+def _run_phase(name: str, clip: Path) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--phase", name, "--clip", str(clip)],
+        capture_output=True, text=True, env=os.environ.copy(),
+    )  # fmt: skip
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "?"}
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["load_avg_1min_after"] = round(os.getloadavg()[0], 2)
+    return result
+
+
+def _ratio(a: dict, b: dict) -> float | None:
+    if "frames_per_s" in a and "frames_per_s" in b:
+        return round(a["frames_per_s"] / b["frames_per_s"], 2)
+    return None
+
+
+def _flat(a: dict, b: dict) -> bool:
+    """b's peak growth over its RSS before the run (twice the clip length) within the allowed
+    growth over a's; the whole process's peaks when the growth could not be measured."""
+    key = "peak_growth_mb" if a.get("peak_growth_mb") is not None else "peak_rss_mb"
+    if a.get(key) is None or b.get(key) is None:
+        return False
+    rel, mb = MEMORY_GROWTH_ALLOWED
+    return b[key] <= a[key] + max(rel * a[key], mb)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--fps", type=int, default=24)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--quick", action="store_true", help="1 s, 128 px: checks that it runs")
+    parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
+    parser.add_argument("--clip", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.size = 1.0, 128
+
+    real_weights = os.environ.get("EVALHUB_RANDOM_WEIGHTS", "").lower() in {"0", "false"}
+    if not real_weights:
+        os.environ["EVALHUB_RANDOM_WEIGHTS"] = "1"
+    if args.phase:  # child process: one pipeline, its JSON on the last line
+        print(json.dumps(PHASES[args.phase](Path(args.clip))))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="evalhub-bench-video-") as tmp:
+        short = make_clip(Path(tmp) / "short.mp4", args.seconds, args.fps, args.size)
+        long = make_clip(Path(tmp) / "long.mp4", 2 * args.seconds, args.fps, args.size)
+        results: dict[str, dict] = {}
+        for pipeline in ("clip", "i3d", "rendition"):
+            for impl in ("evalhub", "naive"):
+                name = f"{pipeline}_{impl}"
+                results[name] = _run_phase(name, short)
+                print(f"{name}: {json.dumps(results[name])}", flush=True)
+        longer: dict[str, dict] = {}
+        for name in ("clip_evalhub", "clip_naive", "i3d_evalhub", "i3d_naive"):
+            longer[name] = _run_phase(name, long)
+            print(f"{name} ({2 * args.seconds:g} s): {json.dumps(longer[name])}", flush=True)
+
+    ratios = {p: _ratio(results[f"{p}_evalhub"], results[f"{p}_naive"])
+              for p in ("clip", "i3d", "rendition")}  # fmt: skip
+    peaks = {
+        name: {
+            f"{args.seconds:g}s": results[name].get("peak_growth_mb"),
+            f"{2 * args.seconds:g}s": longer[name].get("peak_growth_mb"),
+        }
+        for name in longer
+    }
+    summary = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
+                    "load_avg_1min_at_end": round(os.getloadavg()[0], 2)},
+        "clip": {"seconds": args.seconds, "fps": args.fps, "size": args.size, "codec": "h264"},
+        "quick": args.quick,
+        "uncalibrated": not real_weights,
+        "results": results,
+        "results_twice_as_long": longer,
+        "evalhub_vs_naive": ratios,
+        "peak_growth_mb_by_length": peaks,
+        "targets": {
+            "clip_2x_naive": (ratios["clip"] or 0) >= SPEEDUP_TARGET,
+            "i3d_2x_naive": (ratios["i3d"] or 0) >= SPEEDUP_TARGET,
+            "rendition_2x_naive": (ratios["rendition"] or 0) >= SPEEDUP_TARGET,
+            "evalhub_peak_memory_independent_of_length": all(
+                _flat(results[n], longer[n]) for n in ("clip_evalhub", "i3d_evalhub")
+            ),
+        },
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
