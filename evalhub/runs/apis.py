@@ -11,6 +11,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from evalhub.blobs.models import VideoBlob
 from evalhub.blobs.sources import open_source
 from evalhub.core.uploads import uploaded_file_path
 from evalhub.generation.services import generation_launch
@@ -65,12 +66,29 @@ class GenerationRunSerializer(ScopedModelSerializer):
         model = GenerationRun
         fields = ["id", "project", "checkpoint", "prompt_set", "name", "source", "seeds",
                   "parameters", "status", "items_total", "items_done", "items_failed", "error",
-                  "image_count", "created_at", "started_at", "finished_at", "archive",
-                  "manifest"]
+                  "image_count", "media_kind", "created_at", "started_at", "finished_at",
+                  "archive", "manifest"]
         read_only_fields = ["id", "project", "status", "items_total", "items_done",
-                            "items_failed", "error", "image_count", "created_at", "started_at",
-                            "finished_at"]
+                            "items_failed", "error", "image_count", "media_kind", "created_at",
+                            "started_at", "finished_at"]
         extra_kwargs = {"source": {"required": False}}
+
+
+class VideoSerializer(serializers.ModelSerializer):
+    """A video output as scientists see it: the original's hash and URL (owners and scientists
+    only, like an image's) and what validation measured (docs/video.md)."""
+
+    url = serializers.SerializerMethodField()
+    frames = serializers.IntegerField(source="frame_count", read_only=True)
+
+    class Meta:
+        model = VideoBlob
+        fields = ["sha256", "container", "codec", "width", "height", "fps", "frames",
+                  "duration_s", "size_bytes", "url"]
+        read_only_fields = fields
+
+    def get_url(self, video: VideoBlob) -> str:
+        return video.file.url
 
 
 class ImageSerializer(ScopedModelSerializer):
@@ -79,11 +97,14 @@ class ImageSerializer(ScopedModelSerializer):
     height = serializers.IntegerField(source="blob.height", read_only=True)
     url = serializers.SerializerMethodField()
     preview_url = serializers.SerializerMethodField()
+    video = VideoSerializer(read_only=True, allow_null=True,
+                            help_text="Null for an image; for a video output (the image is then "
+                                      "its poster, the middle frame), the video.")
 
     class Meta:
         model = Image
         fields = ["id", "run", "prompt", "seed", "sha256", "width", "height", "elapsed_s",
-                  "metadata", "url", "preview_url", "created_at"]
+                  "metadata", "url", "preview_url", "video", "created_at"]
         read_only_fields = fields
 
     def get_url(self, image: Image) -> str:
@@ -240,7 +261,7 @@ class ImageViewSet(ProjectScopedReadOnlyViewSet):
     filterset_fields = ["run", "prompt", "seed", "run__checkpoint", "prompt__category"]
 
     def base_queryset(self) -> QuerySet[Image]:
-        return Image.objects.select_related("blob").order_by("id")
+        return Image.objects.select_related("blob", "video").order_by("id")
 
 
 class ReferenceSetViewSet(DeletionRules, ProjectScopedViewSet):

@@ -124,3 +124,20 @@ def test_the_admin_lists_videos(client):
     video = VideoBlob.objects.first()
     change = client.get(f"/admin/blobs/videoblob/{video.pk}/change/")
     assert change.status_code == 200 and video.sha256 in change.content.decode()
+
+
+def test_the_images_api_describes_video_outputs_for_scientists(api, client):
+    world = _video_world()
+    api.force_authenticate(world.scientist)
+    run = api.get(f"/api/v1/runs/{world.runs[0].pk}/").json()
+    assert run["media_kind"] == "image"  # the builder's runs; an import of videos sets it
+    listed = api.get("/api/v1/images/", {"run": world.runs[0].pk}).json()["results"]
+    (row,) = listed
+    video = VideoBlob.objects.get(images__pk=row["id"])
+    assert row["video"] == {
+        "sha256": video.sha256, "container": "mp4", "codec": "h264", "width": 64,
+        "height": 48, "fps": 12.0, "frames": 10, "duration_s": 10 / 12,
+        "size_bytes": video.size_bytes, "url": f"/media/{video.file.name}"}
+    assert row["sha256"] == video.poster.sha256  # the image is the poster
+    client.force_login(world.scientist)
+    assert client.get(row["video"]["url"]).status_code == 200
