@@ -21,4 +21,8 @@ echo "== ruff"
 ruff check .
 
 echo "== pytest"
-exec python -m pytest "$@"
+# Two test processes (pytest-xdist), whole files each: much of the suite waits on browsers,
+# workers and the database rather than on a core. Each process has its own test database
+# (pytest-django) and Redis database (tests/integration/fixtures.py). PYTEST_PROCESSES=0 runs
+# everything in this process.
+exec python -m pytest -n "${PYTEST_PROCESSES:-2}" --dist loadfile "$@"

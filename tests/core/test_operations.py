@@ -28,8 +28,7 @@ from evalhub.core.health import forget_readiness
 from evalhub.core.logging import ContextFilter, JsonFormatter, request_id_var
 from tests.builders import build_campaign
 from tests.conftest import REPO_ROOT
-
-REDIS_URL = os.environ.get("EVALHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+from tests.integration.fixtures import REDIS_URL
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -17,7 +18,28 @@ from evalhub import celery_app
 from tests.generation.plugins import PLUGIN_ENV
 from tests.integration.workers import SharedWorker, WorkerProcess
 
-REDIS_URL = os.environ.get("EVALHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+def per_test_process(url: str) -> str:
+    """The Redis database of this test process: under pytest-xdist each process (``gw0``,
+    ``gw1``, ...) takes its own, counting down from the given one, as pytest-django gives each
+    its own test database; a broker shared by two processes' workers would mix their tasks."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not name.startswith("gw"):
+        return url
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0) - int(name[2:])
+    if database < 0:
+        raise RuntimeError(f"Too many test processes for Redis databases below {url}.")
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+REDIS_URL = per_test_process(os.environ.get("EVALHUB_TEST_REDIS_URL",
+                                            "redis://127.0.0.1:6379/15"))
+# Whatever this process sends goes to its own broker database, not only what the worker
+# fixtures send: a task sent to another test process's broker would run in that process's
+# worker, against that process's test database.
+os.environ["CELERY_BROKER_URL"] = REDIS_URL
+celery_app.conf.broker_url = REDIS_URL
 
 
 @pytest.fixture(scope="session")
