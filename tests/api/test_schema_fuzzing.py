@@ -48,10 +48,11 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 # Operations that are not fuzzed, and why:
 # - the token endpoint checks passwords: random sign-ins would lock the live server's address
 #   out through django-axes (429 is documented; tests/core covers the endpoint);
-# - the export streams a file (CSV, JSONL, Parquet, ZIP): its body is not JSON and its
-#   parameters are checked by tests/exports.
+# - the exports stream a file (CSV, JSONL, Parquet, ZIP; the rankings as JSON Lines): their
+#   bodies are not JSON and their parameters are checked by tests/exports.
 EXCLUDED = {("POST", "/api/v1/auth/token/"),
-            ("GET", "/api/v1/campaigns/{campaign_id}/export/")}
+            ("GET", "/api/v1/campaigns/{campaign_id}/export/"),
+            ("GET", "/api/v1/campaigns/{campaign_id}/export/rankings/")}
 
 
 @dataclass
