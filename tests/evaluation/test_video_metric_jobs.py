@@ -17,7 +17,7 @@ from metrics.video_frames import FrameSampling, write_test_video
 from metrics.video_metrics import VideoClipScorer, video_flicker
 from tests.evaluation.helpers import make_run
 from tests.factories import GenerationRunFactory, ImageFactory, PromptFactory
-from tests.metrics.test_video_metrics import moving_pattern
+from tests.metrics.conftest import moving_pattern
 
 pytestmark = pytest.mark.django_db
 

@@ -6,6 +6,7 @@ they are session-scoped because building one takes seconds on CPU.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -35,6 +36,26 @@ def synthetic_images(n: int, size: int = 64, seed: int = 0, style: str = "smooth
             )
         out.append((img.clamp(0, 1) * 255).round().to(torch.uint8))
     return torch.stack(out)
+
+
+def moving_pattern(n: int, size: int = 96, speed: float = 1.0, seed: int = 0) -> np.ndarray:
+    """(n,size,size,3) uint8: a colour pattern drifting by ``speed`` px per frame."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    fx, fy, phase = rng.uniform(0.05, 0.2, 3)
+    frames = []
+    for t in range(n):
+        x = xx + speed * t
+        img = np.stack(
+            [
+                128 + 100 * np.sin(fx * x + phase),
+                128 + 100 * np.cos(fy * yy + 0.3 * x * fy),
+                128 + 90 * np.sin(0.5 * (fx * x + fy * yy)),
+            ],
+            -1,
+        )
+        frames.append(img.clip(0, 255).astype(np.uint8))
+    return np.stack(frames)
 
 
 @pytest.fixture(scope="session")

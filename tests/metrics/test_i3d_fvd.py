@@ -26,7 +26,7 @@ from metrics.i3d import I3D, I3DFeatureExtractor, _calibration_clips, preprocess
 from metrics.video_frames import FrameSampling, VideoDecodeError, read_frames, write_test_video
 from metrics.video_metrics import fvd, fvd_from_stats
 from metrics.weights import BackboneInfo, WeightsMissingError
-from tests.metrics.test_video_metrics import moving_pattern
+from tests.metrics.conftest import moving_pattern
 
 FRAMES = 9
 

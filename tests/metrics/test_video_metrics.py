@@ -13,26 +13,7 @@ from metrics.video_metrics import (
     consecutive_cosine,
     video_flicker,
 )
-
-
-def moving_pattern(n: int, size: int = 96, speed: float = 1.0, seed: int = 0) -> np.ndarray:
-    """(n,size,size,3) uint8: a colour pattern drifting by ``speed`` px per frame."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
-    fx, fy, phase = rng.uniform(0.05, 0.2, 3)
-    frames = []
-    for t in range(n):
-        x = xx + speed * t
-        img = np.stack(
-            [
-                128 + 100 * np.sin(fx * x + phase),
-                128 + 100 * np.cos(fy * yy + 0.3 * x * fy),
-                128 + 90 * np.sin(0.5 * (fx * x + fy * yy)),
-            ],
-            -1,
-        )
-        frames.append(img.clip(0, 255).astype(np.uint8))
-    return np.stack(frames)
+from tests.metrics.conftest import moving_pattern
 
 
 @pytest.fixture(scope="module")
