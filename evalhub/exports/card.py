@@ -69,6 +69,9 @@ def dataset_card(*, campaign: Campaign, options: ExportOptions, summary: ExportS
     ]
     if options.bundle:
         lines.append(f"- `images/`: {summary.images} images named by the sha256 of their bytes")
+        if summary.videos:
+            lines.append(f"- `videos/`: {summary.videos} video files (as imported or generated) "
+                         "named by the sha256 of their bytes")
     lines.append("- `README.md`: this card")
     lines += [
         "",

@@ -68,6 +68,11 @@ COLUMNS: tuple[Column, ...] = (
     _lookup("image_b_sha256", "image_b_id", "image_b", "blob__sha256"),
     _lookup("image_a_file", "image_a_id", "image_a", "blob__file"),
     _lookup("image_b_file", "image_b_id", "image_b", "blob__file"),
+    # A video output's file (its Image row's blob is then the poster frame); null for images.
+    _lookup("video_a_sha256", "image_a_id", "image_a", "video__sha256"),
+    _lookup("video_b_sha256", "image_b_id", "image_b", "video__sha256"),
+    _lookup("video_a_file", "image_a_id", "image_a", "video__file"),
+    _lookup("video_b_file", "image_b_id", "image_b", "video__file"),
     Column("run_a_id", pa.int64(), "task__run_a_id"),
     Column("run_b_id", pa.int64(), "task__run_b_id"),
 )

@@ -40,6 +40,7 @@ RAW_SCHEMA = pa.schema([
     ("prompt_category", pa.string()),
     ("image_a_id", pa.int64()), ("image_a_sha256", pa.string()),
     ("image_b_id", pa.int64()), ("image_b_sha256", pa.string()),
+    ("video_a_sha256", pa.string()), ("video_b_sha256", pa.string()),
     ("run_a_id", pa.int64()), ("run_a", pa.string()), ("model_a", pa.string()),
     ("run_b_id", pa.int64()), ("run_b", pa.string()), ("model_b", pa.string()),
     ("a_side", pa.string()), ("latency_ms", pa.int64()), ("client_id", pa.string()),
@@ -59,6 +60,8 @@ def pickapic_schema(*, image_bytes: bool) -> pa.Schema:
         ("image_0_uid", pa.string()), ("image_1_uid", pa.string()),
         ("image_0_url", pa.string()), ("image_1_url", pa.string()),
         ("image_0_side", pa.string()),
+        ("video_0", pa.string()), ("video_1", pa.string()),
+        ("video_0_uid", pa.string()), ("video_1_uid", pa.string()),
         ("model_0", pa.string()), ("model_1", pa.string()),
         ("run_0_id", pa.int64()), ("run_1_id", pa.int64()),
         ("run_0", pa.string()), ("run_1", pa.string()),
@@ -70,7 +73,7 @@ def pickapic_schema(*, image_bytes: bool) -> pa.Schema:
 
 
 DPO_KEYS = (
-    "prompt", "chosen", "rejected", "chosen_sha256", "rejected_sha256",
+    "prompt", "media", "chosen", "rejected", "chosen_sha256", "rejected_sha256",
     "chosen_model", "rejected_model", "chosen_run_id", "rejected_run_id", "chosen_run",
     "rejected_run", "chosen_side", "campaign_id", "task_id", "criterion", "prompt_category",
     "judge", "metric_name", "uncalibrated", "annotator", "annotator_reliability", "votes",
@@ -118,6 +121,7 @@ class RowContext:
         self.runs = runs
         self.usernames = usernames
         self.referenced: dict[str, str] = {}  # sha256 -> storage name, for the bundle
+        self.videos: set[str] = set()  # the referenced sha256 that are videos
         self._names: dict[int, str] = {}
         self._refs: dict[str, str] = {}
         self._bytes: dict[str, bytes] = {}
@@ -156,14 +160,33 @@ class RowContext:
         return _map(ids, distinct, values)
 
     def relative_path(self, sha: str, file_name: str) -> str:
-        """``images/<sha256><suffix of the stored file>``, e.g. images/ab12...ef.png."""
+        """``images/<sha256><suffix of the stored file>``, e.g. images/ab12...ef.png;
+        ``videos/<sha256><suffix>`` for a video file (e.g. videos/cd34...01.mp4)."""
         name = file_name.rstrip("/").rpartition("/")[2]  # PurePosixPath(...).suffix, faster
         dot = name.rfind(".")
         suffix = name[dot:].lower() if 0 < dot < len(name) - 1 else ".img"
-        return f"images/{sha}{suffix}"
+        folder = "videos" if sha in self.videos else "images"
+        return f"{folder}/{sha}{suffix}"
+
+    def video_refs(self, shas: pa.Array, files: pa.Array) -> pa.Array:
+        """References of video files (null stays null: an image output has no video)."""
+        self.videos.update(s for s in pc.unique(shas).to_pylist() if s is not None)
+        return self.refs_where(pc.is_valid(shas), shas, files)
+
+    def refs_where(self, wanted: pa.Array, shas: pa.Array, files: pa.Array) -> pa.Array:
+        """``refs`` of the rows where ``wanted`` is true, null elsewhere: only those files
+        are referenced (and bundled)."""
+        if pc.all(wanted).as_py() is not False:  # all rows (or none at all)
+            return self.refs(shas, files)
+        if not pc.any(wanted).as_py():
+            return pa.nulls(len(shas), pa.string())
+        kept = pc.filter(shas, wanted)
+        refs = self.refs(kept, pc.filter(files, wanted))
+        # Spread the references back over the rows.
+        return pc.if_else(wanted, _map(shas, kept, refs), pa.scalar(None, pa.string()))
 
     def refs(self, shas: pa.Array, files: pa.Array) -> pa.Array:
-        """Image references: bundle-relative paths, or absolute URLs under ``base_url``."""
+        """File references: bundle-relative paths, or absolute URLs under ``base_url``."""
         cache = self._refs
         distinct = pc.unique(shas)
         new = [sha for sha in distinct.to_pylist() if sha not in cache]
@@ -210,6 +233,20 @@ def uncalibrated(batch: Batch) -> pa.Array:
     return pc.fill_null(pc.and_(is_metric, random_weights), False)
 
 
+def media_columns(batch: Batch, ctx: RowContext, side: str
+                  ) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Side ``a`` or ``b``'s output file as (sha256, reference, is_video): the video file
+    for a video output, the image for an image output (the row's media, not its poster)."""
+    col = batch.column
+    video_sha = col(f"video_{side}_sha256")
+    video_ref = ctx.video_refs(video_sha, col(f"video_{side}_file"))
+    image_sha = col(f"image_{side}_sha256")
+    is_video = pc.is_valid(video_sha)
+    image_ref = ctx.refs_where(pc.invert(is_video), image_sha, col(f"image_{side}_file"))
+    return (pc.if_else(is_video, video_sha, image_sha),
+            pc.if_else(is_video, video_ref, image_ref), is_video)
+
+
 def raw_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
     col = batch.column
     run_a, model_a = ctx.run_columns(col("run_a_id"))
@@ -227,6 +264,7 @@ def raw_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
         "prompt": col("prompt"), "prompt_category": col("prompt_category"),
         "image_a_id": col("image_a_id"), "image_a_sha256": col("image_a_sha256"),
         "image_b_id": col("image_b_id"), "image_b_sha256": col("image_b_sha256"),
+        "video_a_sha256": col("video_a_sha256"), "video_b_sha256": col("video_b_sha256"),
         "run_a_id": col("run_a_id"), "run_a": run_a, "model_a": model_a,
         "run_b_id": col("run_b_id"), "run_b": run_b, "model_b": model_b,
         "a_side": _blank(col("a_side")), "latency_ms": col("latency_ms"),
@@ -235,6 +273,8 @@ def raw_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
     if ctx.options.bundle:
         ctx.refs(col("image_a_sha256"), col("image_a_file"))
         ctx.refs(col("image_b_sha256"), col("image_b_file"))
+        ctx.video_refs(col("video_a_sha256"), col("video_a_file"))
+        ctx.video_refs(col("video_b_sha256"), col("video_b_file"))
     return pa.RecordBatch.from_arrays([columns[name] for name in RAW_SCHEMA.names],
                                       schema=RAW_SCHEMA)
 
@@ -267,6 +307,9 @@ def pickapic_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
         "best_image_uid": best, "image_0_uid": sha_0, "image_1_uid": sha_1,
         "image_0_url": url_0, "image_1_url": url_1,
         "image_0_side": _blank(col("a_side")),
+        "video_0": ctx.video_refs(col("video_a_sha256"), col("video_a_file")),
+        "video_1": ctx.video_refs(col("video_b_sha256"), col("video_b_file")),
+        "video_0_uid": col("video_a_sha256"), "video_1_uid": col("video_b_sha256"),
         "model_0": model_0, "model_1": model_1,
         "run_0_id": col("run_a_id"), "run_1_id": col("run_b_id"),
         "run_0": run_0, "run_1": run_1,
@@ -306,11 +349,12 @@ def dpo_lines(batch: Batch, ctx: RowContext) -> pa.Buffer:
                ) -> pa.DictionaryArray:
         return pa.DictionaryArray.from_arrays(pick(index_a, index_b, winner), dictionary)
 
-    shas, image_a, image_b = _both_sides(col("image_a_sha256"), col("image_b_sha256"))
-    files = pa.concat_arrays([col("image_a_file"), col("image_b_file")]).take(
-        pc.index_in(shas, value_set=pa.concat_arrays([col("image_a_sha256"),
-                                                      col("image_b_sha256")])))
-    refs = ctx.refs(shas, files)
+    # Each side's output: its video file for a video output, else its image.
+    sha_a, ref_a, video_a = media_columns(batch, ctx, "a")
+    sha_b, ref_b, _ = media_columns(batch, ctx, "b")
+    shas, image_a, image_b = _both_sides(sha_a, sha_b)
+    refs = pa.concat_arrays([ref_a, ref_b]).take(
+        pc.index_in(shas, value_set=pa.concat_arrays([sha_a, sha_b])))
     run_a = pc.index_in(col("run_a_id"), value_set=ctx.run_ids)
     run_b = pc.index_in(col("run_b_id"), value_set=ctx.run_ids)
     # The chosen image was shown on A's side when A won, else on the other side.
@@ -318,6 +362,7 @@ def dpo_lines(batch: Batch, ctx: RowContext) -> pa.Buffer:
     other_side = pc.if_else(pc.equal(side, "left"), "right", "left")
     values = {
         "prompt": col("prompt"),
+        "media": pc.if_else(video_a, pa.scalar("video"), pa.scalar("image")),
         "chosen": picked(image_a, image_b, refs, True),
         "rejected": picked(image_a, image_b, refs, False),
         "chosen_sha256": picked(image_a, image_b, shas, True),

@@ -45,7 +45,8 @@ class ExportSummary:
     rows: int = 0
     votes: int = 0
     annotators: int = 0
-    images: int = 0
+    images: int = 0  # image files referenced
+    videos: int = 0  # of which video files
     seconds: float = 0.0
     outcomes: Counter = field(default_factory=Counter)  # (criterion, outcome) -> rows
     message: str = ""
@@ -142,7 +143,8 @@ class Exporter:
         summary.rows = writer.rows
         ctx.annotators.discard(None)
         summary.annotators = len(ctx.annotators)
-        summary.images = len(ctx.referenced)
+        summary.images = len(ctx.referenced) - len(ctx.videos)
+        summary.videos = len(ctx.videos)
         summary.message = EMPTY_MESSAGE if summary.rows == 0 else ""
 
     def card(self) -> str:
@@ -179,6 +181,8 @@ class Exporter:
             (folder / "images").mkdir(parents=True, exist_ok=True)
             with open(folder / name, "wb") as handle:
                 yield from self._write_rows(handle, ctx)
+            if ctx.videos:  # a video campaign's files (known once the rows are written)
+                (folder / "videos").mkdir(exist_ok=True)
             for relative, storage_name in self._images(ctx):
                 with open(folder / relative, "wb") as target, \
                         default_storage.open(storage_name, "rb") as source:
