@@ -27,7 +27,7 @@ from evalhub.core.errors import EvalHubError
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.projects.models import Membership, Project
 from evalhub.projects.references import check_same_project
-from evalhub.runs.models import GenerationRun
+from evalhub.runs.models import GenerationRun, MediaKind
 
 
 def _validate(*, runs: Sequence[GenerationRun], criteria: Sequence[str], gold_rate: float,
@@ -40,6 +40,7 @@ def _validate(*, runs: Sequence[GenerationRun], criteria: Sequence[str], gold_ra
     if len({run.prompt_set_id for run in runs}) != 1:
         raise EvalHubError("The runs of a campaign must share one prompt set "
                            "(pairs are formed on the same prompt).")
+    _check_one_medium(runs)
     criteria = list(dict.fromkeys(criteria or [Criterion.OVERALL]))
     unknown = [c for c in criteria if c not in Criterion.values]
     if unknown:
@@ -51,6 +52,21 @@ def _validate(*, runs: Sequence[GenerationRun], criteria: Sequence[str], gold_ra
     if not 1 <= judgments_per_pair <= 50:
         raise EvalHubError("judgments_per_pair must be between 1 and 50.")
     return criteria
+
+
+def _check_one_medium(runs: Sequence[GenerationRun]) -> None:
+    """Refuse runs of images mixed with runs of videos: an annotator would compare a still
+    with a clip (a different question), and exports, metrics and the rating page each
+    assume one medium per campaign. Names the runs of each kind (the creator's own runs)."""
+    kinds: dict[str, list[str]] = {}
+    for run in runs:
+        kinds.setdefault(run.media_kind, []).append(run.name)
+    if len(kinds) > 1:
+        videos = ", ".join(sorted(kinds.get(MediaKind.VIDEO, [])))
+        images = ", ".join(sorted(name for kind, names in kinds.items()
+                                  if kind != MediaKind.VIDEO for name in names))
+        raise EvalHubError("A campaign's runs must be all image runs or all video runs; "
+                           f"video runs: {videos}; image runs: {images}.")
 
 
 def _validate_kind(*, task_kind: str, k: int | None, rank_all: bool, runs: Sequence,

@@ -27,6 +27,7 @@ CREATE_HINTS = {
     "task kind": "task_kind", "k (images": "k", "k is": "k", "rank_all": "rank_all",
     "no gold tasks": "gold_rate", "LPIPS filter": "min_lpips_distance",
     "balanced pair policy": "pair_policy", "be its annotators": "annotators",
+    "all video runs": "runs",
 }
 GOLD_HINTS = {"same prompt": "image_b", "gold answer": "answer"}
 
