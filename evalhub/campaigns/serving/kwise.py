@@ -21,14 +21,15 @@ PAIRS_ONLY_ANSWERS = "This is a pair task: send 'answers', not 'rankings'."
 
 
 def _members(lease: Lease) -> list[TaskImage]:
-    """The task's K images by canonical position (one query)."""
-    return list(TaskImage.objects.filter(task_id=lease.task_id).select_related("image__blob")
-                .order_by("position"))
+    """The task's K images by canonical position, with their videos (one query)."""
+    return list(TaskImage.objects.filter(task_id=lease.task_id)
+                .select_related("image__blob", "image__video__poster").order_by("position"))
 
 
 def kwise_payload(lease: Lease) -> dict[str, Any]:
     """The page's view of a best-of-K lease: the prompt and K anonymous images in the lease's
-    order; nothing names a run, a position or an image id (one query for the K images)."""
+    order; nothing names a run, a position or an image id (one query for the K images).
+    Each image carries ``video`` as the pair payload does (null for images)."""
     task = lease.task
     members = _members(lease)
     source = task.prompt.source_image
@@ -38,7 +39,8 @@ def kwise_payload(lease: Lease) -> dict[str, Any]:
         "prompt": task.prompt.text,
         "source_image": image_payload(source) if source else None,
         "kind": "best_of_k",
-        "images": [image_payload(members[position].image.blob) for position in lease.order],
+        "images": [image_payload(members[position].image.blob, members[position].image.video)
+                   for position in lease.order],
     }
 
 
