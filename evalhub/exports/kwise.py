@@ -69,8 +69,8 @@ def ranked_judgments(*, campaign: Campaign, include_excluded: bool = False
 
 
 def _members(task_ids: list[int]) -> dict[int, list[TaskImage]]:
-    rows = (TaskImage.objects.filter(task_id__in=task_ids).select_related("image__blob")
-            .order_by("task_id", "position"))
+    rows = (TaskImage.objects.filter(task_id__in=task_ids)
+            .select_related("image__blob", "image__video").order_by("task_id", "position"))
     out: dict[int, list[TaskImage]] = {}
     for row in rows:
         out.setdefault(row.task_id, []).append(row)
@@ -99,9 +99,14 @@ def kwise_rows(*, campaign: Campaign, kind: str, include_excluded: bool = False
 
 
 def _image(member: TaskImage, runs: dict) -> dict[str, Any]:
+    """One of the K: ``sha256`` of its image (a video's poster frame), ``video_sha256`` of
+    its video file (null for an image)."""
     info = runs.get(member.run_id)
+    video = member.image.video
     return {"position": member.position, "image_id": member.image_id,
-            "sha256": member.image.blob.sha256, "run_id": member.run_id,
+            "sha256": member.image.blob.sha256,
+            "video_sha256": video.sha256 if video is not None else None,
+            "run_id": member.run_id,
             "run": info.name if info else None, "model": info.model if info else None}
 
 
@@ -129,7 +134,9 @@ def _pairs(judgment: Judgment, images: list[TaskImage], runs: dict, campaign: Ca
     by_position = {m.position: _image(m, runs) for m in images}
     for pair in implied_pairs(judgment.ranking, len(images)):
         chosen, rejected = by_position[pair.chosen], by_position[pair.rejected]
-        yield {**common, "chosen": chosen["sha256"], "rejected": rejected["sha256"],
+        # A video output is named by its video file, as in the pair DPO export.
+        yield {**common, "chosen": chosen["video_sha256"] or chosen["sha256"],
+               "rejected": rejected["video_sha256"] or rejected["sha256"],
                "chosen_image_id": chosen["image_id"], "rejected_image_id": rejected["image_id"],
                "chosen_run": chosen["run"], "rejected_run": rejected["run"],
                "chosen_model": chosen["model"], "rejected_model": rejected["model"],

@@ -5,11 +5,16 @@ import uuid
 
 import pytest
 
+from evalhub.blobs.models import VideoBlob
+from evalhub.blobs.tasks import blobs_make_video_renditions
+from evalhub.blobs.video_services import video_inspect, video_store
 from evalhub.campaigns.models import AnnotatorFlag, Lease, TaskImage, TaskKind
 from evalhub.campaigns.serving.rating import Vote, rate_next, rate_undo, rate_vote
 from evalhub.exports.kwise import implied_pairs
 from evalhub.exports.options import pseudonym
+from evalhub.runs.models import GenerationRun, Image, MediaKind
 from tests.builders import build_campaign
+from tests.videos import video_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +102,30 @@ def test_the_export_page_of_a_best_of_k_campaign_links_its_rankings(client):
     url = f"/api/v1/campaigns/{world.campaign.pk}/export/rankings/"
     assert f"{url}?format=raw" in page and f"{url}?format=dpo" in page
     assert client.get(f"{url}?format=raw").status_code == 200  # the page's session suffices
+
+
+def test_a_video_campaigns_rankings_name_the_video_files(api):
+    """A video output is named by its video file's sha256 (not its poster's) in DPO pairs; the
+    raw rows list both."""
+    world = build_campaign(runs=3, prompts=1, run_names=NAMES[:3],
+                           task_kind=TaskKind.BEST_OF_K, k=3)
+    GenerationRun.objects.filter(pk__in=[r.pk for r in world.runs]).update(
+        media_kind=MediaKind.VIDEO)
+    for number, image in enumerate(Image.objects.filter(run__in=world.runs).order_by("pk")):
+        data = video_bytes(frames=6, seed=number)
+        video = video_store(data=data, info=video_inspect(data, name=f"{number}.mp4"),
+                            name=f"{number}.mp4")
+        Image.objects.filter(pk=image.pk).update(blob=video.poster, video=video)
+    assert blobs_make_video_renditions(list(VideoBlob.objects.values_list("pk", flat=True)))
+    lease, _ = _vote(world, world.annotator, [1])
+    members = {m.position: m.image for m in TaskImage.objects.filter(
+        task_id=lease.task_id).select_related("image__video", "image__blob")}
+    picked = members[lease.order[1]]
+
+    pairs = _export(api, world, format="dpo")
+    assert {p["chosen"] for p in pairs} == {picked.video.sha256}
+    assert {p["rejected"] for p in pairs} == {m.video.sha256 for m in members.values()
+                                             if m != picked}
+    raw = _export(api, world, format="raw")[0]
+    assert [(i["sha256"], i["video_sha256"]) for i in raw["images"]] == [
+        (members[p].blob.sha256, members[p].video.sha256) for p in sorted(members)]
