@@ -16,7 +16,8 @@ import pytest
 from evalhub.core import demo
 from tests.integration.workers import REPO_ROOT, wait_until
 
-pytestmark = pytest.mark.integration
+# The whole embedded default: a server, a worker generating the demo (images and videos).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 
 def _free_port() -> int:
@@ -107,9 +108,21 @@ def test_the_embedded_default_serves_the_demo_generated_by_its_worker(tmp_path: 
             _LOCAL.open(f"{base}{image['url']}", timeout=10)
         assert anonymous.value.code == 404
 
-        # The video campaign: its pair is two clips, whose VP9 renditions the worker writes.
-        clips = _post(f"{base}/api/v1/rate/{campaigns()[demo.VIDEO_CAMPAIGN]['id']}/next/", {},
-                      annotator)
+        # The video campaign: its pair is two clips, whose VP9 renditions the worker writes;
+        # until both exist the campaign answers "preparing" and serves no pair.
+        video_next = f"{base}/api/v1/rate/{campaigns()[demo.VIDEO_CAMPAIGN]['id']}/next/"
+        served: dict = {}
+
+        def video_pair_served() -> bool:
+            served.update(_post(video_next, {}, annotator))
+            if "lease" in served:
+                return True
+            time.sleep(2)  # as the page asks again: well under the rating throttle (60/min)
+            return False
+
+        wait_until(video_pair_served, timeout=180, what="the video campaign's first pair",
+                   on_timeout=read_log)
+        clips = served
         video = clips["left"]["video"]
         assert video["frames"] == 16 and video["fps"] == 8 and clips["right"]["video"]
 

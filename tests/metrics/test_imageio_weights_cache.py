@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import struct
 import time
+import urllib.request
 import zlib
 from pathlib import Path
 
@@ -178,6 +179,9 @@ def test_fetch_all_weights_offline_raises_a_clear_error_quickly(empty_caches, mo
     # A proxy on a closed local port makes every download fail at once, network or not.
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.setenv(var, "http://127.0.0.1:9")
+    # urllib builds its global opener from the proxy variables on first use: a dead proxy
+    # cached there would outlive this test (a later urlopen of a local server is refused).
+    monkeypatch.setattr(urllib.request, "_opener", None)
     start = time.monotonic()
     with pytest.raises(WeightsFetchError, match="could not download"):
         fetch_all_weights(progress=False)
