@@ -47,7 +47,6 @@ import math
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -56,6 +55,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.db import filled, migrate, scratch_database  # noqa: E402
 from bench.machine import cpu_model  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/evalhub_dashbench"
@@ -286,31 +286,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.runs < 2 or args.prompts < 1 or args.votes < args.prompts:
         parser.error("need at least 2 runs, 1 prompt and as many votes as prompts")
-    os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
-    url = os.environ["DATABASE_URL"]
-    dbname = url.rsplit("/", 1)[1]
-    server = url.rsplit("/", 1)[0] + "/postgres"
-    import psycopg
-
-    with psycopg.connect(server, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                              [dbname]).fetchone()
-        if exists and not args.reuse:
-            conn.execute(f'DROP DATABASE "{dbname}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{dbname}"')
+    scratch_database(DEFAULT_URL, reuse=args.reuse)
     _django()
-    from django.db import connection
-
     from evalhub.projects.models import Project
 
-    migrated = Project._meta.db_table in connection.introspection.table_names()
     setup_s = None
-    if not migrated or not Project.objects.filter(slug=PROJECT).exists():
+    if not filled(Project, slug=PROJECT):
         started = time.perf_counter()
-        subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"],
-                       check=True, env={**os.environ})
+        migrate()
         populate(runs_n=args.runs, prompts_n=args.prompts, votes=args.votes)
         setup_s = time.perf_counter() - started
         print(f"setup: {args.runs} runs, {args.runs * args.prompts:,} images, "

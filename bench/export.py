@@ -54,6 +54,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.db import filled, migrate, scratch_database  # noqa: E402
 from bench.machine import cpu_model  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/evalhub_exportbench"
@@ -315,32 +316,16 @@ def main() -> None:
         extra["aggregate"] = args.aggregate
     if args.min_agreement is not None:
         extra["min_agreement"] = args.min_agreement
-    os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
-    url = os.environ["DATABASE_URL"]
-    dbname = url.rsplit("/", 1)[1]
-    server = url.rsplit("/", 1)[0] + "/postgres"
-    import psycopg
-
-    with psycopg.connect(server, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                              [dbname]).fetchone()
-        if exists and not args.reuse:
-            conn.execute(f'DROP DATABASE "{dbname}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{dbname}"')
+    scratch_database(DEFAULT_URL, reuse=args.reuse)
     env = {**os.environ, "DEBUG": "1"}
     _django()
     from django.db import connection
 
     from evalhub.campaigns.models import Campaign
 
-    # A new (or half-built) database has no tables yet: ask before querying them.
-    migrated = Campaign._meta.db_table in connection.introspection.table_names()
-    if not migrated or not Campaign.objects.filter(name="bench").exists():
+    if not filled(Campaign, name="bench"):
         started = time.perf_counter()
-        subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"],
-                       check=True, env=env)
+        migrate(env)
         campaign_id = populate(args.judgments)
         print(f"setup: {args.judgments:,} judgments in {time.perf_counter() - started:.1f} s")
     else:
