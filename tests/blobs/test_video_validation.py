@@ -31,7 +31,7 @@ def test_a_truncated_mp4_is_refused_as_truncated(faststart):
 
 def test_a_webm_cut_short_is_refused_although_its_frames_decode():
     data = webm_bytes(frames=30, seed=3)
-    with pytest.raises(InvalidVideo, match=r"cut\.webm: truncated .* header says 2\.50 s"):
+    with pytest.raises(InvalidVideo, match=r"cut\.webm: truncated or damaged"):
         inspect_video(data[: len(data) * 3 // 4], name="cut.webm", limits=LIMITS)
 
 
