@@ -80,10 +80,18 @@ from ratings import (
     sequential_ab_test,
 )
 
-#: Run-level metrics shown next to each run, and their direction.
-RUN_METRICS: tuple[str, ...] = ("fid", "kid", "clip_score", "cmmd", "lpips_diversity")
+#: Run-level metrics of images shown next to each run.
+IMAGE_RUN_METRICS: tuple[str, ...] = ("fid", "kid", "clip_score", "cmmd", "lpips_diversity")
+#: Run-level metrics of videos (evaluation.definitions.VIDEO_METRICS, and FVD against a
+#: reference set of videos): CLIP-score over sampled frames, temporal consistency (CLIP cosine
+#: of consecutive sampled frames), flicker (LPIPS of consecutive frames, 0 = no change).
+VIDEO_RUN_METRICS: tuple[str, ...] = ("video_clip_score", "temporal_consistency", "flicker",
+                                      "fvd")
+#: Every run-level metric a leaderboard carries per run, and their direction.
+RUN_METRICS: tuple[str, ...] = IMAGE_RUN_METRICS + VIDEO_RUN_METRICS
 HIGHER_IS_BETTER: dict[str, bool] = {
     "fid": False, "kid": False, "cmmd": False, "clip_score": True, "lpips_diversity": True,
+    "video_clip_score": True, "temporal_consistency": True, "flicker": False, "fvd": False,
 }
 METRIC_LABELS: dict[str, str] = dict(MetricName.choices)
 UNCATEGORISED = "(uncategorised)"

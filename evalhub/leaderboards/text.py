@@ -7,8 +7,14 @@ from dataclasses import dataclass
 
 from evalhub.leaderboards.results import ABTest, ABTestError, Leaderboard, MetricValue, RunRow
 
+#: Columns of the ranking tables: the image metrics always, each video metric when a run of the
+#: leaderboard has a value for it (a video campaign's runs), so an image campaign's table is
+#: unchanged and a video campaign's shows its runs' video metrics beside the ratings.
 TABLE_METRICS = (("fid", "FID"), ("kid", "KID"), ("clip_score", "CLIP"),
                  ("lpips_diversity", "LPIPS-div"))
+VIDEO_TABLE_METRICS = (("video_clip_score", "CLIP (frames)"),
+                       ("temporal_consistency", "Temporal cons."), ("flicker", "Flicker"),
+                       ("fvd", "FVD"))
 UNCALIBRATED_NOTE = "* uncalibrated (computed with random weights)"
 RANK_DEFINITION = (
     "Rank: 1 + the number of runs whose whole 95% Elo interval lies above this run's (runs "
@@ -73,13 +79,21 @@ class RankingRow:
     rank_range: tuple[int, int] | None = None  # possible_ranks(): best, worst
 
 
+def table_metrics(board: Leaderboard) -> tuple[tuple[str, str], ...]:
+    """The (metric, column label) pairs of ``board``'s ranking table (see TABLE_METRICS)."""
+    present = {name for run in board.runs for name in run.metrics}
+    return TABLE_METRICS + tuple(item for item in VIDEO_TABLE_METRICS if item[0] in present)
+
+
 def ranking_rows(board: Leaderboard) -> tuple[list[RankingRow], bool]:
-    """Rows of the ranking table and whether any metric value in it is uncalibrated."""
+    """Rows of the ranking table (columns: :func:`table_metrics`) and whether any metric value
+    in it is uncalibrated."""
     rows, any_uncal = [], False
     ranges = possible_ranks(board)
+    columns = table_metrics(board)
     for run in board.runs:
         cells = []
-        for key, label in TABLE_METRICS:
+        for key, label in columns:
             text, uncal = _metric_cell(run.metrics.get(key))
             any_uncal = any_uncal or uncal
             cells.append(MetricCell(text=text.rstrip("*"), uncalibrated=uncal, label=label))
@@ -90,13 +104,14 @@ def ranking_rows(board: Leaderboard) -> tuple[list[RankingRow], bool]:
 def leaderboard_table(board: Leaderboard, *, last_updated: str | None = None,
                       stale: bool = False, ab: ABTest | ABTestError | None = None) -> str:
     """The leaderboard as a fixed-width table with agreement, bias and warning lines."""
+    columns = table_metrics(board)
     header = ["rank", "possible", "run", "Elo", "95% CI", "online", "win%", "votes",
-              *(label for _, label in TABLE_METRICS)]
+              *(label for _, label in columns)]
     rows, uncalibrated = [], False
     ranges = possible_ranks(board)
     for run in board.runs:
         cells = []
-        for key, _ in TABLE_METRICS:
+        for key, _ in columns:
             text, unc = _metric_cell(run.metrics.get(key))
             uncalibrated = uncalibrated or unc
             cells.append(text)

@@ -18,9 +18,15 @@ from evalhub.leaderboards import charts
 from evalhub.leaderboards.access import campaign_for_science, model_for_science
 from evalhub.leaderboards.filters import LeaderboardFilters, parse_ab, parse_filters
 from evalhub.leaderboards.quality import QUALITY_MODES, annotator_treatments
-from evalhub.leaderboards.selectors import METRIC_LABELS, RUN_METRICS, ab_test, changes_since
+from evalhub.leaderboards.selectors import (
+    IMAGE_RUN_METRICS,
+    METRIC_LABELS,
+    VIDEO_RUN_METRICS,
+    ab_test,
+    changes_since,
+)
 from evalhub.leaderboards.services import leaderboard_get
-from evalhub.leaderboards.text import RANK_DEFINITION, TABLE_METRICS, metric_cell, ranking_rows
+from evalhub.leaderboards.text import RANK_DEFINITION, metric_cell, ranking_rows, table_metrics
 from evalhub.projects.selectors import SCIENCE_ROLES, projects_for_user
 from evalhub.runs.models import GenerationRun, GenModel
 
@@ -70,7 +76,7 @@ def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "campaign": campaign, "board": board, "snapshot": snapshot, "stale": stale,
         "changes": changes_since(campaign=campaign, since=snapshot.computed_at) if stale
         else None,
-        "rows": rows, "any_uncalibrated": any_uncal, "metric_headers": TABLE_METRICS,
+        "rows": rows, "any_uncalibrated": any_uncal, "metric_headers": table_metrics(board),
         "rank_definition": RANK_DEFINITION,
         "charts": _with_data_ids([{"id": k, "figure": f} for k, f in figures
                                   if f is not None]),
@@ -110,13 +116,16 @@ def _checkpoint_context(model: GenModel, user) -> dict:
         series.append({"name": campaign.name, "points": points})
     metric_points, table = [], []
     any_uncal = False
+    # The image metrics always; a video metric when one of the model's runs has it.
+    columns = IMAGE_RUN_METRICS + tuple(
+        name for name in VIDEO_RUN_METRICS if any(name in values for values in metrics.values()))
     for run in runs:
         values = {name: {"value": v.value, "calibrated": v.calibrated}
                   for name, v in metrics.get(run.id, {}).items()}
         metric_points.append({"step": run.checkpoint.training_step, "run": run.name,
                               "metrics": values})
         cells = []
-        for name in RUN_METRICS:
+        for name in columns:
             value = values.get(name)
             text, uncal = (metric_cell(None) if value is None
                            else metric_cell(value["value"], value["calibrated"]))
@@ -135,7 +144,7 @@ def _checkpoint_context(model: GenModel, user) -> dict:
     return {"model": model, "checkpoints": checkpoints, "table": table,
             "campaigns_without_line": without_line, "runs_without_step": without_step,
             "charts": _with_data_ids(figures),
-            "metric_headers": [METRIC_LABELS.get(m, m) for m in RUN_METRICS],
+            "metric_headers": [METRIC_LABELS.get(m, m) for m in columns],
             "any_uncalibrated": any_uncal, "campaigns": campaigns}
 
 
