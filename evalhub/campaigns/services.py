@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from evalhub.campaigns.building.pairs import BUILD_TASK, campaign_build_tasks
 from evalhub.campaigns.models import (
@@ -19,7 +21,10 @@ from evalhub.campaigns.models import (
     MIN_K,
     Campaign,
     CampaignStatus,
+    ComparisonTask,
     Criterion,
+    Lease,
+    LeaseStatus,
     PairPolicy,
     TaskKind,
 )
@@ -174,8 +179,8 @@ def campaign_set_annotators(*, campaign: Campaign, annotators: Sequence[Abstract
 
     Refuses anyone who holds no role in the campaign's project (nothing changed). Takes effect
     on the next request: serving, votes, the rating page and the home page all ask
-    ``serving.leasing.may_rate``. A pair leased by someone left out stays theirs until the
-    lease lapses (``lease_seconds``), but their vote on it is refused (403).
+    ``serving.leasing.may_rate``. The pairs leased by someone left out are released at once
+    (:func:`leases_expire`) for the others to rate; their vote on one is refused (403).
     """
     wanted = {user.pk: user for user in annotators}
     members = set(Membership.objects.filter(project_id=campaign.project_id, user_id__in=wanted)
@@ -185,8 +190,34 @@ def campaign_set_annotators(*, campaign: Campaign, annotators: Sequence[Abstract
     if outside:
         raise EvalHubError("Only members of the campaign's project can be its annotators; not "
                            f"members: user {', user '.join(map(str, outside))}.")
-    campaign.annotators.set(wanted.values())
+    with transaction.atomic():
+        campaign.annotators.set(wanted.values())
+        if wanted:  # an empty list lets every member rate: nobody was left out
+            leases_expire(Lease.objects.filter(campaign=campaign).exclude(
+                annotator_id__in=list(wanted)))
     return campaign
+
+
+def leases_expire(leases: QuerySet[Lease]) -> int:
+    """Close the active leases among ``leases`` now (status ``expired``), so that the pairs
+    they hold are served to others at once instead of when the leases lapse: what removing an
+    annotator from a campaign (:func:`campaign_set_annotators`) or a member from a project
+    (``projects.services.membership_remove``) does with the pairs they held. Returns how many
+    were closed.
+
+    The serving walk counts an expired lease as not seen, and the holder's vote on it is
+    refused anyway (``serving.leasing.may_rate``). Lock order as every write to a task's leases
+    (docs/architecture.md): the tasks' rows first, in id order, then the leases.
+    """
+    with transaction.atomic():
+        active = leases.filter(status=LeaseStatus.ACTIVE)
+        task_ids = sorted(set(active.values_list("task_id", flat=True)))
+        if not task_ids:
+            return 0
+        list(ComparisonTask.objects.filter(pk__in=task_ids).order_by("pk")
+             .select_for_update(no_key=True).values_list("pk", flat=True))
+        return active.filter(task_id__in=task_ids).update(status=LeaseStatus.EXPIRED,
+                                                          closed_at=timezone.now())
 
 
 # Which status a scientist may set from which: closed and failed campaigns stay as they are.

@@ -102,6 +102,13 @@ def membership_remove(*, membership: Membership) -> None:
         raise MembershipRefused("A project keeps at least one owner: make someone else an "
                                 "owner first.")
     membership.delete()
+    # The pairs they held in the project's campaigns go back to the others now (imported
+    # here: campaigns depend on projects).
+    from evalhub.campaigns.models import Lease
+    from evalhub.campaigns.services import leases_expire
+
+    leases_expire(Lease.objects.filter(campaign__project_id=membership.project_id,
+                                       annotator_id=membership.user_id))
 
 
 def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
