@@ -1,4 +1,4 @@
-"""Backbones (InceptionV3, CLIP, LPIPS), built once per worker process and reused.
+"""Backbones (InceptionV3, CLIP, LPIPS, I3D), built once per worker process and reused.
 
 Building one takes seconds (random weights: a calibration pass; real weights: loading files),
 so a worker keeps the few it used in memory. ``WeightsMissingError`` propagates at once: the
@@ -38,6 +38,13 @@ def _lpips(random: bool) -> Any:
     return LpipsScorer(weights="random" if random else None)
 
 
+@functools.lru_cache(maxsize=2)
+def _i3d(clip_frames: int, random: bool) -> Any:
+    from metrics.i3d import I3DFeatureExtractor
+
+    return I3DFeatureExtractor(weights="random" if random else None, clip_frames=clip_frames)
+
+
 def inception(options: dict[str, Any]) -> Any:
     """The FID InceptionV3 extractor for a job's options (``fid_feature``, ``antialias``)."""
     with _lock:
@@ -57,8 +64,15 @@ def lpips(options: dict[str, Any]) -> Any:
         return _lpips(random_weights_enabled())
 
 
+def i3d(options: dict[str, Any]) -> Any:
+    """The FVD I3D extractor (Kinetics-400 logits) for a job's ``fvd_clip_frames``."""
+    with _lock:
+        return _i3d(int(options.get("fvd_clip_frames", 16)), random_weights_enabled())
+
+
 def clear() -> None:
     """Forget built backbones (tests that switch weights on and off)."""
     _inception.cache_clear()
     _clip.cache_clear()
     _lpips.cache_clear()
+    _i3d.cache_clear()

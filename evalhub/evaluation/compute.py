@@ -9,6 +9,7 @@ store what these functions return.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -20,12 +21,13 @@ import torch
 import torch.nn.functional as F
 from django.core.files.storage import default_storage
 
-from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.evaluation import backbones
 from evalhub.evaluation.definitions import (
     INCEPTION_METRICS,
     VIDEO_METRICS,
     VIDEO_OPTION_DEFAULTS,
+    VIDEO_REFERENCE_METRICS,
     MetricComputed,
     MetricNotComputed,
     Provenance,
@@ -55,10 +57,10 @@ class PromptDiversity:
 class ShardResult:
     """What one shard computed, before it is stored.
 
-    ``fid_stats`` are the shard's partial FID statistics (``GaussianStats`` sums, which merge
-    exactly); ``clip_scores`` maps image id to CLIP-score (100 x cosine similarity, clipped at
-    0); ``lpips`` maps prompt id to its diversity; ``features_computed`` counts the feature
-    vectors that were not in the cache.
+    ``fid_stats`` are the shard's partial FID (or FVD) statistics (``GaussianStats`` sums,
+    which merge exactly); ``clip_scores`` maps image id to CLIP-score (100 x cosine
+    similarity, clipped at 0); ``lpips`` maps prompt id to its diversity;
+    ``features_computed`` counts the feature vectors that were not in the cache.
     """
 
     n: int
@@ -108,19 +110,32 @@ def _lpips_group(scorer: Any, images: list[torch.Tensor]) -> float:
 
 def shard_compute(*, metrics: Collection[str], options: Mapping[str, Any], is_run_shard: bool,
                   images: Sequence[Image], blobs: Sequence[ImageBlob],
-                  has_reference_stats: Callable[[str], bool]) -> ShardResult:
+                  has_reference_stats: Callable[[str], bool],
+                  videos: Sequence[VideoBlob] = ()) -> ShardResult:
     """Features, partial statistics and per-image values of one shard.
 
-    ``images`` are a run shard's images (with ``blob`` and ``prompt`` loaded, sorted by
-    prompt, seed), ``blobs`` the images' files (for a reference shard, the reference set's).
-    Features go through the database feature cache: only cache misses are computed.
-    ``has_reference_stats(backbone_id)`` says whether the reference set's FID statistics for
-    that backbone are already stored, in which case a FID-only reference shard reads nothing.
+    ``images`` are a run shard's images (with ``blob``, ``video`` and ``prompt`` loaded,
+    sorted by prompt, seed), ``blobs`` the images' files (for a reference shard, the reference
+    set's), ``videos`` a video reference set's shard (FVD; a run shard's videos are its
+    images'). Features go through the database feature cache: only cache misses are computed.
+    ``has_reference_stats(backbone_id)`` says whether the reference set's FID (FVD) statistics
+    for that backbone are already stored, in which case a FID-only (FVD-only) reference shard
+    reads nothing.
     """
-    result = ShardResult(n=len(blobs))
-    if not blobs:
+    if is_run_shard:
+        videos = [img.video for img in images if img.video_id is not None]
+    result = ShardResult(n=len(videos) if videos and not blobs else len(blobs))
+    if not blobs and not videos:
         return result
     cache = DatabaseFeatureCache()
+    if VIDEO_REFERENCE_METRICS & set(metrics):
+        extractor = backbones.i3d(dict(options))
+        result.backbones["i3d"] = _provenance(extractor)
+        if is_run_shard or not has_reference_stats(extractor.backbone_id):
+            result.fid_stats = i3d_stats(extractor, videos, cache).to_bytes()
+    if not blobs:
+        result.features_computed = cache.stored
+        return result
     items = [(blob.sha256, _loader(blob)) for blob in blobs]
 
     if INCEPTION_METRICS & set(metrics):
@@ -207,11 +222,37 @@ def video_values(metrics: Collection[str], options: Mapping[str, Any], images: S
     return out
 
 
+def i3d_stats(extractor: Any, videos: Sequence[VideoBlob], cache: DatabaseFeatureCache,
+              chunk: int = 16) -> GaussianStats:
+    """Partial FVD statistics of ``videos``: the count, sum and sum of outer products of
+    their I3D features (one clip per video: its first ``clip_frames`` frames;
+    :mod:`metrics.i3d`), which merge exactly across shards as FID's do.
+
+    Features go through the feature cache keyed by the video file's sha256 and the I3D
+    backbone id; the missing ones are computed ``chunk`` videos at a time, streamed from
+    storage (a few clips in memory, at most ``chunk`` files open).
+    """
+    backbone_id = extractor.backbone_id
+    found = cache.get_many([v.sha256 for v in videos], backbone_id)
+    missing = list({v.sha256: v for v in videos if v.sha256 not in found}.values())
+    for start in range(0, len(missing), chunk):
+        part = missing[start:start + chunk]
+        with contextlib.ExitStack() as stack:
+            handles = [stack.enter_context(default_storage.open(v.file.name, "rb"))
+                       for v in part]
+            features = extractor.extract_sources(handles)
+        computed = {v.sha256: f for v, f in zip(part, features, strict=True)}
+        cache.put_many(computed, backbone_id)
+        found.update(computed)
+    return GaussianStats.from_features(np.stack([found[v.sha256] for v in videos]))
+
+
 # --- reading shard payloads back ---------------------------------------------------------------
 
 
 def shard_backbone(payloads: Sequence[Mapping[str, Any]], name: str) -> Provenance:
-    """The one ``name`` backbone ("inception", "clip", "lpips") the shards were computed with.
+    """The one ``name`` backbone ("inception", "clip", "lpips", "i3d") the shards were computed
+    with.
 
     Shards computed by workers with different weights cannot be merged: that is reported as
     the metric's error instead of mixing features of two backbones.
@@ -274,6 +315,34 @@ def fid(*, run_parts: Sequence[bytes], reference: GaussianStats, allow_rank_defi
     if run_stats.n <= run_stats.dim or reference.n <= reference.dim:
         details["rank_deficient"] = True
     return MetricComputed(value=value, n_images=run_stats.n, details=details)
+
+
+def fvd(*, run_parts: Sequence[bytes], reference: GaussianStats, backbone: Provenance,
+        allow_rank_deficient: bool, clip_frames: int, run_name: str,
+        reference_name: str) -> MetricComputed:
+    """FVD = ||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2)) between the reference
+    set's and the run's I3D feature Gaussians (Kinetics-400 logits, one clip of the first
+    ``clip_frames`` frames per video; unbiased covariances as FID and cd-fvd's
+    ``frechet_distance``: :func:`metrics.video_metrics.fvd_from_stats`), in squared logit
+    units; lower is better."""
+    from metrics.video_metrics import fvd_from_stats
+    from metrics.weights import BackboneInfo
+
+    if not run_parts:
+        raise MetricNotComputed("no FVD statistics were stored for the run's videos")
+    run_stats = merge_stats(run_parts)
+    try:
+        result = fvd_from_stats(reference, run_stats, BackboneInfo(**backbone.as_fields()),
+                                allow_rank_deficient=allow_rank_deficient)
+    except InsufficientSamplesError as exc:
+        raise MetricNotComputed(
+            f"FVD not computed (reference set {reference_name!r}, run {run_name!r}): {exc} "
+            "In a metric job that is the option fvd_allow_rank_deficient=true.") from exc
+    details: dict[str, Any] = {"n_reference": result.n_reference, "dim": run_stats.dim,
+                               "clip_frames": clip_frames}
+    if result.rank_deficient:
+        details["rank_deficient"] = True
+    return MetricComputed(value=result.fvd, n_images=result.n_generated, details=details)
 
 
 def kid(*, reference: np.ndarray, run: np.ndarray, subsets: int,

@@ -16,9 +16,15 @@ from evalhub.core.errors import EvalHubError
 
 #: Metrics a job can compute, in display order.
 JOB_METRICS = ("fid", "kid", "clip_score", "cmmd", "lpips_diversity",
-               "video_clip_score", "temporal_consistency", "flicker")
-#: Metrics that compare the run with a reference set of real images.
-REFERENCE_METRICS = frozenset({"fid", "kid", "cmmd"})
+               "video_clip_score", "temporal_consistency", "flicker", "fvd")
+#: Metrics that compare the run's images (a video run's posters) with a reference set of
+#: real images.
+IMAGE_REFERENCE_METRICS = frozenset({"fid", "kid", "cmmd"})
+#: Metrics that compare the run's videos with a reference set of real videos: FVD, the
+#: Fréchet distance between Gaussian fits of I3D features (metrics.video_metrics).
+VIDEO_REFERENCE_METRICS = frozenset({"fvd"})
+#: Metrics that need a reference set (a job has one, so all of one kind).
+REFERENCE_METRICS = IMAGE_REFERENCE_METRICS | VIDEO_REFERENCE_METRICS
 #: Metrics computed on FID InceptionV3 features.
 INCEPTION_METRICS = frozenset({"fid", "kid"})
 #: Metrics computed on CLIP embeddings.
@@ -29,7 +35,13 @@ CLIP_METRICS = frozenset({"clip_score", "cmmd"})
 #: for the CLIP metrics, default 16) and ``flicker_short_side`` (px, default 256); they are
 #: not in DEFAULT_OPTIONS so that image jobs keep their stored options.
 VIDEO_METRICS = frozenset({"video_clip_score", "temporal_consistency", "flicker"})
-VIDEO_OPTION_DEFAULTS: dict[str, int] = {"video_frames": 16, "flicker_short_side": 256}
+#: FVD's options: ``fvd_clip_frames`` (frames of the one clip per video, its first ones; at
+#: least 9, I3D's shortest input; default 16, "FVD16") and ``fvd_allow_rank_deficient`` (FVD
+#: with fewer than 401 videos in a set, whose covariance is rank-deficient; default False, as
+#: ``fid_allow_rank_deficient``).
+VIDEO_OPTION_DEFAULTS: dict[str, Any] = {"video_frames": 16, "flicker_short_side": 256,
+                                         "fvd_clip_frames": 16,
+                                         "fvd_allow_rank_deficient": False}
 
 #: Job options and their defaults (docs/metrics.md explains each).
 DEFAULT_OPTIONS: dict[str, Any] = {
@@ -45,6 +57,7 @@ _OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
     "antialias": bool, "fid_feature": (str, int), "fid_allow_rank_deficient": bool,
     "kid_subsets": int, "kid_subset_size": int, "cmmd_estimator": str, "shard_size": int,
     "clip_model": str, "clip_pretrained": str, "video_frames": int, "flicker_short_side": int,
+    "fvd_clip_frames": int, "fvd_allow_rank_deficient": bool,
 }
 
 
@@ -86,6 +99,8 @@ def normalize_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
             problems.append("video_frames must be between 2 and 1000")
         if not 16 <= merged.get("flicker_short_side", 256) <= 4096:
             problems.append("flicker_short_side must be between 16 and 4096 (pixels)")
+        if not 9 <= merged.get("fvd_clip_frames", 16) <= 128:
+            problems.append("fvd_clip_frames must be between 9 (I3D's shortest clip) and 128")
     if problems:
         raise EvalHubError("Invalid metric job options.", details=problems)
     return merged

@@ -18,6 +18,7 @@ class MetricName(models.TextChoices):
     VIDEO_CLIP_SCORE = "video_clip_score", "CLIP-score over video frames"
     TEMPORAL_CONSISTENCY = "temporal_consistency", "Temporal consistency (CLIP)"
     FLICKER = "flicker", "Flicker (LPIPS of consecutive frames)"
+    FVD = "fvd", "FVD"
 
 
 class Provenance(models.Model):
@@ -131,10 +132,11 @@ class FeatureCacheEntry(models.Model):
 
 
 class ReferenceStats(models.Model):
-    """FID Gaussian statistics (``GaussianStats.to_bytes``) of a reference set, per backbone.
+    """FID (InceptionV3) or FVD (I3D) Gaussian statistics (``GaussianStats.to_bytes``) of a
+    reference set, per backbone.
 
-    ``images_digest`` is the sha256 of the sorted image sha256s: when the reference set's
-    images change, the row is stale and is recomputed (from cached features).
+    ``images_digest`` is the sha256 of the sorted image (or video) sha256s: when the reference
+    set's items change, the row is stale and is recomputed (from cached features).
     """
 
     reference_set = models.ForeignKey("runs.ReferenceSet", on_delete=models.CASCADE,
@@ -231,9 +233,11 @@ class ShardStatus(models.TextChoices):
 
 
 class MetricShard(models.Model):
-    """A slice of a job's images. ``item_ids`` are Image ids (run shards) or ImageBlob ids
-    (reference shards). ``fid_stats`` holds the shard's partial ``GaussianStats`` bytes;
-    ``payload`` the backbones used and per-prompt values (LPIPS diversity)."""
+    """A slice of a job's images. ``item_ids`` are Image ids (run shards) or, for reference
+    shards, ImageBlob ids (an image reference set) or VideoBlob ids (a video reference set,
+    FVD). ``fid_stats`` holds the shard's partial ``GaussianStats`` bytes: InceptionV3's for
+    FID, I3D's for FVD (a job has one reference set, of one kind, so never both); ``payload``
+    the backbones used and per-prompt values (LPIPS diversity)."""
 
     job = models.ForeignKey(MetricJob, on_delete=models.CASCADE, related_name="shards")
     index = models.PositiveIntegerField()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.evaluation.models import (
     ImageMetric,
     MetricJob,
@@ -76,6 +76,11 @@ def shard_blobs(*, shard: MetricShard) -> list[ImageBlob]:
     return list(ImageBlob.objects.filter(pk__in=shard.item_ids).order_by("id"))
 
 
+def shard_videos(*, shard: MetricShard) -> list[VideoBlob]:
+    """A reference shard's videos (a video reference set's: FVD), by id."""
+    return list(VideoBlob.objects.filter(pk__in=shard.item_ids).order_by("id"))
+
+
 def job_run_images(*, shards: Sequence[MetricShard]) -> list[Image]:
     """The run images of a job's shards with their blob, by prompt, seed."""
     ids = [i for s in shards if s.kind == ShardKind.RUN for i in s.item_ids]
@@ -83,10 +88,11 @@ def job_run_images(*, shards: Sequence[MetricShard]) -> list[Image]:
                 .order_by("prompt_id", "seed", "id"))
 
 
-def job_reference_shas(*, shards: Sequence[MetricShard]) -> list[str]:
-    """The sha256 of the reference images of a job's shards, by blob id."""
+def job_reference_shas(*, shards: Sequence[MetricShard], videos: bool = False) -> list[str]:
+    """The sha256 of the reference images (``videos``: videos) of a job's shards, by id."""
     ids = [i for s in shards if s.kind == ShardKind.REFERENCE for i in s.item_ids]
-    return list(ImageBlob.objects.filter(pk__in=ids).order_by("id")
+    model = VideoBlob if videos else ImageBlob
+    return list(model.objects.filter(pk__in=ids).order_by("id")
                 .values_list("sha256", flat=True))
 
 

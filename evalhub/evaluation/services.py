@@ -3,16 +3,17 @@ finalize step, and storing the metric values they produce.
 
 Life of a job:
 
-1. :func:`metric_job_create` checks the input (images exist, reference set given when needed
-   and in the run's project, options valid), splits the run's images (and the reference
-   set's, for FID/KID/CMMD) into shards and queues one ``evalhub.evaluation.run_shard`` task
-   per shard (sent by name after commit: services never import tasks).
+1. :func:`metric_job_create` checks the input (images exist, reference set given when needed,
+   in the run's project and of the kind the metrics compare with: images for FID/KID/CMMD,
+   videos for FVD; options valid), splits the run's images (and the reference set's images
+   or videos) into shards and queues one ``evalhub.evaluation.run_shard`` task per shard
+   (sent by name after commit: services never import tasks).
 2. :func:`metric_shard_run` (any gpu worker, in parallel) has :mod:`~evalhub.evaluation.compute`
-   get each image's features through the database feature cache (only cache misses are
-   computed) and stores the shard's partial FID statistics (``GaussianStats`` sums, which merge
-   exactly), per-image CLIP-scores as ImageMetric rows and per-prompt LPIPS diversities in the
-   shard. A redelivered shard redoes only itself; every write is an upsert, so doing a shard
-   twice changes nothing.
+   get each image's (video's) features through the database feature cache (only cache misses
+   are computed) and stores the shard's partial FID or FVD statistics (``GaussianStats`` sums
+   of InceptionV3 or I3D features, which merge exactly), per-image CLIP-scores as
+   ImageMetric rows and per-prompt LPIPS diversities in the shard. A redelivered shard redoes
+   only itself; every write is an upsert, so doing a shard twice changes nothing.
 3. The shard that completes the job's last missing shard claims the finalize step under a row
    lock on the job (status ``running`` -> ``finalizing``, once) and runs
    :func:`metric_job_finalize`: it merges the partial statistics, reads KID/CMMD features back
@@ -43,8 +44,11 @@ from evalhub.core.errors import EvalHubError
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.evaluation import selectors
 from evalhub.evaluation.definitions import (
+    IMAGE_REFERENCE_METRICS,
     REFERENCE_METRICS,
     VIDEO_METRICS,
+    VIDEO_OPTION_DEFAULTS,
+    VIDEO_REFERENCE_METRICS,
     MetricComputed,
     MetricNotComputed,
     Provenance,
@@ -144,12 +148,14 @@ def metric_job_create(
         raise EvalHubError(f"{', '.join(needs_reference)} compare the run with real images: "
                            "choose a reference set.")
     check_same_project(run.project_id, reference_set=reference_set)
-    video_metrics = sorted(VIDEO_METRICS & set(metric_list))
+    video_metrics = sorted((VIDEO_METRICS | VIDEO_REFERENCE_METRICS) & set(metric_list))
     if video_metrics and run.media_kind != MediaKind.VIDEO:
         raise EvalHubError(f"{', '.join(video_metrics)} measure videos: run {run.name!r} has "
                            "images.")
     if not needs_reference:
         reference_set = None  # not used: do not make it part of the job's identity
+    else:
+        _check_reference_kind(metric_list, reference_set)
     images = list(Image.objects.filter(run=run).order_by("prompt_id", "seed", "id")
                   .values_list("id", "prompt_id"))
     if not images:
@@ -157,9 +163,14 @@ def metric_job_create(
                            "metrics on. Generate or import its images first.")
     ref_blobs: list[tuple[int, str]] = []
     if reference_set is not None:
-        ref_blobs = list(reference_set.images.order_by("id").values_list("id", "sha256"))
+        videos = reference_set.media_kind == MediaKind.VIDEO
+        held = reference_set.videos if videos else reference_set.images
+        ref_blobs = list(held.order_by("id").values_list("id", "sha256"))
         if not ref_blobs:
-            raise EvalHubError(f"Reference set {reference_set.name!r} has no images.")
+            raise EvalHubError(f"Reference set {reference_set.name!r} has no "
+                               f"{'videos' if videos else 'images'}.")
+    if VIDEO_REFERENCE_METRICS & set(metric_list):
+        _check_clip_lengths(run, reference_set, {**VIDEO_OPTION_DEFAULTS, **opts})
 
     with transaction.atomic():
         GenerationRun.objects.select_for_update().filter(pk=run.pk).first()  # serialise creates
@@ -188,6 +199,50 @@ def metric_job_create(
         if enqueue:
             _enqueue_shards(MetricShard.objects.filter(job=job).values_list("id", flat=True))
     return job
+
+
+def _check_reference_kind(metric_list: Sequence[str], reference_set: ReferenceSet | None
+                          ) -> None:
+    """FID, KID and CMMD compare with a set of images, FVD with a set of videos; a job has one
+    reference set, so it cannot ask for both kinds."""
+    wanted = set(metric_list)
+    image_metrics = sorted(IMAGE_REFERENCE_METRICS & wanted)
+    video_metrics = sorted(VIDEO_REFERENCE_METRICS & wanted)
+    if image_metrics and video_metrics:
+        raise EvalHubError(
+            f"{', '.join(image_metrics)} compare with a reference set of images and "
+            f"{', '.join(video_metrics)} with a reference set of videos: a job has one "
+            "reference set, so create one job for each.")
+    if reference_set is None:
+        return
+    if video_metrics and reference_set.media_kind != MediaKind.VIDEO:
+        raise EvalHubError(
+            f"{', '.join(video_metrics)} compare the run's videos with real videos: reference "
+            f"set {reference_set.name!r} holds images. Choose a reference set of videos.")
+    if image_metrics and reference_set.media_kind == MediaKind.VIDEO:
+        raise EvalHubError(
+            f"{', '.join(image_metrics)} compare the run's images with real images: reference "
+            f"set {reference_set.name!r} holds videos (FVD compares with videos).")
+
+
+def _check_clip_lengths(run: GenerationRun, reference_set: ReferenceSet | None,
+                        opts: dict[str, Any]) -> None:
+    """FVD reads one clip of ``fvd_clip_frames`` frames per video: every video of the run and
+    of the reference set needs that many (their frame counts are stored at import)."""
+    frames = int(opts["fvd_clip_frames"])
+    problems = []
+    short = Image.objects.filter(run=run, video__frame_count__lt=frames).count()
+    if short:
+        problems.append(f"run {run.name!r}: {short} video(s) shorter than {frames} frames")
+    if reference_set is not None:
+        short = reference_set.videos.filter(frame_count__lt=frames).count()
+        if short:
+            problems.append(f"reference set {reference_set.name!r}: {short} video(s) shorter "
+                            f"than {frames} frames")
+    if problems:
+        raise EvalHubError(
+            f"FVD reads the first {frames} frames of every video (option fvd_clip_frames, at "
+            "least 9); some videos are shorter.", details=problems)
 
 
 def _enqueue_shards(shard_ids: Iterable[int]) -> None:
@@ -245,7 +300,8 @@ def metric_shard_run(*, shard_id: int) -> None:
     from metrics.video_frames import VideoDecodeError
     from metrics.weights import WeightsMissingError
 
-    shard = MetricShard.objects.select_related("job").filter(pk=shard_id).first()
+    shard = (MetricShard.objects.select_related("job", "job__reference_set")
+             .filter(pk=shard_id).first())
     if shard is None:
         return
     job = shard.job
@@ -262,11 +318,13 @@ def metric_shard_run(*, shard_id: int) -> None:
     is_run_shard = shard.kind == ShardKind.RUN
     try:
         images = selectors.shard_images(shard=shard)
+        video_references = not is_run_shard and _references_videos(job)
         result = compute.shard_compute(
             metrics=set(job.metrics), options=job_options(job.options), is_run_shard=is_run_shard,
             images=images,
-            blobs=[img.blob for img in images] if is_run_shard else selectors.shard_blobs(
-                shard=shard),
+            blobs=[img.blob for img in images] if is_run_shard else [] if video_references
+            else selectors.shard_blobs(shard=shard),
+            videos=selectors.shard_videos(shard=shard) if video_references else (),
             has_reference_stats=lambda backbone_id: selectors.reference_stats_current(
                 job=job, backbone_id=backbone_id) is not None)
         if result.clip_scores:
@@ -382,6 +440,11 @@ def _features(shas: Sequence[str], backbone_id: str, what: str) -> np.ndarray:
     return np.stack([found[s] for s in shas])
 
 
+def _references_videos(job: MetricJob) -> bool:
+    """Whether the job's reference shards hold VideoBlob ids (a video reference set: FVD)."""
+    return job.reference_set is not None and job.reference_set.media_kind == MediaKind.VIDEO
+
+
 def _payloads(shards: Sequence[MetricShard], kind: str | None = None) -> list[dict[str, Any]]:
     return [s.payload for s in shards if kind is None or s.kind == kind]
 
@@ -411,8 +474,9 @@ def _store_prompt_metrics(job: MetricJob, metric: str, prov: Provenance,
 
 def _reference_stats(job: MetricJob, shards: Sequence[MetricShard],
                      prov: Provenance) -> GaussianStats:
-    """The reference set's FID statistics: stored per (reference set, backbone), recomputed
-    (by merging the reference shards' partials, or from cached features) when stale."""
+    """The reference set's FID (FVD) statistics: stored per (reference set, backbone),
+    recomputed (by merging the reference shards' partials, or from cached features) when
+    stale."""
     from evalhub.evaluation import compute
 
     stored = selectors.reference_stats_current(job=job, backbone_id=prov.backbone_id)
@@ -423,7 +487,8 @@ def _reference_stats(job: MetricJob, shards: Sequence[MetricShard],
         stats = compute.merge_stats([bytes(s.fid_stats) for s in ref_shards])
     else:
         stats = compute.stats_of_features(_features(
-            selectors.job_reference_shas(shards=shards), prov.backbone_id, "reference"))
+            selectors.job_reference_shas(shards=shards, videos=_references_videos(job)),
+            prov.backbone_id, "reference"))
     ReferenceStats.objects.update_or_create(
         reference_set=job.reference_set, backbone_id=prov.backbone_id,
         defaults={**prov.as_fields(), "images_digest": job.reference_digest, "n": stats.n,
@@ -444,6 +509,21 @@ def _finalize_fid(job: MetricJob, shards: Sequence[MetricShard]) -> dict[str, An
         run_name=job.run.name,
         reference_name=job.reference_set.name if job.reference_set else "?")
     return _store_run_metric(job, "fid", prov, computed, with_reference=True)
+
+
+def _finalize_fvd(job: MetricJob, shards: Sequence[MetricShard]) -> dict[str, Any]:
+    from evalhub.evaluation import compute
+
+    prov = compute.shard_backbone(_payloads(shards), "i3d")
+    opts = {**VIDEO_OPTION_DEFAULTS, **job_options(job.options)}
+    computed = compute.fvd(
+        run_parts=[bytes(s.fid_stats) for s in shards
+                   if s.kind == ShardKind.RUN and s.fid_stats],
+        reference=_reference_stats(job, shards, prov), backbone=prov,
+        allow_rank_deficient=bool(opts["fvd_allow_rank_deficient"]),
+        clip_frames=int(opts["fvd_clip_frames"]), run_name=job.run.name,
+        reference_name=job.reference_set.name if job.reference_set else "?")
+    return _store_run_metric(job, "fvd", prov, computed, with_reference=True)
 
 
 def _run_and_reference_features(job: MetricJob, shards: Sequence[MetricShard],
@@ -543,4 +623,5 @@ _FINALIZERS: dict[str, Callable[[MetricJob, Sequence[MetricShard]], dict[str, An
     "cmmd": _finalize_cmmd,
     "lpips_diversity": _finalize_lpips,
     **{metric: _finalize_video(metric) for metric in sorted(VIDEO_METRICS)},
+    "fvd": _finalize_fvd,
 }

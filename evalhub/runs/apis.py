@@ -116,11 +116,13 @@ class ImageSerializer(ScopedModelSerializer):
 
 class ReferenceSetSerializer(ScopedModelSerializer):
     image_count = serializers.IntegerField(source="images.count", read_only=True)
+    video_count = serializers.IntegerField(source="videos.count", read_only=True)
 
     class Meta:
         model = ReferenceSet
-        fields = ["id", "project", "name", "description", "image_count", "created_at"]
-        read_only_fields = ["id", "image_count", "created_at"]
+        fields = ["id", "project", "name", "description", "media_kind", "image_count",
+                  "video_count", "created_at"]
+        read_only_fields = ["id", "media_kind", "image_count", "video_count", "created_at"]
 
 
 class GenerationFailureSerializer(ScopedModelSerializer):
@@ -277,7 +279,8 @@ class ReferenceSetViewSet(DeletionRules, ProjectScopedViewSet):
     @action(detail=True, methods=["post"], url_path="import-images",
             parser_classes=[MultiPartParser, FormParser])
     def import_images(self, request: Request, pk: str | None = None) -> Response:
-        """Add the images of an uploaded zip to this reference set, atomically."""
+        """Add the images, or the videos, of an uploaded zip to this reference set, atomically
+        (a set holds one kind: images for FID/KID/CMMD, videos for FVD)."""
         reference_set = self.get_object()
         require_project_role(
             request=request, project_id=reference_set.project_id, roles=self.write_roles

@@ -148,12 +148,18 @@ class GenerationFailure(models.Model):
 
 
 class ReferenceSet(models.Model):
-    """Real images (or their precomputed statistics) that FID/KID compare runs against."""
+    """Real images that FID/KID/CMMD compare image runs against, or real videos that FVD
+    compares video runs against: one kind per set (``media_kind``, set by its first import)."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reference_sets")
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
+    media_kind = models.CharField(
+        max_length=8, choices=MediaKind.choices, default=MediaKind.IMAGE,
+        help_text="What the set holds: images (FID, KID, CMMD) or videos (FVD).",
+    )
     images = models.ManyToManyField("blobs.ImageBlob", related_name="reference_sets", blank=True)
+    videos = models.ManyToManyField("blobs.VideoBlob", related_name="reference_sets", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -228,41 +228,79 @@ def _run_refresh_counts(run: GenerationRun) -> None:
 
 
 def reference_set_import(*, reference_set: ReferenceSet, source: FileSource) -> ImportReport:
-    """Add every image file of a folder or zip to a reference set, atomically.
+    """Add every image file, or every video file, of a folder or zip to a reference set,
+    atomically.
 
-    Files with an image extension must be valid images; other files (README, CSV) are ignored.
+    Files with an image extension must be valid images, files with a video extension valid
+    videos (the same validation as a run's videos: ``blobs/video_validation.py``); other files
+    (README, CSV) are ignored. A set holds one kind (``ReferenceSet.media_kind``, set by its
+    first import): images for FID/KID/CMMD, videos for FVD. ``images_created`` counts the
+    files added, of either kind.
     """
+    names = sorted(source.names())
+    video_names = [name for name in names if is_video_name(name)]
+    image_names = [name for name in names if name.lower().endswith(tuple(EXTENSIONS))]
+    if video_names and image_names:
+        raise ImportRejected(
+            "The folder or zip holds both images and videos; a reference set holds one kind "
+            "(images for FID, KID and CMMD; videos for FVD).",
+            details=[f"images: {', '.join(image_names[:5])}",
+                     f"videos: {', '.join(video_names[:5])}"])
+    kind = MediaKind.VIDEO if video_names else MediaKind.IMAGE
+    current = _reference_set_kind(reference_set)
+    if current is not None and current != kind:
+        raise ImportRejected(f"Reference set {reference_set.name!r} holds {current}s; this "
+                             f"folder or zip holds {kind}s. Import them into another set.")
     errors: list[str] = []
-    infos: dict[str, ImageInfo] = {}
-    for name in sorted(source.names()):
-        if not name.lower().endswith(tuple(EXTENSIONS)):
-            continue
+    infos: dict[str, ImageInfo | VideoInfo] = {}
+    for name in video_names or image_names:
         try:
-            infos[name] = image_inspect(source.read(name), name=name)
-        except InvalidImage as exc:
+            infos[name] = _inspect(source, name)
+        except (InvalidImage, InvalidVideo) as exc:
             errors.append(str(exc))
     if errors:
-        raise ImportRejected("Some reference images are invalid; nothing was imported.",
+        raise ImportRejected(f"Some reference {kind}s are invalid; nothing was imported.",
                              details=errors)
     if not infos:
-        raise ImportRejected("The folder or zip contains no image files.")
+        raise ImportRejected("The folder or zip contains no image or video files.")
     max_images = settings.EVALHUB_MAX_REFERENCE_IMAGES
-    if reference_set.images.count() + len(infos) > max_images:
-        raise ImportRejected(f"A reference set holds at most {max_images} images.")
-    known = set(
-        ImageBlob.objects.filter(sha256__in={i.sha256 for i in infos.values()}).values_list(
-            "sha256", flat=True
-        )
-    )
+    held = reference_set.videos if kind == MediaKind.VIDEO else reference_set.images
+    if held.count() + len(infos) > max_images:
+        raise ImportRejected(f"A reference set holds at most {max_images} {kind}s.")
+    shas = {i.sha256 for i in infos.values()}
+    model = VideoBlob if kind == MediaKind.VIDEO else ImageBlob
+    known = set(model.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
     with WrittenFiles() as written, transaction.atomic():
-        blobs = {}
+        stored: dict[str, ImageBlob | VideoBlob] = {}
         for name, info in infos.items():
-            if info.sha256 not in blobs:
-                blobs[info.sha256] = blob_store(
-                    data=source.read(name), info=info, on_new_file=written.add
-                )
-        reference_set.images.add(*blobs.values())
-        blobs_after_store([b.id for sha, b in blobs.items() if sha not in known])
-    created = len(set(blobs) - known)
-    return ImportReport(images_created=len(blobs), blobs_created=created,
-                        duplicates_of_existing_blobs=len(blobs) - created)
+            if info.sha256 in stored:
+                continue
+            if isinstance(info, VideoInfo):
+                stored[info.sha256] = video_store(data=source.read(name), info=info, name=name,
+                                                  on_new_file=written.add)
+            else:
+                stored[info.sha256] = blob_store(data=source.read(name), info=info,
+                                                 on_new_file=written.add)
+        held.add(*stored.values())
+        if kind != reference_set.media_kind:
+            ReferenceSet.objects.filter(pk=reference_set.pk).update(media_kind=kind)
+            reference_set.media_kind = kind
+        new = [item for sha, item in stored.items() if sha not in known]
+        if kind == MediaKind.VIDEO:
+            # Like a run's new videos: posters get their display copies, videos their
+            # renditions (so that the same bytes imported into a run later have them too).
+            blobs_after_store([video.poster_id for video in new])
+            videos_after_store([video.id for video in new])
+        else:
+            blobs_after_store([blob.id for blob in new])
+    return ImportReport(images_created=len(stored), blobs_created=len(new),
+                        duplicates_of_existing_blobs=len(stored) - len(new))
+
+
+def _reference_set_kind(reference_set: ReferenceSet) -> str | None:
+    """What the set holds now (None while it is empty: its first import decides)."""
+    if reference_set.videos.exists():
+        return MediaKind.VIDEO
+    if reference_set.images.exists():
+        return MediaKind.IMAGE
+    return None
