@@ -25,6 +25,7 @@ page opens hundreds of tiles, and removing a member takes effect within that tim
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -72,18 +73,25 @@ def _roles(user_id: int, blob_id: int) -> frozenset[str]:
     return frozenset(roles)
 
 
-def blob_access(user: AbstractBaseUser | AnonymousUser, blob_id: int) -> BlobAccess:
-    """What ``user`` may receive of blob ``blob_id`` (cached briefly, see the module doc)."""
+def _cached_access(user: AbstractBaseUser | AnonymousUser, key: str,
+                   roles_of: Callable[[int], frozenset[str]]) -> BlobAccess:
+    """The access ``roles_of(user id)`` grants, cached under ``key`` for
+    ``ACCESS_CACHE_SECONDS``; superusers without a role get ``SUPERUSER_ACCESS``."""
     if not user.is_authenticated:
         return NO_ACCESS
-    key = f"evalhub:blob-access:{user.pk}:{blob_id}"
     roles = cache.get(key)
     if roles is None:
-        roles = sorted(_roles(user.pk, blob_id))
+        roles = sorted(roles_of(user.pk))
         cache.set(key, roles, ACCESS_CACHE_SECONDS)
     if not roles and getattr(user, "is_superuser", False):
         return SUPERUSER_ACCESS
     return BlobAccess(frozenset(roles))
+
+
+def blob_access(user: AbstractBaseUser | AnonymousUser, blob_id: int) -> BlobAccess:
+    """What ``user`` may receive of blob ``blob_id`` (cached briefly, see the module doc)."""
+    return _cached_access(user, f"evalhub:blob-access:{user.pk}:{blob_id}",
+                          lambda user_id: _roles(user_id, blob_id))
 
 
 def _video_roles(user_id: int, video_id: int) -> frozenset[str]:
@@ -95,13 +103,5 @@ def _video_roles(user_id: int, video_id: int) -> frozenset[str]:
 def video_access(user: AbstractBaseUser | AnonymousUser, video_id: int) -> BlobAccess:
     """What ``user`` may receive of video ``video_id``: ``display`` is the rendition and the
     strip, ``original`` the imported file (cached briefly, like :func:`blob_access`)."""
-    if not user.is_authenticated:
-        return NO_ACCESS
-    key = f"evalhub:video-access:{user.pk}:{video_id}"
-    roles = cache.get(key)
-    if roles is None:
-        roles = sorted(_video_roles(user.pk, video_id))
-        cache.set(key, roles, ACCESS_CACHE_SECONDS)
-    if not roles and getattr(user, "is_superuser", False):
-        return SUPERUSER_ACCESS
-    return BlobAccess(frozenset(roles))
+    return _cached_access(user, f"evalhub:video-access:{user.pk}:{video_id}",
+                          lambda user_id: _video_roles(user_id, video_id))
