@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from transformers import CLIPTokenizer
@@ -93,111 +93,33 @@ def build_tiny_clip_tokenizer(directory: str | Path) -> CLIPTokenizer:
     )
 
 
-def build_tiny_sd_pipeline(path: str | Path, *, seed: int = 0) -> Path:
-    """Create a tiny random ``StableDiffusionPipeline`` and ``save_pretrained`` it to ``path``.
+def _build_tiny_pipeline(path: str | Path, *, seed: int, pipeline_class: type, unet_class: type,
+                         down_block_types: tuple[str, ...], up_block_types: tuple[str, ...],
+                         **pipeline_kwargs: Any) -> Path:
+    """Build a tiny random diffusers pipeline and ``save_pretrained`` it to ``path``.
 
-    The result loads with ``DiffusionPipeline.from_pretrained(path)`` fully offline
-    and renders a 64x64 image in a fraction of a second on CPU with 2 steps. Images
-    are noise-like (weights are random) but deterministic, which is all tests need.
-    Returns ``path`` as a ``Path``.
+    ``pipeline_class`` and ``unet_class`` are the diffusers classes; the UNet's block types
+    say whether it is 2D (images) or 3D (video). The VAE, the CLIP text encoder and
+    tokenizer and the DDIM scheduler are the same for both. The weights are drawn after ``torch.manual_seed``
+    in a fixed order, so the result (and every image it renders) is reproducible.
     """
     import tempfile
 
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        DDIMScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    # Seed so the random weights (and therefore the images) are reproducible.
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        sample_size=8,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=16,
-        attention_head_dim=4,
-        norm_num_groups=4,
-    )
-    vae = AutoencoderKL(
-        block_out_channels=(8, 16),
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        latent_channels=4,
-        norm_num_groups=4,
-        sample_size=16,
-    )
-    with tempfile.TemporaryDirectory() as tok_dir:
-        tokenizer = build_tiny_clip_tokenizer(tok_dir)
-    text_config = CLIPTextConfig(
-        bos_token_id=tokenizer.convert_tokens_to_ids(_BOS),
-        eos_token_id=tokenizer.convert_tokens_to_ids(_EOS),
-        pad_token_id=tokenizer.convert_tokens_to_ids(_EOS),
-        hidden_size=16,
-        intermediate_size=32,
-        layer_norm_eps=1e-05,
-        num_attention_heads=2,
-        num_hidden_layers=2,
-        vocab_size=len(tokenizer),
-        max_position_embeddings=77,
-    )
-    text_encoder = CLIPTextModel(text_config)
-    scheduler = DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.save_pretrained(path)
-    return path
-
-
-def build_tiny_t2v_pipeline(path: str | Path, *, seed: int = 0) -> Path:
-    """Create a tiny random ``TextToVideoSDPipeline`` (3D UNet) and ``save_pretrained`` it.
-
-    Like :func:`build_tiny_sd_pipeline`: loads offline with ``DiffusionPipeline``, renders a
-    few 32x32 frames in well under a second on CPU; frames are noise-like but deterministic.
-    """
-    import tempfile
-
-    import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
+    from diffusers import AutoencoderKL, DDIMScheduler
     from transformers import CLIPTextConfig, CLIPTextModel
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    unet = UNet3DConditionModel(
+    unet = unet_class(
         block_out_channels=(8, 16),
         layers_per_block=1,
         sample_size=8,
         in_channels=4,
         out_channels=4,
-        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
-        up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        down_block_types=down_block_types,
+        up_block_types=up_block_types,
         cross_attention_dim=16,
         attention_head_dim=4,
         norm_num_groups=4,
@@ -224,7 +146,40 @@ def build_tiny_t2v_pipeline(path: str | Path, *, seed: int = 0) -> Path:
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012,
                               beta_schedule="scaled_linear", clip_sample=False,
                               set_alpha_to_one=False, steps_offset=1)
-    pipe = TextToVideoSDPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                                 unet=unet, scheduler=scheduler)
+    pipe = pipeline_class(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                          scheduler=scheduler, **pipeline_kwargs)
     pipe.save_pretrained(path)
     return path
+
+
+def build_tiny_sd_pipeline(path: str | Path, *, seed: int = 0) -> Path:
+    """Create a tiny random ``StableDiffusionPipeline`` and ``save_pretrained`` it to ``path``.
+
+    The result loads with ``DiffusionPipeline.from_pretrained(path)`` fully offline
+    and renders a 64x64 image in a fraction of a second on CPU with 2 steps. Images
+    are noise-like (weights are random) but deterministic, which is all tests need.
+    Returns ``path`` as a ``Path``.
+    """
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+
+    return _build_tiny_pipeline(
+        path, seed=seed, pipeline_class=StableDiffusionPipeline,
+        unet_class=UNet2DConditionModel,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+
+
+def build_tiny_t2v_pipeline(path: str | Path, *, seed: int = 0) -> Path:
+    """Create a tiny random ``TextToVideoSDPipeline`` (3D UNet) and ``save_pretrained`` it.
+
+    Like :func:`build_tiny_sd_pipeline`: loads offline with ``DiffusionPipeline``, renders a
+    few 32x32 frames in well under a second on CPU; frames are noise-like but deterministic.
+    """
+    from diffusers import TextToVideoSDPipeline, UNet3DConditionModel
+
+    return _build_tiny_pipeline(
+        path, seed=seed, pipeline_class=TextToVideoSDPipeline,
+        unet_class=UNet3DConditionModel,
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+        up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"))
