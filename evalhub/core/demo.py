@@ -41,10 +41,45 @@ PROMPTS_FILE = Path(settings.BASE_DIR) / "fixtures" / "prompts" / "shapes.jsonl"
 # The video campaign: two shapes-video checkpoints on six motion prompts, one seed each, short
 # small clips (16 frames of 128 px at 8 frames/s) so the worker makes them in seconds.
 VIDEO_MODEL = "shapes-video"
-VIDEO_CHECKPOINTS = [("step-5k", 5_000, 0.35), ("step-50k", 50_000, 0.9)]
+VIDEO_CHECKPOINTS = [(VIDEO_MODEL, "step-5k", 5_000, 0.35), (VIDEO_MODEL, "step-50k", 50_000, 0.9)]
 VIDEO_SEEDS = [0]
 VIDEO_CAMPAIGN = "Which clip follows the prompt?"
 VIDEO_PROMPTS_FILE = Path(settings.BASE_DIR) / "fixtures" / "prompts" / "shapes_video.jsonl"
+
+
+@dataclass(frozen=True)
+class DemoCampaign:
+    """One demo campaign: its prompt set, the checkpoints whose runs it compares (all made by
+    ``generator``, each run rendering every prompt once per seed), and the campaign itself."""
+
+    prompt_set: str
+    prompts_file: Path
+    prompts_description: str
+    generator: str
+    checkpoints: list[tuple[str, str, int, float]]  # (model, checkpoint, step, quality)
+    seeds: list[int]
+    name: str
+    instructions: str
+
+
+IMAGE_DEMO = DemoCampaign(
+    prompt_set="shapes", prompts_file=PROMPTS_FILE,
+    prompts_description="Compositional prompts: counts, colours, positions, sizes, backgrounds.",
+    generator="shapes", checkpoints=DEMO_CHECKPOINTS, seeds=DEMO_SEEDS, name=DEMO_CAMPAIGN,
+    instructions=("Read the prompt, then pick the image that shows it better: the "
+                  "right number of shapes, the right colours, the right positions. "
+                  "Use tie when both are equally good, both bad when neither is."),
+)
+VIDEO_DEMO = DemoCampaign(
+    prompt_set=VIDEO_MODEL, prompts_file=VIDEO_PROMPTS_FILE,
+    prompts_description="Motion prompts: shapes moving, falling, rising, spinning, bouncing.",
+    generator="shapes-video", checkpoints=VIDEO_CHECKPOINTS, seeds=VIDEO_SEEDS,
+    name=VIDEO_CAMPAIGN,
+    instructions=("Watch both clips (they play in step), then pick the one that shows "
+                  "the prompt better: the right shapes, moving the right way, steadily, "
+                  "without flicker. Use tie when both are equally good, both bad when "
+                  "neither is."),
+)
 
 
 @dataclass(frozen=True)
@@ -78,70 +113,39 @@ def demo_seed(*, generate: bool = True) -> Project:
     for username, role in DEMO_USERS.items():
         if role is not None:
             membership_set(project=project, user=users[username], role=role)
-    prompt_set = project.prompt_sets.filter(name="shapes").first() or prompt_set_import(
-        project=project, name="shapes", data=PROMPTS_FILE.read_bytes(), fmt="jsonl",
-        description="Compositional prompts: counts, colours, positions, sizes, backgrounds.",
+    _seed_campaign(project, IMAGE_DEMO, generate=generate)
+    _seed_campaign(project, VIDEO_DEMO, generate=generate)
+    return project
+
+
+def _seed_campaign(project: Project, demo: DemoCampaign, *, generate: bool) -> None:
+    """The demo campaign's prompt set, runs and campaign (idempotent). Runs missing images are
+    queued for the worker when ``generate``; the campaign is built by the worker once the
+    runs' outputs exist, and the annotators can rate right after."""
+    prompt_set = project.prompt_sets.filter(name=demo.prompt_set).first() or prompt_set_import(
+        project=project, name=demo.prompt_set, data=demo.prompts_file.read_bytes(),
+        fmt="jsonl", description=demo.prompts_description,
     )
     runs = []
-    for model_name, checkpoint_name, step, quality in DEMO_CHECKPOINTS:
+    for model_name, checkpoint_name, step, quality in demo.checkpoints:
         model, _ = GenModel.objects.get_or_create(project=project, name=model_name)
         checkpoint, _ = Checkpoint.objects.get_or_create(
             model=model, name=checkpoint_name,
-            defaults={"training_step": step, "generator": "shapes",
+            defaults={"training_step": step, "generator": demo.generator,
                       "parameters": {"quality": quality}},
         )
         run_name = f"{model_name}@{checkpoint_name}"
         run = GenerationRun.objects.filter(project=project, name=run_name).first()
         if run is None:
             run = run_create(checkpoint=checkpoint, prompt_set=prompt_set, name=run_name,
-                             source=RunSource.GENERATED, seeds=DEMO_SEEDS)
-        if generate and run.items_done < len(DEMO_SEEDS) * prompt_set.prompts.count():
+                             source=RunSource.GENERATED, seeds=demo.seeds)
+        if generate and run.items_done < len(demo.seeds) * prompt_set.prompts.count():
             generation_launch(run=run)
         runs.append(run)
-    if not project.campaigns.filter(name=DEMO_CAMPAIGN).exists():
-        # Built by the worker once the runs' images exist; the annotators can rate right after.
-        campaign_create(
-            project=project, name=DEMO_CAMPAIGN, runs=runs,
-            criteria=["overall", "alignment"], judgments_per_pair=2, gold_rate=0.0,
-            instructions=("Read the prompt, then pick the image that shows it better: the "
-                          "right number of shapes, the right colours, the right positions. "
-                          "Use tie when both are equally good, both bad when neither is."),
-        )
-    _demo_videos(project, generate=generate)
-    return project
-
-
-def _demo_videos(project: Project, *, generate: bool) -> None:
-    """The video campaign (idempotent): runs generated and rendered by the worker."""
-    prompt_set = project.prompt_sets.filter(name=VIDEO_MODEL).first() or prompt_set_import(
-        project=project, name=VIDEO_MODEL, data=VIDEO_PROMPTS_FILE.read_bytes(), fmt="jsonl",
-        description="Motion prompts: shapes moving, falling, rising, spinning, bouncing.",
-    )
-    model, _ = GenModel.objects.get_or_create(project=project, name=VIDEO_MODEL)
-    runs = []
-    for checkpoint_name, step, quality in VIDEO_CHECKPOINTS:
-        checkpoint, _ = Checkpoint.objects.get_or_create(
-            model=model, name=checkpoint_name,
-            defaults={"training_step": step, "generator": "shapes-video",
-                      "parameters": {"quality": quality}},
-        )
-        run_name = f"{VIDEO_MODEL}@{checkpoint_name}"
-        run = GenerationRun.objects.filter(project=project, name=run_name).first()
-        if run is None:
-            run = run_create(checkpoint=checkpoint, prompt_set=prompt_set, name=run_name,
-                             source=RunSource.GENERATED, seeds=VIDEO_SEEDS)
-        if generate and run.items_done < len(VIDEO_SEEDS) * prompt_set.prompts.count():
-            generation_launch(run=run)
-        runs.append(run)
-    if not project.campaigns.filter(name=VIDEO_CAMPAIGN).exists():
-        campaign_create(
-            project=project, name=VIDEO_CAMPAIGN, runs=runs,
-            criteria=["overall", "alignment"], judgments_per_pair=2, gold_rate=0.0,
-            instructions=("Watch both clips (they play in step), then pick the one that shows "
-                          "the prompt better: the right shapes, moving the right way, steadily, "
-                          "without flicker. Use tie when both are equally good, both bad when "
-                          "neither is."),
-        )
+    if not project.campaigns.filter(name=demo.name).exists():
+        campaign_create(project=project, name=demo.name, runs=runs,
+                        criteria=["overall", "alignment"], judgments_per_pair=2, gold_rate=0.0,
+                        instructions=demo.instructions)
 
 
 def demo_logins() -> list[DemoLogin]:
