@@ -100,8 +100,9 @@ def _build_tiny_pipeline(path: str | Path, *, seed: int, pipeline_class: type, u
 
     ``pipeline_class`` and ``unet_class`` are the diffusers classes; the UNet's block types
     say whether it is 2D (images) or 3D (video). The VAE, the CLIP text encoder and
-    tokenizer and the DDIM scheduler are the same for both. The weights are drawn after ``torch.manual_seed``
-    in a fixed order, so the result (and every image it renders) is reproducible.
+    tokenizer and the DDIM scheduler are the same for both. The weights are drawn after
+    ``torch.manual_seed`` in a fixed order, so the result (and every image it renders) is
+    reproducible.
     """
     import tempfile
 
