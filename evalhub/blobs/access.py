@@ -15,8 +15,9 @@ Superusers, who read every row in Django's admin anyway, receive every blob's di
 derivative (the admin's thumbnails), as an annotator would: pixels only, never the original.
 
 Videos follow the same rule (:func:`video_access`): a user's roles for a video are their roles
-in the projects where it is a run's output; any role receives the rendition and the thumbnail
-strip (pixels only, opaque names), owners and scientists also the original file.
+in the projects where it is a run's output or the source video of an editing prompt; any role
+receives the rendition and the thumbnail strip (pixels only, opaque names), owners and
+scientists also the original file.
 
 Anonymous users and users without a role get 404 everywhere, so a URL does not reveal whether
 an image exists. The answer is cached per (user, blob) for ``ACCESS_CACHE_SECONDS``: a rating
@@ -95,8 +96,11 @@ def blob_access(user: AbstractBaseUser | AnonymousUser, blob_id: int) -> BlobAcc
 
 
 def _video_roles(user_id: int, video_id: int) -> frozenset[str]:
-    in_runs = Image.objects.filter(video_id=video_id, run__project_id=OuterRef("project_id"))
-    return frozenset(Membership.objects.filter(user_id=user_id).filter(Exists(in_runs))
+    project = OuterRef("project_id")
+    in_runs = Image.objects.filter(video_id=video_id, run__project_id=project)
+    as_source = Prompt.objects.filter(source_video_id=video_id, prompt_set__project_id=project)
+    return frozenset(Membership.objects.filter(user_id=user_id)
+                     .filter(Q(Exists(in_runs)) | Q(Exists(as_source)))
                      .values_list("role", flat=True))
 
 

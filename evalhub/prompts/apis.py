@@ -42,13 +42,18 @@ class PromptSetSerializer(ScopedModelSerializer):
 
 class PromptSerializer(ScopedModelSerializer):
     source_image_sha256 = serializers.CharField(
-        source="source_image.sha256", read_only=True, default=None, allow_null=True
+        source="source_image.sha256", read_only=True, default=None, allow_null=True,
+        help_text="The source image; for a source video, its poster (the middle frame).",
+    )
+    source_video_sha256 = serializers.CharField(
+        source="source_video.sha256", read_only=True, default=None, allow_null=True,
+        help_text="The source video of a video-editing prompt; null otherwise.",
     )
 
     class Meta:
         model = Prompt
         fields = ["id", "prompt_set", "position", "text", "category", "tags", "metadata",
-                  "source_image_sha256"]
+                  "source_image_sha256", "source_video_sha256"]
         read_only_fields = fields
 
 
@@ -60,7 +65,8 @@ class PromptSetImportSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="CSV, JSONL or text (one prompt a line).")
     format = serializers.ChoiceField(choices=FORMATS, required=False)
     images = serializers.FileField(
-        required=False, help_text="Zip of source images named by the source_image column."
+        required=False, help_text="Zip of the source images or videos named by the "
+        "source_image (or source_video) column."
     )
 
 
@@ -108,4 +114,5 @@ class PromptViewSet(ProjectScopedReadOnlyViewSet):
     filterset_fields = ["prompt_set", "category"]
 
     def base_queryset(self) -> QuerySet[Prompt]:
-        return Prompt.objects.select_related("source_image").order_by("prompt_set_id", "position")
+        return Prompt.objects.select_related("source_image", "source_video").order_by(
+            "prompt_set_id", "position")

@@ -24,6 +24,12 @@ class PromptSet(models.Model):
 
 
 class Prompt(models.Model):
+    """One prompt of a set. An editing prompt has a source: an image (``source_image``), or a
+    video (``source_video``, with its poster frame in ``source_image``, as a run's video output
+    keeps its poster in ``Image.blob``), so that code showing a still source keeps working and
+    video-aware code reads ``source_video`` (:func:`evalhub.prompts.selectors.source_media`).
+    """
+
     prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="prompts")
     position = models.PositiveIntegerField(help_text="Order in the imported file, from 0.")
     text = models.TextField()
@@ -34,7 +40,16 @@ class Prompt(models.Model):
         on_delete=models.PROTECT,
         null=True,
         blank=True,
-        help_text="Input image for editing / image-to-image prompts.",
+        help_text="Input image for editing / image-to-image prompts; for a source video, its "
+                  "poster (middle frame).",
+    )
+    source_video = models.ForeignKey(
+        "blobs.VideoBlob",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="source_of",
+        help_text="Input video for video-editing prompts (source_image is then its poster).",
     )
     metadata = models.JSONField(default=dict, blank=True)
 

@@ -16,6 +16,8 @@ from evalhub.core.jsonl import iter_jsonl
 FORMATS = ("csv", "jsonl", "txt")
 TEXT_KEYS = ("text", "prompt", "caption")
 MAX_PROMPT_CHARS = 10_000
+#: Columns naming an editing prompt's source file; the file's extension says image or video.
+SOURCE_KEYS = ("source_image", "source_video")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,8 @@ class PromptRow:
     text: str
     category: str = ""
     tags: tuple[str, ...] = ()
+    #: The source file's name in the image folder or zip (column ``source_image`` or
+    #: ``source_video``): an image, or a video by its extension (blobs/video_validation.py).
     source_image: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -73,15 +77,20 @@ def _row_from_mapping(line: int, record: dict[str, Any], errors: list[str]) -> P
     if "\x00" in text:
         errors.append(f"line {line}: prompt text contains a NUL byte")
         return None
-    known = {*TEXT_KEYS, "category", "tags", "source_image"}
+    known = {*TEXT_KEYS, "category", "tags", *SOURCE_KEYS}
     metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
     extra = {k: v for k, v in record.items() if k not in known and k != "metadata" and v != ""}
+    sources = {str(record.get(k) or "").strip() for k in SOURCE_KEYS} - {""}
+    if len(sources) > 1:
+        errors.append(f"line {line}: source_image and source_video name different files; a "
+                      "prompt has one source")
+        return None
     return PromptRow(
         line=line,
         text=text,
         category=str(record.get("category") or "").strip(),
         tags=_split_tags(record.get("tags")),
-        source_image=str(record.get("source_image") or "").strip(),
+        source_image=sources.pop() if sources else "",
         metadata={**extra, **metadata},
     )
 

@@ -1,4 +1,10 @@
-"""Creating prompt sets, atomically, from parsed prompt files."""
+"""Creating prompt sets, atomically, from parsed prompt files.
+
+An editing prompt's source (column ``source_image`` or ``source_video``) is a file of the
+folder or zip given with the prompts: an image, or a video by its extension, validated like a
+run's outputs and stored content-addressed; a source video's poster is the prompt's
+``source_image`` (evalhub/prompts/models.py).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from evalhub.blobs.after_store import blobs_after_store
+from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.services import blob_store, image_inspect
 from evalhub.blobs.sources import FileSource
-from evalhub.blobs.validation import InvalidImage
+from evalhub.blobs.validation import ImageInfo, InvalidImage
+from evalhub.blobs.video_services import video_inspect, video_store, videos_after_store
+from evalhub.blobs.video_validation import InvalidVideo, VideoInfo, is_video_name
 from evalhub.blobs.written_files import WrittenFiles
 from evalhub.core.errors import ImportRejected
 from evalhub.projects.models import Project
@@ -16,28 +25,36 @@ from evalhub.prompts.models import Prompt, PromptSet
 from evalhub.prompts.parsers import PromptRow, parse_prompts
 
 
-def _load_source_images(rows: list[PromptRow], images: FileSource | None) -> dict[str, tuple]:
+def _load_source_images(rows: list[PromptRow], images: FileSource | None
+                        ) -> dict[str, tuple[bytes, ImageInfo | VideoInfo]]:
+    """Each named source file's bytes and what validation found: images through the image
+    validation, videos (by extension) through the same validation as a run's videos."""
     wanted = sorted({row.source_image for row in rows if row.source_image})
     if not wanted:
         return {}
     if images is None:
         raise ImportRejected(
-            "Prompts name source images but no image folder or zip was given.",
-            details=[f"source_image: {name}" for name in wanted[:20]],
+            "Prompts name source images or videos but no folder or zip was given.",
+            details=[f"source: {name}" for name in wanted[:20]],
         )
     available = set(images.names())
-    loaded, errors = {}, []
+    loaded: dict[str, tuple[bytes, ImageInfo | VideoInfo]] = {}
+    errors = []
     for name in wanted:
         if name not in available:
-            errors.append(f"source_image {name!r} is not in the image folder or zip")
+            errors.append(f"source {name!r} is not in the folder or zip")
             continue
         data = images.read(name)
         try:
-            loaded[name] = (data, image_inspect(data, name=name))
-        except InvalidImage as exc:
+            info = (video_inspect(data, name=name) if is_video_name(name)
+                    else image_inspect(data, name=name))
+        except (InvalidImage, InvalidVideo) as exc:
             errors.append(str(exc))
+            continue
+        loaded[name] = (data, info)
     if errors:
-        raise ImportRejected("Some source images are missing or invalid.", details=errors)
+        raise ImportRejected("Some source images or videos are missing or invalid.",
+                             details=errors)
     return loaded
 
 
@@ -60,11 +77,20 @@ def prompt_set_import(
         prompt_set = PromptSet.objects.create(
             project=project, name=name, description=description, created_by=created_by
         )
-        blobs = {
-            image_name: blob_store(data=payload, info=info, on_new_file=written.add)
-            for image_name, (payload, info) in source_images.items()
-        }
+        blobs: dict[str, ImageBlob] = {}
+        videos: dict[str, VideoBlob] = {}
+        for source_name, (payload, info) in source_images.items():
+            if isinstance(info, VideoInfo):
+                videos[source_name] = video_store(data=payload, info=info, name=source_name,
+                                                  on_new_file=written.add)
+                blobs[source_name] = videos[source_name].poster
+            else:
+                blobs[source_name] = blob_store(data=payload, info=info,
+                                                on_new_file=written.add)
+        # Display copies (posters included) and, for source videos, the renditions the
+        # annotator page plays: both idempotent, so bytes stored before are only checked.
         blobs_after_store([blob.id for blob in blobs.values()])
+        videos_after_store(sorted({video.id for video in videos.values()}))
         Prompt.objects.bulk_create(
             Prompt(
                 prompt_set=prompt_set,
@@ -73,6 +99,7 @@ def prompt_set_import(
                 category=row.category,
                 tags=list(row.tags),
                 source_image=blobs.get(row.source_image),
+                source_video=videos.get(row.source_image),
                 metadata=row.metadata,
             )
             for position, row in enumerate(rows)
