@@ -8,8 +8,14 @@ import numpy as np
 from PIL import Image as PILImage
 
 from evalhub.blobs.services import blob_store_bytes
-from evalhub.runs.models import ReferenceSet
+from evalhub.blobs.sources import open_source
+from evalhub.blobs.video_services import video_inspect, video_store
+from evalhub.runs.importing.services import reference_set_import
+from evalhub.runs.models import MediaKind, ReferenceSet
+from metrics.video_frames import write_test_video
 from tests.factories import GenerationRunFactory, ImageFactory, PromptFactory
+from tests.metrics.conftest import moving_pattern
+from tests.runs.helpers import make_zip
 
 #: Cheap options: pool64 features (the InceptionV3 stem only), small KID subsets, tiny shards.
 #: FID on a handful of images is rank-deficient; tests that want a number allow it explicitly.
@@ -71,3 +77,43 @@ def make_reference_set(project, *, n: int = 8, seed_offset: int = 5000,
         ref.images.add(blob_store_bytes(image_bytes(seed_offset + i, style=style),
                                         name=f"ref{seed_offset + i}.png"))
     return ref
+
+
+# --- videos (FVD) ---------------------------------------------------------------------------
+
+#: I3D's shortest clip (9 frames) keeps the random-weight network cheap on CPU; shards of two
+#: videos make the run and the reference set each span two shards.
+FVD_OPTIONS = {"fvd_clip_frames": 9, "fvd_allow_rank_deficient": True, "shard_size": 2}
+
+
+def clip_bytes(tmp_path, name: str, *, seed: int, frames: int = 16, speed: float = 2.0) -> bytes:
+    """An H.264 MP4 of a drifting colour pattern (32 px, 8 frames/s), also left in tmp_path."""
+    pattern = moving_pattern(frames, size=32, speed=speed, seed=seed)
+    return write_test_video(tmp_path / f"{name}.mp4", pattern, fps=8).read_bytes()
+
+
+def make_video_run(tmp_path, *, n: int = 3, seed: int = 0, frames: int = 16):
+    """A video run of ``n`` moving-pattern clips of one prompt, and the clips' files."""
+    run = GenerationRunFactory(media_kind=MediaKind.VIDEO)
+    prompt = PromptFactory(prompt_set=run.prompt_set, text="a pattern moving right")
+    files = []
+    for i in range(n):
+        data = clip_bytes(tmp_path, f"run{seed}-{i}", seed=seed + i, frames=frames)
+        video = video_store(data=data, info=video_inspect(data, name=f"{i}.mp4"),
+                            name=f"{i}.mp4")
+        ImageFactory(run=run, prompt=prompt, seed=i, blob=video.poster, video=video)
+        files.append(tmp_path / f"run{seed}-{i}.mp4")
+    return run, files
+
+
+def make_video_reference_set(tmp_path, project, *, n: int = 3, seed: int = 100,
+                             frames: int = 16) -> ReferenceSet:
+    """Imported from a zip, as a user does: videos, plus a README that is ignored."""
+    files = {f"real/{i}.mp4": clip_bytes(tmp_path, f"ref{seed}-{i}", seed=seed + i, speed=0.5,
+                                         frames=frames) for i in range(n)}
+    archive = make_zip(tmp_path / f"ref{seed}.zip", {**files, "README.md": b"ignored"})
+    reference_set = ReferenceSet.objects.create(project=project, name=f"real-{seed}")
+    with open_source(archive, max_total_bytes=10**9) as source:
+        report = reference_set_import(reference_set=reference_set, source=source)
+    assert report.images_created == n
+    return reference_set

@@ -11,7 +11,6 @@ from django.test import Client
 from django.urls import reverse
 
 from evalhub.blobs.sources import open_source
-from evalhub.blobs.video_services import video_inspect, video_store
 from evalhub.core.errors import EvalHubError, ImportRejected
 from evalhub.evaluation import backbones
 from evalhub.evaluation.models import (
@@ -26,49 +25,19 @@ from evalhub.projects.models import Membership, Role
 from evalhub.runs.importing.services import reference_set_import
 from evalhub.runs.models import MediaKind, ReferenceSet
 from metrics.gaussian import GaussianStats
-from metrics.video_frames import write_test_video
 from metrics.video_metrics import fvd_from_stats
-from tests.evaluation.helpers import make_reference_set, make_run
-from tests.factories import GenerationRunFactory, ImageFactory, PromptFactory, UserFactory
-from tests.metrics.conftest import moving_pattern
+from tests.evaluation.helpers import (
+    FVD_OPTIONS,
+    clip_bytes,
+    make_reference_set,
+    make_run,
+    make_video_reference_set,
+    make_video_run,
+)
+from tests.factories import GenerationRunFactory, UserFactory
 from tests.runs.helpers import make_zip
 
 pytestmark = pytest.mark.django_db
-
-#: I3D's shortest clip (9 frames) keeps the random-weight network cheap on CPU; shards of two
-#: videos make the run and the reference set each span two shards.
-OPTIONS = {"fvd_clip_frames": 9, "fvd_allow_rank_deficient": True, "shard_size": 2}
-
-
-def clip_bytes(tmp_path, name: str, *, seed: int, frames: int = 16, speed: float = 2.0) -> bytes:
-    pattern = moving_pattern(frames, size=32, speed=speed, seed=seed)
-    return write_test_video(tmp_path / f"{name}.mp4", pattern, fps=8).read_bytes()
-
-
-def video_run(tmp_path, *, n: int = 3, seed: int = 0, frames: int = 16):
-    run = GenerationRunFactory(media_kind=MediaKind.VIDEO)
-    prompt = PromptFactory(prompt_set=run.prompt_set, text="a pattern moving right")
-    files = []
-    for i in range(n):
-        data = clip_bytes(tmp_path, f"run{seed}-{i}", seed=seed + i, frames=frames)
-        video = video_store(data=data, info=video_inspect(data, name=f"{i}.mp4"),
-                            name=f"{i}.mp4")
-        ImageFactory(run=run, prompt=prompt, seed=i, blob=video.poster, video=video)
-        files.append(tmp_path / f"run{seed}-{i}.mp4")
-    return run, files
-
-
-def video_reference_set(tmp_path, project, *, n: int = 3, seed: int = 100,
-                        frames: int = 16) -> ReferenceSet:
-    """Imported from a zip, as a user does: videos, plus a README that is ignored."""
-    files = {f"real/{i}.mp4": clip_bytes(tmp_path, f"ref{seed}-{i}", seed=seed + i, speed=0.5,
-                                         frames=frames) for i in range(n)}
-    archive = make_zip(tmp_path / f"ref{seed}.zip", {**files, "README.md": b"ignored"})
-    reference_set = ReferenceSet.objects.create(project=project, name=f"real-{seed}")
-    with open_source(archive, max_total_bytes=10**9) as source:
-        report = reference_set_import(reference_set=reference_set, source=source)
-    assert report.images_created == n
-    return reference_set
 
 
 # ------------------------------------------------------------------------------ reference sets
@@ -76,7 +45,7 @@ def video_reference_set(tmp_path, project, *, n: int = 3, seed: int = 100,
 
 def test_a_folder_of_videos_becomes_a_video_reference_set(tmp_path):
     project = GenerationRunFactory().project
-    reference_set = video_reference_set(tmp_path, project)
+    reference_set = make_video_reference_set(tmp_path, project)
     reference_set.refresh_from_db()
     assert reference_set.media_kind == MediaKind.VIDEO
     assert reference_set.videos.count() == 3 and reference_set.images.count() == 0
@@ -85,7 +54,7 @@ def test_a_folder_of_videos_becomes_a_video_reference_set(tmp_path):
 
 def test_a_reference_import_keeps_one_kind_per_set(tmp_path):
     project = GenerationRunFactory().project
-    videos = video_reference_set(tmp_path, project)
+    videos = make_video_reference_set(tmp_path, project)
     images = make_reference_set(project, n=2)
     mixed = make_zip(tmp_path / "mixed.zip", {"a.mp4": clip_bytes(tmp_path, "m", seed=7),
                                               "b.png": images.images.first().file.read()})
@@ -118,16 +87,16 @@ def test_a_truncated_reference_video_rejects_the_whole_import(tmp_path):
 
 def test_fvd_from_shards_is_the_single_pass_fvd_with_its_provenance(tmp_path):
     backbones.clear()
-    run, run_files = video_run(tmp_path)
-    reference_set = video_reference_set(tmp_path, run.project)
+    run, run_files = make_video_run(tmp_path)
+    reference_set = make_video_reference_set(tmp_path, run.project)
     job = metric_job_create(run=run, metrics=["fvd"], reference_set=reference_set,
-                            options=OPTIONS, enqueue=False)
+                            options=FVD_OPTIONS, enqueue=False)
     assert job.shards_total == 2 + 2
     job = metric_job_process_inline(job=job)
     assert job.status == JobStatus.COMPLETED, job.metric_errors
 
     # The same extractor on every file in one pass, and the metrics package's arithmetic.
-    extractor = backbones.i3d(OPTIONS)
+    extractor = backbones.i3d(FVD_OPTIONS)
     reference_files = [v.file.path for v in reference_set.videos.order_by("id")]
     expected = fvd_from_stats(
         GaussianStats.from_features(extractor.extract_sources(reference_files)),
@@ -151,7 +120,7 @@ def test_fvd_from_shards_is_the_single_pass_fvd_with_its_provenance(tmp_path):
     RunMetric.objects.all().delete()
     again = metric_job_process_inline(job=metric_job_create(
         run=run, metrics=["fvd"], reference_set=reference_set,
-        options={**OPTIONS, "shard_size": 3}, enqueue=False))
+        options={**FVD_OPTIONS, "shard_size": 3}, enqueue=False))
     assert again.status == JobStatus.COMPLETED, again.metric_errors
     assert sum(again.shards.values_list("features_computed", flat=True)) == 0
     assert FeatureCacheEntry.objects.count() == entries
@@ -160,11 +129,11 @@ def test_fvd_from_shards_is_the_single_pass_fvd_with_its_provenance(tmp_path):
 
 
 def test_fvd_of_few_videos_needs_the_rank_deficient_option(tmp_path):
-    run, _ = video_run(tmp_path, n=2)
-    reference_set = video_reference_set(tmp_path, run.project, n=2)
+    run, _ = make_video_run(tmp_path, n=2)
+    reference_set = make_video_reference_set(tmp_path, run.project, n=2)
     job = metric_job_process_inline(job=metric_job_create(
         run=run, metrics=["fvd"], reference_set=reference_set,
-        options={**OPTIONS, "fvd_allow_rank_deficient": False}, enqueue=False))
+        options={**FVD_OPTIONS, "fvd_allow_rank_deficient": False}, enqueue=False))
     assert job.status == JobStatus.FAILED
     assert "fvd_allow_rank_deficient=true" in job.metric_errors["fvd"]
     assert not RunMetric.objects.filter(run=run).exists()
@@ -186,7 +155,7 @@ def _video_set_without_import(project) -> ReferenceSet:
     ("no reference set", r"fvd compare the run with real images: choose a reference set"),
 ])
 def test_fvd_jobs_that_cannot_be_computed_are_refused(tmp_path, case, message):
-    run, _ = video_run(tmp_path, n=1)
+    run, _ = make_video_run(tmp_path, n=1)
     images = make_reference_set(run.project, n=2, name="images")
     videos = _video_set_without_import(run.project)
     metrics, reference_set = {
@@ -200,13 +169,13 @@ def test_fvd_jobs_that_cannot_be_computed_are_refused(tmp_path, case, message):
         run = make_run(prompts=1, seeds=1, project=run.project)
     with pytest.raises(EvalHubError, match=message):
         metric_job_create(run=run, metrics=metrics, reference_set=reference_set,
-                          options=OPTIONS, enqueue=False)
+                          options=FVD_OPTIONS, enqueue=False)
     assert not MetricJob.objects.exists()
 
 
 def test_fvd_refuses_videos_shorter_than_its_clip(tmp_path):
-    run, _ = video_run(tmp_path, n=1, frames=8)
-    reference_set = video_reference_set(tmp_path, run.project, n=1, frames=8)
+    run, _ = make_video_run(tmp_path, n=1, frames=8)
+    reference_set = make_video_reference_set(tmp_path, run.project, n=1, frames=8)
     with pytest.raises(EvalHubError, match="first 16 frames") as refused:
         metric_job_create(run=run, metrics=["fvd"], reference_set=reference_set,
                           options={"fvd_allow_rank_deficient": True}, enqueue=False)
@@ -218,7 +187,7 @@ def test_fvd_refuses_videos_shorter_than_its_clip(tmp_path):
 @pytest.mark.parametrize("options", [{"fvd_clip_frames": 8}, {"fvd_clip_frames": "16"},
                                      {"fvd_allow_rank_deficient": 1}])
 def test_bad_fvd_options_are_refused(tmp_path, options):
-    run, _ = video_run(tmp_path, n=1)
+    run, _ = make_video_run(tmp_path, n=1)
     with pytest.raises(EvalHubError, match="options"):
         metric_job_create(run=run, metrics=["fvd"], reference_set=_video_set_without_import(
             run.project), options=options, enqueue=False)
@@ -234,21 +203,21 @@ def _scientist(project):
 
 
 def test_the_api_creates_an_fvd_job_and_answers_400_for_image_runs_and_sets(tmp_path, api):
-    run, _ = video_run(tmp_path, n=1)
+    run, _ = make_video_run(tmp_path, n=1)
     images = make_reference_set(run.project, n=2, name="images")
-    videos = video_reference_set(tmp_path, run.project, n=1)
+    videos = make_video_reference_set(tmp_path, run.project, n=1)
     image_run = make_run(prompts=1, seeds=1, project=run.project)
     api.force_authenticate(_scientist(run.project))
     url = "/api/v1/metric-jobs/"
     refused = api.post(url, {"run": run.pk, "metrics": ["fvd"], "reference_set": images.pk,
-                             "options": OPTIONS}, format="json")
+                             "options": FVD_OPTIONS}, format="json")
     assert refused.status_code == 400
     assert "reference set 'images' holds images" in str(refused.json())
     refused = api.post(url, {"run": image_run.pk, "metrics": ["fvd"],
-                             "reference_set": videos.pk, "options": OPTIONS}, format="json")
+                             "reference_set": videos.pk, "options": FVD_OPTIONS}, format="json")
     assert refused.status_code == 400 and "measure videos" in str(refused.json())
     created = api.post(url, {"run": run.pk, "metrics": ["fvd"], "reference_set": videos.pk,
-                             "options": OPTIONS}, format="json")
+                             "options": FVD_OPTIONS}, format="json")
     assert created.status_code == 201, created.json()
     assert created.json()["metrics"] == ["fvd"] and created.json()["shards_total"] == 2
     listed = api.get(f"/api/v1/reference-sets/{videos.pk}/").json()
@@ -258,9 +227,9 @@ def test_the_api_creates_an_fvd_job_and_answers_400_for_image_runs_and_sets(tmp_
 
 def test_the_workspace_form_offers_fvd_and_shows_why_an_image_set_is_refused(
         tmp_path, django_capture_on_commit_callbacks):
-    run, _ = video_run(tmp_path, n=1)
+    run, _ = make_video_run(tmp_path, n=1)
     images = make_reference_set(run.project, n=2, name="images")
-    videos = video_reference_set(tmp_path, run.project, n=1)
+    videos = make_video_reference_set(tmp_path, run.project, n=1)
     client = Client()
     client.force_login(_scientist(run.project))
     url = reverse("workspace-metrics", kwargs={"project_id": run.project.pk})
