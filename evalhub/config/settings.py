@@ -279,7 +279,7 @@ SPECTACULAR_SETTINGS = {
 # requests whichever process answers them.
 CACHE_URL = env_str("CACHE_URL")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+    "default": {"BACKEND": "evalhub.core.cache.RedisCache", "LOCATION": CACHE_URL,
                 "KEY_PREFIX": "evalhub"} if CACHE_URL else
     {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
 }

@@ -1,0 +1,60 @@
+"""The Redis cache backend behaves as Django's, with one client object per connection pool."""
+
+import threading
+import uuid
+
+import pytest
+import redis
+from django.core.cache import caches
+from django.test import override_settings
+
+from evalhub.core.cache import RedisCache
+from tests.integration.fixtures import REDIS_URL
+
+CACHE = {"cache": {"BACKEND": "evalhub.core.cache.RedisCache", "LOCATION": REDIS_URL,
+                   "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
+
+
+@pytest.fixture
+def cache():
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"These tests need Redis at {REDIS_URL} ({exc}).")
+    with override_settings(CACHES=CACHE):
+        backend = caches["cache"]
+        yield backend
+        backend.clear()
+
+
+def test_it_answers_as_djangos_redis_cache(cache):
+    assert isinstance(cache, RedisCache)
+    assert cache.get("missing", "default") == "default"
+    cache.set("key", {"a": [1, 2]}, 30)
+    assert cache.get("key") == {"a": [1, 2]}
+    assert cache.add("key", "other", 30) is False
+    assert cache.add("fresh", 5, 30) is True
+    assert cache.incr("fresh", 2) == 7
+    assert cache.decr("fresh") == 6
+    with pytest.raises(ValueError):
+        cache.decr("never-set")
+    cache.delete("key")
+    assert cache.get("key") is None
+
+
+def test_every_call_of_a_process_shares_one_client_per_pool(cache):
+    clients = set()
+
+    def work() -> None:
+        for index in range(20):
+            cache.set(f"k{index}", index, 30)
+            assert cache.get(f"k{index}") == index
+        clients.add(id(cache._cache.get_client(write=True)))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(clients) == 1
+    assert cache._cache.get_client() is cache._cache.get_client(write=True)
