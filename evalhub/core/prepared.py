@@ -16,7 +16,7 @@ Use it only for hot, fixed-shape reads: anything that changes the SQL text (the 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -52,6 +52,17 @@ class Param(Expression):
 
     def get_group_by_cols(self) -> list:
         return []
+
+
+def numbered_params(name: str, count: int, field: Field) -> list[Param]:
+    """``count`` placeholders ``name0``, ``name1``, ...: an ``IN`` list of a fixed length (the
+    length is then part of the query's shape). Bound by :func:`numbered_values`."""
+    return [Param(f"{name}{index}", field) for index in range(count)]
+
+
+def numbered_values(name: str, items: Iterable[Any]) -> dict[str, Any]:
+    """The values of :func:`numbered_params` placeholders, as keywords for ``run``."""
+    return {f"{name}{index}": item for index, item in enumerate(items)}
 
 
 @dataclass

@@ -56,7 +56,7 @@ from evalhub.campaigns.models import (
     TaskKind,
 )
 from evalhub.core.errors import EvalHubError
-from evalhub.core.prepared import Param, PreparedQuery
+from evalhub.core.prepared import Param, PreparedQuery, numbered_params, numbered_values
 
 # The page shows one task and prefetches the next: two leases per annotator at most.
 MAX_ACTIVE_LEASES = 2
@@ -88,6 +88,37 @@ class RaterState(Protocol):
     best_judgments_balanced: int | None
     best_judgments_active: int | None
     best_priority: float | None
+
+
+# The values the rating path's prepared queries bind (the campaign read, the serving walks, the
+# vote's lease lock), each converted for the database as its column converts a literal.
+_PARAM_FIELDS = {
+    "campaign_id": Campaign._meta.pk,
+    "annotator_id": Lease._meta.get_field("annotator").target_field,
+    "now": Lease._meta.get_field("expires_at"),
+    "lease_id": Lease._meta.pk,
+    "shown": Lease._meta.pk,  # numbered: the leases the page shows
+    "passed": ComparisonTask._meta.pk,  # numbered: the tasks a lease retry passes over
+    "judgments_count": ComparisonTask._meta.get_field("judgments_count"),
+    "priority": ComparisonTask._meta.get_field("priority"),
+    "start": ComparisonTask._meta.get_field("shuffle_key"),
+}
+
+
+def rating_param(name: str) -> Param:
+    """The placeholder of one value of the rating path's prepared queries (by name)."""
+    return Param(name, _PARAM_FIELDS[name])
+
+
+def rating_params(name: str, count: int) -> list[Param]:
+    """``count`` numbered placeholders (``shown0..``, ``passed0..``); bound by
+    :func:`rating_values`."""
+    return numbered_params(name, count, _PARAM_FIELDS[name])
+
+
+def rating_values(name: str, items: Collection[Any]) -> dict[str, Any]:
+    """The values of :func:`rating_params` placeholders, as keywords for ``run``."""
+    return numbered_values(name, items)
 
 
 def _active_leases_of(annotator_id: int, campaign: Any, now: datetime) -> QuerySet[Lease]:
@@ -185,13 +216,12 @@ def may_rate(user_id: int | Param, *, campaign: OuterRef, project: OuterRef) -> 
 
 def _campaign_for_rating(excluded: int) -> QuerySet[Campaign]:
     """Values (bound by :data:`_CAMPAIGN`): campaign_id, annotator_id, now, ``shown0..``."""
-    annotator = Param("annotator_id", Lease._meta.get_field("annotator").target_field)
-    return (Campaign.objects.filter(pk=Param("campaign_id", Campaign._meta.pk))
+    annotator = rating_param("annotator_id")
+    return (Campaign.objects.filter(pk=rating_param("campaign_id"))
             .filter(may_rate(annotator, campaign=OuterRef("pk"), project=OuterRef("project_id")))
             .annotate(**rater_annotations(
                 campaign=OuterRef("pk"), annotator_id=annotator,
-                exclude=[Param(f"shown{i}", Lease._meta.pk) for i in range(excluded)],
-                now=Param("now", Lease._meta.get_field("expires_at"))))[:1])
+                exclude=rating_params("shown", excluded), now=rating_param("now")))[:1])
 
 
 _CAMPAIGN = PreparedQuery(_campaign_for_rating)
@@ -209,7 +239,7 @@ def campaign_for_rating(*, annotator: AbstractBaseUser, campaign_id: int,
 
     shown = list(exclude)
     found = _CAMPAIGN.run(len(shown), campaign_id=campaign_id, annotator_id=annotator.pk,
-                          now=timezone.now(), **{f"shown{i}": pk for i, pk in enumerate(shown)})
+                          now=timezone.now(), **rating_values("shown", shown))
     if not found:
         campaign_for_rater(user=annotator, campaign_id=campaign_id)  # says which refusal
         raise NoSuchCampaign("No such campaign.")
@@ -247,21 +277,17 @@ def _walk(gold: bool, pair_policy: str, walk: str, passed_over: int
     Values (bound by :data:`_WALKS`): campaign_id, annotator_id, now, the passed-over task ids
     ``passed0..``, and for the tier walk ``start`` and the tier's keys.
     """
-    candidates = _candidates(campaign=Param("campaign_id", Campaign._meta.pk),
-                             annotator=Param("annotator_id", Lease._meta.get_field(
-                                 "annotator").target_field),
-                             gold=gold, now=Param("now", Lease._meta.get_field("expires_at")))
+    candidates = _candidates(campaign=rating_param("campaign_id"),
+                             annotator=rating_param("annotator_id"), gold=gold,
+                             now=rating_param("now"))
     if passed_over:
-        candidates = candidates.exclude(pk__in=[
-            Param(f"passed{i}", ComparisonTask._meta.pk) for i in range(passed_over)])
+        candidates = candidates.exclude(pk__in=rating_params("passed", passed_over))
     if walk == TIER_WALK:
-        tier = {"judgments_count": Param("judgments_count", ComparisonTask._meta.get_field(
-            "judgments_count"))}
+        tier = {"judgments_count": rating_param("judgments_count")}
         if uses_priorities(pair_policy):
-            tier["priority"] = Param("priority", ComparisonTask._meta.get_field("priority"))
+            tier["priority"] = rating_param("priority")
         candidates = candidates.filter(
-            **tier, shuffle_key__gte=Param("start", ComparisonTask._meta.get_field(
-                "shuffle_key"))).order_by("shuffle_key")
+            **tier, shuffle_key__gte=rating_param("start")).order_by("shuffle_key")
     else:
         candidates = candidates.order_by(*_serving_order(pair_policy))
     # NO KEY: a vote's judgment insert (which references the task) does not wait on a walk.
@@ -281,7 +307,7 @@ def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool,
     for _ in range(MAX_LEASE_ATTEMPTS):
         now = timezone.now()
         values = {"campaign_id": campaign.pk, "annotator_id": annotator.pk, "now": now,
-                  **{f"passed{i}": pk for i, pk in enumerate(passed_over)}}
+                  **rating_values("passed", passed_over)}
         try:
             with transaction.atomic():
                 task = None

@@ -37,9 +37,12 @@ from evalhub.campaigns.serving.leasing import (
     check_open_for_rating,
     may_rate,
     rater_annotations,
+    rating_param,
+    rating_params,
+    rating_values,
 )
 from evalhub.core.errors import EvalHubError
-from evalhub.core.prepared import Param, PreparedQuery
+from evalhub.core.prepared import PreparedQuery
 
 # What the page sends, in displayed terms.
 DISPLAYED_ANSWERS = ("left", "right", "tie", "both_bad")
@@ -151,22 +154,19 @@ def _locked_lease(excluded: int) -> QuerySet[Lease]:
     Values (bound by :data:`_LOCK`): lease_id, annotator_id, campaign_id, now, and the leases
     the page shows ``shown0..`` (the voted one first).
     """
-    annotator = Param("annotator_id", Lease._meta.get_field("annotator").target_field)
-    lease_field = Lease._meta.pk
+    annotator = rating_param("annotator_id")
     # The task row first, then the lease: every write to a task's leases (vote, undo, the
     # serving walk) holds the task's lock first, so no two of them wait on each other.
     # NO KEY: inserts that merely reference the task (judgments, leases) need not wait.
     return (Lease.objects.select_for_update(of=("task", "self"), no_key=True)
             .select_related("campaign", "task")
-            .filter(pk=Param("lease_id", lease_field), annotator_id=annotator,
-                    campaign_id=Param("campaign_id", Lease._meta.get_field(
-                        "campaign").target_field))
+            .filter(pk=rating_param("lease_id"), annotator_id=annotator,
+                    campaign_id=rating_param("campaign_id"))
             .filter(may_rate(annotator, campaign=OuterRef("campaign_id"),
                              project=OuterRef("campaign__project_id")))
             .annotate(**rater_annotations(
                 campaign=OuterRef("campaign_id"), annotator_id=annotator,
-                exclude=[Param(f"shown{i}", lease_field) for i in range(excluded)],
-                now=Param("now", Lease._meta.get_field("expires_at"))))[:1])
+                exclude=rating_params("shown", excluded), now=rating_param("now")))[:1])
 
 
 _LOCK = PreparedQuery(_locked_lease)
@@ -180,7 +180,7 @@ def _lock_lease(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid
     shown = [lease_id, *(pk for pk in exclude if pk != lease_id)]
     found = _LOCK.run(len(shown), lease_id=lease_id, annotator_id=annotator.pk,
                       campaign_id=campaign_id, now=timezone.now(),
-                      **{f"shown{i}": pk for i, pk in enumerate(shown)})
+                      **rating_values("shown", shown))
     if not found:
         campaign_for_rater(user=annotator, campaign_id=campaign_id)  # 404 / 403 first
         raise LeaseNotYours(NOT_LEASED)
