@@ -160,10 +160,14 @@ class GalleryImage:
     tiles: str | None
     clip: MetricValue | None
     href: str  # the image page
+    #: None for an image; for a video output (``url`` is then its poster's) what the rating
+    #: page's player reads: the rendition's URL, poster, fps, frames, duration, size
+    #: (campaigns.serving.payloads.video_payload).
+    video: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "url": self.url, "width": self.width, "height": self.height,
-                "tiles": self.tiles, "href": self.href,
+                "tiles": self.tiles, "href": self.href, "video": self.video,
                 "clip": None if self.clip is None else round(self.clip.value, 4),
                 "clip_calibrated": None if self.clip is None else self.clip.calibrated}
 
@@ -371,6 +375,12 @@ def _sorted(pairs: list[PairRow], sort: str, judgments: PairJudgments | None,
     return pairs
 
 
+#: What ``video_payload`` reads of a video and of its poster.
+_VIDEO_FIELDS = ("sha256", "rendition_token", "fps", "frame_count", "duration_s", "width",
+                 "height")
+_POSTER_FIELDS = ("sha256", "display_token", "format")
+
+
 def gallery_page(*, project_id: int, query: GalleryQuery) -> GalleryPage:
     """One page of pairs of ``query.left`` and ``query.right`` (runs of ``project_id``),
     filtered, sorted and with everything the page shows (a fixed number of queries)."""
@@ -397,16 +407,20 @@ def gallery_page(*, project_id: int, query: GalleryQuery) -> GalleryPage:
         lpips = pair_lpips(left=query.left, right=query.right, pairs=chunk)
     image_ids = [i for p in chunk for i in p.key]
     clip = image_metric_values(image_ids=image_ids, metric=MetricName.CLIP_SCORE)
+    # A video output's row brings its video and the video's poster in the same query.
     shown = {image.pk: image for image in Image.objects.filter(pk__in=image_ids)
-             .select_related("blob", "prompt")
+             .select_related("blob", "prompt", "video", "video__poster")
              .only("id", "seed", "prompt__text", "prompt__category", "blob__sha256",
-                   "blob__display_token", "blob__format", "blob__width", "blob__height")}
+                   "blob__display_token", "blob__format", "blob__width", "blob__height",
+                   *(f"video__{name}" for name in _VIDEO_FIELDS),
+                   *(f"video__poster__{name}" for name in _POSTER_FIELDS))}
 
     def gallery_image(image_id: int) -> GalleryImage:
         image = shown[image_id]
-        payload = image_payload(image.blob)
+        payload = image_payload(image.blob, image.video)
         return GalleryImage(image.pk, payload["url"], payload["width"], payload["height"],
-                            payload["tiles"], clip.get(image.pk), image_href(image.pk))
+                            payload["tiles"], clip.get(image.pk), image_href(image.pk),
+                            payload["video"])
 
     items = []
     for offset, pair in enumerate(chunk):

@@ -90,6 +90,10 @@ def gallery(request: HttpRequest, project_id: int) -> HttpResponse:
         "left": chosen[0], "right": chosen[1], "index": index,
         "current": page.items[index] if page is not None and page.items else None,
         "navigation": navigation,
+        # Pairs of two videos play in sync (static/js/gallery/videos.js): the page then loads
+        # the player's styles and holds a place for its bar.
+        "has_videos": bool(page) and any(item.left.video and item.right.video
+                                         for item in page.items),
         "rows": list(zip(page.items, navigation["item_urls"], strict=True)) if page else [],
         "config": {
             "items": [item.as_json() for item in page.items] if page else [],

@@ -1,5 +1,6 @@
 // The side-by-side gallery: the same prompt and seed from two runs, stepped through with the
 // keyboard (← → or K J), zoom and pan shared by both panes (the annotator page's zoom module).
+// Runs of videos play their two videos in sync (./videos.js, on the rating page's player).
 // The server renders one page of pairs (templates/gallery/gallery.html) and their data
 // (#gallery-config); stepping within the page redraws from that data, stepping past its end
 // loads the neighbouring page.
@@ -7,6 +8,7 @@
 import { preloadImage } from "../rate/images.js";
 import { SyncedView } from "../rate/zoom.js";
 import { fillPane, paneParts } from "./panes.js";
+import { GalleryVideos, isVideoPair } from "./videos.js";
 
 const cfg = JSON.parse(document.getElementById("gallery-config").textContent);
 const app = document.getElementById("gallery-app");
@@ -19,6 +21,9 @@ const panes = {
 };
 
 const state = { index: cfg.index, viewers: [], showing: 0 };
+const barHost = document.getElementById("gallery-video-bar");
+const videos = panes.left && panes.right && barHost && items.some(isVideoPair)
+  ? new GalleryVideos(panes, view, barHost) : null;
 
 // ---------------------------------------------------------------- writing the pair's numbers
 
@@ -63,7 +68,7 @@ function preloadAround(index) {
   for (const other of [items[index + 1], items[index - 1]]) {
     if (!other) continue;
     for (const image of [other.left, other.right]) {
-      if (!image.tiles) preloadImage(image.url).catch(() => {});
+      if (!image.tiles && !image.video) preloadImage(image.url).catch(() => {});
     }
   }
 }
@@ -80,6 +85,14 @@ async function show(index) {
   view.reset();
   renderValues(item);
   history.replaceState(null, "", cfg.navigation.item_urls[index]);
+  if (videos && isVideoPair(item)) {
+    await videos.show(item, stale);
+    if (stale()) return;
+    app.dataset.number = String(item.number);
+    app.dataset.ready = "1";
+    return;
+  }
+  if (videos) videos.clear();
   const viewers = await Promise.all([
     fillPane(panes.left, item.left, view, cfg.osd, stale),
     fillPane(panes.right, item.right, view, cfg.osd, stale),
@@ -117,7 +130,7 @@ function onKey(event) {
   const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
   if (key in KEYS) step(KEYS[key]);
   else if (key === "0") view.reset();
-  else return;
+  else if (!(videos && videos.key(key))) return;
   event.preventDefault();
 }
 

@@ -6,9 +6,9 @@ import { openTiled } from "../rate/images.js";
 
 const RETRIES = 40; // an image being prepared is asked for again this many times at most
 
-/** Seconds to wait when `url` answers 503 (a display copy or tiles a worker is still
- * making: blobs/views.py, campaigns/page/views.py), else null. */
-async function preparingFor(url) {
+/** Seconds to wait when `url` answers 503 (a display copy, tiles or a video rendition a
+ * worker is still making: blobs/views.py, campaigns/page/views.py), else null. */
+export async function preparingFor(url) {
   try {
     const response = await fetch(url, { method: "HEAD", credentials: "same-origin" });
     if (response.status !== 503) return null;

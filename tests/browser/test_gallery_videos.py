@@ -1,0 +1,118 @@
+"""The gallery on two runs of videos (issue #18), in Chromium: each pair's two renditions play
+as one on the rating page's synced player (static/js/rate/video.js, which the gallery imports),
+with its bar and keys: Space plays and pauses both, `,` `.` step both by a frame, and both
+show the same frame when paused; ← → / J K still step through the pairs. Frames carry their
+index in their pixels (tests/browser/videos.py), so the test reads what each video shows.
+
+Fails on any console error or Content-Security-Policy violation of the page.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from evalhub.blobs.tasks import blobs_make_video_renditions
+from evalhub.blobs.video_services import video_inspect, video_store
+from evalhub.runs.models import GenerationRun, Image, MediaKind
+from tests.browser.conftest import login
+from tests.browser.videos import make_video
+from tests.browser.world import build_world
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+FPS = 30
+FRAMES = 45
+
+SHOWN = ("(n) => { const app = document.querySelector('#gallery-app');"
+         " return app.dataset.ready === '1' && app.dataset.number === String(n); }")
+
+# Both videos' times, the frame index their pixels carry, and whether they are paused.
+MEASURE = """() => {
+  const canvas = document.createElement('canvas');
+  const context = canvas.getContext('2d', { willReadFrequently: true });
+  const index = (video) => {
+    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+    context.drawImage(video, 0, 0);
+    const row = context.getImageData(0, Math.floor(canvas.height / 8), canvas.width, 1).data;
+    const block = Math.floor(canvas.width / 8);
+    let n = 0;
+    for (let bit = 0; bit < 8; bit += 1) n = n * 2 + (row[(bit * block + (block >> 1)) * 4] > 127);
+    return n;
+  };
+  const videos = [...document.querySelectorAll('.pane[data-kind=video] .pane-video')];
+  return { times: videos.map((v) => v.currentTime), frames: videos.map(index),
+           paused: videos.map((v) => v.paused), sources: videos.map((v) => v.src) };
+}"""
+
+SETTLED = """(want) => {
+  const bar = document.querySelector('.rate-video-bar');
+  const videos = [...document.querySelectorAll('.pane[data-kind=video] .pane-video')];
+  return videos.length === 2 && bar.dataset.state === want
+    && videos.every((v) => !v.seeking && v.paused === (want === 'paused'));
+}"""
+
+
+def _video_runs(prompts: int):
+    """Two runs whose outputs are videos (as an import stores them), renditions written."""
+    world = build_world(prompts=prompts)
+    GenerationRun.objects.filter(pk__in=[run.pk for run in world.runs]).update(
+        media_kind=MediaKind.VIDEO)
+    for number, image in enumerate(Image.objects.filter(run__in=world.runs).order_by("pk")):
+        clip = make_video(width=256, height=144, fps=FPS, frames=FRAMES, hue=number * 37)
+        name = f"clip-{number}.webm"
+        video = video_store(data=clip.data, info=video_inspect(clip.data, name=name), name=name)
+        Image.objects.filter(pk=image.pk).update(blob=video.poster, video=video)
+    assert blobs_make_video_renditions(list(Image.objects.values_list("video", flat=True)))
+    return world
+
+
+def _settle(page, want: str) -> dict:
+    page.wait_for_function(SETTLED, arg=want)
+    return page.evaluate(MEASURE)
+
+
+def _in_sync(state: dict) -> None:
+    """Paused: the same time and the same frame in both videos."""
+    left, right = state["times"]
+    assert abs(left - right) < 1 / FPS
+    assert state["frames"][0] == state["frames"][1]
+
+
+def test_a_video_pair_plays_in_sync_in_the_gallery(context, errors):
+    world = _video_runs(prompts=2)
+    left_run, right_run = world.runs
+    gallery = f"/gallery/{world.campaign.project_id}/"
+    page = context.new_page()
+    login(page, world.scientist.username, gallery)
+    page.goto(f"{gallery}?a={left_run.pk}&b={right_run.pk}")
+    page.wait_for_function(SHOWN, arg=1)
+
+    # Both renditions (never the originals) start together once both first frames are drawn.
+    playing = _settle(page, "playing")
+    assert all("/media/video/" in src and src.endswith(".webm") for src in playing["sources"])
+    assert len(set(playing["sources"])) == 2
+    assert page.locator(".rate-video-bar").is_visible()
+
+    page.keyboard.press(" ")
+    paused = _settle(page, "paused")
+    _in_sync(paused)
+    frame = paused["frames"][0]
+    for key, delta in ((".", 1), (".", 1), (",", -1)):
+        page.keyboard.press(key)
+        stepped = _settle(page, "paused")
+        _in_sync(stepped)
+        frame = min(FRAMES - 1, max(0, frame + delta))
+        assert stepped["frames"] == [frame, frame]
+
+    # J and K step through the pairs (K is not the player's play key here); the next pair's
+    # videos are other files, started again in sync.
+    page.keyboard.press("j")
+    page.wait_for_function(SHOWN, arg=2)
+    second = _settle(page, "playing")
+    assert set(second["sources"]).isdisjoint(playing["sources"])
+    page.keyboard.press("k")
+    page.wait_for_function(SHOWN, arg=1)
+    back = _settle(page, "playing")
+    assert sorted(back["sources"]) == sorted(playing["sources"])
+    assert page.evaluate("window.__violations") == []
+    assert errors == []

@@ -1,0 +1,82 @@
+"""The gallery on runs of videos: each side of a pair carries the rating page's video payload
+(the rendition's URL, poster, fps, frames, duration, size; never the original), read in the
+page's one image query; image pairs carry ``video: null`` and the page loads no player."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from evalhub.blobs.video_services import video_inspect, video_store
+from evalhub.runs.gallery.selectors import GalleryQuery, gallery_page
+from evalhub.runs.models import Image
+from tests.builders import build_campaign
+from tests.videos import webm_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def _as_videos(world) -> None:
+    for number, image in enumerate(Image.objects.filter(run__in=world.runs).order_by("pk")):
+        data = webm_bytes(frames=6 + number, fps=6, seed=number)
+        video = video_store(data=data, info=video_inspect(data, name=f"{number}.webm"),
+                            name=f"{number}.webm")
+        Image.objects.filter(pk=image.pk).update(blob=video.poster, video=video)
+
+
+def _page(world):
+    left, right = world.runs
+    return gallery_page(project_id=world.campaign.project_id,
+                        query=GalleryQuery(left=left.pk, right=right.pk))
+
+
+def _config(world) -> dict:
+    left, right = world.runs
+    client = Client()
+    client.force_login(world.owner)
+    html = client.get(f"/gallery/{world.campaign.project_id}/",
+                      {"a": left.pk, "b": right.pk}).content.decode()
+    start = html.index('<script id="gallery-config" type="application/json">')
+    body = html[start:].split(">", 1)[1].split("</script>", 1)[0]
+    return {"html": html, **json.loads(body)}
+
+
+def test_each_side_of_a_video_pair_carries_its_rendition_and_timing():
+    world = build_campaign(runs=2, prompts=2, annotators=1)
+    _as_videos(world)
+    item = _page(world).items[0]
+    image = Image.objects.select_related("video", "video__poster").get(pk=item.left.id)
+    video = item.left.as_json()["video"]
+    assert video["url"].startswith("/media/video/") and video["url"].endswith(".webm")
+    assert image.video.sha256 not in video["url"]  # an opaque name, not the original's
+    assert video["poster"] == item.left.url  # the poster's display copy is the still
+    assert (video["fps"], video["frames"]) == (6.0, image.video.frame_count)
+    assert video["duration"] == pytest.approx(image.video.frame_count / 6)
+
+
+def test_video_pairs_cost_the_queries_of_image_pairs():
+    def queries(videos: bool) -> int:
+        world = build_campaign(runs=2, prompts=3, annotators=1)
+        if videos:
+            _as_videos(world)
+        with CaptureQueriesContext(connection) as captured:
+            assert len(_page(world).items) == 3
+        return len(captured)
+
+    assert queries(videos=True) == queries(videos=False)
+
+
+def test_the_page_loads_the_player_only_for_video_pairs():
+    images = build_campaign(runs=2, prompts=1, annotators=1)
+    config = _config(images)
+    assert config["items"][0]["left"]["video"] is None
+    assert "gallery-video-bar" not in config["html"] and "rate-video.css" not in config["html"]
+    videos = build_campaign(runs=2, prompts=1, annotators=1)
+    _as_videos(videos)
+    config = _config(videos)
+    assert config["items"][0]["right"]["video"]["url"].startswith("/media/video/")
+    assert 'id="gallery-video-bar"' in config["html"] and "rate-video.css" in config["html"]
