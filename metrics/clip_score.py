@@ -40,7 +40,7 @@ from metrics.weights import (
     clip_weights_path,
     file_sha256,
     library_versions,
-    random_weights_enabled,
+    random_weights_requested,
 )
 
 
@@ -89,7 +89,7 @@ class ClipEmbedder:
             device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
         )
         self.batch_size = batch_size
-        use_random = weights == "random" or (weights in (None, "auto") and random_weights_enabled())
+        use_random = random_weights_requested(weights)
         if use_random:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)

@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import inspect
 import io
 import math
 from collections import deque
@@ -59,11 +57,11 @@ from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d
 
 from metrics.weights import (
     BackboneInfo,
-    cached_random_weights,
-    file_sha256,
+    RandomWeightsRecipe,
+    calibrate_batchnorm,
     inception_weights_path,
     library_versions,
-    random_weights_enabled,
+    load_backbone_weights,
 )
 
 INPUT_SIZE = 299
@@ -166,58 +164,23 @@ def _calibration_batch(seed: int, n: int = 24, size: int = 128) -> Tensor:
 def random_inception_state_dict(seed: int = DEFAULT_SEED) -> dict[str, Tensor]:
     """Deterministic random InceptionV3 weights whose pool features do not collapse.
 
-    Conv kernels ~ N(0, 2/fan_in) from ``torch.Generator().manual_seed(seed)``; BatchNorm affine
-    = identity; BatchNorm running mean/var = statistics of :func:`_calibration_batch` (antialiased
-    resize), accumulated layer by layer in one float32 CPU pass. fc ~ N(0, 1/2048).
+    Conv kernels ~ N(0, 2/fan_in) from ``torch.Generator().manual_seed(seed)``; fc ~ N(0, 1/2048);
+    BatchNorm statistics from :func:`_calibration_batch` (antialiased resize) by
+    :func:`metrics.weights.calibrate_batchnorm`, one float32 CPU pass.
     """
     net = build_inception()
     g = torch.Generator().manual_seed(seed)
-    bns: list[nn.BatchNorm2d] = []
     with torch.no_grad():
         for mod in net.modules():
             if isinstance(mod, nn.Conv2d):
                 fan_in = mod.in_channels // mod.groups * math.prod(mod.kernel_size)
                 mod.weight.copy_(torch.randn(mod.weight.shape, generator=g) * math.sqrt(2 / fan_in))
-            elif isinstance(mod, nn.BatchNorm2d):
-                mod.reset_parameters()
-                mod.momentum = None  # cumulative average over the calibration pass
-                bns.append(mod)
             elif isinstance(mod, nn.Linear):
                 mod.weight.copy_(torch.randn(mod.weight.shape, generator=g) / math.sqrt(2048))
                 mod.bias.zero_()
-        x = resize_to_inception(_calibration_batch(seed), antialias=True)
-        for bn in bns:
-            bn.train()  # net.eval() stays; only BN layers use batch statistics here
-        _forward_body(net, (x - 128) / 128, "2048")
-        for bn in bns:
-            bn.eval()
-            bn.momentum = 0.1
+    x = resize_to_inception(_calibration_batch(seed), antialias=True)
+    calibrate_batchnorm(net, lambda: _forward_body(net, (x - 128) / 128, "2048"), momentum=0.1)
     return {k: v.clone() for k, v in net.state_dict().items()}
-
-
-#: Bump when the random-weights recipe changes in a way its functions' source does not show.
-RANDOM_RECIPE_VERSION = "1"
-
-
-def _random_recipe(seed: int) -> dict[str, str]:
-    """What the random weights are a function of (see metrics.weights.random_weights_key)."""
-    funcs = (random_inception_state_dict, _calibration_batch, _forward_body,
-             resize_to_inception, build_inception)  # fmt: skip
-    try:
-        source = "".join(inspect.getsource(f) for f in funcs)
-    except (OSError, TypeError):  # no source files (frozen app): the version must do
-        source = "?"
-    return {"version": RANDOM_RECIPE_VERSION, "seed": str(seed),
-            "source_sha256": hashlib.sha256(source.encode()).hexdigest()}  # fmt: skip
-
-
-@functools.lru_cache(maxsize=2)
-def _cached_random_state_dict(seed: int) -> dict[str, Tensor]:
-    # Calibration costs ~10 s of CPU; it runs once per machine (the result is kept on disk)
-    # and extractor variants (resize mode, layer) in a process share it.
-    return cached_random_weights(
-        "inception-v3-fid", _random_recipe(seed), lambda: random_inception_state_dict(seed)
-    )
 
 
 def _pool(x: Tensor) -> Tensor:
@@ -351,6 +314,16 @@ def _precision(device: torch.device, exact: bool, fast_dtype: str) -> Iterator[N
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
 
+#: The random weights (calibration costs ~10 s of CPU: it runs once per machine, the result is
+#: kept on disk, and extractor variants (resize mode, layer) in a process share it).
+RANDOM_RECIPE = RandomWeightsRecipe(
+    name="inception-v3-fid",
+    build=random_inception_state_dict,
+    sources=(random_inception_state_dict, _calibration_batch, _forward_body,
+             resize_to_inception, build_inception),
+)  # fmt: skip
+
+
 class InceptionFeatureExtractor(nn.Module):
     """FID InceptionV3 features for uint8 RGB images (N,3,H,W), any H,W.
 
@@ -393,15 +366,10 @@ class InceptionFeatureExtractor(nn.Module):
         self.batch_size = batch_size
         self.device = torch.device(device) if device is not None else _default_device()
 
-        use_random = weights == "random" or (weights in (None, "auto") and random_weights_enabled())
-        if use_random:
-            state_dict = _cached_random_state_dict(seed)
-            sha, calibrated = f"random:{seed}", False
-        else:
-            # Check the file exists before anything could try to download it.
-            path = Path(weights) if weights not in (None, "auto") else inception_weights_path()
-            state_dict = torch.load(path, map_location="cpu", weights_only=False)
-            sha, calibrated = file_sha256(path), True
+        loaded = load_backbone_weights(weights, recipe=RANDOM_RECIPE, seed=seed,
+                                       default_path=inception_weights_path,
+                                       weights_only=False)  # fmt: skip
+        state_dict = loaded.state_dict
         #: The network with the weights as loaded (torch-fidelity's module; hand its
         #: ``state_dict()`` to torchmetrics to run the same weights there).
         self.net = build_inception(state_dict).to(self.device)
@@ -416,12 +384,12 @@ class InceptionFeatureExtractor(nn.Module):
         backbone_id = f"inception-v3-fid/{layer}"
         if not antialias:
             backbone_id += "+tf1resize"
-        if use_random:
+        if loaded.random:
             backbone_id += f"+random:{seed}"
         self.info = BackboneInfo(
             backbone_id=backbone_id,
-            weights_sha256=sha,
-            calibrated=calibrated,
+            weights_sha256=loaded.sha256,
+            calibrated=loaded.calibrated,
             library_versions=library_versions("torch-fidelity", "torchmetrics"),
         )
 

@@ -34,7 +34,7 @@ from metrics.weights import (
     alexnet_weights_path,
     file_sha256,
     library_versions,
-    random_weights_enabled,
+    random_weights_requested,
 )
 
 
@@ -64,7 +64,7 @@ class LpipsScorer:
             device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
         )
         self.batch_size = batch_size
-        use_random = weights == "random" or (weights in (None, "auto") and random_weights_enabled())
+        use_random = random_weights_requested(weights)
         quiet = contextlib.ExitStack()
         quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))  # lpips prints on init
         # lpips calls torchvision's deprecated `pretrained=` API; the warning is not ours to fix.

@@ -68,6 +68,12 @@ def random_weights_enabled() -> bool:
     return os.environ.get(RANDOM_WEIGHTS_ENV, "").strip().lower() in {"1", "true", "yes"}
 
 
+def random_weights_requested(weights: object) -> bool:
+    """A backbone's ``weights`` argument asks for random weights: ``"random"``, or ``None`` /
+    ``"auto"`` while :func:`random_weights_enabled`."""
+    return weights == "random" or (weights in (None, "auto") and random_weights_enabled())
+
+
 class WeightsMissingError(RuntimeError):
     """A backbone's weights file is not where its library looks for it.
 
@@ -351,3 +357,121 @@ def _save_atomic(obj: object, path: Path) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+# --- random weights: one recipe, one calibration, one cache --------------------------------------
+
+
+@dataclass(frozen=True)
+class RandomWeightsRecipe:
+    """How one backbone's deterministic random weights are made.
+
+    ``name`` names the cache file (``<name>-<key>.pt``); ``build(seed)`` computes the state
+    dict (seconds of CPU: conv init, then :func:`calibrate_batchnorm`); ``sources`` are the
+    functions and classes whose code the weights depend on (their source text is part of the
+    cache key, so editing them recomputes the weights); ``version`` is bumped when the recipe
+    changes in a way their source does not show; ``extra`` is any other input (layer names).
+    """
+
+    name: str
+    build: Callable[[int], dict[str, Tensor]]
+    sources: tuple[object, ...]
+    version: str = "1"
+    extra: str = ""
+
+    def describe(self, seed: int) -> dict[str, str]:
+        """What the weights are a function of (with :func:`random_weights_key`'s machine part)."""
+        import inspect
+
+        try:
+            source = "".join(inspect.getsource(f) for f in self.sources)  # type: ignore[arg-type]
+        except (OSError, TypeError):  # no source files (frozen app): the version must do
+            source = "?"
+        digest = hashlib.sha256((source + self.extra).encode()).hexdigest()
+        return {"version": self.version, "seed": str(seed), "source_sha256": digest}
+
+
+_random_memo: dict[tuple[str, str], dict[str, Tensor]] = {}
+_random_memo_lock = threading.Lock()
+
+
+def random_state_dict(recipe: RandomWeightsRecipe, seed: int) -> dict[str, Tensor]:
+    """``recipe``'s weights for ``seed``: computed once per machine (:func:`cached_random_weights`)
+    and once per process (kept in memory: extractor variants of one backbone share them).
+    Callers must not modify the tensors (every caller loads copies into its own modules)."""
+    described = recipe.describe(seed)
+    memo_key = (recipe.name, random_weights_key({"name": recipe.name, **described}))
+    with _random_memo_lock:
+        if memo_key in _random_memo:
+            return _random_memo[memo_key]
+    state_dict = cached_random_weights(recipe.name, described, lambda: recipe.build(seed))
+    with _random_memo_lock:
+        return _random_memo.setdefault(memo_key, state_dict)
+
+
+def forget_random_weights() -> None:
+    """Drop the in-process copies of random weights (the next request reads the disk cache)."""
+    with _random_memo_lock:
+        _random_memo.clear()
+
+
+@dataclass(frozen=True)
+class LoadedWeights:
+    """A backbone's state dict and identity: ``sha256`` of the weights file or ``random:<seed>``;
+    ``calibrated`` False for random weights."""
+
+    state_dict: dict[str, Tensor]
+    sha256: str
+    calibrated: bool
+
+    @property
+    def random(self) -> bool:
+        return not self.calibrated
+
+
+def load_backbone_weights(
+    weights: str | Path | None,
+    *,
+    recipe: RandomWeightsRecipe,
+    seed: int,
+    default_path: Callable[[], Path],
+    weights_only: bool = True,
+) -> LoadedWeights:
+    """The weights policy of every backbone built from a state dict.
+
+    ``weights``: ``"random"``, or ``None``/``"auto"`` (random when ``EVALHUB_RANDOM_WEIGHTS=1``,
+    else ``default_path()``, which raises WeightsMissingError before anything could download),
+    or a weights file path. ``weights_only``: torch.load's safe unpickler (False only for files
+    that need pickled objects, such as torch-fidelity's InceptionV3).
+    """
+    if random_weights_requested(weights):
+        return LoadedWeights(random_state_dict(recipe, seed), f"random:{seed}", False)
+    path = Path(weights) if weights not in (None, "auto") else default_path()
+    state_dict = torch.load(path, map_location="cpu", weights_only=weights_only)
+    return LoadedWeights(state_dict, file_sha256(path), True)
+
+
+def calibrate_batchnorm(net: torch.nn.Module, forward: Callable[[], object], *,
+                        momentum: float) -> None:
+    """Set every BatchNorm's running mean and variance to the statistics of one calibration pass.
+
+    BatchNorm affine parameters are reset to the identity (weight 1, bias 0) and their running
+    statistics to (0, 1); with ``momentum=None`` each BN then keeps the cumulative average of
+    the batch statistics it sees during ``forward()`` (run under no_grad, every other module in
+    eval mode), i.e. the calibration batch's own mean and unbiased variance per channel.
+    Afterwards every BN is back in eval mode with ``momentum``. Random convolution weights with
+    BN statistics (0, 1) shrink activations layer after layer until all inputs give the same
+    features; calibrated statistics keep each layer's output normalised instead.
+    """
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for bn in bns:
+        bn.reset_parameters()
+        bn.momentum = None  # cumulative average over the calibration pass
+    net.eval()
+    for bn in bns:
+        bn.train()  # only BN layers use batch statistics during the calibration pass
+    with torch.no_grad():
+        forward()
+    for bn in bns:
+        bn.eval()
+        bn.momentum = momentum

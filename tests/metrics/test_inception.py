@@ -10,17 +10,16 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from metrics.gaussian import GaussianStats, frechet_distance
 from metrics.inception import (
+    RANDOM_RECIPE,
     InceptionFeatureExtractor,
-    _cached_random_state_dict,
     _forward_body,
-    _random_recipe,
     build_inception,
     random_inception_state_dict,
     resize_to_inception,
     state_dict_file,
 )
 from metrics.kid import kernel_inception_distance
-from metrics.weights import cached_random_weights
+from metrics.weights import cached_random_weights, forget_random_weights
 from tests.metrics.conftest import synthetic_images
 
 
@@ -74,13 +73,13 @@ def test_random_weights_are_deterministic_and_kept_on_disk_bit_for_bit(
     # The calibrated weights go to disk once; an extractor built from the file gives the same
     # bytes as features, and its numbers stay flagged uncalibrated.
     monkeypatch.setenv("EVALHUB_CACHE_DIR", str(tmp_path))
-    stored = cached_random_weights("inception-v3-fid", _random_recipe(0), lambda: fresh)
+    stored = cached_random_weights("inception-v3-fid", RANDOM_RECIPE.describe(0), lambda: fresh)
     assert stored is fresh and len(list(tmp_path.glob("random-weights/*.pt"))) == 1
-    _cached_random_state_dict.cache_clear()  # the next extractor reads the file just written
+    forget_random_weights()  # the next extractor reads the file just written
     try:
         from_disk = InceptionFeatureExtractor("random", device="cpu")
     finally:
-        _cached_random_state_dict.cache_clear()
+        forget_random_weights()
     loaded = from_disk.net.state_dict()
     assert all(torch.equal(fresh[k], loaded[k]) for k in fresh)
     assert not from_disk.info.calibrated and from_disk.info.weights_sha256 == "random:0"
