@@ -9,7 +9,10 @@ memory is not counted. Targets: >= 100,000 judgments/s and < 500 MB peak per for
 
 ``--aggregate pair`` (one row per pair by majority, preference formats only) and
 ``--min-agreement X`` measure the grouping modes; their throughput is counted in judgments
-(votes behind the rows) per second.
+(votes behind the rows) per second. ``--k K`` (3 to 6) fills a best-of-K campaign instead
+(the same runs, prompts and annotators; K runs a task, one pick a vote; database name +
+``_kK``): each vote is exported as the K - 1 pairs it states (exports/screens.py), so the rows
+are K - 1 times the judgments.
 
 Side by side (each variant in its own process, the variants of a format run alternately,
 ``--repeat`` rounds, medians reported):
@@ -31,7 +34,7 @@ Usage::
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/evalhub_exportbench \\
         python bench/export.py [--judgments 1000000] [--reuse] [--formats dpo-jsonl ...]
-            [--aggregate pair] [--min-agreement 0.75] [--repeat 2]
+            [--aggregate pair] [--min-agreement 0.75] [--k 4] [--repeat 2]
             [--baseline REV ...] [--variants orjson-jsonl copy-rows]
 """
 
@@ -55,7 +58,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.db import filled, migrate, scratch_database  # noqa: E402
-from bench.machine import cpu_model  # noqa: E402
+from bench.machine import run_context  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/evalhub_exportbench"
 FORMATS = ["raw-parquet", "pickapic-parquet", "dpo-jsonl", "raw-csv"]
@@ -78,8 +81,12 @@ def _copy(cursor, table: str, columns: list[str], rows) -> None:
             copy.write_row(row)
 
 
-def populate(judgments: int) -> int:
-    """Create the data; returns the campaign id."""
+def populate(judgments: int, k: int = 2) -> int:
+    """Create the data; returns the campaign id.
+
+    ``k`` above 2: a best-of-K campaign instead, K runs a task (K consecutive runs of the
+    ten, ``RUNS`` sets a prompt), its votes single picks (uniform), shown in a random order.
+    """
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
 
@@ -89,7 +96,9 @@ def populate(judgments: int) -> int:
     from evalhub.runs.models import Checkpoint, GenerationRun, GenModel
 
     rng = random.Random(7)
-    pairs_per_prompt = RUNS * (RUNS - 1) // 2
+    pairs_per_prompt = RUNS * (RUNS - 1) // 2 if k == 2 else RUNS
+    sets = [sorted((s + i) % RUNS for i in range(k)) for s in range(RUNS)] if k > 2 else \
+        [[a, b] for a in range(RUNS) for b in range(a + 1, RUNS)]
     tasks_needed = -(-judgments // VOTES_PER_TASK)
     prompts = -(-tasks_needed // pairs_per_prompt)
     now = dt.datetime.now(dt.UTC)
@@ -105,8 +114,9 @@ def populate(judgments: int) -> int:
             project=project, prompt_set=prompt_set, name=f"run-{i}", source="imported",
             checkpoint=Checkpoint.objects.create(model=model, name=f"step-{i}"))
             for i in range(RUNS)]
-        campaign = Campaign.objects.create(project=project, name="bench",
-                                           criteria=["overall"], status=CampaignStatus.ACTIVE)
+        campaign = Campaign.objects.create(
+            project=project, name="bench", criteria=["overall"], status=CampaignStatus.ACTIVE,
+            **({"task_kind": "best_of_k", "k": k} if k > 2 else {}))
         campaign.runs.set(runs)
         user_ids = [u.pk for u in users]
         with connection.cursor() as django_cursor:
@@ -118,30 +128,40 @@ def populate(judgments: int) -> int:
             n_images = prompts * RUNS
             _copy(cursor, "blobs_imageblob",
                   ["id", "sha256", "file", "format", "width", "height", "mode", "size_bytes",
-                   "preview", "created_at"],
+                   "preview", "display_token", "display", "created_at"],
                   ((i + 1, f"{i:064x}", f"blobs/{i:064x}.png", "PNG", 512, 512, "RGB", 1000,
-                    "", now) for i in range(n_images)))
+                    "", f"t{i:063x}", "", now) for i in range(n_images)))
             _copy(cursor, "runs_image",
                   ["id", "run_id", "prompt_id", "seed", "blob_id", "metadata", "created_at"],
                   ((p * RUNS + r + 1, runs[r].pk, p + 1, 0, p * RUNS + r + 1, "{}", now)
                    for p in range(prompts) for r in range(RUNS)))
 
-            def tasks():
-                task_id = 0
+            def task_sets():
                 for p in range(prompts):
-                    for a in range(RUNS):
-                        for b in range(a + 1, RUNS):
-                            task_id += 1
-                            if task_id > tasks_needed:
-                                return
-                            yield (task_id, campaign.pk, p + 1, p * RUNS + a + 1,
-                                   p * RUNS + b + 1, runs[a].pk, runs[b].pk, False, "",
-                                   VOTES_PER_TASK, VOTES_PER_TASK, 0.0, rng.random(), now)
+                    for members in sets:
+                        yield p, [p * RUNS + r + 1 for r in members], members
+
+            def tasks():
+                for task_id, (p, images, members) in enumerate(task_sets(), start=1):
+                    if task_id > tasks_needed:
+                        return
+                    key = ",".join(map(str, images)) if k > 2 else ""
+                    yield (task_id, campaign.pk, p + 1, images[0], images[1],
+                           runs[members[0]].pk, runs[members[1]].pk, False, "",
+                           VOTES_PER_TASK, VOTES_PER_TASK, 0.0, rng.random(), key, now)
 
             _copy(cursor, "campaigns_comparisontask",
                   ["id", "campaign_id", "prompt_id", "image_a_id", "image_b_id", "run_a_id",
                    "run_b_id", "is_gold", "gold_answer", "judgments_needed", "judgments_count",
-                   "priority", "shuffle_key", "created_at"], tasks())
+                   "priority", "shuffle_key", "members_key", "created_at"], tasks())
+            if k > 2:
+                _copy(cursor, "campaigns_taskimage", ["task_id", "position", "image_id",
+                                                      "run_id"],
+                      ((task_id, position, image, runs[run].pk)
+                       for task_id, (_, images, members) in enumerate(task_sets(), start=1)
+                       if task_id <= tasks_needed
+                       for position, (image, run) in enumerate(zip(images, members,
+                                                                   strict=True))))
 
             def votes():
                 outcomes = ["a"] * 45 + ["b"] * 45 + ["tie"] * 8 + ["both_bad"] * 2
@@ -149,15 +169,22 @@ def populate(judgments: int) -> int:
                 for j in range(judgments):
                     task = j // VOTES_PER_TASK + 1
                     annotator = user_ids[(task * 7 + j % VOTES_PER_TASK) % ANNOTATORS]
-                    yield (j + 1, task, campaign.pk, "overall", rng.choice(outcomes), "human",
-                           annotator, "", rng.choice(("left", "right")),
-                           rng.randint(800, 9000), uuid.UUID(int=rng.getrandbits(128)),
-                           start + dt.timedelta(seconds=j * 2))
+                    if k > 2:  # one pick, among the K shown in a random order
+                        outcome, side = "ranked", ""
+                        shown = rng.sample(range(k), k)
+                        ranking, order = f"[{rng.randrange(k)}]", json.dumps(shown)
+                    else:
+                        outcome, side = rng.choice(outcomes), rng.choice(("left", "right"))
+                        ranking = order = None
+                    yield (j + 1, task, campaign.pk, "overall", outcome, "human", annotator,
+                           "", side, rng.randint(800, 9000),
+                           uuid.UUID(int=rng.getrandbits(128)),
+                           start + dt.timedelta(seconds=j * 2), ranking, order)
 
             _copy(cursor, "campaigns_judgment",
                   ["id", "task_id", "campaign_id", "criterion", "outcome", "judge_kind",
                    "annotator_id", "metric_name", "a_side", "latency_ms", "client_id",
-                   "created_at"], votes())
+                   "created_at", "ranking", "shown_order"], votes())
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return campaign.pk
@@ -228,7 +255,7 @@ def _copy_rows() -> None:
                 if prepare is not None:
                     batch = prepare(batch)
                 if batch.num_rows:
-                    yield sources._join(batch, tables)
+                    yield sources.join_lookups(batch, tables)
 
     sources._copy_stream = copy_stream
 
@@ -299,6 +326,9 @@ def main() -> None:
                         help="pair: one row per pair by majority (throughput is judgments/s)")
     parser.add_argument("--min-agreement", type=float, default=None,
                         help="keep pairs whose agreement is at least this")
+    parser.add_argument("--k", type=int, default=2, choices=range(2, 7), metavar="K",
+                        help="3-6: a best-of-K campaign (its own database, name + _kK): "
+                             "each vote exported as the K - 1 pairs it states")
     parser.add_argument("--repeat", type=int, default=1, help="rounds of every variant")
     parser.add_argument("--baseline", metavar="REV", nargs="*", default=[],
                         help="also run the code of these git revisions")
@@ -316,6 +346,8 @@ def main() -> None:
         extra["aggregate"] = args.aggregate
     if args.min_agreement is not None:
         extra["min_agreement"] = args.min_agreement
+    if args.k > 2:  # a database of its own: both fill fixed ids
+        os.environ["DATABASE_URL"] = os.environ.get("DATABASE_URL", DEFAULT_URL) + f"_k{args.k}"
     scratch_database(DEFAULT_URL, reuse=args.reuse)
     env = {**os.environ, "DEBUG": "1"}
     _django()
@@ -326,7 +358,7 @@ def main() -> None:
     if not filled(Campaign, name="bench"):
         started = time.perf_counter()
         migrate(env)
-        campaign_id = populate(args.judgments)
+        campaign_id = populate(args.judgments, args.k)
         print(f"setup: {args.judgments:,} judgments in {time.perf_counter() - started:.1f} s")
     else:
         campaign_id = Campaign.objects.get(name="bench").pk
@@ -378,7 +410,7 @@ def main() -> None:
                   f"{cpu_ratio[fmt][name]:.2f}x its CPU")
     current = [r[CURRENT] for r in results.values()]
     summary = {
-        "bench": "export", "judgments": args.judgments, "options": extra,
+        "bench": "export", "judgments": args.judgments, "options": extra, "k": args.k,
         "repeat": args.repeat,
         "formats": {fmt: {name: {k: round(v, 2) if isinstance(v, float) else v
                                  for k, v in figures.items()}
@@ -394,10 +426,7 @@ def main() -> None:
             "peak_rss_under_500_mb": all(r["peak_mb"] < TARGET_MB for r in current),
         },
         "thresholds": {"judgments_per_s": TARGET_ROWS_PER_S, "peak_mb": TARGET_MB},
-        "machine": cpu_model(), "cpus": os.cpu_count(),
-        "load_before": [round(x, 2) for x in load_before],
-        "load_after": [round(x, 2) for x in os.getloadavg()],
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **run_context(load_before),
     }
     print(json.dumps(summary))
 

@@ -7,7 +7,7 @@ import statistics
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from evalhub.campaigns.models import Campaign
+from evalhub.campaigns.models import Campaign, TaskKind
 from evalhub.campaigns.quality.annotators import (
     excluded_annotator_ids,
     gold_accuracy_by_annotator,
@@ -136,4 +136,14 @@ def dataset_card(*, campaign: Campaign, options: ExportOptions, summary: ExportS
         "raw usernames were asked for.",
         "",
     ]
+    if campaign.task_kind == TaskKind.BEST_OF_K:
+        mode = "ranks all K by successive picks" if campaign.rank_all else "picks the best"
+        lines += [
+            f"Best-of-K campaign (K = {campaign.k}; each vote {mode}): a vote is written as "
+            "the preference pairs it states, image A the lower run id. `screen_k` is K, "
+            "`screen_stage` the pick that stated the pair (0: the best), `weight` the pair's "
+            "share of its vote (one vote's pairs sum to 1; 1 for a pairwise vote); the "
+            "vote count above counts each vote once.",
+            "",
+        ]
     return "\n".join(lines)

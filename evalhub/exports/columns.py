@@ -80,7 +80,12 @@ NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 # Columns only the raw formats write. The preference formats' batches may leave them null,
 # so the fast path does not read them (a third of the bytes PostgreSQL formats per row).
 RAW_ONLY: tuple[str, ...] = ("latency_ms", "client_id", "is_gold", "gold_answer")
-# Added by the selectors: votes behind the row, and the pair's agreement (or null).
-EXTRA = (Column("votes", pa.int64()), Column("agreement", pa.float64()))
+# Added by the selectors: votes behind the row, and the pair's agreement (or null); then what
+# marks a pair expanded from a best-of-K vote (exports/screens.py): K of its screen and the pick
+# that stated it (null for a pairwise vote), and its weight (1 for a pairwise vote).
+EXTRA = (Column("votes", pa.int64()), Column("agreement", pa.float64()),
+         Column("screen_k", pa.int64()), Column("screen_stage", pa.int64()),
+         Column("weight", pa.float64()))
+SCREEN = EXTRA[2:]
 BATCH_SCHEMA = pa.schema([(c.name, c.type) for c in (*COLUMNS, *EXTRA)])
 ROW_SCHEMA = pa.schema([(c.name, c.type) for c in COLUMNS])

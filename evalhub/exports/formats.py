@@ -19,7 +19,7 @@ from django.core.files.storage import default_storage
 
 from evalhub.campaigns.models import Outcome
 from evalhub.exports.background import BackgroundWriter
-from evalhub.exports.columns import TS
+from evalhub.exports.columns import SCREEN, TS
 from evalhub.exports.jsonl import json_block
 from evalhub.exports.options import (
     DPO_JSONL,
@@ -44,6 +44,7 @@ RAW_SCHEMA = pa.schema([
     ("run_a_id", pa.int64()), ("run_a", pa.string()), ("model_a", pa.string()),
     ("run_b_id", pa.int64()), ("run_b", pa.string()), ("model_b", pa.string()),
     ("a_side", pa.string()), ("latency_ms", pa.int64()), ("client_id", pa.string()),
+    ("screen_k", pa.int64()), ("screen_stage", pa.int64()), ("weight", pa.float64()),
     ("created_at", TS),
 ])
 
@@ -68,6 +69,7 @@ def pickapic_schema(*, image_bytes: bool) -> pa.Schema:
         ("user_id", pa.string()), ("annotator_reliability", pa.float64()),
         ("judge", pa.string()), ("metric_name", pa.string()),
         ("uncalibrated", pa.bool_()), ("votes", pa.int64()), ("agreement", pa.float64()),
+        ("screen_k", pa.int64()), ("screen_stage", pa.int64()), ("weight", pa.float64()),
         ("created_at", TS),
     ])
 
@@ -77,7 +79,7 @@ DPO_KEYS = (
     "chosen_model", "rejected_model", "chosen_run_id", "rejected_run_id", "chosen_run",
     "rejected_run", "chosen_side", "campaign_id", "task_id", "criterion", "prompt_category",
     "judge", "metric_name", "uncalibrated", "annotator", "annotator_reliability", "votes",
-    "agreement", "judgment_id",
+    "agreement", "screen_k", "screen_stage", "weight", "judgment_id",
     "created_at",
 )
 
@@ -233,6 +235,12 @@ def uncalibrated(batch: Batch) -> pa.Array:
     return pc.fill_null(pc.and_(is_metric, random_weights), False)
 
 
+def screen_columns(batch: Batch) -> dict[str, pa.Array]:
+    """``screen_k``, ``screen_stage`` and ``weight``: a pair stated by a best-of-K vote
+    (exports/screens.py) names its screen's K and pick; a pairwise vote has nulls, weight 1."""
+    return {c.name: batch.column(c.name) for c in SCREEN}
+
+
 def media_columns(batch: Batch, ctx: RowContext, side: str
                   ) -> tuple[pa.Array, pa.Array, pa.Array]:
     """Side ``a`` or ``b``'s output file as (sha256, reference, is_video): the video file
@@ -268,7 +276,8 @@ def raw_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
         "run_a_id": col("run_a_id"), "run_a": run_a, "model_a": model_a,
         "run_b_id": col("run_b_id"), "run_b": run_b, "model_b": model_b,
         "a_side": _blank(col("a_side")), "latency_ms": col("latency_ms"),
-        "client_id": col("client_id"), "created_at": col("created_at"),
+        "client_id": col("client_id"), **screen_columns(batch),
+        "created_at": col("created_at"),
     }
     if ctx.options.bundle:
         ctx.refs(col("image_a_sha256"), col("image_a_file"))
@@ -318,7 +327,7 @@ def pickapic_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
         "judge": col("judge_kind"),
         "metric_name": _blank(col("metric_name")), "uncalibrated": uncalibrated(batch),
         "votes": col("votes"),
-        "agreement": col("agreement"), "created_at": col("created_at"),
+        "agreement": col("agreement"), **screen_columns(batch), "created_at": col("created_at"),
     }
     schema = pickapic_schema(image_bytes=ctx.options.image_bytes)
     return pa.RecordBatch.from_arrays([columns[name] for name in schema.names], schema=schema)
@@ -381,7 +390,8 @@ def dpo_lines(batch: Batch, ctx: RowContext) -> pa.Buffer:
         "annotator": ctx.annotator_codes(col("annotator_id")),
         "annotator_reliability": ctx.annotator_reliability(col("annotator_id")),
         "votes": col("votes"),
-        "agreement": col("agreement"), "judgment_id": col("judgment_id"),
+        "agreement": col("agreement"), **screen_columns(batch),
+        "judgment_id": col("judgment_id"),
         "created_at": col("created_at"),  # written as "2025-03-01T12:00:05.123456Z"
     }
     return json_block(DPO_KEYS, [values[key] for key in DPO_KEYS])

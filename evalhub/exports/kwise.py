@@ -1,13 +1,7 @@
 """Best-of-K votes as export rows: as they are (one row per ranking), and expanded to
 preference pairs for DPO (docs/exports.md, "Best-of-K rankings").
 
-Expansion: a ranking is a sequence of picks; at pick ``t`` the annotator chose ``c_t`` from the
-runs still on offer ``R_t``. Each pick yields the pairs (``c_t`` chosen, ``j`` rejected) for
-every ``j`` in ``R_t`` other than ``c_t`` -- the pairs the vote actually states: best of K gives
-K - 1 pairs (the pick over each other image), a full ranking of K all K(K-1)/2 pairs. No pair
-between two images never picked is made up. Every pair of one vote carries the weight
-``1 / (pairs the vote gives)``, so each vote weighs 1 in total, whatever K and the mode (as
-InstructGPT trains all pairs of one ranking as a single batch element).
+Expansion: ``implied.implied_pairs``, the rule the pair exports use too (exports/screens.py).
 
 Rows are JSON Lines, written per judgment; the image references are content hashes (the
 sha256 of the stored file), as in the other exports.
@@ -17,13 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
 
 from evalhub.campaigns.models import Campaign, JudgeKind, Judgment, TaskImage
 from evalhub.campaigns.quality.annotators import excluded_annotator_ids
+from evalhub.exports.implied import implied_pairs
 from evalhub.exports.options import pseudonym
 from evalhub.exports.selectors import run_infos
 
@@ -31,29 +25,6 @@ KWISE_RAW = "raw"
 KWISE_PAIRS = "dpo"
 KWISE_FORMATS = (KWISE_RAW, KWISE_PAIRS)
 BATCH = 2000
-
-
-@dataclass(frozen=True)
-class PreferencePair:
-    """One implied preference of a ranking: ``chosen`` over ``rejected`` at pick ``stage``."""
-
-    chosen: int  # canonical position
-    rejected: int
-    stage: int  # 0 for the best pick
-    weight: float
-
-
-def implied_pairs(ranking: list[int], k: int) -> list[PreferencePair]:
-    """The preference pairs a ranking (canonical positions, best first) of K images states,
-    with weights summing to 1 (module docstring)."""
-    left = list(range(k))
-    pairs: list[tuple[int, int, int]] = []
-    for stage, pick in enumerate(ranking):
-        if len(left) < 2:
-            break
-        left.remove(pick)
-        pairs += [(pick, other, stage) for other in left]
-    return [PreferencePair(c, r, s, 1.0 / len(pairs)) for c, r, s in pairs]
 
 
 def ranked_judgments(*, campaign: Campaign, include_excluded: bool = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from django.db.models import Q, QuerySet
@@ -20,14 +21,16 @@ from evalhub.campaigns.models import (
     JudgeKind,
     Judgment,
     Outcome,
+    TaskKind,
 )
 from evalhub.campaigns.quality.annotators import (
     excluded_annotator_ids,
     gold_accuracy_by_annotator,
 )
-from evalhub.exports.columns import BATCH_SCHEMA, NAMES, RAW_ONLY
+from evalhub.exports.columns import BATCH_SCHEMA, NAMES, RAW_ONLY, ROW_SCHEMA
 from evalhub.exports.options import AGGREGATE_PAIR, RAW_FORMATS, ExportOptions
 from evalhub.exports.pairs import PER_JUDGMENT, agreement_copy_batches, pair_copy_batches
+from evalhub.exports.screens import screen_batches
 from evalhub.exports.sources import copy_available, row_batches
 from evalhub.runs.models import GenerationRun
 
@@ -50,8 +53,10 @@ def run_infos(*, campaign: Campaign) -> dict[int, RunInfo]:
     return {pk: RunInfo(name, f"{model}/{ckpt}") for pk, name, model, ckpt in rows}
 
 
-def export_queryset(*, campaign: Campaign, options: ExportOptions) -> QuerySet[Judgment]:
-    """Every judgment the options select, before pair aggregation and agreement filters.
+def export_queryset(*, campaign: Campaign, options: ExportOptions, ranked: bool = False
+                    ) -> QuerySet[Judgment]:
+    """Every judgment the options select, before pair aggregation and agreement filters:
+    pairwise votes, or with ``ranked`` best-of-K votes (their pairs: ``screens``).
 
     Undone (retracted) votes never appear. Excluded annotators are left out unless
     ``include_excluded``; with ``min_gold_accuracy`` only annotators with at least that gold
@@ -76,7 +81,7 @@ def export_queryset(*, campaign: Campaign, options: ExportOptions) -> QuerySet[J
         outcomes.append(Outcome.TIE)  # by pair, ties are filtered on the majority
     if options.keep_both_bad:
         outcomes.append(Outcome.BOTH_BAD)
-    qs = qs.filter(outcome__in=outcomes)
+    qs = qs.filter(outcome__in=[Outcome.RANKED] if ranked else outcomes)
     dropped = set() if options.include_excluded else excluded_annotator_ids(campaign=campaign)
     if options.min_gold_accuracy is not None:
         gold = gold_accuracy_by_annotator(campaign=campaign)
@@ -130,16 +135,36 @@ def _unread(options: ExportOptions) -> tuple[str, ...]:
 
 
 def _with_extra(batch: pa.RecordBatch, votes: pa.Array, agreement: pa.Array) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays([*batch.columns, votes, agreement], schema=BATCH_SCHEMA)
+    """A batch of pairwise votes (``COLUMNS``) with ``votes`` and ``agreement``, and the
+    ``columns.SCREEN`` of a pairwise vote: no screen, weight 1."""
+    n = batch.num_rows
+    screen = [pa.nulls(n, pa.int64()), pa.nulls(n, pa.int64()),
+              pa.array(np.ones(n, np.float64))]
+    return pa.RecordBatch.from_arrays([*batch.columns, votes, agreement, *screen],
+                                      schema=BATCH_SCHEMA)
 
 
 def judgment_batches(*, campaign: Campaign, options: ExportOptions) -> Iterator[Batch]:
     """Record batches of at most ``options.batch_size`` rows, in judgment id order.
 
     Every batch has the columns of ``columns.BATCH_SCHEMA``: those of ``COLUMNS`` plus
-    ``votes`` and ``agreement``. By judgment, ``votes`` is 1 and ``agreement`` is the pair's
-    agreement when ``min_agreement`` is set (else null). By pair, see ``pair_batches``.
+    ``votes``, ``agreement`` and the ``columns.SCREEN`` columns. By judgment, ``votes`` is 1
+    and ``agreement`` is the pair's agreement when ``min_agreement`` is set (else null). By
+    pair, see ``pair_batches``. A best-of-K campaign's votes follow as the pairs they state
+    (``screens.screen_batches``).
     """
+    yield from _pairwise_batches(campaign=campaign, options=options)
+    if campaign.task_kind == TaskKind.BEST_OF_K:  # (a pair campaign has no ranked vote)
+        yield from screen_batches(
+            export_queryset(campaign=campaign, options=options, ranked=True),
+            campaign_id=campaign.pk, size=options.batch_size,
+            aggregate_pairs=options.aggregate == AGGREGATE_PAIR, keep_ties=options.keep_ties,
+            min_agreement=options.min_agreement, pair_order=PAIR_ORDER,
+            skip=_unread(options))
+
+
+def _pairwise_batches(*, campaign: Campaign, options: ExportOptions) -> Iterator[Batch]:
+    """``judgment_batches`` of the pairwise votes."""
     if options.aggregate == AGGREGATE_PAIR:
         yield from pair_batches(campaign=campaign, options=options)
         return
@@ -149,7 +174,8 @@ def judgment_batches(*, campaign: Campaign, options: ExportOptions) -> Iterator[
         for batch in agreement_copy_batches(qs, size=size, campaign_id=campaign.pk,
                                             min_agreement=options.min_agreement,
                                             skip=_unread(options)):
-            yield pa.RecordBatch.from_arrays(batch.columns, schema=BATCH_SCHEMA)
+            yield _with_extra(batch.drop_columns(["votes", "agreement"]),
+                              batch.column("votes"), batch.column("agreement"))
         return
     agreements = None
     if options.min_agreement is not None:
@@ -188,7 +214,8 @@ def pair_batches(*, campaign: Campaign, options: ExportOptions) -> Iterator[Batc
                                        keep_ties=options.keep_ties,
                                        min_agreement=options.min_agreement,
                                        skip=_unread(options)):
-            yield pa.RecordBatch.from_arrays(batch.columns, schema=BATCH_SCHEMA)
+            yield _with_extra(batch.drop_columns(["votes", "agreement"]),
+                              batch.column("votes"), batch.column("agreement"))
         return
     index = {name: i for i, name in enumerate(NAMES)}
     i_key = [index[n] for n in ("task_id", "criterion", "judge_kind", "metric_name")]
@@ -213,11 +240,11 @@ def pair_batches(*, campaign: Campaign, options: ExportOptions) -> Iterator[Batc
         out.append((*row, sum(counts), agreement))
 
     def flush() -> Batch:
-        columns = zip(*out, strict=True)
-        return pa.RecordBatch.from_arrays(
+        *columns, votes, agreement = zip(*out, strict=True)
+        rows = pa.RecordBatch.from_arrays(
             [pa.array(list(values), field.type)
-             for values, field in zip(columns, BATCH_SCHEMA, strict=True)],
-            schema=BATCH_SCHEMA)
+             for values, field in zip(columns, ROW_SCHEMA, strict=True)], schema=ROW_SCHEMA)
+        return _with_extra(rows, pa.array(votes, pa.int64()), pa.array(agreement, pa.float64()))
 
     key = first = last_at = None
     counts = [0, 0, 0]

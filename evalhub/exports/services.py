@@ -43,7 +43,7 @@ class OutputExists(EvalHubError):
 @dataclass
 class ExportSummary:
     rows: int = 0
-    votes: int = 0
+    votes: int = 0  # votes behind the rows; a best-of-K vote counts once for all its pairs
     annotators: int = 0
     images: int = 0  # image files referenced
     videos: int = 0  # of which video files
@@ -125,6 +125,7 @@ class Exporter:
     def _write_rows(self, sink: IO[bytes], ctx: RowContext) -> Iterator[None]:
         writer = FormatWriter(CountingWriter(sink), options=self.options)
         summary = self.summary
+        votes = 0.0  # each row's votes times its weight: a best-of-K vote's pairs sum to 1
         try:
             for batch in judgment_batches(campaign=self.campaign, options=self.options):
                 writer.write(batch, ctx)
@@ -134,12 +135,14 @@ class Exporter:
                 summary.outcomes.update(dict(zip(
                     zip(counts["criterion"].to_pylist(), counts["outcome"].to_pylist(),
                         strict=True), counts["count_all"].to_pylist(), strict=True)))
-                summary.votes += pc.sum(batch.column("votes")).as_py() or 0
+                votes += pc.sum(pc.multiply(batch.column("votes"),
+                                            batch.column("weight"))).as_py() or 0.0
                 yield
         except BaseException:
             writer.abort()  # e.g. a client that went away: stop the writer thread
             raise
         writer.close()
+        summary.votes = round(votes)
         summary.rows = writer.rows
         ctx.annotators.discard(None)
         summary.annotators = len(ctx.annotators)

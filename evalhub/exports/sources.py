@@ -11,7 +11,7 @@ query's order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import closing
 from itertools import islice
 
@@ -22,7 +22,7 @@ import pyarrow.csv as pacsv
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from evalhub.campaigns.models import ComparisonTask, Judgment
+from evalhub.campaigns.models import ComparisonTask, Judgment, TaskImage
 from evalhub.exports.columns import COLUMNS, EXTRA, ROW_SCHEMA, Column
 from evalhub.exports.prefetch import prefetch
 
@@ -37,24 +37,36 @@ def copy_available() -> bool:
 def orm_batches(qs: QuerySet[Judgment], order: tuple[str, ...], size: int
                 ) -> Iterator[pa.RecordBatch]:
     """The portable source: ``QuerySet.iterator()`` rows, converted column by column."""
-    rows = qs.order_by(*order).values_list(*[c.orm_path for c in COLUMNS]).iterator(
-        chunk_size=size)
-    i_client = [c.name for c in COLUMNS].index("client_id")
+    return orm_query_batches(
+        qs.order_by(*order).values_list(*[c.orm_path for c in COLUMNS]), COLUMNS, size)
+
+
+def orm_query_batches(rows: QuerySet, columns: Sequence[Column], size: int
+                      ) -> Iterator[pa.RecordBatch]:
+    """Batches of the ``columns`` a ``values_list`` query selects (in that order), read with
+    ``QuerySet.iterator()``; a UUID ``client_id`` becomes its text, as the COPY path sends it."""
+    rows = rows.iterator(chunk_size=size)
+    names = [c.name for c in columns]
+    i_client = names.index("client_id") if "client_id" in names else None
+    schema = pa.schema([(c.name, c.type) for c in columns])
     while chunk := list(islice(rows, size)):
-        columns = [list(values) for values in zip(*chunk, strict=True)]
-        columns[i_client] = [None if v is None else str(v) for v in columns[i_client]]
+        values = [list(column) for column in zip(*chunk, strict=True)]
+        if i_client is not None:
+            values[i_client] = [None if v is None else str(v) for v in values[i_client]]
         yield pa.RecordBatch.from_arrays(
-            [pa.array(values, c.type) for values, c in zip(columns, COLUMNS, strict=True)],
-            schema=ROW_SCHEMA)
+            [pa.array(column, c.type) for column, c in zip(values, columns, strict=True)],
+            schema=schema)
 
 
-def _lookup_tables(campaign_id: int) -> dict[str, tuple[np.ndarray, dict[str, pa.Array]]]:
+def lookup_tables(campaign_id: int) -> dict[str, tuple[np.ndarray, dict[str, pa.Array]]]:
     """Key column -> (sorted ids, {column: values}) for every lookup column.
 
-    One query per related table (prompts; images, for both A and B), restricted to the
-    objects the campaign's tasks use: a judgment's task always belongs to its campaign.
+    One query per related table (prompts; images, for both A and B and for every image of a
+    best-of-K task), restricted to the objects the campaign's tasks use: a judgment's task
+    always belongs to its campaign.
     """
     tasks = ComparisonTask.objects.filter(campaign_id=campaign_id).order_by()
+    members = TaskImage.objects.filter(task__campaign_id=campaign_id).order_by()
     by_model: dict = {}
     for column in COLUMNS:
         if column.lookup is not None:
@@ -66,6 +78,8 @@ def _lookup_tables(campaign_id: int) -> dict[str, tuple[np.ndarray, dict[str, pa
         used = Q()
         for relation in sorted({c.lookup.relation for c in columns}):  # type: ignore
             used |= Q(pk__in=tasks.values(f"{relation}_id"))
+        if model is TaskImage._meta.get_field("image").related_model:
+            used |= Q(pk__in=members.values("image_id"))  # best-of-K images past A and B
         rows = list(model.objects.filter(used).order_by("pk").values_list("pk", *fields))
         values = list(zip(*rows, strict=True)) if rows else [()] * (len(fields) + 1)
         ids = np.asarray(values[0], dtype=np.int64)
@@ -77,7 +91,7 @@ def _lookup_tables(campaign_id: int) -> dict[str, tuple[np.ndarray, dict[str, pa
     return tables
 
 
-def _join(batch: pa.RecordBatch, tables: dict) -> pa.RecordBatch:
+def join_lookups(batch: pa.RecordBatch, tables: dict) -> pa.RecordBatch:
     """Add the lookup columns (in ``COLUMNS`` order) by id (binary search in sorted ids).
 
     Columns that were not read (see ``copy_batches``' ``skip``) are null; ``votes`` and
@@ -164,7 +178,7 @@ def copy_statement_batches(select: Callable[[Callable[[QuerySet], str]], str],
     ``select(compose)`` returns the SELECT; it calls ``compose(queryset)`` for the SQL of
     each queryset it uses.
     """
-    tables = _lookup_tables(campaign_id)
+    tables = lookup_tables(campaign_id)
     connection.ensure_connection()
     statement = f"COPY ({select(compose)}) TO STDOUT WITH (FORMAT csv)"
     return _copy_stream(connection.connection, statement, direct, tables, size, prepare)
@@ -202,7 +216,7 @@ def _copy_stream(conn: psycopg.Connection, statement: str, direct: list[Column],
             if prepare is not None:
                 batch = prepare(batch)
             if batch.num_rows:
-                yield _join(batch, tables)
+                yield join_lookups(batch, tables)
 
 
 def row_batches(qs: QuerySet[Judgment], order: tuple[str, ...], size: int, *,

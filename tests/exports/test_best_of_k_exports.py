@@ -10,7 +10,7 @@ from evalhub.blobs.tasks import blobs_make_video_renditions
 from evalhub.blobs.video_services import video_inspect, video_store
 from evalhub.campaigns.models import AnnotatorFlag, Lease, TaskImage, TaskKind
 from evalhub.campaigns.serving.rating import Vote, rate_next, rate_undo, rate_vote
-from evalhub.exports.kwise import implied_pairs
+from evalhub.exports.implied import implied_pairs
 from evalhub.exports.options import pseudonym
 from evalhub.runs.models import GenerationRun, Image, MediaKind
 from tests.builders import build_campaign
