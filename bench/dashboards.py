@@ -8,8 +8,10 @@ finished metric job per run; one active campaign over the 50 runs with 33,334 ta
 prompt of the first two runs' pair, then random pairs of runs on random prompts, 1 % gold) and
 3 human votes per task from 100 annotators (100,000 votes; outcomes drawn from a
 Bradley-Terry model of the runs' strengths, so the leaderboard has something to find), and the
-LPIPS distance of the first two runs' pairs. The leaderboard snapshot is computed once before
-the timing (a page finds it fresh, as it does between votes; its computation is timed apart).
+LPIPS distance of the first two runs' pairs. The background refresh a vote queues
+(``campaign_leaderboards_refresh``: the leaderboard snapshot with its charts, and the annotator
+quality) runs once before the timing (a page finds them fresh, as it does between votes; the
+refresh is timed apart).
 
 Then, in this process with Django's test client signed in as a scientist, each page is
 requested ``--warmup`` times untimed and ``--requests`` times timed: the time of the request
@@ -219,15 +221,14 @@ def measure(*, requests: int, warmup: int) -> dict[str, dict]:
     from django.test.utils import CaptureQueriesContext
 
     from evalhub.campaigns.models import Campaign
-    from evalhub.leaderboards.filters import LeaderboardFilters
-    from evalhub.leaderboards.services import leaderboard_snapshot_refresh
+    from evalhub.leaderboards.services import campaign_leaderboards_refresh
     from evalhub.projects.models import Project
     from evalhub.runs.models import GenerationRun, GenModel
 
     project = Project.objects.get(slug=PROJECT)
     campaign = Campaign.objects.get(project=project)
     started = time.perf_counter()
-    leaderboard_snapshot_refresh(campaign=campaign, filters=LeaderboardFilters())
+    campaign_leaderboards_refresh(campaign=campaign)
     refresh_s = time.perf_counter() - started
     model = GenModel.objects.filter(project=project).order_by("name").first()
     left, right = GenerationRun.objects.filter(project=project).order_by("name")[:2]

@@ -7,7 +7,9 @@ random weights are labelled "uncalibrated" and drawn with open markers.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -16,6 +18,9 @@ from evalhub.leaderboards.results import Leaderboard
 from evalhub.leaderboards.selectors import HIGHER_IS_BETTER, METRIC_LABELS, RUN_METRICS
 
 UNCAL = "uncalibrated"
+#: Identifies this module's drawing code: figures stored with a snapshot
+#: (``LeaderboardSnapshot.charts``) by another version of it are drawn again.
+CHARTS_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 # Legends sit above the plot, right of the title's line, never over the axes' labels; the axes
 # grow their margins to fit their labels (long run names on a matrix stay inside its card).
 _LEGEND = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1}
@@ -157,6 +162,21 @@ def category_chart(board: Leaderboard) -> dict | None:
                       title="Elo by prompt category (95% CI)", xaxis=_AXIS,
                       yaxis={**_AXIS, "title": {"text": "Elo"}})
     return _as_dict(fig)
+
+
+def campaign_figures(board: Leaderboard) -> list[dict]:
+    """The campaign page's charts of ``board`` as ``[{"id", "figure"}]`` (none without votes).
+
+    Drawn when the snapshot is computed and stored with it (``LeaderboardSnapshot.charts``):
+    building plotly figures costs far more than reading them back."""
+    if not board.votes:
+        return []
+    figures = [("elo", elo_chart(board)),
+               ("winrate-observed", winrate_chart(board, which="observed")),
+               ("winrate-predicted", winrate_chart(board, which="predicted")),
+               ("metric-scatter", metric_scatter(board)),
+               ("categories", category_chart(board))]
+    return [{"id": key, "figure": figure} for key, figure in figures if figure is not None]
 
 
 def checkpoint_elo_chart(series: list[dict]) -> dict | None:

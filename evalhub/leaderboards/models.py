@@ -27,6 +27,10 @@ class LeaderboardSnapshot(models.Model):
     fingerprint = models.CharField(max_length=64, blank=True)
     votes_count = models.PositiveIntegerField(default=0)
     computed_at = models.DateTimeField()
+    charts = models.JSONField(
+        default=dict, blank=True,
+        help_text="The dashboard's figures of this payload, drawn when it was computed "
+                  "(charts.snapshot_figures): no plotly work per page view.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "criterion", "filters_hash"],
@@ -50,3 +54,21 @@ class LeaderboardRefresh(models.Model):
 
     def __str__(self) -> str:
         return f"refresh of {self.campaign_id} queued {self.enqueued_at:%H:%M:%S}"
+
+
+class QualitySnapshot(models.Model):
+    """A campaign's annotator quality as the leaderboards' refresh computed it
+    (``evalhub.leaderboards.quality_snapshot``): the crowd-BT reliability of every annotator,
+    gold accuracy and fast votes, agreement per criterion, votes per annotator. The pages read
+    it instead of estimating per request; ``fingerprint`` (``leaderboards.fingerprint``) says
+    whether it is stale. Who is excluded is read live and applied to it.
+    """
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE,
+                                    related_name="quality_snapshot")
+    payload = models.JSONField(default=dict)
+    fingerprint = models.CharField(max_length=64, blank=True)
+    computed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"annotator quality of {self.campaign_id} @ {self.computed_at:%Y-%m-%d %H:%M}"

@@ -6,6 +6,8 @@ The ``quality`` filter (query parameter, command option) picks one of:
 - ``exclude``: also leave out every annotator flagged by
   :func:`evalhub.campaigns.quality.reliability.campaign_reliability` (gold, fast, position,
   accuracy; reasons in ``ratings.reliability.FLAG_REASONS``);
+
+(the estimate the refresh stored when it is current: ``quality_snapshot.current_reliability``)
 - ``weight``: count each vote with its annotator's crowd-BT weight
   :math:`w_k = \\max(0, 2\\hat\\eta_k - 1)^2 (1 - |2\\ell_k - 1|)(1 - f_k)` (formula and
   derivation in :mod:`ratings.reliability`). The Bradley-Terry fit takes the weighted counts as
@@ -20,7 +22,8 @@ import numpy as np
 from django.db.models import Count, QuerySet
 
 from evalhub.campaigns.models import Campaign, Judgment
-from evalhub.campaigns.quality.reliability import campaign_reliability
+from evalhub.campaigns.quality.reliability import CampaignReliability
+from evalhub.leaderboards.quality_snapshot import current_reliability
 from ratings import encode_outcomes
 
 QUALITY_ALL, QUALITY_EXCLUDE, QUALITY_WEIGHT = "", "exclude", "weight"
@@ -37,7 +40,7 @@ def quality_filtered(qs: QuerySet[Judgment], *, campaign: Campaign, quality: str
     """``qs`` less the flagged annotators' votes when ``quality == "exclude"``."""
     if quality != QUALITY_EXCLUDE:
         return qs
-    flagged = campaign_reliability(campaign=campaign).flagged_ids()
+    flagged = current_reliability(campaign=campaign).flagged_ids()
     return qs.exclude(annotator_id__in=flagged) if flagged else qs
 
 
@@ -46,7 +49,7 @@ def weighted_grouped_votes(qs: QuerySet[Judgment], index: dict[int, int], *,
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """As the leaderboard's ``_grouped_votes`` (a_idx, b_idx, outcome codes, counts,
     categories), each vote counted with its annotator's weight (one row per annotator too)."""
-    weights = campaign_reliability(campaign=campaign).weights()
+    weights = current_reliability(campaign=campaign).weights()
     rows = (qs.values("task__prompt__category", "task__run_a_id", "task__run_b_id", "outcome",
                       "annotator_id").annotate(count=Count("id")).order_by())
     a, b, o, c, cats = [], [], [], [], []
@@ -76,11 +79,13 @@ class AnnotatorTreatment:
     treatment: str  # "left out", "weight 12 %", "counted in full"
 
 
-def annotator_treatments(*, campaign: Campaign, quality: str) -> list[AnnotatorTreatment]:
-    """The annotators excluded, flagged or down-weighted in ``campaign``, with their reasons and
-    what the ``quality`` mode does with their votes (for the dashboard)."""
+def annotator_treatments(*, reliability: CampaignReliability, quality: str
+                         ) -> list[AnnotatorTreatment]:
+    """The annotators excluded, flagged or down-weighted in a campaign (``reliability``: its
+    stored estimate, ``quality_snapshot.quality_get``), with their reasons and what the
+    ``quality`` mode does with their votes (for the dashboard)."""
     result = []
-    for row in campaign_reliability(campaign=campaign).affected():
+    for row in reliability.affected():
         reasons = (("excluded by a scientist",) if row.excluded else ()) + row.reasons
         if not reasons:
             reasons = ("low crowd-BT weight",)

@@ -9,22 +9,19 @@ ids to matrix indices and back, and shapes the typed result
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
 import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from evalhub.campaigns.models import (
-    AnnotatorFlag,
     Campaign,
     JudgeKind,
     Judgment,
@@ -34,7 +31,7 @@ from evalhub.campaigns.quality.annotators import (
     excluded_annotator_ids,
     gold_accuracy_by_annotator,
 )
-from evalhub.evaluation.models import MetricName, RunMetric
+from evalhub.evaluation.models import MetricName
 from evalhub.evaluation.selectors import run_metric_values
 from evalhub.leaderboards.filters import HUMAN, LeaderboardFilters
 from evalhub.leaderboards.kwise import joint_ratings, kwise_votes
@@ -143,61 +140,6 @@ def metric_judge_calibrated(*, campaign: Campaign, metric: str) -> bool:
     """False when any judgment of this metric judge rests on scores from random weights."""
     return not Judgment.objects.filter(campaign=campaign, judge_kind=JudgeKind.METRIC,
                                        metric_name=metric, metric_calibrated=False).exists()
-
-
-def data_fingerprint(*, campaign: Campaign) -> str:
-    """Changes whenever anything a leaderboard of ``campaign`` is computed from changes."""
-    votes = Judgment.objects.filter(campaign=campaign).aggregate(
-        n=Count("id"), last=Max("id"), retracted=Count("id", filter=Q(retracted_at__isnull=False)),
-        last_retracted=Max("retracted_at"))
-    flags = AnnotatorFlag.objects.filter(campaign=campaign).aggregate(
-        n=Count("id"), last=Max("updated_at"))
-    run_ids = sorted(campaign.runs.values_list("id", flat=True))
-    metrics = RunMetric.objects.filter(run_id__in=run_ids).aggregate(
-        n=Count("id"), last=Max("created_at"))
-    state = {"votes": votes, "flags": flags, "runs": run_ids, "metrics": metrics,
-             "criteria": campaign.criteria}
-    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
-
-
-@dataclasses.dataclass(frozen=True)
-class ChangesSince:
-    """What changed in a campaign's data after a snapshot was computed (counts of rows)."""
-
-    votes: int  # human judgments added
-    metric_judgments: int  # metric-judge judgments added
-    retractions: int  # judgments undone
-    annotator_flags: int  # annotators flagged, excluded or readmitted
-    metric_values: int  # run-level metric values stored (a metric job finished)
-
-    def describe(self) -> str:
-        """E.g. ``"3 new votes, 2 new metric values"``; what else the fingerprint covers (the
-        campaign's runs or criteria) when no row changed."""
-        parts = [f"{n} {what}" for n, what in (
-            (self.votes, "new vote" if self.votes == 1 else "new votes"),
-            (self.metric_judgments,
-             "new metric judgment" if self.metric_judgments == 1 else "new metric judgments"),
-            (self.retractions, "vote undone" if self.retractions == 1 else "votes undone"),
-            (self.annotator_flags,
-             "annotator flag changed" if self.annotator_flags == 1 else "annotator flags changed"),
-            (self.metric_values,
-             "new metric value" if self.metric_values == 1 else "new metric values"),
-        ) if n]
-        return ", ".join(parts) or "the campaign's runs or criteria changed"
-
-
-def changes_since(*, campaign: Campaign, since: datetime) -> ChangesSince:
-    """The rows behind :func:`data_fingerprint` written or changed after ``since``: what makes
-    a snapshot stale, said instead of a blanket "new votes" (three aggregate queries)."""
-    judgments = Judgment.objects.filter(campaign=campaign).aggregate(
-        votes=Count("id", filter=Q(created_at__gt=since, judge_kind=JudgeKind.HUMAN)),
-        metric=Count("id", filter=Q(created_at__gt=since) & ~Q(judge_kind=JudgeKind.HUMAN)),
-        retracted=Count("id", filter=Q(retracted_at__gt=since)))
-    flags = AnnotatorFlag.objects.filter(campaign=campaign, updated_at__gt=since).count()
-    metrics = RunMetric.objects.filter(run__campaigns=campaign, created_at__gt=since).count()
-    return ChangesSince(votes=judgments["votes"], metric_judgments=judgments["metric"],
-                        retractions=judgments["retracted"], annotator_flags=flags,
-                        metric_values=metrics)
 
 
 def snapshot_for(*, campaign: Campaign, filters: LeaderboardFilters

@@ -21,10 +21,13 @@ from evalhub.campaigns.models import (
 from evalhub.core.errors import EvalHubError
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.evaluation.selectors import image_metric_values
+from evalhub.leaderboards import charts
 from evalhub.leaderboards.filters import LeaderboardFilters
+from evalhub.leaderboards.fingerprint import data_fingerprint
 from evalhub.leaderboards.models import LeaderboardRefresh, LeaderboardSnapshot
-from evalhub.leaderboards.results import is_current
-from evalhub.leaderboards.selectors import data_fingerprint, leaderboard_compute, snapshot_for
+from evalhub.leaderboards.quality_snapshot import quality_snapshot_refresh
+from evalhub.leaderboards.results import Leaderboard, is_current
+from evalhub.leaderboards.selectors import leaderboard_compute, snapshot_for
 
 # --- metric judges ----------------------------------------------------------------------------
 
@@ -158,7 +161,7 @@ def leaderboard_snapshot_refresh(*, campaign: Campaign, filters: LeaderboardFilt
     board = leaderboard_compute(campaign=campaign, filters=filters, rounds=rounds)
     defaults = {"payload": board.to_json(), "fingerprint": fingerprint, "votes_count": board.votes,
                 "filters": filters.as_dict(), "is_default": filters.is_default,
-                "computed_at": timezone.now()}
+                "computed_at": timezone.now(), "charts": _charts(board)}
     lookup = {"campaign": campaign, "criterion": filters.criterion,
               "filters_hash": filters.hash}
     try:
@@ -170,26 +173,47 @@ def leaderboard_snapshot_refresh(*, campaign: Campaign, filters: LeaderboardFilt
     return snapshot
 
 
+def _charts(board: Leaderboard) -> dict:
+    return {"version": charts.CHARTS_VERSION, "figures": charts.campaign_figures(board)}
+
+
+def snapshot_figures(snapshot: LeaderboardSnapshot) -> list[dict]:
+    """The campaign page's charts of ``snapshot`` (``[{"id", "figure"}]``): as stored with it,
+    or drawn now and stored when they were drawn by another version of ``charts.py``."""
+    stored = snapshot.charts or {}
+    if stored.get("version") == charts.CHARTS_VERSION:
+        return stored["figures"]
+    snapshot.charts = _charts(snapshot.result)
+    LeaderboardSnapshot.objects.filter(pk=snapshot.pk).update(charts=snapshot.charts)
+    return snapshot.charts["figures"]
+
+
 def campaign_leaderboards_refresh(*, campaign: Campaign) -> list[LeaderboardSnapshot]:
-    """Recompute the default (human, unfiltered) leaderboard of every criterion."""
+    """Recompute the default (human, unfiltered) leaderboard of every criterion, and the
+    annotator quality the pages show beside them (``quality_snapshot``), so that no page
+    estimates either per request."""
+    quality_snapshot_refresh(campaign=campaign, fingerprint=data_fingerprint(campaign=campaign))
     return [leaderboard_snapshot_refresh(campaign=campaign,
                                          filters=LeaderboardFilters(criterion=criterion))
             for criterion in campaign.criteria]
 
 
-def leaderboard_get(*, campaign: Campaign, filters: LeaderboardFilters, refresh: bool = False
-                    ) -> tuple[LeaderboardSnapshot, bool]:
+def leaderboard_get(*, campaign: Campaign, filters: LeaderboardFilters, refresh: bool = False,
+                    fingerprint: str | None = None) -> tuple[LeaderboardSnapshot, bool]:
     """The snapshot for ``filters`` and whether it is stale.
 
     A missing snapshot, one stored by an older version of the result (another ``schema``: it
     cannot be read back), or a stale one for non-default filters is recomputed now; a stale
     default snapshot is returned as is (the background refresh is already queued; this queues
     one more in case it was lost) so that the page stays fast while votes pour in. Read the
-    leaderboard with ``snapshot.result``.
+    leaderboard with ``snapshot.result``. ``fingerprint``: the campaign's current data
+    fingerprint when the caller has it already.
     """
     snapshot = snapshot_for(campaign=campaign, filters=filters)
     readable = snapshot is not None and is_current(snapshot.payload)
-    fresh = readable and snapshot.fingerprint == data_fingerprint(campaign=campaign)
+    if fingerprint is None:
+        fingerprint = data_fingerprint(campaign=campaign)
+    fresh = readable and snapshot.fingerprint == fingerprint
     if not readable or refresh or (not fresh and not filters.is_default):
         return leaderboard_snapshot_refresh(campaign=campaign, filters=filters), False
     if not fresh:

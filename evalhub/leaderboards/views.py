@@ -17,15 +17,16 @@ from evalhub.evaluation.selectors import run_metric_values
 from evalhub.leaderboards import charts
 from evalhub.leaderboards.access import campaign_for_science, model_for_science
 from evalhub.leaderboards.filters import LeaderboardFilters, parse_ab, parse_filters
+from evalhub.leaderboards.fingerprint import changes_since, data_fingerprint
 from evalhub.leaderboards.quality import QUALITY_MODES, annotator_treatments
+from evalhub.leaderboards.quality_snapshot import quality_get
 from evalhub.leaderboards.selectors import (
     IMAGE_RUN_METRICS,
     METRIC_LABELS,
     VIDEO_RUN_METRICS,
     ab_test,
-    changes_since,
 )
-from evalhub.leaderboards.services import leaderboard_get
+from evalhub.leaderboards.services import leaderboard_get, snapshot_figures
 from evalhub.leaderboards.text import RANK_DEFINITION, metric_cell, ranking_rows, table_metrics
 from evalhub.projects.selectors import SCIENCE_ROLES, projects_for_user
 from evalhub.runs.models import GenerationRun, GenModel
@@ -61,16 +62,14 @@ def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
         ab = parse_ab(request.GET.get("ab") or (",".join(pair) if all(pair) else None))
     except EvalHubError as exc:
         error, filters, ab = exc.message, LeaderboardFilters(), None
-    snapshot, stale = leaderboard_get(campaign=campaign, filters=filters)
+    # Everything statistical is read from snapshots the background refresh stores: the
+    # leaderboard with its charts, and the annotators' reliability (no estimate per request).
+    fingerprint = data_fingerprint(campaign=campaign)
+    snapshot, stale = leaderboard_get(campaign=campaign, filters=filters,
+                                      fingerprint=fingerprint)
+    quality = quality_get(campaign=campaign, fingerprint=fingerprint)
     board = snapshot.result
     rows, any_uncal = ranking_rows(board)
-    figures = []
-    if board.votes:
-        figures += [("elo", charts.elo_chart(board)),
-                    ("winrate-observed", charts.winrate_chart(board, which="observed")),
-                    ("winrate-predicted", charts.winrate_chart(board, which="predicted")),
-                    ("metric-scatter", charts.metric_scatter(board)),
-                    ("categories", charts.category_chart(board))]
     run_names = board.run_names
     return render(request, "leaderboards/campaign.html", {
         "campaign": campaign, "board": board, "snapshot": snapshot, "stale": stale,
@@ -78,8 +77,7 @@ def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
         else None,
         "rows": rows, "any_uncalibrated": any_uncal, "metric_headers": table_metrics(board),
         "rank_definition": RANK_DEFINITION,
-        "charts": _with_data_ids([{"id": k, "figure": f} for k, f in figures
-                                  if f is not None]),
+        "charts": _with_data_ids(snapshot_figures(snapshot)),
         "filters": {k: request.GET.get(k, "") for k in FILTER_KEYS},
         "criteria": campaign.criteria,
         "judges": ["human", *(f"metric:{m}" for m in board.metric_judges)],
@@ -89,9 +87,11 @@ def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "reversals": board.category_breakdown.reversals[:20],
         "category_winners": {c: run_names.get(r, r) for c, r in
                              board.category_breakdown.winners.items()},
-        # Who quality control leaves out or down-weights, and why (read live, not snapshot).
+        # Who quality control leaves out or down-weights, and why (as of quality.computed_at).
         "quality_modes": QUALITY_MODES,
-        "quality_rows": annotator_treatments(campaign=campaign, quality=filters.quality),
+        "quality": quality,
+        "quality_rows": annotator_treatments(reliability=quality.reliability,
+                                             quality=filters.quality),
     })
 
 

@@ -13,6 +13,9 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Case, OuterRef, Subquery, When
+from django.forms.utils import flatatt
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from evalhub.campaigns.models import MAX_K, MIN_K, Campaign, Criterion, PairPolicy, TaskKind
 from evalhub.core.limits import MAX_TEXT_CHARS
@@ -59,9 +62,30 @@ def project_members(project: Project) -> Any:
             .order_by(Case(When(project_role=Role.ANNOTATOR, then=0), default=1), "username"))
 
 
+class PlainCheckboxes(forms.CheckboxSelectMultiple):
+    """Django's checkbox list written in Python: its per-option templates cost about 1 ms a
+    member, a tenth of the campaign page with 100 annotators. The same HTML (the list's id,
+    one ``<div><label><input></label></div>`` per choice, each input with the field's
+    attributes), escaped by ``format_html``."""
+
+    def render(self, name: str, value: Any, attrs: dict | None = None,
+               renderer: Any = None) -> SafeString:
+        chosen = {str(v) for v in self.format_value(value)}
+        final = self.build_attrs(self.attrs, attrs)
+        base_id = final.pop("id", None) or f"id_{name}"
+        items = format_html_join("", '<div><label for="{}"><input type="checkbox" name="{}" '
+                                 'value="{}"{} id="{}"{}> {}</label></div>', (
+                                     (f"{base_id}_{i}", name, key, flatatt(final),
+                                      f"{base_id}_{i}",
+                                      mark_safe(" checked") if str(key) in chosen else "",
+                                      label)
+                                     for i, (key, label) in enumerate(self.choices)))
+        return format_html('<div id="{}">{}</div>', base_id, items)
+
+
 def _annotators_field() -> MemberChoiceField:
     return MemberChoiceField(queryset=get_user_model().objects.none(), required=False,
-                             widget=forms.CheckboxSelectMultiple, label="Annotators",
+                             widget=PlainCheckboxes, label="Annotators",
                              help_text=ANNOTATORS_HELP)
 
 

@@ -26,10 +26,9 @@ from evalhub.campaigns.manage.forms import (
     StatusForm,
     status_actions,
 )
-from evalhub.campaigns.manage.selectors import annotator_progress, gold_pairs, live_progress
+from evalhub.campaigns.manage.selectors import gold_pairs, live_progress
 from evalhub.campaigns.models import Campaign
-from evalhub.campaigns.quality.agreement import agreement_by_criterion
-from evalhub.campaigns.quality.annotators import annotator_quality, annotator_set_excluded
+from evalhub.campaigns.quality.annotators import annotator_set_excluded
 from evalhub.campaigns.services import (
     TRANSITIONS,
     campaign_create,
@@ -37,6 +36,7 @@ from evalhub.campaigns.services import (
     campaign_set_status,
 )
 from evalhub.core.errors import EvalHubError
+from evalhub.leaderboards.quality_snapshot import quality_get
 from evalhub.runs.gallery.access import project_for_science
 from evalhub.runs.gallery.selectors import project_categories
 
@@ -85,17 +85,21 @@ def campaign_new(request: HttpRequest, project_id: int) -> HttpResponse:
 def _detail(request: HttpRequest, campaign: Campaign, role: str, *,
             gold_form: GoldAddForm | None = None, errors: dict[str, str] | None = None,
             annotators_form: AnnotatorsForm | None = None, status: int = 200) -> HttpResponse:
-    quality = annotator_quality(campaign=campaign)
+    # Quality, agreement and votes per annotator as the background refresh stored them (no
+    # pass over every vote per request); the page says when they were computed.
+    stored = quality_get(campaign=campaign)
+    quality = list(stored.annotators)
     progress = live_progress(campaign=campaign)
     return render(request, "campaigns/manage/detail.html", {
         "campaign": campaign, "project": campaign.project, "role": role,
         "runs": campaign.runs.select_related("checkpoint__model").order_by("name"),
         "actions": status_actions(campaign, TRANSITIONS),
         "progress": progress,
-        "annotators": annotator_progress(campaign=campaign),
+        "annotators": stored.progress,
         "quality": quality,
+        "quality_state": stored,
         "flagged": [row for row in quality if row.flagged or row.excluded],
-        "agreement": agreement_by_criterion(campaign=campaign),
+        "agreement": stored.agreement,
         "gold_form": gold_form or GoldAddForm(campaign=campaign),
         "gold_pairs": gold_pairs(campaign=campaign),
         "annotators_form": annotators_form or AnnotatorsForm(campaign=campaign),

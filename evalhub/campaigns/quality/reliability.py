@@ -20,7 +20,7 @@ Annotators the scientists excluded are always left out, whatever the estimate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 
 import numpy as np
@@ -44,7 +44,8 @@ class AnnotatorReliability:
     """One annotator's reliability in one campaign.
 
     ``accuracy``: crowd-BT probability of reporting the true preference; ``weight``: what one of
-    their votes counts in a weighted leaderboard, 0-1 (0 when the scientists excluded them);
+    their votes counts in a weighted leaderboard, 0-1 (0 when the scientists excluded them;
+    ``estimated_weight`` is the estimate's, whatever the exclusion);
     ``left_share``: shrunk share of decisive votes for the left image; ``fast_share``: share of
     their votes below the fast-vote floor; ``flags``: raised flags (keys of
     ``ratings.reliability.FLAG_REASONS``), ``reasons`` the same in words.
@@ -56,6 +57,7 @@ class AnnotatorReliability:
     gold_votes: int
     accuracy: float
     weight: float
+    estimated_weight: float
     left_share: float
     fast_share: float
     flags: tuple[str, ...]
@@ -87,6 +89,23 @@ class CampaignReliability:
     def affected(self) -> list[AnnotatorReliability]:
         """Annotators excluded, flagged or down-weighted: what the dashboards list."""
         return [a for a in self.annotators if a.excluded or a.flags or a.down_weighted]
+
+    def with_exclusions(self, excluded: set[int]) -> CampaignReliability:
+        """The same estimate with ``excluded`` (annotator ids) as the scientists' exclusions:
+        what a stored estimate becomes when annotators were excluded or readmitted since."""
+        return CampaignReliability(tuple(
+            replace(a, excluded=a.annotator_id in excluded,
+                    weight=0.0 if a.annotator_id in excluded else a.estimated_weight)
+            for a in self.annotators))
+
+    def to_json(self) -> list[dict]:
+        return [asdict(a) for a in self.annotators]
+
+    @classmethod
+    def from_json(cls, rows: list[dict]) -> CampaignReliability:
+        return cls(tuple(AnnotatorReliability(**{
+            **row, "flags": tuple(row["flags"]), "reasons": tuple(row["reasons"])})
+            for row in rows))
 
 
 def campaign_reliability(*, campaign: Campaign) -> CampaignReliability:
@@ -152,6 +171,7 @@ def campaign_reliability(*, campaign: Campaign) -> CampaignReliability:
             annotator_id=aid, username=names.get(aid, "?"), votes=int(counts["votes"][k]),
             gold_votes=int(counts["gold"][k]), accuracy=float(estimate.accuracy[k]),
             weight=0.0 if aid in excluded else float(estimate.weight[k]),
+            estimated_weight=float(estimate.weight[k]),
             left_share=float(estimate.left_share[k]), fast_share=float(estimate.fast_share[k]),
             flags=flags, reasons=tuple(FLAG_REASONS[f] for f in flags),
             excluded=aid in excluded))

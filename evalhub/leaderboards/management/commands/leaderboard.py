@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from evalhub.campaigns.models import Campaign
 from evalhub.core.cli import model_text, reports_domain_errors
 from evalhub.leaderboards.filters import parse_ab, parse_filters
-from evalhub.leaderboards.selectors import ab_test, changes_since
+from evalhub.leaderboards.fingerprint import changes_since
+from evalhub.leaderboards.selectors import ab_test
 from evalhub.leaderboards.services import leaderboard_get
 from evalhub.leaderboards.text import leaderboard_table
 from evalhub.prompts.models import Prompt
