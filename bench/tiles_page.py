@@ -22,15 +22,19 @@ Measured in the page (an init script that only listens):
   fresh browser context each time (empty HTTP and memory caches; the session cookie comes from
   a separate sign-in context, which first asks for the page's HTML a few times so that no
   gunicorn worker serves its very first request inside the figure), the same pair (the
-  annotator's lease is resumed), ``repeat`` times; the median is the figure. The server's own
-  caches are warm after the first load, as on a live server. ``first_timelines`` says where
-  the time went (Resource Timing: HTML, first API answer, the tile viewer's script, this
-  pair's descriptors, first tile asked, last tile received).
-- ``next_drawn_ms``: keydown of a vote to the next pair flagged drawn (its tiles are fetched
-  when it is shown: the page prefetches only the next pair's descriptors).
+  annotator's lease is resumed: the page view hands the held lease back), ``repeat`` times;
+  the median is the figure. The server's own caches are warm after the first load, as on a
+  live server. ``first_timelines`` says where the time went (Resource Timing: HTML, the page's
+  modules, the tile viewer's script, first tile asked, last tile received, the first API
+  answer, descriptors asked for). The first task comes in the HTML with its pyramids'
+  geometry, so the first tiles should be asked for before any API request, and no descriptor
+  at all.
+- ``next_drawn_ms``: keydown of a vote to the next pair flagged drawn (the page asks for the
+  next pair's fit-level tiles while the current one is rated).
 - ``at_fit_kb``: bytes moved on the wire (Chrome DevTools Protocol ``encodedDataLength``:
-  headers and bodies) for a pair's descriptors and tiles, from the pair's request to its
-  drawing at fit, per pair; the page and its scripts are counted apart (``page_kb``).
+  headers and bodies) for a pair's tiles (and descriptors, if any) up to its drawing at fit,
+  per pair, counted by the pair's images (tiles fetched ahead, while the previous pair was
+  rated, count for their own pair); the page and its scripts are counted apart (``page_kb``).
 - ``deep_zoom_kb``: tile bytes of a scripted session on the last pair: 1:1 at the centre
   (``n``), wheel zoom to the deepest level at three places, four drags, 1:1 again, back to fit
   (``0``), each step followed by a quiet network (no tile in flight for 0.5 s).
@@ -182,8 +186,8 @@ PROBE_SCRIPT = r"""
 
 
 # Where the first load's time went (Resource Timing, ms after navigation start): the page's
-# HTML, the first API answer, the tile viewer's script, the first tile asked for and the last
-# tile received before the pair was flagged drawn.
+# HTML, its modules, the tile viewer's script, the first tile asked for and the last tile
+# received before the pair was flagged drawn, the first API answer, descriptors asked for.
 TIMELINE_SCRIPT = r"""() => {
   const nav = performance.getEntriesByType("navigation")[0];
   const entries = performance.getEntriesByType("resource");
@@ -196,12 +200,13 @@ TIMELINE_SCRIPT = r"""() => {
   return {
     html_ms: nav ? Math.round(nav.responseEnd) : null,
     dom_ready_ms: nav ? Math.round(nav.domContentLoadedEventEnd) : null,
-    first_api_ms: end(pick((url) => url.includes("/api/")).slice(0, 1)),
+    modules_ms: end(pick((url) => url.includes("/static/js/rate"))),
     viewer_script_ms: end(pick((url) => url.includes("openseadragon"))),
-    descriptors_ms: end(pick((url) => url.includes(".dzi")).slice(0, 2)),  // this pair's
     first_tile_asked_ms: start(tiles),
     last_tile_ms: end(tiles),
     tiles: tiles.length,
+    first_api_ms: end(pick((url) => url.includes("/api/")).slice(0, 1)),
+    descriptors: pick((url) => url.includes(".dzi")).length,
   };
 }"""
 
@@ -236,10 +241,15 @@ class Wire:
 
     def totals(self) -> dict[str, float]:
         """Bytes so far: tiles and descriptors, and everything else (page, scripts, API)."""
-        tiles = sum(r["bytes"] for r in self.requests.values() if "/rate/tiles/" in r["url"])
+        tiles = self.tile_bytes()
         total = sum(r["bytes"] for r in self.requests.values())
         count = sum("/rate/tiles/" in r["url"] for r in self.requests.values())
         return {"tiles": tiles, "other": total - tiles, "tile_requests": count}
+
+    def tile_bytes(self, tokens: set[str] | None = None) -> int:
+        """Bytes of tiles and descriptors so far, of the images ``tokens`` (default: all)."""
+        return sum(r["bytes"] for r in self.requests.values() if "/rate/tiles/" in r["url"]
+                   and (tokens is None or any(token in r["url"] for token in tokens)))
 
     def pending(self) -> int:
         return sum(not r["done"] for r in self.requests.values())
@@ -269,6 +279,12 @@ class FormatResult:
     deep_zoom_tile_requests: int | None
     deepest_zoom: str | None
     errors: list[str]
+
+
+# The display tokens of the images on screen (their tile viewers' sources).
+SHOWN_TOKENS = r"""() => [...document.querySelectorAll('.pane:not([hidden]) .osd-holder')]
+  .map((el) => OpenSeadragon.getViewer(el).world.getItemAt(0).source.tilesUrl
+    .match(/tiles\/([0-9a-f]{64})/)[1])"""
 
 
 def wait_drawn(page, count: int, timeout_s: float) -> dict:
@@ -351,10 +367,9 @@ def measure_format(browser, base: str, state: dict, fmt: str, seeded: dict, repe
             result.first_page_kb.append(round(totals["other"] / 1024, 1))
             if attempt < repeat - 1:
                 continue
-            result.at_fit_kb.append(round(totals["tiles"] / 1024, 1))
+            at_fit = [wire.tile_bytes(set(page.evaluate(SHOWN_TOKENS)))]
             lease = drawn["lease"]
             for shown in range(2, pairs + 1):
-                before = wire.totals()["tiles"]
                 page.keyboard.press("1")
                 drawn = wait_drawn(page, shown, timeout_s)
                 if drawn["lease"] == lease:
@@ -363,7 +378,8 @@ def measure_format(browser, base: str, state: dict, fmt: str, seeded: dict, repe
                 key = page.evaluate("() => window.__tilesBench.keys.at(-1)")
                 result.next_drawn_ms.append(round(drawn["at"] - key, 1))
                 settle(page, wire, timeout_s)
-                result.at_fit_kb.append(round((wire.totals()["tiles"] - before) / 1024, 1))
+                at_fit.append(wire.tile_bytes(set(page.evaluate(SHOWN_TOKENS))))
+            result.at_fit_kb = [round(size / 1024, 1) for size in at_fit]
             kb, requests, deepest = deep_zoom(page, wire, timeout_s)
             result.deep_zoom_kb = round(kb, 1)
             result.deep_zoom_tile_requests = requests

@@ -1,37 +1,50 @@
-// The annotator's rating page: one pair on screen, the next one already leased, decoded and
-// waiting behind it (rate/stage.js), votes written to a local outbox before they are sent.
-// Votes count only on a pair that is drawn. See templates/campaigns/rate.html.
+// The annotator's rating page, for both task kinds: a pair (two panes, answers per criterion:
+// rate/answers.js) or best of K (K panes in a grid, picks 1..K: rate/picks.js). One task on
+// screen, the next one already leased, decoded and waiting behind it (rate/stage.js), votes
+// written to a local outbox before they are sent. Votes count only on a task that is drawn.
+// See templates/campaigns/rate.html.
+//
+// The first task comes in the page itself (#rate-first: what next/ would answer, leased by the
+// same service), so the first images are asked for before any API round trip; a tiled image's
+// tiles for the view at fit are asked for before the tile viewer's script has arrived.
 //
 // The keypress that votes does only what the next frame needs (store the vote, swap the
 // panes, the prompt); sending, the undo history, the progress line and the announcement
 // follow once that frame is out (afterFrame).
 
+import { PairAnswers } from "./rate/answers.js";
 import { NetworkError, RateApi } from "./rate/api.js";
 import { afterFrame } from "./rate/frame.js";
+import { loadOpenSeadragon, warmFitTiles } from "./rate/images.js";
+import { Picks } from "./rate/picks.js";
 import { VoteQueue } from "./rate/queue.js";
-import { Stage } from "./rate/stage.js";
+import { Stage, gridItems, pairItems } from "./rate/stage.js";
 import { VideoStage } from "./rate/video.js";
 import { SyncedView, formatScale } from "./rate/zoom.js";
 
 const cfg = JSON.parse(document.getElementById("rate-config").textContent);
+const first = JSON.parse(document.getElementById("rate-first").textContent);
+const $ = (selector, root = document) => root.querySelector(selector);
+const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
+const app = $("#rate-app");
+const grid = cfg.kind === "best_of_k";
+const items = grid ? gridItems : pairItems;
+warmFirst(); // before anything else: the first tiles are the longest wait of the first load
+
 const api = new RateApi(cfg.api);
 const storagePrefix = `evalhub.rate.v1.${cfg.campaign}.${cfg.user}`;
 const queue = new VoteQueue(api, `${storagePrefix}.outbox`);
 const historyKey = `${storagePrefix}.history`;
 const view = new SyncedView();
 const criteria = cfg.criteria.map((c) => c.key);
+const root = $("#rate-stage");
+// Pairs: video pairs (items with `video`) play in the same panes, in sync; images go to Stage.
+// Best of K: the grid's panes, images only (a video task shows its posters).
+const stage = grid ? new Stage(root, view, cfg.osd, gridItems)
+  : new VideoStage(root, view, new Stage(root, view, cfg.osd), $(".rate-answers", app));
+const input = grid ? new Picks(app, { k: cfg.k, rankAll: cfg.rank_all, criterion: criteria[0] })
+  : new PairAnswers(app, criteria);
 
-const $ = (selector, root = document) => root.querySelector(selector);
-const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
-const app = $("#rate-app");
-// Video pairs (items with `video`) play in the same panes, in sync; images go to Stage.
-const stage = new VideoStage($("#rate-stage"), view, new Stage($("#rate-stage"), view, cfg.osd),
-                             $(".rate-answers", app));
-
-const KEYS = {
-  1: "left", ArrowLeft: "left", 2: "right", ArrowRight: "right",
-  3: "tie", t: "tie", 4: "both_bad", b: "both_bad",
-};
 const UNDO_DEPTH = 20;
 const PREPARING_POLL_MS = 2500; // while the campaign's large images are being tiled
 const SLOW_MS = 100; // a pair not drawn by then shows as loading (buttons greyed, spinner)
@@ -40,7 +53,6 @@ const state = {
   current: null, // task payload on screen
   upcoming: [], // leased tasks, preloaded, waiting their turn
   history: [], // [{clientId, task}] votes cast here, newest last, for undo (kept in storage)
-  answers: {}, // criterion -> answer for the current pair
   ready: false, // the pair is drawn: votes count from here
   broken: false, // a pane failed to load: only skip, report and retry
   slowTimer: null,
@@ -58,6 +70,25 @@ const state = {
   advancing: null, // the advance() in progress: two at once would show two pairs in turn
   starting: null, // start() until the first pair is up: an undo right after a reload waits
 };
+
+/** The first task's tiles for the view at fit, and the tile viewer's script, asked for now
+ * (the panes are laid out: module scripts run once the page's style sheets are in). */
+function warmFirst() {
+  if (!first || !first.lease) return;
+  // The panes' size as the task will be shown: its prompt (one line or two) and its source
+  // pane change it.
+  $("#rate-prompt").textContent = first.prompt;
+  app.classList.toggle("has-source", Boolean(first.source_image));
+  if (first.source_image && !grid) $("#rate-stage .pane-source").hidden = false;
+  const panes = Object.fromEntries($$("#rate-stage .pane").map((el) => [el.dataset.side, el]));
+  let tiled = false;
+  for (const [side, image] of items(first)) {
+    if (!image || !image.tiles || image.video || !panes[side]) continue;
+    tiled = true;
+    warmFitTiles(image, panes[side].querySelector(".pane-view"));
+  }
+  if (tiled) loadOpenSeadragon(cfg.osd).catch(() => {}); // a failure shows in its pane
+}
 
 // ---------------------------------------------------------------- small UI helpers
 
@@ -89,17 +120,6 @@ function renderProgress() {
   bar.value = state.done ? bar.max : mine;
 }
 
-function renderAnswers() {
-  const activeIndex = criteria.findIndex((key) => !state.answers[key]);
-  for (const row of $$(".criterion", app)) {
-    const key = row.dataset.criterion;
-    row.classList.toggle("active", key === criteria[activeIndex]);
-    for (const button of $$("button[data-answer]", row)) {
-      button.setAttribute("aria-pressed", String(state.answers[key] === button.dataset.answer));
-    }
-  }
-}
-
 /** "ready" (drawn: every action), "loading" (no action but undo) or "broken" (a pane failed:
  * skip, report, retry). Input follows at once; the buttons look disabled only when loading
  * lasts SLOW_MS, so a prefetched pair (drawn in the next frame) restyles nothing. */
@@ -116,7 +136,7 @@ function setInput(mode) {
 function renderInput() {
   const loading = !state.ready && !state.broken && !state.done && !state.preparing;
   if (app.classList.contains("loading") !== loading) app.classList.toggle("loading", loading);
-  for (const button of $$(".answer-btn", app)) setDisabled(button, !state.ready);
+  input.render(state.ready);
   for (const button of $$("#skip-btn, .report-btn, .error-report-btn", app)) {
     setDisabled(button, !(state.ready || state.broken));
   }
@@ -179,8 +199,7 @@ async function showTask(task) {
   state.current = task;
   app.dataset.lease = task.lease;
   notDone();
-  state.answers = {};
-  renderAnswers();
+  input.reset();
   setText($("#rate-prompt"), task.prompt);
   const hasSource = Boolean(task.source_image);
   if (app.classList.contains("has-source") !== hasSource) {
@@ -203,9 +222,16 @@ async function showTask(task) {
   prepareNext();
 }
 
+/** How the page names a pane: "left", "right", "source"; best of K: "3" for slot 2. */
+function paneName(side) {
+  return grid && side !== "source" ? String(Number(side) + 1) : side;
+}
+
 function showBroken(failed) {
   setInput("broken");
-  announce(`The ${failed.join(" and ")} image did not load: retry, report it, or skip`);
+  const what = grid ? `Image ${failed.map(paneName).join(" and ")}`
+    : `The ${failed.join(" and ")} image`;
+  announce(`${what} did not load: retry, report it, or skip`);
 }
 
 /** A pane's Retry: load it again; votes count once every pane is drawn. */
@@ -221,7 +247,7 @@ async function retryPane(side) {
   }
 }
 
-/** Put the next pair's images behind the current ones, once the current pair is drawn (so
+/** Put the next task's images behind the current ones, once the current pair is drawn (so
  * its frame is not kept waiting for them). */
 function prepareNext() {
   if (!state.ready || !state.upcoming.length) return;
@@ -393,7 +419,7 @@ function castVote() {
   const record = {
     client_id: crypto.randomUUID(),
     lease: task.lease,
-    answers: { ...state.answers },
+    ...input.fields(), // answers (pairs), rankings (best of K)
     latency_ms: Math.max(0, Math.round(performance.now() - state.shownAt)),
   };
   queue.add(record); // stored locally (durable from here on); sent after the next frame
@@ -402,20 +428,24 @@ function castVote() {
   advance();
   afterFrame(() => {
     saveHistory();
-    announce(criteria.length === 1 ? `Voted ${record.answers[criteria[0]].replace("_", " ")}` : "Vote saved");
+    announce(input.describe(record));
     renderProgress();
   });
 }
 
-function answer(value, criterion) {
+/** One answer (pairs) or pick (best of K); the vote is cast once it is complete. */
+function take(action) {
   if (!state.ready || !state.current) return;
-  const key = criterion || criteria.find((c) => !state.answers[c]) || criteria[criteria.length - 1];
-  state.answers[key] = value;
-  renderAnswers();
-  if (criteria.every((c) => state.answers[c])) castVote();
+  if (input.take(action)) castVote();
+  else input.render(state.ready);
 }
 
 async function undo() {
+  // A ranking in progress: U takes back its last pick, not the last vote.
+  if (state.ready && input.undo()) {
+    input.render(state.ready);
+    return;
+  }
   await state.starting; // resuming after a reload would otherwise cover the undone pair
   if (state.advancing) await state.advancing; // let the pair being put up settle first
   const last = state.history.pop();
@@ -493,7 +523,7 @@ function openReport(side) {
   if (!(state.ready || state.broken) || !state.current) return;
   const dialog = $("#report-dialog");
   dialog.dataset.side = side;
-  $("#report-side").textContent = side === "source" ? "source" : side;
+  $("#report-side").textContent = paneName(side);
   $("#report-note").value = "";
   dialog.showModal();
 }
@@ -560,7 +590,8 @@ function onKey(event) {
   if (event.target.closest("input, textarea, select, dialog")) return;
   const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
   let handled = true;
-  if (key in KEYS) answer(KEYS[key]);
+  const action = input.fromKey(key);
+  if (action) take(action);
   else if (key === "?" && $("#rate-instructions")) $("#rate-instructions").showModal();
   else if (key === "s") skip();
   else if (key === "u" || key === "Backspace") undo();
@@ -575,9 +606,9 @@ function wire() {
   app.addEventListener("click", (event) => {
     const button = event.target.closest("button");
     if (!button) return;
-    if (button.dataset.answer) {
-      answer(button.dataset.answer, button.closest(".criterion").dataset.criterion);
-    } else if (button.id === "skip-btn") skip();
+    const action = input.fromClick(button);
+    if (action) take(action);
+    else if (button.id === "skip-btn") skip();
     else if (button.id === "undo-btn") undo();
     else if (button.id === "zoom-reset") view.reset();
     else if (button.id === "zoom-native") view.native();
@@ -649,12 +680,39 @@ function wire() {
   }
 }
 
+/** The task the page came with is shown at once, unless this browser showed another one
+ * before a reload (then every held lease is asked for, and that one comes first) or its
+ * vote still waits in the outbox. Returns whether it was taken. */
+function startWithFirst() {
+  const onScreen = localStorage.getItem(`${storagePrefix}.current`);
+  const voted = new Set(queue.items().map((item) => item.lease));
+  const result = nextResult(first);
+  if (result && result.lease) {
+    if (voted.has(result.lease) || (onScreen && onScreen !== result.lease)) return false;
+    state.upcoming = [result];
+    return true;
+  }
+  if (result && result.done && queue.size === 0) {
+    // next/ answers done only when the annotator holds nothing: nothing to resume.
+    showDone(result.detail);
+    return true;
+  }
+  // Preparing: said at once; a lease held from before is still rated meanwhile.
+  if (result && result.preparing) showPreparing(result.preparing, result.detail);
+  return false;
+}
+
 async function start() {
   state.history = loadHistory(); // before wire(): an outbox change would store an empty one
   wire();
   renderProgress();
   queue.flush();
   refreshProgress();
+  if (startWithFirst()) {
+    state.started = true;
+    if (!state.done) await advance();
+    return;
+  }
   // Resume the leases this annotator already holds (a reload), except those with a vote in
   // the outbox; the pair that was on screen comes first.
   let held = [];

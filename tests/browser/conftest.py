@@ -96,13 +96,15 @@ def traffic(context) -> Traffic:
     return seen
 
 
-def login(page, username: str, next_url: str) -> None:
-    """Through the real login form, like a person."""
+def login(page, username: str, next_url: str, *, wait_until: str = "load") -> None:
+    """Through the real login form, like a person. ``wait_until="domcontentloaded"`` when the
+    test holds the page's images back (they are part of its load event: the rating page asks
+    for its first images while it loads)."""
     page.goto(f"/accounts/login/?next={next_url}")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url(f"**{next_url}")
+    page.wait_for_url(f"**{next_url}", wait_until=wait_until)
 
 
 @pytest.fixture

@@ -173,11 +173,11 @@ def test_the_grid_zooms_every_image_together_and_opens_large_ones_as_tiles(conte
     login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
     lease = shown_lease(page)
     assert page.locator(".grid-pane .osd-holder canvas").count() == 1
-    assert page.locator(".grid-pane .pane-img").count() == 2
+    assert page.locator(".grid-pane[data-kind=img]").count() == 2
 
     # Zoom into one plain image: the other plain image shows the same image-relative region.
     plain = page.evaluate("""() => [...document.querySelectorAll('.grid-pane')]
-        .filter(p => p.querySelector('.pane-img')).map(p => Number(p.dataset.slot))""")
+        .filter(p => p.dataset.kind === 'img').map(p => Number(p.dataset.slot))""")
     box = page.locator(f".grid-pane[data-slot='{plain[0]}'] .pane-view").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
     page.mouse.wheel(0, -500)

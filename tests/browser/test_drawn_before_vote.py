@@ -50,7 +50,8 @@ def test_no_vote_while_the_images_are_on_their_way(context):
     world = build_world(prompts=3)
     page = context.new_page()
     held = HeldRequests(page, "**/*", where=is_image_file)
-    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/",
+          wait_until="domcontentloaded")
     held.wait_for(2)  # both images of the first pair asked for, neither answered
     page.wait_for_selector("#rate-app.loading")  # greyed out and a spinner, not a blank pair
     try_to_vote(page)

@@ -81,7 +81,8 @@ def test_a_video_pair_plays_in_sync_and_is_voted_like_images(context, errors, tr
     world = build_video_world()
     page = context.new_page()
     held = HeldRequests(page, "**/*", where=is_video_file)
-    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/",
+          wait_until="domcontentloaded")
     held.wait_for(2)  # both renditions asked for, neither answered
     for key in ("1", "2", "3", "4"):
         page.keyboard.press(key)

@@ -340,7 +340,7 @@ def test_the_rating_page_of_a_best_of_k_campaign_is_the_grid_with_its_instructio
     client.force_login(world.annotator)
     page = client.get(f"/rate/{world.campaign.pk}/").content.decode()
     assert page.count('class="pane grid-pane"') == 3
-    assert "js/rate_kwise.js" in page and "js/rate.js" not in page
+    assert 'src="/static/js/rate.js"' in page and "rate_kwise" not in page  # one controller
     assert "Pick the sharpest image." in page
     pairs = build_campaign(runs=2)
     client.force_login(pairs.annotator)

@@ -28,7 +28,7 @@ from django.db.models import Count, Q
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.tiles import BUILD_TASK, REQUEST_BUILD_SECONDS, large_q
 from evalhub.blobs.video_services import RENDITION_TASK
-from evalhub.campaigns.models import Campaign, CampaignStatus, ComparisonTask
+from evalhub.campaigns.models import Campaign, CampaignStatus, ComparisonTask, TaskImage
 from evalhub.core.queueing import enqueue_on_commit
 
 READY_CACHE_SECONDS = 600
@@ -61,7 +61,10 @@ def _ready_key(campaign_id: int) -> str:
 
 def _large_blobs(campaign_id: int):
     tasks = ComparisonTask.objects.filter(campaign_id=campaign_id)
+    # Best of K: the K images are the task's members (image_a/image_b name only two of them).
+    members = TaskImage.objects.filter(task__campaign_id=campaign_id)
     shown = (Q(pk__in=tasks.values("image_a__blob_id")) | Q(pk__in=tasks.values("image_b__blob_id"))
+             | Q(pk__in=members.values("image__blob_id"))
              | Q(pk__in=tasks.filter(prompt__source_image__isnull=False)
                  .values("prompt__source_image_id")))
     return ImageBlob.objects.filter(large_q()).filter(shown)

@@ -1,8 +1,13 @@
-"""HTML pages: the annotator's rating page, and the image tiles it zooms into."""
+"""HTML pages: the annotator's rating page (with its first task), and the image tiles it zooms
+into."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
+from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -16,6 +21,8 @@ from evalhub.blobs.tiles import dzi_path, needs_tiles, tile_path, tiles_ready_or
 from evalhub.campaigns.models import Campaign, TaskKind
 from evalhub.campaigns.selectors import NoSuchCampaign, NotAssigned, campaign_for_rater
 from evalhub.campaigns.serving.payloads import criteria_payload
+from evalhub.campaigns.serving.rating import rate_next
+from evalhub.core.errors import EvalHubError
 from evalhub.core.media import stored_file_response
 
 # Tiles are content-addressed, so a browser may keep them as long as it likes; "private"
@@ -25,46 +32,81 @@ TILE_CACHE_CONTROL = "private, max-age=31536000, immutable"
 TILES_RETRY_AFTER_SECONDS = 5
 
 
+def _rate_modules() -> tuple[str, ...]:
+    """The rating page's ES modules as static paths (js/rate.js and everything under js/rate/,
+    which only it imports): the page preloads them all (modulepreload), so the browser fetches
+    them in parallel instead of discovering them one import after another."""
+    folder = finders.find("js/rate")
+    names = sorted(path.name for path in Path(folder).glob("*.js")) if folder else []
+    return ("js/rate.js", *(f"js/rate/{name}" for name in names))
+
+
+RATE_MODULES = _rate_modules()
+
+
+def _first_task(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
+    """What the page shows first, in the page itself: exactly what the API's next/ answers
+    (serving/rating.py ``rate_next``, the one lease service; a lease the annotator holds comes
+    back before a new one is taken), so the first images are asked for without an API round
+    trip. A campaign that is not open answers ``done`` with the reason, as next/'s 400 does."""
+    try:
+        return rate_next(annotator=request.user, campaign_id=campaign.pk)
+    except EvalHubError as exc:
+        return {"done": True, "detail": exc.message}
+
+
+def _panes(campaign: Campaign) -> list[dict[str, str]]:
+    """The panes of the page: ``side`` (what the stage and reports call it), ``key`` (its
+    key, if any), ``label`` and ``name`` (as said in messages). Pairs: source (shown only for
+    editing tasks), left, right; best of K: slots "0".."K-1", keys 1..K."""
+    if campaign.task_kind == TaskKind.BEST_OF_K:
+        return [{"side": str(slot), "key": str(slot + 1), "label": f"Image {slot + 1}",
+                 "name": f"image {slot + 1}"} for slot in range(campaign.k)]
+    return [{"side": side, "key": key, "label": side.capitalize(), "name": f"{side} image"}
+            for side, key in (("source", ""), ("left", "1"), ("right", "2"))]
+
+
+def _has_tiles(task: dict[str, Any]) -> bool:
+    images = [task.get("source_image"), task.get("left"), task.get("right"),
+              *task.get("images", ())]
+    return any(image and image.get("tiles") and not image.get("video") for image in images)
+
+
 @login_required
 @ensure_csrf_cookie
 def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """The annotator's rating page, pairs or best of K (static/js/rate.js), with its first task."""
     try:
         campaign = campaign_for_rater(user=request.user, campaign_id=campaign_id)
     except NoSuchCampaign as exc:
         raise Http404("No such campaign.") from exc
     except NotAssigned as exc:  # the 403 page says why
         raise PermissionDenied(exc.message) from exc
-    if campaign.task_kind == TaskKind.BEST_OF_K:
-        return _rate_kwise_page(request, campaign)
-    return render(request, "campaigns/rate.html", {
+    grid = campaign.task_kind == TaskKind.BEST_OF_K
+    criteria = criteria_payload(campaign)
+    first = _first_task(request, campaign)
+    response = render(request, "campaigns/rate.html", {
         "campaign": campaign,
-        "criteria": criteria_payload(campaign),
-        # (side, label, key): the source pane shows only for editing tasks.
-        "panes": [("source", "Source", ""), ("left", "Left", "1"), ("right", "Right", "2")],
+        "grid": grid,
+        "criteria": criteria,
+        "panes": _panes(campaign),
+        "modules": RATE_MODULES,
+        "preload_tile_viewer": _has_tiles(first),
+        "first": first,
         "config": {
             "campaign": campaign.pk,
             "user": request.user.pk,
             "api": f"/api/v1/rate/{campaign.pk}/",
-            "criteria": criteria_payload(campaign),
-            "osd": static("vendor/openseadragon/"),
-        },
-    })
-
-
-def _rate_kwise_page(request: HttpRequest, campaign: Campaign) -> HttpResponse:
-    """The best-of-K page: K images in a grid (static/js/rate_kwise.js, rate/grid.js)."""
-    return render(request, "campaigns/rate_kwise.html", {
-        "campaign": campaign,
-        "slots": [str(slot + 1) for slot in range(campaign.k)],
-        "config": {
-            "campaign": campaign.pk,
-            "user": request.user.pk,
-            "api": f"/api/v1/rate/{campaign.pk}/",
+            "kind": campaign.task_kind,
             "k": campaign.k,
-            "rank_all": campaign.rank_all,
+            "rank_all": grid and campaign.rank_all,
+            "criteria": criteria,
             "osd": static("vendor/openseadragon/"),
         },
     })
+    # The page holds a lease: never from a cache (a back button shows it afresh).
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _visible_blob(request: HttpRequest, token: str) -> ImageBlob:

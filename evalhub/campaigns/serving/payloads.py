@@ -12,7 +12,7 @@ from typing import Any
 
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.names import display_token
-from evalhub.blobs.tiles import needs_tiles
+from evalhub.blobs.tiles import Pyramid, needs_tiles, tile_format
 from evalhub.blobs.views import display_url, video_url
 from evalhub.campaigns.models import Campaign, Criterion, Lease
 
@@ -47,7 +47,25 @@ def image_payload(blob: ImageBlob, video: VideoBlob | None = None) -> dict[str, 
         "width": blob.width,
         "height": blob.height,
         "tiles": f"/rate/tiles/{token}.dzi" if tiled else None,
+        "pyramid": pyramid_payload(blob, token) if tiled else None,
         "video": video_payload(video) if video is not None else None,
+    }
+
+
+def pyramid_payload(blob: ImageBlob, token: str) -> dict[str, Any]:
+    """What the image's Deep Zoom descriptor says (blobs/tiles.py ``dzi_xml``), so the page
+    opens the pyramid without asking for the ``.dzi`` first: ``url`` (the tiles' folder, ending
+    in ``/``: a tile is ``url + level/col_row.format``), ``width`` and ``height`` (pixels),
+    ``tile_size`` and ``overlap`` (pixels), ``format`` (``jpeg`` or ``webp``, from the file's
+    mode as the builder decides it: ``tile_format``)."""
+    pyramid = Pyramid(blob.width, blob.height)
+    return {
+        "url": f"/rate/tiles/{token}_files/",
+        "width": pyramid.width,
+        "height": pyramid.height,
+        "tile_size": pyramid.tile_size,
+        "overlap": pyramid.overlap,
+        "format": tile_format(blob.mode),
     }
 
 

@@ -45,10 +45,12 @@ export class RateApi {
   campaign() { return this.request("GET", ""); }
   leases() { return this.request("GET", "leases/"); }
   next(exclude) { return this.request("POST", "next/", { exclude }); }
-  /** Send a vote; with `nextExclude`, the answer also leases the next task (`data.next`). */
+  /** Send a vote (`answers` for a pair, `rankings` for best of K); with `nextExclude`, the
+   * answer also leases the next task (`data.next`). */
   vote(record, nextExclude) {
-    const { client_id, lease, answers, latency_ms } = record;
-    const body = { client_id, lease, answers, latency_ms };
+    const { client_id, lease, answers, rankings, latency_ms } = record;
+    const body = { client_id, lease, answers: answers || {}, latency_ms };
+    if (rankings) body.rankings = rankings;
     if (nextExclude) body.next = { exclude: nextExclude };
     return this.request("POST", "votes/", body);
   }

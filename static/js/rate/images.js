@@ -19,13 +19,85 @@ export function preloadImage(url) {
   return decoding.get(url);
 }
 
-/** Preload what a task shows: whole files, or only the descriptor of a tiled image (which
- * also makes the server build a missing pyramid before the pair is on screen). */
-export function preloadTask(task) {
-  const images = [task.left, task.right, task.source_image].filter(Boolean);
-  return Promise.allSettled(images.map((image) => (
-    image.tiles ? fetch(image.tiles, { credentials: "same-origin" }) : preloadImage(image.url)
-  )));
+const DZI_NS = "http://schemas.microsoft.com/deepzoom/2008";
+const MIN_PIXEL_RATIO = 0.5; // OpenSeadragon's minPixelRatio (its default; openViewer keeps it)
+
+/** What OpenSeadragon opens for a tiled image: the descriptor's content built from the
+ * pyramid's geometry in the payload (no round trip for the .dzi), else the descriptor URL. */
+export function tileSource(image) {
+  const pyramid = image.pyramid;
+  if (!pyramid) return image.tiles;
+  return {
+    Image: {
+      xmlns: DZI_NS,
+      Url: pyramid.url,
+      Format: pyramid.format,
+      Overlap: String(pyramid.overlap),
+      TileSize: String(pyramid.tile_size),
+      Size: { Width: String(pyramid.width), Height: String(pyramid.height) },
+    },
+  };
+}
+
+/**
+ * The URLs of the tiles OpenSeadragon draws first for `pyramid` at fit in a pane of
+ * `paneWidth` x `paneHeight` CSS pixels: every tile of one level.
+ *
+ * Level: the image is shown `dw` = W * fit pixels wide; level L (of max = ceil(log2(max(W,
+ * H)))) is W / 2^(max - L) pixels wide, so one of its pixels covers dw * 2^(max - L) / W
+ * screen pixels. OpenSeadragon draws (with immediateRender, only) the finest level whose
+ * pixels cover at least MIN_PIXEL_RATIO screen pixels: L = floor(log2(dw * 2^max / (W *
+ * MIN_PIXEL_RATIO))), at most max. Its size and tile grid follow the server's arithmetic
+ * (blobs/tiles.py Pyramid: ceil(W / 2^(max - L)) pixels, tiles of tile_size).
+ */
+export function fitTileUrls(pyramid, paneWidth, paneHeight) {
+  const { width, height, tile_size: size } = pyramid;
+  const max = Math.ceil(Math.log2(Math.max(width, height, 1)));
+  const fit = Math.min(paneWidth / width, paneHeight / height);
+  // dw * 2^max / (W * MIN_PIXEL_RATIO) with dw = W * fit.
+  const level = Math.max(0, Math.min(max, Math.floor(
+    Math.log2((fit * 2 ** max) / MIN_PIXEL_RATIO) + 1e-9)));
+  const scale = 2 ** (max - level);
+  const cols = Math.ceil(Math.ceil(width / scale) / size);
+  const rows = Math.ceil(Math.ceil(height / scale) / size);
+  const urls = [];
+  for (let col = 0; col < cols; col += 1) {
+    for (let row = 0; row < rows; row += 1) {
+      urls.push(`${pyramid.url}${level}/${col}_${row}.${pyramid.format}`);
+    }
+  }
+  return urls;
+}
+
+const warming = new Map(); // tile URL -> its Image while it loads (kept so it is not collected)
+const warmed = new Set(); // tile URLs asked for already (bounded: see warmFitTiles)
+const WARMED_KEPT = 2000;
+
+/**
+ * Ask for a tiled image's fit-level tiles now, before its viewer (or the viewer's script) is
+ * there: the viewer's requests for the same URLs are then answered by the request already in
+ * flight, or by the browser's caches (tiles are immutable). `pane` is the element the image
+ * will fill. An image without geometry in its payload: only its descriptor is fetched.
+ */
+export function warmFitTiles(image, pane) {
+  if (!image.pyramid) {
+    fetch(image.tiles, { credentials: "same-origin" }).catch(() => {});
+    return;
+  }
+  const width = pane.clientWidth;
+  const height = pane.clientHeight;
+  if (!width || !height) return; // not laid out (hidden): the viewer asks when shown
+  for (const url of fitTileUrls(image.pyramid, width, height)) {
+    if (warmed.has(url)) continue;
+    if (warmed.size >= WARMED_KEPT) warmed.clear();
+    warmed.add(url);
+    const img = new Image();
+    const done = () => warming.delete(url);
+    img.onload = done;
+    img.onerror = done;
+    warming.set(url, img);
+    img.src = url;
+  }
 }
 
 let osdLoading = null;
@@ -48,13 +120,14 @@ export function loadOpenSeadragon(base) {
   return osdLoading;
 }
 
-/** Open a DZI pyramid in `container`; resolves with the viewer once the descriptor is read
- * (nothing drawn yet: see tilesDrawn), rejects if it cannot be opened. */
-export async function openViewer(container, dziUrl, base) {
+/** Open a DZI pyramid in `container` (`source`: the descriptor's URL, or its content:
+ * tileSource); resolves with the viewer once the descriptor is read (nothing drawn yet: see
+ * tilesDrawn), rejects if it cannot be opened. */
+export async function openViewer(container, source, base) {
   const OSD = await loadOpenSeadragon(base);
   const viewer = OSD({
     element: container,
-    tileSources: dziUrl,
+    tileSources: source,
     prefixUrl: `${base}images/`,
     drawer: "canvas", // WebGL buys nothing here and fails on machines without a GPU
     showNavigationControl: false,

@@ -1,4 +1,6 @@
-// The rating page's image panes: putting a pair on screen, and knowing when it is drawn.
+// The rating page's image panes: putting a task's images on screen (a pair and its source, or
+// the K images of a best-of-K task: see pairItems and gridItems), and knowing when they are
+// drawn.
 //
 // Each plain-image pane holds two <img>: `.pane-img`, the one shown, and `.pane-next`, the
 // image this side of the next pair, already loaded and decoded while the current pair is
@@ -13,19 +15,29 @@
 // counts as drawn anyway: a pane that fails says so (Retry, Report), it is never a blank.
 
 import { nextFrame } from "./frame.js";
-import { openViewer, tilesDrawn } from "./images.js";
+import { openViewer, tileSource, tilesDrawn, warmFitTiles } from "./images.js";
 
-const FIELDS = { source: "source_image", left: "left", right: "right" };
+/** A pair task's images by pane (`data-side` of the `.pane` figures): [side, image|null]. */
+export function pairItems(task) {
+  return [["source", task.source_image], ["left", task.left], ["right", task.right]];
+}
+
+/** A best-of-K task's images by pane: slot "0".."K-1" as displayed (keys 1..K). */
+export function gridItems(task) {
+  return (task.images || []).map((image, slot) => [String(slot), image]);
+}
 
 export class Stage {
   /**
    * @param {Element} root the element holding the `.pane` figures
    * @param {import("./zoom.js").SyncedView} view the zoom shared by the panes
    * @param {string} osdBase where OpenSeadragon's files are
+   * @param {(task: object) => Array<[string, object|null]>} items a task's images by pane
    */
-  constructor(root, view, osdBase) {
+  constructor(root, view, osdBase, items = pairItems) {
     this.view = view;
     this.osdBase = osdBase;
+    this.items = items;
     this.showing = 0; // incremented by every show(): an older show's results are ignored
     this.panes = {};
     for (const el of root.querySelectorAll(".pane")) {
@@ -53,15 +65,14 @@ export class Stage {
     }
   }
 
-  /** Load and decode `task`'s plain images into the panes' `.pane-next`, placed at fit. */
+  /** Load and decode `task`'s plain images into the panes' `.pane-next`, placed at fit;
+   * a tiled image's tiles for the view at fit are fetched (they are what it shows first). */
   prepare(task) {
-    for (const [side, field] of Object.entries(FIELDS)) {
+    for (const [side, image] of this.items(task)) {
       const pane = this.panes[side];
-      const image = task[field];
       if (!pane || !image) continue;
       if (image.tiles) {
-        // Only the descriptor: the tiles depend on the pane's size and are fetched when shown.
-        fetch(image.tiles, { credentials: "same-origin" }).catch(() => {});
+        warmFitTiles(image, pane.view);
         continue;
       }
       if (pane.nextUrl === image.url || pane.shown.getAttribute("src") === image.url) continue;
@@ -83,10 +94,9 @@ export class Stage {
     this.view.clear();
     this.view.reset();
     const waits = [];
-    for (const [side, field] of Object.entries(FIELDS)) {
-      const pane = this.panes[side];
-      if (!pane) continue;
-      const image = task[field] || null;
+    const images = new Map(this.items(task));
+    for (const [side, pane] of Object.entries(this.panes)) {
+      const image = images.get(side) || null;
       pane.image = image;
       setHidden(pane.el, !image);
       setHidden(pane.error, true);
@@ -115,6 +125,7 @@ export class Stage {
     pane.retries += 1;
     this.view.remove(pane.view);
     if (image.tiles) {
+      // Through the descriptor: what the server says about the pyramid, not the payload.
       this.destroyViewer(pane);
       pane.drawn = this.showTiles(pane, image, token, retryUrl(image.tiles, pane.retries));
     } else {
@@ -165,9 +176,10 @@ export class Stage {
     return loaded.then((ok) => (ok ? nextFrame().then(() => true) : false));
   }
 
-  /** Open a tiled image (descriptor `dzi`, default its own); resolves with whether the
+  /** Open a tiled image: from the pyramid's geometry in the payload (no descriptor round
+   * trip), or from the descriptor `dzi` when given (a Retry); resolves with whether the
    * current view's tiles are drawn. */
-  async showTiles(pane, image, token, dzi = image.tiles) {
+  async showTiles(pane, image, token, dzi = null) {
     setHidden(pane.shown, true);
     pane.shown.removeAttribute("src");
     setHidden(pane.tiles, false);
@@ -176,7 +188,7 @@ export class Stage {
     pane.tiles.replaceChildren(holder);
     let viewer;
     try {
-      viewer = await openViewer(holder, dzi, this.osdBase);
+      viewer = await openViewer(holder, dzi || tileSource(image), this.osdBase);
     } catch {
       return false;
     }
@@ -192,6 +204,11 @@ export class Stage {
     } catch {
       return false;
     }
+  }
+
+  /** No keys of its own (VideoStage has playback keys). */
+  key() {
+    return false;
   }
 
   destroyViewer(pane) {

@@ -139,9 +139,11 @@ export class SyncedView extends EventTarget {
 
   /** Pixel geometry of a pane at `state` (default: the current one). */
   geometry(pane, state = this.state) {
+    // A size of 0 was seen while the pane was hidden (the stage behind "preparing images"):
+    // read the real one, or a viewer would ask for tiles for a 1-pixel pane first.
     const size = this.sizes.get(pane.el);
-    const pw = (size ? size[0] : pane.el.clientWidth) || 1;
-    const ph = (size ? size[1] : pane.el.clientHeight) || 1;
+    const pw = (size && size[0]) || pane.el.clientWidth || 1;
+    const ph = (size && size[1]) || pane.el.clientHeight || 1;
     const fit = Math.min(pw / pane.width, ph / pane.height);
     const dw = pane.width * fit;
     const dh = pane.height * fit;

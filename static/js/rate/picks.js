@@ -1,0 +1,90 @@
+// A best-of-K task's picks: keys 1..K (or a click on a pane's Pick) choose the best image; in
+// a rank-all campaign, the next best, and so on until every image has its place (the last is
+// forced, so K - 1 picks complete a ranking). U takes back the last pick before it becomes a
+// vote. Each pane shows the rank given to it. Same interface as PairAnswers (rate/answers.js).
+
+export class Picks {
+  /**
+   * @param {Element} app the page (holding the `.grid-pane` figures)
+   * @param {{k: number, rankAll: boolean, criterion: string}} options
+   */
+  constructor(app, { k, rankAll, criterion }) {
+    this.k = k;
+    this.rankAll = rankAll;
+    this.criterion = criterion; // best of K asks one question
+    this.needed = rankAll ? k - 1 : 1; // picks per vote
+    this.picks = []; // slots, best first
+    this.panes = [...app.querySelectorAll(".grid-pane")].map((figure) => ({
+      figure,
+      slot: Number(figure.dataset.slot),
+      rank: figure.querySelector(".grid-rank"),
+      button: figure.querySelector(".grid-pick"),
+    }));
+  }
+
+  /** A new task on screen: nothing picked (the buttons' state is the page's: render). */
+  reset() {
+    this.picks = [];
+    this.showRanks(this.picks);
+  }
+
+  fromKey(key) {
+    const digit = /^[1-9]$/.test(key) ? Number(key) : 0;
+    return digit >= 1 && digit <= this.k ? { slot: digit - 1 } : null;
+  }
+
+  fromClick(button) {
+    return button.classList.contains("grid-pick") ? { slot: Number(button.dataset.slot) } : null;
+  }
+
+  /** Take one pick (an image already ranked is ignored); true once the ranking is complete. */
+  take({ slot }) {
+    if (slot >= this.k || this.picks.includes(slot)) return false;
+    this.picks.push(slot);
+    const complete = this.picks.length >= this.needed;
+    if (complete && this.rankAll) {
+      // Shown with its forced last place; the server appends it too (serving/kwise.py).
+      this.showRanks([...this.picks, [...Array(this.k).keys()].find((s) => !this.picks.includes(s))]);
+    } else {
+      this.showRanks(this.picks);
+    }
+    return complete;
+  }
+
+  fields() {
+    return { answers: {}, rankings: { [this.criterion]: [...this.picks] } };
+  }
+
+  /** Take back the last pick of a ranking in progress; false when there is none. */
+  undo() {
+    if (!this.picks.length) return false;
+    this.picks.pop();
+    this.showRanks(this.picks);
+    return true;
+  }
+
+  describe(fields) {
+    const picks = fields.rankings[this.criterion];
+    return this.rankAll ? "Ranking saved" : `Picked image ${picks[0] + 1}`;
+  }
+
+  /** Pick buttons live when `ready`, except for images ranked already. */
+  render(ready) {
+    for (const { button, slot } of this.panes) {
+      const disabled = !ready || this.picks.includes(slot);
+      if (button.disabled !== disabled) button.disabled = disabled;
+    }
+    this.showRanks(this.picks);
+  }
+
+  /** ranks[i] is the slot ranked i + 1. */
+  showRanks(ranks) {
+    for (const { figure, rank, slot } of this.panes) {
+      const at = ranks.indexOf(slot);
+      const text = at < 0 ? "" : `#${at + 1}`;
+      if (figure.classList.contains("picked") !== at >= 0) figure.classList.toggle("picked", at >= 0);
+      if (rank.hidden !== at < 0) rank.hidden = at < 0;
+      if (rank.textContent !== text) rank.textContent = text;
+    }
+  }
+}
