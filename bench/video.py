@@ -11,8 +11,9 @@ subprocess, so that its peak RSS (``ru_maxrss``) is its own:
   torchvision 0.29), then open_clip's PIL transform per frame, batches of 16.
 * ``i3d``: consecutive 16-frame clips -> I3D logits (FVD features).
   EvalHub: :meth:`metrics.i3d.I3DFeatureExtractor.extract_clips` (streaming, BatchNorm folded).
-  Naive: every frame as PIL in a list, the whole video as one float tensor, cut into clips,
-  resized and run through the same network without folding (cd-fvd's way).
+  Naive: every frame as PIL in a list, the whole video as one uint8 array, cut into clips,
+  each through cd-fvd's ``preprocess_i3d`` and cd-fvd's own ``InceptionI3d`` holding the same
+  weights (cd-fvd's way).
 * ``rendition``: the web rendition (VP9 WebM, EvalHub's options).
   EvalHub: ``evalhub.blobs.video_display.write_rendition`` (streaming decode -> encode, plus the
   thumbnail strip). Naive: every frame as PIL in a list, then ``VideoFrame.from_image`` -> encode.
@@ -183,22 +184,25 @@ def phase_i3d_evalhub(path: Path) -> dict:
 def phase_i3d_naive(path: Path) -> dict:
     import numpy as np
     import torch
-    import torch.nn.functional as F
+    from cdfvd.third_party.i3d.pytorch_i3d import InceptionI3d
+    from cdfvd.third_party.i3d.utils import preprocess_i3d
 
     from metrics.i3d import I3DFeatureExtractor
 
+    # cd-fvd's own network (piergiaj's InceptionI3d: BatchNorm unfolded, its padding and
+    # pooling) holding the same weights as EvalHub's extractor.
     extractor = I3DFeatureExtractor(device="cpu")
+    net = InceptionI3d(400, in_channels=3)
+    net.load_state_dict(extractor.net.state_dict())
+    net.eval()
     t = extractor.clip_frames
 
     def run() -> int:
-        video = torch.from_numpy(np.stack([np.asarray(f) for f in _pil_frames(path)]))
+        video = np.stack([np.asarray(f) for f in _pil_frames(path)])  # (T, H, W, C) uint8
         k = video.shape[0] // t
-        for i in range(k):  # cd-fvd's preprocess_i3d on each clip, then the unfolded network
-            x = video[i * t : (i + 1) * t].permute(0, 3, 1, 2).float()
-            x = F.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)
-            x = (2 * x / 255 - 1).transpose(0, 1)[None]
+        for i in range(k):  # cd-fvd's preprocess_i3d on each clip, then its network
             with torch.inference_mode():
-                extractor.net(x)
+                net(preprocess_i3d(video[None, i * t : (i + 1) * t]))
         return k * t
 
     return _measure(run)
@@ -283,6 +287,14 @@ def _ratio(a: dict, b: dict) -> float | None:
     return None
 
 
+def _cpu_ratio(a: dict, b: dict) -> float | None:
+    """Naive CPU time per frame over EvalHub's: what the ratio of frames/s would be on cores
+    that run nothing else (all threads' CPU, so a loaded machine's waiting is left out)."""
+    if "cpu_ms_per_frame" in a and "cpu_ms_per_frame" in b:
+        return round(b["cpu_ms_per_frame"] / a["cpu_ms_per_frame"], 2)
+    return None
+
+
 def _flat(a: dict, b: dict) -> bool:
     """b's peak growth over its RSS before the run (twice the clip length) within the allowed
     growth over a's; the whole process's peaks when the growth could not be measured."""
@@ -345,6 +357,10 @@ def main() -> None:
         "results": results,
         "results_twice_as_long": longer,
         "evalhub_vs_naive": ratios,
+        "evalhub_vs_naive_cpu_time": {
+            p: _cpu_ratio(results[f"{p}_evalhub"], results[f"{p}_naive"])
+            for p in ("clip", "i3d", "rendition")
+        },
         "peak_growth_mb_by_length": peaks,
         "targets": {
             "clip_2x_naive": (ratios["clip"] or 0) >= SPEEDUP_TARGET,

@@ -38,9 +38,6 @@ batch of moving patterns (one float32 CPU pass). Kept on disk by
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import inspect
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -60,11 +57,11 @@ from metrics.video_frames import (
 )
 from metrics.weights import (
     BackboneInfo,
-    cached_random_weights,
-    file_sha256,
+    RandomWeightsRecipe,
+    calibrate_batchnorm,
     i3d_weights_path,
     library_versions,
-    random_weights_enabled,
+    load_backbone_weights,
 )
 
 INPUT_SIZE = 224
@@ -110,21 +107,50 @@ class Unit3D(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.conv3d(_pad_same(x, self.kernel, self.stride))
+        pads = [_same_pad(s, k, st) for s, k, st in zip(x.shape[-3:], self.kernel, self.stride,
+                                                         strict=True)]  # fmt: skip
+        if all(before == after for before, after in pads):
+            # Symmetric SAME padding (every stride-1 conv): the convolution pads with zeros
+            # itself, the same sums without a padded copy of the input.
+            w, b = self.conv3d.weight, self.conv3d.bias
+            x = F.conv3d(x, w, b, self.stride, [before for before, _ in pads])
+        else:
+            x = self.conv3d(_pad_same(x, self.kernel, self.stride))
         if self.bn is not None:
             x = self.bn(x)
-        return F.relu(x) if self.relu else x
+        return F.relu(x, inplace=True) if self.relu else x  # x is this layer's own output
 
 
 class MaxPool3dSame(nn.Module):
-    """MaxPool3d after zero SAME padding (zeros, like the reference: inputs are ReLU outputs)."""
+    """MaxPool3d after zero SAME padding (zeros, like the reference: inputs are ReLU outputs).
+
+    Computed separably: the maximum over a (kt, kh, kw) window is the maximum over kt of the
+    maximum over kh of the maximum over kw, so each axis in turn takes the element-wise maximum
+    of k strided views. Exactly the reference's values (a maximum rounds nothing); ATen's CPU
+    max_pool3d in channels-first layout was a third of the whole network's CPU time, this is a
+    few percent.
+    """
 
     def __init__(self, kernel: Sequence[int], stride: Sequence[int]) -> None:
         super().__init__()
         self.kernel, self.stride = tuple(kernel), tuple(stride)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.max_pool3d(_pad_same(x, self.kernel, self.stride), self.kernel, self.stride)
+        x = _pad_same(x, self.kernel, self.stride)
+        for dim, k, s in zip((-3, -2, -1), self.kernel, self.stride, strict=True):
+            if k == 1 and s == 1:
+                continue
+            n = (x.shape[dim] - k) // s + 1  # output length along this axis
+            index = [slice(None)] * x.dim()
+            views = []
+            for offset in range(k):
+                index[dim] = slice(offset, offset + (n - 1) * s + 1, s)
+                views.append(x[tuple(index)])
+            out = views[0]
+            for view in views[1:]:
+                out = torch.maximum(out, view)
+            x = out
+        return x
 
 
 class Mixed(nn.Module):
@@ -249,7 +275,6 @@ def random_i3d_state_dict(seed: int = DEFAULT_SEED) -> dict[str, Tensor]:
     """Deterministic random I3D weights whose features do not collapse (module docstring)."""
     net = I3D()
     g = torch.Generator().manual_seed(seed)
-    bns: list[nn.BatchNorm3d] = []
     with torch.no_grad():
         for mod in net.modules():
             if isinstance(mod, nn.Conv3d):
@@ -258,39 +283,19 @@ def random_i3d_state_dict(seed: int = DEFAULT_SEED) -> dict[str, Tensor]:
                 mod.weight.copy_(torch.randn(mod.weight.shape, generator=g) * std)
                 if mod.bias is not None:
                     mod.bias.zero_()
-            elif isinstance(mod, nn.BatchNorm3d):
-                mod.reset_parameters()
-                mod.momentum = None  # cumulative average over the calibration pass
-                bns.append(mod)
-        net.eval()
-        for bn in bns:
-            bn.train()  # only BN layers use batch statistics during the calibration pass
-        net.body(_calibration_clips(seed))
-        for bn in bns:
-            bn.eval()
-            bn.momentum = 0.001
+    clips = _calibration_clips(seed)
+    calibrate_batchnorm(net, lambda: net.body(clips), momentum=0.001)
     return {k: v.clone() for k, v in net.state_dict().items()}
 
 
-#: Bump when the random-weights recipe changes in a way its functions' source does not show.
-RANDOM_RECIPE_VERSION = "1"
-
-
-def _random_recipe(seed: int) -> dict[str, str]:
-    funcs = (random_i3d_state_dict, _calibration_clips, I3D, Unit3D, Mixed, _pad_same, _same_pad)
-    try:
-        source = "".join(inspect.getsource(f) for f in funcs) + repr([n for n, _ in _LAYERS])
-    except (OSError, TypeError):
-        source = "?"
-    return {"version": RANDOM_RECIPE_VERSION, "seed": str(seed),
-            "source_sha256": hashlib.sha256(source.encode()).hexdigest()}  # fmt: skip
-
-
-@functools.lru_cache(maxsize=2)
-def _cached_random_state_dict(seed: int) -> dict[str, Tensor]:
-    return cached_random_weights(
-        "i3d-kinetics400", _random_recipe(seed), lambda: random_i3d_state_dict(seed)
-    )
+#: The random weights: computed once per machine (kept on disk) and once per process.
+RANDOM_RECIPE = RandomWeightsRecipe(
+    name="i3d-kinetics400",
+    build=random_i3d_state_dict,
+    sources=(random_i3d_state_dict, _calibration_clips, I3D, Unit3D, Mixed, MaxPool3dSame,
+             _pad_same, _same_pad),
+    extra=repr([n for n, _ in _LAYERS]),
+)  # fmt: skip
 
 
 def build_i3d(state_dict: dict[str, Tensor] | None = None) -> I3D:
@@ -331,25 +336,20 @@ class I3DFeatureExtractor:
         self.device = torch.device(
             device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
         )
-        use_random = weights == "random" or (weights in (None, "auto") and random_weights_enabled())
-        if use_random:
-            state_dict = _cached_random_state_dict(seed)
-            sha, calibrated = f"random:{seed}", False
-        else:
-            path = Path(weights) if weights not in (None, "auto") else i3d_weights_path()
-            state_dict = torch.load(path, map_location="cpu", weights_only=True)
-            sha, calibrated = file_sha256(path), True
+        loaded = load_backbone_weights(weights, recipe=RANDOM_RECIPE, seed=seed,
+                                       default_path=i3d_weights_path)
+        state_dict = loaded.state_dict
         #: The network as loaded (same parameter names as cd-fvd's ``InceptionI3d``).
         self.net = build_i3d(state_dict).to(self.device)
         #: What inference runs: BatchNorm folded into the convolutions.
         self.folded = fold_batchnorm(build_i3d(state_dict)).to(self.device)
         backbone_id = f"i3d-kinetics400/{feature}/{clip_frames}f"
-        if use_random:
+        if loaded.random:
             backbone_id += f"+random:{seed}"
         self.info = BackboneInfo(
             backbone_id=backbone_id,
-            weights_sha256=sha,
-            calibrated=calibrated,
+            weights_sha256=loaded.sha256,
+            calibrated=loaded.calibrated,
             library_versions=library_versions("av"),
         )
 
