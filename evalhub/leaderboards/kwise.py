@@ -5,8 +5,15 @@ A best-of-K judgment stores canonical positions (``Judgment.ranking``, best firs
 :class:`TaskImage` rows say which run sits at each position. A vote becomes the Plackett-Luce
 entry "from these K runs, picked these, in this order" (a full ranking's last pick is forced and
 dropped). Records, win rates, pair counts and the category breakdown count the pairs a ranking
-implies: each picked run beat every run still on offer when it was picked (best of K: K - 1
-pairs; a full ranking: K(K-1)/2).
+implies (the rankings exports' rule, ``exports.implied.implied_pairs``): each picked run beat
+every run still on offer when it was picked (best of K: K - 1 pairs; a full ranking:
+K(K-1)/2), each pair counted as one vote.
+
+Annotator quality applies to rankings as to pairs: ``quality=exclude`` leaves the flagged
+annotators' rankings out with their other votes (the filter is on the judgments), and
+``quality=weight`` counts each ranking with its annotator's crowd-BT weight, in the
+Plackett-Luce fit (pattern counts) and in the implied pairs. The reliability estimate reads
+the rankings too (``campaigns/quality/reliability.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import numpy.typing as npt
 from django.db.models import Count, QuerySet
 
 from evalhub.campaigns.models import Judgment, TaskImage
+from evalhub.exports.implied import implied_pairs
 from ratings import OUTCOME_A, Rankings, rankings_from_pairs
 from ratings.joint import JointBootstrap, bootstrap_joint
 
@@ -28,12 +36,13 @@ class KwiseVotes:
     """A campaign's live best-of-K votes under the leaderboard's filters, counted by pattern.
 
     ``patterns`` maps (runs shown as indices, sorted; picks as indices, best first) to the
-    number of votes; ``a, b, outcomes, counts, categories`` are the implied pairs (module
-    docstring) as ``_grouped_votes`` returns pairwise votes.
+    number of votes (each weighted by its annotator's weight under ``quality=weight``);
+    ``a, b, outcomes, counts, categories`` are the implied pairs (module docstring) as
+    ``_grouped_votes`` returns pairwise votes.
     """
 
-    patterns: dict[tuple[tuple[int, ...], tuple[int, ...]], int]
-    votes: int
+    patterns: dict[tuple[tuple[int, ...], tuple[int, ...]], float]
+    votes: float
     a: npt.NDArray[np.int64]
     b: npt.NDArray[np.int64]
     outcomes: npt.NDArray[np.int8]
@@ -41,13 +50,19 @@ class KwiseVotes:
     categories: list[str]
 
 
-def kwise_votes(qs: QuerySet[Judgment], index: dict[int, int], *, uncategorised: str
-                ) -> KwiseVotes | None:
+def kwise_votes(qs: QuerySet[Judgment], index: dict[int, int], *, uncategorised: str,
+                weights: dict[int, float] | None = None) -> KwiseVotes | None:
     """The ranked judgments of ``qs`` (two queries: the votes grouped, their tasks' runs), or
-    None when there are none. A vote showing a run no longer in the campaign is left out."""
-    rows = list(qs.filter(ranking__isnull=False)
-                .values("task_id", "ranking", "task__prompt__category")
-                .annotate(count=Count("id")).order_by())
+    None when there are none. A vote showing a run no longer in the campaign is left out.
+
+    ``weights`` (annotator id -> weight, ``quality=weight``): each vote counts its annotator's
+    weight, as a weighted leaderboard counts pairwise votes; an annotator without a positive
+    weight is left out. The implied pairs are the rankings exports' (``implied_pairs``).
+    """
+    group = ("task_id", "ranking", "task__prompt__category") + (
+        ("annotator_id",) if weights is not None else ())
+    rows = list(qs.filter(ranking__isnull=False).values(*group).annotate(count=Count("id"))
+                .order_by())
     if not rows:
         return None
     runs: dict[int, dict[int, int]] = {}
@@ -58,22 +73,19 @@ def kwise_votes(qs: QuerySet[Judgment], index: dict[int, int], *, uncategorised:
     patterns: Counter = Counter()
     implied: Counter = Counter()
     for row in rows:
-        members = runs.get(row["task_id"], {})
-        shown = [index.get(run) for run in members.values()]
-        picks = [index.get(members.get(p)) for p in row["ranking"]]
-        if not members or None in shown or None in picks:
+        weight = 1.0 if weights is None else weights.get(row["annotator_id"], 0.0)
+        members = {position: index.get(run) for position, run in
+                   runs.get(row["task_id"], {}).items()}
+        if weight <= 0.0 or not members or None in members.values() or any(
+                p not in members for p in row["ranking"]):
             continue
-        left = sorted(shown)
-        kept = []
-        for pick in picks:
-            if len(left) < 2:
-                break  # a full ranking's last pick is forced
-            kept.append(pick)
-            left.remove(pick)
-            category = row["task__prompt__category"] or uncategorised
-            for other in left:
-                implied[(pick, other, category)] += row["count"]
-        patterns[(tuple(sorted(shown)), tuple(kept))] += row["count"]
+        count = row["count"] * weight
+        category = row["task__prompt__category"] or uncategorised
+        for pair in implied_pairs(row["ranking"], len(members)):
+            implied[(members[pair.chosen], members[pair.rejected], category)] += count
+        # A full ranking's last pick is forced: Plackett-Luce keeps the first K - 1.
+        kept = tuple(members[p] for p in row["ranking"][:len(members) - 1])
+        patterns[(tuple(sorted(members.values())), kept)] += count
     if not patterns:
         return None
     keys = list(implied)

@@ -11,7 +11,9 @@ The ``quality`` filter (query parameter, command option) picks one of:
 - ``weight``: count each vote with its annotator's crowd-BT weight
   :math:`w_k = \\max(0, 2\\hat\\eta_k - 1)^2 (1 - |2\\ell_k - 1|)(1 - f_k)` (formula and
   derivation in :mod:`ratings.reliability`). The Bradley-Terry fit takes the weighted counts as
-  they are; the bootstrap resamples each cell's weighted count rounded to whole votes.
+  they are; the bootstrap resamples each cell's weighted count rounded to whole votes. A
+  best-of-K ranking counts its annotator's weight too, in the joint Plackett-Luce fit
+  (``leaderboards/kwise.py``).
 """
 
 from __future__ import annotations
@@ -45,11 +47,11 @@ def quality_filtered(qs: QuerySet[Judgment], *, campaign: Campaign, quality: str
 
 
 def weighted_grouped_votes(qs: QuerySet[Judgment], index: dict[int, int], *,
-                           campaign: Campaign
+                           weights: dict[int, float]
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """As the leaderboard's ``_grouped_votes`` (a_idx, b_idx, outcome codes, counts,
-    categories), each vote counted with its annotator's weight (one row per annotator too)."""
-    weights = current_reliability(campaign=campaign).weights()
+    categories), each vote counted with its annotator's weight (``weights``: annotator id ->
+    crowd-BT weight; one row per annotator too)."""
     rows = (qs.values("task__prompt__category", "task__run_a_id", "task__run_b_id", "outcome",
                       "annotator_id").annotate(count=Count("id")).order_by())
     a, b, o, c, cats = [], [], [], [], []

@@ -37,6 +37,7 @@ from evalhub.leaderboards.filters import HUMAN, LeaderboardFilters
 from evalhub.leaderboards.kwise import joint_ratings, kwise_votes
 from evalhub.leaderboards.models import LeaderboardSnapshot
 from evalhub.leaderboards.quality import QUALITY_WEIGHT, quality_filtered, weighted_grouped_votes
+from evalhub.leaderboards.quality_snapshot import current_reliability
 from evalhub.leaderboards.results import (
     ABTest,
     ABTestError,
@@ -421,15 +422,18 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
     index = {rid: k for k, rid in enumerate(run_ids)}
     n = len(runs)
     qs = filtered_judgments(campaign=campaign, filters=filters)
+    weights = (current_reliability(campaign=campaign).weights()
+               if filters.quality == QUALITY_WEIGHT and not filters.metric_name else None)
     # Best-of-K votes: fitted with the pairs by Plackett-Luce; records count their implied pairs.
-    kwise = kwise_votes(qs, index, uncategorised=UNCATEGORISED)
+    kwise = kwise_votes(qs, index, uncategorised=UNCATEGORISED, weights=weights)
     if kwise is not None:
         qs = qs.filter(ranking__isnull=True)
-    a, b, o, counts, cats = _grouped_votes(qs, index)
-    if filters.quality == QUALITY_WEIGHT and not filters.metric_name:
-        a, b, o, counts, cats = weighted_grouped_votes(qs, index, campaign=campaign)
+    if weights is None:
+        a, b, o, counts, cats = _grouped_votes(qs, index)
+    else:
+        a, b, o, counts, cats = weighted_grouped_votes(qs, index, weights=weights)
     pairwise = (a, b, o, counts)
-    total = int(counts.sum()) + (kwise.votes if kwise else 0)
+    total = int(counts.sum() + (kwise.votes if kwise else 0))
     if kwise is not None:
         a, b, o = (np.concatenate([x, y]) for x, y in zip(
             (a, b, o), (kwise.a, kwise.b, kwise.outcomes), strict=True))

@@ -2,7 +2,9 @@
 
 :func:`campaign_reliability` gathers, per annotator, the evidence of
 :class:`ratings.reliability.AnnotatorEvidence` from the live human votes on the overall
-criterion (one aggregate query) and calls :func:`ratings.reliability.annotator_reliability`
+criterion (pair votes, and best-of-K rankings as the decisive pairs they imply, the earlier
+slot standing for the left side: :func:`_ranked_pairs`) and calls
+:func:`ratings.reliability.annotator_reliability`
 with the campaign's gold thresholds and the fast-vote settings. Formulas (crowd-BT accuracy,
 the weight, the flags) are in that module's docstring.
 
@@ -28,8 +30,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q
 
-from evalhub.campaigns.models import Campaign, Criterion, Outcome
+from evalhub.campaigns.models import Campaign, Criterion, Outcome, TaskImage
 from evalhub.campaigns.quality.annotators import excluded_annotator_ids, human_judgments
+from evalhub.exports.implied import implied_pairs
 from ratings.reliability import FLAG_REASONS, AnnotatorEvidence, annotator_reliability
 
 __all__ = ["AnnotatorReliability", "CampaignReliability", "campaign_reliability"]
@@ -108,26 +111,71 @@ class CampaignReliability:
             for row in rows))
 
 
+def _timing() -> dict[str, Count]:
+    """Per group: votes with a server-measured time, and those below the fast-vote floor."""
+    floor = timedelta(milliseconds=settings.EVALHUB_FAST_VOTE_FLOOR_MS)
+    return {"n_timed": Count("id", filter=Q(lease__leased_at__isnull=False)),
+            "n_fast": Count("id", filter=Q(lease__leased_at__isnull=False,
+                                           created_at__lt=F("lease__leased_at") + floor))}
+
+
+def _ranked_pairs(campaign: Campaign) -> list[dict]:
+    """Each live best-of-K vote on the overall criterion as the decisive pairs it implies.
+
+    A ranking is expanded by the rankings exports' rule (``exports.implied.implied_pairs``:
+    each pick beat every run still on offer), each implied pair counted as one decisive vote
+    as the leaderboards' records count it. Its "left" image is the one shown in the earlier
+    slot (``Judgment.shown_order``: the canonical position in each displayed slot): with the
+    slots in random order, an annotator without a position habit wins from the earlier slot
+    half of the time, and one who always picks the first slot always does. Rows: annotator,
+    (winner run, loser run), whether the winner was shown first, count, timed and fast votes
+    (once per vote, on its first pair).
+    """
+    rows = list(human_judgments(campaign).filter(criterion=Criterion.OVERALL,
+                                                 ranking__isnull=False)
+                .values("annotator_id", "task_id", "ranking", "shown_order")
+                .annotate(n=Count("id"), **_timing()).order_by())
+    members: dict[int, dict[int, int]] = {}
+    for task_id, position, run_id in TaskImage.objects.filter(
+            task_id__in={r["task_id"] for r in rows}).values_list("task_id", "position",
+                                                                  "run_id"):
+        members.setdefault(task_id, {})[position] = run_id
+    pairs = []
+    for row in rows:
+        runs = members.get(row["task_id"], {})
+        order = row["shown_order"] or []
+        slot = {position: k for k, position in enumerate(order)}
+        for index, pair in enumerate(implied_pairs(row["ranking"], len(runs))):
+            first = (slot[pair.chosen] < slot[pair.rejected]
+                     if pair.chosen in slot and pair.rejected in slot else None)
+            pairs.append({"annotator_id": row["annotator_id"],
+                          "winner": runs[pair.chosen], "loser": runs[pair.rejected],
+                          "winner_first": first, "n": row["n"],
+                          "n_votes": row["n"] if index == 0 else 0,
+                          "n_timed": row["n_timed"] if index == 0 else 0,
+                          "n_fast": row["n_fast"] if index == 0 else 0})
+    return pairs
+
+
 def campaign_reliability(*, campaign: Campaign) -> CampaignReliability:
     """Reliability of every annotator with live human votes in ``campaign`` (overall criterion).
 
-    One aggregate query (grouped by annotator, pair, outcome, side and gold answer), then pure
-    numpy. Best-of-K rankings are not pairwise votes and are not read.
+    One aggregate query (grouped by annotator, pair, outcome, side and gold answer) for pair
+    votes, one for best-of-K rankings (read as the decisive pairs they imply:
+    :func:`_ranked_pairs`) and their tasks' runs, then pure numpy.
     """
-    floor = timedelta(milliseconds=settings.EVALHUB_FAST_VOTE_FLOOR_MS)
     rows = list(
         human_judgments(campaign).filter(criterion=Criterion.OVERALL, outcome__in=_PAIR_OUTCOMES)
         .values("annotator_id", "task__run_a_id", "task__run_b_id", "outcome", "a_side",
                 "task__is_gold", "task__gold_answer")
-        .annotate(n=Count("id"),
-                  n_timed=Count("id", filter=Q(lease__leased_at__isnull=False)),
-                  n_fast=Count("id", filter=Q(lease__leased_at__isnull=False,
-                                              created_at__lt=F("lease__leased_at") + floor)))
+        .annotate(n=Count("id"), **_timing())
         .order_by())
-    if not rows:
+    ranked = _ranked_pairs(campaign)
+    if not rows and not ranked:
         return CampaignReliability(())
-    annotator_ids = sorted({r["annotator_id"] for r in rows})
-    run_ids = sorted({r["task__run_a_id"] for r in rows} | {r["task__run_b_id"] for r in rows})
+    annotator_ids = sorted({r["annotator_id"] for r in rows + ranked})
+    run_ids = sorted({r["task__run_a_id"] for r in rows} | {r["task__run_b_id"] for r in rows}
+                     | {r["winner"] for r in ranked} | {r["loser"] for r in ranked})
     who = {aid: k for k, aid in enumerate(annotator_ids)}
     run = {rid: k for k, rid in enumerate(run_ids)}
     a_count, n = len(annotator_ids), len(run_ids)
@@ -154,6 +202,16 @@ def campaign_reliability(*, campaign: Campaign) -> CampaignReliability:
         elif i != j:
             ties[k, i, j] += c
             ties[k, j, i] += c
+    for r in ranked:
+        k, c = who[r["annotator_id"]], r["n"]
+        decisive[k, run[r["winner"]], run[r["loser"]]] += c
+        if r["winner_first"] is None:  # display order unknown: half a win for each side
+            counts["left"][k] += c / 2
+        elif r["winner_first"]:
+            counts["left"][k] += c
+        counts["votes"][k] += r["n_votes"]
+        counts["timed"][k] += r["n_timed"]
+        counts["fast"][k] += r["n_fast"]
     estimate = annotator_reliability(
         AnnotatorEvidence(decisive, ties, counts["left"], counts["gold"], counts["gold_ok"],
                           counts["timed"], counts["fast"]),
