@@ -9,8 +9,13 @@ query is written: ``build`` returns an ordinary queryset in which the values tha
 each run binds the values and turns the rows into model instances as ``QuerySet`` does
 (``select_related`` objects and annotations included).
 
-Use it only for hot, fixed-shape reads: anything that changes the SQL text (the length of an
-``IN`` list, an optional filter) must be part of the ``shape`` key passed to ``build``.
+Writes likewise: :class:`PreparedUpdate` is ``queryset.update(**changes)`` and
+:class:`PreparedInsert` is ``bulk_create`` of a fixed number of rows, each compiled once per
+connection and shape, their values prepared for the database as the ORM's own update and
+insert prepare them.
+
+Use them only for hot, fixed-shape statements: anything that changes the SQL text (the length
+of an ``IN`` list, an optional filter) must be part of the ``shape`` key passed to ``build``.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from django.db import connections
-from django.db.models import Expression, Field, Model, QuerySet
+from django.db import connections, transaction
+from django.db.models import Expression, Field, Model, QuerySet, sql
+from django.db.models.fields import AutoFieldMixin
 from django.db.models.query import get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
 
 M = TypeVar("M", bound=Model)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,14 @@ class _Slot:
 
     name: str
     field: Field
+    # A value stored in a column (an update's SET, an insert): converted as the ORM converts
+    # saved values (get_db_prep_save; JSON fields keep None as SQL NULL), else as a literal.
+    save: bool = False
+
+    def prepare(self, value: Any, connection: Any) -> Any:
+        if self.save:
+            return self.field.get_db_prep_save(value, connection)
+        return self.field.get_db_prep_value(value, connection)
 
 
 class Param(Expression):
@@ -43,12 +58,13 @@ class Param(Expression):
     as hex on SQLite, aware datetimes, ...), as a literal in a filter would be.
     """
 
-    def __init__(self, name: str, output_field: Field) -> None:
+    def __init__(self, name: str, output_field: Field, *, save: bool = False) -> None:
         super().__init__(output_field=output_field)
         self.name = name
+        self.save = save
 
     def as_sql(self, compiler: SQLCompiler, connection: Any) -> tuple[str, tuple]:
-        return "%s", (_Slot(self.name, self.output_field),)
+        return "%s", (_Slot(self.name, self.output_field, self.save),)
 
     def get_group_by_cols(self) -> list:
         return []
@@ -77,14 +93,14 @@ class _Compiled:
     converters: dict
 
 
-class PreparedQuery(Generic[M]):
-    """A queryset written once with the ORM, compiled once per connection and shape."""
+class _PerConnection(Generic[T]):
+    """Compiled statements cached per database connection (connections are per thread in
+    Django, and a new connection must not reuse another's) and per shape."""
 
-    def __init__(self, build: Callable[..., QuerySet[M]]) -> None:
-        self._build = build
-        self._local = threading.local()  # connections are per thread in Django
+    def __init__(self) -> None:
+        self._local = threading.local()
 
-    def _compiled(self, using: str, shape: tuple) -> _Compiled:
+    def _cached(self, using: str, shape: Hashable, compile_: Callable[[], T]) -> T:
         connection = connections[using]
         cache: dict = getattr(self._local, "cache", None)
         if cache is None or getattr(self._local, "connection", None) is not connection:
@@ -92,33 +108,55 @@ class PreparedQuery(Generic[M]):
             self._local.connection = connection
         compiled = cache.get(shape)
         if compiled is None:
-            queryset = self._build(*shape)
-            compiler = queryset.query.get_compiler(using=using)
-            sql, params = compiler.as_sql()
-            info = compiler.klass_info
-            fields = info["select_fields"]
-            model_fields = slice(fields[0], fields[-1] + 1)
-            compiled = cache[shape] = _Compiled(
-                sql=sql, params=tuple(params),
-                init_list=[f[0].target.attname for f in compiler.select[model_fields]],
-                model_fields=model_fields,
-                populators=get_related_populators(info, compiler.select, using),
-                annotation_col_map=dict(compiler.annotation_col_map or {}),
-                model=info["model"],
-                converters=compiler.get_converters(
-                    [s[0] for s in compiler.select[:compiler.col_count]]),
-            )
+            compiled = cache[shape] = compile_()
         return compiled
+
+
+def _bind(params: tuple, values: dict[str, Any], connection: Any) -> tuple:
+    """The compiled parameters with each placeholder replaced by its prepared value."""
+    return tuple(p.prepare(values[p.name], connection) if isinstance(p, _Slot) else p
+                 for p in params)
+
+
+def _execute(using: str, statement: str, params: tuple) -> int:
+    """Run a write; the rows it touched. A failure inside ``atomic`` marks the transaction
+    for rollback, as the ORM's writes do."""
+    connection = connections[using]
+    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.rowcount
+
+
+class PreparedQuery(_PerConnection[_Compiled], Generic[M]):
+    """A queryset written once with the ORM, compiled once per connection and shape."""
+
+    def __init__(self, build: Callable[..., QuerySet[M]]) -> None:
+        super().__init__()
+        self._build = build
+
+    def _compile(self, using: str, shape: tuple) -> _Compiled:
+        queryset = self._build(*shape)
+        compiler = queryset.query.get_compiler(using=using)
+        sql_text, params = compiler.as_sql()
+        info = compiler.klass_info
+        fields = info["select_fields"]
+        model_fields = slice(fields[0], fields[-1] + 1)
+        return _Compiled(
+            sql=sql_text, params=tuple(params),
+            init_list=[f[0].target.attname for f in compiler.select[model_fields]],
+            model_fields=model_fields,
+            populators=get_related_populators(info, compiler.select, using),
+            annotation_col_map=dict(compiler.annotation_col_map or {}),
+            model=info["model"],
+            converters=compiler.get_converters(
+                [s[0] for s in compiler.select[:compiler.col_count]]),
+        )
 
     def run(self, *shape: Hashable, using: str = "default", **values: Any) -> list[M]:
         """The rows for these values, as model instances (like ``list(queryset)``)."""
-        compiled = self._compiled(using, shape)
+        compiled = self._cached(using, shape, lambda: self._compile(using, shape))
         connection = connections[using]
-        params = tuple(
-            p.field.get_db_prep_value(values[p.name], connection) if isinstance(p, _Slot)
-            else p
-            for p in compiled.params
-        )
+        params = _bind(compiled.params, values, connection)
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
@@ -138,3 +176,73 @@ class PreparedQuery(Generic[M]):
             objects.append(obj)
         return objects
 
+
+
+class PreparedUpdate(_PerConnection[tuple[str, tuple]]):
+    """``queryset.update(**changes)``, compiled once per connection and shape.
+
+    ``build(*shape)`` returns the queryset and the changes (field name -> value or expression,
+    as ``update`` takes them); values that vary are :class:`Param` placeholders, converted as
+    ``update`` converts saved values.
+    """
+
+    def __init__(self, build: Callable[..., tuple[QuerySet, dict[str, Any]]]) -> None:
+        super().__init__()
+        self._build = build
+
+    def _compile(self, using: str, shape: tuple) -> tuple[str, tuple]:
+        queryset, changes = self._build(*shape)
+        query = queryset.query.chain(sql.UpdateQuery)
+        query.add_update_values({
+            name: Param(value.name, value.output_field, save=True)
+            if isinstance(value, Param) else value
+            for name, value in changes.items()})
+        query.annotations = {}  # as QuerySet.update: none in the WHERE's subqueries
+        statement, params = query.get_compiler(using).as_sql()
+        return statement, tuple(params)
+
+    def run(self, *shape: Hashable, using: str = "default", **values: Any) -> int:
+        """Update the rows for these values; how many there were."""
+        statement, params = self._cached(using, shape, lambda: self._compile(using, shape))
+        return _execute(using, statement, _bind(params, values, connections[using]))
+
+
+class PreparedInsert(_PerConnection[tuple[str, tuple, list[Field]]], Generic[M]):
+    """``Model.objects.bulk_create(rows)`` compiled once per connection and number of rows.
+
+    Each row's values are prepared as the ORM's insert prepares them (``pre_save``, which
+    fills ``auto_now_add`` fields, then ``get_db_prep_save``); values must be plain values,
+    not expressions. Unlike ``bulk_create``, a key the database generates (an ``AutoField``
+    primary key) is not read back into the rows.
+    """
+
+    def __init__(self, model: type[M]) -> None:
+        super().__init__()
+        self._model = model
+        pk = model._meta.pk
+        self._fields = [f for f in model._meta.concrete_fields
+                        if not (f is pk and isinstance(f, AutoFieldMixin))
+                        and not f.generated]
+
+    def _compile(self, using: str, count: int) -> tuple[str, tuple, list[Field]]:
+        rows = []
+        for row in range(count):
+            obj = self._model()
+            for field in self._fields:
+                setattr(obj, field.attname, Param(f"{row}.{field.attname}", field, save=True))
+            rows.append(obj)
+        query = sql.InsertQuery(self._model)
+        query.insert_values(self._fields, rows, raw=True)  # raw: the placeholders as they are
+        (statement, params), = query.get_compiler(using).as_sql()
+        return statement, tuple(params), self._fields
+
+    def run(self, rows: list[M], using: str = "default") -> None:
+        """Insert ``rows`` (model instances) in one statement."""
+        count = len(rows)
+        statement, params, fields = self._cached(using, count,
+                                                 lambda: self._compile(using, count))
+        values = {f"{row}.{field.attname}": field.pre_save(obj, add=True)
+                  for row, obj in enumerate(rows) for field in fields}
+        _execute(using, statement, _bind(params, values, connections[using]))
+        for obj in rows:
+            obj._state.adding, obj._state.db = False, using

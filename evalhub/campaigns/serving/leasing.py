@@ -56,7 +56,13 @@ from evalhub.campaigns.models import (
     TaskKind,
 )
 from evalhub.core.errors import EvalHubError
-from evalhub.core.prepared import Param, PreparedQuery, numbered_params, numbered_values
+from evalhub.core.prepared import (
+    Param,
+    PreparedInsert,
+    PreparedQuery,
+    numbered_params,
+    numbered_values,
+)
 
 # The page shows one task and prefetches the next: two leases per annotator at most.
 MAX_ACTIVE_LEASES = 2
@@ -99,6 +105,7 @@ _PARAM_FIELDS = {
     "lease_id": Lease._meta.pk,
     "shown": Lease._meta.pk,  # numbered: the leases the page shows
     "passed": ComparisonTask._meta.pk,  # numbered: the tasks a lease retry passes over
+    "task_id": ComparisonTask._meta.pk,
     "judgments_count": ComparisonTask._meta.get_field("judgments_count"),
     "priority": ComparisonTask._meta.get_field("priority"),
     "start": ComparisonTask._meta.get_field("shuffle_key"),
@@ -295,6 +302,7 @@ def _walk(gold: bool, pair_policy: str, walk: str, passed_over: int
 
 
 _WALKS = PreparedQuery(_walk)
+_NEW_LEASE = PreparedInsert(Lease)
 
 
 def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool,
@@ -326,7 +334,7 @@ def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool,
                 lease = Lease(task=task, campaign=campaign, annotator=annotator,
                               a_side=new_a_side(), order=new_order(campaign), leased_at=now,
                               expires_at=now + timedelta(seconds=campaign.lease_seconds))
-                lease.save(force_insert=True)
+                _NEW_LEASE.run([lease])
         except IntegrityError:
             # Leased by someone else after our snapshot: pass it over.
             passed_over.append(task.pk)

@@ -72,15 +72,21 @@ def remaining(campaign_id: int) -> int:
     return value
 
 
-def _count_in_remaining(campaign_id: int) -> None:
+def _count_in_remaining(campaign_id: int) -> int | None:
     """One judgment fewer needed: the cached count follows each vote at once (every process's
-    votes with a shared cache, this process's otherwise) instead of at its next refresh."""
+    votes with a shared cache, this process's otherwise) instead of at its next refresh.
+
+    Returns the count after this vote (what :func:`remaining` would read next), or None when
+    it is not cached."""
     key = _remaining_key(campaign_id)
     try:
-        if cache.decr(key) < 0:
-            cache.delete(key)
+        left = cache.decr(key)
     except ValueError:  # not cached: the next read counts it
-        pass
+        return None
+    if left < 0:
+        cache.delete(key)
+        return None
+    return left
 
 
 def rate_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uuid.UUID
@@ -131,8 +137,9 @@ def rate_vote(*, annotator: AbstractBaseUser, campaign_id: int, vote: Vote,
     stored = vote_store(annotator=annotator, campaign_id=campaign_id, lease_id=vote.lease_id,
                         client_id=vote.client_id, answers=vote.answers,
                         latency_ms=vote.latency_ms, exclude=exclude, rankings=vote.rankings)
+    left = None
     if stored.result.created and not stored.lease.task.is_gold:
-        _count_in_remaining(campaign_id)
+        left = _count_in_remaining(campaign_id)
     following = None
     if want_next:
         lease = stored.lease
@@ -141,5 +148,5 @@ def rate_vote(*, annotator: AbstractBaseUser, campaign_id: int, vote: Vote,
                                       released=stored.released)
         except EvalHubError as exc:
             following = {"detail": exc.message, "done": True}
-    return VoteOutcome(stored.result, Progress(stored.rater_votes, remaining(campaign_id)),
-                       following)
+    return VoteOutcome(stored.result, Progress(
+        stored.rater_votes, left if left is not None else remaining(campaign_id)), following)

@@ -42,7 +42,7 @@ from evalhub.campaigns.serving.leasing import (
     rating_values,
 )
 from evalhub.core.errors import EvalHubError
-from evalhub.core.prepared import PreparedQuery
+from evalhub.core.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
 
 # What the page sends, in displayed terms.
 DISPLAYED_ANSWERS = ("left", "right", "tie", "both_bad")
@@ -170,6 +170,15 @@ def _locked_lease(excluded: int) -> QuerySet[Lease]:
 
 
 _LOCK = PreparedQuery(_locked_lease)
+# The vote's writes, compiled once per connection (the number of criteria is the insert's
+# shape): the judgments, the lease closed, the task's counter incremented.
+_JUDGMENTS = PreparedInsert(Judgment)
+_CLOSE_LEASE = PreparedUpdate(lambda: (
+    Lease.objects.filter(pk=rating_param("lease_id")),
+    {"status": LeaseStatus.COMPLETED, "closed_at": rating_param("now")}))
+_COUNT_VOTE = PreparedUpdate(lambda: (
+    ComparisonTask.objects.filter(pk=rating_param("task_id")),
+    {"judgments_count": F("judgments_count") + 1}))
 
 
 def _lock_lease(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.UUID,
@@ -230,7 +239,7 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
             counted = lease.status == LeaseStatus.ACTIVE and lease.expires_at > timezone.now()
             canonical = _canonical(lease, answers, rankings)
             judgments = {c: outcome for c, (outcome, _) in canonical.items()}
-            Judgment.objects.bulk_create([
+            _JUDGMENTS.run([
                 Judgment(task_id=lease.task_id, campaign_id=lease.campaign_id,
                          criterion=criterion, outcome=outcome, judge_kind=JudgeKind.HUMAN,
                          annotator=annotator, lease=lease, a_side=lease.a_side,
@@ -238,10 +247,8 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
                          latency_ms=latency_ms, client_id=client_id)
                 for criterion, (outcome, ranking) in canonical.items()
             ])
-            Lease.objects.filter(pk=lease.pk).update(status=LeaseStatus.COMPLETED,
-                                                     closed_at=timezone.now())
-            ComparisonTask.objects.filter(pk=lease.task_id).update(
-                judgments_count=F("judgments_count") + 1)
+            _CLOSE_LEASE.run(lease_id=lease.pk, now=timezone.now())
+            _COUNT_VOTE.run(task_id=lease.task_id)
     except IntegrityError as exc:
         # A vote id seen before (a retry whose lease another request closed meanwhile, or a
         # reused id), or this annotator already judged the task under another vote id.
