@@ -233,15 +233,24 @@ def _with_agreement(table: pa.Table, min_agreement: float) -> pa.RecordBatch:
         schema=BATCH_SCHEMA)
 
 
-def screen_batches(qs: QuerySet[Judgment], *, campaign_id: int, size: int,
+def pairs_per_vote(*, k: int, rank_all: bool) -> int:
+    """How many pairs one vote of a best-of-K campaign states (``implied_pairs``' count):
+    K - 1 for a pick, K(K-1)/2 for a full ranking."""
+    return len(implied_pairs(list(range(k)) if rank_all else [0], k))
+
+
+def screen_batches(qs: QuerySet[Judgment], *, campaign_id: int, size: int, per_vote: int,
                    aggregate_pairs: bool, keep_ties: bool, min_agreement: float | None,
                    pair_order: tuple[str, ...], skip: Collection[str] = ()
                    ) -> Iterator[pa.RecordBatch]:
     """The implied pairs of the ranked votes ``qs`` selects, as ``BATCH_SCHEMA`` batches.
 
-    By judgment, in vote id order (``size`` votes a batch); with ``min_agreement``, or by
-    pair (``aggregate_pairs``), in ``pair_order`` (task first), a task's votes at a time.
+    A batch reads ``size / per_vote`` votes (``per_vote``: ``pairs_per_vote``), so it holds
+    about ``size`` rows, as a pairwise batch does: memory does not grow with K. By judgment,
+    in vote id order; with ``min_agreement``, or by pair (``aggregate_pairs``), in
+    ``pair_order`` (task first), a task's votes at a time.
     """
+    size = max(size // max(per_vote, 1), 1)
     if not aggregate_pairs and min_agreement is None:
         yield from _source(qs, ("id",), size, campaign_id=campaign_id, skip=skip)
         return

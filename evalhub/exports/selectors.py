@@ -30,7 +30,7 @@ from evalhub.campaigns.quality.annotators import (
 from evalhub.exports.columns import BATCH_SCHEMA, NAMES, RAW_ONLY, ROW_SCHEMA
 from evalhub.exports.options import AGGREGATE_PAIR, RAW_FORMATS, ExportOptions
 from evalhub.exports.pairs import PER_JUDGMENT, agreement_copy_batches, pair_copy_batches
-from evalhub.exports.screens import screen_batches
+from evalhub.exports.screens import pairs_per_vote, screen_batches
 from evalhub.exports.sources import copy_available, row_batches
 from evalhub.runs.models import GenerationRun
 
@@ -150,14 +150,17 @@ def judgment_batches(*, campaign: Campaign, options: ExportOptions) -> Iterator[
     Every batch has the columns of ``columns.BATCH_SCHEMA``: those of ``COLUMNS`` plus
     ``votes``, ``agreement`` and the ``columns.SCREEN`` columns. By judgment, ``votes`` is 1
     and ``agreement`` is the pair's agreement when ``min_agreement`` is set (else null). By
-    pair, see ``pair_batches``. A best-of-K campaign's votes follow as the pairs they state
-    (``screens.screen_batches``).
+    pair, see ``pair_batches``. A best-of-K campaign's votes are the pairs they state
+    (``screens.screen_batches``): it has no pairwise vote (its tasks are K-sets, and metric
+    judges refuse it), as a pair campaign has no ranked vote.
     """
-    yield from _pairwise_batches(campaign=campaign, options=options)
-    if campaign.task_kind == TaskKind.BEST_OF_K:  # (a pair campaign has no ranked vote)
+    if campaign.task_kind != TaskKind.BEST_OF_K:
+        yield from _pairwise_batches(campaign=campaign, options=options)
+    else:
         yield from screen_batches(
             export_queryset(campaign=campaign, options=options, ranked=True),
             campaign_id=campaign.pk, size=options.batch_size,
+            per_vote=pairs_per_vote(k=campaign.k, rank_all=campaign.rank_all),
             aggregate_pairs=options.aggregate == AGGREGATE_PAIR, keep_ties=options.keep_ties,
             min_agreement=options.min_agreement, pair_order=PAIR_ORDER,
             skip=_unread(options))

@@ -25,12 +25,12 @@ import pyarrow.compute as pc
 from django.core.files.storage import default_storage
 
 from evalhub.campaigns.models import Campaign
-from evalhub.campaigns.quality.reliability import campaign_reliability
 from evalhub.core.errors import EvalHubError
 from evalhub.exports.card import CARD_MARKER, dataset_card
 from evalhub.exports.formats import FormatWriter, RowContext
 from evalhub.exports.options import DATA_FILE_NAMES, ExportOptions
 from evalhub.exports.selectors import annotator_usernames, judgment_batches, run_infos
+from evalhub.leaderboards.quality_snapshot import current_reliability
 
 EMPTY_MESSAGE = "No judgments match these filters; the file is empty but has the full schema."
 COPY_CHUNK = 1024 * 1024
@@ -120,7 +120,7 @@ class Exporter:
                      if self.options.raw_usernames else None)
         return RowContext(campaign_id=self.campaign.pk, options=self.options,
                           runs=run_infos(campaign=self.campaign), usernames=usernames,
-                          reliability=campaign_reliability(campaign=self.campaign).weights())
+                          reliability=current_reliability(campaign=self.campaign).weights())
 
     def _write_rows(self, sink: IO[bytes], ctx: RowContext) -> Iterator[None]:
         writer = FormatWriter(CountingWriter(sink), options=self.options)

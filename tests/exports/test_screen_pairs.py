@@ -18,6 +18,7 @@ from evalhub.campaigns.models import (
 from evalhub.campaigns.serving.rating import Vote, rate_next, rate_vote
 from evalhub.exports import sources
 from evalhub.exports.implied import implied_pairs
+from evalhub.exports.screens import pairs_per_vote
 from tests.builders import build_campaign
 from tests.exports.helpers import alias, export, read
 from tests.factories import JudgmentFactory
@@ -125,6 +126,22 @@ def test_a_full_ranking_gives_every_pair_with_its_pick(tmp_path):
     assert len(frame) == 6
     assert sorted(frame["screen_stage"]) == sorted(p.stage for p in stated)
     assert frame["weight"].sum() == pytest.approx(1)
+
+
+def test_a_batch_reads_as_many_votes_as_make_a_batch_of_pairs():
+    assert pairs_per_vote(k=4, rank_all=False) == 3
+    assert pairs_per_vote(k=4, rank_all=True) == 6
+    assert pairs_per_vote(k=6, rank_all=True) == 15
+
+
+def test_a_batch_size_smaller_than_a_vote_still_writes_every_pair(tmp_path):
+    world = _screens(rank_all=True)
+    _rank(world.tasks[0], world.annotators[0], [3, 0, 2, 1])
+    _rank(world.tasks[1], world.annotators[0], [0, 1, 2, 3])
+
+    frame = read(export(world, tmp_path, "raw-parquet", batch_size=4)[0], "raw-parquet")
+
+    assert len(frame) == 12 and frame["weight"].sum() == pytest.approx(2)
 
 
 def test_pairwise_votes_are_marked_as_no_screen_with_weight_one(tmp_path):
