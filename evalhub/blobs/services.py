@@ -1,14 +1,17 @@
-"""Content-addressed image storage through Django's storage API."""
+"""Content-addressed image storage through Django's storage API, and deleting the blobs
+nothing refers to any more (with their files)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import models, transaction
 
-from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.validation import ImageInfo, inspect_image
 
 
@@ -64,3 +67,107 @@ def blob_store(
 def blob_store_bytes(data: bytes, *, name: str) -> ImageBlob:
     """Validate and store one image (generated images, single uploads)."""
     return blob_store(data=data, info=image_inspect(data, name=name))
+
+
+# --- deleting blobs nothing refers to ------------------------------------------------------
+
+#: The task that deletes the blobs a workspace delete may have left unreferenced.
+DELETE_UNREFERENCED_TASK = "evalhub.blobs.delete_unreferenced"
+
+
+@dataclass(frozen=True)
+class BlobsDeleted:
+    """What :func:`blobs_delete_unreferenced` removed: blob rows and storage files."""
+
+    images: int
+    videos: int
+    files: int
+
+
+def _holders(model: type[models.Model]) -> list[str]:
+    """Query names of the relations whose rows keep a ``model`` blob alive: every foreign key
+    and many-to-many relation pointing at it except those that cascade (a cascading row is a
+    by-product of the blob, deleted with it), found from the models so that a relation added
+    later counts too."""
+    return [rel.name for rel in model._meta.related_objects
+            if rel.many_to_many or rel.on_delete is not models.CASCADE]
+
+
+def unreferenced(model: type[models.Model], ids: Collection[int]) -> list[int]:
+    """Those of ``ids`` whose ``model`` row exists and that no row refers to (:func:`_holders`;
+    one query per relation)."""
+    held: set[int] = set()
+    for name in _holders(model):
+        held.update(model.objects.filter(pk__in=ids, **{f"{name}__isnull": False})
+                    .values_list("pk", flat=True))
+    return sorted(set(model.objects.filter(pk__in=ids).values_list("pk", flat=True)) - held)
+
+
+def _delete_files(names: Iterable[str]) -> int:
+    removed = 0
+    for name in dict.fromkeys(n for n in names if n):
+        if default_storage.exists(name):
+            default_storage.delete(name)
+            removed += 1
+    return removed
+
+
+def _image_files(blob: ImageBlob) -> int:
+    """The original, preview, display derivative (as stored, and at its computed name in case
+    its row was never updated) and Deep Zoom tiles of ``blob``."""
+    from evalhub.blobs.display import blob_display_path
+    from evalhub.blobs.tiles import base_path, delete_tree
+
+    removed = _delete_files([blob.file.name, blob.preview.name, blob.display.name,
+                             blob_display_path(blob)])
+    delete_tree(base_path(blob.sha256))
+    return removed
+
+
+def _video_files(video: VideoBlob) -> int:
+    """The original, the VP9 rendition and the thumbnail strip of ``video``."""
+    from evalhub.blobs.video_display import rendition_path, strip_path  # PyAV: workers only
+
+    return _delete_files([video.file.name, video.rendition.name, video.thumbnails.name,
+                          rendition_path(video), strip_path(video)])
+
+
+def blobs_delete_unreferenced(*, image_ids: Iterable[int] = (), video_ids: Iterable[int] = (),
+                              batch: int = 500) -> BlobsDeleted:
+    """Delete those of the given blobs that no row refers to any more, rows and files.
+
+    Blobs are content-addressed and shared: a deleted run's images may be another run's too,
+    a prompt's source image or a reference set's member, so only the ones nothing refers to go
+    (:func:`unreferenced`). Videos first, since a video refers to its poster image. Called by
+    the worker task the workspace's deletes queue once their transaction has committed.
+
+    Each batch is one transaction: the rows are locked, checked, deleted, and their files
+    removed before it commits. A concurrent import of the same bytes either committed its
+    reference first (the blob is kept), or finds the row until we commit and then fails on its
+    foreign key (the import is refused, nothing half-stored); it can never find the row gone
+    and the file still there, write nothing, and be left with our deletion of the file.
+    """
+    videos = sorted(set(video_ids))
+    posters: set[int] = set()
+    files = images_deleted = videos_deleted = 0
+    for start in range(0, len(videos), batch):
+        with transaction.atomic():
+            rows = list(VideoBlob.objects.select_for_update().filter(
+                pk__in=videos[start:start + batch]).order_by("pk"))
+            gone = set(unreferenced(VideoBlob, [v.pk for v in rows]))
+            doomed = [v for v in rows if v.pk in gone]
+            VideoBlob.objects.filter(pk__in=gone).delete()
+            files += sum(_video_files(v) for v in doomed)
+            posters.update(v.poster_id for v in doomed)
+            videos_deleted += len(doomed)
+    images = sorted(set(image_ids) | posters)
+    for start in range(0, len(images), batch):
+        with transaction.atomic():
+            rows = list(ImageBlob.objects.select_for_update().filter(
+                pk__in=images[start:start + batch]).order_by("pk"))
+            gone = set(unreferenced(ImageBlob, [b.pk for b in rows]))
+            doomed = [b for b in rows if b.pk in gone]
+            ImageBlob.objects.filter(pk__in=gone).delete()
+            files += sum(_image_files(b) for b in doomed)
+            images_deleted += len(doomed)
+    return BlobsDeleted(images=images_deleted, videos=videos_deleted, files=files)

@@ -1,8 +1,11 @@
 """Celery tasks of the blobs app (default queue): display derivatives, previews, Deep Zoom
 pyramids, video renditions."""
 
+from dataclasses import asdict
+
 from celery import shared_task
 
+from evalhub.blobs import services
 from evalhub.blobs.display import blob_make_display
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.previews import blob_make_preview
@@ -86,3 +89,15 @@ def blobs_make_video_renditions(video_ids: list[int]) -> int:
     for video in VideoBlob.objects.filter(id__in=video_ids):
         made += video_make_rendition(video)
     return made
+
+
+@shared_task(
+    name="evalhub.blobs.delete_unreferenced",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def blobs_delete_unreferenced(image_ids: list[int], video_ids: list[int]) -> dict:
+    """Delete the given blobs that nothing refers to any more, with their files (queued by the
+    workspace's deletes once they have committed); returns what was removed."""
+    return asdict(services.blobs_delete_unreferenced(image_ids=image_ids, video_ids=video_ids))

@@ -210,15 +210,16 @@ def _put(path: str, data: bytes) -> None:
         default_storage.delete(saved)
 
 
-def _delete_tree(path: str) -> None:
-    """Remove what a crashed build left (storages have no rmtree)."""
+def delete_tree(path: str) -> None:
+    """Remove every file under ``path``: what a crashed build left, or a deleted blob's
+    pyramid (storages have no rmtree)."""
     if not default_storage.exists(path):
         return
     dirs, files = default_storage.listdir(path)
     for name in files:
         default_storage.delete(f"{path}/{name}")
     for name in dirs:
-        _delete_tree(f"{path}/{name}")
+        delete_tree(f"{path}/{name}")
 
 
 def _cut_level(sha256: str, image: Image.Image, pyramid: Pyramid, level: int,
@@ -270,7 +271,7 @@ def blob_build_tiles(blob: ImageBlob) -> bool:
             return False
         raise TilesBusy(state["tiles_claimed_until"])
     try:
-        _delete_tree(base_path(blob.sha256))
+        delete_tree(base_path(blob.sha256))
         _write_pyramid(blob)
     except BaseException:
         # Let the next attempt start at once instead of waiting for the claim to run out.

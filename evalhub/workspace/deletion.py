@@ -1,4 +1,5 @@
-"""Deleting a workspace object (model, checkpoint, prompt set, run, reference set, campaign).
+"""Deleting a workspace object (model, checkpoint, prompt set, run, reference set, campaign,
+metric job).
 
 What a delete removes is the database's rule: Django's deletion collector follows the
 ``on_delete`` of every foreign key, so a model takes its checkpoints, a run its images and
@@ -10,12 +11,19 @@ still refer to it. On top of that, three rules that no foreign key states:
 - a campaign that holds human votes is never deleted (votes are the data the project exists
   for; close the campaign instead), nor one whose tasks a worker is building;
 - a run a worker is generating (queued or running), or that a metric job is computing on, is
-  deleted only once that work is over (the worker would store images of a missing run).
+  deleted only once that work is over (the worker would store images of a missing run);
+- a metric job still queued, running or finalizing is deleted only once it is over (its
+  shards would store values for a missing job).
 
 ``deletion_plan`` says, without writing, what a delete would remove or why it is refused (the
 confirmation page); ``object_delete`` deletes or raises :class:`StillInUse` (HTTP 409), in one
-transaction. The API's DELETE calls the same (``DeletionRules`` on its viewsets). Image files
-are content-addressed and may be shared with other runs: they stay.
+transaction. The API's DELETE calls the same (``DeletionRules`` on its viewsets).
+
+Image and video files are content-addressed and may be shared with other runs, prompts or
+reference sets: a delete notes the blobs its rows referred to and, once its transaction has
+committed, queues ``evalhub.blobs.delete_unreferenced``, which deletes those that nothing
+refers to any more, rows and files (original, derivatives, previews, tiles, renditions:
+``blobs/services.py`` ``blobs_delete_unreferenced``).
 """
 
 from __future__ import annotations
@@ -27,8 +35,11 @@ from django.db import DEFAULT_DB_ALIAS, models, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.db.models.deletion import Collector
 
+from evalhub.blobs.models import ImageBlob, VideoBlob
+from evalhub.blobs.services import DELETE_UNREFERENCED_TASK
 from evalhub.campaigns.models import Campaign, CampaignStatus, JudgeKind, Judgment
 from evalhub.core.errors import EvalHubError
+from evalhub.core.queueing import enqueue_on_commit
 from evalhub.evaluation.models import JobStatus, MetricJob
 from evalhub.prompts.models import PromptSet
 from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, ReferenceSet, RunStatus
@@ -41,6 +52,7 @@ KINDS: dict[str, tuple[type[models.Model], str, str]] = {
     "run": (GenerationRun, "run", "project_id"),
     "reference-set": (ReferenceSet, "reference set", "project_id"),
     "campaign": (Campaign, "campaign", "project_id"),
+    "metric-job": (MetricJob, "metric job", "project_id"),
 }
 WORKING = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.FINALIZING)
 
@@ -88,7 +100,39 @@ def _rule_refusal(obj: models.Model) -> str | None:
         if MetricJob.objects.filter(run=obj, status__in=WORKING).exists():
             return (f"A metric job is computing on run {obj.name!r}; delete the run once the "
                     "job is over.")
+    if isinstance(obj, MetricJob) and obj.status in WORKING:
+        return (f"Metric job #{obj.pk} is {obj.status}: a worker is computing it. Delete it "
+                "once it is over.")
     return None
+
+
+def _collect(obj: models.Model) -> Collector:
+    """Django's deletion collector over ``obj`` (raises ProtectedError / RestrictedError)."""
+    collector = Collector(using=DEFAULT_DB_ALIAS)
+    collector.collect([obj])
+    return collector
+
+
+def _blob_ids(collector: Collector) -> tuple[list[int], list[int]]:
+    """The image and video blobs the collected rows refer to (any foreign key to a blob, on
+    rows collected one by one or deleted in bulk): the blobs a delete may leave unreferenced."""
+    found: dict[type[models.Model], set[int]] = {ImageBlob: set(), VideoBlob: set()}
+    # The collector loads its instances with only their keys: read the blob columns in SQL.
+    sources: list[models.QuerySet] = list(collector.fast_deletes)
+    for model, instances in collector.data.items():
+        pks = [row.pk for row in instances]
+        sources += [model._base_manager.filter(pk__in=pks[k:k + 5000])
+                    for k in range(0, len(pks), 5000)]
+    for qs in sources:
+        fields = [f for f in qs.model._meta.concrete_fields
+                  if f.many_to_one and f.related_model in found]
+        if not fields:
+            continue
+        for values in qs.values_list(*(f.attname for f in fields)):
+            for field, value in zip(fields, values, strict=True):
+                if value is not None:
+                    found[field.related_model].add(value)
+    return sorted(found[ImageBlob]), sorted(found[VideoBlob])
 
 
 def deletion_plan(*, kind: str, obj: models.Model) -> DeletionPlan:
@@ -99,9 +143,8 @@ def deletion_plan(*, kind: str, obj: models.Model) -> DeletionPlan:
     refused = _rule_refusal(obj)
     removes: list[tuple[str, int]] = []
     if refused is None:
-        collector = Collector(using=DEFAULT_DB_ALIAS)
         try:
-            collector.collect([obj])
+            collector = _collect(obj)
         except (ProtectedError, RestrictedError) as exc:
             blockers = exc.protected_objects if isinstance(exc, ProtectedError) \
                 else exc.restricted_objects
@@ -131,10 +174,15 @@ def object_delete(*, kind: str, obj: models.Model) -> DeletionPlan:
         if plan.refused:
             raise StillInUse(plan.refused)
         try:
-            locked.delete()
+            collector = _collect(locked)
+            image_ids, video_ids = _blob_ids(collector)
+            collector.delete()
         except (ProtectedError, RestrictedError) as exc:  # a reference added meanwhile
             raise StillInUse(f"The {plan.label} {str(locked)!r} is still in use; nothing was "
                              "deleted.") from exc
+        if image_ids or video_ids:
+            # After the commit: a rolled-back delete must leave every file where it was.
+            enqueue_on_commit(DELETE_UNREFERENCED_TASK, image_ids, video_ids)
     return plan
 
 

@@ -353,7 +353,8 @@ def metric_job_progress_json(request: HttpRequest, job_id: int) -> JsonResponse:
 
 AFTER_DELETE = {"model": "workspace-models", "checkpoint": "workspace-models",
                 "prompt-set": "workspace-prompts", "run": "workspace-runs",
-                "reference-set": "workspace-references", "campaign": "campaigns-manage"}
+                "reference-set": "workspace-references", "campaign": "campaigns-manage",
+                "metric-job": "workspace-metrics"}
 
 
 @login_required
