@@ -381,6 +381,41 @@ def _fmt(v: float | None, cap: int) -> str:
     return f"> {cap:,}" if v is None else f"{v:,.0f}"
 
 
+def _timed(function, args: tuple, kwargs: dict) -> tuple[Curve, float]:
+    t0 = time.time()
+    return function(*args, **kwargs), time.time() - t0
+
+
+def _run_jobs(jobs: list, processes: int):
+    """Yield ``(key, (curve, seconds))`` per job, in order; up to 2 worker processes (the
+    machine this bench is meant for has 2 cores and is shared)."""
+    processes = max(1, min(2, processes))
+    if processes == 1:
+        for key, function, args, kwargs in jobs:
+            yield key, _timed(function, args, kwargs)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=processes) as pool:
+        futures = [(key, pool.submit(_timed, function, args, kwargs))
+                   for key, function, args, kwargs in jobs]
+        for key, future in futures:
+            yield key, future.result()
+
+
+def _job_setting(jobs: list, key: tuple) -> Setting:
+    return next(args for k, _, args, _ in jobs if k == key)[-1]
+
+
+def _reps_of(jobs: list, key: tuple) -> int:
+    return _job_setting(jobs, key).reps
+
+
+def curve_cap(curve: Curve, jobs: list, key: tuple) -> int:
+    """The vote budget of the job that drew ``curve``."""
+    return _job_setting(jobs, key).max_votes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, nargs="+", default=[8, 20, 50])
@@ -393,7 +428,7 @@ def main() -> None:
                         help="largest campaign the active policy is simulated on")
     parser.add_argument("--policies", nargs="+",
                         default=["uniform", "balanced", "active", "uncertainty", "top",
-                                 "infogain"])
+                                 "infogain", "thompson"])
     parser.add_argument("--max-votes", type=int, nargs="+", default=[6000, 16000, 40000],
                         help="vote budget per entry of --runs")
     parser.add_argument("--sd-elo", type=float, default=120.0)
@@ -415,80 +450,102 @@ def main() -> None:
     parser.add_argument("--best-of-k-runs", type=int, default=20)
     parser.add_argument("--best-of-k-max-screens", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="worker processes for the simulations (at most 2)")
     args = parser.parse_args()
     started = time.time()
     load_before = os.getloadavg()
 
-    results: dict[str, dict[str, dict]] = {}
-    curves: dict[tuple[int, str], Curve] = {}
+    def setting_for(runs: int, reps: int, cap: int, **extra) -> Setting:
+        return Setting(runs=runs, reps=reps, sd_elo=args.sd_elo, tie_rate=args.tie_rate,
+                       position_bias=args.position_bias, window=args.window,
+                       tasks_per_pair=args.tasks_per_pair, max_votes=cap,
+                       points_per_doubling=args.points_per_doubling, **extra)
+
+    # Every simulation is independent: (key, function, arguments), run in --jobs processes.
+    jobs: list[tuple[tuple, object, tuple, dict]] = []
     for runs, cap in zip(args.runs, args.max_votes, strict=True):
-        results[str(runs)] = {}
         for policy in args.policies:
             if policy == "active" and runs > args.active_max_runs:
                 continue
             k = args.runs.index(runs)
             active_reps = args.active_reps[min(k, len(args.active_reps) - 1)]
             reps = active_reps if policy == "active" else args.reps
-            setting = Setting(runs=runs, reps=reps, sd_elo=args.sd_elo, tie_rate=args.tie_rate,
-                              position_bias=args.position_bias, window=args.window,
-                              tasks_per_pair=args.tasks_per_pair, max_votes=cap,
-                              points_per_doubling=args.points_per_doubling)
-            t0 = time.time()
-            curve = simulate(policy, setting, seed=args.seed + runs)
-            curves[(runs, policy)] = curve
-            needed = {c: curve.needed(c) for c in CRITERIA}
-            results[str(runs)][policy] = {"votes_needed": needed, "reps": reps,
-                                          "max_votes": cap,
-                                          "seconds": round(time.time() - t0, 1)}
+            jobs.append((("policy", runs, policy), simulate,
+                         (policy, setting_for(runs, reps, cap)), {"seed": args.seed + runs}))
+    k_runs = args.best_of_k_runs
+    if args.best_of_k and k_runs in args.runs:
+        for mode, rank_all in (("pick_best", False), ("rank_all", True)):
+            jobs.append((("best_of_k", k_runs, mode), simulate_best_of_k,
+                         (setting_for(k_runs, args.reps, args.best_of_k_max_screens),
+                          args.best_of_k),
+                         {"seed": args.seed + 1000 + k_runs, "rank_all": rank_all}))
+    u_runs = args.unreliable_runs
+    if args.unreliable > 0 and u_runs in args.runs:
+        cap = args.max_votes[args.runs.index(u_runs)]
+        for policy in args.unreliable_policies:
+            if policy not in args.policies:
+                continue
+            setting = setting_for(u_runs, args.reps, cap, unreliable=args.unreliable,
+                                  annotators=args.annotators, gold_rate=args.gold_rate)
+            jobs.append((("unreliable", u_runs, policy), simulate, (policy, setting),
+                         {"seed": args.seed + u_runs}))
+
+    done: dict[tuple, tuple[Curve, float]] = {}
+    for key, (curve, seconds) in _run_jobs(jobs, args.jobs):
+        done[key] = (curve, seconds)
+        if key[0] == "policy":
+            _, runs, policy = key
             print(f"{runs:>3} runs  {policy:<12} " + "  ".join(
-                f"{c}={_fmt(needed[c], cap)}" for c in CRITERIA)
-                + f"  ({reps} reps, {time.time() - t0:.0f} s)", flush=True)
+                f"{c}={_fmt(curve.needed(c), curve_cap(curve, jobs, key))}" for c in CRITERIA)
+                + f"  ({_reps_of(jobs, key)} reps, {seconds:.0f} s)", flush=True)
+        else:
+            print(f"{key[0]} {key[1]} runs {key[2]}: done ({seconds:.0f} s)", flush=True)
+
+    results: dict[str, dict[str, dict]] = {}
+    curves: dict[tuple[int, str], Curve] = {}
+    for key, (curve, seconds) in done.items():
+        if key[0] != "policy":
+            continue
+        _, runs, policy = key
+        curves[(runs, policy)] = curve
+        results.setdefault(str(runs), {})[policy] = {
+            "votes_needed": {c: curve.needed(c) for c in CRITERIA},
+            "reps": _reps_of(jobs, key), "max_votes": curve_cap(curve, jobs, key),
+            "seconds": round(seconds, 1)}
 
     # Best-of-K against pairwise, both uniform, criterion 2 in screens.
     best_of_k = None
-    if args.best_of_k and args.best_of_k_runs in args.runs:
-        runs = args.best_of_k_runs
+    if args.best_of_k and k_runs in args.runs:
         cap = args.best_of_k_max_screens
-        setting = Setting(runs=runs, reps=args.reps, sd_elo=args.sd_elo, tie_rate=args.tie_rate,
-                          position_bias=args.position_bias, window=args.window,
-                          max_votes=cap, points_per_doubling=args.points_per_doubling)
-        pair_tau = curves[(runs, "uniform")].needed("tau") if (runs, "uniform") in curves else None
-        best_of_k = {"k": args.best_of_k, "runs": runs, "pairwise_uniform_screens_tau": pair_tau,
-                     "modes": {}}
-        for mode, rank_all in (("pick_best", False), ("rank_all", True)):
-            t0 = time.time()
-            curve = simulate_best_of_k(setting, args.best_of_k, seed=args.seed + 1000 + runs,
-                                       rank_all=rank_all)
+        pair_tau = curves[(k_runs, "uniform")].needed("tau") if (k_runs, "uniform") in curves \
+            else None
+        best_of_k = {"k": args.best_of_k, "runs": k_runs, "reps": args.reps,
+                     "pairwise_uniform_screens_tau": pair_tau, "modes": {}}
+        for mode in ("pick_best", "rank_all"):
+            curve, seconds = done[("best_of_k", k_runs, mode)]
             k_tau = curve.needed("tau")
             best_of_k["modes"][mode] = {
                 "screens_tau": k_tau, "screens_best_first": curve.needed("best_first"),
                 "ratio": (round(k_tau / pair_tau, 3) if k_tau and pair_tau else None),
-                "seconds": round(time.time() - t0, 1)}
-            print(f"best-of-{args.best_of_k} ({mode}) at {runs} runs (uniform sets, "
-                  f"Plackett-Luce): tau>=0.9 after {_fmt(k_tau, cap)} screens, pairwise uniform "
+                "seconds": round(seconds, 1)}
+            print(f"best-of-{args.best_of_k} ({mode}) at {k_runs} runs (uniform sets, "
+                  f"Plackett-Luce): tau>=0.9 after {_fmt(k_tau, cap)} screens, best first after "
+                  f"{_fmt(curve.needed('best_first'), cap)}; pairwise uniform "
                   f"{_fmt(pair_tau, cap)} (ratio {best_of_k['modes'][mode]['ratio']})",
                   flush=True)
 
     # Unreliable annotators: tau at the clean campaign's tau-0.9 budget, without and with
     # quality control (ratings.reliability: flagged annotators left out, or weighted).
     unreliable = None
-    if args.unreliable > 0 and args.unreliable_runs in args.runs:
-        runs = args.unreliable_runs
-        cap = args.max_votes[args.runs.index(runs)]
-        unreliable = {"share": args.unreliable, "runs": runs, "annotators": args.annotators,
-                      "gold_rate": args.gold_rate, "policies": {}}
+    if args.unreliable > 0 and u_runs in args.runs:
+        unreliable = {"share": args.unreliable, "runs": u_runs, "annotators": args.annotators,
+                      "gold_rate": args.gold_rate, "reps": args.reps, "policies": {}}
         for policy in args.unreliable_policies:
-            if (runs, policy) not in curves:
+            if ("unreliable", u_runs, policy) not in done:
                 continue
-            clean = curves[(runs, policy)]
-            setting = Setting(runs=runs, reps=args.reps, sd_elo=args.sd_elo,
-                              tie_rate=args.tie_rate, position_bias=args.position_bias,
-                              window=args.window, tasks_per_pair=args.tasks_per_pair,
-                              max_votes=cap, unreliable=args.unreliable,
-                              annotators=args.annotators, gold_rate=args.gold_rate,
-                              points_per_doubling=args.points_per_doubling)
-            t0 = time.time()
-            noisy = simulate(policy, setting, seed=args.seed + runs)
+            clean = curves[(u_runs, policy)]
+            noisy, seconds = done[("unreliable", u_runs, policy)]
             budget = clean.needed("tau")
             at = None
             if budget is not None:
@@ -499,8 +556,8 @@ def main() -> None:
                     at[f"tau_{name}"] = round(values[k], 4)
                     at[f"drop_{name}"] = round(clean.tau[k] - values[k], 4)
             unreliable["policies"][policy] = {"at_clean_tau_budget": at,
-                                              "seconds": round(time.time() - t0, 1)}
-            print(f"{args.unreliable:.0%} unreliable annotators, {runs} runs, {policy}: {at}",
+                                              "seconds": round(seconds, 1)}
+            print(f"{args.unreliable:.0%} unreliable annotators, {u_runs} runs, {policy}: {at}",
                   flush=True)
 
     # Targets of issue 17 for this bench (20 runs).

@@ -35,6 +35,10 @@ Policies
     best; the tier is chosen one pair at a time, each choice updating the posterior covariance
     as if its share of the refresh window's votes had arrived, so a window spreads over pairs
     that inform different runs (:func:`infogain_priorities`).
+``thompson`` (new)
+    Top-two Thompson sampling: duels between a run drawn as the best from the posterior and
+    its strongest rival in a second draw (:func:`thompson_priorities`).  Finds the best run with
+    the fewest votes and spends nothing on the rest of the order.
 ``uniform``
     Not a priority policy: every vote an independent uniformly random pair
     (:func:`uniform_pairs`), the baseline the efficiency bench compares against.
@@ -74,6 +78,7 @@ __all__ = [
     "overlap_matrix",
     "policy_priorities",
     "serve_pairs",
+    "thompson_priorities",
     "top_priorities",
     "uncertainty_priorities",
     "uniform_pairs",
@@ -562,6 +567,58 @@ def infogain_priorities(votes: PairVotes, *, seed: int | None = None, tier: int 
                           pri.reshape(*batch_shape, pi_.size))
 
 
+#: Thompson draws per refresh of the thompson policy: at most this many pairs share its tier.
+THOMPSON_DRAWS = 10
+
+
+def _pair_index(a: npt.NDArray[np.int64], b: npt.NDArray[np.int64], n: int
+                ) -> npt.NDArray[np.int64]:
+    """Index into ``numpy.triu_indices(n, 1)`` of the unordered pair ``{a, b}`` (``a != b``)."""
+    i, j = np.minimum(a, b), np.maximum(a, b)
+    return i * n - i * (i + 1) // 2 + (j - i - 1)
+
+
+def thompson_priorities(votes: PairVotes, *, seed: int | None = None,
+                        draws: int = THOMPSON_DRAWS) -> PairPriorities:
+    """New policy: top-two Thompson sampling on the Bradley-Terry posterior (finds the best run).
+
+    Each of ``draws`` duels samples the Laplace posterior :math:`\\mathcal N(\\hat\\beta,
+    \\Sigma)` of :func:`bt_posterior` twice: the *leader* is the strongest run of the first
+    sample, the *challenger* the strongest run other than the leader in the second.  The pairs
+    (leader, challenger) form the tier (priority 1, every other pair 0), so between refreshes the
+    serving order spreads the votes over at most ``draws`` duels.  A run is a leader about as
+    often as it is probably the best, and a challenger as often as it could still be, so votes
+    go where they decide the winner: early on, while every run may be best, the duels are
+    random pairs; once one run leads clearly, most votes pit it against its closest rivals
+    (Russo 2016, "Simple Bayesian algorithms for best arm identification").  Nothing is spent
+    on the order below the top: the policy for campaigns that only need the winner.
+
+    The draws are seeded with ``seed`` (campaigns pass their id) and the number of votes so
+    far, so each refresh draws afresh and the same votes always give the same priorities.
+    """
+    n = votes.n
+    if n < 2:  # no pair to serve
+        return PairPriorities.from_matrix(np.zeros(votes.wins.shape))
+    post = bt_posterior(votes)
+    batch = post.beta.shape[:-1]
+    beta = post.beta.reshape(-1, n)
+    chol = np.linalg.cholesky(post.cov.reshape(-1, n, n))
+    total = round(float(np.asarray(votes.games).sum()))
+    rng = np.random.default_rng([0 if seed is None else abs(int(seed)), total])
+    m = max(1, int(draws))
+    z = rng.standard_normal((beta.shape[0], 2, m, n))
+    samples = beta[:, None, None, :] + np.einsum("rkmj,rij->rkmi", z, chol)
+    leader = samples[:, 0].argmax(axis=-1)  # (R, m)
+    second = samples[:, 1].copy()
+    np.put_along_axis(second, leader[..., None], -np.inf, axis=-1)
+    challenger = second.argmax(axis=-1)
+    pri = np.zeros((beta.shape[0], n * (n - 1) // 2))
+    np.put_along_axis(pri, _pair_index(leader, challenger, n), 1.0, axis=-1)
+    i, j = np.triu_indices(n, k=1)
+    return PairPriorities(i.astype(np.int64), j.astype(np.int64),
+                          pri.reshape(*batch, i.size))
+
+
 PriorityPolicy = Callable[..., PairPriorities]
 #: Priority policies by name: ``policy(votes, seed=...) -> PairPriorities``.  A campaign's
 #: ``pair_policy`` is one of these names, and :func:`policy_priorities` is the one call both
@@ -572,6 +629,7 @@ POLICIES: dict[str, PriorityPolicy] = {
     "uncertainty": uncertainty_priorities,
     "top": top_priorities,
     "infogain": infogain_priorities,
+    "thompson": thompson_priorities,
 }
 
 

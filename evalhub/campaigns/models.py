@@ -25,6 +25,7 @@ class PairPolicy(models.TextChoices):
     UNCERTAINTY = "uncertainty", "pairs whose order one vote informs most"
     TOP = "top", "find the best run first, then the order"
     INFOGAIN = "infogain", "greedy information gain: the order and the best run"
+    THOMPSON = "thompson", "top-two Thompson sampling: the best run only"
 
 
 class TaskKind(models.TextChoices):

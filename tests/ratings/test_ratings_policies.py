@@ -18,6 +18,7 @@ from ratings.policies import (
     infogain_priorities,
     interval_overlap,
     serve_pairs,
+    thompson_priorities,
     top_priorities,
     uncertainty_priorities,
     uniform_pairs,
@@ -209,3 +210,38 @@ def test_the_best_probability_approximation_finds_a_clear_leader():
     _, votes = _votes(np.array([1400.0, 1000, 1010, 990]), 400, seed=11)
     pi = best_probability_approx(bt_posterior(votes))
     assert pi.sum() == pytest.approx(1.0) and pi.argmax() == 0 and pi[0] > 0.9
+
+
+def test_thompson_serves_at_most_its_duels_and_nothing_else():
+    pri = thompson_priorities(PairVotes.empty(8), seed=3, draws=4)
+    assert set(np.unique(pri.priority).tolist()) == {0.0, 1.0}
+    assert 1 <= len(pri.top_tier) <= 4
+
+
+def test_thompson_pits_the_likely_best_runs_against_each_other():
+    # Runs 0 and 1 are 20 Elo apart at the top; the rest are hundreds of Elo below.
+    _, votes = _votes(np.array([1400.0, 1380, 1000, 990, 980, 970]), 600, seed=12)
+    pri = thompson_priorities(votes, seed=5, draws=20)
+    tier = pri.top_tier
+    duels = {(int(pri.i[k]), int(pri.j[k])) for k in tier}
+    assert (0, 1) in duels
+    # No duel between two of the hopeless runs.
+    assert all(a in (0, 1) or b in (0, 1) for a, b in duels)
+
+
+def test_thompson_is_reproducible_for_the_same_votes_and_seed():
+    _, votes = _votes(np.linspace(900, 1100, 10), 100, seed=13)
+    first = thompson_priorities(votes, seed=7)
+    assert np.array_equal(first.priority, thompson_priorities(votes, seed=7).priority)
+    others = [thompson_priorities(votes, seed=s).priority for s in (8, 9, 10)]
+    assert any(not np.array_equal(first.priority, o) for o in others)
+
+
+def test_thompson_on_a_stack_answers_per_campaign():
+    _, one = _votes(np.array([1400.0, 1380, 900, 880]), 400, seed=14)
+    _, two = _votes(np.array([900.0, 880, 1400, 1380]), 400, seed=15)
+    stack = PairVotes(np.stack([one.wins, two.wins]), np.stack([one.ties, two.ties]))
+    pri = thompson_priorities(stack, seed=1, draws=20)
+    assert pri.priority.shape == (2, 6)
+    # Each campaign's duels involve its own leaders (pair (0, 1) is index 0, (2, 3) index 5).
+    assert pri.priority[0, 0] == 1.0 and pri.priority[1, 5] == 1.0
