@@ -1,18 +1,29 @@
 """FVD as a metric job: a video run against a reference set of real videos (imported through
 the same validated video path as a run's), in shards whose partial I3D statistics merge
-exactly; stored with the I3D backbone, its weights' sha256 and the calibrated flag. FVD on
+exactly, agreeing with cd-fvd 0.1.1 (its InceptionI3d, preprocess_i3d and frechet_distance on
+the same weights; tests/metrics/test_i3d_fvd.py compares the parts); stored with the I3D
+backbone, its weights' sha256 and the calibrated flag. FVD on
 image runs, with image reference sets, or with FID in the same job is refused with a reason
 (400 from the API and the workspace form)."""
 
 from __future__ import annotations
 
+from io import StringIO
+
+import numpy as np
 import pytest
+import torch
+from cdfvd.third_party.i3d.pytorch_i3d import InceptionI3d
+from cdfvd.third_party.i3d.utils import frechet_distance as cdfvd_frechet_distance
+from cdfvd.third_party.i3d.utils import preprocess_i3d
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
 from evalhub.blobs.sources import open_source
 from evalhub.core.errors import EvalHubError, ImportRejected
 from evalhub.evaluation import backbones
+from evalhub.evaluation.feature_cache import DatabaseFeatureCache
 from evalhub.evaluation.models import (
     FeatureCacheEntry,
     JobStatus,
@@ -25,6 +36,7 @@ from evalhub.projects.models import Membership, Role
 from evalhub.runs.importing.services import reference_set_import
 from evalhub.runs.models import MediaKind, ReferenceSet
 from metrics.gaussian import GaussianStats
+from metrics.video_frames import FrameSampling, read_frames
 from metrics.video_metrics import fvd_from_stats
 from tests.evaluation.helpers import (
     FVD_OPTIONS,
@@ -85,7 +97,7 @@ def test_a_truncated_reference_video_rejects_the_whole_import(tmp_path):
 # ------------------------------------------------------------------------------ the job
 
 
-def test_fvd_from_shards_is_the_single_pass_fvd_with_its_provenance(tmp_path):
+def test_fvd_from_shards_is_the_single_pass_fvd_and_cd_fvds(tmp_path):
     backbones.clear()
     run, run_files = make_video_run(tmp_path)
     reference_set = make_video_reference_set(tmp_path, run.project)
@@ -94,17 +106,37 @@ def test_fvd_from_shards_is_the_single_pass_fvd_with_its_provenance(tmp_path):
     assert job.shards_total == 2 + 2
     job = metric_job_process_inline(job=job)
     assert job.status == JobStatus.COMPLETED, job.metric_errors
-
-    # The same extractor on every file in one pass, and the metrics package's arithmetic.
+    row = RunMetric.objects.get(run=run, metric="fvd")
     extractor = backbones.i3d(FVD_OPTIONS)
     reference_files = [v.file.path for v in reference_set.videos.order_by("id")]
-    expected = fvd_from_stats(
-        GaussianStats.from_features(extractor.extract_sources(reference_files)),
-        GaussianStats.from_features(extractor.extract_sources([str(f) for f in run_files])),
-        extractor.info, allow_rank_deficient=True)
 
-    row = RunMetric.objects.get(run=run, metric="fvd")
-    assert row.value == pytest.approx(expected.fvd, rel=1e-5)
+    # Exact merge: the shards' partial statistics give the FVD of all features in one pass.
+    def stats(shas: list[str]) -> GaussianStats:  # one fit of the job's cached features
+        found = DatabaseFeatureCache().get_many(shas, extractor.backbone_id)
+        return GaussianStats.from_features(np.stack([found[sha] for sha in shas]))
+
+    single = fvd_from_stats(
+        stats(list(reference_set.videos.values_list("sha256", flat=True))),
+        stats([img.video.sha256 for img in run.images.select_related("video")]),
+        extractor.info, allow_rank_deficient=True)
+    assert row.value == pytest.approx(single.fvd, rel=1e-9)
+
+    # And the value is cd-fvd's: its InceptionI3d holding the same weights, its preprocessing
+    # of the same decoded frames, its frechet_distance (float64).
+    net = InceptionI3d(400, in_channels=3)
+    net.load_state_dict(extractor.net.state_dict())
+    frames = FVD_OPTIONS["fvd_clip_frames"]
+
+    def theirs(files) -> torch.Tensor:
+        clips = np.stack([read_frames(f, sampling=FrameSampling(every=1, limit=frames))
+                          .frames.permute(0, 2, 3, 1).numpy() for f in files])
+        with torch.no_grad():
+            return net.eval()(preprocess_i3d(clips)).double()
+
+    expected = float(cdfvd_frechet_distance(theirs(reference_files), theirs(run_files)))
+    assert expected > 1.0
+    assert row.value == pytest.approx(expected, rel=1e-3)
+
     assert row.value > 0 and row.reference_set == reference_set and row.n_images == 3
     assert row.backbone_id == "i3d-kinetics400/logits/9f+random:0"
     assert (row.weights_sha256, row.calibrated) == ("random:0", False)
@@ -244,3 +276,19 @@ def test_the_workspace_form_offers_fvd_and_shows_why_an_image_set_is_refused(
     job = MetricJob.objects.get()
     assert response.status_code == 302 and job.metrics == ["fvd"]
     assert job.reference_set == videos
+
+
+def test_the_cli_imports_a_video_reference_set_and_defaults_to_fvd_with_it(tmp_path):
+    run, _ = make_video_run(tmp_path, n=1)
+    folder = tmp_path / "real"
+    folder.mkdir()
+    (folder / "a.webm").write_bytes(clip_bytes(tmp_path, "cli", seed=3))
+    out = StringIO()
+    call_command("import_reference_set", str(folder), "--project", run.project.slug,
+                 "--name", "real clips", stdout=out)
+    assert "1 videos added" in out.getvalue()
+    call_command("compute_metrics", "--project", run.project.slug, "--run", run.name,
+                 "--reference-set", "real clips", stdout=StringIO())
+    job = MetricJob.objects.get(run=run)
+    assert job.metrics == ["clip_score", "lpips_diversity", "fvd"]
+    assert job.reference_set.media_kind == MediaKind.VIDEO

@@ -12,7 +12,7 @@ from evalhub.core.cli import (
 from evalhub.evaluation.definitions import REFERENCE_METRICS
 from evalhub.evaluation.models import MetricJob
 from evalhub.evaluation.services import metric_job_create, metric_job_process_inline
-from evalhub.runs.models import GenerationRun, ReferenceSet
+from evalhub.runs.models import GenerationRun, MediaKind, ReferenceSet
 
 
 class Command(BaseCommand):
@@ -25,9 +25,11 @@ class Command(BaseCommand):
                             type=model_text(GenerationRun, "name"))
         parser.add_argument("--metrics", default=None,
                             help="comma-separated (default: fid,kid,clip_score,cmmd,"
-                                 "lpips_diversity with --reference-set, else clip_score,"
+                                 "lpips_diversity with a reference set of images; clip_score,"
+                                 "lpips_diversity,fvd with one of videos; else clip_score,"
                                  "lpips_diversity)")
-        parser.add_argument("--reference-set", help="reference set name (FID, KID, CMMD)",
+        parser.add_argument("--reference-set",
+                            help="reference set name (images: FID, KID, CMMD; videos: FVD)",
                             type=model_text(ReferenceSet, "name"))
         parser.add_argument("--option", action="append", default=[],
                             help="job option KEY=VALUE (JSON values), e.g. antialias=false, "
@@ -52,6 +54,8 @@ class Command(BaseCommand):
             metrics = ["fid", "kid", "clip_score", "cmmd", "lpips_diversity"]
             if reference_set is None:
                 metrics = [m for m in metrics if m not in REFERENCE_METRICS]
+            elif reference_set.media_kind == MediaKind.VIDEO:  # real videos: FVD instead
+                metrics = [m for m in metrics if m not in REFERENCE_METRICS] + ["fvd"]
         job = metric_job_create(run=run, metrics=metrics, reference_set=reference_set,
                                 options=parse_key_values(options["option"], flag="--option"),
                                 enqueue=not options["inline"])

@@ -11,7 +11,8 @@ from evalhub.runs.models import ReferenceSet
 
 
 class Command(BaseCommand):
-    help = "Add the images of a folder or zip to a reference set (created if new), atomically."
+    help = ("Add the images, or the videos (for FVD), of a folder or zip to a reference set "
+            "(created if new), atomically; a set holds one kind.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("source", type=Path, help="folder or .zip")
@@ -34,6 +35,7 @@ class Command(BaseCommand):
             )
             report = reference_set_import(reference_set=reference_set, source=source)
         self.stdout.write(self.style.SUCCESS(
-            f"Reference set {reference_set.name!r}: {report.images_created} images added "
+            f"Reference set {reference_set.name!r}: {report.images_created} "
+            f"{reference_set.media_kind}s added "
             f"({report.blobs_created} new files)."
         ))
