@@ -120,6 +120,7 @@ def quality_get(*, campaign: Campaign, fingerprint: str | None = None) -> Campai
     """The campaign's annotator quality for a page (module docstring): stored, computed now
     when missing, a refresh queued when stale. ``fingerprint``: the current data fingerprint
     when the caller has it already."""
+    # Imported here: services imports this module to refresh the snapshot.
     from evalhub.leaderboards.services import leaderboard_refresh_schedule
 
     fingerprint = data_fingerprint(campaign=campaign) if fingerprint is None else fingerprint
