@@ -7,6 +7,8 @@ reads. A refused write re-renders the page with the service's message next to it
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -82,6 +84,23 @@ def campaign_new(request: HttpRequest, project_id: int) -> HttpResponse:
                   status=status)
 
 
+def _id_url(name: str, key: str, **fixed: int) -> Callable[[int], str]:
+    """``pk -> reverse(name, kwargs={**fixed, key: pk})`` with one ``reverse``: a page of 200
+    gold pairs reversed 600 URLs, a fifth of its time. The id is the route's last variable
+    part, so the URL is the same text around it."""
+    marker = 987654321987
+    head, tail = reverse(name, kwargs={**fixed, key: marker}).rsplit(str(marker), 1)
+    return lambda pk: f"{head}{pk}{tail}"
+
+
+def _gold_rows(campaign: Campaign) -> list[dict]:
+    image_url = _id_url("gallery-image", "image_id")
+    remove_url = _id_url("campaign-manage-gold-remove", "task_id", campaign_id=campaign.pk)
+    return [{"task": task, "image_a_url": image_url(task.image_a_id),
+             "image_b_url": image_url(task.image_b_id), "remove_url": remove_url(task.pk)}
+            for task in gold_pairs(campaign=campaign)]
+
+
 def _detail(request: HttpRequest, campaign: Campaign, role: str, *,
             gold_form: GoldAddForm | None = None, errors: dict[str, str] | None = None,
             annotators_form: AnnotatorsForm | None = None, status: int = 200) -> HttpResponse:
@@ -101,7 +120,7 @@ def _detail(request: HttpRequest, campaign: Campaign, role: str, *,
         "flagged": [row for row in quality if row.flagged or row.excluded],
         "agreement": stored.agreement,
         "gold_form": gold_form or GoldAddForm(campaign=campaign),
-        "gold_pairs": gold_pairs(campaign=campaign),
+        "gold_pairs": _gold_rows(campaign),
         "annotators_form": annotators_form or AnnotatorsForm(campaign=campaign),
         "assigned": list(campaign.annotators.order_by("username")),
         "errors": errors or {},
