@@ -6,7 +6,7 @@ What a delete removes is the database's rule: Django's deletion collector follow
 metric values, a campaign its tasks. What refuses a delete is also the database's rule: a
 ``PROTECT`` reference (a run still made from a checkpoint or a prompt set, a comparison task
 still showing a run's images) refuses it, and the refusal names how many of which objects
-still refer to it. On top of that, three rules that no foreign key states:
+still refer to it. On top of that, rules that no foreign key states:
 
 - a campaign that holds human votes is never deleted (votes are the data the project exists
   for; close the campaign instead), nor one whose tasks a worker is building;
