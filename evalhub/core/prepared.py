@@ -84,7 +84,7 @@ def numbered_values(name: str, items: Iterable[Any]) -> dict[str, Any]:
 @dataclass
 class _Compiled:
     sql: str
-    params: tuple  # constants and _Slots, in order
+    params: _Params
     init_list: list[str]
     model_fields: slice
     populators: list
@@ -112,10 +112,19 @@ class _PerConnection(Generic[T]):
         return compiled
 
 
-def _bind(params: tuple, values: dict[str, Any], connection: Any) -> tuple:
-    """The compiled parameters with each placeholder replaced by its prepared value."""
-    return tuple(p.prepare(values[p.name], connection) if isinstance(p, _Slot) else p
-                 for p in params)
+class _Params:
+    """A compiled parameter list (constants and placeholders, in order), bound per run. A
+    placeholder used several times (the rater's id in each subquery) is prepared once."""
+
+    def __init__(self, params: Iterable[Any]) -> None:
+        params = list(params)
+        self.slots = list(dict.fromkeys(p for p in params if isinstance(p, _Slot)))
+        index = {slot: position for position, slot in enumerate(self.slots)}
+        self.template = [(index[p], None) if isinstance(p, _Slot) else (-1, p) for p in params]
+
+    def bind(self, values: dict[str, Any], connection: Any) -> tuple:
+        prepared = [slot.prepare(values[slot.name], connection) for slot in self.slots]
+        return tuple(prepared[at] if at >= 0 else constant for at, constant in self.template)
 
 
 def _execute(using: str, statement: str, params: tuple) -> int:
@@ -142,7 +151,7 @@ class PreparedQuery(_PerConnection[_Compiled], Generic[M]):
         fields = info["select_fields"]
         model_fields = slice(fields[0], fields[-1] + 1)
         return _Compiled(
-            sql=sql_text, params=tuple(params),
+            sql=sql_text, params=_Params(params),
             init_list=[f[0].target.attname for f in compiler.select[model_fields]],
             model_fields=model_fields,
             populators=get_related_populators(info, compiler.select, using),
@@ -156,7 +165,7 @@ class PreparedQuery(_PerConnection[_Compiled], Generic[M]):
         """The rows for these values, as model instances (like ``list(queryset)``)."""
         compiled = self._cached(using, shape, lambda: self._compile(using, shape))
         connection = connections[using]
-        params = _bind(compiled.params, values, connection)
+        params = compiled.params.bind(values, connection)
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
@@ -178,7 +187,7 @@ class PreparedQuery(_PerConnection[_Compiled], Generic[M]):
 
 
 
-class PreparedUpdate(_PerConnection[tuple[str, tuple]]):
+class PreparedUpdate(_PerConnection[tuple[str, _Params]]):
     """``queryset.update(**changes)``, compiled once per connection and shape.
 
     ``build(*shape)`` returns the queryset and the changes (field name -> value or expression,
@@ -190,7 +199,7 @@ class PreparedUpdate(_PerConnection[tuple[str, tuple]]):
         super().__init__()
         self._build = build
 
-    def _compile(self, using: str, shape: tuple) -> tuple[str, tuple]:
+    def _compile(self, using: str, shape: tuple) -> tuple[str, _Params]:
         queryset, changes = self._build(*shape)
         query = queryset.query.chain(sql.UpdateQuery)
         query.add_update_values({
@@ -199,15 +208,15 @@ class PreparedUpdate(_PerConnection[tuple[str, tuple]]):
             for name, value in changes.items()})
         query.annotations = {}  # as QuerySet.update: none in the WHERE's subqueries
         statement, params = query.get_compiler(using).as_sql()
-        return statement, tuple(params)
+        return statement, _Params(params)
 
     def run(self, *shape: Hashable, using: str = "default", **values: Any) -> int:
         """Update the rows for these values; how many there were."""
         statement, params = self._cached(using, shape, lambda: self._compile(using, shape))
-        return _execute(using, statement, _bind(params, values, connections[using]))
+        return _execute(using, statement, params.bind(values, connections[using]))
 
 
-class PreparedInsert(_PerConnection[tuple[str, tuple, list[Field]]], Generic[M]):
+class PreparedInsert(_PerConnection[tuple[str, _Params, list[Field]]], Generic[M]):
     """``Model.objects.bulk_create(rows)`` compiled once per connection and number of rows.
 
     Each row's values are prepared as the ORM's insert prepares them (``pre_save``, which
@@ -224,7 +233,7 @@ class PreparedInsert(_PerConnection[tuple[str, tuple, list[Field]]], Generic[M])
                         if not (f is pk and isinstance(f, AutoFieldMixin))
                         and not f.generated]
 
-    def _compile(self, using: str, count: int) -> tuple[str, tuple, list[Field]]:
+    def _compile(self, using: str, count: int) -> tuple[str, _Params, list[Field]]:
         rows = []
         for row in range(count):
             obj = self._model()
@@ -234,7 +243,7 @@ class PreparedInsert(_PerConnection[tuple[str, tuple, list[Field]]], Generic[M])
         query = sql.InsertQuery(self._model)
         query.insert_values(self._fields, rows, raw=True)  # raw: the placeholders as they are
         (statement, params), = query.get_compiler(using).as_sql()
-        return statement, tuple(params), self._fields
+        return statement, _Params(params), self._fields
 
     def run(self, rows: list[M], using: str = "default") -> None:
         """Insert ``rows`` (model instances) in one statement."""
@@ -243,6 +252,6 @@ class PreparedInsert(_PerConnection[tuple[str, tuple, list[Field]]], Generic[M])
                                                  lambda: self._compile(using, count))
         values = {f"{row}.{field.attname}": field.pre_save(obj, add=True)
                   for row, obj in enumerate(rows) for field in fields}
-        _execute(using, statement, _bind(params, values, connections[using]))
+        _execute(using, statement, params.bind(values, connections[using]))
         for obj in rows:
             obj._state.adding, obj._state.db = False, using
