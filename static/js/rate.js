@@ -29,6 +29,7 @@ const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
 const app = $("#rate-app");
 const grid = cfg.kind === "best_of_k";
 const items = grid ? gridItems : pairItems;
+const TASK = grid ? "task" : "pair"; // in messages
 warmFirst(); // before anything else: the first tiles are the longest wait of the first load
 
 const api = new RateApi(cfg.api);
@@ -400,7 +401,7 @@ async function advanceOnce() {
         showDone(result.detail);
       } else {
         // Done but votes still to send: they may be refused and their pairs come back.
-        announce(result && result.done ? "Sending your last votes…" : "Waiting for the next pair…");
+        announce(result && result.done ? "Sending your last votes…" : `Waiting for the next ${TASK}…`);
         prefetchLater(); // prefetch() calls advance() when it gets one
       }
       return;
@@ -408,6 +409,8 @@ async function advanceOnce() {
   }
   notPreparing();
   const shown = showTask(task);
+  // The page's own first task: its images have the connections to themselves until drawn.
+  if (task === first) await shown;
   prefetch();
   await shown;
 }
@@ -514,7 +517,7 @@ async function skip() {
   // Lease the next one only once the skip freed its slot (the server caps leases held).
   const sent = sendWithRetry(() => api.skip(lease)).then(
     () => prefetch(),
-    () => announce("Skip not sent (offline); the pair will come back later"));
+    () => announce(`Skip not sent (offline); the ${TASK} will come back later`));
   advance();
   await sent;
 }
@@ -707,12 +710,13 @@ async function start() {
   wire();
   renderProgress();
   queue.flush();
-  refreshProgress();
   if (startWithFirst()) {
     state.started = true;
-    if (!state.done) await advance();
+    if (!state.done) await advance(); // the first images first: no API request competes
+    refreshProgress();
     return;
   }
+  refreshProgress();
   // Resume the leases this annotator already holds (a reload), except those with a vote in
   // the outbox; the pair that was on screen comes first.
   let held = [];
