@@ -12,8 +12,8 @@ standard deviation of about 100-150), placed at the expected order statistics of
   annotators voting every 6 s).  The policies are the functions campaigns call
   (``ratings.policies.policy_priorities``, the call ``evalhub/campaigns/building/active.py``
   makes for a campaign's ``pair_policy``), on the whole stack of repetitions at once:
-  ``balanced``, ``active``, ``uncertainty``, ``top`` and ``infogain``; ``uniform`` draws every
-  pair uniformly at random;
+  ``balanced``, ``active``, ``uncertainty``, ``top``, ``infogain`` and ``thompson``;
+  ``uniform`` draws every pair uniformly at random;
 * the two images are shown in random order; a tie with probability ``--tie-rate`` (5 %);
   otherwise the left one wins with probability ``sigma(beta_left - beta_right + b)``, ``b`` the
   logit of 0.5 + ``--position-bias`` (3 points: equal runs, left wins 53 %);
@@ -38,12 +38,15 @@ and scored against the truth:
 Votes needed = the first checkpoint meeting the criterion, interpolated (log votes) from the one
 before.  ``--best-of-k`` adds best-of-K screens with uniformly random sets (the uniform family)
 fitted with Plackett-Luce (``ratings.fit_plackett_luce_batch``), for criterion 2 in screens, in
-both modes of the rating page: one pick per screen, and all K ranked by successive picks.
+both modes of the rating page: one pick per screen, and all K ranked by successive picks
+(checkpoints ``--best-of-k-points-per-doubling``, 3: each is a Plackett-Luce fit of every
+repetition over every (set, pick), the bench's largest cost).  ``--jobs 2`` runs the
+independent simulations in two processes (never more: the machine is shared).
 Human-readable table first; the last line is one JSON object.
 
 Usage::
 
-    nice python bench/efficiency.py [--runs 8 20 50] [--reps 200] [--active-reps 200]
+    nice python bench/efficiency.py [--runs 8 20 50] [--reps 200] [--active-reps 200] [--jobs 2]
 
 A quick check that it runs (seconds, meaningless figures)::
 
@@ -62,7 +65,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 # One BLAS thread: the bench multiplies many small matrices, where OpenBLAS threads only
@@ -188,6 +191,60 @@ def evaluate(wins: np.ndarray, ties: np.ndarray, true_beta: np.ndarray,
     var = np.einsum("ij,rjk,ki->ri", centre, cov, centre)
     width = float((2 * 1.959964 * ELO_PER_NAT * np.sqrt(np.maximum(var, 0.0))).mean())
     return best, tau, width, fit.beta
+
+
+def static_allocation_bound(runs: int, sd_elo: float, goal: float = GOALS["tau"]
+                            ) -> dict[str, float]:
+    """Votes a *fixed* allocation over pairs needs for mean Kendall tau ``goal``, knowing the truth.
+
+    Normal approximation of the leaderboard's MLE: ``B`` votes spread with shares ``w`` over the
+    pairs have Fisher information ``I = B sum_ab w_ab p_ab (1 - p_ab) x_ab x_ab^T``; the fitted
+    difference of a pair is ``N(d_ab, x^T I^+ x)``, so the expected tau is ``1 - 2 mean_ab
+    Phi(-|d_ab| / s_ab)``.  ``oracle``: the shares minimising the misordered pairs at each ``B``
+    (L-BFGS over softmax weights), which uses the truth no policy has; ``uniform``: equal shares.
+    Returned: the ``B`` at which each reaches ``goal`` (bisection, votes).  An adaptive policy
+    can do somewhat better than this bound (it re-checks the pairs its own estimate has got
+    wrong), but a target far below it is out of reach for any choice of pairs.
+    """
+    from scipy.optimize import minimize
+
+    n = runs
+    beta = sd_elo * norm.ppf((np.arange(n) + 0.5) / n) / ELO_PER_NAT
+    i, j = np.triu_indices(n, k=1)
+    gap = np.abs(beta[i] - beta[j])
+    p = expit(beta[i] - beta[j])
+    info = p * (1.0 - p)
+    diag = np.arange(n)
+
+    def tau(shares: np.ndarray, votes: float) -> float:
+        fisher = np.zeros((n, n))
+        fisher[i, j] = fisher[j, i] = -votes * shares * info
+        fisher[diag, diag] = -fisher.sum(axis=1)
+        cov = np.linalg.pinv(fisher)
+        var = cov[i, i] + cov[j, j] - 2.0 * cov[i, j]
+        return 1.0 - 2.0 * float(norm.cdf(-gap / np.sqrt(var)).mean())
+
+    def softmax(x: np.ndarray) -> np.ndarray:
+        e = np.exp(x - x.max())
+        return e / e.sum()
+
+    def oracle_tau(votes: float) -> float:
+        fit = minimize(lambda x: -tau(softmax(x), votes), np.zeros(i.size), method="L-BFGS-B",
+                       options={"maxiter": 300})
+        return -float(fit.fun)
+
+    def solve(tau_at) -> float:
+        lo, hi = 10.0, 10.0
+        while tau_at(hi) < goal:
+            lo, hi = hi, hi * 2
+        for _ in range(12):
+            mid = math.sqrt(lo * hi)
+            lo, hi = (mid, hi) if tau_at(mid) < goal else (lo, mid)
+        return round(hi, 0)
+
+    uniform = solve(lambda v: tau(np.full(i.size, 1.0 / i.size), v))
+    oracle = solve(oracle_tau)
+    return {"uniform": uniform, "oracle": oracle, "ratio": round(uniform / oracle, 3)}
 
 
 def priorities_for(policy: str, votes: PairVotes, window: int) -> PairPriorities:
@@ -449,6 +506,12 @@ def main() -> None:
     parser.add_argument("--best-of-k", type=int, default=4)
     parser.add_argument("--best-of-k-runs", type=int, default=20)
     parser.add_argument("--best-of-k-max-screens", type=int, default=4000)
+    parser.add_argument("--best-of-k-points-per-doubling", type=int, default=3,
+                        help="checkpoints per doubling of screens for best-of-K (each is a "
+                             "Plackett-Luce fit of every repetition over every (set, pick))")
+    parser.add_argument("--static-bound", action=argparse.BooleanOptionalAction, default=True,
+                        help="print the votes the best fixed allocation knowing the truth needs "
+                             "for tau 0.9 at 20 runs (normal approximation)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1,
                         help="worker processes for the simulations (at most 2)")
@@ -477,7 +540,8 @@ def main() -> None:
     if args.best_of_k and k_runs in args.runs:
         for mode, rank_all in (("pick_best", False), ("rank_all", True)):
             jobs.append((("best_of_k", k_runs, mode), simulate_best_of_k,
-                         (setting_for(k_runs, args.reps, args.best_of_k_max_screens),
+                         (replace(setting_for(k_runs, args.reps, args.best_of_k_max_screens),
+                                  points_per_doubling=args.best_of_k_points_per_doubling),
                           args.best_of_k),
                          {"seed": args.seed + 1000 + k_runs, "rank_all": rank_all}))
     u_runs = args.unreliable_runs
@@ -560,6 +624,14 @@ def main() -> None:
             print(f"{args.unreliable:.0%} unreliable annotators, {u_runs} runs, {policy}: {at}",
                   flush=True)
 
+    # What the best fixed choice of pairs could do for criterion 2, knowing the truth.
+    bound = None
+    if 20 in args.runs and args.static_bound:
+        bound = static_allocation_bound(20, args.sd_elo)
+        print(f"20 runs, tau >= 0.9, normal approximation: uniform {bound['uniform']:,.0f} votes, "
+              f"best fixed allocation knowing the truth {bound['oracle']:,.0f} "
+              f"({bound['ratio']}x)", flush=True)
+
     # Targets of issue 17 for this bench (20 runs).
     t20 = results.get("20", {})
     uni = t20.get("uniform", {}).get("votes_needed", {})
@@ -610,6 +682,7 @@ def main() -> None:
                            "tau": {"policy": p2, "ratio": r2}},
         "best_of_k": best_of_k,
         "unreliable": unreliable,
+        "static_allocation_bound_tau_20_runs": bound,
         "seconds": round(time.time() - started, 1),
         "targets": targets,
     }
