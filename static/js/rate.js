@@ -556,7 +556,7 @@ function renderZoom() {
   if (!scales.length) return;
   const texts = [...new Set(scales.map(formatScale))];
   const text = texts.length === 1 ? texts[0]
-    : view.panes.map((pane, i) => `${pane.el.closest(".pane").dataset.side} ${formatScale(scales[i])}`).join(" · ");
+    : view.panes.map((pane, i) => `${paneName(pane.el.closest(".pane").dataset.side)} ${formatScale(scales[i])}`).join(" · ");
   const level = $("#zoom-level");
   setText(level, text);
   // The zoom over fit, for scripts and tests: the read-out depends on the images' sizes.
