@@ -13,6 +13,7 @@ import pytest
 
 from evalhub.campaigns.building.pairs import campaign_build_tasks
 from evalhub.campaigns.models import AnnotatorFlag, Campaign, CampaignStatus
+from evalhub.leaderboards.services import campaign_leaderboards_refresh
 from tests.browser.conftest import login
 from tests.builders import build_campaign
 from tests.leaderboards.helpers import cast
@@ -92,6 +93,11 @@ def test_a_scientist_creates_pauses_resumes_curates_and_exports_a_campaign(conte
     cast(gold, wrong, "b")
     other = campaign.tasks.filter(is_gold=False).order_by("prompt__position").first()
     cast(other, right, "a")
+    # The page shows the annotator quality the background refresh stored; until it runs it
+    # says what changed since. Run it as the worker would after these votes.
+    page.reload()
+    assert "since then: 2 new votes; refresh queued" in page.inner_text("#quality")
+    campaign_leaderboards_refresh(campaign=Campaign.objects.get(pk=campaign.pk))
     page.reload()
     row = page.locator(f"#quality-table tr[data-annotator='{wrong.username}']")
     assert "flagged" in row.get_attribute("class")
