@@ -43,7 +43,7 @@ def test_a_pair_held_by_an_annotator_left_out_goes_to_the_others_at_once(api, wo
 
 
 def test_the_annotators_kept_keep_their_leases(api, world):
-    holder, other, third = world.annotators
+    holder, _other, third = world.annotators
     assert _next(api, world, holder).status_code == 201
     campaign_set_annotators(campaign=world.campaign, annotators=[holder, third])
     assert Lease.objects.get(annotator=holder).status == LeaseStatus.ACTIVE
