@@ -156,6 +156,8 @@ def test_a_finished_metric_job_is_deleted_with_its_shards(world):
 
     listing = client.get(reverse("workspace-metrics", kwargs={"project_id": job.project_id}))
     assert f'data-delete="metric-job-{job.pk}"' in listing.content.decode()
+    page = client.get(reverse("workspace-metric-job", kwargs={"job_id": job.pk}))
+    assert f'href="{_url("metric-job", job.pk)}"' in page.content.decode()
     confirm = client.get(_url("metric-job", job.pk))
     assert confirm.status_code == 200 and "metric shard" in confirm.content.decode()
     assert client.post(_url("metric-job", job.pk)).status_code == 302
