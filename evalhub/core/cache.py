@@ -9,6 +9,10 @@ was about a millisecond of the web process's CPU per vote.
 
 A ``redis.Redis`` holds no connection of its own (it borrows one from its pool per command,
 and the pool notices a fork), so one per pool serves every thread of a process.
+
+``incr``/``decr`` are one round trip (a server-side script: ``INCRBY`` only if the key
+exists) instead of Django's ``EXISTS`` then ``INCRBY``, which also could not tell a key that
+expired in between from a live one and then left a key without expiry.
 """
 
 from __future__ import annotations
@@ -18,11 +22,18 @@ from typing import Any
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient as DjangoRedisCacheClient
 
+# Django's incr contract: the new value, or an error when the key does not exist.
+INCR_IF_EXISTS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCRBY', KEYS[1], ARGV[1]) end
+return false
+"""
+
 
 class RedisCacheClient(DjangoRedisCacheClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._clients: dict[int, Any] = {}
+        self._incr_scripts: dict[int, Any] = {}
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
         index = self._get_connection_pool_index(write)
@@ -31,6 +42,16 @@ class RedisCacheClient(DjangoRedisCacheClient):
             # Two threads may build one each at first: either is fine, both share the pool.
             client = self._clients[index] = self._client(connection_pool=self._pool(index))
         return client
+
+    def incr(self, key: Any, delta: int) -> int:
+        client = self.get_client(key, write=True)
+        script = self._incr_scripts.get(id(client))
+        if script is None:
+            script = self._incr_scripts[id(client)] = client.register_script(INCR_IF_EXISTS)
+        value = script(keys=[key], args=[delta])  # EVALSHA; the script is sent when missing
+        if value is None:
+            raise ValueError(f"Key '{key}' not found.")
+        return value
 
     def _pool(self, index: int) -> Any:
         # Django's _get_connection_pool(write) draws the index itself (a random replica).

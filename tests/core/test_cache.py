@@ -58,3 +58,28 @@ def test_every_call_of_a_process_shares_one_client_per_pool(cache):
         thread.join()
     assert len(clients) == 1
     assert cache._cache.get_client() is cache._cache.get_client(write=True)
+
+
+def test_incr_and_decr_keep_the_keys_expiry_and_refuse_missing_keys(cache):
+    cache.set("count", 10, 30)
+    assert cache.decr("count", 3) == 7
+    assert cache.incr("count") == 8
+    raw = redis.Redis.from_url(REDIS_URL)
+    assert 0 < raw.ttl(cache.make_and_validate_key("count")) <= 30
+    cache.delete("count")
+    with pytest.raises(ValueError):
+        cache.incr("count")
+    assert cache.get("count") is None  # a refused incr creates nothing
+
+
+def test_incr_is_one_round_trip(cache, monkeypatch):
+    cache.set("count", 1, 30)
+    cache.incr("count", 0)  # the server learns the script once (SCRIPT LOAD) if it must
+    client = cache._cache.get_client(write=True)
+    sent = []
+    original = client.execute_command
+    monkeypatch.setattr(client, "execute_command",
+                        lambda *args, **kwargs: sent.append(args[0]) or original(*args, **kwargs))
+    assert cache.incr("count") == 2
+    assert cache.incr("count") == 3
+    assert sent == ["EVALSHA", "EVALSHA"]
