@@ -7,9 +7,10 @@ Deep Zoom pyramids that workers build after the import. Until every such image o
 nothing and says how far the preparation is (:func:`campaign_images_preparing`), so an
 annotator never votes on a pane that is still empty.
 
-Videos (blobs/video_display.py) count likewise: a video shown on either side of a task is
-done once its VP9 rendition and thumbnail strip exist, so a pair never plays one side while
-the other answers 503; missing renditions are queued again like missing pyramids.
+Videos (blobs/video_display.py) count likewise: a video shown on either side of a task, among
+a best-of-K task's K members, or as its prompt's source video, is done once its VP9 rendition
+and thumbnail strip exist, so a page never plays one video while another answers 503; missing
+renditions are queued again like missing pyramids.
 
 Cost: two aggregate queries (images, videos) per campaign, process and
 ``PREPARING_CACHE_SECONDS`` while the campaign is preparing; once it is ready the fact is
@@ -72,8 +73,13 @@ def _large_blobs(campaign_id: int):
 
 def _videos(campaign_id: int):
     tasks = ComparisonTask.objects.filter(campaign_id=campaign_id)
+    # Best of K: the K videos are the task's members; editing prompts: the source video.
+    members = TaskImage.objects.filter(task__campaign_id=campaign_id)
     return VideoBlob.objects.filter(Q(pk__in=tasks.values("image_a__video_id"))
-                                    | Q(pk__in=tasks.values("image_b__video_id")))
+                                    | Q(pk__in=tasks.values("image_b__video_id"))
+                                    | Q(pk__in=members.values("image__video_id"))
+                                    | Q(pk__in=tasks.filter(prompt__source_video__isnull=False)
+                                        .values("prompt__source_video_id")))
 
 
 _RENDERED = ~Q(rendition="") & ~Q(thumbnails="")

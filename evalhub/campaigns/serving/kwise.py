@@ -37,7 +37,7 @@ def kwise_payload(lease: Lease) -> dict[str, Any]:
         "lease": str(lease.pk),
         "expires_at": lease.expires_at.isoformat(),
         "prompt": task.prompt.text,
-        "source_image": image_payload(source) if source else None,
+        "source_image": image_payload(source, task.prompt.source_video) if source else None,
         "kind": "best_of_k",
         "images": [image_payload(members[position].image.blob, members[position].image.video)
                    for position in lease.order],

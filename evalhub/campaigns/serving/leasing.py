@@ -67,7 +67,8 @@ from evalhub.core.prepared import (
 # The page shows one task and prefetches the next: two leases per annotator at most.
 MAX_ACTIVE_LEASES = 2
 # Loaded with the task so the page's payload needs no further query.
-TASK_PAYLOAD_RELATIONS = ("prompt__source_image", "image_a__blob", "image_b__blob")
+TASK_PAYLOAD_RELATIONS = ("prompt__source_image", "prompt__source_video__poster", "image_a__blob",
+                          "image_b__blob")
 HOLDING_MAX = "You already hold the most tasks at once; finish one first."
 NOTHING_LEFT = "Nothing left to rate in this campaign for you. Thank you!"
 # Leasing retries when a concurrent annotator leased the chosen task between our snapshot and

@@ -85,8 +85,8 @@ def criteria_payload(campaign: Campaign) -> list[dict[str, str]]:
 
 def _task_payload(*, lease_id: str, expires_at: datetime, a_side: str, prompt: str,
                   source: ImageBlob | None, image_a: ImageBlob, image_b: ImageBlob,
-                  video_a: VideoBlob | None = None,
-                  video_b: VideoBlob | None = None) -> dict[str, Any]:
+                  video_a: VideoBlob | None = None, video_b: VideoBlob | None = None,
+                  source_video: VideoBlob | None = None) -> dict[str, Any]:
     left, right = ((image_a, video_a), (image_b, video_b))
     if a_side != "left":
         left, right = right, left
@@ -94,7 +94,8 @@ def _task_payload(*, lease_id: str, expires_at: datetime, a_side: str, prompt: s
         "lease": lease_id,
         "expires_at": expires_at.isoformat(),
         "prompt": prompt,
-        "source_image": image_payload(source) if source else None,
+        # An editing prompt's source video plays on the pair's timeline (rate/video.js).
+        "source_image": image_payload(source, source_video) if source else None,
         "left": image_payload(*left),
         "right": image_payload(*right),
     }
@@ -112,4 +113,5 @@ def lease_payload(lease: Lease) -> dict[str, Any]:
                          source=task.prompt.source_image, image_a=task.image_a.blob,
                          image_b=task.image_b.blob,
                          video_a=videos.get(task.image_a.video_id),
-                         video_b=videos.get(task.image_b.video_id))
+                         video_b=videos.get(task.image_b.video_id),
+                         source_video=task.prompt.source_video)

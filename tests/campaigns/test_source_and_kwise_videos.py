@@ -1,0 +1,127 @@
+"""Video editing prompts and best-of-K video tasks on the rating path.
+
+An editing prompt's source video reaches the page as the pair's sides do (``source_image``
+with its ``video``), loaded with the task at no extra query; a campaign serves nothing until
+every video it shows has its rendition: both sides of a pair, all K of a best-of-K task, and
+the prompts' source videos.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from evalhub.blobs.models import VideoBlob
+from evalhub.blobs.tasks import blobs_make_video_renditions
+from evalhub.blobs.video_services import video_inspect, video_store
+from evalhub.campaigns.models import Lease, TaskKind
+from evalhub.campaigns.serving.leasing import lease_queryset
+from evalhub.campaigns.serving.payloads import image_payload, lease_payload, video_payload
+from evalhub.campaigns.serving.rating import rate_next
+from evalhub.prompts.models import Prompt
+from evalhub.runs.models import Image
+from tests.builders import build_campaign
+from tests.factories import png_bytes
+from tests.videos import video_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def _store(seed: int) -> VideoBlob:
+    data = video_bytes(frames=6, seed=seed)
+    name = f"clip-{seed}.mp4"
+    return video_store(data=data, info=video_inspect(data, name=name), name=name)
+
+
+def _videos_for_outputs(world) -> None:
+    """Every output of the world's runs becomes a video (its poster is the Image's blob)."""
+    for number, image in enumerate(Image.objects.filter(run__in=world.runs).order_by("pk")):
+        video = _store(seed=number + 1)
+        Image.objects.filter(pk=image.pk).update(blob=video.poster, video=video)
+
+
+def _source_video_for(prompt: Prompt, seed: int = 99) -> VideoBlob:
+    """Make ``prompt`` a video-editing prompt, as the prompt import does: the source video,
+    its poster as the still source."""
+    video = _store(seed)
+    Prompt.objects.filter(pk=prompt.pk).update(source_video=video, source_image=video.poster)
+    return video
+
+
+def _render_all() -> None:
+    assert blobs_make_video_renditions(list(VideoBlob.objects.values_list("pk", flat=True)))
+
+
+@pytest.fixture
+def no_progress_cache(monkeypatch):
+    from evalhub.campaigns.building import images
+
+    monkeypatch.setattr(images, "PREPARING_CACHE_SECONDS", 0)
+
+
+def test_a_pairs_source_video_is_sent_as_a_side_is_and_costs_no_query():
+    world = build_campaign(runs=2, prompts=1, source_image=lambda i: png_bytes())
+    source = _source_video_for(world.prompts[0])
+    _render_all()
+
+    payload = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+    assert payload["source_image"] == image_payload(source.poster, source)
+    assert payload["source_image"]["video"] == video_payload(source)
+    assert source.sha256 not in str(payload)  # the rendition, never the original
+
+    # Image sides and a video source: the task's relations carry the source video and its
+    # poster, so the payload reads nothing more (image pairs cost no query for videos).
+    lease = lease_queryset().get(pk=payload["lease"])
+    with CaptureQueriesContext(connection) as queries:
+        assert lease_payload(lease)["source_image"]["video"] == video_payload(source)
+    assert len(queries) == 0, [q["sql"] for q in queries.captured_queries]
+
+
+def test_a_still_source_has_a_null_video():
+    world = build_campaign(runs=2, prompts=1, source_image=lambda i: png_bytes())
+    payload = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+    assert payload["source_image"]["url"] and payload["source_image"]["video"] is None
+
+
+def test_no_pair_is_served_before_its_source_videos_rendition_exists(no_progress_cache):
+    world = build_campaign(runs=2, prompts=1)
+    _videos_for_outputs(world)
+    source = _source_video_for(world.prompts[0])
+    sides = list(VideoBlob.objects.exclude(pk=source.pk).values_list("pk", flat=True))
+    blobs_make_video_renditions(sides)
+
+    waiting = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+    assert waiting["done"] is False and waiting["preparing"] == {"done": 2, "total": 3}
+    blobs_make_video_renditions([source.pk])
+    ready = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+    assert ready["source_image"]["video"] == video_payload(VideoBlob.objects.get(pk=source.pk))
+
+
+def test_no_best_of_k_task_is_served_before_all_k_renditions_exist(no_progress_cache):
+    """A best-of-K task names two of its K images in image_a/image_b: the check counts its
+    members, so the K-th video is waited for too."""
+    world = build_campaign(runs=4, prompts=1, task_kind=TaskKind.BEST_OF_K, k=4)
+    _videos_for_outputs(world)
+    ids = sorted(VideoBlob.objects.values_list("pk", flat=True))
+
+    waiting = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+    assert waiting["done"] is False and waiting["preparing"] == {"done": 0, "total": 4}
+    blobs_make_video_renditions(ids[:3])
+    assert rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)["preparing"] == {
+        "done": 3, "total": 4}
+    blobs_make_video_renditions(ids[3:])
+    task = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+    assert len(task["images"]) == 4 and all(i["video"] for i in task["images"])
+
+
+def test_a_best_of_k_tasks_source_video_is_sent_with_the_k_videos():
+    world = build_campaign(runs=3, prompts=1, task_kind=TaskKind.BEST_OF_K, k=3,
+                           source_image=lambda i: png_bytes())
+    _videos_for_outputs(world)
+    source = _source_video_for(world.prompts[0])
+    _render_all()
+
+    task = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+    assert Lease.objects.get(pk=task["lease"]).order is not None
+    assert task["source_image"] == image_payload(source.poster, source)
