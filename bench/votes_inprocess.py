@@ -224,8 +224,10 @@ def main() -> None:
                            "--annotators", str(args.annotators)]
                 if args.profile:
                     command += ["--profile", f"{args.profile}.{tree.name}.{round_}"]
-                out = subprocess.run(command, cwd=tree, check=True, capture_output=True,
-                                     text=True, env={**env, "PYTHONPATH": str(tree)})
+                out = subprocess.run(command, cwd=tree, capture_output=True, text=True,
+                                     env={**env, "PYTHONPATH": str(tree)})
+                if out.returncode:
+                    raise SystemExit(f"{tree}: the round failed:\n{out.stderr[-3000:]}")
                 row = json.loads(out.stdout.strip().splitlines()[-1])
                 figures[str(tree)].append(row)
                 if not row["evalhub"].startswith(str(tree.resolve())):
