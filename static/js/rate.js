@@ -19,7 +19,7 @@ import { loadOpenSeadragon, warmFitTiles } from "./rate/images.js";
 import { Picks } from "./rate/picks.js";
 import { VoteQueue } from "./rate/queue.js";
 import { Stage, gridItems, pairItems } from "./rate/stage.js";
-import { VideoStage } from "./rate/video.js";
+import { VideoStage, isVideoTask } from "./rate/video.js";
 import { SyncedView, formatScale } from "./rate/zoom.js";
 
 const cfg = JSON.parse(document.getElementById("rate-config").textContent);
@@ -39,10 +39,10 @@ const historyKey = `${storagePrefix}.history`;
 const view = new SyncedView();
 const criteria = cfg.criteria.map((c) => c.key);
 const root = $("#rate-stage");
-// Pairs: video pairs (items with `video`) play in the same panes, in sync; images go to Stage.
-// Best of K: the grid's panes, images only (a video task shows its posters).
-const stage = grid ? new Stage(root, view, cfg.osd, gridItems)
-  : new VideoStage(root, view, new Stage(root, view, cfg.osd), $(".rate-answers", app));
+// Videos (items with `video`: a pair and its source, or the grid's K) play in the same panes,
+// in sync, with one playback bar heading the answers; images go to Stage.
+const stage = new VideoStage(root, view, new Stage(root, view, cfg.osd, items),
+                             $(".rate-answers", app), { items });
 const input = grid ? new Picks(app, { k: cfg.k, rankAll: cfg.rank_all, criterion: criteria[0] })
   : new PairAnswers(app, criteria);
 
@@ -79,7 +79,8 @@ function warmFirst() {
   // The panes' size as the task will be shown: its prompt (one line or two) and its source
   // pane change it.
   $("#rate-prompt").textContent = first.prompt;
-  app.classList.toggle("has-source", Boolean(first.source_image));
+  // The grid has no source pane (nor its column).
+  app.classList.toggle("has-source", Boolean(first.source_image) && !grid);
   if (first.source_image && !grid) $("#rate-stage .pane-source").hidden = false;
   const panes = Object.fromEntries($$("#rate-stage .pane").map((el) => [el.dataset.side, el]));
   let tiled = false;
@@ -202,7 +203,7 @@ async function showTask(task) {
   notDone();
   input.reset();
   setText($("#rate-prompt"), task.prompt);
-  const hasSource = Boolean(task.source_image);
+  const hasSource = Boolean(task.source_image) && !grid;
   if (app.classList.contains("has-source") !== hasSource) {
     app.classList.toggle("has-source", hasSource);
   }
@@ -230,8 +231,9 @@ function paneName(side) {
 
 function showBroken(failed) {
   setInput("broken");
-  const what = grid ? `Image ${failed.map(paneName).join(" and ")}`
-    : `The ${failed.join(" and ")} image`;
+  const noun = isVideoTask(state.current, items) ? "video" : "image";
+  const what = grid ? `${noun[0].toUpperCase()}${noun.slice(1)} ${failed.map(paneName).join(" and ")}`
+    : `The ${failed.join(" and ")} ${noun}`;
   announce(`${what} did not load: retry, report it, or skip`);
 }
 

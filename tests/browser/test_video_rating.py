@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import pytest
 
+from evalhub.blobs.models import VideoBlob
 from evalhub.blobs.tasks import blobs_make_video_renditions
 from evalhub.blobs.video_services import video_inspect, video_store
-from evalhub.campaigns.models import Judgment
+from evalhub.campaigns.models import Judgment, Lease, TaskKind
+from evalhub.prompts.models import Prompt
 from evalhub.runs.models import GenerationRun, Image, MediaKind
 from tests.browser.conftest import login
 from tests.browser.pages import WATCH_VIOLATIONS, HeldRequests, outbox, shown_lease, until
 from tests.browser.videos import make_video
 from tests.browser.world import SECRET_NAMES, build_world, live_judgments
+from tests.builders import build_campaign
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -52,20 +55,35 @@ SETTLED = """(want) => {
 }"""
 
 
-def build_video_world(prompts: int = 3):
-    """The browser world's two secretly named runs, their outputs videos: a run's Image row
-    points at the video and its poster, as an import makes it; renditions written."""
-    world = build_world(prompts=prompts)
+def _store_clip(number: int):
+    clip = make_video(width=320 if number % 2 else 256, height=180 if number % 2 else 256,
+                      fps=FPS, frames=FRAMES, hue=number * 37)
+    name = f"{SECRET_NAMES[2]}-{number}.webm"
+    return video_store(data=clip.data, info=video_inspect(clip.data, name=name), name=name)
+
+
+def videos_for_outputs(world, *, source_videos: bool = False):
+    """The world's runs become video runs: a run's Image row points at the video and its
+    poster, as an import makes it; with ``source_videos`` every prompt is a video edit (its
+    source video, the poster as its still source, as the prompt import makes it); renditions
+    written, as the worker writes them."""
     GenerationRun.objects.filter(pk__in=[run.pk for run in world.runs]).update(
         media_kind=MediaKind.VIDEO)
     for number, image in enumerate(Image.objects.filter(run__in=world.runs).order_by("pk")):
-        clip = make_video(width=320 if number % 2 else 256, height=180 if number % 2 else 256,
-                          fps=FPS, frames=FRAMES, hue=number * 37)
-        name = f"{SECRET_NAMES[2]}-{number}.webm"
-        video = video_store(data=clip.data, info=video_inspect(clip.data, name=name), name=name)
+        video = _store_clip(number)
         Image.objects.filter(pk=image.pk).update(blob=video.poster, video=video)
-    assert blobs_make_video_renditions(list(Image.objects.values_list("video", flat=True)))
+    if source_videos:
+        for number, prompt in enumerate(world.prompts):
+            video = _store_clip(100 + number)
+            Prompt.objects.filter(pk=prompt.pk).update(source_video=video,
+                                                       source_image=video.poster)
+    assert blobs_make_video_renditions(list(VideoBlob.objects.values_list("pk", flat=True)))
     return world
+
+
+def build_video_world(prompts: int = 3, *, source_videos: bool = False):
+    """The browser world's two secretly named runs, their outputs videos."""
+    return videos_for_outputs(build_world(prompts=prompts), source_videos=source_videos)
 
 
 def is_video_file(request) -> bool:
@@ -216,3 +234,85 @@ def test_a_phone_shows_both_videos_the_playback_bar_and_the_answers_on_one_scree
     finally:
         page.wait_for_timeout(300)  # the last prefetch, before the test database is flushed
         context.close()
+
+
+def _paused_together(page) -> dict:
+    """Pause (Space), then step and seek: every shown video on the same frame each time."""
+    page.keyboard.press("Space")
+    state = settle(page, "paused")
+    count = len(state["frames"])
+    assert len(set(state["frames"])) == 1 and len(set(state["times"])) == 1, state
+    start = state["frames"][0]
+    for key, delta in ((".", 1), (".", 1), (",", -1)):
+        page.keyboard.press(key)
+        state = settle(page, "paused")
+        start = min(FRAMES - 1, max(0, start + delta))
+        assert state["frames"] == [start] * count, (key, state)
+    page.eval_on_selector(".vid-seek", "(el) => { el.value = '42';"
+                          " el.dispatchEvent(new Event('input', {bubbles: true}));"
+                          " el.dispatchEvent(new Event('change', {bubbles: true})); }")
+    state = settle(page, "paused")
+    assert state["frames"] == [42] * count and len(set(state["times"])) == 1, state
+    return state
+
+
+def test_an_edits_source_video_plays_beside_the_pair_on_its_timeline(context, errors):
+    """A video-editing prompt: its source video is shown in the source pane and plays with the
+    pair, paused, stepped and seeked with it (the same frame in all three)."""
+    world = build_video_world(prompts=2, source_videos=True)
+    page = context.new_page()
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    lease = shown_lease(page)
+    for side in ("source", "left", "right"):
+        assert page.locator(f".pane-{side}[data-kind=video]:not([hidden])").count() == 1, side
+    state = settle(page, "playing")
+    assert len(state["frames"]) == 3 and not any(state["paused"])
+    _paused_together(page)
+    page.screenshot(path="/tmp/rate-video-source.png")  # to look at the layout
+
+    page.keyboard.press("1")
+    assert until(lambda: live_judgments(world.campaign).filter(lease_id=lease).exists())
+    shown_lease(page, other_than=lease)
+    assert page.locator(".pane-source[data-kind=video]:not([hidden])").count() == 1
+    assert len(settle(page, "playing")["frames"]) == 3
+    assert errors == [] and page.evaluate("() => window.__violations") == []
+
+
+def test_a_best_of_k_video_task_plays_its_k_videos_in_sync(context, errors, traffic):
+    """Best of three video runs: the grid's three panes play their videos as one (the pair's
+    player and bar), the picks still vote, and the next task plays too."""
+    world = videos_for_outputs(build_campaign(
+        runs=3, prompts=2, annotators=1, run_names=[*SECRET_NAMES[2:], "run-nebula-gamma"],
+        model_name=SECRET_NAMES[0], name="Best clip", task_kind=TaskKind.BEST_OF_K, k=3,
+        judgments_per_pair=1))
+    page = context.new_page()
+    held = HeldRequests(page, "**/*", where=is_video_file)
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/",
+          wait_until="domcontentloaded")
+    held.wait_for(3)  # all three renditions asked for; no pick counts before they are drawn
+    page.keyboard.press("1")
+    page.wait_for_timeout(300)
+    assert page.get_attribute("#rate-app", "data-ready") == "0" and outbox(page) == []
+    held.release()
+    lease = shown_lease(page)
+    assert page.locator(".grid-pane[data-kind=video]:not([hidden])").count() == 3
+    assert page.is_visible(BAR)
+    state = settle(page, "playing")
+    assert len(state["frames"]) == 3 and not any(state["paused"])
+    _paused_together(page)
+    page.screenshot(path="/tmp/rate-video-grid.png")  # to look at the layout
+    page.keyboard.press("Space")
+    state = settle(page, "playing")
+    assert max(state["times"]) - min(state["times"]) <= 1 / FPS, state
+
+    page.keyboard.press("2")  # the playback keys left the picks alone
+    assert until(lambda: live_judgments(world.campaign).filter(lease_id=lease).exists())
+    order = Lease.objects.get(pk=lease).order
+    assert live_judgments(world.campaign).get(lease_id=lease).ranking == [order[1]]
+    shown_lease(page, other_than=lease)
+    assert page.locator(".grid-pane[data-kind=video]:not([hidden])").count() == 3
+    assert len(settle(page, "playing")["frames"]) == 3
+    for url, body in traffic.bodies:
+        for secret in SECRET_NAMES:
+            assert secret not in body and secret not in url
+    assert errors == [] and page.evaluate("() => window.__violations") == []

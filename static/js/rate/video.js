@@ -1,4 +1,5 @@
-// Video pairs on the rating page: two (or, for an edit, three) videos that play as one.
+// Videos on the rating page: a pair's two (or, for an edit, three) or a best-of-K task's K
+// videos, played as one.
 //
 // SyncedVideos keeps several <video> elements on one timeline. The first is the leader; the
 // others follow it:
@@ -19,12 +20,14 @@
 //   when one ends, all seek to the first frame and start together.
 //
 // VideoControls is the bar under the videos (play, frame step, one seek bar, time, speed,
-// loop) and the keys. VideoStage puts a video pair into the rating page's panes (Stage shows
-// images; a task whose left item has `video` goes here), with the shared zoom (zoom.js) on the
-// video surfaces, and resolves like Stage.show once every video's first frame is decoded and
-// drawn: votes count only from then on, as for images.
+// loop) and the keys. VideoStage puts a task's videos into the rating page's panes (Stage
+// shows images; a task whose items carry `video` goes here): a pair and its source
+// (pairItems), or the K panes of the best-of-K grid (gridItems), with the shared zoom
+// (zoom.js) on the video surfaces. It resolves like Stage.show once every video's first frame
+// is decoded and drawn: votes count only from then on, as for images.
 
 import { nextFrame } from "./frame.js";
+import { pairItems } from "./stage.js";
 
 export const RATES = [0.25, 0.5, 0.75, 1, 1.5, 2];
 const HAVE_CURRENT_DATA = 2;
@@ -361,9 +364,9 @@ export class VideoControls {
     const bar = document.createElement("div");
     bar.className = "rate-video-bar";
     bar.setAttribute("role", "group");
-    bar.setAttribute("aria-label", "Video playback (both videos together)");
+    bar.setAttribute("aria-label", "Video playback (all videos together)");
     bar.hidden = true;
-    this.play = button("vid-play", "Play", KEY_HINTS.play, "Play or pause both videos");
+    this.play = button("vid-play", "Play", KEY_HINTS.play, "Play or pause all videos");
     this.back = button("vid-back", "‹ Frame", KEY_HINTS.back, "One frame back");
     this.forward = button("vid-forward", "Frame ›", KEY_HINTS.forward, "One frame forward");
     this.seek = document.createElement("input");
@@ -372,12 +375,12 @@ export class VideoControls {
     this.seek.min = "0";
     this.seek.step = "1";
     this.seek.value = "0";
-    this.seek.setAttribute("aria-label", "Position of both videos (frame)");
+    this.seek.setAttribute("aria-label", "Position of all videos (frame)");
     this.time = document.createElement("span");
     this.time.className = "vid-time";
     this.speed = document.createElement("select");
     this.speed.className = "vid-rate";
-    this.speed.setAttribute("aria-label", "Speed of both videos ([ slower, ] faster)");
+    this.speed.setAttribute("aria-label", "Speed of all videos ([ slower, ] faster)");
     for (const rate of RATES) this.speed.append(new Option(`${rate}×`, String(rate)));
     const loopLabel = document.createElement("label");
     loopLabel.className = "vid-loop-label";
@@ -454,16 +457,18 @@ export class VideoControls {
 
 // ---------------------------------------------------------------- the rating page's panes
 
-const FIELDS = { source: "source_image", left: "left", right: "right" };
-
-/** Whether the task is a video pair (its items carry `video`). */
-export function isVideoTask(task) {
-  return Boolean(task && task.left && task.left.video);
+/** Whether the task shows videos: its compared items (`items(task)`, the source aside)
+ * carry `video` (a campaign compares one medium). */
+export function isVideoTask(task, items = pairItems) {
+  return Boolean(task) && items(task).some(([side, item]) => (
+    side !== "source" && item && item.video));
 }
 
 /**
- * The rating page's stage for every task: video pairs here, images through `images` (a
- * Stage). Same interface as Stage (show, prepare, retry, allDrawn, clear), plus key().
+ * The rating page's stage for every task: videos here, images through `images` (a Stage).
+ * Same interface as Stage (show, prepare, retry, allDrawn, clear), plus key(). `options`:
+ * `items` (a task's items by pane, as Stage takes: pairItems, the default, or gridItems),
+ * `autoplay`, and SyncedVideos' `rate` and `loop`.
  */
 export class VideoStage {
   /**
@@ -475,6 +480,7 @@ export class VideoStage {
   constructor(root, view, images, barHost, options = {}) {
     this.view = view;
     this.images = images;
+    this.items = options.items || pairItems;
     this.player = new SyncedVideos(options);
     this.controls = new VideoControls(this.player, barHost);
     this.autoplay = options.autoplay !== false;
@@ -517,7 +523,7 @@ export class VideoStage {
 
   /** Show `task`; resolves like Stage.show (failed sides, or null when replaced). */
   async show(task) {
-    if (!isVideoTask(task)) {
+    if (!isVideoTask(task, this.items)) {
       this.stopVideos();
       return this.images.show(task);
     }
@@ -527,20 +533,27 @@ export class VideoStage {
     // A still source image (an edit of a picture into a video) is the image stage's to show;
     // it clears the shared zoom and hides the panes it has nothing for.
     const still = task.source_image && !task.source_image.video ? task.source_image : null;
-    const imageShown = still ? this.images.show({ ...task, left: null, right: null, source_image: still })
+    const imageShown = still ? this.images.show({ prompt: task.prompt, source_image: still })
       : (this.images.clear(), Promise.resolve([]));
     if (!still) {
       this.view.clear();
       this.view.reset();
     }
     const waits = [imageShown.then((failed) => failed || [])];
+    const entries = this.items(task);
+    // Leader first: the compared items in the task's order (left, right; slots 0..K-1), the
+    // source last.
+    const rank = new Map(entries.filter(([side]) => side !== "source")
+      .map(([side], index) => [side, index]));
+    const byPane = new Map(entries);
     const videos = [];
     let fps = 0;
     let frames = Infinity;
-    for (const [side, field] of Object.entries(FIELDS)) {
+    for (const side of [...Object.keys(this.panes)].sort(
+      (a, b) => (rank.get(a) ?? entries.length) - (rank.get(b) ?? entries.length))) {
       const pane = this.panes[side];
-      if (!pane) continue;
-      const item = task[field] && task[field].video ? task[field] : null;
+      const entry = byPane.get(side);
+      const item = entry && entry.video ? entry : null;
       pane.item = item;
       if (!item) {
         if (!(side === "source" && still)) {
@@ -559,8 +572,6 @@ export class VideoStage {
       if (item.video.frames > 0) frames = Math.min(frames, item.video.frames);
       waits.push(pane.drawn.then((ok) => (ok ? [] : [side])));
     }
-    // Leader first: the left video, then the right, then the source.
-    videos.sort((a, b) => this.order(a) - this.order(b));
     this.player.attach(videos, { fps, frames: Number.isFinite(frames) ? frames : 0 });
     this.controls.show(true);
     const failed = (await Promise.all(waits)).flat();
@@ -568,11 +579,6 @@ export class VideoStage {
     for (const side of failed) setHidden(this.panes[side].error, false);
     if (!failed.length && this.autoplay) this.player.play();
     return failed;
-  }
-
-  order(video) {
-    const side = Object.values(this.panes).find((pane) => pane.shown === video).side;
-    return { left: 0, right: 1, source: 2 }[side];
   }
 
   /** Put `item`'s video in the pane (the prepared one if it is); resolves with whether its
@@ -602,13 +608,12 @@ export class VideoStage {
 
   /** Load the next task's videos into the panes' standby elements (first frame decoded). */
   prepare(task) {
-    if (!isVideoTask(task)) {
+    if (!isVideoTask(task, this.items)) {
       this.images.prepare(task);
       return;
     }
-    for (const [side, field] of Object.entries(FIELDS)) {
+    for (const [side, item] of this.items(task)) {
       const pane = this.panes[side];
-      const item = task[field];
       if (!pane || !item || !item.video || pane.nextUrl === item.video.url) continue;
       if (pane.shown.getAttribute("src") === item.video.url) continue;
       pane.nextUrl = item.video.url;
@@ -651,7 +656,7 @@ export class VideoStage {
     this.images.clear();
   }
 
-  /** The playback keys while a video pair is shown; true when `key` was one. */
+  /** The playback keys while videos are shown; true when `key` was one. */
   key(key) {
     return this.active && this.controls.key(key);
   }
