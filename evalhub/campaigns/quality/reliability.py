@@ -123,13 +123,15 @@ def _ranked_pairs(campaign: Campaign) -> list[dict]:
     """Each live best-of-K vote on the overall criterion as the decisive pairs it implies.
 
     A ranking is expanded by the rankings exports' rule (``exports.implied.implied_pairs``:
-    each pick beat every run still on offer), each implied pair counted as one decisive vote
-    as the leaderboards' records count it. Its "left" image is the one shown in the earlier
-    slot (``Judgment.shown_order``: the canonical position in each displayed slot): with the
-    slots in random order, an annotator without a position habit wins from the earlier slot
-    half of the time, and one who always picks the first slot always does. Rows: annotator,
-    (winner run, loser run), whether the winner was shown first, count, timed and fast votes
-    (once per vote, on its first pair).
+    each pick beat every run still on offer), with its weights: the pairs of one vote weigh 1
+    together, so a best-of-K vote is one vote of evidence, as a pair vote is (its K - 1 pairs
+    share one decision; counted one each, they would make an annotator's every habit look
+    K - 1 times as significant). A pair's "left" image is the one shown in the earlier slot
+    (``Judgment.shown_order``: the canonical position in each displayed slot): with the slots
+    in random order, an annotator without a position habit wins from the earlier slot half of
+    the time, and one who always picks the first slot always does. Rows: annotator, (winner
+    run, loser run), whether the winner was shown first, weighted count, and the vote, timed
+    and fast counts (once per vote, on its first pair).
     """
     rows = list(human_judgments(campaign).filter(criterion=Criterion.OVERALL,
                                                  ranking__isnull=False)
@@ -150,7 +152,7 @@ def _ranked_pairs(campaign: Campaign) -> list[dict]:
                      if pair.chosen in slot and pair.rejected in slot else None)
             pairs.append({"annotator_id": row["annotator_id"],
                           "winner": runs[pair.chosen], "loser": runs[pair.rejected],
-                          "winner_first": first, "n": row["n"],
+                          "winner_first": first, "n": row["n"] * pair.weight,
                           "n_votes": row["n"] if index == 0 else 0,
                           "n_timed": row["n_timed"] if index == 0 else 0,
                           "n_fast": row["n_fast"] if index == 0 else 0})
