@@ -13,6 +13,7 @@ from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScope
 from evalhub.projects.permissions import require_project_role
 from evalhub.projects.references import ScopedModelSerializer, ScopedPrimaryKeyRelatedField
 from evalhub.runs.models import GenerationRun, ReferenceSet
+from evalhub.workspace.deletion import DeletionRules
 
 PROVENANCE_FIELDS = ["backbone_id", "weights_sha256", "calibrated", "uncalibrated",
                      "library_versions"]
@@ -46,12 +47,13 @@ class MetricJobSerializer(ScopedModelSerializer):
                             "created_at", "started_at", "finished_at"]
 
 
-class MetricJobViewSet(ProjectScopedViewSet):
-    """Create a metric job for a run and follow its progress."""
+class MetricJobViewSet(DeletionRules, ProjectScopedViewSet):
+    """Create a metric job for a run, follow its progress, delete it once it is over."""
 
     serializer_class = MetricJobSerializer
     filterset_fields = ["project", "run", "status"]
-    http_method_names = ["get", "post", "head", "options"]
+    http_method_names = ["get", "post", "delete", "head", "options"]
+    deletion_kind = "metric-job"
 
     def base_queryset(self) -> QuerySet[MetricJob]:
         return MetricJob.objects.order_by("-id")

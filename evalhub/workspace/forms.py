@@ -92,7 +92,8 @@ class ImportedRunForm(_RunForm):
 class ReferenceSetForm(forms.Form):
     name = forms.CharField()
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    archive = forms.FileField(help_text="Zip of real images.")
+    archive = forms.FileField(help_text="Zip of real images (FID, KID, CMMD) or of real "
+                               "videos (FVD); one kind per set.")
 
 
 class MetricJobForm(forms.Form):
@@ -101,7 +102,8 @@ class MetricJobForm(forms.Form):
                                         widget=forms.CheckboxSelectMultiple)
     reference_set = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
                                            help_text="Needed by metrics that compare with "
-                                           "real images (FID, KID, CMMD).")
+                                           "real images (FID, KID, CMMD) or real videos "
+                                           "(FVD).")
 
     def __init__(self, *args, project: Project, **kwargs) -> None:
         super().__init__(*args, **kwargs)

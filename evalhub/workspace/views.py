@@ -47,7 +47,7 @@ from evalhub.runs.apis import (
     ReferenceSetSerializer,
 )
 from evalhub.runs.importing.services import reference_set_import
-from evalhub.runs.models import GenerationRun, GenModel, ReferenceSet, RunSource
+from evalhub.runs.models import GenerationRun, GenModel, MediaKind, ReferenceSet, RunSource
 from evalhub.workspace import forms as wforms
 from evalhub.workspace.access import (
     workspace_metric_job,
@@ -301,9 +301,11 @@ def references_page(request: HttpRequest, project_id: int) -> HttpResponse:
         if _validated(form, serializer) and _write(form, create, field="archive"):
             return redirect("workspace-references", project_id=project.pk)
     reference_sets = (ReferenceSet.objects.filter(project=project).order_by("name")
-                      .annotate(image_count=Count("images")))
+                      .annotate(image_count=Count("images", distinct=True),
+                                video_count=Count("videos", distinct=True)))
     return _page(request, "references.html", project, "references", {
-        "reference_sets": [(rs, rs.image_count) for rs in reference_sets], "form": form,
+        "reference_sets": [(rs, rs.video_count if rs.media_kind == MediaKind.VIDEO
+                            else rs.image_count) for rs in reference_sets], "form": form,
     }, invalid=posted)
 
 

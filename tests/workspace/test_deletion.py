@@ -219,3 +219,19 @@ def test_the_api_delete_refuses_the_same_things_with_the_same_message(api, world
     assert api.delete(f"/api/v1/checkpoints/{unused.pk}/").status_code == 204
     assert not Checkpoint.objects.filter(pk=unused.pk).exists()
     assert GenerationRun.objects.filter(pk=generating.pk).exists()
+
+
+def test_the_api_deletes_a_finished_metric_job_and_refuses_a_running_one(api, world):
+    project = world.campaign.project
+    api.force_login(world.scientist)
+    running = MetricJob.objects.create(project=project, run=world.runs[0],
+                                       metrics=["clip_score"], status=JobStatus.RUNNING)
+    finished = MetricJob.objects.create(project=project, run=world.runs[0],
+                                        metrics=["clip_score"], status=JobStatus.COMPLETED)
+
+    refused = api.delete(f"/api/v1/metric-jobs/{running.pk}/")
+    page = _client(world.scientist).post(_url("metric-job", running.pk))
+    assert refused.status_code == page.status_code == 409
+    assert refused.json()["detail"] == _refusal(page).replace("&#x27;", "'")
+    assert api.delete(f"/api/v1/metric-jobs/{finished.pk}/").status_code == 204
+    assert list(MetricJob.objects.filter(project=project)) == [running]

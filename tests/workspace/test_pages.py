@@ -41,6 +41,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.runs.helpers import distinct_pngs, make_zip, manifest_csv
+from tests.videos import video_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -345,6 +346,20 @@ def test_a_reference_set_is_imported_or_refused_leaving_no_empty_set(world):
     assert ReferenceSet.objects.get(name="coco").images.count() == 3
 
 
+def test_a_video_reference_set_is_listed_with_its_kind_and_video_count(world):
+    url = reverse("workspace-references", kwargs={"project_id": world.project.pk})
+    client = _client(world.scientist)
+    archive = io.BytesIO()
+    make_zip(archive, {f"real/{i}.mp4": video_bytes(seed=i) for i in range(2)})
+    response = client.post(url, {"name": "clips", "archive": _upload("v.zip",
+                                                                     archive.getvalue())})
+    assert response.status_code == 302
+    clips = ReferenceSet.objects.get(name="clips")
+    assert (clips.media_kind, clips.videos.count(), clips.images.count()) == ("video", 2, 0)
+    row = _row_of(client.get(url), "clips")
+    assert "<td>Video</td>" in row and '<td class="num">2</td>' in row
+
+
 # ------------------------------------------------------------------------------ metric jobs
 
 
@@ -424,3 +439,10 @@ def test_launching_again_queues_the_missing_items_and_an_imported_run_says_why_n
     response = client.post(reverse("workspace-run-launch", kwargs={"run_id": imported.pk}))
     assert response.status_code == 400
     assert "is imported, not generated" in response.content.decode()
+
+
+def _row_of(response, name: str) -> str:
+    """The table row (``<tr>...</tr>``) of the page whose first cell is ``name``."""
+    page = response.content.decode()
+    start = page.index(f"<tr><td>{name}</td>")
+    return page[start:page.index("</tr>", start)]
