@@ -336,8 +336,9 @@ class I3DFeatureExtractor:
         self.device = torch.device(
             device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
         )
-        loaded = load_backbone_weights(weights, recipe=RANDOM_RECIPE, seed=seed,
-                                       default_path=i3d_weights_path)
+        loaded = load_backbone_weights(
+            weights, recipe=RANDOM_RECIPE, seed=seed, default_path=i3d_weights_path
+        )
         state_dict = loaded.state_dict
         #: The network as loaded (same parameter names as cd-fvd's ``InceptionI3d``).
         self.net = build_i3d(state_dict).to(self.device)

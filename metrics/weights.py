@@ -369,8 +369,9 @@ class RandomWeightsRecipe:
     ``name`` names the cache file (``<name>-<key>.pt``); ``build(seed)`` computes the state
     dict (seconds of CPU: conv init, then :func:`calibrate_batchnorm`); ``sources`` are the
     functions and classes whose code the weights depend on (their source text is part of the
-    cache key, so editing them recomputes the weights); ``version`` is bumped when the recipe
-    changes in a way their source does not show; ``extra`` is any other input (layer names).
+    cache key, so editing them recomputes the weights; :func:`calibrate_batchnorm`'s is always
+    included); ``version`` is bumped when the recipe changes in a way their source does not
+    show; ``extra`` is any other input (layer names).
     """
 
     name: str
@@ -383,8 +384,9 @@ class RandomWeightsRecipe:
         """What the weights are a function of (with :func:`random_weights_key`'s machine part)."""
         import inspect
 
+        funcs = (*self.sources, calibrate_batchnorm)  # every recipe's calibration step
         try:
-            source = "".join(inspect.getsource(f) for f in self.sources)  # type: ignore[arg-type]
+            source = "".join(inspect.getsource(f) for f in funcs)  # type: ignore[arg-type]
         except (OSError, TypeError):  # no source files (frozen app): the version must do
             source = "?"
         digest = hashlib.sha256((source + self.extra).encode()).hexdigest()
@@ -451,8 +453,9 @@ def load_backbone_weights(
     return LoadedWeights(state_dict, file_sha256(path), True)
 
 
-def calibrate_batchnorm(net: torch.nn.Module, forward: Callable[[], object], *,
-                        momentum: float) -> None:
+def calibrate_batchnorm(
+    net: torch.nn.Module, forward: Callable[[], object], *, momentum: float
+) -> None:
     """Set every BatchNorm's running mean and variance to the statistics of one calibration pass.
 
     BatchNorm affine parameters are reset to the identity (weight 1, bias 0) and their running
