@@ -25,6 +25,7 @@ from evalhub.campaigns.models import (
     LeaseStatus,
 )
 from evalhub.core.errors import EvalHubError
+from evalhub.runs.models import MediaKind
 
 
 def campaign_progress(*, campaign: Campaign) -> dict[str, int]:
@@ -113,3 +114,10 @@ def campaigns_for_rater(*, user: AbstractBaseUser, projects: QuerySet) -> QueryS
                     | (Q(status=CampaignStatus.CLOSED) & Exists(voted)))
             .annotate(left_for_rater=Exists(open_task))
             .select_related("project").order_by("-created_at"))
+
+
+def campaign_medium(*, campaign: Campaign) -> str:
+    """``"video"`` when the campaign compares videos, else ``"image"``: the noun its pages use
+    (a campaign holds one medium: ``services._check_one_medium``)."""
+    return ("video" if campaign.runs.filter(media_kind=MediaKind.VIDEO).exists()
+            else "image")

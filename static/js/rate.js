@@ -293,7 +293,8 @@ function showPreparing(preparing, detail) {
   setHidden($("#rate-done"), true);
   setHidden($("#rate-preparing"), false);
   setText($("#rate-preparing-message"),
-          total ? `Preparing images ${done} of ${total}` : (detail || "Preparing images"));
+          total ? `Preparing ${cfg.medium}s ${done} of ${total}`
+                : (detail || `Preparing ${cfg.medium}s`));
   const bar = $("#rate-preparing-bar");
   bar.max = total || 1;
   bar.value = done;

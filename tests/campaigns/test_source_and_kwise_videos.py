@@ -20,7 +20,7 @@ from evalhub.campaigns.serving.leasing import lease_queryset
 from evalhub.campaigns.serving.payloads import image_payload, lease_payload, video_payload
 from evalhub.campaigns.serving.rating import rate_next
 from evalhub.prompts.models import Prompt
-from evalhub.runs.models import Image
+from evalhub.runs.models import GenerationRun, Image, MediaKind
 from tests.builders import build_campaign
 from tests.factories import png_bytes
 from tests.videos import video_bytes
@@ -125,3 +125,24 @@ def test_a_best_of_k_tasks_source_video_is_sent_with_the_k_videos():
     task = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
     assert Lease.objects.get(pk=task["lease"]).order is not None
     assert task["source_image"] == image_payload(source.poster, source)
+
+
+def test_a_video_campaigns_page_asks_about_videos_and_an_image_campaigns_about_images(client):
+    videos = build_campaign(runs=3, prompts=1, task_kind=TaskKind.BEST_OF_K, k=3)
+    _videos_for_outputs(videos)
+    GenerationRun.objects.filter(pk__in=[run.pk for run in videos.runs]).update(
+        media_kind=MediaKind.VIDEO)
+    images = build_campaign(runs=3, prompts=1, task_kind=TaskKind.BEST_OF_K, k=3)
+
+    def page(world) -> str:
+        client.force_login(world.annotator)
+        return client.get(f"/rate/{world.campaign.pk}/").content.decode()
+
+    video_page, image_page = page(videos), page(images)
+    assert "Which video is best? Press its number." in video_page
+    assert "Which video is better overall?" in video_page  # the criterion, in the config
+    assert "Report broken video" in video_page and "Preparing videos" in video_page
+    assert "Which image is best? Press its number." in image_page
+    assert "Which image is better overall?" in image_page
+    assert "Report broken image" in image_page and "Preparing images" in image_page
+    assert "broken video" not in image_page and "Preparing videos" not in image_page

@@ -19,7 +19,12 @@ from evalhub.blobs.access import blob_access
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import dzi_path, needs_tiles, tile_path, tiles_ready_or_requested
 from evalhub.campaigns.models import Campaign, TaskKind
-from evalhub.campaigns.selectors import NoSuchCampaign, NotAssigned, campaign_for_rater
+from evalhub.campaigns.selectors import (
+    NoSuchCampaign,
+    NotAssigned,
+    campaign_for_rater,
+    campaign_medium,
+)
 from evalhub.campaigns.serving.payloads import criteria_payload
 from evalhub.campaigns.serving.rating import rate_next
 from evalhub.core.errors import EvalHubError
@@ -83,11 +88,13 @@ def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
     except NotAssigned as exc:  # the 403 page says why
         raise PermissionDenied(exc.message) from exc
     grid = campaign.task_kind == TaskKind.BEST_OF_K
-    criteria = criteria_payload(campaign)
+    medium = campaign_medium(campaign=campaign)
+    criteria = criteria_payload(campaign, medium)
     first = _first_task(request, campaign)
     response = render(request, "campaigns/rate.html", {
         "campaign": campaign,
         "grid": grid,
+        "medium": medium,
         "criteria": criteria,
         "panes": _panes(campaign),
         "modules": RATE_MODULES,
@@ -99,6 +106,7 @@ def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "api": f"/api/v1/rate/{campaign.pk}/",
             "kind": campaign.task_kind,
             "k": campaign.k,
+            "medium": medium,
             "rank_all": grid and campaign.rank_all,
             "criteria": criteria,
             "osd": static("vendor/openseadragon/"),

@@ -78,9 +78,12 @@ def _videos(*images: Any) -> dict[int, VideoBlob]:
     return VideoBlob.objects.select_related("poster").in_bulk(ids)
 
 
-def criteria_payload(campaign: Campaign) -> list[dict[str, str]]:
+def criteria_payload(campaign: Campaign, medium: str = "image") -> list[dict[str, str]]:
+    """The campaign's criteria and their questions, worded for its ``medium`` ("image" or
+    "video": ``campaigns.selectors.campaign_medium``)."""
     labels = dict(Criterion.choices)
-    return [{"key": key, "question": labels[key]} for key in campaign.criteria]
+    return [{"key": key, "question": labels[key].replace("image", medium)}
+            for key in campaign.criteria]
 
 
 def _task_payload(*, lease_id: str, expires_at: datetime, a_side: str, prompt: str,
