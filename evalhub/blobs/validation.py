@@ -8,7 +8,7 @@ import math
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 ACCEPTED_FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "TIFF", "GIF"}
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
@@ -20,8 +20,17 @@ class InvalidImage(ValueError):
     """The bytes are not an acceptable image; the message says why, naming the file."""
 
 
+#: EXIF orientations that turn the picture a quarter turn (transposed, 90 or 270 degrees,
+#: transverse): shown, the stored width is the height.
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})
+
+
 @dataclass(frozen=True)
 class ImageInfo:
+    """What an accepted image is. ``width`` and ``height`` are the picture as shown (pixels):
+    EXIF orientation applied, as in every derivative, preview and tile annotators receive
+    (display.py), so a phone photo stored landscape with orientation 6 is portrait here."""
+
     sha256: str
     format: str
     width: int
@@ -82,6 +91,8 @@ def inspect_image(data: bytes, *, name: str, max_pixels: int, max_bytes: int) ->
                     raise InvalidImage(f"{name}: format {fmt or 'unknown'} is not accepted")
                 mode = img.mode
                 img.load()
+                if img.getexif().get(ExifTags.Base.Orientation, 1) in _QUARTER_TURNS:
+                    width, height = height, width
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

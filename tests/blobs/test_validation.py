@@ -81,3 +81,17 @@ def test_a_bomb_refusal_names_the_dimensions_and_the_limit(width, height, monkey
 def test_a_file_over_the_byte_limit_is_refused():
     with pytest.raises(InvalidImage, match="exceeds the limit"):
         inspect_image(png_bytes(), name="big.png", max_pixels=10**8, max_bytes=10)
+
+
+@pytest.mark.parametrize(("orientation", "shown"), [(1, (60, 40)), (3, (60, 40)),
+                                                    (6, (40, 60)), (8, (40, 60)),
+                                                    (5, (40, 60)), (7, (40, 60))])
+def test_width_and_height_are_the_picture_as_shown_with_its_exif_orientation(orientation,
+                                                                             shown):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    Image.new("RGB", (60, 40), "teal").save(out, format="JPEG", exif=exif)
+    info = inspect_image(out.getvalue(), name="phone.jpg", max_pixels=10**6,
+                         max_bytes=10**6)
+    assert (info.width, info.height) == shown

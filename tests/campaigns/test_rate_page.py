@@ -96,15 +96,26 @@ def test_a_best_of_k_page_is_the_same_page_with_the_grid(client):
     assert len(_first(page)["images"]) == 3
 
 
-def _picture(mode: str, size: tuple[int, int]) -> bytes:
+def _picture(mode: str, size: tuple[int, int], orientation: int = 1) -> bytes:
+    """A PNG, or a JPEG carrying EXIF ``orientation`` when it is not 1."""
     out = io.BytesIO()
-    PILImage.new(mode, size, (40, 90, 160, 200)[: len(mode)]).save(out, format="PNG")
+    picture = PILImage.new(mode, size, (40, 90, 160, 200)[: len(mode)])
+    if orientation == 1:
+        picture.save(out, format="PNG")
+    else:
+        exif = PILImage.Exif()
+        exif[0x0112] = orientation
+        picture.save(out, format="JPEG", exif=exif)
     return out.getvalue()
 
 
-@pytest.mark.parametrize(("mode", "size"), [("RGB", (5000, 3000)), ("RGBA", (3000, 4500))])
-def test_the_pyramid_geometry_in_the_payload_is_the_built_descriptors(mode, size):
-    blob = blob_store_bytes(_picture(mode, size), name=f"large-{mode}.png")
+@pytest.mark.parametrize(("mode", "size", "orientation"), [
+    ("RGB", (5000, 3000), 1), ("RGBA", (3000, 4500), 1),
+    ("RGB", (5000, 3000), 6),  # a quarter turn: shown (and tiled) 3000 x 5000
+    ("RGB", (5000, 3000), 3),  # a half turn keeps the size
+])
+def test_the_pyramid_geometry_in_the_payload_is_the_built_descriptors(mode, size, orientation):
+    blob = blob_store_bytes(_picture(mode, size, orientation), name=f"large-{mode}.img")
     assert blob_build_tiles(blob)
     with default_storage.open(dzi_path(blob.sha256), "rb") as handle:
         image = ET.fromstring(handle.read())
