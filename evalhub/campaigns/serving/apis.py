@@ -46,11 +46,40 @@ def progress(*, campaign: Campaign, annotator_id: int) -> Progress:
     return Progress(my_votes, remaining(campaign.pk))
 
 
+class PyramidSerializer(serializers.Serializer):
+    """The Deep Zoom descriptor's content (payloads.pyramid_payload), so no ``.dzi`` is
+    fetched first."""
+
+    url = serializers.CharField(help_text="The tiles' folder: a tile is url + "
+                                          "level/col_row.format.")
+    width = serializers.IntegerField(help_text="Pixels.")
+    height = serializers.IntegerField(help_text="Pixels.")
+    tile_size = serializers.IntegerField(help_text="Pixels.")
+    overlap = serializers.IntegerField(help_text="Pixels.")
+    format = serializers.ChoiceField(choices=["jpeg", "webp"])
+
+
+class ShownVideoSerializer(serializers.Serializer):
+    """A video side (payloads.video_payload): the rendition, never the original."""
+
+    url = serializers.CharField(help_text="VP9 WebM rendition, pictures only.")
+    poster = serializers.CharField()
+    fps = serializers.FloatField(help_text="Frames per second.")
+    frames = serializers.IntegerField()
+    duration = serializers.FloatField(help_text="Seconds.")
+    width = serializers.IntegerField(help_text="Pixels.")
+    height = serializers.IntegerField(help_text="Pixels.")
+
+
 class ShownImageSerializer(serializers.Serializer):
     url = serializers.CharField()
     width = serializers.IntegerField()
     height = serializers.IntegerField()
     tiles = serializers.CharField(allow_null=True, help_text="Deep Zoom descriptor, if tiled.")
+    pyramid = PyramidSerializer(allow_null=True, help_text="The descriptor's geometry, if "
+                                                           "tiled.")
+    video = ShownVideoSerializer(allow_null=True, help_text="For a video output (the image "
+                                                            "is then its poster frame).")
 
 
 class TaskSerializer(serializers.Serializer):
