@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 
+from evalhub.blobs.views import display_url
+from evalhub.campaigns.models import Lease, LeaseStatus
+
 READY = "document.querySelector('#rate-app').dataset.ready === '1'"
 
 # Runs in every page before its own scripts: keeps what the policy refused.
@@ -99,3 +102,19 @@ class HeldRequests:
 def is_image_file(request) -> bool:
     """An image the page shows (media or tiles), not one of the page's own static files."""
     return request.resource_type == "image" and "/static/" not in request.url
+
+
+def wait_pair_prefetched(page, *, shown: str, timeout_s: float = 15) -> str:
+    """Wait until the page holds the pair behind ``shown`` (its lease taken on the server) and
+    has loaded both of its images, as before a vote that must not need the network; return
+    that lease. The page asks for it only once its first pair is drawn."""
+    lease = until(lambda: Lease.objects.filter(status=LeaseStatus.ACTIVE).exclude(pk=shown)
+                  .select_related("task__image_a__blob", "task__image_b__blob").first(),
+                  timeout_s=timeout_s)
+    assert lease is not None, "the page never leased the pair behind the one it shows"
+    urls = [display_url(lease.task.image_a.blob), display_url(lease.task.image_b.blob)]
+    page.wait_for_function(
+        "(urls) => urls.every((url) => performance.getEntriesByType('resource')"
+        ".some((entry) => entry.name.endsWith(url) && entry.responseEnd > 0))",
+        arg=urls, timeout=timeout_s * 1000)
+    return str(lease.pk)

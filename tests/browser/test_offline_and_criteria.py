@@ -7,7 +7,13 @@ import pytest
 
 from evalhub.campaigns.models import Judgment
 from tests.browser.conftest import login
-from tests.browser.pages import outbox, shown_lease, until, wait_outbox_empty
+from tests.browser.pages import (
+    outbox,
+    shown_lease,
+    until,
+    wait_outbox_empty,
+    wait_pair_prefetched,
+)
 from tests.browser.world import build_world, expected_outcome, live_judgments
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -18,14 +24,12 @@ def test_a_vote_cast_offline_arrives_once_when_back_online(context):
     page = context.new_page()
     login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
     first = shown_lease(page)
-    second = shown_lease(page, other_than="")  # same pair; makes sure it is ready
-    assert first == second
-    page.wait_for_function("() => document.querySelectorAll('#rate-app').length === 1")
+    behind = wait_pair_prefetched(page, shown=first)
 
     context.set_offline(True)
     page.keyboard.press("1")
     # The prefetched pair appears without the network.
-    shown_lease(page, other_than=first)
+    assert shown_lease(page, other_than=first) == behind
     page.wait_for_selector("#rate-pending:not([hidden])")
     assert "1 vote waiting to send" in page.text_content("#rate-pending")
     assert [item["lease"] for item in outbox(page)] == [first]
