@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -147,27 +148,29 @@ def blobs_delete_unreferenced(*, image_ids: Iterable[int] = (), video_ids: Itera
     foreign key (the import is refused, nothing half-stored); it can never find the row gone
     and the file still there, write nothing, and be left with our deletion of the file.
     """
-    videos = sorted(set(video_ids))
-    posters: set[int] = set()
-    files = images_deleted = videos_deleted = 0
-    for start in range(0, len(videos), batch):
+    videos, video_files = _delete_unreferenced_rows(VideoBlob, video_ids, _video_files, batch)
+    images, image_files = _delete_unreferenced_rows(
+        ImageBlob, {*image_ids, *(v.poster_id for v in videos)}, _image_files, batch)
+    return BlobsDeleted(images=len(images), videos=len(videos),
+                        files=video_files + image_files)
+
+
+def _delete_unreferenced_rows(model: type[models.Model], ids: Iterable[int],
+                              files_of: Callable[[Any], int], batch: int
+                              ) -> tuple[list[Any], int]:
+    """Delete the rows of ``model`` among ``ids`` that nothing refers to, ``batch`` at a time,
+    each batch locked, checked and deleted with its files (``files_of`` deletes one row's and
+    says how many) in one transaction. Returns the deleted rows and the files deleted."""
+    ordered = sorted(set(ids))
+    deleted: list[Any] = []
+    files = 0
+    for start in range(0, len(ordered), batch):
         with transaction.atomic():
-            rows = list(VideoBlob.objects.select_for_update().filter(
-                pk__in=videos[start:start + batch]).order_by("pk"))
-            gone = set(unreferenced(VideoBlob, [v.pk for v in rows]))
-            doomed = [v for v in rows if v.pk in gone]
-            VideoBlob.objects.filter(pk__in=gone).delete()
-            files += sum(_video_files(v) for v in doomed)
-            posters.update(v.poster_id for v in doomed)
-            videos_deleted += len(doomed)
-    images = sorted(set(image_ids) | posters)
-    for start in range(0, len(images), batch):
-        with transaction.atomic():
-            rows = list(ImageBlob.objects.select_for_update().filter(
-                pk__in=images[start:start + batch]).order_by("pk"))
-            gone = set(unreferenced(ImageBlob, [b.pk for b in rows]))
-            doomed = [b for b in rows if b.pk in gone]
-            ImageBlob.objects.filter(pk__in=gone).delete()
-            files += sum(_image_files(b) for b in doomed)
-            images_deleted += len(doomed)
-    return BlobsDeleted(images=images_deleted, videos=videos_deleted, files=files)
+            rows = list(model.objects.select_for_update().filter(
+                pk__in=ordered[start:start + batch]).order_by("pk"))
+            gone = set(unreferenced(model, [row.pk for row in rows]))
+            doomed = [row for row in rows if row.pk in gone]
+            model.objects.filter(pk__in=gone).delete()
+            files += sum(files_of(row) for row in doomed)
+            deleted += doomed
+    return deleted, files
