@@ -15,7 +15,7 @@ from evalhub.blobs.tasks import blobs_make_video_renditions
 from evalhub.blobs.video_services import video_inspect, video_store
 from evalhub.runs.models import GenerationRun, Image, MediaKind
 from tests.browser.conftest import login
-from tests.browser.videos import make_video
+from tests.browser.videos import make_video, measure_script
 from tests.browser.world import build_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -26,23 +26,7 @@ FRAMES = 45
 SHOWN = ("(n) => { const app = document.querySelector('#gallery-app');"
          " return app.dataset.ready === '1' && app.dataset.number === String(n); }")
 
-# Both videos' times, the frame index their pixels carry, and whether they are paused.
-MEASURE = """() => {
-  const canvas = document.createElement('canvas');
-  const context = canvas.getContext('2d', { willReadFrequently: true });
-  const index = (video) => {
-    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
-    context.drawImage(video, 0, 0);
-    const row = context.getImageData(0, Math.floor(canvas.height / 8), canvas.width, 1).data;
-    const block = Math.floor(canvas.width / 8);
-    let n = 0;
-    for (let bit = 0; bit < 8; bit += 1) n = n * 2 + (row[(bit * block + (block >> 1)) * 4] > 127);
-    return n;
-  };
-  const videos = [...document.querySelectorAll('.pane[data-kind=video] .pane-video')];
-  return { times: videos.map((v) => v.currentTime), frames: videos.map(index),
-           paused: videos.map((v) => v.paused), sources: videos.map((v) => v.src) };
-}"""
+MEASURE = measure_script(".pane[data-kind=video] .pane-video")
 
 SETTLED = """(want) => {
   const bar = document.querySelector('.rate-video-bar');

@@ -17,7 +17,7 @@ from evalhub.prompts.models import Prompt
 from evalhub.runs.models import GenerationRun, Image, MediaKind
 from tests.browser.conftest import login
 from tests.browser.pages import WATCH_VIOLATIONS, HeldRequests, outbox, shown_lease, until
-from tests.browser.videos import make_video
+from tests.browser.videos import make_video, measure_script
 from tests.browser.world import SECRET_NAMES, build_world, live_judgments
 from tests.builders import build_campaign
 
@@ -29,23 +29,7 @@ ANSWER_BUTTONS = ".criterion button[data-answer]"
 BAR = ".rate-video-bar"
 PHONE = {"width": 390, "height": 844}
 
-# The shown videos' times and frames (the index their pixels carry), read in one task.
-MEASURE = """() => {
-  const canvas = document.createElement('canvas');
-  const context = canvas.getContext('2d', { willReadFrequently: true });
-  const index = (video) => {
-    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
-    context.drawImage(video, 0, 0);
-    const row = context.getImageData(0, Math.floor(canvas.height / 8), canvas.width, 1).data;
-    const block = Math.floor(canvas.width / 8);
-    let n = 0;
-    for (let bit = 0; bit < 8; bit += 1) n = n * 2 + (row[(bit * block + (block >> 1)) * 4] > 127);
-    return n;
-  };
-  const videos = [...document.querySelectorAll('.pane:not([hidden]) .pane-video')];
-  return { times: videos.map((v) => v.currentTime), frames: videos.map(index),
-           paused: videos.map((v) => v.paused) };
-}"""
+MEASURE = measure_script(".pane:not([hidden]) .pane-video")
 
 SETTLED = """(want) => {
   const bar = document.querySelector('.rate-video-bar');

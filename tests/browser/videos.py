@@ -9,6 +9,7 @@ sees which frame each video actually shows, not only what its currentTime says.
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
 
 import av
@@ -81,3 +82,25 @@ def serve_bytes(route, data: bytes, mime: str) -> None:
     else:
         route.fulfill(status=200, body=data,
                       headers={"Content-Type": mime, "Accept-Ranges": "bytes"})
+
+
+def measure_script(selector: str) -> str:
+    """A page function returning, for the videos ``selector`` matches, their current times,
+    the frame index their pixels carry (:func:`frame_pixels`' bits), whether they are paused
+    and their sources, read in one task."""
+    return """() => {
+  const canvas = document.createElement('canvas');
+  const context = canvas.getContext('2d', { willReadFrequently: true });
+  const index = (video) => {
+    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+    context.drawImage(video, 0, 0);
+    const row = context.getImageData(0, Math.floor(canvas.height / 8), canvas.width, 1).data;
+    const block = Math.floor(canvas.width / 8);
+    let n = 0;
+    for (let bit = 0; bit < 8; bit += 1) n = n * 2 + (row[(bit * block + (block >> 1)) * 4] > 127);
+    return n;
+  };
+  const videos = [...document.querySelectorAll(SELECTOR)];
+  return { times: videos.map((v) => v.currentTime), frames: videos.map(index),
+           paused: videos.map((v) => v.paused), sources: videos.map((v) => v.src) };
+}""".replace("SELECTOR", json.dumps(selector))
