@@ -102,8 +102,10 @@ def test_paging_two_runs_with_the_keyboard_in_sync(context, errors):
 
     # The left image's page: the same image, its prompt and seed.
     left, _ = _shown_images(page)
-    page.click("[data-field=left-href]")
-    page.wait_for_function("() => document.querySelector('#image-app').dataset.ready === '1'")
+    # Until the navigation commits, the gallery (which has no #image-app) is still the page.
+    with page.expect_navigation():
+        page.click("[data-field=left-href]")
+    page.wait_for_function("() => document.querySelector('#image-app')?.dataset.ready === '1'")
     assert page.evaluate("document.querySelector('.pane-img').naturalWidth") == 320
     assert page.text_content("#image-prompt") == left.prompt.text
     assert page.text_content("#image-seed") == str(left.seed)
