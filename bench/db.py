@@ -15,16 +15,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def scratch_database(default_url: str, *, reuse: bool) -> str:
-    """Make ``DATABASE_URL`` (``default_url`` when unset) name an existing database: dropped
-    and created empty unless ``reuse`` (then created only when missing). Returns the URL."""
+def server_url(url: str) -> str:
+    """The maintenance database (``postgres``) on the server of the database ``url`` names."""
+    return url.rsplit("/", 1)[0] + "/postgres"
+
+
+def fresh_database(url: str, *, reuse: bool = False) -> None:
+    """Create the database ``url`` names, empty: an existing one is dropped first (its
+    connections closed) unless ``reuse``, which keeps it as it is."""
     import psycopg
 
-    os.environ.setdefault("DATABASE_URL", default_url)
-    url = os.environ["DATABASE_URL"]
     dbname = url.rsplit("/", 1)[1]
-    server = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(server, autocommit=True) as conn:
+    with psycopg.connect(server_url(url), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                               [dbname]).fetchone()
         if exists and not reuse:
@@ -32,6 +34,23 @@ def scratch_database(default_url: str, *, reuse: bool) -> str:
             exists = None
         if not exists:
             conn.execute(f'CREATE DATABASE "{dbname}"')
+
+
+def drop_database(url: str) -> None:
+    """Drop the database ``url`` names, if it exists (its connections closed)."""
+    import psycopg
+
+    dbname = url.rsplit("/", 1)[1]
+    with psycopg.connect(server_url(url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+def scratch_database(default_url: str, *, reuse: bool) -> str:
+    """Make ``DATABASE_URL`` (``default_url`` when unset) name an existing database: dropped
+    and created empty unless ``reuse`` (then created only when missing). Returns the URL."""
+    os.environ.setdefault("DATABASE_URL", default_url)
+    url = os.environ["DATABASE_URL"]
+    fresh_database(url, reuse=reuse)
     return url
 
 

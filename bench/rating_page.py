@@ -69,6 +69,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.db import drop_database, fresh_database, server_url  # noqa: E402
+
 PY = sys.executable
 CHROMIUM = "/usr/bin/chromium"
 # As tests/browser/conftest.py launches it (no GPU here: software compositing).
@@ -424,20 +429,12 @@ def psql(url: str, sql: str) -> str:
     return done.stdout.strip()
 
 
-def admin_url(url: str) -> str:
-    return url.rsplit("/", 1)[0] + "/postgres"
-
-
-def drop_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    psql(admin_url(url), f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+admin_url = server_url  # the name bench/tiles_page.py imports
 
 
 def set_up(args: argparse.Namespace, var_dir: Path) -> Setup:
     """Fresh database, migrations, static files, one campaign and one annotator."""
-    name = args.database_url.rsplit("/", 1)[1]
-    drop_database(args.database_url)
-    psql(admin_url(args.database_url), f"CREATE DATABASE {name}")
+    fresh_database(args.database_url)
     env = {**os.environ, "DATABASE_URL": args.database_url, "DEBUG": "0",
            "SECRET_KEY": "bench-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1",
            "EVALHUB_VAR_DIR": str(var_dir), "EVALHUB_SERVE_MEDIA": "1",

@@ -62,6 +62,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.db import fresh_database, server_url  # noqa: E402, F401 (server_url: votes_inprocess)
+
 PY = sys.executable
 # The last commit before "One implementation of the rating rules" (d40d18a).
 BEFORE_ONE_PATH = "d32568b"
@@ -681,11 +686,6 @@ def psql(database_url: str, sql: str) -> str:
                           capture_output=True, text=True).stdout
 
 
-def server_url(database_url: str) -> str:
-    """The maintenance database's URL on the same server."""
-    return database_url.rsplit("/", 1)[0] + "/postgres"
-
-
 def integrity_of(database_url: str, acknowledged: set[str]) -> Integrity:
     stored = psql(database_url, STORED_CLIENT_IDS_SQL).split()
     distinct = set(stored)
@@ -754,9 +754,7 @@ def bench_code(code: Code, args: argparse.Namespace) -> CodeResult:
     """Fresh database, seed, server, phases, integrity check: one tree's figures."""
     env = code_env(code)
     check_sources(code, env)
-    db_name = code.database_url.rsplit("/", 1)[1]
-    psql(server_url(code.database_url), f"DROP DATABASE IF EXISTS {db_name}")
-    psql(server_url(code.database_url), f"CREATE DATABASE {db_name}")
+    fresh_database(code.database_url)
     subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=code.tree, env=env, check=True)
     seeded = subprocess.run([PY, "-c", seed_script_of(code.tree), str(args.annotators),
                              str(args.prompts), str(args.seeds), str(args.runs)],
@@ -778,7 +776,7 @@ def bench_code(code: Code, args: argparse.Namespace) -> CodeResult:
         time.sleep(1.0)
         saturation, paced, acknowledged = asyncio.run(run_phases(
             code.label, code.port, seed, args, code.database_url,
-            CpuMeter(web.pid, db_name)))
+            CpuMeter(web.pid, code.database_url.rsplit("/", 1)[1])))
     finally:
         web.terminate()
         web.wait(30)
