@@ -593,7 +593,12 @@ function onKey(event) {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   // A sheet (instructions, report) is open: its own keys only, never a vote behind it.
   if (document.querySelector("dialog[open]")) return;
-  if (event.target.closest("input, textarea, select, dialog")) return;
+  // A target inside a dialog is stale focus: a dialog closes with focus still on its button
+  // (or note), and the browser moves it to the body only a task later (when nothing had focus
+  // before it opened, as for the first-visit sheet). A key pressed in that window is the
+  // page's: ignoring it lost the first vote after "Start rating".
+  const stale = event.target.closest("dialog");
+  if (!stale && event.target.closest("input, textarea, select")) return;
   const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
   let handled = true;
   const action = input.fromKey(key);
