@@ -125,6 +125,25 @@ def csrf_token(app, campaign: int, sessionid: str) -> str:
     return cookies["csrftoken"].value
 
 
+def signed_in_again(sessionid: str) -> str:
+    """A new session of the seeded session's user, naming the backend this tree's sign-in
+    names (the first listed that reads users, as Django's test client picks it): trees
+    measured in turn need not accept each other's sessions."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, load_backend
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    data = store(sessionid).load()
+    backend = next(path for path in settings.AUTHENTICATION_BACKENDS
+                   if hasattr(load_backend(path), "get_user"))
+    session = store()
+    session.update({**data, BACKEND_SESSION_KEY: backend})
+    session.create()
+    return session.session_key
+
+
 def measure(seeded: dict, auth: str, votes: int, warmup: int, annotators: int,
             profile: Path | None) -> dict:
     """In this process (with the tree's evalhub on sys.path): the figures of ``votes`` votes."""
@@ -141,7 +160,7 @@ def measure(seeded: dict, auth: str, votes: int, warmup: int, annotators: int,
         if auth == "token":
             headers = {"HTTP_AUTHORIZATION": f"Token {seeded['tokens'][index]}"}
         else:
-            sessionid = seeded["sessions"][index]["sessionid"]
+            sessionid = signed_in_again(seeded["sessions"][index]["sessionid"])
             csrf = csrf_token(app, campaign, sessionid)
             headers = {"HTTP_COOKIE": f"sessionid={sessionid}; csrftoken={csrf}",
                        "HTTP_X_CSRFTOKEN": csrf}
@@ -207,6 +226,10 @@ def main() -> None:
     env = {**os.environ, **settings_env(args.database_url, args.cache_url)}
     if args.measure:
         os.environ.update(env)
+        # The tree measured is this round's working directory: bench/votes.py put this
+        # script's checkout first on sys.path, which must not stand for it.
+        assert "evalhub" not in sys.modules
+        sys.path.insert(0, os.getcwd())
         print(json.dumps(measure(json.loads(Path(args.measure).read_text()), args.auth,
                                  args.votes, args.warmup, args.annotators, args.profile)))
         return

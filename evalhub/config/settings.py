@@ -91,7 +91,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Django's, carrying sessions signed in through Django's ModelBackend over to ours.
+    "evalhub.core.authentication.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so that it turns a sign-in refused by the lockout into its 429 page.
@@ -230,9 +231,11 @@ if EVALHUB_HTTPS:
 # or from one address, every attempt for it (even with the right password) is refused with
 # 429 until EVALHUB_LOGIN_COOLOFF_SECONDS pass without another failure. Covers the login
 # page, the admin's and the API token endpoint (all go through authenticate()).
+# Then Django's ModelBackend with the session's user read by one compiled query
+# (evalhub/core/authentication.py); sessions that name Django's class are carried over.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "evalhub.core.authentication.ModelBackend",
 ]
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_FAILURE_LIMIT = env_int("EVALHUB_LOGIN_FAILURE_LIMIT", 10)
