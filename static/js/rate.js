@@ -79,9 +79,8 @@ function warmFirst() {
   // The panes' size as the task will be shown: its prompt (one line or two) and its source
   // pane change it.
   $("#rate-prompt").textContent = first.prompt;
-  // The grid has no source pane (nor its column).
-  app.classList.toggle("has-source", Boolean(first.source_image) && !grid);
-  if (first.source_image && !grid) $("#rate-stage .pane-source").hidden = false;
+  app.classList.toggle("has-source", Boolean(first.source_image));
+  if (first.source_image) $("#rate-stage .pane-source").hidden = false;
   const panes = Object.fromEntries($$("#rate-stage .pane").map((el) => [el.dataset.side, el]));
   let tiled = false;
   for (const [side, image] of items(first)) {
@@ -203,7 +202,7 @@ async function showTask(task) {
   notDone();
   input.reset();
   setText($("#rate-prompt"), task.prompt);
-  const hasSource = Boolean(task.source_image) && !grid;
+  const hasSource = Boolean(task.source_image);
   if (app.classList.contains("has-source") !== hasSource) {
     app.classList.toggle("has-source", hasSource);
   }

@@ -22,9 +22,11 @@ export function pairItems(task) {
   return [["source", task.source_image], ["left", task.left], ["right", task.right]];
 }
 
-/** A best-of-K task's images by pane: slot "0".."K-1" as displayed (keys 1..K). */
+/** A best-of-K task's images by pane: an edit's source (shown beside the grid, under the
+ * same zoom, never picked), then slot "0".."K-1" as displayed (keys 1..K). */
 export function gridItems(task) {
-  return (task.images || []).map((image, slot) => [String(slot), image]);
+  return [["source", task.source_image || null],
+          ...(task.images || []).map((image, slot) => [String(slot), image])];
 }
 
 export class Stage {

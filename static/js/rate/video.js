@@ -22,7 +22,7 @@
 // VideoControls is the bar under the videos (play, frame step, one seek bar, time, speed,
 // loop) and the keys. VideoStage puts a task's videos into the rating page's panes (Stage
 // shows images; a task whose items carry `video` goes here): a pair and its source
-// (pairItems), or the K panes of the best-of-K grid (gridItems), with the shared zoom
+// (pairItems), or the K panes of the best-of-K grid and its source (gridItems), with the shared zoom
 // (zoom.js) on the video surfaces. It resolves like Stage.show once every video's first frame
 // is decoded and drawn: votes count only from then on, as for images.
 
