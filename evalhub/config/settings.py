@@ -86,7 +86,8 @@ MIDDLEWARE = [
     "evalhub.core.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp's, the header built once (evalhub/core/security.py).
+    "evalhub.core.security.CSPMiddleware",
     "evalhub.core.security.PrivateCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -263,8 +264,9 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     # Only views that name a throttle_scope are throttled (the rating endpoints: votes and
-    # leases per annotator). The counts live in the default cache: CACHE_URL in production.
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    # leases per annotator). The counts live in the default cache: CACHE_URL in production,
+    # where DRF's class is counted in one round trip (evalhub/core/throttling.py).
+    "DEFAULT_THROTTLE_CLASSES": ["evalhub.core.throttling.ScopedRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"rating": env_str("EVALHUB_RATING_THROTTLE", "60/min") or None},
 }
 SPECTACULAR_SETTINGS = {
