@@ -22,6 +22,7 @@ The rating page (``--parts page``, bench/tiles_page.py): time to the first drawn
 tiles present and an empty browser cache, bytes moved at fit per pair and during a scripted
 deep-zoom session, in headless Chromium against gunicorn on a scratch PostgreSQL database
 (``--database-url``, dropped and created), one campaign per format; see that module's doc.
+``--page-baseline REV`` loads the same page from ``REV``'s code alternately, side by side.
 
 Targets (issue 15): the worker's peak memory under 1 GB per image, the first drawn pair under
 500 ms, under 1 MB moved per pair at fit. Human-readable lines first; the last line is one
@@ -35,7 +36,8 @@ Usage::
 
     python bench/tiles.py [--parts worker page] [--formats jpeg png webp]
         [--tasks tiles display] [--repeat 1] [--baseline REV | --no-baseline]
-        [--size W H] [--pairs 3] [--page-repeat 5] [--database-url URL] [--quick]
+        [--size W H] [--pairs 3] [--page-repeat 5] [--page-baseline REV]
+        [--database-url URL] [--quick]
 """
 
 from __future__ import annotations
@@ -219,6 +221,9 @@ def main() -> None:
     parser.add_argument("--database-url",
                         default="postgres://postgres@127.0.0.1:5432/evalhub_tilesbench",
                         help="page: a scratch database, dropped and created")
+    parser.add_argument("--page-baseline", metavar="REV",
+                        help="page: also load the page from REV's code (a second server on "
+                             "port + 1, same database), alternately with the current code's")
     parser.add_argument("--port", type=int, default=8768)
     parser.add_argument("--step-timeout-s", type=float, default=60.0,
                         help="page: longest wait for one pair drawn or the network to settle")
@@ -241,10 +246,13 @@ def main() -> None:
         sys.path.insert(0, str(ROOT))
         from bench import tiles_page
 
-        page = tiles_page.summary(tiles_page.run_page(
-            {fmt: make_image(fmt) for fmt in args.formats}, (WIDTH, HEIGHT), pairs=args.pairs,
-            repeat=args.page_repeat, database_url=args.database_url, port=args.port,
-            timeout_s=args.step_timeout_s))
+        with tempfile.TemporaryDirectory(prefix="bench-tiles-page-") as tmp:
+            baseline_code = (code_folder(args.page_baseline, Path(tmp))
+                             if args.page_baseline else None)
+            page = tiles_page.summary(tiles_page.run_page(
+                {fmt: make_image(fmt) for fmt in args.formats}, (WIDTH, HEIGHT),
+                pairs=args.pairs, repeat=args.page_repeat, database_url=args.database_url,
+                port=args.port, timeout_s=args.step_timeout_s, baseline_code=baseline_code))
     load_after = os.getloadavg()
     summary = {
         "bench": "tiles",

@@ -42,6 +42,12 @@ Measured in the page (an init script that only listens):
 Side by side (``whole_pair_kb``): the two image files of the pair, which is what the page moved
 before tiles (it loaded each image whole); and the issue's figures before this work
 (``ISSUE_BEFORE``: first drawn 10.4 s, a deep-zoom session 20-66 MB of whole files).
+
+``baseline`` (bench/tiles.py ``--page-baseline REV``): the same first-drawn loads against a
+second gunicorn running the code of ``REV`` (``git archive``) on the same database, media and
+session, alternately with the current code's (current, baseline, current, ...), so both see
+the same load; ``baseline_first_drawn_ms`` and the median ratio. Only for a ``REV`` with the
+current code's migrations (the seeding is the current code's).
 """
 
 from __future__ import annotations
@@ -64,14 +70,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.db import drop_database, fresh_database  # noqa: E402
 from bench.rating_page import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     PASSWORD,
     USERNAME,
-    admin_url,
-    drop_database,
-    psql,
     wait_for_port,
 )
 
@@ -205,6 +209,7 @@ TIMELINE_SCRIPT = r"""() => {
     first_tile_asked_ms: start(tiles),
     last_tile_ms: end(tiles),
     tiles: tiles.length,
+    whole_levels: tiles.filter((e) => e.name.includes("/whole.")).length,
     first_api_ms: end(pick((url) => url.includes("/api/")).slice(0, 1)),
     descriptors: pick((url) => url.includes(".dzi")).length,
   };
@@ -279,6 +284,8 @@ class FormatResult:
     deep_zoom_tile_requests: int | None
     deepest_zoom: str | None
     errors: list[str]
+    baseline_first_drawn_ms: list[float] = field(default_factory=list)
+    baseline_first_timelines: list[dict] = field(default_factory=list)
 
 
 # The display tokens of the images on screen (their tile viewers' sources).
@@ -334,10 +341,26 @@ def deep_zoom(page, wire: Wire, timeout_s: float) -> tuple[float, int, str]:
             after["tile_requests"] - before["tile_requests"], deepest)
 
 
+def first_drawn(browser, base: str, state: dict, rate: str, timeout_s: float,
+                errors: list[str]) -> tuple[float, dict]:
+    """One first load in a fresh context: ms to the drawn flag, and its timeline."""
+    context = browser.new_context(viewport=VIEWPORT, base_url=base, storage_state=state)
+    try:
+        context.add_init_script(PROBE_SCRIPT)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(f"baseline page error: {error}"))
+        page.goto(rate)
+        drawn = wait_drawn(page, 1, timeout_s)
+        return round(drawn["at"], 1), page.evaluate(TIMELINE_SCRIPT)
+    finally:
+        context.close()
+
+
 def measure_format(browser, base: str, state: dict, fmt: str, seeded: dict, repeat: int,
-                   timeout_s: float) -> FormatResult:
-    """First drawn pair ``repeat`` times in fresh contexts; the last one then votes through
-    the campaign (at-fit bytes and drawing per pair) and zooms into the last pair."""
+                   timeout_s: float, baseline_base: str | None = None) -> FormatResult:
+    """First drawn pair ``repeat`` times in fresh contexts (each after one against the
+    baseline server, when there is one); the last one then votes through the campaign (at-fit
+    bytes and drawing per pair) and zooms into the last pair."""
     rate = f"/rate/{seeded['campaign']}/"
     sizes = seeded["file_bytes"]  # run 0's images, then run 1's
     pairs = seeded["tasks"]
@@ -348,6 +371,11 @@ def measure_format(browser, base: str, state: dict, fmt: str, seeded: dict, repe
                           deep_zoom_kb=None, deep_zoom_tile_requests=None, deepest_zoom=None,
                           errors=[])
     for attempt in range(repeat):
+        if baseline_base:
+            at, timeline = first_drawn(browser, baseline_base, state, rate, timeout_s,
+                                       result.errors)
+            result.baseline_first_drawn_ms.append(at)
+            result.baseline_first_timelines.append(timeline)
         context = browser.new_context(viewport=VIEWPORT, base_url=base, storage_state=state)
         try:
             context.add_init_script(PROBE_SCRIPT)
@@ -389,25 +417,46 @@ def measure_format(browser, base: str, state: dict, fmt: str, seeded: dict, repe
     return result
 
 
+def serve(code: Path, env: dict, port: int) -> subprocess.Popen:
+    """gunicorn with ``code``'s config and code (its static files collected first)."""
+    subprocess.run([PY, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=code, env=env,
+                   check=True)
+    web = subprocess.Popen(
+        [PY, "-m", "gunicorn", "-c", "evalhub/config/gunicorn.conf.py",
+         "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+         "--log-level", "warning"], cwd=code, env=env)
+    wait_for_port(port)
+    return web
+
+
+def stop(web: subprocess.Popen | None) -> None:
+    if web is None:
+        return
+    web.terminate()
+    try:
+        web.wait(30)
+    except subprocess.TimeoutExpired:
+        web.kill()
+
+
 def run_page(files: dict[str, Path], size: tuple[int, int], *, pairs: int, repeat: int,
-             database_url: str, port: int, timeout_s: float) -> list[FormatResult]:
-    """Seed, serve, measure every format; the scratch database and folders are removed."""
+             database_url: str, port: int, timeout_s: float,
+             baseline_code: Path | None = None) -> list[FormatResult]:
+    """Seed, serve, measure every format; the scratch database and folders are removed.
+    ``baseline_code``: a second server on ``port + 1`` (module doc)."""
     from playwright.sync_api import sync_playwright
 
     var_dir = Path(tempfile.mkdtemp(prefix="evalhub-tilespagebench-"))
-    name = database_url.rsplit("/", 1)[1]
     env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0",
            "SECRET_KEY": "bench-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1",
-           "EVALHUB_VAR_DIR": str(var_dir), "EVALHUB_SERVE_MEDIA": "1",
+           "EVALHUB_VAR_DIR": str(var_dir), "MEDIA_ROOT": str(var_dir / "media"),
+           "EVALHUB_SERVE_MEDIA": "1",
            "DATABASE_CONN_MAX_AGE": "600", "DJANGO_SETTINGS_MODULE": "evalhub.config.settings",
            "LOG_LEVEL": "WARNING", "EVALHUB_RATING_THROTTLE": "100000/min"}
-    web = None
+    web = baseline_web = None
     try:
-        drop_database(database_url)
-        psql(admin_url(database_url), f"CREATE DATABASE {name}")
+        fresh_database(database_url)
         subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-        subprocess.run([PY, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT,
-                       env=env, check=True)
         started = time.monotonic()
         seeded = subprocess.run(
             [PY, "-c", SEED_SCRIPT, json.dumps({k: str(v) for k, v in files.items()}),
@@ -416,12 +465,15 @@ def run_page(files: dict[str, Path], size: tuple[int, int], *, pairs: int, repea
         campaigns = json.loads(seeded.stdout.strip().splitlines()[-1])
         print(f"seeded {len(campaigns)} campaigns of {pairs} pairs, derivatives and tiles "
               f"built, in {time.monotonic() - started:.0f} s", flush=True)
-        web = subprocess.Popen(
-            [PY, "-m", "gunicorn", "-c", "evalhub/config/gunicorn.conf.py",
-             "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
-             "--log-level", "warning"], cwd=ROOT, env=env)
-        wait_for_port(port)
+        web = serve(ROOT, env, port)
         base = f"http://127.0.0.1:{port}"
+        baseline_base = None
+        if baseline_code is not None:
+            baseline_var = var_dir / "baseline"
+            baseline_var.mkdir()
+            baseline_web = serve(baseline_code, {**env, "EVALHUB_VAR_DIR": str(baseline_var),
+                                                 "PYTHONPATH": str(baseline_code)}, port + 1)
+            baseline_base = f"http://127.0.0.1:{port + 1}"
         results = []
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
@@ -438,10 +490,11 @@ def run_page(files: dict[str, Path], size: tuple[int, int], *, pairs: int, repea
                 for fmt in files:
                     # Every gunicorn worker past its first request (imports, connections):
                     # the figure is an empty browser cache, not a server just started.
-                    for _ in range(8):
-                        page.request.get(f"/rate/{campaigns[fmt]['campaign']}/")
+                    for server in filter(None, (base, baseline_base)):
+                        for _ in range(8):
+                            page.request.get(f"{server}/rate/{campaigns[fmt]['campaign']}/")
                     result = measure_format(browser, base, state, fmt, campaigns[fmt], repeat,
-                                            timeout_s)
+                                            timeout_s, baseline_base)
                     print_result(result)
                     results.append(result)
                 signing_in.close()
@@ -449,12 +502,8 @@ def run_page(files: dict[str, Path], size: tuple[int, int], *, pairs: int, repea
                 browser.close()
         return results
     finally:
-        if web is not None:
-            web.terminate()
-            try:
-                web.wait(30)
-            except subprocess.TimeoutExpired:
-                web.kill()
+        stop(web)
+        stop(baseline_web)
         with contextlib.suppress(subprocess.SubprocessError):
             drop_database(database_url)
         shutil.rmtree(var_dir, ignore_errors=True)
@@ -466,6 +515,12 @@ def print_result(r: FormatResult) -> None:
           f"(runs {r.first_drawn_ms}; before: {ISSUE_BEFORE['first_drawn_ms']} ms)  "
           f"page and scripts {median(r.first_page_kb):.0f} KB", flush=True)
     print(f"{r.format:5} page  first load, ms after navigation start: {r.first_timelines[-1]}")
+    if r.baseline_first_drawn_ms:
+        before = median(r.baseline_first_drawn_ms)
+        print(f"{r.format:5} page  baseline first drawn {before:7.0f} ms (runs "
+              f"{r.baseline_first_drawn_ms}, alternating with the runs above): current / "
+              f"baseline {median(r.first_drawn_ms) / before:.2f}")
+        print(f"{r.format:5} page  baseline first load: {r.baseline_first_timelines[-1]}")
     if r.next_drawn_ms:
         print(f"{r.format:5} page  next pair drawn after the key: median "
               f"{median(r.next_drawn_ms):.0f} ms, max {max(r.next_drawn_ms):.0f} ms")
@@ -482,7 +537,9 @@ def summary(results: list[FormatResult]) -> dict:
     return {
         "viewport": VIEWPORT,
         "issue_before": ISSUE_BEFORE,
-        "formats": [{**asdict(r), "first_drawn_ms_median": statistics.median(r.first_drawn_ms)}
+        "formats": [{**asdict(r), "first_drawn_ms_median": statistics.median(r.first_drawn_ms),
+                     "baseline_first_drawn_ms_median": statistics.median(
+                         r.baseline_first_drawn_ms) if r.baseline_first_drawn_ms else None}
                     for r in results],
         "targets": {
             "first_drawn_pair_under_500ms": bool(results) and all(

@@ -4,6 +4,7 @@ A pyramid lives in the default storage under ``tiles/<sha256>/``::
 
     tiles/<sha>/image.dzi                      the descriptor, written LAST
     tiles/<sha>/image_files/<level>/<col>_<row>.<jpeg|webp>
+    tiles/<sha>/image_files/<level>/whole.<jpeg|webp>   small levels as one picture (below)
 
 Who builds: only workers (the ``evalhub.blobs.build_tiles`` task on the ``default`` queue,
 queued after every import or generation by after_store.py). The web process never builds: the
@@ -36,6 +37,15 @@ These storage names hold the content hash, so they never reach a browser: the pa
 internal path (``X-Accel-Redirect``); it never redirects to the storage. Tiles are cut from
 the display pixels (display.py), so they carry no metadata of the original.
 
+Whole levels: every level of more than one tile whose long side is at most
+``WHOLE_LEVEL_MAX_SIDE`` is also written as one picture (the level's pixels, the same ones its
+tiles are cut from). A page shows a 16K image at fit at one of these levels (a 700 px pane
+draws level 10, 960 x 540: four tiles), so it asks for one file per image instead of four to
+nine, and can ask for it before its tile viewer exists (static/js/rate/images.js). They add
+about a third of the two or three smallest levels to a pyramid. A pyramid built before they
+existed has none: the tile view assembles the level from its tiles in memory (at most 5 x 3
+tiles of 512 px), never writing and never touching the original.
+
 Levels follow the DZI spec: level ``L`` of ``max_level = ceil(log2(max(w, h)))`` has size
 ``ceil(w / 2**(max_level - L)) x ceil(h / 2**(max_level - L))``; level 0 is 1x1.
 """
@@ -65,6 +75,9 @@ TILE_MIN_SIDE_PX = 4096
 # 510 + 2 x 1 overlap = 512-pixel tiles: few files per level, and power-of-two textures.
 TILE_SIZE = 510
 TILE_OVERLAP = 1
+# Levels up to this long side are also stored whole (module doc): covers a pane up to 1920
+# device pixels at 16:9 with one file, ~2x the bytes of level 10 for level 11.
+WHOLE_LEVEL_MAX_SIDE = 2048
 JPEG_QUALITY = 88
 WEBP_QUALITY = 88
 DZI_NS = "http://schemas.microsoft.com/deepzoom/2008"
@@ -114,6 +127,13 @@ class Pyramid:
         top = row * size - (lap if row > 0 else 0)
         return left, top, min(width, (col + 1) * size + lap), min(height, (row + 1) * size + lap)
 
+    def whole_levels(self) -> list[int]:
+        """The levels also stored as one picture: more than one tile, long side at most
+        ``WHOLE_LEVEL_MAX_SIDE`` (a level of one tile is whole already: tile ``0_0``)."""
+        return [level for level in range(self.max_level + 1)
+                if self.grid(level) != (1, 1)
+                and max(self.level_size(level)) <= WHOLE_LEVEL_MAX_SIDE]
+
 
 def needs_tiles(blob: ImageBlob) -> bool:
     return max(blob.width, blob.height) > TILE_MIN_SIDE_PX
@@ -134,6 +154,10 @@ def dzi_path(sha256: str) -> str:
 
 def tile_path(sha256: str, level: int, col: int, row: int, ext: str) -> str:
     return f"{base_path(sha256)}/image_files/{level}/{col}_{row}.{ext}"
+
+
+def whole_path(sha256: str, level: int, ext: str) -> str:
+    return f"{base_path(sha256)}/image_files/{level}/whole.{ext}"
 
 
 def large_q() -> Q:
@@ -232,19 +256,40 @@ def _cut_level(sha256: str, image: Image.Image, pyramid: Pyramid, level: int,
 
 
 def _write_pyramid(blob: ImageBlob) -> Pyramid:
-    """Write every tile, then the descriptor. Each level is halved from the one above
-    (``reduce(2)`` rounds up, exactly like the DZI formula; much faster than resampling the
-    original) and the level above is dropped at once: at most a level and its half are held."""
+    """Write every tile (and the whole levels: module doc), then the descriptor. Each level
+    is halved from the one above (``reduce(2)`` rounds up, exactly like the DZI formula; much
+    faster than resampling the original) and the level above is dropped at once: at most a
+    level and its half are held."""
     image, fmt = _decoded(blob)
     pyramid = Pyramid(*image.size)
+    whole = set(pyramid.whole_levels())
     for level in range(pyramid.max_level, -1, -1):
         if image.size != pyramid.level_size(level):
             image = image.resize(pyramid.level_size(level), Image.Resampling.BOX)
         _cut_level(blob.sha256, image, pyramid, level, fmt)
+        if level in whole:
+            _put(whole_path(blob.sha256, level, fmt), _encode(image, fmt))
         if level > 0:
             image = _halve(image, fmt)  # the only reference to the level above goes here
     _put(dzi_path(blob.sha256), dzi_xml(pyramid, fmt).encode())
     return pyramid
+
+
+def assemble_whole_level(sha256: str, pyramid: Pyramid, level: int, fmt: str) -> bytes:
+    """A whole level of a pyramid built before whole levels were stored, pasted together from
+    its tiles (each tile at its box; overlaps hold equal pixels) and encoded like a tile.
+    Bounded: a whole level is at most ``WHOLE_LEVEL_MAX_SIDE`` pixels long; the original is
+    never read. Raises FileNotFoundError when a tile is missing."""
+    mode = "RGBA" if fmt == "webp" else "RGB"
+    level_image = Image.new(mode, pyramid.level_size(level))
+    cols, rows = pyramid.grid(level)
+    for col in range(cols):
+        for row in range(rows):
+            left, top, _, _ = pyramid.tile_box(level, col, row)
+            name = tile_path(sha256, level, col, row, fmt)
+            with default_storage.open(name, "rb") as handle, Image.open(handle) as tile:
+                level_image.paste(tile.convert(mode), (left, top))
+    return _encode(level_image, fmt)
 
 
 def _claim(blob: ImageBlob) -> bool:

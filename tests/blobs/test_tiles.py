@@ -102,7 +102,9 @@ def test_a_build_writes_every_level_and_the_descriptor(large_blob):
     for level in range(pyramid.max_level + 1):
         cols, rows = pyramid.grid(level)
         _, files = default_storage.listdir(f"tiles/{sha}/image_files/{level}")
-        assert sorted(files) == sorted(f"{c}_{r}.jpeg" for c in range(cols) for r in range(rows))
+        whole = ["whole.jpeg"] if level in pyramid.whole_levels() else []
+        assert sorted(files) == sorted(
+            [f"{c}_{r}.jpeg" for c in range(cols) for r in range(rows)] + whole)
         for col, row in [(0, 0), (cols - 1, rows - 1)]:
             left, top, right, bottom = pyramid.tile_box(level, col, row)
             assert _tile(sha, level, col, row).size == (right - left, bottom - top)

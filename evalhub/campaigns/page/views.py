@@ -1,14 +1,28 @@
 """HTML pages: the annotator's rating page (with its first task), and the image tiles it zooms
-into."""
+into.
+
+Tile requests (every one of a deep zoom) are answered by one of two paths with the same
+outcome for anyone the access rule admits:
+
+- granted: the rating payload's pyramids carry the annotator's tile grant (``?g=``,
+  blobs/tile_grants.py); the session's user id (no user row) and the signature decide, and
+  the pyramid's storage name comes from a per-process map of display token to content hash:
+  no database query;
+- otherwise (no grant, an expired, forged or other user's grant, the gallery, a retry through
+  the descriptor): the full check of blobs/access.py, 404 for anyone it does not admit.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
@@ -17,7 +31,16 @@ from django.views.decorators.http import require_GET
 
 from evalhub.blobs.access import blob_access
 from evalhub.blobs.models import ImageBlob
-from evalhub.blobs.tiles import dzi_path, needs_tiles, tile_path, tiles_ready_or_requested
+from evalhub.blobs.tile_grants import grant_admits
+from evalhub.blobs.tiles import (
+    Pyramid,
+    assemble_whole_level,
+    dzi_path,
+    needs_tiles,
+    tile_path,
+    tiles_ready_or_requested,
+    whole_path,
+)
 from evalhub.campaigns.models import Campaign, TaskKind
 from evalhub.campaigns.selectors import (
     NoSuchCampaign,
@@ -37,13 +60,20 @@ TILE_CACHE_CONTROL = "private, max-age=31536000, immutable"
 TILES_RETRY_AFTER_SECONDS = 5
 
 
+# rate/warm.js and its imports: preloaded first, since warm.js asks for the first pair's
+# pictures as soon as it runs (its own async module script: rate.html).
+EARLY_MODULES = ("js/rate/warm.js", "js/rate/images.js", "js/rate/stage.js", "js/rate/frame.js")
+
+
 def _rate_modules() -> tuple[str, ...]:
     """The rating page's ES modules as static paths (js/rate.js and everything under js/rate/,
     which only it imports): the page preloads them all (modulepreload), so the browser fetches
-    them in parallel instead of discovering them one import after another."""
+    them in parallel instead of discovering them one import after another; ``EARLY_MODULES``
+    first."""
     folder = finders.find("js/rate")
     names = sorted(path.name for path in Path(folder).glob("*.js")) if folder else []
-    return ("js/rate.js", *(f"js/rate/{name}" for name in names))
+    rest = [f"js/rate/{name}" for name in names if f"js/rate/{name}" not in EARLY_MODULES]
+    return (*EARLY_MODULES, "js/rate.js", *rest)
 
 
 RATE_MODULES = _rate_modules()
@@ -91,14 +121,17 @@ def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
     medium = campaign_medium(campaign=campaign)
     criteria = criteria_payload(campaign, medium)
     first = _first_task(request, campaign)
+    tiled = _has_tiles(first)
     response = render(request, "campaigns/rate.html", {
         "campaign": campaign,
         "grid": grid,
         "medium": medium,
         "criteria": criteria,
         "panes": _panes(campaign),
-        "modules": RATE_MODULES,
-        "preload_tile_viewer": _has_tiles(first),
+        # warm.js runs only for a first task with tiles (rate.js does not import it).
+        "modules": RATE_MODULES if tiled else RATE_MODULES[1:],
+        "early_modules": len(EARLY_MODULES),
+        "preload_tile_viewer": tiled,
         "first": first,
         "config": {
             "campaign": campaign.pk,
@@ -115,6 +148,53 @@ def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
     # The page holds a lease: never from a cache (a back button shows it afresh).
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What a tile request needs of a blob; never changes for a display token."""
+
+    sha256: str
+    width: int
+    height: int
+
+
+_KNOWN: dict[str, _Known] = {}  # display token -> blob facts (per process; module doc)
+_KNOWN_KEPT = 20_000  # ~200 bytes each
+_WHOLE_STORED: set[str] = set()  # whole-level storage names seen to exist (per process)
+
+
+def _remember(token: str, blob: ImageBlob) -> _Known:
+    known = _Known(blob.sha256, blob.width, blob.height)
+    if len(_KNOWN) >= _KNOWN_KEPT:
+        _KNOWN.clear()
+    _KNOWN[token] = known
+    return known
+
+
+def _granted(request: HttpRequest, token: str) -> _Known | None:
+    """The blob of ``token`` if the request carries a valid tile grant for the session's
+    user (module doc), else None. One session read; a query only the first time this process
+    sees the token."""
+    grant = request.GET.get("g")
+    if not grant or not grant_admits(grant, token, request.session.get(SESSION_KEY)):
+        return None
+    known = _KNOWN.get(token)
+    if known is None:
+        blob = ImageBlob.objects.filter(display_token=token).only(
+            "id", "sha256", "width", "height").first()
+        if blob is None:
+            raise Http404("No such image.")
+        known = _remember(token, blob)
+    return known
+
+
+def _tile_blob(request: HttpRequest, token: str) -> _Known:
+    """The blob whose tiles the request asks for: by grant, else by the full access check."""
+    known = _granted(request, token)
+    if known is None:
+        known = _remember(token, _visible_blob(request, token))
+    return known
 
 
 def _visible_blob(request: HttpRequest, token: str) -> ImageBlob:
@@ -160,10 +240,37 @@ def tile_descriptor(request: HttpRequest, token: str) -> HttpResponse:
     return _stored(dzi_path(blob.sha256), "application/xml")
 
 
+def _content_type(ext: str) -> str:
+    return "image/jpeg" if ext == "jpeg" else "image/webp"
+
+
 @require_GET
 def tile_image(request: HttpRequest, token: str, level: str, col: str, row: str,
                ext: str) -> HttpResponse:
-    """One tile. The descriptor is always fetched first, so a missing tile is a plain 404."""
-    blob = _visible_blob(request, token)
-    content_type = "image/jpeg" if ext == "jpeg" else "image/webp"
-    return _stored(tile_path(blob.sha256, int(level), int(col), int(row), ext), content_type)
+    """One tile (only once the pyramid is built: the page gets tiles only then), so a
+    missing tile is a plain 404."""
+    known = _tile_blob(request, token)
+    return _stored(tile_path(known.sha256, int(level), int(col), int(row), ext),
+                   _content_type(ext))
+
+
+@require_GET
+def tile_whole(request: HttpRequest, token: str, level: str, ext: str) -> HttpResponse:
+    """A whole level of the pyramid as one picture (blobs/tiles.py ``whole_levels``); for a
+    pyramid built before they were stored, assembled from its tiles in memory (never
+    written here, never from the original)."""
+    known = _tile_blob(request, token)
+    pyramid = Pyramid(known.width, known.height)
+    if int(level) not in pyramid.whole_levels():
+        raise Http404("No such level.")
+    name = whole_path(known.sha256, int(level), ext)
+    if name in _WHOLE_STORED or default_storage.exists(name):
+        _WHOLE_STORED.add(name)
+        return _stored(name, _content_type(ext))
+    try:
+        data = assemble_whole_level(known.sha256, pyramid, int(level), ext)
+    except FileNotFoundError as exc:
+        raise Http404("No such level.") from exc
+    response = HttpResponse(data, content_type=_content_type(ext))
+    response["Cache-Control"] = TILE_CACHE_CONTROL
+    return response

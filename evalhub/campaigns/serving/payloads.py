@@ -12,6 +12,7 @@ from typing import Any
 
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.names import display_token
+from evalhub.blobs.tile_grants import tile_grant
 from evalhub.blobs.tiles import Pyramid, needs_tiles, tile_format
 from evalhub.blobs.views import display_url, video_url
 from evalhub.campaigns.models import Campaign, Criterion, Lease
@@ -57,7 +58,10 @@ def pyramid_payload(blob: ImageBlob, token: str) -> dict[str, Any]:
     opens the pyramid without asking for the ``.dzi`` first: ``url`` (the tiles' folder, ending
     in ``/``: a tile is ``url + level/col_row.format``), ``width`` and ``height`` (pixels),
     ``tile_size`` and ``overlap`` (pixels), ``format`` (``jpeg`` or ``webp``, from the file's
-    mode as the builder decides it: ``tile_format``)."""
+    mode as the builder decides it: ``tile_format``), ``whole_levels`` (the levels also served
+    as one picture, ``url + level/whole.format``: blobs/tiles.py) and ``query`` (appended to
+    every tile URL: ``""`` here; a lease's payload puts the annotator's tile grant there,
+    :func:`with_tile_grants`)."""
     pyramid = Pyramid(blob.width, blob.height)
     return {
         "url": f"/rate/tiles/{token}_files/",
@@ -66,7 +70,23 @@ def pyramid_payload(blob: ImageBlob, token: str) -> dict[str, Any]:
         "tile_size": pyramid.tile_size,
         "overlap": pyramid.overlap,
         "format": tile_format(blob.mode),
+        "whole_levels": pyramid.whole_levels(),
+        "query": "",
     }
+
+
+def with_tile_grants(payload: dict[str, Any], user_id: int) -> dict[str, Any]:
+    """``payload`` (a lease's) with a tile grant for ``user_id`` in each pyramid's ``query``
+    (``?g=...``: blobs/tile_grants.py), so its tile requests need no access query. The grant
+    says only what the lease already decided: this annotator sees these images."""
+    images = [payload.get("source_image"), payload.get("left"), payload.get("right"),
+              *payload.get("images", ())]
+    for image in images:
+        pyramid = image and image.get("pyramid")
+        if pyramid:
+            token = pyramid["url"].rstrip("/").rsplit("/", 1)[1].removesuffix("_files")
+            pyramid["query"] = f"?g={tile_grant(token, user_id)}"
+    return payload
 
 
 def _videos(*images: Any) -> dict[int, VideoBlob]:
@@ -108,13 +128,12 @@ def lease_payload(lease: Lease) -> dict[str, Any]:
     if lease.order is not None:  # best of K: K images in the lease's order (serving/kwise.py)
         from evalhub.campaigns.serving.kwise import kwise_payload
 
-        return kwise_payload(lease)
+        return with_tile_grants(kwise_payload(lease), lease.annotator_id)
     task = lease.task
     videos = _videos(task.image_a, task.image_b)
-    return _task_payload(lease_id=str(lease.pk), expires_at=lease.expires_at,
-                         a_side=lease.a_side, prompt=task.prompt.text,
-                         source=task.prompt.source_image, image_a=task.image_a.blob,
-                         image_b=task.image_b.blob,
-                         video_a=videos.get(task.image_a.video_id),
-                         video_b=videos.get(task.image_b.video_id),
-                         source_video=task.prompt.source_video)
+    return with_tile_grants(_task_payload(
+        lease_id=str(lease.pk), expires_at=lease.expires_at, a_side=lease.a_side,
+        prompt=task.prompt.text, source=task.prompt.source_image, image_a=task.image_a.blob,
+        image_b=task.image_b.blob, video_a=videos.get(task.image_a.video_id),
+        video_b=videos.get(task.image_b.video_id), source_video=task.prompt.source_video),
+        lease.annotator_id)

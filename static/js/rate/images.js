@@ -21,13 +21,15 @@ export function preloadImage(url) {
 
 const DZI_NS = "http://schemas.microsoft.com/deepzoom/2008";
 const MIN_PIXEL_RATIO = 0.5; // OpenSeadragon's minPixelRatio (its default; openViewer keeps it)
+const pyramids = new WeakMap(); // tileSource() object -> the payload's pyramid
 
 /** What OpenSeadragon opens for a tiled image: the descriptor's content built from the
- * pyramid's geometry in the payload (no round trip for the .dzi), else the descriptor URL. */
+ * pyramid's geometry in the payload (no round trip for the .dzi), else the descriptor URL.
+ * `queryParams` (the annotator's tile grant, blobs/tile_grants.py) ends every tile URL. */
 export function tileSource(image) {
   const pyramid = image.pyramid;
   if (!pyramid) return image.tiles;
-  return {
+  const source = {
     Image: {
       xmlns: DZI_NS,
       Url: pyramid.url,
@@ -36,50 +38,119 @@ export function tileSource(image) {
       TileSize: String(pyramid.tile_size),
       Size: { Width: String(pyramid.width), Height: String(pyramid.height) },
     },
+    queryParams: pyramid.query || "",
   };
+  pyramids.set(source, pyramid);
+  return source;
+}
+
+function maxLevel(pyramid) {
+  return Math.ceil(Math.log2(Math.max(pyramid.width, pyramid.height, 1)));
+}
+
+/** Pixel size of `level` (blobs/tiles.py Pyramid.level_size: ceil(W / 2^(max - level))). */
+function levelSize(pyramid, level) {
+  const scale = 2 ** (maxLevel(pyramid) - level);
+  return [Math.ceil(pyramid.width / scale), Math.ceil(pyramid.height / scale)];
 }
 
 /**
- * The URLs of the tiles OpenSeadragon draws first for `pyramid` at fit in a pane of
- * `paneWidth` x `paneHeight` CSS pixels: every tile of one level.
+ * The level OpenSeadragon draws for `pyramid` at fit in a pane of `paneWidth` x `paneHeight`
+ * CSS pixels.
  *
- * Level: the image is shown `dw` = W * fit pixels wide; level L (of max = ceil(log2(max(W,
- * H)))) is W / 2^(max - L) pixels wide, so one of its pixels covers dw * 2^(max - L) / W
- * screen pixels. OpenSeadragon draws (with immediateRender, only) the finest level whose
- * pixels cover at least MIN_PIXEL_RATIO screen pixels: L = floor(log2(dw * 2^max / (W *
- * MIN_PIXEL_RATIO))), at most max. Its size and tile grid follow the server's arithmetic
- * (blobs/tiles.py Pyramid: ceil(W / 2^(max - L)) pixels, tiles of tile_size).
+ * The image is shown `dw` = W * fit pixels wide; level L (of max = ceil(log2(max(W, H)))) is
+ * W / 2^(max - L) pixels wide, so one of its pixels covers dw * 2^(max - L) / W screen
+ * pixels. OpenSeadragon draws (with immediateRender, only) the finest level whose pixels
+ * cover at least MIN_PIXEL_RATIO screen pixels: L = floor(log2(dw * 2^max / (W *
+ * MIN_PIXEL_RATIO))), at most max.
  */
-export function fitTileUrls(pyramid, paneWidth, paneHeight) {
-  const { width, height, tile_size: size } = pyramid;
-  const max = Math.ceil(Math.log2(Math.max(width, height, 1)));
+export function fitLevel(pyramid, paneWidth, paneHeight) {
+  const { width, height } = pyramid;
+  const max = maxLevel(pyramid);
   const fit = Math.min(paneWidth / width, paneHeight / height);
   // dw * 2^max / (W * MIN_PIXEL_RATIO) with dw = W * fit.
-  const level = Math.max(0, Math.min(max, Math.floor(
+  return Math.max(0, Math.min(max, Math.floor(
     Math.log2((fit * 2 ** max) / MIN_PIXEL_RATIO) + 1e-9)));
-  const scale = 2 ** (max - level);
-  const cols = Math.ceil(Math.ceil(width / scale) / size);
-  const rows = Math.ceil(Math.ceil(height / scale) / size);
+}
+
+function isWhole(pyramid, level) {
+  return (pyramid.whole_levels || []).includes(level);
+}
+
+/**
+ * The URLs of what OpenSeadragon draws first for `pyramid` at fit in a pane of `paneWidth` x
+ * `paneHeight` CSS pixels: the fit level (fitLevel) as one picture when the server stores it
+ * whole (`whole_levels`: blobs/tiles.py), else every tile of that level (its size and tile
+ * grid follow the server's arithmetic: blobs/tiles.py Pyramid).
+ */
+export function fitTileUrls(pyramid, paneWidth, paneHeight) {
+  const level = fitLevel(pyramid, paneWidth, paneHeight);
+  const query = pyramid.query || "";
+  if (isWhole(pyramid, level)) return [`${pyramid.url}${level}/whole.${pyramid.format}${query}`];
+  const [levelWidth, levelHeight] = levelSize(pyramid, level);
+  const cols = Math.ceil(levelWidth / pyramid.tile_size);
+  const rows = Math.ceil(levelHeight / pyramid.tile_size);
   const urls = [];
   for (let col = 0; col < cols; col += 1) {
     for (let row = 0; row < rows; row += 1) {
-      urls.push(`${pyramid.url}${level}/${col}_${row}.${pyramid.format}`);
+      urls.push(`${pyramid.url}${level}/${col}_${row}.${pyramid.format}${query}`);
     }
   }
   return urls;
 }
 
-const warming = new Map(); // tile URL -> its Image while it loads (kept so it is not collected)
-const warmed = new Set(); // tile URLs asked for already (bounded: see warmFitTiles)
+/**
+ * The tile source (OpenSeadragon's custom-source form: the DZI's geometry and URLs, with its
+ * hooks) that asks for a whole level (one picture) where the server stores one, for a viewer
+ * of `paneWidth` x `paneHeight` CSS pixels, or null when it stores none: that level
+ * counts as one tile the level's size, at `level/whole.format`. Its pixels are the level's
+ * own (the tiles are cut from them), so "drawn" keeps its meaning: every pixel of the view at
+ * the level OpenSeadragon chose. Its base level (drawn under finer ones while they load, and
+ * loaded along with them: its "closest level") becomes the fit level when that is whole, so at
+ * fit the pane asks for exactly one file, and a deep zoom has the fit picture (cached) under
+ * its tiles instead of a 480 px one.
+ */
+function wholeLevelSource(pyramid, paneWidth, paneHeight) {
+  const whole = new Set(pyramid.whole_levels || []);
+  if (!whole.size) return null;
+  const size = pyramid.tile_size;
+  let single = 0; // the finest level of one tile (OpenSeadragon's own closest level)
+  while (single < maxLevel(pyramid)
+         && Math.max(...levelSize(pyramid, single + 1)) <= size) single += 1;
+  const fit = fitLevel(pyramid, paneWidth, paneHeight);
+  const base = whole.has(fit) ? fit : single;
+  const query = pyramid.query || "";
+  // A custom tile source (OpenSeadragon calls these hooks; the geometry is the DZI's).
+  return {
+    width: pyramid.width,
+    height: pyramid.height,
+    tileSize: size,
+    tileOverlap: pyramid.overlap,
+    minLevel: 0,
+    maxLevel: maxLevel(pyramid),
+    tilesUrl: pyramid.url,
+    getTileWidth: (level) => (whole.has(level) ? levelSize(pyramid, level)[0] : size),
+    getTileHeight: (level) => (whole.has(level) ? levelSize(pyramid, level)[1] : size),
+    getTileUrl: (level, x, y) => (whole.has(level)
+      ? `${pyramid.url}${level}/whole.${pyramid.format}${query}`
+      : `${pyramid.url}${level}/${x}_${y}.${pyramid.format}${query}`),
+    getClosestLevel: () => base,
+  };
+}
+
+const warming = new Map(); // URL -> its Image while it loads (kept so it is not collected)
+const warmed = new Set(); // URLs asked for already (bounded: see warmFitTiles)
 const WARMED_KEPT = 2000;
 
 /**
- * Ask for a tiled image's fit-level tiles now, before its viewer (or the viewer's script) is
- * there: the viewer's requests for the same URLs are then answered by the request already in
- * flight, or by the browser's caches (tiles are immutable). `pane` is the element the image
- * will fill. An image without geometry in its payload: only its descriptor is fetched.
+ * Ask for a tiled image's pictures for the view at fit now (fitTileUrls), before its viewer
+ * (or the viewer's script) is there: the viewer's requests for the same URLs are then
+ * answered by the request already in flight, or by the browser's caches (tiles are
+ * immutable). `pane` is the element the image will fill; `priority` the requests'
+ * fetchPriority ("high" for the pair on screen first: Chromium otherwise holds images back
+ * behind the page's scripts). An image without geometry in its payload: only its descriptor.
  */
-export function warmFitTiles(image, pane) {
+export function warmFitTiles(image, pane, priority = "auto") {
   if (!image.pyramid) {
     fetch(image.tiles, { credentials: "same-origin" }).catch(() => {});
     return;
@@ -92,6 +163,7 @@ export function warmFitTiles(image, pane) {
     if (warmed.size >= WARMED_KEPT) warmed.clear();
     warmed.add(url);
     const img = new Image();
+    img.fetchPriority = priority;
     const done = () => warming.delete(url);
     img.onload = done;
     img.onerror = done;
@@ -125,9 +197,13 @@ export function loadOpenSeadragon(base) {
  * tilesDrawn), rejects if it cannot be opened. */
 export async function openViewer(container, source, base) {
   const OSD = await loadOpenSeadragon(base);
+  const pyramid = pyramids.get(source);
+  const whole = pyramid
+    && wholeLevelSource(pyramid, container.clientWidth, container.clientHeight);
+  const tileSources = whole || source;
   const viewer = OSD({
     element: container,
-    tileSources: source,
+    tileSources,
     prefixUrl: `${base}images/`,
     drawer: "canvas", // WebGL buys nothing here and fails on machines without a GPU
     showNavigationControl: false,
