@@ -37,11 +37,12 @@ export async function warmFirstTask() {
   if (!tiled.length) return;
   loadOpenSeadragon(cfg.osd).catch(() => {}); // a failure shows in its pane
   await styleSheetsLoaded();
-  // As rate.js lays the first task out (its warmFirst): prompt, and the source pane's column.
+  // As rate.js lays the first task out (its warmFirst): prompt, and the source pane's column
+  // (pairs and grids alike).
   document.getElementById("rate-prompt").textContent = first.prompt;
-  app.classList.toggle("has-source", Boolean(first.source_image) && !grid);
+  app.classList.toggle("has-source", Boolean(first.source_image));
   const source = app.querySelector("#rate-stage .pane-source");
-  if (first.source_image && !grid && source) source.hidden = false;
+  if (first.source_image && source) source.hidden = false;
   for (const [side, image] of tiled) {
     const pane = app.querySelector(`#rate-stage .pane[data-side="${side}"] .pane-view`);
     if (pane) warmFitTiles(image, pane, "high");
