@@ -56,6 +56,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import statistics
 import struct
 import subprocess
@@ -76,7 +77,6 @@ from bench.rating_page import (  # noqa: E402
     CHROMIUM_ARGS,
     PASSWORD,
     USERNAME,
-    wait_for_port,
 )
 
 PY = sys.executable
@@ -201,6 +201,11 @@ TIMELINE_SCRIPT = r"""() => {
   const start = (list) => (list.length
     ? Math.round(Math.min(...list.map((e) => e.startTime))) : null);
   const tiles = pick((url) => url.includes("/rate/tiles/") && url.includes("_files/"));
+  // rate/warm.js's marks: when it started, when it had asked for the first pictures.
+  const mark = (name) => {
+    const found = performance.getEntriesByName(name, "mark");
+    return found.length ? Math.round(found[0].startTime) : null;
+  };
   return {
     html_ms: nav ? Math.round(nav.responseEnd) : null,
     dom_ready_ms: nav ? Math.round(nav.domContentLoadedEventEnd) : null,
@@ -210,6 +215,8 @@ TIMELINE_SCRIPT = r"""() => {
     last_tile_ms: end(tiles),
     tiles: tiles.length,
     whole_levels: tiles.filter((e) => e.name.includes("/whole.")).length,
+    warm_start_ms: mark("rate-warm-start"),
+    warm_asked_ms: mark("rate-warm-asked"),
     first_api_ms: end(pick((url) => url.includes("/api/")).slice(0, 1)),
     descriptors: pick((url) => url.includes(".dzi")).length,
   };
@@ -357,10 +364,12 @@ def first_drawn(browser, base: str, state: dict, rate: str, timeout_s: float,
 
 
 def measure_format(browser, base: str, state: dict, fmt: str, seeded: dict, repeat: int,
-                   timeout_s: float, baseline_base: str | None = None) -> FormatResult:
+                   timeout_s: float, baseline: tuple[str, dict] | None = None
+                   ) -> FormatResult:
     """First drawn pair ``repeat`` times in fresh contexts (each after one against the
-    baseline server, when there is one); the last one then votes through the campaign (at-fit
-    bytes and drawing per pair) and zooms into the last pair."""
+    baseline server, when there is one: its base URL and signed-in state); the last one then
+    votes through the campaign (at-fit bytes and drawing per pair) and zooms into the last
+    pair."""
     rate = f"/rate/{seeded['campaign']}/"
     sizes = seeded["file_bytes"]  # run 0's images, then run 1's
     pairs = seeded["tasks"]
@@ -371,9 +380,8 @@ def measure_format(browser, base: str, state: dict, fmt: str, seeded: dict, repe
                           deep_zoom_kb=None, deep_zoom_tile_requests=None, deepest_zoom=None,
                           errors=[])
     for attempt in range(repeat):
-        if baseline_base:
-            at, timeline = first_drawn(browser, baseline_base, state, rate, timeout_s,
-                                       result.errors)
+        if baseline:
+            at, timeline = first_drawn(browser, *baseline, rate, timeout_s, result.errors)
             result.baseline_first_drawn_ms.append(at)
             result.baseline_first_timelines.append(timeline)
         context = browser.new_context(viewport=VIEWPORT, base_url=base, storage_state=state)
@@ -417,16 +425,34 @@ def measure_format(browser, base: str, state: dict, fmt: str, seeded: dict, repe
     return result
 
 
-def serve(code: Path, env: dict, port: int) -> subprocess.Popen:
+def serve(code: Path, env: dict, host: str, port: int) -> subprocess.Popen:
     """gunicorn with ``code``'s config and code (its static files collected first)."""
     subprocess.run([PY, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=code, env=env,
                    check=True)
     web = subprocess.Popen(
         [PY, "-m", "gunicorn", "-c", "evalhub/config/gunicorn.conf.py",
-         "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+         "--bind", f"{host}:{port}", "--workers", "2", "--threads", "4",
          "--log-level", "warning"], cwd=code, env=env)
-    wait_for_port(port)
-    return web
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        with socket.socket() as sock:
+            if sock.connect_ex((host, port)) == 0:
+                return web
+        time.sleep(0.2)
+    web.kill()
+    raise TimeoutError("gunicorn did not start")
+
+
+def sign_in(browser, base: str):
+    """A context signed in as the bench's annotator on ``base``; its page."""
+    context = browser.new_context(viewport=VIEWPORT, base_url=base)
+    page = context.new_page()
+    page.goto("/accounts/login/?next=/")
+    page.fill("input[name=username]", USERNAME)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    return context, page
 
 
 def stop(web: subprocess.Popen | None) -> None:
@@ -448,7 +474,7 @@ def run_page(files: dict[str, Path], size: tuple[int, int], *, pairs: int, repea
 
     var_dir = Path(tempfile.mkdtemp(prefix="evalhub-tilespagebench-"))
     env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0",
-           "SECRET_KEY": "bench-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1",
+           "SECRET_KEY": "bench-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1,127.0.0.2",
            "EVALHUB_VAR_DIR": str(var_dir), "MEDIA_ROOT": str(var_dir / "media"),
            "EVALHUB_SERVE_MEDIA": "1",
            "DATABASE_CONN_MAX_AGE": "600", "DJANGO_SETTINGS_MODULE": "evalhub.config.settings",
@@ -465,39 +491,43 @@ def run_page(files: dict[str, Path], size: tuple[int, int], *, pairs: int, repea
         campaigns = json.loads(seeded.stdout.strip().splitlines()[-1])
         print(f"seeded {len(campaigns)} campaigns of {pairs} pairs, derivatives and tiles "
               f"built, in {time.monotonic() - started:.0f} s", flush=True)
-        web = serve(ROOT, env, port)
+        web = serve(ROOT, env, "127.0.0.1", port)
         base = f"http://127.0.0.1:{port}"
         baseline_base = None
         if baseline_code is not None:
             baseline_var = var_dir / "baseline"
             baseline_var.mkdir()
+            # Another loopback address: its own cookies, so each code signs its own session
+            # in (a session one code wrote may name an authentication backend the other has
+            # not got).
             baseline_web = serve(baseline_code, {**env, "EVALHUB_VAR_DIR": str(baseline_var),
-                                                 "PYTHONPATH": str(baseline_code)}, port + 1)
-            baseline_base = f"http://127.0.0.1:{port + 1}"
+                                                 "PYTHONPATH": str(baseline_code)},
+                                 "127.0.0.2", port + 1)
+            baseline_base = f"http://127.0.0.2:{port + 1}"
         results = []
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
                                                  headless=True)
             try:
-                signing_in = browser.new_context(viewport=VIEWPORT, base_url=base)
-                page = signing_in.new_page()
-                page.goto("/accounts/login/?next=/")
-                page.fill("input[name=username]", USERNAME)
-                page.fill("input[name=password]", PASSWORD)
-                page.click("button[type=submit]")
-                page.wait_for_url(f"{base}/")
+                signing_in, page = sign_in(browser, base)
                 state = signing_in.storage_state()
+                signed = [(base, page)]
+                baseline = None
+                if baseline_base:
+                    baseline_context, baseline_page = sign_in(browser, baseline_base)
+                    baseline = (baseline_base, baseline_context.storage_state())
+                    signed.append((baseline_base, baseline_page))
                 for fmt in files:
                     # Every gunicorn worker past its first request (imports, connections):
                     # the figure is an empty browser cache, not a server just started.
-                    for server in filter(None, (base, baseline_base)):
+                    for server, server_page in signed:
                         for _ in range(8):
-                            page.request.get(f"{server}/rate/{campaigns[fmt]['campaign']}/")
+                            server_page.request.get(
+                                f"{server}/rate/{campaigns[fmt]['campaign']}/")
                     result = measure_format(browser, base, state, fmt, campaigns[fmt], repeat,
-                                            timeout_s, baseline_base)
+                                            timeout_s, baseline)
                     print_result(result)
                     results.append(result)
-                signing_in.close()
             finally:
                 browser.close()
         return results

@@ -24,6 +24,7 @@ function styleSheetsLoaded() {
 
 /** Ask for the first task's fit-level pictures (high priority) and the tile viewer. */
 export async function warmFirstTask() {
+  performance.mark("rate-warm-start"); // bench/tiles_page.py reports when this ran
   const firstEl = document.getElementById("rate-first");
   const configEl = document.getElementById("rate-config");
   const app = document.getElementById("rate-app");
@@ -35,7 +36,6 @@ export async function warmFirstTask() {
   const items = grid ? gridItems(first) : pairItems(first);
   const tiled = items.filter(([, image]) => image && image.tiles && !image.video);
   if (!tiled.length) return;
-  loadOpenSeadragon(cfg.osd).catch(() => {}); // a failure shows in its pane
   await styleSheetsLoaded();
   // As rate.js lays the first task out (its warmFirst): prompt, and the source pane's column
   // (pairs and grids alike).
@@ -47,6 +47,9 @@ export async function warmFirstTask() {
     const pane = app.querySelector(`#rate-stage .pane[data-side="${side}"] .pane-view`);
     if (pane) warmFitTiles(image, pane, "high");
   }
+  performance.mark("rate-warm-asked");
+  // After the pictures are asked for: running its 350 kB takes the main thread a while.
+  loadOpenSeadragon(cfg.osd).catch(() => {}); // a failure shows in its pane
 }
 
 warmFirstTask();
