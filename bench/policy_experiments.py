@@ -32,15 +32,20 @@ Candidates:
     wrongly, those with the largest true gap first, then ``uncertainty``'s order.  What a
     policy could save if it knew which pairs are wrong.
 
+Any name of ``ratings.policies.POLICIES`` and ``uniform`` run as in the bench.  One line per
+candidate, then one JSON line: votes needed per candidate and, when ``uniform`` ran, each
+candidate's ratio to it for criterion 2 and whether it reaches the 1.5x target.
+
 Usage::
 
-    nice -n 19 python bench/policy_experiments.py uncertainty warm500_uncertainty eoc2 oracle \\
-        --reps 200 --seed 0 --max-votes 2600
+    nice -n 19 python bench/policy_experiments.py uniform uncertainty warm500_uncertainty eoc2 \\
+        oracle --reps 200 --seed 0 --max-votes 2600
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -222,6 +227,7 @@ def main() -> None:
     args = parser.parse_args()
     setting = Setting(runs=args.runs, reps=args.reps, max_votes=args.max_votes)
     seed = args.seed + args.runs  # as bench/efficiency.py seeds the setting
+    needed: dict[str, dict[str, float | None]] = {}
     for name in args.candidates:
         if name == "kg":
             policies.POLICIES[name] = kg_priorities
@@ -241,6 +247,16 @@ def main() -> None:
         print(f"{args.runs} runs  {name:<22} seed {args.seed}  {args.reps} reps  "
               f"best_first={curve.needed('best_first')}  tau={curve.needed('tau')}  "
               f"({time.time() - started:.0f} s)", flush=True)
+        needed[name] = {"best_first": curve.needed("best_first"), "tau": curve.needed("tau")}
+    base = needed.get("uniform", {}).get("tau")
+    ratios = {name: round(base / v["tau"], 3) for name, v in needed.items()
+              if base and v["tau"] and name != "uniform"}
+    print(json.dumps({
+        "bench": "policy_experiments", "runs": args.runs, "reps": args.reps, "seed": args.seed,
+        "max_votes": args.max_votes, "votes_needed": needed, "tau_ratio_to_uniform": ratios,
+        # "oracle" is told the truth: a bound, not a policy, so it does not count.
+        "targets": {"tau_1_5x_fewer_than_uniform": {
+            name: r >= 1.5 for name, r in ratios.items() if name != "oracle"}}}))
 
 
 if __name__ == "__main__":
