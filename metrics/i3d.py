@@ -107,28 +107,42 @@ class Unit3D(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        pads = [_same_pad(s, k, st) for s, k, st in zip(x.shape[-3:], self.kernel, self.stride,
-                                                         strict=True)]  # fmt: skip
-        if all(before == after for before, after in pads):
-            # Symmetric SAME padding (every stride-1 conv): the convolution pads with zeros
-            # itself, the same sums without a padded copy of the input.
-            w, b = self.conv3d.weight, self.conv3d.bias
-            x = F.conv3d(x, w, b, self.stride, [before for before, _ in pads])
+        if (self.kernel == (1, 1, 1) and self.stride == (1, 1, 1)
+                and x.is_contiguous(memory_format=torch.channels_last_3d)):  # fmt: skip
+            # A 1x1x1 convolution of a channels-last tensor is one matrix product over its
+            # (B*T*H*W, C) rows: MKL's GEMM instead of ATen's slow_conv3d (which the CPU
+            # backend picks for 1x1x1 kernels), the same sums.
+            w = self.conv3d.weight
+            x = F.linear(x.permute(0, 2, 3, 4, 1), w.reshape(w.shape[0], -1), self.conv3d.bias)
+            x = x.permute(0, 4, 1, 2, 3)  # (B,C',T,H,W), channels-last again
         else:
-            x = self.conv3d(_pad_same(x, self.kernel, self.stride))
+            pads = [_same_pad(s, k, st) for s, k, st in zip(x.shape[-3:], self.kernel,
+                                                             self.stride, strict=True)]  # fmt: skip
+            if all(before == after for before, after in pads):
+                # Symmetric SAME padding (every stride-1 conv): the convolution pads with
+                # zeros itself, the same sums without a padded copy of the input.
+                w, b = self.conv3d.weight, self.conv3d.bias
+                x = F.conv3d(x, w, b, self.stride, [before for before, _ in pads])
+            else:
+                x = self.conv3d(_pad_same(x, self.kernel, self.stride))
         if self.bn is not None:
             x = self.bn(x)
         return F.relu(x, inplace=True) if self.relu else x  # x is this layer's own output
 
 
 class MaxPool3dSame(nn.Module):
-    """MaxPool3d after zero SAME padding (zeros, like the reference: inputs are ReLU outputs).
+    """MaxPool3d after zero SAME padding (zeros, like the reference), for inputs >= 0.
+
+    Every pool of I3D reads ReLU outputs (>= 0), and a SAME window always holds at least one
+    element of the input (the padding on either side is shorter than the kernel), so a zero of
+    the padding never exceeds the window's maximum: the padding is left out instead of
+    materialised (exactly the reference's values for such inputs).
 
     Computed separably: the maximum over a (kt, kh, kw) window is the maximum over kt of the
     maximum over kh of the maximum over kw, so each axis in turn takes the element-wise maximum
-    of k strided views. Exactly the reference's values (a maximum rounds nothing); ATen's CPU
-    max_pool3d in channels-first layout was a third of the whole network's CPU time, this is a
-    few percent.
+    of k strided views, each view limited to the outputs whose window it falls inside. Exactly
+    the reference's values (a maximum rounds nothing); ATen's CPU max_pool3d in channels-first
+    layout was a third of the whole network's CPU time, this is a few percent.
     """
 
     def __init__(self, kernel: Sequence[int], stride: Sequence[int]) -> None:
@@ -136,21 +150,40 @@ class MaxPool3dSame(nn.Module):
         self.kernel, self.stride = tuple(kernel), tuple(stride)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _pad_same(x, self.kernel, self.stride)
-        for dim, k, s in zip((-3, -2, -1), self.kernel, self.stride, strict=True):
+        sizes = x.shape[-3:]
+        for axis, (size, k, s) in enumerate(zip(sizes, self.kernel, self.stride, strict=True)):
             if k == 1 and s == 1:
                 continue
-            n = (x.shape[dim] - k) // s + 1  # output length along this axis
-            index = [slice(None)] * x.dim()
-            views = []
-            for offset in range(k):
-                index[dim] = slice(offset, offset + (n - 1) * s + 1, s)
-                views.append(x[tuple(index)])
-            out = views[0]
-            for view in views[1:]:
-                out = torch.maximum(out, view)
-            x = out
+            x = _max_along(x, x.dim() - 3 + axis, k, s, _same_pad(size, k, s)[0])
         return x
+
+
+def _max_along(x: Tensor, dim: int, k: int, s: int, before: int) -> Tensor:
+    """Maximum over windows of ``k`` along ``dim`` with stride ``s``, SAME-padded by ``before``
+    in front (and as needed behind), padding left out: output i covers input indices
+    ``i s - before + o`` for o = 0..k-1 that lie inside the input."""
+    length = x.shape[dim]
+    n = -(-length // s)  # SAME: ceil(length / s) outputs
+    # o = before covers every output (index i s, i < n), so it starts the maximum.
+    out = x.narrow(dim, 0, (n - 1) * s + 1)[_strided(x.dim(), dim, s)].clone()
+    for offset in range(k):
+        if offset == before:
+            continue
+        first = max(0, -(-(before - offset) // s))  # first i with i s - before + o >= 0
+        last = min(n - 1, (length - 1 + before - offset) // s)  # last i inside the input
+        if first > last:
+            continue
+        start = first * s - before + offset
+        view = x.narrow(dim, start, (last - first) * s + 1)[_strided(x.dim(), dim, s)]
+        target = out.narrow(dim, first, last - first + 1)
+        torch.maximum(target, view, out=target)
+    return out
+
+
+def _strided(ndim: int, dim: int, step: int) -> tuple[slice, ...]:
+    index = [slice(None)] * ndim
+    index[dim] = slice(None, None, step)
+    return tuple(index)
 
 
 class Mixed(nn.Module):
@@ -239,15 +272,35 @@ def fold_batchnorm(net: I3D) -> I3D:
 
 
 def preprocess_clip(frames: Tensor) -> Tensor:
-    """uint8 (T,3,H,W) -> float32 (3,T,224,224) in [-1,1]: cd-fvd's ``preprocess_i3d`` per clip."""
+    """uint8 (T,3,H,W) -> float32 (3,T,224,224) in [-1,1]: cd-fvd's ``preprocess_i3d`` per clip
+    (bilinear resize of the float frames, then ``2 x / 255 - 1``), the same values.
+
+    Laid out channels-last, (T,224,224,3) in memory (``torch.channels_last_3d`` once clips are
+    stacked), the layout the network runs in. Frames are converted and resized one at a time
+    in that layout: ATen's channels-last bilinear kernel gives the same values as the
+    channels-first one four times faster, and only one full-size float frame exists at a time
+    (converting a whole 512 px clip to float first was 7 of the ~11 ms per frame the decoding
+    and preprocessing cost).
+    """
     if frames.dtype != torch.uint8 or frames.dim() != 4 or frames.shape[1] != 3:
         raise ValueError(
             f"expected uint8 (T,3,H,W) frames, got {frames.dtype} {tuple(frames.shape)}"
         )
-    x = frames.to(torch.float32)
-    if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
-        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-    return (2.0 * x / 255.0 - 1.0).transpose(0, 1).contiguous()
+    t = frames.shape[0]
+    out = torch.empty((t, INPUT_SIZE, INPUT_SIZE, 3), dtype=torch.float32).permute(0, 3, 1, 2)
+    for i in range(t):
+        x = frames[i : i + 1].to(torch.float32, memory_format=torch.channels_last)
+        if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
+            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear",
+                              align_corners=False)  # fmt: skip
+        out[i : i + 1] = x
+    return out.mul_(2.0).div_(255.0).sub_(1.0).transpose(0, 1)
+
+
+def stack_clips(clips: Sequence[Tensor]) -> Tensor:
+    """(3,T,H,W) clips -> (B,3,T,H,W), channels-last (``torch.channels_last_3d``) like the
+    clips :func:`preprocess_clip` makes (``torch.stack`` would copy them channels-first)."""
+    return torch.stack([c.permute(1, 2, 3, 0) for c in clips]).permute(0, 4, 1, 2, 3)
 
 
 def _calibration_clips(seed: int, n: int = 4, frames: int = 16, size: int = 112) -> Tensor:
@@ -293,7 +346,7 @@ RANDOM_RECIPE = RandomWeightsRecipe(
     name="i3d-kinetics400",
     build=random_i3d_state_dict,
     sources=(random_i3d_state_dict, _calibration_clips, I3D, Unit3D, Mixed, MaxPool3dSame,
-             _pad_same, _same_pad),
+             _pad_same, _same_pad, _max_along, _strided),
     extra=repr([n for n, _ in _LAYERS]),
 )  # fmt: skip
 
@@ -342,8 +395,11 @@ class I3DFeatureExtractor:
         state_dict = loaded.state_dict
         #: The network as loaded (same parameter names as cd-fvd's ``InceptionI3d``).
         self.net = build_i3d(state_dict).to(self.device)
-        #: What inference runs: BatchNorm folded into the convolutions.
-        self.folded = fold_batchnorm(build_i3d(state_dict)).to(self.device)
+        #: What inference runs: BatchNorm folded into the convolutions, weights channels-last
+        #: (:meth:`features_from_preprocessed`).
+        self.folded = fold_batchnorm(build_i3d(state_dict)).to(
+            self.device, memory_format=torch.channels_last_3d
+        )
         backbone_id = f"i3d-kinetics400/{feature}/{clip_frames}f"
         if loaded.random:
             backbone_id += f"+random:{seed}"
@@ -363,16 +419,21 @@ class I3DFeatureExtractor:
         return FrameSampling(every=1, limit=self.clip_frames)
 
     def features_from_preprocessed(self, clips: Tensor) -> Tensor:
-        """float32 (B,3,T,224,224) in [-1,1] -> (B,d) float32 on the extractor's device."""
+        """float32 (B,3,T,224,224) in [-1,1] -> (B,d) float32 on the extractor's device.
+
+        The network runs channels-last (``torch.channels_last_3d``, what
+        :func:`preprocess_clip` produces): oneDNN convolves that layout without reordering
+        every layer's input and output, and 1x1x1 convolutions become matrix products.
+        """
+        x = clips.to(self.device).contiguous(memory_format=torch.channels_last_3d)
         with torch.inference_mode():
-            return self.folded.features(clips.to(self.device), self.feature).float()
+            return self.folded.features(x, self.feature).float()
 
     def __call__(self, videos: Tensor) -> Tensor:
         """uint8 (B,T,3,H,W) clips -> (B,d) float32 features."""
         if videos.dim() != 5:
             raise ValueError(f"expected uint8 (B,T,3,H,W) videos, got {tuple(videos.shape)}")
-        clips = torch.stack([preprocess_clip(v) for v in videos])
-        return self.features_from_preprocessed(clips)
+        return self.features_from_preprocessed(stack_clips([preprocess_clip(v) for v in videos]))
 
     def load_clip(self, source: VideoSource, name: str | None = None) -> Tensor:
         """Decode the first ``clip_frames`` frames of a video, preprocessed (3,T,224,224).
@@ -381,8 +442,10 @@ class I3DFeatureExtractor:
         reference does), one decoder batch at a time; nothing past the clip is decoded.
         """
         parts = [
-            preprocess_clip(b.frames).to(torch.float32)
-            for b in iter_frame_batches(source, sampling=self.sampling, batch_size=self.clip_frames)
+            preprocess_clip(b.frames)
+            for b in iter_frame_batches(
+                source, sampling=self.sampling, batch_size=self.clip_frames, channels_last=True
+            )
         ]
         clip = torch.cat(parts, dim=1)
         if clip.shape[1] < self.clip_frames:
@@ -393,7 +456,7 @@ class I3DFeatureExtractor:
         return clip
 
     def _features_numpy(self, clips: list[Tensor]) -> np.ndarray:
-        return self.features_from_preprocessed(torch.stack(clips)).cpu().numpy()
+        return self.features_from_preprocessed(stack_clips(clips)).cpu().numpy()
 
     def _batched(self, clips: Iterator[Tensor]) -> np.ndarray:
         """Preprocessed clips -> (K,d): batches of :func:`stream_batch_size` clips through the
@@ -426,7 +489,10 @@ class I3DFeatureExtractor:
 
         def clips() -> Iterator[Tensor]:
             for batch in iter_frame_batches(
-                source, sampling=FrameSampling(every=1, limit=limit), batch_size=self.clip_frames
+                source,
+                sampling=FrameSampling(every=1, limit=limit),
+                batch_size=self.clip_frames,
+                channels_last=True,
             ):
                 if batch.frames.shape[0] < self.clip_frames:
                     return  # the tail

@@ -208,10 +208,13 @@ def iter_frame_batches(
     interpolation: str = "BICUBIC",
     batch_size: int = 16,
     threads: int = 0,
+    channels_last: bool = False,
 ) -> Iterator[FrameBatch]:
     """Decode ``source`` once, in order, and yield the sampled frames as uint8 (B,3,H,W) batches.
 
     ``threads``: decoder threads (0: FFmpeg's choice; frame and slice threading are enabled).
+    ``channels_last``: the batches keep the decoder's (B,H,W,3) memory layout
+    (``torch.channels_last``) instead of being copied to contiguous (B,3,H,W).
     Raises VideoDecodeError for unreadable input and when no frame could be sampled.
     """
     if batch_size < 1:
@@ -251,12 +254,12 @@ def iter_frame_batches(
             )
             indices.append(index)
             if len(pending) == batch_size:
-                yield _batch(pending, indices)
+                yield _batch(pending, indices, channels_last)
                 yielded += len(pending)
                 pending, indices = [], []
                 release_free_heap()  # the consumer is done with what it freed: see there
         if pending:
-            yield _batch(pending, indices)
+            yield _batch(pending, indices, channels_last)
             yielded += len(pending)
         if not yielded:
             raise VideoDecodeError(f"{name}: no decodable frame")
@@ -293,8 +296,10 @@ def release_free_heap() -> None:
         trim(0)
 
 
-def _batch(arrays: list[np.ndarray], indices: list[int]) -> FrameBatch:
-    frames = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+def _batch(arrays: list[np.ndarray], indices: list[int], channels_last: bool = False) -> FrameBatch:
+    frames = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)  # (B,H,W,3) in memory
+    if not channels_last:
+        frames = frames.contiguous()
     return FrameBatch(frames=frames, indices=list(indices))
 
 

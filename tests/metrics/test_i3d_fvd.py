@@ -16,13 +16,20 @@ import numpy as np
 import pytest
 import torch
 from cdfvd.fvd import cdfvd as CdFvd
-from cdfvd.third_party.i3d.pytorch_i3d import InceptionI3d
+from cdfvd.third_party.i3d.pytorch_i3d import InceptionI3d, MaxPool3dSamePadding
 from cdfvd.third_party.i3d.utils import frechet_distance as cdfvd_frechet_distance
 from cdfvd.third_party.i3d.utils import preprocess_i3d
 from cdfvd.utils.metric_utils import FeatureStats
 
 from metrics.gaussian import GaussianStats, InsufficientSamplesError, frechet_distance
-from metrics.i3d import I3D, I3DFeatureExtractor, _calibration_clips, preprocess_clip
+from metrics.i3d import (
+    I3D,
+    I3DFeatureExtractor,
+    MaxPool3dSame,
+    _calibration_clips,
+    preprocess_clip,
+    stack_clips,
+)
 from metrics.video_frames import FrameSampling, VideoDecodeError, read_frames, write_test_video
 from metrics.video_metrics import fvd, fvd_from_stats
 from metrics.weights import BackboneInfo, WeightsMissingError
@@ -82,6 +89,36 @@ def test_our_preprocessing_is_cd_fvds():
     theirs = preprocess_i3d(frames.permute(0, 2, 3, 1).numpy()[None])[0]
     assert ours.shape == (3, FRAMES, 224, 224)
     assert torch.equal(ours, theirs)
+
+
+def test_our_preprocessing_is_channels_last_whatever_the_frames_layout():
+    frames = torch.from_numpy(moving_pattern(FRAMES, size=80, seed=5))  # (T,H,W,3)
+    planar = preprocess_clip(frames.permute(0, 3, 1, 2).contiguous())
+    interleaved = preprocess_clip(frames.permute(0, 3, 1, 2))  # the decoder's layout, no copy
+    assert torch.equal(planar, interleaved)
+    clips = stack_clips([planar, interleaved])
+    assert clips.shape == (2, 3, FRAMES, 224, 224)
+    assert clips.is_contiguous(memory_format=torch.channels_last_3d)  # what the network runs
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "shape"),
+    [
+        ((1, 3, 3), (1, 2, 2), (2, 5, 4, 29, 30)),  # MaxPool3d_2a/3a: padding behind only
+        ((3, 3, 3), (1, 1, 1), (1, 6, 5, 7, 8)),  # inside Mixed: padding on both sides
+        ((3, 3, 3), (2, 2, 2), (1, 4, 9, 15, 14)),  # MaxPool3d_4a, odd and even sizes
+        ((2, 2, 2), (2, 2, 2), (1, 3, 4, 14, 14)),  # MaxPool3d_5a: no padding
+    ],
+)
+def test_max_pooling_leaves_the_padding_out_with_cd_fvds_values(kernel, stride, shape):
+    # I3D pools ReLU outputs (>= 0): the zeros cd-fvd pads with never win a maximum, so ours
+    # does not materialise them and gets exactly its values, in either memory layout.
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(3))
+    x[x < 0.3] = 0  # ReLU-like: many exact zeros
+    theirs = MaxPool3dSamePadding(kernel_size=kernel, stride=stride, padding=0)(x)
+    assert torch.equal(MaxPool3dSame(kernel, stride)(x), theirs)
+    cl = x.contiguous(memory_format=torch.channels_last_3d)
+    assert torch.equal(MaxPool3dSame(kernel, stride)(cl), theirs)
 
 
 def test_the_network_has_cd_fvds_parameters_and_computes_its_features(features, i3d_random):

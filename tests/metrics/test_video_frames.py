@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pytest
+import torch
 
 from metrics.video_frames import (
     FrameSampling,
@@ -63,6 +64,15 @@ def test_frames_are_resized_while_converting_and_keep_their_aspect(clip30):
     exact = read_frames(clip30, sampling=FrameSampling(count=2), size=(20, 10))
     assert exact.frames.shape == (2, 3, 10, 20)
     assert output_size(512, 288, size=None, short_side=224) == (398, 224)
+
+
+def test_channels_last_batches_hold_the_same_frames_in_the_decoders_layout(clip30):
+    sampling = FrameSampling(count=5)
+    default = read_frames(clip30, sampling=sampling, batch_size=2)
+    batches = list(iter_frame_batches(clip30, sampling=sampling, batch_size=2, channels_last=True))
+    assert all(b.frames.is_contiguous(memory_format=torch.channels_last) for b in batches)
+    assert default.frames.is_contiguous()
+    assert torch.equal(torch.cat([b.frames for b in batches]), default.frames)
 
 
 def test_batches_are_yielded_while_the_file_is_still_being_read(tmp_path):
