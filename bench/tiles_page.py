@@ -201,11 +201,6 @@ TIMELINE_SCRIPT = r"""() => {
   const start = (list) => (list.length
     ? Math.round(Math.min(...list.map((e) => e.startTime))) : null);
   const tiles = pick((url) => url.includes("/rate/tiles/") && url.includes("_files/"));
-  // rate/warm.js's marks: when it started, when it had asked for the first pictures.
-  const mark = (name) => {
-    const found = performance.getEntriesByName(name, "mark");
-    return found.length ? Math.round(found[0].startTime) : null;
-  };
   return {
     html_ms: nav ? Math.round(nav.responseEnd) : null,
     dom_ready_ms: nav ? Math.round(nav.domContentLoadedEventEnd) : null,
@@ -215,8 +210,6 @@ TIMELINE_SCRIPT = r"""() => {
     last_tile_ms: end(tiles),
     tiles: tiles.length,
     whole_levels: tiles.filter((e) => e.name.includes("/whole.")).length,
-    warm_start_ms: mark("rate-warm-start"),
-    warm_asked_ms: mark("rate-warm-asked"),
     first_api_ms: end(pick((url) => url.includes("/api/")).slice(0, 1)),
     descriptors: pick((url) => url.includes(".dzi")).length,
   };

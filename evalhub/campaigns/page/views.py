@@ -60,20 +60,13 @@ TILE_CACHE_CONTROL = "private, max-age=31536000, immutable"
 TILES_RETRY_AFTER_SECONDS = 5
 
 
-# rate/warm.js and its imports: preloaded first, since warm.js asks for the first pair's
-# pictures as soon as it runs (its own async module script: rate.html).
-EARLY_MODULES = ("js/rate/warm.js", "js/rate/images.js", "js/rate/stage.js", "js/rate/frame.js")
-
-
 def _rate_modules() -> tuple[str, ...]:
     """The rating page's ES modules as static paths (js/rate.js and everything under js/rate/,
     which only it imports): the page preloads them all (modulepreload), so the browser fetches
-    them in parallel instead of discovering them one import after another; ``EARLY_MODULES``
-    first."""
+    them in parallel instead of discovering them one import after another."""
     folder = finders.find("js/rate")
     names = sorted(path.name for path in Path(folder).glob("*.js")) if folder else []
-    rest = [f"js/rate/{name}" for name in names if f"js/rate/{name}" not in EARLY_MODULES]
-    return (*EARLY_MODULES, "js/rate.js", *rest)
+    return ("js/rate.js", *(f"js/rate/{name}" for name in names))
 
 
 RATE_MODULES = _rate_modules()
@@ -121,17 +114,14 @@ def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
     medium = campaign_medium(campaign=campaign)
     criteria = criteria_payload(campaign, medium)
     first = _first_task(request, campaign)
-    tiled = _has_tiles(first)
     response = render(request, "campaigns/rate.html", {
         "campaign": campaign,
         "grid": grid,
         "medium": medium,
         "criteria": criteria,
         "panes": _panes(campaign),
-        # warm.js runs only for a first task with tiles (rate.js does not import it).
-        "modules": RATE_MODULES if tiled else RATE_MODULES[1:],
-        "early_modules": len(EARLY_MODULES),
-        "preload_tile_viewer": tiled,
+        "modules": RATE_MODULES,
+        "preload_tile_viewer": _has_tiles(first),
         "first": first,
         "config": {
             "campaign": campaign.pk,

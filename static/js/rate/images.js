@@ -146,11 +146,10 @@ const WARMED_KEPT = 2000;
  * Ask for a tiled image's pictures for the view at fit now (fitTileUrls), before its viewer
  * (or the viewer's script) is there: the viewer's requests for the same URLs are then
  * answered by the request already in flight, or by the browser's caches (tiles are
- * immutable). `pane` is the element the image will fill; `priority` the requests'
- * fetchPriority ("high" for the pair on screen first: Chromium otherwise holds images back
- * behind the page's scripts). An image without geometry in its payload: only its descriptor.
+ * immutable). `pane` is the element the image will fill. An image without geometry in its
+ * payload: only its descriptor.
  */
-export function warmFitTiles(image, pane, priority = "auto") {
+export function warmFitTiles(image, pane) {
   if (!image.pyramid) {
     fetch(image.tiles, { credentials: "same-origin" }).catch(() => {});
     return;
@@ -163,7 +162,6 @@ export function warmFitTiles(image, pane, priority = "auto") {
     if (warmed.size >= WARMED_KEPT) warmed.clear();
     warmed.add(url);
     const img = new Image();
-    img.fetchPriority = priority;
     const done = () => warming.delete(url);
     img.onload = done;
     img.onerror = done;
