@@ -10,7 +10,8 @@ subprocess, so that its peak RSS (``ru_maxrss``) is its own:
   list of PIL images (``frame.to_image()``; ``torchvision.io.read_video`` no longer exists in
   torchvision 0.29), then open_clip's PIL transform per frame, batches of 16.
 * ``i3d``: consecutive 16-frame clips -> I3D logits (FVD features).
-  EvalHub: :meth:`metrics.i3d.I3DFeatureExtractor.extract_clips` (streaming, BatchNorm folded).
+  EvalHub: :meth:`metrics.i3d.I3DFeatureExtractor.extract_clips` (streaming, frames resized
+  one at a time in channels-last layout, BatchNorm folded, the network channels-last).
   Naive: every frame as PIL in a list, the whole video as one uint8 array, cut into clips,
   each through cd-fvd's ``preprocess_i3d`` and cd-fvd's own ``InceptionI3d`` holding the same
   weights (cd-fvd's way).
