@@ -282,9 +282,12 @@ class Judgment(models.Model):
         indexes = [
             models.Index(fields=["campaign", "criterion", "judge_kind"],
                          name="judgment_stats_idx"),
-            # The annotator's own vote count, returned with every vote.
-            models.Index(fields=["campaign", "annotator", "criterion"],
-                         condition=Q(retracted_at__isnull=True, judge_kind="human"),
+            # The annotator's own vote count, returned with every vote. judge_kind is a column,
+            # not part of the condition: the rating path's statements are prepared, and a
+            # generic plan binds 'human' as a parameter, which cannot prove a partial index's
+            # `judge_kind = 'human'` (it read the whole campaign's judgments instead).
+            models.Index(fields=["campaign", "annotator", "criterion", "judge_kind"],
+                         condition=Q(retracted_at__isnull=True),
                          name="judgment_annotator_idx"),
         ]
 

@@ -125,3 +125,42 @@ def test_a_best_of_k_vote_that_leases_the_next_task_costs_one_query_more_for_its
         lease = response.json()["next"]["lease"]
     assert max(counts[1:]) <= MAX_QUERIES_PER_VOTE_AND_NEXT + 1, (counts, _statements(queries))
     assert counts[-1] == counts[1]
+
+
+def _generic_plan(queryset) -> str:
+    """EXPLAIN of ``queryset`` prepared with its values as parameters and planned once for
+    every value (a generic plan, as PostgreSQL reuses for the rating path's prepared
+    statements), sequential and bitmap scans ruled out so the index the plan may use shows."""
+    sql, params = queryset.query.sql_with_params()
+    parts = sql.split("%s")
+    numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+    from psycopg.sql import Literal
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute(f"PREPARE rater_votes_plan AS {numbered}")
+        try:
+            literals = ", ".join(Literal(p).as_string(connection.connection) for p in params)
+            cursor.execute(f"EXPLAIN EXECUTE rater_votes_plan({literals})")
+            return "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("DEALLOCATE rater_votes_plan")
+
+
+def test_the_raters_vote_count_reads_only_the_raters_entries_even_in_a_generic_plan():
+    from django.db import transaction
+    from django.db.models import Count
+
+    from evalhub.campaigns.serving.leasing import rater_votes
+
+    world = build_campaign(prompts=2, runs=2)
+    counted = (rater_votes(campaign=world.campaign.pk, annotator_id=world.annotators[0].pk)
+               .order_by().values("annotator_id").annotate(n=Count("pk")).values("n"))
+    with transaction.atomic():
+        plan = _generic_plan(counted)
+    # The campaign's judgments of every rater (judgment_stats_idx) or the rater's judgments of
+    # every campaign would grow with votes that are not this rater's here.
+    assert "judgment_annotator_idx" in plan, plan
+    assert "Filter" not in plan, plan
