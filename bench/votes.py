@@ -111,6 +111,7 @@ for r in range(runs):
     run_rows.append(run)
 campaign = campaign_create(project=project, name="bench", runs=run_rows,
                            judgments_per_pair=3, lease_seconds=600, build_now=True)
+from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 tokens, sessions = [], []
@@ -121,9 +122,10 @@ for a in range(annotators):
     # What signing in through /accounts/login/ leaves (without hashing a password 100 times);
     # the CSRF cookie comes from the rating page itself (bench/votes.py: csrf_from_page).
     session = SessionStore()
-    # The backend that checks passwords (the first listed may only guard sign-ins).
+    # The backend that checks passwords in this tree (the first listed may only guard
+    # sign-ins): the one a sign-in through /accounts/login/ names in the session.
     session.update({SESSION_KEY: str(user.pk), HASH_SESSION_KEY: user.get_session_auth_hash(),
-                    BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend"})
+                    BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[-1]})
     session.create()
     sessions.append({"sessionid": session.session_key})
 print(json.dumps({"campaign": campaign.pk, "tasks": campaign.tasks.count(), "tokens": tokens,
