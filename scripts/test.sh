@@ -24,5 +24,7 @@ echo "== pytest"
 # Two test processes (pytest-xdist), whole files each: much of the suite waits on browsers,
 # workers and the database rather than on a core. Each process has its own test database
 # (pytest-django) and Redis database (tests/integration/fixtures.py). PYTEST_PROCESSES=0 runs
-# everything in this process.
-exec python -m pytest -n "${PYTEST_PROCESSES:-2}" --dist loadfile "$@"
+# everything in this process. Files are handed out in the order tests/conftest.py gives them,
+# longest first (--no-loadscope-reorder: pytest-xdist would put the files of most tests first,
+# which leaves the long one-test files for the end of the run).
+exec python -m pytest -n "${PYTEST_PROCESSES:-2}" --dist loadfile --no-loadscope-reorder "$@"
