@@ -352,8 +352,9 @@ def map_in_streams(fn: Callable[[T], R], items: Iterable[T], device: torch.devic
     """``map(fn, items)`` in order. On CPU, ``fn`` (the network) runs in
     :func:`metrics.inception.cpu_streams` threads, each with its own intra-op thread count, while
     the calling thread keeps decoding (it advances ``items``); at most 2 x streams items are in
-    flight, so memory stays bounded. Why streams rather than one batch over all cores: see
-    ``cpu_streams`` (measured on the loaded 2-core machine for InceptionV3)."""
+    flight, so memory stays bounded; the calling thread runs single-threaded meanwhile. Why
+    streams rather than one batch over all cores: see ``cpu_streams`` (measured on the loaded
+    2-core machine for InceptionV3)."""
     from metrics.inception import _ordered_map, cpu_streams
 
     streams, per_stream = cpu_streams() if device.type == "cpu" else (1, 0)
@@ -365,6 +366,11 @@ def map_in_streams(fn: Callable[[T], R], items: Iterable[T], device: torch.devic
         with ThreadPoolExecutor(streams, thread_name_prefix="evalhub-video",
                                 initializer=torch.set_num_threads,
                                 initargs=(per_stream,)) as pool:  # fmt: skip
+            # The calling thread decodes and preprocesses with one intra-op thread: the streams
+            # hold the cores, and its small per-frame ops on two OpenMP threads left a spinning
+            # worker beside them (I3D on the loaded 2-core machine: 60 ms of CPU per frame
+            # against 44 with one thread, the same features).
+            torch.set_num_threads(1)
             yield from _ordered_map(pool, fn, items, window=2 * streams)  # type: ignore[arg-type]
     finally:
         torch.set_num_threads(caller_threads)  # set_num_threads in a stream set the default
