@@ -5,6 +5,7 @@ positions through each lease's display order, and nothing the page saw names a r
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from evalhub.campaigns.models import Judgment, Lease, LeaseStatus, TaskKind
 from tests.browser.conftest import login
@@ -172,7 +173,7 @@ def test_the_grid_zooms_every_image_together_and_opens_large_ones_as_tiles(conte
     page = context.new_page()
     login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
     lease = shown_lease(page)
-    assert page.locator(".grid-pane .osd-holder canvas").count() == 1
+    expect(page.locator(".grid-pane .osd-holder canvas")).to_have_count(1)
     assert page.locator(".grid-pane[data-kind=img]").count() == 2
 
     # Zoom into one plain image: the other plain image shows the same image-relative region.

@@ -11,6 +11,7 @@ import re
 from collections import defaultdict
 
 import pytest
+from playwright.sync_api import expect
 
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import Pyramid
@@ -115,7 +116,7 @@ def test_large_images_prepare_with_progress_then_the_grid_draws_its_tiles(contex
     build_tiles()
     lease = shown_lease(page)  # by itself, once every pyramid exists
     assert page.locator("#rate-preparing").is_hidden()
-    assert page.locator(".grid-pane[data-kind=tiles] canvas").count() == 3
+    expect(page.locator(".grid-pane[data-kind=tiles] canvas")).to_have_count(3)
     assert not Judgment.objects.exists()  # the keys pressed while preparing cast nothing
 
     page.keyboard.press("2")
@@ -132,7 +133,7 @@ def test_the_first_tiles_are_asked_for_before_any_api_request(context, traffic, 
     page = context.new_page()
     login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
     lease = shown_lease(page)
-    assert page.locator(".pane[data-kind=tiles] canvas").count() == 2
+    expect(page.locator(".pane[data-kind=tiles] canvas")).to_have_count(2)
 
     # The tiles were asked for before any API answer came back: nothing waited for one.
     timing = page.evaluate("""() => {

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import login
 from tests.browser.pages import (
@@ -103,7 +104,7 @@ def test_tiles_zoom_with_no_violation(watched, traffic):
     page = context.new_page()
     login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
     shown_lease(page)
-    assert page.locator(".pane[data-kind=tiles] canvas").count() == 2
+    expect(page.locator(".pane[data-kind=tiles] canvas")).to_have_count(2)
     page.mouse.move(400, 400)
     page.mouse.wheel(0, -600)
     page.wait_for_function("() => document.querySelector('#zoom-level').dataset.zoom !== '1'")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from evalhub.campaigns.models import ImageReport, Judgment
 from tests.browser.conftest import login
@@ -142,7 +143,7 @@ def test_large_images_prepare_then_draw_their_tiles_before_a_vote(context, traff
     assert_no_vote(page, world)
     held.release()
     lease = shown_lease(page)
-    assert page.locator(".pane[data-kind=tiles] canvas").count() == 2
+    expect(page.locator(".pane[data-kind=tiles] canvas")).to_have_count(2)
 
     # Deep zoom on tiles: 1:1 of the larger image with one key, then 8x and more; both
     # viewers stay on the same image region.

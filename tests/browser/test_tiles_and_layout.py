@@ -3,36 +3,93 @@ layout is looked at on a laptop and on a large monitor."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from evalhub.runs.models import Image
 from tests.browser.conftest import login
 from tests.browser.pages import dismiss_instructions, images_loaded, shown_lease, until
 from tests.browser.world import build_world
 
+# A tile of a grid (not a whole level): level/col_row.format.
+TILE = re.compile(r"_files/\d+/\d+_\d+\.\w+")
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCREENS = {"laptop": (1366, 768), "monitor": (2560, 1440)}
 
 
-def test_a_large_image_opens_as_tiles(context, traffic):
-    world = build_world(prompts=1, sizes=((5000, 3000), (4200, 2800)), fmt="JPEG")
+# Kept by the page from its first script on: when the pair first counted as drawn, and every
+# resource the page asked for (Resource Timing keeps when each was asked for).
+RECORD_DRAWN = """
+window.__drawnAt = null;
+new MutationObserver(() => {
+  const app = document.querySelector('#rate-app');
+  if (window.__drawnAt === null && app && app.dataset.ready === '1') {
+    window.__drawnAt = performance.now();
+  }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-ready']});
+"""
+
+# Each tiled pane's OpenSeadragon viewport: zoom over fit and the image point at its centre;
+# and whether the viewer is in front (the fit picture hidden, the viewer opaque).
+TILED_VIEWS = """() => ['left', 'right'].map((side) => {
+    const view = document.querySelector(`.pane-${side} .pane-view`);
+    const viewer = OpenSeadragon.getViewer(view.querySelector('.osd-holder'));
+    const vp = viewer.viewport;
+    const size = viewer.world.getItemAt(0).getContentSize();
+    const fit = Math.min(view.clientWidth / size.x, view.clientHeight / size.y);
+    const centre = vp.viewportToImageCoordinates(vp.getCenter(true));
+    return {zoom: vp.viewportToImageZoom(vp.getZoom(true)) / fit,
+            u: centre.x / size.x, v: centre.y / size.y,
+            front: view.querySelector('.pane-img').hidden
+                   && getComputedStyle(view.querySelector('.pane-osd')).opacity === '1'};
+})"""
+
+
+def test_a_tiled_pair_is_drawn_from_its_fit_pictures_then_zooms_in_on_tiles(context, traffic):
+    world = build_world(prompts=2, sizes=((5000, 3000), (4200, 2800)), fmt="JPEG")
     page = context.new_page()
+    page.add_init_script(RECORD_DRAWN)
     login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
     shown_lease(page)
-    assert page.locator(".pane[data-kind=tiles] canvas").count() == 2
+
+    # Drawn from one picture per pane, the fit level stored whole, in the pane's <img>: nothing
+    # else of the pyramids was asked for before the pair counted as drawn.
+    before = page.evaluate("""() => performance.getEntriesByType('resource')
+        .filter((e) => e.name.includes('_files/') && e.startTime < window.__drawnAt)
+        .map((e) => new URL(e.name).pathname)""")
+    assert len(before) == 2 and all("/whole." in url for url in before), before
+    shown = page.evaluate("""() => ['left', 'right'].map((side) => {
+        const img = document.querySelector(`.pane-${side} .pane-img`);
+        return !img.hidden && img.naturalWidth > 0 && new URL(img.src).pathname;
+    })""")
+    assert sorted(shown) == sorted(before)
     originals = [image.blob.file.url for image in Image.objects.select_related("blob")]
-    # The pyramids' geometry comes with the task: tiles, and no descriptor round trip.
-    dzi = [url for url in traffic.urls if url.endswith(".dzi")]
-    tiles = [url for url in traffic.urls if "_files/" in url]
-    assert not dzi and tiles
+    assert not [url for url in traffic.urls if url.endswith(".dzi")]
     assert not [url for url in traffic.urls if any(url.endswith(o) for o in originals)]
-    # Zoom is shared: both viewers show the same image-relative region.
-    page.mouse.move(400, 400)
-    page.mouse.wheel(0, -600)
-    page.wait_for_function("() => document.querySelector('#zoom-level').dataset.zoom !== '1'")
+
+    # The viewers open behind the pictures and follow the shared zoom; zooming in past fit
+    # loads tiles, and each viewer comes in front once its view is drawn. Both panes show
+    # the same image region all along.
+    expect(page.locator(".pane[data-kind=tiles] canvas")).to_have_count(2)
+    at_fit = page.evaluate(TILED_VIEWS)
+    assert not any(view["front"] for view in at_fit)
+    tiles_at_fit = {url for url in traffic.urls if TILE.search(url)}
+    box = page.locator(".pane-left .pane-view").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
+    page.mouse.wheel(0, -900)
+    page.wait_for_function(f"() => ({TILED_VIEWS})().every((view) => view.front)")
+    assert {url for url in traffic.urls if TILE.search(url)} - tiles_at_fit
+    left, right = page.evaluate(TILED_VIEWS)
+    assert left["zoom"] > 1.5
+    assert left["zoom"] == pytest.approx(right["zoom"], rel=1e-4)
+    assert left["u"] == pytest.approx(right["u"], abs=1e-4)
+    assert left["v"] == pytest.approx(right["v"], abs=1e-4)
+    assert left["u"] != pytest.approx(0.5, abs=0.01)  # zoomed where the mouse was
     page.screenshot(path="/tmp/rate-tiles-zoomed.png")
-    assert len(set(traffic.urls)) > len(set(tiles)) + 2  # deeper tiles were fetched
 
 
 def test_zoom_is_synchronised_and_layout_screenshots(context):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 from evalhub.campaigns.models import Judgment
 from tests.browser.conftest import LAPTOP, login
@@ -353,7 +354,7 @@ def test_pinch_and_pan_on_tiled_images(touch_page):
     drive both viewports alike."""
     page = touch_page
     open_pair(page, prompts=1, sizes=((5000, 3000), (4500, 2700)), fmt="JPEG")
-    assert page.locator(".pane[data-kind=tiles] canvas").count() == 2
+    expect(page.locator(".pane[data-kind=tiles] canvas")).to_have_count(2)
     fingers = Fingers(page)
     box = page.locator(".pane-left .pane-view").bounding_box()
     centre = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

@@ -78,6 +78,30 @@ function isWhole(pyramid, level) {
 }
 
 /**
+ * The whole fit-level picture of `pyramid` for a pane of `paneWidth` x `paneHeight` CSS pixels
+ * at `density` device pixels per CSS pixel, or null: {url, level, width, height}.
+ *
+ * Given only when the level OpenSeadragon would draw at fit (fitLevel) is stored whole and has
+ * at least as many pixels as the pane shows of the image at fit (W * fit * density by
+ * H * fit * density device pixels). Then that picture IS the view's pixels at fit: the viewer
+ * would draw the same file, scaled the same way, so the pane may show it as a plain <img> and
+ * count as drawn once it is decoded and on screen. With fewer pixels than shown (a dense
+ * screen), it would be an upscaled stand-in, and the pane takes the viewer's path instead.
+ */
+export function fitPicture(pyramid, paneWidth, paneHeight, density = window.devicePixelRatio || 1) {
+  if (!pyramid || !paneWidth || !paneHeight) return null;
+  const level = fitLevel(pyramid, paneWidth, paneHeight);
+  if (!isWhole(pyramid, level)) return null;
+  const fit = Math.min(paneWidth / pyramid.width, paneHeight / pyramid.height);
+  const [width, height] = levelSize(pyramid, level);
+  // 1e-6: the level's size is rounded up (ceil), the shown size is not rounded at all.
+  if (width < pyramid.width * fit * density - 1e-6
+      || height < pyramid.height * fit * density - 1e-6) return null;
+  const url = `${pyramid.url}${level}/whole.${pyramid.format}${pyramid.query || ""}`;
+  return { url, level, width, height };
+}
+
+/**
  * The URLs of what OpenSeadragon draws first for `pyramid` at fit in a pane of `paneWidth` x
  * `paneHeight` CSS pixels: the fit level (fitLevel) as one picture when the server stores it
  * whole (`whole_levels`: blobs/tiles.py), else every tile of that level (its size and tile

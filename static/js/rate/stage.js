@@ -9,13 +9,20 @@
 // does not: pixels nobody shows are dropped, and were decoded again after the keypress). A
 // vote then only swaps which of the two is opaque: no decode, layout or raster on the key.
 //
-// Tiled images (over 4096 px) open in OpenSeadragon when shown. A pane counts as drawn once
-// its pixels are: a plain image decoded and a frame later on screen, a tiled one when every
-// tile of the current view is loaded and drawn. There is no time limit after which a pane
-// counts as drawn anyway: a pane that fails says so (Retry, Report), it is never a blank.
+// Tiled images (over 4096 px) whose fit level is stored as one picture with at least the
+// pixels the pane shows at fit (images.js fitPicture) take the plain images' path: that
+// picture in the pane's <img> (prepared in `.pane-next` like a plain image), and OpenSeadragon
+// opened behind it, invisible, once the pair is drawn. The viewer follows the shared zoom from
+// the moment it opens; it takes the pane's place the first time the view is zoomed past fit and
+// its view is drawn (until then the picture, upscaled, is on screen: never a blank, and the
+// region is the same, so the switch only sharpens it). Other tiled images open in
+// OpenSeadragon when shown. A pane counts as drawn once its pixels are: a plain image (or fit
+// picture) decoded and a frame later on screen, a tiled one when every tile of the current
+// view is loaded and drawn. There is no time limit after which a pane counts as drawn
+// anyway: a pane that fails says so (Retry, Report), it is never a blank.
 
-import { nextFrame } from "./frame.js";
-import { openViewer, tileSource, tilesDrawn, warmFitTiles } from "./images.js";
+import { afterFrame, nextFrame } from "./frame.js";
+import { fitPicture, openViewer, tileSource, tilesDrawn, warmFitTiles } from "./images.js";
 
 /** A pair task's images by pane (`data-side` of the `.pane` figures): [side, image|null]. */
 export function pairItems(task) {
@@ -61,25 +68,32 @@ export class Stage {
         nextLoaded: null, // Promise<boolean>: `next` decoded
         image: null, // what the pane shows now
         viewer: null,
+        entry: null, // the pane as registered in the SyncedView ({el, img, viewer, ...})
+        picture: false, // a tiled image shown as its fit picture (the viewer not in front yet)
+        opening: null, // the image whose viewer is being opened behind its picture
         drawn: null, // Promise<boolean> of the current image
         retries: 0, // Retry pressed (or a prepared file failed): a fresh URL each time
       };
     }
   }
 
-  /** Load and decode `task`'s plain images into the panes' `.pane-next`, placed at fit;
-   * a tiled image's tiles for the view at fit are fetched (they are what it shows first). */
+  /** Load and decode `task`'s plain images (and tiled images' fit pictures) into the panes'
+   * `.pane-next`, placed at fit; another tiled image's tiles for the view at fit are fetched
+   * (they are what it shows first). */
   prepare(task) {
     for (const [side, image] of this.items(task)) {
       const pane = this.panes[side];
       if (!pane || !image) continue;
-      if (image.tiles) {
+      const picture = image.tiles ? this.fitPicture(pane, image) : null;
+      if (image.tiles && !picture) {
         warmFitTiles(image, pane.view);
         continue;
       }
-      if (pane.nextUrl === image.url || pane.shown.getAttribute("src") === image.url) continue;
-      pane.nextUrl = image.url;
-      pane.next.src = image.url;
+      const url = picture ? picture.url : image.url;
+      if (pane.nextUrl === url || pane.shown.getAttribute("src") === url) continue;
+      pane.nextUrl = url;
+      pane.next.src = url;
+      setHidden(pane.next, false); // rasterised behind (hidden after a tiled pane's switch)
       this.view.setStandby(pane.view, pane.next, image.width, image.height);
       const img = pane.next;
       pane.nextLoaded = img.decode().then(() => true, () => false);
@@ -106,13 +120,92 @@ export class Stage {
       if (pane.el.dataset.kind !== (image.tiles ? "tiles" : "img")) {
         pane.el.dataset.kind = image.tiles ? "tiles" : "img";
       }
-      pane.drawn = image.tiles ? this.showTiles(pane, image, token) : this.showPlain(pane, image);
+      const picture = image.tiles ? this.fitPicture(pane, image) : null;
+      pane.picture = Boolean(picture);
+      if (picture) pane.drawn = this.showPlain(pane, image, picture.url);
+      else pane.drawn = image.tiles ? this.showTiles(pane, image, token) : this.showPlain(pane, image);
       waits.push(pane.drawn.then((ok) => (ok ? null : side)));
     }
     const failed = (await Promise.all(waits)).filter(Boolean);
     if (token !== this.showing) return null;
     for (const side of failed) setHidden(this.panes[side].error, false);
+    if (!failed.length) this.openBehind(token);
     return failed;
+  }
+
+  /** `image`'s fit picture for `pane` as it is laid out now (images.js fitPicture), or null. */
+  fitPicture(pane, image) {
+    if (!image.pyramid || image.video) return null;
+    return fitPicture(image.pyramid, pane.view.clientWidth, pane.view.clientHeight);
+  }
+
+  /** Open the viewers of the panes showing a fit picture, behind it, after the frame that
+   * followed the pair's drawing (so opening never delays it, nor the vote keys). */
+  openBehind(token) {
+    afterFrame(() => {
+      if (token !== this.showing) return;
+      for (const pane of Object.values(this.panes)) {
+        if (pane.image && pane.picture && !pane.viewer && pane.opening !== pane.image) {
+          this.openBehindPicture(pane, pane.image, token);
+        }
+      }
+    });
+  }
+
+  async openBehindPicture(pane, image, token) {
+    const entry = pane.entry;
+    pane.opening = image;
+    // Laid out (the viewer needs the pane's size) but transparent, over the picture.
+    pane.tiles.style.opacity = "0";
+    setHidden(pane.tiles, false);
+    const holder = document.createElement("div");
+    holder.className = "osd-holder";
+    pane.tiles.replaceChildren(holder);
+    let viewer;
+    try {
+      viewer = await openViewer(holder, tileSource(image), this.osdBase);
+    } catch {
+      viewer = null; // the picture stays: zooming scales it, no tiles
+    }
+    if (pane.opening === image) pane.opening = null;
+    const current = token === this.showing && pane.image === image && pane.entry === entry;
+    if (!viewer || !current) {
+      if (viewer) viewer.destroy();
+      if (current) setHidden(pane.tiles, true);
+      return;
+    }
+    pane.viewer = viewer;
+    entry.viewer = viewer; // the shared zoom drives it from now on, with the picture
+    this.view.apply();
+    this.frontWhenZoomed(pane, entry, viewer);
+  }
+
+  /** Put `viewer` in front of the fit picture once the view is zoomed past fit and the
+   * viewer's view is drawn (its base level is the same picture, so it is never emptier). */
+  frontWhenZoomed(pane, entry, viewer) {
+    let waiting = false;
+    const stale = () => pane.viewer !== viewer || pane.entry !== entry || !pane.picture;
+    const check = () => {
+      if (stale()) {
+        this.view.removeEventListener("change", check);
+        return;
+      }
+      if (waiting || this.view.state.zoom <= 1) return;
+      waiting = true;
+      // Two frames: OpenSeadragon has then updated its view (and whether it is fully loaded)
+      // for the zoom just applied, in its own animation frame.
+      nextFrame().then(nextFrame).then(() => tilesDrawn(viewer)).then(() => {
+        waiting = false;
+        if (stale()) return;
+        this.view.removeEventListener("change", check);
+        pane.picture = false;
+        entry.img = null;
+        pane.tiles.style.opacity = "";
+        setHidden(pane.shown, true);
+      }, () => { waiting = false; }); // a tile failed: the picture stays in front
+    };
+    this.view.addEventListener("change", check);
+    check();
   }
 
   /** Load one failed pane again; resolves with true once it is drawn. */
@@ -133,8 +226,10 @@ export class Stage {
     } else {
       pane.drawn = this.showPlain(pane, image, retryUrl(image.url, pane.retries));
     }
+    pane.picture = false; // a Retry takes the viewer's path
     const ok = await pane.drawn;
     if (token === this.showing && !ok) setHidden(pane.error, false);
+    if (ok && token === this.showing && await this.allDrawn()) this.openBehind(token);
     return ok && token === this.showing;
   }
 
@@ -148,6 +243,7 @@ export class Stage {
   showPlain(pane, image, url = image.url) {
     setHidden(pane.tiles, true);
     if (pane.tiles.firstChild) pane.tiles.replaceChildren();
+    if (pane.tiles.style.opacity) pane.tiles.style.opacity = "";
     let loaded;
     if (pane.shown.getAttribute("src") === url && pane.shown.complete
         && pane.shown.naturalWidth > 0) {
@@ -165,7 +261,7 @@ export class Stage {
       pane.next = shown;
       // If it failed while prepared (a network blip), it is asked for once more now.
       loaded = pane.nextLoaded.then((ok) => ok || (pane.image === image
-        && load(pane.shown, retryUrl(image.url, (pane.retries += 1)))));
+        && load(pane.shown, retryUrl(url, (pane.retries += 1)))));
       pane.nextUrl = null;
       pane.nextLoaded = null;
       this.view.setStandby(pane.view, null);
@@ -173,7 +269,8 @@ export class Stage {
       loaded = load(pane.shown, url);
     }
     setHidden(pane.shown, false);
-    this.view.add({ el: pane.view, img: pane.shown, ...size(image) });
+    pane.entry = { el: pane.view, img: pane.shown, ...size(image) };
+    this.view.add(pane.entry);
     // Decoded, then the next frame paints it.
     return loaded.then((ok) => (ok ? nextFrame().then(() => true) : false));
   }
@@ -184,10 +281,12 @@ export class Stage {
   async showTiles(pane, image, token, dzi = null) {
     setHidden(pane.shown, true);
     pane.shown.removeAttribute("src");
+    if (pane.tiles.style.opacity) pane.tiles.style.opacity = "";
     setHidden(pane.tiles, false);
     const holder = document.createElement("div");
     holder.className = "osd-holder";
     pane.tiles.replaceChildren(holder);
+    pane.entry = null;
     let viewer;
     try {
       viewer = await openViewer(holder, dzi || tileSource(image), this.osdBase);
@@ -199,7 +298,8 @@ export class Stage {
       return false;
     }
     pane.viewer = viewer;
-    this.view.add({ el: pane.view, viewer, ...size(image) });
+    pane.entry = { el: pane.view, viewer, ...size(image) };
+    this.view.add(pane.entry);
     try {
       await tilesDrawn(viewer);
       return true;

@@ -5,7 +5,8 @@
 // zoom is a multiplier over "fit" (1 = the whole image fits its pane), the same for every
 // pane, so the panes stay locked on one region at any zoom. Plain images get a CSS
 // transform; tiled ones drive an OpenSeadragon viewport, used as a renderer only (its own
-// mouse handling is off, so every input goes through the handlers below).
+// mouse handling is off, so every input goes through the handlers below); a tiled pane shows
+// its fit picture as a plain image, with the viewer behind it, until the viewer is in front.
 //
 // Zoom limits are in image pixels, not in multiples of fit (a 15360 px image fits a 700 px
 // pane at 1:22, so "64x fit" was only 2.9x native): from fit up to MAX_NATIVE screen pixels
@@ -169,17 +170,16 @@ export class SyncedView extends EventTarget {
     const { cx, cy, zoom } = this.state;
     for (const pane of this.panes) {
       const g = this.geometry(pane);
-      if (pane.viewer) {
+      // Both for a tiled pane whose fit picture is still in front of its viewer (stage.js).
+      const vp = pane.viewer && pane.viewer.viewport;
+      if (vp) {
         // OSD viewport units: the image is 1 wide and height/width tall; zoom 1 = image width
         // equals the container width.
-        const vp = pane.viewer.viewport;
-        if (!vp) continue;
         const OSD = window.OpenSeadragon;
         vp.zoomTo((g.dw * zoom) / g.pw, null, true);
         vp.panTo(new OSD.Point(cx, (cy * pane.height) / pane.width), true);
-      } else if (pane.img) {
-        this.place(pane.img, g, zoom);
       }
+      if (pane.img) this.place(pane.img, g, zoom);
     }
   }
 
