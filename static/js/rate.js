@@ -15,7 +15,7 @@
 import { PairAnswers } from "./rate/answers.js";
 import { NetworkError, RateApi } from "./rate/api.js";
 import { afterFrame } from "./rate/frame.js";
-import { loadOpenSeadragon, warmFitTiles } from "./rate/images.js";
+import { fitPicture, loadOpenSeadragon, warmFitTiles } from "./rate/images.js";
 import { Picks } from "./rate/picks.js";
 import { VoteQueue } from "./rate/queue.js";
 import { Stage, gridItems, pairItems } from "./rate/stage.js";
@@ -82,13 +82,16 @@ function warmFirst() {
   app.classList.toggle("has-source", Boolean(first.source_image));
   if (first.source_image) $("#rate-stage .pane-source").hidden = false;
   const panes = Object.fromEntries($$("#rate-stage .pane").map((el) => [el.dataset.side, el]));
-  let tiled = false;
+  let viewerFirst = false;
   for (const [side, image] of items(first)) {
     if (!image || !image.tiles || image.video || !panes[side]) continue;
-    tiled = true;
-    warmFitTiles(image, panes[side].querySelector(".pane-view"));
+    const view = panes[side].querySelector(".pane-view");
+    warmFitTiles(image, view);
+    // A pane drawn from its fit picture opens the viewer only after the pair is drawn (stage.js):
+    // its 350 kB script would otherwise be parsed while the first pictures decode.
+    if (!fitPicture(image.pyramid, view.clientWidth, view.clientHeight)) viewerFirst = true;
   }
-  if (tiled) loadOpenSeadragon(cfg.osd).catch(() => {}); // a failure shows in its pane
+  if (viewerFirst) loadOpenSeadragon(cfg.osd).catch(() => {}); // a failure shows in its pane
 }
 
 // ---------------------------------------------------------------- small UI helpers
