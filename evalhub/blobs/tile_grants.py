@@ -5,10 +5,11 @@ decision (blobs/access.py: the session's user, the blob by its display token, th
 queries even with the roles cached). The rating payload already made that decision when it
 leased the task to its annotator, so it hands the page a *grant* with each pyramid: a keyed
 signature over (display token, annotator id, expiry), sent as the tiles' query ``?g=<expiry>-
-<signature>``. A tile request carrying a valid grant for the session's user needs no query:
-the user id is read from the session (no user row), the signature is checked, and the
-pyramid's storage name comes from a per-process map of display token to content hash, which
-never changes for a token (tile views, campaigns/page/views.py).
+<signature>``. A tile request carrying a valid grant for the session's user needs no access
+query: the user is Django's (the session's password hash checked, inactive users refused: one
+prepared query), the signature is checked, and the pyramid's storage name comes from a
+per-process map of display token to content hash, which never changes for a token (tile
+views, campaigns/page/views.py).
 
 Refused (the request then takes the full access check, which answers 404 to anyone the rule
 does not admit): a grant that does not verify (forged, or for another image), one past its
@@ -55,7 +56,9 @@ def grant_admits(grant: str | None, token: str, user_id: int | str | None,
     if not grant or user_id is None:
         return False
     expiry, _, signature = grant.partition("-")
-    if not expiry.isdigit() or len(expiry) > 12 or len(signature) != _SIGNATURE_HEX:
+    # isascii: str.isdigit() also accepts digits int() refuses ("²") or reads ("٣").
+    if not (expiry.isascii() and expiry.isdigit()) or len(expiry) > 12 \
+            or len(signature) != _SIGNATURE_HEX:
         return False
     now = time.time() if now is None else now
     if int(expiry) <= now:

@@ -288,7 +288,7 @@ class Judgment(models.Model):
             # `judge_kind = 'human'` (it read the whole campaign's judgments instead).
             models.Index(fields=["campaign", "annotator", "criterion", "judge_kind"],
                          condition=Q(retracted_at__isnull=True),
-                         name="judgment_annotator_idx"),
+                         name="judgment_rater_idx"),
         ]
 
     def __str__(self) -> str:

@@ -79,14 +79,15 @@ def test_forged_and_foreign_grants_are_refused():
     assert not grant_admits(grant, "cd" * 32, 7, now=NOW)  # another image
     assert not grant_admits(grant, TOKEN, 8, now=NOW)  # another user
     assert not grant_admits(grant, TOKEN, None, now=NOW)  # no signed-in user
-    for malformed in ("", "-", "abc", f"{expiry}-", f"x{expiry}-{signature}", None):
+    for malformed in ("", "-", "abc", f"{expiry}-", f"x{expiry}-{signature}", None,
+                      f"\u00b2-{signature}", f"\u0663{expiry[1:]}-{signature}"):
         assert not grant_admits(malformed, TOKEN, 7, now=NOW)
 
 
 # ---------------------------------------------------------------- granted tile requests
 
 
-def test_a_granted_tile_request_reads_neither_the_user_the_blob_nor_the_roles(client, built):
+def test_a_granted_tile_request_reads_neither_the_blob_nor_the_roles(client, built):
     member, blob = built
     client.force_login(member)
     url = _tile_url(blob, tile_grant(blob.display_token, member.pk))
@@ -95,8 +96,34 @@ def test_a_granted_tile_request_reads_neither_the_user_the_blob_nor_the_roles(cl
         response = client.get(url.replace("9_5", "8_5"))
     assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
     read = " ".join(query["sql"] for query in queries.captured_queries)
-    for table in ("auth_user", "blobs_imageblob", "projects_membership"):
+    for table in ("blobs_imageblob", "projects_membership"):
         assert table not in read
+
+
+def test_a_grant_does_not_outlive_its_users_password_or_account(client, built):
+    member, blob = built
+    client.force_login(member)
+    url = _tile_url(blob, tile_grant(blob.display_token, member.pk))
+    assert client.get(url).status_code == 200
+    member.set_password("a-new-password-after-a-leak")
+    member.save()  # the session's password hash no longer matches: signed out
+    assert client.get(url.replace("9_5", "8_5")).status_code == 404
+    client.force_login(member)
+    url = _tile_url(blob, tile_grant(blob.display_token, member.pk))
+    assert client.get(url).status_code == 200
+    member.is_active = False
+    member.save()
+    assert client.get(url.replace("9_5", "7_5")).status_code == 404
+
+
+def test_a_grant_with_non_ascii_digits_is_refused_not_a_server_error(client, built):
+    member, blob = built
+    client.force_login(member)
+    assert client.get(_tile_url(blob, "\u00b2-" + "0" * 32)).status_code == 200  # full rule
+    client.force_login(UserFactory())
+    assert client.get(_tile_url(blob, "\u00b2-" + "0" * 32)).status_code == 404
+    assert client.get(_tile_url(blob, "\u00b2-" + "0" * 32, tile="12/0_0.jpeg")
+                      .replace("12/0_0.jpeg", "12/whole.jpeg")).status_code == 404
 
 
 def test_another_users_grant_does_not_admit_an_outsider(client, built):

@@ -162,5 +162,5 @@ def test_the_raters_vote_count_reads_only_the_raters_entries_even_in_a_generic_p
         plan = _generic_plan(counted)
     # The campaign's judgments of every rater (judgment_stats_idx) or the rater's judgments of
     # every campaign would grow with votes that are not this rater's here.
-    assert "judgment_annotator_idx" in plan, plan
+    assert "judgment_rater_idx" in plan, plan
     assert "Filter" not in plan, plan

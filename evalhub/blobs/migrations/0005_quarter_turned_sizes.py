@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
+from typing import BinaryIO
 
+from django.core.files.storage import Storage
 from django.db import migrations
 
 logger = logging.getLogger("evalhub.blobs")
@@ -41,7 +43,7 @@ class Corrected:
     unreadable: int = 0
 
 
-def shown_size(fp) -> tuple[int, int]:
+def shown_size(fp: BinaryIO) -> tuple[int, int]:
     """(width, height) of the picture in ``fp`` as shown, from its header only (pixels).
 
     Pillow's open reads the header and, for JPEG and WebP, the EXIF segment; the pixels are
@@ -63,15 +65,18 @@ def shown_size(fp) -> tuple[int, int]:
     return (height, width) if orientation in QUARTER_TURNS else (width, height)
 
 
-def correct_sizes(image_blob_model, storage, *, batch: int = BATCH) -> Corrected:
+def correct_sizes(image_blob_model: type, storage: Storage, *, batch: int = BATCH
+                  ) -> Corrected:
     """Set each image row's ``width`` and ``height`` to its file's size as shown, batch by
     batch in primary key order (no long transaction, no whole table in memory); files are
     opened one at a time and only their headers read."""
+    from django.db.models import F
     from PIL import UnidentifiedImageError
 
     done = Corrected()
-    rows = image_blob_model.objects.filter(format__in=EXIF_FORMATS).order_by("pk").only(
-        "pk", "file", "width", "height")
+    # A square image is the same size turned: its file need not be opened.
+    rows = (image_blob_model.objects.filter(format__in=EXIF_FORMATS)
+            .exclude(width=F("height")).order_by("pk").only("pk", "file", "width", "height"))
     last = 0
     while page := list(rows.filter(pk__gt=last)[:batch]):
         last = page[-1].pk

@@ -5,9 +5,9 @@ Tile requests (every one of a deep zoom) are answered by one of two paths with t
 outcome for anyone the access rule admits:
 
 - granted: the rating payload's pyramids carry the annotator's tile grant (``?g=``,
-  blobs/tile_grants.py); the session's user id (no user row) and the signature decide, and
-  the pyramid's storage name comes from a per-process map of display token to content hash:
-  no database query;
+  blobs/tile_grants.py); the session's user (Django's check: password hash, active) and the
+  signature decide, and the pyramid's storage name comes from a per-process map of display
+  token to content hash: no blob or membership query;
 - otherwise (no grant, an expired, forged or other user's grant, the gallery, a retry through
   the descriptor): the full check of blobs/access.py, 404 for anyone it does not admit.
 """
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
@@ -28,6 +27,7 @@ from django.shortcuts import render
 from django.templatetags.static import static
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
+from PIL import UnidentifiedImageError
 
 from evalhub.blobs.access import blob_access
 from evalhub.blobs.models import ImageBlob
@@ -152,6 +152,7 @@ class _Known:
 _KNOWN: dict[str, _Known] = {}  # display token -> blob facts (per process; module doc)
 _KNOWN_KEPT = 20_000  # ~200 bytes each
 _WHOLE_STORED: set[str] = set()  # whole-level storage names seen to exist (per process)
+_WHOLE_STORED_KEPT = 20_000
 
 
 def _remember(token: str, blob: ImageBlob) -> _Known:
@@ -164,10 +165,15 @@ def _remember(token: str, blob: ImageBlob) -> _Known:
 
 def _granted(request: HttpRequest, token: str) -> _Known | None:
     """The blob of ``token`` if the request carries a valid tile grant for the session's
-    user (module doc), else None. One session read; a query only the first time this process
-    sees the token."""
+    user (module doc), else None. The user is Django's (``request.user``: the session's
+    password hash checked, inactive users refused, a session invalidated by a password change
+    flushed), one prepared query; the blob's facts come from a query only the first time this
+    process sees the token."""
     grant = request.GET.get("g")
-    if not grant or not grant_admits(grant, token, request.session.get(SESSION_KEY)):
+    if not grant:
+        return None
+    user = request.user
+    if not user.is_authenticated or not grant_admits(grant, token, user.pk):
         return None
     known = _KNOWN.get(token)
     if known is None:
@@ -255,11 +261,13 @@ def tile_whole(request: HttpRequest, token: str, level: str, ext: str) -> HttpRe
         raise Http404("No such level.")
     name = whole_path(known.sha256, int(level), ext)
     if name in _WHOLE_STORED or default_storage.exists(name):
+        if len(_WHOLE_STORED) >= _WHOLE_STORED_KEPT:
+            _WHOLE_STORED.clear()
         _WHOLE_STORED.add(name)
         return _stored(name, _content_type(ext))
     try:
         data = assemble_whole_level(known.sha256, pyramid, int(level), ext)
-    except FileNotFoundError as exc:
+    except (OSError, UnidentifiedImageError) as exc:  # FileNotFoundError: a tile is missing
         raise Http404("No such level.") from exc
     response = HttpResponse(data, content_type=_content_type(ext))
     response["Cache-Control"] = TILE_CACHE_CONTROL

@@ -57,6 +57,13 @@ class PyramidSerializer(serializers.Serializer):
     tile_size = serializers.IntegerField(help_text="Pixels.")
     overlap = serializers.IntegerField(help_text="Pixels.")
     format = serializers.ChoiceField(choices=["jpeg", "webp"])
+    whole_levels = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="Levels also served as one picture: url + level/whole.format.")
+    query = serializers.CharField(
+        allow_blank=True,
+        help_text="Appended to every tile URL: the annotator's tile grant (?g=...), which "
+                  "spares the tile requests the access queries for about a minute.")
 
 
 class ShownVideoSerializer(serializers.Serializer):

@@ -33,6 +33,11 @@ def video_payload(video: VideoBlob) -> dict[str, Any]:
     }
 
 
+# A pyramid's URLs (campaigns/page/urls.py): its descriptor and its tiles' folder, by token.
+TILES_URL = "/rate/tiles/"
+FOLDER_SUFFIX = "_files/"
+
+
 def image_payload(blob: ImageBlob, video: VideoBlob | None = None) -> dict[str, Any]:
     """The page's view of one image: the display derivative's URL (pixels re-encoded without
     metadata, under an opaque keyed name; blobs/display.py), its size, and the tile pyramid's
@@ -47,7 +52,7 @@ def image_payload(blob: ImageBlob, video: VideoBlob | None = None) -> dict[str, 
         "url": display_url(blob),
         "width": blob.width,
         "height": blob.height,
-        "tiles": f"/rate/tiles/{token}.dzi" if tiled else None,
+        "tiles": f"{TILES_URL}{token}.dzi" if tiled else None,
         "pyramid": pyramid_payload(blob, token) if tiled else None,
         "video": video_payload(video) if video is not None else None,
     }
@@ -64,7 +69,7 @@ def pyramid_payload(blob: ImageBlob, token: str) -> dict[str, Any]:
     :func:`with_tile_grants`)."""
     pyramid = Pyramid(blob.width, blob.height)
     return {
-        "url": f"/rate/tiles/{token}_files/",
+        "url": f"{TILES_URL}{token}{FOLDER_SUFFIX}",
         "width": pyramid.width,
         "height": pyramid.height,
         "tile_size": pyramid.tile_size,
@@ -84,7 +89,7 @@ def with_tile_grants(payload: dict[str, Any], user_id: int) -> dict[str, Any]:
     for image in images:
         pyramid = image and image.get("pyramid")
         if pyramid:
-            token = pyramid["url"].rstrip("/").rsplit("/", 1)[1].removesuffix("_files")
+            token = pyramid["url"].removeprefix(TILES_URL).removesuffix(FOLDER_SUFFIX)
             pyramid["query"] = f"?g={tile_grant(token, user_id)}"
     return payload
 
