@@ -1,30 +1,17 @@
 """The Redis cache backend behaves as Django's, with one client object per connection pool."""
 
 import threading
-import uuid
 
 import pytest
 import redis
-from django.core.cache import caches
-from django.test import override_settings
 
 from evalhub.core.cache import RedisCache
 from tests.integration.fixtures import REDIS_URL
 
-CACHE = {"cache": {"BACKEND": "evalhub.core.cache.RedisCache", "LOCATION": REDIS_URL,
-                   "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
-
 
 @pytest.fixture
-def cache():
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.ConnectionError as exc:
-        pytest.fail(f"These tests need Redis at {REDIS_URL} ({exc}).")
-    with override_settings(CACHES=CACHE):
-        backend = caches["cache"]
-        yield backend
-        backend.clear()
+def cache(redis_cache):
+    return redis_cache
 
 
 def test_it_answers_as_djangos_redis_cache(cache):

@@ -4,33 +4,16 @@ The same sequence of requests gets the same answers and the same ``Retry-After``
 ScopedRateThrottle; concurrent requests of one annotator are each counted."""
 
 import threading
-import uuid
 from types import SimpleNamespace
 
-import pytest
-import redis
-from django.core.cache import caches
-from django.test import override_settings
 from rest_framework import throttling
 
 from evalhub.core.throttling import ScopedRateThrottle
-from tests.integration.fixtures import REDIS_URL
 
-CACHE = {"default": {"BACKEND": "evalhub.core.cache.RedisCache", "LOCATION": REDIS_URL,
-                     "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
 VIEW = SimpleNamespace(throttle_scope="rating")
 RATE = {"rating": "3/min"}
 
 
-@pytest.fixture
-def redis_cache():
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.ConnectionError as exc:
-        pytest.fail(f"These tests need Redis at {REDIS_URL} ({exc}).")
-    with override_settings(CACHES=CACHE):
-        yield caches["default"]
-        caches["default"].clear()
 
 
 def _request(user_id: int) -> SimpleNamespace:
