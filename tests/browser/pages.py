@@ -18,6 +18,22 @@ document.addEventListener("securitypolicyviolation", (e) => {
 });
 """
 
+# Each tiled pane's OpenSeadragon viewport, by side: zoom over fit, the image point at its
+# centre (u, v), the image's size on screen at fit (wide, high), and whether the viewer is in
+# front (the fit picture hidden, the viewer opaque).
+TILED_VIEWS = """() => Object.fromEntries(['left', 'right'].map((side) => {
+    const view = document.querySelector(`.pane-${side} .pane-view`);
+    const viewer = OpenSeadragon.getViewer(view.querySelector('.osd-holder'));
+    const vp = viewer.viewport;
+    const size = viewer.world.getItemAt(0).getContentSize();
+    const fit = Math.min(view.clientWidth / size.x, view.clientHeight / size.y);
+    const centre = vp.viewportToImageCoordinates(vp.getCenter(true));
+    return [side, {zoom: vp.viewportToImageZoom(vp.getZoom(true)) / fit,
+                   u: centre.x / size.x, v: centre.y / size.y,
+                   wide: size.x * fit, high: size.y * fit,
+                   front: view.querySelector('.pane-img').hidden
+                          && getComputedStyle(view.querySelector('.pane-osd')).opacity === '1'}];
+}))"""
 
 
 def shown_lease(page, *, other_than: str | None = None) -> str:

@@ -10,7 +10,13 @@ from playwright.sync_api import expect
 
 from evalhub.runs.models import Image
 from tests.browser.conftest import login
-from tests.browser.pages import dismiss_instructions, images_loaded, shown_lease, until
+from tests.browser.pages import (
+    TILED_VIEWS,
+    dismiss_instructions,
+    images_loaded,
+    shown_lease,
+    until,
+)
 from tests.browser.world import build_world
 
 # A tile of a grid (not a whole level): level/col_row.format.
@@ -32,22 +38,6 @@ new MutationObserver(() => {
   }
 }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-ready']});
 """
-
-# Each tiled pane's OpenSeadragon viewport: zoom over fit and the image point at its centre;
-# and whether the viewer is in front (the fit picture hidden, the viewer opaque).
-TILED_VIEWS = """() => ['left', 'right'].map((side) => {
-    const view = document.querySelector(`.pane-${side} .pane-view`);
-    const viewer = OpenSeadragon.getViewer(view.querySelector('.osd-holder'));
-    const vp = viewer.viewport;
-    const size = viewer.world.getItemAt(0).getContentSize();
-    const fit = Math.min(view.clientWidth / size.x, view.clientHeight / size.y);
-    const centre = vp.viewportToImageCoordinates(vp.getCenter(true));
-    return {zoom: vp.viewportToImageZoom(vp.getZoom(true)) / fit,
-            u: centre.x / size.x, v: centre.y / size.y,
-            front: view.querySelector('.pane-img').hidden
-                   && getComputedStyle(view.querySelector('.pane-osd')).opacity === '1'};
-})"""
-
 
 def test_a_tiled_pair_is_drawn_from_its_fit_pictures_then_zooms_in_on_tiles(context, traffic):
     world = build_world(prompts=2, sizes=((5000, 3000), (4200, 2800)), fmt="JPEG")
@@ -76,14 +66,15 @@ def test_a_tiled_pair_is_drawn_from_its_fit_pictures_then_zooms_in_on_tiles(cont
     # the same image region all along.
     expect(page.locator(".pane[data-kind=tiles] canvas")).to_have_count(2)
     at_fit = page.evaluate(TILED_VIEWS)
-    assert not any(view["front"] for view in at_fit)
+    assert not any(view["front"] for view in at_fit.values())
     tiles_at_fit = {url for url in traffic.urls if TILE.search(url)}
     box = page.locator(".pane-left .pane-view").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
     page.mouse.wheel(0, -900)
-    page.wait_for_function(f"() => ({TILED_VIEWS})().every((view) => view.front)")
+    page.wait_for_function(f"() => Object.values(({TILED_VIEWS})()).every((view) => view.front)")
     assert {url for url in traffic.urls if TILE.search(url)} - tiles_at_fit
-    left, right = page.evaluate(TILED_VIEWS)
+    views = page.evaluate(TILED_VIEWS)
+    left, right = views["left"], views["right"]
     assert left["zoom"] > 1.5
     assert left["zoom"] == pytest.approx(right["zoom"], rel=1e-4)
     assert left["u"] == pytest.approx(right["u"], abs=1e-4)

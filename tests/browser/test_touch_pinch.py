@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from evalhub.campaigns.models import Judgment
 from tests.browser.conftest import LAPTOP, login
-from tests.browser.pages import outbox, shown_lease, until, wait_outbox_empty
+from tests.browser.pages import TILED_VIEWS, outbox, shown_lease, until, wait_outbox_empty
 from tests.browser.world import build_world, live_judgments
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -42,20 +42,6 @@ VIEWS = """() => Object.fromEntries(['left', 'right'].map(side => {
     return [side, {zoom: m.a, tx: m.e, ty: m.f, width: box.width,
                    u: (view.left + view.width / 2 - box.left) / box.width,
                    v: (view.top + view.height / 2 - box.top) / box.height}];
-}))"""
-
-# The same for tiled panes, from each OpenSeadragon viewport (zoom over fit, image point at
-# the centre).
-TILED_VIEWS = """() => Object.fromEntries(['left', 'right'].map(side => {
-    const view = document.querySelector(`.pane-${side} .pane-view`);
-    const viewer = OpenSeadragon.getViewer(view.querySelector('.osd-holder'));
-    const vp = viewer.viewport;
-    const size = viewer.world.getItemAt(0).getContentSize();
-    const fit = Math.min(view.clientWidth / size.x, view.clientHeight / size.y);
-    const centre = vp.viewportToImageCoordinates(vp.getCenter(true));
-    return [side, {zoom: vp.viewportToImageZoom(vp.getZoom(true)) / fit,
-                   u: centre.x / size.x, v: centre.y / size.y,
-                   wide: size.x * fit, high: size.y * fit}];
 }))"""
 
 # The image point (0..1) under a screen point, in the left pane (plain image).
