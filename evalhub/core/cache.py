@@ -33,7 +33,7 @@ class RedisCacheClient(DjangoRedisCacheClient):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._clients: dict[int, Any] = {}
-        self._incr_scripts: dict[int, Any] = {}
+        self._scripts: dict[tuple[int, str], Any] = {}
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
         index = self._get_connection_pool_index(write)
@@ -43,12 +43,17 @@ class RedisCacheClient(DjangoRedisCacheClient):
             client = self._clients[index] = self._client(connection_pool=self._pool(index))
         return client
 
-    def incr(self, key: Any, delta: int) -> int:
+    def script(self, key: Any, source: str) -> Any:
+        """The Lua ``source`` registered once on the (write) client that serves ``key``;
+        calling it runs EVALSHA, and sends the script only when the server lacks it."""
         client = self.get_client(key, write=True)
-        script = self._incr_scripts.get(id(client))
+        script = self._scripts.get((id(client), source))
         if script is None:
-            script = self._incr_scripts[id(client)] = client.register_script(INCR_IF_EXISTS)
-        value = script(keys=[key], args=[delta])  # EVALSHA; the script is sent when missing
+            script = self._scripts[(id(client), source)] = client.register_script(source)
+        return script
+
+    def incr(self, key: Any, delta: int) -> int:
+        value = self.script(key, INCR_IF_EXISTS)(keys=[key], args=[delta])
         if value is None:
             raise ValueError(f"Key '{key}' not found.")
         return value

@@ -41,8 +41,6 @@ return {1}
 # while processes of the code before this one still write lists).
 KEY_SUFFIX = ":window"
 
-_SCRIPTS: dict[int, Any] = {}  # id of a redis.Redis client -> its registered script
-
 
 class _OneRoundTrip(throttling.SimpleRateThrottle):
     def allow_request(self, request: Any, view: Any) -> bool:
@@ -53,12 +51,9 @@ class _OneRoundTrip(throttling.SimpleRateThrottle):
         if self.key is None:
             return True
         key = self.cache.make_and_validate_key(self.key + KEY_SUFFIX)
-        client = backend.get_client(key, write=True)
-        script = _SCRIPTS.get(id(client))
-        if script is None:
-            script = _SCRIPTS[id(client)] = client.register_script(SLIDING_WINDOW)
         self.now = self.timer()
-        answer = script(keys=[key], args=[repr(self.now), self.duration, self.num_requests,
+        window = backend.script(key, SLIDING_WINDOW)
+        answer = window(keys=[key], args=[repr(self.now), self.duration, self.num_requests,
                                           uuid.uuid4().hex])
         if answer[0] == 1:
             return True
