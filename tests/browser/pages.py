@@ -36,6 +36,16 @@ TILED_VIEWS = """() => Object.fromEntries(['left', 'right'].map((side) => {
 }))"""
 
 
+def drag_from_centre(page, selector: str, dx: float, dy: float) -> None:
+    """Press the mouse at the centre of ``selector``'s box and drag it by (dx, dy) CSS px."""
+    box = page.locator(selector).bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx, y + dy, steps=4)
+    page.mouse.up()
+
+
 def shown_lease(page, *, other_than: str | None = None) -> str:
     """Wait until a pair is fully shown (and, if given, a different one); return its lease."""
     page.wait_for_function(

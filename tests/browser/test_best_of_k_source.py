@@ -10,7 +10,7 @@ import pytest
 from evalhub.blobs.views import display_url
 from evalhub.campaigns.models import ImageReport, Lease, LeaseStatus, TaskKind
 from tests.browser.conftest import login
-from tests.browser.pages import shown_lease, until, wait_outbox_empty
+from tests.browser.pages import drag_from_centre, shown_lease, until, wait_outbox_empty
 from tests.browser.test_video_rating import _paused_together, settle, videos_for_outputs
 from tests.browser.world import SECRET_NAMES, live_judgments, picture
 from tests.builders import build_campaign
@@ -76,12 +76,7 @@ def test_the_source_is_shown_beside_the_grid_and_zooms_with_it(context, traffic,
         x, y = zoomed[side]["centre"]
         assert abs(x - sx) < 0.005 and abs(y - sy) < 0.005, side
     # Dragging the source pans the K with it.
-    box = page.locator(".pane-source .pane-view").bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] / 2 + 40, box["y"] + box["height"] / 2 + 30,
-                    steps=4)
-    page.mouse.up()
+    drag_from_centre(page, ".pane-source .pane-view", 40, 30)
     panned = page.evaluate(PANES)
     sx2, sy2 = panned["source"]["centre"]
     assert abs(sx2 - sx) > 0.01 or abs(sy2 - sy) > 0.01

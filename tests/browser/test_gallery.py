@@ -13,6 +13,7 @@ from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import blob_build_tiles
 from evalhub.runs.models import Image
 from tests.browser.conftest import login
+from tests.browser.pages import drag_from_centre
 from tests.browser.world import build_world
 from tests.leaderboards.helpers import cast, set_image_metric
 
@@ -85,12 +86,7 @@ def test_paging_two_runs_with_the_keyboard_in_sync(context, errors):
     page.wait_for_function("() => document.querySelector('#zoom-level').textContent !== '100%'")
     zoomed = _same_region(page)
     assert zoomed[0]["width"] > before[0]["width"] * 1.5
-    box = page.locator(".pane[data-side=right] .pane-view").bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] / 2 + 60, box["y"] + box["height"] / 2 + 30,
-                    steps=4)
-    page.mouse.up()
+    drag_from_centre(page, ".pane[data-side=right] .pane-view", 60, 30)
     panned = _same_region(page)
     assert panned[0]["u"] != pytest.approx(zoomed[0]["u"], abs=1e-3)
 
