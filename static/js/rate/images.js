@@ -77,6 +77,16 @@ function isWhole(pyramid, level) {
   return (pyramid.whole_levels || []).includes(level);
 }
 
+/** A level stored whole, as one picture (blobs/tiles.py whole_path); the grant ends it. */
+function wholeUrl(pyramid, level) {
+  return `${pyramid.url}${level}/whole.${pyramid.format}${pyramid.query || ""}`;
+}
+
+/** One tile of `level` (blobs/tiles.py tile_path); the grant ends it. */
+function tileUrl(pyramid, level, col, row) {
+  return `${pyramid.url}${level}/${col}_${row}.${pyramid.format}${pyramid.query || ""}`;
+}
+
 /**
  * The whole fit-level picture of `pyramid` for a pane of `paneWidth` x `paneHeight` CSS pixels
  * at `density` device pixels per CSS pixel, or null: {url, level, width, height}.
@@ -97,8 +107,7 @@ export function fitPicture(pyramid, paneWidth, paneHeight, density = window.devi
   // 1e-6: the level's size is rounded up (ceil), the shown size is not rounded at all.
   if (width < pyramid.width * fit * density - 1e-6
       || height < pyramid.height * fit * density - 1e-6) return null;
-  const url = `${pyramid.url}${level}/whole.${pyramid.format}${pyramid.query || ""}`;
-  return { url, level, width, height };
+  return { url: wholeUrl(pyramid, level), level, width, height };
 }
 
 /**
@@ -109,15 +118,14 @@ export function fitPicture(pyramid, paneWidth, paneHeight, density = window.devi
  */
 export function fitTileUrls(pyramid, paneWidth, paneHeight) {
   const level = fitLevel(pyramid, paneWidth, paneHeight);
-  const query = pyramid.query || "";
-  if (isWhole(pyramid, level)) return [`${pyramid.url}${level}/whole.${pyramid.format}${query}`];
+  if (isWhole(pyramid, level)) return [wholeUrl(pyramid, level)];
   const [levelWidth, levelHeight] = levelSize(pyramid, level);
   const cols = Math.ceil(levelWidth / pyramid.tile_size);
   const rows = Math.ceil(levelHeight / pyramid.tile_size);
   const urls = [];
   for (let col = 0; col < cols; col += 1) {
     for (let row = 0; row < rows; row += 1) {
-      urls.push(`${pyramid.url}${level}/${col}_${row}.${pyramid.format}${query}`);
+      urls.push(tileUrl(pyramid, level, col, row));
     }
   }
   return urls;
@@ -143,7 +151,6 @@ function wholeLevelSource(pyramid, paneWidth, paneHeight) {
          && Math.max(...levelSize(pyramid, single + 1)) <= size) single += 1;
   const fit = fitLevel(pyramid, paneWidth, paneHeight);
   const base = whole.has(fit) ? fit : single;
-  const query = pyramid.query || "";
   // A custom tile source (OpenSeadragon calls these hooks; the geometry is the DZI's).
   return {
     width: pyramid.width,
@@ -155,9 +162,8 @@ function wholeLevelSource(pyramid, paneWidth, paneHeight) {
     tilesUrl: pyramid.url,
     getTileWidth: (level) => (whole.has(level) ? levelSize(pyramid, level)[0] : size),
     getTileHeight: (level) => (whole.has(level) ? levelSize(pyramid, level)[1] : size),
-    getTileUrl: (level, x, y) => (whole.has(level)
-      ? `${pyramid.url}${level}/whole.${pyramid.format}${query}`
-      : `${pyramid.url}${level}/${x}_${y}.${pyramid.format}${query}`),
+    getTileUrl: (level, x, y) => (whole.has(level) ? wholeUrl(pyramid, level)
+      : tileUrl(pyramid, level, x, y)),
     getClosestLevel: () => base,
   };
 }
