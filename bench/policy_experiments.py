@@ -66,6 +66,7 @@ from ratings.policies import (
     PairPriorities,
     PairVotes,
     Posterior,
+    PriorityPolicy,
     balanced_priorities,
     bt_posterior,
     default_tier,
@@ -166,7 +167,7 @@ def kg_priorities(votes: PairVotes, *, seed: int | None = None, batch: int = 50,
                           pri.reshape(*shape, pi_.size))
 
 
-def warm_start(policy: str, warm: int):
+def warm_start(policy: str, warm: int) -> PriorityPolicy:
     """``balanced`` for the first ``warm`` votes of a campaign, then ``policy``."""
     inner = policies.POLICIES[policy]
 
@@ -178,7 +179,7 @@ def warm_start(policy: str, warm: int):
     return priorities
 
 
-def uncertainty_scaled(scale: float):
+def uncertainty_scaled(scale: float) -> PriorityPolicy:
     """``uncertainty`` with the posterior covariance times ``scale``."""
     def priorities(votes: PairVotes, *, seed: int | None = None) -> PairPriorities:
         post = bt_posterior(votes)
@@ -187,7 +188,7 @@ def uncertainty_scaled(scale: float):
     return priorities
 
 
-def eoc(power: float):
+def eoc(power: float) -> PriorityPolicy:
     """Expected opportunity cost times the information of a vote (module docstring)."""
     def priorities(votes: PairVotes, *, seed: int | None = None) -> PairPriorities:
         post = bt_posterior(votes)
@@ -201,7 +202,7 @@ def eoc(power: float):
     return priorities
 
 
-def oracle(true_beta: np.ndarray):
+def oracle(true_beta: np.ndarray) -> PriorityPolicy:
     """Told the truth (a bound, not a policy): misordered pairs, largest true gap first."""
     def priorities(votes: PairVotes, *, seed: int | None = None) -> PairPriorities:
         post = bt_posterior(votes)
