@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import kombu.pools
 import pytest
 import redis
 
@@ -91,8 +92,10 @@ def tasks_sent_to(url: str) -> Iterator[None]:
     producer pools once made, so they are dropped on the way in and out."""
 
     def reset_pools() -> None:
-        if celery_app._pool is not None:
-            celery_app._pool.force_close_all()
+        # app.pool comes from kombu's global registry (keyed by the broker URL): a pool only
+        # closed stays there and is handed back, closed, when the URL is set back ("Acquire
+        # on closed pool" in the next test of this process). reset() closes and forgets them.
+        kombu.pools.reset()
         celery_app._pool = None
         celery_app.amqp._producer_pool = None
 
