@@ -5,10 +5,15 @@ px square; default 10 s, 24 frames/s, 512 px: 240 frames), each pipeline runs in
 subprocess, so that its peak RSS (``ru_maxrss``) is its own:
 
 * ``clip``: every frame -> CLIP ViT-B/32 image embedding.
-  EvalHub: :class:`metrics.video_metrics.VideoClipScorer` (streaming decode, frames resized to
-  224 by swscale while converting to RGB, batches of 16). Naive: every frame decoded into a
-  list of PIL images (``frame.to_image()``; ``torchvision.io.read_video`` no longer exists in
-  torchvision 0.29), then open_clip's PIL transform per frame, batches of 16.
+  EvalHub: :class:`metrics.video_metrics.VideoClipScorer` (streaming decode in the calling
+  thread, frames resized to 224 by swscale while converting to RGB; the forward passes in
+  :func:`metrics.video_frames.map_in_streams`, two CPU streams of one intra-op thread each on
+  2 cores, batches of 16 / 2 streams, at most 2 x streams batches in flight). Naive: every
+  frame decoded into a list of PIL images (``frame.to_image()``; ``torchvision.io.read_video``
+  no longer exists in torchvision 0.29), then open_clip's PIL transform per frame, batches of
+  16 on torch's default intra-op threads (one per core): decode first, then compute. Both run
+  the same eager float32 open_clip model; the forward pass is ~95% of either side's CPU time
+  on 2 cores (see "Ceilings" below).
 * ``i3d``: consecutive 16-frame clips -> I3D logits (FVD features).
   EvalHub: :meth:`metrics.i3d.I3DFeatureExtractor.extract_clips` (streaming, frames resized
   one at a time in channels-last layout, BatchNorm folded, the network channels-last).
@@ -16,8 +21,13 @@ subprocess, so that its peak RSS (``ru_maxrss``) is its own:
   each through cd-fvd's ``preprocess_i3d`` and cd-fvd's own ``InceptionI3d`` holding the same
   weights (cd-fvd's way).
 * ``rendition``: the web rendition (VP9 WebM, EvalHub's options).
-  EvalHub: ``evalhub.blobs.video_display.write_rendition`` (streaming decode -> encode, plus the
-  thumbnail strip). Naive: every frame as PIL in a list, then ``VideoFrame.from_image`` -> encode.
+  EvalHub: ``evalhub.blobs.video_display.write_rendition`` (streaming: the original decoded
+  with slice threads in a thread of its own, at most 4 frames ahead of the encoder in the
+  calling thread; plus the thumbnail strip). Naive: every frame as PIL in a list (PyAV's
+  default decoder threading), then ``VideoFrame.from_image`` -> encode. Both encode with the
+  same encoder and settings: libvpx-vp9 with ``VP9_OPTIONS`` (realtime, cpu-used 8, CRF 32,
+  row multithreading) and FFmpeg's default encoder thread count (one per core); neither sets
+  a codec-context thread count, so the encoder's own threads are the same on both sides.
 
 frames/s = video frames through the pipeline per wall second, model construction excluded.
 Peak memory: the kernel's peak-RSS mark is reset after the model is built (``clear_refs``), and
@@ -27,6 +37,16 @@ the length (at most 10% or 32 MB more, whichever is larger). That holds once a c
 than what is in flight (I3D: 4 batches of 2 clips of 16 frames, 128 frames), so the memory target
 means something at the default length, not with ``--quick``. The naive rendition writes no
 thumbnail strip (EvalHub's does), which favours the naive side.
+Ceilings on the 2-core AMD EPYC host (AVX2, no AVX-512; CPU time, one thread, 2026-12-03):
+ViT-B/32's float32 forward costs ~113 ms per 224 px frame in either pipeline (its matrix
+multiplies run at ~82 GFLOP/s, MKL's sgemm peak on one core; TorchScript freeze +
+``optimize_for_inference`` 111 ms, the same values; ``torch.compile`` with freezing 141 ms
+after a 91 s compile per process), against 2.3 ms of EvalHub decoding + resizing and 6.7 ms
+of naive decoding + PIL preprocessing per frame. So CLIP's ratio is at most ~1.05x in CPU
+time and ~1.1-1.2x in wall time (naive: the decode phase single-threaded, then two threads)
+while both sides run the float32 model: 2x needs a cheaper model (bf16/int8), which would
+change the calibrated values, so it is not done. Renditions: VP9 encoding ~2.9 ms of CPU per
+512 px frame on both sides, H.264 decoding 0.6-0.8 ms; the naive side adds the RGB round trip.
 Offline, ``EVALHUB_RANDOM_WEIGHTS=1`` is set (``"uncalibrated": true``). The last printed line
 is one JSON object whose ``targets`` are booleans.
 
