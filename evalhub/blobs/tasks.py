@@ -1,5 +1,5 @@
 """Celery tasks of the blobs app (default queue): display derivatives, previews, Deep Zoom
-pyramids, video renditions."""
+pyramids (and the whole levels older ones lack), video renditions."""
 
 from dataclasses import asdict
 
@@ -9,7 +9,14 @@ from evalhub.blobs import services
 from evalhub.blobs.display import blob_make_display
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.previews import blob_make_preview
-from evalhub.blobs.tiles import CLAIM_SECONDS, TilesBusy, blob_build_tiles, needs_tiles
+from evalhub.blobs.tiles import (
+    CLAIM_SECONDS,
+    TilesBusy,
+    blob_build_tiles,
+    blob_write_whole_levels,
+    large_q,
+    needs_tiles,
+)
 from evalhub.blobs.video_display import video_make_rendition
 
 # A blob held by another build is tried again this often, for as long as a claim can last.
@@ -74,6 +81,31 @@ def blobs_build_tiles(self, blob_ids: list[int]) -> int:
         raise self.retry(args=[busy], countdown=BUSY_RETRY_SECONDS,
                          max_retries=self.max_retries + BUSY_RETRIES)
     return built
+
+
+@shared_task(
+    name="evalhub.blobs.write_whole_levels",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def blobs_write_whole_levels(blob_ids: list[int]) -> dict:
+    """Write the whole levels that the given blobs' built pyramids lack (blobs/tiles.py
+    ``blob_write_whole_levels``: pyramids built before whole levels were stored); returns the
+    levels written, already stored and not assembled (a tile missing), summed.
+
+    Safe to call with any blob ids (small images and unbuilt pyramids are skipped) and to
+    redeliver (a stored level is never written again).
+    """
+    totals = {"written": 0, "stored": 0, "unassembled": 0}
+    blobs = ImageBlob.objects.filter(large_q(), id__in=blob_ids,
+                                     tiles_built_at__isnull=False).only(
+        "id", "sha256", "width", "height", "mode", "tiles_built_at")
+    for blob in blobs:
+        done = blob_write_whole_levels(blob)
+        for key in totals:
+            totals[key] += getattr(done, key)
+    return totals
 
 
 @shared_task(

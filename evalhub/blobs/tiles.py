@@ -43,8 +43,12 @@ tiles are cut from). A page shows a 16K image at fit at one of these levels (a 7
 draws level 10, 960 x 540: four tiles), so it asks for one file per image instead of four to
 nine, and can ask for it before its tile viewer exists (static/js/rate/images.js). They add
 about a third of the two or three smallest levels to a pyramid. A pyramid built before they
-existed has none: the tile view assembles the level from its tiles in memory (at most 5 x 3
-tiles of 512 px), never writing and never touching the original.
+existed has none: a worker writes them (``evalhub.blobs.write_whole_levels``, queued for every
+built pyramid by ``manage.py backfill_whole_levels`` and for one pyramid by the tile view that
+missed one), each assembled from the level's tiles (:func:`assemble_whole_level`: at most
+5 x 3 tiles of 512 px, never the original). Until then the tile view assembles the level the
+same way for the request, in memory, without writing (a web process writes no tiles); that
+also answers if a stored whole level is ever lost.
 
 Levels follow the DZI spec: level ``L`` of ``max_level = ceil(log2(max(w, h)))`` has size
 ``ceil(w / 2**(max_level - L)) x ceil(h / 2**(max_level - L))``; level 0 is 1x1.
@@ -82,6 +86,7 @@ JPEG_QUALITY = 88
 WEBP_QUALITY = 88
 DZI_NS = "http://schemas.microsoft.com/deepzoom/2008"
 BUILD_TASK = "evalhub.blobs.build_tiles"
+WHOLE_LEVELS_TASK = "evalhub.blobs.write_whole_levels"
 # A build holds its blob this long at most; a 16K build takes seconds to a minute, so only a
 # crashed build's claim ever runs out.
 CLAIM_SECONDS = 15 * 60
@@ -290,6 +295,55 @@ def assemble_whole_level(sha256: str, pyramid: Pyramid, level: int, fmt: str) ->
             with default_storage.open(name, "rb") as handle, Image.open(handle) as tile:
                 level_image.paste(tile.convert(mode), (left, top))
     return _encode(level_image, fmt)
+
+
+@dataclass(frozen=True)
+class WholeLevels:
+    """What :func:`blob_write_whole_levels` did for one pyramid: levels ``written``, levels
+    already ``stored``, and levels ``unassembled`` because one of their tiles is missing."""
+
+    written: int = 0
+    stored: int = 0
+    unassembled: int = 0
+
+
+def blob_write_whole_levels(blob: ImageBlob) -> WholeLevels:
+    """Write the whole levels (module doc) that the blob's complete pyramid lacks, each
+    assembled from the level's tiles, so a pyramid built before whole levels existed gets them
+    without being rebuilt (the original is never read: a few MB of memory at most).
+
+    Idempotent: a stored level is left alone, so a second run writes nothing; two runs at once
+    write equal bytes (``_put``). A blob without a complete pyramid gets nothing here (its
+    build writes them). ``blob`` needs ``sha256``, ``width``, ``height``, ``mode`` and
+    ``tiles_built_at`` loaded; the tiles' format is the one the page asks for
+    (``tile_format(mode)``, serving/payloads.py).
+    """
+    if not needs_tiles(blob) or blob.tiles_built_at is None:
+        return WholeLevels()
+    pyramid = Pyramid(blob.width, blob.height)
+    fmt = tile_format(blob.mode)
+    written = stored = unassembled = 0
+    for level in pyramid.whole_levels():
+        name = whole_path(blob.sha256, level, fmt)
+        if default_storage.exists(name):
+            stored += 1
+            continue
+        try:
+            data = assemble_whole_level(blob.sha256, pyramid, level, fmt)
+        except FileNotFoundError:  # a tile is missing: nothing to assemble from
+            unassembled += 1
+            continue
+        _put(name, data)
+        written += 1
+    return WholeLevels(written=written, stored=stored, unassembled=unassembled)
+
+
+def whole_levels_requested(blob_id: int) -> None:
+    """Queue the writing of a pyramid's missing whole levels (at most once per
+    ``REQUEST_BUILD_SECONDS`` per blob, per cache): what the tile view calls when it had to
+    assemble one for a request."""
+    if cache.add(f"whole-levels-requested:{blob_id}", 1, REQUEST_BUILD_SECONDS):
+        enqueue_on_commit(WHOLE_LEVELS_TASK, [blob_id])
 
 
 def _claim(blob: ImageBlob) -> bool:

@@ -39,6 +39,7 @@ from evalhub.blobs.tiles import (
     needs_tiles,
     tile_path,
     tiles_ready_or_requested,
+    whole_levels_requested,
     whole_path,
 )
 from evalhub.campaigns.models import Campaign, TaskKind
@@ -144,6 +145,7 @@ def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
 class _Known:
     """What a tile request needs of a blob; never changes for a display token."""
 
+    pk: int
     sha256: str
     width: int
     height: int
@@ -156,7 +158,7 @@ _WHOLE_STORED_KEPT = 20_000
 
 
 def _remember(token: str, blob: ImageBlob) -> _Known:
-    known = _Known(blob.sha256, blob.width, blob.height)
+    known = _Known(blob.pk, blob.sha256, blob.width, blob.height)
     if len(_KNOWN) >= _KNOWN_KEPT:
         _KNOWN.clear()
     _KNOWN[token] = known
@@ -252,9 +254,10 @@ def tile_image(request: HttpRequest, token: str, level: str, col: str, row: str,
 
 @require_GET
 def tile_whole(request: HttpRequest, token: str, level: str, ext: str) -> HttpResponse:
-    """A whole level of the pyramid as one picture (blobs/tiles.py ``whole_levels``); for a
-    pyramid built before they were stored, assembled from its tiles in memory (never
-    written here, never from the original)."""
+    """A whole level of the pyramid as one picture (blobs/tiles.py ``whole_levels``). A
+    pyramid built before they were stored gets them written by a worker (queued here, and by
+    ``manage.py backfill_whole_levels``); until then this request's level is assembled from
+    its tiles in memory (never written here, never from the original)."""
     known = _tile_blob(request, token)
     pyramid = Pyramid(known.width, known.height)
     if int(level) not in pyramid.whole_levels():
@@ -269,6 +272,7 @@ def tile_whole(request: HttpRequest, token: str, level: str, ext: str) -> HttpRe
         data = assemble_whole_level(known.sha256, pyramid, int(level), ext)
     except (OSError, UnidentifiedImageError) as exc:  # FileNotFoundError: a tile is missing
         raise Http404("No such level.") from exc
+    whole_levels_requested(known.pk)  # written once by a worker, then served from storage
     response = HttpResponse(data, content_type=_content_type(ext))
     response["Cache-Control"] = TILE_CACHE_CONTROL
     return response
