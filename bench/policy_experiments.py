@@ -70,6 +70,8 @@ from ratings.policies import (
     balanced_priorities,
     bt_posterior,
     default_tier,
+    order_gain,
+    tiered_priorities,
 )
 
 
@@ -184,7 +186,7 @@ def uncertainty_scaled(scale: float) -> PriorityPolicy:
     def priorities(votes: PairVotes, *, seed: int | None = None) -> PairPriorities:
         post = bt_posterior(votes)
         post = Posterior(beta=post.beta, cov=post.cov * scale)
-        return policies._tiered(policies._order_gain(post), default_tier(votes.n))
+        return tiered_priorities(order_gain(post), default_tier(votes.n))
     return priorities
 
 
@@ -198,7 +200,7 @@ def eoc(power: float) -> PriorityPolicy:
         score = p * (1 - p) * sd ** power * (norm.pdf(h) - h * norm.cdf(-h))
         diag = np.arange(votes.n)
         score[..., diag, diag] = 0.0
-        return policies._tiered(score, default_tier(votes.n))
+        return tiered_priorities(score, default_tier(votes.n))
     return priorities
 
 

@@ -69,16 +69,20 @@ __all__ = [
     "PairPriorities",
     "PairVotes",
     "Posterior",
+    "PriorityPolicy",
     "active_priorities",
     "balanced_priorities",
     "bootstrap_intervals",
     "bt_posterior",
+    "default_tier",
     "infogain_priorities",
     "interval_overlap",
+    "order_gain",
     "overlap_matrix",
     "policy_priorities",
     "serve_pairs",
     "thompson_priorities",
+    "tiered_priorities",
     "top_priorities",
     "uncertainty_priorities",
     "uniform_pairs",
@@ -379,9 +383,20 @@ def active_priorities(votes: PairVotes, *, seed: int | None = None,
     return PairPriorities.from_matrix(overlap / (1.0 + votes.games))
 
 
-def _tiered(score: npt.NDArray[np.float64], tier: int) -> PairPriorities:
-    """Priorities from a pair score: the ``tier`` best pairs share priority 1, the rest get
-    ``score / max score`` scaled below 1 (served only once the tier's tasks are used up)."""
+def tiered_priorities(score: npt.ArrayLike, tier: int) -> PairPriorities:
+    """Priorities from a pair score: the ``tier`` best pairs share the top priority.
+
+    The ``tier`` pairs of highest score :math:`s_{ij}` get priority 1, every other pair
+    :math:`0.999\\, s_{ij} / \\max s` (below the tier; 0 when no score is positive).
+
+    ``score`` is a symmetric (..., n, n) matrix (one campaign or a stack; only the upper
+    triangle is read).  Equal scores are ranked in ``numpy.triu_indices`` order.  The serving
+    order hands every vote to the top tier until the next refresh (the rest are served only once
+    the tier's tasks run out), so a tier of several pairs spreads a refresh window's votes over
+    them instead of sending all to one pair.  The building block of :func:`uncertainty_priorities`
+    and :func:`top_priorities`, public so that candidate policies (``bench/policy_experiments.py``)
+    tier their own scores the same way.
+    """
     pri = PairPriorities.from_matrix(score)
     s = pri.priority
     top = np.argsort(-s, axis=-1, kind="stable")[..., :max(1, tier)]
@@ -391,8 +406,8 @@ def _tiered(score: npt.NDArray[np.float64], tier: int) -> PairPriorities:
     return PairPriorities(pri.i, pri.j, rest)
 
 
-def _order_gain(post: Posterior) -> npt.NDArray[np.float64]:
-    """Information one more vote on (i, j) gives about their order.
+def order_gain(post: Posterior) -> npt.NDArray[np.float64]:
+    """Information one more vote on (i, j) gives about their order, shape (..., n, n).
 
     .. math::
 
@@ -420,14 +435,14 @@ def default_tier(n: int) -> int:
 def uncertainty_priorities(votes: PairVotes, *, seed: int | None = None,
                            tier: int | None = None,
                            init: npt.ArrayLike | None = None) -> PairPriorities:
-    """New policy: the pairs whose order one vote informs most (:func:`_order_gain`).
+    """New policy: the pairs whose order one vote informs most (:func:`order_gain`).
 
     The ``tier`` (default :func:`default_tier`) highest-scoring pairs share the top priority,
     so between refreshes the serving order spreads votes over them instead of sending all to
     one pair.
     """
-    gain = _order_gain(bt_posterior(votes, init=init))
-    return _tiered(gain, default_tier(votes.n) if tier is None else tier)
+    gain = order_gain(bt_posterior(votes, init=init))
+    return tiered_priorities(gain, default_tier(votes.n) if tier is None else tier)
 
 
 def top_priorities(votes: PairVotes, *, seed: int | None = None, tier: int | None = None,
@@ -436,7 +451,7 @@ def top_priorities(votes: PairVotes, *, seed: int | None = None, tier: int | Non
 
     .. math:: s_{ij} = g_{ij}\\,\\left(\\pi_i + \\pi_j + \\frac{2}{n}\\right)
 
-    with :math:`g` the order gain of :func:`_order_gain` and :math:`\\pi_i` the posterior
+    with :math:`g` the order gain of :func:`order_gain` and :math:`\\pi_i` the posterior
     probability that run ``i`` is the strongest (``draws`` samples of the Laplace posterior,
     seeded with ``seed``).  :math:`2/n` is what :math:`\\pi_i + \\pi_j` would be if every run
     were equally likely to be best: pairs of two hopeless runs keep that share of the order
@@ -446,8 +461,8 @@ def top_priorities(votes: PairVotes, *, seed: int | None = None, tier: int | Non
     post = bt_posterior(votes, init=init)
     best = post.best_probability(draws, np.random.default_rng(seed))
     n = votes.n
-    score = _order_gain(post) * (best[..., :, None] + best[..., None, :] + 2.0 / n)
-    return _tiered(score, default_tier(votes.n) if tier is None else tier)
+    score = order_gain(post) * (best[..., :, None] + best[..., None, :] + 2.0 / n)
+    return tiered_priorities(score, default_tier(votes.n) if tier is None else tier)
 
 
 #: Votes the infogain policy expects between two refreshes of the priorities (production

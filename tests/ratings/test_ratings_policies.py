@@ -17,8 +17,10 @@ from ratings.policies import (
     bt_posterior,
     infogain_priorities,
     interval_overlap,
+    order_gain,
     serve_pairs,
     thompson_priorities,
+    tiered_priorities,
     top_priorities,
     uncertainty_priorities,
     uniform_pairs,
@@ -148,6 +150,30 @@ def test_uncertainty_serves_the_undecided_pairs_and_spreads_them_over_a_tier():
     top_pairs = {(int(pri.i[k]), int(pri.j[k])) for k in pri.top_tier}
     assert (1, 2) in top_pairs
     assert pri.matrix(6)[0, 5] < 0.01  # 1600 Elo apart: nothing left to learn about the order
+
+
+def test_a_tier_of_the_best_scored_pairs_shares_the_top_priority_and_the_rest_follow_the_score():
+    score = np.array([[0.0, 4.0, 1.0, 2.0],
+                      [4.0, 0.0, 8.0, 0.5],
+                      [1.0, 8.0, 0.0, 3.0],
+                      [2.0, 0.5, 3.0, 0.0]])
+    pri = tiered_priorities(score, 2)
+    matrix = pri.matrix(4)
+    assert matrix[1, 2] == matrix[0, 1] == 1.0  # the two best pairs (8 and 4)
+    # Below the tier, priority 0.999 * score / max score: served only after the tier.
+    assert matrix[2, 3] == pytest.approx(0.999 * 3 / 8)
+    assert matrix[1, 3] == pytest.approx(0.999 * 0.5 / 8)
+    stacked = tiered_priorities(np.stack([score, score[::-1, ::-1]]), 2)
+    assert np.array_equal(stacked.priority[0], pri.priority)
+
+
+def test_the_order_gain_is_largest_for_an_undecided_pair_and_vanishes_for_a_settled_one():
+    _, votes = _votes(np.array([600.0, 1000, 1000, 1400, 1800, 2200]), 600, seed=4,
+                      tie_rate=0.0)
+    gain = order_gain(bt_posterior(votes))
+    assert np.allclose(gain, gain.T) and (np.diag(gain) == 0).all()
+    assert gain[1, 2] == pytest.approx(gain.max())  # the two equal runs
+    assert gain[0, 5] < 1e-3 * gain[1, 2]  # 1600 Elo apart
 
 
 def test_top_focuses_on_the_contenders_for_first_place():
