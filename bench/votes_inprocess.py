@@ -21,6 +21,13 @@ database, and prints each tree's median: the same machine load for all of them.
 
     python bench/votes_inprocess.py --database-url postgres://postgres@127.0.0.1:5432/scratch
     python bench/votes_inprocess.py ... --profile /tmp/vote.prof   # cProfile of the votes
+    python bench/votes_inprocess.py ... --statements   # PostgreSQL CPU per kind of statement
+
+``--statements``: the backend's CPU time (``/proc/<pid>/schedstat``, nanoseconds) around each
+statement the ORM sends (Django's ``execute_wrapper``), summed per kind (the verb and the
+outermost table) and divided by the votes; "other" is the rest of the backend's CPU (BEGIN and
+COMMIT, which psycopg sends outside the wrapper, and the protocol between statements). Reading
+``/proc`` costs web CPU, so a round with ``--statements`` says nothing about the web figure.
 
 Prints human-readable lines, then one JSON object as the last line.
 """
@@ -33,6 +40,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -47,8 +55,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"
 _spec = importlib.util.spec_from_file_location("bench_votes", REPO / "bench" / "votes.py")
 votes = sys.modules["bench_votes"] = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(votes)
-process_cpu, psql, seed_script_of, server_url = (
-    votes.process_cpu, votes.psql, votes.seed_script_of, votes.server_url)
+psql, seed_script_of, server_url = (
+    votes.psql, votes.seed_script_of, votes.server_url)
 
 
 def settings_env(database_url: str, cache_url: str) -> dict[str, str]:
@@ -144,8 +152,51 @@ def signed_in_again(sessionid: str) -> str:
     return session.session_key
 
 
+def backend_ns(pid: int) -> int:
+    """Nanoseconds the process has run on a CPU (the first field of ``schedstat``)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+
+
+_OUTERMOST = re.compile(r'^(SELECT|INSERT INTO|UPDATE|DELETE FROM)\b')
+
+
+def statement_kind(sql: str) -> str:
+    """"SELECT campaigns_lease", "UPDATE campaigns_comparisontask", ...: the verb and the
+    table the statement reads or writes at its outermost level (subqueries skipped)."""
+    verb = _OUTERMOST.match(sql)
+    if verb is None:
+        return sql.split(None, 1)[0] if sql.strip() else "?"
+    if verb[1] != "SELECT":
+        return f"{verb[1].split()[0]} {sql[verb.end():].split()[0].strip(chr(34))}"
+    depth = 0
+    for match in re.finditer(r'[()]|\bFROM\s+"(\w+)"', sql):
+        if match[0] == "(":
+            depth += 1
+        elif match[0] == ")":
+            depth -= 1
+        elif depth == 0:
+            return f"SELECT {match[1]}"
+    return "SELECT"
+
+
+class StatementCpu:
+    """Django ``execute_wrapper``: the backend's CPU per statement kind."""
+
+    def __init__(self, backend: int) -> None:
+        self.backend, self.ns, self.calls = backend, {}, {}
+
+    def __call__(self, execute, sql, params, many, context):
+        before = backend_ns(self.backend)
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            kind = statement_kind(sql)
+            self.ns[kind] = self.ns.get(kind, 0) + backend_ns(self.backend) - before
+            self.calls[kind] = self.calls.get(kind, 0) + 1
+
+
 def measure(seeded: dict, auth: str, votes: int, warmup: int, annotators: int,
-            profile: Path | None) -> dict:
+            profile: Path | None, statements: bool = False) -> dict:
     """In this process (with the tree's evalhub on sys.path): the figures of ``votes`` votes."""
     import django
 
@@ -188,24 +239,38 @@ def measure(seeded: dict, auth: str, votes: int, warmup: int, annotators: int,
         import cProfile
 
         profiler = cProfile.Profile(time.process_time)  # CPU, not waits
-    pg_before = process_cpu([backend])[backend][1]
+    by_statement = StatementCpu(backend) if statements else None
+    pg_before = backend_ns(backend)
     web_before, wall_before = time.process_time(), time.perf_counter()
     if profiler:
         profiler.enable()
-    for index in range(votes):
-        people[index % annotators].vote()
+    if by_statement:
+        with connection.execute_wrapper(by_statement):
+            for index in range(votes):
+                people[index % annotators].vote()
+    else:
+        for index in range(votes):
+            people[index % annotators].vote()
     if profiler:
         profiler.disable()
     web, wall = time.process_time() - web_before, time.perf_counter() - wall_before
-    pg = process_cpu([backend])[backend][1] - pg_before
+    pg = (backend_ns(backend) - pg_before) / 1e9
     gc.callbacks.remove(on_gc)
     if profiler:
         profiler.dump_stats(profile)
     import evalhub
 
-    return {"evalhub": evalhub.__file__, "web_ms": 1000 * web / votes,
-            "postgres_ms": 1000 * pg / votes, "total_ms": 1000 * (web + pg) / votes,
-            "wall_ms": 1000 * wall / votes, "gc_ms": 1000 * sum(collecting) / votes}
+    figures = {"evalhub": evalhub.__file__, "web_ms": 1000 * web / votes,
+               "postgres_ms": 1000 * pg / votes, "total_ms": 1000 * (web + pg) / votes,
+               "wall_ms": 1000 * wall / votes, "gc_ms": 1000 * sum(collecting) / votes}
+    if by_statement:
+        per_vote = {kind: round(ns / 1e6 / votes, 3) for kind, ns in sorted(
+            by_statement.ns.items(), key=lambda item: -item[1])}
+        per_vote["other"] = round(1000 * pg / votes - sum(per_vote.values()), 3)
+        figures["postgres_ms_by_statement"] = per_vote
+        figures["statements_per_vote"] = {kind: round(n / votes, 2)
+                                          for kind, n in by_statement.calls.items()}
+    return figures
 
 
 def main() -> None:
@@ -221,6 +286,9 @@ def main() -> None:
     parser.add_argument("--trees", type=Path, nargs="+", default=[REPO],
                         help="checkouts to measure in turn (default: this one)")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the votes here")
+    parser.add_argument("--statements", action="store_true",
+                        help="PostgreSQL CPU per kind of statement (the web figure is then "
+                             "not valid)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # a round, in its own process
     args = parser.parse_args()
     env = {**os.environ, **settings_env(args.database_url, args.cache_url)}
@@ -231,7 +299,8 @@ def main() -> None:
         assert "evalhub" not in sys.modules
         sys.path.insert(0, os.getcwd())
         print(json.dumps(measure(json.loads(Path(args.measure).read_text()), args.auth,
-                                 args.votes, args.warmup, args.annotators, args.profile)))
+                                 args.votes, args.warmup, args.annotators, args.profile,
+                                 args.statements)))
         return
     seeded = seed(args.trees[0], env, args.database_url, args.annotators)
     seed_file = Path(f"/tmp/votes-inprocess-{os.getpid()}.json")
@@ -247,6 +316,8 @@ def main() -> None:
                            "--annotators", str(args.annotators)]
                 if args.profile:
                     command += ["--profile", f"{args.profile}.{tree.name}.{round_}"]
+                if args.statements:
+                    command += ["--statements"]
                 out = subprocess.run(command, cwd=tree, capture_output=True, text=True,
                                      env={**env, "PYTHONPATH": str(tree)})
                 if out.returncode:
@@ -258,10 +329,14 @@ def main() -> None:
                 print(f"round {round_} {tree}: web {row['web_ms']:.2f} ms, PostgreSQL "
                       f"{row['postgres_ms']:.2f} ms, total {row['total_ms']:.2f} ms per vote",
                       flush=True)
+                if "postgres_ms_by_statement" in row:
+                    print(f"  PostgreSQL ms per vote by statement: "
+                          f"{row['postgres_ms_by_statement']}\n  statements per vote: "
+                          f"{row['statements_per_vote']}", flush=True)
     finally:
         seed_file.unlink()
     medians = {tree: {key: round(statistics.median(r[key] for r in rows), 2)
-                      for key in rows[0] if key != "evalhub"}
+                      for key in rows[0] if key.endswith("_ms")}
                for tree, rows in figures.items()}
     for tree, median in medians.items():
         print(f"median {tree}: {median}")
