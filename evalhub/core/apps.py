@@ -7,6 +7,8 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from evalhub.core.prepared import cache_long_statement_conversion
         from evalhub.core.receivers import connect_vote_counter
 
         connect_vote_counter()
+        cache_long_statement_conversion()

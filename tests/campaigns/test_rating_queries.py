@@ -164,3 +164,30 @@ def test_the_raters_vote_count_reads_only_the_raters_entries_even_in_a_generic_p
     # every campaign would grow with votes that are not this rater's here.
     assert "judgment_rater_idx" in plan, plan
     assert "Filter" not in plan, plan
+
+
+def test_psycopg_remembers_the_conversion_of_every_statement_of_a_vote():
+    """psycopg converts a statement's placeholders on every execute unless the statement is
+    short enough for its cache; the lease lock and the serving walk are longer than its
+    default limit (evalhub/core/prepared.py raises it)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("psycopg's statement cache")
+    from psycopg import _queries
+
+    world = build_campaign(prompts=8)
+    client = Client()
+    client.force_login(world.annotators[0])
+    campaign_id = world.campaign.pk
+    lease = client.post(f"/api/v1/rate/{campaign_id}/next/", {},
+                        content_type="application/json").json()["lease"]
+    sent = []
+
+    def record(execute, sql, params, many, context):
+        sent.append(sql)  # as psycopg gets it, with its placeholders
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        _vote_and_next(client, campaign_id, lease)
+    longest = max(len(sql.encode()) for sql in sent)
+    assert longest > 4096  # psycopg's own limit: the case this is about
+    assert longest <= _queries.MAX_CACHED_STATEMENT_LENGTH

@@ -70,3 +70,70 @@ def test_incr_is_one_round_trip(cache, monkeypatch):
     assert cache.incr("count") == 2
     assert cache.incr("count") == 3
     assert sent == ["EVALSHA", "EVALSHA"]
+
+
+def test_a_remembered_value_is_answered_without_a_round_trip_until_its_memo_runs_out(
+        cache, monkeypatch):
+    from evalhub.core import cache as module
+
+    cache.set("ready", True, 30)
+    assert module.remembered_get("ready", remember_s=10, cache=cache) is True
+    raw = redis.Redis.from_url(REDIS_URL)
+    raw.delete(cache.make_and_validate_key("ready"))  # another process's write
+    assert module.remembered_get("ready", remember_s=10, cache=cache) is True
+    clock = module.time.monotonic() + 11
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock)
+    assert module.remembered_get("ready", remember_s=10, cache=cache) is None
+
+
+def test_a_miss_is_not_remembered_and_this_process_writes_drop_the_memo(cache):
+    from evalhub.core.cache import remembered_get
+
+    assert remembered_get("later", remember_s=10, cache=cache) is None
+    cache.set("later", 1, 30)
+    assert remembered_get("later", remember_s=10, cache=cache) == 1
+    cache.set("later", 2, 30)
+    assert remembered_get("later", remember_s=10, cache=cache) == 2
+    cache.delete("later")
+    assert remembered_get("later", remember_s=10, cache=cache) is None
+    cache.set("later", 3, 30)
+    assert remembered_get("later", remember_s=10, cache=cache) == 3
+    cache.clear()
+    assert remembered_get("later", remember_s=10, cache=cache) is None
+
+
+def test_a_remembered_add_claims_once_and_refuses_without_a_round_trip_meanwhile(
+        cache, monkeypatch):
+    from evalhub.core import cache as module
+
+    assert module.remembered_add("claim", 1, 2, remember_s=1, cache=cache) is True
+    assert module.remembered_add("claim", 1, 2, remember_s=1, cache=cache) is False
+    raw = redis.Redis.from_url(REDIS_URL)
+    raw.delete(cache.make_and_validate_key("claim"))  # the claim ran out elsewhere
+    assert module.remembered_add("claim", 1, 2, remember_s=1, cache=cache) is False
+    clock = module.time.monotonic() + 1.5
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock)
+    assert module.remembered_add("claim", 1, 2, remember_s=1, cache=cache) is True
+
+
+def test_another_process_claim_is_remembered_as_refused(cache):
+    from evalhub.core.cache import remembered_add
+
+    raw = redis.Redis.from_url(REDIS_URL)
+    raw.set(cache.make_and_validate_key("claim"), 1, ex=30)  # claimed by another process
+    assert remembered_add("claim", 1, 30, remember_s=1, cache=cache) is False
+    raw.delete(cache.make_and_validate_key("claim"))
+    assert remembered_add("claim", 1, 30, remember_s=1, cache=cache) is False
+
+
+def test_with_the_local_memory_cache_the_helpers_are_get_and_add():
+    from django.core.cache.backends.locmem import LocMemCache
+
+    from evalhub.core.cache import remembered_add, remembered_get
+
+    local = LocMemCache("memo-test", {})
+    assert remembered_add("k", 1, 30, remember_s=10, cache=local) is True
+    assert remembered_add("k", 1, 30, remember_s=10, cache=local) is False
+    assert remembered_get("k", remember_s=10, cache=local) == 1
+    local.delete("k")
+    assert remembered_get("k", remember_s=10, cache=local) is None

@@ -14,9 +14,11 @@ renditions are queued again like missing pyramids.
 
 Cost: two aggregate queries (images, videos) per campaign, process and
 ``PREPARING_CACHE_SECONDS`` while the campaign is preparing; once it is ready the fact is
-cached for ``READY_CACHE_SECONDS``, so a vote on a ready campaign (with or without large
-images or videos) normally costs no query here. A task added later (a gold pair, a rebuild)
-is seen when that entry runs out.
+cached for ``READY_CACHE_SECONDS``, and each process keeps it ``READY_MEMO_SECONDS`` more
+without asking the shared cache (evalhub/core/cache.py ``remembered_get``), so a vote on a
+ready campaign (with or without large images or videos) normally costs neither a query nor a
+Redis round trip here. A task added later (a gold pair, a rebuild) is seen when that entry
+runs out.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.tiles import BUILD_TASK, REQUEST_BUILD_SECONDS, large_q
 from evalhub.blobs.video_services import RENDITION_TASK
 from evalhub.campaigns.models import Campaign, CampaignStatus, ComparisonTask, TaskImage
+from evalhub.core.cache import remembered_get
 from evalhub.core.queueing import enqueue_on_commit
 
 READY_CACHE_SECONDS = 600
+READY_MEMO_SECONDS = 10
 PREPARING_CACHE_SECONDS = 3
 
 
@@ -114,7 +118,7 @@ def campaign_images_preparing(campaign: Campaign) -> ImagesPreparing | None:
     the progress, after queueing the missing builds. Cached: see the module doc; a campaign
     still building its tasks is never cached as ready (it has no tasks yet)."""
     campaign_id = campaign.pk
-    if cache.get(_ready_key(campaign_id)):
+    if remembered_get(_ready_key(campaign_id), remember_s=READY_MEMO_SECONDS):
         return None
     progress_key = f"campaign-images-progress:{campaign_id}"
     cached = cache.get(progress_key)
