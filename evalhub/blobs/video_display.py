@@ -109,14 +109,17 @@ def write_rendition(source: BinaryIO, rendition: BinaryIO, strip: BinaryIO, *,
             thumbs: Thumbs = []
             count = 0
             decoded = _pictures(reader, stream, width, height, total)
-            for picture, thumb in _prefetched(decoded, DECODE_AHEAD):
-                picture.pts = count
-                picture.time_base = Fraction(1) / rate
-                for packet in out.encode(picture):
-                    writer.mux(packet)
-                if thumb is not None:
-                    thumbs = _keep_spread([*thumbs, (count, thumb)], total)
-                count += 1
+            # closing: an encoder error stops and joins the decoding thread before the reader
+            # closes.
+            with contextlib.closing(_prefetched(decoded, DECODE_AHEAD)) as pictures:
+                for picture, thumb in pictures:
+                    picture.pts = count
+                    picture.time_base = Fraction(1) / rate
+                    for packet in out.encode(picture):
+                        writer.mux(packet)
+                    if thumb is not None:
+                        thumbs = _keep_spread([*thumbs, (count, thumb)], total)
+                    count += 1
             for packet in out.encode():
                 writer.mux(packet)
     keep = set(strip_indices(count))
