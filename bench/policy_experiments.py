@@ -27,6 +27,18 @@ Candidates:
 ``eoc<k>``
     Expected opportunity cost: ``p(1-p) s^k (phi(h) - h Phi(-h))``, ``h = |d| / s`` (the
     expected true gap of a misordered pair, times the information of a vote).
+``sharp<k>``
+    ``uncertainty`` with a sharper or flatter Gaussian factor: ``p(1-p) v exp(-k d^2 / 2v)``
+    (``k = 1`` is ``uncertainty``).
+``adjacent<r>``
+    ``uncertainty``'s score on the pairs at most ``r`` places apart in the posterior mode's
+    ranking only (the rest times 1e-3): sort refinement, votes on neighbours.
+``horizon<F>``
+    The misordered pairs expected once ``F`` times the votes so far (at least 200) have been
+    spread uniformly over the pairs: each pair's loss weight is the exact slope
+    :func:`misorder_slope` of its misorder in its final variance, and a pair's score is how
+    fast its votes lower the weighted final variances, ``p(1-p) x^T S L_w S x`` (``S`` the
+    final covariance, ``L_w`` the Laplacian of the weights).  The tier is the ``n / 2`` best.
 ``oracle``
     *Told the truth* (not a policy: a bound): the tier is the pairs the posterior mode orders
     wrongly, those with the largest true gap first, then ``uncertainty``'s order.  What a
@@ -49,6 +61,7 @@ import json
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -111,6 +124,83 @@ def _misorder_table(h: np.ndarray, r: np.ndarray) -> np.ndarray:
     fx, fy = x - x0, y - y0
     return ((_TABLE[x0, y0] * (1 - fy) + _TABLE[x0, y0 + 1] * fy) * (1 - fx)
             + (_TABLE[x0 + 1, y0] * (1 - fy) + _TABLE[x0 + 1, y0 + 1] * fy) * fx)
+
+
+def misorder_slope(d: np.ndarray, s2: np.ndarray, st2: np.ndarray) -> np.ndarray:
+    """Slope of a pair's final misorder in its final variance, exact.
+
+    Now the pair's difference is ``N(d, s^2)``; once votes have shrunk its variance to
+    ``st^2`` the estimate has moved by ``N(0, r^2)``, ``r^2 = s^2 - st^2``, and the chance that
+    its sign is wrong is :func:`misorder_after` ``M``.  Writing ``M`` with the bivariate normal
+    CDF and differentiating (the derivative in the correlation is the bivariate density; the
+    terms in ``Phi`` cancel because ``y - rho x = 0`` here):
+
+    .. math:: \\frac{\\partial M}{\\partial s_t^2} = \\frac{e^{-d^2 / 2 r^2}}{2 \\pi\\, r\\, s_t}.
+
+    Near ``r = 0`` (few votes to come) the weight is a spike at ``d = 0``: a one-step lookahead
+    (``kg``) values only coin-flip pairs, which a few votes cannot settle; a longer horizon
+    (larger ``r``) spreads the weight over pairs a few standard deviations apart.  Nats.
+    """
+    r2 = np.maximum(s2 - st2, 1e-12)
+    return np.exp(-0.5 * d * d / r2) / (2.0 * np.pi * np.sqrt(r2 * np.maximum(st2, 1e-12)))
+
+
+def _laplacian(weight: np.ndarray) -> np.ndarray:
+    """Graph Laplacian of symmetric pair weights, (..., n, n) (the diagonal of ``weight``
+    ignored)."""
+    n = weight.shape[-1]
+    diag = np.arange(n)
+    lap = -np.array(weight, dtype=float)
+    lap[..., diag, diag] = 0.0
+    lap[..., diag, diag] = -lap.sum(axis=-1)
+    return lap
+
+
+def horizon_priorities(votes: PairVotes, *, seed: int | None = None, factor: float = 1.0,
+                       floor: float = 200.0) -> PairPriorities:
+    """The ``horizon<F>`` candidate (module docstring), ``F = factor``."""
+    post = bt_posterior(votes)
+    n = votes.n
+    shape = post.beta.shape[:-1]
+    beta = post.beta.reshape(-1, n)
+    cov = post.cov.reshape(-1, n, n)
+    total = votes.games.reshape(-1, n, n).sum(axis=(1, 2)) / 2
+    future = np.maximum(factor * total, floor)
+    p = expit(beta[:, :, None] - beta[:, None, :])
+    info = p * (1.0 - p)
+    pairs = n * (n - 1) / 2
+    cov_t = np.linalg.inv(np.linalg.inv(cov) + (future / pairs)[:, None, None] * _laplacian(info))
+    final = Posterior(beta=beta, cov=cov_t)
+    d = beta[:, :, None] - beta[:, None, :]
+    weight = misorder_slope(d, Posterior(beta=beta, cov=cov).diff_var(), final.diff_var())
+    sandwich = cov_t @ _laplacian(weight) @ cov_t
+    score = info * Posterior(beta=beta, cov=sandwich).diff_var()
+    score[:, np.arange(n), np.arange(n)] = 0.0
+    return tiered_priorities(score.reshape(*shape, n, n), default_tier(n))
+
+
+def sharp_priorities(votes: PairVotes, *, seed: int | None = None, k: float = 1.0
+                     ) -> PairPriorities:
+    """The ``sharp<k>`` candidate: ``p(1-p) v exp(-k d^2 / 2v)``, tiered as ``uncertainty``."""
+    post = bt_posterior(votes)
+    v = np.maximum(post.diff_var(), 1e-12)
+    d = post.beta[..., :, None] - post.beta[..., None, :]
+    p = post.win_prob()
+    score = p * (1.0 - p) * v * np.exp(-0.5 * k * d * d / v)
+    diag = np.arange(votes.n)
+    score[..., diag, diag] = 0.0
+    return tiered_priorities(score, default_tier(votes.n))
+
+
+def adjacent_priorities(votes: PairVotes, *, seed: int | None = None, places: int = 2
+                        ) -> PairPriorities:
+    """The ``adjacent<r>`` candidate: :func:`ratings.policies.order_gain` on the pairs at most
+    ``places`` apart in the posterior mode's ranking (the rest scaled by 1e-3)."""
+    post = bt_posterior(votes)
+    gain = order_gain(post)
+    rank = np.argsort(np.argsort(-post.beta, axis=-1), axis=-1)
+    apart = np.abs(rank[..., :, None] - rank[..., None, :])
+    return tiered_priorities(np.where(apart <= places, gain, 1e-3 * gain), default_tier(votes.n))
 
 
 def kg_priorities(votes: PairVotes, *, seed: int | None = None, batch: int = 50,
@@ -239,6 +329,12 @@ def main() -> None:
             policies.POLICIES[name] = warm_start(inner, int(warm))
         elif name.startswith("uncertainty_var"):
             policies.POLICIES[name] = uncertainty_scaled(float(name[15:]))
+        elif name.startswith("sharp"):
+            policies.POLICIES[name] = partial(sharp_priorities, k=float(name[5:]))
+        elif name.startswith("adjacent"):
+            policies.POLICIES[name] = partial(adjacent_priorities, places=int(name[8:]))
+        elif name.startswith("horizon"):
+            policies.POLICIES[name] = partial(horizon_priorities, factor=float(name[7:]))
         elif name.startswith("eoc"):
             policies.POLICIES[name] = eoc(float(name[3:]))
         elif name == "oracle":

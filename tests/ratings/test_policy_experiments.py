@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from scipy.special import ndtr
 
-from bench.policy_experiments import kg_priorities, misorder_after, warm_start
+from bench.policy_experiments import (
+    adjacent_priorities,
+    horizon_priorities,
+    kg_priorities,
+    misorder_after,
+    misorder_slope,
+    sharp_priorities,
+    warm_start,
+)
 from ratings.policies import PairVotes, balanced_priorities, uncertainty_priorities
 
 
@@ -51,3 +59,43 @@ def test_a_warm_start_is_balanced_until_its_votes_then_the_policy():
     many = PairVotes(np.array([[0.0, 70], [50, 0]]), np.zeros((2, 2)))  # 120 votes
     np.testing.assert_array_equal(policy(few).priority, balanced_priorities(few).priority)
     np.testing.assert_array_equal(policy(many).priority, uncertainty_priorities(many).priority)
+
+
+@pytest.mark.parametrize(("d", "s2", "st2"), [(0.0, 0.2, 0.05), (0.3, 0.3, 0.1), (1.0, 0.5, 0.2)])
+def test_the_misorder_slope_is_the_derivative_of_the_misorder_in_the_final_variance(d, s2, st2):
+    def misorder(final):
+        return misorder_after(abs(d) / np.sqrt(s2), np.sqrt((s2 - final) / s2))
+    step = 1e-6
+    numeric = (misorder(st2 + step) - misorder(st2 - step)) / (2 * step)
+    assert misorder_slope(np.array(d), np.array(s2), np.array(st2)) == pytest.approx(numeric,
+                                                                                     rel=1e-5)
+
+
+def _close_pair_votes():
+    rng = np.random.default_rng(2)
+    truth = np.array([0.0, 3.0, 3.05, 6.0])  # runs 1 and 2 close, the others far apart
+    wins = np.zeros((4, 4))
+    for _ in range(600):
+        a, b = rng.choice(4, 2, replace=False)
+        winner, loser = (a, b) if rng.random() < 1 / (1 + np.exp(truth[b] - truth[a])) else (b, a)
+        wins[winner, loser] += 1
+    return PairVotes(wins, np.zeros((4, 4)))
+
+
+@pytest.mark.parametrize("policy", [horizon_priorities, sharp_priorities, adjacent_priorities])
+def test_the_new_candidates_serve_a_tier_with_the_undecided_pair_and_leave_settled_ones(policy):
+    pri = policy(_close_pair_votes())
+    matrix = pri.matrix(4)
+    assert (pri.priority == 1.0).sum() == 2  # n // 2 pairs share the top priority
+    assert matrix[1, 2] == 1.0
+    assert matrix[0, 3] < 0.5
+
+
+def test_sharp_one_is_uncertainty_and_adjacent_keeps_to_neighbours_in_the_ranking():
+    votes = _close_pair_votes()
+    np.testing.assert_allclose(sharp_priorities(votes, k=1.0).priority,
+                               uncertainty_priorities(votes).priority)
+    pri = adjacent_priorities(votes, places=1)
+    # Ranking 3 > 2 ~ 1 > 0: pairs one place apart are (0, 1) or (0, 2), (1, 2), (1 or 2, 3).
+    for k in pri.top_tier:
+        assert {int(pri.i[k]), int(pri.j[k])} != {0, 3}
