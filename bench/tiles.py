@@ -22,7 +22,9 @@ The rating page (``--parts page``, bench/tiles_page.py): time to the first drawn
 tiles present and an empty browser cache, bytes moved at fit per pair and during a scripted
 deep-zoom session, in headless Chromium against gunicorn on a scratch PostgreSQL database
 (``--database-url``, dropped and created), one campaign per format; see that module's doc.
-``--page-baseline REV`` loads the same page from ``REV``'s code alternately, side by side.
+``--page-baseline REV`` loads the same page from ``REV``'s code alternately, side by side;
+``--page-variant NAME=REV_OR_FOLDER`` (repeatable) likewise from more versions of the code (a
+folder: a copy of the tree with one lever changed).
 
 Targets (issue 15): the worker's peak memory under 1 GB per image, the first drawn pair under
 500 ms, under 1 MB moved per pair at fit. Human-readable lines first; the last line is one
@@ -37,6 +39,7 @@ Usage::
     python bench/tiles.py [--parts worker page] [--formats jpeg png webp]
         [--tasks tiles display] [--repeat 1] [--baseline REV | --no-baseline]
         [--size W H] [--pairs 3] [--page-repeat 5] [--page-baseline REV]
+        [--page-variant NAME=REV_OR_FOLDER ...]
         [--database-url URL] [--quick]
 """
 
@@ -224,6 +227,10 @@ def main() -> None:
     parser.add_argument("--page-baseline", metavar="REV",
                         help="page: also load the page from REV's code (a second server on "
                              "port + 1, same database), alternately with the current code's")
+    parser.add_argument("--page-variant", action="append", default=[],
+                        metavar="NAME=REV_OR_FOLDER",
+                        help="page: also load the page from this code (a revision, or a folder "
+                             "holding a tree), in turn with the current code's; repeatable")
     parser.add_argument("--port", type=int, default=8768)
     parser.add_argument("--step-timeout-s", type=float, default=60.0,
                         help="page: longest wait for one pair drawn or the network to settle")
@@ -247,12 +254,17 @@ def main() -> None:
         from bench import tiles_page
 
         with tempfile.TemporaryDirectory(prefix="bench-tiles-page-") as tmp:
-            baseline_code = (code_folder(args.page_baseline, Path(tmp))
-                             if args.page_baseline else None)
+            variant_code = {}
+            if args.page_baseline:
+                variant_code[args.page_baseline] = code_folder(args.page_baseline, Path(tmp))
+            for spec in args.page_variant:
+                name, _, where = spec.partition("=")
+                variant_code[name] = (Path(where) if Path(where).is_dir()
+                                      else code_folder(where, Path(tmp)))
             page = tiles_page.summary(tiles_page.run_page(
                 {fmt: make_image(fmt) for fmt in args.formats}, (WIDTH, HEIGHT),
                 pairs=args.pairs, repeat=args.page_repeat, database_url=args.database_url,
-                port=args.port, timeout_s=args.step_timeout_s, baseline_code=baseline_code))
+                port=args.port, timeout_s=args.step_timeout_s, variant_code=variant_code))
     load_after = os.getloadavg()
     summary = {
         "bench": "tiles",

@@ -26,9 +26,9 @@ Measured in the page (an init script that only listens):
   the median is the figure. The server's own caches are warm after the first load, as on a
   live server. ``first_timelines`` says where the time went (Resource Timing: HTML, the page's
   modules, the tile viewer's script, first tile asked, last tile received, the first API
-  answer, descriptors asked for). The first task comes in the HTML with its pyramids'
-  geometry, so the first tiles should be asked for before any API request, and no descriptor
-  at all.
+  answer, descriptors asked for; ``preloaded``: pictures asked for by the HTML's preloads,
+  campaigns/page/preloads.py). The first task comes in the HTML with its pyramids' geometry,
+  so the first tiles should be asked for before any API request, and no descriptor at all.
 - ``next_drawn_ms``: keydown of a vote to the next pair flagged drawn (the page asks for the
   next pair's fit-level tiles while the current one is rated).
 - ``at_fit_kb``: bytes moved on the wire (Chrome DevTools Protocol ``encodedDataLength``:
@@ -43,11 +43,14 @@ Side by side (``whole_pair_kb``): the two image files of the pair, which is what
 before tiles (it loaded each image whole); and the issue's figures before this work
 (``ISSUE_BEFORE``: first drawn 10.4 s, a deep-zoom session 20-66 MB of whole files).
 
-``baseline`` (bench/tiles.py ``--page-baseline REV``): the same first-drawn loads against a
-second gunicorn running the code of ``REV`` (``git archive``) on the same database, media and
-session, alternately with the current code's (current, baseline, current, ...), so both see
-the same load; ``baseline_first_drawn_ms`` and the median ratio. Only for a ``REV`` with the
-current code's migrations (the seeding is the current code's).
+Variants (bench/tiles.py ``--page-baseline REV``, ``--page-variant NAME=REV_OR_FOLDER``): the
+same first-drawn loads against one more gunicorn per variant, running the code of ``REV``
+(``git archive``) or of a folder (a copy of the tree with one change, for a lever measured
+side by side without a switch in the product), on the same database and media, each on its
+own loopback address (its own session), in turn with the current code's within each attempt
+(the first of the turn rotating, so that none is always first), so all see the same load;
+``variant_first_drawn_ms`` per name and the median ratios. Only for code with the current
+code's migrations (the seeding is the current code's).
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ ISSUE_BEFORE = {"first_drawn_ms": 10400, "deep_zoom_kb_whole_files": [20 * 1024,
 FIRST_DRAWN_TARGET_MS = 500
 AT_FIT_TARGET_KB = 1024
 QUIET_S = 0.5
+CURRENT = "current"  # the working tree's code, beside the variants
 
 SEED_SCRIPT = r"""
 import json, sys
@@ -210,6 +214,9 @@ TIMELINE_SCRIPT = r"""() => {
     last_tile_ms: end(tiles),
     tiles: tiles.length,
     whole_levels: tiles.filter((e) => e.name.includes("/whole.")).length,
+    preloaded: tiles.filter((e) => e.initiatorType === "link").length,
+    first_tile_in_ms: tiles.length ? Math.round(Math.min(...tiles.map((e) => e.responseEnd)))
+      : null,
     first_api_ms: end(pick((url) => url.includes("/api/")).slice(0, 1)),
     descriptors: pick((url) => url.includes(".dzi")).length,
   };
@@ -284,8 +291,9 @@ class FormatResult:
     deep_zoom_tile_requests: int | None
     deepest_zoom: str | None
     errors: list[str]
-    baseline_first_drawn_ms: list[float] = field(default_factory=list)
-    baseline_first_timelines: list[dict] = field(default_factory=list)
+    # name -> first drawn ms and timelines of each variant server (module doc)
+    variant_first_drawn_ms: dict[str, list[float]] = field(default_factory=dict)
+    variant_first_timelines: dict[str, list[dict]] = field(default_factory=dict)
 
 
 # The display tokens of the images on screen (their tile viewers' sources).
@@ -348,7 +356,7 @@ def first_drawn(browser, base: str, state: dict, rate: str, timeout_s: float,
     try:
         context.add_init_script(PROBE_SCRIPT)
         page = context.new_page()
-        page.on("pageerror", lambda error: errors.append(f"baseline page error: {error}"))
+        page.on("pageerror", lambda error: errors.append(f"{base} page error: {error}"))
         page.goto(rate)
         drawn = wait_drawn(page, 1, timeout_s)
         return round(drawn["at"], 1), page.evaluate(TIMELINE_SCRIPT)
@@ -356,13 +364,24 @@ def first_drawn(browser, base: str, state: dict, rate: str, timeout_s: float,
         context.close()
 
 
+def turn(names: list[str], attempt: int, last: bool) -> list[str]:
+    """The order of the servers in one attempt: rotated by the attempt, so that none is always
+    first; the current code's last in the last attempt (it then votes, moving the lease)."""
+    order = names[attempt % len(names):] + names[:attempt % len(names)]
+    if last:
+        order.remove(CURRENT)
+        order.append(CURRENT)
+    return order
+
+
 def measure_format(browser, base: str, state: dict, fmt: str, seeded: dict, repeat: int,
-                   timeout_s: float, baseline: tuple[str, dict] | None = None
+                   timeout_s: float, variants: dict[str, tuple[str, dict]] | None = None
                    ) -> FormatResult:
-    """First drawn pair ``repeat`` times in fresh contexts (each after one against the
-    baseline server, when there is one: its base URL and signed-in state); the last one then
-    votes through the campaign (at-fit bytes and drawing per pair) and zooms into the last
-    pair."""
+    """First drawn pair ``repeat`` times in fresh contexts, in turn with one load from each
+    variant server (``variants``: name -> its base URL and signed-in state; module doc); the
+    current code's last load then votes through the campaign (at-fit bytes and drawing per
+    pair) and zooms into the last pair."""
+    variants = variants or {}
     rate = f"/rate/{seeded['campaign']}/"
     sizes = seeded["file_bytes"]  # run 0's images, then run 1's
     pairs = seeded["tasks"]
@@ -372,11 +391,17 @@ def measure_format(browser, base: str, state: dict, fmt: str, seeded: dict, repe
                           at_fit_kb=[], next_drawn_ms=[],
                           deep_zoom_kb=None, deep_zoom_tile_requests=None, deepest_zoom=None,
                           errors=[])
-    for attempt in range(repeat):
-        if baseline:
-            at, timeline = first_drawn(browser, *baseline, rate, timeout_s, result.errors)
-            result.baseline_first_drawn_ms.append(at)
-            result.baseline_first_timelines.append(timeline)
+    for name in variants:
+        result.variant_first_drawn_ms[name] = []
+        result.variant_first_timelines[name] = []
+    runs = [(attempt, name) for attempt in range(repeat)
+            for name in turn([CURRENT, *variants], attempt, attempt == repeat - 1)]
+    for attempt, name in runs:
+        if name != CURRENT:
+            at, timeline = first_drawn(browser, *variants[name], rate, timeout_s, result.errors)
+            result.variant_first_drawn_ms[name].append(at)
+            result.variant_first_timelines[name].append(timeline)
+            continue
         context = browser.new_context(viewport=VIEWPORT, base_url=base, storage_state=state)
         try:
             context.add_init_script(PROBE_SCRIPT)
@@ -460,19 +485,23 @@ def stop(web: subprocess.Popen | None) -> None:
 
 def run_page(files: dict[str, Path], size: tuple[int, int], *, pairs: int, repeat: int,
              database_url: str, port: int, timeout_s: float,
-             baseline_code: Path | None = None) -> list[FormatResult]:
+             variant_code: dict[str, Path] | None = None) -> list[FormatResult]:
     """Seed, serve, measure every format; the scratch database and folders are removed.
-    ``baseline_code``: a second server on ``port + 1`` (module doc)."""
+    ``variant_code``: name -> code folder, one more server each, on ``127.0.0.(2 + i)`` and
+    ``port + 1 + i`` (module doc)."""
+    variant_code = variant_code or {}
+    hosts = {name: f"127.0.0.{2 + i}" for i, name in enumerate(variant_code)}
     from playwright.sync_api import sync_playwright
 
     var_dir = Path(tempfile.mkdtemp(prefix="evalhub-tilespagebench-"))
     env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0",
-           "SECRET_KEY": "bench-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1,127.0.0.2",
+           "SECRET_KEY": "bench-" + "x" * 50,
+           "ALLOWED_HOSTS": ",".join(["127.0.0.1", *hosts.values()]),
            "EVALHUB_VAR_DIR": str(var_dir), "MEDIA_ROOT": str(var_dir / "media"),
            "EVALHUB_SERVE_MEDIA": "1",
            "DATABASE_CONN_MAX_AGE": "600", "DJANGO_SETTINGS_MODULE": "evalhub.config.settings",
            "LOG_LEVEL": "WARNING", "EVALHUB_RATING_THROTTLE": "100000/min"}
-    web = baseline_web = None
+    web, variant_webs = None, []
     try:
         fresh_database(database_url)
         subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
@@ -486,17 +515,17 @@ def run_page(files: dict[str, Path], size: tuple[int, int], *, pairs: int, repea
               f"built, in {time.monotonic() - started:.0f} s", flush=True)
         web = serve(ROOT, env, "127.0.0.1", port)
         base = f"http://127.0.0.1:{port}"
-        baseline_base = None
-        if baseline_code is not None:
-            baseline_var = var_dir / "baseline"
-            baseline_var.mkdir()
+        variant_bases = {}
+        for i, (name, code) in enumerate(variant_code.items()):
+            variant_var = var_dir / f"variant-{i}"
+            variant_var.mkdir()
             # Another loopback address: its own cookies, so each code signs its own session
             # in (a session one code wrote may name an authentication backend the other has
             # not got).
-            baseline_web = serve(baseline_code, {**env, "EVALHUB_VAR_DIR": str(baseline_var),
-                                                 "PYTHONPATH": str(baseline_code)},
-                                 "127.0.0.2", port + 1)
-            baseline_base = f"http://127.0.0.2:{port + 1}"
+            variant_webs.append(serve(code, {**env, "EVALHUB_VAR_DIR": str(variant_var),
+                                             "PYTHONPATH": str(code)}, hosts[name],
+                                      port + 1 + i))
+            variant_bases[name] = f"http://{hosts[name]}:{port + 1 + i}"
         results = []
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
@@ -505,11 +534,11 @@ def run_page(files: dict[str, Path], size: tuple[int, int], *, pairs: int, repea
                 signing_in, page = sign_in(browser, base)
                 state = signing_in.storage_state()
                 signed = [(base, page)]
-                baseline = None
-                if baseline_base:
-                    baseline_context, baseline_page = sign_in(browser, baseline_base)
-                    baseline = (baseline_base, baseline_context.storage_state())
-                    signed.append((baseline_base, baseline_page))
+                variants = {}
+                for name, variant_base in variant_bases.items():
+                    variant_context, variant_page = sign_in(browser, variant_base)
+                    variants[name] = (variant_base, variant_context.storage_state())
+                    signed.append((variant_base, variant_page))
                 for fmt in files:
                     # Every gunicorn worker past its first request (imports, connections):
                     # the figure is an empty browser cache, not a server just started.
@@ -518,7 +547,7 @@ def run_page(files: dict[str, Path], size: tuple[int, int], *, pairs: int, repea
                             server_page.request.get(
                                 f"{server}/rate/{campaigns[fmt]['campaign']}/")
                     result = measure_format(browser, base, state, fmt, campaigns[fmt], repeat,
-                                            timeout_s, baseline)
+                                            timeout_s, variants)
                     print_result(result)
                     results.append(result)
             finally:
@@ -526,7 +555,8 @@ def run_page(files: dict[str, Path], size: tuple[int, int], *, pairs: int, repea
         return results
     finally:
         stop(web)
-        stop(baseline_web)
+        for variant_web in variant_webs:
+            stop(variant_web)
         with contextlib.suppress(subprocess.SubprocessError):
             drop_database(database_url)
         shutil.rmtree(var_dir, ignore_errors=True)
@@ -538,12 +568,11 @@ def print_result(r: FormatResult) -> None:
           f"(runs {r.first_drawn_ms}; before: {ISSUE_BEFORE['first_drawn_ms']} ms)  "
           f"page and scripts {median(r.first_page_kb):.0f} KB", flush=True)
     print(f"{r.format:5} page  first load, ms after navigation start: {r.first_timelines[-1]}")
-    if r.baseline_first_drawn_ms:
-        before = median(r.baseline_first_drawn_ms)
-        print(f"{r.format:5} page  baseline first drawn {before:7.0f} ms (runs "
-              f"{r.baseline_first_drawn_ms}, alternating with the runs above): current / "
-              f"baseline {median(r.first_drawn_ms) / before:.2f}")
-        print(f"{r.format:5} page  baseline first load: {r.baseline_first_timelines[-1]}")
+    for name, runs in r.variant_first_drawn_ms.items():
+        other = median(runs)
+        print(f"{r.format:5} page  {name} first drawn {other:7.0f} ms (runs {runs}, in turn "
+              f"with the runs above): current / {name} {median(r.first_drawn_ms) / other:.2f}")
+        print(f"{r.format:5} page  {name} first load: {r.variant_first_timelines[name][-1]}")
     if r.next_drawn_ms:
         print(f"{r.format:5} page  next pair drawn after the key: median "
               f"{median(r.next_drawn_ms):.0f} ms, max {max(r.next_drawn_ms):.0f} ms")
@@ -561,8 +590,9 @@ def summary(results: list[FormatResult]) -> dict:
         "viewport": VIEWPORT,
         "issue_before": ISSUE_BEFORE,
         "formats": [{**asdict(r), "first_drawn_ms_median": statistics.median(r.first_drawn_ms),
-                     "baseline_first_drawn_ms_median": statistics.median(
-                         r.baseline_first_drawn_ms) if r.baseline_first_drawn_ms else None}
+                     "variant_first_drawn_ms_median": {
+                         name: statistics.median(runs)
+                         for name, runs in r.variant_first_drawn_ms.items()}}
                     for r in results],
         "targets": {
             "first_drawn_pair_under_500ms": bool(results) and all(
