@@ -44,9 +44,19 @@ multiplies run at ~82 GFLOP/s, MKL's sgemm peak on one core; TorchScript freeze 
 after a 91 s compile per process), against 2.3 ms of EvalHub decoding + resizing and 6.7 ms
 of naive decoding + PIL preprocessing per frame. So CLIP's ratio is at most ~1.05x in CPU
 time and ~1.1-1.2x in wall time (naive: the decode phase single-threaded, then two threads)
-while both sides run the float32 model: 2x needs a cheaper model (bf16/int8), which would
-change the calibrated values, so it is not done. Renditions: VP9 encoding ~2.9 ms of CPU per
-512 px frame on both sides, H.264 decoding 0.6-0.8 ms; the naive side adds the RGB round trip.
+while both sides run the float32 model. A cheaper model would change the calibrated values and
+still miss: int8 dynamic quantization of the Linear layers 82 ms (cosine to float32 >= 0.9998,
+so a ceiling near 1.4x); bf16 981 ms (no bf16 instructions on this CPU). Not done.
+Renditions: VP9 encoding ~2.9 ms of CPU per 512 px frame on both sides (libvpx: 1.4 ms in the
+calling thread, 1.2 ms in its one worker), H.264 decoding 0.6-0.8 ms; the naive side adds the
+RGB round trip (~6.4 ms in all against EvalHub's ~4.0: a CPU-time ceiling near 1.8x), so 2x
+in wall time rests on EvalHub keeping both cores busy (decoding beside the encoder) while
+the naive side decodes alone, then encodes.
+Load: on a shared machine a side with more runnable threads gets more of it, and the naive
+side's OpenMP threads spin while they wait (naive I3D: 213 ms of CPU per frame at load 13-16,
+85 at load ~5 on an Intel host), so ratios measured under load overstate EvalHub's lead;
+``evalhub_vs_naive_cpu_time`` and ``--repeat`` (sides alternated) help, an idle machine is the
+figure.
 Offline, ``EVALHUB_RANDOM_WEIGHTS=1`` is set (``"uncalibrated": true``). The last printed line
 is one JSON object whose ``targets`` are booleans.
 
