@@ -69,6 +69,25 @@ MAX_ACTIVE_LEASES = 2
 # Loaded with the task so the page's payload needs no further query.
 TASK_PAYLOAD_RELATIONS = ("prompt__source_image", "prompt__source_video__poster", "image_a__blob",
                           "image_b__blob")
+# The columns of those relations the payload reads (serving/payloads.py, kwise.py): the serving
+# walk loads these and the task's own, not the relations' JSON metadata, file names and
+# timestamps (about 60 of the walk's 90 columns, each decoded and set on a model per lease).
+_IMAGE_FIELDS = ("sha256", "format", "width", "height", "mode", "display_token")
+_VIDEO_FIELDS = ("sha256", "width", "height", "fps", "frame_count", "duration_s",
+                 "rendition_token")
+TASK_PAYLOAD_FIELDS = (
+    *(field.name for field in ComparisonTask._meta.concrete_fields),
+    "prompt__text",
+    *(f"prompt__source_image__{name}" for name in _IMAGE_FIELDS),
+    *(f"prompt__source_video__{name}" for name in _VIDEO_FIELDS),
+    *(f"prompt__source_video__poster__{name}" for name in _IMAGE_FIELDS),
+    "image_a__video", "image_b__video",
+    *(f"image_a__blob__{name}" for name in _IMAGE_FIELDS),
+    *(f"image_b__blob__{name}" for name in _IMAGE_FIELDS),
+)
+# The campaign's columns that serving and voting never read, and which may be long (free
+# text, the build's JSON report): left out of the campaign the rating path loads.
+CAMPAIGN_UNREAD_FIELDS = ("instructions", "build_report")
 HOLDING_MAX = "You already hold the most tasks at once; finish one first."
 NOTHING_LEFT = "Nothing left to rate in this campaign for you. Thank you!"
 # Leasing retries when a concurrent annotator leased the chosen task between our snapshot and
@@ -225,7 +244,8 @@ def may_rate(user_id: int | Param, *, campaign: OuterRef, project: OuterRef) -> 
 def _campaign_for_rating(excluded: int) -> QuerySet[Campaign]:
     """Values (bound by :data:`_CAMPAIGN`): campaign_id, annotator_id, now, ``shown0..``."""
     annotator = rating_param("annotator_id")
-    return (Campaign.objects.filter(pk=rating_param("campaign_id"))
+    return (Campaign.objects.defer(*CAMPAIGN_UNREAD_FIELDS)
+            .filter(pk=rating_param("campaign_id"))
             .filter(may_rate(annotator, campaign=OuterRef("pk"), project=OuterRef("project_id")))
             .annotate(**rater_annotations(
                 campaign=OuterRef("pk"), annotator_id=annotator,
@@ -270,7 +290,7 @@ def _candidates(*, campaign: Any, annotator: Any, gold: bool, now: Any
     return (_needing_votes(campaign, gold=gold)
             .filter(~Exists(held), ~Exists(seen), ~Exists(judged))
             .annotate(has_stale_lease=Exists(stale))
-            .select_related(*TASK_PAYLOAD_RELATIONS))
+            .select_related(*TASK_PAYLOAD_RELATIONS).only(*TASK_PAYLOAD_FIELDS))
 
 
 # Walks of the serving order: "tier" walks the best tier from the random start, "whole" the

@@ -33,6 +33,7 @@ from evalhub.campaigns.models import (
     Outcome,
 )
 from evalhub.campaigns.serving.leasing import (
+    CAMPAIGN_UNREAD_FIELDS,
     LeaseNotYours,
     check_open_for_rating,
     may_rate,
@@ -160,6 +161,7 @@ def _locked_lease(excluded: int) -> QuerySet[Lease]:
     # NO KEY: inserts that merely reference the task (judgments, leases) need not wait.
     return (Lease.objects.select_for_update(of=("task", "self"), no_key=True)
             .select_related("campaign", "task")
+            .defer(*(f"campaign__{name}" for name in CAMPAIGN_UNREAD_FIELDS))
             .filter(pk=rating_param("lease_id"), annotator_id=annotator,
                     campaign_id=rating_param("campaign_id"))
             .filter(may_rate(annotator, campaign=OuterRef("campaign_id"),
