@@ -317,8 +317,12 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-votes", type=int, default=2600)
+    parser.add_argument("--window", type=int, default=Setting.window,
+                        help="votes between two refreshes of the priorities (the bench's 50: "
+                             "2.5 votes/s at production's 20 s refresh)")
     args = parser.parse_args()
-    setting = Setting(runs=args.runs, reps=args.reps, max_votes=args.max_votes)
+    setting = Setting(runs=args.runs, reps=args.reps, max_votes=args.max_votes,
+                      window=args.window)
     seed = args.seed + args.runs  # as bench/efficiency.py seeds the setting
     needed: dict[str, dict[str, float | None]] = {}
     for name in args.candidates:
@@ -352,6 +356,7 @@ def main() -> None:
               if base and v["tau"] and name != "uniform"}
     print(json.dumps({
         "bench": "policy_experiments", "runs": args.runs, "reps": args.reps, "seed": args.seed,
+        "window": args.window,
         "max_votes": args.max_votes, "votes_needed": needed, "tau_ratio_to_uniform": ratios,
         # "oracle" is told the truth: a bound, not a policy, so it does not count.
         "targets": {"tau_1_5x_fewer_than_uniform": {
