@@ -130,7 +130,9 @@ VIEWPORT = {"width": 1366, "height": 768}
 TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline",
                     "disabled-by-default-devtools.timeline.frame", "v8.execute",
                     "disabled-by-default-v8.cpu_profiler", "blink", "cc", "viz",
-                    "disabled-by-default-devtools.timeline.invalidationTracking", "loading"]
+                    "disabled-by-default-devtools.timeline.invalidationTracking", "loading",
+                    # What a garbage collection's pause is spent on (V8's and Blink's heaps).
+                    "disabled-by-default-v8.gc", "cppgc", "disabled-by-default-cppgc"]
 PASSWORD = "bench-password"
 USERNAME = "annotator"
 # Left and right, as a fast annotator mostly answers; ties now and then.
