@@ -284,12 +284,11 @@ def _candidates(*, campaign: Any, annotator: Any, gold: bool, now: Any
     judged = Judgment.objects.filter(task=OuterRef("pk"), annotator_id=annotator,
                                      retracted_at__isnull=True)
     # An active lease past its expiry does not hold the task but still blocks the unique
-    # index: it is closed before the new lease is written (rarely needed, so only flagged here).
-    stale = Lease.objects.filter(task=OuterRef("pk"), status=LeaseStatus.ACTIVE,
-                                 expires_at__lte=now)
+    # index: the insert then fails and _take closes it (see _close_stale_leases). Flagging it
+    # here instead (an EXISTS in the select list) was planned as a hashed subplan that read
+    # every lease of the table on every walk.
     return (_needing_votes(campaign, gold=gold)
             .filter(~Exists(held), ~Exists(seen), ~Exists(judged))
-            .annotate(has_stale_lease=Exists(stale))
             .select_related(*TASK_PAYLOAD_RELATIONS).only(*TASK_PAYLOAD_FIELDS))
 
 
@@ -348,20 +347,30 @@ def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool,
                         break
                 if task is None:
                     return None
-                if task.has_stale_lease:
-                    Lease.objects.filter(task=task, status=LeaseStatus.ACTIVE,
-                                         expires_at__lte=now).update(
-                        status=LeaseStatus.EXPIRED, closed_at=now)
                 lease = Lease(task=task, campaign=campaign, annotator=annotator,
                               a_side=new_a_side(), order=new_order(campaign), leased_at=now,
                               expires_at=now + timedelta(seconds=campaign.lease_seconds))
                 _NEW_LEASE.run([lease])
         except IntegrityError:
-            # Leased by someone else after our snapshot: pass it over.
-            passed_over.append(task.pk)
+            # The task's one active lease exists: one past its expiry is closed and the walk
+            # runs again; one leased by someone else after our snapshot is passed over.
+            if not _close_stale_leases(task.pk):
+                passed_over.append(task.pk)
             continue
         return lease
     return None
+
+
+def _close_stale_leases(task_id: int) -> int:
+    """Close the task's active leases past their expiry (they hold nothing but block the
+    one-active-lease index); how many. The task's lock first, as every write to its leases."""
+    with transaction.atomic():
+        list(ComparisonTask.objects.select_for_update(no_key=True).filter(pk=task_id)
+             .values_list("pk", flat=True))
+        now = timezone.now()
+        return Lease.objects.filter(task_id=task_id, status=LeaseStatus.ACTIVE,
+                                    expires_at__lte=now).update(status=LeaseStatus.EXPIRED,
+                                                                closed_at=now)
 
 
 class CampaignNotOpen(EvalHubError):
