@@ -56,6 +56,10 @@ def test_a_tiled_pair_is_drawn_from_its_fit_pictures_then_zooms_in_on_tiles(cont
     before = [url for url, _ in asked]
     assert len(before) == 2 and all("/whole." in url for url in before), before
     assert [initiator for _, initiator in asked] == ["link", "link"]
+    # The tile viewer's script is not needed for that, and is not asked for before it.
+    assert page.evaluate("""() => performance.getEntriesByType('resource')
+        .filter((e) => e.name.includes('openseadragon') && e.startTime < window.__drawnAt)
+        .length""") == 0
     shown = page.evaluate("""() => ['left', 'right'].map((side) => {
         const img = document.querySelector(`.pane-${side} .pane-img`);
         return !img.hidden && img.naturalWidth > 0 && new URL(img.src).pathname;
