@@ -21,10 +21,11 @@ subprocess, so that its peak RSS (``ru_maxrss``) is its own:
   each through cd-fvd's ``preprocess_i3d`` and cd-fvd's own ``InceptionI3d`` holding the same
   weights (cd-fvd's way).
 * ``rendition``: the web rendition (VP9 WebM, EvalHub's options).
-  EvalHub: ``evalhub.blobs.video_display.write_rendition`` (streaming: the original decoded
-  with slice threads in a thread of its own, at most 4 frames ahead of the encoder in the
-  calling thread; plus the thumbnail strip). Naive: every frame as PIL in a list (PyAV's
-  default decoder threading), then ``VideoFrame.from_image`` -> encode. Both encode with the
+  EvalHub: ``evalhub.blobs.video_display.write_rendition`` (streaming decode -> encode, the
+  decoder's frame threads decoding ahead while the encoder runs; plus the thumbnail strip;
+  pictures stay 4:2:0, only the strip's 8 frames are converted to RGB, at strip size).
+  Naive: every frame as PIL in a list (PyAV's default decoder threading), then
+  ``VideoFrame.from_image`` -> encode. Both encode with the
   same encoder and settings: libvpx-vp9 with ``VP9_OPTIONS`` (realtime, cpu-used 8, CRF 32,
   row multithreading) and FFmpeg's default encoder thread count (one per core); neither sets
   a codec-context thread count, so the encoder's own threads are the same on both sides.
@@ -49,9 +50,13 @@ still miss: int8 dynamic quantization of the Linear layers 82 ms (cosine to floa
 so a ceiling near 1.4x); bf16 981 ms (no bf16 instructions on this CPU). Not done.
 Renditions: VP9 encoding ~2.9 ms of CPU per 512 px frame on both sides (libvpx: 1.4 ms in the
 calling thread, 1.2 ms in its one worker), H.264 decoding 0.6-0.8 ms; the naive side adds the
-RGB round trip (~6.4 ms in all against EvalHub's ~4.0: a CPU-time ceiling near 1.8x), so 2x
-in wall time rests on EvalHub keeping both cores busy (decoding beside the encoder) while
-the naive side decodes alone, then encodes.
+RGB round trip (~6.3 ms in all against EvalHub's ~3.5-4.0: a CPU-time ceiling near 1.8x),
+so 2x in wall time rests on EvalHub keeping both cores busier than the naive side, which
+decodes alone, then encodes. A separate decoding thread ahead of the encoder gave nothing
+(same CPU, no faster at load 7; frame threads already decode ahead). Not tried: encoding
+one-second GOPs (each starts with a key frame) in two single-threaded libvpx encoders at once
+(2.6 ms of CPU per frame single-threaded against 2.85 with row-mt's two threads) and muxing
+their packets in order: different bytes, and needs a quality and playback check.
 Load: on a shared machine a side with more runnable threads gets more of it, and the naive
 side's OpenMP threads spin while they wait (naive I3D: 213 ms of CPU per frame at load 13-16,
 85 at load ~5 on an Intel host), so ratios measured under load overstate EvalHub's lead;

@@ -17,9 +17,8 @@ average rate, a key frame every second so that seeking and frame stepping stay c
 The thumbnail strip is :data:`STRIP_FRAMES` evenly spaced frames, each scaled to
 :data:`STRIP_HEIGHT` pixels high, side by side in one WebP.
 
-Decoding is streaming, in a thread of its own beside the encoder: at most
-:data:`DECODE_AHEAD` decoded frames wait for the encoder (plus the encoder's own look-ahead and
-the small strip), whatever the clip's length, and the original is read from storage, not
+Decoding is streaming: one decoded frame is held at a time (plus the encoder's own look-ahead
+and the small strip), whatever the clip's length, and the original is read from storage, not
 loaded whole.
 """
 
@@ -27,13 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import tempfile
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO
 
 import av
 from django.core.files.base import File
@@ -84,18 +79,11 @@ def write_rendition(source: BinaryIO, rendition: BinaryIO, strip: BinaryIO, *,
     frames are then known before decoding, and only they are converted. Returns the number of
     frames written. Odd frame sizes are scaled to the next even size below (4:2:0 chroma
     needs even sizes).
-
-    Decoding (with the strip's conversions) runs in a second thread, at most
-    :data:`DECODE_AHEAD` frames ahead of the encoder (:func:`_prefetched`): FFmpeg's decoder
-    and libvpx both release the GIL, so the decoder works while the encoder waits for its
-    row threads, instead of the two taking turns. The frames, and so the bytes, are the same.
     """
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(source, mode="r") as reader:
         stream = reader.streams.video[0]
-        # Slice threads only: the decoder has a thread of its own beside the encoder, and frame
-        # threads cost more CPU (H.264 512 px: 0.71-0.79 ms per frame against 0.62-0.66).
-        stream.thread_type = "SLICE"
+        stream.thread_type = "AUTO"
         total = frame_count or stream.frames or _count_packets(reader, stream)
         width = stream.codec_context.width - stream.codec_context.width % 2
         height = stream.codec_context.height - stream.codec_context.height % 2
@@ -107,94 +95,24 @@ def write_rendition(source: BinaryIO, rendition: BinaryIO, strip: BinaryIO, *,
             out.codec_context.gop_size = max(1, round(float(rate)))
             out.options = dict(VP9_OPTIONS)
             thumbs: Thumbs = []
+            wanted = set(strip_indices(total)) if total else None
             count = 0
-            decoded = _pictures(reader, stream, width, height, total)
-            # closing: an encoder error stops and joins the decoding thread before the reader
-            # closes.
-            with contextlib.closing(_prefetched(decoded, DECODE_AHEAD)) as pictures:
-                for picture, thumb in pictures:
-                    picture.pts = count
-                    picture.time_base = Fraction(1) / rate
-                    for packet in out.encode(picture):
-                        writer.mux(packet)
-                    if thumb is not None:
-                        thumbs = _keep_spread([*thumbs, (count, thumb)], total)
-                    count += 1
+            for frame in reader.decode(stream):
+                picture = frame.reformat(width=width, height=height, format="yuv420p")
+                picture.pts = count
+                picture.time_base = Fraction(1) / rate
+                for packet in out.encode(picture):
+                    writer.mux(packet)
+                # A thumbnail only for frames the strip may use: the others are never converted.
+                if wanted is None or count in wanted or count >= total - 1:
+                    thumbs = _keep_spread([*thumbs, (count, _thumb(frame))], total)
+                count += 1
             for packet in out.encode():
                 writer.mux(packet)
     keep = set(strip_indices(count))
     _write_strip([image for index, image in thumbs if index in keep] or
                  [image for _, image in thumbs], strip)
     return count
-
-
-#: Decoded frames the decoding thread may hold ready for the encoder (each one 4:2:0 picture:
-#: 0.4 MB at 512 x 512), whatever the clip's length.
-DECODE_AHEAD = 4
-
-T = TypeVar("T")
-
-
-def _pictures(reader: av.container.InputContainer, stream: av.VideoStream, width: int,
-              height: int, total: int) -> Iterator[tuple[av.VideoFrame, Image.Image | None]]:
-    """Each decoded frame as the encoder's 4:2:0 picture, with its strip thumbnail when the strip
-    may use it (the other frames are never converted to RGB)."""
-    wanted = set(strip_indices(total)) if total else None
-    for count, frame in enumerate(reader.decode(stream)):
-        picture = frame.reformat(width=width, height=height, format="yuv420p")
-        keep = wanted is None or count in wanted or count >= total - 1
-        yield picture, _thumb(frame) if keep else None
-
-
-@dataclass(frozen=True)
-class _End:
-    """What the producing thread puts last: the exception it stopped on, or None when done."""
-
-    error: BaseException | None
-
-
-def _prefetched(items: Iterator[T], depth: int) -> Iterator[T]:
-    """``items``, advanced in a thread of its own at most ``depth`` items ahead of the consumer.
-
-    An exception raised while producing is raised here, in order (after the items before it).
-    When the consumer stops early (its own error, or ``close()``), the producer stops at its
-    next item and is joined before this returns, so nothing touches the source afterwards.
-    """
-    ready: queue.Queue[T | _End] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: T | _End) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-        except BaseException as exc:  # handed to the consumer, raised there
-            put(_End(exc))
-            return
-        put(_End(None))
-
-    worker = threading.Thread(target=produce, name="evalhub-video-decode", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = ready.get()
-            if isinstance(item, _End):
-                if item.error is not None:
-                    raise item.error
-                return
-            yield item
-    finally:
-        stop.set()
-        worker.join()
 
 
 def _count_packets(reader: av.container.InputContainer, stream: av.VideoStream) -> int:
