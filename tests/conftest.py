@@ -18,6 +18,16 @@ from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# OpenMP threads that wait for work sleep instead of spinning. torch's libgomp spins by default,
+# which costs nothing on an idle machine but here never is one: two test processes, their live
+# servers, Chromium, PostgreSQL and worker processes share two cores, and a torch op whose second
+# thread spins burns the core another process needed (measured on a loaded 2-core machine, four
+# tiny diffusers images: 4-6 s of CPU and 19-25 s wall with spinning, 0.3 s and 1-3.5 s
+# passive). Thread counts, and so every code path, stay as they are. libgomp reads this when
+# torch loads it, which is after this file (nothing imported above imports torch); worker and
+# server processes inherit it through the environment.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 # Real worker processes and their broker, shared by integration and browser tests.
 pytest_plugins = ["tests.integration.fixtures"]
 
