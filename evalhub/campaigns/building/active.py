@@ -13,7 +13,6 @@ serving order ignores it.
 from __future__ import annotations
 
 import numpy as np
-from django.core.cache import cache
 from django.db.models import Count
 
 from evalhub.campaigns.models import (
@@ -25,6 +24,7 @@ from evalhub.campaigns.models import (
     Outcome,
     PairPolicy,
 )
+from evalhub.core.cache import remembered_add
 from evalhub.core.queueing import enqueue_on_commit
 from ratings import aggregate_cells
 from ratings.policies import PairVotes, interval_overlap, policy_priorities
@@ -92,7 +92,10 @@ def schedule_priority_refresh(*, campaign: Campaign) -> bool:
     policy stores priorities)."""
     if not uses_priorities(campaign.pair_policy):
         return False
-    if not cache.add(f"campaign-priorities:{campaign.pk}", 1, timeout=REFRESH_EVERY_SECONDS):
+    # Asked on every vote: once this process knows a refresh is claimed, it stops asking Redis
+    # for a second (a refresh may then start up to that long after the claim expires).
+    if not remembered_add(f"campaign-priorities:{campaign.pk}", 1, REFRESH_EVERY_SECONDS,
+                          remember_s=1.0):
         return False
     enqueue_on_commit("evalhub.campaigns.refresh_priorities", campaign.pk)
     return True
