@@ -43,7 +43,6 @@ from evalhub.blobs.tiles import (
     whole_path,
 )
 from evalhub.campaigns.models import Campaign, TaskKind
-from evalhub.campaigns.page.preloads import first_picture_preloads
 from evalhub.campaigns.selectors import (
     NoSuchCampaign,
     NotAssigned,
@@ -124,7 +123,6 @@ def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "panes": _panes(campaign),
         "modules": RATE_MODULES,
         "preload_tile_viewer": _has_tiles(first),
-        "first_pictures": first_picture_preloads(first, grid=grid),
         "first": first,
         "config": {
             "campaign": campaign.pk,
