@@ -13,6 +13,11 @@ export EVALHUB_VAR_DIR=${EVALHUB_VAR_DIR:-$PWD/var/test}
 export EVALHUB_RANDOM_WEIGHTS=1
 export HF_HUB_OFFLINE=1
 export PYTHONUNBUFFERED=1
+# Waiting OpenMP (torch) and OpenBLAS (numpy, scipy) threads sleep instead of spinning on the
+# cores the other test process and its servers need (see tests/conftest.py). Set here because
+# numpy is loaded before tests/conftest.py runs.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+export OPENBLAS_THREAD_TIMEOUT=${OPENBLAS_THREAD_TIMEOUT:-4}
 
 bash scripts/ensure_services.sh
 bash scripts/ensure_system_packages.sh

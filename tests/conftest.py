@@ -27,6 +27,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # torch loads it, which is after this file (nothing imported above imports torch); worker and
 # server processes inherit it through the environment.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenBLAS (numpy, scipy) spins likewise: its threads poll for 2**28 cycles (~0.1 s) after each
+# call before they sleep; 2**4 lets them sleep at once (measured: 256x256 products and solves
+# between short sleeps, loaded 2-core machine, 2.0-2.4 s of CPU instead of 10-11). OpenBLAS
+# reads this when numpy loads, which in a test process is before this file (pytest-django's
+# django.setup() imports it): scripts/test.sh exports it for the test processes, this line
+# hands it to the processes they start in a plain ``pytest`` run.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 # Real worker processes and their broker, shared by integration and browser tests.
 pytest_plugins = ["tests.integration.fixtures"]
