@@ -38,21 +38,6 @@ def test_no_votes_leave_the_misorder_and_a_settled_pair_has_none():
     assert (np.diff(misorder_after(np.full(11, 0.7), q)) < 0).all()
 
 
-def test_kg_serves_a_tier_of_undecided_pairs_and_leaves_settled_ones():
-    rng = np.random.default_rng(2)
-    truth = np.array([0.0, 3.0, 3.05, 6.0])  # runs 1 and 2 close, the others far apart
-    wins = np.zeros((4, 4))
-    for _ in range(600):
-        a, b = rng.choice(4, 2, replace=False)
-        winner, loser = (a, b) if rng.random() < 1 / (1 + np.exp(truth[b] - truth[a])) else (b, a)
-        wins[winner, loser] += 1
-    pri = kg_priorities(PairVotes(wins, np.zeros((4, 4))))
-    matrix = pri.matrix(4)
-    assert (pri.priority == 1.0).sum() == 2  # n // 2 pairs share the top priority
-    assert matrix[1, 2] == 1.0
-    assert matrix[0, 3] < 0.5
-
-
 def test_a_warm_start_is_balanced_until_its_votes_then_the_policy():
     policy = warm_start("uncertainty", 100)
     few = PairVotes(np.array([[0.0, 30], [20, 0]]), np.zeros((2, 2)))  # 50 votes
@@ -82,8 +67,9 @@ def _close_pair_votes():
     return PairVotes(wins, np.zeros((4, 4)))
 
 
-@pytest.mark.parametrize("policy", [horizon_priorities, sharp_priorities, adjacent_priorities])
-def test_the_new_candidates_serve_a_tier_with_the_undecided_pair_and_leave_settled_ones(policy):
+@pytest.mark.parametrize("policy", [kg_priorities, horizon_priorities, sharp_priorities,
+                                    adjacent_priorities])
+def test_the_candidates_serve_a_tier_with_the_undecided_pair_and_leave_settled_ones(policy):
     pri = policy(_close_pair_votes())
     matrix = pri.matrix(4)
     assert (pri.priority == 1.0).sum() == 2  # n // 2 pairs share the top priority
