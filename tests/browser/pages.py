@@ -130,6 +130,21 @@ def is_image_file(request) -> bool:
     return request.resource_type == "image" and "/static/" not in request.url
 
 
+def open_with_first_pair_held(context, world):
+    """Sign ``world``'s annotator in on the rating page with every image file held: returns
+    the page, showing its loading state with both images of the first pair asked for and
+    neither answered, and the ``HeldRequests`` that release them."""
+    from tests.browser.conftest import login
+
+    page = context.new_page()
+    held = HeldRequests(page, "**/*", where=is_image_file)
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/",
+          wait_until="domcontentloaded")
+    held.wait_for(2)
+    page.wait_for_selector("#rate-app.loading")  # greyed out and a spinner, not a blank pair
+    return page, held
+
+
 def wait_pair_prefetched(page, *, shown: str, timeout_s: float = 15) -> str:
     """Wait until the page holds the pair behind ``shown`` (its lease taken on the server) and
     has loaded both of its images, as before a vote that must not need the network; return

@@ -18,6 +18,7 @@ from tests.browser.conftest import login
 from tests.browser.pages import (
     HeldRequests,
     is_image_file,
+    open_with_first_pair_held,
     outbox,
     shown_lease,
     until,
@@ -49,12 +50,7 @@ def assert_no_vote(page, world) -> None:
 
 def test_no_vote_while_the_images_are_on_their_way(context):
     world = build_world(prompts=3)
-    page = context.new_page()
-    held = HeldRequests(page, "**/*", where=is_image_file)
-    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/",
-          wait_until="domcontentloaded")
-    held.wait_for(2)  # both images of the first pair asked for, neither answered
-    page.wait_for_selector("#rate-app.loading")  # greyed out and a spinner, not a blank pair
+    page, held = open_with_first_pair_held(context, world)
     try_to_vote(page)
     assert_no_vote(page, world)
 

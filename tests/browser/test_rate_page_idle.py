@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import login
-from tests.browser.pages import HeldRequests, is_image_file, shown_lease
+from tests.browser.pages import open_with_first_pair_held, shown_lease
 from tests.browser.world import build_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -21,12 +20,7 @@ RUNNING = ("() => document.getAnimations().filter((a) => a.playState === 'runnin
 
 def test_the_spinner_spins_while_a_pair_loads_and_nothing_animates_once_it_is_drawn(context):
     world = build_world(prompts=3)
-    page = context.new_page()
-    held = HeldRequests(page, "**/*", where=is_image_file)
-    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/",
-          wait_until="domcontentloaded")
-    held.wait_for(2)  # both images of the first pair asked for, neither answered
-    page.wait_for_selector("#rate-app.loading")
+    page, held = open_with_first_pair_held(context, world)
     assert "rate-spin" in page.evaluate(RUNNING)
 
     held.release()
