@@ -176,16 +176,9 @@ def tiles_ready_or_requested(blob: ImageBlob) -> bool:
     web processes call. ``blob`` needs ``tiles_built_at`` loaded."""
     if blob.tiles_built_at is not None:
         return True
-    if needs_tiles(blob):
-        _request(BUILD_TASK, blob.pk)
+    if needs_tiles(blob) and cache.add(f"tiles-requested:{blob.pk}", 1, REQUEST_BUILD_SECONDS):
+        enqueue_on_commit(BUILD_TASK, [blob.pk])
     return False
-
-
-def _request(task: str, blob_id: int) -> None:
-    """Queue ``task`` for the blob at most once per ``REQUEST_BUILD_SECONDS`` per task and blob
-    (per cache): web processes ask for work on every request that misses it."""
-    if cache.add(f"requested:{task}:{blob_id}", 1, REQUEST_BUILD_SECONDS):
-        enqueue_on_commit(task, [blob_id])
 
 
 def dzi_xml(pyramid: Pyramid, fmt: str) -> str:
@@ -349,7 +342,8 @@ def whole_levels_requested(blob_id: int) -> None:
     """Queue the writing of a pyramid's missing whole levels (at most once per
     ``REQUEST_BUILD_SECONDS`` per blob, per cache): what the tile view calls when it had to
     assemble one for a request."""
-    _request(WHOLE_LEVELS_TASK, blob_id)
+    if cache.add(f"whole-levels-requested:{blob_id}", 1, REQUEST_BUILD_SECONDS):
+        enqueue_on_commit(WHOLE_LEVELS_TASK, [blob_id])
 
 
 def _claim(blob: ImageBlob) -> bool:
