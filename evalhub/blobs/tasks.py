@@ -1,6 +1,7 @@
 """Celery tasks of the blobs app (default queue): display derivatives, previews, Deep Zoom
 pyramids (and the whole levels older ones lack), video renditions."""
 
+from collections import Counter
 from dataclasses import asdict
 
 from celery import shared_task
@@ -12,6 +13,7 @@ from evalhub.blobs.previews import blob_make_preview
 from evalhub.blobs.tiles import (
     CLAIM_SECONDS,
     TilesBusy,
+    WholeLevels,
     blob_build_tiles,
     blob_write_whole_levels,
     large_q,
@@ -97,15 +99,13 @@ def blobs_write_whole_levels(blob_ids: list[int]) -> dict:
     Safe to call with any blob ids (small images and unbuilt pyramids are skipped) and to
     redeliver (a stored level is never written again).
     """
-    totals = {"written": 0, "stored": 0, "unassembled": 0}
+    totals = Counter(asdict(WholeLevels()))  # the result's fields, each 0
     blobs = ImageBlob.objects.filter(large_q(), id__in=blob_ids,
                                      tiles_built_at__isnull=False).only(
         "id", "sha256", "width", "height", "mode", "tiles_built_at")
     for blob in blobs:
-        done = blob_write_whole_levels(blob)
-        for key in totals:
-            totals[key] += getattr(done, key)
-    return totals
+        totals.update(asdict(blob_write_whole_levels(blob)))
+    return dict(totals)
 
 
 @shared_task(
