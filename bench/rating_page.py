@@ -45,9 +45,11 @@ campaign, one annotator each, unthrottled first):
   begins frames on a synthetic 60 Hz tick, as a 60 Hz screen's vsync would. A change made at a
   random moment waits for the next tick: uniformly 0-16.7 ms, 8.3 ms at the median, before any
   pipeline work. The probe floor at 60 Hz is that wait plus the pipeline: p50 8-11 ms on the
-  project's 2-core machines. So the issue's "p50 at most 10 ms" is at or below what a swap of
-  pixels decoded long before measures on this clock: it leaves a page 0-2 ms at the median,
-  about what delivering the key event to the page alone takes (input delay p50 1-1.6 ms).
+  project's 2-core machines while the page's hidden spinner kept the compositor drawing every
+  frame (before af5246b); with an idle compositor a swap may be drawn in a frame begun at once
+  (p50 1.55, p95 16.0 ms on 2026-12-03, AMD EPYC), and the tick shows in the tail and in the
+  votes (drawn p50 4.9 ms above the unthrottled clock's in that run). Either way the 10 ms p50
+  leaves a page little beyond the tick on this clock.
 - ``unthrottled``: ``--disable-frame-rate-limit`` (it implies ``--disable-gpu-vsync``): the
   compositor begins the next frame as soon as the last one is out when something changed, so no
   frame waits for a tick. (``--run-all-compositor-stages-before-draw`` was tried as well: it
