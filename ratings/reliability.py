@@ -48,7 +48,9 @@ Flags (each with its reason, so a dashboard can say why):
 * ``fast``: at least ``min_fast_votes`` timed votes, a share ``>= fast_share`` below the floor;
 * ``position``: at least ``min_votes`` decisive votes, an exact two-sided binomial test of
   "left wins half the time" with p below ``position_alpha`` and a left share off 1/2 by at
-  least ``position_margin``;
+  least ``position_margin``; the test counts whole votes, so ``L`` and ``D`` are rounded to
+  the nearest integer first (a best-of-K vote's K - 1 implied pairs weigh 1/(K - 1) each, and
+  a sum of thirds is 23.999... rather than 24, where the binomial is undefined);
 * ``accuracy``: at least ``min_votes`` decisive and gold votes and :math:`\\hat\\eta_k` below
   ``accuracy_floor``.
 
@@ -157,7 +159,10 @@ class Reliability:
 
 def _binom_two_sided(k: npt.NDArray[np.float64], n: npt.NDArray[np.float64]
                      ) -> npt.NDArray[np.float64]:
-    """Two-sided binomial p-value of ``k`` successes in ``n`` at 1/2 (doubled smaller tail)."""
+    """Two-sided binomial p-value of ``k`` successes in ``n`` at 1/2 (doubled smaller tail);
+    ``k`` and ``n`` are vote counts that fractional weights may leave a rounding error off a
+    whole number, so both are rounded (SciPy's binomial is NaN for a non-integer ``n``)."""
+    k, n = np.rint(k), np.rint(n)
     low = stats.binom.cdf(k, n, 0.5)
     high = stats.binom.sf(k - 1, n, 0.5)
     return np.where(n > 0, np.minimum(1.0, 2.0 * np.minimum(low, high)), 1.0)
@@ -219,7 +224,7 @@ def annotator_reliability(
     flags = {
         "gold": (gold_n >= min_gold) & (gold_acc < gold_threshold),
         "fast": (timed >= min_fast_votes) & (fast >= fast_share * timed),
-        "position": ((decided >= min_votes)
+        "position": ((np.rint(decided) >= min_votes)
                      & (_binom_two_sided(left, decided) < position_alpha)
                      & (np.abs(raw_left - 0.5) >= position_margin)),
         "accuracy": (decided + gold_n >= min_votes) & (eta < accuracy_floor),

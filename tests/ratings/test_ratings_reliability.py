@@ -90,6 +90,25 @@ def test_a_stack_of_campaigns_answers_as_each_campaign_alone():
             np.testing.assert_array_equal(both.flags[name][r], alone.flags[name])
 
 
+def test_fractional_vote_weights_that_sum_just_below_a_whole_count_still_flag_position():
+    """Best-of-4 votes imply 3 pairs of weight 1/3 each; 24 such votes, all won from the
+    earlier slot, sum to 23.999... decisive and left wins, which is 24 whole votes."""
+    dec, ties = np.zeros((2, 4, 4)), np.zeros((2, 4, 4))
+    third = 1.0 / 3.0
+    for vote in range(24):
+        winner = vote % 4
+        for loser in range(4):
+            if loser != winner:
+                dec[0, winner, loser] += third
+        dec[1, (vote + 1) % 4, vote % 4] += 1.0
+    left = np.array([dec[0].sum(), 12.0])
+    assert left[0] != 24.0  # the rounding error this is about
+    evidence = AnnotatorEvidence(dec, ties, left, *np.zeros((4, 2)))
+    rel = annotator_reliability(evidence)
+    assert "position" in rel.reasons(0)
+    assert "position" not in rel.reasons(1)
+
+
 def test_without_votes_every_annotator_keeps_the_prior():
     empty = AnnotatorEvidence(np.zeros((2, 3, 3)), np.zeros((2, 3, 3)), *np.zeros((5, 2)))
     rel = annotator_reliability(empty, accuracy_prior=(4.0, 2.0))
