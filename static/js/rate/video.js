@@ -9,7 +9,13 @@
 // - pause, seek and frame step pause every video and seek all of them to the centre of one
 //   frame, (k + 0.5) / fps: the same currentTime everywhere, and a time that shows frame k
 //   whatever the container rounded its timestamps to (WebM stores milliseconds: frame 2 of a
-//   30 fps clip is at 67 ms, after 2/30 s);
+//   30 fps clip is at 67 ms, after 2/30 s); the operation ends once every video has
+//   presented that frame, not at `seeked`: Chromium fires `seeked` before its compositor swaps
+//   the new frame in (under load a canvas read right after it gave the frame from before the
+//   seek about once in 180 seeks), so both videos said they were done while one still showed
+//   another frame. Each video's last presented frame comes from requestVideoFrameCallback,
+//   which fires only for a new frame (none when a seek lands on the frame already shown);
+//   PRESENT_WAIT_MS bounds the wait where the callback does not exist or never comes;
 // - while playing, every frame of the leader (requestVideoFrameCallback, else
 //   requestAnimationFrame) compares each follower's currentTime with the leader's: within a
 //   quarter of a frame the follower plays at the chosen speed; beyond it its playbackRate is
@@ -36,6 +42,7 @@ const DEADBAND_FRAMES = 0.25; // no correction below this drift (in frames)
 const RESYNC_FRAMES = 4; // beyond this drift a nudge would take too long: start together again
 const CATCH_UP_S = 0.3; // a nudge closes the drift in about this many seconds of media time
 const MAX_NUDGE = 0.15; // a follower's rate stays within 15 % of the chosen speed
+const PRESENT_WAIT_MS = 250; // longest wait for a seeked video to present its new frame
 
 /** Resolves with the first of `events` that `el` fires (and forgets the others). */
 function once(el, events) {
@@ -49,6 +56,59 @@ function once(el, events) {
 }
 
 const clamp = (value, low, high) => Math.min(high, Math.max(low, value));
+const delay = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+
+/**
+ * The frame a video last presented (its index at `fps`), kept from requestVideoFrameCallback
+ * from `start` to `stop`. `shown(frame)` resolves once that frame is on screen, or after
+ * PRESENT_WAIT_MS.
+ */
+class PresentedFrame {
+  constructor(video, fps) {
+    this.video = video;
+    this.fps = fps;
+    // Attached after firstFrame (seeked, then a frame drawn): what currentTime says is shown.
+    this.frame = Math.floor(video.currentTime * fps + 1e-6);
+    this.handle = null;
+    this.waiters = [];
+  }
+
+  start() {
+    if (!this.video.requestVideoFrameCallback) return;
+    const presented = (_now, metadata) => {
+      // Frame k's timestamp is k / fps, give or take the container's millisecond rounding.
+      this.frame = Math.round(metadata.mediaTime * this.fps);
+      this.handle = this.video.requestVideoFrameCallback(presented);
+      this.settle();
+    };
+    this.handle = this.video.requestVideoFrameCallback(presented);
+  }
+
+  stop() {
+    if (this.handle !== null) this.video.cancelVideoFrameCallback(this.handle);
+    this.handle = null;
+    for (const waiter of this.waiters) waiter.resolve();
+    this.waiters = [];
+  }
+
+  shown(frame) {
+    if (this.handle === null || frame === this.frame) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = { frame, resolve };
+      this.waiters.push(waiter);
+      delay(PRESENT_WAIT_MS).then(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve();
+      });
+    });
+  }
+
+  settle() {
+    const done = this.waiters.filter((w) => w.frame === this.frame);
+    this.waiters = this.waiters.filter((w) => w.frame !== this.frame);
+    for (const waiter of done) waiter.resolve();
+  }
+}
 
 export class SyncedVideos extends EventTarget {
   constructor({ rate = 1, loop = true } = {}) {
@@ -63,6 +123,7 @@ export class SyncedVideos extends EventTarget {
     this.epoch = 0; // incremented by attach/detach: the videos' operations of an older pair
     this.busy = 0; // operations in flight (seeks, waits for data)
     this.tickHandle = null;
+    this.presented = []; // a PresentedFrame per video
     this.corrections = { nudges: 0, resyncs: 0 };
     this.onEnded = () => this.ended();
     this.onWaiting = (event) => {
@@ -89,6 +150,8 @@ export class SyncedVideos extends EventTarget {
       video.addEventListener("ended", this.onEnded);
       video.addEventListener("waiting", this.onWaiting);
     }
+    this.presented = videos.map((video) => new PresentedFrame(video, this.fps));
+    for (const frame of this.presented) frame.start();
     this.changed();
   }
 
@@ -99,6 +162,8 @@ export class SyncedVideos extends EventTarget {
     this.playing = false;
     this.busy = 0;
     this.stopTicking();
+    for (const frame of this.presented) frame.stop();
+    this.presented = [];
     for (const video of this.videos) {
       video.removeEventListener("ended", this.onEnded);
       video.removeEventListener("waiting", this.onWaiting);
@@ -239,15 +304,17 @@ export class SyncedVideos extends EventTarget {
     return token.op === this.op && token.epoch === this.epoch;
   }
 
-  /** Seek every video to `time` (within its own length); resolves when all have seeked or a
-   * newer operation began. */
+  /** Seek every video to `time` (within its own length); resolves when all have seeked and
+   * presented the frame at that time (see the top), or a newer operation began. */
   async seekAll(time, token) {
-    const waits = [];
-    for (const video of this.videos) {
+    const waits = this.videos.map(async (video, index) => {
       const end = Number.isFinite(video.duration) ? video.duration - 0.5 / this.fps : time;
-      video.currentTime = Math.max(0, Math.min(time, end));
-      waits.push(once(video, ["seeked", "emptied", "error"]));
-    }
+      const at = Math.max(0, Math.min(time, end));
+      video.currentTime = at;
+      if (await once(video, ["seeked", "emptied", "error"]) !== "seeked") return;
+      const presented = this.presented[index];
+      if (presented) await presented.shown(Math.floor(at * this.fps + 1e-6));
+    });
     await Promise.all(waits);
     return this.current(token);
   }
