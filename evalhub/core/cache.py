@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.core.cache import cache as default_cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient as DjangoRedisCacheClient
@@ -135,11 +135,18 @@ class RedisCache(DjangoRedisCache):
         super().clear()
 
 
+def _default_cache() -> Any:
+    """The default cache object itself: ``django.core.cache.cache`` is a proxy that forwards
+    attribute reads, so ``isinstance`` on it never sees a :class:`RedisCache` (which left the
+    memo unused on every caller that did not pass a cache)."""
+    return caches[DEFAULT_CACHE_ALIAS]
+
+
 def remembered_get(key: str, *, remember_s: float, cache: Any = None) -> Any:
     """``cache.get(key)`` (default cache), a value found kept in this process for
     ``remember_s`` seconds: a later call within that time asks nothing. A miss (None) is not
     remembered. Use it for facts that may be that much older than the shared cache's."""
-    cache = cache or default_cache
+    cache = cache or _default_cache()
     if isinstance(cache, RedisCache):
         return cache.remembered_get(key, remember_s=remember_s)
     return cache.get(key)
@@ -152,7 +159,7 @@ def remembered_add(key: str, value: Any, timeout: float | None, *, remember_s: f
     refused), it answers False without a round trip for ``remember_s`` seconds (at most
     ``timeout`` after its own add; up to ``remember_s`` past the key's expiry after a refusal,
     whose expiry it does not read)."""
-    cache = cache or default_cache
+    cache = cache or _default_cache()
     if isinstance(cache, RedisCache):
         return cache.remembered_add(key, value, timeout, remember_s=remember_s)
     return cache.add(key, value, timeout)

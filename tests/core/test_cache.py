@@ -126,6 +126,20 @@ def test_another_process_claim_is_remembered_as_refused(cache):
     assert remembered_add("claim", 1, 30, remember_s=1, cache=cache) is False
 
 
+def test_without_a_cache_argument_the_default_redis_cache_remembers(cache):
+    """As the services call the helpers: the default cache (``django.core.cache.cache`` is a
+    proxy, not the RedisCache itself) still answers from the memo."""
+    from evalhub.core.cache import remembered_add, remembered_get
+
+    assert remembered_add("claim", 1, 30, remember_s=10) is True
+    cache.set("ready", True, 30)
+    assert remembered_get("ready", remember_s=10) is True
+    raw = redis.Redis.from_url(REDIS_URL)
+    raw.delete(cache.make_and_validate_key("claim"), cache.make_and_validate_key("ready"))
+    assert remembered_add("claim", 1, 30, remember_s=10) is False
+    assert remembered_get("ready", remember_s=10) is True
+
+
 def test_with_the_local_memory_cache_the_helpers_are_get_and_add():
     from django.core.cache.backends.locmem import LocMemCache
 
