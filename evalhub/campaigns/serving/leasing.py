@@ -177,9 +177,17 @@ def rater_votes(*, campaign: Any, annotator_id: int) -> QuerySet[Judgment]:
                                    retracted_at__isnull=True)
 
 
+def counted(queryset: QuerySet, group: str) -> QuerySet:
+    """The number of rows of ``queryset`` (grouped by ``group``, which the filter fixes: one
+    row), as a subquery's values. ``COUNT(*)`` reads no column, so an index that answers the
+    filter answers the count alone: an index-only scan reads a few index pages per thousand
+    rows, where ``COUNT(id)`` read a heap page for nearly every row (59 pages for a rater's
+    165 votes against 3)."""
+    return queryset.order_by().values(group).annotate(n=Count("*")).values("n")
+
+
 def _count(queryset: QuerySet, group: str) -> Coalesce:
-    counted = queryset.order_by().values(group).annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(counted), Value(0))
+    return Coalesce(Subquery(counted(queryset, group)), Value(0))
 
 
 def rater_annotations(*, campaign: OuterRef, annotator_id: int | Param,
