@@ -101,6 +101,31 @@ def test_database_sessions_never_jit_compile_queries():
         assert cursor.fetchone()[0] == "off"
 
 
+def test_prepared_statements_keep_one_generic_plan_through_vacuum_and_analyze():
+    """PostgreSQL plans a prepared statement for its values on its first five runs and after
+    every invalidation (a VACUUM or ANALYZE of a table it reads) unless the session asks for
+    generic plans: then each statement of the rating path is planned once per connection."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements' plans are PostgreSQL's")
+    world = build_campaign(prompts=12, runs=3, judgments_per_pair=2)
+    client = Client()
+    client.force_login(world.annotators[0])
+    campaign_id = world.campaign.pk
+    lease = client.post(f"/api/v1/rate/{campaign_id}/next/", {},
+                        content_type="application/json").json()["lease"]
+    for round_ in range(2):
+        for _ in range(3):
+            lease = _vote_and_next(client, campaign_id, lease)["next"]["lease"]
+        with connection.cursor() as cursor:
+            if round_ == 0:
+                cursor.execute("VACUUM ANALYZE campaigns_comparisontask, campaigns_lease")
+            cursor.execute("SELECT sum(generic_plans), sum(custom_plans) "
+                           "FROM pg_prepared_statements")
+            generic, custom = cursor.fetchone()
+        assert generic > 0
+        assert custom == 0
+
+
 def test_a_best_of_k_vote_that_leases_the_next_task_costs_one_query_more_for_its_images():
     """Best of K: the same path, plus one read of the next task's K images (TaskImage)."""
     from evalhub.campaigns.models import TaskKind
