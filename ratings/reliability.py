@@ -160,9 +160,7 @@ class Reliability:
 def _binom_two_sided(k: npt.NDArray[np.float64], n: npt.NDArray[np.float64]
                      ) -> npt.NDArray[np.float64]:
     """Two-sided binomial p-value of ``k`` successes in ``n`` at 1/2 (doubled smaller tail);
-    ``k`` and ``n`` are vote counts that fractional weights may leave a rounding error off a
-    whole number, so both are rounded (SciPy's binomial is NaN for a non-integer ``n``)."""
-    k, n = np.rint(k), np.rint(n)
+    whole numbers (SciPy's binomial is NaN for a non-integer ``n``)."""
     low = stats.binom.cdf(k, n, 0.5)
     high = stats.binom.sf(k - 1, n, 0.5)
     return np.where(n > 0, np.minimum(1.0, 2.0 * np.minimum(low, high)), 1.0)
@@ -221,11 +219,14 @@ def annotator_reliability(
 
     gold_acc = np.where(gold_n > 0, gold_ok / np.maximum(gold_n, 1.0), 1.0)
     raw_left = np.where(decided > 0, left / np.maximum(decided, 1.0), 0.5)
+    # The position test counts whole votes: fractional weights (best-of-K pairs) sum to
+    # 23.999... where 24 votes were cast.
+    whole_left, whole_decided = np.rint(left), np.rint(decided)
     flags = {
         "gold": (gold_n >= min_gold) & (gold_acc < gold_threshold),
         "fast": (timed >= min_fast_votes) & (fast >= fast_share * timed),
-        "position": ((np.rint(decided) >= min_votes)
-                     & (_binom_two_sided(left, decided) < position_alpha)
+        "position": ((whole_decided >= min_votes)
+                     & (_binom_two_sided(whole_left, whole_decided) < position_alpha)
                      & (np.abs(raw_left - 0.5) >= position_margin)),
         "accuracy": (decided + gold_n >= min_votes) & (eta < accuracy_floor),
     }

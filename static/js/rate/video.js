@@ -57,6 +57,8 @@ function once(el, events) {
 
 const clamp = (value, low, high) => Math.min(high, Math.max(low, value));
 const delay = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
+/** The index of the frame `time` falls in at `fps` (a frame's own start counts as in it). */
+const frameAt = (time, fps) => Math.floor(time * fps + 1e-6);
 
 /**
  * The frame a video last presented (its index at `fps`), kept from requestVideoFrameCallback
@@ -68,7 +70,7 @@ class PresentedFrame {
     this.video = video;
     this.fps = fps;
     // Attached after firstFrame (seeked, then a frame drawn): what currentTime says is shown.
-    this.frame = Math.floor(video.currentTime * fps + 1e-6);
+    this.frame = frameAt(video.currentTime, fps);
     this.handle = null;
     this.waiters = [];
   }
@@ -186,7 +188,7 @@ export class SyncedVideos extends EventTarget {
   /** The frame the leader is at (its index from 0). */
   currentFrame() {
     if (!this.leader) return 0;
-    return clamp(Math.floor(this.leader.currentTime * this.fps + 1e-6), 0, this.lastFrame);
+    return clamp(frameAt(this.leader.currentTime, this.fps), 0, this.lastFrame);
   }
 
   /** The time that shows frame `frame` in every video (its middle). */
@@ -313,7 +315,7 @@ export class SyncedVideos extends EventTarget {
       video.currentTime = at;
       if (await once(video, ["seeked", "emptied", "error"]) !== "seeked") return;
       const presented = this.presented[index];
-      if (presented) await presented.shown(Math.floor(at * this.fps + 1e-6));
+      if (presented) await presented.shown(frameAt(at, this.fps));
     });
     await Promise.all(waits);
     return this.current(token);
