@@ -93,6 +93,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import platform
 import random
@@ -432,18 +433,21 @@ class VoteSample:
     long_task_ms: float
 
 
-def presented_at(raw: dict, paints: list[dict]) -> float | None:
+def presented_at(raw: dict, paints: list[dict], until: float) -> float | None:
     """When both images of the pair were on screen (Element Timing renderTime), or None.
 
     An image already shown on the same side by the previous pair is not painted anew (no
-    entry): it counts as on screen when the page put the pair in the DOM.
+    entry): it counts as on screen when the page put the pair in the DOM. Only paints before
+    the next key (``until``) count: Chromium reports an element's first paint of an image once,
+    and the page draws a prepared image (nearly transparent, stage.js rasterAhead) before its
+    key, so that paint is not this vote's, nor is a later pair's paint of the same file.
     """
     times = [raw["domAt"]]
     for side, src, before in zip(("left", "right"), raw["srcs"], raw["fromSrcs"], strict=True):
         if src == before:
             continue
         painted = [p["renderTime"] for p in paints if p["side"] == side
-                   and p["url"].endswith(src) and p["renderTime"] >= raw["t0"]]
+                   and p["url"].endswith(src) and raw["t0"] <= p["renderTime"] < until]
         if not painted:
             return None
         times.append(min(painted))
@@ -456,9 +460,9 @@ def overlap_ms(spans: list[dict], start: float, end: float) -> float:
 
 
 def sample_from(raw: dict, requests: list[dict], paints: list[dict], long_tasks: list[dict],
-                seen: set[str]) -> VoteSample:
+                seen: set[str], next_t0: float) -> VoteSample:
     t0 = raw["t0"]
-    presented = presented_at(raw, paints)
+    presented = presented_at(raw, paints, until=next_t0)
     api = [r for r in requests if "/api/" in r["name"]]
     # The latest request for each of the pair's images made before the pair was in the DOM.
     files = []
@@ -669,8 +673,10 @@ def drive_page(args: argparse.Namespace, setup: Setup, clock: str, username: str
     for index, sample in enumerate(raw["samples"]):
         seen.update(sample["fromSrcs"])
         if index >= args.warmup_votes and not sample.get("error"):
+            later = raw["samples"][index + 1:]
             measured.append(sample_from(sample, raw["requests"], raw["paints"],
-                                        raw["longTasks"], seen))
+                                        raw["longTasks"], seen,
+                                        later[0]["t0"] if later else math.inf))
         seen.update(sample.get("srcs") or [])
     first_t0 = (raw["samples"][args.warmup_votes]["t0"]
                 if len(raw["samples"]) > args.warmup_votes else float("inf"))
