@@ -23,6 +23,16 @@ def stored_history(page) -> list[dict]:
         ".flatMap(k => JSON.parse(localStorage.getItem(k)))")
 
 
+def wait_sent(page) -> None:
+    """Wait until the outbox is empty and the page has stored its history since: it stores it
+    a frame after the outbox changes (rate.js), and only then are the sent votes kept by id
+    alone."""
+    wait_outbox_empty(page)
+    page.wait_for_function(
+        "() => Object.keys(localStorage).filter(k => k.endsWith('.history'))"
+        ".every(k => JSON.parse(localStorage.getItem(k)).every(entry => !('task' in entry)))")
+
+
 def vote_id(lease_id: str) -> str:
     return str(Judgment.objects.get(lease_id=lease_id).client_id)
 
@@ -58,7 +68,7 @@ def test_undo_right_after_a_reload_retracts_the_last_vote(context):
     first = shown_lease(page)
     second = vote(page, "1", first)
     on_screen = vote(page, "2", second)
-    wait_outbox_empty(page)
+    wait_sent(page)
     assert until(lambda: mine.count() == 2)
     # Votes the server has are stored by id alone: undo gets their pair back from the server.
     assert stored_history(page) == [{"clientId": vote_id(first)}, {"clientId": vote_id(second)}]
@@ -73,7 +83,7 @@ def test_undo_right_after_a_reload_retracts_the_last_vote(context):
 
     # Answered again: one new judgment, under a new vote id, on the new lease.
     on_screen = vote(page, "t", again)
-    wait_outbox_empty(page)
+    wait_sent(page)
     assert until(lambda: mine.count() == 2)
     revote = Judgment.objects.get(lease_id=again)
     assert revote.retracted_at is None
@@ -147,7 +157,7 @@ def test_the_history_keeps_the_last_20_votes(context):
     for _ in range(UNDO_DEPTH + 2):
         voted.append(lease)
         lease = vote(page, "1", lease)
-    wait_outbox_empty(page)
+    wait_sent(page)
     assert until(lambda: mine.count() == UNDO_DEPTH + 2)
     kept = voted[-UNDO_DEPTH:]
     assert stored_history(page) == [{"clientId": vote_id(lease_id)} for lease_id in kept]
