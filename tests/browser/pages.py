@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from evalhub.blobs.views import display_url
-from evalhub.campaigns.models import Lease, LeaseStatus
+from evalhub.campaigns.models import Lease, LeaseStatus, TaskImage
 
 READY = "document.querySelector('#rate-app').dataset.ready === '1'"
 
@@ -145,17 +145,27 @@ def open_with_first_pair_held(context, world):
     return page, held
 
 
-def wait_pair_prefetched(page, *, shown: str, timeout_s: float = 15) -> str:
-    """Wait until the page holds the pair behind ``shown`` (its lease taken on the server) and
-    has loaded both of its images, as before a vote that must not need the network; return
-    that lease. The page asks for it only once its first pair is drawn."""
+def task_image_urls(lease: Lease) -> list[str]:
+    """The display URLs of a lease's images: a pair's two, or a best-of-K task's K in the
+    lease's display order."""
+    members = {member.position: member.image.blob for member in
+               TaskImage.objects.filter(task_id=lease.task_id).select_related("image__blob")}
+    if members:
+        return [display_url(members[position]) for position in lease.order]
+    return [display_url(lease.task.image_a.blob), display_url(lease.task.image_b.blob)]
+
+
+def wait_next_prefetched(page, *, shown: str, timeout_s: float = 15) -> str:
+    """Wait until the page holds the task behind ``shown`` (its lease taken on the server) and
+    has loaded all of its images, as before a vote that must not need the network; return
+    that lease. The page asks for it only once the task on screen is drawn. Votes cast before
+    must have left the outbox (their leases are then no longer active)."""
     lease = until(lambda: Lease.objects.filter(status=LeaseStatus.ACTIVE).exclude(pk=shown)
                   .select_related("task__image_a__blob", "task__image_b__blob").first(),
                   timeout_s=timeout_s)
-    assert lease is not None, "the page never leased the pair behind the one it shows"
-    urls = [display_url(lease.task.image_a.blob), display_url(lease.task.image_b.blob)]
+    assert lease is not None, "the page never leased the task behind the one it shows"
     page.wait_for_function(
         "(urls) => urls.every((url) => performance.getEntriesByType('resource')"
         ".some((entry) => entry.name.endsWith(url) && entry.responseEnd > 0))",
-        arg=urls, timeout=timeout_s * 1000)
+        arg=task_image_urls(lease), timeout=timeout_s * 1000)
     return str(lease.pk)

@@ -15,6 +15,7 @@ from tests.browser.pages import (
     outbox,
     shown_lease,
     until,
+    wait_next_prefetched,
     wait_outbox_empty,
 )
 from tests.browser.world import SECRET_NAMES, picture
@@ -77,12 +78,17 @@ def test_best_of_4_with_keys_undo_skip_and_an_outbox_across_a_reload(context, tr
 
     # Skip.
     skipped = shown_lease(page, other_than=again)
+    wait_outbox_empty(page)
+    behind = wait_next_prefetched(page, shown=skipped)
+    # Image files are held from here: the task the skip shows was loaded before, the one
+    # behind it (which the page loads once the skip's task is drawn) is not.
+    held = HeldRequests(page, "**/*", where=is_image_file)
     page.keyboard.press("s")
     lease = shown_lease(page, other_than=skipped)
+    assert lease == behind
     assert until(lambda: Lease.objects.get(pk=skipped).status == LeaseStatus.SKIPPED)
 
     # Keys do nothing until all four images are drawn.
-    held = HeldRequests(page, "**/*", where=is_image_file)
     page.keyboard.press("2")
     cast[lease] = [1]
     held.wait_for(1)

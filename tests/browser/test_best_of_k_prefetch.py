@@ -15,10 +15,9 @@ from playwright.sync_api import expect
 
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import Pyramid
-from evalhub.blobs.views import display_url
-from evalhub.campaigns.models import Judgment, Lease, LeaseStatus, TaskImage, TaskKind
+from evalhub.campaigns.models import Judgment, Lease, LeaseStatus, TaskKind
 from tests.browser.conftest import login
-from tests.browser.pages import shown_lease, until, wait_outbox_empty
+from tests.browser.pages import shown_lease, task_image_urls, until, wait_outbox_empty
 from tests.browser.world import build_tiles, build_world, picture
 from tests.builders import build_campaign
 
@@ -44,14 +43,6 @@ def _active(world) -> set[str]:
 # How many of `urls` the page has loaded (Resource Timing: one entry per request).
 LOADED = ("performance.getEntriesByType('resource')"
           ".filter((entry) => urls.some((url) => entry.name.endsWith(url))).length")
-
-
-def _image_urls(lease_id: str) -> list[str]:
-    """The display URLs of a best-of-K lease's images, in its display order."""
-    lease = Lease.objects.get(pk=lease_id)
-    members = {member.position: member.image.blob for member in
-               TaskImage.objects.filter(task_id=lease.task_id).select_related("image__blob")}
-    return [display_url(members[position]) for position in lease.order]
 
 
 def _assert_fit_level_asked_once(urls: list[str]) -> None:
@@ -87,7 +78,7 @@ def test_the_next_task_is_leased_and_its_images_loaded_before_the_vote(context, 
         # Leased behind the one on screen, its three images loaded, before any key.
         assert until(lambda on_screen=on_screen: len(_active(world) - {on_screen}) == 1)
         upcoming = (_active(world) - {on_screen}).pop()
-        images = _image_urls(upcoming)
+        images = task_image_urls(Lease.objects.get(pk=upcoming))
         page.wait_for_function(f"(urls) => {LOADED} === urls.length", arg=images)
         page.keyboard.press(slot)
         assert shown_lease(page, other_than=on_screen) == upcoming

@@ -11,8 +11,8 @@ from tests.browser.pages import (
     outbox,
     shown_lease,
     until,
+    wait_next_prefetched,
     wait_outbox_empty,
-    wait_pair_prefetched,
 )
 from tests.browser.world import build_world, expected_outcome, live_judgments
 
@@ -24,7 +24,7 @@ def test_a_vote_cast_offline_arrives_once_when_back_online(context):
     page = context.new_page()
     login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
     first = shown_lease(page)
-    behind = wait_pair_prefetched(page, shown=first)
+    behind = wait_next_prefetched(page, shown=first)
 
     context.set_offline(True)
     page.keyboard.press("1")
