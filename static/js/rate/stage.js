@@ -347,10 +347,11 @@ const RASTER_FRAMES = 3;
  *
  * A layer at opacity 0 is never drawn, and Chromium 156 does not rasterise its tiles either,
  * will-change or not: traced in bench/rating_page.py, both panes' 25 tiles were rasterised
- * after the keypress, on the way to the frame that shows the pair (drawn p50 10.0 -> 5.1 ms
- * without). Drawn once at a nearly transparent opacity, the tiles are kept after it goes back
- * to 0. Not left at that opacity: every frame (a zoom, a pan) would draw four full panes
- * instead of two (software compositing: 3.7 -> 7.2 ms per frame).
+ * after the keypress, on the way to the frame that shows the pair (keypress to drawn, p50:
+ * 10.0 ms then, 5.0 ms with the tiles rasterised ahead; docs/benchmarks.md). Drawn once at a
+ * nearly transparent opacity, the tiles are kept after it goes back to 0. Not left at that
+ * opacity: every frame (a zoom, a pan) would draw four full panes instead of two (software
+ * compositing: 3.7 -> 7.2 ms per frame).
  */
 async function rasterAhead(img) {
   img.style.opacity = RASTER_OPACITY;
