@@ -93,7 +93,6 @@ import argparse
 import contextlib
 import datetime as dt
 import json
-import math
 import os
 import platform
 import random
@@ -673,10 +672,10 @@ def drive_page(args: argparse.Namespace, setup: Setup, clock: str, username: str
     for index, sample in enumerate(raw["samples"]):
         seen.update(sample["fromSrcs"])
         if index >= args.warmup_votes and not sample.get("error"):
-            later = raw["samples"][index + 1:]
+            next_t0 = (raw["samples"][index + 1]["t0"] if index + 1 < len(raw["samples"])
+                       else float("inf"))
             measured.append(sample_from(sample, raw["requests"], raw["paints"],
-                                        raw["longTasks"], seen,
-                                        later[0]["t0"] if later else math.inf))
+                                        raw["longTasks"], seen, next_t0))
         seen.update(sample.get("srcs") or [])
     first_t0 = (raw["samples"][args.warmup_votes]["t0"]
                 if len(raw["samples"]) > args.warmup_votes else float("inf"))
