@@ -16,11 +16,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 UNDO_DEPTH = 20  # rate.js
 
 
+# The undo histories in localStorage, oldest entry first (a JS expression).
+HISTORY = ("Object.keys(localStorage).filter(k => k.endsWith('.history'))"
+           ".flatMap(k => JSON.parse(localStorage.getItem(k)))")
+
+
 def stored_history(page) -> list[dict]:
     """The undo history as the page left it in localStorage, oldest first."""
-    return page.evaluate(
-        "() => Object.keys(localStorage).filter(k => k.endsWith('.history'))"
-        ".flatMap(k => JSON.parse(localStorage.getItem(k)))")
+    return page.evaluate(f"() => {HISTORY}")
 
 
 def wait_sent(page) -> None:
@@ -28,9 +31,7 @@ def wait_sent(page) -> None:
     a frame after the outbox changes (rate.js), and only then are the sent votes kept by id
     alone."""
     wait_outbox_empty(page)
-    page.wait_for_function(
-        "() => Object.keys(localStorage).filter(k => k.endsWith('.history'))"
-        ".every(k => JSON.parse(localStorage.getItem(k)).every(entry => !('task' in entry)))")
+    page.wait_for_function(f"() => {HISTORY}.every(entry => !('task' in entry))")
 
 
 def vote_id(lease_id: str) -> str:
