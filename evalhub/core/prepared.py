@@ -26,7 +26,6 @@ quoted column lists): splitting them again cost about 0.2 ms of CPU each, per vo
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -39,6 +38,9 @@ from django.db.models.sql.compiler import SQLCompiler
 
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")
+
+#: The attribute of a Django connection object that holds its compiled statements.
+_STATEMENTS = "_evalhub_prepared_statements"
 
 # psycopg's conversion cache keeps 128 statements (an LRU): at this length at most a few MB.
 CACHED_STATEMENT_LENGTH = 16_384
@@ -116,20 +118,20 @@ class _Compiled:
 
 class _PerConnection(Generic[T]):
     """Compiled statements cached per database connection (connections are per thread in
-    Django, and a new connection must not reuse another's) and per shape."""
+    Django, and a new connection must not reuse another's) and per shape.
 
-    def __init__(self) -> None:
-        self._local = threading.local()
+    The cache lives on the connection object itself, so it goes when Django lets go of the
+    connection. Held anywhere else (a thread-local of this module-level object, as it once
+    was), it kept every connection it had seen alive, and open on the database: a connection
+    the thread had replaced stayed in PostgreSQL's session list until the process exited.
+    """
 
     def _cached(self, using: str, shape: Hashable, compile_: Callable[[], T]) -> T:
-        connection = connections[using]
-        cache: dict = getattr(self._local, "cache", None)
-        if cache is None or getattr(self._local, "connection", None) is not connection:
-            cache = self._local.cache = {}
-            self._local.connection = connection
-        compiled = cache.get(shape)
+        statements: dict = connections[using].__dict__.setdefault(_STATEMENTS, {})
+        key = (self, shape)
+        compiled = statements.get(key)
         if compiled is None:
-            compiled = cache[shape] = compile_()
+            compiled = statements[key] = compile_()
         return compiled
 
 

@@ -1,6 +1,11 @@
 """A prepared query returns what the same queryset returns, for every set of values."""
 
+import gc
+import threading
+import weakref
+
 import pytest
+from django.db import connections
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -71,3 +76,57 @@ def test_a_prepared_query_is_compiled_once_per_shape():
         query.run(0, annotator=1, now=now)
         query.run(1, annotator=1, now=now, x0=LeaseFactory().pk)
     assert calls == [0, 1]
+
+
+def _in_a_thread(work) -> None:
+    """Run ``work`` in a thread of its own: Django gives it its own database connection."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:  # re-raised in the test's thread
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+def test_each_connection_compiles_its_own_statements():
+    calls = []
+    query = PreparedQuery(lambda: (calls.append(1), Lease.objects.filter(
+        expires_at__gt=Param("now", EXPIRES)))[1])
+    now = timezone.now()
+    query.run(now=now)
+    query.run(now=now)
+    _in_a_thread(lambda: (query.run(now=now), query.run(now=now)))
+    query.run(now=now)
+    assert len(calls) == 2
+
+
+def test_a_connection_django_has_let_go_of_is_not_kept_alive():
+    """A thread's connection that Django replaced (or a settings override did) must be freed,
+    while the thread goes on: compiled statements held for it elsewhere kept it alive and,
+    unless closed, its session open on the database until the thread ended, which for the
+    main thread of a worker or a test process is when the process exits."""
+    query = PreparedQuery(lambda: Lease.objects.filter(expires_at__gt=Param("now", EXPIRES)))
+    freed: list[bool] = []
+
+    def work() -> None:
+        query.run(now=timezone.now())
+        old = connections["default"]
+        let_go = weakref.ref(old)
+        connections["default"] = connections.create_connection("default")
+        old.close()
+        del old
+        gc.collect()
+        freed.append(let_go() is None)
+        assert Lease.objects.count() == 0  # the new connection works
+
+    _in_a_thread(work)
+    assert freed == [True]
