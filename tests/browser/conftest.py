@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connections
 
 from tests.browser.pages import WATCH_VIOLATIONS
 
@@ -53,6 +54,11 @@ def browser() -> Iterator:
                                               headless=True)
         yield chromium
         chromium.close()
+        # While Playwright's event loop runs in this thread, Django keeps the thread's database
+        # connections in asgiref's context-local storage, which it stops reading once the
+        # loop is gone: a connection opened in between would stay open, out of reach, until
+        # the process exits (and the test database could not be dropped). Closed here.
+        connections.close_all()
 
 
 @dataclass
