@@ -108,8 +108,9 @@ def demo_seed(*, generate: bool = True) -> Project:
     users = _demo_users()
     project = Project.objects.filter(slug=DEMO_SLUG).first()
     if project is None:
-        project = project_create(name="Demo: shapes", slug=DEMO_SLUG, owner=users["scientist"],
-                                 description="Two shapes models, three checkpoints each.")
+        project = project_create(
+            name="Demo: shapes", slug=DEMO_SLUG, owner=users["scientist"],
+            description="Two image models with three checkpoints each, and a video model with two.")
     for username, role in DEMO_USERS.items():
         if role is not None:
             membership_set(project=project, user=users[username], role=role)

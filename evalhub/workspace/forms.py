@@ -83,8 +83,8 @@ class GeneratedRunForm(_RunForm):
 
 
 class ImportedRunForm(_RunForm):
-    archive = forms.FileField(help_text="Zip of the run's images (with manifest.csv/jsonl "
-                              "inside, or the manifest below).")
+    archive = forms.FileField(help_text="Zip of the run's images or videos (with "
+                              "manifest.csv/jsonl inside, or the manifest below).")
     manifest = forms.FileField(required=False, help_text="CSV or JSONL with columns file, "
                                "prompt (or prompt_id), seed.")
 

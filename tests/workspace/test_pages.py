@@ -25,6 +25,7 @@ from evalhub.runs.models import (
     GenerationFailure,
     GenerationRun,
     GenModel,
+    MediaKind,
     ReferenceSet,
     RunSource,
     RunStatus,
@@ -400,6 +401,25 @@ def test_run_progress_says_images_done_of_total_and_each_failure_with_its_reason
     state = client.get(reverse("workspace-run-progress", kwargs={"run_id": world.run.pk})).json()
     assert state["finished"] and state["status_label"] == "completed with failures"
     assert state["eta_s"] == 0
+
+
+def test_a_video_runs_pages_count_videos_and_an_image_runs_count_images(world):
+    client = _client(world.scientist)
+    video_run = GenerationRunFactory(checkpoint=world.checkpoint, prompt_set=world.prompt_set,
+                                     name="clips", source=RunSource.GENERATED, seeds=[0],
+                                     media_kind=MediaKind.VIDEO, status=RunStatus.FAILED,
+                                     items_total=2, items_done=1)
+    listing = client.get(reverse("workspace-runs", kwargs={"project_id": world.project.pk}))
+    rows = listing.content.decode().split("<tr>")
+    [clips] = [row for row in rows if ">clips</a>" in row]
+    [images] = [row for row in rows if ">gen-1</a>" in row]
+    assert '1 / 2 <span class="muted">videos</span>' in clips
+    assert '1 / 2 <span class="muted">images</span>' in images
+    page = client.get(reverse("workspace-run", kwargs={"run_id": video_run.pk})).content.decode()
+    assert "<dt>Videos done</dt>" in page and "<dt>Videos/s</dt>" in page
+    assert "only missing videos" in page and "Images" not in page
+    page = client.get(reverse("workspace-run", kwargs={"run_id": world.run.pk})).content.decode()
+    assert "<dt>Images done</dt>" in page and "<dt>Images/s</dt>" in page
 
 
 def test_metric_job_progress_counts_shards_images_rate_and_failure_reasons(world):
