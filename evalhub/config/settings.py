@@ -306,7 +306,9 @@ if CACHE_URL:
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # Celery. Default: a filesystem broker that needs no server, consumed by a real worker process.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://"
+# (The host means nothing to the filesystem transport; without one kombu logs "No hostname was
+# supplied" at every start of a worker or a client.)
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://localhost/"
 # Redelivery after a worker dies is what makes long gpu tasks resumable; the visibility timeout
 # must exceed the longest task or Redis hands the message to a second worker mid-run.
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
