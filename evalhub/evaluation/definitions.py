@@ -17,6 +17,19 @@ from evalhub.core.errors import EvalHubError
 #: Metrics a job can compute, in display order.
 JOB_METRICS = ("fid", "kid", "clip_score", "cmmd", "lpips_diversity",
                "video_clip_score", "temporal_consistency", "flicker", "fvd")
+#: What each metric measures, in a few words, for pages that offer them (docs/metrics.md has
+#: the formulas and units).
+METRIC_LABELS: dict[str, str] = {
+    "fid": "FID: distance to real images (a reference set of images)",
+    "kid": "KID: distance to real images, unbiased on small sets (a reference set of images)",
+    "clip_score": "CLIP score: agreement with the prompt (a video run: its posters)",
+    "cmmd": "CMMD: CLIP-space distance to real images (a reference set of images)",
+    "lpips_diversity": "LPIPS diversity: how much a prompt's seeds differ",
+    "video_clip_score": "Video CLIP score: agreement with the prompt over sampled frames",
+    "temporal_consistency": "Temporal consistency: CLIP likeness of consecutive frames",
+    "flicker": "Flicker: LPIPS between consecutive frames (lower is steadier)",
+    "fvd": "FVD: distance to real videos (a reference set of videos)",
+}
 #: Metrics that compare the run's images (a video run's posters) with a reference set of
 #: real images.
 IMAGE_REFERENCE_METRICS = frozenset({"fid", "kid", "cmmd"})

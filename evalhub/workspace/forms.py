@@ -7,7 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
-from evalhub.evaluation.definitions import JOB_METRICS
+from evalhub.evaluation.definitions import JOB_METRICS, METRIC_LABELS
 from evalhub.projects.models import Project
 from evalhub.prompts.models import PromptSet
 from evalhub.prompts.parsers import FORMATS
@@ -98,7 +98,7 @@ class ReferenceSetForm(forms.Form):
 
 class MetricJobForm(forms.Form):
     run = forms.TypedChoiceField(coerce=int)
-    metrics = forms.MultipleChoiceField(choices=[(m, m) for m in JOB_METRICS],
+    metrics = forms.MultipleChoiceField(choices=[(m, METRIC_LABELS[m]) for m in JOB_METRICS],
                                         widget=forms.CheckboxSelectMultiple)
     reference_set = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
                                            help_text="Needed by metrics that compare with "

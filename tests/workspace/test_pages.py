@@ -7,6 +7,7 @@ run with one stored image and one failure, and a metric job half done.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from evalhub.evaluation.definitions import JOB_METRICS, METRIC_LABELS
 from evalhub.evaluation.models import JobStatus, MetricJob, MetricShard, ShardKind, ShardStatus
 from evalhub.projects.models import Role
 from evalhub.prompts.models import PromptSet
@@ -420,6 +422,15 @@ def test_a_video_runs_pages_count_videos_and_an_image_runs_count_images(world):
     assert "only missing videos" in page and "Images" not in page
     page = client.get(reverse("workspace-run", kwargs={"run_id": world.run.pk})).content.decode()
     assert "<dt>Images done</dt>" in page and "<dt>Images/s</dt>" in page
+
+
+def test_the_metric_form_says_what_each_metric_measures(world):
+    page = _client(world.scientist).get(
+        reverse("workspace-metrics", kwargs={"project_id": world.project.pk})).content.decode()
+    assert set(METRIC_LABELS) == set(JOB_METRICS)
+    for metric in JOB_METRICS:
+        assert f'value="{metric}"' in page
+        assert html.escape(METRIC_LABELS[metric]) in page
 
 
 def test_metric_job_progress_counts_shards_images_rate_and_failure_reasons(world):
