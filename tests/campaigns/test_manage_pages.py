@@ -135,6 +135,15 @@ def _create_body(world, **changes) -> dict:
     return {k: v for k, v in body.items() if v is not None}
 
 
+def test_the_campaign_list_links_each_campaigns_page_leaderboard_and_export(world):
+    campaign = world.campaign.pk
+    html = _client(world.owner).get(
+        f"/projects/{world.campaign.project_id}/campaigns/").content.decode()
+    for link in (f"/campaigns/{campaign}/manage/", f"/dashboard/campaigns/{campaign}/",
+                 f"/campaigns/{campaign}/export/"):
+        assert f'href="{link}"' in html, link
+
+
 def test_a_campaign_is_created_through_the_service_and_opens_its_page(world):
     response = _client(world.scientist).post(
         f"/projects/{world.campaign.project_id}/campaigns/new/", _create_body(world))
