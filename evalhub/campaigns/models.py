@@ -16,6 +16,11 @@ class Criterion(models.TextChoices):
     ARTIFACTS = "artifacts", "Which image has fewer artifacts?"
 
 
+def criterion_questions(medium: str = "image") -> dict[str, str]:
+    """Each criterion's question, worded for ``medium`` ("image" or "video")."""
+    return {key: question.replace("image", medium) for key, question in Criterion.choices}
+
+
 class PairPolicy(models.TextChoices):
     """Which pairs are served first: the names of ``ratings.policies.POLICIES`` (formulas there;
     figures in docs/benchmarks.md, "Vote efficiency")."""

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from evalhub.blobs.video_services import video_inspect, video_store
 from evalhub.runs.gallery.selectors import GalleryQuery, gallery_page
-from evalhub.runs.models import Image
+from evalhub.runs.models import GenerationRun, Image, MediaKind
 from tests.builders import build_campaign
 from tests.videos import webm_bytes
 
@@ -26,6 +26,8 @@ def _as_videos(world) -> None:
         video = video_store(data=data, info=video_inspect(data, name=f"{number}.webm"),
                             name=f"{number}.webm")
         Image.objects.filter(pk=image.pk).update(blob=video.poster, video=video)
+    GenerationRun.objects.filter(pk__in=[run.pk for run in world.runs]).update(
+        media_kind=MediaKind.VIDEO)
 
 
 def _page(world):
@@ -80,3 +82,13 @@ def test_the_page_loads_the_player_only_for_video_pairs():
     config = _config(videos)
     assert config["items"][0]["right"]["video"]["url"].startswith("/media/video/")
     assert 'id="gallery-video-bar"' in config["html"] and "rate-video.css" in config["html"]
+
+
+def test_the_criteria_ask_about_videos_on_video_runs_and_images_on_image_runs():
+    images = build_campaign(runs=2, prompts=1, annotators=1)
+    html = _config(images)["html"]
+    assert "Which image is better overall?" in html and "Which video" not in html
+    videos = build_campaign(runs=2, prompts=1, annotators=1)
+    _as_videos(videos)
+    html = _config(videos)["html"]
+    assert "Which video is better overall?" in html and "Which image" not in html

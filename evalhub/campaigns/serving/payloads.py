@@ -15,7 +15,7 @@ from evalhub.blobs.names import display_token
 from evalhub.blobs.tile_grants import tile_grant
 from evalhub.blobs.tiles import Pyramid, needs_tiles, tile_format
 from evalhub.blobs.views import display_url, video_url
-from evalhub.campaigns.models import Campaign, Criterion, Lease
+from evalhub.campaigns.models import Campaign, Lease, criterion_questions
 
 
 def video_payload(video: VideoBlob) -> dict[str, Any]:
@@ -106,9 +106,8 @@ def _videos(*images: Any) -> dict[int, VideoBlob]:
 def criteria_payload(campaign: Campaign, medium: str = "image") -> list[dict[str, str]]:
     """The campaign's criteria and their questions, worded for its ``medium`` ("image" or
     "video": ``campaigns.selectors.campaign_medium``)."""
-    labels = dict(Criterion.choices)
-    return [{"key": key, "question": labels[key].replace("image", medium)}
-            for key in campaign.criteria]
+    questions = criterion_questions(medium)
+    return [{"key": key, "question": questions[key]} for key in campaign.criteria]
 
 
 def _task_payload(*, lease_id: str, expires_at: datetime, a_side: str, prompt: str,

@@ -79,6 +79,7 @@ class RunOption:
     checkpoint: str
     step: int | None
     prompt_set_id: int
+    media_kind: str = "image"
 
     @property
     def label(self) -> str:
@@ -246,7 +247,7 @@ def gallery_run_options(*, project_id: int, model_id: int | None = None) -> list
     rows = runs.order_by("checkpoint__model__name", "checkpoint__training_step",
                          "checkpoint__name", "name").values_list(
         "id", "name", "checkpoint__model_id", "checkpoint__model__name", "checkpoint__name",
-        "checkpoint__training_step", "prompt_set_id")
+        "checkpoint__training_step", "prompt_set_id", "media_kind")
     return [RunOption(*row) for row in rows]
 
 

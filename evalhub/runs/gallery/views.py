@@ -17,6 +17,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
+from evalhub.campaigns.models import criterion_questions
 from evalhub.runs.gallery.access import image_for_science, project_for_science
 from evalhub.runs.gallery.forms import GalleryForm
 from evalhub.runs.gallery.selectors import (
@@ -27,7 +28,7 @@ from evalhub.runs.gallery.selectors import (
     image_detail,
     project_categories,
 )
-from evalhub.runs.models import GenModel
+from evalhub.runs.models import GenModel, MediaKind
 
 # Only these parameters travel into page links (anything else a URL carried is dropped).
 QUERY_KEYS = ("model", "a", "b", "category", "outcome", "sort", "criterion", "judge")
@@ -85,6 +86,8 @@ def gallery(request: HttpRequest, project_id: int) -> HttpResponse:
     by_id = {run.id: run for run in runs}
     chosen = (by_id.get(form.cleaned_data["a"]), by_id.get(form.cleaned_data["b"])) \
         if page is not None else (None, None)
+    if any(run is not None and run.media_kind == MediaKind.VIDEO for run in chosen):
+        form.fields["criterion"].choices = list(criterion_questions("video").items())
     return render(request, "gallery/gallery.html", {
         "project": project, "form": form, "page": page, "runs": runs,
         "left": chosen[0], "right": chosen[1], "index": index,
