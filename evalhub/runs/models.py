@@ -102,6 +102,11 @@ class GenerationRun(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def outputs_noun(self) -> str:
+        """What the run's outputs are called on pages: "images" or "videos"."""
+        return f"{self.media_kind}s"
+
 
 class Image(models.Model):
     """One generated or imported image: a run's answer to (prompt, seed)."""
