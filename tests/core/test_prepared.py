@@ -1,7 +1,6 @@
 """A prepared query returns what the same queryset returns, for every set of values."""
 
 import gc
-import threading
 import weakref
 
 import pytest
@@ -12,6 +11,7 @@ from django.utils import timezone
 from evalhub.campaigns.models import Lease, LeaseStatus
 from evalhub.core.prepared import Param, PreparedQuery
 from tests.factories import LeaseFactory, UserFactory
+from tests.threads import race
 
 pytestmark = pytest.mark.django_db
 
@@ -78,25 +78,6 @@ def test_a_prepared_query_is_compiled_once_per_shape():
     assert calls == [0, 1]
 
 
-def _in_a_thread(work) -> None:
-    """Run ``work`` in a thread of its own: Django gives it its own database connection."""
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            work()
-        except BaseException as error:  # re-raised in the test's thread
-            errors.append(error)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-
-
 def test_each_connection_compiles_its_own_statements():
     calls = []
     query = PreparedQuery(lambda: (calls.append(1), Lease.objects.filter(
@@ -104,7 +85,8 @@ def test_each_connection_compiles_its_own_statements():
     now = timezone.now()
     query.run(now=now)
     query.run(now=now)
-    _in_a_thread(lambda: (query.run(now=now), query.run(now=now)))
+    [outcome] = race([lambda: (query.run(now=now), query.run(now=now))])  # own connection
+    assert not isinstance(outcome, Exception), outcome
     query.run(now=now)
     assert len(calls) == 2
 
@@ -128,5 +110,6 @@ def test_a_connection_django_has_let_go_of_is_not_kept_alive():
         freed.append(let_go() is None)
         assert Lease.objects.count() == 0  # the new connection works
 
-    _in_a_thread(work)
+    [outcome] = race([work])
+    assert outcome is None, outcome
     assert freed == [True]

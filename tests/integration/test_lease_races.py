@@ -7,37 +7,16 @@ import uuid
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Count, F, Q
 
 from evalhub.campaigns.models import ComparisonTask, Judgment, Lease, LeaseStatus
 from evalhub.campaigns.serving.rating import Vote, rate_next, rate_vote
 from evalhub.campaigns.serving.voting import VoteConflict, vote_undo
 from tests.builders import build_campaign
+from tests.threads import race
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def _race(functions):
-    """Run the functions at the same moment in threads; return results or exceptions."""
-    barrier = threading.Barrier(len(functions))
-    results = [None] * len(functions)
-
-    def run(index, fn):
-        try:
-            barrier.wait()
-            results[index] = fn()
-        except Exception as exc:  # the outcome under test may be an exception
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(functions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return results
 
 
 def _lease(world, annotator):
@@ -52,7 +31,7 @@ def _submit(world, annotator, lease_id, client_id, answer="left"):
 def test_many_annotators_racing_for_one_task_only_one_gets_it():
     assert connection.vendor == "postgresql"
     world = build_campaign(prompts=1, annotators=8, judgments_per_pair=8)
-    results = _race([lambda a=a: _lease(world, a) for a in world.annotators])
+    results = race([lambda a=a: _lease(world, a) for a in world.annotators])
     winners = [r for r in results if isinstance(r, dict) and "lease" in r]
     losers = [r for r in results if isinstance(r, dict) and r.get("done")]
     assert len(winners) == 1 and len(losers) == 7, results
@@ -61,7 +40,7 @@ def test_many_annotators_racing_for_one_task_only_one_gets_it():
 
 def test_concurrent_annotators_get_distinct_tasks():
     world = build_campaign(prompts=6, annotators=6, judgments_per_pair=1)
-    results = _race([lambda a=a: _lease(world, a) for a in world.annotators])
+    results = race([lambda a=a: _lease(world, a) for a in world.annotators])
     leases = Lease.objects.filter(pk__in=[r["lease"] for r in results if "lease" in r])
     # skip_locked lets every annotator find a free task instead of colliding.
     assert len({lease.task_id for lease in leases}) == len(leases) == 6, results
@@ -76,7 +55,7 @@ def test_the_same_vote_submitted_twice_at_once_is_stored_once():
     def submit():
         return _submit(world, annotator, lease.pk, client_id)
 
-    results = _race([submit] * 4)
+    results = race([submit] * 4)
     assert all(not isinstance(r, Exception) for r in results), results
     assert sum(r.created for r in results) == 1
     assert Judgment.objects.count() == 1
@@ -91,7 +70,7 @@ def test_two_different_votes_on_one_lease_at_once_store_one():
     def submit(answer):
         return lambda: _submit(world, annotator, lease.pk, uuid.uuid4(), answer)
 
-    results = _race([submit("left"), submit("right")])
+    results = race([submit("left"), submit("right")])
     assert sum(isinstance(r, VoteConflict) for r in results) == 1, results
     assert Judgment.objects.count() == 1
 
@@ -138,7 +117,7 @@ def test_annotators_racing_through_a_campaign_with_retries_and_undo_lose_and_dou
     acknowledged: dict[uuid.UUID, int] = {}
     undone: set[uuid.UUID] = set()
     lock = threading.Lock()
-    results = _race([
+    results = race([
         lambda a=a, i=i: _annotate_until_done(world, a, i, acknowledged, undone, lock)
         for i, a in enumerate(world.annotators)])
     assert all(r is None for r in results), results
