@@ -6,7 +6,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evalhub.campaigns.models import Campaign
+from evalhub.campaigns.models import Campaign, Criterion
 from evalhub.core.cli import model_text, reports_domain_errors
 from evalhub.leaderboards.filters import parse_ab, parse_filters
 from evalhub.leaderboards.fingerprint import changes_since
@@ -20,19 +20,23 @@ class Command(BaseCommand):
     help = "Print a campaign's leaderboard (Bradley-Terry Elo with bootstrap CIs) or its JSON."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("campaign_id", type=int)
-        parser.add_argument("--criterion", default="overall")
+        parser.add_argument("campaign_id", type=int, help="campaign id")
+        parser.add_argument("--criterion", default=Criterion.OVERALL, choices=Criterion.values)
         parser.add_argument("--json", action="store_true", help="print the full JSON payload")
-        parser.add_argument("--category", default="", type=model_text(Prompt, "category"))
+        parser.add_argument("--category", default="", type=model_text(Prompt, "category"),
+                            help="only votes on prompts of this category")
         parser.add_argument("--judge", default="human", help="human or metric:<name>")
-        parser.add_argument("--min-gold-accuracy", default="")
-        parser.add_argument("--since", default="")
-        parser.add_argument("--until", default="")
+        parser.add_argument("--min-gold-accuracy", default="",
+                            help="only annotators with at least this gold accuracy (0..1)")
+        parser.add_argument("--since", default="", help="votes at or after (ISO, UTC if naive)")
+        parser.add_argument("--until", default="", help="votes before (ISO, UTC if naive)")
         parser.add_argument("--quality", default="", choices=["", "exclude", "weight"],
                             help="annotator quality control: leave flagged annotators out, or "
                                  "weight votes by reliability")
-        parser.add_argument("--ab", default="", help="two run ids 'A,B' for the A/B test")
-        parser.add_argument("--refresh", action="store_true", help="recompute now")
+        parser.add_argument("--ab", default="",
+                            help="two run ids 'A,B': the sequential A/B test of A against B")
+        parser.add_argument("--refresh", action="store_true",
+                            help="recompute now instead of reading the stored snapshot")
 
     @reports_domain_errors
     def handle(self, *args, **options) -> None:
