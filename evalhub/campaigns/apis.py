@@ -12,7 +12,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from evalhub.campaigns.building.gold import gold_task_add
-from evalhub.campaigns.models import Campaign, CampaignStatus, Criterion, PairPolicy, TaskKind
+from evalhub.campaigns.models import (
+    MAX_LEASE_SECONDS,
+    MIN_LEASE_SECONDS,
+    Campaign,
+    CampaignStatus,
+    Criterion,
+    PairPolicy,
+    TaskKind,
+)
 from evalhub.campaigns.quality.agreement import agreement_by_criterion
 from evalhub.campaigns.quality.annotators import annotator_quality, annotator_set_excluded
 from evalhub.campaigns.quality.latency import latency_outliers
@@ -67,7 +75,8 @@ class CampaignCreateSerializer(serializers.Serializer):
     gold_rate = serializers.FloatField(default=0.0)
     pair_policy = serializers.ChoiceField(choices=PairPolicy.values, default=PairPolicy.BALANCED)
     min_lpips_distance = serializers.FloatField(required=False, allow_null=True, default=None)
-    lease_seconds = serializers.IntegerField(default=180, min_value=10, max_value=24 * 3600)
+    lease_seconds = serializers.IntegerField(default=180, min_value=MIN_LEASE_SECONDS,
+                                             max_value=MAX_LEASE_SECONDS)
     # Usernames, as the memberships API takes them: a user is not a project's object.
     annotators = serializers.ListField(
         child=serializers.CharField(max_length=150), required=False, default=list,

@@ -42,6 +42,9 @@ class TaskKind(models.TextChoices):
 
 # Best-of-K campaigns show this many images at once (the grid of the rating page, keys 1..K).
 MIN_K, MAX_K = 3, 6
+# How long a leased task is held for its annotator (seconds): long enough to look at a 16K
+# image, short enough that an abandoned lease comes back the same day.
+MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = 10, 24 * 3600
 
 
 class CampaignStatus(models.TextChoices):

@@ -18,7 +18,9 @@ from django.utils import timezone
 from evalhub.campaigns.building.pairs import BUILD_TASK, campaign_build_tasks
 from evalhub.campaigns.models import (
     MAX_K,
+    MAX_LEASE_SECONDS,
     MIN_K,
+    MIN_LEASE_SECONDS,
     Campaign,
     CampaignStatus,
     ComparisonTask,
@@ -137,6 +139,12 @@ def campaign_create(
                          judgments_per_pair=judgments_per_pair, project=project)
     if pair_policy not in PairPolicy.values:
         raise EvalHubError(f"Unknown pair policy {pair_policy!r}.")
+    if not MIN_LEASE_SECONDS <= lease_seconds <= MAX_LEASE_SECONDS:
+        raise EvalHubError(f"lease_seconds must be between {MIN_LEASE_SECONDS} and "
+                           f"{MAX_LEASE_SECONDS}.")
+    if min_lpips_distance is not None and not min_lpips_distance >= 0:  # NaN too
+        raise EvalHubError("The LPIPS filter's threshold (min_lpips_distance) must be at "
+                           "least 0.")
     k = _validate_kind(task_kind=task_kind, k=k, rank_all=rank_all, runs=runs, criteria=criteria,
                        gold_rate=gold_rate, pair_policy=pair_policy,
                        min_lpips_distance=min_lpips_distance)

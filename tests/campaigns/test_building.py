@@ -52,6 +52,11 @@ def test_building_twice_creates_no_duplicates():
     ({"criteria": ["beauty"]}, "Unknown criteria"),
     ({"gold_rate": 0.9}, "gold_rate"),
     ({"judgments_per_pair": 0}, "judgments_per_pair"),
+    ({"gold_rate": float("nan")}, "gold_rate"),
+    ({"lease_seconds": 9}, "lease_seconds must be between 10 and 86400"),
+    ({"lease_seconds": 86401}, "lease_seconds must be between 10 and 86400"),
+    ({"min_lpips_distance": -0.1}, "min_lpips_distance"),
+    ({"min_lpips_distance": float("nan")}, "min_lpips_distance"),
 ])
 def test_invalid_campaign_settings_are_refused(kwargs, message):
     world = build_campaign(runs=2, prompts=1)

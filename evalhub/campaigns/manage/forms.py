@@ -17,7 +17,16 @@ from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from evalhub.campaigns.models import MAX_K, MIN_K, Campaign, Criterion, PairPolicy, TaskKind
+from evalhub.campaigns.models import (
+    MAX_K,
+    MAX_LEASE_SECONDS,
+    MIN_K,
+    MIN_LEASE_SECONDS,
+    Campaign,
+    Criterion,
+    PairPolicy,
+    TaskKind,
+)
 from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.projects.models import Membership, Project, Role
 from evalhub.runs.models import GenerationRun, Image
@@ -30,7 +39,7 @@ CREATE_HINTS = {
     "task kind": "task_kind", "k (images": "k", "k is": "k", "rank_all": "rank_all",
     "no gold tasks": "gold_rate", "LPIPS filter": "min_lpips_distance",
     "balanced pair policy": "pair_policy", "be its annotators": "annotators",
-    "all video runs": "runs",
+    "all video runs": "runs", "lease_seconds": "lease_seconds",
 }
 GOLD_HINTS = {"same prompt": "image_b", "gold answer": "answer"}
 
@@ -127,7 +136,8 @@ class CampaignCreateForm(forms.Form):
         required=False, min_value=0, label="LPIPS near-duplicate threshold",
         help_text="Pairs closer than this LPIPS distance are not asked; empty: keep all.")
     prompt_category = forms.ChoiceField(required=False, label="Prompt category")
-    lease_seconds = forms.IntegerField(initial=180, min_value=10, max_value=24 * 3600,
+    lease_seconds = forms.IntegerField(initial=180, min_value=MIN_LEASE_SECONDS,
+                                       max_value=MAX_LEASE_SECONDS,
                                        help_text="How long a pair is held for an annotator.")
     instructions = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
                                    max_length=MAX_TEXT_CHARS)
