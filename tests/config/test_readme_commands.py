@@ -7,12 +7,14 @@ subprocesses whose environment holds nothing but ``PATH`` (with the venv, as aft
 (``run_embedded``: migrate, then the demo) runs the same way; then the commands see the same
 database and the same ``var/secret_key``.
 
-Two commands are run in their no-wait form, because waiting needs the worker ``make run``
+Three commands are run in their no-wait form, because waiting needs the worker ``make run``
 starts, and the demo's own generation queue (612 images) would come first:
 
 - ``generate ... --wait`` runs without ``--wait`` (the run is created and its images queued);
 - ``compute_metrics --run my-run ... --wait`` runs without ``--wait`` on the imported run
-  (``my-import``), the one whose images exist without a worker.
+  (``my-import``), the one whose images exist without a worker;
+- ``create_campaign ... --wait`` runs without ``--wait``: its build is queued for the worker,
+  which would wait for ``my-run``.
 
 ``fetch_weights`` (named in the prose, not in a block) needs the network and is not run.
 """
@@ -66,6 +68,10 @@ EXPECTED: dict[str, Expected] = {
     "compute_metrics": Expected(
         r"Metric job \d+ for run 'my-import': clip_score, lpips_diversity; 3 images",
         drop=("--wait",), replace=(("my-run", "my-import"),), after="import_images"),
+    "create_campaign": Expected(
+        r"Campaign \d+ 'my-run-vs-20k': 2 runs, pairs, uncertainty pair policy\.\n"
+        r"Building: its tasks are queued for a worker\.",
+        drop=("--wait",), after="generate"),
     "leaderboard": Expected(r"Campaign Which checkpoint draws the prompt\? \(#1\)"),
     "export_preferences": Expected(r"Wrote 0 rows \(0 votes, 0 annotators\) to prefs\.jsonl"),
 }
