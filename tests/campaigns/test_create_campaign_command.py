@@ -39,7 +39,7 @@ def test_a_pair_campaign_is_built_here_with_the_services_defaults(world):
     assert campaign.status == CampaignStatus.ACTIVE
     assert campaign.tasks.count() == 2  # one run pair x two prompts x one seed
     assert f"Campaign {campaign.pk} 'A vs B': 2 runs, pairs, balanced pair policy." in text
-    assert "Built: 2 tasks; status active." in text
+    assert "2 tasks built; status active." in text
     assert f"/rate/{campaign.pk}/" in text
 
 

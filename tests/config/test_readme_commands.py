@@ -72,6 +72,8 @@ EXPECTED: dict[str, Expected] = {
         r"Campaign \d+ 'my-run-vs-20k': 2 runs, pairs, uncertainty pair policy\.\n"
         r"Building: its tasks are queued for a worker\.",
         drop=("--wait",), after="generate"),
+    "campaign": Expected(r"Campaign 1 'Which checkpoint draws the prompt\?': 6 runs, pairs, "
+                         r"balanced pair policy\. Project demo\.\n"),
     "leaderboard": Expected(r"Campaign Which checkpoint draws the prompt\? \(#1\)"),
     "export_preferences": Expected(r"Wrote 0 rows \(0 votes, 0 annotators\) to prefs\.jsonl"),
 }

@@ -13,7 +13,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evalhub.campaigns.manage.selectors import live_progress
+from evalhub.campaigns.cli import building_reason, describe, progress_lines
 from evalhub.campaigns.models import (
     MAX_K,
     MAX_LEASE_SECONDS,
@@ -108,9 +108,7 @@ class Command(BaseCommand):
             task_kind=options["task_kind"], rank_all=options["rank_all"],
             annotators=members_named(project=project, usernames=options["annotators"]),
             open_when_built=not options["draft"], build_now=options["build_here"], **given)
-        what = (f"pairs, {campaign.pair_policy} pair policy" if campaign.task_kind == TaskKind.PAIR
-                else f"best of {campaign.k}" + (", all ranked" if campaign.rank_all else ""))
-        self.stdout.write(f"Campaign {campaign.pk} {campaign.name!r}: {len(runs)} runs, {what}.")
+        self.stdout.write(describe(campaign))
         if options["wait"] and not options["build_here"]:
             campaign = self._wait(campaign, options["timeout"])
         self._report(campaign)
@@ -123,26 +121,11 @@ class Command(BaseCommand):
                 return campaign
             time.sleep(1)
         raise CommandError(f"Timed out; campaign {campaign.pk} is still building "
-                           f"({self._waiting(campaign)}).")
-
-    @staticmethod
-    def _waiting(campaign: Campaign) -> str:
-        runs = live_progress(campaign=campaign).waiting_for_runs
-        if not runs:
-            return "its tasks are queued for a worker"
-        names = GenerationRun.objects.filter(pk__in=runs).order_by("name")
-        return "waiting for runs to finish generating: " + ", ".join(r.name for r in names)
+                           f"({building_reason(campaign)}).")
 
     def _report(self, campaign: Campaign) -> None:
-        progress = live_progress(campaign=campaign)
-        if progress.status == CampaignStatus.FAILED:
-            raise CommandError(f"Campaign {campaign.pk} failed to build: {progress.error}")
-        if progress.status == CampaignStatus.BUILDING:
-            self.stdout.write(f"Building: {self._waiting(campaign)}.")
-            return
-        skipped = (f", {progress.skipped_near_identical} near-identical pairs skipped"
-                   if progress.skipped_near_identical else "")
-        self.stdout.write(self.style.SUCCESS(
-            f"Built: {progress.tasks} tasks{skipped}; status {progress.status}."))
-        if progress.status == CampaignStatus.ACTIVE:
-            self.stdout.write(f"Annotators rate it at /rate/{campaign.pk}/.")
+        lines = progress_lines(campaign)
+        if campaign.status == CampaignStatus.FAILED:
+            raise CommandError(f"Campaign {campaign.pk}: {lines[0]}")
+        for line in lines:
+            self.stdout.write(line)

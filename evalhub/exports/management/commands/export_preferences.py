@@ -8,7 +8,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from evalhub.campaigns.models import Campaign, Criterion
+from evalhub.campaigns.cli import get_campaign
+from evalhub.campaigns.models import Criterion
 from evalhub.core.cli import model_text, reports_domain_errors, text_argument
 from evalhub.exports.options import AGGREGATES, BUNDLES, FORMATS, ExportOptions
 from evalhub.exports.services import export_to_path
@@ -73,9 +74,7 @@ class Command(BaseCommand):
 
     @reports_domain_errors
     def handle(self, *args, **opts) -> None:
-        campaign = Campaign.objects.select_related("project").filter(pk=opts["campaign"]).first()
-        if campaign is None:
-            raise CommandError(f"No campaign with id {opts['campaign']}.")
+        campaign = get_campaign(opts["campaign"])
         options = ExportOptions(
             format=opts["format"], aggregate=opts["aggregate"],
             criteria=tuple(opts["criterion"] or ()), prompt_category=opts["category"],

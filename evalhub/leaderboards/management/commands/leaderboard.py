@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from evalhub.campaigns.models import Campaign, Criterion
+from evalhub.campaigns.cli import get_campaign
+from evalhub.campaigns.models import Criterion
 from evalhub.core.cli import model_text, reports_domain_errors
 from evalhub.leaderboards.filters import parse_ab, parse_filters
 from evalhub.leaderboards.fingerprint import changes_since
@@ -40,9 +41,7 @@ class Command(BaseCommand):
 
     @reports_domain_errors
     def handle(self, *args, **options) -> None:
-        campaign = Campaign.objects.filter(pk=options["campaign_id"]).first()
-        if campaign is None:
-            raise CommandError(f"No campaign with id {options['campaign_id']}.")
+        campaign = get_campaign(options["campaign_id"])
         params = {key: str(options[key] or "") for key in
                   ("criterion", "category", "judge", "min_gold_accuracy", "since", "until",
                    "quality")}

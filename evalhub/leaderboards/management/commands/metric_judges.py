@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from evalhub.campaigns.models import Campaign
+from evalhub.campaigns.cli import get_campaign
 from evalhub.core.cli import reports_domain_errors
 from evalhub.leaderboards.services import (
     JUDGE_METRICS,
@@ -25,9 +25,7 @@ class Command(BaseCommand):
 
     @reports_domain_errors
     def handle(self, *args, **options) -> None:
-        campaign = Campaign.objects.filter(pk=options["campaign_id"]).first()
-        if campaign is None:
-            raise CommandError(f"No campaign with id {options['campaign_id']}.")
+        campaign = get_campaign(options["campaign_id"])
         report = metric_judges_run(campaign=campaign, metric=options["metric"],
                                    epsilon=options["epsilon"])
         campaign_leaderboards_refresh(campaign=campaign)

@@ -1,0 +1,62 @@
+"""Command-line helpers shared by the commands that work on one campaign: how a campaign and
+its progress read in a terminal (the figures of the campaign page, ``live_progress``)."""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandError
+
+from evalhub.campaigns.manage.selectors import annotator_progress, live_progress
+from evalhub.campaigns.models import Campaign, CampaignStatus, TaskKind
+from evalhub.runs.models import GenerationRun
+
+
+def get_campaign(campaign_id: int) -> Campaign:
+    campaign = Campaign.objects.select_related("project").filter(pk=campaign_id).first()
+    if campaign is None:
+        raise CommandError(f"No campaign with id {campaign_id}.")
+    return campaign
+
+
+def describe(campaign: Campaign) -> str:
+    """``Campaign 3 'name': 2 runs, pairs, balanced pair policy.``"""
+    what = (f"pairs, {campaign.pair_policy} pair policy" if campaign.task_kind == TaskKind.PAIR
+            else f"best of {campaign.k}" + (", all ranked" if campaign.rank_all else ""))
+    return f"Campaign {campaign.pk} {campaign.name!r}: {campaign.runs.count()} runs, {what}."
+
+
+def building_reason(campaign: Campaign) -> str:
+    """Why a ``building`` campaign is not built yet: the runs it waits for, or the queue."""
+    waiting = live_progress(campaign=campaign).waiting_for_runs
+    if not waiting:
+        return "its tasks are queued for a worker"
+    names = GenerationRun.objects.filter(pk__in=waiting).order_by("name")
+    return "waiting for runs to finish generating: " + ", ".join(run.name for run in names)
+
+
+def progress_lines(campaign: Campaign, *, annotators: bool = False) -> list[str]:
+    """The campaign's state in a few lines: building (and why), failed (and why), or its
+    tasks, votes and where annotators rate it; with ``annotators``, one line per annotator
+    who voted."""
+    progress = live_progress(campaign=campaign)
+    if progress.status == CampaignStatus.BUILDING:
+        return [f"Building: {building_reason(campaign)}."]
+    if progress.status == CampaignStatus.FAILED:
+        return [f"Failed to build: {progress.error}"]
+    skipped = (f", {progress.skipped_near_identical} near-identical pairs skipped"
+               if progress.skipped_near_identical else "")
+    lines = [f"{progress.tasks} tasks built{skipped}; status {progress.status}.",
+             f"Votes: {progress.votes_done} of {progress.votes_needed} needed "
+             f"({progress.tasks_complete} tasks complete), {progress.human_votes} human votes "
+             f"by {progress.annotators} annotators; {progress.gold_tasks} gold tasks."]
+    if progress.images_total:
+        lines.append(f"Large images still being tiled: {progress.images_done} of "
+                     f"{progress.images_total} ready.")
+    if progress.status == CampaignStatus.ACTIVE:
+        lines.append(f"Annotators rate it at /rate/{campaign.pk}/.")
+    if annotators:
+        for row in annotator_progress(campaign=campaign):
+            last = row.last_vote_at.isoformat(timespec="seconds") if row.last_vote_at else "-"
+            votes = f"{row.votes} vote" + ("" if row.votes == 1 else "s")
+            lines.append(f"  {row.username}: {votes} ({row.gold_votes} on gold pairs), "
+                         f"last {last}")
+    return lines
