@@ -29,6 +29,7 @@ from evalhub.generation.plan import PlannedItem, batch_bounds, run_items
 from evalhub.generation.workers import cached_generator
 from evalhub.prompts.models import Prompt
 from evalhub.runs.models import (
+    IMPORTED_GENERATOR,
     GenerationFailure,
     GenerationRun,
     Image,
@@ -42,6 +43,7 @@ from generators import (
     GenerationResult,
     GeneratorError,
     get_generator_class,
+    validate_params,
 )
 from generators.video import encode_mp4
 
@@ -55,6 +57,23 @@ def checkpoint_spec(run: GenerationRun) -> CheckpointSpec:
         weights_uri=checkpoint.weights_uri,
         parameters=checkpoint.parameters,
     )
+
+
+def checkpoint_check(*, generator: str, parameters: Any) -> None:
+    """Refuse a checkpoint that no generation could use: a generator that is not installed
+    (the message lists those that are), or parameters its generator's schema refuses (unknown
+    keys, wrong types, out of range; :func:`generators.base.validate_params`), checked when
+    the checkpoint is written instead of when a run is launched. An imported checkpoint has
+    no generator; its parameters must still be a JSON object."""
+    if not isinstance(parameters, dict):
+        raise EvalHubError(f"checkpoint parameters must be a JSON object, got {parameters!r}")
+    if generator == IMPORTED_GENERATOR:
+        return
+    try:
+        cls = get_generator_class(generator, settings.EVALHUB_GENERATORS)
+        validate_params(cls.parameters_schema, None, parameters)
+    except GeneratorError as exc:
+        raise EvalHubError(str(exc)) from exc
 
 
 def generation_validate(run: GenerationRun) -> dict[str, Any]:

@@ -13,8 +13,9 @@ from rest_framework.response import Response
 
 from evalhub.blobs.models import VideoBlob
 from evalhub.blobs.sources import open_source
+from evalhub.core.errors import EvalHubError
 from evalhub.core.uploads import uploaded_file_path
-from evalhub.generation.services import generation_launch
+from evalhub.generation.services import checkpoint_check, generation_launch
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
 from evalhub.projects.permissions import require_project_role
 from evalhub.projects.references import ScopedModelSerializer
@@ -24,6 +25,7 @@ from evalhub.runs.importing.services import (
     run_images_import,
 )
 from evalhub.runs.models import (
+    IMPORTED_GENERATOR,
     Checkpoint,
     GenerationFailure,
     GenerationRun,
@@ -49,6 +51,19 @@ class CheckpointSerializer(ScopedModelSerializer):
         fields = ["id", "model", "name", "training_step", "weights_uri", "generator",
                   "parameters", "created_at"]
         read_only_fields = ["id", "created_at"]
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        current = self.instance
+        generator = attrs.get("generator",
+                              current.generator if current else IMPORTED_GENERATOR)
+        try:
+            checkpoint_check(generator=generator, parameters=attrs.get(
+                "parameters", current.parameters if current else {}))
+        except EvalHubError as exc:
+            field = "generator" if "unknown generator" in str(exc) else "parameters"
+            raise serializers.ValidationError({field: [str(exc)]}) from exc
+        return attrs
 
 
 class GenerationRunSerializer(ScopedModelSerializer):

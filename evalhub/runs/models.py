@@ -21,6 +21,10 @@ class GenModel(models.Model):
         return self.name
 
 
+#: A checkpoint whose outputs are imported from disk, not drawn by a generator plugin.
+IMPORTED_GENERATOR = "imported"
+
+
 class Checkpoint(models.Model):
     model = models.ForeignKey(GenModel, on_delete=models.CASCADE, related_name="checkpoints")
     name = models.CharField(max_length=200)
@@ -30,7 +34,7 @@ class Checkpoint(models.Model):
     )
     generator = models.CharField(
         max_length=100,
-        default="imported",
+        default=IMPORTED_GENERATOR,
         help_text="Generator plugin name (shapes, diffusers, ...) or 'imported'.",
     )
     parameters = models.JSONField(default=dict, blank=True)

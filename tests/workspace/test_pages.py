@@ -187,6 +187,20 @@ def test_a_model_and_a_checkpoint_with_its_training_step_are_registered(world):
     assert "step-5000" in page and "5000" in page
 
 
+def test_parameters_the_generator_refuses_are_named_next_to_the_field(world):
+    client = _client(world.scientist)
+    url = reverse("workspace-models", kwargs={"project_id": world.project.pk})
+    before = Checkpoint.objects.count()
+    response = client.post(url, {"form": "checkpoint",
+                                 "checkpoint-model": world.checkpoint.model_id,
+                                 "checkpoint-name": "typo", "checkpoint-generator": "shapes",
+                                 "checkpoint-parameters": '{"widht": 64}'})
+    assert response.status_code == 400
+    assert "unknown checkpoint parameter(s) &#x27;widht&#x27;; known parameters: height" in (
+        _errors_of(response, "id_checkpoint-parameters"))
+    assert Checkpoint.objects.count() == before
+
+
 def test_checkpoint_errors_are_next_to_their_fields_and_nothing_is_stored(world):
     client = _client(world.scientist)
     url = reverse("workspace-models", kwargs={"project_id": world.project.pk})

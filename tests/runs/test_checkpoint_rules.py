@@ -1,0 +1,71 @@
+"""A checkpoint is refused when it is written, not when a run is launched, if no generation
+could use it: a generator that is not installed, or parameters its generator's schema refuses."""
+
+import pytest
+
+from evalhub.runs.models import Checkpoint
+from tests.factories import CheckpointFactory, GenModelFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/checkpoints/"
+
+
+@pytest.fixture
+def model(project):
+    return GenModelFactory(project=project)
+
+
+def _post(api, model, **fields):
+    return api.post(URL, {"model": model.pk, "name": "step-1", **fields}, format="json")
+
+
+def test_a_checkpoint_of_an_installed_generator_with_valid_parameters_is_stored(
+        api, scientist, model):
+    api.force_authenticate(scientist)
+    response = _post(api, model, generator="shapes", parameters={"width": 64})
+    assert response.status_code == 201, response.json()
+    assert Checkpoint.objects.get(model=model).parameters == {"width": 64}
+
+
+def test_a_generator_that_is_not_installed_is_refused_naming_those_that_are(
+        api, scientist, model):
+    api.force_authenticate(scientist)
+    response = _post(api, model, generator="shapse")
+    assert response.status_code == 400
+    message = response.json()["generator"][0]
+    assert "unknown generator 'shapse'" in message and "shapes" in message
+    assert not Checkpoint.objects.exists()
+
+
+@pytest.mark.parametrize(("parameters", "message"), [
+    ({"widht": 64}, "unknown checkpoint parameter(s) 'widht'"),
+    ({"width": "wide"}, "width"),
+    ([1, 2], "must be a JSON object"),
+])
+def test_parameters_the_generators_schema_refuses_are_refused(api, scientist, model,
+                                                               parameters, message):
+    api.force_authenticate(scientist)
+    response = _post(api, model, generator="shapes", parameters=parameters)
+    assert response.status_code == 400
+    assert message in response.json()["parameters"][0]
+    assert not Checkpoint.objects.exists()
+
+
+def test_an_imported_checkpoint_needs_no_generator_but_a_json_object(api, scientist, model):
+    api.force_authenticate(scientist)
+    assert _post(api, model, parameters={"note": "from disk"}).status_code == 201
+    response = api.post(URL, {"model": model.pk, "name": "step-2", "parameters": "text"},
+                        format="json")
+    assert response.status_code == 400 and "JSON object" in response.json()["parameters"][0]
+
+
+def test_a_change_is_checked_against_the_checkpoints_other_values(api, scientist, model):
+    checkpoint = CheckpointFactory(model=model, generator="shapes", parameters={"width": 64})
+    api.force_authenticate(scientist)
+    response = api.patch(f"{URL}{checkpoint.pk}/", {"parameters": {"steps": 3}}, format="json")
+    assert response.status_code == 400 and "'steps'" in response.json()["parameters"][0]
+    response = api.patch(f"{URL}{checkpoint.pk}/", {"generator": "nope"}, format="json")
+    assert response.status_code == 400 and "unknown generator" in response.json()["generator"][0]
+    checkpoint.refresh_from_db()
+    assert (checkpoint.generator, checkpoint.parameters) == ("shapes", {"width": 64})
