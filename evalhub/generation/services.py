@@ -30,6 +30,7 @@ from evalhub.generation.workers import cached_generator
 from evalhub.prompts.models import Prompt
 from evalhub.runs.models import (
     IMPORTED_GENERATOR,
+    Checkpoint,
     GenerationFailure,
     GenerationRun,
     Image,
@@ -76,15 +77,22 @@ def checkpoint_check(*, generator: str, parameters: Any) -> None:
         raise EvalHubError(str(exc)) from exc
 
 
+def generation_parameters(*, checkpoint: Checkpoint, parameters: Any) -> dict[str, Any]:
+    """The parameters a generated run of ``checkpoint`` draws with: its generator's schema
+    defaults, then the checkpoint's, then the run's ``parameters``, each checked (an installed
+    generator, known keys, types and ranges, the generator's own cross-field checks)."""
+    try:
+        cls = get_generator_class(checkpoint.generator, settings.EVALHUB_GENERATORS)
+        return cls.resolve_params(parameters, checkpoint.parameters)
+    except GeneratorError as exc:
+        raise EvalHubError(str(exc)) from exc
+
+
 def generation_validate(run: GenerationRun) -> dict[str, Any]:
     """Check that the run's generator exists and its parameters are valid; return them."""
     if run.source != RunSource.GENERATED:
         raise EvalHubError(f"Run {run.name!r} is imported, not generated.")
-    try:
-        cls = get_generator_class(run.checkpoint.generator, settings.EVALHUB_GENERATORS)
-        return cls.resolve_params(run.parameters, run.checkpoint.parameters)
-    except GeneratorError as exc:
-        raise EvalHubError(str(exc)) from exc
+    return generation_parameters(checkpoint=run.checkpoint, parameters=run.parameters)
 
 
 def generation_launch(*, run: GenerationRun, batch_items: int | None = None) -> int:

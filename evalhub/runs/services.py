@@ -34,6 +34,11 @@ def run_create(
         raise EvalHubError("Seeds must be distinct.")
     if source == RunSource.GENERATED and not seeds:
         raise EvalHubError("A generated run needs at least one seed.")
+    if source == RunSource.GENERATED:
+        # Refused now rather than at launch, so a run that could never draw is not stored.
+        from evalhub.generation.services import generation_parameters  # generation uses runs
+
+        generation_parameters(checkpoint=checkpoint, parameters=parameters or {})
     if GenerationRun.objects.filter(project_id=project_id, name=name).exists():
         raise EvalHubError(f"The project already has a run named {name!r}.")
     return GenerationRun.objects.create(
@@ -52,8 +57,8 @@ def run_create(
 
 def _generator_media_kind(checkpoint: Checkpoint) -> str:
     """``video`` for a checkpoint whose generator makes videos (``Generator.media_kind``), so a
-    generated run is known to be a video run before its first output; an unknown generator is
-    refused later, at launch, with its own message."""
+    generated run is known to be a video run before its first output (``run_create`` has
+    refused an unknown generator already)."""
     from generators import GeneratorError, get_generator_class
 
     try:

@@ -50,3 +50,16 @@ def test_a_generated_run_needs_seeds(api, scientist, project):
         "name": "g", "source": "generated", "seeds": []}, format="json")
     assert response.status_code == 400
     assert "at least one seed" in response.json()["detail"]
+
+
+def test_a_generated_run_with_parameters_its_generator_refuses_is_not_stored(api, scientist,
+                                                                             project):
+    checkpoint = CheckpointFactory(model=GenModelFactory(project=project), generator="shapes")
+    api.force_authenticate(scientist)
+    response = api.post("/api/v1/runs/", {
+        "checkpoint": checkpoint.id, "prompt_set": PromptSetFactory(project=project).id,
+        "name": "g", "source": "generated", "seeds": [0], "parameters": {"qualty": 0.5}},
+        format="json")
+    assert response.status_code == 400
+    assert "unknown run parameter(s) 'qualty'" in response.json()["detail"]
+    assert not GenerationRun.objects.filter(name="g").exists()

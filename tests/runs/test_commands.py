@@ -65,3 +65,29 @@ def test_generate_creates_a_generated_run_and_queues_it(catalog,
     assert (run.seeds, run.parameters, run.status) == ([0, 1, 2, 7], {"quality": 0.5},
                                                        RunStatus.QUEUED)
     assert len(queued) == 1
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--param", "qualty=0.5"], "unknown run parameter"),
+    (["--param", "quality=7"], "quality"),
+])
+def test_a_refused_generate_leaves_no_run_behind_so_it_can_be_run_again(catalog, extra,
+                                                                         message):
+    project, _, _ = catalog
+    command = ["generate", "--project", project.slug, "--run", "g", "--model", "sdxl",
+               "--checkpoint", "step-5000", "--prompt-set", "shapes"]
+    with pytest.raises(CommandError, match=message):
+        call_command(*command, *extra)
+    assert not GenerationRun.objects.filter(name="g").exists()
+    call_command(*command, "--param", "quality=0.5", stdout=StringIO())
+    assert GenerationRun.objects.get(name="g").parameters == {"quality": 0.5}
+
+
+def test_a_run_with_nothing_to_draw_is_not_left_behind(project):
+    model = GenModelFactory(project=project, name="m")
+    CheckpointFactory(model=model, name="c", generator="shapes")
+    PromptSetFactory(project=project, name="empty")
+    with pytest.raises(CommandError, match="has no items"):
+        call_command("generate", "--project", project.slug, "--run", "g", "--model", "m",
+                     "--checkpoint", "c", "--prompt-set", "empty")
+    assert not GenerationRun.objects.filter(name="g").exists()

@@ -1,6 +1,7 @@
 import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from evalhub.core.cli import get_project, parse_key_values, reports_domain_errors
 from evalhub.generation.services import generation_launch
@@ -49,11 +50,12 @@ class Command(BaseCommand):
     @reports_domain_errors
     def handle(self, *args, **options) -> None:
         project = get_project(options["project"])
-        run = run_from_options(project=project, options=options, create_kwargs=lambda: {
-            "source": RunSource.GENERATED, "seeds": parse_seeds(options["seeds"]),
-            "parameters": parse_key_values(options["param"], flag="--param"),
-        })
-        batches = generation_launch(run=run)
+        with transaction.atomic():  # a run whose launch is refused is not left behind
+            run = run_from_options(project=project, options=options, create_kwargs=lambda: {
+                "source": RunSource.GENERATED, "seeds": parse_seeds(options["seeds"]),
+                "parameters": parse_key_values(options["param"], flag="--param"),
+            })
+            batches = generation_launch(run=run)
         self.stdout.write(f"Run {run.name!r}: {run.items_total} items queued in {batches} "
                           "batches on the gpu queue.")
         if options["wait"]:
