@@ -145,8 +145,9 @@ def metric_job_create(
     opts = normalize_options(options)
     needs_reference = sorted(REFERENCE_METRICS & set(metric_list))
     if needs_reference and reference_set is None:
-        raise EvalHubError(f"{', '.join(needs_reference)} compare the run with real images: "
-                           "choose a reference set.")
+        verb = "compares" if len(needs_reference) == 1 else "compare"
+        raise EvalHubError(f"{', '.join(needs_reference)} {verb} the run with real "
+                           f"{run.outputs_noun}: choose a reference set.")
     check_same_project(run.project_id, reference_set=reference_set)
     video_metrics = sorted((VIDEO_METRICS | VIDEO_REFERENCE_METRICS) & set(metric_list))
     if video_metrics and run.media_kind != MediaKind.VIDEO:

@@ -8,8 +8,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from evalhub.core.errors import EvalHubError
 from evalhub.prompts.models import Prompt
 from evalhub.runs.models import GenerationRun
+
+#: Seeds one run may list (a typo such as "0-1000000" is refused, not a million items queued).
+MAX_SEEDS = 100_000
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-3,10"`` -> ``[0, 1, 2, 3, 10]``: seeds and inclusive ranges (``low-high``, negative
+    seeds allowed), at most :data:`MAX_SEEDS`; anything else is refused naming the part."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            if "-" in part[1:]:
+                low, high = (part.split("-", 1) if not part.startswith("-")
+                             else part.rsplit("-", 1))
+                first, last = int(low), int(high)
+                if last < first:
+                    raise EvalHubError(f"{text!r}: the range {part!r} is empty; write the lower "
+                                       "seed first (e.g. 0-3).")
+                if last - first + 1 > MAX_SEEDS - len(seeds):
+                    raise EvalHubError(f"{text!r}: more than {MAX_SEEDS} seeds.")
+                seeds.extend(range(first, last + 1))
+            elif part:
+                seeds.append(int(part))
+        except ValueError as exc:
+            raise EvalHubError(f"{text!r}: {part!r} is not a seed or a range of seeds "
+                               "(e.g. 0-3,10).") from exc
+    if len(seeds) > MAX_SEEDS:
+        raise EvalHubError(f"{text!r}: more than {MAX_SEEDS} seeds.")
+    return seeds
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.management.base import CommandError
 from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -31,7 +30,7 @@ from evalhub.core.errors import EvalHubError
 from evalhub.core.uploads import uploaded_file_path
 from evalhub.evaluation.apis import MetricJobSerializer, MetricJobViewSet
 from evalhub.evaluation.models import MetricJob
-from evalhub.generation.management.commands.generate import parse_seeds
+from evalhub.generation.plan import parse_seeds
 from evalhub.generation.services import generation_launch
 from evalhub.projects.models import Project
 from evalhub.projects.selectors import SCIENCE_ROLES, projects_for_user
@@ -225,8 +224,8 @@ def runs_page(request: HttpRequest, project_id: int) -> HttpResponse:
         values = dict(generated.cleaned_data)
         try:
             values["seeds"] = parse_seeds(values["seeds"])
-        except CommandError as exc:  # not seeds, or too many
-            generated.add_error("seeds", str(exc).replace("--seeds ", "", 1))
+        except EvalHubError as exc:  # not seeds, an empty range, or too many
+            generated.add_error("seeds", str(exc))
         else:
             values["parameters"] = values.get("parameters") or {}
             run = _create_run(request, generated, {**values, "source": RunSource.GENERATED},

@@ -184,7 +184,7 @@ def _video_set_without_import(project) -> ReferenceSet:
                         r"'videos' holds videos"),
     ("fid and fvd", r"fid compare with a reference set of images and fvd with a reference set "
                     r"of videos"),
-    ("no reference set", r"fvd compare the run with real images: choose a reference set"),
+    ("no reference set", r"fvd compares the run with real videos: choose a reference set"),
 ])
 def test_fvd_jobs_that_cannot_be_computed_are_refused(tmp_path, case, message):
     run, _ = make_video_run(tmp_path, n=1)

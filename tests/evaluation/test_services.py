@@ -197,7 +197,7 @@ def test_a_run_without_images_is_refused_with_a_clear_message():
 
 
 @pytest.mark.parametrize(("metrics", "options", "message"), [
-    (["fid"], {}, "fid compare the run with real images: choose a reference set"),
+    (["fid"], {}, "fid compares the run with real images: choose a reference set"),
     (["bleu"], {}, "Unknown metric"),
     ([], {}, "at least one metric"),
     (["clip_score"], {"fid_feature": "13"}, "Invalid metric job options"),

@@ -70,6 +70,7 @@ def test_generate_creates_a_generated_run_and_queues_it(catalog,
 @pytest.mark.parametrize(("extra", "message"), [
     (["--param", "qualty=0.5"], "unknown run parameter"),
     (["--param", "quality=7"], "quality"),
+    (["--seeds", "3-0"], "--seeds '3-0': the range '3-0' is empty"),
 ])
 def test_a_refused_generate_leaves_no_run_behind_so_it_can_be_run_again(catalog, extra,
                                                                          message):

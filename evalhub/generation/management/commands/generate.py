@@ -4,34 +4,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from evalhub.core.cli import get_project, parse_key_values, reports_domain_errors
+from evalhub.core.errors import EvalHubError
+from evalhub.generation.plan import parse_seeds
 from evalhub.generation.services import generation_launch
 from evalhub.runs.cli import add_run_arguments, run_from_options
 from evalhub.runs.models import GenerationRun, RunSource, RunStatus
-
-MAX_SEEDS = 100_000
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"0-3,10"`` -> ``[0, 1, 2, 3, 10]``; at most ``MAX_SEEDS`` seeds."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part[1:]:
-                low, high = (part.split("-", 1) if not part.startswith("-")
-                             else part.rsplit("-", 1))
-                count = int(high) - int(low) + 1
-                if count > MAX_SEEDS - len(seeds):
-                    raise CommandError(f"--seeds {text!r}: more than {MAX_SEEDS} seeds.")
-                seeds.extend(range(int(low), int(high) + 1))
-            elif part:
-                seeds.append(int(part))
-        except ValueError as exc:
-            raise CommandError(f"--seeds {text!r}: {part!r} is not a seed or a range of "
-                               "seeds (e.g. 0-3,10).") from exc
-    if len(seeds) > MAX_SEEDS:
-        raise CommandError(f"--seeds {text!r}: more than {MAX_SEEDS} seeds.")
-    return seeds
 
 
 class Command(BaseCommand):
@@ -52,7 +29,7 @@ class Command(BaseCommand):
         project = get_project(options["project"])
         with transaction.atomic():  # a run whose launch is refused is not left behind
             run = run_from_options(project=project, options=options, create_kwargs=lambda: {
-                "source": RunSource.GENERATED, "seeds": parse_seeds(options["seeds"]),
+                "source": RunSource.GENERATED, "seeds": _seeds(options["seeds"]),
                 "parameters": parse_key_values(options["param"], flag="--param"),
             })
             batches = generation_launch(run=run)
@@ -74,3 +51,10 @@ class Command(BaseCommand):
                 return
             time.sleep(1)
         raise CommandError(f"Timed out; run is {run.status} ({run.items_done}/{run.items_total}).")
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return parse_seeds(text)
+    except EvalHubError as exc:
+        raise CommandError(f"--seeds {exc}") from exc
