@@ -7,11 +7,52 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 
 from evalhub.core.errors import EvalHubError
+from evalhub.projects.models import Project
 from evalhub.projects.references import check_same_project
 from evalhub.prompts.models import PromptSet
-from evalhub.runs.models import Checkpoint, GenerationRun, MediaKind, RunSource
+from evalhub.runs.models import (
+    IMPORTED_GENERATOR,
+    Checkpoint,
+    GenerationRun,
+    GenModel,
+    MediaKind,
+    RunSource,
+)
+
+
+def checkpoint_register(
+    *,
+    project: Project,
+    model_name: str,
+    checkpoint_name: str,
+    generator: str = IMPORTED_GENERATOR,
+    training_step: int | None = None,
+    weights_uri: str = "",
+    parameters: dict[str, Any] | None = None,
+    model_description: str = "",
+) -> tuple[Checkpoint, bool]:
+    """A new checkpoint of the project's model ``model_name``, the model created if new (with
+    ``model_description``). Returns the checkpoint and whether the model was created.
+
+    The checkpoint must be one a generation could use (``checkpoint_check``: an installed
+    generator, parameters its schema accepts); nothing is created otherwise.
+    """
+    from evalhub.generation.services import checkpoint_check  # generation uses runs
+
+    checkpoint_check(generator=generator, parameters=parameters or {})
+    with transaction.atomic():
+        model, created = GenModel.objects.get_or_create(
+            project=project, name=model_name, defaults={"description": model_description})
+        if Checkpoint.objects.filter(model=model, name=checkpoint_name).exists():
+            raise EvalHubError(f"Model {model_name!r} already has a checkpoint named "
+                               f"{checkpoint_name!r}.")
+        checkpoint = Checkpoint.objects.create(
+            model=model, name=checkpoint_name, generator=generator, training_step=training_step,
+            weights_uri=weights_uri, parameters=parameters or {})
+    return checkpoint, created
 
 
 def run_create(

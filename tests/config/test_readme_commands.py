@@ -63,7 +63,11 @@ class Expected:
 
 EXPECTED: dict[str, Expected] = {
     "import_prompts": Expected(r"Prompt set 'my-prompts' \(id \d+\): 3 prompts\."),
-    "import_images": Expected(r"Run 'my-import': 3 images imported", after="import_prompts"),
+    "register_checkpoint": Expected(
+        r"Model 'my-model' \(new\): checkpoint 'step-1000' \(id \d+, generator imported, "
+        r"step 1000\)\.", after="import_prompts"),
+    "import_images": Expected(r"Run 'my-import': 3 images imported",
+                              after="register_checkpoint"),
     "generate": Expected(r"Run 'my-run': 204 items queued in \d+ batches", drop=("--wait",)),
     "compute_metrics": Expected(
         r"Metric job \d+ for run 'my-import': clip_score, lpips_diversity; 3 images",

@@ -5,7 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from evalhub.runs.models import GenerationRun, RunStatus
+from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, RunStatus
 from tests.factories import CheckpointFactory, GenModelFactory, PromptFactory, PromptSetFactory
 from tests.runs.helpers import distinct_pngs, make_zip, manifest_csv
 
@@ -92,3 +92,41 @@ def test_a_run_with_nothing_to_draw_is_not_left_behind(project):
         call_command("generate", "--project", project.slug, "--run", "g", "--model", "m",
                      "--checkpoint", "c", "--prompt-set", "empty")
     assert not GenerationRun.objects.filter(name="g").exists()
+
+
+def test_register_checkpoint_creates_the_model_if_new_then_adds_checkpoints(project):
+    out = StringIO()
+    call_command("register_checkpoint", "--project", project.slug, "--model", "sdxl-ft",
+                 "--checkpoint", "step-1000", "--training-step", "1000", "--generator",
+                 "shapes", "--param", "quality=0.3", "--model-description", "fine-tune",
+                 stdout=out)
+    checkpoint = Checkpoint.objects.get(model__project=project, name="step-1000")
+    assert (checkpoint.model.name, checkpoint.model.description) == ("sdxl-ft", "fine-tune")
+    assert (checkpoint.generator, checkpoint.training_step, checkpoint.parameters) == (
+        "shapes", 1000, {"quality": 0.3})
+    assert "Model 'sdxl-ft' (new): checkpoint 'step-1000'" in out.getvalue()
+    out = StringIO()
+    call_command("register_checkpoint", "--project", project.slug, "--model", "sdxl-ft",
+                 "--checkpoint", "step-2000", stdout=out)
+    assert out.getvalue().startswith("Model 'sdxl-ft': checkpoint 'step-2000'")
+    assert Checkpoint.objects.get(name="step-2000").generator == "imported"
+    assert GenModel.objects.filter(project=project).count() == 1
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--generator", "shaps"], "unknown generator 'shaps'; known generators: .*shapes"),
+    (["--generator", "shapes", "--param", "qualty=1"], "unknown checkpoint parameter"),
+])
+def test_a_checkpoint_no_generation_could_use_creates_nothing(project, extra, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("register_checkpoint", "--project", project.slug, "--model", "new-model",
+                     "--checkpoint", "c", *extra)
+    assert not GenModel.objects.filter(project=project).exists()
+
+
+def test_a_checkpoint_name_the_model_already_uses_is_refused(catalog):
+    project, checkpoint, _ = catalog
+    with pytest.raises(CommandError, match="already has a checkpoint named 'step-5000'"):
+        call_command("register_checkpoint", "--project", project.slug, "--model", "sdxl",
+                     "--checkpoint", "step-5000")
+    assert Checkpoint.objects.filter(model=checkpoint.model).count() == 1
