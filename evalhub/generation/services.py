@@ -81,6 +81,9 @@ def generation_parameters(*, checkpoint: Checkpoint, parameters: Any) -> dict[st
     """The parameters a generated run of ``checkpoint`` draws with: its generator's schema
     defaults, then the checkpoint's, then the run's ``parameters``, each checked (an installed
     generator, known keys, types and ranges, the generator's own cross-field checks)."""
+    if checkpoint.generator == IMPORTED_GENERATOR:
+        raise EvalHubError(f"Checkpoint {checkpoint.name!r} has no generator (its outputs are "
+                           "imported): give it one, e.g. shapes or diffusers, to generate runs.")
     try:
         cls = get_generator_class(checkpoint.generator, settings.EVALHUB_GENERATORS)
         return cls.resolve_params(parameters, checkpoint.parameters)

@@ -63,3 +63,15 @@ def test_a_generated_run_with_parameters_its_generator_refuses_is_not_stored(api
     assert response.status_code == 400
     assert "unknown run parameter(s) 'qualty'" in response.json()["detail"]
     assert not GenerationRun.objects.filter(name="g").exists()
+
+
+def test_a_generated_run_of_a_checkpoint_without_a_generator_is_refused_saying_so(
+        api, scientist, project):
+    checkpoint = CheckpointFactory(model=GenModelFactory(project=project), name="from-disk")
+    api.force_authenticate(scientist)
+    response = api.post("/api/v1/runs/", {
+        "checkpoint": checkpoint.id, "prompt_set": PromptSetFactory(project=project).id,
+        "name": "g", "source": "generated", "seeds": [0]}, format="json")
+    assert response.status_code == 400
+    assert "Checkpoint 'from-disk' has no generator" in response.json()["detail"]
+    assert not GenerationRun.objects.filter(name="g").exists()
