@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -65,6 +66,18 @@ def text_argument(max_length: int) -> Callable[[str], str]:
 def model_text(model: type[Model], field: str) -> Callable[[str], str]:
     """:func:`text_argument` with the length of ``model.field``."""
     return text_argument(model._meta.get_field(field).max_length or MAX_TEXT_CHARS)
+
+
+def wait_until(done: Callable[[], bool], *, timeout: float, poll: float = 1.0) -> bool:
+    """Call ``done`` every ``poll`` seconds until it is true (True) or ``timeout`` seconds
+    have passed (False): the ``--wait`` of the commands that queue work for the workers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if done():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)
 
 
 def get_project(slug: str) -> Project:

@@ -9,7 +9,6 @@ line (run names, usernames) within the project.
 from __future__ import annotations
 
 import inspect
-import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -32,6 +31,7 @@ from evalhub.core.cli import (
     model_text,
     reports_domain_errors,
     text_argument,
+    wait_until,
 )
 from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.prompts.models import Prompt
@@ -114,14 +114,14 @@ class Command(BaseCommand):
         self._report(campaign)
 
     def _wait(self, campaign: Campaign, timeout: float) -> Campaign:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def built() -> bool:
             campaign.refresh_from_db()
-            if campaign.status != CampaignStatus.BUILDING:
-                return campaign
-            time.sleep(1)
-        raise CommandError(f"Timed out; campaign {campaign.pk} is still building "
-                           f"({building_reason(campaign)}).")
+            return campaign.status != CampaignStatus.BUILDING
+
+        if not wait_until(built, timeout=timeout):
+            raise CommandError(f"Timed out; campaign {campaign.pk} is still building "
+                               f"({building_reason(campaign)}).")
+        return campaign
 
     def _report(self, campaign: Campaign) -> None:
         lines = progress_lines(campaign)

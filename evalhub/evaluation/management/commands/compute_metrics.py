@@ -1,4 +1,3 @@
-import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -8,6 +7,7 @@ from evalhub.core.cli import (
     model_text,
     parse_key_values,
     reports_domain_errors,
+    wait_until,
 )
 from evalhub.evaluation.definitions import REFERENCE_METRICS
 from evalhub.evaluation.models import MetricJob
@@ -38,7 +38,8 @@ class Command(BaseCommand):
                             help="wait for the workers and print the values")
         parser.add_argument("--inline", action="store_true",
                             help="compute in this process instead of on workers (implies --wait)")
-        parser.add_argument("--timeout", type=float, default=6 * 3600)
+        parser.add_argument("--timeout", type=float, default=6 * 3600,
+                            help="seconds --wait waits (default 6 hours)")
 
     @reports_domain_errors
     def handle(self, *args, **options) -> None:
@@ -72,14 +73,14 @@ class Command(BaseCommand):
         self._report(job)
 
     def _wait(self, job: MetricJob, timeout: float) -> MetricJob:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def finished() -> bool:
             job.refresh_from_db()
-            if job.finished:
-                return job
-            time.sleep(1)
-        raise CommandError(f"Timed out; job {job.pk} is {job.status} "
-                           f"({job.shards_done}/{job.shards_total} shards).")
+            return job.finished
+
+        if not wait_until(finished, timeout=timeout):
+            raise CommandError(f"Timed out; job {job.pk} is {job.status} "
+                               f"({job.shards_done}/{job.shards_total} shards).")
+        return job
 
     def _report(self, job: MetricJob) -> None:
         for metric in job.metrics:

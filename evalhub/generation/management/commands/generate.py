@@ -1,9 +1,8 @@
-import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from evalhub.core.cli import get_project, parse_key_values, reports_domain_errors
+from evalhub.core.cli import get_project, parse_key_values, reports_domain_errors, wait_until
 from evalhub.core.errors import EvalHubError
 from evalhub.generation.plan import parse_seeds
 from evalhub.generation.services import generation_launch
@@ -22,7 +21,8 @@ class Command(BaseCommand):
                             help="generator parameter KEY=VALUE (JSON values), repeatable")
         parser.add_argument("--wait", action="store_true",
                             help="wait until the workers have finished the run")
-        parser.add_argument("--timeout", type=float, default=3600)
+        parser.add_argument("--timeout", type=float, default=3600,
+                            help="seconds --wait waits (default 3600)")
 
     @reports_domain_errors
     def handle(self, *args, **options) -> None:
@@ -39,19 +39,18 @@ class Command(BaseCommand):
             self._wait(run, options["timeout"])
 
     def _wait(self, run: GenerationRun, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
         finished = {RunStatus.COMPLETED, RunStatus.PARTIAL, RunStatus.FAILED}
-        while time.monotonic() < deadline:
-            run.refresh_from_db()
-            if run.status in finished:
-                ok = run.status == RunStatus.COMPLETED
-                style = self.style.SUCCESS if ok else self.style.WARNING
-                self.stdout.write(style(f"{run.status}: {run.items_done} done, "
-                                        f"{run.items_failed} failed. {run.error}".strip()))
-                return
-            time.sleep(1)
-        raise CommandError(f"Timed out; run is {run.status} ({run.items_done}/{run.items_total}).")
 
+        def done() -> bool:
+            run.refresh_from_db()
+            return run.status in finished
+
+        if not wait_until(done, timeout=timeout):
+            raise CommandError(f"Timed out; run is {run.status} "
+                               f"({run.items_done}/{run.items_total}).")
+        style = self.style.SUCCESS if run.status == RunStatus.COMPLETED else self.style.WARNING
+        self.stdout.write(style(f"{run.status}: {run.items_done} done, "
+                                f"{run.items_failed} failed. {run.error}".strip()))
 
 def _seeds(text: str) -> list[int]:
     try:
