@@ -8,7 +8,7 @@ line (run names, usernames) within the project.
 
 from __future__ import annotations
 
-import inspect
+from inspect import Signature
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -43,8 +43,8 @@ OPTIONAL = ("criteria", "judgments_per_pair", "gold_rate", "pair_policy", "min_l
 
 
 def _default(keyword: str) -> object:
-    """The service's default for ``keyword``, as the help texts say it."""
-    return inspect.signature(campaign_create).parameters[keyword].default
+    """The service's default for ``keyword``, for the help texts."""
+    return Signature.from_callable(campaign_create).parameters[keyword].default
 
 
 class Command(BaseCommand):
