@@ -16,6 +16,7 @@ import time
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -28,6 +29,7 @@ from evalhub.campaigns.models import Campaign
 from evalhub.core.errors import EvalHubError
 from evalhub.exports.card import CARD_MARKER, dataset_card
 from evalhub.exports.formats import FormatWriter, RowContext
+from evalhub.exports.kwise import kwise_jsonl
 from evalhub.exports.options import DATA_FILE_NAMES, ExportOptions
 from evalhub.exports.selectors import annotator_usernames, judgment_batches, run_infos
 from evalhub.leaderboards.quality_snapshot import current_reliability
@@ -223,8 +225,7 @@ def export_to_path(*, campaign: Campaign, options: ExportOptions, output: Path,
     output = Path(output)
     targets = [output] + ([Path(card)] if card else [])
     for target in targets:
-        if target.exists() and not overwrite:
-            raise OutputExists(f"{target} already exists; pass --overwrite to replace it.")
+        _refuse_existing(target, overwrite=overwrite)
     if output.is_dir() and options.bundle != "folder":
         raise OutputExists(f"{output} is a folder; give a file path (or use --bundle folder).")
     if output.exists() and options.bundle == "folder":
@@ -233,31 +234,73 @@ def export_to_path(*, campaign: Campaign, options: ExportOptions, output: Path,
         if not _is_our_bundle(output):
             raise OutputExists(f"{output} is a non-empty folder that is not an EvalHub export; "
                                "refusing to replace it.")
-    if not output.parent.exists():
-        raise EvalHubError(f"The folder {output.parent} does not exist.")
-    partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
+    _refuse_missing_parent(output)
     exporter = Exporter(campaign=campaign, options=options)
-    try:
-        if options.bundle == "folder":
+    if options.bundle == "folder":
+        partial = _partial(output)
+        try:
             partial.mkdir()
             for _ in exporter.steps(folder=partial):
                 pass
             if output.exists():
                 shutil.rmtree(output)
             partial.rename(output)
-        else:
-            with open(partial, "wb") as handle:
-                for _ in exporter.steps(sink=handle):
-                    pass
-            os.replace(partial, output)
-    finally:
-        if partial.is_dir():
+        finally:
             shutil.rmtree(partial, ignore_errors=True)
-        elif partial.exists():
-            partial.unlink()
+    else:
+        with file_replaced_when_complete(output) as handle:
+            for _ in exporter.steps(sink=handle):
+                pass
     if card:
         Path(card).write_text(exporter.card(), encoding="utf-8")
     return exporter.summary
+
+
+def _refuse_existing(target: Path, *, overwrite: bool) -> None:
+    if target.exists() and not overwrite:
+        raise OutputExists(f"{target} already exists; pass --overwrite to replace it.")
+
+
+def _refuse_missing_parent(output: Path) -> None:
+    if not output.parent.exists():
+        raise EvalHubError(f"The folder {output.parent} does not exist.")
+
+
+def _partial(output: Path) -> Path:
+    return output.with_name(f".{output.name}.partial-{os.getpid()}")
+
+
+@contextmanager
+def file_replaced_when_complete(output: Path) -> Iterator[IO[bytes]]:
+    """A binary file written next to ``output`` under a temporary name and moved onto it
+    when the block ends without an error; on an error it is deleted and ``output`` is left
+    as it was (absent, or the previous export)."""
+    partial = _partial(output)
+    try:
+        with open(partial, "wb") as handle:
+            yield handle
+        os.replace(partial, output)
+    finally:
+        if partial.exists():
+            partial.unlink()
+
+
+def rankings_to_path(*, campaign: Campaign, kind: str, output: Path, overwrite: bool = False,
+                     include_excluded: bool = False) -> int:
+    """Write a best-of-K campaign's rankings export (:func:`evalhub.exports.kwise.kwise_jsonl`,
+    ``kind`` raw or dpo) to the file ``output``, as :func:`export_to_path` writes files.
+    Returns the number of rows."""
+    output = Path(output)
+    _refuse_existing(output, overwrite=overwrite)
+    if output.is_dir():
+        raise OutputExists(f"{output} is a folder; give a file path.")
+    _refuse_missing_parent(output)
+    rows = 0
+    with file_replaced_when_complete(output) as handle:
+        for row in kwise_jsonl(campaign=campaign, kind=kind, include_excluded=include_excluded):
+            handle.write(row)
+            rows += 1
+    return rows
 
 
 def export_stream(*, campaign: Campaign, options: ExportOptions) -> Iterator[bytes]:

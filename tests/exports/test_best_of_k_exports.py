@@ -1,9 +1,11 @@
 """Best-of-K exports: the rankings as stored, and the preference pairs they state for DPO."""
 
+import io
 import json
 import uuid
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from evalhub.blobs.models import VideoBlob
 from evalhub.blobs.tasks import blobs_make_video_renditions
@@ -129,3 +131,44 @@ def test_a_video_campaigns_rankings_name_the_video_files(api):
     raw = _export(api, world, format="raw")[0]
     assert [(i["sha256"], i["video_sha256"]) for i in raw["images"]] == [
         (members[p].blob.sha256, members[p].video.sha256) for p in sorted(members)]
+
+
+def test_the_rankings_command_writes_the_apis_rows_to_a_file(api, tmp_path):
+    world = build_campaign(runs=4, prompts=2, annotators=2, run_names=NAMES,
+                           task_kind=TaskKind.BEST_OF_K, k=4)
+    _vote(world, world.annotators[0], [2])
+    _vote(world, world.annotators[1], [0])
+    AnnotatorFlag.objects.create(campaign=world.campaign, annotator=world.annotators[1],
+                                 excluded=True)
+    for kind in ("raw", "dpo"):
+        output = tmp_path / f"{kind}.jsonl"
+        out = io.StringIO()
+        call_command("export_rankings", str(world.campaign.pk), "--format", kind,
+                     "--output", str(output), stdout=out)
+        rows = [json.loads(line) for line in output.read_text().splitlines()]
+        assert rows == _export(api, world, format=kind)
+        assert f"Wrote {len(rows)} rows to {output}." in out.getvalue()
+    call_command("export_rankings", str(world.campaign.pk), "--format", "dpo",
+                 "--include-excluded", "--output", str(tmp_path / "dpo.jsonl"), "--overwrite",
+                 stdout=io.StringIO())
+    assert len((tmp_path / "dpo.jsonl").read_text().splitlines()) == 6
+
+
+def test_the_rankings_command_keeps_an_existing_file_and_says_what_a_pair_campaign_has(
+        tmp_path):
+    world = build_campaign(runs=4, prompts=1, task_kind=TaskKind.BEST_OF_K, k=4)
+    output = tmp_path / "rankings.jsonl"
+    output.write_text("earlier export\n")
+    with pytest.raises(CommandError, match="already exists; pass --overwrite"):
+        call_command("export_rankings", str(world.campaign.pk), "--output", str(output))
+    assert output.read_text() == "earlier export\n"
+    with pytest.raises(CommandError, match="does not exist"):
+        call_command("export_rankings", str(world.campaign.pk),
+                     "--output", str(tmp_path / "missing" / "r.jsonl"))
+    pairs = build_campaign(runs=2, prompts=1)
+    err = io.StringIO()
+    call_command("export_rankings", str(pairs.campaign.pk), "--output",
+                 str(tmp_path / "pairs.jsonl"), stdout=io.StringIO(), stderr=err)
+    assert "asks for pairs, not best of K" in err.getvalue()
+    assert (tmp_path / "pairs.jsonl").read_text() == ""
+    assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
