@@ -244,6 +244,8 @@ def _grouped_votes(qs: QuerySet[Judgment], index: dict[int, int]
 
 
 def _online_elo(qs: QuerySet[Judgment], index: dict[int, int], n: int) -> np.ndarray:
+    """Online Elo over the pairwise votes in time order; NaN for a run with none (best-of-K
+    rankings are not replayed: docs/leaderboards.md)."""
     rows = qs.order_by("created_at", "id").values_list("task__run_a_id", "task__run_b_id",
                                                        "outcome")
     a, b, o = [], [], []
@@ -252,9 +254,13 @@ def _online_elo(qs: QuerySet[Judgment], index: dict[int, int], n: int) -> np.nda
             a.append(index[run_a])
             b.append(index[run_b])
             o.append(outcome)
+    live = np.full(n, np.nan)  # no pairwise vote, no online Elo (not its 1000 start)
     if not a:
-        return np.full(n, 1000.0)
-    return online_elo(np.asarray(a), np.asarray(b), encode_outcomes(o), n).ratings
+        return live
+    ratings = online_elo(np.asarray(a), np.asarray(b), encode_outcomes(o), n).ratings
+    played = np.bincount(a, minlength=n) + np.bincount(b, minlength=n) > 0
+    live[played] = ratings[played]
+    return live
 
 
 def _position_bias(qs: QuerySet[Judgment]) -> PositionBiasSection:

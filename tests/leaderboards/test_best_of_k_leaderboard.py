@@ -84,6 +84,8 @@ def test_a_best_of_k_campaign_with_one_pick_per_vote_gets_a_leaderboard():
     assert board.votes == 24
     assert [r.name for r in board.runs][:2] == ["best", "good"]
     assert board.runs[0].wins == pytest.approx(18 * 3)  # 18 picks, each beat 3 runs
+    # Online Elo replays pairwise votes only: with none, no run has one (not Elo's 1000 start).
+    assert [r.online_elo for r in board.runs] == [None] * 4
 
 
 def test_metric_judges_are_refused_on_a_best_of_k_campaign(api):
