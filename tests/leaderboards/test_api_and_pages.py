@@ -145,6 +145,7 @@ def test_dashboard_pages_render_for_scientists(world):
     assert 'data-figure="elo-data"' in html and 'id="winrate-observed-data"' in html
     assert "/static/vendor/plotly/plotly-cartesian-" in html and "cdn" not in html.lower()
     assert "Possible ranks" in html and "whole 95% Elo interval lies above" in html
+    assert "Left image wins" in html
     filtered = client.get(f"/dashboard/campaigns/{world.campaign.pk}/",
                           {"category": "counting", "ab_a": world.runs[2].id,
                            "ab_b": world.runs[0].id})

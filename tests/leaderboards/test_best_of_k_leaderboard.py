@@ -100,3 +100,18 @@ def test_metric_judges_are_refused_on_a_best_of_k_campaign(api):
                         {"metric": "clip_score"}, format="json")
     assert response.status_code == 400
     assert "compare pairs" in response.json()["detail"]
+
+
+def test_the_dashboard_of_a_best_of_k_campaign_claims_no_pairwise_figures(client):
+    world = build_campaign(runs=4, prompts=2, annotators=2, run_names=NAMES,
+                           task_kind=TaskKind.BEST_OF_K, k=4)
+    for annotator, slot in zip(world.annotators, (0, 1), strict=True):
+        payload = rate_next(annotator=annotator, campaign_id=world.campaign.pk)
+        rate_vote(annotator=annotator, campaign_id=world.campaign.pk,
+                  vote=Vote(uuid.uuid4(), uuid.UUID(payload["lease"]), {},
+                            rankings={"overall": [slot]}))
+    client.force_login(world.scientist)
+    html = client.get(f"/dashboard/campaigns/{world.campaign.pk}/").content.decode()
+    assert "No decisive left-or-right votes yet" in html and "Left image wins" not in html
+    board = client.get(f"/api/v1/campaigns/{world.campaign.pk}/leaderboard/").json()
+    assert [run["online_elo"] for run in board["runs"]] == [None] * 4
