@@ -345,3 +345,22 @@ def test_the_rating_page_of_a_best_of_k_campaign_is_the_grid_with_its_instructio
     pairs = build_campaign(runs=2)
     client.force_login(pairs.annotator)
     assert "js/rate.js" in client.get(f"/rate/{pairs.campaign.pk}/").content.decode()
+
+
+def test_a_best_of_k_campaign_takes_no_gold_pair_from_the_api_or_its_page(api, client):
+    world = _world()
+    first, second = (world.runs[0].images.order_by("prompt__position").first(),
+                     world.runs[1].images.order_by("prompt__position").first())
+    before = ComparisonTask.objects.count()
+    api.force_login(world.scientist)
+    response = api.post(f"/api/v1/campaigns/{world.campaign.pk}/gold/",
+                        {"image_a": first.pk, "image_b": second.pk, "answer": "a"},
+                        format="json")
+    assert response.status_code == 400
+    assert "a best-of-K campaign has no gold tasks" in response.json()["detail"]
+    assert ComparisonTask.objects.count() == before
+    client.force_login(world.scientist)
+    page = client.get(f"/campaigns/{world.campaign.pk}/manage/").content.decode()
+    assert 'id="gold"' not in page and "Add a gold pair" not in page
+    assert '<dt>Tasks</dt><dd><span data-field="tasks_complete">' in page
+    assert "Judgments per task" in page

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from evalhub.campaigns.models import Campaign, ComparisonTask, Outcome
+from evalhub.campaigns.models import Campaign, ComparisonTask, Outcome, TaskKind
 from evalhub.core.errors import EvalHubError
 from evalhub.projects.references import ForeignReference, check_same_project
 from evalhub.runs.models import Image
@@ -12,7 +12,11 @@ from evalhub.runs.models import Image
 
 def gold_task_add(*, campaign: Campaign, image_a: Image, image_b: Image, answer: str
                   ) -> ComparisonTask:
-    """Add a gold pair with a known answer ("a" means ``image_a`` is better)."""
+    """Add a gold pair with a known answer ("a" means ``image_a`` is better). Pair campaigns
+    only: a best-of-K campaign has no gold tasks (``campaign_create``)."""
+    if campaign.task_kind != TaskKind.PAIR:
+        raise EvalHubError("Gold pairs are for pair campaigns: a best-of-K campaign has no "
+                           "gold tasks.")
     if answer not in (Outcome.A, Outcome.B, Outcome.TIE):
         raise EvalHubError("A gold answer is 'a', 'b' or 'tie'.")
     if image_a.prompt_id != image_b.prompt_id:
