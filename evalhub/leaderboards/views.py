@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from evalhub.campaigns.models import Campaign
+from evalhub.campaigns.selectors import campaign_medium
 from evalhub.core.errors import EvalHubError
 from evalhub.evaluation.selectors import run_metric_values
 from evalhub.leaderboards import charts
@@ -72,7 +73,8 @@ def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
     rows, any_uncal = ranking_rows(board)
     run_names = board.run_names
     return render(request, "leaderboards/campaign.html", {
-        "campaign": campaign, "board": board, "snapshot": snapshot, "stale": stale,
+        "campaign": campaign, "medium": campaign_medium(campaign=campaign), "board": board,
+        "snapshot": snapshot, "stale": stale,
         "changes": changes_since(campaign=campaign, since=snapshot.computed_at) if stale
         else None,
         "rows": rows, "any_uncalibrated": any_uncal, "metric_headers": table_metrics(board),

@@ -59,6 +59,7 @@ def test_the_ranking_table_shows_the_video_columns_beside_the_ratings():
     client.force_login(world.scientist)
     html = client.get(f"/dashboard/campaigns/{world.campaign.pk}/").content.decode()
     assert "Temporal cons." in html and "0.97" in html
+    assert "Left video wins" in html  # position bias speaks of the campaign's medium
     model_page = client.get(f"/dashboard/models/{world.runs[0].checkpoint.model_id}/")
     assert "Flicker (LPIPS of consecutive frames)" in model_page.content.decode()
 
