@@ -22,7 +22,7 @@ def test_progress_counts_tasks_votes_and_annotators():
     first, second = world.annotators
     for annotator in (first, first, second):
         cast_vote(world.campaign, annotator)
-    text = _campaign(str(world.campaign.pk), "--annotators")
+    text = _campaign(str(world.campaign.pk), "--per-annotator")
     lines = text.splitlines()
     assert lines[0] == (f"Campaign {world.campaign.pk} 'campaign': 2 runs, pairs, balanced pair "
                         f"policy. Project {world.campaign.project.slug}.")

@@ -1,4 +1,4 @@
-"""manage.py campaign <id> [--annotators] [--set-status STATUS]"""
+"""manage.py campaign <id> [--per-annotator] [--set-status STATUS]"""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("campaign_id", type=int, help="campaign id")
-        parser.add_argument("--annotators", action="store_true",
+        parser.add_argument("--per-annotator", action="store_true",
                             help="also one line per annotator who voted")
         parser.add_argument("--set-status", choices=SETTABLE,
                             help=f"{CampaignStatus.ACTIVE} opens a draft or resumes a paused "
@@ -36,5 +36,5 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(
                 f"Campaign {campaign.pk}: {before} -> {campaign.status}."))
         self.stdout.write(f"{describe(campaign)} Project {campaign.project.slug}.")
-        for line in progress_lines(campaign, annotators=options["annotators"]):
+        for line in progress_lines(campaign, annotators=options["per_annotator"]):
             self.stdout.write(line)
