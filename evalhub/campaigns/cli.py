@@ -3,6 +3,8 @@ its progress read in a terminal (the figures of the campaign page, ``live_progre
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.core.management.base import CommandError
 
 from evalhub.campaigns.manage.selectors import annotator_progress, live_progress
@@ -24,12 +26,12 @@ def describe(campaign: Campaign) -> str:
     return f"Campaign {campaign.pk} {campaign.name!r}: {campaign.runs.count()} runs, {what}."
 
 
-def building_reason(campaign: Campaign) -> str:
-    """Why a ``building`` campaign is not built yet: the runs it waits for, or the queue."""
-    waiting = live_progress(campaign=campaign).waiting_for_runs
-    if not waiting:
+def building_reason(waiting_for_runs: Sequence[int]) -> str:
+    """Why a ``building`` campaign is not built yet: the runs it waits for (``LiveProgress.
+    waiting_for_runs``), or the queue."""
+    if not waiting_for_runs:
         return "its tasks are queued for a worker"
-    names = GenerationRun.objects.filter(pk__in=waiting).order_by("name")
+    names = GenerationRun.objects.filter(pk__in=waiting_for_runs).order_by("name")
     return "waiting for runs to finish generating: " + ", ".join(run.name for run in names)
 
 
@@ -39,7 +41,7 @@ def progress_lines(campaign: Campaign, *, annotators: bool = False) -> list[str]
     who voted."""
     progress = live_progress(campaign=campaign)
     if progress.status == CampaignStatus.BUILDING:
-        return [f"Building: {building_reason(campaign)}."]
+        return [f"Building: {building_reason(progress.waiting_for_runs)}."]
     if progress.status == CampaignStatus.FAILED:
         return [f"Failed to build: {progress.error}"]
     skipped = (f", {progress.skipped_near_identical} near-identical pairs skipped"

@@ -36,6 +36,7 @@ from evalhub.runs.models import (
 )
 from evalhub.runs.services import run_create
 from evalhub.workspace.deletion import DeletionRules
+from generators import UnknownGenerator
 
 
 class GenModelSerializer(ScopedModelSerializer):
@@ -61,7 +62,8 @@ class CheckpointSerializer(ScopedModelSerializer):
             checkpoint_check(generator=generator, parameters=attrs.get(
                 "parameters", current.parameters if current else {}))
         except EvalHubError as exc:
-            field = "generator" if "unknown generator" in str(exc) else "parameters"
+            field = ("generator" if isinstance(exc.__cause__, UnknownGenerator)
+                     else "parameters")
             raise serializers.ValidationError({field: [str(exc)]}) from exc
         return attrs
 

@@ -73,9 +73,9 @@ def run_create(
     seeds = [int(s) for s in seeds]
     if len(set(seeds)) != len(seeds):
         raise EvalHubError("Seeds must be distinct.")
-    if source == RunSource.GENERATED and not seeds:
-        raise EvalHubError("A generated run needs at least one seed.")
     if source == RunSource.GENERATED:
+        if not seeds:
+            raise EvalHubError("A generated run needs at least one seed.")
         # Refused now rather than at launch, so a run that could never draw is not stored.
         from evalhub.generation.services import generation_parameters  # generation uses runs
 

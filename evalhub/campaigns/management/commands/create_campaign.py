@@ -13,6 +13,7 @@ from inspect import Signature
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from evalhub.campaigns.cli import building_reason, describe, progress_lines
+from evalhub.campaigns.manage.selectors import live_progress
 from evalhub.campaigns.models import (
     MAX_K,
     MAX_LEASE_SECONDS,
@@ -119,8 +120,9 @@ class Command(BaseCommand):
             return campaign.status != CampaignStatus.BUILDING
 
         if not wait_until(built, timeout=timeout):
+            waiting = live_progress(campaign=campaign).waiting_for_runs
             raise CommandError(f"Timed out; campaign {campaign.pk} is still building "
-                               f"({building_reason(campaign)}).")
+                               f"({building_reason(waiting)}).")
         return campaign
 
     def _report(self, campaign: Campaign) -> None:

@@ -1,4 +1,3 @@
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from evalhub.core.cli import (

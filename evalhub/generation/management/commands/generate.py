@@ -1,4 +1,3 @@
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
@@ -51,6 +50,7 @@ class Command(BaseCommand):
         style = self.style.SUCCESS if run.status == RunStatus.COMPLETED else self.style.WARNING
         self.stdout.write(style(f"{run.status}: {run.items_done} done, "
                                 f"{run.items_failed} failed. {run.error}".strip()))
+
 
 def _seeds(text: str) -> list[int]:
     try:
