@@ -101,7 +101,9 @@ def _loaders(extra: Iterable[str] = ()) -> dict[str, Callable[[], type[Generator
 def get_generator_class(name: str, extra: Iterable[str] = ()) -> type[Generator]:
     """Return the generator class registered as ``name``.
 
-    Raises :class:`UnknownGenerator` (listing the known names) if there is none.
+    Raises :class:`UnknownGenerator` (listing the known names) if there is none, and
+    :class:`GeneratorError` if its plugin is registered but cannot be imported (a missing
+    dependency, a renamed class), so callers handle one kind of error for "cannot generate".
     """
     loaders = _loaders(extra)
     try:
@@ -109,7 +111,11 @@ def get_generator_class(name: str, extra: Iterable[str] = ()) -> type[Generator]
     except KeyError:
         known = ", ".join(sorted(loaders)) or "(none)"
         raise UnknownGenerator(f"unknown generator {name!r}; known generators: {known}") from None
-    return loader()
+    try:
+        return loader()
+    except (ImportError, AttributeError, TypeError) as exc:
+        raise GeneratorError(
+            f"generator {name!r} is registered but cannot be loaded: {exc}") from exc
 
 
 def available_generators(extra: Iterable[str] = ()) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from evalhub.campaigns.building.gold import gold_task_add
 from evalhub.campaigns.models import (
+    DEFAULT_LEASE_SECONDS,
     MAX_LEASE_SECONDS,
     MIN_LEASE_SECONDS,
     Campaign,
@@ -75,8 +76,8 @@ class CampaignCreateSerializer(serializers.Serializer):
     gold_rate = serializers.FloatField(default=0.0)
     pair_policy = serializers.ChoiceField(choices=PairPolicy.values, default=PairPolicy.BALANCED)
     min_lpips_distance = serializers.FloatField(required=False, allow_null=True, default=None)
-    lease_seconds = serializers.IntegerField(default=180, min_value=MIN_LEASE_SECONDS,
-                                             max_value=MAX_LEASE_SECONDS)
+    lease_seconds = serializers.IntegerField(
+        default=DEFAULT_LEASE_SECONDS, min_value=MIN_LEASE_SECONDS, max_value=MAX_LEASE_SECONDS)
     # Usernames, as the memberships API takes them: a user is not a project's object.
     annotators = serializers.ListField(
         child=serializers.CharField(max_length=150), required=False, default=list,

@@ -45,6 +45,8 @@ MIN_K, MAX_K = 3, 6
 # How long a leased task is held for its annotator (seconds): long enough to look at a 16K
 # image, short enough that an abandoned lease comes back the same day.
 MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = 10, 24 * 3600
+# How long a served task stays the annotator's before it may be served to someone else.
+DEFAULT_LEASE_SECONDS = 180
 
 
 class CampaignStatus(models.TextChoices):
@@ -101,7 +103,7 @@ class Campaign(models.Model):
     min_lpips_distance = models.FloatField(
         null=True, blank=True, help_text="Skip pairs closer than this LPIPS distance."
     )
-    lease_seconds = models.PositiveIntegerField(default=180)
+    lease_seconds = models.PositiveIntegerField(default=DEFAULT_LEASE_SECONDS)
     status = models.CharField(
         max_length=20, choices=CampaignStatus.choices, default=CampaignStatus.BUILDING
     )

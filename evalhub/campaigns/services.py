@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from evalhub.campaigns.building.pairs import BUILD_TASK, campaign_build_tasks
 from evalhub.campaigns.models import (
+    DEFAULT_LEASE_SECONDS,
     MAX_K,
     MAX_LEASE_SECONDS,
     MIN_K,
@@ -120,7 +121,7 @@ def campaign_create(
     gold_rate: float = 0.0,
     pair_policy: str = PairPolicy.BALANCED,
     min_lpips_distance: float | None = None,
-    lease_seconds: int = 180,
+    lease_seconds: int = DEFAULT_LEASE_SECONDS,
     created_by: AbstractBaseUser | None = None,
     build_now: bool = False,
     open_when_built: bool = True,

@@ -100,10 +100,7 @@ def _generator_media_kind(checkpoint: Checkpoint) -> str:
     """``video`` for a checkpoint whose generator makes videos (``Generator.media_kind``), so a
     generated run is known to be a video run before its first output (``run_create`` has
     refused an unknown generator already)."""
-    from generators import GeneratorError, get_generator_class
+    from generators import get_generator_class
 
-    try:
-        cls = get_generator_class(checkpoint.generator, settings.EVALHUB_GENERATORS)
-    except (GeneratorError, ImportError, TypeError):
-        return MediaKind.IMAGE
+    cls = get_generator_class(checkpoint.generator, settings.EVALHUB_GENERATORS)
     return MediaKind.VIDEO if cls.media_kind == MediaKind.VIDEO else MediaKind.IMAGE

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from generators import registry
-from generators.base import CheckpointSpec
+from generators.base import CheckpointSpec, GeneratorError
 from generators.registry import (
     UnknownGenerator,
     available_generators,
@@ -97,7 +97,7 @@ def test_entry_point_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert "from-ep" in [g["name"] for g in available_generators()]
 
 
-def test_broken_plugin_is_skipped_in_listing(
+def test_broken_plugin_is_skipped_in_listing_and_refused_by_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dist = tmp_path / "evalhub_broken-0.1.dist-info"
@@ -107,7 +107,7 @@ def test_broken_plugin_is_skipped_in_listing(
     monkeypatch.syspath_prepend(str(tmp_path))
     names = [g["name"] for g in available_generators()]
     assert "broken" not in names and "shapes" in names
-    with pytest.raises(ImportError):
+    with pytest.raises(GeneratorError, match="'broken' is registered but cannot be loaded"):
         get_generator_class("broken")
 
 

@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from evalhub.campaigns.models import (
+    DEFAULT_LEASE_SECONDS,
     MAX_K,
     MAX_LEASE_SECONDS,
     MIN_K,
@@ -136,7 +137,7 @@ class CampaignCreateForm(forms.Form):
         required=False, min_value=0, label="LPIPS near-duplicate threshold",
         help_text="Pairs closer than this LPIPS distance are not asked; empty: keep all.")
     prompt_category = forms.ChoiceField(required=False, label="Prompt category")
-    lease_seconds = forms.IntegerField(initial=180, min_value=MIN_LEASE_SECONDS,
+    lease_seconds = forms.IntegerField(initial=DEFAULT_LEASE_SECONDS, min_value=MIN_LEASE_SECONDS,
                                        max_value=MAX_LEASE_SECONDS,
                                        help_text="How long a pair is held for an annotator.")
     instructions = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
