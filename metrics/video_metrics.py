@@ -140,6 +140,10 @@ class VideoClipScorer:
         :func:`~metrics.video_frames.map_in_streams` streams.
         """
         indices: list[int] = []
+        # Sized here, not in the generator: its body first runs inside map_in_streams, after the
+        # calling thread was set to one intra-op thread, where cpu_streams() would see one
+        # stream and hand each stream the whole batch (16 sampled frames: one busy core).
+        batch_size = stream_batch_size(self.batch_size, self.embedder.device)
 
         def batches() -> Iterator[Tensor]:
             for batch in iter_frame_batches(
@@ -147,7 +151,7 @@ class VideoClipScorer:
                 sampling=self.sampling,
                 short_side=self.size if self.fast else None,
                 interpolation="BICUBIC",
-                batch_size=stream_batch_size(self.batch_size, self.embedder.device),
+                batch_size=batch_size,
             ):
                 indices.extend(batch.indices)
                 yield batch.frames

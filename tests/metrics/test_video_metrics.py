@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from metrics.clip_score import clip_scores
+from metrics.inception import cpu_streams
 from metrics.video_frames import FrameSampling, read_frames, write_test_video
 from metrics.video_metrics import (
     VideoClipScorer,
@@ -51,6 +53,27 @@ def test_fast_frame_preprocessing_embeds_like_open_clips_own_transform(clip_rand
     assert result.clip_score > 50
     assert result.clip_score == pytest.approx(expected.mean(), abs=0.2)
     assert result.per_frame_score == pytest.approx(expected, abs=0.3)
+
+
+def test_a_videos_sampled_frames_are_shared_among_the_cpu_streams(clip_random, clips):
+    # On 2 CPU threads there are 2 streams: a batch of 8 sampled frames becomes 2 batches of 4,
+    # one per stream, so a job's 16 frames per video keep both cores busy. (The per-stream size
+    # was once computed inside the lazy frame generator, after the calling thread had been set
+    # to one intra-op thread: one stream got all 8 frames and the other core idled.)
+    assert cpu_streams(2) == (2, 1)
+    scorer = VideoClipScorer(clip_random, sampling=FrameSampling(count=8), batch_size=8)
+    batches: list[int] = []
+    embed = scorer._embed
+    scorer._embed = lambda frames: (batches.append(len(frames)), embed(frames))[1]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        streamed, indices = scorer.frame_embeddings(clips["smooth"])
+    finally:
+        torch.set_num_threads(threads)
+    assert batches == [4, 4] and indices == list(range(8))
+    whole = read_frames(clips["smooth"], sampling=FrameSampling(count=8), short_side=224)
+    assert streamed == pytest.approx(embed(whole.frames), abs=1e-5)
 
 
 def test_temporal_consistency_is_one_for_a_still_clip_and_drops_at_a_cut(clip_random, clips):
