@@ -4,23 +4,23 @@ On synthetic clips made here with PyAV (H.264 MP4, ``--seconds`` long at ``--fps
 px square; default 10 s, 24 frames/s, 512 px: 240 frames), each pipeline runs in its own
 subprocess, so that its peak RSS (``ru_maxrss``) is its own:
 
-* ``clip``: what a metric job does for ``video_clip_score`` and ``temporal_consistency``: the
-  16 evenly spaced frames of ``CLIP_SAMPLING`` (the job's default ``video_frames``) of the
-  whole clip -> CLIP ViT-B/32 image embeddings. frames/s counts the clip's frames (all of them
-  are decoded on both sides: H.264 frames depend on each other). EvalHub converts only the
-  sampled frames; the naive side decodes every frame to PIL, then picks the same indices
-  (``sample_indices``).
+* ``clip``: what a metric job does for ``video_clip_score`` and ``temporal_consistency``:
+  the 16 evenly spaced frames (the job's default ``video_frames``) of the whole clip -> CLIP
+  ViT-B/32 image embeddings. frames/s counts the clip's frames (all of them are decoded on
+  both sides: H.264 frames depend on each other). EvalHub converts only the sampled frames;
+  the naive side decodes every frame to PIL, then picks the same indices (``sample_indices``).
 * ``clip_every_frame``: every frame -> CLIP embedding: no job's setting, shown beside ``clip``
   without a target as the bound of the model's cost (until 2026-12-05 this was the bench's
   ``clip`` row). For both CLIP pipelines, EvalHub:
-  :class:`metrics.video_metrics.VideoClipScorer` (streaming decode in the calling thread, frames resized to 224 by swscale while converting to RGB; the forward passes in
+  :class:`metrics.video_metrics.VideoClipScorer` (streaming decode in the calling thread,
+  frames resized to 224 by swscale while converting to RGB; the forward passes in
   :func:`metrics.video_frames.map_in_streams`, two CPU streams of one intra-op thread each on
   2 cores, batches of 16 / 2 streams, at most 2 x streams batches in flight). Naive: every
   frame decoded into a list of PIL images (``frame.to_image()``; ``torchvision.io.read_video``
   no longer exists in torchvision 0.29), then open_clip's PIL transform per frame, batches of
   16 on torch's default intra-op threads (one per core): decode first, then compute. Both run
   the same eager float32 open_clip model; the forward pass is ~95% of either side's CPU time
-  on 2 cores (see "Ceilings" below).
+  on 2 cores for every frame (see "Ceilings" below).
 * ``i3d``: consecutive 16-frame clips -> I3D logits (FVD features).
   EvalHub: :meth:`metrics.i3d.I3DFeatureExtractor.extract_clips` (streaming, frames resized
   one at a time in channels-last layout, BatchNorm folded, the network channels-last).
@@ -100,7 +100,7 @@ MEMORY_GROWTH_ALLOWED = (0.10, 32.0)  # relative, MB: peak(2L) <= peak(L) + max(
 CLIP_BATCH = 16
 PIPELINES = ("clip", "clip_every_frame", "i3d", "rendition")
 # Pipelines measured for what they show, without a target of the issue: every frame through
-# CLIP is no metric job's setting (the job embeds CLIP_SAMPLING's 16 frames of a video).
+# CLIP is no metric job's setting (a job embeds 16 sampled frames of a video by default).
 NOT_TARGETS = frozenset({"clip_every_frame"})
 
 
@@ -194,10 +194,13 @@ def _cpu_seconds() -> float:
 
 
 def _clip_sampling(every_frame: bool):
+    """Every frame, or what a metric job samples by default (its ``video_frames`` option)."""
+    from evalhub.evaluation.definitions import VIDEO_OPTION_DEFAULTS
     from metrics.video_frames import FrameSampling
-    from metrics.video_metrics import CLIP_SAMPLING
 
-    return FrameSampling(every=1) if every_frame else CLIP_SAMPLING
+    if every_frame:
+        return FrameSampling(every=1)
+    return FrameSampling(count=VIDEO_OPTION_DEFAULTS["video_frames"])
 
 
 def _phase_clip_evalhub(path: Path, every_frame: bool) -> dict:
