@@ -75,7 +75,10 @@ def _blocked_by(exc: ProtectedError | RestrictedError) -> str:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, EvalHubError):
-        return Response({"detail": exc.message, "errors": exc.details}, status=exc.http_status)
+        body = {"detail": exc.message, "errors": exc.details}
+        if exc.code:
+            body["code"] = exc.code
+        return Response(body, status=exc.http_status)
     if isinstance(exc, ProtectedError | RestrictedError):
         return Response({"detail": "This object is still in use and cannot be deleted "
                                    f"({_blocked_by(exc)} refer to it)."},

@@ -6,10 +6,12 @@ from __future__ import annotations
 class EvalHubError(Exception):
     """Base class for errors caused by the user's input, never by a bug.
 
-    ``http_status`` is the answer the API gives (400 unless a subclass says otherwise).
+    ``http_status`` is the answer the API gives (400 unless a subclass says otherwise);
+    ``code``, when set, is a machine-readable reason the API adds for clients that act on it.
     """
 
     http_status = 400
+    code: str | None = None
 
     def __init__(self, message: str, *, details: list[str] | None = None) -> None:
         super().__init__(message)

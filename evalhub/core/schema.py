@@ -44,6 +44,9 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(required=False, help_text="What is wrong, in words.")
     errors = serializers.JSONField(required=False,
                                    help_text="Details, when the error has several parts.")
+    code = serializers.CharField(required=False, help_text=(
+        "A machine-readable reason, for the errors a client acts on: campaign_not_open (the "
+        "campaign is paused or closed: nothing is served, voted, skipped or reported)."))
 
 
 ERROR_DESCRIPTIONS = {

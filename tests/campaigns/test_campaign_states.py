@@ -1,6 +1,7 @@
 """Campaign states: building -> draft or active -> paused -> closed, as the scientist API allows;
 annotators are served, and may vote, undo, skip or report, only while a campaign is active."""
 
+import json
 import uuid
 
 import pytest
@@ -80,9 +81,24 @@ def test_nothing_an_annotator_does_is_accepted_unless_the_campaign_is_active(api
     for response in (vote, undo, skip, report, lease):
         assert response.status_code == 400, response.content
         assert f"is {status}, not open for rating" in response.json()["detail"]
+        # What the rating page acts on: "paused or closed", not "you have rated everything".
+        assert response.json()["code"] == "campaign_not_open"
     assert Judgment.objects.filter(retracted_at__isnull=True).count() == 1
     assert not ImageReport.objects.exists()
     assert Lease.objects.get(pk=held["lease"]).status == LeaseStatus.ACTIVE
+
+
+@pytest.mark.parametrize("status", [CampaignStatus.PAUSED, CampaignStatus.CLOSED])
+def test_the_rating_page_of_a_campaign_that_is_not_open_says_so_in_its_first_task(client, status):
+    world = build_campaign(prompts=2)
+    world.campaign.status = status
+    world.campaign.save(update_fields=["status"])
+    client.force_login(world.annotators[0])
+    html = client.get(f"/rate/{world.campaign.pk}/").content.decode()
+    script = html.split('<script id="rate-first" type="application/json">', 1)[1]
+    first = json.loads(script.split("</script>", 1)[0])
+    assert first["done"] is True and first["code"] == "campaign_not_open"
+    assert f"is {status}, not open for rating" in first["detail"]
 
 
 def test_a_campaign_listing_a_run_twice_or_an_overlong_category_is_refused(api):

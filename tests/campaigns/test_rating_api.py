@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from evalhub.campaigns.models import ImageReport, Judgment
+from evalhub.campaigns.models import ImageReport, Judgment, Lease, LeaseStatus
 from tests.builders import build_campaign
 from tests.factories import UserFactory
 
@@ -92,6 +92,18 @@ def test_skip_and_report_close_the_lease(api, world):
                       {"side": "left", "note": "all black"}, format="json")
     assert report.json()["status"] == "reported"
     assert ImageReport.objects.get().note == "all black"
+
+
+def test_reporting_the_source_image_of_a_task_without_one_is_refused(api, world):
+    api.force_login(world.annotators[0])
+    task = api.post(_url(world, "next/"), {}, format="json").json()
+    assert task["source_image"] is None
+    report = api.post(_url(world, f"leases/{task['lease']}/report/"), {"side": "source"},
+                      format="json")
+    assert report.status_code == 400
+    assert report.json()["detail"] == "This task has no source image to report."
+    assert not ImageReport.objects.exists()
+    assert Lease.objects.get(pk=task["lease"]).status == LeaseStatus.ACTIVE
 
 
 def test_undo_gives_the_task_back(api, world):

@@ -127,7 +127,8 @@ def test_a_best_of_k_tasks_source_video_is_sent_with_the_k_videos():
     assert task["source_image"] == image_payload(source.poster, source)
 
 
-def test_a_video_campaigns_page_asks_about_videos_and_an_image_campaigns_about_images(client):
+def test_a_video_campaigns_page_and_api_ask_about_videos_and_an_image_campaigns_about_images(
+        client):
     videos = build_campaign(runs=3, prompts=1, task_kind=TaskKind.BEST_OF_K, k=3)
     _videos_for_outputs(videos)
     GenerationRun.objects.filter(pk__in=[run.pk for run in videos.runs]).update(
@@ -146,3 +147,11 @@ def test_a_video_campaigns_page_asks_about_videos_and_an_image_campaigns_about_i
     assert "Which image is better overall?" in image_page
     assert "Report broken image" in image_page and "Preparing images" in image_page
     assert "broken video" not in image_page and "Preparing videos" not in image_page
+
+    def api_questions(world) -> list[str]:
+        client.force_login(world.annotator)
+        answer = client.get(f"/api/v1/rate/{world.campaign.pk}/").json()
+        return [criterion["question"] for criterion in answer["criteria"]]
+
+    assert api_questions(videos) == ["Which video is better overall?"]
+    assert api_questions(images) == ["Which image is better overall?"]

@@ -50,7 +50,7 @@ from evalhub.campaigns.selectors import (
     campaign_medium,
 )
 from evalhub.campaigns.serving.payloads import criteria_payload
-from evalhub.campaigns.serving.rating import rate_next
+from evalhub.campaigns.serving.rating import rate_next, refusal_payload
 from evalhub.core.errors import EvalHubError
 from evalhub.core.media import stored_file_response
 
@@ -81,7 +81,7 @@ def _first_task(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
     try:
         return rate_next(annotator=request.user, campaign_id=campaign.pk)
     except EvalHubError as exc:
-        return {"done": True, "detail": exc.message}
+        return refusal_payload(exc)
 
 
 def _panes(campaign: Campaign) -> list[dict[str, str]]:

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from evalhub.campaigns.building.images import campaign_images_preparing
 from evalhub.campaigns.models import MAX_K, Campaign, LeaseStatus, TaskKind
-from evalhub.campaigns.selectors import campaign_for_rater
+from evalhub.campaigns.selectors import campaign_for_rater, campaign_medium
 from evalhub.campaigns.serving.leasing import (
     active_leases,
     lease_close,
@@ -117,6 +117,8 @@ class DoneSerializer(serializers.Serializer):
 
     done = serializers.BooleanField()
     detail = serializers.CharField()
+    code = serializers.CharField(required=False, help_text=(
+        "campaign_not_open when no task comes because the campaign is paused or closed."))
     preparing = PreparingSerializer(required=False,
                                     help_text="Present while images are being prepared.")
 
@@ -212,7 +214,8 @@ class RateCampaignApi(APIView):
         campaign = campaign_for_rater(user=request.user, campaign_id=campaign_id)
         return Response({
             "id": campaign.pk, "name": campaign.name, "instructions": campaign.instructions,
-            "status": campaign.status, "criteria": criteria_payload(campaign),
+            "status": campaign.status,
+            "criteria": criteria_payload(campaign, campaign_medium(campaign=campaign)),
             "task_kind": campaign.task_kind, "k": campaign.k,
             "rank_all": campaign.task_kind == TaskKind.BEST_OF_K and campaign.rank_all,
             "progress": asdict(progress(campaign=campaign, annotator_id=request.user.pk)),

@@ -387,6 +387,8 @@ class CampaignNotOpen(EvalHubError):
     400, not 409: the page keeps a 409'd vote as already stored, and this one never will be.
     """
 
+    code = "campaign_not_open"
+
 
 def check_open_for_rating(campaign: Campaign) -> None:
     if campaign.status != CampaignStatus.ACTIVE:
@@ -466,6 +468,8 @@ def lease_report(*, lease: Lease, side: str, note: str = "") -> ImageReport:
     """Report a broken image (``side`` as displayed: left, right or source); skips the task."""
     task = lease.task
     image = None
+    if side == "source" and task.prompt.source_image_id is None:
+        raise EvalHubError("This task has no source image to report.")
     if lease.order is not None and side != "source":
         # Best of K: ``side`` is the displayed slot, 0..K-1.
         from evalhub.campaigns.serving.kwise import image_in_slot

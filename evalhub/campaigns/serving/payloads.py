@@ -103,7 +103,7 @@ def _videos(*images: Any) -> dict[int, VideoBlob]:
     return VideoBlob.objects.select_related("poster").in_bulk(ids)
 
 
-def criteria_payload(campaign: Campaign, medium: str = "image") -> list[dict[str, str]]:
+def criteria_payload(campaign: Campaign, medium: str) -> list[dict[str, str]]:
     """The campaign's criteria and their questions, worded for its ``medium`` ("image" or
     "video": ``campaigns.selectors.campaign_medium``)."""
     questions = criterion_questions(medium)

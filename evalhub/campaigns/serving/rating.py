@@ -111,6 +111,12 @@ def _next_payload(campaign: Any, annotator: AbstractBaseUser, state: RaterState,
         return {"detail": exc.message, "done": True}
 
 
+def refusal_payload(exc: EvalHubError) -> dict[str, Any]:
+    """No task because the campaign refuses (paused, closed): ``done`` with the reason, and the
+    error's ``code`` (``campaign_not_open``) so that the page says so instead of "finished"."""
+    return {"detail": exc.message, "done": True, **({"code": exc.code} if exc.code else {})}
+
+
 def rate_next(*, annotator: AbstractBaseUser, campaign_id: int,
               exclude: set[uuid.UUID] | None = None) -> dict[str, Any]:
     """Lease a task (or return one the rater holds and the page does not show yet).
@@ -147,6 +153,6 @@ def rate_vote(*, annotator: AbstractBaseUser, campaign_id: int, vote: Vote,
             following = _next_payload(lease.campaign, annotator, lease,
                                       released=stored.released)
         except EvalHubError as exc:
-            following = {"detail": exc.message, "done": True}
+            following = refusal_payload(exc)
     return VoteOutcome(stored.result, Progress(
         stored.rater_votes, left if left is not None else remaining(campaign_id)), following)
