@@ -40,6 +40,22 @@ def test_near_identical_pairs_are_skipped_when_a_distance_is_given():
     assert sorted(world.campaign.tasks.values_list("lpips_distance", flat=True)) == [0.3, 0.5]
 
 
+def test_a_pair_showing_the_same_file_twice_is_never_served():
+    # Two checkpoints that drew the very same picture: an annotator could only answer "tie".
+    world = build_campaign(runs=2, prompts=3)
+    from evalhub.campaigns.building.pairs import campaign_build_tasks
+
+    same = world.campaign.tasks.order_by("pk").first()
+    same.image_b.blob = same.image_a.blob
+    same.image_b.save(update_fields=["blob"])
+    world.campaign.tasks.all().delete()
+
+    assert campaign_build_tasks(campaign=world.campaign) == 2
+    assert not world.campaign.tasks.filter(image_a=same.image_a, image_b=same.image_b).exists()
+    assert world.campaign.build_report["skipped_identical"] == 1
+    assert world.campaign.build_report["skipped_near_identical"] == 1
+
+
 def test_building_twice_creates_no_duplicates():
     world = build_campaign(runs=2, prompts=2)
     from evalhub.campaigns.building.pairs import campaign_build_tasks

@@ -1,5 +1,9 @@
 """The comparison tasks of a campaign: same prompt, two runs, every pair of runs.
 
+A pair whose two outputs are the same file is not served (counted in the build report's
+``skipped_near_identical`` and ``skipped_identical``), nor, with ``min_lpips_distance``, one
+closer than that.
+
 Built by a worker (``evalhub.campaigns.build_tasks``) once every run of the campaign has its
 images; idempotent, so a redelivered build creates nothing twice.
 """
@@ -76,7 +80,14 @@ def campaign_build_tasks(*, campaign: Campaign, pair_distance: PairDistance | No
     rng = random.Random(campaign.pk)
     existing = set(campaign.tasks.values_list("image_a_id", "image_b_id"))
     new_tasks = []
+    identical = 0
     for (image_a, image_b), distance in zip(pairs, distances, strict=True):
+        # The very same file on both sides (content-addressed): a vote could only say tie, so
+        # no annotator is asked, with or without the LPIPS filter.
+        if image_a.blob_id == image_b.blob_id and image_a.video_id == image_b.video_id:
+            identical += 1
+            skipped += 1
+            continue
         if distance is not None and distance < campaign.min_lpips_distance:
             skipped += 1
             continue
@@ -92,7 +103,7 @@ def campaign_build_tasks(*, campaign: Campaign, pair_distance: PairDistance | No
         ComparisonTask.objects.bulk_create(new_tasks, batch_size=1000)
         campaign.build_report = {
             "pairs": len(pairs), "tasks_created": len(new_tasks),
-            "skipped_near_identical": skipped,
+            "skipped_near_identical": skipped, "skipped_identical": identical,
             "lpips_filter": campaign.min_lpips_distance is not None,
         }
         _built(campaign, found=bool(pairs))
