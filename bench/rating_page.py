@@ -515,6 +515,8 @@ def set_up(args: argparse.Namespace, var_dir: Path, usernames: list[str]) -> Set
     """Fresh database, migrations, static files, one campaign and its annotators."""
     fresh_database(args.database_url)
     env = {**os.environ, "DATABASE_URL": args.database_url, "DEBUG": "0",
+           # Its key presses come the moment a pair is drawn: no double-press guard.
+           "EVALHUB_RATE_INPUT_GUARD_MS": "0",
            "SECRET_KEY": "bench-" + "x" * 50, "ALLOWED_HOSTS": "127.0.0.1",
            "EVALHUB_VAR_DIR": str(var_dir), "EVALHUB_SERVE_MEDIA": "1",
            "DATABASE_CONN_MAX_AGE": "600", "DJANGO_SETTINGS_MODULE": "evalhub.config.settings",

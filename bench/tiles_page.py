@@ -495,6 +495,8 @@ def run_page(files: dict[str, Path], size: tuple[int, int], *, pairs: int, repea
 
     var_dir = Path(tempfile.mkdtemp(prefix="evalhub-tilespagebench-"))
     env = {**os.environ, "DATABASE_URL": database_url, "DEBUG": "0",
+           # Its key presses come the moment a pair is drawn: no double-press guard.
+           "EVALHUB_RATE_INPUT_GUARD_MS": "0",
            "SECRET_KEY": "bench-" + "x" * 50,
            "ALLOWED_HOSTS": ",".join(["127.0.0.1", *hosts.values()]),
            "EVALHUB_VAR_DIR": str(var_dir), "MEDIA_ROOT": str(var_dir / "media"),

@@ -404,6 +404,10 @@ EVALHUB_LEADERBOARD_REFRESH_SECONDS = env_int("EVALHUB_LEADERBOARD_REFRESH_SECON
 EVALHUB_FAST_VOTE_FLOOR_MS = env_int("EVALHUB_FAST_VOTE_FLOOR_MS", 700)
 EVALHUB_FAST_VOTE_MIN_VOTES = env_int("EVALHUB_FAST_VOTE_MIN_VOTES", 10)
 EVALHUB_FAST_VOTE_SHARE = float(env_str("EVALHUB_FAST_VOTE_SHARE") or 0.2)
+# The rating page ignores a vote or skip this soon after a task is drawn: a second press meant
+# for the task before (the next one is drawn within a frame of a vote), not a judgment of
+# this one. 0 turns it off (scripted clients, the rating page's latency bench).
+EVALHUB_RATE_INPUT_GUARD_MS = env_int("EVALHUB_RATE_INPUT_GUARD_MS", 150)
 
 # Who may create projects: "staff" (staff users and users given projects.add_project) or
 # "anyone" (every signed-in user). See evalhub/projects/services.py.

@@ -49,6 +49,12 @@ const input = grid ? new Picks(app, { k: cfg.k, rankAll: cfg.rank_all, criterion
 const UNDO_DEPTH = 20;
 const PREPARING_POLL_MS = 2500; // while the campaign's large images are being tiled
 const SLOW_MS = 100; // a pair not drawn by then shows as loading (buttons greyed, spinner)
+// A vote or skip this soon after a task is drawn is a second press meant for the task before
+// (a double tap, a bouncing key: the prefetched task is drawn within a frame), never a
+// judgment of this one; it is ignored (EVALHUB_RATE_INPUT_GUARD_MS, far below the fast-vote
+// floor).
+const GUARD_MS = Number(cfg.input_guard_ms) || 0;
+const NOT_OPEN = "campaign_not_open"; // the API's code for a paused or closed campaign
 
 const state = {
   current: null, // task payload on screen
@@ -116,12 +122,15 @@ function renderProgress() {
   const mine = state.progress.my_votes + pending;
   // "remaining" counts the campaign's judgments still needed from anyone: once nothing is
   // left for this annotator it would read as work still to do here.
-  const remaining = state.done ? 0 : Math.max(0, state.progress.remaining - pending);
+  const remaining = state.done && !state.notOpen ? 0
+    : Math.max(0, state.progress.remaining - pending);
   const votes = `${mine} vote${mine === 1 ? "" : "s"} by you`;
-  $("#rate-count").textContent = state.done ? `${votes} · finished` : `${votes} · ${remaining} remaining`;
+  const remainingText = state.notOpen ? "campaign not open" : `${remaining} remaining`;
+  $("#rate-count").textContent = state.done && !state.notOpen ? `${votes} · finished`
+    : `${votes} · ${remainingText}`;
   const bar = $("#rate-bar");
-  bar.max = mine + remaining || 1;
-  bar.value = state.done ? bar.max : mine;
+  bar.max = mine + (state.notOpen ? state.progress.remaining : remaining) || 1;
+  bar.value = state.done && !state.notOpen ? bar.max : mine;
 }
 
 /** "ready" (drawn: every action), "loading" (no action but undo) or "broken" (a pane failed:
@@ -204,7 +213,7 @@ async function showTask(task) {
   app.dataset.lease = task.lease;
   notDone();
   input.reset();
-  setText($("#rate-prompt"), task.prompt);
+  showPrompt(task.prompt);
   const hasSource = Boolean(task.source_image);
   if (app.classList.contains("has-source") !== hasSource) {
     app.classList.toggle("has-source", hasSource);
@@ -224,6 +233,19 @@ async function showTask(task) {
   state.shownAt = performance.now();
   setInput("ready");
   prepareNext();
+}
+
+/** The prompt, scrolled to its start; one too long for its lines is marked (a fade at the
+ * bottom until it is scrolled to its end), after the frame that shows the task. */
+function showPrompt(text) {
+  const prompt = $("#rate-prompt");
+  if (prompt.textContent === text) return;
+  prompt.textContent = text;
+  prompt.scrollTop = 0;
+  afterFrame(() => {
+    prompt.classList.toggle("clipped", prompt.scrollHeight > prompt.clientHeight + 1);
+    prompt.classList.remove("read-to-end");
+  });
 }
 
 /** How the page names a pane: "left", "right", "source"; best of K: "3" for slot 2. */
@@ -259,9 +281,25 @@ function prepareNext() {
   stage.prepare(state.upcoming[0]);
 }
 
-function showDone(message) {
+/** A request the server refused: a paused or closed campaign stops the page (nothing can be
+ * rated until it reopens); anything else is said and rating goes on. */
+function refused(data, message) {
+  if (data && data.code === NOT_OPEN) {
+    state.upcoming = [];
+    showDone(data.detail, NOT_OPEN);
+  } else {
+    announce(message);
+    prefetch();
+  }
+}
+
+function showDone(message, code) {
   state.current = null;
   state.preparing = null;
+  state.upcoming = code === NOT_OPEN ? [] : state.upcoming;
+  state.notOpen = code === NOT_OPEN;
+  setText($("#rate-done-title"), state.notOpen ? "This campaign is not open for rating"
+    : "You have rated everything in this campaign");
   state.done = message || "Nothing left to rate in this campaign for you. Thank you!";
   app.dataset.lease = "";
   app.dataset.done = "1";
@@ -271,6 +309,7 @@ function showDone(message) {
   setHidden($("#rate-done"), false);
   $("#rate-done-message").textContent = state.done;
   $("#rate-prompt").textContent = "";
+  setHidden($(".rate-prompt-label", app), true);
   $("#rate-status").textContent = ""; // no "Waiting for the next pair" under a finished page
   setInput("loading");
   renderProgress();
@@ -280,6 +319,8 @@ function showDone(message) {
 function notDone() {
   if (!state.done) return;
   state.done = null;
+  state.notOpen = false;
+  setHidden($(".rate-prompt-label", app), false);
   delete app.dataset.done;
   renderProgress();
 }
@@ -318,7 +359,7 @@ function nextResult(data) {
   if (!data || typeof data !== "object") return null;
   if (data.lease) return data;
   if (data.preparing) return { preparing: data.preparing, detail: data.detail };
-  if (data.done) return { done: true, detail: data.detail };
+  if (data.done) return { done: true, detail: data.detail, code: data.code };
   return null;
 }
 
@@ -331,7 +372,7 @@ async function leaseNext() {
   try {
     const { status, data } = await api.next(knownLeases());
     if (status === 201 || status === 200) return nextResult(data);
-    if (status === 400 && data) return { done: true, detail: data.detail };
+    if (status === 400 && data) return { done: true, detail: data.detail, code: data.code };
     return null;
   } catch (error) {
     if (error instanceof NetworkError) return null;
@@ -355,7 +396,7 @@ function prefetch() {
       showPreparing(result.preparing, result.detail);
       prefetchLater(PREPARING_POLL_MS);
     } else if (result && !state.current && queue.size === 0) {
-      showDone(result.detail);
+      showDone(result.detail, result.code);
     } else {
       // Offline, or "nothing now" while votes or a skip are still on their way (they hold
       // lease slots on the server), or until another annotator releases a task.
@@ -403,7 +444,7 @@ async function advanceOnce() {
         showPreparing(result.preparing, result.detail);
         prefetchLater(PREPARING_POLL_MS); // prefetch() calls advance() when it gets one
       } else if (result && result.done && queue.size === 0) {
-        showDone(result.detail);
+        showDone(result.detail, result.code);
       } else {
         // Done but votes still to send: they may be refused and their pairs come back.
         announce(result && result.done ? "Sending your last votes…" : `Waiting for the next ${TASK}…`);
@@ -441,9 +482,14 @@ function castVote() {
   });
 }
 
+/** Whether the task on screen was drawn less than GUARD_MS ago (see GUARD_MS). */
+function tooSoon() {
+  return state.ready && performance.now() - state.shownAt < GUARD_MS;
+}
+
 /** One answer (pairs) or pick (best of K); the vote is cast once it is complete. */
 function take(action) {
-  if (!state.ready || !state.current) return;
+  if (!state.ready || !state.current || tooSoon()) return;
   if (input.take(action)) castVote();
   else input.render(state.ready);
 }
@@ -515,13 +561,16 @@ async function sendWithRetry(send, attempts = 4) {
 }
 
 async function skip() {
-  if (!(state.ready || state.broken) || !state.current) return;
+  if (!(state.ready || state.broken) || !state.current || tooSoon()) return;
   const lease = state.current.lease;
   state.dismissed.add(lease);
   announce("Skipped");
   // Lease the next one only once the skip freed its slot (the server caps leases held).
   const sent = sendWithRetry(() => api.skip(lease)).then(
-    () => prefetch(),
+    ({ status, data }) => {
+      if (status === 200) prefetch();
+      else refused(data, `Skip refused: ${(data && data.detail) || `error ${status}`}`);
+    },
     () => announce(`Skip not sent (offline); the ${TASK} will come back later`));
   advance();
   await sent;
@@ -544,8 +593,12 @@ async function sendReport() {
   const lease = state.current.lease;
   state.dismissed.add(lease);
   const sent = sendWithRetry(() => api.report(lease, side, note)).then(
-    ({ status }) => {
-      announce(status === 200 ? "Thanks, the image was reported" : "Report failed");
+    ({ status, data }) => {
+      if (status !== 200) {
+        refused(data, `Report failed: ${(data && data.detail) || `error ${status}`}`);
+        return;
+      }
+      announce(`Thanks, the ${cfg.medium} was reported`);
       prefetch();
     },
     () => announce("Report not sent (offline)"),
@@ -604,6 +657,11 @@ function onKey(event) {
   const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
   let handled = true;
   const action = input.fromKey(key);
+  // A key held down repeats: one press is one vote, skip or undo (a held "." still steps).
+  if (event.repeat && (action || ["s", "u", "Backspace"].includes(key))) {
+    event.preventDefault();
+    return;
+  }
   if (action) take(action);
   else if (key === "?" && $("#rate-instructions")) $("#rate-instructions").showModal();
   else if (key === "s") skip();
@@ -634,6 +692,9 @@ function wire() {
   });
   $("#report-cancel").addEventListener("click", () => $("#report-dialog").close());
   view.addEventListener("change", renderZoom);
+  const prompt = $("#rate-prompt");
+  prompt.addEventListener("scroll", () => prompt.classList.toggle(
+    "read-to-end", prompt.scrollTop + prompt.clientHeight >= prompt.scrollHeight - 1));
   // After the frame: a vote is added to the outbox in the keypress that shows the next pair.
   queue.addEventListener("change", () => {
     if (state.queueRender) return;
@@ -656,7 +717,10 @@ function wire() {
   });
   queue.addEventListener("rejected", ({ detail }) => {
     const reason = (detail.data && detail.data.detail) || `error ${detail.status}`;
-    announce(`A vote was refused: ${reason}`);
+    // Never stored: an undo of it would be refused, and would block every older one.
+    state.history = state.history.filter((entry) => entry.clientId !== detail.record.client_id);
+    saveHistory();
+    refused(detail.data, `A vote was refused: ${reason}`);
   });
   queue.addEventListener("waiting", ({ detail }) => {
     // Votes stay in the outbox; the annotator only needs to sign in again, in another tab.
@@ -707,7 +771,7 @@ function startWithFirst() {
   }
   if (result && result.done && queue.size === 0) {
     // next/ answers done only when the annotator holds nothing: nothing to resume.
-    showDone(result.detail);
+    showDone(result.detail, result.code);
     return true;
   }
   // Preparing: said at once; a lease held from before is still rated meanwhile.

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
@@ -134,6 +135,7 @@ def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
             "rank_all": grid and campaign.rank_all,
             "criteria": criteria,
             "osd": static("vendor/openseadragon/"),
+            "input_guard_ms": settings.EVALHUB_RATE_INPUT_GUARD_MS,
         },
     })
     # The page holds a lease: never from a cache (a back button shows it afresh).

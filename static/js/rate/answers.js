@@ -16,12 +16,14 @@ export class PairAnswers {
     this.rows = [...app.querySelectorAll(".criterion")];
     this.criteria = criteria;
     this.answers = {}; // criterion -> answer for the task on screen
+    this.order = []; // the criteria answered, in the order they were answered
   }
 
   /** A new task on screen: nothing answered. The buttons' disabled state is the page's to
    * set (render): in the keypress that shows a prefetched pair nothing else is restyled. */
   reset() {
     this.answers = {};
+    this.order = [];
     this.renderChoices();
   }
 
@@ -42,6 +44,7 @@ export class PairAnswers {
     const { criteria } = this;
     const key = criterion || criteria.find((c) => !this.answers[c]) || criteria[criteria.length - 1];
     this.answers[key] = value;
+    this.order = [...this.order.filter((c) => c !== key), key];
     return criteria.every((c) => this.answers[c]);
   }
 
@@ -50,9 +53,13 @@ export class PairAnswers {
     return { answers: { ...this.answers } };
   }
 
-  /** Take back part of a vote in progress: pairs have none to take back (undo is a vote's). */
+  /** Take back the last answer of a vote in progress (a pair asked several questions);
+   * false when nothing is answered yet: undo is then the last vote's. */
   undo() {
-    return false;
+    const last = this.order.pop();
+    if (last === undefined) return false;
+    delete this.answers[last];
+    return true;
   }
 
   /** The announcement once a vote is cast. */

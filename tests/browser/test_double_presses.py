@@ -1,0 +1,131 @@
+"""One press is one judgment: a double tap or a held key never votes on the task behind; a
+refused vote leaves nothing to undo; a paused or closed campaign says so instead of "finished";
+on a pair asked two questions, undo takes back the last answer first."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from evalhub.campaigns.models import Campaign, CampaignStatus, Judgment, Lease, LeaseStatus
+from tests.browser.conftest import login
+from tests.browser.pages import shown_lease, until, wait_next_prefetched, wait_outbox_empty
+from tests.browser.world import build_world, expected_outcome, live_judgments
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _history(page, world) -> list[str]:
+    key = f"evalhub.rate.v1.{world.campaign.pk}.{world.annotator.pk}.history"
+    return [entry["clientId"] for entry in json.loads(page.evaluate(
+        f"localStorage.getItem({json.dumps(key)}) || '[]'"))]
+
+
+def test_a_double_tap_or_a_held_key_casts_one_vote(context, settings):
+    settings.EVALHUB_RATE_INPUT_GUARD_MS = 150  # the default
+    world = build_world(prompts=6, tiles=False, sizes=((512, 512), (512, 512)))
+    page = context.new_page()
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    first = shown_lease(page)
+    wait_next_prefetched(page, shown=first)  # the next pair is drawn within a frame of a vote
+
+    page.keyboard.press("1")
+    page.wait_for_timeout(40)
+    page.keyboard.press("1")  # meant for the pair already voted on
+    second = shown_lease(page, other_than=first)
+    wait_outbox_empty(page)
+    assert until(lambda: live_judgments(world.campaign).count() == 1)
+    assert list(live_judgments(world.campaign).values_list("lease_id", flat=True)) == [
+        uuid.UUID(first)]
+
+    wait_next_prefetched(page, shown=second)
+    page.keyboard.down("2")
+    page.wait_for_timeout(300)  # past the guard: only the key's repeat now
+    page.keyboard.down("2")  # repeat=true, as a held key sends
+    page.keyboard.down("2")
+    page.keyboard.up("2")
+    third = shown_lease(page, other_than=second)
+    wait_outbox_empty(page)
+    page.wait_for_timeout(300)
+    assert live_judgments(world.campaign).count() == 2
+    assert page.get_attribute("#rate-app", "data-lease") == third
+
+    page.wait_for_timeout(200)  # a person's next judgment, after looking: counted
+    page.keyboard.press("1")
+    shown_lease(page, other_than=third)
+    wait_outbox_empty(page)
+    assert until(lambda: live_judgments(world.campaign).count() == 3)
+
+
+def test_a_paused_campaign_stops_the_page_and_its_refused_vote_leaves_nothing_to_undo(context):
+    world = build_world(prompts=6, tiles=False, sizes=((512, 512), (512, 512)))
+    page = context.new_page()
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    voted = shown_lease(page)
+    page.keyboard.press("1")
+    on_screen = shown_lease(page, other_than=voted)
+    wait_outbox_empty(page)
+    stored = Judgment.objects.get(lease_id=voted)
+
+    Campaign.objects.filter(pk=world.campaign.pk).update(status=CampaignStatus.PAUSED)
+    page.keyboard.press("2")
+    page.wait_for_selector("#rate-app[data-done='1']")
+    assert page.text_content("#rate-done-title") == "This campaign is not open for rating"
+    assert "is paused, not open for rating" in page.text_content("#rate-done-message")
+    assert "finished" not in page.text_content("#rate-count")
+    assert "campaign not open" in page.text_content("#rate-count")
+    assert not Judgment.objects.filter(lease_id=on_screen).exists()
+    assert _history(page, world) == [str(stored.client_id)]  # the refused vote is gone
+
+    # Reopened: undo reaches the vote that was stored (the refused one no longer blocks it).
+    Campaign.objects.filter(pk=world.campaign.pk).update(status=CampaignStatus.ACTIVE)
+    page.reload()
+    shown = shown_lease(page)
+    page.keyboard.press("u")
+    shown_lease(page, other_than=shown)
+    assert until(lambda: Judgment.objects.get(pk=stored.pk).retracted_at is not None)
+
+
+def test_a_skip_on_a_closed_campaign_is_not_reported_as_skipped(context):
+    world = build_world(prompts=4, tiles=False, sizes=((512, 512), (512, 512)))
+    page = context.new_page()
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    lease = shown_lease(page)
+    Campaign.objects.filter(pk=world.campaign.pk).update(status=CampaignStatus.CLOSED)
+    page.keyboard.press("s")
+    page.wait_for_selector("#rate-app[data-done='1']")
+    assert page.text_content("#rate-done-title") == "This campaign is not open for rating"
+    assert "is closed, not open for rating" in page.text_content("#rate-done-message")
+    assert Lease.objects.get(pk=lease).status == LeaseStatus.ACTIVE
+
+
+def test_undo_on_a_pair_asked_two_questions_takes_back_the_last_answer_first(context):
+    world = build_world(prompts=4, criteria=("overall", "alignment"), tiles=False,
+                        sizes=((512, 512), (512, 512)))
+    page = context.new_page()
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    first = shown_lease(page)
+    page.keyboard.press("1")
+    page.keyboard.press("2")  # both questions answered: the vote is cast
+    second = shown_lease(page, other_than=first)
+    wait_outbox_empty(page)
+
+    page.keyboard.press("2")  # the first question of the second pair
+    assert page.get_attribute(
+        ".criterion[data-criterion=overall] button[data-answer=right]", "aria-pressed") == "true"
+    page.keyboard.press("u")  # takes back that answer, not the vote before
+    assert page.get_attribute(
+        ".criterion[data-criterion=overall] button[data-answer=right]", "aria-pressed") == "false"
+    assert page.get_attribute("#rate-app", "data-lease") == second
+    assert live_judgments(world.campaign).filter(lease_id=first).count() == 2  # one a question
+
+    page.keyboard.press("1")
+    page.keyboard.press("3")
+    shown_lease(page, other_than=second)
+    wait_outbox_empty(page)
+    assert until(lambda: Judgment.objects.filter(lease_id=second).exists())
+    assert dict(live_judgments(world.campaign).filter(lease_id=second).values_list(
+        "criterion", "outcome")) == {"overall": expected_outcome(second, "left"),
+                                     "alignment": expected_outcome(second, "tie")}
