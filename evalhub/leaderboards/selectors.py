@@ -340,9 +340,13 @@ def _category_section(a: np.ndarray, b: np.ndarray, o: np.ndarray, counts: np.nd
     reversals.sort(key=lambda r: -(r.gap or 0))
     winners = {}
     for k, cat in enumerate(categories):
-        played = [i for i in range(n) if games[cat][i]]
-        if played:
-            winners[cat] = run_ids[max(played, key=lambda i: breakdown.ratings[k][i])]
+        played = sorted((i for i in range(n) if games[cat][i]),
+                        key=lambda i: -breakdown.ratings[k][i])
+        # A category's best run is one rated above every other (to the 0.1 Elo shown): runs
+        # level at the top (only ties voted, say) have no best.
+        top = [_num(breakdown.ratings[k][i], 1) for i in played[:2]]
+        if played and (len(top) == 1 or top[0] > top[1]):
+            winners[cat] = run_ids[played[0]]
     return CategorySection(categories=tuple(categories), ratings=ratings, votes=votes,
                            lower=lower, upper=upper, reversals=tuple(reversals),
                            winners=winners, warnings=warnings)

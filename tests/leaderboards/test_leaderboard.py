@@ -152,6 +152,16 @@ def test_category_breakdown_shows_a_run_that_wins_overall_but_loses_a_category()
                for r in section.reversals)
 
 
+def test_a_category_whose_runs_are_level_at_the_top_names_no_best_run():
+    world = build_campaign(runs=2, prompts=4, annotators=2)
+    for task in ComparisonTask.objects.filter(campaign=world.campaign):
+        cast(task, world.annotators[0], "tie")  # every category: only ties
+    section = leaderboard_compute(campaign=world.campaign,
+                                  filters=LeaderboardFilters()).category_breakdown
+    assert section.categories == ("colour", "counting")
+    assert section.winners == {}
+
+
 def test_sequential_ab_test_between_two_runs():
     world, strengths = _world()
     simulate_votes(world, strengths)
