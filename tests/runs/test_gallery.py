@@ -7,18 +7,28 @@ campaign over them holds one task per prompt. Votes are written as rows
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from evalhub.campaigns.models import AnnotatorFlag, JudgeKind, Judgment
+from evalhub.campaigns.models import AnnotatorFlag, JudgeKind, Judgment, Lease, TaskImage, TaskKind
+from evalhub.campaigns.serving.rating import Vote, rate_next, rate_vote
 from evalhub.evaluation.models import MetricName, PairMetric
 from evalhub.runs.gallery import selectors
-from evalhub.runs.gallery.selectors import GalleryQuery, gallery_page, gallery_pairs
+from evalhub.runs.gallery.selectors import (
+    GalleryQuery,
+    RunOption,
+    default_pair,
+    gallery_page,
+    gallery_pairs,
+)
+from evalhub.runs.models import MediaKind, RunStatus
 from tests.builders import build_campaign
 from tests.core.test_security_headers import _inline_code
-from tests.factories import ImageFactory, MembershipFactory, UserFactory
+from tests.factories import GenerationRunFactory, ImageFactory, MembershipFactory, UserFactory
 from tests.leaderboards.helpers import cast, set_image_metric
 
 pytestmark = pytest.mark.django_db
@@ -240,6 +250,68 @@ def test_no_runs_chosen_shows_the_two_last_runs_of_one_prompt_set(world):
         world.runs[0].pk, world.runs[1].pk)
 
 
+def _option(run_id: int, *, kind: str = MediaKind.IMAGE, status: str = RunStatus.COMPLETED,
+            outputs: bool = True, prompt_set: int = 1, step: int | None = None) -> RunOption:
+    return RunOption(run_id, f"run-{run_id}", 1, "model", f"checkpoint-{run_id}", step,
+                     prompt_set, kind, status, outputs)
+
+
+def test_the_default_pair_is_two_runs_with_outputs_of_one_kind_never_a_failed_run():
+    images = [_option(1), _option(2)]
+    # The newest run is a video, a failed run, or a run with nothing to show: passed over.
+    assert default_pair([*images, _option(3, kind=MediaKind.VIDEO)]) == (1, 2)
+    assert default_pair([*images, _option(3, status=RunStatus.FAILED)]) == (1, 2)
+    assert default_pair([*images, _option(3, outputs=False)]) == (1, 2)
+    # Two videos make the pair when the images cannot.
+    assert default_pair([_option(1), _option(2, kind=MediaKind.VIDEO),
+                         _option(3, kind=MediaKind.VIDEO)]) == (2, 3)
+    # Finished runs first; a run still under way, with outputs, when no finished pair exists.
+    assert default_pair([_option(1), _option(2), _option(3, status=RunStatus.RUNNING)]) == (1, 2)
+    assert default_pair([_option(1), _option(2, status=RunStatus.PARTIAL),
+                         _option(3, status=RunStatus.RUNNING)]) == (1, 2)
+    assert default_pair([_option(1), _option(2, status=RunStatus.RUNNING)]) == (1, 2)
+    # Runs of one prompt set first (they have pairs to show), else the same kind still.
+    assert default_pair([_option(1, prompt_set=7), _option(2), _option(3, prompt_set=7)]) == (1, 3)
+    assert default_pair([_option(1, prompt_set=7), _option(2)]) == (1, 2)
+    # Nothing to compare: no default rather than an image beside a video or a failed run.
+    assert default_pair([_option(1), _option(2, kind=MediaKind.VIDEO)]) is None
+    assert default_pair([_option(1), _option(2, status=RunStatus.FAILED)]) is None
+    # A model's first and last checkpoint by training step, among the runs that qualify.
+    by_step = [_option(4, step=0), _option(1, step=1, kind=MediaKind.VIDEO), _option(3, step=2),
+               _option(2, step=3, status=RunStatus.FAILED)]
+    assert default_pair(by_step, model_id=1) == (4, 3)
+
+
+def test_no_runs_chosen_passes_over_newer_videos_failed_runs_and_empty_runs(world):
+    left, right = world.runs
+    checkpoint, prompts = left.checkpoint, left.prompt_set
+    video = GenerationRunFactory(checkpoint=checkpoint, prompt_set=prompts,
+                                 media_kind=MediaKind.VIDEO, status=RunStatus.COMPLETED)
+    failed = GenerationRunFactory(checkpoint=checkpoint, prompt_set=prompts,
+                                  status=RunStatus.FAILED)
+    for run in (video, failed):
+        ImageFactory(run=run, prompt=world.prompts[0], seed=0)
+    GenerationRunFactory(checkpoint=checkpoint, prompt_set=prompts, status=RunStatus.COMPLETED)
+    response = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/")
+    assert response.status_code == 200
+    assert (response.context["left"].id, response.context["right"].id) == (left.pk, right.pk)
+    assert len(response.context["config"]["items"]) == 4
+
+
+def test_a_project_without_two_runs_to_compare_says_so_instead_of_requiring_a_choice():
+    world = build_campaign(runs=2, prompts=1, annotators=0)
+    world.runs[1].status = RunStatus.FAILED
+    world.runs[1].save(update_fields=["status"])
+    response = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/")
+    assert response.status_code == 200
+    assert response.context["form"].errors == {} and response.context["page"] is None
+    assert 'id="gallery-no-default"' in response.content.decode()
+    # Chosen by hand, the failed run is still shown.
+    chosen = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/",
+                                          {"a": world.runs[0].pk, "b": world.runs[1].pk})
+    assert len(chosen.context["config"]["items"]) == 1
+
+
 def test_bad_parameters_are_shown_next_to_their_field_never_a_500(world):
     foreign = build_campaign(runs=2, prompts=1, annotators=0,
                              run_names=["foreign-zephyr", "foreign-2"]).runs[0]
@@ -291,6 +363,66 @@ def test_the_image_page_shows_prompt_seed_parameters_metrics_and_votes(world):
         f"/gallery/images/{task.image_b_id}/").context["detail"].votes
     assert (theirs.won, theirs.lost) == (1, 1)
     assert theirs.metric_outcomes == {"clip_score": "won"}
+
+
+def _rank(world, annotator, *images) -> None:
+    """``annotator`` ranks their next best-of-K task through the rating service: ``images``
+    best first, as slots of the grid they were shown."""
+    payload = rate_next(annotator=annotator, campaign_id=world.campaign.pk)
+    lease = Lease.objects.get(pk=payload["lease"])
+    position = dict(TaskImage.objects.filter(task_id=lease.task_id)
+                    .values_list("image_id", "position"))
+    slots = [lease.order.index(position[image.pk]) for image in images]
+    rate_vote(annotator=annotator, campaign_id=world.campaign.pk,
+              vote=Vote(uuid.uuid4(), lease.pk, {}, rankings={"overall": slots}))
+
+
+def _images_by_position(world) -> list:
+    (task,) = world.tasks
+    return [member.image for member in task.members.select_related("image")]
+
+
+def test_the_image_page_counts_best_of_k_picks_of_the_image():
+    world = build_campaign(runs=3, prompts=1, annotators=4, task_kind=TaskKind.BEST_OF_K, k=3,
+                           judgments_per_pair=4, name="Pick the best")
+    first, _, last = _images_by_position(world)  # ``last`` is neither image A nor image B
+    a1, a2, a3, excluded = world.annotators
+    _rank(world, a1, last)
+    _rank(world, a2, last)
+    _rank(world, a3, first)
+    _rank(world, excluded, first)
+    AnnotatorFlag.objects.create(campaign=world.campaign, annotator=excluded, excluded=True)
+    client = _client(world.scientist)
+    response = client.get(f"/gallery/images/{last.pk}/")
+    assert response.status_code == 200
+    detail = response.context["detail"]
+    assert detail.votes == []  # a best-of-K vote has no single opponent to have won against
+    (picks,) = detail.rankings
+    assert (picks.campaign, picks.criterion, picks.k) == ("Pick the best", "overall", 3)
+    assert (picks.total, picks.best, picks.ranks, picks.unranked) == (3, 2, (2, 0, 0), 1)
+    assert picks.mean_rank is None  # an image not picked has no known place
+    html = response.content.decode()
+    assert 'id="image-rankings"' in html and "2 (67%)" in html and "not placed: 1" in html
+    assert "No votes on this image yet." not in html
+    # Image A of the same task: the page that used to fail with KeyError: 'ranked'.
+    theirs = client.get(f"/gallery/images/{first.pk}/")
+    assert theirs.status_code == 200
+    (picks,) = theirs.context["detail"].rankings
+    assert (picks.total, picks.best, picks.unranked) == (3, 1, 2)
+
+
+def test_the_image_page_gives_the_places_of_a_rank_all_campaign():
+    world = build_campaign(runs=3, prompts=1, annotators=2, task_kind=TaskKind.BEST_OF_K, k=3,
+                           rank_all=True)
+    first, middle, last = _images_by_position(world)
+    _rank(world, world.annotators[0], first, middle)  # the last place is forced: ``last``
+    _rank(world, world.annotators[1], first, last, middle)
+    response = _client(world.scientist).get(f"/gallery/images/{middle.pk}/")
+    assert response.status_code == 200
+    (places,) = response.context["detail"].rankings
+    assert (places.ranks, places.unranked, places.best) == ((0, 1, 1), 0, 0)
+    assert places.mean_rank == pytest.approx(2.5)
+    assert "1: 0 · 2: 1 · 3: 1" in response.content.decode()
 
 
 def test_the_image_page_links_the_original_for_scientists_only(world):

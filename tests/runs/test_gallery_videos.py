@@ -20,13 +20,15 @@ from tests.videos import webm_bytes
 pytestmark = pytest.mark.django_db
 
 
-def _as_videos(world) -> None:
-    for number, image in enumerate(Image.objects.filter(run__in=world.runs).order_by("pk")):
+def _as_videos(world, runs=None) -> None:
+    """Turn ``runs`` (default: all of the world's) into runs of videos."""
+    runs = world.runs if runs is None else runs
+    for number, image in enumerate(Image.objects.filter(run__in=runs).order_by("pk")):
         data = webm_bytes(frames=6 + number, fps=6, seed=number)
         video = video_store(data=data, info=video_inspect(data, name=f"{number}.webm"),
                             name=f"{number}.webm")
         Image.objects.filter(pk=image.pk).update(blob=video.poster, video=video)
-    GenerationRun.objects.filter(pk__in=[run.pk for run in world.runs]).update(
+    GenerationRun.objects.filter(pk__in=[run.pk for run in runs]).update(
         media_kind=MediaKind.VIDEO)
 
 
@@ -92,3 +94,25 @@ def test_the_criteria_ask_about_videos_on_video_runs_and_images_on_image_runs():
     _as_videos(videos)
     html = _config(videos)["html"]
     assert "Which video is better overall?" in html and "Which image" not in html
+
+
+def test_an_image_run_beside_a_video_run_is_refused_next_to_the_right_run():
+    world = build_campaign(runs=3, prompts=1, annotators=1)
+    images, video = world.runs[:2], world.runs[2]
+    _as_videos(world, [video])
+    client = Client()
+    client.force_login(world.scientist)
+    url = f"/gallery/{world.campaign.project_id}/"
+    for (left, right), kinds in (((images[0], video), ("images", "videos")),
+                                 ((video, images[0]), ("videos", "images"))):
+        response = client.get(url, {"a": left.pk, "b": right.pk})
+        assert response.status_code == 200
+        assert response.context["page"] is None
+        assert response.context["form"].errors == {"b": [
+            f"The left run's outputs are {kinds[0]} and this run's are {kinds[1]}: "
+            f"pick a run of {kinds[0]}."]}
+        assert 'id="b-error"' in response.content.decode()
+    # Unchosen, the page shows the two image runs, not the newer video run.
+    default = client.get(url)
+    assert (default.context["left"].id, default.context["right"].id) == (
+        images[0].pk, images[1].pk)

@@ -23,6 +23,7 @@ from evalhub.runs.gallery.selectors import (
     SORTS,
     GalleryQuery,
     RunOption,
+    mixed_media_kinds,
 )
 
 # A page number past any real page is clamped to the last page; this bound only keeps the
@@ -71,6 +72,7 @@ class GalleryForm(forms.Form):
     def __init__(self, *args: Any, runs: list[RunOption], models: list[tuple[int, str]],
                  categories: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.runs = {run.id: run for run in runs}
         self.fields["model"].choices = [("", "all models"), *models]
         grouped: dict[str, list[tuple[int, str]]] = {}
         for run in runs:
@@ -84,8 +86,12 @@ class GalleryForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        left, right = self.runs.get(data.get("a")), self.runs.get(data.get("b"))
         if data.get("a") is not None and data.get("a") == data.get("b"):
             self.add_error("b", "Pick a run other than the left one.")
+        elif left is not None and right is not None and mixed_media_kinds(left, right):
+            self.add_error("b", f"The left run's outputs are {left.media_kind}s and this run's "
+                                f"are {right.media_kind}s: pick a run of {left.media_kind}s.")
         return data
 
     def query(self) -> GalleryQuery:

@@ -43,7 +43,7 @@ from evalhub.campaigns.serving.payloads import image_payload
 from evalhub.evaluation.models import ImageMetric, MetricName, PairMetric
 from evalhub.evaluation.selectors import MetricValue, image_metric_values
 from evalhub.prompts.models import Prompt
-from evalhub.runs.models import GenerationRun, Image
+from evalhub.runs.models import GenerationRun, Image, RunStatus
 
 PAGE_SIZE = 24
 DEFAULT_CRITERION = "overall"
@@ -80,6 +80,8 @@ class RunOption:
     step: int | None
     prompt_set_id: int
     media_kind: str = "image"
+    status: str = RunStatus.COMPLETED
+    has_outputs: bool = True  # at least one image (or video) to show
 
     @property
     def label(self) -> str:
@@ -244,27 +246,59 @@ def gallery_run_options(*, project_id: int, model_id: int | None = None) -> list
     runs = GenerationRun.objects.filter(project_id=project_id)
     if model_id is not None:
         runs = runs.filter(checkpoint__model_id=model_id)
-    rows = runs.order_by("checkpoint__model__name", "checkpoint__training_step",
-                         "checkpoint__name", "name").values_list(
+    rows = runs.annotate(
+        has_outputs=Exists(Image.objects.filter(run_id=OuterRef("pk")))).order_by(
+        "checkpoint__model__name", "checkpoint__training_step", "checkpoint__name",
+        "name").values_list(
         "id", "name", "checkpoint__model_id", "checkpoint__model__name", "checkpoint__name",
-        "checkpoint__training_step", "prompt_set_id", "media_kind")
+        "checkpoint__training_step", "prompt_set_id", "media_kind", "status", "has_outputs")
     return [RunOption(*row) for row in rows]
+
+
+#: Runs whose outputs are all there (a partial run's failed items are simply missing): the
+#: default pair prefers them to runs still under way. A failed run is never a default: one
+#: compares it only on purpose, by picking it.
+_FINISHED = (RunStatus.COMPLETED, RunStatus.PARTIAL)
+
+
+def mixed_media_kinds(left: RunOption, right: RunOption) -> bool:
+    """Whether the two runs' outputs differ in kind (images vs videos): the gallery compares
+    outputs of one prompt and seed side by side, which is meaningless across kinds."""
+    return left.media_kind != right.media_kind
 
 
 def default_pair(options: list[RunOption], *, model_id: int | None = None
                  ) -> tuple[int, int] | None:
     """Two runs to show when the caller picked none: a model's first and last checkpoint (by
-    training step), or else the two last runs (by id) that answered the same prompt set."""
-    if len(options) < 2:
-        return None
-    if model_id is not None:
-        return options[0].id, options[-1].id
-    newest = sorted(options, key=lambda o: o.id, reverse=True)
-    for index, run in enumerate(newest):
-        for other in newest[index + 1:]:
-            if other.prompt_set_id == run.prompt_set_id:
-                return other.id, run.id
-    return newest[1].id, newest[0].id
+    training step), or else the two last runs (by id).
+
+    Both runs have outputs of the same kind (images or videos: never one of each), neither
+    failed, and, where the project allows, they answered the same prompt set (else the page
+    has no pair to show). Finished runs are preferred to runs under way: the pair is taken
+    among finished runs when two of them make one. None when no two runs qualify.
+    """
+    shown = [o for o in options if o.has_outputs and o.status != RunStatus.FAILED]
+    order = {o.id: index for index, o in enumerate(options)}
+
+    def choose(group: list[RunOption]) -> tuple[tuple[int, ...], tuple[int, int]]:
+        """The group's pair and what ranks it against other groups' pairs."""
+        if model_id is not None:  # first and last checkpoint; the widest group wins
+            first, last = group[0], group[-1]
+            return (len(group), order[last.id]), (first.id, last.id)
+        older, newer = sorted(group, key=lambda o: o.id)[-2:]
+        return (newer.id, older.id), (older.id, newer.id)
+
+    for same_prompts in (True, False):
+        for finished_only in (True, False):
+            groups: dict[tuple[str, int | None], list[RunOption]] = defaultdict(list)
+            for run in shown:
+                if run.status in _FINISHED or not finished_only:
+                    groups[run.media_kind, run.prompt_set_id if same_prompts else None].append(
+                        run)
+            found = [choose(group) for group in groups.values() if len(group) >= 2]
+            if found:
+                return max(found)[1]
+    return None
 
 
 def project_categories(*, project_id: int) -> list[str]:
@@ -488,6 +522,43 @@ class ImageVotes:
 
 
 @dataclass(frozen=True)
+class ImageRankings:
+    """The human best-of-K votes, per campaign and criterion, on the tasks that showed this
+    image among K: how often it was ranked at each place. ``ranks[i]`` counts the votes that put
+    it (i+1)-th; ``unranked`` the votes that did not place it (a best-of-K pick of another
+    image: it was only "not the best"). A rank-all vote places every image."""
+
+    campaign_id: int
+    campaign: str
+    criterion: str
+    k: int
+    ranks: tuple[int, ...]
+    unranked: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.ranks) + self.unranked
+
+    @property
+    def best(self) -> int:
+        """The votes that picked this image as the best of the K."""
+        return self.ranks[0] if self.ranks else 0
+
+    @property
+    def mean_rank(self) -> float | None:
+        """Mean place (1 = best) when every vote placed the image; None otherwise, because a
+        mean over the votes that picked it alone would only count its wins."""
+        if not self.total or self.unranked:
+            return None
+        return sum(place * n for place, n in enumerate(self.ranks, start=1)) / self.total
+
+    @property
+    def places(self) -> list[tuple[int, int]]:
+        """(place, votes) for each place from 1 to K, for the page."""
+        return list(enumerate(self.ranks, start=1))
+
+
+@dataclass(frozen=True)
 class ImageDetail:
     image: Image
     display: dict[str, Any]  # url, width, height, tiles (campaigns.serving.payloads)
@@ -496,6 +567,7 @@ class ImageDetail:
     metrics: list[ImageMetricRow]
     distances: list[DistanceRow]
     votes: list[ImageVotes]
+    rankings: list[ImageRankings] = field(default_factory=list)  # best-of-K votes
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -531,20 +603,29 @@ def image_detail(*, image: Image) -> ImageDetail:
                        preview_url=(media_path_url(image.blob.preview.name)
                                     if image.blob.preview else None),
                        metrics=metrics, distances=distances,
-                       votes=image_votes(image=image, project_id=project_id))
+                       votes=image_votes(image=image, project_id=project_id),
+                       rankings=image_rankings(image=image, project_id=project_id))
+
+
+def _live_votes(*, project_id: int) -> Q:
+    """The judgments the image page counts: live, of the project, and human ones only from
+    annotators their campaign did not exclude (metric judges always)."""
+    excluded = AnnotatorFlag.objects.filter(campaign_id=OuterRef("campaign_id"),
+                                            annotator_id=OuterRef("annotator_id"),
+                                            excluded=True)
+    return (Q(campaign__project_id=project_id, retracted_at__isnull=True)
+            & (Q(judge_kind=JudgeKind.HUMAN) & ~Exists(excluded)
+               | Q(judge_kind=JudgeKind.METRIC)))
 
 
 def image_votes(*, image: Image, project_id: int) -> list[ImageVotes]:
     """Per campaign, criterion and opponent: the human votes (less excluded annotators') and
-    the metric judges' outcomes of the tasks that showed ``image`` (one query)."""
-    excluded = AnnotatorFlag.objects.filter(campaign_id=OuterRef("campaign_id"),
-                                            annotator_id=OuterRef("annotator_id"),
-                                            excluded=True)
+    the metric judges' outcomes of the pair tasks that showed ``image`` (one query). Best-of-K
+    votes have no single opponent: :func:`image_rankings` counts them."""
     rows = (Judgment.objects
-            .filter(Q(task__image_a=image) | Q(task__image_b=image),
-                    campaign__project_id=project_id, retracted_at__isnull=True)
-            .filter(Q(judge_kind=JudgeKind.HUMAN) & ~Exists(excluded)
-                    | Q(judge_kind=JudgeKind.METRIC))
+            .filter(Q(task__image_a=image) | Q(task__image_b=image))
+            .filter(_live_votes(project_id=project_id))
+            .exclude(outcome=Outcome.RANKED)
             .values_list("campaign_id", "campaign__name", "criterion", "task__image_a_id",
                          "task__image_b_id", "task__run_a__name", "task__run_b__name",
                          "judge_kind", "metric_name", "outcome")
@@ -566,3 +647,36 @@ def image_votes(*, image: Image, project_id: int) -> list[ImageVotes]:
             entry["metric_outcomes"][metric] = mine.get(outcome, outcome)
     return sorted((ImageVotes(**entry) for entry in found.values()),
                   key=lambda v: (v.campaign, v.criterion, v.other_run, v.other_id))
+
+
+def image_rankings(*, image: Image, project_id: int) -> list[ImageRankings]:
+    """Per campaign and criterion: where the human best-of-K votes (less excluded annotators')
+    placed ``image`` among the K images of its tasks (one query).
+
+    A best-of-K task holds the image at any of its K canonical positions (``TaskImage``; its
+    ``image_a``/``image_b`` are positions 0 and 1 only), and a vote stores the picked
+    positions, best first (``Judgment.ranking``): the image's place is its position's index
+    in the ranking, and a vote that does not list the position did not place it.
+    """
+    rows = (Judgment.objects
+            .filter(task__members__image=image, outcome=Outcome.RANKED,
+                    judge_kind=JudgeKind.HUMAN)
+            .filter(_live_votes(project_id=project_id))
+            # The position comes from the join the filter made: this image's member row.
+            .values_list("campaign_id", "campaign__name", "criterion", "campaign__k",
+                         "task__members__position", "ranking")
+            .annotate(n=Count("id")).order_by())
+    found: dict[tuple[int, str], dict[str, Any]] = {}
+    for campaign_id, campaign, criterion, k, position, ranking, n in rows:
+        entry = found.setdefault((campaign_id, criterion), {
+            "campaign_id": campaign_id, "campaign": campaign, "criterion": criterion, "k": k,
+            "ranks": [0] * k, "unranked": 0})
+        ranking = ranking or []
+        place = ranking.index(position) if position in ranking else None
+        if place is None or place >= len(entry["ranks"]):
+            entry["unranked"] += n
+        else:
+            entry["ranks"][place] += n
+    return sorted((ImageRankings(**{**entry, "ranks": tuple(entry["ranks"])})
+                   for entry in found.values()),
+                  key=lambda r: (r.campaign, r.criterion))

@@ -67,13 +67,17 @@ def gallery(request: HttpRequest, project_id: int) -> HttpResponse:
     # No runs chosen, or a model chosen whose runs do not include them (the model picker
     # was just changed): the default pair.
     listed = {str(run.id) for run in runs}
-    if (not params.get("a") and not params.get("b")) or (
+    chose_none = not params.get("a") and not params.get("b")
+    no_default = False
+    if chose_none or (
             model_id is not None and not {params.get("a"), params.get("b")} <= listed):
         pair = default_pair(runs, model_id=model_id)
         if pair is not None:
             params["a"], params["b"] = str(pair[0]), str(pair[1])
-    # A project without runs gets the empty pickers, not "this field is required".
-    form = GalleryForm(params if runs else None, runs=runs, models=models,
+        no_default = pair is None and chose_none
+    # A project without runs, or without two runs worth comparing, gets the empty pickers
+    # (and a line saying why), not "this field is required".
+    form = GalleryForm(params if runs and not no_default else None, runs=runs, models=models,
                        categories=project_categories(project_id=project.pk))
     page = navigation = None
     index = 0
@@ -90,7 +94,7 @@ def gallery(request: HttpRequest, project_id: int) -> HttpResponse:
         form.fields["criterion"].choices = list(criterion_questions("video").items())
     return render(request, "gallery/gallery.html", {
         "project": project, "form": form, "page": page, "runs": runs,
-        "left": chosen[0], "right": chosen[1], "index": index,
+        "left": chosen[0], "right": chosen[1], "index": index, "no_default": no_default,
         "current": page.items[index] if page is not None and page.items else None,
         "navigation": navigation,
         # Pairs of two videos play in sync (static/js/gallery/videos.js): the page then loads
