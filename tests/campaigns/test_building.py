@@ -103,6 +103,15 @@ def test_gold_pairs_carry_a_known_answer_and_need_no_judgments():
     assert gold.pk == task.pk and gold.is_gold and gold.gold_answer == "a"
 
 
+def test_a_gold_pair_of_one_image_with_itself_is_refused_and_nothing_is_stored():
+    world = build_campaign(runs=2, prompts=1)
+    image = world.campaign.tasks.get().image_a
+    with pytest.raises(EvalHubError, match="image_a and image_b are the same image"):
+        gold_task_add(campaign=world.campaign, image_a=image, image_b=image, answer="tie")
+    assert not world.campaign.tasks.filter(is_gold=True).exists()
+    assert world.campaign.tasks.count() == 1
+
+
 def test_lpips_distances_are_computed_with_the_metrics_package_and_stored(monkeypatch):
     monkeypatch.setenv("EVALHUB_RANDOM_WEIGHTS", "1")
     from evalhub.campaigns.building.similarity import lpips_pair_distances

@@ -327,6 +327,16 @@ def test_gold_errors_are_next_to_their_field_and_store_nothing(world, other):
     assert ComparisonTask.objects.filter(is_gold=True).count() == before
 
 
+def test_a_gold_pair_of_one_image_with_itself_is_refused_on_the_page(world):
+    client = _client(world.scientist)
+    image_id = world.tasks[0].image_a_id
+    response = client.post(f"/campaigns/{world.campaign.pk}/manage/gold/",
+                           {"image_a": image_id, "image_b": image_id, "answer": "tie"})
+    assert response.status_code == 400
+    assert "image_a and image_b are the same image" in response.content.decode()
+    assert not ComparisonTask.objects.filter(image_a_id=image_id, image_b_id=image_id).exists()
+
+
 def test_a_voted_gold_pair_stays_and_another_campaigns_pair_is_refused(world, other):
     client = _client(world.scientist)
     gold = _gold(world)

@@ -19,6 +19,11 @@ def gold_task_add(*, campaign: Campaign, image_a: Image, image_b: Image, answer:
                            "gold tasks.")
     if answer not in (Outcome.A, Outcome.B, Outcome.TIE):
         raise EvalHubError("A gold answer is 'a', 'b' or 'tie'.")
+    if image_a.pk == image_b.pk:
+        # An image compared with itself has no better side: the "known" answer would measure
+        # nothing but which side an annotator clicks.
+        raise EvalHubError("A gold pair compares two different images: image_a and image_b "
+                           "are the same image.")
     if image_a.prompt_id != image_b.prompt_id:
         raise EvalHubError("Both images of a gold pair must answer the same prompt.")
     check_same_project(campaign.project_id, image_a=image_a, image_b=image_b)
