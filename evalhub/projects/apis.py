@@ -11,9 +11,9 @@ from evalhub.projects.references import ScopedModelSerializer
 from evalhub.projects.selectors import projects_for_user, role_in_project
 from evalhub.projects.services import (
     member_candidate,
+    membership_add,
     membership_change_role,
     membership_remove,
-    membership_set,
     project_create_by,
 )
 
@@ -101,7 +101,7 @@ class MembershipViewSet(ProjectScopedViewSet):
         project = data["project"]
         require_project_role(request=self.request, project_id=project.id, roles=self.write_roles)
         user = member_candidate(actor=self.request.user, username=data["user"]["username"])
-        serializer.instance = membership_set(project=project, user=user, role=data["role"])
+        serializer.instance = membership_add(project=project, user=user, role=data["role"])
 
     def perform_update(self, serializer: MembershipChangeSerializer) -> None:
         serializer.instance = membership_change_role(

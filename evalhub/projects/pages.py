@@ -2,7 +2,7 @@
 
 The API's rules (``MembershipViewSet``): every member reads the member list, non-members get
 404; only owners add, change or remove (others 403). Writes go through the API's services
-(``member_candidate``, ``membership_set``, ``membership_change_role``, ``membership_remove``),
+(``member_candidate``, ``membership_add``, ``membership_change_role``, ``membership_remove``),
 so a project always keeps an owner and a non-staff owner is told the same thing whether an
 unrelated username exists or not.
 """
@@ -26,9 +26,9 @@ from evalhub.projects.services import (
     NotAllowed,
     may_create_projects,
     member_candidate,
+    membership_add,
     membership_change_role,
     membership_remove,
-    membership_set,
     project_create_by,
 )
 
@@ -138,9 +138,10 @@ def member_add(request: HttpRequest, project_id: int) -> HttpResponse:
     if form.is_valid():
         try:
             user = member_candidate(actor=request.user, username=form.cleaned_data["username"])
-            membership_set(project=project, user=user, role=form.cleaned_data["role"])
+            membership_add(project=project, user=user, role=form.cleaned_data["role"])
         except EvalHubError as error:
-            attach_service_error(form, error, {"add ": "username", "role": "role"})
+            attach_service_error(form, error, {"add ": "username", "already a member": "username",
+                                               "role": "role"})
         else:
             return _back(project)
     return _members_page(request, project, Role.OWNER, add_form=form, status=400)

@@ -5,7 +5,8 @@ default, means staff users and users given the ``projects.add_project`` permissi
 ``anyone`` means every signed-in user). Only owners add, change or remove members (the API's
 write roles); a project always keeps at least one owner; a non-staff owner adds only people
 they already share a project with, and is told the same thing whether another username exists
-or not.
+or not. Adding someone who is already a member is refused: their role changes only through
+``membership_change_role``.
 """
 
 from __future__ import annotations
@@ -75,6 +76,11 @@ def member_candidate(*, actor: AbstractBaseUser, username: str) -> AbstractBaseU
     return user
 
 
+def _check_role(role: str) -> None:
+    if role not in Role.values:
+        raise EvalHubError(f"Unknown role {role!r}; expected one of {', '.join(Role.values)}.")
+
+
 def _owners_left(project_id: int, *, without: Membership) -> int:
     # Locked: two owners demoting each other at once must not leave none.
     owners = list(Membership.objects.select_for_update().filter(
@@ -84,8 +90,7 @@ def _owners_left(project_id: int, *, without: Membership) -> int:
 
 @transaction.atomic
 def membership_change_role(*, membership: Membership, role: str) -> Membership:
-    if role not in Role.values:
-        raise EvalHubError(f"Unknown role {role!r}; expected one of {', '.join(Role.values)}.")
+    _check_role(role)
     if (membership.role == Role.OWNER and role != Role.OWNER
             and _owners_left(membership.project_id, without=membership) == 0):
         raise MembershipRefused("A project keeps at least one owner: make someone else an "
@@ -111,10 +116,32 @@ def membership_remove(*, membership: Membership) -> None:
                                        annotator_id=membership.user_id))
 
 
+class AlreadyMember(MembershipRefused):
+    """Adding someone who is already a member (409): adding never changes a role."""
+
+
+def membership_add(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
+    """Add ``user`` to ``project`` as ``role``; someone already a member is refused, unchanged.
+
+    "Add" must not quietly change a role: re-adding an owner as an annotator would demote them
+    without the check that a project keeps an owner (``membership_change_role`` makes it).
+    """
+    _check_role(role)
+    # get_or_create: two owners adding the same person at once get one membership, and the
+    # second is told it exists rather than hitting the unique constraint.
+    membership, created = Membership.objects.get_or_create(
+        project=project, user=user, defaults={"role": role})
+    if not created:
+        raise AlreadyMember(f"{user.get_username()} is already a member ({membership.role}); "
+                            "change their role instead of adding them again.")
+    return membership
+
+
 def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
-    """Give ``user`` ``role`` in ``project`` (adding or changing the membership)."""
-    if role not in Role.values:
-        raise EvalHubError(f"Unknown role {role!r}; expected one of {', '.join(Role.values)}.")
+    """Give ``user`` ``role`` in ``project`` (adding or changing the membership), for setups
+    that state who should be a member (the demo data). An owner adding someone goes through
+    ``membership_add``, which never changes an existing role."""
+    _check_role(role)
     membership, _ = Membership.objects.update_or_create(
         project=project, user=user, defaults={"role": role}
     )

@@ -72,6 +72,18 @@ def test_a_non_staff_owner_learns_nothing_about_usernames_outside_their_projects
                                              "role": "annotator"}).status_code == 201
 
 
+def test_adding_an_existing_member_through_the_api_is_a_conflict_not_a_role_change(api):
+    owner = MembershipFactory(role=Role.OWNER)
+    other_owner = MembershipFactory(project=owner.project, role=Role.OWNER)
+    api.force_authenticate(owner.user)
+    response = api.post("/api/v1/memberships/", {"project": owner.project_id,
+                                                 "username": other_owner.user.username,
+                                                 "role": "annotator"})
+    assert response.status_code == 409
+    assert "is already a member (owner)" in response.json()["detail"]
+    assert Membership.objects.get(pk=other_owner.pk).role == Role.OWNER
+
+
 def test_scientists_and_annotators_cannot_manage_members(api):
     project = ProjectFactory()
     target = MembershipFactory(project=project, role=Role.ANNOTATOR)

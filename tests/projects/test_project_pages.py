@@ -131,6 +131,20 @@ def test_adding_an_unknown_or_unrelated_username_says_the_same_next_to_the_field
     assert _roles(project) == before
 
 
+def test_adding_someone_already_a_member_is_refused_and_changes_nothing(project):
+    owner = _member(project, Role.OWNER).user
+    second_owner = MembershipFactory(project=project, role=Role.OWNER).user
+    before = _roles(project)
+    response = _client(owner).post(f"/projects/{project.pk}/members/add/",
+                                   {"username": second_owner.username, "role": "annotator"})
+    assert response.status_code == 400
+    assert 'id="id_username-error"' in response.content.decode()
+    assert response.context["add_form"].errors["username"] == [
+        f"{second_owner.username} is already a member (owner); change their role instead of "
+        "adding them again."]
+    assert _roles(project) == before
+
+
 def test_the_last_owner_can_neither_leave_nor_be_demoted(project):
     owner = _member(project, Role.OWNER)
     client = _client(owner.user)
