@@ -216,6 +216,14 @@ def test_checkpoint_errors_are_next_to_their_fields_and_nothing_is_stored(world)
     assert "whole number" in _errors_of(response, "id_checkpoint-training_step")
     assert "valid choice" in _errors_of(response, "id_checkpoint-generator")
     assert "JSON" in _errors_of(response, "id_checkpoint-parameters")
+    response = client.post(url, {"form": "checkpoint",
+                                 "checkpoint-model": world.checkpoint.model_id,
+                                 "checkpoint-name": "step-minus-5",
+                                 "checkpoint-training_step": "-5",
+                                 "checkpoint-generator": "shapes"})
+    assert response.status_code == 400
+    assert "Training step -5 is negative" in _errors_of(response,
+                                                        "id_checkpoint-training_step")
     # The API's serializer refuses a name already used by the model's checkpoints, here too.
     response = client.post(url, {"form": "checkpoint",
                                  "checkpoint-model": world.checkpoint.model_id,
@@ -300,6 +308,8 @@ def test_run_errors_are_next_to_their_fields_and_no_run_is_left(world):
     assert "not a seed or a range" in _errors_of(response, "id_generated-seeds")
     response = client.post(url, _generated(world, seeds="1,1"))
     assert "distinct" in _errors_of(response, "id_generated-seeds")
+    response = client.post(url, _generated(world, seeds="-3-1"))
+    assert "negative seeds given: -3, -2, -1" in _errors_of(response, "id_generated-seeds")
     # The generator refuses the parameters when the run is launched: the run is not kept.
     response = client.post(url, _generated(world, parameters='{"width": 5}'))
     assert response.status_code == 400
@@ -361,6 +371,22 @@ def test_a_reference_set_is_imported_or_refused_leaving_no_empty_set(world):
     response = client.post(url, {"name": "coco", "archive": _upload("r.zip", good.getvalue())})
     assert response.status_code == 302
     assert ReferenceSet.objects.get(name="coco").images.count() == 3
+
+
+@pytest.mark.parametrize("memory_limit", [2_621_440, 0], ids=["in memory", "on disk"])
+def test_an_upload_that_is_not_a_zip_is_named_as_the_user_named_it(world, settings,
+                                                                   memory_limit):
+    # Django keeps a small upload in memory and writes a larger one to a temporary file:
+    # either way the message names the user's file, not a server temporary file.
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = memory_limit
+    url = reverse("workspace-references", kwargs={"project_id": world.project.pk})
+    response = _client(world.scientist).post(url, {
+        "name": "coco", "archive": _upload("holiday photos.zip", b"not a zip")})
+    assert response.status_code == 400
+    errors = _errors_of(response, "id_archive")
+    assert "holiday photos.zip is neither a folder nor a valid zip file" in errors
+    assert "tmp" not in errors
+    assert not ReferenceSet.objects.filter(name="coco").exists()
 
 
 def test_a_video_reference_set_is_listed_with_its_kind_and_video_count(world):
