@@ -102,12 +102,25 @@ def _csv_problem(exc: csv.Error) -> str:
     return f"not valid CSV ({message})"
 
 
+def _ends_inside_quotes(record_lines: list[str]) -> bool:
+    """Whether these lines end inside a quoted field. The default csv reader takes a quote
+    never closed to run to the end of the file, silently; the strict one says so."""
+    try:
+        for _ in csv.reader(record_lines, strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
+
+
 def _parse_csv(text: str, errors: list[str]) -> list[PromptRow]:
-    reader = csv.DictReader(io.StringIO(text))
+    lines = list(io.StringIO(text))  # what the reader reads, so line_num indexes it
+    reader = csv.DictReader(lines)
     if not reader.fieldnames:
         return []
     rows = []
     while True:
+        read_before = reader.line_num
         try:
             record = next(reader)
         except StopIteration:
@@ -118,6 +131,15 @@ def _parse_csv(text: str, errors: list[str]) -> list[PromptRow]:
             # byte...: that line is reported and the reader goes on with the next one.
             errors.append(f"line {reader.line_num + 1}: {_csv_problem(exc)}")
             continue
+        if reader.line_num == len(lines) and _ends_inside_quotes(lines[read_before:]):
+            # A quote never closed swallows the rest of the file into one field, which the
+            # default reader accepts silently. (Quoted fields that do close may span lines, as
+            # CSV allows.) The reader skipped the empty lines before the record.
+            skipped = next((n for n, line in enumerate(lines[read_before:])
+                            if line.strip("\r\n")), 0)
+            errors.append(f"line {read_before + 1 + skipped}: a quote opened in this row is "
+                          "never closed, so the rest of the file would be one value")
+            break
         if None in record:
             errors.append(f"line {reader.line_num}: more values than columns")
             continue

@@ -57,6 +57,24 @@ def test_bad_lines_are_reported_with_their_line_number(data, fmt, expected):
     assert any(expected in detail for detail in info.value.details), info.value.details
 
 
+@pytest.mark.parametrize(("data", "line"), [
+    (b'text,category\n"unterminated,quote\n,empty\n', 2),
+    (b'text\nfine\n\n"no closing quote', 4),
+])
+def test_a_csv_quote_never_closed_is_refused_on_the_line_it_opens(data, line):
+    # The csv module would read the rest of the file as one multi-line prompt.
+    with pytest.raises(ImportRejected) as refused:
+        parse_prompts(data, fmt="csv")
+    assert refused.value.details == [
+        f"line {line}: a quote opened in this row is never closed, so the rest of the file "
+        "would be one value"]
+
+
+def test_a_quoted_csv_field_that_closes_may_span_lines():
+    rows = parse_prompts(b'text\n"a cat\non a mat"\na dog\n', fmt="csv")
+    assert [(row.line, row.text) for row in rows] == [(3, "a cat\non a mat"), (4, "a dog")]
+
+
 def test_every_bad_line_is_reported_not_only_the_first():
     with pytest.raises(ImportRejected) as info:
         parse_prompts(b'{bad\n{"text": "ok"}\n{bad\n', fmt="jsonl")
