@@ -17,8 +17,9 @@ MAX_SEEDS = 100_000
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0-3,10"`` -> ``[0, 1, 2, 3, 10]``: seeds and inclusive ranges (``low-high``, negative
-    seeds allowed), at most :data:`MAX_SEEDS`; anything else is refused naming the part."""
+    """``"0-3,10"`` -> ``[0, 1, 2, 3, 10]``: seeds and inclusive ranges (``low-high``), at
+    most :data:`MAX_SEEDS`; anything else is refused naming the part. Negative numbers parse
+    (``"-2-1"``): ``run_create``, which every way of creating a run goes through, refuses them."""
     seeds: list[int] = []
     for part in (p.strip() for p in text.split(",")):
         try:

@@ -34,7 +34,7 @@ from evalhub.runs.models import (
     ReferenceSet,
     RunSource,
 )
-from evalhub.runs.services import run_create
+from evalhub.runs.services import run_create, training_step_check
 from evalhub.workspace.deletion import DeletionRules
 from generators import UnknownGenerator
 
@@ -55,6 +55,10 @@ class CheckpointSerializer(ScopedModelSerializer):
 
     def validate(self, attrs: dict) -> dict:
         attrs = super().validate(attrs)
+        try:
+            training_step_check(attrs.get("training_step"))
+        except EvalHubError as exc:
+            raise serializers.ValidationError({"training_step": [str(exc)]}) from exc
         current = self.instance
         generator = attrs.get("generator",
                               current.generator if current else IMPORTED_GENERATOR)

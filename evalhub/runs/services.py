@@ -23,6 +23,14 @@ from evalhub.runs.models import (
 )
 
 
+def training_step_check(training_step: int | None) -> None:
+    """A checkpoint's training step, when known, counts the optimizer steps before it was
+    saved: 0 or more (the dashboards plot checkpoints along it)."""
+    if training_step is not None and training_step < 0:
+        raise EvalHubError(f"Training step {training_step} is negative; it counts the "
+                           "optimizer steps before the checkpoint was saved: 0 or more.")
+
+
 def checkpoint_register(
     *,
     project: Project,
@@ -42,6 +50,7 @@ def checkpoint_register(
     """
     from evalhub.generation.services import checkpoint_check  # generation uses runs
 
+    training_step_check(training_step)
     checkpoint_check(generator=generator, parameters=parameters or {})
     with transaction.atomic():
         model, created = GenModel.objects.get_or_create(
@@ -71,6 +80,11 @@ def run_create(
     if source not in RunSource.values:
         raise EvalHubError(f"Unknown run source {source!r}.")
     seeds = [int(s) for s in seeds]
+    negative = [s for s in seeds if s < 0]
+    if negative:
+        # Refused here, where the API, the workspace and the generate command all pass.
+        shown = ", ".join(str(s) for s in negative[:5]) + (", ..." if len(negative) > 5 else "")
+        raise EvalHubError(f"Seeds are 0 or more; negative seeds given: {shown}.")
     if len(set(seeds)) != len(seeds):
         raise EvalHubError("Seeds must be distinct.")
     if source == RunSource.GENERATED:

@@ -60,6 +60,20 @@ def test_an_imported_checkpoint_needs_no_generator_but_a_json_object(api, scient
     assert response.status_code == 400 and "JSON object" in response.json()["parameters"][0]
 
 
+def test_a_training_step_is_zero_or_more_when_created_or_changed(api, scientist, model):
+    api.force_authenticate(scientist)
+    response = _post(api, model, training_step=-5)
+    assert response.status_code == 400
+    assert "Training step -5 is negative" in response.json()["training_step"][0]
+    assert not Checkpoint.objects.exists()
+    assert _post(api, model, training_step=0).status_code == 201
+    checkpoint = Checkpoint.objects.get(model=model)
+    response = api.patch(f"{URL}{checkpoint.pk}/", {"training_step": -1}, format="json")
+    assert response.status_code == 400 and "negative" in response.json()["training_step"][0]
+    checkpoint.refresh_from_db()
+    assert checkpoint.training_step == 0
+
+
 def test_a_change_is_checked_against_the_checkpoints_other_values(api, scientist, model):
     checkpoint = CheckpointFactory(model=model, generator="shapes", parameters={"width": 64})
     api.force_authenticate(scientist)
