@@ -239,8 +239,7 @@ async function showTask(task) {
  * bottom until it is scrolled to its end), after the frame that shows the task. */
 function showPrompt(text) {
   const prompt = $("#rate-prompt");
-  if (prompt.textContent === text) return;
-  prompt.textContent = text;
+  if (prompt.textContent !== text) prompt.textContent = text; // the first: set by warmFirst
   prompt.scrollTop = 0;
   afterFrame(() => {
     prompt.classList.toggle("clipped", prompt.scrollHeight > prompt.clientHeight + 1);
@@ -308,7 +307,7 @@ function showDone(message, code) {
   setHidden($("#rate-preparing"), true);
   setHidden($("#rate-done"), false);
   $("#rate-done-message").textContent = state.done;
-  $("#rate-prompt").textContent = "";
+  showPrompt("");
   setHidden($(".rate-prompt-label", app), true);
   $("#rate-status").textContent = ""; // no "Waiting for the next pair" under a finished page
   setInput("loading");
@@ -693,8 +692,9 @@ function wire() {
   $("#report-cancel").addEventListener("click", () => $("#report-dialog").close());
   view.addEventListener("change", renderZoom);
   const prompt = $("#rate-prompt");
-  prompt.addEventListener("scroll", () => prompt.classList.toggle(
-    "read-to-end", prompt.scrollTop + prompt.clientHeight >= prompt.scrollHeight - 1));
+  prompt.addEventListener("scroll", () => prompt.classList.toggle("read-to-end",
+    prompt.classList.contains("clipped")
+    && prompt.scrollTop + prompt.clientHeight >= prompt.scrollHeight - 1));
   // After the frame: a vote is added to the outbox in the keypress that shows the next pair.
   queue.addEventListener("change", () => {
     if (state.queueRender) return;
