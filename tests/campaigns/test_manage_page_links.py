@@ -33,3 +33,31 @@ def test_gold_pair_rows_and_exclude_buttons_carry_the_named_urls():
     exclude = reverse("campaign-manage-exclude", kwargs={"campaign_id": world.campaign.pk})
     assert f'action="{exclude}"' in html
     assert client.post(remove).status_code == 302
+
+
+def test_each_step_of_the_scientists_work_links_to_the_next():
+    # Set-up (workspace) -> campaigns -> leaderboard -> manage and export, and back: a
+    # scientist finds each next step from the page they are on.
+    world = build_campaign(runs=2, prompts=2)
+    project = world.campaign.project_id
+    client = Client()
+    client.force_login(world.scientist)
+
+    def links(url: str) -> str:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        return response.content.decode()
+
+    campaigns = reverse("campaigns-manage", kwargs={"project_id": project})
+    workspace = links(reverse("workspace-runs", kwargs={"project_id": project}))
+    assert f'href="{campaigns}"' in workspace
+    listed = links(campaigns)
+    assert f'href="{reverse("workspace-runs", kwargs={"project_id": project})}"' in listed
+    board = links(reverse("dashboard-campaign", kwargs={"campaign_id": world.campaign.pk}))
+    assert f'href="{reverse("campaign-manage", kwargs={"campaign_id": world.campaign.pk})}"' \
+        in board
+    assert f'href="{reverse("campaign-export-page", kwargs={"campaign_id": world.campaign.pk})}"' \
+        in board
+    members = links(reverse("project-members", kwargs={"project_id": project}))
+    assert f'href="{reverse("workspace-models", kwargs={"project_id": project})}"' in members
+    assert f'href="{campaigns}"' in members
