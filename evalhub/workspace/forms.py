@@ -104,6 +104,23 @@ class MetricJobForm(forms.Form):
                                            help_text="Needed by metrics that compare with "
                                            "real images (FID, KID, CMMD) or real videos "
                                            "(FVD).")
+    # The API's job options, for what the defaults do not suit (a small reference set's
+    # rank-deficient FID, another FID feature layer, frames sampled per video): the same
+    # service checks them, and a failed metric's message names the option to set here.
+    options = forms.JSONField(
+        required=False, label="Options (advanced)",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": '{"fid_feature": 768}'}),
+        help_text='A JSON object of job options, e.g. {"fid_allow_rank_deficient": true} for '
+                  "a reference set under 2,049 images; every option: docs/metrics.md. Empty: "
+                  "the defaults.")
+
+    def clean_options(self) -> dict:
+        options = self.cleaned_data.get("options")
+        if options in (None, ""):
+            return {}
+        if not isinstance(options, dict):
+            raise forms.ValidationError('Give a JSON object, e.g. {"fid_feature": 768}.')
+        return options
 
     def __init__(self, *args, project: Project, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -326,7 +326,8 @@ def metrics_page(request: HttpRequest, project_id: int) -> HttpResponse:
 
         job = _validated(form, serializer) and _write(
             form, create, field="metrics",
-            about={"reference set": "reference_set", "has no images": "run"})
+            about={"reference set": "reference_set", "has no images": "run",
+                   "metric job options": "options"})
         if job:
             return redirect("workspace-metric-job", job_id=job.pk)
     jobs = (MetricJob.objects.filter(project=project).select_related("run", "reference_set")

@@ -426,6 +426,29 @@ def test_metric_job_errors_are_next_to_their_fields_and_a_good_job_opens_its_pro
     assert job.metrics == ["lpips_diversity"] and job.shards_total >= 1
 
 
+def test_metric_job_options_from_the_page_go_through_the_api_checks(
+        world, django_capture_on_commit_callbacks):
+    # What a failed FID tells the scientist to set (a small reference set's rank-deficient
+    # FID, another feature layer) can be set in the browser.
+    url = reverse("workspace-metrics", kwargs={"project_id": world.project.pk})
+    client = _client(world.scientist)
+    before = MetricJob.objects.count()
+    for options, error in [('{"fid_feature": 100}', "fid_feature must be one of"),
+                           ('{"nope": 1}', "unknown option &#x27;nope&#x27;"),
+                           ("[1, 2]", "Give a JSON object"),
+                           ("{not json", "Enter a valid JSON")]:
+        response = client.post(url, {"run": world.run.pk, "metrics": ["lpips_diversity"],
+                                     "options": options})
+        assert error in _errors_of(response, "id_options"), options
+        assert options in response.content.decode().replace("&quot;", '"')  # kept as typed
+    assert MetricJob.objects.count() == before
+    with django_capture_on_commit_callbacks():
+        client.post(url, {"run": world.run.pk, "metrics": ["lpips_diversity"],
+                          "options": '{"fid_feature": 768, "shard_size": 3}'})
+    job = MetricJob.objects.exclude(pk=world.job.pk).get()
+    assert job.options["fid_feature"] == "768" and job.options["shard_size"] == 3
+
+
 # ------------------------------------------------------------------------------ progress
 
 
