@@ -117,6 +117,22 @@ class ScopedModelSerializer(serializers.ModelSerializer):
             kwargs["max_length"] = MAX_TEXT_CHARS
         return field_class, kwargs
 
+    def get_unique_together_validators(self) -> list:
+        """DRF's "The fields project, name must make a unique set." in words: "This project
+        already has a model with this name." (the first field is the one that holds the rest)."""
+        validators = super().get_unique_together_validators()
+        model = self.Meta.model._meta
+        for validator in validators:
+            holder, *rest = validator.fields
+            if not rest:
+                continue
+            holder_name = model.get_field(holder).verbose_name
+            named = " and ".join(str(model.get_field(f).verbose_name) for f in rest)
+            # The validator formats its message with field_names: no other braces in it.
+            validator.message = (f"This {holder_name} already has a {model.verbose_name} with "
+                                 f"this {named}.").replace("{", "(").replace("}", ")")
+        return validators
+
 
 def relation_references(serializer: serializers.Serializer) -> dict[str, Model | list[Model]]:
     """The validated objects a serializer's relation fields point at, by field name."""

@@ -3,6 +3,7 @@ about (never a 500, never a second copy of the rule that produced them)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -25,8 +26,9 @@ def add_serializer_errors(form: forms.Form, errors: dict[str, Any]) -> None:
     does not show go to the form as a whole."""
     for name, value in errors.items():
         field = name if name in form.fields else None
-        if name == "non_field_errors" and "name" in form.fields and " name " in str(value):
-            field = "name"  # "The fields model, name must make a unique set.": the name is taken
+        if name == "non_field_errors" and "name" in form.fields and re.search(
+                r"\bname\b", str(value)):
+            field = "name"  # "This model already has a checkpoint with this name."
         for message in _messages(value):
             if field is None and name != "non_field_errors":
                 message = f"{name}: {message}"

@@ -83,3 +83,17 @@ def test_a_change_is_checked_against_the_checkpoints_other_values(api, scientist
     assert response.status_code == 400 and "unknown generator" in response.json()["generator"][0]
     checkpoint.refresh_from_db()
     assert (checkpoint.generator, checkpoint.parameters) == ("shapes", {"width": 64})
+
+
+def test_a_name_used_twice_is_refused_in_words(api, scientist, model):
+    api.force_authenticate(scientist)
+    assert _post(api, model).status_code == 201
+    again = _post(api, model)
+    assert again.status_code == 400
+    assert again.json()["non_field_errors"] == [
+        "This model already has a checkpoint with this name."]
+    twin = api.post("/api/v1/models/", {"project": model.project_id, "name": model.name},
+                    format="json")
+    assert twin.status_code == 400
+    assert twin.json()["non_field_errors"] == ["This project already has a model with this name."]
+    assert Checkpoint.objects.count() == 1

@@ -230,10 +230,12 @@ def test_checkpoint_errors_are_next_to_their_fields_and_nothing_is_stored(world)
                                  "checkpoint-name": world.checkpoint.name,
                                  "checkpoint-generator": "shapes"})
     assert response.status_code == 400
-    assert "unique" in _errors_of(response, "id_checkpoint-name")
+    assert "This model already has a checkpoint with this name." in _errors_of(
+        response, "id_checkpoint-name")
     response = client.post(url, {"form": "model", "model-name": world.checkpoint.model.name})
     assert response.status_code == 400
-    assert "unique" in _errors_of(response, "id_model-name")
+    assert "This project already has a model with this name." in _errors_of(
+        response, "id_model-name")
     response = client.post(url, {"form": "model", "model-name": "x" * 201})
     assert "200 characters" in _errors_of(response, "id_model-name")
     assert Checkpoint.objects.count() == before
