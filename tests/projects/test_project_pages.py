@@ -174,7 +174,12 @@ def test_another_projects_membership_is_refused_like_a_missing_one(project):
 def test_project_creation_follows_the_service_rule(settings):
     plain, staff = UserFactory(), UserFactory(is_staff=True)
     assert Client().get("/projects/new/").status_code == 302
-    assert _client(plain).get("/projects/new/").status_code == 403
+    refused = _client(plain).get("/projects/new/")
+    assert refused.status_code == 403
+    page = refused.content.decode()
+    # What to do, and only that: choosing roles is not what stands in the way here.
+    assert "You may not create projects; ask an administrator." in page
+    assert "choose its members' roles" not in page
     assert _client(plain).post("/projects/new/", {"name": "Mine"}).status_code == 403
     assert "new-project" not in _client(plain).get("/projects/").content.decode()
     assert "new-project" in _client(staff).get("/projects/").content.decode()
