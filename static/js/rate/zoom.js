@@ -23,6 +23,8 @@ export function formatScale(scale) {
   const round = (value) => (value >= 10 ? Math.round(value) : Math.round(value * 10) / 10);
   const ratio = scale >= 1 ? `${round(scale)}:1` : `1:${round(1 / scale)}`;
   const percent = scale >= 0.1 ? Math.round(scale * 100) : Math.round(scale * 1000) / 10;
+  // Near 1 the ratio rounds to "1:1": said only when it is (97% is not 1:1).
+  if (ratio === "1:1" && percent !== 100) return `${percent}%`;
   return `${ratio} (${percent}%)`;
 }
 
