@@ -204,6 +204,9 @@ class Generator(ABC):
     description: ClassVar[str]
     # "image", or "video" for generators whose results carry a ``video``.
     media_kind: ClassVar[str] = "image"
+    # Whether a checkpoint of this generator must name its weights (``weights_uri``: a local
+    # folder or a hub id); checked when the checkpoint is written, not at the first batch.
+    needs_weights: ClassVar[bool] = False
     # name -> {"type", "default", "description", optional "minimum"/"maximum"/
     # "enum"/"nullable"/"multipleOf"}; see validate_params.
     parameters_schema: ClassVar[dict[str, dict[str, Any]]] = {}

@@ -50,6 +50,7 @@ class DiffusersGenerator(Generator):
     """Runs a diffusers pipeline for text-to-image and image-to-image/editing items."""
 
     name = "diffusers"
+    needs_weights = True
     description = (
         "Any diffusers DiffusionPipeline loaded from a local directory or a Hugging Face "
         "hub id (weights_uri). Items with a source image use the pipeline's image-to-image "

@@ -60,12 +60,17 @@ def checkpoint_spec(run: GenerationRun) -> CheckpointSpec:
     )
 
 
-def checkpoint_check(*, generator: str, parameters: Any) -> None:
+class MissingWeights(EvalHubError):
+    """A checkpoint of a generator that loads weights names none (``weights_uri`` empty)."""
+
+
+def checkpoint_check(*, generator: str, parameters: Any, weights_uri: str = "") -> None:
     """Refuse a checkpoint that no generation could use: a generator that is not installed
     (the message lists those that are), or parameters its generator's schema refuses (unknown
-    keys, wrong types, out of range; :func:`generators.base.validate_params`), checked when
-    the checkpoint is written instead of when a run is launched. An imported checkpoint has
-    no generator; its parameters must still be a JSON object."""
+    keys, wrong types, out of range; :func:`generators.base.validate_params`), or no
+    ``weights_uri`` for a generator that loads weights (``Generator.needs_weights``), checked
+    when the checkpoint is written instead of when a run is launched. An imported checkpoint
+    has no generator; its parameters must still be a JSON object."""
     if not isinstance(parameters, dict):
         raise EvalHubError(f"checkpoint parameters must be a JSON object, got {parameters!r}")
     if generator == IMPORTED_GENERATOR:
@@ -75,6 +80,9 @@ def checkpoint_check(*, generator: str, parameters: Any) -> None:
         validate_params(cls.parameters_schema, None, parameters)
     except GeneratorError as exc:
         raise EvalHubError(str(exc)) from exc
+    if cls.needs_weights and not (weights_uri or "").strip():
+        raise MissingWeights(f"A {generator} checkpoint loads its weights from weights_uri: "
+                             "give a local folder or a Hugging Face hub id.")
 
 
 def generation_parameters(*, checkpoint: Checkpoint, parameters: Any) -> dict[str, Any]:

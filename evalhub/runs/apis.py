@@ -15,7 +15,7 @@ from evalhub.blobs.models import VideoBlob
 from evalhub.blobs.sources import open_source
 from evalhub.core.errors import EvalHubError
 from evalhub.core.uploads import uploaded_file_path
-from evalhub.generation.services import checkpoint_check, generation_launch
+from evalhub.generation.services import MissingWeights, checkpoint_check, generation_launch
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
 from evalhub.projects.permissions import require_project_role
 from evalhub.projects.references import ScopedModelSerializer
@@ -64,10 +64,11 @@ class CheckpointSerializer(ScopedModelSerializer):
                               current.generator if current else IMPORTED_GENERATOR)
         try:
             checkpoint_check(generator=generator, parameters=attrs.get(
-                "parameters", current.parameters if current else {}))
+                "parameters", current.parameters if current else {}), weights_uri=attrs.get(
+                "weights_uri", current.weights_uri if current else ""))
         except EvalHubError as exc:
             field = ("generator" if isinstance(exc.__cause__, UnknownGenerator)
-                     else "parameters")
+                     else "weights_uri" if isinstance(exc, MissingWeights) else "parameters")
             raise serializers.ValidationError({field: [str(exc)]}) from exc
         return attrs
 

@@ -46,12 +46,13 @@ def checkpoint_register(
     ``model_description``). Returns the checkpoint and whether the model was created.
 
     The checkpoint must be one a generation could use (``checkpoint_check``: an installed
-    generator, parameters its schema accepts); nothing is created otherwise.
+    generator, parameters its schema accepts, weights when it loads them); nothing is created
+    otherwise.
     """
     from evalhub.generation.services import checkpoint_check  # generation uses runs
 
     training_step_check(training_step)
-    checkpoint_check(generator=generator, parameters=parameters or {})
+    checkpoint_check(generator=generator, parameters=parameters or {}, weights_uri=weights_uri)
     with transaction.atomic():
         model, created = GenModel.objects.get_or_create(
             project=project, name=model_name, defaults={"description": model_description})

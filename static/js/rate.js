@@ -476,7 +476,8 @@ function castVote() {
   advance();
   afterFrame(() => {
     saveHistory();
-    announce(input.describe(record));
+    // The next task's panes failing to load is the news then, not this vote.
+    if (!state.broken) announce(input.describe(record));
     renderProgress();
   });
 }

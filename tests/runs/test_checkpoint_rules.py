@@ -97,3 +97,19 @@ def test_a_name_used_twice_is_refused_in_words(api, scientist, model):
     assert twin.status_code == 400
     assert twin.json()["non_field_errors"] == ["This project already has a model with this name."]
     assert Checkpoint.objects.count() == 1
+
+
+def test_a_diffusers_checkpoint_names_its_weights_when_it_is_written(api, scientist, model):
+    # Refused here, not at the first batch of a run ("has no weights_uri").
+    api.force_authenticate(scientist)
+    response = _post(api, model, generator="diffusers")
+    assert response.status_code == 400
+    assert response.json()["weights_uri"] == [
+        "A diffusers checkpoint loads its weights from weights_uri: give a local folder or a "
+        "Hugging Face hub id."]
+    assert not Checkpoint.objects.exists()
+    stored = _post(api, model, generator="diffusers", weights_uri="/models/sd-tiny")
+    assert stored.status_code == 201, stored.json()
+    cleared = api.patch(f"{URL}{stored.json()['id']}/", {"weights_uri": " "}, format="json")
+    assert cleared.status_code == 400 and "weights_uri" in cleared.json()
+    assert Checkpoint.objects.get().weights_uri == "/models/sd-tiny"
