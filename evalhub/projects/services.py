@@ -70,6 +70,8 @@ def member_candidate(*, actor: AbstractBaseUser, username: str) -> AbstractBaseU
     if not actor.is_staff:
         users = users.filter(memberships__project__memberships__user=actor).distinct()
     user = users.first()
+    if user is None and actor.is_staff:  # staff may be told: they can see every account
+        raise EvalHubError(f"There is no active user named {username!r}.")
     if user is None:
         raise EvalHubError(f"You can add {username!r} only if you already share a project "
                            "with them; an administrator can add anyone.")

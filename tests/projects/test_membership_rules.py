@@ -70,6 +70,12 @@ def test_a_non_staff_owner_learns_nothing_about_usernames_outside_their_projects
     assert api.post("/api/v1/memberships/", {"project": owner.project_id,
                                              "username": stranger.username,
                                              "role": "annotator"}).status_code == 201
+    # Staff see every account anyway: they are told plainly that a name does not exist.
+    missing = api.post("/api/v1/memberships/", {"project": owner.project_id,
+                                                "username": "no-such-user-anywhere",
+                                                "role": "annotator"})
+    assert missing.status_code == 400
+    assert missing.json()["detail"] == "There is no active user named 'no-such-user-anywhere'."
 
 
 def test_adding_an_existing_member_through_the_api_is_a_conflict_not_a_role_change(api):
