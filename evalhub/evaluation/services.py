@@ -151,7 +151,8 @@ def metric_job_create(
     check_same_project(run.project_id, reference_set=reference_set)
     video_metrics = sorted((VIDEO_METRICS | VIDEO_REFERENCE_METRICS) & set(metric_list))
     if video_metrics and run.media_kind != MediaKind.VIDEO:
-        raise EvalHubError(f"{', '.join(video_metrics)} measure videos: run {run.name!r} has "
+        verb = "measures" if len(video_metrics) == 1 else "measure"
+        raise EvalHubError(f"{', '.join(video_metrics)} {verb} videos: run {run.name!r} has "
                            "images.")
     if not needs_reference:
         reference_set = None  # not used: do not make it part of the job's identity

@@ -177,7 +177,7 @@ def _video_set_without_import(project) -> ReferenceSet:
 
 
 @pytest.mark.parametrize(("case", "message"), [
-    ("image run", r"fvd measure videos: run .* has images"),
+    ("image run", r"fvd measures videos: run .* has images"),
     ("image reference set", r"fvd compare the run's videos with real videos: reference set "
                             r"'images' holds images"),
     ("fid with videos", r"fid compare the run's images with real images: reference set "
@@ -247,7 +247,7 @@ def test_the_api_creates_an_fvd_job_and_answers_400_for_image_runs_and_sets(tmp_
     assert "reference set 'images' holds images" in str(refused.json())
     refused = api.post(url, {"run": image_run.pk, "metrics": ["fvd"],
                              "reference_set": videos.pk, "options": FVD_OPTIONS}, format="json")
-    assert refused.status_code == 400 and "measure videos" in str(refused.json())
+    assert refused.status_code == 400 and "measures videos" in str(refused.json())
     created = api.post(url, {"run": run.pk, "metrics": ["fvd"], "reference_set": videos.pk,
                              "options": FVD_OPTIONS}, format="json")
     assert created.status_code == 201, created.json()

@@ -91,7 +91,7 @@ def test_a_video_job_stores_each_videos_values_and_their_means(video_run):
 
 def test_video_metrics_on_an_image_run_are_refused():
     run = make_run(prompts=1, seeds=1)
-    with pytest.raises(EvalHubError, match="measure videos"):
+    with pytest.raises(EvalHubError, match="flicker measures videos"):
         metric_job_create(run=run, metrics=["flicker"], options=OPTIONS, enqueue=False)
 
 
