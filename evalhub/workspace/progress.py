@@ -130,7 +130,9 @@ def metric_job_progress(*, job: MetricJob) -> Progress:
         finished=finished, done=job.shards_done, total=job.shards_total,
         images_done=images_done, images_total=images_total,
         failed=sum(1 for _, _, status, _, _ in shards if status == ShardStatus.FAILED),
-        images_per_s=rate, eta_s=eta, error=job.error,
+        images_per_s=rate, eta_s=eta,
+        # A partial job's error is its failed metrics' messages joined: listed once, below.
+        error=None if job.metric_errors else job.error,
         failures=failures[:MAX_LISTED_FAILURES],
         results=_results(job.results) if finished else [],
     )

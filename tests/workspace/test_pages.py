@@ -510,6 +510,7 @@ def test_metric_job_progress_counts_shards_images_rate_and_failure_reasons(world
     MetricJob.objects.filter(pk=world.job.pk).update(
         status=JobStatus.PARTIAL, finished_at=timezone.now(),
         metric_errors={"fid": "too few reference images"},
+        error="fid: too few reference images",  # as finalize joins them
         results={"clip_score": {"value": 0.31, "std": None, "n_images": 1,
                                 "uncalibrated": True}})
     state = client.get(url).json()
@@ -519,6 +520,8 @@ def test_metric_job_progress_counts_shards_images_rate_and_failure_reasons(world
     page = client.get(reverse("workspace-metric-job", kwargs={"job_id": world.job.pk}))
     assert "0.3100 (uncalibrated)" in page.content.decode()
     assert state["failures"] == [{"what": "fid", "reason": "too few reference images"}]
+    assert state["error"] is None  # said once, in the failures
+    assert page.content.decode().count("too few reference images") == 1
     assert json.dumps(state)  # plain JSON
 
 
