@@ -95,6 +95,21 @@ class GenerationRunSerializer(ScopedModelSerializer):
                             "started_at", "finished_at"]
         extra_kwargs = {"source": {"required": False}}
 
+    # What a run's outputs were made from: fixed once it exists, since its images (and the
+    # campaigns and metrics over them) answer exactly these. Only its name may change.
+    FIXED = ("checkpoint", "prompt_set", "source", "seeds", "parameters")
+
+    def validate(self, attrs: dict) -> dict:
+        attrs = super().validate(attrs)
+        if self.instance is not None:
+            changed = {field: [f"A run's {field.replace('_', ' ')} is fixed once the run "
+                               "exists (its outputs answer it): create a new run instead."]
+                       for field in self.FIXED
+                       if field in attrs and attrs[field] != getattr(self.instance, field)}
+            if changed:
+                raise serializers.ValidationError(changed)
+        return attrs
+
 
 class VideoSerializer(serializers.ModelSerializer):
     """A video output as scientists see it: the original's hash and URL (owners and scientists

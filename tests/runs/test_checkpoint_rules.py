@@ -4,7 +4,7 @@ could use it: a generator that is not installed, or parameters its generator's s
 import pytest
 
 from evalhub.runs.models import Checkpoint
-from tests.factories import CheckpointFactory, GenModelFactory
+from tests.factories import CheckpointFactory, GenerationRunFactory, GenModelFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -113,3 +113,21 @@ def test_a_diffusers_checkpoint_names_its_weights_when_it_is_written(api, scient
     cleared = api.patch(f"{URL}{stored.json()['id']}/", {"weights_uri": " "}, format="json")
     assert cleared.status_code == 400 and "weights_uri" in cleared.json()
     assert Checkpoint.objects.get().weights_uri == "/models/sd-tiny"
+
+
+def test_what_a_run_was_made_from_is_fixed_once_it_exists_and_its_name_is_not(
+        api, scientist, project):
+    run = GenerationRunFactory(checkpoint__model__project=project, seeds=[0, 1])
+    other = CheckpointFactory(model__project=project)
+    api.force_authenticate(scientist)
+    url = f"/api/v1/runs/{run.pk}/"
+    for change in ({"seeds": [-3, 1]}, {"seeds": [5]}, {"checkpoint": other.pk},
+                   {"parameters": {"steps": 3}}, {"source": "generated"}):
+        response = api.patch(url, change, format="json")
+        assert response.status_code == 400, change
+        [field] = change
+        assert "is fixed once the run exists" in response.json()[field][0]
+    run.refresh_from_db()
+    assert run.seeds == [0, 1] and run.checkpoint_id != other.pk
+    renamed = api.patch(url, {"name": "baseline", "seeds": [0, 1]}, format="json")
+    assert renamed.status_code == 200 and renamed.json()["name"] == "baseline"
