@@ -84,6 +84,9 @@ MIDDLEWARE = [
     # First: every later log line carries the request id, and the latency counts everything.
     "evalhub.core.logging.RequestIdMiddleware",
     "evalhub.core.metrics.MetricsMiddleware",
+    # /healthz, /readyz, /metrics: before the Host check and the HTTPS redirect (probes come
+    # from inside, by address, over HTTP; evalhub/core/probes.py).
+    "evalhub.core.probes.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # django-csp's, the header built once (evalhub/core/security.py).

@@ -92,6 +92,20 @@ def test_healthz_answers_200_without_touching_the_database(client):
     assert response.json()["status"] == "ok"
 
 
+def test_probes_answer_by_address_over_http_where_pages_need_the_public_name_and_https(
+        client, settings):
+    # A deployment names its public host and redirects to HTTPS; the container's healthcheck
+    # asks http://127.0.0.1:8000/healthz all the same, and Prometheus scrapes by address.
+    settings.ALLOWED_HOSTS = ["evalhub.example.org"]
+    settings.SECURE_SSL_REDIRECT = True
+    settings.EVALHUB_METRICS_TOKEN = ""
+    assert client.get("/healthz", HTTP_HOST="127.0.0.1:8000").json()["status"] == "ok"
+    assert client.get("/metrics", HTTP_HOST="10.0.3.7:8000").status_code == 200
+    assert client.get("/", HTTP_HOST="127.0.0.1:8000").status_code == 400  # pages: the name
+    assert client.get("/", HTTP_HOST="evalhub.example.org").status_code == 301  # and https
+    assert client.post("/healthz", HTTP_HOST="127.0.0.1:8000").status_code == 400
+
+
 # /readyz
 
 
