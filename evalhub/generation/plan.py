@@ -10,10 +10,9 @@ from dataclasses import dataclass
 
 from evalhub.core.errors import EvalHubError
 from evalhub.prompts.models import Prompt
-from evalhub.runs.models import GenerationRun
+from evalhub.runs.models import MAX_SEEDS, GenerationRun
 
 #: Seeds one run may list (a typo such as "0-1000000" is refused, not a million items queued).
-MAX_SEEDS = 100_000
 
 
 def parse_seeds(text: str) -> list[int]:

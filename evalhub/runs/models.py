@@ -69,6 +69,13 @@ class RunSource(models.TextChoices):
     IMPORTED = "imported"
 
 
+# A run's seeds: at most MAX_SEEDS of them, each 0..MAX_SEED (a signed 64-bit column on
+# every database, and what torch.Generator.manual_seed takes).
+MAX_SEEDS = 100_000
+MAX_INT64 = 2**63 - 1  # the largest value of a BigIntegerField (and of SQLite's INTEGER)
+MAX_SEED = MAX_INT64
+
+
 class GenerationRun(models.Model):
     """Checkpoint x prompt set x seeds x parameters, and the images that came out of it."""
 

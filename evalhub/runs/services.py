@@ -15,6 +15,9 @@ from evalhub.projects.references import check_same_project
 from evalhub.prompts.models import PromptSet
 from evalhub.runs.models import (
     IMPORTED_GENERATOR,
+    MAX_INT64,
+    MAX_SEED,
+    MAX_SEEDS,
     Checkpoint,
     GenerationRun,
     GenModel,
@@ -23,12 +26,32 @@ from evalhub.runs.models import (
 )
 
 
+def seeds_check(seeds: Any) -> list[int]:
+    """A run's seeds, refused unless a list of at most MAX_SEEDS distinct whole numbers in
+    0..MAX_SEED. Checked in run_create, which the API, the workspace and the generate command
+    all pass (a seed past 64 bits used to be stored, then failed every batch in the worker)."""
+    if not isinstance(seeds, list | tuple) or any(
+            isinstance(s, bool) or not isinstance(s, int) for s in seeds):
+        raise EvalHubError("Seeds are a list of whole numbers, e.g. [0, 1, 2].")
+    if len(seeds) > MAX_SEEDS:
+        raise EvalHubError(f"A run has at most {MAX_SEEDS} seeds; {len(seeds)} given.")
+    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if bad:
+        shown = ", ".join(str(s) for s in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        raise EvalHubError(f"Seeds are 0 to {MAX_SEED}; out of range: {shown}.")
+    if len(set(seeds)) != len(seeds):
+        raise EvalHubError("Seeds must be distinct.")
+    return list(seeds)
+
+
 def training_step_check(training_step: int | None) -> None:
     """A checkpoint's training step, when known, counts the optimizer steps before it was
     saved: 0 or more (the dashboards plot checkpoints along it)."""
     if training_step is not None and training_step < 0:
         raise EvalHubError(f"Training step {training_step} is negative; it counts the "
                            "optimizer steps before the checkpoint was saved: 0 or more.")
+    if training_step is not None and training_step > MAX_INT64:
+        raise EvalHubError(f"Training step {training_step} is over {MAX_INT64}.")
 
 
 def checkpoint_register(
@@ -80,14 +103,7 @@ def run_create(
     check_same_project(project_id, prompt_set=prompt_set)
     if source not in RunSource.values:
         raise EvalHubError(f"Unknown run source {source!r}.")
-    seeds = [int(s) for s in seeds]
-    negative = [s for s in seeds if s < 0]
-    if negative:
-        # Refused here, where the API, the workspace and the generate command all pass.
-        shown = ", ".join(str(s) for s in negative[:5]) + (", ..." if len(negative) > 5 else "")
-        raise EvalHubError(f"Seeds are 0 or more; negative seeds given: {shown}.")
-    if len(set(seeds)) != len(seeds):
-        raise EvalHubError("Seeds must be distinct.")
+    seeds = seeds_check(seeds)
     if source == RunSource.GENERATED:
         if not seeds:
             raise EvalHubError("A generated run needs at least one seed.")

@@ -3,8 +3,13 @@ could use it: a generator that is not installed, or parameters its generator's s
 
 import pytest
 
-from evalhub.runs.models import Checkpoint
-from tests.factories import CheckpointFactory, GenerationRunFactory, GenModelFactory
+from evalhub.runs.models import Checkpoint, GenerationRun
+from tests.factories import (
+    CheckpointFactory,
+    GenerationRunFactory,
+    GenModelFactory,
+    PromptSetFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -131,3 +136,28 @@ def test_what_a_run_was_made_from_is_fixed_once_it_exists_and_its_name_is_not(
     assert run.seeds == [0, 1] and run.checkpoint_id != other.pk
     renamed = api.patch(url, {"name": "baseline", "seeds": [0, 1]}, format="json")
     assert renamed.status_code == 200 and renamed.json()["name"] == "baseline"
+
+
+@pytest.mark.parametrize(("seeds", "message"), [
+    ("0-3", "Seeds are a list of whole numbers"),
+    ([None], "Seeds are a list of whole numbers"),
+    ([1.5], "Seeds are a list of whole numbers"),
+    ([True], "Seeds are a list of whole numbers"),
+    ([2**64], "out of range: 18446744073709551616"),
+    ([-1], "out of range: -1"),
+    (list(range(100_001)), "at most 100000 seeds; 100001 given"),
+    ([3, 3], "Seeds must be distinct"),
+])
+def test_a_runs_seeds_are_distinct_whole_numbers_in_64_bits(api, scientist, model, seeds,
+                                                           message):
+    # Refused when the run is created, not in the worker (a seed past 64 bits used to fail
+    # every batch there and leave the run "running" for good).
+    checkpoint = CheckpointFactory(model=model, generator="shapes")
+    prompts = PromptSetFactory(project=model.project)
+    api.force_authenticate(scientist)
+    response = api.post("/api/v1/runs/", {"checkpoint": checkpoint.pk, "prompt_set": prompts.pk,
+                                          "name": "r", "source": "generated", "seeds": seeds},
+                        format="json")
+    assert response.status_code == 400, response.content[:300]
+    assert message in str(response.json())
+    assert not GenerationRun.objects.exists()

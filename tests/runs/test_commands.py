@@ -71,7 +71,8 @@ def test_generate_creates_a_generated_run_and_queues_it(catalog,
     (["--param", "qualty=0.5"], "unknown run parameter"),
     (["--param", "quality=7"], "quality"),
     (["--seeds", "3-0"], "--seeds '3-0': the range '3-0' is empty"),
-    (["--seeds=-3,0"], "Seeds are 0 or more; negative seeds given: -3"),
+    (["--seeds=-3,0"], "Seeds are 0 to 9223372036854775807; out of range: -3"),
+    (["--seeds", "99999999999999999999"], "out of range: 99999999999999999999"),
 ])
 def test_a_refused_generate_leaves_no_run_behind_so_it_can_be_run_again(catalog, extra,
                                                                          message):
@@ -125,10 +126,14 @@ def test_a_checkpoint_no_generation_could_use_creates_nothing(project, extra, me
     assert not GenModel.objects.filter(project=project).exists()
 
 
-def test_a_negative_training_step_is_refused_and_creates_nothing(project):
-    with pytest.raises(CommandError, match="Training step -5 is negative"):
+@pytest.mark.parametrize(("step", "message"), [
+    ("-5", "Training step -5 is negative"),
+    ("99999999999999999999", "Training step 99999999999999999999 is over 9223372036854775807"),
+])
+def test_a_training_step_out_of_range_is_refused_and_creates_nothing(project, step, message):
+    with pytest.raises(CommandError, match=message):
         call_command("register_checkpoint", "--project", project.slug, "--model", "new-model",
-                     "--checkpoint", "c", "--training-step", "-5")
+                     "--checkpoint", "c", "--training-step", step)
     assert not GenModel.objects.filter(project=project).exists()
 
 

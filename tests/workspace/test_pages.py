@@ -311,7 +311,7 @@ def test_run_errors_are_next_to_their_fields_and_no_run_is_left(world):
     response = client.post(url, _generated(world, seeds="1,1"))
     assert "distinct" in _errors_of(response, "id_generated-seeds")
     response = client.post(url, _generated(world, seeds="-3-1"))
-    assert "negative seeds given: -3, -2, -1" in _errors_of(response, "id_generated-seeds")
+    assert "out of range: -3, -2, -1" in _errors_of(response, "id_generated-seeds")
     # The generator refuses the parameters when the run is launched: the run is not kept.
     response = client.post(url, _generated(world, parameters='{"width": 5}'))
     assert response.status_code == 400
