@@ -42,6 +42,34 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfiguredEnv(f"{name}={value!r} is not an integer") from exc
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ImproperlyConfiguredEnv(f"{name}={value!r} is not a number") from exc
+
+
+RATE_PERIODS = ("s", "sec", "m", "min", "h", "hour", "d", "day")
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A request rate as DRF writes it (``60/min``: a count, then a period DRF reads by its
+    first letter), or None when set empty (no limit). Checked here: DRF reads it only on the
+    first throttled request, where a typo answered every rating request with a 500."""
+    value = env_str(name, default)
+    if not value:
+        return None
+    count, _, period = value.partition("/")
+    if not (count.strip().isdigit() and period.strip() in RATE_PERIODS):
+        raise ImproperlyConfiguredEnv(
+            f"{name}={value!r} is not a rate: write N/sec, N/min, N/hour or N/day (or leave it "
+            "empty for no limit)")
+    return f"{int(count)}/{period.strip()}"
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(name)
     if value is None:

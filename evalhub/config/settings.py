@@ -15,8 +15,10 @@ from evalhub.config.env import (
     BASE_DIR,
     ImproperlyConfiguredEnv,
     env_bool,
+    env_float,
     env_int,
     env_list,
+    env_rate,
     env_str,
     var_dir,
 )
@@ -53,6 +55,11 @@ if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
 
 _LOCAL_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", _LOCAL_HOSTS if DEBUG or EMBEDDED else [])
+if not ALLOWED_HOSTS and not DEBUG:
+    # Django would start, then answer 400 to every page (the probes excepted).
+    raise ImproperlyConfiguredEnv(
+        "ALLOWED_HOSTS is not set and DEBUG is off: set it to the host names browsers use, "
+        "comma-separated (e.g. ALLOWED_HOSTS=evalhub.example.org).")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -281,7 +288,7 @@ REST_FRAMEWORK = {
     # leases per annotator). The counts live in the default cache: CACHE_URL in production,
     # where DRF's class is counted in one round trip (evalhub/core/throttling.py).
     "DEFAULT_THROTTLE_CLASSES": ["evalhub.core.throttling.ScopedRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"rating": env_str("EVALHUB_RATING_THROTTLE", "60/min") or None},
+    "DEFAULT_THROTTLE_RATES": {"rating": env_rate("EVALHUB_RATING_THROTTLE", "60/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "EvalHub API",
@@ -406,7 +413,7 @@ EVALHUB_LEADERBOARD_REFRESH_SECONDS = env_int("EVALHUB_LEADERBOARD_REFRESH_SECON
 # them under the floor is flagged "fast" (evalhub/campaigns/quality/annotators.py).
 EVALHUB_FAST_VOTE_FLOOR_MS = env_int("EVALHUB_FAST_VOTE_FLOOR_MS", 700)
 EVALHUB_FAST_VOTE_MIN_VOTES = env_int("EVALHUB_FAST_VOTE_MIN_VOTES", 10)
-EVALHUB_FAST_VOTE_SHARE = float(env_str("EVALHUB_FAST_VOTE_SHARE") or 0.2)
+EVALHUB_FAST_VOTE_SHARE = env_float("EVALHUB_FAST_VOTE_SHARE", 0.2)
 # The rating page ignores a vote or skip this soon after a task is drawn: a second press meant
 # for the task before (the next one is drawn within a frame of a vote), not a judgment of
 # this one. 0 turns it off (scripted clients, the rating page's latency bench).

@@ -34,7 +34,44 @@ def test_without_debug_the_development_key_refuses_to_start():
 
 
 def test_a_real_secret_key_starts_without_debug():
-    assert _settings_import({"DEBUG": "0", "SECRET_KEY": "x" * 50}).returncode == 0
+    assert _settings_import({"DEBUG": "0", "SECRET_KEY": "x" * 50,
+                             "ALLOWED_HOSTS": "evalhub.example.org"}).returncode == 0
+
+
+def test_a_deployment_without_allowed_hosts_refuses_to_start():
+    # Django would start, then answer 400 to every page.
+    for hosts in (None, "", " , "):
+        env = {"DEBUG": "0", "SECRET_KEY": "x" * 50,
+               "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/evalhub"}
+        if hosts is not None:
+            env["ALLOWED_HOSTS"] = hosts
+        base = {k: v for k, v in os.environ.items() if k != "ALLOWED_HOSTS"}
+        result = subprocess.run([sys.executable, "-c", "import evalhub.config.settings"],
+                                cwd=REPO_ROOT, env={**base, **env}, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode != 0, hosts
+        assert "ALLOWED_HOSTS is not set and DEBUG is off" in result.stderr
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("EVALHUB_RATING_THROTTLE", "abc", "EVALHUB_RATING_THROTTLE='abc' is not a rate"),
+    ("EVALHUB_RATING_THROTTLE", "60/fortnight", "is not a rate: write N/sec"),
+    ("EVALHUB_FAST_VOTE_SHARE", "abc", "EVALHUB_FAST_VOTE_SHARE='abc' is not a number"),
+])
+def test_a_setting_that_would_fail_later_refuses_to_start(name, value, message):
+    # A malformed rating throttle used to start fine, then answer every rating request 500.
+    result = _settings_import({"DEBUG": "1", name: value})
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_an_empty_rating_throttle_means_no_limit():
+    result = subprocess.run(
+        [sys.executable, "-c", "from evalhub.config import settings; "
+         "print(settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'])"],
+        cwd=REPO_ROOT, env={**os.environ, "DEBUG": "1", "EVALHUB_RATING_THROTTLE": ""},
+        capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "{'rating': None}", result.stderr
 
 
 def test_a_non_boolean_debug_value_is_refused():
