@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from evalhub.campaigns.models import Campaign, Criterion
+from evalhub.core.when import WhenField
 from evalhub.exports.options import (
     AGGREGATES,
     CONTENT_TYPES,
@@ -36,8 +37,8 @@ class ExportQuerySerializer(serializers.Serializer):
                                       required=False, default=list)
     category = serializers.CharField(required=False, default="", allow_blank=True,
                                      max_length=100)  # Prompt.category's length
-    since = serializers.DateTimeField(required=False, default=None)
-    until = serializers.DateTimeField(required=False, default=None)
+    since = WhenField(end_of_day=False, required=False, default=None)
+    until = WhenField(end_of_day=True, required=False, default=None)
     ties = serializers.ChoiceField(choices=KEEP_DROP, required=False, default=None)
     both_bad = serializers.ChoiceField(choices=KEEP_DROP, required=False, default=None)
     min_gold_accuracy = serializers.FloatField(required=False, default=None,

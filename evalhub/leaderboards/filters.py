@@ -7,13 +7,11 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
+from datetime import datetime
 
 from evalhub.campaigns.models import Campaign, Criterion
 from evalhub.core.errors import EvalHubError
+from evalhub.core.when import parse_when
 from evalhub.leaderboards.quality import QUALITY_MODES
 
 HUMAN = "human"
@@ -72,21 +70,6 @@ class LeaderboardFilters:
                                   self.since, self.until, self.quality)
 
 
-def _parse_when(raw: str, *, name: str, end_of_day: bool) -> datetime:
-    try:
-        day = parse_date(raw) if len(raw) == 10 else None
-        value = None if day is not None else parse_datetime(raw)
-    except ValueError:
-        day = value = None
-    if day is not None:
-        value = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
-    if value is None:
-        raise EvalHubError(f"{name} must be an ISO date or datetime, got {raw!r}.")
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value, UTC)
-    return value
-
-
 def parse_filters(*, campaign: Campaign, params: Mapping[str, str]) -> LeaderboardFilters:
     """Validate query parameters (or command options) into :class:`LeaderboardFilters`."""
 
@@ -110,8 +93,8 @@ def parse_filters(*, campaign: Campaign, params: Mapping[str, str]) -> Leaderboa
             raise EvalHubError("min_gold_accuracy must be a number between 0 and 1.") from exc
         if not 0.0 <= min_gold <= 1.0:
             raise EvalHubError("min_gold_accuracy must be a number between 0 and 1.")
-    since = _parse_when(get("since"), name="since", end_of_day=False) if get("since") else None
-    until = _parse_when(get("until"), name="until", end_of_day=True) if get("until") else None
+    since = parse_when(get("since"), name="since", end_of_day=False) if get("since") else None
+    until = parse_when(get("until"), name="until", end_of_day=True) if get("until") else None
     if since and until and since >= until:
         raise EvalHubError("since must be before until.")
     quality = get("quality")

@@ -200,3 +200,35 @@ def test_pseudonyms_are_stable_per_campaign(voted, tmp_path):
     b = read(export(voted, tmp_path, "raw-parquet", name="b.parquet")[0], "raw-parquet")
     assert list(a["annotator"]) == list(b["annotator"])
     assert alias(voted, voted.annotators[0]) in set(a["annotator"])
+
+
+def test_until_a_date_includes_that_day_in_exports_as_in_the_leaderboard(world, api, tmp_path):
+    # One reading of since/until (evalhub/core/when.py) for the export API, its command and
+    # the leaderboard: the same filter keeps the same votes everywhere.
+    from datetime import UTC, datetime
+
+    from evalhub.leaderboards.filters import parse_filters
+
+    t0 = world.tasks[0]
+    at = datetime(2026, 12, 5, 15, 30, tzinfo=UTC)
+    world.vote(t0, world.annotators[0], "a", at=at)
+    api.force_authenticate(world.owner)
+
+    def rows(until: str) -> int:
+        answer = api.get(url(world, format="raw-csv", until=until))
+        return len(pd.read_csv(io.BytesIO(b"".join(answer.streaming_content))))
+
+    assert rows("2026-12-05") == 1
+    assert rows("2026-12-05T15:00") == 0
+    out = tmp_path / "day.csv"
+    call_command("export_preferences", world.campaign.pk, "--format", "raw-csv", "--output",
+                 str(out), "--until", "2026-12-05", stdout=io.StringIO())
+    assert len(pd.read_csv(out)) == 1
+    board = parse_filters(campaign=world.campaign, params={"until": "2026-12-05"})
+    assert board.until == datetime(2026, 12, 6, tzinfo=UTC)
+    with pytest.raises(CommandError, match="since must be an ISO date or datetime, got "
+                                           "'2026-13-45'"):
+        call_command("export_preferences", world.campaign.pk, "--format", "raw-csv",
+                     "--output", str(out), "--since", "2026-13-45")
+    bad = api.get(url(world, format="raw-csv", since="notadate"))
+    assert bad.status_code == 400 and "since must be an ISO date" in str(bad.json())

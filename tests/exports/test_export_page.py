@@ -97,7 +97,7 @@ def test_a_pickapic_download_with_no_matching_votes_says_so(world):
     ({"format": "dpo-jsonl", "ties": "keep"}, "ties", "DPO rows need a chosen"),
     ({"format": "raw-csv", "aggregate": "pair"}, "aggregate", "Raw exports have one row"),
     ({"format": "raw-csv", "min_gold_accuracy": "1.5"}, "min_gold_accuracy", "1"),
-    ({"format": "raw-csv", "since": "yesterday"}, "since", "Datetime has wrong format"),
+    ({"format": "raw-csv", "since": "yesterday"}, "since", "since must be an ISO date"),
     ({"format": "raw-csv", "since": "2030-01-01T00:00", "until": "2020-01-01T00:00"},
      "until", "since must be before until"),
     ({"format": "xml"}, "format", "Select a valid choice"),

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import argparse
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
+from django.core.management.base import BaseCommand, CommandParser
 
 from evalhub.campaigns.cli import get_campaign
 from evalhub.campaigns.models import Criterion
 from evalhub.core.cli import model_text, reports_domain_errors, text_argument
+from evalhub.core.errors import EvalHubError
+from evalhub.core.when import parse_when
 from evalhub.exports.options import AGGREGATES, BUNDLES, FORMATS, ExportOptions
 from evalhub.exports.services import export_to_path
 from evalhub.prompts.models import Prompt
 
 
-def _date(value: str) -> datetime:
-    """ISO date or date-time; naive values are UTC."""
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise CommandError(f"Not an ISO date or date-time: {value!r}") from exc
-    return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+def _when(name: str, *, end_of_day: bool) -> Callable[[str], datetime]:
+    """An argparse type reading --since/--until as the leaderboard does (core/when.py)."""
+
+    def parse(value: str) -> datetime:
+        try:
+            return parse_when(value.strip(), name=name, end_of_day=end_of_day)
+        except EvalHubError as exc:  # argparse's own one-line error, exit status 2
+            raise argparse.ArgumentTypeError(exc.message) from exc
+
+    return parse
 
 
 def _keep_drop(value: str | None) -> bool | None:
@@ -48,8 +54,11 @@ class Command(BaseCommand):
                             help="repeatable; default every criterion")
         parser.add_argument("--category", default="", help="prompt category",
                             type=model_text(Prompt, "category"))
-        parser.add_argument("--since", type=_date, help="votes at or after (ISO, UTC if naive)")
-        parser.add_argument("--until", type=_date, help="votes before (ISO, UTC if naive)")
+        parser.add_argument("--since", type=_when("since", end_of_day=False),
+                            help="votes at or after (ISO date or date-time, UTC if naive)")
+        parser.add_argument("--until", type=_when("until", end_of_day=True),
+                            help="votes before (ISO, UTC if naive; a date alone includes that "
+                                 "whole day, as in the leaderboard)")
         parser.add_argument("--ties", choices=["keep", "drop"],
                             help="default: keep, except dpo-jsonl")
         parser.add_argument("--both-bad", choices=["keep", "drop"],
