@@ -67,7 +67,12 @@ def _row_from_mapping(line: int, record: dict[str, Any], errors: list[str]) -> P
         expected = " or ".join(TEXT_KEYS)
         errors.append(f"line {line}: no prompt text (expected a column named {expected})")
         return None
-    text = str(record[text_key] or "").strip()
+    value = record[text_key]
+    if value is not None and not isinstance(value, str):
+        # A JSON number, list or object: its Python repr ("['a', 'b']") is not a prompt.
+        errors.append(f"line {line}: prompt text is {type(value).__name__}, not text")
+        return None
+    text = (value or "").strip()
     if not text:
         errors.append(f"line {line}: prompt text is empty")
         return None

@@ -74,6 +74,9 @@ def checkpoint_register(
     """
     from evalhub.generation.services import checkpoint_check  # generation uses runs
 
+    model_name, checkpoint_name = model_name.strip(), checkpoint_name.strip()
+    if not model_name or not checkpoint_name:
+        raise EvalHubError("A model and a checkpoint each need a name.")
     training_step_check(training_step)
     checkpoint_check(generator=generator, parameters=parameters or {}, weights_uri=weights_uri)
     with transaction.atomic():

@@ -126,6 +126,14 @@ def test_a_checkpoint_no_generation_could_use_creates_nothing(project, extra, me
     assert not GenModel.objects.filter(project=project).exists()
 
 
+@pytest.mark.parametrize(("model", "checkpoint"), [("", "c"), ("  ", "c"), ("m", " ")])
+def test_a_model_or_checkpoint_without_a_name_is_refused(project, model, checkpoint):
+    with pytest.raises(CommandError, match="A model and a checkpoint each need a name"):
+        call_command("register_checkpoint", "--project", project.slug, "--model", model,
+                     "--checkpoint", checkpoint)
+    assert not GenModel.objects.filter(project=project).exists()
+
+
 @pytest.mark.parametrize(("step", "message"), [
     ("-5", "Training step -5 is negative"),
     ("99999999999999999999", "Training step 99999999999999999999 is over 9223372036854775807"),
