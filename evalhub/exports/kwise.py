@@ -15,8 +15,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from evalhub.campaigns.models import Campaign, JudgeKind, Judgment, TaskImage
+from evalhub.campaigns.models import Campaign, JudgeKind, Judgment, TaskImage, TaskKind
 from evalhub.campaigns.quality.annotators import excluded_annotator_ids
+from evalhub.core.errors import EvalHubError
 from evalhub.exports.implied import implied_pairs
 from evalhub.exports.options import pseudonym
 from evalhub.exports.selectors import run_infos
@@ -112,6 +113,14 @@ def _pairs(judgment: Judgment, images: list[TaskImage], runs: dict, campaign: Ca
                "chosen_run": chosen["run"], "rejected_run": rejected["run"],
                "chosen_model": chosen["model"], "rejected_model": rejected["model"],
                "stage": pair.stage, "weight": pair.weight}
+
+
+def rankings_export_check(campaign: Campaign) -> None:
+    """Refuse a campaign that asks for pairs: it has no rankings, and an empty file (or an
+    empty 200) read as "no votes yet"."""
+    if campaign.task_kind != TaskKind.BEST_OF_K:
+        raise EvalHubError(f"Campaign {campaign.pk} asks for pairs, not best of K: it has no "
+                           "rankings (export_preferences and export/ export its votes).")
 
 
 def kwise_jsonl(*, campaign: Campaign, kind: str, include_excluded: bool = False

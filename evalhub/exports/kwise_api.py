@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from evalhub.campaigns.models import Campaign
 from evalhub.exports.apis import FormatIsNotARenderer
-from evalhub.exports.kwise import KWISE_FORMATS, KWISE_RAW, kwise_jsonl
+from evalhub.exports.kwise import KWISE_FORMATS, KWISE_RAW, kwise_jsonl, rankings_export_check
 from evalhub.projects.models import Role
 from evalhub.projects.selectors import role_in_project
 
@@ -43,6 +43,7 @@ class CampaignRankingsExportApi(APIView):
         query = RankingsExportQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         kind = query.validated_data["format"]
+        rankings_export_check(campaign)
         response = StreamingHttpResponse(
             kwise_jsonl(campaign=campaign, kind=kind,
                         include_excluded=query.validated_data["include_excluded"]),

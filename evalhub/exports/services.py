@@ -290,6 +290,9 @@ def rankings_to_path(*, campaign: Campaign, kind: str, output: Path, overwrite: 
     """Write a best-of-K campaign's rankings export (:func:`evalhub.exports.kwise.kwise_jsonl`,
     ``kind`` raw or dpo) to the file ``output``, as :func:`export_to_path` writes files.
     Returns the number of rows."""
+    from evalhub.exports.kwise import rankings_export_check
+
+    rankings_export_check(campaign)
     output = Path(output)
     _refuse_existing(output, overwrite=overwrite)
     if output.is_dir():

@@ -104,6 +104,11 @@ def test_the_export_page_of_a_best_of_k_campaign_links_its_rankings(client):
     url = f"/api/v1/campaigns/{world.campaign.pk}/export/rankings/"
     assert f"{url}?format=raw" in page and f"{url}?format=dpo" in page
     assert client.get(f"{url}?format=raw").status_code == 200  # the page's session suffices
+    pairs = build_campaign(runs=2, prompts=1)
+    client.force_login(pairs.scientist)
+    refused = client.get(f"/api/v1/campaigns/{pairs.campaign.pk}/export/rankings/?format=raw")
+    assert refused.status_code == 400  # not an empty 200: a pair campaign has no rankings
+    assert "asks for pairs, not best of K" in refused.json()["detail"]
 
 
 def test_a_video_campaigns_rankings_name_the_video_files(api):
@@ -166,9 +171,8 @@ def test_the_rankings_command_keeps_an_existing_file_and_says_what_a_pair_campai
         call_command("export_rankings", str(world.campaign.pk),
                      "--output", str(tmp_path / "missing" / "r.jsonl"))
     pairs = build_campaign(runs=2, prompts=1)
-    err = io.StringIO()
-    call_command("export_rankings", str(pairs.campaign.pk), "--output",
-                 str(tmp_path / "pairs.jsonl"), stdout=io.StringIO(), stderr=err)
-    assert "asks for pairs, not best of K" in err.getvalue()
-    assert (tmp_path / "pairs.jsonl").read_text() == ""
+    with pytest.raises(CommandError, match="asks for pairs, not best of K"):
+        call_command("export_rankings", str(pairs.campaign.pk), "--output",
+                     str(tmp_path / "pairs.jsonl"))
+    assert not (tmp_path / "pairs.jsonl").exists()
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]

@@ -7,7 +7,6 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandParser
 
 from evalhub.campaigns.cli import get_campaign
-from evalhub.campaigns.models import TaskKind
 from evalhub.core.cli import reports_domain_errors
 from evalhub.exports.kwise import KWISE_FORMATS, KWISE_RAW
 from evalhub.exports.services import rankings_to_path
@@ -33,8 +32,4 @@ class Command(BaseCommand):
         rows = rankings_to_path(campaign=campaign, kind=opts["format"], output=opts["output"],
                                 overwrite=opts["overwrite"],
                                 include_excluded=opts["include_excluded"])
-        if campaign.task_kind != TaskKind.BEST_OF_K:
-            self.stderr.write(self.style.WARNING(
-                f"Campaign {campaign.pk} asks for pairs, not best of K: it has no rankings "
-                "(export_preferences exports its votes)."))
         self.stdout.write(self.style.SUCCESS(f"Wrote {rows} rows to {opts['output']}."))
