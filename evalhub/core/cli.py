@@ -68,6 +68,18 @@ def model_text(model: type[Model], field: str) -> Callable[[str], str]:
     return text_argument(model._meta.get_field(field).max_length or MAX_TEXT_CHARS)
 
 
+def seconds(value: str) -> float:
+    """An argparse type for a duration in seconds: 0 or more (0: look once; ``--timeout -1``
+    was taken, queued the work, then gave up)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not 0 <= number < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r}: give a number of seconds, 0 or more")
+    return number
+
+
 def wait_until(done: Callable[[], bool], *, timeout: float, poll: float = 1.0) -> bool:
     """Call ``done`` every ``poll`` seconds until it is true (True) or ``timeout`` seconds
     have passed (False): the ``--wait`` of the commands that queue work for the workers."""

@@ -185,9 +185,14 @@ def test_a_deployment_still_needs_its_own_secret_key_and_keeps_debug_off(embedde
                              cwd=REPO_ROOT, env=deployment, capture_output=True, text=True)
     assert refused.returncode != 0
     assert "SECRET_KEY is not set and DEBUG is off" in refused.stderr
-    started = subprocess.run(
-        [sys.executable, "-c", "from evalhub.config import settings as s; "
-         "print(s.DEBUG, s.ALLOWED_HOSTS, s.EVALHUB_RANDOM_WEIGHTS)"],
-        cwd=REPO_ROOT, env={**deployment, "SECRET_KEY": "k" * 50}, capture_output=True,
-        text=True)
-    assert started.stdout.split("\n")[0] == "False [] False", started.stderr
+    show = [sys.executable, "-c", "from evalhub.config import settings as s; "
+            "print(s.DEBUG, s.ALLOWED_HOSTS, s.EVALHUB_RANDOM_WEIGHTS)"]
+    no_hosts = subprocess.run(show, cwd=REPO_ROOT, env={**deployment, "SECRET_KEY": "k" * 50},
+                              capture_output=True, text=True)
+    assert no_hosts.returncode != 0  # nor the embedded default's host names
+    assert "ALLOWED_HOSTS is not set and DEBUG is off" in no_hosts.stderr
+    started = subprocess.run(show, cwd=REPO_ROOT, env={
+        **deployment, "SECRET_KEY": "k" * 50, "ALLOWED_HOSTS": "evalhub.example.org"},
+        capture_output=True, text=True)
+    assert started.stdout.split("\n")[0] == "False ['evalhub.example.org'] False", \
+        started.stderr

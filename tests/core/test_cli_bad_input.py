@@ -85,6 +85,7 @@ def _cases(built, tmp: Path) -> list[tuple[str, list[str], str]]:
         ("generate", ["--project", slug, *new_run, "--seeds", "0-99999999999"], "--seeds"),
         ("generate", ["--project", slug, *new_run, "--param", "steps"], "--param"),
         ("generate", ["--project", slug, "--run", "nope"], "No run 'nope'"),
+        ("generate", ["--project", slug, *new_run, "--wait", "--timeout", "-1"], "--timeout"),
         # compute_metrics
         ("compute_metrics", ["--project", slug, "--run", "nope"], "No run"),
         ("compute_metrics", ["--project", slug, "--run", "run-a", "--metrics", "bogus"],
@@ -109,6 +110,7 @@ def _cases(built, tmp: Path) -> list[tuple[str, list[str], str]]:
         # leaderboard, metric_judges
         ("leaderboard", ["999999"], "No campaign with id 999999"),
         ("leaderboard", [campaign, "--ab", "x"], "ab"),
+        ("leaderboard", [campaign, "--ab", "1,999999"], "are not part of this campaign"),
         ("leaderboard", [campaign, "--since", "yesterday"], "since"),
         ("leaderboard", [campaign, "--min-gold-accuracy", "lots"], "gold"),
         ("metric_judges", ["999999"], "No campaign with id 999999"),

@@ -31,6 +31,7 @@ from evalhub.core.cli import (
     get_project,
     model_text,
     reports_domain_errors,
+    seconds,
     text_argument,
     wait_until,
 )
@@ -95,7 +96,7 @@ class Command(BaseCommand):
                             help="build the tasks in this process instead of on a worker")
         parser.add_argument("--wait", action="store_true",
                             help="wait until a worker has built the tasks")
-        parser.add_argument("--timeout", type=float, default=3600,
+        parser.add_argument("--timeout", type=seconds, default=3600,
                             help="seconds --wait waits (default 3600)")
 
     @reports_domain_errors

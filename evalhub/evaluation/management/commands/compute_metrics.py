@@ -6,6 +6,7 @@ from evalhub.core.cli import (
     model_text,
     parse_key_values,
     reports_domain_errors,
+    seconds,
     wait_until,
 )
 from evalhub.evaluation.definitions import REFERENCE_METRICS
@@ -37,7 +38,7 @@ class Command(BaseCommand):
                             help="wait for the workers and print the values")
         parser.add_argument("--inline", action="store_true",
                             help="compute in this process instead of on workers (implies --wait)")
-        parser.add_argument("--timeout", type=float, default=6 * 3600,
+        parser.add_argument("--timeout", type=seconds, default=6 * 3600,
                             help="seconds --wait waits (default 6 hours)")
 
     @reports_domain_errors

@@ -2,6 +2,7 @@ import socket
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from evalhub.core.cli import seconds
 from metrics.weights import WeightsFetchError, fetch_all_weights
 
 
@@ -10,7 +11,7 @@ class Command(BaseCommand):
             "the libraries' own caches. Needs internet access; fails fast without it.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--timeout", type=float, default=30,
+        parser.add_argument("--timeout", type=seconds, default=30,
                             help="seconds a connection may stay silent (default 30)")
 
     def handle(self, *args, **options) -> None:

@@ -1,7 +1,13 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from evalhub.core.cli import get_project, parse_key_values, reports_domain_errors, wait_until
+from evalhub.core.cli import (
+    get_project,
+    parse_key_values,
+    reports_domain_errors,
+    seconds,
+    wait_until,
+)
 from evalhub.core.errors import EvalHubError
 from evalhub.generation.plan import parse_seeds
 from evalhub.generation.services import generation_launch
@@ -20,7 +26,7 @@ class Command(BaseCommand):
                             help="generator parameter KEY=VALUE (JSON values), repeatable")
         parser.add_argument("--wait", action="store_true",
                             help="wait until the workers have finished the run")
-        parser.add_argument("--timeout", type=float, default=3600,
+        parser.add_argument("--timeout", type=seconds, default=3600,
                             help="seconds --wait waits (default 3600)")
 
     @reports_domain_errors

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from evalhub.campaigns.cli import get_campaign
 from evalhub.campaigns.models import Criterion
 from evalhub.core.cli import model_text, reports_domain_errors
 from evalhub.leaderboards.filters import parse_ab, parse_filters
 from evalhub.leaderboards.fingerprint import changes_since
+from evalhub.leaderboards.results import ABTestError
 from evalhub.leaderboards.selectors import ab_test
 from evalhub.leaderboards.services import leaderboard_get
 from evalhub.leaderboards.text import leaderboard_table
@@ -52,6 +53,8 @@ class Command(BaseCommand):
         board = snapshot.result
         last_updated = snapshot.computed_at.isoformat()
         test = ab_test(board=board, run_a=ab[0], run_b=ab[1]) if ab is not None else None
+        if isinstance(test, ABTestError):  # asked for and impossible: an error, not a footnote
+            raise CommandError(f"--ab: {test.error}.")
         if options["json"]:
             # The same document as GET /api/v1/campaigns/<id>/leaderboard/.
             payload = {**board.to_json(), "last_updated": last_updated, "stale": stale}
