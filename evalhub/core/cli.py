@@ -105,8 +105,15 @@ def get_by_name(model: type[Model], *, what: str, **lookup: Any) -> Any:
     try:
         return model.objects.get(**lookup)
     except model.DoesNotExist as exc:
-        shown = ", ".join(f"{k}={v}" for k, v in lookup.items())
-        raise CommandError(f"No {what} with {shown}.") from exc
+        # "No checkpoint named 'nope' (model 'sdxl', project 'Demo')", not ORM lookups.
+        def label(key: str) -> str:
+            parts = key.split("__")
+            return (parts[:-1] if len(parts) > 1 and parts[-1] in ("name", "slug")
+                    else parts)[-1].replace("_", " ")
+
+        named = f" named {lookup['name']!r}" if "name" in lookup else ""
+        scope = ", ".join(f"{label(k)} {str(v)!r}" for k, v in lookup.items() if k != "name")
+        raise CommandError(f"No {what}{named}" + (f" ({scope})" if scope else "") + ".") from exc
 
 
 def parse_key_values(pairs: list[str], *, flag: str) -> dict[str, Any]:

@@ -89,7 +89,7 @@ def test_a_campaign_over_a_run_still_generating_says_it_waits_for_that_run(world
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--runs", "no-such-run", "RUN0"], "No run with"),
+    (["--runs", "no-such-run", "RUN0"], "No run named .no-such-run."),
     (["--runs", "RUN0"], "at least two runs"),
     (["--runs", "RUN0", "RUN1", "--lease-seconds", "5"], "lease_seconds must be between"),
     (["--runs", "RUN0", "RUN1", "--min-lpips-distance", "-1"], "min_lpips_distance"),

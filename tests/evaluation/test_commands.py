@@ -39,7 +39,7 @@ def test_compute_metrics_queues_a_job_and_reports_bad_input():
     job = MetricJob.objects.get(run=run)
     assert job.metrics == ["clip_score", "lpips_diversity"] and job.status == "queued"
     assert "queued on the gpu queue" in out.getvalue()
-    with pytest.raises(CommandError, match="No run with"):
+    with pytest.raises(CommandError, match=r"No run named 'nope' \(project '"):
         call_command("compute_metrics", "--project", run.project.slug, "--run", "nope")
     with pytest.raises(CommandError, match="choose a reference set"):
         call_command("compute_metrics", "--project", run.project.slug, "--run", run.name,

@@ -49,7 +49,8 @@ def test_a_missing_run_without_what_creates_it_is_a_clear_error(catalog, tmp_pat
     project, _, _ = catalog
     with pytest.raises(CommandError, match="pass --model, --checkpoint and --prompt-set"):
         call_command("import_images", str(tmp_path), "--project", project.slug, "--run", "nope")
-    with pytest.raises(CommandError, match="No checkpoint with"):
+    with pytest.raises(CommandError,
+                       match=r"No checkpoint named 'step-9' \(project '.*', model 'sdxl'\)"):
         call_command("generate", "--project", project.slug, "--run", "g", "--model", "sdxl",
                      "--checkpoint", "step-9", "--prompt-set", "shapes")
 
