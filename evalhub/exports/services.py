@@ -148,6 +148,14 @@ class Exporter:
         summary.rows = writer.rows
         ctx.annotators.discard(None)
         summary.annotators = len(ctx.annotators)
+        if self.options.aggregate == "pair":
+            # Rows by pair name no annotator: count those whose votes the pairs pool (before
+            # the agreement filter).
+            from evalhub.exports.selectors import export_queryset
+
+            summary.annotators = (export_queryset(campaign=self.campaign, options=self.options)
+                                  .filter(annotator_id__isnull=False)
+                                  .values("annotator_id").distinct().count())
         summary.images = len(ctx.referenced) - len(ctx.videos)
         summary.videos = len(ctx.videos)
         summary.message = EMPTY_MESSAGE if summary.rows == 0 else ""

@@ -106,7 +106,9 @@ def test_pair_aggregation_majority_and_agreement(world, tmp_path):
     world.vote(t2, u0, "b")
     world.vote(t2, u1, "b")
 
-    path, _ = export(world, tmp_path, "pickapic-parquet", aggregate="pair", image_bytes=False)
+    path, summary = export(world, tmp_path, "pickapic-parquet", aggregate="pair",
+                           image_bytes=False)
+    assert summary.annotators == 3  # whose votes the pairs pool, though rows name none
     frame = read(path, "pickapic-parquet").set_index("task_id")
     assert len(frame) == 3
     assert (frame.loc[t0.pk, "label_0"], frame.loc[t0.pk, "votes"]) == (1.0, 3)
