@@ -96,7 +96,10 @@ def metric_judges_run(*, campaign: Campaign, metric: str = "clip_score",
     eps = spec.epsilon if epsilon is None else float(epsilon)
     if eps < 0:
         raise EvalHubError("epsilon must be >= 0.")
-    report = MetricJudgeReport(metric=metric, criteria=list(spec.criteria), epsilon=eps)
+    # Only the questions the campaign asks (every campaign asks "overall"): a judgment on
+    # another would add a criterion its leaderboard and exports never asked annotators.
+    criteria = [c for c in spec.criteria if c in campaign.criteria]
+    report = MetricJudgeReport(metric=metric, criteria=criteria, epsilon=eps)
     tasks = list(ComparisonTask.objects.filter(campaign=campaign, is_gold=False)
                  .values_list("id", "image_a_id", "image_b_id"))
     report.tasks = len(tasks)
@@ -120,7 +123,7 @@ def metric_judges_run(*, campaign: Campaign, metric: str = "clip_score",
         report.calibrated = report.calibrated and calibrated
         outcome = metric_outcome(value_a=value_a.value, value_b=value_b.value,
                                  higher_is_better=spec.higher_is_better, epsilon=eps)
-        for criterion in spec.criteria:
+        for criterion in criteria:
             found = existing.get((task_id, criterion))
             if found is None:
                 to_create.append(Judgment(

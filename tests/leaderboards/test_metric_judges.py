@@ -14,8 +14,9 @@ from tests.leaderboards.helpers import cast, set_image_metric
 pytestmark = pytest.mark.django_db
 
 
-def _scored_world(*, calibrated=True, scores=(30.0, 20.0, 10.0)):
-    world = build_campaign(runs=3, prompts=4, annotators=3, criteria=["overall", "alignment"],
+def _scored_world(*, calibrated=True, scores=(30.0, 20.0, 10.0),
+                  criteria=("overall", "alignment")):
+    world = build_campaign(runs=3, prompts=4, annotators=3, criteria=list(criteria),
                            run_names=["high", "mid", "low"])
     for run, score in zip(world.runs, scores, strict=True):
         for k, image in enumerate(Image.objects.filter(run=run).order_by("id")):
@@ -46,6 +47,14 @@ def test_metric_judges_cast_one_judgment_per_task_and_criterion_and_are_idempote
     assert Judgment.objects.filter(judge_kind="metric").count() == 2 * tasks
     # Human vote counters used for serving are untouched.
     assert not ComparisonTask.objects.filter(judgments_count__gt=0).exists()
+
+
+def test_metric_judges_answer_only_the_questions_the_campaign_asks():
+    world = _scored_world(criteria=("overall",))
+    report = metric_judges_run(campaign=world.campaign, metric="clip_score")
+    assert report.criteria == ["overall"]
+    assert set(Judgment.objects.filter(campaign=world.campaign).values_list(
+        "criterion", flat=True)) == {"overall"}
 
 
 def test_changed_scores_update_outcomes_and_missing_scores_skip_tasks():
