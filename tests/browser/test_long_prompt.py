@@ -33,14 +33,15 @@ def test_a_long_prompt_shows_that_it_goes_on_until_read_to_its_end(context, view
     if _prompt(page)["text"] != LONG:  # the short prompt came first: vote it away
         page.keyboard.press("1")
         shown_lease(page, other_than=lease)
-    page.wait_for_function("document.querySelector('#rate-prompt').classList.contains('clipped')")
+    page.wait_for_function(
+        "() => document.querySelector('#rate-prompt').classList.contains('clipped')")
     shown = _prompt(page)
     assert shown["text"] == LONG and shown["hidden"] > 0
     assert "read-to-end" not in shown["classes"]
 
     page.eval_on_selector("#rate-prompt", "p => p.scrollTo(0, p.scrollHeight)")
     page.wait_for_function(
-        "document.querySelector('#rate-prompt').classList.contains('read-to-end')")
+        "() => document.querySelector('#rate-prompt').classList.contains('read-to-end')")
 
     page.keyboard.press("2")  # the short prompt: nothing marked
     page.wait_for_function(
