@@ -70,6 +70,7 @@ const state = {
   prefetchRetry: 0,
   prefetchTimer: null,
   done: null, // server's "nothing left" message
+  notOpen: false, // the campaign answered paused or closed: the page stops (until a reload)
   preparing: null, // {done, total} while the campaign's large images are being prepared
   dismissed: new Set(), // leases skipped or reported here: never shown again, even if the
   // server has not processed the skip yet (it would hand the lease back as "held")
@@ -381,10 +382,12 @@ async function leaseNext() {
 
 /** Keep one task ready behind the current one. */
 function prefetch() {
+  if (state.notOpen) return null; // paused or closed: nothing is served until a reload
   if (state.prefetching || state.upcoming.length > 0) return state.prefetching;
   state.prefetching = (async () => {
     const result = await leaseNext();
     state.prefetching = null;
+    if (state.notOpen) return null; // leased before the refusal came back: not shown
     if (result && result.lease) {
       notPreparing();
       if (!knownLeases().includes(result.lease)) state.upcoming.push(result);
@@ -431,6 +434,7 @@ function advance() {
 }
 
 async function advanceOnce() {
+  if (state.notOpen) return;
   state.upcoming = state.upcoming.filter(notExpired);
   let task = state.upcoming.shift();
   if (!task) {
@@ -438,6 +442,7 @@ async function advanceOnce() {
     setInput("loading");
     const result = state.prefetching ? await state.prefetching : await leaseNext();
     task = state.upcoming.shift() || (result && result.lease ? result : null);
+    if (state.notOpen) return; // the campaign was found paused or closed meanwhile
     if (!task) {
       if (result && result.preparing) {
         showPreparing(result.preparing, result.detail);
