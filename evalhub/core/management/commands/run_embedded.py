@@ -20,9 +20,12 @@ class Command(BaseCommand):
     help = "Migrate, seed the demo, then run gunicorn and a Celery worker until interrupted."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--no-demo", action="store_true")
+        parser.add_argument("--host", default="127.0.0.1",
+                            help="address to listen on (default 127.0.0.1)")
+        parser.add_argument("--port", type=int, default=8000,
+                            help="port to listen on (default 8000)")
+        parser.add_argument("--no-demo", action="store_true",
+                            help="do not seed the demo project and its users")
 
     def handle(self, *args, **options) -> None:
         call_command("migrate", interactive=False, verbosity=0)

@@ -41,10 +41,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("campaign", type=int, help="campaign id")
-        parser.add_argument("--format", required=True, choices=FORMATS)
+        parser.add_argument("--format", required=True, choices=FORMATS,
+                            help="dpo-jsonl, pickapic-parquet, raw-csv or raw-parquet "
+                                 "(docs/exports.md)")
         parser.add_argument("--output", required=True, type=Path,
                             help="data file, zip file (--bundle zip) or folder (--bundle folder)")
-        parser.add_argument("--overwrite", action="store_true")
+        parser.add_argument("--overwrite", action="store_true",
+                            help="replace --output if it exists (else refused)")
         parser.add_argument("--bundle", choices=BUNDLES,
                             help="also write the referenced images and a README.md card")
         parser.add_argument("--card", type=Path, help="write the README.md card here too")
@@ -79,7 +82,8 @@ class Command(BaseCommand):
                             help="pickapic-parquet: jpg_0/jpg_1 hold references, not bytes")
         parser.add_argument("--base-url", default="", type=text_argument(2000),
                             help="image references become <base-url>/images/<sha256>.<ext>")
-        parser.add_argument("--batch-size", type=int, default=10_000)
+        parser.add_argument("--batch-size", type=int, default=10_000,
+                            help="votes read and written at a time (default 10000)")
 
     @reports_domain_errors
     def handle(self, *args, **opts) -> None:

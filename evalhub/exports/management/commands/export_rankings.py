@@ -22,7 +22,8 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=KWISE_FORMATS, default=KWISE_RAW,
                             help=f"default {KWISE_RAW}")
         parser.add_argument("--output", required=True, type=Path, help="JSON Lines file")
-        parser.add_argument("--overwrite", action="store_true")
+        parser.add_argument("--overwrite", action="store_true",
+                            help="replace --output if it exists (else refused)")
         parser.add_argument("--include-excluded", action="store_true",
                             help="keep annotators excluded by quality control")
 

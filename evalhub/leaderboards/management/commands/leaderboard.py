@@ -23,7 +23,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("campaign_id", type=int, help="campaign id")
-        parser.add_argument("--criterion", default=Criterion.OVERALL, choices=Criterion.values)
+        parser.add_argument("--criterion", default=Criterion.OVERALL, choices=Criterion.values,
+                            help="the question whose votes are ranked (default overall)")
         parser.add_argument("--json", action="store_true", help="print the full JSON payload")
         parser.add_argument("--category", default="", type=model_text(Prompt, "category"),
                             help="only votes on prompts of this category")

@@ -18,10 +18,14 @@ class Command(BaseCommand):
             "below epsilon); idempotent. Then refresh the campaign's leaderboards.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("campaign_id", type=int)
-        parser.add_argument("--metric", default="clip_score", choices=sorted(JUDGE_METRICS))
+        parser.add_argument("campaign_id", type=int, help="campaign id")
+        parser.add_argument("--metric", default="clip_score", choices=sorted(JUDGE_METRICS),
+                            help="the per-image metric that judges each pair (default "
+                                 "clip_score)")
         parser.add_argument("--epsilon", type=float, default=None,
-                            help="score difference below which the pair is a tie")
+                            help="score difference below which the pair is a tie (default: "
+                                 "the metric's, "
+                                 f"{JUDGE_METRICS['clip_score'].epsilon} for clip_score)")
 
     @reports_domain_errors
     def handle(self, *args, **options) -> None:

@@ -14,12 +14,14 @@ class Command(BaseCommand):
     help = "Create a prompt set from a CSV, JSONL or text file (all prompts, or none)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("file", type=Path)
+        parser.add_argument("file", type=Path,
+                            help="prompt file: CSV (a text column), JSON Lines or plain text")
         parser.add_argument("--project", required=True, help="project slug")
         parser.add_argument("--name", help="prompt set name (default: the file name)",
                             type=model_text(PromptSet, "name"))
-        parser.add_argument("--format", choices=FORMATS)
-        parser.add_argument("--description", default="",
+        parser.add_argument("--format", choices=FORMATS,
+                            help="the file's format (default: from its extension)")
+        parser.add_argument("--description", default="", help="what the prompt set is for",
                             type=model_text(PromptSet, "description"))
         parser.add_argument("--images", type=Path, help="folder or zip with source images")
 

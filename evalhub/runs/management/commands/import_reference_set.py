@@ -19,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--project", required=True, help="project slug")
         parser.add_argument("--name", required=True, help="reference set name",
                             type=model_text(ReferenceSet, "name"))
-        parser.add_argument("--description", default="",
+        parser.add_argument("--description", default="", help="where the real images come from",
                             type=model_text(ReferenceSet, "description"))
 
     @reports_domain_errors
