@@ -38,6 +38,7 @@ from evalhub.projects.models import Project
 from evalhub.projects.permissions import require_project_role
 from evalhub.projects.references import ScopedModelSerializer, ScopedPrimaryKeyRelatedField
 from evalhub.runs.models import GenerationRun, Image
+from evalhub.workspace.deletion import DeletionRules
 
 
 class CampaignSerializer(ScopedModelSerializer):
@@ -159,10 +160,15 @@ class GoldAnswerSerializer(serializers.Serializer):
     task = serializers.IntegerField()
 
 
-class CampaignViewSet(ProjectScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                      mixins.CreateModelMixin, viewsets.GenericViewSet):
+class CampaignViewSet(DeletionRules, ProjectScopedMixin, mixins.ListModelMixin,
+                      mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                      mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Campaigns; ``DELETE`` as the campaigns page deletes (workspace/deletion.py: never one
+    holding human votes, nor one being built), e.g. a failed build that holds its name."""
+
     serializer_class = CampaignSerializer
     filterset_fields = ["project", "status"]
+    deletion_kind = "campaign"
 
     def base_queryset(self) -> QuerySet[Campaign]:
         return Campaign.objects.prefetch_related("runs", "annotators").order_by("-id")

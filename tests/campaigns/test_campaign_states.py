@@ -113,3 +113,30 @@ def test_a_campaign_listing_a_run_twice_or_an_overlong_category_is_refused(api):
         "prompt_category": "c" * 101}, format="json")
     assert long.status_code == 400 and "prompt_category" in long.json()
     assert world.campaign.project.campaigns.count() == 1
+
+
+def test_a_failed_campaign_is_deleted_through_the_api_and_frees_its_name(api):
+    # A build that failed ("no images on common prompts") holds the campaign's name; the
+    # campaigns page could delete it, the API could not.
+    world = build_campaign(prompts=2)
+    world.campaign.status = CampaignStatus.FAILED
+    world.campaign.save(update_fields=["status"])
+    url = _campaign_url(world)
+    api.force_login(world.annotators[0])
+    assert api.delete(url).status_code == 404  # annotators do not see campaigns here
+    api.force_login(world.scientist)
+    assert api.delete(url).status_code == 204
+    assert not type(world.campaign).objects.filter(project=world.campaign.project,
+                                                   name=world.campaign.name).exists()
+
+
+def test_a_campaign_holding_human_votes_is_never_deleted(api):
+    world = build_campaign(prompts=2)
+    api.force_login(world.annotators[0])
+    task = api.post(_rate_url(world, "next/"), {}, format="json").json()
+    api.post(_rate_url(world, "votes/"), {"client_id": str(uuid.uuid4()), "lease": task["lease"],
+                                          "answers": {"overall": "left"}}, format="json")
+    api.force_login(world.scientist)
+    refused = api.delete(_campaign_url(world))
+    assert refused.status_code == 409 and "Close the campaign instead" in refused.json()["detail"]
+    assert Judgment.objects.filter(campaign=world.campaign).count() == 1
