@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T", int, float)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -32,24 +36,22 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfiguredEnv(f"{name}={value!r} is not a boolean (use 1/0, true/false)")
 
 
-def env_int(name: str, default: int) -> int:
+def _env_number(name: str, default: T, parse: Callable[[str], T], noun: str) -> T:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
     try:
-        return int(value)
+        return parse(value)
     except ValueError as exc:
-        raise ImproperlyConfiguredEnv(f"{name}={value!r} is not an integer") from exc
+        raise ImproperlyConfiguredEnv(f"{name}={value!r} is not {noun}") from exc
+
+
+def env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int, "an integer")
 
 
 def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise ImproperlyConfiguredEnv(f"{name}={value!r} is not a number") from exc
+    return _env_number(name, default, float, "a number")
 
 
 RATE_PERIODS = ("s", "sec", "m", "min", "h", "hour", "d", "day")
