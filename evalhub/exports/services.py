@@ -29,9 +29,14 @@ from evalhub.campaigns.models import Campaign
 from evalhub.core.errors import EvalHubError
 from evalhub.exports.card import CARD_MARKER, dataset_card
 from evalhub.exports.formats import FormatWriter, RowContext
-from evalhub.exports.kwise import kwise_jsonl
+from evalhub.exports.kwise import kwise_jsonl, rankings_export_check
 from evalhub.exports.options import DATA_FILE_NAMES, ExportOptions
-from evalhub.exports.selectors import annotator_usernames, judgment_batches, run_infos
+from evalhub.exports.selectors import (
+    annotator_usernames,
+    export_queryset,
+    judgment_batches,
+    run_infos,
+)
 from evalhub.leaderboards.quality_snapshot import current_reliability
 
 EMPTY_MESSAGE = "No judgments match these filters; the file is empty but has the full schema."
@@ -147,15 +152,14 @@ class Exporter:
         summary.votes = round(votes)
         summary.rows = writer.rows
         ctx.annotators.discard(None)
-        summary.annotators = len(ctx.annotators)
         if self.options.aggregate == "pair":
             # Rows by pair name no annotator: count those whose votes the pairs pool (before
             # the agreement filter).
-            from evalhub.exports.selectors import export_queryset
-
             summary.annotators = (export_queryset(campaign=self.campaign, options=self.options)
                                   .filter(annotator_id__isnull=False)
                                   .values("annotator_id").distinct().count())
+        else:
+            summary.annotators = len(ctx.annotators)
         summary.images = len(ctx.referenced) - len(ctx.videos)
         summary.videos = len(ctx.videos)
         summary.message = EMPTY_MESSAGE if summary.rows == 0 else ""
@@ -298,8 +302,6 @@ def rankings_to_path(*, campaign: Campaign, kind: str, output: Path, overwrite: 
     """Write a best-of-K campaign's rankings export (:func:`evalhub.exports.kwise.kwise_jsonl`,
     ``kind`` raw or dpo) to the file ``output``, as :func:`export_to_path` writes files.
     Returns the number of rows."""
-    from evalhub.exports.kwise import rankings_export_check
-
     rankings_export_check(campaign)
     output = Path(output)
     _refuse_existing(output, overwrite=overwrite)
