@@ -123,15 +123,14 @@ function renderProgress() {
   const mine = state.progress.my_votes + pending;
   // "remaining" counts the campaign's judgments still needed from anyone: once nothing is
   // left for this annotator it would read as work still to do here.
-  const remaining = state.done && !state.notOpen ? 0
-    : Math.max(0, state.progress.remaining - pending);
+  const finished = state.done && !state.notOpen; // not open: nothing done, only paused
+  const remaining = finished ? 0 : Math.max(0, state.progress.remaining - pending);
   const votes = `${mine} vote${mine === 1 ? "" : "s"} by you`;
-  const remainingText = state.notOpen ? "campaign not open" : `${remaining} remaining`;
-  $("#rate-count").textContent = state.done && !state.notOpen ? `${votes} · finished`
-    : `${votes} · ${remainingText}`;
+  $("#rate-count").textContent = `${votes} · ${finished ? "finished"
+    : state.notOpen ? "campaign not open" : `${remaining} remaining`}`;
   const bar = $("#rate-bar");
   bar.max = mine + (state.notOpen ? state.progress.remaining : remaining) || 1;
-  bar.value = state.done && !state.notOpen ? bar.max : mine;
+  bar.value = finished ? bar.max : mine;
 }
 
 /** "ready" (drawn: every action), "loading" (no action but undo) or "broken" (a pane failed:
@@ -285,7 +284,6 @@ function prepareNext() {
  * rated until it reopens); anything else is said and rating goes on. */
 function refused(data, message) {
   if (data && data.code === NOT_OPEN) {
-    state.upcoming = [];
     showDone(data.detail, NOT_OPEN);
   } else {
     announce(message);

@@ -15,15 +15,15 @@ export class PairAnswers {
   constructor(app, criteria) {
     this.rows = [...app.querySelectorAll(".criterion")];
     this.criteria = criteria;
-    this.answers = {}; // criterion -> answer for the task on screen
-    this.order = []; // the criteria answered, in the order they were answered
+    // criterion -> answer for the task on screen, in the order answered (a key answered
+    // again moves to the end): undo takes back the last one.
+    this.answers = {};
   }
 
   /** A new task on screen: nothing answered. The buttons' disabled state is the page's to
    * set (render): in the keypress that shows a prefetched pair nothing else is restyled. */
   reset() {
     this.answers = {};
-    this.order = [];
     this.renderChoices();
   }
 
@@ -43,8 +43,8 @@ export class PairAnswers {
   take({ value, criterion }) {
     const { criteria } = this;
     const key = criterion || criteria.find((c) => !this.answers[c]) || criteria[criteria.length - 1];
+    delete this.answers[key];
     this.answers[key] = value;
-    this.order = [...this.order.filter((c) => c !== key), key];
     return criteria.every((c) => this.answers[c]);
   }
 
@@ -56,7 +56,7 @@ export class PairAnswers {
   /** Take back the last answer of a vote in progress (a pair asked several questions);
    * false when nothing is answered yet: undo is then the last vote's. */
   undo() {
-    const last = this.order.pop();
+    const last = Object.keys(this.answers).pop();
     if (last === undefined) return false;
     delete this.answers[last];
     return true;
