@@ -54,7 +54,12 @@ def env_float(name: str, default: float) -> float:
     return _env_number(name, default, float, "a number")
 
 
-RATE_PERIODS = ("s", "sec", "m", "min", "h", "hour", "d", "day")
+# DRF reads a period by its first letter only, so "60/month" would mean 60 a minute: the words
+# of the four periods it knows are accepted, anything else refused.
+RATE_PERIODS = (
+    "s", "sec", "second", "seconds", "m", "min", "minute", "minutes",
+    "h", "hr", "hour", "hours", "d", "day", "days",
+)
 
 
 def env_rate(name: str, default: str) -> str | None:
@@ -65,11 +70,12 @@ def env_rate(name: str, default: str) -> str | None:
     if not value:
         return None
     count, _, period = value.partition("/")
-    if not (count.strip().isdigit() and period.strip() in RATE_PERIODS):
+    period = period.strip().lower()
+    if not (count.strip().isdigit() and period in RATE_PERIODS):
         raise ImproperlyConfiguredEnv(
-            f"{name}={value!r} is not a rate: write N/sec, N/min, N/hour or N/day (or leave it "
-            "empty for no limit)")
-    return f"{int(count)}/{period.strip()}"
+            f"{name}={value!r} is not a rate: write N/sec, N/min, N/hour or N/day (or the "
+            "words second, minute, hour, day; or leave it empty for no limit)")
+    return f"{int(count)}/{period}"
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

@@ -165,7 +165,7 @@ class JobStatus(models.TextChoices):
     RUNNING = "running"
     FINALIZING = "finalizing"
     COMPLETED = "completed"
-    PARTIAL = "partial", "completed, some metrics failed"
+    PARTIAL = "partial", "Completed, some metrics failed"
     FAILED = "failed"
 
 

@@ -26,9 +26,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 RUN_NAMES = ["run-nebula-alpha", "run-nebula-beta", "run-nebula-gamma", "run-nebula-delta"]
 
 
-def _world(**kwargs):
+def _world(prompts: int = 6, **kwargs):
     return build_campaign(
-        runs=4, prompts=6, annotators=1, run_names=RUN_NAMES, model_name=SECRET_NAMES[0],
+        runs=4, prompts=prompts, annotators=1, run_names=RUN_NAMES, model_name=SECRET_NAMES[0],
         checkpoint_names=[f"{SECRET_NAMES[1]}{i}" for i in range(4)],
         prompt_text=lambda i: f"a white shape on a coloured background, variant {i}",
         image_bytes=lambda p, r: picture(p * 4 + r, (512 + 64 * r, 512)),
@@ -165,6 +165,21 @@ def test_rank_all_by_successive_picks_with_undo_of_a_pick(context, errors):
     assert judgments[third].ranking == _canonical(third, [2, 0, 3, 1])
     assert Judgment.objects.filter(lease_id=third).count() == 1
     assert [e for e in errors if "net::ERR_FAILED" not in e] == []
+
+
+def test_a_finished_grid_asks_nothing_more_but_can_undo(context, errors):
+    world = _world(prompts=1)
+    page = context.new_page()
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    shown_lease(page)
+    assert page.is_visible("#grid-question") and page.is_visible("#skip-btn")
+    page.keyboard.press("2")
+    page.wait_for_function("() => document.querySelector('#rate-app').dataset.done === '1'")
+    assert not page.is_visible("#grid-question") and not page.is_visible("#skip-btn")
+    assert page.is_enabled("#undo-btn")
+    wait_outbox_empty(page)
+    assert until(lambda: len(_live(world)) == 1)
+    assert errors == []
 
 
 def test_the_grid_zooms_every_image_together_and_opens_large_ones_as_tiles(context, errors):

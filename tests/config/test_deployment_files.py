@@ -65,6 +65,42 @@ def test_a_setting_that_would_fail_later_refuses_to_start(name, value, message):
     assert message in result.stderr
 
 
+@pytest.mark.parametrize(("value", "written"), [
+    ("60/min", "60/min"), ("60/minute", "60/minute"), ("5/ Hour", "5/hour"), ("100/days", "100/days"),
+])
+def test_a_rating_throttle_takes_the_words_drf_reads(monkeypatch, value, written):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    from evalhub.config.env import env_rate
+
+    monkeypatch.setenv("EVALHUB_RATING_THROTTLE", value)
+    rate = env_rate("EVALHUB_RATING_THROTTLE", "60/min")
+    assert rate == written
+    count = int(value.split("/")[0])
+    seconds = {"m": 60, "h": 3600, "d": 86400}[written.split("/")[1][0]]
+    assert SimpleRateThrottle.parse_rate(None, rate) == (count, seconds)
+
+
+def test_a_month_is_not_read_as_a_minute(monkeypatch):
+    # DRF reads the period by its first letter: "60/month" would throttle at 60 a minute.
+    from evalhub.config.env import ImproperlyConfiguredEnv, env_rate
+
+    monkeypatch.setenv("EVALHUB_RATING_THROTTLE", "60/month")
+    with pytest.raises(ImproperlyConfiguredEnv, match="is not a rate"):
+        env_rate("EVALHUB_RATING_THROTTLE", "60/min")
+
+
+def test_a_configuration_error_is_one_line_from_manage_py():
+    base = {k: v for k, v in os.environ.items() if k != "DEBUG"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=REPO_ROOT,
+        env={**base, "DEBUG": "1", "EVALHUB_RATING_THROTTLE": "60/fortnight"},
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("EvalHub configuration error: EVALHUB_RATING_THROTTLE=")
+    assert "Traceback" not in result.stderr
+
+
 def test_an_empty_rating_throttle_means_no_limit():
     result = subprocess.run(
         [sys.executable, "-c", "from evalhub.config import settings; "
