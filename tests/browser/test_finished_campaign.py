@@ -44,7 +44,8 @@ def test_a_finished_annotator_sees_done_here_and_on_the_home_page(context, error
     assert "remaining" not in text and "Waiting" not in text, text
     assert not page.locator(".answer-btn").first.is_visible()  # nothing left to answer
     assert not page.is_visible("#skip-btn")  # nor to skip
-    assert page.is_visible("#undo-btn") and page.is_enabled("#undo-btn")  # the last vote can come back
+    # The last vote can still come back.
+    assert page.is_visible("#undo-btn") and page.is_enabled("#undo-btn")
 
     # A reload finds nothing either: the same finished page at once.
     page.reload()

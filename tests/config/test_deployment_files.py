@@ -66,7 +66,8 @@ def test_a_setting_that_would_fail_later_refuses_to_start(name, value, message):
 
 
 @pytest.mark.parametrize(("value", "written"), [
-    ("60/min", "60/min"), ("60/minute", "60/minute"), ("5/ Hour", "5/hour"), ("100/days", "100/days"),
+    ("60/min", "60/min"), ("60/minute", "60/minute"), ("5/ Hour", "5/hour"),
+    ("100/days", "100/days"),
 ])
 def test_a_rating_throttle_takes_the_words_drf_reads(monkeypatch, value, written):
     from rest_framework.throttling import SimpleRateThrottle
