@@ -33,6 +33,7 @@ from evalhub.campaigns.services import (
     members_named,
 )
 from evalhub.core.limits import MAX_TEXT_CHARS
+from evalhub.core.serializers import RejectUnknownFields
 from evalhub.projects.api_base import ProjectScopedMixin
 from evalhub.projects.models import Project
 from evalhub.projects.permissions import require_project_role
@@ -61,7 +62,7 @@ class CampaignSerializer(ScopedModelSerializer):
         return campaign_progress(campaign=campaign)
 
 
-class CampaignCreateSerializer(serializers.Serializer):
+class CampaignCreateSerializer(RejectUnknownFields):
     project = ScopedPrimaryKeyRelatedField(queryset=Project.objects.all())
     name = serializers.CharField(max_length=200)
     runs = ScopedPrimaryKeyRelatedField(queryset=GenerationRun.objects.all(), many=True)
@@ -93,19 +94,19 @@ class CampaignCreateSerializer(serializers.Serializer):
         default=False, help_text="Best of K: rank all k images by successive picks.")
 
 
-class AnnotatorsSerializer(serializers.Serializer):
+class AnnotatorsSerializer(RejectUnknownFields):
     annotators = serializers.ListField(
         child=serializers.CharField(max_length=150), max_length=10_000,
         help_text="Usernames of the project's members who may rate it; empty: every member.")
 
 
-class GoldInputSerializer(serializers.Serializer):
+class GoldInputSerializer(RejectUnknownFields):
     image_a = ScopedPrimaryKeyRelatedField(queryset=Image.objects.all())
     image_b = ScopedPrimaryKeyRelatedField(queryset=Image.objects.all())
     answer = serializers.ChoiceField(choices=["a", "b", "tie"])
 
 
-class ExcludeInputSerializer(serializers.Serializer):
+class ExcludeInputSerializer(RejectUnknownFields):
     annotator = serializers.IntegerField(help_text="User id of a member of the campaign's project.")
     excluded = serializers.BooleanField(default=True)
     note = serializers.CharField(required=False, allow_blank=True, default="",

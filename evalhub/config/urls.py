@@ -11,6 +11,8 @@ from evalhub.core.converters import IdConverter
 # Registered before any URLconf that uses it is imported (by include() below).
 register_converter(IdConverter, "id")
 
+handler404 = "evalhub.core.api_errors.page_not_found"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -27,6 +27,8 @@ from django.core.exceptions import (
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import JSONParser
@@ -107,3 +109,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": "The request is nested too deeply."},
                         status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The URLconf's 404 (``handler404``). A path under /api/ that no route matches (an unknown
+    endpoint, an id that cannot be an id) answers JSON like the API's own 404s, so a client
+    never has to parse the HTML page; every other path gets the site's 404 page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found: no API endpoint or object at this path.",
+                             "code": "not_found"}, status=status.HTTP_404_NOT_FOUND)
+    return defaults.page_not_found(request, exception)

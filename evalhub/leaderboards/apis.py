@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evalhub.core.queueing import enqueue_on_commit
+from evalhub.core.serializers import RejectUnknownFields
 from evalhub.leaderboards.access import campaign_for_science
 from evalhub.leaderboards.filters import parse_ab, parse_filters
 from evalhub.leaderboards.selectors import ab_test
@@ -49,7 +50,7 @@ class LeaderboardApi(APIView):
         return Response(body)
 
 
-class MetricJudgesInputSerializer(serializers.Serializer):
+class MetricJudgesInputSerializer(RejectUnknownFields):
     metric = serializers.CharField(default="clip_score", max_length=90,
                                    help_text=f"one of {sorted(JUDGE_METRICS)}")
 

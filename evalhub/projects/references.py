@@ -21,6 +21,7 @@ from rest_framework import serializers
 
 from evalhub.core.errors import EvalHubError
 from evalhub.core.limits import MAX_TEXT_CHARS
+from evalhub.core.serializers import RejectUnknownFields
 from evalhub.projects.models import Role
 
 # "app_label.Model" -> path from the model to its project id (labels, so that this module
@@ -103,7 +104,7 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         return visible_to(getattr(request, "user", None), super().get_queryset())
 
 
-class ScopedModelSerializer(serializers.ModelSerializer):
+class ScopedModelSerializer(RejectUnknownFields, serializers.ModelSerializer):
     """ModelSerializer whose generated relation fields are scoped to the caller's projects,
     and whose text fields without a column length (``TextField``) accept at most
     ``MAX_TEXT_CHARS`` characters (evalhub/core/limits.py)."""

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from evalhub.blobs.sources import open_source
 from evalhub.core.limits import MAX_TEXT_CHARS
+from evalhub.core.serializers import RejectUnknownFields
 from evalhub.core.uploads import uploaded_file_path
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
 from evalhub.projects.models import Project
@@ -57,7 +58,7 @@ class PromptSerializer(ScopedModelSerializer):
         read_only_fields = fields
 
 
-class PromptSetImportSerializer(serializers.Serializer):
+class PromptSetImportSerializer(RejectUnknownFields):
     project = ScopedPrimaryKeyRelatedField(queryset=Project.objects.all())
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, default="", allow_blank=True,

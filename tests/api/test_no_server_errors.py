@@ -46,6 +46,22 @@ def test_ids_that_cannot_be_ids_are_404(api, world, path):
     api.force_login(world.scientist)
     response = api.get(path) if "next" not in path else api.post(path, {}, format="json")
     assert response.status_code == 404
+    if path.startswith("/api/"):  # an API client gets JSON, as for an object that is not there
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["code"] == "not_found"
+    else:
+        assert "Nothing here" in response.content.decode()
+
+
+def test_an_unknown_api_endpoint_answers_json(api, world):
+    api.force_login(world.scientist)
+    for path in ("/api/", "/api/v1/", "/api/v1/no-such-thing/", "/api/v2/runs/"):
+        response = api.get(path)
+        if response.status_code == 200:  # the API root lists the endpoints
+            assert path == "/api/v1/"
+            continue
+        assert response.status_code == 404, path
+        assert response.json()["detail"].startswith("Not found"), path
 
 
 def test_a_lease_id_that_is_not_a_uuid_is_404(api, world):

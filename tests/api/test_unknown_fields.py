@@ -1,0 +1,49 @@
+"""A body key that names no field is refused with the fields the endpoint takes, instead of
+being dropped: a typo must not create an object with a default the client did not ask for."""
+
+import pytest
+
+from tests.builders import build_campaign
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world():
+    return build_campaign(prompts=2)
+
+
+def test_a_misspelt_campaign_field_creates_nothing(api, world):
+    api.force_login(world.scientist)
+    project = world.campaign.project
+    response = api.post("/api/v1/campaigns/", {
+        "project": project.pk, "name": "typo", "runs": [run.pk for run in world.runs],
+        "judgments_per_pairs": 5}, format="json")
+    assert response.status_code == 400
+    message = response.json()["judgments_per_pairs"][0]
+    assert "Unknown field" in message and "judgments_per_pair" in message
+    assert not project.campaigns.filter(name="typo").exists()
+
+
+def test_a_model_write_with_an_unknown_key_changes_nothing(api, world):
+    api.force_login(world.scientist)
+    run = world.runs[0]
+    response = api.patch(f"/api/v1/runs/{run.pk}/", {"name": "renamed", "colour": "red"},
+                         format="json")
+    assert response.status_code == 400
+    assert list(response.json()) == ["colour"]
+    run.refresh_from_db()
+    assert run.name != "renamed"
+
+
+def test_a_body_sent_back_as_fetched_is_accepted(api, world):
+    # Read-only fields (id, created_at, status...) are fields: a fetched body, edited and sent
+    # back, still works; they are ignored as before.
+    api.force_login(world.scientist)
+    run = world.runs[0]
+    body = api.get(f"/api/v1/runs/{run.pk}/").json()
+    body["name"] = "renamed"
+    response = api.patch(f"/api/v1/runs/{run.pk}/", body, format="json")
+    assert response.status_code == 200, response.json()
+    run.refresh_from_db()
+    assert run.name == "renamed"
