@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -17,6 +18,20 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 class ImproperlyConfiguredEnv(RuntimeError):
     """Raised at start-up when the environment describes an unsafe or invalid deployment."""
+
+
+def _one_line_configuration_errors(kind: type[BaseException], exc: BaseException,
+                                   traceback: object, *, then: Callable = sys.excepthook) -> None:
+    # A setting the environment got wrong is the operator's to fix, and every process reads
+    # the settings at start (manage.py, the Celery worker, gunicorn's master): the message names
+    # the variable and what it accepts; a traceback through Django's start-up only hides it.
+    if isinstance(exc, ImproperlyConfiguredEnv):
+        sys.stderr.write(f"EvalHub configuration error: {exc}\n")
+    else:
+        then(kind, exc, traceback)
+
+
+sys.excepthook = _one_line_configuration_errors
 
 
 def env_str(name: str, default: str | None = None) -> str | None:
