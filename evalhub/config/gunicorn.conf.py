@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 
 wsgi_app = "evalhub.config.wsgi"
 bind = os.environ.get("EVALHUB_BIND", "0.0.0.0:8000")
@@ -35,3 +36,19 @@ def pre_fork(server, worker) -> None:
     Frozen, a full collection only walks what the worker allocated itself (3-25 ms).
     """
     gc.freeze()
+
+
+def on_starting(server) -> None:
+    """Give this server its own control socket (``gunicornc``), named after what it binds.
+
+    gunicorn's default is one path per user ($XDG_RUNTIME_DIR or ~/.gunicorn/gunicorn.ctl), so
+    a second server on the host (two `make run` checkouts, the bench beside a server) took over
+    the first one's socket. A path set explicitly (``--control-socket``) is kept.
+    """
+    from gunicorn.config import ControlSocket
+
+    if server.cfg.control_socket != ControlSocket.default:
+        return
+    label = re.sub(r"[^A-Za-z0-9]+", "-", "_".join(server.cfg.bind)).strip("-")
+    folder = os.path.dirname(ControlSocket.default)
+    server.cfg.set("control_socket", os.path.join(folder, f"evalhub-{label}.ctl"))
