@@ -13,6 +13,8 @@ import gc
 import os
 import re
 
+from evalhub.config.env import env_bool
+
 wsgi_app = "evalhub.config.wsgi"
 bind = os.environ.get("EVALHUB_BIND", "0.0.0.0:8000")
 
@@ -25,6 +27,25 @@ keepalive = 30
 
 # Load Django once in the master, so workers fork warm and share its memory.
 preload_app = True
+
+# With EVALHUB_LOG_JSON=1 gunicorn's own lines (start, workers booted and exiting, timeouts,
+# access lines) are JSON like every other line (docs/operations.md, "Logs"). Access lines go to
+# stdout as before; setting this also turns them on, which is what a JSON deployment wants.
+if env_bool("EVALHUB_LOG_JSON", default=False):
+    logconfig_dict = {
+        "root": {"level": "INFO", "handlers": []},
+        "formatters": {"json": {"()": "evalhub.core.logging.JsonFormatter"}},
+        "handlers": {
+            "stdout": {"class": "logging.StreamHandler", "formatter": "json",
+                       "stream": "ext://sys.stdout"},
+            "stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                       "stream": "ext://sys.stderr"},
+        },
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
+        },
+    }
 
 
 def pre_fork(server, worker) -> None:

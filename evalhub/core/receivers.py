@@ -21,6 +21,7 @@ from typing import Any
 
 from celery.signals import (
     before_task_publish,
+    celeryd_after_setup,
     setup_logging,
     task_failure,
     task_postrun,
@@ -92,8 +93,21 @@ def configure_worker_logging(loglevel: Any = None, **kwargs: Any) -> None:
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+    logging.captureWarnings(True)  # Python's warnings (Celery's as root, say) as log lines too
     if loglevel:
         logging.getLogger().setLevel(loglevel)
+
+
+def worker_started_line(sender: str, instance: Any, conf: Any = None, **kwargs: Any) -> None:
+    """Celery's ``celeryd_after_setup`` with JSON logs: the worker's start-up banner (ASCII
+    art and a configuration dump printed to stdout, the one non-JSON output left) becomes one
+    log line with what an operator reads from it."""
+    instance.quiet = True
+    queues = sorted(instance.app.amqp.queues.consume_from or ())
+    logging.getLogger("evalhub.worker").info(
+        "worker %s starting", sender,
+        extra={"hostname": sender, "queues": queues, "concurrency": instance.concurrency,
+               "pool": getattr(instance.pool_cls, "__module__", str(instance.pool_cls))})
 
 
 def serve_worker_metrics(**kwargs: Any) -> None:
@@ -136,3 +150,4 @@ def connect_task_receivers(*, json_logs: bool) -> None:
     worker_ready.connect(serve_worker_metrics, dispatch_uid="core.serve_worker_metrics")
     if json_logs:
         setup_logging.connect(configure_worker_logging, dispatch_uid="core.worker_logging")
+        celeryd_after_setup.connect(worker_started_line, dispatch_uid="core.worker_started")

@@ -11,7 +11,6 @@ import io
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -29,6 +28,7 @@ from evalhub.core.logging import ContextFilter, JsonFormatter, request_id_var
 from tests.builders import build_campaign
 from tests.conftest import REPO_ROOT
 from tests.integration.fixtures import REDIS_URL
+from tests.ports import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -56,13 +56,6 @@ def broker(monkeypatch):
     use(REDIS_URL)
     yield use
     celery_app.conf.broker_transport_options = saved
-
-
-def closed_port() -> int:
-    """A local TCP port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def checks_of(response) -> dict[str, dict]:
@@ -132,7 +125,7 @@ def test_readyz_is_ready_with_postgresql_redis_and_free_disk(client, settings, b
 def test_readyz_answers_503_when_the_broker_port_is_closed_and_reveals_no_url(
         client, settings, broker):
     settings.EVALHUB_READYZ_QUEUES = ["default", "gpu"]
-    port = closed_port()
+    port = free_port()
     broker(f"redis://:hunter2-secret@127.0.0.1:{port}/0")
     response = client.get("/readyz")
     assert response.status_code == 503
@@ -199,7 +192,7 @@ def test_readyz_reuses_one_result_for_the_cache_period(client, settings, broker)
     settings.EVALHUB_READYZ_QUEUES = []
     settings.EVALHUB_READYZ_CACHE_SECONDS = 3600
     first = client.get("/readyz")
-    broker(f"redis://127.0.0.1:{closed_port()}/0")
+    broker(f"redis://127.0.0.1:{free_port()}/0")
     again = client.get("/readyz")
     assert (first.status_code, again.status_code) == (200, 200)
     assert again.json() == first.json()
@@ -266,7 +259,7 @@ def test_queue_length_counts_messages_waiting_in_redis(client, broker):
 
 @pytest.mark.django_db
 def test_metrics_report_an_unreachable_broker_as_a_source_down(client, broker):
-    broker(f"redis://127.0.0.1:{closed_port()}/0")
+    broker(f"redis://127.0.0.1:{free_port()}/0")
     samples = scrape(client)
     assert samples["evalhub_metrics_source_up"][(("source", "broker"),)] == 0.0
     assert "evalhub_celery_queue_length" not in samples

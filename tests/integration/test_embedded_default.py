@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +14,10 @@ import pytest
 
 from evalhub.core import demo
 from tests.integration.workers import REPO_ROOT, wait_until
+from tests.ports import free_port
 
 # The whole embedded default: a server, a worker generating the demo (images and videos).
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # Our own opener: urllib's global one caches the proxy variables of the first test that used
@@ -49,7 +43,7 @@ def _post(url: str, body: dict, token: str | None = None) -> dict:
 
 
 def test_the_embedded_default_serves_the_demo_generated_by_its_worker(tmp_path: Path):
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT")}
     env |= {"DEBUG": "1", "EVALHUB_VAR_DIR": str(tmp_path / "var"), "EVALHUB_RANDOM_WEIGHTS": "1"}

@@ -4,7 +4,6 @@ and their task metrics reach Prometheus through the multiprocess folder."""
 from __future__ import annotations
 
 import json
-import socket
 import urllib.request
 
 import pytest
@@ -15,6 +14,7 @@ from evalhub import celery_app
 from evalhub.core.health import forget_readiness
 from evalhub.core.logging import request_id_var
 from tests.integration.workers import wait_until
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -28,12 +28,6 @@ def _fresh_readiness(settings):
     forget_readiness()
     yield
     forget_readiness()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _workers(response) -> dict[str, tuple[str, str]]:
@@ -92,6 +86,10 @@ def test_a_worker_logs_json_lines_with_task_and_request_ids_and_counts_its_tasks
                what="the failing task's error line", on_timeout=worker.log)
     wait_until(lambda: any("succeeded" in line["message"] for line in of(succeeded.id)),
                timeout=60, what="the task's success line", on_timeout=worker.log)
+    # Celery's banner (ASCII art and a configuration dump on stdout) is one JSON line instead.
+    assert "[config]" not in worker.log() and "[queues]" not in worker.log()
+    (started,) = [line for line in lines() if line["logger"] == "evalhub.worker"]
+    assert started["queues"] == ["default", "gpu"] and started["hostname"].startswith("json@")
     (error,) = [line for line in of(failed.id) if line["level"] == "ERROR"]
     assert error["task_name"] == "evalhub.blobs.make_previews"
     assert error["request_id"] == "req-ops-1"

@@ -11,7 +11,6 @@ completed with no failure.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -28,15 +27,10 @@ from evalhub.runs.models import GenerationRun, Image, RunSource, RunStatus
 from tests.factories import CheckpointFactory, GenerationRunFactory, PromptFactory
 from tests.generation.plugins import PLUGIN_ENV, PLUGINS
 from tests.integration.workers import _die_with_the_tests, wait_until
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True),
               pytest.mark.timeout(300)]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class RedisServer:
@@ -44,7 +38,7 @@ class RedisServer:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen | None = None
 
