@@ -208,6 +208,25 @@ def test_another_projects_run_is_refused_like_a_missing_one(world, other):
     assert not Campaign.objects.filter(name="New study").exists()
 
 
+@pytest.mark.parametrize("bad", ["99999999999999999999", "12abc", "-3"])
+def test_ids_that_cannot_be_ids_are_refused_next_to_their_field(world, bad):
+    # The database refused a number past bigint (SQLite: OverflowError): a 500 before.
+    campaign, project = world.campaign, world.campaign.project_id
+    client = _client(world.scientist)
+    before = _state(world)
+    runs = client.post(f"/projects/{project}/campaigns/new/",
+                       _create_body(world, runs=[world.runs[0].pk, bad]))
+    annotators = client.post(f"/projects/{project}/campaigns/new/",
+                             {**_create_body(world), "annotators": [bad]})
+    assert runs.status_code == annotators.status_code == 400
+    assert _errors(runs, "runs") and _errors(annotators, "annotators")
+    listed = client.post(f"/campaigns/{campaign.pk}/manage/annotators/", {"annotators": [bad]})
+    gold = client.post(f"/campaigns/{campaign.pk}/manage/gold/",
+                       {"image_a": bad, "image_b": world.tasks[0].image_b_id, "answer": "a"})
+    assert listed.status_code == gold.status_code == 400
+    assert _state(world) == before
+
+
 # ---------------------------------------------------------------------------- status
 
 

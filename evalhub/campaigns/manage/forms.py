@@ -8,6 +8,7 @@ refusal next to the field (errors.py), so no rule is written twice.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -28,6 +29,7 @@ from evalhub.campaigns.models import (
     PairPolicy,
     TaskKind,
 )
+from evalhub.core.converters import ID_REGEX
 from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.projects.models import Membership, Project, Role
 from evalhub.runs.models import GenerationRun, Image
@@ -45,7 +47,36 @@ CREATE_HINTS = {
 GOLD_HINTS = {"same prompt": "image_b", "gold answer": "answer"}
 
 
-class RunChoiceField(forms.ModelMultipleChoiceField):
+ID_PATTERN = re.compile(ID_REGEX)
+
+
+def _is_id(value: Any) -> bool:
+    return ID_PATTERN.fullmatch(str(value).strip()) is not None
+
+
+class IdsChoiceField(forms.ModelMultipleChoiceField):
+    """Choices by id: a value that cannot be an id (letters, more digits than a database
+    integer holds) is an invalid choice before any query (the database refused it: a 500)."""
+
+    def _check_values(self, value: Any) -> Any:
+        for item in value:
+            if not _is_id(item):
+                raise forms.ValidationError(self.error_messages["invalid_pk_value"],
+                                            code="invalid_pk_value", params={"pk": item})
+        return super()._check_values(value)
+
+
+class IdChoiceField(forms.ModelChoiceField):
+    """:class:`IdsChoiceField` for one choice."""
+
+    def to_python(self, value: Any) -> Any:
+        if value not in self.empty_values and not _is_id(value):
+            raise forms.ValidationError(self.error_messages["invalid_choice"],
+                                        code="invalid_choice")
+        return super().to_python(value)
+
+
+class RunChoiceField(IdsChoiceField):
     def label_from_instance(self, run: GenerationRun) -> str:
         checkpoint = run.checkpoint
         step = "" if checkpoint.training_step is None else f" (step {checkpoint.training_step})"
@@ -53,7 +84,7 @@ class RunChoiceField(forms.ModelMultipleChoiceField):
                 f"— {run.prompt_set.name}")
 
 
-class MemberChoiceField(forms.ModelMultipleChoiceField):
+class MemberChoiceField(IdsChoiceField):
     """Members of the project, ticked to be a campaign's annotators: "name (role)"."""
 
     def label_from_instance(self, user: Any) -> str:
@@ -190,9 +221,9 @@ class ExcludeForm(forms.Form):
 
 
 class GoldAddForm(forms.Form):
-    image_a = forms.ModelChoiceField(queryset=Image.objects.none(), widget=forms.NumberInput,
+    image_a = IdChoiceField(queryset=Image.objects.none(), widget=forms.NumberInput,
                                      label="Image A (id)")
-    image_b = forms.ModelChoiceField(queryset=Image.objects.none(), widget=forms.NumberInput,
+    image_b = IdChoiceField(queryset=Image.objects.none(), widget=forms.NumberInput,
                                      label="Image B (id)")
     answer = forms.ChoiceField(choices=[("a", "A is better"), ("b", "B is better"),
                                         ("tie", "Tie")])
