@@ -8,6 +8,7 @@ random weights are labelled "uncalibrated" and drawn with open markers.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 from pathlib import Path
 
@@ -27,6 +28,13 @@ _LEGEND = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right
 _LAYOUT = {"margin": {"l": 60, "r": 20, "t": 70, "b": 60}, "template": "plotly_white",
            "font": {"size": 12}, "legend": _LEGEND}
 _AXIS = {"automargin": True}
+
+
+def label(text: str) -> str:
+    """A user's text (run, campaign, category name) as plotly shows it: plotly reads ``<a>``,
+    ``<b>``, ``<span style>`` and ``<br>`` in labels as markup, so a run name could draw
+    links and styles the page's CSP refuses. Escaped, plotly shows the characters typed."""
+    return html.escape(text, quote=False)
 
 
 def padded_range(values: list[float], *, relative: float = 0.1, minimum: float = 1.0
@@ -66,7 +74,7 @@ def elo_chart(board: Leaderboard) -> dict:
     runs = [r for r in board.runs if r.elo is not None]
     fig = go.Figure()
     fig.add_trace(go.Scatter(
-        x=[r.name for r in runs], y=[r.elo for r in runs], mode="markers",
+        x=[label(r.name) for r in runs], y=[r.elo for r in runs], mode="markers",
         name="Bradley-Terry Elo (95% CI)", marker={"size": 10, "color": "#2f5bea"},
         error_y={"type": "data", "symmetric": False,
                  "array": [r.elo_upper - r.elo for r in runs],
@@ -75,7 +83,7 @@ def elo_chart(board: Leaderboard) -> dict:
         hovertemplate="%{x}<br>Elo %{y:.0f} [%{customdata[0]:.0f}, %{customdata[1]:.0f}]"
                       "<br>rank %{customdata[3]}, %{customdata[2]} votes<extra></extra>"))
     fig.add_trace(go.Scatter(
-        x=[r.name for r in runs], y=[r.online_elo for r in runs], mode="markers",
+        x=[label(r.name) for r in runs], y=[r.online_elo for r in runs], mode="markers",
         name="online Elo (live)", marker={"size": 8, "symbol": "diamond-open",
                                           "color": "#e07a10"},
         hovertemplate="%{x}<br>online Elo %{y:.0f}<extra></extra>"))
@@ -86,7 +94,7 @@ def elo_chart(board: Leaderboard) -> dict:
 
 def winrate_chart(board: Leaderboard, *, which: str = "observed") -> dict:
     names = board.run_names
-    labels = [names[i] for i in board.order]
+    labels = [label(names[i]) for i in board.order]
     matrix = [list(row) for row in board.win_rates.matrix(which)]
     text = [["" if v is None else f"{100 * v:.0f}%" for v in row] for row in matrix]
     fig = go.Figure(go.Heatmap(
@@ -120,11 +128,11 @@ def metric_scatter(board: Leaderboard) -> dict | None:
         have = [r for r in runs if m in r.metrics and r.metrics[m].value is not None]
         fig.add_trace(go.Scatter(
             x=[r.metrics[m].value for r in have], y=[r.elo for r in have],
-            mode="markers+text", text=[r.name for r in have], textposition="top center",
+            mode="markers+text", text=[label(r.name) for r in have], textposition="top center",
             textfont={"size": 10}, cliponaxis=False,
             marker={"size": 9, "symbol": ["circle" if r.metrics[m].calibrated
                                           else "circle-open" for r in have]},
-            hovertext=[f"{r.name}: {METRIC_LABELS.get(m, m)} {r.metrics[m].value:.4g}"
+            hovertext=[f"{label(r.name)}: {METRIC_LABELS.get(m, m)} {r.metrics[m].value:.4g}"
                        + ("" if r.metrics[m].calibrated else f" ({UNCAL})")
                        + f", Elo {r.elo:.0f}" for r in have],
             hoverinfo="text", showlegend=False), row=1, col=col)
@@ -138,24 +146,26 @@ def metric_scatter(board: Leaderboard) -> dict | None:
 
 def category_chart(board: Leaderboard) -> dict | None:
     section = board.category_breakdown
-    categories = list(section.categories)
-    if not categories:
+    if not section.categories:
         return None
+    categories = [label(c) for c in section.categories]
     fig = go.Figure()
     for run in board.runs:
-        values = [section.ratings[c].get(run.id) for c in categories]
-        lows = [section.lower.get(c, {}).get(run.id) for c in categories]
-        highs = [section.upper.get(c, {}).get(run.id) for c in categories]
+        values = [section.ratings[c].get(run.id) for c in section.categories]
+        lows = [section.lower.get(c, {}).get(run.id) for c in section.categories]
+        highs = [section.upper.get(c, {}).get(run.id) for c in section.categories]
         # 95 % bootstrap interval of each category rating (no bar where the run has no votes)
         above = [None if v is None or h is None else h - v for v, h in zip(values, highs,
                                                                            strict=True)]
         below = [None if v is None or lo is None else v - lo for v, lo in zip(values, lows,
                                                                               strict=True)]
-        fig.add_trace(go.Bar(name=run.name, x=categories, y=values,
+        fig.add_trace(go.Bar(name=label(run.name), x=categories, y=values,
                              error_y={"type": "data", "symmetric": False, "array": above,
                                       "arrayminus": below},
                              customdata=[[lo, hi] for lo, hi in zip(lows, highs, strict=True)],
-                             hovertemplate=f"{run.name}<br>%{{x}}: Elo %{{y:.0f}} "
+                             # the name through meta: "%{" in a name is not a template
+                             meta=[label(run.name)],
+                             hovertemplate="%{meta[0]}<br>%{x}: Elo %{y:.0f} "
                                            "[%{customdata[0]:.0f}, %{customdata[1]:.0f}]"
                                            "<extra></extra>"))
     fig.update_layout(**_LAYOUT, barmode="group", height=360,
@@ -194,11 +204,11 @@ def checkpoint_elo_chart(series: list[dict]) -> dict | None:
         elos += [v for p in pts for v in (p["elo"], p["lower"], p["upper"])]
         fig.add_trace(go.Scatter(
             x=[p["step"] for p in pts], y=[p["elo"] for p in pts], mode="lines+markers",
-            name=s["name"], legendgroup=s["name"],
+            name=label(s["name"]), legendgroup=label(s["name"]),
             error_y={"type": "data", "symmetric": False,
                      "array": [p["upper"] - p["elo"] for p in pts],
                      "arrayminus": [p["elo"] - p["lower"] for p in pts]},
-            hovertext=[f"{p['run']} (step {p['step']}): Elo {p['elo']:.0f} "
+            hovertext=[f"{label(p['run'])} (step {p['step']}): Elo {p['elo']:.0f} "
                        f"[{p['lower']:.0f}, {p['upper']:.0f}]" for p in pts],
             hoverinfo="text"))
     # Every line is labelled in the legend, also when there is only one (plotly hides a
@@ -220,22 +230,22 @@ def checkpoint_metric_charts(points: list[dict]) -> list[dict]:
         if not have:
             continue
         uncal = any(not p["metrics"][m]["calibrated"] for p in have)
-        label = METRIC_LABELS.get(m, m)
+        name = METRIC_LABELS.get(m, m)
         fig = go.Figure(go.Scatter(
             x=[p["step"] for p in have], y=[p["metrics"][m]["value"] for p in have],
             mode="lines+markers",
             marker={"size": 9, "symbol": ["circle" if p["metrics"][m]["calibrated"]
                                           else "circle-open" for p in have]},
-            hovertext=[f"{p['run']} (step {p['step']}): {label} "
+            hovertext=[f"{label(p['run'])} (step {p['step']}): {name} "
                        f"{p['metrics'][m]['value']:.4g}"
                        + ("" if p["metrics"][m]["calibrated"] else f" ({UNCAL})")
-                       for p in have], hoverinfo="text", name=label))
+                       for p in have], hoverinfo="text", name=name))
         arrow = "higher is better" if HIGHER_IS_BETTER[m] else "lower is better"
         values = [p["metrics"][m]["value"] for p in have]
         span = padded_range(values, minimum=1e-3)
         fig.update_layout(**_LAYOUT, height=300, xaxis=_step_axis([p["step"] for p in have]),
-                          yaxis={**_AXIS, "title": {"text": label},
+                          yaxis={**_AXIS, "title": {"text": name},
                                  **({"range": span} if span else {})},
-                          title=f"{label} ({arrow})" + (f" - {UNCAL}" if uncal else ""))
+                          title=f"{name} ({arrow})" + (f" - {UNCAL}" if uncal else ""))
         charts.append({"id": f"metric-{m}", "figure": _as_dict(fig)})
     return charts

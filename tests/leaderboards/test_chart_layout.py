@@ -77,3 +77,31 @@ def test_category_bars_carry_their_95_percent_intervals():
     bars = figure["data"]
     assert all(bar["error_y"]["array"] and bar["error_y"]["arrayminus"] for bar in bars)
     assert "95% CI" in figure["layout"]["title"]["text"]
+
+
+def test_names_are_shown_as_typed_never_as_plotly_markup():
+    # plotly reads <a href>, <b>, <span style> and <br> in labels: a run name drew a link to
+    # another site and styles the CSP refuses; "%{" in a name was read as a template.
+    import dataclasses
+    import json
+
+    hostile = '<a href="https://evil.example">see</a><span style="font-size:40px">%{y}</span>'
+    board = _board()
+    runs = tuple(dataclasses.replace(r, name=f"{hostile}{r.name}") for r in board.runs)
+    section = dataclasses.replace(
+        board.category_breakdown, categories=(f"<b>{hostile}</b>",),
+        ratings={f"<b>{hostile}</b>": board.category_breakdown.ratings["colour"]})
+    board = dataclasses.replace(board, runs=runs, category_breakdown=section)
+    figures = [charts.elo_chart(board), charts.winrate_chart(board),
+               charts.category_chart(board),
+               charts.checkpoint_elo_chart([{"name": hostile, "points": [
+                   {"step": 1, "elo": 1000.0, "lower": 990.0, "upper": 1010.0,
+                    "run": hostile}]}])]
+    for figure in figures:
+        text = json.dumps(figure["data"])
+        assert "<a " not in text and "<span" not in text and "<b>" not in text
+        assert "&lt;a href=\\\"https://evil.example\\\"&gt;see&lt;/a&gt;" in text
+        for trace in figure["data"]:
+            assert hostile not in trace.get("hovertemplate", "")
+    elo = figures[0]["data"][0]
+    assert elo["x"][0] == charts.label(runs[0].name)
