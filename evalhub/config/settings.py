@@ -295,6 +295,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Runs, metrics, human ratings and leaderboards for generative image models.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema names every endpoint and field: for signed-in users, like the API itself.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Request bodies get their own components, without the read-only fields (id, status,
     # created_at, ...), which a shared component would list as required in requests too.
     "COMPONENT_SPLIT_REQUEST": True,

@@ -116,6 +116,11 @@ def test_a_run_cannot_mix_projects(api, scientist, project, prompt_set_id):
     assert response.json()["detail"] == "prompt_set: no such object in this project."
 
 
+def test_the_openapi_schema_is_for_signed_in_users_only(api):
+    response = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 401
+
+
 def test_the_openapi_schema_describes_the_api(api, scientist):
     api.force_authenticate(scientist)
     response = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
