@@ -53,10 +53,11 @@ def run_infos(*, campaign: Campaign) -> dict[int, RunInfo]:
     return {pk: RunInfo(name, f"{model}/{ckpt}") for pk, name, model, ckpt in rows}
 
 
-def export_queryset(*, campaign: Campaign, options: ExportOptions, ranked: bool = False
+def export_queryset(*, campaign: Campaign, options: ExportOptions, ranked: bool | None = None
                     ) -> QuerySet[Judgment]:
     """Every judgment the options select, before pair aggregation and agreement filters:
-    pairwise votes, or with ``ranked`` best-of-K votes (their pairs: ``screens``).
+    pairwise votes, or with ``ranked`` best-of-K votes (their pairs: ``screens``); by default
+    the kind the campaign holds (a best-of-K campaign's votes are ranked).
 
     Undone (retracted) votes never appear. Excluded annotators are left out unless
     ``include_excluded``; with ``min_gold_accuracy`` only annotators with at least that gold
@@ -81,6 +82,8 @@ def export_queryset(*, campaign: Campaign, options: ExportOptions, ranked: bool 
         outcomes.append(Outcome.TIE)  # by pair, ties are filtered on the majority
     if options.keep_both_bad:
         outcomes.append(Outcome.BOTH_BAD)
+    if ranked is None:
+        ranked = campaign.task_kind == TaskKind.BEST_OF_K
     qs = qs.filter(outcome__in=[Outcome.RANKED] if ranked else outcomes)
     dropped = set() if options.include_excluded else excluded_annotator_ids(campaign=campaign)
     if options.min_gold_accuracy is not None:

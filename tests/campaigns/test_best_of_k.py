@@ -68,6 +68,23 @@ def test_with_more_runs_than_k_every_run_is_shown_on_every_prompt():
         assert all(t.members.count() == 3 for t in tasks)
 
 
+def test_a_set_showing_one_file_twice_is_never_served():
+    # Two checkpoints drew the very same picture: which of the two is better is no judgment.
+    world = _world()
+    first = world.tasks[0]
+    members = list(first.members.order_by("position"))
+    twin = members[1].image
+    twin.blob = members[0].image.blob
+    twin.save(update_fields=["blob"])
+    world.campaign.tasks.all().delete()
+
+    assert campaign_build_tasks(campaign=world.campaign) == 2
+    assert not world.campaign.tasks.filter(prompt_id=first.prompt_id).exists()
+    world.campaign.refresh_from_db()
+    assert world.campaign.build_report["skipped_identical"] == 1
+    assert world.campaign.build_report["k_sets"] == 3
+
+
 def test_rebuilding_creates_nothing_twice():
     world = _world(runs=5, k=3)
     before = (ComparisonTask.objects.count(), TaskImage.objects.count())

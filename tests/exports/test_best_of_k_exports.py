@@ -176,3 +176,21 @@ def test_the_rankings_command_keeps_an_existing_file_and_says_what_a_pair_campai
                      str(tmp_path / "pairs.jsonl"))
     assert not (tmp_path / "pairs.jsonl").exists()
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+
+
+def test_a_best_of_k_export_with_rows_carries_no_empty_file_warning(api, client):
+    # The check looked at pairwise votes only: every best-of-K export said "the file is empty".
+    world = build_campaign(runs=3, prompts=2, task_kind=TaskKind.BEST_OF_K, k=3)
+    _vote(world, world.annotators[0], [1])
+    api.force_login(world.scientist)
+    client.force_login(world.scientist)
+    url = f"/api/v1/campaigns/{world.campaign.pk}/export/"
+    page = f"/campaigns/{world.campaign.pk}/export/"
+    for get, path in ((api.get, url), (client.get, page)):
+        params = {"format": "dpo-jsonl"} if get is api.get else {"format": "dpo-jsonl",
+                                                                   "download": "1"}
+        full = get(path, params)
+        assert full.status_code == 200 and "X-Export-Warning" not in full
+        assert len(b"".join(full.streaming_content).splitlines()) == 2  # the pick over 2
+        empty = get(path, {**params, "until": "2000-01-01"})
+        assert empty["X-Export-Warning"].startswith("No judgments match")

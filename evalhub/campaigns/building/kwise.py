@@ -34,6 +34,13 @@ class KSet:
     def key(self) -> str:
         return ",".join(str(image.pk) for image in self.images)
 
+    @property
+    def holds_a_file_twice(self) -> bool:
+        """Two runs made the very same file (content-addressed): which of the two is better
+        is no judgment, so the set is not asked, as a pair of one file is not."""
+        files = {(image.blob_id, image.video_id) for image in self.images}
+        return len(files) < len(self.images)
+
 
 def _prompt_rows(runs: Sequence[GenerationRun], category: str
                  ) -> list[tuple[int, dict[int, Image]]]:
@@ -78,14 +85,20 @@ def k_sets(runs: Sequence[GenerationRun], *, k: int, category: str, rng: random.
     return sets
 
 
-def build_kwise_tasks(*, campaign: Campaign, runs: Sequence[GenerationRun]) -> tuple[int, int]:
+@dataclass(frozen=True)
+class KwiseBuild:
+    sets: int  # K-sets drawn
+    created: int  # tasks created now
+    identical: int  # K-sets not asked: a file twice (:attr:`KSet.holds_a_file_twice`)
+
+
+def build_kwise_tasks(*, campaign: Campaign, runs: Sequence[GenerationRun]) -> KwiseBuild:
     """Create the missing best-of-K tasks with their images (idempotent: a K-set already built
-    is recognised by its ``members_key``). Returns (K-sets, tasks created). The caller holds
-    the transaction."""
+    is recognised by its ``members_key``). The caller holds the transaction."""
     rng = random.Random(campaign.pk)
     sets = k_sets(runs, k=campaign.k, category=campaign.prompt_category, rng=rng)
     existing = set(campaign.tasks.values_list("members_key", flat=True))
-    new = [s for s in sets if s.key not in existing]
+    new = [s for s in sets if s.key not in existing and not s.holds_a_file_twice]
     tasks = ComparisonTask.objects.bulk_create([
         ComparisonTask(campaign=campaign, prompt_id=s.prompt_id, image_a=s.images[0],
                        image_b=s.images[1], run_a_id=s.images[0].run_id,
@@ -100,4 +113,5 @@ def build_kwise_tasks(*, campaign: Campaign, runs: Sequence[GenerationRun]) -> t
         TaskImage(task_id=task.pk, position=p, image=image, run_id=image.run_id)
         for task, s in zip(tasks, new, strict=True) for p, image in enumerate(s.images)],
         batch_size=1000)
-    return len(sets), len(new)
+    return KwiseBuild(sets=len(sets), created=len(new),
+                      identical=sum(s.holds_a_file_twice for s in sets))

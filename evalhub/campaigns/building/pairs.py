@@ -126,11 +126,12 @@ def _build_kwise(campaign: Campaign, runs: Sequence[GenerationRun]) -> int:
     from evalhub.campaigns.building.kwise import build_kwise_tasks
 
     with transaction.atomic():
-        sets, created = build_kwise_tasks(campaign=campaign, runs=runs)
-        campaign.build_report = {"k_sets": sets, "tasks_created": created, "k": campaign.k,
+        built = build_kwise_tasks(campaign=campaign, runs=runs)
+        campaign.build_report = {"k_sets": built.sets, "tasks_created": built.created,
+                                 "skipped_identical": built.identical, "k": campaign.k,
                                  "lpips_filter": False}
-        _built(campaign, found=bool(sets))
-    return created
+        _built(campaign, found=bool(built.sets))
+    return built.created
 
 
 def campaigns_build_waiting_for(*, run: GenerationRun) -> int:
