@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -99,7 +100,9 @@ class CampaignExportApi(APIView):
 
     content_negotiation_class = FormatIsNotARenderer
 
-    @extend_schema(parameters=[ExportQuerySerializer], responses={200: bytes})
+    @extend_schema(parameters=[ExportQuerySerializer], responses={
+        (200, content_type.split(";")[0]): OpenApiTypes.BINARY
+        for content_type in sorted({*CONTENT_TYPES.values(), "application/zip"})})
     def get(self, request: Request, campaign_id: int) -> StreamingHttpResponse:
         campaign = get_object_or_404(Campaign.objects.select_related("project"),
                                      pk=campaign_id)

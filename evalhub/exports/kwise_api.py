@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -32,7 +33,8 @@ class CampaignRankingsExportApi(APIView):
 
     content_negotiation_class = FormatIsNotARenderer
 
-    @extend_schema(parameters=[RankingsExportQuerySerializer], responses={200: bytes})
+    @extend_schema(parameters=[RankingsExportQuerySerializer],
+                   responses={(200, "application/x-ndjson"): OpenApiTypes.BINARY})
     def get(self, request: Request, campaign_id: int) -> StreamingHttpResponse:
         campaign = get_object_or_404(Campaign, pk=campaign_id)
         role = role_in_project(user=request.user, project_id=campaign.project_id)

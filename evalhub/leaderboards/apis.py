@@ -12,6 +12,7 @@ from evalhub.core.queueing import enqueue_on_commit
 from evalhub.core.serializers import RejectUnknownFields
 from evalhub.leaderboards.access import campaign_for_science
 from evalhub.leaderboards.filters import parse_ab, parse_filters
+from evalhub.leaderboards.results import ABTest, ABTestError, Leaderboard, json_schema
 from evalhub.leaderboards.selectors import ab_test
 from evalhub.leaderboards.services import JUDGE_METRICS, check_metric_judges_apply, leaderboard_get
 
@@ -32,10 +33,24 @@ LEADERBOARD_PARAMS = [
 ]
 
 
+def _leaderboard_schema() -> dict:
+    """The leaderboard's 200: ``Leaderboard.to_json()`` and what the view adds to it."""
+    schema = json_schema(Leaderboard)
+    schema["properties"].update({
+        "last_updated": {"type": "string", "format": "date-time"},
+        "stale": {"type": "boolean",
+                  "description": "votes arrived since it was computed; a refresh is queued"},
+        "ab_test": {"oneOf": [json_schema(ABTest), json_schema(ABTestError)],
+                    "description": "with ?ab=A,B only"},
+    })
+    schema["required"] += ["last_updated", "stale"]
+    return schema
+
+
 class LeaderboardApi(APIView):
     """Ratings with confidence intervals, metrics, agreement, position bias and categories."""
 
-    @extend_schema(parameters=LEADERBOARD_PARAMS, responses={200: dict})
+    @extend_schema(parameters=LEADERBOARD_PARAMS, responses={200: _leaderboard_schema()})
     def get(self, request: Request, campaign_id: int) -> Response:
         campaign = campaign_for_science(user=request.user, campaign_id=campaign_id)
         filters = parse_filters(campaign=campaign, params=request.query_params)

@@ -38,6 +38,7 @@ __all__ = [
     "RunRow",
     "WinRates",
     "is_current",
+    "json_schema",
 ]
 
 #: Bump when a field is added, removed or changes meaning: stored snapshots with another
@@ -134,6 +135,36 @@ def _decoder(tp: Any) -> Convert:
     # float needs no conversion: JSON writes a Python float with a decimal point ("5.0"), so it
     # parses back as a float; leaving it alone keeps the win-rate matrices plain tuple() calls.
     return _same
+
+
+_SCHEMA_TYPES: dict[Any, JSONDict] = {
+    bool: {"type": "boolean"}, int: {"type": "integer"}, float: {"type": "number"},
+    str: {"type": "string"}, datetime: {"type": "string", "format": "date-time"},
+}
+
+
+def json_schema(tp: Any) -> JSONDict:
+    """The OpenAPI 3.0 schema of what :func:`_encoder` writes for annotation ``tp``: read from
+    the same annotations, so the API's documented leaderboard is the one it sends."""
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        member = _union_member(tp)
+        return {} if member is None else {**json_schema(member), "nullable": True}
+    if dataclasses.is_dataclass(tp):
+        hints = get_type_hints(tp)
+        properties = {f.name: json_schema(hints[f.name]) for f in dataclasses.fields(tp)}
+        return {"type": "object", "properties": properties, "required": list(properties)}
+    if origin in (tuple, list):
+        args = [a for a in get_args(tp) if a is not Ellipsis]
+        if len(set(args)) > 1:  # a fixed-length tuple of different types
+            return {"type": "array", "items": {"oneOf": [json_schema(a) for a in args]},
+                    "minItems": len(args), "maxItems": len(args)}
+        return {"type": "array", "items": json_schema(args[0])}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": json_schema(get_args(tp)[1])}
+    if origin is Literal:
+        return {"type": "string", "enum": list(get_args(tp))}
+    return dict(_SCHEMA_TYPES.get(tp, {}))
 
 
 class _JSONMixin:

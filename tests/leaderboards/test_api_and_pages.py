@@ -47,6 +47,35 @@ def test_scientists_and_owners_read_the_leaderboard(api, world):
         assert body["runs"][0]["metrics"]["fid"]["calibrated"] is False
 
 
+def _as_json_schema(node):
+    """OpenAPI 3.0's ``nullable: true`` as JSON Schema's ``null`` alternative."""
+    if isinstance(node, list):
+        return [_as_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _as_json_schema(value) for key, value in node.items()}
+    if node.pop("nullable", False):
+        return {"anyOf": [node, {"type": "null"}]}
+    return node
+
+
+def test_the_leaderboard_is_what_the_openapi_schema_says(api, world):
+    import jsonschema
+
+    api.force_authenticate(world.scientist)
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operation = schema["paths"]["/api/v1/campaigns/{campaign_id}/leaderboard/"]["get"]
+    documented = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert "runs" in documented["properties"]  # described, not a free-form object
+    alpha, _, gamma = world.runs
+    for params in ({}, {"ab": f"{gamma.id},{alpha.id}"}, {"ab": f"{gamma.id},999999"}):
+        body = api.get(_url(world), params).json()
+        jsonschema.validate(body, _as_json_schema(documented))
+    broken = {**body, "runs": [{**body["runs"][0], "elo": "high"}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, _as_json_schema(documented))
+
+
 def test_annotators_get_403_and_non_members_404(api, world):
     api.force_authenticate(world.annotators[0])
     assert api.get(_url(world)).status_code == 403
