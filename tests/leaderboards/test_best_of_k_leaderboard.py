@@ -115,3 +115,8 @@ def test_the_dashboard_of_a_best_of_k_campaign_claims_no_pairwise_figures(client
     assert "No decisive left-or-right votes yet" in html and "Left image wins" not in html
     board = client.get(f"/api/v1/campaigns/{world.campaign.pk}/leaderboard/").json()
     assert [run["online_elo"] for run in board["runs"]] == [None] * 4
+    # The A/B test counts whole votes without ".0" (a best-of-K pick is worth whole pairs).
+    first, second = world.runs[0].pk, world.runs[1].pk
+    html = client.get(f"/dashboard/campaigns/{world.campaign.pk}/",
+                      {"ab": f"{first},{second}"}).content.decode()
+    assert " ties; anytime-valid" in html and ".0 " not in html.split("anytime-valid")[0][-200:]
