@@ -171,21 +171,29 @@ def validate_params(
 
     Every key must exist in ``schema``; values are type/range checked and
     normalised (e.g. ints become floats for ``number``). Raises
-    :class:`InvalidParameters` with a message naming the offending key.
+    :class:`InvalidParameters` naming every offending key (unknown keys, then each value
+    refused, joined by "; "), so one answer lists all there is to fix.
     """
     resolved: dict[str, Any] = {k: spec.get("default") for k, spec in schema.items()}
+    problems: list[str] = []
     for source, values in (("checkpoint", defaults or {}), ("run", params or {})):
         if not isinstance(values, Mapping):
-            raise InvalidParameters(f"{source} parameters must be a mapping, got {values!r}")
+            problems.append(f"{source} parameters must be a mapping, got {values!r}")
+            continue
         unknown = sorted(set(values) - set(schema))
         if unknown:
             known = ", ".join(sorted(schema)) or "(none)"
-            raise InvalidParameters(
-                f"unknown {source} parameter(s) {', '.join(map(repr, unknown))}; "
-                f"known parameters: {known}"
-            )
+            problems.append(f"unknown {source} parameter(s) {', '.join(map(repr, unknown))}; "
+                            f"known parameters: {known}")
         for key, value in values.items():
-            resolved[key] = _coerce(key, value, schema[key], source)
+            if key not in schema:
+                continue
+            try:
+                resolved[key] = _coerce(key, value, schema[key], source)
+            except InvalidParameters as exc:
+                problems.append(str(exc))
+    if problems:
+        raise InvalidParameters("; ".join(problems))
     return resolved
 
 

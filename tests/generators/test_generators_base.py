@@ -86,6 +86,15 @@ def test_invalid_params(params: dict, message: str) -> None:
     assert message in str(info.value)
 
 
+def test_every_problem_is_named_at_once() -> None:
+    # One answer lists all there is to fix: an unknown key did hide a value out of range.
+    with pytest.raises(InvalidParameters) as info:
+        validate_params(SCHEMA, {"steps": 0, "bogus": 1, "other": 2})
+    message = str(info.value)
+    assert "unknown run parameter(s) 'bogus', 'other'" in message
+    assert "run parameter 'steps'" in message
+
+
 def test_bad_checkpoint_defaults_fail_at_construction() -> None:
     with pytest.raises(InvalidParameters, match="unknown checkpoint parameter"):
         Dummy(CheckpointSpec("c", parameters={"nope": 1}))
