@@ -31,7 +31,7 @@ from evalhub.campaigns.models import (
     PairPolicy,
     TaskKind,
 )
-from evalhub.core.errors import EvalHubError
+from evalhub.core.errors import EvalHubError, InvalidFields
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.projects.models import Membership, Project
 from evalhub.projects.references import check_same_project
@@ -83,29 +83,40 @@ def _validate_kind(*, task_kind: str, k: int | None, rank_all: bool, runs: Seque
                    ) -> int:
     """The campaign's images per task: 2 for pairs, ``k`` (3..6, at most the runs) for best
     of K. Best of K has no gold tasks, no LPIPS filter and no active policy (they are pairwise
-    notions)."""
+    notions). Every problem is refused at once, under its field (:class:`InvalidFields`)."""
     if task_kind not in TaskKind.values:
         raise EvalHubError(f"Unknown task kind {task_kind!r}; expected one of {TaskKind.values}.")
+    problems: dict[str, list[str]] = {}
+
+    def refuse(field: str, message: str) -> None:
+        problems.setdefault(field, []).append(message)
+
     if task_kind == TaskKind.PAIR:
         if rank_all:
-            raise EvalHubError("rank_all is for best-of-K tasks only.")
+            refuse("rank_all", "Ranking all images (rank_all) is for best-of-K tasks only.")
         if k not in (None, 2):
-            raise EvalHubError("k is 2 for pair tasks (use task_kind best_of_k for more).")
-        return 2
-    if k is None or not MIN_K <= k <= MAX_K:
-        raise EvalHubError(f"k (images per best-of-K task) must be between {MIN_K} and {MAX_K}.")
-    if k > len(runs):
-        raise EvalHubError(f"k is {k} but the campaign has {len(runs)} runs: "
-                           "best of K shows one image per run.")
-    if gold_rate:
-        raise EvalHubError("Best-of-K campaigns have no gold tasks: gold_rate must be 0.")
-    if min_lpips_distance is not None:
-        raise EvalHubError("The LPIPS filter compares pairs: leave it empty for best of K.")
-    if pair_policy != PairPolicy.BALANCED:
-        raise EvalHubError("Best-of-K tasks are served with the balanced pair policy.")
-    if criteria != [Criterion.OVERALL]:
-        raise EvalHubError("Best-of-K campaigns ask one question: the criteria are 'overall'.")
-    return k
+            refuse("k", "A pair task shows 2 images: choose best of K (task_kind best_of_k) "
+                        "for more.")
+    else:
+        if k is None or not MIN_K <= k <= MAX_K:
+            refuse("k", f"k (images per best-of-K task) must be between {MIN_K} and {MAX_K}.")
+        elif k > len(runs):
+            refuse("k", f"k is {k} but the campaign has {len(runs)} runs: best of K shows one "
+                        "image per run.")
+        if gold_rate:
+            refuse("gold_rate", "Best-of-K campaigns have no gold tasks: the gold rate "
+                                "(gold_rate) must be 0.")
+        if min_lpips_distance is not None:
+            refuse("min_lpips_distance", "The LPIPS filter compares pairs: leave it empty for "
+                                         "best of K.")
+        if pair_policy != PairPolicy.BALANCED:
+            refuse("pair_policy", "Best-of-K tasks are served with the balanced pair policy.")
+        if criteria != [Criterion.OVERALL]:
+            refuse("criteria", "Best-of-K campaigns ask one question: the criteria are "
+                               "'overall'.")
+    if problems:
+        raise InvalidFields(problems)
+    return 2 if task_kind == TaskKind.PAIR else k
 
 
 @transaction.atomic

@@ -26,5 +26,17 @@ class EvalHubError(Exception):
         return f"{self.message}\n  - {shown}{more}"
 
 
+class InvalidFields(EvalHubError):
+    """Several inputs refused at once, each message under the field it is about, so a form
+    shows every problem next to its field in one answer (the API lists them in ``errors``)."""
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        messages = [message for problems in fields.values() for message in problems]
+        super().__init__(" ".join(messages),
+                         details=[f"{name}: {message}" for name, problems in fields.items()
+                                  for message in problems])
+        self.fields = fields
+
+
 class ImportRejected(EvalHubError):
     """An import found bad input; nothing was stored."""

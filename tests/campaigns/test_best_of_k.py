@@ -332,6 +332,29 @@ def test_the_campaign_form_puts_a_refused_k_next_to_its_field(client):
     assert "no gold tasks" in " ".join(response.context["form"].errors["gold_rate"])
 
 
+def test_the_campaign_form_shows_every_refusal_next_to_its_field_in_one_answer(client, api):
+    # One per submit before: gold rate, then the LPIPS filter, then the pair policy.
+    world = _world()
+    client.force_login(world.scientist)
+    url = f"/projects/{world.campaign.project_id}/campaigns/new/"
+    response = client.post(url, _form_body(world, gold_rate="0.2", min_lpips_distance="0.1",
+                                           pair_policy="uncertainty"))
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert "no gold tasks" in " ".join(errors["gold_rate"])
+    assert "compares pairs" in " ".join(errors["min_lpips_distance"])
+    assert "balanced pair policy" in " ".join(errors["pair_policy"])
+    api.force_login(world.scientist)
+    answer = api.post("/api/v1/campaigns/", {
+        "project": world.campaign.project_id, "name": "x", "runs": [r.pk for r in world.runs],
+        "task_kind": "best_of_k", "k": 3, "gold_rate": 0.2, "pair_policy": "uncertainty"},
+        format="json")
+    assert answer.status_code == 400
+    assert [line.split(":")[0] for line in answer.json()["errors"]] == ["gold_rate",
+                                                                        "pair_policy"]
+    assert not world.campaign.project.campaigns.filter(name__in=["x", "Best of three"]).exists()
+
+
 def test_every_page_and_report_of_a_best_of_k_campaign_with_votes_answers(client, api):
     world = _world(annotators=2, judgments_per_pair=2)
     for annotator in world.annotators:

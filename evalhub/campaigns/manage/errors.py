@@ -11,12 +11,18 @@ from collections.abc import Mapping
 
 from django import forms
 
-from evalhub.core.errors import EvalHubError
+from evalhub.core.errors import EvalHubError, InvalidFields
 
 
 def attach_service_error(form: forms.Form, error: EvalHubError,
                          hints: Mapping[str, str] | None = None) -> None:
-    """Add ``error``'s message to ``form``, on the field it is about when that is known."""
+    """Add ``error``'s message to ``form``, on the field it is about when that is known;
+    each of :class:`InvalidFields`' problems under its own field."""
+    if isinstance(error, InvalidFields):
+        for name, problems in error.fields.items():
+            for problem in problems:
+                form.add_error(name if name in form.fields else None, problem)
+        return
     message = error.message
     for name in error.details:
         if name in form.fields:
