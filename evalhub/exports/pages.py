@@ -18,7 +18,7 @@ from django.views.decorators.http import require_safe
 
 from evalhub.campaigns.manage.access import campaign_for_science
 from evalhub.campaigns.manage.errors import attach_service_error
-from evalhub.campaigns.models import Criterion
+from evalhub.campaigns.models import Campaign, Criterion
 from evalhub.core.errors import EvalHubError
 from evalhub.exports.apis import ExportQuerySerializer
 from evalhub.exports.options import (
@@ -30,10 +30,9 @@ from evalhub.exports.options import (
     RAW_CSV,
     RAW_PARQUET,
 )
-from evalhub.exports.selectors import export_queryset
+from evalhub.exports.selectors import campaign_categories, export_queryset
 from evalhub.exports.services import EMPTY_MESSAGE, export_stream
 from evalhub.projects.models import Role
-from evalhub.runs.gallery.selectors import project_categories
 
 FORMAT_LABELS = [
     (DPO_JSONL, "TRL DPO (JSONL)"), (PICKAPIC_PARQUET, "Pick-a-Pic (Parquet)"),
@@ -77,9 +76,12 @@ class ExportForm(forms.Form):
                                required=False)
     raw_usernames = forms.BooleanField(required=False, label="Raw usernames (owners only)")
 
-    def __init__(self, *args, categories: list[str], owner: bool, **kwargs) -> None:
+    def __init__(self, *args, campaign: Campaign, owner: bool, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["category"].choices = [("", "all"), *((c, c) for c in categories)]
+        # What this campaign asks and the categories of its prompts, not the whole project's.
+        self.fields["criterion"].choices = [(c, Criterion(c).label) for c in campaign.criteria]
+        self.fields["category"].choices = [
+            ("", "all"), *((c, c) for c in campaign_categories(campaign=campaign))]
         if not owner:
             del self.fields["raw_usernames"]
         self.options = None
@@ -115,13 +117,12 @@ def _filename(campaign_id: int, options) -> str:
 def export_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign, role = campaign_for_science(user=request.user, campaign_id=campaign_id)
     owner = role == Role.OWNER
-    categories = project_categories(project_id=campaign.project_id)
     if "download" not in request.GET:
-        form = ExportForm(categories=categories, owner=owner)
+        form = ExportForm(campaign=campaign, owner=owner)
         return render(request, "exports/export.html", {"campaign": campaign, "form": form})
     if "raw_usernames" in request.GET and not owner:
         raise PermissionDenied("Only project owners may export raw usernames.")
-    form = ExportForm(request.GET, categories=categories, owner=owner)
+    form = ExportForm(request.GET, campaign=campaign, owner=owner)
     if form.is_valid():
         form.validate_with_api(request.GET)
     if form.errors or form.options is None:

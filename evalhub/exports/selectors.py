@@ -18,6 +18,7 @@ from django.db.models import Q, QuerySet
 
 from evalhub.campaigns.models import (
     Campaign,
+    ComparisonTask,
     JudgeKind,
     Judgment,
     Outcome,
@@ -51,6 +52,13 @@ def run_infos(*, campaign: Campaign) -> dict[int, RunInfo]:
         Q(campaigns=campaign) | Q(project_id=campaign.project_id)
     ).distinct().values_list("id", "name", "checkpoint__model__name", "checkpoint__name")
     return {pk: RunInfo(name, f"{model}/{ckpt}") for pk, name, model, ckpt in rows}
+
+
+def campaign_categories(*, campaign: Campaign) -> list[str]:
+    """The prompt categories of the campaign's tasks, sorted (what its exports can filter)."""
+    return list(ComparisonTask.objects.filter(campaign=campaign)
+                .exclude(prompt__category="").order_by("prompt__category")
+                .values_list("prompt__category", flat=True).distinct())
 
 
 def export_queryset(*, campaign: Campaign, options: ExportOptions, ranked: bool | None = None

@@ -110,3 +110,15 @@ def test_bad_options_are_shown_next_to_their_field(world, params, field, message
     errors = response.context["form"].errors.get(field, [])
     assert any(message in error for error in errors), response.context["form"].errors
     assert f'id="id_{field}-error"' in response.content.decode()
+
+
+def test_the_filters_offer_what_this_campaign_asks_and_its_categories(world):
+    from tests.factories import PromptFactory
+
+    # A category of another prompt set of the project, which no task of this campaign has.
+    PromptFactory(prompt_set__project=world.campaign.project, category="not-in-campaign")
+    form = _client(world.scientist).get(_url(world)).context["form"]
+    assert [value for value, _ in form.fields["criterion"].choices] == ["overall", "aesthetics"]
+    categories = [value for value, _ in form.fields["category"].choices]
+    used = sorted({task.prompt.category for task in world.tasks} - {""})
+    assert categories == ["", *used] and "not-in-campaign" not in categories
