@@ -1,8 +1,17 @@
 """Where imported files come from: a folder or a zip archive, read safely.
 
-Both expose the same small interface: relative POSIX names and ``read(name)``. A zip whose
-entries would escape the import folder (absolute paths, ``..``, symlinks) is refused whole,
-and so is a zip whose declared sizes add up to more than the configured limit (zip bombs).
+Both expose the same small interface: relative POSIX names and ``read(name)``. A zip is refused
+whole, listing every offending entry, when entries would escape the import folder (absolute
+paths, ``..``, symlinks), when two entries name the same file (``a.png`` twice, or ``a.png``
+and ``./a.png``: which one was meant is unknown), and against zip bombs when an entry's declared
+size is over the largest file an import takes or the declared sizes add up to more than the
+configured total. An entry is never inflated past its declared size (``ZipSource.read``), so
+these declared sizes bound what an import inflates.
+
+No limit on the compression ratio: flat images reach deflate's own ceiling, as bombs do. A
+flat 1024x1024 RGB BMP or uncompressed TIFF deflates about 1000:1 (4096x4096: 1028:1), a flat
+8-bit BMP about 500-960:1, even a flat 4096x4096 PNG a further 110:1; a deflated zip bomb's
+entry reaches about 1030:1 (a bzip2 one 880,000:1). A ratio cannot tell them apart; sizes can.
 """
 
 from __future__ import annotations
@@ -14,10 +23,15 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from django.conf import settings
+
 from evalhub.core.errors import ImportRejected
 
-# Largest plausible ratio for image data; PNG/JPEG barely compress, bombs compress ~1000x.
-MAX_COMPRESSION_RATIO = 200
+
+def largest_entry_bytes() -> int:
+    """The largest file any import takes (an image, a video; manifests and prompt files are
+    far smaller): a zip entry declaring more is refused before it is inflated."""
+    return max(settings.EVALHUB_MAX_IMAGE_BYTES, settings.EVALHUB_MAX_VIDEO_BYTES)
 
 
 class FileSource(Protocol):
@@ -66,10 +80,15 @@ class FolderSource:
 
 
 class ZipSource:
-    def __init__(self, archive: zipfile.ZipFile, *, max_total_bytes: int) -> None:
+    def __init__(self, archive: zipfile.ZipFile, *, max_total_bytes: int,
+                 max_entry_bytes: int | None = None) -> None:
         self.archive = archive
         self._entries: dict[str, zipfile.ZipInfo] = {}
-        escaping, total = [], 0
+        entry_limit = largest_entry_bytes() if max_entry_bytes is None else max_entry_bytes
+        escaping: list[str] = []
+        named: dict[str, list[str]] = {}  # file name -> the entries naming it
+        oversized: list[str] = []
+        total = 0
         for info in archive.infolist():
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
@@ -81,17 +100,30 @@ class ZipSource:
                 continue
             if info.is_dir():
                 continue
-            if info.compress_size and info.file_size / info.compress_size > MAX_COMPRESSION_RATIO:
-                raise ImportRejected(
-                    f"{info.filename}: compression ratio {info.file_size / info.compress_size:.0f}"
-                    f" exceeds {MAX_COMPRESSION_RATIO} (possible zip bomb); refusing the import."
-                )
+            if info.file_size > entry_limit:
+                oversized.append(f"{info.filename}: expands to {info.file_size:,} bytes, over "
+                                 f"the {entry_limit:,} of the largest file an import takes")
             total += info.file_size
+            named.setdefault(safe, []).append(info.filename)
             self._entries[safe] = info
         if escaping:
             raise ImportRejected(
                 "The zip has entries that would escape the import folder; nothing was imported.",
                 details=[f"unsafe entry: {name}" for name in escaping],
+            )
+        duplicated = {safe: names for safe, names in named.items() if len(names) > 1}
+        if duplicated:
+            raise ImportRejected(
+                "The zip has several entries for the same file, so which one is meant is not "
+                "clear; nothing was imported.",
+                details=[f"{safe}: {len(names)} entries ({', '.join(map(repr, names))})"
+                         for safe, names in duplicated.items()],
+            )
+        if oversized:
+            raise ImportRejected(
+                "The zip has entries larger than any file an import takes (possible zip bomb); "
+                "nothing was imported.",
+                details=oversized,
             )
         if total > max_total_bytes:
             raise ImportRejected(

@@ -1,21 +1,24 @@
 """Parse prompt files (CSV, JSONL, plain text) into rows, collecting every error with its line.
 
-Pure functions: no database. The service decides what to do with the rows.
+Pure functions: no database (the Prompt model is read only for its column widths). The service
+decides what to do with the rows.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from typing import Any
 
+from evalhub.core.csv_records import contains_nul, read_csv
 from evalhub.core.errors import ImportRejected
-from evalhub.core.jsonl import iter_jsonl
+from evalhub.core.jsonl import iter_jsonl, text_lines
+from evalhub.prompts.models import Prompt
 
 FORMATS = ("csv", "jsonl", "txt")
 TEXT_KEYS = ("text", "prompt", "caption")
 MAX_PROMPT_CHARS = 10_000
+#: The longest category the database column takes.
+MAX_CATEGORY_CHARS = Prompt._meta.get_field("category").max_length
 #: Columns naming an editing prompt's source file; the file's extension says image or video.
 SOURCE_KEYS = ("source_image", "source_video")
 
@@ -90,65 +93,30 @@ def _row_from_mapping(line: int, record: dict[str, Any], errors: list[str]) -> P
         errors.append(f"line {line}: source_image and source_video name different files; a "
                       "prompt has one source")
         return None
-    return PromptRow(
+    category = str(record.get("category") or "").strip()
+    if len(category) > MAX_CATEGORY_CHARS:
+        errors.append(f"line {line}: category is longer than {MAX_CATEGORY_CHARS} characters")
+        return None
+    row = PromptRow(
         line=line,
         text=text,
-        category=str(record.get("category") or "").strip(),
+        category=category,
         tags=_split_tags(record.get("tags")),
         source_image=sources.pop() if sources else "",
         metadata={**extra, **metadata},
     )
-
-
-def _csv_problem(exc: csv.Error) -> str:
-    message = str(exc)
-    if "field larger than field limit" in message:
-        return f"a field is longer than {csv.field_size_limit()} characters"
-    return f"not valid CSV ({message})"
-
-
-def _ends_inside_quotes(record_lines: list[str]) -> bool:
-    """Whether these lines end inside a quoted field. The default csv reader takes a quote
-    never closed to run to the end of the file, silently; the strict one says so."""
-    try:
-        for _ in csv.reader(record_lines, strict=True):
-            pass
-    except csv.Error as exc:
-        return "unexpected end of data" in str(exc)
-    return False
+    if contains_nul([row.category, row.tags, row.metadata]):
+        errors.append(f"line {line}: a category, tag or other value contains a NUL byte, which "
+                      "the database cannot store")
+        return None
+    return row
 
 
 def _parse_csv(text: str, errors: list[str]) -> list[PromptRow]:
-    lines = list(io.StringIO(text))  # what the reader reads, so line_num indexes it
-    reader = csv.DictReader(lines)
-    if not reader.fieldnames:
-        return []
+    _, records = read_csv(text, errors)
     rows = []
-    while True:
-        read_before = reader.line_num
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            # (line_num counts the lines read before the bad one.) A field past the csv
-            # module's size limit (far above MAX_PROMPT_CHARS), a NUL
-            # byte...: that line is reported and the reader goes on with the next one.
-            errors.append(f"line {reader.line_num + 1}: {_csv_problem(exc)}")
-            continue
-        if reader.line_num == len(lines) and _ends_inside_quotes(lines[read_before:]):
-            # A quote never closed swallows the rest of the file into one field, which the
-            # default reader accepts silently. (Quoted fields that do close may span lines, as
-            # CSV allows.) The reader skipped the empty lines before the record.
-            skipped = next((n for n, line in enumerate(lines[read_before:])
-                            if line.strip("\r\n")), 0)
-            errors.append(f"line {read_before + 1 + skipped}: a quote opened in this row is "
-                          "never closed, so the rest of the file would be one value")
-            break
-        if None in record:
-            errors.append(f"line {reader.line_num}: more values than columns")
-            continue
-        row = _row_from_mapping(reader.line_num, record, errors)
+    for line, record in records:
+        row = _row_from_mapping(line, record, errors)
         if row is not None:
             rows.append(row)
     return rows
@@ -170,7 +138,7 @@ def _parse_jsonl(text: str, errors: list[str]) -> list[PromptRow]:
 
 def _parse_txt(text: str, errors: list[str]) -> list[PromptRow]:
     rows = [_row_from_mapping(n, {"text": line}, errors)
-            for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+            for n, line in enumerate(text_lines(text), start=1) if line.strip()]
     return [row for row in rows if row is not None]
 
 

@@ -146,7 +146,9 @@ def test_a_symlink_in_a_folder_pointing_outside_rejects_the_import(run, tmp_path
         _import(run, folder, manifest=manifest_csv([("a.png", "a red circle", 0)]))
 
 
-def test_a_zip_bomb_is_refused_before_inflating(run, tmp_path):
+def test_a_zip_bomb_is_refused_before_inflating(run, tmp_path, settings):
+    # An entry larger than any file an import takes (the image and video byte limits).
+    settings.EVALHUB_MAX_IMAGE_BYTES = settings.EVALHUB_MAX_VIDEO_BYTES = 10_000_000
     archive = tmp_path / "bomb.zip"
     import zipfile
 
