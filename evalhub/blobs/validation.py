@@ -43,6 +43,19 @@ class ImageInfo:
         return FORMAT_EXTENSION[self.format]
 
 
+
+# First bytes of the accepted formats: a file that starts like one but that Pillow cannot
+# identify is damaged or cut short, not "not an image".
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"),
+               (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"BM", "BMP"))
+
+
+def _signature(data: bytes) -> str | None:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return next((fmt for magic, fmt in _SIGNATURES if data.startswith(magic)), None)
+
+
 def _bomb(name: str, width: int, height: int, max_pixels: int) -> InvalidImage:
     side = math.isqrt(max_pixels)
     square = f", {side} x {side}" if side * side == max_pixels else ""
@@ -101,6 +114,10 @@ def inspect_image(data: bytes, *, name: str, max_pixels: int, max_bytes: int) ->
             raise _bomb(name, *size, max_pixels) from exc
         raise InvalidImage(f"{name}: refused as a decompression bomb ({exc})") from exc
     except UnidentifiedImageError as exc:
+        started_as = _signature(data)
+        if started_as is not None:  # a TIFF keeps its directory at the end, say: cut short
+            raise InvalidImage(f"{name}: truncated or damaged {started_as} file (it starts "
+                               "like one, but cannot be read)") from exc
         raise InvalidImage(f"{name}: not an image (cannot identify the format)") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidImage(f"{name}: unreadable or truncated image ({exc})") from exc

@@ -140,6 +140,9 @@ def inspect_video(data: bytes, *, name: str, limits: VideoLimits) -> VideoInfo:
                 f"{name}: container {container.format.name!r} is not accepted (accepted: MP4, "
                 "MOV, WebM, Matroska)")
         videos = list(container.streams.video)
+        if not videos:
+            raise InvalidVideo(f"{name}: has no video stream (an audio-only file, or one "
+                               "truncated or damaged before its video track)")
         if len(videos) != 1:
             raise InvalidVideo(f"{name}: has {len(videos)} video streams; exactly one is needed")
         stream = videos[0]

@@ -50,6 +50,16 @@ def test_a_truncated_image_is_refused():
     assert inspect_image(data, name="whole.png", **LIMITS)
 
 
+def test_a_tiff_cut_short_is_called_damaged_not_a_non_image():
+    # A compressed TIFF keeps its directory at the end: cut short, Pillow cannot even name the
+    # format.
+    out = io.BytesIO()
+    Image.effect_noise((64, 64), 60).convert("RGB").save(out, format="TIFF",
+                                                          compression="tiff_deflate")
+    with pytest.raises(InvalidImage, match=r"cut\.tif: truncated or damaged TIFF file"):
+        inspect_image(out.getvalue()[:2000], name="cut.tif", **LIMITS)
+
+
 def _png_header_claiming(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims a huge canvas: the shape of a decompression bomb."""
     def chunk(kind: bytes, payload: bytes) -> bytes:

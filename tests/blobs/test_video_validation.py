@@ -74,3 +74,19 @@ def test_a_file_over_the_byte_limit_is_refused_unread():
     limits = VideoLimits(max_bytes=100, max_seconds=10, max_frames=300, max_pixels=10**6)
     with pytest.raises(InvalidVideo, match="bytes exceeds the limit of 100 bytes"):
         inspect_video(video_bytes(), name="x.mp4", limits=limits)
+
+
+def test_a_file_with_sound_and_no_picture_is_refused_as_such(tmp_path):
+    import av
+    import numpy as np
+
+    path = tmp_path / "voice.webm"
+    with av.open(str(path), mode="w", format="webm") as out:
+        sound = out.add_stream("libopus", rate=48000)
+        chunk = av.AudioFrame.from_ndarray(np.zeros((1, 9600), np.float32), format="fltp",
+                                           layout="mono")
+        chunk.sample_rate = 48000
+        for packet in [*sound.encode(chunk), *sound.encode()]:
+            out.mux(packet)
+    with pytest.raises(InvalidVideo, match=r"voice\.webm: has no video stream \(an audio-only"):
+        inspect_video(path.read_bytes(), name="voice.webm", limits=LIMITS)
