@@ -19,9 +19,17 @@ in the projects where it is a run's output or the source video of an editing pro
 receives the rendition and the thumbnail strip (pixels only, opaque names), owners and
 scientists also the original file.
 
+Display derivatives, tiles and video renditions are addressed by *per-project* names
+(blobs/names.py): a name says which project it was handed out for, and only that project's
+roles count for it (:func:`project_blob_access`, :func:`project_video_access`), so a member of
+another project that holds the same bytes gets 404 for it, and reaches the file only under the
+name of their own project. Originals and previews (owners and scientists) keep the rule over
+all of a user's projects (:func:`blob_access`).
+
 Anonymous users and users without a role get 404 everywhere, so a URL does not reveal whether
-an image exists. The answer is cached per (user, blob) for ``ACCESS_CACHE_SECONDS``: a rating
-page opens hundreds of tiles, and removing a member takes effect within that time.
+an image exists. The answer is cached per (user, blob), or (user, project, blob), for
+``ACCESS_CACHE_SECONDS``: a rating page opens hundreds of tiles, and removing a member takes
+effect within that time.
 """
 
 from __future__ import annotations
@@ -95,6 +103,27 @@ def blob_access(user: AbstractBaseUser | AnonymousUser, blob_id: int) -> BlobAcc
                           lambda user_id: _roles(user_id, blob_id))
 
 
+def _project_roles(user_id: int, project_id: int, blob_id: int) -> frozenset[str]:
+    in_runs = Image.objects.filter(blob_id=blob_id, run__project_id=project_id)
+    as_source = Prompt.objects.filter(source_image_id=blob_id,
+                                      prompt_set__project_id=project_id)
+    in_references = ReferenceSet.objects.filter(images=blob_id, project_id=project_id)
+    roles = Membership.objects.filter(user_id=user_id, project_id=project_id).filter(
+        Q(Exists(in_runs)) | Q(Exists(as_source))
+        | Q(Exists(in_references), role__in=ORIGINAL_ROLES)
+    ).values_list("role", flat=True)
+    return frozenset(roles)
+
+
+def project_blob_access(user: AbstractBaseUser | AnonymousUser, project_id: int,
+                        blob_id: int) -> BlobAccess:
+    """What ``user`` may receive of blob ``blob_id`` under its name in project
+    ``project_id`` (blobs/names.py): their roles in that project, if the blob belongs to it;
+    one query, cached briefly like :func:`blob_access`."""
+    return _cached_access(user, f"evalhub:blob-access:{user.pk}:{project_id}:{blob_id}",
+                          lambda user_id: _project_roles(user_id, project_id, blob_id))
+
+
 def _video_roles(user_id: int, video_id: int) -> frozenset[str]:
     project = OuterRef("project_id")
     in_runs = Image.objects.filter(video_id=video_id, run__project_id=project)
@@ -109,3 +138,20 @@ def video_access(user: AbstractBaseUser | AnonymousUser, video_id: int) -> BlobA
     strip, ``original`` the imported file (cached briefly, like :func:`blob_access`)."""
     return _cached_access(user, f"evalhub:video-access:{user.pk}:{video_id}",
                           lambda user_id: _video_roles(user_id, video_id))
+
+
+def _project_video_roles(user_id: int, project_id: int, video_id: int) -> frozenset[str]:
+    in_runs = Image.objects.filter(video_id=video_id, run__project_id=project_id)
+    as_source = Prompt.objects.filter(source_video_id=video_id,
+                                      prompt_set__project_id=project_id)
+    return frozenset(Membership.objects.filter(user_id=user_id, project_id=project_id)
+                     .filter(Q(Exists(in_runs)) | Q(Exists(as_source)))
+                     .values_list("role", flat=True))
+
+
+def project_video_access(user: AbstractBaseUser | AnonymousUser, project_id: int,
+                         video_id: int) -> BlobAccess:
+    """What ``user`` may receive of video ``video_id`` under its name in project
+    ``project_id``: the roles in that project, if the video belongs to it (cached briefly)."""
+    return _cached_access(user, f"evalhub:video-access:{user.pk}:{project_id}:{video_id}",
+                          lambda user_id: _project_video_roles(user_id, project_id, video_id))

@@ -28,8 +28,9 @@ original's tables fit only its own pixel grid). Encoding 16K pixels was the cost
 15360 x 8640 WebP went through Pillow's animation decoder and encoder, each with whole-image
 buffers (3.1 GB peak), a PNG took minutes to compress; the reduced image is 1/16 of that.
 
-The derivative is stored under an opaque name (``display/<2 hex>/<token>.<ext>``, see
-``names.py``) and is deterministic: the same original always gives the same bytes, so a
+The derivative is stored under an opaque internal name (``display/<2 hex>/<token>.<ext>``,
+see ``names.py``; shared by every project, never sent: URLs carry a per-project name) and is
+deterministic: the same original always gives the same bytes, so a
 redelivered task or a concurrent build writes the same file.
 """
 

@@ -19,7 +19,9 @@ class ImageBlob(models.Model):
     )
     display_token = models.CharField(
         max_length=64, unique=True, editable=False,
-        help_text="Keyed hash of sha256 (blobs/names.py): the opaque name annotators see.",
+        help_text="Keyed hash of sha256 (blobs/names.py): the derivative's internal storage "
+                  "name, shared by every project, never sent to a browser (clients see a "
+                  "per-project name).",
     )
     display = models.FileField(
         upload_to="display/", max_length=255, blank=True,
@@ -45,8 +47,8 @@ class ImageBlob(models.Model):
         return f"{self.sha256[:12]} {self.width}x{self.height} {self.format}"
 
     def save(self, *args, **kwargs) -> None:
-        # Every row gets its token at creation, so a URL can be given before the derivative
-        # exists (the view then builds small ones or answers 503).
+        # Every row gets its internal token at creation: the derivative's storage name, fixed
+        # even if SECRET_KEY changes later (the per-project names are computed, names.py).
         if not self.display_token:
             self.display_token = display_token(self.sha256)
         super().save(*args, **kwargs)
@@ -77,7 +79,8 @@ class VideoBlob(models.Model):
     )
     rendition_token = models.CharField(
         max_length=64, unique=True, editable=False,
-        help_text="Keyed hash of sha256 (blobs/names.py): the rendition's opaque name.",
+        help_text="Keyed hash of sha256 (blobs/names.py): the rendition's internal storage "
+                  "name, never sent to a browser (clients see a per-project name).",
     )
     rendition = models.FileField(
         upload_to="video/", max_length=255, blank=True,

@@ -1,15 +1,15 @@
 """Tile grants: the rating page's tile requests answered without a database query.
 
 A 16K image at fit and every step of a deep zoom are tile requests, each once an access
-decision (blobs/access.py: the session's user, the blob by its display token, the roles; two
-queries even with the roles cached). The rating payload already made that decision when it
-leased the task to its annotator, so it hands the page a *grant* with each pyramid: a keyed
-signature over (display token, annotator id, expiry), sent as the tiles' query ``?g=<expiry>-
-<signature>``. A tile request carrying a valid grant for the session's user needs no access
-query: the user is Django's (the session's password hash checked, inactive users refused: one
-prepared query), the signature is checked, and the pyramid's storage name comes from a
-per-process map of display token to content hash, which never changes for a token (tile
-views, campaigns/page/views.py).
+decision (blobs/access.py: the session's user, the blob by its per-project name, the roles in
+that project; two queries even with the roles cached). The rating payload already made that
+decision when it leased the task to its annotator, so it hands the page a *grant* with each
+pyramid: a keyed signature over (the image's per-project name, annotator id, expiry), sent as
+the tiles' query ``?g=<expiry>-<signature>``. A tile request carrying a valid grant for the
+session's user needs no access query: the user is Django's (the session's password hash
+checked, inactive users refused: one prepared query), the signature is checked, and the
+pyramid's storage name comes from a per-process map of per-project name to content hash,
+which never changes for a name (tile views, campaigns/page/views.py).
 
 Refused (the request then takes the full access check, which answers 404 to anyone the rule
 does not admit): a grant that does not verify (forged, or for another image), one past its
@@ -20,8 +20,9 @@ lives between one and two windows, at most ``ACCESS_CACHE_SECONDS``: a member re
 project stops receiving tiles by grant no later than the access rule's own cache forgets
 them. Windows make the URLs of one pyramid the same for every payload built within a window,
 so the browser's cache serves a pair shown again. Nothing in a grant names a run, a model or
-the content hash: the token is the display token already in the URL, the signature is an
-HMAC, the expiry a time.
+the content hash: the token is the per-project name already in the URL (blobs/names.py), the
+signature is an HMAC, the expiry a time. A grant is good for one image in one project: a user
+of two projects holding the same bytes gets two unrelated names and grants.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _signature(token: str, user_id: int | str, expiry: int) -> str:
 
 
 def tile_grant(token: str, user_id: int, now: float | None = None) -> str:
-    """The grant for ``user_id`` to read the pyramid of display token ``token``:
+    """The grant for ``user_id`` to read the pyramid of per-project name ``token``:
     ``<expiry>-<signature>``, expiry in Unix seconds = the end of the next window."""
     now = time.time() if now is None else now
     expiry = (int(now) // GRANT_WINDOW_SECONDS + 2) * GRANT_WINDOW_SECONDS

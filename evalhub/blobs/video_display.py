@@ -12,7 +12,8 @@ average rate, a key frame every second so that seeking and frame stepping stay c
   FFmpeg's bit-exact flags, so it carries no audio, subtitles, chapters, titles, comments,
   creation times, handler names or encoder version of the original, and the same original
   always gives the same bytes (a redelivered task writes the same file).
-- Its name is the keyed ``rendition_token`` (blobs/names.py), never the original's hash.
+- Its storage name is the keyed ``rendition_token`` (blobs/names.py), never the original's
+  hash, and never sent: browsers get a per-project name (``project_video_name``).
 
 The thumbnail strip is :data:`STRIP_FRAMES` evenly spaced frames, each scaled to
 :data:`STRIP_HEIGHT` pixels high, side by side in one WebP.

@@ -2,19 +2,25 @@
 
 Paths (under ``MEDIA_URL``, ``/media/`` by default):
 
-- ``display/<token>.<ext>``: a blob's display derivative (display.py), for every role of a
-  project that has the image (access.py); this is the URL the rating API gives annotators.
+- ``display/<name>.<ext>``: a blob's display derivative (display.py) under its *per-project*
+  name (names.py ``project_display_name``), for every role of that project if the image
+  belongs to it (access.py ``project_blob_access``); this is the URL the rating API gives
+  annotators. A member of another project holding the same bytes gets 404 here, and the
+  blob's shared internal name (``display_token``) answers 404 to everybody.
 - ``blobs/.../<sha256>.<ext>``: the original as imported; owners and scientists only.
 - ``previews/.../<sha256>.webp``: the dashboard preview; owners and scientists only.
-- ``video/<token>.webm`` and ``video/<token>-strip.webp``: a video's rendition and thumbnail
-  strip (video_display.py), for every role of a project that has the video, exactly as image
-  derivatives; never built in a web request (503 with ``Retry-After`` until the worker has).
+- ``video/<name>.webm`` and ``video/<name>-strip.webp``: a video's rendition and thumbnail
+  strip (video_display.py) under its per-project name (``project_video_name``), for every role
+  of that project if the video belongs to it, exactly as image derivatives; never built in a
+  web request (503 with ``Retry-After`` until the worker has).
 - ``videos/.../<sha256>.<ext>``: the original video as imported; owners and scientists only.
 
 Anything else, an unknown name, an anonymous caller or a caller without the role: 404, the
 same answer in every case, so a URL reveals nothing about what exists. The bytes are then
 handed over by ``core.media.stored_file_response`` (stream, nginx ``X-Accel-Redirect`` or a
-signed S3 URL). A derivative that the worker has not written yet is built here when the image
+signed S3 URL). Derivatives are never redirected to a signed S3 URL: their storage names are
+shared by every project (names.py), so in the ``signed`` mode they are streamed by Django.
+A derivative that the worker has not written yet is built here when the image
 is small (``DISPLAY_SYNC_MAX_PIXELS``); a larger one is answered 503 with ``Retry-After``,
 because the web process must not spend seconds re-encoding a huge file.
 """
@@ -38,7 +44,12 @@ from django.views.decorators.http import require_safe
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from evalhub.blobs.access import blob_access, video_access
+from evalhub.blobs.access import (
+    blob_access,
+    project_blob_access,
+    project_video_access,
+    video_access,
+)
 from evalhub.blobs.display import (
     BY_EXTENSION,
     DISPLAY_SYNC_MAX_PIXELS,
@@ -46,7 +57,13 @@ from evalhub.blobs.display import (
     display_format,
 )
 from evalhub.blobs.models import ImageBlob, VideoBlob
-from evalhub.blobs.names import display_token, video_path, video_token
+from evalhub.blobs.names import (
+    project_display_name,
+    project_video_name,
+    resolve_display_name,
+    resolve_video_name,
+    video_path,
+)
 from evalhub.blobs.video_display import (
     RENDITION_CONTENT_TYPE,
     RENDITION_SUFFIX,
@@ -59,26 +76,27 @@ from evalhub.core.media import stored_file_response
 MEDIA_CACHE_CONTROL = "private, max-age=86400"
 DISPLAY_RETRY_AFTER_SECONDS = 10
 
-_DISPLAY = re.compile(r"display/(?P<token>[0-9a-f]{64})\.(?P<ext>png|jpg|webp)")
+_DISPLAY = re.compile(r"display/(?P<name>[0-9a-f]{64})\.(?P<ext>png|jpg|webp)")
 _ORIGINAL = re.compile(r"blobs/(?:[^/]+/)*(?P<sha>[0-9a-f]{64})[^/]*")
 _PREVIEW = re.compile(r"previews/(?:[^/]+/)*(?P<sha>[0-9a-f]{64})[^/]*")
-_VIDEO = re.compile(r"video/(?P<token>[0-9a-f]{64})(?P<suffix>\.webm|-strip\.webp)")
+_VIDEO = re.compile(r"video/(?P<name>[0-9a-f]{64})(?P<suffix>\.webm|-strip\.webp)")
 _VIDEO_ORIGINAL = re.compile(r"videos/(?:[^/]+/)*(?P<sha>[0-9a-f]{64})[^/]*")
 
 
-def display_url(blob: ImageBlob) -> str:
-    """The derivative's URL (the page's ``url`` for an image); a plain path under MEDIA_URL,
-    served by :func:`media_file` whatever the storage."""
-    token = blob.display_token or display_token(blob.sha256)  # unsaved blobs have none yet
+def display_url(blob: ImageBlob, project_id: int) -> str:
+    """The derivative's URL in project ``project_id`` (the page's ``url`` for an image): a
+    plain path under MEDIA_URL with the per-project name (names.py), served by
+    :func:`media_file` to the members of that project whatever the storage. No query."""
+    name = project_display_name(project_id, blob.pk)
     return reverse("media", kwargs={
-        "path": f"display/{token}.{display_format(blob.format).extension}"})
+        "path": f"display/{name}.{display_format(blob.format).extension}"})
 
 
-def video_url(video: VideoBlob, suffix: str = RENDITION_SUFFIX) -> str:
-    """The rendition's URL (``suffix`` ``-strip.webp``: the thumbnail strip's), served by
-    :func:`media_file` to any member of a project that has the video."""
-    token = video.rendition_token or video_token(video.sha256)
-    return reverse("media", kwargs={"path": f"video/{token}{suffix}"})
+def video_url(video: VideoBlob, project_id: int, suffix: str = RENDITION_SUFFIX) -> str:
+    """The rendition's URL in project ``project_id`` (``suffix`` ``-strip.webp``: the
+    thumbnail strip's), served by :func:`media_file` to the members of that project."""
+    name = project_video_name(project_id, video.pk)
+    return reverse("media", kwargs={"path": f"video/{name}{suffix}"})
 
 
 def _not_found() -> Http404:
@@ -98,11 +116,15 @@ def _caller(request: HttpRequest):
     return request.user
 
 
-def _display(request: HttpRequest, token: str, ext: str) -> HttpResponse:
-    blob = ImageBlob.objects.filter(display_token=token).first()
+def _display(request: HttpRequest, name: str, ext: str) -> HttpResponse:
+    resolved = resolve_display_name(name)  # no query: old global tokens and forgeries fail
+    if resolved is None:
+        raise _not_found()
+    project_id, blob_id = resolved
+    blob = ImageBlob.objects.filter(pk=blob_id).first()
     if blob is None or display_format(blob.format).extension != ext:
         raise _not_found()
-    if not blob_access(_caller(request), blob.pk).display:
+    if not project_blob_access(_caller(request), project_id, blob.pk).display:
         raise _not_found()
     if not blob.display:
         if blob.width * blob.height > DISPLAY_SYNC_MAX_PIXELS:
@@ -113,8 +135,9 @@ def _display(request: HttpRequest, token: str, ext: str) -> HttpResponse:
             response["Cache-Control"] = "private, no-store"
             return response
         blob_make_display(blob)
+    # Never redirected to object storage: the stored name is the same in every project.
     return stored_file_response(blob.display.name, content_type=BY_EXTENSION[ext].content_type,
-                                cache_control=MEDIA_CACHE_CONTROL)
+                                cache_control=MEDIA_CACHE_CONTROL, redirect_ok=False)
 
 
 def _original(request: HttpRequest, path: str, sha: str, field: str) -> HttpResponse:
@@ -136,18 +159,25 @@ def _preparing() -> HttpResponse:
     return response
 
 
-def _video(request: HttpRequest, token: str, suffix: str) -> HttpResponse:
-    video = VideoBlob.objects.filter(rendition_token=token).first()
-    if video is None or not video_access(_caller(request), video.pk).display:
+def _video(request: HttpRequest, name: str, suffix: str) -> HttpResponse:
+    resolved = resolve_video_name(name)
+    if resolved is None:
+        raise _not_found()
+    project_id, video_id = resolved
+    video = VideoBlob.objects.filter(pk=video_id).first()
+    if video is None or not project_video_access(_caller(request), project_id,
+                                                 video.pk).display:
         raise _not_found()
     field = video.rendition if suffix == RENDITION_SUFFIX else video.thumbnails
-    if not field or field.name != video_path(token, suffix):
+    if not field or field.name != video_path(video.rendition_token, suffix):
         return _preparing()  # the worker writes it (never in a web request: seconds of work)
-    if suffix == RENDITION_SUFFIX and settings.EVALHUB_MEDIA_DELIVERY not in ("accel", "signed"):
+    # nginx answers ranges itself; Django streams them otherwise, in the signed S3 mode too:
+    # a derivative's stored name is shared by every project, so it is never redirected to.
+    if suffix == RENDITION_SUFFIX and settings.EVALHUB_MEDIA_DELIVERY != "accel":
         return _byte_range_response(request, field.name)
     content_type = RENDITION_CONTENT_TYPE if suffix == RENDITION_SUFFIX else STRIP_CONTENT_TYPE
     return stored_file_response(field.name, content_type=content_type,
-                                cache_control=MEDIA_CACHE_CONTROL)
+                                cache_control=MEDIA_CACHE_CONTROL, redirect_ok=False)
 
 
 _RANGE = re.compile(r"bytes=(?P<start>\d*)-(?P<end>\d*)")
@@ -212,13 +242,13 @@ def _video_original(request: HttpRequest, path: str, sha: str) -> HttpResponse:
 def media_file(request: HttpRequest, path: str) -> HttpResponse:
     """Serve one media path to a caller allowed to have it (see the module doc)."""
     if match := _DISPLAY.fullmatch(path):
-        return _display(request, match["token"], match["ext"])
+        return _display(request, match["name"], match["ext"])
     if match := _ORIGINAL.fullmatch(path):
         return _original(request, path, match["sha"], "file")
     if match := _PREVIEW.fullmatch(path):
         return _original(request, path, match["sha"], "preview")
     if match := _VIDEO.fullmatch(path):
-        return _video(request, match["token"], match["suffix"])
+        return _video(request, match["name"], match["suffix"])
     if match := _VIDEO_ORIGINAL.fullmatch(path):
         return _video_original(request, path, match["sha"])
     raise _not_found()

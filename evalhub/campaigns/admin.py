@@ -55,11 +55,11 @@ class ComparisonTaskAdmin(ReadOnlyAdmin):
 
     @admin.display(description="image A")
     def image_a_thumbnail(self, task: ComparisonTask) -> SafeString | str:
-        return thumbnail(task.image_a)
+        return thumbnail(task.image_a, task.campaign.project_id)
 
     @admin.display(description="image B")
     def image_b_thumbnail(self, task: ComparisonTask) -> SafeString | str:
-        return thumbnail(task.image_b)
+        return thumbnail(task.image_b, task.campaign.project_id)
 
     @admin.display(description="judgments")
     def votes(self, task: ComparisonTask) -> str:

@@ -10,7 +10,11 @@ this module only delivers, in the way ``EVALHUB_MEDIA_DELIVERY`` says (config/st
 - ``signed``: a redirect to the S3 object, signed for ``EVALHUB_MEDIA_SIGNED_URL_SECONDS``
   (django-storages' ``url(name, expire=...)``), telling the bucket to answer with our
   ``Cache-Control``. Only for names that reveal nothing (``redirect_ok``): a tile's storage
-  name holds the content hash, so tiles are streamed instead.
+  name holds the content hash, and a display derivative's or video rendition's storage name
+  is the blob's internal token, the same in every project (blobs/names.py), which would let a
+  member of two projects match the same bytes across them; so tiles and derivatives are
+  streamed instead (``redirect_ok=False``), and only originals and previews (owners and
+  scientists, whose URLs already name the content hash) are redirected.
 
 No response carries ``Last-Modified`` or a file-time ``ETag``: a file's time says when its
 run was imported or generated, which would group anonymous images by run.

@@ -51,14 +51,16 @@ class GenerationRunAdmin(admin.ModelAdmin):
 THUMBNAIL_HEIGHT = 64  # px; the width follows the image's aspect ratio
 
 
-def thumbnail(image: Image | None) -> SafeString | str:
+def thumbnail(image: Image | None, project_id: int | None = None) -> SafeString | str:
     """An ``<img>`` of ``image``'s display derivative, ``THUMBNAIL_HEIGHT`` pixels high, from
-    the access-checked media view (superusers receive display derivatives: blobs/access.py).
+    the access-checked media view (superusers receive display derivatives: blobs/access.py),
+    under its name in ``project_id`` (default: the image's run's project; blobs/names.py).
     A height attribute, not a style: the Content-Security-Policy admits no inline style."""
     if image is None:
         return "-"
     return format_html('<img src="{}" alt="image {}" height="{}" loading="lazy">',
-                       display_url(image.blob), image.pk, THUMBNAIL_HEIGHT)
+                       display_url(image.blob, project_id or image.run.project_id), image.pk,
+                       THUMBNAIL_HEIGHT)
 
 
 @admin.register(Image)

@@ -183,9 +183,17 @@ class ArchiveUploadSerializer(serializers.Serializer):
 
 
 class ImportReportSerializer(serializers.Serializer):
-    images_created = serializers.IntegerField()
-    blobs_created = serializers.IntegerField()
-    duplicates_of_existing_blobs = serializers.IntegerField()
+    """What an import added, counted against the caller's project only: bytes stored for
+    other projects count as new, so the answer never says what exists elsewhere."""
+
+    images_created = serializers.IntegerField(
+        help_text="Images (or videos) added to the run or reference set.")
+    blobs_created = serializers.IntegerField(
+        help_text="Distinct files this project did not hold before.")
+    duplicates_of_existing_blobs = serializers.IntegerField(
+        help_text="Files whose bytes this project already held (in any of its runs, reference "
+                  "sets or prompts), or repeated within the import; other projects' files are "
+                  "never counted.")
 
 
 class GenModelViewSet(DeletionRules, ProjectScopedViewSet):

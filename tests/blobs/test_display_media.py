@@ -17,7 +17,7 @@ from PIL import ImageCms, PngImagePlugin
 from evalhub.blobs import tiles
 from evalhub.blobs.display import DISPLAY_SYNC_MAX_PIXELS, blob_make_display, render_display
 from evalhub.blobs.models import ImageBlob
-from evalhub.blobs.names import display_token
+from evalhub.blobs.names import display_token, project_display_name
 from evalhub.blobs.services import blob_store_bytes
 from evalhub.blobs.tasks import blobs_make_displays, blobs_make_previews
 from evalhub.campaigns.services import campaign_create
@@ -157,13 +157,17 @@ class World:
         """The rating API's image entries for the annotator, keyed by the file kind."""
         task = self.annotator_task(client)
         by_url = {task[side]["url"]: task[side] for side in ("left", "right")}
-        return {kind: by_url[_display_url(blob)] for kind, blob in self.blobs.items()}
+        return {kind: by_url[self.url(blob)] for kind, blob in self.blobs.items()}
+
+    def url(self, blob: ImageBlob) -> str:
+        """The derivative's URL in this world's project."""
+        return _display_url(blob, self.project.pk)
 
 
-def _display_url(blob: ImageBlob) -> str:
+def _display_url(blob: ImageBlob, project_id: int) -> str:
     blob.refresh_from_db()
     ext = blob.display.name.rsplit(".", 1)[1]
-    return f"/media/display/{blob.display_token}.{ext}"
+    return f"/media/display/{project_display_name(project_id, blob.pk)}.{ext}"
 
 
 @pytest.fixture
@@ -215,7 +219,10 @@ def test_names_are_opaque_keyed_hashes_not_content_hashes(client, world):
     payload = str(task).encode()
     for blob in world.blobs.values():
         assert blob.sha256.encode() not in payload
+        # The stored file's name is internal: the payload carries the per-project name.
         assert blob.display_token == display_token(blob.sha256) != blob.sha256
+        assert blob.display_token.encode() not in payload
+        assert project_display_name(world.project.pk, blob.pk).encode() in payload
         assert blob.sha256 not in blob.display.name
     assert SECRET not in payload
 
@@ -224,7 +231,7 @@ def test_names_are_opaque_keyed_hashes_not_content_hashes(client, world):
 
 
 def test_anonymous_and_foreign_users_get_404_on_derivatives_and_originals(client, world):
-    urls = [_display_url(blob) for blob in world.blobs.values()]
+    urls = [world.url(blob) for blob in world.blobs.values()]
     urls += [blob.file.url for blob in world.blobs.values()]
     assert all(url.startswith("/media/") for url in urls)
     for url in urls:
@@ -249,13 +256,15 @@ def test_annotators_get_404_on_originals_and_previews_scientists_get_them(client
         assert _body(original) == world.files[kind]  # byte for byte, as imported
         assert not original.has_header("Last-Modified")
         assert client.get(blob.preview.url).status_code == 200
-        assert client.get(_display_url(blob)).status_code == 200
+        assert client.get(world.url(blob)).status_code == 200
 
 
 def test_unknown_names_and_other_storage_paths_get_404(client, world):
     client.force_login(world.scientist)
     blob = world.blobs["png"]
-    for path in (f"display/{'0' * 64}.png", f"display/{blob.display_token}.jpg",
+    name = project_display_name(world.project.pk, blob.pk)
+    for path in (f"display/{'0' * 64}.png", f"display/{name}.jpg",
+                 f"display/{blob.display_token}.png",  # the old global name, shared by projects
                  f"tiles/{blob.sha256}/image.dzi", "blobs/../settings.py", "nothing"):
         assert client.get(f"/media/{path}").status_code == 404
 
@@ -263,7 +272,7 @@ def test_unknown_names_and_other_storage_paths_get_404(client, world):
 def test_a_removed_member_stops_receiving_media_once_the_access_cache_expires(client, world):
     from django.core.cache import cache
 
-    url = _display_url(world.blobs["png"])
+    url = world.url(world.blobs["png"])
     client.force_login(world.annotator)
     assert client.get(url).status_code == 200
     world.project.memberships.filter(user=world.annotator).delete()
@@ -279,7 +288,7 @@ def test_with_x_accel_redirect_django_checks_access_and_nginx_sends_the_bytes(
     settings.EVALHUB_MEDIA_DELIVERY = "accel"
     settings.EVALHUB_MEDIA_ACCEL_PREFIX = "/_protected_media/"
     blob = world.blobs["png"]
-    url = _display_url(blob)
+    url = world.url(blob)
     assert client.get(url).status_code == 404  # anonymous: no header, nothing handed over
     client.force_login(world.annotator)
     response = client.get(url)
@@ -292,10 +301,24 @@ def test_with_x_accel_redirect_django_checks_access_and_nginx_sends_the_bytes(
     assert client.get(blob.file.url).status_code == 404  # annotators: still no original
 
 
-def test_with_object_storage_django_redirects_to_a_short_lived_signed_url(
+def test_with_signed_delivery_derivatives_are_streamed_never_redirected(
+        client, world, settings):
+    """A derivative's object key is its blob's internal name, the same in every project:
+    redirecting to it would let a member of two projects match images across them."""
+    blob = world.blobs["jpg"]
+    url = world.url(blob)
+    settings.EVALHUB_MEDIA_DELIVERY = "signed"
+    client.force_login(world.annotator)
+    response = client.get(url)
+    assert response.status_code == 200 and not response.has_header("Location")
+    assert SECRET not in _body(response)
+    assert response["Cache-Control"].startswith("private")
+
+
+def test_with_object_storage_originals_redirect_to_a_short_lived_signed_url(
         client, world, settings):
     blob = world.blobs["jpg"]
-    url = _display_url(blob)
+    url = blob.file.url
     settings.EVALHUB_MEDIA_DELIVERY = "signed"
     settings.EVALHUB_MEDIA_SIGNED_URL_SECONDS = 45
     # django-storages signs offline; nothing is fetched from the (unreachable) endpoint.
@@ -305,15 +328,14 @@ def test_with_object_storage_django_redirects_to_a_short_lived_signed_url(
                     "access_key": "test", "secret_key": "test", "region_name": "us-east-1",
                     "querystring_auth": True, "signature_version": "s3v4"}}}
     assert client.get(url).status_code == 404
-    client.force_login(world.annotator)
+    client.force_login(world.scientist)
     response = client.get(url)
     assert response.status_code == 302
     location = response["Location"]
-    assert location.startswith(f"http://objects.invalid:9000/media/{blob.display.name}?")
+    assert location.startswith(f"http://objects.invalid:9000/media/{blob.file.name}?")
     assert "X-Amz-Expires=45" in location and "X-Amz-Signature=" in location
     assert "response-cache-control=private" in location
     assert response["Cache-Control"] == "private, no-store"
-    assert blob.sha256 not in location
 
 
 # ---------------------------------------------------------------- derivatives not yet built
@@ -325,7 +347,7 @@ def test_a_small_image_without_its_derivative_is_built_on_first_request(client, 
     default_storage.delete(blob.display.name)
     ImageBlob.objects.filter(pk=blob.pk).update(display="")
     client.force_login(world.annotator)
-    response = client.get(f"/media/display/{blob.display_token}.png")
+    response = client.get(f"/media/display/{project_display_name(world.project.pk, blob.pk)}.png")
     assert response.status_code == 200 and SECRET not in _body(response)
     blob.refresh_from_db()
     assert blob.display
@@ -338,7 +360,7 @@ def test_a_large_image_without_its_derivative_is_503_until_the_worker_made_it(cl
     image = ImageFactory(blob=blob_store_bytes(out.getvalue(), name="large.png"))
     annotator = MembershipFactory(project=image.run.project, role=Role.ANNOTATOR).user
     client.force_login(annotator)
-    url = f"/media/display/{image.blob.display_token}.png"
+    url = f"/media/display/{project_display_name(image.run.project_id, image.blob.pk)}.png"
     response = client.get(url)
     assert response.status_code == 503 and response["Retry-After"]
     assert b"still being prepared" in response.content
@@ -370,13 +392,15 @@ def test_tiles_are_addressed_by_the_token_and_carry_no_metadata(client, world, m
         assert tiles.blob_build_tiles(large)  # a worker's job (web views never build)
     blob = world.blobs["jpg"]
     entry = world.shown(client)["jpg"]
-    assert entry["tiles"] == f"/rate/tiles/{blob.display_token}.dzi"
+    assert entry["tiles"] == f"/rate/tiles/{project_display_name(world.project.pk, blob.pk)}.dzi"
     assert client.get(entry["tiles"]).status_code == 200
     tile = client.get(entry["tiles"].replace(".dzi", "_files/7/0_0.jpeg"))
     body = _body(tile)
     assert tile.status_code == 200 and SECRET not in body and b"Exif" not in body
     assert not [m for m in jpeg_markers(body) if 0xE1 <= m <= 0xEF or m == 0xFE]
     assert client.get(f"/rate/tiles/{blob.sha256}.dzi").status_code == 404  # not by hash
+    # nor by the blob's internal name, which is the same in every project
+    assert client.get(f"/rate/tiles/{blob.display_token}.dzi").status_code == 404
     client.logout()
     assert client.get(entry["tiles"]).status_code == 404
 

@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from PIL import Image as PILImage
 
+from evalhub.blobs.names import project_display_name
 from evalhub.blobs.services import blob_store_bytes
 from evalhub.blobs.tile_grants import GRANT_WINDOW_SECONDS, grant_admits, tile_grant
 from evalhub.blobs.tiles import Pyramid, blob_build_tiles, tile_path, whole_path
@@ -39,11 +40,12 @@ def built(db, large_png):
     assert blob_build_tiles(blob)
     image = ImageFactory(blob=blob)
     member = MembershipFactory(project=image.run.project, role=Role.ANNOTATOR).user
+    blob.project_name = project_display_name(image.run.project_id, blob.pk)  # the URL's name
     return member, blob
 
 
 def _tile_url(blob, grant: str | None = None, tile: str = "13/9_5.jpeg") -> str:
-    return f"/rate/tiles/{blob.display_token}_files/{tile}" + (f"?g={grant}" if grant else "")
+    return f"/rate/tiles/{blob.project_name}_files/{tile}" + (f"?g={grant}" if grant else "")
 
 
 def _picture(response) -> PILImage.Image:
@@ -90,7 +92,7 @@ def test_forged_and_foreign_grants_are_refused():
 def test_a_granted_tile_request_reads_neither_the_blob_nor_the_roles(client, built):
     member, blob = built
     client.force_login(member)
-    url = _tile_url(blob, tile_grant(blob.display_token, member.pk))
+    url = _tile_url(blob, tile_grant(blob.project_name, member.pk))
     assert client.get(url).status_code == 200  # this process learns the token's pyramid
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url.replace("9_5", "8_5"))
@@ -103,13 +105,13 @@ def test_a_granted_tile_request_reads_neither_the_blob_nor_the_roles(client, bui
 def test_a_grant_does_not_outlive_its_users_password_or_account(client, built):
     member, blob = built
     client.force_login(member)
-    url = _tile_url(blob, tile_grant(blob.display_token, member.pk))
+    url = _tile_url(blob, tile_grant(blob.project_name, member.pk))
     assert client.get(url).status_code == 200
     member.set_password("a-new-password-after-a-leak")
     member.save()  # the session's password hash no longer matches: signed out
     assert client.get(url.replace("9_5", "8_5")).status_code == 404
     client.force_login(member)
-    url = _tile_url(blob, tile_grant(blob.display_token, member.pk))
+    url = _tile_url(blob, tile_grant(blob.project_name, member.pk))
     assert client.get(url).status_code == 200
     member.is_active = False
     member.save()
@@ -128,15 +130,15 @@ def test_a_grant_with_non_ascii_digits_is_refused_not_a_server_error(client, bui
 
 def test_another_users_grant_does_not_admit_an_outsider(client, built):
     member, blob = built
-    url = _tile_url(blob, tile_grant(blob.display_token, member.pk))
+    url = _tile_url(blob, tile_grant(blob.project_name, member.pk))
     client.force_login(UserFactory())
     assert client.get(url).status_code == 404
 
 
 def test_without_a_valid_grant_the_access_rule_decides(client, built):
     member, blob = built
-    granted = tile_grant(blob.display_token, member.pk)
-    expired = tile_grant(blob.display_token, member.pk, now=NOW - 3600)
+    granted = tile_grant(blob.project_name, member.pk)
+    expired = tile_grant(blob.project_name, member.pk, now=NOW - 3600)
     expiry, signature = granted.split("-")
     forged = f"{expiry}-{'0' * len(signature)}"
     assert client.get(_tile_url(blob, granted)).status_code == 404  # anonymous: no session
@@ -189,7 +191,7 @@ def test_small_levels_are_stored_whole_with_the_pixels_of_their_tiles(built):
 def test_the_page_gets_whole_levels_by_grant_and_nothing_else(client, built):
     member, blob = built
     client.force_login(member)
-    grant = tile_grant(blob.display_token, member.pk)
+    grant = tile_grant(blob.project_name, member.pk)
     response = client.get(_tile_url(blob, grant, "11/whole.jpeg"))
     assert response.status_code == 200 and "immutable" in response["Cache-Control"]
     assert _picture(response).size == (1250, 750)

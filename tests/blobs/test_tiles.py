@@ -16,6 +16,7 @@ from PIL import Image as PILImage
 
 from evalhub.blobs.after_store import large_blob_ids
 from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.names import project_display_name
 from evalhub.blobs.services import blob_store_bytes
 from evalhub.blobs.tasks import blobs_build_tiles
 from evalhub.blobs.tiles import (
@@ -65,8 +66,8 @@ def _tile(sha: str, level: int, col: int, row: int) -> PILImage.Image:
 
 def test_the_page_is_offered_tiles_exactly_for_images_that_get_a_pyramid():
     for side in (TILE_MIN_SIDE_PX, TILE_MIN_SIDE_PX + 1):
-        blob = ImageBlob(sha256="ab" * 32, file="blobs/x.png", width=side, height=100)
-        offered = image_payload(blob)["tiles"] is not None
+        blob = ImageBlob(pk=1, sha256="ab" * 32, file="blobs/x.png", width=side, height=100)
+        offered = image_payload(blob, project_id=1)["tiles"] is not None
         assert offered == needs_tiles(blob) == (side > TILE_MIN_SIDE_PX)
 
 
@@ -192,7 +193,7 @@ def test_a_member_gets_the_descriptor_and_tiles(client, member_and_image):
     member, image = member_and_image
     blob_build_tiles(image.blob)
     client.force_login(member)
-    payload = image_payload(image.blob)
+    payload = image_payload(image.blob, project_id=image.run.project_id)
     response = client.get(payload["tiles"])
     assert response.status_code == 200
     assert response["Content-Type"] == "application/xml"
@@ -210,7 +211,7 @@ def test_the_web_view_never_builds_a_missing_pyramid_it_queues_the_build(
     (503, Retry-After), writes nothing and leaves the build to a worker."""
     member, image = member_and_image
     client.force_login(member)
-    url = image_payload(image.blob)["tiles"]
+    url = image_payload(image.blob, project_id=image.run.project_id)["tiles"]
     for _ in range(3):
         with django_capture_on_commit_callbacks(execute=True):
             response = client.get(url)
@@ -227,7 +228,7 @@ def test_the_web_view_never_builds_a_missing_pyramid_it_queues_the_build(
 def test_outsiders_and_anonymous_users_get_404(client, member_and_image, sent_tasks,
                                                django_capture_on_commit_callbacks):
     _, image = member_and_image
-    token = image_payload(image.blob)["tiles"]
+    token = image_payload(image.blob, project_id=image.run.project_id)["tiles"]
     with django_capture_on_commit_callbacks(execute=True):
         for url in (f"/rate/tiles/{image.blob.sha256}.dzi", token):
             assert client.get(url).status_code == 404
@@ -240,7 +241,8 @@ def test_outsiders_and_anonymous_users_get_404(client, member_and_image, sent_ta
 def test_small_images_have_no_tiles(client, db):
     image = ImageFactory()
     client.force_login(MembershipFactory(project=image.run.project).user)
-    assert client.get(f"/rate/tiles/{image.blob.display_token}.dzi").status_code == 404
+    name = project_display_name(image.run.project_id, image.blob.pk)
+    assert client.get(f"/rate/tiles/{name}.dzi").status_code == 404
 
 
 def test_a_webp_pyramid_is_decoded_into_one_buffer_and_cut_as_jpeg_tiles(db):

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from evalhub.blobs.models import VideoBlob
+from evalhub.blobs.names import project_video_name
 from evalhub.blobs.tasks import blobs_make_video_renditions
 from evalhub.blobs.video_services import video_inspect, video_store
 from evalhub.blobs.views import video_url
@@ -44,16 +45,18 @@ def test_the_payload_gives_each_side_its_rendition_and_nothing_that_names_a_run(
     world = _video_world()
     payload = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
 
-    videos = {v.rendition_token: v for v in VideoBlob.objects.all()}
+    project_id = world.campaign.project_id
+    videos = {project_video_name(project_id, v.pk): v for v in VideoBlob.objects.all()}
     for side in ("left", "right"):
         shown = payload[side]["video"]
         token = shown["url"].rsplit("/", 1)[1].removesuffix(".webm")
         video = videos[token]
-        assert shown == {"url": video_url(video), "poster": payload[side]["url"],
+        assert shown == {"url": video_url(video, project_id), "poster": payload[side]["url"],
                          "fps": 12.0, "frames": 10, "duration": 10 / 12, "width": 64,
                          "height": 48}
     text = json.dumps(payload)
     for leak in (SECRET, "zeta", *(v.sha256 for v in videos.values()),
+                 *(v.rendition_token for v in videos.values()),  # internal, shared names
                  *(v.file.name for v in videos.values())):
         assert leak not in text
 
@@ -89,7 +92,7 @@ def test_an_image_payload_has_a_null_video():
 def test_members_get_the_rendition_with_ranges_owners_the_original_others_404(client):
     world = _video_world(rendered=False)
     video = VideoBlob.objects.first()
-    url = video_url(video)
+    url = video_url(video, world.campaign.project_id)
     client.force_login(world.annotator)
     preparing = client.get(url)
     assert preparing.status_code == 503 and preparing["Retry-After"]
@@ -104,7 +107,10 @@ def test_members_get_the_rendition_with_ranges_owners_the_original_others_404(cl
     assert part["Content-Range"] == f"bytes 10-19/{len(body)}"
     assert b"".join(part.streaming_content) == body[10:20]
     assert client.get(url, HTTP_RANGE=f"bytes={len(body)}-").status_code == 416
-    assert client.get(video_url(video, "-strip.webp"))["Content-Type"] == "image/webp"
+    assert client.get(video_url(video, world.campaign.project_id, "-strip.webp")
+                      )["Content-Type"] == "image/webp"
+    # The old global name of the rendition (the blob's internal token) is gone.
+    assert client.get(f"/media/video/{video.rendition_token}.webm").status_code == 404
 
     original = f"/media/{video.file.name}"
     assert client.get(original).status_code == 404  # annotators never get the original

@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from PIL import Image as PILImage
 
+from evalhub.blobs.names import project_display_name
 from evalhub.blobs.services import blob_store_bytes
 from evalhub.blobs.tasks import blobs_write_whole_levels
 from evalhub.blobs.tiles import (
@@ -107,7 +108,8 @@ def test_the_tile_view_that_assembles_a_level_queues_its_writing_once(
     image = ImageFactory(blob=older)
     member = MembershipFactory(project=image.run.project, role=Role.ANNOTATOR).user
     client.force_login(member)
-    url = f"/rate/tiles/{older.display_token}_files/11/whole.jpeg"
+    name = project_display_name(image.run.project_id, older.pk)
+    url = f"/rate/tiles/{name}_files/11/whole.jpeg"
 
     with django_capture_on_commit_callbacks(execute=True):
         assert client.get(url).status_code == 200  # assembled for this request

@@ -148,11 +148,13 @@ def open_with_first_pair_held(context, world):
 def task_image_urls(lease: Lease) -> list[str]:
     """The display URLs of a lease's images: a pair's two, or a best-of-K task's K in the
     lease's display order."""
+    project_id = lease.campaign.project_id  # the names are the campaign's project's
     members = {member.position: member.image.blob for member in
                TaskImage.objects.filter(task_id=lease.task_id).select_related("image__blob")}
     if members:
-        return [display_url(members[position]) for position in lease.order]
-    return [display_url(lease.task.image_a.blob), display_url(lease.task.image_b.blob)]
+        return [display_url(members[position], project_id) for position in lease.order]
+    return [display_url(lease.task.image_a.blob, project_id),
+            display_url(lease.task.image_b.blob, project_id)]
 
 
 def wait_next_prefetched(page, *, shown: str, timeout_s: float = 15) -> str:

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.names import resolve_display_name
 from evalhub.blobs.tiles import Pyramid
 from evalhub.campaigns.models import Judgment, Lease, LeaseStatus, TaskKind
 from tests.browser.conftest import login
@@ -59,7 +60,7 @@ def _assert_fit_level_asked_once(urls: list[str]) -> None:
     for tile in tiles:
         by_image[tile["token"]].append(tile)
     for token, asked in by_image.items():
-        blob = ImageBlob.objects.get(display_token=token)
+        blob = ImageBlob.objects.get(pk=resolve_display_name(token)[1])
         finest = max(int(t["level"]) for t in asked)
         at_finest = [t for t in asked if int(t["level"]) == finest]
         cols, rows = Pyramid(blob.width, blob.height).grid(finest)

@@ -57,7 +57,9 @@ def test_the_source_is_shown_beside_the_grid_and_zooms_with_it(context, traffic,
     assert sorted(panes) == ["0", "1", "2", "source"]
     source = panes.pop("source")
     prompt = Lease.objects.select_related("task__prompt__source_image").get(pk=lease).task.prompt
-    assert source["src"] == display_url(prompt.source_image) and source["loaded"] == 512
+    project_id = world.campaign.project_id
+    assert source["src"] == display_url(prompt.source_image, project_id)
+    assert source["loaded"] == 512
     assert not source["picked"] and all(pane["picked"] for pane in panes.values())
     assert all(pane["loaded"] > 0 for pane in panes.values())
     # Beside the grid: left of every slot, overlapping none.
@@ -90,7 +92,7 @@ def test_the_source_is_shown_beside_the_grid_and_zooms_with_it(context, traffic,
     second = shown_lease(page, other_than=lease)
     assert page.evaluate(PANES)["source"]["src"] == display_url(
         Lease.objects.select_related("task__prompt__source_image").get(pk=second)
-        .task.prompt.source_image)
+        .task.prompt.source_image, project_id)
     wait_outbox_empty(page)
     order = Lease.objects.get(pk=lease).order
     assert until(lambda: live_judgments(world.campaign).filter(lease_id=lease).exists())

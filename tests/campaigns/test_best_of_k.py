@@ -138,8 +138,8 @@ def test_the_payload_lists_k_anonymous_images_in_the_leases_random_order(api):
     members = {m.position: m.image for m in TaskImage.objects.filter(task_id=lease.task_id)
                .select_related("image__blob")}
     from evalhub.blobs.views import display_url
-    assert [i["url"] for i in task["images"]] == [display_url(members[p].blob)
-                                                 for p in lease.order]
+    assert [i["url"] for i in task["images"]] == [
+        display_url(members[p].blob, world.campaign.project_id) for p in lease.order]
 
 
 def test_orders_differ_between_leases():

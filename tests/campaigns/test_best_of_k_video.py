@@ -35,7 +35,8 @@ def test_a_best_of_k_payload_carries_each_videos_playback_like_a_pair(api):
     by_position = {m.position: m.image.video for m in TaskImage.objects.filter(
         task_id=lease.task_id).select_related("image__video__poster")}
     shown = [by_position[position] for position in lease.order]
-    assert [i["video"] for i in task["images"]] == [video_payload(v) for v in shown]
+    assert [i["video"] for i in task["images"]] == [
+        video_payload(v, world.campaign.project_id) for v in shown]
     assert all(v.sha256 not in str(task) for v in shown)  # the rendition, not the original
 
 

@@ -120,20 +120,21 @@ def test_the_pyramid_geometry_in_the_payload_is_the_built_descriptors(mode, size
     with default_storage.open(dzi_path(blob.sha256), "rb") as handle:
         image = ET.fromstring(handle.read())
     built = image.find(f"{{{DZI_NS}}}Size")
-    pyramid = image_payload(blob)["pyramid"]
+    pyramid = image_payload(blob, project_id=1)["pyramid"]
     assert (pyramid["width"], pyramid["height"]) == (int(built.get("Width")),
                                                      int(built.get("Height")))
     assert (pyramid["tile_size"], pyramid["overlap"], pyramid["format"]) == (
         int(image.get("TileSize")), int(image.get("Overlap")), image.get("Format"))
     # The tiles' folder is the descriptor's URL with _files/ for .dzi (the DZI convention).
-    assert pyramid["url"] == image_payload(blob)["tiles"].removesuffix(".dzi") + "_files/"
+    tiles = image_payload(blob, project_id=1)["tiles"]
+    assert pyramid["url"] == tiles.removesuffix(".dzi") + "_files/"
     assert default_storage.exists(
         f"tiles/{blob.sha256}/image_files/0/0_0.{pyramid['format']}")
 
 
 def test_a_small_image_has_no_pyramid():
     blob = blob_store_bytes(_picture("RGB", (640, 480)), name="small.png")
-    assert image_payload(blob)["pyramid"] is None
+    assert image_payload(blob, project_id=1)["pyramid"] is None
 
 
 def test_a_best_of_k_campaign_prepares_all_k_images_before_serving(api):

@@ -66,15 +66,17 @@ def test_a_pairs_source_video_is_sent_as_a_side_is_and_costs_no_query():
     _render_all()
 
     payload = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
-    assert payload["source_image"] == image_payload(source.poster, source)
-    assert payload["source_image"]["video"] == video_payload(source)
+    project_id = world.campaign.project_id
+    assert payload["source_image"] == image_payload(source.poster, source, project_id=project_id)
+    assert payload["source_image"]["video"] == video_payload(source, world.campaign.project_id)
     assert source.sha256 not in str(payload)  # the rendition, never the original
 
     # Image sides and a video source: the task's relations carry the source video and its
     # poster, so the payload reads nothing more (image pairs cost no query for videos).
     lease = lease_queryset().get(pk=payload["lease"])
     with CaptureQueriesContext(connection) as queries:
-        assert lease_payload(lease)["source_image"]["video"] == video_payload(source)
+        shown = lease_payload(lease)["source_image"]["video"]
+    assert shown == video_payload(source, project_id)
     assert len(queries) == 0, [q["sql"] for q in queries.captured_queries]
 
 
@@ -95,7 +97,8 @@ def test_no_pair_is_served_before_its_source_videos_rendition_exists(no_progress
     assert waiting["done"] is False and waiting["preparing"] == {"done": 2, "total": 3}
     blobs_make_video_renditions([source.pk])
     ready = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
-    assert ready["source_image"]["video"] == video_payload(VideoBlob.objects.get(pk=source.pk))
+    assert ready["source_image"]["video"] == video_payload(VideoBlob.objects.get(pk=source.pk),
+                                                          world.campaign.project_id)
 
 
 def test_no_best_of_k_task_is_served_before_all_k_renditions_exist(no_progress_cache):
@@ -124,7 +127,8 @@ def test_a_best_of_k_tasks_source_video_is_sent_with_the_k_videos():
 
     task = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
     assert Lease.objects.get(pk=task["lease"]).order is not None
-    assert task["source_image"] == image_payload(source.poster, source)
+    assert task["source_image"] == image_payload(source.poster, source,
+                                                 project_id=world.campaign.project_id)
 
 
 def test_a_video_campaigns_page_and_api_ask_about_videos_and_an_image_campaigns_about_images(

@@ -203,8 +203,6 @@ def test_a_folder_with_both_manifests_is_ambiguous():
         manifest_find(["a.png", "sub/manifest.csv"])
 
 
-@pytest.mark.xfail(strict=True, reason="runs/importing/services.py _manifest_rows must call "
-                                       "manifest_find (it takes manifest.csv silently)")
 def test_a_zip_holding_both_manifests_is_refused_naming_both(db, tmp_path):
     run = GenerationRunFactory()
     PromptFactory(prompt_set=run.prompt_set, text="p")
@@ -217,6 +215,48 @@ def test_a_zip_holding_both_manifests_is_refused_naming_both(db, tmp_path):
             ImportRejected, match=r"both manifest\.csv and manifest\.jsonl"):
         run_images_import(run=run, source=source)
     assert run.images.count() == 0
+
+
+def test_bad_lines_and_bad_files_are_refused_together(db, tmp_path):
+    # A bad seed used to stop the import before any file was looked at.
+    run = GenerationRunFactory()
+    PromptFactory(prompt_set=run.prompt_set, text="p")
+    archive = make_zip(tmp_path / "bad.zip", {
+        "a.png": distinct_pngs(1)[0], "broken.png": b"\x89PNG\r\n\x1a\n nothing more",
+        "manifest.csv": manifest_csv([("a.png", "p", "abc"), ("broken.png", "p", 1),
+                                      ("missing.png", "p", 2)]),
+    })
+    with open_source(archive, max_total_bytes=LIMIT) as source, pytest.raises(
+            ImportRejected) as refused:
+        run_images_import(run=run, source=source)
+    problems = "\n".join(refused.value.details)
+    assert "line 2" in problems and "broken.png" in problems and "missing.png" in problems
+    assert len(refused.value.details) == 3 and run.images.count() == 0
+
+
+def test_a_generated_run_takes_no_imported_images(db, tmp_path):
+    from evalhub.runs.models import RunSource
+
+    run = GenerationRunFactory(source=RunSource.GENERATED)
+    PromptFactory(prompt_set=run.prompt_set, text="p")
+    archive = make_zip(tmp_path / "one.zip", {
+        "a.png": distinct_pngs(1)[0], "manifest.csv": manifest_csv([("a.png", "p", 9)])})
+    with open_source(archive, max_total_bytes=LIMIT) as source, pytest.raises(
+            ImportRejected, match="only imported runs take images"):
+        run_images_import(run=run, source=source)
+    assert run.images.count() == 0
+
+
+def test_a_manifest_column_named_source_file_does_not_hide_the_file(db, tmp_path):
+    run = GenerationRunFactory()
+    PromptFactory(prompt_set=run.prompt_set, text="p")
+    archive = make_zip(tmp_path / "meta.zip", {
+        "a.png": distinct_pngs(1)[0],
+        "manifest.jsonl": _jsonl({"file": "a.png", "prompt": "p", "seed": 1,
+                                  "source_file": "elsewhere.png"})})
+    with open_source(archive, max_total_bytes=LIMIT) as source:
+        run_images_import(run=run, source=source)
+    assert run.images.get().metadata["source_file"] == "a.png"
 
 
 # --- through the API and the CLI: a clear refusal, never a 500 or a traceback ----------

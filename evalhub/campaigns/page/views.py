@@ -6,10 +6,14 @@ outcome for anyone the access rule admits:
 
 - granted: the rating payload's pyramids carry the annotator's tile grant (``?g=``,
   blobs/tile_grants.py); the session's user (Django's check: password hash, active) and the
-  signature decide, and the pyramid's storage name comes from a per-process map of display
-  token to content hash: no blob or membership query;
+  signature decide, and the pyramid's storage name comes from a per-process map of per-project
+  name to content hash: no blob or membership query;
 - otherwise (no grant, an expired, forged or other user's grant, the gallery, a retry through
   the descriptor): the full check of blobs/access.py, 404 for anyone it does not admit.
+
+The URL's token is the image's per-project name (blobs/names.py ``project_display_name``): it
+reads back to (project, blob) without a query, and only that project's members, for an image
+of that project, receive the tiles; the blob's shared internal token answers 404.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 from PIL import UnidentifiedImageError
 
-from evalhub.blobs.access import blob_access
+from evalhub.blobs.access import project_blob_access
 from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.names import resolve_display_name
 from evalhub.blobs.tile_grants import grant_admits
 from evalhub.blobs.tiles import (
     Pyramid,
@@ -145,7 +150,7 @@ def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @dataclass(frozen=True)
 class _Known:
-    """What a tile request needs of a blob; never changes for a display token."""
+    """What a tile request needs of a blob; never changes for a per-project name."""
 
     pk: int
     sha256: str
@@ -153,7 +158,7 @@ class _Known:
     height: int
 
 
-_KNOWN: dict[str, _Known] = {}  # display token -> blob facts (per process; module doc)
+_KNOWN: dict[str, _Known] = {}  # per-project name -> blob facts (per process; module doc)
 _KNOWN_KEPT = 20_000  # ~200 bytes each
 _WHOLE_STORED: set[str] = set()  # whole-level storage names seen to exist (per process)
 _WHOLE_STORED_KEPT = 20_000
@@ -181,7 +186,10 @@ def _granted(request: HttpRequest, token: str) -> _Known | None:
         return None
     known = _KNOWN.get(token)
     if known is None:
-        blob = ImageBlob.objects.filter(display_token=token).only(
+        resolved = resolve_display_name(token)
+        if resolved is None:  # a grant is only signed for a name the server gave
+            raise Http404("No such image.")
+        blob = ImageBlob.objects.filter(pk=resolved[1]).only(
             "id", "sha256", "width", "height").first()
         if blob is None:
             raise Http404("No such image.")
@@ -198,16 +206,21 @@ def _tile_blob(request: HttpRequest, token: str) -> _Known:
 
 
 def _visible_blob(request: HttpRequest, token: str) -> ImageBlob:
-    """The blob whose display token is ``token``, if the caller may see its pixels
-    (blobs/access.py, the rule media URLs follow too).
+    """The blob whose per-project name is ``token``, if the caller may see its pixels in that
+    project (blobs/access.py ``project_blob_access``, the rule media URLs follow too).
 
-    404 (not 403 or a login redirect) for anonymous users and outsiders alike: a tile request
-    must not reveal which images exist. The URL names the keyed display token, never the
-    content hash (blobs/names.py); the pyramid's storage names stay internal.
+    404 (not 403 or a login redirect) for anonymous users, outsiders and members of other
+    projects alike: a tile request must not reveal which images exist. The URL names the
+    per-project name, never the content hash nor the blob's internal token (blobs/names.py);
+    the pyramid's storage names stay internal.
     """
-    blob = ImageBlob.objects.filter(display_token=token).only(
+    resolved = resolve_display_name(token)
+    if resolved is None:
+        raise Http404("No such image.")
+    project_id, blob_id = resolved
+    blob = ImageBlob.objects.filter(pk=blob_id).only(
         "id", "sha256", "file", "width", "height", "tiles_built_at").first()
-    if blob is None or not blob_access(request.user, blob.pk).display:
+    if blob is None or not project_blob_access(request.user, project_id, blob.pk).display:
         raise Http404("No such image.")
     return blob
 

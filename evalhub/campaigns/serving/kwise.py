@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from evalhub.campaigns.models import Campaign, Lease, TaskImage
-from evalhub.campaigns.serving.payloads import image_payload
+from evalhub.campaigns.serving.payloads import image_payload, lease_project_id
 from evalhub.core.errors import EvalHubError
 from evalhub.runs.models import Image
 
@@ -33,13 +33,16 @@ def kwise_payload(lease: Lease) -> dict[str, Any]:
     task = lease.task
     members = _members(lease)
     source = task.prompt.source_image
+    project_id = lease_project_id(lease)  # the names are the project's (blobs/names.py)
     return {
         "lease": str(lease.pk),
         "expires_at": lease.expires_at.isoformat(),
         "prompt": task.prompt.text,
-        "source_image": image_payload(source, task.prompt.source_video) if source else None,
+        "source_image": (image_payload(source, task.prompt.source_video, project_id=project_id)
+                         if source else None),
         "kind": "best_of_k",
-        "images": [image_payload(members[position].image.blob, members[position].image.video)
+        "images": [image_payload(members[position].image.blob, members[position].image.video,
+                                 project_id=project_id)
                    for position in lease.order],
     }
 

@@ -72,9 +72,10 @@ TASK_PAYLOAD_RELATIONS = ("prompt__source_image", "prompt__source_video__poster"
 # The columns of those relations the payload reads (serving/payloads.py, kwise.py): the serving
 # walk loads these and the task's own, not the relations' JSON metadata, file names and
 # timestamps (about 60 of the walk's 90 columns, each decoded and set on a model per lease).
-_IMAGE_FIELDS = ("sha256", "format", "width", "height", "mode", "display_token")
-_VIDEO_FIELDS = ("sha256", "width", "height", "fps", "frame_count", "duration_s",
-                 "rendition_token")
+# No stored token: the names the payload gives are per project, computed from the campaign's
+# project and the blob's id (blobs/names.py).
+_IMAGE_FIELDS = ("sha256", "format", "width", "height", "mode")
+_VIDEO_FIELDS = ("sha256", "width", "height", "fps", "frame_count", "duration_s")
 TASK_PAYLOAD_FIELDS = (
     *(field.name for field in ComparisonTask._meta.concrete_fields),
     "prompt__text",
@@ -438,8 +439,11 @@ def lease_next(*, campaign: Campaign, annotator: AbstractBaseUser, state: RaterS
 
 
 def lease_queryset() -> QuerySet[Lease]:
-    """Leases with everything the page's payload shows."""
-    return Lease.objects.select_related(*(f"task__{r}" for r in TASK_PAYLOAD_RELATIONS))
+    """Leases with everything the page's payload shows (the campaign: its project names the
+    images, blobs/names.py)."""
+    return (Lease.objects.select_related("campaign", *(f"task__{r}" for r in
+                                                       TASK_PAYLOAD_RELATIONS))
+            .defer(*(f"campaign__{name}" for name in CAMPAIGN_UNREAD_FIELDS)))
 
 
 def active_leases(*, campaign: Campaign, annotator: AbstractBaseUser) -> QuerySet[Lease]:

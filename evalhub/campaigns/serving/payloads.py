@@ -2,7 +2,10 @@
 
 Nothing here may identify a run, checkpoint or model: images are EvalHub's own display copies
 (metadata stripped) under opaque names (evalhub/blobs/display.py), never the imported files;
-videos are EvalHub's VP9 renditions (pictures only, blobs/video_display.py), likewise.
+videos are EvalHub's VP9 renditions (pictures only, blobs/video_display.py), likewise. The names
+are the campaign's project's own (blobs/names.py ``project_display_name``): the same bytes
+shown in another project have another, unrelated name there, and computing them costs no
+query.
 """
 
 from __future__ import annotations
@@ -11,20 +14,21 @@ from datetime import datetime
 from typing import Any
 
 from evalhub.blobs.models import ImageBlob, VideoBlob
-from evalhub.blobs.names import display_token
+from evalhub.blobs.names import project_display_name
 from evalhub.blobs.tile_grants import tile_grant
 from evalhub.blobs.tiles import Pyramid, needs_tiles, tile_format
 from evalhub.blobs.views import display_url, video_url
 from evalhub.campaigns.models import Campaign, Lease, criterion_questions
 
 
-def video_payload(video: VideoBlob) -> dict[str, Any]:
-    """The page's view of one video: the rendition's URL (VP9 WebM, pictures only, opaque
-    name), its poster's display URL, ``fps`` (frames per second), ``frames`` (count),
-    ``duration`` (seconds, frames / fps) and size in pixels. Never the original or its hash."""
+def video_payload(video: VideoBlob, project_id: int) -> dict[str, Any]:
+    """The page's view of one video in project ``project_id``: the rendition's URL (VP9 WebM,
+    pictures only, the project's opaque name), its poster's display URL, ``fps`` (frames per
+    second), ``frames`` (count), ``duration`` (seconds, frames / fps) and size in pixels.
+    Never the original or its hash."""
     return {
-        "url": video_url(video),
-        "poster": display_url(video.poster),
+        "url": video_url(video, project_id),
+        "poster": display_url(video.poster, project_id),
         "fps": video.fps,
         "frames": video.frame_count,
         "duration": video.duration_s,
@@ -38,23 +42,25 @@ TILES_URL = "/rate/tiles/"
 FOLDER_SUFFIX = "_files/"
 
 
-def image_payload(blob: ImageBlob, video: VideoBlob | None = None) -> dict[str, Any]:
-    """The page's view of one image: the display derivative's URL (pixels re-encoded without
-    metadata, under an opaque keyed name; blobs/display.py), its size, and the tile pyramid's
-    descriptor for images large enough to get one. Never the original file or its hash.
+def image_payload(blob: ImageBlob, video: VideoBlob | None = None, *,
+                  project_id: int) -> dict[str, Any]:
+    """The page's view of one image in project ``project_id``: the display derivative's URL
+    (pixels re-encoded without metadata, under the project's opaque name for it;
+    blobs/display.py, blobs/names.py), its size, and the tile pyramid's descriptor for images
+    large enough to get one (same name). Never the original file or its hash.
 
     ``video``: null for an image; for a video output (``blob`` is then its poster frame) the
     :func:`video_payload`."""
     # Images large enough to get a pyramid are opened tile by tile, never whole.
     tiled = needs_tiles(blob)
-    token = blob.display_token or display_token(blob.sha256)
+    token = project_display_name(project_id, blob.pk)
     return {
-        "url": display_url(blob),
+        "url": display_url(blob, project_id),
         "width": blob.width,
         "height": blob.height,
         "tiles": f"{TILES_URL}{token}.dzi" if tiled else None,
         "pyramid": pyramid_payload(blob, token) if tiled else None,
-        "video": video_payload(video) if video is not None else None,
+        "video": video_payload(video, project_id) if video is not None else None,
     }
 
 
@@ -110,7 +116,14 @@ def criteria_payload(campaign: Campaign, medium: str) -> list[dict[str, str]]:
     return [{"key": key, "question": questions[key]} for key in campaign.criteria]
 
 
-def _task_payload(*, lease_id: str, expires_at: datetime, a_side: str, prompt: str,
+def lease_project_id(lease: Lease) -> int:
+    """The project whose names a lease's payload uses: its campaign's (loaded with the lease
+    on the rating path: no query)."""
+    return lease.campaign.project_id
+
+
+def _task_payload(*, project_id: int, lease_id: str, expires_at: datetime, a_side: str,
+                  prompt: str,
                   source: ImageBlob | None, image_a: ImageBlob, image_b: ImageBlob,
                   video_a: VideoBlob | None = None, video_b: VideoBlob | None = None,
                   source_video: VideoBlob | None = None) -> dict[str, Any]:
@@ -122,9 +135,10 @@ def _task_payload(*, lease_id: str, expires_at: datetime, a_side: str, prompt: s
         "expires_at": expires_at.isoformat(),
         "prompt": prompt,
         # An editing prompt's source video plays on the pair's timeline (rate/video.js).
-        "source_image": image_payload(source, source_video) if source else None,
-        "left": image_payload(*left),
-        "right": image_payload(*right),
+        "source_image": (image_payload(source, source_video, project_id=project_id)
+                         if source else None),
+        "left": image_payload(*left, project_id=project_id),
+        "right": image_payload(*right, project_id=project_id),
     }
 
 
@@ -136,8 +150,9 @@ def lease_payload(lease: Lease) -> dict[str, Any]:
     task = lease.task
     videos = _videos(task.image_a, task.image_b)
     return with_tile_grants(_task_payload(
-        lease_id=str(lease.pk), expires_at=lease.expires_at, a_side=lease.a_side,
-        prompt=task.prompt.text, source=task.prompt.source_image, image_a=task.image_a.blob,
+        project_id=lease_project_id(lease), lease_id=str(lease.pk),
+        expires_at=lease.expires_at, a_side=lease.a_side, prompt=task.prompt.text,
+        source=task.prompt.source_image, image_a=task.image_a.blob,
         image_b=task.image_b.blob, video_a=videos.get(task.image_a.video_id),
         video_b=videos.get(task.image_b.video_id), source_video=task.prompt.source_video),
         lease.annotator_id)

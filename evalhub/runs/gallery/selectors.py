@@ -411,9 +411,9 @@ def _sorted(pairs: list[PairRow], sort: str, judgments: PairJudgments | None,
 
 
 #: What ``video_payload`` reads of a video and of its poster.
-_VIDEO_FIELDS = ("sha256", "rendition_token", "fps", "frame_count", "duration_s", "width",
-                 "height")
-_POSTER_FIELDS = ("sha256", "display_token", "format")
+#: The names are the project's own, computed from its id and the blob's (blobs/names.py).
+_VIDEO_FIELDS = ("sha256", "fps", "frame_count", "duration_s", "width", "height")
+_POSTER_FIELDS = ("sha256", "format")
 
 
 def gallery_page(*, project_id: int, query: GalleryQuery) -> GalleryPage:
@@ -446,13 +446,13 @@ def gallery_page(*, project_id: int, query: GalleryQuery) -> GalleryPage:
     shown = {image.pk: image for image in Image.objects.filter(pk__in=image_ids)
              .select_related("blob", "prompt", "video", "video__poster")
              .only("id", "seed", "prompt__text", "prompt__category", "blob__sha256",
-                   "blob__display_token", "blob__format", "blob__width", "blob__height",
+                   "blob__format", "blob__width", "blob__height",
                    *(f"video__{name}" for name in _VIDEO_FIELDS),
                    *(f"video__poster__{name}" for name in _POSTER_FIELDS))}
 
     def gallery_image(image_id: int) -> GalleryImage:
         image = shown[image_id]
-        payload = image_payload(image.blob, image.video)
+        payload = image_payload(image.blob, image.video, project_id=project_id)
         return GalleryImage(image.pk, payload["url"], payload["width"], payload["height"],
                             payload["tiles"], clip.get(image.pk), image_href(image.pk),
                             payload["video"])
@@ -598,7 +598,7 @@ def image_detail(*, image: Image) -> ImageDetail:
                 "image_a__run__name", "image_b__run__name")):
         other, other_run = (b, run_b) if a == image.pk else (a, run_a)
         distances.append(DistanceRow(other, other_run, metric, value, calibrated))
-    return ImageDetail(image=image, display=image_payload(image.blob),
+    return ImageDetail(image=image, display=image_payload(image.blob, project_id=project_id),
                        original_url=media_path_url(image.blob.file.name),
                        preview_url=(media_path_url(image.blob.preview.name)
                                     if image.blob.preview else None),

@@ -7,6 +7,11 @@ A file with a video extension (blobs/video_validation.py ``VIDEO_EXTENSIONS``) i
 is validated with PyAV, stored as a ``VideoBlob``, and its ``Image`` row points at its poster
 (the middle frame, an ``ImageBlob``) and at the video. A run holds images or videos, never both
 (``GenerationRun.media_kind``, set by the first import).
+
+The report (:class:`ImportReport`) counts files against the importing *project* only: bytes
+already stored for another project reuse the stored blob (stored once on the server) but count
+as new here, so an import never tells whether the same bytes exist elsewhere on the server
+(docs/security.md, "Anonymity across projects").
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from evalhub.blobs.after_store import blobs_after_store
@@ -28,7 +34,7 @@ from evalhub.blobs.video_validation import InvalidVideo, VideoInfo, is_video_nam
 from evalhub.blobs.written_files import WrittenFiles
 from evalhub.core.errors import ImportRejected
 from evalhub.prompts.models import Prompt
-from evalhub.runs.importing.manifest import MANIFEST_NAMES, ManifestRow, parse_manifest
+from evalhub.runs.importing.manifest import ManifestRow, manifest_find, manifest_read
 from evalhub.runs.models import (
     GenerationRun,
     Image,
@@ -41,21 +47,55 @@ from evalhub.runs.models import (
 
 @dataclass(frozen=True)
 class ImportReport:
+    """``images_created``: rows (run images, or files added to a reference set);
+    ``blobs_created``: distinct files the importing project did not hold before;
+    ``duplicates_of_existing_blobs``: the rest, files whose bytes the project already held
+    (in any of its runs, reference sets or prompts' sources) or repeated within the import.
+    Both counts are per project: bytes stored only for other projects count as new."""
+
     images_created: int
     blobs_created: int
     duplicates_of_existing_blobs: int
 
 
-def _manifest_rows(source: FileSource, manifest: bytes | None, manifest_name: str) -> list:
-    if manifest is not None:
-        return parse_manifest(manifest, name=manifest_name)
-    found = [name for name in MANIFEST_NAMES if name in set(source.names())]
-    if not found:
-        raise ImportRejected(
-            "No manifest given and none found in the folder or zip "
-            f"(expected {' or '.join(MANIFEST_NAMES)} at its top level)."
-        )
-    return parse_manifest(source.read(found[0]), name=found[0])
+def held_by_project(project_id: int, image_shas: set[str], video_shas: set[str]
+                    ) -> set[str]:
+    """The content hashes among ``image_shas`` and ``video_shas`` that project
+    ``project_id`` already holds: an image or video of one of its runs or reference sets, or
+    a prompt's source. Never looks at other projects (two queries at most)."""
+    held: set[str] = set()
+    for blobs, shas, image_field, reference_field, prompt_field in (
+            (ImageBlob, image_shas, "blob", "images", "source_image"),
+            (VideoBlob, video_shas, "video", "videos", "source_video")):
+        if not shas:
+            continue
+        file = OuterRef("pk")
+        held |= set(blobs.objects.filter(sha256__in=shas).filter(
+            Q(Exists(Image.objects.filter(**{image_field: file}, run__project_id=project_id)))
+            | Q(Exists(ReferenceSet.objects.filter(**{reference_field: file},
+                                                   project_id=project_id)))
+            | Q(Exists(Prompt.objects.filter(**{prompt_field: file},
+                                             prompt_set__project_id=project_id)))
+        ).values_list("sha256", flat=True))
+    return held
+
+
+def _split(infos) -> tuple[set[str], set[str]]:
+    """(image hashes, video hashes) of validated files."""
+    videos = {i.sha256 for i in infos if isinstance(i, VideoInfo)}
+    return {i.sha256 for i in infos if not isinstance(i, VideoInfo)}, videos
+
+
+def _manifest_rows(source: FileSource, manifest: bytes | None, manifest_name: str
+                   ) -> tuple[list[ManifestRow], list[str]]:
+    """The manifest's good rows and its bad lines' problems (reported with the files')."""
+    if manifest is None:
+        manifest_name = manifest_find(source.names())
+        manifest = source.read(manifest_name)
+    rows, errors = manifest_read(manifest, name=manifest_name)
+    if not rows and not errors:
+        raise ImportRejected(f"{manifest_name} lists no images.")
+    return rows, errors
 
 
 def _resolve_prompts(run: GenerationRun, rows: list[ManifestRow], errors: list[str]) -> dict:
@@ -96,9 +136,10 @@ def _inspect(source: FileSource, name: str) -> ImageInfo | VideoInfo:
 
 
 def _validate_rows(
-    run: GenerationRun, source: FileSource, rows: list[ManifestRow], *, skip_existing: bool
+    run: GenerationRun, source: FileSource, rows: list[ManifestRow], *, skip_existing: bool,
+    manifest_errors: list[str],
 ) -> tuple[list[tuple[ManifestRow, Prompt]], dict[str, ImageInfo | VideoInfo], str]:
-    errors: list[str] = []
+    errors = list(manifest_errors)  # every problem in one answer: the bad lines, then files
     kind = _media_kind(run, rows, errors)
     prompts = _resolve_prompts(run, rows, errors)
     available = set(source.names())
@@ -153,11 +194,17 @@ def run_images_import(
 ) -> ImportReport:
     """Attach the images (or videos) listed in the manifest to ``run``, atomically.
 
-    Files whose bytes are already stored (in this or any run) reuse the stored blob.
+    Files whose bytes are already stored (in this or any run) reuse the stored blob. The
+    report counts them against ``run``'s project only (:class:`ImportReport`).
     """
-    rows = _manifest_rows(source, manifest, manifest_name)
-    accepted, infos, kind = _validate_rows(run, source, rows, skip_existing=skip_existing)
+    if run.source != RunSource.IMPORTED:
+        raise ImportRejected(f"Run {run.name!r} is generated: only imported runs take images "
+                             "(its images are its generator's, for its prompts and seeds).")
+    rows, manifest_errors = _manifest_rows(source, manifest, manifest_name)
+    accepted, infos, kind = _validate_rows(run, source, rows, skip_existing=skip_existing,
+                                           manifest_errors=manifest_errors)
     shas = {i.sha256 for i in infos.values()}
+    in_project = held_by_project(run.project_id, *_split(infos.values()))
     known = set(ImageBlob.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
     known |= set(VideoBlob.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
     with WrittenFiles() as written, transaction.atomic():
@@ -181,7 +228,7 @@ def run_images_import(
                 seed=row.seed,
                 blob=blobs[infos[row.file].sha256],
                 video=videos.get(infos[row.file].sha256),
-                metadata={"source_file": row.file, **row.metadata},
+                metadata={**row.metadata, "source_file": row.file},
             )
             for row, prompt in accepted
         )
@@ -192,10 +239,11 @@ def run_images_import(
         new_blob_ids = [b.id for sha, b in blobs.items() if sha not in known]
         blobs_after_store(new_blob_ids)
         videos_after_store([v.id for sha, v in videos.items() if sha not in known])
+    new_to_project = len(set(blobs) - in_project)
     return ImportReport(
         images_created=len(accepted),
-        blobs_created=len(new_blob_ids),
-        duplicates_of_existing_blobs=len(accepted) - len(new_blob_ids),
+        blobs_created=new_to_project,
+        duplicates_of_existing_blobs=len(accepted) - new_to_project,
     )
 
 
@@ -270,6 +318,7 @@ def reference_set_import(*, reference_set: ReferenceSet, source: FileSource) -> 
     shas = {i.sha256 for i in infos.values()}
     model = VideoBlob if kind == MediaKind.VIDEO else ImageBlob
     known = set(model.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
+    in_project = held_by_project(reference_set.project_id, *_split(infos.values()))
     with WrittenFiles() as written, transaction.atomic():
         stored: dict[str, ImageBlob | VideoBlob] = {}
         for name, info in infos.items():
@@ -293,8 +342,10 @@ def reference_set_import(*, reference_set: ReferenceSet, source: FileSource) -> 
             videos_after_store([video.id for video in new])
         else:
             blobs_after_store([blob.id for blob in new])
-    return ImportReport(images_created=len(stored), blobs_created=len(new),
-                        duplicates_of_existing_blobs=len(stored) - len(new))
+    # Counted against the project only (ImportReport): never whether other projects hold them.
+    new_to_project = len(set(stored) - in_project)
+    return ImportReport(images_created=len(stored), blobs_created=new_to_project,
+                        duplicates_of_existing_blobs=len(stored) - new_to_project)
 
 
 def _reference_set_kind(reference_set: ReferenceSet) -> str | None:

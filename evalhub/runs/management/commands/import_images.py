@@ -43,6 +43,6 @@ class Command(BaseCommand):
             )
         self.stdout.write(self.style.SUCCESS(
             f"Run {run.name!r}: {report.images_created} images imported, "
-            f"{report.blobs_created} new files stored, "
-            f"{report.duplicates_of_existing_blobs} already stored."
+            f"{report.blobs_created} new to this project, "
+            f"{report.duplicates_of_existing_blobs} already in this project."
         ))

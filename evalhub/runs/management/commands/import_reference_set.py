@@ -37,5 +37,5 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"Reference set {reference_set.name!r}: {report.images_created} "
             f"{reference_set.media_kind}s added "
-            f"({report.blobs_created} new files)."
+            f"({report.blobs_created} new to this project)."
         ))
