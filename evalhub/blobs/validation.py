@@ -103,6 +103,11 @@ def inspect_image(data: bytes, *, name: str, max_pixels: int, max_bytes: int) ->
                 if fmt not in ACCEPTED_FORMATS:
                     raise InvalidImage(f"{name}: format {fmt or 'unknown'} is not accepted")
                 mode = img.mode
+                if mode == "F":
+                    # No display scale is right for floats (0-1? 0-255? HDR?): shown as 8-bit
+                    # pixels they came out black, so the annotator would judge a black square.
+                    raise InvalidImage(f"{name}: 32-bit floating-point pixels cannot be shown "
+                                       "as they are; save it with 8 or 16 bits per channel")
                 img.load()
                 if img.getexif().get(ExifTags.Base.Orientation, 1) in _QUARTER_TURNS:
                     width, height = height, width

@@ -50,6 +50,13 @@ def test_a_truncated_image_is_refused():
     assert inspect_image(data, name="whole.png", **LIMITS)
 
 
+def test_a_floating_point_tiff_is_refused_rather_than_shown_black():
+    out = io.BytesIO()
+    Image.new("F", (8, 8), 0.5).save(out, format="TIFF")
+    with pytest.raises(InvalidImage, match=r"float\.tif: 32-bit floating-point pixels"):
+        inspect_image(out.getvalue(), name="float.tif", **LIMITS)
+
+
 def test_a_tiff_cut_short_is_called_damaged_not_a_non_image():
     # A compressed TIFF keeps its directory at the end: cut short, Pillow cannot even name the
     # format.
