@@ -76,6 +76,11 @@ def test_a_video_pair_plays_in_sync_in_the_gallery(context, errors):
     assert all("/media/video/" in src and src.endswith(".webm") for src in playing["sources"])
     assert len(set(playing["sources"])) == 2
     assert page.locator(".rate-video-bar").is_visible()
+    # On a 1280 x 720 screen the bar and the prompt under it are in view with the videos.
+    page.set_viewport_size({"width": 1280, "height": 720})
+    bar = page.locator(".rate-video-bar").bounding_box()
+    prompt = page.locator("#gallery-prompt").bounding_box()
+    assert bar["y"] + bar["height"] <= 720 and prompt["y"] + prompt["height"] <= 720
 
     page.keyboard.press(" ")
     paused = _settle(page, "paused")
