@@ -33,7 +33,6 @@ import re
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import (
-    FileResponse,
     Http404,
     HttpRequest,
     HttpResponse,
@@ -69,7 +68,7 @@ from evalhub.blobs.video_display import (
     RENDITION_SUFFIX,
     STRIP_CONTENT_TYPE,
 )
-from evalhub.core.media import stored_file_response
+from evalhub.core.media import file_response, stored_file_response
 
 # Derivatives and originals never change under their name (content-addressed), so the caller's
 # browser may keep them a day; "private": no shared cache may serve them to someone else.
@@ -210,7 +209,7 @@ def _byte_range_response(request: HttpRequest, name: str) -> HttpResponse:
                                          content_type=RENDITION_CONTENT_TYPE)
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
     else:
-        response = FileResponse(handle, content_type=RENDITION_CONTENT_TYPE)
+        response = file_response(handle, content_type=RENDITION_CONTENT_TYPE)
     response["Content-Length"] = str(end - start + 1)
     response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = MEDIA_CACHE_CONTROL

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from evalhub.campaigns.building.gold import gold_task_add
+from evalhub.campaigns.manage.selectors import image_reports
 from evalhub.campaigns.models import (
     DEFAULT_LEASE_SECONDS,
     MAX_LEASE_SECONDS,
@@ -161,6 +162,25 @@ class GoldAnswerSerializer(serializers.Serializer):
     task = serializers.IntegerField()
 
 
+class ImageReportSerializer(serializers.Serializer):
+    """An annotator's report of a broken image or video (the rating page's "Report")."""
+
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    annotator = serializers.IntegerField(source="annotator_id", help_text="User id.")
+    annotator_username = serializers.CharField(source="annotator.username")
+    task = serializers.IntegerField(source="task_id")
+    image = serializers.IntegerField(
+        source="image_id", allow_null=True,
+        help_text="The reported image (a video's poster row); null for an edit's source.")
+    run = serializers.IntegerField(source="image.run_id", allow_null=True, default=None,
+                                   help_text="The reported image's run; null for a source.")
+    prompt = serializers.CharField(source="task.prompt.text")
+    side = serializers.CharField(help_text="The pane as displayed: left, right or source; "
+                                           "best of K: the slot, 0..K-1.")
+    note = serializers.CharField(help_text="The annotator's note (may be empty).")
+
+
 class CampaignViewSet(DeletionRules, ProjectScopedMixin, mixins.ListModelMixin,
                       mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                       mixins.DestroyModelMixin, viewsets.GenericViewSet):
@@ -225,6 +245,14 @@ class CampaignViewSet(DeletionRules, ProjectScopedMixin, mixins.ListModelMixin,
             "agreement": agreement_by_criterion(campaign=campaign),
             "latency_outliers": latency_outliers(campaign=campaign),
         })
+
+    @extend_schema(responses=ImageReportSerializer(many=True))
+    @action(detail=True, methods=["get"], filter_backends=[])  # pages; no list filters
+    def reports(self, request: Request, pk: str | None = None) -> Response:
+        """Images and videos the annotators reported as broken, newest first (pages of 50)."""
+        campaign = self.get_object()
+        page = self.paginate_queryset(image_reports(campaign=campaign))
+        return self.get_paginated_response(ImageReportSerializer(page, many=True).data)
 
     @extend_schema(request=AnnotatorsSerializer, responses=AnnotatorsSerializer)
     @action(detail=True, methods=["post"], url_path="annotators")

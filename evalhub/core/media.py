@@ -22,11 +22,21 @@ run was imported or generated, which would group anonymous images by run.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
+
+
+def file_response(handle: Any, *, content_type: str) -> FileResponse:
+    """Stream an open storage file. Without ``Content-Disposition``: Django would name the
+    file after its storage name, and a derivative's storage name is shared by every project
+    holding the same bytes, so it must never reach a browser (blobs/names.py)."""
+    response = FileResponse(handle, content_type=content_type)
+    response.headers.pop("Content-Disposition", None)
+    return response
 
 
 def stored_file_response(name: str, *, content_type: str, cache_control: str,
@@ -50,6 +60,6 @@ def stored_file_response(name: str, *, content_type: str, cache_control: str,
             handle = default_storage.open(name, "rb")
         except FileNotFoundError as exc:
             raise Http404("No such file.") from exc
-        response = FileResponse(handle, content_type=content_type)
+        response = file_response(handle, content_type=content_type)
     response["Cache-Control"] = cache_control
     return response

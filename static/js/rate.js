@@ -43,7 +43,8 @@ const root = $("#rate-stage");
 // in sync, with one playback bar heading the answers; images go to Stage.
 const stage = new VideoStage(root, view, new Stage(root, view, cfg.osd, items),
                              $(".rate-answers", app), { items });
-const input = grid ? new Picks(app, { k: cfg.k, rankAll: cfg.rank_all, criterion: criteria[0] })
+const input = grid ? new Picks(app, { k: cfg.k, rankAll: cfg.rank_all, criterion: criteria[0],
+                                      medium: cfg.medium })
   : new PairAnswers(app, criteria);
 
 const UNDO_DEPTH = 20;
@@ -55,6 +56,9 @@ const SLOW_MS = 100; // a pair not drawn by then shows as loading (buttons greye
 // floor).
 const GUARD_MS = Number(cfg.input_guard_ms) || 0;
 const NOT_OPEN = "campaign_not_open"; // the API's code for a paused or closed campaign
+// The API's code (with done false) when every task left for this annotator is leased to
+// someone else now: not finished, a task comes back when its lease ends (asked again later).
+const NOTHING_FREE = "nothing_free";
 
 const state = {
   current: null, // task payload on screen
@@ -70,6 +74,7 @@ const state = {
   prefetchRetry: 0,
   prefetchTimer: null,
   done: null, // server's "nothing left" message
+  waiting: null, // server's "nothing free right now" message (others hold what is left)
   notOpen: false, // the campaign answered paused or closed: the page stops (until a reload)
   preparing: null, // {done, total} while the campaign's large images are being prepared
   dismissed: new Set(), // leases skipped or reported here: never shown again, even if the
@@ -147,13 +152,15 @@ function setInput(mode) {
 }
 
 function renderInput() {
-  const loading = !state.ready && !state.broken && !state.done && !state.preparing;
+  const loading = !state.ready && !state.broken && !state.done && !state.preparing
+    && !state.waiting;
   if (app.classList.contains("loading") !== loading) app.classList.toggle("loading", loading);
   input.render(state.ready);
   for (const button of $$("#skip-btn, .report-btn, .error-report-btn", app)) {
     setDisabled(button, !(state.ready || state.broken));
   }
-  setDisabled($("#undo-btn"), state.history.length === 0);
+  // Undo takes back a pick or answer of the vote in progress (as U does), else the last vote.
+  setDisabled($("#undo-btn"), state.history.length === 0 && !(state.ready && input.pending()));
 }
 
 function setDisabled(button, disabled) {
@@ -212,6 +219,7 @@ async function showTask(task) {
   state.current = task;
   app.dataset.lease = task.lease;
   notDone();
+  notWaiting();
   input.reset();
   showPrompt(task.prompt);
   const hasSource = Boolean(task.source_image);
@@ -294,11 +302,13 @@ function refused(data, message) {
 function showDone(message, code) {
   state.current = null;
   state.preparing = null;
+  notWaiting();
   state.upcoming = code === NOT_OPEN ? [] : state.upcoming;
   state.notOpen = code === NOT_OPEN;
   setText($("#rate-done-title"), state.notOpen ? "This campaign is not open for rating"
     : "You have rated everything in this campaign");
   state.done = message || "Nothing left to rate in this campaign for you. Thank you!";
+  if (state.notOpen) state.done += " Reload this page once the campaign is open again.";
   app.dataset.lease = "";
   app.dataset.done = "1";
   stage.clear();
@@ -310,7 +320,10 @@ function showDone(message, code) {
   setHidden($(".rate-prompt-label", app), true);
   $("#rate-status").textContent = ""; // no "Waiting for the next pair" under a finished page
   setInput("loading");
+  clearTimeout(state.slowTimer); // nothing to draw: Undo of the last vote is live at once
+  renderInput();
   renderProgress();
+  closeAutoInstructions();
 }
 
 /** Back from the finished state (an undo put a pair on screen again). */
@@ -323,10 +336,45 @@ function notDone() {
   renderProgress();
 }
 
+/** Nothing free right now: every task left for this annotator is leased to someone else (a
+ * closed tab holds its tasks until their leases end). Not finished: the page says so and asks
+ * again (prefetchLater) until a task comes back or nothing is left. */
+function showWaiting(message) {
+  state.current = null;
+  notDone(); // no longer finished: a pair may come back (one undone elsewhere, say)
+  state.waiting = `${message || "Every task left for you is being rated by someone else right now."}`
+    + " This page checks again by itself.";
+  app.dataset.lease = "";
+  app.dataset.waiting = "1";
+  stage.clear();
+  setHidden($("#rate-stage"), true);
+  setHidden($("#rate-preparing"), true);
+  setText($("#rate-done-title"), `No ${TASK} free to rate right now`);
+  setText($("#rate-done-message"), state.waiting);
+  setHidden($("#rate-done"), false);
+  showPrompt("");
+  setHidden($(".rate-prompt-label", app), true);
+  $("#rate-status").textContent = "";
+  setInput("loading");
+  clearTimeout(state.slowTimer); // nothing to draw: Undo of the last vote is live at once
+  renderInput();
+  renderProgress();
+}
+
+/** A task arrived (or the page finished): the waiting message goes. */
+function notWaiting() {
+  if (!state.waiting) return;
+  state.waiting = null;
+  delete app.dataset.waiting;
+  setHidden($("#rate-done"), true);
+  setHidden($(".rate-prompt-label", app), false);
+}
+
 /** The campaign's large images are being tiled: nothing is served until they are. */
 function showPreparing(preparing, detail) {
   state.preparing = preparing;
   if (state.current) return; // a pair leased before is still rated meanwhile
+  notWaiting();
   app.dataset.preparing = "1";
   const done = Math.max(0, Number(preparing.done) || 0);
   const total = Math.max(done, Number(preparing.total) || 0);
@@ -357,12 +405,13 @@ function nextResult(data) {
   if (!data || typeof data !== "object") return null;
   if (data.lease) return data;
   if (data.preparing) return { preparing: data.preparing, detail: data.detail };
+  if (data.code === NOTHING_FREE) return { waiting: true, detail: data.detail };
   if (data.done) return { done: true, detail: data.detail, code: data.code };
   return null;
 }
 
-/** Lease one more task; returns a task, {done, detail}, {preparing, detail}, or null when
- * the network failed. */
+/** Lease one more task; returns a task, {done, detail}, {preparing, detail}, {waiting,
+ * detail} (nothing free now), or null when the network failed. */
 async function leaseNext() {
   // Right after a vote, the vote's own request brings the next task.
   const viaVote = nextResult(await queue.nextWithVote(knownLeases));
@@ -395,6 +444,10 @@ function prefetch() {
     } else if (result && result.preparing) {
       showPreparing(result.preparing, result.detail);
       prefetchLater(PREPARING_POLL_MS);
+    } else if (result && result.waiting) {
+      // Others hold what is left: asked again, less and less often (their leases end).
+      if (!state.current) showWaiting(result.detail);
+      prefetchLater();
     } else if (result && !state.current && queue.size === 0) {
       showDone(result.detail, result.code);
     } else {
@@ -445,6 +498,9 @@ async function advanceOnce() {
       if (result && result.preparing) {
         showPreparing(result.preparing, result.detail);
         prefetchLater(PREPARING_POLL_MS); // prefetch() calls advance() when it gets one
+      } else if (result && result.waiting) {
+        showWaiting(result.detail);
+        prefetchLater(); // prefetch() calls advance() when it gets one
       } else if (result && result.done && queue.size === 0) {
         showDone(result.detail, result.code);
       } else {
@@ -494,13 +550,13 @@ function tooSoon() {
 function take(action) {
   if (!state.ready || !state.current || tooSoon()) return;
   if (input.take(action)) castVote();
-  else input.render(state.ready);
+  else renderInput(); // the answers shown, and Undo live for the pick just taken
 }
 
 async function undo() {
   // A ranking in progress: U takes back its last pick, not the last vote.
   if (state.ready && input.undo()) {
-    input.render(state.ready);
+    renderInput();
     return;
   }
   await state.starting; // resuming after a reload would otherwise cover the undone pair
@@ -744,21 +800,49 @@ function wire() {
     if (queue.size === 0) $("#rate-signed-out").hidden = true;
     renderProgress();
   });
-  // Instructions: a sheet on the first visit, until dismissed; the "?" button reopens it.
+  // Instructions: a sheet on the first visit, until dismissed (offerInstructions); the "?"
+  // button reopens it.
   const sheet = $("#rate-instructions");
   if (sheet) {
-    const key = `${storagePrefix}.instructions`;
-    $("#rate-instructions-btn").addEventListener("click", () => sheet.showModal());
+    $("#rate-instructions-btn").addEventListener("click", () => {
+      sheet.dataset.auto = "";
+      sheet.showModal();
+    });
     sheet.addEventListener("close", () => {
+      if (sheet.dataset.auto === "closing") { // put away by the page, not read
+        sheet.dataset.auto = "";
+        return;
+      }
+      sheet.dataset.auto = ""; // read: the page never closes it for the annotator
       try {
-        localStorage.setItem(key, "read");
+        localStorage.setItem(instructionsKey, "read");
       } catch {
         /* storage full: shown again on the next visit, no harm */
       }
     });
-    // "closed" was written by the older page, whose box the annotator had put away.
-    if (!["read", "closed"].includes(localStorage.getItem(key))) sheet.showModal();
   }
+}
+
+const instructionsKey = `${storagePrefix}.instructions`;
+
+/** The instructions sheet on the first visit (until dismissed), but not over a page with
+ * nothing to rate (finished, or the campaign not open): "Start rating" would lead nowhere. */
+function offerInstructions() {
+  const sheet = $("#rate-instructions");
+  if (!sheet || state.done || sheet.open) return;
+  // "closed" was written by the older page, whose box the annotator had put away.
+  if (["read", "closed"].includes(localStorage.getItem(instructionsKey))) return;
+  sheet.dataset.auto = "1";
+  sheet.showModal();
+}
+
+/** The page found nothing to rate after all: a first-visit sheet it opened goes (unread: it
+ * comes back on a visit with something to rate). One the annotator opened stays. */
+function closeAutoInstructions() {
+  const sheet = $("#rate-instructions");
+  if (!sheet || !sheet.open || sheet.dataset.auto !== "1") return;
+  sheet.dataset.auto = "closing"; // its close event comes a task later
+  sheet.close();
 }
 
 /** The task the page came with is shown at once, unless this browser showed another one
@@ -780,6 +864,8 @@ function startWithFirst() {
   }
   // Preparing: said at once; a lease held from before is still rated meanwhile.
   if (result && result.preparing) showPreparing(result.preparing, result.detail);
+  // Nothing free now: said at once (leases held from before are looked for next).
+  if (result && result.waiting) showWaiting(result.detail);
   return false;
 }
 
@@ -788,7 +874,9 @@ async function start() {
   wire();
   renderProgress();
   queue.flush();
-  if (startWithFirst()) {
+  const taken = startWithFirst();
+  offerInstructions(); // after the first answer: not over a finished or closed page
+  if (taken) {
     state.started = true;
     if (!state.done) await advance(); // the first images first: no API request competes
     refreshProgress();

@@ -199,9 +199,19 @@ def test_video_renditions_are_served_under_per_project_names_to_members_only():
 
     client = Client()
     client.force_login(a.annotator)
-    assert client.get(shown["url"]).status_code == 200
-    assert client.get(shown["url"].replace(".webm", "-strip.webp")).status_code == 200
-    assert client.get(shown["poster"]).status_code == 200
+    # No response names the shared storage file either (Django's FileResponse put it in
+    # Content-Disposition): whole, by byte range, the strip and the poster.
+    whole = client.get(shown["url"])
+    ranged = client.get(shown["url"], HTTP_RANGE="bytes=0-99")
+    strip = client.get(shown["url"].replace(".webm", "-strip.webp"))
+    poster = client.get(shown["poster"])
+    assert (whole.status_code, ranged.status_code, strip.status_code, poster.status_code) == (
+        200, 206, 200, 200)
+    poster_token = ImageBlob.objects.get(pk=video.poster_id).display_token
+    for response in (whole, ranged, strip, poster):
+        headers = str(dict(response.headers))
+        assert video.rendition_token not in headers and poster_token not in headers
+        assert "Content-Disposition" not in response.headers
     client.force_login(b.annotator)
     for url in (shown["url"], shown["url"].replace(".webm", "-strip.webp"), shown["poster"]):
         assert client.get(url).status_code == 404

@@ -39,7 +39,8 @@ def _client(user) -> Client:
 def _pages(world) -> list[str]:
     campaign, project = world.campaign.pk, world.campaign.project_id
     return [f"/projects/{project}/campaigns/", f"/projects/{project}/campaigns/new/",
-            f"/campaigns/{campaign}/manage/", f"/campaigns/{campaign}/manage/progress/"]
+            f"/campaigns/{campaign}/manage/", f"/campaigns/{campaign}/manage/progress/",
+            f"/campaigns/{campaign}/manage/close/"]
 
 
 def _gold(world, answer: str = "a") -> ComparisonTask:
@@ -250,11 +251,42 @@ def test_only_the_allowed_transitions_are_offered_and_a_stale_button_is_refused(
     assert client.post(url + "status/", {"status": "active", "current": "paused"}
                        ).status_code == 302
     assert Campaign.objects.get(pk=world.campaign.pk).status == CampaignStatus.ACTIVE
-    client.post(url + "status/", {"status": "closed", "current": "active"})
+    client.post(url + "status/", {"status": "closed", "current": "active", "confirm": "1"})
     closed = client.get(url).content.decode()
     assert 'data-action=' not in closed and "stays as it is" in closed
     assert client.post(url + "status/", {"status": "active", "current": "closed"}
                        ).status_code == 400
+
+
+def test_close_asks_for_confirmation_on_its_own_page_first(world):
+    client = _client(world.scientist)
+    url = f"/campaigns/{world.campaign.pk}/manage/"
+    page = client.get(url).content.decode()
+    # "Close" is a link to the confirmation page, not a button that closes.
+    button = page.split('data-action="closed"', 1)[0].rsplit("<", 1)[1]
+    assert button.startswith("a ") and f'href="{url}close/"' in button, button
+    assert 'name="status" value="closed"' not in page
+
+    confirm = client.get(url + "close/")
+    assert confirm.status_code == 200
+    html = confirm.content.decode()
+    assert "for good" in html and "pause it instead" in html
+    assert 'id="close-form"' in html and 'name="confirm"' in html
+    assert f'href="{url}"' in html  # Cancel
+    assert Campaign.objects.get(pk=world.campaign.pk).status == CampaignStatus.ACTIVE
+
+    # A close without the confirmation (an old page, a script) is sent to that page.
+    unconfirmed = client.post(url + "status/", {"status": "closed", "current": "active"})
+    assert unconfirmed.status_code == 302 and unconfirmed["Location"] == url + "close/"
+    assert Campaign.objects.get(pk=world.campaign.pk).status == CampaignStatus.ACTIVE
+
+    done = client.post(url + "status/", {"status": "closed", "current": "active",
+                                         "confirm": "1"})
+    assert done.status_code == 302 and done["Location"] == url
+    assert Campaign.objects.get(pk=world.campaign.pk).status == CampaignStatus.CLOSED
+    # Closed: nothing to confirm any more.
+    again = client.get(url + "close/")
+    assert again.status_code == 302 and again["Location"] == url
 
 
 def test_progress_is_polled_as_json(world):

@@ -33,7 +33,8 @@ def test_many_annotators_racing_for_one_task_only_one_gets_it():
     world = build_campaign(prompts=1, annotators=8, judgments_per_pair=8)
     results = race([lambda a=a: _lease(world, a) for a in world.annotators])
     winners = [r for r in results if isinstance(r, dict) and "lease" in r]
-    losers = [r for r in results if isinstance(r, dict) and r.get("done")]
+    # Not "done": the pair is leased to the winner, and comes back if their lease ends.
+    losers = [r for r in results if isinstance(r, dict) and r.get("code") == "nothing_free"]
     assert len(winners) == 1 and len(losers) == 7, results
     assert Lease.objects.filter(status=LeaseStatus.ACTIVE).count() == 1
 

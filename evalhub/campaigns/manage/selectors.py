@@ -1,14 +1,22 @@
-"""Reads of the campaign pages: live building progress, progress per annotator, gold pairs."""
+"""Reads of the campaign pages: live building progress, progress per annotator, gold pairs,
+reports of broken images."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, Q, QuerySet
 
 from evalhub.campaigns.building.images import campaign_images_preparing
-from evalhub.campaigns.models import Campaign, CampaignStatus, ComparisonTask, JudgeKind, Judgment
+from evalhub.campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    ComparisonTask,
+    ImageReport,
+    JudgeKind,
+    Judgment,
+)
 from evalhub.campaigns.selectors import campaign_progress
 
 # Statuses after which building is over: the page stops polling.
@@ -22,7 +30,8 @@ class LiveProgress:
 
     ``votes_done`` / ``votes_needed``: human judgments counted on non-gold pairs over the
     judgments they need (``judgments_per_pair`` each); ``images_done`` / ``images_total``: large
-    images whose tiles are built, when any are still being prepared (else both 0).
+    images whose tiles are built and videos whose renditions are written (a video campaign's
+    are its videos: ``building/images.py``), when any are still being prepared (else both 0).
     ``final``: building is over and every image is ready, so nothing will change but votes.
     """
 
@@ -93,3 +102,27 @@ def gold_pairs(*, campaign: Campaign, limit: int = 200) -> list[ComparisonTask]:
                     judgments__retracted_at__isnull=True, judgments__criterion="overall",
                     judgments__judge_kind=JudgeKind.HUMAN)))
                 .order_by("-id")[:limit])
+
+
+def image_reports(*, campaign: Campaign) -> QuerySet[ImageReport]:
+    """The annotators' reports of broken images and videos in the campaign (``lease_report``),
+    newest first, each with its annotator, image, run and prompt (one query; slice it)."""
+    return (ImageReport.objects.filter(task__campaign=campaign)
+            .select_related("annotator", "image__run", "task__prompt")
+            .order_by("-created_at", "-id"))
+
+
+@dataclass(frozen=True)
+class ReportRows:
+    """The newest ``rows`` of the campaign's ``total`` reports (``rows`` is at most the cap)."""
+
+    rows: list[ImageReport]
+    total: int
+
+
+def recent_reports(*, campaign: Campaign, limit: int = 100) -> ReportRows:
+    """The newest ``limit`` reports and how many there are (two queries)."""
+    reports = image_reports(campaign=campaign)
+    rows = list(reports[:limit])
+    total = len(rows) if len(rows) < limit else reports.count()
+    return ReportRows(rows, total)

@@ -12,6 +12,8 @@ urlpatterns = [
          name="campaign-manage-progress"),
     path("campaigns/<id:campaign_id>/manage/status/", views.campaign_status,
          name="campaign-manage-status"),
+    path("campaigns/<id:campaign_id>/manage/close/", views.campaign_close,
+         name="campaign-manage-close"),
     path("campaigns/<id:campaign_id>/manage/exclude/", views.campaign_exclude,
          name="campaign-manage-exclude"),
     path("campaigns/<id:campaign_id>/manage/annotators/", views.campaign_annotators,

@@ -28,9 +28,10 @@ from evalhub.campaigns.manage.forms import (
     StatusForm,
     status_actions,
 )
-from evalhub.campaigns.manage.selectors import gold_pairs, live_progress
-from evalhub.campaigns.models import Campaign
+from evalhub.campaigns.manage.selectors import gold_pairs, live_progress, recent_reports
+from evalhub.campaigns.models import Campaign, CampaignStatus, ImageReport, TaskKind
 from evalhub.campaigns.quality.annotators import annotator_set_excluded
+from evalhub.campaigns.selectors import campaign_medium
 from evalhub.campaigns.services import (
     TRANSITIONS,
     campaign_create,
@@ -101,6 +102,27 @@ def _gold_rows(campaign: Campaign) -> list[dict]:
             for task in gold_pairs(campaign=campaign)]
 
 
+# The newest reports the page lists; the section says how many there are in all.
+REPORTS_SHOWN = 100
+
+
+def report_pane(report: ImageReport, campaign: Campaign, medium: str) -> str:
+    """The pane the annotator reported, as the rating page named it: "left", "right",
+    "source"; best of K: "image 3" for slot 2 ("video 3" on a video campaign)."""
+    if campaign.task_kind == TaskKind.BEST_OF_K and report.side.isdigit():
+        return f"{medium} {int(report.side) + 1}"
+    return report.side
+
+
+def _report_rows(campaign: Campaign, medium: str) -> dict:
+    found = recent_reports(campaign=campaign, limit=REPORTS_SHOWN)
+    image_url = _id_url("gallery-image", "image_id")
+    return {"total": found.total, "rows": [
+        {"report": report, "pane": report_pane(report, campaign, medium),
+         "image_url": image_url(report.image_id) if report.image_id else ""}
+        for report in found.rows]}
+
+
 def _detail(request: HttpRequest, campaign: Campaign, role: str, *,
             gold_form: GoldAddForm | None = None, errors: dict[str, str] | None = None,
             annotators_form: AnnotatorsForm | None = None, status: int = 200) -> HttpResponse:
@@ -109,6 +131,7 @@ def _detail(request: HttpRequest, campaign: Campaign, role: str, *,
     stored = quality_get(campaign=campaign)
     quality = list(stored.annotators)
     progress = live_progress(campaign=campaign)
+    medium = campaign_medium(campaign=campaign)
     return render(request, "campaigns/manage/detail.html", {
         "campaign": campaign, "project": campaign.project, "role": role,
         "runs": campaign.runs.select_related("checkpoint__model").order_by("name"),
@@ -121,6 +144,8 @@ def _detail(request: HttpRequest, campaign: Campaign, role: str, *,
         "agreement": stored.agreement,
         "gold_form": gold_form or GoldAddForm(campaign=campaign),
         "gold_pairs": _gold_rows(campaign),
+        "medium": medium,
+        "reports": _report_rows(campaign, medium),
         "annotators_form": annotators_form or AnnotatorsForm(campaign=campaign),
         "assigned": list(campaign.annotators.order_by("username")),
         "errors": errors or {},
@@ -146,15 +171,33 @@ def campaign_progress(request: HttpRequest, campaign_id: int) -> JsonResponse:
 
 
 @login_required
+@require_safe
+def campaign_close(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """What closing ends, and the button that closes (POST to ``campaign_status`` with
+    ``confirm``): "Close" on the campaign page comes here, never closes in one click."""
+    campaign, role = campaign_for_science(user=request.user, campaign_id=campaign_id)
+    if CampaignStatus.CLOSED not in TRANSITIONS.get(campaign.status, frozenset()):
+        return redirect(_manage_url(campaign))  # closed or failed already: nothing to confirm
+    progress = live_progress(campaign=campaign)
+    return render(request, "campaigns/manage/close.html", {
+        "campaign": campaign, "project": campaign.project, "role": role, "progress": progress,
+        "can_pause": CampaignStatus.PAUSED in TRANSITIONS.get(campaign.status, frozenset()),
+    })
+
+
+@login_required
 @require_POST
 def campaign_status(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """Pause, resume, open or close, as ``TRANSITIONS`` allows from the status the button was
-    shown for (a second scientist's change meanwhile is refused, not overwritten)."""
+    shown for (a second scientist's change meanwhile is refused, not overwritten). Closing is
+    for good: only from the confirmation page (``confirm``); without it, that page."""
     campaign, role = campaign_for_science(user=request.user, campaign_id=campaign_id)
     form = StatusForm(request.POST)
     if not form.is_valid():
         return _detail(request, campaign, role, status=400,
                        errors={"status": "Choose one of the buttons."})
+    if form.cleaned_data["status"] == CampaignStatus.CLOSED and not request.POST.get("confirm"):
+        return redirect(reverse("campaign-manage-close", kwargs={"campaign_id": campaign.pk}))
     try:
         campaign_set_status(campaign=campaign, status=form.cleaned_data["status"],
                             from_status=form.cleaned_data["current"])

@@ -112,13 +112,17 @@ class PreparingSerializer(serializers.Serializer):
 
 
 class DoneSerializer(serializers.Serializer):
-    """No task: nothing left for the caller (``done`` true), or the campaign's large images
-    are still being prepared (``done`` false, ``preparing`` set; ask again in a few seconds)."""
+    """No task: nothing left for the caller (``done`` true), or none free now (``done`` false,
+    ``code`` nothing_free: the tasks left are leased to others; ask again later), or the
+    campaign's large images are still being prepared (``done`` false, ``preparing`` set; ask
+    again in a few seconds)."""
 
     done = serializers.BooleanField()
     detail = serializers.CharField()
     code = serializers.CharField(required=False, help_text=(
-        "campaign_not_open when no task comes because the campaign is paused or closed."))
+        "campaign_not_open when no task comes because the campaign is paused or closed; "
+        "nothing_free when the tasks left for the caller are leased to other annotators now "
+        "(one comes back if its lease ends unvoted: ask again later)."))
     preparing = PreparingSerializer(required=False,
                                     help_text="Present while images are being prepared.")
 

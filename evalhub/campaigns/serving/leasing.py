@@ -283,22 +283,42 @@ def campaign_for_rating(*, annotator: AbstractBaseUser, campaign_id: int,
     return found[0]
 
 
-def _candidates(*, campaign: Any, annotator: Any, gold: bool, now: Any
-                ) -> QuerySet[ComparisonTask]:
-    held = Lease.objects.filter(task=OuterRef("pk"), status=LeaseStatus.ACTIVE,
+def _held(now: Any) -> QuerySet[Lease]:
+    """The lease holding the outer task at ``now``, if any."""
+    return Lease.objects.filter(task=OuterRef("pk"), status=LeaseStatus.ACTIVE,
                                 expires_at__gt=now)
+
+
+def _for_rater(*, campaign: Any, annotator: Any, gold: bool) -> QuerySet[ComparisonTask]:
+    """The tasks still needing votes that this annotator may rate, whoever holds them now."""
     # Any lease this annotator had that did not merely expire: judged, skipped or reported.
     seen = Lease.objects.filter(task=OuterRef("pk"), annotator_id=annotator).exclude(
         status__in=[LeaseStatus.EXPIRED, LeaseStatus.ACTIVE])
     judged = Judgment.objects.filter(task=OuterRef("pk"), annotator_id=annotator,
                                      retracted_at__isnull=True)
+    return _needing_votes(campaign, gold=gold).filter(~Exists(seen), ~Exists(judged))
+
+
+def _candidates(*, campaign: Any, annotator: Any, gold: bool, now: Any
+                ) -> QuerySet[ComparisonTask]:
     # An active lease past its expiry does not hold the task but still blocks the unique
     # index: the insert then fails and _take closes it (see _close_stale_leases). Flagging it
     # here instead (an EXISTS in the select list) was planned as a hashed subplan that read
     # every lease of the table on every walk.
-    return (_needing_votes(campaign, gold=gold)
-            .filter(~Exists(held), ~Exists(seen), ~Exists(judged))
+    return (_for_rater(campaign=campaign, annotator=annotator, gold=gold)
+            .filter(~Exists(_held(now)))
             .select_related(*TASK_PAYLOAD_RELATIONS).only(*TASK_PAYLOAD_FIELDS))
+
+
+def held_by_others(*, campaign: Campaign, annotator: Any) -> bool:
+    """Whether a task this annotator may still rate (serving's rules: not judged, skipped or
+    reported by them, still needing judgments; gold pairs aside, as in "remaining") exists
+    besides those they hold themselves. Asked only when nothing could be leased to them, so
+    such a task is leased to someone else (or was taken a moment ago): then "nothing to lease"
+    is not "done", as that lease may end unvoted (a closed tab). One query."""
+    mine = _held(timezone.now()).filter(annotator_id=annotator.pk)
+    return (_for_rater(campaign=campaign.pk, annotator=annotator.pk, gold=False)
+            .filter(~Exists(mine)).exists())
 
 
 # Walks of the serving order: "tier" walks the best tier from the random start, "whole" the

@@ -18,16 +18,25 @@ from django.core.cache import cache
 from evalhub.campaigns.building.images import campaign_images_preparing
 from evalhub.campaigns.models import Campaign, Lease
 from evalhub.campaigns.serving.leasing import (
+    HOLDING_MAX,
+    NOTHING_LEFT,
     NothingToRate,
     RaterState,
     campaign_for_rating,
     campaign_remaining,
     check_open_for_rating,
+    held_by_others,
     lease_next,
 )
 from evalhub.campaigns.serving.payloads import lease_payload
 from evalhub.campaigns.serving.voting import VoteResult, vote_store, vote_undo
 from evalhub.core.errors import EvalHubError
+
+# What next/ answers (``code``, with ``done`` false) when nothing can be leased to the rater now
+# but tasks they may still rate are held by other annotators: ask again later.
+NOTHING_FREE = "nothing_free"
+NOTHING_FREE_DETAIL = ("Every task left for you is being rated by someone else right now; "
+                       "one comes back if its lease ends before it is rated.")
 
 # The campaign-wide sum of judgments still needed reads every task: a few seconds of staleness
 # is fine for a counter, and it keeps that read out of almost every vote.
@@ -99,6 +108,11 @@ def rate_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uui
     return lease
 
 
+def nothing_free_payload() -> dict[str, Any]:
+    """No task now, but not done: ``code`` nothing_free (the page waits and asks again)."""
+    return {"done": False, "code": NOTHING_FREE, "detail": NOTHING_FREE_DETAIL}
+
+
 def _next_payload(campaign: Any, annotator: AbstractBaseUser, state: RaterState,
                   released: int = 0) -> dict[str, Any]:
     # Large images are served only once their tiles exist (no query once the campaign is ready).
@@ -108,6 +122,11 @@ def _next_payload(campaign: Any, annotator: AbstractBaseUser, state: RaterState,
         return lease_payload(lease_next(campaign=campaign, annotator=annotator, state=state,
                                         released=released))
     except NothingToRate as exc:
+        if exc.message == HOLDING_MAX:  # two tasks in flight (skips on their way): not done
+            return {**nothing_free_payload(), "detail": exc.message}
+        if exc.message == NOTHING_LEFT and held_by_others(campaign=campaign,
+                                                          annotator=annotator):
+            return nothing_free_payload()
         return {"detail": exc.message, "done": True}
 
 
@@ -122,8 +141,10 @@ def rate_next(*, annotator: AbstractBaseUser, campaign_id: int,
     """Lease a task (or return one the rater holds and the page does not show yet).
 
     Returns the task payload, or ``{"done": True, "detail": ...}`` when nothing is left for
-    this rater, or ``{"done": False, "preparing": {"done", "total"}, "detail": ...}`` while the
-    campaign's large images wait for their tiles. Raises EvalHubError when the campaign is not
+    this rater, or ``{"done": False, "code": "nothing_free", "detail": ...}`` when the tasks
+    left for this rater are all leased to other annotators now (ask again later), or
+    ``{"done": False, "preparing": {"done", "total"}, "detail": ...}`` while the campaign's
+    large images wait for their tiles. Raises EvalHubError when the campaign is not
     open for rating, NoSuchCampaign when the rater has no role in its project.
     """
     campaign = campaign_for_rating(annotator=annotator, campaign_id=campaign_id,

@@ -15,6 +15,9 @@ function show(progress) {
       element.textContent = String(progress[name]);
     }
   }
+  // Large images being tiled, or videos being converted: "none waiting" once nothing is.
+  document.getElementById("preparing-count").hidden = progress.images_total === 0;
+  document.getElementById("preparing-none").hidden = progress.images_total !== 0;
   document.getElementById("build-error").hidden = !progress.error;
   document.getElementById("waiting").hidden = progress.waiting_for_runs.length === 0;
   const bar = document.getElementById("votes-bar");

@@ -62,6 +62,11 @@ export class PairAnswers {
     return true;
   }
 
+  /** Whether a vote in progress has an answer to take back (undo). */
+  pending() {
+    return Object.keys(this.answers).length > 0;
+  }
+
   /** The announcement once a vote is cast. */
   describe(fields) {
     return this.criteria.length === 1

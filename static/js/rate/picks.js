@@ -6,10 +6,12 @@
 export class Picks {
   /**
    * @param {Element} app the page (holding the `.grid-pane` figures)
-   * @param {{k: number, rankAll: boolean, criterion: string}} options
+   * @param {{k: number, rankAll: boolean, criterion: string, medium: string}} options
+   *   (medium: "image" or "video", as announcements name a pane)
    */
-  constructor(app, { k, rankAll, criterion }) {
+  constructor(app, { k, rankAll, criterion, medium = "image" }) {
     this.k = k;
+    this.medium = medium;
     this.rankAll = rankAll;
     this.criterion = criterion; // best of K asks one question
     this.needed = rankAll ? k - 1 : 1; // picks per vote
@@ -65,7 +67,12 @@ export class Picks {
 
   describe(fields) {
     const picks = fields.rankings[this.criterion];
-    return this.rankAll ? "Ranking saved" : `Picked image ${picks[0] + 1}`;
+    return this.rankAll ? "Ranking saved" : `Picked ${this.medium} ${picks[0] + 1}`;
+  }
+
+  /** Whether a ranking in progress has a pick to take back (undo). */
+  pending() {
+    return this.picks.length > 0;
   }
 
   /** Pick buttons live when `ready`, except for images ranked already. */
