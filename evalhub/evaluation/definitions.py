@@ -74,6 +74,17 @@ _OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
+#: Ranges of the integer options (inclusive). KID needs two images per subset (its unbiased
+#: MMD estimate divides by m - 1; one gave NaN); the upper bounds keep one job from holding a
+#: worker (and, on the embedded default's SQLite, the database's write lock during finalize)
+#: for hours: an option of 10^9 subsets was accepted.
+OPTION_RANGES: dict[str, tuple[int, int]] = {
+    "kid_subsets": (1, 1_000), "kid_subset_size": (2, 10_000), "shard_size": (1, 1_024),
+}
+#: KID's cost is subsets x subset_size^2 kernel entries: at most 100 times the defaults'.
+MAX_KID_KERNEL_WORK = 100 * DEFAULT_OPTIONS["kid_subsets"] * DEFAULT_OPTIONS["kid_subset_size"] ** 2
+
+
 def normalize_metrics(metrics: Iterable[str]) -> list[str]:
     """Validated, de-duplicated metric names in canonical order."""
     wanted = [str(m).strip() for m in metrics if str(m).strip()]
@@ -105,9 +116,15 @@ def normalize_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
             problems.append("fid_feature must be one of 64, 192, 768, 2048")
         if merged["cmmd_estimator"] not in ("reference", "unbiased"):
             problems.append("cmmd_estimator must be 'reference' or 'unbiased'")
-        for key in ("kid_subsets", "kid_subset_size", "shard_size"):
-            if merged[key] < 1:
-                problems.append(f"{key} must be at least 1")
+        for key, (low, high) in OPTION_RANGES.items():
+            if not low <= merged[key] <= high:
+                problems.append(f"{key} must be between {low:,} and {high:,}")
+        kernel_work = merged["kid_subsets"] * merged["kid_subset_size"] ** 2
+        if not problems and kernel_work > MAX_KID_KERNEL_WORK:
+            problems.append(
+                f"kid_subsets x kid_subset_size^2 is {kernel_work:,}: at most "
+                f"{MAX_KID_KERNEL_WORK:,} (100 times the defaults' kernel work), as the "
+                "finalize step computes every subset's kernel matrices")
         if not 2 <= merged.get("video_frames", 16) <= 1000:
             problems.append("video_frames must be between 2 and 1000")
         if not 16 <= merged.get("flicker_short_side", 256) <= 4096:

@@ -72,7 +72,7 @@ from evalhub.evaluation.models import (
 )
 from evalhub.projects.references import check_same_project
 from evalhub.projects.selectors import SCIENCE_ROLES, role_in_project
-from evalhub.runs.models import GenerationRun, Image, MediaKind, ReferenceSet
+from evalhub.runs.models import GenerationRun, Image, MediaKind, ReferenceSet, RunStatus
 
 if TYPE_CHECKING:
     from metrics.gaussian import GaussianStats
@@ -143,17 +143,22 @@ def metric_job_create(
     _require_science_role(created_by, run.project_id)
     metric_list = normalize_metrics(metrics)
     opts = normalize_options(options)
+    if run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
+        # Its metrics would describe the images made so far, and stand as the run's values.
+        raise EvalHubError(f"Run {run.name!r} is still generating ({run.items_done} of "
+                           f"{run.items_total} items): compute its metrics once it has "
+                           "finished.")
+    video_metrics = sorted((VIDEO_METRICS | VIDEO_REFERENCE_METRICS) & set(metric_list))
+    if video_metrics and run.media_kind != MediaKind.VIDEO:
+        verb = "measures" if len(video_metrics) == 1 else "measure"
+        raise EvalHubError(f"{', '.join(video_metrics)} {verb} videos: run {run.name!r} has "
+                           "images.")
     needs_reference = sorted(REFERENCE_METRICS & set(metric_list))
     if needs_reference and reference_set is None:
         verb = "compares" if len(needs_reference) == 1 else "compare"
         raise EvalHubError(f"{', '.join(needs_reference)} {verb} the run with real "
                            f"{run.outputs_noun}: choose a reference set.")
     check_same_project(run.project_id, reference_set=reference_set)
-    video_metrics = sorted((VIDEO_METRICS | VIDEO_REFERENCE_METRICS) & set(metric_list))
-    if video_metrics and run.media_kind != MediaKind.VIDEO:
-        verb = "measures" if len(video_metrics) == 1 else "measure"
-        raise EvalHubError(f"{', '.join(video_metrics)} {verb} videos: run {run.name!r} has "
-                           "images.")
     if not needs_reference:
         reference_set = None  # not used: do not make it part of the job's identity
     else:

@@ -100,6 +100,11 @@ def _rule_refusal(obj: models.Model) -> str | None:
         if MetricJob.objects.filter(run=obj, status__in=WORKING).exists():
             return (f"A metric job is computing on run {obj.name!r}; delete the run once the "
                     "job is over.")
+    if isinstance(obj, ReferenceSet) and MetricJob.objects.filter(
+            reference_set=obj, status__in=WORKING).exists():
+        # Its job would finish and store values against no reference set at all.
+        return (f"A metric job is comparing a run with reference set {obj.name!r}; delete the "
+                "set once the job is over.")
     if isinstance(obj, MetricJob) and obj.status in WORKING:
         return (f"Metric job #{obj.pk} is {obj.status}: a worker is computing it. Delete it "
                 "once it is over.")

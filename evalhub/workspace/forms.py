@@ -96,6 +96,15 @@ class ReferenceSetForm(forms.Form):
                                "videos (FVD); one kind per set.")
 
 
+
+class OptionalJSONField(forms.JSONField):
+    """A JSON field that shows nothing when empty: Django writes ``null`` into the box, which
+    hid its placeholder (and read as a value to type over)."""
+
+    def prepare_value(self, value):
+        return "" if value is None else super().prepare_value(value)
+
+
 class MetricJobForm(forms.Form):
     run = forms.TypedChoiceField(coerce=int)
     metrics = forms.MultipleChoiceField(choices=[(m, METRIC_LABELS[m]) for m in JOB_METRICS],
@@ -107,7 +116,7 @@ class MetricJobForm(forms.Form):
     # The API's job options, for what the defaults do not suit (a small reference set's
     # rank-deficient FID, another FID feature layer, frames sampled per video): the same
     # service checks them, and a failed metric's message names the option to set here.
-    options = forms.JSONField(
+    options = OptionalJSONField(
         required=False, label="Options (advanced)",
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": '{"fid_feature": 768}'}),
         help_text='A JSON object of job options, e.g. {"fid_allow_rank_deficient": true} for '

@@ -210,6 +210,37 @@ def test_bad_job_input_is_refused(metrics, options, message):
         metric_job_create(run=run, metrics=metrics, options=options, enqueue=False)
 
 
+@pytest.mark.parametrize(("options", "problem"), [
+    ({"kid_subsets": 10**9}, "kid_subsets must be between 1 and 1,000"),
+    ({"kid_subset_size": 1}, "kid_subset_size must be between 2 and 10,000"),
+    ({"shard_size": 10**6}, "shard_size must be between 1 and 1,024"),
+    ({"kid_subsets": 1_000, "kid_subset_size": 10_000}, "kid_subsets x kid_subset_size^2"),
+])
+def test_options_past_what_a_worker_can_finish_are_refused(options, problem):
+    # 10^9 KID subsets were accepted, and held the worker (and SQLite's write lock) for good;
+    # one image per subset gave NaN, and the finalize step failed on it.
+    run = make_run(prompts=1, seeds=1)
+    with pytest.raises(EvalHubError) as refused:
+        metric_job_create(run=run, metrics=["clip_score"], options=options, enqueue=False)
+    assert any(problem in detail for detail in refused.value.details), refused.value.details
+
+
+def test_a_run_still_generating_gets_no_metrics_yet():
+    from evalhub.runs.models import RunStatus
+
+    run = make_run(prompts=1, seeds=1)
+    run.status, run.items_done, run.items_total = RunStatus.RUNNING, 1, 4
+    run.save(update_fields=["status", "items_done", "items_total"])
+    with pytest.raises(EvalHubError, match="still generating \\(1 of 4 items\\)"):
+        metric_job_create(run=run, metrics=["clip_score"], enqueue=False)
+
+
+def test_a_video_metric_on_an_image_run_says_so_before_asking_for_a_reference_set():
+    run = make_run(prompts=1, seeds=1)
+    with pytest.raises(EvalHubError, match="fvd measures videos"):
+        metric_job_create(run=run, metrics=["fvd"], enqueue=False)
+
+
 def test_a_reference_set_of_another_project_or_without_images_is_refused():
     run = make_run(prompts=1, seeds=1)
     foreign = make_reference_set(GenerationRunFactory().project, n=1)

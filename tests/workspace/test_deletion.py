@@ -165,6 +165,15 @@ def test_work_in_progress_refuses_the_delete_until_it_is_over(world):
     MetricJob.objects.create(project=project, run=measured, metrics=["clip_score"],
                              status=JobStatus.RUNNING)
     assert "metric job" in _refusal(client.post(_url("run", measured.pk)))
+    # Nor the reference set a running job compares with (its values would lose it), on the
+    # page and through the API alike.
+    refs = ReferenceSet.objects.create(project=project, name="refs in use")
+    MetricJob.objects.create(project=project, run=measured, metrics=["kid"],
+                             reference_set=refs, status=JobStatus.QUEUED)
+    assert "comparing a run with reference set" in _refusal(
+        client.post(_url("reference-set", refs.pk)))
+    assert client.delete(f"/api/v1/reference-sets/{refs.pk}/").status_code == 409
+    assert ReferenceSet.objects.filter(pk=refs.pk).exists()
     assert Campaign.objects.filter(pk=building.pk).exists()
     assert GenerationRun.objects.filter(pk__in=[generating.pk, measured.pk]).count() == 2
 

@@ -313,9 +313,11 @@ def reference_set_import(*, reference_set: ReferenceSet, source: FileSource) -> 
         raise ImportRejected("The folder or zip contains no image or video files.")
     max_images = settings.EVALHUB_MAX_REFERENCE_IMAGES
     held = reference_set.videos if kind == MediaKind.VIDEO else reference_set.images
-    if held.count() + len(infos) > max_images:
-        raise ImportRejected(f"A reference set holds at most {max_images} {kind}s.")
     shas = {i.sha256 for i in infos.values()}
+    # A file the set already holds is not added again (a set holds each file once).
+    in_set = set(held.filter(sha256__in=shas).values_list("sha256", flat=True))
+    if held.count() + len(shas - in_set) > max_images:
+        raise ImportRejected(f"A reference set holds at most {max_images} {kind}s.")
     model = VideoBlob if kind == MediaKind.VIDEO else ImageBlob
     known = set(model.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
     in_project = held_by_project(reference_set.project_id, *_split(infos.values()))
@@ -344,7 +346,7 @@ def reference_set_import(*, reference_set: ReferenceSet, source: FileSource) -> 
             blobs_after_store([blob.id for blob in new])
     # Counted against the project only (ImportReport): never whether other projects hold them.
     new_to_project = len(set(stored) - in_project)
-    return ImportReport(images_created=len(stored), blobs_created=new_to_project,
+    return ImportReport(images_created=len(set(stored) - in_set), blobs_created=new_to_project,
                         duplicates_of_existing_blobs=len(stored) - new_to_project)
 
 
