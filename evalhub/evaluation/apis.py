@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
-from rest_framework import serializers
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from evalhub.evaluation.definitions import JOB_METRICS
 from evalhub.evaluation.models import ImageMetric, MetricJob, PromptMetric, RunMetric
+from evalhub.evaluation.resuming import metric_job_resume_or_refuse
 from evalhub.evaluation.services import metric_job_create
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
 from evalhub.projects.permissions import require_project_role
@@ -71,6 +76,20 @@ class MetricJobViewSet(DeletionRules, ProjectScopedViewSet):
         serializer.instance = metric_job_create(
             run=run, metrics=data["metrics"], reference_set=reference_set,
             options=data.get("options"), created_by=self.request.user)
+
+    @extend_schema(request=None, responses={202: MetricJobSerializer})
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        """Queue again the shards of an unfinished job that are not done yet (or its finalize
+        step when all are done), e.g. after the broker lost its messages.
+
+        Safe to repeat: a shard is stored once, however often it is computed. A finished job
+        (completed, partial, failed) is refused with 409: create it again to compute it anew.
+        """
+        job = self.get_object()
+        require_project_role(request=request, project_id=job.project_id, roles=self.write_roles)
+        metric_job_resume_or_refuse(job=job)
+        return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 class RunMetricSerializer(ProvenanceSerializer):

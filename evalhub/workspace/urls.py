@@ -18,6 +18,8 @@ urlpatterns = [
          name="workspace-run-progress"),
     path("workspace/metric-jobs/<id:job_id>/", views.metric_job_page,
          name="workspace-metric-job"),
+    path("workspace/metric-jobs/<id:job_id>/resume/", views.metric_job_resume,
+         name="workspace-metric-job-resume"),
     path("workspace/metric-jobs/<id:job_id>/progress/", views.metric_job_progress_json,
          name="workspace-metric-job-progress"),
     path("workspace/delete/<slug:kind>/<id:object_id>/", views.delete_page,

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -30,6 +31,7 @@ from evalhub.core.errors import EvalHubError
 from evalhub.core.uploads import uploaded_file_path
 from evalhub.evaluation.apis import MetricJobSerializer, MetricJobViewSet
 from evalhub.evaluation.models import MetricJob
+from evalhub.evaluation.resuming import metric_job_resume_or_refuse
 from evalhub.generation.plan import parse_seeds
 from evalhub.generation.services import generation_launch
 from evalhub.projects.models import Project
@@ -327,7 +329,7 @@ def metrics_page(request: HttpRequest, project_id: int) -> HttpResponse:
         job = _validated(form, serializer) and _write(
             form, create, field="metrics",
             about={"reference set": "reference_set", "has no images": "run",
-                   "metric job options": "options"})
+                   "still generating": "run", "metric job options": "options"})
         if job:
             return redirect("workspace-metric-job", job_id=job.pk)
     jobs = (MetricJob.objects.filter(project=project).select_related("run", "reference_set")
@@ -341,7 +343,24 @@ def metrics_page(request: HttpRequest, project_id: int) -> HttpResponse:
 def metric_job_page(request: HttpRequest, job_id: int) -> HttpResponse:
     job = workspace_metric_job(user=request.user, job_id=job_id)
     return _page(request, "metric_job.html", job.project, "metrics", {
-        "job": job, "progress": metric_job_progress(job=job)})
+        "job": job, "progress": metric_job_progress(job=job), "resume_error": None,
+        "resumed": request.GET.get("resumed") == "1"})
+
+
+@login_required
+@require_POST
+def metric_job_resume(request: HttpRequest, job_id: int) -> HttpResponse:
+    """Resume a job whose messages were lost: its shards not done are queued again (the API's
+    resume). A finished job is refused with the reason on the page (409)."""
+    job = workspace_metric_job(user=request.user, job_id=job_id)
+    try:
+        metric_job_resume_or_refuse(job=job)
+    except EvalHubError as exc:
+        job.refresh_from_db()
+        return _page(request, "metric_job.html", job.project, "metrics", {
+            "job": job, "progress": metric_job_progress(job=job), "resume_error": str(exc),
+            "resumed": False}, status=exc.http_status)
+    return redirect(reverse("workspace-metric-job", kwargs={"job_id": job.pk}) + "?resumed=1")
 
 
 @login_required

@@ -233,6 +233,21 @@ def test_the_gallery_shows_both_runs_on_the_same_prompt(world):
     assert all(item["left"]["url"].startswith("/media/display/") for item in config["items"])
 
 
+def test_clip_scores_from_random_weights_say_uncalibrated_in_the_gallery(world):
+    left, right = world.runs
+    set_image_metric(world.tasks[0].image_a, "clip_score", 28.25, calibrated=False)
+    set_image_metric(world.tasks[0].image_b, "clip_score", 27.5)
+    html = _client(world.scientist).get(
+        f"/gallery/{world.campaign.project_id}/", {"a": left.pk, "b": right.pk}).content.decode()
+    caption = html[html.index('data-field="left-clip"'):]
+    assert caption[:caption.index("</span>")].endswith("28.25 (uncalibrated)")
+    right_caption = html[html.index('data-field="right-clip"'):]
+    assert "uncalibrated" not in right_caption[:right_caption.index("</span>")]
+    row = html[html.index('id="gallery-list"'):]
+    assert '28.25 <span class="uncal">uncalibrated</span>' in row
+    assert '27.50 <span class="uncal">' not in row
+
+
 def test_no_runs_chosen_shows_the_two_last_runs_of_one_prompt_set(world):
     response = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/")
     assert response.status_code == 200

@@ -139,17 +139,20 @@ def test_anonymous_users_are_sent_to_sign_in(world):
         assert response["Location"].startswith("/accounts/login/"), url
     launch = reverse("workspace-run-launch", kwargs={"run_id": world.run.pk})
     assert Client().post(launch)["Location"].startswith("/accounts/login/")
+    resume = reverse("workspace-metric-job-resume", kwargs={"job_id": world.job.pk})
+    assert Client().post(resume)["Location"].startswith("/accounts/login/")
 
 
 def test_annotators_get_403_and_outsiders_404_reading_or_writing(world):
     outsider = UserFactory()
     other_owner = MembershipFactory(role=Role.OWNER).user
     launch = reverse("workspace-run-launch", kwargs={"run_id": world.run.pk})
+    resume = reverse("workspace-metric-job-resume", kwargs={"job_id": world.job.pk})
     for url in _pages(world):
         assert _client(world.annotator).get(url).status_code == 403, url
         assert _client(outsider).get(url).status_code == 404, url
         assert _client(other_owner).get(url).status_code == 404, url
-    for url in [*_pages(world)[:5], launch]:
+    for url in [*_pages(world)[:5], launch, resume]:
         assert _client(world.annotator).post(url, {"name": "x"}).status_code == 403, url
         assert _client(outsider).post(url, {"name": "x"}).status_code == 404, url
     assert GenModel.objects.filter(name="x").count() == 0
@@ -413,6 +416,14 @@ def test_metric_job_errors_are_next_to_their_fields_and_a_good_job_opens_its_pro
     url = reverse("workspace-metrics", kwargs={"project_id": world.project.pk})
     client = _client(world.scientist)
     before = MetricJob.objects.count()
+    # The options box starts empty, showing its placeholder (Django wrote "null" into it).
+    page = client.get(url).content.decode()
+    box = page[page.index('name="options"'):]
+    assert box[box.index(">") + 1:box.index("</textarea>")].strip() == ""
+    # The world's run is still generating: its metrics wait until it has finished.
+    response = client.post(url, {"run": world.run.pk, "metrics": ["clip_score"]})
+    assert "still generating" in _errors_of(response, "id_run")
+    GenerationRun.objects.filter(pk=world.run.pk).update(status=RunStatus.PARTIAL)
     response = client.post(url, {"run": world.run.pk, "metrics": ["fid"]})
     assert "reference set" in _errors_of(response, "id_reference_set")
     empty = GenerationRunFactory(checkpoint=world.checkpoint, prompt_set=world.prompt_set)
@@ -434,6 +445,7 @@ def test_metric_job_options_from_the_page_go_through_the_api_checks(
     # FID, another feature layer) can be set in the browser.
     url = reverse("workspace-metrics", kwargs={"project_id": world.project.pk})
     client = _client(world.scientist)
+    GenerationRun.objects.filter(pk=world.run.pk).update(status=RunStatus.PARTIAL)  # finished
     before = MetricJob.objects.count()
     for options, error in [('{"fid_feature": 100}', "fid_feature must be one of"),
                            ('{"nope": 1}', "unknown option &#x27;nope&#x27;"),
@@ -538,6 +550,40 @@ def test_launching_again_queues_the_missing_items_and_an_imported_run_says_why_n
     response = client.post(reverse("workspace-run-launch", kwargs={"run_id": imported.pk}))
     assert response.status_code == 400
     assert "is imported, not generated" in response.content.decode()
+
+
+def test_resume_queues_again_the_shards_not_done_and_a_finished_job_says_why_not(
+        world, monkeypatch, django_capture_on_commit_callbacks):
+    from evalhub.config.celery import app
+    from evalhub.evaluation.services import RUN_SHARD_TASK
+
+    sent = []
+    monkeypatch.setattr(app, "send_task", lambda name, args=None, **options:
+                        sent.append((name, list(args or []))))
+    client = _client(world.scientist)
+    page_url = reverse("workspace-metric-job", kwargs={"job_id": world.job.pk})
+    resume = reverse("workspace-metric-job-resume", kwargs={"job_id": world.job.pk})
+    page = client.get(page_url).content.decode()
+    form = page.split('<form method="post" action="' + resume + '"', 1)[1].split("</form>")[0]
+    assert 'name="csrfmiddlewaretoken"' in form and "safe to press" in form
+    assert "each shard is stored once" in form and "Resume" in form
+    assert _client(world.scientist).get(resume).status_code == 405  # a POST only
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(resume)
+    assert response.status_code == 302 and response["Location"] == page_url + "?resumed=1"
+    running = world.job.shards.get(index=1)
+    assert sent == [(RUN_SHARD_TASK, [running.pk])]  # the stored shard 0 is not queued again
+    assert "the shards not done yet were queued again" in client.get(
+        response["Location"]).content.decode()
+    # Finished meanwhile (the page was open): refused with the reason, on the page.
+    MetricJob.objects.filter(pk=world.job.pk).update(status=JobStatus.COMPLETED)
+    response = client.post(resume)
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert f"Job {world.job.pk} is already completed." in page and 'id="resume-error"' in page
+    assert f'action="{resume}"' not in page  # no button for a finished job
+    assert f'action="{resume}"' not in client.get(page_url).content.decode()
+    assert len(sent) == 1
 
 
 def _row_of(response, name: str) -> str:

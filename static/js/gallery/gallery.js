@@ -51,7 +51,8 @@ function renderValues(item) {
   setField("metric_disagreement", number(item.metric_disagreement, 2));
   setField("annotator_disagreement", number(item.annotator_disagreement, 2));
   for (const side of ["left", "right"]) {
-    setField(`${side}-clip`, number(item[side].clip, 2));
+    setField(`${side}-clip`, number(item[side].clip, 2)
+      + (item[side].clip !== null && !item[side].clip_calibrated ? " (uncalibrated)" : ""));
     const link = $(`[data-field="${side}-href"]`);
     if (link) link.href = item[side].href;
   }

@@ -53,6 +53,10 @@ function draw(state) {
     results.hidden = false;
   }
   document.getElementById("progress-final").hidden = !state.finished;
+  // What only an unfinished job offers (the metric job's Resume button).
+  for (const element of document.querySelectorAll("[data-unfinished-only]")) {
+    element.hidden = state.finished;
+  }
   box.dataset.finished = state.finished ? "1" : "0";
 }
 
