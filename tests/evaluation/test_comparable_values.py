@@ -1,0 +1,48 @@
+"""The run-level values a leaderboard or dashboard puts in one column were computed the same
+way: a 64-d FID, an FID against another reference set or a KID over other subset sizes is not
+shown beside the others (evaluation.selectors.run_metric_values)."""
+
+from __future__ import annotations
+
+import pytest
+
+from evalhub.evaluation.models import RunMetric
+from evalhub.evaluation.selectors import run_metric_values
+from evalhub.runs.models import ReferenceSet
+from tests.factories import GenerationRunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _value(run, metric, value, *, reference_set=None, backbone="inception-2048", **details):
+    return RunMetric.objects.create(
+        run=run, metric=metric, value=value, reference_set=reference_set, backbone_id=backbone,
+        weights_sha256="0" * 64, calibrated=True, n_images=10, details=details)
+
+
+def test_each_column_holds_values_computed_the_way_most_runs_were():
+    first = GenerationRunFactory()
+    runs = [first, *(GenerationRunFactory(project=first.project, checkpoint=first.checkpoint,
+                                          prompt_set=first.prompt_set) for _ in range(3))]
+    coco = ReferenceSet.objects.create(project=first.project, name="coco")
+    small = ReferenceSet.objects.create(project=first.project, name="ten images")
+    for run, value in zip(runs[:3], (2488.0, 3100.0, 6537.0), strict=True):
+        _value(run, "fid", value, reference_set=coco, dim=2048)
+    _value(runs[3], "fid", 54.26, reference_set=coco, backbone="inception-64", dim=64,
+           rank_deficient=True)
+    _value(runs[0], "kid", 0.02, reference_set=coco, subset_size=1000)
+    _value(runs[1], "kid", 0.05, reference_set=small, subset_size=5)
+    _value(runs[2], "kid", 0.03, reference_set=coco, subset_size=1000)
+
+    values = run_metric_values(run_ids=[run.pk for run in runs])
+    assert [values.get(run.pk, {}).get("fid") and values[run.pk]["fid"].value
+            for run in runs] == [2488.0, 3100.0, 6537.0, None]
+    assert {run_id: v["kid"].value for run_id, v in values.items() if "kid" in v} == {
+        runs[0].pk: 0.02, runs[2].pk: 0.03}
+
+
+def test_a_run_alone_gets_its_most_recent_value():
+    run = GenerationRunFactory()
+    _value(run, "clip_score", 25.0, backbone="ViT-B-32")
+    _value(run, "clip_score", 31.0, backbone="ViT-L-14")
+    assert run_metric_values(run_ids=[run.pk])[run.pk]["clip_score"].value == 31.0
