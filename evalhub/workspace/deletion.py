@@ -107,7 +107,8 @@ def _rule_refusal(obj: models.Model) -> str | None:
                 "set once the job is over.")
     if isinstance(obj, MetricJob) and obj.status in WORKING:
         return (f"Metric job #{obj.pk} is {obj.status}: a worker is computing it. Delete it "
-                "once it is over.")
+                "once it is over (a job stuck this way can be resumed: its page, or "
+                "POST .../resume/).")
     return None
 
 
