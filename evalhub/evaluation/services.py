@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -459,7 +460,12 @@ def _payloads(shards: Sequence[MetricShard], kind: str | None = None) -> list[di
 def _store_run_metric(job: MetricJob, metric: str, prov: Provenance, computed: MetricComputed,
                       *, with_reference: bool) -> dict[str, Any]:
     """Upsert the run's value (one per run, metric, reference set, backbone); returns the
-    JSON summary kept in the job's ``results``."""
+    JSON summary kept in the job's ``results``. A value that is not a finite number is this
+    metric's error, not the job's (the database refused NaN, failing the other metrics too)."""
+    if not math.isfinite(computed.value) or (computed.std is not None
+                                             and not math.isfinite(computed.std)):
+        raise MetricNotComputed(f"{metric} came out as {computed.value!r} (not a finite number) "
+                                f"for run {job.run.name!r}: too few images for its settings?")
     RunMetric.objects.update_or_create(
         run=job.run, metric=metric, backbone_id=prov.backbone_id,
         reference_set=job.reference_set if with_reference else None,

@@ -311,3 +311,19 @@ def test_missing_weights_fail_the_job_at_once_without_retrying(monkeypatch, tmp_
     shards = list(job.shards.all())
     assert [s.attempts for s in shards] == [1, 0]  # the second shard saw a failed job
     assert not RunMetric.objects.filter(run=run).exists()
+
+
+def test_a_value_that_is_not_a_number_is_that_metrics_error_not_the_jobs():
+    # NaN reached the database, which refused it: the whole job failed, its other metrics lost.
+    from evalhub.evaluation.definitions import MetricComputed, MetricNotComputed, Provenance
+    from evalhub.evaluation.services import _store_run_metric
+
+    run = make_run(prompts=1, seeds=1)
+    job = metric_job_create(run=run, metrics=["clip_score"], enqueue=False)
+    prov = Provenance(backbone_id="b", weights_sha256="0" * 64, calibrated=False)
+    with pytest.raises(MetricNotComputed, match="not a finite number"):
+        _store_run_metric(job, "clip_score", prov, MetricComputed(value=math.nan, n_images=1),
+                          with_reference=False)
+    from evalhub.evaluation.models import RunMetric
+
+    assert not RunMetric.objects.filter(run=run).exists()
