@@ -87,7 +87,8 @@ def elo_chart(board: Leaderboard) -> dict:
         name="online Elo (live)", marker={"size": 8, "symbol": "diamond-open",
                                           "color": "#e07a10"},
         hovertemplate="%{x}<br>online Elo %{y:.0f}<extra></extra>"))
-    fig.update_layout(**_LAYOUT, title=f"Elo ({board.criterion}) with 95% bootstrap CI",
+    judged = "" if board.judge_calibrated else f" - judged by {board.judge}, {UNCAL}"
+    fig.update_layout(**_LAYOUT, title=f"Elo ({board.criterion}) with 95% bootstrap CI{judged}",
                       xaxis=_AXIS, yaxis={**_AXIS, "title": {"text": "Elo"}}, height=380)
     return _as_dict(fig)
 

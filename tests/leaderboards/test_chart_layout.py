@@ -105,3 +105,12 @@ def test_names_are_shown_as_typed_never_as_plotly_markup():
             assert hostile not in trace.get("hovertemplate", "")
     elo = figures[0]["data"][0]
     assert elo["x"][0] == charts.label(runs[0].name)
+
+
+def test_a_board_judged_by_a_metric_on_random_weights_says_so_in_its_elo_chart():
+    import dataclasses
+
+    board = dataclasses.replace(_board(), judge="metric:clip_score", judge_calibrated=False)
+    title = charts.elo_chart(board)["layout"]["title"]["text"]
+    assert title.endswith("judged by metric:clip_score, uncalibrated")
+    assert "uncalibrated" not in charts.elo_chart(_board())["layout"]["title"]["text"]
