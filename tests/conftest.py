@@ -107,6 +107,18 @@ def outsider(db):
 
 
 @pytest.fixture
+def sent_tasks(monkeypatch):
+    """Tasks sent by name (core.queueing.enqueue_on_commit) as (name, args), recorded instead
+    of reaching the broker (tests/leaderboards records their countdown too)."""
+    from evalhub.config.celery import app
+
+    sent = []
+    monkeypatch.setattr(app, "send_task", lambda name, args=None, **options:
+                        sent.append((name, list(args or []))))
+    return sent
+
+
+@pytest.fixture
 def api():
     """An API client; call ``api.force_authenticate(user)`` to act as someone."""
     return APIClient()

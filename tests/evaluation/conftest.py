@@ -7,13 +7,3 @@ def _random_weights(monkeypatch):
     monkeypatch.setenv("EVALHUB_RANDOM_WEIGHTS", "1")
 
 
-@pytest.fixture
-def sent_tasks(monkeypatch):
-    """Tasks sent by name (core.queueing.enqueue_on_commit) as (name, args), recorded instead
-    of reaching the broker."""
-    from evalhub.config.celery import app
-
-    sent = []
-    monkeypatch.setattr(app, "send_task", lambda name, args=None, **options:
-                        sent.append((name, list(args or []))))
-    return sent

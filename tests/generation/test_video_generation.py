@@ -4,7 +4,6 @@ renditions queued; generation services run in-process here (tests/integration: r
 import pytest
 
 from evalhub.blobs.models import VideoBlob
-from evalhub.config.celery import app
 from evalhub.generation.services import generation_run_batch
 from evalhub.runs.models import MediaKind, RunSource, RunStatus
 from evalhub.runs.services import run_create
@@ -12,14 +11,6 @@ from tests.factories import CheckpointFactory, PromptFactory, PromptSetFactory
 from tests.videos import decode_frames
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def sent_tasks(monkeypatch):
-    sent = []
-    monkeypatch.setattr(app, "send_task", lambda name, args=None, **options:
-                        sent.append((name, list(args or []))))
-    return sent
 
 
 def _video_run(**params):

@@ -9,7 +9,6 @@ from django.core.files.storage import default_storage
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.sources import open_source
 from evalhub.blobs.video_display import video_make_rendition
-from evalhub.config.celery import app
 from evalhub.core.errors import ImportRejected
 from evalhub.runs.importing.services import run_images_import
 from evalhub.runs.models import GenerationRun, Image, MediaKind
@@ -26,15 +25,6 @@ def run(db) -> GenerationRun:
     for position, text in enumerate(["a red circle moving right", "two blue squares"]):
         PromptFactory(prompt_set=run.prompt_set, text=text, position=position)
     return run
-
-
-@pytest.fixture
-def sent_tasks(monkeypatch):
-    """Tasks sent by name, recorded instead of reaching the broker (as tests/blobs does)."""
-    sent = []
-    monkeypatch.setattr(app, "send_task", lambda name, args=None, **options:
-                        sent.append((name, list(args or []))))
-    return sent
 
 
 def _import(run, archive: Path):
