@@ -12,6 +12,9 @@ from evalhub.leaderboards.results import ABTest, ABTestError, Leaderboard, Metri
 #: unchanged and a video campaign's shows its runs' video metrics beside the ratings.
 TABLE_METRICS = (("fid", "FID"), ("kid", "KID"), ("clip_score", "CLIP"),
                  ("lpips_diversity", "LPIPS-div"))
+#: Shown when a run of the board has them: CMMD (the reference-set metric fewer jobs compute)
+#: and the video metrics.
+PRESENT_TABLE_METRICS = (("cmmd", "CMMD"),)
 VIDEO_TABLE_METRICS = (("video_clip_score", "CLIP (frames)"),
                        ("temporal_consistency", "Temporal cons."), ("flicker", "Flicker"),
                        ("fvd", "FVD"))
@@ -82,7 +85,8 @@ class RankingRow:
 def table_metrics(board: Leaderboard) -> tuple[tuple[str, str], ...]:
     """The (metric, column label) pairs of ``board``'s ranking table (see TABLE_METRICS)."""
     present = {name for run in board.runs for name in run.metrics}
-    return TABLE_METRICS + tuple(item for item in VIDEO_TABLE_METRICS if item[0] in present)
+    return TABLE_METRICS + tuple(item for item in PRESENT_TABLE_METRICS + VIDEO_TABLE_METRICS
+                                 if item[0] in present)
 
 
 def ranking_rows(board: Leaderboard) -> tuple[list[RankingRow], bool]:

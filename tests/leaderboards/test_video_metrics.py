@@ -70,3 +70,13 @@ def test_an_image_campaign_keeps_its_image_columns_only():
     set_run_metric(world.runs[0], "fid", 12.0)
     board = leaderboard_compute(campaign=world.campaign, filters=LeaderboardFilters())
     assert [label for _, label in table_metrics(board)] == ["FID", "KID", "CLIP", "LPIPS-div"]
+
+
+def test_cmmd_gets_a_column_when_a_run_has_it():
+    world = build_campaign(runs=2, prompts=2, annotators=2)
+    simulate_votes(world, {world.runs[0].id: 1100, world.runs[1].id: 900})
+    set_run_metric(world.runs[1], "cmmd", 0.42)
+    board = leaderboard_compute(campaign=world.campaign, filters=LeaderboardFilters())
+    assert [label for _, label in table_metrics(board)] == [
+        "FID", "KID", "CLIP", "LPIPS-div", "CMMD"]
+    assert "0.42" in leaderboard_table(board)
