@@ -12,8 +12,7 @@ from rest_framework.response import Response
 
 from evalhub.evaluation.definitions import JOB_METRICS
 from evalhub.evaluation.models import ImageMetric, MetricJob, PromptMetric, RunMetric
-from evalhub.evaluation.resuming import metric_job_resume_or_refuse
-from evalhub.evaluation.services import metric_job_create
+from evalhub.evaluation.services import metric_job_create, metric_job_resume
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
 from evalhub.projects.permissions import require_project_role
 from evalhub.projects.references import ScopedModelSerializer, ScopedPrimaryKeyRelatedField
@@ -88,7 +87,7 @@ class MetricJobViewSet(DeletionRules, ProjectScopedViewSet):
         """
         job = self.get_object()
         require_project_role(request=request, project_id=job.project_id, roles=self.write_roles)
-        metric_job_resume_or_refuse(job=job)
+        metric_job_resume(job=job)
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 

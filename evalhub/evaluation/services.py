@@ -258,11 +258,24 @@ def _enqueue_shards(shard_ids: Iterable[int]) -> None:
         enqueue_on_commit(RUN_SHARD_TASK, shard_id)
 
 
+class MetricJobNotResumable(EvalHubError):
+    """Only an unfinished job (queued, running, finalizing) is resumed: a finished one has
+    nothing left to queue. The API answers 409."""
+
+    http_status = 409
+    code = "job_finished"
+
+
 def metric_job_resume(*, job: MetricJob) -> int:
     """Queue again the shards of an unfinished job that are not done (e.g. after the broker
-    lost its queue); when all are done, queue the finalize step. Returns the number queued."""
+    lost its queue); when all are done, queue the finalize step. Returns the number queued;
+    ``job`` is read again afterwards, so the caller (the API's resume, ``manage.py
+    resume_metric_job``, the job page's button) shows its state now."""
     if job.finished:
-        raise EvalHubError(f"Job {job.pk} is already {job.status}.")
+        raise MetricJobNotResumable(
+            f"Job {job.pk} is already {job.status}. Resume queues again the shards of an "
+            "unfinished job; to compute a finished job again, create it again (the same run, "
+            "metrics and options make a new job).")
     pending = list(job.shards.exclude(status=ShardStatus.DONE).values_list("id", flat=True))
     with transaction.atomic():
         if pending:
@@ -271,6 +284,7 @@ def metric_job_resume(*, job: MetricJob) -> int:
             MetricJob.objects.filter(pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
                                      ).update(status=JobStatus.FINALIZING)
             enqueue_on_commit(FINALIZE_JOB_TASK, job.pk)
+    job.refresh_from_db()
     return len(pending) or 1
 
 

@@ -43,7 +43,7 @@ __all__ = [
 
 #: Bump when a field is added, removed or changes meaning: stored snapshots with another
 #: number are recomputed instead of being read. 1 = the untyped dict payload (no "schema").
-SCHEMA_VERSION = 3  # 3: category_breakdown.lower / .upper
+SCHEMA_VERSION = 4  # 3: category_breakdown.lower / .upper; 4: comparable run metrics only
 
 JSONDict = dict[str, Any]
 

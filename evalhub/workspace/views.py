@@ -29,9 +29,9 @@ from rest_framework.exceptions import ValidationError
 from evalhub.blobs.sources import open_source
 from evalhub.core.errors import EvalHubError
 from evalhub.core.uploads import uploaded_file_path
+from evalhub.evaluation import services as evaluation_services
 from evalhub.evaluation.apis import MetricJobSerializer, MetricJobViewSet
 from evalhub.evaluation.models import MetricJob
-from evalhub.evaluation.resuming import metric_job_resume_or_refuse
 from evalhub.generation.plan import parse_seeds
 from evalhub.generation.services import generation_launch
 from evalhub.projects.models import Project
@@ -354,7 +354,7 @@ def metric_job_resume(request: HttpRequest, job_id: int) -> HttpResponse:
     resume). A finished job is refused with the reason on the page (409)."""
     job = workspace_metric_job(user=request.user, job_id=job_id)
     try:
-        metric_job_resume_or_refuse(job=job)
+        evaluation_services.metric_job_resume(job=job)
     except EvalHubError as exc:
         job.refresh_from_db()
         return _page(request, "metric_job.html", job.project, "metrics", {

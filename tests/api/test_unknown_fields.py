@@ -47,3 +47,12 @@ def test_a_body_sent_back_as_fetched_is_accepted(api, world):
     assert response.status_code == 200, response.json()
     run.refresh_from_db()
     assert run.name == "renamed"
+
+
+def test_the_browsable_api_form_with_its_csrf_token_still_creates(api, world):
+    # DRF's HTML forms post a csrfmiddlewaretoken field beside the serializer's fields.
+    api.force_login(world.scientist)
+    response = api.post("/api/v1/models/", {
+        "project": world.campaign.project_id, "name": "from the form",
+        "csrfmiddlewaretoken": "x" * 32})
+    assert response.status_code == 201, response.content

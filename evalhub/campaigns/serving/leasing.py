@@ -100,6 +100,11 @@ class NothingToRate(EvalHubError):
     """No task is available for this annotator right now."""
 
 
+class HoldingMax(NothingToRate):
+    """The annotator already holds the most tasks at once (:data:`MAX_ACTIVE_LEASES`): more
+    will come once one of them is voted, skipped or released."""
+
+
 class LeaseNotYours(EvalHubError):
     """A vote or action on a task that is not leased to the caller."""
 
@@ -446,7 +451,7 @@ def lease_next(*, campaign: Campaign, annotator: AbstractBaseUser, state: RaterS
     if state.rater_held_lease is not None:
         return lease_queryset().get(pk=state.rater_held_lease)
     if state.rater_active_leases - released >= MAX_ACTIVE_LEASES:
-        raise NothingToRate(HOLDING_MAX)
+        raise HoldingMax(HOLDING_MAX)
     lease = None
     if draw_gold(campaign):
         lease = _take(campaign, annotator, gold=True, tier=None)

@@ -18,8 +18,7 @@ from django.core.cache import cache
 from evalhub.campaigns.building.images import campaign_images_preparing
 from evalhub.campaigns.models import Campaign, Lease
 from evalhub.campaigns.serving.leasing import (
-    HOLDING_MAX,
-    NOTHING_LEFT,
+    HoldingMax,
     NothingToRate,
     RaterState,
     campaign_for_rating,
@@ -121,11 +120,10 @@ def _next_payload(campaign: Any, annotator: AbstractBaseUser, state: RaterState,
     try:
         return lease_payload(lease_next(campaign=campaign, annotator=annotator, state=state,
                                         released=released))
+    except HoldingMax as exc:  # two tasks in flight (skips on their way): not done
+        return {**nothing_free_payload(), "detail": exc.message}
     except NothingToRate as exc:
-        if exc.message == HOLDING_MAX:  # two tasks in flight (skips on their way): not done
-            return {**nothing_free_payload(), "detail": exc.message}
-        if exc.message == NOTHING_LEFT and held_by_others(campaign=campaign,
-                                                          annotator=annotator):
+        if held_by_others(campaign=campaign, annotator=annotator):
             return nothing_free_payload()
         return {"detail": exc.message, "done": True}
 

@@ -3,7 +3,7 @@ from django.core.management.base import CommandError, CommandParser
 from evalhub.core.cli import reports_domain_errors, seconds
 from evalhub.evaluation.management.commands.compute_metrics import Command as ComputeMetrics
 from evalhub.evaluation.models import MetricJob
-from evalhub.evaluation.resuming import metric_job_resume_or_refuse
+from evalhub.evaluation.services import metric_job_resume
 
 
 class Command(ComputeMetrics):
@@ -25,7 +25,7 @@ class Command(ComputeMetrics):
         job = (MetricJob.objects.select_related("run").filter(pk=options["job_id"]).first())
         if job is None:
             raise CommandError(f"No metric job {options['job_id']}.")
-        queued = metric_job_resume_or_refuse(job=job)
+        queued = metric_job_resume(job=job)
         what = (f"{queued} shard(s) not done queued again" if job.shards_done < job.shards_total
                 else "every shard is done: its finalize step queued again")
         self.stdout.write(f"Metric job {job.pk} for run {job.run.name!r} ({job.status}, "
