@@ -109,7 +109,7 @@ def outsider(db):
 @pytest.fixture
 def sent_tasks(monkeypatch):
     """Tasks sent by name (core.queueing.enqueue_on_commit) as (name, args), recorded instead
-    of reaching the broker (tests/leaderboards records their countdown too)."""
+    of reaching the broker (tests/leaderboards' ``sent_with_countdown`` keeps the countdown)."""
     from evalhub.config.celery import app
 
     sent = []

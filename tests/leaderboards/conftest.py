@@ -10,7 +10,7 @@ def _fast_bootstrap(settings):
 
 
 @pytest.fixture
-def sent_tasks(monkeypatch):
+def sent_with_countdown(monkeypatch):
     """Tasks sent by name (core.queueing.enqueue_on_commit) as (name, args, countdown),
     recorded instead of reaching the broker."""
     sent = []

@@ -103,14 +103,14 @@ def test_filters_ab_and_bad_parameters(api, world):
         assert response.json()["detail"]
 
 
-def test_metric_judges_endpoint_queues_the_task(api, world, sent_tasks,
+def test_metric_judges_endpoint_queues_the_task(api, world, sent_with_countdown,
                                                 django_capture_on_commit_callbacks):
     api.force_authenticate(world.scientist)
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(_url(world, "metric-judges/"), {"metric": "clip_score"},
                             format="json")
     assert response.status_code == 202
-    assert sent_tasks == [("evalhub.leaderboards.metric_judges",
+    assert sent_with_countdown == [("evalhub.leaderboards.metric_judges",
                            [world.campaign.pk, "clip_score", None], None)]
     assert api.post(_url(world, "metric-judges/"), {"metric": "fid"},
                     format="json").status_code == 400

@@ -77,7 +77,7 @@ def test_the_pages_read_the_stored_figures_and_say_when_they_were_computed(world
 
 
 def test_a_vote_after_the_refresh_is_said_and_queues_the_next_refresh(
-        world, monkeypatch, sent_tasks, django_capture_on_commit_callbacks):
+        world, monkeypatch, sent_with_countdown, django_capture_on_commit_callbacks):
     campaign_leaderboards_refresh(campaign=world.campaign)
     newcomer = MembershipFactory(project=world.campaign.project, role=Role.ANNOTATOR).user
     cast(world.tasks[0], newcomer, "a")
@@ -87,7 +87,7 @@ def test_a_vote_after_the_refresh_is_said_and_queues_the_next_refresh(
         html = _client(world.scientist).get(
             f"/campaigns/{world.campaign.pk}/manage/").content.decode()
     assert "since then: 1 new vote; refresh queued" in html
-    assert [name for name, _, _ in sent_tasks] == ["evalhub.leaderboards.refresh"]
+    assert [name for name, _, _ in sent_with_countdown] == ["evalhub.leaderboards.refresh"]
 
 
 def test_an_exclusion_shows_at_once_and_zeroes_the_stored_weight(world, monkeypatch):

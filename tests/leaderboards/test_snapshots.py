@@ -27,9 +27,9 @@ from tests.leaderboards.helpers import cast, set_image_metric, set_run_metric
 pytestmark = pytest.mark.django_db
 
 
-def _refreshes(sent_tasks):
+def _refreshes(sent_with_countdown):
     """(args, countdown) of every leaderboard refresh sent to the broker."""
-    return [(args, countdown) for name, args, countdown in sent_tasks
+    return [(args, countdown) for name, args, countdown in sent_with_countdown
             if name == "evalhub.leaderboards.refresh"]
 
 
@@ -52,21 +52,21 @@ def test_the_refresh_task_recomputes_every_criterion_of_a_campaign():
     assert lb_tasks.refresh_leaderboards(987654) == 0
 
 
-def test_votes_schedule_at_most_one_refresh_per_window(sent_tasks, settings,
+def test_votes_schedule_at_most_one_refresh_per_window(sent_with_countdown, settings,
                                                        django_capture_on_commit_callbacks):
     settings.EVALHUB_LEADERBOARD_REFRESH_SECONDS = 30
     world = build_campaign(runs=3, prompts=3, annotators=3)
     with django_capture_on_commit_callbacks(execute=True):
         _vote(world, world.annotators[0])
         _vote(world, world.annotators[1])
-    assert _refreshes(sent_tasks) == [([world.campaign.pk], 30)]
+    assert _refreshes(sent_with_countdown) == [([world.campaign.pk], 30)]
     # Once the window has passed (in the database, and in the per-process cache gate),
     # the next vote queues the next refresh.
     LeaderboardRefresh.objects.update(enqueued_at=timezone.now() - timedelta(seconds=31))
     cache.clear()
     with django_capture_on_commit_callbacks(execute=True):
         _vote(world, world.annotators[2])
-    assert len(_refreshes(sent_tasks)) == 2
+    assert len(_refreshes(sent_with_countdown)) == 2
 
 
 def test_a_vote_ends_up_in_the_snapshot(tasks_run_inline, django_capture_on_commit_callbacks):
@@ -100,7 +100,7 @@ def test_an_undone_vote_leaves_the_snapshot(tasks_run_inline,
 
 
 def test_stale_default_snapshots_are_served_and_requeued_other_filters_recomputed(
-        sent_tasks, django_capture_on_commit_callbacks):
+        sent_with_countdown, django_capture_on_commit_callbacks):
     world = build_campaign(runs=3, prompts=2, annotators=2)
     tasks = list(ComparisonTask.objects.filter(campaign=world.campaign))
     cast(tasks[0], world.annotators[0], "a")
@@ -111,7 +111,7 @@ def test_stale_default_snapshots_are_served_and_requeued_other_filters_recompute
     with django_capture_on_commit_callbacks(execute=True):
         snapshot, stale = leaderboard_get(campaign=world.campaign, filters=default)
     assert stale and snapshot.votes_count == 1
-    assert _refreshes(sent_tasks)  # a refresh was queued for the stale default snapshot
+    assert _refreshes(sent_with_countdown)  # a refresh was queued for the stale default snapshot
     snapshot, stale = leaderboard_get(campaign=world.campaign, filters=default, refresh=True)
     assert not stale and snapshot.votes_count == 2
 
@@ -132,12 +132,12 @@ def test_metric_judges_make_snapshots_stale():
     assert snapshot.fingerprint == ""
 
 
-def test_schedule_claims_once_per_window(sent_tasks, django_capture_on_commit_callbacks):
+def test_schedule_claims_once_per_window(sent_with_countdown, django_capture_on_commit_callbacks):
     world = build_campaign(runs=2, prompts=1)
     with django_capture_on_commit_callbacks(execute=True):
         assert leaderboard_refresh_schedule(campaign=world.campaign, delay_s=60)
         assert not leaderboard_refresh_schedule(campaign=world.campaign, delay_s=60)
-    assert len(_refreshes(sent_tasks)) == 1
+    assert len(_refreshes(sent_with_countdown)) == 1
 
 
 def test_a_snapshot_reads_back_as_the_leaderboard_it_stored():
@@ -156,7 +156,7 @@ def test_a_snapshot_reads_back_as_the_leaderboard_it_stored():
     assert json.loads(json.dumps(snapshot.payload, allow_nan=False)) == snapshot.payload
 
 
-def test_a_snapshot_stored_by_older_code_is_recomputed_not_read(sent_tasks):
+def test_a_snapshot_stored_by_older_code_is_recomputed_not_read(sent_with_countdown):
     world = build_campaign(runs=2, prompts=2, annotators=1)
     cast(ComparisonTask.objects.filter(campaign=world.campaign).first(), world.annotators[0], "a")
     default = LeaderboardFilters()
@@ -168,4 +168,4 @@ def test_a_snapshot_stored_by_older_code_is_recomputed_not_read(sent_tasks):
     assert not stale and again.payload["schema"] == SCHEMA_VERSION
     assert again.result.votes == 1 and len(again.result.runs) == 2
     assert LeaderboardSnapshot.objects.get(pk=snapshot.pk).payload == again.payload
-    assert not _refreshes(sent_tasks)  # recomputed now, not left to the background
+    assert not _refreshes(sent_with_countdown)  # recomputed now, not left to the background
