@@ -23,6 +23,7 @@ from evalhub.campaigns.models import (
     Judgment,
     Lease,
     LeaseStatus,
+    TaskKind,
 )
 from evalhub.core.errors import EvalHubError
 from evalhub.runs.models import MediaKind
@@ -121,3 +122,16 @@ def campaign_medium(*, campaign: Campaign) -> str:
     (a campaign holds one medium: ``services._check_one_medium``)."""
     return ("video" if campaign.runs.filter(media_kind=MediaKind.VIDEO).exists()
             else "image")
+
+
+def rating_panes(*, campaign: Campaign, medium: str) -> list[dict[str, str]]:
+    """The panes of the page: ``side`` (what the stage and reports call it), ``key`` (its
+    key, if any), ``label`` and ``name`` (as said in messages), in the campaign's ``medium``
+    (image or video). Pairs: source (shown only for editing tasks), left, right; best of K:
+    slots "0".."K-1", keys 1..K."""
+    if campaign.task_kind == TaskKind.BEST_OF_K:
+        return [{"side": str(slot), "key": str(slot + 1),
+                 "label": f"{medium.capitalize()} {slot + 1}", "name": f"{medium} {slot + 1}"}
+                for slot in range(campaign.k)]
+    return [{"side": side, "key": key, "label": side.capitalize(), "name": f"{side} {medium}"}
+            for side, key in (("source", ""), ("left", "1"), ("right", "2"))]

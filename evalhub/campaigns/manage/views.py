@@ -29,9 +29,9 @@ from evalhub.campaigns.manage.forms import (
     status_actions,
 )
 from evalhub.campaigns.manage.selectors import gold_pairs, live_progress, recent_reports
-from evalhub.campaigns.models import Campaign, CampaignStatus, ImageReport, TaskKind
+from evalhub.campaigns.models import Campaign, CampaignStatus, ImageReport
 from evalhub.campaigns.quality.annotators import annotator_set_excluded
-from evalhub.campaigns.selectors import campaign_medium
+from evalhub.campaigns.selectors import campaign_medium, rating_panes
 from evalhub.campaigns.services import (
     TRANSITIONS,
     campaign_create,
@@ -107,11 +107,11 @@ REPORTS_SHOWN = 100
 
 
 def report_pane(report: ImageReport, campaign: Campaign, medium: str) -> str:
-    """The pane the annotator reported, as the rating page named it: "left", "right",
-    "source"; best of K: "image 3" for slot 2 ("video 3" on a video campaign)."""
-    if campaign.task_kind == TaskKind.BEST_OF_K and report.side.isdigit():
-        return f"{medium} {int(report.side) + 1}"
-    return report.side
+    """The pane the annotator reported, named as the rating page names it ("left image",
+    "video 3" for slot 2 of a best-of-K video campaign: ``rating_panes``)."""
+    names = {pane["side"]: pane["name"] for pane in rating_panes(campaign=campaign,
+                                                                  medium=medium)}
+    return names.get(report.side, report.side)
 
 
 def _report_rows(campaign: Campaign, medium: str) -> dict:

@@ -54,6 +54,7 @@ from evalhub.campaigns.selectors import (
     NotAssigned,
     campaign_for_rater,
     campaign_medium,
+    rating_panes,
 )
 from evalhub.campaigns.serving.payloads import criteria_payload
 from evalhub.campaigns.serving.rating import rate_next, refusal_payload
@@ -90,19 +91,6 @@ def _first_task(request: HttpRequest, campaign: Campaign) -> dict[str, Any]:
         return refusal_payload(exc)
 
 
-def _panes(campaign: Campaign, medium: str) -> list[dict[str, str]]:
-    """The panes of the page: ``side`` (what the stage and reports call it), ``key`` (its
-    key, if any), ``label`` and ``name`` (as said in messages), in the campaign's ``medium``
-    (image or video). Pairs: source (shown only for editing tasks), left, right; best of K:
-    slots "0".."K-1", keys 1..K."""
-    if campaign.task_kind == TaskKind.BEST_OF_K:
-        return [{"side": str(slot), "key": str(slot + 1),
-                 "label": f"{medium.capitalize()} {slot + 1}", "name": f"{medium} {slot + 1}"}
-                for slot in range(campaign.k)]
-    return [{"side": side, "key": key, "label": side.capitalize(), "name": f"{side} {medium}"}
-            for side, key in (("source", ""), ("left", "1"), ("right", "2"))]
-
-
 def _has_tiles(task: dict[str, Any]) -> bool:
     images = [task.get("source_image"), task.get("left"), task.get("right"),
               *task.get("images", ())]
@@ -128,7 +116,7 @@ def rate_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "grid": grid,
         "medium": medium,
         "criteria": criteria,
-        "panes": _panes(campaign, medium),
+        "panes": rating_panes(campaign=campaign, medium=medium),
         "modules": RATE_MODULES,
         "preload_tile_viewer": _has_tiles(first),
         "first": first,
