@@ -72,7 +72,7 @@ def test_the_campaign_page_lists_each_report_newest_first_with_a_link_to_the_ima
         assert report.annotator.username in row
         assert f'href="/gallery/images/{report.image_id}/"' in row
         assert f"{report.image.run.name} #{report.image_id}" in row
-        assert f"<td>{report.side}</td>" in row
+        assert f"<td>{report.side} image</td>" in row  # as the rating page names it
         assert report.note in row
         assert timezone.localtime(report.created_at).strftime("%Y-%m-%d %H:%M") in row
     assert "2 reports." in section
