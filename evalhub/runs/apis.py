@@ -187,13 +187,14 @@ class ImportReportSerializer(serializers.Serializer):
     other projects count as new, so the answer never says what exists elsewhere."""
 
     images_created = serializers.IntegerField(
-        help_text="Images (or videos) added to the run or reference set.")
+        help_text="Images (or videos) added to the run or reference set (a reference set "
+                  "holds each file once).")
     blobs_created = serializers.IntegerField(
         help_text="Distinct files this project did not hold before.")
     duplicates_of_existing_blobs = serializers.IntegerField(
         help_text="Files whose bytes this project already held (in any of its runs, reference "
-                  "sets or prompts), or repeated within the import; other projects' files are "
-                  "never counted.")
+                  "sets or prompts), or, for a run, repeated within the import; other "
+                  "projects' files are never counted.")
 
 
 class GenModelViewSet(DeletionRules, ProjectScopedViewSet):

@@ -47,11 +47,13 @@ from evalhub.runs.models import (
 
 @dataclass(frozen=True)
 class ImportReport:
-    """``images_created``: rows (run images, or files added to a reference set);
+    """``images_created``: rows (run images, or files added to a reference set, which holds
+    each file once: a file it already held, or one repeated in the import, is not added);
     ``blobs_created``: distinct files the importing project did not hold before;
-    ``duplicates_of_existing_blobs``: the rest, files whose bytes the project already held
-    (in any of its runs, reference sets or prompts' sources) or repeated within the import.
-    Both counts are per project: bytes stored only for other projects count as new."""
+    ``duplicates_of_existing_blobs``: for a run, the rest of its rows, files whose bytes the
+    project already held (in any of its runs, reference sets or prompts' sources) or repeated
+    within the import; for a reference set, the distinct files the project already held. Both
+    counts are per project: bytes stored only for other projects count as new."""
 
     images_created: int
     blobs_created: int
