@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
@@ -70,16 +71,31 @@ NO_ACCESS = BlobAccess(frozenset())
 SUPERUSER_ACCESS = BlobAccess(frozenset({Role.ANNOTATOR.value}))  # display derivative only
 
 
-def _roles(user_id: int, blob_id: int) -> frozenset[str]:
-    project = OuterRef("project_id")
+def _image_in_project(blob_id: int, project: Any) -> Q:
+    """Image blob ``blob_id`` belongs to ``project`` (a project id, or the outer membership's
+    ``OuterRef("project_id")``): an output of one of its runs or a prompt's source, for any
+    role; an image of one of its reference sets, for owners and scientists."""
     in_runs = Image.objects.filter(blob_id=blob_id, run__project_id=project)
     as_source = Prompt.objects.filter(source_image_id=blob_id, prompt_set__project_id=project)
     in_references = ReferenceSet.objects.filter(images=blob_id, project_id=project)
-    roles = Membership.objects.filter(user_id=user_id).filter(
-        Q(Exists(in_runs)) | Q(Exists(as_source))
-        | Q(Exists(in_references), role__in=ORIGINAL_ROLES)
-    ).values_list("role", flat=True)
-    return frozenset(roles)
+    return (Q(Exists(in_runs)) | Q(Exists(as_source))
+            | Q(Exists(in_references), role__in=ORIGINAL_ROLES))
+
+
+def _video_in_project(video_id: int, project: Any) -> Q:
+    """:func:`_image_in_project` for a video: an output of one of the project's runs or a
+    prompt's source."""
+    in_runs = Image.objects.filter(video_id=video_id, run__project_id=project)
+    as_source = Prompt.objects.filter(source_video_id=video_id, prompt_set__project_id=project)
+    return Q(Exists(in_runs)) | Q(Exists(as_source))
+
+
+def _roles(user_id: int, belongs: Q, project_id: int | None = None) -> frozenset[str]:
+    """The user's roles in the projects (or the one project) the file ``belongs`` to."""
+    memberships = Membership.objects.filter(user_id=user_id)
+    if project_id is not None:
+        memberships = memberships.filter(project_id=project_id)
+    return frozenset(memberships.filter(belongs).values_list("role", flat=True))
 
 
 def _cached_access(user: AbstractBaseUser | AnonymousUser, key: str,
@@ -100,19 +116,8 @@ def _cached_access(user: AbstractBaseUser | AnonymousUser, key: str,
 def blob_access(user: AbstractBaseUser | AnonymousUser, blob_id: int) -> BlobAccess:
     """What ``user`` may receive of blob ``blob_id`` (cached briefly, see the module doc)."""
     return _cached_access(user, f"evalhub:blob-access:{user.pk}:{blob_id}",
-                          lambda user_id: _roles(user_id, blob_id))
-
-
-def _project_roles(user_id: int, project_id: int, blob_id: int) -> frozenset[str]:
-    in_runs = Image.objects.filter(blob_id=blob_id, run__project_id=project_id)
-    as_source = Prompt.objects.filter(source_image_id=blob_id,
-                                      prompt_set__project_id=project_id)
-    in_references = ReferenceSet.objects.filter(images=blob_id, project_id=project_id)
-    roles = Membership.objects.filter(user_id=user_id, project_id=project_id).filter(
-        Q(Exists(in_runs)) | Q(Exists(as_source))
-        | Q(Exists(in_references), role__in=ORIGINAL_ROLES)
-    ).values_list("role", flat=True)
-    return frozenset(roles)
+                          lambda user_id: _roles(
+                              user_id, _image_in_project(blob_id, OuterRef("project_id"))))
 
 
 def project_blob_access(user: AbstractBaseUser | AnonymousUser, project_id: int,
@@ -121,32 +126,16 @@ def project_blob_access(user: AbstractBaseUser | AnonymousUser, project_id: int,
     ``project_id`` (blobs/names.py): their roles in that project, if the blob belongs to it;
     one query, cached briefly like :func:`blob_access`."""
     return _cached_access(user, f"evalhub:blob-access:{user.pk}:{project_id}:{blob_id}",
-                          lambda user_id: _project_roles(user_id, project_id, blob_id))
-
-
-def _video_roles(user_id: int, video_id: int) -> frozenset[str]:
-    project = OuterRef("project_id")
-    in_runs = Image.objects.filter(video_id=video_id, run__project_id=project)
-    as_source = Prompt.objects.filter(source_video_id=video_id, prompt_set__project_id=project)
-    return frozenset(Membership.objects.filter(user_id=user_id)
-                     .filter(Q(Exists(in_runs)) | Q(Exists(as_source)))
-                     .values_list("role", flat=True))
+                          lambda user_id: _roles(
+                              user_id, _image_in_project(blob_id, project_id), project_id))
 
 
 def video_access(user: AbstractBaseUser | AnonymousUser, video_id: int) -> BlobAccess:
     """What ``user`` may receive of video ``video_id``: ``display`` is the rendition and the
     strip, ``original`` the imported file (cached briefly, like :func:`blob_access`)."""
     return _cached_access(user, f"evalhub:video-access:{user.pk}:{video_id}",
-                          lambda user_id: _video_roles(user_id, video_id))
-
-
-def _project_video_roles(user_id: int, project_id: int, video_id: int) -> frozenset[str]:
-    in_runs = Image.objects.filter(video_id=video_id, run__project_id=project_id)
-    as_source = Prompt.objects.filter(source_video_id=video_id,
-                                      prompt_set__project_id=project_id)
-    return frozenset(Membership.objects.filter(user_id=user_id, project_id=project_id)
-                     .filter(Q(Exists(in_runs)) | Q(Exists(as_source)))
-                     .values_list("role", flat=True))
+                          lambda user_id: _roles(
+                              user_id, _video_in_project(video_id, OuterRef("project_id"))))
 
 
 def project_video_access(user: AbstractBaseUser | AnonymousUser, project_id: int,
@@ -154,4 +143,5 @@ def project_video_access(user: AbstractBaseUser | AnonymousUser, project_id: int
     """What ``user`` may receive of video ``video_id`` under its name in project
     ``project_id``: the roles in that project, if the video belongs to it (cached briefly)."""
     return _cached_access(user, f"evalhub:video-access:{user.pk}:{project_id}:{video_id}",
-                          lambda user_id: _project_video_roles(user_id, project_id, video_id))
+                          lambda user_id: _roles(
+                              user_id, _video_in_project(video_id, project_id), project_id))
