@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
@@ -38,8 +40,16 @@ class MetricJobSerializer(ScopedModelSerializer):
                                                        required=False, allow_null=True)
     metrics = serializers.ListField(child=serializers.ChoiceField(choices=JOB_METRICS),
                                     allow_empty=False)
-    options = serializers.DictField(required=False, default=dict)
+    # A JSON object; in a multipart or urlencoded body, its JSON text (a DictField wanted
+    # "options.key" fields there and dropped an "options" field without a word).
+    options = serializers.JSONField(required=False, default=dict,
+                                    help_text="A JSON object of job options (docs/metrics.md).")
     progress = serializers.FloatField(read_only=True)
+
+    def validate_options(self, value: Any) -> dict:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError('Give a JSON object, e.g. {"shard_size": 32}.')
+        return value
 
     class Meta:
         model = MetricJob

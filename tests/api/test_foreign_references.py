@@ -133,21 +133,19 @@ def _from_routers() -> Iterator[Relation]:
     what the schema documents, both are walked)."""
     import_module(settings.ROOT_URLCONF)  # first: it registers the id converter they use
     from evalhub.config import api_urls
-    from evalhub.evaluation import api_urls as evaluation_api_urls
 
-    for router in (api_urls.router, evaluation_api_urls.router):
-        for prefix, viewset, _basename in router.registry:
-            for action, method in WRITE_ACTIONS.items():
-                if not hasattr(viewset, action) or \
-                        method.lower() not in viewset.http_method_names:
-                    continue
-                view = viewset()
-                view.action = action
-                view.request = None
-                view.format_kwarg = None
-                view.kwargs = {}
-                path = f"{API}{prefix}/" + ("" if action == "create" else "{id}/")
-                yield from _relations_of(method, path, view.get_serializer_class())
+    for prefix, viewset, _basename in api_urls.router.registry:
+        for action, method in WRITE_ACTIONS.items():
+            if not hasattr(viewset, action) or \
+                    method.lower() not in viewset.http_method_names:
+                continue
+            view = viewset()
+            view.action = action
+            view.request = None
+            view.format_kwarg = None
+            view.kwargs = {}
+            path = f"{API}{prefix}/" + ("" if action == "create" else "{id}/")
+            yield from _relations_of(method, path, view.get_serializer_class())
 
 
 def writable_relations() -> list[Relation]:

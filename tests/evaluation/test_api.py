@@ -105,3 +105,23 @@ def test_calibrated_values_carry_no_uncalibrated_marker(api, scientist, run):
     [row] = api.get("/api/v1/run-metrics/", {"run": run.id}).json()["results"]
     assert (row["calibrated"], row["uncalibrated"]) == (True, False)
     assert api.get("/api/v1/run-metrics/", {"calibrated": "false"}).json()["count"] == 0
+
+
+def test_options_sent_as_a_form_field_are_read_as_json(api, scientist, run):
+    # A DictField wanted "options.shard_size" fields in a form body and dropped "options".
+    api.force_authenticate(scientist)
+    response = api.post("/api/v1/metric-jobs/", {
+        "run": run.id, "metrics": ["clip_score"], "options": '{"shard_size": 3}'},
+        format="multipart")
+    assert response.status_code == 201, response.json()
+    assert response.json()["options"]["shard_size"] == 3
+    refused = api.post("/api/v1/metric-jobs/", {
+        "run": run.id, "metrics": ["clip_score"], "options": "[1, 2]"}, format="multipart")
+    assert refused.status_code == 400 and "JSON object" in str(refused.json()["options"])
+
+
+def test_the_api_root_lists_the_metric_endpoints(api, scientist):
+    api.force_authenticate(scientist)
+    listed = api.get("/api/v1/").json()
+    for name in ("metric-jobs", "run-metrics", "prompt-metrics", "image-metrics"):
+        assert listed[name].endswith(f"/api/v1/{name}/"), name
