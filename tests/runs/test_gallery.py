@@ -49,10 +49,10 @@ def _lpips(image_a, image_b, value: float) -> PairMetric:
                                      calibrated=True)
 
 
-def _metric_judgment(task, outcome: str) -> Judgment:
+def _metric_judgment(task, outcome: str, *, calibrated: bool = True) -> Judgment:
     return Judgment.objects.create(task=task, campaign=task.campaign, criterion="overall",
                                    outcome=outcome, judge_kind=JudgeKind.METRIC,
-                                   metric_name="clip_score", metric_calibrated=True)
+                                   metric_name="clip_score", metric_calibrated=calibrated)
 
 
 def _page(world, **kwargs) -> selectors.GalleryPage:
@@ -378,6 +378,15 @@ def test_the_image_page_shows_prompt_seed_parameters_metrics_and_votes(world):
         f"/gallery/images/{task.image_b_id}/").context["detail"].votes
     assert (theirs.won, theirs.lost) == (1, 1)
     assert theirs.metric_outcomes == {"clip_score": "won"}
+
+
+def test_a_metric_judge_on_random_weights_says_uncalibrated_on_the_image_page(world):
+    task = world.tasks[0]
+    _metric_judgment(task, "a", calibrated=False)
+    response = _client(world.scientist).get(f"/gallery/images/{task.image_a_id}/")
+    (votes,) = response.context["detail"].votes
+    assert votes.metric_outcomes == {"clip_score (uncalibrated)": "won"}
+    assert "clip_score (uncalibrated): won" in response.content.decode()
 
 
 def _rank(world, annotator, *images) -> None:

@@ -628,11 +628,11 @@ def image_votes(*, image: Image, project_id: int) -> list[ImageVotes]:
             .exclude(outcome=Outcome.RANKED)
             .values_list("campaign_id", "campaign__name", "criterion", "task__image_a_id",
                          "task__image_b_id", "task__run_a__name", "task__run_b__name",
-                         "judge_kind", "metric_name", "outcome")
+                         "judge_kind", "metric_name", "metric_calibrated", "outcome")
             .annotate(n=Count("id")).order_by())
     found: dict[tuple, dict[str, Any]] = {}
     for (campaign_id, campaign, criterion, image_a, image_b, run_a, run_b, kind, metric,
-         outcome, n) in rows:
+         calibrated, outcome, n) in rows:
         is_a = image_a == image.pk
         other, other_run = (image_b, run_b) if is_a else (image_a, run_a)
         mine = {Outcome.A: "won", Outcome.B: "lost"} if is_a else {Outcome.A: "lost",
@@ -644,7 +644,9 @@ def image_votes(*, image: Image, project_id: int) -> list[ImageVotes]:
         if kind == JudgeKind.HUMAN:
             entry[mine.get(outcome, outcome)] += n
         else:
-            entry["metric_outcomes"][metric] = mine.get(outcome, outcome)
+            # A judge scoring with random weights is labelled as its values are.
+            judge = metric if calibrated is not False else f"{metric} (uncalibrated)"
+            entry["metric_outcomes"][judge] = mine.get(outcome, outcome)
     return sorted((ImageVotes(**entry) for entry in found.values()),
                   key=lambda v: (v.campaign, v.criterion, v.other_run, v.other_id))
 
