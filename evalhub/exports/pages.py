@@ -18,7 +18,8 @@ from django.views.decorators.http import require_safe
 
 from evalhub.campaigns.manage.access import campaign_for_science
 from evalhub.campaigns.manage.errors import attach_service_error
-from evalhub.campaigns.models import Campaign, Criterion
+from evalhub.campaigns.models import Campaign, Criterion, criterion_questions
+from evalhub.campaigns.selectors import campaign_medium
 from evalhub.core.errors import EvalHubError
 from evalhub.exports.apis import ExportQuerySerializer
 from evalhub.exports.options import (
@@ -79,7 +80,8 @@ class ExportForm(forms.Form):
     def __init__(self, *args, campaign: Campaign, owner: bool, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # What this campaign asks and the categories of its prompts, not the whole project's.
-        self.fields["criterion"].choices = [(c, Criterion(c).label) for c in campaign.criteria]
+        questions = criterion_questions(campaign_medium(campaign=campaign))
+        self.fields["criterion"].choices = [(c, questions[c]) for c in campaign.criteria]
         self.fields["category"].choices = [
             ("", "all"), *((c, c) for c in campaign_categories(campaign=campaign))]
         if not owner:

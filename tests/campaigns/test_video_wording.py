@@ -68,3 +68,18 @@ def test_the_rating_page_names_video_panes_as_videos():
     client.force_login(pairs.annotator)
     page = client.get(f"/rate/{pairs.campaign.pk}/").content.decode()
     assert 'alt="Left video"' in page and "Report the right video as broken" in page
+
+
+def test_the_campaign_form_and_export_page_ask_about_videos():
+    world = _as_video(build_campaign(runs=2, prompts=1))
+    client = Client()
+    client.force_login(world.scientist)
+    form = client.get(f"/projects/{world.campaign.project_id}/campaigns/new/").context["form"]
+    assert dict(form.fields["criteria"].choices)["overall"] == "Which video is better overall?"
+    export = client.get(f"/campaigns/{world.campaign.pk}/export/").context["form"]
+    assert dict(export.fields["criterion"].choices)["overall"] == (
+        "Which video is better overall?")
+    images = build_campaign(runs=2, prompts=1)
+    client.force_login(images.scientist)
+    form = client.get(f"/projects/{images.campaign.project_id}/campaigns/new/").context["form"]
+    assert dict(form.fields["criteria"].choices)["overall"] == "Which image is better overall?"

@@ -28,11 +28,12 @@ from evalhub.campaigns.models import (
     Criterion,
     PairPolicy,
     TaskKind,
+    criterion_questions,
 )
 from evalhub.core.converters import ID_REGEX
 from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.projects.models import Membership, Project, Role
-from evalhub.runs.models import GenerationRun, Image
+from evalhub.runs.models import GenerationRun, Image, MediaKind
 
 # Service refusals of campaign_create -> the field they are about (see errors.py).
 CREATE_HINTS = {
@@ -190,6 +191,13 @@ class CampaignCreateForm(forms.Form):
         self.fields["annotators"].queryset = project_members(project)
         self.fields["prompt_category"].choices = [("", "all prompts"),
                                                   *((c, c) for c in categories)]
+        # The questions in the words of the project's outputs (a campaign asks about one
+        # medium; which one is known once its runs are picked).
+        kinds = set(GenerationRun.objects.filter(project=project)
+                    .values_list("media_kind", flat=True).distinct())
+        medium = ("video" if kinds == {MediaKind.VIDEO} else "image or video"
+                  if MediaKind.VIDEO in kinds else "image")
+        self.fields["criteria"].choices = list(criterion_questions(medium).items())
 
 
 STATUS_LABELS = {
