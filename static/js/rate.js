@@ -342,14 +342,22 @@ function notDone() {
 function showWaiting(message) {
   state.current = null;
   notDone(); // no longer finished: a pair may come back (one undone elsewhere, say)
-  state.waiting = `${message || "Every task left for you is being rated by someone else right now."}`
-    + " This page checks again by itself.";
+  // Votes that cannot be sent keep their pairs leased to this page, up to the server's cap:
+  // then the wait is for the network, not for other annotators.
+  const sending = queue.size > 0;
+  state.waiting = sending
+    ? `Your last ${queue.size === 1 ? "vote is" : `${queue.size} votes are`} not sent yet (no `
+      + `connection?); the next ${TASK} comes once ${queue.size === 1 ? "it is" : "they are"} `
+      + "through. Nothing is lost: this page keeps them and sends them by itself."
+    : `${message || "Every task left for you is being rated by someone else right now."}`
+      + " This page checks again by itself.";
   app.dataset.lease = "";
   app.dataset.waiting = "1";
   stage.clear();
   setHidden($("#rate-stage"), true);
   setHidden($("#rate-preparing"), true);
-  setText($("#rate-done-title"), `No ${TASK} free to rate right now`);
+  setText($("#rate-done-title"), sending ? "Sending your votes"
+    : `No ${TASK} free to rate right now`);
   setText($("#rate-done-message"), state.waiting);
   setHidden($("#rate-done"), false);
   showPrompt("");

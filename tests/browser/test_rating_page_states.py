@@ -67,6 +67,29 @@ def test_pairs_held_by_someone_else_are_waited_for_not_finished(context, errors)
     assert errors == [] and page.evaluate("window.__violations") == []
 
 
+def test_votes_that_cannot_be_sent_are_waited_for_not_called_finished(context, errors):
+    # Two unsent votes hold their pairs (the server's cap of two leases): the page says it is
+    # sending them, then shows the next pair once the network is back. Nothing lost.
+    world = build_world(prompts=4, sizes=((320, 320), (320, 320)))
+    page = context.new_page()
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    first = shown_lease(page)
+    page.route("**/votes/", lambda route: route.abort())
+    page.keyboard.press("1")
+    second = shown_lease(page, other_than=first)
+    page.keyboard.press("2")
+    page.wait_for_function(WAITING)
+    text = page.inner_text("#rate-done")
+    assert "Sending your votes" in text and "2 votes are not sent yet" in text
+    assert "rated everything" not in page.inner_text("#rate-app")
+    page.unroute("**/votes/")
+    third = shown_lease(page, other_than=second)
+    assert third not in (first, second)
+    wait_outbox_empty(page)
+    assert until(lambda: live_judgments(world.campaign).count() == 2)
+    assert [e for e in errors if "net::ERR_FAILED" not in e] == []
+
+
 def _best_of_4(**kwargs):
     return build_campaign(
         runs=4, prompts=2, annotators=1, run_names=["run-a", "run-b", "run-c", "run-d"],
