@@ -19,11 +19,8 @@ from evalhub.runs.importing.manifest import (
 from evalhub.runs.importing.services import run_images_import
 from evalhub.runs.models import MAX_SEED, GenerationRun
 from tests.factories import (
-    CheckpointFactory,
     GenerationRunFactory,
-    GenModelFactory,
     PromptFactory,
-    PromptSetFactory,
 )
 from tests.runs.helpers import distinct_pngs, make_zip, manifest_csv
 
@@ -261,22 +258,13 @@ def test_a_manifest_column_named_source_file_does_not_hide_the_file(db, tmp_path
 
 # --- through the API and the CLI: a clear refusal, never a 500 or a traceback ----------
 
-@pytest.fixture
-def catalog(project):
-    prompt_set = PromptSetFactory(project=project, name="shapes")
-    PromptFactory(prompt_set=prompt_set, text="one red circle")
-    checkpoint = CheckpointFactory(model=GenModelFactory(project=project, name="sdxl"),
-                                   name="step-5000")
-    return prompt_set, checkpoint
-
-
 BAD_MANIFESTS = {
     "field past the csv limit": (f"file,prompt,seed\na.png,{TOO_LONG},0\n",
                                  "manifest line 2: a field is longer than 131072 characters"),
-    "seed past 64 bits": ("file,prompt,seed\na.png,one red circle,9223372036854775808\n",
+    "seed past 64 bits": ("file,prompt,seed\na.png,a red circle,9223372036854775808\n",
                           "manifest line 2: Seeds are 0 to"),
-    "quote never closed": ('file,prompt,seed,note\na.png,one red circle,0,"oops\n'
-                           "b.png,one red circle,1,fine\n",
+    "quote never closed": ('file,prompt,seed,note\na.png,a red circle,0,"oops\n'
+                           "b.png,a red circle,1,fine\n",
                            "manifest line 2: a quote opened in this row is never closed"),
 }
 

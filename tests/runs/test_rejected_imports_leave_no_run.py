@@ -12,10 +12,6 @@ from django.core.management import CommandError, call_command
 
 from evalhub.runs.models import GenerationRun, RunStatus
 from tests.factories import (
-    CheckpointFactory,
-    GenModelFactory,
-    PromptFactory,
-    PromptSetFactory,
     png_bytes,
 )
 from tests.runs.helpers import make_zip, manifest_csv
@@ -33,15 +29,6 @@ def _bomb_png() -> bytes:
     ihdr = struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
             + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
-
-
-@pytest.fixture
-def catalog(project):
-    prompt_set = PromptSetFactory(project=project, name="shapes")
-    PromptFactory(prompt_set=prompt_set, text="a red circle")
-    checkpoint = CheckpointFactory(model=GenModelFactory(project=project, name="sdxl"),
-                                   name="step-5000")
-    return prompt_set, checkpoint
 
 
 def _archive(tmp_path, image: bytes, name: str) -> io.BytesIO:
