@@ -34,10 +34,15 @@ class Command(BaseCommand):
         parser.add_argument("--option", action="append", default=[],
                             help="job option KEY=VALUE (JSON values), e.g. antialias=false, "
                                  "fid_feature=64, kid_subsets=50, shard_size=32; repeatable")
-        parser.add_argument("--wait", action="store_true",
-                            help="wait for the workers and print the values")
         parser.add_argument("--inline", action="store_true",
                             help="compute in this process instead of on workers (implies --wait)")
+        self.add_wait_arguments(parser)
+
+    @staticmethod
+    def add_wait_arguments(parser: CommandParser) -> None:
+        """``--wait`` and ``--timeout``, read by :meth:`_wait` (resume_metric_job too)."""
+        parser.add_argument("--wait", action="store_true",
+                            help="wait for the workers and print the values")
         parser.add_argument("--timeout", type=seconds, default=6 * 3600,
                             help="seconds --wait waits (default 6 hours)")
 

@@ -1,6 +1,6 @@
 from django.core.management.base import CommandError, CommandParser
 
-from evalhub.core.cli import reports_domain_errors, seconds
+from evalhub.core.cli import reports_domain_errors
 from evalhub.evaluation.management.commands.compute_metrics import Command as ComputeMetrics
 from evalhub.evaluation.models import MetricJob
 from evalhub.evaluation.services import metric_job_resume
@@ -15,10 +15,7 @@ class Command(ComputeMetrics):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("job_id", type=int, help="metric job id")
-        parser.add_argument("--wait", action="store_true",
-                            help="wait for the workers and print the values")
-        parser.add_argument("--timeout", type=seconds, default=6 * 3600,
-                            help="seconds --wait waits (default 6 hours)")
+        self.add_wait_arguments(parser)
 
     @reports_domain_errors
     def handle(self, *args, **options) -> None:
