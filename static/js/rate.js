@@ -309,21 +309,28 @@ function showDone(message, code) {
     : "You have rated everything in this campaign");
   state.done = message || "Nothing left to rate in this campaign for you. Thank you!";
   if (state.notOpen) state.done += " Reload this page once the campaign is open again.";
-  app.dataset.lease = "";
   app.dataset.done = "1";
+  showPanel(state.done);
+  closeAutoInstructions();
+}
+
+/** The done panel (its title set by the caller) in place of a task: finished, not open, or
+ * waiting. No prompt, no "Waiting for the next pair" status, and Undo of the last vote live at
+ * once (nothing is to be drawn). */
+function showPanel(message) {
+  app.dataset.lease = "";
   stage.clear();
   setHidden($("#rate-stage"), true);
   setHidden($("#rate-preparing"), true);
+  setText($("#rate-done-message"), message);
   setHidden($("#rate-done"), false);
-  $("#rate-done-message").textContent = state.done;
   showPrompt("");
   setHidden($(".rate-prompt-label", app), true);
-  $("#rate-status").textContent = ""; // no "Waiting for the next pair" under a finished page
+  $("#rate-status").textContent = "";
   setInput("loading");
-  clearTimeout(state.slowTimer); // nothing to draw: Undo of the last vote is live at once
+  clearTimeout(state.slowTimer);
   renderInput();
   renderProgress();
-  closeAutoInstructions();
 }
 
 /** Back from the finished state (an undo put a pair on screen again). */
@@ -351,22 +358,10 @@ function showWaiting(message) {
       + "through. Nothing is lost: this page keeps them and sends them by itself."
     : `${message || "Every task left for you is being rated by someone else right now."}`
       + " This page checks again by itself.";
-  app.dataset.lease = "";
   app.dataset.waiting = "1";
-  stage.clear();
-  setHidden($("#rate-stage"), true);
-  setHidden($("#rate-preparing"), true);
   setText($("#rate-done-title"), sending ? "Sending your votes"
     : `No ${TASK} free to rate right now`);
-  setText($("#rate-done-message"), state.waiting);
-  setHidden($("#rate-done"), false);
-  showPrompt("");
-  setHidden($(".rate-prompt-label", app), true);
-  $("#rate-status").textContent = "";
-  setInput("loading");
-  clearTimeout(state.slowTimer); // nothing to draw: Undo of the last vote is live at once
-  renderInput();
-  renderProgress();
+  showPanel(state.waiting);
 }
 
 /** A task arrived (or the page finished): the waiting message goes. */
