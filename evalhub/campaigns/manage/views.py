@@ -29,7 +29,7 @@ from evalhub.campaigns.manage.forms import (
     status_actions,
 )
 from evalhub.campaigns.manage.selectors import gold_pairs, live_progress, recent_reports
-from evalhub.campaigns.models import Campaign, CampaignStatus, ImageReport
+from evalhub.campaigns.models import Campaign, CampaignStatus
 from evalhub.campaigns.quality.annotators import annotator_set_excluded
 from evalhub.campaigns.selectors import campaign_medium, rating_panes
 from evalhub.campaigns.services import (
@@ -106,19 +106,15 @@ def _gold_rows(campaign: Campaign) -> list[dict]:
 REPORTS_SHOWN = 100
 
 
-def report_pane(report: ImageReport, campaign: Campaign, medium: str) -> str:
-    """The pane the annotator reported, named as the rating page names it ("left image",
-    "video 3" for slot 2 of a best-of-K video campaign: ``rating_panes``)."""
-    names = {pane["side"]: pane["name"] for pane in rating_panes(campaign=campaign,
-                                                                  medium=medium)}
-    return names.get(report.side, report.side)
-
-
 def _report_rows(campaign: Campaign, medium: str) -> dict:
+    """The newest reports, each pane named as the rating page names it ("left image", "video 3"
+    for slot 2 of a best-of-K video campaign: ``rating_panes``)."""
     found = recent_reports(campaign=campaign, limit=REPORTS_SHOWN)
     image_url = _id_url("gallery-image", "image_id")
+    names = {pane["side"]: pane["name"]
+             for pane in rating_panes(campaign=campaign, medium=medium)}
     return {"total": found.total, "rows": [
-        {"report": report, "pane": report_pane(report, campaign, medium),
+        {"report": report, "pane": names.get(report.side, report.side),
          "image_url": image_url(report.image_id) if report.image_id else ""}
         for report in found.rows]}
 
