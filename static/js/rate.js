@@ -43,8 +43,7 @@ const root = $("#rate-stage");
 // in sync, with one playback bar heading the answers; images go to Stage.
 const stage = new VideoStage(root, view, new Stage(root, view, cfg.osd, items),
                              $(".rate-answers", app), { items });
-const input = grid ? new Picks(app, { k: cfg.k, rankAll: cfg.rank_all, criterion: criteria[0],
-                                      medium: cfg.medium })
+const input = grid ? new Picks(app, { k: cfg.k, rankAll: cfg.rank_all, criterion: criteria[0] })
   : new PairAnswers(app, criteria);
 
 const UNDO_DEPTH = 20;

@@ -174,14 +174,22 @@ def test_a_best_of_k_pick_is_announced_in_the_campaigns_medium(context, errors):
     page = context.new_page()
     login(page, world.annotators[0].username, f"/rate/{world.campaign.pk}/")
     shown_lease(page)
-    # The page's own module (as the page loaded it), with each medium.
+    # The page's own module (as the page loaded it) names a pick as the server names the pane
+    # (data-name, campaigns.selectors.rating_panes), for each medium.
     said = page.evaluate("""async () => {
       const href = document.querySelector('link[rel=modulepreload][href*="rate/picks"]').href;
       const { Picks } = await import(href);
-      const app = document.createElement('div');
       const fields = { answers: {}, rankings: { overall: [2] } };
-      return ['video', 'image'].map((medium) => new Picks(app, {
-        k: 4, rankAll: false, criterion: 'overall', medium }).describe(fields));
+      return ['video', 'image'].map((medium) => {
+        const app = document.createElement('div');
+        for (let slot = 0; slot < 4; slot++) {
+          const pane = app.appendChild(document.createElement('figure'));
+          pane.className = 'grid-pane';
+          pane.dataset.slot = String(slot);
+          pane.dataset.name = `${medium} ${slot + 1}`;
+        }
+        return new Picks(app, { k: 4, rankAll: false, criterion: 'overall' }).describe(fields);
+      });
     }""")
     assert said == ["Picked video 3", "Picked image 3"]
     # On this image campaign's page, the pick announced.

@@ -6,12 +6,10 @@
 export class Picks {
   /**
    * @param {Element} app the page (holding the `.grid-pane` figures)
-   * @param {{k: number, rankAll: boolean, criterion: string, medium: string}} options
-   *   (medium: "image" or "video", as announcements name a pane)
+   * @param {{k: number, rankAll: boolean, criterion: string}} options
    */
-  constructor(app, { k, rankAll, criterion, medium = "image" }) {
+  constructor(app, { k, rankAll, criterion }) {
     this.k = k;
-    this.medium = medium;
     this.rankAll = rankAll;
     this.criterion = criterion; // best of K asks one question
     this.needed = rankAll ? k - 1 : 1; // picks per vote
@@ -19,6 +17,7 @@ export class Picks {
     this.panes = [...app.querySelectorAll(".grid-pane")].map((figure) => ({
       figure,
       slot: Number(figure.dataset.slot),
+      name: figure.dataset.name, // "image 3", "video 3": as the server names the pane
       rank: figure.querySelector(".grid-rank"),
       button: figure.querySelector(".grid-pick"),
     }));
@@ -67,7 +66,8 @@ export class Picks {
 
   describe(fields) {
     const picks = fields.rankings[this.criterion];
-    return this.rankAll ? "Ranking saved" : `Picked ${this.medium} ${picks[0] + 1}`;
+    return this.rankAll ? "Ranking saved"
+      : `Picked ${this.panes.find((pane) => pane.slot === picks[0]).name}`;
   }
 
   /** Whether a ranking in progress has a pick to take back (undo). */
