@@ -105,7 +105,7 @@ class RunMetricSerializer(ProvenanceSerializer):
     class Meta:
         model = RunMetric
         fields = ["id", "run", "metric", "reference_set", "value", "std", "n_images",
-                  "details", *PROVENANCE_FIELDS, "created_at"]
+                  "details", "computed_as", *PROVENANCE_FIELDS, "created_at"]
         read_only_fields = fields
 
 

@@ -4,6 +4,8 @@ Every value records the backbone, its weights' sha256 and whether the weights we
 (``calibrated``); values from random weights are shown and exported as uncalibrated.
 """
 
+import json
+
 from django.conf import settings
 from django.db import models
 
@@ -36,6 +38,23 @@ class Provenance(models.Model):
         abstract = True
 
 
+#: What a run-level value was computed with besides its reference set and backbone (the
+#: ``details`` the finalize step stores): values that differ in any of these are not comparable
+#: (a 64-d FID beside 2048-d ones, KID over subsets of 5 beside 1000, a rank-deficient FID).
+COMPARABILITY_DETAILS = ("dim", "resize", "subset_size", "estimator", "clip_frames",
+                         "rank_deficient")
+
+
+def computed_as(details: dict | None) -> str:
+    """The :data:`COMPARABILITY_DETAILS` of a value's ``details`` as one canonical string
+    (``"dim=64;subset_size=5"``; empty for none): with the run, metric, reference set and
+    backbone it names one stored value, so a value computed another way is kept beside it
+    instead of overwriting it."""
+    details = details or {}
+    return ";".join(f"{key}={json.dumps(details[key], sort_keys=True)}"
+                    for key in COMPARABILITY_DETAILS if details.get(key) is not None)
+
+
 class RunMetric(Provenance):
     run = models.ForeignKey("runs.GenerationRun", on_delete=models.CASCADE,
                             related_name="metrics")
@@ -46,15 +65,24 @@ class RunMetric(Provenance):
     std = models.FloatField(null=True, blank=True, help_text="e.g. KID's std over subsets")
     n_images = models.PositiveIntegerField(default=0)
     details = models.JSONField(default=dict, blank=True)
+    computed_as = models.CharField(
+        max_length=200, blank=True, default="",
+        help_text="The settings that make values comparable (feature dimension, resize, KID "
+                  "subset size, ...), from details; a value computed another way is kept "
+                  "beside this one.")
 
     class Meta:
         constraints = [models.UniqueConstraint(
-            fields=["run", "metric", "reference_set", "backbone_id"], name="unique_run_metric",
-            nulls_distinct=False)]
+            fields=["run", "metric", "reference_set", "backbone_id", "computed_as"],
+            name="unique_run_metric_computed_as", nulls_distinct=False)]
 
     def __str__(self) -> str:
         flag = "" if self.calibrated else " (uncalibrated)"
         return f"{self.run} {self.metric}={self.value:.4g}{flag}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.computed_as = computed_as(self.details)
+        super().save(*args, **kwargs)
 
 
 class PromptMetric(Provenance):

@@ -27,24 +27,15 @@ class MetricValue:
     std: float | None = None
 
 
-#: What a run-level value was computed with besides its reference set and backbone (the
-#: ``details`` the finalize step stores): values that differ in any of these are not comparable
-#: (a 64-d FID beside 2048-d ones, KID over subsets of 5 beside 1000, a rank-deficient FID).
-COMPARABILITY_DETAILS = ("dim", "resize", "subset_size", "estimator", "clip_frames",
-                         "rank_deficient")
-
-
 def _computed_like(row: RunMetric) -> tuple:
-    details = row.details or {}
-    return (row.reference_set_id, row.backbone_id,
-            *(details.get(key) for key in COMPARABILITY_DETAILS))
+    return (row.reference_set_id, row.backbone_id, row.computed_as)
 
 
 def run_metric_values(*, run_ids: Iterable[int]) -> dict[int, dict[str, MetricValue]]:
     """``{run_id: {metric: value}}``, every metric's values comparable across the runs.
 
     A run may hold several values of one metric (against other reference sets, with another
-    backbone or feature layer, other KID/CMMD settings: :data:`COMPARABILITY_DETAILS`). Per
+    backbone or feature layer, other KID/CMMD settings: ``RunMetric.computed_as``). Per
     metric, the way of computing it that most of the runs share is chosen (ties: the one with
     the most recent value), and each run's most recent value computed that way is returned; a
     run without one gets none for that metric rather than a value that cannot be compared.

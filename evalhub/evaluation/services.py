@@ -70,6 +70,7 @@ from evalhub.evaluation.models import (
     RunMetric,
     ShardKind,
     ShardStatus,
+    computed_as,
 )
 from evalhub.projects.references import check_same_project
 from evalhub.projects.selectors import SCIENCE_ROLES, role_in_project
@@ -473,7 +474,8 @@ def _payloads(shards: Sequence[MetricShard], kind: str | None = None) -> list[di
 
 def _store_run_metric(job: MetricJob, metric: str, prov: Provenance, computed: MetricComputed,
                       *, with_reference: bool) -> dict[str, Any]:
-    """Upsert the run's value (one per run, metric, reference set, backbone); returns the
+    """Upsert the run's value (one per run, metric, reference set, backbone and way of
+    computing it: :func:`~evalhub.evaluation.models.computed_as`); returns the
     JSON summary kept in the job's ``results``. A value that is not a finite number is this
     metric's error, not the job's (the database refused NaN, failing the other metrics too)."""
     if not math.isfinite(computed.value) or (computed.std is not None
@@ -483,6 +485,7 @@ def _store_run_metric(job: MetricJob, metric: str, prov: Provenance, computed: M
     RunMetric.objects.update_or_create(
         run=job.run, metric=metric, backbone_id=prov.backbone_id,
         reference_set=job.reference_set if with_reference else None,
+        computed_as=computed_as(computed.details),
         defaults={**prov.as_fields(), "value": computed.value, "std": computed.std,
                   "n_images": computed.n_images, "details": {**computed.details, "job": job.pk}},
     )

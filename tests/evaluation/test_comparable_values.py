@@ -46,3 +46,4 @@ def test_a_run_alone_gets_its_most_recent_value():
     _value(run, "clip_score", 25.0, backbone="ViT-B-32")
     _value(run, "clip_score", 31.0, backbone="ViT-L-14")
     assert run_metric_values(run_ids=[run.pk])[run.pk]["clip_score"].value == 31.0
+

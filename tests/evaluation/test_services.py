@@ -327,3 +327,17 @@ def test_a_value_that_is_not_a_number_is_that_metrics_error_not_the_jobs():
     from evalhub.evaluation.models import RunMetric
 
     assert not RunMetric.objects.filter(run=run).exists()
+
+
+def test_a_value_computed_another_way_is_kept_beside_the_one_before():
+    """KID over subsets of 3 does not overwrite the run's KID over subsets of 4 (the
+    leaderboard's column keeps the way most runs share); the same way again replaces it."""
+    run = make_run(prompts=2, seeds=2)
+    ref = make_reference_set(run.project, n=5)
+    _compute(run, ["kid"], ref, kid_subset_size=4)
+    _compute(run, ["kid"], ref, kid_subset_size=3)
+    _compute(run, ["kid"], ref, kid_subset_size=3)
+
+    rows = RunMetric.objects.filter(run=run, metric="kid").order_by("computed_as")
+    assert [(row.details["subset_size"], row.computed_as) for row in rows] == [
+        (3, "subset_size=3"), (4, "subset_size=4")]
