@@ -8,8 +8,11 @@ and the gpu side (:mod:`evalhub.evaluation.compute`) shares the same names.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib.util
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from evalhub.core.errors import EvalHubError
@@ -97,6 +100,30 @@ def normalize_metrics(metrics: Iterable[str]) -> list[str]:
     return [m for m in JOB_METRICS if m in wanted]
 
 
+@functools.cache
+def clip_architectures() -> frozenset[str]:
+    """open_clip's model names (its ``model_configs/*.json``), read from the installed package
+    without importing it (it imports torch, which web processes do not); empty when open_clip
+    is not installed here, and the worker then checks the name."""
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    return frozenset(path.stem for location in spec.submodule_search_locations
+                     for path in (Path(location) / "model_configs").glob("*.json"))
+
+
+def _clip_model_problem(name: str) -> str | None:
+    known = clip_architectures()
+    if not name.strip():
+        return "clip_model must not be empty"
+    if name.startswith("hf-hub:") or not known or name in known:
+        return None
+    near = sorted(n for n in known if n.lower().startswith(name.lower()[:5]))[:5]
+    return (f"clip_model {name!r} is not an open_clip architecture (e.g. "
+            f"{', '.join(near or ['ViT-B-32', 'ViT-L-14', 'ViT-H-14'])}; "
+            "or an hf-hub:<repo> name)")
+
+
 def normalize_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     """Options merged over the defaults, with types and ranges checked."""
     options = dict(options or {})
@@ -131,6 +158,10 @@ def normalize_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
             problems.append("flicker_short_side must be between 16 and 4096 (pixels)")
         if not 9 <= merged.get("fvd_clip_frames", 16) <= 128:
             problems.append("fvd_clip_frames must be between 9 (I3D's shortest clip) and 128")
+        if "clip_model" in merged and (problem := _clip_model_problem(merged["clip_model"])):
+            problems.append(problem)
+        if "clip_pretrained" in merged and not merged["clip_pretrained"].strip():
+            problems.append("clip_pretrained must not be empty (an open_clip tag or a file path)")
     if problems:
         raise EvalHubError("Invalid metric job options.", details=problems)
     return merged

@@ -225,6 +225,29 @@ def test_options_past_what_a_worker_can_finish_are_refused(options, problem):
     assert any(problem in detail for detail in refused.value.details), refused.value.details
 
 
+@pytest.mark.parametrize(("options", "problem"), [
+    ({"clip_model": "ViT-B-33"}, "clip_model 'ViT-B-33' is not an open_clip architecture"),
+    ({"clip_model": " "}, "clip_model must not be empty"),
+    ({"clip_pretrained": ""}, "clip_pretrained must not be empty"),
+])
+def test_a_clip_model_open_clip_does_not_know_is_refused_before_a_worker_gets_it(
+        options, problem):
+    run = make_run(prompts=1, seeds=1)
+    with pytest.raises(EvalHubError) as refused:
+        metric_job_create(run=run, metrics=["clip_score"], options=options, enqueue=False)
+    assert any(problem in detail for detail in refused.value.details), refused.value.details
+    assert not MetricJob.objects.exists()
+
+
+def test_every_open_clip_architecture_is_accepted_without_importing_open_clip_here():
+    import open_clip
+
+    from evalhub.evaluation.definitions import clip_architectures, normalize_options
+
+    assert clip_architectures() == set(open_clip.list_models())
+    assert normalize_options({"clip_model": "ViT-L-14"})["clip_model"] == "ViT-L-14"
+
+
 def test_a_run_still_generating_gets_no_metrics_yet():
     from evalhub.runs.models import RunStatus
 
