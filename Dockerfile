@@ -17,6 +17,15 @@ RUN pip install --no-cache-dir -c requirements.lock .
 COPY . .
 RUN DEBUG=1 python manage.py collectstatic --noinput
 
+# Web and workers run as an unprivileged user: the code stays root's (read-only to the app),
+# only the state directories are the app's. /data's ownership is copied into the `media`
+# volume when compose first creates it (media, Hugging Face and torch weight caches).
+RUN groupadd --system --gid 10001 evalhub \
+    && useradd --system --uid 10001 --gid evalhub --create-home --home-dir /home/evalhub evalhub \
+    && mkdir -p /data/media /data/hf /data/torch \
+    && chown -R evalhub:evalhub /data /app/var
+USER evalhub
+
 EXPOSE 8000
 # Workers and threads: WEB_CONCURRENCY and WEB_THREADS (see the config file).
 CMD ["gunicorn", "-c", "evalhub/config/gunicorn.conf.py"]

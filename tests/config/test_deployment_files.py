@@ -147,6 +147,23 @@ def test_app_services_share_database_broker_and_media(compose):
         assert "media:/data" in compose["services"][name]["volumes"]
 
 
+def test_the_image_runs_web_and_workers_as_an_unprivileged_user_owning_its_state(compose):
+    """Root in the container was root over the media volume and the weight caches, and Celery
+    warned about it at every start."""
+    lines = [line.strip() for line in (REPO_ROOT / "Dockerfile").read_text().splitlines()]
+    instructions = " ".join(lines).replace("\\ ", "").split(" RUN ")
+    user = [line.split()[1] for line in lines if line.startswith("USER ")][-1]
+    assert user not in ("root", "0")
+    created = next(step for step in instructions if "useradd" in step)
+    assert re.search(rf"useradd .*--uid (\d+) .*{user}\b", created)
+    env = compose["x-app"]["environment"]
+    owned = re.search(rf"chown -R {user}:{user} ([^&]*)", created).group(1).split()
+    for path in (env["MEDIA_ROOT"], env["HF_HOME"], env["TORCH_HOME"]):
+        assert any(path == root or path.startswith(root + "/") for root in owned), path
+    for name, service in compose["services"].items():
+        assert service.get("user") in (None, user), name
+
+
 def _nginx_locations(text: str) -> dict[str, list[str]]:
     """``location <prefix> { ... }`` blocks of an nginx file: prefix -> directive lines."""
     blocks = re.findall(r"location\s+(\S+)\s*\{(.*?)\}", text, flags=re.S)
