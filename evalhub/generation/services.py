@@ -107,16 +107,27 @@ def generation_validate(run: GenerationRun) -> dict[str, Any]:
 
 
 def generation_launch(*, run: GenerationRun, batch_items: int | None = None) -> int:
-    """Queue the run's missing items in batches on the gpu queue; returns the batch count.
+    """Queue the batches of the run that hold missing items on the gpu queue; returns how
+    many were queued.
 
-    Launching again after a failure or a dead worker only redoes what is missing.
+    Launching again after a failure or a dead worker queues only the batches with items not
+    stored yet (failed items included, so they are tried again): a run of 10,000 items short
+    of five sends one or a few batches, not all of them. A run with nothing missing is closed
+    at once (0 batches).
     """
     generation_validate(run)
     items = run_items(run)
     if not items:
         raise EvalHubError(f"Run {run.name!r} has no items (empty prompt set or no seeds).")
     batch_items = batch_items or settings.EVALHUB_GENERATION_BATCH_ITEMS
-    bounds = batch_bounds(len(items), max(1, batch_items))
+    missing = set(_pending(run, items))
+    bounds = [(start, stop) for start, stop in batch_bounds(len(items), max(1, batch_items))
+              if not missing.isdisjoint(items[start:stop])]
+    if not bounds:
+        GenerationRun.objects.filter(pk=run.pk).update(items_total=len(items), error="")
+        run.refresh_from_db()
+        run_refresh_progress(run=run)
+        return 0
     with transaction.atomic():
         GenerationRun.objects.filter(pk=run.pk).update(
             status=RunStatus.QUEUED, items_total=len(items), error="", finished_at=None

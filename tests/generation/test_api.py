@@ -75,3 +75,33 @@ def test_a_generated_run_of_a_checkpoint_without_a_generator_is_refused_saying_s
     assert response.status_code == 400
     assert "Checkpoint 'from-disk' has no generator" in response.json()["detail"]
     assert not GenerationRun.objects.filter(name="g").exists()
+
+
+def test_launching_again_queues_only_the_batches_with_missing_items(
+        api, scientist, project, django_capture_on_commit_callbacks, settings):
+    from evalhub.generation.services import generation_launch
+    from evalhub.runs.models import RunStatus
+    from tests.factories import GenerationRunFactory, ImageFactory
+
+    settings.EVALHUB_GENERATION_BATCH_ITEMS = 2
+    checkpoint = CheckpointFactory(model=GenModelFactory(project=project), generator="shapes")
+    prompt_set = PromptSetFactory(project=project)
+    prompts = [PromptFactory(prompt_set=prompt_set, position=i) for i in range(3)]
+    run = GenerationRunFactory(project=project, checkpoint=checkpoint, prompt_set=prompt_set,
+                               source="generated", seeds=[0, 1])
+    # Items in batch order: (p0, 0) (p0, 1) | (p1, 0) (p1, 1) | (p2, 0) (p2, 1); the middle
+    # batch is complete, the others short of one item each.
+    for prompt, seed in ((prompts[0], 0), (prompts[1], 0), (prompts[1], 1), (prompts[2], 1)):
+        ImageFactory(run=run, prompt=prompt, seed=seed)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert generation_launch(run=run) == 2
+    assert len(callbacks) == 2
+
+    for prompt, seed in ((prompts[0], 1), (prompts[2], 0)):
+        ImageFactory(run=run, prompt=prompt, seed=seed)
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert generation_launch(run=run) == 0
+    assert callbacks == []
+    run.refresh_from_db()
+    assert (run.status, run.items_done, run.items_total) == (RunStatus.COMPLETED, 6, 6)

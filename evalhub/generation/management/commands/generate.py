@@ -38,8 +38,12 @@ class Command(BaseCommand):
                 "parameters": parse_key_values(options["param"], flag="--param"),
             })
             batches = generation_launch(run=run)
-        self.stdout.write(f"Run {run.name!r}: {run.items_total} items queued in {batches} "
-                          "batches on the gpu queue.")
+        if batches:
+            self.stdout.write(f"Run {run.name!r}: {run.items_total} items queued in {batches} "
+                              "batches on the gpu queue (those already made are skipped).")
+        else:
+            self.stdout.write(f"Run {run.name!r}: all {run.items_total} items are there; "
+                              "nothing to queue.")
         if options["wait"]:
             self._wait(run, options["timeout"])
 
