@@ -195,6 +195,28 @@ def test_nginx_sends_media_only_through_the_internal_location_django_names(compo
     assert "ports" not in compose["services"]["web"]
 
 
+@pytest.mark.django_db
+def test_a_browser_on_the_published_port_signs_in_through_nginx(compose, outsider, settings):
+    """nginx forwarded ``$host``, which drops the port: Django then saw ``Host: localhost``
+    beside ``Origin: http://localhost:8000`` and refused every sign-in and form (CSRF 403)."""
+    from django.test import Client
+
+    config = (REPO_ROOT / "deploy" / "nginx.conf").read_text()
+    forwarded = [line.split(None, 1)[1] for line in _nginx_locations(config)["/"]
+                 if line.startswith("proxy_set_header Host ")]
+    assert forwarded == ["Host $http_host"]  # what the browser sent, port included
+    port = re.match(r"\$\{EVALHUB_HTTP_PORT:-(\d+)\}:80",
+                    compose["services"]["nginx"]["ports"][0]).group(1)
+    settings.ALLOWED_HOSTS = ["localhost"]
+    browser = Client(enforce_csrf_checks=True, HTTP_HOST=f"localhost:{port}")
+    browser.get("/accounts/login/")
+    response = browser.post(
+        "/accounts/login/", {"username": outsider.username, "password": "pw",
+                             "csrfmiddlewaretoken": browser.cookies["csrftoken"].value},
+        HTTP_ORIGIN=f"http://localhost:{port}")
+    assert response.status_code == 302, response.status_code
+
+
 def test_the_compose_prefix_is_what_the_settings_accept():
     from evalhub.config.storage import MediaDelivery, media_delivery_from_env
 
