@@ -15,7 +15,10 @@ COPY ratings ./ratings
 RUN pip install --no-cache-dir -c requirements.lock .
 
 COPY . .
-RUN DEBUG=1 python manage.py collectstatic --noinput
+# A throwaway key for this step only: without one the embedded default would write its key
+# file into the image (var/secret_key), shared by everyone who runs the image.
+RUN DEBUG=1 SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput \
+    && rm -rf var/broker var/secret_key
 
 # Web and workers run as an unprivileged user: the code stays root's (read-only to the app),
 # only the state directories are the app's. /data's ownership is copied into the `media`

@@ -164,6 +164,22 @@ def test_the_image_runs_web_and_workers_as_an_unprivileged_user_owning_its_state
         assert service.get("user") in (None, user), name
 
 
+def test_building_the_image_bakes_no_secret_key_into_it(tmp_path):
+    """collectstatic ran as the embedded default, which wrote its key file into the image:
+    everyone running the image without DATABASE_URL shared one SECRET_KEY."""
+    text = (REPO_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    step = next(line for line in text.splitlines() if "collectstatic" in line)
+    collect = step.removeprefix("RUN ").split("&&")[0]
+    environ = {k: v for k, v in os.environ.items()
+               if k not in ("SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL")}
+    result = subprocess.run(["sh", "-c", collect], cwd=REPO_ROOT, capture_output=True,
+                            text=True, env={**environ, "EVALHUB_VAR_DIR": str(tmp_path)},
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "staticfiles" / "css" / "evalhub.css").exists()
+    assert not (tmp_path / "secret_key").exists()
+
+
 def _nginx_locations(text: str) -> dict[str, list[str]]:
     """``location <prefix> { ... }`` blocks of an nginx file: prefix -> directive lines."""
     blocks = re.findall(r"location\s+(\S+)\s*\{(.*?)\}", text, flags=re.S)
@@ -250,12 +266,38 @@ def _compose_command() -> list[str] | None:
     return [legacy] if legacy else None
 
 
-def test_compose_file_passes_docker_compose_config():
+def _compose_config(folder, dotenv: str) -> subprocess.CompletedProcess:
+    """``docker compose config`` of a copy of the compose file beside the given ``.env``."""
     command = _compose_command()
     if command is None:
         pytest.fail("docker-compose is missing: scripts/ensure_system_packages.sh installs it")
-    result = subprocess.run([*command, "-f", "docker-compose.yml", "config", "-q"],
-                            cwd=REPO_ROOT, env={**os.environ, "SECRET_KEY": "x" * 50,
-                                                "EVALHUB_METRICS_TOKEN": "t" * 32},
-                            capture_output=True, text=True)
+    shutil.copy(REPO_ROOT / "docker-compose.yml", folder / "docker-compose.yml")
+    (folder / ".env").write_text(dotenv)
+    environ = {k: v for k, v in os.environ.items()
+               if k not in ("SECRET_KEY", "EVALHUB_METRICS_TOKEN", "DATABASE_URL")}
+    return subprocess.run([*command, "-f", "docker-compose.yml", "config"], cwd=folder,
+                          env=environ, capture_output=True, text=True)
+
+
+def test_compose_file_passes_docker_compose_config(tmp_path):
+    result = _compose_config(tmp_path, f"SECRET_KEY={'x' * 50}\nEVALHUB_METRICS_TOKEN={'t' * 32}\n")
     assert result.returncode == 0, result.stderr
+
+
+def test_every_setting_in_dotenv_reaches_the_app_but_not_the_services_wiring(tmp_path):
+    """The app's environment listed fixed variables only, so HTTPS, trusted origins, JSON logs,
+    worker counts or S3 could not be set from .env without editing the compose file."""
+    result = _compose_config(tmp_path, "\n".join([
+        f"SECRET_KEY={'x' * 50}", f"EVALHUB_METRICS_TOKEN={'t' * 32}", "EVALHUB_HTTPS=1",
+        "CSRF_TRUSTED_ORIGINS=https://evalhub.example.org", "EVALHUB_LOG_JSON=1",
+        "AWS_STORAGE_BUCKET_NAME=evalhub-media", "DATABASE_URL=sqlite:///elsewhere.db", ""]))
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in ("web", "worker", "gpu-worker"):
+        env = services[name]["environment"]
+        assert env["EVALHUB_HTTPS"] == "1" and env["EVALHUB_LOG_JSON"] == "1", name
+        assert env["CSRF_TRUSTED_ORIGINS"] == "https://evalhub.example.org"
+        assert env["AWS_STORAGE_BUCKET_NAME"] == "evalhub-media"
+        assert env["DATABASE_URL"].startswith("postgres://evalhub:"), name  # the compose one
+        assert services[name]["restart"] == "unless-stopped"
+    assert "redisdata" in str(services["redis"]["volumes"])  # queued tasks kept by `down`
