@@ -18,12 +18,27 @@ open_clip's tokenizer.
 
 Random weights (``weights="random"`` or ``EVALHUB_RANDOM_WEIGHTS=1``): open_clip's own init
 (``pretrained=None``) under ``torch.manual_seed(seed)`` in a forked RNG, so the global RNG is
-untouched and two constructions give identical weights.
+untouched and two constructions give identical weights. The two random towers embed into
+unrelated directions: every image's embedding shares a large common component, every prompt's
+another, and the two common directions make an obtuse angle, so every cosine came out
+slightly negative and every CLIP-score 0 (no judge, sort or correlation had anything to work
+with). :func:`align_random_towers` calibrates that away, as ``calibrate_batchnorm`` does for
+random InceptionV3: a Householder reflection of the text projection,
+
+    H = I - 2 u u^T,   u = (m_t - m_i) / ||m_t - m_i||,
+
+with ``m_i`` and ``m_t`` the unit mean embeddings of a fixed calibration set of pictures and
+prompts, maps the prompts' common direction onto the images'. H is orthogonal, so image
+embeddings (hence CMMD, temporal consistency and the feature cache) and the geometry among
+prompts are unchanged; image-prompt cosines become positive and vary with both (random, so
+uncalibrated: they measure nothing about alignment). ``u`` is computed once per machine
+(``metrics.weights.random_state_dict``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +52,65 @@ from metrics.weights import (
     DEFAULT_CLIP_MODEL,
     DEFAULT_CLIP_PRETRAINED,
     BackboneInfo,
+    RandomWeightsRecipe,
     clip_weights_path,
     file_sha256,
     library_versions,
+    random_state_dict,
     random_weights_requested,
 )
+
+#: The prompts :func:`align_random_towers` averages (a fixed part of the random recipe).
+ALIGNMENT_PROMPTS = (
+    "a photo of a dog", "a red circle on a white background", "two blue squares",
+    "an astronaut riding a horse", "a bowl of fruit on a table", "a city street at night",
+    "a watercolor painting of mountains", "three yellow stars", "a portrait of an old man",
+    "a green triangle", "sunset over the sea", "a close-up of a flower",
+)
+
+
+def alignment_images(n: int = 8, size: int = 96) -> list[Tensor]:
+    """Fixed calibration pictures for :func:`align_random_towers`: colour fields, each with a
+    square of another colour and a little noise (uint8 (3, size, size))."""
+    generator = torch.Generator().manual_seed(20261206)
+    images = []
+    for i in range(n):
+        colours = torch.randint(0, 256, (2, 3, 1, 1), generator=generator)
+        image = colours[0].expand(3, size, size).clone()
+        x, y = (i * 37) % (size // 2), (i * 53) % (size // 2)
+        image[:, y:y + size // 3, x:x + size // 3] = colours[1]
+        noise = torch.randint(-12, 13, (3, size, size), generator=generator)
+        images.append((image + noise).clamp(0, 255).to(torch.uint8))
+    return images
+
+
+def align_random_towers(model: torch.nn.Module, preprocess, tokenizer) -> Tensor:
+    """The Householder vector ``u`` that maps the calibration prompts' mean direction onto
+    the calibration pictures' (module docstring), float32 (d,)."""
+    with torch.inference_mode():
+        pixels = torch.stack([preprocess(_to_pil(image)) for image in alignment_images()])
+        images = torch.nn.functional.normalize(model.encode_image(pixels).float(), dim=-1)
+        texts = torch.nn.functional.normalize(
+            model.encode_text(tokenizer(list(ALIGNMENT_PROMPTS))).float(), dim=-1)
+    mean_image = torch.nn.functional.normalize(images.mean(0), dim=0)
+    mean_text = torch.nn.functional.normalize(texts.mean(0), dim=0)
+    return torch.nn.functional.normalize(mean_text - mean_image, dim=0).contiguous()
+
+
+def _reflect_text_projection(model: torch.nn.Module, u: Tensor) -> None:
+    """Text embeddings ``e`` become ``e H`` (``H = I - 2 u u^T``)."""
+    projection = getattr(model, "text_projection", None)
+    if projection is None:  # a text tower of another shape (Hugging Face): left unaligned
+        warnings.warn(f"{type(model).__name__}: random CLIP towers not aligned", stacklevel=3)
+        return
+    reflection = torch.eye(u.numel()) - 2.0 * torch.outer(u, u)
+    with torch.no_grad():
+        if isinstance(projection, torch.nn.Linear):  # y = W x + b, so W' = H W, b' = H b
+            projection.weight.copy_(reflection @ projection.weight)
+            if projection.bias is not None:
+                projection.bias.copy_(reflection @ projection.bias)
+        else:  # open_clip's own text tower: e = x @ P, so P' = P H
+            projection.copy_(projection @ reflection)
 
 
 @contextlib.contextmanager
@@ -96,6 +165,14 @@ class ClipEmbedder:
                 model, _, preprocess = open_clip.create_model_and_transforms(
                     model_name, pretrained=None
                 )
+            model.eval()
+            tokenizer = open_clip.get_tokenizer(model_name)
+            recipe = RandomWeightsRecipe(
+                name=f"open_clip-{model_name}-alignment",
+                build=lambda _seed: {"u": align_random_towers(model, preprocess, tokenizer)},
+                sources=(align_random_towers, alignment_images, _reflect_text_projection),
+                extra=model_name + "|" + "|".join(ALIGNMENT_PROMPTS))
+            _reflect_text_projection(model, random_state_dict(recipe, seed)["u"])
             sha, calibrated, tag = f"random:{seed}", False, f"random:{seed}"
         else:
             path = clip_weights_path(model_name, pretrained)  # fails fast when not cached

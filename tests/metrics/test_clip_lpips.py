@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from metrics.clip_score import ClipEmbedder, clip_score, clip_scores
+from metrics.clip_score import ClipEmbedder, align_random_towers, clip_score, clip_scores
 from metrics.cmmd import cmmd
 from tests.metrics.conftest import synthetic_images
 
@@ -18,27 +18,34 @@ PROMPTS = ["a red apple on a table", "a mountain lake at dawn", "a cat", "blue s
 
 
 def _direct_open_clip(images: torch.Tensor, prompts: list[str]):
-    """What an open_clip user writes, on the same seeded random model."""
+    """What an open_clip user writes, on the same seeded random model, and the Householder
+    vector of the random towers' alignment (metrics.clip_score's docstring)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model, _, preprocess = open_clip.create_model_and_transforms("ViT-B-32", pretrained=None)
     model.eval()
+    tokenizer = open_clip.get_tokenizer("ViT-B-32")
     pil = [Image.fromarray(img.permute(1, 2, 0).numpy()) for img in images]
     with torch.no_grad():
         img = model.encode_image(torch.stack([preprocess(p) for p in pil]))
-        txt = model.encode_text(open_clip.get_tokenizer("ViT-B-32")(prompts))
+        txt = model.encode_text(tokenizer(prompts))
     img = img / img.norm(dim=-1, keepdim=True)
     txt = txt / txt.norm(dim=-1, keepdim=True)
-    return img.double().numpy(), txt.double().numpy()
+    u = align_random_towers(model, preprocess, tokenizer).double().numpy()
+    return img.double().numpy(), txt.double().numpy(), u
 
 
 def test_clip_embeddings_and_score_equal_a_direct_open_clip_computation(clip_random):
+    """Images as open_clip embeds them; prompts too, reflected by H = I - 2uu^T."""
     images = torch.cat([synthetic_images(2, seed=1), synthetic_images(2, seed=2, style="x")])
-    img_ref, txt_ref = _direct_open_clip(images, PROMPTS)
+    img_ref, txt_direct, u = _direct_open_clip(images, PROMPTS)
+    txt_ref = txt_direct - 2.0 * np.outer(txt_direct @ u, u)
     img = clip_random.image_embeddings(list(images))
     txt = clip_random.text_embeddings(PROMPTS)
     np.testing.assert_allclose(img, img_ref, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(txt, txt_ref, rtol=1e-4, atol=1e-5)
+    # The reflection is orthogonal: the prompts' geometry among themselves is open_clip's.
+    np.testing.assert_allclose(txt @ txt.T, txt_direct @ txt_direct.T, atol=1e-5)
 
     cos = (img_ref * txt_ref).sum(1)
     result = clip_score(clip_random, list(images), PROMPTS)
@@ -66,6 +73,19 @@ def test_random_clip_does_not_collapse_and_is_deterministic(clip_random):
     # CMMD between the two styles is clearly positive even with random weights.
     assert cmmd(emb[:4], emb[4:]) > 0
     assert clip_random.info.backbone_id == "open_clip:ViT-B-32/random:0+uncalibrated"
+
+
+def test_random_clip_scores_vary_with_the_image_and_the_prompt(clip_random):
+    """Unaligned random towers gave every image-prompt cosine a negative sign: every score 0,
+    and the metric judge, the gallery's sort and the correlation with humans had nothing."""
+    images = list(torch.cat([synthetic_images(4, seed=11), synthetic_images(4, seed=12,
+                                                                            style="x")]))
+    prompts = [*PROMPTS, "a painting of a ship", "green dots", "a child's drawing", "fog"]
+    scores = np.array([clip_score(clip_random, images, [prompt] * len(images)).per_image
+                       for prompt in prompts])  # (prompt, image)
+    assert (scores > 0).all()
+    assert scores.std(axis=1).min() > 0.5  # each prompt tells the images apart
+    assert scores.std(axis=0).min() > 0.5  # each image tells the prompts apart
 
 
 def test_clip_score_input_errors(clip_random):
