@@ -93,6 +93,68 @@ def env_rate(name: str, default: str) -> str | None:
     return f"{int(count)}/{period}"
 
 
+def env_positive_int(name: str, default: int) -> int:
+    value = env_int(name, default)
+    if value < 1:
+        raise ImproperlyConfiguredEnv(f"{name}={value} must be at least 1")
+    return value
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def env_log_level(name: str, default: str) -> str:
+    """A logging level name, any case (``debug`` is ``DEBUG``); logging's own refusal came as
+    a traceback from deep inside dictConfig."""
+    value = (env_str(name) or default).strip().upper()
+    if value not in LOG_LEVELS:
+        raise ImproperlyConfiguredEnv(
+            f"{name}={os.environ.get(name)!r} is not a log level: use one of "
+            f"{', '.join(LOG_LEVELS)}")
+    return value
+
+
+def env_address(name: str) -> tuple[str, int] | None:
+    """``host:port`` (``:port`` or ``port`` alone bind to loopback), or None when unset or
+    empty."""
+    value = (env_str(name) or "").strip()
+    if not value:
+        return None
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ImproperlyConfiguredEnv(
+            f"{name}={value!r} is not an address: write host:port, e.g. 0.0.0.0:9808")
+    return host or "127.0.0.1", int(port)
+
+
+def env_database(name: str, default: str, *, conn_max_age: int) -> dict:
+    """Django's ``DATABASES`` entry for the URL in ``name``, or a one-line refusal that names
+    the scheme (never the password) and the ones accepted."""
+    import dj_database_url
+
+    url = env_str(name) or default
+    try:
+        return dj_database_url.parse(url, conn_max_age=conn_max_age)
+    except (ValueError, KeyError) as exc:
+        scheme = url.partition("://")[0] if "://" in url else "(none)"
+        raise ImproperlyConfiguredEnv(
+            f"{name} is not a database URL (scheme {scheme!r}): write "
+            "postgres://user:password@host:5432/name or sqlite:////absolute/path.sqlite3"
+        ) from exc
+
+
+def env_folder(name: str) -> Path | None:
+    """A folder that must exist and be writable (None when unset or empty)."""
+    value = (env_str(name) or "").strip()
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+        raise ImproperlyConfiguredEnv(f"{name}={value!r} is not a writable folder: create it "
+                                      "(empty, shared by every process of this host) first")
+    return path
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(name)
     if value is None:

@@ -12,17 +12,30 @@ from __future__ import annotations
 import gc
 import os
 import re
-
-from evalhub.config.env import env_bool
+import sys
 
 wsgi_app = "evalhub.config.wsgi"
 bind = os.environ.get("EVALHUB_BIND", "0.0.0.0:8000")
 
-# Threads keep the annotators' connections alive between votes; several processes keep one
-# slow request (or one process's pause) from holding up everyone.
+try:
+    # The import runs the evalhub package's __init__ (Celery's app), which reads settings of
+    # its own: it may refuse one too.
+    from evalhub.config.env import env_bool, env_positive_int
+
+    # Threads keep the annotators' connections alive between votes; several processes keep
+    # one slow request (or one process's pause) from holding up everyone.
+    workers = env_positive_int("WEB_CONCURRENCY", 4)
+    threads = env_positive_int("WEB_THREADS", 4)
+    json_logs = env_bool("EVALHUB_LOG_JSON", default=False)
+except Exception as exc:
+    # gunicorn prints a traceback for any error in this file: the settings' one line instead.
+    # (The class is looked up because a failed package import cannot be imported from.)
+    refused = getattr(sys.modules.get("evalhub.config.env"), "ImproperlyConfiguredEnv", ())
+    if not isinstance(exc, refused):
+        raise
+    sys.stderr.write(f"EvalHub configuration error: {exc}\n")
+    raise SystemExit(1) from None
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
-threads = int(os.environ.get("WEB_THREADS", "4"))
 keepalive = 30
 
 # Load Django once in the master, so workers fork warm and share its memory.
@@ -31,7 +44,7 @@ preload_app = True
 # With EVALHUB_LOG_JSON=1 gunicorn's own lines (start, workers booted and exiting, timeouts,
 # access lines) are JSON like every other line (docs/operations.md, "Logs"). Access lines go to
 # stdout as before; setting this also turns them on, which is what a JSON deployment wants.
-if env_bool("EVALHUB_LOG_JSON", default=False):
+if json_logs:
     logconfig_dict = {
         "root": {"level": "INFO", "handlers": []},
         "formatters": {"json": {"()": "evalhub.core.logging.JsonFormatter"}},

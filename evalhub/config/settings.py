@@ -9,15 +9,16 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-import dj_database_url
-
 from evalhub.config.env import (
     BASE_DIR,
     ImproperlyConfiguredEnv,
+    env_address,
     env_bool,
+    env_database,
     env_float,
     env_int,
     env_list,
+    env_log_level,
     env_rate,
     env_str,
     var_dir,
@@ -132,10 +133,8 @@ TEMPLATES = [
 # Database: DATABASE_URL, default SQLite under var/. SQLite gets WAL and IMMEDIATE transactions
 # because the web process and the worker process write to the same file.
 DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'evalhub.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
-    )
+    "default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'evalhub.sqlite3'}",
+                            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0)),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
@@ -368,8 +367,6 @@ EVALHUB_MAX_VIDEO_BYTES = env_int("EVALHUB_MAX_VIDEO_BYTES", 512 * 1024 * 1024)
 EVALHUB_MAX_VIDEO_SECONDS = env_int("EVALHUB_MAX_VIDEO_SECONDS", 60)
 EVALHUB_MAX_VIDEO_FRAMES = env_int("EVALHUB_MAX_VIDEO_FRAMES", 3600)
 EVALHUB_MAX_VIDEO_PIXELS = env_int("EVALHUB_MAX_VIDEO_PIXELS", 3840 * 2160)
-# Server-side folders the API may import from (the CLI may import from anywhere it can read).
-EVALHUB_IMPORT_ROOTS = env_list("EVALHUB_IMPORT_ROOTS", [])
 EVALHUB_RANDOM_WEIGHTS = env_bool("EVALHUB_RANDOM_WEIGHTS", default=EMBEDDED)
 # The metrics package (no Django) reads the variable itself (metrics/weights.py); the embedded
 # default's value reaches it, and the worker processes this one starts, through the environment.
@@ -378,7 +375,7 @@ os.environ["EVALHUB_RANDOM_WEIGHTS"] = "1" if EVALHUB_RANDOM_WEIGHTS else "0"
 # Operations (docs/operations.md). Logs: plain text, or one JSON object per line with the
 # request id / task id (EVALHUB_LOG_JSON=1; workers read the same variable in celery.py).
 EVALHUB_LOG_JSON = env_bool("EVALHUB_LOG_JSON", default=False)
-LOGGING = logging_config(json_lines=EVALHUB_LOG_JSON, level=env_str("LOG_LEVEL", "INFO"))
+LOGGING = logging_config(json_lines=EVALHUB_LOG_JSON, level=env_log_level("LOG_LEVEL", "INFO"))
 # /readyz: broker and worker-reply timeout, queues needing a worker (unset: every routed
 # queue; empty: none), free-space floor under MEDIA_ROOT, how long one result is reused.
 EVALHUB_READYZ_TIMEOUT_MS = env_int("EVALHUB_READYZ_TIMEOUT_MS", 1000)
@@ -390,7 +387,8 @@ EVALHUB_READYZ_CACHE_SECONDS = env_int("EVALHUB_READYZ_CACHE_SECONDS", 5)
 # /metrics: a bearer token; unset, only direct connections from this host are answered.
 # A worker serves its own task metrics at EVALHUB_WORKER_METRICS_ADDR (host:port) when set.
 EVALHUB_METRICS_TOKEN = env_str("EVALHUB_METRICS_TOKEN", "")
-EVALHUB_WORKER_METRICS_ADDR = env_str("EVALHUB_WORKER_METRICS_ADDR", "")
+_worker_metrics = env_address("EVALHUB_WORKER_METRICS_ADDR")
+EVALHUB_WORKER_METRICS_ADDR = "" if _worker_metrics is None else "{}:{}".format(*_worker_metrics)
 
 # Media go through one access-checked view (evalhub/blobs/views.py); how it hands over the
 # bytes: stream | accel (nginx X-Accel-Redirect) | signed (S3 URL), see config/storage.py.

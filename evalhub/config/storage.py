@@ -23,6 +23,11 @@ def storages_from_env(media_root: str) -> dict[str, Any]:
             "OPTIONS": {"location": media_root},
         }
     elif backend == "s3":
+        if not env_str("AWS_STORAGE_BUCKET_NAME"):
+            # django-storages starts without one, then fails at the first file written.
+            raise ImproperlyConfiguredEnv(
+                "EVALHUB_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME (and the bucket's "
+                "credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or an instance role)")
         default = {
             "BACKEND": "storages.backends.s3.S3Storage",
             "OPTIONS": {
@@ -34,7 +39,7 @@ def storages_from_env(media_root: str) -> dict[str, Any]:
             },
         }
     else:
-        raise ValueError(f"EVALHUB_STORAGE={backend!r}: expected 'local' or 's3'")
+        raise ImproperlyConfiguredEnv(f"EVALHUB_STORAGE={backend!r}: expected 'local' or 's3'")
     return {"default": default, "staticfiles": staticfiles}
 
 

@@ -48,6 +48,12 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from evalhub.config.env import env_folder
+
+# prometheus-client reads the folder itself when the first counter below is made, in every
+# process that imports this module: a missing one was a traceback from inside the library.
+env_folder("PROMETHEUS_MULTIPROC_DIR")
+
 # Web requests: 5 ms to 10 s. Tasks: previews take well under a second, generation batches and
 # metric shards minutes to hours (the task time limit is 6 h).
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -57,12 +57,50 @@ def test_a_deployment_without_allowed_hosts_refuses_to_start():
     ("EVALHUB_RATING_THROTTLE", "abc", "EVALHUB_RATING_THROTTLE='abc' is not a rate"),
     ("EVALHUB_RATING_THROTTLE", "60/fortnight", "is not a rate: write N/sec"),
     ("EVALHUB_FAST_VOTE_SHARE", "abc", "EVALHUB_FAST_VOTE_SHARE='abc' is not a number"),
+    ("DATABASE_URL", "bogus", "DATABASE_URL is not a database URL (scheme '(none)')"),
+    ("DATABASE_URL", "postgress://evalhub:s3cret@db/evalhub", "(scheme 'postgress')"),
+    ("DATABASE_URL", "postgres://evalhub:s3cret@db:port/evalhub", "write postgres://user"),
+    ("EVALHUB_STORAGE", "foo", "EVALHUB_STORAGE='foo': expected 'local' or 's3'"),
+    ("EVALHUB_STORAGE", "s3", "EVALHUB_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME"),
+    ("LOG_LEVEL", "verbose", "LOG_LEVEL='verbose' is not a log level: use one of DEBUG"),
+    ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent/prometheus", "is not a writable folder"),
+    ("EVALHUB_WORKER_METRICS_ADDR", "nonsense", "is not an address: write host:port"),
 ])
 def test_a_setting_that_would_fail_later_refuses_to_start(name, value, message):
-    # A malformed rating throttle used to start fine, then answer every rating request 500.
-    result = _settings_import({"DEBUG": "1", name: value})
+    # A malformed rating throttle used to start fine, then answer every rating request 500;
+    # S3 without a bucket failed at the first upload; the others were tracebacks.
+    env = {"DEBUG": "1", name: value}
+    if name == "EVALHUB_STORAGE" and value == "s3":
+        env["EVALHUB_MEDIA_DELIVERY"] = "stream"
+    result = _settings_import(env)
     assert result.returncode != 0
-    assert message in result.stderr
+    assert result.stderr.startswith("EvalHub configuration error: "), result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert "s3cret" not in result.stderr
+
+
+def test_log_levels_are_read_in_any_case():
+    result = subprocess.run(
+        [sys.executable, "-c", "from evalhub.config import settings; "
+         "print(settings.LOGGING['root']['level'])"],
+        cwd=REPO_ROOT, env={**os.environ, "DEBUG": "1", "LOG_LEVEL": "debug"},
+        capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "DEBUG", result.stderr
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("WEB_THREADS", "four", "WEB_THREADS='four' is not an integer"),
+    ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY=0 must be at least 1"),
+    ("EVALHUB_LOG_JSON", "maybe", "EVALHUB_LOG_JSON='maybe' is not a boolean"),
+])
+def test_gunicorn_refuses_its_own_settings_in_one_line(name, value, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "evalhub/config/gunicorn.conf.py",
+         "--check-config"], cwd=REPO_ROOT, env={**os.environ, "DEBUG": "1", name: value},
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"EvalHub configuration error: {message}"), result.stderr
+    assert result.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize(("value", "written"), [
@@ -246,7 +284,8 @@ def test_the_compose_prefix_is_what_the_settings_accept():
 
 @pytest.mark.parametrize("env, message", [
     ({"EVALHUB_MEDIA_DELIVERY": "signed"}, "needs EVALHUB_STORAGE=s3"),
-    ({"EVALHUB_STORAGE": "s3", "EVALHUB_MEDIA_DELIVERY": "accel"}, "needs EVALHUB_STORAGE=local"),
+    ({"EVALHUB_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": "media",
+      "EVALHUB_MEDIA_DELIVERY": "accel"}, "needs EVALHUB_STORAGE=local"),
     ({"EVALHUB_MEDIA_DELIVERY": "accel", "EVALHUB_MEDIA_ACCEL_PREFIX": "internal"},
      "must start and end with '/'"),
     ({"EVALHUB_MEDIA_DELIVERY": "public"}, "expected one of stream, accel, signed"),
