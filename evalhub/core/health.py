@@ -19,6 +19,10 @@ those go to the log):
   required: that transport does broadcast, but by polling folders once a second on each side
   (a reply takes 1-2 s), and a worker that died keeps its mailbox binding, so every later
   ping leaves a message file behind that nothing consumes.
+- ``cache``: with a shared cache (``CACHE_URL``), one key written and read back. Sessions and
+  the rating throttle live there, so a cache that is down fails sign-in and rating; with the
+  embedded default's per-process memory cache the check reports ``not_checkable`` and is not
+  required.
 - ``media_disk``: free space on the filesystem holding ``MEDIA_ROOT`` (or its nearest existing
   parent) is at least ``EVALHUB_READYZ_MIN_FREE_MB`` MiB; ``not_checkable`` when media live on
   an object store.
@@ -42,6 +46,8 @@ from urllib.parse import urlsplit
 
 from celery import Celery
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.files.storage import FileSystemStorage, storages
 from django.db import connections
 from django.http import HttpRequest, JsonResponse
@@ -223,6 +229,22 @@ def check_workers(app: Celery, queues: tuple[str, ...], timeout_s: float, *,
     return checks
 
 
+def check_cache() -> Check:
+    """A key of the shared cache written and read back (``not_checkable`` for local memory)."""
+    cache = caches["default"]
+    if isinstance(cache, LocMemCache):
+        return Check("cache", NOT_CHECKABLE, False, 0.0, "local memory of each process")
+
+    def probe() -> tuple[str, str]:
+        token = f"{time.time_ns()}"
+        cache.set("readyz:probe", token, timeout=30)
+        if cache.get("readyz:probe") != token:
+            return FAILED, "a written key did not read back"
+        return OK, type(cache).__name__
+
+    return _timed("cache", True, probe)
+
+
 def check_media_disk(min_free_bytes: int) -> Check:
     """Free space (bytes available to this user) where media files are written."""
 
@@ -248,8 +270,9 @@ def evaluate_readiness(app: Celery, options: ReadinessOptions) -> Readiness:
     broker = check_broker(app, options.timeout_s)
     workers = check_workers(app, options.queues, options.timeout_s,
                             broker_up=broker.status == OK)
+    cache = check_cache()
     disk = check_media_disk(options.min_free_bytes)
-    return Readiness(checked_at, (database, broker, *workers, disk))
+    return Readiness(checked_at, (database, broker, *workers, cache, disk))
 
 
 _cache_lock = threading.Lock()

@@ -112,7 +112,9 @@ def test_readyz_is_ready_with_postgresql_redis_and_free_disk(client, settings, b
     assert body["status"] == "ready"
     assert response["Cache-Control"] == "no-store"
     checks = checks_of(response)
-    assert set(checks) == {"database", "broker", "media_disk"}
+    assert set(checks) == {"database", "broker", "cache", "media_disk"}
+    # Each process's own memory cache (no CACHE_URL here) cannot be down.
+    assert (checks["cache"]["status"], checks["cache"]["required"]) == ("not_checkable", False)
     assert checks["database"] | {"duration_ms": 0} == {
         "name": "database", "status": "ok", "required": True, "duration_ms": 0,
         "detail": "postgresql"}
@@ -140,6 +142,34 @@ def test_readyz_answers_503_when_the_broker_port_is_closed_and_reveals_no_url(
     assert checks["workers:gpu"]["detail"] == "broker unreachable"
     for secret in ("hunter2-secret", str(port), "127.0.0.1"):
         assert secret not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_readyz_answers_503_when_the_shared_cache_is_down_and_reveals_no_url(
+        client, settings, broker):
+    """Sessions and the rating throttle live in CACHE_URL: with it down, sign-in and rating
+    answered 500 while /readyz said ready."""
+    settings.EVALHUB_READYZ_QUEUES = []
+    settings.EVALHUB_READYZ_MIN_FREE_MB = 1
+    port = free_port()
+    settings.CACHES = {"default": {"BACKEND": "evalhub.core.cache.RedisCache",
+                                   "LOCATION": f"redis://:hunter2-secret@127.0.0.1:{port}/9"}}
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    cache = checks_of(response)["cache"]
+    assert (cache["status"], cache["required"], cache["detail"]) == (
+        "failed", True, "ConnectionError")
+    for secret in ("hunter2-secret", str(port)):
+        assert secret not in response.content.decode()
+
+    settings.CACHES = {"default": {"BACKEND": "evalhub.core.cache.RedisCache",
+                                   "LOCATION": REDIS_URL}}
+    forget_readiness()
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert checks_of(response)["cache"] | {"duration_ms": 0} == {
+        "name": "cache", "status": "ok", "required": True, "duration_ms": 0,
+        "detail": "RedisCache"}
 
 
 @pytest.mark.django_db
