@@ -177,3 +177,27 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "integration" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture
+def broker(monkeypatch):
+    """Point the Celery app at a broker URL for one test (the suite's Redis by default), then
+    restore it: ``broker("redis://127.0.0.1:<closed port>/0")`` is a broker that is down.
+
+    Celery reads ``CELERY_BROKER_URL`` from the environment before its configuration; its
+    producer pool, made from the URL of its first use, is dropped on every change.
+    """
+    from evalhub import celery_app
+    from tests.integration.fixtures import REDIS_URL
+
+    saved = celery_app.conf.broker_transport_options
+
+    def use(url: str, **transport_options: object) -> None:
+        monkeypatch.setenv("CELERY_BROKER_URL", url)
+        celery_app.conf.broker_transport_options = transport_options
+        celery_app._pool = None
+
+    use(REDIS_URL)
+    yield use
+    celery_app.conf.broker_transport_options = saved
+    celery_app._pool = None

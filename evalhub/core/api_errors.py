@@ -80,7 +80,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body = {"detail": exc.message, "errors": exc.details}
         if exc.code:
             body["code"] = exc.code
-        return Response(body, status=exc.http_status)
+        headers = {"Retry-After": "30"} if exc.http_status == 503 else None
+        return Response(body, status=exc.http_status, headers=headers)
     if isinstance(exc, ProtectedError | RestrictedError):
         return Response({"detail": "This object is still in use and cannot be deleted "
                                    f"({_blocked_by(exc)} refer to it)."},

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
+from kombu.exceptions import OperationalError as BrokerUnavailable
+
+from evalhub.core.errors import EvalHubError
+
+logger = logging.getLogger(__name__)
 
 
-def enqueue_on_commit(task_name: str, *args: Any, countdown: float | None = None) -> None:
+class QueueUnavailable(EvalHubError):
+    """The broker did not take a task sent after a commit: what the request saved stays
+    saved, and the work the task would have done is not queued (503, ``Retry-After``)."""
+
+    http_status = 503
+    code = "queue_unavailable"
+
+
+def enqueue_on_commit(task_name: str, *args: Any, countdown: float | None = None,
+                      not_queued: Callable[[], None] | None = None) -> None:
     """Send the task registered as ``task_name`` once the current transaction commits.
 
     A worker that picks the message up before the commit would not see the rows it refers to;
@@ -15,8 +31,23 @@ def enqueue_on_commit(task_name: str, *args: Any, countdown: float | None = None
     so that services never import their app's ``tasks`` module (which imports the services):
     Celery routes by name (``CELERY_TASK_ROUTES``), and tests/config/test_task_names.py checks
     that every name sent here is registered in the worker.
+
+    When the broker is down the send raises :class:`QueueUnavailable` (Celery's own retries
+    spent) where a Celery error was a 500 that left, e.g., a run "queued" with nothing queued;
+    ``not_queued`` is called first, to record on the saved rows that their work is not queued.
     """
     from evalhub.config.celery import app
 
-    transaction.on_commit(
-        lambda: app.send_task(task_name, args=list(args), countdown=countdown))
+    def send() -> None:
+        try:
+            app.send_task(task_name, args=list(args), countdown=countdown)
+        except BrokerUnavailable as exc:
+            logger.error("could not queue %s%r: %s", task_name, args, exc)
+            if not_queued is not None:
+                not_queued()
+            raise QueueUnavailable(
+                "The task queue did not answer: what you did is saved, but its work is not "
+                "queued yet. Try again in a minute; if it goes on, the operator should check "
+                "the broker (docs/operations.md).") from exc
+
+    transaction.on_commit(send)

@@ -133,9 +133,18 @@ def generation_launch(*, run: GenerationRun, batch_items: int | None = None) -> 
             status=RunStatus.QUEUED, items_total=len(items), error="", finished_at=None
         )
         for start, stop in bounds:
-            enqueue_on_commit("evalhub.generation.generate_batch", run.pk, start, stop)
+            enqueue_on_commit("evalhub.generation.generate_batch", run.pk, start, stop,
+                              not_queued=lambda: _not_queued(run))
     run.refresh_from_db()
     return len(bounds)
+
+
+def _not_queued(run: GenerationRun) -> None:
+    """The run's batches did not reach the task queue: say so on the run, not "queued"."""
+    GenerationRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.FAILED, finished_at=timezone.now(),
+        error="Its batches could not be queued (the task queue did not answer). Launch it "
+              "again once the queue is back: only missing items are made.")
 
 
 def _source_image(prompt: Prompt) -> PILImage.Image | None:

@@ -41,23 +41,6 @@ def _fresh_readiness(settings):
     forget_readiness()
 
 
-@pytest.fixture
-def broker(monkeypatch):
-    """Point the Celery app at a broker URL for one test (Redis by default), then restore it.
-
-    Celery reads ``CELERY_BROKER_URL`` from the environment before its configuration.
-    """
-    saved = celery_app.conf.broker_transport_options
-
-    def use(url: str, **transport_options: object) -> None:
-        monkeypatch.setenv("CELERY_BROKER_URL", url)
-        celery_app.conf.broker_transport_options = transport_options
-
-    use(REDIS_URL)
-    yield use
-    celery_app.conf.broker_transport_options = saved
-
-
 def checks_of(response) -> dict[str, dict]:
     return {check["name"]: check for check in response.json()["checks"]}
 

@@ -105,3 +105,26 @@ def test_launching_again_queues_only_the_batches_with_missing_items(
     assert callbacks == []
     run.refresh_from_db()
     assert (run.status, run.items_done, run.items_total) == (RunStatus.COMPLETED, 6, 6)
+
+
+@pytest.mark.django_db(transaction=True)  # tasks are sent when the launch commits
+def test_a_launch_the_queue_does_not_take_is_503_and_the_run_says_so(
+        api, scientist, project, broker):
+    from tests.ports import free_port
+
+    checkpoint = CheckpointFactory(model=GenModelFactory(project=project), generator="shapes")
+    prompt_set = PromptSetFactory(project=project)
+    PromptFactory(prompt_set=prompt_set, position=0)
+    api.force_authenticate(scientist)
+    run = api.post("/api/v1/runs/", {"checkpoint": checkpoint.id, "prompt_set": prompt_set.id,
+                                     "name": "gen", "source": "generated", "seeds": [0]},
+                   format="json").json()
+
+    broker(f"redis://127.0.0.1:{free_port()}/0")  # the broker is down
+    response = api.post(f"/api/v1/runs/{run['id']}/launch/")
+    assert response.status_code == 503 and response["Retry-After"] == "30"
+    assert response.json()["code"] == "queue_unavailable"
+    assert "saved, but its work is not queued" in response.json()["detail"]
+    stored = GenerationRun.objects.get(pk=run["id"])
+    assert stored.status == "failed"  # not "queued" with nothing queued
+    assert "could not be queued" in stored.error and "Launch it again" in stored.error
