@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging.config
 import os
+import sys
 import time
+import warnings
 from contextvars import Token
 from typing import Any
 
@@ -29,7 +31,7 @@ from celery.signals import (
     worker_ready,
 )
 
-from evalhub.core.logging import request_id_var, task_id_var, task_name_var
+from evalhub.core.logging import JsonFormatter, request_id_var, task_id_var, task_name_var
 from evalhub.core.metrics import TASK_DURATION, TASK_FAILURES, VOTES_RECORDED
 
 # Message header that carries the id of the request that sent a task.
@@ -110,6 +112,27 @@ def worker_started_line(sender: str, instance: Any, conf: Any = None, **kwargs: 
                "pool": getattr(instance.pool_cls, "__module__", str(instance.pool_cls))})
 
 
+def json_say(message: str, stream: Any = None, *, logger: str = "celery.worker") -> None:
+    """Celery's ``safe_say`` (the shutdown notices its signal handlers print, such as
+    ``worker: Warm shutdown (MainProcess)``) as a JSON line like every other.
+
+    Formatted by :class:`~evalhub.core.logging.JsonFormatter` and written straight to the
+    stream, as Celery writes its own: a logging handler takes a lock, which a signal handler
+    must not wait on."""
+    record = logging.LogRecord(logger, logging.WARNING, __file__, 0, message, None, None)
+    target = stream or sys.__stderr__
+    target.write(JsonFormatter().format(record) + "\n")
+    target.flush()
+
+
+def json_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+    """``warnings.showwarning`` before the worker's logging exists (Celery's warning that it
+    runs as root comes then): one JSON line, logger ``py.warnings`` as after start-up."""
+    json_say(f"{filename}:{lineno}: {category.__name__}: {message}", file,
+             logger="py.warnings")
+
+
 def serve_worker_metrics(**kwargs: Any) -> None:
     """Celery's ``worker_ready`` (the worker's main process, once its pool has started, so
     the pool processes do not inherit the listening socket): with
@@ -149,5 +172,9 @@ def connect_task_receivers(*, json_logs: bool) -> None:
     task_failure.connect(task_failed, dispatch_uid="core.task_failed")
     worker_ready.connect(serve_worker_metrics, dispatch_uid="core.serve_worker_metrics")
     if json_logs:
+        from celery.apps import worker
+
         setup_logging.connect(configure_worker_logging, dispatch_uid="core.worker_logging")
         celeryd_after_setup.connect(worker_started_line, dispatch_uid="core.worker_started")
+        worker.safe_say = json_say
+        warnings.showwarning = json_warning

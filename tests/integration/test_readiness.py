@@ -110,3 +110,10 @@ def test_a_worker_logs_json_lines_with_task_and_request_ids_and_counts_its_tasks
         served = response.read().decode()
     assert ('evalhub_celery_task_failures_total{exception="ValueError",'
             'task="evalhub.blobs.make_previews"} 1.0') in served
+
+    # Celery's shutdown notice, printed from its signal handler, is JSON too.
+    worker.stop()
+    (shutdown,) = [line for line in lines() if "Warm shutdown" in line["message"]]
+    assert (shutdown["logger"], shutdown["level"]) == ("celery.worker", "WARNING")
+    assert [line for line in worker.log().splitlines()
+            if line.strip() and not line.startswith("{")] == []
