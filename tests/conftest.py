@@ -185,19 +185,24 @@ def broker(monkeypatch):
     restore it: ``broker("redis://127.0.0.1:<closed port>/0")`` is a broker that is down.
 
     Celery reads ``CELERY_BROKER_URL`` from the environment before its configuration; its
-    producer pool, made from the URL of its first use, is dropped on every change.
+    connection and producer pools, made from the URL of their first use, are dropped on every
+    change (what Celery itself does after a fork, ``Celery._after_fork``).
     """
     from evalhub import celery_app
     from tests.integration.fixtures import REDIS_URL
 
     saved = celery_app.conf.broker_transport_options
 
+    def forget_pools() -> None:
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
     def use(url: str, **transport_options: object) -> None:
         monkeypatch.setenv("CELERY_BROKER_URL", url)
         celery_app.conf.broker_transport_options = transport_options
-        celery_app._pool = None
+        forget_pools()
 
     use(REDIS_URL)
     yield use
     celery_app.conf.broker_transport_options = saved
-    celery_app._pool = None
+    forget_pools()
