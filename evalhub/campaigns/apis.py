@@ -33,7 +33,7 @@ from evalhub.campaigns.services import (
     campaign_set_status,
     members_named,
 )
-from evalhub.core.limits import MAX_TEXT_CHARS
+from evalhub.core.limits import MAX_INT64, MAX_TEXT_CHARS
 from evalhub.core.serializers import RejectUnknownFields
 from evalhub.projects.api_base import ProjectScopedMixin
 from evalhub.projects.models import Project
@@ -108,7 +108,9 @@ class GoldInputSerializer(RejectUnknownFields):
 
 
 class ExcludeInputSerializer(RejectUnknownFields):
-    annotator = serializers.IntegerField(help_text="User id of a member of the campaign's project.")
+    annotator = serializers.IntegerField(min_value=1, max_value=MAX_INT64,
+                                         help_text="User id of a member of the campaign's "
+                                                   "project.")
     excluded = serializers.BooleanField(default=True)
     note = serializers.CharField(required=False, allow_blank=True, default="",
                                  max_length=MAX_TEXT_CHARS)

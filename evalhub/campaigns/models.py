@@ -47,6 +47,10 @@ MIN_K, MAX_K = 3, 6
 MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = 10, 24 * 3600
 # How long a served task stays the annotator's before it may be served to someone else.
 DEFAULT_LEASE_SECONDS = 180
+# The LPIPS near-duplicate filter's largest threshold: LPIPS distances (AlexNet, v0.1) are 0
+# for identical images and below 1 in practice (docs/metrics.md), so a larger threshold would
+# skip every pair and leave a campaign with no task.
+MAX_LPIPS_DISTANCE = 1.0
 
 
 class CampaignStatus(models.TextChoices):

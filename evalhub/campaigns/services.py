@@ -20,6 +20,7 @@ from evalhub.campaigns.models import (
     DEFAULT_LEASE_SECONDS,
     MAX_K,
     MAX_LEASE_SECONDS,
+    MAX_LPIPS_DISTANCE,
     MIN_K,
     MIN_LEASE_SECONDS,
     Campaign,
@@ -154,9 +155,12 @@ def campaign_create(
     if not MIN_LEASE_SECONDS <= lease_seconds <= MAX_LEASE_SECONDS:
         raise EvalHubError(f"lease_seconds must be between {MIN_LEASE_SECONDS} and "
                            f"{MAX_LEASE_SECONDS}.")
-    if min_lpips_distance is not None and not min_lpips_distance >= 0:  # NaN too
-        raise EvalHubError("The LPIPS filter's threshold (min_lpips_distance) must be at "
-                           "least 0.")
+    # Written so that NaN fails too; +inf used to be stored, and no answer could show it.
+    if min_lpips_distance is not None and not 0 <= min_lpips_distance <= MAX_LPIPS_DISTANCE:
+        raise EvalHubError("The LPIPS filter's threshold (min_lpips_distance) must be a "
+                           f"number from 0 to {MAX_LPIPS_DISTANCE:g} (LPIPS distances are 0 for "
+                           f"identical images and below 1 in practice); {min_lpips_distance} "
+                           "given.")
     k = _validate_kind(task_kind=task_kind, k=k, rank_all=rank_all, runs=runs, criteria=criteria,
                        gold_rate=gold_rate, pair_policy=pair_policy,
                        min_lpips_distance=min_lpips_distance)

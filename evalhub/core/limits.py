@@ -1,4 +1,4 @@
-"""Limits on text that EvalHub accepts from users, shared by the API, pages and CLI.
+"""Limits on text and numbers that EvalHub accepts from users, shared by the API, pages and CLI.
 
 Database text columns (``TextField``) have no length of their own; what a user may write into
 one is limited here instead, so that a description, instructions or a note cannot grow without
@@ -14,3 +14,9 @@ cannot store them in text and SQLite would store them silently.
 from __future__ import annotations
 
 MAX_TEXT_CHARS = 10_000
+
+# A signed 64-bit integer: what every id column (``BigAutoField``, and the integer of SQLite)
+# and ``BigIntegerField`` hold. A number past it reaches the database driver as an error (a
+# 500), so inputs that name an id or a count are checked against it first.
+MIN_INT64 = -(2**63)
+MAX_INT64 = 2**63 - 1

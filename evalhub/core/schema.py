@@ -15,6 +15,8 @@ are added here, once, from what the operation has, instead of on each view:
 - 409 (a write: POST, PUT, PATCH, DELETE): a conflict with stored data (a duplicate, an
   object still in use, a vote replayed with another answer);
 - 413 (a request body): the body is over ``DATA_UPLOAD_MAX_MEMORY_SIZE``, which is named;
+- 415 (a request body): the body's media type is not one the operation reads (the uploads,
+  ``prompt-sets/import/`` and ``import-images/``, read multipart/form-data only: JSON is 415);
 - 429 (a view with a ``throttle_scope``): too many requests, ``Retry-After`` says how long;
 - 503 (every operation): the database connection was lost while answering; send it again.
 
@@ -57,6 +59,8 @@ ERROR_DESCRIPTIONS = {
     "409": "Conflicts with stored data (a duplicate, an object still in use, a replayed "
            "request with a different body).",
     "413": "The request body is over the size limit, which `detail` names.",
+    "415": "The body's media type is not one this operation reads (see its request body; "
+           "uploads take multipart/form-data only).",
     "429": "Too many requests; `Retry-After` gives the seconds to wait.",
     "503": "The database connection was lost while answering; send the request again.",
 }
@@ -105,7 +109,7 @@ class EvalHubAutoSchema(AutoSchema):
         if method.upper() in WRITE_METHODS:
             codes.add("409")
         if has_body:
-            codes.add("413")
+            codes.update({"413", "415"})
         if getattr(self.view, "throttle_scope", None):
             codes.add("429")
         error = self.resolve_serializer(ErrorSerializer, "response").ref

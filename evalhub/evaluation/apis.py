@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from evalhub.core.filters import IdFilter, IdFilterSet
 from evalhub.evaluation.definitions import JOB_METRICS
 from evalhub.evaluation.models import ImageMetric, MetricJob, PromptMetric, RunMetric
 from evalhub.evaluation.services import metric_job_create, metric_job_resume
@@ -150,8 +150,8 @@ class PromptMetricViewSet(ProjectScopedReadOnlyViewSet):
         return PromptMetric.objects.order_by("run_id", "prompt_id", "metric", "id")
 
 
-class ImageMetricFilter(filters.FilterSet):
-    run = filters.NumberFilter(field_name="image__run_id")
+class ImageMetricFilter(IdFilterSet):
+    run = IdFilter(field_name="image__run_id")
 
     class Meta:
         model = ImageMetric

@@ -8,13 +8,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalhub.core.errors import EvalHubError
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.core.serializers import RejectUnknownFields
 from evalhub.leaderboards.access import campaign_for_science
 from evalhub.leaderboards.filters import parse_ab, parse_filters
 from evalhub.leaderboards.results import ABTest, ABTestError, Leaderboard, json_schema
 from evalhub.leaderboards.selectors import ab_test
-from evalhub.leaderboards.services import JUDGE_METRICS, check_metric_judges_apply, leaderboard_get
+from evalhub.leaderboards.services import (
+    JUDGE_METRICS,
+    check_metric_judges_apply,
+    leaderboard_get,
+    metric_judge_epsilon,
+)
 
 LEADERBOARD_PARAMS = [
     OpenApiParameter("criterion", str, description="overall (default), alignment, ..."),
@@ -73,8 +79,17 @@ class MetricJudgesInputSerializer(RejectUnknownFields):
         if value not in JUDGE_METRICS:
             raise serializers.ValidationError(f"choose one of {sorted(JUDGE_METRICS)}")
         return value
-    epsilon = serializers.FloatField(required=False, allow_null=True, default=None,
-                                     min_value=0.0)
+    epsilon = serializers.FloatField(
+        required=False, allow_null=True, default=None,
+        help_text="Score difference below which a pair is a tie: from 0 to the metric's range "
+                  "(100 for clip_score); default: the metric's (0.25 for clip_score).")
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            metric_judge_epsilon(metric=attrs["metric"], epsilon=attrs["epsilon"])
+        except EvalHubError as exc:
+            raise serializers.ValidationError({"epsilon": [str(exc)]}) from exc
+        return attrs
 
 
 class MetricJudgesApi(APIView):

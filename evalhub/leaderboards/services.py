@@ -37,14 +37,39 @@ class MetricJudgeSpec:
     higher_is_better: bool
     criteria: tuple[str, ...]
     epsilon: float  # |score difference| below this is a tie, in the metric's units
+    # The largest epsilon: the width of the metric's range, past which every pair is a tie.
+    max_epsilon: float
 
 
-#: Per-image metrics that can judge a pair. CLIP-score is 100 * cosine, so 0.25 points ~ noise.
+#: Per-image metrics that can judge a pair. CLIP-score is 100 * max(cosine, 0), from 0 to 100,
+#: so 0.25 points ~ noise.
 JUDGE_METRICS: dict[str, MetricJudgeSpec] = {
     "clip_score": MetricJudgeSpec(higher_is_better=True,
                                   criteria=(Criterion.OVERALL, Criterion.ALIGNMENT),
-                                  epsilon=0.25),
+                                  epsilon=0.25, max_epsilon=100.0),
 }
+
+
+def metric_judge_spec(metric: str) -> MetricJudgeSpec:
+    spec = JUDGE_METRICS.get(metric)
+    if spec is None:
+        raise EvalHubError(f"{metric!r} cannot judge pairs; choose one of {sorted(JUDGE_METRICS)}.")
+    return spec
+
+
+def metric_judge_epsilon(*, metric: str, epsilon: float | None) -> float:
+    """The tie threshold ``metric``'s judge uses: its default, or ``epsilon``, a number from 0
+    to the width of the metric's range (NaN, infinity and anything larger are refused: every
+    pair would be a tie, or none could be told). Checked by the API before it queues the
+    judges, and by the judges themselves (the CLI)."""
+    spec = metric_judge_spec(metric)
+    if epsilon is None:
+        return spec.epsilon
+    eps = float(epsilon)
+    if not 0 <= eps <= spec.max_epsilon:  # written so that NaN fails too
+        raise EvalHubError(f"epsilon must be a number from 0 to {spec.max_epsilon:g} (the "
+                           f"range of {metric}); {epsilon} given.")
+    return eps
 
 
 @dataclass
@@ -89,13 +114,9 @@ def metric_judges_run(*, campaign: Campaign, metric: str = "clip_score",
     calibrated is derived from the per-image values (see
     :func:`evalhub.leaderboards.selectors.metric_judge_calibrated`).
     """
-    spec = JUDGE_METRICS.get(metric)
-    if spec is None:
-        raise EvalHubError(f"{metric!r} cannot judge pairs; choose one of {sorted(JUDGE_METRICS)}.")
+    spec = metric_judge_spec(metric)
     check_metric_judges_apply(campaign)
-    eps = spec.epsilon if epsilon is None else float(epsilon)
-    if eps < 0:
-        raise EvalHubError("epsilon must be >= 0.")
+    eps = metric_judge_epsilon(metric=metric, epsilon=epsilon)
     # Only the questions the campaign asks (every campaign asks "overall"): a judgment on
     # another would add a criterion its leaderboard and exports never asked annotators.
     criteria = [c for c in spec.criteria if c in campaign.criteria]

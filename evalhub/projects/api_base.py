@@ -6,9 +6,11 @@ from typing import Any
 
 from django.db.models import Model, QuerySet
 from rest_framework import viewsets
+from rest_framework.filters import OrderingFilter
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.serializers import BaseSerializer
 
+from evalhub.core.filters import IdFilterBackend
 from evalhub.projects.models import Role
 from evalhub.projects.permissions import ProjectObjectPermission, require_project_role
 from evalhub.projects.references import check_same_project, relation_references
@@ -25,13 +27,16 @@ class ProjectScopedMixin:
     """Querysets are limited to projects where the user holds one of ``read_roles``.
 
     Subclasses set ``project_path``: the ORM path from the model to its project id
-    (``"project_id"``, ``"model__project_id"``...).
+    (``"project_id"``, ``"model__project_id"``...). List filters by id filter that queryset
+    without looking the id up elsewhere (``core/filters.py``): another project's object and
+    an id never used give the same answer.
     """
 
     project_path: str = "project_id"
     read_roles: tuple[str, ...] = (Role.OWNER, Role.SCIENTIST)
     write_roles: tuple[str, ...] = (Role.OWNER, Role.SCIENTIST)
     permission_classes = [IsAuthenticated, ProjectObjectPermission]
+    filter_backends = [IdFilterBackend, OrderingFilter]
 
     def base_queryset(self) -> QuerySet:
         raise NotImplementedError

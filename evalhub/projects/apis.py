@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.db.models import QuerySet
 from rest_framework import mixins, serializers, viewsets
+from rest_framework.filters import OrderingFilter
 from rest_framework.permissions import IsAuthenticated
 
+from evalhub.core.converters import whole_number
+from evalhub.core.errors import InvalidFields
+from evalhub.core.filters import IdFilterBackend
 from evalhub.projects.api_base import ProjectScopedViewSet
 from evalhub.projects.models import Membership, Project, Role
 from evalhub.projects.permissions import require_project_role
@@ -13,6 +19,7 @@ from evalhub.projects.services import (
     member_candidate,
     membership_add,
     membership_change_role,
+    membership_fixed_check,
     membership_remove,
     project_create_by,
 )
@@ -45,6 +52,7 @@ class ProjectViewSet(
 
     serializer_class = ProjectSerializer
     permission_classes = [IsAuthenticated]
+    filter_backends = [IdFilterBackend, OrderingFilter]
     filterset_fields = ["slug"]
 
     def get_queryset(self) -> QuerySet[Project]:
@@ -77,6 +85,18 @@ class MembershipChangeSerializer(ScopedModelSerializer):
         read_only_fields = ["id", "project", "username", "created_at"]
 
     username = serializers.CharField(source="user.username", read_only=True)
+
+    def validate(self, attrs: dict) -> dict:
+        # project and username are read-only, so DRF drops them: read what was sent (an id as
+        # a form sends it too), so that a membership fetched and sent back is still accepted.
+        sent = self.initial_data if isinstance(self.initial_data, Mapping) else {}
+        changes = {name: whole_number(sent[name]) if name == "project" else sent[name]
+                   for name in ("project", "username") if name in sent}
+        try:
+            membership_fixed_check(membership=self.instance, changes=changes)
+        except InvalidFields as exc:
+            raise serializers.ValidationError(exc.fields) from exc
+        return super().validate(attrs)
 
 
 class MembershipViewSet(ProjectScopedViewSet):

@@ -19,6 +19,7 @@ from typing import Any
 from django.db.models import Model, QuerySet
 from rest_framework import serializers
 
+from evalhub.core.converters import fits_id_column, whole_number
 from evalhub.core.errors import EvalHubError
 from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.core.serializers import RejectUnknownFields
@@ -97,11 +98,23 @@ def visible_to(user: Any, queryset: QuerySet, *, roles: tuple[str, ...] | None =
 
 class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
     """A relation field that accepts only objects the requesting user can see: an object of
-    another project gets the same "does not exist" answer as an id that was never used."""
+    another project gets the same "does not exist" answer as an id that was never used.
+
+    An id is a whole number (a digit string too, as forms send it): DRF passed ``1.9`` to the
+    query, which truncated it to object 1. A number too large for an id column is answered
+    like an id that was never used, without a query (the driver refused it: a 500)."""
 
     def get_queryset(self) -> QuerySet:
         request = self.context.get("request")
         return visible_to(getattr(request, "user", None), super().get_queryset())
+
+    def to_internal_value(self, data: Any) -> Model:
+        number = whole_number(data)
+        if number is None:
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        if not fits_id_column(number):
+            self.fail("does_not_exist", pk_value=number)
+        return super().to_internal_value(number)
 
 
 class ScopedModelSerializer(RejectUnknownFields, serializers.ModelSerializer):

@@ -11,6 +11,9 @@ or not. Adding someone who is already a member is refused: their role changes on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -18,6 +21,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from evalhub.core.errors import EvalHubError
+from evalhub.core.fixed import fixed_fields_check
 from evalhub.projects.models import Membership, Project, Role
 
 
@@ -88,6 +92,16 @@ def _owners_left(project_id: int, *, without: Membership) -> int:
     owners = list(Membership.objects.select_for_update().filter(
         project_id=project_id, role=Role.OWNER).values_list("pk", flat=True))
     return len([pk for pk in owners if pk != without.pk])
+
+
+def membership_fixed_check(*, membership: Membership, changes: Mapping[str, Any]) -> None:
+    """A membership's project and user are what it is: only its role changes. Another project
+    or username sent with a change is refused under its field (it was silently ignored)."""
+    fixed_fields_check(
+        current={"project": membership.project_id, "username": membership.user.get_username()},
+        changes=changes,
+        message="A membership's {field} is fixed: only its role changes (add the person to "
+                "the other project, or add the other person, instead).")
 
 
 @transaction.atomic

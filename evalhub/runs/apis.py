@@ -13,7 +13,8 @@ from rest_framework.response import Response
 
 from evalhub.blobs.models import VideoBlob
 from evalhub.blobs.sources import open_source
-from evalhub.core.errors import EvalHubError
+from evalhub.core.errors import EvalHubError, InvalidFields
+from evalhub.core.serializers import RejectUnknownFields
 from evalhub.core.uploads import uploaded_file_path
 from evalhub.generation.services import MissingWeights, checkpoint_check, generation_launch
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
@@ -34,7 +35,12 @@ from evalhub.runs.models import (
     ReferenceSet,
     RunSource,
 )
-from evalhub.runs.services import run_create, training_step_check
+from evalhub.runs.services import (
+    checkpoint_change_check,
+    run_change_check,
+    run_create,
+    training_step_check,
+)
 from evalhub.workspace.deletion import DeletionRules
 from generators import UnknownGenerator
 
@@ -55,11 +61,16 @@ class CheckpointSerializer(ScopedModelSerializer):
 
     def validate(self, attrs: dict) -> dict:
         attrs = super().validate(attrs)
+        current = self.instance
+        if current is not None:
+            try:
+                checkpoint_change_check(checkpoint=current, changes=attrs)
+            except InvalidFields as exc:
+                raise serializers.ValidationError(exc.fields) from exc
         try:
             training_step_check(attrs.get("training_step"))
         except EvalHubError as exc:
             raise serializers.ValidationError({"training_step": [str(exc)]}) from exc
-        current = self.instance
         generator = attrs.get("generator",
                               current.generator if current else IMPORTED_GENERATOR)
         try:
@@ -95,19 +106,13 @@ class GenerationRunSerializer(ScopedModelSerializer):
                             "started_at", "finished_at"]
         extra_kwargs = {"source": {"required": False}}
 
-    # What a run's outputs were made from: fixed once it exists, since its images (and the
-    # campaigns and metrics over them) answer exactly these. Only its name may change.
-    FIXED = ("checkpoint", "prompt_set", "source", "seeds", "parameters")
-
     def validate(self, attrs: dict) -> dict:
         attrs = super().validate(attrs)
         if self.instance is not None:
-            changed = {field: [f"A run's {field.replace('_', ' ')} is fixed once the run "
-                               "exists (its outputs answer it): create a new run instead."]
-                       for field in self.FIXED
-                       if field in attrs and attrs[field] != getattr(self.instance, field)}
-            if changed:
-                raise serializers.ValidationError(changed)
+            try:
+                run_change_check(run=self.instance, changes=attrs)
+            except InvalidFields as exc:
+                raise serializers.ValidationError(exc.fields) from exc
         return attrs
 
 
@@ -170,7 +175,7 @@ class GenerationFailureSerializer(ScopedModelSerializer):
         fields = ["prompt", "prompt_text", "seed", "error", "attempts", "updated_at"]
 
 
-class ImagesUploadSerializer(serializers.Serializer):
+class ImagesUploadSerializer(RejectUnknownFields):
     archive = serializers.FileField(help_text="Zip of images; may contain manifest.csv/jsonl.")
     manifest = serializers.FileField(
         required=False, help_text="CSV or JSONL with columns file, prompt (or prompt_id), seed."
@@ -178,7 +183,7 @@ class ImagesUploadSerializer(serializers.Serializer):
     skip_existing = serializers.BooleanField(default=False)
 
 
-class ArchiveUploadSerializer(serializers.Serializer):
+class ArchiveUploadSerializer(RejectUnknownFields):
     archive = serializers.FileField(help_text="Zip of images.")
 
 

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from evalhub.core.limits import MAX_INT64
 from evalhub.projects.models import Project
 
 
@@ -72,7 +73,6 @@ class RunSource(models.TextChoices):
 # A run's seeds: at most MAX_SEEDS of them, each 0..MAX_SEED (a signed 64-bit column on
 # every database, and what torch.Generator.manual_seed takes).
 MAX_SEEDS = 100_000
-MAX_INT64 = 2**63 - 1  # the largest value of a BigIntegerField (and of SQLite's INTEGER)
 MAX_SEED = MAX_INT64
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -10,20 +10,51 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from evalhub.core.errors import EvalHubError
+from evalhub.core.fixed import fixed_fields_check
+from evalhub.core.limits import MAX_INT64
 from evalhub.projects.models import Project
 from evalhub.projects.references import check_same_project
 from evalhub.prompts.models import PromptSet
 from evalhub.runs.models import (
     IMPORTED_GENERATOR,
-    MAX_INT64,
     MAX_SEED,
     MAX_SEEDS,
     Checkpoint,
     GenerationRun,
     GenModel,
+    Image,
     MediaKind,
     RunSource,
 )
+
+# What a run's outputs were made from: fixed once it exists, since its images (and the
+# campaigns and metrics over them) answer exactly these. Only its name may change.
+RUN_FIXED_FIELDS = ("checkpoint", "prompt_set", "source", "seeds", "parameters")
+# What a checkpoint's outputs were made with: fixed once a run of it has outputs, which would
+# otherwise be attributed to another model or settings than made them. Its name and training
+# step may change (labels, e.g. a step entered wrong).
+CHECKPOINT_FIXED_FIELDS = ("model", "generator", "parameters", "weights_uri")
+
+
+def run_change_check(*, run: GenerationRun, changes: Mapping[str, Any]) -> None:
+    """Refuse a change to what ``run`` was made from (RUN_FIXED_FIELDS), each field named."""
+    fixed_fields_check(
+        current={field: getattr(run, field) for field in RUN_FIXED_FIELDS}, changes=changes,
+        message="A run's {field} is fixed once the run exists (its outputs answer it): "
+                "create a new run instead.")
+
+
+def checkpoint_change_check(*, checkpoint: Checkpoint, changes: Mapping[str, Any]) -> None:
+    """Refuse a change to what ``checkpoint``'s outputs were made with (CHECKPOINT_FIXED_FIELDS)
+    once one of its runs has an output, each field named; before that, anything may change."""
+    if not any(field in changes for field in CHECKPOINT_FIXED_FIELDS) or \
+            not Image.objects.filter(run__checkpoint=checkpoint).exists():
+        return
+    fixed_fields_check(
+        current={field: getattr(checkpoint, field) for field in CHECKPOINT_FIXED_FIELDS},
+        changes=changes,
+        message="A checkpoint's {field} is fixed once one of its runs has outputs (they "
+                "answer it): register a new checkpoint instead.")
 
 
 def seeds_check(seeds: Any) -> list[int]:

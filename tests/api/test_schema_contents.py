@@ -50,6 +50,30 @@ def test_every_operation_documents_its_error_answers(schema):
     assert "429" in throttled
 
 
+def test_uploads_document_that_a_json_body_is_refused(schema):
+    # They read multipart/form-data only and answer 415 to JSON; the schema did not say so.
+    uploads = [("/api/v1/prompt-sets/import/", "post"), ("/api/v1/runs/{id}/import-images/",
+                                                         "post"),
+               ("/api/v1/reference-sets/{id}/import-images/", "post")]
+    for path, method in uploads:
+        operation = schema["paths"][path][method]
+        assert "application/json" not in operation["requestBody"]["content"], path
+        assert "415" in operation["responses"], path
+    for method, path, operation in _operations(schema):
+        if "requestBody" in operation:
+            assert "415" in operation["responses"], (method, path)
+
+
+@pytest.mark.django_db
+def test_a_json_body_sent_to_an_upload_is_answered_as_documented(api):
+    world = build_campaign(prompts=1, annotators=0)
+    api.force_authenticate(world.scientist)
+    response = api.post("/api/v1/prompt-sets/import/", {
+        "project": world.campaign.project_id, "name": "json"}, format="json")
+    assert response.status_code == 415
+    assert "Unsupported media type" in response.json()["detail"]
+
+
 def test_descriptions_are_written_for_api_users_not_inherited_developer_notes(schema):
     texts = [operation.get("description", "") for _, _, operation in _operations(schema)]
     texts += [component.get("description", "")

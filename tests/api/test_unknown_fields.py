@@ -56,3 +56,13 @@ def test_the_browsable_api_form_with_its_csrf_token_still_creates(api, world):
         "project": world.campaign.project_id, "name": "from the form",
         "csrfmiddlewaretoken": "x" * 32})
     assert response.status_code == 201, response.content
+
+
+def test_an_uploads_misspelt_option_is_refused_not_dropped(api, world):
+    # "skip_existng" used to import with skip_existing false, as if it had not been sent.
+    api.force_login(world.scientist)
+    run = world.runs[0]
+    response = api.post(f"/api/v1/runs/{run.pk}/import-images/", {"skip_existng": "true"})
+    assert response.status_code == 400
+    assert list(response.json()) == ["skip_existng"]
+    assert "skip_existing" in response.json()["skip_existng"][0]

@@ -49,6 +49,15 @@ def test_the_status_changes_follow_the_services_transitions():
     assert world.campaign.status == CampaignStatus.CLOSED
 
 
+def test_a_status_that_cannot_be_set_is_refused_naming_those_that_can():
+    world = build_campaign(runs=2, prompts=1)
+    with pytest.raises(CommandError) as refused:
+        _campaign(str(world.campaign.pk), "--set-status", "closed_")
+    message = str(refused.value)
+    assert "invalid choice: 'closed_' (choose from 'active', 'closed', 'paused')" in message
+    assert "CampaignStatus" not in message
+
+
 def test_a_building_campaign_says_what_it_waits_for():
     world = build_campaign(runs=2, prompts=1)
     world.campaign.tasks.all().delete()

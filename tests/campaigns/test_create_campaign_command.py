@@ -93,6 +93,8 @@ def test_a_campaign_over_a_run_still_generating_says_it_waits_for_that_run(world
     (["--runs", "RUN0"], "at least two runs"),
     (["--runs", "RUN0", "RUN1", "--lease-seconds", "5"], "lease_seconds must be between"),
     (["--runs", "RUN0", "RUN1", "--min-lpips-distance", "-1"], "min_lpips_distance"),
+    (["--runs", "RUN0", "RUN1", "--min-lpips-distance", "inf"], "min_lpips_distance"),
+    (["--runs", "RUN0", "RUN1", "--min-lpips-distance", "1e400"], "min_lpips_distance"),
     (["--runs", "RUN0", "RUN1", "--annotators", "nobody"], "not members: nobody"),
     (["--runs", "RUN0", "RUN1", "--k", "3"], "A pair task shows 2 images"),
     (["--runs", "RUN0", "RUN1", "--task-kind", "best_of_k", "--k", "3"], "campaign has 2 runs"),

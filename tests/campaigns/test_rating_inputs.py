@@ -111,3 +111,46 @@ def test_concurrent_requests_each_get_their_own_values():
     for thread in threads:
         thread.join()
     assert mismatches == []
+
+
+def test_a_body_key_that_names_no_field_is_refused_and_nothing_is_stored(api, world):
+    # DRF dropped such keys: a misspelt latency_ms was stored as no latency, and 201.
+    from evalhub.campaigns.models import Judgment, Lease
+
+    api.force_login(world.annotators[0])
+    response = api.post(_url(world, "next/"), {"foo": 1}, format="json")
+    assert response.status_code == 400 and list(response.json()) == ["foo"]
+    assert not Lease.objects.exists()
+    lease = api.post(_url(world, "next/"), {}, format="json").json()["lease"]
+    vote = {"client_id": str(uuid.uuid4()), "lease": lease, "answers": {"overall": "left"}}
+    for extra, field in (({"lateny_ms": 900}, "lateny_ms"), ({"extra": 1}, "extra"),
+                         ({"next": {"exclude": [], "foo": 1}}, "next")):
+        response = api.post(_url(world, "votes/"), {**vote, **extra}, format="json")
+        assert response.status_code == 400, extra
+        assert list(response.json()) == [field]
+        assert "Unknown field" in json.dumps(response.json())
+    assert not Judgment.objects.exists()
+    response = api.post(_url(world, f"leases/{lease}/report/"),
+                        {"side": "left", "notes": "broken"}, format="json")
+    assert response.status_code == 400 and list(response.json()) == ["notes"]
+    response = api.post(_url(world, "votes/undo/"),
+                        {"client_id": vote["client_id"], "lease": lease}, format="json")
+    assert response.status_code == 400 and list(response.json()) == ["lease"]
+
+
+def test_the_bodies_the_rating_page_sends_are_accepted(api, world):
+    # static/js/rate/api.js: next {exclude}; votes {client_id, lease, answers, latency_ms,
+    # next: {exclude}}; report {side, note}; undo {client_id}.
+    api.force_login(world.annotators[0])
+    first = api.post(_url(world, "next/"), {"exclude": []}, format="json").json()
+    vote = {"client_id": str(uuid.uuid4()), "lease": first["lease"],
+            "answers": {"overall": "left"}, "latency_ms": 1200,
+            "next": {"exclude": [first["lease"]]}}
+    voted = api.post(_url(world, "votes/"), vote, format="json")
+    assert voted.status_code == 201, voted.json()
+    second = voted.json()["next"]["lease"]
+    assert api.post(_url(world, "votes/undo/"), {"client_id": vote["client_id"]},
+                    format="json").status_code in (200, 201)
+    reported = api.post(_url(world, f"leases/{second}/report/"),
+                        {"side": "left", "note": ""}, format="json")
+    assert reported.status_code == 200, reported.json()

@@ -1,6 +1,9 @@
 """Metric judges: one judgment per task and criterion, idempotent, compared with people."""
 
+import io
+
 import pytest
+from django.core.management import CommandError, call_command
 
 from evalhub.campaigns.models import ComparisonTask, Judgment
 from evalhub.core.errors import EvalHubError
@@ -76,6 +79,36 @@ def test_unknown_metric_is_refused():
     world = build_campaign(runs=2, prompts=1)
     with pytest.raises(EvalHubError):
         metric_judges_run(campaign=world.campaign, metric="fid")
+
+
+@pytest.mark.parametrize("epsilon", [float("nan"), float("inf"), 1e30, 100.5, -0.1])
+def test_an_epsilon_outside_the_metrics_range_is_refused_by_the_service_and_the_cli(epsilon):
+    # NaN used to pass (NaN < 0 is false) and call no pair a tie; 1e30 called every pair one.
+    world = build_campaign(runs=2, prompts=1)
+    with pytest.raises(EvalHubError, match="epsilon must be a number from 0 to 100"):
+        metric_judges_run(campaign=world.campaign, epsilon=epsilon)
+    with pytest.raises(CommandError, match="epsilon must be a number from 0 to 100"):
+        call_command("metric_judges", str(world.campaign.pk), "--epsilon", str(epsilon),
+                     stdout=io.StringIO())
+    assert not Judgment.objects.filter(campaign=world.campaign).exists()
+    assert metric_judges_run(campaign=world.campaign, epsilon=100).epsilon == 100
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ('{"epsilon": 1e30}', "from 0 to 100"),
+    ('{"epsilon": -1}', "from 0 to 100"),
+    ('{"epsilon": 1e400}', "A valid number is required"),  # JSON's 1e400 is infinity
+])
+def test_the_api_refuses_such_an_epsilon_before_queueing_anything(api, sent_tasks, body,
+                                                                  message):
+    world = build_campaign(runs=2, prompts=1)
+    api.force_authenticate(world.scientist)
+    response = api.post(f"/api/v1/campaigns/{world.campaign.pk}/metric-judges/", body,
+                        content_type="application/json")
+    assert response.status_code == 400
+    assert list(response.json()) == ["epsilon"]
+    assert message in response.json()["epsilon"][0]
+    assert sent_tasks == []
 
 
 def test_metric_judge_leaderboard_ranks_runs_by_the_metric_and_marks_uncalibrated():

@@ -100,3 +100,30 @@ def test_scientists_and_annotators_cannot_manage_members(api):
                          {"role": "owner"}).status_code == 403
         assert api.delete(f"/api/v1/memberships/{target.pk}/").status_code == 403
     assert Membership.objects.get(pk=target.pk).role == Role.ANNOTATOR
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_a_memberships_project_and_user_are_fixed_and_only_its_role_changes(api, method):
+    # They used to be dropped silently: 200, with project and user unchanged.
+    owner = MembershipFactory(role=Role.OWNER)
+    other = MembershipFactory(user=owner.user, role=Role.OWNER).project
+    member = MembershipFactory(project=owner.project, role=Role.ANNOTATOR)
+    url = f"/api/v1/memberships/{member.pk}/"
+    api.force_authenticate(owner.user)
+    send = getattr(api, method)
+    for change, field in (({"project": other.pk}, "project"),
+                          ({"project": other.pk + 1000}, "project"),
+                          ({"project": 1.5}, "project"),
+                          ({"username": owner.user.username}, "username")):
+        response = send(url, {"role": "scientist", **change}, format="json")
+        assert response.status_code == 400, change
+        assert list(response.json()) == [field]
+        assert "is fixed: only its role changes" in response.json()[field][0]
+    member.refresh_from_db()
+    assert (member.project_id, member.role) == (owner.project_id, Role.ANNOTATOR)
+    fetched = api.get(url).json()  # sent back as fetched, with a new role: accepted
+    response = send(url, {**fetched, "role": "scientist"}, format="json")
+    assert response.status_code == 200, response.json()
+    member.refresh_from_db()
+    assert member.role == Role.SCIENTIST
+

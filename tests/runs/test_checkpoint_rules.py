@@ -8,6 +8,7 @@ from tests.factories import (
     CheckpointFactory,
     GenerationRunFactory,
     GenModelFactory,
+    ImageFactory,
     PromptSetFactory,
 )
 
@@ -136,6 +137,45 @@ def test_what_a_run_was_made_from_is_fixed_once_it_exists_and_its_name_is_not(
     assert run.seeds == [0, 1] and run.checkpoint_id != other.pk
     renamed = api.patch(url, {"name": "baseline", "seeds": [0, 1]}, format="json")
     assert renamed.status_code == 200 and renamed.json()["name"] == "baseline"
+
+
+def test_what_a_checkpoints_outputs_were_made_with_is_fixed_once_a_run_has_outputs(
+        api, scientist, project):
+    # It used to be moved to another model, or given another generator, with its images.
+    checkpoint = CheckpointFactory(model__project=project, generator="shapes",
+                                   parameters={"width": 64})
+    other_model = GenModelFactory(project=project)
+    url = f"{URL}{checkpoint.pk}/"
+    api.force_authenticate(scientist)
+    ImageFactory(run=GenerationRunFactory(checkpoint=checkpoint))
+    for change in ({"model": other_model.pk}, {"generator": "imported"},
+                   {"parameters": {"width": 32}}, {"weights_uri": "/models/other"},
+                   {"model": other_model.pk, "parameters": {}}):
+        response = api.patch(url, change, format="json")
+        assert response.status_code == 400, change
+        assert set(response.json()) == set(change)
+        for field in change:
+            assert "is fixed once one of its runs has outputs" in response.json()[field][0]
+    model_id = checkpoint.model_id
+    checkpoint.refresh_from_db()
+    assert (checkpoint.model_id, checkpoint.generator, checkpoint.parameters,
+            checkpoint.weights_uri) == (model_id, "shapes", {"width": 64}, "")
+    fetched = api.get(url).json()  # renamed, sent back as fetched: accepted
+    renamed = api.put(url, {**fetched, "name": "final", "training_step": 7}, format="json")
+    assert renamed.status_code == 200, renamed.json()
+    assert renamed.json()["name"] == "final" and renamed.json()["training_step"] == 7
+
+
+def test_a_checkpoint_whose_runs_have_no_output_yet_may_still_change(api, scientist, project):
+    checkpoint = CheckpointFactory(model__project=project, generator="shapes")
+    GenerationRunFactory(checkpoint=checkpoint)
+    other_model = GenModelFactory(project=project)
+    api.force_authenticate(scientist)
+    response = api.patch(f"{URL}{checkpoint.pk}/", {"model": other_model.pk,
+                                                   "parameters": {"width": 32}}, format="json")
+    assert response.status_code == 200, response.json()
+    checkpoint.refresh_from_db()
+    assert (checkpoint.model_id, checkpoint.parameters) == (other_model.pk, {"width": 32})
 
 
 @pytest.mark.parametrize(("seeds", "message"), [

@@ -9,8 +9,9 @@ from evalhub.campaigns.models import CampaignStatus
 from evalhub.campaigns.services import TRANSITIONS, campaign_set_status
 from evalhub.core.cli import reports_domain_errors
 
-# The statuses a person can ask for (building and failed are the builder's).
-SETTABLE = sorted({status for targets in TRANSITIONS.values() for status in targets})
+# The statuses a person can ask for (building and failed are the builder's), as plain
+# strings: argparse lists the choices' repr() when it refuses one (CampaignStatus.ACTIVE...).
+SETTABLE = sorted({status.value for targets in TRANSITIONS.values() for status in targets})
 
 
 class Command(BaseCommand):
