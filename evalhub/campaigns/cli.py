@@ -44,8 +44,7 @@ def progress_lines(campaign: Campaign, *, annotators: bool = False) -> list[str]
         return [f"Building: {building_reason(progress.waiting_for_runs)}."]
     if progress.status == CampaignStatus.FAILED:
         return [f"Failed to build: {progress.error}"]
-    skipped = (f", {progress.skipped_near_identical} near-identical pairs skipped"
-               if progress.skipped_near_identical else "")
+    skipped = f"; {progress.not_asked}" if progress.not_asked else ""
     lines = [f"{progress.tasks} tasks built{skipped}; status {progress.status}.",
              f"Votes: {progress.votes_done} of {progress.votes_needed} needed "
              f"({progress.tasks_complete} tasks complete), {progress.human_votes} human votes "

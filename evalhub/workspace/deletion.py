@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from django.db import DEFAULT_DB_ALIAS, models, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.db.models.deletion import Collector
+from django.db.models.options import Options
 
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.services import DELETE_UNREFERENCED_TASK
@@ -66,7 +67,9 @@ class StillInUse(EvalHubError):
 @dataclass(frozen=True)
 class DeletionPlan:
     """What deleting ``obj`` removes: (kind of object, how many) for every kind, the object
-    itself included; ``refused``: why it cannot be deleted now (then nothing is removed)."""
+    itself included, the kind named for the number ("1 reference set", "3 images"); the links
+    of many-to-many fields are left out (the objects they link stay). ``refused``: why it
+    cannot be deleted now (then nothing is removed)."""
 
     kind: str
     label: str
@@ -75,11 +78,16 @@ class DeletionPlan:
     refused: str | None
 
 
+def _kind(meta: Options, n: int) -> str:
+    """'comparison task' for one, 'comparison tasks' for any other number."""
+    return str(meta.verbose_name if n == 1 else meta.verbose_name_plural)
+
+
 def _counted(objects: list[models.Model]) -> str:
     """'3 comparison tasks, 1 generation run': how many objects of each kind."""
     by_kind = Counter(obj._meta for obj in objects)
     return ", ".join(
-        f"{n} {meta.verbose_name if n == 1 else meta.verbose_name_plural}"
+        f"{n} {_kind(meta, n)}"
         for meta, n in sorted(by_kind.items(), key=lambda item: str(item[0].verbose_name)))
 
 
@@ -157,12 +165,16 @@ def deletion_plan(*, kind: str, obj: models.Model) -> DeletionPlan:
             refused = (f"The {label} {str(obj)!r} is still in use ({_counted(list(blockers))} "
                        "refer to it); delete or change those first. Nothing was deleted.")
         else:
-            counts: Counter[str] = Counter()
+            counts: Counter[Options] = Counter()
             for model, instances in collector.data.items():
-                counts[str(model._meta.verbose_name_plural)] += len(instances)
+                counts[model._meta] += len(instances)
             for qs in collector.fast_deletes:
-                counts[str(qs.model._meta.verbose_name_plural)] += qs.count()
-            removes = sorted((kind_, n) for kind_, n in counts.items() if n)
+                # The rows of a many-to-many link ("referenceset-imageblob relationships")
+                # are no object anyone deletes: the images stay, only the link goes.
+                if not qs.model._meta.auto_created:
+                    counts[qs.model._meta] += qs.count()
+            removes = sorted((_kind(meta, n), n) for meta, n in counts.items()
+                             if n and not meta.auto_created)
     return DeletionPlan(kind=kind, label=label, obj=obj, removes=removes, refused=refused)
 
 

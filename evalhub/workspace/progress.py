@@ -108,8 +108,8 @@ def run_progress(*, run: GenerationRun) -> Progress:
 
 
 def metric_job_progress(*, job: MetricJob) -> Progress:
-    """A metric job: shards done / total, images of the shards done, per-metric and per-shard
-    failure reasons, and the results once finalized."""
+    """A metric job: shards done / total, images (or videos) of the shards done, per-metric
+    and per-shard failure reasons, and the results once finalized."""
     job.refresh_from_db(fields=["status", "shards_total", "shards_done", "images_total",
                                 "error", "metric_errors", "results", "started_at",
                                 "finished_at"])
@@ -122,7 +122,8 @@ def metric_job_progress(*, job: MetricJob) -> Progress:
                       job.finished_at if finished else None)
     failures = [Failure(what=metric, reason=str(reason))
                 for metric, reason in sorted(job.metric_errors.items())]
-    failures += [Failure(what=f"shard {index + 1} ({kind} images)", reason=error)
+    noun = job.run.outputs_noun  # a video run's shards hold videos (and reference videos)
+    failures += [Failure(what=f"shard {index + 1} ({kind} {noun})", reason=error)
                  for index, kind, status, _, error in shards
                  if error and (status == ShardStatus.FAILED or not finished)]
     return Progress(

@@ -32,7 +32,7 @@ from evalhub.core.uploads import uploaded_file_path
 from evalhub.evaluation import services as evaluation_services
 from evalhub.evaluation.apis import MetricJobSerializer, MetricJobViewSet
 from evalhub.evaluation.models import MetricJob
-from evalhub.generation.plan import parse_seeds
+from evalhub.generation.plan import format_seeds, parse_seeds
 from evalhub.generation.services import generation_launch
 from evalhub.projects.models import Project
 from evalhub.projects.selectors import SCIENCE_ROLES, projects_for_user
@@ -250,8 +250,13 @@ def runs_page(request: HttpRequest, project_id: int) -> HttpResponse:
 def run_page(request: HttpRequest, run_id: int) -> HttpResponse:
     """A run's live progress (generation), its failures and its final state."""
     run = workspace_run(user=request.user, run_id=run_id)
-    return _page(request, "run.html", run.project, "runs", {
-        "run": run, "progress": run_progress(run=run), "launch_error": None})
+    return _page(request, "run.html", run.project, "runs", _run_context(run))
+
+
+def _run_context(run: GenerationRun, launch_error: str | None = None) -> dict:
+    # Seeds as ranges (100 to 199 in one part): a run may hold 100,000 of them.
+    return {"run": run, "progress": run_progress(run=run), "launch_error": launch_error,
+            "seeds": format_seeds(run.seeds or [])}
 
 
 @login_required
@@ -262,9 +267,8 @@ def run_launch(request: HttpRequest, run_id: int) -> HttpResponse:
     try:
         generation_launch(run=run)
     except EvalHubError as exc:
-        return _page(request, "run.html", run.project, "runs", {
-            "run": run, "progress": run_progress(run=run), "launch_error": str(exc)},
-            invalid=True)
+        return _page(request, "run.html", run.project, "runs", _run_context(run, str(exc)),
+                     invalid=True)
     return redirect("workspace-run", run_id=run.pk)
 
 

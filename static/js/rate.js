@@ -125,13 +125,20 @@ function renderProgress() {
     (navigator.onLine ? "" : " (offline)");
   if (!state.progress) return;
   const mine = state.progress.my_votes + pending;
-  // "remaining" counts the campaign's judgments still needed from anyone: once nothing is
-  // left for this annotator it would read as work still to do here.
+  // "remaining" counts the campaign's judgments still needed from anyone, not what this
+  // annotator can still give (one vote per pair): it says so, and "about" (the server's count
+  // is up to a few seconds old, and other annotators vote meanwhile). Once nothing is left for
+  // this annotator it would read as work still to do here: "finished" instead.
   const finished = state.done && !state.notOpen; // not open: nothing done, only paused
   const remaining = finished ? 0 : Math.max(0, state.progress.remaining - pending);
   const votes = `${mine} vote${mine === 1 ? "" : "s"} by you`;
-  $("#rate-count").textContent = `${votes} · ${finished ? "finished"
-    : state.notOpen ? "campaign not open" : `${remaining} remaining`}`;
+  const count = $("#rate-count");
+  count.textContent = `${votes} · ${finished ? "finished"
+    : state.notOpen ? "campaign not open"
+      : `campaign: about ${remaining} judgment${remaining === 1 ? "" : "s"} still needed`}`;
+  count.title = finished || state.notOpen ? ""
+    : "Judgments the whole campaign still needs, from all annotators (each of them rates a "
+      + "pair once), as last counted: not how many you can still give.";
   const bar = $("#rate-bar");
   bar.max = mine + (state.notOpen ? state.progress.remaining : remaining) || 1;
   bar.value = finished ? bar.max : mine;
@@ -683,9 +690,20 @@ function renderZoom() {
   if (level.dataset.zoom !== overFit) level.dataset.zoom = overFit;
 }
 
-function applyProgress(progress, askedAt) {
+/**
+ * Take the server's {my_votes, remaining}, unless an answer asked for later came first. After
+ * one of this annotator's votes (`voted`), the campaign's remaining count is at most one less
+ * than before it: the server's count may have been read from a cache filled before the vote
+ * (another server process's, for a few seconds), and a count that stays put after a vote reads
+ * as a vote not counted. (A vote on a gold pair, which the campaign's count leaves out and
+ * the page cannot tell apart, lowers it by one too: "about"; a reload or an undo counts anew.)
+ */
+function applyProgress(progress, askedAt, voted = false) {
   if (!progress || askedAt < state.progressAt) return;
-  state.progress = progress;
+  const before = state.progress;
+  state.progress = voted && before
+    ? { ...progress, remaining: Math.min(progress.remaining, Math.max(0, before.remaining - 1)) }
+    : progress;
   state.progressAt = askedAt;
   renderProgress();
 }
@@ -770,7 +788,8 @@ function wire() {
   queue.addEventListener("sent", ({ detail }) => {
     $("#rate-signed-out").hidden = true;
     // Stamped on arrival: it was computed after this vote, so it beats any earlier question.
-    applyProgress(detail.data && detail.data.progress, performance.now());
+    // 201: stored now (a 200 is a vote stored before, maybe counted in a later answer).
+    applyProgress(detail.data && detail.data.progress, performance.now(), detail.status === 201);
     renderProgress();
     if (!state.started) return;
     // Unsent votes were holding leases; with them stored there may be room for a new task.

@@ -11,7 +11,7 @@ import pytest
 
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import blob_build_tiles
-from evalhub.runs.models import Image
+from evalhub.runs.models import GenerationRun, Image
 from tests.browser.conftest import login
 from tests.browser.pages import drag_from_centre
 from tests.browser.world import build_world
@@ -124,5 +124,26 @@ def test_large_images_open_as_tiles(context, errors, traffic):
     page.mouse.wheel(0, -600)
     page.wait_for_function("() => document.querySelector('#zoom-level').textContent !== '100%'")
     assert [url for url in traffic.urls if "_files/" in url]
+    assert page.evaluate("window.__violations") == []
+    assert errors == []
+
+
+def test_the_run_pages_gallery_link_shows_a_lone_run_as_a_grid(context, errors):
+    # A project with one run: its page's "Gallery" link names that run alone, and the gallery
+    # shows its outputs rather than "Right run: This field is required".
+    world = build_world(prompts=3, sizes=((320, 320), (480, 480)))
+    lone = world.runs[1]
+    world.campaign.delete()  # its tasks hold the other run's images
+    GenerationRun.objects.filter(pk=world.runs[0].pk).delete()
+    page = context.new_page()
+    login(page, world.scientist.username, f"/workspace/runs/{lone.pk}/")
+    page.click("#run-gallery")
+    page.wait_for_selector("#gallery-alone")
+    assert "This field is required" not in page.content()
+    assert page.locator(".output-grid img").count() == 3
+    page.wait_for_function("() => [...document.querySelectorAll('.output-grid img')]"
+                           ".every((img) => img.complete && img.naturalWidth > 0)")
+    first = Image.objects.filter(run=lone).order_by("prompt__position").first()
+    assert page.get_attribute(".output-grid a", "href") == f"/gallery/images/{first.pk}/"
     assert page.evaluate("window.__violations") == []
     assert errors == []

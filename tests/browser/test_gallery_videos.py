@@ -105,3 +105,31 @@ def test_a_video_pair_plays_in_sync_in_the_gallery(context, errors):
     assert sorted(back["sources"]) == sorted(playing["sources"])
     assert page.evaluate("window.__violations") == []
     assert errors == []
+
+
+def test_a_videos_own_page_plays_it_and_its_gallery_link_shows_it_beside_the_other_run(
+        context, errors):
+    world = _video_runs(prompts=1)
+    left_run, right_run = world.runs
+    image = Image.objects.select_related("video").get(run=left_run)
+    page = context.new_page()
+    login(page, world.scientist.username, f"/gallery/images/{image.pk}/")
+    page.wait_for_function("() => document.querySelector('#image-app').dataset.ready === '1'")
+    # The rendition (the gallery's per-project URL), not the poster alone: it plays.
+    page.evaluate("() => document.querySelector('#image-video').play()")
+    page.wait_for_function("() => document.querySelector('#image-video').currentTime > 0.2")
+    source = page.evaluate("() => document.querySelector('#image-video').currentSrc")
+    assert "/media/video/" in source and source.endswith(".webm")
+    # The original file, as imported, for scientists and owners (the media view's rule).
+    original = page.request.get(page.get_attribute("#video-original", "href"))
+    assert original.status == 200
+    assert original.body() == image.video.file.open("rb").read()
+
+    # The breadcrumb's "Gallery" names this run only: it is shown beside the other video run.
+    page.click(".crumbs a:text('Gallery')")
+    page.wait_for_function(SHOWN, arg=1)
+    assert "This field is required" not in page.content()
+    assert page.input_value("#id_a") == str(left_run.pk)
+    assert page.input_value("#id_b") == str(right_run.pk)
+    assert page.evaluate("window.__violations") == []
+    assert errors == []

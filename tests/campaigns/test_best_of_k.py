@@ -7,6 +7,7 @@ import pytest
 
 from evalhub.campaigns.building.pairs import campaign_build_tasks
 from evalhub.campaigns.models import (
+    CampaignStatus,
     ComparisonTask,
     ImageReport,
     Judgment,
@@ -19,6 +20,7 @@ from evalhub.campaigns.models import (
 from evalhub.campaigns.serving.rating import Vote, rate_next, rate_undo, rate_vote
 from evalhub.core.errors import EvalHubError
 from tests.builders import build_campaign
+from tests.factories import png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +85,21 @@ def test_a_set_showing_one_file_twice_is_never_served():
     world.campaign.refresh_from_db()
     assert world.campaign.build_report["skipped_identical"] == 1
     assert world.campaign.build_report["k_sets"] == 3
+
+
+def test_a_campaign_whose_every_set_holds_a_file_twice_is_not_opened_empty():
+    # Two checkpoints with identical parameters drew byte-identical images for every prompt:
+    # every K-set holds a file twice, so the build leaves nothing to ask.
+    world = _world(image_bytes=lambda prompt, run: png_bytes(color=(40 * prompt, 60 * max(run, 1),
+                                                                    0)))
+    campaign = world.campaign
+    campaign.refresh_from_db()
+    assert campaign.tasks.count() == 0
+    assert campaign.status == CampaignStatus.FAILED  # never "active" with nothing to rate
+    assert campaign.build_report["skipped_identical"] == campaign.build_report["k_sets"] == 3
+    assert campaign.build_report["error"] == (
+        "Nothing to ask annotators, so the campaign was not opened. 3 sets not asked: two runs "
+        "made the very same file.")
 
 
 def test_rebuilding_creates_nothing_twice():

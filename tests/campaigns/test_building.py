@@ -5,7 +5,7 @@ from evalhub.campaigns.models import CampaignStatus
 from evalhub.campaigns.services import campaign_create
 from evalhub.core.errors import EvalHubError
 from tests.builders import build_campaign
-from tests.factories import GenerationRunFactory
+from tests.factories import GenerationRunFactory, png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +56,32 @@ def test_a_pair_showing_the_same_file_twice_is_never_served():
     assert world.campaign.build_report["skipped_near_identical"] == 1
 
 
+def test_a_pair_campaign_whose_every_pair_is_one_file_is_not_opened_empty():
+    # Both runs drew the very same picture for every prompt: no pair is worth a vote.
+    world = build_campaign(runs=2, prompts=3,
+                           image_bytes=lambda prompt, run: png_bytes(color=(50 * prompt, 9, 9)))
+    campaign = world.campaign
+    assert campaign.tasks.count() == 0
+    assert campaign.status == CampaignStatus.FAILED
+    assert campaign.build_report["skipped_identical"] == 3
+    assert campaign.build_report["error"] == (
+        "Nothing to ask annotators, so the campaign was not opened. 3 pairs not asked: two runs "
+        "made the very same file.")
+
+
+def test_a_campaign_whose_pairs_are_all_too_alike_is_not_opened_empty():
+    world = build_campaign(runs=2, prompts=2, min_lpips_distance=0.1)
+    from evalhub.campaigns.building.pairs import campaign_build_tasks
+
+    world.campaign.tasks.all().delete()
+    world.campaign.status = CampaignStatus.BUILDING
+    assert campaign_build_tasks(campaign=world.campaign,
+                                pair_distance=lambda pairs: [0.01, 0.02]) == 0
+    world.campaign.refresh_from_db()
+    assert world.campaign.status == CampaignStatus.FAILED
+    assert "2 pairs not asked: too alike to judge" in world.campaign.build_report["error"]
+
+
 def test_building_twice_creates_no_duplicates():
     world = build_campaign(runs=2, prompts=2)
     from evalhub.campaigns.building.pairs import campaign_build_tasks
@@ -73,6 +99,9 @@ def test_building_twice_creates_no_duplicates():
     ({"lease_seconds": 86401}, "lease_seconds must be between 10 and 86400"),
     ({"min_lpips_distance": -0.1}, "min_lpips_distance"),
     ({"min_lpips_distance": float("nan")}, "min_lpips_distance"),
+    ({"min_lpips_distance": float("inf")}, "min_lpips_distance.*from 0 to 1"),
+    ({"min_lpips_distance": 1e300}, "min_lpips_distance.*from 0 to 1"),
+    ({"min_lpips_distance": 1.01}, "min_lpips_distance.*from 0 to 1"),
 ])
 def test_invalid_campaign_settings_are_refused(kwargs, message):
     world = build_campaign(runs=2, prompts=1)

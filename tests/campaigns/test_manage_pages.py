@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from rest_framework.test import APIClient
 
 from evalhub.campaigns.building.gold import gold_task_add
-from evalhub.campaigns.models import AnnotatorFlag, Campaign, CampaignStatus, ComparisonTask
+from evalhub.campaigns.models import (
+    AnnotatorFlag,
+    Campaign,
+    CampaignStatus,
+    ComparisonTask,
+    TaskKind,
+)
 from tests.builders import build_campaign
 from tests.core.test_security_headers import _inline_code
-from tests.factories import UserFactory
+from tests.factories import UserFactory, png_bytes
 from tests.leaderboards.helpers import cast
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +68,7 @@ def _actions(world) -> list[tuple[str, dict]]:
         (f"/campaigns/{campaign}/manage/gold/",
          {"image_a": second.image_a_id, "image_b": second.image_b_id, "answer": "b"}),
         (f"/campaigns/{campaign}/manage/gold/{gold.pk}/remove/", {}),
+        (f"/campaigns/{campaign}/manage/metric-judge/", {"metric": "clip_score"}),
         (f"/projects/{world.campaign.project_id}/campaigns/new/",
          {"name": "Second", "runs": [r.pk for r in world.runs], "criteria": ["overall"],
           "pair_policy": "balanced", "judgments_per_pair": 3, "gold_rate": 0,
@@ -172,6 +180,7 @@ def _errors(response, field: str) -> list[str]:
     ({"name": ""}, "name", "This field is required."),
     ({"lease_seconds": "5"}, "lease_seconds", "greater than or equal to 10"),
     ({"min_lpips_distance": "-1"}, "min_lpips_distance", "greater than or equal to 0"),
+    ({"min_lpips_distance": "1e300"}, "min_lpips_distance", "less than or equal to 1"),
     ({"pair_policy": "random"}, "pair_policy", "Select a valid choice"),
 ])
 def test_creation_errors_are_shown_next_to_their_field_and_nothing_is_stored(
@@ -296,6 +305,90 @@ def test_progress_is_polled_as_json(world):
     assert data["status"] == "active" and data["final"] is True
     assert (data["tasks"], data["votes_done"], data["votes_needed"], data["annotators"]) == (
         3, 1, 9, 1)
+
+
+def test_a_build_with_nothing_to_ask_says_why_on_the_page_and_in_the_api():
+    # Every K-set shows two runs' byte-identical files: no task, so no empty "active" campaign.
+    world = build_campaign(runs=3, prompts=2, task_kind=TaskKind.BEST_OF_K, k=3,
+                           image_bytes=lambda prompt, run: png_bytes(
+                               color=(90 * prompt, 90 * max(run, 1), 0)))
+    client = _client(world.scientist)
+    page = client.get(f"/campaigns/{world.campaign.pk}/manage/").content.decode()
+    not_asked = "2 sets not asked: two runs made the very same file"
+    assert f'id="not-asked">{not_asked}</dd>' in page
+    assert "Nothing to ask annotators, so the campaign was not opened." in page
+    progress = client.get(f"/campaigns/{world.campaign.pk}/manage/progress/").json()
+    assert (progress["status"], progress["skipped_identical"], progress["not_asked"]) == (
+        "failed", 2, not_asked)
+    api = APIClient()
+    api.force_authenticate(world.scientist)
+    report = api.get(f"/api/v1/campaigns/{world.campaign.pk}/").json()["build_report"]
+    assert report["error"].startswith("Nothing to ask annotators")
+
+
+def test_pairs_left_out_are_counted_on_the_page_by_reason(world):
+    Campaign.objects.filter(pk=world.campaign.pk).update(build_report={
+        "pairs": 10, "tasks_created": 5, "skipped_near_identical": 5, "skipped_identical": 1,
+        "lpips_filter": True})
+    page = _client(world.scientist).get(f"/campaigns/{world.campaign.pk}/manage/").content
+    assert ("1 pair not asked: two runs made the very same file; 4 pairs not asked: too alike "
+            "to judge") in page.decode()
+
+
+# ---------------------------------------------------------------------------- metric judges
+
+
+def test_a_metric_judge_is_queued_from_the_page_as_the_api_queues_it(
+        world, sent_tasks, django_capture_on_commit_callbacks):
+    client = _client(world.scientist)
+    page = client.get(f"/campaigns/{world.campaign.pk}/manage/").content.decode()
+    assert 'id="metric-judge-form"' in page and '<option value="clip_score"' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/campaigns/{world.campaign.pk}/manage/metric-judge/",
+                               {"metric": "clip_score", "epsilon": "0.5"})
+    assert response.status_code == 302
+    assert response["Location"].endswith("?judge_queued=clip_score#metric-judges")
+    assert sent_tasks == [("evalhub.leaderboards.metric_judges",
+                           [world.campaign.pk, "clip_score", 0.5])]
+    after = client.get(response["Location"]).content.decode()
+    assert 'id="judge-queued"' in after and "clip_score judge is queued" in after
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/campaigns/{world.campaign.pk}/manage/metric-judge/",
+                    {"metric": "clip_score", "epsilon": ""})
+    assert sent_tasks[-1] == ("evalhub.leaderboards.metric_judges",
+                              [world.campaign.pk, "clip_score", None])  # the metric's default
+
+
+@pytest.mark.parametrize(("body", "field", "message"), [
+    ({"metric": "fid"}, "metric", "Select a valid choice."),
+    ({"metric": "clip_score", "epsilon": "-1"}, "epsilon", "epsilon must be a number from 0"),
+    ({"metric": "clip_score", "epsilon": "101"}, "epsilon", "epsilon must be a number from 0"),
+    ({"metric": "clip_score", "epsilon": "nan"}, "epsilon", "Enter a number."),
+    ({"metric": "clip_score", "epsilon": "abc"}, "epsilon", "Enter a number."),
+])
+def test_metric_judge_errors_are_next_to_their_field_and_queue_nothing(
+        world, sent_tasks, django_capture_on_commit_callbacks, body, field, message):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _client(world.scientist).post(
+            f"/campaigns/{world.campaign.pk}/manage/metric-judge/", body)
+    assert response.status_code == 400
+    html = response.content.decode()
+    error = html.split(f'id="id_{field}-error">', 1)[1].split("</p>", 1)[0]
+    assert message in error
+    assert sent_tasks == []
+
+
+def test_a_best_of_k_campaign_says_why_it_has_no_metric_judge(
+        sent_tasks, django_capture_on_commit_callbacks):
+    world = build_campaign(runs=3, prompts=1, task_kind=TaskKind.BEST_OF_K, k=3)
+    client = _client(world.scientist)
+    page = client.get(f"/campaigns/{world.campaign.pk}/manage/").content.decode()
+    assert 'id="metric-judge-form"' not in page
+    assert "Metric judges compare pairs; this campaign shows best-of-K tasks." in page
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = client.post(f"/campaigns/{world.campaign.pk}/manage/metric-judge/",
+                              {"metric": "clip_score"})
+    assert refused.status_code == 400 and sent_tasks == []
 
 
 # ---------------------------------------------------------------------------- quality

@@ -71,7 +71,7 @@ def test_generate_creates_a_generated_run_and_queues_it(catalog,
 @pytest.mark.parametrize(("extra", "message"), [
     (["--param", "qualty=0.5"], "unknown run parameter"),
     (["--param", "quality=7"], "quality"),
-    (["--seeds", "3-0"], "--seeds '3-0': the range '3-0' is empty"),
+    (["--seeds", "3-0"], "--seeds: the range '3-0' is empty"),
     (["--seeds=-3,0"], "Seeds are 0 to 9223372036854775807; out of range: -3"),
     (["--seeds", "99999999999999999999"], "out of range: 99999999999999999999"),
 ])

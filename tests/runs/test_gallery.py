@@ -327,6 +327,52 @@ def test_a_project_without_two_runs_to_compare_says_so_instead_of_requiring_a_ch
     assert len(chosen.context["config"]["items"]) == 1
 
 
+def test_a_run_chosen_alone_is_shown_beside_another_run_of_its_kind(world):
+    # The run page's and the image page's "Gallery" links name the left run only.
+    left, right = world.runs
+    video = GenerationRunFactory(checkpoint=left.checkpoint, prompt_set=left.prompt_set,
+                                 media_kind=MediaKind.VIDEO, status=RunStatus.COMPLETED)
+    ImageFactory(run=video, prompt=world.prompts[0], seed=0)
+    client = _client(world.scientist)
+    response = client.get(f"/gallery/{world.campaign.project_id}/", {"a": right.pk})
+    assert response.status_code == 200
+    assert response.context["form"].errors == {}
+    assert (response.context["left"].id, response.context["right"].id) == (right.pk, left.pk)
+    assert len(response.context["config"]["items"]) == 4
+    image_page = client.get(f"/gallery/images/{world.tasks[0].image_a_id}/").content.decode()
+    assert f'?a={left.pk}"' in image_page
+
+
+def test_a_run_with_no_other_run_of_its_kind_is_shown_alone_not_as_an_error():
+    world = build_campaign(runs=2, prompts=3, annotators=0)
+    video = GenerationRunFactory(checkpoint=world.runs[0].checkpoint,
+                                 prompt_set=world.runs[0].prompt_set, name="the-only-video",
+                                 media_kind=MediaKind.VIDEO, status=RunStatus.COMPLETED)
+    outputs = [ImageFactory(run=video, prompt=prompt, seed=seed)
+               for prompt in world.prompts for seed in (0, 1)]
+    response = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/",
+                                            {"a": video.pk})
+    assert response.status_code == 200
+    assert response.context["form"].errors == {} and response.context["page"] is None
+    assert response.context["alone"].id == video.pk
+    grid = response.context["outputs"]["page"]
+    assert grid.total == 6
+    assert [item.image.id for item in grid.items] == [image.pk for image in outputs]
+    html = response.content.decode()
+    assert 'id="gallery-alone"' in html and "This field is required" not in html
+    assert f'href="/gallery/images/{outputs[0].pk}/"' in html
+
+
+def test_partner_run_prefers_the_same_prompt_set_finished_runs_and_the_same_model():
+    options = [_option(1), _option(2, prompt_set=9), _option(3, status=RunStatus.RUNNING),
+               _option(4, kind=MediaKind.VIDEO), _option(5, status=RunStatus.FAILED),
+               _option(6, outputs=False)]
+    assert selectors.partner_run(options, 1) == 3  # same prompt set before finished
+    assert selectors.partner_run(options[:3], 3) == 1  # finished first
+    assert selectors.partner_run(options, 4) is None  # no other video: shown alone
+    assert selectors.partner_run(options, 99) is None
+
+
 def test_bad_parameters_are_shown_next_to_their_field_never_a_500(world):
     foreign = build_campaign(runs=2, prompts=1, annotators=0,
                              run_names=["foreign-zephyr", "foreign-2"]).runs[0]

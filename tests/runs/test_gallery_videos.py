@@ -116,3 +116,34 @@ def test_an_image_run_beside_a_video_run_is_refused_next_to_the_right_run():
     default = client.get(url)
     assert (default.context["left"].id, default.context["right"].id) == (
         images[0].pk, images[1].pk)
+
+
+def test_a_videos_page_plays_its_rendition_and_offers_the_original_to_scientists_only():
+    world = build_campaign(runs=2, prompts=1, annotators=1)
+    _as_videos(world)
+    image = Image.objects.select_related("video").filter(run=world.runs[0]).get()
+    client = Client()
+    client.force_login(world.scientist)
+    response = client.get(f"/gallery/images/{image.pk}/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    rendition = response.context["detail"].display["video"]["url"]
+    assert rendition == _page(world).items[0].left.video["url"]  # the gallery's own URL
+    assert '<video id="image-video"' in html and f'src="{rendition}"' in html
+    original = response.context["detail"].video_original_url
+    assert f'href="{original}" id="video-original" download' in html
+    assert client.get(original).status_code == 200
+    annotator = Client()
+    annotator.force_login(world.annotator)
+    assert annotator.get(original).status_code == 404
+    assert annotator.get(f"/gallery/images/{image.pk}/").status_code == 403
+    assert Client().get(original).status_code == 404
+
+
+def test_an_images_page_has_no_player():
+    world = build_campaign(runs=2, prompts=1, annotators=1)
+    client = Client()
+    client.force_login(world.scientist)
+    response = client.get(f"/gallery/images/{world.tasks[0].image_a_id}/")
+    assert response.context["detail"].video_original_url is None
+    assert "<video" not in response.content.decode()

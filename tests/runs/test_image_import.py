@@ -120,6 +120,45 @@ def test_one_bad_row_rejects_the_whole_import(run, tmp_path, settings, files, ro
     _assert_nothing_imported(run, Path(settings.MEDIA_ROOT))
 
 
+def test_every_files_problem_is_listed_whatever_else_is_wrong_with_its_line(run, tmp_path,
+                                                                            settings):
+    # Fixing the prompts or the seeds must not reveal a second round of bad files: the file of
+    # a line with an unknown prompt, or with a bad seed, is checked too.
+    good = png_bytes()
+    archive = make_zip(tmp_path / "bad.zip", {
+        "a.png": good, "b.png": b"plain text", "c.png": png_bytes()[:-30],
+        "e.png": b"not a png either", "f.png": b"nor this"})
+    rows = [("a.png", "a red circle", 0), ("b.png", "a red circle", 1),
+            ("c.png", "a red circle", 2), ("gone.png", "a red circle", 3),
+            ("e.png", "a red circle", "x"), ("f.png", "a purple cow", 5),
+            ("f.png", "two blue squares", 6)]  # the same bad file again: said once
+
+    with pytest.raises(ImportRejected) as info:
+        _import(run, archive, manifest=manifest_csv(rows))
+
+    details = info.value.details
+    expected = ["b.png: not an image", "c.png", "file 'gone.png' not found",
+                "seed 'x' is not an integer", "e.png: not an image",
+                "unknown prompt 'a purple cow'", "f.png: not an image"]
+    for problem in expected:
+        assert sum(problem in detail for detail in details) == 1, (problem, details)
+    assert len(details) == len(expected), details
+    assert "7 problem(s)" in info.value.message
+    _assert_nothing_imported(run, Path(settings.MEDIA_ROOT))
+
+
+def test_a_row_kept_as_it_is_is_not_read_again(run, tmp_path):
+    pngs = distinct_pngs(2)
+    archive = make_zip(tmp_path / "first.zip", {"a.png": pngs[0]})
+    _import(run, archive, manifest=manifest_csv([("a.png", "a red circle", 0)]))
+    # The second import lists the stored row again with a file gone bad: skipped, not read.
+    again = make_zip(tmp_path / "again.zip", {"a.png": b"broken now", "b.png": pngs[1]})
+    report = _import(run, again, manifest=manifest_csv([("a.png", "a red circle", 0),
+                                                        ("b.png", "a red circle", 1)]),
+                     skip_existing=True)
+    assert report.images_created == 1
+
+
 def test_zip_entries_escaping_the_folder_reject_the_import(run, tmp_path, settings):
     for name in ["../evil.png", "/etc/evil.png", "a/../../evil.png", "C:/evil.png"]:
         archive = make_zip(tmp_path / "escape.zip", {"ok.png": png_bytes(), name: png_bytes()})

@@ -91,8 +91,30 @@ def test_the_confirmation_page_lists_what_goes_with_the_object_and_deletes_nothi
     html = response.content.decode()
     assert 'id="delete-form"' in html
     assert "<span class=\"num\">3</span> images" in html
-    assert "<span class=\"num\">1</span> generation runs" in html
+    assert "<span class=\"num\">1</span> generation run</li>" in html
     assert GenerationRun.objects.filter(pk=run.pk).exists()
+
+
+def _removes(response) -> list[str]:
+    listed = response.content.decode().split('id="delete-removes">', 1)[1].split("</ul>")[0]
+    return [item.split("</li>")[0].replace('<span class="num">', "").replace("</span>", "")
+            for item in listed.split("<li>")[1:]]
+
+
+def test_the_confirmation_page_names_each_kind_for_its_number_and_no_link_rows(world):
+    # A set of images is one "reference set", not "1 reference sets"; its links to the images
+    # it holds ("referenceset-imageblob relationships") are not objects anyone deletes, and
+    # neither are a campaign's links to its runs and annotators.
+    project = world.campaign.project
+    reference_set = ReferenceSet.objects.create(project=project, name="refs")
+    reference_set.images.add(*{image.blob for image in Image.objects.filter(
+        run__in=world.runs)})
+    world.campaign.annotators.add(*world.annotators)
+    client = _client(world.scientist)
+    assert _removes(client.get(_url("reference-set", reference_set.pk))) == ["1 reference set"]
+    removes = _removes(client.get(_url("campaign", world.campaign.pk)))
+    assert removes == ["1 campaign", "3 comparison tasks"], removes
+    assert not any("relationship" in item for item in removes)
 
 
 def test_a_run_nobody_compared_is_deleted_with_its_images(world):

@@ -311,6 +311,9 @@ def test_run_errors_are_next_to_their_fields_and_no_run_is_left(world):
     before = GenerationRun.objects.count()
     response = client.post(url, _generated(world, seeds="0-2,x"))
     assert "not a seed or a range" in _errors_of(response, "id_generated-seeds")
+    # The bad part is named once: not "'abc': 'abc' is not a seed".
+    response = client.post(url, _generated(world, seeds="abc"))
+    assert html.unescape(_errors_of(response, "id_generated-seeds")).count("'abc'") == 1
     response = client.post(url, _generated(world, seeds="1,1"))
     assert "distinct" in _errors_of(response, "id_generated-seeds")
     response = client.post(url, _generated(world, seeds="-3-1"))
@@ -499,6 +502,35 @@ def test_a_video_runs_pages_count_videos_and_an_image_runs_count_images(world):
     assert "only missing videos" in page and "Images" not in page
     page = client.get(reverse("workspace-run", kwargs={"run_id": world.run.pk})).content.decode()
     assert "<dt>Images done</dt>" in page and "<dt>Images/s</dt>" in page
+
+
+def test_a_runs_seeds_are_shown_as_ranges(world):
+    GenerationRun.objects.filter(pk=world.run.pk).update(seeds=[*range(100, 200), 7, 9])
+    page = _client(world.scientist).get(
+        reverse("workspace-run", kwargs={"run_id": world.run.pk})).content.decode()
+    assert '<span id="run-seeds">seeds 100\N{EN DASH}199, 7, 9</span>' in page
+    assert "101" not in page
+
+
+def test_a_video_runs_metric_job_counts_videos(world):
+    clips = GenerationRunFactory(checkpoint=world.checkpoint, prompt_set=world.prompt_set,
+                                 name="clips", media_kind=MediaKind.VIDEO,
+                                 status=RunStatus.COMPLETED)
+    job = MetricJob.objects.create(project=world.project, run=clips, metrics=["fvd"],
+                                   shards_total=1, status=JobStatus.RUNNING,
+                                   started_at=timezone.now())
+    MetricShard.objects.create(job=job, index=0, kind=ShardKind.RUN, item_ids=[1, 2],
+                               status=ShardStatus.RUNNING, error="worker lost; retrying")
+    client = _client(world.scientist)
+    page = client.get(reverse("workspace-metric-job", kwargs={"job_id": job.pk})).content
+    page = page.decode()
+    assert "<dt>Videos</dt>" in page and "<dt>Videos/s</dt>" in page
+    assert '<th class="num">Videos</th>' in page and "Images" not in page
+    state = client.get(reverse("workspace-metric-job-progress", kwargs={"job_id": job.pk}))
+    assert state.json()["failures"][0]["what"] == "shard 1 (run videos)"
+    # An image run's job still counts images.
+    image_job = client.get(reverse("workspace-metric-job", kwargs={"job_id": world.job.pk}))
+    assert "<dt>Images/s</dt>" in image_job.content.decode()
 
 
 def test_the_metric_form_says_what_each_metric_measures(world):

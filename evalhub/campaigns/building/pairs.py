@@ -2,7 +2,8 @@
 
 A pair whose two outputs are the same file is not served (counted in the build report's
 ``skipped_near_identical`` and ``skipped_identical``), nor, with ``min_lpips_distance``, one
-closer than that.
+closer than that. A build that leaves the campaign no task to ask (no pair at all, or every
+one skipped) fails it with the reason (``build_report["error"]``) instead of opening it empty.
 
 Built by a worker (``evalhub.campaigns.build_tasks``) once every run of the campaign has its
 images; idempotent, so a redelivered build creates nothing twice.
@@ -17,6 +18,7 @@ from itertools import combinations
 
 from django.db import transaction
 
+from evalhub.campaigns.building.report import nothing_to_ask
 from evalhub.campaigns.models import Campaign, CampaignStatus, ComparisonTask, TaskKind
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.runs.models import GenerationRun, Image, RunSource, RunStatus
@@ -111,10 +113,15 @@ def campaign_build_tasks(*, campaign: Campaign, pair_distance: PairDistance | No
 
 
 def _built(campaign: Campaign, *, found: bool) -> None:
-    """Open the built campaign (or keep it a draft), or fail it when no task could be formed."""
+    """Open the built campaign (or keep it a draft), or fail it when no task could be formed:
+    no pair or K-set at all (``found`` False), or every one skipped as identical or
+    near-identical, so that the campaign holds no task to ask (gold pairs ask nothing new)."""
     if not found:
         campaign.status = CampaignStatus.FAILED
         campaign.build_report["error"] = "The runs have no images on common prompts."
+    elif not campaign.tasks.filter(is_gold=False).exists():
+        campaign.status = CampaignStatus.FAILED
+        campaign.build_report["error"] = nothing_to_ask(campaign.build_report)
     elif campaign.status == CampaignStatus.BUILDING:
         campaign.status = (CampaignStatus.ACTIVE if campaign.open_when_built
                            else CampaignStatus.DRAFT)

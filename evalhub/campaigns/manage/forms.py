@@ -22,6 +22,7 @@ from evalhub.campaigns.models import (
     DEFAULT_LEASE_SECONDS,
     MAX_K,
     MAX_LEASE_SECONDS,
+    MAX_LPIPS_DISTANCE,
     MIN_K,
     MIN_LEASE_SECONDS,
     Campaign,
@@ -31,7 +32,8 @@ from evalhub.campaigns.models import (
     criterion_questions,
 )
 from evalhub.core.converters import ID_REGEX
-from evalhub.core.limits import MAX_TEXT_CHARS
+from evalhub.core.limits import MAX_INT64, MAX_TEXT_CHARS
+from evalhub.leaderboards.services import JUDGE_METRICS
 from evalhub.projects.models import Membership, Project, Role
 from evalhub.runs.models import GenerationRun, Image, MediaKind
 
@@ -166,8 +168,10 @@ class CampaignCreateForm(forms.Form):
     gold_rate = forms.FloatField(initial=0.0, label="Gold share",
                                  help_text="Share of served pairs that are gold, 0 to 0.5.")
     min_lpips_distance = forms.FloatField(
-        required=False, min_value=0, label="LPIPS near-duplicate threshold",
-        help_text="Pairs closer than this LPIPS distance are not asked; empty: keep all.")
+        required=False, min_value=0, max_value=MAX_LPIPS_DISTANCE,
+        label="LPIPS near-duplicate threshold",
+        help_text=f"Pairs closer than this LPIPS distance (0 to {MAX_LPIPS_DISTANCE:g}) are "
+                  "not asked; empty: keep all.")
     prompt_category = forms.ChoiceField(required=False, label="Prompt category")
     lease_seconds = forms.IntegerField(initial=DEFAULT_LEASE_SECONDS, min_value=MIN_LEASE_SECONDS,
                                        max_value=MAX_LEASE_SECONDS,
@@ -223,7 +227,7 @@ class StatusForm(forms.Form):
 
 
 class ExcludeForm(forms.Form):
-    annotator = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+    annotator = forms.IntegerField(min_value=1, max_value=MAX_INT64)
     excluded = forms.BooleanField(required=False)
     note = forms.CharField(required=False, max_length=MAX_TEXT_CHARS)
 
@@ -241,3 +245,20 @@ class GoldAddForm(forms.Form):
         images = Image.objects.filter(run__project_id=campaign.project_id)
         self.fields["image_a"].queryset = images
         self.fields["image_b"].queryset = images
+
+
+class MetricJudgeForm(forms.Form):
+    """Run a metric judge on the campaign's pairs: the API's choices (``JUDGE_METRICS``); the
+    tie threshold's range is the service's rule (``metric_judge_epsilon``), put next to it."""
+
+    metric = forms.ChoiceField(label="Metric", initial="clip_score",
+                               help_text="The per-image metric that judges each pair: the "
+                                         "image with the higher score wins.")
+    epsilon = forms.FloatField(
+        required=False, label="Tie below",
+        help_text="A score difference under this is a tie; empty: the metric's default "
+                  "(0.25 CLIP-score points for clip_score).")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["metric"].choices = [(name, name) for name in sorted(JUDGE_METRICS)]

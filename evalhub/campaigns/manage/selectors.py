@@ -9,6 +9,7 @@ from datetime import datetime
 from django.db.models import Count, Max, Q, QuerySet
 
 from evalhub.campaigns.building.images import campaign_images_preparing
+from evalhub.campaigns.building.report import skipped
 from evalhub.campaigns.models import (
     Campaign,
     CampaignStatus,
@@ -33,6 +34,10 @@ class LiveProgress:
     images whose tiles are built and videos whose renditions are written (a video campaign's
     are its videos: ``building/images.py``), when any are still being prepared (else both 0).
     ``final``: building is over and every image is ready, so nothing will change but votes.
+    ``skipped_near_identical`` (pairs closer than the LPIPS threshold, identical ones
+    included) and ``skipped_identical`` (pairs or K-sets in which two runs made the very same
+    file) are the build report's counts; ``not_asked`` says both in words ("8 sets not asked:
+    two runs made the very same file"; "" when nothing was skipped: building/report.py).
     """
 
     status: str
@@ -48,6 +53,8 @@ class LiveProgress:
     waiting_for_runs: list[int]
     error: str
     skipped_near_identical: int
+    skipped_identical: int
+    not_asked: str
     final: bool
 
     def as_json(self) -> dict:
@@ -59,6 +66,7 @@ def live_progress(*, campaign: Campaign) -> LiveProgress:
     preparing = (campaign_images_preparing(campaign)
                  if campaign.status != CampaignStatus.FAILED else None)
     report = campaign.build_report or {}
+    not_asked = skipped(report)
     return LiveProgress(
         status=campaign.status, tasks=progress["tasks"],
         tasks_complete=progress["tasks_complete"], votes_done=progress["judgments_done"],
@@ -69,6 +77,8 @@ def live_progress(*, campaign: Campaign) -> LiveProgress:
         waiting_for_runs=list(report.get("waiting_for_runs", [])),
         error=str(report.get("error", "")),
         skipped_near_identical=int(report.get("skipped_near_identical", 0) or 0),
+        skipped_identical=not_asked.identical,
+        not_asked=not_asked.sentence(),
         final=campaign.status in BUILT and preparing is None,
     )
 

@@ -22,4 +22,6 @@ urlpatterns = [
          name="campaign-manage-gold"),
     path("campaigns/<id:campaign_id>/manage/gold/<id:task_id>/remove/",
          views.campaign_gold_remove, name="campaign-manage-gold-remove"),
+    path("campaigns/<id:campaign_id>/manage/metric-judge/", views.campaign_metric_judge,
+         name="campaign-manage-metric-judge"),
 ]

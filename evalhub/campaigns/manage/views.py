@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from evalhub.campaigns.building.gold import gold_task_add, gold_task_remove
@@ -25,6 +26,7 @@ from evalhub.campaigns.manage.forms import (
     CampaignCreateForm,
     ExcludeForm,
     GoldAddForm,
+    MetricJudgeForm,
     StatusForm,
     status_actions,
 )
@@ -39,7 +41,13 @@ from evalhub.campaigns.services import (
     campaign_set_status,
 )
 from evalhub.core.errors import EvalHubError
+from evalhub.core.queueing import enqueue_on_commit
 from evalhub.leaderboards.quality_snapshot import quality_get
+from evalhub.leaderboards.services import (
+    JUDGE_METRICS,
+    check_metric_judges_apply,
+    metric_judge_epsilon,
+)
 from evalhub.runs.gallery.access import project_for_science
 from evalhub.runs.gallery.selectors import project_categories
 
@@ -119,9 +127,25 @@ def _report_rows(campaign: Campaign, medium: str) -> dict:
         for report in found.rows]}
 
 
+# The worker task the API's POST .../metric-judges/ queues (leaderboards/tasks.py).
+METRIC_JUDGES_TASK = "evalhub.leaderboards.metric_judges"
+# Service refusals of a metric judge -> the field they are about (errors.py).
+JUDGE_HINTS = {"epsilon": "epsilon", "cannot judge": "metric", "best-of-K": "metric"}
+
+
+def _judges_refused(campaign: Campaign) -> str | None:
+    """Why no metric judge applies to the campaign (best of K), in the service's words."""
+    try:
+        check_metric_judges_apply(campaign)
+    except EvalHubError as error:
+        return error.message
+    return None
+
+
 def _detail(request: HttpRequest, campaign: Campaign, role: str, *,
             gold_form: GoldAddForm | None = None, errors: dict[str, str] | None = None,
-            annotators_form: AnnotatorsForm | None = None, status: int = 200) -> HttpResponse:
+            annotators_form: AnnotatorsForm | None = None,
+            judge_form: MetricJudgeForm | None = None, status: int = 200) -> HttpResponse:
     # Quality, agreement and votes per annotator as the background refresh stored them (no
     # pass over every vote per request); the page says when they were computed.
     stored = quality_get(campaign=campaign)
@@ -143,6 +167,11 @@ def _detail(request: HttpRequest, campaign: Campaign, role: str, *,
         "medium": medium,
         "reports": _report_rows(campaign, medium),
         "annotators_form": annotators_form or AnnotatorsForm(campaign=campaign),
+        "judge_form": judge_form or MetricJudgeForm(),
+        "judges_refused": _judges_refused(campaign),
+        # After a metric judge was queued (post/redirect/get): which one.
+        "judge_queued": (request.GET.get("judge_queued")
+                         if request.GET.get("judge_queued") in JUDGE_METRICS else None),
         "assigned": list(campaign.annotators.order_by("username")),
         "errors": errors or {},
         "config": {"progress_url": reverse("campaign-manage-progress",
@@ -264,3 +293,25 @@ def campaign_gold_remove(request: HttpRequest, campaign_id: int, task_id: int
     except EvalHubError as error:
         return _detail(request, campaign, role, status=400, errors={"gold": error.message})
     return redirect(_manage_url(campaign, "#gold"))
+
+
+@login_required
+@require_POST
+def campaign_metric_judge(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Queue a metric judge on the campaign's pairs, as the API's ``POST .../metric-judges/``
+    does: the same checks (the metric's tie threshold, pairs only), then the same worker task,
+    which casts the judgments and refreshes the leaderboards."""
+    campaign, role = campaign_for_science(user=request.user, campaign_id=campaign_id)
+    form = MetricJudgeForm(request.POST)
+    if form.is_valid():
+        metric, epsilon = form.cleaned_data["metric"], form.cleaned_data["epsilon"]
+        try:
+            metric_judge_epsilon(metric=metric, epsilon=epsilon)
+            check_metric_judges_apply(campaign)
+        except EvalHubError as error:
+            attach_service_error(form, error, JUDGE_HINTS)
+        else:
+            enqueue_on_commit(METRIC_JUDGES_TASK, campaign.pk, metric, epsilon)
+            return redirect(reverse("campaign-manage", kwargs={"campaign_id": campaign.pk})
+                            + "?" + urlencode({"judge_queued": metric}) + "#metric-judges")
+    return _detail(request, campaign, role, judge_form=form, status=400)

@@ -57,7 +57,11 @@ class Vote:
 @dataclass(frozen=True)
 class Progress:
     my_votes: int  # the rater's live overall judgments in the campaign
-    remaining: int  # judgments the campaign still needs (at most REMAINING_CACHE_SECONDS old)
+    # Judgments the campaign still needs from all annotators (at most REMAINING_CACHE_SECONDS
+    # old; with one cache per process, another process's votes of those seconds are missing):
+    # not what this rater can still give, which would cost a read of every task per vote. The
+    # page says so ("campaign: about N judgments still needed").
+    remaining: int
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,12 @@ def project_for_science(*, user: User, project_id: int) -> Project:
 
 
 def image_for_science(*, user: User, image_id: int) -> Image:
-    """The image with its run, checkpoint, model, project, prompt and blob, if ``user`` is an
-    owner or scientist of its run's project (else 404 / 403)."""
+    """The image with its run, checkpoint, model, project, prompt, blob and video (with its
+    poster) if any, if ``user`` is an owner or scientist of its run's project (else 404 /
+    403)."""
     image = (Image.objects.filter(pk=image_id)
-             .select_related("run__checkpoint__model", "run__project", "prompt", "blob")
+             .select_related("run__checkpoint__model", "run__project", "prompt", "blob",
+                             "video__poster")
              .first())
     if image is None:
         raise Http404("No such image.")

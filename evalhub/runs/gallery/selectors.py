@@ -301,6 +301,23 @@ def default_pair(options: list[RunOption], *, model_id: int | None = None
     return None
 
 
+def partner_run(options: list[RunOption], run_id: int) -> int | None:
+    """A run to show beside run ``run_id`` when the caller picked only that one (a run page's
+    "Gallery" link): another run with outputs of the same kind that did not fail, preferring
+    one of the same prompt set (else there is no pair to show), then finished runs, then runs
+    of the same model, then the newest. None when no other run qualifies."""
+    chosen = next((o for o in options if o.id == run_id), None)
+    if chosen is None:
+        return None
+    others = [o for o in options if o.id != run_id and o.has_outputs
+              and o.status != RunStatus.FAILED and o.media_kind == chosen.media_kind]
+    if not others:
+        return None
+    return max(others, key=lambda o: (o.prompt_set_id == chosen.prompt_set_id,
+                                      o.status in _FINISHED, o.model_id == chosen.model_id,
+                                      o.id)).id
+
+
 def project_categories(*, project_id: int) -> list[str]:
     """Prompt categories used in the project's prompt sets, sorted."""
     return list(Prompt.objects.filter(prompt_set__project_id=project_id)
@@ -416,6 +433,24 @@ _VIDEO_FIELDS = ("sha256", "fps", "frame_count", "duration_s", "width", "height"
 _POSTER_FIELDS = ("sha256", "format")
 
 
+def _shown_images(image_ids: Iterable[int]) -> dict[int, Image]:
+    """The images a page shows, by id, with what their payload reads (one query: a video
+    output's row brings its video and the video's poster)."""
+    return {image.pk: image for image in Image.objects.filter(pk__in=list(image_ids))
+            .select_related("blob", "prompt", "video", "video__poster")
+            .only("id", "seed", "prompt__text", "prompt__category", "blob__sha256",
+                  "blob__format", "blob__width", "blob__height",
+                  *(f"video__{name}" for name in _VIDEO_FIELDS),
+                  *(f"video__poster__{name}" for name in _POSTER_FIELDS))}
+
+
+def _gallery_image(image: Image, *, project_id: int, clip: MetricValue | None
+                   ) -> GalleryImage:
+    payload = image_payload(image.blob, image.video, project_id=project_id)
+    return GalleryImage(image.pk, payload["url"], payload["width"], payload["height"],
+                        payload["tiles"], clip, image_href(image.pk), payload["video"])
+
+
 def gallery_page(*, project_id: int, query: GalleryQuery) -> GalleryPage:
     """One page of pairs of ``query.left`` and ``query.right`` (runs of ``project_id``),
     filtered, sorted and with everything the page shows (a fixed number of queries)."""
@@ -442,20 +477,11 @@ def gallery_page(*, project_id: int, query: GalleryQuery) -> GalleryPage:
         lpips = pair_lpips(left=query.left, right=query.right, pairs=chunk)
     image_ids = [i for p in chunk for i in p.key]
     clip = image_metric_values(image_ids=image_ids, metric=MetricName.CLIP_SCORE)
-    # A video output's row brings its video and the video's poster in the same query.
-    shown = {image.pk: image for image in Image.objects.filter(pk__in=image_ids)
-             .select_related("blob", "prompt", "video", "video__poster")
-             .only("id", "seed", "prompt__text", "prompt__category", "blob__sha256",
-                   "blob__format", "blob__width", "blob__height",
-                   *(f"video__{name}" for name in _VIDEO_FIELDS),
-                   *(f"video__poster__{name}" for name in _POSTER_FIELDS))}
+    shown = _shown_images(image_ids)
 
     def gallery_image(image_id: int) -> GalleryImage:
-        image = shown[image_id]
-        payload = image_payload(image.blob, image.video, project_id=project_id)
-        return GalleryImage(image.pk, payload["url"], payload["width"], payload["height"],
-                            payload["tiles"], clip.get(image.pk), image_href(image.pk),
-                            payload["video"])
+        return _gallery_image(shown[image_id], project_id=project_id,
+                              clip=clip.get(image_id))
 
     items = []
     for offset, pair in enumerate(chunk):
@@ -471,6 +497,44 @@ def gallery_page(*, project_id: int, query: GalleryQuery) -> GalleryPage:
             metric_disagreement=judgments.metric_disagreement(pair.key)))
     return GalleryPage(items=items, total=len(pairs), page=page, pages=pages,
                        page_size=PAGE_SIZE)
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """One output of a run shown alone: its image (or video poster), prompt and seed."""
+
+    image: GalleryImage
+    prompt: str
+    category: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class RunOutputsPage:
+    """One page of a run's outputs, in prompt order then seed: the gallery when the project
+    has no other run of the same kind to show beside it."""
+
+    items: list[RunOutput]
+    total: int
+    page: int
+    pages: int
+
+
+def run_outputs_page(*, project_id: int, run_id: int, page: int = 1) -> RunOutputsPage:
+    """Page ``page`` (clamped) of run ``run_id``'s outputs (a run of ``project_id``, checked
+    by the caller), :data:`PAGE_SIZE` at a time (three queries)."""
+    ordered = list(Image.objects.filter(run_id=run_id, run__project_id=project_id)
+                   .order_by("prompt__position", "prompt_id", "seed", "pk")
+                   .values_list("pk", flat=True))
+    pages = max(1, math.ceil(len(ordered) / PAGE_SIZE))
+    page = min(max(1, page), pages)
+    chunk = ordered[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+    clip = image_metric_values(image_ids=chunk, metric=MetricName.CLIP_SCORE)
+    shown = _shown_images(chunk)
+    items = [RunOutput(_gallery_image(shown[pk], project_id=project_id, clip=clip.get(pk)),
+                       shown[pk].prompt.text, shown[pk].prompt.category, shown[pk].seed)
+             for pk in chunk if pk in shown]
+    return RunOutputsPage(items=items, total=len(ordered), page=page, pages=pages)
 
 
 def image_href(image_id: int) -> str:
@@ -561,13 +625,18 @@ class ImageRankings:
 @dataclass(frozen=True)
 class ImageDetail:
     image: Image
-    display: dict[str, Any]  # url, width, height, tiles (campaigns.serving.payloads)
-    original_url: str
+    #: url, width, height, tiles (campaigns.serving.payloads); for a video output, ``video``:
+    #: the rendition's per-project URL, poster, fps, frames, duration (the gallery's payload)
+    display: dict[str, Any]
+    original_url: str  # the image file as imported (a video output's: its poster frame)
     preview_url: str | None
     metrics: list[ImageMetricRow]
     distances: list[DistanceRow]
     votes: list[ImageVotes]
     rankings: list[ImageRankings] = field(default_factory=list)  # best-of-K votes
+    #: A video output's original file as imported (owners and scientists: the media view's
+    #: rule, as for ``original_url``); None for an image.
+    video_original_url: str | None = None
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -583,8 +652,9 @@ def media_path_url(name: str) -> str:
 
 
 def image_detail(*, image: Image) -> ImageDetail:
-    """Everything known about ``image`` (loaded by ``access.image_for_science``): metrics,
-    stored distances and the votes of every campaign of its project that showed it."""
+    """Everything known about ``image`` (loaded by ``access.image_for_science``, with its
+    video and the video's poster): metrics, stored distances and the votes of every campaign
+    of its project that showed it."""
     project_id = image.run.project_id
     labels = dict(MetricName.choices)
     metrics = [ImageMetricRow(m, labels.get(m, m), v, c, b) for m, v, c, b in
@@ -598,8 +668,11 @@ def image_detail(*, image: Image) -> ImageDetail:
                 "image_a__run__name", "image_b__run__name")):
         other, other_run = (b, run_b) if a == image.pk else (a, run_a)
         distances.append(DistanceRow(other, other_run, metric, value, calibrated))
-    return ImageDetail(image=image, display=image_payload(image.blob, project_id=project_id),
+    video = image.video
+    return ImageDetail(image=image,
+                       display=image_payload(image.blob, video, project_id=project_id),
                        original_url=media_path_url(image.blob.file.name),
+                       video_original_url=media_path_url(video.file.name) if video else None,
                        preview_url=(media_path_url(image.blob.preview.name)
                                     if image.blob.preview else None),
                        metrics=metrics, distances=distances,

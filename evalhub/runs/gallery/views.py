@@ -22,11 +22,14 @@ from evalhub.runs.gallery.access import image_for_science, project_for_science
 from evalhub.runs.gallery.forms import GalleryForm
 from evalhub.runs.gallery.selectors import (
     GalleryPage,
+    RunOption,
     default_pair,
     gallery_page,
     gallery_run_options,
     image_detail,
+    partner_run,
     project_categories,
+    run_outputs_page,
 )
 from evalhub.runs.models import GenModel, MediaKind
 
@@ -53,6 +56,21 @@ def _navigation(request: HttpRequest, form: GalleryForm, page: GalleryPage) -> d
     }
 
 
+def _outputs_alone(request: HttpRequest, project_id: int, run: RunOption | None
+                   ) -> dict[str, Any] | None:
+    """The grid of a run shown alone: a page of its outputs and the links to its neighbours."""
+    if run is None:
+        return None
+    found = run_outputs_page(project_id=project_id, run_id=run.id,
+                             page=_int_param(request.GET.get("page")) or 1)
+
+    def url(page: int) -> str:
+        return f"{request.path}?{urlencode({'a': run.id, 'page': page})}"
+
+    return {"page": found, "prev": url(found.page - 1) if found.page > 1 else None,
+            "next": url(found.page + 1) if found.page < found.pages else None}
+
+
 @login_required
 @require_safe
 def gallery(request: HttpRequest, project_id: int) -> HttpResponse:
@@ -69,6 +87,15 @@ def gallery(request: HttpRequest, project_id: int) -> HttpResponse:
     listed = {str(run.id) for run in runs}
     chose_none = not params.get("a") and not params.get("b")
     no_default = False
+    alone = None  # a run chosen alone that no other run of its kind can be shown beside
+    if params.get("a") in listed and not params.get("b"):
+        # Only the left run (the run and image pages link so): beside it, another run of the
+        # same kind; with none, that run's outputs alone rather than "this field is required".
+        partner = partner_run(runs, int(params["a"]))
+        if partner is not None:
+            params["b"] = str(partner)
+        else:
+            alone = next(run for run in runs if str(run.id) == params["a"])
     if chose_none or (
             model_id is not None and not {params.get("a"), params.get("b")} <= listed):
         pair = default_pair(runs, model_id=model_id)
@@ -77,7 +104,10 @@ def gallery(request: HttpRequest, project_id: int) -> HttpResponse:
         no_default = pair is None and chose_none
     # A project without runs, or without two runs worth comparing, gets the empty pickers
     # (and a line saying why), not "this field is required".
-    form = GalleryForm(params if runs and not no_default else None, runs=runs, models=models,
+    # A run shown alone: the pickers show it chosen, with no error (its grid is the page).
+    initial = {"a": alone.id, "model": model_id} if alone else None
+    form = GalleryForm(params if runs and not no_default and alone is None else None,
+                       runs=runs, models=models, initial=initial,
                        categories=project_categories(project_id=project.pk))
     page = navigation = None
     index = 0
@@ -95,6 +125,7 @@ def gallery(request: HttpRequest, project_id: int) -> HttpResponse:
     return render(request, "gallery/gallery.html", {
         "project": project, "form": form, "page": page, "runs": runs,
         "left": chosen[0], "right": chosen[1], "index": index, "no_default": no_default,
+        "alone": alone, "outputs": _outputs_alone(request, project.pk, alone),
         "current": page.items[index] if page is not None and page.items else None,
         "navigation": navigation,
         # Pairs of two videos play in sync (static/js/gallery/videos.js): the page then loads

@@ -73,8 +73,20 @@ def _integer(value: Any, name: str, problems: list[str], *, from_csv: bool) -> i
     return None
 
 
-def _row(line: int, record: dict[str, Any], errors: list[str], *, from_csv: bool
-         ) -> ManifestRow | None:
+@dataclass(frozen=True)
+class ManifestRead:
+    """What :func:`manifest_read_all` found: the good ``rows``, a problem for each bad line
+    (``errors``), and the files the bad lines name (``bad_line_files``: (line, file) where the
+    file column could be read), so that an import checks those files too and lists their
+    problems in the same answer."""
+
+    rows: list[ManifestRow]
+    errors: list[str]
+    bad_line_files: list[tuple[int, str]]
+
+
+def _row(line: int, record: dict[str, Any], errors: list[str], *, from_csv: bool,
+         bad_files: list[tuple[int, str]] | None = None) -> ManifestRow | None:
     problems: list[str] = []
     file = _text(record, ("file", "path"), problems)
     prompt = _text(record, ("prompt", "text"), problems)
@@ -102,16 +114,26 @@ def _row(line: int, record: dict[str, Any], errors: list[str], *, from_csv: bool
         problems.append("a value contains a NUL byte, which the database cannot store")
     if problems:
         errors.append(f"manifest line {line}: {'; '.join(problems)}")
+        if file and bad_files is not None:
+            bad_files.append((line, file))
         return None
     return ManifestRow(line, file or "", prompt or "", prompt_id, seed or 0, metadata)
 
 
 def manifest_read(data: bytes, *, name: str) -> tuple[list[ManifestRow], list[str]]:
-    """The manifest's good rows and a problem for each bad line, every line read.
+    """The manifest's good rows and a problem for each bad line, every line read
+    (:func:`manifest_read_all` also gives the files the bad lines name)."""
+    found = manifest_read_all(data, name=name)
+    return found.rows, found.errors
+
+
+def manifest_read_all(data: bytes, *, name: str) -> ManifestRead:
+    """The manifest's good rows, a problem for each bad line and the files the bad lines name,
+    every line read.
 
     Raises :class:`ImportRejected` only when the file as a whole cannot be read (not UTF-8, no
     usable header, not .csv or .jsonl), so that a caller may report the bad lines together with
-    the problems of the files the good rows name.
+    the problems of every file the manifest names.
     """
     try:
         text = data.decode("utf-8-sig")
@@ -119,6 +141,7 @@ def manifest_read(data: bytes, *, name: str) -> tuple[list[ManifestRow], list[st
         raise ImportRejected(f"{name} is not UTF-8 text.") from exc
     errors: list[str] = []
     rows: list[ManifestRow] = []
+    bad_files: list[tuple[int, str]] = []
     if name.lower().endswith(".csv"):
         fieldnames, records = read_csv(text, errors, label="manifest line")
         if not fieldnames and errors:
@@ -129,18 +152,20 @@ def manifest_read(data: bytes, *, name: str) -> tuple[list[ManifestRow], list[st
                 f"found {fieldnames or 'no header'}."
             )
         for line, record in records:
-            if (row := _row(line, record, errors, from_csv=True)) is not None:
+            if (row := _row(line, record, errors, from_csv=True,
+                            bad_files=bad_files)) is not None:
                 rows.append(row)
     elif name.lower().endswith((".jsonl", ".ndjson")):
         for number, record in iter_jsonl(text, errors, label="manifest line"):
             if not isinstance(record, dict):
                 errors.append(f"manifest line {number}: expected a JSON object")
                 continue
-            if (row := _row(number, record, errors, from_csv=False)) is not None:
+            if (row := _row(number, record, errors, from_csv=False,
+                            bad_files=bad_files)) is not None:
                 rows.append(row)
     else:
         raise ImportRejected(f"{name}: a manifest must be .csv or .jsonl.")
-    return rows, errors
+    return ManifestRead(rows, errors, bad_files)
 
 
 def parse_manifest(data: bytes, *, name: str) -> list[ManifestRow]:

@@ -34,7 +34,12 @@ from evalhub.blobs.video_validation import InvalidVideo, VideoInfo, is_video_nam
 from evalhub.blobs.written_files import WrittenFiles
 from evalhub.core.errors import ImportRejected
 from evalhub.prompts.models import Prompt
-from evalhub.runs.importing.manifest import ManifestRow, manifest_find, manifest_read
+from evalhub.runs.importing.manifest import (
+    ManifestRead,
+    ManifestRow,
+    manifest_find,
+    manifest_read_all,
+)
 from evalhub.runs.models import (
     GenerationRun,
     Image,
@@ -89,15 +94,16 @@ def _split(infos) -> tuple[set[str], set[str]]:
 
 
 def _manifest_rows(source: FileSource, manifest: bytes | None, manifest_name: str
-                   ) -> tuple[list[ManifestRow], list[str]]:
-    """The manifest's good rows and its bad lines' problems (reported with the files')."""
+                   ) -> ManifestRead:
+    """The manifest's good rows, its bad lines' problems and the files they name (reported
+    with the files')."""
     if manifest is None:
         manifest_name = manifest_find(source.names())
         manifest = source.read(manifest_name)
-    rows, errors = manifest_read(manifest, name=manifest_name)
-    if not rows and not errors:
+    found = manifest_read_all(manifest, name=manifest_name)
+    if not found.rows and not found.errors:
         raise ImportRejected(f"{manifest_name} lists no images.")
-    return rows, errors
+    return found
 
 
 def _resolve_prompts(run: GenerationRun, rows: list[ManifestRow], errors: list[str]) -> dict:
@@ -138,25 +144,50 @@ def _inspect(source: FileSource, name: str) -> ImageInfo | VideoInfo:
 
 
 def _validate_rows(
-    run: GenerationRun, source: FileSource, rows: list[ManifestRow], *, skip_existing: bool,
-    manifest_errors: list[str],
+    run: GenerationRun, source: FileSource, manifest: ManifestRead, *, skip_existing: bool,
 ) -> tuple[list[tuple[ManifestRow, Prompt]], dict[str, ImageInfo | VideoInfo], str]:
-    errors = list(manifest_errors)  # every problem in one answer: the bad lines, then files
+    """Every problem in one answer: the bad lines, the unknown prompts, repeats, and the
+    problem of every file the manifest names, whatever else is wrong with its line (a file of
+    a line with an unknown prompt or a bad seed is checked too, so that fixing the lines
+    reveals no second round of bad files). Files are read one at a time and forgotten: only
+    what validation found about each is kept."""
+    rows = manifest.rows
+    errors = list(manifest.errors)
     kind = _media_kind(run, rows, errors)
     prompts = _resolve_prompts(run, rows, errors)
     available = set(source.names())
     existing = set(run.images.values_list("prompt_id", "seed"))
     seen: dict[tuple[int, int], int] = {}
     infos: dict[str, ImageInfo | VideoInfo] = {}
+    invalid: set[str] = set()  # files found invalid: their problem is said once
+
+    def checked(line: int, file: str, *, inspect: bool = True) -> bool:
+        """Whether ``file`` is there and (when ``inspect``) valid; else its problem noted."""
+        if file not in available:
+            errors.append(f"manifest line {line}: file {file!r} not found")
+            return False
+        if not inspect or file in infos:
+            return True
+        if file in invalid:
+            return False
+        try:
+            infos[file] = _inspect(source, file)
+        except (InvalidImage, InvalidVideo) as exc:
+            errors.append(str(exc))
+            invalid.add(file)
+            return False
+        return True
+
     accepted = []
     for row in rows:
-        if row.file not in available:
-            errors.append(f"manifest line {row.line}: file {row.file!r} not found")
-            continue
         prompt = prompts.get(row.line)
-        if prompt is None:
-            continue
-        key = (prompt.id, row.seed)
+        key = (prompt.id, row.seed) if prompt is not None else None
+        # A row the run holds already, when skipping those, is kept as it is: its file is
+        # not read.
+        skipped = skip_existing and key in existing
+        valid = checked(row.line, row.file, inspect=not skipped)
+        if key is None:
+            continue  # unknown prompt: said by _resolve_prompts
         if key in seen:
             errors.append(
                 f"manifest line {row.line}: prompt and seed {row.seed} repeat line {seen[key]}"
@@ -164,20 +195,16 @@ def _validate_rows(
             continue
         seen[key] = row.line
         if key in existing:
-            if skip_existing:
-                continue
-            errors.append(
-                f"manifest line {row.line}: run already has an image for this prompt and "
-                f"seed {row.seed}"
-            )
+            if not skip_existing:
+                errors.append(
+                    f"manifest line {row.line}: run already has an image for this prompt and "
+                    f"seed {row.seed}"
+                )
             continue
-        if row.file not in infos:
-            try:
-                infos[row.file] = _inspect(source, row.file)
-            except (InvalidImage, InvalidVideo) as exc:
-                errors.append(str(exc))
-                continue
-        accepted.append((row, prompt))
+        if valid:
+            accepted.append((row, prompt))
+    for line, file in manifest.bad_line_files:
+        checked(line, file)
     if errors:
         raise ImportRejected(
             f"The import into run {run.name!r} has {len(errors)} problem(s); nothing was imported.",
@@ -202,9 +229,8 @@ def run_images_import(
     if run.source != RunSource.IMPORTED:
         raise ImportRejected(f"Run {run.name!r} is generated: only imported runs take images "
                              "(its images are its generator's, for its prompts and seeds).")
-    rows, manifest_errors = _manifest_rows(source, manifest, manifest_name)
-    accepted, infos, kind = _validate_rows(run, source, rows, skip_existing=skip_existing,
-                                           manifest_errors=manifest_errors)
+    found = _manifest_rows(source, manifest, manifest_name)
+    accepted, infos, kind = _validate_rows(run, source, found, skip_existing=skip_existing)
     shas = {i.sha256 for i in infos.values()}
     in_project = held_by_project(run.project_id, *_split(infos.values()))
     known = set(ImageBlob.objects.filter(sha256__in=shas).values_list("sha256", flat=True))

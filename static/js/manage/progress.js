@@ -11,6 +11,8 @@ function show(progress) {
     if (name === "state") {
       element.textContent = progress.status === "failed" ? "Building failed"
         : progress.final ? "Built" : "Building…";
+    } else if (name === "not_asked") {
+      element.textContent = progress.not_asked || "none"; // the pairs or K-sets skipped, in words
     } else if (name in progress) {
       element.textContent = String(progress[name]);
     }

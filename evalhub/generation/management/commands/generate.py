@@ -66,4 +66,4 @@ def _seeds(text: str) -> list[int]:
     try:
         return parse_seeds(text)
     except EvalHubError as exc:
-        raise CommandError(f"--seeds {exc}") from exc
+        raise CommandError(f"--seeds: {exc}") from exc

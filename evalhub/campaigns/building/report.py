@@ -1,0 +1,66 @@
+"""What a campaign's build report tells a scientist: the pairs or K-sets not asked, and why.
+
+The builders (pairs.py, kwise.py) count what they skip in ``Campaign.build_report``; the
+campaign page, the ``campaign`` command and the error of a build that leaves nothing to ask
+word those counts with this module, so the three say the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+def _count(report: Mapping[str, Any], key: str) -> int:
+    try:
+        return max(int(report.get(key, 0) or 0), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """What a build did not ask annotators: ``identical`` pairs or K-sets in which two runs
+    made the very same file, ``near_identical`` pairs closer than the LPIPS threshold."""
+
+    identical: int
+    near_identical: int
+    unit: str  # "pair" or "set"
+
+    @property
+    def total(self) -> int:
+        return self.identical + self.near_identical
+
+    def sentence(self) -> str:
+        """"8 sets not asked: two runs made the very same file" (both reasons, "; "-joined),
+        or "" when nothing was skipped."""
+        parts = []
+        if self.identical:
+            parts.append(f"{self.identical} {_plural(self.unit, self.identical)} not asked: two "
+                         "runs made the very same file")
+        if self.near_identical:
+            parts.append(f"{self.near_identical} {_plural('pair', self.near_identical)} not "
+                         "asked: too alike to judge (LPIPS distance under the campaign's "
+                         "threshold)")
+        return "; ".join(parts)
+
+
+def _plural(noun: str, n: int) -> str:
+    return noun if n == 1 else f"{noun}s"
+
+
+def skipped(report: Mapping[str, Any]) -> Skipped:
+    """The skips a build report counts. A pair build's ``skipped_near_identical`` includes its
+    identical pairs (both are left out); a best-of-K build (``k_sets``) has no LPIPS filter."""
+    identical = _count(report, "skipped_identical")
+    near = max(_count(report, "skipped_near_identical") - identical, 0)
+    return Skipped(identical, near, "set" if "k_sets" in report else "pair")
+
+
+def nothing_to_ask(report: Mapping[str, Any]) -> str:
+    """The error of a build whose pairs or K-sets were all skipped: no task, so the campaign
+    is not opened (an empty campaign would only tell annotators they rated everything)."""
+    why = skipped(report).sentence()
+    return ("Nothing to ask annotators, so the campaign was not opened"
+            + (f". {why[0].upper()}{why[1:]}." if why else "."))
