@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -11,12 +12,20 @@ from evalhub.runs.models import (
     Image,
     ReferenceSet,
 )
+from evalhub.runs.services import (
+    CHECKPOINT_FIXED_FIELDS,
+    RUN_FIXED_FIELDS,
+    checkpoint_has_outputs,
+)
 
 
 class CheckpointInline(admin.TabularInline):
     model = Checkpoint
     extra = 0
     fields = ["name", "training_step", "generator", "weights_uri"]
+    # What outputs were made with is changed (while no run has outputs) on the checkpoint's
+    # own page, which applies the rule; the model's page cannot tell the checkpoints apart.
+    readonly_fields = ["generator", "weights_uri"]
     show_change_link = True
 
 
@@ -34,6 +43,13 @@ class CheckpointAdmin(admin.ModelAdmin):
     list_filter = ["generator", "model__project"]
     search_fields = ["name", "model__name"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Checkpoint | None = None
+                            ) -> list[str]:
+        # The API's rule (runs.services.checkpoint_change_check): fixed once used.
+        if obj is not None and checkpoint_has_outputs(obj):
+            return [*super().get_readonly_fields(request, obj), *CHECKPOINT_FIXED_FIELDS]
+        return list(super().get_readonly_fields(request, obj))
+
 
 @admin.register(GenerationRun)
 class GenerationRunAdmin(admin.ModelAdmin):
@@ -43,6 +59,12 @@ class GenerationRunAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     readonly_fields = ["items_total", "items_done", "items_failed", "started_at", "finished_at",
                        "error"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: GenerationRun | None = None
+                            ) -> list[str]:
+        # The API's rule (runs.services.run_change_check): fixed once the run exists.
+        fixed = RUN_FIXED_FIELDS if obj is not None else ()
+        return [*super().get_readonly_fields(request, obj), *fixed]
 
     @admin.display(description="progress")
     def progress(self, run: GenerationRun) -> str:

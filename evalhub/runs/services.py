@@ -44,11 +44,17 @@ def run_change_check(*, run: GenerationRun, changes: Mapping[str, Any]) -> None:
                 "create a new run instead.")
 
 
+def checkpoint_has_outputs(checkpoint: Checkpoint) -> bool:
+    """Whether a run of ``checkpoint`` has an output: from then on its
+    CHECKPOINT_FIXED_FIELDS are fixed."""
+    return Image.objects.filter(run__checkpoint=checkpoint).exists()
+
+
 def checkpoint_change_check(*, checkpoint: Checkpoint, changes: Mapping[str, Any]) -> None:
     """Refuse a change to what ``checkpoint``'s outputs were made with (CHECKPOINT_FIXED_FIELDS)
     once one of its runs has an output, each field named; before that, anything may change."""
     if not any(field in changes for field in CHECKPOINT_FIXED_FIELDS) or \
-            not Image.objects.filter(run__checkpoint=checkpoint).exists():
+            not checkpoint_has_outputs(checkpoint):
         return
     fixed_fields_check(
         current={field: getattr(checkpoint, field) for field in CHECKPOINT_FIXED_FIELDS},
