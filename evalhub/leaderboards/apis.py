@@ -9,7 +9,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from evalhub.core.errors import EvalHubError
-from evalhub.core.queueing import enqueue_on_commit
 from evalhub.core.serializers import RejectUnknownFields
 from evalhub.leaderboards.access import campaign_for_science
 from evalhub.leaderboards.filters import parse_ab, parse_filters
@@ -17,9 +16,9 @@ from evalhub.leaderboards.results import ABTest, ABTestError, Leaderboard, json_
 from evalhub.leaderboards.selectors import ab_test
 from evalhub.leaderboards.services import (
     JUDGE_METRICS,
-    check_metric_judges_apply,
     leaderboard_get,
     metric_judge_epsilon,
+    metric_judges_queue,
 )
 
 LEADERBOARD_PARAMS = [
@@ -101,7 +100,6 @@ class MetricJudgesApi(APIView):
         form = MetricJudgesInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         metric, epsilon = form.validated_data["metric"], form.validated_data["epsilon"]
-        check_metric_judges_apply(campaign)
-        enqueue_on_commit("evalhub.leaderboards.metric_judges", campaign.pk, metric, epsilon)
+        metric_judges_queue(campaign=campaign, metric=metric, epsilon=epsilon)
         return Response({"queued": True, "campaign": campaign.pk, "metric": metric,
                          "epsilon": epsilon}, status=status.HTTP_202_ACCEPTED)

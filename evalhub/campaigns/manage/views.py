@@ -41,12 +41,11 @@ from evalhub.campaigns.services import (
     campaign_set_status,
 )
 from evalhub.core.errors import EvalHubError
-from evalhub.core.queueing import enqueue_on_commit
 from evalhub.leaderboards.quality_snapshot import quality_get
 from evalhub.leaderboards.services import (
     JUDGE_METRICS,
     check_metric_judges_apply,
-    metric_judge_epsilon,
+    metric_judges_queue,
 )
 from evalhub.runs.gallery.access import project_for_science
 from evalhub.runs.gallery.selectors import project_categories
@@ -128,7 +127,6 @@ def _report_rows(campaign: Campaign, medium: str) -> dict:
 
 
 # The worker task the API's POST .../metric-judges/ queues (leaderboards/tasks.py).
-METRIC_JUDGES_TASK = "evalhub.leaderboards.metric_judges"
 # Service refusals of a metric judge -> the field they are about (errors.py).
 JUDGE_HINTS = {"epsilon": "epsilon", "cannot judge": "metric", "best-of-K": "metric"}
 
@@ -306,12 +304,10 @@ def campaign_metric_judge(request: HttpRequest, campaign_id: int) -> HttpRespons
     if form.is_valid():
         metric, epsilon = form.cleaned_data["metric"], form.cleaned_data["epsilon"]
         try:
-            metric_judge_epsilon(metric=metric, epsilon=epsilon)
-            check_metric_judges_apply(campaign)
+            metric_judges_queue(campaign=campaign, metric=metric, epsilon=epsilon)
         except EvalHubError as error:
             attach_service_error(form, error, JUDGE_HINTS)
         else:
-            enqueue_on_commit(METRIC_JUDGES_TASK, campaign.pk, metric, epsilon)
             return redirect(reverse("campaign-manage", kwargs={"campaign_id": campaign.pk})
                             + "?" + urlencode({"judge_queued": metric}) + "#metric-judges")
     return _detail(request, campaign, role, judge_form=form, status=400)
