@@ -136,6 +136,9 @@ def test_a_body_key_that_names_no_field_is_refused_and_nothing_is_stored(api, wo
     response = api.post(_url(world, "votes/undo/"),
                         {"client_id": vote["client_id"], "lease": lease}, format="json")
     assert response.status_code == 400 and list(response.json()) == ["lease"]
+    response = api.post(_url(world, f"leases/{lease}/skip/"), {"bogus": 1}, format="json")
+    assert response.status_code == 400 and list(response.json()) == ["bogus"]
+    assert Lease.objects.get(pk=lease).status == "active"  # not skipped
 
 
 def test_the_bodies_the_rating_page_sends_are_accepted(api, world):
@@ -154,3 +157,8 @@ def test_the_bodies_the_rating_page_sends_are_accepted(api, world):
     reported = api.post(_url(world, f"leases/{second}/report/"),
                         {"side": "left", "note": ""}, format="json")
     assert reported.status_code == 200, reported.json()
+    third = api.post(_url(world, "next/"), {"exclude": []}, format="json").json()["lease"]
+    skipped = api.post(_url(world, f"leases/{third}/skip/"), {}, format="json")
+    assert skipped.status_code == 200, skipped.json()
+    fourth = api.post(_url(world, "next/"), {"exclude": []}, format="json").json()["lease"]
+    assert api.post(_url(world, f"leases/{fourth}/skip/")).status_code == 200  # no body

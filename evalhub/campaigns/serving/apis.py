@@ -320,6 +320,14 @@ class ReportInputSerializer(RejectUnknownFields):
 _REPORT_INPUT = ReportInputSerializer()
 
 
+class SkipInputSerializer(RejectUnknownFields):
+    """A skip takes no field (the lease in the path says what is skipped): an empty object,
+    or no body; any key is refused like every other rating input's unknown keys."""
+
+
+_SKIP_INPUT = SkipInputSerializer()
+
+
 class _RateLeaseActionApi(APIView):
     def _lease(self, request: Request, campaign_id: int, lease_id) -> tuple[Campaign, object]:
         campaign = campaign_for_rater(user=request.user, campaign_id=campaign_id)
@@ -334,9 +342,10 @@ class _RateLeaseActionApi(APIView):
 class RateSkipApi(_RateLeaseActionApi):
     """Skip a task: it is not served to the caller again."""
 
-    @extend_schema(request=None, responses=LeaseActionAnswerSerializer)
+    @extend_schema(request=SkipInputSerializer, responses=LeaseActionAnswerSerializer)
     def post(self, request: Request, campaign_id: int, lease_id) -> Response:
         campaign, lease = self._lease(request, campaign_id, lease_id)
+        _validated(_SKIP_INPUT, request.data or {})
         lease_close(lease=lease, status=LeaseStatus.SKIPPED)
         return self._answer(request, campaign, lease)
 
