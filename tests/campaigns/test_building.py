@@ -88,6 +88,10 @@ def test_building_twice_creates_no_duplicates():
 
     assert campaign_build_tasks(campaign=world.campaign) == 0
     assert world.campaign.tasks.count() == 2
+    # The report of the second build says what the campaign holds, not only what it added.
+    world.campaign.refresh_from_db()
+    assert (world.campaign.build_report["tasks_created"],
+            world.campaign.build_report["tasks"]) == (0, 2)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

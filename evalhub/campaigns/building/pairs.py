@@ -104,12 +104,19 @@ def campaign_build_tasks(*, campaign: Campaign, pair_distance: PairDistance | No
     with transaction.atomic():
         ComparisonTask.objects.bulk_create(new_tasks, batch_size=1000)
         campaign.build_report = {
-            "pairs": len(pairs), "tasks_created": len(new_tasks),
+            "pairs": len(pairs), "tasks_created": len(new_tasks), "tasks": _asked(campaign),
             "skipped_near_identical": skipped, "skipped_identical": identical,
             "lpips_filter": campaign.min_lpips_distance is not None,
         }
         _built(campaign, found=bool(pairs))
     return len(new_tasks)
+
+
+def _asked(campaign: Campaign) -> int:
+    """The campaign's tasks to ask annotators, gold pairs left out: the build report's
+    ``tasks`` (its ``tasks_created`` counts only what the last build added, 0 when a run that
+    finished later rebuilt a campaign already built)."""
+    return campaign.tasks.filter(is_gold=False).count()
 
 
 def _built(campaign: Campaign, *, found: bool) -> None:
@@ -119,7 +126,7 @@ def _built(campaign: Campaign, *, found: bool) -> None:
     if not found:
         campaign.status = CampaignStatus.FAILED
         campaign.build_report["error"] = "The runs have no images on common prompts."
-    elif not campaign.tasks.filter(is_gold=False).exists():
+    elif not _asked(campaign):
         campaign.status = CampaignStatus.FAILED
         campaign.build_report["error"] = nothing_to_ask(campaign.build_report)
     elif campaign.status == CampaignStatus.BUILDING:
@@ -135,6 +142,7 @@ def _build_kwise(campaign: Campaign, runs: Sequence[GenerationRun]) -> int:
     with transaction.atomic():
         built = build_kwise_tasks(campaign=campaign, runs=runs)
         campaign.build_report = {"k_sets": built.sets, "tasks_created": built.created,
+                                 "tasks": _asked(campaign),
                                  "skipped_identical": built.identical, "k": campaign.k,
                                  "lpips_filter": False}
         _built(campaign, found=bool(built.sets))
