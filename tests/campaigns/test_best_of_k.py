@@ -87,6 +87,34 @@ def test_a_set_showing_one_file_twice_is_never_served():
     assert world.campaign.build_report["k_sets"] == 3
 
 
+def test_a_set_built_before_with_one_file_twice_is_retired_by_the_migration(api):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    world = _world()
+    first, other = world.tasks[0], world.tasks[1]
+    members = list(first.members.order_by("position"))
+    twin = members[1].image
+    twin.blob = members[0].image.blob
+    twin.save(update_fields=["blob"])
+
+    import_module("evalhub.campaigns.migrations.0015_retire_k_sets_showing_a_file_twice"
+                  ).retire_sets_showing_a_file_twice(apps, None)
+    first.refresh_from_db()
+    other.refresh_from_db()
+    assert (first.judgments_needed, other.judgments_needed) == (0, 2)
+    api.force_login(world.annotators[0])
+    served = set()
+    for _ in range(3):  # every task this annotator may get, each skipped after it
+        payload = api.post(_url(world, "next/"), {}, format="json").json()
+        if payload.get("done") or "lease" not in payload:
+            break
+        served.add(Lease.objects.get(pk=payload["lease"]).task_id)
+        api.post(_url(world, f"leases/{payload['lease']}/skip/"), {}, format="json")
+    assert served == {task.pk for task in world.tasks[1:]}
+
+
 def test_a_campaign_whose_every_set_holds_a_file_twice_is_not_opened_empty():
     # Two checkpoints with identical parameters drew byte-identical images for every prompt:
     # every K-set holds a file twice, so the build leaves nothing to ask.
