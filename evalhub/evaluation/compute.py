@@ -351,8 +351,12 @@ def kid(*, reference: np.ndarray, run: np.ndarray, subsets: int,
     ``subsets`` random subsets of ``subset_size`` (seed 0); ``std`` is its spread over them."""
     result = kernel_inception_distance(reference, run, subsets=subsets, subset_size=subset_size,
                                        seed=0)
+    # subset_size: what was used (at most the smaller set); subset_size_asked: the option. The
+    # estimate is unbiased at any subset size, so runs asked the same way are comparable even
+    # when one of them, smaller, capped it (evaluation.models.COMPARABILITY_DETAILS).
     return MetricComputed(value=result.mean, std=result.std, n_images=len(run),
                           details={"subsets": result.subsets, "subset_size": result.subset_size,
+                                   "subset_size_asked": subset_size,
                                    "n_reference": len(reference)})
 
 

@@ -116,12 +116,17 @@ def _clip_model_problem(name: str) -> str | None:
     known = clip_architectures()
     if not name.strip():
         return "clip_model must not be empty"
-    if name.startswith("hf-hub:") or not known or name in known:
+    if name.startswith("hf-hub:"):
+        return None if name.removeprefix("hf-hub:").strip() else (
+            "clip_model 'hf-hub:' names no repository: write hf-hub:<organisation>/<model>")
+    if not known or name in known:
         return None
-    near = sorted(n for n in known if n.lower().startswith(name.lower()[:5]))[:5]
-    return (f"clip_model {name!r} is not an open_clip architecture (e.g. "
-            f"{', '.join(near or ['ViT-B-32', 'ViT-L-14', 'ViT-H-14'])}; "
-            "or an hf-hub:<repo> name)")
+    # open_clip's names are case-sensitive: the same letters in another case first.
+    near = sorted(n for n in known if n.lower() == name.lower()) or sorted(
+        n for n in known if n.lower().startswith(name.lower()[:5]))[:5]
+    return (f"clip_model {name!r} is not an open_clip architecture (did you mean "
+            f"{', '.join(near or ['ViT-B-32', 'ViT-L-14', 'ViT-H-14'])}? or an "
+            "hf-hub:<repo> name)")
 
 
 def normalize_options(options: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -40,8 +40,11 @@ class Provenance(models.Model):
 
 #: What a run-level value was computed with besides its reference set and backbone (the
 #: ``details`` the finalize step stores): values that differ in any of these are not comparable
-#: (a 64-d FID beside 2048-d ones, KID over subsets of 5 beside 1000, a rank-deficient FID).
-COMPARABILITY_DETAILS = ("dim", "resize", "subset_size", "estimator", "clip_frames",
+#: (a 64-d FID beside 2048-d ones, KID asked over subsets of 5 beside 1000, a rank-deficient
+#: FID). KID's is the subset size *asked*: the size used is capped by the smaller set, and the
+#: unbiased estimate's expectation does not depend on it, so a run of 20 images and one of 30,
+#: both asked for 1000, share a column.
+COMPARABILITY_DETAILS = ("dim", "resize", "subset_size_asked", "estimator", "clip_frames",
                          "rank_deficient")
 
 

@@ -124,9 +124,13 @@ def generation_launch(*, run: GenerationRun, batch_items: int | None = None) -> 
     bounds = [(start, stop) for start, stop in batch_bounds(len(items), max(1, batch_items))
               if not missing.isdisjoint(items[start:stop])]
     if not bounds:
-        GenerationRun.objects.filter(pk=run.pk).update(items_total=len(items), error="")
-        run.refresh_from_db()
-        run_refresh_progress(run=run)
+        # Nothing to make: a finished run is left as it is (its times say when it was made);
+        # one left "failed" or "running" by a lost batch is closed now.
+        if run.status not in (RunStatus.COMPLETED, RunStatus.PARTIAL) or \
+                run.items_total != len(items):
+            GenerationRun.objects.filter(pk=run.pk).update(items_total=len(items), error="")
+            run.refresh_from_db()
+            run_refresh_progress(run=run)
         return 0
     with transaction.atomic():
         GenerationRun.objects.filter(pk=run.pk).update(

@@ -30,9 +30,9 @@ def test_each_column_holds_values_computed_the_way_most_runs_were():
         _value(run, "fid", value, reference_set=coco, dim=2048)
     _value(runs[3], "fid", 54.26, reference_set=coco, backbone="inception-64", dim=64,
            rank_deficient=True)
-    _value(runs[0], "kid", 0.02, reference_set=coco, subset_size=1000)
-    _value(runs[1], "kid", 0.05, reference_set=small, subset_size=5)
-    _value(runs[2], "kid", 0.03, reference_set=coco, subset_size=1000)
+    _value(runs[0], "kid", 0.02, reference_set=coco, subset_size_asked=1000)
+    _value(runs[1], "kid", 0.05, reference_set=small, subset_size_asked=5)
+    _value(runs[2], "kid", 0.03, reference_set=coco, subset_size_asked=1000)
 
     values = run_metric_values(run_ids=[run.pk for run in runs])
     assert [values.get(run.pk, {}).get("fid") and values[run.pk]["fid"].value
@@ -47,3 +47,30 @@ def test_a_run_alone_gets_its_most_recent_value():
     _value(run, "clip_score", 31.0, backbone="ViT-L-14")
     assert run_metric_values(run_ids=[run.pk])[run.pk]["clip_score"].value == 31.0
 
+
+
+def test_values_stored_before_get_their_way_from_their_details_and_job():
+    """Migration 0006: a KID stored before ``subset_size_asked`` existed takes it from its
+    job's options (the default, 1000, when the job set none)."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from evalhub.evaluation.models import MetricJob
+
+    run = GenerationRunFactory()
+    coco = ReferenceSet.objects.create(project=run.project, name="coco")
+    job = MetricJob.objects.create(project=run.project, run=run, metrics=["kid"],
+                                   reference_set=coco, options={"kid_subset_size": 50})
+    asked = _value(run, "kid", 0.02, reference_set=coco, subset_size=20, job=job.pk)
+    default = _value(run, "kid", 0.03, reference_set=coco, backbone="inception-192",
+                     subset_size=20, job=None)
+    fid = _value(run, "fid", 9.0, reference_set=coco, dim=2048)
+    RunMetric.objects.update(computed_as="")  # as the field's default left them
+
+    import_module("evalhub.evaluation.migrations.0006_run_metric_computed_as"
+                  ).fill_computed_as(apps, None)
+    for row in (asked, default, fid):
+        row.refresh_from_db()
+    assert (asked.computed_as, default.computed_as, fid.computed_as) == (
+        "subset_size_asked=50", "subset_size_asked=1000", "dim=2048")

@@ -228,6 +228,8 @@ def test_options_past_what_a_worker_can_finish_are_refused(options, problem):
 @pytest.mark.parametrize(("options", "problem"), [
     ({"clip_model": "ViT-B-33"}, "clip_model 'ViT-B-33' is not an open_clip architecture"),
     ({"clip_model": " "}, "clip_model must not be empty"),
+    ({"clip_model": "hf-hub:"}, "clip_model 'hf-hub:' names no repository"),
+    ({"clip_model": "vit-b-32"}, "(did you mean ViT-B-32?"),
     ({"clip_pretrained": ""}, "clip_pretrained must not be empty"),
 ])
 def test_a_clip_model_open_clip_does_not_know_is_refused_before_a_worker_gets_it(
@@ -363,4 +365,20 @@ def test_a_value_computed_another_way_is_kept_beside_the_one_before():
 
     rows = RunMetric.objects.filter(run=run, metric="kid").order_by("computed_as")
     assert [(row.details["subset_size"], row.computed_as) for row in rows] == [
-        (3, "subset_size=3"), (4, "subset_size=4")]
+        (3, "subset_size_asked=3"), (4, "subset_size_asked=4")]
+
+
+def test_runs_asked_for_the_same_kid_share_its_column_whatever_their_sizes():
+    """The subset size used is capped by the smaller set (here 2 images against 4 asked): the
+    column kept one of two such runs, as if they had been computed differently."""
+    from evalhub.evaluation.selectors import run_metric_values
+
+    large = make_run(prompts=2, seeds=2)
+    small = make_run(prompts=1, seeds=2, project=large.project)
+    ref = make_reference_set(large.project, n=5)
+    for run in (large, small):
+        _compute(run, ["kid"], ref, kid_subset_size=4)
+
+    used = {row.run_id: row.details["subset_size"] for row in RunMetric.objects.all()}
+    assert used == {large.pk: 4, small.pk: 2}
+    assert set(run_metric_values(run_ids=[large.pk, small.pk])) == {large.pk, small.pk}

@@ -106,6 +106,13 @@ def test_launching_again_queues_only_the_batches_with_missing_items(
     run.refresh_from_db()
     assert (run.status, run.items_done, run.items_total) == (RunStatus.COMPLETED, 6, 6)
 
+    # Launching the finished run again changes nothing, its finish time included (its
+    # images per second are measured to it).
+    finished_at = run.finished_at
+    assert generation_launch(run=run) == 0
+    run.refresh_from_db()
+    assert (run.status, run.finished_at) == (RunStatus.COMPLETED, finished_at)
+
 
 @pytest.mark.django_db(transaction=True)  # tasks are sent when the launch commits
 def test_a_launch_the_queue_does_not_take_is_503_and_the_run_says_so(

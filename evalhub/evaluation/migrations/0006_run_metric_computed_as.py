@@ -6,12 +6,19 @@ from evalhub.evaluation.models import computed_as
 
 
 def fill_computed_as(apps, schema_editor):
-    """Values stored before the field: their way of computing, read from their details."""
+    """Values stored before the field: their way of computing, read from their details (a
+    KID's subset size asked from its job's options, stored only since)."""
     RunMetric = apps.get_model("evaluation", "RunMetric")
-    for row in RunMetric.objects.only("pk", "details").iterator():
-        way = computed_as(row.details)
-        if way:
-            RunMetric.objects.filter(pk=row.pk).update(computed_as=way)
+    MetricJob = apps.get_model("evaluation", "MetricJob")
+    for row in RunMetric.objects.only("pk", "metric", "details").iterator():
+        details = dict(row.details or {})
+        if row.metric == "kid" and "subset_size_asked" not in details:
+            job = MetricJob.objects.filter(pk=details.get("job")).only("options").first()
+            asked = (job.options or {}).get("kid_subset_size") if job is not None else None
+            details["subset_size_asked"] = asked or 1000  # the option's default
+        way = computed_as(details)
+        if way or details != row.details:
+            RunMetric.objects.filter(pk=row.pk).update(details=details, computed_as=way)
 
 
 class Migration(migrations.Migration):
