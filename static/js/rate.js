@@ -55,6 +55,9 @@ const SLOW_MS = 100; // a pair not drawn by then shows as loading (buttons greye
 // floor).
 const GUARD_MS = Number(cfg.input_guard_ms) || 0;
 const NOT_OPEN = "campaign_not_open"; // the API's code for a paused or closed campaign
+// Campaign states that never open again (CampaignStatus): the page says the campaign is over,
+// and offers no reload. A paused one (or one not opened yet) may open: a reload then resumes.
+const OVER = new Set(["closed", "failed"]);
 // The API's code (with done false) when every task left for this annotator is leased to
 // someone else now: not finished, a task comes back when its lease ends (asked again later).
 const NOTHING_FREE = "nothing_free";
@@ -69,6 +72,7 @@ const state = {
   shownAt: 0,
   progress: null, // {my_votes, remaining} as the server last said
   progressAt: -1, // when that answer was asked for: an older answer arriving late is ignored
+  campaignStatus: null, // the campaign's status as last read (CampaignStatus), for messages
   prefetching: null,
   prefetchRetry: 0,
   prefetchTimer: null,
@@ -126,19 +130,21 @@ function renderProgress() {
   if (!state.progress) return;
   const mine = state.progress.my_votes + pending;
   // "remaining" counts the campaign's judgments still needed from anyone, not what this
-  // annotator can still give (one vote per pair): it says so, and "about" (the server's count
-  // is up to a few seconds old, and other annotators vote meanwhile). Once nothing is left for
-  // this annotator it would read as work still to do here: "finished" instead.
+  // annotator can still give (one vote per task): "in the campaign" says so, and the tooltip
+  // says it is approximate (the server's count is up to a few seconds old, and other
+  // annotators vote meanwhile). Short, so that it leaves the prompt its width and fits one line
+  // of a phone. Once nothing is left for this annotator it would read as work still to do
+  // here: "finished" instead.
   const finished = state.done && !state.notOpen; // not open: nothing done, only paused
   const remaining = finished ? 0 : Math.max(0, state.progress.remaining - pending);
-  const votes = `${mine} vote${mine === 1 ? "" : "s"} by you`;
+  const votes = `${mine.toLocaleString("en")} vote${mine === 1 ? "" : "s"} by you`;
   const count = $("#rate-count");
-  count.textContent = `${votes} · ${finished ? "finished"
-    : state.notOpen ? "campaign not open"
-      : `campaign: about ${remaining} judgment${remaining === 1 ? "" : "s"} still needed`}`;
+  setText(count, `${votes} · ${finished ? "finished"
+    : state.notOpen ? (campaignOver() ? "campaign over" : "campaign not open")
+      : `${remaining.toLocaleString("en")} left in the campaign`}`);
   count.title = finished || state.notOpen ? ""
-    : "Judgments the whole campaign still needs, from all annotators (each of them rates a "
-      + "pair once), as last counted: not how many you can still give.";
+    : "About how many judgments the whole campaign still needs, from all annotators (each "
+      + `of them rates a ${TASK} once), as last counted: not how many you can still give.`;
   const bar = $("#rate-bar");
   bar.max = mine + (state.notOpen ? state.progress.remaining : remaining) || 1;
   bar.value = finished ? bar.max : mine;
@@ -197,6 +203,13 @@ function saveHistory() {
   } catch {
     /* storage full: undo still works until the next reload, and voting must go on */
   }
+}
+
+/** A vote the server did not store leaves the undo history: an undo of it would be refused,
+ * and would block every older one. */
+function forgetVote(clientId) {
+  state.history = state.history.filter((entry) => entry.clientId !== clientId);
+  saveHistory();
 }
 
 /** The history saved before a reload; anything unreadable counts as no history. */
@@ -311,13 +324,35 @@ function showDone(message, code) {
   notWaiting();
   state.upcoming = code === NOT_OPEN ? [] : state.upcoming;
   state.notOpen = code === NOT_OPEN;
-  setText($("#rate-done-title"), state.notOpen ? "This campaign is not open for rating"
-    : "You have rated everything in this campaign");
   state.done = message || "Nothing left to rate in this campaign for you. Thank you!";
-  if (state.notOpen) state.done += " Reload this page once the campaign is open again.";
   app.dataset.done = "1";
-  showPanel(state.done);
+  showPanel(doneMessage());
   closeAutoInstructions();
+  // Whether the campaign may open again (paused) or is over decides the title and whether a
+  // reload is worth suggesting: its status comes with the campaign's answer (start() asks for
+  // it anyway).
+  if (state.notOpen && state.started) refreshProgress();
+}
+
+/** The done panel's title, and its message: the server's, and for a campaign that may open
+ * again (paused, or not opened yet) the way back. */
+function doneMessage() {
+  let title = "You have rated everything in this campaign";
+  let message = state.done;
+  if (state.notOpen) {
+    const status = state.campaignStatus;
+    title = campaignOver() ? "This campaign is over"
+      : status === "paused" ? "This campaign is paused" : "This campaign is not open for rating";
+    // Unknown until the campaign's answer comes: no advice rather than a wrong one.
+    if (status && !campaignOver()) message += " Reload this page once the campaign is open.";
+  }
+  setText($("#rate-done-title"), title);
+  return message;
+}
+
+/** Whether the campaign's status, as last read, is one that never opens again. */
+function campaignOver() {
+  return OVER.has(state.campaignStatus);
 }
 
 /** The done panel (its title set by the caller) in place of a task: finished, not open, or
@@ -713,6 +748,9 @@ async function refreshProgress() {
   try {
     const { status, data } = await api.campaign();
     if (status === 200) {
+      const news = state.campaignStatus !== data.status;
+      state.campaignStatus = data.status;
+      if (news && state.notOpen) setText($("#rate-done-message"), doneMessage());
       applyProgress(data.progress, askedAt);
       if (data.preparing && !state.current) showPreparing(data.preparing);
     }
@@ -798,10 +836,20 @@ function wire() {
   });
   queue.addEventListener("rejected", ({ detail }) => {
     const reason = (detail.data && detail.data.detail) || `error ${detail.status}`;
-    // Never stored: an undo of it would be refused, and would block every older one.
-    state.history = state.history.filter((entry) => entry.clientId !== detail.record.client_id);
-    saveHistory();
+    forgetVote(detail.record.client_id);
     refused(detail.data, `A vote was refused: ${reason}`);
+  });
+  queue.addEventListener("conflict", ({ detail }) => {
+    // Another tab (or window) of this annotator showed the same task and its vote was stored
+    // first: this one was not taken, whatever "Voted ..." said a moment ago. The page is on
+    // its next task already; the vote count comes from the server again (it has the other
+    // tab's vote).
+    forgetVote(detail.record.client_id);
+    announce(`Not counted: this ${TASK} was already answered in another tab`);
+    refreshProgress();
+    if (!state.started) return;
+    if (!state.current && !state.done) advance();
+    else prefetch();
   });
   queue.addEventListener("waiting", ({ detail }) => {
     // Votes stay in the outbox; the annotator only needs to sign in again, in another tab.

@@ -74,8 +74,13 @@ def test_a_paused_campaign_stops_the_page_and_its_refused_vote_leaves_nothing_to
     # The refusal comes back through the outbox (sent after the next frame): on a loaded
     # machine that can take a while.
     page.wait_for_selector("#rate-app[data-done='1']", timeout=45_000)
-    assert page.text_content("#rate-done-title") == "This campaign is not open for rating"
-    assert "is paused, not open for rating" in page.text_content("#rate-done-message")
+    # Paused: it may open again, and a reload then resumes (the title follows the campaign's
+    # status, which the page reads after the refusal).
+    page.wait_for_function("() => document.querySelector('#rate-done-title').textContent"
+                           " === 'This campaign is paused'")
+    assert page.text_content("#rate-done-message") == (
+        "Campaign 'Shapes study' is paused, not open for rating until it is resumed."
+        " Reload this page once the campaign is open.")
     assert "finished" not in page.text_content("#rate-count")
     assert "campaign not open" in page.text_content("#rate-count")
     assert not Judgment.objects.filter(lease_id=on_screen).exists()
@@ -100,8 +105,13 @@ def test_a_skip_on_a_closed_campaign_is_not_reported_as_skipped(context):
     # The refusal comes back through the outbox (sent after the next frame): on a loaded
     # machine that can take a while.
     page.wait_for_selector("#rate-app[data-done='1']", timeout=45_000)
-    assert page.text_content("#rate-done-title") == "This campaign is not open for rating"
-    assert "is closed, not open for rating" in page.text_content("#rate-done-message")
+    # Closed: over for good, so no "reload once it is open".
+    page.wait_for_function("() => document.querySelector('#rate-done-title').textContent"
+                           " === 'This campaign is over'")
+    assert page.text_content("#rate-done-message") == (
+        "Campaign 'Shapes study' is over: it was closed and takes no more votes.")
+    page.wait_for_function("() => / · campaign over$/.test("
+                           "document.querySelector('#rate-count').textContent)")
     assert Lease.objects.get(pk=lease).status == LeaseStatus.ACTIVE
 
 

@@ -5,6 +5,8 @@
   campaign, and the page takes the pair by itself once that lease ends;
 - a rank-all ranking in progress: the Undo button takes back a pick, as U does;
 - the first-visit instructions sheet does not open over a finished or closed page;
+- a closed or failed campaign says it is over (no reload offered: it never opens again);
+- a pair answered in another tab first: the second tab's vote is said not counted;
 - best of K on video: the pick is announced as a video.
 
 Fails on any console error or Content-Security-Policy violation of the pages.
@@ -22,7 +24,13 @@ from evalhub.campaigns.serving.rating import rate_next
 from evalhub.projects.models import Role
 from tests.browser.conftest import login
 from tests.browser.pages import shown_lease, until, wait_outbox_empty
-from tests.browser.world import SECRET_NAMES, build_world, live_judgments, picture
+from tests.browser.world import (
+    SECRET_NAMES,
+    build_world,
+    expected_outcome,
+    live_judgments,
+    picture,
+)
 from tests.builders import build_campaign, cast_vote
 from tests.factories import MembershipFactory
 
@@ -167,6 +175,56 @@ def test_no_instructions_sheet_over_a_campaign_not_open(context, errors):
     assert not Lease.objects.filter(status=LeaseStatus.ACTIVE).exclude(
         annotator=world.annotator).exists()
     assert errors == [] and page.evaluate("window.__violations") == []
+
+
+@pytest.mark.parametrize(("status", "says"), [
+    (CampaignStatus.CLOSED, "Campaign 'Shapes study' is over: it was closed and takes no more "
+                            "votes."),
+    (CampaignStatus.FAILED, "Campaign 'Shapes study' is over: it failed and takes no votes."),
+])
+def test_a_closed_or_failed_campaign_says_it_is_over_and_offers_no_reload(
+        context, errors, status, says):
+    """Neither state opens again: never "is failed", never "reload once it is open"."""
+    world = build_world(prompts=2, sizes=((320, 320), (320, 320)))
+    world.campaign.status = status
+    world.campaign.save(update_fields=["status"])
+    page = context.new_page()
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    page.wait_for_function(FINISHED)
+    page.wait_for_function("() => / · campaign over$/.test("  # the campaign's status is read
+                           "document.querySelector('#rate-count').textContent)")
+    assert page.text_content("#rate-done-title") == "This campaign is over"
+    assert page.text_content("#rate-done-message") == says
+    assert errors == [] and page.evaluate("window.__violations") == []
+
+
+def test_a_pair_answered_in_another_tab_first_is_said_not_counted(context, errors):
+    """The annotator rates in two tabs, both showing the pair on screen before (the tab opened
+    second resumes it). The first tab's vote is stored; the second's, a different vote on the
+    same lease, is refused (409): that tab says it was not counted (never "Voted right") and
+    goes on with the next pair."""
+    world = build_world(prompts=4, sizes=((320, 320), (320, 320)))
+    rate_url = f"/rate/{world.campaign.pk}/"
+    first = context.new_page()
+    login(first, world.annotator.username, rate_url)
+    lease = shown_lease(first)
+    second = context.new_page()
+    second.goto(rate_url)
+    assert shown_lease(second) == lease
+
+    first.keyboard.press("1")
+    shown_lease(first, other_than=lease)
+    wait_outbox_empty(first)
+    second.keyboard.press("2")
+    shown_lease(second, other_than=lease)  # on to the next pair
+    second.wait_for_function("() => document.querySelector('#rate-status').textContent"
+                             " === 'Not counted: this pair was already answered in another tab'")
+    wait_outbox_empty(second)
+    stored = live_judgments(world.campaign).get(lease_id=lease)
+    assert stored.outcome == expected_outcome(lease, "left")  # the first tab's answer stands
+    # The browser logs the refused request itself; nothing else went wrong.
+    assert [e for e in errors if not e.endswith("status of 409 (Conflict)")] == []
+    assert first.evaluate("window.__violations") == []
 
 
 def test_a_best_of_k_pick_is_announced_in_the_campaigns_medium(context, errors):

@@ -153,6 +153,41 @@ def test_a_video_pair_plays_in_sync_and_is_voted_like_images(context, errors, tr
     assert errors == []
 
 
+def test_a_click_on_the_seek_bar_gives_the_keys_back_to_the_page(context, errors):
+    """The seek bar clicked with the mouse, while the videos play or on its thumb: focus leaves
+    the bar, so the page's keys work at once. A focused bar took them all (the page ignores
+    keys aimed at an input), and its `change`, which gave focus back, never came when the
+    value at release was the value at press: a click on the thumb, or (while playing) one
+    whose seek drew the bar at the frame on screen before the bar had focus."""
+    world = build_video_world(prompts=2)
+    page = context.new_page()
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    lease = shown_lease(page)
+    settle(page, "playing")
+    seek = page.locator(".vid-seek").bounding_box()
+    middle = seek["y"] + seek["height"] / 2
+    page.mouse.click(seek["x"] + seek["width"] * 0.75, middle)
+    settle(page, "playing")
+    assert not page.evaluate("() => document.activeElement.matches('input, select')")
+    page.keyboard.press("Space")  # pauses both: the playback keys are the page's
+    settle(page, "paused")
+
+    # On the thumb, paused at the middle frame (where the thumb's own width cancels out).
+    page.eval_on_selector(".vid-seek", "(el) => { el.value = '30';"
+                          " el.dispatchEvent(new Event('input', {bubbles: true})); }")
+    assert settle(page, "paused")["frames"] == [30, 30]
+    page.mouse.click(seek["x"] + seek["width"] * 30 / (FRAMES - 1), middle)
+    page.wait_for_timeout(100)
+    assert not page.evaluate("() => document.activeElement.matches('input, select')")
+    assert settle(page, "paused")["frames"] == [30, 30]  # no seek: it was there
+    page.keyboard.press("Space")
+    settle(page, "playing")
+    page.keyboard.press("2")  # and so are the vote keys
+    assert until(lambda: live_judgments(world.campaign).filter(lease_id=lease).exists())
+    shown_lease(page, other_than=lease)
+    assert errors == [] and page.evaluate("() => window.__violations") == []
+
+
 def test_a_video_that_fails_says_so_and_retry_brings_it_back(context, errors):
     """A rendition the server fails to send: its pane says the video did not load, with Retry
     and Report; no vote counts; Retry loads it (under a fresh URL) and the pair plays."""

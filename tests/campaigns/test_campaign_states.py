@@ -20,6 +20,15 @@ def _rate_url(world, suffix=""):
     return f"/api/v1/rate/{world.campaign.pk}/{suffix}"
 
 
+# What an annotator is told, by status: a paused campaign may open again; a closed or failed
+# one is over (never "is failed", never a promise that it reopens).
+NOT_OPEN_SAYS = {
+    CampaignStatus.PAUSED: "is paused, not open for rating until it is resumed",
+    CampaignStatus.CLOSED: "is over: it was closed and takes no more votes",
+    CampaignStatus.FAILED: "is over: it failed and takes no votes",
+}
+
+
 def _set(api, world, action):
     api.force_login(world.scientist)
     return api.post(_campaign_url(world, action), {}, format="json")
@@ -80,7 +89,7 @@ def test_nothing_an_annotator_does_is_accepted_unless_the_campaign_is_active(api
     lease = api.post(_rate_url(world, "next/"), {"exclude": [held["lease"]]}, format="json")
     for response in (vote, undo, skip, report, lease):
         assert response.status_code == 400, response.content
-        assert f"is {status}, not open for rating" in response.json()["detail"]
+        assert NOT_OPEN_SAYS[status] in response.json()["detail"]
         # What the rating page acts on: "paused or closed", not "you have rated everything".
         assert response.json()["code"] == "campaign_not_open"
     assert Judgment.objects.filter(retracted_at__isnull=True).count() == 1
@@ -88,7 +97,7 @@ def test_nothing_an_annotator_does_is_accepted_unless_the_campaign_is_active(api
     assert Lease.objects.get(pk=held["lease"]).status == LeaseStatus.ACTIVE
 
 
-@pytest.mark.parametrize("status", [CampaignStatus.PAUSED, CampaignStatus.CLOSED])
+@pytest.mark.parametrize("status", list(NOT_OPEN_SAYS))
 def test_the_rating_page_of_a_campaign_that_is_not_open_says_so_in_its_first_task(client, status):
     world = build_campaign(prompts=2)
     world.campaign.status = status
@@ -98,7 +107,7 @@ def test_the_rating_page_of_a_campaign_that_is_not_open_says_so_in_its_first_tas
     script = html.split('<script id="rate-first" type="application/json">', 1)[1]
     first = json.loads(script.split("</script>", 1)[0])
     assert first["done"] is True and first["code"] == "campaign_not_open"
-    assert f"is {status}, not open for rating" in first["detail"]
+    assert first["detail"] == f"Campaign 'campaign' {NOT_OPEN_SAYS[status]}."
 
 
 def test_a_campaign_listing_a_run_twice_or_an_overlong_category_is_refused(api):

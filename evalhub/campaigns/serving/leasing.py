@@ -410,16 +410,27 @@ def _close_stale_leases(task_id: int) -> int:
 class CampaignNotOpen(EvalHubError):
     """The campaign is not active: nothing is served, voted, undone, skipped or reported.
 
-    400, not 409: the page keeps a 409'd vote as already stored, and this one never will be.
+    400, not 409: a 409 means another vote already answered the lease (the page says the
+    vote was not counted, as answered elsewhere), and this one was refused for the campaign.
     """
 
     code = "campaign_not_open"
 
 
+# Why a campaign takes no rating, by status: a closed or failed one never opens again (it is
+# over), a paused one may; the rating page adds its own advice on top (static/js/rate.js).
+_NOT_OPEN = {
+    CampaignStatus.PAUSED: "Campaign {name!r} is paused, not open for rating until it is resumed.",
+    CampaignStatus.CLOSED: "Campaign {name!r} is over: it was closed and takes no more votes.",
+    CampaignStatus.FAILED: "Campaign {name!r} is over: it failed and takes no votes.",
+}
+_NOT_OPEN_YET = "Campaign {name!r} is not open for rating yet."  # building, draft
+
+
 def check_open_for_rating(campaign: Campaign) -> None:
     if campaign.status != CampaignStatus.ACTIVE:
         raise CampaignNotOpen(
-            f"Campaign {campaign.name!r} is {campaign.status}, not open for rating.")
+            _NOT_OPEN.get(campaign.status, _NOT_OPEN_YET).format(name=campaign.name))
 
 
 def draw_gold(campaign: Campaign) -> bool:

@@ -60,7 +60,7 @@ class Progress:
     # Judgments the campaign still needs from all annotators (at most REMAINING_CACHE_SECONDS
     # old; with one cache per process, another process's votes of those seconds are missing):
     # not what this rater can still give, which would cost a read of every task per vote. The
-    # page says so ("campaign: about N judgments still needed").
+    # page says so ("N left in the campaign", its tooltip saying whose and how fresh).
     remaining: int
 
 

@@ -155,10 +155,19 @@ export class VoteQueue extends EventTarget {
       if (waiter) {
         waiter.resolve((status === 200 || status === 201) && data ? data.next : undefined);
       }
-      if (status === 200 || status === 201 || status === 409) {
-        // 409: this task already holds a vote of ours (sent under another id); nothing to add.
+      if (status === 200 || status === 201) {
+        // 200: stored before (a resend of this very vote, same id: never counted twice).
         this.drop(record.client_id);
         this.dispatchEvent(new CustomEvent("sent", { detail: { record, status, data } }));
+        continue;
+      }
+      if (status === 409) {
+        // A different vote for this lease is stored already, under another id: this
+        // annotator answered it in another tab or window that showed the same lease (the
+        // server refuses a reused id with other answers alike). This one was NOT stored;
+        // it is dropped (resending it would be refused again) and the page says so.
+        this.drop(record.client_id);
+        this.dispatchEvent(new CustomEvent("conflict", { detail: { record, status, data } }));
         continue;
       }
       const signedOut = isAuthFailure(status, data);

@@ -467,8 +467,25 @@ export class VideoControls {
     this.back.addEventListener("click", () => player.step(-1));
     this.forward.addEventListener("click", () => player.step(1));
     this.seek.addEventListener("input", () => player.seekFrame(Number(this.seek.value)));
-    // Give the keys back to the page: a focused range or select would take the arrows (votes).
+    // Give the keys back to the page: a focused range or select would take the arrows (votes),
+    // and the page ignores every key aimed at an input. A range's `change` is not enough: it
+    // fires only when the value at release differs from the value at press, so a click on the
+    // thumb fires none, and neither did a click whose seek re-rendered the bar at its old frame
+    // before the bar had focus. Focus goes back when the pointer is released, wherever that is
+    // (a drag may end off the bar); `pressed` keeps render() off the bar meanwhile.
+    this.pressed = false;
     this.seek.addEventListener("change", () => this.seek.blur());
+    this.seek.addEventListener("pointerdown", () => {
+      this.pressed = true;
+      const giveBack = () => {
+        window.removeEventListener("pointerup", giveBack, true);
+        window.removeEventListener("pointercancel", giveBack, true);
+        this.pressed = false;
+        if (document.activeElement === this.seek) this.seek.blur();
+      };
+      window.addEventListener("pointerup", giveBack, true);
+      window.addEventListener("pointercancel", giveBack, true);
+    });
     this.speed.addEventListener("change", () => {
       player.setRate(Number(this.speed.value));
       this.speed.blur();
@@ -513,7 +530,8 @@ export class VideoControls {
     const last = player.lastFrame;
     const frame = player.currentFrame();
     if (this.seek.max !== String(last)) this.seek.max = String(last);
-    if (document.activeElement !== this.seek && this.seek.value !== String(frame)) {
+    if (!this.pressed && document.activeElement !== this.seek
+        && this.seek.value !== String(frame)) {
       this.seek.value = String(frame);
     }
     const seconds = player.leader ? player.leader.currentTime : 0;
