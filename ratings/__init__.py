@@ -24,6 +24,7 @@ from .agreement import (
     metric_rank_agreement,
     pair_agreement,
     rank_correlation,
+    spearman_p_value,
 )
 from .bias import (
     CategoryBreakdown,
@@ -146,5 +147,6 @@ __all__ = [
     "sequential_ab_test",
     "serve_pairs",
     "simulate_votes",
+    "spearman_p_value",
     "uniform_pairs",
 ]

@@ -255,6 +255,19 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+#: Closed and failed campaigns are over: ``TRANSITIONS`` moves them nowhere, and nothing is
+#: added to them any more (gold pairs, metric judgments); their page offers neither.
+OVER = frozenset({CampaignStatus.CLOSED, CampaignStatus.FAILED})
+
+
+def check_not_over(campaign: Campaign, *, adding: str) -> None:
+    """Refuse ``adding`` (e.g. "gold pairs") to a campaign that is over (:data:`OVER`): a
+    failed campaign has no tasks to rate or judge, a closed one takes no more work."""
+    if campaign.status in OVER:
+        raise EvalHubError(f"Campaign {campaign.name!r} is {campaign.status}: it takes no more "
+                           f"{adding}.")
+
+
 class StatusChangeRefused(EvalHubError):
     """The campaign cannot move from its status to the one asked (409)."""
 

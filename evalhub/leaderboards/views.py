@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from evalhub.campaigns.models import Campaign
+from evalhub.campaigns.models import Campaign, CampaignStatus
 from evalhub.campaigns.selectors import campaign_medium
 from evalhub.core.errors import EvalHubError
 from evalhub.evaluation.selectors import run_metric_values
@@ -102,7 +102,10 @@ def _checkpoint_context(model: GenModel, user) -> dict:
     runs = list(GenerationRun.objects.filter(checkpoint__model=model)
                 .select_related("checkpoint").order_by("checkpoint__training_step", "id"))
     metrics = run_metric_values(run_ids=[r.id for r in runs])
-    campaigns = list(Campaign.objects.filter(runs__in=runs).distinct().order_by("created_at"))
+    # A failed campaign never had tasks and never will have votes: counting it, or saying it
+    # has "no line yet", would mislead.
+    campaigns = list(Campaign.objects.filter(runs__in=runs).exclude(
+        status=CampaignStatus.FAILED).distinct().order_by("created_at"))
     series, elo_by_run = [], {}
     for campaign in campaigns:
         snapshot, _ = leaderboard_get(campaign=campaign, filters=LeaderboardFilters())

@@ -46,7 +46,7 @@ def test_a_scientist_creates_pauses_resumes_curates_and_exports_a_campaign(conte
     page.fill("#id_gold_rate", "0.9")
     page.fill("#id_instructions", "Pick the image that follows the prompt best.")
     page.click("#campaign-form button[type=submit]")
-    assert "gold_rate must be between 0 and 0.5." in page.inner_text("#id_gold_rate-error")
+    assert "gold_rate must be between 0 and 0.5." in page.inner_text("#id_gold_rate_error")
     assert not Campaign.objects.filter(name="Browser study").exists()
     page.screenshot(path="/tmp/evalhub-manage-create-error.png", full_page=True)
     # The refused form comes back as 400 (as from the API), which Chromium logs; that one
@@ -119,3 +119,30 @@ def test_a_scientist_creates_pauses_resumes_curates_and_exports_a_campaign(conte
 
     assert _violations(page) == []
     assert errors == []
+
+
+IN_VIEW = """(selector) => {
+  const box = document.querySelector(selector).getBoundingClientRect();
+  return box.top >= 0 && box.bottom <= window.innerHeight;
+}"""
+
+
+def test_a_refused_form_comes_back_scrolled_to_its_field_and_error(context):
+    # The metric judge's form sits far down the campaign page: refused, the page is rendered
+    # at the form's POST URL, whose fragment brings the browser back to the form.
+    world = build_campaign(runs=2, prompts=3, annotators=2, name="Far down")
+    page = context.new_page()
+    login(page, world.scientist.username, f"/campaigns/{world.campaign.pk}/manage/")
+    page.fill("#id_epsilon", "101")
+    page.click("#metric-judge-form button[type=submit]")
+    page.wait_for_selector("#id_epsilon_error")
+    assert page.url.endswith("/manage/metric-judge/#metric-judges")
+    assert "Tie below must be a number from 0 to 100" in page.inner_text("#id_epsilon_error")
+    assert page.evaluate(IN_VIEW, "#id_epsilon_error")
+    assert page.evaluate("() => window.scrollY") > 0
+    # The gold form, further down still, the same way.
+    page.fill("#id_image_a", "999999999")
+    page.click("#gold-form button[type=submit]")
+    page.wait_for_selector("#id_image_a_error")
+    assert page.url.endswith("/manage/gold/#gold")
+    assert page.evaluate(IN_VIEW, "#id_image_a_error")

@@ -137,7 +137,7 @@ def test_a_zip_import_shows_its_upload_progress_and_lists_every_refusal(
     send(_zip({"a.png": pngs[0], "b.png": b"not an image", "manifest.csv": manifest}))
     page.wait_for_selector('#imported-run-form[data-state="refused"]')
     assert page.get_attribute("#imported-run-form", "data-uploaded") == "1"  # sent with a bar
-    listed = page.inner_text("#id_imported-archive-errors")
+    listed = page.inner_text("#id_imported-archive_error")
     assert "nothing was imported" in listed and "b.png" in listed
     assert page.input_value("#id_imported-name") == "imported-run"  # kept for the next try
     assert not GenerationRun.objects.filter(project=project).exists()

@@ -116,7 +116,7 @@ def test_scientists_choose_annotators_on_the_campaign_page(world):
     outsider = UserFactory()
     refused = scientist.post(url, {"annotators": [chosen.pk, outsider.pk]})
     assert refused.status_code == 400
-    assert 'id="id_annotators-error"' in refused.content.decode()
+    assert 'id="id_annotators_error"' in refused.content.decode()
     assert set(world.campaign.annotators.all()) == {chosen, third}
     # None ticked: every member rates again.
     assert scientist.post(url, {}).status_code == 302

@@ -56,7 +56,7 @@ def test_the_form_shows_the_message_next_to_the_runs(world):
     assert response.status_code == 400
     errors = response.context["form"].errors.get("runs", [])
     assert len(errors) == 1 and MIXED in errors[0]
-    assert 'id="id_runs-error"' in response.content.decode()
+    assert 'id="id_runs_error"' in response.content.decode()
     assert not Campaign.objects.filter(name="mixed").exists()
 
 

@@ -29,9 +29,9 @@ def test_gold_pair_rows_and_exclude_buttons_carry_the_named_urls():
         assert f'href="{reverse("gallery-image", kwargs={"image_id": image_id})}"' in html
     remove = reverse("campaign-manage-gold-remove",
                      kwargs={"campaign_id": world.campaign.pk, "task_id": gold.pk})
-    assert f'action="{remove}"' in html
+    assert f'action="{remove}#gold"' in html  # back at the section, refused or done
     exclude = reverse("campaign-manage-exclude", kwargs={"campaign_id": world.campaign.pk})
-    assert f'action="{exclude}"' in html
+    assert f'action="{exclude}#quality"' in html
     assert client.post(remove).status_code == 302
 
 

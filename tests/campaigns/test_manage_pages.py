@@ -6,10 +6,13 @@ stores nothing; another project's object is refused like one that does not exist
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from evalhub.blobs.video_services import video_inspect, video_store
 from evalhub.campaigns.building.gold import gold_task_add
 from evalhub.campaigns.models import (
     AnnotatorFlag,
@@ -18,10 +21,14 @@ from evalhub.campaigns.models import (
     ComparisonTask,
     TaskKind,
 )
+from evalhub.core.errors import EvalHubError
+from evalhub.leaderboards.services import campaign_leaderboards_refresh, metric_judges_queue
+from evalhub.runs.models import Image
 from tests.builders import build_campaign
 from tests.core.test_security_headers import _inline_code
-from tests.factories import UserFactory, png_bytes
+from tests.factories import GenerationRunFactory, ImageFactory, UserFactory, png_bytes
 from tests.leaderboards.helpers import cast
+from tests.videos import video_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -192,7 +199,7 @@ def test_creation_errors_are_shown_next_to_their_field_and_nothing_is_stored(
     assert any(message in error for error in _errors(response, field)), response.context[
         "form"].errors
     html = response.content.decode()
-    assert f'id="id_{field}-error"' in html
+    assert f'id="id_{field}_error"' in html
     assert Campaign.objects.count() == before
 
 
@@ -361,8 +368,9 @@ def test_a_metric_judge_is_queued_from_the_page_as_the_api_queues_it(
 
 @pytest.mark.parametrize(("body", "field", "message"), [
     ({"metric": "fid"}, "metric", "Select a valid choice."),
-    ({"metric": "clip_score", "epsilon": "-1"}, "epsilon", "epsilon must be a number from 0"),
-    ({"metric": "clip_score", "epsilon": "101"}, "epsilon", "epsilon must be a number from 0"),
+    # The service's "epsilon must be …", in the words of the page: the field is "Tie below".
+    ({"metric": "clip_score", "epsilon": "-1"}, "epsilon", "Tie below must be a number from 0"),
+    ({"metric": "clip_score", "epsilon": "101"}, "epsilon", "Tie below must be a number from 0"),
     ({"metric": "clip_score", "epsilon": "nan"}, "epsilon", "Enter a number."),
     ({"metric": "clip_score", "epsilon": "abc"}, "epsilon", "Enter a number."),
 ])
@@ -373,8 +381,8 @@ def test_metric_judge_errors_are_next_to_their_field_and_queue_nothing(
             f"/campaigns/{world.campaign.pk}/manage/metric-judge/", body)
     assert response.status_code == 400
     html = response.content.decode()
-    error = html.split(f'id="id_{field}-error">', 1)[1].split("</p>", 1)[0]
-    assert message in error
+    error = html.split(f'id="id_{field}_error">', 1)[1].split("</div>", 1)[0]
+    assert message in error and "epsilon" not in error
     assert sent_tasks == []
 
 
@@ -389,6 +397,43 @@ def test_a_best_of_k_campaign_says_why_it_has_no_metric_judge(
         refused = client.post(f"/campaigns/{world.campaign.pk}/manage/metric-judge/",
                               {"metric": "clip_score"})
     assert refused.status_code == 400 and sent_tasks == []
+
+
+class _FormsBySection(HTMLParser):
+    """(section id, form action) of every POST form in a section of a page (the header's
+    sign-out form is in none)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: list[str] = []
+        self.forms: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        found = dict(attrs)
+        if tag == "section":
+            self.sections.append(found.get("id") or "")
+        elif tag == "form" and found.get("method") == "post" and self.sections:
+            self.forms.append((self.sections[-1], found["action"]))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "section":
+            self.sections.pop()
+
+
+def test_every_form_of_the_page_comes_back_at_its_own_section(world):
+    # A refused form is rendered at its POST URL: the action's fragment is what brings the
+    # browser back to the form and its error, not to the top of an unchanged-looking page;
+    # a form that succeeds redirects to the same section.
+    Campaign.objects.filter(pk=world.campaign.pk).update(min_gold_for_flag=1)
+    cast(_gold(world), world.annotator, "b")
+    campaign_leaderboards_refresh(campaign=world.campaign)
+    parser = _FormsBySection()
+    parser.feed(_client(world.scientist).get(
+        f"/campaigns/{world.campaign.pk}/manage/").content.decode())
+    sections = {section for section, _ in parser.forms}
+    assert sections == {"status-actions", "who-rates", "quality", "metric-judges", "gold"}
+    for section, action in parser.forms:
+        assert action.endswith(f"#{section}"), (section, action)
 
 
 # ---------------------------------------------------------------------------- quality
@@ -467,7 +512,7 @@ def test_gold_errors_are_next_to_their_field_and_store_nothing(world, other):
         assert response.status_code == 400
         errors = response.context["gold_form"].errors.get(field, [])
         assert any(message in error for error in errors), (body, errors)
-        assert f'id="id_{field}-error"' in response.content.decode()
+        assert f'id="id_{field}_error"' in response.content.decode()
     assert ComparisonTask.objects.filter(is_gold=True).count() == before
 
 
@@ -479,6 +524,77 @@ def test_a_gold_pair_of_one_image_with_itself_is_refused_on_the_page(world):
     assert response.status_code == 400
     assert "image_a and image_b are the same image" in response.content.decode()
     assert not ComparisonTask.objects.filter(image_a_id=image_id, image_b_id=image_id).exists()
+
+
+def test_a_gold_pair_of_two_rows_of_one_file_is_refused_in_the_service_and_on_the_page(world):
+    # A run copied (imported twice): other Image rows, the same content-addressed blob.
+    first = world.tasks[0]
+    copy = GenerationRunFactory(checkpoint=first.run_a.checkpoint,
+                                prompt_set=first.run_a.prompt_set)
+    twin = ImageFactory(run=copy, prompt=first.prompt, seed=first.image_a.seed,
+                        blob=first.image_a.blob)
+    with pytest.raises(EvalHubError, match=f"images {first.image_a_id} and {twin.pk} are the "
+                                           "same file"):
+        gold_task_add(campaign=world.campaign, image_a=first.image_a, image_b=twin, answer="a")
+    response = _client(world.scientist).post(
+        f"/campaigns/{world.campaign.pk}/manage/gold/",
+        {"image_a": twin.pk, "image_b": first.image_a_id, "answer": "tie"})
+    assert response.status_code == 400
+    assert any("same file" in error for error in response.context["gold_form"].errors["image_b"])
+    assert not ComparisonTask.objects.filter(is_gold=True).exists()
+
+
+def test_a_gold_pair_of_one_video_is_refused_but_two_videos_sharing_a_poster_are_not(world):
+    data = [video_bytes(seed=seed) for seed in (1, 2)]
+    clips = [video_store(data=clip, info=video_inspect(clip, name=f"{i}.mp4"), name=f"{i}.mp4")
+             for i, clip in enumerate(data)]
+    first = world.tasks[0]
+    poster = clips[0].poster
+    same, other_video = first.image_a, first.image_b
+    Image.objects.filter(pk=same.pk).update(blob=poster, video=clips[0])
+    copy = ImageFactory(run=GenerationRunFactory(checkpoint=first.run_a.checkpoint,
+                                                 prompt_set=first.run_a.prompt_set),
+                        prompt=first.prompt, seed=same.seed, blob=poster, video=clips[0])
+    Image.objects.filter(pk=other_video.pk).update(blob=poster, video=clips[1])
+    same.refresh_from_db()
+    other_video.refresh_from_db()
+    with pytest.raises(EvalHubError,
+                       match=f"two different videos: videos {same.pk} and {copy.pk} are the"):
+        gold_task_add(campaign=world.campaign, image_a=same, image_b=copy, answer="a")
+    # One poster (the same middle frame), two different videos: a fair pair.
+    gold = gold_task_add(campaign=world.campaign, image_a=same, image_b=other_video, answer="b")
+    assert gold.is_gold
+
+
+@pytest.mark.parametrize("status", [CampaignStatus.CLOSED, CampaignStatus.FAILED])
+def test_a_campaign_that_is_over_takes_no_gold_pairs_nor_metric_judges_and_offers_neither(
+        world, sent_tasks, django_capture_on_commit_callbacks, status):
+    Campaign.objects.filter(pk=world.campaign.pk).update(status=status)
+    world.campaign.refresh_from_db()
+    task = world.tasks[0]
+    with pytest.raises(EvalHubError, match=f"is {status}: it takes no more gold pairs"):
+        gold_task_add(campaign=world.campaign, image_a=task.image_a, image_b=task.image_b,
+                      answer="a")
+    with pytest.raises(EvalHubError, match=f"is {status}: it takes no more metric judgments"):
+        metric_judges_queue(campaign=world.campaign, metric="clip_score", epsilon=None)
+    client = _client(world.scientist)
+    page = client.get(f"/campaigns/{world.campaign.pk}/manage/").content.decode()
+    assert 'id="gold-form"' not in page and 'id="metric-judge-form"' not in page
+    assert 'id="gold-over"' in page and 'id="judges-over"' in page
+    with django_capture_on_commit_callbacks(execute=True):
+        gold = client.post(f"/campaigns/{world.campaign.pk}/manage/gold/",
+                           {"image_a": task.image_a_id, "image_b": task.image_b_id,
+                            "answer": "a"})
+        judge = client.post(f"/campaigns/{world.campaign.pk}/manage/metric-judge/",
+                            {"metric": "clip_score"})
+    assert gold.status_code == judge.status_code == 400
+    assert f"is {status}: it takes no more gold pairs" in gold.content.decode()
+    assert not ComparisonTask.objects.filter(is_gold=True).exists() and sent_tasks == []
+    api = APIClient()
+    api.force_authenticate(world.scientist)
+    refused = api.post(f"/api/v1/campaigns/{world.campaign.pk}/metric-judges/",
+                       {"metric": "clip_score"}, format="json")
+    assert refused.status_code == 400 and sent_tasks == []
 
 
 def test_a_voted_gold_pair_stays_and_another_campaigns_pair_is_refused(world, other):

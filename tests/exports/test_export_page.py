@@ -109,7 +109,7 @@ def test_bad_options_are_shown_next_to_their_field(world, params, field, message
     assert not response.streaming
     errors = response.context["form"].errors.get(field, [])
     assert any(message in error for error in errors), response.context["form"].errors
-    assert f'id="id_{field}-error"' in response.content.decode()
+    assert f'id="id_{field}_error"' in response.content.decode()
 
 
 def test_the_filters_offer_what_this_campaign_asks_and_its_categories(world):

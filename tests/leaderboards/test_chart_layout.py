@@ -3,7 +3,7 @@ single point, one labelled line per campaign on the model page, every run in its
 
 import pytest
 
-from evalhub.campaigns.models import ComparisonTask
+from evalhub.campaigns.models import CampaignStatus, ComparisonTask
 from evalhub.leaderboards import charts
 from tests.builders import build_campaign
 from tests.factories import CampaignFactory
@@ -55,6 +55,22 @@ def test_the_model_page_draws_a_line_per_voted_campaign_and_lists_every_run(clie
         assert f"<td>{run.name}</td>" in page
     figure = next(c for c in response.context["charts"] if c["id"] == "checkpoint-elo")
     assert [t["name"] for t in figure["figure"]["data"]] == [world.campaign.name]
+
+
+@pytest.mark.django_db
+def test_the_model_page_leaves_out_failed_campaigns_that_will_never_have_a_line(client):
+    world = build_campaign(runs=2, prompts=2, annotators=1, name="voted")
+    for task in ComparisonTask.objects.filter(campaign=world.campaign):
+        cast(task, world.annotators[0], "a")
+    failed = CampaignFactory(project=world.campaign.project, name="failed build",
+                             status=CampaignStatus.FAILED)
+    failed.runs.set(world.runs)
+    client.force_login(world.scientist)
+    response = client.get(f"/dashboard/models/{world.runs[0].checkpoint.model_id}/")
+    page = response.content.decode()
+    assert [c.name for c in response.context["campaigns"]] == ["voted"]
+    assert "human Elo from 1 campaign containing their runs" in page
+    assert "No line yet" not in page and "failed build" not in page
 
 
 @pytest.mark.django_db

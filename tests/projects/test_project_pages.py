@@ -118,7 +118,7 @@ def test_adding_an_unknown_or_unrelated_username_says_the_same_next_to_the_field
         response = client.post(f"/projects/{project.pk}/members/add/",
                                {"username": username, "role": "annotator"})
         assert response.status_code == 400
-        assert 'id="id_username-error"' in response.content.decode()
+        assert 'id="id_username_error"' in response.content.decode()
         answers.append(response.context["add_form"].errors["username"][0]
                        .replace(username, "NAME"))
     assert answers[0] == answers[1]
@@ -138,7 +138,7 @@ def test_adding_someone_already_a_member_is_refused_and_changes_nothing(project)
     response = _client(owner).post(f"/projects/{project.pk}/members/add/",
                                    {"username": second_owner.username, "role": "annotator"})
     assert response.status_code == 400
-    assert 'id="id_username-error"' in response.content.decode()
+    assert 'id="id_username_error"' in response.content.decode()
     assert response.context["add_form"].errors["username"] == [
         f"{second_owner.username} is already a member (owner); change their role instead of "
         "adding them again."]

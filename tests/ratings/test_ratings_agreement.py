@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from ratings import (
     OUTCOME_A,
@@ -15,7 +16,9 @@ from ratings import (
     metric_rank_agreement,
     pair_agreement,
     rank_correlation,
+    spearman_p_value,
 )
+from ratings.agreement import SPEARMAN_EXACT_MAX_N
 
 M = None  # missing value
 
@@ -112,6 +115,45 @@ def test_rank_correlation_handles_direction_nan_and_too_few_runs():
     assert np.isnan(rank_correlation([1.0, 2.0], [3.0, 4.0]).spearman)
     both = metric_rank_agreement(human, {"fid": fid, "clip": human}, {"fid": False})
     assert both["clip"].kendall == pytest.approx(1.0) and both["fid"].n == 4
+
+
+def test_spearman_p_is_exact_for_few_runs_by_hand():
+    # n = 3, rho = 1: of the 3! = 6 orders, the identity and the reversal have |rho| = 1.
+    res = rank_correlation([1.0, 2.0, 3.0], [10.0, 20.0, 30.0])
+    assert res.spearman == pytest.approx(1.0) and res.spearman_p == pytest.approx(2 / 6)
+    # n = 6, sum d^2 = 66: rho = 1 - 6 * 66 / 210 = -0.8857. |rho| >= 0.8857 means
+    # sum d^2 <= 4 (the identity, 5 single and 6 double adjacent swaps: 12 orders) or, by
+    # reversal, >= 66 (12 more): p = 24 / 720 = 1/30, where the t approximation says 0.0188.
+    res = rank_correlation([1, 2, 3, 4, 5, 6], [5, 6, 3, 4, 2, 1])
+    assert res.spearman == pytest.approx(-31 / 35)
+    assert res.spearman_p == pytest.approx(24 / 720)
+    assert stats.spearmanr([1, 2, 3, 4, 5, 6], [5, 6, 3, 4, 2, 1]).pvalue == pytest.approx(
+        0.0188, abs=1e-4)
+
+
+def test_spearman_p_matches_scipys_exact_permutation_test_with_ties():
+    rng = np.random.default_rng(7)
+    for n in range(3, SPEARMAN_EXACT_MAX_N):  # 8! calls of spearmanr would take seconds
+        x, y = rng.integers(0, 4, n).astype(float), rng.normal(size=n)
+        if np.ptp(x) == 0:
+            continue
+        exact = stats.permutation_test(
+            (x,), lambda xs, y=y: stats.spearmanr(xs, y).statistic,
+            permutation_type="pairings", n_resamples=np.inf)
+        # SciPy's two-sided p doubles the smaller tail; ours counts |rho| as extreme. They
+        # agree where the null distribution is symmetric, and ties can break the symmetry.
+        distribution = np.abs(exact.null_distribution)
+        expected = np.mean(distribution >= abs(exact.statistic) - 1e-9)
+        assert spearman_p_value(x, y) == pytest.approx(expected), n
+
+
+def test_spearman_p_is_asymptotic_above_the_exact_limit():
+    x = np.arange(SPEARMAN_EXACT_MAX_N + 1, dtype=float)
+    y = x.copy()
+    y[[0, 1]] = y[[1, 0]]
+    assert spearman_p_value(x, y) == pytest.approx(stats.spearmanr(x, y).pvalue)
+    assert np.isnan(spearman_p_value([1, 2], [2, 1]))
+    assert np.isnan(spearman_p_value([1, 1, 1], [1, 2, 3]))
 
 
 def test_majority_and_per_pair_judge_agreement():

@@ -363,14 +363,51 @@ def test_a_run_with_no_other_run_of_its_kind_is_shown_alone_not_as_an_error():
     assert f'href="/gallery/images/{outputs[0].pk}/"' in html
 
 
-def test_partner_run_prefers_the_same_prompt_set_finished_runs_and_the_same_model():
-    options = [_option(1), _option(2, prompt_set=9), _option(3, status=RunStatus.RUNNING),
-               _option(4, kind=MediaKind.VIDEO), _option(5, status=RunStatus.FAILED),
-               _option(6, outputs=False)]
-    assert selectors.partner_run(options, 1) == 3  # same prompt set before finished
-    assert selectors.partner_run(options[:3], 3) == 1  # finished first
-    assert selectors.partner_run(options, 4) is None  # no other video: shown alone
-    assert selectors.partner_run(options, 99) is None
+def test_partner_run_is_a_run_sharing_an_item_preferring_finished_runs_and_the_same_model():
+    world = build_campaign(runs=2, prompts=2, annotators=0)
+    first, finished = world.runs
+    finished.status = RunStatus.COMPLETED
+    finished.save(update_fields=["status"])
+    prompts = first.prompt_set
+
+    def run(**kwargs):
+        made = GenerationRunFactory(checkpoint=first.checkpoint, prompt_set=prompts,
+                                    status=kwargs.pop("status", RunStatus.COMPLETED), **kwargs)
+        ImageFactory(run=made, prompt=world.prompts[0], seed=0)
+        return made
+
+    running = run(status=RunStatus.RUNNING)
+    video = run(media_kind=MediaKind.VIDEO)
+    failed = run(status=RunStatus.FAILED)
+    other_seed = GenerationRunFactory(checkpoint=first.checkpoint, prompt_set=prompts,
+                                      status=RunStatus.COMPLETED)
+    ImageFactory(run=other_seed, prompt=world.prompts[0], seed=5)
+    elsewhere = GenerationRunFactory(checkpoint=first.checkpoint, status=RunStatus.COMPLETED)
+    ImageFactory(run=elsewhere, seed=0)
+    options = selectors.gallery_run_options(project_id=first.project_id)
+    assert selectors.partner_run(options, first.pk) == finished.pk  # finished first
+    assert selectors.partner_run(options, running.pk) == finished.pk  # the newest finished
+    assert selectors.partner_run(options, failed.pk) == finished.pk
+    # A video, a run of another prompt set, a run of other seeds: nothing to pair them with.
+    for alone in (video, elsewhere, other_seed):
+        assert selectors.partner_run(options, alone.pk) is None
+    assert selectors.partner_run(options, 99999999) is None
+
+
+def test_a_run_whose_only_partner_shares_no_prompt_and_seed_is_shown_alone():
+    # The run page's "Gallery" link of a run whose only other run answered another prompt
+    # set: its outputs alone, never "0 pairs".
+    world = build_campaign(runs=2, prompts=2, annotators=0)
+    run, failed = world.runs
+    failed.status = RunStatus.FAILED
+    failed.save(update_fields=["status"])
+    other = GenerationRunFactory(checkpoint=run.checkpoint, status=RunStatus.COMPLETED)
+    ImageFactory(run=other, seed=0)
+    response = _client(world.scientist).get(f"/gallery/{run.project_id}/", {"a": run.pk})
+    assert response.status_code == 200
+    assert response.context["page"] is None and response.context["alone"].id == run.pk
+    assert response.context["outputs"]["page"].total == 2
+    assert 'id="gallery-empty"' not in response.content.decode()
 
 
 def test_bad_parameters_are_shown_next_to_their_field_never_a_500(world):
@@ -395,6 +432,27 @@ def test_bad_parameters_are_shown_next_to_their_field_never_a_500(world):
                    {"page": "9" * 30}, {"item": "abc"}, {"item": "99"}, {"model": "x"},
                    {"category": "\x00"}, {"outcome": "left", "criterion": "nope"}):
         assert client.get(url, params).status_code == 200, params
+
+
+def test_a_page_number_that_is_no_page_shows_page_one_and_says_so(world):
+    url = f"/gallery/{world.campaign.project_id}/"
+    client = _client(world.scientist)
+    for raw in ("-1", "abc", "0", "9" * 30):
+        response = client.get(url, {"a": world.runs[0].pk, "b": world.runs[1].pk, "page": raw})
+        assert response.status_code == 200
+        assert response.context["form"].errors == {}
+        assert response.context["page"].page == 1 and len(response.context["page"].items) == 4
+        html = response.content.decode()
+        assert 'id="gallery-page-note"' in html and "showing page 1" in html
+        assert 'name="page" value' not in html  # the next submission does not carry it
+    # A run shown alone falls back the same way.
+    world.runs[1].status = RunStatus.FAILED
+    world.runs[1].save(update_fields=["status"])
+    alone = client.get(url, {"a": world.runs[0].pk, "page": "abc"})
+    assert alone.context["outputs"]["page"].page == 1
+    assert 'id="gallery-page-note"' in alone.content.decode()
+    plain = client.get(url, {"a": world.runs[0].pk, "b": world.runs[1].pk, "page": "1"})
+    assert 'id="gallery-page-note"' not in plain.content.decode()
 
 
 def test_the_image_page_shows_prompt_seed_parameters_metrics_and_votes(world):

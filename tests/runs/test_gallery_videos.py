@@ -111,7 +111,7 @@ def test_an_image_run_beside_a_video_run_is_refused_next_to_the_right_run():
         assert response.context["form"].errors == {"b": [
             f"The left run's outputs are {kinds[0]} and this run's are {kinds[1]}: "
             f"pick a run of {kinds[0]}."]}
-        assert 'id="b-error"' in response.content.decode()
+        assert 'id="id_b_error"' in response.content.decode()
     # Unchosen, the page shows the two image runs, not the newer video run.
     default = client.get(url)
     assert (default.context["left"].id, default.context["right"].id) == (

@@ -147,6 +147,31 @@ def test_every_files_problem_is_listed_whatever_else_is_wrong_with_its_line(run,
     _assert_nothing_imported(run, Path(settings.MEDIA_ROOT))
 
 
+@pytest.mark.parametrize(("manifest", "name", "expected"), [
+    (b"file,prompt,seed\ngood.png,no such prompt,abc\n", "manifest.csv",
+     ["manifest line 2: seed 'abc' is not an integer",
+      "manifest line 2: unknown prompt 'no such prompt'"]),
+    (b'{"prompt": "nope", "seed": -1}\n', "manifest.jsonl",
+     ["manifest line 1: no file; Seeds are 0 to", "manifest line 1: unknown prompt 'nope'"]),
+    (b"file,prompt_id,seed\ngood.png,999999999,\n", "manifest.csv",
+     ["manifest line 2: no seed", "manifest line 2: unknown prompt prompt_id 999999999"]),
+    # What a bad line names and could not be read is not looked up: said once, by the line.
+    (b"file,prompt_id,prompt,seed\ngood.png,x,no such prompt,1\n", "manifest.csv",
+     ["manifest line 2: prompt_id 'x' is not an integer"]),
+])
+def test_every_problem_of_a_bad_line_is_listed_its_unknown_prompt_too(
+        run, tmp_path, settings, manifest, name, expected):
+    # Fixing the seed must not reveal a second round: the prompt of a bad line is looked up.
+    archive = make_zip(tmp_path / "bad.zip", {"good.png": png_bytes()})
+    with pytest.raises(ImportRejected) as info:
+        _import(run, archive, manifest=manifest, manifest_name=name)
+    details = info.value.details
+    assert len(details) == len(expected), details
+    for problem in expected:
+        assert sum(detail.startswith(problem) for detail in details) == 1, (problem, details)
+    _assert_nothing_imported(run, Path(settings.MEDIA_ROOT))
+
+
 def test_a_row_kept_as_it_is_is_not_read_again(run, tmp_path):
     pngs = distinct_pngs(2)
     archive = make_zip(tmp_path / "first.zip", {"a.png": pngs[0]})

@@ -112,7 +112,7 @@ def _pages(world: World) -> list[str]:
 def _errors_of(response, field_id: str) -> str:
     """The text of the error list shown right under the field ``field_id``."""
     html = response.content.decode()
-    marker = f'id="{field_id}-errors"'
+    marker = f'id="{field_id}_error"'
     assert marker in html, f"no errors next to {field_id}"
     return html.split(marker, 1)[1].split("</ul>", 1)[0]
 

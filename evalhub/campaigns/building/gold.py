@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from evalhub.campaigns.models import Campaign, ComparisonTask, Outcome, TaskKind
+from evalhub.campaigns.services import check_not_over
 from evalhub.core.errors import EvalHubError
 from evalhub.projects.references import ForeignReference, check_same_project
 from evalhub.runs.models import Image
@@ -13,7 +14,9 @@ from evalhub.runs.models import Image
 def gold_task_add(*, campaign: Campaign, image_a: Image, image_b: Image, answer: str
                   ) -> ComparisonTask:
     """Add a gold pair with a known answer ("a" means ``image_a`` is better). Pair campaigns
-    only: a best-of-K campaign has no gold tasks (``campaign_create``)."""
+    only: a best-of-K campaign has no gold tasks (``campaign_create``); and not to a campaign
+    that is over (closed or failed: ``check_not_over``)."""
+    check_not_over(campaign, adding="gold pairs")
     if campaign.task_kind != TaskKind.PAIR:
         raise EvalHubError("Gold pairs are for pair campaigns: a best-of-K campaign has no "
                            "gold tasks.")
@@ -24,6 +27,13 @@ def gold_task_add(*, campaign: Campaign, image_a: Image, image_b: Image, answer:
         # nothing but which side an annotator clicks.
         raise EvalHubError("A gold pair compares two different images: image_a and image_b "
                            "are the same image.")
+    if image_a.blob_id == image_b.blob_id and image_a.video_id == image_b.video_id:
+        # Two rows, one file (a run imported twice, say: blobs are content-addressed): the
+        # same as comparing an image with itself. A video is its file, not its poster.
+        medium = "video" if image_a.video_id else "image"
+        raise EvalHubError(f"A gold pair compares two different {medium}s: {medium}s "
+                           f"{image_a.pk} and {image_b.pk} are the same file (identical "
+                           "content), so neither can be better.")
     if image_a.prompt_id != image_b.prompt_id:
         raise EvalHubError("Both images of a gold pair must answer the same prompt.")
     check_same_project(campaign.project_id, image_a=image_a, image_b=image_b)

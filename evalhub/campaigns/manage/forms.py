@@ -47,7 +47,7 @@ CREATE_HINTS = {
     "balanced pair policy": "pair_policy", "be its annotators": "annotators",
     "all video runs": "runs", "lease_seconds": "lease_seconds",
 }
-GOLD_HINTS = {"same prompt": "image_b", "gold answer": "answer"}
+GOLD_HINTS = {"same prompt": "image_b", "same file": "image_b", "gold answer": "answer"}
 
 
 ID_PATTERN = re.compile(ID_REGEX)
@@ -262,3 +262,10 @@ class MetricJudgeForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["metric"].choices = [(name, name) for name in sorted(JUDGE_METRICS)]
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        # The service words its refusal for the API, whose field is "epsilon" ("epsilon must
+        # be a number from 0 to …"); next to this field the page calls it by its label.
+        if field == "epsilon" and isinstance(error, str) and error.startswith("epsilon "):
+            error = self.fields["epsilon"].label + error.removeprefix("epsilon")
+        super().add_error(field, error)

@@ -2,7 +2,9 @@
 
 Thin: access.py checks the caller, forms.py parses, the API's services write, selectors.py
 reads. A refused write re-renders the page with the service's message next to its field
-(status 400) and stores nothing; a write that succeeds redirects (post/redirect/get).
+(status 400) and stores nothing; a write that succeeds redirects (post/redirect/get). Either
+way the browser lands on the form's section: each form's action carries the section's
+fragment (``#gold``, ``#metric-judges``...), kept by the rendered refusal and by the redirect.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from evalhub.campaigns.models import Campaign, CampaignStatus
 from evalhub.campaigns.quality.annotators import annotator_set_excluded
 from evalhub.campaigns.selectors import campaign_medium, rating_panes
 from evalhub.campaigns.services import (
+    OVER,
     TRANSITIONS,
     campaign_create,
     campaign_set_annotators,
@@ -167,6 +170,9 @@ def _detail(request: HttpRequest, campaign: Campaign, role: str, *,
         "annotators_form": annotators_form or AnnotatorsForm(campaign=campaign),
         "judge_form": judge_form or MetricJudgeForm(),
         "judges_refused": _judges_refused(campaign),
+        # A closed or failed campaign takes no more gold pairs or metric judgments: the page
+        # offers neither (the services refuse them too).
+        "over": campaign.status in OVER,
         # After a metric judge was queued (post/redirect/get): which one.
         "judge_queued": (request.GET.get("judge_queued")
                          if request.GET.get("judge_queued") in JUDGE_METRICS else None),

@@ -31,6 +31,21 @@ from evalhub.runs.gallery.selectors import (
 MAX_PAGE = 10**9
 
 
+def _page_field() -> forms.IntegerField:
+    return forms.IntegerField(required=False, min_value=1, max_value=MAX_PAGE,
+                              widget=forms.HiddenInput)
+
+
+def page_number(raw: str | None) -> tuple[int, str | None]:
+    """The page a link asks for, and a note when it names no page (``-1``, ``abc``): page 1
+    then. A hidden field's error would show nowhere on the page, and the form would carry the
+    bad number into its next submission, so the page falls back and says so instead."""
+    try:
+        return _page_field().clean(raw) or 1, None
+    except forms.ValidationError:
+        return 1, f"“{raw}” is not a page number (pages count from 1): showing page 1."
+
+
 class PlainSelect(forms.Select):
     """A ``<select>`` written in Python: Django renders each option through a template, which
     cost about 1 ms per run option (two pickers of 50 runs made half of a gallery page's
@@ -66,12 +81,18 @@ class GalleryForm(forms.Form):
                                   choices=list(Criterion.choices))
     judge = forms.ChoiceField(required=False, label="Metric judge", widget=PlainSelect,
                               choices=[(name, name) for name in sorted(JUDGE_METRICS)])
-    page = forms.IntegerField(required=False, min_value=1, max_value=MAX_PAGE,
-                              widget=forms.HiddenInput)
+    page = _page_field()
 
     def __init__(self, *args: Any, runs: list[RunOption], models: list[tuple[int, str]],
                  categories: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        #: Set when the parameters named a page that is none (see :func:`page_number`).
+        self.page_note: str | None = None
+        if self.is_bound:
+            _, self.page_note = page_number(self.data.get("page"))
+            if self.page_note is not None:
+                self.data = self.data.copy()
+                self.data.pop("page")
         self.runs = {run.id: run for run in runs}
         self.fields["model"].choices = [("", "all models"), *models]
         grouped: dict[str, list[tuple[int, str]]] = {}

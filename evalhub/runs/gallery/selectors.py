@@ -303,19 +303,31 @@ def default_pair(options: list[RunOption], *, model_id: int | None = None
 
 def partner_run(options: list[RunOption], run_id: int) -> int | None:
     """A run to show beside run ``run_id`` when the caller picked only that one (a run page's
-    "Gallery" link): another run with outputs of the same kind that did not fail, preferring
-    one of the same prompt set (else there is no pair to show), then finished runs, then runs
-    of the same model, then the newest. None when no other run qualifies."""
+    "Gallery" link): another run with outputs of the same kind that did not fail and that
+    answered at least one (prompt, seed) that run answered (else the page would have no pair
+    to show), preferring finished runs, then runs of the same model, then the newest. None
+    when no other run qualifies: the page then shows the run's outputs alone.
+
+    Pairs are of the same prompt row, so only runs of the same prompt set can share an item;
+    one query asks which of those do (each stops at its first shared item)."""
     chosen = next((o for o in options if o.id == run_id), None)
     if chosen is None:
         return None
     others = [o for o in options if o.id != run_id and o.has_outputs
-              and o.status != RunStatus.FAILED and o.media_kind == chosen.media_kind]
+              and o.status != RunStatus.FAILED and o.media_kind == chosen.media_kind
+              and o.prompt_set_id == chosen.prompt_set_id]
     if not others:
         return None
-    return max(others, key=lambda o: (o.prompt_set_id == chosen.prompt_set_id,
-                                      o.status in _FINISHED, o.model_id == chosen.model_id,
-                                      o.id)).id
+    shared = Image.objects.filter(run_id=run_id, prompt_id=OuterRef("prompt_id"),
+                                  seed=OuterRef("seed"))
+    sharing = set(GenerationRun.objects.filter(pk__in=[o.id for o in others]).filter(
+        Exists(Image.objects.filter(run_id=OuterRef("pk")).filter(Exists(shared))))
+        .values_list("pk", flat=True))
+    candidates = [o for o in others if o.id in sharing]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda o: (o.status in _FINISHED, o.model_id == chosen.model_id,
+                                          o.id)).id
 
 
 def project_categories(*, project_id: int) -> list[str]:

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_safe
 
 from evalhub.campaigns.models import criterion_questions
 from evalhub.runs.gallery.access import image_for_science, project_for_science
-from evalhub.runs.gallery.forms import GalleryForm
+from evalhub.runs.gallery.forms import GalleryForm, page_number
 from evalhub.runs.gallery.selectors import (
     GalleryPage,
     RunOption,
@@ -61,14 +61,14 @@ def _outputs_alone(request: HttpRequest, project_id: int, run: RunOption | None
     """The grid of a run shown alone: a page of its outputs and the links to its neighbours."""
     if run is None:
         return None
-    found = run_outputs_page(project_id=project_id, run_id=run.id,
-                             page=_int_param(request.GET.get("page")) or 1)
+    number, note = page_number(request.GET.get("page"))
+    found = run_outputs_page(project_id=project_id, run_id=run.id, page=number)
 
     def url(page: int) -> str:
         return f"{request.path}?{urlencode({'a': run.id, 'page': page})}"
 
     return {"page": found, "prev": url(found.page - 1) if found.page > 1 else None,
-            "next": url(found.page + 1) if found.page < found.pages else None}
+            "next": url(found.page + 1) if found.page < found.pages else None, "note": note}
 
 
 @login_required
@@ -90,7 +90,8 @@ def gallery(request: HttpRequest, project_id: int) -> HttpResponse:
     alone = None  # a run chosen alone that no other run of its kind can be shown beside
     if params.get("a") in listed and not params.get("b"):
         # Only the left run (the run and image pages link so): beside it, another run of the
-        # same kind; with none, that run's outputs alone rather than "this field is required".
+        # same kind sharing a (prompt, seed) with it; with none, that run's outputs alone
+        # rather than "this field is required" or "0 pairs".
         partner = partner_run(runs, int(params["a"]))
         if partner is not None:
             params["b"] = str(partner)
@@ -117,6 +118,7 @@ def gallery(request: HttpRequest, project_id: int) -> HttpResponse:
         raw_item = request.GET.get("item", "")
         index = (len(page.items) - 1 if raw_item == "last"
                  else min(_int_param(raw_item) or 0, max(0, len(page.items) - 1)))
+    outputs = _outputs_alone(request, project.pk, alone)
     by_id = {run.id: run for run in runs}
     chosen = (by_id.get(form.cleaned_data["a"]), by_id.get(form.cleaned_data["b"])) \
         if page is not None else (None, None)
@@ -125,7 +127,8 @@ def gallery(request: HttpRequest, project_id: int) -> HttpResponse:
     return render(request, "gallery/gallery.html", {
         "project": project, "form": form, "page": page, "runs": runs,
         "left": chosen[0], "right": chosen[1], "index": index, "no_default": no_default,
-        "alone": alone, "outputs": _outputs_alone(request, project.pk, alone),
+        "alone": alone, "outputs": outputs,
+        "page_note": outputs["note"] if outputs else form.page_note,
         "current": page.items[index] if page is not None and page.items else None,
         "navigation": navigation,
         # Pairs of two videos play in sync (static/js/gallery/videos.js): the page then loads

@@ -74,19 +74,30 @@ def _integer(value: Any, name: str, problems: list[str], *, from_csv: bool) -> i
 
 
 @dataclass(frozen=True)
+class BadLine:
+    """What could be read of a bad line: its ``file`` ("" when none could be read) and its
+    prompt (``prompt`` text, "" when none could be read; or ``prompt_id``), so that an import
+    checks them too and says every problem of the line in one answer."""
+
+    line: int
+    file: str
+    prompt: str
+    prompt_id: int | None
+
+
+@dataclass(frozen=True)
 class ManifestRead:
     """What :func:`manifest_read_all` found: the good ``rows``, a problem for each bad line
-    (``errors``), and the files the bad lines name (``bad_line_files``: (line, file) where the
-    file column could be read), so that an import checks those files too and lists their
-    problems in the same answer."""
+    (``errors``), and what the bad lines name (``bad_lines``): an import checks their files
+    and prompts too and lists those problems in the same answer."""
 
     rows: list[ManifestRow]
     errors: list[str]
-    bad_line_files: list[tuple[int, str]]
+    bad_lines: list[BadLine]
 
 
 def _row(line: int, record: dict[str, Any], errors: list[str], *, from_csv: bool,
-         bad_files: list[tuple[int, str]] | None = None) -> ManifestRow | None:
+         bad_lines: list[BadLine] | None = None) -> ManifestRow | None:
     problems: list[str] = []
     file = _text(record, ("file", "path"), problems)
     prompt = _text(record, ("prompt", "text"), problems)
@@ -95,7 +106,8 @@ def _row(line: int, record: dict[str, Any], errors: list[str], *, from_csv: bool
     if file == "":
         problems.append("no file")
     prompt_id = None
-    if raw_prompt_id is not None and raw_prompt_id != "":
+    by_id = raw_prompt_id is not None and raw_prompt_id != ""  # then the text is not used
+    if by_id:
         prompt_id = _integer(raw_prompt_id, "prompt_id", problems, from_csv=from_csv)
     elif prompt == "":
         problems.append("no prompt (give a prompt or prompt_id column)")
@@ -114,22 +126,23 @@ def _row(line: int, record: dict[str, Any], errors: list[str], *, from_csv: bool
         problems.append("a value contains a NUL byte, which the database cannot store")
     if problems:
         errors.append(f"manifest line {line}: {'; '.join(problems)}")
-        if file and bad_files is not None:
-            bad_files.append((line, file))
+        if bad_lines is not None:
+            bad_lines.append(BadLine(line, file or "", "" if by_id else prompt or "",
+                                     prompt_id))
         return None
     return ManifestRow(line, file or "", prompt or "", prompt_id, seed or 0, metadata)
 
 
 def manifest_read(data: bytes, *, name: str) -> tuple[list[ManifestRow], list[str]]:
     """The manifest's good rows and a problem for each bad line, every line read
-    (:func:`manifest_read_all` also gives the files the bad lines name)."""
+    (:func:`manifest_read_all` also gives the files and prompts the bad lines name)."""
     found = manifest_read_all(data, name=name)
     return found.rows, found.errors
 
 
 def manifest_read_all(data: bytes, *, name: str) -> ManifestRead:
-    """The manifest's good rows, a problem for each bad line and the files the bad lines name,
-    every line read.
+    """The manifest's good rows, a problem for each bad line and the files and prompts the bad
+    lines name, every line read.
 
     Raises :class:`ImportRejected` only when the file as a whole cannot be read (not UTF-8, no
     usable header, not .csv or .jsonl), so that a caller may report the bad lines together with
@@ -141,7 +154,7 @@ def manifest_read_all(data: bytes, *, name: str) -> ManifestRead:
         raise ImportRejected(f"{name} is not UTF-8 text.") from exc
     errors: list[str] = []
     rows: list[ManifestRow] = []
-    bad_files: list[tuple[int, str]] = []
+    bad_lines: list[BadLine] = []
     if name.lower().endswith(".csv"):
         fieldnames, records = read_csv(text, errors, label="manifest line")
         if not fieldnames and errors:
@@ -153,7 +166,7 @@ def manifest_read_all(data: bytes, *, name: str) -> ManifestRead:
             )
         for line, record in records:
             if (row := _row(line, record, errors, from_csv=True,
-                            bad_files=bad_files)) is not None:
+                            bad_lines=bad_lines)) is not None:
                 rows.append(row)
     elif name.lower().endswith((".jsonl", ".ndjson")):
         for number, record in iter_jsonl(text, errors, label="manifest line"):
@@ -161,11 +174,11 @@ def manifest_read_all(data: bytes, *, name: str) -> ManifestRead:
                 errors.append(f"manifest line {number}: expected a JSON object")
                 continue
             if (row := _row(number, record, errors, from_csv=False,
-                            bad_files=bad_files)) is not None:
+                            bad_lines=bad_lines)) is not None:
                 rows.append(row)
     else:
         raise ImportRejected(f"{name}: a manifest must be .csv or .jsonl.")
-    return ManifestRead(rows, errors, bad_files)
+    return ManifestRead(rows, errors, bad_lines)
 
 
 def parse_manifest(data: bytes, *, name: str) -> list[ManifestRow]:

@@ -35,6 +35,7 @@ from evalhub.blobs.written_files import WrittenFiles
 from evalhub.core.errors import ImportRejected
 from evalhub.prompts.models import Prompt
 from evalhub.runs.importing.manifest import (
+    BadLine,
     ManifestRead,
     ManifestRow,
     manifest_find,
@@ -106,21 +107,29 @@ def _manifest_rows(source: FileSource, manifest: bytes | None, manifest_name: st
     return found
 
 
-def _resolve_prompts(run: GenerationRun, rows: list[ManifestRow], errors: list[str]) -> dict:
+def _resolve_prompts(run: GenerationRun, rows: list[ManifestRow], errors: list[str],
+                     bad_lines: list[BadLine]) -> dict:
+    """Each good row's prompt, by line; an unknown prompt is an error, also on a bad line (its
+    other problems are the manifest's), so that fixing a line reveals no second round."""
     prompts = list(Prompt.objects.filter(prompt_set=run.prompt_set).only("id", "text"))
     by_text = {p.text: p for p in prompts}
     by_id = {p.id: p for p in prompts}
+
+    def find(line: int, text: str, prompt_id: int | None) -> Prompt | None:
+        prompt = by_id.get(prompt_id) if prompt_id is not None else by_text.get(text)
+        if prompt is None:
+            shown = f"prompt_id {prompt_id}" if prompt_id is not None else repr(text)
+            errors.append(f"manifest line {line}: unknown prompt {shown} "
+                          f"(not in prompt set {run.prompt_set.name!r})")
+        return prompt
+
     resolved = {}
     for row in rows:
-        prompt = by_id.get(row.prompt_id) if row.prompt_id is not None else by_text.get(row.prompt)
-        if prompt is None:
-            shown = f"prompt_id {row.prompt_id}" if row.prompt_id is not None else repr(row.prompt)
-            errors.append(
-                f"manifest line {row.line}: unknown prompt {shown} "
-                f"(not in prompt set {run.prompt_set.name!r})"
-            )
-        else:
+        if (prompt := find(row.line, row.prompt, row.prompt_id)) is not None:
             resolved[row.line] = prompt
+    for bad in bad_lines:
+        if bad.prompt or bad.prompt_id is not None:  # else it names no prompt it could read
+            find(bad.line, bad.prompt, bad.prompt_id)
     return resolved
 
 
@@ -147,14 +156,14 @@ def _validate_rows(
     run: GenerationRun, source: FileSource, manifest: ManifestRead, *, skip_existing: bool,
 ) -> tuple[list[tuple[ManifestRow, Prompt]], dict[str, ImageInfo | VideoInfo], str]:
     """Every problem in one answer: the bad lines, the unknown prompts, repeats, and the
-    problem of every file the manifest names, whatever else is wrong with its line (a file of
-    a line with an unknown prompt or a bad seed is checked too, so that fixing the lines
-    reveals no second round of bad files). Files are read one at a time and forgotten: only
-    what validation found about each is kept."""
+    problem of every file the manifest names, whatever else is wrong with its line (the file
+    and the prompt of a line with a bad seed are checked too, as is the file of a line with an
+    unknown prompt, so that fixing the lines reveals no second round of problems). Files are
+    read one at a time and forgotten: only what validation found about each is kept."""
     rows = manifest.rows
     errors = list(manifest.errors)
     kind = _media_kind(run, rows, errors)
-    prompts = _resolve_prompts(run, rows, errors)
+    prompts = _resolve_prompts(run, rows, errors, manifest.bad_lines)
     available = set(source.names())
     existing = set(run.images.values_list("prompt_id", "seed"))
     seen: dict[tuple[int, int], int] = {}
@@ -203,8 +212,9 @@ def _validate_rows(
             continue
         if valid:
             accepted.append((row, prompt))
-    for line, file in manifest.bad_line_files:
-        checked(line, file)
+    for bad in manifest.bad_lines:
+        if bad.file:
+            checked(bad.line, bad.file)
     if errors:
         raise ImportRejected(
             f"The import into run {run.name!r} has {len(errors)} problem(s); nothing was imported.",
