@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from evalhub.campaigns.models import (
     Campaign,
+    CampaignStatus,
     ComparisonTask,
     Criterion,
     JudgeKind,
@@ -18,7 +19,6 @@ from evalhub.campaigns.models import (
     Outcome,
     TaskKind,
 )
-from evalhub.campaigns.services import check_not_over
 from evalhub.core.errors import EvalHubError
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.evaluation.selectors import image_metric_values
@@ -116,8 +116,11 @@ def metric_judges_queue(*, campaign: Campaign, metric: str, epsilon: float | Non
     returns the tie threshold it will use. What the API and the campaign page both call."""
     eps = metric_judge_epsilon(metric=metric, epsilon=epsilon)
     check_metric_judges_apply(campaign)
-    # A failed campaign has no tasks to judge, a closed one takes no more judgments.
-    check_not_over(campaign, adding="metric judgments")
+    # A failed campaign has no tasks to judge. A closed one is judged still: a metric judge
+    # is the scientist's reading of the votes given, which closing keeps.
+    if campaign.status == CampaignStatus.FAILED:
+        raise EvalHubError(f"Campaign {campaign.name!r} failed: it has no tasks for a metric "
+                           "judge.")
     enqueue_on_commit(METRIC_JUDGES_TASK, campaign.pk, metric, epsilon)
     return eps
 

@@ -22,7 +22,7 @@ from evalhub.campaigns.models import (
     TaskKind,
 )
 from evalhub.core.errors import EvalHubError
-from evalhub.leaderboards.services import campaign_leaderboards_refresh, metric_judges_queue
+from evalhub.leaderboards.services import campaign_leaderboards_refresh
 from evalhub.runs.models import Image
 from tests.builders import build_campaign
 from tests.core.test_security_headers import _inline_code
@@ -567,34 +567,41 @@ def test_a_gold_pair_of_one_video_is_refused_but_two_videos_sharing_a_poster_are
 
 
 @pytest.mark.parametrize("status", [CampaignStatus.CLOSED, CampaignStatus.FAILED])
-def test_a_campaign_that_is_over_takes_no_gold_pairs_nor_metric_judges_and_offers_neither(
+def test_a_campaign_that_is_over_takes_no_gold_pairs_and_a_failed_one_no_metric_judges(
         world, sent_tasks, django_capture_on_commit_callbacks, status):
     Campaign.objects.filter(pk=world.campaign.pk).update(status=status)
     world.campaign.refresh_from_db()
     task = world.tasks[0]
+    failed = status == CampaignStatus.FAILED
     with pytest.raises(EvalHubError, match=f"is {status}: it takes no more gold pairs"):
         gold_task_add(campaign=world.campaign, image_a=task.image_a, image_b=task.image_b,
                       answer="a")
-    with pytest.raises(EvalHubError, match=f"is {status}: it takes no more metric judgments"):
-        metric_judges_queue(campaign=world.campaign, metric="clip_score", epsilon=None)
     client = _client(world.scientist)
     page = client.get(f"/campaigns/{world.campaign.pk}/manage/").content.decode()
-    assert 'id="gold-form"' not in page and 'id="metric-judge-form"' not in page
-    assert 'id="gold-over"' in page and 'id="judges-over"' in page
+    assert 'id="gold-form"' not in page and 'id="gold-over"' in page
+    # A closed campaign's votes stay: a metric judge still reads them; a failed one has none.
+    assert ('id="metric-judge-form"' in page) is not failed
+    assert ('id="judges-over"' in page) is failed
     with django_capture_on_commit_callbacks(execute=True):
         gold = client.post(f"/campaigns/{world.campaign.pk}/manage/gold/",
                            {"image_a": task.image_a_id, "image_b": task.image_b_id,
                             "answer": "a"})
         judge = client.post(f"/campaigns/{world.campaign.pk}/manage/metric-judge/",
                             {"metric": "clip_score"})
-    assert gold.status_code == judge.status_code == 400
+    assert gold.status_code == 400
     assert f"is {status}: it takes no more gold pairs" in gold.content.decode()
-    assert not ComparisonTask.objects.filter(is_gold=True).exists() and sent_tasks == []
+    assert not ComparisonTask.objects.filter(is_gold=True).exists()
     api = APIClient()
     api.force_authenticate(world.scientist)
-    refused = api.post(f"/api/v1/campaigns/{world.campaign.pk}/metric-judges/",
-                       {"metric": "clip_score"}, format="json")
-    assert refused.status_code == 400 and sent_tasks == []
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = api.post(f"/api/v1/campaigns/{world.campaign.pk}/metric-judges/",
+                          {"metric": "clip_score"}, format="json")
+    if failed:
+        assert judge.status_code == answer.status_code == 400 and sent_tasks == []
+        assert "failed: it has no tasks for a metric judge" in answer.json()["detail"]
+    else:
+        assert judge.status_code == 302 and answer.status_code == 202
+        assert [name for name, _ in sent_tasks] == ["evalhub.leaderboards.metric_judges"] * 2
 
 
 def test_a_voted_gold_pair_stays_and_another_campaigns_pair_is_refused(world, other):

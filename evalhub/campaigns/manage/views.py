@@ -173,6 +173,7 @@ def _detail(request: HttpRequest, campaign: Campaign, role: str, *,
         # A closed or failed campaign takes no more gold pairs or metric judgments: the page
         # offers neither (the services refuse them too).
         "over": campaign.status in OVER,
+        "failed": campaign.status == CampaignStatus.FAILED,
         # After a metric judge was queued (post/redirect/get): which one.
         "judge_queued": (request.GET.get("judge_queued")
                          if request.GET.get("judge_queued") in JUDGE_METRICS else None),
