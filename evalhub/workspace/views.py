@@ -10,6 +10,7 @@ rule has one implementation. Refusals are shown next to their field (errors.py) 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
@@ -28,6 +29,7 @@ from rest_framework.exceptions import ValidationError
 
 from evalhub.blobs.sources import open_source
 from evalhub.core.errors import EvalHubError
+from evalhub.core.queueing import QueueUnavailable
 from evalhub.core.uploads import uploaded_file_path
 from evalhub.evaluation import services as evaluation_services
 from evalhub.evaluation.apis import MetricJobSerializer, MetricJobViewSet
@@ -62,6 +64,8 @@ from evalhub.workspace.progress import metric_job_progress, run_progress
 
 GET_OR_POST = require_http_methods(["GET", "HEAD", "POST"])
 
+logger = logging.getLogger(__name__)
+
 
 def _page(request: HttpRequest, template: str, project: Project, tab: str,
           context: dict[str, Any], *, invalid: bool = False, status: int | None = None
@@ -81,10 +85,20 @@ def _validated(form: forms.Form, serializer: serializers.Serializer) -> bool:
 def _write(form: forms.Form, action: Callable[[], Any], *, field: str | None,
            about: dict[str, str] | None = None) -> Any:
     """Run ``action`` in one transaction; a refusal (service or serializer) lands next to its
-    field and leaves nothing stored. Returns the action's result, or None when refused."""
+    field and leaves nothing stored. Returns the action's result, or None when refused.
+
+    A broker that does not take the work queued at the commit (:class:`QueueUnavailable`) is
+    no refusal: what the action wrote is committed, and the object's own page shows its state
+    (a run "failed: could not be queued, launch it again", a metric job to resume), so the
+    result is returned as saved; said as a refusal, a second submit would store it twice."""
+    result = None
     try:
         with transaction.atomic():
-            return action()
+            result = action()
+        return result
+    except QueueUnavailable:
+        logger.warning("saved, but its work was not queued (broker unreachable)", exc_info=True)
+        return result
     except ValidationError as exc:
         add_serializer_errors(form, exc.detail if isinstance(exc.detail, dict)
                               else {"non_field_errors": exc.detail})

@@ -305,6 +305,21 @@ def test_a_generated_run_is_created_and_launched(world, django_capture_on_commit
     assert len(callbacks) >= 1  # the batches are sent once the transaction commits
 
 
+@pytest.mark.django_db(transaction=True)  # the batches are sent when the form's write commits
+def test_a_run_saved_while_the_queue_is_down_opens_on_its_page_saying_so(world, broker):
+    """A broker that does not take the batches is no refusal: the run is saved (said as a
+    refusal, a second submit stored it twice), and its page says it could not be queued."""
+    from tests.ports import free_port
+
+    broker(f"redis://127.0.0.1:{free_port()}/0")
+    url = reverse("workspace-runs", kwargs={"project_id": world.project.pk})
+    response = _client(world.scientist).post(url, _generated(world))
+    run = GenerationRun.objects.get(name="gen-2")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("workspace-run", kwargs={"run_id": run.pk})
+    assert run.status == RunStatus.FAILED and "could not be queued" in run.error
+
+
 def test_run_errors_are_next_to_their_fields_and_no_run_is_left(world):
     url = reverse("workspace-runs", kwargs={"project_id": world.project.pk})
     client = _client(world.scientist)
