@@ -255,14 +255,15 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-#: Closed and failed campaigns are over: ``TRANSITIONS`` moves them nowhere, and nothing is
-#: added to them any more (gold pairs, metric judgments); their page offers neither.
+#: Closed and failed campaigns are over: ``TRANSITIONS`` moves them nowhere, and no work for
+#: annotators is added to them (gold pairs); their page does not offer it. (A metric judge
+#: still reads a closed campaign's votes: leaderboards.services.check_metric_judges_apply.)
 OVER = frozenset({CampaignStatus.CLOSED, CampaignStatus.FAILED})
 
 
 def check_not_over(campaign: Campaign, *, adding: str) -> None:
     """Refuse ``adding`` (e.g. "gold pairs") to a campaign that is over (:data:`OVER`): a
-    failed campaign has no tasks to rate or judge, a closed one takes no more work."""
+    failed campaign has no tasks to rate, a closed one takes no more votes."""
     if campaign.status in OVER:
         raise EvalHubError(f"Campaign {campaign.name!r} is {campaign.status}: it takes no more "
                            f"{adding}.")

@@ -102,9 +102,13 @@ def metric_outcome(*, value_a: float, value_b: float, higher_is_better: bool,
 def check_metric_judges_apply(campaign: Campaign) -> None:
     """Metric judges compare the two images of a pair task. A best-of-K task's
     ``image_a``/``image_b`` are only its first two positions: judging them would rank runs on an
-    arbitrary subset of each task's images, so best-of-K campaigns are refused (400)."""
+    arbitrary subset of each task's images, so best-of-K campaigns are refused (400). A failed
+    campaign has no tasks to judge; a closed one is judged still (it keeps its votes)."""
     if campaign.task_kind == TaskKind.BEST_OF_K:
         raise EvalHubError("Metric judges compare pairs; this campaign shows best-of-K tasks.")
+    if campaign.status == CampaignStatus.FAILED:
+        raise EvalHubError(f"Campaign {campaign.name!r} failed: it has no tasks for a metric "
+                           "judge.")
 
 
 METRIC_JUDGES_TASK = "evalhub.leaderboards.metric_judges"
@@ -116,11 +120,6 @@ def metric_judges_queue(*, campaign: Campaign, metric: str, epsilon: float | Non
     returns the tie threshold it will use. What the API and the campaign page both call."""
     eps = metric_judge_epsilon(metric=metric, epsilon=epsilon)
     check_metric_judges_apply(campaign)
-    # A failed campaign has no tasks to judge. A closed one is judged still: a metric judge
-    # is the scientist's reading of the votes given, which closing keeps.
-    if campaign.status == CampaignStatus.FAILED:
-        raise EvalHubError(f"Campaign {campaign.name!r} failed: it has no tasks for a metric "
-                           "judge.")
     enqueue_on_commit(METRIC_JUDGES_TASK, campaign.pk, metric, epsilon)
     return eps
 

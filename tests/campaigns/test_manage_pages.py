@@ -581,7 +581,7 @@ def test_a_campaign_that_is_over_takes_no_gold_pairs_and_a_failed_one_no_metric_
     assert 'id="gold-form"' not in page and 'id="gold-over"' in page
     # A closed campaign's votes stay: a metric judge still reads them; a failed one has none.
     assert ('id="metric-judge-form"' in page) is not failed
-    assert ('id="judges-over"' in page) is failed
+    assert ('id="judges-refused"' in page) is failed
     with django_capture_on_commit_callbacks(execute=True):
         gold = client.post(f"/campaigns/{world.campaign.pk}/manage/gold/",
                            {"image_a": task.image_a_id, "image_b": task.image_b_id,

@@ -129,13 +129,13 @@ def _report_rows(campaign: Campaign, medium: str) -> dict:
         for report in found.rows]}
 
 
-# The worker task the API's POST .../metric-judges/ queues (leaderboards/tasks.py).
 # Service refusals of a metric judge -> the field they are about (errors.py).
 JUDGE_HINTS = {"epsilon": "epsilon", "cannot judge": "metric", "best-of-K": "metric"}
 
 
 def _judges_refused(campaign: Campaign) -> str | None:
-    """Why no metric judge applies to the campaign (best of K), in the service's words."""
+    """Why no metric judge applies to the campaign (best of K, failed), in the service's
+    words."""
     try:
         check_metric_judges_apply(campaign)
     except EvalHubError as error:
@@ -170,10 +170,9 @@ def _detail(request: HttpRequest, campaign: Campaign, role: str, *,
         "annotators_form": annotators_form or AnnotatorsForm(campaign=campaign),
         "judge_form": judge_form or MetricJudgeForm(),
         "judges_refused": _judges_refused(campaign),
-        # A closed or failed campaign takes no more gold pairs or metric judgments: the page
-        # offers neither (the services refuse them too).
+        # A closed or failed campaign takes no more gold pairs: the page does not offer them
+        # (the service refuses them too); a failed one no metric judge (judges_refused).
         "over": campaign.status in OVER,
-        "failed": campaign.status == CampaignStatus.FAILED,
         # After a metric judge was queued (post/redirect/get): which one.
         "judge_queued": (request.GET.get("judge_queued")
                          if request.GET.get("judge_queued") in JUDGE_METRICS else None),
