@@ -143,6 +143,13 @@ class Image(models.Model):
     def __str__(self) -> str:
         return f"{self.run} prompt={self.prompt_id} seed={self.seed}"
 
+    @property
+    def file_key(self) -> tuple[int, int | None]:
+        """The file this output is (blobs are content-addressed): two outputs with one key
+        show the very same picture, or video (a video is its own file, not its poster, which
+        two videos may share). Comparing such two is no judgment: campaigns never ask it."""
+        return (self.blob_id, self.video_id)
+
 
 class GenerationFailure(models.Model):
     """A (prompt, seed) item the generator could not produce, with the error it gave."""

@@ -27,7 +27,7 @@ def gold_task_add(*, campaign: Campaign, image_a: Image, image_b: Image, answer:
         # nothing but which side an annotator clicks.
         raise EvalHubError("A gold pair compares two different images: image_a and image_b "
                            "are the same image.")
-    if image_a.blob_id == image_b.blob_id and image_a.video_id == image_b.video_id:
+    if image_a.file_key == image_b.file_key:
         # Two rows, one file (a run imported twice, say: blobs are content-addressed): the
         # same as comparing an image with itself. A video is its file, not its poster.
         medium = "video" if image_a.video_id else "image"

@@ -38,7 +38,7 @@ class KSet:
     def holds_a_file_twice(self) -> bool:
         """Two runs made the very same file (content-addressed): which of the two is better
         is no judgment, so the set is not asked, as a pair of one file is not."""
-        files = {(image.blob_id, image.video_id) for image in self.images}
+        files = {image.file_key for image in self.images}
         return len(files) < len(self.images)
 
 

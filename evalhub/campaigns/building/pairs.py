@@ -86,7 +86,7 @@ def campaign_build_tasks(*, campaign: Campaign, pair_distance: PairDistance | No
     for (image_a, image_b), distance in zip(pairs, distances, strict=True):
         # The very same file on both sides (content-addressed): a vote could only say tie, so
         # no annotator is asked, with or without the LPIPS filter.
-        if image_a.blob_id == image_b.blob_id and image_a.video_id == image_b.video_id:
+        if image_a.file_key == image_b.file_key:
             identical += 1
             skipped += 1
             continue
