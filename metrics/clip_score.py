@@ -173,7 +173,9 @@ class ClipEmbedder:
                 sources=(align_random_towers, alignment_images, _reflect_text_projection),
                 extra=model_name + "|" + "|".join(ALIGNMENT_PROMPTS))
             _reflect_text_projection(model, random_state_dict(recipe, seed)["u"])
-            sha, calibrated, tag = f"random:{seed}", False, f"random:{seed}"
+            # "aligned": prompt embeddings (so CLIP-scores) are not those of the unaligned
+            # random model that came before; image embeddings are, but named apart all the same.
+            sha, calibrated, tag = f"random:{seed}+aligned", False, f"random:{seed}+aligned"
         else:
             path = clip_weights_path(model_name, pretrained)  # fails fast when not cached
             source = pretrained if not Path(pretrained).is_file() else str(path)

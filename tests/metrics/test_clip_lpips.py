@@ -72,7 +72,7 @@ def test_random_clip_does_not_collapse_and_is_deterministic(clip_random):
     np.testing.assert_array_equal(emb, again)
     # CMMD between the two styles is clearly positive even with random weights.
     assert cmmd(emb[:4], emb[4:]) > 0
-    assert clip_random.info.backbone_id == "open_clip:ViT-B-32/random:0+uncalibrated"
+    assert clip_random.info.backbone_id == "open_clip:ViT-B-32/random:0+aligned+uncalibrated"
 
 
 def test_random_clip_scores_vary_with_the_image_and_the_prompt(clip_random):
