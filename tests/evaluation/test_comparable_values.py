@@ -50,7 +50,7 @@ def test_a_run_alone_gets_its_most_recent_value():
 
 
 def test_values_stored_before_get_their_way_from_their_details_and_job():
-    """Migration 0006: a KID stored before ``subset_size_asked`` existed takes it from its
+    """Migration 0007: a KID stored before ``subset_size_asked`` existed takes it from its
     job's options (the default, 1000, when the job set none)."""
     from importlib import import_module
 
@@ -68,7 +68,7 @@ def test_values_stored_before_get_their_way_from_their_details_and_job():
     fid = _value(run, "fid", 9.0, reference_set=coco, dim=2048)
     RunMetric.objects.update(computed_as="")  # as the field's default left them
 
-    import_module("evalhub.evaluation.migrations.0006_run_metric_computed_as"
+    import_module("evalhub.evaluation.migrations.0007_fill_run_metric_computed_as"
                   ).fill_computed_as(apps, None)
     for row in (asked, default, fid):
         row.refresh_from_db()

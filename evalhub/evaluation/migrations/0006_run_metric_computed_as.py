@@ -2,26 +2,10 @@
 
 from django.db import migrations, models
 
-from evalhub.evaluation.models import computed_as
-
-
-def fill_computed_as(apps, schema_editor):
-    """Values stored before the field: their way of computing, read from their details (a
-    KID's subset size asked from its job's options, stored only since)."""
-    RunMetric = apps.get_model("evaluation", "RunMetric")
-    MetricJob = apps.get_model("evaluation", "MetricJob")
-    for row in RunMetric.objects.only("pk", "metric", "details").iterator():
-        details = dict(row.details or {})
-        if row.metric == "kid" and "subset_size_asked" not in details:
-            job = MetricJob.objects.filter(pk=details.get("job")).only("options").first()
-            asked = (job.options or {}).get("kid_subset_size") if job is not None else None
-            details["subset_size_asked"] = asked or 1000  # the option's default
-        way = computed_as(details)
-        if way or details != row.details:
-            RunMetric.objects.filter(pk=row.pk).update(details=details, computed_as=way)
-
 
 class Migration(migrations.Migration):
+    """The field (0007 fills it for stored values, 0008 puts it in the unique key: in three
+    migrations, so that no schema change follows row updates in one PostgreSQL transaction)."""
 
     dependencies = [
         ('evaluation', '0005_partial_label'),
@@ -29,18 +13,9 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RemoveConstraint(
-            model_name='runmetric',
-            name='unique_run_metric',
-        ),
         migrations.AddField(
             model_name='runmetric',
             name='computed_as',
             field=models.CharField(blank=True, default='', help_text='The settings that make values comparable (feature dimension, resize, KID subset size, ...), from details; a value computed another way is kept beside this one.', max_length=200),
-        ),
-        migrations.RunPython(fill_computed_as, migrations.RunPython.noop),
-        migrations.AddConstraint(
-            model_name='runmetric',
-            constraint=models.UniqueConstraint(fields=('run', 'metric', 'reference_set', 'backbone_id', 'computed_as'), name='unique_run_metric_computed_as', nulls_distinct=False),
         ),
     ]
