@@ -272,8 +272,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "evalhub.core.pagination.StandardPagination",
+    # Id filters that never look an id up in the whole table (evalhub/core/filters.py): an
+    # answer must not tell another project's object from an unused id.
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "evalhub.core.filters.IdFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "evalhub.core.schema.EvalHubAutoSchema",

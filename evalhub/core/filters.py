@@ -9,8 +9,9 @@ exists), and a number past 64 bits reached the database driver (a 500).
 Here a relation (and a primary key) is filtered by its id alone: any whole number that fits an
 id column filters the viewset's queryset, which holds only what the caller may see, so an id of
 another project and an id never used both give an empty list; anything else is 400, whatever
-the value. Every list viewset filters with :class:`IdFilterBackend` (``ProjectScopedMixin``
-sets it); a ``filterset_class`` of its own derives from :class:`IdFilterSet`.
+the value. Every list viewset filters with :class:`IdFilterBackend` (the default filter
+backend, ``REST_FRAMEWORK`` in the settings); a ``filterset_class`` of its own derives from
+:class:`IdFilterSet`.
 """
 
 from __future__ import annotations

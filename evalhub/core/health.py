@@ -38,6 +38,7 @@ import logging
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -236,10 +237,15 @@ def check_cache() -> Check:
         return Check("cache", NOT_CHECKABLE, False, 0.0, "local memory of each process")
 
     def probe() -> tuple[str, str]:
-        token = f"{time.time_ns()}"
-        cache.set("readyz:probe", token, timeout=30)
-        if cache.get("readyz:probe") != token:
-            return FAILED, "a written key did not read back"
+        # A key of this probe's own: every process and replica probes the one cache, and a
+        # shared key written by two overlapping probes would fail one of them.
+        key = f"readyz:probe:{uuid.uuid4().hex}"
+        cache.set(key, 1, timeout=30)
+        try:
+            if cache.get(key) != 1:
+                return FAILED, "a written key did not read back"
+        finally:
+            cache.delete(key)
         return OK, type(cache).__name__
 
     return _timed("cache", True, probe)

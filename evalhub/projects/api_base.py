@@ -6,11 +6,9 @@ from typing import Any
 
 from django.db.models import Model, QuerySet
 from rest_framework import viewsets
-from rest_framework.filters import OrderingFilter
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.serializers import BaseSerializer
 
-from evalhub.core.filters import IdFilterBackend
 from evalhub.projects.models import Role
 from evalhub.projects.permissions import ProjectObjectPermission, require_project_role
 from evalhub.projects.references import check_same_project, relation_references
@@ -36,7 +34,6 @@ class ProjectScopedMixin:
     read_roles: tuple[str, ...] = (Role.OWNER, Role.SCIENTIST)
     write_roles: tuple[str, ...] = (Role.OWNER, Role.SCIENTIST)
     permission_classes = [IsAuthenticated, ProjectObjectPermission]
-    filter_backends = [IdFilterBackend, OrderingFilter]
 
     def base_queryset(self) -> QuerySet:
         raise NotImplementedError

@@ -4,12 +4,10 @@ from collections.abc import Mapping
 
 from django.db.models import QuerySet
 from rest_framework import mixins, serializers, viewsets
-from rest_framework.filters import OrderingFilter
 from rest_framework.permissions import IsAuthenticated
 
 from evalhub.core.converters import whole_number
 from evalhub.core.errors import InvalidFields
-from evalhub.core.filters import IdFilterBackend
 from evalhub.projects.api_base import ProjectScopedViewSet
 from evalhub.projects.models import Membership, Project, Role
 from evalhub.projects.permissions import require_project_role
@@ -52,7 +50,6 @@ class ProjectViewSet(
 
     serializer_class = ProjectSerializer
     permission_classes = [IsAuthenticated]
-    filter_backends = [IdFilterBackend, OrderingFilter]
     filterset_fields = ["slug"]
 
     def get_queryset(self) -> QuerySet[Project]:

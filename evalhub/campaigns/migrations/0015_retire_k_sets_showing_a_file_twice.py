@@ -2,7 +2,8 @@
 ``KSet.holds_a_file_twice``) may show one file twice: two runs made the very same picture, and
 which of the two is better is no judgment. They are retired: their judgments still needed are
 lowered to those they have, so they are not served again; votes they already hold stay (a
-ranking over the other images is still one), and no task is deleted."""
+ranking over the other images is still one), and no task is deleted. (A vote on one of them
+undone later makes it wanted again: such sets are rare, and undone votes rarer.)"""
 
 from django.db import migrations
 from django.db.models import Count, F
@@ -14,7 +15,8 @@ def retire_sets_showing_a_file_twice(apps, schema_editor) -> None:
     twice = (TaskImage.objects.values("task_id", "image__blob_id", "image__video_id")
              .annotate(shown=Count("id")).filter(shown__gt=1)
              .values_list("task_id", flat=True))
-    ComparisonTask.objects.filter(pk__in=set(twice),
+    # A subquery, not a list of ids: a large campaign's would pass SQLite's variable limit.
+    ComparisonTask.objects.filter(pk__in=twice,
                                   judgments_count__lt=F("judgments_needed")).update(
         judgments_needed=F("judgments_count"))
 
