@@ -94,7 +94,7 @@ def test_temporal_consistency_is_one_for_a_still_clip_and_drops_at_a_cut(clip_ra
 def test_video_results_say_which_backbone_and_that_it_is_uncalibrated(clip_random, clips):
     result = VideoClipScorer(clip_random).score(clips["smooth"], "a pattern")
     assert result.backbone.backbone_id == clip_random.info.backbone_id
-    assert result.backbone.weights_sha256 == "random:0"
+    assert result.backbone.weights_sha256 == "random:0+aligned"  # the aligned random CLIP
     assert result.backbone.calibrated is False
     assert result.sampling == "count=16"
     assert result.frame_indices == list(range(8))  # 16 evenly spaced of 8: all of them
