@@ -126,7 +126,7 @@ def _built(campaign: Campaign, *, found: bool) -> None:
     if not found:
         campaign.status = CampaignStatus.FAILED
         campaign.build_report["error"] = "The runs have no images on common prompts."
-    elif not _asked(campaign):
+    elif not campaign.build_report["tasks"]:  # counted by the build that calls this
         campaign.status = CampaignStatus.FAILED
         campaign.build_report["error"] = nothing_to_ask(campaign.build_report)
     elif campaign.status == CampaignStatus.BUILDING:
