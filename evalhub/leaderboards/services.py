@@ -114,14 +114,13 @@ def check_metric_judges_apply(campaign: Campaign) -> None:
 METRIC_JUDGES_TASK = "evalhub.leaderboards.metric_judges"
 
 
-def metric_judges_queue(*, campaign: Campaign, metric: str, epsilon: float | None) -> float:
+def metric_judges_queue(*, campaign: Campaign, metric: str, epsilon: float | None) -> None:
     """Check that ``metric``'s judge can judge ``campaign`` with ``epsilon`` (400 otherwise)
-    and queue :func:`metric_judges_run` on a worker once the caller's transaction commits;
-    returns the tie threshold it will use. What the API and the campaign page both call."""
-    eps = metric_judge_epsilon(metric=metric, epsilon=epsilon)
+    and queue :func:`metric_judges_run` on a worker once the caller's transaction commits.
+    What the API and the campaign page both call."""
+    metric_judge_epsilon(metric=metric, epsilon=epsilon)
     check_metric_judges_apply(campaign)
     enqueue_on_commit(METRIC_JUDGES_TASK, campaign.pk, metric, epsilon)
-    return eps
 
 
 def metric_judges_run(*, campaign: Campaign, metric: str = "clip_score",
