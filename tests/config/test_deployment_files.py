@@ -79,13 +79,18 @@ def test_a_setting_that_would_fail_later_refuses_to_start(name, value, message):
     assert "s3cret" not in result.stderr
 
 
-def test_log_levels_are_read_in_any_case():
+def _printed_setting(expression: str, **env: str) -> str:
+    """``expression`` over the settings, as a fresh process with ``env`` prints it."""
     result = subprocess.run(
-        [sys.executable, "-c", "from evalhub.config import settings; "
-         "print(settings.LOGGING['root']['level'])"],
-        cwd=REPO_ROOT, env={**os.environ, "DEBUG": "1", "LOG_LEVEL": "debug"},
+        [sys.executable, "-c", f"from evalhub.config import settings; print({expression})"],
+        cwd=REPO_ROOT, env={**os.environ, "DEBUG": "1", **env},
         capture_output=True, text=True, timeout=60)
-    assert result.stdout.strip() == "DEBUG", result.stderr
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_log_levels_are_read_in_any_case():
+    assert _printed_setting("settings.LOGGING['root']['level']", LOG_LEVEL="debug") == "DEBUG"
 
 
 @pytest.mark.parametrize(("name", "value", "message"), [
@@ -145,12 +150,8 @@ def test_a_configuration_error_is_one_line_from_every_entry_point(command):
 
 
 def test_an_empty_rating_throttle_means_no_limit():
-    result = subprocess.run(
-        [sys.executable, "-c", "from evalhub.config import settings; "
-         "print(settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'])"],
-        cwd=REPO_ROOT, env={**os.environ, "DEBUG": "1", "EVALHUB_RATING_THROTTLE": ""},
-        capture_output=True, text=True, timeout=60)
-    assert result.stdout.strip() == "{'rating': None}", result.stderr
+    assert _printed_setting("settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']",
+                            EVALHUB_RATING_THROTTLE="") == "{'rating': None}"
 
 
 def test_a_non_boolean_debug_value_is_refused():
