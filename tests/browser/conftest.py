@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import time
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,21 +77,48 @@ class Traffic:
     bodies: list[tuple[str, str]] = field(default_factory=list)
 
 
+class ServerConnections:
+    """Counts the live server's open client connections, each served by a thread of its own
+    (HTTP/1.1 keep-alive: one thread answers a connection's requests in turn, and closes the
+    thread's database connections when the client has gone)."""
+
+    def __init__(self, httpd) -> None:
+        self.open = 0
+        self.changed = threading.Condition()
+        serve = httpd.process_request_thread
+
+        def counted(request, client_address) -> None:
+            with self.changed:
+                self.open += 1
+            try:
+                serve(request, client_address)
+            finally:
+                with self.changed:
+                    self.open -= 1
+                    self.changed.notify_all()
+
+        httpd.process_request_thread = counted
+
+    def wait_closed(self, timeout: float) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: self.open == 0, timeout)
+
+
+@pytest.fixture(scope="session")
+def server_connections(live_server) -> ServerConnections:
+    return ServerConnections(live_server.thread.httpd)
+
+
 @pytest.fixture
-def context(browser, live_server):
+def context(browser, live_server, server_connections):
     context = browser.new_context(viewport=LAPTOP, base_url=live_server.url)
     context.set_default_timeout(15_000)
-    in_flight = set()
-    context.on("request", lambda request: in_flight.add(request))
-    context.on("requestfinished", lambda request: in_flight.discard(request))
-    context.on("requestfailed", lambda request: in_flight.discard(request))
     yield context
-    # Let the page's last requests (a prefetch, a report) finish first: one still running in
-    # the live server while the test database is flushed can deadlock with the flush.
-    deadline = time.monotonic() + 10
-    while in_flight and context.pages and time.monotonic() < deadline:
-        context.pages[0].wait_for_timeout(50)
     context.close()
+    # The test database is flushed next. A request the browser gave up on (an aborted
+    # prefetch) can still be running in the live server, and a flush beside it can deadlock:
+    # wait until every connection's thread has finished and closed its database connections.
+    server_connections.wait_closed(timeout=15)
 
 
 @pytest.fixture
