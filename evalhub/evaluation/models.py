@@ -58,6 +58,45 @@ def computed_as(details: dict | None) -> str:
                     for key in COMPARABILITY_DETAILS if details.get(key) is not None)
 
 
+#: How each of the :data:`COMPARABILITY_DETAILS` reads in :func:`computed_with`.
+_SETTING_WORDS = {
+    "dim": lambda v: f"{v}-d features",
+    "resize": lambda v: f"{v} resize",
+    "subset_size_asked": lambda v: f"KID subsets of {v}",
+    "estimator": lambda v: ("reference (V-statistic) estimator" if v == "reference"
+                            else f"{v} estimator"),
+    "clip_frames": lambda v: f"clips of {v} frames",
+    "rank_deficient": lambda v: ("rank-deficient (fewer images than feature dimensions)"
+                                 if v else "full rank"),
+}
+
+
+def computed_with(*, reference_set: str | None, backbone_id: str, computed_as: str) -> str:
+    """How a run-level value was computed, in words a scientist reads: its reference set (by
+    name), its backbone and its :func:`computed_as` settings, e.g. ``reference set “coco” ·
+    backbone inception-v3-fid/pool3 · 64-d features, antialias resize``.
+
+    The one description of a way of computing: pages, the leaderboard's JSON and the
+    ``leaderboard`` command all show this text. A setting without words of its own reads
+    ``key=value``.
+    """
+    settings_words = []
+    for part in filter(None, computed_as.split(";")):
+        key, _, raw = part.partition("=")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        words = _SETTING_WORDS.get(key)
+        settings_words.append(words(value) if words else f"{key}={value}")
+    parts = [f"reference set “{reference_set}”"] if reference_set else []
+    if backbone_id:
+        parts.append(f"backbone {backbone_id}")
+    if settings_words:
+        parts.append(", ".join(settings_words))
+    return " · ".join(parts)
+
+
 class RunMetric(Provenance):
     run = models.ForeignKey("runs.GenerationRun", on_delete=models.CASCADE,
                             related_name="metrics")

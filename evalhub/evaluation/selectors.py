@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from django.db.models import F
+
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.evaluation.models import (
     ImageMetric,
@@ -15,45 +17,112 @@ from evalhub.evaluation.models import (
     ReferenceStats,
     RunMetric,
     ShardKind,
+    computed_with,
 )
 from evalhub.runs.models import Image
 
 
 @dataclass(frozen=True)
 class MetricValue:
+    """A stored metric value with what makes it comparable.
+
+    ``reference_set`` (its name), ``reference_set_id`` and ``computed_as`` are set for run-level
+    values (:func:`run_metric_values`); per-image and pair values have neither.
+    """
+
     value: float
     calibrated: bool
     backbone_id: str
     std: float | None = None
+    reference_set_id: int | None = None
+    reference_set: str | None = None
+    computed_as: str = ""
+
+    @property
+    def computed_with(self) -> str:
+        """How the value was computed, in words (:func:`evaluation.models.computed_with`)."""
+        return computed_with(reference_set=self.reference_set, backbone_id=self.backbone_id,
+                             computed_as=self.computed_as)
+
+
+@dataclass(frozen=True)
+class MetricColumn:
+    """How one metric's values in a table of runs were computed: every value of the column
+    the same way (:func:`run_metric_table`). ``runs`` have a value computed this way;
+    ``runs_other_way`` have values of the metric computed only other ways, and show none."""
+
+    metric: str
+    reference_set_id: int | None
+    reference_set: str | None
+    backbone_id: str
+    computed_as: str
+    runs: int
+    runs_other_way: int
+
+    @property
+    def computed_with(self) -> str:
+        """The column's way of computing, in words (:func:`evaluation.models.computed_with`)."""
+        return computed_with(reference_set=self.reference_set, backbone_id=self.backbone_id,
+                             computed_as=self.computed_as)
+
+
+@dataclass(frozen=True)
+class RunMetricTable:
+    """``values``: ``{run_id: {metric: value}}``; ``columns``: ``{metric: how its values were
+    computed}`` (only metrics some run has)."""
+
+    values: dict[int, dict[str, MetricValue]]
+    columns: dict[str, MetricColumn]
 
 
 def _computed_like(row: RunMetric) -> tuple:
     return (row.reference_set_id, row.backbone_id, row.computed_as)
 
 
-def run_metric_values(*, run_ids: Iterable[int]) -> dict[int, dict[str, MetricValue]]:
-    """``{run_id: {metric: value}}``, every metric's values comparable across the runs.
+def run_metric_table(*, run_ids: Iterable[int]) -> RunMetricTable:
+    """Every metric's values of the runs, comparable across them, and how each metric's were
+    computed (one query).
 
     A run may hold several values of one metric (against other reference sets, with another
     backbone or feature layer, other KID/CMMD settings: ``RunMetric.computed_as``). Per
     metric, the way of computing it that most of the runs share is chosen (ties: the one with
     the most recent value), and each run's most recent value computed that way is returned; a
-    run without one gets none for that metric rather than a value that cannot be compared.
+    run without one gets none for that metric rather than a value that cannot be compared
+    (it is counted in the column's ``runs_other_way``).
     """
     by_way: dict[tuple[str, tuple], dict[int, RunMetric]] = {}
-    for row in RunMetric.objects.filter(run_id__in=list(run_ids)).order_by("created_at"):
+    rows = (RunMetric.objects.filter(run_id__in=list(run_ids))
+            .annotate(reference_set_name=F("reference_set__name")).order_by("created_at"))
+    for row in rows:
         by_way.setdefault((row.metric, _computed_like(row)), {})[row.run_id] = row
     chosen: dict[str, tuple[tuple, dict[int, RunMetric]]] = {}
-    for (metric, _), rows in by_way.items():
-        rank = (len(rows), max(row.created_at for row in rows.values()))
+    measured: dict[str, set[int]] = {}
+    for (metric, _), rows_of_way in by_way.items():
+        measured.setdefault(metric, set()).update(rows_of_way)
+        rank = (len(rows_of_way), max(row.created_at for row in rows_of_way.values()))
         if metric not in chosen or rank > chosen[metric][0]:
-            chosen[metric] = (rank, rows)
-    result: dict[int, dict[str, MetricValue]] = {}
-    for metric, (_, rows) in chosen.items():
-        for run_id, row in rows.items():
-            result.setdefault(run_id, {})[metric] = MetricValue(
-                row.value, row.calibrated, row.backbone_id, row.std)
-    return result
+            chosen[metric] = (rank, rows_of_way)
+    values: dict[int, dict[str, MetricValue]] = {}
+    columns: dict[str, MetricColumn] = {}
+    for metric, (_, rows_of_way) in chosen.items():
+        for run_id, row in rows_of_way.items():
+            values.setdefault(run_id, {})[metric] = MetricValue(
+                row.value, row.calibrated, row.backbone_id, row.std,
+                reference_set_id=row.reference_set_id, reference_set=row.reference_set_name,
+                computed_as=row.computed_as)
+        some = next(iter(rows_of_way.values()))
+        columns[metric] = MetricColumn(
+            metric=metric, reference_set_id=some.reference_set_id,
+            reference_set=some.reference_set_name, backbone_id=some.backbone_id,
+            computed_as=some.computed_as, runs=len(rows_of_way),
+            runs_other_way=len(measured[metric]) - len(rows_of_way))
+    return RunMetricTable(values=values, columns=columns)
+
+
+def run_metric_values(*, run_ids: Iterable[int]) -> dict[int, dict[str, MetricValue]]:
+    """``{run_id: {metric: value}}``, every metric's values comparable across the runs: the
+    values of :func:`run_metric_table`."""
+    return run_metric_table(run_ids=run_ids).values
 
 
 def image_metric_values(*, image_ids: Iterable[int], metric: str,

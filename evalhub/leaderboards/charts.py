@@ -127,6 +127,9 @@ def metric_scatter(board: Leaderboard) -> dict | None:
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=titles, shared_yaxes=True)
     for col, m in enumerate(metrics, start=1):
         have = [r for r in runs if m in r.metrics and r.metrics[m].value is not None]
+        column = board.metric_columns.get(m)
+        # The reference set's name is a user's text: escaped as run names are.
+        how = f"<br>{label(column.computed_with)}" if column is not None else ""
         fig.add_trace(go.Scatter(
             x=[r.metrics[m].value for r in have], y=[r.elo for r in have],
             mode="markers+text", text=[label(r.name) for r in have], textposition="top center",
@@ -135,7 +138,7 @@ def metric_scatter(board: Leaderboard) -> dict | None:
                                           else "circle-open" for r in have]},
             hovertext=[f"{label(r.name)}: {METRIC_LABELS.get(m, m)} {r.metrics[m].value:.4g}"
                        + ("" if r.metrics[m].calibrated else f" ({UNCAL})")
-                       + f", Elo {r.elo:.0f}" for r in have],
+                       + f", Elo {r.elo:.0f}{how}" for r in have],
             hoverinfo="text", showlegend=False), row=1, col=col)
     fig.update_layout(**{**_LAYOUT, "margin": {"l": 60, "r": 20, "t": 90, "b": 40}},
                       height=400, title="Human Elo against run-level metrics "
@@ -223,7 +226,8 @@ def checkpoint_elo_chart(series: list[dict]) -> dict | None:
 
 
 def checkpoint_metric_charts(points: list[dict]) -> list[dict]:
-    """points: [{"step", "run", "metrics": {name: {"value", "calibrated"}}}]; one per metric."""
+    """points: [{"step", "run", "metrics": {name: {"value", "calibrated", "computed_with"}}}];
+    one per metric."""
     charts = []
     for m in RUN_METRICS:
         have = sorted((p for p in points if m in p["metrics"] and p["step"] is not None
@@ -240,6 +244,8 @@ def checkpoint_metric_charts(points: list[dict]) -> list[dict]:
             hovertext=[f"{label(p['run'])} (step {p['step']}): {name} "
                        f"{p['metrics'][m]['value']:.4g}"
                        + ("" if p["metrics"][m]["calibrated"] else f" ({UNCAL})")
+                       + (f"<br>{label(how)}" if (how := p["metrics"][m].get("computed_with"))
+                          else "")
                        for p in have], hoverinfo="text", name=name))
         arrow = "higher is better" if HIGHER_IS_BETTER[m] else "lower is better"
         values = [p["metrics"][m]["value"] for p in have]

@@ -30,6 +30,7 @@ __all__ = [
     "JudgePairAgreement",
     "Leaderboard",
     "MetricAgreement",
+    "MetricColumn",
     "MetricValue",
     "PairCount",
     "PositionBiasRow",
@@ -43,7 +44,8 @@ __all__ = [
 
 #: Bump when a field is added, removed or changes meaning: stored snapshots with another
 #: number are recomputed instead of being read. 1 = the untyped dict payload (no "schema").
-SCHEMA_VERSION = 4  # 3: category_breakdown.lower / .upper; 4: comparable run metrics only
+SCHEMA_VERSION = 5  # 3: category_breakdown.lower / .upper; 4: comparable run metrics only;
+# 5: how run metrics were computed (metric values' reference set and computed_as, metric_columns)
 
 JSONDict = dict[str, Any]
 
@@ -196,7 +198,9 @@ class MetricValue(_JSONMixin):
     """A run-level metric (FID, KID, CLIP-score, ...) shown next to a run.
 
     ``calibrated`` is False when the value was computed with random weights: every page and
-    export that shows the value labels it "uncalibrated".
+    export that shows the value labels it "uncalibrated". ``reference_set`` (its name),
+    ``reference_set_id``, ``backbone`` and ``computed_as`` say how it was computed: the same
+    for every value of one metric on a board (:attr:`Leaderboard.metric_columns`).
     """
 
     value: float | None
@@ -204,6 +208,26 @@ class MetricValue(_JSONMixin):
     calibrated: bool
     backbone: str
     label: str
+    reference_set: str | None = None
+    reference_set_id: int | None = None
+    computed_as: str = ""
+
+
+@dataclass(frozen=True)
+class MetricColumn(_JSONMixin):
+    """How a board's values of one run-level metric were computed: the way most of its runs
+    share (``evaluation.selectors.run_metric_table``). ``computed_with`` says it in words;
+    ``runs`` have a value computed this way, ``runs_other_way`` only values computed otherwise
+    (they show none for this metric)."""
+
+    label: str
+    reference_set: str | None
+    reference_set_id: int | None
+    backbone: str
+    computed_as: str
+    computed_with: str
+    runs: int
+    runs_other_way: int
 
 
 @dataclass(frozen=True)
@@ -382,6 +406,7 @@ class Leaderboard(_JSONMixin):
 
     ``runs`` are in ranking order (``order`` holds their ids; runs without votes last);
     ``judge_calibrated`` is False when the judge is a metric scored with random weights;
+    ``metric_columns`` says how each run-level metric's values were computed;
     ``filters`` echoes :meth:`LeaderboardFilters.as_dict`. See docs/leaderboards.md.
     """
 
@@ -406,6 +431,7 @@ class Leaderboard(_JSONMixin):
     disconnected_groups: tuple[tuple[str, ...], ...]
     fallback_rounds: int
     warnings: tuple[str, ...]
+    metric_columns: dict[str, MetricColumn] = dataclasses.field(default_factory=dict)
     schema: int = SCHEMA_VERSION
 
     @property

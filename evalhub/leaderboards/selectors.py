@@ -32,7 +32,8 @@ from evalhub.campaigns.quality.annotators import (
     gold_accuracy_by_annotator,
 )
 from evalhub.evaluation.models import MetricName
-from evalhub.evaluation.selectors import run_metric_values
+from evalhub.evaluation.selectors import MetricColumn as EvaluationMetricColumn
+from evalhub.evaluation.selectors import run_metric_table
 from evalhub.leaderboards.filters import HUMAN, LeaderboardFilters
 from evalhub.leaderboards.kwise import joint_ratings, kwise_votes
 from evalhub.leaderboards.models import LeaderboardSnapshot
@@ -47,6 +48,7 @@ from evalhub.leaderboards.results import (
     JudgePairAgreement,
     Leaderboard,
     MetricAgreement,
+    MetricColumn,
     MetricValue,
     PairCount,
     PositionBiasRow,
@@ -198,8 +200,21 @@ def _run_rows(campaign: Campaign) -> list[GenerationRun]:
 def _metric_values(values: dict) -> dict[str, MetricValue]:
     return {name: MetricValue(value=_num(v.value, 6), std=_num(v.std, 6),
                               calibrated=v.calibrated, backbone=v.backbone_id,
-                              label=METRIC_LABELS.get(name, name))
+                              label=METRIC_LABELS.get(name, name),
+                              reference_set=v.reference_set,
+                              reference_set_id=v.reference_set_id, computed_as=v.computed_as)
             for name, v in values.items()}
+
+
+def _metric_columns(columns: dict[str, EvaluationMetricColumn]) -> dict[str, MetricColumn]:
+    """How each run-level metric's values on the board were computed, in RUN_METRICS order."""
+    return {name: MetricColumn(label=METRIC_LABELS.get(name, name),
+                               reference_set=c.reference_set,
+                               reference_set_id=c.reference_set_id, backbone=c.backbone_id,
+                               computed_as=c.computed_as, computed_with=c.computed_with,
+                               runs=c.runs, runs_other_way=c.runs_other_way)
+            for name in (*RUN_METRICS, *sorted(set(columns) - set(RUN_METRICS)))
+            if (c := columns.get(name)) is not None}
 
 
 def _run_row(run: GenerationRun, metrics: dict, **stats: object) -> RunRow:
@@ -448,7 +463,8 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
         a, b, o = (np.concatenate([x, y]) for x, y in zip(
             (a, b, o), (kwise.a, kwise.b, kwise.outcomes), strict=True))
         counts, cats = np.concatenate([counts, kwise.counts]), cats + kwise.categories
-    metrics = run_metric_values(run_ids=run_ids)
+    metric_table = run_metric_table(run_ids=run_ids)
+    metrics = metric_table.values
     judges = tuple(metric_judge_names(campaign=campaign, criterion=filters.criterion))
     warnings: list[str] = []
     if filters.metric_name and filters.metric_name not in judges:
@@ -483,6 +499,7 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
         disconnected_groups=(),
         fallback_rounds=0,
         warnings=tuple(warnings),
+        metric_columns=_metric_columns(metric_table.columns),
     )
     if n < 2 or total == 0:
         return board

@@ -66,11 +66,44 @@ def _metric_cell(metric: MetricValue | None) -> tuple[str, bool]:
     return metric_cell(None) if metric is None else metric_cell(metric.value, metric.calibrated)
 
 
+def metric_column_note(label: str, computed_with: str, runs_other_way: int) -> str:
+    """The line said under a table of runs about one metric's column: how its values were
+    computed (``computed_with``, from ``evaluation.models.computed_with``) and how many runs
+    show none because theirs were computed only another way."""
+    note = f"{label}: {computed_with}"
+    if runs_other_way:
+        runs = "1 run has" if runs_other_way == 1 else f"{runs_other_way} runs have"
+        note += f" ({runs} {label} computed only another way: not shown)"
+    return note
+
+
+@dataclass(frozen=True)
+class MetricHeader:
+    """A metric column of a ranking table; ``note`` says how its values were computed (empty
+    when no run of the board has one)."""
+
+    key: str
+    label: str
+    note: str
+
+
+def metric_headers(board: Leaderboard) -> tuple[MetricHeader, ...]:
+    """The metric columns of ``board``'s ranking table (:func:`table_metrics`) with their
+    notes (:func:`metric_column_note`)."""
+    columns = board.metric_columns
+    return tuple(
+        MetricHeader(key=key, label=label, note=metric_column_note(
+            label, column.computed_with, column.runs_other_way)
+            if (column := columns.get(key)) is not None else "")
+        for key, label in table_metrics(board))
+
+
 @dataclass(frozen=True)
 class MetricCell:
     text: str  # without the "*": pages show an "uncalibrated" label instead
     uncalibrated: bool
     label: str
+    computed_with: str = ""  # how the value was computed (empty for no value)
 
 
 @dataclass(frozen=True)
@@ -98,9 +131,12 @@ def ranking_rows(board: Leaderboard) -> tuple[list[RankingRow], bool]:
     for run in board.runs:
         cells = []
         for key, label in columns:
-            text, uncal = _metric_cell(run.metrics.get(key))
+            value = run.metrics.get(key)
+            text, uncal = _metric_cell(value)
             any_uncal = any_uncal or uncal
-            cells.append(MetricCell(text=text.rstrip("*"), uncalibrated=uncal, label=label))
+            column = board.metric_columns.get(key) if value is not None else None
+            cells.append(MetricCell(text=text.rstrip("*"), uncalibrated=uncal, label=label,
+                                    computed_with=column.computed_with if column else ""))
         rows.append(RankingRow(run=run, metric_cells=tuple(cells), rank_range=ranges.get(run.id)))
     return rows, any_uncal
 
@@ -137,6 +173,7 @@ def leaderboard_table(board: Leaderboard, *, last_updated: str | None = None,
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
               for row in rows]
     lines.append(RANK_DEFINITION)
+    lines += [f"metric column {header.note}" for header in metric_headers(board) if header.note]
     if uncalibrated:
         lines.append(UNCALIBRATED_NOTE)
     for agr in board.metric_agreement.values():

@@ -14,7 +14,7 @@ from django.shortcuts import render
 from evalhub.campaigns.models import Campaign, CampaignStatus
 from evalhub.campaigns.selectors import campaign_medium
 from evalhub.core.errors import EvalHubError
-from evalhub.evaluation.selectors import run_metric_values
+from evalhub.evaluation.selectors import MetricColumn, run_metric_table
 from evalhub.leaderboards import charts
 from evalhub.leaderboards.access import campaign_for_science, model_for_science
 from evalhub.leaderboards.filters import LeaderboardFilters, parse_ab, parse_filters
@@ -28,7 +28,14 @@ from evalhub.leaderboards.selectors import (
     ab_test,
 )
 from evalhub.leaderboards.services import leaderboard_get, snapshot_figures
-from evalhub.leaderboards.text import RANK_DEFINITION, metric_cell, ranking_rows, table_metrics
+from evalhub.leaderboards.text import (
+    RANK_DEFINITION,
+    MetricHeader,
+    metric_cell,
+    metric_column_note,
+    metric_headers,
+    ranking_rows,
+)
 from evalhub.projects.selectors import SCIENCE_ROLES, projects_for_user
 from evalhub.runs.models import GenerationRun, GenModel
 
@@ -77,7 +84,7 @@ def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "snapshot": snapshot, "stale": stale,
         "changes": changes_since(campaign=campaign, since=snapshot.computed_at) if stale
         else None,
-        "rows": rows, "any_uncalibrated": any_uncal, "metric_headers": table_metrics(board),
+        "rows": rows, "any_uncalibrated": any_uncal, "metric_headers": metric_headers(board),
         "rank_definition": RANK_DEFINITION,
         "charts": _with_data_ids(snapshot_figures(snapshot)),
         "filters": {k: request.GET.get(k, "") for k in FILTER_KEYS},
@@ -101,7 +108,8 @@ def _checkpoint_context(model: GenModel, user) -> dict:
     checkpoints = list(model.checkpoints.order_by("training_step", "name"))
     runs = list(GenerationRun.objects.filter(checkpoint__model=model)
                 .select_related("checkpoint").order_by("checkpoint__training_step", "id"))
-    metrics = run_metric_values(run_ids=[r.id for r in runs])
+    metric_table = run_metric_table(run_ids=[r.id for r in runs])
+    metrics = metric_table.values
     # A failed campaign never had tasks and never will have votes: counting it, or saying it
     # has "no line yet", would mislead.
     campaigns = list(Campaign.objects.filter(runs__in=runs).exclude(
@@ -124,8 +132,10 @@ def _checkpoint_context(model: GenModel, user) -> dict:
     # The image metrics always; a video metric when one of the model's runs has it.
     columns = IMAGE_RUN_METRICS + tuple(
         name for name in VIDEO_RUN_METRICS if any(name in values for values in metrics.values()))
+    computed = {name: column.computed_with for name, column in metric_table.columns.items()}
     for run in runs:
-        values = {name: {"value": v.value, "calibrated": v.calibrated}
+        values = {name: {"value": v.value, "calibrated": v.calibrated,
+                         "computed_with": computed[name]}
                   for name, v in metrics.get(run.id, {}).items()}
         metric_points.append({"step": run.checkpoint.training_step, "run": run.name,
                               "metrics": values})
@@ -135,7 +145,8 @@ def _checkpoint_context(model: GenModel, user) -> dict:
             text, uncal = (metric_cell(None) if value is None
                            else metric_cell(value["value"], value["calibrated"]))
             any_uncal = any_uncal or uncal
-            cells.append({"text": text.rstrip("*"), "uncalibrated": uncal})
+            cells.append({"text": text.rstrip("*"), "uncalibrated": uncal,
+                          "computed_with": "" if value is None else value["computed_with"]})
         table.append({"run": run, "checkpoint": run.checkpoint, "cells": cells,
                       "elo": elo_by_run.get(run.id, [])})
     figures = []
@@ -149,8 +160,16 @@ def _checkpoint_context(model: GenModel, user) -> dict:
     return {"model": model, "checkpoints": checkpoints, "table": table,
             "campaigns_without_line": without_line, "runs_without_step": without_step,
             "charts": _with_data_ids(figures),
-            "metric_headers": [METRIC_LABELS.get(m, m) for m in columns],
+            "metric_headers": [_model_header(m, metric_table.columns.get(m)) for m in columns],
             "any_uncalibrated": any_uncal, "campaigns": campaigns}
+
+
+def _model_header(metric: str, column: MetricColumn | None) -> MetricHeader:
+    """A metric column of the model's table: its label and how its values were computed."""
+    label = METRIC_LABELS.get(metric, metric)
+    note = ("" if column is None
+            else metric_column_note(label, column.computed_with, column.runs_other_way))
+    return MetricHeader(key=metric, label=label, note=note)
 
 
 @login_required

@@ -1,13 +1,14 @@
 """The run-level values a leaderboard or dashboard puts in one column were computed the same
 way: a 64-d FID, an FID against another reference set or a KID over other subset sizes is not
-shown beside the others (evaluation.selectors.run_metric_values)."""
+shown beside the others (evaluation.selectors.run_metric_values), and each column says how its
+values were computed (run_metric_table, evaluation.models.computed_with)."""
 
 from __future__ import annotations
 
 import pytest
 
-from evalhub.evaluation.models import RunMetric
-from evalhub.evaluation.selectors import run_metric_values
+from evalhub.evaluation.models import RunMetric, computed_with
+from evalhub.evaluation.selectors import run_metric_table, run_metric_values
 from evalhub.runs.models import ReferenceSet
 from tests.factories import GenerationRunFactory
 
@@ -74,3 +75,39 @@ def test_values_stored_before_get_their_way_from_their_details_and_job():
         row.refresh_from_db()
     assert (asked.computed_as, default.computed_as, fid.computed_as) == (
         "subset_size_asked=50", "subset_size_asked=1000", "dim=2048")
+
+
+def test_each_column_says_how_its_values_were_computed_and_who_was_left_out():
+    first = GenerationRunFactory()
+    runs = [first, *(GenerationRunFactory(project=first.project, checkpoint=first.checkpoint,
+                                          prompt_set=first.prompt_set) for _ in range(2))]
+    coco = ReferenceSet.objects.create(project=first.project, name="coco val")
+    for run in runs[:2]:
+        _value(run, "fid", 12.0, reference_set=coco, dim=2048, resize="antialias")
+    _value(runs[2], "fid", 54.0, reference_set=coco, backbone="inception-64", dim=64)
+    _value(runs[0], "clip_score", 30.0, backbone="open_clip:ViT-B-32/openai")
+
+    table = run_metric_table(run_ids=[run.pk for run in runs])
+    fid = table.columns["fid"]
+    assert (fid.reference_set, fid.reference_set_id, fid.backbone_id, fid.computed_as) == (
+        "coco val", coco.pk, "inception-2048", 'dim=2048;resize="antialias"')
+    assert (fid.runs, fid.runs_other_way) == (2, 1)
+    assert fid.computed_with == ("reference set “coco val” · backbone inception-2048 · "
+                                 "2048-d features, antialias resize")
+    value = table.values[runs[0].pk]["fid"]
+    assert (value.reference_set, value.computed_as) == ("coco val", fid.computed_as)
+    assert value.computed_with == fid.computed_with
+    assert table.columns["clip_score"].computed_with == "backbone open_clip:ViT-B-32/openai"
+    assert run_metric_values(run_ids=[run.pk for run in runs]) == table.values
+
+
+@pytest.mark.parametrize(("way", "words"), [
+    ("subset_size_asked=1000", "KID subsets of 1000"),
+    ('estimator="reference"', "reference (V-statistic) estimator"),
+    ("clip_frames=16;rank_deficient=true",
+     "clips of 16 frames, rank-deficient (fewer images than feature dimensions)"),
+    ("dim=64;new_setting=3", "64-d features, new_setting=3"),
+])
+def test_a_way_of_computing_reads_in_words(way, words):
+    assert computed_with(reference_set=None, backbone_id="b", computed_as=way) == (
+        f"backbone b · {words}")

@@ -14,6 +14,7 @@ from evalhub.leaderboards.results import (
     JudgePairAgreement,
     Leaderboard,
     MetricAgreement,
+    MetricColumn,
     MetricValue,
     PairCount,
     PositionBiasRow,
@@ -36,7 +37,8 @@ def _run(run_id: int, name: str, elo: float | None, fid_calibrated: bool = True)
         votes=4.0 if rated else 0.0, wins=2.0 if rated else 0.0, losses=1.0 if rated else 0.0,
         ties=1.0 if rated else 0.0,
         metrics={"fid": MetricValue(value=12.5, std=None, calibrated=fid_calibrated,
-                                    backbone="inception", label="FID")})
+                                    backbone="inception", label="FID", reference_set="coco",
+                                    reference_set_id=4, computed_as="dim=2048")})
 
 
 def _board() -> Leaderboard:
@@ -76,6 +78,10 @@ def _board() -> Leaderboard:
         disconnected_groups=(("a", "b"), ("c",)),
         fallback_rounds=3,
         warnings=("runs c never played",),
+        metric_columns={"fid": MetricColumn(
+            label="FID", reference_set="coco", reference_set_id=4, backbone="inception",
+            computed_as="dim=2048", computed_with="reference set “coco” · backbone inception · "
+            "2048-d features", runs=3, runs_other_way=0)},
     )
 
 
@@ -89,7 +95,12 @@ def test_a_board_survives_json_and_back_exactly():
     assert document["computed_at"] == "2026-01-02T03:04:05+00:00"
     assert document["runs"][0]["metrics"]["fid"] == {"value": 12.5, "std": None,
                                                      "calibrated": False,
-                                                     "backbone": "inception", "label": "FID"}
+                                                     "backbone": "inception", "label": "FID",
+                                                     "reference_set": "coco",
+                                                     "reference_set_id": 4,
+                                                     "computed_as": "dim=2048"}
+    assert document["metric_columns"]["fid"]["computed_with"] == (
+        "reference set “coco” · backbone inception · 2048-d features")
     assert document["schema"] == SCHEMA_VERSION
 
 

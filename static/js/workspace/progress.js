@@ -47,7 +47,10 @@ function draw(state) {
       const count = document.createElement("td");
       count.className = "num";
       count.textContent = result.n_images ?? "–";
-      row.append(name, value, count);
+      const computed = document.createElement("td");
+      computed.className = "computed-with";
+      computed.textContent = result.computed_with;
+      row.append(name, value, count, computed);
       return row;
     }));
     results.hidden = false;
