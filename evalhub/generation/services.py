@@ -133,8 +133,12 @@ def generation_launch(*, run: GenerationRun, batch_items: int | None = None) -> 
             run_refresh_progress(run=run)
         return 0
     with transaction.atomic():
+        # The launch's own span: started when a worker takes its first batch, and its rate
+        # counts only the images made since (the stored count, not ``items_done``: a worker
+        # that died mid-batch left its images uncounted).
         GenerationRun.objects.filter(pk=run.pk).update(
-            status=RunStatus.QUEUED, items_total=len(items), error="", finished_at=None
+            status=RunStatus.QUEUED, items_total=len(items), error="", started_at=None,
+            finished_at=None, items_done_at_launch=_images_stored(run),
         )
         for start, stop in bounds:
             enqueue_on_commit("evalhub.generation.generate_batch", run.pk, start, stop,
@@ -268,9 +272,14 @@ def generation_run_batch(*, run: GenerationRun, start: int, stop: int) -> int:
     return made
 
 
+def _images_stored(run: GenerationRun) -> int:
+    """What ``items_done`` counts: the run's stored outputs."""
+    return Image.objects.filter(run=run).count()
+
+
 def run_refresh_progress(*, run: GenerationRun) -> GenerationRun:
     """Recount done and failed items; close the run when every item is one or the other."""
-    done = Image.objects.filter(run=run).count()
+    done = _images_stored(run)
     failed = GenerationFailure.objects.filter(run=run).count()
     fields: dict[str, Any] = {"items_done": done, "items_failed": failed}
     finishing = bool(run.items_total and done + failed >= run.items_total)

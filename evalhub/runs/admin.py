@@ -57,8 +57,8 @@ class GenerationRunAdmin(admin.ModelAdmin):
                     "items_failed", "created_at"]
     list_filter = ["status", "source", "project"]
     search_fields = ["name"]
-    readonly_fields = ["items_total", "items_done", "items_failed", "started_at", "finished_at",
-                       "error"]
+    readonly_fields = ["items_total", "items_done", "items_failed", "items_done_at_launch",
+                       "started_at", "finished_at", "error"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: GenerationRun | None = None
                             ) -> list[str]:

@@ -98,6 +98,9 @@ class GenerationRun(models.Model):
     items_total = models.PositiveIntegerField(default=0)
     items_done = models.PositiveIntegerField(default=0)
     items_failed = models.PositiveIntegerField(default=0)
+    items_done_at_launch = models.PositiveIntegerField(
+        default=0, help_text="Images stored when the run was last launched: its images per "
+        "second count only those made since.")
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True

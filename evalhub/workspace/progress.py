@@ -1,8 +1,10 @@
 """What the progress pages show and poll: typed snapshots of a generated run and a metric job.
 
 Rates are measured from the job's ``started_at`` (the first batch or shard a worker took) to
-now, or to ``finished_at`` once finished: ``rate = done / elapsed`` in items (images) per
-second, and ``eta_s = (total - done) / rate`` in seconds, None until something is done.
+now, or to ``finished_at`` once finished: ``rate = (done - done_before) / elapsed`` in items
+(images) per second, and ``eta_s = (total - done) / rate`` in seconds, None until something is
+done. ``done_before`` is what a relaunched run had made before its latest launch
+(``items_done_at_launch``; 0 for a metric job): a relaunch's rate counts only its own images.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from typing import Any
 
 from django.utils import timezone
 
-from evalhub.evaluation.models import FINISHED_JOB_STATUSES, MetricJob, ShardStatus
+from evalhub.evaluation.definitions import REFERENCE_METRICS
+from evalhub.evaluation.models import (
+    FINISHED_JOB_STATUSES,
+    MetricJob,
+    ShardStatus,
+    computed_as,
+    computed_with,
+)
 from evalhub.runs.models import GenerationRun, RunStatus
 
 FINISHED_RUN_STATUSES = (RunStatus.COMPLETED, RunStatus.PARTIAL, RunStatus.FAILED)
@@ -21,15 +30,16 @@ FINISHED_RUN_STATUSES = (RunStatus.COMPLETED, RunStatus.PARTIAL, RunStatus.FAILE
 MAX_LISTED_FAILURES = 100
 
 
-def _rate(done: int, total: int, started: datetime | None, finished: datetime | None
-          ) -> tuple[float | None, float | None]:
-    """(items per second, seconds left), None where not measurable yet."""
-    if started is None or done <= 0:
+def _rate(done: int, total: int, started: datetime | None, finished: datetime | None,
+          done_before: int = 0) -> tuple[float | None, float | None]:
+    """(items per second, seconds left), None where not measurable yet. ``done_before`` items
+    were done before ``started`` (a run launched again): the rate counts only those since."""
+    if started is None or done <= done_before:
         return None, None
     elapsed = ((finished or timezone.now()) - started).total_seconds()
     if elapsed <= 0:
         return None, None
-    rate = done / elapsed
+    rate = (done - done_before) / elapsed
     return rate, (max(0, total - done) / rate if finished is None else 0.0)
 
 
@@ -41,19 +51,39 @@ class Failure:
 
 @dataclass(frozen=True)
 class MetricResult:
-    """A finished job's value of one metric (the summary the job keeps in ``results``)."""
+    """A finished job's value of one metric (the summary the job keeps in ``results``) and how
+    it was computed: ``reference_set`` (its name; none for a metric without one),
+    ``backbone_id``, ``computed_as`` (from the summary's details) and ``computed_with``, the
+    same in words (``evaluation.models.computed_with``)."""
 
     metric: str
     value: float | None
     std: float | None
     n_images: int | None
     uncalibrated: bool
+    reference_set: str | None
+    backbone_id: str
+    computed_as: str
+    computed_with: str
 
 
-def _results(results: dict[str, Any]) -> list[MetricResult]:
-    return [MetricResult(metric=metric, value=summary.get("value"), std=summary.get("std"),
-                         n_images=summary.get("n_images"),
-                         uncalibrated=bool(summary.get("uncalibrated")))
+def _result(metric: str, summary: dict[str, Any], reference_set: str | None) -> MetricResult:
+    # The job's reference set is the value's only for the metrics that use one, as the
+    # finalize step stores them (evaluation.services._store_run_metric).
+    reference = reference_set if metric in REFERENCE_METRICS else None
+    backbone = str(summary.get("backbone_id") or "")
+    way = computed_as(summary.get("details") if isinstance(summary.get("details"), dict)
+                      else None)
+    return MetricResult(metric=metric, value=summary.get("value"), std=summary.get("std"),
+                        n_images=summary.get("n_images"),
+                        uncalibrated=bool(summary.get("uncalibrated")),
+                        reference_set=reference, backbone_id=backbone, computed_as=way,
+                        computed_with=computed_with(reference_set=reference,
+                                                    backbone_id=backbone, computed_as=way))
+
+
+def _results(results: dict[str, Any], reference_set: str | None) -> list[MetricResult]:
+    return [_result(metric, summary, reference_set)
             for metric, summary in sorted(results.items()) if isinstance(summary, dict)]
 
 
@@ -89,10 +119,11 @@ class Progress:
 def run_progress(*, run: GenerationRun) -> Progress:
     """A generated (or imported) run: images stored / items planned, failures with reasons."""
     run.refresh_from_db(fields=["status", "items_total", "items_done", "items_failed", "error",
-                                "started_at", "finished_at"])
+                                "started_at", "finished_at", "items_done_at_launch"])
     finished = run.status in FINISHED_RUN_STATUSES
+    # Measured over the latest launch (started_at is its first batch's), from what it made.
     rate, eta = _rate(run.items_done, run.items_total, run.started_at,
-                      run.finished_at if finished else None)
+                      run.finished_at if finished else None, run.items_done_at_launch)
     rows = (run.failures.select_related("prompt").order_by("prompt__position", "seed")
             [:MAX_LISTED_FAILURES])
     return Progress(
@@ -135,5 +166,6 @@ def metric_job_progress(*, job: MetricJob) -> Progress:
         # A partial job's error is its failed metrics' messages joined: listed once, below.
         error=None if job.metric_errors else job.error,
         failures=failures[:MAX_LISTED_FAILURES],
-        results=_results(job.results) if finished else [],
+        results=(_results(job.results, job.reference_set.name if job.reference_set_id else None)
+                 if finished else []),
     )

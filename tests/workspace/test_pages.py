@@ -575,13 +575,47 @@ def test_metric_job_progress_counts_shards_images_rate_and_failure_reasons(world
     state = client.get(url).json()
     assert state["finished"] and state["results"] == [
         {"metric": "clip_score", "value": 0.31, "std": None, "n_images": 1,
-         "uncalibrated": True}]
+         "uncalibrated": True, "reference_set": None, "backbone_id": "", "computed_as": "",
+         "computed_with": ""}]
     page = client.get(reverse("workspace-metric-job", kwargs={"job_id": world.job.pk}))
     assert "0.3100 (uncalibrated)" in page.content.decode()
     assert state["failures"] == [{"what": "fid", "reason": "too few reference images"}]
     assert state["error"] is None  # said once, in the failures
     assert page.content.decode().count("too few reference images") == 1
     assert json.dumps(state)  # plain JSON
+
+
+def test_each_result_of_a_metric_job_says_how_it_was_computed(world):
+    coco = ReferenceSet.objects.create(project=world.project, name="coco")
+    fid = {"value": 54.26, "std": None, "n_images": 1, "uncalibrated": False,
+           "backbone_id": "inception-v3-fid/64", "calibrated": True,
+           "details": {"dim": 64, "resize": "antialias", "n_reference": 10}}
+    kid = {"value": 0.02, "std": 0.001, "n_images": 1, "uncalibrated": False,
+           "backbone_id": "inception-v3-fid/pool3", "calibrated": True,
+           "details": {"subset_size": 1, "subset_size_asked": 1000, "subsets": 100}}
+    clip = {"value": 31.0, "std": None, "n_images": 1, "uncalibrated": True,
+            "backbone_id": "open_clip:ViT-B-32/random", "calibrated": False}
+    MetricJob.objects.filter(pk=world.job.pk).update(
+        status=JobStatus.COMPLETED, finished_at=timezone.now(), reference_set=coco,
+        metrics=["fid", "kid", "clip_score"],
+        results={"fid": fid, "kid": kid, "clip_score": clip})
+    client = _client(world.scientist)
+    state = client.get(reverse("workspace-metric-job-progress",
+                               kwargs={"job_id": world.job.pk})).json()
+    described = {r["metric"]: (r["reference_set"], r["computed_as"], r["computed_with"])
+                 for r in state["results"]}
+    assert described == {
+        "fid": ("coco", 'dim=64;resize="antialias"', "reference set “coco” · backbone "
+                "inception-v3-fid/64 · 64-d features, antialias resize"),
+        "kid": ("coco", "subset_size_asked=1000", "reference set “coco” · backbone "
+                "inception-v3-fid/pool3 · KID subsets of 1000"),
+        "clip_score": (None, "", "backbone open_clip:ViT-B-32/random")}
+    page = html.unescape(client.get(reverse("workspace-metric-job", kwargs={
+        "job_id": world.job.pk})).content.decode())
+    for result in state["results"]:
+        row = page.split(f"<tr><th>{result['metric']}</th>", 1)[1].split("</tr>", 1)[0]
+        assert f'<td class="computed-with">{result["computed_with"]}</td>' in row
+    assert "31.0000 (uncalibrated)" in page
 
 
 def test_launching_again_queues_the_missing_items_and_an_imported_run_says_why_not(
@@ -597,6 +631,43 @@ def test_launching_again_queues_the_missing_items_and_an_imported_run_says_why_n
     response = client.post(reverse("workspace-run-launch", kwargs={"run_id": imported.pk}))
     assert response.status_code == 400
     assert "is imported, not generated" in response.content.decode()
+
+
+def test_after_a_relaunch_images_per_second_count_only_the_images_made_since(
+        world, settings):
+    # Six items, one per batch. The first launch made three, the last one's count lost with its
+    # worker; an hour later the run is launched again and makes one more in 10 s: 0.1 images/s,
+    # and the two left take 20 s (not 4 images in 10 s, nor 4 in an hour and 10 s).
+    from evalhub.generation.services import generation_mark_failed, generation_run_batch
+
+    settings.EVALHUB_GENERATION_BATCH_ITEMS = 1
+    run = GenerationRunFactory(checkpoint=world.checkpoint, prompt_set=world.prompt_set,
+                               name="relaunched", source=RunSource.GENERATED, seeds=[0, 1, 2])
+    client = _client(world.scientist)
+    launch = reverse("workspace-run-launch", kwargs={"run_id": run.pk})
+    assert client.post(launch).status_code == 302
+    for start in range(3):
+        generation_run_batch(run=run, start=start, stop=start + 1)
+    GenerationRun.objects.filter(pk=run.pk).update(items_done=2)  # the worker died uncounted
+    generation_mark_failed(run=run, error="worker lost")
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    GenerationRun.objects.filter(pk=run.pk).update(started_at=an_hour_ago)
+
+    relaunched = timezone.now()
+    assert client.post(launch).status_code == 302
+    generation_run_batch(run=run, start=3, stop=4)
+    run.refresh_from_db()
+    assert (run.status, run.items_done, run.items_total) == (RunStatus.RUNNING, 4, 6)
+    assert run.started_at >= relaunched  # the relaunch's first batch, not the first launch's
+    GenerationRun.objects.filter(pk=run.pk).update(
+        started_at=timezone.now() - timedelta(seconds=10))
+
+    state = client.get(reverse("workspace-run-progress", kwargs={"run_id": run.pk})).json()
+    assert (state["done"], state["total"]) == (4, 6)
+    assert state["images_per_s"] == pytest.approx(0.1, rel=0.05)
+    assert state["eta_s"] == pytest.approx(20, rel=0.05)
+    page = client.get(reverse("workspace-run", kwargs={"run_id": run.pk})).content.decode()
+    assert '<dd id="progress-rate">0.10</dd>' in page
 
 
 def test_resume_queues_again_the_shards_not_done_and_a_finished_job_says_why_not(
