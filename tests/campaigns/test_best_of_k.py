@@ -17,7 +17,8 @@ from evalhub.campaigns.models import (
     TaskImage,
     TaskKind,
 )
-from evalhub.campaigns.serving.rating import Vote, rate_next, rate_undo, rate_vote
+from evalhub.campaigns.serving.rating import Vote, rate_next, rate_undo, rate_vote, remaining
+from evalhub.campaigns.serving.voting import UNDO_RETIRED
 from evalhub.core.errors import EvalHubError
 from tests.builders import build_campaign
 from tests.factories import png_bytes
@@ -87,32 +88,80 @@ def test_a_set_showing_one_file_twice_is_never_served():
     assert world.campaign.build_report["k_sets"] == 3
 
 
-def test_a_set_built_before_with_one_file_twice_is_retired_by_the_migration(api):
+def _show_one_file_twice_and_migrate(task):
+    """Make two of the built task's runs the makers of one file, as before such sets were
+    skipped, and run migration 0015 over it."""
     from importlib import import_module
 
     from django.apps import apps
 
-    world = _world()
-    first, other = world.tasks[0], world.tasks[1]
-    members = list(first.members.order_by("position"))
+    members = list(task.members.order_by("position"))
     twin = members[1].image
     twin.blob = members[0].image.blob
     twin.save(update_fields=["blob"])
-
     import_module("evalhub.campaigns.migrations.0015_retire_k_sets_showing_a_file_twice"
                   ).retire_sets_showing_a_file_twice(apps, None)
+
+
+def _served(api, world, annotator):
+    """The tasks the annotator is served, walking the campaign by skipping each one."""
+    api.force_login(annotator)
+    served = set()
+    while True:
+        payload = api.post(_url(world, "next/"), {}, format="json").json()
+        if payload.get("done") or "lease" not in payload:
+            return served
+        served.add(Lease.objects.get(pk=payload["lease"]).task_id)
+        api.post(_url(world, f"leases/{payload['lease']}/skip/"), {}, format="json")
+
+
+def test_a_set_built_before_with_one_file_twice_is_retired_by_the_migration(api):
+    world = _world()
+    first, other = world.tasks[0], world.tasks[1]
+    _show_one_file_twice_and_migrate(first)
     first.refresh_from_db()
     other.refresh_from_db()
     assert (first.judgments_needed, other.judgments_needed) == (0, 2)
-    api.force_login(world.annotators[0])
-    served = set()
-    for _ in range(3):  # every task this annotator may get, each skipped after it
-        payload = api.post(_url(world, "next/"), {}, format="json").json()
-        if payload.get("done") or "lease" not in payload:
-            break
-        served.add(Lease.objects.get(pk=payload["lease"]).task_id)
-        api.post(_url(world, f"leases/{payload['lease']}/skip/"), {}, format="json")
-    assert served == {task.pk for task in world.tasks[1:]}
+    assert _served(api, world, world.annotators[0]) == {task.pk for task in world.tasks[1:]}
+
+
+def test_a_vote_undone_on_a_retired_set_leaves_it_retired(api):
+    # A set showing one file twice held a vote when the migration retired it; its voter takes
+    # the vote back. The set stays retired: asked of nobody, the voter included.
+    world = _world(annotators=3)
+    voter = world.annotators[0]
+    api.force_login(voter)
+    task = api.post(_url(world, "next/"), {}, format="json").json()
+    client_id = uuid.uuid4()
+    assert _vote(api, world, task, [0], client_id).status_code == 201
+    retired = Lease.objects.get(pk=task["lease"]).task
+    _show_one_file_twice_and_migrate(retired)
+    retired.refresh_from_db()
+    assert (retired.judgments_count, retired.judgments_needed) == (1, 1)
+
+    undone = api.post(_url(world, "votes/undo/"), {"client_id": str(client_id)}, format="json")
+    assert undone.status_code == 200, undone.content
+    assert undone.json() == {"retracted": True, "detail": UNDO_RETIRED}
+    assert Judgment.objects.get(client_id=client_id).retracted_at is not None
+    retired.refresh_from_db()
+    assert (retired.judgments_count, retired.judgments_needed) == (0, 0)
+    assert not Lease.objects.filter(task=retired, status=LeaseStatus.ACTIVE).exists()
+    for annotator in world.annotators:
+        assert retired.pk not in _served(api, world, annotator)
+    # The campaign no longer counts a judgment wanted on it.
+    assert remaining(world.campaign.pk) == 2 * (len(world.tasks) - 1)
+
+
+def test_a_vote_undone_on_a_set_showing_distinct_files_makes_it_wanted_again():
+    world = _world()
+    payload = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+    client_id = uuid.uuid4()
+    rate_vote(annotator=world.annotator, campaign_id=world.campaign.pk,
+              vote=Vote(client_id, uuid.UUID(payload["lease"]), {},
+                        rankings={"overall": [1]}))
+    undone = rate_undo(annotator=world.annotator, campaign=world.campaign, client_id=client_id)
+    task = ComparisonTask.objects.get(pk=undone.lease.task_id)
+    assert (task.judgments_count, task.judgments_needed) == (0, 2)
 
 
 def test_a_campaign_whose_every_set_holds_a_file_twice_is_not_opened_empty():
@@ -300,7 +349,8 @@ def test_undo_through_the_service_then_revote_counts_once():
     rate_vote(annotator=world.annotator, campaign_id=world.campaign.pk,
               vote=Vote(client_id, uuid.UUID(payload["lease"]), {},
                         rankings={"overall": [1]}))
-    lease = rate_undo(annotator=world.annotator, campaign=world.campaign, client_id=client_id)
+    lease = rate_undo(annotator=world.annotator, campaign=world.campaign,
+                      client_id=client_id).lease
     rate_vote(annotator=world.annotator, campaign_id=world.campaign.pk,
               vote=Vote(uuid.uuid4(), lease.pk, {}, rankings={"overall": [2]}))
     task = ComparisonTask.objects.get(pk=lease.task_id)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from evalhub.campaigns.models import Judgment, Lease, LeaseStatus
 from evalhub.campaigns.serving.leasing import LeaseNotYours, NothingToRate, lease_close
 from evalhub.campaigns.serving.rating import Vote, rate_next, rate_vote
-from evalhub.campaigns.serving.voting import VoteConflict, to_outcome, vote_undo
+from evalhub.campaigns.serving.voting import UNDO_HELD, VoteConflict, to_outcome, vote_undo
 from evalhub.core.errors import EvalHubError
 from tests.builders import build_campaign
 
@@ -178,7 +178,7 @@ def test_undo_retracts_the_vote_and_gives_the_same_pair_back():
     annotator = world.annotators[0]
     client_id = uuid.uuid4()
     lease, _ = _vote(world, annotator, "left", client_id=client_id)
-    again = vote_undo(annotator=annotator, campaign=world.campaign, client_id=client_id)
+    again = vote_undo(annotator=annotator, campaign=world.campaign, client_id=client_id).lease
     assert (again.task_id, again.a_side, again.status) == (lease.task_id, lease.a_side,
                                                            LeaseStatus.ACTIVE)
     assert Judgment.objects.get().retracted_at is not None
@@ -197,7 +197,8 @@ def test_undo_never_takes_the_pair_from_the_annotator_who_holds_it_now():
     voted, _ = _vote(world, first, "left", client_id=client_id)
     held = _lease(world, second)
     assert held.task_id == voted.task_id
-    assert vote_undo(annotator=first, campaign=world.campaign, client_id=client_id) is None
+    undone = vote_undo(annotator=first, campaign=world.campaign, client_id=client_id)
+    assert (undone.lease, undone.detail) == (None, UNDO_HELD)
     # The vote is retracted; the other annotator's lease is untouched and still takes a vote.
     assert Judgment.objects.get().retracted_at is not None
     assert Lease.objects.get(pk=held.pk).status == LeaseStatus.ACTIVE

@@ -96,7 +96,8 @@ def _annotate_until_done(world, annotator, seed: int, acknowledged: dict, undone
             assert not retry.result.created and retry.result.judgments == \
                 outcome.result.judgments
         if undo and rng.random() < 0.15:  # undo: the vote is retracted and the pair comes back
-            again = vote_undo(annotator=annotator, campaign=world.campaign, client_id=client_id)
+            again = vote_undo(annotator=annotator, campaign=world.campaign,
+                              client_id=client_id).lease
             with lock:
                 undone.add(client_id)
             if again is None:  # another annotator holds the pair now: it comes back later

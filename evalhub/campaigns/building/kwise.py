@@ -42,6 +42,15 @@ class KSet:
         return len(files) < len(self.images)
 
 
+def task_shows_a_file_twice(*, task_id: int) -> bool:
+    """Whether a built best-of-K task's K-set holds a file twice
+    (:attr:`KSet.holds_a_file_twice`); only sets built before such sets were skipped do
+    (migration campaigns 0015 retired them). A pair task has no K-set: False."""
+    images = tuple(member.image for member in TaskImage.objects.filter(task_id=task_id)
+                   .select_related("image").order_by("position"))
+    return bool(images) and KSet(images[0].prompt_id, images).holds_a_file_twice
+
+
 def _prompt_rows(runs: Sequence[GenerationRun], category: str
                  ) -> list[tuple[int, dict[int, Image]]]:
     """(prompt id, run id -> image) per prompt row: shared seeds first, else seeds in order."""

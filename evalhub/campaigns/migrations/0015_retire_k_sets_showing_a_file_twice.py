@@ -2,8 +2,9 @@
 ``KSet.holds_a_file_twice``) may show one file twice: two runs made the very same picture, and
 which of the two is better is no judgment. They are retired: their judgments still needed are
 lowered to those they have, so they are not served again; votes they already hold stay (a
-ranking over the other images is still one), and no task is deleted. (A vote on one of them
-undone later makes it wanted again: such sets are rare, and undone votes rarer.)"""
+ranking over the other images is still one), and no task is deleted. A vote on one of them
+undone later lowers its judgments needed with its count, so it stays retired
+(``serving.voting.vote_undo``, asking ``building.kwise.task_shows_a_file_twice``)."""
 
 from django.db import migrations
 from django.db.models import Count, F

@@ -37,7 +37,7 @@ from evalhub.campaigns.serving.rating import (
     rate_vote,
     remaining,
 )
-from evalhub.campaigns.serving.voting import DISPLAYED_ANSWERS, UNDO_HELD
+from evalhub.campaigns.serving.voting import DISPLAYED_ANSWERS
 from evalhub.core.serializers import RejectUnknownFields
 
 
@@ -287,7 +287,8 @@ _UNDO_INPUT = UndoInputSerializer()
 
 
 class UndoHeldSerializer(serializers.Serializer):
-    """The vote is retracted, but another annotator holds its pair now: nothing is leased."""
+    """The vote is retracted, but nothing is leased: another annotator holds its pair now, or
+    it is a retired best-of-K set (``detail`` says which)."""
 
     retracted = serializers.BooleanField()
     detail = serializers.CharField()
@@ -295,19 +296,20 @@ class UndoHeldSerializer(serializers.Serializer):
 
 class RateUndoApi(APIView):
     """Retract the caller's vote and hand its task back to them (201, a fresh lease on the same
-    pair), or only retract it when another annotator holds the pair now (200): the pair is
-    served to the caller again later."""
+    pair), or only retract it (200, ``detail`` says why): when another annotator holds the pair
+    now, it is served to the caller again later; a retired best-of-K set showing one file
+    twice is not served again."""
 
     @extend_schema(request=UndoInputSerializer, responses={201: TaskSerializer,
                                                            200: UndoHeldSerializer})
     def post(self, request: Request, campaign_id: int) -> Response:
         campaign = campaign_for_rater(user=request.user, campaign_id=campaign_id)
         data = _validated(_UNDO_INPUT, request.data)
-        lease = rate_undo(annotator=request.user, campaign=campaign,
-                          client_id=data["client_id"])
-        if lease is None:
-            return Response({"retracted": True, "detail": UNDO_HELD})
-        return Response(lease_payload(lease_queryset().get(pk=lease.pk)), status=201)
+        undone = rate_undo(annotator=request.user, campaign=campaign,
+                           client_id=data["client_id"])
+        if undone.lease is None:
+            return Response({"retracted": True, "detail": undone.detail})
+        return Response(lease_payload(lease_queryset().get(pk=undone.lease.pk)), status=201)
 
 
 class ReportInputSerializer(RejectUnknownFields):

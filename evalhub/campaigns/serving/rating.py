@@ -16,7 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 
 from evalhub.campaigns.building.images import campaign_images_preparing
-from evalhub.campaigns.models import Campaign, Lease
+from evalhub.campaigns.models import Campaign
 from evalhub.campaigns.serving.leasing import (
     HoldingMax,
     NothingToRate,
@@ -28,7 +28,7 @@ from evalhub.campaigns.serving.leasing import (
     lease_next,
 )
 from evalhub.campaigns.serving.payloads import lease_payload
-from evalhub.campaigns.serving.voting import VoteResult, vote_store, vote_undo
+from evalhub.campaigns.serving.voting import Undone, VoteResult, vote_store, vote_undo
 from evalhub.core.errors import EvalHubError
 
 # What next/ answers (``code``, with ``done`` false) when nothing can be leased to the rater now
@@ -102,13 +102,13 @@ def _count_in_remaining(campaign_id: int) -> int | None:
 
 
 def rate_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uuid.UUID
-              ) -> Lease | None:
-    """Retract the annotator's vote (voting.vote_undo) and lease its task back to them (None
-    when another annotator holds it now); the cached remaining count is dropped, so the next
-    read counts the retracted vote again."""
-    lease = vote_undo(annotator=annotator, campaign=campaign, client_id=client_id)
+              ) -> Undone:
+    """Retract the annotator's vote (voting.vote_undo) and lease its task back to them (no
+    lease, and why, when another annotator holds it now or it is a retired set); the cached
+    remaining count is dropped, so the next read counts the retracted vote again."""
+    undone = vote_undo(annotator=annotator, campaign=campaign, client_id=client_id)
     cache.delete(_remaining_key(campaign.pk))
-    return lease
+    return undone
 
 
 def nothing_free_payload() -> dict[str, Any]:

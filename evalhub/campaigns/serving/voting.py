@@ -17,12 +17,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import F, OuterRef, QuerySet
+from django.db.models.functions import Least
 from django.utils import timezone
 
+from evalhub.campaigns.building.kwise import task_shows_a_file_twice
 from evalhub.campaigns.models import (
     Campaign,
     ComparisonTask,
@@ -31,6 +34,7 @@ from evalhub.campaigns.models import (
     Lease,
     LeaseStatus,
     Outcome,
+    TaskKind,
 )
 from evalhub.campaigns.serving.leasing import (
     CAMPAIGN_UNREAD_FIELDS,
@@ -53,6 +57,8 @@ LEASE_TAKEN = "Your lease on this task expired and it was given to someone else.
 UNDO_NOTHING = "No such vote to undo (already undone, or not yours)."
 UNDO_HELD = ("Vote taken back. Another annotator is rating this pair now; it comes back to "
              "you later.")
+UNDO_RETIRED = ("Vote taken back. This set is no longer asked (two of its images are the very "
+                "same file), so it does not come back.")
 ALREADY_JUDGED = "You already judged this task."
 FOREIGN_VOTE_ID = "This vote id belongs to someone else."
 NOT_LEASED = "This task is not leased to you."
@@ -275,14 +281,25 @@ def after_vote(campaign: Campaign, *, kind: str = "vote") -> None:
     vote_recorded.send(sender=Campaign, campaign=campaign, kind=kind)
 
 
+@dataclass(frozen=True)
+class Undone:
+    """A retracted vote: its task leased back to the annotator, or no lease and ``detail``
+    saying why not."""
+
+    lease: Lease | None
+    detail: str = ""
+
+
 def vote_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uuid.UUID
-              ) -> Lease | None:
+              ) -> Undone:
     """Retract a vote of this annotator and lease its task back to them for a new answer.
 
-    Returns the new lease, or None when another annotator holds the task now: it is not taken
+    No lease when another annotator holds the task now (:data:`UNDO_HELD`): it is not taken
     from them, and it is served to this annotator again later (their lease is closed as
-    expired, which serving does not count as seen). Only while the campaign is open: a
-    closed campaign's votes are final.
+    expired, which serving does not count as seen). No lease either when the task is a retired
+    best-of-K set showing one file twice (:data:`UNDO_RETIRED`): the judgments it needs are
+    lowered with its count, so it stays retired, asked of nobody. Only while the campaign is
+    open: a closed campaign's votes are final.
     """
     check_open_for_rating(campaign)
     judgments = Judgment.objects.filter(client_id=client_id, annotator=annotator,
@@ -290,11 +307,15 @@ def vote_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uui
     first = judgments.select_related("lease").first()
     if first is None:
         raise EvalHubError(UNDO_NOTHING)
+    retired = (campaign.task_kind == TaskKind.BEST_OF_K
+               and task_shows_a_file_twice(task_id=first.task_id))
+    counts: dict[str, Any] = {"judgments_count": F("judgments_count") - 1}
+    if retired:  # as migration 0015 retired it: no more judgments needed than it holds
+        counts["judgments_needed"] = Least(F("judgments_needed"), F("judgments_count") - 1)
     with transaction.atomic():
         now = timezone.now()
         # The counter's update locks the task first, as a vote and the serving walk do.
-        ComparisonTask.objects.filter(pk=first.task_id).update(
-            judgments_count=F("judgments_count") - 1)
+        ComparisonTask.objects.filter(pk=first.task_id).update(**counts)
         if not judgments.update(retracted_at=now):  # undone meanwhile by another request
             raise EvalHubError(UNDO_NOTHING)
         Lease.objects.filter(pk=first.lease_id).update(status=LeaseStatus.EXPIRED)
@@ -302,13 +323,15 @@ def vote_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uui
         Lease.objects.filter(task_id=first.task_id, status=LeaseStatus.ACTIVE,
                              expires_at__lte=now).update(status=LeaseStatus.EXPIRED,
                                                          closed_at=now)
-        if Lease.objects.filter(task_id=first.task_id, status=LeaseStatus.ACTIVE).exists():
-            lease = None
+        if retired:
+            undone = Undone(None, UNDO_RETIRED)
+        elif Lease.objects.filter(task_id=first.task_id, status=LeaseStatus.ACTIVE).exists():
+            undone = Undone(None, UNDO_HELD)
         else:
-            lease = Lease.objects.create(
+            undone = Undone(Lease.objects.create(
                 task_id=first.task_id, campaign=campaign, annotator=annotator,
                 a_side=first.a_side or "left", order=first.shown_order,
                 expires_at=now + timedelta(seconds=campaign.lease_seconds),
-            )
+            ))
     after_vote(campaign, kind="undo")  # the leaderboards must forget the retracted vote too
-    return lease
+    return undone
