@@ -2,6 +2,7 @@
 // rate/answers.js) or best of K (K panes in a grid, picks 1..K: rate/picks.js). One task on
 // screen, the next one already leased, decoded and waiting behind it (rate/stage.js), votes
 // written to a local outbox before they are sent. Votes count only on a task that is drawn.
+// The answers given so far on a screen that takes several outlive a reload (rate/draft.js).
 // See templates/campaigns/rate.html.
 //
 // The first task comes in the page itself (#rate-first: what next/ would answer, leased by the
@@ -14,6 +15,7 @@
 
 import { PairAnswers } from "./rate/answers.js";
 import { NetworkError, RateApi } from "./rate/api.js";
+import { Draft } from "./rate/draft.js";
 import { afterFrame } from "./rate/frame.js";
 import { fitPicture, loadOpenSeadragon, warmFitTiles } from "./rate/images.js";
 import { Picks } from "./rate/picks.js";
@@ -36,6 +38,10 @@ const api = new RateApi(cfg.api);
 const storagePrefix = `evalhub.rate.v1.${cfg.campaign}.${cfg.user}`;
 const queue = new VoteQueue(api, `${storagePrefix}.outbox`);
 const historyKey = `${storagePrefix}.history`;
+// The answers given so far on the screen on show, per tab, for a reload in its middle: the
+// images' URLs in display order tell whether the task comes back shown alike.
+const draft = new Draft(`${storagePrefix}.draft`,
+                        (task) => items(task).map(([, image]) => (image ? image.url : "")));
 const view = new SyncedView();
 const criteria = cfg.criteria.map((c) => c.key);
 const root = $("#rate-stage");
@@ -172,7 +178,7 @@ function renderInput() {
     setDisabled(button, !(state.ready || state.broken));
   }
   // Undo takes back a pick or answer of the vote in progress (as U does), else the last vote.
-  setDisabled($("#undo-btn"), state.history.length === 0 && !(state.ready && input.pending()));
+  setDisabled($("#undo-btn"), state.history.length === 0 && !(state.current && input.pending()));
 }
 
 function setDisabled(button, disabled) {
@@ -240,6 +246,9 @@ async function showTask(task) {
   notDone();
   notWaiting();
   input.reset();
+  // Answers given on this very task before a reload come back, shown as answered.
+  const kept = draft.read(task);
+  if (kept && !input.restore(kept)) draft.clear();
   showPrompt(task.prompt);
   const hasSource = Boolean(task.source_image);
   if (app.classList.contains("has-source") !== hasSource) {
@@ -574,6 +583,7 @@ function castVote() {
     latency_ms: Math.max(0, Math.round(performance.now() - state.shownAt)),
   };
   queue.add(record); // stored locally (durable from here on); sent after the next frame
+  draft.clear(); // the answers are the vote's now
   state.history.push({ clientId: record.client_id, task });
   state.history = state.history.slice(-UNDO_DEPTH);
   advance();
@@ -594,17 +604,35 @@ function tooSoon() {
 function take(action) {
   if (!state.ready || !state.current || tooSoon()) return;
   if (input.take(action)) castVote();
-  else renderInput(); // the answers shown, and Undo live for the pick just taken
+  else {
+    renderInput(); // the answers shown, and Undo live for the pick just taken
+    keepDraft();
+  }
+}
+
+/** Keep the screen's answers so far for a reload (rate/draft.js), or none once none is left
+ * (all taken back). */
+function keepDraft() {
+  const choices = input.choices();
+  if (choices) draft.save(state.current, choices);
+  else draft.clear();
+}
+
+/** Take back the last answer (or pick) of the vote in progress on screen; false when it has
+ * none. Answers restored after a reload show before the task is drawn: they count alike. */
+function undoAnswer() {
+  if (!state.current || !input.undo()) return false;
+  renderInput();
+  keepDraft();
+  return true;
 }
 
 async function undo() {
-  // A ranking in progress: U takes back its last pick, not the last vote.
-  if (state.ready && input.undo()) {
-    renderInput();
-    return;
-  }
+  // A vote in progress: U takes back its last answer or pick, not the last vote.
+  if (undoAnswer()) return;
   await state.starting; // resuming after a reload would otherwise cover the undone pair
   if (state.advancing) await state.advancing; // let the pair being put up settle first
+  if (undoAnswer()) return; // the task resumed after a reload came with answers
   const last = state.history.pop();
   if (!last) {
     announce("Nothing to undo");
@@ -627,7 +655,8 @@ async function undo() {
         answerBody = { status: 0 };
       }
       if (answerBody.status === 200) {
-        // Retracted, but another annotator holds the pair now: it comes back later.
+        // Retracted, with no lease back: another annotator holds the task now (it comes
+        // back later), or it is a retired set (asked of nobody). The server's words say which.
         refreshProgress();
         announce(answerBody.data.detail);
         if (state.current && before !== "loading") setInput(before);
@@ -667,6 +696,7 @@ async function skip() {
   if (!(state.ready || state.broken) || !state.current || tooSoon()) return;
   const lease = state.current.lease;
   state.dismissed.add(lease);
+  draft.clear();
   announce("Skipped");
   // Lease the next one only once the skip freed its slot (the server caps leases held).
   const sent = sendWithRetry(() => api.skip(lease)).then(
@@ -695,6 +725,7 @@ async function sendReport() {
   dialog.close();
   const lease = state.current.lease;
   state.dismissed.add(lease);
+  draft.clear();
   const sent = sendWithRetry(() => api.report(lease, side, note)).then(
     ({ status, data }) => {
       if (status !== 200) {

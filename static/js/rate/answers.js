@@ -6,6 +6,7 @@ const KEYS = {
   1: "left", ArrowLeft: "left", 2: "right", ArrowRight: "right",
   3: "tie", t: "tie", 4: "both_bad", b: "both_bad",
 };
+const VALUES = new Set(Object.values(KEYS));
 
 export class PairAnswers {
   /**
@@ -65,6 +66,28 @@ export class PairAnswers {
   /** Whether a vote in progress has an answer to take back (undo). */
   pending() {
     return Object.keys(this.answers).length > 0;
+  }
+
+  /** The answers of a vote in progress, to keep across a reload (rate/draft.js): criterion
+   * and side as shown, in the order answered; null when there is none. */
+  choices() {
+    const answers = Object.entries(this.answers);
+    return answers.length ? { answers } : null;
+  }
+
+  /** Take back what choices() gave, on the same task shown alike, as if just answered; false
+   * (nothing taken) for anything this screen could not have produced. */
+  restore(choices) {
+    const answers = choices && choices.answers;
+    if (!Array.isArray(answers) || !answers.length || answers.length >= this.criteria.length
+        || !answers.every((answer) => Array.isArray(answer) && answer.length === 2
+                          && this.criteria.includes(answer[0]) && VALUES.has(answer[1]))
+        || new Set(answers.map(([criterion]) => criterion)).size !== answers.length) {
+      return false;
+    }
+    this.answers = Object.fromEntries(answers);
+    this.renderChoices();
+    return true;
   }
 
   /** The announcement once a vote is cast. */

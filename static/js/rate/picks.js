@@ -75,6 +75,26 @@ export class Picks {
     return this.picks.length > 0;
   }
 
+  /** The picks of a ranking in progress, to keep across a reload (rate/draft.js): slots as
+   * displayed, best first; null when there is none. */
+  choices() {
+    return this.picks.length ? { picks: [...this.picks] } : null;
+  }
+
+  /** Take back what choices() gave, on the same task shown alike, as if just picked; false
+   * (nothing taken) for anything this screen could not have produced. */
+  restore(choices) {
+    const picks = choices && choices.picks;
+    if (!Array.isArray(picks) || !picks.length || picks.length >= this.needed
+        || !picks.every((slot) => Number.isInteger(slot) && slot >= 0 && slot < this.k)
+        || new Set(picks).size !== picks.length) {
+      return false;
+    }
+    this.picks = [...picks];
+    this.showRanks(this.picks);
+    return true;
+  }
+
   /** Pick buttons live when `ready`, except for images ranked already. */
   render(ready) {
     for (const { button, slot } of this.panes) {
