@@ -27,7 +27,7 @@ class MetricJobAdmin(admin.ModelAdmin):
     list_filter = ["status", "project"]
     search_fields = ["run__name"]
     readonly_fields = ["shards_total", "shards_done", "images_total", "results", "metric_errors",
-                       "reference_digest", "started_at", "finished_at"]
+                       "reference_digest", "images_done_at_resume", "started_at", "finished_at"]
     inlines = [MetricShardInline]
 
 

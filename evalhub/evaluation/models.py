@@ -5,6 +5,7 @@ Every value records the backbone, its weights' sha256 and whether the weights we
 """
 
 import json
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import models
@@ -242,6 +243,12 @@ class JobStatus(models.TextChoices):
 FINISHED_JOB_STATUSES = (JobStatus.COMPLETED, JobStatus.PARTIAL, JobStatus.FAILED)
 
 
+def images_of_done_shards(shards: Iterable[tuple[str, list]]) -> int:
+    """The images (or videos, and reference ones) of the done shards among ``(status,
+    item_ids)`` rows: what a metric job's progress counts as done."""
+    return sum(len(ids) for status, ids in shards if status == ShardStatus.DONE)
+
+
 class MetricJob(models.Model):
     """Computing a set of metrics for one run, split into shards that workers take in parallel.
 
@@ -272,6 +279,9 @@ class MetricJob(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
                                    null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    images_done_at_resume = models.PositiveIntegerField(
+        default=0, help_text="Images of the shards done when the job was last resumed: its "
+        "images per second count only those done since.")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -280,6 +290,12 @@ class MetricJob(models.Model):
 
     def __str__(self) -> str:
         return f"metrics {','.join(self.metrics)} of {self.run} ({self.status})"
+
+    def images_done(self) -> int:
+        """Images (or videos, and reference ones) of the shards done: what the job's progress
+        counts (:func:`images_of_done_shards`)."""
+        return images_of_done_shards(self.shards.filter(status=ShardStatus.DONE)
+                                     .values_list("status", "item_ids"))
 
     @property
     def progress(self) -> float:

@@ -271,15 +271,27 @@ def metric_job_resume(*, job: MetricJob) -> int:
     """Queue again the shards of an unfinished job that are not done (e.g. after the broker
     lost its queue); when all are done, queue the finalize step. Returns the number queued;
     ``job`` is read again afterwards, so the caller (the API's resume, ``manage.py
-    resume_metric_job``, the job page's button) shows its state now."""
-    if job.finished:
-        raise MetricJobNotResumable(
-            f"Job {job.pk} is already {job.status}. Resume queues again the shards of an "
-            "unfinished job; to compute a finished job again, create it again (the same run, "
-            "metrics and options make a new job).")
-    pending = list(job.shards.exclude(status=ShardStatus.DONE).values_list("id", flat=True))
+    resume_metric_job``, the job page's button) shows its state now.
+
+    Queueing shards starts the job's time again: ``started_at`` is cleared (the first shard a
+    worker takes sets it, as at the start) and ``images_done_at_resume`` records the images of
+    the shards done, so its images per second count only those done since the resume
+    (``workspace.progress.metric_job_progress``), not the idle time before it."""
     with transaction.atomic():
+        # Under the job's lock, which a shard holds while it is stored (metric_shard_run): a
+        # shard stored meanwhile is either done here or done since, never both nor neither, and
+        # a job finished meanwhile (only a finished one can be deleted) keeps its times.
+        status = (MetricJob.objects.select_for_update().filter(pk=job.pk)
+                  .values_list("status", flat=True).first())
+        if status is None or status in FINISHED_JOB_STATUSES:
+            raise MetricJobNotResumable(
+                f"Job {job.pk} is already {status or 'deleted'}. Resume queues again the "
+                "shards of an unfinished job; to compute a finished job again, create it again "
+                "(the same run, metrics and options make a new job).")
+        pending = list(job.shards.exclude(status=ShardStatus.DONE).values_list("id", flat=True))
         if pending:
+            MetricJob.objects.filter(pk=job.pk).update(
+                started_at=None, images_done_at_resume=job.images_done())
             _enqueue_shards(pending)
         else:
             MetricJob.objects.filter(pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]

@@ -3,8 +3,10 @@
 Rates are measured from the job's ``started_at`` (the first batch or shard a worker took) to
 now, or to ``finished_at`` once finished: ``rate = (done - done_before) / elapsed`` in items
 (images) per second, and ``eta_s = (total - done) / rate`` in seconds, None until something is
-done. ``done_before`` is what a relaunched run had made before its latest launch
-(``items_done_at_launch``; 0 for a metric job): a relaunch's rate counts only its own images.
+done. ``done_before`` is what was done before the latest (re)start: the images a relaunched
+run had made before its latest launch (``items_done_at_launch``), the images of the shards a
+resumed metric job had done before its latest resume (``images_done_at_resume``). A relaunch's
+or a resume's rate counts only its own images.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from evalhub.evaluation.models import (
     ShardStatus,
     computed_as,
     computed_with,
+    images_of_done_shards,
 )
 from evalhub.runs.models import GenerationRun, RunStatus
 
@@ -143,14 +146,16 @@ def metric_job_progress(*, job: MetricJob) -> Progress:
     and per-shard failure reasons, and the results once finalized."""
     job.refresh_from_db(fields=["status", "shards_total", "shards_done", "images_total",
                                 "error", "metric_errors", "results", "started_at",
-                                "finished_at"])
+                                "finished_at", "images_done_at_resume"])
     shards = list(job.shards.order_by("index").values_list("index", "kind", "status",
                                                               "item_ids", "error"))
     images_total = sum(len(ids) for _, _, _, ids, _ in shards)
-    images_done = sum(len(ids) for _, _, status, ids, _ in shards if status == ShardStatus.DONE)
+    images_done = images_of_done_shards((status, ids) for _, _, status, ids, _ in shards)
     finished = job.status in FINISHED_JOB_STATUSES
+    # Measured since the latest resume (started_at is its first shard's), from the shards
+    # done since.
     rate, eta = _rate(images_done, images_total, job.started_at,
-                      job.finished_at if finished else None)
+                      job.finished_at if finished else None, job.images_done_at_resume)
     failures = [Failure(what=metric, reason=str(reason))
                 for metric, reason in sorted(job.metric_errors.items())]
     noun = job.run.outputs_noun  # a video run's shards hold videos (and reference videos)

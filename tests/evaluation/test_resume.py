@@ -4,10 +4,12 @@ a finished job is refused with the reason."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from evalhub.evaluation.models import JobStatus, MetricJob, ShardStatus
 from evalhub.evaluation.services import FINALIZE_JOB_TASK, RUN_SHARD_TASK, metric_job_create
@@ -56,15 +58,30 @@ def test_scientists_and_owners_queue_again_only_the_shards_not_done(
     assert stuck.status == JobStatus.RUNNING
 
 
+def test_a_resume_is_timed_from_its_first_shard_taken_with_the_images_done_before_it(
+        api, scientist, stuck, sent_tasks, django_capture_on_commit_callbacks):
+    # The progress page's images/s count only the shards done since (workspace/progress.py;
+    # tests/workspace/test_pages.py, a resumed job's rate).
+    MetricJob.objects.filter(pk=stuck.pk).update(started_at=timezone.now() - timedelta(hours=1))
+    api.force_authenticate(scientist)
+    body = _resume(api, stuck, django_capture_on_commit_callbacks).json()
+    assert body["started_at"] is None  # set again by the first shard a worker takes
+    stuck.refresh_from_db()
+    assert (stuck.started_at, stuck.images_done_at_resume) == (None, 1)
+
+
 def test_a_job_whose_shards_are_all_done_gets_its_finalize_step_queued(
         api, scientist, stuck, sent_tasks, django_capture_on_commit_callbacks):
     stuck.shards.update(status=ShardStatus.DONE)
-    MetricJob.objects.filter(pk=stuck.pk).update(shards_done=3)
+    started = timezone.now() - timedelta(minutes=5)
+    MetricJob.objects.filter(pk=stuck.pk).update(shards_done=3, started_at=started)
     api.force_authenticate(scientist)
     response = _resume(api, stuck, django_capture_on_commit_callbacks)
     assert response.status_code == 202
     assert response.json()["status"] == "finalizing"
     assert sent_tasks == [(FINALIZE_JOB_TASK, [stuck.pk])]
+    stuck.refresh_from_db()  # no shard computed again: the job's time is still its shards'
+    assert (stuck.started_at, stuck.images_done_at_resume) == (started, 0)
 
 
 def test_annotators_outsiders_and_anonymous_callers_resume_nothing(

@@ -670,6 +670,42 @@ def test_after_a_relaunch_images_per_second_count_only_the_images_made_since(
     assert '<dd id="progress-rate">0.10</dd>' in page
 
 
+def test_after_a_resume_images_per_second_count_only_the_images_of_the_shards_done_since(
+        world, monkeypatch):
+    # Four shards of one image. Two were stored before the others' messages were lost; an hour
+    # later the job is resumed and a worker stores one more shard in 10 s: 0.1 images/s, and
+    # the one left takes 10 s (not 3 images in 10 s, nor 3 in an hour and 10 s).
+    from evalhub.evaluation.services import metric_job_create, metric_shard_run
+    from tests.evaluation.helpers import FAST_OPTIONS, make_run
+
+    monkeypatch.setenv("EVALHUB_RANDOM_WEIGHTS", "1")  # no weights files here
+    run = make_run(prompts=4, seeds=1, checkpoint=world.checkpoint, name="measured")
+    job = metric_job_create(run=run, metrics=["clip_score"],
+                            options={**FAST_OPTIONS, "shard_size": 1}, enqueue=False)
+    shards = list(job.shards.order_by("index").values_list("pk", flat=True))
+    for shard_id in shards[:2]:
+        metric_shard_run(shard_id=shard_id)
+    MetricJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(hours=1))
+
+    client = _client(world.scientist)
+    resumed = timezone.now()
+    assert client.post(reverse("workspace-metric-job-resume",
+                               kwargs={"job_id": job.pk})).status_code == 302
+    metric_shard_run(shard_id=shards[2])
+    job.refresh_from_db()
+    assert (job.status, job.shards_done, job.shards_total) == (JobStatus.RUNNING, 3, 4)
+    assert job.started_at >= resumed  # the first shard taken since the resume, not the first
+    MetricJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(seconds=10))
+
+    state = client.get(reverse("workspace-metric-job-progress",
+                               kwargs={"job_id": job.pk})).json()
+    assert (state["images_done"], state["images_total"]) == (3, 4)
+    assert state["images_per_s"] == pytest.approx(0.1, rel=0.05)
+    assert state["eta_s"] == pytest.approx(10, rel=0.05)
+    page = client.get(reverse("workspace-metric-job", kwargs={"job_id": job.pk})).content.decode()
+    assert '<dd id="progress-rate">0.10</dd>' in page
+
+
 def test_resume_queues_again_the_shards_not_done_and_a_finished_job_says_why_not(
         world, monkeypatch, django_capture_on_commit_callbacks):
     from evalhub.config.celery import app
