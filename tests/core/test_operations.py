@@ -82,6 +82,19 @@ def test_probes_answer_by_address_over_http_where_pages_need_the_public_name_and
     assert client.post("/healthz", HTTP_HOST="127.0.0.1:8000").status_code == 400
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_probes_carry_the_headers_every_answer_carries(client, settings, broker, path):
+    # They answer before the security middleware; a probe's body is data, never a page.
+    settings.EVALHUB_READYZ_QUEUES = []
+    settings.EVALHUB_METRICS_TOKEN = ""
+    response = client.get(path, HTTP_HOST="127.0.0.1:8000")
+    assert response["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Cache-Control"] == "no-store"
+
+
 # /readyz
 
 
