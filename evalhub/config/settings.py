@@ -191,6 +191,9 @@ STORAGES = storages_from_env(MEDIA_ROOT)
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+# Where signing out lands when no safe ``next`` is given (without it, Django's LogoutView sends
+# the browser back to the logout URL itself, which answers only POST).
+LOGOUT_REDIRECT_URL = LOGIN_URL
 
 # Web security (docs/security.md). Content-Security-Policy: every script and style is a file
 # served from this origin (plotly's stylesheet too: static/css/plotly.css); data in pages is

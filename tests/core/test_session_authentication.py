@@ -101,3 +101,16 @@ def test_get_user_reads_one_row_with_one_query_and_returns_nothing_for_an_unknow
     user.is_active = False
     user.save()
     assert backend.get_user(user.pk) is None
+
+
+@pytest.mark.parametrize(("next_url", "lands_on"), [
+    ("https://evil.example/", "/accounts/login/"),  # refused: off the site
+    ("/campaigns/", "/campaigns/"),
+])
+def test_signing_out_lands_on_a_page_even_when_next_points_off_the_site(next_url, lands_on):
+    client = Client()
+    client.force_login(UserFactory())
+    response = client.post(f"/accounts/logout/?next={next_url}")
+    assert response.status_code == 302
+    assert response["Location"] == lands_on
+    assert SESSION_KEY not in client.session
