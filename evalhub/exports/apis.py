@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 from django.http import StreamingHttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from evalhub.campaigns.models import Campaign, Criterion
 from evalhub.core.when import WhenField
+from evalhub.exports.access import campaign_for_export
 from evalhub.exports.options import (
     AGGREGATES,
     CONTENT_TYPES,
     DATA_FILE_NAMES,
     ExportOptions,
 )
-from evalhub.exports.selectors import export_queryset
 from evalhub.exports.services import EMPTY_MESSAGE, export_stream
 from evalhub.projects.models import Role
-from evalhub.projects.selectors import role_in_project
 
 KEEP_DROP = ["keep", "drop"]
 
@@ -94,8 +92,9 @@ class CampaignExportApi(APIView):
 
     Non-members get 404, annotators 403; ``raw_usernames=true`` needs the owner role.
     The body is streamed batch by batch (Parquet row groups, JSONL lines, zip entries);
-    header ``X-Export-Warning`` is set when the filters select no judgment at all (the
-    file is then empty but keeps its full schema).
+    header ``X-Export-Warning`` is set when the file has no row: no judgment matches the
+    filters, or grouping by pair and ``min_agreement`` left none (the file is then empty but
+    keeps its full schema).
     """
 
     content_negotiation_class = FormatIsNotARenderer
@@ -104,26 +103,26 @@ class CampaignExportApi(APIView):
         (200, content_type.split(";")[0]): OpenApiTypes.BINARY
         for content_type in sorted({*CONTENT_TYPES.values(), "application/zip"})})
     def get(self, request: Request, campaign_id: int) -> StreamingHttpResponse:
-        campaign = get_object_or_404(Campaign.objects.select_related("project"),
-                                     pk=campaign_id)
-        role = role_in_project(user=request.user, project_id=campaign.project_id)
-        if role is None:
-            raise NotFound("No such campaign.")
-        if role not in (Role.OWNER, Role.SCIENTIST):
-            raise PermissionDenied("Only owners and scientists may export preference data.")
+        campaign, role = campaign_for_export(user=request.user, campaign_id=campaign_id)
         query = ExportQuerySerializer(data=_query_data(request))
         query.is_valid(raise_exception=True)
         if query.validated_data["raw_usernames"] and role != Role.OWNER:
             raise PermissionDenied("Only project owners may export raw usernames.")
         options = query.to_options()  # unknown format or bad combination: 400
-        name = DATA_FILE_NAMES[options.format]
-        stem, _, ext = name.partition(".")
-        filename = f"campaign-{campaign.pk}-{stem}.{'zip' if options.bundle else ext}"
-        response = StreamingHttpResponse(
-            export_stream(campaign=campaign, options=options),
-            content_type="application/zip" if options.bundle else CONTENT_TYPES[options.format],
-        )
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        if not export_queryset(campaign=campaign, options=options).exists():
-            response["X-Export-Warning"] = EMPTY_MESSAGE
-        return response
+        return download_response(campaign=campaign, options=options)
+
+
+def download_response(*, campaign: Campaign, options: ExportOptions) -> StreamingHttpResponse:
+    """The export as a streamed download (the API's and the export page's): the file, its
+    name, and ``X-Export-Warning`` when it has no row (``services.ExportStream``)."""
+    stem, _, ext = DATA_FILE_NAMES[options.format].partition(".")
+    filename = f"campaign-{campaign.pk}-{stem}.{'zip' if options.bundle else ext}"
+    stream = export_stream(campaign=campaign, options=options)
+    response = StreamingHttpResponse(
+        stream,
+        content_type="application/zip" if options.bundle else CONTENT_TYPES[options.format],
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    if stream.empty:
+        response["X-Export-Warning"] = EMPTY_MESSAGE
+    return response

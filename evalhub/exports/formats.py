@@ -48,6 +48,15 @@ RAW_SCHEMA = pa.schema([
     ("created_at", TS),
 ])
 
+# raw-csv: RAW_SCHEMA with its float columns as text that always has a decimal point. Arrow's
+# CSV writer writes a whole float as an integer ("1" for 1.0), so a column whose values
+# happened to be whole (weight 1 in a pairwise campaign, reliabilities 0 or 1) read as int64
+# in pandas, and as float64 in another campaign. Text cells are quoted ("1.0"), which pandas
+# and Arrow's CSV reader still read as numbers.
+_CSV_FLOATS = frozenset(f.name for f in RAW_SCHEMA if pa.types.is_floating(f.type))
+CSV_SCHEMA = pa.schema([(f.name, pa.string() if f.name in _CSV_FLOATS else f.type)
+                        for f in RAW_SCHEMA])
+
 
 def pickapic_schema(*, image_bytes: bool) -> pa.Schema:
     image = pa.binary() if image_bytes else pa.string()
@@ -288,6 +297,23 @@ def raw_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
                                       schema=RAW_SCHEMA)
 
 
+def decimal_text(values: pa.Array) -> pa.Array:
+    """Floats as their shortest text with a decimal point: 1.0 -> "1.0", 0.25 -> "0.25",
+    1e+20 stays "1e+20" (an exponent marks a float as well); null stays null."""
+    text = pc.cast(values, pa.string())
+    whole = pc.match_substring_regex(text, r"^-?[0-9]+$")
+    return pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
+
+
+def csv_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
+    """A raw batch with its float columns written by :func:`decimal_text`."""
+    raw = raw_batch(batch, ctx)
+    return pa.RecordBatch.from_arrays(
+        [decimal_text(column) if name in _CSV_FLOATS else column
+         for name, column in zip(raw.schema.names, raw.columns, strict=True)],
+        schema=CSV_SCHEMA)
+
+
 def pickapic_batch(batch: Batch, ctx: RowContext) -> pa.RecordBatch:
     col = batch.column
     n = batch.num_rows
@@ -411,7 +437,7 @@ class FormatWriter:
         elif fmt == PICKAPIC_PARQUET:
             self.schema = pickapic_schema(image_bytes=options.image_bytes)
         elif fmt == RAW_CSV:
-            self.schema = RAW_SCHEMA
+            self.schema = CSV_SCHEMA
         else:
             self.schema = None
         # JSONL blocks are Arrow buffers that never change: they can be written while the
@@ -422,7 +448,7 @@ class FormatWriter:
         elif fmt == RAW_CSV:
             self._writer = pacsv.CSVWriter(sink, self.schema)
         self._build: Callable[[Batch, RowContext], Any] = {
-            RAW_PARQUET: raw_batch, RAW_CSV: raw_batch, PICKAPIC_PARQUET: pickapic_batch,
+            RAW_PARQUET: raw_batch, RAW_CSV: csv_batch, PICKAPIC_PARQUET: pickapic_batch,
             DPO_JSONL: dpo_lines,
         }[fmt]
 

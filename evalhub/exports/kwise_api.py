@@ -5,19 +5,15 @@ only, as for the pair exports: non-members 404, annotators 403."""
 from __future__ import annotations
 
 from django.http import StreamingHttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from evalhub.campaigns.models import Campaign
+from evalhub.exports.access import campaign_for_export
 from evalhub.exports.apis import FormatIsNotARenderer
 from evalhub.exports.kwise import KWISE_FORMATS, KWISE_RAW, kwise_jsonl, rankings_export_check
-from evalhub.projects.models import Role
-from evalhub.projects.selectors import role_in_project
 
 
 class RankingsExportQuerySerializer(serializers.Serializer):
@@ -36,12 +32,7 @@ class CampaignRankingsExportApi(APIView):
     @extend_schema(parameters=[RankingsExportQuerySerializer],
                    responses={(200, "application/x-ndjson"): OpenApiTypes.BINARY})
     def get(self, request: Request, campaign_id: int) -> StreamingHttpResponse:
-        campaign = get_object_or_404(Campaign, pk=campaign_id)
-        role = role_in_project(user=request.user, project_id=campaign.project_id)
-        if role is None:
-            raise NotFound("No such campaign.")
-        if role not in (Role.OWNER, Role.SCIENTIST):
-            raise PermissionDenied("Only owners and scientists may export preference data.")
+        campaign, _ = campaign_for_export(user=request.user, campaign_id=campaign_id)
         query = RankingsExportQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         kind = query.validated_data["format"]

@@ -2,9 +2,9 @@
 
 The parameters are the export API's (``ExportQuerySerializer``, the same names, defaults and
 limits), validated by that serializer and turned into the same ``ExportOptions``; a refusal
-is shown next to its field. The download is ``export_stream``, as in the API. Who may export
-is the API's rule too: owners and scientists (annotators 403, others 404), raw usernames
-owners only.
+is shown next to its field. The download is the API's (``apis.download_response``). Who may
+export is the API's rule too (``access.campaign_for_export``): owners and scientists
+(annotators 403, others 404), raw usernames owners only.
 """
 
 from __future__ import annotations
@@ -12,27 +12,24 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from evalhub.campaigns.manage.access import campaign_for_science
 from evalhub.campaigns.manage.errors import attach_service_error
 from evalhub.campaigns.models import Campaign, Criterion, criterion_questions
 from evalhub.campaigns.selectors import campaign_medium
 from evalhub.core.errors import EvalHubError
-from evalhub.exports.apis import ExportQuerySerializer
+from evalhub.exports.access import campaign_for_export
+from evalhub.exports.apis import ExportQuerySerializer, download_response
 from evalhub.exports.options import (
     AGGREGATES,
-    CONTENT_TYPES,
-    DATA_FILE_NAMES,
     DPO_JSONL,
     PICKAPIC_PARQUET,
     RAW_CSV,
     RAW_PARQUET,
 )
-from evalhub.exports.selectors import campaign_categories, export_queryset
-from evalhub.exports.services import EMPTY_MESSAGE, export_stream
+from evalhub.exports.selectors import campaign_categories
 from evalhub.projects.models import Role
 
 FORMAT_LABELS = [
@@ -109,15 +106,10 @@ class ExportForm(forms.Form):
             attach_service_error(self, error, OPTION_HINTS)
 
 
-def _filename(campaign_id: int, options) -> str:
-    stem, _, ext = DATA_FILE_NAMES[options.format].partition(".")
-    return f"campaign-{campaign_id}-{stem}.{'zip' if options.bundle else ext}"
-
-
 @login_required
 @require_safe
 def export_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    campaign, role = campaign_for_science(user=request.user, campaign_id=campaign_id)
+    campaign, role = campaign_for_export(user=request.user, campaign_id=campaign_id)
     owner = role == Role.OWNER
     if "download" not in request.GET:
         form = ExportForm(campaign=campaign, owner=owner)
@@ -130,11 +122,4 @@ def export_page(request: HttpRequest, campaign_id: int) -> HttpResponse:
     if form.errors or form.options is None:
         return render(request, "exports/export.html", {"campaign": campaign, "form": form},
                       status=400)
-    options = form.options
-    response = StreamingHttpResponse(
-        export_stream(campaign=campaign, options=options),
-        content_type="application/zip" if options.bundle else CONTENT_TYPES[options.format])
-    response["Content-Disposition"] = f'attachment; filename="{_filename(campaign.pk, options)}"'
-    if not export_queryset(campaign=campaign, options=options).exists():
-        response["X-Export-Warning"] = EMPTY_MESSAGE
-    return response
+    return download_response(campaign=campaign, options=form.options)

@@ -49,8 +49,10 @@ class OutputExists(EvalHubError):
 
 @dataclass
 class ExportSummary:
-    rows: int = 0
+    rows: int = 0  # rows written so far, while the export runs
     votes: int = 0  # votes behind the rows; a best-of-K vote counts once for all its pairs
+    # Annotators behind the rows; by pair, those whose votes the selected pairs pool, counted
+    # before the tie and agreement filters drop pairs (none when no row is written).
     annotators: int = 0
     images: int = 0  # image files referenced
     videos: int = 0  # of which video files
@@ -144,6 +146,7 @@ class Exporter:
                         strict=True), counts["count_all"].to_pylist(), strict=True)))
                 votes += pc.sum(pc.multiply(batch.column("votes"),
                                             batch.column("weight"))).as_py() or 0.0
+                summary.rows = writer.rows  # ExportStream waits for the first row
                 yield
         except BaseException:
             writer.abort()  # e.g. a client that went away: stop the writer thread
@@ -152,7 +155,7 @@ class Exporter:
         summary.votes = round(votes)
         summary.rows = writer.rows
         ctx.annotators.discard(None)
-        if self.options.aggregate == "pair":
+        if self.options.aggregate == "pair" and summary.rows:
             # Rows by pair name no annotator: count those whose votes the pairs pool (before
             # the agreement filter).
             summary.annotators = (export_queryset(campaign=self.campaign, options=self.options)
@@ -316,16 +319,46 @@ def rankings_to_path(*, campaign: Campaign, kind: str, output: Path, overwrite: 
     return rows
 
 
-def export_stream(*, campaign: Campaign, options: ExportOptions) -> Iterator[bytes]:
-    """The export as a stream of byte chunks (one per batch), for an HTTP response."""
-    if options.bundle == "folder":
-        raise EvalHubError("A folder bundle cannot be downloaded; use bundle=zip.")
-    pipe = Pipe()
-    exporter = Exporter(campaign=campaign, options=options)
-    for _ in exporter.steps(sink=pipe):
-        data = pipe.drain()
+class ExportStream:
+    """The export as a stream of byte chunks (one per batch) for an HTTP response, begun.
+
+    Grouping by pair and ``min_agreement`` may leave no row although votes match the filters,
+    and a response's headers go out before its body: so the export is written here, batch by
+    batch, until its first row (or to its end, when it has none) before the response is made,
+    and ``empty`` says whether the file has any row. Nothing is written twice: the chunks
+    written meanwhile (the file's start, one batch at most) wait in memory, the rest is
+    written as the response is read. ``close`` (called by the response) stops an export that
+    was not read to its end.
+    """
+
+    def __init__(self, *, campaign: Campaign, options: ExportOptions) -> None:
+        if options.bundle == "folder":
+            raise EvalHubError("A folder bundle cannot be downloaded; use bundle=zip.")
+        self._pipe = Pipe()
+        exporter = Exporter(campaign=campaign, options=options)
+        self._steps = exporter.steps(sink=self._pipe)
+        for _ in self._steps:
+            if exporter.summary.rows:
+                break
+        self.empty = exporter.summary.rows == 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        data = self._pipe.drain()
         if data:
             yield data
-    data = pipe.drain()
-    if data:
-        yield data
+        for _ in self._steps:  # nothing left when the export ended while it began
+            data = self._pipe.drain()
+            if data:
+                yield data
+        data = self._pipe.drain()
+        if data:
+            yield data
+
+    def close(self) -> None:
+        self._steps.close()
+
+
+def export_stream(*, campaign: Campaign, options: ExportOptions) -> ExportStream:
+    """The export for an HTTP response (:class:`ExportStream`): its chunks, and whether the
+    file is empty (then the response says so, ``EMPTY_MESSAGE``)."""
+    return ExportStream(campaign=campaign, options=options)
