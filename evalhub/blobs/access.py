@@ -9,7 +9,8 @@ What each role receives (docs/security.md):
 
 - the display derivative and the tile pyramid (pixels only, opaque names): any role;
 - the original file as imported and its preview: owners and scientists, never annotators, so
-  nothing a model's writer embedded in a file reaches the people judging it blind.
+  nothing a model's writer embedded in a file reaches the people judging it blind; the preview
+  only in the projects where it is shown (:func:`blob_preview_access`).
 
 Superusers, who read every row in Django's admin anyway, receive every blob's display
 derivative (the admin's thumbnails), as an annotator would: pixels only, never the original.
@@ -99,15 +100,18 @@ def _roles(user_id: int, belongs: Q, project_id: int | None = None) -> frozenset
 
 
 def _cached_access(user: AbstractBaseUser | AnonymousUser, key: str,
-                   roles_of: Callable[[int], frozenset[str]]) -> BlobAccess:
+                   roles_of: Callable[[int], frozenset[str]],
+                   remember_none: bool = True) -> BlobAccess:
     """The access ``roles_of(user id)`` grants, cached under ``key`` for
-    ``ACCESS_CACHE_SECONDS``; superusers without a role get ``SUPERUSER_ACCESS``."""
+    ``ACCESS_CACHE_SECONDS`` (no roles too, unless ``remember_none`` is false: an answer that
+    may turn yes within seconds); superusers without a role get ``SUPERUSER_ACCESS``."""
     if not user.is_authenticated:
         return NO_ACCESS
     roles = cache.get(key)
     if roles is None:
         roles = sorted(roles_of(user.pk))
-        cache.set(key, roles, ACCESS_CACHE_SECONDS)
+        if roles or remember_none:
+            cache.set(key, roles, ACCESS_CACHE_SECONDS)
     if not roles and getattr(user, "is_superuser", False):
         return SUPERUSER_ACCESS
     return BlobAccess(frozenset(roles))
@@ -118,6 +122,22 @@ def blob_access(user: AbstractBaseUser | AnonymousUser, blob_id: int) -> BlobAcc
     return _cached_access(user, f"evalhub:blob-access:{user.pk}:{blob_id}",
                           lambda user_id: _roles(
                               user_id, _image_in_project(blob_id, OuterRef("project_id"))))
+
+
+def blob_preview_access(user: AbstractBaseUser | AnonymousUser, blob_id: int) -> BlobAccess:
+    """What ``user`` may receive of blob ``blob_id``'s preview: ``original`` (owners and
+    scientists) counts only the projects in which an image of a run has this blob with its
+    preview shown (``runs.Image.preview``: its own preview task has run). A preview's path
+    names the content hash, which a project's API shows: answered as soon as the blob had a
+    preview, made for another project, it would tell an importer that those bytes existed
+    elsewhere (runs/previews.py). A yes is cached briefly, like :func:`blob_access`."""
+    ready = Image.objects.filter(blob_id=blob_id, run__project_id=OuterRef("project_id"),
+                                 preview_ready=True)
+    # "Not yet" is not remembered: the preview task may mark the image ready a second later.
+    return _cached_access(user, f"evalhub:preview-access:{user.pk}:{blob_id}",
+                          lambda user_id: _roles(user_id, Q(Exists(ready),
+                                                            role__in=ORIGINAL_ROLES)),
+                          remember_none=False)
 
 
 def project_blob_access(user: AbstractBaseUser | AnonymousUser, project_id: int,

@@ -8,6 +8,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image, ImageOps
 
+from evalhub.blobs.locks import blob_lock
 from evalhub.blobs.models import ImageBlob
 
 PREVIEW_MAX_SIDE = 512
@@ -32,15 +33,25 @@ def render_preview(data: bytes, *, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
 def blob_make_preview(blob: ImageBlob) -> bool:
     """Create the blob's preview unless it has one. Returns whether one was made.
 
-    Idempotent, so a redelivered task does no harm.
+    Idempotent, so a redelivered task does no harm. Two tasks may reach one blob at once (the
+    blob's own, queued when its bytes were first stored, and the preview task of each image
+    that uses it: runs/previews.py): on one host they wait for each other (file lock) and the
+    second finds the first one's preview; on different hosts they write identical bytes to the
+    same name.
     """
     if blob.preview:
         return False
-    with default_storage.open(blob.file.name, "rb") as handle:
-        preview = render_preview(handle.read())
-    path = f"previews/{blob.sha256[:2]}/{blob.sha256}.webp"
-    if default_storage.exists(path):
-        default_storage.delete(path)
-    saved = default_storage.save(path, ContentFile(preview))
-    ImageBlob.objects.filter(pk=blob.pk).update(preview=saved)
+    with blob_lock("preview", blob.sha256):
+        current = ImageBlob.objects.filter(pk=blob.pk).values_list("preview", flat=True).first()
+        if current:
+            blob.preview = current
+            return False
+        with default_storage.open(blob.file.name, "rb") as handle:
+            preview = render_preview(handle.read())
+        path = f"previews/{blob.sha256[:2]}/{blob.sha256}.webp"
+        if default_storage.exists(path):
+            default_storage.delete(path)
+        saved = default_storage.save(path, ContentFile(preview))
+        ImageBlob.objects.filter(pk=blob.pk).update(preview=saved)
+        blob.preview = saved
     return True

@@ -402,6 +402,9 @@ EVALHUB_MEDIA_DELIVERY = _MEDIA_DELIVERY.mode
 EVALHUB_MEDIA_ACCEL_PREFIX = _MEDIA_DELIVERY.accel_prefix
 EVALHUB_MEDIA_SIGNED_URL_SECONDS = _MEDIA_DELIVERY.signed_url_seconds
 EVALHUB_MAX_REFERENCE_IMAGES = env_int("EVALHUB_MAX_REFERENCE_IMAGES", 500_000)
+# (prompt, seed) items one generated run may plan (runs/services.py run_items_check), so that a
+# slip such as 100,000 seeds on a 51-prompt set is refused, not 5.1 million images queued.
+EVALHUB_MAX_RUN_ITEMS = env_int("EVALHUB_MAX_RUN_ITEMS", 100_000)
 
 # Generation: extra generator plugins by dotted path, items per gpu task, device override.
 EVALHUB_GENERATORS = env_list("EVALHUB_GENERATORS", [])

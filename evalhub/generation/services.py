@@ -38,6 +38,8 @@ from evalhub.runs.models import (
     RunSource,
     RunStatus,
 )
+from evalhub.runs.previews import images_after_store
+from evalhub.runs.services import run_items_check
 from generators import (
     CheckpointSpec,
     GenerationItem,
@@ -116,6 +118,7 @@ def generation_launch(*, run: GenerationRun, batch_items: int | None = None) -> 
     at once (0 batches).
     """
     generation_validate(run)
+    run_items_check(prompt_set=run.prompt_set, seeds=run.seeds)
     items = run_items(run)
     if not items:
         raise EvalHubError(f"Run {run.name!r} has no items (empty prompt set or no seeds).")
@@ -175,6 +178,7 @@ def _pending(run: GenerationRun, items: Sequence[PlannedItem]) -> list[PlannedIt
 
 @dataclass(frozen=True)
 class _Stored:
+    image_id: int
     blob_id: int
     video_id: int | None
 
@@ -200,12 +204,12 @@ def _save_output(run: GenerationRun, item: PlannedItem,
                 blob = video.poster
             else:
                 blob = blob_store_bytes(result.png_bytes(), name=name)
-            Image.objects.create(run=run, prompt_id=item.prompt_id, seed=item.seed, blob=blob,
-                                 video=video, elapsed_s=result.elapsed_s,
-                                 metadata=result.metadata)
+            image = Image.objects.create(run=run, prompt_id=item.prompt_id, seed=item.seed,
+                                         blob=blob, video=video, elapsed_s=result.elapsed_s,
+                                         metadata=result.metadata)
             GenerationFailure.objects.filter(run=run, prompt_id=item.prompt_id,
                                              seed=item.seed).delete()
-            return _Stored(blob.pk, video.pk if video is not None else None)
+            return _Stored(image.pk, blob.pk, video.pk if video is not None else None)
     except IntegrityError:
         # Another delivery of this batch stored the item first: nothing to do.
         logger.info("run %s item %s already stored", run.pk, item)
@@ -237,6 +241,7 @@ def generation_run_batch(*, run: GenerationRun, start: int, stop: int) -> int:
         {i.prompt_id for i in pending}
     )
     made = 0
+    stored_images: list[int] = []
     stored_blobs: list[int] = []
     stored_videos: list[int] = []
     if pending:
@@ -257,6 +262,7 @@ def generation_run_batch(*, run: GenerationRun, start: int, stop: int) -> int:
             if result.ok:
                 stored = _save_output(run, item, result)
                 if stored is not None:
+                    stored_images.append(stored.image_id)
                     stored_blobs.append(stored.blob_id)
                     if stored.video_id is not None:
                         stored_videos.append(stored.video_id)
@@ -266,6 +272,7 @@ def generation_run_batch(*, run: GenerationRun, start: int, stop: int) -> int:
     with transaction.atomic():
         blobs_after_store(stored_blobs)
         videos_after_store(stored_videos)
+        images_after_store(stored_images)
         if stored_videos and run.media_kind != MediaKind.VIDEO:
             GenerationRun.objects.filter(pk=run.pk).update(media_kind=MediaKind.VIDEO)
     run_refresh_progress(run=run)

@@ -138,7 +138,10 @@ class ImageSerializer(ScopedModelSerializer):
     width = serializers.IntegerField(source="blob.width", read_only=True)
     height = serializers.IntegerField(source="blob.height", read_only=True)
     url = serializers.SerializerMethodField()
-    preview_url = serializers.SerializerMethodField()
+    preview_url = serializers.SerializerMethodField(
+        help_text="A WebP of at most 512 px for lists, once this image's preview task has run "
+                  "(seconds after its import or generation); null until then, whether or not "
+                  "the same bytes have a preview elsewhere.")
     video = VideoSerializer(read_only=True, allow_null=True,
                             help_text="Null for an image; for a video output (the image is then "
                                       "its poster, the middle frame), the video.")
@@ -153,7 +156,8 @@ class ImageSerializer(ScopedModelSerializer):
         return image.blob.file.url
 
     def get_preview_url(self, image: Image) -> str | None:
-        return image.blob.preview.url if image.blob.preview else None
+        preview = image.preview  # once this image's own preview task has run
+        return preview.url if preview else None
 
 
 class ReferenceSetSerializer(ScopedModelSerializer):

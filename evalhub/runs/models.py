@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models.fields.files import FieldFile
 
 from evalhub.core.limits import MAX_INT64
 from evalhub.projects.models import Project
@@ -135,6 +136,12 @@ class Image(models.Model):
     )
     elapsed_s = models.FloatField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    preview_ready = models.BooleanField(
+        default=False,
+        help_text="The preview task queued for this row (runs/previews.py) has run: only then "
+                  "is the blob's preview shown for it, even if another project's image of the "
+                  "same bytes had one before (docs/security.md).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -145,6 +152,14 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run} prompt={self.prompt_id} seed={self.seed}"
+
+    @property
+    def preview(self) -> FieldFile | None:
+        """The preview shown for this image (API, gallery, media view): its blob's, once
+        ``preview_ready``; None before, whether or not the blob has one already. Blobs are
+        shared by every project, so showing the blob's preview as soon as it exists would
+        tell an importer that other projects hold the same bytes."""
+        return self.blob.preview if self.preview_ready and self.blob.preview else None
 
     @property
     def file_key(self) -> tuple[int, int | None]:

@@ -81,6 +81,29 @@ def seeds_check(seeds: Any) -> list[int]:
     return list(seeds)
 
 
+def _counted(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def run_items_check(*, prompt_set: PromptSet, seeds: Sequence[int]) -> int:
+    """The (prompt, seed) items a generated run of ``prompt_set`` and ``seeds`` plans, refused
+    past ``EVALHUB_MAX_RUN_ITEMS`` with the numbers. Checked when a run is created
+    (:func:`run_create`: the API, the workspace form, the ``generate`` command) and when one
+    is launched (``generation.services.generation_launch``: a run stored before the limit, or
+    under a higher one), before any item is planned; a run's prompt set and seeds never
+    change once it exists (:func:`run_change_check`)."""
+    prompts = prompt_set.prompts.count()
+    items = prompts * len(seeds)
+    limit = settings.EVALHUB_MAX_RUN_ITEMS
+    if items > limit:
+        raise EvalHubError(
+            f"{_counted(prompts, 'prompt')} x {_counted(len(seeds), 'seed')} = "
+            f"{_counted(items, 'item')}; at most {limit:,} per run "
+            "(EVALHUB_MAX_RUN_ITEMS). Use fewer seeds or prompts, or split the work into "
+            "several runs.")
+    return items
+
+
 def training_step_check(training_step: int | None) -> None:
     """A checkpoint's training step, when known, counts the optimizer steps before it was
     saved: 0 or more (the dashboards plot checkpoints along it)."""
@@ -147,6 +170,7 @@ def run_create(
     if source == RunSource.GENERATED:
         if not seeds:
             raise EvalHubError("A generated run needs at least one seed.")
+        run_items_check(prompt_set=prompt_set, seeds=seeds)
         # Refused now rather than at launch, so a run that could never draw is not stored.
         from evalhub.generation.services import generation_parameters  # generation uses runs
 

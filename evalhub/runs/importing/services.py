@@ -49,6 +49,7 @@ from evalhub.runs.models import (
     RunSource,
     RunStatus,
 )
+from evalhub.runs.previews import images_after_store
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,7 @@ def run_images_import(
                 blobs[info.sha256] = blob_store(
                     data=source.read(file_name), info=info, on_new_file=written.add
                 )
-        Image.objects.bulk_create(
+        created = Image.objects.bulk_create(
             Image(
                 run=run,
                 prompt=prompt,
@@ -277,6 +278,9 @@ def run_images_import(
         new_blob_ids = [b.id for sha, b in blobs.items() if sha not in known]
         blobs_after_store(new_blob_ids)
         videos_after_store([v.id for sha, v in videos.items() if sha not in known])
+        # Every image, known bytes too: what its payloads show may not depend on what other
+        # projects hold (runs/previews.py).
+        images_after_store([image.pk for image in created])
     new_to_project = len(set(blobs) - in_project)
     return ImportReport(
         images_created=len(accepted),
