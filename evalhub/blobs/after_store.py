@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from evalhub.blobs.display import MAKE_TASK
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import BUILD_TASK, large_q
 from evalhub.core.queueing import enqueue_on_commit
@@ -17,7 +18,7 @@ def blobs_after_store(blob_ids: Sequence[int]) -> None:
     (campaigns/building/images.py)."""
     if not blob_ids:
         return
-    enqueue_on_commit("evalhub.blobs.make_displays", list(blob_ids))
+    enqueue_on_commit(MAKE_TASK, list(blob_ids))
     enqueue_on_commit("evalhub.blobs.make_previews", list(blob_ids))
     large = large_blob_ids(list(blob_ids))
     if large:

@@ -2,20 +2,56 @@
 
 An imported file may carry anything its writer put in it: a PNG ``tEXt`` chunk or a JPEG
 EXIF/XMP field saying "Model: X, run Y", a comment, an ICC profile whose description names a
-pipeline, file times. The annotator's page therefore never gets the imported file, only a
-derivative written here from the decoded pixels:
+pipeline, file times. It also carries its writer's habits: its format, a JPEG's quality
+(quantisation tables) and chroma subsampling, an alpha channel that is 255 everywhere, a bit
+depth. Two pipelines that save differently (one model writes JPEG at quality 73, another PNG)
+would label every image of their runs, from pair to pair. The annotator's page therefore never
+gets the imported file, nor anything encoded after it, only a derivative written here from the
+decoded pixels, encoded the same way for every image:
 
 - pixels as a browser shows the original: EXIF orientation applied; an embedded ICC profile
   converted to sRGB (relative colorimetric) and then dropped; a transparent colour key or
-  palette turned into an alpha channel;
-- a fresh image object (no ``info`` carried over), so Pillow's encoders write no EXIF, XMP,
-  ICC, text chunks, comments, dpi or times: a PNG holds only ``IHDR``/``IDAT``/``IEND``, a JPEG
-  only the ``APP0`` JFIF header besides the image data, a WebP only its image chunk(s);
-- encodings: PNG, BMP, TIFF and GIF become lossless PNG (16-bit greyscale stays 16-bit); JPEG
-  becomes JPEG with the original's quantisation tables and chroma subsampling when it was 8-bit
-  RGB or greyscale (re-encoding with the same tables loses least), else quality 95 at 4:4:4;
-  lossless WebP stays lossless, lossy WebP is re-encoded at quality 95. Animated files give
-  their first frame.
+  palette turned into an alpha channel; 16-bit samples scaled to 8 bits (value / 256: the high
+  byte); animated files give their first frame;
+- one mode rule, on the pixels (:func:`rgb_or_rgba`): 8-bit RGB, or RGBA only when some pixel
+  is transparent (alpha below 255, :func:`is_transparent`). Greyscale, palette, 16-bit and
+  alpha that is opaque everywhere all become RGB; the file's mode says nothing;
+- one encoding (:data:`DISPLAY`, :data:`DISPLAY_ENCODER`): lossless WebP at the fastest effort
+  (``method=0``, ``quality=0``), ``exact`` (the colour under a transparent pixel is kept), for
+  every original whatever its format and settings. Lossless: the derivative holds exactly the
+  decoded pixels, so a JPEG original's derivative carries its artifacts (what a browser would
+  show of it) but not its tables; the URL's extension (``.webp``) and the ``Content-Type``
+  (``image/webp``) are the same for every image;
+- a fresh image object (no ``info`` carried over), so the encoder writes no EXIF, XMP, ICC,
+  text, comments, dpi or times: the file is ``RIFF``/``WEBP`` and one ``VP8L`` chunk.
+
+Why lossless WebP rather than PNG: measured on the 2-core development machine (Pillow 13,
+libwebp 1.6, zlib 1.2.13; Chromium 156 decoding with ``createImageBitmap``), a scratch script
+on photograph-like pictures (1/f noise in correlated channels plus sensor noise; "a JPEG's
+pixels": the same picture after JPEG quality 90, what a JPEG original's derivative holds).
+Each cell: encode time, bytes, Chromium decode time; medians, two runs (ranges) while other
+sessions' tests shared the machine (load 2-6), so the times are noisy, the bytes exact:
+
+=======================  ===============================  ===============================
+picture                  PNG, zlib level 6                lossless WebP, method 0 q 0
+=======================  ===============================  ===============================
+512 x 512 photograph     40-50 ms, 613 kB, 5-7 ms         14 ms, 540 kB, 8-10 ms
+1024 x 1024 photograph   176-235 ms, 2439 kB, 35-36 ms    38-56 ms, 2149 kB, 36-44 ms
+1024 x 1024 JPEG pixels  196-239 ms, 2457 kB, 24-27 ms    34-54 ms, 1683 kB, 27-59 ms
+2048 x 2048 photograph   1152 ms, 9507 kB, 84 ms          189 ms, 8382 kB, 130 ms
+2048 x 2048 JPEG pixels  1410 ms, 9557 kB, 72 ms          357 ms, 6469 kB, 133 ms
+=======================  ===============================  ===============================
+
+WebP encodes 3 to 6 times faster and is 12 % (a photograph) to 32 % (a JPEG's pixels)
+smaller; Chromium decodes it somewhat slower (0-35 ms more at 1024 px, 50-60 ms at 2048 px),
+about what the bytes saved take to arrive at 100 Mbit/s (25-60 ms at 1024 px, 90-250 ms at
+2048 px). PNG at level 1 took 124-190 ms at 1024 px; lossless WebP at the default effort
+(``method=4``) saved 2-6 % more bytes for about ten times the encode time. The fast encode
+keeps a derivative written in a web request (up to ``DISPLAY_SYNC_MAX_PIXELS``, 2048 x 2048)
+well under a second, where PNG took over one. The encoder's memory: 181 MB more for a
+3840 x 2160 picture (a 16K image's reduced derivative, below), taken after the full-size pixels
+are freed, so a worker's peak stays the decode's: 764 MB for a 15360 x 8640 JPEG
+(docs/benchmarks.md "Tiles").
 
 Images over ``DISPLAY_MAX_SIDE`` (4096 px, the side above which they get Deep Zoom tiles,
 blobs/tiles.py) are never sent whole to a rating or gallery page: those open the tiles, cut
@@ -23,46 +59,56 @@ from the same display pixels at full resolution. Their derivative (admin thumbna
 poster, a download) is reduced by the smallest integer factor that brings the long side to
 4096 px or less (box average, ``Image.reduce``, strip by strip), from the same bounded decode
 as the tiles (a still WebP straight into one buffer by libwebp, blobs/webp.py; the pixels held
-once), and encoded as below except that a reduced JPEG gets quality 95 at 4:4:4 (the
-original's tables fit only its own pixel grid). Encoding 16K pixels was the costly part: a
-15360 x 8640 WebP went through Pillow's animation decoder and encoder, each with whole-image
-buffers (3.1 GB peak), a PNG took minutes to compress; the reduced image is 1/16 of that.
+once), and encoded as above. Encoding 16K pixels was the costly part: a 15360 x 8640 WebP went
+through Pillow's animation decoder and encoder, each with whole-image buffers (3.1 GB peak), a
+PNG took minutes to compress; the reduced image is 1/16 of that.
 
-The derivative is stored under an opaque internal name (``display/<2 hex>/<token>.<ext>``,
-see ``names.py``; shared by every project, never sent: URLs carry a per-project name) and is
-deterministic: the same original always gives the same bytes, so a
-redelivered task or a concurrent build writes the same file.
+The derivative is stored under an opaque internal name
+(``display/<2 hex>/<token>.r<rule>.webp``, see ``names.py``; shared by every project, never
+sent: URLs carry a per-project name) and is deterministic: the same original always gives the
+same bytes, so a redelivered task or a concurrent build writes the same file. The name holds
+the rule it was written by (:data:`DISPLAY_RULE`): a derivative written by an earlier rule
+(rule 1 kept the original's format, tables and mode, named ``<token>.<png|jpg|webp>``) is not
+current, so it is rewritten like a missing one: in the web request that asks for it when the
+image is small (``DISPLAY_SYNC_MAX_PIXELS``), otherwise by the worker (the media view answers
+503 and queues ``evalhub.blobs.make_displays``), and the old file is deleted.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import struct
 import tempfile
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+from django.core.cache import cache
 from django.core.files.base import File
 from django.core.files.storage import default_storage
-from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
+from PIL import Image, ImageCms, ImageOps
 
 from evalhub.blobs.locks import blob_lock
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.names import display_path
 from evalhub.blobs.webp import decode_rgba
+from evalhub.core.queueing import enqueue_on_commit
 
 # Above this many pixels a missing derivative is not built inside a web request (the view
 # answers 503 and the worker's task makes it); below, building takes well under a second.
 DISPLAY_SYNC_MAX_PIXELS = 2048 * 2048
-# JPEG and lossy WebP originals whose tables cannot be reused are re-encoded at this quality.
-REENCODE_QUALITY = 95
 # Above this long side the derivative is reduced (module doc); equal to tiles.TILE_MIN_SIDE_PX
 # (tiles.py imports this module, so the value is repeated; a test checks they agree).
 DISPLAY_MAX_SIDE = 4096
 # Rows of the reduced image made per strip: a strip of the full image is this times the factor
 # rows high (15360 px wide, 4 bytes per pixel, factor 4: 16 MB), far below the decoded image.
 REDUCE_STRIP_ROWS = 64
+# The rule derivatives are written by, part of their stored name (module doc): raise it when
+# the encoding changes, so that every derivative written before is rewritten.
+DISPLAY_RULE = 2
+MAKE_TASK = "evalhub.blobs.make_displays"
+# A page that asks for a derivative too large to write in a web request queues its writing at
+# most this often per blob.
+REQUEST_BUILD_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -74,20 +120,28 @@ class DisplayFormat:
     content_type: str
 
 
-PNG = DisplayFormat("PNG", "png", "image/png")
-JPEG = DisplayFormat("JPEG", "jpg", "image/jpeg")
-WEBP = DisplayFormat("WEBP", "webp", "image/webp")
-BY_EXTENSION = {fmt.extension: fmt for fmt in (PNG, JPEG, WEBP)}
-
-
-def display_format(source_format: str) -> DisplayFormat:
-    """The derivative's encoding for an original of ``source_format`` (PIL's format name)."""
-    return {"JPEG": JPEG, "WEBP": WEBP}.get(source_format, PNG)
+# The one encoding of every derivative (module doc: chosen by measurement).
+DISPLAY = DisplayFormat("WEBP", "webp", "image/webp")
+DISPLAY_ENCODER: dict[str, Any] = {"lossless": True, "method": 0, "quality": 0, "exact": True}
 
 
 def blob_display_path(blob: ImageBlob) -> str:
-    """Where the blob's derivative is (or will be) stored."""
-    return display_path(blob.display_token, display_format(blob.format).extension)
+    """Where the blob's derivative is (or will be) stored under the current rule."""
+    return display_path(blob.display_token, DISPLAY_RULE, DISPLAY.extension)
+
+
+def display_is_current(blob: ImageBlob) -> bool:
+    """Whether the blob has a derivative written by the current rule (a missing one, or one
+    of an earlier rule, is written by :func:`blob_make_display`)."""
+    return bool(blob.display) and blob.display.name == blob_display_path(blob)
+
+
+def display_requested(blob_id: int) -> None:
+    """Queue the writing of a blob's derivative (at most once per ``REQUEST_BUILD_SECONDS``
+    per blob, per cache): what the media view does when it answers 503 for an image too large
+    to encode in a web request, whose derivative is missing or of an earlier rule."""
+    if cache.add(f"display-requested:{blob_id}", 1, REQUEST_BUILD_SECONDS):
+        enqueue_on_commit(MAKE_TASK, [blob_id])
 
 
 # ---------------------------------------------------------------- pixels
@@ -121,12 +175,11 @@ def _to_srgb(img: Image.Image, icc: bytes, *, in_place: bool = False) -> Image.I
     return converted if converted is not None else img
 
 
-def display_pixels(img: Image.Image, *, keep_16_bit: bool = False,
-                   copy: bool = True) -> Image.Image:
+def display_pixels(img: Image.Image, *, copy: bool = True) -> Image.Image:
     """The pixels a browser would show for ``img``, in a fresh image with no metadata.
 
-    Modes out: ``RGB``, ``RGBA``, ``L``, ``LA``, ``1``, or ``I;16`` (16-bit greyscale, only with
-    ``keep_16_bit``; otherwise scaled to 8 bits as value / 256).
+    Modes out: ``RGB``, ``RGBA``, ``L``, ``LA`` or ``1`` (16-bit samples scaled to 8 bits as
+    value / 256); :func:`rgb_or_rgba` makes them the derivative's.
 
     ``copy=False``: ``img`` is decoded, transposed and colour-converted in place and the result
     shares its pixels (``img`` is of no further use to the caller); a 16K RGB image then costs
@@ -143,12 +196,9 @@ def display_pixels(img: Image.Image, *, keep_16_bit: bool = False,
     if img.mode == "P" or (has_key and img.mode in ("RGB", "L", "1")):
         img = img.convert("LA" if img.mode in ("L", "1") else "RGBA")
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        if keep_16_bit and img.mode != "F":
-            img = img.convert("I;16") if img.mode != "I;16" else img
-        else:
-            # Scale to 8 bits instead of clipping everything above 255 to white.
-            img = img.convert("I").point(lambda value: value * (1 / 256)).convert("L")
-    if img.mode not in ("RGB", "RGBA", "L", "LA", "1", "I;16"):
+        # Scale to 8 bits instead of clipping everything above 255 to white.
+        img = img.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    if img.mode not in ("RGB", "RGBA", "L", "LA", "1"):
         img = img.convert("RGBA" if "A" in img.getbands() else "RGB")  # CMYK, YCbCr, PA, ...
     if icc:
         img = _to_srgb(img, icc, in_place=not copy)
@@ -161,30 +211,20 @@ def display_pixels(img: Image.Image, *, keep_16_bit: bool = False,
     return fresh
 
 
-def _webp_is_lossless(data: bytes) -> bool:
-    """Whether a WebP file's image chunk is ``VP8L`` (lossless) rather than ``VP8 `` (lossy).
-
-    RIFF layout: ``RIFF <size> WEBP`` then chunks of ``<fourcc> <u32 LE size> <data, padded to
-    even>``; an extended file (``VP8X``) lists ICC/ANIM/ALPH chunks before the image chunk.
-    """
-    offset = 12
-    while offset + 8 <= len(data):
-        fourcc = data[offset:offset + 4]
-        (size,) = struct.unpack("<I", data[offset + 4:offset + 8])
-        if fourcc == b"VP8L":
-            return True
-        if fourcc in (b"VP8 ", b"ANMF"):
-            return False
-        offset += 8 + size + (size & 1)
-    return False
+def is_transparent(img: Image.Image) -> bool:
+    """Whether some pixel of ``img`` is not fully opaque (alpha below 255): the one test of
+    transparency, for derivatives and tiles (tiles.py). It reads the pixels, never the file's
+    mode, which is a writer's habit (an RGBA file whose alpha is 255 everywhere is opaque).
+    One pass over the alpha band, without a copy."""
+    bands = img.getbands()
+    return "A" in bands and img.getextrema()[bands.index("A")][0] < 255
 
 
-# Pillow's Huffman optimisation buffers the whole encoded JPEG (2 bytes per pixel with kept
-# tables: 265 MB for 15360 x 8640), so it is used below this size only (derivatives over
-# 4096 px on a side are reduced now, so this is a guard rather than a rule).
-OPTIMIZE_MAX_PIXELS = 4096 * 4096
-# The WebP chunks before the image chunk (VP8X, ICCP, ...) lie within this head of the file.
-WEBP_HEAD_BYTES = 1 << 20
+def rgb_or_rgba(img: Image.Image) -> Image.Image:
+    """``img`` (:func:`display_pixels`' modes) as 8-bit RGB, or RGBA when it is transparent:
+    the derivative's only two modes (module doc)."""
+    mode = "RGBA" if is_transparent(img) else "RGB"
+    return img if img.mode == mode else img.convert(mode)
 
 
 def reduce_factor(width: int, height: int) -> int:
@@ -197,11 +237,11 @@ def reduce_in_strips(img: Image.Image, factor: int) -> Image.Image:
     """``img`` reduced by ``factor`` (box average of ``factor x factor`` blocks, the output
     ``ceil(w / factor) x ceil(h / factor)``, as ``Image.reduce``), one strip of rows at a time,
     so that no second full-size buffer is made (Pillow's ``reduce`` of an RGBA or LA image
-    premultiplies a copy of the whole image). Modes ``reduce`` lacks (``1``, ``I;16``) go
-    through ``L`` / ``I`` per strip and back."""
+    premultiplies a copy of the whole image). A mode ``reduce`` lacks (``1``) goes through ``L``
+    per strip and back."""
     if factor == 1:
         return img
-    through = {"1": "L", "I;16": "I"}.get(img.mode)
+    through = {"1": "L"}.get(img.mode)
     width, height = img.size
     out = Image.new(img.mode if through is None else through,
                     (-(-width // factor), -(-height // factor)))
@@ -211,69 +251,41 @@ def reduce_in_strips(img: Image.Image, factor: int) -> Image.Image:
         if through:
             strip = strip.convert(through)
         out.paste(strip.reduce(factor), (0, top // factor))
-    if img.mode == "I;16":
-        out = out.convert("I;16")
-    elif img.mode == "1":
+    if img.mode == "1":
         out = out.convert("1", dither=Image.Dither.NONE)
     return out
 
 
-def _decoded(source: BinaryIO, opened: Image.Image, *, keep_16_bit: bool,
-             bounded: bool) -> Image.Image:
+def _decoded(source: BinaryIO, opened: Image.Image, *, bounded: bool) -> Image.Image:
     """The display pixels of the opened file, decoded in place (``copy=False``). ``bounded``:
     a still WebP is decoded by libwebp into one buffer (webp.py), as the tiles are, instead of
     Pillow's animation decoder (two canvases and a copy); it comes back as RGBA, with alpha 255
-    everywhere when the file has none (the caller makes it RGB once reduced)."""
+    everywhere when the file has none (:func:`rgb_or_rgba` makes it RGB once reduced)."""
     if bounded and opened.format == "WEBP" and not getattr(opened, "is_animated", False):
         source.seek(0)
         direct = decode_rgba(source.read())
         if direct is not None:
             direct.info = dict(opened.info)  # its ICC profile and EXIF orientation
             return display_pixels(direct, copy=False)
-    return display_pixels(opened, keep_16_bit=keep_16_bit, copy=False)
+    return display_pixels(opened, copy=False)
 
 
 def write_display(source: BinaryIO, out: BinaryIO) -> DisplayFormat:
     """Decode an accepted image from ``source`` and write its display derivative to ``out``
-    (see the module doc). Neither the file nor the encoded derivative is held in memory, and the
-    pixels are held once (display_pixels(copy=False)); images over ``DISPLAY_MAX_SIDE`` are
-    reduced (module doc)."""
-    head = source.read(WEBP_HEAD_BYTES)
-    source.seek(0)
+    (see the module doc: the same encoding whatever the original). Neither the file nor the
+    encoded derivative is held in memory, and the pixels are held once
+    (display_pixels(copy=False)); images over ``DISPLAY_MAX_SIDE`` are reduced (module doc)."""
     with Image.open(source) as opened:
-        source_format = opened.format or ""
-        fmt = display_format(source_format)
         factor = reduce_factor(*opened.size)
-        keep_tables = (factor == 1 and source_format == "JPEG" and opened.mode in ("RGB", "L")
-                       and isinstance(opened, JpegImagePlugin.JpegImageFile))
-        qtables = opened.quantization if keep_tables else None
-        sampling = JpegImagePlugin.get_sampling(opened) if keep_tables else -1
-        opaque = "A" not in opened.mode and "transparency" not in opened.info
-        pixels = _decoded(source, opened, keep_16_bit=fmt is PNG, bounded=factor > 1)
+        pixels = _decoded(source, opened, bounded=factor > 1)
+        # Leaving ``with`` keeps the file's image object holding the pixels it decoded; closing
+        # it lets the full-size pixels go with ``pixels`` below, before the encoder's buffers
+        # (181 MB for a 3840 x 2160 derivative) are taken.
+        opened.close()
     # The only reference to the full-size pixels is dropped here.
-    pixels = reduce_in_strips(pixels, factor)
-    if fmt is WEBP and opaque and pixels.mode == "RGBA":  # libwebp's RGBA of an opaque file
-        pixels = pixels.convert("RGB")
-    if fmt is JPEG:
-        if pixels.mode not in ("RGB", "L"):
-            pixels = pixels.convert("RGB")
-        optimize = pixels.width * pixels.height <= OPTIMIZE_MAX_PIXELS
-        if qtables and sampling >= 0:
-            pixels.save(out, format="JPEG", qtables=qtables, subsampling=sampling,
-                        optimize=optimize)
-        else:
-            pixels.save(out, format="JPEG", quality=REENCODE_QUALITY, subsampling=0,
-                        optimize=optimize)
-    elif fmt is WEBP:
-        if pixels.mode not in ("RGB", "RGBA"):
-            pixels = pixels.convert("RGBA" if "A" in pixels.getbands() else "RGB")
-        if _webp_is_lossless(head):
-            pixels.save(out, format="WEBP", lossless=True, exact=True, method=4)
-        else:
-            pixels.save(out, format="WEBP", quality=REENCODE_QUALITY, method=4)
-    else:
-        pixels.save(out, format="PNG", compress_level=6)
-    return fmt
+    pixels = rgb_or_rgba(reduce_in_strips(pixels, factor))
+    pixels.save(out, format=DISPLAY.pillow, **DISPLAY_ENCODER)
+    return DISPLAY
 
 
 def render_display(data: bytes) -> tuple[bytes, DisplayFormat]:
@@ -298,21 +310,24 @@ def _forget_file_time(name: str) -> None:
 
 
 def blob_make_display(blob: ImageBlob) -> bool:
-    """Write the blob's derivative unless it has one. Returns whether one was written.
+    """Write the blob's derivative unless it has one written by the current rule (a missing
+    one, or one of an earlier rule, whose file is then deleted). Returns whether one was
+    written.
 
     Idempotent: the row records the derivative only after the file is complete, so a file
     found without the record was left by a crashed build and is rewritten. Concurrent builds
     on one host wait for each other (file lock); on different hosts they write identical bytes
-    to the same name.
+    to the same name (a storage that renamed the second copy gets it deleted: the name is
+    what marks the rule).
     """
-    if blob.display:
+    if display_is_current(blob):
         return False
+    path = blob_display_path(blob)
     with blob_lock("display", blob.sha256):
-        current = ImageBlob.objects.filter(pk=blob.pk).values_list("display", flat=True).first()
-        if current:
-            blob.display = current
+        recorded = ImageBlob.objects.filter(pk=blob.pk).values_list("display", flat=True).first()
+        if recorded == path:
+            blob.display = recorded
             return False
-        path = blob_display_path(blob)
         with (default_storage.open(blob.file.name, "rb") as handle,
               tempfile.TemporaryFile() as encoded):
             write_display(handle, encoded)
@@ -320,7 +335,11 @@ def blob_make_display(blob: ImageBlob) -> bool:
             if default_storage.exists(path):
                 default_storage.delete(path)
             saved = default_storage.save(path, File(encoded, name=path))
-        _forget_file_time(saved)
-        ImageBlob.objects.filter(pk=blob.pk).update(display=saved)
-        blob.display = saved
+        if saved != path:
+            default_storage.delete(saved)
+        _forget_file_time(path)
+        ImageBlob.objects.filter(pk=blob.pk).update(display=path)
+        blob.display = path
+    if recorded and recorded != path and default_storage.exists(recorded):
+        default_storage.delete(recorded)  # an earlier rule's file: it must not be served again
     return True

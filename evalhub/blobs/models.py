@@ -25,13 +25,19 @@ class ImageBlob(models.Model):
     )
     display = models.FileField(
         upload_to="display/", max_length=255, blank=True,
-        help_text="The derivative annotators receive: pixels re-encoded, no metadata "
-                  "(blobs/display.py), made by a worker.",
+        help_text="The derivative annotators receive: the pixels as lossless WebP, encoded "
+                  "the same way for every image, no metadata (blobs/display.py), made by a "
+                  "worker. Its name holds the rule it was written by.",
     )
     tiles_built_at = models.DateTimeField(
         null=True, blank=True,
         help_text="When the Deep Zoom pyramid (blobs/tiles.py) was complete; null: none yet. "
                   "Only images above the tiling threshold get one, built by a worker.",
+    )
+    tiles_format = models.CharField(
+        max_length=8, blank=True,
+        help_text="The pyramid's tile format, chosen by its build from the pixels: jpeg (all "
+                  "opaque) or webp (some transparent); blank while it has none.",
     )
     tiles_claimed_until = models.DateTimeField(
         null=True, blank=True,

@@ -1,14 +1,16 @@
 """Names: the internal storage names of derivatives, and the per-project names clients see.
 
 **Internal names** (never leave the server). A blob's display derivative is stored as
-``display/<2 hex>/<display_token>.<ext>`` and its Deep Zoom pyramid under its content hash
-(blobs/tiles.py); a video's rendition and strip as ``video/<2 hex>/<rendition_token>...``.
-``display_token`` and ``video_token`` are ``HMAC-SHA256(SECRET_KEY-derived key, sha256)``,
-stored on the blob when it is created, so the files stay where they are when ``SECRET_KEY``
-changes. Blobs are content-addressed and shared by every project, so these names are the same
-in every project holding the same bytes: that is why no URL, payload or redirect carries them
-(the media view streams or hands the file to nginx by this name; in S3's ``signed`` mode
-derivatives are streamed too, never redirected to the bucket: docs/deployment.md).
+``display/<2 hex>/<display_token>.r<rule>.webp`` (the rule it was encoded by, display.py; rule
+1's names had none: ``<display_token>.<png|jpg|webp>``) and its Deep Zoom pyramid under its
+content hash (blobs/tiles.py); a video's rendition and strip as
+``video/<2 hex>/<rendition_token>...``. ``display_token`` and ``video_token`` are
+``HMAC-SHA256(SECRET_KEY-derived key, sha256)``, stored on the blob when it is created, so the
+files stay where they are when ``SECRET_KEY`` changes. Blobs are content-addressed and shared
+by every project, so these names are the same in every project holding the same bytes: that is
+why no URL, payload or redirect carries them (the media view streams or hands the file to nginx
+by this name; in S3's ``signed`` mode derivatives are streamed too, never redirected to the
+bucket: docs/deployment.md).
 
 **Per-project names** (what browsers see). The same file is addressed in each project by a name
 of its own: :func:`project_display_name` (a display derivative and its tiles) and
@@ -48,9 +50,10 @@ def display_token(sha256: str) -> str:
     return salted_hmac(_SALT, sha256, algorithm="sha256").hexdigest()
 
 
-def display_path(token: str, extension: str) -> str:
-    """Storage name of a derivative: ``display/<2 hex>/<token>.<ext>`` (one fan-out level)."""
-    return f"{DISPLAY_DIR}/{token[:2]}/{token}.{extension}"
+def display_path(token: str, rule: int, extension: str) -> str:
+    """Storage name of a derivative written by ``rule`` (display.py ``DISPLAY_RULE``):
+    ``display/<2 hex>/<token>.r<rule>.<ext>`` (one fan-out level)."""
+    return f"{DISPLAY_DIR}/{token[:2]}/{token}.r{rule}.{extension}"
 
 
 _VIDEO_SALT = "evalhub.blobs.video-token"

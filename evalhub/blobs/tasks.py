@@ -47,9 +47,10 @@ def blobs_make_previews(blob_ids: list[int]) -> int:
     max_retries=5,
 )
 def blobs_make_displays(blob_ids: list[int]) -> int:
-    """Write missing display derivatives (what annotators receive); returns how many."""
+    """Write the display derivatives (what annotators receive) that are missing or were
+    written by an earlier rule (display.py ``DISPLAY_RULE``); returns how many."""
     made = 0
-    for blob in ImageBlob.objects.filter(id__in=blob_ids, display=""):
+    for blob in ImageBlob.objects.filter(id__in=blob_ids):
         made += blob_make_display(blob)
     return made
 
@@ -102,7 +103,7 @@ def blobs_write_whole_levels(blob_ids: list[int]) -> dict:
     totals = Counter(asdict(WholeLevels()))  # the result's fields, each 0
     blobs = ImageBlob.objects.filter(large_q(), id__in=blob_ids,
                                      tiles_built_at__isnull=False).only(
-        "id", "sha256", "width", "height", "mode", "tiles_built_at")
+        "id", "sha256", "width", "height", "tiles_format", "tiles_built_at")
     for blob in blobs:
         totals.update(asdict(blob_write_whole_levels(blob)))
     return dict(totals)

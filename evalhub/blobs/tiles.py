@@ -37,6 +37,22 @@ These storage names hold the content hash, so they never reach a browser: the pa
 internal path (``X-Accel-Redirect``); it never redirects to the storage. Tiles are cut from
 the display pixels (display.py), so they carry no metadata of the original.
 
+Formats: like the display derivative, a tile must not tell which pipeline wrote the original
+(display.py). Every tile of every pyramid is encoded by one of two fixed settings, chosen by the
+decoded pixels, never by the file: JPEG at quality ``JPEG_QUALITY`` (4:2:0, 8-bit RGB) when no
+pixel is transparent, WebP at quality ``WEBP_QUALITY`` (RGBA) when some pixel's alpha is below
+255 (display.py ``is_transparent``, the test that also makes a derivative RGBA). Greyscale,
+palette and 16-bit files and files whose alpha is 255 everywhere get RGB JPEG tiles like any
+photograph: the format tells only what the pixels hold. Tiles are lossy (the derivative is
+not): their settings are fixed, whatever the original's, and a 16K pyramid's bytes and build
+time stay JPEG's (docs/benchmarks.md "Tiles"). The build records the format on the blob
+(``ImageBlob.tiles_format``), and the page's payload names it only then (serving/payloads.py);
+before the build the page opens the pyramid through its descriptor. Pyramids built while the
+format followed the file's mode (WebP for any mode with an alpha channel, one-channel JPEG for
+greyscale) were forgotten by migration blobs 0007, except those of RGB files (JPEG of the same
+RGB pixels, as now), so the usual path rebuilds them (campaigns/building/images.py queues the
+builds a campaign lacks; the descriptor view queues its own).
+
 Whole levels: every level of more than one tile whose long side is at most
 ``WHOLE_LEVEL_MAX_SIDE`` is also written as one picture (the level's pixels, the same ones its
 tiles are cut from). A page shows a 16K image at fit at one of these levels (a 700 px pane
@@ -68,7 +84,7 @@ from django.db.models import Q
 from django.utils import timezone
 from PIL import Image
 
-from evalhub.blobs.display import display_pixels
+from evalhub.blobs.display import display_pixels, is_transparent
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.webp import decode_rgba
 from evalhub.core.queueing import enqueue_on_commit
@@ -144,11 +160,6 @@ def needs_tiles(blob: ImageBlob) -> bool:
     return max(blob.width, blob.height) > TILE_MIN_SIDE_PX
 
 
-def tile_format(mode: str) -> str:
-    """JPEG is smallest and fastest; only images with transparency need WebP."""
-    return "webp" if mode in ("RGBA", "LA", "PA") or mode.endswith("A") else "jpeg"
-
-
 def base_path(sha256: str) -> str:
     return f"tiles/{sha256}"
 
@@ -192,10 +203,11 @@ def dzi_xml(pyramid: Pyramid, fmt: str) -> str:
 
 def _decoded(blob: ImageBlob) -> tuple[Image.Image, str]:
     """The blob's display pixels (display.py: EXIF orientation applied, ICC converted to sRGB,
-    no metadata) as 8-bit RGB, RGBA or L, decoded once and kept in one buffer where possible
+    no metadata) as 8-bit RGB or RGBA, decoded once and kept in one buffer where possible
     (``copy=False``), so that no tile carries the original's comment, EXIF, XMP or profile;
-    and the tiles' format. A still WebP is decoded by libwebp into one buffer (webp.py) as
-    RGBA, opaque when the file has no alpha (its tiles are then JPEG)."""
+    and the tiles' format, from the pixels (module doc). A still WebP is decoded by libwebp
+    into one buffer (webp.py) as RGBA; like any RGBA image whose alpha is 255 everywhere it is
+    kept as RGBA (no copy of a 16K image) and cut into RGB JPEG tiles."""
     with default_storage.open(blob.file.name, "rb") as handle, Image.open(handle) as opened:
         source = opened
         if opened.format == "WEBP" and not getattr(opened, "is_animated", False):
@@ -204,12 +216,12 @@ def _decoded(blob: ImageBlob) -> tuple[Image.Image, str]:
             if direct is not None:
                 direct.info = dict(opened.info)  # its ICC profile and EXIF orientation
                 source = direct
-        fmt = tile_format(opened.mode)
         img = display_pixels(source, copy=False)  # decoded in place; shares its pixels
         del source
-    if img.mode not in ("RGB", "RGBA", "L"):
-        img = img.convert("RGBA" if "A" in img.getbands() else "RGB")  # LA, 1
-    return img, fmt
+    transparent = is_transparent(img)
+    if img.mode not in ("RGB", "RGBA") or (transparent and img.mode != "RGBA"):
+        img = img.convert("RGBA" if transparent else "RGB")  # L, LA, 1
+    return img, "webp" if transparent else "jpeg"
 
 
 def _halve(image: Image.Image, fmt: str) -> Image.Image:
@@ -224,7 +236,7 @@ def _halve(image: Image.Image, fmt: str) -> Image.Image:
 def _encode(tile: Image.Image, fmt: str) -> bytes:
     out = io.BytesIO()
     if fmt == "jpeg":
-        if tile.mode == "RGBA":  # an opaque WebP decoded as RGBA (alpha 255 everywhere)
+        if tile.mode == "RGBA":  # alpha 255 everywhere, kept as RGBA to spare a copy
             tile = tile.convert("RGB")
         tile.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=False)
     else:
@@ -260,8 +272,9 @@ def _cut_level(sha256: str, image: Image.Image, pyramid: Pyramid, level: int,
             _put(tile_path(sha256, level, col, row, fmt), _encode(tile, fmt))
 
 
-def _write_pyramid(blob: ImageBlob) -> Pyramid:
-    """Write every tile (and the whole levels: module doc), then the descriptor. Each level
+def _write_pyramid(blob: ImageBlob) -> tuple[Pyramid, str]:
+    """Write every tile (and the whole levels: module doc), then the descriptor; returns the
+    geometry and the tiles' format. Each level
     is halved from the one above (``reduce(2)`` rounds up, exactly like the DZI formula; much
     faster than resampling the original) and the level above is dropped at once: at most a
     level and its half are held."""
@@ -277,7 +290,7 @@ def _write_pyramid(blob: ImageBlob) -> Pyramid:
         if level > 0:
             image = _halve(image, fmt)  # the only reference to the level above goes here
     _put(dzi_path(blob.sha256), dzi_xml(pyramid, fmt).encode())
-    return pyramid
+    return pyramid, fmt
 
 
 def assemble_whole_level(sha256: str, pyramid: Pyramid, level: int, fmt: str) -> bytes:
@@ -314,14 +327,14 @@ def blob_write_whole_levels(blob: ImageBlob) -> WholeLevels:
 
     Idempotent: a stored level is left alone, so a second run writes nothing; two runs at once
     write equal bytes (``_put``). A blob without a complete pyramid gets nothing here (its
-    build writes them). ``blob`` needs ``sha256``, ``width``, ``height``, ``mode`` and
-    ``tiles_built_at`` loaded; the tiles' format is the one the page asks for
-    (``tile_format(mode)``, serving/payloads.py).
+    build writes them). ``blob`` needs ``sha256``, ``width``, ``height``, ``tiles_format`` and
+    ``tiles_built_at`` loaded; the tiles' format is the one the build recorded, which the page
+    asks for (serving/payloads.py).
     """
-    if not needs_tiles(blob) or blob.tiles_built_at is None:
+    if not needs_tiles(blob) or blob.tiles_built_at is None or not blob.tiles_format:
         return WholeLevels()
     pyramid = Pyramid(blob.width, blob.height)
-    fmt = tile_format(blob.mode)
+    fmt = blob.tiles_format
     written = stored = unassembled = 0
     for level in pyramid.whole_levels():
         name = whole_path(blob.sha256, level, fmt)
@@ -370,13 +383,14 @@ def blob_build_tiles(blob: ImageBlob) -> bool:
             return False
         raise TilesBusy(state["tiles_claimed_until"])
     try:
-        delete_tree(base_path(blob.sha256))
-        _write_pyramid(blob)
+        delete_tree(base_path(blob.sha256))  # a crashed build's, or an older rule's, tiles
+        _, fmt = _write_pyramid(blob)
     except BaseException:
         # Let the next attempt start at once instead of waiting for the claim to run out.
         ImageBlob.objects.filter(pk=blob.pk).update(tiles_claimed_until=None)
         raise
     blob.tiles_built_at = timezone.now()
+    blob.tiles_format = fmt
     ImageBlob.objects.filter(pk=blob.pk).update(tiles_built_at=blob.tiles_built_at,
-                                                tiles_claimed_until=None)
+                                                tiles_format=fmt, tiles_claimed_until=None)
     return True

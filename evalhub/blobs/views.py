@@ -2,13 +2,17 @@
 
 Paths (under ``MEDIA_URL``, ``/media/`` by default):
 
-- ``display/<name>.<ext>``: a blob's display derivative (display.py) under its *per-project*
+- ``display/<name>.webp``: a blob's display derivative (display.py) under its *per-project*
   name (names.py ``project_display_name``), for every role of that project if the image
   belongs to it (access.py ``project_blob_access``); this is the URL the rating API gives
-  annotators. A member of another project holding the same bytes gets 404 here, and the
-  blob's shared internal name (``display_token``) answers 404 to everybody.
+  annotators. Its extension and ``Content-Type`` (``image/webp``) are the same for every image,
+  whatever the original's format (display.py: one encoding); another extension is 404. A
+  member of another project holding the same bytes gets 404 here, and the blob's shared
+  internal name (``display_token``) answers 404 to everybody.
 - ``blobs/.../<sha256>.<ext>``: the original as imported; owners and scientists only.
-- ``previews/.../<sha256>.webp``: the dashboard preview; owners and scientists only.
+- ``previews/.../<sha256>.webp``: the dashboard preview; owners and scientists only, of a
+  project where it is shown (runs/previews.py: not before that project's own preview task for
+  the image has run, even if the preview was made earlier for another project).
 - ``video/<name>.webm`` and ``video/<name>-strip.webp``: a video's rendition and thumbnail
   strip (video_display.py) under its per-project name (``project_video_name``), for every role
   of that project if the video belongs to it, exactly as image derivatives; never built in a
@@ -20,9 +24,10 @@ same answer in every case, so a URL reveals nothing about what exists. The bytes
 handed over by ``core.media.stored_file_response`` (stream, nginx ``X-Accel-Redirect`` or a
 signed S3 URL). Derivatives are never redirected to a signed S3 URL: their storage names are
 shared by every project (names.py), so in the ``signed`` mode they are streamed by Django.
-A derivative that the worker has not written yet is built here when the image
-is small (``DISPLAY_SYNC_MAX_PIXELS``); a larger one is answered 503 with ``Retry-After``,
-because the web process must not spend seconds re-encoding a huge file.
+A derivative that the worker has not written yet, or that an earlier rule wrote (display.py
+``DISPLAY_RULE``), is written here when the image is small (``DISPLAY_SYNC_MAX_PIXELS``); a
+larger one is answered 503 with ``Retry-After`` and its writing queued (at most once a minute
+per blob), because the web process must not spend seconds re-encoding a huge file.
 """
 
 from __future__ import annotations
@@ -45,15 +50,17 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from evalhub.blobs.access import (
     blob_access,
+    blob_preview_access,
     project_blob_access,
     project_video_access,
     video_access,
 )
 from evalhub.blobs.display import (
-    BY_EXTENSION,
+    DISPLAY,
     DISPLAY_SYNC_MAX_PIXELS,
     blob_make_display,
-    display_format,
+    display_is_current,
+    display_requested,
 )
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.names import (
@@ -75,7 +82,7 @@ from evalhub.core.media import file_response, stored_file_response
 MEDIA_CACHE_CONTROL = "private, max-age=86400"
 DISPLAY_RETRY_AFTER_SECONDS = 10
 
-_DISPLAY = re.compile(r"display/(?P<name>[0-9a-f]{64})\.(?P<ext>png|jpg|webp)")
+_DISPLAY = re.compile(rf"display/(?P<name>[0-9a-f]{{64}})\.{DISPLAY.extension}")
 _ORIGINAL = re.compile(r"blobs/(?:[^/]+/)*(?P<sha>[0-9a-f]{64})[^/]*")
 _PREVIEW = re.compile(r"previews/(?:[^/]+/)*(?P<sha>[0-9a-f]{64})[^/]*")
 _VIDEO = re.compile(r"video/(?P<name>[0-9a-f]{64})(?P<suffix>\.webm|-strip\.webp)")
@@ -87,8 +94,7 @@ def display_url(blob: ImageBlob, project_id: int) -> str:
     plain path under MEDIA_URL with the per-project name (names.py), served by
     :func:`media_file` to the members of that project whatever the storage. No query."""
     name = project_display_name(project_id, blob.pk)
-    return reverse("media", kwargs={
-        "path": f"display/{name}.{display_format(blob.format).extension}"})
+    return reverse("media", kwargs={"path": f"display/{name}.{DISPLAY.extension}"})
 
 
 def video_url(video: VideoBlob, project_id: int, suffix: str = RENDITION_SUFFIX) -> str:
@@ -115,18 +121,19 @@ def _caller(request: HttpRequest):
     return request.user
 
 
-def _display(request: HttpRequest, name: str, ext: str) -> HttpResponse:
+def _display(request: HttpRequest, name: str) -> HttpResponse:
     resolved = resolve_display_name(name)  # no query: old global tokens and forgeries fail
     if resolved is None:
         raise _not_found()
     project_id, blob_id = resolved
     blob = ImageBlob.objects.filter(pk=blob_id).first()
-    if blob is None or display_format(blob.format).extension != ext:
+    if blob is None:
         raise _not_found()
     if not project_blob_access(_caller(request), project_id, blob.pk).display:
         raise _not_found()
-    if not blob.display:
+    if not display_is_current(blob):  # missing, or written by an earlier rule
         if blob.width * blob.height > DISPLAY_SYNC_MAX_PIXELS:
+            display_requested(blob.pk)
             response = HttpResponse(
                 "This image is still being prepared; try again in a few seconds.\n",
                 status=503, content_type="text/plain")
@@ -135,7 +142,7 @@ def _display(request: HttpRequest, name: str, ext: str) -> HttpResponse:
             return response
         blob_make_display(blob)
     # Never redirected to object storage: the stored name is the same in every project.
-    return stored_file_response(blob.display.name, content_type=BY_EXTENSION[ext].content_type,
+    return stored_file_response(blob.display.name, content_type=DISPLAY.content_type,
                                 cache_control=MEDIA_CACHE_CONTROL, redirect_ok=False)
 
 
@@ -143,7 +150,9 @@ def _original(request: HttpRequest, path: str, sha: str, field: str) -> HttpResp
     blob = ImageBlob.objects.filter(sha256=sha).first()
     if blob is None or getattr(blob, field).name != path:
         raise _not_found()
-    if not blob_access(_caller(request), blob.pk).original:
+    # A preview only where it is shown: else its mere existence would be news (access.py).
+    access = blob_preview_access if field == "preview" else blob_access
+    if not access(_caller(request), blob.pk).original:
         raise _not_found()
     content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     return stored_file_response(path, content_type=content_type,
@@ -241,7 +250,7 @@ def _video_original(request: HttpRequest, path: str, sha: str) -> HttpResponse:
 def media_file(request: HttpRequest, path: str) -> HttpResponse:
     """Serve one media path to a caller allowed to have it (see the module doc)."""
     if match := _DISPLAY.fullmatch(path):
-        return _display(request, match["name"], match["ext"])
+        return _display(request, match["name"])
     if match := _ORIGINAL.fullmatch(path):
         return _original(request, path, match["sha"], "file")
     if match := _PREVIEW.fullmatch(path):

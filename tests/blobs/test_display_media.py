@@ -1,6 +1,8 @@
 """Annotators see pixels, nothing else: imported files carrying identifying metadata reach an
-annotator only as EvalHub's own re-encoded derivative, under an opaque name, through one
-access-checked media view; originals stay with scientists; everyone else gets 404."""
+annotator only as EvalHub's own re-encoded derivative (lossless WebP of the decoded pixels,
+the same encoding for every image: tests/blobs/test_display_uniform.py), under an opaque name,
+through one access-checked media view; originals stay with scientists; everyone else gets
+404."""
 
 from __future__ import annotations
 
@@ -19,10 +21,11 @@ from evalhub.blobs.display import DISPLAY_SYNC_MAX_PIXELS, blob_make_display, re
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.names import display_token, project_display_name
 from evalhub.blobs.services import blob_store_bytes
-from evalhub.blobs.tasks import blobs_make_displays, blobs_make_previews
+from evalhub.blobs.tasks import blobs_make_displays
 from evalhub.campaigns.services import campaign_create
 from evalhub.projects.models import Role
-from evalhub.runs.models import GenerationRun
+from evalhub.runs.models import GenerationRun, Image
+from evalhub.runs.tasks import runs_make_previews
 from tests.factories import (
     CheckpointFactory,
     GenModelFactory,
@@ -38,9 +41,9 @@ pytestmark = pytest.mark.django_db
 
 SECRET = b"secret-model"
 PROMPT = "a red circle"
-# Chunks a PNG needs to show its pixels; anything else (tEXt, iTXt, zTXt, eXIf, iCCP, tIME,
-# pHYs, ...) is metadata and must not reach an annotator.
-PNG_PIXEL_CHUNKS = {b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND"}
+# A derivative is a simple lossless WebP: one image chunk, no VP8X header that could announce
+# EXIF, XMP or ICC chunks (a PNG's tEXt, iTXt, eXIf, iCCP, tIME ... have nowhere to go).
+WEBP_PIXEL_CHUNKS = [b"VP8L"]
 
 
 def _photo(size=(96, 64), seed=0) -> PILImage.Image:
@@ -81,6 +84,17 @@ def png_chunks(data: bytes) -> list[bytes]:
         (length,) = struct.unpack(">I", data[offset:offset + 4])
         chunks.append(data[offset + 4:offset + 8])
         offset += 12 + length
+    return chunks
+
+
+def webp_chunks(data: bytes) -> list[bytes]:
+    """Chunk types of a WebP file, in order (``RIFF <size> WEBP``, then type/size/data)."""
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    chunks, offset = [], 12
+    while offset < len(data):
+        (length,) = struct.unpack("<I", data[offset + 4:offset + 8])
+        chunks.append(data[offset:offset + 4])
+        offset += 8 + length + (length & 1)
     return chunks
 
 
@@ -183,9 +197,9 @@ def test_the_annotator_receives_the_png_pixels_without_its_text_chunks(client, w
     assert SECRET in original and b"tEXt" in png_chunks(original)
     response = client.get(world.shown(client)["png"]["url"])
     body = _body(response)
-    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert response.status_code == 200 and response["Content-Type"] == "image/webp"
     assert SECRET not in body
-    assert set(png_chunks(body)) <= PNG_PIXEL_CHUNKS
+    assert webp_chunks(body) == WEBP_PIXEL_CHUNKS
     assert np.array_equal(_pixels(body), _pixels(original))  # lossless: the same pixels
 
 
@@ -194,15 +208,13 @@ def test_the_annotator_receives_the_jpeg_pixels_without_exif_or_comment(client, 
     assert SECRET in original and b"Exif" in original
     response = client.get(world.shown(client)["jpg"]["url"])
     body = _body(response)
-    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert response.status_code == 200 and response["Content-Type"] == "image/webp"
     assert SECRET not in body and b"Exif" not in body and b"2031:01:02" not in body
-    # Only the JFIF header, tables, frame and scan: no APP1 (EXIF/XMP), APP2 (ICC), COM.
-    markers = jpeg_markers(body)
-    assert 0xE1 not in markers and 0xE2 not in markers and 0xFE not in markers
-    assert not [m for m in markers if 0xE1 <= m <= 0xEF]
-    # Re-encoded with the original's tables: the pixels barely move.
-    difference = np.abs(_pixels(body) - _pixels(original))
-    assert difference.mean() < 1.5 and difference.max() <= 16
+    # One lossless image chunk: no EXIF, XMP or ICC chunk, and none of the JPEG's tables.
+    assert webp_chunks(body) == WEBP_PIXEL_CHUNKS
+    assert not getattr(PILImage.open(io.BytesIO(body)), "quantization", None)
+    # The JPEG's decoded pixels, exactly (what a browser shows of it, its artifacts included).
+    assert np.array_equal(_pixels(body), _pixels(original))
 
 
 def test_media_answers_carry_no_file_time_and_are_private(client, world):
@@ -243,7 +255,8 @@ def test_anonymous_and_foreign_users_get_404_on_derivatives_and_originals(client
 
 def test_annotators_get_404_on_originals_and_previews_scientists_get_them(client, world):
     blobs = list(world.blobs.values())
-    blobs_make_previews([blob.pk for blob in blobs])
+    # The images' own preview task, as the import queued it (runs/previews.py).
+    runs_make_previews(list(Image.objects.filter(blob__in=blobs).values_list("pk", flat=True)))
     client.force_login(world.annotator)
     for blob in blobs:
         blob.refresh_from_db()
@@ -295,7 +308,7 @@ def test_with_x_accel_redirect_django_checks_access_and_nginx_sends_the_bytes(
     assert response.status_code == 200
     assert response["X-Accel-Redirect"] == f"/_protected_media/{blob.display.name}"
     assert response.content == b""
-    assert response["Content-Type"] == "image/png"
+    assert response["Content-Type"] == "image/webp"
     assert response["Cache-Control"].startswith("private")
     assert not response.has_header("Last-Modified")
     assert client.get(blob.file.url).status_code == 404  # annotators: still no original
@@ -347,7 +360,8 @@ def test_a_small_image_without_its_derivative_is_built_on_first_request(client, 
     default_storage.delete(blob.display.name)
     ImageBlob.objects.filter(pk=blob.pk).update(display="")
     client.force_login(world.annotator)
-    response = client.get(f"/media/display/{project_display_name(world.project.pk, blob.pk)}.png")
+    response = client.get(
+        f"/media/display/{project_display_name(world.project.pk, blob.pk)}.webp")
     assert response.status_code == 200 and SECRET not in _body(response)
     blob.refresh_from_db()
     assert blob.display
@@ -360,7 +374,7 @@ def test_a_large_image_without_its_derivative_is_503_until_the_worker_made_it(cl
     image = ImageFactory(blob=blob_store_bytes(out.getvalue(), name="large.png"))
     annotator = MembershipFactory(project=image.run.project, role=Role.ANNOTATOR).user
     client.force_login(annotator)
-    url = f"/media/display/{project_display_name(image.run.project_id, image.blob.pk)}.png"
+    url = f"/media/display/{project_display_name(image.run.project_id, image.blob.pk)}.webp"
     response = client.get(url)
     assert response.status_code == 503 and response["Retry-After"]
     assert b"still being prepared" in response.content
@@ -414,7 +428,7 @@ def test_exif_orientation_is_applied_to_the_pixels_because_the_tag_is_dropped():
     out = io.BytesIO()
     _photo(size=(40, 20)).save(out, format="JPEG", exif=exif)
     data, fmt = render_display(out.getvalue())
-    assert fmt.extension == "jpg"
+    assert fmt.extension == "webp"
     with PILImage.open(io.BytesIO(data)) as shown:
         assert shown.size == (20, 40) and not shown.getexif()
 
@@ -425,23 +439,20 @@ def test_an_icc_profile_is_converted_to_srgb_pixels_and_dropped():
     _photo(seed=3).save(out, format="PNG", icc_profile=srgb)
     assert b"iCCP" in png_chunks(out.getvalue())
     data, _ = render_display(out.getvalue())
-    assert set(png_chunks(data)) <= PNG_PIXEL_CHUNKS
+    assert webp_chunks(data) == WEBP_PIXEL_CHUNKS
     # sRGB to sRGB: the colours survive the transform within rounding.
     assert np.abs(_pixels(data) - _pixels(out.getvalue())).max() <= 2
 
 
-def test_transparency_and_sixteen_bit_grey_survive_losslessly():
+def test_transparency_survives_losslessly_with_the_colour_under_it():
     rgba = PILImage.new("RGBA", (8, 8), (10, 20, 30, 0))
     rgba.putpixel((3, 3), (200, 100, 50, 128))
-    grey16 = PILImage.new("I;16", (8, 8), 0)
-    grey16.putpixel((1, 1), 40000)
-    for img in (rgba, grey16):
-        out = io.BytesIO()
-        img.save(out, format="PNG")
-        data, _ = render_display(out.getvalue())
-        with PILImage.open(io.BytesIO(data)) as shown, PILImage.open(out) as source:
-            assert shown.mode == source.mode
-            assert shown.tobytes() == source.tobytes()
+    out = io.BytesIO()
+    rgba.save(out, format="PNG")
+    data, _ = render_display(out.getvalue())
+    with PILImage.open(io.BytesIO(data)) as shown:
+        assert shown.mode == "RGBA"
+        assert shown.tobytes() == rgba.tobytes()
 
 
 def test_webp_stays_lossless_when_it_was_and_loses_its_exif():

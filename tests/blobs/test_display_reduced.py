@@ -2,7 +2,7 @@
 gallery pages open such images tile by tile, so the derivative only has to serve thumbnails and
 downloads, and making it at full resolution cost a worker 3.1 GB for a 16K WebP. Reduced by an
 integer factor (box average) from the same bounded decode as the tiles; still re-encoded pixels
-with no metadata, and lossless stays lossless."""
+with no metadata, in the one encoding of every derivative (lossless WebP)."""
 
 from __future__ import annotations
 
@@ -77,15 +77,6 @@ def test_reducing_in_strips_equals_reducing_the_whole_image(mode, size):
         assert reduced.tobytes() == img.reduce(factor).tobytes()
 
 
-def test_sixteen_bit_grey_is_reduced_in_sixteen_bits():
-    values = np.random.default_rng(2).integers(0, 65536, (70, 90), dtype=np.uint16)
-    img = PILImage.fromarray(values)
-    reduced = reduce_in_strips(img, 2)
-    assert reduced.mode == "I;16"
-    expected = np.asarray(img.convert("I").reduce(2)).astype(np.uint16)
-    assert np.array_equal(np.asarray(reduced), expected)
-
-
 def test_a_png_over_the_limit_is_reduced_losslessly_without_its_text():
     from PIL import PngImagePlugin
 
@@ -93,7 +84,7 @@ def test_a_png_over_the_limit_is_reduced_losslessly_without_its_text():
     info = PngImagePlugin.PngInfo()
     info.add_text("Model", SECRET)
     data, fmt = render_display(_encoded(source, "PNG", pnginfo=info))
-    assert fmt.extension == "png" and SECRET.encode() not in data
+    assert fmt.extension == "webp" and SECRET.encode() not in data
     shown = _opened(data)
     assert shown.size == (2100, 50) and shown.mode == "RGB"
     assert shown.tobytes() == source.reduce(2).tobytes()
@@ -121,14 +112,14 @@ def test_a_transparent_webp_over_the_limit_keeps_its_alpha_averaged_premultiplie
     assert np.abs(np.asarray(shown, dtype=int) - expected).max() <= 1
 
 
-def test_a_lossy_webp_over_the_limit_is_reduced_and_reencoded():
+def test_a_lossy_webp_over_the_limit_is_reduced_and_reencoded_losslessly():
     source = _picture(seed=6, noise=3.0)  # photograph-like: lossy codecs keep it close
     data, fmt = render_display(_encoded(source, "WEBP", quality=90))
     shown = _opened(data)
     assert fmt.extension == "webp" and shown.mode == "RGB" and shown.size == (2100, 50)
-    original = _opened(_encoded(source, "WEBP", quality=90)).convert("RGB").reduce(2)
-    error = np.abs(np.asarray(shown, dtype=int) - np.asarray(original, dtype=int)).mean()
-    assert error < 3
+    decoded = _opened(_encoded(source, "WEBP", quality=90)).convert("RGB").reduce(2)
+    # The decoded pixels reduced (libwebp's RGBA, reduced premultiplied: within rounding).
+    assert np.abs(np.asarray(shown, dtype=int) - np.asarray(decoded, dtype=int)).max() <= 1
 
 
 def test_a_jpeg_over_the_limit_is_reduced_and_its_exif_orientation_applied():
@@ -137,7 +128,7 @@ def test_a_jpeg_over_the_limit_is_reduced_and_its_exif_orientation_applied():
     exif[0x0110] = SECRET
     source = _picture(seed=7, noise=3.0)
     data, fmt = render_display(_encoded(source, "JPEG", quality=92, exif=exif))
-    assert fmt.extension == "jpg" and SECRET.encode() not in data
+    assert fmt.extension == "webp" and SECRET.encode() not in data
     shown = _opened(data)
     assert shown.size == (50, 2100) and not shown.getexif()
     decoded = _opened(_encoded(source, "JPEG", quality=92)).transpose(

@@ -113,7 +113,7 @@ def test_members_of_another_project_get_404_for_a_projects_names(two_projects):
     assert client.get(url_a).status_code == 404
     _, project, blob_id = None, *resolve_display_name(url_a.split("/")[-1].split(".")[0])
     assert project == a.campaign.project_id
-    own = f"/media/display/{project_display_name(b.campaign.project_id, blob_id)}.png"
+    own = f"/media/display/{project_display_name(b.campaign.project_id, blob_id)}.webp"
     assert client.get(own).status_code == 200  # the same pixels, under B's own name
     client.force_login(a.annotators[1])
     assert client.get(url_a).status_code == 200
@@ -123,7 +123,7 @@ def test_members_of_another_project_get_404_for_a_projects_names(two_projects):
 def test_the_old_global_name_answers_404_to_everybody(two_projects, django_user_model):
     a, _, insider = two_projects
     blob = a.runs[0].images.get().blob
-    old = f"/media/display/{blob.display_token}.png"
+    old = f"/media/display/{blob.display_token}.webp"
     for user in (insider, a.scientist, a.owner,
                  django_user_model.objects.create_superuser("root", "r@x.test", "pw")):
         client = Client()
@@ -138,10 +138,10 @@ def test_superusers_still_receive_display_copies_for_the_admin(two_projects,
     client = Client()
     client.force_login(django_user_model.objects.create_superuser("root", "r@x.test", "pw"))
     page = client.get("/admin/runs/image/").content.decode()
-    url = f"/media/display/{project_display_name(image.run.project_id, image.blob_id)}.png"
+    url = f"/media/display/{project_display_name(image.run.project_id, image.blob_id)}.webp"
     assert url in page
     assert client.get(url).status_code == 200
-    assert client.get(url.replace(".png", ".jpg")).status_code == 404
+    assert client.get(url.replace(".webp", ".png")).status_code == 404
 
 
 # ---------------------------------------------------------------- tiles

@@ -80,12 +80,15 @@ class ShownVideoSerializer(serializers.Serializer):
 
 
 class ShownImageSerializer(serializers.Serializer):
-    url = serializers.CharField()
+    url = serializers.CharField(help_text="The display derivative, never the original: the "
+                                          "pixels as lossless WebP (.webp), encoded the same "
+                                          "way for every image.")
     width = serializers.IntegerField()
     height = serializers.IntegerField()
     tiles = serializers.CharField(allow_null=True, help_text="Deep Zoom descriptor, if tiled.")
     pyramid = PyramidSerializer(allow_null=True, help_text="The descriptor's geometry, if "
-                                                           "tiled.")
+                                                           "tiled and built (null until the "
+                                                           "build: open tiles).")
     video = ShownVideoSerializer(allow_null=True, help_text="For a video output (the image "
                                                             "is then its poster frame).")
 

@@ -74,7 +74,7 @@ TASK_PAYLOAD_RELATIONS = ("prompt__source_image", "prompt__source_video__poster"
 # timestamps (about 60 of the walk's 90 columns, each decoded and set on a model per lease).
 # No stored token: the names the payload gives are per project, computed from the campaign's
 # project and the blob's id (blobs/names.py).
-_IMAGE_FIELDS = ("sha256", "format", "width", "height", "mode")
+_IMAGE_FIELDS = ("sha256", "width", "height", "tiles_format")
 _VIDEO_FIELDS = ("sha256", "width", "height", "fps", "frame_count", "duration_s")
 TASK_PAYLOAD_FIELDS = (
     *(field.name for field in ComparisonTask._meta.concrete_fields),

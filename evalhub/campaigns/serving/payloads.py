@@ -1,7 +1,8 @@
 """What the annotator page receives for a task: the prompt and two anonymous images or videos.
 
 Nothing here may identify a run, checkpoint or model: images are EvalHub's own display copies
-(metadata stripped) under opaque names (evalhub/blobs/display.py), never the imported files;
+(metadata stripped, one encoding and URL extension for every image) under opaque names
+(evalhub/blobs/display.py), never the imported files;
 videos are EvalHub's VP9 renditions (pictures only, blobs/video_display.py), likewise. The names
 are the campaign's project's own (blobs/names.py ``project_display_name``): the same bytes
 shown in another project have another, unrelated name there, and computing them costs no
@@ -16,7 +17,7 @@ from typing import Any
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.names import project_display_name
 from evalhub.blobs.tile_grants import tile_grant
-from evalhub.blobs.tiles import Pyramid, needs_tiles, tile_format
+from evalhub.blobs.tiles import Pyramid, needs_tiles
 from evalhub.blobs.views import display_url, video_url
 from evalhub.campaigns.models import Campaign, Lease, criterion_questions
 
@@ -45,9 +46,11 @@ FOLDER_SUFFIX = "_files/"
 def image_payload(blob: ImageBlob, video: VideoBlob | None = None, *,
                   project_id: int) -> dict[str, Any]:
     """The page's view of one image in project ``project_id``: the display derivative's URL
-    (pixels re-encoded without metadata, under the project's opaque name for it;
-    blobs/display.py, blobs/names.py), its size, and the tile pyramid's descriptor for images
-    large enough to get one (same name). Never the original file or its hash.
+    (pixels re-encoded without metadata, lossless WebP for every image, under the project's
+    opaque name for it; blobs/display.py, blobs/names.py), its size, and for images large enough
+    to get tiles the pyramid's descriptor URL (same name) and, once it is built, its content
+    (``pyramid``; null before: the page then opens the descriptor). Never the original file or
+    its hash.
 
     ``video``: null for an image; for a video output (``blob`` is then its poster frame) the
     :func:`video_payload`."""
@@ -59,7 +62,7 @@ def image_payload(blob: ImageBlob, video: VideoBlob | None = None, *,
         "width": blob.width,
         "height": blob.height,
         "tiles": f"{TILES_URL}{token}.dzi" if tiled else None,
-        "pyramid": pyramid_payload(blob, token) if tiled else None,
+        "pyramid": pyramid_payload(blob, token) if tiled and blob.tiles_format else None,
         "video": video_payload(video, project_id) if video is not None else None,
     }
 
@@ -68,11 +71,11 @@ def pyramid_payload(blob: ImageBlob, token: str) -> dict[str, Any]:
     """What the image's Deep Zoom descriptor says (blobs/tiles.py ``dzi_xml``), so the page
     opens the pyramid without asking for the ``.dzi`` first: ``url`` (the tiles' folder, ending
     in ``/``: a tile is ``url + level/col_row.format``), ``width`` and ``height`` (pixels),
-    ``tile_size`` and ``overlap`` (pixels), ``format`` (``jpeg`` or ``webp``, from the file's
-    mode as the builder decides it: ``tile_format``), ``whole_levels`` (the levels also served
-    as one picture, ``url + level/whole.format``: blobs/tiles.py) and ``query`` (appended to
-    every tile URL: ``""`` here; a lease's payload puts the annotator's tile grant there,
-    :func:`with_tile_grants`)."""
+    ``tile_size`` and ``overlap`` (pixels), ``format`` (``jpeg`` or ``webp``: what the build
+    chose from the pixels and recorded, ``tiles_format``; ``blob`` has a built pyramid),
+    ``whole_levels`` (the levels also served as one picture, ``url + level/whole.format``:
+    blobs/tiles.py) and ``query`` (appended to every tile URL: ``""`` here; a lease's payload
+    puts the annotator's tile grant there, :func:`with_tile_grants`)."""
     pyramid = Pyramid(blob.width, blob.height)
     return {
         "url": f"{TILES_URL}{token}{FOLDER_SUFFIX}",
@@ -80,7 +83,7 @@ def pyramid_payload(blob: ImageBlob, token: str) -> dict[str, Any]:
         "height": pyramid.height,
         "tile_size": pyramid.tile_size,
         "overlap": pyramid.overlap,
-        "format": tile_format(blob.mode),
+        "format": blob.tiles_format,
         "whole_levels": pyramid.whole_levels(),
         "query": "",
     }

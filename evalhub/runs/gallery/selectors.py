@@ -442,7 +442,7 @@ def _sorted(pairs: list[PairRow], sort: str, judgments: PairJudgments | None,
 #: What ``video_payload`` reads of a video and of its poster.
 #: The names are the project's own, computed from its id and the blob's (blobs/names.py).
 _VIDEO_FIELDS = ("sha256", "fps", "frame_count", "duration_s", "width", "height")
-_POSTER_FIELDS = ("sha256", "format")
+_POSTER_FIELDS = ("sha256",)
 
 
 def _shown_images(image_ids: Iterable[int]) -> dict[int, Image]:
@@ -451,7 +451,7 @@ def _shown_images(image_ids: Iterable[int]) -> dict[int, Image]:
     return {image.pk: image for image in Image.objects.filter(pk__in=list(image_ids))
             .select_related("blob", "prompt", "video", "video__poster")
             .only("id", "seed", "prompt__text", "prompt__category", "blob__sha256",
-                  "blob__format", "blob__width", "blob__height",
+                  "blob__tiles_format", "blob__width", "blob__height",
                   *(f"video__{name}" for name in _VIDEO_FIELDS),
                   *(f"video__poster__{name}" for name in _POSTER_FIELDS))}
 
@@ -685,8 +685,8 @@ def image_detail(*, image: Image) -> ImageDetail:
                        display=image_payload(image.blob, video, project_id=project_id),
                        original_url=media_path_url(image.blob.file.name),
                        video_original_url=media_path_url(video.file.name) if video else None,
-                       preview_url=(media_path_url(image.blob.preview.name)
-                                    if image.blob.preview else None),
+                       preview_url=(media_path_url(image.preview.name)
+                                    if image.preview else None),
                        metrics=metrics, distances=distances,
                        votes=image_votes(image=image, project_id=project_id),
                        rankings=image_rankings(image=image, project_id=project_id))
