@@ -26,6 +26,7 @@ from evalhub.campaigns.services import campaign_create
 from evalhub.projects.models import Role
 from evalhub.runs.models import GenerationRun, Image
 from evalhub.runs.tasks import runs_make_previews
+from tests.blobs.pictures import photo
 from tests.factories import (
     CheckpointFactory,
     GenModelFactory,
@@ -46,22 +47,12 @@ PROMPT = "a red circle"
 WEBP_PIXEL_CHUNKS = [b"VP8L"]
 
 
-def _photo(size=(96, 64), seed=0) -> PILImage.Image:
-    """Smooth gradients plus noise: a picture JPEG has to work on, reproducible."""
-    width, height = size
-    rng = np.random.default_rng(seed)
-    x = np.linspace(0, 255, width)[None, :].repeat(height, 0)
-    y = np.linspace(0, 255, height)[:, None].repeat(width, 1)
-    pixels = np.stack([x, y, (x + y) / 2], axis=-1) + rng.normal(0, 12, (height, width, 3))
-    return PILImage.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
-
-
 def png_with_text() -> bytes:
     info = PngImagePlugin.PngInfo()
     info.add_text("Model", f"{SECRET.decode()}, run 7")
     info.add_itxt("Comment", f"made by {SECRET.decode()}", zip=True)
     out = io.BytesIO()
-    _photo(seed=1).save(out, format="PNG", pnginfo=info)
+    photo(seed=1).save(out, format="PNG", pnginfo=info)
     return out.getvalue()
 
 
@@ -71,7 +62,7 @@ def jpeg_with_exif() -> bytes:
     exif[0x0131] = f"{SECRET.decode()} pipeline v3"  # Software
     exif[0x0132] = "2031:01:02 03:04:05"  # DateTime
     out = io.BytesIO()
-    _photo(seed=2).save(out, format="JPEG", quality=92, exif=exif,
+    photo(seed=2).save(out, format="JPEG", quality=92, exif=exif,
                         comment=b"run 7 of " + SECRET)
     return out.getvalue()
 
@@ -426,7 +417,7 @@ def test_exif_orientation_is_applied_to_the_pixels_because_the_tag_is_dropped():
     exif = PILImage.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise to display
     out = io.BytesIO()
-    _photo(size=(40, 20)).save(out, format="JPEG", exif=exif)
+    photo(size=(40, 20)).save(out, format="JPEG", exif=exif)
     data, fmt = render_display(out.getvalue())
     assert fmt.extension == "webp"
     with PILImage.open(io.BytesIO(data)) as shown:
@@ -436,7 +427,7 @@ def test_exif_orientation_is_applied_to_the_pixels_because_the_tag_is_dropped():
 def test_an_icc_profile_is_converted_to_srgb_pixels_and_dropped():
     out = io.BytesIO()
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    _photo(seed=3).save(out, format="PNG", icc_profile=srgb)
+    photo(seed=3).save(out, format="PNG", icc_profile=srgb)
     assert b"iCCP" in png_chunks(out.getvalue())
     data, _ = render_display(out.getvalue())
     assert webp_chunks(data) == WEBP_PIXEL_CHUNKS
@@ -459,7 +450,7 @@ def test_webp_stays_lossless_when_it_was_and_loses_its_exif():
     exif = PILImage.Exif()
     exif[0x0110] = SECRET.decode()
     out = io.BytesIO()
-    _photo(seed=4).save(out, format="WEBP", lossless=True, exif=exif)
+    photo(seed=4).save(out, format="WEBP", lossless=True, exif=exif)
     assert SECRET in out.getvalue()
     data, fmt = render_display(out.getvalue())
     assert fmt.extension == "webp" and SECRET not in data and b"EXIF" not in data

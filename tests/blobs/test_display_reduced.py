@@ -6,8 +6,6 @@ with no metadata, in the one encoding of every derivative (lossless WebP)."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image as PILImage
@@ -20,6 +18,7 @@ from evalhub.blobs.display import (
     render_display,
 )
 from evalhub.blobs.tiles import TILE_MIN_SIDE_PX
+from tests.blobs.pictures import encoded, opened
 
 SECRET = "secret-model"
 WIDE = (4200, 100)  # over 4096 px: reduced by 2 to 2100 x 50
@@ -41,18 +40,6 @@ def _picture(size=WIDE, mode="RGB", seed=0, noise=20.0) -> PILImage.Image:
     pixels = np.stack(channels, axis=-1) + rng.normal(0, noise, (height, width, len(mode)))
     pixels = np.clip(pixels, 0, 255).astype(np.uint8)
     return PILImage.fromarray(pixels[..., 0] if mode == "L" else pixels, mode)
-
-
-def _encoded(img: PILImage.Image, fmt: str, **options) -> bytes:
-    out = io.BytesIO()
-    img.save(out, format=fmt, **options)
-    return out.getvalue()
-
-
-def _opened(data: bytes) -> PILImage.Image:
-    img = PILImage.open(io.BytesIO(data))
-    img.load()
-    return img
 
 
 def test_the_reduction_threshold_is_the_tiling_threshold():
@@ -83,9 +70,9 @@ def test_a_png_over_the_limit_is_reduced_losslessly_without_its_text():
     source = _picture(seed=3)
     info = PngImagePlugin.PngInfo()
     info.add_text("Model", SECRET)
-    data, fmt = render_display(_encoded(source, "PNG", pnginfo=info))
+    data, fmt = render_display(encoded(source, "PNG", pnginfo=info))
     assert fmt.extension == "webp" and SECRET.encode() not in data
-    shown = _opened(data)
+    shown = opened(data)
     assert shown.size == (2100, 50) and shown.mode == "RGB"
     assert shown.tobytes() == source.reduce(2).tobytes()
 
@@ -96,17 +83,17 @@ def test_a_lossless_webp_over_the_limit_stays_lossless_opaque_and_without_exif()
     exif = PILImage.Exif()
     exif[0x0110] = SECRET
     source = _picture(seed=4, noise=3.0)
-    data, fmt = render_display(_encoded(source, "WEBP", lossless=True, method=0, exif=exif))
+    data, fmt = render_display(encoded(source, "WEBP", lossless=True, method=0, exif=exif))
     assert fmt.extension == "webp" and SECRET.encode() not in data and b"EXIF" not in data
-    shown = _opened(data)
+    shown = opened(data)
     assert shown.mode == "RGB" and shown.size == (2100, 50)
     assert shown.tobytes() == source.reduce(2).tobytes()
 
 
 def test_a_transparent_webp_over_the_limit_keeps_its_alpha_averaged_premultiplied():
     source = _picture(mode="RGBA", seed=5, noise=3.0)
-    data, _ = render_display(_encoded(source, "WEBP", lossless=True, exact=True, method=0))
-    shown = _opened(data)
+    data, _ = render_display(encoded(source, "WEBP", lossless=True, exact=True, method=0))
+    shown = opened(data)
     assert shown.mode == "RGBA" and shown.size == (2100, 50)
     expected = np.asarray(source.reduce(2), dtype=int)  # Pillow premultiplies RGBA to reduce
     assert np.abs(np.asarray(shown, dtype=int) - expected).max() <= 1
@@ -114,10 +101,10 @@ def test_a_transparent_webp_over_the_limit_keeps_its_alpha_averaged_premultiplie
 
 def test_a_lossy_webp_over_the_limit_is_reduced_and_reencoded_losslessly():
     source = _picture(seed=6, noise=3.0)  # photograph-like: lossy codecs keep it close
-    data, fmt = render_display(_encoded(source, "WEBP", quality=90))
-    shown = _opened(data)
+    data, fmt = render_display(encoded(source, "WEBP", quality=90))
+    shown = opened(data)
     assert fmt.extension == "webp" and shown.mode == "RGB" and shown.size == (2100, 50)
-    decoded = _opened(_encoded(source, "WEBP", quality=90)).convert("RGB").reduce(2)
+    decoded = opened(encoded(source, "WEBP", quality=90)).convert("RGB").reduce(2)
     # The decoded pixels reduced (libwebp's RGBA, reduced premultiplied: within rounding).
     assert np.abs(np.asarray(shown, dtype=int) - np.asarray(decoded, dtype=int)).max() <= 1
 
@@ -127,11 +114,11 @@ def test_a_jpeg_over_the_limit_is_reduced_and_its_exif_orientation_applied():
     exif[0x0112] = 6  # rotate 90° clockwise to display
     exif[0x0110] = SECRET
     source = _picture(seed=7, noise=3.0)
-    data, fmt = render_display(_encoded(source, "JPEG", quality=92, exif=exif))
+    data, fmt = render_display(encoded(source, "JPEG", quality=92, exif=exif))
     assert fmt.extension == "webp" and SECRET.encode() not in data
-    shown = _opened(data)
+    shown = opened(data)
     assert shown.size == (50, 2100) and not shown.getexif()
-    decoded = _opened(_encoded(source, "JPEG", quality=92)).transpose(
+    decoded = opened(encoded(source, "JPEG", quality=92)).transpose(
         PILImage.Transpose.ROTATE_270).reduce(2)
     error = np.abs(np.asarray(shown, dtype=int) - np.asarray(decoded, dtype=int)).mean()
     assert error < 3
@@ -139,5 +126,6 @@ def test_a_jpeg_over_the_limit_is_reduced_and_its_exif_orientation_applied():
 
 def test_images_at_the_limit_keep_their_size():
     source = _picture((DISPLAY_MAX_SIDE, 40), seed=8)
-    data, _ = render_display(_encoded(source, "PNG"))
-    assert _opened(data).tobytes() == source.tobytes()
+    data, _ = render_display(encoded(source, "PNG"))
+    assert opened(data).tobytes() == source.tobytes()
+

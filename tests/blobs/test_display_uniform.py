@@ -9,7 +9,6 @@ rewritten."""
 from __future__ import annotations
 
 import importlib
-import io
 
 import numpy as np
 import pytest
@@ -33,36 +32,15 @@ from evalhub.blobs.tiles import blob_build_tiles, dzi_path, tile_path
 from evalhub.blobs.views import display_url
 from evalhub.campaigns.serving.payloads import image_payload
 from evalhub.projects.models import Role
+from tests.blobs.pictures import encoded, opened, photo
 from tests.factories import ImageFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def _photo(size=(96, 64), seed=0) -> PILImage.Image:
-    """Smooth gradients plus noise: a picture JPEG has to work on, reproducible."""
-    width, height = size
-    rng = np.random.default_rng(seed)
-    x = np.linspace(0, 255, width)[None, :].repeat(height, 0)
-    y = np.linspace(0, 255, height)[:, None].repeat(width, 1)
-    pixels = np.stack([x, y, (x + y) / 2], axis=-1) + rng.normal(0, 12, (height, width, 3))
-    return PILImage.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
-
-
-def _encoded(img: PILImage.Image, fmt: str, **options) -> bytes:
-    out = io.BytesIO()
-    img.save(out, format=fmt, **options)
-    return out.getvalue()
-
-
-def _opened(data: bytes) -> PILImage.Image:
-    img = PILImage.open(io.BytesIO(data))
-    img.load()
-    return img
-
-
 def _jpeg_q73() -> bytes:
     """What one pipeline writes: JPEG at quality 73 with 4:2:0 chroma subsampling."""
-    return _encoded(_photo(seed=1), "JPEG", quality=73, subsampling=2)
+    return encoded(photo(seed=1), "JPEG", quality=73, subsampling=2)
 
 
 # ---------------------------------------------------------------- one encoding for every image
@@ -70,21 +48,21 @@ def _jpeg_q73() -> bytes:
 
 def test_a_jpeg_and_a_png_of_the_same_pixels_give_the_same_derivative():
     jpeg = _jpeg_q73()
-    assert _opened(jpeg).quantization  # the tables a derivative must not carry on
-    png = _encoded(_opened(jpeg), "PNG")  # another pipeline: the same pixels, saved as PNG
+    assert opened(jpeg).quantization  # the tables a derivative must not carry on
+    png = encoded(opened(jpeg), "PNG")  # another pipeline: the same pixels, saved as PNG
     from_jpeg, jpeg_format = render_display(jpeg)
     from_png, png_format = render_display(png)
     assert jpeg_format == png_format
     assert (jpeg_format.extension, jpeg_format.content_type) == ("webp", "image/webp")
     assert from_jpeg == from_png  # nothing but the pixels differs, and they do not
-    shown = _opened(from_jpeg)
+    shown = opened(from_jpeg)
     assert shown.format == "WEBP" and shown.mode == "RGB"
     assert not getattr(shown, "quantization", None)
 
 
 def test_jpegs_of_different_quality_and_subsampling_give_the_same_encoding():
-    source = _photo(seed=2)
-    shown = [_opened(render_display(_encoded(source, "JPEG", **options))[0]) for options in (
+    source = photo(seed=2)
+    shown = [opened(render_display(encoded(source, "JPEG", **options))[0]) for options in (
         {"quality": 73, "subsampling": 2}, {"quality": 95, "subsampling": 0},
         {"quality": 50, "subsampling": 1})]
     assert {(img.format, img.mode) for img in shown} == {("WEBP", "RGB")}
@@ -97,34 +75,34 @@ def _grey16() -> PILImage.Image:
 
 
 def _palette() -> PILImage.Image:
-    return _photo((50, 40), seed=4).quantize(colors=16)
+    return photo((50, 40), seed=4).quantize(colors=16)
 
 
 @pytest.mark.parametrize(("name", "original", "expected"), [
-    ("opaque RGBA", lambda: _photo((50, 40)).convert("RGBA"),
+    ("opaque RGBA", lambda: photo((50, 40)).convert("RGBA"),
      lambda img: img.convert("RGB")),
     ("16-bit grey", _grey16,
      lambda img: PILImage.fromarray((np.asarray(img) >> 8).astype(np.uint8)).convert("RGB")),
     ("palette", _palette, lambda img: img.convert("RGB")),
-    ("8-bit grey", lambda: _photo((50, 40)).convert("L"), lambda img: img.convert("RGB")),
-    ("opaque grey and alpha", lambda: _photo((50, 40)).convert("LA"),
+    ("8-bit grey", lambda: photo((50, 40)).convert("L"), lambda img: img.convert("RGB")),
+    ("opaque grey and alpha", lambda: photo((50, 40)).convert("LA"),
      lambda img: img.convert("RGB")),
 ])
 def test_modes_without_transparent_pixels_become_eight_bit_rgb(name, original, expected):
     img = original()
-    data, fmt = render_display(_encoded(img, "PNG"))
-    shown = _opened(data)
+    data, fmt = render_display(encoded(img, "PNG"))
+    shown = opened(data)
     assert (fmt.extension, shown.format, shown.mode) == ("webp", "WEBP", "RGB"), name
     assert shown.tobytes() == expected(img).tobytes(), name
 
 
 def test_an_opaque_rgba_webp_becomes_rgb_like_any_other():
-    data, _ = render_display(_encoded(_photo().convert("RGBA"), "WEBP", lossless=True))
-    assert _opened(data).mode == "RGB"
+    data, _ = render_display(encoded(photo().convert("RGBA"), "WEBP", lossless=True))
+    assert opened(data).mode == "RGB"
 
 
 def _transparent_rgba() -> PILImage.Image:
-    img = _photo((50, 40)).convert("RGBA")
+    img = photo((50, 40)).convert("RGBA")
     img.putpixel((3, 3), (200, 100, 50, 128))
     img.putpixel((4, 3), (10, 20, 30, 0))
     return img
@@ -143,9 +121,9 @@ def _transparent_palette() -> PILImage.Image:
 ])
 def test_transparent_pixels_keep_their_alpha_exactly(name, original):
     img = original()
-    data, fmt = render_display(_encoded(img, "PNG", **(
+    data, fmt = render_display(encoded(img, "PNG", **(
         {"transparency": 0} if img.mode == "P" else {})))
-    shown = _opened(data)
+    shown = opened(data)
     assert (fmt.extension, shown.format, shown.mode) == ("webp", "WEBP", "RGBA"), name
     assert shown.tobytes() == img.convert("RGBA").tobytes(), name
 
@@ -157,15 +135,15 @@ def test_transparent_pixels_keep_their_alpha_exactly(name, original):
     ("PNG", {}), ("TIFF", {}), ("BMP", {}),
 ])
 def test_the_derivative_holds_the_originals_decoded_pixels_losslessly(fmt, options):
-    original = _encoded(_photo(seed=5), fmt, **options)
+    original = encoded(photo(seed=5), fmt, **options)
     data, _ = render_display(original)
-    assert np.array_equal(np.asarray(_opened(data)),
-                          np.asarray(_opened(original).convert("RGB")))
+    assert np.array_equal(np.asarray(opened(data)),
+                          np.asarray(opened(original).convert("RGB")))
 
 
 def test_an_image_over_the_limit_is_reduced_into_the_same_encoding():
-    source = _photo((4200, 40), seed=6)
-    shown = [_opened(render_display(_encoded(source, fmt, **options))[0]) for fmt, options in (
+    source = photo((4200, 40), seed=6)
+    shown = [opened(render_display(encoded(source, fmt, **options))[0]) for fmt, options in (
         ("JPEG", {"quality": 73, "subsampling": 2}), ("PNG", {}),
         ("WEBP", {"quality": 80}))]
     assert {(img.format, img.mode, img.size) for img in shown} == {("WEBP", "RGB", (2100, 20))}
@@ -185,7 +163,7 @@ def _body(response) -> bytes:
 def test_the_url_and_content_type_are_the_same_for_a_jpeg_and_a_png_run(client):
     jpeg = _jpeg_q73()
     first = ImageFactory(blob=blob_store_bytes(jpeg, name="a.jpg"))
-    second = ImageFactory(blob=blob_store_bytes(_encoded(_photo(seed=7), "PNG"), name="b.png"),
+    second = ImageFactory(blob=blob_store_bytes(encoded(photo(seed=7), "PNG"), name="b.png"),
                           run=first.run)
     client.force_login(_member_of(first))
     answers = []
@@ -194,7 +172,7 @@ def test_the_url_and_content_type_are_the_same_for_a_jpeg_and_a_png_run(client):
         assert url == display_url(image.blob, image.run.project_id)
         response = client.get(url)
         assert response.status_code == 200
-        shown = _opened(_body(response))
+        shown = opened(_body(response))
         answers.append((url.rsplit(".", 1)[1], response["Content-Type"], shown.format,
                         shown.mode, getattr(shown, "quantization", None)))
     assert answers[0] == answers[1] == ("webp", "image/webp", "WEBP", "RGB", None)
@@ -204,18 +182,18 @@ def test_the_url_and_content_type_are_the_same_for_a_jpeg_and_a_png_run(client):
 
 
 def _large(fmt: str, mode: str = "RGB", **options) -> bytes:
-    img = _photo((4200, 300), seed=8)
+    img = photo((4200, 300), seed=8)
     if mode == "RGBA-transparent":
         img = img.convert("RGBA")
         img.putpixel((10, 10), (1, 2, 3, 0))
     elif mode != "RGB":
         img = img.convert(mode)
-    return _encoded(img, fmt, **options)
+    return encoded(img, fmt, **options)
 
 
 def _tile_of(blob: ImageBlob) -> PILImage.Image:
     with default_storage.open(tile_path(blob.sha256, 13, 0, 0, blob.tiles_format), "rb") as f:
-        return _opened(f.read())
+        return opened(f.read())
 
 
 def test_tiles_of_a_jpeg_and_a_png_original_have_the_same_format():
@@ -267,7 +245,7 @@ def test_pyramids_built_by_the_old_rule_are_rebuilt_unless_they_were_of_rgb_file
     blobs = {mode: blob_store_bytes(_large("PNG", mode), name=f"{mode}.png")
              for mode in ("RGB", "RGBA", "L")}
     ImageBlob.objects.filter(pk__in=[b.pk for b in blobs.values()]).update(tiles_built_at=built)
-    small = blob_store_bytes(_encoded(_photo(), "PNG"), name="small.png")
+    small = blob_store_bytes(encoded(photo(), "PNG"), name="small.png")
     migration.forget_pyramids_of_the_old_rule(apps, None)
     rows = {b.mode: b for b in ImageBlob.objects.filter(pk__in=[b.pk for b in blobs.values()])}
     assert (rows["RGB"].tiles_built_at, rows["RGB"].tiles_format) == (built, "jpeg")
@@ -298,7 +276,7 @@ def test_a_derivative_of_the_old_rule_is_rewritten_on_its_first_request(client):
     assert url.endswith(".webp")
     response = client.get(url)
     assert response.status_code == 200 and response["Content-Type"] == "image/webp"
-    assert _opened(_body(response)).format == "WEBP"
+    assert opened(_body(response)).format == "WEBP"
     image.blob.refresh_from_db()
     assert image.blob.display.name == blob_display_path(image.blob) != old
     assert not default_storage.exists(old)
@@ -310,7 +288,7 @@ def test_a_derivative_of_the_old_rule_is_rewritten_on_its_first_request(client):
 def test_a_large_derivative_of_the_old_rule_is_rewritten_by_the_worker(
         client, sent_tasks, django_capture_on_commit_callbacks):
     side = int(DISPLAY_SYNC_MAX_PIXELS ** 0.5) + 1
-    data = _encoded(PILImage.new("RGB", (side, side), (1, 2, 3)), "JPEG", quality=73)
+    data = encoded(PILImage.new("RGB", (side, side), (1, 2, 3)), "JPEG", quality=73)
     image = ImageFactory(blob=blob_store_bytes(data, name="large.jpg"))
     _stored_by_the_old_rule(image.blob)
     client.force_login(_member_of(image))
@@ -324,7 +302,7 @@ def test_a_large_derivative_of_the_old_rule_is_rewritten_by_the_worker(
     assert blobs_make_displays([image.blob.pk]) == 1
     assert blobs_make_displays([image.blob.pk]) == 0
     response = client.get(url)
-    assert response.status_code == 200 and _opened(_body(response)).format == "WEBP"
+    assert response.status_code == 200 and opened(_body(response)).format == "WEBP"
 
 
 def test_the_worker_rewrites_an_old_rule_derivative_and_keeps_a_current_one():
