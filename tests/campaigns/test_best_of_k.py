@@ -18,7 +18,7 @@ from evalhub.campaigns.models import (
     TaskKind,
 )
 from evalhub.campaigns.serving.rating import Vote, rate_next, rate_undo, rate_vote, remaining
-from evalhub.campaigns.serving.voting import UNDO_RETIRED
+from evalhub.campaigns.serving.voting import UNDO_RETIRED, Undone
 from evalhub.core.errors import EvalHubError
 from tests.builders import build_campaign
 from tests.factories import png_bytes
@@ -152,14 +152,19 @@ def test_a_vote_undone_on_a_retired_set_leaves_it_retired(api):
     assert remaining(world.campaign.pk) == 2 * (len(world.tasks) - 1)
 
 
-def test_a_vote_undone_on_a_set_showing_distinct_files_makes_it_wanted_again():
-    world = _world()
+def _voted_then_undone(world) -> Undone:
+    """The annotator's first set ranked (its slot 1 best) through the services, then undone."""
     payload = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
     client_id = uuid.uuid4()
     rate_vote(annotator=world.annotator, campaign_id=world.campaign.pk,
               vote=Vote(client_id, uuid.UUID(payload["lease"]), {},
                         rankings={"overall": [1]}))
-    undone = rate_undo(annotator=world.annotator, campaign=world.campaign, client_id=client_id)
+    return rate_undo(annotator=world.annotator, campaign=world.campaign, client_id=client_id)
+
+
+def test_a_vote_undone_on_a_set_showing_distinct_files_makes_it_wanted_again():
+    world = _world()
+    undone = _voted_then_undone(world)
     task = ComparisonTask.objects.get(pk=undone.lease.task_id)
     assert (task.judgments_count, task.judgments_needed) == (0, 2)
 
@@ -344,13 +349,7 @@ def test_undo_retracts_the_ranking_and_leases_the_task_back_in_the_same_order(ap
 
 def test_undo_through_the_service_then_revote_counts_once():
     world = _world()
-    payload = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
-    client_id = uuid.uuid4()
-    rate_vote(annotator=world.annotator, campaign_id=world.campaign.pk,
-              vote=Vote(client_id, uuid.UUID(payload["lease"]), {},
-                        rankings={"overall": [1]}))
-    lease = rate_undo(annotator=world.annotator, campaign=world.campaign,
-                      client_id=client_id).lease
+    lease = _voted_then_undone(world).lease
     rate_vote(annotator=world.annotator, campaign_id=world.campaign.pk,
               vote=Vote(uuid.uuid4(), lease.pk, {}, rankings={"overall": [2]}))
     task = ComparisonTask.objects.get(pk=lease.task_id)
