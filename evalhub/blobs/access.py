@@ -127,12 +127,13 @@ def blob_access(user: AbstractBaseUser | AnonymousUser, blob_id: int) -> BlobAcc
 def blob_preview_access(user: AbstractBaseUser | AnonymousUser, blob_id: int) -> BlobAccess:
     """What ``user`` may receive of blob ``blob_id``'s preview: ``original`` (owners and
     scientists) counts only the projects in which an image of a run has this blob with its
-    preview shown (``runs.Image.preview``: its own preview task has run). A preview's path
-    names the content hash, which a project's API shows: answered as soon as the blob had a
-    preview, made for another project, it would tell an importer that those bytes existed
-    elsewhere (runs/previews.py). A yes is cached briefly, like :func:`blob_access`."""
-    ready = Image.objects.filter(blob_id=blob_id, run__project_id=OuterRef("project_id"),
-                                 preview_ready=True)
+    preview shown (``runs.models.PREVIEW_SHOWN``, the rule ``Image.preview`` reads: its own
+    preview task has run). A preview's path names the content hash, which a project's API
+    shows: answered as soon as the blob had a preview, made for another project, it would tell
+    an importer that those bytes existed elsewhere (runs/previews.py). A yes is cached briefly,
+    like :func:`blob_access`."""
+    ready = Image.objects.preview_shown().filter(blob_id=blob_id,
+                                                 run__project_id=OuterRef("project_id"))
     # "Not yet" is not remembered: the preview task may mark the image ready a second later.
     return _cached_access(user, f"evalhub:preview-access:{user.pk}:{blob_id}",
                           lambda user_id: _roles(user_id, Q(Exists(ready),

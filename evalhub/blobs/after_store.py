@@ -11,15 +11,20 @@ from evalhub.blobs.tiles import BUILD_TASK, large_q
 from evalhub.core.queueing import enqueue_on_commit
 
 
-def blobs_after_store(blob_ids: Sequence[int]) -> None:
+def blobs_after_store(blob_ids: Sequence[int], *, previews: bool = True) -> None:
     """Queue display derivatives and previews, and Deep Zoom pyramids for images above the
     tiling threshold (``default`` queue), so the first annotator to open an image does not wait
     for them; a campaign with such images is served once they exist
-    (campaigns/building/images.py)."""
+    (campaigns/building/images.py).
+
+    ``previews=False`` for the blobs of a run's images (an import, a generation): each image's
+    own task makes its blob's preview (runs/previews.py ``images_after_store``), and a second
+    task here would decode the same file again and race it."""
     if not blob_ids:
         return
     enqueue_on_commit(MAKE_TASK, list(blob_ids))
-    enqueue_on_commit("evalhub.blobs.make_previews", list(blob_ids))
+    if previews:
+        enqueue_on_commit("evalhub.blobs.make_previews", list(blob_ids))
     large = large_blob_ids(list(blob_ids))
     if large:
         enqueue_on_commit(BUILD_TASK, large)

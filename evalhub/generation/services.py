@@ -211,7 +211,12 @@ def _save_output(run: GenerationRun, item: PlannedItem,
                                              seed=item.seed).delete()
             return _Stored(image.pk, blob.pk, video.pk if video is not None else None)
     except IntegrityError:
-        # Another delivery of this batch stored the item first: nothing to do.
+        # A duplicate only if the item's row is there: another delivery of this batch stored it
+        # first (unique (run, prompt, seed)). Any other refusal (a plugin's result the row
+        # cannot hold, a row it names deleted meanwhile) is raised: taken for a duplicate, the
+        # item would be neither stored nor failed, and the run never complete.
+        if not Image.objects.filter(run=run, prompt_id=item.prompt_id, seed=item.seed).exists():
+            raise
         logger.info("run %s item %s already stored", run.pk, item)
         return None
 
@@ -244,37 +249,41 @@ def generation_run_batch(*, run: GenerationRun, start: int, stop: int) -> int:
     stored_images: list[int] = []
     stored_blobs: list[int] = []
     stored_videos: list[int] = []
-    if pending:
-        generator = cached_generator(run.checkpoint.generator, checkpoint_spec(run),
-                                     checkpoint_id=run.checkpoint_id)
-        requests = [
-            GenerationItem(
-                key=f"{i.prompt_id}:{i.seed}",
-                prompt=prompts[i.prompt_id].text,
-                seed=i.seed,
-                source_image=_source_image(prompts[i.prompt_id]),
-            )
-            for i in pending
-        ]
-        by_key = {f"{i.prompt_id}:{i.seed}": i for i in pending}
-        for result in generator.generate(requests, run.parameters):
-            item = by_key[result.item.key]
-            if result.ok:
-                stored = _save_output(run, item, result)
-                if stored is not None:
-                    stored_images.append(stored.image_id)
-                    stored_blobs.append(stored.blob_id)
-                    if stored.video_id is not None:
-                        stored_videos.append(stored.video_id)
-                    made += 1
-            else:
-                _record_failure(run, item, result.error or "unknown error")
-    with transaction.atomic():
-        blobs_after_store(stored_blobs)
-        videos_after_store(stored_videos)
-        images_after_store(stored_images)
-        if stored_videos and run.media_kind != MediaKind.VIDEO:
-            GenerationRun.objects.filter(pk=run.pk).update(media_kind=MediaKind.VIDEO)
+    try:
+        if pending:
+            generator = cached_generator(run.checkpoint.generator, checkpoint_spec(run),
+                                         checkpoint_id=run.checkpoint_id)
+            requests = [
+                GenerationItem(
+                    key=f"{i.prompt_id}:{i.seed}",
+                    prompt=prompts[i.prompt_id].text,
+                    seed=i.seed,
+                    source_image=_source_image(prompts[i.prompt_id]),
+                )
+                for i in pending
+            ]
+            by_key = {f"{i.prompt_id}:{i.seed}": i for i in pending}
+            for result in generator.generate(requests, run.parameters):
+                item = by_key[result.item.key]
+                if result.ok:
+                    stored = _save_output(run, item, result)
+                    if stored is not None:
+                        stored_images.append(stored.image_id)
+                        stored_blobs.append(stored.blob_id)
+                        if stored.video_id is not None:
+                            stored_videos.append(stored.video_id)
+                        made += 1
+                else:
+                    _record_failure(run, item, result.error or "unknown error")
+    finally:
+        # What was stored gets its follow-up work even when an error ends the batch early: a
+        # retried batch skips the stored items, so it would never queue theirs.
+        with transaction.atomic():
+            blobs_after_store(stored_blobs, previews=False)  # each image's own task makes it
+            videos_after_store(stored_videos)
+            images_after_store(stored_images)
+            if stored_videos and run.media_kind != MediaKind.VIDEO:
+                GenerationRun.objects.filter(pk=run.pk).update(media_kind=MediaKind.VIDEO)
     run_refresh_progress(run=run)
     return made
 

@@ -99,9 +99,11 @@ class GenerationRun(models.Model):
     items_total = models.PositiveIntegerField(default=0)
     items_done = models.PositiveIntegerField(default=0)
     items_failed = models.PositiveIntegerField(default=0)
+    # db_default too: rows inserted by code that predates the column (a deploy's old
+    # processes) get 0 from the database (migration 0004).
     items_done_at_launch = models.PositiveIntegerField(
-        default=0, help_text="Images stored when the run was last launched: its images per "
-        "second count only those made since.")
+        default=0, db_default=0, help_text="Images stored when the run was last launched: its "
+        "images per second count only those made since.")
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
@@ -123,6 +125,25 @@ class GenerationRun(models.Model):
         return f"{self.media_kind}s"
 
 
+#: When an image shows its blob's preview, as values of the image's own fields: once the
+#: preview task queued for this very image has run (runs/previews.py), never because the blob
+#: has a preview made for another project's image (docs/security.md, "Anonymity across
+#: projects"). The one rule, read from a row by ``Image.preview`` and in SQL by
+#: ``ImageQuerySet.preview_shown`` (the media view's access query, blobs/access.py).
+PREVIEW_SHOWN: dict[str, object] = {"preview_ready": True}
+
+
+class ImageQuerySet(models.QuerySet):
+    def preview_shown(self) -> "ImageQuerySet":
+        """The images that show their blob's preview (:data:`PREVIEW_SHOWN`)."""
+        return self.filter(**PREVIEW_SHOWN)
+
+    def preview_missing(self) -> "ImageQuerySet":
+        """The images that show no preview: not shown yet (:data:`PREVIEW_SHOWN`), or whose
+        blob has none (its task was lost); what ``manage.py make_image_previews`` repairs."""
+        return self.filter(~models.Q(**PREVIEW_SHOWN) | models.Q(blob__preview=""))
+
+
 class Image(models.Model):
     """One generated or imported image: a run's answer to (prompt, seed)."""
 
@@ -136,13 +157,19 @@ class Image(models.Model):
     )
     elapsed_s = models.FloatField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # New rows start unready (``default``, which the ORM inserts); the database's default
+    # marks ready the rows inserted without the column: those stored before it, and those that
+    # a deploy's old processes insert (migration 0005).
     preview_ready = models.BooleanField(
-        default=False,
+        default=False, db_default=True,
         help_text="The preview task queued for this row (runs/previews.py) has run: only then "
                   "is the blob's preview shown for it, even if another project's image of the "
-                  "same bytes had one before (docs/security.md).",
+                  "same bytes had one before (docs/security.md). Rows inserted without it (the "
+                  "code before this column, raw SQL) count as ready.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ImageQuerySet.as_manager()
 
     class Meta:
         ordering = ["run", "prompt", "seed"]
@@ -158,8 +185,9 @@ class Image(models.Model):
         """The preview shown for this image (API, gallery, media view): its blob's, once
         ``preview_ready``; None before, whether or not the blob has one already. Blobs are
         shared by every project, so showing the blob's preview as soon as it exists would
-        tell an importer that other projects hold the same bytes."""
-        return self.blob.preview if self.preview_ready and self.blob.preview else None
+        tell an importer that other projects hold the same bytes (:data:`PREVIEW_SHOWN`)."""
+        shown = all(getattr(self, field) == value for field, value in PREVIEW_SHOWN.items())
+        return self.blob.preview if shown and self.blob.preview else None
 
     @property
     def file_key(self) -> tuple[int, int | None]:

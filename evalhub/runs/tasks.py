@@ -15,5 +15,5 @@ from evalhub.runs import previews
 )
 def runs_make_previews(image_ids: list[int]) -> int:
     """Make the missing previews of the given images' blobs and mark the images ready
-    (runs/previews.py); returns how many images were marked."""
+    (runs/previews.py); returns how many of those that showed none show it now."""
     return previews.images_make_previews(image_ids)

@@ -17,7 +17,6 @@ from django.test import Client
 
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.previews import blob_make_preview
-from evalhub.config.celery import app
 from evalhub.generation.services import generation_run_batch
 from evalhub.projects.models import Role
 from evalhub.runs.models import Image, RunSource, RunStatus
@@ -33,23 +32,13 @@ from tests.factories import (
     UserFactory,
     png_bytes,
 )
-from tests.runs.helpers import make_zip, manifest_csv
+from tests.runs.helpers import make_zip, manifest_csv, run_sent
 
 pytestmark = pytest.mark.django_db
 
 PROMPT = "a red circle"
 HELD_IN_A = png_bytes(color=(12, 34, 56), size=(40, 40))
 NEW = png_bytes(color=(200, 100, 1), size=(40, 40))
-
-
-def _run_sent(sent_tasks: list) -> None:
-    """Run the tasks the import queued, as a worker would (in the order they were sent)."""
-    import evalhub.blobs.tasks
-    import evalhub.runs.tasks  # noqa: F401  (importing them registers their tasks by name)
-
-    for name, args in sent_tasks:
-        app.tasks[name](*args)
-    sent_tasks.clear()
 
 
 @pytest.fixture
@@ -112,7 +101,7 @@ def test_a_file_another_project_holds_shows_its_preview_no_sooner_than_a_new_fil
     # Nor may the media view answer for it: its path is the content hash, which B's API shows.
     assert client.get(held.blob.preview.url).status_code == 404
 
-    _run_sent(sent_tasks)
+    run_sent(sent_tasks)
 
     images = api.get("/api/v1/images/", {"run": run.pk}).json()["results"]
     urls = [image["preview_url"] for image in images]
@@ -139,7 +128,7 @@ def test_a_generated_output_another_project_holds_shows_its_preview_only_after_i
     first, second = runs
     with django_capture_on_commit_callbacks(execute=True):
         generation_run_batch(run=first, start=0, stop=1)
-    _run_sent(sent_tasks)
+    run_sent(sent_tasks)
     assert first.images.get().blob.preview
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -149,7 +138,7 @@ def test_a_generated_output_another_project_holds_shows_its_preview_only_after_i
     owner = MembershipFactory(project=second.project, role=Role.OWNER).user
     api.force_authenticate(owner)
     assert api.get(f"/api/v1/images/{image.pk}/").json()["preview_url"] is None
-    _run_sent(sent_tasks)
+    run_sent(sent_tasks)
     assert api.get(f"/api/v1/images/{image.pk}/").json()["preview_url"].endswith(".webp")
 
 

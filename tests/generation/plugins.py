@@ -51,6 +51,24 @@ class SlowGenerator(Generator):
             yield self.run_item(item, params, make)
 
 
-PLUGINS = ["tests.generation.plugins:FlakyGenerator", "tests.generation.plugins:SlowGenerator"]
+class NoMetadataGenerator(Generator):
+    """Breaks the result contract for prompts containing "no metadata": the result's metadata
+    is None, which an image row cannot hold (a plugin's bug, not a failed item)."""
+
+    name = "test-no-metadata"
+    description = "test plugin: metadata None for prompts containing 'no metadata'"
+    parameters_schema: dict[str, dict[str, Any]] = {}
+
+    def _generate(self, items: list[GenerationItem], params: dict[str, Any]
+                  ) -> Iterator[GenerationResult]:
+        for item in items:
+            result = self.run_item(item, params, _solid)
+            if "no metadata" in item.prompt:
+                result.metadata = None  # type: ignore[assignment]
+            yield result
+
+
+PLUGINS = ["tests.generation.plugins:FlakyGenerator", "tests.generation.plugins:SlowGenerator",
+           "tests.generation.plugins:NoMetadataGenerator"]
 # The same plugins for a worker process, which reads them from its environment.
 PLUGIN_ENV = {"EVALHUB_GENERATORS": ",".join(PLUGINS)}

@@ -1,11 +1,14 @@
 """Generation services run in-process here; tests/integration runs them in real workers."""
 
 import pytest
+from django.db import IntegrityError
 
 from evalhub.core.errors import EvalHubError
+from evalhub.generation import services
 from evalhub.generation.plan import batch_bounds
 from evalhub.generation.services import generation_run_batch, generation_validate
 from evalhub.runs.models import GenerationFailure, RunSource, RunStatus
+from evalhub.runs.previews import PREVIEWS_TASK
 from tests.factories import CheckpointFactory, GenerationRunFactory, PromptFactory
 from tests.generation.plugins import PLUGINS
 
@@ -74,6 +77,33 @@ def test_a_failing_item_is_recorded_with_its_error_and_the_rest_succeed():
     generation_run_batch(run=run, start=0, stop=3)
     failure.refresh_from_db()
     assert failure.attempts == 2
+
+
+def test_an_item_another_delivery_stored_meanwhile_is_skipped_quietly(monkeypatch):
+    """Two deliveries of one batch race: the second's insert of an item the first stored
+    between its check and its insert is refused by the unique (run, prompt, seed)."""
+    run = _generated_run("shapes", ["two red circles"], [0, 1])
+    generation_run_batch(run=run, start=0, stop=1)
+    monkeypatch.setattr(services, "_pending", lambda run, items: list(items))  # checked early
+
+    assert generation_run_batch(run=run, start=0, stop=2) == 1
+    assert run.images.count() == 2
+
+
+def test_a_row_refused_for_another_reason_is_an_error_not_a_duplicate(
+        sent_tasks, django_capture_on_commit_callbacks):
+    """A result the image row cannot hold (here a plugin's metadata of None: NOT NULL) is not
+    "already stored": the batch stops with the error instead of losing the item, and the
+    items stored before it still get their follow-up work."""
+    run = _generated_run("test-no-metadata", ["a red circle", "no metadata, please"], [0])
+
+    with pytest.raises(IntegrityError), django_capture_on_commit_callbacks(execute=True):
+        generation_run_batch(run=run, start=0, stop=2)
+
+    assert [image.prompt.text for image in run.images.all()] == ["a red circle"]
+    assert not GenerationFailure.objects.filter(run=run).exists()
+    assert [args for name, args in sent_tasks if name == PREVIEWS_TASK] == [
+        [[run.images.get().pk]]]
 
 
 def test_an_unknown_generator_or_bad_parameters_are_refused_before_queueing():

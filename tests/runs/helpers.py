@@ -41,3 +41,15 @@ def manifest_csv(rows: list[tuple[str, str, object]]) -> bytes:
 
 def distinct_pngs(count: int) -> list[bytes]:
     return [png_bytes(color=(10 * i % 256, 20, 30), size=(16, 16)) for i in range(count)]
+
+
+def run_sent(sent_tasks: list) -> None:
+    """Run the tasks recorded by the ``sent_tasks`` fixture, as a worker would (in the order
+    they were sent), and forget them."""
+    import evalhub.blobs.tasks
+    import evalhub.runs.tasks  # noqa: F401  (importing them registers their tasks by name)
+    from evalhub.config.celery import app
+
+    for name, args in sent_tasks:
+        app.tasks[name](*args)
+    sent_tasks.clear()

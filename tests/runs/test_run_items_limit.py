@@ -45,10 +45,6 @@ def _post_run(api, checkpoint, prompt_set, seeds, name="g"):
                     format="json")
 
 
-def test_the_default_limit_is_100000_items():
-    assert django_settings.EVALHUB_MAX_RUN_ITEMS == 100_000
-
-
 def test_the_api_refuses_a_run_of_more_items_than_the_limit_with_the_numbers(
         api, scientist, catalog):
     checkpoint, prompt_set = catalog

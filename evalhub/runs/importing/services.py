@@ -16,7 +16,7 @@ as new here, so an import never tells whether the same bytes exist elsewhere on 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -276,17 +276,30 @@ def run_images_import(
             run.media_kind = kind
         _run_refresh_counts(run)
         new_blob_ids = [b.id for sha, b in blobs.items() if sha not in known]
-        blobs_after_store(new_blob_ids)
+        # Previews come from each image's own task (below), not the blob's.
+        blobs_after_store(new_blob_ids, previews=False)
         videos_after_store([v.id for sha, v in videos.items() if sha not in known])
         # Every image, known bytes too: what its payloads show may not depend on what other
         # projects hold (runs/previews.py).
-        images_after_store([image.pk for image in created])
+        images_after_store(_created_ids(run, created))
     new_to_project = len(set(blobs) - in_project)
     return ImportReport(
         images_created=len(accepted),
         blobs_created=new_to_project,
         duplicates_of_existing_blobs=len(accepted) - new_to_project,
     )
+
+
+def _created_ids(run: GenerationRun, created: Sequence[Image]) -> list[int]:
+    """The ids of the rows ``bulk_create`` inserted into ``run``: set on them where the database
+    returns them (PostgreSQL; SQLite from 3.35), else read back by their unique (prompt, seed),
+    so that no image is left without its preview task."""
+    if all(image.pk is not None for image in created):
+        return [image.pk for image in created]
+    keys = {(image.prompt_id, image.seed) for image in created}
+    rows = Image.objects.filter(run=run, prompt_id__in={prompt for prompt, _ in keys})
+    return [pk for pk, prompt, seed in rows.values_list("pk", "prompt_id", "seed")
+            if (prompt, seed) in keys]
 
 
 def run_create_and_import(
