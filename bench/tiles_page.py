@@ -100,7 +100,7 @@ from django.contrib.auth import get_user_model
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.services import blob_store_bytes
 from evalhub.blobs.tasks import blobs_make_displays
-from evalhub.blobs.tiles import blob_build_tiles, large_q
+from evalhub.blobs.tiles import blob_build_tiles, built_q, large_q
 from evalhub.campaigns.services import campaign_create
 from evalhub.projects.models import Membership, Role
 from evalhub.projects.services import project_create
@@ -140,7 +140,7 @@ for fmt, path in files.items():
     seeded[fmt] = {"runs": runs, "file_bytes": sizes}
 # What the worker does after an import, before anyone opens a page: derivatives and tiles.
 blobs_make_displays(list(ImageBlob.objects.values_list("id", flat=True)))
-for blob in ImageBlob.objects.filter(large_q(), tiles_built_at__isnull=True):
+for blob in ImageBlob.objects.filter(large_q()).exclude(built_q()):
     blob_build_tiles(blob)
 out = {}
 for fmt, made in seeded.items():

@@ -14,8 +14,12 @@ decoded pixels, encoded the same way for every image:
   palette turned into an alpha channel; 16-bit samples scaled to 8 bits (value / 256: the high
   byte); animated files give their first frame;
 - one mode rule, on the pixels (:func:`rgb_or_rgba`): 8-bit RGB, or RGBA only when some pixel
-  is transparent (alpha below 255, :func:`is_transparent`). Greyscale, palette, 16-bit and
-  alpha that is opaque everywhere all become RGB; the file's mode says nothing;
+  is transparent (alpha below 255, :func:`is_transparent`), decided on the full-resolution
+  pixels, as the tiles' format is (tiles.py), so the derivative is RGBA exactly when the
+  tiles are WebP, also when it is reduced (below: a reduced block that holds a transparent
+  pixel keeps an alpha below 255, where the box average would round 254 up to 255). Greyscale,
+  palette, 16-bit and alpha that is opaque everywhere all become RGB; the file's mode says
+  nothing;
 - one encoding (:data:`DISPLAY`, :data:`DISPLAY_ENCODER`): lossless WebP at the fastest effort
   (``method=0``, ``quality=0``), ``exact`` (the colour under a transparent pixel is kept), for
   every original whatever its format and settings. Lossless: the derivative holds exactly the
@@ -57,7 +61,8 @@ Images over ``DISPLAY_MAX_SIDE`` (4096 px, the side above which they get Deep Zo
 blobs/tiles.py) are never sent whole to a rating or gallery page: those open the tiles, cut
 from the same display pixels at full resolution. Their derivative (admin thumbnails, a video's
 poster, a download) is reduced by the smallest integer factor that brings the long side to
-4096 px or less (box average, ``Image.reduce``, strip by strip), from the same bounded decode
+4096 px or less (box average, ``Image.reduce``, strip by strip; a block holding a
+transparent pixel stays transparent), from the same bounded decode
 as the tiles (a still WebP straight into one buffer by libwebp, blobs/webp.py; the pixels held
 once), and encoded as above. Encoding 16K pixels was the costly part: a 15360 x 8640 WebP went
 through Pillow's animation decoder and encoder, each with whole-image buffers (3.1 GB peak), a
@@ -71,7 +76,12 @@ the rule it was written by (:data:`DISPLAY_RULE`): a derivative written by an ea
 (rule 1 kept the original's format, tables and mode, named ``<token>.<png|jpg|webp>``) is not
 current, so it is rewritten like a missing one: in the web request that asks for it when the
 image is small (``DISPLAY_SYNC_MAX_PIXELS``), otherwise by the worker (the media view answers
-503 and queues ``evalhub.blobs.make_displays``), and the old file is deleted.
+503 and queues ``evalhub.blobs.make_displays``), and the old file is deleted. The rule is read
+from the name the row records (:func:`display_is_current`, and :func:`display_current_q` for a
+query), never from the storage, so a campaign can ask in one query whether its panes would
+answer 503 (campaigns/building/images.py, which serves a campaign only once they would not).
+After an upgrade that raises the rule, ``manage.py rewrite_displays`` queues the rewriting of
+every derivative not current, ``MAKE_BATCH`` blobs per task (docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -79,17 +89,22 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import numpy as np
 from django.core.cache import cache
 from django.core.files.base import File
 from django.core.files.storage import default_storage
+from django.db.models import BigIntegerField, F, Q
+from django.db.models.functions import Cast
+from django.db.models.lookups import GreaterThan
 from PIL import Image, ImageCms, ImageOps
 
 from evalhub.blobs.locks import blob_lock
 from evalhub.blobs.models import ImageBlob
-from evalhub.blobs.names import display_path
+from evalhub.blobs.names import display_path, display_rule_suffix
 from evalhub.blobs.webp import decode_rgba
 from evalhub.core.queueing import enqueue_on_commit
 
@@ -106,6 +121,13 @@ REDUCE_STRIP_ROWS = 64
 # the encoding changes, so that every derivative written before is rewritten.
 DISPLAY_RULE = 2
 MAKE_TASK = "evalhub.blobs.make_displays"
+# Blobs per make_displays message queued here (a campaign's missing derivatives) and by
+# ``manage.py rewrite_displays``. Measured on the 2-core development machine (photograph-like
+# JPEG and PNG originals): 0.35-0.5 s a derivative at 2100 x 2100, 1.2-1.6 s at 4096 x 4096 (a
+# 16K image's decode takes a few seconds more), so a task ends in about 15 minutes at most for
+# images up to 4096 px, far below the broker's visibility timeout (CELERY_VISIBILITY_TIMEOUT,
+# 7 h), past which a task still running is delivered again.
+MAKE_BATCH = 500
 # A page that asks for a derivative too large to write in a web request queues its writing at
 # most this often per blob.
 REQUEST_BUILD_SECONDS = 60
@@ -130,10 +152,32 @@ def blob_display_path(blob: ImageBlob) -> str:
     return display_path(blob.display_token, DISPLAY_RULE, DISPLAY.extension)
 
 
+# How the recorded name of a derivative written by the current rule ends (names.py).
+_CURRENT_SUFFIX = display_rule_suffix(DISPLAY_RULE, DISPLAY.extension)
+
+
 def display_is_current(blob: ImageBlob) -> bool:
-    """Whether the blob has a derivative written by the current rule (a missing one, or one
-    of an earlier rule, is written by :func:`blob_make_display`)."""
-    return bool(blob.display) and blob.display.name == blob_display_path(blob)
+    """Whether the blob has a derivative written by the current rule, as the name its row
+    records says (a missing one, or one of an earlier rule, is written by
+    :func:`blob_make_display`)."""
+    return blob.display.name.endswith(_CURRENT_SUFFIX)
+
+
+def display_current_q() -> Q:
+    """Blobs whose derivative is current (the database side of :func:`display_is_current`)."""
+    return Q(display__endswith=_CURRENT_SUFFIX)
+
+
+def display_by_worker(blob: ImageBlob) -> bool:
+    """Whether the blob is too large for its derivative to be written in a web request
+    (``DISPLAY_SYNC_MAX_PIXELS``): until a worker has written it, the media view answers 503."""
+    return blob.width * blob.height > DISPLAY_SYNC_MAX_PIXELS
+
+
+def display_by_worker_q() -> Q:
+    """The database side of :func:`display_by_worker` (the product in 64 bits: a very wide
+    image's could pass 2**31)."""
+    return Q(GreaterThan(Cast("width", BigIntegerField()) * F("height"), DISPLAY_SYNC_MAX_PIXELS))
 
 
 def display_requested(blob_id: int) -> None:
@@ -142,6 +186,13 @@ def display_requested(blob_id: int) -> None:
     to encode in a web request, whose derivative is missing or of an earlier rule."""
     if cache.add(f"display-requested:{blob_id}", 1, REQUEST_BUILD_SECONDS):
         enqueue_on_commit(MAKE_TASK, [blob_id])
+
+
+def displays_queued(blob_ids: Sequence[int]) -> None:
+    """Queue the writing of the given blobs' derivatives after the current transaction,
+    ``MAKE_BATCH`` blobs per task (the task skips those that are current)."""
+    for start in range(0, len(blob_ids), MAKE_BATCH):
+        enqueue_on_commit(MAKE_TASK, list(blob_ids[start:start + MAKE_BATCH]))
 
 
 # ---------------------------------------------------------------- pixels
@@ -213,17 +264,23 @@ def display_pixels(img: Image.Image, *, copy: bool = True) -> Image.Image:
 
 def is_transparent(img: Image.Image) -> bool:
     """Whether some pixel of ``img`` is not fully opaque (alpha below 255): the one test of
-    transparency, for derivatives and tiles (tiles.py). It reads the pixels, never the file's
-    mode, which is a writer's habit (an RGBA file whose alpha is 255 everywhere is opaque).
-    One pass over the alpha band, without a copy."""
+    transparency, for derivatives and tiles (tiles.py), always asked of the full-resolution
+    display pixels, so that a derivative's mode and its tiles' format agree. It reads the
+    pixels, never the file's mode, which is a writer's habit (an RGBA file whose alpha is 255
+    everywhere is opaque). One pass over a copy of the alpha band alone (a quarter of an RGBA
+    image; ``Image.getextrema`` would copy every band in turn)."""
     bands = img.getbands()
-    return "A" in bands and img.getextrema()[bands.index("A")][0] < 255
+    if "A" not in bands:
+        return False
+    img.load()
+    return img.im.getband(bands.index("A")).getextrema()[0] < 255
 
 
-def rgb_or_rgba(img: Image.Image) -> Image.Image:
-    """``img`` (:func:`display_pixels`' modes) as 8-bit RGB, or RGBA when it is transparent:
-    the derivative's only two modes (module doc)."""
-    mode = "RGBA" if is_transparent(img) else "RGB"
+def rgb_or_rgba(img: Image.Image, *, transparent: bool) -> Image.Image:
+    """``img`` (:func:`display_pixels`' modes) as 8-bit RGB, or RGBA when ``transparent``
+    (:func:`is_transparent` of the full-resolution pixels): the derivative's only two modes
+    (module doc)."""
+    mode = "RGBA" if transparent else "RGB"
     return img if img.mode == mode else img.convert(mode)
 
 
@@ -233,12 +290,35 @@ def reduce_factor(width: int, height: int) -> int:
     return max(1, -(-max(width, height) // DISPLAY_MAX_SIDE))
 
 
-def reduce_in_strips(img: Image.Image, factor: int) -> Image.Image:
+def _transparent_blocks_kept(strip: Image.Image, small: Image.Image,
+                             factor: int) -> Image.Image:
+    """``small`` (``strip`` reduced by ``factor``) with an alpha of at most 254 wherever its
+    block of ``strip`` holds a transparent pixel. The box average rounds a block of alphas 254
+    and 255 up to 255: a picture whose only transparent pixels are nearly opaque would get an
+    opaque derivative (the encoder then stores no alpha at all) while its tiles, cut at full
+    resolution, are transparent."""
+    alpha = np.asarray(strip.getchannel("A"))
+    height, width = alpha.shape
+    rows, cols = -(-height // factor), -(-width // factor)
+    held = np.zeros((rows * factor, cols * factor), dtype=bool)
+    held[:height, :width] = alpha < 255
+    held = held.reshape(rows, factor, cols, factor).any(axis=(1, 3))
+    if held.any():
+        kept = np.array(small.getchannel("A"))
+        kept[held] = np.minimum(kept[held], 254)
+        small.putalpha(Image.fromarray(kept, "L"))
+    return small
+
+
+def reduce_in_strips(img: Image.Image, factor: int, *,
+                     keep_transparent: bool = False) -> Image.Image:
     """``img`` reduced by ``factor`` (box average of ``factor x factor`` blocks, the output
     ``ceil(w / factor) x ceil(h / factor)``, as ``Image.reduce``), one strip of rows at a time,
     so that no second full-size buffer is made (Pillow's ``reduce`` of an RGBA or LA image
     premultiplies a copy of the whole image). A mode ``reduce`` lacks (``1``) goes through ``L``
-    per strip and back."""
+    per strip and back. ``keep_transparent`` (``img`` is transparent, :func:`is_transparent`):
+    a block holding a transparent pixel stays transparent (alpha at most 254), so the reduced
+    picture is transparent as the full one is."""
     if factor == 1:
         return img
     through = {"1": "L"}.get(img.mode)
@@ -250,7 +330,10 @@ def reduce_in_strips(img: Image.Image, factor: int) -> Image.Image:
         strip = img.crop((0, top, width, min(height, top + step)))
         if through:
             strip = strip.convert(through)
-        out.paste(strip.reduce(factor), (0, top // factor))
+        small = strip.reduce(factor)
+        if keep_transparent:
+            small = _transparent_blocks_kept(strip, small, factor)
+        out.paste(small, (0, top // factor))
     if img.mode == "1":
         out = out.convert("1", dither=Image.Dither.NONE)
     return out
@@ -282,8 +365,11 @@ def write_display(source: BinaryIO, out: BinaryIO) -> DisplayFormat:
         # it lets the full-size pixels go with ``pixels`` below, before the encoder's buffers
         # (181 MB for a 3840 x 2160 derivative) are taken.
         opened.close()
+    # Decided on the full-resolution pixels, as the tiles decide their format (module doc).
+    transparent = is_transparent(pixels)
     # The only reference to the full-size pixels is dropped here.
-    pixels = rgb_or_rgba(reduce_in_strips(pixels, factor))
+    pixels = rgb_or_rgba(reduce_in_strips(pixels, factor, keep_transparent=transparent),
+                         transparent=transparent)
     pixels.save(out, format=DISPLAY.pillow, **DISPLAY_ENCODER)
     return DISPLAY
 

@@ -34,10 +34,12 @@ class ImageBlob(models.Model):
         help_text="When the Deep Zoom pyramid (blobs/tiles.py) was complete; null: none yet. "
                   "Only images above the tiling threshold get one, built by a worker.",
     )
+    # ``db_default``: processes of the release before it insert rows without it (deploys).
     tiles_format = models.CharField(
-        max_length=8, blank=True,
+        max_length=8, blank=True, default="", db_default="",
         help_text="The pyramid's tile format, chosen by its build from the pixels: jpeg (all "
-                  "opaque) or webp (some transparent); blank while it has none.",
+                  "opaque) or webp (some transparent); blank while it has none (a pyramid "
+                  "recorded without it is built again, blobs/tiles.py).",
     )
     tiles_claimed_until = models.DateTimeField(
         null=True, blank=True,

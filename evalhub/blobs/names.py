@@ -50,10 +50,16 @@ def display_token(sha256: str) -> str:
     return salted_hmac(_SALT, sha256, algorithm="sha256").hexdigest()
 
 
+def display_rule_suffix(rule: int, extension: str) -> str:
+    """How the storage name of every derivative written by ``rule`` ends: ``.r<rule>.<ext>``
+    (what display.py reads the rule from, in Python and in SQL)."""
+    return f".r{rule}.{extension}"
+
+
 def display_path(token: str, rule: int, extension: str) -> str:
     """Storage name of a derivative written by ``rule`` (display.py ``DISPLAY_RULE``):
     ``display/<2 hex>/<token>.r<rule>.<ext>`` (one fan-out level)."""
-    return f"{DISPLAY_DIR}/{token[:2]}/{token}.r{rule}.{extension}"
+    return f"{DISPLAY_DIR}/{token[:2]}/{token}{display_rule_suffix(rule, extension)}"
 
 
 _VIDEO_SALT = "evalhub.blobs.video-token"

@@ -1,6 +1,7 @@
 """Celery tasks of the blobs app (default queue): display derivatives, previews, Deep Zoom
 pyramids (and the whole levels older ones lack), video renditions."""
 
+import logging
 from collections import Counter
 from dataclasses import asdict
 
@@ -16,14 +17,20 @@ from evalhub.blobs.tiles import (
     WholeLevels,
     blob_build_tiles,
     blob_write_whole_levels,
+    built_q,
     large_q,
     needs_tiles,
+    pyramid_built,
 )
 from evalhub.blobs.video_display import video_make_rendition
 
 # A blob held by another build is tried again this often, for as long as a claim can last.
 BUSY_RETRY_SECONDS = 30
 BUSY_RETRIES = CLAIM_SECONDS // BUSY_RETRY_SECONDS + 2
+# Derivatives a storage error stopped are tried again after 1, 2, 4, 8 and 16 s.
+DISPLAY_RETRIES = 5
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -41,17 +48,36 @@ def blobs_make_previews(blob_ids: list[int]) -> int:
 
 
 @shared_task(
+    bind=True,
     name="evalhub.blobs.make_displays",
-    autoretry_for=(OSError,),
-    retry_backoff=True,
-    max_retries=5,
+    max_retries=DISPLAY_RETRIES,
 )
-def blobs_make_displays(blob_ids: list[int]) -> int:
+def blobs_make_displays(self, blob_ids: list[int]) -> int:
     """Write the display derivatives (what annotators receive) that are missing or were
-    written by an earlier rule (display.py ``DISPLAY_RULE``); returns how many."""
+    written by an earlier rule (display.py ``DISPLAY_RULE``); returns how many.
+
+    One blob that cannot be written does not stop the others (a batch of
+    ``display.MAKE_BATCH``: manage.py rewrite_displays): the reason is logged and the task goes
+    on. Blobs a storage error (``OSError``) stopped are tried again by themselves, later;
+    others (a file the decoder refuses) are left as they are, the media view answering 503 for
+    them. Idempotent: current derivatives are skipped.
+    """
     made = 0
+    again: list[int] = []
+    error: OSError | None = None
     for blob in ImageBlob.objects.filter(id__in=blob_ids):
-        made += blob_make_display(blob)
+        try:
+            made += blob_make_display(blob)
+        except OSError as exc:
+            logger.warning("display derivative of blob %s not written, tried again later: "
+                           "%s: %s", blob.pk, type(exc).__name__, exc)
+            again.append(blob.pk)
+            error = exc
+        except Exception as exc:  # whatever it is: logged, and the batch goes on
+            logger.warning("display derivative of blob %s not written: %s: %s", blob.pk,
+                           type(exc).__name__, exc, exc_info=True)
+    if again:
+        raise self.retry(args=[again], exc=error, countdown=2 ** self.request.retries)
     return made
 
 
@@ -73,9 +99,9 @@ def blobs_build_tiles(self, blob_ids: list[int]) -> int:
     built = 0
     busy: list[int] = []
     candidates = ImageBlob.objects.filter(id__in=blob_ids).only(
-        "id", "sha256", "file", "width", "height", "tiles_built_at")
+        "id", "sha256", "file", "width", "height", "tiles_format")
     for blob in candidates:
-        if needs_tiles(blob) and blob.tiles_built_at is None:
+        if needs_tiles(blob) and not pyramid_built(blob):
             try:
                 built += blob_build_tiles(blob)
             except TilesBusy:
@@ -101,9 +127,8 @@ def blobs_write_whole_levels(blob_ids: list[int]) -> dict:
     redeliver (a stored level is never written again).
     """
     totals = Counter(asdict(WholeLevels()))  # the result's fields, each 0
-    blobs = ImageBlob.objects.filter(large_q(), id__in=blob_ids,
-                                     tiles_built_at__isnull=False).only(
-        "id", "sha256", "width", "height", "tiles_format", "tiles_built_at")
+    blobs = ImageBlob.objects.filter(large_q(), built_q(), id__in=blob_ids).only(
+        "id", "sha256", "width", "height", "tiles_format")
     for blob in blobs:
         totals.update(asdict(blob_write_whole_levels(blob)))
     return dict(totals)

@@ -12,8 +12,13 @@ tile view answers "preparing" and queues the build (:func:`tiles_ready_or_reques
 campaign with large images is served only once their pyramids exist
 (campaigns/building/images.py).
 
-Complete, idempotent, one build at a time: ``ImageBlob.tiles_built_at`` is set after the
-descriptor, and is what readers trust. A build first claims the blob
+Complete, idempotent, one build at a time: ``ImageBlob.tiles_built_at`` and
+``tiles_format`` are set together after the descriptor, and the recorded format is what
+readers trust (:func:`pyramid_built`, :func:`built_q`: the one test of a usable pyramid). A
+pyramid with ``tiles_built_at`` but no format was built by a worker of the release before
+formats were recorded (still running during a deploy, after migration blobs 0007): its format
+followed the file's mode, so it counts as not built and the usual path builds it again. A
+build first claims the blob
 (``tiles_claimed_until``, a conditional UPDATE, so it holds across hosts and on SQLite), wipes
 whatever an earlier crashed build left, writes every tile, the descriptor, and records the
 pyramid. A second build of the same blob finds the claim and waits its turn (the task retries);
@@ -49,7 +54,7 @@ time stay JPEG's (docs/benchmarks.md "Tiles"). The build records the format on t
 (``ImageBlob.tiles_format``), and the page's payload names it only then (serving/payloads.py);
 before the build the page opens the pyramid through its descriptor. Pyramids built while the
 format followed the file's mode (WebP for any mode with an alpha channel, one-channel JPEG for
-greyscale) were forgotten by migration blobs 0007, except those of RGB files (JPEG of the same
+greyscale) were forgotten by migration blobs 0008, except those of RGB files (JPEG of the same
 RGB pixels, as now), so the usual path rebuilds them (campaigns/building/images.py queues the
 builds a campaign lacks; the descriptor view queues its own).
 
@@ -181,11 +186,23 @@ def large_q() -> Q:
     return Q(width__gt=TILE_MIN_SIDE_PX) | Q(height__gt=TILE_MIN_SIDE_PX)
 
 
+def pyramid_built(blob: ImageBlob) -> bool:
+    """Whether the blob's pyramid is complete and of the current rule: its build recorded the
+    tiles' format (module doc; a pyramid recorded without one is built again). ``blob`` needs
+    ``tiles_format`` loaded."""
+    return bool(blob.tiles_format)
+
+
+def built_q() -> Q:
+    """Blobs whose pyramid is complete (the database side of :func:`pyramid_built`)."""
+    return ~Q(tiles_format="")
+
+
 def tiles_ready_or_requested(blob: ImageBlob) -> bool:
     """Whether the blob's pyramid is complete; if it is not, queue its build (at most once per
     ``REQUEST_BUILD_SECONDS`` per blob, per cache) and return False. Never builds: this is what
-    web processes call. ``blob`` needs ``tiles_built_at`` loaded."""
-    if blob.tiles_built_at is not None:
+    web processes call. ``blob`` needs ``tiles_format`` loaded."""
+    if pyramid_built(blob):
         return True
     if needs_tiles(blob) and cache.add(f"tiles-requested:{blob.pk}", 1, REQUEST_BUILD_SECONDS):
         enqueue_on_commit(BUILD_TASK, [blob.pk])
@@ -327,11 +344,11 @@ def blob_write_whole_levels(blob: ImageBlob) -> WholeLevels:
 
     Idempotent: a stored level is left alone, so a second run writes nothing; two runs at once
     write equal bytes (``_put``). A blob without a complete pyramid gets nothing here (its
-    build writes them). ``blob`` needs ``sha256``, ``width``, ``height``, ``tiles_format`` and
-    ``tiles_built_at`` loaded; the tiles' format is the one the build recorded, which the page
-    asks for (serving/payloads.py).
+    build writes them). ``blob`` needs ``sha256``, ``width``, ``height`` and ``tiles_format``
+    loaded; the tiles' format is the one the build recorded, which the page asks for
+    (serving/payloads.py).
     """
-    if not needs_tiles(blob) or blob.tiles_built_at is None or not blob.tiles_format:
+    if not needs_tiles(blob) or not pyramid_built(blob):
         return WholeLevels()
     pyramid = Pyramid(blob.width, blob.height)
     fmt = blob.tiles_format
@@ -360,9 +377,10 @@ def whole_levels_requested(blob_id: int) -> None:
 
 
 def _claim(blob: ImageBlob) -> bool:
-    """Take the blob for one build: unbuilt and unclaimed (or the claim ran out)."""
+    """Take the blob for one build: unbuilt (:func:`built_q`) and unclaimed (or the claim ran
+    out)."""
     now = timezone.now()
-    return bool(ImageBlob.objects.filter(pk=blob.pk, tiles_built_at__isnull=True).filter(
+    return bool(ImageBlob.objects.filter(pk=blob.pk).exclude(built_q()).filter(
         Q(tiles_claimed_until__isnull=True) | Q(tiles_claimed_until__lt=now)
     ).update(tiles_claimed_until=now + timedelta(seconds=CLAIM_SECONDS)))
 
@@ -370,18 +388,19 @@ def _claim(blob: ImageBlob) -> bool:
 def blob_build_tiles(blob: ImageBlob) -> bool:
     """Build the blob's pyramid unless it exists. Returns whether one was built.
 
-    Idempotent: a built pyramid is never rebuilt; one left half-written by a crashed build is
-    wiped and rebuilt. Raises :class:`TilesBusy` while another build holds the blob (the task
-    retries later). Blobs below the tiling threshold get none (returns False).
+    Idempotent: a built pyramid (:func:`pyramid_built`) is never rebuilt; one left
+    half-written by a crashed build, or recorded without its format, is wiped and rebuilt.
+    Raises :class:`TilesBusy` while another build holds the blob (the task retries later).
+    Blobs below the tiling threshold get none (returns False).
     """
     if not needs_tiles(blob):
         return False
     if not _claim(blob):
-        state = ImageBlob.objects.filter(pk=blob.pk).values(
-            "tiles_built_at", "tiles_claimed_until").first()
-        if state is None or state["tiles_built_at"] is not None:
+        state = ImageBlob.objects.filter(pk=blob.pk).only(
+            "tiles_format", "tiles_claimed_until").first()
+        if state is None or pyramid_built(state):
             return False
-        raise TilesBusy(state["tiles_claimed_until"])
+        raise TilesBusy(state.tiles_claimed_until)
     try:
         delete_tree(base_path(blob.sha256))  # a crashed build's, or an older rule's, tiles
         _, fmt = _write_pyramid(blob)

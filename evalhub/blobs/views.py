@@ -27,7 +27,8 @@ shared by every project (names.py), so in the ``signed`` mode they are streamed 
 A derivative that the worker has not written yet, or that an earlier rule wrote (display.py
 ``DISPLAY_RULE``), is written here when the image is small (``DISPLAY_SYNC_MAX_PIXELS``); a
 larger one is answered 503 with ``Retry-After`` and its writing queued (at most once a minute
-per blob), because the web process must not spend seconds re-encoding a huge file.
+per blob), because the web process must not spend seconds re-encoding a huge file (a
+campaign is served only once those of its images are current: campaigns/building/images.py).
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ from evalhub.blobs.access import (
 )
 from evalhub.blobs.display import (
     DISPLAY,
-    DISPLAY_SYNC_MAX_PIXELS,
     blob_make_display,
+    display_by_worker,
     display_is_current,
     display_requested,
 )
@@ -132,7 +133,7 @@ def _display(request: HttpRequest, name: str) -> HttpResponse:
     if not project_blob_access(_caller(request), project_id, blob.pk).display:
         raise _not_found()
     if not display_is_current(blob):  # missing, or written by an earlier rule
-        if blob.width * blob.height > DISPLAY_SYNC_MAX_PIXELS:
+        if display_by_worker(blob):
             display_requested(blob.pk)
             response = HttpResponse(
                 "This image is still being prepared; try again in a few seconds.\n",

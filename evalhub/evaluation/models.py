@@ -279,9 +279,10 @@ class MetricJob(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
                                    null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # ``db_default``: processes of the release before it insert jobs without it (deploys).
     images_done_at_resume = models.PositiveIntegerField(
-        default=0, help_text="Images of the shards done when the job was last resumed: its "
-        "images per second count only those done since.")
+        default=0, db_default=0, help_text="Images of the shards done when the job was last "
+        "resumed: its images per second count only those done since.")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -129,3 +129,19 @@ def test_images_at_the_limit_keep_their_size():
     data, _ = render_display(encoded(source, "PNG"))
     assert opened(data).tobytes() == source.tobytes()
 
+
+
+def test_a_block_holding_a_transparent_pixel_stays_transparent_when_reduced():
+    """The box average rounds a block of alphas 254 and 255 up to 255; a transparent picture's
+    derivative would then be opaque (and its tiles, cut at full resolution, not). Such a block
+    keeps alpha 254; every other pixel is the plain box average."""
+    img = _picture((101, 67), "RGB").convert("RGBA")
+    for corner in ((50, 40), (100, 66)):  # inside, and in the last, partial block
+        img.putpixel(corner, (*img.getpixel(corner)[:3], 254))
+    plain = img.reduce(3)
+    kept = reduce_in_strips(img, 3, keep_transparent=True)
+    expected = np.array(plain.getchannel("A"))
+    assert expected.min() == 255
+    expected[40 // 3, 50 // 3] = expected[66 // 3, 100 // 3] = 254
+    assert np.array_equal(np.asarray(kept.getchannel("A")), expected)
+    assert np.array_equal(np.asarray(kept.convert("RGB")), np.asarray(plain.convert("RGB")))

@@ -15,6 +15,9 @@ import pytest
 from django.apps import apps
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import connection
+from django.db.migrations import RunPython
+from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 from PIL import Image as PILImage
 
@@ -27,7 +30,7 @@ from evalhub.blobs.display import (
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.names import project_display_name
 from evalhub.blobs.services import blob_store_bytes
-from evalhub.blobs.tasks import blobs_make_displays
+from evalhub.blobs.tasks import blobs_build_tiles, blobs_make_displays
 from evalhub.blobs.tiles import blob_build_tiles, dzi_path, tile_path
 from evalhub.blobs.views import display_url
 from evalhub.campaigns.serving.payloads import image_payload
@@ -240,7 +243,7 @@ def test_pyramids_built_by_the_old_rule_are_rebuilt_unless_they_were_of_rgb_file
     alpha, one-channel JPEG for grey): those pyramids are forgotten, so that the existing path
     (campaign preparation, the descriptor view) queues their rebuild; an RGB file's tiles were
     JPEG of its RGB pixels, what the new rule writes, and are kept."""
-    migration = importlib.import_module("evalhub.blobs.migrations.0007_tiles_format_from_pixels")
+    migration = importlib.import_module("evalhub.blobs.migrations.0008_forget_old_pyramids")
     built = timezone.now()
     blobs = {mode: blob_store_bytes(_large("PNG", mode), name=f"{mode}.png")
              for mode in ("RGB", "RGBA", "L")}
@@ -254,6 +257,65 @@ def test_pyramids_built_by_the_old_rule_are_rebuilt_unless_they_were_of_rgb_file
     assert ImageBlob.objects.get(pk=small.pk).tiles_format == ""
     assert blob_build_tiles(rows["RGBA"])  # rebuilt under the new rule
     assert ImageBlob.objects.get(pk=rows["RGBA"].pk).tiles_format == "jpeg"
+
+
+def test_the_schema_change_and_the_data_step_are_separate_migrations():
+    """``blobs 0007`` alters the table (an exclusive lock, held until its transaction ends)
+    and does nothing else; ``0008`` scans the table in its own transaction, which takes only
+    row locks, so media, tiles and rating requests go on meanwhile."""
+    schema = importlib.import_module("evalhub.blobs.migrations.0007_tiles_format_from_pixels")
+    data = importlib.import_module("evalhub.blobs.migrations.0008_forget_old_pyramids")
+    assert not any(isinstance(op, RunPython) for op in schema.Migration.operations)
+    assert [type(op) for op in data.Migration.operations] == [RunPython]
+    assert data.Migration.dependencies == [("blobs", "0007_tiles_format_from_pixels")]
+
+
+def test_the_previous_release_still_stores_images_while_it_runs_beside_the_new_one():
+    """During a deploy, web processes and workers of the previous release insert blobs
+    without the new column: the database gives it its default (a NOT NULL column without
+    one refused every import)."""
+    before = MigrationLoader(connection).project_state(
+        ("blobs", "0006_internal_storage_names")).apps.get_model("blobs", "ImageBlob")
+    row = before.objects.create(sha256="a" * 64, file="blobs/a.png", format="PNG", width=8,
+                                height=8, mode="RGB", size_bytes=10, display_token="b" * 64)
+    assert ImageBlob.objects.get(pk=row.pk).tiles_format == ""
+
+
+def test_a_pyramid_a_worker_of_the_previous_release_built_is_built_again(
+        client, sent_tasks, django_capture_on_commit_callbacks):
+    """Such a worker, still running after the migration, records its pyramid (format chosen
+    by the file's mode) without a format: it counts as not built, so the descriptor view and
+    the campaign's preparation queue its rebuild, and the payload offers no pyramid until
+    then."""
+    image = ImageFactory(blob=blob_store_bytes(_large("PNG", "RGBA"), name="old-worker.png"))
+    ImageBlob.objects.filter(pk=image.blob.pk).update(tiles_built_at=timezone.now())
+    blob = ImageBlob.objects.get(pk=image.blob.pk)
+    payload = image_payload(blob, project_id=image.run.project_id)
+    assert payload["pyramid"] is None
+    client.force_login(_member_of(image))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.get(payload["tiles"]).status_code == 503
+    assert sent_tasks == [("evalhub.blobs.build_tiles", [[blob.pk]])]
+    assert blobs_build_tiles([blob.pk]) == 1
+    blob.refresh_from_db()
+    assert blob.tiles_format == "jpeg"  # opaque pixels, whatever the file's mode
+    assert client.get(payload["tiles"]).status_code == 200
+    assert image_payload(blob, project_id=image.run.project_id)["pyramid"]["format"] == "jpeg"
+
+
+def test_a_large_images_derivative_and_tiles_agree_on_a_barely_transparent_pixel():
+    """Transparency is decided once, on the full-resolution pixels, for the derivative and the
+    tiles alike: one pixel at alpha 254 in 8200 x 16 makes the derivative RGBA (though the
+    3 x 3 box average that reduces it rounds that pixel's alpha back to 255) and the tiles
+    WebP, so the tile format says what the derivative's mode says."""
+    img = photo((8200, 16), seed=9).convert("RGBA")
+    img.putpixel((100, 5), (10, 20, 30, 254))
+    blob = blob_store_bytes(encoded(img, "PNG"), name="barely.png")
+    assert blob_make_display(blob) and blob_build_tiles(blob)
+    blob.refresh_from_db()
+    with default_storage.open(blob.display.name, "rb") as handle:
+        derivative = opened(handle.read())
+    assert (derivative.size, derivative.mode, blob.tiles_format) == ((2734, 6), "RGBA", "webp")
 
 
 # ---------------------------------------------------------------- derivatives of the old rule

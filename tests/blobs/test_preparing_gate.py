@@ -1,5 +1,7 @@
-"""A campaign with images over 4096 px serves no pair before their tiles exist: the rating API
-says it is preparing images, with progress, and queues the missing builds."""
+"""A campaign serves no pair before every pane could be drawn: images over 4096 px need their
+tiles, and images too large to encode in a web request (over 2048 x 2048 pixels) a display
+derivative written by the current rule (blobs/display.py). Until then the rating API says it is
+preparing images, with progress, and queues what is missing."""
 
 from __future__ import annotations
 
@@ -10,11 +12,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from PIL import Image as PILImage
 
+from evalhub.blobs import display
+from evalhub.blobs.display import DISPLAY_SYNC_MAX_PIXELS, blob_make_display
 from evalhub.blobs.models import ImageBlob
+from evalhub.blobs.tasks import blobs_make_displays
 from evalhub.blobs.tiles import blob_build_tiles
 from evalhub.campaigns.building import images
 from evalhub.campaigns.building.images import campaign_images_preparing
 from evalhub.campaigns.models import Lease
+from tests.blobs.test_display_uniform import _stored_by_the_old_rule
 from tests.builders import build_campaign
 
 pytestmark = pytest.mark.django_db
@@ -87,3 +93,68 @@ def test_a_campaign_of_small_images_is_never_preparing(api):
     assert api.get(f"/api/v1/rate/{world.campaign.pk}/").json()["preparing"] is None
     assert api.post(f"/api/v1/rate/{world.campaign.pk}/next/", {},
                     format="json").status_code == 201
+
+
+def test_a_pyramid_built_by_a_worker_of_the_previous_release_counts_as_missing(
+        large_world, sent_tasks, django_capture_on_commit_callbacks):
+    """Such a worker (still running during a deploy) records no tiles format; its tiles' format
+    followed the file, so the pyramid is built again before the campaign is served."""
+    blobs = _large_blobs(large_world)
+    for blob in blobs:
+        blob_build_tiles(blob)
+    ImageBlob.objects.filter(pk=blobs[0].pk).update(tiles_format="")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert campaign_images_preparing(large_world.campaign).progress() == {
+            "done": 3, "total": 4}
+    assert sent_tasks == [("evalhub.blobs.build_tiles", [[blobs[0].pk]])]
+
+
+def test_checking_a_preparing_campaign_costs_two_aggregate_queries(large_world):
+    """One over its images (tiles and derivatives alike), one over its videos; the builds are
+    queued at most once a minute."""
+    assert campaign_images_preparing(large_world.campaign) is not None  # queues the builds
+    with CaptureQueriesContext(connection) as queries:
+        assert campaign_images_preparing(large_world.campaign) is not None
+    assert len(queries) == 2
+
+
+# 2100 x 2100: no tiles, and no derivative written in a web request.
+SHARP = int(DISPLAY_SYNC_MAX_PIXELS ** 0.5) + 52
+
+
+@pytest.fixture
+def sharp_world(monkeypatch):
+    monkeypatch.setattr(images, "PREPARING_CACHE_SECONDS", 0)
+    return build_campaign(runs=3, prompts=1, image_bytes=lambda prompt, run: _solid_png(
+        SHARP, SHARP, (60 * prompt, 90 * run, 40)))
+
+
+def test_images_too_large_for_a_request_wait_for_a_derivative_of_the_current_rule(
+        api, client, sharp_world, sent_tasks, monkeypatch, django_capture_on_commit_callbacks):
+    """Right after an upgrade their derivatives are of the old rule, which the media view does
+    not serve (503 until a worker rewrites them): a campaign served meanwhile would show
+    annotators empty panes."""
+    world = sharp_world
+    blobs = _large_blobs(world)
+    assert len(blobs) == 3
+    blob_make_display(blobs[0])  # current
+    _stored_by_the_old_rule(blobs[1])  # written before the upgrade
+    # blobs[2]: none yet
+    monkeypatch.setattr(display, "MAKE_BATCH", 1)  # one message per blob, to see the batches
+    api.force_authenticate(world.annotator)
+    base = f"/api/v1/rate/{world.campaign.pk}/"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = api.post(f"{base}next/", {}, format="json")
+    assert answer.status_code == 200
+    assert answer.json()["preparing"] == {"done": 1, "total": 3}
+    assert not Lease.objects.exists()
+    assert sent_tasks == [("evalhub.blobs.make_displays", [[blobs[1].pk]]),
+                          ("evalhub.blobs.make_displays", [[blobs[2].pk]])]
+
+    assert blobs_make_displays([blobs[1].pk, blobs[2].pk]) == 2
+    answer = api.post(f"{base}next/", {}, format="json")
+    assert answer.status_code == 201
+    client.force_login(world.annotator)
+    for side in ("left", "right"):
+        assert client.get(answer.json()[side]["url"]).status_code == 200

@@ -8,7 +8,7 @@ from PIL import Image as PILImage
 from PIL import ImageDraw
 
 from evalhub.blobs.models import ImageBlob
-from evalhub.blobs.tiles import blob_build_tiles, large_q
+from evalhub.blobs.tiles import blob_build_tiles, built_q, large_q
 from evalhub.campaigns.models import Campaign, Judgment, Lease
 from evalhub.campaigns.serving.voting import to_outcome
 from tests.builders import CampaignWorld, build_campaign
@@ -55,7 +55,7 @@ def build_world(*, prompts: int = 6, criteria=("overall",), sizes=((768, 768), (
 def build_tiles(limit: int | None = None) -> int:
     """Build the missing pyramids of large images (at most ``limit``), as the worker's
     evalhub.blobs.build_tiles task does; returns how many were built."""
-    missing = ImageBlob.objects.filter(large_q(), tiles_built_at__isnull=True).order_by("pk")
+    missing = ImageBlob.objects.filter(large_q()).exclude(built_q()).order_by("pk")
     return sum(blob_build_tiles(blob) for blob in missing[:limit])
 
 

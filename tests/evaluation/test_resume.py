@@ -9,6 +9,8 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
 from evalhub.evaluation.models import JobStatus, MetricJob, ShardStatus
@@ -147,3 +149,15 @@ def test_the_command_waits_and_reports_like_compute_metrics(stuck, sent_tasks, m
     assert "UNCALIBRATED" in next(line for line in text.splitlines()
                                   if line.startswith("clip_score"))
     assert f"Job {stuck.pk} completed." in text
+
+
+def test_the_previous_release_still_creates_metric_jobs_while_it_runs_beside_the_new_one(
+        project):
+    """During a deploy, processes of the previous release insert jobs without the new column:
+    the database gives it its default (a NOT NULL column without one refused every job)."""
+    run = make_run(prompts=1, seeds=1, checkpoint__model__project=project)
+    before = MigrationLoader(connection).project_state(
+        ("evaluation", "0008_run_metric_unique_computed_as")).apps.get_model(
+        "evaluation", "MetricJob")
+    row = before.objects.create(project_id=project.pk, run_id=run.pk, metrics=["clip_score"])
+    assert MetricJob.objects.get(pk=row.pk).images_done_at_resume == 0

@@ -1,34 +1,20 @@
 """Tiles are encoded by the pixels' transparency, not by the file's mode (blobs/tiles.py,
-"Formats"), and the build records the format on the blob.
+"Formats"), and the build records the format on the blob: the new column, and nothing else.
 
-Pyramids built before followed the file's mode: WebP tiles for any mode with an alpha channel
-(an RGBA file whose alpha is 255 everywhere too), one-channel JPEG for greyscale, so their
-format told runs apart. Those are forgotten here (``tiles_built_at`` cleared), and the usual
-path rebuilds them: a campaign that shows one queues its build (campaigns/building/images.py),
-as the descriptor view does; the build wipes the old tiles first. An RGB file's tiles were
-already RGB JPEG at the same quality, which is what a rebuild writes: they are kept, recorded
-as ``jpeg``. (An RGB PNG with a transparent colour key had JPEG tiles without its transparency;
-a rebuild would make them WebP. They look like any opaque image's, so nothing tells runs
-apart, and they are kept too.)
+Schema only, so that the table's exclusive lock (taken by ALTER TABLE and held until the
+migration's transaction ends) lasts no longer than the ALTER itself: adding a column with a
+constant default is a catalogue change on PostgreSQL 11 and later, no rewrite. The data step
+(forgetting the pyramids the old rule built: a scan of the whole table) is ``0008``, in its own
+transaction, which holds only row locks. The column keeps its default in the database
+(``db_default``), so that processes of the previous release, still running during the deploy,
+insert blobs without naming it.
 
 Display derivatives need no data migration: their stored name holds the rule they were
 written by (blobs/display.py ``DISPLAY_RULE``), so those of the earlier rule are rewritten on
-their first request or by the worker.
+their first request, by the worker, or ahead of time by ``manage.py rewrite_displays``.
 """
 
 from django.db import migrations, models
-
-# The tiling threshold when this migration was written (evalhub.blobs.tiles.TILE_MIN_SIDE_PX).
-TILE_MIN_SIDE_PX = 4096
-
-
-def forget_pyramids_of_the_old_rule(apps, schema_editor) -> None:
-    ImageBlob = apps.get_model("blobs", "ImageBlob")
-    built = ImageBlob.objects.filter(
-        models.Q(width__gt=TILE_MIN_SIDE_PX) | models.Q(height__gt=TILE_MIN_SIDE_PX),
-        tiles_built_at__isnull=False, tiles_format="")
-    built.filter(mode="RGB").update(tiles_format="jpeg")
-    built.exclude(mode="RGB").update(tiles_built_at=None, tiles_claimed_until=None)
 
 
 class Migration(migrations.Migration):
@@ -42,9 +28,10 @@ class Migration(migrations.Migration):
             model_name="imageblob",
             name="tiles_format",
             field=models.CharField(
-                blank=True, max_length=8,
+                blank=True, default="", db_default="", max_length=8,
                 help_text="The pyramid's tile format, chosen by its build from the pixels: jpeg "
-                          "(all opaque) or webp (some transparent); blank while it has none."),
+                          "(all opaque) or webp (some transparent); blank while it has none (a "
+                          "pyramid recorded without it is built again, blobs/tiles.py)."),
         ),
         migrations.AlterField(
             model_name="imageblob",
@@ -56,5 +43,4 @@ class Migration(migrations.Migration):
                           "(blobs/display.py), made by a worker. Its name holds the rule it was "
                           "written by."),
         ),
-        migrations.RunPython(forget_pyramids_of_the_old_rule, migrations.RunPython.noop),
     ]

@@ -1,24 +1,33 @@
-"""A campaign's large images must have their tiles, and its videos their renditions, before
-anyone is served a pair.
+"""A campaign's large images must have their tiles or display derivatives, and its videos their
+renditions, before anyone is served a pair.
 
 Images above the tiling threshold (blobs/tiles.py, 4096 px) are opened on the rating page as
-Deep Zoom pyramids that workers build after the import. Until every such image of a campaign
-(either side of a task, or its prompt's source image) has its pyramid, the rating API serves
-nothing and says how far the preparation is (:func:`campaign_images_preparing`), so an
-annotator never votes on a pane that is still empty.
+Deep Zoom pyramids that workers build after the import (a pyramid counts once built by the
+current rule: tiles.py ``built_q``). Smaller images are shown as their display derivative,
+which the media view writes in the request when the image is small, but leaves to a worker
+above ``DISPLAY_SYNC_MAX_PIXELS`` (2048 x 2048 pixels), answering 503 until then; such an
+image counts once its derivative is written by the current rule (blobs/display.py: after an
+upgrade that raises the rule, every derivative written before is of an earlier one). Until
+every image of a campaign (either side of a task, a best-of-K task's members, or its prompt's
+source image) has what its pane loads, the rating API serves nothing and says how far the
+preparation is (:func:`campaign_images_preparing`), so an annotator never votes on a pane that
+is still empty, and the missing builds and derivatives are queued again (a lost message, an
+upgrade), derivatives ``MAKE_BATCH`` per task.
 
 Videos (blobs/video_display.py) count likewise: a video shown on either side of a task, among
 a best-of-K task's K members, or as its prompt's source video, is done once its VP9 rendition
 and thumbnail strip exist, so a page never plays one video while another answers 503; missing
 renditions are queued again like missing pyramids.
 
-Cost: two aggregate queries (images, videos) per campaign, process and
+Cost: two aggregate queries (images: tiles and derivatives alike, read from the rows, never the
+storage; videos) per campaign, process and
 ``PREPARING_CACHE_SECONDS`` while the campaign is preparing; once it is ready the fact is
 cached for ``READY_CACHE_SECONDS``, and each process keeps it ``READY_MEMO_SECONDS`` more
 without asking the shared cache (evalhub/core/cache.py ``remembered_get``), so a vote on a
 ready campaign (with or without large images or videos) normally costs neither a query nor a
 Redis round trip here. A task added later (a gold pair, a rebuild) is seen when that entry
-runs out.
+runs out. (The ready entry's key changed when derivatives started to count, so an entry that
+an earlier release wrote, counting tiles only, is not trusted after the upgrade.)
 """
 
 from __future__ import annotations
@@ -28,8 +37,9 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db.models import Count, Q
 
+from evalhub.blobs.display import display_by_worker_q, display_current_q, displays_queued
 from evalhub.blobs.models import ImageBlob, VideoBlob
-from evalhub.blobs.tiles import BUILD_TASK, REQUEST_BUILD_SECONDS, large_q
+from evalhub.blobs.tiles import BUILD_TASK, REQUEST_BUILD_SECONDS, built_q, large_q, needs_tiles
 from evalhub.blobs.video_services import RENDITION_TASK
 from evalhub.campaigns.models import Campaign, CampaignStatus, ComparisonTask, TaskImage
 from evalhub.core.cache import remembered_get
@@ -42,7 +52,8 @@ PREPARING_CACHE_SECONDS = 3
 
 @dataclass(frozen=True)
 class ImagesPreparing:
-    """Large images of a campaign whose tiles exist (``done``) out of all of them (``total``)."""
+    """Images and videos of a campaign that need a worker's build before their panes can be
+    drawn: how many have it (``done``) out of all of them (``total``)."""
 
     done: int
     total: int
@@ -61,10 +72,17 @@ class ImagesPreparing:
 
 
 def _ready_key(campaign_id: int) -> str:
-    return f"campaign-images-ready:{campaign_id}"
+    return f"campaign-panes-ready:{campaign_id}"
 
 
-def _large_blobs(campaign_id: int):
+# What each image shown waits for (module doc): a large one its pyramid; one too large for a
+# derivative written in a request, a current derivative.
+_BY_WORKER = ~large_q() & display_by_worker_q()
+_WAITING = large_q() | _BY_WORKER
+_DONE = (large_q() & built_q()) | (_BY_WORKER & display_current_q())
+
+
+def _waiting_blobs(campaign_id: int):
     tasks = ComparisonTask.objects.filter(campaign_id=campaign_id)
     # Best of K: the K images are the task's members (image_a/image_b name only two of them).
     members = TaskImage.objects.filter(task__campaign_id=campaign_id)
@@ -72,7 +90,7 @@ def _large_blobs(campaign_id: int):
              | Q(pk__in=members.values("image__blob_id"))
              | Q(pk__in=tasks.filter(prompt__source_image__isnull=False)
                  .values("prompt__source_image_id")))
-    return ImageBlob.objects.filter(large_q()).filter(shown)
+    return ImageBlob.objects.filter(_WAITING).filter(shown)
 
 
 def _videos(campaign_id: int):
@@ -90,8 +108,8 @@ _RENDERED = ~Q(rendition="") & ~Q(thumbnails="")
 
 
 def _count(campaign_id: int) -> ImagesPreparing:
-    counts = _large_blobs(campaign_id).aggregate(
-        total=Count("pk"), done=Count("pk", filter=Q(tiles_built_at__isnull=False)))
+    counts = _waiting_blobs(campaign_id).aggregate(total=Count("pk"),
+                                                   done=Count("pk", filter=_DONE))
     videos = _videos(campaign_id).aggregate(total=Count("pk"),
                                             done=Count("pk", filter=_RENDERED))
     return ImagesPreparing(done=counts["done"] + videos["done"],
@@ -99,24 +117,29 @@ def _count(campaign_id: int) -> ImagesPreparing:
 
 
 def _request_missing(campaign_id: int) -> None:
-    """Queue the builds of the missing pyramids (at most once per REQUEST_BUILD_SECONDS): the
-    import queued them already, but a message may have been lost, or the images imported before
-    workers built tiles."""
+    """Queue the builds of the missing pyramids and derivatives (at most once per
+    REQUEST_BUILD_SECONDS): the import queued them already, but a message may have been lost,
+    the images imported before workers built tiles, or an upgrade made their derivatives
+    old."""
     if not cache.add(f"campaign-images-requested:{campaign_id}", 1, REQUEST_BUILD_SECONDS):
         return
-    missing = list(_large_blobs(campaign_id).filter(tiles_built_at__isnull=True)
-                   .values_list("pk", flat=True))
-    if missing:
-        enqueue_on_commit(BUILD_TASK, missing)
+    missing = list(_waiting_blobs(campaign_id).exclude(_DONE).order_by("pk")
+                   .only("pk", "width", "height"))
+    pyramids = [blob.pk for blob in missing if needs_tiles(blob)]
+    if pyramids:
+        enqueue_on_commit(BUILD_TASK, pyramids)
+    displays_queued([blob.pk for blob in missing if not needs_tiles(blob)])
     unrendered = list(_videos(campaign_id).exclude(_RENDERED).values_list("pk", flat=True))
     if unrendered:
         enqueue_on_commit(RENDITION_TASK, unrendered)
 
 
 def campaign_images_preparing(campaign: Campaign) -> ImagesPreparing | None:
-    """None when every large image of the campaign has its tiles (or it has none); otherwise
-    the progress, after queueing the missing builds. Cached: see the module doc; a campaign
-    still building its tasks is never cached as ready (it has no tasks yet)."""
+    """None when every image of the campaign has what its pane loads (module doc: a large
+    image its tiles, one over ``DISPLAY_SYNC_MAX_PIXELS`` a current derivative) and every video
+    its rendition; otherwise the progress, after queueing the missing builds. Cached: see the
+    module doc; a campaign still building its tasks is never cached as ready (it has no tasks
+    yet)."""
     campaign_id = campaign.pk
     if remembered_get(_ready_key(campaign_id), remember_s=READY_MEMO_SECONDS):
         return None

@@ -209,7 +209,7 @@ def _visible_blob(request: HttpRequest, token: str) -> ImageBlob:
         raise Http404("No such image.")
     project_id, blob_id = resolved
     blob = ImageBlob.objects.filter(pk=blob_id).only(
-        "id", "sha256", "file", "width", "height", "tiles_built_at").first()
+        "id", "sha256", "file", "width", "height", "tiles_format").first()
     if blob is None or not project_blob_access(request.user, project_id, blob.pk).display:
         raise Http404("No such image.")
     return blob

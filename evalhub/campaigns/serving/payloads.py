@@ -17,7 +17,7 @@ from typing import Any
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.names import project_display_name
 from evalhub.blobs.tile_grants import tile_grant
-from evalhub.blobs.tiles import Pyramid, needs_tiles
+from evalhub.blobs.tiles import Pyramid, needs_tiles, pyramid_built
 from evalhub.blobs.views import display_url, video_url
 from evalhub.campaigns.models import Campaign, Lease, criterion_questions
 
@@ -62,7 +62,7 @@ def image_payload(blob: ImageBlob, video: VideoBlob | None = None, *,
         "width": blob.width,
         "height": blob.height,
         "tiles": f"{TILES_URL}{token}.dzi" if tiled else None,
-        "pyramid": pyramid_payload(blob, token) if tiled and blob.tiles_format else None,
+        "pyramid": pyramid_payload(blob, token) if tiled and pyramid_built(blob) else None,
         "video": video_payload(video, project_id) if video is not None else None,
     }
 

@@ -1,6 +1,8 @@
 """The images of the shards a metric job had done when it was last resumed, so that its rate
 counts only those done since. Jobs stored before count from 0 (their rate as before) until they
-are resumed again."""
+are resumed again. The column keeps its default in the database (``db_default``), so that
+processes of the previous release, still running during the deploy, insert jobs without
+naming it."""
 
 from django.db import migrations, models
 
@@ -15,6 +17,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='metricjob',
             name='images_done_at_resume',
-            field=models.PositiveIntegerField(default=0, help_text='Images of the shards done when the job was last resumed: its images per second count only those done since.'),
+            field=models.PositiveIntegerField(db_default=0, default=0, help_text='Images of the shards done when the job was last resumed: its images per second count only those done since.'),
         ),
     ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from evalhub.blobs.models import ImageBlob
-from evalhub.blobs.tiles import WHOLE_LEVELS_TASK, large_q
+from evalhub.blobs.tiles import WHOLE_LEVELS_TASK, built_q, large_q
 from evalhub.core.queueing import enqueue_on_commit
 
 
@@ -25,7 +25,7 @@ class Command(BaseCommand):
                             help="pyramids per task (default 200)")
 
     def handle(self, *args, batch: int, **options) -> None:
-        ids = (ImageBlob.objects.filter(large_q(), tiles_built_at__isnull=False)
+        ids = (ImageBlob.objects.filter(large_q(), built_q())
                .order_by("pk").values_list("pk", flat=True))
         tasks = pyramids = 0
         last = 0
