@@ -239,6 +239,7 @@ def display_pixels(img: Image.Image, *, copy: bool = True) -> Image.Image:
     """
     icc = img.info.get("icc_profile")
     has_key = "transparency" in img.info
+    key = img.info.get("transparency")
     if copy:
         img = ImageOps.exif_transpose(img)
     else:
@@ -248,7 +249,14 @@ def display_pixels(img: Image.Image, *, copy: bool = True) -> Image.Image:
         img = img.convert("LA" if img.mode in ("L", "1") else "RGBA")
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # Scale to 8 bits instead of clipping everything above 255 to white.
-        img = img.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+        wide = img.convert("I")
+        grey = wide.point(lambda value: value * (1 / 256)).convert("L")
+        if has_key and isinstance(key, int):
+            # A 16-bit grey PNG's tRNS names one sample value: a browser shows those pixels
+            # transparent (Pillow's convert would drop the key with the depth).
+            opaque = np.asarray(wide) != key
+            grey = Image.merge("LA", (grey, Image.fromarray(opaque.astype(np.uint8) * 255)))
+        img = grey
     if img.mode not in ("RGB", "RGBA", "L", "LA", "1"):
         img = img.convert("RGBA" if "A" in img.getbands() else "RGB")  # CMYK, YCbCr, PA, ...
     if icc:

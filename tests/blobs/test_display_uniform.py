@@ -131,6 +131,20 @@ def test_transparent_pixels_keep_their_alpha_exactly(name, original):
     assert shown.tobytes() == img.convert("RGBA").tobytes(), name
 
 
+def test_a_sixteen_bit_grey_pngs_transparent_key_becomes_alpha_as_a_browser_shows_it():
+    values = (np.arange(64 * 80, dtype=np.uint16).reshape(64, 80) * 13) % 65535
+    values[10:20, 30:40] = 12345
+    original = PILImage.fromarray(values.astype(np.uint16))  # mode I;16
+    data, _ = render_display(encoded(original, "PNG", transparency=12345))
+    shown = opened(data)
+    assert shown.mode == "RGBA"
+    alpha = np.asarray(shown)[..., 3]
+    assert (alpha == 0).sum() == 100 and (alpha[10:20, 30:40] == 0).all()
+    grey = np.asarray(shown)[..., 0]
+    opaque = alpha == 255
+    assert (grey[opaque] == (values[opaque] // 256)).all()
+
+
 @pytest.mark.parametrize(("fmt", "options"), [
     ("JPEG", {"quality": 73, "subsampling": 2}),
     ("JPEG", {"quality": 95, "subsampling": 0}),
