@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.previews import blob_make_preview
+from evalhub.core.pagination import pk_pages
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.projects.models import Project
 from evalhub.runs.models import Image
@@ -68,9 +69,8 @@ def images_queue_missing_previews(*, project: Project | None = None) -> Previews
     if project is not None:
         missing = missing.filter(run__project=project)
     ids = missing.order_by("pk").values_list("pk", flat=True)
-    images = tasks = last = 0
-    while page := list(ids.filter(pk__gt=last)[:IMAGES_PER_TASK]):
-        last = page[-1]
+    images = tasks = 0
+    for page in pk_pages(ids, IMAGES_PER_TASK):
         images_after_store(page)
         images += len(page)
         tasks += 1

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand
 
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import WHOLE_LEVELS_TASK, built_q, large_q
+from evalhub.core.pagination import pk_pages
 from evalhub.core.queueing import enqueue_on_commit
 
 
@@ -28,10 +29,7 @@ class Command(BaseCommand):
         ids = (ImageBlob.objects.filter(large_q(), built_q())
                .order_by("pk").values_list("pk", flat=True))
         tasks = pyramids = 0
-        last = 0
-        # Keyset pages: the id list of a large installation is never held whole.
-        while page := list(ids.filter(pk__gt=last)[:batch]):
-            last = page[-1]
+        for page in pk_pages(ids, batch):
             enqueue_on_commit(WHOLE_LEVELS_TASK, page)  # no transaction: sent at once
             tasks += 1
             pyramids += len(page)

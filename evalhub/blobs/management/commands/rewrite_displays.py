@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from evalhub.blobs.display import MAKE_BATCH, MAKE_TASK, display_current_q
 from evalhub.blobs.models import ImageBlob
+from evalhub.core.pagination import pk_pages
 from evalhub.core.queueing import enqueue_on_commit
 
 
@@ -34,10 +35,7 @@ class Command(BaseCommand):
         ids = (ImageBlob.objects.exclude(display_current_q())
                .order_by("pk").values_list("pk", flat=True))
         tasks = derivatives = 0
-        last = 0
-        # Keyset pages: the id list of a large installation is never held whole.
-        while page := list(ids.filter(pk__gt=last)[:batch]):
-            last = page[-1]
+        for page in pk_pages(ids, batch):
             enqueue_on_commit(MAKE_TASK, page)  # no transaction: sent at once
             tasks += 1
             derivatives += len(page)
