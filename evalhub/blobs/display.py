@@ -106,7 +106,7 @@ from evalhub.blobs.locks import blob_lock
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.names import display_path, display_rule_suffix
 from evalhub.blobs.webp import decode_rgba
-from evalhub.core.queueing import enqueue_on_commit
+from evalhub.core.queueing import enqueue_batches, enqueue_on_commit
 
 # Above this many pixels a missing derivative is not built inside a web request (the view
 # answers 503 and the worker's task makes it); below, building takes well under a second.
@@ -191,8 +191,7 @@ def display_requested(blob_id: int) -> None:
 def displays_queued(blob_ids: Sequence[int]) -> None:
     """Queue the writing of the given blobs' derivatives after the current transaction,
     ``MAKE_BATCH`` blobs per task (the task skips those that are current)."""
-    for start in range(0, len(blob_ids), MAKE_BATCH):
-        enqueue_on_commit(MAKE_TASK, list(blob_ids[start:start + MAKE_BATCH]))
+    enqueue_batches(MAKE_TASK, blob_ids, MAKE_BATCH)
 
 
 # ---------------------------------------------------------------- pixels

@@ -107,6 +107,9 @@ JPEG_QUALITY = 88
 WEBP_QUALITY = 88
 DZI_NS = "http://schemas.microsoft.com/deepzoom/2008"
 BUILD_TASK = "evalhub.blobs.build_tiles"
+# Pyramids per build_tiles message: one, so that the builds of an import are spread over every
+# worker (a 16K build takes seconds to a minute; core/queueing.py ``enqueue_batches``).
+BUILDS_PER_TASK = 1
 WHOLE_LEVELS_TASK = "evalhub.blobs.write_whole_levels"
 # A build holds its blob this long at most; a 16K build takes seconds to a minute, so only a
 # crashed build's claim ever runs out.

@@ -14,9 +14,12 @@ from PIL import Image
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.services import blob_store, image_inspect
 from evalhub.blobs.video_validation import InvalidVideo, VideoInfo, VideoLimits, inspect_video
-from evalhub.core.queueing import enqueue_on_commit
+from evalhub.core.queueing import enqueue_batches
 
 RENDITION_TASK = "evalhub.blobs.make_video_renditions"
+# Videos per rendition message: one, so that the renditions of an import are spread over every
+# worker (a rendition takes about a second for a 10 s 512 px clip, a minute for long 1080p ones).
+RENDITIONS_PER_TASK = 1
 
 
 def video_limits() -> VideoLimits:
@@ -92,10 +95,10 @@ def video_store(
 
 
 def videos_after_store(video_ids: Sequence[int]) -> None:
-    """Queue the renditions and strips of new videos (``default`` queue); their posters are
-    images and go through ``blobs_after_store`` like any other."""
-    if video_ids:
-        enqueue_on_commit(RENDITION_TASK, list(video_ids))
+    """Queue the renditions and strips of new videos (``default`` queue),
+    ``RENDITIONS_PER_TASK`` each; their posters are images and go through ``blobs_after_store``
+    like any other."""
+    enqueue_batches(RENDITION_TASK, video_ids, RENDITIONS_PER_TASK)
 
 
 def poster_ids(video_ids: Sequence[int]) -> list[int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import transaction
@@ -51,3 +51,20 @@ def enqueue_on_commit(task_name: str, *args: Any, countdown: float | None = None
                 "the broker (docs/operations.md).") from exc
 
     transaction.on_commit(send)
+
+
+def enqueue_batches(task_name: str, ids: Sequence[int], per_task: int) -> int:
+    """Send ``task_name`` once per ``per_task`` ids of ``ids`` (in their order), each after
+    the current transaction commits (:func:`enqueue_on_commit`); returns how many tasks.
+
+    Work that takes seconds to minutes per object (a 16K pyramid, a video rendition) goes one
+    object per task, so that every worker of the queue takes a share of a large import: a list
+    of a whole import in one message is built by one worker, one object after another, however
+    many workers an operator starts. Cheap work goes in batches, so a message's id list stays
+    short."""
+    if per_task < 1:
+        raise ValueError("per_task must be at least 1")
+    ids = list(ids)
+    for start in range(0, len(ids), per_task):
+        enqueue_on_commit(task_name, ids[start:start + per_task])
+    return -(-len(ids) // per_task)

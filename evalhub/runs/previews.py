@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.previews import blob_make_preview
 from evalhub.core.pagination import pk_pages
-from evalhub.core.queueing import enqueue_on_commit
+from evalhub.core.queueing import enqueue_batches
 from evalhub.projects.models import Project
 from evalhub.runs.models import Image
 
@@ -41,9 +41,7 @@ def images_after_store(image_ids: Sequence[int]) -> None:
     """Queue the preview tasks of newly stored images, every one of them (a blob that has a
     preview already is no exception: see the module doc), :data:`IMAGES_PER_TASK` each, once
     the transaction commits."""
-    ids = list(image_ids)
-    for start in range(0, len(ids), IMAGES_PER_TASK):
-        enqueue_on_commit(PREVIEWS_TASK, ids[start:start + IMAGES_PER_TASK])
+    enqueue_batches(PREVIEWS_TASK, image_ids, IMAGES_PER_TASK)
 
 
 @dataclass(frozen=True)

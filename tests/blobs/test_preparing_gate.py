@@ -8,11 +8,13 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from PIL import Image as PILImage
 
 from evalhub.blobs import display
+from evalhub.blobs.after_store import blobs_after_store
 from evalhub.blobs.display import DISPLAY_SYNC_MAX_PIXELS, blob_make_display
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tasks import blobs_make_displays
@@ -61,9 +63,9 @@ def test_nothing_is_served_until_every_large_image_has_its_tiles(
             assert answer.json() == {"done": False, "preparing": {"done": 0, "total": 4},
                                      "detail": "Preparing images (0 of 4)"}
     assert not Lease.objects.exists()
-    # The missing builds are queued (once; the import queued them too, but a message may be lost).
-    assert [(name, sorted(ids)) for name, (ids,) in sent_tasks] == [
-        ("evalhub.blobs.build_tiles", [blob.pk for blob in blobs])]
+    # The missing builds are queued (once; the import queued them too, but a message may be
+    # lost), one pyramid per message so that every worker takes a share.
+    assert sent_tasks == [("evalhub.blobs.build_tiles", [[blob.pk]]) for blob in blobs]
 
     for blob in blobs[:3]:
         assert blob_build_tiles(blob)
@@ -158,3 +160,55 @@ def test_images_too_large_for_a_request_wait_for_a_derivative_of_the_current_rul
     client.force_login(world.annotator)
     for side in ("left", "right"):
         assert client.get(answer.json()[side]["url"]).status_code == 200
+
+
+def _preparing_looked_at_again(world) -> None:
+    """A look after the once-a-minute gate has run out (a test cannot wait a minute)."""
+    cache.delete(f"campaign-images-requested:{world.campaign.pk}")
+    assert campaign_images_preparing(world.campaign) is not None
+
+
+def test_missing_builds_are_queued_again_only_once_the_preparation_has_stalled(
+        large_world, sent_tasks, monkeypatch, django_capture_on_commit_callbacks):
+    """While workers get through an import, a re-queue every minute would pile the whole
+    remaining list behind the import's own messages; a lost message is queued again once
+    nothing has been built for ``STALLED_SECONDS``."""
+    world = large_world
+    blobs = _large_blobs(world)
+    clock = [1_000_000.0]
+    monkeypatch.setattr(images.time, "time", lambda: clock[0])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert campaign_images_preparing(world.campaign) is not None
+    assert len(sent_tasks) == 4  # the first look queues what is missing
+    sent_tasks.clear()
+
+    assert blob_build_tiles(blobs[0])  # a worker is getting through them
+    clock[0] += images.STALLED_SECONDS - 1
+    with django_capture_on_commit_callbacks(execute=True):
+        _preparing_looked_at_again(world)
+    assert sent_tasks == []
+
+    clock[0] += images.STALLED_SECONDS - 1  # no build since the last look, but not for long
+    with django_capture_on_commit_callbacks(execute=True):
+        _preparing_looked_at_again(world)
+    assert sent_tasks == []
+
+    clock[0] += 2  # STALLED_SECONDS without a build: the rest is queued again, once
+    with django_capture_on_commit_callbacks(execute=True):
+        _preparing_looked_at_again(world)
+        _preparing_looked_at_again(world)
+    assert sent_tasks == [("evalhub.blobs.build_tiles", [[blob.pk]]) for blob in blobs[1:]]
+
+
+def test_stored_files_spread_their_pyramids_over_the_workers(
+        large_world, sent_tasks, django_capture_on_commit_callbacks):
+    """One message per pyramid (seconds to a minute of work each), derivatives in batches:
+    the builds of a large import are shared by every worker of the queue, not done by one."""
+    blobs = _large_blobs(large_world)
+    with django_capture_on_commit_callbacks(execute=True):
+        blobs_after_store([blob.pk for blob in blobs], previews=False)
+    builds = [args for name, args in sent_tasks if name == "evalhub.blobs.build_tiles"]
+    assert builds == [[[blob.pk]] for blob in blobs]
+    assert [args for name, args in sent_tasks if name == "evalhub.blobs.make_displays"] == [
+        [[blob.pk for blob in blobs]]]

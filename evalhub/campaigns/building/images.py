@@ -12,7 +12,8 @@ every image of a campaign (either side of a task, a best-of-K task's members, or
 source image) has what its pane loads, the rating API serves nothing and says how far the
 preparation is (:func:`campaign_images_preparing`), so an annotator never votes on a pane that
 is still empty, and the missing builds and derivatives are queued again (a lost message, an
-upgrade), derivatives ``MAKE_BATCH`` per task.
+upgrade) once nothing has been built for ``STALLED_SECONDS``, derivatives ``MAKE_BATCH`` per
+task, pyramids and renditions one per task.
 
 Videos (blobs/video_display.py) count likewise: a video shown on either side of a task, among
 a best-of-K task's K members, or as its prompt's source video, is done once its VP9 rendition
@@ -32,6 +33,7 @@ an earlier release wrote, counting tiles only, is not trusted after the upgrade.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -39,15 +41,26 @@ from django.db.models import Count, Q
 
 from evalhub.blobs.display import display_by_worker_q, display_current_q, displays_queued
 from evalhub.blobs.models import ImageBlob, VideoBlob
-from evalhub.blobs.tiles import BUILD_TASK, REQUEST_BUILD_SECONDS, built_q, large_q, needs_tiles
-from evalhub.blobs.video_services import RENDITION_TASK
+from evalhub.blobs.tiles import (
+    BUILD_TASK,
+    BUILDS_PER_TASK,
+    REQUEST_BUILD_SECONDS,
+    built_q,
+    large_q,
+    needs_tiles,
+)
+from evalhub.blobs.video_services import RENDITION_TASK, RENDITIONS_PER_TASK
 from evalhub.campaigns.models import Campaign, CampaignStatus, ComparisonTask, TaskImage
 from evalhub.core.cache import remembered_get
-from evalhub.core.queueing import enqueue_on_commit
+from evalhub.core.queueing import enqueue_batches
 
 READY_CACHE_SECONDS = 600
 READY_MEMO_SECONDS = 10
 PREPARING_CACHE_SECONDS = 3
+# What is missing is queued again only after this long without a build finishing: longer than
+# the slowest single build (a 16K pyramid, a long video's rendition), so that a busy worker is
+# not taken for a lost message.
+STALLED_SECONDS = 5 * 60
 
 
 @dataclass(frozen=True)
@@ -116,22 +129,35 @@ def _count(campaign_id: int) -> ImagesPreparing:
                            total=counts["total"] + videos["total"])
 
 
-def _request_missing(campaign_id: int) -> None:
-    """Queue the builds of the missing pyramids and derivatives (at most once per
-    REQUEST_BUILD_SECONDS): the import queued them already, but a message may have been lost,
-    the images imported before workers built tiles, or an upgrade made their derivatives
-    old."""
+def _request_missing(campaign_id: int, done: int) -> None:
+    """Queue the builds of the missing pyramids, derivatives and renditions again when the
+    preparation has stalled: the import queued them already, but a message may have been lost,
+    the images imported before workers built tiles, or an upgrade made their derivatives old.
+
+    Looked at most once per ``REQUEST_BUILD_SECONDS``. The first look queues what is missing
+    (nothing says the import's messages exist); after that, only when ``done`` has not grown
+    for ``STALLED_SECONDS``. While workers are getting through a large import, each re-queue
+    would add the whole remaining list to the queue behind the import's own messages, once a
+    minute (the tasks skip what is done, but each duplicate still costs a worker a look).
+    """
     if not cache.add(f"campaign-images-requested:{campaign_id}", 1, REQUEST_BUILD_SECONDS):
         return
+    seen_key = f"campaign-images-seen:{campaign_id}"
+    now = time.time()
+    seen = cache.get(seen_key)  # (done, when it was first seen)
+    if seen is not None and done > seen[0]:
+        cache.set(seen_key, (done, now), STALLED_SECONDS * 4)
+        return
+    if seen is not None and done == seen[0] and now - seen[1] < STALLED_SECONDS:
+        return  # (fewer done than before: new work appeared, an upgrade; queued at once)
+    cache.set(seen_key, (done, now), STALLED_SECONDS * 4)
     missing = list(_waiting_blobs(campaign_id).exclude(_DONE).order_by("pk")
                    .only("pk", "width", "height"))
-    pyramids = [blob.pk for blob in missing if needs_tiles(blob)]
-    if pyramids:
-        enqueue_on_commit(BUILD_TASK, pyramids)
+    enqueue_batches(BUILD_TASK, [blob.pk for blob in missing if needs_tiles(blob)],
+                    BUILDS_PER_TASK)
     displays_queued([blob.pk for blob in missing if not needs_tiles(blob)])
-    unrendered = list(_videos(campaign_id).exclude(_RENDERED).values_list("pk", flat=True))
-    if unrendered:
-        enqueue_on_commit(RENDITION_TASK, unrendered)
+    enqueue_batches(RENDITION_TASK, _videos(campaign_id).exclude(_RENDERED)
+                    .order_by("pk").values_list("pk", flat=True), RENDITIONS_PER_TASK)
 
 
 def campaign_images_preparing(campaign: Campaign) -> ImagesPreparing | None:
@@ -154,5 +180,5 @@ def campaign_images_preparing(campaign: Campaign) -> ImagesPreparing | None:
         cache.set(progress_key, (progress.done, progress.total), PREPARING_CACHE_SECONDS)
     else:
         progress = ImagesPreparing(*cached)
-    _request_missing(campaign_id)
+    _request_missing(campaign_id, progress.done)
     return progress
