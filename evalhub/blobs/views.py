@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import mimetypes
 import re
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -76,7 +78,7 @@ from evalhub.blobs.video_display import (
     RENDITION_SUFFIX,
     STRIP_CONTENT_TYPE,
 )
-from evalhub.core.media import file_response, stored_file_response
+from evalhub.core.media import file_response, open_stored_span, stored_file_response
 
 # Derivatives and originals never change under their name (content-addressed), so the caller's
 # browser may keep them a day; "private": no shared cache may serve them to someone else.
@@ -194,28 +196,32 @@ _RANGE = re.compile(r"bytes=(?P<start>\d*)-(?P<end>\d*)")
 
 def _byte_range_response(request: HttpRequest, name: str) -> HttpResponse:
     """Stream a rendition with HTTP range support (one range): a <video> element seeks by
-    asking for byte ranges, and Django's FileResponse answers whole files only. nginx
-    (``accel``) and object storage (``signed``) answer ranges themselves."""
+    asking for byte ranges, and Django's FileResponse answers whole files only. Only the span
+    asked for is read from the storage (``open_stored_span``; on S3 a ranged GetObject).
+    nginx (``accel``) answers ranges itself."""
     try:
         size = default_storage.size(name)
-        handle = default_storage.open(name, "rb")
     except FileNotFoundError as exc:
         raise _not_found() from exc
     match = _RANGE.fullmatch(request.headers.get("Range", "").strip())
+    ranged = bool(match and (match["start"] or match["end"]))
     start, end = 0, size - 1
-    if match and (match["start"] or match["end"]):
+    if ranged:
         if match["start"]:
             start = int(match["start"])
             end = min(int(match["end"]), size - 1) if match["end"] else size - 1
         else:  # "bytes=-N": the last N bytes
             start = max(0, size - int(match["end"]))
         if start > end or start >= size:
-            handle.close()
             response = HttpResponse(status=416)
             response["Content-Range"] = f"bytes */{size}"
             return response
-        handle.seek(start)
-        response = StreamingHttpResponse(_read_span(handle, end - start + 1), status=206,
+    try:
+        handle = open_stored_span(name, start, end)
+    except FileNotFoundError as exc:  # deleted since its size was read
+        raise _not_found() from exc
+    if ranged:
+        response = StreamingHttpResponse(_Span(handle, end - start + 1), status=206,
                                          content_type=RENDITION_CONTENT_TYPE)
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
     else:
@@ -226,14 +232,25 @@ def _byte_range_response(request: HttpRequest, name: str) -> HttpResponse:
     return response
 
 
-def _read_span(handle, length: int, chunk: int = 1 << 16):
-    with handle:
+class _Span:
+    """The next ``length`` bytes of an open file, in chunks. Closable, as Django closes a
+    response's content when it is done, also one never read (HEAD): the file, or the S3 body
+    holding a pooled connection, is released then."""
+
+    def __init__(self, handle: BinaryIO, length: int, chunk: int = 1 << 16) -> None:
+        self.handle, self.length, self.chunk = handle, length, chunk
+
+    def __iter__(self) -> Iterator[bytes]:
+        length = self.length
         while length > 0:
-            data = handle.read(min(chunk, length))
+            data = self.handle.read(min(self.chunk, length))
             if not data:
                 return
             length -= len(data)
             yield data
+
+    def close(self) -> None:
+        self.handle.close()
 
 
 def _video_original(request: HttpRequest, path: str, sha: str) -> HttpResponse:

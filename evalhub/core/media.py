@@ -18,11 +18,16 @@ this module only delivers, in the way ``EVALHUB_MEDIA_DELIVERY`` says (config/st
 
 No response carries ``Last-Modified`` or a file-time ``ETag``: a file's time says when its
 run was imported or generated, which would group anonymous images by run.
+
+Byte ranges (a video rendition's, blobs/views.py) read only their span from the storage
+(:func:`open_stored_span`), from an S3 bucket too.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import io
+import sys
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from django.conf import settings
@@ -37,6 +42,43 @@ def file_response(handle: Any, *, content_type: str) -> FileResponse:
     response = FileResponse(handle, content_type=content_type)
     response.headers.pop("Content-Disposition", None)
     return response
+
+
+def open_stored_span(name: str, start: int, end: int) -> BinaryIO:
+    """Storage file ``name`` open for reading its bytes ``start`` to ``end`` (0-based, both
+    included, ``end`` below the file's size), positioned at ``start``; the caller reads at most
+    ``end - start + 1`` bytes and closes it. Raises ``FileNotFoundError`` if there is no file.
+
+    On django-storages' S3 storage only that span leaves the bucket (one GetObject with a
+    ``Range`` header): its ``open()`` downloads the whole object before it can seek."""
+    # Where the storage is an S3Storage its module is loaded; importing it otherwise would load
+    # boto3 into a filesystem deployment for nothing.
+    s3 = sys.modules.get("storages.backends.s3")
+    if s3 is not None and isinstance(default_storage, s3.S3Storage):
+        return _s3_span(default_storage, name, start, end)
+    handle = default_storage.open(name, "rb")
+    handle.seek(start)
+    return handle
+
+
+def _s3_span(storage: Any, name: str, start: int, end: int) -> BinaryIO:
+    from botocore.exceptions import ClientError
+    from s3transfer.constants import ALLOWED_DOWNLOAD_ARGS
+    from storages.utils import clean_name
+
+    if end < start:  # an empty object: no Range names it, and there is nothing to read
+        return io.BytesIO()
+    name = clean_name(name)
+    # The object's key and download parameters (customer encryption keys) as S3File.open has.
+    params = {key: value for key, value in storage.get_object_parameters(name).items()
+              if key in ALLOWED_DOWNLOAD_ARGS}
+    obj = storage.bucket.Object(storage._normalize_name(name))
+    try:
+        return obj.get(Range=f"bytes={start}-{end}", **params)["Body"]
+    except ClientError as exc:
+        if exc.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+            raise FileNotFoundError(name) from exc
+        raise
 
 
 def stored_file_response(name: str, *, content_type: str, cache_control: str,
