@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from json.encoder import encode_basestring
 
 import numpy as np
@@ -54,6 +55,11 @@ def iso_utc(values: pa.Array) -> pa.Array:
     texts = values.cast(pa.timestamp("us")).cast(pa.string())
     return pc.binary_join_element_wise(
         pc.replace_substring(texts, " ", "T", max_replacements=1), "Z", "")
+
+
+def iso_utc_text(value: datetime) -> str:
+    """One aware datetime as :func:`iso_utc` writes it: "2025-01-31T12:00:05.123456Z"."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)

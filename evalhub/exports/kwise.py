@@ -19,8 +19,10 @@ from evalhub.campaigns.models import Campaign, JudgeKind, Judgment, TaskImage, T
 from evalhub.campaigns.quality.annotators import excluded_annotator_ids
 from evalhub.core.errors import EvalHubError
 from evalhub.exports.implied import implied_pairs
+from evalhub.exports.jsonl import iso_utc_text
 from evalhub.exports.options import pseudonym
 from evalhub.exports.selectors import run_infos
+from evalhub.leaderboards.quality_snapshot import current_reliability
 
 KWISE_RAW = "raw"
 KWISE_PAIRS = "dpo"
@@ -55,6 +57,8 @@ def kwise_rows(*, campaign: Campaign, kind: str, include_excluded: bool = False
     if kind not in KWISE_FORMATS:
         raise ValueError(f"unknown best-of-K export {kind!r}")
     runs = run_infos(campaign=campaign)
+    # The pair exports' rule (exports/services.py): the weight a weighted leaderboard gives.
+    reliability = current_reliability(campaign=campaign).weights()
     qs = ranked_judgments(campaign=campaign, include_excluded=include_excluded)
     last = (None, 0)
     while True:  # keyset pages: memory stays at one page whatever the campaign's size
@@ -65,8 +69,9 @@ def kwise_rows(*, campaign: Campaign, kind: str, include_excluded: bool = False
         members = _members(sorted({j.task_id for j in page}))
         for judgment in page:
             images = members.get(judgment.task_id, [])
-            yield from (_raw(judgment, images, runs, campaign) if kind == KWISE_RAW
-                        else _pairs(judgment, images, runs, campaign))
+            common = _common(judgment, campaign, reliability)
+            yield from (_raw(judgment, images, runs, common, campaign) if kind == KWISE_RAW
+                        else _pairs(judgment, images, runs, common))
         last = (page[-1].created_at, page[-1].id)
 
 
@@ -82,27 +87,28 @@ def _image(member: TaskImage, runs: dict) -> dict[str, Any]:
             "run": info.name if info else None, "model": info.model if info else None}
 
 
-def _common(judgment: Judgment, campaign: Campaign) -> dict[str, Any]:
+def _common(judgment: Judgment, campaign: Campaign, reliability: dict[int, float]
+            ) -> dict[str, Any]:
     task = judgment.task
     return {
         "campaign_id": campaign.pk, "task_id": task.pk, "judgment_id": judgment.pk,
         "criterion": judgment.criterion, "prompt": task.prompt.text,
         "prompt_category": task.prompt.category or None,
         "annotator": pseudonym(campaign_id=campaign.pk, user_id=judgment.annotator_id),
-        "latency_ms": judgment.latency_ms, "created_at": judgment.created_at.isoformat(),
+        "annotator_reliability": reliability.get(judgment.annotator_id),
+        "latency_ms": judgment.latency_ms, "created_at": iso_utc_text(judgment.created_at),
     }
 
 
-def _raw(judgment: Judgment, images: list[TaskImage], runs: dict, campaign: Campaign
-         ) -> Iterator[dict[str, Any]]:
-    yield {**_common(judgment, campaign), "k": len(images), "rank_all": campaign.rank_all,
+def _raw(judgment: Judgment, images: list[TaskImage], runs: dict, common: dict[str, Any],
+         campaign: Campaign) -> Iterator[dict[str, Any]]:
+    yield {**common, "k": len(images), "rank_all": campaign.rank_all,
            "images": [_image(m, runs) for m in images], "ranking": judgment.ranking,
            "shown_order": judgment.shown_order}
 
 
-def _pairs(judgment: Judgment, images: list[TaskImage], runs: dict, campaign: Campaign
+def _pairs(judgment: Judgment, images: list[TaskImage], runs: dict, common: dict[str, Any]
            ) -> Iterator[dict[str, Any]]:
-    common = _common(judgment, campaign)
     by_position = {m.position: _image(m, runs) for m in images}
     for pair in implied_pairs(judgment.ranking, len(images)):
         chosen, rejected = by_position[pair.chosen], by_position[pair.rejected]

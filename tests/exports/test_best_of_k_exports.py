@@ -4,16 +4,19 @@ import io
 import json
 import uuid
 
+import pyarrow as pa
 import pytest
 from django.core.management import CommandError, call_command
 
 from evalhub.blobs.models import VideoBlob
 from evalhub.blobs.tasks import blobs_make_video_renditions
 from evalhub.blobs.video_services import video_inspect, video_store
-from evalhub.campaigns.models import AnnotatorFlag, Lease, TaskImage, TaskKind
+from evalhub.campaigns.models import AnnotatorFlag, Judgment, Lease, TaskImage, TaskKind
 from evalhub.campaigns.serving.rating import Vote, rate_next, rate_undo, rate_vote
 from evalhub.exports.implied import implied_pairs
+from evalhub.exports.jsonl import iso_utc
 from evalhub.exports.options import pseudonym
+from evalhub.leaderboards.quality_snapshot import current_reliability
 from evalhub.runs.models import GenerationRun, Image, MediaKind
 from tests.builders import build_campaign
 from tests.videos import video_bytes
@@ -194,3 +197,25 @@ def test_a_best_of_k_export_with_rows_carries_no_empty_file_warning(api, client)
         assert len(b"".join(full.streaming_content).splitlines()) == 2  # the pick over 2
         empty = get(path, {**params, "until": "2000-01-01"})
         assert empty["X-Export-Warning"].startswith("No judgments match")
+
+
+@pytest.mark.parametrize("fmt", ["raw", "dpo"])
+def test_rankings_rows_carry_the_annotators_reliability_and_utc_times_as_the_pair_exports(
+        api, fmt):
+    """The same ``annotator_reliability`` as every pair export (the weight a weighted
+    leaderboard gives the annotator's votes), and ``created_at`` written as theirs are."""
+    world = build_campaign(runs=4, prompts=3, annotators=2, run_names=NAMES,
+                           task_kind=TaskKind.BEST_OF_K, k=4)
+    for annotator in world.annotators:
+        _vote(world, annotator, [2])
+    weights = current_reliability(campaign=world.campaign).weights()
+    rows = _export(api, world, format=fmt)
+    assert rows
+    by_alias = {pseudonym(campaign_id=world.campaign.pk, user_id=user.pk): weights[user.pk]
+                for user in world.annotators}
+    for row in rows:
+        assert row["annotator_reliability"] == pytest.approx(by_alias[row["annotator"]])
+        judgment = Judgment.objects.get(pk=row["judgment_id"])
+        assert row["created_at"] == iso_utc(pa.array([judgment.created_at],
+                                                     pa.timestamp("us", "UTC")))[0].as_py()
+        assert row["created_at"].endswith("Z")
