@@ -36,13 +36,16 @@ SETTLED = """(want) => {
 }"""
 
 
-def _video_runs(prompts: int):
-    """Two runs whose outputs are videos (as an import stores them), renditions written."""
+def _video_runs(prompts: int, clips: tuple[tuple[int, int], ...] = ((FPS, FRAMES),) * 2):
+    """Two runs whose outputs are videos (as an import stores them), renditions written;
+    ``clips`` gives each run's (fps, frames), in the order of ``world.runs``."""
     world = build_world(prompts=prompts)
     GenerationRun.objects.filter(pk__in=[run.pk for run in world.runs]).update(
         media_kind=MediaKind.VIDEO)
+    shape = {run.pk: clip for run, clip in zip(world.runs, clips, strict=True)}
     for number, image in enumerate(Image.objects.filter(run__in=world.runs).order_by("pk")):
-        clip = make_video(width=256, height=144, fps=FPS, frames=FRAMES, hue=number * 37)
+        fps, frames = shape[image.run_id]
+        clip = make_video(width=256, height=144, fps=fps, frames=frames, hue=number * 37)
         name = f"clip-{number}.webm"
         video = video_store(data=clip.data, info=video_inspect(clip.data, name=name), name=name)
         Image.objects.filter(pk=image.pk).update(blob=video.poster, video=video)
@@ -131,5 +134,38 @@ def test_a_videos_own_page_plays_it_and_its_gallery_link_shows_it_beside_the_oth
     assert "This field is required" not in page.content()
     assert page.input_value("#id_a") == str(left_run.pk)
     assert page.input_value("#id_b") == str(right_run.pk)
+    assert page.evaluate("window.__violations") == []
+    assert errors == []
+
+
+def test_a_pair_of_two_frame_rates_shares_one_timeline_in_the_gallery(context, errors):
+    """A 24 fps run beside an 8 fps run, 2 s each (the rating page's rule, docs/video.md "The
+    annotator page"): the seek bar covers the 2 s in frames of 24 fps, `.` steps one 24 fps
+    frame up to the last, and both videos stay on one time, each showing its own frame."""
+    world = _video_runs(prompts=1, clips=((24, 48), (8, 16)))
+    left_run, right_run = world.runs
+    gallery = f"/gallery/{world.campaign.project_id}/"
+    page = context.new_page()
+    login(page, world.scientist.username, gallery)
+    page.goto(f"{gallery}?a={left_run.pk}&b={right_run.pk}")
+    page.wait_for_function(SHOWN, arg=1)
+    _settle(page, "playing")
+    page.keyboard.press(" ")
+    _settle(page, "paused")
+    assert page.get_attribute(".vid-seek", "max") == "47"
+    page.eval_on_selector(".vid-seek", "(el) => { el.value = '45';"
+                          " el.dispatchEvent(new Event('input', {bubbles: true}));"
+                          " el.dispatchEvent(new Event('change', {bubbles: true})); }")
+    state = _settle(page, "paused")
+    assert state["frames"] == [45, 15]
+    assert state["times"] == pytest.approx([45.5 / 24] * 2, abs=1e-3)
+    for frame in (46, 47, 47):
+        page.keyboard.press(".")
+        state = _settle(page, "paused")
+        assert state["frames"] == [frame, 15], state
+        assert abs(state["times"][0] - state["times"][1]) < 1 / 24
+        # On its last frame Chromium may report a video's duration as its time.
+        assert page.inner_text(".vid-time") in (f"{frame + 1} / 48 · {(frame + 0.5) / 24:.2f} s",
+                                                f"{frame + 1} / 48 · 2.00 s")
     assert page.evaluate("window.__violations") == []
     assert errors == []

@@ -7,6 +7,8 @@ index), stored as an import stores them and given renditions as the worker write
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from evalhub.blobs.models import VideoBlob
@@ -39,22 +41,26 @@ SETTLED = """(want) => {
 }"""
 
 
-def _store_clip(number: int):
+def _store_clip(number: int, fps: int = FPS, frames: int = FRAMES):
     clip = make_video(width=320 if number % 2 else 256, height=180 if number % 2 else 256,
-                      fps=FPS, frames=FRAMES, hue=number * 37)
+                      fps=fps, frames=frames, hue=number * 37)
     name = f"{SECRET_NAMES[2]}-{number}.webm"
     return video_store(data=clip.data, info=video_inspect(clip.data, name=name), name=name)
 
 
-def videos_for_outputs(world, *, source_videos: bool = False):
+def videos_for_outputs(world, *, source_videos: bool = False,
+                       clips: list[tuple[int, int]] | None = None):
     """The world's runs become video runs: a run's Image row points at the video and its
     poster, as an import makes it; with ``source_videos`` every prompt is a video edit (its
     source video, the poster as its still source, as the prompt import makes it); renditions
-    written, as the worker writes them."""
+    written, as the worker writes them. ``clips``: each run's (fps, frames), in the order of
+    ``world.runs`` (default FPS and FRAMES for all)."""
     GenerationRun.objects.filter(pk__in=[run.pk for run in world.runs]).update(
         media_kind=MediaKind.VIDEO)
+    shape = dict(zip([run.pk for run in world.runs], clips or [(FPS, FRAMES)] * len(world.runs),
+                     strict=True))
     for number, image in enumerate(Image.objects.filter(run__in=world.runs).order_by("pk")):
-        video = _store_clip(number)
+        video = _store_clip(number, *shape[image.run_id])
         Image.objects.filter(pk=image.pk).update(blob=video.poster, video=video)
     if source_videos:
         for number, prompt in enumerate(world.prompts):
@@ -334,4 +340,52 @@ def test_a_best_of_k_video_task_plays_its_k_videos_in_sync(context, errors, traf
     for url, body in traffic.bodies:
         for secret in SECRET_NAMES:
             assert secret not in body and secret not in url
+    assert errors == [] and page.evaluate("() => window.__violations") == []
+
+
+# Slot 0's video leads; its time and the pause key in one task (nothing plays on in between).
+PAUSE_NOW = """() => {
+  const leader = document.querySelector(".grid-pane[data-slot='0'] .pane-video");
+  const before = leader.currentTime;
+  document.body.dispatchEvent(new KeyboardEvent("keydown", { key: " ", bubbles: true }));
+  return before;
+}"""
+
+
+def test_best_of_k_videos_of_different_rates_and_lengths_share_one_timeline(context, errors):
+    """Best of three: 24 fps for 2 s, 8 fps for 2 s, 30 fps for 1.5 s, in whatever slots the
+    task draws (whichever leads). One timeline (docs/video.md, "The annotator page"): frames
+    of the highest rate (30 fps) over the shortest duration (1.5 s), so the seek bar has 45
+    positions; pause keeps the time (the middle of its 30 fps frame); `.` steps 1/30 s up to
+    the last frame and no further; every video within 1/30 s of the others, each showing its
+    own frame at that time."""
+    rates = [24, 8, 30]
+    world = videos_for_outputs(build_campaign(
+        runs=3, prompts=1, annotators=1, run_names=[*SECRET_NAMES[2:], "run-nebula-gamma"],
+        model_name=SECRET_NAMES[0], name="Rates", task_kind=TaskKind.BEST_OF_K, k=3,
+        judgments_per_pair=1), clips=[(24, 48), (8, 16), (30, 45)])
+    page = context.new_page()
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    shown_lease(page)
+    settle(page, "playing")
+    page.wait_for_function("() => document.querySelector(\".grid-pane[data-slot='0']"
+                           " .pane-video\").currentTime > 0.4")
+    before = page.evaluate(PAUSE_NOW)
+    state = settle(page, "paused")
+    frame = math.floor(before * 30 + 1e-6)
+    assert frame < 44  # paused before the end: the pause, not the end of playback
+    assert state["times"] == pytest.approx([(frame + 0.5) / 30] * 3, abs=1e-3), (before, state)
+    assert page.get_attribute(".vid-seek", "max") == "44"
+
+    page.eval_on_selector(".vid-seek", "(el) => { el.value = '42';"
+                          " el.dispatchEvent(new Event('input', {bubbles: true}));"
+                          " el.dispatchEvent(new Event('change', {bubbles: true})); }")
+    settle(page, "paused")
+    for frame in (43, 44, 44):
+        page.keyboard.press(".")
+        state = settle(page, "paused")
+        middle = (frame + 0.5) / 30
+        assert sorted(state["frames"]) == sorted(math.floor(middle * fps) for fps in rates), state
+        assert max(state["times"]) - min(state["times"]) <= 1 / 30, state
+        assert page.inner_text(".vid-time").startswith(f"{frame + 1} / 45 · "), frame
     assert errors == [] and page.evaluate("() => window.__violations") == []

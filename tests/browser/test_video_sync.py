@@ -226,7 +226,8 @@ CONTROLLER = """async () => {
   const run = (rate, drift) => {
     const player = new SyncedVideos({ rate });
     const leader = fake(2), follower = fake(2 - drift * frame);
-    player.attach([leader, follower], { fps: 30, frames: 120 });
+    const clip = { fps: 30, frames: 120 };
+    player.attach([leader, follower], [clip, clip]);
     player.playing = true;
     player.rate = rate;
     leader.playbackRate = follower.playbackRate = rate;

@@ -6,7 +6,7 @@
 // pane's data-kind="video" hides its poster image (css/rate-video.css). A rendition the
 // worker has not written yet answers 503: the pane says so and asks again, as for images.
 
-import { firstFrame, SyncedVideos, VideoControls } from "../rate/video.js";
+import { firstFrame, SyncedVideos, timeline, VideoControls } from "../rate/video.js";
 import { preparingFor } from "./panes.js";
 
 const RETRIES = 40; // a rendition being prepared is asked for again this many times at most
@@ -53,11 +53,11 @@ export class GalleryVideos {
     this.active = true;
     this.player.detach();
     const sides = ["left", "right"];
-    const drawn = sides.map((side) => this.load(this.panes[side], item[side], current, 0));
-    this.player.attach(sides.map((side) => this.panes[side].video), {
-      fps: Number(item.left.video.fps) || 30,
-      frames: Math.min(item.left.video.frames, item.right.video.frames),
-    });
+    // The rating page's timeline rule (`timeline`): the higher rate, the shorter duration.
+    const clips = sides.map((side) => item[side].video);
+    const { fps } = timeline(clips);
+    const drawn = sides.map((side) => this.load(this.panes[side], item[side], current, 0, fps));
+    this.player.attach(sides.map((side) => this.panes[side].video), clips);
     this.controls.show(true);
     const ok = (await Promise.all(drawn)).every(Boolean);
     if (!current()) return false;
@@ -65,8 +65,9 @@ export class GalleryVideos {
     return ok;
   }
 
-  /** Put `image`'s video into the pane; resolves with whether its first frame is drawn. */
-  async load(parts, image, current, attempt) {
+  /** Put `image`'s video into the pane; resolves with whether its first frame (of a timeline
+   * at `fps`) is drawn. */
+  async load(parts, image, current, attempt, fps) {
     const { pane, video, error } = parts;
     pane.dataset.kind = "video";
     error.hidden = true;
@@ -81,7 +82,7 @@ export class GalleryVideos {
       this.view.add({ el: parts.view, img: video, width: image.video.width || image.width,
                       height: image.video.height || image.height });
     }
-    const ok = await firstFrame(video, Number(image.video.fps) || 30);
+    const ok = await firstFrame(video, fps);
     if (ok || !current()) return ok && current();
     const wait = attempt < RETRIES ? await preparingFor(image.video.url) : null;
     if (!current()) return false;
@@ -92,7 +93,7 @@ export class GalleryVideos {
     }
     error.textContent = "This video is still being prepared…";
     await new Promise((resolve) => { setTimeout(resolve, wait * 1000); });
-    return current() ? this.load(parts, image, current, attempt + 1) : false;
+    return current() ? this.load(parts, image, current, attempt + 1, fps) : false;
   }
 
   /** Stop and unload the videos (the next item is a pair of images). */

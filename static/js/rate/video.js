@@ -1,15 +1,21 @@
 // Videos on the rating page: a pair's two (or, for an edit, three) or a best-of-K task's K
 // videos, played as one.
 //
-// SyncedVideos keeps several <video> elements on one timeline. The first is the leader; the
+// SyncedVideos keeps several <video> elements on one timeline (`timeline`): its frames are
+// those of the highest frame rate shown, whichever video has it, and it ends with the
+// shortest video. Every time below (frame k's middle, the end, one frame of drift) is on that
+// timeline; each video shows its own frame at that time. The first video is the leader; the
 // others follow it:
 // - play starts only once every video can play (readyState HAVE_FUTURE_DATA, else their
 //   `canplay`), all in the same task; a video that stalls while playing (`waiting`) pauses
 //   the others until all can play again, from the same time;
 // - pause, seek and frame step pause every video and seek all of them to the centre of one
-//   frame, (k + 0.5) / fps: the same currentTime everywhere, and a time that shows frame k
-//   whatever the container rounded its timestamps to (WebM stores milliseconds: frame 2 of a
-//   30 fps clip is at 67 ms, after 2/30 s); the operation ends once every video has
+//   timeline frame, (k + 0.5) / fps: the same currentTime everywhere, and a time that shows
+//   frame k whatever the container rounded its timestamps to (WebM stores milliseconds: frame
+//   2 of a 30 fps clip is at 67 ms, after 2/30 s); with the timeline at the highest rate every
+//   frame of every video is one step away (a step is no longer than any video's frame). Pause
+//   keeps the leader's frame: the centre of the timeline frame it is in, at most half a
+//   timeline frame from where it was. The operation ends once every video has
 //   presented that frame, not at `seeked`: Chromium fires `seeked` before its compositor swaps
 //   the new frame in (under load a canvas read right after it gave the frame from before the
 //   seek about once in 180 seeks), so both videos said they were done while one still showed
@@ -23,7 +29,9 @@
 //   RESYNC_FRAMES frames (a decoder that fell behind) every video pauses, seeks to the
 //   leader's time and starts again together;
 // - loop is done here, not with the `loop` attribute (each video would wrap on its own clock):
-//   when one ends, all seek to the first frame and start together.
+//   at the shared end (the shortest video's `ended`, or the leader past the timeline's end)
+//   all seek to the first frame and start together; without loop, all pause on the last
+//   timeline frame.
 //
 // VideoControls is the bar under the videos (play, frame step, one seek bar, time, speed,
 // loop) and the keys. VideoStage puts a task's videos into the rating page's panes (Stage
@@ -59,6 +67,27 @@ const clamp = (value, low, high) => Math.min(high, Math.max(low, value));
 const delay = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 /** The index of the frame `time` falls in at `fps` (a frame's own start counts as in it). */
 const frameAt = (time, fps) => Math.floor(time * fps + 1e-6);
+
+/**
+ * The timeline several videos play on, from their payloads' `video` ({fps, frames, duration},
+ * docs/video.md "The annotator page"): `fps`, the highest frame rate among them (frames per
+ * second: one frame step, one position of the seek bar), and `duration`, the shortest video's
+ * length in seconds (its frames / fps, else its `duration`; 0 when none is known, and then the
+ * elements' own durations count once loaded). At the highest rate one step is no longer than
+ * a frame of any video, so every frame of every video can be stepped to.
+ */
+export function timeline(clips) {
+  let fps = 0;
+  let duration = Infinity;
+  for (const clip of clips) {
+    const rate = Number(clip && clip.fps) || 0;
+    const frames = Number(clip && clip.frames) || 0;
+    if (rate > 0) fps = Math.max(fps, rate);
+    const length = rate > 0 && frames > 0 ? frames / rate : Number(clip && clip.duration) || 0;
+    if (length > 0) duration = Math.min(duration, length);
+  }
+  return { fps: fps || 30, duration: Number.isFinite(duration) ? duration : 0 };
+}
 
 /**
  * The frame a video last presented (its index at `fps`), kept from requestVideoFrameCallback
@@ -116,8 +145,9 @@ export class SyncedVideos extends EventTarget {
   constructor({ rate = 1, loop = true } = {}) {
     super();
     this.videos = [];
-    this.fps = 30;
-    this.frames = 0;
+    this.fps = 30; // the timeline's rate (`timeline`)
+    this.duration = 0; // the shared duration in seconds (0: from the elements)
+    this.rates = []; // each video's own frame rate
     this.rate = rate;
     this.loop = loop;
     this.playing = false; // what the annotator asked for (the videos may wait to start)
@@ -128,6 +158,8 @@ export class SyncedVideos extends EventTarget {
     this.presented = []; // a PresentedFrame per video
     this.corrections = { nudges: 0, resyncs: 0 };
     this.onEnded = () => this.ended();
+    // A seek of any kind (the first frame's too) moves what the bar shows.
+    this.onSeeked = () => this.changed();
     this.onWaiting = (event) => {
       // A video ran out of data: the others would run ahead. All wait, then start together.
       if (this.playing && !this.busy && !event.target.seeking) {
@@ -137,22 +169,25 @@ export class SyncedVideos extends EventTarget {
   }
 
   /**
-   * Play `videos` (leader first) as one: `fps` frames per second, `frames` frames (the
-   * shortest video's count; 0: from the duration).
+   * Play `videos` (leader first) as one, on the timeline of `clips` (`timeline`): each
+   * video's payload `video` ({fps, frames, duration}), in the same order.
    */
-  attach(videos, { fps, frames = 0 }) {
+  attach(videos, clips) {
     this.detach();
     this.videos = videos;
-    this.fps = fps > 0 ? fps : 30;
-    this.frames = frames > 0 ? frames : 0;
+    const { fps, duration } = timeline(clips);
+    this.fps = fps;
+    this.duration = duration;
+    this.rates = videos.map((_, index) => Number(clips[index] && clips[index].fps) || fps);
     for (const video of videos) {
       video.muted = true;
       video.loop = false;
       video.playbackRate = this.rate;
       video.addEventListener("ended", this.onEnded);
       video.addEventListener("waiting", this.onWaiting);
+      video.addEventListener("seeked", this.onSeeked);
     }
-    this.presented = videos.map((video) => new PresentedFrame(video, this.fps));
+    this.presented = videos.map((video, index) => new PresentedFrame(video, this.rates[index]));
     for (const frame of this.presented) frame.start();
     this.changed();
   }
@@ -169,6 +204,7 @@ export class SyncedVideos extends EventTarget {
     for (const video of this.videos) {
       video.removeEventListener("ended", this.onEnded);
       video.removeEventListener("waiting", this.onWaiting);
+      video.removeEventListener("seeked", this.onSeeked);
       video.pause();
     }
     this.videos = [];
@@ -178,20 +214,34 @@ export class SyncedVideos extends EventTarget {
     return this.videos[0];
   }
 
-  /** The last frame every video has. */
-  get lastFrame() {
-    if (this.frames) return this.frames - 1;
-    const durations = this.videos.map((v) => v.duration).filter(Number.isFinite);
-    return durations.length ? Math.max(0, Math.ceil(Math.min(...durations) * this.fps) - 1) : 0;
+  /** The shared duration in seconds: the shortest video's (0 while none is known). */
+  get sharedDuration() {
+    if (this.duration > 0) return this.duration;
+    const durations = this.videos.map((v) => v.duration)
+      .filter((d) => Number.isFinite(d) && d > 0);
+    return durations.length ? Math.min(...durations) : 0;
   }
 
-  /** The frame the leader is at (its index from 0). */
+  /** The last timeline frame: the last whose middle, (k + 0.5) / fps, is before the end
+   * (frames at the timeline's rate; end * fps of them when that is whole). */
+  get lastFrame() {
+    return Math.max(0, Math.ceil(this.sharedDuration * this.fps - 0.5 - 1e-6) - 1);
+  }
+
+  /** The timeline frame the leader is at (its index from 0). */
   currentFrame() {
     if (!this.leader) return 0;
     return clamp(frameAt(this.leader.currentTime, this.fps), 0, this.lastFrame);
   }
 
-  /** The time that shows frame `frame` in every video (its middle). */
+  /** The leader's time in seconds, within the shared duration. */
+  time() {
+    if (!this.leader) return 0;
+    const end = this.sharedDuration;
+    return end > 0 ? Math.min(this.leader.currentTime, end) : this.leader.currentTime;
+  }
+
+  /** The time that shows timeline frame `frame` in every video (its middle), in seconds. */
   timeOf(frame) {
     return (clamp(frame, 0, this.lastFrame) + 0.5) / this.fps;
   }
@@ -215,7 +265,7 @@ export class SyncedVideos extends EventTarget {
     await this.restart(this.timeOf(from));
   }
 
-  /** Pause every video on the frame the leader shows. */
+  /** Pause every video on the frame the leader shows (the middle of its timeline frame). */
   async pause() {
     if (!this.videos.length) return;
     this.playing = false;
@@ -226,7 +276,7 @@ export class SyncedVideos extends EventTarget {
     this.end(token);
   }
 
-  /** Move `delta` frames (pausing first). */
+  /** Move `delta` timeline frames (pausing first), within the shared duration. */
   async step(delta) {
     if (!this.videos.length) return;
     this.playing = false;
@@ -237,7 +287,7 @@ export class SyncedVideos extends EventTarget {
     this.end(token);
   }
 
-  /** Go to `frame`; playback goes on from there if it was playing. */
+  /** Go to timeline frame `frame`; playback goes on from there if it was playing. */
   async seekFrame(frame) {
     if (!this.videos.length) return;
     const time = this.timeOf(frame);
@@ -310,12 +360,14 @@ export class SyncedVideos extends EventTarget {
    * presented the frame at that time (see the top), or a newer operation began. */
   async seekAll(time, token) {
     const waits = this.videos.map(async (video, index) => {
+      const rate = this.rates[index] || this.fps;
+      // Within its own length, half a timeline frame from its end (the timeline ends no later).
       const end = Number.isFinite(video.duration) ? video.duration - 0.5 / this.fps : time;
       const at = Math.max(0, Math.min(time, end));
       video.currentTime = at;
       if (await once(video, ["seeked", "emptied", "error"]) !== "seeked") return;
       const presented = this.presented[index];
-      if (presented) await presented.shown(frameAt(at, this.fps));
+      if (presented) await presented.shown(frameAt(at, rate));
     });
     await Promise.all(waits);
     return this.current(token);
@@ -359,6 +411,13 @@ export class SyncedVideos extends EventTarget {
     const tick = () => {
       this.tickHandle = null;
       if (!this.playing || this.leader !== leader || this.busy) return;
+      // Past the shared end (a video longer than the shortest one leads, and the shortest
+      // one's `ended` has not come): the end of playback, as `ended`.
+      const end = this.sharedDuration;
+      if (end > 0 && leader.currentTime >= end) {
+        this.ended();
+        return;
+      }
       this.correct();
       this.schedule(leader, tick);
       this.dispatchEvent(new CustomEvent("tick"));
@@ -383,7 +442,8 @@ export class SyncedVideos extends EventTarget {
     this.tickHandle = null;
   }
 
-  /** One drift correction: every follower's time against the leader's (see the top). */
+  /** One drift correction: every follower's time against the leader's (see the top), in
+   * frames of the timeline's rate. */
   correct() {
     const leader = this.leader;
     if (leader.paused || leader.seeking) return;
@@ -534,9 +594,13 @@ export class VideoControls {
         && this.seek.value !== String(frame)) {
       this.seek.value = String(frame);
     }
-    const seconds = player.leader ? player.leader.currentTime : 0;
-    const time = `${(frame + 1)} / ${last + 1} · ${seconds.toFixed(2)} s`;
+    // Timeline frames (the highest rate shown: what `,` `.` step) and the leader's time.
+    const seconds = `${player.time().toFixed(2)} s`;
+    const time = `${(frame + 1)} / ${last + 1} · ${seconds}`;
     if (this.time.textContent !== time) this.time.textContent = time;
+    if (this.seek.getAttribute("aria-valuetext") !== seconds) {
+      this.seek.setAttribute("aria-valuetext", seconds);
+    }
     if (this.speed.value !== String(player.rate)) this.speed.value = String(player.rate);
     if (this.loop.checked !== player.loop) this.loop.checked = player.loop;
   }
@@ -633,14 +697,18 @@ export class VideoStage {
     const rank = new Map(entries.filter(([side]) => side !== "source")
       .map(([side], index) => [side, index]));
     const byPane = new Map(entries);
+    const shown = [...Object.keys(this.panes)].sort(
+      (a, b) => (rank.get(a) ?? entries.length) - (rank.get(b) ?? entries.length))
+      .map((side) => {
+        const entry = byPane.get(side);
+        return [side, entry && entry.video ? entry : null];
+      });
+    // One timeline for every video shown, the source's included (`timeline`).
+    const clips = shown.filter(([, item]) => item).map(([, item]) => item.video);
+    const { fps } = timeline(clips);
     const videos = [];
-    let fps = 0;
-    let frames = Infinity;
-    for (const side of [...Object.keys(this.panes)].sort(
-      (a, b) => (rank.get(a) ?? entries.length) - (rank.get(b) ?? entries.length))) {
+    for (const [side, item] of shown) {
       const pane = this.panes[side];
-      const entry = byPane.get(side);
-      const item = entry && entry.video ? entry : null;
       pane.item = item;
       if (!item) {
         if (!(side === "source" && still)) {
@@ -653,13 +721,11 @@ export class VideoStage {
       setHidden(pane.error, true);
       if (pane.el.dataset.kind !== "video") pane.el.dataset.kind = "video";
       if (pane.message) setText(pane.message, pane.imageText.replace(/\bimage\b/g, "video"));
-      pane.drawn = this.showVideo(pane, item);
+      pane.drawn = this.showVideo(pane, item, fps);
       videos.push(pane.shown);
-      fps = fps || Number(item.video.fps) || 0;
-      if (item.video.frames > 0) frames = Math.min(frames, item.video.frames);
       waits.push(pane.drawn.then((ok) => (ok ? [] : [side])));
     }
-    this.player.attach(videos, { fps, frames: Number.isFinite(frames) ? frames : 0 });
+    this.player.attach(videos, clips);
     this.controls.show(true);
     const failed = (await Promise.all(waits)).flat();
     if (token !== this.showing) return null;
@@ -669,8 +735,8 @@ export class VideoStage {
   }
 
   /** Put `item`'s video in the pane (the prepared one if it is); resolves with whether its
-   * first frame is decoded and drawn. */
-  showVideo(pane, item, url = item.video.url) {
+   * first frame (of a timeline at `fps`) is decoded and drawn. */
+  showVideo(pane, item, fps, url = item.video.url) {
     let video;
     if (pane.nextUrl === url) {
       // Prepared: swap the two elements' roles, as Stage does with images.
@@ -690,7 +756,7 @@ export class VideoStage {
     }
     const { width, height } = size(item);
     this.view.add({ el: pane.view, img: video, width, height });
-    return firstFrame(video, Number(item.video.fps) || 30);
+    return firstFrame(video, fps);
   }
 
   /** Load the next task's videos into the panes' standby elements (first frame decoded). */
@@ -699,7 +765,10 @@ export class VideoStage {
       this.images.prepare(task);
       return;
     }
-    for (const [side, item] of this.items(task)) {
+    const entries = this.items(task);
+    const { fps } = timeline(entries.filter(([, item]) => item && item.video)
+      .map(([, item]) => item.video));
+    for (const [side, item] of entries) {
       const pane = this.panes[side];
       if (!pane || !item || !item.video || pane.nextUrl === item.video.url) continue;
       if (pane.shown.getAttribute("src") === item.video.url) continue;
@@ -708,7 +777,7 @@ export class VideoStage {
       pane.next.load();
       const { width, height } = size(item);
       this.view.setStandby(pane.view, pane.next, width, height);
-      firstFrame(pane.next, Number(item.video.fps) || 30);
+      firstFrame(pane.next, fps);
     }
   }
 
@@ -721,7 +790,7 @@ export class VideoStage {
     pane.retries += 1;
     this.view.remove(pane.view);
     const url = retryUrl(pane.item.video.url, pane.retries);
-    pane.drawn = this.showVideo(pane, pane.item, url);
+    pane.drawn = this.showVideo(pane, pane.item, this.player.fps, url);
     const ok = await pane.drawn;
     if (token === this.showing && !ok) setHidden(pane.error, false);
     // The last pane to come back starts the pair, as show() would have.
@@ -770,7 +839,8 @@ export class VideoStage {
 
 /**
  * Resolves with true once `video` has its first frame decoded (seeked to the middle of frame
- * 0, which also drops the poster) and a frame later on screen; false if it fails to load.
+ * 0 of a timeline at `fps`, which also drops the poster) and a frame later on screen; false if
+ * it fails to load.
  */
 export async function firstFrame(video, fps) {
   if (video.error) return false;
