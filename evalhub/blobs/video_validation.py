@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
+import posixpath
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -46,6 +48,12 @@ _MKV_DEMUXER = "matroska,webm"
 ACCEPTED_CONTAINERS = {"mp4", "mov", "webm", "mkv"}
 ACCEPTED_CODECS = {"h264", "hevc", "vp8", "vp9", "av1"}
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".webm", ".mkv"}
+# Extensions of video formats EvalHub does not take: an import refuses a file so named by its
+# name, unread, with the message a file of that container gets (:func:`refused_video_name`).
+# Not ".ts" (MPEG transport stream): it is also TypeScript, which a folder may hold.
+OTHER_VIDEO_EXTENSIONS = {".avi", ".wmv", ".asf", ".flv", ".f4v", ".mpg", ".mpeg", ".mpe",
+                          ".m1v", ".m2v", ".m2ts", ".mts", ".vob", ".3gp", ".3g2", ".ogv",
+                          ".mxf", ".rm", ".rmvb", ".divx", ".dv", ".qt", ".y4m"}
 MAX_FPS = 240
 
 
@@ -94,6 +102,21 @@ def is_video_name(name: str) -> bool:
     return any(lower.endswith(ext) for ext in VIDEO_EXTENSIONS)
 
 
+def refused_video_name(name: str) -> str | None:
+    """The refusal of a file whose extension is that of a video format EvalHub does not take
+    (:data:`OTHER_VIDEO_EXTENSIONS`: ``clips/a.avi: container 'avi' is not accepted ...``,
+    what the same file named ``.mp4`` gets once FFmpeg has opened it), or None."""
+    extension = posixpath.splitext(name)[1].lower()
+    if extension not in OTHER_VIDEO_EXTENSIONS:
+        return None
+    return _container_refusal(name, extension[1:])
+
+
+def _container_refusal(name: str, container: str) -> str:
+    return (f"{name}: container {container!r} is not accepted (accepted: MP4, MOV, WebM, "
+            "Matroska)")
+
+
 def _container_name(demuxer: str, name: str) -> str | None:
     lower = name.lower()
     if demuxer == _MOV_DEMUXER:
@@ -136,9 +159,7 @@ def inspect_video(data: bytes, *, name: str, limits: VideoLimits) -> VideoInfo:
     with container:
         kind = _container_name(container.format.name, name)
         if kind is None:
-            raise InvalidVideo(
-                f"{name}: container {container.format.name!r} is not accepted (accepted: MP4, "
-                "MOV, WebM, Matroska)")
+            raise InvalidVideo(_container_refusal(name, container.format.name))
         videos = list(container.streams.video)
         if not videos:
             raise InvalidVideo(f"{name}: has no video stream (an audio-only file, or one "
@@ -157,7 +178,9 @@ def inspect_video(data: bytes, *, name: str, limits: VideoLimits) -> VideoInfo:
         _check_pixels(name, width, height, limits)
         fps = _stream_fps(stream)
         if fps is None or fps > MAX_FPS:
-            raise InvalidVideo(f"{name}: frame rate {fps or 'unknown'} is not between 0 and "
+            # A Fraction (30000/1001) is said in frames per second, as a person reads it.
+            rate = "unknown" if fps is None else f"{float(fps):.5g} frames/s"
+            raise InvalidVideo(f"{name}: frame rate {rate} is not between 0 and "
                                f"{MAX_FPS} frames/s")
         seconds = _header_seconds(container, stream)
         # The container's duration covers every stream (a longer sound track too): compare
@@ -230,7 +253,9 @@ def _demux_and_decode(container: av.container.InputContainer,
     last: float | None = None
     end: float | None = None
     packets: dict[int, int] = {}
-    frame_limit = min(limits.max_frames, int(limits.max_seconds * fps) + 1)
+    # The most frames whose duration (count / fps) is within max_seconds, in exact fractions
+    # (a float product of 60 s and 30000/1001 frames/s could round either way).
+    frame_limit = min(limits.max_frames, math.floor(Fraction(limits.max_seconds) * fps))
     try:
         for packet in container.demux():
             owner = packet.stream
@@ -253,7 +278,7 @@ def _demux_and_decode(container: av.container.InputContainer,
                 if count > frame_limit:
                     if count > limits.max_frames:
                         raise InvalidVideo(_too_many(name, count, limits))
-                    raise InvalidVideo(_too_long(name, count / fps, limits))
+                    raise InvalidVideo(_too_long(name, float(count / fps), limits))
     except InvalidVideo:
         raise
     except (av.FFmpegError, ValueError, OSError, EOFError) as exc:

@@ -131,10 +131,18 @@ class AnnotatorQualitySerializer(serializers.Serializer):
     median_latency_ms = serializers.FloatField(allow_null=True,
                                                help_text="As the rating page reported it.")
     fast_votes = serializers.IntegerField(help_text="Votes faster than the floor (server clock).")
-    median_vote_ms = serializers.FloatField(allow_null=True,
-                                            help_text="Server-measured lease-to-vote time.")
-    flags = serializers.ListField(child=serializers.CharField(),
-                                  help_text="Rules that flag the annotator: gold, fast.")
+    median_vote_ms = serializers.FloatField(
+        allow_null=True, help_text="Server-measured response time: from when the pair could "
+        "first be on screen (the later of its lease and the annotator's previous vote).")
+    flags = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The reliability estimate's flags, those the leaderboards' quality filter "
+        "acts on: gold, fast, position, accuracy.")
+    reasons = serializers.ListField(child=serializers.CharField(),
+                                    help_text="Why each flag was raised, in words.")
+    weight = serializers.FloatField(
+        allow_null=True, help_text="What one of the annotator's votes counts in a weighted "
+        "leaderboard (0-1); 0 when excluded.")
     excluded = serializers.BooleanField()
     flagged = serializers.BooleanField()
 

@@ -9,6 +9,7 @@ from django.core.management.base import CommandError
 
 from evalhub.campaigns.manage.selectors import annotator_progress, live_progress
 from evalhub.campaigns.models import Campaign, CampaignStatus, TaskKind
+from evalhub.campaigns.selectors import campaign_medium
 from evalhub.runs.models import GenerationRun
 
 
@@ -49,9 +50,13 @@ def progress_lines(campaign: Campaign, *, annotators: bool = False) -> list[str]
              f"Votes: {progress.votes_done} of {progress.votes_needed} needed "
              f"({progress.tasks_complete} tasks complete), {progress.human_votes} human votes "
              f"by {progress.annotators} annotators; {progress.gold_tasks} gold tasks."]
+    if progress.near_duplicate_filter:
+        lines.insert(1, f"Near-duplicate filter: {progress.near_duplicate_filter}.")
     if progress.images_total:
-        lines.append(f"Large images still being tiled: {progress.images_done} of "
-                     f"{progress.images_total} ready.")
+        # What a campaign waits for (campaigns/building/images.py), in its medium's words.
+        waiting = ("Videos still being converted" if campaign_medium(campaign=campaign) == "video"
+                   else "Large images still being tiled")
+        lines.append(f"{waiting}: {progress.images_done} of {progress.images_total} ready.")
     if progress.status == CampaignStatus.ACTIVE:
         lines.append(f"Annotators rate it at /rate/{campaign.pk}/.")
     if annotators:

@@ -48,6 +48,16 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def _uncalibrated_warning(summary: ExportSummary) -> str:
+    """What the rows flagged ``uncalibrated`` are, for a card that has some."""
+    return (f"**{summary.uncalibrated} of the {summary.rows} rows are uncalibrated** "
+            "(`uncalibrated: true`): metric judgments whose per-image scores came from random "
+            "weights (backbones randomly initialised, `EVALHUB_RANDOM_WEIGHTS=1`, because the "
+            "real weights were not installed). Their outcomes are not comparable with "
+            "published numbers and say nothing about quality: filter them out before "
+            "training.")
+
+
 def dataset_card(*, campaign: Campaign, options: ExportOptions, summary: ExportSummary) -> str:
     """Markdown: files, counts, agreement, annotator quality and the filters used."""
     from evalhub.campaigns.quality.agreement import agreement_by_criterion  # numpy/scipy: load late
@@ -68,7 +78,9 @@ def dataset_card(*, campaign: Campaign, options: ExportOptions, summary: ExportS
         f"- `{DATA_FILE_NAMES[options.format]}`: {summary.rows} rows",
     ]
     if options.bundle:
-        lines.append(f"- `images/`: {summary.images} images named by the sha256 of their bytes")
+        if summary.images:  # the folders the bundle holds (a video DPO bundle: no images/)
+            lines.append(f"- `images/`: {summary.images} images named by the sha256 of their "
+                         "bytes")
         if summary.videos:
             lines.append(f"- `videos/`: {summary.videos} video files (as imported or generated) "
                          "named by the sha256 of their bytes")
@@ -80,6 +92,7 @@ def dataset_card(*, campaign: Campaign, options: ExportOptions, summary: ExportS
         f"- rows: {summary.rows}",
         f"- votes behind the rows: {summary.votes}",
         f"- annotators: {summary.annotators}",
+        f"- uncalibrated rows: {summary.uncalibrated} of {summary.rows}",
         "",
         "| criterion | rows | a | b | tie | both_bad |",
         "|---|---:|---:|---:|---:|---:|",
@@ -89,6 +102,8 @@ def dataset_card(*, campaign: Campaign, options: ExportOptions, summary: ExportS
         lines.append(f"| {criterion} | {sum(counts)} | " + " | ".join(map(str, counts)) + " |")
     if summary.rows == 0:
         lines += ["", f"**{summary.message}**"]
+    if summary.uncalibrated:
+        lines += ["", _uncalibrated_warning(summary)]
     lines += [
         "",
         "## Agreement between annotators",

@@ -28,7 +28,7 @@ from django.core.files.storage import default_storage
 from evalhub.campaigns.models import Campaign
 from evalhub.core.errors import EvalHubError
 from evalhub.exports.card import CARD_MARKER, dataset_card
-from evalhub.exports.formats import FormatWriter, RowContext
+from evalhub.exports.formats import FormatWriter, RowContext, uncalibrated
 from evalhub.exports.kwise import kwise_jsonl, rankings_export_check
 from evalhub.exports.options import DATA_FILE_NAMES, ExportOptions
 from evalhub.exports.selectors import (
@@ -58,6 +58,8 @@ class ExportSummary:
     videos: int = 0  # of which video files
     seconds: float = 0.0
     outcomes: Counter = field(default_factory=Counter)  # (criterion, outcome) -> rows
+    # Rows whose ``uncalibrated`` column is true: metric judgments scored with random weights.
+    uncalibrated: int = 0
     message: str = ""
 
     @property
@@ -146,6 +148,9 @@ class Exporter:
                         strict=True), counts["count_all"].to_pylist(), strict=True)))
                 votes += pc.sum(pc.multiply(batch.column("votes"),
                                             batch.column("weight"))).as_py() or 0.0
+                # The rows' own ``uncalibrated`` column, by the rule that writes it.
+                summary.uncalibrated += pc.sum(pc.cast(uncalibrated(batch), pa.int64())
+                                               ).as_py() or 0
                 summary.rows = writer.rows  # ExportStream waits for the first row
                 yield
         except BaseException:
@@ -175,8 +180,9 @@ class Exporter:
         """Write the export; yields after every batch and every few images.
 
         Without a bundle, the data file goes to ``sink``. ``bundle="zip"`` writes a zip to
-        ``sink`` with the data file, ``images/<sha256>.<ext>`` and ``README.md``;
-        ``bundle="folder"`` writes the same layout into ``folder``.
+        ``sink`` with the data file, ``images/<sha256>.<ext>`` (``videos/`` for a video
+        campaign's files) and ``README.md``; ``bundle="folder"`` writes the same layout into
+        ``folder``, where ``images/`` and ``videos/`` exist only when they hold a file.
         """
         started = time.perf_counter()
         ctx = self._context()
@@ -198,12 +204,12 @@ class Exporter:
                 archive.writestr("README.md", self.card())
         elif self.options.bundle == "folder":
             assert folder is not None
-            (folder / "images").mkdir(parents=True, exist_ok=True)
             with open(folder / name, "wb") as handle:
                 yield from self._write_rows(handle, ctx)
-            if ctx.videos:  # a video campaign's files (known once the rows are written)
-                (folder / "videos").mkdir(exist_ok=True)
+            # The files are known once the rows are written: a folder for each kind that has
+            # one (a video campaign's DPO bundle has no images/, an empty export neither).
             for relative, storage_name in self._images(ctx):
+                (folder / relative).parent.mkdir(exist_ok=True)
                 with open(folder / relative, "wb") as target, \
                         default_storage.open(storage_name, "rb") as source:
                     shutil.copyfileobj(source, target, COPY_CHUNK)

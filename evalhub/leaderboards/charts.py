@@ -70,12 +70,14 @@ def _as_dict(fig: go.Figure) -> dict:
     return json.loads(fig.to_json())
 
 
-def elo_chart(board: Leaderboard) -> dict:
+def elo_chart(board: Leaderboard, *, fit: str) -> dict:
+    """Elo with its 95 % interval and online Elo per run; ``fit``: the model the ratings were
+    fitted with, as the page's header names it (``text.fit_method``)."""
     runs = [r for r in board.runs if r.elo is not None]
     fig = go.Figure()
     fig.add_trace(go.Scatter(
         x=[label(r.name) for r in runs], y=[r.elo for r in runs], mode="markers",
-        name="Bradley-Terry Elo (95% CI)", marker={"size": 10, "color": "#2f5bea"},
+        name=f"{fit}, 95% CI", marker={"size": 10, "color": "#2f5bea"},
         error_y={"type": "data", "symmetric": False,
                  "array": [r.elo_upper - r.elo for r in runs],
                  "arrayminus": [r.elo - r.elo_lower for r in runs]},
@@ -111,7 +113,8 @@ def winrate_chart(board: Leaderboard, *, which: str = "observed") -> dict:
 
 
 def metric_scatter(board: Leaderboard) -> dict | None:
-    """Human Elo (y) against each run-level metric (x), one panel per metric."""
+    """Elo (y: the humans', or a metric judge's when the board is judged by one) against each
+    run-level metric (x), one panel per metric."""
     runs = [r for r in board.runs if r.elo is not None]
     metrics = [m for m in RUN_METRICS if any(m in r.metrics for r in runs)]
     if not metrics:
@@ -141,10 +144,10 @@ def metric_scatter(board: Leaderboard) -> dict | None:
                        + f", Elo {r.elo:.0f}{how}" for r in have],
             hoverinfo="text", showlegend=False), row=1, col=col)
     fig.update_layout(**{**_LAYOUT, "margin": {"l": 60, "r": 20, "t": 90, "b": 40}},
-                      height=400, title="Human Elo against run-level metrics "
+                      height=400, title=f"Elo of {board.rated_by} against run-level metrics "
                       "(open markers: uncalibrated)")
     fig.update_annotations(font_size=12)
-    fig.update_yaxes(title_text="human Elo", row=1, col=1)
+    fig.update_yaxes(title_text=f"Elo ({board.rated_by})", row=1, col=1)
     return _as_dict(fig)
 
 
@@ -178,14 +181,15 @@ def category_chart(board: Leaderboard) -> dict | None:
     return _as_dict(fig)
 
 
-def campaign_figures(board: Leaderboard) -> list[dict]:
-    """The campaign page's charts of ``board`` as ``[{"id", "figure"}]`` (none without votes).
+def campaign_figures(board: Leaderboard, *, fit: str) -> list[dict]:
+    """The campaign page's charts of ``board`` as ``[{"id", "figure"}]`` (none without votes);
+    ``fit``: the model its ratings were fitted with (``text.fit_method``).
 
     Drawn when the snapshot is computed and stored with it (``LeaderboardSnapshot.charts``):
     building plotly figures costs far more than reading them back."""
     if not board.votes:
         return []
-    figures = [("elo", elo_chart(board)),
+    figures = [("elo", elo_chart(board, fit=fit)),
                ("winrate-observed", winrate_chart(board, which="observed")),
                ("winrate-predicted", winrate_chart(board, which="predicted")),
                ("metric-scatter", metric_scatter(board)),

@@ -29,13 +29,18 @@ class LeaderboardFilters:
     weights every vote by its annotator's reliability (``leaderboards/quality.py``).
     """
 
-    criterion: str = Criterion.OVERALL
+    criterion: str = Criterion.OVERALL.value
     judge: str = HUMAN
     category: str = ""
     min_gold_accuracy: float | None = None
     since: datetime | None = None
     until: datetime | None = None
     quality: str = ""
+
+    def __post_init__(self) -> None:
+        # The plain string, whatever was passed (a campaign's criteria read before a reload
+        # are ``Criterion`` members): ``f"{c!r}"`` of a member is "Criterion.OVERALL".
+        object.__setattr__(self, "criterion", str(self.criterion))
 
     @property
     def metric_name(self) -> str | None:
@@ -76,7 +81,7 @@ def parse_filters(*, campaign: Campaign, params: Mapping[str, str]) -> Leaderboa
     def get(name: str) -> str:
         return (params.get(name) or "").strip()
 
-    criterion = get("criterion") or Criterion.OVERALL
+    criterion = get("criterion") or Criterion.OVERALL.value
     if criterion not in Criterion.values:
         raise EvalHubError(f"Unknown criterion {criterion!r}; expected one of {Criterion.values}.")
     judge = get("judge") or HUMAN
@@ -84,7 +89,7 @@ def parse_filters(*, campaign: Campaign, params: Mapping[str, str]) -> Leaderboa
         raise EvalHubError(f"judge must be 'human' or 'metric:<name>', got {judge!r}.")
     if judge == HUMAN and criterion not in campaign.criteria:
         raise EvalHubError(f"This campaign does not rate {criterion!r}; "
-                           f"its criteria are {campaign.criteria}.")
+                           f"its criteria are {[str(c) for c in campaign.criteria]}.")
     min_gold = None
     if get("min_gold_accuracy"):
         try:

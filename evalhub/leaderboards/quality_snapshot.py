@@ -3,8 +3,10 @@
 What is stored (:class:`~evalhub.leaderboards.models.QualitySnapshot`, one per campaign):
 
 - the crowd-BT reliability of every annotator (:func:`campaign_reliability`: an EM over all the
-  campaign's votes, the costly part),
-- gold accuracy, fast votes and flags per annotator (:func:`annotator_quality`),
+  campaign's votes, the costly part), with the flags, their reasons and the vote weights,
+- gold accuracy and vote times per annotator (:func:`annotator_quality`), whose flags, reasons
+  and weights are the estimate's (read back through ``annotators.with_reliability``: one
+  source of flags for the campaign page, the quality API and the dashboard),
 - Krippendorff's alpha per criterion (:func:`agreement_by_criterion`),
 - votes per annotator (:func:`annotator_progress`).
 
@@ -35,13 +37,16 @@ from evalhub.campaigns.quality.annotators import (
     AnnotatorQuality,
     annotator_quality,
     excluded_annotator_ids,
+    with_reliability,
 )
 from evalhub.campaigns.quality.reliability import CampaignReliability, campaign_reliability
 from evalhub.leaderboards.fingerprint import ChangesSince, changes_since, data_fingerprint
 from evalhub.leaderboards.models import QualitySnapshot
 
 #: The payload's layout; a payload of another schema (older code) is recomputed before use.
-QUALITY_SCHEMA = 1
+#: 2: vote times from when the pair could be on screen; annotators' flags, reasons and weight
+#: from the reliability estimate.
+QUALITY_SCHEMA = 2
 
 
 @dataclass(frozen=True)
@@ -65,9 +70,11 @@ def _payload(campaign: Campaign) -> dict:
     progress = [{**dataclasses.asdict(row),
                  "last_vote_at": row.last_vote_at.isoformat() if row.last_vote_at else None}
                 for row in annotator_progress(campaign=campaign)]
+    reliability = campaign_reliability(campaign=campaign)
     return {"schema": QUALITY_SCHEMA,
-            "reliability": campaign_reliability(campaign=campaign).to_json(),
-            "annotators": [dataclasses.asdict(row) for row in annotator_quality(campaign=campaign)],
+            "reliability": reliability.to_json(),
+            "annotators": [dataclasses.asdict(row) for row in
+                           annotator_quality(campaign=campaign, reliability=reliability)],
             "agreement": agreement_by_criterion(campaign=campaign),
             "progress": progress}
 
@@ -95,12 +102,15 @@ def quality_snapshot_refresh(*, campaign: Campaign, fingerprint: str | None = No
 def _decoded(snapshot: QualitySnapshot, *, excluded: set[int], stale: bool,
              changes: ChangesSince | None) -> CampaignQuality:
     payload = snapshot.payload
+    reliability = CampaignReliability.from_json(payload["reliability"]).with_exclusions(excluded)
+    stored = (AnnotatorQuality(**{**row, "flags": tuple(row["flags"]),
+                                  "reasons": tuple(row["reasons"]),
+                                  "excluded": row["annotator_id"] in excluded})
+              for row in payload["annotators"])
     return CampaignQuality(
-        reliability=CampaignReliability.from_json(payload["reliability"]).with_exclusions(
-            excluded),
-        annotators=tuple(AnnotatorQuality(**{**row, "flags": tuple(row["flags"]),
-                                             "excluded": row["annotator_id"] in excluded})
-                         for row in payload["annotators"]),
+        reliability=reliability,
+        # The flags, reasons and weights of the estimate, exclusions as they are now.
+        annotators=tuple(with_reliability(stored, reliability)),
         agreement=payload["agreement"],
         progress=tuple(AnnotatorProgress(**{**row, "last_vote_at": parse_datetime(
             row["last_vote_at"]) if row["last_vote_at"] else None})

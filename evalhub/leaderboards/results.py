@@ -300,7 +300,8 @@ class PairCount(_JSONMixin):
 
 @dataclass(frozen=True)
 class MetricAgreement(_JSONMixin):
-    """Rank agreement of a run-level metric with the human ranking (positive = agrees)."""
+    """Rank agreement of a run-level metric with the board's ranking (the humans', or the metric
+    judge's; positive = agrees)."""
 
     label: str
     spearman: float | None
@@ -447,6 +448,16 @@ class Leaderboard(_JSONMixin):
             if (cell.run_i, cell.run_j) == (run_b, run_a):
                 return cell.j_won, cell.i_won, cell.ties
         return 0.0, 0.0, 0.0
+
+    @property
+    def rated_by(self) -> str:
+        """Whose judgments the Elo column fits, in words: "people", or "metric judge
+        clip_score" (with "(uncalibrated)" when it was scored with random weights). What the
+        page and its charts call the ranking the metrics are compared with."""
+        if not self.judge.startswith("metric:"):
+            return "people"
+        return (f"metric judge {self.judge.removeprefix('metric:')}"
+                + ("" if self.judge_calibrated else " (uncalibrated)"))
 
     @property
     def any_uncalibrated(self) -> bool:

@@ -458,7 +458,9 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
     else:
         a, b, o, counts, cats = weighted_grouped_votes(qs, index, weights=weights)
     pairwise = (a, b, o, counts)
-    total = int(counts.sum() + (kwise.votes if kwise else 0))
+    # Under quality=weight the counts are weights: the total is their sum, to the nearest
+    # whole vote (truncating made 13.86 read as 13).
+    total = round(float(counts.sum() + (kwise.votes if kwise else 0)))
     if kwise is not None:
         a, b, o = (np.concatenate([x, y]) for x, y in zip(
             (a, b, o), (kwise.a, kwise.b, kwise.outcomes), strict=True))
@@ -474,7 +476,7 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
         warnings.append("no votes match these filters yet")
     board = Leaderboard(
         campaign=CampaignInfo(id=campaign.id, name=campaign.name, project=campaign.project_id,
-                              criteria=tuple(campaign.criteria)),
+                              criteria=tuple(str(c) for c in campaign.criteria)),
         criterion=filters.criterion,
         filters=filters.as_dict(),
         judge=filters.judge,

@@ -29,6 +29,7 @@ from evalhub.leaderboards.models import LeaderboardRefresh, LeaderboardSnapshot
 from evalhub.leaderboards.quality_snapshot import quality_snapshot_refresh
 from evalhub.leaderboards.results import Leaderboard, is_current
 from evalhub.leaderboards.selectors import leaderboard_compute, snapshot_for
+from evalhub.leaderboards.text import fit_method
 
 # --- metric judges ----------------------------------------------------------------------------
 
@@ -202,7 +203,7 @@ def leaderboard_snapshot_refresh(*, campaign: Campaign, filters: LeaderboardFilt
     board = leaderboard_compute(campaign=campaign, filters=filters, rounds=rounds)
     defaults = {"payload": board.to_json(), "fingerprint": fingerprint, "votes_count": board.votes,
                 "filters": filters.as_dict(), "is_default": filters.is_default,
-                "computed_at": timezone.now(), "charts": _charts(board)}
+                "computed_at": timezone.now(), "charts": _charts(board, campaign)}
     lookup = {"campaign": campaign, "criterion": filters.criterion,
               "filters_hash": filters.hash}
     try:
@@ -214,8 +215,9 @@ def leaderboard_snapshot_refresh(*, campaign: Campaign, filters: LeaderboardFilt
     return snapshot
 
 
-def _charts(board: Leaderboard) -> dict:
-    return {"version": charts.CHARTS_VERSION, "figures": charts.campaign_figures(board)}
+def _charts(board: Leaderboard, campaign: Campaign) -> dict:
+    fit = fit_method(task_kind=campaign.task_kind, k=campaign.k)
+    return {"version": charts.CHARTS_VERSION, "figures": charts.campaign_figures(board, fit=fit)}
 
 
 def snapshot_figures(snapshot: LeaderboardSnapshot) -> list[dict]:
@@ -224,7 +226,7 @@ def snapshot_figures(snapshot: LeaderboardSnapshot) -> list[dict]:
     stored = snapshot.charts or {}
     if stored.get("version") == charts.CHARTS_VERSION:
         return stored["figures"]
-    snapshot.charts = _charts(snapshot.result)
+    snapshot.charts = _charts(snapshot.result, snapshot.campaign)
     LeaderboardSnapshot.objects.filter(pk=snapshot.pk).update(charts=snapshot.charts)
     return snapshot.charts["figures"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from evalhub.campaigns.models import TaskKind
 from evalhub.leaderboards.results import ABTest, ABTestError, Leaderboard, MetricValue, RunRow
 
 #: Columns of the ranking tables: the image metrics always, each video metric when a run of the
@@ -23,6 +24,16 @@ RANK_DEFINITION = (
     "Rank: 1 + the number of runs whose whole 95% Elo interval lies above this run's (runs "
     "whose intervals overlap share a rank). Possible ranks: from that rank to the number of "
     "rated runs minus those whose whole interval lies below this run's.")
+
+
+def fit_method(*, task_kind: str, k: int | None) -> str:
+    """The model a campaign's Elo ratings are fitted with, as every page names it (the
+    leaderboard's header, its Elo chart's legend): Plackett-Luce for a best-of-K campaign (its
+    rankings, with any pair votes, in one fit: docs/leaderboards.md, "K-wise votes"),
+    Bradley-Terry for a pair campaign. ``task_kind``, ``k``: the campaign's."""
+    if task_kind == TaskKind.BEST_OF_K:
+        return f"Plackett-Luce Elo (best-of-{k} rankings)"
+    return "Bradley-Terry Elo"
 
 
 def possible_ranks(board: Leaderboard) -> dict[int, tuple[int, int]]:

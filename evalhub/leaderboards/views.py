@@ -31,6 +31,7 @@ from evalhub.leaderboards.services import leaderboard_get, snapshot_figures
 from evalhub.leaderboards.text import (
     RANK_DEFINITION,
     MetricHeader,
+    fit_method,
     metric_cell,
     metric_column_note,
     metric_headers,
@@ -86,6 +87,8 @@ def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
         else None,
         "rows": rows, "any_uncalibrated": any_uncal, "metric_headers": metric_headers(board),
         "rank_definition": RANK_DEFINITION,
+        # The header names the fit as the Elo chart's legend does (one function).
+        "fit_method": fit_method(task_kind=campaign.task_kind, k=campaign.k),
         "charts": _with_data_ids(snapshot_figures(snapshot)),
         "filters": {k: request.GET.get(k, "") for k in FILTER_KEYS},
         "criteria": campaign.criteria,

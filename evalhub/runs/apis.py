@@ -204,6 +204,13 @@ class ImportReportSerializer(serializers.Serializer):
         help_text="Files whose bytes this project already held (in any of its runs, reference "
                   "sets or prompts), or, for a run, repeated within the import; other "
                   "projects' files are never counted.")
+    files_skipped = serializers.IntegerField(
+        help_text="Files of the zip the import did not take: for a run, those its manifest "
+                  "does not list; for a reference set, those that are not image or video "
+                  "files (README.txt, .DS_Store, __MACOSX/...).")
+    skipped_files = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Their names, sorted (the first 100).")
 
 
 class GenModelViewSet(DeletionRules, ProjectScopedViewSet):

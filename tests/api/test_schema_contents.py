@@ -86,6 +86,11 @@ def test_the_quality_endpoint_documents_what_it_returns(schema):
     ok = schema["paths"]["/api/v1/campaigns/{id}/quality/"]["get"]["responses"]["200"]
     body = _resolve(schema, ok["content"]["application/json"]["schema"])
     assert set(body["properties"]) == {"annotators", "agreement", "latency_outliers"}
+    annotator = _resolve(schema, body["properties"]["annotators"]["items"])
+    # Every field the answer carries is documented (tests/leaderboards/test_quality_flags_agree
+    # reads them from a real answer).
+    assert {"flags", "reasons", "weight", "median_vote_ms", "excluded"} <= set(
+        annotator["properties"])
     failures = schema["paths"]["/api/v1/runs/{id}/failures/"]["get"]["responses"]["200"]
     assert failures["content"]["application/json"]["schema"]["type"] == "array"
 

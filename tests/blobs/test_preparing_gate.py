@@ -61,7 +61,7 @@ def test_nothing_is_served_until_every_large_image_has_its_tiles(
             answer = api.post(f"{base}next/", {}, format="json")
             assert answer.status_code == 200
             assert answer.json() == {"done": False, "preparing": {"done": 0, "total": 4},
-                                     "detail": "Preparing images (0 of 4)"}
+                                     "detail": "Preparing media (0 of 4)"}
     assert not Lease.objects.exists()
     # The missing builds are queued (once; the import queued them too, but a message may be
     # lost), one pyramid per message so that every worker takes a share.
@@ -72,7 +72,7 @@ def test_nothing_is_served_until_every_large_image_has_its_tiles(
     answer = api.post(f"{base}next/", {}, format="json")
     assert answer.status_code == 200
     assert answer.json()["preparing"] == {"done": 3, "total": 4}
-    assert answer.json()["detail"] == "Preparing images (3 of 4)"
+    assert answer.json()["detail"] == "Preparing media (3 of 4)"
 
     assert blob_build_tiles(blobs[3])
     answer = api.post(f"{base}next/", {}, format="json")

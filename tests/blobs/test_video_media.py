@@ -148,3 +148,16 @@ def test_the_images_api_describes_video_outputs_for_scientists(api, client):
     assert row["sha256"] == video.poster.sha256  # the image is the poster
     client.force_login(world.scientist)
     assert client.get(row["video"]["url"]).status_code == 200
+
+
+def test_the_preparing_detail_of_a_video_campaign_does_not_call_its_videos_images(
+        monkeypatch, sent_tasks, django_capture_on_commit_callbacks):
+    from evalhub.campaigns.building import images
+
+    monkeypatch.setattr(images, "PREPARING_CACHE_SECONDS", 0)
+    world = _video_world(rendered=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        waiting = rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+    # One wording for large images being tiled and videos being converted alike (the rating
+    # page shows its own "Preparing videos 0 of 2", in the campaign's medium).
+    assert waiting["detail"] == "Preparing media (0 of 2)"

@@ -90,3 +90,54 @@ def test_a_file_with_sound_and_no_picture_is_refused_as_such(tmp_path):
             out.mux(packet)
     with pytest.raises(InvalidVideo, match=r"voice\.webm: has no video stream \(an audio-only"):
         inspect_video(path.read_bytes(), name="voice.webm", limits=LIMITS)
+
+
+# A live-written WebM has no duration in its header: only decoding finds its length.
+LIVE_LIMITS = VideoLimits(max_bytes=10**8, max_seconds=60, max_frames=3600, max_pixels=10**6)
+
+
+def test_a_live_webm_over_the_duration_limit_is_refused_while_decoding():
+    from tests.blobs.odd_videos import live_webm_bytes
+
+    # 700 frames at 10 frames/s: 70 s. The decode stops at the first frame past 60 s (the
+    # 601st: 60.1 s of video), and the refusal says so in seconds.
+    with pytest.raises(InvalidVideo) as refused:
+        inspect_video(live_webm_bytes(frames=700, fps=10), name="live_long.webm",
+                      limits=LIVE_LIMITS)
+    assert str(refused.value) == ("live_long.webm: 60.1 s or more exceeds the limit of 60 s "
+                                  "(EVALHUB_MAX_VIDEO_SECONDS)")
+
+
+def test_a_live_webm_one_frame_past_the_duration_limit_is_refused_and_one_at_it_accepted():
+    from tests.blobs.odd_videos import live_webm_bytes
+
+    # duration_s is frame_count / fps: 600 frames at 10 frames/s are 60.0 s, the limit; 601
+    # frames are 60.1 s, over it.
+    at_limit = inspect_video(live_webm_bytes(frames=600, fps=10), name="at.webm",
+                             limits=LIVE_LIMITS)
+    assert (at_limit.frame_count, at_limit.duration_s) == (600, 60.0)
+    with pytest.raises(InvalidVideo, match=r"^over\.webm: 60\.1 s or more exceeds the limit"):
+        inspect_video(live_webm_bytes(frames=601, fps=10), name="over.webm",
+                      limits=LIVE_LIMITS)
+
+
+def test_a_frame_rate_out_of_range_is_said_in_frames_per_second(tmp_path):
+    from fractions import Fraction
+
+    import av
+
+    from tests.videos import moving_square_frames
+
+    path = tmp_path / "fast.mp4"
+    with av.open(str(path), mode="w") as out:  # NTSC's 1000/1001 at 480 frames/s
+        stream = out.add_stream("libx264", rate=Fraction(480000, 1001))
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for frame in moving_square_frames(6, (32, 32)):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with pytest.raises(InvalidVideo) as refused:
+        inspect_video(path.read_bytes(), name="fast.mp4", limits=LIMITS)
+    assert str(refused.value) == ("fast.mp4: frame rate 479.52 frames/s is not between 0 and "
+                                  "240 frames/s")

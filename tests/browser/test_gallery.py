@@ -11,6 +11,7 @@ import pytest
 
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import blob_build_tiles
+from evalhub.campaigns.models import JudgeKind, Judgment
 from evalhub.runs.models import GenerationRun, Image
 from tests.browser.conftest import login
 from tests.browser.pages import drag_from_centre
@@ -56,6 +57,12 @@ def test_paging_two_runs_with_the_keyboard_in_sync(context, errors):
     first = world.tasks[0]
     set_image_metric(first.image_a, "clip_score", 30.5)
     cast(first, world.annotator, "a")
+    # Pair 2: a metric judge that scored with random weights, contradicted by the one vote.
+    second = world.tasks[1]
+    Judgment.objects.create(task=second, campaign=second.campaign, criterion="overall",
+                            outcome="a", judge_kind=JudgeKind.METRIC, metric_name="clip_score",
+                            metric_calibrated=False)
+    cast(second, world.annotator, "b")
     page = context.new_page()
     gallery = f"/gallery/{world.campaign.project_id}/"
     login(page, world.scientist.username, gallery)
@@ -77,6 +84,9 @@ def test_paging_two_runs_with_the_keyboard_in_sync(context, errors):
         assert left.prompt == world.prompts[number - 1]
         assert page.text_content("#gallery-prompt") == world.prompts[number - 1].text
     assert "item=1" in page.url  # a reload shows the same pair
+    # Drawn by gallery.js from the page's data: the judge is labelled as its scores are.
+    assert page.text_content("[data-field=metric_outcome]") == "left (uncalibrated)"
+    assert page.text_content("[data-field=metric_disagreement]") == "1.00 (uncalibrated)"
 
     # Zoom on the left pane: the right one follows; pan on the right: the left one follows.
     before = _same_region(page)

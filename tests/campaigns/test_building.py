@@ -1,6 +1,7 @@
 import pytest
 
 from evalhub.campaigns.building.gold import gold_task_add
+from evalhub.campaigns.building.pairs import PairDistances
 from evalhub.campaigns.models import CampaignStatus
 from evalhub.campaigns.services import campaign_create
 from evalhub.core.errors import EvalHubError
@@ -33,10 +34,12 @@ def test_near_identical_pairs_are_skipped_when_a_distance_is_given():
     from evalhub.campaigns.building.pairs import campaign_build_tasks
 
     world.campaign.tasks.all().delete()
-    created = campaign_build_tasks(campaign=world.campaign,
-                                   pair_distance=lambda pairs: [0.05, 0.5, 0.01, 0.3])
+    created = campaign_build_tasks(campaign=world.campaign, pair_distance=lambda pairs: (
+        PairDistances([0.05, 0.5, 0.01, 0.3], backbone_id="lpips:alex/v0.1", calibrated=True)))
     assert created == 2
     assert world.campaign.build_report["skipped_near_identical"] == 2
+    assert (world.campaign.build_report["lpips_filter"],
+            world.campaign.build_report["lpips_uncalibrated"]) == (True, False)
     assert sorted(world.campaign.tasks.values_list("lpips_distance", flat=True)) == [0.3, 0.5]
 
 
@@ -75,8 +78,8 @@ def test_a_campaign_whose_pairs_are_all_too_alike_is_not_opened_empty():
 
     world.campaign.tasks.all().delete()
     world.campaign.status = CampaignStatus.BUILDING
-    assert campaign_build_tasks(campaign=world.campaign,
-                                pair_distance=lambda pairs: [0.01, 0.02]) == 0
+    assert campaign_build_tasks(campaign=world.campaign, pair_distance=lambda pairs: (
+        PairDistances([0.01, 0.02], backbone_id="lpips:alex/v0.1", calibrated=True))) == 0
     world.campaign.refresh_from_db()
     assert world.campaign.status == CampaignStatus.FAILED
     assert "2 pairs not asked: too alike to judge" in world.campaign.build_report["error"]
@@ -153,6 +156,7 @@ def test_lpips_distances_are_computed_with_the_metrics_package_and_stored(monkey
     world = build_campaign(runs=2, prompts=2)
     pairs = [(t.image_a, t.image_b) for t in world.campaign.tasks.all()]
     first = lpips_pair_distances(pairs)
-    assert len(first) == 2 and all(d > 0 for d in first)
+    assert len(first.values) == 2 and all(d > 0 for d in first.values)
+    assert not first.calibrated
     assert PairMetric.objects.filter(calibrated=False).count() == 2
     assert lpips_pair_distances(pairs) == first  # served from the stored rows

@@ -133,3 +133,51 @@ def test_image_campaign_rows_have_no_videos(world, tmp_path):
     row = read(path, "pickapic-parquet").iloc[0]
     assert pd.isna(row["video_0"]) and pd.isna(row["video_1_uid"])
     assert summary.videos == 0
+
+
+def test_a_video_folder_bundle_holds_videos_and_no_empty_images_folder(video_world, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    video_world.vote(video_world.tasks[0], video_world.annotators[0], "a")
+    video_world.vote(video_world.tasks[1], video_world.annotators[0], "b")
+    out, printed = tmp_path / "bundle", StringIO()
+
+    call_command("export_preferences", video_world.campaign.pk, "--format", "dpo-jsonl",
+                 "--criterion", "overall", "--output", str(out), "--bundle", "folder",
+                 stdout=printed)
+
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "preferences.jsonl",
+                                                     "videos"]
+    assert len(list((out / "videos").iterdir())) == 4
+    assert "(2 votes, 1 annotators, 4 videos)" in printed.getvalue()
+    card = (out / "README.md").read_text()
+    assert "`videos/`: 4 video files" in card and "`images/`" not in card
+
+
+def test_a_pickapic_video_bundle_counts_its_posters_and_its_videos(video_world, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    video_world.vote(video_world.tasks[0], video_world.annotators[0], "a")
+    out, printed = tmp_path / "bundle", StringIO()
+
+    call_command("export_preferences", video_world.campaign.pk, "--format", "pickapic-parquet",
+                 "--no-image-bytes", "--output", str(out), "--bundle", "folder",
+                 stdout=printed)
+
+    assert len(list((out / "images").iterdir())) == 2  # the posters of the image columns
+    assert len(list((out / "videos").iterdir())) == 2
+    assert "annotators, 2 images, 2 videos)" in printed.getvalue()
+
+
+def test_an_empty_image_bundle_has_no_empty_images_folder(db, tmp_path):
+    from tests.exports.conftest import build_world
+
+    world = build_world()  # no votes: no rows, no files
+    path, summary = export(world, tmp_path, "dpo-jsonl", name="bundle", bundle="folder")
+    assert summary.rows == 0
+    assert sorted(p.name for p in path.iterdir()) == ["README.md", "preferences.jsonl"]
+    assert "`images/`" not in (path / "README.md").read_text()  # the card lists what is there

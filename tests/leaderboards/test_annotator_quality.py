@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from django.db.models import F
 from django.test import Client
+from django.utils import timezone
 
 from evalhub.campaigns.models import ComparisonTask, JudgeKind, Judgment, Lease
 from evalhub.campaigns.quality.reliability import campaign_reliability
@@ -87,7 +87,7 @@ def test_weight_counts_each_vote_with_its_annotators_weight():
     per_annotator = Judgment.objects.filter(task__is_gold=False).values_list(
         "annotator_id", flat=True)
     expected = sum(weights[aid] for aid in per_annotator)
-    assert board.votes == int(expected)
+    assert board.votes == round(expected)  # the sum of weights, to the nearest vote
     elo = {row.id: row.elo for row in board.runs}
     assert elo[world.runs[0].pk] > elo[world.runs[1].pk] > elo[world.runs[2].pk]
 
@@ -138,8 +138,13 @@ def test_votes_under_the_fast_vote_floor_are_counted_as_fast():
     for annotator, votes in ((bot, 30), (person, 12)):
         for task in tasks[:votes]:
             JudgmentFactory(task=task, annotator=annotator, outcome="a", a_side="left")
-    # The person looked at each pair for five seconds.
-    Lease.objects.filter(annotator=person).update(leased_at=F("leased_at") - timedelta(seconds=5))
+    # The person looked at each pair for five seconds: votes five seconds apart, each on a
+    # lease taken five seconds before it.
+    start = timezone.now() - timedelta(hours=1)
+    for i, judgment in enumerate(Judgment.objects.filter(annotator=person).order_by("pk")):
+        Judgment.objects.filter(pk=judgment.pk).update(created_at=start + timedelta(seconds=5 * i))
+        Lease.objects.filter(pk=judgment.lease_id).update(
+            leased_at=start + timedelta(seconds=5 * (i - 1)))
 
     rows = {row.annotator_id: row for row in
             campaign_reliability(campaign=world.campaign).annotators}

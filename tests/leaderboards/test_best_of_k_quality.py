@@ -3,15 +3,18 @@ the pairs they imply (the earlier slot standing for the left side), and the lead
 quality filter leaves out or weights rankings as it does pair votes, in the joint
 Plackett-Luce fit."""
 
+import html
 import uuid
 
 import numpy as np
 import pytest
+from django.test import Client
 
 from evalhub.campaigns.models import Judgment, Lease, TaskImage, TaskKind
 from evalhub.campaigns.quality.reliability import campaign_reliability
 from evalhub.campaigns.serving.rating import Vote, rate_next, rate_vote
 from evalhub.leaderboards.filters import LeaderboardFilters
+from evalhub.leaderboards.quality_snapshot import quality_get
 from evalhub.leaderboards.selectors import leaderboard_compute
 from tests.builders import build_campaign
 
@@ -90,7 +93,36 @@ def test_weight_counts_each_ranking_with_its_annotators_weight():
     voters = Judgment.objects.filter(ranking__isnull=False).values_list("annotator_id",
                                                                         flat=True)
     expected = sum(weights[aid] for aid in voters)
-    assert board.votes == int(expected)
+    assert board.votes == round(expected)  # the sum of weights, to the nearest vote
     assert sum(r.wins for r in board.runs) == pytest.approx(3 * expected, abs=0.5)
     # One pick per vote says little about the two weakest (rarely picked); the top is clear.
     assert [r.name for r in board.runs[:2]] == NAMES[:2]
+
+
+def test_the_campaign_page_and_the_quality_api_show_the_flags_the_dashboard_shows():
+    """Best of K has no gold pairs: the flags that leave the first-slot picker out (side habit,
+    disagreement with the ranking) are the estimate's, and every page shows them."""
+    world, honest, first_slot = _world()
+    scientist = Client()
+    scientist.force_login(world.scientist)
+    dashboard = scientist.get(f"/dashboard/campaigns/{world.campaign.pk}/",
+                              {"quality": "exclude"}).content.decode()
+    row = dashboard.split(f'<tr data-annotator="{first_slot.username}">')[1].split("</tr>")[0]
+    stored = {r.annotator_id: r for r in
+              quality_get(campaign=world.campaign).reliability.annotators}[first_slot.pk]
+    assert "position" in stored.flags
+    assert "; ".join(stored.reasons) in html.unescape(row) and "left out" in row
+
+    api = scientist.get(f"/api/v1/campaigns/{world.campaign.pk}/quality/").json()
+    by_id = {r["annotator_id"]: r for r in api["annotators"]}
+    assert by_id[first_slot.pk]["flags"] == list(stored.flags)
+    assert by_id[first_slot.pk]["reasons"] == list(stored.reasons)
+    assert by_id[first_slot.pk]["weight"] == pytest.approx(stored.weight)
+    assert all(by_id[a.pk]["flags"] == [] for a in honest)
+
+    page = scientist.get(f"/campaigns/{world.campaign.pk}/manage/").content.decode()
+    manage_row = page.split(f'data-annotator="{first_slot.username}"')[1].split("</tr>")[0]
+    assert f'data-flags="{" ".join(stored.flags)}"' in manage_row
+    assert "; ".join(stored.reasons) in html.unescape(manage_row)
+    assert f"{stored.weight_percent} %" in manage_row
+    assert "1 flagged or excluded" in page

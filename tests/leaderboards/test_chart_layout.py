@@ -5,10 +5,13 @@ import pytest
 
 from evalhub.campaigns.models import CampaignStatus, ComparisonTask
 from evalhub.leaderboards import charts
+from evalhub.leaderboards.text import fit_method
 from tests.builders import build_campaign
 from tests.factories import CampaignFactory
 from tests.leaderboards.helpers import cast
 from tests.leaderboards.test_results import _board
+
+PAIRS = fit_method(task_kind="pair", k=None)
 
 
 def test_a_single_value_gets_a_readable_range_and_differing_values_keep_plotly_s():
@@ -33,7 +36,7 @@ def test_one_checkpoint_is_one_tick_at_its_step_not_a_9999k_axis():
 
 def test_legends_sit_above_the_plot_and_axes_fit_their_labels():
     board = _board()
-    for figure in (charts.elo_chart(board), charts.winrate_chart(board)):
+    for figure in (charts.elo_chart(board, fit=PAIRS), charts.winrate_chart(board)):
         layout = figure["layout"]
         assert layout["legend"]["y"] >= 1 and layout["legend"]["yanchor"] == "bottom"
         assert layout["xaxis"]["automargin"] and layout["yaxis"]["automargin"]
@@ -108,7 +111,7 @@ def test_names_are_shown_as_typed_never_as_plotly_markup():
         board.category_breakdown, categories=(f"<b>{hostile}</b>",),
         ratings={f"<b>{hostile}</b>": board.category_breakdown.ratings["colour"]})
     board = dataclasses.replace(board, runs=runs, category_breakdown=section)
-    figures = [charts.elo_chart(board), charts.winrate_chart(board),
+    figures = [charts.elo_chart(board, fit=PAIRS), charts.winrate_chart(board),
                charts.category_chart(board),
                charts.checkpoint_elo_chart([{"name": hostile, "points": [
                    {"step": 1, "elo": 1000.0, "lower": 990.0, "upper": 1010.0,
@@ -127,6 +130,6 @@ def test_a_board_judged_by_a_metric_on_random_weights_says_so_in_its_elo_chart()
     import dataclasses
 
     board = dataclasses.replace(_board(), judge="metric:clip_score", judge_calibrated=False)
-    title = charts.elo_chart(board)["layout"]["title"]["text"]
+    title = charts.elo_chart(board, fit=PAIRS)["layout"]["title"]["text"]
     assert title.endswith("judged by metric:clip_score, uncalibrated")
-    assert "uncalibrated" not in charts.elo_chart(_board())["layout"]["title"]["text"]
+    assert "uncalibrated" not in charts.elo_chart(_board(), fit=PAIRS)["layout"]["title"]["text"]

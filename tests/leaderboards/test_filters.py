@@ -105,3 +105,25 @@ def test_filter_hash_differs_per_combination():
     a = LeaderboardFilters()
     b = LeaderboardFilters(category="colour")
     assert a.hash != b.hash and a.hash == LeaderboardFilters().hash
+
+
+def test_messages_name_the_criterion_as_it_is_written_not_the_enum(world, api):
+    """No internal repr (``Criterion.OVERALL``) in what a user reads: the criterion is the plain
+    string a query parameter takes, in the filters and in every warning."""
+    default = parse_filters(campaign=world.campaign, params={})
+    assert type(default.criterion) is str and repr(default.criterion) == "'overall'"
+    assert repr(LeaderboardFilters().criterion) == "'overall'"
+
+    api.force_login(world.scientist)
+    board = api.get(f"/api/v1/campaigns/{world.campaign.pk}/leaderboard/",
+                    {"judge": "metric:clip_score"}).json()
+    assert ("no judgments by metric judge 'clip_score' for 'overall'; run the metric judges "
+            "first") in board["warnings"]
+    assert "Criterion." not in str(board)
+
+    world.campaign.criteria = ["alignment"]
+    world.campaign.save(update_fields=["criteria"])
+    with pytest.raises(EvalHubError) as refused:
+        parse_filters(campaign=world.campaign, params={})
+    assert refused.value.message == ("This campaign does not rate 'overall'; its criteria are "
+                                     "['alignment'].")

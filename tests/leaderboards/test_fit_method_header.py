@@ -1,25 +1,50 @@
 """The campaign leaderboard page names the model its ratings were fitted with: Bradley-Terry for
-pair campaigns, Plackett-Luce for best-of-K campaigns (docs/leaderboards.md, "K-wise votes")."""
+pair campaigns, Plackett-Luce for best-of-K campaigns (docs/leaderboards.md, "K-wise votes"),
+in its header and in the legend of its Elo chart alike."""
 
+import json
 import re
+import uuid
 
 import pytest
 from django.test import Client
 
 from evalhub.campaigns.models import TaskKind
-from tests.builders import build_campaign
+from evalhub.campaigns.serving.rating import Vote, rate_next, rate_vote
+from tests.builders import build_campaign, cast_vote
 
 pytestmark = pytest.mark.django_db
 
 
-def _header(world) -> str:
+def _page(world) -> str:
     client = Client()
     client.force_login(world.scientist)
     page = client.get(f"/dashboard/campaigns/{world.campaign.pk}/")
     assert page.status_code == 200
-    found = re.search(r'<span id="fit-method">(.*?)</span>', page.content.decode(), re.S)
+    return page.content.decode()
+
+
+def _header(world) -> str:
+    found = re.search(r'<span id="fit-method">(.*?)</span>', _page(world), re.S)
     assert found, "the page names no fit"
     return found.group(1)
+
+
+def _elo_legend(page: str) -> str:
+    """The name of the Elo chart's rating trace (the figure is embedded as JSON)."""
+    found = re.search(r'<script id="elo-data" type="application/json">(.*?)</script>', page,
+                      re.S)
+    assert found, "the page has no Elo chart"
+    return json.loads(found.group(1))["data"][0]["name"]
+
+
+def _vote_every_set(world) -> None:
+    for annotator in world.annotators:
+        while not (task := rate_next(annotator=annotator,
+                                     campaign_id=world.campaign.pk)).get("done"):
+            rate_vote(annotator=annotator, campaign_id=world.campaign.pk,
+                      vote=Vote(uuid.uuid4(), uuid.UUID(task["lease"]), {},
+                                rankings={"overall": [0, 1, 2, 3]}))
 
 
 def test_a_pair_campaign_says_bradley_terry():
@@ -32,3 +57,20 @@ def test_a_best_of_k_campaign_says_plackett_luce():
     header = _header(world)
     assert "Bradley-Terry" not in header
     assert header == "Plackett-Luce Elo (best-of-4 rankings) with 200-round bootstrap 95% CI"
+
+
+def test_the_elo_charts_legend_names_the_same_model_as_the_header():
+    pairs = build_campaign(runs=2, prompts=3)
+    for annotator in pairs.annotators:
+        cast_vote(pairs.campaign, annotator)
+    page = _page(pairs)
+    assert _elo_legend(page) == "Bradley-Terry Elo, 95% CI"
+
+    best_of_4 = build_campaign(runs=4, prompts=2, task_kind=TaskKind.BEST_OF_K, k=4,
+                               rank_all=True)
+    _vote_every_set(best_of_4)
+    page = _page(best_of_4)
+    legend = _elo_legend(page)
+    assert "Bradley-Terry" not in legend
+    assert legend == "Plackett-Luce Elo (best-of-4 rankings), 95% CI"
+    assert _header(best_of_4).startswith("Plackett-Luce Elo (best-of-4 rankings) with ")

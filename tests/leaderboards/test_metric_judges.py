@@ -7,12 +7,13 @@ from django.core.management import CommandError, call_command
 
 from evalhub.campaigns.models import ComparisonTask, Judgment
 from evalhub.core.errors import EvalHubError
+from evalhub.leaderboards.charts import metric_scatter
 from evalhub.leaderboards.filters import LeaderboardFilters
 from evalhub.leaderboards.selectors import leaderboard_compute
 from evalhub.leaderboards.services import metric_judges_run, metric_outcome
 from evalhub.runs.models import Image
 from tests.builders import build_campaign
-from tests.leaderboards.helpers import cast, set_image_metric
+from tests.leaderboards.helpers import cast, set_image_metric, set_run_metric
 
 pytestmark = pytest.mark.django_db
 
@@ -150,3 +151,29 @@ def test_agreement_of_the_metric_judge_with_the_human_majority():
     assert sum(p.n for p in judge.by_pair) == len(tasks)
     assert sum(p.agree for p in judge.by_pair) == judge.agree
     assert judge.by_pair[0].rate <= judge.by_pair[-1].rate
+
+
+def test_a_board_judged_by_a_metric_says_so_where_it_compares_metrics_with_its_ranking(client):
+    """Every Elo of such a board is the metric judge's: the scatter and the agreement table
+    must not call it people's (a random-weights judge agreeing with itself read as "Spearman
+    1.00 against people")."""
+    world = _scored_world(calibrated=False)
+    for run, fid in zip(world.runs, (5.0, 9.0, 14.0), strict=True):
+        set_run_metric(run, "fid", fid)
+    metric_judges_run(campaign=world.campaign)
+    judged = leaderboard_compute(campaign=world.campaign, filters=LeaderboardFilters(
+        criterion="overall", judge="metric:clip_score"))
+    assert judged.rated_by == "metric judge clip_score (uncalibrated)"
+    scatter = metric_scatter(judged)
+    assert scatter["layout"]["title"]["text"].startswith(
+        "Elo of metric judge clip_score (uncalibrated) against run-level metrics")
+    assert scatter["layout"]["yaxis"]["title"]["text"] == (
+        "Elo (metric judge clip_score (uncalibrated))")
+
+    client.force_login(world.scientist)
+    page = client.get(f"/dashboard/campaigns/{world.campaign.pk}/",
+                      {"judge": "metric:clip_score"}).content.decode()
+    assert "Metrics against metric judge clip_score (uncalibrated)" in page
+    assert "against people" not in page and "human ranking" not in page
+    people = client.get(f"/dashboard/campaigns/{world.campaign.pk}/").content.decode()
+    assert "Metrics against people" in people

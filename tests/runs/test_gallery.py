@@ -493,6 +493,34 @@ def test_a_metric_judge_on_random_weights_says_uncalibrated_on_the_image_page(wo
     assert "clip_score (uncalibrated): won" in response.content.decode()
 
 
+def test_a_metric_judge_on_random_weights_says_uncalibrated_in_the_gallery(world):
+    # The image page labels such a judge "clip_score (uncalibrated)"; the pair gallery showed
+    # its outcome and its disagreement with the humans unlabelled.
+    left, right = world.runs
+    random_judge, real_judge = world.tasks[:2]
+    _metric_judgment(random_judge, "a", calibrated=False)
+    cast(random_judge, world.annotator, "b")
+    _metric_judgment(real_judge, "a")
+    cast(real_judge, world.annotator, "b")
+
+    response = _client(world.scientist).get(
+        f"/gallery/{world.campaign.project_id}/", {"a": left.pk, "b": right.pk})
+    html = response.content.decode()
+
+    values = html[html.index('class="pair-values"'):]
+    assert '<dd data-field="metric_outcome">left (uncalibrated)</dd>' in values
+    assert '<dd data-field="metric_disagreement">1.00 (uncalibrated)</dd>' in values
+    rows = html[html.index('id="gallery-list"'):].split("<tr data-index=")[1:]
+    assert '1.00 <span class="uncal">uncalibrated</span>' in rows[0]
+    assert "1.00</td>" in rows[1] and "uncal" not in rows[1]
+    items = response.context["config"]["items"]
+    assert [(item["metric_outcome"], item["metric_calibrated"]) for item in items[:3]] == [
+        ("left", False), ("left", True), (None, None)]
+    (first, second, *_) = gallery_page(project_id=world.campaign.project_id,
+                                       query=GalleryQuery(left=left.pk, right=right.pk)).items
+    assert (first.metric_calibrated, second.metric_calibrated) == (False, True)
+
+
 def _rank(world, annotator, *images) -> None:
     """``annotator`` ranks their next best-of-K task through the rating service: ``images``
     best first, as slots of the grid they were shown."""

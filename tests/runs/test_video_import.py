@@ -111,7 +111,9 @@ def test_a_zip_slip_entry_refuses_the_whole_import(run, tmp_path, settings):
 def test_images_and_videos_do_not_mix_in_one_run(run, tmp_path):
     error = _refused(run, tmp_path, {"a.mp4": video_bytes(), "b.png": png_bytes()},
                      [("a.mp4", "two blue squares", 0), ("b.png", "two blue squares", 1)])
-    assert "the manifest lists both images and videos; a run holds one kind" in error.details
+    # One of each: the image is named (the kind with fewer files, images on a tie).
+    assert ("the manifest lists both images and videos; a run holds one kind (1 video, "
+            "1 image: b.png on line 3)") in error.details
 
 
 def test_the_rendition_is_vp9_pictures_only_and_the_strip_spans_the_clip(run, tmp_path):

@@ -73,7 +73,9 @@ class ImagesPreparing:
 
     @property
     def detail(self) -> str:
-        return f"Preparing images ({self.done} of {self.total})"
+        # "media": the count mixes large images being tiled and videos being converted (the
+        # rating page says "Preparing images" or "Preparing videos" from the campaign's medium).
+        return f"Preparing media ({self.done} of {self.total})"
 
     def progress(self) -> dict[str, int]:
         """``{"done": int, "total": int}``: the ``preparing`` field of the rating API."""

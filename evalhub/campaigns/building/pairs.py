@@ -2,8 +2,11 @@
 
 A pair whose two outputs are the same file is not served (counted in the build report's
 ``skipped_near_identical`` and ``skipped_identical``), nor, with ``min_lpips_distance``, one
-closer than that. A build that leaves the campaign no task to ask (no pair at all, or every
-one skipped) fails it with the reason (``build_report["error"]``) instead of opening it empty.
+closer than that. The report says whether that filter ran (``lpips_filter``), with which
+backbone (``lpips_backbone``) and whether its distances came from random weights
+(``lpips_uncalibrated``), or why it did not run (``lpips_not_applied``: "weights missing").
+A build that leaves the campaign no task to ask (no pair at all, or every one skipped) fails
+it with the reason (``build_report["error"]``) instead of opening it empty.
 
 Built by a worker (``evalhub.campaigns.build_tasks``) once every run of the campaign has its
 images; idempotent, so a redelivered build creates nothing twice.
@@ -14,7 +17,9 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
 
 from django.db import transaction
 
@@ -24,8 +29,22 @@ from evalhub.core.queueing import enqueue_on_commit
 from evalhub.runs.models import GenerationRun, Image, RunSource, RunStatus
 
 BUILD_TASK = "evalhub.campaigns.build_tasks"
-# (image_a, image_b) -> LPIPS distance; None when LPIPS cannot be computed.
-PairDistance = Callable[[Sequence[tuple[Image, Image]]], list[float] | None]
+#: Why a campaign's LPIPS threshold filtered nothing (``build_report["lpips_not_applied"]``).
+WEIGHTS_MISSING = "weights missing"
+
+
+@dataclass(frozen=True)
+class PairDistances:
+    """LPIPS distances of a build's pairs (unitless, 0 = identical), in the pairs' order, and
+    the backbone that computed them; ``calibrated`` is False for random weights."""
+
+    values: list[float]
+    backbone_id: str
+    calibrated: bool
+
+
+# (image_a, image_b) pairs -> their distances; None when LPIPS cannot be computed.
+PairDistance = Callable[[Sequence[tuple[Image, Image]]], PairDistances | None]
 
 
 def _paired_images(runs: Sequence[GenerationRun], category: str) -> list[tuple[Image, Image]]:
@@ -73,12 +92,13 @@ def campaign_build_tasks(*, campaign: Campaign, pair_distance: PairDistance | No
     pairs = _paired_images(runs, campaign.prompt_category)
     distances: list[float | None] = [None] * len(pairs)
     skipped = 0
+    computed: PairDistances | None = None
     if campaign.min_lpips_distance is not None:
         if pair_distance is None:
             from evalhub.campaigns.building.similarity import lpips_pair_distances as pair_distance
         computed = pair_distance(pairs)
         if computed is not None:
-            distances = list(computed)
+            distances = list(computed.values)
     rng = random.Random(campaign.pk)
     existing = set(campaign.tasks.values_list("image_a_id", "image_b_id"))
     new_tasks = []
@@ -106,10 +126,22 @@ def campaign_build_tasks(*, campaign: Campaign, pair_distance: PairDistance | No
         campaign.build_report = {
             "pairs": len(pairs), "tasks_created": len(new_tasks), "tasks": _asked(campaign),
             "skipped_near_identical": skipped, "skipped_identical": identical,
-            "lpips_filter": campaign.min_lpips_distance is not None,
+            **_filter_report(campaign, computed),
         }
         _built(campaign, found=bool(pairs))
     return len(new_tasks)
+
+
+def _filter_report(campaign: Campaign, computed: PairDistances | None) -> dict[str, Any]:
+    """The build report's words on the LPIPS filter: ``lpips_filter`` True only when it ran
+    (a distance for every pair), then its backbone and whether its distances are uncalibrated
+    (random weights); a threshold that filtered nothing for want of weights says so."""
+    if computed is not None:
+        return {"lpips_filter": True, "lpips_backbone": computed.backbone_id,
+                "lpips_uncalibrated": not computed.calibrated}
+    if campaign.min_lpips_distance is not None:
+        return {"lpips_filter": False, "lpips_not_applied": WEIGHTS_MISSING}
+    return {"lpips_filter": False}
 
 
 def _asked(campaign: Campaign) -> int:

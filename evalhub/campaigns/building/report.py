@@ -1,8 +1,10 @@
-"""What a campaign's build report tells a scientist: the pairs or K-sets not asked, and why.
+"""What a campaign's build report tells a scientist: the pairs or K-sets not asked, and why,
+and what the LPIPS near-duplicate filter did.
 
 The builders (pairs.py, kwise.py) count what they skip in ``Campaign.build_report``; the
 campaign page, the ``campaign`` command and the error of a build that leaves nothing to ask
-word those counts with this module, so the three say the same thing.
+word those counts with this module, so the three say the same thing. Distances computed with
+random weights are called uncalibrated wherever a count made with them is worded.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ def _count(report: Mapping[str, Any], key: str) -> int:
 @dataclass(frozen=True)
 class Skipped:
     """What a build did not ask annotators: ``identical`` pairs or K-sets in which two runs
-    made the very same file, ``near_identical`` pairs closer than the LPIPS threshold."""
+    made the very same file, ``near_identical`` pairs closer than the LPIPS threshold;
+    ``uncalibrated``: those distances came from random weights."""
 
     identical: int
     near_identical: int
     unit: str  # "pair" or "set"
+    uncalibrated: bool = False
 
     @property
     def total(self) -> int:
@@ -40,8 +44,9 @@ class Skipped:
             parts.append(f"{self.identical} {_plural(self.unit, self.identical)} not asked: two "
                          "runs made the very same file")
         if self.near_identical:
+            distance = "LPIPS distance, uncalibrated," if self.uncalibrated else "LPIPS distance"
             parts.append(f"{self.near_identical} {_plural('pair', self.near_identical)} not "
-                         "asked: too alike to judge (LPIPS distance under the campaign's "
+                         f"asked: too alike to judge ({distance} under the campaign's "
                          "threshold)")
         return "; ".join(parts)
 
@@ -55,7 +60,23 @@ def skipped(report: Mapping[str, Any]) -> Skipped:
     identical pairs (both are left out); a best-of-K build (``k_sets``) has no LPIPS filter."""
     identical = _count(report, "skipped_identical")
     near = max(_count(report, "skipped_near_identical") - identical, 0)
-    return Skipped(identical, near, "set" if "k_sets" in report else "pair")
+    return Skipped(identical, near, "set" if "k_sets" in report else "pair",
+                   uncalibrated=report.get("lpips_uncalibrated") is True)
+
+
+def near_duplicate_filter(report: Mapping[str, Any]) -> str:
+    """What the LPIPS near-duplicate filter did: "4 pairs skipped (LPIPS, uncalibrated)"
+    (uncalibrated: random weights), "not applied: weights missing" (a threshold, but no
+    distance to compare), or "" when the report says nothing of a filter (none asked for, or
+    no build yet). A report written before builds recorded their backbone says so."""
+    if report.get("lpips_filter") is True:
+        near = skipped(report)
+        flag = (", uncalibrated" if near.uncalibrated
+                else "" if "lpips_backbone" in report else ", weights not recorded")
+        return (f"{near.near_identical} {_plural('pair', near.near_identical)} skipped "
+                f"(LPIPS{flag})")
+    why = report.get("lpips_not_applied")
+    return f"not applied: {why}" if why else ""
 
 
 def nothing_to_ask(report: Mapping[str, Any]) -> str:

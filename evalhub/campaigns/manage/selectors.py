@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db.models import Count, Max, Q, QuerySet
 
 from evalhub.campaigns.building.images import campaign_images_preparing
-from evalhub.campaigns.building.report import skipped
+from evalhub.campaigns.building.report import near_duplicate_filter, skipped
 from evalhub.campaigns.models import (
     Campaign,
     CampaignStatus,
@@ -38,6 +38,9 @@ class LiveProgress:
     included) and ``skipped_identical`` (pairs or K-sets in which two runs made the very same
     file) are the build report's counts; ``not_asked`` says both in words ("8 sets not asked:
     two runs made the very same file"; "" when nothing was skipped: building/report.py).
+    ``near_duplicate_filter``: what the LPIPS filter did ("4 pairs skipped (LPIPS,
+    uncalibrated)", "not applied: weights missing", "not run yet" before the build; "" when
+    the campaign has no LPIPS threshold).
     """
 
     status: str
@@ -55,6 +58,7 @@ class LiveProgress:
     skipped_near_identical: int
     skipped_identical: int
     not_asked: str
+    near_duplicate_filter: str
     final: bool
 
     def as_json(self) -> dict:
@@ -79,6 +83,8 @@ def live_progress(*, campaign: Campaign) -> LiveProgress:
         skipped_near_identical=int(report.get("skipped_near_identical", 0) or 0),
         skipped_identical=not_asked.identical,
         not_asked=not_asked.sentence(),
+        near_duplicate_filter=(near_duplicate_filter(report) or (
+            "not run yet" if campaign.min_lpips_distance is not None else "")),
         final=campaign.status in BUILT and preparing is None,
     )
 

@@ -1,35 +1,49 @@
-"""Per-annotator quality: gold accuracy, implausibly fast votes, flags, and exclusion.
+"""Per-annotator quality: gold accuracy, vote times, flags, and exclusion.
 
-Two rules flag an annotator (a flag informs; excluding their votes is the scientist's call):
-
-- gold: at least ``campaign.min_gold_for_flag`` gold votes and an accuracy below
-  ``campaign.gold_accuracy_threshold``;
-- speed: at least ``EVALHUB_FAST_VOTE_MIN_VOTES`` votes and a share of at least
-  ``EVALHUB_FAST_VOTE_SHARE`` of them cast faster than ``EVALHUB_FAST_VOTE_FLOOR_MS``.
-
-A vote's time is measured by the server: the judgment's ``created_at`` minus its lease's
-``leased_at``. The page leases the next pair with each vote, so this is the time between two
-votes, never less than the time the pair was on screen, and a client cannot fake it (the
-``latency_ms`` the page reports is kept for analysis but trusted for nothing).
+What the campaign page and the quality API show per annotator (:class:`AnnotatorQuality`):
+counts read here (votes, gold votes and accuracy, reported latency, server-measured times and
+fast votes by the one timing rule of :mod:`evalhub.campaigns.quality.timing`), and the flags,
+their reasons and the vote weight of the annotator reliability estimate
+(:mod:`evalhub.campaigns.quality.reliability`: gold accuracy, fast votes, position bias,
+disagreement with the consensus ranking), the one the leaderboards' quality filter and the
+dashboard act on. A flag informs; excluding an annotator's votes is the scientist's call.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Q
 
-from evalhub.campaigns.models import AnnotatorFlag, Campaign, Criterion, JudgeKind, Judgment
+from evalhub.campaigns.models import AnnotatorFlag, Campaign, Criterion, Judgment
+from evalhub.campaigns.quality.timing import timed_counts, timed_votes
+from evalhub.campaigns.quality.votes import human_judgments
 from evalhub.projects.models import Membership
 from evalhub.projects.references import ForeignReference
+
+if TYPE_CHECKING:  # reliability.py imports this module
+    from evalhub.campaigns.quality.reliability import CampaignReliability
+
+__all__ = ["AnnotatorQuality", "GoldStats", "annotator_quality", "annotator_set_excluded",
+           "excluded_annotator_ids", "gold_accuracy_by_annotator", "human_judgments",
+           "with_reliability"]
 
 
 @dataclass(frozen=True)
 class AnnotatorQuality:
+    """One annotator of a campaign as the campaign page and the quality API show them.
+
+    ``flags`` (keys of ``ratings.reliability.FLAG_REASONS``), ``reasons`` (the same in words)
+    and ``weight`` (what one vote counts in a weighted leaderboard, 0-1; 0 when excluded; None
+    when the estimate has no vote of theirs) are the reliability estimate's
+    (:func:`with_reliability`).
+    """
+
     annotator_id: int
     username: str
     votes: int
@@ -37,14 +51,20 @@ class AnnotatorQuality:
     gold_correct: int
     gold_accuracy: float | None
     median_latency_ms: float | None  # as the page reported it
-    fast_votes: int  # votes faster than the floor, by the server's clock
-    median_vote_ms: float | None  # server-measured time per vote (lease to vote)
-    flags: tuple[str, ...]  # "gold", "fast": which rules flag the annotator
+    fast_votes: int  # votes under the fast-vote floor, by the server's clock (timing.py)
+    median_vote_ms: float | None  # server-measured response time per vote (timing.py)
+    flags: tuple[str, ...]
+    reasons: tuple[str, ...]
+    weight: float | None
     excluded: bool
 
     @property
     def flagged(self) -> bool:
         return bool(self.flags)
+
+    @property
+    def weight_percent(self) -> int | None:
+        return None if self.weight is None else round(100 * self.weight)
 
 
 @dataclass(frozen=True)
@@ -56,11 +76,6 @@ class GoldStats:
     def accuracy(self) -> float | None:
         """Correct gold votes / gold votes; None without a gold vote."""
         return self.gold_correct / self.gold_votes if self.gold_votes else None
-
-
-def human_judgments(campaign: Campaign) -> QuerySet[Judgment]:
-    return Judgment.objects.filter(campaign=campaign, judge_kind=JudgeKind.HUMAN,
-                                   retracted_at__isnull=True)
 
 
 def gold_accuracy_by_annotator(*, campaign: Campaign) -> dict[int, GoldStats]:
@@ -80,45 +95,66 @@ def excluded_annotator_ids(*, campaign: Campaign) -> set[int]:
                .values_list("annotator_id", flat=True))
 
 
-def annotator_quality(*, campaign: Campaign) -> list[AnnotatorQuality]:
-    """Per-annotator counts, gold accuracy (on the overall criterion), speed and flags."""
-    rows = human_judgments(campaign).filter(criterion=Criterion.OVERALL).values_list(
-        "annotator_id", "task__is_gold", "latency_ms", "created_at", "lease__leased_at")
-    stats: dict[int, dict] = defaultdict(lambda: {"votes": 0, "latency": [], "held_ms": []})
-    for annotator_id, is_gold, latency, voted_at, leased_at in rows:
+def with_reliability(rows: Iterable[AnnotatorQuality], reliability: CampaignReliability
+                     ) -> list[AnnotatorQuality]:
+    """``rows`` with the flags, reasons, weight and exclusion of the reliability estimate
+    ``reliability``: the one source of flags for every page. An annotator the estimate does not
+    know (none of their votes is one it reads) has no flag and no weight."""
+    estimate = {a.annotator_id: a for a in reliability.annotators}
+    result = []
+    for row in rows:
+        known = estimate.get(row.annotator_id)
+        result.append(replace(row, flags=(), reasons=(), weight=None) if known is None else
+                      replace(row, flags=known.flags, reasons=known.reasons,
+                              weight=known.weight, excluded=known.excluded))
+    return result
+
+
+def annotator_quality(*, campaign: Campaign, reliability: CampaignReliability | None = None
+                      ) -> list[AnnotatorQuality]:
+    """Per-annotator counts, gold accuracy (on the overall criterion), vote times, and the
+    flags, reasons and weight of ``reliability`` (default: the estimate the leaderboards use
+    now, ``leaderboards.quality_snapshot.current_reliability``: the stored one when current).
+
+    ``fast_votes`` and ``median_vote_ms`` time votes by :mod:`~evalhub.campaigns.quality.timing`
+    (from when the pair could first be on screen); ``median_latency_ms`` is what the page
+    reported.
+    """
+    if reliability is None:
+        # Imported here: the quality snapshot (leaderboards) stores this function's rows.
+        from evalhub.leaderboards.quality_snapshot import current_reliability
+
+        reliability = current_reliability(campaign=campaign)
+    rows = timed_votes(campaign=campaign).values_list(
+        "annotator_id", "task__is_gold", "latency_ms", "created_at", "shown_at")
+    stats: dict[int, dict] = defaultdict(lambda: {"votes": 0, "latency": [], "response_ms": []})
+    for annotator_id, is_gold, latency, voted_at, shown_at in rows:
         entry = stats[annotator_id]
         if not is_gold:
             entry["votes"] += 1
         if latency is not None:
             entry["latency"].append(latency)
-        if leased_at is not None:
-            entry["held_ms"].append((voted_at - leased_at).total_seconds() * 1000.0)
+        if shown_at is not None:
+            entry["response_ms"].append((voted_at - shown_at).total_seconds() * 1000.0)
+    fast = dict(human_judgments(campaign).filter(criterion=Criterion.OVERALL)
+                .values("annotator_id").annotate(**timed_counts(campaign=campaign))
+                .values_list("annotator_id", "n_fast"))
     excluded = excluded_annotator_ids(campaign=campaign)
     gold = gold_accuracy_by_annotator(campaign=campaign)
     names = dict(get_user_model().objects.filter(pk__in=stats).values_list("pk", "username"))
-    floor_ms = settings.EVALHUB_FAST_VOTE_FLOOR_MS
     result = []
     for annotator_id, entry in sorted(stats.items()):
         golds = gold.get(annotator_id, GoldStats(0, 0))
-        accuracy = golds.accuracy
-        held = np.asarray(entry["held_ms"])
-        fast = int((held < floor_ms).sum())
-        flags = []
-        if (accuracy is not None and golds.gold_votes >= campaign.min_gold_for_flag
-                and accuracy < campaign.gold_accuracy_threshold):
-            flags.append("gold")
-        if (len(held) >= settings.EVALHUB_FAST_VOTE_MIN_VOTES
-                and fast >= settings.EVALHUB_FAST_VOTE_SHARE * len(held)):
-            flags.append("fast")
         result.append(AnnotatorQuality(
             annotator_id=annotator_id, username=names.get(annotator_id, "?"),
             votes=entry["votes"], gold_votes=golds.gold_votes, gold_correct=golds.gold_correct,
-            gold_accuracy=accuracy,
+            gold_accuracy=golds.accuracy,
             median_latency_ms=float(np.median(entry["latency"])) if entry["latency"] else None,
-            fast_votes=fast, median_vote_ms=float(np.median(held)) if len(held) else None,
-            flags=tuple(flags), excluded=annotator_id in excluded,
+            fast_votes=fast.get(annotator_id, 0),
+            median_vote_ms=float(np.median(entry["response_ms"])) if entry["response_ms"] else None,
+            flags=(), reasons=(), weight=None, excluded=annotator_id in excluded,
         ))
-    return result
+    return with_reliability(result, reliability)
 
 
 def annotator_set_excluded(*, campaign: Campaign, annotator_id: int, excluded: bool,

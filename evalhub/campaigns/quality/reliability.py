@@ -8,12 +8,17 @@ slot standing for the left side: :func:`_ranked_pairs`) and calls
 with the campaign's gold thresholds and the fast-vote settings. Formulas (crowd-BT accuracy,
 the weight, the flags) are in that module's docstring.
 
-The fast-vote floor: a vote whose server-measured time (the judgment's ``created_at`` minus
-its lease's ``leased_at``: the time between two votes, never less than the time the pair was
-on screen) is below ``EVALHUB_FAST_VOTE_FLOOR_MS`` (700 ms by default) is implausibly fast: too
-short to look at two images. Such votes lower the annotator's weight by their share, and an
-annotator with at least ``EVALHUB_FAST_VOTE_MIN_VOTES`` timed votes of which a share of at
-least ``EVALHUB_FAST_VOTE_SHARE`` are below the floor is flagged ``fast``.
+The fast-vote floor: a vote whose server-measured response time (from when its pair could
+first be on screen, the later of its lease's ``leased_at`` and the annotator's previous vote:
+:mod:`evalhub.campaigns.quality.timing`, the one rule) is below ``EVALHUB_FAST_VOTE_FLOOR_MS``
+(700 ms by default) is implausibly fast: too short to look at two images. Such votes lower the
+annotator's weight by their share, and an annotator with at least
+``EVALHUB_FAST_VOTE_MIN_VOTES`` timed votes of which a share of at least
+``EVALHUB_FAST_VOTE_SHARE`` are below the floor is flagged ``fast``.
+
+These flags, reasons and weights are what every page shows (the campaign page and the quality
+API through ``annotators.with_reliability``, the dashboard), from the estimate the background
+refresh stores (``evalhub/leaderboards/quality_snapshot.py``).
 
 How leaderboards use it (``quality`` filter, ``evalhub/leaderboards/quality.py``): ``exclude``
 leaves out every flagged annotator, ``weight`` counts each vote with its annotator's weight.
@@ -23,16 +28,16 @@ Annotators the scientists excluded are always left out, whatever the estimate.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from datetime import timedelta
 from functools import lru_cache
 
 import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Q
+from django.db.models import Count
 
 from evalhub.campaigns.models import Campaign, Criterion, Outcome, TaskImage
 from evalhub.campaigns.quality.annotators import excluded_annotator_ids, human_judgments
+from evalhub.campaigns.quality.timing import timed_counts
 from evalhub.exports.implied import implied_pairs
 from ratings.reliability import FLAG_REASONS, AnnotatorEvidence, annotator_reliability
 
@@ -112,14 +117,6 @@ class CampaignReliability:
             for row in rows))
 
 
-def _timing() -> dict[str, Count]:
-    """Per group: votes with a server-measured time, and those below the fast-vote floor."""
-    floor = timedelta(milliseconds=settings.EVALHUB_FAST_VOTE_FLOOR_MS)
-    return {"n_timed": Count("id", filter=Q(lease__leased_at__isnull=False)),
-            "n_fast": Count("id", filter=Q(lease__leased_at__isnull=False,
-                                           created_at__lt=F("lease__leased_at") + floor))}
-
-
 @dataclass(frozen=True)
 class _RankedPairs:
     """Best-of-K votes as arrays: one entry per implied pair (``annotator``, ``winner`` and
@@ -164,7 +161,7 @@ def _ranked_pairs(campaign: Campaign) -> _RankedPairs:
     """
     rows = (human_judgments(campaign).filter(criterion=Criterion.OVERALL, ranking__isnull=False)
             .values_list("annotator_id", "task_id", "ranking", "shown_order")
-            .annotate(n=Count("id"), **_timing()).order_by())
+            .annotate(n=Count("id"), **timed_counts(campaign=campaign)).order_by())
     members: dict[int, dict[int, int]] = {}
     for task_id, position, run_id in TaskImage.objects.filter(
             task__campaign=campaign).values_list("task_id", "position", "run_id"):
@@ -199,7 +196,7 @@ def campaign_reliability(*, campaign: Campaign) -> CampaignReliability:
         human_judgments(campaign).filter(criterion=Criterion.OVERALL, outcome__in=_PAIR_OUTCOMES)
         .values("annotator_id", "task__run_a_id", "task__run_b_id", "outcome", "a_side",
                 "task__is_gold", "task__gold_answer")
-        .annotate(n=Count("id"), **_timing())
+        .annotate(n=Count("id"), **timed_counts(campaign=campaign))
         .order_by())
     ranked = _ranked_pairs(campaign)
     if not rows and not len(ranked.vote_annotator):

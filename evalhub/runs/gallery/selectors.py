@@ -16,7 +16,9 @@ Formulas (n = votes of the pair, n_k = votes for outcome k among left, right, ti
 - metric disagreement = 1 - n_m / n, where m is the metric judge's outcome on the pair (a
   campaign's ``metric:<judge>`` judgment, CLIP-score by default): the share of the human votes
   that the metric contradicts (0: every vote agrees with the metric, 1: none does); defined when
-  the pair has a metric judgment and at least one vote;
+  the pair has a metric judgment and at least one vote; both are labelled uncalibrated when
+  a metric judgment of the pair was scored with random weights (``metric_calibrated`` False),
+  as the image page labels that judge;
 - LPIPS: the stored ``PairMetric`` distance of the two images, either order, the most recent
   backbone's; unitless, 0 for identical images.
 
@@ -141,10 +143,19 @@ class PairRow:
 
 @dataclass(frozen=True)
 class PairJudgments:
-    """What campaigns say about pairs: human votes and the metric judge's outcome."""
+    """What campaigns say about pairs: human votes and the metric judge's outcome;
+    ``metric_uncalibrated`` holds the pairs a metric judgment of which came from random
+    weights."""
 
     votes: dict[tuple[int, int], Votes] = field(default_factory=dict)
     metric: dict[tuple[int, int], str] = field(default_factory=dict)
+    metric_uncalibrated: set[tuple[int, int]] = field(default_factory=set)
+
+    def metric_calibrated(self, key: tuple[int, int]) -> bool | None:
+        """False when the pair's metric judge scored with random weights; None without one."""
+        if key not in self.metric:
+            return None
+        return key not in self.metric_uncalibrated
 
     def metric_disagreement(self, key: tuple[int, int]) -> float | None:
         """1 - n_m / n (module doc)."""
@@ -189,6 +200,9 @@ class GalleryItem:
     votes: Votes
     metric_outcome: str | None
     metric_disagreement: float | None
+    #: False when the metric judge's scores came from random weights (its outcome and the
+    #: disagreement are then uncalibrated); None without a metric judgment.
+    metric_calibrated: bool | None = None
 
     @property
     def annotator_disagreement(self) -> float | None:
@@ -204,6 +218,7 @@ class GalleryItem:
             "votes": {k: votes.count(k) for k in VOTE_OUTCOMES} | {"total": votes.total},
             "human_outcome": votes.outcome,
             "metric_outcome": self.metric_outcome,
+            "metric_calibrated": self.metric_calibrated,
             "metric_disagreement": _rounded(self.metric_disagreement),
             "annotator_disagreement": _rounded(votes.disagreement),
         }
@@ -378,8 +393,10 @@ def pair_judgments(*, project_id: int, left: int, right: int, criterion: str, ju
         rows = rows.filter(task__image_a_id__in={i for p in pairs for i in p.key})
     counts: dict[tuple[int, int], Counter] = defaultdict(Counter)
     metric: dict[tuple[int, int], Counter] = defaultdict(Counter)
-    for image_a, image_b, kind, outcome, n in (
-            rows.values_list("task__image_a_id", "task__image_b_id", "judge_kind", "outcome")
+    uncalibrated: set[tuple[int, int]] = set()
+    for image_a, image_b, kind, outcome, calibrated, n in (
+            rows.values_list("task__image_a_id", "task__image_b_id", "judge_kind", "outcome",
+                             "metric_calibrated")
             .annotate(n=Count("id")).order_by()):
         if (image_a, image_b) in wanted:  # image A is the left image
             key, side = (image_a, image_b), {Outcome.A: LEFT, Outcome.B: RIGHT}
@@ -389,10 +406,15 @@ def pair_judgments(*, project_id: int, left: int, right: int, criterion: str, ju
             continue
         gallery_outcome = side.get(outcome, outcome)
         (counts if kind == JudgeKind.HUMAN else metric)[key][gallery_outcome] += n
+        # Null (judged before calibration was recorded) counts as calibrated, as on the image
+        # page; one judgment from random weights is enough to label the pair's judge.
+        if kind == JudgeKind.METRIC and calibrated is False:
+            uncalibrated.add(key)
     return PairJudgments(
         votes={key: Votes(**{k: c[k] for k in VOTE_OUTCOMES}) for key, c in counts.items()},
         # Campaigns over the same pair judge it with the same scores: the same outcome.
-        metric={key: c.most_common(1)[0][0] for key, c in metric.items()})
+        metric={key: c.most_common(1)[0][0] for key, c in metric.items()},
+        metric_uncalibrated=uncalibrated)
 
 
 def pair_lpips(*, left: int, right: int, pairs: Iterable[PairRow]
@@ -506,7 +528,8 @@ def gallery_page(*, project_id: int, query: GalleryQuery) -> GalleryPage:
             right=gallery_image(pair.right_id), lpips=lpips.get(pair.key),
             votes=judgments.votes.get(pair.key, NO_VOTES),
             metric_outcome=judgments.metric.get(pair.key),
-            metric_disagreement=judgments.metric_disagreement(pair.key)))
+            metric_disagreement=judgments.metric_disagreement(pair.key),
+            metric_calibrated=judgments.metric_calibrated(pair.key)))
     return GalleryPage(items=items, total=len(pairs), page=page, pages=pages,
                        page_size=PAGE_SIZE)
 

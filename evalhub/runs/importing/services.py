@@ -6,7 +6,9 @@ Two passes keep memory bounded: the first reads and fully decodes each file to v
 A file with a video extension (blobs/video_validation.py ``VIDEO_EXTENSIONS``) is a video: it
 is validated with PyAV, stored as a ``VideoBlob``, and its ``Image`` row points at its poster
 (the middle frame, an ``ImageBlob``) and at the video. A run holds images or videos, never both
-(``GenerationRun.media_kind``, set by the first import).
+(``GenerationRun.media_kind``, set by the first import). Which files an import takes, refuses
+by name or skips is one rule for runs and reference sets (importing/names.py); the files it
+skips are listed in its report.
 
 The report (:class:`ImportReport`) counts files against the importing *project* only: bytes
 already stored for another project reuse the stored blob (stored once on the server) but count
@@ -28,9 +30,9 @@ from evalhub.blobs.after_store import blobs_after_store
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.services import blob_store, image_inspect
 from evalhub.blobs.sources import FileSource
-from evalhub.blobs.validation import EXTENSIONS, ImageInfo, InvalidImage
+from evalhub.blobs.validation import ImageInfo, InvalidImage
 from evalhub.blobs.video_services import video_inspect, video_store, videos_after_store
-from evalhub.blobs.video_validation import InvalidVideo, VideoInfo, is_video_name
+from evalhub.blobs.video_validation import InvalidVideo, VideoInfo
 from evalhub.blobs.written_files import WrittenFiles
 from evalhub.core.errors import ImportRejected
 from evalhub.prompts.models import Prompt
@@ -40,6 +42,15 @@ from evalhub.runs.importing.manifest import (
     ManifestRow,
     manifest_find,
     manifest_read_all,
+)
+from evalhub.runs.importing.names import (
+    SKIPPED_NAMES_LISTED,
+    Role,
+    file_role,
+    is_system_file,
+    media_kind,
+    names_shown,
+    refusal,
 )
 from evalhub.runs.models import (
     GenerationRun,
@@ -60,11 +71,17 @@ class ImportReport:
     ``duplicates_of_existing_blobs``: for a run, the rest of its rows, files whose bytes the
     project already held (in any of its runs, reference sets or prompts' sources) or repeated
     within the import; for a reference set, the distinct files the project already held. Both
-    counts are per project: bytes stored only for other projects count as new."""
+    counts are per project: bytes stored only for other projects count as new.
+    ``files_skipped``: files of the folder or zip that the import did not take
+    (importing/names.py): for a run, those its manifest does not list (nor the manifest
+    itself); for a reference set, those that are not image or video files;
+    ``skipped_files``: the first ``SKIPPED_NAMES_LISTED`` of their names, sorted."""
 
     images_created: int
     blobs_created: int
     duplicates_of_existing_blobs: int
+    files_skipped: int = 0
+    skipped_files: tuple[str, ...] = ()
 
 
 def held_by_project(project_id: int, image_shas: set[str], video_shas: set[str]
@@ -96,16 +113,22 @@ def _split(infos) -> tuple[set[str], set[str]]:
 
 
 def _manifest_rows(source: FileSource, manifest: bytes | None, manifest_name: str
-                   ) -> ManifestRead:
+                   ) -> tuple[ManifestRead, str | None]:
     """The manifest's good rows, its bad lines' problems and the files they name (reported
-    with the files')."""
+    with the files'), and the manifest's name in ``source`` (None when given apart)."""
+    in_source = None
     if manifest is None:
-        manifest_name = manifest_find(source.names())
+        manifest_name = in_source = manifest_find(source.names())
         manifest = source.read(manifest_name)
     found = manifest_read_all(manifest, name=manifest_name)
     if not found.rows and not found.errors:
         raise ImportRejected(f"{manifest_name} lists no images.")
-    return found
+    return found, in_source
+
+
+def _skipped(names: list[str]) -> tuple[int, tuple[str, ...]]:
+    """The report's ``files_skipped`` and ``skipped_files`` for these names."""
+    return len(names), tuple(sorted(names)[:SKIPPED_NAMES_LISTED])
 
 
 def _resolve_prompts(run: GenerationRun, rows: list[ManifestRow], errors: list[str],
@@ -135,20 +158,40 @@ def _resolve_prompts(run: GenerationRun, rows: list[ManifestRow], errors: list[s
 
 
 def _media_kind(run: GenerationRun, rows: list[ManifestRow], errors: list[str]) -> str:
-    """The kind of every listed file (all images or all videos), checked against the run's."""
-    kinds = {MediaKind.VIDEO if is_video_name(row.file) else MediaKind.IMAGE for row in rows}
-    if len(kinds) > 1:
-        errors.append("the manifest lists both images and videos; a run holds one kind")
+    """The kind of every listed file (all images or all videos), checked against the run's.
+    Both kinds: the files of the kind with fewer (images on a tie) are named, with their
+    lines, as the likely mistakes."""
+    by_kind: dict[str, list[ManifestRow]] = {}
+    for row in rows:
+        by_kind.setdefault(media_kind(row.file), []).append(row)
+    if len(by_kind) > 1:
+        images, videos = by_kind[MediaKind.IMAGE], by_kind[MediaKind.VIDEO]
+        few, many = (images, videos) if len(images) <= len(videos) else (videos, images)
+        few_kind, many_kind = ((MediaKind.IMAGE, MediaKind.VIDEO) if few is images
+                               else (MediaKind.VIDEO, MediaKind.IMAGE))
+        named = names_shown([f"{row.file} on line {row.line}" for row in few])
+        errors.append("the manifest lists both images and videos; a run holds one kind "
+                      f"({_count(len(many), many_kind)}, {_count(len(few), few_kind)}: "
+                      f"{named})")
         return run.media_kind
-    kind = kinds.pop() if kinds else run.media_kind
+    kind = next(iter(by_kind)) if by_kind else run.media_kind
     if kind != run.media_kind and run.images.exists():
         errors.append(f"run {run.name!r} holds {run.media_kind}s; this manifest lists {kind}s")
     return kind
 
 
+def _count(number: int, kind: str) -> str:
+    return f"{number} {kind}" + ("" if number == 1 else "s")
+
+
 def _inspect(source: FileSource, name: str) -> ImageInfo | VideoInfo:
+    """Validate one file as its name says (importing/names.py): a video, an image, or, for a
+    format EvalHub does not take, a refusal by its name before it is read."""
+    refused = refusal(name)
+    if refused is not None:
+        raise refused
     data = source.read(name)
-    if is_video_name(name):
+    if file_role(name) == Role.VIDEO:
         return video_inspect(data, name=name)
     return image_inspect(data, name=name)
 
@@ -240,8 +283,11 @@ def run_images_import(
     if run.source != RunSource.IMPORTED:
         raise ImportRejected(f"Run {run.name!r} is generated: only imported runs take images "
                              "(its images are its generator's, for its prompts and seeds).")
-    found = _manifest_rows(source, manifest, manifest_name)
+    found, manifest_in_source = _manifest_rows(source, manifest, manifest_name)
     accepted, infos, kind = _validate_rows(run, source, found, skip_existing=skip_existing)
+    listed = ({row.file for row in found.rows} | {bad.file for bad in found.bad_lines}
+              | {manifest_in_source})
+    files_skipped, skipped_files = _skipped([n for n in source.names() if n not in listed])
     shas = {i.sha256 for i in infos.values()}
     in_project = held_by_project(run.project_id, *_split(infos.values()))
     known = set(ImageBlob.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
@@ -287,6 +333,7 @@ def run_images_import(
         images_created=len(accepted),
         blobs_created=new_to_project,
         duplicates_of_existing_blobs=len(accepted) - new_to_project,
+        files_skipped=files_skipped, skipped_files=skipped_files,
     )
 
 
@@ -334,38 +381,51 @@ def reference_set_import(*, reference_set: ReferenceSet, source: FileSource) -> 
     """Add every image file, or every video file, of a folder or zip to a reference set,
     atomically.
 
-    Files with an image extension must be valid images, files with a video extension valid
-    videos (the same validation as a run's videos: ``blobs/video_validation.py``); other files
-    (README, CSV) are ignored. A set holds one kind (``ReferenceSet.media_kind``, set by its
-    first import): images for FID/KID/CMMD, videos for FVD. ``images_created`` counts the
-    files added, of either kind.
+    Which files are taken is the rule of every import (importing/names.py): files with an
+    image extension must be valid images, files with a video extension valid videos (the same
+    validation as a run's videos: ``blobs/video_validation.py``); a file of another image or
+    video format (HEIC, AVI ...) refuses the import, named; other files (README, CSV,
+    ``.DS_Store``, ``__MACOSX/``) are skipped and listed in the report. A set holds one kind
+    (``ReferenceSet.media_kind``, set by its first import): images for FID/KID/CMMD, videos
+    for FVD. Every problem is listed in one refusal: both kinds at once, the set's other
+    kind, and every invalid or refused file. ``images_created`` counts the files added, of
+    either kind.
     """
-    names = sorted(source.names())
-    video_names = [name for name in names if is_video_name(name)]
-    image_names = [name for name in names if name.lower().endswith(tuple(EXTENSIONS))]
-    if video_names and image_names:
-        raise ImportRejected(
-            "The folder or zip holds both images and videos; a reference set holds one kind "
-            "(images for FID, KID and CMMD; videos for FVD).",
-            details=[f"images: {', '.join(image_names[:5])}",
-                     f"videos: {', '.join(video_names[:5])}"])
+    by_role: dict[Role, list[str]] = {role: [] for role in Role}
+    for name in sorted(source.names()):
+        by_role[Role.OTHER if is_system_file(name) else file_role(name)].append(name)
+    video_names, image_names = by_role[Role.VIDEO], by_role[Role.IMAGE]
     kind = MediaKind.VIDEO if video_names else MediaKind.IMAGE
-    current = _reference_set_kind(reference_set)
-    if current is not None and current != kind:
-        raise ImportRejected(f"Reference set {reference_set.name!r} holds {current}s; this "
-                             f"folder or zip holds {kind}s. Import them into another set.")
+    problems: list[str] = []  # the refusal's first sentences, then ``errors`` as details
     errors: list[str] = []
+    if video_names and image_names:
+        problems.append("The folder or zip holds both images and videos; a reference set "
+                        "holds one kind (images for FID, KID and CMMD; videos for FVD).")
+        errors += [f"images ({len(image_names)}): {names_shown(image_names)}",
+                   f"videos ({len(video_names)}): {names_shown(video_names)}"]
+    else:
+        current = _reference_set_kind(reference_set)
+        if current is not None and current != kind and (video_names or image_names):
+            problems.append(f"Reference set {reference_set.name!r} holds {current}s; this "
+                            f"folder or zip holds {kind}s. Import them into another set.")
     infos: dict[str, ImageInfo | VideoInfo] = {}
-    for name in video_names or image_names:
+    invalid: list[str] = []
+    for name in sorted(image_names + video_names + by_role[Role.REFUSED_IMAGE]
+                       + by_role[Role.REFUSED_VIDEO]):
         try:
             infos[name] = _inspect(source, name)
         except (InvalidImage, InvalidVideo) as exc:
-            errors.append(str(exc))
-    if errors:
-        raise ImportRejected(f"Some reference {kind}s are invalid; nothing was imported.",
-                             details=errors)
+            invalid.append(str(exc))
+    if invalid:
+        problems.append("Some reference files are invalid or of a format not accepted.")
+        errors += invalid
+    if problems:
+        raise ImportRejected(" ".join([*problems, "Nothing was imported."]), details=errors)
+    files_skipped, skipped_files = _skipped(by_role[Role.OTHER])
     if not infos:
-        raise ImportRejected("The folder or zip contains no image or video files.")
+        shown = names_shown(skipped_files, total=files_skipped)
+        raise ImportRejected("The folder or zip contains no image or video files.",
+                             details=[f"skipped: {shown}"] if files_skipped else [])
     max_images = settings.EVALHUB_MAX_REFERENCE_IMAGES
     held = reference_set.videos if kind == MediaKind.VIDEO else reference_set.images
     shas = {i.sha256 for i in infos.values()}
@@ -402,7 +462,8 @@ def reference_set_import(*, reference_set: ReferenceSet, source: FileSource) -> 
     # Counted against the project only (ImportReport): never whether other projects hold them.
     new_to_project = len(set(stored) - in_project)
     return ImportReport(images_created=len(set(stored) - in_set), blobs_created=new_to_project,
-                        duplicates_of_existing_blobs=len(stored) - new_to_project)
+                        duplicates_of_existing_blobs=len(stored) - new_to_project,
+                        files_skipped=files_skipped, skipped_files=skipped_files)
 
 
 def _reference_set_kind(reference_set: ReferenceSet) -> str | None:

@@ -47,8 +47,11 @@ function renderValues(item) {
     : `${item.lpips.toFixed(4)}${item.lpips_calibrated ? "" : " (uncalibrated)"}`);
   setField("votes", votesText(item.votes));
   setField("human_outcome", item.human_outcome || "–");
-  setField("metric_outcome", item.metric_outcome || "–");
-  setField("metric_disagreement", number(item.metric_disagreement, 2));
+  // A metric judge that scored with random weights is labelled as its values are.
+  const judgeFlag = item.metric_calibrated === false ? " (uncalibrated)" : "";
+  setField("metric_outcome", item.metric_outcome ? item.metric_outcome + judgeFlag : "–");
+  const disagreement = number(item.metric_disagreement, 2);
+  setField("metric_disagreement", disagreement === "–" ? disagreement : disagreement + judgeFlag);
   setField("annotator_disagreement", number(item.annotator_disagreement, 2));
   for (const side of ["left", "right"]) {
     setField(`${side}-clip`, number(item[side].clip, 2)

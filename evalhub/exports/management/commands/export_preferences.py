@@ -104,8 +104,16 @@ class Command(BaseCommand):
                                  overwrite=opts["overwrite"], card=opts["card"])
         if summary.empty:
             self.stderr.write(self.style.WARNING(summary.message))
+        # The bundle's files as it holds them: images, videos (a video campaign), or both
+        # (Pick-a-Pic keeps the posters in its image columns).
+        files = ([f"{summary.images} images"] if summary.images or not summary.videos else []
+                 ) + ([f"{summary.videos} videos"] if summary.videos else [])
         self.stdout.write(self.style.SUCCESS(
             f"Wrote {summary.rows} rows ({summary.votes} votes, {summary.annotators} annotators"
-            + (f", {summary.images} images" if options.bundle else "")
+            + ("".join(f", {count}" for count in files) if options.bundle else "")
             + f") to {opts['output']} in {summary.seconds:.1f} s."
         ))
+        if summary.uncalibrated:
+            self.stdout.write(self.style.WARNING(
+                f"{summary.uncalibrated} of the {summary.rows} rows are uncalibrated metric "
+                "judgments (random weights; `uncalibrated: true`): do not train on them."))

@@ -7,13 +7,15 @@ from django.db import transaction
 from evalhub.blobs.sources import open_source
 from evalhub.core.cli import get_project, reports_domain_errors
 from evalhub.runs.cli import add_run_arguments, run_from_options
+from evalhub.runs.importing.names import skipped_sentence
 from evalhub.runs.importing.services import run_images_import
 
 
 class Command(BaseCommand):
     help = (
-        "Import a run's images from a folder or zip plus a manifest (CSV/JSONL: file, prompt, "
-        "seed). Creates the run if --checkpoint and --prompt-set are given. All images, or none."
+        "Import a run's images or videos from a folder or zip plus a manifest (CSV/JSONL: file, "
+        "prompt, seed). Creates the run if --checkpoint and --prompt-set are given. All files, "
+        "or none; files the manifest does not list are skipped and named."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -42,7 +44,10 @@ class Command(BaseCommand):
                 skip_existing=options["skip_existing"],
             )
         self.stdout.write(self.style.SUCCESS(
-            f"Run {run.name!r}: {report.images_created} images imported, "
+            f"Run {run.name!r}: {report.images_created} {run.media_kind}s imported, "
             f"{report.blobs_created} new to this project, "
             f"{report.duplicates_of_existing_blobs} already in this project."
         ))
+        if report.files_skipped:
+            self.stdout.write(skipped_sentence(report.files_skipped, report.skipped_files,
+                                               why="not in the manifest"))

@@ -6,6 +6,7 @@ from django.db import transaction
 
 from evalhub.blobs.sources import open_source
 from evalhub.core.cli import get_project, model_text, reports_domain_errors
+from evalhub.runs.importing.names import skipped_sentence
 from evalhub.runs.importing.services import reference_set_import
 from evalhub.runs.models import ReferenceSet
 
@@ -39,3 +40,6 @@ class Command(BaseCommand):
             f"{reference_set.media_kind}s added "
             f"({report.blobs_created} new to this project)."
         ))
+        if report.files_skipped:
+            self.stdout.write(skipped_sentence(report.files_skipped, report.skipped_files,
+                                               why="not images or videos"))
