@@ -48,7 +48,9 @@ class ErrorSerializer(serializers.Serializer):
                                    help_text="Details, when the error has several parts.")
     code = serializers.CharField(required=False, help_text=(
         "A machine-readable reason, for the errors a client acts on: campaign_not_open (the "
-        "campaign is paused or closed: nothing is served, voted, skipped or reported)."))
+        "campaign is paused or closed: nothing is served, voted, skipped or reported); "
+        "vote_undone (rating: the vote was undone, so an undo has nothing left to retract "
+        "and a resent vote is not recorded again)."))
 
 
 ERROR_DESCRIPTIONS = {

@@ -38,10 +38,12 @@ const api = new RateApi(cfg.api);
 const storagePrefix = `evalhub.rate.v1.${cfg.campaign}.${cfg.user}`;
 const queue = new VoteQueue(api, `${storagePrefix}.outbox`);
 const historyKey = `${storagePrefix}.history`;
+/** What each place of the screen shows for `task`: the images' URLs in display order. A lease
+ * fixes the sides and the order, and an undo hands its pair back shown alike. */
+const layout = (task) => items(task).map(([, image]) => (image ? image.url : ""));
 // The answers given so far on the screen on show, per tab, for a reload in its middle: the
-// images' URLs in display order tell whether the task comes back shown alike.
-const draft = new Draft(`${storagePrefix}.draft`,
-                        (task) => items(task).map(([, image]) => (image ? image.url : "")));
+// layout tells whether the task comes back shown alike.
+const draft = new Draft(`${storagePrefix}.draft`, layout);
 const view = new SyncedView();
 const criteria = cfg.criteria.map((c) => c.key);
 const root = $("#rate-stage");
@@ -67,6 +69,9 @@ const OVER = new Set(["closed", "failed"]);
 // The API's code (with done false) when every task left for this annotator is leased to
 // someone else now: not finished, a task comes back when its lease ends (asked again later).
 const NOTHING_FREE = "nothing_free";
+// The API's code for a vote that was undone: an undo of it answers 400 with it (undone by an
+// earlier undo whose answer was lost, or before a reload), a vote resent under its id 409.
+const VOTE_UNDONE = "vote_undone";
 
 const state = {
   current: null, // task payload on screen
@@ -647,30 +652,56 @@ async function undo() {
   if (!queue.remove(last.clientId)) {
     await queue.idle();
     if (!queue.remove(last.clientId)) {
-      let answerBody;
+      let answer;
       try {
-        answerBody = await api.undo(last.clientId);
+        // A lost answer is asked again: if the server undid the vote, it now says so
+        // (VOTE_UNDONE) instead of leaving the entry to block every older one.
+        answer = await sendWithRetry(() => api.undo(last.clientId));
       } catch (error) {
         if (!(error instanceof NetworkError)) throw error;
-        answerBody = { status: 0 };
+        answer = { status: 0, data: null };
       }
-      if (answerBody.status === 200) {
+      const { status, data } = answer;
+      if (status === 200) {
         // Retracted, with no lease back: another annotator holds the task now (it comes
         // back later), or it is a retired set (asked of nobody). The server's words say which.
         refreshProgress();
-        announce(answerBody.data.detail);
+        announce(data.detail);
         if (state.current && before !== "loading") setInput(before);
         return;
       }
-      if (answerBody.status !== 201) {
+      if (status === 400 && data && data.code === NOT_OPEN) {
+        // Paused or closed: nothing is undone; the page stops as a refused vote stops it.
+        // The entry stays, for an undo once a paused campaign is open again.
         state.history.push(last);
         saveHistory();
-        announce(answerBody.status === 0 ? "Cannot undo while offline" : "Could not undo that vote");
-        if (state.current && before !== "loading") setInput(before);
+        showDone(data.detail, NOT_OPEN);
         return;
       }
-      last.task = answerBody.data; // a fresh lease on the same pair, same sides
-      refreshProgress();
+      if (status === 400 && data && data.code === VOTE_UNDONE) {
+        // Undone already, by an undo whose answer was lost: the entry goes (the next U takes
+        // back the vote before it), and the pair that undo handed back, held for this
+        // annotator but unknown here, is shown as if its answer had come.
+        refreshProgress();
+        const back = last.task ? await heldBack(last.task) : null;
+        if (!back) {
+          // Its pair comes with the leases held (a reload resumed them), is held by someone
+          // else, or is not known here (the history keeps only ids across a reload).
+          announce("That vote was undone already");
+          if (state.current && before !== "loading") setInput(before);
+          return;
+        }
+        last.task = back;
+      } else if (status !== 201) {
+        state.history.push(last);
+        saveHistory();
+        announce(status === 0 ? "Cannot undo while offline" : "Could not undo that vote");
+        if (state.current && before !== "loading") setInput(before);
+        return;
+      } else {
+        last.task = data; // a fresh lease on the same pair, same sides
+        refreshProgress();
+      }
     }
   }
   if (state.current) state.upcoming.unshift(state.current);
@@ -679,7 +710,23 @@ async function undo() {
   await showTask(last.task);
 }
 
-/** Retry a one-off request (skip, report) through brief outages and 5xx answers. */
+/** The pair an undo handed back when its answer was lost: a task leased to this annotator,
+ * unknown to the page, shown as `voted` was. null when there is none, or offline. */
+async function heldBack(voted) {
+  try {
+    const { status, data } = await api.leases();
+    if (status !== 200 || !Array.isArray(data)) return null;
+    const known = new Set(knownLeases());
+    const shown = layout(voted).join("\n");
+    return data.find((task) => task && task.lease && !known.has(task.lease)
+                     && layout(task).join("\n") === shown) || null;
+  } catch (error) {
+    if (error instanceof NetworkError) return null;
+    throw error;
+  }
+}
+
+/** Retry a one-off request (skip, report, undo) through brief outages and 5xx answers. */
 async function sendWithRetry(send, attempts = 4) {
   for (let attempt = 0; ; attempt += 1) {
     try {
@@ -874,9 +921,12 @@ function wire() {
     // Another tab (or window) of this annotator showed the same task and its vote was stored
     // first: this one was not taken, whatever "Voted ..." said a moment ago. The page is on
     // its next task already; the vote count comes from the server again (it has the other
-    // tab's vote).
+    // tab's vote). Or (VOTE_UNDONE) the vote was stored and then undone, in a tab sharing
+    // this outbox, before this resend: it stays undone, as asked, and nothing is to be said.
     forgetVote(detail.record.client_id);
-    announce(`Not counted: this ${TASK} was already answered in another tab`);
+    if (!(detail.data && detail.data.code === VOTE_UNDONE)) {
+      announce(`Not counted: this ${TASK} was already answered in another tab`);
+    }
     refreshProgress();
     if (!state.started) return;
     if (!state.current && !state.done) advance();

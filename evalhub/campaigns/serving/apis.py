@@ -248,7 +248,14 @@ class RateNextApi(APIView):
 
 
 class RateVoteApi(APIView):
-    """Store a vote once: 201 the first time, 200 with the same body for a retry."""
+    """Store a vote once: 201 the first time, 200 with the same body for a retry.
+
+    409 when the lease was answered by another vote of the caller (another tab), for a vote id
+    reused with another vote, and, with ``code`` vote_undone, for a vote resent after it was
+    undone (it stays undone). 400 for a late vote (the lease expired) once someone else was
+    given the task, or once the task has the judgments it needs; 400 ``campaign_not_open``
+    while the campaign is paused or closed.
+    """
 
     throttle_scope = "rating"  # votes and leases per annotator: EVALHUB_RATING_THROTTLE
 
@@ -301,7 +308,13 @@ class RateUndoApi(APIView):
     """Retract the caller's vote and hand its task back to them (201, a fresh lease on the same
     pair), or only retract it (200, ``detail`` says why): when another annotator holds the pair
     now, it is served to the caller again later; a retired best-of-K set showing one file
-    twice is not served again."""
+    twice is not served again.
+
+    400 with ``code`` vote_undone when the vote was undone already (an earlier undo whose
+    answer was lost, or a concurrent one: exactly one of them retracts it); the pair it handed
+    back is among the caller's leases (``leases/``). 400 without a code when the caller has no
+    vote with this id here; 400 ``campaign_not_open`` while the campaign is paused or closed.
+    """
 
     @extend_schema(request=UndoInputSerializer, responses={201: TaskSerializer,
                                                            200: UndoHeldSerializer})

@@ -1,7 +1,8 @@
 """Recording votes exactly once, and undoing them.
 
 A vote carries a client-generated id; a retry or a double press with the same id returns the
-stored vote instead of counting again. A vote is accepted only on a task currently leased to
+stored vote instead of counting again (and is refused, 409 ``vote_undone``, once the vote was
+undone). A vote is accepted only on a task currently leased to
 the voter (or whose lease expired without anyone else taking the task).
 
 The lease row is locked first (``SELECT ... FOR UPDATE``), so a retry racing with its original
@@ -16,12 +17,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet
 from django.db.models.functions import Least
 from django.utils import timezone
 
@@ -54,7 +55,12 @@ DISPLAYED_ANSWERS = ("left", "right", "tie", "both_bad")
 MAX_LATENCY_MS = 24 * 3600 * 1000
 
 LEASE_TAKEN = "Your lease on this task expired and it was given to someone else."
-UNDO_NOTHING = "No such vote to undo (already undone, or not yours)."
+LATE_TASK_FULL = ("Your lease on this task expired and the task has all the judgments it needs "
+                  "now; this vote was not counted.")
+UNDO_NOTHING = "No such vote to undo (not one of your votes in this campaign)."
+UNDO_ALREADY = "No such vote to undo: this vote was undone already."
+VOTE_UNDONE = ("This vote was undone and no longer counts; it is not recorded again. A new vote "
+               "needs a new id.")
 UNDO_HELD = ("Vote taken back. Another annotator is rating this pair now; it comes back to "
              "you later.")
 UNDO_RETIRED = ("Vote taken back. This set is no longer asked (two of its images are the very "
@@ -70,6 +76,24 @@ class VoteConflict(EvalHubError):
     """The task was already judged by this annotator under another vote id."""
 
     http_status = 409
+
+
+# The code of both answers about a vote that was undone: its id resent to votes/ (409) and sent
+# to votes/undo/ again (400). A page whose undo answer was lost recognises it (static/js/rate.js).
+VOTE_UNDONE_CODE = "vote_undone"
+
+
+class VoteUndone(EvalHubError):
+    """A vote resent under the id of a vote that was undone: it stays undone (409)."""
+
+    http_status = 409
+    code = VOTE_UNDONE_CODE
+
+
+class AlreadyUndone(EvalHubError):
+    """An undo of a vote that is undone already (400), told apart from "no such vote"."""
+
+    code = VOTE_UNDONE_CODE
 
 
 @dataclass(frozen=True)
@@ -105,21 +129,24 @@ def _existing(client_id: uuid.UUID, annotator: AbstractBaseUser, *, lease: Lease
 
     A vote id is a promise that the vote is the same: one resent with another lease or other
     answers (or, best of K, other rankings) is refused (409) rather than answered "recorded"
-    while the old answer stays.
+    while the old answer stays. The same vote resent after it was undone is refused too
+    (:class:`VoteUndone`, 409): it stays undone, and "recorded" would say otherwise.
     """
     rows = list(Judgment.objects.filter(client_id=client_id).values_list(
-        "annotator_id", "lease_id", "criterion", "outcome", "ranking"))
+        "annotator_id", "lease_id", "criterion", "outcome", "ranking", "retracted_at"))
     if not rows:
         return None
     if rows[0][0] != annotator.pk:
         raise EvalHubError(FOREIGN_VOTE_ID)
-    stored = {criterion: outcome for _, _, criterion, outcome, _ in rows}
+    stored = {criterion: outcome for _, _, criterion, outcome, _, _ in rows}
     try:
         sent = _canonical(lease, answers, rankings)
     except EvalHubError:
         sent = None
-    if rows[0][1] != lease.pk or sent != {c: (o, r) for _, _, c, o, r in rows}:
+    if rows[0][1] != lease.pk or sent != {c: (o, r) for _, _, c, o, r, _ in rows}:
         raise VoteConflict(REUSED_VOTE_ID)
+    if rows[0][5] is not None:  # undo retracts every criterion of a vote at once
+        raise VoteUndone(VOTE_UNDONE)
     return VoteResult(client_id, False, stored)
 
 
@@ -204,17 +231,34 @@ def _lock_lease(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid
     return found[0]
 
 
-def _check_lease_accepts_vote(lease: Lease) -> None:
-    if lease.status == LeaseStatus.EXPIRED:
-        # A late vote still counts if nobody else has taken the task meanwhile.
-        taken = Lease.objects.filter(task_id=lease.task_id, status=LeaseStatus.ACTIVE).exclude(
-            pk=lease.pk).exists()
-        if taken:
-            raise EvalHubError(LEASE_TAKEN)
-    elif lease.status == LeaseStatus.COMPLETED:
+def _check_lease_accepts_vote(lease: Lease, *, now: datetime) -> None:
+    """Refuse a new vote on a lease that no longer takes one.
+
+    A late vote (its lease expired: closed as expired, or still active past ``expires_at``)
+    counts only if nobody else has taken the task meanwhile: no other lease of the task is
+    active, and no other annotator was leased the task after this lease was given, whatever
+    became of that lease (voted, skipped, reported or expired in its turn). Nor may it give the
+    task more judgments than it needs (a set retired meanwhile; gold tasks are asked of everyone
+    and need none). The caller holds the task's lock (:func:`_lock_lease`), and every lease is
+    inserted under that lock (serving walk, undo), so no lease appears between this check and
+    the vote's commit: two requests never both pass it.
+    """
+    if lease.status == LeaseStatus.COMPLETED:
         raise VoteConflict(ALREADY_JUDGED)
-    elif lease.status != LeaseStatus.ACTIVE:
+    if lease.status not in (LeaseStatus.ACTIVE, LeaseStatus.EXPIRED):
         raise EvalHubError(f"This task was {lease.status}; it no longer takes a vote.")
+    if lease.status == LeaseStatus.ACTIVE and lease.expires_at > now:
+        return
+    # An active lease past its expiry is still the task's one active lease (the unique index):
+    # nobody can have leased the task after it, so only a lease closed as expired is looked up.
+    if lease.status == LeaseStatus.EXPIRED and Lease.objects.filter(
+            Q(status=LeaseStatus.ACTIVE)
+            | (Q(leased_at__gt=lease.leased_at) & ~Q(annotator_id=lease.annotator_id)),
+            task_id=lease.task_id).exclude(pk=lease.pk).exists():
+        raise EvalHubError(LEASE_TAKEN)
+    task = lease.task  # locked with the lease: its count is the committed one
+    if not task.is_gold and task.judgments_count >= task.judgments_needed:
+        raise EvalHubError(LATE_TASK_FULL)
 
 
 def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.UUID,
@@ -224,7 +268,9 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
     """Store one vote (one judgment per criterion) exactly once.
 
     Raises NoSuchCampaign (404) when the annotator has no role in the campaign's project,
-    LeaseNotYours (403), VoteConflict (409) when the task was judged under another vote id.
+    LeaseNotYours (403), VoteConflict (409) when the task was judged under another vote id,
+    VoteUndone (409, code ``vote_undone``) for a vote resent after it was undone, EvalHubError
+    (400) for a late vote the task no longer takes (:func:`_check_lease_accepts_vote`).
     ``exclude`` names leases the page shows, for the rater annotations of the lease.
     A best-of-K vote sends ``rankings`` (criterion -> displayed slots, best first) instead of
     ``answers``; it is stored as outcome "ranked" with the canonical positions.
@@ -236,15 +282,16 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
                                 lease_id=lease_id, exclude=exclude or set())
             # An active lease has no vote yet (a vote closes it): a fresh vote skips the
             # lookup by vote id; a vote id used elsewhere is caught by the unique index.
-            if lease.status != LeaseStatus.ACTIVE:
-                if (seen := _existing(client_id, annotator, lease=lease, answers=answers,
-                                      rankings=rankings)) is not None:
-                    return StoredVote(seen, lease, lease.rater_votes, 0)
-                _check_lease_accepts_vote(lease)
+            if lease.status != LeaseStatus.ACTIVE and (seen := _existing(
+                    client_id, annotator, lease=lease, answers=answers,
+                    rankings=rankings)) is not None:
+                return StoredVote(seen, lease, lease.rater_votes, 0)
+            now = timezone.now()
+            _check_lease_accepts_vote(lease, now=now)
             # A stored vote is returned above whatever the campaign's status; a new one is
             # accepted only while the campaign is open, even on a lease taken before it closed.
             check_open_for_rating(lease.campaign)
-            counted = lease.status == LeaseStatus.ACTIVE and lease.expires_at > timezone.now()
+            counted = lease.status == LeaseStatus.ACTIVE and lease.expires_at > now
             canonical = _canonical(lease, answers, rankings)
             judgments = {c: outcome for c, (outcome, _) in canonical.items()}
             _JUDGMENTS.run([
@@ -300,24 +347,32 @@ def vote_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uui
     best-of-K set showing one file twice (:data:`UNDO_RETIRED`): the judgments it needs are
     lowered with its count, so it stays retired, asked of nobody. Only while the campaign is
     open: a closed campaign's votes are final.
+
+    Raises :class:`AlreadyUndone` (400, code ``vote_undone``) for a vote undone before, by an
+    earlier request or a concurrent one (exactly one of several concurrent undos retracts the
+    vote), and EvalHubError (:data:`UNDO_NOTHING`) for an id of no vote of this annotator here.
     """
     check_open_for_rating(campaign)
-    judgments = Judgment.objects.filter(client_id=client_id, annotator=annotator,
-                                        campaign=campaign, retracted_at__isnull=True)
-    first = judgments.select_related("lease").first()
-    if first is None:
-        raise EvalHubError(UNDO_NOTHING)
-    retired = (campaign.task_kind == TaskKind.BEST_OF_K
-               and task_shows_a_file_twice(task_id=first.task_id))
-    counts: dict[str, Any] = {"judgments_count": F("judgments_count") - 1}
-    if retired:  # as migration 0015 retired it: no more judgments needed than it holds
-        counts["judgments_needed"] = Least(F("judgments_needed"), F("judgments_count") - 1)
+    live = Judgment.objects.filter(client_id=client_id, annotator=annotator, campaign=campaign,
+                                   retracted_at__isnull=True)
     with transaction.atomic():
+        # The vote's task locked first, as a vote and the serving walk lock it, before anything
+        # is written: a concurrent undo of the same vote waits here for the first to commit.
+        first = (live.select_related("task").select_for_update(of=("task",), no_key=True)
+                 .first())
+        if first is None:
+            raise _nothing_to_undo(annotator=annotator, campaign=campaign, client_id=client_id)
         now = timezone.now()
-        # The counter's update locks the task first, as a vote and the serving walk do.
+        # A new statement sees what the undo we waited for committed: then nothing is
+        # retracted, and the counter is left alone (lowering it first broke its CHECK).
+        if not live.update(retracted_at=now):
+            raise AlreadyUndone(UNDO_ALREADY)
+        retired = (campaign.task_kind == TaskKind.BEST_OF_K
+                   and task_shows_a_file_twice(task_id=first.task_id))
+        counts: dict[str, Any] = {"judgments_count": F("judgments_count") - 1}
+        if retired:  # as migration 0015 retired it: no more judgments needed than it holds
+            counts["judgments_needed"] = Least(F("judgments_needed"), F("judgments_count") - 1)
         ComparisonTask.objects.filter(pk=first.task_id).update(**counts)
-        if not judgments.update(retracted_at=now):  # undone meanwhile by another request
-            raise EvalHubError(UNDO_NOTHING)
         Lease.objects.filter(pk=first.lease_id).update(status=LeaseStatus.EXPIRED)
         # A lease past its expiry holds nothing but still blocks the one-active-lease index.
         Lease.objects.filter(task_id=first.task_id, status=LeaseStatus.ACTIVE,
@@ -335,3 +390,13 @@ def vote_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uui
             ))
     after_vote(campaign, kind="undo")  # the leaderboards must forget the retracted vote too
     return undone
+
+
+def _nothing_to_undo(*, annotator: AbstractBaseUser, campaign: Campaign,
+                     client_id: uuid.UUID) -> EvalHubError:
+    """Why no live vote has this id: undone already (:class:`AlreadyUndone`, its code lets the
+    page tell an undo whose answer was lost), or no vote of this annotator at all."""
+    if Judgment.objects.filter(client_id=client_id, annotator=annotator,
+                               campaign=campaign).exists():
+        return AlreadyUndone(UNDO_ALREADY)
+    return EvalHubError(UNDO_NOTHING)

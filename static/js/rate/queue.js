@@ -165,7 +165,9 @@ export class VoteQueue extends EventTarget {
         // A different vote for this lease is stored already, under another id: this
         // annotator answered it in another tab or window that showed the same lease (the
         // server refuses a reused id with other answers alike). This one was NOT stored;
-        // it is dropped (resending it would be refused again) and the page says so.
+        // it is dropped (resending it would be refused again) and the page says so. With code
+        // vote_undone, this very vote was stored and then undone before this resend: it stays
+        // undone, and is dropped alike.
         this.drop(record.client_id);
         this.dispatchEvent(new CustomEvent("conflict", { detail: { record, status, data } }));
         continue;
