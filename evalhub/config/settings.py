@@ -416,8 +416,9 @@ EVALHUB_GENERATION_DEVICE = env_str("EVALHUB_GENERATION_DEVICE", "")
 EVALHUB_LEADERBOARD_BOOTSTRAP_ROUNDS = env_int("EVALHUB_LEADERBOARD_BOOTSTRAP_ROUNDS", 1000)
 EVALHUB_LEADERBOARD_REFRESH_SECONDS = env_int("EVALHUB_LEADERBOARD_REFRESH_SECONDS", 30)
 
-# Quality control: a vote faster than this (server clock, lease to vote) is implausible for a
-# person comparing two images; an annotator with at least MIN_VOTES votes and this SHARE of
+# Quality control: a vote faster than this (server clock, from when its pair could first be on
+# screen: evalhub/campaigns/quality/timing.py) is implausible for a person comparing two
+# images; an annotator with at least MIN_VOTES votes and this SHARE of
 # them under the floor is flagged "fast" (evalhub/campaigns/quality/annotators.py).
 EVALHUB_FAST_VOTE_FLOOR_MS = env_int("EVALHUB_FAST_VOTE_FLOOR_MS", 700)
 EVALHUB_FAST_VOTE_MIN_VOTES = env_int("EVALHUB_FAST_VOTE_MIN_VOTES", 10)

@@ -5,8 +5,8 @@ Counted as it happens (``prometheus_client`` counters and histograms):
 - ``evalhub_http_request_duration_seconds{view, status}``: seconds from the request entering
   :class:`MetricsMiddleware` to its response object (a streamed body, such as an export, is
   not included), by URL name (``<unmatched>`` when no URL matched) and status class (``2xx``).
-- ``evalhub_votes_recorded_total``: ``campaigns.signals.vote_recorded`` signals, i.e. stored
-  human votes and undos (the signal does not tell them apart); ``rate(...[5m]) * 60`` is
+- ``evalhub_votes_recorded_total``: ``campaigns.signals.vote_recorded`` signals of
+  ``kind="vote"``, i.e. stored human votes (undos are not counted); ``rate(...[5m]) * 60`` is
   votes per minute.
 - ``evalhub_celery_task_duration_seconds{task, state}``: task run time in the worker, from
   ``task_prerun`` to ``task_postrun``; ``state`` is Celery's (``SUCCESS``, ``FAILURE``,
@@ -65,7 +65,7 @@ HTTP_REQUEST_DURATION = Histogram(
     ["view", "status"], buckets=HTTP_BUCKETS)
 VOTES_RECORDED = Counter(
     "evalhub_votes_recorded",
-    "Human votes stored (and undos: both send campaigns.signals.vote_recorded).")
+    "Human votes stored (campaigns.signals.vote_recorded of kind vote; undos not counted).")
 TASK_DURATION = Histogram(
     "evalhub_celery_task_duration_seconds",
     "Run time of a Celery task in its worker, by task name and final state.",

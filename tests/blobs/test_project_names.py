@@ -251,14 +251,16 @@ def test_import_counts_duplicates_within_the_callers_project_only(api, two_proje
     assert first.status_code == 201, first.content
     # The bytes exist in A and B: nothing in the answer says so.
     assert first.json() == {"images_created": 1, "blobs_created": 1,
-                            "duplicates_of_existing_blobs": 0}
+                            "duplicates_of_existing_blobs": 0,
+                            "files_skipped": 0, "skipped_files": []}
     assert ImageBlob.objects.filter(sha256=held_in_a.sha256).count() == 1  # stored once
     second_run = GenerationRunFactory(checkpoint=checkpoint, prompt_set=prompt.prompt_set)
     second = api.post(f"/api/v1/runs/{second_run.pk}/import-images/",
                       {"archive": _archive({"x.png": data}, "suspected")}, format="multipart")
     # Now the project holds them itself: a duplicate within the project.
     assert second.json() == {"images_created": 1, "blobs_created": 0,
-                             "duplicates_of_existing_blobs": 1}
+                             "duplicates_of_existing_blobs": 1,
+                             "files_skipped": 0, "skipped_files": []}
 
 
 def test_the_import_command_counts_within_the_project(tmp_path, two_projects):

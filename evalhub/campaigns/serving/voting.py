@@ -5,12 +5,13 @@ stored vote instead of counting again (and is refused, 409 ``vote_undone``, once
 undone). A vote is accepted only on a task currently leased to
 the voter (or whose lease expired without anyone else taking the task).
 
-The lease row is locked first (``SELECT ... FOR UPDATE``), so a retry racing with its original
-waits for it and then finds the stored vote. The same query checks that the voter belongs to
-the campaign's project and reads what serving needs next (:func:`leasing.rater_annotations`),
-so a vote that also leases the next task costs, on top of authentication: the locking read,
-the judgments' insert, the lease's and the task's updates (``judgments_count + 1``, ``F()``),
-then the next task's locking read and the new lease's insert.
+The task and lease rows are locked first (``SELECT ... FOR NO KEY UPDATE``), so a retry racing
+with its original waits for it and then finds the stored vote. The same query checks that the
+voter belongs to the campaign's project and reads what serving needs next
+(:func:`leasing.rater_annotations`), so a vote that also leases the next task costs, on top of
+authentication: the locking read, the judgments' insert, the lease's and the task's updates
+(``judgments_count + 1``, ``F()``), then the next task's locking read and the new lease's
+insert.
 """
 
 from __future__ import annotations
