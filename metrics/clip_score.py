@@ -38,6 +38,7 @@ uncalibrated: they measure nothing about alignment). ``u`` is computed once per 
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -53,8 +54,10 @@ from metrics.weights import (
     DEFAULT_CLIP_PRETRAINED,
     BackboneInfo,
     RandomWeightsRecipe,
+    clip_hub_config_path,
     clip_weights_path,
     file_sha256,
+    is_hf_hub_name,
     library_versions,
     random_state_dict,
     random_weights_requested,
@@ -136,7 +139,11 @@ class ClipEmbedder:
     """open_clip model producing L2-normalised image and text embeddings (float32 numpy).
 
     Args:
-        model_name, pretrained: open_clip model and tag (or a local weights file path).
+        model_name, pretrained: open_clip model and tag (or a local weights file path); a
+            model named ``hf-hub:<organisation>/<repository>`` is that hub repository's
+            architecture (``open_clip_config.json``) and weights, read from the Hugging Face
+            cache (``fetch_weights --clip-model hf-hub:...`` fills it), and ``pretrained`` is
+            not used. Random weights build such an architecture from its cached config.
         weights: ``None``/``"auto"`` (real weights, or random when EVALHUB_RANDOM_WEIGHTS=1)
             or ``"random"``.
         device: defaults to CUDA when available. seed: random-weights seed.
@@ -159,16 +166,20 @@ class ClipEmbedder:
         )
         self.batch_size = batch_size
         use_random = random_weights_requested(weights)
+        hub = is_hf_hub_name(model_name)
         if use_random:
-            with torch.random.fork_rng(devices=[]):
+            if hub:  # the architecture is the repository's config file: cached, or fail now
+                clip_hub_config_path(model_name, random_weights=True)
+            with torch.random.fork_rng(devices=[]), _hf_offline():
                 torch.manual_seed(seed)
+                # load_weights=False: a hub repository's cached weights stay unread.
                 model, _, preprocess = open_clip.create_model_and_transforms(
-                    model_name, pretrained=None
+                    model_name, pretrained=None, load_weights=False
                 )
+                tokenizer = open_clip.get_tokenizer(model_name)
             model.eval()
-            tokenizer = open_clip.get_tokenizer(model_name)
             recipe = RandomWeightsRecipe(
-                name=f"open_clip-{model_name}-alignment",
+                name="open_clip-" + re.sub(r"[^A-Za-z0-9._-]", "-", model_name) + "-alignment",
                 build=lambda _seed: {"u": align_random_towers(model, preprocess, tokenizer)},
                 sources=(align_random_towers, alignment_images, _reflect_text_projection),
                 extra=model_name + "|" + "|".join(ALIGNMENT_PROMPTS))
@@ -178,19 +189,21 @@ class ClipEmbedder:
             sha, calibrated, tag = f"random:{seed}+aligned", False, f"random:{seed}+aligned"
         else:
             path = clip_weights_path(model_name, pretrained)  # fails fast when not cached
-            source = pretrained if not Path(pretrained).is_file() else str(path)
+            # A hub model's repository is its weights (open_clip ignores `pretrained` then).
+            source = None if hub else pretrained if not Path(pretrained).is_file() else str(path)
             with _hf_offline():
                 model, _, preprocess = open_clip.create_model_and_transforms(
                     model_name, pretrained=source
                 )
-            sha, calibrated, tag = file_sha256(path), True, pretrained
+                tokenizer = open_clip.get_tokenizer(model_name)
+            sha, calibrated, tag = file_sha256(path), True, "" if hub else pretrained
         self.model = model.to(self.device).eval().requires_grad_(False)
         self.preprocess = preprocess
-        self.tokenizer = open_clip.get_tokenizer(model_name)
+        self.tokenizer = tokenizer
         self.model_name = model_name
-        tag_id = Path(tag).name if Path(tag).is_file() else tag
+        tag_id = Path(tag).name if tag and Path(tag).is_file() else tag
         self.info = BackboneInfo(
-            backbone_id=f"open_clip:{model_name}/{tag_id}"
+            backbone_id=f"open_clip:{model_name}" + (f"/{tag_id}" if tag_id else "")
             + ("" if calibrated else "+uncalibrated"),
             weights_sha256=sha,
             calibrated=calibrated,

@@ -12,6 +12,13 @@ non-negative linear weights. Inputs are uint8 RGB, mapped to [-1, 1] as lpips ex
   prompt across seeds: intra-prompt diversity. Features are computed once per image and the
   pairs are formed from them, so n images cost n AlexNet passes instead of n(n-1).
 
+Small images: AlexNet's fifth layer (conv5, after a stride-4 11x11 convolution and two 3x3
+stride-2 max-pools) has no output below :data:`LPIPS_MIN_SIDE` = 31 px on the shorter side
+(conv1: floor((s + 4 - 11) / 4) + 1, each pool: floor((s - 3) / 2) + 1; s = 30 gives 0).
+Images smaller than that are upsampled (bilinear, aspect kept, shorter side to 31 px) before
+the network sees them, so LPIPS of 16 px thumbnails is the LPIPS of their upsampled versions
+(:func:`lpips_input_size`); larger images are never resized here.
+
 Weights: the linear layers ship inside the ``lpips`` package; the AlexNet trunk is torchvision's
 ``alexnet-owt-7be5be79.pth`` in the torch hub cache, checked *before* lpips would download it.
 Random mode (``weights="random"`` / EVALHUB_RANDOM_WEIGHTS=1): ``lpips.LPIPS(pnet_rand=True)``,
@@ -37,6 +44,20 @@ from metrics.weights import (
     random_weights_requested,
 )
 
+#: The shortest side (px) AlexNet's five LPIPS layers accept (module docstring).
+LPIPS_MIN_SIDE = 31
+
+
+def lpips_input_size(height: int, width: int) -> tuple[int, int]:
+    """(height, width) LPIPS computes on for an image of that size: unchanged from
+    :data:`LPIPS_MIN_SIDE` px on the shorter side, else scaled up (aspect kept, rounded) so
+    that the shorter side is exactly that."""
+    short = min(height, width)
+    if short >= LPIPS_MIN_SIDE:
+        return height, width
+    scale = LPIPS_MIN_SIDE / short
+    return (max(LPIPS_MIN_SIDE, round(height * scale)), max(LPIPS_MIN_SIDE, round(width * scale)))
+
 
 def to_lpips_range(images: Tensor) -> Tensor:
     """uint8 (N,3,H,W) -> float32 in [-1, 1]."""
@@ -48,7 +69,8 @@ def to_lpips_range(images: Tensor) -> Tensor:
 
 
 class LpipsScorer:
-    """LPIPS(alex, v0.1) on uint8 images. All images in one call must share one size."""
+    """LPIPS(alex, v0.1) on uint8 images. All images in one call must share one size; images
+    under :data:`LPIPS_MIN_SIDE` px on the shorter side are upsampled to it."""
 
     def __init__(
         self,
@@ -95,6 +117,10 @@ class LpipsScorer:
         with torch.inference_mode():
             for start in range(0, images.shape[0], self.batch_size):
                 x = to_lpips_range(images[start : start + self.batch_size]).to(self.device)
+                size = lpips_input_size(*x.shape[-2:])
+                if size != tuple(x.shape[-2:]):  # too small for AlexNet: upsample
+                    x = torch.nn.functional.interpolate(x, size=size, mode="bilinear",
+                                                        align_corners=False)
                 outs = self.model.net.forward(self.model.scaling_layer(x))
                 feats.append([lpips.normalize_tensor(o) for o in outs])
         return [torch.cat([f[k] for f in feats]) for k in range(len(feats[0]))]

@@ -56,11 +56,41 @@ I3D_URL = "https://github.com/songweige/TATS/raw/main/tats/fvd/" + I3D_FILENAME
 DEFAULT_CLIP_MODEL = "ViT-B-32"
 DEFAULT_CLIP_PRETRAINED = "laion2b_s34b_b79k"
 
-_FETCH_HINT = (
-    "On a machine with internet access run `python manage.py fetch_weights` (it downloads into "
-    "the same cache directory, which you can then copy here). For tests and offline benchmarks "
-    f"set {RANDOM_WEIGHTS_ENV}=1 to use deterministic random weights (uncalibrated metrics)."
-)
+#: The command that fetches the standard weights (and the default CLIP).
+FETCH_COMMAND = "python manage.py fetch_weights"
+#: open_clip's prefix of a model named by its Hugging Face hub repository, whose
+#: ``open_clip_config.json`` holds the architecture and whose weights file the weights.
+HF_HUB_PREFIX = "hf-hub:"
+#: The files of such a repository open_clip reads (open_clip.constants).
+HF_CONFIG_NAME = "open_clip_config.json"
+HF_WEIGHTS_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+
+
+def _fetch_hint(fetch_command: str, random_way_out: bool) -> str:
+    hint = (f"On a machine with internet access run `{fetch_command}` (it downloads into the "
+            "same cache directory, which you can then copy here).")
+    if random_way_out:
+        hint += (f" For tests and offline benchmarks set {RANDOM_WEIGHTS_ENV}=1 to use "
+                 "deterministic random weights (uncalibrated metrics).")
+    return hint
+
+
+def is_hf_hub_name(model_name: str) -> bool:
+    """``hf-hub:<organisation>/<repository>``: an open_clip model defined by a hub repository."""
+    return model_name.startswith(HF_HUB_PREFIX)
+
+
+def clip_fetch_command(model_name: str, pretrained: str) -> str:
+    """The ``fetch_weights`` command line that caches this CLIP model's files: plain for the
+    default model, else with ``--clip-model`` (and ``--clip-pretrained`` for a tag)."""
+    import shlex
+
+    if (model_name, pretrained) == (DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED):
+        return FETCH_COMMAND
+    command = f"{FETCH_COMMAND} --clip-model {shlex.quote(model_name)}"
+    if not is_hf_hub_name(model_name):
+        command += f" --clip-pretrained {shlex.quote(pretrained)}"
+    return command
 
 
 def random_weights_enabled() -> bool:
@@ -75,19 +105,24 @@ def random_weights_requested(weights: object) -> bool:
 
 
 class WeightsMissingError(RuntimeError):
-    """A backbone's weights file is not where its library looks for it.
+    """A backbone's weights file (or, for a random-weights model named by its hub
+    repository, its architecture file) is not where its library looks for it.
 
-    The message names the exact file, the directory to put it in, and both ways out
-    (``fetch_weights`` on a networked machine, ``EVALHUB_RANDOM_WEIGHTS=1`` for tests).
+    The message names the exact file, the directory to put it in, and the ways out: the
+    ``fetch_command`` that caches it, on a networked machine, and ``EVALHUB_RANDOM_WEIGHTS=1``
+    for tests (unless ``random_way_out`` is False: random weights need that file too).
     """
 
-    def __init__(self, filename: str, directory: str | Path, what: str) -> None:
+    def __init__(self, filename: str, directory: str | Path, what: str, *,
+                 fetch_command: str = FETCH_COMMAND, random_way_out: bool = True,
+                 missing: str = "weights") -> None:
         self.filename = filename
         self.directory = str(directory)
+        self.fetch_command = fetch_command
         super().__init__(
-            f"{what} weights are missing: expected file {filename!r} in directory "
+            f"{what} {missing} are missing: expected file {filename!r} in directory "
             f"{self.directory!r} (full path: {os.path.join(self.directory, filename)}). "
-            + _FETCH_HINT
+            + _fetch_hint(fetch_command, random_way_out)
         )
 
 
@@ -174,13 +209,30 @@ def i3d_weights_path() -> Path:
     return _require_file(I3D_FILENAME, torch_hub_checkpoint_dir(), "FVD I3D (Kinetics-400)")
 
 
-def _clip_hf_location(model_name: str, pretrained: str) -> tuple[str, list[str]]:
-    """(hf repo id, candidate filenames in preference order) for an open_clip pretrained tag."""
+def clip_pretrained_cfg(model_name: str, pretrained: str) -> dict:
+    """open_clip's entry for a pretrained tag of a built-in architecture; ValueError naming the
+    architecture's tags when it has no such tag."""
     import open_clip
-    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 
     cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
-    hub = cfg.get("hf_hub", "") if cfg else ""
+    if not cfg:
+        tags = open_clip.list_pretrained_tags_by_model(model_name)
+        raise ValueError(
+            f"{pretrained!r} is not an open_clip pretrained tag of {model_name} (its tags: "
+            f"{', '.join(tags) or 'none: random weights only'}); a local weights file path "
+            "works too.")
+    return cfg
+
+
+def _clip_hf_location(model_name: str, pretrained: str) -> tuple[str, list[str]]:
+    """(hf repo id, candidate filenames in preference order) for an open_clip pretrained tag,
+    or for a model named ``hf-hub:<repo>`` (whose repository holds the weights)."""
+    if is_hf_hub_name(model_name):
+        return model_name.removeprefix(HF_HUB_PREFIX), list(HF_WEIGHTS_NAMES)
+    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+    cfg = clip_pretrained_cfg(model_name, pretrained)
+    hub = cfg.get("hf_hub", "")
     if not hub:
         raise ValueError(
             f"open_clip has no Hugging Face hub entry for {model_name}/{pretrained}; pass a local "
@@ -193,27 +245,72 @@ def _clip_hf_location(model_name: str, pretrained: str) -> tuple[str, list[str]]
     return repo_id, [HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME]
 
 
+def _hf_cached(repo_id: str, candidates: list[str] | tuple[str, ...]) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in candidates:
+        hit = try_to_load_from_cache(repo_id, filename)
+        if isinstance(hit, str) and os.path.isfile(hit):
+            return Path(hit)
+    return None
+
+
+def _hf_repo_dir(repo_id: str) -> Path:
+    from huggingface_hub import constants as hf_constants
+
+    return (Path(hf_constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
+            / "snapshots" / "<revision>")
+
+
+def clip_hub_config_path(model_name: str, *, random_weights: bool = False) -> Path:
+    """The cached ``open_clip_config.json`` (the architecture) of an ``hf-hub:`` model; raises
+    WeightsMissingError, naming the ``fetch_weights`` command that caches it, when absent.
+    Random weights need it too (``random_weights``: the message offers no random way out)."""
+    repo_id = model_name.removeprefix(HF_HUB_PREFIX)
+    hit = _hf_cached(repo_id, [HF_CONFIG_NAME])
+    if hit is None:
+        raise WeightsMissingError(
+            HF_CONFIG_NAME, _hf_repo_dir(repo_id), f"CLIP {model_name} architecture",
+            fetch_command=clip_fetch_command(model_name, ""), random_way_out=not random_weights,
+            missing="files")
+    return hit
+
+
 def clip_weights_path(model_name: str, pretrained: str) -> Path:
     """Local file holding open_clip weights for ``model_name``/``pretrained``.
 
     ``pretrained`` may be an existing file path (used as is) or an open_clip tag, which is
     looked up in the Hugging Face hub cache (``HF_HUB_CACHE``/``HF_HOME``) without touching the
-    network. Raises WeightsMissingError when the tag's file is not cached.
+    network; a model named ``hf-hub:<repo>`` takes its weights (and its architecture,
+    ``open_clip_config.json``, which must be cached too) from that repository, and
+    ``pretrained`` is not used. Raises WeightsMissingError, naming the exact ``fetch_weights``
+    command line that caches the file, when it is not cached.
     """
-    if os.path.isfile(pretrained):
+    if not is_hf_hub_name(model_name) and os.path.isfile(pretrained):
         return Path(pretrained)
-    from huggingface_hub import constants as hf_constants
-    from huggingface_hub import try_to_load_from_cache
-
+    if is_hf_hub_name(model_name):
+        clip_hub_config_path(model_name)
     repo_id, candidates = _clip_hf_location(model_name, pretrained)
-    for filename in candidates:
-        hit = try_to_load_from_cache(repo_id, filename)
-        if isinstance(hit, str) and os.path.isfile(hit):
-            return Path(hit)
-    repo_dir = Path(hf_constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
-    raise WeightsMissingError(
-        candidates[-1], repo_dir / "snapshots" / "<revision>", f"CLIP {model_name}/{pretrained}"
-    )
+    hit = _hf_cached(repo_id, candidates)
+    if hit is not None:
+        return hit
+    what = f"CLIP {model_name}" + ("" if is_hf_hub_name(model_name) else f"/{pretrained}")
+    raise WeightsMissingError(candidates[-1], _hf_repo_dir(repo_id), what,
+                              fetch_command=clip_fetch_command(model_name, pretrained))
+
+
+def fetch_clip_weights(model_name: str, pretrained: str) -> str:
+    """Download one open_clip model's files into the Hugging Face hub cache (a built-in
+    architecture's pretrained tag, or an ``hf-hub:`` repository's architecture and weights);
+    returns the weights file's path. ValueError for a tag open_clip does not know (before any
+    download)."""
+    from open_clip.pretrained import download_pretrained, download_pretrained_from_hf
+
+    if is_hf_hub_name(model_name):
+        repo_id = model_name.removeprefix(HF_HUB_PREFIX)
+        download_pretrained_from_hf(repo_id, filename=HF_CONFIG_NAME)
+        return download_pretrained_from_hf(repo_id)
+    return download_pretrained(clip_pretrained_cfg(model_name, pretrained))
 
 
 def fetch_all_weights(
@@ -224,11 +321,12 @@ def fetch_all_weights(
 
     Uses ``torch.hub.load_state_dict_from_url`` (torch-fidelity's InceptionV3 and torchvision's
     AlexNet, the same function those libraries call) and open_clip's
-    ``download_pretrained``; the FVD I3D's file goes to the torch hub cache too. Meant for
+    ``download_pretrained`` (:func:`fetch_clip_weights`, for each of ``clip_models``: (model,
+    tag) pairs, or (``hf-hub:<repo>``, anything)); the FVD I3D's file goes to the torch hub
+    cache too. Meant for
     ``manage.py fetch_weights`` on a networked machine; any failure is re-raised as
     WeightsFetchError naming what could not be fetched.
     """
-    import open_clip
     from torchvision.models import AlexNet_Weights
 
     out: dict[str, str] = {}
@@ -246,12 +344,12 @@ def fetch_all_weights(
             raise WeightsFetchError(f"could not download {url} into {ckpt}: {exc}") from exc
         out[name] = str(ckpt / filename)
     for model_name, tag in clip_models:
+        name = model_name if is_hf_hub_name(model_name) else f"{model_name}/{tag}"
         try:
-            cfg = open_clip.get_pretrained_cfg(model_name, tag)
-            out[f"open_clip:{model_name}/{tag}"] = open_clip.download_pretrained(cfg)
+            out[f"open_clip:{name}"] = fetch_clip_weights(model_name, tag)
         except Exception as exc:
             raise WeightsFetchError(
-                f"could not download open_clip weights {model_name}/{tag}: {exc}"
+                f"could not download open_clip weights {name}: {exc}"
             ) from exc
     return out
 

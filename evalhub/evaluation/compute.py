@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +21,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from django.core.files.storage import default_storage
+from django.db import DatabaseError
 
 from evalhub.blobs.models import ImageBlob, VideoBlob
+from evalhub.core.errors import EvalHubError
 from evalhub.evaluation import backbones
 from evalhub.evaluation.definitions import (
+    CLIP_METRICS,
     INCEPTION_METRICS,
     VIDEO_METRICS,
     VIDEO_OPTION_DEFAULTS,
@@ -38,8 +42,13 @@ from metrics.clip_score import clip_scores
 from metrics.cmmd import cmmd
 from metrics.feature_cache import features_for
 from metrics.gaussian import GaussianStats, InsufficientSamplesError, frechet_distance
-from metrics.imageio import decode_image
+from metrics.imageio import ImageDecodeError, decode_image
 from metrics.kid import kernel_inception_distance
+from metrics.lpips_distance import LPIPS_MIN_SIDE, lpips_input_size
+from metrics.video_frames import VideoDecodeError
+from metrics.weights import WeightsMissingError
+
+logger = logging.getLogger(__name__)
 
 # --- one shard ---------------------------------------------------------------------------------
 
@@ -47,10 +56,12 @@ from metrics.kid import kernel_inception_distance
 @dataclass(frozen=True)
 class PromptDiversity:
     """LPIPS diversity of one prompt's images: the mean pairwise LPIPS distance of its ``n``
-    images (seeds), in LPIPS units (0 = identical)."""
+    images (seeds), in LPIPS units (0 = identical). ``upsampled``: the images were smaller
+    than LPIPS's AlexNet takes and were compared upsampled to ``LPIPS_MIN_SIDE`` px."""
 
     value: float
     n: int
+    upsampled: bool = False
 
 
 @dataclass
@@ -60,7 +71,9 @@ class ShardResult:
     ``fid_stats`` are the shard's partial FID (or FVD) statistics (``GaussianStats`` sums,
     which merge exactly); ``clip_scores`` maps image id to CLIP-score (100 x cosine
     similarity, clipped at 0); ``lpips`` maps prompt id to its diversity;
-    ``features_computed`` counts the feature vectors that were not in the cache.
+    ``features_computed`` counts the feature vectors that were not in the cache; ``errors``
+    maps a metric this shard could not compute to why (the job reports it in
+    ``metric_errors``; the shard's other metrics are kept).
     """
 
     n: int
@@ -70,6 +83,7 @@ class ShardResult:
     lpips: dict[int, PromptDiversity] | None = None
     features_computed: int = 0
     video_values: dict[str, dict[int, float]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
 
     def payload(self) -> dict[str, Any]:
         """The shard's JSON payload, read back by the finalize step (:func:`shard_backbone`,
@@ -78,9 +92,47 @@ class ShardResult:
                                              for name, prov in self.backbones.items()},
                                "n": self.n}
         if self.lpips is not None:
-            out["lpips"] = {str(prompt_id): {"value": d.value, "n": d.n}
+            out["lpips"] = {str(prompt_id): {"value": d.value, "n": d.n,
+                                             **({"upsampled": True} if d.upsampled else {})}
                             for prompt_id, d in self.lpips.items()}
+        if self.video_values:
+            # The finalize step reads the job's own per-video values from here, not from the
+            # ImageMetric rows, which a job on the same run with other options may overwrite.
+            out["video_values"] = {metric: {str(image_id): value
+                                            for image_id, value in values.items()}
+                                   for metric, values in self.video_values.items()}
+        if self.errors:
+            out["errors"] = dict(self.errors)
         return out
+
+
+#: Errors that are the job's, not one metric's: missing weights, an unreadable image or video,
+#: bad input (fail the job at once, as nothing can heal them) and database errors (the task
+#: retries those).
+_JOB_ERRORS = (WeightsMissingError, ImageDecodeError, VideoDecodeError, EvalHubError,
+               DatabaseError)
+
+
+@contextlib.contextmanager
+def metric_errors(errors: dict[str, str], metrics: Collection[str]) -> Iterator[None]:
+    """Run one metric family's work; what makes it fail is recorded in ``errors`` for each of
+    ``metrics`` instead of failing the shard's other metrics. A metric that cannot be computed
+    from its input (MetricNotComputed, ValueError) keeps its message; anything else is a bug,
+    logged with its traceback and recorded as ``internal error: <repr>``. :data:`_JOB_ERRORS`
+    propagate."""
+    try:
+        yield
+    except _JOB_ERRORS:
+        raise
+    except (MetricNotComputed, ValueError) as exc:
+        message = str(exc)
+    except Exception as exc:
+        logger.exception("metric(s) %s failed", ", ".join(sorted(metrics)))
+        message = f"internal error: {exc!r}"
+    else:
+        return
+    for metric in metrics:
+        errors[metric] = message[:2000]
 
 
 def _read_blob(blob: ImageBlob) -> bytes:
@@ -97,15 +149,17 @@ def _provenance(backbone: Any) -> Provenance:
     return Provenance(**dataclasses.asdict(backbone.info))
 
 
-def _lpips_group(scorer: Any, images: list[torch.Tensor]) -> float:
+def _lpips_group(scorer: Any, images: list[torch.Tensor]) -> PromptDiversity:
     """Diversity of one prompt's images; all are resized (bilinear, antialiased) to the size
-    of the first (lowest seed) image, since LPIPS compares same-sized images."""
+    of the first (lowest seed) image, since LPIPS compares same-sized images. Images under
+    ``LPIPS_MIN_SIDE`` px on the shorter side are upsampled by the scorer (and marked so)."""
     size = tuple(images[0].shape[-2:])
     same = [img if tuple(img.shape[-2:]) == size else
             F.interpolate(img[None].float(), size=size, mode="bilinear", antialias=True,
                           align_corners=False)[0].round().clamp(0, 255).to(torch.uint8)
             for img in images]
-    return scorer.diversity(torch.stack(same))
+    return PromptDiversity(scorer.diversity(torch.stack(same)), len(images),
+                           upsampled=lpips_input_size(*size) != size)
 
 
 def shard_compute(*, metrics: Collection[str], options: Mapping[str, Any], is_run_shard: bool,
@@ -129,55 +183,64 @@ def shard_compute(*, metrics: Collection[str], options: Mapping[str, Any], is_ru
         return result
     cache = DatabaseFeatureCache()
     if VIDEO_REFERENCE_METRICS & set(metrics):
-        extractor = backbones.i3d(dict(options))
-        result.backbones["i3d"] = _provenance(extractor)
-        if is_run_shard or not has_reference_stats(extractor.backbone_id):
-            result.fid_stats = i3d_stats(extractor, videos, cache).to_bytes()
+        with metric_errors(result.errors, VIDEO_REFERENCE_METRICS & set(metrics)):
+            extractor = backbones.i3d(dict(options))
+            result.backbones["i3d"] = _provenance(extractor)
+            if is_run_shard or not has_reference_stats(extractor.backbone_id):
+                result.fid_stats = i3d_stats(extractor, videos, cache).to_bytes()
     if not blobs:
         result.features_computed = cache.stored
         return result
     items = [(blob.sha256, _loader(blob)) for blob in blobs]
 
-    if INCEPTION_METRICS & set(metrics):
-        extractor = backbones.inception(options)
-        result.backbones["inception"] = _provenance(extractor)
-        skip = (not is_run_shard and "kid" not in metrics
-                and has_reference_stats(extractor.backbone_id))
-        if not skip:
-            feats = features_for(items, extractor, cache)
-            if "fid" in metrics:
-                result.fid_stats = GaussianStats.from_features(feats).to_bytes()
+    # Each metric family below fails alone (metric_errors): its metrics are reported in the
+    # job's metric_errors, the shard's other metrics are kept.
+    wanted = set(metrics)
+    if INCEPTION_METRICS & wanted:
+        with metric_errors(result.errors, INCEPTION_METRICS & wanted):
+            extractor = backbones.inception(options)
+            result.backbones["inception"] = _provenance(extractor)
+            skip = (not is_run_shard and "kid" not in metrics
+                    and has_reference_stats(extractor.backbone_id))
+            if not skip:
+                feats = features_for(items, extractor, cache)
+                if "fid" in metrics:
+                    result.fid_stats = GaussianStats.from_features(feats).to_bytes()
 
     wants_clip_score = "clip_score" in metrics and is_run_shard
     if wants_clip_score or "cmmd" in metrics:
-        embedder = backbones.clip(options)
-        result.backbones["clip"] = _provenance(embedder)
-        emb = features_for(items, embedder, cache)
-        if wants_clip_score:
-            texts = sorted({img.prompt.text for img in images})
-            text_emb = dict(zip(texts, embedder.text_embeddings(texts), strict=True))
-            scores = clip_scores(emb, np.stack([text_emb[img.prompt.text] for img in images]))
-            result.clip_scores = {img.id: float(s) for img, s in zip(images, scores, strict=True)}
+        with metric_errors(result.errors, CLIP_METRICS & wanted):
+            embedder = backbones.clip(options)
+            result.backbones["clip"] = _provenance(embedder)
+            emb = features_for(items, embedder, cache)
+            if wants_clip_score:
+                texts = sorted({img.prompt.text for img in images})
+                text_emb = dict(zip(texts, embedder.text_embeddings(texts), strict=True))
+                scores = clip_scores(emb, np.stack([text_emb[img.prompt.text] for img in images]))
+                result.clip_scores = {img.id: float(s)
+                                      for img, s in zip(images, scores, strict=True)}
 
     if "lpips_diversity" in metrics and is_run_shard:
-        scorer = backbones.lpips(options)
-        result.backbones["lpips"] = _provenance(scorer)
-        by_prompt: dict[int, list[Image]] = defaultdict(list)
-        for img in images:
-            by_prompt[img.prompt_id].append(img)
-        result.lpips = {
-            prompt_id: PromptDiversity(_lpips_group(scorer, [_loader(i.blob)() for i in group]),
-                                       len(group))
-            for prompt_id, group in by_prompt.items() if len(group) >= 2}
+        with metric_errors(result.errors, {"lpips_diversity"}):
+            scorer = backbones.lpips(options)
+            result.backbones["lpips"] = _provenance(scorer)
+            by_prompt: dict[int, list[Image]] = defaultdict(list)
+            for img in images:
+                by_prompt[img.prompt_id].append(img)
+            result.lpips = {
+                prompt_id: _lpips_group(scorer, [_loader(i.blob)() for i in group])
+                for prompt_id, group in by_prompt.items() if len(group) >= 2}
     result.features_computed = cache.stored
-    wanted_video = VIDEO_METRICS & set(metrics)
+    wanted_video = VIDEO_METRICS & wanted
     if wanted_video and is_run_shard:
-        result.video_values = video_values(wanted_video, options, images, result.backbones)
+        result.video_values = video_values(wanted_video, options, images, result.backbones,
+                                           result.errors)
     return result
 
 
 def video_values(metrics: Collection[str], options: Mapping[str, Any], images: Sequence[Image],
-                 provenances: dict[str, Provenance]) -> dict[str, dict[int, float]]:
+                 provenances: dict[str, Provenance],
+                 errors: dict[str, str] | None = None) -> dict[str, dict[int, float]]:
     """Per-video values of a run shard's items that have a video, streamed from storage
     (metrics.video_metrics; one decoder pass per video and metric family):
 
@@ -186,40 +249,48 @@ def video_values(metrics: Collection[str], options: Mapping[str, Any], images: S
       consecutive sampled frames (from the same embeddings; none for a one-frame video);
     * ``flicker``: mean LPIPS of consecutive frames at ``flicker_short_side`` px.
 
-    Records the backbones used in ``provenances`` ("clip", "lpips").
+    Records the backbones used in ``provenances`` ("clip", "lpips"); a family that fails is
+    recorded in ``errors`` for its metrics (:func:`metric_errors`) and the other one still
+    computed.
     """
     from metrics.video_frames import FrameSampling
     from metrics.video_metrics import VideoClipScorer, clip_result, video_flicker
 
+    errors = {} if errors is None else errors
     opts = {**VIDEO_OPTION_DEFAULTS, **options}
     videos = [img for img in images if img.video_id is not None]
     out: dict[str, dict[int, float]] = {m: {} for m in metrics}
-    if metrics & {"video_clip_score", "temporal_consistency"}:
-        embedder = backbones.clip(dict(options))
-        provenances["clip"] = _provenance(embedder)
-        sampling = FrameSampling(count=int(opts["video_frames"]))
-        scorer = VideoClipScorer(embedder, sampling=sampling)
-        texts = sorted({img.prompt.text for img in videos})
-        text_emb = dict(zip(texts, embedder.text_embeddings(texts), strict=True)) if texts else {}
-        for img in videos:
-            with default_storage.open(img.video.file.name, "rb") as handle:
-                emb, indices = scorer.frame_embeddings(handle)
-            result = clip_result(emb, text_emb[img.prompt.text], indices, sampling.describe(),
-                                 embedder.info)
-            if "video_clip_score" in out:
-                out["video_clip_score"][img.id] = result.clip_score
-            if "temporal_consistency" in out and result.temporal_consistency is not None:
-                out["temporal_consistency"][img.id] = result.temporal_consistency
+    clip_metrics = set(metrics) & {"video_clip_score", "temporal_consistency"}
+    if clip_metrics:
+        with metric_errors(errors, clip_metrics):
+            embedder = backbones.clip(dict(options))
+            provenances["clip"] = _provenance(embedder)
+            sampling = FrameSampling(count=int(opts["video_frames"]))
+            scorer = VideoClipScorer(embedder, sampling=sampling)
+            texts = sorted({img.prompt.text for img in videos})
+            text_emb = (dict(zip(texts, embedder.text_embeddings(texts), strict=True))
+                        if texts else {})
+            for img in videos:
+                with default_storage.open(img.video.file.name, "rb") as handle:
+                    emb, indices = scorer.frame_embeddings(handle)
+                result = clip_result(emb, text_emb[img.prompt.text], indices,
+                                     sampling.describe(), embedder.info)
+                if "video_clip_score" in out:
+                    out["video_clip_score"][img.id] = result.clip_score
+                if "temporal_consistency" in out and result.temporal_consistency is not None:
+                    out["temporal_consistency"][img.id] = result.temporal_consistency
     if "flicker" in metrics:
-        lpips_scorer = backbones.lpips(dict(options))
-        provenances["lpips"] = _provenance(lpips_scorer)
-        for img in videos:
-            if img.video.frame_count < 2:
-                continue
-            with default_storage.open(img.video.file.name, "rb") as handle:
-                out["flicker"][img.id] = video_flicker(
-                    lpips_scorer, handle, short_side=int(opts["flicker_short_side"])).flicker
-    return out
+        with metric_errors(errors, {"flicker"}):
+            lpips_scorer = backbones.lpips(dict(options))
+            provenances["lpips"] = _provenance(lpips_scorer)
+            for img in videos:
+                if img.video.frame_count < 2:
+                    continue
+                with default_storage.open(img.video.file.name, "rb") as handle:
+                    out["flicker"][img.id] = video_flicker(
+                        lpips_scorer, handle, short_side=int(opts["flicker_short_side"])).flicker
+    # A family that failed stores none of its values (not part of a shard's videos).
+    return {metric: values for metric, values in out.items() if metric not in errors}
 
 
 def i3d_stats(extractor: Any, videos: Sequence[VideoBlob], cache: DatabaseFeatureCache,
@@ -270,9 +341,17 @@ def shard_backbone(payloads: Sequence[Mapping[str, Any]], name: str) -> Provenan
     return infos[0]
 
 
+def shard_video_values(payloads: Sequence[Mapping[str, Any]], metric: str) -> dict[int, float]:
+    """Per-video values of ``metric`` in the run shards' payloads, by image id (none from
+    shards stored by a release that kept them only as ImageMetric rows)."""
+    return {int(image_id): float(value) for p in payloads
+            for image_id, value in p.get("video_values", {}).get(metric, {}).items()}
+
+
 def shard_diversities(payloads: Sequence[Mapping[str, Any]]) -> dict[int, PromptDiversity]:
     """Per-prompt LPIPS diversities of the run shards' payloads, by prompt id."""
-    return {int(prompt_id): PromptDiversity(float(d["value"]), int(d["n"]))
+    return {int(prompt_id): PromptDiversity(float(d["value"]), int(d["n"]),
+                                            upsampled=bool(d.get("upsampled", False)))
             for p in payloads for prompt_id, d in p.get("lpips", {}).items()}
 
 
@@ -385,10 +464,18 @@ def clip_score_summary(scores: Sequence[tuple[int, float]]
 
 
 def lpips_summary(per_prompt: Mapping[int, PromptDiversity]) -> MetricComputed:
-    """Run LPIPS diversity = mean over prompts (with at least two images) of their diversity."""
+    """Run LPIPS diversity = mean over prompts (with at least two images) of their diversity.
+
+    ``details``: ``prompts`` counted; where some prompts' images were smaller than LPIPS's
+    AlexNet takes, ``prompts_upsampled`` (how many) and ``upsampled_to_px`` (the shorter side
+    they were compared at, ``metrics.lpips_distance.LPIPS_MIN_SIDE``)."""
     if not per_prompt:
         raise MetricNotComputed("LPIPS diversity needs at least 2 images (seeds) of one prompt; "
                                 "every prompt of this run has a single image")
     value = float(np.mean([d.value for d in per_prompt.values()]))
+    details: dict[str, Any] = {"prompts": len(per_prompt)}
+    upsampled = sum(d.upsampled for d in per_prompt.values())
+    if upsampled:
+        details.update(prompts_upsampled=upsampled, upsampled_to_px=LPIPS_MIN_SIDE)
     return MetricComputed(value=value, n_images=sum(d.n for d in per_prompt.values()),
-                          details={"prompts": len(per_prompt)})
+                          details=details)

@@ -8,14 +8,18 @@ and the gpu side (:mod:`evalhub.evaluation.compute`) shares the same names.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import importlib.util
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from evalhub.core.errors import EvalHubError
+from evalhub.evaluation.clip_names import (
+    DEFAULT_CLIP_MODEL,
+    canonical_tag,
+    clip_model_problem,
+    clip_pretrained_problem,
+    is_weights_file,
+)
 
 #: Metrics a job can compute, in display order.
 JOB_METRICS = ("fid", "kid", "clip_score", "cmmd", "lpips_diversity",
@@ -58,6 +62,17 @@ VIDEO_METRICS = frozenset({"video_clip_score", "temporal_consistency", "flicker"
 VIDEO_OPTION_DEFAULTS: dict[str, Any] = {"video_frames": 16, "flicker_short_side": 256,
                                          "fvd_clip_frames": 16,
                                          "fvd_allow_rank_deficient": False}
+#: The video options each metric is computed with: a job asking for the metric stores them
+#: (defaults included) in its options, and the stored value's details name the one that
+#: decides its way of computing (evaluation.models.COMPARABILITY_DETAILS).
+VIDEO_METRIC_OPTIONS: dict[str, tuple[str, ...]] = {
+    "video_clip_score": ("video_frames",), "temporal_consistency": ("video_frames",),
+    "flicker": ("flicker_short_side",), "fvd": ("fvd_clip_frames", "fvd_allow_rank_deficient"),
+}
+#: The smallest ``flicker_short_side``: LPIPS's AlexNet has no fifth layer below 31 px on the
+#: shorter side (metrics.lpips_distance.LPIPS_MIN_SIDE, which a test holds this to; that
+#: module imports torch, which web processes do not).
+FLICKER_MIN_SHORT_SIDE = 31
 
 #: Job options and their defaults (docs/metrics.md explains each).
 DEFAULT_OPTIONS: dict[str, Any] = {
@@ -83,6 +98,13 @@ _OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
 #: for hours: an option of 10^9 subsets was accepted.
 OPTION_RANGES: dict[str, tuple[int, int]] = {
     "kid_subsets": (1, 1_000), "kid_subset_size": (2, 10_000), "shard_size": (1, 1_024),
+    "video_frames": (2, 1_000), "flicker_short_side": (FLICKER_MIN_SHORT_SIDE, 4_096),
+    "fvd_clip_frames": (9, 128),
+}
+#: Why a range is what it is, where the bounds alone do not say.
+_RANGE_REASONS = {
+    "flicker_short_side": " pixels (LPIPS's AlexNet needs 31 on the shorter side)",
+    "fvd_clip_frames": " (9: I3D's shortest clip)",
 }
 #: KID's cost is subsets x subset_size^2 kernel entries: at most 100 times the defaults'.
 MAX_KID_KERNEL_WORK = 100 * DEFAULT_OPTIONS["kid_subsets"] * DEFAULT_OPTIONS["kid_subset_size"] ** 2
@@ -100,37 +122,11 @@ def normalize_metrics(metrics: Iterable[str]) -> list[str]:
     return [m for m in JOB_METRICS if m in wanted]
 
 
-@functools.cache
-def clip_architectures() -> frozenset[str]:
-    """open_clip's model names (its ``model_configs/*.json``), read from the installed package
-    without importing it (it imports torch, which web processes do not); empty when open_clip
-    is not installed here, and the worker then checks the name."""
-    spec = importlib.util.find_spec("open_clip")
-    if spec is None or not spec.submodule_search_locations:
-        return frozenset()
-    return frozenset(path.stem for location in spec.submodule_search_locations
-                     for path in (Path(location) / "model_configs").glob("*.json"))
-
-
-def _clip_model_problem(name: str) -> str | None:
-    known = clip_architectures()
-    if not name.strip():
-        return "clip_model must not be empty"
-    if name.startswith("hf-hub:"):
-        return None if name.removeprefix("hf-hub:").strip() else (
-            "clip_model 'hf-hub:' names no repository: write hf-hub:<organisation>/<model>")
-    if not known or name in known:
-        return None
-    # open_clip's names are case-sensitive: the same letters in another case first.
-    near = sorted(n for n in known if n.lower() == name.lower()) or sorted(
-        n for n in known if n.lower().startswith(name.lower()[:5]))[:5]
-    return (f"clip_model {name!r} is not an open_clip architecture (did you mean "
-            f"{', '.join(near or ['ViT-B-32', 'ViT-L-14', 'ViT-H-14'])}? or an "
-            "hf-hub:<repo> name)")
-
-
-def normalize_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Options merged over the defaults, with types and ranges checked."""
+def normalize_options(options: Mapping[str, Any] | None,
+                      metrics: Iterable[str] = ()) -> dict[str, Any]:
+    """Options merged over the defaults (and over the video options of ``metrics``,
+    :data:`VIDEO_METRIC_OPTIONS`, so that a job records every setting its values depend on),
+    with types and ranges checked."""
     options = dict(options or {})
     problems = []
     for key, value in options.items():
@@ -141,7 +137,9 @@ def normalize_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
             problems.append(f"option {key!r} must be an integer, got {value!r}")
         elif not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
             problems.append(f"option {key!r} has the wrong type: {value!r}")
-    merged = {**DEFAULT_OPTIONS, **options}
+    video_defaults = {key: VIDEO_OPTION_DEFAULTS[key] for metric in metrics
+                      for key in VIDEO_METRIC_OPTIONS.get(metric, ())}
+    merged = {**DEFAULT_OPTIONS, **video_defaults, **options}
     merged["fid_feature"] = str(merged["fid_feature"])
     if not problems:
         if merged["fid_feature"] not in ("64", "192", "768", "2048"):
@@ -149,27 +147,35 @@ def normalize_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
         if merged["cmmd_estimator"] not in ("reference", "unbiased"):
             problems.append("cmmd_estimator must be 'reference' or 'unbiased'")
         for key, (low, high) in OPTION_RANGES.items():
-            if not low <= merged[key] <= high:
-                problems.append(f"{key} must be between {low:,} and {high:,}")
+            if key in merged and not low <= merged[key] <= high:
+                problems.append(f"{key} must be between {low:,} and {high:,}"
+                                + _RANGE_REASONS.get(key, ""))
         kernel_work = merged["kid_subsets"] * merged["kid_subset_size"] ** 2
         if not problems and kernel_work > MAX_KID_KERNEL_WORK:
             problems.append(
                 f"kid_subsets x kid_subset_size^2 is {kernel_work:,}: at most "
                 f"{MAX_KID_KERNEL_WORK:,} (100 times the defaults' kernel work), as the "
                 "finalize step computes every subset's kernel matrices")
-        if not 2 <= merged.get("video_frames", 16) <= 1000:
-            problems.append("video_frames must be between 2 and 1000")
-        if not 16 <= merged.get("flicker_short_side", 256) <= 4096:
-            problems.append("flicker_short_side must be between 16 and 4096 (pixels)")
-        if not 9 <= merged.get("fvd_clip_frames", 16) <= 128:
-            problems.append("fvd_clip_frames must be between 9 (I3D's shortest clip) and 128")
-        if "clip_model" in merged and (problem := _clip_model_problem(merged["clip_model"])):
-            problems.append(problem)
-        if "clip_pretrained" in merged and not merged["clip_pretrained"].strip():
-            problems.append("clip_pretrained must not be empty (an open_clip tag or a file path)")
+        problems.extend(_clip_problems(merged))
     if problems:
         raise EvalHubError("Invalid metric job options.", details=problems)
     return merged
+
+
+def _clip_problems(merged: dict[str, Any]) -> list[str]:
+    """What is wrong with the CLIP model and tag a job names (open_clip's names, read without
+    importing it: :mod:`evalhub.evaluation.clip_names`); a known tag is stored as open_clip
+    spells it, so that the same weights always get the same backbone id."""
+    if "clip_model" not in merged and "clip_pretrained" not in merged:
+        return []
+    model = merged.get("clip_model", DEFAULT_CLIP_MODEL)
+    if problem := clip_model_problem(model):
+        return [problem]
+    if problem := clip_pretrained_problem(model, merged.get("clip_pretrained")):
+        return [problem]
+    if "clip_pretrained" in merged and not is_weights_file(merged["clip_pretrained"]):
+        merged["clip_pretrained"] = canonical_tag(merged["clip_pretrained"])
+    return []
 
 
 def job_options(stored: Mapping[str, Any]) -> dict[str, Any]:

@@ -42,11 +42,12 @@ class Provenance(models.Model):
 #: What a run-level value was computed with besides its reference set and backbone (the
 #: ``details`` the finalize step stores): values that differ in any of these are not comparable
 #: (a 64-d FID beside 2048-d ones, KID asked over subsets of 5 beside 1000, a rank-deficient
-#: FID). KID's is the subset size *asked*: the size used is capped by the smaller set, and the
+#: FID, a video CLIP score over 2 sampled frames beside 16, flicker at 31 px beside 256).
+#: KID's is the subset size *asked*: the size used is capped by the smaller set, and the
 #: unbiased estimate's expectation does not depend on it, so a run of 20 images and one of 30,
 #: both asked for 1000, share a column.
 COMPARABILITY_DETAILS = ("dim", "resize", "subset_size_asked", "estimator", "clip_frames",
-                         "rank_deficient")
+                         "video_frames", "flicker_short_side", "rank_deficient")
 
 
 def computed_as(details: dict | None) -> str:
@@ -67,6 +68,8 @@ _SETTING_WORDS = {
     "estimator": lambda v: ("reference (V-statistic) estimator" if v == "reference"
                             else f"{v} estimator"),
     "clip_frames": lambda v: f"clips of {v} frames",
+    "video_frames": lambda v: f"{v} sampled frames",
+    "flicker_short_side": lambda v: f"frames at {v} px on the shorter side",
     "rank_deficient": lambda v: ("rank-deficient (fewer images than feature dimensions)"
                                  if v else "full rank"),
 }

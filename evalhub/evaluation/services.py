@@ -12,14 +12,16 @@ Life of a job:
    get each image's (video's) features through the database feature cache (only cache misses
    are computed) and stores the shard's partial FID or FVD statistics (``GaussianStats`` sums
    of InceptionV3 or I3D features, which merge exactly), per-image CLIP-scores as
-   ImageMetric rows and per-prompt LPIPS diversities in the shard. A redelivered shard redoes
-   only itself; every write is an upsert, so doing a shard twice changes nothing.
+   ImageMetric rows and per-prompt LPIPS diversities in the shard. A metric whose work fails
+   in a shard is recorded in the shard's payload (``compute.metric_errors``) and the shard's
+   other metrics are stored. A redelivered shard redoes only itself; every write is an
+   upsert, so doing a shard twice changes nothing.
 3. The shard that completes the job's last missing shard claims the finalize step under a row
    lock on the job (status ``running`` -> ``finalizing``, once) and runs
    :func:`metric_job_finalize`: it merges the partial statistics, reads KID/CMMD features back
    from the cache and writes RunMetric and PromptMetric rows. A metric that cannot be computed
-   (e.g. too few reference images for FID) is reported in ``metric_errors`` while the others
-   are still written (status ``partial``).
+   (e.g. too few reference images for FID, or failed in a shard) is reported in
+   ``metric_errors`` while the others are still written (status ``partial``).
 
 Web processes import this module, so torch stays out of it: the worker-side functions
 (:func:`metric_shard_run`, :func:`metric_job_finalize`) import ``compute`` when they run.
@@ -27,6 +29,7 @@ Web processes import this module, so torch stays out of it: the worker-side func
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -47,6 +50,7 @@ from evalhub.evaluation import selectors
 from evalhub.evaluation.definitions import (
     IMAGE_REFERENCE_METRICS,
     REFERENCE_METRICS,
+    VIDEO_METRIC_OPTIONS,
     VIDEO_METRICS,
     VIDEO_OPTION_DEFAULTS,
     VIDEO_REFERENCE_METRICS,
@@ -144,7 +148,7 @@ def metric_job_create(
     """
     _require_science_role(created_by, run.project_id)
     metric_list = normalize_metrics(metrics)
-    opts = normalize_options(options)
+    opts = normalize_options(options, metric_list)
     if run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
         # Its metrics would describe the images made so far, and stand as the run's values.
         raise EvalHubError(f"Run {run.name!r} is still generating ({run.items_done} of "
@@ -443,6 +447,9 @@ def metric_job_finalize(*, job_id: int) -> None:
         results: dict[str, Any] = {}
         errors: dict[str, str] = {}
         for metric in job.metrics:
+            if (shard_error := _shard_error(shards, metric)) is not None:
+                errors[metric] = shard_error
+                continue
             try:
                 with transaction.atomic():
                     results[metric] = _FINALIZERS[metric](job, shards)
@@ -463,6 +470,19 @@ def metric_job_finalize(*, job_id: int) -> None:
             status=status, results=results, metric_errors=errors,
             error="; ".join(f"{m}: {e}" for m, e in errors.items())[:5000],
             shards_done=len(shards), finished_at=timezone.now())
+
+
+def _shard_error(shards: Sequence[MetricShard], metric: str) -> str | None:
+    """Why ``metric`` could not be computed by some shard (``compute.metric_errors``, kept in
+    the shard's payload): the first such shard's reason, and how many others had one."""
+    failed = [(s.index, s.payload["errors"][metric]) for s in shards
+              if metric in (s.payload or {}).get("errors", {})]
+    if not failed:
+        return None
+    index, message = failed[0]
+    others = len(failed) - 1
+    more = f" (and {others} other shard{'s' if others > 1 else ''})" if others else ""
+    return f"shard {index}: {message}{more}"
 
 
 def _features(shas: Sequence[str], backbone_id: str, what: str) -> np.ndarray:
@@ -633,16 +653,21 @@ _VIDEO_BACKBONE = {"video_clip_score": "clip", "temporal_consistency": "clip", "
 
 def _finalize_video(metric: str) -> Callable[[MetricJob, Sequence[MetricShard]], dict[str, Any]]:
     """Finalizer of a per-video metric: the run's value is the mean over its videos, each
-    prompt's the mean over its videos (stored per video by the shards as ImageMetric rows)."""
+    prompt's the mean over its videos (computed by this job's shards: their payloads; the
+    shards also store them per video as ImageMetric rows)."""
 
     def finalize(job: MetricJob, shards: Sequence[MetricShard]) -> dict[str, Any]:
         from evalhub.evaluation import compute
 
-        prov = compute.shard_backbone(_payloads(shards, ShardKind.RUN), _VIDEO_BACKBONE[metric])
+        payloads = _payloads(shards, ShardKind.RUN)
+        prov = compute.shard_backbone(payloads, _VIDEO_BACKBONE[metric])
         videos = [img for img in selectors.job_run_images(shards=shards)
                   if img.video_id is not None]
-        stored = selectors.image_metric_values(image_ids=[img.id for img in videos],
-                                               metric=metric, backbone_id=prov.backbone_id)
+        stored = compute.shard_video_values(payloads, metric)
+        if missing := [img.id for img in videos if img.id not in stored]:
+            # Shards stored by the release before kept their values only as ImageMetric rows.
+            stored.update({image_id: v.value for image_id, v in selectors.image_metric_values(
+                image_ids=missing, metric=metric, backbone_id=prov.backbone_id).items()})
         if not videos:
             raise MetricNotComputed(f"{metric}: the run has no videos")
         if len(stored) != len(videos):
@@ -651,7 +676,12 @@ def _finalize_video(metric: str) -> Callable[[MetricJob, Sequence[MetricShard]],
                 "(a video of a single frame has no consecutive frames); run the job again if "
                 "that is not why")
         computed, per_prompt = compute.clip_score_summary(
-            [(img.prompt_id, stored[img.id].value) for img in videos])
+            [(img.prompt_id, stored[img.id]) for img in videos])
+        # The options the values were computed with decide their way of computing
+        # (COMPARABILITY_DETAILS): 2 sampled frames are not comparable with 16.
+        opts = {**VIDEO_OPTION_DEFAULTS, **job_options(job.options)}
+        computed = dataclasses.replace(computed, details={
+            **computed.details, **{key: opts[key] for key in VIDEO_METRIC_OPTIONS[metric]}})
         _store_prompt_metrics(job, metric, prov, per_prompt)
         return _store_run_metric(job, metric, prov, computed, with_reference=False)
 

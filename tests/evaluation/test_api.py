@@ -58,6 +58,21 @@ def test_bad_job_input_gets_a_400_with_the_reason(api, owner, project):
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize(("metrics", "options", "problem"), [
+    (["clip_score"], {"clip_pretrained": "no_such_tag"},
+     "clip_pretrained 'no_such_tag' is not an open_clip pretrained tag of ViT-B-32"),
+    (["lpips_diversity"], {"flicker_short_side": 16}, "flicker_short_side must be between 31"),
+])
+def test_options_a_worker_could_not_use_get_a_400_naming_the_option(
+        api, owner, run, metrics, options, problem):
+    api.force_authenticate(owner)
+    response = api.post("/api/v1/metric-jobs/", {"run": run.id, "metrics": metrics,
+                                                 "options": options}, format="json")
+    assert response.status_code == 400
+    assert problem in str(response.json()), response.json()
+    assert not MetricJob.objects.exists()
+
+
 def test_fid_without_reference_set_is_refused(api, owner, run):
     api.force_authenticate(owner)
     response = api.post("/api/v1/metric-jobs/", {"run": run.id, "metrics": ["fid"]},

@@ -49,6 +49,73 @@ def test_compute_metrics_queues_a_job_and_reports_bad_input():
                      "--option", "antialias")
 
 
+def test_compute_metrics_refuses_a_clip_tag_open_clip_does_not_know_before_computing():
+    run = make_run(prompts=1, seeds=1)
+    with pytest.raises(CommandError, match="clip_pretrained 'no_such_tag' is not an open_clip "
+                                           "pretrained tag of ViT-B-32"):
+        call_command("compute_metrics", "--project", run.project.slug, "--run", run.name,
+                     "--metrics", "clip_score", "--option", 'clip_pretrained="no_such_tag"',
+                     "--inline", stdout=StringIO())
+    assert not MetricJob.objects.exists()
+
+
+def test_compute_metrics_inline_reports_a_failed_job_in_one_line(monkeypatch):
+    """An error that fails the job (here a bug outside any one metric) is said as the job's
+    error, not printed as a traceback; the job records it."""
+    from evalhub.evaluation import compute
+
+    def broken(**kwargs):
+        raise RuntimeError("no such tensor")
+
+    monkeypatch.setattr(compute, "shard_compute", broken)
+    run = make_run(prompts=1, seeds=1)
+    with pytest.raises(CommandError, match=r"Job \d+ failed: shard 0 failed: "
+                                           r"RuntimeError\('no such tensor'\)"):
+        call_command("compute_metrics", "--project", run.project.slug, "--run", run.name,
+                     "--metrics", "clip_score", "--inline", stdout=StringIO())
+    assert MetricJob.objects.get(run=run).status == "failed"
+
+
+def test_fetch_weights_fetches_the_clip_model_a_job_names(monkeypatch, tmp_path):
+    """``--clip-model``/``--clip-pretrained`` fetch that CLIP besides the standard weights
+    (here offline, from caches already holding every file: open_clip's downloader answers
+    with the cached ones)."""
+    import huggingface_hub.constants
+    import torch
+
+    from metrics.weights import ALEXNET_FILENAME, I3D_FILENAME, INCEPTION_FILENAME
+    from tests.metrics.conftest import hf_cache_put
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    checkpoints = tmp_path / "torch" / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    for name in (INCEPTION_FILENAME, ALEXNET_FILENAME, I3D_FILENAME):
+        torch.save({}, checkpoints / name)
+    default = hf_cache_put(tmp_path / "hf", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K",
+                           "open_clip_pytorch_model.bin", b"b32")
+    large = hf_cache_put(tmp_path / "hf", "timm/vit_large_patch14_clip_224.openai",
+                         "open_clip_pytorch_model.bin", b"l14")
+    out = StringIO()
+    call_command("fetch_weights", "--clip-model", "ViT-L-14", "--clip-pretrained", "openai",
+                 stdout=out)
+    lines = out.getvalue().splitlines()
+    assert f"open_clip:ViT-L-14/openai: {large}" in lines
+    assert f"open_clip:ViT-B-32/laion2b_s34b_b79k: {default}" in lines
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--clip-model", "ViT-L-14", "--clip-pretrained", "nope"],
+     "'nope' is not an open_clip pretrained tag of ViT-L-14 \\(its tags: "),
+    (["--clip-model", "hf-hub:laion/x", "--clip-pretrained", "openai"],
+     "leave --clip-pretrained out"),
+])
+def test_fetch_weights_refuses_a_clip_it_could_not_fetch_before_downloading(arguments, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("fetch_weights", *arguments, stdout=StringIO())
+
+
 def test_fetch_weights_without_network_fails_fast_with_a_clear_message(monkeypatch, tmp_path):
     # Nothing listens on port 9: every download fails at once, as on an offline machine.
     for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):

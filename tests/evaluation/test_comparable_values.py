@@ -77,6 +77,39 @@ def test_values_stored_before_get_their_way_from_their_details_and_job():
         "subset_size_asked=50", "subset_size_asked=1000", "dim=2048")
 
 
+def test_video_values_stored_before_get_their_options_from_their_job():
+    """Migration 0010: a video CLIP score, temporal consistency or flicker stored before its
+    options were part of its way of computing takes them from its job (the default when the
+    job set none or is gone), so that it shares a column with values computed the same way
+    since and not with others."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from evalhub.evaluation.models import MetricJob
+
+    run = GenerationRunFactory()
+    two = MetricJob.objects.create(project=run.project, run=run, metrics=["video_clip_score"],
+                                   options={"video_frames": 2, "flicker_short_side": 31})
+    plain = MetricJob.objects.create(project=run.project, run=run, metrics=["flicker"],
+                                     options={})
+    clip = _value(run, "video_clip_score", 20.0, backbone="clip", prompts=1, job=two.pk)
+    steady = _value(run, "temporal_consistency", 0.9, backbone="clip", prompts=1, job=None)
+    flicker = _value(run, "flicker", 0.1, backbone="lpips", prompts=1, job=plain.pk)
+    small = _value(run, "flicker", 0.2, backbone="lpips-other", prompts=1, job=two.pk)
+    fid = _value(run, "fid", 9.0, dim=2048)
+    RunMetric.objects.update(computed_as="")  # as stored before
+
+    import_module("evalhub.evaluation.migrations.0010_video_metric_computed_as"
+                  ).fill_video_options(apps, None)
+    for row in (clip, steady, flicker, small, fid):
+        row.refresh_from_db()
+    assert [row.computed_as for row in (clip, steady, flicker, small, fid)] == [
+        "video_frames=2", "video_frames=16", "flicker_short_side=256", "flicker_short_side=31",
+        ""]
+    assert clip.details == {"prompts": 1, "job": two.pk, "video_frames": 2}
+
+
 def test_each_column_says_how_its_values_were_computed_and_who_was_left_out():
     first = GenerationRunFactory()
     runs = [first, *(GenerationRunFactory(project=first.project, checkpoint=first.checkpoint,
@@ -107,6 +140,8 @@ def test_each_column_says_how_its_values_were_computed_and_who_was_left_out():
     ("clip_frames=16;rank_deficient=true",
      "clips of 16 frames, rank-deficient (fewer images than feature dimensions)"),
     ("dim=64;new_setting=3", "64-d features, new_setting=3"),
+    ("video_frames=16", "16 sampled frames"),
+    ("flicker_short_side=256", "frames at 256 px on the shorter side"),
 ])
 def test_a_way_of_computing_reads_in_words(way, words):
     assert computed_with(reference_set=None, backbone_id="b", computed_as=way) == (

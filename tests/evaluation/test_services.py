@@ -231,6 +231,14 @@ def test_options_past_what_a_worker_can_finish_are_refused(options, problem):
     ({"clip_model": "hf-hub:"}, "clip_model 'hf-hub:' names no repository"),
     ({"clip_model": "vit-b-32"}, "(did you mean ViT-B-32?"),
     ({"clip_pretrained": ""}, "clip_pretrained must not be empty"),
+    ({"clip_pretrained": "no_such_tag"}, "clip_pretrained 'no_such_tag' is not an open_clip "
+                                         "pretrained tag of ViT-B-32 (its tags: "),
+    ({"clip_model": "ViT-L-14", "clip_pretrained": "laion2b_s34b_b79k"},
+     "'laion2b_s34b_b79k' is not an open_clip pretrained tag of ViT-L-14 (its tags: "),
+    ({"clip_model": "ViT-L-14"}, "clip_model ViT-L-14 needs clip_pretrained: the default tag "
+                                 "'laion2b_s34b_b79k' is ViT-B-32's (its tags: "),
+    ({"clip_model": "hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "clip_pretrained": "openai"},
+     "an hf-hub: model's repository holds its weights; leave clip_pretrained out"),
 ])
 def test_a_clip_model_open_clip_does_not_know_is_refused_before_a_worker_gets_it(
         options, problem):
@@ -244,10 +252,42 @@ def test_a_clip_model_open_clip_does_not_know_is_refused_before_a_worker_gets_it
 def test_every_open_clip_architecture_is_accepted_without_importing_open_clip_here():
     import open_clip
 
-    from evalhub.evaluation.definitions import clip_architectures, normalize_options
+    from evalhub.evaluation.clip_names import clip_architectures
+    from evalhub.evaluation.definitions import normalize_options
 
     assert clip_architectures() == set(open_clip.list_models())
-    assert normalize_options({"clip_model": "ViT-L-14"})["clip_model"] == "ViT-L-14"
+    assert normalize_options({"clip_model": "ViT-L-14", "clip_pretrained": "openai"}
+                             )["clip_model"] == "ViT-L-14"
+
+
+def test_every_open_clip_pretrained_tag_is_known_without_importing_open_clip_here():
+    import open_clip
+
+    from evalhub.evaluation.clip_names import clip_pretrained_tags
+
+    tags = clip_pretrained_tags()
+    assert {(model, tag) for model, model_tags in tags.items() for tag in model_tags} == set(
+        open_clip.list_pretrained())
+
+
+def test_the_clip_defaults_are_the_workers():
+    from evalhub.evaluation import clip_names
+    from metrics import weights
+
+    assert (clip_names.DEFAULT_CLIP_MODEL, clip_names.DEFAULT_CLIP_PRETRAINED) == (
+        weights.DEFAULT_CLIP_MODEL, weights.DEFAULT_CLIP_PRETRAINED)
+
+
+@pytest.mark.parametrize(("options", "stored"), [
+    ({"clip_model": "ViT-L-14", "clip_pretrained": "OpenAI"}, "openai"),  # as open_clip reads it
+    ({"clip_pretrained": "LAION2B-s34b-b79k"}, "laion2b_s34b_b79k"),
+    ({"clip_pretrained": "/models/my-clip.pt"}, "/models/my-clip.pt"),  # the worker checks it
+    ({"clip_model": "hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K"}, None),
+])
+def test_known_clip_tags_files_and_hub_models_are_accepted(options, stored):
+    run = make_run(prompts=1, seeds=1)
+    job = metric_job_create(run=run, metrics=["clip_score"], options=options, enqueue=False)
+    assert job.options.get("clip_pretrained") == stored
 
 
 def test_a_run_still_generating_gets_no_metrics_yet():

@@ -6,6 +6,8 @@ they are session-scoped because building one takes seconds on CPU.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -56,6 +58,34 @@ def moving_pattern(n: int, size: int = 96, speed: float = 1.0, seed: int = 0) ->
         )
         frames.append(img.clip(0, 255).astype(np.uint8))
     return np.stack(frames)
+
+
+#: An open_clip architecture small enough to save and load in a test (the model_cfg of an
+#: ``open_clip_config.json``, as a hub repository holds it).
+TINY_CLIP_CONFIG = {
+    "model_cfg": {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32,
+                       "patch_size": 16},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2,
+                     "layers": 1},
+    },
+    "preprocess_cfg": {"mean": [0.48145466, 0.4578275, 0.40821073],
+                       "std": [0.26862954, 0.26130258, 0.27577711]},
+}
+
+
+def hf_cache_put(cache_dir, repo_id: str, filename: str, data: bytes) -> Path:
+    """Put ``data`` in a Hugging Face hub cache as ``hf_hub_download`` leaves a file there (a
+    snapshot of a commit that ``refs/main`` names), so offline lookups find it."""
+    commit = "0" * 40
+    repo = Path(cache_dir) / ("models--" + repo_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    path = repo / "snapshots" / commit / filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
 
 
 @pytest.fixture(scope="session")

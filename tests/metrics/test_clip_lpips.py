@@ -130,3 +130,34 @@ def test_lpips_random_weights_are_deterministic(lpips_random):
 def test_lpips_refuses_mismatched_sizes(lpips_random):
     with pytest.raises(ValueError, match="equal shapes"):
         lpips_random.pairwise_distance(synthetic_images(1, size=32), synthetic_images(1, size=48))
+
+
+@pytest.mark.parametrize("side", [8, 16, 24, 30])
+def test_lpips_takes_images_smaller_than_alexnet_needs_by_upsampling_them(lpips_random, side):
+    """AlexNet's fifth layer needs 31 px on the shorter side (two stride-2 max-pools after a
+    stride-4 convolution); smaller images are upsampled (bilinear) to that before LPIPS, and
+    the distance is then the one of the upsampled images."""
+    from metrics.lpips_distance import LPIPS_MIN_SIDE, lpips_input_size
+
+    assert LPIPS_MIN_SIDE == 31
+    assert lpips_input_size(side, 2 * side) == (31, 62)
+    imgs = torch.cat([synthetic_images(2, size=side, seed=11),
+                      synthetic_images(1, size=side, seed=12, style="x")])
+    upsampled = torch.nn.functional.interpolate(
+        imgs.float() / 127.5 - 1, size=(31, 31), mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        direct = [float(lpips_random.model(upsampled[i:i + 1], upsampled[j:j + 1]))
+                  for i, j in itertools.combinations(range(3), 2)]
+    assert lpips_random.diversity(imgs) == pytest.approx(np.mean(direct), rel=1e-5)
+    np.testing.assert_allclose(lpips_random.pairwise_distance(imgs[:1], imgs[1:2]), direct[:1],
+                               rtol=1e-5)
+
+
+def test_lpips_leaves_images_of_31_px_and_more_as_they_are(lpips_random):
+    from metrics.lpips_distance import lpips_input_size
+
+    assert lpips_input_size(31, 40) == (31, 40) and lpips_input_size(512, 300) == (512, 300)
+    a, b = synthetic_images(1, size=31, seed=13), synthetic_images(1, size=31, seed=14)
+    with torch.no_grad():
+        direct = float(lpips_random.model(a.float() / 127.5 - 1, b.float() / 127.5 - 1))
+    assert lpips_random.pairwise_distance(a, b)[0] == pytest.approx(direct, rel=1e-5)

@@ -10,7 +10,7 @@ from evalhub.core.cli import (
     wait_until,
 )
 from evalhub.evaluation.definitions import REFERENCE_METRICS
-from evalhub.evaluation.models import MetricJob
+from evalhub.evaluation.models import JobStatus, MetricJob
 from evalhub.evaluation.services import metric_job_create, metric_job_process_inline
 from evalhub.runs.models import GenerationRun, MediaKind, ReferenceSet
 
@@ -66,16 +66,28 @@ class Command(BaseCommand):
                                 options=parse_key_values(options["option"], flag="--option"),
                                 enqueue=not options["inline"])
         self.stdout.write(f"Metric job {job.pk} for run {run.name!r}: {', '.join(job.metrics)}; "
-                          f"{job.images_total} images in {job.shards_total} shards"
+                          f"{job.images_total} {run.media_kind}s in {job.shards_total} shards"
                           + (" (computing here)." if options["inline"] else
                              " queued on the gpu queue."))
         if options["inline"]:
-            job = metric_job_process_inline(job=job)
+            job = self._process_inline(job)
         elif options["wait"]:
             job = self._wait(job, options["timeout"])
         else:
             return
         self._report(job)
+
+    @staticmethod
+    def _process_inline(job: MetricJob) -> MetricJob:
+        """Compute the job here. An error that failed it (recorded on the job, its traceback
+        logged by the service) is reported by :meth:`_report` as one line, not a traceback."""
+        try:
+            return metric_job_process_inline(job=job)
+        except Exception:
+            job.refresh_from_db()
+            if job.status != JobStatus.FAILED:
+                raise
+            return job
 
     def _wait(self, job: MetricJob, timeout: float) -> MetricJob:
         def finished() -> bool:
