@@ -96,6 +96,8 @@ const state = {
   started: false, // the leases held before a reload are known: safe to lease more
   advancing: null, // the advance() in progress: two at once would show two pairs in turn
   starting: null, // start() until the first pair is up: an undo right after a reload waits
+  settling: null, // settleWithdrawn() while it runs
+  undoing: new Set(), // the vote ids whose undo this page is asking for now (undo())
 };
 
 /** The first task's tiles for the view at fit, and the tile viewer's script, asked for now
@@ -648,66 +650,146 @@ async function undo() {
   saveHistory();
   const before = state.ready ? "ready" : state.broken ? "broken" : "loading";
   setInput("loading");
-  // A vote still in the outbox is simply taken back: the server never saw it.
-  if (!queue.remove(last.clientId)) {
-    await queue.idle();
-    if (!queue.remove(last.clientId)) {
-      let answer;
-      try {
-        // A lost answer is asked again: if the server undid the vote, it now says so
-        // (VOTE_UNDONE) instead of leaving the entry to block every older one.
-        answer = await sendWithRetry(() => api.undo(last.clientId));
-      } catch (error) {
-        if (!(error instanceof NetworkError)) throw error;
-        answer = { status: 0, data: null };
-      }
-      const { status, data } = answer;
-      if (status === 200) {
-        // Retracted, with no lease back: another annotator holds the task now (it comes
-        // back later), or it is a retired set (asked of nobody). The server's words say which.
-        refreshProgress();
-        announce(data.detail);
-        if (state.current && before !== "loading") setInput(before);
-        return;
-      }
-      if (status === 400 && data && data.code === NOT_OPEN) {
-        // Paused or closed: nothing is undone; the page stops as a refused vote stops it.
-        // The entry stays, for an undo once a paused campaign is open again.
-        state.history.push(last);
-        saveHistory();
-        showDone(data.detail, NOT_OPEN);
-        return;
-      }
-      if (status === 400 && data && data.code === VOTE_UNDONE) {
-        // Undone already, by an undo whose answer was lost: the entry goes (the next U takes
-        // back the vote before it), and the pair that undo handed back, held for this
-        // annotator but unknown here, is shown as if its answer had come.
-        refreshProgress();
-        const back = last.task ? await heldBack(last.task) : null;
-        if (!back) {
-          // Its pair comes with the leases held (a reload resumed them), is held by someone
-          // else, or is not known here (the history keeps only ids across a reload).
-          announce("That vote was undone already");
-          if (state.current && before !== "loading") setInput(before);
-          return;
-        }
-        last.task = back;
-      } else if (status !== 201) {
-        state.history.push(last);
-        saveHistory();
-        announce(status === 0 ? "Cannot undo while offline" : "Could not undo that vote");
-        if (state.current && before !== "loading") setInput(before);
-        return;
-      } else {
-        last.task = data; // a fresh lease on the same pair, same sides
-        refreshProgress();
-      }
+  // A vote still in the outbox and never sent is simply taken back: the server never saw it.
+  // One sent at least once may be stored there with its answer lost: withdrawn (the outbox
+  // never sends it again), it is undone on the server by its id, after a send on the wire
+  // has landed or failed.
+  const taken = queue.withdraw(last.clientId);
+  if (taken !== "dropped") {
+    state.undoing.add(last.clientId); // settleWithdrawn leaves it to this undo
+    let back;
+    try {
+      if (taken === "withdrawn") await queue.idle();
+      back = await undoOnServer(last, before);
+    } finally {
+      state.undoing.delete(last.clientId);
     }
+    if (!back) return;
+    last.task = back;
   }
   if (state.current) state.upcoming.unshift(state.current);
   renderProgress();
   announce("Vote undone");
   await showTask(last.task);
+}
+
+/**
+ * Undo the vote of history entry `last` on the server, by its id: one the server answered
+ * for, or one withdrawn from the outbox (sent, maybe stored, its answer lost). Returns the task
+ * to show again; null when there is none (the page said why and gave back the input it had,
+ * `before`), or the page stopped.
+ */
+async function undoOnServer(last, before) {
+  let answer;
+  try {
+    // A lost answer is asked again: if the server undid the vote, it now says so
+    // (VOTE_UNDONE) instead of leaving the entry to block every older one.
+    answer = await sendWithRetry(() => api.undo(last.clientId));
+  } catch (error) {
+    if (!(error instanceof NetworkError)) throw error;
+    answer = { status: 0, data: null };
+  }
+  const { status, data } = answer;
+  // The refusal's code: "" for "no vote of yours has this id".
+  const refusal = status === 400 && data ? data.code || "" : null;
+  const stillWithdrawn = queue.has(last.clientId);
+  const resume = () => {
+    if (state.current && before !== "loading") setInput(before);
+  };
+  if (status === 200 || status === 201 || refusal === VOTE_UNDONE || refusal === "") {
+    // Settled on the server (undone now or before, or never stored): never sent again.
+    queue.drop(last.clientId);
+  }
+  if (status === 201) {
+    refreshProgress();
+    return data; // a fresh lease on the same pair, same sides
+  }
+  if (status === 200) {
+    // Retracted, with no lease back: another annotator holds the task now (it comes
+    // back later), or it is a retired set (asked of nobody). The server's words say which.
+    refreshProgress();
+    announce(data.detail);
+    resume();
+    return null;
+  }
+  if (refusal === "") {
+    // A withdrawn vote the server does not have never arrived: its lease is still this
+    // annotator's, and its pair comes back as a vote never sent would.
+    if (stillWithdrawn && last.task) return last.task;
+    // Not one of the annotator's votes (refused after all): it can never be undone, and
+    // kept, it would block every older one.
+    announce("That vote did not count: nothing to undo");
+    resume();
+    return null;
+  }
+  if (refusal === NOT_OPEN) {
+    // Paused or closed: nothing is undone; the page stops as a refused vote stops it.
+    // The entry stays, for an undo once a paused campaign is open again; a withdrawn vote is
+    // not sent meanwhile (that undo, by its id, finds it stored or not).
+    queue.drop(last.clientId);
+    state.history.push(last);
+    saveHistory();
+    showDone(data.detail, NOT_OPEN);
+    return null;
+  }
+  if (refusal === VOTE_UNDONE) {
+    // Undone already, by an undo whose answer was lost: the entry goes (the next U takes
+    // back the vote before it), and the pair that undo handed back, held for this
+    // annotator but unknown here, is shown as if its answer had come.
+    refreshProgress();
+    const back = last.task ? await heldBack(last.task) : null;
+    if (!back) {
+      // Its pair comes with the leases held (a reload resumed them), is held by someone
+      // else, or is not known here (the history keeps only ids across a reload).
+      announce("That vote was undone already");
+      resume();
+    }
+    return back;
+  }
+  // Offline, or the server failing: nothing is undone as far as the page knows. A withdrawn
+  // vote goes back to the outbox, to be sent again (under its id: stored once at most).
+  queue.restore(last.clientId);
+  state.history.push(last);
+  saveHistory();
+  announce(status === 0 ? "Cannot undo while offline" : "Could not undo that vote");
+  resume();
+  return null;
+}
+
+/**
+ * Undo, by its id, every vote withdrawn from the outbox whose undo was never answered (the
+ * page was reloaded or closed meanwhile): the annotator asked for it, and it may be stored.
+ * Settled votes leave the outbox; on a paused or closed campaign the vote's entry goes back
+ * into the undo history, for an undo once it is open again. Offline: tried again when back
+ * online and at the next load.
+ */
+function settleWithdrawn() {
+  if (state.settling) return state.settling;
+  const left = () => queue.withdrawn().filter((record) => !state.undoing.has(record.client_id));
+  if (!left().length) return Promise.resolve();
+  state.settling = (async () => {
+    for (const record of left()) {
+      let answer;
+      try {
+        answer = await sendWithRetry(() => api.undo(record.client_id));
+      } catch (error) {
+        if (error instanceof NetworkError) return;
+        throw error;
+      }
+      const { status, data } = answer;
+      if (status === 400 && data && data.code === NOT_OPEN) {
+        state.history.push({ clientId: record.client_id });
+        saveHistory();
+      } else if (!(status === 200 || status === 201 || status === 400)) {
+        return;
+      }
+      queue.drop(record.client_id);
+    }
+    refreshProgress();
+  })().finally(() => {
+    state.settling = null;
+  });
+  return state.settling;
 }
 
 /** The pair an undo handed back when its answer was lost: a task leased to this annotator,
@@ -939,6 +1021,7 @@ function wire() {
   });
   window.addEventListener("online", () => {
     renderProgress();
+    settleWithdrawn();
     if (!state.started) return;
     if (!state.current) advance();
     else prefetch();
@@ -1024,6 +1107,8 @@ async function start() {
   wire();
   renderProgress();
   queue.flush();
+  // Undos left unanswered by a reload, first: a pair one hands back is resumed with the rest.
+  const settling = settleWithdrawn();
   const taken = startWithFirst();
   offerInstructions(); // after the first answer: not over a finished or closed page
   if (taken) {
@@ -1033,6 +1118,7 @@ async function start() {
     return;
   }
   refreshProgress();
+  await settling;
   // Resume the leases this annotator already holds (a reload), except those with a vote in
   // the outbox; the pair that was on screen comes first.
   let held = [];

@@ -2,6 +2,11 @@
 // outbox only when the server has answered for it. A reload, a dropped connection or a crash
 // therefore loses nothing, and because a vote keeps its client_id for life, re-sending one the
 // server already stored is answered 200 and never counted twice.
+//
+// A vote is marked `sent` (in storage) before its first request leaves: from then on the server
+// may have stored it even though no answer came. An undo of such a vote (withdraw) marks it
+// `withdrawn` instead of deleting it: it is never sent again, from this page or after a reload,
+// and the page undoes it on the server by its id; only a vote never sent is simply deleted.
 
 import { NetworkError } from "./api.js";
 import { afterFrame } from "./frame.js";
@@ -24,6 +29,7 @@ export class VoteQueue extends EventTarget {
     this.api = api;
     this.key = storageKey;
     this.inFlight = null; // client_id being sent right now
+    this.tried = new Set(); // client_ids this page has sent (should marking them `sent` fail)
     this.running = null; // promise of the current flush
     this.attempt = 0;
     this.timer = null;
@@ -39,19 +45,34 @@ export class VoteQueue extends EventTarget {
     }
   }
 
+  /** The votes waiting to be sent (a withdrawn one is waiting for its undo, not to be sent). */
   get size() {
-    return this.items().length;
+    return this.items().filter((item) => !item.withdrawn).length;
+  }
+
+  /** The votes withdrawn whose undo has not been answered yet (see withdraw). */
+  withdrawn() {
+    return this.items().filter((item) => item.withdrawn);
   }
 
   save(items) {
     localStorage.setItem(this.key, JSON.stringify(items));
-    this.dispatchEvent(new CustomEvent("change", { detail: { size: items.length } }));
+    const size = items.filter((item) => !item.withdrawn).length;
+    this.dispatchEvent(new CustomEvent("change", { detail: { size } }));
+  }
+
+  /** Set `fields` on the stored vote `clientId`, if it is still there. */
+  mark(clientId, fields, { quiet = false } = {}) {
+    const items = this.items().map((item) => (
+      item.client_id === clientId ? { ...item, ...fields } : item));
+    if (quiet) localStorage.setItem(this.key, JSON.stringify(items));
+    else this.save(items);
   }
 
   /** Store the vote in localStorage (synchronously: it survives a crash from here on), and
    * send it soon. */
   add(record) {
-    this.save([...this.items(), record]);
+    this.save([...this.items(), { ...record, sent: false }]);
     // Sent once the frame that shows the next pair is out (the request's own work must not
     // delay it), and after the page asked for its next pair (nextWithVote): that request
     // travels inside this vote.
@@ -74,7 +95,8 @@ export class VoteQueue extends EventTarget {
    * @param {() => string[]} exclude the leases the page already has, read as the vote leaves
    */
   nextWithVote(exclude) {
-    const unsent = this.items().some((item) => item.client_id !== this.inFlight);
+    const unsent = this.items().some((item) => !item.withdrawn
+                                     && item.client_id !== this.inFlight);
     if (!unsent || this.timer) return Promise.resolve(undefined); // nothing, or backing off
     if (!this.nextWaiter) {
       let resolve;
@@ -92,14 +114,34 @@ export class VoteQueue extends EventTarget {
     if (waiter) waiter.resolve(undefined);
   }
 
-  /** Take a vote back before it was sent (offline undo). False if it is on the wire. */
-  remove(clientId) {
-    if (this.inFlight === clientId) return false;
+  /**
+   * Take back (undo) a vote still in the outbox. "dropped": it was never sent, and is deleted
+   * here (the server never saw it). "withdrawn": it was sent at least once, or is on the wire
+   * now, so the server may have stored it with its answer lost; it is marked withdrawn (in
+   * storage: never sent again, not even after a reload) and the caller undoes it on the
+   * server by its id once `idle()` (a send on the wire lands first), then `drop`s it, or
+   * `restore`s it when the undo could not be made. null: not in the outbox (the server
+   * answered for it: the caller undoes it there).
+   */
+  withdraw(clientId) {
     const items = this.items();
-    const kept = items.filter((item) => item.client_id !== clientId);
-    if (kept.length === items.length) return false;
-    this.save(kept);
-    return true;
+    const record = items.find((item) => item.client_id === clientId);
+    if (!record) return null;
+    // `sent` is undefined on a vote stored by an older page: it may have been sent.
+    if (record.sent === false && !this.tried.has(clientId)) {
+      this.save(items.filter((item) => item !== record));
+      return "dropped";
+    }
+    if (!record.withdrawn) this.mark(clientId, { withdrawn: true });
+    return "withdrawn";
+  }
+
+  /** A withdrawn vote whose undo could not be made (offline) is a vote to send again, as if
+   * it had never been taken back: resent under its id, it is never counted twice. */
+  restore(clientId) {
+    if (!this.items().some((item) => item.client_id === clientId && item.withdrawn)) return;
+    this.mark(clientId, { withdrawn: false });
+    if (!this.timer) this.flushSoon();
   }
 
   has(clientId) {
@@ -131,12 +173,21 @@ export class VoteQueue extends EventTarget {
 
   async drain() {
     for (;;) {
-      const [record] = this.items();
+      // A withdrawn vote is never sent again: the page undoes it by its id instead.
+      const record = this.items().find((item) => !item.withdrawn);
       if (!record) {
         this.attempt = 0;
         return;
       }
       this.inFlight = record.client_id;
+      this.tried.add(record.client_id);
+      if (record.sent !== true) {
+        try {
+          this.mark(record.client_id, { sent: true }, { quiet: true });
+        } catch {
+          /* storage full: `tried` still tells this page; the vote goes out regardless */
+        }
+      }
       const waiter = this.nextWaiter;
       this.nextWaiter = null;
       let answer;
@@ -185,6 +236,7 @@ export class VoteQueue extends EventTarget {
     }
   }
 
+  /** The vote leaves the outbox for good: answered for by the server (its vote or its undo). */
   drop(clientId) {
     this.save(this.items().filter((item) => item.client_id !== clientId));
   }
