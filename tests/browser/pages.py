@@ -171,3 +171,17 @@ def wait_next_prefetched(page, *, shown: str, timeout_s: float = 15) -> str:
         ".some((entry) => entry.name.endsWith(url) && entry.responseEnd > 0))",
         arg=task_image_urls(lease), timeout=timeout_s * 1000)
     return str(lease.pk)
+
+
+STATUS = "() => document.querySelector('#rate-status').textContent"
+
+
+def said(page, text: str) -> None:
+    """Wait until the rating page's status line says ``text``."""
+    page.wait_for_function(f"(text) => ({STATUS})() === text", arg=text)
+
+
+def script_errors(errors: list[str]) -> list[str]:
+    """The errors that are not the browser's own log of a request a test dropped or the
+    server refused on purpose ("Failed to load resource")."""
+    return [e for e in errors if "Failed to load resource" not in e]

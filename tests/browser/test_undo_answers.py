@@ -12,7 +12,14 @@ import pytest
 
 from evalhub.campaigns.models import Campaign, CampaignStatus, Judgment
 from tests.browser.conftest import login
-from tests.browser.pages import shown_lease, until, wait_outbox_empty
+from tests.browser.pages import (
+    STATUS,
+    said,
+    script_errors,
+    shown_lease,
+    until,
+    wait_outbox_empty,
+)
 from tests.browser.test_undo_after_reload import (
     retracted,
     same_pair,
@@ -27,17 +34,6 @@ from tests.browser.world import build_world
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 UNDO = "**/votes/undo/"
-STATUS = "() => document.querySelector('#rate-status').textContent"
-
-
-def said(page, text: str) -> None:
-    """Wait until the status line says ``text``."""
-    page.wait_for_function(f"(text) => ({STATUS})() === text", arg=text)
-
-
-def script_errors(errors: list[str]) -> list[str]:
-    """The errors that are not the browser's own log of a request dropped or refused here."""
-    return [e for e in errors if "Failed to load resource" not in e]
 
 
 def two_votes(page, world) -> tuple[str, str, str]:

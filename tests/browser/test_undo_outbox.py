@@ -19,7 +19,14 @@ import pytest
 
 from evalhub.campaigns.models import Campaign, CampaignStatus, Judgment, Lease, LeaseStatus
 from tests.browser.conftest import login
-from tests.browser.pages import HeldRequests, outbox, shown_lease, wait_outbox_empty
+from tests.browser.pages import (
+    HeldRequests,
+    outbox,
+    said,
+    script_errors,
+    shown_lease,
+    wait_outbox_empty,
+)
 from tests.browser.test_undo_after_reload import (
     retracted,
     same_pair,
@@ -35,7 +42,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 VOTES = "**/votes/"
 UNDO = "**/votes/undo/"
-STATUS = "() => document.querySelector('#rate-status').textContent"
 
 # Runs before the page's scripts: every text the status line shows, in order.
 RECORD_STATUS = """
@@ -52,16 +58,6 @@ document.addEventListener("DOMContentLoaded", () => {
 
 def said_so_far(page) -> list[str]:
     return page.evaluate("() => window.__said")
-
-
-def said(page, text: str) -> None:
-    """Wait until the status line says ``text``."""
-    page.wait_for_function(f"(text) => ({STATUS})() === text", arg=text)
-
-
-def script_errors(errors: list[str]) -> list[str]:
-    """The errors that are not the browser's own log of a request dropped or refused here."""
-    return [e for e in errors if "Failed to load resource" not in e]
 
 
 def page_until(page, predicate, timeout_s: float = 15):
