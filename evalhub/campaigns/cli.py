@@ -53,9 +53,11 @@ def progress_lines(campaign: Campaign, *, annotators: bool = False) -> list[str]
     if progress.near_duplicate_filter:
         lines.insert(1, f"Near-duplicate filter: {progress.near_duplicate_filter}.")
     if progress.images_total:
-        # What a campaign waits for (campaigns/building/images.py), in its medium's words.
+        # What a campaign waits for (campaigns/building/images.py), in its medium's words: an
+        # image over 4096 px waits for its tiles, one over 2048 x 2048 pixels for a display
+        # copy that a worker writes.
         waiting = ("Videos still being converted" if campaign_medium(campaign=campaign) == "video"
-                   else "Large images still being tiled")
+                   else "Large images still being prepared (tiles or a display copy)")
         lines.append(f"{waiting}: {progress.images_done} of {progress.images_total} ready.")
     if progress.status == CampaignStatus.ACTIVE:
         lines.append(f"Annotators rate it at /rate/{campaign.pk}/.")

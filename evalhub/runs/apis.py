@@ -4,7 +4,7 @@ from contextlib import ExitStack
 
 from django.conf import settings
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -84,6 +84,33 @@ class CheckpointSerializer(ScopedModelSerializer):
         return attrs
 
 
+class ImportReportSerializer(serializers.Serializer):
+    """What an import added, counted against the caller's project only: bytes stored for
+    other projects count as new, so the answer never says what exists elsewhere."""
+
+    images_created = serializers.IntegerField(
+        help_text="Images (or videos) added to the run or reference set (a reference set "
+                  "holds each file once).")
+    blobs_created = serializers.IntegerField(
+        help_text="Distinct files this project did not hold before.")
+    duplicates_of_existing_blobs = serializers.IntegerField(
+        help_text="Files whose bytes this project already held (in any of its runs, reference "
+                  "sets or prompts), or, for a run, repeated within the import; other "
+                  "projects' files are never counted.")
+    files_skipped = serializers.IntegerField(
+        help_text="Files of the zip the import did not take: for a run, those its manifest "
+                  "does not list; for a reference set, those that are not image or video "
+                  "files (README.txt, .DS_Store, __MACOSX/...).")
+    skipped_files = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Their names, sorted (the first 100).")
+
+
+#: Where ``GenerationRunViewSet.perform_create`` leaves the report of a create with ``archive``
+#: (the serializer's context): its answer carries it, the workspace's form shows it.
+IMPORT_REPORT = "import_report"
+
+
 class GenerationRunSerializer(ScopedModelSerializer):
     image_count = serializers.IntegerField(source="images.count", read_only=True)
     archive = serializers.FileField(
@@ -94,13 +121,17 @@ class GenerationRunSerializer(ScopedModelSerializer):
     manifest = serializers.FileField(
         write_only=True, required=False,
         help_text="With `archive`: CSV or JSONL with columns file, prompt (or prompt_id), seed.")
+    import_report = serializers.SerializerMethodField(
+        help_text="In the answer to a create with `archive`: what the import did, the files it "
+                  "skipped named (as `import-images/` answers); null otherwise (a run does not "
+                  "keep it).")
 
     class Meta:
         model = GenerationRun
         fields = ["id", "project", "checkpoint", "prompt_set", "name", "source", "seeds",
                   "parameters", "status", "items_total", "items_done", "items_failed", "error",
                   "image_count", "media_kind", "created_at", "started_at", "finished_at",
-                  "archive", "manifest"]
+                  "archive", "manifest", "import_report"]
         read_only_fields = ["id", "project", "status", "items_total", "items_done",
                             "items_failed", "error", "image_count", "media_kind", "created_at",
                             "started_at", "finished_at"]
@@ -114,6 +145,11 @@ class GenerationRunSerializer(ScopedModelSerializer):
             except InvalidFields as exc:
                 raise serializers.ValidationError(exc.fields) from exc
         return attrs
+
+    @extend_schema_field(ImportReportSerializer(allow_null=True))
+    def get_import_report(self, run: GenerationRun) -> dict | None:
+        report = self.context.get(IMPORT_REPORT)
+        return ImportReportSerializer(report).data if report is not None else None
 
 
 class VideoSerializer(serializers.ModelSerializer):
@@ -191,28 +227,6 @@ class ArchiveUploadSerializer(RejectUnknownFields):
     archive = serializers.FileField(help_text="Zip of images.")
 
 
-class ImportReportSerializer(serializers.Serializer):
-    """What an import added, counted against the caller's project only: bytes stored for
-    other projects count as new, so the answer never says what exists elsewhere."""
-
-    images_created = serializers.IntegerField(
-        help_text="Images (or videos) added to the run or reference set (a reference set "
-                  "holds each file once).")
-    blobs_created = serializers.IntegerField(
-        help_text="Distinct files this project did not hold before.")
-    duplicates_of_existing_blobs = serializers.IntegerField(
-        help_text="Files whose bytes this project already held (in any of its runs, reference "
-                  "sets or prompts), or, for a run, repeated within the import; other "
-                  "projects' files are never counted.")
-    files_skipped = serializers.IntegerField(
-        help_text="Files of the zip the import did not take: for a run, those its manifest "
-                  "does not list; for a reference set, those that are not image or video "
-                  "files (README.txt, .DS_Store, __MACOSX/...).")
-    skipped_files = serializers.ListField(
-        child=serializers.CharField(),
-        help_text="Their names, sorted (the first 100).")
-
-
 class GenModelViewSet(DeletionRules, ProjectScopedViewSet):
     serializer_class = GenModelSerializer
     deletion_kind = "model"
@@ -269,7 +283,7 @@ class GenerationRunViewSet(DeletionRules, ProjectScopedViewSet):
             path = stack.enter_context(uploaded_file_path(archive))
             source = stack.enter_context(
                 open_source(path, max_total_bytes=settings.EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES))
-            serializer.instance, _ = run_create_and_import(
+            serializer.instance, serializer.context[IMPORT_REPORT] = run_create_and_import(
                 create=create, source=source,
                 manifest=manifest.read() if manifest else None,
                 manifest_name=manifest.name if manifest else "manifest.csv")

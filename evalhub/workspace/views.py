@@ -43,12 +43,14 @@ from evalhub.prompts.models import PromptSet
 from evalhub.prompts.parsers import detect_format
 from evalhub.prompts.services import prompt_set_import
 from evalhub.runs.apis import (
+    IMPORT_REPORT,
     CheckpointSerializer,
     GenerationRunSerializer,
     GenerationRunViewSet,
     GenModelSerializer,
     ReferenceSetSerializer,
 )
+from evalhub.runs.importing.answers import reference_import_lines, run_import_lines
 from evalhub.runs.importing.services import reference_set_import
 from evalhub.runs.models import GenerationRun, GenModel, MediaKind, ReferenceSet, RunSource
 from evalhub.workspace import forms as wforms
@@ -60,6 +62,7 @@ from evalhub.workspace.access import (
 )
 from evalhub.workspace.deletion import StillInUse, deletion_plan, object_delete
 from evalhub.workspace.errors import add_serializer_errors, add_service_error
+from evalhub.workspace.notices import notice_add, notice_lines, notice_query
 from evalhub.workspace.progress import metric_job_progress, run_progress
 
 GET_OR_POST = require_http_methods(["GET", "HEAD", "POST"])
@@ -70,8 +73,14 @@ logger = logging.getLogger(__name__)
 def _page(request: HttpRequest, template: str, project: Project, tab: str,
           context: dict[str, Any], *, invalid: bool = False, status: int | None = None
           ) -> HttpResponse:
-    return render(request, f"workspace/{template}", {"project": project, "tab": tab, **context},
-                  status=status or (400 if invalid else 200))
+    return render(request, f"workspace/{template}", {
+        "project": project, "tab": tab, "notice": notice_lines(request), **context},
+        status=status or (400 if invalid else 200))
+
+
+def _redirect_saying(request: HttpRequest, url: str, lines: list[str]) -> HttpResponse:
+    """A redirect to ``url``, whose page shows ``lines`` (what an import said: notices.py)."""
+    return redirect(url + notice_query(notice_add(request, lines)) if lines else url)
 
 
 def _validated(form: forms.Form, serializer: serializers.Serializer) -> bool:
@@ -205,19 +214,21 @@ RUN_ERRORS_ABOUT = {"seed": "seeds", "parameter": "parameters", "generator": "ch
 
 
 def _create_run(request: HttpRequest, form: forms.Form, values: dict[str, Any],
-                *, launch: bool) -> GenerationRun | None:
+                *, launch: bool) -> tuple[GenerationRun, list[str]] | None:
     """The API's ``POST /runs/`` (with ``archive`` for an import), then for a generated run
-    its ``launch``: one transaction, so a run that cannot be launched is not left behind."""
+    its ``launch``: one transaction, so a run that cannot be launched is not left behind.
+    With the run, what its import said (the command's lines; none for a generated run)."""
     serializer = GenerationRunSerializer(data=values, context={"request": request})
     if not _validated(form, serializer):
         return None
 
-    def create() -> GenerationRun:
+    def create() -> tuple[GenerationRun, list[str]]:
         _api_view(GenerationRunViewSet, request).perform_create(serializer)
         run = serializer.instance
         if launch:
             generation_launch(run=run)
-        return run
+        report = serializer.context.get(IMPORT_REPORT)
+        return run, run_import_lines(run, report) if report is not None else []
 
     return _write(form, create, field="parameters" if launch else "archive",
                   about=RUN_ERRORS_ABOUT)
@@ -235,7 +246,7 @@ def runs_page(request: HttpRequest, project_id: int) -> HttpResponse:
     imported = wforms.ImportedRunForm(request.POST if which == "imported" else None,
                                       request.FILES if which == "imported" else None,
                                       project=project, prefix="imported")
-    run = None
+    created = None
     if which == "generated" and generated.is_valid():
         values = dict(generated.cleaned_data)
         try:
@@ -244,14 +255,16 @@ def runs_page(request: HttpRequest, project_id: int) -> HttpResponse:
             generated.add_error("seeds", str(exc))
         else:
             values["parameters"] = values.get("parameters") or {}
-            run = _create_run(request, generated, {**values, "source": RunSource.GENERATED},
-                              launch=True)
+            created = _create_run(request, generated,
+                                  {**values, "source": RunSource.GENERATED}, launch=True)
     elif which == "imported" and imported.is_valid():
         values = {k: v for k, v in imported.cleaned_data.items() if v is not None}
-        run = _create_run(request, imported, {**values, "source": RunSource.IMPORTED},
-                          launch=False)
-    if run is not None:
-        return redirect("workspace-run", run_id=run.pk)
+        created = _create_run(request, imported, {**values, "source": RunSource.IMPORTED},
+                              launch=False)
+    if created is not None:
+        run, said = created
+        return _redirect_saying(request, reverse("workspace-run", kwargs={"run_id": run.pk}),
+                                said)
     runs = (GenerationRun.objects.filter(project=project)
             .select_related("checkpoint__model", "prompt_set").order_by("-created_at"))
     return _page(request, "runs.html", project, "runs", {
@@ -309,16 +322,19 @@ def references_page(request: HttpRequest, project_id: int) -> HttpResponse:
             data={"project": project.pk, "name": values["name"],
                   "description": values["description"]}, context={"request": request})
 
-        def create() -> ReferenceSet:
+        def create() -> list[str]:
             # Created in the import's transaction: a refused zip leaves no empty set behind.
             reference_set = serializer.save()
             with uploaded_file_path(values["archive"]) as path, open_source(
                     path, max_total_bytes=settings.EVALHUB_MAX_ZIP_UNCOMPRESSED_BYTES) as source:
-                reference_set_import(reference_set=reference_set, source=source)
-            return reference_set
+                report = reference_set_import(reference_set=reference_set, source=source)
+            return reference_import_lines(reference_set, report)
 
-        if _validated(form, serializer) and _write(form, create, field="archive"):
-            return redirect("workspace-references", project_id=project.pk)
+        said = _validated(form, serializer) and _write(form, create, field="archive")
+        if said:
+            return _redirect_saying(
+                request, reverse("workspace-references", kwargs={"project_id": project.pk}),
+                said)
     reference_sets = (ReferenceSet.objects.filter(project=project).order_by("name")
                       .annotate(image_count=Count("images", distinct=True),
                                 video_count=Count("videos", distinct=True)))

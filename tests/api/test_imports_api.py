@@ -89,6 +89,26 @@ def test_a_run_is_created_and_its_images_uploaded(api, scientist, project, promp
     assert all(img["url"].startswith("/media/blobs/") for img in images)
 
 
+def test_a_run_created_with_its_archive_answers_what_the_import_did(api, scientist, project,
+                                                                    prompt_set_id):
+    checkpoint = CheckpointFactory(model=GenModelFactory(project=project))
+    archive = _zip_bytes({"a.png": distinct_pngs(1)[0], "README.txt": b"seed 0 only",
+                          ".DS_Store": b"\x00\x00\x00\x01Bud1",
+                          "manifest.csv": manifest_csv([("a.png", "a red circle", 0)])})
+
+    created = api.post("/api/v1/runs/", {
+        "checkpoint": checkpoint.id, "prompt_set": prompt_set_id, "name": "in-one-request",
+        "archive": _upload("run.zip", archive)}, format="multipart")
+
+    assert created.status_code == 201, created.json()
+    assert created.json()["image_count"] == 1
+    assert created.json()["import_report"] == {
+        "images_created": 1, "blobs_created": 1, "duplicates_of_existing_blobs": 0,
+        "files_skipped": 2, "skipped_files": [".DS_Store", "README.txt"]}
+    # Only the create's answer says it: the run itself does not keep it.
+    assert api.get(f"/api/v1/runs/{created.json()['id']}/").json()["import_report"] is None
+
+
 def test_an_upload_with_an_escaping_entry_is_refused_and_stores_nothing(
     api, scientist, project, prompt_set_id
 ):
@@ -128,3 +148,12 @@ def test_the_openapi_schema_describes_the_api(api, scientist):
     paths = response.json()["paths"]
     assert "/api/v1/runs/{id}/import-images/" in paths
     assert "/api/v1/prompt-sets/import/" in paths
+
+
+def test_the_openapi_schema_documents_the_import_report_of_a_run_create(api, scientist):
+    api.force_authenticate(scientist)
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    field = schema["components"]["schemas"]["GenerationRun"]["properties"]["import_report"]
+    assert field["readOnly"] is True and field["nullable"] is True
+    assert field["allOf"] == [{"$ref": "#/components/schemas/ImportReport"}]
+    assert "skipped_files" in schema["components"]["schemas"]["ImportReport"]["properties"]

@@ -148,7 +148,7 @@ def test_a_new_scientist_runs_a_whole_evaluation_in_the_browser(
         "name": "finetuned.zip", "mimeType": "application/zip",
         "buffer": _zip({**files, "manifest.csv": manifest})}])
     page.click("#imported-run-form button[type=submit]")
-    page.wait_for_url("**/workspace/runs/*/")
+    page.wait_for_url("**/workspace/runs/*/?notice=*")  # what the import said: notices.py
     assert page.inner_text("#progress-status") == "Completed"
     finetuned = GenerationRun.objects.get(project=project, name="finetuned")
     assert finetuned.images.count() == 4

@@ -142,9 +142,9 @@ def test_a_zip_import_shows_its_upload_progress_and_lists_every_refusal(
     assert page.input_value("#id_imported-name") == "imported-run"  # kept for the next try
     assert not GenerationRun.objects.filter(project=project).exists()
 
-    # Stored: the run's page, its images counted.
+    # Stored: the run's page, its images counted (and what the import said: workspace/notices.py).
     send(_zip({"a.png": pngs[0], "b.png": pngs[1], "manifest.csv": manifest}))
-    page.wait_for_url("**/workspace/runs/*/")
+    page.wait_for_url("**/workspace/runs/*/?notice=*")
     assert page.inner_text("#progress-status") == "Completed"
     assert (page.inner_text("#progress-done"), page.inner_text("#progress-total")) == ("2", "2")
     assert GenerationRun.objects.get(project=project).images.count() == 2

@@ -1,5 +1,5 @@
 """The campaign commands say what a video campaign waits for: videos being converted for the
-browser, not "large images still being tiled"."""
+browser, not "large images still being prepared"."""
 
 from __future__ import annotations
 
@@ -34,13 +34,18 @@ def test_create_campaign_says_its_videos_are_being_converted(sent_tasks):
     assert "images" not in text.lower()
 
 
-def test_an_image_campaign_still_says_large_images_are_being_tiled(sent_tasks):
-    # Over 4096 px wide: opened as tiles, which a worker builds after the import.
+@pytest.mark.parametrize(("width", "height"), [
+    (4200, 300),  # over 4096 px wide: opened as tiles, which a worker builds after the import
+    (2100, 2100),  # too large for a display copy written in a request, too small for tiles
+])
+def test_an_image_campaign_says_large_images_are_being_prepared(sent_tasks, width, height):
     world = build_campaign(runs=2, prompts=1, image_bytes=lambda prompt, run: _solid_png(
-        4200, 300, (60 * prompt, 90 * run, 40)))
+        width, height, (60 * prompt, 90 * run, 40)))
     out = io.StringIO()
     call_command("campaign", str(world.campaign.pk), stdout=out)
-    assert "Large images still being tiled: 0 of 2 ready." in out.getvalue()
+    assert ("Large images still being prepared (tiles or a display copy): 0 of 2 ready."
+            in out.getvalue())
+    assert "tiled" not in out.getvalue()
 
 
 def _solid_png(width: int, height: int, color: tuple[int, int, int]) -> bytes:

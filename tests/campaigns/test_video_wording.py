@@ -42,7 +42,9 @@ def test_a_video_campaign_page_says_videos():
 
 def test_an_image_campaign_page_says_images():
     html = _page(build_campaign(runs=2, prompts=2))
-    assert "<dt>Large images being tiled</dt>" in html
+    # Tiles for the largest, a display copy written by a worker for those of 2048 x 2048 to
+    # 4096 px: "being tiled" would be untrue of the second.
+    assert "<dt>Large images being prepared</dt>" in html and "tiled" not in html
     assert "Two images of the same prompt" in html
 
 
@@ -83,3 +85,19 @@ def test_the_campaign_form_and_export_page_ask_about_videos():
     client.force_login(images.scientist)
     form = client.get(f"/projects/{images.campaign.project_id}/campaigns/new/").context["form"]
     assert dict(form.fields["criteria"].choices)["overall"] == "Which image is better overall?"
+
+
+def test_the_rating_page_says_what_its_media_wait_for():
+    images = build_campaign(runs=2, prompts=1)
+    videos = _as_video(build_campaign(runs=2, prompts=1))
+    said = {}
+    for medium, world in (("image", images), ("video", videos)):
+        client = Client()
+        client.force_login(world.annotator)
+        page = client.get(f"/rate/{world.campaign.pk}/").content.decode()
+        preparing = page.split('id="rate-preparing"', 1)[1].split("</section>", 1)[0]
+        said[medium] = " ".join(preparing.split())
+    assert ("Large images are cut into tiles or given a display copy before they can be "
+            "compared.") in said["image"]
+    assert "Videos are converted for the browser before they can be compared." in said["video"]
+    assert "tiles" not in said["video"]

@@ -286,7 +286,7 @@ def test_the_cli_imports_a_video_reference_set_and_defaults_to_fvd_with_it(tmp_p
     out = StringIO()
     call_command("import_reference_set", str(folder), "--project", run.project.slug,
                  "--name", "real clips", stdout=out)
-    assert "1 videos added" in out.getvalue()
+    assert "1 video added" in out.getvalue()
     call_command("compute_metrics", "--project", run.project.slug, "--run", run.name,
                  "--reference-set", "real clips", stdout=StringIO())
     job = MetricJob.objects.get(run=run)

@@ -31,7 +31,7 @@ def test_import_images_creates_the_run_from_model_checkpoint_and_prompt_set(cata
                  "--model", "sdxl", "--checkpoint", "step-5000", "--prompt-set", "shapes",
                  stdout=out)
     run = GenerationRun.objects.get(name="r1")
-    assert run.images.count() == 1 and "1 images imported" in out.getvalue()
+    assert run.images.count() == 1 and "1 image imported" in out.getvalue()
 
 
 def test_a_rejected_import_leaves_no_new_run_behind(catalog, tmp_path):

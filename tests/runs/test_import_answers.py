@@ -269,3 +269,52 @@ def test_import_reference_set_lists_what_it_skipped(project, tmp_path):
     assert "Reference set 'coco': 2 images added" in out.getvalue()
     assert ("2 files skipped (not images or videos): __MACOSX/real/._0.png, real/LICENSE"
             in out.getvalue())
+
+
+# ------------------------------------------------------------------ counted in the run's words
+
+
+def test_one_video_and_one_image_are_counted_in_the_singular(project, tmp_path):
+    one_clip = make_zip(tmp_path / "one.zip", {
+        "a.mp4": video_bytes(frames=6, seed=1),
+        "manifest.csv": manifest_csv([("a.mp4", PROMPTS[0], 0)])})
+    one_png = make_zip(tmp_path / "png.zip", {
+        "a.png": distinct_pngs(1)[0], "manifest.csv": manifest_csv([("a.png", PROMPTS[0], 0)])})
+    for archive, name, said in ((one_clip, "onev", "1 video imported"),
+                                (one_png, "onei", "1 image imported")):
+        run = GenerationRunFactory(name=name, checkpoint=CheckpointFactory(
+            model=GenModelFactory(project=project)))
+        PromptFactory(prompt_set=run.prompt_set, text=PROMPTS[0], position=0)
+        out = StringIO()
+        call_command("import_images", str(archive), "--project", project.slug, "--run", name,
+                     stdout=out)
+        assert (f"Run {name!r}: {said}, 1 new to this project, 0 already in this project."
+                in out.getvalue())
+
+
+def test_a_reference_set_of_one_video_says_one_video_added(project, tmp_path):
+    archive = make_zip(tmp_path / "ref.zip", {"real/a.webm": video_bytes(
+        frames=6, seed=2, codec="libvpx-vp9", container="webm")})
+    out = StringIO()
+    call_command("import_reference_set", str(archive), "--project", project.slug,
+                 "--name", "real clips", stdout=out)
+    assert "Reference set 'real clips': 1 video added (1 new to this project)." in out.getvalue()
+
+
+def test_importing_a_video_again_says_the_run_already_has_a_video(run, tmp_path):
+    files = {"a.mp4": video_bytes(frames=6, seed=3),
+             "manifest.csv": manifest_csv([("a.mp4", PROMPTS[0], 0)])}
+    _import_run(run, tmp_path, files)
+    refused = _refused(_import_run, run, tmp_path, files)
+    assert refused.details == ["manifest line 2: run already has a video for this prompt and "
+                               "seed 0"]
+
+
+def test_an_empty_manifest_is_named_in_the_runs_words(run, tmp_path):
+    empty = {"manifest.csv": b"file,prompt,seed\n"}
+    # A run that holds nothing yet takes either kind.
+    assert _refused(_import_run, run, tmp_path, empty).message == (
+        "manifest.csv lists no images or videos.")
+    _import_run(run, tmp_path, {"a.mp4": video_bytes(frames=6, seed=4),
+                                "manifest.csv": manifest_csv([("a.mp4", PROMPTS[0], 0)])})
+    assert _refused(_import_run, run, tmp_path, empty).message == "manifest.csv lists no videos."

@@ -377,6 +377,43 @@ def test_a_zip_is_imported_as_a_run_or_refused_with_every_bad_file_listed(world)
                                                              RunStatus.COMPLETED)
 
 
+def _notice(response) -> str:
+    """The text of what the page says of the import that led to it (empty: nothing)."""
+    page = html.unescape(response.content.decode())
+    if 'id="import-notice"' not in page:
+        return ""
+    return page.split('id="import-notice"', 1)[1].split("</div>", 1)[0]
+
+
+def test_an_imported_runs_page_names_the_files_the_import_skipped(world):
+    url = reverse("workspace-runs", kwargs={"project_id": world.project.pk})
+    client = _client(world.scientist)
+    archive = io.BytesIO()
+    make_zip(archive, {
+        **{f"clips/{i}.mp4": video_bytes(frames=6, seed=i) for i in range(2)},
+        "README.txt": b"two clips", "clips/.DS_Store": b"\x00\x00\x00\x01Bud1",
+        "__MACOSX/clips/._0.mp4": b"\x00\x05\x16\x07",
+        "manifest.csv": manifest_csv([("clips/0.mp4", "a red circle 0", 0),
+                                      ("clips/1.mp4", "a red circle 1", 0)])})
+    response = client.post(url, {
+        "form": "imported", "imported-name": "clips", "imported-checkpoint": world.checkpoint.pk,
+        "imported-prompt_set": world.prompt_set.pk,
+        "imported-archive": _upload("run.zip", archive.getvalue())})
+    assert response.status_code == 302
+    run = GenerationRun.objects.get(name="clips")
+    # Said each time the page it redirects to is loaded: static/js/workspace/upload.js follows
+    # the redirect, then the browser opens the page the request ended on.
+    for _ in range(2):
+        notice = _notice(client.get(response.url))
+        assert ("Run 'clips': 2 videos imported, 2 new to this project, 0 already in this "
+                "project.") in notice
+        assert ("3 files skipped (not in the manifest): README.txt, __MACOSX/clips/._0.mp4, "
+                "clips/.DS_Store") in notice
+    # The run's page opened on its own, or by another user, says nothing of an import.
+    assert _notice(client.get(reverse("workspace-run", kwargs={"run_id": run.pk}))) == ""
+    assert _notice(_client(world.owner).get(response.url)) == ""
+
+
 # ------------------------------------------------------------------------------ references
 
 
@@ -394,6 +431,21 @@ def test_a_reference_set_is_imported_or_refused_leaving_no_empty_set(world):
     response = client.post(url, {"name": "coco", "archive": _upload("r.zip", good.getvalue())})
     assert response.status_code == 302
     assert ReferenceSet.objects.get(name="coco").images.count() == 3
+
+
+def test_a_reference_set_import_names_the_files_it_skipped(world):
+    url = reverse("workspace-references", kwargs={"project_id": world.project.pk})
+    client = _client(world.scientist)
+    archive = io.BytesIO()
+    make_zip(archive, {"real/0.png": distinct_pngs(1)[0], "real/LICENSE": b"CC-BY",
+                       "README.txt": b"from COCO"})
+    response = client.post(url, {"name": "coco", "archive": _upload("r.zip",
+                                                                    archive.getvalue())})
+    assert response.status_code == 302
+    for _ in range(2):  # the upload script loads the page twice (above)
+        notice = _notice(client.get(response.url))
+        assert "Reference set 'coco': 1 image added (1 new to this project)." in notice
+        assert "2 files skipped (not images or videos): README.txt, real/LICENSE" in notice
 
 
 @pytest.mark.parametrize("memory_limit", [2_621_440, 0], ids=["in memory", "on disk"])

@@ -35,6 +35,7 @@ from evalhub.blobs.video_services import video_inspect, video_store, videos_afte
 from evalhub.blobs.video_validation import InvalidVideo, VideoInfo
 from evalhub.blobs.written_files import WrittenFiles
 from evalhub.core.errors import ImportRejected
+from evalhub.core.text import counted
 from evalhub.prompts.models import Prompt
 from evalhub.runs.importing.manifest import (
     BadLine,
@@ -112,17 +113,18 @@ def _split(infos) -> tuple[set[str], set[str]]:
     return {i.sha256 for i in infos if not isinstance(i, VideoInfo)}, videos
 
 
-def _manifest_rows(source: FileSource, manifest: bytes | None, manifest_name: str
-                   ) -> tuple[ManifestRead, str | None]:
+def _manifest_rows(source: FileSource, manifest: bytes | None, manifest_name: str,
+                   outputs: str) -> tuple[ManifestRead, str | None]:
     """The manifest's good rows, its bad lines' problems and the files they name (reported
-    with the files'), and the manifest's name in ``source`` (None when given apart)."""
+    with the files'), and the manifest's name in ``source`` (None when given apart).
+    ``outputs``: what the run takes, as an empty manifest's refusal says it ("videos")."""
     in_source = None
     if manifest is None:
         manifest_name = in_source = manifest_find(source.names())
         manifest = source.read(manifest_name)
     found = manifest_read_all(manifest, name=manifest_name)
     if not found.rows and not found.errors:
-        raise ImportRejected(f"{manifest_name} lists no images.")
+        raise ImportRejected(f"{manifest_name} lists no {outputs}.")
     return found, in_source
 
 
@@ -171,17 +173,13 @@ def _media_kind(run: GenerationRun, rows: list[ManifestRow], errors: list[str]) 
                                else (MediaKind.VIDEO, MediaKind.IMAGE))
         named = names_shown([f"{row.file} on line {row.line}" for row in few])
         errors.append("the manifest lists both images and videos; a run holds one kind "
-                      f"({_count(len(many), many_kind)}, {_count(len(few), few_kind)}: "
+                      f"({counted(len(many), many_kind)}, {counted(len(few), few_kind)}: "
                       f"{named})")
         return run.media_kind
     kind = next(iter(by_kind)) if by_kind else run.media_kind
     if kind != run.media_kind and run.images.exists():
         errors.append(f"run {run.name!r} holds {run.media_kind}s; this manifest lists {kind}s")
     return kind
-
-
-def _count(number: int, kind: str) -> str:
-    return f"{number} {kind}" + ("" if number == 1 else "s")
 
 
 def _inspect(source: FileSource, name: str) -> ImageInfo | VideoInfo:
@@ -249,9 +247,10 @@ def _validate_rows(
         seen[key] = row.line
         if key in existing:
             if not skip_existing:
+                # The run's kind: what it holds is what this row would add to.
                 errors.append(
-                    f"manifest line {row.line}: run already has an image for this prompt and "
-                    f"seed {row.seed}"
+                    f"manifest line {row.line}: run already has {_a(run.media_kind)} for this "
+                    f"prompt and seed {row.seed}"
                 )
             continue
         if valid:
@@ -283,7 +282,8 @@ def run_images_import(
     if run.source != RunSource.IMPORTED:
         raise ImportRejected(f"Run {run.name!r} is generated: only imported runs take images "
                              "(its images are its generator's, for its prompts and seeds).")
-    found, manifest_in_source = _manifest_rows(source, manifest, manifest_name)
+    found, manifest_in_source = _manifest_rows(source, manifest, manifest_name,
+                                               _outputs(run))
     accepted, infos, kind = _validate_rows(run, source, found, skip_existing=skip_existing)
     listed = ({row.file for row in found.rows} | {bad.file for bad in found.bad_lines}
               | {manifest_in_source})
@@ -335,6 +335,19 @@ def run_images_import(
         duplicates_of_existing_blobs=len(accepted) - new_to_project,
         files_skipped=files_skipped, skipped_files=skipped_files,
     )
+
+
+def _a(kind: str) -> str:
+    """``"an image"``, ``"a video"``."""
+    return f"an {kind}" if kind == MediaKind.IMAGE else f"a {kind}"
+
+
+def _outputs(run: GenerationRun) -> str:
+    """What the run takes, in a message: its kind once it holds outputs (or is a video run),
+    else either ("images or videos": its first import decides)."""
+    if run.media_kind == MediaKind.VIDEO or run.images.exists():
+        return run.outputs_noun
+    return "images or videos"
 
 
 def _created_ids(run: GenerationRun, created: Sequence[Image]) -> list[int]:

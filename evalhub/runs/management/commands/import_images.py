@@ -7,7 +7,7 @@ from django.db import transaction
 from evalhub.blobs.sources import open_source
 from evalhub.core.cli import get_project, reports_domain_errors
 from evalhub.runs.cli import add_run_arguments, run_from_options
-from evalhub.runs.importing.names import skipped_sentence
+from evalhub.runs.importing.answers import run_import_lines
 from evalhub.runs.importing.services import run_images_import
 
 
@@ -43,11 +43,7 @@ class Command(BaseCommand):
                 manifest_name=manifest_path.name if manifest_path else "manifest.csv",
                 skip_existing=options["skip_existing"],
             )
-        self.stdout.write(self.style.SUCCESS(
-            f"Run {run.name!r}: {report.images_created} {run.media_kind}s imported, "
-            f"{report.blobs_created} new to this project, "
-            f"{report.duplicates_of_existing_blobs} already in this project."
-        ))
-        if report.files_skipped:
-            self.stdout.write(skipped_sentence(report.files_skipped, report.skipped_files,
-                                               why="not in the manifest"))
+        first, *skipped = run_import_lines(run, report)
+        self.stdout.write(self.style.SUCCESS(first))
+        for line in skipped:
+            self.stdout.write(line)

@@ -6,7 +6,7 @@ from django.db import transaction
 
 from evalhub.blobs.sources import open_source
 from evalhub.core.cli import get_project, model_text, reports_domain_errors
-from evalhub.runs.importing.names import skipped_sentence
+from evalhub.runs.importing.answers import reference_import_lines
 from evalhub.runs.importing.services import reference_set_import
 from evalhub.runs.models import ReferenceSet
 
@@ -35,11 +35,7 @@ class Command(BaseCommand):
                 defaults={"description": options["description"]},
             )
             report = reference_set_import(reference_set=reference_set, source=source)
-        self.stdout.write(self.style.SUCCESS(
-            f"Reference set {reference_set.name!r}: {report.images_created} "
-            f"{reference_set.media_kind}s added "
-            f"({report.blobs_created} new to this project)."
-        ))
-        if report.files_skipped:
-            self.stdout.write(skipped_sentence(report.files_skipped, report.skipped_files,
-                                               why="not images or videos"))
+        first, *skipped = reference_import_lines(reference_set, report)
+        self.stdout.write(self.style.SUCCESS(first))
+        for line in skipped:
+            self.stdout.write(line)
