@@ -10,6 +10,7 @@ from django.core.management.base import CommandError
 from evalhub.campaigns.manage.selectors import annotator_progress, live_progress
 from evalhub.campaigns.models import Campaign, CampaignStatus, TaskKind
 from evalhub.campaigns.selectors import campaign_medium
+from evalhub.core.text import counted
 from evalhub.runs.models import GenerationRun
 
 
@@ -46,7 +47,7 @@ def progress_lines(campaign: Campaign, *, annotators: bool = False) -> list[str]
     if progress.status == CampaignStatus.FAILED:
         return [f"Failed to build: {progress.error}"]
     skipped = f"; {progress.not_asked}" if progress.not_asked else ""
-    lines = [f"{progress.tasks} tasks built{skipped}; status {progress.status}.",
+    lines = [f"{counted(progress.tasks, 'task')} built{skipped}; status {progress.status}.",
              f"Votes: {progress.votes_done} of {progress.votes_needed} needed "
              f"({progress.tasks_complete} tasks complete), {progress.human_votes} human votes "
              f"by {progress.annotators} annotators; {progress.gold_tasks} gold tasks."]

@@ -12,6 +12,7 @@ from django.db import transaction
 from evalhub.core.errors import EvalHubError
 from evalhub.core.fixed import fixed_fields_check
 from evalhub.core.limits import MAX_INT64
+from evalhub.core.text import counted
 from evalhub.projects.models import Project
 from evalhub.projects.references import check_same_project
 from evalhub.prompts.models import PromptSet
@@ -81,10 +82,6 @@ def seeds_check(seeds: Any) -> list[int]:
     return list(seeds)
 
 
-def _counted(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
 def run_items_check(*, prompt_set: PromptSet, seeds: Sequence[int]) -> int:
     """The (prompt, seed) items a generated run of ``prompt_set`` and ``seeds`` plans, refused
     past ``EVALHUB_MAX_RUN_ITEMS`` with the numbers. Checked when a run is created
@@ -97,8 +94,8 @@ def run_items_check(*, prompt_set: PromptSet, seeds: Sequence[int]) -> int:
     limit = settings.EVALHUB_MAX_RUN_ITEMS
     if items > limit:
         raise EvalHubError(
-            f"{_counted(prompts, 'prompt')} x {_counted(len(seeds), 'seed')} = "
-            f"{_counted(items, 'item')}; at most {limit:,} per run "
+            f"{counted(prompts, 'prompt')} x {counted(len(seeds), 'seed')} = "
+            f"{counted(items, 'item')}; at most {limit:,} per run "
             "(EVALHUB_MAX_RUN_ITEMS). Use fewer seeds or prompts, or split the work into "
             "several runs.")
     return items

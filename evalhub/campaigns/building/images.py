@@ -73,7 +73,7 @@ class ImagesPreparing:
 
     @property
     def detail(self) -> str:
-        # "media": the count mixes large images being tiled and videos being converted (the
+        # "media": the count mixes large images being prepared and videos being converted (the
         # rating page says "Preparing images" or "Preparing videos" from the campaign's medium).
         return f"Preparing media ({self.done} of {self.total})"
 

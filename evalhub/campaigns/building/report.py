@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from evalhub.core.text import counted
+
 
 def _count(report: Mapping[str, Any], key: str) -> int:
     try:
@@ -41,18 +43,14 @@ class Skipped:
         or "" when nothing was skipped."""
         parts = []
         if self.identical:
-            parts.append(f"{self.identical} {_plural(self.unit, self.identical)} not asked: two "
+            parts.append(f"{counted(self.identical, self.unit)} not asked: two "
                          "runs made the very same file")
         if self.near_identical:
             distance = "LPIPS distance, uncalibrated," if self.uncalibrated else "LPIPS distance"
-            parts.append(f"{self.near_identical} {_plural('pair', self.near_identical)} not "
+            parts.append(f"{counted(self.near_identical, 'pair')} not "
                          f"asked: too alike to judge ({distance} under the campaign's "
                          "threshold)")
         return "; ".join(parts)
-
-
-def _plural(noun: str, n: int) -> str:
-    return noun if n == 1 else f"{noun}s"
 
 
 def skipped(report: Mapping[str, Any]) -> Skipped:
@@ -73,7 +71,7 @@ def near_duplicate_filter(report: Mapping[str, Any]) -> str:
         near = skipped(report)
         flag = (", uncalibrated" if near.uncalibrated
                 else "" if "lpips_backbone" in report else ", weights not recorded")
-        return (f"{near.near_identical} {_plural('pair', near.near_identical)} skipped "
+        return (f"{counted(near.near_identical, 'pair')} skipped "
                 f"(LPIPS{flag})")
     why = report.get("lpips_not_applied")
     return f"not applied: {why}" if why else ""

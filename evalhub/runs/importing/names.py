@@ -21,6 +21,7 @@ from enum import StrEnum
 
 from evalhub.blobs.validation import EXTENSIONS, InvalidImage
 from evalhub.blobs.video_validation import InvalidVideo, is_video_name, refused_video_name
+from evalhub.core.text import counted
 from evalhub.runs.models import MediaKind
 
 # Image formats EvalHub does not take (blobs/validation.py ``ACCEPTED_FORMATS``). Not ".jfif",
@@ -102,5 +103,5 @@ def names_shown(names: Sequence[str], *, total: int | None = None,
 def skipped_sentence(count: int, names: Sequence[str], *, why: str) -> str:
     """``"2 files skipped (not in the manifest): README.txt, notes.md"``: what a command says
     of an import's skipped files (``ImportReport.files_skipped``, ``skipped_files``)."""
-    files = "file" if count == 1 else "files"
-    return f"{count} {files} skipped ({why}): {names_shown(names, total=count, limit=20)}"
+    return (f"{counted(count, 'file')} skipped ({why}): "
+            f"{names_shown(names, total=count, limit=20)}")

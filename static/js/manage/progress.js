@@ -17,7 +17,8 @@ function show(progress) {
       element.textContent = String(progress[name]);
     }
   }
-  // Large images being tiled, or videos being converted: "none waiting" once nothing is.
+  // Large images being prepared (tiles or a display copy), or videos being converted: "none
+  // waiting" once nothing is.
   document.getElementById("preparing-count").hidden = progress.images_total === 0;
   document.getElementById("preparing-none").hidden = progress.images_total !== 0;
   document.getElementById("build-error").hidden = !progress.error;
