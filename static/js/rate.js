@@ -55,7 +55,8 @@ const input = grid ? new Picks(app, { k: cfg.k, rankAll: cfg.rank_all, criterion
   : new PairAnswers(app, criteria);
 
 const UNDO_DEPTH = 20;
-const PREPARING_POLL_MS = 2500; // while the campaign's large images are being tiled
+// While the campaign's large images (their tiles or display copies) or videos are prepared.
+const PREPARING_POLL_MS = 2500;
 const SLOW_MS = 100; // a pair not drawn by then shows as loading (buttons greyed, spinner)
 // A vote or skip this soon after a task is drawn is a second press meant for the task before
 // (a double tap, a bouncing key: the prefetched task is drawn within a frame), never a
@@ -430,7 +431,7 @@ function notWaiting() {
   setHidden($(".rate-prompt-label", app), false);
 }
 
-/** The campaign's large images are being tiled: nothing is served until they are. */
+/** The campaign's large images or videos are being prepared: nothing is served till then. */
 function showPreparing(preparing, detail) {
   state.preparing = preparing;
   if (state.current) return; // a pair leased before is still rated meanwhile
@@ -600,6 +601,17 @@ function castVote() {
     if (!state.broken) announce(input.describe(record));
     renderProgress();
   });
+}
+
+/** The task on screen gives way to the next when its lease is among `closed`: a late vote
+ * answered the same task (the `sent` listener), and a vote on it would not count. After the
+ * task being put up, if any, is up. */
+async function leaveClosed(closed) {
+  if (state.advancing) await state.advancing;
+  if (!state.current || !closed.includes(state.current.lease)) return;
+  draft.clear(); // answers begun on screen were for the task just answered
+  announce(`Your earlier vote on this ${TASK} counted`);
+  await advance();
 }
 
 /** Whether the task on screen was drawn less than GUARD_MS ago (see GUARD_MS). */
@@ -989,7 +1001,12 @@ function wire() {
     // 201: stored now (a 200 is a vote stored before, maybe counted in a later answer).
     applyProgress(detail.data && detail.data.progress, performance.now(), detail.status === 201);
     renderProgress();
+    // A late vote (its lease expired) on a task served to this annotator again, after a
+    // reload: it counted, and closed the newer lease (`closed`), the same task answered by it.
+    const closed = (detail.data && detail.data.closed) || [];
+    state.upcoming = state.upcoming.filter((task) => !closed.includes(task.lease));
     if (!state.started) return;
+    if (closed.length) leaveClosed(closed);
     // Unsent votes were holding leases; with them stored there may be room for a new task.
     if (!state.current && !state.done) advance();
     else prefetch();

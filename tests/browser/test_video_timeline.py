@@ -6,8 +6,9 @@ The rule under test: the shared timeline runs over the shortest duration of the 
 rate, whichever video leads). The seek bar covers that whole duration, `.` and `,` move one
 frame of that rate up to the shared end, the counter says "frame / frames · seconds" on it,
 pause keeps the time (the middle of the frame on screen, never more than half a frame away),
-playback without loop stops on the last shared frame, and every video's currentTime stays
-within one frame of that rate of the leader's after play, pause, seek and step.
+playback without loop stops on the last shared frame (also after a seek or play on one of the
+last frames, which Chromium marks `ended`), and every video's currentTime stays within one frame
+of that rate of the leader's after play, pause, seek and step.
 
 QA's case was a 24 fps 2 s clip leading an 8 fps 2 s clip: the bar said "16 / 16 · 1.53 s"
 while the clip played on, the seek bar covered 0.67 s, a pause at 1.97 s put both videos at
@@ -124,7 +125,11 @@ def assert_counter(page, case: Case, state: dict, frame: int) -> None:
     match = COUNTER.match(shown["text"])
     assert match, shown["text"]
     assert int(match[1]) == frame + 1 and int(match[2]) == case.last + 1, shown["text"]
-    assert abs(float(match[3]) - state["times"][0]) <= SHOWN_DIGITS + 1e-6, shown["text"]
+    # A leader paused on its own last frame may report its duration (assert_together); the
+    # counter then has the time of the video that plays on (paused: the frame's middle).
+    times = (state["times"][0], (frame + 0.5) / case.fps)
+    assert min(abs(float(match[3]) - time) for time in times) <= SHOWN_DIGITS + 1e-6, (
+        shown["text"], state)
 
 
 PAUSE_NOW = """() => {
@@ -193,6 +198,89 @@ def test_one_timeline_over_the_shared_duration(context, errors, name):
     seek_to(page, max(0, case.last - 6))
     page.keyboard.press("Space")
     page.wait_for_function("() => !window.harness.player.playing")
+    state = settle(page)
+    assert_together(case, state, paused_at=case.last)
+    assert_counter(page, case, state, case.last)
+    assert page.evaluate("() => window.__violations") == []
+    assert errors == []
+
+
+# QA's second case: the demo's video campaign shows two 8 fps clips.
+# And a shorter clip leading a longer one: on its last frame, the leader stays paused while the
+# other plays the rest of the shared duration.
+END_CASES = {**CASES, "both-8fps": Case(left=(8, 16), right=(8, 16)),
+             "shorter-leads-longer": Case(left=(30, 45), right=(30, 60))}
+
+PLAY_TO_END = """(frame) => new Promise((resolve) => {
+  // Seek through the bar while playing (as a click or a drag does: its `input`), or with no
+  // frame press play, then watch every video's time at each animation frame until playback
+  // is over.
+  const player = window.harness.player;
+  if (frame === null) {
+    document.dispatchEvent(new KeyboardEvent('keydown', { key: ' ', bubbles: true }));
+  } else {
+    const seek = document.querySelector('.vid-seek');
+    seek.value = String(frame);
+    seek.dispatchEvent(new Event('input', { bubbles: true }));
+    seek.dispatchEvent(new Event('change', { bubbles: true }));
+  }
+  let lowest = Infinity;
+  const started = performance.now();
+  const watch = () => {
+    for (const video of player.videos) lowest = Math.min(lowest, video.currentTime);
+    const over = !player.playing && !player.busy;
+    // 8 s: four times the clips' length, should playback start again from the start.
+    if (over || performance.now() - started > 8000) resolve({ lowest, over });
+    else requestAnimationFrame(watch);
+  };
+  requestAnimationFrame(watch);
+})"""
+
+
+@pytest.mark.parametrize("name", list(END_CASES))
+def test_a_seek_near_the_end_while_playing_without_loop_stops_on_the_last_frame(
+        context, errors, name):
+    # QA: with loop off and playing, a seek to one of the last positions (the last frame of the
+    # slower clip: 46, 47 or 48 of 48 at 24 fps beside 8 fps) played everything again from the
+    # start ("5 / 48 · 0.18 s") before stopping: Chromium rewinds a video that has ended when
+    # play() is called on it. The seek plays what is left from there, and stops on the last
+    # frame, never going back towards the start.
+    case = END_CASES[name]
+    page = open_player(context, case.clips())
+    wait_shown(page)
+    frame = 1 / case.fps
+    page.keyboard.press("l")  # loop off
+    for target in (case.last, case.last - 1, case.last - 2, case.last - 3):
+        page.keyboard.press("Space")
+        page.wait_for_function("() => window.harness.player.playing"
+                               " && !window.harness.player.busy")
+        watched = page.evaluate(PLAY_TO_END, target)
+        assert watched["over"], (target, watched)
+        # Never more than a frame before where the seek put them (the start is far before).
+        assert watched["lowest"] >= (target + 0.5) / case.fps - frame - 1e-3, (target, watched)
+        state = settle(page)
+        assert page.evaluate("() => window.harness.player.playing") is False
+        assert_together(case, state, paused_at=case.last)
+        assert_counter(page, case, state, case.last)
+        for time in state["times"]:
+            assert abs(time - case.duration) <= frame + 1e-3, (target, state)
+        seek_to(page, case.last // 2)  # play again from the middle for the next target
+    # Paused on one of the last frames, play goes on from there to the end; only from the
+    # last frame does it start again from the first.
+    for target in (case.last - 1, case.last - 2):
+        seek_to(page, target)
+        watched = page.evaluate(PLAY_TO_END, None)
+        assert watched["over"], (target, watched)
+        assert watched["lowest"] >= (target + 0.5) / case.fps - frame - 1e-3, (target, watched)
+        state = settle(page)
+        assert_together(case, state, paused_at=case.last)
+        assert_counter(page, case, state, case.last)
+    # The far right end of the bar, clicked while playing.
+    page.keyboard.press("Space")
+    page.wait_for_function("() => window.harness.player.playing && !window.harness.player.busy")
+    box = page.locator(".vid-seek").bounding_box()
+    page.mouse.click(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)
+    page.wait_for_function("() => !window.harness.player.playing && !window.harness.player.busy")
     state = settle(page)
     assert_together(case, state, paused_at=case.last)
     assert_counter(page, case, state, case.last)

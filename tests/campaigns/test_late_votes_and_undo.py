@@ -2,7 +2,9 @@
 undos are answered, on pairs and best-of-K alike (through the annotator API).
 
 A late vote (its lease expired) counts only if nobody else has taken the task meanwhile, and
-never gives a task more judgments than it needs. An undone vote stays undone, whoever resends
+never gives a task more judgments than it needs. The task served again to the same annotator
+(a reloaded page whose outbox still holds the vote) is not "someone else": the vote counts and
+closes that newer lease as answered by it. An undone vote stays undone, whoever resends
 it, and the answer says so.
 """
 
@@ -15,6 +17,7 @@ from django.utils import timezone
 
 from evalhub.campaigns.models import ComparisonTask, Judgment, Lease, LeaseStatus, TaskKind
 from evalhub.campaigns.serving.voting import (
+    ALREADY_JUDGED,
     LATE_TASK_FULL,
     LEASE_TAKEN,
     UNDO_ALREADY,
@@ -41,11 +44,13 @@ def _next(api, world, annotator):
     return answer.json()
 
 
-def _vote(api, world, annotator, task, client_id):
+def _vote(api, world, annotator, task, client_id, *, exclude=None):
     """One vote on the task payload as the page sends it: the left image (pairs) or the first
-    slot (best of K)."""
+    slot (best of K); with ``exclude`` (the leases the page shows), asking for the next task."""
     api.force_login(annotator)
     body = {"client_id": str(client_id), "lease": task["lease"], "latency_ms": 900}
+    if exclude is not None:
+        body["next"] = {"exclude": exclude}
     if task.get("kind") == "best_of_k":
         body["rankings"] = {"overall": [0]}
     else:
@@ -120,6 +125,123 @@ def test_a_late_vote_counts_when_only_earlier_leases_of_others_exist(api, kind):
     assert _task_of(mine).judgments_count == 1
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_late_vote_counts_when_the_task_was_leased_again_to_the_same_annotator(api, kind):
+    # QA's case: the page reloaded after the lease expired and was given the same task again
+    # (a new lease), while its outbox still held the vote on the old lease. Nobody else had
+    # the task: the vote is this annotator's answer to it, and the newer lease is closed as
+    # answered by it, so the task does not stay leased.
+    world = build_campaign(prompts=1, judgments_per_pair=2, **kind)
+    late, other = world.annotators
+    first = _next(api, world, late)
+    _expire(first)
+    again = _next(api, world, late)
+    assert again["lease"] != first["lease"]
+    assert _task_of(again).pk == _task_of(first).pk
+    # The page shows the new lease and asks for the next task with the vote.
+    answer = _vote(api, world, late, first, uuid.uuid4(), exclude=[again["lease"]])
+    assert answer.status_code == 201, answer.content
+    body = answer.json()
+    assert body["closed"] == [again["lease"]]
+    assert body["progress"]["my_votes"] == 1
+    assert body["next"]["done"] is True  # the one task is answered: nothing left for them
+    task = _task_of(first)
+    assert task.judgments_count == 1
+    assert set(task.judgments.values_list("annotator_id", "lease_id")) == {
+        (late.pk, uuid.UUID(first["lease"]))}
+    assert Lease.objects.get(pk=again["lease"]).status == LeaseStatus.COMPLETED
+    assert not task.leases.filter(status=LeaseStatus.ACTIVE).exists()
+    # A vote on the closed lease (a page that missed that answer) is the usual answer to a
+    # second vote on a task already answered; the task keeps its one judgment.
+    second = _vote(api, world, late, again, uuid.uuid4())
+    assert (second.status_code, second.json()["detail"]) == (409, ALREADY_JUDGED)
+    assert _task_of(first).judgments_count == 1
+    # Nobody holds the task: the other annotator is served it for its second judgment.
+    theirs = _next(api, world, other)
+    assert _task_of(theirs).pk == task.pk
+    assert _vote(api, world, other, theirs, uuid.uuid4()).status_code == 201
+    assert _task_of(first).judgments_count == 2
+
+
+def test_the_vote_leases_next_a_task_the_page_does_not_show_not_the_lease_it_closed(api):
+    # The vote named no lease the page shows (its newer lease not shown yet): the newer lease
+    # it closed is not handed back as "a task held and not shown"; the next task is a new one.
+    world = build_campaign(prompts=2, judgments_per_pair=2)
+    late, other = world.annotators
+    voted = _next(api, world, other)
+    assert _vote(api, world, other, voted, uuid.uuid4()).status_code == 201
+    # Fewest judgments first: the task without a vote is served to `late`, twice.
+    first = _next(api, world, late)
+    _expire(first)
+    again = _next(api, world, late)
+    assert _task_of(again).pk == _task_of(first).pk != _task_of(voted).pk
+    answer = _vote(api, world, late, first, uuid.uuid4(), exclude=[])
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["closed"] == [again["lease"]]
+    following = answer.json()["next"]
+    assert following["lease"] != again["lease"] and _task_of(following).pk == _task_of(voted).pk
+    assert Lease.objects.get(pk=following["lease"]).status == LeaseStatus.ACTIVE
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_late_vote_is_refused_when_another_annotator_had_the_task_between_two_leases_of_mine(
+        api, kind):
+    # Leased to me, then to someone else (who let it go), then to me again: the other
+    # annotator's turn came after my first lease, so a vote on it is refused, and my newer
+    # lease is left as it was.
+    world = build_campaign(prompts=1, judgments_per_pair=2, **kind)
+    late, other = world.annotators
+    first = _next(api, world, late)
+    _expire(first)
+    theirs = _next(api, world, other)
+    _expire(theirs)
+    again = _next(api, world, late)
+    assert _task_of(again).pk == _task_of(theirs).pk == _task_of(first).pk
+    refused = _vote(api, world, late, first, uuid.uuid4())
+    assert (refused.status_code, refused.json()["detail"]) == (400, LEASE_TAKEN)
+    assert Lease.objects.get(pk=again["lease"]).status == LeaseStatus.ACTIVE
+    assert _task_of(first).judgments_count == 0
+    assert _vote(api, world, late, again, uuid.uuid4()).status_code == 201
+
+
+def test_a_late_vote_on_a_set_retired_while_leased_again_to_me_is_refused(api):
+    # Served again to the same annotator, but the set was retired meanwhile: the vote would
+    # give it a judgment it does not need. Refused; the newer lease is left as it was.
+    from tests.campaigns.test_best_of_k import _show_one_file_twice_and_migrate
+
+    world = build_campaign(prompts=1, runs=3, task_kind=TaskKind.BEST_OF_K, k=3)
+    late = world.annotators[0]
+    first = _next(api, world, late)
+    _expire(first)
+    again = _next(api, world, late)
+    assert _task_of(again).pk == _task_of(first).pk
+    _show_one_file_twice_and_migrate(_task_of(first))
+    refused = _vote(api, world, late, first, uuid.uuid4())
+    assert (refused.status_code, refused.json()["detail"]) == (400, LATE_TASK_FULL)
+    assert Lease.objects.get(pk=again["lease"]).status == LeaseStatus.ACTIVE
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_vote_counted_through_a_newer_lease_of_mine_can_be_undone_and_the_pair_comes_back(
+        api, kind):
+    # Undo treats the newer lease the late vote closed as it treats the vote's own: not a
+    # task "seen" by the annotator, so the pair is leased back now and served again later.
+    world = build_campaign(prompts=1, judgments_per_pair=2, **kind)
+    late = world.annotators[0]
+    first = _next(api, world, late)
+    _expire(first)
+    again = _next(api, world, late)
+    client_id = uuid.uuid4()
+    assert _vote(api, world, late, first, client_id).status_code == 201
+    back = api.post(_url(world, "votes/undo/"), {"client_id": str(client_id)}, format="json")
+    assert back.status_code == 201, back.content
+    assert _task_of(back.json()).pk == _task_of(again).pk
+    assert _task_of(first).judgments_count == 0
+    _expire(back.json())
+    served = _next(api, world, late)
+    assert _task_of(served).pk == _task_of(first).pk
+
+
 def test_a_late_vote_on_a_set_retired_meanwhile_is_refused(api):
     # The lease expired unvoted and, meanwhile, its set was retired (it shows one file twice:
     # it needs no judgment any more). Nobody else took it, but a late vote would still give it
@@ -168,6 +290,45 @@ def test_a_late_vote_racing_the_new_holders_vote_never_overfills_the_task(kind):
         assert task.judgments_count == 1, (results, resent)
         assert list(task.judgments.values_list("annotator_id", flat=True)) == [other.pk]
         assert all(str(r) == LEASE_TAKEN for r in (results[0], resent)), (results, resent)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_late_vote_racing_my_vote_on_the_newer_lease_of_the_same_task_counts_once(kind):
+    # The outbox's vote on the expired lease and the annotator's vote on the lease the page
+    # shows now (the same task, served again) arrive at once: the task's lock orders them, one
+    # is stored and the other is answered "already judged"; no lease of the task stays active.
+    assert connection.vendor == "postgresql"
+    from evalhub.campaigns.serving.rating import Vote, rate_next, rate_vote
+    from evalhub.campaigns.serving.voting import VoteConflict
+
+    for _ in range(3):
+        world = build_campaign(prompts=1, judgments_per_pair=2, **kind)
+        late = world.annotators[0]
+        first = rate_next(annotator=late, campaign_id=world.campaign.pk)
+        _expire(first)
+        again = rate_next(annotator=late, campaign_id=world.campaign.pk)
+        assert _task_of(again).pk == _task_of(first).pk
+
+        def vote(payload, world=world, late=late):
+            best_of_k = payload.get("kind") == "best_of_k"
+            return lambda: rate_vote(
+                annotator=late, campaign_id=world.campaign.pk,
+                vote=Vote(uuid.uuid4(), uuid.UUID(payload["lease"]),
+                          {} if best_of_k else {"overall": "left"},
+                          rankings={"overall": [0]} if best_of_k else None)).result
+
+        results = race([vote(first), vote(again)])
+        stored = [r for r in results if not isinstance(r, Exception)]
+        assert len(stored) == 1 and stored[0].created, results
+        refused = [r for r in results if isinstance(r, Exception)]
+        assert all(isinstance(r, VoteConflict) and str(r) == ALREADY_JUDGED
+                   for r in refused), results
+        task = _task_of(first)
+        assert task.judgments_count == 1
+        assert task.judgments.filter(retracted_at__isnull=True).count() == 1
+        assert not task.leases.filter(status=LeaseStatus.ACTIVE).exists()
 
 
 # --- undone votes -----------------------------------------------------------------------------

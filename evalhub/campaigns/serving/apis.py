@@ -165,6 +165,11 @@ class VoteAnswerSerializer(serializers.Serializer):
     client_id = serializers.UUIDField()
     recorded = serializers.BooleanField()
     progress = ProgressSerializer()
+    closed = serializers.ListField(
+        child=serializers.UUIDField(),
+        help_text="The caller's newer leases of the voted task that this late vote closed as "
+                  "answered by it (the task was served to them again after the voted lease "
+                  "expired): no longer to be shown or voted on. Usually empty.")
     next = serializers.JSONField(required=False,
                                  help_text="The next task, or {done, detail[, preparing]} "
                                            "(see the next/ endpoint); when asked.")
@@ -254,7 +259,8 @@ class RateVoteApi(APIView):
     reused with another vote, and, with ``code`` vote_undone, for a vote resent after it was
     undone (it stays undone). 400 for a late vote (the lease expired) once someone else was
     given the task, or once the task has the judgments it needs; 400 ``campaign_not_open``
-    while the campaign is paused or closed.
+    while the campaign is paused or closed. A late vote on a task served to the caller again
+    counts and closes that newer lease (``closed``).
     """
 
     throttle_scope = "rating"  # votes and leases per annotator: EVALHUB_RATING_THROTTLE
@@ -271,7 +277,8 @@ class RateVoteApi(APIView):
             want_next=wanted is not None,
             exclude=set(wanted["exclude"]) if wanted is not None else None)
         body = {"client_id": str(outcome.result.client_id), "recorded": True,
-                "progress": asdict(outcome.progress)}
+                "progress": asdict(outcome.progress),
+                "closed": [str(pk) for pk in outcome.closed]}
         if wanted is not None:
             body["next"] = outcome.next
         return Response(body, status=201 if outcome.result.created else 200)

@@ -69,6 +69,9 @@ class VoteOutcome:
     result: VoteResult
     progress: Progress
     next: dict[str, Any] | None  # a task payload or {"done": True, ...}; None when not asked
+    # The rater's newer leases of the voted task that a late vote closed (answered by it):
+    # the page drops them (voting.StoredVote.closed).
+    closed: tuple[uuid.UUID, ...] = ()
 
 
 def _remaining_key(campaign_id: int) -> str:
@@ -178,4 +181,5 @@ def rate_vote(*, annotator: AbstractBaseUser, campaign_id: int, vote: Vote,
         except EvalHubError as exc:
             following = refusal_payload(exc)
     return VoteOutcome(stored.result, Progress(
-        stored.rater_votes, left if left is not None else remaining(campaign_id)), following)
+        stored.rater_votes, left if left is not None else remaining(campaign_id)), following,
+        stored.closed)

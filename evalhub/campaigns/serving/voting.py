@@ -3,7 +3,8 @@
 A vote carries a client-generated id; a retry or a double press with the same id returns the
 stored vote instead of counting again (and is refused, 409 ``vote_undone``, once the vote was
 undone). A vote is accepted only on a task currently leased to
-the voter (or whose lease expired without anyone else taking the task).
+the voter (or whose lease expired without anyone else taking the task; a newer lease of the
+same task to the voter themselves is closed as answered by it).
 
 The task and lease rows are locked first (``SELECT ... FOR NO KEY UPDATE``), so a retry racing
 with its original waits for it and then finds the stored vote. The same query checks that the
@@ -41,6 +42,7 @@ from evalhub.campaigns.models import (
 from evalhub.campaigns.serving.leasing import (
     CAMPAIGN_UNREAD_FIELDS,
     LeaseNotYours,
+    active_leases,
     check_open_for_rating,
     may_rate,
     rater_annotations,
@@ -111,7 +113,10 @@ class StoredVote:
     result: VoteResult
     lease: Lease  # annotated by leasing.rater_annotations; ``lease.campaign`` loaded
     rater_votes: int  # the voter's live overall judgments, this vote included
-    released: int  # 1 when this vote closed a lease counted in ``lease.rater_active_leases``
+    released: int  # how many leases counted in ``lease.rater_active_leases`` this vote closed
+    # The voter's newer leases of the same task that this (late) vote closed as answered by
+    # it (:func:`_close_own_newer_leases`): the page stops showing them.
+    closed: tuple[uuid.UUID, ...] = ()
 
 
 def to_outcome(answer: str, *, a_side: str) -> str:
@@ -236,13 +241,16 @@ def _check_lease_accepts_vote(lease: Lease, *, now: datetime) -> None:
     """Refuse a new vote on a lease that no longer takes one.
 
     A late vote (its lease expired: closed as expired, or still active past ``expires_at``)
-    counts only if nobody else has taken the task meanwhile: no other lease of the task is
-    active, and no other annotator was leased the task after this lease was given, whatever
-    became of that lease (voted, skipped, reported or expired in its turn). Nor may it give the
-    task more judgments than it needs (a set retired meanwhile; gold tasks are asked of everyone
-    and need none). The caller holds the task's lock (:func:`_lock_lease`), and every lease is
-    inserted under that lock (serving walk, undo), so no lease appears between this check and
-    the vote's commit: two requests never both pass it.
+    counts only if nobody else has taken the task meanwhile: no other annotator holds the task
+    now, and no other annotator was leased the task after this lease was given, whatever
+    became of that lease (voted, skipped, reported or expired in its turn). The voter's own
+    newer leases of the task (it was served to them again: a reloaded page whose outbox still
+    held this vote) do not refuse it: the task is still theirs to answer, and the vote closes
+    them (:func:`_close_own_newer_leases`). Nor may it give the task more judgments than it
+    needs (a set retired meanwhile; gold tasks are asked of everyone and need none). The
+    caller holds the task's lock (:func:`_lock_lease`), and every lease is inserted under that
+    lock (serving walk, undo), so no lease appears between this check and the vote's commit:
+    two requests never both pass it.
     """
     if lease.status == LeaseStatus.COMPLETED:
         raise VoteConflict(ALREADY_JUDGED)
@@ -253,13 +261,33 @@ def _check_lease_accepts_vote(lease: Lease, *, now: datetime) -> None:
     # An active lease past its expiry is still the task's one active lease (the unique index):
     # nobody can have leased the task after it, so only a lease closed as expired is looked up.
     if lease.status == LeaseStatus.EXPIRED and Lease.objects.filter(
-            Q(status=LeaseStatus.ACTIVE)
-            | (Q(leased_at__gt=lease.leased_at) & ~Q(annotator_id=lease.annotator_id)),
-            task_id=lease.task_id).exclude(pk=lease.pk).exists():
+            Q(status=LeaseStatus.ACTIVE) | Q(leased_at__gt=lease.leased_at),
+            task_id=lease.task_id).exclude(annotator_id=lease.annotator_id).exists():
         raise EvalHubError(LEASE_TAKEN)
     task = lease.task  # locked with the lease: its count is the committed one
     if not task.is_gold and task.judgments_count >= task.judgments_needed:
         raise EvalHubError(LATE_TASK_FULL)
+
+
+def _close_own_newer_leases(lease: Lease, *, now: datetime) -> tuple[list[uuid.UUID], int]:
+    """Close the voter's active lease of ``lease``'s task (other than ``lease``) as answered
+    (completed) by the late vote on ``lease``; returns the ids closed and how many of those
+    were unexpired (counted in ``lease.rater_active_leases``).
+
+    Asked only when ``lease`` was closed as expired (an active ``lease`` is the task's one
+    active lease), after :func:`_check_lease_accepts_vote` found that no other annotator was
+    leased the task since: such a lease is the task served to the voter again. Left active, it
+    would hold the task (nobody else is served it) until it expires, and a vote on it would be
+    refused as a second answer. Under the task's lock, as every lease write.
+    """
+    newer = list(Lease.objects.filter(
+        task_id=lease.task_id, annotator_id=lease.annotator_id, status=LeaseStatus.ACTIVE,
+    ).exclude(pk=lease.pk).values_list("pk", "expires_at"))
+    if not newer:
+        return [], 0
+    Lease.objects.filter(pk__in=[pk for pk, _ in newer]).update(
+        status=LeaseStatus.COMPLETED, closed_at=now)
+    return [pk for pk, _ in newer], sum(expires_at > now for _, expires_at in newer)
 
 
 def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.UUID,
@@ -273,10 +301,14 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
     VoteUndone (409, code ``vote_undone``) for a vote resent after it was undone, EvalHubError
     (400) for a late vote the task no longer takes (:func:`_check_lease_accepts_vote`).
     ``exclude`` names leases the page shows, for the rater annotations of the lease.
+    A late vote also closes the voter's newer lease of the same task, if the task was served to
+    them again (``StoredVote.closed``).
     A best-of-K vote sends ``rankings`` (criterion -> displayed slots, best first) instead of
     ``answers``; it is stored as outcome "ranked" with the canonical positions.
     """
     check_latency(latency_ms)
+    closed: list[uuid.UUID] = []
+    released = 0
     try:
         with transaction.atomic():
             lease = _lock_lease(annotator=annotator, campaign_id=campaign_id,
@@ -292,7 +324,7 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
             # A stored vote is returned above whatever the campaign's status; a new one is
             # accepted only while the campaign is open, even on a lease taken before it closed.
             check_open_for_rating(lease.campaign)
-            counted = lease.status == LeaseStatus.ACTIVE and lease.expires_at > now
+            released = int(lease.status == LeaseStatus.ACTIVE and lease.expires_at > now)
             canonical = _canonical(lease, answers, rankings)
             judgments = {c: outcome for c, (outcome, _) in canonical.items()}
             _JUDGMENTS.run([
@@ -305,6 +337,16 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
             ])
             _CLOSE_LEASE.run(lease_id=lease.pk, now=timezone.now())
             _COUNT_VOTE.run(task_id=lease.task_id)
+            if lease.status == LeaseStatus.EXPIRED:  # a late vote (the rare path)
+                closed, unexpired = _close_own_newer_leases(lease, now=now)
+                released += unexpired
+                if lease.rater_held_lease in closed:
+                    # The lease serving would hand back next was just closed: the next one
+                    # held and not shown, if any (the closed ones are no longer active).
+                    lease.rater_held_lease = active_leases(
+                        campaign=lease.campaign, annotator=annotator,
+                    ).exclude(pk__in=[lease_id, *(exclude or ())]).values_list(
+                        "pk", flat=True).first()
     except IntegrityError as exc:
         # A vote id seen before (a retry whose lease another request closed meanwhile, or a
         # reused id), or this annotator already judged the task under another vote id.
@@ -318,7 +360,7 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
     lease.status = LeaseStatus.COMPLETED
     after_vote(lease.campaign)
     return StoredVote(VoteResult(client_id, True, judgments), lease, lease.rater_votes + 1,
-                      int(counted))
+                      released, tuple(closed))
 
 
 def after_vote(campaign: Campaign, *, kind: str = "vote") -> None:
@@ -374,7 +416,12 @@ def vote_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uui
         if retired:  # as migration 0015 retired it: no more judgments needed than it holds
             counts["judgments_needed"] = Least(F("judgments_needed"), F("judgments_count") - 1)
         ComparisonTask.objects.filter(pk=first.task_id).update(**counts)
-        Lease.objects.filter(pk=first.lease_id).update(status=LeaseStatus.EXPIRED)
+        # The vote's lease, and a newer lease of the same task that the vote closed as answered
+        # (_close_own_newer_leases): the annotator's completed leases of a task all belong to
+        # their one live vote on it. Expired, not completed: serving counts a completed lease
+        # as a task seen, and the pair is to be served to them again.
+        Lease.objects.filter(task_id=first.task_id, annotator=annotator,
+                             status=LeaseStatus.COMPLETED).update(status=LeaseStatus.EXPIRED)
         # A lease past its expiry holds nothing but still blocks the one-active-lease index.
         Lease.objects.filter(task_id=first.task_id, status=LeaseStatus.ACTIVE,
                              expires_at__lte=now).update(status=LeaseStatus.EXPIRED,

@@ -31,7 +31,11 @@
 // - loop is done here, not with the `loop` attribute (each video would wrap on its own clock):
 //   at the shared end (the shortest video's `ended`, or the leader past the timeline's end)
 //   all seek to the first frame and start together; without loop, all pause on the last
-//   timeline frame.
+//   timeline frame. A seek into a video's last frame leaves it `ended` in Chromium (before its
+//   end, paused), and play() would rewind it to 0: play and seek while playing start only the
+//   videos that have not ended (the others show their last frame, up to the shared end; the
+//   leader's time is then the first playing video's, `clock`), and nothing when all have:
+//   that is the end of playback.
 //
 // VideoControls is the bar under the videos (play, frame step, one seek bar, time, speed,
 // loop) and the keys. VideoStage puts a task's videos into the rating page's panes (Stage
@@ -214,6 +218,20 @@ export class SyncedVideos extends EventTarget {
     return this.videos[0];
   }
 
+  /**
+   * The video whose time is the timeline's: the leader, unless it sits on its last frame
+   * (`ended`) while another video does not. Chromium marks a video ended once a seek lands in
+   * its last frame, paused, before its end (a 2 s 8 fps clip seeked to 1.90 s), and play()
+   * would rewind such a video to 0 (`restart` leaves it paused on that frame, which it shows
+   * up to its end, no earlier than the timeline's end); the others play the rest of the
+   * timeline, at most one of its frames.
+   */
+  get clock() {
+    const leader = this.leader;
+    if (!leader || !leader.ended) return leader;
+    return this.videos.find((video) => !video.ended) || leader;
+  }
+
   /** The shared duration in seconds: the shortest video's (0 while none is known). */
   get sharedDuration() {
     if (this.duration > 0) return this.duration;
@@ -228,17 +246,18 @@ export class SyncedVideos extends EventTarget {
     return Math.max(0, Math.ceil(this.sharedDuration * this.fps - 0.5 - 1e-6) - 1);
   }
 
-  /** The timeline frame the leader is at (its index from 0). */
+  /** The timeline frame the leader (the `clock`) is at (its index from 0). */
   currentFrame() {
     if (!this.leader) return 0;
-    return clamp(frameAt(this.leader.currentTime, this.fps), 0, this.lastFrame);
+    return clamp(frameAt(this.clock.currentTime, this.fps), 0, this.lastFrame);
   }
 
-  /** The leader's time in seconds, within the shared duration. */
+  /** The leader's (the `clock`'s) time in seconds, within the shared duration. */
   time() {
     if (!this.leader) return 0;
     const end = this.sharedDuration;
-    return end > 0 ? Math.min(this.leader.currentTime, end) : this.leader.currentTime;
+    const time = this.clock.currentTime;
+    return end > 0 ? Math.min(time, end) : time;
   }
 
   /** The time that shows timeline frame `frame` in every video (its middle), in seconds. */
@@ -256,13 +275,14 @@ export class SyncedVideos extends EventTarget {
     return this.playing ? this.pause() : this.play();
   }
 
-  /** Play every video from where they are (from the start if at the end). */
+  /** Play every video from where they are (from the start if on the last frame). */
   async play() {
     if (!this.videos.length) return;
     this.playing = true;
+    // Not "a video has ended": a video paused in its last frame may say so before the end
+    // (`clock`), and the frames of the others up to the end are still to play.
     const frame = this.currentFrame();
-    const from = this.videos.some((v) => v.ended) || frame >= this.lastFrame ? 0 : frame;
-    await this.restart(this.timeOf(from));
+    await this.restart(this.timeOf(frame >= this.lastFrame ? 0 : frame));
   }
 
   /** Pause every video on the frame the leader shows (the middle of its timeline frame). */
@@ -329,7 +349,8 @@ export class SyncedVideos extends EventTarget {
   /** Resolves once no operation is in flight and, when playing, every video plays. */
   async settled() {
     for (;;) {
-      const playing = this.videos.every((v) => !v.paused && !v.seeking
+      // A video on its last frame while the others play the rest stays paused (`clock`).
+      const playing = this.videos.every((v) => (!v.paused || v.ended) && !v.seeking
                                         && v.readyState >= HAVE_FUTURE_DATA);
       if (this.busy === 0 && (!this.playing || playing)) return;
       await nextFrame();
@@ -373,7 +394,9 @@ export class SyncedVideos extends EventTarget {
     return this.current(token);
   }
 
-  /** Pause all, seek all to `time`, wait until every video can play, start them together. */
+  /** Pause all, seek all to `time`, wait until every video can play, start them together;
+   * one that the seek left on its last frame (`ended`, see `clock`) stays there, and when
+   * all are, playback is at its end (`ended`). */
   async restart(time) {
     const token = this.begin();
     for (const video of this.videos) video.pause();
@@ -384,9 +407,16 @@ export class SyncedVideos extends EventTarget {
         video.readyState >= HAVE_FUTURE_DATA ? null
           : once(video, ["canplay", "canplaythrough", "emptied", "error"]))));
       if (!this.current(token) || !this.playing) return;
+      // play() on an ended video seeks it to 0 first: Chromium's ended after a seek into the
+      // last frame played every video from the start, then stopped.
+      const playable = this.videos.filter((video) => !video.ended);
+      if (!playable.length) {
+        this.ended();
+        return;
+      }
       for (const video of this.videos) video.playbackRate = this.rate;
       // In one task: each starts on its own clock, and these are as close as they get.
-      await Promise.all(this.videos.map((video) => video.play().catch(() => {})));
+      await Promise.all(playable.map((video) => video.play().catch(() => {})));
       if (this.current(token) && this.playing) this.startTicking();
     } finally {
       this.end(token);
@@ -408,21 +438,23 @@ export class SyncedVideos extends EventTarget {
   startTicking() {
     this.stopTicking();
     const leader = this.leader;
+    // The frames of the video that plays: not those of a leader left on its last frame.
+    const clock = this.clock;
     const tick = () => {
       this.tickHandle = null;
       if (!this.playing || this.leader !== leader || this.busy) return;
       // Past the shared end (a video longer than the shortest one leads, and the shortest
       // one's `ended` has not come): the end of playback, as `ended`.
       const end = this.sharedDuration;
-      if (end > 0 && leader.currentTime >= end) {
+      if (end > 0 && clock.currentTime >= end) {
         this.ended();
         return;
       }
       this.correct();
-      this.schedule(leader, tick);
+      this.schedule(clock, tick);
       this.dispatchEvent(new CustomEvent("tick"));
     };
-    this.schedule(leader, tick);
+    this.schedule(clock, tick);
   }
 
   schedule(leader, tick) {
