@@ -6,7 +6,9 @@ paths, ``..``, symlinks), when two entries name the same file (``a.png`` twice, 
 and ``./a.png``: which one was meant is unknown), and against zip bombs when an entry's declared
 size is over the largest file an import takes or the declared sizes add up to more than the
 configured total. An entry is never inflated past its declared size (``ZipSource.read``), so
-these declared sizes bound what an import inflates.
+these declared sizes bound what an import inflates. An entry damaged in the zip (its CRC-32 does
+not match, or its compressed stream cannot be inflated) is that file's problem
+(:class:`DamagedEntry`), listed by every import with the other files' problems.
 
 No limit on the compression ratio: flat images reach deflate's own ceiling, as bombs do. A
 flat 1024x1024 RGB BMP or uncompressed TIFF deflates about 1000:1 (4096x4096: 1028:1), a flat
@@ -16,8 +18,10 @@ entry reaches about 1030:1 (a bzip2 one 880,000:1). A ratio cannot tell them apa
 
 from __future__ import annotations
 
+import lzma
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -25,6 +29,8 @@ from typing import Protocol
 
 from django.conf import settings
 
+from evalhub.blobs.validation import InvalidImage
+from evalhub.blobs.video_validation import InvalidVideo
 from evalhub.core.errors import ImportRejected
 
 
@@ -32,6 +38,13 @@ def largest_entry_bytes() -> int:
     """The largest file any import takes (an image, a video; manifests and prompt files are
     far smaller): a zip entry declaring more is refused before it is inflated."""
     return max(settings.EVALHUB_MAX_IMAGE_BYTES, settings.EVALHUB_MAX_VIDEO_BYTES)
+
+
+class DamagedEntry(InvalidImage, InvalidVideo):
+    """A zip entry that cannot be read back as it was stored: its CRC-32 does not match, its
+    compressed stream is broken, it is encrypted or compressed with a method zipfile lacks.
+    Both an invalid image and an invalid video, so that every import lists it with the other
+    files' problems whatever the file is; the message names the file."""
 
 
 class FileSource(Protocol):
@@ -139,8 +152,29 @@ class ZipSource:
     def read(self, name: str) -> bytes:
         info = self._entries[name]
         # Read at most the declared size + 1: a lying header cannot make us inflate more.
-        with self.archive.open(info) as handle:
-            data = handle.read(info.file_size + 1)
+        try:
+            with self.archive.open(info) as handle:
+                data = handle.read(info.file_size + 1)
+        # (NotImplementedError is a RuntimeError: first.)
+        except NotImplementedError as exc:  # a compression method zipfile cannot read
+            raise DamagedEntry(f"{name}: compressed with a method that cannot be read "
+                               f"(zip method {info.compress_type}; use deflate or store)"
+                               ) from exc
+        except RuntimeError as exc:  # zipfile's "is encrypted, password required"
+            if not info.flag_bits & 0x1:
+                raise
+            raise DamagedEntry(f"{name}: encrypted in the zip (imports read no passwords; "
+                               "zip it again without one)") from exc
+        except zipfile.BadZipFile as exc:  # the CRC-32 check, or a damaged local header
+            why = "bad CRC-32" if "CRC" in str(exc) else str(exc)
+            raise DamagedEntry(f"{name}: damaged in the zip ({why})") from exc
+        except (zlib.error, lzma.LZMAError, EOFError, OSError) as exc:
+            # A broken deflate or LZMA stream, or one that ends early; bz2 says "invalid data
+            # stream" as an OSError, which otherwise is the disk's, not the zip's.
+            if isinstance(exc, OSError) and info.compress_type != zipfile.ZIP_BZIP2:
+                raise
+            raise DamagedEntry(f"{name}: damaged in the zip (could not be decompressed)"
+                               ) from exc
         if len(data) != info.file_size:
             raise ImportRejected(f"{name}: zip entry size does not match its header")
         return data

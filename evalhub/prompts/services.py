@@ -44,8 +44,8 @@ def _load_source_images(rows: list[PromptRow], images: FileSource | None
         if name not in available:
             errors.append(f"source {name!r} is not in the folder or zip")
             continue
-        data = images.read(name)
         try:
+            data = images.read(name)  # a zip entry damaged in the zip is its problem too
             info = (video_inspect(data, name=name) if is_video_name(name)
                     else image_inspect(data, name=name))
         except (InvalidImage, InvalidVideo) as exc:

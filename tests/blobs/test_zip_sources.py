@@ -9,11 +9,13 @@ import zipfile
 import pytest
 from PIL import Image as PILImage
 
-from evalhub.blobs.sources import ZipSource, largest_entry_bytes, open_source
+from evalhub.blobs.sources import DamagedEntry, ZipSource, largest_entry_bytes, open_source
+from evalhub.blobs.validation import InvalidImage
+from evalhub.blobs.video_validation import InvalidVideo
 from evalhub.core.errors import ImportRejected
 from evalhub.runs.importing.services import run_images_import
 from tests.factories import GenerationRunFactory, PromptFactory, png_bytes
-from tests.runs.helpers import manifest_csv
+from tests.runs.helpers import damage_zip_entry, manifest_csv, mark_zip_entry
 
 LIMIT = 10**9
 
@@ -113,3 +115,36 @@ def test_every_duplicated_file_is_listed(tmp_path):
     with pytest.raises(ImportRejected) as refused:
         open_source(path, max_total_bytes=LIMIT).__enter__()
     assert [detail.split(":")[0] for detail in refused.value.details] == ["a.png", "b.png"]
+
+
+@pytest.mark.parametrize(("deflate", "problem"), [
+    (False, "a.png: damaged in the zip (bad CRC-32)"),
+    (True, "a.png: damaged in the zip (could not be decompressed)"),
+])
+def test_a_damaged_entry_is_that_files_problem_as_an_image_or_a_video(tmp_path, deflate,
+                                                                      problem):
+    path = damage_zip_entry(_zip(tmp_path / "damaged.zip", [("a.png", _flat("PNG"))],
+                                 deflate=deflate), "a.png")
+    with open_source(path, max_total_bytes=LIMIT) as source, \
+            pytest.raises(DamagedEntry) as refused:
+        source.read("a.png")
+    # Every import lists a file's InvalidImage or InvalidVideo among its problems.
+    assert isinstance(refused.value, InvalidImage) and isinstance(refused.value, InvalidVideo)
+    assert str(refused.value) == problem
+
+
+@pytest.mark.parametrize(("marks", "problem"), [
+    ({"flag_bits": 0x1},
+     "a.png: encrypted in the zip (imports read no passwords; zip it again without one)"),
+    ({"compress_type": 99},  # AES, as 7-Zip and WinZip write it
+     "a.png: compressed with a method that cannot be read (zip method 99; use deflate or "
+     "store)"),
+])
+def test_an_encrypted_entry_or_an_unreadable_method_is_that_files_problem(tmp_path, marks,
+                                                                         problem):
+    path = mark_zip_entry(_zip(tmp_path / "odd.zip", [("a.png", _flat("PNG"))]), "a.png",
+                          **marks)
+    with open_source(path, max_total_bytes=LIMIT) as source, \
+            pytest.raises(DamagedEntry) as refused:
+        source.read("a.png")
+    assert str(refused.value) == problem

@@ -14,14 +14,14 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image as PILImage
 
-from evalhub.blobs.models import VideoBlob
+from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.sources import open_source
 from evalhub.core.errors import ImportRejected
 from evalhub.runs.importing.services import reference_set_import, run_images_import
 from evalhub.runs.models import GenerationRun, ReferenceSet
 from tests.blobs.odd_videos import avi_bytes, live_webm_bytes
 from tests.factories import CheckpointFactory, GenerationRunFactory, GenModelFactory, PromptFactory
-from tests.runs.helpers import distinct_pngs, make_zip, manifest_csv
+from tests.runs.helpers import damage_zip_entry, distinct_pngs, make_zip, manifest_csv
 from tests.videos import truncated, video_bytes
 
 pytestmark = pytest.mark.django_db
@@ -318,3 +318,95 @@ def test_an_empty_manifest_is_named_in_the_runs_words(run, tmp_path):
     _import_run(run, tmp_path, {"a.mp4": video_bytes(frames=6, seed=4),
                                 "manifest.csv": manifest_csv([("a.mp4", PROMPTS[0], 0)])})
     assert _refused(_import_run, run, tmp_path, empty).message == "manifest.csv lists no videos."
+
+
+# ------------------------------------------------------------------ a damaged zip entry
+
+# A stored entry with a flipped byte fails its CRC-32; a deflated one with a broken stream
+# cannot be inflated. Either is the file's problem, listed with every other one.
+DAMAGED = [(False, "img0.png: damaged in the zip (bad CRC-32)"),
+           (True, "img0.png: damaged in the zip (could not be decompressed)")]
+
+
+def _damaged_zip(tmp_path, files: dict[str, bytes], *, deflate: bool, name: str = "img0.png"):
+    return damage_zip_entry(make_zip(tmp_path / "damaged.zip", files, deflate=deflate), name)
+
+
+def _upload(path) -> io.BytesIO:
+    handle = io.BytesIO(path.read_bytes())
+    handle.name = "upload.zip"
+    return handle
+
+
+@pytest.mark.parametrize(("deflate", "problem"), DAMAGED)
+def test_a_damaged_entry_is_a_400_listing_it_among_the_other_problems(
+        api, scientist, run, tmp_path, deflate, problem):
+    api.force_authenticate(scientist)
+    good, damaged = distinct_pngs(2)
+    archive = _damaged_zip(tmp_path, {
+        "img0.png": damaged, "img1.png": good,
+        "manifest.csv": manifest_csv([("img0.png", PROMPTS[0], 0), ("img1.png", PROMPTS[1], 0),
+                                      ("gone.png", PROMPTS[1], 1)]),
+    }, deflate=deflate)
+
+    response = api.post(f"/api/v1/runs/{run.pk}/import-images/", {"archive": _upload(archive)},
+                        format="multipart")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == [problem, "manifest line 4: file 'gone.png' not found"]
+    assert not run.images.exists() and not ImageBlob.objects.exists()
+
+
+@pytest.mark.parametrize(("deflate", "problem"), DAMAGED)
+def test_a_damaged_entry_is_a_400_for_a_reference_set_too(
+        api, scientist, reference_set, tmp_path, deflate, problem):
+    api.force_authenticate(scientist)
+    good, damaged = distinct_pngs(2)
+    archive = _damaged_zip(tmp_path, {"img0.png": damaged, "img1.png": good}, deflate=deflate)
+
+    response = api.post(f"/api/v1/reference-sets/{reference_set.pk}/import-images/",
+                        {"archive": _upload(archive)}, format="multipart")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == [problem]
+    assert not reference_set.images.exists() and not ImageBlob.objects.exists()
+
+
+def test_a_damaged_manifest_is_a_400_naming_it(api, scientist, run, tmp_path):
+    api.force_authenticate(scientist)
+    archive = _damaged_zip(tmp_path, {
+        "img0.png": distinct_pngs(1)[0],
+        "manifest.csv": manifest_csv([("img0.png", PROMPTS[0], 0)]),
+    }, deflate=True, name="manifest.csv")
+
+    response = api.post(f"/api/v1/runs/{run.pk}/import-images/", {"archive": _upload(archive)},
+                        format="multipart")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == [
+        "manifest.csv: damaged in the zip (could not be decompressed)"]
+    assert not run.images.exists()
+
+
+@pytest.mark.parametrize(("deflate", "problem"), DAMAGED)
+def test_import_images_says_an_entry_is_damaged_instead_of_a_traceback(
+        run, project, tmp_path, deflate, problem):
+    archive = _damaged_zip(tmp_path, {
+        "img0.png": distinct_pngs(1)[0],
+        "manifest.csv": manifest_csv([("img0.png", PROMPTS[0], 0)])}, deflate=deflate)
+    with pytest.raises(CommandError) as refused:
+        call_command("import_images", str(archive), "--project", project.slug,
+                     "--run", run.name)
+    assert problem in str(refused.value)
+    assert not run.images.exists()
+
+
+@pytest.mark.parametrize(("deflate", "problem"), DAMAGED)
+def test_import_reference_set_says_an_entry_is_damaged_instead_of_a_traceback(
+        project, tmp_path, deflate, problem):
+    archive = _damaged_zip(tmp_path, {"img0.png": distinct_pngs(1)[0]}, deflate=deflate)
+    with pytest.raises(CommandError) as refused:
+        call_command("import_reference_set", str(archive), "--project", project.slug,
+                     "--name", "real")
+    assert problem in str(refused.value)
+    assert not ReferenceSet.objects.filter(name="real").exists()

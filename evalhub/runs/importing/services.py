@@ -29,7 +29,7 @@ from django.utils import timezone
 from evalhub.blobs.after_store import blobs_after_store
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.services import blob_store, image_inspect
-from evalhub.blobs.sources import FileSource
+from evalhub.blobs.sources import DamagedEntry, FileSource
 from evalhub.blobs.validation import ImageInfo, InvalidImage
 from evalhub.blobs.video_services import video_inspect, video_store, videos_after_store
 from evalhub.blobs.video_validation import InvalidVideo, VideoInfo
@@ -121,7 +121,11 @@ def _manifest_rows(source: FileSource, manifest: bytes | None, manifest_name: st
     in_source = None
     if manifest is None:
         manifest_name = in_source = manifest_find(source.names())
-        manifest = source.read(manifest_name)
+        try:
+            manifest = source.read(manifest_name)
+        except DamagedEntry as exc:
+            raise ImportRejected("The manifest cannot be read; nothing was imported.",
+                                 details=[str(exc)]) from exc
     found = manifest_read_all(manifest, name=manifest_name)
     if not found.rows and not found.errors:
         raise ImportRejected(f"{manifest_name} lists no {outputs}.")
