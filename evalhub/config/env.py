@@ -136,11 +136,32 @@ def env_database(name: str, default: str, *, conn_max_age: int) -> dict:
     try:
         return dj_database_url.parse(url, conn_max_age=conn_max_age)
     except (ValueError, KeyError) as exc:
+        port = _unreadable_port(url)
+        if port is not None:
+            raise ImproperlyConfiguredEnv(
+                f"{name}'s port {port!r} is not a number: write "
+                "postgres://user:password@host:5432/name") from exc
         scheme = url.partition("://")[0] if "://" in url else "(none)"
         raise ImproperlyConfiguredEnv(
             f"{name} is not a database URL (scheme {scheme!r}): write "
             "postgres://user:password@host:5432/name or sqlite:////absolute/path.sqlite3"
         ) from exc
+
+
+def _unreadable_port(url: str) -> str | None:
+    """The port written in ``url`` when it is not a number, else None (the password is never
+    part of it: it is what follows the host's last colon)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not a URL at all (an unclosed IPv6 bracket): no port to blame
+        return None
+    try:
+        parts.port  # noqa: B018 - urllib checks the port only when it is read
+    except ValueError:
+        return parts.netloc.rpartition("@")[2].rpartition(":")[2]
+    return None
 
 
 def env_folder(name: str) -> Path | None:

@@ -19,6 +19,7 @@ from evalhub.config.env import (
     env_int,
     env_list,
     env_log_level,
+    env_positive_int,
     env_rate,
     env_str,
     var_dir,
@@ -383,7 +384,7 @@ EVALHUB_LOG_JSON = env_bool("EVALHUB_LOG_JSON", default=False)
 LOGGING = logging_config(json_lines=EVALHUB_LOG_JSON, level=env_log_level("LOG_LEVEL", "INFO"))
 # /readyz: broker and worker-reply timeout, queues needing a worker (unset: every routed
 # queue; empty: none), free-space floor under MEDIA_ROOT, how long one result is reused.
-EVALHUB_READYZ_TIMEOUT_MS = env_int("EVALHUB_READYZ_TIMEOUT_MS", 1000)
+EVALHUB_READYZ_TIMEOUT_MS = env_positive_int("EVALHUB_READYZ_TIMEOUT_MS", 1000)
 EVALHUB_READYZ_QUEUES: list[str] | None = None
 if env_str("EVALHUB_READYZ_QUEUES") is not None:
     EVALHUB_READYZ_QUEUES = env_list("EVALHUB_READYZ_QUEUES", [])

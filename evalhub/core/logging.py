@@ -95,23 +95,48 @@ class ContextFilter(logging.Filter):
         return True
 
 
-class ClientErrorWithoutTraceback(logging.Filter):
-    """Drop the traceback from ``django.request``'s records of 4xx answers.
+# Views whose 503 is their verdict (not ready), not a failure of the server.
+PROBE_VIEWS = frozenset({"healthz", "readyz"})
 
-    Django logs a refused request (``PermissionDenied`` -> 403, ``Http404``, a bad request)
-    with the exception attached, so each one printed a traceback although nothing failed: the
-    caller was told no. The record keeps its line, with the exception's text at its end;
-    5xx records keep their traceback.
+
+def _answer_of_a_probe(record: logging.LogRecord) -> bool:
+    match = getattr(getattr(record, "request", None), "resolver_match", None)
+    return getattr(match, "url_name", None) in PROBE_VIEWS
+
+
+class ClientErrorWithoutTraceback(logging.Filter):
+    """Django's records of answers that are no failure of the server: WARNING, no traceback.
+
+    Django logs a refused request (``PermissionDenied`` -> 403, ``Http404``, a bad request) on
+    ``django.request``, and a suspicious one (a disallowed ``Host``, too many form fields:
+    400) on ``django.security.<exception>`` at ERROR, with the exception attached, so each one
+    printed a traceback although nothing failed: the caller was told no. The same holds for a
+    probe's 503 (``/readyz`` not ready: :data:`PROBE_VIEWS`), which ``django.request`` logged
+    as a server error. Those records keep their line, with the exception's text at its end,
+    at WARNING at most (dropped when the logger's level is above WARNING); other 5xx records
+    keep their level and traceback.
+
+    Attached to the ``django.request`` logger and to the console handler (a logger's filter
+    does not see its children's records: the ``django.security.*`` loggers are named after
+    each exception class).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "django.request" and not record.name.startswith("django.security."):
+            return True
         status = getattr(record, "status_code", None)
-        if record.exc_info and isinstance(status, int) and status < 500:
+        if not isinstance(status, int) or not (
+                status < 500 or (status == 503 and _answer_of_a_probe(record))):
+            return True
+        if record.exc_info:
             exception = record.exc_info[1]
-            if exception is not None and str(exception):
+            if exception is not None and str(exception) and str(exception) != record.msg:
                 record.msg = f"{record.msg} ({str(exception).replace('%', '%%')})"
             record.exc_info = None
             record.exc_text = None
+        if record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            return logging.getLogger(record.name).isEnabledFor(logging.WARNING)
         return True
 
 
@@ -173,7 +198,7 @@ def logging_config(*, json_lines: bool, level: str) -> dict[str, object]:
         },
         "handlers": {"console": {"class": "logging.StreamHandler",
                                  "formatter": "json" if json_lines else "plain",
-                                 "filters": ["context"]}},
+                                 "filters": ["context", "client_error"]}},
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             # Django's own console handler (DEBUG only) printed every django record a second

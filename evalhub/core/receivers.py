@@ -91,13 +91,20 @@ def task_failed(sender: Any = None, exception: BaseException | None = None,
 
 def configure_worker_logging(loglevel: Any = None, **kwargs: Any) -> None:
     """Celery's ``setup_logging``: apply the settings' ``LOGGING`` (JSON lines) instead of
-    Celery's handlers; the worker's ``--loglevel`` sets the root level."""
+    Celery's handlers. The root level is the more verbose of ``LOG_LEVEL`` and the worker's
+    ``--loglevel``: Celery passes ``WARNING`` when no ``--loglevel`` is given, which alone
+    would hide every INFO line a ``LOG_LEVEL=INFO`` deployment expects."""
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
     logging.captureWarnings(True)  # Python's warnings (Celery's as root, say) as log lines too
-    if loglevel:
-        logging.getLogger().setLevel(loglevel)
+    if not loglevel:
+        return
+    root = logging.getLogger()
+    # Celery passes a number (its ``mlevel``); a name is accepted as logging accepts it.
+    level = loglevel if isinstance(loglevel, int) else logging.getLevelName(str(loglevel).upper())
+    if isinstance(level, int) and level < root.level:
+        root.setLevel(level)
 
 
 def worker_started_line(sender: str, instance: Any, conf: Any = None, **kwargs: Any) -> None:

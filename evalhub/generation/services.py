@@ -312,6 +312,11 @@ def run_refresh_progress(*, run: GenerationRun) -> GenerationRun:
 
 
 def generation_mark_failed(*, run: GenerationRun, error: str) -> None:
+    """Fail the whole run with ``error`` (shown on its page) and log it at ERROR: its task
+    ends normally (retrying would not help), so this line is what a worker's log shows of a
+    GPU host without the weights, say."""
     GenerationRun.objects.filter(pk=run.pk).update(
         status=RunStatus.FAILED, error=error[:5000], finished_at=timezone.now()
     )
+    logger.error("generation run %s failed: %s", run.pk, error[:5000],
+                 extra={"run": run.pk, "checkpoint": run.checkpoint_id})

@@ -10,6 +10,7 @@ import io
 import pytest
 from django.core.files.storage import default_storage
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from PIL import Image as PILImage
 
 from evalhub.blobs.names import project_display_name
@@ -122,3 +123,12 @@ def test_the_tile_view_that_assembles_a_level_queues_its_writing_once(
         assert client.get(url).status_code == 200  # now from storage
     assert _stored(older, 11) is not None
     assert len(sent_tasks) == 1
+
+
+@pytest.mark.parametrize("command", ["backfill_whole_levels", "rewrite_displays"])
+@pytest.mark.parametrize("batch", ["0", "-5"])
+def test_both_queueing_commands_refuse_a_batch_below_one(db, command, batch):
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=rf"--batch must be at least 1 \(got {batch}\)"):
+        call_command(command, "--batch", batch, stdout=out)
+    assert out.getvalue() == ""  # nothing queued, nothing claimed

@@ -155,3 +155,21 @@ def test_a_campaign_over_generating_runs_is_built_when_the_last_run_finishes(
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.ACTIVE
     assert build_campaign_tasks(campaign.pk) == 0  # a redelivered build adds nothing
+
+
+def test_a_run_that_fails_outright_is_logged_as_an_error_with_its_id_and_reason(caplog):
+    # A generator that cannot load (here: not installed; on a GPU host, weights missing) fails
+    # the run; the task itself returns normally, so this line is what an operator sees.
+    from evalhub.generation.tasks import generate_batch
+
+    run = _generated_run("shapes", ["a red circle"], [1])
+    run.checkpoint.generator = "no-such-generator"
+    run.checkpoint.save()
+    with caplog.at_level("ERROR", logger="evalhub.generation.services"):
+        assert generate_batch(run.pk, 0, 1) == 0
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED and run.error
+    (record,) = [r for r in caplog.records if r.name == "evalhub.generation.services"]
+    assert record.levelname == "ERROR" and record.exc_info is None
+    assert str(run.pk) in record.getMessage() and run.error in record.getMessage()
+    assert record.run == run.pk

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
+from evalhub.blobs.management.commands.rewrite_displays import checked_batch
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import WHOLE_LEVELS_TASK, built_q, large_q
 from evalhub.core.pagination import pk_pages
@@ -26,6 +27,7 @@ class Command(BaseCommand):
                             help="pyramids per task (default 200)")
 
     def handle(self, *args, batch: int, **options) -> None:
+        batch = checked_batch(batch)
         ids = (ImageBlob.objects.filter(large_q(), built_q())
                .order_by("pk").values_list("pk", flat=True))
         tasks = pyramids = 0

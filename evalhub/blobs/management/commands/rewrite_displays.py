@@ -21,6 +21,15 @@ from evalhub.core.pagination import pk_pages
 from evalhub.core.queueing import enqueue_on_commit
 
 
+def checked_batch(batch: int) -> int:
+    """``--batch`` of the queueing commands (this one and ``backfill_whole_levels``): ids per
+    task, at least 1 (0 queued nothing while claiming success; a negative one failed deep in
+    the query)."""
+    if batch < 1:
+        raise CommandError(f"--batch must be at least 1 (got {batch}).")
+    return batch
+
+
 class Command(BaseCommand):
     help = ("Queue the writing of the display derivatives that are missing or of an earlier "
             "rule (one task per --batch images; idempotent).")
@@ -30,8 +39,7 @@ class Command(BaseCommand):
                             help=f"images per task (default {MAKE_BATCH})")
 
     def handle(self, *args, batch: int, **options) -> None:
-        if batch < 1:
-            raise CommandError(f"--batch must be at least 1 (got {batch}).")
+        batch = checked_batch(batch)
         ids = (ImageBlob.objects.exclude(display_current_q())
                .order_by("pk").values_list("pk", flat=True))
         tasks = derivatives = 0
