@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from evalhub.core.errors import EvalHubError
+from evalhub.core.pagination import pk_pages
 
 logger = logging.getLogger(__name__)
 
@@ -68,3 +71,26 @@ def enqueue_batches(task_name: str, ids: Sequence[int], per_task: int) -> int:
     for start in range(0, len(ids), per_task):
         enqueue_on_commit(task_name, ids[start:start + per_task])
     return -(-len(ids) // per_task)
+
+
+@dataclass(frozen=True)
+class Queued:
+    """What :func:`enqueue_pk_pages` sent: ``items`` ids in ``tasks`` tasks."""
+
+    items: int
+    tasks: int
+
+
+def enqueue_pk_pages(task_name: str, ids: QuerySet, per_task: int) -> Queued:
+    """Send ``task_name`` once per ``per_task`` primary keys of ``ids`` (``values_list("pk",
+    flat=True)`` ordered by pk), walked in keyset pages (core/pagination.py ``pk_pages``), so
+    the ids of a large installation are never held whole; outside a transaction each task is
+    sent at once. The repair and upgrade commands that queue work over a whole table."""
+    if per_task < 1:
+        raise ValueError("per_task must be at least 1")
+    items = tasks = 0
+    for page in pk_pages(ids, per_task):
+        enqueue_on_commit(task_name, page)
+        items += len(page)
+        tasks += 1
+    return Queued(items=items, tasks=tasks)

@@ -21,12 +21,10 @@ make_image_previews``) queues the tasks again for the images that show no previe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.previews import blob_make_preview
-from evalhub.core.pagination import pk_pages
-from evalhub.core.queueing import enqueue_batches
+from evalhub.core.queueing import Queued, enqueue_batches, enqueue_pk_pages
 from evalhub.projects.models import Project
 from evalhub.runs.models import Image
 
@@ -44,15 +42,7 @@ def images_after_store(image_ids: Sequence[int]) -> None:
     enqueue_batches(PREVIEWS_TASK, image_ids, IMAGES_PER_TASK)
 
 
-@dataclass(frozen=True)
-class PreviewsQueued:
-    """What :func:`images_queue_missing_previews` sent: ``images`` in ``tasks`` tasks."""
-
-    images: int
-    tasks: int
-
-
-def images_queue_missing_previews(*, project: Project | None = None) -> PreviewsQueued:
+def images_queue_missing_previews(*, project: Project | None = None) -> Queued:
     """Queue the preview tasks of the images (of ``project``, or of every project) that show
     no preview (``ImageQuerySet.preview_missing``: not marked yet, or marked while their blob
     has none), :data:`IMAGES_PER_TASK` images each, as an import does.
@@ -66,13 +56,8 @@ def images_queue_missing_previews(*, project: Project | None = None) -> Previews
     missing = Image.objects.preview_missing()
     if project is not None:
         missing = missing.filter(run__project=project)
-    ids = missing.order_by("pk").values_list("pk", flat=True)
-    images = tasks = 0
-    for page in pk_pages(ids, IMAGES_PER_TASK):
-        images_after_store(page)
-        images += len(page)
-        tasks += 1
-    return PreviewsQueued(images=images, tasks=tasks)
+    return enqueue_pk_pages(PREVIEWS_TASK, missing.order_by("pk").values_list("pk", flat=True),
+                            IMAGES_PER_TASK)
 
 
 def images_make_previews(image_ids: Sequence[int]) -> int:

@@ -14,8 +14,7 @@ from django.core.management.base import BaseCommand
 from evalhub.blobs.management.commands.rewrite_displays import checked_batch
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import WHOLE_LEVELS_TASK, built_q, large_q
-from evalhub.core.pagination import pk_pages
-from evalhub.core.queueing import enqueue_on_commit
+from evalhub.core.queueing import enqueue_pk_pages
 
 
 class Command(BaseCommand):
@@ -28,12 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, batch: int, **options) -> None:
         batch = checked_batch(batch)
-        ids = (ImageBlob.objects.filter(large_q(), built_q())
-               .order_by("pk").values_list("pk", flat=True))
-        tasks = pyramids = 0
-        for page in pk_pages(ids, batch):
-            enqueue_on_commit(WHOLE_LEVELS_TASK, page)  # no transaction: sent at once
-            tasks += 1
-            pyramids += len(page)
-        self.stdout.write(f"queued {WHOLE_LEVELS_TASK} for {pyramids} built pyramids "
-                          f"in {tasks} tasks")
+        queued = enqueue_pk_pages(WHOLE_LEVELS_TASK, ImageBlob.objects.filter(
+            large_q(), built_q()).order_by("pk").values_list("pk", flat=True), batch)
+        self.stdout.write(f"queued {WHOLE_LEVELS_TASK} for {queued.items} built pyramids "
+                          f"in {queued.tasks} tasks")

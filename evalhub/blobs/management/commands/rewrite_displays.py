@@ -17,8 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from evalhub.blobs.display import MAKE_BATCH, MAKE_TASK, display_current_q
 from evalhub.blobs.models import ImageBlob
-from evalhub.core.pagination import pk_pages
-from evalhub.core.queueing import enqueue_on_commit
+from evalhub.core.queueing import enqueue_pk_pages
 
 
 def checked_batch(batch: int) -> int:
@@ -40,11 +39,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, batch: int, **options) -> None:
         batch = checked_batch(batch)
-        ids = (ImageBlob.objects.exclude(display_current_q())
-               .order_by("pk").values_list("pk", flat=True))
-        tasks = derivatives = 0
-        for page in pk_pages(ids, batch):
-            enqueue_on_commit(MAKE_TASK, page)  # no transaction: sent at once
-            tasks += 1
-            derivatives += len(page)
-        self.stdout.write(f"queued {MAKE_TASK} for {derivatives} derivatives in {tasks} tasks")
+        queued = enqueue_pk_pages(MAKE_TASK, ImageBlob.objects.exclude(display_current_q())
+                                  .order_by("pk").values_list("pk", flat=True), batch)
+        self.stdout.write(f"queued {MAKE_TASK} for {queued.items} derivatives in "
+                          f"{queued.tasks} tasks")

@@ -29,5 +29,5 @@ class Command(BaseCommand):
     def handle(self, *args, project: str | None, **options) -> None:
         queued = images_queue_missing_previews(
             project=get_project(project) if project is not None else None)
-        self.stdout.write(f"queued {PREVIEWS_TASK} for {queued.images} images without a "
+        self.stdout.write(f"queued {PREVIEWS_TASK} for {queued.items} images without a "
                           f"preview in {queued.tasks} tasks")
