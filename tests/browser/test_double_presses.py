@@ -30,6 +30,9 @@ def test_a_double_tap_or_a_held_key_casts_one_vote(context, settings):
     login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
     first = shown_lease(page)
     wait_next_prefetched(page, shown=first)  # the next pair is drawn within a frame of a vote
+    # Past the guard of the pair on screen (a prefetch can finish within its 150 ms, and a key
+    # the guard swallows here would be a double press of the test's making).
+    page.wait_for_timeout(200)
 
     page.keyboard.press("1")
     page.wait_for_timeout(40)
@@ -41,6 +44,7 @@ def test_a_double_tap_or_a_held_key_casts_one_vote(context, settings):
         uuid.UUID(first)]
 
     wait_next_prefetched(page, shown=second)
+    page.wait_for_timeout(200)  # past the second pair's guard, as above
     page.keyboard.down("2")
     page.wait_for_timeout(300)  # past the guard: only the key's repeat now
     page.keyboard.down("2")  # repeat=true, as a held key sends
