@@ -29,12 +29,18 @@ all of a user's projects (:func:`blob_access`).
 
 Anonymous users and users without a role get 404 everywhere, so a URL does not reveal whether
 an image exists. The answer is cached per (user, blob), or (user, project, blob), for
-``ACCESS_CACHE_SECONDS``: a rating page opens hundreds of tiles, and removing a member takes
-effect within that time.
+``ACCESS_CACHE_SECONDS``: a rating page opens hundreds of tiles. Each cached answer carries the
+user's *access generation* (:func:`access_generation_renew`), a token that every creation,
+change or deletion of one of the user's memberships replaces (evalhub/projects/receivers.py),
+and is read together with it in one ``cache.get_many`` round trip: an answer from an older
+generation is recomputed, so adding a member, changing a role and removing a member take effect
+on the next request. (Tile grants, ``?g=`` in a rating page's tile URLs, skip this rule and
+keep their own expiry of 60 to 120 s: blobs/tile_grants.py.)
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +54,9 @@ from evalhub.prompts.models import Prompt
 from evalhub.runs.models import Image, ReferenceSet
 
 ACCESS_CACHE_SECONDS = 120
+# A generation outlives the answers it guards; if it is evicted or expires anyway, the next
+# read starts a new one, and every answer cached before is recomputed (never wrongly kept).
+ACCESS_GENERATION_SECONDS = 24 * 3600
 ORIGINAL_ROLES = frozenset({Role.OWNER.value, Role.SCIENTIST.value})
 
 
@@ -99,19 +108,55 @@ def _roles(user_id: int, belongs: Q, project_id: int | None = None) -> frozenset
     return frozenset(memberships.filter(belongs).values_list("role", flat=True))
 
 
+def _generation_key(user_id: int) -> str:
+    return f"evalhub:access-generation:{user_id}"
+
+
+def access_generation_renew(user_id: int) -> None:
+    """Make every cached access answer of user ``user_id`` stale: called whenever one of
+    their memberships is created, changed or deleted (evalhub/projects/receivers.py). The
+    generation is a random token, never a counter: a token lost to eviction and started
+    again cannot equal one that older answers carry."""
+    cache.set(_generation_key(user_id), secrets.token_hex(8), ACCESS_GENERATION_SECONDS)
+
+
+def _current_generation(user_id: int) -> str:
+    """A new generation for a user who has none in the cache (first use, or evicted)."""
+    token = secrets.token_hex(8)
+    if cache.add(_generation_key(user_id), token, ACCESS_GENERATION_SECONDS):
+        return token
+    # Another request started one first: use theirs (or, gone again, ours, never stored, so
+    # what this request caches is recomputed next time).
+    return cache.get(_generation_key(user_id), token)
+
+
 def _cached_access(user: AbstractBaseUser | AnonymousUser, key: str,
                    roles_of: Callable[[int], frozenset[str]],
                    remember_none: bool = True) -> BlobAccess:
     """The access ``roles_of(user id)`` grants, cached under ``key`` for
     ``ACCESS_CACHE_SECONDS`` (no roles too, unless ``remember_none`` is false: an answer that
-    may turn yes within seconds); superusers without a role get ``SUPERUSER_ACCESS``."""
+    may turn yes within seconds); superusers without a role get ``SUPERUSER_ACCESS``.
+
+    The cached value is ``[generation, roles]``: read with the user's generation in one round
+    trip, and used only while that generation is current (see the module doc). The generation
+    is read before the memberships, so an answer computed while a change commits is stored
+    under the generation the change then replaces."""
     if not user.is_authenticated:
         return NO_ACCESS
-    roles = cache.get(key)
+    generation_key = _generation_key(user.pk)
+    found = cache.get_many([key, generation_key])
+    generation = found.get(generation_key)
+    cached = found.get(key)
+    roles = None
+    if generation is not None and isinstance(cached, list | tuple) and len(cached) == 2 \
+            and cached[0] == generation:
+        roles = cached[1]
     if roles is None:
+        if generation is None:
+            generation = _current_generation(user.pk)
         roles = sorted(roles_of(user.pk))
         if roles or remember_none:
-            cache.set(key, roles, ACCESS_CACHE_SECONDS)
+            cache.set(key, [generation, roles], ACCESS_CACHE_SECONDS)
     if not roles and getattr(user, "is_superuser", False):
         return SUPERUSER_ACCESS
     return BlobAccess(frozenset(roles))

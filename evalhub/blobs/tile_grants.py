@@ -17,9 +17,10 @@ expiry, one signed for another user than the session's, and no session at all.
 
 Expiry: the end of the window after the current one (``GRANT_WINDOW_SECONDS``), so a grant
 lives between one and two windows, at most ``ACCESS_CACHE_SECONDS``: a member removed from a
-project stops receiving tiles by grant no later than the access rule's own cache forgets
-them. Windows make the URLs of one pyramid the same for every payload built within a window,
-so the browser's cache serves a pair shown again. Nothing in a grant names a run, a model or
+project stops receiving tiles by grant within two minutes (the access rule itself, with a
+shared cache, refuses them at once: blobs/access.py). Windows make the URLs of one pyramid
+the same for every payload built within a window, so the browser's cache serves a pair shown
+again. Nothing in a grant names a run, a model or
 the content hash: the token is the per-project name already in the URL (blobs/names.py), the
 signature is an HMAC, the expiry a time. A grant is good for one image in one project: a user
 of two projects holding the same bytes gets two unrelated names and grants.

@@ -33,7 +33,7 @@ from evalhub.campaigns.services import (
     campaign_set_status,
     members_named,
 )
-from evalhub.core.limits import MAX_INT64, MAX_TEXT_CHARS
+from evalhub.core.limits import MAX_CAMPAIGN_RUNS, MAX_INT64, MAX_TEXT_CHARS
 from evalhub.core.serializers import RejectUnknownFields
 from evalhub.projects.api_base import ProjectScopedMixin
 from evalhub.projects.models import Project
@@ -66,7 +66,9 @@ class CampaignSerializer(ScopedModelSerializer):
 class CampaignCreateSerializer(RejectUnknownFields):
     project = ScopedPrimaryKeyRelatedField(queryset=Project.objects.all())
     name = serializers.CharField(max_length=200)
-    runs = ScopedPrimaryKeyRelatedField(queryset=GenerationRun.objects.all(), many=True)
+    runs = ScopedPrimaryKeyRelatedField(
+        queryset=GenerationRun.objects.all(), many=True, max_length=MAX_CAMPAIGN_RUNS,
+        help_text=f"Ids of the runs to compare, each once: 2 to {MAX_CAMPAIGN_RUNS:,}.")
     criteria = serializers.ListField(child=serializers.ChoiceField(choices=Criterion.values),
                                      default=[Criterion.OVERALL])
     instructions = serializers.CharField(required=False, allow_blank=True, default="",

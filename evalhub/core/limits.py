@@ -20,3 +20,10 @@ MAX_TEXT_CHARS = 10_000
 # 500), so inputs that name an id or a count are checked against it first.
 MIN_INT64 = -(2**63)
 MAX_INT64 = 2**63 - 1
+
+# The most runs one campaign may compare (the API's ``runs`` list). Far above any sensible
+# campaign: a pair campaign gets n(n-1)/2 pairs per prompt row (499,500 at 1,000 runs) and a
+# best-of-K one ceil(n / k) sets per row, so a campaign near this cap is already more work to
+# build and to rate than anyone would want; the cap only stops a request listing hundreds of
+# thousands of ids from holding a web thread while they are read (docs/security.md).
+MAX_CAMPAIGN_RUNS = 1_000

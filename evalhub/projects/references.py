@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db.models import Model, QuerySet
 from rest_framework import serializers
+from rest_framework.relations import MANY_RELATION_KWARGS
 
 from evalhub.core.converters import fits_id_column, whole_number
 from evalhub.core.errors import EvalHubError
@@ -102,19 +103,91 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
 
     An id is a whole number (a digit string too, as forms send it): DRF passed ``1.9`` to the
     query, which truncated it to object 1. A number too large for an id column is answered
-    like an id that was never used, without a query (the driver refused it: a 500)."""
+    like an id that was never used, without a query (the driver refused it: a 500).
+
+    With ``many=True`` the list is a :class:`ScopedManyRelatedField`: one query for the whole
+    list, and ``max_length`` / ``min_length`` limit how many ids it takes."""
+
+    @classmethod
+    def many_init(cls, *args: Any, **kwargs: Any) -> ScopedManyRelatedField:
+        # The list's own keywords stay off the child (a relation field takes no max_length).
+        lengths = {key: kwargs.pop(key) for key in ("max_length", "min_length") if key in kwargs}
+        list_kwargs = {key: value for key, value in kwargs.items()
+                       if key in MANY_RELATION_KWARGS}
+        return ScopedManyRelatedField(child_relation=cls(*args, **kwargs), **list_kwargs,
+                                      **lengths)
 
     def get_queryset(self) -> QuerySet:
         request = self.context.get("request")
         return visible_to(getattr(request, "user", None), super().get_queryset())
 
-    def to_internal_value(self, data: Any) -> Model:
+    def id_of(self, data: Any) -> int:
+        """``data`` as an id that may name an object: refused as DRF's "incorrect type" when
+        it is not a whole number, as "does not exist" when it does not fit an id column."""
         number = whole_number(data)
         if number is None:
             self.fail("incorrect_type", data_type=type(data).__name__)
         if not fits_id_column(number):
             self.fail("does_not_exist", pk_value=number)
-        return super().to_internal_value(number)
+        return number
+
+    def to_internal_value(self, data: Any) -> Model:
+        return super().to_internal_value(self.id_of(data))
+
+
+class ScopedManyRelatedField(serializers.ManyRelatedField):
+    """A list of :class:`ScopedPrimaryKeyRelatedField` ids, resolved with one scoped
+    ``pk__in`` query however long the list (DRF's list asks its child once per id, so a
+    request listing thousands of ids held a web thread for as many queries).
+
+    The answers are the child's, in the order sent: the first id that is not a whole number,
+    does not fit an id column, does not exist or is not visible to the caller is refused as
+    the child refuses it (the field and the id, nothing about an object of another project);
+    the objects come back in the order of the ids, a repeated id as the same object again.
+    ``max_length`` (at most that many ids) is checked before anything else, so an over-long
+    list costs no query and is not even read item by item."""
+
+    default_error_messages = {
+        "max_length": "Ensure this field has no more than {max_length} elements.",
+        "min_length": "Ensure this field has at least {min_length} elements.",
+    }
+
+    def __init__(self, *args: Any, max_length: int | None = None,
+                 min_length: int | None = None, **kwargs: Any) -> None:
+        self.max_length = max_length
+        self.min_length = min_length
+        super().__init__(*args, **kwargs)
+
+    def to_internal_value(self, data: Any) -> list[Model]:
+        if isinstance(data, str) or not hasattr(data, "__iter__"):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        if not hasattr(data, "__len__"):
+            data = list(data)
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        if not self.allow_empty and len(data) == 0:
+            self.fail("empty")
+        if self.min_length is not None and len(data) < self.min_length:
+            self.fail("min_length", min_length=self.min_length)
+        child: ScopedPrimaryKeyRelatedField = self.child_relation
+        # The ids up to the first item that is not one: what the child would have looked up
+        # before refusing that item (an id before it that names nothing is refused first).
+        ids: list[int] = []
+        refusal: serializers.ValidationError | None = None
+        for item in data:
+            try:
+                ids.append(child.id_of(item))
+            except serializers.ValidationError as refused:
+                refusal = refused
+                break
+        found = {obj.pk: obj for obj in child.get_queryset().filter(pk__in=set(ids))} \
+            if ids else {}
+        for number in ids:
+            if number not in found:
+                child.fail("does_not_exist", pk_value=number)
+        if refusal is not None:
+            raise refusal
+        return [found[number] for number in ids]
 
 
 class ScopedModelSerializer(RejectUnknownFields, serializers.ModelSerializer):
