@@ -66,9 +66,10 @@ class StillInUse(EvalHubError):
 
 @dataclass(frozen=True)
 class DeletionPlan:
-    """What deleting ``obj`` removes: (kind of object, how many) for every kind, the object
-    itself included, the kind named for the number ("1 reference set", "3 images"); the links
-    of many-to-many fields are left out (the objects they link stay). ``refused``: why it
+    """What deleting ``obj`` removes besides ``obj`` itself: (kind of object, how many) for
+    every other object deleted with it, the kind named for the number ("1 metric job",
+    "3 images"), empty when nothing goes with it; the links of many-to-many fields are left out
+    (the objects they link stay). ``refused``: why it
     cannot be deleted now (then nothing is removed)."""
 
     kind: str
@@ -173,6 +174,9 @@ def deletion_plan(*, kind: str, obj: models.Model) -> DeletionPlan:
                 # are no object anyone deletes: the images stay, only the link goes.
                 if not qs.model._meta.auto_created:
                     counts[qs.model._meta] += qs.count()
+            # The page names the object in its title and lists what *also* goes: the object
+            # is not one of those (a run is not "1 generation run" deleted with itself).
+            counts[obj._meta] -= 1
             removes = sorted((_kind(meta, n), n) for meta, n in counts.items()
                              if n and not meta.auto_created)
     return DeletionPlan(kind=kind, label=label, obj=obj, removes=removes, refused=refused)

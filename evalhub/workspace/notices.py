@@ -1,8 +1,9 @@
-"""What a form's import said, shown on the page its answer redirects to.
+"""What a form's import (or a run's launch) said, shown on the page its answer redirects to.
 
 A form that stores something answers with a redirect; what the import has to say besides (how
-much it took, the files it skipped: runs/importing/answers.py) is kept in the caller's session
-under a random key that the redirect's URL names (``?notice=<key>``), and every page of the
+much it took, the files it skipped: runs/importing/answers.py), or what a launch queued (or
+that nothing was left to generate: workspace/views.py ``run_launch``), is kept in the caller's
+session under a random key that the redirect's URL names (``?notice=<key>``), and every page of the
 workspace shows it while its URL names that key. Not django.contrib.messages, whose message is
 gone once read: static/js/workspace/upload.js reads the page twice (its XMLHttpRequest follows
 the redirect, then the browser opens the URL the request ended on), so its first read would

@@ -11,6 +11,7 @@ or a resume's rate counts only its own images.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,24 @@ from evalhub.runs.models import GenerationRun, RunStatus
 FINISHED_RUN_STATUSES = (RunStatus.COMPLETED, RunStatus.PARTIAL, RunStatus.FAILED)
 # Failures listed on a page (the API's failures endpoint has the whole list).
 MAX_LISTED_FAILURES = 100
+
+
+def finished(item: GenerationRun | MetricJob) -> bool:
+    """Whether a run or a metric job is in a final state (completed, partial or failed): its
+    progress no longer changes, so nothing polls it. Pending, queued, running (and a job's
+    finalizing) still change. The one rule of the progress JSON and of the pages that poll it."""
+    if isinstance(item, MetricJob):
+        return item.status in FINISHED_JOB_STATUSES
+    return item.status in FINISHED_RUN_STATUSES
+
+
+def unfinished_ids(items: Iterable[GenerationRun | MetricJob]) -> frozenset[int]:
+    """The primary keys of the ``items`` under way (not :func:`finished`, and for a run not
+    pending: one nobody launched changes only when someone launches it): the rows of a list
+    page that poll their progress JSON (static/js/workspace/progress.js); empty, the page
+    polls nothing."""
+    return frozenset(item.pk for item in items if not finished(item)
+                     and item.status != RunStatus.PENDING)
 
 
 def _rate(done: int, total: int, started: datetime | None, finished: datetime | None,
@@ -123,15 +142,15 @@ def run_progress(*, run: GenerationRun) -> Progress:
     """A generated (or imported) run: images stored / items planned, failures with reasons."""
     run.refresh_from_db(fields=["status", "items_total", "items_done", "items_failed", "error",
                                 "started_at", "finished_at", "items_done_at_launch"])
-    finished = run.status in FINISHED_RUN_STATUSES
+    over = finished(run)
     # Measured over the latest launch (started_at is its first batch's), from what it made.
     rate, eta = _rate(run.items_done, run.items_total, run.started_at,
-                      run.finished_at if finished else None, run.items_done_at_launch)
+                      run.finished_at if over else None, run.items_done_at_launch)
     rows = (run.failures.select_related("prompt").order_by("prompt__position", "seed")
             [:MAX_LISTED_FAILURES])
     return Progress(
         kind="run", status=run.status, status_label=RunStatus(run.status).label,
-        finished=finished, done=run.items_done, total=run.items_total,
+        finished=over, done=run.items_done, total=run.items_total,
         images_done=run.items_done, images_total=run.items_total, failed=run.items_failed,
         images_per_s=rate, eta_s=eta, error=run.error,
         failures=[Failure(what=f"prompt {row.prompt.position + 1} “{row.prompt.text[:80]}”, "
@@ -151,20 +170,20 @@ def metric_job_progress(*, job: MetricJob) -> Progress:
                                                               "item_ids", "error"))
     images_total = sum(len(ids) for _, _, _, ids, _ in shards)
     images_done = images_of_done_shards((status, ids) for _, _, status, ids, _ in shards)
-    finished = job.status in FINISHED_JOB_STATUSES
+    over = finished(job)
     # Measured since the latest resume (started_at is its first shard's), from the shards
     # done since.
     rate, eta = _rate(images_done, images_total, job.started_at,
-                      job.finished_at if finished else None, job.images_done_at_resume)
+                      job.finished_at if over else None, job.images_done_at_resume)
     failures = [Failure(what=metric, reason=str(reason))
                 for metric, reason in sorted(job.metric_errors.items())]
     noun = job.run.outputs_noun  # a video run's shards hold videos (and reference videos)
     failures += [Failure(what=f"shard {index + 1} ({kind} {noun})", reason=error)
                  for index, kind, status, _, error in shards
-                 if error and (status == ShardStatus.FAILED or not finished)]
+                 if error and (status == ShardStatus.FAILED or not over)]
     return Progress(
         kind="metric_job", status=job.status, status_label=job.get_status_display(),
-        finished=finished, done=job.shards_done, total=job.shards_total,
+        finished=over, done=job.shards_done, total=job.shards_total,
         images_done=images_done, images_total=images_total,
         failed=sum(1 for _, _, status, _, _ in shards if status == ShardStatus.FAILED),
         images_per_s=rate, eta_s=eta,
@@ -172,5 +191,5 @@ def metric_job_progress(*, job: MetricJob) -> Progress:
         error=None if job.metric_errors else job.error,
         failures=failures[:MAX_LISTED_FAILURES],
         results=(_results(job.results, job.reference_set.name if job.reference_set_id else None)
-                 if finished else []),
+                 if over else []),
     )

@@ -30,6 +30,7 @@ from rest_framework.exceptions import ValidationError
 from evalhub.blobs.sources import open_source
 from evalhub.core.errors import EvalHubError
 from evalhub.core.queueing import QueueUnavailable
+from evalhub.core.text import counted
 from evalhub.core.uploads import uploaded_file_path
 from evalhub.evaluation import services as evaluation_services
 from evalhub.evaluation.apis import MetricJobSerializer, MetricJobViewSet
@@ -63,7 +64,7 @@ from evalhub.workspace.access import (
 from evalhub.workspace.deletion import StillInUse, deletion_plan, object_delete
 from evalhub.workspace.errors import add_serializer_errors, add_service_error
 from evalhub.workspace.notices import notice_add, notice_lines, notice_query
-from evalhub.workspace.progress import metric_job_progress, run_progress
+from evalhub.workspace.progress import metric_job_progress, run_progress, unfinished_ids
 
 GET_OR_POST = require_http_methods(["GET", "HEAD", "POST"])
 
@@ -265,10 +266,12 @@ def runs_page(request: HttpRequest, project_id: int) -> HttpResponse:
         run, said = created
         return _redirect_saying(request, reverse("workspace-run", kwargs={"run_id": run.pk}),
                                 said)
-    runs = (GenerationRun.objects.filter(project=project)
-            .select_related("checkpoint__model", "prompt_set").order_by("-created_at"))
+    runs = list(GenerationRun.objects.filter(project=project)
+                .select_related("checkpoint__model", "prompt_set").order_by("-created_at"))
+    # Unfinished rows update themselves from the run's progress JSON (progress.js).
     return _page(request, "runs.html", project, "runs", {
-        "runs": runs, "generated_form": generated, "imported_form": imported,
+        "runs": runs, "unfinished": unfinished_ids(runs), "generated_form": generated,
+        "imported_form": imported,
     }, invalid=which in ("generated", "imported"))
 
 
@@ -292,11 +295,28 @@ def run_launch(request: HttpRequest, run_id: int) -> HttpResponse:
     """Launch a generated run again: only its missing items are queued (the API's launch)."""
     run = workspace_run(user=request.user, run_id=run_id)
     try:
-        generation_launch(run=run)
+        batches = generation_launch(run=run)
     except EvalHubError as exc:
         return _page(request, "run.html", run.project, "runs", _run_context(run, str(exc)),
                      invalid=True)
-    return redirect("workspace-run", run_id=run.pk)
+    return _redirect_saying(request, reverse("workspace-run", kwargs={"run_id": run.pk}),
+                            [_launch_line(run, batches)])
+
+
+def _launch_line(run: GenerationRun, batches: int) -> str:
+    """What a launch did, said on the run's page (a finished run would otherwise reload with
+    no word): ``"Nothing to generate: all 16 images are done."`` when no batch was queued,
+    else ``"Queued 3 images to generate; 13 of 16 are done."``. Images here are the run's
+    stored outputs (videos for a video run); queued = items of the run (``items_total``, set
+    by the launch) with no stored output yet, failed ones included (they are tried again)."""
+    total = run.items_total
+    done = min(run.images.count(), total)
+    if batches == 0:
+        if total == 1:
+            return f"Nothing to generate: its 1 {run.media_kind} is done."
+        return f"Nothing to generate: all {counted(total, run.media_kind)} are done."
+    return (f"Queued {counted(total - done, run.media_kind)} to generate; "
+            f"{done:,} of {total:,} {'is' if done == 1 else 'are'} done.")
 
 
 @login_required
@@ -366,10 +386,11 @@ def metrics_page(request: HttpRequest, project_id: int) -> HttpResponse:
                    "still generating": "run", "metric job options": "options"})
         if job:
             return redirect("workspace-metric-job", job_id=job.pk)
-    jobs = (MetricJob.objects.filter(project=project).select_related("run", "reference_set")
-            .order_by("-created_at")[:50])
-    return _page(request, "metrics.html", project, "metrics", {"jobs": jobs, "form": form},
-                 invalid=posted)
+    jobs = list(MetricJob.objects.filter(project=project)
+                .select_related("run", "reference_set").order_by("-created_at")[:50])
+    # Unfinished rows update themselves from the job's progress JSON (progress.js).
+    return _page(request, "metrics.html", project, "metrics", {
+        "jobs": jobs, "unfinished": unfinished_ids(jobs), "form": form}, invalid=posted)
 
 
 @login_required

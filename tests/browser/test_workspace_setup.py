@@ -139,6 +139,10 @@ def test_a_zip_import_shows_its_upload_progress_and_lists_every_refusal(
     assert page.get_attribute("#imported-run-form", "data-uploaded") == "1"  # sent with a bar
     listed = page.inner_text("#id_imported-archive_error")
     assert "nothing was imported" in listed and "b.png" in listed
+    # Said, and the focus on the field to fix (it was on the button the new form replaced).
+    assert page.inner_text("#imported-run-form .upload-status") == (
+        "The upload was refused: 1 field to fix; nothing was stored.")
+    assert page.evaluate("document.activeElement.id") == "id_imported-archive"
     assert page.input_value("#id_imported-name") == "imported-run"  # kept for the next try
     assert not GenerationRun.objects.filter(project=project).exists()
 

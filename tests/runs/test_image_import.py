@@ -143,7 +143,7 @@ def test_every_files_problem_is_listed_whatever_else_is_wrong_with_its_line(run,
     for problem in expected:
         assert sum(problem in detail for detail in details) == 1, (problem, details)
     assert len(details) == len(expected), details
-    assert "7 problem(s)" in info.value.message
+    assert "has 7 problems;" in info.value.message
     _assert_nothing_imported(run, Path(settings.MEDIA_ROOT))
 
 

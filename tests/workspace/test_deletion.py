@@ -90,12 +90,12 @@ def test_the_confirmation_page_lists_what_goes_with_the_object_and_deletes_nothi
     assert response.status_code == 200
     html = response.content.decode()
     assert 'id="delete-form"' in html
-    assert "<span class=\"num\">3</span> images" in html
-    assert "<span class=\"num\">1</span> generation run</li>" in html
+    assert _removes(response) == ["3 images"]  # the run itself is the page's title
     assert GenerationRun.objects.filter(pk=run.pk).exists()
 
 
 def _removes(response) -> list[str]:
+    """What the confirmation page says goes *with* the object ("3 images"), in its order."""
     listed = response.content.decode().split('id="delete-removes">', 1)[1].split("</ul>")[0]
     return [item.split("</li>")[0].replace('<span class="num">', "").replace("</span>", "")
             for item in listed.split("<li>")[1:]]
@@ -111,9 +111,11 @@ def test_the_confirmation_page_names_each_kind_for_its_number_and_no_link_rows(w
         run__in=world.runs)})
     world.campaign.annotators.add(*world.annotators)
     client = _client(world.scientist)
-    assert _removes(client.get(_url("reference-set", reference_set.pk))) == ["1 reference set"]
+    alone = client.get(_url("reference-set", reference_set.pk)).content.decode()
+    assert 'id="delete-removes"' not in alone
+    assert "Nothing else is deleted with it." in alone
     removes = _removes(client.get(_url("campaign", world.campaign.pk)))
-    assert removes == ["1 campaign", "3 comparison tasks"], removes
+    assert removes == ["3 comparison tasks"], removes
     assert not any("relationship" in item for item in removes)
 
 
@@ -266,3 +268,25 @@ def test_the_api_deletes_a_finished_metric_job_and_refuses_a_running_one(api, wo
     assert refused.json()["detail"] == _refusal(page).replace("&#x27;", "'")
     assert api.delete(f"/api/v1/metric-jobs/{finished.pk}/").status_code == 204
     assert list(MetricJob.objects.filter(project=project)) == [running]
+
+
+def test_no_kind_counts_the_object_itself_among_what_goes_with_it(world):
+    # "Deleting it also deletes: 1 generation run, 4 images" counted the run being deleted.
+    project = world.campaign.project
+    client = _client(world.scientist)
+    imported = GenerationRunFactory(checkpoint=CheckpointFactory(model__project=project),
+                                    prompt_set=world.runs[0].prompt_set, name="imported")
+    for seed in range(4):
+        ImageFactory(run=imported, prompt=world.prompts[0], seed=seed)
+    MetricJob.objects.create(project=project, run=imported, metrics=["clip_score"],
+                             status=JobStatus.COMPLETED)
+    assert _removes(client.get(_url("run", imported.pk))) == ["4 images", "1 metric job"]
+    checkpoint = CheckpointFactory(model__project=project)
+    assert _removes(client.get(_url("model", checkpoint.model_id))) == ["1 checkpoint"]
+    job = MetricJob.objects.filter(run=imported).get()
+    for kind, obj in (("checkpoint", checkpoint), ("prompt-set", PromptSetFactory(project=project)),
+                      ("metric-job", job),
+                      ("reference-set", ReferenceSet.objects.create(project=project, name="r"))):
+        page = client.get(_url(kind, obj.pk)).content.decode()
+        assert "Nothing else is deleted with it." in page, kind
+    assert _removes(client.get(_url("campaign", world.campaign.pk))) == ["3 comparison tasks"]

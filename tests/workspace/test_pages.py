@@ -571,6 +571,20 @@ def test_a_video_runs_pages_count_videos_and_an_image_runs_count_images(world):
     assert "<dt>Images done</dt>" in page and "<dt>Images/s</dt>" in page
 
 
+def test_a_runs_page_says_its_image_count_once_and_a_metric_job_both_of_its_counts(world):
+    # "Images done 1 / 2" beside "Images 1 / 2" said one figure twice on a run's page.
+    client = _client(world.scientist)
+    page = client.get(reverse("workspace-run", kwargs={"run_id": world.run.pk})).content.decode()
+    figures = page.split('class="progress-figures">', 1)[1].split("</dl>", 1)[0]
+    assert figures.count(" / ") == 1
+    assert '<dt>Images done</dt><dd><span id="progress-done">1</span> / ' \
+           '<span id="progress-total">2</span>' in figures
+    assert 'id="progress-images-done"' not in page and "<dt>Images</dt>" not in page
+    job = client.get(reverse("workspace-metric-job", kwargs={"job_id": world.job.pk}))
+    figures = job.content.decode().split('class="progress-figures">', 1)[1].split("</dl>")[0]
+    assert "<dt>Shards done</dt>" in figures and 'id="progress-images-done"' in figures
+
+
 def test_a_runs_seeds_are_shown_as_ranges(world):
     GenerationRun.objects.filter(pk=world.run.pk).update(seeds=[*range(100, 200), 7, 9])
     page = _client(world.scientist).get(
@@ -676,7 +690,8 @@ def test_launching_again_queues_the_missing_items_and_an_imported_run_says_why_n
     client = _client(world.scientist)
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(reverse("workspace-run-launch", kwargs={"run_id": world.run.pk}))
-    assert response["Location"] == reverse("workspace-run", kwargs={"run_id": world.run.pk})
+    assert response["Location"].startswith(
+        reverse("workspace-run", kwargs={"run_id": world.run.pk}) + "?notice=")
     world.run.refresh_from_db()
     assert (world.run.status, world.run.items_total) == (RunStatus.QUEUED, 2)
     assert len(callbacks) >= 1
@@ -798,3 +813,47 @@ def _row_of(response, name: str) -> str:
     page = response.content.decode()
     start = page.index(f"<tr><td>{name}</td>")
     return page[start:page.index("</tr>", start)]
+
+
+def test_launching_again_says_what_was_queued_or_that_nothing_is_left(
+        world, django_capture_on_commit_callbacks):
+    # A finished run used to reload with no word: the page says why nothing happened.
+    client = _client(world.scientist)
+    launch = reverse("workspace-run-launch", kwargs={"run_id": world.run.pk})
+    with django_capture_on_commit_callbacks():
+        response = client.post(launch, follow=True)
+    assert response.redirect_chain[0][0].startswith(
+        reverse("workspace-run", kwargs={"run_id": world.run.pk}) + "?notice=")
+    notice = response.content.decode().split('id="import-notice">', 1)[1].split("</div>")[0]
+    assert "Queued 1 image to generate; 1 of 2 is done." in notice
+
+    done = GenerationRunFactory(checkpoint=world.checkpoint, prompt_set=world.prompt_set,
+                                name="done", source=RunSource.GENERATED, seeds=[0, 1],
+                                status=RunStatus.COMPLETED, items_total=4, items_done=4)
+    for prompt in world.prompt_set.prompts.all():
+        for seed in (0, 1):
+            ImageFactory(run=done, prompt=prompt, seed=seed)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(reverse("workspace-run-launch", kwargs={"run_id": done.pk}),
+                               follow=True)
+    assert callbacks == []
+    notice = response.content.decode().split('id="import-notice">', 1)[1].split("</div>")[0]
+    assert "Nothing to generate: all 4 images are done." in notice
+    done.refresh_from_db()
+    assert done.status == RunStatus.COMPLETED
+
+
+def test_a_refused_upload_marks_its_field_and_has_a_status_region_to_say_so(world):
+    # static/js/workspace/upload.js puts this form in place of the sent one, says the refusal
+    # in the status region and moves the focus to the first aria-invalid field, whose
+    # aria-describedby reads its errors.
+    url = reverse("workspace-prompts", kwargs={"project_id": world.project.pk})
+    response = _client(world.scientist).post(url, {
+        "name": "broken", "file": _upload("p.csv", b'text,category\n"unclosed,x\n')})
+    assert response.status_code == 400
+    form = response.content.decode().split('id="prompt-set-form"', 1)[1].split("</form>")[0]
+    [invalid] = [tag for tag in form.split("<")[1:] if 'aria-invalid="true"' in tag]
+    assert invalid.startswith("input") and 'id="id_file"' in invalid
+    assert 'aria-describedby="id_file_helptext id_file_error"' in invalid
+    assert '<ul class="field-errors" id="id_file_error"><li>' in form
+    assert '<span class="upload-status" role="status" aria-live="polite"></span>' in form

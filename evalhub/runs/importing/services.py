@@ -18,8 +18,9 @@ as new here, so an import never tells whether the same bytes exist elsewhere on 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
@@ -137,7 +138,39 @@ def _skipped(names: list[str]) -> tuple[int, tuple[str, ...]]:
     return len(names), tuple(sorted(names)[:SKIPPED_NAMES_LISTED])
 
 
-def _resolve_prompts(run: GenerationRun, rows: list[ManifestRow], errors: list[str],
+_MANIFEST_LINE = re.compile(r"manifest line (\d+)\b")
+
+
+@dataclass
+class _Problems:
+    """An import's problems, each with the manifest line it belongs to (None: the whole
+    manifest), said in manifest line order, then those without a line in the order found: the
+    checks run by kind (prompts, then files), not by line."""
+
+    found: list[tuple[int | None, str]] = field(default_factory=list)
+
+    def add(self, message: str, line: int | None = None) -> None:
+        self.found.append((line, message))
+
+    def add_manifest(self, messages: list[str]) -> None:
+        """The manifest reader's problems, whose line is in their words (manifest.py)."""
+        for message in messages:
+            match = _MANIFEST_LINE.match(message)
+            self.add(message, int(match.group(1)) if match else None)
+
+    def __bool__(self) -> bool:
+        return bool(self.found)
+
+    def __len__(self) -> int:
+        return len(self.found)
+
+    def in_order(self) -> list[str]:
+        # sorted() is stable: problems of one line keep the order they were found in.
+        ordered = sorted(self.found, key=lambda p: (p[0] is None, p[0] or 0))
+        return [message for _, message in ordered]
+
+
+def _resolve_prompts(run: GenerationRun, rows: list[ManifestRow], errors: _Problems,
                      bad_lines: list[BadLine]) -> dict:
     """Each good row's prompt, by line; an unknown prompt is an error, also on a bad line (its
     other problems are the manifest's), so that fixing a line reveals no second round."""
@@ -149,8 +182,8 @@ def _resolve_prompts(run: GenerationRun, rows: list[ManifestRow], errors: list[s
         prompt = by_id.get(prompt_id) if prompt_id is not None else by_text.get(text)
         if prompt is None:
             shown = f"prompt_id {prompt_id}" if prompt_id is not None else repr(text)
-            errors.append(f"manifest line {line}: unknown prompt {shown} "
-                          f"(not in prompt set {run.prompt_set.name!r})")
+            errors.add(f"manifest line {line}: unknown prompt {shown} "
+                       f"(not in prompt set {run.prompt_set.name!r})", line)
         return prompt
 
     resolved = {}
@@ -163,7 +196,7 @@ def _resolve_prompts(run: GenerationRun, rows: list[ManifestRow], errors: list[s
     return resolved
 
 
-def _media_kind(run: GenerationRun, rows: list[ManifestRow], errors: list[str]) -> str:
+def _media_kind(run: GenerationRun, rows: list[ManifestRow], errors: _Problems) -> str:
     """The kind of every listed file (all images or all videos), checked against the run's.
     Both kinds: the files of the kind with fewer (images on a tie) are named, with their
     lines, as the likely mistakes."""
@@ -176,13 +209,13 @@ def _media_kind(run: GenerationRun, rows: list[ManifestRow], errors: list[str]) 
         few_kind, many_kind = ((MediaKind.IMAGE, MediaKind.VIDEO) if few is images
                                else (MediaKind.VIDEO, MediaKind.IMAGE))
         named = names_shown([f"{row.file} on line {row.line}" for row in few])
-        errors.append("the manifest lists both images and videos; a run holds one kind "
-                      f"({counted(len(many), many_kind)}, {counted(len(few), few_kind)}: "
-                      f"{named})")
+        errors.add("the manifest lists both images and videos; a run holds one kind "
+                   f"({counted(len(many), many_kind)}, {counted(len(few), few_kind)}: "
+                   f"{named})")
         return run.media_kind
     kind = next(iter(by_kind)) if by_kind else run.media_kind
     if kind != run.media_kind and run.images.exists():
-        errors.append(f"run {run.name!r} holds {run.media_kind}s; this manifest lists {kind}s")
+        errors.add(f"run {run.name!r} holds {run.media_kind}s; this manifest lists {kind}s")
     return kind
 
 
@@ -207,7 +240,8 @@ def _validate_rows(
     unknown prompt, so that fixing the lines reveals no second round of problems). Files are
     read one at a time and forgotten: only what validation found about each is kept."""
     rows = manifest.rows
-    errors = list(manifest.errors)
+    errors = _Problems()
+    errors.add_manifest(manifest.errors)
     kind = _media_kind(run, rows, errors)
     prompts = _resolve_prompts(run, rows, errors, manifest.bad_lines)
     available = set(source.names())
@@ -219,7 +253,7 @@ def _validate_rows(
     def checked(line: int, file: str, *, inspect: bool = True) -> bool:
         """Whether ``file`` is there and (when ``inspect``) valid; else its problem noted."""
         if file not in available:
-            errors.append(f"manifest line {line}: file {file!r} not found")
+            errors.add(f"manifest line {line}: file {file!r} not found", line)
             return False
         if not inspect or file in infos:
             return True
@@ -228,7 +262,7 @@ def _validate_rows(
         try:
             infos[file] = _inspect(source, file)
         except (InvalidImage, InvalidVideo) as exc:
-            errors.append(str(exc))
+            errors.add(str(exc), line)  # said once, at the first line naming the file
             invalid.add(file)
             return False
         return True
@@ -244,17 +278,19 @@ def _validate_rows(
         if key is None:
             continue  # unknown prompt: said by _resolve_prompts
         if key in seen:
-            errors.append(
-                f"manifest line {row.line}: prompt and seed {row.seed} repeat line {seen[key]}"
+            errors.add(
+                f"manifest line {row.line}: prompt and seed {row.seed} repeat line {seen[key]}",
+                row.line,
             )
             continue
         seen[key] = row.line
         if key in existing:
             if not skip_existing:
                 # The run's kind: what it holds is what this row would add to.
-                errors.append(
+                errors.add(
                     f"manifest line {row.line}: run already has {_a(run.media_kind)} for this "
-                    f"prompt and seed {row.seed}"
+                    f"prompt and seed {row.seed}",
+                    row.line,
                 )
             continue
         if valid:
@@ -264,8 +300,9 @@ def _validate_rows(
             checked(bad.line, bad.file)
     if errors:
         raise ImportRejected(
-            f"The import into run {run.name!r} has {len(errors)} problem(s); nothing was imported.",
-            details=errors,
+            f"The import into run {run.name!r} has {counted(len(errors), 'problem')}; "
+            "nothing was imported.",
+            details=errors.in_order(),
         )
     return accepted, infos, kind
 

@@ -1,6 +1,10 @@
-// A job page's live progress: asks the page's progress URL (a small JSON answer) every second
-// until the job is finished, and redraws the figures and failures. No reload; the final state
-// stays on the page (data-finished="1").
+// Live progress of generation runs and metric jobs, from their progress JSON
+// (evalhub/workspace/progress.py), asked every second until the job is finished; no reload,
+// the final state stays on the page (data-finished="1").
+// - A job's own page (#progress, data-url): redraws the figures, failures and results.
+// - A list's unfinished rows (runs.html, metrics.html; their count cell td[data-progress-url]):
+//   each row asks its own job's JSON and redraws its count and status. Only unfinished rows
+//   carry the URL, and a list with none does not load this script.
 
 const box = document.getElementById("progress");
 const POLL_MS = 1000;
@@ -63,18 +67,37 @@ function draw(state) {
   box.dataset.finished = state.finished ? "1" : "0";
 }
 
-async function poll() {
+// A list row's count cell (data-progress-url: "<done> / <total>", then maybe a unit) and its
+// status cell (data-progress-status).
+function drawRow(cell, state) {
+  const count = cell.firstChild;
+  count.textContent = count.textContent.replace(/^\d+ \/ \d+/, `${state.done} / ${state.total}`);
+  const status = cell.closest("tr").querySelector("[data-progress-status]");
+  status.textContent = state.status_label;
+  status.className = `status-${state.status}`;
+  cell.dataset.finished = state.finished ? "1" : "0";
+}
+
+// Asks `url` every POLL_MS and hands each answer to `redraw`, until the job is finished.
+async function follow(url, redraw) {
   try {
-    const answer = await fetch(box.dataset.url, { headers: { Accept: "application/json" } });
+    const answer = await fetch(url, { headers: { Accept: "application/json" } });
     if (answer.ok) {
       const state = await answer.json();
-      draw(state);
+      redraw(state);
       if (state.finished) return;
+    } else if (answer.status >= 400 && answer.status < 500 && answer.status !== 429) {
+      return; // gone (deleted in another tab) or no longer ours: asking again changes nothing
     }
   } catch {
     // Offline for a moment: ask again at the next tick.
   }
-  window.setTimeout(poll, POLL_MS);
+  window.setTimeout(() => follow(url, redraw), POLL_MS);
 }
 
-if (box && box.dataset.finished !== "1") window.setTimeout(poll, POLL_MS);
+if (box && box.dataset.finished !== "1") window.setTimeout(() => follow(box.dataset.url, draw), POLL_MS);
+for (const cell of document.querySelectorAll("td[data-progress-url]")) {
+  if (cell.dataset.finished !== "1") {
+    window.setTimeout(() => follow(cell.dataset.progressUrl, (state) => drawRow(cell, state)), POLL_MS);
+  }
+}

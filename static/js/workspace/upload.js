@@ -14,6 +14,29 @@ function show(form, fraction, text) {
   box.querySelector(".upload-status").textContent = text;
 }
 
+// The refused form (the server's, every error next to its field) in place of this one's
+// contents. Without more, the focus would fall to <body> with the button it was on, and the
+// refusal would go unsaid: the status live region of this form is kept (a region just put in
+// the page is not reliably announced) and says the refusal, and the focus moves to the first
+// field to fix, whose aria-describedby reads its errors out (or to the form-wide errors).
+function refused(form, fresh) {
+  const status = form.querySelector(".upload-progress");
+  form.replaceChildren(...fresh.childNodes);
+  const box = form.querySelector(".upload-progress");
+  if (status && box) box.replaceWith(status);
+  form.dataset.state = "refused";
+  const fields = form.querySelectorAll(".field.has-error").length;
+  show(form, 0, fields
+    ? `The upload was refused: ${fields} ${fields === 1 ? "field" : "fields"} to fix; nothing was stored.`
+    : "The upload was refused; nothing was stored.");
+  let first = form.querySelector('[aria-invalid="true"]');
+  if (!first) {
+    first = form.querySelector(".form-errors, .field-errors");
+    if (first) first.tabIndex = -1;  // a list takes the focus only when told to
+  }
+  if (first) first.focus();
+}
+
 function send(form) {
   const request = new XMLHttpRequest();
   const button = form.querySelector("button[type=submit]");
@@ -34,8 +57,7 @@ function send(form) {
       const page = new DOMParser().parseFromString(request.responseText, "text/html");
       const fresh = page.getElementById(form.id);
       if (fresh) {
-        form.replaceChildren(...fresh.childNodes);
-        form.dataset.state = "refused";
+        refused(form, fresh);
         return;
       }
     }
