@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evalhub.campaigns.models import TaskKind
+from evalhub.core.text import counted
 from evalhub.leaderboards.results import ABTest, ABTestError, Leaderboard, MetricValue, RunRow
 
 #: Columns of the ranking tables: the image metrics always, each video metric when a run of the
@@ -34,6 +35,49 @@ def fit_method(*, task_kind: str, k: int | None) -> str:
     if task_kind == TaskKind.BEST_OF_K:
         return f"Plackett-Luce Elo (best-of-{k} rankings)"
     return "Bradley-Terry Elo"
+
+
+#: The A/B form's words for a pick it cannot test (the API and the command keep
+#: ``filters.parse_ab``'s words about the ``ab`` parameter).
+AB_SAME_RUN = "Pick two different runs."
+AB_NOT_A_RUN = "Pick two runs of this leaderboard."
+
+
+def _amount(value: float) -> int | float:
+    """A vote count as the pages write it: a whole number without decimals; a weighted count
+    (the "weight" quality mode, or a tie's half) rounded to 2 decimals."""
+    rounded = round(float(value), 2)
+    return int(rounded) if rounded.is_integer() else rounded
+
+
+def ab_detail(ab: ABTest) -> str:
+    """What an A/B verdict rests on, B first as the verdict reads: "1 win for b, 2 wins for a,
+    1 tie; anytime-valid, ..." (one plural rule: ``core.text.counted``)."""
+    return (f"{counted(_amount(ab.wins_b), 'win')} for {ab.run_b_name}, "
+            f"{counted(_amount(ab.wins_a), 'win')} for {ab.run_a_name}, "
+            f"{counted(_amount(ab.ties), 'tie')}; "
+            "anytime-valid, so you may check after every vote")
+
+
+@dataclass(frozen=True)
+class CountColumn:
+    """The ranking table's per-run count column: its heading and the heading's tooltip."""
+
+    label: str
+    title: str
+
+
+def run_count_column(*, task_kind: str) -> CountColumn:
+    """What the ranking's per-run count counts. A pair campaign counts votes. A best-of-K
+    campaign counts the pairs its rankings state (each pick over every run still on offer:
+    K-1 per pick of the best, K(K-1)/2 per full ranking; docs/leaderboards.md, "K-wise
+    votes"), so a run's count exceeds the header's number of votes and is labelled "Pairs"."""
+    if task_kind == TaskKind.BEST_OF_K:
+        return CountColumn(
+            label="Pairs",
+            title="Comparisons implied by the picks: K-1 per pick, K(K-1)/2 per full ranking "
+                  "(each pick beats every run still on offer), plus any pair votes")
+    return CountColumn(label="Votes", title="Votes this run took part in")
 
 
 def possible_ranks(board: Leaderboard) -> dict[int, tuple[int, int]]:

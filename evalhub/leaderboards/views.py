@@ -8,12 +8,13 @@ traces of charts.py in 1.5 MB instead of the full 4.8 MB), compressed by whiteno
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 
 from evalhub.campaigns.models import Campaign, CampaignStatus
 from evalhub.campaigns.selectors import campaign_medium
 from evalhub.core.errors import EvalHubError
+from evalhub.core.text import counted
 from evalhub.evaluation.selectors import MetricColumn, run_metric_table
 from evalhub.leaderboards import charts
 from evalhub.leaderboards.access import campaign_for_science, model_for_science
@@ -21,6 +22,7 @@ from evalhub.leaderboards.filters import LeaderboardFilters, parse_ab, parse_fil
 from evalhub.leaderboards.fingerprint import changes_since, data_fingerprint
 from evalhub.leaderboards.quality import QUALITY_MODES, annotator_treatments
 from evalhub.leaderboards.quality_snapshot import quality_get
+from evalhub.leaderboards.results import ABTest
 from evalhub.leaderboards.selectors import (
     IMAGE_RUN_METRICS,
     METRIC_LABELS,
@@ -29,13 +31,17 @@ from evalhub.leaderboards.selectors import (
 )
 from evalhub.leaderboards.services import leaderboard_get, snapshot_figures
 from evalhub.leaderboards.text import (
+    AB_NOT_A_RUN,
+    AB_SAME_RUN,
     RANK_DEFINITION,
     MetricHeader,
+    ab_detail,
     fit_method,
     metric_cell,
     metric_column_note,
     metric_headers,
     ranking_rows,
+    run_count_column,
 )
 from evalhub.projects.selectors import SCIENCE_ROLES, projects_for_user
 from evalhub.runs.models import GenerationRun, GenModel
@@ -56,6 +62,35 @@ def dashboard_home(request: HttpRequest) -> HttpResponse:
                   {"campaigns": campaigns, "models": models})
 
 
+def _ab_choice(params: QueryDict) -> tuple[tuple[int, int] | None, str | None,
+                                           tuple[int | None, int | None]]:
+    """The A/B test asked for: (run A id, run B id) or None, the error to show beside the A/B
+    form, and the runs its pickers show chosen.
+
+    The form sends ``ab_a`` and ``ab_b`` (its words on a bad pick: ``AB_SAME_RUN``,
+    ``AB_NOT_A_RUN``); a link may carry the API's ``ab=3,7`` (``parse_ab``'s words)."""
+    raw_a, raw_b = (params.get("ab_a") or "").strip(), (params.get("ab_b") or "").strip()
+
+    def as_id(raw: str) -> int | None:
+        # An id the database can hold; anything else is no run of the board.
+        return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+
+    if raw := params.get("ab"):
+        try:
+            ab = parse_ab(raw)
+        except EvalHubError as exc:
+            return None, exc.message, (None, None)
+        return ab, None, ab or (None, None)
+    if not (raw_a and raw_b):
+        return None, None, (None, None)
+    run_a, run_b = as_id(raw_a), as_id(raw_b)
+    if run_a is None or run_b is None:
+        return None, AB_NOT_A_RUN, (run_a, run_b)
+    if run_a == run_b:
+        return None, AB_SAME_RUN, (run_a, run_b)
+    return (run_a, run_b), None, (run_a, run_b)
+
+
 def _with_data_ids(figures: list[dict]) -> list[dict]:
     return [{**f, "data_id": f"{f['id']}-data", "wide": f["id"] in WIDE_CHARTS}
             for f in figures]
@@ -67,10 +102,11 @@ def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
     error = None
     try:
         filters = parse_filters(campaign=campaign, params=request.GET)
-        pair = request.GET.get("ab_a"), request.GET.get("ab_b")
-        ab = parse_ab(request.GET.get("ab") or (",".join(pair) if all(pair) else None))
     except EvalHubError as exc:
-        error, filters, ab = exc.message, LeaderboardFilters(), None
+        error, filters = exc.message, LeaderboardFilters()
+    # Apart from the filters: a bad pick of runs leaves the filters as chosen and is said
+    # next to the A/B form.
+    ab, ab_error, ab_selected = _ab_choice(request.GET)
     # Everything statistical is read from snapshots the background refresh stores: the
     # leaderboard with its charts, and the annotators' reliability (no estimate per request).
     fingerprint = data_fingerprint(campaign=campaign)
@@ -80,6 +116,7 @@ def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
     board = snapshot.result
     rows, any_uncal = ranking_rows(board)
     run_names = board.run_names
+    ab_result = ab_test(board=board, run_a=ab[0], run_b=ab[1]) if ab else None
     return render(request, "leaderboards/campaign.html", {
         "campaign": campaign, "medium": campaign_medium(campaign=campaign), "board": board,
         "snapshot": snapshot, "stale": stale,
@@ -94,8 +131,12 @@ def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "criteria": campaign.criteria,
         "judges": ["human", *(f"metric:{m}" for m in board.metric_judges)],
         "error": error,
-        "ab": ab_test(board=board, run_a=ab[0], run_b=ab[1]) if ab else None,
-        "ab_selected": ab or (None, None),
+        "votes_text": counted(board.votes, "vote"),
+        "count_column": run_count_column(task_kind=campaign.task_kind),
+        "ab": ab_result,
+        "ab_detail": ab_detail(ab_result) if isinstance(ab_result, ABTest) else "",
+        "ab_error": ab_error,
+        "ab_selected": ab_selected,
         "reversals": board.category_breakdown.reversals[:20],
         "category_winners": {c: run_names.get(r, r) for c, r in
                              board.category_breakdown.winners.items()},

@@ -35,6 +35,7 @@ from evalhub.core.converters import ID_REGEX
 from evalhub.core.limits import MAX_INT64, MAX_TEXT_CHARS
 from evalhub.leaderboards.services import JUDGE_METRICS
 from evalhub.projects.models import Membership, Project, Role
+from evalhub.runs.labels import run_label
 from evalhub.runs.models import GenerationRun, Image, MediaKind
 
 # Service refusals of campaign_create -> the field they are about (see errors.py).
@@ -81,10 +82,11 @@ class IdChoiceField(forms.ModelChoiceField):
 
 class RunChoiceField(IdsChoiceField):
     def label_from_instance(self, run: GenerationRun) -> str:
+        # One label for a run in every picker (the gallery's too): runs.labels.run_label.
         checkpoint = run.checkpoint
-        step = "" if checkpoint.training_step is None else f" (step {checkpoint.training_step})"
-        return (f"{checkpoint.model.name} / {checkpoint.name}{step} / {run.name} "
-                f"— {run.prompt_set.name}")
+        return run_label(model=checkpoint.model.name, checkpoint=checkpoint.name,
+                         step=checkpoint.training_step, run=run.name,
+                         prompt_set=run.prompt_set.name)
 
 
 class MemberChoiceField(IdsChoiceField):

@@ -97,9 +97,9 @@ class GalleryForm(forms.Form):
         self.fields["model"].choices = [("", "all models"), *models]
         grouped: dict[str, list[tuple[int, str]]] = {}
         for run in runs:
-            step = "" if run.step is None else f" (step {run.step})"
-            grouped.setdefault(run.model, []).append(
-                (run.id, f"{run.checkpoint}{step} / {run.name}"))
+            # The campaign form's label, model included: runs of two models share
+            # checkpoint and run names.
+            grouped.setdefault(run.model, []).append((run.id, run.label))
         run_choices = [("", "choose a run"), *grouped.items()]
         self.fields["a"].choices = run_choices
         self.fields["b"].choices = run_choices

@@ -39,12 +39,15 @@ from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Q
 from django.urls import reverse
+from django.utils.safestring import SafeString
 
 from evalhub.campaigns.models import AnnotatorFlag, JudgeKind, Judgment, Outcome
 from evalhub.campaigns.serving.payloads import image_payload
 from evalhub.evaluation.models import ImageMetric, MetricName, PairMetric
 from evalhub.evaluation.selectors import MetricValue, image_metric_values
 from evalhub.prompts.models import Prompt
+from evalhub.runs.gallery.display import readable_rows
+from evalhub.runs.labels import run_label
 from evalhub.runs.models import GenerationRun, Image, RunStatus
 
 PAGE_SIZE = 24
@@ -84,11 +87,13 @@ class RunOption:
     media_kind: str = "image"
     status: str = RunStatus.COMPLETED
     has_outputs: bool = True  # at least one image (or video) to show
+    prompt_set: str = ""  # the prompt set's name
 
     @property
     def label(self) -> str:
-        step = "" if self.step is None else f", step {self.step}"
-        return f"{self.model} / {self.checkpoint}{step} / {self.name}"
+        """The run as the campaign form's run list names it (``runs.labels.run_label``)."""
+        return run_label(model=self.model, checkpoint=self.checkpoint, step=self.step,
+                         run=self.name, prompt_set=self.prompt_set)
 
 
 @dataclass(frozen=True)
@@ -266,7 +271,8 @@ def gallery_run_options(*, project_id: int, model_id: int | None = None) -> list
         "checkpoint__model__name", "checkpoint__training_step", "checkpoint__name",
         "name").values_list(
         "id", "name", "checkpoint__model_id", "checkpoint__model__name", "checkpoint__name",
-        "checkpoint__training_step", "prompt_set_id", "media_kind", "status", "has_outputs")
+        "checkpoint__training_step", "prompt_set_id", "media_kind", "status", "has_outputs",
+        "prompt_set__name")
     return [RunOption(*row) for row in rows]
 
 
@@ -678,6 +684,16 @@ class ImageDetail:
         """What made the image: the checkpoint's parameters, overridden by the run's."""
         run = self.image.run
         return {**(run.checkpoint.parameters or {}), **(run.parameters or {})}
+
+    @property
+    def parameter_rows(self) -> list[tuple[str, SafeString]]:
+        """:attr:`parameters` as the page's table rows, values in words (``display``)."""
+        return readable_rows(self.parameters)
+
+    @property
+    def metadata_rows(self) -> list[tuple[str, SafeString]]:
+        """The image's stored metadata as the page's table rows, values in words."""
+        return readable_rows(self.image.metadata)
 
 
 def media_path_url(name: str) -> str:
