@@ -1,5 +1,7 @@
 """The rating page on a phone (390 x 844 CSS px, touch): nothing scrolls sideways, both images
-are on screen, the answer buttons are visible and a tap on one stores the vote.
+are on screen, the answer buttons are visible and a tap on one stores the vote. The scientist's
+pages (new campaign, workspace lists, dashboards, gallery, image page) on the same phone: no
+page scrolls sideways.
 
 Fails on any console error or Content-Security-Policy violation of the page.
 """
@@ -15,6 +17,10 @@ from tests.browser.world import build_world, expected_outcome, live_judgments
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 390, "height": 844}
+# The first elements that reach past the phone's right edge, for the failure message.
+WIDEST = """(edge) => [...document.querySelectorAll('body *')]
+  .map(el => [el, Math.round(el.getBoundingClientRect().right)]).filter(([, r]) => r > edge + 1)
+  .slice(0, 8).map(([el, r]) => `${el.tagName}#${el.id}.${el.className} ${r}`)"""
 
 
 @pytest.fixture
@@ -68,3 +74,64 @@ def test_a_phone_rates_without_sideways_scrolling(phone):
     assert page.evaluate("() => document.scrollingElement.scrollWidth") <= PHONE["width"]
     assert errors == [] and page.evaluate("window.__violations") == []
 
+
+
+def test_a_scientist_pages_fit_a_phone(phone):
+    """The scientist's pages on a phone: the page itself never scrolls sideways (wide tables
+    scroll inside their own box, charts fit the width) and the new-campaign form's controls
+    stay on screen."""
+    from tests.builders import build_campaign
+    from tests.leaderboards.helpers import set_image_metric, set_run_metric, simulate_votes
+
+    page, errors = phone
+    world = build_campaign(runs=3, prompts=3, annotators=2,
+                           run_names=["a-rather-long-run-name-for-a-phone-screen-" + s
+                                      for s in ("one", "two", "three")])
+    simulate_votes(world, {run.id: s for run, s in zip(world.runs, (1200, 1000, 800),
+                                                       strict=True)})
+    for metric, values in (("fid", (12.5, 15.0, 18.0)), ("clip_score", (30.1, 29.4, 28.8))):
+        for run, value in zip(world.runs, values, strict=True):
+            set_run_metric(run, metric, value)
+    image = world.tasks[0].image_a
+    set_image_metric(image, "clip_score", 30.5)
+    project = world.campaign.project_id
+    left, right = world.runs[:2]
+
+    wide: list = []  # every overflow of every page, so that one run shows them all
+
+    def fits(url: str, ready: str = "() => true") -> None:
+        assert page.goto(url).ok, url
+        page.wait_for_function(ready)
+        # With a mobile viewport the layout viewport grows to the content: compare with the
+        # phone's width too.
+        width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+        if max(width) > PHONE["width"]:
+            wide.append((url, width, page.evaluate(WIDEST, PHONE["width"])))
+
+    def on_screen(selector: str) -> None:
+        for box in (item.bounding_box() for item in page.locator(selector).all()):
+            if box and (box["x"] < 0 or box["x"] + box["width"] > PHONE["width"]):
+                wide.append((page.url, selector, box))
+
+    login(page, world.scientist.username, f"/projects/{project}/campaigns/new/")
+    fits(f"/projects/{project}/campaigns/new/")
+    assert page.locator(".manage-form select").count() >= 2
+    on_screen(".manage-form input:visible, .manage-form select:visible,"
+              " .manage-form label:visible, .manage-form textarea:visible")
+    for tab in ("runs", "models", "prompts", "references", "metrics"):
+        fits(f"/workspace/{project}/{tab}/")
+    fits(f"/dashboard/campaigns/{world.campaign.pk}/",
+         "() => document.querySelectorAll('.js-plotly-plot .main-svg').length > 0")
+    on_screen(".js-plotly-plot .main-svg:first-child")
+    # Each chart stays in its box (a taller figure would draw over the chart below it).
+    assert page.evaluate("""() => [...document.querySelectorAll('.chart')].filter(box =>
+        box.querySelector('.main-svg').getBoundingClientRect().bottom
+        > box.getBoundingClientRect().bottom + 1).map(box => box.id)""") == []
+    fits("/dashboard/")
+    fits(f"/dashboard/models/{left.checkpoint.model_id}/")
+    fits(f"/gallery/{project}/?a={left.pk}&b={right.pk}",
+         "() => document.querySelector('#gallery-app').dataset.ready === '1'")
+    fits(f"/gallery/images/{image.pk}/",
+         "() => document.querySelector('#image-app').dataset.ready === '1'")
+    assert wide == [], "\n".join(map(str, wide))
+    assert errors == [] and page.evaluate("window.__violations") == []
