@@ -94,6 +94,17 @@ def build_campaign(*, runs: int = 2, prompts: int = 3, seeds: int = 1, annotator
     return CampaignWorld(campaign, run_rows, prompt_rows, members, scientist, owner)
 
 
+def rank_every_set(world: CampaignWorld, ranking: Sequence[int] = (0, 1, 2, 3)) -> None:
+    """Every annotator of a best-of-K ``world`` ranks every set it is served, slots in the
+    order ``ranking`` (shown positions, best first), through the rating service."""
+    for annotator in world.annotators:
+        while not (task := rate_next(annotator=annotator,
+                                     campaign_id=world.campaign.pk)).get("done"):
+            rate_vote(annotator=annotator, campaign_id=world.campaign.pk,
+                      vote=Vote(uuid.uuid4(), uuid.UUID(task["lease"]), {},
+                                rankings={"overall": list(ranking)}))
+
+
 def cast_vote(campaign: Campaign, annotator, answer: str = "left") -> Lease:
     """Lease the annotator's next task and vote on it through the rating service, as the page
     does; every criterion gets ``answer`` (displayed terms). Returns the voted lease."""

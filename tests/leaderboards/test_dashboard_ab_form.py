@@ -3,17 +3,15 @@ filters and is said next to the form; the counts and the ranking's count column 
 pair and best-of-K campaigns (docs/leaderboards.md, "K-wise votes")."""
 
 import re
-import uuid
 from datetime import UTC, datetime
 
 import pytest
 from django.test import Client
 
 from evalhub.campaigns.models import TaskKind
-from evalhub.campaigns.serving.rating import Vote, rate_next, rate_vote
 from evalhub.leaderboards.results import ABTest
 from evalhub.leaderboards.text import ab_detail, run_count_column
-from tests.builders import build_campaign
+from tests.builders import build_campaign, rank_every_set
 from tests.leaderboards.helpers import cast, simulate_votes
 
 pytestmark = pytest.mark.django_db
@@ -106,15 +104,6 @@ def test_the_page_words_the_ab_counts():
     assert f"(1 win for {run_b.name}, 2 wins for {run_a.name}, 1 tie; anytime-valid" in html
 
 
-def _vote_every_set(world) -> None:
-    for annotator in world.annotators:
-        while not (task := rate_next(annotator=annotator,
-                                     campaign_id=world.campaign.pk)).get("done"):
-            rate_vote(annotator=annotator, campaign_id=world.campaign.pk,
-                      vote=Vote(uuid.uuid4(), uuid.UUID(task["lease"]), {},
-                                rankings={"overall": [0, 1, 2, 3]}))
-
-
 def _count_header(html: str) -> re.Match:
     found = re.search(r'<th class="num" id="run-count-column" title="([^"]*)">([^<]*)</th>',
                       html)
@@ -125,7 +114,7 @@ def _count_header(html: str) -> re.Match:
 def test_a_best_of_k_board_labels_its_count_column_pairs():
     world = build_campaign(runs=4, prompts=2, task_kind=TaskKind.BEST_OF_K, k=4,
                            rank_all=True)
-    _vote_every_set(world)
+    rank_every_set(world)
     html = _page(world).content.decode()
     header = _count_header(html)
     assert header.group(2) == "Pairs"

@@ -4,14 +4,12 @@ in its header and in the legend of its Elo chart alike."""
 
 import json
 import re
-import uuid
 
 import pytest
 from django.test import Client
 
 from evalhub.campaigns.models import TaskKind
-from evalhub.campaigns.serving.rating import Vote, rate_next, rate_vote
-from tests.builders import build_campaign, cast_vote
+from tests.builders import build_campaign, cast_vote, rank_every_set
 
 pytestmark = pytest.mark.django_db
 
@@ -38,15 +36,6 @@ def _elo_legend(page: str) -> str:
     return json.loads(found.group(1))["data"][0]["name"]
 
 
-def _vote_every_set(world) -> None:
-    for annotator in world.annotators:
-        while not (task := rate_next(annotator=annotator,
-                                     campaign_id=world.campaign.pk)).get("done"):
-            rate_vote(annotator=annotator, campaign_id=world.campaign.pk,
-                      vote=Vote(uuid.uuid4(), uuid.UUID(task["lease"]), {},
-                                rankings={"overall": [0, 1, 2, 3]}))
-
-
 def test_a_pair_campaign_says_bradley_terry():
     header = _header(build_campaign(runs=2, prompts=2))
     assert header == "Bradley-Terry Elo with 200-round bootstrap 95% CI"
@@ -68,7 +57,7 @@ def test_the_elo_charts_legend_names_the_same_model_as_the_header():
 
     best_of_4 = build_campaign(runs=4, prompts=2, task_kind=TaskKind.BEST_OF_K, k=4,
                                rank_all=True)
-    _vote_every_set(best_of_4)
+    rank_every_set(best_of_4)
     page = _page(best_of_4)
     legend = _elo_legend(page)
     assert "Bradley-Terry" not in legend
