@@ -69,6 +69,16 @@ def _no_input_guard(settings) -> None:
     settings.EVALHUB_RATE_INPUT_GUARD_MS = 0
 
 
+@pytest.fixture(autouse=True)
+def _leaderboard_refresh_due_soon(settings) -> None:
+    """A vote queues its campaign's leaderboard refresh EVALHUB_LEADERBOARD_REFRESH_SECONDS
+    (30) later, a debounce no test here checks (tests/leaderboards does). The message stays in
+    this process's broker until a test holds the worker (tests/integration/fixtures.py), whose
+    end waits until every task has run: until then, that one (17-28 s of teardown measured).
+    Due a second after the vote instead."""
+    settings.EVALHUB_LEADERBOARD_REFRESH_SECONDS = 1
+
+
 @dataclass
 class Traffic:
     """Every request the page made, and the bodies of the API answers and HTML pages."""

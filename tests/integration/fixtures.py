@@ -33,6 +33,10 @@ def per_test_process(url: str) -> str:
     return urlunsplit(parts._replace(path=f"/{database}"))
 
 
+#: The workers' visibility timeout (seconds): a message a killed worker took is handed out
+#: again once it has been unacknowledged this long (see workers.wait_redeliverable).
+VISIBILITY_TIMEOUT_S = 5
+
 REDIS_URL = per_test_process(os.environ.get("EVALHUB_TEST_REDIS_URL",
                                             "redis://127.0.0.1:6379/15"))
 # Whatever this process sends goes to its own broker database, not only what the worker
@@ -79,7 +83,7 @@ def worker_env(django_db_setup, redis_url, shared_media_root) -> dict[str, str]:
         "DATABASE_URL": _database_url(),
         "CELERY_BROKER_URL": redis_url,
         # Short visibility timeout: a task whose worker was killed is redelivered in seconds.
-        "CELERY_VISIBILITY_TIMEOUT": "5",
+        "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_S),
         "MEDIA_ROOT": str(shared_media_root),
         "EVALHUB_RANDOM_WEIGHTS": "1",
         "HF_HUB_OFFLINE": "1",

@@ -9,7 +9,8 @@ from evalhub.runs.models import GenerationRun, Image, RunSource, RunStatus
 from generators.testing import build_tiny_sd_pipeline
 from tests.factories import CheckpointFactory, GenerationRunFactory, PromptFactory
 from tests.generation.plugins import PLUGIN_ENV, PLUGINS
-from tests.integration.workers import wait_until
+from tests.integration.fixtures import REDIS_URL, VISIBILITY_TIMEOUT_S
+from tests.integration.workers import wait_redeliverable, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -51,6 +52,9 @@ def test_a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(start_work
 
     # A fresh worker: it restores the killed worker's unacknowledged message when it starts,
     # where a running one would sweep for such messages only every ~100 s (kombu's default).
+    # Started once that message is past its visibility timeout, not before: one started within
+    # 5 s of the batch's delivery (an idle machine) waited for the sweep, 111 s instead of 15.
+    wait_redeliverable(REDIS_URL, VISIBILITY_TIMEOUT_S)
     second = start_worker("rescuer", **PLUGIN_ENV)
     wait_until(lambda: _finished(run), timeout=120, what="run finished after redelivery",
                on_timeout=second.log)

@@ -21,7 +21,8 @@ from metrics.imageio import decode_image
 from metrics.inception import InceptionFeatureExtractor
 from tests.evaluation.helpers import FAST_OPTIONS, make_reference_set, make_run
 from tests.factories import UserFactory
-from tests.integration.workers import wait_until
+from tests.integration.fixtures import REDIS_URL, VISIBILITY_TIMEOUT_S
+from tests.integration.workers import wait_redeliverable, wait_until
 
 # Each worker builds its random-weight backbones once (InceptionV3 calibration, CLIP): ~30-60 s;
 # the shared worker (fixture `worker`) keeps them from one test to the next.
@@ -103,6 +104,9 @@ def test_a_worker_killed_mid_job_is_resumed_by_another_without_duplicates(start_
     job.refresh_from_db()
     assert not job.finished and job.shards_done < job.shards_total
 
+    # The kill lands just after the next shard's message was delivered to the doomed worker: a
+    # rescuer started at once would miss it at its start and find it ~100 s later.
+    wait_redeliverable(REDIS_URL, VISIBILITY_TIMEOUT_S)
     rescuer = start_worker("rescuer")  # fresh: see the generation test's rescuer
     wait_until(lambda: _finished(job), timeout=300, what="job finished after the kill",
                on_timeout=rescuer.log)

@@ -185,6 +185,21 @@ class SharedWorker:
         return False
 
 
+def wait_redeliverable(redis_url: str, visibility_timeout: float) -> None:
+    """Wait until every unacknowledged message in the broker was delivered more than
+    ``visibility_timeout`` seconds ago (kombu's ``unacked_index`` holds each delivery's time).
+
+    A worker restores such messages (a killed worker's) when it starts, then sweeps for them
+    only every ~100 s (kombu's unacked_restore_interval x unacked_restore_throttle): a worker
+    started before a killed worker's message has timed out finds it the next sweep, 100 s
+    later. Start the worker that is to take it over after this."""
+    client = redis.Redis.from_url(redis_url)
+    delivered = [score for _, score in client.zrange("unacked_index", 0, -1, withscores=True)]
+    if delivered:
+        # Clocks: kombu stamps deliveries with time.time() on this machine.
+        time.sleep(max(0.0, max(delivered) + visibility_timeout + 0.5 - time.time()))
+
+
 def wait_until(predicate: Callable[[], bool], *, timeout: float, what: str,
                on_timeout: Callable[[], str] = lambda: "") -> None:
     deadline = time.monotonic() + timeout
