@@ -27,3 +27,7 @@ MAX_INT64 = 2**63 - 1
 # build and to rate than anyone would want; the cap only stops a request listing hundreds of
 # thousands of ids from holding a web thread while they are read (docs/security.md).
 MAX_CAMPAIGN_RUNS = 1_000
+
+# The most other campaigns one leaderboard may pool votes from (the ``pool`` filter): each adds
+# a few queries and a fingerprint to every stale check of that leaderboard.
+MAX_POOLED_CAMPAIGNS = 20

@@ -33,6 +33,10 @@ LEADERBOARD_PARAMS = [
     OpenApiParameter("quality", str, description="annotator quality control: exclude (leave "
                                                  "flagged annotators out) or weight (crowd-BT "
                                                  "reliability weights); empty: off"),
+    OpenApiParameter("pool", str, description="ids of other campaigns of the project, '4,9' "
+                                              "(or repeated): their votes on this campaign's "
+                                              "runs are fitted with its own (pairs and "
+                                              "best-of-K rankings in one Plackett-Luce fit)"),
     OpenApiParameter("ab", str, description="two run ids 'A,B': sequential A/B test"),
     OpenApiParameter("refresh", bool, description="recompute now"),
 ]

@@ -1,4 +1,5 @@
-"""Which votes a leaderboard counts: criterion, judge, prompt category, annotators, time window."""
+"""Which votes a leaderboard counts: criterion, judge, prompt category, annotators, time window,
+and the other campaigns of the project whose votes it pools."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import datetime
 
 from evalhub.campaigns.models import Campaign, Criterion
 from evalhub.core.errors import EvalHubError
+from evalhub.core.limits import MAX_POOLED_CAMPAIGNS
 from evalhub.core.when import parse_when
 from evalhub.leaderboards.quality import QUALITY_MODES
 
@@ -27,6 +29,12 @@ class LeaderboardFilters:
     the category filter applies to every judge. Excluded annotators are always left out;
     ``quality`` (``""``, ``exclude`` or ``weight``) also leaves out flagged annotators or
     weights every vote by its annotator's reliability (``leaderboards/quality.py``).
+
+    ``pool`` (sorted campaign ids of the same project) adds the votes of those campaigns on
+    this campaign's runs: a pair campaign and a best-of-K campaign over the same runs make one
+    Plackett-Luce leaderboard (docs/leaderboards.md, "Pooling campaigns"). Every other filter
+    applies to each pooled campaign's votes as to this one's, with that campaign's own
+    annotator exclusions and reliability.
     """
 
     criterion: str = Criterion.OVERALL.value
@@ -36,6 +44,7 @@ class LeaderboardFilters:
     since: datetime | None = None
     until: datetime | None = None
     quality: str = ""
+    pool: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         # The plain string, whatever was passed (a campaign's criteria read before a reload
@@ -52,18 +61,20 @@ class LeaderboardFilters:
     def is_default(self) -> bool:
         """Human votes without filters: the combination the background task keeps fresh."""
         return (self.judge == HUMAN and not self.category and self.min_gold_accuracy is None
-                and self.since is None and self.until is None and not self.quality)
+                and self.since is None and self.until is None and not self.quality
+                and not self.pool)
 
     def as_dict(self) -> dict:
-        """JSON-ready, without the criterion (stored next to it); ``quality`` only when set,
-        so the hashes of snapshots stored before it existed still match."""
+        """JSON-ready, without the criterion (stored next to it); ``quality`` and ``pool`` only
+        when set, so the hashes of snapshots stored before they existed still match."""
         return {
             "judge": self.judge,
             "category": self.category,
             "min_gold_accuracy": self.min_gold_accuracy,
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
-        } | ({"quality": self.quality} if self.quality else {})
+        } | ({"quality": self.quality} if self.quality else {}) | (
+            {"pool": list(self.pool)} if self.pool else {})
 
     @property
     def hash(self) -> str:
@@ -72,7 +83,7 @@ class LeaderboardFilters:
 
     def with_judge(self, judge: str) -> LeaderboardFilters:
         return LeaderboardFilters(self.criterion, judge, self.category, self.min_gold_accuracy,
-                                  self.since, self.until, self.quality)
+                                  self.since, self.until, self.quality, self.pool)
 
 
 def parse_filters(*, campaign: Campaign, params: Mapping[str, str]) -> LeaderboardFilters:
@@ -107,7 +118,43 @@ def parse_filters(*, campaign: Campaign, params: Mapping[str, str]) -> Leaderboa
         raise EvalHubError(f"quality must be 'exclude' or 'weight' (or empty), got {quality!r}.")
     return LeaderboardFilters(criterion=criterion, judge=judge, category=get("category"),
                               min_gold_accuracy=min_gold, since=since, until=until,
-                              quality=quality)
+                              quality=quality,
+                              pool=_parse_pool(campaign=campaign, params=params,
+                                               criterion=criterion, judge=judge))
+
+
+def _parse_pool(*, campaign: Campaign, params: Mapping[str, str], criterion: str,
+                judge: str) -> tuple[int, ...]:
+    """The ``pool`` parameter: campaign ids separated by commas, or repeated (the dashboard's
+    checkboxes), each another campaign of ``campaign``'s project that rates ``criterion``
+    (human votes). One query, whatever the number of ids."""
+    getlist = getattr(params, "getlist", None)
+    values = getlist("pool") if getlist else [params.get("pool") or ""]
+    parts = [part.strip() for value in values for part in str(value).split(",") if part.strip()]
+    if not parts:
+        return ()
+    if not all(part.isdigit() and len(part) <= 18 for part in parts):
+        raise EvalHubError("pool must be campaign ids separated by commas, e.g. pool=4,9.")
+    ids = sorted({int(part) for part in parts})
+    if len(ids) > MAX_POOLED_CAMPAIGNS:
+        raise EvalHubError(f"A leaderboard pools the votes of at most {MAX_POOLED_CAMPAIGNS} "
+                           f"other campaigns; pool names {len(ids)}.")
+    if campaign.pk in ids:
+        raise EvalHubError("A leaderboard always counts its own campaign's votes: pool names "
+                           "the other campaigns whose votes it adds.")
+    found = {c.pk: c for c in Campaign.objects.filter(project_id=campaign.project_id,
+                                                      pk__in=ids)}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        # The same words for a campaign of another project as for none: nothing is revealed.
+        raise EvalHubError(f"No campaign {', '.join(map(str, missing))} in this project to "
+                           "pool votes from.")
+    if judge == HUMAN:
+        silent = [found[i].name for i in ids if criterion not in found[i].criteria]
+        if silent:
+            raise EvalHubError(f"Campaign {silent[0]!r} does not rate {criterion!r}: it has no "
+                               "votes to pool for it.")
+    return tuple(ids)
 
 
 def parse_ab(raw: str | None) -> tuple[int, int] | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.db.models import Count, Max, Q
@@ -34,6 +35,19 @@ def data_fingerprint(*, campaign: Campaign) -> str:
     return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def leaderboard_fingerprint(*, campaign: Campaign, pool: Sequence[int] = (),
+                            own: str | None = None) -> str:
+    """The fingerprint of a leaderboard of ``campaign`` that pools the votes of the campaigns
+    ``pool`` (ids): ``campaign``'s own (``own`` when the caller has it) without a pool, else one
+    that changes whenever any of theirs does."""
+    own = data_fingerprint(campaign=campaign) if own is None else own
+    if not pool:
+        return own
+    pooled = Campaign.objects.filter(project_id=campaign.project_id, pk__in=list(pool))
+    parts = [own, *(f"{c.pk}:{data_fingerprint(campaign=c)}" for c in pooled.order_by("pk"))]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
 @dataclasses.dataclass(frozen=True)
 class ChangesSince:
     """What changed in a campaign's data after a snapshot was computed (counts of rows)."""
@@ -43,6 +57,10 @@ class ChangesSince:
     retractions: int  # judgments undone
     annotator_flags: int  # annotators flagged, excluded or readmitted
     metric_values: int  # run-level metric values stored (a metric job finished)
+
+    def __add__(self, other: ChangesSince) -> ChangesSince:
+        return ChangesSince(*(getattr(self, f.name) + getattr(other, f.name)
+                              for f in dataclasses.fields(self)))
 
     def describe(self) -> str:
         """E.g. ``"3 new votes, 2 new metric values"``; what else the fingerprint covers (the
@@ -72,3 +90,12 @@ def changes_since(*, campaign: Campaign, since: datetime) -> ChangesSince:
     return ChangesSince(votes=judgments["votes"], metric_judgments=judgments["metric"],
                         retractions=judgments["retracted"], annotator_flags=flags,
                         metric_values=metrics)
+
+
+def leaderboard_changes_since(*, campaign: Campaign, pool: Sequence[int] = (),
+                              since: datetime) -> ChangesSince:
+    """:func:`changes_since` summed over ``campaign`` and the campaigns it pools (ids)."""
+    changes = changes_since(campaign=campaign, since=since)
+    for other in Campaign.objects.filter(project_id=campaign.project_id, pk__in=list(pool)):
+        changes += changes_since(campaign=other, since=since)
+    return changes

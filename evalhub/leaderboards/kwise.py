@@ -49,6 +49,23 @@ class KwiseVotes:
     counts: npt.NDArray[np.float64]
     categories: list[str]
 
+    @classmethod
+    def merged(cls, parts: list[KwiseVotes | None]) -> KwiseVotes | None:
+        """The votes of several campaigns as one (a pooled leaderboard); None when none has
+        any. Identical patterns add their counts."""
+        present = [p for p in parts if p is not None]
+        if len(present) <= 1:
+            return present[0] if present else None
+        patterns: Counter = Counter()
+        for part in present:
+            patterns.update(part.patterns)
+        return cls(patterns=dict(patterns), votes=sum(p.votes for p in present),
+                   a=np.concatenate([p.a for p in present]),
+                   b=np.concatenate([p.b for p in present]),
+                   outcomes=np.concatenate([p.outcomes for p in present]),
+                   counts=np.concatenate([p.counts for p in present]),
+                   categories=[c for p in present for c in p.categories])
+
 
 def kwise_votes(qs: QuerySet[Judgment], index: dict[int, int], *, uncategorised: str,
                 weights: dict[int, float] | None = None) -> KwiseVotes | None:

@@ -33,6 +33,7 @@ __all__ = [
     "MetricColumn",
     "MetricValue",
     "PairCount",
+    "PooledCampaign",
     "PositionBiasRow",
     "PositionBiasSection",
     "Reversal",
@@ -44,8 +45,9 @@ __all__ = [
 
 #: Bump when a field is added, removed or changes meaning: stored snapshots with another
 #: number are recomputed instead of being read. 1 = the untyped dict payload (no "schema").
-SCHEMA_VERSION = 5  # 3: category_breakdown.lower / .upper; 4: comparable run metrics only;
+SCHEMA_VERSION = 6  # 3: category_breakdown.lower / .upper; 4: comparable run metrics only;
 # 5: how run metrics were computed (metric values' reference set and computed_as, metric_columns)
+# 6: pooled campaigns (``pooled``)
 
 JSONDict = dict[str, Any]
 
@@ -191,6 +193,21 @@ class CampaignInfo(_JSONMixin):
     name: str
     project: int
     criteria: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PooledCampaign(_JSONMixin):
+    """Another campaign of the project whose votes the leaderboard pools (the ``pool`` filter).
+
+    ``votes``: its votes counted (each best-of-K ranking and each pair vote is one; weighted
+    under ``quality=weight``), those on runs outside the leaderboard's campaign left out.
+    """
+
+    id: int
+    name: str
+    task_kind: str
+    k: int | None
+    votes: float
 
 
 @dataclass(frozen=True)
@@ -407,7 +424,8 @@ class Leaderboard(_JSONMixin):
 
     ``runs`` are in ranking order (``order`` holds their ids; runs without votes last);
     ``judge_calibrated`` is False when the judge is a metric scored with random weights;
-    ``metric_columns`` says how each run-level metric's values were computed;
+    ``metric_columns`` says how each run-level metric's values were computed; ``pooled`` names
+    the other campaigns whose votes it counts (``votes`` is the total over all of them);
     ``filters`` echoes :meth:`LeaderboardFilters.as_dict`. See docs/leaderboards.md.
     """
 
@@ -433,6 +451,7 @@ class Leaderboard(_JSONMixin):
     fallback_rounds: int
     warnings: tuple[str, ...]
     metric_columns: dict[str, MetricColumn] = dataclasses.field(default_factory=dict)
+    pooled: tuple[PooledCampaign, ...] = ()
     schema: int = SCHEMA_VERSION
 
     @property

@@ -9,8 +9,10 @@ ids to matrix indices and back, and shapes the typed result
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
+import operator
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -23,6 +25,7 @@ from django.utils import timezone
 
 from evalhub.campaigns.models import (
     Campaign,
+    CampaignStatus,
     JudgeKind,
     Judgment,
     Outcome,
@@ -35,7 +38,7 @@ from evalhub.evaluation.models import MetricName
 from evalhub.evaluation.selectors import MetricColumn as EvaluationMetricColumn
 from evalhub.evaluation.selectors import run_metric_table
 from evalhub.leaderboards.filters import HUMAN, LeaderboardFilters
-from evalhub.leaderboards.kwise import joint_ratings, kwise_votes
+from evalhub.leaderboards.kwise import KwiseVotes, joint_ratings, kwise_votes
 from evalhub.leaderboards.models import LeaderboardSnapshot
 from evalhub.leaderboards.quality import QUALITY_WEIGHT, quality_filtered, weighted_grouped_votes
 from evalhub.leaderboards.quality_snapshot import current_reliability
@@ -51,6 +54,7 @@ from evalhub.leaderboards.results import (
     MetricColumn,
     MetricValue,
     PairCount,
+    PooledCampaign,
     PositionBiasRow,
     PositionBiasSection,
     Reversal,
@@ -431,6 +435,41 @@ def _rank_agreement(ratings: np.ndarray, games: np.ndarray, run_ids: list[int],
             for name, r in result.items()}
 
 
+@dataclasses.dataclass(frozen=True)
+class _CampaignVotes:
+    """One campaign's votes on the leaderboard's runs under its filters: ``qs`` its pairwise
+    judgments (online Elo, position bias), ``a, b, o, counts, cats`` them grouped
+    (``_grouped_votes``), ``kwise`` its best-of-K rankings."""
+
+    qs: QuerySet[Judgment]
+    a: np.ndarray
+    b: np.ndarray
+    o: np.ndarray
+    counts: np.ndarray
+    cats: list[str]
+    kwise: KwiseVotes | None
+
+    @property
+    def votes(self) -> float:
+        """Votes counted: pair votes and rankings, one each (weighted under quality=weight)."""
+        return float(self.counts.sum()) + (self.kwise.votes if self.kwise else 0.0)
+
+
+def _campaign_votes(source: Campaign, filters: LeaderboardFilters, index: dict[int, int]
+                    ) -> _CampaignVotes:
+    """``source``'s votes under ``filters`` with its own exclusions and annotator quality."""
+    qs = filtered_judgments(campaign=source, filters=filters)
+    weights = (current_reliability(campaign=source).weights()
+               if filters.quality == QUALITY_WEIGHT and not filters.metric_name else None)
+    kwise = kwise_votes(qs, index, uncategorised=UNCATEGORISED, weights=weights)
+    qs = qs.filter(ranking__isnull=True)
+    if weights is None:
+        a, b, o, counts, cats = _grouped_votes(qs, index)
+    else:
+        a, b, o, counts, cats = weighted_grouped_votes(qs, index, weights=weights)
+    return _CampaignVotes(qs, a, b, o, counts, cats, kwise)
+
+
 def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
                         rounds: int | None = None, seed: int = 0) -> Leaderboard:
     """The full leaderboard of one campaign and criterion under ``filters``.
@@ -439,6 +478,11 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
     and rank intervals, online Elo, records and win rates, run-level metrics and their rank
     agreement, metric judges against people, position bias and categories; every statistic
     comes from :mod:`ratings`. Store it with :meth:`Leaderboard.to_json`.
+
+    With ``filters.pool``, the votes of those campaigns on this campaign's runs are fitted with
+    this campaign's (pairs and best-of-K rankings in one Plackett-Luce fit), each campaign's
+    votes filtered with its own exclusions and annotator quality. Metric judges are compared
+    with people on this campaign's votes only.
     """
     rounds = bootstrap_rounds_default() if rounds is None else rounds
     runs = _run_rows(campaign)
@@ -446,17 +490,15 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
     names = [r.name for r in runs]
     index = {rid: k for k, rid in enumerate(run_ids)}
     n = len(runs)
-    qs = filtered_judgments(campaign=campaign, filters=filters)
-    weights = (current_reliability(campaign=campaign).weights()
-               if filters.quality == QUALITY_WEIGHT and not filters.metric_name else None)
+    pooled = list(Campaign.objects.filter(project_id=campaign.project_id, pk__in=filters.pool)
+                  .order_by("pk")) if filters.pool else []
+    parts = [_campaign_votes(source, filters, index) for source in [campaign, *pooled]]
     # Best-of-K votes: fitted with the pairs by Plackett-Luce; records count their implied pairs.
-    kwise = kwise_votes(qs, index, uncategorised=UNCATEGORISED, weights=weights)
-    if kwise is not None:
-        qs = qs.filter(ranking__isnull=True)
-    if weights is None:
-        a, b, o, counts, cats = _grouped_votes(qs, index)
-    else:
-        a, b, o, counts, cats = weighted_grouped_votes(qs, index, weights=weights)
+    kwise = KwiseVotes.merged([part.kwise for part in parts])
+    a, b, o, counts = (np.concatenate([getattr(part, x) for part in parts])
+                       for x in ("a", "b", "o", "counts"))
+    cats = [c for part in parts for c in part.cats]
+    qs = functools.reduce(operator.or_, [part.qs for part in parts])
     pairwise = (a, b, o, counts)
     # Under quality=weight the counts are weights: the total is their sum, to the nearest
     # whole vote (truncating made 13.86 read as 13).
@@ -474,6 +516,9 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
                         f"{filters.criterion!r}; run the metric judges first")
     if total == 0:
         warnings.append("no votes match these filters yet")
+    warnings += [f"pooled campaign {source.name!r} has no vote on this campaign's runs under "
+                 "these filters" for source, part in zip(pooled, parts[1:], strict=True)
+                 if part.votes == 0]
     board = Leaderboard(
         campaign=CampaignInfo(id=campaign.id, name=campaign.name, project=campaign.project_id,
                               criteria=tuple(str(c) for c in campaign.criteria)),
@@ -488,7 +533,8 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
         computed_at=timezone.now(),
         metric_judges=judges,
         categories_available=tuple(sorted(
-            {c or UNCATEGORISED for c in Judgment.objects.filter(campaign=campaign)
+            {c or UNCATEGORISED for c in Judgment.objects.filter(
+                campaign__in=[campaign, *pooled])
              .values_list("task__prompt__category", flat=True).distinct()})),
         runs=tuple(_run_row(r, metrics, **_UNRATED) for r in runs),
         order=tuple(run_ids),
@@ -502,6 +548,9 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
         fallback_rounds=0,
         warnings=tuple(warnings),
         metric_columns=_metric_columns(metric_table.columns),
+        pooled=tuple(PooledCampaign(id=source.pk, name=source.name, task_kind=source.task_kind,
+                                    k=source.k, votes=_count(part.votes, 2))
+                     for source, part in zip(pooled, parts[1:], strict=True)),
     )
     if n < 2 or total == 0:
         return board
@@ -593,3 +642,13 @@ def ab_test(*, board: Leaderboard, run_a: int, run_b: int, alpha: float = 0.05
 def campaigns_for_science(*, user, project_ids: Iterable[int]) -> QuerySet[Campaign]:
     return Campaign.objects.filter(project_id__in=list(project_ids)).select_related(
         "project").order_by("project__name", "-created_at")
+
+
+def pool_choices(*, campaign: Campaign, criterion: str) -> list[Campaign]:
+    """The other campaigns of ``campaign``'s project whose votes its leaderboard may pool for
+    ``criterion`` (``filters.pool``): those rating it, newest first, failed ones left out (they
+    never had votes)."""
+    others = (Campaign.objects.filter(project_id=campaign.project_id)
+              .exclude(pk=campaign.pk).exclude(status=CampaignStatus.FAILED)
+              .order_by("-created_at", "-pk"))
+    return [c for c in others if criterion in c.criteria]

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from evalhub.campaigns.models import (
@@ -24,7 +25,7 @@ from evalhub.core.queueing import enqueue_on_commit
 from evalhub.evaluation.selectors import image_metric_values
 from evalhub.leaderboards import charts
 from evalhub.leaderboards.filters import LeaderboardFilters
-from evalhub.leaderboards.fingerprint import data_fingerprint
+from evalhub.leaderboards.fingerprint import data_fingerprint, leaderboard_fingerprint
 from evalhub.leaderboards.models import LeaderboardRefresh, LeaderboardSnapshot
 from evalhub.leaderboards.quality_snapshot import quality_snapshot_refresh
 from evalhub.leaderboards.results import Leaderboard, is_current
@@ -181,8 +182,11 @@ def metric_judges_run(*, campaign: Campaign, metric: str = "clip_score",
         Judgment.objects.bulk_update(to_update, ["outcome", "metric_calibrated"],
                                      batch_size=1000)
         if to_create or to_update:
-            # Updated outcomes do not change the vote counts the fingerprint sees.
-            LeaderboardSnapshot.objects.filter(campaign=campaign).update(fingerprint="")
+            # Updated outcomes do not change the vote counts the fingerprint sees; a pooled
+            # leaderboard of the project may count these judgments too.
+            LeaderboardSnapshot.objects.filter(
+                Q(campaign=campaign) | Q(campaign__project_id=campaign.project_id,
+                                         filters__has_key="pool")).update(fingerprint="")
     report.created, report.updated = len(to_create), len(to_update)
     report.missing_images = sorted(missing)
     return report
@@ -199,7 +203,7 @@ def leaderboard_snapshot_refresh(*, campaign: Campaign, filters: LeaderboardFilt
                                  rounds: int | None = None) -> LeaderboardSnapshot:
     """Compute and store the leaderboard for ``filters`` (replacing an older snapshot)."""
     # Fingerprint first: a vote arriving during the computation leaves the snapshot stale.
-    fingerprint = data_fingerprint(campaign=campaign)
+    fingerprint = leaderboard_fingerprint(campaign=campaign, pool=filters.pool)
     board = leaderboard_compute(campaign=campaign, filters=filters, rounds=rounds)
     defaults = {"payload": board.to_json(), "fingerprint": fingerprint, "votes_count": board.votes,
                 "filters": filters.as_dict(), "is_default": filters.is_default,
@@ -216,7 +220,7 @@ def leaderboard_snapshot_refresh(*, campaign: Campaign, filters: LeaderboardFilt
 
 
 def _charts(board: Leaderboard, campaign: Campaign) -> dict:
-    fit = fit_method(task_kind=campaign.task_kind, k=campaign.k)
+    fit = fit_method(task_kind=campaign.task_kind, k=campaign.k, pooled=board.pooled)
     return {"version": charts.CHARTS_VERSION, "figures": charts.campaign_figures(board, fit=fit)}
 
 
@@ -250,12 +254,12 @@ def leaderboard_get(*, campaign: Campaign, filters: LeaderboardFilters, refresh:
     default snapshot is returned as is (the background refresh is already queued; this queues
     one more in case it was lost) so that the page stays fast while votes pour in. Read the
     leaderboard with ``snapshot.result``. ``fingerprint``: the campaign's current data
-    fingerprint when the caller has it already.
+    fingerprint (``data_fingerprint``) when the caller has it already; a pooled leaderboard
+    combines it with the pooled campaigns' (``leaderboard_fingerprint``).
     """
     snapshot = snapshot_for(campaign=campaign, filters=filters)
     readable = snapshot is not None and is_current(snapshot.payload)
-    if fingerprint is None:
-        fingerprint = data_fingerprint(campaign=campaign)
+    fingerprint = leaderboard_fingerprint(campaign=campaign, pool=filters.pool, own=fingerprint)
     fresh = readable and snapshot.fingerprint == fingerprint
     if not readable or refresh or (not fresh and not filters.is_default):
         return leaderboard_snapshot_refresh(campaign=campaign, filters=filters), False

@@ -3,11 +3,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from evalhub.campaigns.models import TaskKind
 from evalhub.core.text import counted
-from evalhub.leaderboards.results import ABTest, ABTestError, Leaderboard, MetricValue, RunRow
+from evalhub.leaderboards.results import (
+    ABTest,
+    ABTestError,
+    Leaderboard,
+    MetricValue,
+    PooledCampaign,
+    RunRow,
+)
 
 #: Columns of the ranking tables: the image metrics always, each video metric when a run of the
 #: leaderboard has a value for it (a video campaign's runs), so an image campaign's table is
@@ -27,14 +35,34 @@ RANK_DEFINITION = (
     "rated runs minus those whose whole interval lies below this run's.")
 
 
-def fit_method(*, task_kind: str, k: int | None) -> str:
-    """The model a campaign's Elo ratings are fitted with, as every page names it (the
-    leaderboard's header, its Elo chart's legend): Plackett-Luce for a best-of-K campaign (its
-    rankings, with any pair votes, in one fit: docs/leaderboards.md, "K-wise votes"),
-    Bradley-Terry for a pair campaign. ``task_kind``, ``k``: the campaign's."""
-    if task_kind == TaskKind.BEST_OF_K:
-        return f"Plackett-Luce Elo (best-of-{k} rankings)"
-    return "Bradley-Terry Elo"
+def _kinds(task_kind: str, k: int | None, pooled: Sequence[PooledCampaign]
+           ) -> list[tuple[str, int | None]]:
+    """The task kinds whose votes a leaderboard fits: its campaign's, and those of the pooled
+    campaigns that gave it votes."""
+    return [(task_kind, k), *((p.task_kind, p.k) for p in pooled if p.votes)]
+
+
+def fit_method(*, task_kind: str, k: int | None, pooled: Sequence[PooledCampaign] = ()) -> str:
+    """The model a leaderboard's Elo ratings are fitted with, as every page names it (the
+    leaderboard's header, its Elo chart's legend): Plackett-Luce when best-of-K rankings are
+    among its votes (its campaign's or a pooled campaign's: the rankings and any pair votes in
+    one fit, docs/leaderboards.md, "K-wise votes"), else Bradley-Terry. ``task_kind``, ``k``:
+    the campaign's; ``pooled``: the board's pooled campaigns."""
+    kinds = _kinds(task_kind, k, pooled)
+    sizes = sorted({size for kind, size in kinds if kind == TaskKind.BEST_OF_K})
+    if not sizes:
+        return "Bradley-Terry Elo"
+    what = ", ".join(f"best-of-{size}" for size in sizes) + " rankings"
+    if any(kind == TaskKind.PAIR for kind, _ in kinds):
+        what += " and pair votes"
+    return f"Plackett-Luce Elo ({what})"
+
+
+def pooled_summary(pooled: PooledCampaign) -> str:
+    """A pooled campaign as the page and the command name it: "edits-best4 (best of 4, 40
+    votes)"."""
+    kind = f"best of {pooled.k}" if pooled.task_kind == TaskKind.BEST_OF_K else "pairs"
+    return f"{pooled.name} ({kind}, {counted(_amount(pooled.votes), 'vote')})"
 
 
 #: The A/B form's words for a pick it cannot test (the API and the command keep
@@ -67,12 +95,14 @@ class CountColumn:
     title: str
 
 
-def run_count_column(*, task_kind: str) -> CountColumn:
+def run_count_column(*, task_kind: str, pooled: Sequence[PooledCampaign] = ()
+                     ) -> CountColumn:
     """What the ranking's per-run count counts. A pair campaign counts votes. A best-of-K
     campaign counts the pairs its rankings state (each pick over every run still on offer:
     K-1 per pick of the best, K(K-1)/2 per full ranking; docs/leaderboards.md, "K-wise
-    votes"), so a run's count exceeds the header's number of votes and is labelled "Pairs"."""
-    if task_kind == TaskKind.BEST_OF_K:
+    votes"), so a run's count exceeds the header's number of votes and is labelled "Pairs".
+    A pair campaign that pools a best-of-K campaign's votes counts as one."""
+    if any(kind == TaskKind.BEST_OF_K for kind, _ in _kinds(task_kind, None, pooled)):
         return CountColumn(
             label="Pairs",
             title="Comparisons implied by the picks: K-1 per pick, K(K-1)/2 per full ranking "
@@ -197,10 +227,14 @@ def ranking_rows(board: Leaderboard) -> tuple[list[RankingRow], bool]:
 
 
 def leaderboard_table(board: Leaderboard, *, last_updated: str | None = None,
-                      stale: bool = False, ab: ABTest | ABTestError | None = None) -> str:
-    """The leaderboard as a fixed-width table with agreement, bias and warning lines."""
+                      stale: bool = False, ab: ABTest | ABTestError | None = None,
+                      count_column: CountColumn | None = None, fit: str = "") -> str:
+    """The leaderboard as a fixed-width table with agreement, bias and warning lines.
+    ``count_column`` (``run_count_column``) heads the per-run counts ("votes" without it);
+    ``fit`` (``fit_method``) is named in the first line when given."""
     columns = table_metrics(board)
-    header = ["rank", "possible", "run", "Elo", "95% CI", "online", "win%", "votes",
+    count = "votes" if count_column is None else count_column.label.lower()
+    header = ["rank", "possible", "run", "Elo", "95% CI", "online", "win%", count,
               *(label for _, label in columns)]
     rows, uncalibrated = [], False
     ranges = possible_ranks(board)
@@ -220,9 +254,11 @@ def leaderboard_table(board: Leaderboard, *, last_updated: str | None = None,
     judge = board.judge + ("" if board.judge_calibrated else " (uncalibrated)")
     lines = [
         f"Campaign {board.campaign.name} (#{board.campaign.id}) - criterion "
-        f"{board.criterion} - judge {judge} - {board.votes} votes - "
-        f"updated {last_updated or board.computed_at.isoformat()}"
+        f"{board.criterion} - judge {judge} - {counted(board.votes, 'vote')} - "
+        + (f"{fit} - " if fit else "")
+        + f"updated {last_updated or board.computed_at.isoformat()}"
         + (" (stale; refresh queued)" if stale else ""),
+        *(f"pooled with campaign #{p.id} {pooled_summary(p)}" for p in board.pooled),
         "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
     ]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))

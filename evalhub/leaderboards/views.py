@@ -19,7 +19,7 @@ from evalhub.evaluation.selectors import MetricColumn, run_metric_table
 from evalhub.leaderboards import charts
 from evalhub.leaderboards.access import campaign_for_science, model_for_science
 from evalhub.leaderboards.filters import LeaderboardFilters, parse_ab, parse_filters
-from evalhub.leaderboards.fingerprint import changes_since, data_fingerprint
+from evalhub.leaderboards.fingerprint import data_fingerprint, leaderboard_changes_since
 from evalhub.leaderboards.quality import QUALITY_MODES, annotator_treatments
 from evalhub.leaderboards.quality_snapshot import quality_get
 from evalhub.leaderboards.results import ABTest
@@ -28,6 +28,7 @@ from evalhub.leaderboards.selectors import (
     METRIC_LABELS,
     VIDEO_RUN_METRICS,
     ab_test,
+    pool_choices,
 )
 from evalhub.leaderboards.services import leaderboard_get, snapshot_figures
 from evalhub.leaderboards.text import (
@@ -40,6 +41,7 @@ from evalhub.leaderboards.text import (
     metric_cell,
     metric_column_note,
     metric_headers,
+    pooled_summary,
     ranking_rows,
     run_count_column,
 )
@@ -120,19 +122,27 @@ def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return render(request, "leaderboards/campaign.html", {
         "campaign": campaign, "medium": campaign_medium(campaign=campaign), "board": board,
         "snapshot": snapshot, "stale": stale,
-        "changes": changes_since(campaign=campaign, since=snapshot.computed_at) if stale
-        else None,
+        "changes": leaderboard_changes_since(campaign=campaign, pool=filters.pool,
+                                             since=snapshot.computed_at) if stale else None,
         "rows": rows, "any_uncalibrated": any_uncal, "metric_headers": metric_headers(board),
         "rank_definition": RANK_DEFINITION,
         # The header names the fit as the Elo chart's legend does (one function).
-        "fit_method": fit_method(task_kind=campaign.task_kind, k=campaign.k),
+        "fit_method": fit_method(task_kind=campaign.task_kind, k=campaign.k,
+                                 pooled=board.pooled),
         "charts": _with_data_ids(snapshot_figures(snapshot)),
-        "filters": {k: request.GET.get(k, "") for k in FILTER_KEYS},
+        # The A/B form carries the filters as hidden fields: the pool as one "4,9".
+        "filters": {k: request.GET.get(k, "") for k in FILTER_KEYS}
+        | {"pool": ",".join(map(str, filters.pool))},
         "criteria": campaign.criteria,
         "judges": ["human", *(f"metric:{m}" for m in board.metric_judges)],
         "error": error,
         "votes_text": counted(board.votes, "vote"),
-        "count_column": run_count_column(task_kind=campaign.task_kind),
+        "count_column": run_count_column(task_kind=campaign.task_kind, pooled=board.pooled),
+        # Campaigns the leaderboard may pool votes from: the project's others rating the
+        # board's criterion (the form's checkboxes; parse_filters checks what is sent).
+        "pool_choices": pool_choices(campaign=campaign, criterion=board.criterion),
+        "pooled_ids": set(filters.pool),
+        "pooled": [(p.id, pooled_summary(p)) for p in board.pooled],
         "ab": ab_result,
         "ab_detail": ab_detail(ab_result) if isinstance(ab_result, ABTest) else "",
         "ab_error": ab_error,

@@ -1,4 +1,4 @@
-"""manage.py leaderboard <campaign_id> [--criterion C] [--json] [filters]"""
+"""manage.py leaderboard <campaign_id> [--criterion C] [--json] [filters] [--pool C,D]"""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from evalhub.campaigns.cli import get_campaign
 from evalhub.campaigns.models import Criterion
 from evalhub.core.cli import model_text, reports_domain_errors
 from evalhub.leaderboards.filters import parse_ab, parse_filters
-from evalhub.leaderboards.fingerprint import changes_since
+from evalhub.leaderboards.fingerprint import leaderboard_changes_since
 from evalhub.leaderboards.results import ABTestError
 from evalhub.leaderboards.selectors import ab_test
 from evalhub.leaderboards.services import leaderboard_get
-from evalhub.leaderboards.text import leaderboard_table
+from evalhub.leaderboards.text import fit_method, leaderboard_table, run_count_column
 from evalhub.prompts.models import Prompt
 
 
@@ -36,6 +36,10 @@ class Command(BaseCommand):
         parser.add_argument("--quality", default="", choices=["", "exclude", "weight"],
                             help="annotator quality control: leave flagged annotators out, or "
                                  "weight votes by reliability")
+        parser.add_argument("--pool", default="",
+                            help="ids of other campaigns of the project 'C,D': count their "
+                                 "votes on this campaign's runs too (pairs and best-of-K "
+                                 "rankings in one fit)")
         parser.add_argument("--ab", default="",
                             help="two run ids 'A,B': the sequential A/B test of A against B")
         parser.add_argument("--refresh", action="store_true",
@@ -46,7 +50,7 @@ class Command(BaseCommand):
         campaign = get_campaign(options["campaign_id"])
         params = {key: str(options[key] or "") for key in
                   ("criterion", "category", "judge", "min_gold_accuracy", "since", "until",
-                   "quality")}
+                   "quality", "pool")}
         filters = parse_filters(campaign=campaign, params=params)
         ab = parse_ab(options["ab"])
         snapshot, stale = leaderboard_get(campaign=campaign, filters=filters,
@@ -63,8 +67,11 @@ class Command(BaseCommand):
                 payload["ab_test"] = test.to_json()
             self.stdout.write(json.dumps(payload, indent=2, allow_nan=False))
         else:
-            self.stdout.write(leaderboard_table(board, last_updated=last_updated, stale=stale,
-                                                ab=test))
+            self.stdout.write(leaderboard_table(
+                board, last_updated=last_updated, stale=stale, ab=test,
+                count_column=run_count_column(task_kind=campaign.task_kind, pooled=board.pooled),
+                fit=fit_method(task_kind=campaign.task_kind, k=campaign.k, pooled=board.pooled)))
             if stale:
-                changes = changes_since(campaign=campaign, since=snapshot.computed_at)
+                changes = leaderboard_changes_since(campaign=campaign, pool=filters.pool,
+                                                    since=snapshot.computed_at)
                 self.stdout.write(f"Changed since: {changes.describe()}.")
