@@ -157,11 +157,22 @@ def _parse_pool(*, campaign: Campaign, params: Mapping[str, str], criterion: str
     return tuple(ids)
 
 
+#: Why ``parse_ab`` refused (``EvalHubError.code``): the API sends it, the dashboard's A/B form
+#: words its refusal by it.
+AB_SAME_RUN_CODE, AB_NOT_RUN_IDS_CODE = "ab_same_run", "ab_not_run_ids"
+
+
 def parse_ab(raw: str | None) -> tuple[int, int] | None:
-    """``"12,15"`` -> (12, 15); None when absent."""
+    """``"12,15"`` -> (12, 15); None when absent. Refused (``code`` says why): anything but
+    two run ids, or the same run twice. An id need not be a run of the board: ``ab_test`` says
+    which are not."""
     if not raw:
         return None
     parts = [p.strip() for p in raw.split(",")]
-    if len(parts) != 2 or not all(p.isdigit() for p in parts) or parts[0] == parts[1]:
-        raise EvalHubError("ab must be two different run ids separated by a comma, e.g. ab=3,7.")
-    return int(parts[0]), int(parts[1])
+    ids = [int(p) for p in parts if p.isdigit()]
+    if len(parts) != 2 or len(ids) != 2 or ids[0] == ids[1]:
+        error = EvalHubError(
+            "ab must be two different run ids separated by a comma, e.g. ab=3,7.")
+        error.code = AB_SAME_RUN_CODE if len(ids) == 2 == len(parts) else AB_NOT_RUN_IDS_CODE
+        raise error
+    return ids[0], ids[1]

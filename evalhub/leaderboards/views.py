@@ -18,7 +18,12 @@ from evalhub.core.text import counted
 from evalhub.evaluation.selectors import MetricColumn, run_metric_table
 from evalhub.leaderboards import charts
 from evalhub.leaderboards.access import campaign_for_science, model_for_science
-from evalhub.leaderboards.filters import LeaderboardFilters, parse_ab, parse_filters
+from evalhub.leaderboards.filters import (
+    AB_SAME_RUN_CODE,
+    LeaderboardFilters,
+    parse_ab,
+    parse_filters,
+)
 from evalhub.leaderboards.fingerprint import data_fingerprint, leaderboard_changes_since
 from evalhub.leaderboards.quality import QUALITY_MODES, annotator_treatments
 from evalhub.leaderboards.quality_snapshot import quality_get
@@ -69,28 +74,22 @@ def _ab_choice(params: QueryDict) -> tuple[tuple[int, int] | None, str | None,
     """The A/B test asked for: (run A id, run B id) or None, the error to show beside the A/B
     form, and the runs its pickers show chosen.
 
-    The form sends ``ab_a`` and ``ab_b`` (its words on a bad pick: ``AB_SAME_RUN``,
-    ``AB_NOT_A_RUN``); a link may carry the API's ``ab=3,7`` (``parse_ab``'s words)."""
+    The form sends ``ab_a`` and ``ab_b``; a link may carry the API's ``ab=3,7``. Both are
+    read by ``parse_ab``; a refusal of the form's pick is worded for the form
+    (``AB_SAME_RUN``, ``AB_NOT_A_RUN``), one of a link in ``parse_ab``'s words."""
     raw_a, raw_b = (params.get("ab_a") or "").strip(), (params.get("ab_b") or "").strip()
-
-    def as_id(raw: str) -> int | None:
-        # An id the database can hold; anything else is no run of the board.
-        return int(raw) if raw.isdigit() and len(raw) <= 18 else None
-
-    if raw := params.get("ab"):
-        try:
-            ab = parse_ab(raw)
-        except EvalHubError as exc:
-            return None, exc.message, (None, None)
-        return ab, None, ab or (None, None)
-    if not (raw_a and raw_b):
+    from_form = not params.get("ab")
+    if from_form and not (raw_a and raw_b):
         return None, None, (None, None)
-    run_a, run_b = as_id(raw_a), as_id(raw_b)
-    if run_a is None or run_b is None:
-        return None, AB_NOT_A_RUN, (run_a, run_b)
-    if run_a == run_b:
-        return None, AB_SAME_RUN, (run_a, run_b)
-    return (run_a, run_b), None, (run_a, run_b)
+    try:
+        ab = parse_ab(f"{raw_a},{raw_b}" if from_form else params["ab"])
+    except EvalHubError as exc:
+        if not from_form:
+            return None, exc.message, (None, None)
+        words = AB_SAME_RUN if exc.code == AB_SAME_RUN_CODE else AB_NOT_A_RUN
+        # The pickers keep what was picked (an option whose value is not an id matches none).
+        return None, words, tuple(int(r) if r.isdigit() else None for r in (raw_a, raw_b))
+    return ab, None, ab
 
 
 def _with_data_ids(figures: list[dict]) -> list[dict]:

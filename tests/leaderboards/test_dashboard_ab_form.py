@@ -60,6 +60,13 @@ def test_a_run_value_that_is_no_run_keeps_the_filters_too(aligned):
     assert re.search(r'id="ab-error">Pick two runs of this leaderboard\.<', html)
 
 
+def test_an_id_of_no_run_is_tested_and_answered_as_the_api_answers_it(aligned):
+    # Past what an id column holds, too: the form, the API and the command share one rule.
+    html = _page(aligned, ab_a="9" * 25, ab_b=aligned.runs[1].id).content.decode()
+    assert 'id="ab-error"' not in html
+    assert f"runs [{'9' * 25}] are not part of this campaign" in html
+
+
 def test_a_bad_filter_still_resets_to_the_unfiltered_board_with_its_message(aligned):
     html = _page(aligned, criterion="zzz").content.decode()
     assert "Unknown criterion" in html and "showing the unfiltered leaderboard" in html
@@ -73,6 +80,7 @@ def test_the_api_keeps_its_parameter_level_message(api, aligned):
                        {"ab": f"{run.id},{run.id}"})
     assert response.status_code == 400
     assert response.json()["detail"].startswith("ab must be two different run ids")
+    assert response.json()["code"] == "ab_same_run"
 
 
 def _ab(wins_a: float, wins_b: float, ties: float) -> ABTest:

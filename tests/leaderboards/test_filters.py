@@ -97,8 +97,16 @@ def test_parse_filters_validates_input(world):
         with pytest.raises(EvalHubError):
             parse_filters(campaign=campaign, params=bad)
     assert parse_ab("3,7") == (3, 7) and parse_ab("") is None
-    with pytest.raises(EvalHubError):
-        parse_ab("3,3")
+
+
+@pytest.mark.parametrize(("raw", "code"), [
+    ("3,3", "ab_same_run"), ("03, 3", "ab_same_run"), ("3", "ab_not_run_ids"),
+    ("3,x", "ab_not_run_ids"), ("3,7,9", "ab_not_run_ids"), ("-3,7", "ab_not_run_ids")])
+def test_an_ab_pair_is_two_different_run_ids_and_a_refusal_says_which_rule(raw, code):
+    with pytest.raises(EvalHubError) as caught:
+        parse_ab(raw)
+    assert caught.value.code == code
+    assert caught.value.message.startswith("ab must be two different run ids")
 
 
 def test_filter_hash_differs_per_combination():
