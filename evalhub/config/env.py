@@ -86,7 +86,8 @@ def env_rate(name: str, default: str) -> str | None:
         return None
     count, _, period = value.partition("/")
     period = period.strip().lower()
-    if not (count.strip().isdigit() and period in RATE_PERIODS):
+    # isascii: str.isdigit() also accepts digits int() refuses ("²").
+    if not (count.strip().isascii() and count.strip().isdigit() and period in RATE_PERIODS):
         raise ImproperlyConfiguredEnv(
             f"{name}={value!r} is not a rate: write N/sec, N/min, N/hour or N/day (or the "
             "words second, minute, hour, day; or leave it empty for no limit)")
@@ -121,7 +122,7 @@ def env_address(name: str) -> tuple[str, int] | None:
     if not value:
         return None
     host, _, port = value.rpartition(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise ImproperlyConfiguredEnv(
             f"{name}={value!r} is not an address: write host:port, e.g. 0.0.0.0:9808")
     return host or "127.0.0.1", int(port)

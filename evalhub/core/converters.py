@@ -35,6 +35,16 @@ def whole_number(value: Any) -> int | None:
     return None
 
 
+_ID = re.compile(ID_REGEX)
+
+
+def object_id(raw: str) -> int | None:
+    """``raw`` (a query parameter, a form field, one item of a list of ids) as an object id:
+    1 to 18 ASCII digits, else None. ``str.isdigit()`` is no test: it accepts digits ``int()``
+    refuses ("²", a 500) or reads as another script's (Arabic-Indic one is 1)."""
+    return int(raw) if _ID.fullmatch(raw) else None
+
+
 def fits_id_column(number: int) -> bool:
     """Whether ``number`` fits a 64-bit id column; a larger one can name no object."""
     return MIN_INT64 <= number <= MAX_INT64

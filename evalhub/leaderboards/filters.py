@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from evalhub.campaigns.models import Campaign, Criterion
+from evalhub.core.converters import object_id
 from evalhub.core.errors import EvalHubError
 from evalhub.core.limits import MAX_POOLED_CAMPAIGNS
 from evalhub.core.when import parse_when
@@ -86,8 +87,14 @@ class LeaderboardFilters:
                                   self.since, self.until, self.quality, self.pool)
 
 
-def parse_filters(*, campaign: Campaign, params: Mapping[str, str]) -> LeaderboardFilters:
-    """Validate query parameters (or command options) into :class:`LeaderboardFilters`."""
+def parse_filters(*, campaign: Campaign, params: Mapping[str, str],
+                  unpooled: list[str] | None = None) -> LeaderboardFilters:
+    """Validate query parameters (or command options) into :class:`LeaderboardFilters`.
+
+    ``unpooled``: when given, a pooled campaign that does not rate the criterion is left out
+    of the pool and its name appended to the list (the dashboard, whose form can change the
+    criterion with the pool ticked, says so) instead of refusing the filters.
+    """
 
     def get(name: str) -> str:
         return (params.get(name) or "").strip()
@@ -120,22 +127,25 @@ def parse_filters(*, campaign: Campaign, params: Mapping[str, str]) -> Leaderboa
                               min_gold_accuracy=min_gold, since=since, until=until,
                               quality=quality,
                               pool=_parse_pool(campaign=campaign, params=params,
-                                               criterion=criterion, judge=judge))
+                                               criterion=criterion, judge=judge,
+                                               unpooled=unpooled))
 
 
 def _parse_pool(*, campaign: Campaign, params: Mapping[str, str], criterion: str,
-                judge: str) -> tuple[int, ...]:
+                judge: str, unpooled: list[str] | None) -> tuple[int, ...]:
     """The ``pool`` parameter: campaign ids separated by commas, or repeated (the dashboard's
     checkboxes), each another campaign of ``campaign``'s project that rates ``criterion``
-    (human votes). One query, whatever the number of ids."""
+    (human votes; ``unpooled``: see ``parse_filters``). One query, whatever the number of
+    ids."""
     getlist = getattr(params, "getlist", None)
     values = getlist("pool") if getlist else [params.get("pool") or ""]
     parts = [part.strip() for value in values for part in str(value).split(",") if part.strip()]
     if not parts:
         return ()
-    if not all(part.isdigit() and len(part) <= 18 for part in parts):
+    found_ids = [object_id(part) for part in parts]
+    if None in found_ids:
         raise EvalHubError("pool must be campaign ids separated by commas, e.g. pool=4,9.")
-    ids = sorted({int(part) for part in parts})
+    ids = sorted(set(found_ids))
     if len(ids) > MAX_POOLED_CAMPAIGNS:
         raise EvalHubError(f"A leaderboard pools the votes of at most {MAX_POOLED_CAMPAIGNS} "
                            f"other campaigns; pool names {len(ids)}.")
@@ -149,12 +159,13 @@ def _parse_pool(*, campaign: Campaign, params: Mapping[str, str], criterion: str
         # The same words for a campaign of another project as for none: nothing is revealed.
         raise EvalHubError(f"No campaign {', '.join(map(str, missing))} in this project to "
                            "pool votes from.")
-    if judge == HUMAN:
-        silent = [found[i].name for i in ids if criterion not in found[i].criteria]
-        if silent:
-            raise EvalHubError(f"Campaign {silent[0]!r} does not rate {criterion!r}: it has no "
-                               "votes to pool for it.")
-    return tuple(ids)
+    silent = [i for i in ids if judge == HUMAN and criterion not in found[i].criteria]
+    if silent and unpooled is None:
+        raise EvalHubError(f"Campaign {found[silent[0]].name!r} does not rate {criterion!r}: "
+                           "it has no votes to pool for it.")
+    if unpooled is not None:
+        unpooled += [found[i].name for i in silent]
+    return tuple(i for i in ids if i not in silent)
 
 
 #: Why ``parse_ab`` refused (``EvalHubError.code``): the API sends it, the dashboard's A/B form
@@ -164,12 +175,12 @@ AB_SAME_RUN_CODE, AB_NOT_RUN_IDS_CODE = "ab_same_run", "ab_not_run_ids"
 
 def parse_ab(raw: str | None) -> tuple[int, int] | None:
     """``"12,15"`` -> (12, 15); None when absent. Refused (``code`` says why): anything but
-    two run ids, or the same run twice. An id need not be a run of the board: ``ab_test`` says
-    which are not."""
+    two ids (``core.converters.object_id``), or the same run twice. An id need not be a run of
+    the board: ``ab_test`` says which are not."""
     if not raw:
         return None
     parts = [p.strip() for p in raw.split(",")]
-    ids = [int(p) for p in parts if p.isdigit()]
+    ids = [i for i in map(object_id, parts) if i is not None]
     if len(parts) != 2 or len(ids) != 2 or ids[0] == ids[1]:
         error = EvalHubError(
             "ab must be two different run ids separated by a comma, e.g. ab=3,7.")

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from evalhub.campaigns.models import (
@@ -646,9 +646,12 @@ def campaigns_for_science(*, user, project_ids: Iterable[int]) -> QuerySet[Campa
 
 def pool_choices(*, campaign: Campaign, criterion: str) -> list[Campaign]:
     """The other campaigns of ``campaign``'s project whose votes its leaderboard may pool for
-    ``criterion`` (``filters.pool``): those rating it, newest first, failed ones left out (they
-    never had votes)."""
+    ``criterion`` (``filters.pool``): those rating it that compare at least two of its runs
+    (votes on other runs do not count), newest first, failed ones left out (they never had
+    votes)."""
+    runs = campaign.runs.values("pk")
     others = (Campaign.objects.filter(project_id=campaign.project_id)
               .exclude(pk=campaign.pk).exclude(status=CampaignStatus.FAILED)
+              .annotate(shared=Count("runs", filter=Q(runs__in=runs))).filter(shared__gte=2)
               .order_by("-created_at", "-pk"))
     return [c for c in others if criterion in c.criteria]

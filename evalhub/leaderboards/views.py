@@ -13,6 +13,7 @@ from django.shortcuts import render
 
 from evalhub.campaigns.models import Campaign, CampaignStatus
 from evalhub.campaigns.selectors import campaign_medium
+from evalhub.core.converters import object_id
 from evalhub.core.errors import EvalHubError
 from evalhub.core.text import counted
 from evalhub.evaluation.selectors import MetricColumn, run_metric_table
@@ -88,7 +89,7 @@ def _ab_choice(params: QueryDict) -> tuple[tuple[int, int] | None, str | None,
             return None, exc.message, (None, None)
         words = AB_SAME_RUN if exc.code == AB_SAME_RUN_CODE else AB_NOT_A_RUN
         # The pickers keep what was picked (an option whose value is not an id matches none).
-        return None, words, tuple(int(r) if r.isdigit() else None for r in (raw_a, raw_b))
+        return None, words, (object_id(raw_a), object_id(raw_b))
     return ab, None, ab
 
 
@@ -100,11 +101,11 @@ def _with_data_ids(figures: list[dict]) -> list[dict]:
 @login_required
 def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = campaign_for_science(user=request.user, campaign_id=campaign_id)
-    error = None
+    error, unpooled = None, []
     try:
-        filters = parse_filters(campaign=campaign, params=request.GET)
+        filters = parse_filters(campaign=campaign, params=request.GET, unpooled=unpooled)
     except EvalHubError as exc:
-        error, filters = exc.message, LeaderboardFilters()
+        error, filters, unpooled = exc.message, LeaderboardFilters(), []
     # Apart from the filters: a bad pick of runs leaves the filters as chosen and is said
     # next to the A/B form.
     ab, ab_error, ab_selected = _ab_choice(request.GET)
@@ -142,6 +143,7 @@ def dashboard_campaign(request: HttpRequest, campaign_id: int) -> HttpResponse:
         "pool_choices": pool_choices(campaign=campaign, criterion=board.criterion),
         "pooled_ids": set(filters.pool),
         "pooled": [(p.id, pooled_summary(p)) for p in board.pooled],
+        "unpooled": unpooled,
         "ab": ab_result,
         "ab_detail": ab_detail(ab_result) if isinstance(ab_result, ABTest) else "",
         "ab_error": ab_error,

@@ -79,8 +79,13 @@ def test_a_phone_rates_without_sideways_scrolling(phone):
 def test_a_scientist_pages_fit_a_phone(phone):
     """The scientist's pages on a phone: the page itself never scrolls sideways (wide tables
     scroll inside their own box, charts fit the width) and the new-campaign form's controls
-    stay on screen."""
-    from tests.builders import build_campaign
+    stay on screen. On the way, the pair campaign's leaderboard pools a best-of-3 campaign's
+    rankings by its checkbox (docs/leaderboards.md, "Pooling campaigns")."""
+    import dataclasses
+
+    from evalhub.campaigns.models import TaskKind
+    from evalhub.campaigns.services import campaign_create
+    from tests.builders import build_campaign, rank_every_set
     from tests.leaderboards.helpers import set_image_metric, set_run_metric, simulate_votes
 
     page, errors = phone
@@ -96,6 +101,10 @@ def test_a_scientist_pages_fit_a_phone(phone):
     set_image_metric(image, "clip_score", 30.5)
     project = world.campaign.project_id
     left, right = world.runs[:2]
+    best_of_3 = campaign_create(project=world.campaign.project, name="best of three",
+                                runs=world.runs, task_kind=TaskKind.BEST_OF_K, k=3,
+                                rank_all=True, build_now=True)
+    rank_every_set(dataclasses.replace(world, campaign=best_of_3), ranking=(0, 1, 2))
 
     wide: list = []  # every overflow of every page, so that one run shows them all
 
@@ -127,6 +136,19 @@ def test_a_scientist_pages_fit_a_phone(phone):
     assert page.evaluate("""() => [...document.querySelectorAll('.chart')].filter(box =>
         box.querySelector('.main-svg').getBoundingClientRect().bottom
         > box.getBoundingClientRect().bottom + 1).map(box => box.id)""") == []
+    assert page.locator("#pooled").count() == 0
+    page.locator(f"#pool-choices input[value='{best_of_3.pk}']").check()
+    on_screen("#pool-choices, #pool-choices label")
+    with page.expect_navigation():
+        page.locator("form.filters button[type=submit]").first.click()
+    assert f"pool={best_of_3.pk}" in page.url
+    rankings = best_of_3.judgments.count()
+    assert page.locator("#pooled").inner_text().startswith(
+        f"Pooled with best of three (best of 3, {rankings} votes)")
+    assert "Plackett-Luce Elo (best-of-3 rankings and pair votes)" in page.locator(
+        "#fit-method").inner_text()
+    assert page.locator(f"#pool-choices input[value='{best_of_3.pk}']").is_checked()
+    fits(page.url, "() => document.querySelectorAll('.js-plotly-plot .main-svg').length > 0")
     fits("/dashboard/")
     fits(f"/dashboard/models/{left.checkpoint.model_id}/")
     fits(f"/gallery/{project}/?a={left.pk}&b={right.pk}",

@@ -107,6 +107,24 @@ def test_best_of_k_reports_name_the_pane_as_the_rating_page_did(api):
     assert f'href="/gallery/images/{report.image_id}/"' in row
 
 
+def test_a_best_of_k_report_names_a_slot_of_the_set(api):
+    world = build_campaign(runs=3, prompts=2, task_kind=TaskKind.BEST_OF_K, k=3,
+                           judgments_per_pair=1)
+    api.force_login(world.annotators[0])
+    base = f"/api/v1/rate/{world.campaign.pk}/"
+    task = api.post(base + "next/", {}, format="json").json()
+    answer = api.post(base + f"leases/{task['lease']}/report/", {"side": "3"}, format="json")
+    assert answer.status_code == 400
+    assert answer.json()["detail"] == "Report an image by its slot, 0 to 2, or 'source'."
+    # Another script's digits, signs, huge numbers: refused by the input's choices.
+    for side in ("\u00b2", "\u0661", "-1", "9" * 30):
+        answer = api.post(base + f"leases/{task['lease']}/report/", {"side": side},
+                          format="json")
+        assert answer.status_code == 400, side
+        assert "side" in str(answer.json()), side
+    assert not ImageReport.objects.exists()
+
+
 def test_the_api_lists_reports_for_scientists_only(api, world):
     first = _report(api, world, world.annotators[0], "left", "all black")
     second = _report(api, world, world.annotators[1], "right", "")

@@ -61,10 +61,16 @@ def test_a_run_value_that_is_no_run_keeps_the_filters_too(aligned):
 
 
 def test_an_id_of_no_run_is_tested_and_answered_as_the_api_answers_it(aligned):
-    # Past what an id column holds, too: the form, the API and the command share one rule.
-    html = _page(aligned, ab_a="9" * 25, ab_b=aligned.runs[1].id).content.decode()
+    html = _page(aligned, ab_a="999999999", ab_b=aligned.runs[1].id).content.decode()
     assert 'id="ab-error"' not in html
-    assert f"runs [{'9' * 25}] are not part of this campaign" in html
+    assert "runs [999999999] are not part of this campaign" in html
+
+
+@pytest.mark.parametrize("raw", ["9" * 25, "\u00b2", "\u0661", "-3", "3.0"])
+def test_what_cannot_be_an_id_is_no_run_of_the_leaderboard(aligned, raw):
+    # The form, the API and the command read ids by one rule (core.converters.object_id).
+    html = _page(aligned, ab_a=raw, ab_b=aligned.runs[1].id).content.decode()
+    assert re.search(r'id="ab-error">Pick two runs of this leaderboard\.<', html)
 
 
 def test_a_bad_filter_still_resets_to_the_unfiltered_board_with_its_message(aligned):

@@ -19,6 +19,7 @@ from evalhub.leaderboards.services import leaderboard_get
 from evalhub.leaderboards.text import fit_method, run_count_column
 from ratings.plackett_luce import Rankings, fit_plackett_luce
 from tests.builders import build_campaign, rank_every_set
+from tests.factories import CheckpointFactory, GenerationRunFactory, ImageFactory
 from tests.leaderboards.helpers import simulate_votes
 
 pytestmark = pytest.mark.django_db
@@ -165,6 +166,9 @@ def test_pool_names_other_campaigns_of_the_project_that_rate_the_criterion():
     assert refusal("999999") == "No campaign 999999 in this project to pool votes from."
     assert "always counts its own campaign's votes" in refusal(str(world.campaign.pk))
     assert refusal("4;9") == "pool must be campaign ids separated by commas, e.g. pool=4,9."
+    # Digits int() refuses ("²") or reads as another script's (Arabic-Indic one is 1): not ids.
+    for digits in ("\u00b2", "\u0661", "\uff11"):
+        assert refusal(digits).startswith("pool must be campaign ids"), digits
     assert refusal("9" * 19).startswith("pool must be campaign ids")
     # The pair campaign rates "overall" only: nothing to pool for the other's "aesthetics".
     assert refusal(str(world.campaign.pk), aesthetics, criterion="aesthetics") == (
@@ -179,6 +183,46 @@ def test_pool_names_other_campaigns_of_the_project_that_rate_the_criterion():
     assert parsed.pool == (kwise.campaign.pk,) and not parsed.is_default
     assert parsed.as_dict()["pool"] == [kwise.campaign.pk]
     assert "pool" not in LeaderboardFilters().as_dict()
+
+
+def test_the_dashboard_leaves_out_of_the_pool_what_does_not_rate_a_new_criterion(client):
+    """Its form can change the criterion with the pool ticked: the page pools what it can and
+    says what it left out, instead of dropping every filter."""
+    world, kwise = _pair_and_best_of_4()
+    looks = campaign_create(project=world.campaign.project, name="looks", runs=world.runs,
+                            criteria=["overall", "aesthetics"], build_now=True)
+    client.force_login(looks.project.memberships.get(role="scientist").user)
+    response = client.get(f"/dashboard/campaigns/{looks.pk}/",
+                          {"criterion": "aesthetics", "pool": [kwise.campaign.pk]})
+    html = response.content.decode()
+    assert response.context["board"].criterion == "aesthetics"
+    assert response.context["board"].pooled == ()
+    assert "showing the unfiltered leaderboard" not in html
+    assert '<p class="stale" id="unpooled">Not pooled: best of 4 does not rate aesthetics.' in html
+    # Offered for overall, not for aesthetics, which it does not rate.
+    assert 'id="pool-choices"' not in html
+    html = client.get(f"/dashboard/campaigns/{looks.pk}/").content.decode()
+    assert f'name="pool" value="{kwise.campaign.pk}">' in html
+    assert f'name="pool" value="{world.campaign.pk}">' in html
+
+
+def test_only_campaigns_comparing_two_of_the_runs_are_offered(client):
+    world, kwise = _pair_and_best_of_4(rankings=False)
+    # Two more runs of the project, answering the same prompts.
+    model = world.runs[0].checkpoint.model
+    other_runs = [GenerationRunFactory(checkpoint=CheckpointFactory(model=model),
+                                       prompt_set=world.runs[0].prompt_set) for _ in range(2)]
+    for run in other_runs:
+        for prompt in world.prompts:
+            ImageFactory(run=run, prompt=prompt, seed=0)
+    apart = campaign_create(project=world.campaign.project, name="apart", runs=other_runs,
+                            build_now=True)
+    one_shared = campaign_create(project=world.campaign.project, name="one shared",
+                                 runs=[world.runs[0], other_runs[0]], build_now=True)
+    client.force_login(world.scientist)
+    choices = client.get(f"/dashboard/campaigns/{world.campaign.pk}/").context["pool_choices"]
+    assert [c.pk for c in choices] == [kwise.campaign.pk]
+    assert {apart.pk, one_shared.pk}.isdisjoint(c.pk for c in choices)
 
 
 def test_the_api_pools_and_refuses_what_it_cannot_pool(api):

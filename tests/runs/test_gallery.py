@@ -430,7 +430,9 @@ def test_bad_parameters_are_shown_next_to_their_field_never_a_500(world):
     assert same.context["form"].errors == {"b": ["Pick a run other than the left one."]}
     for params in ({"a": "x", "b": "1e9"}, {"sort": "drop table"}, {"page": "-1"},
                    {"page": "9" * 30}, {"item": "abc"}, {"item": "99"}, {"model": "x"},
-                   {"category": "\x00"}, {"outcome": "left", "criterion": "nope"}):
+                   {"category": "\x00"}, {"outcome": "left", "criterion": "nope"},
+                   # Digits int() refuses or reads as another script's: no run, no 500.
+                   {"a": "\u00b2", "b": "\u0661"}, {"item": "\u00b2"}, {"model": "\u00b2"}):
         assert client.get(url, params).status_code == 200, params
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from evalhub.campaigns.models import Campaign, Lease, TaskImage
 from evalhub.campaigns.serving.payloads import image_payload, lease_project_id
+from evalhub.core.converters import object_id
 from evalhub.core.errors import EvalHubError
 from evalhub.runs.models import Image
 
@@ -49,10 +50,11 @@ def kwise_payload(lease: Lease) -> dict[str, Any]:
 
 def image_in_slot(lease: Lease, side: str) -> Image:
     """The image a best-of-K lease shows in slot ``side`` ("0".."K-1"), for a report."""
-    if not side.isdigit() or int(side) >= len(lease.order):
+    slot = object_id(side)
+    if slot is None or slot >= len(lease.order):
         raise EvalHubError(f"Report an image by its slot, 0 to {len(lease.order) - 1}, "
                            "or 'source'.")
-    position = lease.order[int(side)]
+    position = lease.order[slot]
     return TaskImage.objects.select_related("image").get(
         task_id=lease.task_id, position=position).image
 

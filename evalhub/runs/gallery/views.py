@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from evalhub.campaigns.models import criterion_questions
+from evalhub.core.converters import object_id
 from evalhub.runs.gallery.access import image_for_science, project_for_science
 from evalhub.runs.gallery.forms import GalleryForm, page_number
 from evalhub.runs.gallery.selectors import (
@@ -38,7 +39,7 @@ QUERY_KEYS = ("model", "a", "b", "category", "outcome", "sort", "criterion", "ju
 
 
 def _int_param(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() and len(raw) <= 18 else None
+    return object_id(raw) if raw else None
 
 
 def _page_url(base: str, form: GalleryForm, page: int, item: int | str) -> str:
