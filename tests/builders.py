@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from django.test import Client
+
 from evalhub.blobs.services import blob_store_bytes
 from evalhub.campaigns.models import Campaign, ComparisonTask, Lease
 from evalhub.campaigns.services import campaign_create
@@ -27,6 +29,13 @@ from tests.factories import (
     PromptFactory,
     PromptSetFactory,
 )
+
+
+def logged_in(user) -> Client:
+    """A test client signed in as ``user`` (``force_login``: no password, no login page)."""
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 @dataclass

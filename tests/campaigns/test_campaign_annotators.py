@@ -20,7 +20,7 @@ from evalhub.campaigns.models import Campaign, Judgment
 from evalhub.campaigns.services import campaign_set_annotators
 from evalhub.core.errors import EvalHubError
 from evalhub.projects.models import Role
-from tests.builders import build_campaign, cast_vote
+from tests.builders import build_campaign, cast_vote, logged_in
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,12 +33,6 @@ def world():
 
 def _rate(world, suffix: str = "") -> str:
     return f"/api/v1/rate/{world.campaign.pk}/{suffix}"
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_with_no_annotators_named_every_member_rates(api, world):
@@ -80,12 +74,12 @@ def test_the_home_page_and_the_rating_page_follow_the_same_rule(world):
     chosen, left_out, _ = world.annotators
     campaign_set_annotators(campaign=world.campaign, annotators=[chosen])
     rate_url = reverse("rate", kwargs={"campaign_id": world.campaign.pk})
-    assert f'href="{rate_url}"' in _client(chosen).get("/").content.decode()
-    assert f'href="{rate_url}"' not in _client(left_out).get("/").content.decode()
-    assert _client(chosen).get(rate_url).status_code == 200
-    page = _client(left_out).get(rate_url)
+    assert f'href="{rate_url}"' in logged_in(chosen).get("/").content.decode()
+    assert f'href="{rate_url}"' not in logged_in(left_out).get("/").content.decode()
+    assert logged_in(chosen).get(rate_url).status_code == 200
+    page = logged_in(left_out).get(rate_url)
     assert page.status_code == 403 and "you are not one of them" in page.content.decode()
-    assert _client(UserFactory()).get(rate_url).status_code == 404
+    assert logged_in(UserFactory()).get(rate_url).status_code == 404
 
 
 def test_the_service_refuses_users_outside_the_project_and_changes_nothing(world):
@@ -105,7 +99,7 @@ def test_scientists_choose_annotators_on_the_campaign_page(world):
     chosen, left_out, third = world.annotators
     url = reverse("campaign-manage-annotators", kwargs={"campaign_id": world.campaign.pk})
     page = reverse("campaign-manage", kwargs={"campaign_id": world.campaign.pk})
-    scientist = _client(world.scientist)
+    scientist = logged_in(world.scientist)
     assert "Every member of the project may rate." in scientist.get(page).content.decode()
     response = scientist.post(url, {"annotators": [chosen.pk, third.pk]})
     assert response.status_code == 302 and response["Location"].endswith("#who-rates")
@@ -122,15 +116,15 @@ def test_scientists_choose_annotators_on_the_campaign_page(world):
     assert scientist.post(url, {}).status_code == 302
     assert not world.campaign.annotators.exists()
     # Annotators may not choose; outsiders do not learn the campaign exists.
-    assert _client(left_out).post(url, {"annotators": [left_out.pk]}).status_code == 403
-    assert _client(UserFactory()).post(url, {"annotators": []}).status_code == 404
+    assert logged_in(left_out).post(url, {"annotators": [left_out.pk]}).status_code == 403
+    assert logged_in(UserFactory()).post(url, {"annotators": []}).status_code == 404
     assert Client().post(url)["Location"].startswith("/accounts/login/")
     assert not world.campaign.annotators.exists()
 
 
 def test_the_creation_form_names_the_annotators(world):
     chosen = world.annotators[1]
-    scientist = _client(world.scientist)
+    scientist = logged_in(world.scientist)
     new = reverse("campaign-new", kwargs={"project_id": world.campaign.project_id})
     form = scientist.get(new).content.decode()
     assert f"{chosen.username} (annotator)" in form

@@ -9,12 +9,11 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from evalhub.campaigns.manage import views as manage_views
 from evalhub.campaigns.models import ImageReport, Lease, TaskKind
-from tests.builders import build_campaign
+from tests.builders import build_campaign, logged_in
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -43,12 +42,6 @@ def _shown(report: ImageReport) -> int:
     return report.task.image_a_id if shows_a else report.task.image_b_id
 
 
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def _report_rows(html: str) -> list[str]:
     table = html.split('id="reports-table"', 1)[1].split("</table>", 1)[0]
     return re.findall(r'<tr data-report="(\d+)">', table)
@@ -63,8 +56,8 @@ def test_the_campaign_page_lists_each_report_newest_first_with_a_link_to_the_ima
     first.refresh_from_db()
     assert first.image_id == _shown(first) and second.image_id == _shown(second)
 
-    html = _client(world.scientist).get(f"/campaigns/{world.campaign.pk}/manage/"
-                                        ).content.decode()
+    html = logged_in(world.scientist).get(f"/campaigns/{world.campaign.pk}/manage/"
+                                          ).content.decode()
     section = html.split('id="reports"', 1)[1].split("</section>", 1)[0]
     assert _report_rows(html) == [str(second.pk), str(first.pk)]
     for report in (first, second):
@@ -77,21 +70,21 @@ def test_the_campaign_page_lists_each_report_newest_first_with_a_link_to_the_ima
         assert timezone.localtime(report.created_at).strftime("%Y-%m-%d %H:%M") in row
     assert "2 reports." in section
     # The scientist can open the linked image page.
-    assert _client(world.scientist).get(f"/gallery/images/{first.image_id}/").status_code == 200
+    assert logged_in(world.scientist).get(f"/gallery/images/{first.image_id}/").status_code == 200
 
 
 def test_the_page_shows_the_newest_reports_and_how_many_there_are(api, world, monkeypatch):
     reports = [_report(api, world, world.annotators[0], side, f"note {i}")
                for i, side in enumerate(["left", "right", "left"])]
     monkeypatch.setattr(manage_views, "REPORTS_SHOWN", 2)
-    html = _client(world.owner).get(f"/campaigns/{world.campaign.pk}/manage/").content.decode()
+    html = logged_in(world.owner).get(f"/campaigns/{world.campaign.pk}/manage/").content.decode()
     assert _report_rows(html) == [str(reports[2].pk), str(reports[1].pk)]
     assert "The newest 2 of 3 reports." in html
 
 
 def test_a_campaign_without_reports_says_so(world):
-    html = _client(world.scientist).get(f"/campaigns/{world.campaign.pk}/manage/"
-                                        ).content.decode()
+    html = logged_in(world.scientist).get(f"/campaigns/{world.campaign.pk}/manage/"
+                                          ).content.decode()
     section = html.split('id="reports"', 1)[1].split("</section>", 1)[0]
     assert "No reports." in section
 
@@ -100,8 +93,8 @@ def test_best_of_k_reports_name_the_pane_as_the_rating_page_did(api):
     world = build_campaign(runs=3, prompts=2, task_kind=TaskKind.BEST_OF_K, k=3,
                            judgments_per_pair=1)
     report = _report(api, world, world.annotators[0], "2", "")
-    html = _client(world.scientist).get(f"/campaigns/{world.campaign.pk}/manage/"
-                                        ).content.decode()
+    html = logged_in(world.scientist).get(f"/campaigns/{world.campaign.pk}/manage/"
+                                          ).content.decode()
     row = html.split(f'data-report="{report.pk}"', 1)[1].split("</tr>", 1)[0]
     assert "<td>image 3</td>" in row
     assert f'href="/gallery/images/{report.image_id}/"' in row

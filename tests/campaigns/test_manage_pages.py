@@ -24,7 +24,7 @@ from evalhub.campaigns.models import (
 from evalhub.core.errors import EvalHubError
 from evalhub.leaderboards.services import campaign_leaderboards_refresh
 from evalhub.runs.models import Image
-from tests.builders import build_campaign
+from tests.builders import build_campaign, logged_in
 from tests.core.test_security_headers import _inline_code
 from tests.factories import GenerationRunFactory, ImageFactory, UserFactory, png_bytes
 from tests.leaderboards.helpers import cast
@@ -42,12 +42,6 @@ def world():
 def other():
     """Another project, with its own runs and campaign."""
     return build_campaign(runs=2, prompts=2, annotators=1, name="Elsewhere")
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _pages(world) -> list[str]:
@@ -110,27 +104,27 @@ def test_annotators_get_403_and_outsiders_404_and_nothing_changes(world, other):
     actions = _actions(world)
     before = _state(world)
     for url in _pages(world):
-        assert _client(world.annotator).get(url).status_code == 403, url
-        assert _client(outsider).get(url).status_code == 404, url
-        assert _client(other.owner).get(url).status_code == 404, url
+        assert logged_in(world.annotator).get(url).status_code == 403, url
+        assert logged_in(outsider).get(url).status_code == 404, url
+        assert logged_in(other.owner).get(url).status_code == 404, url
     for url, body in actions:
-        assert _client(world.annotator).post(url, body).status_code == 403, url
-        assert _client(outsider).post(url, body).status_code == 404, url
-        assert _client(other.owner).post(url, body).status_code == 404, url
+        assert logged_in(world.annotator).post(url, body).status_code == 403, url
+        assert logged_in(outsider).post(url, body).status_code == 404, url
+        assert logged_in(other.owner).post(url, body).status_code == 404, url
     assert _state(world) == before
-    assert _client(world.scientist).get("/campaigns/999999999/manage/").status_code == 404
+    assert logged_in(world.scientist).get("/campaigns/999999999/manage/").status_code == 404
 
 
 @pytest.mark.parametrize("who", ["scientist", "owner"])
 def test_scientists_and_owners_open_every_page_and_act(world, who):
     user = getattr(world, who)
     for url in _pages(world):
-        response = _client(user).get(url)
+        response = logged_in(user).get(url)
         assert response.status_code == 200, url
         if response["Content-Type"].startswith("text/html"):
             assert _inline_code(response.content.decode()) == [], url
     for url, body in _actions(world):
-        response = _client(user).post(url, body)
+        response = logged_in(user).post(url, body)
         assert response.status_code == 302, (url, response.content.decode()[:2000])
     campaign = Campaign.objects.get(pk=world.campaign.pk)
     assert campaign.status == CampaignStatus.PAUSED
@@ -153,7 +147,7 @@ def _create_body(world, **changes) -> dict:
 
 def test_the_campaign_list_links_each_campaigns_page_leaderboard_and_export(world):
     campaign = world.campaign.pk
-    html = _client(world.owner).get(
+    html = logged_in(world.owner).get(
         f"/projects/{world.campaign.project_id}/campaigns/").content.decode()
     for link in (f"/campaigns/{campaign}/manage/", f"/dashboard/campaigns/{campaign}/",
                  f"/campaigns/{campaign}/export/"):
@@ -161,7 +155,7 @@ def test_the_campaign_list_links_each_campaigns_page_leaderboard_and_export(worl
 
 
 def test_a_campaign_is_created_through_the_service_and_opens_its_page(world):
-    response = _client(world.scientist).post(
+    response = logged_in(world.scientist).post(
         f"/projects/{world.campaign.project_id}/campaigns/new/", _create_body(world))
     campaign = Campaign.objects.get(name="New study")
     assert response.status_code == 302
@@ -172,7 +166,7 @@ def test_a_campaign_is_created_through_the_service_and_opens_its_page(world):
             campaign.min_lpips_distance, campaign.lease_seconds) == ("active", 2, 0.1, 0.05, 120)
     assert campaign.instructions == "Pick the better image."
     assert campaign.status == CampaignStatus.BUILDING
-    page = _client(world.scientist).get(response["Location"]).content.decode()
+    page = logged_in(world.scientist).get(response["Location"]).content.decode()
     assert "Building…" in page and 'data-action="closed"' in page
 
 
@@ -193,7 +187,7 @@ def _errors(response, field: str) -> list[str]:
 def test_creation_errors_are_shown_next_to_their_field_and_nothing_is_stored(
         world, changes, field, message):
     before = Campaign.objects.count()
-    response = _client(world.scientist).post(
+    response = logged_in(world.scientist).post(
         f"/projects/{world.campaign.project_id}/campaigns/new/", _create_body(world, **changes))
     assert response.status_code == 400
     assert any(message in error for error in _errors(response, field)), response.context[
@@ -204,7 +198,7 @@ def test_creation_errors_are_shown_next_to_their_field_and_nothing_is_stored(
 
 
 def test_a_single_run_is_refused_next_to_the_runs(world):
-    response = _client(world.scientist).post(
+    response = logged_in(world.scientist).post(
         f"/projects/{world.campaign.project_id}/campaigns/new/",
         _create_body(world, runs=[world.runs[0].pk]))
     assert response.status_code == 400
@@ -213,10 +207,10 @@ def test_a_single_run_is_refused_next_to_the_runs(world):
 
 
 def test_another_projects_run_is_refused_like_a_missing_one(world, other):
-    response = _client(world.scientist).post(
+    response = logged_in(world.scientist).post(
         f"/projects/{world.campaign.project_id}/campaigns/new/",
         _create_body(world, runs=[world.runs[0].pk, other.runs[0].pk]))
-    missing = _client(world.scientist).post(
+    missing = logged_in(world.scientist).post(
         f"/projects/{world.campaign.project_id}/campaigns/new/",
         _create_body(world, runs=[world.runs[0].pk, 999999999]))
     assert response.status_code == missing.status_code == 400
@@ -229,7 +223,7 @@ def test_another_projects_run_is_refused_like_a_missing_one(world, other):
 def test_ids_that_cannot_be_ids_are_refused_next_to_their_field(world, bad):
     # The database refused a number past bigint (SQLite: OverflowError): a 500 before.
     campaign, project = world.campaign, world.campaign.project_id
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     before = _state(world)
     runs = client.post(f"/projects/{project}/campaigns/new/",
                        _create_body(world, runs=[world.runs[0].pk, bad]))
@@ -248,7 +242,7 @@ def test_ids_that_cannot_be_ids_are_refused_next_to_their_field(world, bad):
 
 
 def test_only_the_allowed_transitions_are_offered_and_a_stale_button_is_refused(world):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     url = f"/campaigns/{world.campaign.pk}/manage/"
     active = client.get(url).content.decode()
     assert 'data-action="paused"' in active and 'data-action="closed"' in active
@@ -275,7 +269,7 @@ def test_only_the_allowed_transitions_are_offered_and_a_stale_button_is_refused(
 
 
 def test_close_asks_for_confirmation_on_its_own_page_first(world):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     url = f"/campaigns/{world.campaign.pk}/manage/"
     page = client.get(url).content.decode()
     # "Close" is a link to the confirmation page, not a button that closes.
@@ -307,7 +301,7 @@ def test_close_asks_for_confirmation_on_its_own_page_first(world):
 
 def test_progress_is_polled_as_json(world):
     cast(world.tasks[0], world.annotator, "a")
-    data = _client(world.scientist).get(
+    data = logged_in(world.scientist).get(
         f"/campaigns/{world.campaign.pk}/manage/progress/").json()
     assert data["status"] == "active" and data["final"] is True
     assert (data["tasks"], data["votes_done"], data["votes_needed"], data["annotators"]) == (
@@ -319,7 +313,7 @@ def test_a_build_with_nothing_to_ask_says_why_on_the_page_and_in_the_api():
     world = build_campaign(runs=3, prompts=2, task_kind=TaskKind.BEST_OF_K, k=3,
                            image_bytes=lambda prompt, run: png_bytes(
                                color=(90 * prompt, 90 * max(run, 1), 0)))
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     page = client.get(f"/campaigns/{world.campaign.pk}/manage/").content.decode()
     not_asked = "2 sets not asked: two runs made the very same file"
     assert f'id="not-asked">{not_asked}</dd>' in page
@@ -337,7 +331,7 @@ def test_pairs_left_out_are_counted_on_the_page_by_reason(world):
     Campaign.objects.filter(pk=world.campaign.pk).update(build_report={
         "pairs": 10, "tasks_created": 5, "skipped_near_identical": 5, "skipped_identical": 1,
         "lpips_filter": True})
-    page = _client(world.scientist).get(f"/campaigns/{world.campaign.pk}/manage/").content
+    page = logged_in(world.scientist).get(f"/campaigns/{world.campaign.pk}/manage/").content
     assert ("1 pair not asked: two runs made the very same file; 4 pairs not asked: too alike "
             "to judge") in page.decode()
 
@@ -347,7 +341,7 @@ def test_pairs_left_out_are_counted_on_the_page_by_reason(world):
 
 def test_a_metric_judge_is_queued_from_the_page_as_the_api_queues_it(
         world, sent_tasks, django_capture_on_commit_callbacks):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     page = client.get(f"/campaigns/{world.campaign.pk}/manage/").content.decode()
     assert 'id="metric-judge-form"' in page and '<option value="clip_score"' in page
     with django_capture_on_commit_callbacks(execute=True):
@@ -377,7 +371,7 @@ def test_a_metric_judge_is_queued_from_the_page_as_the_api_queues_it(
 def test_metric_judge_errors_are_next_to_their_field_and_queue_nothing(
         world, sent_tasks, django_capture_on_commit_callbacks, body, field, message):
     with django_capture_on_commit_callbacks(execute=True):
-        response = _client(world.scientist).post(
+        response = logged_in(world.scientist).post(
             f"/campaigns/{world.campaign.pk}/manage/metric-judge/", body)
     assert response.status_code == 400
     html = response.content.decode()
@@ -389,7 +383,7 @@ def test_metric_judge_errors_are_next_to_their_field_and_queue_nothing(
 def test_a_best_of_k_campaign_says_why_it_has_no_metric_judge(
         sent_tasks, django_capture_on_commit_callbacks):
     world = build_campaign(runs=3, prompts=1, task_kind=TaskKind.BEST_OF_K, k=3)
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     page = client.get(f"/campaigns/{world.campaign.pk}/manage/").content.decode()
     assert 'id="metric-judge-form"' not in page
     assert "Metric judges compare pairs; this campaign shows best-of-K tasks." in page
@@ -428,7 +422,7 @@ def test_every_form_of_the_page_comes_back_at_its_own_section(world):
     cast(_gold(world), world.annotator, "b")
     campaign_leaderboards_refresh(campaign=world.campaign)
     parser = _FormsBySection()
-    parser.feed(_client(world.scientist).get(
+    parser.feed(logged_in(world.scientist).get(
         f"/campaigns/{world.campaign.pk}/manage/").content.decode())
     sections = {section for section, _ in parser.forms}
     assert sections == {"status-actions", "who-rates", "quality", "metric-judges", "gold"}
@@ -444,7 +438,7 @@ def test_a_flagged_annotator_is_shown_and_excluded_then_included(world):
     gold = _gold(world, answer="a")
     cast(gold, world.annotator, "b")  # wrong on the gold pair: accuracy 0
     cast(world.tasks[1], world.annotators[1], "a")
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     url = f"/campaigns/{world.campaign.pk}/manage/"
     page = client.get(url)
     flagged = [row.username for row in page.context["flagged"]]
@@ -460,7 +454,7 @@ def test_a_flagged_annotator_is_shown_and_excluded_then_included(world):
 
 
 def test_excluding_someone_outside_the_project_is_refused_like_a_missing_user(world, other):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     url = f"/campaigns/{world.campaign.pk}/manage/exclude/"
     foreign = client.post(url, {"annotator": other.annotator.pk, "excluded": "on"})
     missing = client.post(url, {"annotator": 999999999, "excluded": "on"})
@@ -475,7 +469,7 @@ def test_excluding_someone_outside_the_project_is_refused_like_a_missing_user(wo
 
 
 def test_gold_pairs_are_added_with_their_answer_and_removed(world):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     url = f"/campaigns/{world.campaign.pk}/manage/gold/"
     task = world.tasks[2]
     response = client.post(url, {"image_a": task.image_a_id, "image_b": task.image_b_id,
@@ -491,7 +485,7 @@ def test_gold_pairs_are_added_with_their_answer_and_removed(world):
 
 
 def test_gold_errors_are_next_to_their_field_and_store_nothing(world, other):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     url = f"/campaigns/{world.campaign.pk}/manage/gold/"
     first, second = world.tasks[0], world.tasks[1]
     before = ComparisonTask.objects.filter(is_gold=True).count()
@@ -517,7 +511,7 @@ def test_gold_errors_are_next_to_their_field_and_store_nothing(world, other):
 
 
 def test_a_gold_pair_of_one_image_with_itself_is_refused_on_the_page(world):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     image_id = world.tasks[0].image_a_id
     response = client.post(f"/campaigns/{world.campaign.pk}/manage/gold/",
                            {"image_a": image_id, "image_b": image_id, "answer": "tie"})
@@ -536,7 +530,7 @@ def test_a_gold_pair_of_two_rows_of_one_file_is_refused_in_the_service_and_on_th
     with pytest.raises(EvalHubError, match=f"images {first.image_a_id} and {twin.pk} are the "
                                            "same file"):
         gold_task_add(campaign=world.campaign, image_a=first.image_a, image_b=twin, answer="a")
-    response = _client(world.scientist).post(
+    response = logged_in(world.scientist).post(
         f"/campaigns/{world.campaign.pk}/manage/gold/",
         {"image_a": twin.pk, "image_b": first.image_a_id, "answer": "tie"})
     assert response.status_code == 400
@@ -576,7 +570,7 @@ def test_a_campaign_that_is_over_takes_no_gold_pairs_and_a_failed_one_no_metric_
     with pytest.raises(EvalHubError, match=f"is {status}: it takes no more gold pairs"):
         gold_task_add(campaign=world.campaign, image_a=task.image_a, image_b=task.image_b,
                       answer="a")
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     page = client.get(f"/campaigns/{world.campaign.pk}/manage/").content.decode()
     assert 'id="gold-form"' not in page and 'id="gold-over"' in page
     # A closed campaign's votes stay: a metric judge still reads them; a failed one has none.
@@ -605,7 +599,7 @@ def test_a_campaign_that_is_over_takes_no_gold_pairs_and_a_failed_one_no_metric_
 
 
 def test_a_voted_gold_pair_stays_and_another_campaigns_pair_is_refused(world, other):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     gold = _gold(world)
     cast(gold, world.annotator, "a")
     voted = client.post(f"/campaigns/{world.campaign.pk}/manage/gold/{gold.pk}/remove/")

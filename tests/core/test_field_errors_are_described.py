@@ -12,11 +12,10 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from evalhub.runs.models import GenModel
-from tests.builders import build_campaign
+from tests.builders import build_campaign, logged_in
 from tests.factories import CheckpointFactory, MembershipFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -48,19 +47,13 @@ def _check(html: str, *, expected: set[str]) -> None:
     assert [name for name in page.described if name not in page.ids] == []
 
 
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def world():
     return build_campaign(runs=2, prompts=2, annotators=1, name="Described")
 
 
 def test_the_campaign_forms_errors_and_help_are_described(world):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     created = client.post(f"/projects/{world.campaign.project_id}/campaigns/new/", {
         "name": "", "runs": [run.pk for run in world.runs], "pair_policy": "balanced",
         "judgments_per_pair": "x", "gold_rate": "0", "lease_seconds": 180})
@@ -83,7 +76,7 @@ def test_the_workspace_forms_errors_are_described():
     scientist = MembershipFactory(project=project).user
     CheckpointFactory(model__project=project)
     foreign = GenModel.objects.create(project=ProjectFactory(), name="theirs")
-    response = _client(scientist).post(
+    response = logged_in(scientist).post(
         reverse("workspace-models", kwargs={"project_id": project.pk}),
         {"form": "checkpoint", "checkpoint-model": foreign.pk, "checkpoint-name": "",
          "checkpoint-training_step": "many"})
@@ -95,7 +88,7 @@ def test_the_workspace_forms_errors_are_described():
 
 def test_the_gallery_forms_errors_are_described(world):
     left = world.runs[0].pk
-    response = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/",
-                                            {"a": left, "b": left})
+    response = logged_in(world.scientist).get(f"/gallery/{world.campaign.project_id}/",
+                                              {"a": left, "b": left})
     assert response.status_code == 200
     _check(response.content.decode(), expected={"id_b_error"})

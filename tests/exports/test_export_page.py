@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from django.test import Client
 
-from tests.builders import build_campaign
+from tests.builders import build_campaign, logged_in
 from tests.core.test_security_headers import _inline_code
 from tests.factories import MembershipFactory, UserFactory
 from tests.leaderboards.helpers import cast
@@ -31,12 +31,6 @@ def world():
     return world
 
 
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def _url(world) -> str:
     return f"/campaigns/{world.campaign.pk}/export/"
 
@@ -51,30 +45,30 @@ def test_who_may_open_the_page_and_download(world):
     for params in ({}, download):
         anonymous = Client().get(url, params)
         assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
-        assert _client(world.annotator).get(url, params).status_code == 403
-        assert _client(UserFactory()).get(url, params).status_code == 404
-        assert _client(MembershipFactory(role="owner").user).get(url, params
-                                                                 ).status_code == 404
+        assert logged_in(world.annotator).get(url, params).status_code == 403
+        assert logged_in(UserFactory()).get(url, params).status_code == 404
+        assert logged_in(MembershipFactory(role="owner").user).get(url, params
+                                                                   ).status_code == 404
     for user in (world.scientist, world.owner):
-        page = _client(user).get(url)
+        page = logged_in(user).get(url)
         assert page.status_code == 200
         assert _inline_code(page.content.decode()) == []
-        assert _client(user).get(url, download).status_code == 200
-    assert _client(world.scientist).get("/campaigns/999999999/export/").status_code == 404
+        assert logged_in(user).get(url, download).status_code == 200
+    assert logged_in(world.scientist).get("/campaigns/999999999/export/").status_code == 404
 
 
 def test_raw_usernames_are_for_owners_only(world):
     url = _url(world)
     params = {"download": "1", "format": "raw-csv", "raw_usernames": "on"}
-    assert "raw_usernames" not in _client(world.scientist).get(url).content.decode()
-    assert _client(world.scientist).get(url, params).status_code == 403
-    response = _client(world.owner).get(url, params)
+    assert "raw_usernames" not in logged_in(world.scientist).get(url).content.decode()
+    assert logged_in(world.scientist).get(url, params).status_code == 403
+    response = logged_in(world.owner).get(url, params)
     frame = pd.read_csv(io.BytesIO(_download(response)))
     assert world.annotators[0].username in set(frame["annotator"])
 
 
 def test_a_dpo_download_streams_the_services_file_with_the_chosen_filters(world):
-    response = _client(world.scientist).get(_url(world), {
+    response = logged_in(world.scientist).get(_url(world), {
         "download": "1", "format": "dpo-jsonl", "criterion": ["overall"]})
     assert response.status_code == 200 and response.streaming
     assert response["Content-Disposition"] == (
@@ -85,7 +79,7 @@ def test_a_dpo_download_streams_the_services_file_with_the_chosen_filters(world)
 
 
 def test_a_pickapic_download_with_no_matching_votes_says_so(world):
-    response = _client(world.scientist).get(_url(world), {
+    response = logged_in(world.scientist).get(_url(world), {
         "download": "1", "format": "pickapic-parquet", "until": "2001-01-01T00:00",
         "image_bytes": "on"})
     assert response.status_code == 200
@@ -104,7 +98,7 @@ def test_a_pickapic_download_with_no_matching_votes_says_so(world):
     ({"format": "raw-csv", "base_url": "ftp://x"}, "base_url", "valid URL"),
 ])
 def test_bad_options_are_shown_next_to_their_field(world, params, field, message):
-    response = _client(world.scientist).get(_url(world), {"download": "1", **params})
+    response = logged_in(world.scientist).get(_url(world), {"download": "1", **params})
     assert response.status_code == 400
     assert not response.streaming
     errors = response.context["form"].errors.get(field, [])
@@ -117,7 +111,7 @@ def test_the_filters_offer_what_this_campaign_asks_and_its_categories(world):
 
     # A category of another prompt set of the project, which no task of this campaign has.
     PromptFactory(prompt_set__project=world.campaign.project, category="not-in-campaign")
-    form = _client(world.scientist).get(_url(world)).context["form"]
+    form = logged_in(world.scientist).get(_url(world)).context["form"]
     assert [value for value, _ in form.fields["criterion"].choices] == ["overall", "aesthetics"]
     categories = [value for value, _ in form.fields["category"].choices]
     used = sorted({task.prompt.category for task in world.tasks} - {""})

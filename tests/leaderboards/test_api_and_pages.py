@@ -12,7 +12,7 @@ from evalhub.campaigns.models import ComparisonTask, Judgment
 from evalhub.leaderboards import tasks as lb_tasks
 from evalhub.projects.models import Role
 from evalhub.runs.models import Image
-from tests.builders import build_campaign
+from tests.builders import build_campaign, logged_in
 from tests.factories import MembershipFactory, UserFactory
 from tests.leaderboards.helpers import set_image_metric, set_run_metric, simulate_votes
 
@@ -156,14 +156,8 @@ def test_metric_judges_command(world):
     assert " 0 cast" in out.getvalue()
 
 
-def _client(user):
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def test_dashboard_pages_render_for_scientists(world):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     home = client.get("/dashboard/")
     assert home.status_code == 200 and b"campaign" in home.content
     page = client.get(f"/dashboard/campaigns/{world.campaign.pk}/")
@@ -192,12 +186,12 @@ def test_dashboard_pages_render_for_scientists(world):
 def test_dashboards_do_not_leak(world):
     model_id = world.runs[0].checkpoint.model_id
     pages = [f"/dashboard/campaigns/{world.campaign.pk}/", f"/dashboard/models/{model_id}/"]
-    outsider = _client(UserFactory())
+    outsider = logged_in(UserFactory())
     for url in pages:
         assert outsider.get(url).status_code == 404
     home = outsider.get("/dashboard/").content.decode()
     assert pages[0] not in home and pages[1] not in home
-    annotator = _client(world.annotators[0])
+    annotator = logged_in(world.annotators[0])
     for url in pages:
         assert annotator.get(url).status_code == 403
     anonymous = Client()

@@ -6,25 +6,18 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from django.test import Client
 
 from evalhub.campaigns.models import TaskKind
 from evalhub.leaderboards.results import ABTest
 from evalhub.leaderboards.text import ab_detail, run_count_column
-from tests.builders import build_campaign, rank_every_set
+from tests.builders import build_campaign, logged_in, rank_every_set
 from tests.leaderboards.helpers import cast, simulate_votes
 
 pytestmark = pytest.mark.django_db
 
 
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def _page(world, **params):
-    response = _client(world.scientist).get(f"/dashboard/campaigns/{world.campaign.pk}/", params)
+    response = logged_in(world.scientist).get(f"/dashboard/campaigns/{world.campaign.pk}/", params)
     assert response.status_code == 200
     return response
 

@@ -10,13 +10,12 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from evalhub.campaigns.models import ComparisonTask, JudgeKind, Judgment, Lease
 from evalhub.leaderboards.quality_snapshot import quality_get
 from ratings.reliability import FLAG_REASONS
-from tests.builders import build_campaign
+from tests.builders import build_campaign, logged_in
 from tests.factories import JudgmentFactory, count_judgments
 from tests.leaderboards.helpers import bt_outcome
 
@@ -69,20 +68,14 @@ def _world():
     return world
 
 
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def _api_rows(world) -> dict[str, dict]:
-    response = _client(world.scientist).get(f"/api/v1/campaigns/{world.campaign.pk}/quality/")
+    response = logged_in(world.scientist).get(f"/api/v1/campaigns/{world.campaign.pk}/quality/")
     assert response.status_code == 200
     return {row["username"]: row for row in response.json()["annotators"]}
 
 
 def _manage_rows(world) -> tuple[dict[str, dict], str]:
-    page = _client(world.scientist).get(f"/campaigns/{world.campaign.pk}/manage/")
+    page = logged_in(world.scientist).get(f"/campaigns/{world.campaign.pk}/manage/")
     assert page.status_code == 200
     text = page.content.decode()
     table = text.split('id="quality-table"')[1].split("</table>")[0]
@@ -98,8 +91,8 @@ def _manage_rows(world) -> tuple[dict[str, dict], str]:
 
 
 def _dashboard_rows(world) -> dict[str, dict]:
-    page = _client(world.scientist).get(f"/dashboard/campaigns/{world.campaign.pk}/",
-                                        {"quality": "exclude"})
+    page = logged_in(world.scientist).get(f"/dashboard/campaigns/{world.campaign.pk}/",
+                                          {"quality": "exclude"})
     assert page.status_code == 200
     table = page.content.decode().split('id="annotator-quality-table"')[1].split("</table>")[0]
     rows = {}
@@ -149,8 +142,8 @@ def test_an_exclusion_shows_at_once_on_the_page_and_in_the_api_with_weight_zero(
     world = _world()
     _, honest_b, *_ = world.annotators
     _manage_rows(world)  # the estimate is stored
-    _client(world.scientist).post(f"/campaigns/{world.campaign.pk}/manage/exclude/",
-                                  {"annotator": honest_b.pk, "excluded": "on"})
+    logged_in(world.scientist).post(f"/campaigns/{world.campaign.pk}/manage/exclude/",
+                                    {"annotator": honest_b.pk, "excluded": "on"})
 
     api, (manage, _page) = _api_rows(world), _manage_rows(world)
     assert api[honest_b.username]["excluded"] and api[honest_b.username]["weight"] == 0.0

@@ -4,7 +4,6 @@ annotator). No page estimates reliability or draws a chart per request; each say
 figures were computed and what changed since."""
 
 import pytest
-from django.test import Client
 
 from evalhub.campaigns.quality.annotators import annotator_set_excluded
 from evalhub.leaderboards import charts, quality_snapshot
@@ -12,7 +11,7 @@ from evalhub.leaderboards import services as lb_services
 from evalhub.leaderboards.models import LeaderboardSnapshot, QualitySnapshot
 from evalhub.leaderboards.services import campaign_leaderboards_refresh
 from evalhub.projects.models import Role
-from tests.builders import build_campaign
+from tests.builders import build_campaign, logged_in
 from tests.factories import MembershipFactory
 from tests.leaderboards.helpers import cast, simulate_votes
 
@@ -39,12 +38,6 @@ def _forbid_per_request_work(monkeypatch):
     monkeypatch.setattr(charts, "campaign_figures", refuse)
 
 
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def test_the_refresh_stores_the_annotator_quality_and_the_charts(world):
     campaign_leaderboards_refresh(campaign=world.campaign)
 
@@ -61,7 +54,7 @@ def test_the_pages_read_the_stored_figures_and_say_when_they_were_computed(world
     campaign_leaderboards_refresh(campaign=world.campaign)
     computed = QualitySnapshot.objects.get(campaign=world.campaign).computed_at
     _forbid_per_request_work(monkeypatch)
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
 
     board = client.get(f"/dashboard/campaigns/{world.campaign.pk}/")
     assert board.status_code == 200
@@ -84,7 +77,7 @@ def test_a_vote_after_the_refresh_is_said_and_queues_the_next_refresh(
     _forbid_per_request_work(monkeypatch)
 
     with django_capture_on_commit_callbacks(execute=True):
-        html = _client(world.scientist).get(
+        html = logged_in(world.scientist).get(
             f"/campaigns/{world.campaign.pk}/manage/").content.decode()
     assert "since then: 1 new vote; refresh queued" in html
     assert [name for name, _, _ in sent_with_countdown] == ["evalhub.leaderboards.refresh"]
@@ -106,7 +99,7 @@ def test_an_exclusion_shows_at_once_and_zeroes_the_stored_weight(world, monkeypa
 
 def test_a_missing_snapshot_is_computed_on_the_first_view(world):
     assert not QualitySnapshot.objects.exists()
-    page = _client(world.scientist).get(f"/campaigns/{world.campaign.pk}/manage/")
+    page = logged_in(world.scientist).get(f"/campaigns/{world.campaign.pk}/manage/")
     assert page.status_code == 200
     assert QualitySnapshot.objects.filter(campaign=world.campaign).exists()
 
@@ -126,6 +119,6 @@ def test_a_filtered_leaderboard_uses_the_stored_estimate_while_it_is_current(wor
     campaign_leaderboards_refresh(campaign=world.campaign)
     monkeypatch.setattr(quality_snapshot, "campaign_reliability",
                         lambda **kw: pytest.fail("estimated again"))
-    page = _client(world.scientist).get(f"/dashboard/campaigns/{world.campaign.pk}/",
-                                        {"quality": "weight"})
+    page = logged_in(world.scientist).get(f"/dashboard/campaigns/{world.campaign.pk}/",
+                                          {"quality": "weight"})
     assert page.status_code == 200 and "weight" in page.content.decode()

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 
 from evalhub.projects.models import Membership, Project, Role
+from tests.builders import logged_in
 from tests.core.test_security_headers import _inline_code
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
@@ -26,12 +27,6 @@ def project():
 
 def _member(project, role: str):
     return Membership.objects.filter(project=project, role=role).select_related("user")[0]
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _actions(project) -> list[tuple[str, dict]]:
@@ -61,30 +56,30 @@ def test_anonymous_users_are_sent_to_sign_in(project):
 def test_every_member_reads_the_members_outsiders_get_404(project):
     url = f"/projects/{project.pk}/members/"
     for role in (Role.OWNER, Role.SCIENTIST, Role.ANNOTATOR):
-        response = _client(_member(project, role).user).get(url)
+        response = logged_in(_member(project, role).user).get(url)
         assert response.status_code == 200
         assert _inline_code(response.content.decode()) == []
         assert ("member-form" in response.content.decode()) == (role == Role.OWNER)
-    assert _client(UserFactory()).get(url).status_code == 404
-    assert _client(MembershipFactory(role=Role.OWNER).user).get(url).status_code == 404
-    assert _client(UserFactory()).get("/projects/999999999/members/").status_code == 404
+    assert logged_in(UserFactory()).get(url).status_code == 404
+    assert logged_in(MembershipFactory(role=Role.OWNER).user).get(url).status_code == 404
+    assert logged_in(UserFactory()).get("/projects/999999999/members/").status_code == 404
 
 
 def test_only_owners_change_members_scientists_and_annotators_403_outsiders_404(project):
     before = _roles(project)
     for url, body in _actions(project):
         for role in (Role.SCIENTIST, Role.ANNOTATOR):
-            assert _client(_member(project, role).user).post(url, body).status_code == 403
-        assert _client(UserFactory()).post(url, body).status_code == 404
-        assert _client(MembershipFactory(role=Role.OWNER).user).post(url, body
-                                                                     ).status_code == 404
+            assert logged_in(_member(project, role).user).post(url, body).status_code == 403
+        assert logged_in(UserFactory()).post(url, body).status_code == 404
+        assert logged_in(MembershipFactory(role=Role.OWNER).user).post(url, body
+                                                                       ).status_code == 404
     assert _roles(project) == before
 
 
 def test_the_project_list_shows_the_callers_projects_and_role(project):
     scientist = _member(project, Role.SCIENTIST).user
     elsewhere = ProjectFactory(name="Not yours")
-    response = _client(scientist).get("/projects/")
+    response = logged_in(scientist).get("/projects/")
     html = response.content.decode()
     assert response.status_code == 200
     assert project.name in html and "Your role: scientist" in html
@@ -96,7 +91,7 @@ def test_an_owner_adds_changes_and_removes_a_member(project):
     owner = _member(project, Role.OWNER).user
     colleague = MembershipFactory(role=Role.SCIENTIST,
                                   project=MembershipFactory(user=owner).project).user
-    client = _client(owner)
+    client = logged_in(owner)
     response = client.post(f"/projects/{project.pk}/members/add/",
                            {"username": colleague.username, "role": "annotator"})
     assert response.status_code == 302
@@ -111,7 +106,7 @@ def test_an_owner_adds_changes_and_removes_a_member(project):
 def test_adding_an_unknown_or_unrelated_username_says_the_same_next_to_the_field(project):
     owner = _member(project, Role.OWNER).user
     stranger = UserFactory()
-    client = _client(owner)
+    client = logged_in(owner)
     before = _roles(project)
     answers = []
     for username in (stranger.username, "nobody-by-this-name"):
@@ -135,8 +130,8 @@ def test_adding_someone_already_a_member_is_refused_and_changes_nothing(project)
     owner = _member(project, Role.OWNER).user
     second_owner = MembershipFactory(project=project, role=Role.OWNER).user
     before = _roles(project)
-    response = _client(owner).post(f"/projects/{project.pk}/members/add/",
-                                   {"username": second_owner.username, "role": "annotator"})
+    response = logged_in(owner).post(f"/projects/{project.pk}/members/add/",
+                                     {"username": second_owner.username, "role": "annotator"})
     assert response.status_code == 400
     assert 'id="id_username_error"' in response.content.decode()
     assert response.context["add_form"].errors["username"] == [
@@ -147,7 +142,7 @@ def test_adding_someone_already_a_member_is_refused_and_changes_nothing(project)
 
 def test_the_last_owner_can_neither_leave_nor_be_demoted(project):
     owner = _member(project, Role.OWNER)
-    client = _client(owner.user)
+    client = logged_in(owner.user)
     demote = client.post(f"/projects/{project.pk}/members/{owner.pk}/role/",
                          {"role": "scientist"})
     leave = client.post(f"/projects/{project.pk}/members/{owner.pk}/remove/")
@@ -161,7 +156,7 @@ def test_the_last_owner_can_neither_leave_nor_be_demoted(project):
 def test_another_projects_membership_is_refused_like_a_missing_one(project):
     owner = _member(project, Role.OWNER).user
     theirs = MembershipFactory(role=Role.ANNOTATOR)
-    client = _client(owner)
+    client = logged_in(owner)
     for suffix in ("role/", "remove/"):
         foreign = client.post(f"/projects/{project.pk}/members/{theirs.pk}/{suffix}",
                               {"role": "owner"})
@@ -174,32 +169,32 @@ def test_another_projects_membership_is_refused_like_a_missing_one(project):
 def test_project_creation_follows_the_service_rule(settings):
     plain, staff = UserFactory(), UserFactory(is_staff=True)
     assert Client().get("/projects/new/").status_code == 302
-    refused = _client(plain).get("/projects/new/")
+    refused = logged_in(plain).get("/projects/new/")
     assert refused.status_code == 403
     page = refused.content.decode()
     # What to do, and only that: choosing roles is not what stands in the way here.
     assert "You may not create projects; ask an administrator." in page
     assert "choose its members' roles" not in page
-    assert _client(plain).post("/projects/new/", {"name": "Mine"}).status_code == 403
-    assert "new-project" not in _client(plain).get("/projects/").content.decode()
-    assert "new-project" in _client(staff).get("/projects/").content.decode()
-    response = _client(staff).post("/projects/new/", {"name": "Vision team",
-                                                      "description": "Diffusion evals"})
+    assert logged_in(plain).post("/projects/new/", {"name": "Mine"}).status_code == 403
+    assert "new-project" not in logged_in(plain).get("/projects/").content.decode()
+    assert "new-project" in logged_in(staff).get("/projects/").content.decode()
+    response = logged_in(staff).post("/projects/new/", {"name": "Vision team",
+                                                        "description": "Diffusion evals"})
     project = Project.objects.get(slug="vision-team")
     assert response.status_code == 302
     assert response["Location"] == f"/projects/{project.pk}/members/"
     assert _roles(project) == [(staff.username, "owner")]
     settings.EVALHUB_PROJECT_CREATORS = "anyone"
-    assert _client(plain).get("/projects/new/").status_code == 200
+    assert logged_in(plain).get("/projects/new/").status_code == 200
 
 
 def test_project_creation_errors_are_next_to_their_field(project):
     staff = UserFactory(is_staff=True)
     before = Project.objects.count()
-    taken = _client(staff).post("/projects/new/", {"name": "x", "slug": project.slug})
-    same_name = _client(staff).post("/projects/new/", {"name": project.name})
-    empty = _client(staff).post("/projects/new/", {"name": "!!!"})
-    bad_slug = _client(staff).post("/projects/new/", {"name": "ok", "slug": "a b"})
+    taken = logged_in(staff).post("/projects/new/", {"name": "x", "slug": project.slug})
+    same_name = logged_in(staff).post("/projects/new/", {"name": project.name})
+    empty = logged_in(staff).post("/projects/new/", {"name": "!!!"})
+    bad_slug = logged_in(staff).post("/projects/new/", {"name": "ok", "slug": "a b"})
     assert "already exists" in taken.context["form"].errors["slug"][0]
     assert "already exists" in same_name.context["form"].errors["name"][0]
     assert "empty slug" in empty.context["form"].errors["name"][0]

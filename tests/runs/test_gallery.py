@@ -26,7 +26,7 @@ from evalhub.runs.gallery.selectors import (
     gallery_pairs,
 )
 from evalhub.runs.models import MediaKind, RunStatus
-from tests.builders import build_campaign
+from tests.builders import build_campaign, logged_in
 from tests.core.test_security_headers import _inline_code
 from tests.factories import GenerationRunFactory, ImageFactory, MembershipFactory, UserFactory
 from tests.leaderboards.helpers import cast, set_image_metric
@@ -175,13 +175,6 @@ def test_a_page_costs_the_same_queries_whatever_the_number_of_pairs():
 # ------------------------------------------------------------------------------ pages
 
 
-def _client(user) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
-
-
 def _urls(world) -> list[str]:
     return [f"/gallery/{world.campaign.project_id}/",
             f"/gallery/images/{world.tasks[0].image_a_id}/"]
@@ -190,7 +183,7 @@ def _urls(world) -> list[str]:
 def test_scientists_and_owners_open_both_pages_with_no_inline_code(world):
     for user in (world.scientist, world.owner):
         for url in _urls(world):
-            response = _client(user).get(url)
+            response = logged_in(user).get(url)
             assert response.status_code == 200, url
             assert _inline_code(response.content.decode()) == [], url
 
@@ -206,19 +199,19 @@ def test_annotators_get_403_and_outsiders_404(world):
     outsider = UserFactory()
     other_project_owner = MembershipFactory(role="owner").user
     for url in _urls(world):
-        assert _client(world.annotator).get(url).status_code == 403, url
-        assert _client(outsider).get(url).status_code == 404, url
-        assert _client(other_project_owner).get(url).status_code == 404, url
-    assert _client(world.scientist).get("/gallery/999999999/").status_code == 404
-    assert _client(world.scientist).get("/gallery/images/999999999/").status_code == 404
-    assert _client(world.scientist).get("/gallery/123456789012345678901/").status_code == 404
+        assert logged_in(world.annotator).get(url).status_code == 403, url
+        assert logged_in(outsider).get(url).status_code == 404, url
+        assert logged_in(other_project_owner).get(url).status_code == 404, url
+    assert logged_in(world.scientist).get("/gallery/999999999/").status_code == 404
+    assert logged_in(world.scientist).get("/gallery/images/999999999/").status_code == 404
+    assert logged_in(world.scientist).get("/gallery/123456789012345678901/").status_code == 404
 
 
 def test_the_gallery_shows_both_runs_on_the_same_prompt(world):
     left, right = world.runs
     set_image_metric(world.tasks[0].image_a, "clip_score", 28.25)
     cast(world.tasks[0], world.annotator, "a")
-    response = _client(world.scientist).get(
+    response = logged_in(world.scientist).get(
         f"/gallery/{world.campaign.project_id}/", {"a": left.pk, "b": right.pk})
     html = response.content.decode()
     assert response.status_code == 200
@@ -237,7 +230,7 @@ def test_clip_scores_from_random_weights_say_uncalibrated_in_the_gallery(world):
     left, right = world.runs
     set_image_metric(world.tasks[0].image_a, "clip_score", 28.25, calibrated=False)
     set_image_metric(world.tasks[0].image_b, "clip_score", 27.5)
-    html = _client(world.scientist).get(
+    html = logged_in(world.scientist).get(
         f"/gallery/{world.campaign.project_id}/", {"a": left.pk, "b": right.pk}).content.decode()
     caption = html[html.index('data-field="left-clip"'):]
     assert caption[:caption.index("</span>")].endswith("28.25 (uncalibrated)")
@@ -249,17 +242,17 @@ def test_clip_scores_from_random_weights_say_uncalibrated_in_the_gallery(world):
 
 
 def test_no_runs_chosen_shows_the_two_last_runs_of_one_prompt_set(world):
-    response = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/")
+    response = logged_in(world.scientist).get(f"/gallery/{world.campaign.project_id}/")
     assert response.status_code == 200
     assert response.context["left"].id == world.runs[0].pk
     assert response.context["right"].id == world.runs[1].pk
     model = world.runs[0].checkpoint.model_id
-    by_model = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/",
-                                            {"model": model})
+    by_model = logged_in(world.scientist).get(f"/gallery/{world.campaign.project_id}/",
+                                              {"model": model})
     assert len(by_model.context["config"]["items"]) == 4
     # Choosing a model whose runs do not include the runs shown: that model's default pair.
     other = build_campaign(runs=2, prompts=1, annotators=0)
-    switched = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/", {
+    switched = logged_in(world.scientist).get(f"/gallery/{world.campaign.project_id}/", {
         "model": model, "a": other.runs[0].pk, "b": other.runs[1].pk})
     assert (switched.context["left"].id, switched.context["right"].id) == (
         world.runs[0].pk, world.runs[1].pk)
@@ -307,7 +300,7 @@ def test_no_runs_chosen_passes_over_newer_videos_failed_runs_and_empty_runs(worl
     for run in (video, failed):
         ImageFactory(run=run, prompt=world.prompts[0], seed=0)
     GenerationRunFactory(checkpoint=checkpoint, prompt_set=prompts, status=RunStatus.COMPLETED)
-    response = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/")
+    response = logged_in(world.scientist).get(f"/gallery/{world.campaign.project_id}/")
     assert response.status_code == 200
     assert (response.context["left"].id, response.context["right"].id) == (left.pk, right.pk)
     assert len(response.context["config"]["items"]) == 4
@@ -317,13 +310,13 @@ def test_a_project_without_two_runs_to_compare_says_so_instead_of_requiring_a_ch
     world = build_campaign(runs=2, prompts=1, annotators=0)
     world.runs[1].status = RunStatus.FAILED
     world.runs[1].save(update_fields=["status"])
-    response = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/")
+    response = logged_in(world.scientist).get(f"/gallery/{world.campaign.project_id}/")
     assert response.status_code == 200
     assert response.context["form"].errors == {} and response.context["page"] is None
     assert 'id="gallery-no-default"' in response.content.decode()
     # Chosen by hand, the failed run is still shown.
-    chosen = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/",
-                                          {"a": world.runs[0].pk, "b": world.runs[1].pk})
+    chosen = logged_in(world.scientist).get(f"/gallery/{world.campaign.project_id}/",
+                                            {"a": world.runs[0].pk, "b": world.runs[1].pk})
     assert len(chosen.context["config"]["items"]) == 1
 
 
@@ -333,7 +326,7 @@ def test_a_run_chosen_alone_is_shown_beside_another_run_of_its_kind(world):
     video = GenerationRunFactory(checkpoint=left.checkpoint, prompt_set=left.prompt_set,
                                  media_kind=MediaKind.VIDEO, status=RunStatus.COMPLETED)
     ImageFactory(run=video, prompt=world.prompts[0], seed=0)
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     response = client.get(f"/gallery/{world.campaign.project_id}/", {"a": right.pk})
     assert response.status_code == 200
     assert response.context["form"].errors == {}
@@ -350,8 +343,8 @@ def test_a_run_with_no_other_run_of_its_kind_is_shown_alone_not_as_an_error():
                                  media_kind=MediaKind.VIDEO, status=RunStatus.COMPLETED)
     outputs = [ImageFactory(run=video, prompt=prompt, seed=seed)
                for prompt in world.prompts for seed in (0, 1)]
-    response = _client(world.scientist).get(f"/gallery/{world.campaign.project_id}/",
-                                            {"a": video.pk})
+    response = logged_in(world.scientist).get(f"/gallery/{world.campaign.project_id}/",
+                                              {"a": video.pk})
     assert response.status_code == 200
     assert response.context["form"].errors == {} and response.context["page"] is None
     assert response.context["alone"].id == video.pk
@@ -403,7 +396,7 @@ def test_a_run_whose_only_partner_shares_no_prompt_and_seed_is_shown_alone():
     failed.save(update_fields=["status"])
     other = GenerationRunFactory(checkpoint=run.checkpoint, status=RunStatus.COMPLETED)
     ImageFactory(run=other, seed=0)
-    response = _client(world.scientist).get(f"/gallery/{run.project_id}/", {"a": run.pk})
+    response = logged_in(world.scientist).get(f"/gallery/{run.project_id}/", {"a": run.pk})
     assert response.status_code == 200
     assert response.context["page"] is None and response.context["alone"].id == run.pk
     assert response.context["outputs"]["page"].total == 2
@@ -415,7 +408,7 @@ def test_bad_parameters_are_shown_next_to_their_field_never_a_500(world):
                              run_names=["foreign-zephyr", "foreign-2"]).runs[0]
     url = f"/gallery/{world.campaign.project_id}/"
     left = world.runs[0].pk
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     missing = client.get(url, {"a": left, "b": 999999})
     crossing = client.get(url, {"a": left, "b": foreign.pk})
     for response in (missing, crossing):
@@ -438,7 +431,7 @@ def test_bad_parameters_are_shown_next_to_their_field_never_a_500(world):
 
 def test_a_page_number_that_is_no_page_shows_page_one_and_says_so(world):
     url = f"/gallery/{world.campaign.project_id}/"
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     for raw in ("-1", "abc", "0", "9" * 30):
         response = client.get(url, {"a": world.runs[0].pk, "b": world.runs[1].pk, "page": raw})
         assert response.status_code == 200
@@ -468,7 +461,7 @@ def test_the_image_page_shows_prompt_seed_parameters_metrics_and_votes(world):
     cast(task, world.annotators[1], "b")
     cast(task, world.annotators[2], "both_bad")
     _metric_judgment(task, "b")
-    response = _client(world.scientist).get(f"/gallery/images/{task.image_a_id}/")
+    response = logged_in(world.scientist).get(f"/gallery/images/{task.image_a_id}/")
     html = response.content.decode()
     assert response.status_code == 200
     assert task.prompt.text in html
@@ -480,7 +473,7 @@ def test_the_image_page_shows_prompt_seed_parameters_metrics_and_votes(world):
     assert votes.metric_outcomes == {"clip_score": "lost"}
     assert votes.other_id == task.image_b_id and votes.campaign == "Gallery study"
     # The other side of the same task, seen from its own page.
-    (theirs,) = _client(world.scientist).get(
+    (theirs,) = logged_in(world.scientist).get(
         f"/gallery/images/{task.image_b_id}/").context["detail"].votes
     assert (theirs.won, theirs.lost) == (1, 1)
     assert theirs.metric_outcomes == {"clip_score": "won"}
@@ -489,7 +482,7 @@ def test_the_image_page_shows_prompt_seed_parameters_metrics_and_votes(world):
 def test_a_metric_judge_on_random_weights_says_uncalibrated_on_the_image_page(world):
     task = world.tasks[0]
     _metric_judgment(task, "a", calibrated=False)
-    response = _client(world.scientist).get(f"/gallery/images/{task.image_a_id}/")
+    response = logged_in(world.scientist).get(f"/gallery/images/{task.image_a_id}/")
     (votes,) = response.context["detail"].votes
     assert votes.metric_outcomes == {"clip_score (uncalibrated)": "won"}
     assert "clip_score (uncalibrated): won" in response.content.decode()
@@ -505,7 +498,7 @@ def test_a_metric_judge_on_random_weights_says_uncalibrated_in_the_gallery(world
     _metric_judgment(real_judge, "a")
     cast(real_judge, world.annotator, "b")
 
-    response = _client(world.scientist).get(
+    response = logged_in(world.scientist).get(
         f"/gallery/{world.campaign.project_id}/", {"a": left.pk, "b": right.pk})
     html = response.content.decode()
 
@@ -550,7 +543,7 @@ def test_the_image_page_counts_best_of_k_picks_of_the_image():
     _rank(world, a3, first)
     _rank(world, excluded, first)
     AnnotatorFlag.objects.create(campaign=world.campaign, annotator=excluded, excluded=True)
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     response = client.get(f"/gallery/images/{last.pk}/")
     assert response.status_code == 200
     detail = response.context["detail"]
@@ -575,7 +568,7 @@ def test_the_image_page_gives_the_places_of_a_rank_all_campaign():
     first, middle, last = _images_by_position(world)
     _rank(world, world.annotators[0], first, middle)  # the last place is forced: ``last``
     _rank(world, world.annotators[1], first, last, middle)
-    response = _client(world.scientist).get(f"/gallery/images/{middle.pk}/")
+    response = logged_in(world.scientist).get(f"/gallery/images/{middle.pk}/")
     assert response.status_code == 200
     (places,) = response.context["detail"].rankings
     assert (places.ranks, places.unranked, places.best) == ((0, 1, 1), 0, 0)
@@ -585,18 +578,18 @@ def test_the_image_page_gives_the_places_of_a_rank_all_campaign():
 
 def test_the_image_page_links_the_original_for_scientists_only(world):
     task = world.tasks[0]
-    page = _client(world.scientist).get(f"/gallery/images/{task.image_a_id}/")
+    page = logged_in(world.scientist).get(f"/gallery/images/{task.image_a_id}/")
     original = page.context["detail"].original_url
     assert original.startswith("/media/blobs/")
-    assert _client(world.scientist).get(original).status_code == 200
-    assert _client(world.annotator).get(original).status_code == 404
+    assert logged_in(world.scientist).get(original).status_code == 200
+    assert logged_in(world.annotator).get(original).status_code == 404
     assert Client().get(original).status_code == 404
 
 
 def test_the_dashboards_link_to_the_gallery(world):
     gallery = f"/gallery/{world.campaign.project_id}/"
     model = world.runs[0].checkpoint.model_id
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     for url, link in (("/dashboard/", f"{gallery}?model={model}"),
                       (f"/dashboard/models/{model}/", f"{gallery}?model={model}"),
                       (f"/dashboard/campaigns/{world.campaign.pk}/", gallery)):
@@ -604,7 +597,7 @@ def test_the_dashboards_link_to_the_gallery(world):
 
 
 def test_a_project_without_runs_says_so(project, scientist):
-    response = _client(scientist).get(f"/gallery/{project.pk}/")
+    response = logged_in(scientist).get(f"/gallery/{project.pk}/")
     assert response.status_code == 200
     assert "This project has no runs yet." in response.content.decode()
     assert response.context["form"].errors == {}

@@ -8,14 +8,13 @@ import html as html_lib
 import re
 
 import pytest
-from django.test import Client
 
 from evalhub.campaigns.manage.forms import RunChoiceField
 from evalhub.runs.gallery.display import NO_VALUE as D
 from evalhub.runs.gallery.display import readable_value
 from evalhub.runs.labels import run_label
 from evalhub.runs.models import GenerationRun
-from tests.builders import build_campaign
+from tests.builders import build_campaign, logged_in
 from tests.factories import (
     CheckpointFactory,
     GenerationRunFactory,
@@ -26,12 +25,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_the_gallery_pickers_name_runs_as_the_campaign_form_does():
@@ -45,8 +38,8 @@ def test_the_gallery_pickers_name_runs_as_the_campaign_form_does():
         runs.append(GenerationRunFactory(checkpoint=checkpoint, prompt_set=prompt_set,
                                          name=run_name))
     scientist = MembershipFactory(project=project, role="scientist").user
-    response = _client(scientist).get(f"/gallery/{project.pk}/",
-                                      {"a": runs[0].pk, "b": runs[1].pk})
+    response = logged_in(scientist).get(f"/gallery/{project.pk}/",
+                                        {"a": runs[0].pk, "b": runs[1].pk})
     assert response.status_code == 200
     picker = response.content.decode().split('id="id_a"')[1].split("</select>")[0]
     options = dict(re.findall(r'<option value="(\d+)"[^>]*>([^<]*)</option>', picker))
@@ -90,7 +83,7 @@ def test_the_image_page_writes_metadata_and_parameters_readably():
     run = image.run
     run.parameters = {"guidance_scale": 7.5, "scheduler": {"name": "ddim", "eta": None}}
     run.save(update_fields=["parameters"])
-    response = _client(world.scientist).get(f"/gallery/images/{image.pk}/")
+    response = logged_in(world.scientist).get(f"/gallery/images/{image.pk}/")
     assert response.status_code == 200
     html = response.content.decode()
     tables = "".join(re.findall(r'<table class="kv".*?</table>', html, re.S))

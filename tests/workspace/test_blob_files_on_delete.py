@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.test import Client
 from django.urls import reverse
 
 from evalhub.blobs.display import blob_make_display
@@ -21,7 +20,7 @@ from evalhub.config.celery import app
 from evalhub.evaluation.models import JobStatus, MetricJob, MetricShard
 from evalhub.runs.models import Image, ReferenceSet
 from evalhub.workspace.deletion import StillInUse, object_delete
-from tests.builders import build_campaign
+from tests.builders import build_campaign, logged_in
 from tests.factories import (
     CheckpointFactory,
     GenerationRunFactory,
@@ -52,12 +51,6 @@ def tasks_run_inline(monkeypatch):
 @pytest.fixture
 def world():
     return build_campaign(runs=2, prompts=2, name="study")
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _url(kind: str, pk: int) -> str:
@@ -92,7 +85,7 @@ def test_a_deleted_runs_own_files_go_and_shared_ones_stay(world, tasks_run_inlin
     own_files = _with_derivatives(own)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = _client(world.scientist).post(_url("run", run.pk))
+        response = logged_in(world.scientist).post(_url("run", run.pk))
 
     assert response.status_code == 302
     assert tasks_run_inline == ["evalhub.blobs.delete_unreferenced"]
@@ -152,7 +145,7 @@ def test_a_finished_metric_job_is_deleted_with_its_shards(world):
     job = MetricJob.objects.create(project=world.campaign.project, run=world.runs[0],
                                    metrics=["clip_score"], status=JobStatus.COMPLETED)
     MetricShard.objects.create(job=job, index=0, kind="run", item_ids=[])
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
 
     listing = client.get(reverse("workspace-metrics", kwargs={"project_id": job.project_id}))
     assert f'data-delete="metric-job-{job.pk}"' in listing.content.decode()
@@ -168,9 +161,9 @@ def test_a_finished_metric_job_is_deleted_with_its_shards(world):
 def test_a_running_metric_job_is_refused_with_409(world):
     job = MetricJob.objects.create(project=world.campaign.project, run=world.runs[0],
                                    metrics=["clip_score"], status=JobStatus.RUNNING)
-    refused = _client(world.scientist).post(_url("metric-job", job.pk))
+    refused = logged_in(world.scientist).post(_url("metric-job", job.pk))
     assert refused.status_code == 409
     assert "once it is over" in refused.content.decode()
     assert MetricJob.objects.filter(pk=job.pk).exists()
     # Annotators 403 and outsiders 404, as for every other delete.
-    assert _client(world.annotator).get(_url("metric-job", job.pk)).status_code == 403
+    assert logged_in(world.annotator).get(_url("metric-job", job.pk)).status_code == 403

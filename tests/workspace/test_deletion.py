@@ -24,7 +24,7 @@ from evalhub.runs.models import (
     ReferenceSet,
     RunStatus,
 )
-from tests.builders import build_campaign, cast_vote
+from tests.builders import build_campaign, cast_vote, logged_in
 from tests.factories import (
     CheckpointFactory,
     GenerationRunFactory,
@@ -35,12 +35,6 @@ from tests.factories import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def _client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _url(kind: str, pk: int) -> str:
@@ -59,7 +53,7 @@ def world():
 
 
 def test_every_object_kind_is_listed_with_a_link_to_its_delete_page(world):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     project = world.campaign.project
     run = world.runs[0]
     checkpoint = run.checkpoint
@@ -86,7 +80,7 @@ def test_the_confirmation_page_lists_what_goes_with_the_object_and_deletes_nothi
                                prompt_set=world.runs[0].prompt_set, name="spare")
     for prompt in world.prompts:
         ImageFactory(run=run, prompt=prompt, seed=0)
-    response = _client(world.scientist).get(_url("run", run.pk))
+    response = logged_in(world.scientist).get(_url("run", run.pk))
     assert response.status_code == 200
     html = response.content.decode()
     assert 'id="delete-form"' in html
@@ -110,7 +104,7 @@ def test_the_confirmation_page_names_each_kind_for_its_number_and_no_link_rows(w
     reference_set.images.add(*{image.blob for image in Image.objects.filter(
         run__in=world.runs)})
     world.campaign.annotators.add(*world.annotators)
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     alone = client.get(_url("reference-set", reference_set.pk)).content.decode()
     assert 'id="delete-removes"' not in alone
     assert "Nothing else is deleted with it." in alone
@@ -123,7 +117,7 @@ def test_a_run_nobody_compared_is_deleted_with_its_images(world):
     run = GenerationRunFactory(checkpoint=CheckpointFactory(model__project=world.campaign.project),
                                prompt_set=world.runs[0].prompt_set, name="spare")
     images = [ImageFactory(run=run, prompt=prompt, seed=0).pk for prompt in world.prompts]
-    response = _client(world.scientist).post(_url("run", run.pk))
+    response = logged_in(world.scientist).post(_url("run", run.pk))
     assert response.status_code == 302
     assert response["Location"] == reverse("workspace-runs",
                                            kwargs={"project_id": run.project_id})
@@ -132,7 +126,7 @@ def test_a_run_nobody_compared_is_deleted_with_its_images(world):
 
 
 def test_objects_still_in_use_are_refused_with_what_uses_them(world):
-    client = _client(world.owner)
+    client = logged_in(world.owner)
     run = world.runs[0]
     expected = {
         # Comparison tasks show the run's images.
@@ -156,7 +150,7 @@ def test_objects_still_in_use_are_refused_with_what_uses_them(world):
 
 
 def test_a_campaign_without_votes_is_deleted_with_its_tasks_and_then_its_runs_can_go(world):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     campaign = world.campaign
     assert client.post(_url("campaign", campaign.pk)).status_code == 302
     assert not Campaign.objects.filter(pk=campaign.pk).exists()
@@ -168,7 +162,7 @@ def test_a_campaign_without_votes_is_deleted_with_its_tasks_and_then_its_runs_ca
 
 def test_a_campaign_with_human_votes_is_never_deleted(world):
     cast_vote(world.campaign, world.annotator, "left")
-    response = _client(world.owner).post(_url("campaign", world.campaign.pk))
+    response = logged_in(world.owner).post(_url("campaign", world.campaign.pk))
     assert response.status_code == 409
     assert "1 human vote" in _refusal(response) and "Close the campaign" in _refusal(response)
     assert Campaign.objects.filter(pk=world.campaign.pk).exists()
@@ -176,7 +170,7 @@ def test_a_campaign_with_human_votes_is_never_deleted(world):
 
 def test_work_in_progress_refuses_the_delete_until_it_is_over(world):
     project = world.campaign.project
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     building = Campaign.objects.create(project=project, name="building",
                                        status=CampaignStatus.BUILDING)
     assert "being built" in _refusal(client.post(_url("campaign", building.pk)))
@@ -204,7 +198,7 @@ def test_work_in_progress_refuses_the_delete_until_it_is_over(world):
 
 def test_unused_model_checkpoint_prompt_set_and_reference_set_are_deleted(world):
     project = world.campaign.project
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     checkpoint = CheckpointFactory(model__project=project)
     prompt_set = PromptSetFactory(project=project)
     reference_set = ReferenceSet.objects.create(project=project, name="refs")
@@ -224,11 +218,11 @@ def test_who_may_delete_annotators_403_outsiders_404_anonymous_sign_in(world):
     anonymous = Client().post(url)
     assert anonymous.status_code == 302 and anonymous["Location"].startswith("/accounts/login/")
     for method in ("get", "post"):
-        assert getattr(_client(world.annotator), method)(url).status_code == 403
-        assert getattr(_client(UserFactory()), method)(url).status_code == 404
-        assert getattr(_client(other_owner), method)(url).status_code == 404
+        assert getattr(logged_in(world.annotator), method)(url).status_code == 403
+        assert getattr(logged_in(UserFactory()), method)(url).status_code == 404
+        assert getattr(logged_in(other_owner), method)(url).status_code == 404
     assert Checkpoint.objects.filter(pk=checkpoint.pk).exists()
-    scientist = _client(world.scientist)
+    scientist = logged_in(world.scientist)
     assert scientist.get(_url("checkpoint", 999_999_999)).status_code == 404
     assert scientist.get(_url("nonsense", checkpoint.pk)).status_code == 404
     # Deleted twice (a second tab): the second is a 404, not a 500.
@@ -243,7 +237,7 @@ def test_the_api_delete_refuses_the_same_things_with_the_same_message(api, world
         checkpoint=CheckpointFactory(model__project=project),
         prompt_set=PromptSetFactory(project=project), status=RunStatus.RUNNING)
     refused = api.delete(f"/api/v1/runs/{generating.pk}/")
-    page = _client(world.scientist).post(_url("run", generating.pk))
+    page = logged_in(world.scientist).post(_url("run", generating.pk))
     assert refused.status_code == page.status_code == 409
     assert refused.json()["detail"] == _refusal(page).replace("&#x27;", "'")
     in_use = api.delete(f"/api/v1/prompt-sets/{world.runs[0].prompt_set_id}/")
@@ -263,7 +257,7 @@ def test_the_api_deletes_a_finished_metric_job_and_refuses_a_running_one(api, wo
                                         metrics=["clip_score"], status=JobStatus.COMPLETED)
 
     refused = api.delete(f"/api/v1/metric-jobs/{running.pk}/")
-    page = _client(world.scientist).post(_url("metric-job", running.pk))
+    page = logged_in(world.scientist).post(_url("metric-job", running.pk))
     assert refused.status_code == page.status_code == 409
     assert refused.json()["detail"] == _refusal(page).replace("&#x27;", "'")
     assert api.delete(f"/api/v1/metric-jobs/{finished.pk}/").status_code == 204
@@ -273,7 +267,7 @@ def test_the_api_deletes_a_finished_metric_job_and_refuses_a_running_one(api, wo
 def test_no_kind_counts_the_object_itself_among_what_goes_with_it(world):
     # "Deleting it also deletes: 1 generation run, 4 images" counted the run being deleted.
     project = world.campaign.project
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     imported = GenerationRunFactory(checkpoint=CheckpointFactory(model__project=project),
                                     prompt_set=world.runs[0].prompt_set, name="imported")
     for seed in range(4):

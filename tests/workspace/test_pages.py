@@ -32,6 +32,7 @@ from evalhub.runs.models import (
     RunSource,
     RunStatus,
 )
+from tests.builders import logged_in
 from tests.core.test_security_headers import _inline_code
 from tests.factories import (
     CheckpointFactory,
@@ -90,13 +91,6 @@ def world() -> World:
                  prompt_set=prompt_set, run=run, job=job)
 
 
-def _client(user=None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
-
-
 def _pages(world: World) -> list[str]:
     project = {"project_id": world.project.pk}
     return [reverse(name, kwargs=project) for name in (
@@ -122,13 +116,13 @@ def _errors_of(response, field_id: str) -> str:
 
 def test_scientists_and_owners_open_every_page_with_no_inline_code(world):
     for user in (world.scientist, world.owner):
-        client = _client(user)
+        client = logged_in(user)
         for url in [reverse("workspace-home"), *_pages(world)]:
             response = client.get(url)
             assert response.status_code == 200, url
             if response["Content-Type"].startswith("text/html"):
                 assert _inline_code(response.content.decode()) == [], url
-    home = _client(world.scientist).get(reverse("workspace-home")).content.decode()
+    home = logged_in(world.scientist).get(reverse("workspace-home")).content.decode()
     assert world.project.name in home
 
 
@@ -149,29 +143,29 @@ def test_annotators_get_403_and_outsiders_404_reading_or_writing(world):
     launch = reverse("workspace-run-launch", kwargs={"run_id": world.run.pk})
     resume = reverse("workspace-metric-job-resume", kwargs={"job_id": world.job.pk})
     for url in _pages(world):
-        assert _client(world.annotator).get(url).status_code == 403, url
-        assert _client(outsider).get(url).status_code == 404, url
-        assert _client(other_owner).get(url).status_code == 404, url
+        assert logged_in(world.annotator).get(url).status_code == 403, url
+        assert logged_in(outsider).get(url).status_code == 404, url
+        assert logged_in(other_owner).get(url).status_code == 404, url
     for url in [*_pages(world)[:5], launch, resume]:
-        assert _client(world.annotator).post(url, {"name": "x"}).status_code == 403, url
-        assert _client(outsider).post(url, {"name": "x"}).status_code == 404, url
+        assert logged_in(world.annotator).post(url, {"name": "x"}).status_code == 403, url
+        assert logged_in(outsider).post(url, {"name": "x"}).status_code == 404, url
     assert GenModel.objects.filter(name="x").count() == 0
-    assert _client(world.scientist).get("/workspace/999999999/models/").status_code == 404
-    assert _client(world.scientist).get("/workspace/runs/999999999/").status_code == 404
-    assert _client(world.scientist).get("/workspace/metric-jobs/999999999/").status_code == 404
+    assert logged_in(world.scientist).get("/workspace/999999999/models/").status_code == 404
+    assert logged_in(world.scientist).get("/workspace/runs/999999999/").status_code == 404
+    assert logged_in(world.scientist).get("/workspace/metric-jobs/999999999/").status_code == 404
     # The list of workspaces shows only the caller's own science projects, and the layout
     # offers the Workspace link to owners and scientists only.
-    annotator_home = _client(world.annotator).get(reverse("workspace-home")).content.decode()
+    annotator_home = logged_in(world.annotator).get(reverse("workspace-home")).content.decode()
     assert world.project.name not in annotator_home
     assert 'href="/workspace/"' not in annotator_home
-    assert 'href="/workspace/"' in _client(world.scientist).get("/").content.decode()
+    assert 'href="/workspace/"' in logged_in(world.scientist).get("/").content.decode()
 
 
 # ------------------------------------------------------------------------------ models
 
 
 def test_a_model_and_a_checkpoint_with_its_training_step_are_registered(world):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     url = reverse("workspace-models", kwargs={"project_id": world.project.pk})
     response = client.post(url, {"form": "model", "model-name": "sdxl-ft",
                                  "model-description": "fine-tune"})
@@ -191,7 +185,7 @@ def test_a_model_and_a_checkpoint_with_its_training_step_are_registered(world):
 
 
 def test_parameters_the_generator_refuses_are_named_next_to_the_field(world):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     url = reverse("workspace-models", kwargs={"project_id": world.project.pk})
     before = Checkpoint.objects.count()
     response = client.post(url, {"form": "checkpoint",
@@ -205,7 +199,7 @@ def test_parameters_the_generator_refuses_are_named_next_to_the_field(world):
 
 
 def test_checkpoint_errors_are_next_to_their_fields_and_nothing_is_stored(world):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     url = reverse("workspace-models", kwargs={"project_id": world.project.pk})
     foreign_model = GenModel.objects.create(project=ProjectFactory(), name="theirs")
     before = Checkpoint.objects.count()
@@ -257,8 +251,8 @@ def _upload(name: str, data: bytes, content_type: str = "application/octet-strea
 def test_a_prompt_file_is_imported_whole(world):
     url = reverse("workspace-prompts", kwargs={"project_id": world.project.pk})
     data = b"text,category\na blue square,colour\ntwo red circles,counting\n"
-    response = _client(world.scientist).post(url, {"name": "colours",
-                                                   "file": _upload("p.csv", data)})
+    response = logged_in(world.scientist).post(url, {"name": "colours",
+                                                     "file": _upload("p.csv", data)})
     assert response.status_code == 302
     prompt_set = PromptSet.objects.get(project=world.project, name="colours")
     assert list(prompt_set.prompts.order_by("position").values_list("text", "category")) == [
@@ -268,16 +262,16 @@ def test_a_prompt_file_is_imported_whole(world):
 def test_every_bad_line_of_a_prompt_file_is_listed_next_to_it_and_nothing_is_stored(world):
     url = reverse("workspace-prompts", kwargs={"project_id": world.project.pk})
     data = b'{"text": "fine"}\n{"text": \n{"category": "no text"}\n{"text": "also fine"}\n'
-    response = _client(world.scientist).post(url, {"name": "broken",
-                                                   "file": _upload("p.jsonl", data)})
+    response = logged_in(world.scientist).post(url, {"name": "broken",
+                                                     "file": _upload("p.jsonl", data)})
     assert response.status_code == 400
     errors = _errors_of(response, "id_file")
     assert "line 2" in errors and "line 3" in errors
     assert "line 1" not in errors and "line 4" not in errors
     assert not PromptSet.objects.filter(name="broken").exists()
     # A name already used: said next to the name, nothing stored.
-    response = _client(world.scientist).post(url, {"name": "basics",
-                                                   "file": _upload("p.txt", b"a cat\n")})
+    response = logged_in(world.scientist).post(url, {"name": "basics",
+                                                     "file": _upload("p.txt", b"a cat\n")})
     assert "already has a prompt set named" in _errors_of(response, "id_name")
     assert PromptSet.objects.filter(project=world.project).count() == 1
 
@@ -295,7 +289,7 @@ def _generated(world, **values) -> dict[str, object]:
 def test_a_generated_run_is_created_and_launched(world, django_capture_on_commit_callbacks):
     url = reverse("workspace-runs", kwargs={"project_id": world.project.pk})
     with django_capture_on_commit_callbacks() as callbacks:
-        response = _client(world.scientist).post(url, _generated(
+        response = logged_in(world.scientist).post(url, _generated(
             world, parameters='{"width": 32, "height": 32}'))
     run = GenerationRun.objects.get(name="gen-2")
     assert response.status_code == 302
@@ -313,7 +307,7 @@ def test_a_run_saved_while_the_queue_is_down_opens_on_its_page_saying_so(world, 
 
     broker(f"redis://127.0.0.1:{free_port()}/0")
     url = reverse("workspace-runs", kwargs={"project_id": world.project.pk})
-    response = _client(world.scientist).post(url, _generated(world))
+    response = logged_in(world.scientist).post(url, _generated(world))
     run = GenerationRun.objects.get(name="gen-2")
     assert response.status_code == 302
     assert response["Location"] == reverse("workspace-run", kwargs={"run_id": run.pk})
@@ -322,7 +316,7 @@ def test_a_run_saved_while_the_queue_is_down_opens_on_its_page_saying_so(world, 
 
 def test_run_errors_are_next_to_their_fields_and_no_run_is_left(world):
     url = reverse("workspace-runs", kwargs={"project_id": world.project.pk})
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     before = GenerationRun.objects.count()
     response = client.post(url, _generated(world, seeds="0-2,x"))
     assert "not a seed or a range" in _errors_of(response, "id_generated-seeds")
@@ -347,7 +341,7 @@ def test_run_errors_are_next_to_their_fields_and_no_run_is_left(world):
 
 def test_a_zip_is_imported_as_a_run_or_refused_with_every_bad_file_listed(world):
     url = reverse("workspace-runs", kwargs={"project_id": world.project.pk})
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     pngs = distinct_pngs(2)
     good = io.BytesIO()
     make_zip(good, {"a.png": pngs[0], "b.png": pngs[1],
@@ -387,7 +381,7 @@ def _notice(response) -> str:
 
 def test_an_imported_runs_page_names_the_files_the_import_skipped(world):
     url = reverse("workspace-runs", kwargs={"project_id": world.project.pk})
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     archive = io.BytesIO()
     make_zip(archive, {
         **{f"clips/{i}.mp4": video_bytes(frames=6, seed=i) for i in range(2)},
@@ -411,7 +405,7 @@ def test_an_imported_runs_page_names_the_files_the_import_skipped(world):
                 "clips/.DS_Store") in notice
     # The run's page opened on its own, or by another user, says nothing of an import.
     assert _notice(client.get(reverse("workspace-run", kwargs={"run_id": run.pk}))) == ""
-    assert _notice(_client(world.owner).get(response.url)) == ""
+    assert _notice(logged_in(world.owner).get(response.url)) == ""
 
 
 # ------------------------------------------------------------------------------ references
@@ -419,7 +413,7 @@ def test_an_imported_runs_page_names_the_files_the_import_skipped(world):
 
 def test_a_reference_set_is_imported_or_refused_leaving_no_empty_set(world):
     url = reverse("workspace-references", kwargs={"project_id": world.project.pk})
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     bad = io.BytesIO()
     make_zip(bad, {"real/1.png": distinct_pngs(1)[0], "real/2.jpg": b"truncated"})
     response = client.post(url, {"name": "coco", "archive": _upload("r.zip", bad.getvalue())})
@@ -435,7 +429,7 @@ def test_a_reference_set_is_imported_or_refused_leaving_no_empty_set(world):
 
 def test_a_reference_set_import_names_the_files_it_skipped(world):
     url = reverse("workspace-references", kwargs={"project_id": world.project.pk})
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     archive = io.BytesIO()
     make_zip(archive, {"real/0.png": distinct_pngs(1)[0], "real/LICENSE": b"CC-BY",
                        "README.txt": b"from COCO"})
@@ -455,7 +449,7 @@ def test_an_upload_that_is_not_a_zip_is_named_as_the_user_named_it(world, settin
     # either way the message names the user's file, not a server temporary file.
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = memory_limit
     url = reverse("workspace-references", kwargs={"project_id": world.project.pk})
-    response = _client(world.scientist).post(url, {
+    response = logged_in(world.scientist).post(url, {
         "name": "coco", "archive": _upload("holiday photos.zip", b"not a zip")})
     assert response.status_code == 400
     errors = _errors_of(response, "id_archive")
@@ -466,7 +460,7 @@ def test_an_upload_that_is_not_a_zip_is_named_as_the_user_named_it(world, settin
 
 def test_a_video_reference_set_is_listed_with_its_kind_and_video_count(world):
     url = reverse("workspace-references", kwargs={"project_id": world.project.pk})
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     archive = io.BytesIO()
     make_zip(archive, {f"real/{i}.mp4": video_bytes(seed=i) for i in range(2)})
     response = client.post(url, {"name": "clips", "archive": _upload("v.zip",
@@ -484,7 +478,7 @@ def test_a_video_reference_set_is_listed_with_its_kind_and_video_count(world):
 def test_metric_job_errors_are_next_to_their_fields_and_a_good_job_opens_its_progress(
         world, django_capture_on_commit_callbacks):
     url = reverse("workspace-metrics", kwargs={"project_id": world.project.pk})
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     before = MetricJob.objects.count()
     # The options box starts empty, showing its placeholder (Django wrote "null" into it).
     page = client.get(url).content.decode()
@@ -514,7 +508,7 @@ def test_metric_job_options_from_the_page_go_through_the_api_checks(
     # What a failed FID tells the scientist to set (a small reference set's rank-deficient
     # FID, another feature layer) can be set in the browser.
     url = reverse("workspace-metrics", kwargs={"project_id": world.project.pk})
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     GenerationRun.objects.filter(pk=world.run.pk).update(status=RunStatus.PARTIAL)  # finished
     before = MetricJob.objects.count()
     for options, error in [('{"fid_feature": 100}', "fid_feature must be one of"),
@@ -537,7 +531,7 @@ def test_metric_job_options_from_the_page_go_through_the_api_checks(
 
 
 def test_run_progress_says_images_done_of_total_and_each_failure_with_its_reason(world):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     state = client.get(reverse("workspace-run-progress", kwargs={"run_id": world.run.pk})).json()
     assert (state["done"], state["total"], state["failed"], state["finished"]) == (1, 2, 1, False)
     assert state["percent"] == 50 and state["images_per_s"] > 0 and state["eta_s"] > 0
@@ -553,7 +547,7 @@ def test_run_progress_says_images_done_of_total_and_each_failure_with_its_reason
 
 
 def test_a_video_runs_pages_count_videos_and_an_image_runs_count_images(world):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     video_run = GenerationRunFactory(checkpoint=world.checkpoint, prompt_set=world.prompt_set,
                                      name="clips", source=RunSource.GENERATED, seeds=[0],
                                      media_kind=MediaKind.VIDEO, status=RunStatus.FAILED,
@@ -573,7 +567,7 @@ def test_a_video_runs_pages_count_videos_and_an_image_runs_count_images(world):
 
 def test_a_runs_page_says_its_image_count_once_and_a_metric_job_both_of_its_counts(world):
     # "Images done 1 / 2" beside "Images 1 / 2" said one figure twice on a run's page.
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     page = client.get(reverse("workspace-run", kwargs={"run_id": world.run.pk})).content.decode()
     figures = page.split('class="progress-figures">', 1)[1].split("</dl>", 1)[0]
     assert figures.count(" / ") == 1
@@ -587,7 +581,7 @@ def test_a_runs_page_says_its_image_count_once_and_a_metric_job_both_of_its_coun
 
 def test_a_runs_seeds_are_shown_as_ranges(world):
     GenerationRun.objects.filter(pk=world.run.pk).update(seeds=[*range(100, 200), 7, 9])
-    page = _client(world.scientist).get(
+    page = logged_in(world.scientist).get(
         reverse("workspace-run", kwargs={"run_id": world.run.pk})).content.decode()
     assert '<span id="run-seeds">seeds 100\N{EN DASH}199, 7, 9</span>' in page
     # Never the seeds one by one (ids and tokens elsewhere in the page may hold "101").
@@ -603,7 +597,7 @@ def test_a_video_runs_metric_job_counts_videos(world):
                                    started_at=timezone.now())
     MetricShard.objects.create(job=job, index=0, kind=ShardKind.RUN, item_ids=[1, 2],
                                status=ShardStatus.RUNNING, error="worker lost; retrying")
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     page = client.get(reverse("workspace-metric-job", kwargs={"job_id": job.pk})).content
     page = page.decode()
     assert "<dt>Videos</dt>" in page and "<dt>Videos/s</dt>" in page
@@ -616,7 +610,7 @@ def test_a_video_runs_metric_job_counts_videos(world):
 
 
 def test_the_metric_form_says_what_each_metric_measures(world):
-    page = _client(world.scientist).get(
+    page = logged_in(world.scientist).get(
         reverse("workspace-metrics", kwargs={"project_id": world.project.pk})).content.decode()
     assert set(METRIC_LABELS) == set(JOB_METRICS)
     for metric in JOB_METRICS:
@@ -625,7 +619,7 @@ def test_the_metric_form_says_what_each_metric_measures(world):
 
 
 def test_metric_job_progress_counts_shards_images_rate_and_failure_reasons(world):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     url = reverse("workspace-metric-job-progress", kwargs={"job_id": world.job.pk})
     state = client.get(url).json()
     assert (state["done"], state["total"], state["images_done"], state["images_total"]) == (
@@ -666,7 +660,7 @@ def test_each_result_of_a_metric_job_says_how_it_was_computed(world):
         status=JobStatus.COMPLETED, finished_at=timezone.now(), reference_set=coco,
         metrics=["fid", "kid", "clip_score"],
         results={"fid": fid, "kid": kid, "clip_score": clip})
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     state = client.get(reverse("workspace-metric-job-progress",
                                kwargs={"job_id": world.job.pk})).json()
     described = {r["metric"]: (r["reference_set"], r["computed_as"], r["computed_with"])
@@ -687,7 +681,7 @@ def test_each_result_of_a_metric_job_says_how_it_was_computed(world):
 
 def test_launching_again_queues_the_missing_items_and_an_imported_run_says_why_not(
         world, django_capture_on_commit_callbacks):
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(reverse("workspace-run-launch", kwargs={"run_id": world.run.pk}))
     assert response["Location"].startswith(
@@ -711,7 +705,7 @@ def test_after_a_relaunch_images_per_second_count_only_the_images_made_since(
     settings.EVALHUB_GENERATION_BATCH_ITEMS = 1
     run = GenerationRunFactory(checkpoint=world.checkpoint, prompt_set=world.prompt_set,
                                name="relaunched", source=RunSource.GENERATED, seeds=[0, 1, 2])
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     launch = reverse("workspace-run-launch", kwargs={"run_id": run.pk})
     assert client.post(launch).status_code == 302
     for start in range(3):
@@ -755,7 +749,7 @@ def test_after_a_resume_images_per_second_count_only_the_images_of_the_shards_do
         metric_shard_run(shard_id=shard_id)
     MetricJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(hours=1))
 
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     resumed = timezone.now()
     assert client.post(reverse("workspace-metric-job-resume",
                                kwargs={"job_id": job.pk})).status_code == 302
@@ -782,14 +776,14 @@ def test_resume_queues_again_the_shards_not_done_and_a_finished_job_says_why_not
     sent = []
     monkeypatch.setattr(app, "send_task", lambda name, args=None, **options:
                         sent.append((name, list(args or []))))
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     page_url = reverse("workspace-metric-job", kwargs={"job_id": world.job.pk})
     resume = reverse("workspace-metric-job-resume", kwargs={"job_id": world.job.pk})
     page = client.get(page_url).content.decode()
     form = page.split('<form method="post" action="' + resume + '"', 1)[1].split("</form>")[0]
     assert 'name="csrfmiddlewaretoken"' in form and "safe to press" in form
     assert "each shard is stored once" in form and "Resume" in form
-    assert _client(world.scientist).get(resume).status_code == 405  # a POST only
+    assert logged_in(world.scientist).get(resume).status_code == 405  # a POST only
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(resume)
     assert response.status_code == 302 and response["Location"] == page_url + "?resumed=1"
@@ -818,7 +812,7 @@ def _row_of(response, name: str) -> str:
 def test_launching_again_says_what_was_queued_or_that_nothing_is_left(
         world, django_capture_on_commit_callbacks):
     # A finished run used to reload with no word: the page says why nothing happened.
-    client = _client(world.scientist)
+    client = logged_in(world.scientist)
     launch = reverse("workspace-run-launch", kwargs={"run_id": world.run.pk})
     with django_capture_on_commit_callbacks():
         response = client.post(launch, follow=True)
@@ -848,7 +842,7 @@ def test_a_refused_upload_marks_its_field_and_has_a_status_region_to_say_so(worl
     # in the status region and moves the focus to the first aria-invalid field, whose
     # aria-describedby reads its errors.
     url = reverse("workspace-prompts", kwargs={"project_id": world.project.pk})
-    response = _client(world.scientist).post(url, {
+    response = logged_in(world.scientist).post(url, {
         "name": "broken", "file": _upload("p.csv", b'text,category\n"unclosed,x\n')})
     assert response.status_code == 400
     form = response.content.decode().split('id="prompt-set-form"', 1)[1].split("</form>")[0]
