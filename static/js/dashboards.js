@@ -1,12 +1,35 @@
 // Draws the plotly figures that the dashboard pages embed as JSON (see leaderboards/charts.py).
 (function () {
   "use strict";
+  // A box narrower than this gets its legend under the plot, one entry a line: above it (the
+  // figures' place for it, charts.py _LEGEND) long run names wrap into rows over the title.
+  var NARROW_PX = 600, LEGEND_LINE_PX = 20;
+
+  function legendBelow(fig, width) {
+    var layout = fig.layout || {};
+    var entries = (fig.data || []).filter(function (trace) {
+      return trace.showlegend !== false && trace.name;
+    }).length;
+    if (width >= NARROW_PX || layout.showlegend === false || entries < 2 && !layout.showlegend) {
+      return;
+    }
+    var extra = entries * LEGEND_LINE_PX + 16;
+    layout.legend = Object.assign({}, layout.legend, {
+      orientation: "v", yref: "container", y: 0, yanchor: "bottom", x: 0, xanchor: "left"
+    });
+    layout.margin = Object.assign({}, layout.margin);
+    layout.margin.b = (layout.margin.b || 60) + extra;
+    if (layout.height) { layout.height += extra; }
+    fig.layout = layout;
+  }
+
   function draw() {
     if (typeof Plotly === "undefined") { return; }
     document.querySelectorAll("[data-figure]").forEach(function (el) {
       var source = document.getElementById(el.getAttribute("data-figure"));
       if (!source) { return; }
       var fig = JSON.parse(source.textContent);
+      legendBelow(fig, el.clientWidth);
       // responsive: true draws the chart 100% of the box's width (it follows a phone's or a
       // resized window's) and 100% of its height; the box's height is the figure's own, else
       // a taller figure (the Elo chart, 380 px) spills over the chart below its box.

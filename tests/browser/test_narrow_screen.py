@@ -136,6 +136,15 @@ def test_a_scientist_pages_fit_a_phone(phone):
     assert page.evaluate("""() => [...document.querySelectorAll('.chart')].filter(box =>
         box.querySelector('.main-svg').getBoundingClientRect().bottom
         > box.getBoundingClientRect().bottom + 1).map(box => box.id)""") == []
+    # No legend over its chart's title (long run names wrap a legend above the plot into
+    # rows: on a phone it goes under the plot, dashboards.js legendBelow).
+    assert page.evaluate("""() => [...document.querySelectorAll('.chart')].filter(box => {
+        const legend = box.querySelector('.legend'), title = box.querySelector('.gtitle');
+        if (!legend || !title) { return false; }
+        const l = legend.getBoundingClientRect(), t = title.getBoundingClientRect();
+        return l.top < t.bottom && l.bottom > t.top && l.left < t.right && l.right > t.left;
+    }).map(box => box.id)""") == []
+    assert page.locator(".chart .legend").count() >= 1
     assert page.locator("#pooled").count() == 0
     page.locator(f"#pool-choices input[value='{best_of_3.pk}']").check()
     on_screen("#pool-choices, #pool-choices label")
