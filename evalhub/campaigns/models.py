@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 
 from evalhub.projects.models import Project
 
@@ -307,6 +308,26 @@ class Judgment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.outcome} on task {self.task_id} ({self.criterion})"
+
+
+class WithdrawnVote(models.Model):
+    """A vote id its annotator undid before any vote under it arrived (the rating page's undo
+    of a vote still on the wire: ``serving.voting.vote_undo`` found no vote). A vote arriving
+    later under it is refused as undone (409 ``vote_undone``), so it never counts. Kept (a few
+    rows per annotator, deleted with the campaign or the annotator)."""
+
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                  related_name="+", db_index=False)  # led by the unique index
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    client_id = models.UUIDField(help_text="The vote id withdrawn.")
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["annotator", "client_id"],
+                                               name="one_withdrawal_per_vote_id")]
+
+    def __str__(self) -> str:
+        return f"vote {self.client_id} withdrawn by {self.annotator_id}"
 
 
 class AnnotatorFlag(models.Model):

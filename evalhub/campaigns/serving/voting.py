@@ -13,6 +13,11 @@ voter belongs to the campaign's project and reads what serving needs next
 authentication: the locking read, the judgments' insert, the lease's and the task's updates
 (``judgments_count + 1``, ``F()``), then the next task's locking read and the new lease's
 insert.
+
+An undo that finds no vote under its id withdraws the id (:class:`WithdrawnVote`): the vote
+arriving afterwards (resent by another tab sharing the outbox, a slow retry) is refused as an
+undone one. The locking read also takes the vote id's lock, and the lease's update checks that
+the id was not withdrawn; see :func:`_withdraw` for why the two never both succeed.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, Q, QuerySet
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, Func, IntegerField, OuterRef, Q, QuerySet, UUIDField
 from django.db.models.functions import Least
 from django.utils import timezone
 
@@ -38,6 +43,7 @@ from evalhub.campaigns.models import (
     LeaseStatus,
     Outcome,
     TaskKind,
+    WithdrawnVote,
 )
 from evalhub.campaigns.serving.leasing import (
     CAMPAIGN_UNREAD_FIELDS,
@@ -51,7 +57,7 @@ from evalhub.campaigns.serving.leasing import (
     rating_values,
 )
 from evalhub.core.errors import EvalHubError
-from evalhub.core.prepared import PreparedInsert, PreparedQuery, PreparedUpdate
+from evalhub.core.prepared import Param, PreparedInsert, PreparedQuery, PreparedUpdate
 
 # What the page sends, in displayed terms.
 DISPLAYED_ANSWERS = ("left", "right", "tie", "both_bad")
@@ -188,13 +194,49 @@ def validate_answers(campaign: Campaign, answers: dict[str, str]) -> None:
         )
 
 
-def _locked_lease(excluded: int) -> QuerySet[Lease]:
-    """The voter's lease, locked, with its campaign, its task and the rater annotations.
+# The advisory locks of vote ids (PostgreSQL): the first key of pg_advisory_xact_lock(int, int)
+# ("vote" in ASCII), the second folded from the id (:func:`_vote_id_key`).
+VOTE_ID_LOCK = 0x766F7465
+_VOTE_ID_KEY = Param("vote_id_key", IntegerField())
+_CLIENT_ID = Param("client_id", UUIDField())
 
-    Values (bound by :data:`_LOCK`): lease_id, annotator_id, campaign_id, now, and the leases
-    the page shows ``shown0..`` (the voted one first).
+
+def _vote_id_key(client_id: uuid.UUID) -> int:
+    """The id's 128 bits folded into a signed 32-bit key (ids sharing a key merely wait on each
+    other's lock)."""
+    folded = 0
+    for shift in range(0, 128, 32):
+        folded ^= (client_id.int >> shift) & 0xFFFFFFFF
+    return folded - (1 << 32) if folded >= 1 << 31 else folded
+
+
+class _LockVoteId(Func):
+    """Take the vote id's lock (till the transaction ends) as a column of the lease's locking
+    read: no query more per vote. An uncorrelated subquery, run once, when the row is read."""
+
+    template = f"(SELECT 1 FROM pg_advisory_xact_lock({VOTE_ID_LOCK}, %(expressions)s))"
+    output_field = IntegerField()
+
+
+def _lock_vote_id(client_id: uuid.UUID) -> None:
+    """Take the vote id's lock, as the vote's locking read takes it (PostgreSQL; SQLite's
+    IMMEDIATE transactions are serialised whole)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)",
+                           [VOTE_ID_LOCK, _vote_id_key(client_id)])
+
+
+def _locked_lease(excluded: int) -> QuerySet[Lease]:
+    """The voter's lease, locked, with its campaign, its task and the rater annotations; on
+    PostgreSQL the vote id's lock taken too (:func:`_withdraw`).
+
+    Values (bound by :data:`_LOCK`): lease_id, annotator_id, campaign_id, now, vote_id_key,
+    and the leases the page shows ``shown0..`` (the voted one first).
     """
     annotator = rating_param("annotator_id")
+    vote_id = ({"vote_id_locked": _LockVoteId(_VOTE_ID_KEY)}
+               if connection.vendor == "postgresql" else {})
     # The task row first, then the lease: every write to a task's leases (vote, undo, the
     # serving walk) holds the task's lock first, so no two of them wait on each other.
     # NO KEY: inserts that merely reference the task (judgments, leases) need not wait.
@@ -207,15 +249,21 @@ def _locked_lease(excluded: int) -> QuerySet[Lease]:
                              project=OuterRef("campaign__project_id")))
             .annotate(**rater_annotations(
                 campaign=OuterRef("campaign_id"), annotator_id=annotator,
-                exclude=rating_params("shown", excluded), now=rating_param("now")))[:1])
+                exclude=rating_params("shown", excluded), now=rating_param("now")))
+            # Held till the vote commits; an undo waiting for it holds no row lock
+            # (_withdraw), so taking it beside the row locks deadlocks nothing.
+            .annotate(**vote_id)[:1])
 
 
 _LOCK = PreparedQuery(_locked_lease)
 # The vote's writes, compiled once per connection (the number of criteria is the insert's
-# shape): the judgments, the lease closed, the task's counter incremented.
+# shape): the judgments, the lease closed, the task's counter incremented. The lease is closed
+# only if the vote id was not withdrawn (no row updated: the vote is refused, rolled back).
 _JUDGMENTS = PreparedInsert(Judgment)
 _CLOSE_LEASE = PreparedUpdate(lambda: (
-    Lease.objects.filter(pk=rating_param("lease_id")),
+    Lease.objects.filter(pk=rating_param("lease_id")).exclude(Exists(
+        WithdrawnVote.objects.filter(annotator_id=rating_param("annotator_id"),
+                                     client_id=_CLIENT_ID))),
     {"status": LeaseStatus.COMPLETED, "closed_at": rating_param("now")}))
 _COUNT_VOTE = PreparedUpdate(lambda: (
     ComparisonTask.objects.filter(pk=rating_param("task_id")),
@@ -223,13 +271,15 @@ _COUNT_VOTE = PreparedUpdate(lambda: (
 
 
 def _lock_lease(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.UUID,
-                exclude: set[uuid.UUID]) -> Lease:
-    """The voter's lease, locked, with its campaign and the rater annotations (one query)."""
+                client_id: uuid.UUID, exclude: set[uuid.UUID]) -> Lease:
+    """The voter's lease, locked, with its campaign and the rater annotations, and the vote
+    id's lock (one query)."""
     from evalhub.campaigns.selectors import campaign_for_rater
 
     shown = [lease_id, *(pk for pk in exclude if pk != lease_id)]
     found = _LOCK.run(len(shown), lease_id=lease_id, annotator_id=annotator.pk,
                       campaign_id=campaign_id, now=timezone.now(),
+                      vote_id_key=_vote_id_key(client_id),
                       **rating_values("shown", shown))
     if not found:
         campaign_for_rater(user=annotator, campaign_id=campaign_id)  # 404 / 403 first
@@ -298,7 +348,8 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
 
     Raises NoSuchCampaign (404) when the annotator has no role in the campaign's project,
     LeaseNotYours (403), VoteConflict (409) when the task was judged under another vote id,
-    VoteUndone (409, code ``vote_undone``) for a vote resent after it was undone, EvalHubError
+    VoteUndone (409, code ``vote_undone``) for a vote resent after it was undone, or under an
+    id its annotator withdrew before it arrived (an undo that found no vote), EvalHubError
     (400) for a late vote the task no longer takes (:func:`_check_lease_accepts_vote`).
     ``exclude`` names leases the page shows, for the rater annotations of the lease.
     A late vote also closes the voter's newer lease of the same task, if the task was served to
@@ -312,7 +363,8 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
     try:
         with transaction.atomic():
             lease = _lock_lease(annotator=annotator, campaign_id=campaign_id,
-                                lease_id=lease_id, exclude=exclude or set())
+                                lease_id=lease_id, client_id=client_id,
+                                exclude=exclude or set())
             # An active lease has no vote yet (a vote closes it): a fresh vote skips the
             # lookup by vote id; a vote id used elsewhere is caught by the unique index.
             if lease.status != LeaseStatus.ACTIVE and (seen := _existing(
@@ -335,7 +387,11 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
                          latency_ms=latency_ms, client_id=client_id)
                 for criterion, (outcome, ranking) in canonical.items()
             ])
-            _CLOSE_LEASE.run(lease_id=lease.pk, now=timezone.now())
+            if not _CLOSE_LEASE.run(lease_id=lease.pk, now=timezone.now(),
+                                    annotator_id=annotator.pk, client_id=client_id):
+                # Its annotator withdrew the id before it arrived (vote_undo found no vote):
+                # refused as a vote resent after its undo; the judgments go with the rollback.
+                raise VoteUndone(VOTE_UNDONE)
             _COUNT_VOTE.run(task_id=lease.task_id)
             if lease.status == LeaseStatus.EXPIRED:  # a late vote (the rare path)
                 closed, unexpired = _close_own_newer_leases(lease, now=now)
@@ -352,7 +408,8 @@ def vote_store(*, annotator: AbstractBaseUser, campaign_id: int, lease_id: uuid.
         # reused id), or this annotator already judged the task under another vote id.
         with transaction.atomic():  # (a locking read needs a transaction)
             lease = _lock_lease(annotator=annotator, campaign_id=campaign_id,
-                                lease_id=lease_id, exclude=exclude or set())
+                                lease_id=lease_id, client_id=client_id,
+                                exclude=exclude or set())
         if (seen := _existing(client_id, annotator, lease=lease, answers=answers,
                               rankings=rankings)) is not None:
             return StoredVote(seen, lease, lease.rater_votes, 0)
@@ -393,9 +450,28 @@ def vote_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uui
 
     Raises :class:`AlreadyUndone` (400, code ``vote_undone``) for a vote undone before, by an
     earlier request or a concurrent one (exactly one of several concurrent undos retracts the
-    vote), and EvalHubError (:data:`UNDO_NOTHING`) for an id of no vote of this annotator here.
+    vote), and EvalHubError (:data:`UNDO_NOTHING`) for an id of no vote of this annotator here:
+    the id is then withdrawn (:func:`_withdraw`), and a vote arriving under it afterwards is
+    refused as undone (:class:`VoteUndone`, 409) instead of counting.
     """
     check_open_for_rating(campaign)
+    undone = _retract(annotator=annotator, campaign=campaign, client_id=client_id)
+    if undone is None:
+        if _withdraw(annotator=annotator, campaign=campaign, client_id=client_id):
+            raise EvalHubError(UNDO_NOTHING)
+        # The annotator has a vote under this id here after all: stored while _withdraw waited
+        # for its lock (retracted now), or undone already (by an earlier or concurrent undo).
+        undone = _retract(annotator=annotator, campaign=campaign, client_id=client_id)
+        if undone is None:
+            raise AlreadyUndone(UNDO_ALREADY)
+    after_vote(campaign, kind="undo")  # the leaderboards must forget the retracted vote too
+    return undone
+
+
+def _retract(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uuid.UUID
+             ) -> Undone | None:
+    """Retract the annotator's live vote under ``client_id`` (:func:`vote_undo`); None when
+    there is none. Raises :class:`AlreadyUndone` when a concurrent undo retracted it first."""
     live = Judgment.objects.filter(client_id=client_id, annotator=annotator, campaign=campaign,
                                    retracted_at__isnull=True)
     with transaction.atomic():
@@ -404,7 +480,7 @@ def vote_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uui
         first = (live.select_related("task").select_for_update(of=("task",), no_key=True)
                  .first())
         if first is None:
-            raise _nothing_to_undo(annotator=annotator, campaign=campaign, client_id=client_id)
+            return None
         now = timezone.now()
         # A new statement sees what the undo we waited for committed: then nothing is
         # retracted, and the counter is left alone (lowering it first broke its CHECK).
@@ -436,15 +512,35 @@ def vote_undo(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uui
                 a_side=first.a_side or "left", order=first.shown_order,
                 expires_at=now + timedelta(seconds=campaign.lease_seconds),
             ))
-    after_vote(campaign, kind="undo")  # the leaderboards must forget the retracted vote too
     return undone
 
 
-def _nothing_to_undo(*, annotator: AbstractBaseUser, campaign: Campaign,
-                     client_id: uuid.UUID) -> EvalHubError:
-    """Why no live vote has this id: undone already (:class:`AlreadyUndone`, its code lets the
-    page tell an undo whose answer was lost), or no vote of this annotator at all."""
-    if Judgment.objects.filter(client_id=client_id, annotator=annotator,
-                               campaign=campaign).exists():
-        return AlreadyUndone(UNDO_ALREADY)
-    return EvalHubError(UNDO_NOTHING)
+def _withdraw(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uuid.UUID
+              ) -> bool:
+    """Withdraw a vote id under which the annotator has no vote here (undone or live): record
+    it (:class:`WithdrawnVote`; once per annotator and id), so that the vote, should it arrive
+    later, is refused. False, recording nothing, when they do have a vote under it.
+
+    Why an undo and its vote never both succeed, in two processes at once: both take the vote
+    id's lock (a transaction-level advisory lock on PostgreSQL, :func:`_vote_id_key`; the vote
+    in its locking read, :func:`_lock_lease`) and hold it until they commit, and each looks for
+    the other's row in a statement that starts after its lock is taken, so it sees what the
+    other committed. The vote holding the lock first: this lookup, waiting for it, finds the
+    vote (and :func:`vote_undo` retracts it). The undo first: the vote's lease update, which
+    closes the lease only while the id is not withdrawn (:data:`_CLOSE_LEASE`), finds the record
+    and the vote is refused (:class:`VoteUndone`) and rolled back. The undo holds no row lock
+    while it waits for the id's lock, nor waits for any once it holds it, so no deadlock. On
+    SQLite, IMMEDIATE transactions run one at a time: the same order, without the lock.
+
+    The records are kept: one small row per undo of a vote that never arrived (rare), deleted
+    with its campaign or annotator; the page's outbox may resend a vote after any time.
+    """
+    with transaction.atomic():
+        _lock_vote_id(client_id)
+        if Judgment.objects.filter(client_id=client_id, annotator=annotator,
+                                   campaign=campaign).exists():
+            return False
+        WithdrawnVote.objects.bulk_create(
+            [WithdrawnVote(annotator=annotator, campaign=campaign, client_id=client_id)],
+            ignore_conflicts=True)  # withdrawn before (an undo resent, another campaign)
+    return True
