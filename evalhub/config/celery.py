@@ -4,8 +4,7 @@ import os
 
 from celery import Celery
 
-from evalhub.config.env import env_bool
-from evalhub.core.receivers import connect_task_receivers
+from evalhub.config.env import ImproperlyConfiguredEnv, env_bool, exit_for_configuration_error
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.config.settings")
 
@@ -16,4 +15,12 @@ app.autodiscover_tasks()
 # Operations (docs/operations.md): task durations and failures, task ids in worker log lines,
 # the sending request's id carried to its tasks; with EVALHUB_LOG_JSON=1 the worker logs JSON
 # lines through the settings' LOGGING instead of Celery's own set-up.
-connect_task_receivers(json_logs=env_bool("EVALHUB_LOG_JSON", default=False))
+# Both read settings while `celery -A evalhub` imports this module, where Celery would catch
+# the refusal and print "Unable to load celery application" and a traceback (exit 2): the
+# settings' one line and exit 1 instead, as for every other setting.
+try:
+    from evalhub.core.receivers import connect_task_receivers  # metrics: PROMETHEUS_MULTIPROC_DIR
+
+    connect_task_receivers(json_logs=env_bool("EVALHUB_LOG_JSON", default=False))
+except ImproperlyConfiguredEnv as exc:
+    exit_for_configuration_error(exc)

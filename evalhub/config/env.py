@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 T = TypeVar("T", int, float)
 
@@ -32,6 +33,15 @@ def _one_line_configuration_errors(kind: type[BaseException], exc: BaseException
 
 
 sys.excepthook = _one_line_configuration_errors
+
+
+def exit_for_configuration_error(exc: ImproperlyConfiguredEnv) -> NoReturn:
+    """The one line, then exit status 1: for the entry points whose loaders catch an exception
+    before it reaches ``sys.excepthook`` and print a traceback instead (Celery's ``-A`` app
+    import, gunicorn's app import). Neither catches SystemExit."""
+    sys.stderr.write(f"EvalHub configuration error: {exc}\n")
+    sys.stderr.flush()
+    raise SystemExit(1)
 
 
 def env_str(name: str, default: str | None = None) -> str | None:
@@ -101,6 +111,14 @@ def env_positive_int(name: str, default: int) -> int:
     return value
 
 
+def env_count(name: str, default: int) -> int:
+    """An integer that may be 0 but not negative (a count of things)."""
+    value = env_int(name, default)
+    if value < 0:
+        raise ImproperlyConfiguredEnv(f"{name}={value} must be 0 or more")
+    return value
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -142,11 +160,53 @@ def env_database(name: str, default: str, *, conn_max_age: int) -> dict:
             raise ImproperlyConfiguredEnv(
                 f"{name}'s port {port!r} is not a number: write "
                 "postgres://user:password@host:5432/name") from exc
-        scheme = url.partition("://")[0] if "://" in url else "(none)"
         raise ImproperlyConfiguredEnv(
-            f"{name} is not a database URL (scheme {scheme!r}): write "
+            f"{name} is not a database URL (scheme {_scheme(url)!r}): write "
             "postgres://user:password@host:5432/name or sqlite:////absolute/path.sqlite3"
         ) from exc
+
+
+def _scheme(url: str) -> str:
+    return url.partition("://")[0] if "://" in url else "(none)"
+
+
+# What redis-py's ``from_url`` (Django's RedisCache) reads.
+CACHE_URL_SCHEMES = ("redis", "rediss", "unix")
+
+
+def env_cache_url(name: str) -> str | None:
+    """A Redis URL for Django's RedisCache (several, comma- or semicolon-separated, as Django
+    reads LOCATION), or None when unset or empty. Checked here: a malformed one started fine
+    and failed only at the first cache call (sign-in, rating) and in /readyz."""
+    value = (env_str(name) or "").strip()
+    if not value:
+        return None
+    for url in re.split("[;,]", value):
+        url = url.strip()
+        if _scheme(url) not in CACHE_URL_SCHEMES or not url.partition("://")[2]:
+            raise ImproperlyConfiguredEnv(
+                f"{name} is not a Redis URL (scheme {_scheme(url)!r}): write "
+                "redis://host:6379/1 (rediss:// for TLS, unix:///path/to/redis.sock)")
+    return value
+
+
+def env_broker_url(name: str, default: str) -> str:
+    """A Celery broker URL whose transport kombu knows (failover URLs separated by ``;``).
+    Checked here: an unknown one was a traceback (``KeyError: No such transport``) in the
+    worker and an error at the first task sent from the web."""
+    from kombu.transport import TRANSPORT_ALIASES
+
+    value = (env_str(name) or "").strip() or default
+    for url in value.split(";"):
+        url = url.strip()
+        # kombu reads "transport+scheme://" (sqla+postgresql://) by its transport.
+        transport = _scheme(url).partition("+")[0]
+        if transport not in TRANSPORT_ALIASES:
+            raise ImproperlyConfiguredEnv(
+                f"{name} is not a broker URL (scheme {_scheme(url)!r}): write "
+                "redis://host:6379/0 (or another kombu transport: rediss, sentinel, amqp, "
+                "filesystem, sqs, ...)")
+    return value
 
 
 def _unreadable_port(url: str) -> str | None:

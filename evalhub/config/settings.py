@@ -14,6 +14,9 @@ from evalhub.config.env import (
     ImproperlyConfiguredEnv,
     env_address,
     env_bool,
+    env_broker_url,
+    env_cache_url,
+    env_count,
     env_database,
     env_float,
     env_int,
@@ -235,7 +238,7 @@ CONTENT_SECURITY_POLICY = {
 # One switch for a deployment served over HTTPS: redirect HTTP, HSTS, cookies only over TLS.
 # Behind EVALHUB_PROXY_COUNT reverse proxies, the proxy's X-Forwarded-Proto says the scheme.
 EVALHUB_HTTPS = env_bool("EVALHUB_HTTPS", default=False)
-EVALHUB_PROXY_COUNT = env_int("EVALHUB_PROXY_COUNT", 0)
+EVALHUB_PROXY_COUNT = env_count("EVALHUB_PROXY_COUNT", 0)
 if EVALHUB_HTTPS:
     SECURE_SSL_REDIRECT = True
     SECURE_HSTS_SECONDS = env_int("EVALHUB_HSTS_SECONDS", 365 * 24 * 3600)
@@ -310,7 +313,7 @@ SPECTACULAR_SETTINGS = {
 # Cache: one per process (local memory) in the embedded default; CACHE_URL (redis://...) gives
 # every web process the same one, which the rating throttle needs to count an annotator's
 # requests whichever process answers them.
-CACHE_URL = env_str("CACHE_URL")
+CACHE_URL = env_cache_url("CACHE_URL")
 CACHES = {
     "default": {"BACKEND": "evalhub.core.cache.RedisCache", "LOCATION": CACHE_URL,
                 "KEY_PREFIX": "evalhub"} if CACHE_URL else
@@ -325,7 +328,7 @@ if CACHE_URL:
 # Celery. Default: a filesystem broker that needs no server, consumed by a real worker process.
 # (The host means nothing to the filesystem transport; without one kombu logs "No hostname was
 # supplied" at every start of a worker or a client.)
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://localhost/"
+CELERY_BROKER_URL = env_broker_url("CELERY_BROKER_URL", "filesystem://localhost/")
 # Redelivery after a worker dies is what makes long gpu tasks resumable; the visibility timeout
 # must exceed the longest task or Redis hands the message to a second worker mid-run.
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
@@ -411,6 +414,9 @@ EVALHUB_MAX_RUN_ITEMS = env_int("EVALHUB_MAX_RUN_ITEMS", 100_000)
 EVALHUB_GENERATORS = env_list("EVALHUB_GENERATORS", [])
 EVALHUB_GENERATION_BATCH_ITEMS = env_int("EVALHUB_GENERATION_BATCH_ITEMS", 16)
 EVALHUB_GENERATION_DEVICE = env_str("EVALHUB_GENERATION_DEVICE", "")
+# Offline: the diffusers generator (generators/diffusers_gen.py, no Django) reads the variable
+# itself; checked here so that a value it would read as off ("maybe") refuses to start.
+EVALHUB_OFFLINE = env_bool("EVALHUB_OFFLINE", default=False)
 
 # Leaderboards: bootstrap rounds for confidence intervals; at most one refresh per campaign
 # every this many seconds after votes arrive.
@@ -433,5 +439,7 @@ EVALHUB_RATE_INPUT_GUARD_MS = env_int("EVALHUB_RATE_INPUT_GUARD_MS", 150)
 # "anyone" (every signed-in user). See evalhub/projects/services.py.
 EVALHUB_PROJECT_CREATORS = env_str("EVALHUB_PROJECT_CREATORS") or "staff"
 if EVALHUB_PROJECT_CREATORS not in ("staff", "anyone"):
-    raise ImproperlyConfiguredEnv("EVALHUB_PROJECT_CREATORS must be 'staff' or 'anyone'.")
+    raise ImproperlyConfiguredEnv(
+        f"EVALHUB_PROJECT_CREATORS={EVALHUB_PROJECT_CREATORS!r} is not who may create "
+        "projects: use 'staff' or 'anyone'")
 

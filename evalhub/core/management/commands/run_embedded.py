@@ -42,6 +42,9 @@ class Command(BaseCommand):
             for login in demo_logins():
                 self.stdout.write(f"    {login.username} / {login.password}  ({login.role})")
         self.stdout.write("Press Ctrl-C to stop.\n")
+        # Written to a file or a pipe (`make run > log`), stdout is block-buffered: the URL and
+        # the logins would appear only when the command exits.
+        self.stdout.flush()
         self._supervise(children)
 
     def _start(self, host: str, port: int) -> dict[str, subprocess.Popen]:
