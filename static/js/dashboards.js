@@ -23,6 +23,30 @@
     fig.layout = layout;
   }
 
+  // A title wider than a narrow box runs off its right edge (plotly does not wrap titles):
+  // there it is broken between words, the top margin growing by a line per break.
+  var TITLE_CHAR_PX = 9, TITLE_LINE_PX = 22;
+
+  function wrapTitle(fig, width) {
+    var layout = fig.layout || {};
+    var title = typeof layout.title === "string" ? { text: layout.title } : layout.title;
+    if (width >= NARROW_PX || !title || !title.text) { return; }
+    var room = Math.max(12, Math.floor((width - 50) / TITLE_CHAR_PX));
+    var lines = [], line = "";
+    title.text.split(" ").forEach(function (word) {
+      if (line && (line + " " + word).length > room) { lines.push(line); line = word; }
+      else { line = line ? line + " " + word : word; }
+    });
+    lines.push(line);
+    if (lines.length < 2) { return; }
+    var extra = (lines.length - 1) * TITLE_LINE_PX;
+    layout.title = Object.assign({}, title, { text: lines.join("<br>") });
+    layout.margin = Object.assign({}, layout.margin);
+    layout.margin.t = (layout.margin.t || 70) + extra;
+    if (layout.height) { layout.height += extra; }
+    fig.layout = layout;
+  }
+
   function draw() {
     if (typeof Plotly === "undefined") { return; }
     document.querySelectorAll("[data-figure]").forEach(function (el) {
@@ -30,6 +54,7 @@
       if (!source) { return; }
       var fig = JSON.parse(source.textContent);
       legendBelow(fig, el.clientWidth);
+      wrapTitle(fig, el.clientWidth);
       // responsive: true draws the chart 100% of the box's width (it follows a phone's or a
       // resized window's) and 100% of its height; the box's height is the figure's own, else
       // a taller figure (the Elo chart, 380 px) spills over the chart below its box.

@@ -145,6 +145,12 @@ def test_a_scientist_pages_fit_a_phone(phone):
         return l.top < t.bottom && l.bottom > t.top && l.left < t.right && l.right > t.left;
     }).map(box => box.id)""") == []
     assert page.locator(".chart .legend").count() >= 1
+    # Every title inside its chart's box (plotly does not wrap titles: dashboards.js does).
+    assert page.evaluate("""() => [...document.querySelectorAll('.chart')].filter(box => {
+        const title = box.querySelector('.gtitle');
+        return title && title.getBoundingClientRect().right
+            > box.getBoundingClientRect().right + 1;
+    }).map(box => box.id)""") == []
     assert page.locator("#pooled").count() == 0
     page.locator(f"#pool-choices input[value='{best_of_3.pk}']").check()
     on_screen("#pool-choices, #pool-choices label")
