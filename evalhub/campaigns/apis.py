@@ -208,6 +208,7 @@ class CampaignViewSet(DeletionRules, ProjectScopedMixin, mixins.ListModelMixin,
 
     @extend_schema(request=CampaignCreateSerializer, responses={201: CampaignSerializer})
     def create(self, request: Request, *args, **kwargs) -> Response:
+        self.check_role_first(request.data)
         form = CampaignCreateSerializer(data=request.data, context={"request": request})
         form.is_valid(raise_exception=True)
         data = dict(form.validated_data)

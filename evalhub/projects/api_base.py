@@ -9,10 +9,11 @@ from rest_framework import viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.serializers import BaseSerializer
 
+from evalhub.core.converters import object_id
 from evalhub.projects.models import Role
 from evalhub.projects.permissions import ProjectObjectPermission, require_project_role
 from evalhub.projects.references import check_same_project, relation_references
-from evalhub.projects.selectors import projects_for_user
+from evalhub.projects.selectors import projects_for_user, role_in_project
 
 
 def resolve_attr_path(obj: Any, path: str) -> Any:
@@ -71,6 +72,29 @@ class ProjectScopedMixin:
         check_same_project(project_id, **relation_references(serializer))
         return project_id
 
+    def check_role_first(self, data: Any) -> None:
+        """403 for a member whose role may not write here, before the body is validated.
+
+        Only for a body that names its project itself (``project_path`` is ``project_id``):
+        a member of that project without one of ``write_roles`` is refused at once, as with a
+        valid body, rather than told what is wrong with the rest of it (400). A body naming an
+        object the row hangs from (a model, a run) is not looked at: to an annotator those do
+        not exist (docs/security.md, "blind"), and a 403 would tell them one does. Nor is a
+        body naming no readable id, or a project the caller is no member of: validation's
+        "does not exist" reveals nothing. :meth:`check_write` checks the role again on the
+        validated input.
+        """
+        if self.project_path != "project_id":
+            return
+        raw = data.get("project") if hasattr(data, "get") else None
+        pk = object_id(str(raw)) if isinstance(raw, int | str) and not isinstance(raw, bool) \
+            else None
+        if pk is None:
+            return
+        role = role_in_project(user=self.request.user, project_id=pk)
+        if role is not None and role not in self.write_roles:
+            require_project_role(request=self.request, project_id=pk, roles=self.write_roles)
+
     def perform_create(self, serializer: BaseSerializer) -> None:
         self.check_write(serializer)
         serializer.save()
@@ -81,7 +105,9 @@ class ProjectScopedMixin:
 
 
 class ProjectScopedViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
-    pass
+    def create(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        self.check_role_first(request.data)
+        return super().create(request, *args, **kwargs)
 
 
 class ProjectScopedReadOnlyViewSet(ProjectScopedMixin, viewsets.ReadOnlyModelViewSet):

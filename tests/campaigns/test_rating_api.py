@@ -173,8 +173,9 @@ def test_scientists_create_campaigns_and_read_quality(api, world):
     denied = api.post("/api/v1/campaigns/", {"project": world.campaign.project_id,
                                              "name": "x", "runs": [r.pk for r in world.runs]},
                       format="json")
-    # Annotators never see runs (they stay blind): to them the runs do not exist.
-    assert denied.status_code == 400 and "does not exist" in json.dumps(denied.json())
+    # Refused by role before the runs are read: nothing about them is told.
+    assert denied.status_code == 403
+    assert denied.json()["detail"] == "Your role in this project (annotator) does not allow this."
     assert world.campaign.project.campaigns.count() == 2
     assert json.dumps(created.json()).count("alignment") == 1
 
