@@ -35,6 +35,15 @@ def data_fingerprint(*, campaign: Campaign) -> str:
     return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def pooled_campaigns(*, campaign: Campaign, pool: Sequence[int]) -> list[Campaign]:
+    """The campaigns a leaderboard of ``campaign`` pools (``filters.pool``: ids), by id: only
+    those of ``campaign``'s project (none without a pool)."""
+    if not pool:
+        return []
+    return list(Campaign.objects.filter(project_id=campaign.project_id, pk__in=list(pool))
+                .order_by("pk"))
+
+
 def leaderboard_fingerprint(*, campaign: Campaign, pool: Sequence[int] = (),
                             own: str | None = None) -> str:
     """The fingerprint of a leaderboard of ``campaign`` that pools the votes of the campaigns
@@ -43,8 +52,8 @@ def leaderboard_fingerprint(*, campaign: Campaign, pool: Sequence[int] = (),
     own = data_fingerprint(campaign=campaign) if own is None else own
     if not pool:
         return own
-    pooled = Campaign.objects.filter(project_id=campaign.project_id, pk__in=list(pool))
-    parts = [own, *(f"{c.pk}:{data_fingerprint(campaign=c)}" for c in pooled.order_by("pk"))]
+    parts = [own, *(f"{c.pk}:{data_fingerprint(campaign=c)}"
+                    for c in pooled_campaigns(campaign=campaign, pool=pool))]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
@@ -96,6 +105,6 @@ def leaderboard_changes_since(*, campaign: Campaign, pool: Sequence[int] = (),
                               since: datetime) -> ChangesSince:
     """:func:`changes_since` summed over ``campaign`` and the campaigns it pools (ids)."""
     changes = changes_since(campaign=campaign, since=since)
-    for other in Campaign.objects.filter(project_id=campaign.project_id, pk__in=list(pool)):
+    for other in pooled_campaigns(campaign=campaign, pool=pool):
         changes += changes_since(campaign=other, since=since)
     return changes

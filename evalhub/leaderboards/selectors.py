@@ -38,6 +38,7 @@ from evalhub.evaluation.models import MetricName
 from evalhub.evaluation.selectors import MetricColumn as EvaluationMetricColumn
 from evalhub.evaluation.selectors import run_metric_table
 from evalhub.leaderboards.filters import HUMAN, LeaderboardFilters
+from evalhub.leaderboards.fingerprint import pooled_campaigns
 from evalhub.leaderboards.kwise import KwiseVotes, joint_ratings, kwise_votes
 from evalhub.leaderboards.models import LeaderboardSnapshot
 from evalhub.leaderboards.quality import QUALITY_WEIGHT, quality_filtered, weighted_grouped_votes
@@ -490,8 +491,7 @@ def leaderboard_compute(*, campaign: Campaign, filters: LeaderboardFilters,
     names = [r.name for r in runs]
     index = {rid: k for k, rid in enumerate(run_ids)}
     n = len(runs)
-    pooled = list(Campaign.objects.filter(project_id=campaign.project_id, pk__in=filters.pool)
-                  .order_by("pk")) if filters.pool else []
+    pooled = pooled_campaigns(campaign=campaign, pool=filters.pool)
     parts = [_campaign_votes(source, filters, index) for source in [campaign, *pooled]]
     # Best-of-K votes: fitted with the pairs by Plackett-Luce; records count their implied pairs.
     kwise = KwiseVotes.merged([part.kwise for part in parts])

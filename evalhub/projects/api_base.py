@@ -9,7 +9,7 @@ from rest_framework import viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.serializers import BaseSerializer
 
-from evalhub.core.converters import object_id
+from evalhub.core.converters import fits_id_column, whole_number
 from evalhub.projects.models import Role
 from evalhub.projects.permissions import ProjectObjectPermission, require_project_role
 from evalhub.projects.references import check_same_project, relation_references
@@ -86,10 +86,9 @@ class ProjectScopedMixin:
         """
         if self.project_path != "project_id":
             return
-        raw = data.get("project") if hasattr(data, "get") else None
-        pk = object_id(str(raw)) if isinstance(raw, int | str) and not isinstance(raw, bool) \
-            else None
-        if pk is None:
+        # Read as the relation field reads it (``references``), so the same ids are checked.
+        pk = whole_number(data.get("project")) if hasattr(data, "get") else None
+        if pk is None or not fits_id_column(pk):
             return
         role = role_in_project(user=self.request.user, project_id=pk)
         if role is not None and role not in self.write_roles:
