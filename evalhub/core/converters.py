@@ -3,7 +3,8 @@
 ``<int:...>`` accepts any number of digits, and PostgreSQL refuses a number past bigint with an
 error (a 500); an id pattern of at most 18 digits answers 404 for anything that cannot be an id.
 An id given in a body or a query string is read by :func:`whole_number` (the API's relation
-fields, its list filters).
+fields, its list filters); the pages' and the leaderboard API's own parameters (``pool``,
+``ab``, the A/B form, the gallery) by :func:`object_id`, the URL pattern's rule.
 """
 
 from __future__ import annotations
