@@ -25,7 +25,7 @@ from tests.leaderboards.helpers import simulate_votes
 pytestmark = pytest.mark.django_db
 
 NAMES = ["best", "good", "fair", "poor"]
-ELO = [1150.0, 1050.0, 950.0, 850.0]
+ELO = [1450.0, 1150.0, 850.0, 550.0]  # 300 apart: the order holds whatever the draws
 
 
 def _pair_and_best_of_4(*, rankings: bool = True):
