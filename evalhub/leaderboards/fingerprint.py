@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from django.db.models import Count, Max, Q
@@ -16,23 +16,62 @@ from django.db.models import Count, Max, Q
 from evalhub.campaigns.models import AnnotatorFlag, Campaign, JudgeKind, Judgment
 from evalhub.evaluation.models import RunMetric
 
+#: What :func:`data_fingerprints` counts for a campaign without votes, flags or run metrics:
+#: what one aggregate over no rows answers (the values the stored fingerprints were made with).
+_NO_VOTES = {"n": 0, "last": None, "retracted": 0, "last_retracted": None}
+_NO_ROWS = {"n": 0, "last": None}
+
 
 def data_fingerprint(*, campaign: Campaign) -> str:
     """Changes whenever anything a leaderboard or the annotator quality of ``campaign`` is
-    computed from changes."""
-    votes = Judgment.objects.filter(campaign=campaign).aggregate(
-        n=Count("id"), last=Max("id"), retracted=Count("id", filter=Q(retracted_at__isnull=False)),
-        last_retracted=Max("retracted_at"))
-    flags = AnnotatorFlag.objects.filter(campaign=campaign).aggregate(
-        n=Count("id"), last=Max("updated_at"))
-    run_ids = sorted(campaign.runs.values_list("id", flat=True))
-    metrics = RunMetric.objects.filter(run_id__in=run_ids).aggregate(
-        n=Count("id"), last=Max("created_at"))
-    # The gold thresholds decide the annotator flags stored with the snapshots.
-    state = {"votes": votes, "flags": flags, "runs": run_ids, "metrics": metrics,
-             "criteria": campaign.criteria,
-             "gold": [campaign.min_gold_for_flag, campaign.gold_accuracy_threshold]}
-    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
+    computed from changes (:func:`data_fingerprints` of it alone)."""
+    return data_fingerprints([campaign])[campaign.pk]
+
+
+def data_fingerprints(campaigns: Iterable[Campaign]) -> dict[int, str]:
+    """:func:`data_fingerprint` of each of ``campaigns``, by id, in four queries however many
+    they are (a page reading many boards checks them all at once).
+
+    Each is the sha256 of the campaign's votes (count, last id, retracted count, last
+    retraction), annotator flags (count, last change), run ids, run metrics (count, last
+    stored), criteria and gold thresholds, serialised exactly as when this was one aggregate
+    per campaign: a snapshot stored then is still fresh.
+    """
+    by_id = {c.pk: c for c in campaigns}
+    if not by_id:
+        return {}
+    ids = list(by_id)
+    # order_by(): a model's default ordering would join the GROUP BY.
+    votes = {row.pop("campaign_id"): row for row in Judgment.objects.filter(campaign_id__in=ids)
+             .values("campaign_id").order_by().annotate(
+                 n=Count("id"), last=Max("id"),
+                 retracted=Count("id", filter=Q(retracted_at__isnull=False)),
+                 last_retracted=Max("retracted_at"))}
+    flags = {row.pop("campaign_id"): row for row in AnnotatorFlag.objects.filter(
+        campaign_id__in=ids).values("campaign_id").order_by().annotate(
+        n=Count("id"), last=Max("updated_at"))}
+    through = Campaign.runs.through
+    run_ids: dict[int, list[int]] = {pk: [] for pk in ids}
+    for campaign_id, run_id in (through.objects.filter(campaign_id__in=ids)
+                                .values_list("campaign_id", "generationrun_id")):
+        run_ids[campaign_id].append(run_id)
+    # Per run, then summed per campaign: a run rated by several campaigns counts in each.
+    per_run = {row["run_id"]: row for row in RunMetric.objects.filter(
+        run_id__in={r for runs in run_ids.values() for r in runs})
+        .values("run_id").order_by().annotate(n=Count("id"), last=Max("created_at"))}
+    fingerprints = {}
+    for pk, campaign in by_id.items():
+        runs = sorted(run_ids[pk])
+        rows = [per_run[r] for r in runs if r in per_run]
+        metrics = ({"n": sum(row["n"] for row in rows), "last": max(row["last"] for row in rows)}
+                   if rows else _NO_ROWS)
+        # The gold thresholds decide the annotator flags stored with the snapshots.
+        state = {"votes": votes.get(pk, _NO_VOTES), "flags": flags.get(pk, _NO_ROWS),
+                 "runs": runs, "metrics": metrics, "criteria": campaign.criteria,
+                 "gold": [campaign.min_gold_for_flag, campaign.gold_accuracy_threshold]}
+        fingerprints[pk] = hashlib.sha256(
+            json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
+    return fingerprints
 
 
 def pooled_campaigns(*, campaign: Campaign, pool: Sequence[int]) -> list[Campaign]:
@@ -48,12 +87,13 @@ def leaderboard_fingerprint(*, campaign: Campaign, pool: Sequence[int] = (),
                             own: str | None = None) -> str:
     """The fingerprint of a leaderboard of ``campaign`` that pools the votes of the campaigns
     ``pool`` (ids): ``campaign``'s own (``own`` when the caller has it) without a pool, else one
-    that changes whenever any of theirs does."""
-    own = data_fingerprint(campaign=campaign) if own is None else own
+    that changes whenever any of theirs does. The same queries however many are pooled."""
+    pooled = pooled_campaigns(campaign=campaign, pool=pool)
+    fingerprints = data_fingerprints([campaign, *pooled] if own is None else pooled)
+    own = fingerprints[campaign.pk] if own is None else own
     if not pool:
         return own
-    parts = [own, *(f"{c.pk}:{data_fingerprint(campaign=c)}"
-                    for c in pooled_campaigns(campaign=campaign, pool=pool))]
+    parts = [own, *(f"{c.pk}:{fingerprints[c.pk]}" for c in pooled)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 

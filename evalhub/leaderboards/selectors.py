@@ -152,8 +152,22 @@ def metric_judge_calibrated(*, campaign: Campaign, metric: str) -> bool:
 
 def snapshot_for(*, campaign: Campaign, filters: LeaderboardFilters
                  ) -> LeaderboardSnapshot | None:
-    return LeaderboardSnapshot.objects.filter(
-        campaign=campaign, criterion=filters.criterion, filters_hash=filters.hash).first()
+    return snapshots_for(campaigns=[campaign], filters=filters).get(campaign.pk)
+
+
+def snapshots_for(*, campaigns: Iterable[Campaign], filters: LeaderboardFilters
+                  ) -> dict[int, LeaderboardSnapshot]:
+    """The stored snapshot of each of ``campaigns`` for ``filters``, by campaign id (none for
+    a campaign without one), in one query; each knows its campaign without another query."""
+    by_id = {c.pk: c for c in campaigns}
+    snapshots = {}
+    # One snapshot per campaign, criterion and filters (constraint one_snapshot_per_filter).
+    for snapshot in LeaderboardSnapshot.objects.filter(
+            campaign_id__in=list(by_id), criterion=filters.criterion,
+            filters_hash=filters.hash):
+        snapshot.campaign = by_id[snapshot.campaign_id]
+        snapshots[snapshot.campaign_id] = snapshot
+    return snapshots
 
 
 # --- small helpers ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -25,11 +26,15 @@ from evalhub.core.queueing import enqueue_on_commit
 from evalhub.evaluation.selectors import image_metric_values
 from evalhub.leaderboards import charts
 from evalhub.leaderboards.filters import LeaderboardFilters
-from evalhub.leaderboards.fingerprint import data_fingerprint, leaderboard_fingerprint
+from evalhub.leaderboards.fingerprint import (
+    data_fingerprint,
+    data_fingerprints,
+    leaderboard_fingerprint,
+)
 from evalhub.leaderboards.models import LeaderboardRefresh, LeaderboardSnapshot
 from evalhub.leaderboards.quality_snapshot import quality_snapshot_refresh
 from evalhub.leaderboards.results import Leaderboard, is_current
-from evalhub.leaderboards.selectors import leaderboard_compute, snapshot_for
+from evalhub.leaderboards.selectors import leaderboard_compute, snapshot_for, snapshots_for
 from evalhub.leaderboards.text import fit_method
 
 # --- metric judges ----------------------------------------------------------------------------
@@ -258,8 +263,32 @@ def leaderboard_get(*, campaign: Campaign, filters: LeaderboardFilters, refresh:
     combines it with the pooled campaigns' (``leaderboard_fingerprint``).
     """
     snapshot = snapshot_for(campaign=campaign, filters=filters)
-    readable = snapshot is not None and is_current(snapshot.payload)
     fingerprint = leaderboard_fingerprint(campaign=campaign, pool=filters.pool, own=fingerprint)
+    return _settled(campaign=campaign, filters=filters, snapshot=snapshot,
+                    fingerprint=fingerprint, refresh=refresh)
+
+
+def leaderboards_get(*, campaigns: Sequence[Campaign], filters: LeaderboardFilters
+                     ) -> list[tuple[LeaderboardSnapshot, bool]]:
+    """:func:`leaderboard_get` of each of ``campaigns`` (in their order), with the same rules,
+    their snapshots and data fingerprints read for all of them at once: fresh snapshots cost
+    the same queries however many campaigns are read (the model dashboard reads every
+    campaign rating the model). Only a missing, unreadable or stale one costs its own
+    queries, as it would alone. A pool (``filters.pool``) is looked up campaign by campaign."""
+    snapshots = snapshots_for(campaigns=campaigns, filters=filters)
+    own = data_fingerprints(campaigns)
+    return [_settled(campaign=campaign, filters=filters, snapshot=snapshots.get(campaign.pk),
+                     fingerprint=leaderboard_fingerprint(campaign=campaign, pool=filters.pool,
+                                                         own=own[campaign.pk]))
+            for campaign in campaigns]
+
+
+def _settled(*, campaign: Campaign, filters: LeaderboardFilters,
+             snapshot: LeaderboardSnapshot | None, fingerprint: str,
+             refresh: bool = False) -> tuple[LeaderboardSnapshot, bool]:
+    """What :func:`leaderboard_get` answers given the stored ``snapshot`` (or None) and the
+    leaderboard's current ``fingerprint``: the one place its rules are written."""
+    readable = snapshot is not None and is_current(snapshot.payload)
     fresh = readable and snapshot.fingerprint == fingerprint
     if not readable or refresh or (not fresh and not filters.is_default):
         return leaderboard_snapshot_refresh(campaign=campaign, filters=filters), False

@@ -36,7 +36,7 @@ from evalhub.leaderboards.selectors import (
     ab_test,
     pool_choices,
 )
-from evalhub.leaderboards.services import leaderboard_get, snapshot_figures
+from evalhub.leaderboards.services import leaderboard_get, leaderboards_get, snapshot_figures
 from evalhub.leaderboards.text import (
     AB_NOT_A_RUN,
     AB_SAME_RUN,
@@ -170,8 +170,9 @@ def _checkpoint_context(model: GenModel, user) -> dict:
     campaigns = list(Campaign.objects.filter(runs__in=runs).exclude(
         status=CampaignStatus.FAILED).distinct().order_by("created_at"))
     series, elo_by_run = [], {}
-    for campaign in campaigns:
-        snapshot, _ = leaderboard_get(campaign=campaign, filters=LeaderboardFilters())
+    # Every campaign's default board at once: fresh ones cost no query per campaign.
+    boards = leaderboards_get(campaigns=campaigns, filters=LeaderboardFilters())
+    for campaign, (snapshot, _) in zip(campaigns, boards, strict=True):
         points = []
         for row in snapshot.result.runs:
             if row.model_id != model.id or row.elo is None:
