@@ -33,9 +33,9 @@ def data_fingerprints(campaigns: Iterable[Campaign]) -> dict[int, str]:
     they are (a page reading many boards checks them all at once).
 
     Each is the sha256 of the campaign's votes (count, last id, retracted count, last
-    retraction), annotator flags (count, last change), run ids, run metrics (count, last
-    stored), criteria and gold thresholds, serialised exactly as when this was one aggregate
-    per campaign: a snapshot stored then is still fresh.
+    retraction), annotator flags (count, last change), runs (ids, and the run, checkpoint and
+    model names and training steps the board shows), run metrics (count, last stored),
+    criteria and gold thresholds.
     """
     by_id = {c.pk: c for c in campaigns}
     if not by_id:
@@ -52,9 +52,15 @@ def data_fingerprints(campaigns: Iterable[Campaign]) -> dict[int, str]:
         n=Count("id"), last=Max("updated_at"))}
     through = Campaign.runs.through
     run_ids: dict[int, list[int]] = {pk: [] for pk in ids}
-    for campaign_id, run_id in (through.objects.filter(campaign_id__in=ids)
-                                .values_list("campaign_id", "generationrun_id")):
+    labels: dict[int, list[tuple]] = {pk: [] for pk in ids}
+    # The names and steps a board shows are stored with it: renaming a run, checkpoint or
+    # model, or correcting a training step, must make it stale as a vote does.
+    for campaign_id, run_id, *label in through.objects.filter(campaign_id__in=ids).values_list(
+            "campaign_id", "generationrun_id", "generationrun__name",
+            "generationrun__checkpoint__name", "generationrun__checkpoint__training_step",
+            "generationrun__checkpoint__model__name"):
         run_ids[campaign_id].append(run_id)
+        labels[campaign_id].append((run_id, *label))
     # Per run, then summed per campaign: a run rated by several campaigns counts in each.
     per_run = {row["run_id"]: row for row in RunMetric.objects.filter(
         run_id__in={r for runs in run_ids.values() for r in runs})
@@ -67,7 +73,8 @@ def data_fingerprints(campaigns: Iterable[Campaign]) -> dict[int, str]:
                    if rows else _NO_ROWS)
         # The gold thresholds decide the annotator flags stored with the snapshots.
         state = {"votes": votes.get(pk, _NO_VOTES), "flags": flags.get(pk, _NO_ROWS),
-                 "runs": runs, "metrics": metrics, "criteria": campaign.criteria,
+                 "runs": runs, "labels": sorted(labels[pk]), "metrics": metrics,
+                 "criteria": campaign.criteria,
                  "gold": [campaign.min_gold_for_flag, campaign.gold_accuracy_threshold]}
         fingerprints[pk] = hashlib.sha256(
             json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()

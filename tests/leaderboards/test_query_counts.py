@@ -3,25 +3,21 @@
 The model dashboard reads the default board of every campaign rating the model's runs, and a
 pooled leaderboard the data of every campaign it pools; both used to ask five (or four) queries
 per campaign for its snapshot and data fingerprint. The fingerprints are now read for all the
-campaigns at once (``fingerprint.data_fingerprints``), and are the very values stored
-snapshots were made with: an upgrade leaves every fresh snapshot fresh.
+campaigns at once (``fingerprint.data_fingerprints``). They also cover the names and steps a
+board shows, so renaming a run, checkpoint or model makes its boards stale.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 
 import pytest
 from django.db import connection
-from django.db.models import Count, Max, Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from evalhub.campaigns.models import AnnotatorFlag, Judgment
 from evalhub.campaigns.services import campaign_create
-from evalhub.evaluation.models import RunMetric
 from evalhub.leaderboards.filters import LeaderboardFilters
 from evalhub.leaderboards.fingerprint import (
     data_fingerprint,
@@ -63,27 +59,10 @@ def _vote_in(world: CampaignWorld) -> None:
     JudgmentFactory(task=world.tasks[0], outcome="b")
 
 
-def _fingerprint_as_before(campaign) -> str:
-    """``data_fingerprint`` as it was written before it was batched (one campaign, four
-    aggregates): the fingerprints of the snapshots stored by then."""
-    votes = Judgment.objects.filter(campaign=campaign).aggregate(
-        n=Count("id"), last=Max("id"), retracted=Count("id", filter=Q(retracted_at__isnull=False)),
-        last_retracted=Max("retracted_at"))
-    flags = AnnotatorFlag.objects.filter(campaign=campaign).aggregate(
-        n=Count("id"), last=Max("updated_at"))
-    run_ids = sorted(campaign.runs.values_list("id", flat=True))
-    metrics = RunMetric.objects.filter(run_id__in=run_ids).aggregate(
-        n=Count("id"), last=Max("created_at"))
-    state = {"votes": votes, "flags": flags, "runs": run_ids, "metrics": metrics,
-             "criteria": campaign.criteria,
-             "gold": [campaign.min_gold_for_flag, campaign.gold_accuracy_threshold]}
-    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
-
-
 # --- the fingerprint --------------------------------------------------------------------------
 
 
-def test_the_fingerprints_are_the_ones_stored_snapshots_were_made_with(
+def test_the_fingerprints_of_many_campaigns_are_read_in_four_queries(
         django_assert_num_queries):
     worlds = _campaigns_over_one_model(3)
     # Everything the fingerprint covers, different in each campaign: a retracted vote, an
@@ -97,25 +76,43 @@ def test_the_fingerprints_are_the_ones_stored_snapshots_were_made_with(
     set_run_metric(more_runs.runs[2], "clip_score", 31.0)
     quiet = build_campaign(runs=2, prompts=1, annotators=0, name="quiet").campaign
     campaigns = [w.campaign for w in worlds] + [more_runs.campaign, quiet]
-    before = {c.pk: _fingerprint_as_before(c) for c in campaigns}
-    assert len(set(before.values())) == len(campaigns)
+    one_by_one = {c.pk: data_fingerprint(campaign=c) for c in campaigns}
+    assert len(set(one_by_one.values())) == len(campaigns)
 
     with django_assert_num_queries(4):  # votes, flags, runs, run metrics: for all of them
-        assert data_fingerprints(campaigns) == before
-    assert {c.pk: data_fingerprint(campaign=c) for c in campaigns} == before
+        assert data_fingerprints(campaigns) == one_by_one
     assert data_fingerprints([]) == {}
 
 
-def test_a_snapshot_stored_before_the_upgrade_is_still_fresh():
+@pytest.mark.parametrize("edit", ["run name", "checkpoint name", "training step", "model name"])
+def test_renaming_what_a_board_shows_makes_it_stale(edit):
     world = _campaigns_over_one_model(1)[0]
     default = LeaderboardFilters()
-    stored = leaderboard_snapshot_refresh(campaign=world.campaign, filters=default)
-    # As the code before stored it.
-    LeaderboardSnapshot.objects.filter(pk=stored.pk).update(
-        fingerprint=_fingerprint_as_before(world.campaign))
-    snapshot, stale = leaderboard_get(campaign=world.campaign, filters=default)
-    assert not stale and snapshot.computed_at == stored.computed_at
-    assert not LeaderboardRefresh.objects.filter(campaign=world.campaign).exists()  # none queued
+    leaderboard_snapshot_refresh(campaign=world.campaign, filters=default)
+    run = world.runs[0]
+    checkpoint, model = run.checkpoint, run.checkpoint.model
+    if edit == "run name":
+        run.name = "renamed run"
+        run.save(update_fields=["name"])
+    elif edit == "checkpoint name":
+        checkpoint.name = "renamed checkpoint"
+        checkpoint.save(update_fields=["name"])
+    elif edit == "training step":
+        checkpoint.training_step = 123_456
+        checkpoint.save(update_fields=["training_step"])
+    else:
+        model.name = "renamed model"
+        model.save(update_fields=["name"])
+
+    _, stale = leaderboard_get(campaign=world.campaign, filters=default)
+    assert stale
+    fresh = leaderboard_snapshot_refresh(campaign=world.campaign, filters=default)
+    row = next(r for r in fresh.result.runs if r.id == run.pk)
+    assert (row.name, row.checkpoint, row.training_step, row.model) == (
+        "renamed run" if edit == "run name" else run.name,
+        "renamed checkpoint" if edit == "checkpoint name" else checkpoint.name,
+        123_456 if edit == "training step" else checkpoint.training_step,
+        "renamed model" if edit == "model name" else model.name)
 
 
 # --- how many queries -------------------------------------------------------------------------
