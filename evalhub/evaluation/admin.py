@@ -10,6 +10,7 @@ from evalhub.evaluation.models import (
     ReferenceStats,
     RunMetric,
 )
+from evalhub.projects.admin import ProjectFixedAdmin
 
 
 class MetricShardInline(admin.TabularInline):
@@ -21,7 +22,7 @@ class MetricShardInline(admin.TabularInline):
 
 
 @admin.register(MetricJob)
-class MetricJobAdmin(admin.ModelAdmin):
+class MetricJobAdmin(ProjectFixedAdmin):
     list_display = ["id", "run", "metrics", "reference_set", "status", "shards_done",
                     "shards_total", "created_at", "finished_at"]
     list_filter = ["status", "project"]

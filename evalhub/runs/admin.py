@@ -4,6 +4,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from evalhub.blobs.views import display_url
+from evalhub.projects.admin import ProjectFixedAdmin
 from evalhub.runs.models import (
     Checkpoint,
     GenerationFailure,
@@ -30,7 +31,7 @@ class CheckpointInline(admin.TabularInline):
 
 
 @admin.register(GenModel)
-class GenModelAdmin(admin.ModelAdmin):
+class GenModelAdmin(ProjectFixedAdmin):
     list_display = ["name", "project", "created_at"]
     list_filter = ["project"]
     search_fields = ["name"]
@@ -52,7 +53,7 @@ class CheckpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(GenerationRun)
-class GenerationRunAdmin(admin.ModelAdmin):
+class GenerationRunAdmin(ProjectFixedAdmin):
     list_display = ["name", "checkpoint", "prompt_set", "source", "status", "progress",
                     "items_failed", "created_at"]
     list_filter = ["status", "source", "project"]
@@ -62,13 +63,19 @@ class GenerationRunAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: GenerationRun | None = None
                             ) -> list[str]:
-        # The API's rule (runs.services.run_change_check): fixed once the run exists.
+        # The API's rule (runs.services.run_change_check): fixed once the run exists; its
+        # project from ProjectFixedAdmin.
         fixed = RUN_FIXED_FIELDS if obj is not None else ()
         return [*super().get_readonly_fields(request, obj), *fixed]
 
     @admin.display(description="progress")
     def progress(self, run: GenerationRun) -> str:
         return f"{run.items_done}/{run.items_total}"
+
+# What an image is: the run's answer to (prompt, seed), in these files. The API never changes
+# an image (its serializer is read-only): another run or prompt would count the image, and the
+# votes cast on it, for what it was not made by or from.
+IMAGE_FIXED_FIELDS = ("run", "prompt", "seed", "blob", "video")
 
 THUMBNAIL_HEIGHT = 64  # px; the width follows the image's aspect ratio
 
@@ -93,6 +100,11 @@ class ImageAdmin(admin.ModelAdmin):
     raw_id_fields = ["prompt", "blob", "run"]
     readonly_fields = ["image_thumbnail"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Image | None = None
+                            ) -> list[str]:
+        fixed = IMAGE_FIXED_FIELDS if obj is not None else ()
+        return [*super().get_readonly_fields(request, obj), *fixed]
+
     @admin.display(description="image")
     def image_thumbnail(self, image: Image) -> SafeString | str:
         return thumbnail(image)
@@ -105,7 +117,7 @@ class GenerationFailureAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReferenceSet)
-class ReferenceSetAdmin(admin.ModelAdmin):
+class ReferenceSetAdmin(ProjectFixedAdmin):
     list_display = ["name", "project", "created_at"]
     list_filter = ["project"]
     filter_horizontal = ["images"]
