@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import (
     BooleanField,
@@ -30,22 +32,45 @@ from evalhub.runs.models import MediaKind
 
 
 def campaign_progress(*, campaign: Campaign) -> dict[str, int]:
-    tasks = campaign.tasks.filter(is_gold=False).aggregate(
-        tasks=Count("id"), needed=Sum("judgments_needed"), done=Sum("judgments_count"),
-        complete=Count("id", filter=Q(judgments_count__gte=F("judgments_needed"))))
-    votes = campaign.judgments.filter(judge_kind=JudgeKind.HUMAN, retracted_at__isnull=True,
-                                      criterion="overall").aggregate(
-        votes=Count("id"), annotators=Count("annotator", distinct=True))
-    return {
-        "tasks": tasks["tasks"] or 0,
-        "tasks_complete": tasks["complete"] or 0,
-        "judgments_needed": tasks["needed"] or 0,
-        "judgments_done": tasks["done"] or 0,
-        "human_votes": votes["votes"],
-        "annotators": votes["annotators"],
-        "gold_tasks": campaign.tasks.filter(is_gold=True).count(),
-    }
+    """The campaign's progress: :func:`campaigns_progress` for one campaign (two queries)."""
+    return campaigns_progress(campaign_ids=[campaign.pk])[campaign.pk]
 
+
+def campaigns_progress(*, campaign_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Each campaign's progress, by id, in two grouped queries however many campaigns (a list
+    page of a thousand took three queries each): its pairs (gold ones apart) and the votes
+    needed and counted on them, and its live human votes on the overall criterion, gold
+    pairs' included, and the annotators who gave them."""
+    ids = list(dict.fromkeys(campaign_ids))
+    if not ids:
+        return {}
+    pair = Q(is_gold=False)
+    tasks = {row["campaign_id"]: row for row in (
+        ComparisonTask.objects.filter(campaign_id__in=ids).order_by().values("campaign_id")
+        .annotate(tasks=Count("id", filter=pair),
+                  needed=Sum("judgments_needed", filter=pair),
+                  done=Sum("judgments_count", filter=pair),
+                  complete=Count("id", filter=pair & Q(judgments_count__gte=F(
+                      "judgments_needed"))),
+                  gold=Count("id", filter=Q(is_gold=True))))}
+    votes = {row["campaign_id"]: row for row in (
+        Judgment.objects.filter(campaign_id__in=ids, judge_kind=JudgeKind.HUMAN,
+                                retracted_at__isnull=True, criterion="overall")
+        .order_by().values("campaign_id")
+        .annotate(votes=Count("id"), annotators=Count("annotator", distinct=True)))}
+    progress = {}
+    for campaign_id in ids:
+        task_row, vote_row = tasks.get(campaign_id, {}), votes.get(campaign_id, {})
+        progress[campaign_id] = {
+            "tasks": task_row.get("tasks") or 0,
+            "tasks_complete": task_row.get("complete") or 0,
+            "judgments_needed": task_row.get("needed") or 0,
+            "judgments_done": task_row.get("done") or 0,
+            "human_votes": vote_row.get("votes") or 0,
+            "annotators": vote_row.get("annotators") or 0,
+            "gold_tasks": task_row.get("gold") or 0,
+        }
+    return progress
 
 
 class NoSuchCampaign(EvalHubError):

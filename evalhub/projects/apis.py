@@ -12,7 +12,7 @@ from evalhub.projects.api_base import ProjectScopedViewSet
 from evalhub.projects.models import Membership, Project, Role
 from evalhub.projects.permissions import require_project_role
 from evalhub.projects.references import ScopedModelSerializer
-from evalhub.projects.selectors import projects_for_user, role_in_project
+from evalhub.projects.selectors import projects_for_user, role_in_project, with_role_of
 from evalhub.projects.services import (
     member_candidate,
     membership_add,
@@ -35,6 +35,10 @@ class ProjectSerializer(ScopedModelSerializer):
         extra_kwargs = {"slug": {"required": False}}
 
     def get_my_role(self, project: Project) -> str | None:
+        # The list's queryset reads the role with each project (``with_role_of``); a project
+        # just created has none read yet.
+        if hasattr(project, "user_role"):
+            return project.user_role
         return role_in_project(user=self.context["request"].user, project_id=project.id)
 
 
@@ -53,7 +57,7 @@ class ProjectViewSet(
     filterset_fields = ["slug"]
 
     def get_queryset(self) -> QuerySet[Project]:
-        return projects_for_user(user=self.request.user)
+        return with_role_of(projects_for_user(user=self.request.user), user=self.request.user)
 
     def perform_create(self, serializer: ProjectSerializer) -> None:
         serializer.instance = project_create_by(user=self.request.user,

@@ -3,7 +3,8 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import Count, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -26,7 +27,9 @@ from evalhub.workspace.deletion import DeletionRules
 
 
 class PromptSetSerializer(ScopedModelSerializer):
-    prompt_count = serializers.IntegerField(source="prompts.count", read_only=True)
+    # The prompts' count and categories: the list reads both for every set in its one query
+    # (``PromptSetViewSet.base_queryset``); a set just created or imported is read here.
+    prompt_count = serializers.SerializerMethodField()
     categories = serializers.SerializerMethodField()
 
     class Meta:
@@ -35,10 +38,17 @@ class PromptSetSerializer(ScopedModelSerializer):
                   "categories"]
         read_only_fields = ["id", "created_at"]
 
+    def get_prompt_count(self, prompt_set: PromptSet) -> int:
+        counted = getattr(prompt_set, "counted_prompts", None)
+        return prompt_set.prompts.count() if counted is None else counted
+
     def get_categories(self, prompt_set: PromptSet) -> list[str]:
-        return sorted(
-            set(prompt_set.prompts.exclude(category="").values_list("category", flat=True))
-        )
+        if hasattr(prompt_set, "prompt_categories"):
+            found = prompt_set.prompt_categories or []  # None: a set without prompts
+        else:
+            found = prompt_set.prompts.values_list("category", flat=True).distinct()
+        # Sorted here, not by the database, whose collation may order them otherwise.
+        return sorted(category for category in set(found) if category)
 
 
 class PromptSerializer(ScopedModelSerializer):
@@ -77,7 +87,12 @@ class PromptSetViewSet(DeletionRules, ProjectScopedViewSet):
     filterset_fields = ["project", "name"]
 
     def base_queryset(self) -> QuerySet[PromptSet]:
-        return PromptSet.objects.order_by("id")
+        # One join, so the count is not multiplied; the empty category is dropped in Python,
+        # as a set without prompts aggregates the join's one NULL row.
+        return PromptSet.objects.annotate(
+            counted_prompts=Count("prompts"),
+            prompt_categories=ArrayAgg("prompts__category", distinct=True),
+        ).order_by("id")
 
     @extend_schema(request=PromptSetImportSerializer, responses={201: PromptSetSerializer})
     @action(detail=False, methods=["post"], url_path="import",

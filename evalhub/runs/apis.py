@@ -3,7 +3,8 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -111,8 +112,22 @@ class ImportReportSerializer(serializers.Serializer):
 IMPORT_REPORT = "import_report"
 
 
+def _counted(instance: object, annotation: str, related: str) -> int:
+    """``annotation``, where the list's queryset counted the rows for the whole page in its
+    one query; else (a run or set just created, launched) the ``related`` manager's count."""
+    counted = getattr(instance, annotation, None)
+    return getattr(instance, related).count() if counted is None else counted
+
+
+def _count_of(rows: QuerySet, key: str) -> Coalesce:
+    """The number of ``rows`` whose ``key`` is the outer row: a subquery, so that two
+    counts of one row do not multiply each other as two joins would."""
+    return Coalesce(Subquery(rows.filter(**{key: OuterRef("pk")}).order_by().values(key)
+                             .annotate(n=Count("*")).values("n")), Value(0))
+
+
 class GenerationRunSerializer(ScopedModelSerializer):
-    image_count = serializers.IntegerField(source="images.count", read_only=True)
+    image_count = serializers.SerializerMethodField()
     archive = serializers.FileField(
         write_only=True, required=False,
         help_text="Imported runs, multipart: a zip of the run's images (with manifest.csv/jsonl "
@@ -145,6 +160,9 @@ class GenerationRunSerializer(ScopedModelSerializer):
             except InvalidFields as exc:
                 raise serializers.ValidationError(exc.fields) from exc
         return attrs
+
+    def get_image_count(self, run: GenerationRun) -> int:
+        return _counted(run, "counted_images", "images")
 
     @extend_schema_field(ImportReportSerializer(allow_null=True))
     def get_import_report(self, run: GenerationRun) -> dict | None:
@@ -197,14 +215,20 @@ class ImageSerializer(ScopedModelSerializer):
 
 
 class ReferenceSetSerializer(ScopedModelSerializer):
-    image_count = serializers.IntegerField(source="images.count", read_only=True)
-    video_count = serializers.IntegerField(source="videos.count", read_only=True)
+    image_count = serializers.SerializerMethodField()
+    video_count = serializers.SerializerMethodField()
 
     class Meta:
         model = ReferenceSet
         fields = ["id", "project", "name", "description", "media_kind", "image_count",
                   "video_count", "created_at"]
         read_only_fields = ["id", "media_kind", "image_count", "video_count", "created_at"]
+
+    def get_image_count(self, reference_set: ReferenceSet) -> int:
+        return _counted(reference_set, "counted_images", "images")
+
+    def get_video_count(self, reference_set: ReferenceSet) -> int:
+        return _counted(reference_set, "counted_videos", "videos")
 
 
 class GenerationFailureSerializer(ScopedModelSerializer):
@@ -254,7 +278,9 @@ class GenerationRunViewSet(DeletionRules, ProjectScopedViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def base_queryset(self) -> QuerySet[GenerationRun]:
-        return GenerationRun.objects.select_related("checkpoint__model").order_by("id")
+        return (GenerationRun.objects.select_related("checkpoint__model")
+                .annotate(counted_images=_count_of(Image.objects.all(), "run_id"))
+                .order_by("id"))
 
     def perform_create(self, serializer: GenerationRunSerializer) -> None:
         data = serializer.validated_data
@@ -349,7 +375,12 @@ class ReferenceSetViewSet(DeletionRules, ProjectScopedViewSet):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
     def base_queryset(self) -> QuerySet[ReferenceSet]:
-        return ReferenceSet.objects.order_by("id")
+        return ReferenceSet.objects.annotate(
+            counted_images=_count_of(ReferenceSet.images.through.objects.all(),
+                                     "referenceset_id"),
+            counted_videos=_count_of(ReferenceSet.videos.through.objects.all(),
+                                     "referenceset_id"),
+        ).order_by("id")
 
     @extend_schema(request=ArchiveUploadSerializer, responses={201: ImportReportSerializer})
     @action(detail=True, methods=["post"], url_path="import-images",
