@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from evalhub.core.errors import EvalHubError
+from evalhub.core.errors import EvalHubError, InvalidFields
 from evalhub.core.fixed import fixed_fields_check
 from evalhub.core.limits import MAX_INT64
 from evalhub.core.text import counted
@@ -38,11 +38,27 @@ CHECKPOINT_FIXED_FIELDS = ("model", "generator", "parameters", "weights_uri")
 
 
 def run_change_check(*, run: GenerationRun, changes: Mapping[str, Any]) -> None:
-    """Refuse a change to what ``run`` was made from (RUN_FIXED_FIELDS), each field named."""
+    """Refuse a change to what ``run`` was made from (RUN_FIXED_FIELDS), each field named, and
+    a new name another run of the project has (:func:`run_name_check`)."""
     fixed_fields_check(
         current={field: getattr(run, field) for field in RUN_FIXED_FIELDS}, changes=changes,
         message="A run's {field} is fixed once the run exists (its outputs answer it): "
                 "create a new run instead.")
+    if "name" in changes:
+        try:
+            run_name_check(project_id=run.project_id, name=changes["name"], run=run)
+        except EvalHubError as exc:
+            raise InvalidFields({"name": [str(exc)]}) from exc
+
+
+def run_name_check(*, project_id: int, name: str, run: GenerationRun | None = None) -> None:
+    """Refuse ``name`` when another run of the project than ``run`` has it (a name picks a run
+    in commands, campaigns and exports)."""
+    others = GenerationRun.objects.filter(project_id=project_id, name=name)
+    if run is not None:
+        others = others.exclude(pk=run.pk)
+    if others.exists():
+        raise EvalHubError(f"The project already has a run named {name!r}.")
 
 
 def checkpoint_has_outputs(checkpoint: Checkpoint) -> bool:
@@ -172,8 +188,7 @@ def run_create(
         from evalhub.generation.services import generation_parameters  # generation uses runs
 
         generation_parameters(checkpoint=checkpoint, parameters=parameters or {})
-    if GenerationRun.objects.filter(project_id=project_id, name=name).exists():
-        raise EvalHubError(f"The project already has a run named {name!r}.")
+    run_name_check(project_id=project_id, name=name)
     return GenerationRun.objects.create(
         project_id=project_id,
         checkpoint=checkpoint,

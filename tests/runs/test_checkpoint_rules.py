@@ -139,6 +139,23 @@ def test_what_a_run_was_made_from_is_fixed_once_it_exists_and_its_name_is_not(
     assert renamed.status_code == 200 and renamed.json()["name"] == "baseline"
 
 
+def test_a_run_renamed_to_another_runs_name_is_refused_in_words_as_a_new_one_is(
+        api, scientist, project):
+    run = GenerationRunFactory(checkpoint__model__project=project, name="first")
+    GenerationRunFactory(checkpoint__model__project=project, name="taken")
+    elsewhere = GenerationRunFactory(name="elsewhere")  # another project's run
+    api.force_authenticate(scientist)
+    url = f"/api/v1/runs/{run.pk}/"
+    refused = api.patch(url, {"name": "taken"}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["name"] == ["The project already has a run named 'taken'."]
+    run.refresh_from_db()
+    assert run.name == "first"
+    # Its own name again, and a name only another project uses, are fine.
+    assert api.patch(url, {"name": "first"}, format="json").status_code == 200
+    assert api.patch(url, {"name": elsewhere.name}, format="json").status_code == 200
+
+
 def test_what_a_checkpoints_outputs_were_made_with_is_fixed_once_a_run_has_outputs(
         api, scientist, project):
     # It used to be moved to another model, or given another generator, with its images.
