@@ -46,6 +46,11 @@ class PromptAdmin(admin.ModelAdmin):
     search_fields = ["text"]
     raw_id_fields = ["source_image"]
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Prompts come with their set (the set's add page, the API's import): one added to a
+        # set later would change what its runs were planned over.
+        return False
+
     def get_readonly_fields(self, request: HttpRequest, obj: Prompt | None = None
                             ) -> list[str]:
         fixed = PROMPT_FIXED_FIELDS if obj is not None else ()

@@ -1,10 +1,13 @@
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from evalhub.blobs.views import display_url
+from evalhub.core.errors import EvalHubError
 from evalhub.projects.admin import ProjectFixedAdmin
+from evalhub.projects.references import check_same_project
 from evalhub.runs.models import (
     Checkpoint,
     GenerationFailure,
@@ -38,8 +41,24 @@ class GenModelAdmin(ProjectFixedAdmin):
     inlines = [CheckpointInline]
 
 
+class CheckpointAdminForm(forms.ModelForm):
+    def clean_model(self) -> GenModel:
+        # The API's rule (check_same_project): a checkpoint may move to another model of its
+        # project before it has outputs, never to another project's.
+        model = self.cleaned_data["model"]
+        if self.instance.pk is not None:
+            try:
+                check_same_project(self.instance.model.project_id, model=model)
+            except EvalHubError as exc:
+                raise forms.ValidationError(
+                    "A checkpoint stays in its project: choose a model of the same "
+                    "project.") from exc
+        return model
+
+
 @admin.register(Checkpoint)
 class CheckpointAdmin(admin.ModelAdmin):
+    form = CheckpointAdminForm
     list_display = ["name", "model", "training_step", "generator"]
     list_filter = ["generator", "model__project"]
     search_fields = ["name", "model__name"]

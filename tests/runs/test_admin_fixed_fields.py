@@ -14,8 +14,9 @@ from django.test import Client
 from evalhub.evaluation.models import MetricJob
 from evalhub.projects.models import Membership
 from evalhub.prompts.models import Prompt, PromptSet
-from evalhub.runs.models import GenerationRun, GenModel, Image, ReferenceSet
+from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, Image, ReferenceSet
 from tests.factories import (
+    CheckpointFactory,
     GenerationRunFactory,
     GenModelFactory,
     ImageFactory,
@@ -178,7 +179,6 @@ def test_a_prompt_sets_project_and_prompts_are_read_only(admin_client):
     ("runs/genmodel", ["project", "name"]),
     ("runs/image", ["run", "prompt", "seed", "blob"]),
     ("runs/referenceset", ["project", "name"]),
-    ("prompts/prompt", ["prompt_set", "text", "category"]),
     ("prompts/promptset", ["project", "name", "prompts-TOTAL_FORMS"]),
     ("projects/membership", ["project", "user", "role"]),
 ])
@@ -199,3 +199,23 @@ def test_a_prompt_set_is_added_with_its_prompts(admin_client):
     assert response.status_code == 302, response.content.decode()[:2000]
     added = PromptSet.objects.get(project=project, name="shapes")
     assert list(added.prompts.values_list("text", flat=True)) == ["a red circle"]
+
+
+def test_prompts_are_added_with_their_set_not_one_by_one(admin_client):
+    # One added to a set afterwards would change what the set's runs were planned over.
+    assert admin_client.get("/admin/prompts/prompt/add/").status_code == 403
+
+
+def test_a_checkpoint_moves_only_to_a_model_of_its_own_project(admin_client):
+    checkpoint = CheckpointFactory()  # no outputs yet: its model may still change
+    same_project = GenModelFactory(project=checkpoint.model.project)
+    other_project = GenModelFactory()
+    url = f"/admin/runs/checkpoint/{checkpoint.pk}/change/"
+    form = admin_client.get(url)
+    refused = admin_client.post(url, _resubmitted(form, model=other_project.pk))
+    assert refused.status_code == 200
+    assert "A checkpoint stays in its project" in refused.content.decode()
+    assert Checkpoint.objects.get(pk=checkpoint.pk).model_id == checkpoint.model_id
+
+    _change(admin_client, url, model=same_project.pk)
+    assert Checkpoint.objects.get(pk=checkpoint.pk).model_id == same_project.pk
