@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Count
 from django.utils.text import slugify
 
 from evalhub.core.errors import EvalHubError
@@ -118,16 +119,40 @@ def membership_change_role(*, membership: Membership, role: str) -> Membership:
 
 @transaction.atomic
 def membership_remove(*, membership: Membership) -> None:
+    """Take ``membership``'s user out of the project: off the annotator lists of its campaigns
+    too (a list names only members; re-adding the person later must not give back an old
+    assignment), and the pairs they hold back to the others now.
+
+    An empty annotator list lets every member rate (``Campaign.annotators``): removing the only
+    annotator named for a campaign that can still be rated (neither closed nor failed) would
+    open it to everyone, so that removal is refused (nothing changed) until the owner names
+    its other annotators or closes it. (Pausing it instead would only defer the opening to
+    whoever resumes it.)"""
+    # Imported here: campaigns depend on projects.
+    from evalhub.campaigns.models import Campaign, CampaignStatus, Lease
+    from evalhub.campaigns.services import leases_expire
+
     if (membership.role == Role.OWNER
             and _owners_left(membership.project_id, without=membership) == 0):
         raise MembershipRefused("A project keeps at least one owner: make someone else an "
                                 "owner first.")
+    assigned = Campaign.annotators.through.objects.filter(
+        campaign__project_id=membership.project_id, user_id=membership.user_id)
+    # Locked: an owner editing a campaign's list at the same time sees the removal or waits.
+    campaign_ids = list(assigned.select_for_update().values_list("campaign_id", flat=True))
+    sole = list(Campaign.objects.filter(pk__in=campaign_ids).exclude(
+        status__in=(CampaignStatus.CLOSED, CampaignStatus.FAILED))
+        .annotate(named=Count("annotators")).filter(named=1)
+        .order_by("name").values_list("name", flat=True))
+    if sole:
+        names = ", ".join(repr(name) for name in sole)
+        raise MembershipRefused(
+            f"{membership.user.get_username()} is the only annotator named for campaign"
+            f"{'s' if len(sole) > 1 else ''} {names}; removing them would let every member of "
+            "the project rate it. Name its other annotators (or close it) first.")
+    assigned.delete()
     membership.delete()
-    # The pairs they held in the project's campaigns go back to the others now (imported
-    # here: campaigns depend on projects).
-    from evalhub.campaigns.models import Lease
-    from evalhub.campaigns.services import leases_expire
-
+    # The pairs they held in the project's campaigns go back to the others now.
     leases_expire(Lease.objects.filter(campaign__project_id=membership.project_id,
                                        annotator_id=membership.user_id))
 

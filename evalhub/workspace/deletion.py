@@ -9,7 +9,13 @@ still showing a run's images) refuses it, and the refusal names how many of whic
 still refer to it. On top of that, rules that no foreign key states:
 
 - a campaign that holds human votes is never deleted (votes are the data the project exists
-  for; close the campaign instead), nor one whose tasks a worker is building;
+  for; close the campaign instead), nor one whose tasks a worker is building; its votes are
+  counted as its progress counts them (one per vote, however many questions it answered);
+- a run that a campaign compares (``Campaign.runs``) is not taken out of it while that
+  campaign is rated (active), being built, or holds votes, even when no task shows its images
+  (a prompt category it has no image in): a campaign's runs must not change under its votes and
+  its leaderboard, and a campaign cannot be edited. Otherwise the plan names the campaigns the
+  run leaves (``DeletionPlan.campaigns``), since the collector does not count that link;
 - a run a worker is generating (queued or running), or that a metric job is computing on, is
   deleted only once that work is over (the worker would store images of a missing run);
 - a metric job still queued, running or finalizing is deleted only once it is over (its
@@ -30,17 +36,27 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from django.db import DEFAULT_DB_ALIAS, models, transaction
-from django.db.models import ProtectedError, RestrictedError
+from django.db.models import Count, ProtectedError, Q, RestrictedError
 from django.db.models.deletion import Collector
 from django.db.models.options import Options
 
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.services import DELETE_UNREFERENCED_TASK
-from evalhub.campaigns.models import Campaign, CampaignStatus, JudgeKind, Judgment
+from evalhub.campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    ComparisonTask,
+    Criterion,
+    JudgeKind,
+    Judgment,
+    TaskImage,
+)
 from evalhub.core.errors import EvalHubError
 from evalhub.core.queueing import enqueue_on_commit
+from evalhub.core.text import counted
 from evalhub.evaluation.models import JobStatus, MetricJob
 from evalhub.prompts.models import PromptSet
 from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, ReferenceSet, RunStatus
@@ -69,14 +85,17 @@ class DeletionPlan:
     """What deleting ``obj`` removes besides ``obj`` itself: (kind of object, how many) for
     every other object deleted with it, the kind named for the number ("1 metric job",
     "3 images"), empty when nothing goes with it; the links of many-to-many fields are left out
-    (the objects they link stay). ``refused``: why it
-    cannot be deleted now (then nothing is removed)."""
+    (the objects they link stay). ``campaigns``: for a run, the campaigns it is taken out of
+    ("colour study (closed, 0 human votes)"), the one such link a page must name, since a
+    campaign's runs are what its votes compare. ``refused``: why it cannot be deleted now (then
+    nothing is removed)."""
 
     kind: str
     label: str
     obj: models.Model
     removes: list[tuple[str, int]]
     refused: str | None
+    campaigns: list[str] = dataclass_field(default_factory=list)
 
 
 def _kind(meta: Options, n: int) -> str:
@@ -92,13 +111,90 @@ def _counted(objects: list[models.Model]) -> str:
         for meta, n in sorted(by_kind.items(), key=lambda item: str(item[0].verbose_name)))
 
 
+@dataclass(frozen=True)
+class _HumanVotes:
+    """A campaign's human votes as its progress counts them (``campaigns.selectors``
+    ``campaigns_progress``): live answers to the "overall" question, one per vote however many
+    questions the vote answered (each answer is a Judgment row). ``retracted``: answers undone,
+    still stored, so the campaign still holds what an annotator did."""
+
+    votes: int = 0
+    retracted: int = 0
+
+    @property
+    def held(self) -> bool:
+        return bool(self.votes or self.retracted)
+
+    def words(self) -> str:
+        """ "3 human votes", or "no human votes but 2 retracted ones"."""
+        if self.votes or not self.retracted:
+            return counted(self.votes, "human vote")
+        return f"no live human vote but {counted(self.retracted, 'retracted one')}"
+
+
+def _human_votes(campaign_ids: list[int]) -> dict[int, _HumanVotes]:
+    """:class:`_HumanVotes` by campaign id (one grouped query; absent: none)."""
+    overall = Q(criterion=Criterion.OVERALL)
+    rows = (Judgment.objects.filter(campaign_id__in=campaign_ids, judge_kind=JudgeKind.HUMAN)
+            .filter(overall).order_by().values("campaign_id")
+            .annotate(live=Count("id", filter=Q(retracted_at__isnull=True)),
+                      undone=Count("id", filter=Q(retracted_at__isnull=False))))
+    return {row["campaign_id"]: _HumanVotes(row["live"], row["undone"]) for row in rows}
+
+
+def _run_campaigns(run: GenerationRun) -> list[tuple[Campaign, _HumanVotes]]:
+    """The campaigns that compare ``run`` (``Campaign.runs``), by name, with their votes and,
+    as ``shown``, how many of their tasks show its images (three queries)."""
+    campaigns = list(Campaign.objects.filter(runs=run).order_by("name", "pk"))
+    ids = [campaign.pk for campaign in campaigns]
+    votes = _human_votes(ids)
+    shown = dict(ComparisonTask.objects.filter(campaign_id__in=ids).filter(
+        Q(run_a=run) | Q(run_b=run) | Q(members__run=run)).order_by().values("campaign_id")
+        .annotate(n=Count("id", distinct=True)).values_list("campaign_id", "n"))
+    for campaign in campaigns:
+        campaign.shown = shown.get(campaign.pk, 0)
+    return [(campaign, votes.get(campaign.pk, _HumanVotes())) for campaign in campaigns]
+
+
+def _campaign_words(campaign: Campaign, votes: _HumanVotes, *, quoted: bool = False) -> str:
+    """"colour study (closed, 0 human votes)", with the tasks that show the run's images."""
+    tasks = (f", {counted(campaign.shown, 'comparison task')} "
+             f"show{'s' if campaign.shown == 1 else ''} its images" if campaign.shown else "")
+    name = repr(campaign.name) if quoted else campaign.name
+    return f"{name} ({campaign.status}, {votes.words()}{tasks})"
+
+
+def _run_in_campaigns_refusal(run: GenerationRun,
+                              campaigns: list[tuple[Campaign, _HumanVotes]]) -> str | None:
+    """Why ``run`` cannot leave the campaigns that compare it (module docstring), or None."""
+    held = [(c, v) for c, v in campaigns if c.status != CampaignStatus.FAILED and (
+        v.held or c.status in (CampaignStatus.ACTIVE, CampaignStatus.BUILDING))]
+    if not held:
+        return None
+    named = "; ".join(_campaign_words(c, v, quoted=True) for c, v in held)
+    words = (f"Run {run.name!r} is one of the runs compared by "
+             f"campaign{'s' if len(held) > 1 else ''} {named}. A campaign's runs cannot change "
+             "while it is rated or once it holds votes, and a campaign cannot be edited.")
+    voted = [c.name for c, v in held if v.held]
+    unvoted = [c.name for c, v in held if not v.held]
+    if voted:
+        # Never deleted (the campaign rule above): say so rather than promise a way out.
+        words += (f" A campaign that holds votes is never deleted, so the run stays as long as "
+                  f"{', '.join(map(repr, voted))} {'do' if len(voted) > 1 else 'does'}.")
+    if unvoted:
+        words += (f" To delete the run, close and delete the campaign "
+                  f"{', '.join(map(repr, unvoted))} first "
+                  f"({'it holds' if len(unvoted) == 1 else 'they hold'} no votes).")
+    return words + " Nothing was deleted."
+
+
 def _rule_refusal(obj: models.Model) -> str | None:
     """The refusals no foreign key states (module docstring), or None."""
     if isinstance(obj, Campaign):
-        votes = Judgment.objects.filter(campaign=obj, judge_kind=JudgeKind.HUMAN).count()
-        if votes:
-            return (f"Campaign {obj.name!r} holds {votes} human vote{'s' if votes != 1 else ''}; "
-                    "votes are never deleted. Close the campaign instead.")
+        votes = _human_votes([obj.pk]).get(obj.pk, _HumanVotes())
+        if votes.held:
+            return (f"Campaign {obj.name!r} holds {votes.words()}; votes are never deleted. "
+                    "Close the campaign instead.")
         if obj.status == CampaignStatus.BUILDING:
             return (f"Campaign {obj.name!r} is being built by a worker; delete it once it is "
                     "built (or close it).")
@@ -109,6 +205,7 @@ def _rule_refusal(obj: models.Model) -> str | None:
         if MetricJob.objects.filter(run=obj, status__in=WORKING).exists():
             return (f"A metric job is computing on run {obj.name!r}; delete the run once the "
                     "job is over.")
+        return _run_in_campaigns_refusal(obj, _run_campaigns(obj))
     if isinstance(obj, ReferenceSet) and MetricJob.objects.filter(
             reference_set=obj, status__in=WORKING).exists():
         # Its job would finish and store values against no reference set at all.
@@ -119,6 +216,30 @@ def _rule_refusal(obj: models.Model) -> str | None:
                 "once it is over (a job stuck this way can be resumed: its page, or "
                 "POST .../resume/).")
     return None
+
+
+def _in_use(label: str, obj: models.Model, blockers: list[models.Model]) -> str:
+    """The refusal of a delete that a PROTECT or RESTRICT reference blocks, naming what refers
+    to the object and what can be done about each: a comparison task (or a best-of-K task's
+    member) can be neither deleted nor changed on its own, only with its campaign."""
+    tasks = [b for b in blockers if isinstance(b, ComparisonTask | TaskImage)]
+    others = [b for b in blockers if not isinstance(b, ComparisonTask | TaskImage)]
+    refer = "refers" if len(blockers) == 1 else "refer"
+    steps = []
+    if others:
+        steps.append(f"delete or change {'that one' if len(others) == 1 else 'those'} first"
+                     if not tasks else f"delete or change the {_counted(others)} first")
+    if tasks:
+        campaign_ids = {b.campaign_id for b in tasks if isinstance(b, ComparisonTask)}
+        campaign_ids |= set(ComparisonTask.objects.filter(
+            pk__in=[b.task_id for b in tasks if isinstance(b, TaskImage)])
+            .values_list("campaign_id", flat=True))
+        names = ", ".join(repr(name) for name in Campaign.objects.filter(
+            pk__in=campaign_ids).order_by("name").values_list("name", flat=True))
+        steps.append(f"comparison tasks go only with their campaign: delete the campaign "
+                     f"{names} first (one that holds votes is never deleted)")
+    return (f"The {label} {str(obj)!r} is still in use ({_counted(blockers)} {refer} to it); "
+            f"{'; '.join(steps)}. Nothing was deleted.")
 
 
 def _collect(obj: models.Model) -> Collector:
@@ -163,8 +284,7 @@ def deletion_plan(*, kind: str, obj: models.Model) -> DeletionPlan:
         except (ProtectedError, RestrictedError) as exc:
             blockers = exc.protected_objects if isinstance(exc, ProtectedError) \
                 else exc.restricted_objects
-            refused = (f"The {label} {str(obj)!r} is still in use ({_counted(list(blockers))} "
-                       "refer to it); delete or change those first. Nothing was deleted.")
+            refused = _in_use(label, obj, list(blockers))
         else:
             counts: Counter[Options] = Counter()
             for model, instances in collector.data.items():
@@ -179,7 +299,12 @@ def deletion_plan(*, kind: str, obj: models.Model) -> DeletionPlan:
             counts[obj._meta] -= 1
             removes = sorted((_kind(meta, n), n) for meta, n in counts.items()
                              if n and not meta.auto_created)
-    return DeletionPlan(kind=kind, label=label, obj=obj, removes=removes, refused=refused)
+    # The one many-to-many link a page names: the campaigns a run leaves (their votes compare
+    # it; the rule above refused when any of them may not lose it).
+    campaigns = ([_campaign_words(c, v) for c, v in _run_campaigns(obj)]
+                 if refused is None and isinstance(obj, GenerationRun) else [])
+    return DeletionPlan(kind=kind, label=label, obj=obj, removes=removes, refused=refused,
+                        campaigns=campaigns)
 
 
 def object_delete(*, kind: str, obj: models.Model) -> DeletionPlan:

@@ -91,4 +91,4 @@ def test_a_pair_summary_counts_the_annotators_behind_its_rows(split, tmp_path):
     out = io.StringIO()
     call_command("export_preferences", split.campaign.pk, "--format", "pickapic-parquet",
                  "--aggregate", "pair", "--output", str(tmp_path / "out"), stdout=out)
-    assert "Wrote 1 rows (2 votes, 2 annotators)" in out.getvalue()
+    assert "Wrote 1 row (2 votes, 2 annotators)" in out.getvalue()

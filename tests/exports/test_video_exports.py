@@ -151,7 +151,7 @@ def test_a_video_folder_bundle_holds_videos_and_no_empty_images_folder(video_wor
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "preferences.jsonl",
                                                      "videos"]
     assert len(list((out / "videos").iterdir())) == 4
-    assert "(2 votes, 1 annotators, 4 videos)" in printed.getvalue()
+    assert "(2 votes, 1 annotator, 4 videos)" in printed.getvalue()
     card = (out / "README.md").read_text()
     assert "`videos/`: 4 video files" in card and "`images/`" not in card
 
@@ -170,7 +170,7 @@ def test_a_pickapic_video_bundle_counts_its_posters_and_its_videos(video_world, 
 
     assert len(list((out / "images").iterdir())) == 2  # the posters of the image columns
     assert len(list((out / "videos").iterdir())) == 2
-    assert "annotators, 2 images, 2 videos)" in printed.getvalue()
+    assert "annotator, 2 images, 2 videos)" in printed.getvalue()
 
 
 def test_an_empty_image_bundle_has_no_empty_images_folder(db, tmp_path):

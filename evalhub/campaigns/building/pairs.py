@@ -6,7 +6,9 @@ closer than that. The report says whether that filter ran (``lpips_filter``), wi
 backbone (``lpips_backbone``) and whether its distances came from random weights
 (``lpips_uncalibrated``), or why it did not run (``lpips_not_applied``: "weights missing").
 A build that leaves the campaign no task to ask (no pair at all, or every one skipped) fails
-it with the reason (``build_report["error"]``) instead of opening it empty.
+it with the reason (``build_report["error"]``) instead of opening it empty. A build that opens
+it names the runs that no task shows (``runs_without_tasks``, worded in ``warnings``:
+building/report.py), which would otherwise wait on the leaderboard for votes that never come.
 
 Built by a worker (``evalhub.campaigns.build_tasks``) once every run of the campaign has its
 images; idempotent, so a redelivered build creates nothing twice.
@@ -23,8 +25,14 @@ from typing import Any
 
 from django.db import transaction
 
-from evalhub.campaigns.building.report import nothing_to_ask
-from evalhub.campaigns.models import Campaign, CampaignStatus, ComparisonTask, TaskKind
+from evalhub.campaigns.building.report import nothing_to_ask, run_without_tasks
+from evalhub.campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    ComparisonTask,
+    TaskImage,
+    TaskKind,
+)
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.runs.models import GenerationRun, Image, RunSource, RunStatus
 
@@ -157,14 +165,44 @@ def _built(campaign: Campaign, *, found: bool) -> None:
     near-identical, so that the campaign holds no task to ask (gold pairs ask nothing new)."""
     if not found:
         campaign.status = CampaignStatus.FAILED
-        campaign.build_report["error"] = "The runs have no images on common prompts."
+        # Name the runs that answered none of the campaign's prompts: the usual cause (a prompt
+        # category they have no image in), and one a scientist cannot guess from the error.
+        runs = list(campaign.runs.order_by("name"))
+        with_images = _with_images(campaign, runs)
+        empty = [run.name for run in runs if run.pk not in with_images]
+        campaign.build_report["error"] = "The runs have no images on common prompts." + (
+            f" No image on the campaign's prompts: {', '.join(map(repr, empty))}."
+            if empty else "")
     elif not campaign.build_report["tasks"]:  # counted by the build that calls this
         campaign.status = CampaignStatus.FAILED
         campaign.build_report["error"] = nothing_to_ask(campaign.build_report)
-    elif campaign.status == CampaignStatus.BUILDING:
-        campaign.status = (CampaignStatus.ACTIVE if campaign.open_when_built
-                           else CampaignStatus.DRAFT)
+    else:
+        campaign.build_report.update(_runs_without_tasks(campaign))
+        if campaign.status == CampaignStatus.BUILDING:
+            campaign.status = (CampaignStatus.ACTIVE if campaign.open_when_built
+                               else CampaignStatus.DRAFT)
     campaign.save(update_fields=["build_report", "status"])
+
+
+def _runs_without_tasks(campaign: Campaign) -> dict[str, list]:
+    """The build report's ``runs_without_tasks`` (ids) and their ``warnings``: the campaign's
+    runs that no task to ask shows (a best-of-K task's members included), so no vote will
+    ever rate them; the campaign is opened all the same, for the other runs."""
+    tasks = ComparisonTask.objects.filter(campaign=campaign, is_gold=False).order_by()
+    # Distinct run ids only: a campaign's tasks run to hundreds of thousands, its runs to tens.
+    shown = (set(tasks.values_list("run_a_id", flat=True).distinct())
+             | set(tasks.values_list("run_b_id", flat=True).distinct())
+             | set(TaskImage.objects.filter(task__in=tasks).order_by()
+                   .values_list("run_id", flat=True).distinct()))
+    missing = [run for run in campaign.runs.order_by("pk") if run.pk not in shown]
+    if not missing:
+        return {"runs_without_tasks": [], "warnings": []}
+    with_images = _with_images(campaign, missing)
+    unit = "set" if campaign.task_kind == TaskKind.BEST_OF_K else "pair"
+    return {"runs_without_tasks": [run.pk for run in missing],
+            "warnings": [run_without_tasks(run.name, category=campaign.prompt_category,
+                                           has_images=run.pk in with_images, unit=unit)
+                         for run in missing]}
 
 
 def _build_kwise(campaign: Campaign, runs: Sequence[GenerationRun]) -> int:
@@ -188,3 +226,11 @@ def campaigns_build_waiting_for(*, run: GenerationRun) -> int:
     for campaign_id in waiting:
         enqueue_on_commit(BUILD_TASK, campaign_id)
     return len(waiting)
+
+
+def _with_images(campaign: Campaign, runs: Sequence[GenerationRun]) -> set[int]:
+    """The ids of those ``runs`` that have an image on the campaign's prompts (its category)."""
+    images = Image.objects.filter(run__in=runs)
+    if campaign.prompt_category:
+        images = images.filter(prompt__category=campaign.prompt_category)
+    return set(images.order_by().values_list("run_id", flat=True).distinct())

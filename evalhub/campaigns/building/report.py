@@ -1,10 +1,15 @@
 """What a campaign's build report tells a scientist: the pairs or K-sets not asked, and why,
-and what the LPIPS near-duplicate filter did.
+what the LPIPS near-duplicate filter did, and which runs no task shows.
 
 The builders (pairs.py, kwise.py) count what they skip in ``Campaign.build_report``; the
 campaign page, the ``campaign`` command and the error of a build that leaves nothing to ask
 word those counts with this module, so the three say the same thing. Distances computed with
 random weights are called uncalibrated wherever a count made with them is worded.
+
+A run of the campaign that no task shows (``runs_without_tasks``: no image on the campaign's
+prompts, or none that another run answered too) would stay on the leaderboard with no vote:
+the build report words it in ``warnings`` (:func:`run_without_tasks`), and what was not asked
+(:meth:`Skipped.sentence`) ends with those warnings.
 """
 
 from __future__ import annotations
@@ -33,14 +38,16 @@ class Skipped:
     near_identical: int
     unit: str  # "pair" or "set"
     uncalibrated: bool = False
+    # The build report's warnings: runs no task shows (:func:`run_without_tasks`).
+    warnings: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:
         return self.identical + self.near_identical
 
     def sentence(self) -> str:
-        """"8 sets not asked: two runs made the very same file" (both reasons, "; "-joined),
-        or "" when nothing was skipped."""
+        """"8 sets not asked: two runs made the very same file" (both reasons, then the
+        report's warnings, "; "-joined), or "" when nothing was skipped."""
         parts = []
         if self.identical:
             parts.append(f"{counted(self.identical, self.unit)} not asked: two "
@@ -50,6 +57,8 @@ class Skipped:
             parts.append(f"{counted(self.near_identical, 'pair')} not "
                          f"asked: too alike to judge ({distance} under the campaign's "
                          "threshold)")
+        parts += [warning[0].lower() + warning[1:] if parts else warning
+                  for warning in self.warnings]
         return "; ".join(parts)
 
 
@@ -58,8 +67,23 @@ def skipped(report: Mapping[str, Any]) -> Skipped:
     identical pairs (both are left out); a best-of-K build (``k_sets``) has no LPIPS filter."""
     identical = _count(report, "skipped_identical")
     near = max(_count(report, "skipped_near_identical") - identical, 0)
+    warnings = report.get("warnings")
     return Skipped(identical, near, "set" if "k_sets" in report else "pair",
-                   uncalibrated=report.get("lpips_uncalibrated") is True)
+                   uncalibrated=report.get("lpips_uncalibrated") is True,
+                   warnings=tuple(str(w) for w in warnings if w)
+                   if isinstance(warnings, list) else ())
+
+
+def run_without_tasks(name: str, *, category: str, has_images: bool, unit: str) -> str:
+    """The build report's warning of a run that no task shows (``unit``: "pair" or "set"):
+    "Run 'stray' is in no pair: it has no image on the campaign's prompts (category 'colour');
+    it gets no vote, and its leaderboard row stays empty"."""
+    prompts = f"the campaign's prompts (category {category!r})" if category \
+        else "the campaign's prompts"
+    why = (f"none of its images on {prompts} has a counterpart to be compared with"
+           if has_images else f"it has no image on {prompts}")
+    return (f"Run {name!r} is in no {unit}: {why}; it gets no vote, and its leaderboard row "
+            "stays empty")
 
 
 def near_duplicate_filter(report: Mapping[str, Any]) -> str:

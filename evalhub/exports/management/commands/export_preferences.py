@@ -13,6 +13,7 @@ from evalhub.campaigns.cli import get_campaign
 from evalhub.campaigns.models import Criterion
 from evalhub.core.cli import model_text, reports_domain_errors, text_argument
 from evalhub.core.errors import EvalHubError
+from evalhub.core.text import counted
 from evalhub.core.when import parse_when
 from evalhub.exports.options import AGGREGATES, BUNDLES, FORMATS, ExportOptions
 from evalhub.exports.services import export_to_path
@@ -106,10 +107,12 @@ class Command(BaseCommand):
             self.stderr.write(self.style.WARNING(summary.message))
         # The bundle's files as it holds them: images, videos (a video campaign), or both
         # (Pick-a-Pic keeps the posters in its image columns).
-        files = ([f"{summary.images} images"] if summary.images or not summary.videos else []
-                 ) + ([f"{summary.videos} videos"] if summary.videos else [])
+        # Each count in the singular for exactly one ("1 row (1 vote, 1 annotator)").
+        files = ([counted(summary.images, "image")] if summary.images or not summary.videos
+                 else []) + ([counted(summary.videos, "video")] if summary.videos else [])
         self.stdout.write(self.style.SUCCESS(
-            f"Wrote {summary.rows} rows ({summary.votes} votes, {summary.annotators} annotators"
+            f"Wrote {counted(summary.rows, 'row')} ({counted(summary.votes, 'vote')}, "
+            f"{counted(summary.annotators, 'annotator')}"
             + ("".join(f", {count}" for count in files) if options.bundle else "")
             + f") to {opts['output']} in {summary.seconds:.1f} s."
         ))
