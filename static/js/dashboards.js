@@ -47,7 +47,59 @@
     fig.layout = layout;
   }
 
+  // The box is one named image to assistive technology (role="img", its aria-label in the
+  // template); plotly's drawing inside it (tick labels, legend, hover layer, mode bar) would
+  // only be read as loose text, so it is hidden from the accessibility tree, again after each
+  // redraw (a resize, a legend click) in case plotly made new elements. So is the <svg> that
+  // plotly adds to the page's body to measure text (an unnamed image in the tree otherwise).
+  function hideDrawing(el) {
+    Array.prototype.forEach.call(el.children, function (child) {
+      child.setAttribute("aria-hidden", "true");
+    });
+    var tester = document.getElementById("js-plotly-tester");
+    if (tester) { tester.setAttribute("aria-hidden", "true"); }
+  }
+
+  // The figures' labels are escaped for plotly (charts.py label(): a run's name is a user's
+  // text); a table cell's textContent shows the characters typed, so they are unescaped.
+  function unescapeLabel(text) {
+    return String(text).replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+  }
+
+  function cell(tag, text, scope) {
+    var node = document.createElement(tag);
+    node.textContent = text;
+    if (scope) { node.setAttribute("scope", scope); }
+    return node;
+  }
+
+  // A win-rate heatmap as a table (its text equivalent, WCAG 1.1.1): the row's run against
+  // the column's, in percent, read from the figure itself so that table and chart cannot
+  // disagree. Built without plotly (the numbers are there even if the chart is not drawn).
+  function matrixTable(table) {
+    var source = document.getElementById(table.getAttribute("data-matrix"));
+    if (!source) { return; }
+    var heatmap = (JSON.parse(source.textContent).data || []).filter(function (trace) {
+      return trace.type === "heatmap";
+    })[0];
+    if (!heatmap) { return; }
+    var head = table.createTHead().insertRow();
+    head.appendChild(cell("th", "Row's run, against the column's", "col"));
+    heatmap.x.forEach(function (name) { head.appendChild(cell("th", unescapeLabel(name), "col")); });
+    var body = table.createTBody();
+    heatmap.y.forEach(function (name, i) {
+      var row = body.insertRow();
+      row.appendChild(cell("th", unescapeLabel(name), "row"));
+      heatmap.z[i].forEach(function (value) {
+        var td = cell("td", value === null ? "–" : (100 * value).toFixed(1) + "%");
+        td.className = "num";
+        row.appendChild(td);
+      });
+    });
+  }
+
   function draw() {
+    document.querySelectorAll("table[data-matrix]").forEach(matrixTable);
     if (typeof Plotly === "undefined") { return; }
     document.querySelectorAll("[data-figure]").forEach(function (el) {
       var source = document.getElementById(el.getAttribute("data-figure"));
@@ -59,7 +111,11 @@
       // resized window's) and 100% of its height; the box's height is the figure's own, else
       // a taller figure (the Elo chart, 380 px) spills over the chart below its box.
       if (fig.layout && fig.layout.height) { el.style.height = fig.layout.height + "px"; }
-      Plotly.newPlot(el, fig.data, fig.layout, { responsive: true, displaylogo: false });
+      Plotly.newPlot(el, fig.data, fig.layout, { responsive: true, displaylogo: false })
+        .then(function () {
+          hideDrawing(el);
+          el.on("plotly_afterplot", function () { hideDrawing(el); });
+        });
     });
   }
   if (document.readyState === "loading") {
