@@ -8,6 +8,12 @@
 // mouse handling is off, so every input goes through the handlers below); a tiled pane shows
 // its fit picture as a plain image, with the viewer behind it, until the viewer is in front.
 //
+// Keys (WCAG 2.1.1): while a pane's element itself has the focus (a tab stop: the rating
+// page's template gives it tabindex 0), + or = and - zoom by one step, the arrows pan, 0 or Home
+// goes back to fit. They are that pane's alone: the page's own handler on the document (where
+// the arrows vote) never sees them. A mouse press does not focus the pane, so after a drag the
+// arrows still answer; the tile viewers are no tab stop and have no keys of their own.
+//
 // Zoom limits are in image pixels, not in multiples of fit (a 15360 px image fits a 700 px
 // pane at 1:22, so "64x fit" was only 2.9x native): from fit up to MAX_NATIVE screen pixels
 // per image pixel of the finest image shown. 1:1 (native()) is always reachable, even when it
@@ -16,6 +22,8 @@
 const MAX_FIT_ZOOM = 64; // only while no pane is registered (between pairs)
 const MAX_NATIVE = 16; // screen pixels per image pixel at the deepest zoom
 const WHEEL_SPEED = 0.0015;
+const KEY_ZOOM = Math.SQRT2; // one press of + or -: two make 2x
+const KEY_PAN = 0.1; // one arrow press: a tenth of the pane (Shift: half)
 
 /** Screen (device) pixels per image pixel, as shown next to the zoom controls:
  * "1:1 (100%)", "2:1 (200%)", "1:2.5 (40%)". */
@@ -175,6 +183,7 @@ export class SyncedView extends EventTarget {
       // Both for a tiled pane whose fit picture is still in front of its viewer (stage.js).
       const vp = pane.viewer && pane.viewer.viewport;
       if (vp) {
+        this.quiet(pane.viewer);
         // OSD viewport units: the image is 1 wide and height/width tall; zoom 1 = image width
         // equals the container width.
         const OSD = window.OpenSeadragon;
@@ -206,6 +215,29 @@ export class SyncedView extends EventTarget {
     const g = this.geometry(pane);
     const { cx, cy, zoom } = this.state;
     this.set({ cx: cx - dx / (g.dw * zoom), cy: cy - dy / (g.dh * zoom), zoom }, zoom);
+  }
+
+  /** An OpenSeadragon viewer draws, nothing more: its canvas is no tab stop (it is focusable
+   * by default) and its keys are off (they would pan, flip or rotate its image alone). */
+  quiet(viewer) {
+    if (viewer.keyboardNavEnabled) viewer.setKeyboardNavEnabled(false);
+    if (viewer.canvas && viewer.canvas.tabIndex !== -1) viewer.canvas.tabIndex = -1;
+  }
+
+  /** What a key does while `pane`'s element has the focus; false: not one of its keys. */
+  key(pane, event) {
+    const g = this.geometry(pane);
+    const step = event.shiftKey ? 0.5 : KEY_PAN;
+    const pan = { ArrowLeft: [1, 0], ArrowRight: [-1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
+    if (event.key === "+" || event.key === "=") this.zoomAt(pane, g.pw / 2, g.ph / 2, KEY_ZOOM);
+    else if (event.key === "-") this.zoomAt(pane, g.pw / 2, g.ph / 2, 1 / KEY_ZOOM);
+    else if (event.key === "0" || event.key === "Home") this.reset();
+    // The arrow shows what lies that way: the image moves the other way.
+    else if (pan[event.key]) {
+      const [x, y] = pan[event.key];
+      this.panBy(pane, x * step * g.pw, y * step * g.ph);
+    } else return false;
+    return true;
   }
 
   bind(el) {
@@ -256,5 +288,28 @@ export class SyncedView extends EventTarget {
     el.addEventListener("pointerup", end);
     el.addEventListener("pointercancel", end);
     el.addEventListener("dblclick", () => this.reset());
+
+    el.addEventListener("keydown", (event) => {
+      // The pane's own focus only (not a control inside it), and no browser shortcut (Ctrl +).
+      if (event.target !== el || event.ctrlKey || event.metaKey || event.altKey) return;
+      if (event.isComposing) return;
+      const pane = this.paneFor(el);
+      // Between two tasks there is nothing to move, but the keys are still the pane's.
+      const handled = pane ? this.key(pane, event) : ["+", "=", "-", "0", "Home", "ArrowLeft",
+        "ArrowRight", "ArrowUp", "ArrowDown"].includes(event.key);
+      if (!handled) return; // the page's keys (votes, skip, undo, N for 1:1) go on to it
+      event.preventDefault();
+      event.stopPropagation();
+    });
+    // A press of the mouse (or a finger) does not focus the pane: the pane would then keep the
+    // arrows from the page, whose arrows vote. As over any part of the page that is no
+    // control, it takes the focus from whatever had it, unless that is this pane.
+    el.addEventListener("mousedown", (event) => {
+      event.preventDefault();
+      const focused = document.activeElement;
+      if (focused && focused !== el && focused !== document.body && !el.contains(focused)) {
+        focused.blur();
+      }
+    });
   }
 }
