@@ -178,6 +178,7 @@ function setInput(mode) {
 }
 
 function renderInput() {
+  const focused = document.activeElement; // before any button it may be is disabled
   const loading = !state.ready && !state.broken && !state.done && !state.preparing
     && !state.waiting;
   if (app.classList.contains("loading") !== loading) app.classList.toggle("loading", loading);
@@ -187,6 +188,31 @@ function renderInput() {
   }
   // Undo takes back a pick or answer of the vote in progress (as U does), else the last vote.
   setDisabled($("#undo-btn"), state.history.length === 0 && !(state.current && input.pending()));
+  keepFocus(focused);
+}
+
+/**
+ * Focus on a button just disabled (a rank pick, an undo with nothing left to undo, a vote
+ * while the next task loads) would drop to the body: a keyboard or screen-reader user would
+ * start over from the top of the page. It moves on instead: to the next Pick button still
+ * available (from the first again), else to the stage, else (nothing shown) the status line.
+ */
+function keepFocus(was) {
+  if (!was || !was.disabled || !app.contains(was)) return;
+  const picks = $$(".grid-pick", app).filter((button) => !button.disabled
+                                              && button.offsetParent !== null);
+  const next = picks.find((button) => (
+    was.compareDocumentPosition(button) & Node.DOCUMENT_POSITION_FOLLOWING));
+  const stage = $("#rate-stage");
+  const target = next || picks[0] || (stage.hidden ? $("#rate-status") : stage);
+  target.focus({ preventScroll: true });
+}
+
+/** What a pick, an answer or its undo changed, said to screen readers ("Image 3 ranked 1st",
+ * "Rank 2 undone"); the input says it, if it has anything to say. */
+function announceInput() {
+  const news = input.announcement();
+  if (news) announce(news);
 }
 
 function setDisabled(button, disabled) {
@@ -626,6 +652,7 @@ function take(action) {
   else {
     renderInput(); // the answers shown, and Undo live for the pick just taken
     keepDraft();
+    announceInput();
   }
 }
 
@@ -643,6 +670,7 @@ function undoAnswer() {
   if (!state.current || !input.undo()) return false;
   renderInput();
   keepDraft();
+  announceInput();
   return true;
 }
 
@@ -933,6 +961,13 @@ async function refreshProgress() {
 
 // ---------------------------------------------------------------- wiring
 
+// What Space and Enter activate when focused: the browser's, never a shortcut (Space is the
+// videos' play/pause), or a keyboard user could not press a button on a video page.
+const ACTIVATED = "button, a[href], summary, [role=button], input[type=checkbox], "
+  + "input[type=radio]";
+
+let clicked = null; // the control a pointer pressed, while it keeps the focus (onKey)
+
 function onKey(event) {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   // A sheet (instructions, report) is open: its own keys only, never a vote behind it.
@@ -942,7 +977,14 @@ function onKey(event) {
   // before it opened, as for the first-visit sheet). A key pressed in that window is the
   // page's: ignoring it lost the first vote after "Start rating".
   const stale = event.target.closest("dialog");
-  if (!stale && event.target.closest("input, textarea, select")) return;
+  // The shortcuts' own switch is no field: keys work again right after it is turned on.
+  if (!stale && event.target.closest("input, textarea, select")
+      && event.target.id !== "keys-toggle") return;
+  // Except Space on a button last pressed with the mouse (focus stays on it, unseen): that
+  // press was the vote on the task before, and Space then is play/pause, not a second vote.
+  if (!stale && (event.key === "Enter" || (event.key === " " && event.target !== clicked))
+      && event.target.closest(ACTIVATED)) return;
+  if (!shortcutsOn()) return; // turned off: only the buttons act
   const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
   let handled = true;
   const action = input.fromKey(key);
@@ -961,8 +1003,61 @@ function onKey(event) {
   if (handled) event.preventDefault();
 }
 
+// ---------------------------------------------------------------- single-key shortcuts
+
+// Per annotator, in this browser: on unless turned off (rating is fast by key).
+const shortcutsKey = `evalhub.rate.v1.shortcuts.${cfg.user}`;
+
+function shortcutsOn() {
+  return !app.classList.contains("keys-off");
+}
+
+/** Turn the page's single-key shortcuts on or off: off, no key acts (onKey), the key hints
+ * go (rate.css) and no control claims a shortcut (aria-keyshortcuts is put aside). */
+function setShortcuts(on) {
+  if (app.classList.contains("keys-off") === on) app.classList.toggle("keys-off", !on);
+  for (const el of $$("[aria-keyshortcuts], [data-keyshortcuts]", app)) {
+    if (on && el.dataset.keyshortcuts !== undefined) {
+      el.setAttribute("aria-keyshortcuts", el.dataset.keyshortcuts);
+      delete el.dataset.keyshortcuts;
+    } else if (!on && el.hasAttribute("aria-keyshortcuts")) {
+      el.dataset.keyshortcuts = el.getAttribute("aria-keyshortcuts");
+      el.removeAttribute("aria-keyshortcuts");
+    }
+  }
+  const toggle = $("#keys-toggle");
+  if (toggle.checked !== on) toggle.checked = on;
+}
+
+function wireShortcuts() {
+  let stored = null;
+  try {
+    stored = localStorage.getItem(shortcutsKey);
+  } catch {
+    /* storage unreadable: the default */
+  }
+  setShortcuts(stored !== "off");
+  $("#keys-toggle").addEventListener("change", (event) => {
+    const on = event.target.checked;
+    setShortcuts(on);
+    announce(`Keyboard shortcuts ${on ? "on" : "off"}`);
+    try {
+      localStorage.setItem(shortcutsKey, on ? "on" : "off");
+    } catch {
+      /* storage full: off for this visit only */
+    }
+  });
+}
+
 function wire() {
+  wireShortcuts();
   document.addEventListener("keydown", onKey);
+  document.addEventListener("pointerdown", (event) => {
+    clicked = event.target.closest(ACTIVATED);
+  });
+  document.addEventListener("focusin", (event) => {
+    if (event.target !== clicked) clicked = null; // focus moved on (Tab, or the page)
+  });
   app.addEventListener("click", (event) => {
     const button = event.target.closest("button");
     if (!button) return;

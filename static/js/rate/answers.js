@@ -90,6 +90,12 @@ export class PairAnswers {
     return true;
   }
 
+  /** What the last answer or undo changed, for screen readers; null: a pair's answer shows
+   * as its pressed button, and the vote is announced once cast (describe). */
+  announcement() {
+    return null;
+  }
+
   /** The announcement once a vote is cast. */
   describe(fields) {
     return this.criteria.length === 1

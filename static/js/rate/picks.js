@@ -14,18 +14,29 @@ export class Picks {
     this.criterion = criterion; // best of K asks one question
     this.needed = rankAll ? k - 1 : 1; // picks per vote
     this.picks = []; // slots, best first
-    this.panes = [...app.querySelectorAll(".grid-pane")].map((figure) => ({
-      figure,
-      slot: Number(figure.dataset.slot),
-      name: figure.dataset.name, // "image 3", "video 3": as the server names the pane
-      rank: figure.querySelector(".grid-rank"),
-      button: figure.querySelector(".grid-pick"),
-    }));
+    this.news = null; // what the last pick or undo changed (announcement)
+    this.panes = [...app.querySelectorAll(".grid-pane")].map((figure) => {
+      const button = figure.querySelector(".grid-pick");
+      // The rank in the button's accessible name ("…, ranked 1st"), as the badge over the
+      // image shows it: appended, so that the button's own words stay the template's.
+      const said = document.createElement("span");
+      said.className = "visually-hidden grid-pick-rank";
+      button.append(said);
+      return {
+        figure,
+        slot: Number(figure.dataset.slot),
+        name: figure.dataset.name, // "image 3", "video 3": as the server names the pane
+        rank: figure.querySelector(".grid-rank"),
+        button,
+        said,
+      };
+    });
   }
 
   /** A new task on screen: nothing picked (the buttons' state is the page's: render). */
   reset() {
     this.picks = [];
+    this.news = null;
     this.showRanks(this.picks);
   }
 
@@ -42,6 +53,8 @@ export class Picks {
   take({ slot }) {
     if (slot >= this.k || this.picks.includes(slot)) return false;
     this.picks.push(slot);
+    const { name } = this.panes.find((pane) => pane.slot === slot);
+    this.news = `${name[0].toUpperCase()}${name.slice(1)} ranked ${ordinal(this.picks.length)}`;
     const complete = this.picks.length >= this.needed;
     if (complete && this.rankAll) {
       // Shown with its forced last place; the server appends it too (serving/kwise.py).
@@ -59,9 +72,19 @@ export class Picks {
   /** Take back the last pick of a ranking in progress; false when there is none. */
   undo() {
     if (!this.picks.length) return false;
+    this.news = `Rank ${this.picks.length} undone`;
     this.picks.pop();
     this.showRanks(this.picks);
     return true;
+  }
+
+  /** What the last pick or undo of a ranking in progress changed ("Image 3 ranked 1st",
+   * "Rank 2 undone"), once; null when nothing is new. A pick that completes the vote is
+   * announced as the vote (describe). */
+  announcement() {
+    const news = this.news;
+    this.news = null;
+    return news;
   }
 
   describe(fields) {
@@ -106,12 +129,19 @@ export class Picks {
 
   /** ranks[i] is the slot ranked i + 1. */
   showRanks(ranks) {
-    for (const { figure, rank, slot } of this.panes) {
+    for (const { figure, rank, slot, said } of this.panes) {
       const at = ranks.indexOf(slot);
       const text = at < 0 ? "" : `#${at + 1}`;
+      const name = at < 0 ? "" : `, ranked ${ordinal(at + 1)}`;
+      if (said.textContent !== name) said.textContent = name;
       if (figure.classList.contains("picked") !== at >= 0) figure.classList.toggle("picked", at >= 0);
       if (rank.hidden !== at < 0) rank.hidden = at < 0;
       if (rank.textContent !== text) rank.textContent = text;
     }
   }
+}
+
+/** 1st, 2nd, 3rd, 4th … (K is at most 9). */
+function ordinal(n) {
+  return `${n}${{ 1: "st", 2: "nd", 3: "rd" }[n] || "th"}`;
 }

@@ -651,7 +651,8 @@ export function isVideoTask(task, items = pairItems) {
  * The rating page's stage for every task: videos here, images through `images` (a Stage).
  * Same interface as Stage (show, prepare, retry, allDrawn, clear), plus key(). `options`:
  * `items` (a task's items by pane, as Stage takes: pairItems, the default, or gridItems),
- * `autoplay`, and SyncedVideos' `rate` and `loop`.
+ * `autoplay` (false: a task's videos wait for Play; they wait anyway when the annotator's
+ * system asks for reduced motion), and SyncedVideos' `rate` and `loop`.
  */
 export class VideoStage {
   /**
@@ -762,7 +763,7 @@ export class VideoStage {
     const failed = (await Promise.all(waits)).flat();
     if (token !== this.showing) return null;
     for (const side of failed) setHidden(this.panes[side].error, false);
-    if (!failed.length && this.autoplay) this.player.play();
+    if (!failed.length && this.startsPlaying()) this.player.play();
     return failed;
   }
 
@@ -789,6 +790,14 @@ export class VideoStage {
     const { width, height } = size(item);
     this.view.add({ el: pane.view, img: video, width, height });
     return firstFrame(video, fps);
+  }
+
+  /** Whether a task's videos start by themselves once drawn: not when the system asks for
+   * reduced motion (WCAG 2.3.3: motion nobody started); asked at each task, as the setting
+   * may change while the page is open. */
+  startsPlaying() {
+    return this.autoplay
+      && !(window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches);
   }
 
   /** Load the next task's videos into the panes' standby elements (first frame decoded). */
@@ -826,7 +835,7 @@ export class VideoStage {
     const ok = await pane.drawn;
     if (token === this.showing && !ok) setHidden(pane.error, false);
     // The last pane to come back starts the pair, as show() would have.
-    if (ok && this.autoplay && token === this.showing && !this.player.playing
+    if (ok && this.startsPlaying() && token === this.showing && !this.player.playing
         && await this.allDrawn() && token === this.showing) this.player.play();
     return ok && token === this.showing;
   }
