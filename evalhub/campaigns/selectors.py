@@ -74,9 +74,12 @@ def campaigns_progress(*, campaign_ids: Iterable[int]) -> dict[int, dict[str, in
 
 
 class NoSuchCampaign(EvalHubError):
-    """No campaign of that id in any project the user belongs to (404)."""
+    """No campaign of that id in any project the user belongs to (404). ``code`` lets the
+    rating page tell a campaign deleted (or no longer the annotator's) under it from a lost
+    request: it stops instead of refusing every key."""
 
     http_status = 404
+    code = "campaign_not_found"
 
 
 def campaign_of_member(*, user: AbstractBaseUser, campaign_id: int) -> Campaign:

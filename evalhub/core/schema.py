@@ -49,6 +49,8 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(required=False, help_text=(
         "A machine-readable reason, for the errors a client acts on: campaign_not_open (the "
         "campaign is paused or closed: nothing is served, voted, skipped or reported); "
+        "campaign_not_found (404: no such campaign among the caller's projects, e.g. deleted "
+        "while its rating page was open, or the caller removed from its project); "
         "vote_undone (rating: the vote was undone, so an undo has nothing left to retract "
         "and a resent vote is not recorded again)."))
 

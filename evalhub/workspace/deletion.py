@@ -314,6 +314,13 @@ def object_delete(*, kind: str, obj: models.Model) -> DeletionPlan:
     vote or a launch that arrives between the confirmation page and the delete is seen."""
     model = type(obj)
     with transaction.atomic():
+        if isinstance(obj, Campaign):
+            # The rating path locks a task, then refers to its campaign (a lease's or a vote's
+            # foreign key takes a key-share lock on the campaign's row): locking the campaign
+            # before its tasks, as the delete would, deadlocked with a lease taken meanwhile.
+            # Its tasks first, in one order.
+            list(ComparisonTask.objects.select_for_update().filter(campaign_id=obj.pk)
+                 .order_by("pk").values_list("pk", flat=True))
         locked = model.objects.select_for_update().filter(pk=obj.pk).first()
         if locked is None:
             raise StillInUse(f"The {KINDS[kind][1]} was already deleted.")

@@ -66,7 +66,10 @@ const GUARD_MS = Number(cfg.input_guard_ms) || 0;
 const NOT_OPEN = "campaign_not_open"; // the API's code for a paused or closed campaign
 // Campaign states that never open again (CampaignStatus): the page says the campaign is over,
 // and offers no reload. A paused one (or one not opened yet) may open: a reload then resumes.
-const OVER = new Set(["closed", "failed"]);
+// A campaign deleted while its page was open, or no longer the annotator's (removed from its
+// project): the API's 404 code, kept as the campaign's status; it never opens again either.
+const GONE = "campaign_not_found";
+const OVER = new Set(["closed", "failed", GONE]);
 // The API's code (with done false) when every task left for this annotator is leased to
 // someone else now: not finished, a task comes back when its lease ends (asked again later).
 const NOTHING_FREE = "nothing_free";
@@ -353,8 +356,8 @@ function prepareNext() {
 /** A request the server refused: a paused or closed campaign stops the page (nothing can be
  * rated until it reopens); anything else is said and rating goes on. */
 function refused(data, message) {
-  if (data && data.code === NOT_OPEN) {
-    showDone(data.detail, NOT_OPEN);
+  if (data && (data.code === NOT_OPEN || data.code === GONE)) {
+    showDone(data.detail, data.code);
   } else {
     announce(message);
     prefetch();
@@ -365,8 +368,10 @@ function showDone(message, code) {
   state.current = null;
   state.preparing = null;
   notWaiting();
-  state.upcoming = code === NOT_OPEN ? [] : state.upcoming;
-  state.notOpen = code === NOT_OPEN;
+  const stops = code === NOT_OPEN || code === GONE;
+  state.upcoming = stops ? [] : state.upcoming;
+  state.notOpen = stops;
+  if (code === GONE) state.campaignStatus = GONE;
   state.done = message || "Nothing left to rate in this campaign for you. Thank you!";
   app.dataset.done = "1";
   showPanel(doneMessage());
@@ -384,7 +389,10 @@ function doneMessage() {
   let message = state.done;
   if (state.notOpen) {
     const status = state.campaignStatus;
-    title = campaignOver() ? "This campaign is over"
+    if (status === GONE) {
+      message = "It was deleted, or you are no longer a member of its project.";
+    }
+    title = status === GONE ? "This campaign is no longer available" : campaignOver() ? "This campaign is over"
       : status === "paused" ? "This campaign is paused" : "This campaign is not open for rating";
     // Unknown until the campaign's answer comes: no advice rather than a wrong one.
     if (status && !campaignOver()) message += " Reload this page once the campaign is open.";
@@ -507,6 +515,9 @@ async function leaseNext() {
     const { status, data } = await api.next(knownLeases());
     if (status === 201 || status === 200) return nextResult(data);
     if (status === 400 && data) return { done: true, detail: data.detail, code: data.code };
+    if (status === 404 && data && data.code === GONE) {
+      return { done: true, detail: data.detail, code: GONE };
+    }
     return null;
   } catch (error) {
     if (error instanceof NetworkError) return null;
