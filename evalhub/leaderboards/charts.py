@@ -100,10 +100,19 @@ def winrate_chart(board: Leaderboard, *, which: str = "observed") -> dict:
     labels = [label(names[i]) for i in board.order]
     matrix = [list(row) for row in board.win_rates.matrix(which)]
     text = [["" if v is None else f"{100 * v:.0f}%" for v in row] for row in matrix]
+    # The votes behind each observed cell (quality weights and best-of-K's implied pairs make
+    # them fractional): what a rate of 100 % is worth, in the hover and the page's table.
+    met = {(c.run_i, c.run_j): c.i_won + c.j_won + c.ties for c in board.pair_counts}
+    votes = [[met.get((a, b), met.get((b, a))) if a != b else None for b in board.order]
+             for a in board.order]
+    observed = which == "observed"
     fig = go.Figure(go.Heatmap(
         z=matrix, x=labels, y=labels, zmin=0, zmax=1, colorscale="RdBu", text=text,
         texttemplate="%{text}", hoverongaps=False, colorbar={"title": "win rate"},
-        hovertemplate="%{y} beats %{x}: %{z:.1%}<extra></extra>"))
+        customdata=votes if observed else None,
+        hovertemplate="%{y} beats %{x}: %{z:.1%}"
+                      + (" of %{customdata:.4~g} votes" if observed else "")
+                      + "<extra></extra>"))
     title = "Observed win rate (row vs column)" if which == "observed" else \
         "Predicted win rate from Elo (row vs column)"
     fig.update_layout(**_LAYOUT, title=title, height=160 + 40 * len(labels),

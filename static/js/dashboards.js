@@ -87,11 +87,15 @@
     head.appendChild(cell("th", "Row's run, against the column's", "col"));
     heatmap.x.forEach(function (name) { head.appendChild(cell("th", unescapeLabel(name), "col")); });
     var body = table.createTBody();
+    // The observed matrix carries the votes behind each cell (charts.winrate_chart).
+    var votes = heatmap.customdata || null;
     heatmap.y.forEach(function (name, i) {
       var row = body.insertRow();
       row.appendChild(cell("th", unescapeLabel(name), "row"));
-      heatmap.z[i].forEach(function (value) {
-        var td = cell("td", value === null ? "–" : (100 * value).toFixed(1) + "%");
+      heatmap.z[i].forEach(function (value, j) {
+        var n = votes && votes[i] ? votes[i][j] : null;
+        var td = cell("td", value === null ? "–" : (100 * value).toFixed(1) + "%"
+          + (n === null || n === undefined ? "" : " of " + Number(n.toPrecision(4)) + " votes"));
         td.className = "num";
         row.appendChild(td);
       });

@@ -17,6 +17,7 @@ import pytest
 
 from evalhub.leaderboards.services import metric_judges_run
 from tests.browser.conftest import login
+from tests.browser.world import live_judgments
 from tests.builders import build_campaign
 from tests.leaderboards.helpers import set_run_metric, simulate_votes
 from tests.leaderboards.test_metric_judges import _scored_world
@@ -85,14 +86,22 @@ def percent(fraction: float) -> Decimal:
     return Decimal(100 * fraction).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
+def figure_heatmap(page, chart: str) -> dict:
+    figure = json.loads(page.text_content(f"#{chart}-data"))
+    return next(trace for trace in figure["data"] if trace["type"] == "heatmap")
+
+
 def figure_matrix(page, chart: str) -> tuple[list[str], list[str]]:
     """The heatmap's column labels and its rows as the table must show them (one decimal, a
-    dash where the figure has no value), straight from the figure JSON the page embeds."""
-    figure = json.loads(page.text_content(f"#{chart}-data"))
-    heatmap = next(trace for trace in figure["data"] if trace["type"] == "heatmap")
+    dash where the figure has no value; the observed matrix with the votes behind each cell),
+    straight from the figure JSON the page embeds."""
+    heatmap = figure_heatmap(page, chart)
+    votes = heatmap.get("customdata") or [[None] * len(heatmap["x"])] * len(heatmap["y"])
     columns = [unescape(x) for x in heatmap["x"]]
-    rows = [[unescape(y)] + [NO_VALUE if v is None else f"{percent(v)}%" for v in z]
-            for y, z in zip(heatmap["y"], heatmap["z"], strict=True)]
+    rows = [[unescape(y)] + [NO_VALUE if v is None else f"{percent(v)}%"
+                             + ("" if n is None else f" of {n:g} votes")
+                             for v, n in zip(z, counts, strict=True)]
+            for y, z, counts in zip(heatmap["y"], heatmap["z"], votes, strict=True)]
     return columns, rows
 
 
@@ -144,6 +153,12 @@ def test_every_chart_is_a_named_image_and_the_win_rates_are_a_table_of_the_figur
         assert (columns, rows) == figure_matrix(page, chart)
         assert sorted(columns) == sorted(["alpha", "beta", ODD_NAME])
         assert "uncalibrated" not in page.locator(f"#{chart}-table caption").inner_text()
+    # The observed cells' vote counts are the campaign's votes: each pair's once per side.
+    votes = figure_heatmap(page, "winrate-observed")["customdata"]
+    assert all(votes[i][j] == votes[j][i] for i in range(3) for j in range(3))
+    assert sum(votes[i][j] for i in range(3) for j in range(i + 1, 3)) == \
+        live_judgments(world.campaign).filter(criterion="overall").count()
+    assert "customdata" not in figure_heatmap(page, "winrate-predicted")
     assert errors == [] and page.evaluate("window.__violations") == []
 
 
