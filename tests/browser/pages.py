@@ -9,6 +9,11 @@ from evalhub.campaigns.models import Lease, LeaseStatus, TaskImage
 
 READY = "document.querySelector('#rate-app').dataset.ready === '1'"
 
+# The first elements that reach past a narrow screen's right edge, for a failure message.
+WIDEST = """(edge) => [...document.querySelectorAll('body *')]
+  .map(el => [el, Math.round(el.getBoundingClientRect().right)]).filter(([, r]) => r > edge + 1)
+  .slice(0, 8).map(([el, r]) => `${el.tagName}#${el.id}.${el.className} ${r}`)"""
+
 # Runs in every page before its own scripts: keeps what the policy refused.
 WATCH_VIOLATIONS = """
 window.__violations = [];

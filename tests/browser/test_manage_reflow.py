@@ -12,16 +12,12 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import login
-from tests.browser.pages import WATCH_VIOLATIONS
+from tests.browser.pages import WATCH_VIOLATIONS, WIDEST
 from tests.builders import build_campaign
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NARROW = {"width": 320, "height": 640}
-# The first elements that reach past the screen's right edge, for the failure message.
-WIDEST = """(edge) => [...document.querySelectorAll('body *')]
-  .map(el => [el, Math.round(el.getBoundingClientRect().right)]).filter(([, r]) => r > edge + 1)
-  .slice(0, 8).map(([el, r]) => `${el.tagName}#${el.id}.${el.className} ${r}`)"""
 # Run names of one unbroken word each, as pipelines name them.
 RUN_NAMES = ["stable-diffusion-xl-base-1.0-finetuned-aesthetic-v2",
              "stable-diffusion-xl-base-1.0-finetuned-aesthetic-v3"]

@@ -11,16 +11,18 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import login
-from tests.browser.pages import WATCH_VIOLATIONS, dismiss_instructions, shown_lease, until
+from tests.browser.pages import (
+    WATCH_VIOLATIONS,
+    WIDEST,
+    dismiss_instructions,
+    shown_lease,
+    until,
+)
 from tests.browser.world import build_world, expected_outcome, live_judgments
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 390, "height": 844}
-# The first elements that reach past the phone's right edge, for the failure message.
-WIDEST = """(edge) => [...document.querySelectorAll('body *')]
-  .map(el => [el, Math.round(el.getBoundingClientRect().right)]).filter(([, r]) => r > edge + 1)
-  .slice(0, 8).map(([el, r]) => `${el.tagName}#${el.id}.${el.className} ${r}`)"""
 
 
 @pytest.fixture
