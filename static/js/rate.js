@@ -208,7 +208,11 @@ function keepFocus(was) {
     was.compareDocumentPosition(button) & Node.DOCUMENT_POSITION_FOLLOWING));
   const stage = $("#rate-stage");
   const target = next || picks[0] || (stage.hidden ? $("#rate-status") : stage);
+  const byMouse = was === clicked;
   target.focus({ preventScroll: true });
+  // Moved by the page, not the annotator: a mouse press's focus stays one (onKey), or Space
+  // would pick the next image unseen.
+  if (byMouse) clicked = target;
 }
 
 /** What a pick, an answer or its undo changed, said to screen readers ("Image 3 ranked 1st",
@@ -991,9 +995,15 @@ function onKey(event) {
   // The shortcuts' own switch is no field: keys work again right after it is turned on.
   if (!stale && event.target.closest("input, textarea, select")
       && event.target.id !== "keys-toggle") return;
-  // Except Space on a button last pressed with the mouse (focus stays on it, unseen): that
-  // press was the vote on the task before, and Space then is play/pause, not a second vote.
-  if (!stale && (event.key === "Enter" || (event.key === " " && event.target !== clicked))
+  // A control last pressed with the mouse keeps the focus, unseen: Space or Enter never
+  // presses it again (that press was the vote, skip or pick of the task before, or the
+  // switch's own change). Space is then the videos' play/pause, and does nothing on images.
+  if (!stale && event.target === clicked && (event.key === " " || event.key === "Enter")) {
+    event.preventDefault();
+    if (event.key === " " && shortcutsOn()) stage.key(" ");
+    return;
+  }
+  if (!stale && (event.key === "Enter" || event.key === " ")
       && event.target.closest(ACTIVATED)) return;
   if (!shortcutsOn()) return; // turned off: only the buttons act
   const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
@@ -1064,7 +1074,9 @@ function wire() {
   wireShortcuts();
   document.addEventListener("keydown", onKey);
   document.addEventListener("pointerdown", (event) => {
-    clicked = event.target.closest(ACTIVATED);
+    // A label's text presses its control (the shortcuts switch's words, say).
+    const label = event.target.closest("label");
+    clicked = (label && label.control) || event.target.closest(ACTIVATED);
   });
   document.addEventListener("focusin", (event) => {
     if (event.target !== clicked) clicked = null; // focus moved on (Tab, or the page)

@@ -14,17 +14,12 @@ from evalhub.projects.models import Membership
 from evalhub.projects.services import membership_remove
 from evalhub.workspace.deletion import object_delete
 from tests.browser.conftest import login
-from tests.browser.pages import shown_lease
+from tests.browser.pages import script_errors, shown_lease
 from tests.browser.world import build_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 STOPPED = "() => document.querySelector('#rate-app').dataset.done === '1'"
-
-
-def _only_not_found(errors: list[str]) -> bool:
-    """The browser logs each refused request as a console error; a 404 is expected here."""
-    return all("404" in error for error in errors)
 
 
 @pytest.mark.parametrize("how", ["campaign deleted", "annotator removed from the project"])
@@ -55,4 +50,4 @@ def test_the_page_stops_when_its_campaign_is_no_longer_the_annotators(context, e
     page.keyboard.press("s")
     page.wait_for_timeout(300)
     assert sent == []
-    assert _only_not_found(errors) and page.evaluate("window.__violations") == []
+    assert script_errors(errors) == [] and page.evaluate("window.__violations") == []

@@ -188,6 +188,49 @@ def test_rank_picks_are_announced_and_focus_moves_to_the_next_pick(context, erro
     assert errors == [] and page.evaluate("window.__violations") == []
 
 
+def test_a_control_pressed_with_the_mouse_is_not_pressed_again_by_space_or_enter(
+        context, errors):
+    # The clicked control keeps the focus while the next pair comes up unseen: Space or Enter
+    # there would vote on that pair with the answer clicked for the one before.
+    world = build_world(prompts=4)
+    page = context.new_page()
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    first = shown_lease(page)
+    page.click(".answer-btn[data-answer=left]")
+    second = shown_lease(page, other_than=first)
+    page.keyboard.press("Space")
+    page.keyboard.press("Enter")
+    page.keyboard.press("2")  # the second pair's vote, by key: Space and Enter cast none
+    shown_lease(page, other_than=second)
+    assert until(lambda: live_judgments(world.campaign).count() == 2)
+    assert {str(j.lease_id): j.outcome for j in live_judgments(world.campaign)} == {
+        first: expected_outcome(first, "left"), second: expected_outcome(second, "right")}
+
+    # The switch pressed by its words: Space does not turn it back.
+    switch = page.get_by_role("checkbox", name="Keyboard shortcuts")
+    page.get_by_text("Keyboard shortcuts", exact=True).click()
+    expect(switch).not_to_be_checked()
+    page.keyboard.press("Space")
+    expect(switch).not_to_be_checked()
+    assert errors == [] and page.evaluate("window.__violations") == []
+
+
+def test_a_pick_made_with_the_mouse_is_not_followed_by_one_made_by_space(context, errors):
+    world = best_of_4_world(rank_all=True)
+    page = context.new_page()
+    login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
+    shown_lease(page)
+    page.click(".grid-pick[data-slot='0']")
+    said(page, "Image 1 ranked 1st")
+    assert page.evaluate(FOCUSED_SLOT) == "1"  # handed on, still the mouse's focus
+    page.keyboard.press("Space")
+    page.keyboard.press("Enter")
+    page.keyboard.press("4")
+    said(page, "Image 4 ranked 2nd")  # not 3rd: Space and Enter picked nothing
+    expect(page.get_by_role("button", name=re.compile("ranked"))).to_have_count(2)
+    assert errors == [] and page.evaluate("window.__violations") == []
+
+
 def test_focus_stays_on_the_page_after_undoing_the_last_vote(context, errors):
     world = build_world(prompts=4)
     page = context.new_page()
