@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import ExitStack
 
 from django.conf import settings
-from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import Count, QuerySet
+from django.db.models.manager import BaseManager
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -22,12 +23,23 @@ from evalhub.projects.permissions import require_project_role
 from evalhub.projects.references import ScopedModelSerializer, ScopedPrimaryKeyRelatedField
 from evalhub.prompts.models import Prompt, PromptSet
 from evalhub.prompts.parsers import FORMATS, detect_format
+from evalhub.prompts.selectors import prompt_set_categories
 from evalhub.prompts.services import prompt_set_import
 from evalhub.workspace.deletion import DeletionRules
 
 
+class PromptSetListSerializer(serializers.ListSerializer):
+    """A list of prompt sets whose categories are read for the whole list in one query
+    (:func:`prompt_set_categories`)."""
+
+    def to_representation(self, data: Iterable[PromptSet]) -> list[dict]:
+        prompt_sets = list(data.all() if isinstance(data, BaseManager) else data)
+        self.categories_by_id = prompt_set_categories(ps.pk for ps in prompt_sets)
+        return super().to_representation(prompt_sets)
+
+
 class PromptSetSerializer(ScopedModelSerializer):
-    # The prompts' count and categories: the list reads both for every set in its one query
+    # The prompts' count: the list's queryset counts them for every set in its one query
     # (``PromptSetViewSet.base_queryset``); a set just created or imported is read here.
     prompt_count = serializers.SerializerMethodField()
     categories = serializers.SerializerMethodField()
@@ -37,18 +49,17 @@ class PromptSetSerializer(ScopedModelSerializer):
         fields = ["id", "project", "name", "description", "created_at", "prompt_count",
                   "categories"]
         read_only_fields = ["id", "created_at"]
+        list_serializer_class = PromptSetListSerializer
 
     def get_prompt_count(self, prompt_set: PromptSet) -> int:
         counted = getattr(prompt_set, "counted_prompts", None)
         return prompt_set.prompts.count() if counted is None else counted
 
     def get_categories(self, prompt_set: PromptSet) -> list[str]:
-        if hasattr(prompt_set, "prompt_categories"):
-            found = prompt_set.prompt_categories or []  # None: a set without prompts
-        else:
-            found = prompt_set.prompts.values_list("category", flat=True).distinct()
-        # Sorted here, not by the database, whose collation may order them otherwise.
-        return sorted(category for category in set(found) if category)
+        listed = getattr(self.parent, "categories_by_id", None)
+        if listed is not None and prompt_set.pk in listed:
+            return listed[prompt_set.pk]
+        return prompt_set_categories([prompt_set.pk])[prompt_set.pk]
 
 
 class PromptSerializer(ScopedModelSerializer):
@@ -87,12 +98,7 @@ class PromptSetViewSet(DeletionRules, ProjectScopedViewSet):
     filterset_fields = ["project", "name"]
 
     def base_queryset(self) -> QuerySet[PromptSet]:
-        # One join, so the count is not multiplied; the empty category is dropped in Python,
-        # as a set without prompts aggregates the join's one NULL row.
-        return PromptSet.objects.annotate(
-            counted_prompts=Count("prompts"),
-            prompt_categories=ArrayAgg("prompts__category", distinct=True),
-        ).order_by("id")
+        return PromptSet.objects.annotate(counted_prompts=Count("prompts")).order_by("id")
 
     @extend_schema(request=PromptSetImportSerializer, responses={201: PromptSetSerializer})
     @action(detail=False, methods=["post"], url_path="import",

@@ -1,7 +1,8 @@
-"""Reading prompts: an editing prompt's source media."""
+"""Reading prompts: an editing prompt's source media, the categories of prompt sets."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from evalhub.blobs.models import ImageBlob, VideoBlob
@@ -35,3 +36,15 @@ def source_media(prompt: Prompt) -> SourceMedia | None:
     if prompt.source_image_id is not None:
         return SourceMedia(kind="image", still=prompt.source_image)
     return None
+
+
+def prompt_set_categories(prompt_set_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The categories of each prompt set's prompts, by set id, sorted and without the empty
+    one (uncategorised prompts), in one query however many sets (a list page reads them for
+    every set at once). Sorted here, not by the database, whose collation may differ."""
+    ids = list(prompt_set_ids)
+    found: dict[int, set[str]] = {pk: set() for pk in ids}
+    for set_id, category in (Prompt.objects.filter(prompt_set_id__in=ids).exclude(category="")
+                             .order_by().values_list("prompt_set_id", "category").distinct()):
+        found[set_id].add(category)
+    return {pk: sorted(categories) for pk, categories in found.items()}
