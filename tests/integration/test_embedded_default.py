@@ -83,6 +83,15 @@ def test_the_embedded_default_serves_the_demo_generated_by_its_worker(tmp_path: 
 
         wait_until(campaign_open, timeout=120, what="demo campaigns built by the worker",
                    on_timeout=read_log)
+        # Every list of the API, and each campaign's leaderboard, answers on SQLite as on
+        # PostgreSQL, where the rest of the suite runs (a PostgreSQL-only aggregate once made
+        # every prompt-set endpoint answer 503 here).
+        lists = _get(f"{base}/api/v1/", token)
+        assert {"projects", "prompt-sets", "runs", "campaigns", "reference-sets"} <= set(lists)
+        for url in lists.values():
+            assert "results" in _get(f"{url}?page_size=5", token), url
+        for each in campaigns().values():
+            assert _get(f"{base}/api/v1/campaigns/{each['id']}/leaderboard/", token)["runs"]
         campaign = campaigns()[demo.DEMO_CAMPAIGN]
         annotator = _post(f"{base}/api/v1/auth/token/",
                           {"username": "annotator", "password": "evalhub-demo"})["token"]
