@@ -138,8 +138,13 @@ def membership_remove(*, membership: Membership) -> None:
                                 "owner first.")
     assigned = Campaign.annotators.through.objects.filter(
         campaign__project_id=membership.project_id, user_id=membership.user_id)
-    # Locked: an owner editing a campaign's list at the same time sees the removal or waits.
-    campaign_ids = list(assigned.select_for_update().values_list("campaign_id", flat=True))
+    # Locked: an owner editing a campaign's list at the same time sees the removal or waits,
+    # and two removals from one campaign's list queue on its row (the "only annotator" check).
+    # no_key: the join locks the campaign rows too, and a plain FOR UPDATE there blocks the
+    # key-share lock of every lease or vote written meanwhile, whose task the lease expiry
+    # below then waits for: a deadlock.
+    campaign_ids = list(assigned.select_for_update(no_key=True)
+                        .values_list("campaign_id", flat=True))
     sole = list(Campaign.objects.filter(pk__in=campaign_ids).exclude(
         status__in=(CampaignStatus.CLOSED, CampaignStatus.FAILED))
         .annotate(named=Count("annotators")).filter(named=1)
