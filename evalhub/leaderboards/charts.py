@@ -111,7 +111,7 @@ def winrate_chart(board: Leaderboard, *, which: str = "observed") -> dict:
         texttemplate="%{text}", hoverongaps=False, colorbar={"title": "win rate"},
         customdata=votes if observed else None,
         hovertemplate="%{y} beats %{x}: %{z:.1%}"
-                      + (" of %{customdata:.4~g} votes" if observed else "")
+                      + (" of %{customdata:,.2~f} votes" if observed else "")
                       + "<extra></extra>"))
     title = "Observed win rate (row vs column)" if which == "observed" else \
         "Predicted win rate from Elo (row vs column)"

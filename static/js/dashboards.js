@@ -95,7 +95,7 @@
       heatmap.z[i].forEach(function (value, j) {
         var n = votes && votes[i] ? votes[i][j] : null;
         var td = cell("td", value === null ? "–" : (100 * value).toFixed(1) + "%"
-          + (n === null || n === undefined ? "" : " of " + Number(n.toPrecision(4)) + " votes"));
+          + (n === null || n === undefined ? "" : " of " + Math.round(n * 100) / 100 + " votes"));
         td.className = "num";
         row.appendChild(td);
       });

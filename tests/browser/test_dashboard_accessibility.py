@@ -99,7 +99,7 @@ def figure_matrix(page, chart: str) -> tuple[list[str], list[str]]:
     votes = heatmap.get("customdata") or [[None] * len(heatmap["x"])] * len(heatmap["y"])
     columns = [unescape(x) for x in heatmap["x"]]
     rows = [[unescape(y)] + [NO_VALUE if v is None else f"{percent(v)}%"
-                             + ("" if n is None else f" of {n:g} votes")
+                             + ("" if n is None else f" of {round(n, 2):g} votes")
                              for v, n in zip(z, counts, strict=True)]
             for y, z, counts in zip(heatmap["y"], heatmap["z"], votes, strict=True)]
     return columns, rows
