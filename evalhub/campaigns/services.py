@@ -207,14 +207,18 @@ def campaign_set_annotators(*, campaign: Campaign, annotators: Sequence[Abstract
     (:func:`leases_expire`) for the others to rate; their vote on one is refused (403).
     """
     wanted = {user.pk: user for user in annotators}
-    members = set(Membership.objects.filter(project_id=campaign.project_id, user_id__in=wanted)
-                  .values_list("user_id", flat=True))
-    # Ids, not names: the caller must not learn the names of users outside the project.
-    outside = sorted(pk for pk in wanted if pk not in members)
-    if outside:
-        raise EvalHubError("Only members of the campaign's project can be its annotators; not "
-                           f"members: user {', user '.join(map(str, outside))}.")
     with transaction.atomic():
+        # Their memberships locked while the list is written: a member removed at the same
+        # time (projects.services.membership_remove, which locks the membership first) is
+        # either refused here or taken off the list by the removal, never left on it.
+        members = set(Membership.objects.select_for_update(no_key=True)
+                      .filter(project_id=campaign.project_id, user_id__in=wanted)
+                      .order_by("pk").values_list("user_id", flat=True))
+        # Ids, not names: the caller must not learn the names of users outside the project.
+        outside = sorted(pk for pk in wanted if pk not in members)
+        if outside:
+            raise EvalHubError("Only members of the campaign's project can be its annotators; "
+                               f"not members: user {', user '.join(map(str, outside))}.")
         campaign.annotators.set(wanted.values())
         if wanted:  # an empty list lets every member rate: nobody was left out
             leases_expire(Lease.objects.filter(campaign=campaign).exclude(

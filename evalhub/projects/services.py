@@ -136,6 +136,11 @@ def membership_remove(*, membership: Membership) -> None:
             and _owners_left(membership.project_id, without=membership) == 0):
         raise MembershipRefused("A project keeps at least one owner: make someone else an "
                                 "owner first.")
+    # The membership first: an owner naming this person on a campaign's list at the same time
+    # (campaign_set_annotators locks the memberships it checks) either commits before, and its
+    # new place on the list is seen and removed below, or finds them no longer a member.
+    if not Membership.objects.select_for_update().filter(pk=membership.pk).exists():
+        return  # removed meanwhile, by another request
     assigned = Campaign.annotators.through.objects.filter(
         campaign__project_id=membership.project_id, user_id=membership.user_id)
     # Locked: an owner editing a campaign's list at the same time sees the removal or waits,

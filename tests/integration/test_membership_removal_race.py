@@ -83,3 +83,37 @@ def test_an_annotator_removed_while_a_lease_is_written_leaves_and_the_lease_is_k
     assert held.status != LeaseStatus.ACTIVE  # the leaving annotator's pair went back
     assert Lease.objects.filter(task=second, annotator=staying,
                                 status=LeaseStatus.ACTIVE).exists()
+
+
+def test_a_member_named_on_a_list_while_being_removed_does_not_stay_on_it():
+    # An owner saving a campaign's annotator list holds the memberships it names
+    # (campaign_set_annotators); the removal waits for that save and then takes the new place
+    # off the list, instead of leaving it for a later re-admission to bring back.
+    world = build_campaign(prompts=1, annotators=2)
+    campaign = world.campaign
+    leaving, staying = world.annotators
+    membership = Membership.objects.get(project=campaign.project, user=leaving)
+    list_locked, removal_waiting = threading.Event(), threading.Event()
+
+    def name_on_the_list() -> str:
+        with transaction.atomic():
+            list(Membership.objects.select_for_update(no_key=True).filter(
+                project=campaign.project, user__in=[leaving, staying]).order_by("pk"))
+            list_locked.set()
+            assert removal_waiting.wait(20)
+            campaign.annotators.set([leaving, staying])
+        return "named"
+
+    def remove() -> str:
+        assert list_locked.wait(20)
+        membership_remove(membership=membership)
+        return "removed"
+
+    def watch() -> str:
+        assert list_locked.wait(20)
+        _until_a_backend_waits_for_a_lock()
+        removal_waiting.set()
+        return "watched"
+
+    assert race([name_on_the_list, remove, watch]) == ["named", "removed", "watched"]
+    assert list(campaign.annotators.all()) == [staying]
