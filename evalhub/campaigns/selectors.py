@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import (
@@ -21,6 +22,7 @@ from evalhub.campaigns.models import (
     Campaign,
     CampaignStatus,
     ComparisonTask,
+    Criterion,
     JudgeKind,
     Judgment,
     Lease,
@@ -29,6 +31,31 @@ from evalhub.campaigns.models import (
 )
 from evalhub.core.errors import EvalHubError
 from evalhub.runs.models import MediaKind
+
+
+@dataclass(frozen=True)
+class HumanVotes:
+    """A campaign's human votes: live answers to the "overall" question (one per vote, however
+    many questions the vote answered: each answer is a Judgment row), the annotators who gave
+    them, and the answers undone (still stored: the campaign still holds what they did)."""
+
+    votes: int = 0
+    annotators: int = 0
+    retracted: int = 0
+
+
+def human_votes(*, campaign_ids: Iterable[int]) -> dict[int, HumanVotes]:
+    """:class:`HumanVotes` of each campaign, by id, in one grouped query (none: absent). What
+    a campaign's progress counts, and what keeps it from being deleted."""
+    live = Q(retracted_at__isnull=True)
+    rows = (Judgment.objects.filter(campaign_id__in=list(campaign_ids),
+                                    judge_kind=JudgeKind.HUMAN, criterion=Criterion.OVERALL)
+            .order_by().values("campaign_id")
+            .annotate(votes=Count("id", filter=live),
+                      annotators=Count("annotator", distinct=True, filter=live),
+                      retracted=Count("id", filter=~live)))
+    return {row["campaign_id"]: HumanVotes(row["votes"], row["annotators"], row["retracted"])
+            for row in rows}
 
 
 def campaign_progress(*, campaign: Campaign) -> dict[str, int]:
@@ -53,21 +80,17 @@ def campaigns_progress(*, campaign_ids: Iterable[int]) -> dict[int, dict[str, in
                   complete=Count("id", filter=pair & Q(judgments_count__gte=F(
                       "judgments_needed"))),
                   gold=Count("id", filter=Q(is_gold=True))))}
-    votes = {row["campaign_id"]: row for row in (
-        Judgment.objects.filter(campaign_id__in=ids, judge_kind=JudgeKind.HUMAN,
-                                retracted_at__isnull=True, criterion="overall")
-        .order_by().values("campaign_id")
-        .annotate(votes=Count("id"), annotators=Count("annotator", distinct=True)))}
+    votes = human_votes(campaign_ids=ids)
     progress = {}
     for campaign_id in ids:
-        task_row, vote_row = tasks.get(campaign_id, {}), votes.get(campaign_id, {})
+        task_row, vote_row = tasks.get(campaign_id, {}), votes.get(campaign_id, HumanVotes())
         progress[campaign_id] = {
             "tasks": task_row.get("tasks") or 0,
             "tasks_complete": task_row.get("complete") or 0,
             "judgments_needed": task_row.get("needed") or 0,
             "judgments_done": task_row.get("done") or 0,
-            "human_votes": vote_row.get("votes") or 0,
-            "annotators": vote_row.get("annotators") or 0,
+            "human_votes": vote_row.votes,
+            "annotators": vote_row.annotators,
             "gold_tasks": task_row.get("gold") or 0,
         }
     return progress

@@ -49,11 +49,9 @@ from evalhub.campaigns.models import (
     Campaign,
     CampaignStatus,
     ComparisonTask,
-    Criterion,
-    JudgeKind,
-    Judgment,
     TaskImage,
 )
+from evalhub.campaigns.selectors import HumanVotes, human_votes
 from evalhub.core.errors import EvalHubError
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.core.text import counted
@@ -111,72 +109,53 @@ def _counted(objects: list[models.Model]) -> str:
         for meta, n in sorted(by_kind.items(), key=lambda item: str(item[0].verbose_name)))
 
 
-@dataclass(frozen=True)
-class _HumanVotes:
-    """A campaign's human votes as its progress counts them (``campaigns.selectors``
-    ``campaigns_progress``): live answers to the "overall" question, one per vote however many
-    questions the vote answered (each answer is a Judgment row). ``retracted``: answers undone,
-    still stored, so the campaign still holds what an annotator did."""
-
-    votes: int = 0
-    retracted: int = 0
-
-    @property
-    def held(self) -> bool:
-        return bool(self.votes or self.retracted)
-
-    def words(self) -> str:
-        """ "3 human votes", or "no human votes but 2 retracted ones"."""
-        if self.votes or not self.retracted:
-            return counted(self.votes, "human vote")
-        return f"no live human vote but {counted(self.retracted, 'retracted one')}"
+def _held(votes: HumanVotes) -> bool:
+    """Whether the campaign holds what an annotator did: a live vote, or one undone."""
+    return bool(votes.votes or votes.retracted)
 
 
-def _human_votes(campaign_ids: list[int]) -> dict[int, _HumanVotes]:
-    """:class:`_HumanVotes` by campaign id (one grouped query; absent: none)."""
-    overall = Q(criterion=Criterion.OVERALL)
-    rows = (Judgment.objects.filter(campaign_id__in=campaign_ids, judge_kind=JudgeKind.HUMAN)
-            .filter(overall).order_by().values("campaign_id")
-            .annotate(live=Count("id", filter=Q(retracted_at__isnull=True)),
-                      undone=Count("id", filter=Q(retracted_at__isnull=False))))
-    return {row["campaign_id"]: _HumanVotes(row["live"], row["undone"]) for row in rows}
+def _vote_words(votes: HumanVotes) -> str:
+    """ "3 human votes", or "no live human vote but 2 retracted ones"."""
+    if votes.votes or not votes.retracted:
+        return counted(votes.votes, "human vote")
+    return f"no live human vote but {counted(votes.retracted, 'retracted one')}"
 
 
-def _run_campaigns(run: GenerationRun) -> list[tuple[Campaign, _HumanVotes]]:
+def _run_campaigns(run: GenerationRun) -> list[tuple[Campaign, HumanVotes]]:
     """The campaigns that compare ``run`` (``Campaign.runs``), by name, with their votes and,
     as ``shown``, how many of their tasks show its images (three queries)."""
     campaigns = list(Campaign.objects.filter(runs=run).order_by("name", "pk"))
     ids = [campaign.pk for campaign in campaigns]
-    votes = _human_votes(ids)
+    votes = human_votes(campaign_ids=ids)
     shown = dict(ComparisonTask.objects.filter(campaign_id__in=ids).filter(
         Q(run_a=run) | Q(run_b=run) | Q(members__run=run)).order_by().values("campaign_id")
         .annotate(n=Count("id", distinct=True)).values_list("campaign_id", "n"))
     for campaign in campaigns:
         campaign.shown = shown.get(campaign.pk, 0)
-    return [(campaign, votes.get(campaign.pk, _HumanVotes())) for campaign in campaigns]
+    return [(campaign, votes.get(campaign.pk, HumanVotes())) for campaign in campaigns]
 
 
-def _campaign_words(campaign: Campaign, votes: _HumanVotes, *, quoted: bool = False) -> str:
+def _campaign_words(campaign: Campaign, votes: HumanVotes, *, quoted: bool = False) -> str:
     """"colour study (closed, 0 human votes)", with the tasks that show the run's images."""
     tasks = (f", {counted(campaign.shown, 'comparison task')} "
              f"show{'s' if campaign.shown == 1 else ''} its images" if campaign.shown else "")
     name = repr(campaign.name) if quoted else campaign.name
-    return f"{name} ({campaign.status}, {votes.words()}{tasks})"
+    return f"{name} ({campaign.status}, {_vote_words(votes)}{tasks})"
 
 
 def _run_in_campaigns_refusal(run: GenerationRun,
-                              campaigns: list[tuple[Campaign, _HumanVotes]]) -> str | None:
+                              campaigns: list[tuple[Campaign, HumanVotes]]) -> str | None:
     """Why ``run`` cannot leave the campaigns that compare it (module docstring), or None."""
     held = [(c, v) for c, v in campaigns if c.status != CampaignStatus.FAILED and (
-        v.held or c.status in (CampaignStatus.ACTIVE, CampaignStatus.BUILDING))]
+        _held(v) or c.status in (CampaignStatus.ACTIVE, CampaignStatus.BUILDING))]
     if not held:
         return None
     named = "; ".join(_campaign_words(c, v, quoted=True) for c, v in held)
     words = (f"Run {run.name!r} is one of the runs compared by "
              f"campaign{'s' if len(held) > 1 else ''} {named}. A campaign's runs cannot change "
              "while it is rated or once it holds votes, and a campaign cannot be edited.")
-    voted = [c.name for c, v in held if v.held]
-    unvoted = [c.name for c, v in held if not v.held]
+    voted = [c.name for c, v in held if _held(v)]
+    unvoted = [c.name for c, v in held if not _held(v)]
     if voted:
         # Never deleted (the campaign rule above): say so rather than promise a way out.
         words += (f" A campaign that holds votes is never deleted, so the run stays as long as "
@@ -188,12 +167,14 @@ def _run_in_campaigns_refusal(run: GenerationRun,
     return words + " Nothing was deleted."
 
 
-def _rule_refusal(obj: models.Model) -> str | None:
-    """The refusals no foreign key states (module docstring), or None."""
+def _rule_refusal(obj: models.Model, run_campaigns: list[tuple[Campaign, HumanVotes]]
+                  ) -> str | None:
+    """The refusals no foreign key states (module docstring), or None. ``run_campaigns``: a
+    run's campaigns (:func:`_run_campaigns`), read once for the refusal and the plan."""
     if isinstance(obj, Campaign):
-        votes = _human_votes([obj.pk]).get(obj.pk, _HumanVotes())
-        if votes.held:
-            return (f"Campaign {obj.name!r} holds {votes.words()}; votes are never deleted. "
+        votes = human_votes(campaign_ids=[obj.pk]).get(obj.pk, HumanVotes())
+        if _held(votes):
+            return (f"Campaign {obj.name!r} holds {_vote_words(votes)}; votes are never deleted. "
                     "Close the campaign instead.")
         if obj.status == CampaignStatus.BUILDING:
             return (f"Campaign {obj.name!r} is being built by a worker; delete it once it is "
@@ -205,7 +186,7 @@ def _rule_refusal(obj: models.Model) -> str | None:
         if MetricJob.objects.filter(run=obj, status__in=WORKING).exists():
             return (f"A metric job is computing on run {obj.name!r}; delete the run once the "
                     "job is over.")
-        return _run_in_campaigns_refusal(obj, _run_campaigns(obj))
+        return _run_in_campaigns_refusal(obj, run_campaigns)
     if isinstance(obj, ReferenceSet) and MetricJob.objects.filter(
             reference_set=obj, status__in=WORKING).exists():
         # Its job would finish and store values against no reference set at all.
@@ -276,7 +257,8 @@ def deletion_plan(*, kind: str, obj: models.Model) -> DeletionPlan:
 
     Reads only (the deletion collector's queries)."""
     label = KINDS[kind][1]
-    refused = _rule_refusal(obj)
+    run_campaigns = _run_campaigns(obj) if isinstance(obj, GenerationRun) else []
+    refused = _rule_refusal(obj, run_campaigns)
     removes: list[tuple[str, int]] = []
     if refused is None:
         try:
@@ -301,8 +283,7 @@ def deletion_plan(*, kind: str, obj: models.Model) -> DeletionPlan:
                              if n and not meta.auto_created)
     # The one many-to-many link a page names: the campaigns a run leaves (their votes compare
     # it; the rule above refused when any of them may not lose it).
-    campaigns = ([_campaign_words(c, v) for c, v in _run_campaigns(obj)]
-                 if refused is None and isinstance(obj, GenerationRun) else [])
+    campaigns = [_campaign_words(c, v) for c, v in run_campaigns] if refused is None else []
     return DeletionPlan(kind=kind, label=label, obj=obj, removes=removes, refused=refused,
                         campaigns=campaigns)
 

@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from evalhub.campaigns.building.pairs import images_on_prompts
 from evalhub.campaigns.models import Campaign, ComparisonTask, TaskImage
 from evalhub.runs.models import GenerationRun, Image
 
@@ -54,9 +55,7 @@ def task_shows_a_file_twice(*, task_id: int) -> bool:
 def _prompt_rows(runs: Sequence[GenerationRun], category: str
                  ) -> list[tuple[int, dict[int, Image]]]:
     """(prompt id, run id -> image) per prompt row: shared seeds first, else seeds in order."""
-    images = Image.objects.filter(run__in=runs).order_by("seed", "pk")
-    if category:
-        images = images.filter(prompt__category=category)
+    images = images_on_prompts(runs, category).order_by("seed", "pk")
     by_prompt: dict[int, dict[int, list[Image]]] = defaultdict(lambda: defaultdict(list))
     for image in images:
         by_prompt[image.prompt_id][image.run_id].append(image)

@@ -24,6 +24,7 @@ from itertools import combinations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from evalhub.campaigns.building.report import nothing_to_ask, run_without_tasks
 from evalhub.campaigns.models import (
@@ -55,11 +56,16 @@ class PairDistances:
 PairDistance = Callable[[Sequence[tuple[Image, Image]]], PairDistances | None]
 
 
+def images_on_prompts(runs: Sequence[GenerationRun], category: str) -> QuerySet[Image]:
+    """The images of ``runs`` that a campaign asks about: on its prompts (those of its prompt
+    ``category``; every prompt when empty). What pairs and best-of-K sets are built from."""
+    images = Image.objects.filter(run__in=runs)
+    return images.filter(prompt__category=category) if category else images
+
+
 def _paired_images(runs: Sequence[GenerationRun], category: str) -> list[tuple[Image, Image]]:
     """Same prompt, two runs; the same seed when both have it, else seeds paired in order."""
-    images = Image.objects.filter(run__in=runs).select_related("prompt").order_by("seed")
-    if category:
-        images = images.filter(prompt__category=category)
+    images = images_on_prompts(runs, category).select_related("prompt").order_by("seed")
     by_run_prompt: dict[tuple[int, int], list[Image]] = defaultdict(list)
     for image in images:
         by_run_prompt[(image.run_id, image.prompt_id)].append(image)
@@ -230,7 +236,5 @@ def campaigns_build_waiting_for(*, run: GenerationRun) -> int:
 
 def _with_images(campaign: Campaign, runs: Sequence[GenerationRun]) -> set[int]:
     """The ids of those ``runs`` that have an image on the campaign's prompts (its category)."""
-    images = Image.objects.filter(run__in=runs)
-    if campaign.prompt_category:
-        images = images.filter(prompt__category=campaign.prompt_category)
-    return set(images.order_by().values_list("run_id", flat=True).distinct())
+    return set(images_on_prompts(runs, campaign.prompt_category).order_by()
+               .values_list("run_id", flat=True).distinct())
