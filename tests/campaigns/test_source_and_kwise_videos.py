@@ -139,15 +139,19 @@ def test_a_video_campaigns_page_and_api_ask_about_videos_and_an_image_campaigns_
         media_kind=MediaKind.VIDEO)
     images = build_campaign(runs=3, prompts=1, task_kind=TaskKind.BEST_OF_K, k=3)
 
+    # The question in its two wordings: with the shortcuts on, and off (rate.html).
+    keyed = ('<span class="with-keys">Press its number.</span>'
+             '<span class="without-keys">Pick it.</span>')
+
     def page(world) -> str:
         client.force_login(world.annotator)
         return client.get(f"/rate/{world.campaign.pk}/").content.decode()
 
     video_page, image_page = page(videos), page(images)
-    assert "Which video is best? Press its number." in video_page
+    assert (f"Which video is best? {keyed}") in video_page
     assert "Which video is better overall?" in video_page  # the criterion, in the config
     assert "Report broken video" in video_page and "Preparing videos" in video_page
-    assert "Which image is best? Press its number." in image_page
+    assert (f"Which image is best? {keyed}") in image_page
     assert "Which image is better overall?" in image_page
     assert "Report broken image" in image_page and "Preparing images" in image_page
     assert "broken video" not in image_page and "Preparing videos" not in image_page
