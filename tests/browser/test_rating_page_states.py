@@ -245,6 +245,7 @@ def test_a_best_of_k_pick_is_announced_in_the_campaigns_medium(context, errors):
           pane.className = 'grid-pane';
           pane.dataset.slot = String(slot);
           pane.dataset.name = `${medium} ${slot + 1}`;
+          pane.appendChild(document.createElement('button')).className = 'grid-pick';
         }
         return new Picks(app, { k: 4, rankAll: false, criterion: 'overall' }).describe(fields);
       });
