@@ -346,6 +346,13 @@ def test_a_best_of_k_video_task_plays_its_k_videos_in_sync(context, errors, traf
     page.screenshot(path="/tmp/rate-video-grid.png")  # to look at the layout
     page.keyboard.press("Space")
     state = settle(page, "playing")
+    # Resumed together; on a loaded host one video may start a frame early, and the player
+    # nudges it back within about 0.3 s of media time (rate/video.js): they come within one
+    # frame of each other and stay there.
+    deadline = time.monotonic() + 3
+    while max(state["times"]) - min(state["times"]) > 1 / FPS and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+        state = settle(page, "playing")
     assert max(state["times"]) - min(state["times"]) <= 1 / FPS, state
 
     page.keyboard.press("2")  # the playback keys left the picks alone
