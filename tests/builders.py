@@ -103,6 +103,25 @@ def build_campaign(*, runs: int = 2, prompts: int = 3, seeds: int = 1, annotator
     return CampaignWorld(campaign, run_rows, prompt_rows, members, scientist, owner)
 
 
+def build_campaign_with_stray_run(*, runs: int = 2, name: str = "all prompts",
+                                  **campaign_kwargs) -> tuple[CampaignWorld, Campaign, object]:
+    """(world, campaign, stray): ``build_campaign``'s world, and a campaign "colour study" of
+    its project asking only about the "colour" prompts, over its runs and one more run
+    "stray" whose images are all on the "counting" prompts, so that no task shows it."""
+    world = build_campaign(runs=runs, prompts=4, name=name)
+    project = world.campaign.project
+    stray = GenerationRunFactory(checkpoint=CheckpointFactory(model__project=project),
+                                 prompt_set=world.runs[0].prompt_set, name="stray")
+    for prompt in world.prompts:
+        if prompt.category == "counting":
+            ImageFactory(run=stray, prompt=prompt, seed=0)
+    campaign = campaign_create(project=project, name="colour study",
+                               runs=[*world.runs, stray], prompt_category="colour",
+                               build_now=True, **campaign_kwargs)
+    campaign.refresh_from_db()
+    return world, campaign, stray
+
+
 def rank_every_set(world: CampaignWorld, ranking: Sequence[int] = (0, 1, 2, 3)) -> None:
     """Every annotator of a best-of-K ``world`` ranks every set it is served, slots in the
     order ``ranking`` (shown positions, best first), through the rating service."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import connections
+from django.db import connection, connections
 
 
 def race(functions: Sequence[Callable[[], Any]], timeout_s: float = 30) -> list[Any]:
@@ -30,3 +31,18 @@ def race(functions: Sequence[Callable[[], Any]], timeout_s: float = 30) -> list[
     for thread in threads:
         thread.join(timeout_s)
     return results
+
+
+def until_a_backend_waits_for_a_lock(what: str, timeout_s: float = 20) -> None:
+    """Return once a session of the test database waits for a row lock (PostgreSQL's
+    ``pg_stat_activity``): the step of a race that must block has reached its lock. ``what``
+    names that step for the failure message."""
+    deadline = time.monotonic() + timeout_s
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                           "current_database() AND wait_event_type = 'Lock'")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError(f"{what} never waited for a lock")

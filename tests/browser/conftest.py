@@ -166,9 +166,15 @@ def login(page, username: str, next_url: str, *, wait_until: str = "load") -> No
 
 @pytest.fixture
 def errors(context):
-    """The console errors and script errors of every page of the context (the browser's own
-    /favicon.ico request aside); each page also records Content-Security-Policy violations in
-    ``window.__violations`` (WATCH_VIOLATIONS)."""
+    """The console errors and script errors of every page of the context
+    (:func:`watch_errors`)."""
+    return watch_errors(context)
+
+
+def watch_errors(context) -> list[str]:
+    """The console errors and script errors of every page the context opens from now on (the
+    browser's own /favicon.ico request aside), as they come; each page also records
+    Content-Security-Policy violations in ``window.__violations`` (WATCH_VIOLATIONS)."""
     context.add_init_script(WATCH_VIOLATIONS)
     found: list[str] = []
 

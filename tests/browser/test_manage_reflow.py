@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import login
-from tests.browser.pages import WATCH_VIOLATIONS, WIDEST
+from tests.browser.conftest import login, watch_errors
+from tests.browser.pages import WIDEST
 from tests.builders import build_campaign
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -28,12 +28,8 @@ def narrow(browser, live_server):
     """A 320 px wide screen (a desktop browser at 400 %), and the page's console errors."""
     context = browser.new_context(viewport=NARROW, base_url=live_server.url)
     context.set_default_timeout(15_000)
-    context.add_init_script(WATCH_VIOLATIONS)
+    errors = watch_errors(context)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error"
-            and not message.location.get("url", "").endswith("/favicon.ico") else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
     yield page, errors
     context.close()
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import login
+from tests.browser.conftest import login, watch_errors
 from tests.browser.pages import (
-    WATCH_VIOLATIONS,
     WIDEST,
     dismiss_instructions,
     shown_lease,
@@ -31,12 +30,8 @@ def phone(browser, live_server):
     context = browser.new_context(viewport=PHONE, base_url=live_server.url, has_touch=True,
                                   is_mobile=True, device_scale_factor=3)
     context.set_default_timeout(15_000)
-    context.add_init_script(WATCH_VIOLATIONS)
+    errors = watch_errors(context)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error"
-            and not message.location.get("url", "").endswith("/favicon.ico") else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
     yield page, errors
     page.wait_for_timeout(300)  # the last prefetch, before the test database is flushed
     context.close()

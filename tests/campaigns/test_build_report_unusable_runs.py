@@ -14,30 +14,13 @@ import pytest
 from evalhub.campaigns.cli import progress_lines
 from evalhub.campaigns.manage.selectors import live_progress
 from evalhub.campaigns.models import CampaignStatus, TaskKind
-from evalhub.campaigns.services import campaign_create
-from tests.builders import build_campaign
-from tests.factories import CheckpointFactory, GenerationRunFactory, ImageFactory
+from tests.builders import build_campaign, build_campaign_with_stray_run
 
 pytestmark = pytest.mark.django_db
 
 
-def _with_stray(runs: int = 2, **campaign_kwargs):
-    world = build_campaign(runs=runs, prompts=4, name="all prompts")
-    project = world.campaign.project
-    stray = GenerationRunFactory(checkpoint=CheckpointFactory(model__project=project),
-                                 prompt_set=world.runs[0].prompt_set, name="stray")
-    for prompt in world.prompts:
-        if prompt.category == "counting":
-            ImageFactory(run=stray, prompt=prompt, seed=0)
-    campaign = campaign_create(project=project, name="colour study",
-                               runs=[*world.runs, stray], prompt_category="colour",
-                               build_now=True, **campaign_kwargs)
-    campaign.refresh_from_db()
-    return world, campaign, stray
-
-
 def test_the_build_report_names_a_run_that_no_task_shows(api):
-    world, campaign, stray = _with_stray()
+    world, campaign, stray = build_campaign_with_stray_run()
     assert campaign.status == CampaignStatus.ACTIVE  # the other runs are compared as usual
     report = campaign.build_report
     assert report["runs_without_tasks"] == [stray.pk]
@@ -55,7 +38,7 @@ def test_the_build_report_names_a_run_that_no_task_shows(api):
 def test_a_best_of_k_build_that_a_run_cannot_join_fails_naming_that_run():
     # Best of K shows every run on every prompt row: a run with no image on the campaign's
     # prompts leaves no row at all, so the build fails, and its error says which run.
-    _, campaign, _ = _with_stray(runs=3, task_kind=TaskKind.BEST_OF_K, k=3,
+    _, campaign, _ = build_campaign_with_stray_run(runs=3, task_kind=TaskKind.BEST_OF_K, k=3,
                                  criteria=["overall"])
     assert campaign.status == CampaignStatus.FAILED
     assert "No image on the campaign's prompts: 'stray'." in campaign.build_report["error"]

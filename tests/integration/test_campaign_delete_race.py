@@ -11,7 +11,6 @@ answered 503.
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -21,21 +20,9 @@ from django.utils import timezone
 from evalhub.campaigns.models import Campaign, ComparisonTask, Lease
 from evalhub.workspace.deletion import object_delete
 from tests.builders import build_campaign
-from tests.threads import race
+from tests.threads import race, until_a_backend_waits_for_a_lock
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def _until_a_backend_waits_for_a_lock(timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                           "current_database() AND wait_event_type = 'Lock'")
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.02)
-    raise AssertionError("the delete never waited for the lease's task")
 
 
 def test_a_campaign_deleted_while_a_lease_is_written_takes_the_lease_with_it():
@@ -62,7 +49,7 @@ def test_a_campaign_deleted_while_a_lease_is_written_takes_the_lease_with_it():
 
     def watch() -> str:
         assert task_locked.wait(20)
-        _until_a_backend_waits_for_a_lock()
+        until_a_backend_waits_for_a_lock("the delete")
         delete_waiting.set()
         return "watched"
 

@@ -12,7 +12,6 @@ task (to expire the person's leases): a deadlock, answered 503 to one of the two
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -24,21 +23,9 @@ from evalhub.campaigns.services import campaign_set_annotators
 from evalhub.projects.models import Membership
 from evalhub.projects.services import membership_remove
 from tests.builders import build_campaign
-from tests.threads import race
+from tests.threads import race, until_a_backend_waits_for_a_lock
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def _until_a_backend_waits_for_a_lock(timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                           "current_database() AND wait_event_type = 'Lock'")
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.02)
-    raise AssertionError("the removal never waited for the task being served")
 
 
 def test_an_annotator_removed_while_a_lease_is_written_leaves_and_the_lease_is_kept():
@@ -72,7 +59,7 @@ def test_an_annotator_removed_while_a_lease_is_written_leaves_and_the_lease_is_k
 
     def watch() -> str:
         assert task_locked.wait(20)
-        _until_a_backend_waits_for_a_lock()
+        until_a_backend_waits_for_a_lock("the removal")
         removal_waiting.set()
         return "watched"
 
@@ -111,7 +98,7 @@ def test_a_member_named_on_a_list_while_being_removed_does_not_stay_on_it():
 
     def watch() -> str:
         assert list_locked.wait(20)
-        _until_a_backend_waits_for_a_lock()
+        until_a_backend_waits_for_a_lock("the removal")
         removal_waiting.set()
         return "watched"
 

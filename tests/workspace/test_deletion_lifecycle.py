@@ -16,13 +16,12 @@ import pytest
 from django.urls import reverse
 
 from evalhub.campaigns.models import Campaign, CampaignStatus, Criterion
-from evalhub.campaigns.services import campaign_create, campaign_set_status
+from evalhub.campaigns.services import campaign_set_status
 from evalhub.runs.models import GenerationRun
-from tests.builders import build_campaign, cast_vote, logged_in
+from tests.builders import build_campaign, build_campaign_with_stray_run, cast_vote, logged_in
 from tests.factories import (
     CheckpointFactory,
     GenerationRunFactory,
-    ImageFactory,
     PromptSetFactory,
 )
 
@@ -48,17 +47,8 @@ def _removed_from(response) -> list[str]:
 
 def _stray_campaign(*, criteria=(Criterion.OVERALL,), status: str | None = None):
     """The world (module docstring): (world, campaign, stray run)."""
-    world = build_campaign(runs=2, prompts=4, name="first")
-    project = world.campaign.project
-    stray = GenerationRunFactory(checkpoint=CheckpointFactory(model__project=project),
-                                 prompt_set=world.runs[0].prompt_set, name="stray")
-    for prompt in world.prompts:
-        if prompt.category == "counting":
-            ImageFactory(run=stray, prompt=prompt, seed=0)
-    campaign = campaign_create(project=project, name="colour study",
-                               runs=[*world.runs, stray], prompt_category="colour",
-                               criteria=list(criteria), build_now=True)
-    campaign.refresh_from_db()
+    world, campaign, stray = build_campaign_with_stray_run(name="first",
+                                                           criteria=list(criteria))
     assert campaign.status == CampaignStatus.ACTIVE
     assert not campaign.tasks.filter(run_a=stray).exists()
     assert not campaign.tasks.filter(run_b=stray).exists()
