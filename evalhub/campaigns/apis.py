@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict
 
 from django.db.models import QuerySet
-from django.db.models.manager import BaseManager
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -28,7 +26,7 @@ from evalhub.campaigns.models import (
 from evalhub.campaigns.quality.agreement import agreement_by_criterion
 from evalhub.campaigns.quality.annotators import annotator_quality, annotator_set_excluded
 from evalhub.campaigns.quality.latency import latency_outliers
-from evalhub.campaigns.selectors import campaign_progress, campaigns_progress
+from evalhub.campaigns.selectors import campaigns_progress
 from evalhub.campaigns.services import (
     campaign_create,
     campaign_set_annotators,
@@ -36,24 +34,13 @@ from evalhub.campaigns.services import (
     members_named,
 )
 from evalhub.core.limits import MAX_CAMPAIGN_RUNS, MAX_INT64, MAX_TEXT_CHARS
-from evalhub.core.serializers import RejectUnknownFields
+from evalhub.core.serializers import ReadForPage, RejectUnknownFields, read_for
 from evalhub.projects.api_base import ProjectScopedMixin
 from evalhub.projects.models import Project
 from evalhub.projects.permissions import require_project_role
 from evalhub.projects.references import ScopedModelSerializer, ScopedPrimaryKeyRelatedField
 from evalhub.runs.models import GenerationRun, Image
 from evalhub.workspace.deletion import DeletionRules
-
-
-class CampaignListSerializer(serializers.ListSerializer):
-    """A list of campaigns whose progress is read for the whole list at once
-    (:func:`campaigns_progress`: two queries, where each campaign's own took three)."""
-
-    def to_representation(self, data: Iterable[Campaign]) -> list[dict]:
-        campaigns = list(data.all() if isinstance(data, BaseManager) else data)
-        self.progress_by_id = campaigns_progress(
-            campaign_ids=[campaign.pk for campaign in campaigns])
-        return super().to_representation(campaigns)
 
 
 class CampaignSerializer(ScopedModelSerializer):
@@ -71,13 +58,15 @@ class CampaignSerializer(ScopedModelSerializer):
                   "progress"]
         read_only_fields = ["id", "status", "annotators", "build_report", "created_at",
                             "progress"]
-        list_serializer_class = CampaignListSerializer
+        list_serializer_class = ReadForPage
+
+    @staticmethod
+    def read_page(ids: list[int]) -> dict[int, dict[str, int]]:
+        """The progress of a page of campaigns: two queries (each campaign's own took three)."""
+        return campaigns_progress(campaign_ids=ids)
 
     def get_progress(self, campaign: Campaign) -> dict:
-        listed = getattr(self.parent, "progress_by_id", None)
-        if listed is not None and campaign.pk in listed:
-            return listed[campaign.pk]
-        return campaign_progress(campaign=campaign)  # one campaign: a detail, a create
+        return read_for(self, campaign)
 
 
 class CampaignCreateSerializer(RejectUnknownFields):

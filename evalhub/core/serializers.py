@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.db.models import Model
+from django.db.models.manager import BaseManager
 from rest_framework import serializers
 
 
@@ -27,3 +29,24 @@ class RejectUnknownFields(serializers.Serializer):
                 raise serializers.ValidationError(
                     {key: [f"Unknown field. This endpoint takes: {takes}."] for key in unknown})
         return super().to_internal_value(data)
+
+
+class ReadForPage(serializers.ListSerializer):
+    """A list (``Meta.list_serializer_class``) whose rows need a value read from other tables
+    (a campaign's progress, a prompt set's categories): the child serializer's
+    ``read_page(ids) -> {id: value}`` reads it for the whole page in its few queries, not once
+    a row; the child's field reads a row's value with :func:`read_for`."""
+
+    def to_representation(self, data: Iterable[Model]) -> list[dict]:
+        objects = list(data.all() if isinstance(data, BaseManager) else data)
+        self.read = self.child.read_page([obj.pk for obj in objects])
+        return super().to_representation(objects)
+
+
+def read_for(serializer: serializers.Serializer, obj: Model) -> Any:
+    """``obj``'s value of ``serializer.read_page``: as its list read it, or, serialised alone
+    (a detail, a create), read for it alone by the same function."""
+    listed = getattr(serializer.parent, "read", None)
+    if listed is not None and obj.pk in listed:
+        return listed[obj.pk]
+    return serializer.read_page([obj.pk])[obj.pk]

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Iterable
 from contextlib import ExitStack
 
 from django.conf import settings
 from django.db.models import Count, QuerySet
-from django.db.models.manager import BaseManager
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -15,7 +13,7 @@ from rest_framework.response import Response
 
 from evalhub.blobs.sources import open_source
 from evalhub.core.limits import MAX_TEXT_CHARS
-from evalhub.core.serializers import RejectUnknownFields
+from evalhub.core.serializers import ReadForPage, RejectUnknownFields, read_for
 from evalhub.core.uploads import uploaded_file_path
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
 from evalhub.projects.models import Project
@@ -26,16 +24,6 @@ from evalhub.prompts.parsers import FORMATS, detect_format
 from evalhub.prompts.selectors import prompt_set_categories
 from evalhub.prompts.services import prompt_set_import
 from evalhub.workspace.deletion import DeletionRules
-
-
-class PromptSetListSerializer(serializers.ListSerializer):
-    """A list of prompt sets whose categories are read for the whole list in one query
-    (:func:`prompt_set_categories`)."""
-
-    def to_representation(self, data: Iterable[PromptSet]) -> list[dict]:
-        prompt_sets = list(data.all() if isinstance(data, BaseManager) else data)
-        self.categories_by_id = prompt_set_categories(ps.pk for ps in prompt_sets)
-        return super().to_representation(prompt_sets)
 
 
 class PromptSetSerializer(ScopedModelSerializer):
@@ -49,17 +37,19 @@ class PromptSetSerializer(ScopedModelSerializer):
         fields = ["id", "project", "name", "description", "created_at", "prompt_count",
                   "categories"]
         read_only_fields = ["id", "created_at"]
-        list_serializer_class = PromptSetListSerializer
+        list_serializer_class = ReadForPage
 
     def get_prompt_count(self, prompt_set: PromptSet) -> int:
         counted = getattr(prompt_set, "counted_prompts", None)
         return prompt_set.prompts.count() if counted is None else counted
 
+    @staticmethod
+    def read_page(ids: list[int]) -> dict[int, list[str]]:
+        """The categories of a page of prompt sets, in one query."""
+        return prompt_set_categories(ids)
+
     def get_categories(self, prompt_set: PromptSet) -> list[str]:
-        listed = getattr(self.parent, "categories_by_id", None)
-        if listed is not None and prompt_set.pk in listed:
-            return listed[prompt_set.pk]
-        return prompt_set_categories([prompt_set.pk])[prompt_set.pk]
+        return read_for(self, prompt_set)
 
 
 class PromptSerializer(ScopedModelSerializer):
