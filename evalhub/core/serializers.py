@@ -50,3 +50,11 @@ def read_for(serializer: serializers.Serializer, obj: Model) -> Any:
     if listed is not None and obj.pk in listed:
         return listed[obj.pk]
     return serializer.read_page([obj.pk])[obj.pk]
+
+
+def counted_or_count(instance: Model, annotation: str, related: str) -> int:
+    """``instance.<annotation>``, where a list's queryset counted the related rows for the
+    whole page in its one query; else (an object just created, imported or launched) the count
+    of its ``related`` manager."""
+    counted = getattr(instance, annotation, None)
+    return getattr(instance, related).count() if counted is None else counted

@@ -13,7 +13,12 @@ from rest_framework.response import Response
 
 from evalhub.blobs.sources import open_source
 from evalhub.core.limits import MAX_TEXT_CHARS
-from evalhub.core.serializers import ReadForPage, RejectUnknownFields, read_for
+from evalhub.core.serializers import (
+    ReadForPage,
+    RejectUnknownFields,
+    counted_or_count,
+    read_for,
+)
 from evalhub.core.uploads import uploaded_file_path
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
 from evalhub.projects.models import Project
@@ -40,8 +45,7 @@ class PromptSetSerializer(ScopedModelSerializer):
         list_serializer_class = ReadForPage
 
     def get_prompt_count(self, prompt_set: PromptSet) -> int:
-        counted = getattr(prompt_set, "counted_prompts", None)
-        return prompt_set.prompts.count() if counted is None else counted
+        return counted_or_count(prompt_set, "counted_prompts", "prompts")
 
     @staticmethod
     def read_page(ids: list[int]) -> dict[int, list[str]]:

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from evalhub.blobs.models import VideoBlob
 from evalhub.blobs.sources import open_source
 from evalhub.core.errors import EvalHubError, InvalidFields
-from evalhub.core.serializers import RejectUnknownFields
+from evalhub.core.serializers import RejectUnknownFields, counted_or_count
 from evalhub.core.uploads import uploaded_file_path
 from evalhub.generation.services import MissingWeights, checkpoint_check, generation_launch
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
@@ -112,13 +112,6 @@ class ImportReportSerializer(serializers.Serializer):
 IMPORT_REPORT = "import_report"
 
 
-def _counted(instance: object, annotation: str, related: str) -> int:
-    """``annotation``, where the list's queryset counted the rows for the whole page in its
-    one query; else (a run or set just created, launched) the ``related`` manager's count."""
-    counted = getattr(instance, annotation, None)
-    return getattr(instance, related).count() if counted is None else counted
-
-
 def _count_of(rows: QuerySet, key: str) -> Coalesce:
     """The number of ``rows`` whose ``key`` is the outer row: a subquery, so that two
     counts of one row do not multiply each other as two joins would."""
@@ -162,7 +155,7 @@ class GenerationRunSerializer(ScopedModelSerializer):
         return attrs
 
     def get_image_count(self, run: GenerationRun) -> int:
-        return _counted(run, "counted_images", "images")
+        return counted_or_count(run, "counted_images", "images")
 
     @extend_schema_field(ImportReportSerializer(allow_null=True))
     def get_import_report(self, run: GenerationRun) -> dict | None:
@@ -225,10 +218,10 @@ class ReferenceSetSerializer(ScopedModelSerializer):
         read_only_fields = ["id", "media_kind", "image_count", "video_count", "created_at"]
 
     def get_image_count(self, reference_set: ReferenceSet) -> int:
-        return _counted(reference_set, "counted_images", "images")
+        return counted_or_count(reference_set, "counted_images", "images")
 
     def get_video_count(self, reference_set: ReferenceSet) -> int:
-        return _counted(reference_set, "counted_videos", "videos")
+        return counted_or_count(reference_set, "counted_videos", "videos")
 
 
 class GenerationFailureSerializer(ScopedModelSerializer):
