@@ -102,8 +102,38 @@
     });
   }
 
+  // The grouped bars of Elo by prompt category as a table: a row per run (a bar trace), a
+  // column per category, each cell the rating and its 95 % interval, read from the figure.
+  function barsTable(table) {
+    var source = document.getElementById(table.getAttribute("data-bars"));
+    if (!source) { return; }
+    var bars = (JSON.parse(source.textContent).data || []).filter(function (trace) {
+      return trace.type === "bar";
+    });
+    if (!bars.length) { return; }
+    var head = table.createTHead().insertRow();
+    head.appendChild(cell("th", "Run", "col"));
+    bars[0].x.forEach(function (name) { head.appendChild(cell("th", unescapeLabel(name), "col")); });
+    var body = table.createTBody();
+    bars.forEach(function (trace) {
+      var row = body.insertRow();
+      row.appendChild(cell("th", unescapeLabel(trace.name), "row"));
+      trace.y.forEach(function (value, j) {
+        var bounds = trace.customdata ? trace.customdata[j] : null;
+        var text = value === null ? "–" : String(Math.round(value));
+        if (value !== null && bounds && bounds[0] !== null && bounds[1] !== null) {
+          text += " [" + Math.round(bounds[0]) + ", " + Math.round(bounds[1]) + "]";
+        }
+        var td = cell("td", text);
+        td.className = "num";
+        row.appendChild(td);
+      });
+    });
+  }
+
   function draw() {
     document.querySelectorAll("table[data-matrix]").forEach(matrixTable);
+    document.querySelectorAll("table[data-bars]").forEach(barsTable);
     if (typeof Plotly === "undefined") { return; }
     document.querySelectorAll("[data-figure]").forEach(function (el) {
       var source = document.getElementById(el.getAttribute("data-figure"));

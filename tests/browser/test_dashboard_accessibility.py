@@ -1,7 +1,8 @@
 """The dashboards' charts to a screen reader (WCAG 1.1.1 Non-text Content): every chart box is
 an image with a name saying what it shows, plotly's drawing (tick labels, legend, mode bar)
-stays out of the accessibility tree, and each win-rate heatmap has a table equivalent whose
-cells are the figure's own numbers, row and column headed by the runs' names. A board judged
+stays out of the accessibility tree, and each win-rate heatmap and the chart of Elo by prompt
+category has a table equivalent whose cells are the figure's own numbers, row and column
+headed by the runs' (and categories') names. A board judged
 by a metric scored with random weights keeps its "uncalibrated" flag in the names and tables.
 
 Read from Chromium's own accessibility tree (the DevTools protocol), as assistive technology
@@ -11,6 +12,7 @@ gets it.
 from __future__ import annotations
 
 import json
+import math
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -25,7 +27,7 @@ from tests.leaderboards.test_metric_judges import _scored_world
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DRAWN = "() => document.querySelectorAll('.js-plotly-plot .main-svg').length > 0"
-TABLES_BUILT = ("() => [...document.querySelectorAll('table[data-matrix]')]"
+TABLES_BUILT = ("() => [...document.querySelectorAll('table[data-matrix], table[data-bars]')]"
                 ".every(table => table.tBodies.length > 0)")
 # A name that the page's markup (or a run's name) could not smuggle in: "&" and "<" in a run's
 # name reach the heatmap escaped (charts.label); the table shows the characters typed.
@@ -105,6 +107,25 @@ def figure_matrix(page, chart: str) -> tuple[list[str], list[str]]:
     return columns, rows
 
 
+def js_round(value: float) -> int:
+    """JavaScript's Math.round: a half rounds up."""
+    return math.floor(value + 0.5)
+
+
+def figure_bars(page) -> tuple[list[str], list[list[str]]]:
+    """The category chart's categories and, per run (bar trace), the cells its table must
+    show: the rating and its 95 % interval, whole Elo points, a dash where the run has no
+    votes in the category."""
+    figure = json.loads(page.text_content("#categories-data"))
+    bars = [trace for trace in figure["data"] if trace["type"] == "bar"]
+    rows = [[unescape(trace["name"])]
+            + [NO_VALUE if y is None else f"{js_round(y)}"
+               + ("" if lo is None or hi is None else f" [{js_round(lo)}, {js_round(hi)}]")
+               for y, (lo, hi) in zip(trace["y"], trace["customdata"], strict=True)]
+            for trace in bars]
+    return [unescape(x) for x in bars[0]["x"]], rows
+
+
 def shown_matrix(page, chart: str) -> tuple[list[str], list[list[str]]]:
     table = page.locator(f"#{chart}-table")
     columns = table.locator("thead th[scope=col]").all_text_contents()[1:]
@@ -153,6 +174,13 @@ def test_every_chart_is_a_named_image_and_the_win_rates_are_a_table_of_the_figur
         assert (columns, rows) == figure_matrix(page, chart)
         assert sorted(columns) == sorted(["alpha", "beta", ODD_NAME])
         assert "uncalibrated" not in page.locator(f"#{chart}-table caption").inner_text()
+    # The category chart's table: each run's rating and interval per category, as drawn.
+    page.locator("#categories-table").locator("xpath=ancestor::details/summary").click()
+    categories, rows = shown_matrix(page, "categories")
+    assert (categories, rows) == figure_bars(page)
+    assert len(categories) >= 2 and sorted(row[0] for row in rows) == sorted(
+        ["alpha", "beta", ODD_NAME])
+    assert all(cell == NO_VALUE or "[" in cell for row in rows for cell in row[1:])
     # The observed cells' vote counts are the campaign's votes: each pair's once per side.
     votes = figure_heatmap(page, "winrate-observed")["customdata"]
     assert all(votes[i][j] == votes[j][i] for i in range(3) for j in range(3))
@@ -177,6 +205,9 @@ def test_a_board_judged_by_an_uncalibrated_metric_flags_its_charts_and_win_rate_
     for chart in ("winrate-observed", "winrate-predicted"):
         assert "uncalibrated" in page.locator(f"#{chart}-table caption").text_content()
         assert shown_matrix(page, chart)[1] == figure_matrix(page, chart)[1]
+    assert "uncalibrated" in names["categories"][1]
+    assert "uncalibrated" in page.locator("#categories-table caption").text_content()
+    assert shown_matrix(page, "categories") == figure_bars(page)
     assert errors == [] and page.evaluate("window.__violations") == []
 
 
