@@ -1,7 +1,7 @@
 """One reading of the ``since`` / ``until`` bounds every vote filter takes (leaderboards,
 exports; API, pages and commands): ISO dates or date-times, naive ones in UTC; ``since`` is
 inclusive, ``until`` exclusive, and a date-only ``until`` means through the end of that day
-(``until=2026-12-05`` keeps the votes of the 5th).
+(``until=2026-12-05``, or ``20261205``, keeps the votes of the 5th).
 
 Bounds at the calendar's limits: a time is held (in Python and in the database) between
 0001-01-01 and 9999-12-31, in UTC. A bound beyond those limits on the side that excludes no
@@ -13,10 +13,10 @@ last moment, ``until`` before the first) is refused like a malformed value (an
 
 from __future__ import annotations
 
-from datetime import MAXYEAR, UTC, datetime, time, timedelta
+from datetime import MAXYEAR, UTC, date, datetime, time, timedelta
 
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -29,10 +29,16 @@ def parse_when(raw: str, *, name: str, end_of_day: bool) -> datetime | None:
     ``end_of_day`` the next day's start (for an exclusive ``until``). ``None`` when the bound
     lies beyond the calendar on the side that excludes nothing (module docstring)."""
     try:
-        day = parse_date(raw) if len(raw) == 10 else None
+        # Every ISO form of a date alone is one: extended (2026-12-05), basic (20261205) and
+        # week dates (2026-W49-6). Read as a date-time, the basic form would be the day's
+        # first instant, and an ``until`` of it would leave out the very day it names.
+        day = date.fromisoformat(raw)
+    except ValueError:
+        day = None
+    try:
         value = None if day is not None else parse_datetime(raw)
     except ValueError:
-        day = value = None
+        value = None
     if day is None and value is None:
         raise EvalHubError(f"{name} must be an ISO date or datetime, got {raw!r}.")
     # Which way a value falls off the calendar: its year says (only 1 and 9999 can).
