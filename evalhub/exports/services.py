@@ -239,12 +239,17 @@ def export_to_path(*, campaign: Campaign, options: ExportOptions, output: Path,
     """Write an export to ``output`` (a file; a folder with ``bundle="folder"``).
 
     The result is written next to the target under a temporary name and moved into place
-    when complete, so a failed export never leaves a half-written file at ``output``. An
-    existing output is refused unless ``overwrite``; a folder is replaced only if it is
+    when complete, so a failed export never leaves a half-written file at ``output``; the
+    folders of ``output`` and ``card`` are checked before anything is written, and the card
+    is written before the data is moved into place. An existing output is refused unless
+    ``overwrite``; a folder is replaced only if it is
     empty or an earlier EvalHub bundle (it has our README.md card).
     """
     output = Path(output)
     targets = [output] + ([Path(card)] if card else [])
+    if card and (Path(card).is_dir() or Path(card).resolve() == output.resolve()):
+        raise OutputExists(f"{card} is a folder or the export itself; give the card a file "
+                           "path of its own.")
     for target in targets:
         _refuse_existing(target, overwrite=overwrite)
     if output.is_dir() and options.bundle != "folder":
@@ -255,14 +260,24 @@ def export_to_path(*, campaign: Campaign, options: ExportOptions, output: Path,
         if not _is_our_bundle(output):
             raise OutputExists(f"{output} is a non-empty folder that is not an EvalHub export; "
                                "refusing to replace it.")
-    _refuse_missing_parent(output)
+    for target in targets:
+        _refuse_missing_parent(target)
     exporter = Exporter(campaign=campaign, options=options)
+
+    def write_card() -> None:
+        # Inside the export's own block: a card that cannot be written fails the export
+        # before the data is moved into place, so nothing is left behind.
+        if card:
+            with file_replaced_when_complete(Path(card)) as handle:
+                handle.write(exporter.card().encode("utf-8"))
+
     if options.bundle == "folder":
         partial = _partial(output)
         try:
             partial.mkdir()
             for _ in exporter.steps(folder=partial):
                 pass
+            write_card()
             if output.exists():
                 shutil.rmtree(output)
             partial.rename(output)
@@ -272,8 +287,7 @@ def export_to_path(*, campaign: Campaign, options: ExportOptions, output: Path,
         with file_replaced_when_complete(output) as handle:
             for _ in exporter.steps(sink=handle):
                 pass
-    if card:
-        Path(card).write_text(exporter.card(), encoding="utf-8")
+            write_card()
     return exporter.summary
 
 

@@ -177,6 +177,24 @@ def test_command_bad_inputs(voted, tmp_path):
                      "--output", str(tmp_path / "x.csv"), "--min-agreement", "2")
 
 
+@pytest.mark.parametrize("bundle", [None, "folder"])
+def test_a_card_that_cannot_be_written_leaves_nothing_behind(voted, tmp_path, bundle):
+    out = tmp_path / ("prefs" if bundle == "folder" else "prefs.csv")
+    how = ["--bundle", bundle] if bundle else []
+    refused = {tmp_path / "missing" / "README.md": "does not exist",
+               tmp_path: "is a folder", out: "is a folder or the export itself"}
+    for card, message in refused.items():
+        with pytest.raises(CommandError, match=message):
+            call_command("export_preferences", voted.campaign.pk, "--format", "raw-csv",
+                         "--output", str(out), *how, "--card", str(card))
+        assert not out.exists() and not list(tmp_path.glob(".*partial*"))
+    # The same command with a card it can write: both files, nothing refused as existing.
+    card = tmp_path / "card.md"
+    call_command("export_preferences", voted.campaign.pk, "--format", "raw-csv",
+                 "--output", str(out), *how, "--card", str(card))
+    assert out.exists() and "Exported by EvalHub" in card.read_text()
+
+
 @pytest.mark.parametrize("fmt", ["raw-csv", "raw-parquet", "pickapic-parquet", "dpo-jsonl"])
 def test_filters_that_select_nothing_give_an_empty_valid_file(voted, tmp_path, capsys, fmt):
     out = tmp_path / f"empty.{fmt}"
