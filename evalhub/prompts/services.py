@@ -14,7 +14,7 @@ from django.db import transaction
 from evalhub.blobs.after_store import blobs_after_store
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.services import blob_store, image_inspect
-from evalhub.blobs.sources import FileSource
+from evalhub.blobs.sources import FileSource, SourceProblems
 from evalhub.blobs.validation import ImageInfo, InvalidImage
 from evalhub.blobs.video_services import video_inspect, video_store, videos_after_store
 from evalhub.blobs.video_validation import InvalidVideo, VideoInfo, is_video_name
@@ -30,7 +30,13 @@ def _load_source_images(rows: list[PromptRow], images: FileSource | None
     """Each named source file's bytes and what validation found: images through the image
     validation, videos (by extension) through the same validation as a run's videos."""
     wanted = sorted({row.source_image for row in rows if row.source_image})
+    # A folder or zip with structural problems (blobs/sources.py) is refused even when no
+    # prompt names a file in it: it was given for a reason, and its problems are listed with
+    # the prompts' own.
+    problems = images.take_problems() if images is not None else SourceProblems()
     if not wanted:
+        if problems:
+            raise problems.refusal()
         return {}
     if images is None:
         raise ImportRejected(
@@ -39,11 +45,13 @@ def _load_source_images(rows: list[PromptRow], images: FileSource | None
         )
     available = set(images.names())
     loaded: dict[str, tuple[bytes, ImageInfo | VideoInfo]] = {}
-    errors = []
+    errors = list(problems.details)
     for name in wanted:
         if name not in available:
             errors.append(f"source {name!r} is not in the folder or zip")
             continue
+        if name in problems.unreadable:
+            continue  # listed among the source's problems; never read
         try:
             data = images.read(name)  # a zip entry damaged in the zip is its problem too
             info = (video_inspect(data, name=name) if is_video_name(name)
@@ -53,7 +61,8 @@ def _load_source_images(rows: list[PromptRow], images: FileSource | None
             continue
         loaded[name] = (data, info)
     if errors:
-        raise ImportRejected("Some source images or videos are missing or invalid.",
+        raise ImportRejected(" ".join([*problems.sentences,
+                                       "Some source images or videos are missing or invalid."]),
                              details=errors)
     return loaded
 

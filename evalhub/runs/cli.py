@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
 from evalhub.core.cli import get_by_name, model_text
+from evalhub.generation.plan import format_seeds
 from evalhub.projects.models import Project
 from evalhub.prompts.models import PromptSet
 from evalhub.runs.models import Checkpoint, GenerationRun, GenModel
@@ -17,23 +19,36 @@ from evalhub.runs.services import run_create
 def add_run_arguments(parser: CommandParser) -> None:
     parser.add_argument("--run", required=True, help="run name",
                         type=model_text(GenerationRun, "name"))
-    parser.add_argument("--model", help="model name (to create the run)",
+    # An existing run's options, when given, must be its own (run_options_check).
+    own = "; an existing run's must be its own"
+    parser.add_argument("--model", help=f"model name (to create the run{own})",
                         type=model_text(GenModel, "name"))
-    parser.add_argument("--checkpoint", help="checkpoint name (to create the run)",
+    parser.add_argument("--checkpoint", help=f"checkpoint name (to create the run{own})",
                         type=model_text(Checkpoint, "name"))
-    parser.add_argument("--prompt-set", help="prompt set name (to create the run)",
+    parser.add_argument("--prompt-set", help=f"prompt set name (to create the run{own})",
                         type=model_text(PromptSet, "name"))
+
+#: The command-line option that gives each run field ``run_from_options`` compares.
+RUN_OPTIONS = {"model": "--model", "checkpoint": "--checkpoint", "prompt_set": "--prompt-set",
+               "seeds": "--seeds", "parameters": "--param"}
 
 
 def run_from_options(*, project: Project, options: dict[str, Any],
-                     create_kwargs: Callable[[], dict[str, Any]] = dict) -> GenerationRun:
+                     given: Mapping[str, Any] | None = None,
+                     new_run: Mapping[str, Any] | None = None) -> GenerationRun:
     """The run named ``--run``, created from ``--model/--checkpoint/--prompt-set`` if new.
 
-    ``create_kwargs`` is called only when the run is created, so options that matter only
-    for a new run are parsed only then.
+    ``given`` holds the run fields (``seeds``, ``parameters``) parsed from the options the
+    person passed, ``new_run`` further ``run_create`` arguments for a new run only (its source,
+    defaults for options left out). A run's outputs answer what it was made from, so for an
+    existing run every option given must agree with it (:func:`run_options_check`): one that
+    differs used to be ignored silently, the run resumed as it was.
     """
-    run = GenerationRun.objects.filter(project=project, name=options["run"]).first()
+    given = given or {}
+    run = (GenerationRun.objects.select_related("checkpoint__model", "prompt_set")
+           .filter(project=project, name=options["run"]).first())
     if run is not None:
+        run_options_check(run=run, options=options, given=given)
         return run
     if not (options["model"] and options["checkpoint"] and options["prompt_set"]):
         raise CommandError(f"No run {options['run']!r}; pass --model, --checkpoint and "
@@ -43,4 +58,34 @@ def run_from_options(*, project: Project, options: dict[str, Any],
     prompt_set = get_by_name(PromptSet, what="prompt set", project=project,
                              name=options["prompt_set"])
     return run_create(checkpoint=checkpoint, prompt_set=prompt_set, name=options["run"],
-                      **create_kwargs())
+                      **{**(new_run or {}), **given})
+
+
+def run_options_check(*, run: GenerationRun, options: Mapping[str, Any],
+                      given: Mapping[str, Any]) -> None:
+    """Refuse, in one line, the options given that differ from the existing ``run``: each
+    named with what the run has (options left out are fine). The API refuses such changes
+    too (``run_change_check``); a command that went on would answer another question than
+    the one asked, with exit status 0."""
+    names = {"model": run.checkpoint.model.name, "checkpoint": run.checkpoint.name,
+             "prompt_set": run.prompt_set.name}
+    differ = [f"{RUN_OPTIONS[field]} {options[field]!r} (the run has {names[field]!r})"
+              for field in names if options.get(field) and options[field] != names[field]]
+    if "seeds" in given and sorted(given["seeds"]) != sorted(run.seeds):
+        differ.append(f"{RUN_OPTIONS['seeds']} {format_seeds(given['seeds'])} "
+                      f"(the run has {format_seeds(run.seeds)})")
+    if "parameters" in given and given["parameters"] != run.parameters:
+        differ.append(f"{RUN_OPTIONS['parameters']} {_key_values(given['parameters'])} "
+                      f"(the run has {_key_values(run.parameters) or 'no parameters'})")
+    if differ:
+        raise CommandError(
+            f"Run {run.name!r} exists and was made otherwise: {'; '.join(differ)}. A run's "
+            "model, checkpoint, prompt set, seeds and parameters are fixed once it exists: "
+            "leave those options out to resume it, or name a new run with --run.")
+
+
+def _key_values(parameters: Mapping[str, Any]) -> str:
+    """``{"steps": 30, "scheduler": "DDIM"}`` -> ``steps=30 scheduler=DDIM``, the way
+    ``--param`` is written (``parse_key_values`` reads it back)."""
+    return " ".join(f"{key}={value if isinstance(value, str) else json.dumps(value)}"
+                    for key, value in parameters.items())

@@ -1,6 +1,7 @@
 """A zip to import from: ordinary images are read whatever they compress to; a zip bomb is
 refused by the sizes its entries declare, before anything is inflated; two entries for one
-file are refused as ambiguous. Every offending entry is named."""
+file are refused as ambiguous. Every offending entry is named: by the source's first use, or
+by the import that takes them into its own list of problems (tests/runs/test_image_import.py)."""
 
 import io
 import warnings
@@ -78,8 +79,9 @@ def test_every_entry_declaring_more_than_an_import_takes_is_named_before_inflati
     ])
     monkeypatch.setattr(zipfile.ZipFile, "open", lambda *a, **k: pytest.fail("inflated"))
 
-    with pytest.raises(ImportRejected, match="possible zip bomb") as refused:
-        open_source(path, max_total_bytes=LIMIT).__enter__()
+    with open_source(path, max_total_bytes=LIMIT) as source, \
+            pytest.raises(ImportRejected, match="possible zip bomb") as refused:
+        source.names()
 
     assert [detail.split(":")[0] for detail in refused.value.details] == [
         "bomb1.png", "bomb2.png"]
@@ -102,8 +104,9 @@ def test_two_entries_for_one_file_are_refused_as_ambiguous(tmp_path, names):
     path = _zip(tmp_path / "dup.zip", [(names[0], first), ("other.png", png_bytes()),
                                        (names[1], second)])
 
-    with pytest.raises(ImportRejected, match="several entries for the same file") as refused:
-        open_source(path, max_total_bytes=LIMIT).__enter__()
+    with open_source(path, max_total_bytes=LIMIT) as source, \
+            pytest.raises(ImportRejected, match="several entries for the same file") as refused:
+        source.read("other.png")
 
     assert refused.value.details == [
         f"{names[0].replace('//', '/')}: 2 entries ({names[0]!r}, {names[1]!r})"]
@@ -112,9 +115,40 @@ def test_two_entries_for_one_file_are_refused_as_ambiguous(tmp_path, names):
 def test_every_duplicated_file_is_listed(tmp_path):
     path = _zip(tmp_path / "dup.zip", [("a.png", b"1"), ("b.png", b"2"), ("./a.png", b"3"),
                                        ("b.png", b"4"), ("c.png", b"5")])
-    with pytest.raises(ImportRejected) as refused:
-        open_source(path, max_total_bytes=LIMIT).__enter__()
+    with open_source(path, max_total_bytes=LIMIT) as source, \
+            pytest.raises(ImportRejected) as refused:
+        source.names()
     assert [detail.split(":")[0] for detail in refused.value.details] == ["a.png", "b.png"]
+
+
+def test_every_structural_problem_is_taken_at_once_and_its_entries_never_read(
+        tmp_path, settings, monkeypatch):
+    # An import takes them into its own list (runs/importing/services.py); any other use of
+    # the source is refused with them, as the whole zip was.
+    settings.EVALHUB_MAX_IMAGE_BYTES = settings.EVALHUB_MAX_VIDEO_BYTES = 1_000_000
+    path = _zip(tmp_path / "all.zip", [
+        ("../evil.png", b"1"), ("/abs.png", b"2"), ("dup.png", b"3"), ("./dup.png", b"4"),
+        ("bomb.png", b"\x00" * 2_000_000), ("ok.png", b"5")])
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda *a, **k: pytest.fail("inflated"))
+
+    with open_source(path, max_total_bytes=LIMIT) as source:
+        with pytest.raises(ImportRejected) as refused:
+            source.names()
+        problems = source.take_problems()
+        assert refused.value.message == " ".join([*problems.sentences, "Nothing was imported."])
+        assert refused.value.details == list(problems.details) == [
+            "unsafe entry: ../evil.png", "unsafe entry: /abs.png",
+            "dup.png: 2 entries ('dup.png', './dup.png')",
+            "bomb.png: expands to 2,000,000 bytes, over the 1,000,000 of the largest file an "
+            "import takes"]
+        assert len(problems.sentences) == 3
+        # Taken: the names are listed (a manifest may name them), those with a problem
+        # are never read.
+        assert sorted(source.names()) == ["bomb.png", "dup.png", "ok.png"]
+        assert problems.unreadable == {"dup.png", "bomb.png"}
+        for name in problems.unreadable:
+            with pytest.raises(ImportRejected, match=f"{name} is not read"):
+                source.read(name)
 
 
 @pytest.mark.parametrize(("deflate", "problem"), [

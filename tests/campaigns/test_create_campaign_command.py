@@ -1,6 +1,7 @@
 """manage.py create_campaign: the campaign form's service from the command line."""
 
 import io
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -99,12 +100,17 @@ def test_a_campaign_over_a_run_still_generating_says_it_waits_for_that_run(world
     (["--runs", "RUN0", "RUN1", "--k", "3"], "A pair task shows 2 images"),
     (["--runs", "RUN0", "RUN1", "--task-kind", "best_of_k", "--k", "3"], "campaign has 2 runs"),
     (["--runs", "RUN0", "RUN1", "--task-kind", "best_of_k", "--k", "2"], "between 3 and 6"),
+    (["--runs", "RUN0", "RUN1", "--task-kind", "best_of_k", "--k", "2", "--gold-rate", "0.1"],
+     r"between 3 and 6\. .*no gold tasks"),
 ])
 def test_a_refused_campaign_is_a_one_line_error_and_nothing_is_created(world, args, message):
     names = dict(zip(("RUN0", "RUN1"), _names(world.runs[:2]), strict=True))
     before = Campaign.objects.count()
-    with pytest.raises(CommandError, match=message):
+    with pytest.raises(CommandError, match=message) as refused:
         _create(world, "--name", "refused", *[names.get(a, a) for a in args], "--build-here")
+    # Said once, on one line (the form's per-field list is not printed after it again).
+    assert "\n" not in str(refused.value)
+    assert len(re.findall(message, str(refused.value))) == 1
     assert Campaign.objects.count() == before
 
 

@@ -109,9 +109,9 @@ def _cases(built, tmp: Path) -> list[tuple[str, list[str], str]]:
          "--format"),
         # leaderboard, metric_judges
         ("leaderboard", ["999999"], "No campaign with id 999999"),
-        ("leaderboard", [campaign, "--ab", "x"], "ab"),
+        ("leaderboard", [campaign, "--ab", "x"], "--ab must be two different run ids"),
         ("leaderboard", [campaign, "--ab", "1,999999"], "are not part of this campaign"),
-        ("leaderboard", [campaign, "--since", "yesterday"], "since"),
+        ("leaderboard", [campaign, "--since", "yesterday"], "--since must be"),
         ("leaderboard", [campaign, "--min-gold-accuracy", "lots"], "gold"),
         ("metric_judges", ["999999"], "No campaign with id 999999"),
         ("metric_judges", ["not-a-number"], "campaign_id"),

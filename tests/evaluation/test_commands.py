@@ -19,11 +19,18 @@ def test_compute_metrics_inline_prints_values_marked_uncalibrated():
     run = make_run(prompts=2, seeds=2)
     make_reference_set(run.project, n=5, name="real")
     out = StringIO()
-    call_command("compute_metrics", "--project", run.project.slug, "--run", run.name,
-                 "--metrics", "fid,kid,clip_score", "--reference-set", "real", "--inline",
-                 "--option", "fid_feature=64", "--option", "kid_subset_size=4", stdout=out)
-    text = out.getvalue()
-    assert "Job" in text and "partial" in text  # 5 reference images: no full-rank FID
+    # 5 reference images: no full-rank FID, so the job ends partial, which is not a success:
+    # exit status 3 (PARTIAL_EXIT_STATUS), so `compute_metrics ... --wait && next` stops.
+    with pytest.raises(CommandError) as partial:
+        call_command("compute_metrics", "--project", run.project.slug, "--run", run.name,
+                     "--metrics", "fid,kid,clip_score", "--reference-set", "real", "--inline",
+                     "--option", "fid_feature=64", "--option", "kid_subset_size=4", stdout=out)
+    job = MetricJob.objects.get(run=run)
+    assert partial.value.returncode == 3
+    assert str(partial.value).startswith(f"Job {job.pk} partial: 1 of 3 metrics not computed "
+                                         "(fid: ")
+    assert "at least 65" in str(partial.value) and "\n" not in str(partial.value)
+    text = out.getvalue()  # the values computed are printed all the same
     assert "fid              not computed" in text and "at least 65" in text
     kid_line = next(line for line in text.splitlines() if line.startswith("kid"))
     assert "UNCALIBRATED" in kid_line and "±" in kid_line

@@ -161,3 +161,20 @@ def test_the_previous_release_still_creates_metric_jobs_while_it_runs_beside_the
         "evaluation", "MetricJob")
     row = before.objects.create(project_id=project.pk, run_id=run.pk, metrics=["clip_score"])
     assert MetricJob.objects.get(pk=row.pk).images_done_at_resume == 0
+
+
+def test_the_command_ends_a_partial_job_like_compute_metrics(stuck, sent_tasks, monkeypatch):
+    """A job that ends partial is not a success for resume_metric_job either: the same rule
+    and line as compute_metrics (its ``_report``), exit status 3."""
+    from evalhub.evaluation.management.commands import compute_metrics
+
+    def the_job_ends_partial(done, *, timeout, poll=1.0):
+        MetricJob.objects.filter(pk=stuck.pk).update(
+            status=JobStatus.PARTIAL, metric_errors={"clip_score": "no text encoder"})
+        return done()
+
+    monkeypatch.setattr(compute_metrics, "wait_until", the_job_ends_partial)
+    with pytest.raises(CommandError, match=rf"^Job {stuck.pk} partial: 1 of 1 metric not "
+                                           r"computed \(clip_score: no text encoder\)") as end:
+        call_command("resume_metric_job", str(stuck.pk), "--wait", stdout=StringIO())
+    assert end.value.returncode == 3

@@ -145,6 +145,26 @@ def test_leaderboard_command_prints_a_table_and_json(world):
         call_command("leaderboard", str(world.campaign.pk), "--criterion", "nope")
 
 
+def test_leaderboard_command_names_its_options_in_refusals(world):
+    """The filters' refusals are the API's, worded with its parameter names (``ab=3,7``); the
+    command says its own options instead."""
+    campaign = str(world.campaign.pk)
+    cases = [
+        (["--ab", "10"], "--ab must be two different run ids separated by a comma, e.g. "
+                         "--ab 3,7."),
+        (["--pool", "x"], "--pool must be campaign ids separated by commas, e.g. --pool 4,9."),
+        (["--since", "yesterday"], "--since must be an ISO date or datetime, got 'yesterday'."),
+        (["--since", "2026-02-01", "--until", "2026-01-01"], "--since must be before --until."),
+        (["--min-gold-accuracy", "lots"], "--min-gold-accuracy must be a number between 0 "
+                                          "and 1."),
+        (["--judge", "robot"], "--judge must be 'human' or 'metric:<name>', got 'robot'."),
+    ]
+    for options, message in cases:
+        with pytest.raises(CommandError) as refused:
+            call_command("leaderboard", campaign, *options, stdout=io.StringIO())
+        assert str(refused.value) == message
+
+
 def test_metric_judges_command(world):
     for image in Image.objects.filter(run__in=world.runs):
         set_image_metric(image, "clip_score", float(image.run_id), calibrated=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import struct
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -32,6 +33,17 @@ def make_zip(
             info = zipfile.ZipInfo(name)
             info.external_attr = (0o120777 << 16)
             archive.writestr(info, target)
+    return path
+
+
+def make_zip_entries(path: Path, entries: list[tuple[str, bytes]]) -> Path:
+    """A zip with these entries in this order, names as given: repeated (``dup.png`` twice),
+    absolute or climbing out (``/abs.png``, ``../evil.png``), as a careless or hostile tool
+    writes them."""
+    with warnings.catch_warnings(), zipfile.ZipFile(path, "w") as archive:
+        warnings.simplefilter("ignore", UserWarning)  # zipfile warns of a duplicate name
+        for name, data in entries:
+            archive.writestr(name, data)
     return path
 
 

@@ -1,5 +1,6 @@
 """The run commands, through call_command like a person at a terminal."""
 
+import re
 from io import StringIO
 
 import pytest
@@ -7,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, RunStatus
 from tests.factories import CheckpointFactory, GenModelFactory, PromptFactory, PromptSetFactory
-from tests.runs.helpers import distinct_pngs, make_zip, manifest_csv
+from tests.runs.helpers import distinct_pngs, make_zip, make_zip_entries, manifest_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +44,26 @@ def test_a_rejected_import_leaves_no_new_run_behind(catalog, tmp_path):
         call_command("import_images", str(archive), "--project", project.slug, "--run", "r2",
                      "--model", "sdxl", "--checkpoint", "step-5000", "--prompt-set", "shapes")
     assert not GenerationRun.objects.filter(name="r2").exists()
+
+
+def test_import_images_lists_the_zips_problems_with_the_manifests_in_one_answer(catalog,
+                                                                                 tmp_path):
+    # A zip holding dup.png twice, and a manifest naming missing.png: both said at once.
+    project, _, _ = catalog
+    archive = make_zip_entries(tmp_path / "dup.zip", [("dup.png", distinct_pngs(2)[0]),
+                                                      ("dup.png", distinct_pngs(2)[1])])
+    manifest = tmp_path / "m.csv"
+    manifest.write_bytes(manifest_csv([("dup.png", "a red circle", 0),
+                                       ("missing.png", "a red circle", 1)]))
+    with pytest.raises(CommandError) as refused:
+        call_command("import_images", str(archive), "--project", project.slug, "--run", "imp1",
+                     "--manifest", str(manifest), "--model", "sdxl", "--checkpoint",
+                     "step-5000", "--prompt-set", "shapes")
+    said = str(refused.value)
+    assert "has 2 problems; nothing was imported." in said
+    assert "dup.png: 2 entries ('dup.png', 'dup.png')" in said
+    assert "manifest line 3: file 'missing.png' not found" in said
+    assert not GenerationRun.objects.filter(name="imp1").exists()
 
 
 def test_a_missing_run_without_what_creates_it_is_a_clear_error(catalog, tmp_path):
@@ -152,3 +173,91 @@ def test_a_checkpoint_name_the_model_already_uses_is_refused(catalog):
         call_command("register_checkpoint", "--project", project.slug, "--model", "sdxl",
                      "--checkpoint", "step-5000")
     assert Checkpoint.objects.filter(model=checkpoint.model).count() == 1
+
+
+def _generate(project, run: str, *options: str) -> str:
+    out = StringIO()
+    call_command("generate", "--project", project.slug, "--run", run, *options, stdout=out)
+    return out.getvalue()
+
+
+def test_generate_on_an_existing_run_refuses_options_that_differ_from_it(catalog):
+    project, checkpoint, _ = catalog
+    CheckpointFactory(model=checkpoint.model, name="step-9000", generator="shapes")
+    PromptSetFactory(project=project, name="other")
+    _generate(project, "g", "--model", "sdxl", "--checkpoint", "step-5000", "--prompt-set",
+              "shapes", "--seeds", "0-1")
+    with pytest.raises(CommandError) as refused:
+        _generate(project, "g", "--checkpoint", "step-9000", "--prompt-set", "other",
+                  "--seeds", "0-9", "--param", "quality=0.5")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "Run 'g' exists" in message
+    assert "--checkpoint 'step-9000' (the run has 'step-5000')" in message
+    assert "--prompt-set 'other' (the run has 'shapes')" in message
+    assert "--seeds 0\N{EN DASH}9 (the run has 0, 1)" in message
+    assert "--param quality=0.5 (the run has no parameters)" in message
+    assert "--model" not in message  # not given
+    run = GenerationRun.objects.get(name="g")
+    assert (run.checkpoint, run.prompt_set.name, run.seeds, run.parameters) == (
+        checkpoint, "shapes", [0, 1], {})
+
+
+@pytest.mark.parametrize(("options", "names"), [
+    (["--model", "other-model"], "--model 'other-model' (the run has 'sdxl')"),
+    (["--param", "quality=0.4"], "--param quality=0.4 (the run has quality=0.5)"),
+    (["--param", "quality=0.5", "--param", "shapes=3"],
+     "--param quality=0.5 shapes=3 (the run has quality=0.5)"),
+    (["--seeds", "0"], "--seeds 0 (the run has 0\N{EN DASH}2)"),
+])
+def test_each_option_that_differs_from_the_existing_run_is_named(catalog, options, names):
+    project, _, _ = catalog
+    _generate(project, "g", "--model", "sdxl", "--checkpoint", "step-5000", "--prompt-set",
+              "shapes", "--seeds", "0-2", "--param", "quality=0.5")
+    with pytest.raises(CommandError, match=f"^Run 'g' exists .*{re.escape(names)}"):
+        _generate(project, "g", *options)
+
+
+def test_generate_on_an_existing_run_takes_options_that_agree_or_are_left_out(
+        catalog, django_capture_on_commit_callbacks):
+    project, _, _ = catalog
+    create = ["--model", "sdxl", "--checkpoint", "step-5000", "--prompt-set", "shapes",
+              "--seeds", "0-2", "--param", "quality=0.5"]
+    _generate(project, "g", *create)
+    with django_capture_on_commit_callbacks():
+        assert "3 items queued" in _generate(project, "g", *create[:-4], "--seeds", "2,0-1",
+                                             "--param", "quality=0.5")
+        assert "3 items queued" in _generate(project, "g")
+    run = GenerationRun.objects.get(name="g")
+    assert (run.seeds, run.parameters) == ([0, 1, 2], {"quality": 0.5})
+
+
+def test_a_new_generated_run_without_seeds_has_seeds_0_to_3(catalog):
+    project, _, _ = catalog
+    _generate(project, "g", "--model", "sdxl", "--checkpoint", "step-5000",
+              "--prompt-set", "shapes")
+    assert GenerationRun.objects.get(name="g").seeds == [0, 1, 2, 3]
+
+
+def test_import_images_into_an_existing_run_refuses_another_checkpoint_or_prompt_set(
+        catalog, tmp_path):
+    project, checkpoint, _ = catalog
+    CheckpointFactory(model=checkpoint.model, name="step-9000")
+    PromptSetFactory(project=project, name="other")
+    archive = make_zip(tmp_path / "r.zip", {"a.png": distinct_pngs(1)[0],
+                                             "manifest.csv": manifest_csv([("a.png",
+                                                                            "a red circle", 0)])})
+    command = ["import_images", str(archive), "--project", project.slug, "--run", "r1"]
+    call_command(*command, "--model", "sdxl", "--checkpoint", "step-5000", "--prompt-set",
+                 "shapes", stdout=StringIO())
+    with pytest.raises(CommandError, match=r"^Run 'r1' exists .*--checkpoint 'step-9000' "
+                                           r"\(the run has 'step-5000'\).*--prompt-set 'other' "
+                                           r"\(the run has 'shapes'\)"):
+        call_command(*command, "--model", "sdxl", "--checkpoint", "step-9000",
+                     "--prompt-set", "other", "--skip-existing")
+    run = GenerationRun.objects.get(name="r1")
+    assert (run.checkpoint, run.images.count()) == (checkpoint, 1)
+    out = StringIO()  # the same names, or none, import into it
+    call_command(*command, "--model", "sdxl", "--checkpoint", "step-5000", "--skip-existing",
+                 stdout=out)
+    assert run.images.count() == 1

@@ -1,5 +1,6 @@
 """Importing a run's images: all or nothing, every kind of bad input named, duplicates once."""
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,13 @@ from evalhub.core.errors import ImportRejected
 from evalhub.runs.importing.services import run_images_import
 from evalhub.runs.models import GenerationRun, Image, RunStatus
 from tests.factories import GenerationRunFactory, PromptFactory, png_bytes
-from tests.runs.helpers import distinct_pngs, make_zip, manifest_csv, write_manifest
+from tests.runs.helpers import (
+    distinct_pngs,
+    make_zip,
+    make_zip_entries,
+    manifest_csv,
+    write_manifest,
+)
 
 LIMIT = 10**9
 
@@ -206,16 +213,86 @@ def test_a_symlink_in_a_folder_pointing_outside_rejects_the_import(run, tmp_path
     folder.mkdir()
     (tmp_path / "secret.png").write_bytes(png_bytes())
     (folder / "a.png").symlink_to(tmp_path / "secret.png")
-    with pytest.raises(ImportRejected, match="outside the import folder"):
-        _import(run, folder, manifest=manifest_csv([("a.png", "a red circle", 0)]))
+    rows = [("a.png", "a red circle", 0), ("gone.png", "a red circle", 1)]
+    with pytest.raises(ImportRejected, match="outside the import folder") as info:
+        _import(run, folder, manifest=manifest_csv(rows))
+    # Listed with the manifest's problems; the link is not also "not found".
+    unsafe, missing = info.value.details
+    assert unsafe.startswith("unsafe entry: a.png (symbolic link pointing outside")
+    assert missing == "manifest line 3: file 'gone.png' not found"
+
+
+def test_duplicate_zip_entries_are_listed_with_every_other_problem(run, tmp_path, settings):
+    # Fixing the zip must not reveal a second round: the manifest's lines and files are
+    # checked too. A line naming the duplicated file is not said to name a missing one.
+    archive = make_zip_entries(tmp_path / "dup.zip", [
+        ("dup.png", png_bytes(color=(1, 2, 3))), ("dup.png", png_bytes(color=(4, 5, 6))),
+        ("bad.png", b"plain text"), ("good.png", png_bytes())])
+    rows = [("dup.png", "a red circle", 0), ("missing.png", "a red circle", 1),
+            ("bad.png", "a red circle", 2), ("good.png", "a red circle", 3)]
+
+    with pytest.raises(ImportRejected) as info:
+        _import(run, archive, manifest=manifest_csv(rows))
+
+    assert info.value.message == (
+        "The zip has several entries for the same file, so which one is meant is not clear. "
+        f"The import into run {run.name!r} has 3 problems; nothing was imported.")
+    dup, missing, bad = info.value.details
+    assert dup == "dup.png: 2 entries ('dup.png', 'dup.png')"
+    assert missing == "manifest line 3: file 'missing.png' not found"
+    assert bad.startswith("bad.png: not an image")
+    _assert_nothing_imported(run, Path(settings.MEDIA_ROOT))
+
+
+def test_unsafe_entries_are_listed_with_every_other_problem_and_never_opened(
+        run, tmp_path, settings, monkeypatch):
+    archive = make_zip_entries(tmp_path / "evil.zip", [
+        ("../evil.png", png_bytes()), ("/abs.png", png_bytes()),
+        ("dup.png", png_bytes(color=(1, 2, 3))), ("dup.png", png_bytes(color=(4, 5, 6))),
+        ("bad.png", b"plain text"), ("good.png", png_bytes())])
+    rows = [("dup.png", "a red circle", 0), ("missing.png", "a red circle", 1),
+            ("bad.png", "a red circle", 2), ("good.png", "a red circle", 3)]
+    opened = []
+    open_entry = zipfile.ZipFile.open
+
+    def spy(self, entry, *args, **kwargs):
+        opened.append(getattr(entry, "filename", entry))
+        return open_entry(self, entry, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", spy)
+
+    with pytest.raises(ImportRejected) as info:
+        _import(run, archive, manifest=manifest_csv(rows))
+
+    assert info.value.message.startswith(
+        "The zip has entries that would escape the import folder. The zip has several entries "
+        "for the same file")
+    assert "has 5 problems; nothing was imported." in info.value.message
+    assert info.value.details[:4] == [
+        "unsafe entry: ../evil.png", "unsafe entry: /abs.png",
+        "dup.png: 2 entries ('dup.png', 'dup.png')",
+        "manifest line 3: file 'missing.png' not found"]
+    assert info.value.details[4].startswith("bad.png: not an image")
+    assert sorted(opened) == ["bad.png", "good.png"]  # the others are never read
+    _assert_nothing_imported(run, Path(settings.MEDIA_ROOT))
+    assert not (tmp_path.parent / "evil.png").exists()
+
+
+def test_a_zip_whose_manifest_cannot_be_read_still_lists_its_other_problems(run, tmp_path):
+    manifest = manifest_csv([("a.png", "a red circle", 0)])
+    archive = make_zip_entries(tmp_path / "two.zip", [
+        ("manifest.csv", manifest), ("manifest.csv", manifest), ("../evil.png", png_bytes()),
+        ("a.png", png_bytes())])
+    with pytest.raises(ImportRejected, match="The manifest cannot be read") as info:
+        _import(run, archive)
+    assert info.value.details == ["unsafe entry: ../evil.png",
+                                  "manifest.csv: 2 entries ('manifest.csv', 'manifest.csv')"]
 
 
 def test_a_zip_bomb_is_refused_before_inflating(run, tmp_path, settings):
     # An entry larger than any file an import takes (the image and video byte limits).
     settings.EVALHUB_MAX_IMAGE_BYTES = settings.EVALHUB_MAX_VIDEO_BYTES = 10_000_000
     archive = tmp_path / "bomb.zip"
-    import zipfile
-
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr("huge.png", b"\x00" * 50_000_000)
     with pytest.raises(ImportRejected, match="zip bomb"):

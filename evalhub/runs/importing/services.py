@@ -30,7 +30,7 @@ from django.utils import timezone
 from evalhub.blobs.after_store import blobs_after_store
 from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.services import blob_store, image_inspect
-from evalhub.blobs.sources import DamagedEntry, FileSource
+from evalhub.blobs.sources import DamagedEntry, FileSource, SourceProblems
 from evalhub.blobs.validation import ImageInfo, InvalidImage
 from evalhub.blobs.video_services import video_inspect, video_store, videos_after_store
 from evalhub.blobs.video_validation import InvalidVideo, VideoInfo
@@ -114,22 +114,32 @@ def _split(infos) -> tuple[set[str], set[str]]:
     return {i.sha256 for i in infos if not isinstance(i, VideoInfo)}, videos
 
 
-def _manifest_rows(source: FileSource, manifest: bytes | None, manifest_name: str,
-                   outputs: str) -> tuple[ManifestRead, str | None]:
+def _manifest_rows(source: FileSource, structure: SourceProblems, manifest: bytes | None,
+                   manifest_name: str, outputs: str) -> tuple[ManifestRead, str | None]:
     """The manifest's good rows, its bad lines' problems and the files they name (reported
     with the files'), and the manifest's name in ``source`` (None when given apart).
-    ``outputs``: what the run takes, as an empty manifest's refusal says it ("videos")."""
-    in_source = None
-    if manifest is None:
-        manifest_name = in_source = manifest_find(source.names())
-        try:
-            manifest = source.read(manifest_name)
-        except DamagedEntry as exc:
-            raise ImportRejected("The manifest cannot be read; nothing was imported.",
-                                 details=[str(exc)]) from exc
-    found = manifest_read_all(manifest, name=manifest_name)
-    if not found.rows and not found.errors:
-        raise ImportRejected(f"{manifest_name} lists no {outputs}.")
+    ``outputs``: what the run takes, as an empty manifest's refusal says it ("videos").
+    Without a manifest nothing else can be checked: its refusal says the source's structural
+    problems (``structure``) too."""
+    try:
+        in_source = None
+        if manifest is None:
+            manifest_name = in_source = manifest_find(source.names())
+            if manifest_name in structure.unreadable:  # e.g. two manifest.csv entries
+                raise ImportRejected("The manifest cannot be read; nothing was imported.")
+            try:
+                manifest = source.read(manifest_name)
+            except DamagedEntry as exc:
+                raise ImportRejected("The manifest cannot be read; nothing was imported.",
+                                     details=[str(exc)]) from exc
+        found = manifest_read_all(manifest, name=manifest_name)
+        if not found.rows and not found.errors:
+            raise ImportRejected(f"{manifest_name} lists no {outputs}.")
+    except ImportRejected as exc:
+        if not structure:
+            raise
+        raise ImportRejected(" ".join([*structure.sentences, exc.message]),
+                             details=[*structure.details, *exc.details]) from exc
     return found, in_source
 
 
@@ -143,10 +153,13 @@ _MANIFEST_LINE = re.compile(r"manifest line (\d+)\b")
 
 @dataclass
 class _Problems:
-    """An import's problems, each with the manifest line it belongs to (None: the whole
-    manifest), said in manifest line order, then those without a line in the order found: the
-    checks run by kind (prompts, then files), not by line."""
+    """An import's problems: first the folder's or zip's structural problems (``source``:
+    sources.py ``SourceProblems``, entry by entry), then the others, each with the manifest
+    line it belongs to (None: the whole manifest), said in manifest line order, then those
+    without a line in the order found: the checks run by kind (prompts, then files), not by
+    line."""
 
+    source: SourceProblems = field(default_factory=SourceProblems)
     found: list[tuple[int | None, str]] = field(default_factory=list)
 
     def add(self, message: str, line: int | None = None) -> None:
@@ -159,15 +172,24 @@ class _Problems:
             self.add(message, int(match.group(1)) if match else None)
 
     def __bool__(self) -> bool:
-        return bool(self.found)
+        return bool(self.source) or bool(self.found)
 
     def __len__(self) -> int:
-        return len(self.found)
+        return len(self.source.details) + len(self.found)
 
     def in_order(self) -> list[str]:
         # sorted() is stable: problems of one line keep the order they were found in.
         ordered = sorted(self.found, key=lambda p: (p[0] is None, p[0] or 0))
-        return [message for _, message in ordered]
+        return [*self.source.details, *(message for _, message in ordered)]
+
+    def refusal(self, what: str) -> ImportRejected:
+        """Every problem in one refusal, opened by what kinds of structural problem the
+        source has (``what``: "The import into run 'r'")."""
+        return ImportRejected(
+            " ".join([*self.source.sentences,
+                      f"{what} has {counted(len(self), 'problem')}; nothing was imported."]),
+            details=self.in_order(),
+        )
 
 
 def _resolve_prompts(run: GenerationRun, rows: list[ManifestRow], errors: _Problems,
@@ -232,15 +254,18 @@ def _inspect(source: FileSource, name: str) -> ImageInfo | VideoInfo:
 
 
 def _validate_rows(
-    run: GenerationRun, source: FileSource, manifest: ManifestRead, *, skip_existing: bool,
+    run: GenerationRun, source: FileSource, structure: SourceProblems, manifest: ManifestRead,
+    *, skip_existing: bool,
 ) -> tuple[list[tuple[ManifestRow, Prompt]], dict[str, ImageInfo | VideoInfo], str]:
-    """Every problem in one answer: the bad lines, the unknown prompts, repeats, and the
-    problem of every file the manifest names, whatever else is wrong with its line (the file
-    and the prompt of a line with a bad seed are checked too, as is the file of a line with an
-    unknown prompt, so that fixing the lines reveals no second round of problems). Files are
-    read one at a time and forgotten: only what validation found about each is kept."""
+    """Every problem in one answer: the folder's or zip's structural problems (``structure``:
+    escaping, duplicated or oversized entries, whose files are never read), the bad lines, the
+    unknown prompts, repeats, and the problem of every file the manifest names, whatever else
+    is wrong with its line (the file and the prompt of a line with a bad seed are checked too,
+    as is the file of a line with an unknown prompt, so that fixing the lines reveals no
+    second round of problems). Files are read one at a time and forgotten: only what
+    validation found about each is kept."""
     rows = manifest.rows
-    errors = _Problems()
+    errors = _Problems(source=structure)
     errors.add_manifest(manifest.errors)
     kind = _media_kind(run, rows, errors)
     prompts = _resolve_prompts(run, rows, errors, manifest.bad_lines)
@@ -248,7 +273,8 @@ def _validate_rows(
     existing = set(run.images.values_list("prompt_id", "seed"))
     seen: dict[tuple[int, int], int] = {}
     infos: dict[str, ImageInfo | VideoInfo] = {}
-    invalid: set[str] = set()  # files found invalid: their problem is said once
+    # Files found invalid: their problem is said once (a structural one already is).
+    invalid: set[str] = set(structure.unreadable)
 
     def checked(line: int, file: str, *, inspect: bool = True) -> bool:
         """Whether ``file`` is there and (when ``inspect``) valid; else its problem noted."""
@@ -299,11 +325,7 @@ def _validate_rows(
         if bad.file:
             checked(bad.line, bad.file)
     if errors:
-        raise ImportRejected(
-            f"The import into run {run.name!r} has {counted(len(errors), 'problem')}; "
-            "nothing was imported.",
-            details=errors.in_order(),
-        )
+        raise errors.refusal(f"The import into run {run.name!r}")
     return accepted, infos, kind
 
 
@@ -323,9 +345,12 @@ def run_images_import(
     if run.source != RunSource.IMPORTED:
         raise ImportRejected(f"Run {run.name!r} is generated: only imported runs take images "
                              "(its images are its generator's, for its prompts and seeds).")
-    found, manifest_in_source = _manifest_rows(source, manifest, manifest_name,
+    # The zip's structural problems are listed with every other (sources.py).
+    structure = source.take_problems()
+    found, manifest_in_source = _manifest_rows(source, structure, manifest, manifest_name,
                                                _outputs(run))
-    accepted, infos, kind = _validate_rows(run, source, found, skip_existing=skip_existing)
+    accepted, infos, kind = _validate_rows(run, source, structure, found,
+                                           skip_existing=skip_existing)
     listed = ({row.file for row in found.rows} | {bad.file for bad in found.bad_lines}
               | {manifest_in_source})
     files_skipped, skipped_files = _skipped([n for n in source.names() if n not in listed])
@@ -442,16 +467,20 @@ def reference_set_import(*, reference_set: ReferenceSet, source: FileSource) -> 
     ``.DS_Store``, ``__MACOSX/``) are skipped and listed in the report. A set holds one kind
     (``ReferenceSet.media_kind``, set by its first import): images for FID/KID/CMMD, videos
     for FVD. Every problem is listed in one refusal: both kinds at once, the set's other
-    kind, and every invalid or refused file. ``images_created`` counts the files added, of
-    either kind.
+    kind, every invalid or refused file, and the folder's or zip's structural problems
+    (sources.py: escaping, duplicated or oversized entries, never read). ``images_created``
+    counts the files added, of either kind.
     """
+    structure = source.take_problems()
     by_role: dict[Role, list[str]] = {role: [] for role in Role}
     for name in sorted(source.names()):
-        by_role[Role.OTHER if is_system_file(name) else file_role(name)].append(name)
+        if name not in structure.unreadable:  # said with the structure's problems
+            by_role[Role.OTHER if is_system_file(name) else file_role(name)].append(name)
     video_names, image_names = by_role[Role.VIDEO], by_role[Role.IMAGE]
     kind = MediaKind.VIDEO if video_names else MediaKind.IMAGE
-    problems: list[str] = []  # the refusal's first sentences, then ``errors`` as details
-    errors: list[str] = []
+    # The refusal's first sentences, then ``errors`` as details.
+    problems: list[str] = list(structure.sentences)
+    errors: list[str] = list(structure.details)
     if video_names and image_names:
         problems.append("The folder or zip holds both images and videos; a reference set "
                         "holds one kind (images for FID, KID and CMMD; videos for FVD).")

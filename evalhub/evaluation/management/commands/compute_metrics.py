@@ -9,15 +9,23 @@ from evalhub.core.cli import (
     seconds,
     wait_until,
 )
+from evalhub.core.text import counted
 from evalhub.evaluation.definitions import REFERENCE_METRICS
 from evalhub.evaluation.models import JobStatus, MetricJob
 from evalhub.evaluation.services import metric_job_create, metric_job_process_inline
 from evalhub.runs.models import GenerationRun, MediaKind, ReferenceSet
 
+#: The exit status of a --wait or --inline that ends with a partial job: some metrics computed
+#: (their values printed), others not. 1 is a failed job or refused input, 2 a usage error.
+PARTIAL_EXIT_STATUS = 3
+
 
 class Command(BaseCommand):
     help = ("Compute a run's automatic metrics (FID, KID, CLIP-score, CMMD, LPIPS diversity) on "
-            "the gpu queue; values from random weights are marked uncalibrated.")
+            "the gpu queue; values from random weights are marked uncalibrated. With --wait or "
+            "--inline the exit status is 0 once every metric is computed, "
+            f"{PARTIAL_EXIT_STATUS} when the job ends partial (its last line names the metrics "
+            "not computed and why), 1 when it fails or the input is refused.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--project", required=True, help="project slug")
@@ -111,7 +119,22 @@ class Command(BaseCommand):
             elif metric in job.metric_errors:
                 self.stdout.write(self.style.WARNING(
                     f"{metric:16s} not computed: {job.metric_errors[metric]}"))
-        if job.status == "failed":
-            raise CommandError(f"Job {job.pk} failed: {job.error}")
-        style = self.style.SUCCESS if job.status == "completed" else self.style.WARNING
-        self.stdout.write(style(f"Job {job.pk} {job.status}."))
+        end_check(job)
+        self.stdout.write(self.style.SUCCESS(f"Job {job.pk} {job.status}."))
+
+
+def end_check(job: MetricJob) -> None:
+    """Refuse a job that did not end ``completed``, as the command's last line and exit
+    status: ``failed`` exits 1 with the job's error, ``partial`` exits
+    :data:`PARTIAL_EXIT_STATUS` naming each metric not computed and why. A partial job used to
+    exit 0, so ``compute_metrics ... --wait && next-step`` went on without FID. compute_metrics
+    and resume_metric_job both end through here (``Command._report``)."""
+    if job.status == JobStatus.FAILED:
+        raise CommandError(f"Job {job.pk} failed: {job.error}")
+    if job.status == JobStatus.PARTIAL:
+        missing = [m for m in job.metrics if m not in job.results]
+        reasons = "; ".join(f"{m}: {job.metric_errors.get(m) or 'no value stored'}"
+                            for m in missing)
+        raise CommandError(f"Job {job.pk} partial: {len(missing)} of "
+                           f"{counted(len(job.metrics), 'metric')} not computed ({reasons}).",
+                           returncode=PARTIAL_EXIT_STATUS)

@@ -1,17 +1,23 @@
 from django.core.management.base import CommandError, CommandParser
 
 from evalhub.core.cli import reports_domain_errors
+from evalhub.evaluation.management.commands.compute_metrics import (
+    PARTIAL_EXIT_STATUS,
+)
 from evalhub.evaluation.management.commands.compute_metrics import Command as ComputeMetrics
 from evalhub.evaluation.models import MetricJob
 from evalhub.evaluation.services import metric_job_resume
 
 
 class Command(ComputeMetrics):
-    """``_wait`` and ``_report`` are compute_metrics' own: the same waiting, the same lines."""
+    """``_wait`` and ``_report`` are compute_metrics' own: the same waiting, the same lines,
+    the same exit status for a job that does not end completed."""
 
     help = ("Resume a metric job stuck queued or running (its task messages lost: a broker "
             "restart, a worker killed): queue again its shards not done yet, or its finalize "
-            "step when all are done. Safe to repeat: a shard is stored once.")
+            "step when all are done. Safe to repeat: a shard is stored once. With --wait it "
+            "ends as compute_metrics does: exit status 0 once every metric is computed, "
+            f"{PARTIAL_EXIT_STATUS} when the job ends partial, 1 when it fails.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("job_id", type=int, help="metric job id")

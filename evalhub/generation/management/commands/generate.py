@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
@@ -14,6 +16,9 @@ from evalhub.generation.services import generation_launch
 from evalhub.runs.cli import add_run_arguments, run_from_options
 from evalhub.runs.models import GenerationRun, RunSource, RunStatus
 
+#: A new run's seeds when --seeds is left out.
+DEFAULT_SEEDS = "0-3"
+
 
 class Command(BaseCommand):
     help = "Create (or resume) a generated run and queue its images on the gpu queue."
@@ -21,9 +26,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--project", required=True, help="project slug")
         add_run_arguments(parser)
-        parser.add_argument("--seeds", default="0-3", help="e.g. 0-3,10 (default 0-3)")
+        parser.add_argument("--seeds", help=f"e.g. 0-3,10 (a new run's default {DEFAULT_SEEDS}; "
+                                             "an existing run's must be its own)")
         parser.add_argument("--param", action="append", default=[],
-                            help="generator parameter KEY=VALUE (JSON values), repeatable")
+                            help="generator parameter KEY=VALUE (JSON values), repeatable (an "
+                                 "existing run's must be all its own)")
         parser.add_argument("--wait", action="store_true",
                             help="wait until the workers have finished the run")
         parser.add_argument("--timeout", type=seconds, default=3600,
@@ -33,10 +40,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         project = get_project(options["project"])
         with transaction.atomic():  # a run whose launch is refused is not left behind
-            run = run_from_options(project=project, options=options, create_kwargs=lambda: {
-                "source": RunSource.GENERATED, "seeds": _seeds(options["seeds"]),
-                "parameters": parse_key_values(options["param"], flag="--param"),
-            })
+            run = run_from_options(project=project, options=options, given=_given(options),
+                                   new_run={"source": RunSource.GENERATED,
+                                            "seeds": _seeds(DEFAULT_SEEDS)})
             batches = generation_launch(run=run)
         if batches:
             self.stdout.write(f"Run {run.name!r}: {run.items_total} items queued in {batches} "
@@ -60,6 +66,17 @@ class Command(BaseCommand):
         style = self.style.SUCCESS if run.status == RunStatus.COMPLETED else self.style.WARNING
         self.stdout.write(style(f"{run.status}: {run.items_done} done, "
                                 f"{run.items_failed} failed. {run.error}".strip()))
+
+
+def _given(options: dict[str, Any]) -> dict[str, Any]:
+    """The run fields of the options given, parsed once: a new run is created with them, an
+    existing run must have them (``run_from_options``)."""
+    given: dict[str, Any] = {}
+    if options["seeds"] is not None:
+        given["seeds"] = _seeds(options["seeds"])
+    if options["param"]:
+        given["parameters"] = parse_key_values(options["param"], flag="--param")
+    return given
 
 
 def _seeds(text: str) -> list[int]:

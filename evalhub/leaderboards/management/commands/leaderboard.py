@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from evalhub.campaigns.cli import get_campaign
 from evalhub.campaigns.models import Criterion
 from evalhub.core.cli import model_text, reports_domain_errors
+from evalhub.core.errors import EvalHubError
 from evalhub.leaderboards.filters import parse_ab, parse_filters
 from evalhub.leaderboards.fingerprint import leaderboard_changes_since
 from evalhub.leaderboards.results import ABTestError
@@ -16,6 +18,29 @@ from evalhub.leaderboards.selectors import ab_test
 from evalhub.leaderboards.services import leaderboard_get
 from evalhub.leaderboards.text import fit_method, leaderboard_table, run_count_column
 from evalhub.prompts.models import Prompt
+
+#: The filters' parameter names (the API's query parameters, which their refusals name) ->
+#: this command's options.
+OPTION_OF_PARAMETER = {
+    "ab": "--ab", "pool": "--pool", "judge": "--judge", "since": "--since", "until": "--until",
+    "quality": "--quality", "min_gold_accuracy": "--min-gold-accuracy",
+}
+_NAMES = "|".join(OPTION_OF_PARAMETER)
+# A parameter as the refusals name it: the message's subject ("ab must be ..."), an example
+# ("e.g. ab=3,7") or the other end of a range ("since must be before until").
+_PARAMETER = re.compile(rf"(?:^|(?<=before ))(?P<subject>{_NAMES})\b|\b(?P<example>{_NAMES})=")
+
+
+def in_option_words(message: str) -> str:
+    """``"ab must be ..., e.g. ab=3,7."`` -> ``"--ab must be ..., e.g. --ab 3,7."``: a refusal
+    of the leaderboard's filters (``parse_filters``, ``parse_ab``, shared with the API and the
+    dashboard, whose words are the query parameters') in the words a terminal typed."""
+    def option(match: re.Match[str]) -> str:
+        if match["subject"]:
+            return OPTION_OF_PARAMETER[match["subject"]]
+        return f"{OPTION_OF_PARAMETER[match['example']]} "
+
+    return _PARAMETER.sub(option, message)
 
 
 class Command(BaseCommand):
@@ -51,8 +76,11 @@ class Command(BaseCommand):
         params = {key: str(options[key] or "") for key in
                   ("criterion", "category", "judge", "min_gold_accuracy", "since", "until",
                    "quality", "pool")}
-        filters = parse_filters(campaign=campaign, params=params)
-        ab = parse_ab(options["ab"])
+        try:
+            filters = parse_filters(campaign=campaign, params=params)
+            ab = parse_ab(options["ab"])
+        except EvalHubError as exc:
+            raise CommandError(in_option_words(str(exc))) from exc
         snapshot, stale = leaderboard_get(campaign=campaign, filters=filters,
                                           refresh=options["refresh"])
         board = snapshot.result

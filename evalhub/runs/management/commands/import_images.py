@@ -14,8 +14,9 @@ from evalhub.runs.importing.services import run_images_import
 class Command(BaseCommand):
     help = (
         "Import a run's images or videos from a folder or zip plus a manifest (CSV/JSONL: file, "
-        "prompt, seed). Creates the run if --checkpoint and --prompt-set are given. All files, "
-        "or none; files the manifest does not list are skipped and named."
+        "prompt, seed). Creates the run if --model, --checkpoint and --prompt-set are given; "
+        "into an existing run, those given must be the run's own. All files, or none; files "
+        "the manifest does not list are skipped and named."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
