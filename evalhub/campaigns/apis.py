@@ -34,7 +34,7 @@ from evalhub.campaigns.services import (
     members_named,
 )
 from evalhub.core.limits import MAX_CAMPAIGN_RUNS, MAX_INT64, MAX_TEXT_CHARS
-from evalhub.core.serializers import ReadForPage, RejectUnknownFields, read_for
+from evalhub.core.serializers import ReadForPage, RejectUnknownFields, duplicate, read_for
 from evalhub.projects.api_base import ProjectScopedMixin
 from evalhub.projects.models import Project
 from evalhub.projects.permissions import require_project_role
@@ -83,7 +83,7 @@ class CampaignCreateSerializer(RejectUnknownFields):
                                             max_length=100)
     open_when_built = serializers.BooleanField(
         default=True, help_text="Open for rating once built; false keeps it a draft.")
-    judgments_per_pair = serializers.IntegerField(default=3)
+    judgments_per_pair = serializers.IntegerField(default=3, min_value=1, max_value=50)
     gold_rate = serializers.FloatField(default=0.0)
     pair_policy = serializers.ChoiceField(choices=PairPolicy.values, default=PairPolicy.BALANCED)
     min_lpips_distance = serializers.FloatField(required=False, allow_null=True, default=None)
@@ -220,6 +220,10 @@ class CampaignViewSet(DeletionRules, ProjectScopedMixin, mixins.ListModelMixin,
         data = dict(form.validated_data)
         require_project_role(request=request, project_id=data["project"].id,
                              roles=self.write_roles)
+        if Campaign.objects.filter(project=data["project"], name=data["name"]).exists():
+            # As every duplicate name: 409 "duplicate" (campaign_create's own refusal is 400).
+            raise duplicate("name", f"The project already has a campaign named "
+                                    f"{data['name']!r}.")
         data["annotators"] = members_named(project=data["project"],
                                            usernames=data["annotators"])
         campaign = campaign_create(created_by=request.user, **data)

@@ -5,6 +5,11 @@ input can cause become client errors: a delete blocked by objects that still use
 (409, naming how many of which kind), a conflict with existing rows (409), a value the column
 cannot hold (400). Django's own validation errors (a malformed UUID in a filter) are 400.
 
+One shape per kind of answer (docs/security.md, "Errors are answers"): every 404 is
+:data:`NOT_FOUND` (only a domain error's own code, ``campaign_not_found``, differs); every
+name already taken is 409 ``duplicate`` with the field in ``errors``; a domain error's
+``errors`` lists every problem, never empty, a field's as ``field: message``.
+
 A database connection lost while answering (the server restarted, the backend terminated, a
 deadlock) is 503 with ``Retry-After``: the transaction was rolled back, and a client that sends
 the request again (the rating page's outbox does, with the same ``client_id``) gets it done
@@ -27,10 +32,10 @@ from django.core.exceptions import (
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import status
-from rest_framework.exceptions import APIException, ParseError
+from rest_framework.exceptions import APIException, NotFound, ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -75,13 +80,61 @@ def _blocked_by(exc: ProtectedError | RestrictedError) -> str:
     return ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
 
 
+#: Every 404 of the API but those that carry a more specific code (``campaign_not_found``):
+#: an unused id, another project's object, an id that cannot be one, a page past the end and
+#: a path that no route matches answer alike, and never name a model class (Django's
+#: ``get_object_or_404`` said "No GenerationRun matches the given query.").
+NOT_FOUND = {"detail": "Not found.", "code": "not_found"}
+
+
+def not_found_response() -> Response:
+    return Response(dict(NOT_FOUND), status=status.HTTP_404_NOT_FOUND)
+
+
+def _duplicate(detail: Any) -> bool:
+    """Whether a validation error is only "this name is taken" (DRF's ``unique`` code, given
+    by its unique validators and by the serializers that check a name the service would
+    refuse), under one field."""
+    if not isinstance(detail, dict) or len(detail) != 1:
+        return False
+    (problems,) = detail.values()
+    return (isinstance(problems, list) and bool(problems)
+            and all(getattr(problem, "code", None) == "unique" for problem in problems))
+
+
+def _duplicate_response(detail: dict) -> Response:
+    """409 for a name (slug, username) already taken: ``detail`` says so, ``errors`` lists it
+    as ``field: message``, ``code`` is ``duplicate`` (docs/security.md, "Errors are
+    answers")."""
+    ((field, problems),) = detail.items()
+    messages = [str(problem) for problem in problems]
+    return Response({"detail": " ".join(messages), "code": "duplicate",
+                     "errors": [f"{field}: {message}" for message in messages]},
+                    status=status.HTTP_409_CONFLICT)
+
+
+def _problems(exc: EvalHubError) -> list[str]:
+    """A domain error's ``errors``: each problem a sentence, ``field: message`` for a field's
+    (``manifest line N: ...`` for a line's); never empty, so a client reads one list whether
+    there was one problem or several. An entry that is only a field name (``["annotator"]``)
+    is the error's own message, which names it."""
+    if not exc.details:
+        return [exc.message]
+    return [exc.message if detail.isidentifier() and exc.message.startswith(f"{detail}:")
+            else detail for detail in exc.details]
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, EvalHubError):
-        body = {"detail": exc.message, "errors": exc.details}
+        body = {"detail": exc.message, "errors": _problems(exc)}
         if exc.code:
             body["code"] = exc.code
         headers = {"Retry-After": "30"} if exc.http_status == 503 else None
         return Response(body, status=exc.http_status, headers=headers)
+    if isinstance(exc, Http404 | NotFound):
+        return not_found_response()
+    if isinstance(exc, ValidationError) and _duplicate(exc.detail):
+        return _duplicate_response(exc.detail)
     if isinstance(exc, ProtectedError | RestrictedError):
         return Response({"detail": "This object is still in use and cannot be deleted "
                                    f"({_blocked_by(exc)} refer to it)."},
@@ -117,6 +170,5 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     endpoint, an id that cannot be an id) answers JSON like the API's own 404s, so a client
     never has to parse the HTML page; every other path gets the site's 404 page."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found: no API endpoint or object at this path.",
-                             "code": "not_found"}, status=status.HTTP_404_NOT_FOUND)
+        return JsonResponse(NOT_FOUND, status=status.HTTP_404_NOT_FOUND)
     return defaults.page_not_found(request, exception)

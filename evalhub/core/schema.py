@@ -40,14 +40,22 @@ from rest_framework import serializers
 
 class ErrorSerializer(serializers.Serializer):
     """An error answer: ``detail`` says what is wrong; a validation error names each field
-    instead (``{"field": ["message", ...]}``), a domain error may add ``errors`` (per line of
-    an imported file, for instance)."""
+    instead (``{"field": ["message", ...]}``; a read-only field sent with a value other than
+    the object's is refused there too), a domain refusal adds ``errors``: every problem, one
+    sentence each, ``field: message`` for a field's, ``manifest line N: ...`` for a line's.
+    Every 404 is ``{"detail": "Not found.", "code": "not_found"}`` (campaign_not_found where
+    documented); every name already taken is 409 with ``code`` duplicate and the field in
+    ``errors``."""
 
     detail = serializers.CharField(required=False, help_text="What is wrong, in words.")
-    errors = serializers.JSONField(required=False,
-                                   help_text="Details, when the error has several parts.")
+    errors = serializers.JSONField(required=False, help_text=(
+        "A domain refusal's problems, one sentence each, never empty: `field: message` for a "
+        "field's problem (`name: ...` for a name already taken), `manifest line N: ...` for "
+        "a line of an imported file."))
     code = serializers.CharField(required=False, help_text=(
-        "A machine-readable reason, for the errors a client acts on: campaign_not_open (the "
+        "A machine-readable reason, for the errors a client acts on: not_found (404: nothing "
+        "the caller can see at this path, whatever it names); duplicate (409: the name, slug "
+        "or username is already taken, the field named in `errors`); campaign_not_open (the "
         "campaign is paused or closed: nothing is served, voted, skipped or reported); "
         "campaign_not_found (404: no such campaign among the caller's projects, e.g. deleted "
         "while its rating page was open, or the caller removed from its project); "
@@ -60,8 +68,9 @@ ERROR_DESCRIPTIONS = {
     "401": "No valid credentials (API token or session).",
     "403": "The caller's role in the project does not allow this.",
     "404": "Not found, or not visible to the caller; for a list, a page past the end.",
-    "409": "Conflicts with stored data (a duplicate, an object still in use, a replayed "
-           "request with a different body).",
+    "409": "Conflicts with stored data: a name already taken (`code` duplicate, the field "
+           "named in `errors`), an object still in use, a replayed request with a different "
+           "body.",
     "413": "The request body is over the size limit, which `detail` names.",
     "415": "The body's media type is not one this operation reads (see its request body; "
            "uploads take multipart/form-data only).",

@@ -2,33 +2,138 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db.models import Model
 from django.db.models.manager import BaseManager
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+from rest_framework.utils.encoders import JSONEncoder
+from rest_framework.validators import UniqueTogetherValidator
 
 
 class RejectUnknownFields(serializers.Serializer):
-    """Refuses a body key that names no field of the serializer (400, the key named, with the
-    fields the endpoint takes). DRF drops such keys silently, so a typo (``judgments_per_pairs``)
-    used to create an object with the default instead. Read-only fields are fields: a body
-    fetched, edited and sent back is still accepted (they are ignored, as before), and so is
-    the CSRF token that DRF's browsable API forms send with every POST."""
+    """Refuses a body key that names no field of the serializer, and a read-only field's key
+    whose value is not the object's (400, each key named). DRF drops both silently, so a typo
+    (``judgments_per_pairs``) used to create an object with the default instead, and a run
+    posted with ``"project": 2`` was created in its checkpoint's project 1 without a word.
+
+    A read-only key is accepted when its value is what the object has: on an update, the value
+    as this serializer represents the stored object (a body fetched, edited and sent back is
+    accepted); on a create, only the keys ``derived_read_only`` says the server derives from
+    the other fields, with the same value (a run's ``project``, its checkpoint's); any other
+    read-only key on a create is refused. The CSRF token that DRF's browsable API forms send
+    with every POST is not a field and is accepted."""
 
     NOT_FIELDS = frozenset({"csrfmiddlewaretoken"})
+    #: Read-only keys the serializer checks itself in its own words (membership changes).
+    CHECKS_OWN_READ_ONLY: frozenset[str] = frozenset()
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            unknown = sorted(str(key) for key in data
-                             if key not in self.fields and key not in self.NOT_FIELDS)
-            if unknown:
-                takes = ", ".join(name for name, field in self.fields.items()
-                                  if not field.read_only)
-                raise serializers.ValidationError(
-                    {key: [f"Unknown field. This endpoint takes: {takes}."] for key in unknown})
-        return super().to_internal_value(data)
+        if not isinstance(data, Mapping):
+            return super().to_internal_value(data)
+        unknown = sorted(str(key) for key in data
+                         if key not in self.fields and key not in self.NOT_FIELDS)
+        if unknown:
+            raise serializers.ValidationError(
+                {key: [f"Unknown field. This endpoint takes: {self._takes()}."]
+                 for key in unknown})
+        read_only = [key for key, field in self.fields.items() if key in data and field.read_only
+                     and key not in self.CHECKS_OWN_READ_ONLY]
+        errors: dict[str, list[str]] = {}
+        if read_only and self.instance is not None:
+            stored = self.to_representation(self.instance)
+            errors = {key: [self._read_only_refusal(key, data[key], stored.get(key))]
+                      for key in read_only if not _same(data[key], stored.get(key))}
+        try:
+            attrs = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if errors and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**errors, **exc.detail}) from exc
+            raise
+        if errors:
+            raise serializers.ValidationError(errors)
+        if read_only and self.instance is None:
+            derived = self.derived_read_only(attrs)
+            for key in read_only:
+                if key not in derived:
+                    errors[key] = [f"{key} is read-only: the server sets it, so a new object "
+                                   f"takes no value for it. This endpoint takes: "
+                                   f"{self._takes()}."]
+                elif not _same(data[key], derived[key][0]):
+                    errors[key] = [derived[key][1]]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return attrs
+
+    def run_validators(self, value: Any) -> None:
+        """A unique-together validator's refusal ("This project already has a model with this
+        name.") under the field it is about, the validator's last one (``name``), not
+        ``non_field_errors``: a duplicate is answered alike wherever it is found
+        (:func:`duplicate`)."""
+        try:
+            super().run_validators(value)
+        except serializers.ValidationError as exc:
+            together = [validator for validator in self.get_validators()
+                        if isinstance(validator, UniqueTogetherValidator)]
+            problems = exc.detail if isinstance(exc.detail, list) else []
+            if (len(together) == 1 and problems
+                    and all(getattr(p, "code", None) == "unique" for p in problems)):
+                raise serializers.ValidationError({together[0].fields[-1]: problems}) from exc
+            raise
+
+    def derived_read_only(self, attrs: dict) -> dict[str, tuple[Any, str]]:
+        """For a create: the read-only keys whose value the server derives from ``attrs`` (the
+        validated fields), each with that value as the API represents it and the refusal of
+        any other value. None by default: a create refuses every read-only key."""
+        return {}
+
+    def _takes(self) -> str:
+        return ", ".join(name for name, field in self.fields.items() if not field.read_only)
+
+    @staticmethod
+    def _read_only_refusal(key: str, sent: Any, stored: Any) -> str:
+        return (f"{key} is read-only: this object's is {_as_json(stored)}, not "
+                f"{_as_json(sent)}. Leave it out, or send it as fetched.")
+
+
+def duplicate(field: str, message: str) -> serializers.ValidationError:
+    """The refusal of a name (slug, username) another object already has, under ``field``,
+    with DRF's ``unique`` code, as its unique validators give it: the API answers every such
+    refusal 409 ``duplicate`` (evalhub/core/api_errors.py), a form shows it at the field."""
+    return serializers.ValidationError({field: [ErrorDetail(message, code="unique")]})
+
+
+def _normal(value: Any) -> Any:
+    """``value`` as a JSON answer carries it (dates as text, lists for tuples)."""
+    return json.loads(json.dumps(value, cls=JSONEncoder))
+
+
+def _as_json(value: Any) -> str:
+    try:
+        return json.dumps(_normal(value))[:200]
+    except (TypeError, ValueError):
+        return repr(value)[:200]
+
+
+def _same(sent: Any, stored: Any) -> bool:
+    """Whether a value sent for a read-only field is the stored one: equal as JSON, or, from a
+    form (every value text), equal to its text (a number, ``true``/``false``, empty for null)."""
+    try:
+        stored = _normal(stored)
+        if _normal(sent) == stored:
+            return True
+    except (TypeError, ValueError):
+        return False
+    if isinstance(sent, str) and not isinstance(stored, dict | list):
+        if stored is None:
+            return sent == ""
+        if isinstance(stored, bool):
+            return sent.lower() == str(stored).lower()
+        return sent == (stored if isinstance(stored, str) else json.dumps(stored))
+    return False
 
 
 class ReadForPage(serializers.ListSerializer):

@@ -51,6 +51,15 @@ class MetricJobSerializer(ScopedModelSerializer):
             raise serializers.ValidationError('Give a JSON object, e.g. {"shard_size": 32}.')
         return value
 
+    def derived_read_only(self, attrs: dict) -> dict[str, tuple[object, str]]:
+        """A metric job's project is its run's: a create may name it, but only that one."""
+        run = attrs.get("run")
+        if run is None:
+            return {}
+        return {"project": (run.project_id, f"a metric job's project is its run's "
+                                            f"({run.project_id}); leave project out or send "
+                                            "that one.")}
+
     class Meta:
         model = MetricJob
         fields = ["id", "project", "run", "metrics", "reference_set", "options", "status",

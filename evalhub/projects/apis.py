@@ -8,12 +8,14 @@ from rest_framework.permissions import IsAuthenticated
 
 from evalhub.core.converters import whole_number
 from evalhub.core.errors import InvalidFields
+from evalhub.core.serializers import duplicate
 from evalhub.projects.api_base import ProjectScopedViewSet
 from evalhub.projects.models import Membership, Project, Role
 from evalhub.projects.permissions import require_project_role
 from evalhub.projects.references import ScopedModelSerializer
 from evalhub.projects.selectors import projects_for_user, role_in_project, with_role_of
 from evalhub.projects.services import (
+    AlreadyMember,
     member_candidate,
     membership_add,
     membership_change_role,
@@ -80,6 +82,9 @@ class MembershipSerializer(ScopedModelSerializer):
 
 
 class MembershipChangeSerializer(ScopedModelSerializer):
+    #: ``validate`` refuses another project or user in its own words ("is fixed").
+    CHECKS_OWN_READ_ONLY = frozenset({"project", "username"})
+
     class Meta:
         model = Membership
         fields = ["id", "project", "username", "role", "created_at"]
@@ -122,7 +127,10 @@ class MembershipViewSet(ProjectScopedViewSet):
         project = data["project"]
         require_project_role(request=self.request, project_id=project.id, roles=self.write_roles)
         user = member_candidate(actor=self.request.user, username=data["user"]["username"])
-        serializer.instance = membership_add(project=project, user=user, role=data["role"])
+        try:
+            serializer.instance = membership_add(project=project, user=user, role=data["role"])
+        except AlreadyMember as exc:
+            raise duplicate("username", str(exc)) from exc  # 409, as every duplicate
 
     def perform_update(self, serializer: MembershipChangeSerializer) -> None:
         serializer.instance = membership_change_role(

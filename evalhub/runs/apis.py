@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from evalhub.blobs.models import VideoBlob
 from evalhub.blobs.sources import open_source
 from evalhub.core.errors import EvalHubError, InvalidFields
-from evalhub.core.serializers import RejectUnknownFields, counted_or_count
+from evalhub.core.serializers import RejectUnknownFields, counted_or_count, duplicate
 from evalhub.core.uploads import uploaded_file_path
 from evalhub.generation.services import MissingWeights, checkpoint_check, generation_launch
 from evalhub.projects.api_base import ProjectScopedReadOnlyViewSet, ProjectScopedViewSet
@@ -40,6 +40,7 @@ from evalhub.runs.services import (
     checkpoint_change_check,
     run_change_check,
     run_create,
+    run_name_check,
     training_step_check,
 )
 from evalhub.workspace.deletion import DeletionRules
@@ -147,12 +148,29 @@ class GenerationRunSerializer(ScopedModelSerializer):
 
     def validate(self, attrs: dict) -> dict:
         attrs = super().validate(attrs)
+        checkpoint = attrs.get("checkpoint")
+        project_id = (self.instance.project_id if self.instance is not None
+                      else checkpoint.model.project_id if checkpoint is not None else None)
+        if "name" in attrs and project_id is not None:
+            try:
+                run_name_check(project_id=project_id, name=attrs["name"], run=self.instance)
+            except EvalHubError as exc:
+                raise duplicate("name", str(exc)) from exc
         if self.instance is not None:
             try:
                 run_change_check(run=self.instance, changes=attrs)
             except InvalidFields as exc:
                 raise serializers.ValidationError(exc.fields) from exc
         return attrs
+
+    def derived_read_only(self, attrs: dict) -> dict[str, tuple[object, str]]:
+        """A run's project is its checkpoint's: a create may name it, but only that one."""
+        checkpoint = attrs.get("checkpoint")
+        if checkpoint is None:
+            return {}
+        project_id = checkpoint.model.project_id
+        return {"project": (project_id, f"the run's project is its checkpoint's ({project_id}); "
+                                        "leave project out or send that one.")}
 
     def get_image_count(self, run: GenerationRun) -> int:
         return counted_or_count(run, "counted_images", "images")

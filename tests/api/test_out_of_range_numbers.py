@@ -63,4 +63,5 @@ def test_a_large_annotator_id_that_fits_is_answered_like_any_unknown_one(api, wo
     response = api.post(f"/api/v1/campaigns/{world.campaign.pk}/exclude/",
                         {"annotator": 2**63 - 1}, format="json")
     assert response.status_code == 400
-    assert response.json()["errors"] == ["annotator"]
+    assert response.json()["errors"] == [response.json()["detail"]]
+    assert response.json()["detail"].startswith("annotator: ")

@@ -38,7 +38,7 @@ def test_a_model_write_with_an_unknown_key_changes_nothing(api, world):
 
 def test_a_body_sent_back_as_fetched_is_accepted(api, world):
     # Read-only fields (id, created_at, status...) are fields: a fetched body, edited and sent
-    # back, still works; they are ignored as before.
+    # back, still works, since each read-only value is the object's own.
     api.force_login(world.scientist)
     run = world.runs[0]
     body = api.get(f"/api/v1/runs/{run.pk}/").json()
@@ -66,3 +66,69 @@ def test_an_uploads_misspelt_option_is_refused_not_dropped(api, world):
     assert response.status_code == 400
     assert list(response.json()) == ["skip_existng"]
     assert "skip_existing" in response.json()["skip_existng"][0]
+
+
+def _new_run(world, **extra) -> dict:
+    run = world.runs[0]
+    return {"checkpoint": run.checkpoint_id, "prompt_set": run.prompt_set_id, "name": "new",
+            "seeds": [0], **extra}
+
+
+def test_a_run_created_with_another_project_is_refused(api, world):
+    # The run's project is its checkpoint's: "project": other was silently ignored.
+    api.force_login(world.scientist)
+    project = world.campaign.project
+    response = api.post("/api/v1/runs/", _new_run(world, project=project.pk + 1000),
+                        format="json")
+    assert response.status_code == 400
+    assert list(response.json()) == ["project"]
+    assert "checkpoint's" in response.json()["project"][0]
+    assert not project.runs.filter(name="new").exists()
+
+
+def test_a_run_created_with_its_checkpoints_project_is_accepted(api, world):
+    api.force_login(world.scientist)
+    project = world.campaign.project
+    response = api.post("/api/v1/runs/", _new_run(world, project=project.pk), format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["project"] == project.pk
+
+
+def test_a_create_naming_a_server_set_field_is_refused(api, world):
+    api.force_login(world.scientist)
+    response = api.post("/api/v1/runs/", _new_run(world, status="done", items_done=7),
+                        format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert sorted(body) == ["items_done", "status"]
+    assert body["status"][0].startswith("status is read-only")
+    assert not world.campaign.project.runs.filter(name="new").exists()
+
+
+def test_an_update_with_a_different_read_only_value_changes_nothing(api, world):
+    api.force_login(world.scientist)
+    run = world.runs[0]
+    body = api.get(f"/api/v1/runs/{run.pk}/").json()
+    response = api.patch(f"/api/v1/runs/{run.pk}/",
+                         {**body, "name": "renamed", "status": "failed", "image_count": 0},
+                         format="json")
+    assert response.status_code == 400
+    answer = response.json()
+    assert sorted(answer) == ["image_count", "status"]
+    assert answer["status"][0].startswith("status is read-only")
+    run.refresh_from_db()
+    assert run.name != "renamed"
+
+
+def test_a_checkpoint_fetched_and_put_back_is_accepted(api, world):
+    api.force_login(world.scientist)
+    checkpoint = world.runs[0].checkpoint
+    body = api.get(f"/api/v1/checkpoints/{checkpoint.pk}/").json()
+    response = api.put(f"/api/v1/checkpoints/{checkpoint.pk}/",
+                       {**body, "name": "renamed"}, format="json")
+    assert response.status_code == 200, response.json()
+    refused = api.put(f"/api/v1/checkpoints/{checkpoint.pk}/",
+                      {**body, "created_at": "2001-01-01T00:00:00Z"}, format="json")
+    assert refused.status_code == 400
+    assert list(refused.json()) == ["created_at"]
+    assert "read-only" in refused.json()["created_at"][0]

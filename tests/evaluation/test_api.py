@@ -46,6 +46,20 @@ def test_a_scientist_creates_a_job_and_follows_its_progress(api, scientist, run)
     assert prompts["count"] == 2
 
 
+def test_a_job_names_only_its_runs_project(api, scientist, run):
+    # project is read-only: its run's is accepted, another is refused, not ignored.
+    api.force_authenticate(scientist)
+    payload = {"run": run.id, "metrics": ["clip_score"], "options": FAST_OPTIONS}
+    refused = api.post("/api/v1/metric-jobs/", {**payload, "project": run.project_id + 1},
+                       format="json")
+    assert refused.status_code == 400
+    assert list(refused.json()) == ["project"]
+    assert not MetricJob.objects.exists()
+    accepted = api.post("/api/v1/metric-jobs/", {**payload, "project": run.project_id},
+                        format="json")
+    assert accepted.status_code == 201, accepted.json()
+
+
 def test_bad_job_input_gets_a_400_with_the_reason(api, owner, project):
     empty = GenerationRunFactory(checkpoint__model__project=project, name="nothing-here")
     api.force_authenticate(owner)

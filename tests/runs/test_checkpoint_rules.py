@@ -94,14 +94,15 @@ def test_a_change_is_checked_against_the_checkpoints_other_values(api, scientist
 def test_a_name_used_twice_is_refused_in_words(api, scientist, model):
     api.force_authenticate(scientist)
     assert _post(api, model).status_code == 201
-    again = _post(api, model)
-    assert again.status_code == 400
-    assert again.json()["non_field_errors"] == [
-        "This model already has a checkpoint with this name."]
+    again = _post(api, model)  # as every name already taken: 409 "duplicate", field named
+    assert again.status_code == 409
+    assert again.json()["errors"] == [
+        "name: This model already has a checkpoint with this name."]
     twin = api.post("/api/v1/models/", {"project": model.project_id, "name": model.name},
                     format="json")
-    assert twin.status_code == 400
-    assert twin.json()["non_field_errors"] == ["This project already has a model with this name."]
+    assert twin.status_code == 409
+    assert twin.json()["detail"] == "This project already has a model with this name."
+    assert twin.json()["code"] == "duplicate"
     assert Checkpoint.objects.count() == 1
 
 
@@ -147,8 +148,8 @@ def test_a_run_renamed_to_another_runs_name_is_refused_in_words_as_a_new_one_is(
     api.force_authenticate(scientist)
     url = f"/api/v1/runs/{run.pk}/"
     refused = api.patch(url, {"name": "taken"}, format="json")
-    assert refused.status_code == 400
-    assert refused.json()["name"] == ["The project already has a run named 'taken'."]
+    assert refused.status_code == 409
+    assert refused.json()["errors"] == ["name: The project already has a run named 'taken'."]
     run.refresh_from_db()
     assert run.name == "first"
     # Its own name again, and a name only another project uses, are fine.
