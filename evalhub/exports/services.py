@@ -260,16 +260,25 @@ def export_to_path(*, campaign: Campaign, options: ExportOptions, output: Path,
         if not _is_our_bundle(output):
             raise OutputExists(f"{output} is a non-empty folder that is not an EvalHub export; "
                                "refusing to replace it.")
-    for target in targets:
+    # A card inside a folder bundle is written into the bundle before it is moved into place
+    # (written after, the replaced folder would take it along).
+    inside = (card is not None and options.bundle == "folder"
+              and Path(card).resolve().is_relative_to(output.resolve()))
+    for target in targets if not inside else [output]:
         _refuse_missing_parent(target)
     exporter = Exporter(campaign=campaign, options=options)
 
-    def write_card() -> None:
+    def write_card(folder: Path | None = None) -> None:
         # Inside the export's own block: a card that cannot be written fails the export
         # before the data is moved into place, so nothing is left behind.
-        if card:
-            with file_replaced_when_complete(Path(card)) as handle:
-                handle.write(exporter.card().encode("utf-8"))
+        if not card:
+            return
+        path = Path(card)
+        if inside and folder is not None:
+            path = folder / Path(card).resolve().relative_to(output.resolve())
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with file_replaced_when_complete(path) as handle:
+            handle.write(exporter.card().encode("utf-8"))
 
     if options.bundle == "folder":
         partial = _partial(output)
@@ -277,7 +286,7 @@ def export_to_path(*, campaign: Campaign, options: ExportOptions, output: Path,
             partial.mkdir()
             for _ in exporter.steps(folder=partial):
                 pass
-            write_card()
+            write_card(partial)
             if output.exists():
                 shutil.rmtree(output)
             partial.rename(output)

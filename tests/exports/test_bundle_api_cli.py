@@ -195,6 +195,17 @@ def test_a_card_that_cannot_be_written_leaves_nothing_behind(voted, tmp_path, bu
     assert out.exists() and "Exported by EvalHub" in card.read_text()
 
 
+def test_a_card_inside_a_folder_bundle_is_written_into_it_new_or_replaced(voted, tmp_path):
+    out = tmp_path / "bundle"
+    for again in ([], ["--overwrite"]):
+        call_command("export_preferences", voted.campaign.pk, "--format", "raw-csv",
+                     "--output", str(out), "--bundle", "folder", "--card",
+                     str(out / "cards" / "CARD.md"), *again)
+        assert "Exported by EvalHub" in (out / "cards" / "CARD.md").read_text()
+        assert (out / "judgments.csv").exists()
+    assert not list(tmp_path.glob(".*partial*"))
+
+
 @pytest.mark.parametrize("fmt", ["raw-csv", "raw-parquet", "pickapic-parquet", "dpo-jsonl"])
 def test_filters_that_select_nothing_give_an_empty_valid_file(voted, tmp_path, capsys, fmt):
     out = tmp_path / f"empty.{fmt}"
