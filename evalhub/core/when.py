@@ -13,6 +13,7 @@ last moment, ``until`` before the first) is refused like a malformed value (an
 
 from __future__ import annotations
 
+import re
 from datetime import MAXYEAR, UTC, date, datetime, time, timedelta
 
 from django.utils import timezone
@@ -23,11 +24,18 @@ from rest_framework import serializers
 
 from evalhub.core.errors import EvalHubError
 
+_WEEK_ALONE = re.compile(r"\d{4}-?W\d{2}")
+
 
 def parse_when(raw: str, *, name: str, end_of_day: bool) -> datetime | None:
     """``raw`` as an aware datetime in UTC; a date alone is its day's start, or with
     ``end_of_day`` the next day's start (for an exclusive ``until``). ``None`` when the bound
     lies beyond the calendar on the side that excludes nothing (module docstring)."""
+    if _WEEK_ALONE.fullmatch(raw):
+        # date.fromisoformat reads a week without its day as the week's Monday: a week is not
+        # a day, and an until of it would keep one day of seven.
+        raise EvalHubError(f"{name} must be an ISO date or datetime, got {raw!r} (a week: "
+                           "name its day, e.g. 2026-W49-1, or give a date).")
     try:
         # Every ISO form of a date alone is one: extended (2026-12-05), basic (20261205) and
         # week dates (2026-W49-6). Read as a date-time, the basic form would be the day's

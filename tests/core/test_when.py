@@ -68,7 +68,8 @@ def test_every_iso_form_of_a_date_alone_is_that_whole_day(raw):
     assert parse_when(raw, name="until", end_of_day=True) == datetime(2026, 12, 6, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("raw", ["2026-13-01", "20261332", "2026-12-05T25:00", "yesterday", ""])
+@pytest.mark.parametrize("raw", ["2026-13-01", "20261332", "2026-12-05T25:00", "yesterday", "",
+                                 "2026-W49", "2026W49"])
 def test_a_malformed_bound_is_refused_in_words(raw):
     with pytest.raises(EvalHubError, match="until must be an ISO date or datetime"):
         parse_when(raw, name="until", end_of_day=True)
