@@ -40,3 +40,15 @@ class InvalidFields(EvalHubError):
 
 class ImportRejected(EvalHubError):
     """An import found bad input; nothing was stored."""
+
+
+class NameTaken(InvalidFields):
+    """A name another object of the project already has: 409 ``duplicate``, the field in
+    ``errors`` (``name: ...``), as the API answers every name already taken (its unique
+    validators included: evalhub/core/api_errors.py); a form shows it at the field."""
+
+    http_status = 409
+    code = "duplicate"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__({field: [message]})

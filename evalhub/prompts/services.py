@@ -19,21 +19,19 @@ from evalhub.blobs.validation import ImageInfo, InvalidImage
 from evalhub.blobs.video_services import video_inspect, video_store, videos_after_store
 from evalhub.blobs.video_validation import InvalidVideo, VideoInfo, is_video_name
 from evalhub.blobs.written_files import WrittenFiles
-from evalhub.core.errors import ImportRejected
+from evalhub.core.errors import ImportRejected, NameTaken
 from evalhub.projects.models import Project
 from evalhub.prompts.models import Prompt, PromptSet
 from evalhub.prompts.parsers import PromptRow, parse_prompts
 
 
-def _load_source_images(rows: list[PromptRow], images: FileSource | None
+def _load_source_images(rows: list[PromptRow], images: FileSource | None,
+                        problems: SourceProblems
                         ) -> dict[str, tuple[bytes, ImageInfo | VideoInfo]]:
     """Each named source file's bytes and what validation found: images through the image
-    validation, videos (by extension) through the same validation as a run's videos."""
+    validation, videos (by extension) through the same validation as a run's videos.
+    ``problems``: the source's structural problems (blobs/sources.py), listed first."""
     wanted = sorted({row.source_image for row in rows if row.source_image})
-    # A folder or zip with structural problems (blobs/sources.py) is refused even when no
-    # prompt names a file in it: it was given for a reason, and its problems are listed with
-    # the prompts' own.
-    problems = images.take_problems() if images is not None else SourceProblems()
     if not wanted:
         if problems:
             raise problems.refusal()
@@ -77,11 +75,23 @@ def prompt_set_import(
     created_by: AbstractBaseUser | None = None,
     images: FileSource | None = None,
 ) -> PromptSet:
-    """Create a prompt set from a CSV, JSONL or text file: all prompts, or none."""
-    rows = parse_prompts(data, fmt=fmt)
+    """Create a prompt set from a CSV, JSONL or text file: all prompts, or none.
+
+    A folder or zip with structural problems is refused even when no prompt names a file in
+    it (it was given for a reason), its problems listed with the prompt file's own, so that
+    one refusal says them all."""
+    problems = images.take_problems() if images is not None else SourceProblems()
+    try:
+        rows = parse_prompts(data, fmt=fmt)
+    except ImportRejected as exc:
+        if not problems:
+            raise
+        raise ImportRejected(" ".join([*problems.sentences, exc.message]),
+                             details=[*problems.details, *exc.details]) from exc
     if PromptSet.objects.filter(project=project, name=name).exists():
-        raise ImportRejected(f"Project {project.slug} already has a prompt set named {name!r}.")
-    source_images = _load_source_images(rows, images)
+        raise NameTaken("name", f"Project {project.slug} already has a prompt set named "
+                                f"{name!r}.")
+    source_images = _load_source_images(rows, images, problems)
     with WrittenFiles() as written, transaction.atomic():
         prompt_set = PromptSet.objects.create(
             project=project, name=name, description=description, created_by=created_by

@@ -66,3 +66,17 @@ def test_a_zip_with_problems_is_refused_even_when_no_prompt_names_a_file_in_it(t
 
     assert refused.value.details == ["unsafe entry: /abs.png"]
     assert not project.prompt_sets.exists()
+
+
+def test_a_bad_prompt_file_and_a_zip_with_problems_are_refused_in_one_list(tmp_path):
+    archive = make_zip_entries(tmp_path / "sources.zip", [("../evil.png", png_bytes())])
+    project = ProjectFactory()
+
+    with pytest.raises(ImportRejected, match="escape the import folder") as refused, \
+            open_source(archive, max_total_bytes=10**9) as source:
+        prompt_set_import(project=project, name="edits", data=b'{"text": "ok"}\n{oops\n',
+                          fmt="jsonl", images=source)
+
+    assert refused.value.details[0] == "unsafe entry: ../evil.png"
+    assert refused.value.details[1].startswith("line 2")
+    assert not project.prompt_sets.exists()
