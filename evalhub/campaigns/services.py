@@ -36,6 +36,7 @@ from evalhub.core.errors import EvalHubError, InvalidFields
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.projects.models import Membership, Project
 from evalhub.projects.references import check_same_project
+from evalhub.prompts.selectors import prompt_set_categories
 from evalhub.runs.models import GenerationRun, MediaKind
 
 
@@ -61,6 +62,37 @@ def _validate(*, runs: Sequence[GenerationRun], criteria: Sequence[str], gold_ra
     if not 1 <= judgments_per_pair <= 50:
         raise EvalHubError("judgments_per_pair must be between 1 and 50.")
     return criteria
+
+
+# How many of a prompt set's categories the refusal of an unknown one lists.
+CATEGORIES_LISTED = 20
+
+
+def check_prompt_category(*, runs: Sequence[GenerationRun], category: str) -> None:
+    """Refuse a ``category`` (the campaign's prompt filter; empty: every prompt) that no prompt
+    of the runs' prompt set has, under the field ``prompt_category``, naming the categories
+    the set has (the first :data:`CATEGORIES_LISTED`).
+
+    Why here and not only in the page's form: the API and the command took any text, stored
+    the campaign, and its build then failed on "no images on common prompts" without a word
+    about the category (``Café`` for ``café``), the campaign's name taken. The form's choices
+    are every category of the project, so it needs this too. Exact match, as the build
+    filters. Runs of one prompt set (checked before)."""
+    if not category:
+        return
+    prompt_set_id = runs[0].prompt_set_id
+    categories = prompt_set_categories([prompt_set_id])[prompt_set_id]
+    if category in categories:
+        return
+    if not categories:
+        known = "its prompts have no category"
+    else:
+        listed = ", ".join(map(repr, categories[:CATEGORIES_LISTED]))
+        more = (f" (the first {CATEGORIES_LISTED} of {len(categories)})"
+                if len(categories) > CATEGORIES_LISTED else "")
+        known = f"its categories: {listed}{more}"
+    raise InvalidFields({"prompt_category": [
+        f"No prompt of the runs' prompt set has the category {category!r}; {known}."]})
 
 
 def _check_one_medium(runs: Sequence[GenerationRun]) -> None:
@@ -164,6 +196,7 @@ def campaign_create(
     k = _validate_kind(task_kind=task_kind, k=k, rank_all=rank_all, runs=runs, criteria=criteria,
                        gold_rate=gold_rate, pair_policy=pair_policy,
                        min_lpips_distance=min_lpips_distance)
+    check_prompt_category(runs=runs, category=prompt_category)
     if Campaign.objects.filter(project=project, name=name).exists():
         raise EvalHubError(f"The project already has a campaign named {name!r}.")
     campaign = Campaign.objects.create(

@@ -4,9 +4,9 @@ from evalhub.campaigns.building.gold import gold_task_add
 from evalhub.campaigns.building.pairs import PairDistances
 from evalhub.campaigns.models import CampaignStatus
 from evalhub.campaigns.services import campaign_create
-from evalhub.core.errors import EvalHubError
+from evalhub.core.errors import EvalHubError, InvalidFields
 from tests.builders import build_campaign
-from tests.factories import GenerationRunFactory, png_bytes
+from tests.factories import GenerationRunFactory, ImageFactory, PromptFactory, png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -160,3 +160,52 @@ def test_lpips_distances_are_computed_with_the_metrics_package_and_stored(monkey
     assert not first.calibrated
     assert PairMetric.objects.filter(calibrated=False).count() == 2
     assert lpips_pair_distances(pairs) == first  # served from the stored rows
+
+
+def test_a_prompt_category_that_no_prompt_of_the_runs_has_is_refused_naming_the_ones_there():
+    # "Café" for "café" used to be stored, and its build then failed on "no images on common
+    # prompts" without a word about the category, the campaign's name taken.
+    world = build_campaign(runs=2, prompts=2)
+    project = world.campaign.project
+    with pytest.raises(InvalidFields) as refused:
+        campaign_create(project=project, name="x", runs=world.runs, prompt_category="Colour")
+    assert refused.value.fields == {"prompt_category": [
+        "No prompt of the runs' prompt set has the category 'Colour'; its categories: "
+        "'colour', 'counting'."]}
+    assert not project.campaigns.filter(name="x").exists()
+
+
+def test_the_refusal_of_an_unknown_category_lists_at_most_twenty_categories():
+    world = build_campaign(runs=2, prompts=1)
+    for index in range(25):
+        PromptFactory(prompt_set=world.runs[0].prompt_set, category=f"c{index:02}")
+    with pytest.raises(EvalHubError) as refused:
+        campaign_create(project=world.campaign.project, name="x", runs=world.runs,
+                        prompt_category="nope")
+    listed = ", ".join(repr(f"c{index:02}") for index in range(20))
+    assert refused.value.message == (
+        "No prompt of the runs' prompt set has the category 'nope'; its categories: "
+        f"{listed} (the first 20 of 26).")
+
+
+def test_a_category_on_a_prompt_set_without_categories_is_refused_saying_so():
+    world = build_campaign(runs=2, prompts=1)
+    world.runs[0].prompt_set.prompts.update(category="")
+    with pytest.raises(EvalHubError, match="'colour'; its prompts have no category"):
+        campaign_create(project=world.campaign.project, name="x", runs=world.runs,
+                        prompt_category="colour")
+
+
+def test_a_category_whose_prompts_the_runs_did_not_answer_fails_the_build_naming_it():
+    world = build_campaign(runs=2, prompts=2)
+    stray = GenerationRunFactory(checkpoint=world.runs[0].checkpoint,
+                                 prompt_set=world.runs[0].prompt_set, name="stray")
+    ImageFactory(run=stray, prompt=world.prompts[0], seed=0)  # a "colour" prompt only
+    campaign = campaign_create(project=world.campaign.project, name="x",
+                               runs=[world.runs[0], stray], prompt_category="counting",
+                               build_now=True)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.FAILED
+    assert campaign.build_report["error"] == (
+        "The runs have no images on common prompts of the category 'counting'. No image on "
+        "the campaign's prompts: 'stray'.")

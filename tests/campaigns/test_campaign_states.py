@@ -124,6 +124,19 @@ def test_a_campaign_listing_a_run_twice_or_an_overlong_category_is_refused(api):
     assert world.campaign.project.campaigns.count() == 1
 
 
+def test_a_category_no_prompt_of_the_runs_has_is_a_400_naming_it_and_nothing_is_created(api):
+    world = build_campaign(prompts=2)
+    api.force_login(world.scientist)
+    refused = api.post("/api/v1/campaigns/", {
+        "project": world.campaign.project_id, "name": "cafe", "prompt_category": "Colour",
+        "runs": [run.pk for run in world.runs]}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["errors"] == [
+        "prompt_category: No prompt of the runs' prompt set has the category 'Colour'; its "
+        "categories: 'colour', 'counting'."]
+    assert not world.campaign.project.campaigns.filter(name="cafe").exists()
+
+
 def test_a_failed_campaign_is_deleted_through_the_api_and_frees_its_name(api):
     # A build that failed ("no images on common prompts") holds the campaign's name; the
     # campaigns page could delete it, the API could not.

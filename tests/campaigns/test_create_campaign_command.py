@@ -117,3 +117,12 @@ def test_a_refused_campaign_is_a_one_line_error_and_nothing_is_created(world, ar
 def test_a_name_the_project_already_uses_is_refused(world):
     with pytest.raises(CommandError, match="already has a campaign named"):
         _create(world, "--name", world.campaign.name, "--runs", *_names(world.runs[:2]))
+
+
+def test_a_category_no_prompt_of_the_runs_has_is_refused_and_nothing_is_created(world):
+    with pytest.raises(CommandError) as refused:
+        _create(world, "--name", "cafe", "--runs", *_names(world.runs[:2]),
+                "--prompt-category", "Colour", "--build-here")
+    assert str(refused.value) == ("No prompt of the runs' prompt set has the category 'Colour'; "
+                                  "its categories: 'colour', 'counting'.")
+    assert not Campaign.objects.filter(name="cafe").exists()

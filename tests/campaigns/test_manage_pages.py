@@ -26,7 +26,14 @@ from evalhub.leaderboards.services import campaign_leaderboards_refresh
 from evalhub.runs.models import Image
 from tests.builders import build_campaign, logged_in
 from tests.core.test_security_headers import _inline_code
-from tests.factories import GenerationRunFactory, ImageFactory, UserFactory, png_bytes
+from tests.factories import (
+    GenerationRunFactory,
+    ImageFactory,
+    PromptFactory,
+    PromptSetFactory,
+    UserFactory,
+    png_bytes,
+)
 from tests.leaderboards.helpers import cast
 from tests.videos import video_bytes
 
@@ -195,6 +202,21 @@ def test_creation_errors_are_shown_next_to_their_field_and_nothing_is_stored(
     html = response.content.decode()
     assert f'id="id_{field}_error"' in html
     assert Campaign.objects.count() == before
+
+
+def test_a_project_category_that_the_runs_prompt_set_lacks_is_refused_next_to_its_field(world):
+    # The form offers the categories of every prompt set of the project; the service refuses
+    # one that the chosen runs' prompt set does not have.
+    PromptFactory(prompt_set=PromptSetFactory(project=world.campaign.project),
+                  category="landscape")
+    response = logged_in(world.scientist).post(
+        f"/projects/{world.campaign.project_id}/campaigns/new/",
+        _create_body(world, prompt_category="landscape"))
+    assert response.status_code == 400
+    assert _errors(response, "prompt_category") == [
+        "No prompt of the runs' prompt set has the category 'landscape'; its categories: "
+        "'colour', 'counting'."]
+    assert not Campaign.objects.filter(name="New study").exists()
 
 
 def test_a_single_run_is_refused_next_to_the_runs(world):

@@ -176,9 +176,13 @@ def _built(campaign: Campaign, *, found: bool) -> None:
         runs = list(campaign.runs.order_by("name"))
         with_images = _with_images(campaign, runs)
         empty = [run.name for run in runs if run.pk not in with_images]
-        campaign.build_report["error"] = "The runs have no images on common prompts." + (
-            f" No image on the campaign's prompts: {', '.join(map(repr, empty))}."
-            if empty else "")
+        # The category named when one was set: it is what left the prompts out.
+        category = (f" of the category {campaign.prompt_category!r}"
+                    if campaign.prompt_category else "")
+        campaign.build_report["error"] = (
+            f"The runs have no images on common prompts{category}." + (
+                f" No image on the campaign's prompts: {', '.join(map(repr, empty))}."
+                if empty else ""))
     elif not campaign.build_report["tasks"]:  # counted by the build that calls this
         campaign.status = CampaignStatus.FAILED
         campaign.build_report["error"] = nothing_to_ask(campaign.build_report)
