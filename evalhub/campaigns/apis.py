@@ -34,7 +34,7 @@ from evalhub.campaigns.services import (
     members_named,
 )
 from evalhub.core.limits import MAX_CAMPAIGN_RUNS, MAX_INT64, MAX_TEXT_CHARS
-from evalhub.core.serializers import ReadForPage, RejectUnknownFields, duplicate, read_for
+from evalhub.core.serializers import ReadForPage, RejectUnknownFields, read_for
 from evalhub.projects.api_base import ProjectScopedMixin
 from evalhub.projects.models import Project
 from evalhub.projects.permissions import require_project_role
@@ -220,10 +220,6 @@ class CampaignViewSet(DeletionRules, ProjectScopedMixin, mixins.ListModelMixin,
         data = dict(form.validated_data)
         require_project_role(request=request, project_id=data["project"].id,
                              roles=self.write_roles)
-        if Campaign.objects.filter(project=data["project"], name=data["name"]).exists():
-            # As every duplicate name: 409 "duplicate" (campaign_create's own refusal is 400).
-            raise duplicate("name", f"The project already has a campaign named "
-                                    f"{data['name']!r}.")
         data["annotators"] = members_named(project=data["project"],
                                            usernames=data["annotators"])
         campaign = campaign_create(created_by=request.user, **data)

@@ -32,7 +32,7 @@ from evalhub.campaigns.models import (
     PairPolicy,
     TaskKind,
 )
-from evalhub.core.errors import EvalHubError, InvalidFields
+from evalhub.core.errors import EvalHubError, InvalidFields, NameTaken
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.projects.models import Membership, Project
 from evalhub.projects.references import check_same_project
@@ -198,7 +198,7 @@ def campaign_create(
                        min_lpips_distance=min_lpips_distance)
     check_prompt_category(runs=runs, category=prompt_category)
     if Campaign.objects.filter(project=project, name=name).exists():
-        raise EvalHubError(f"The project already has a campaign named {name!r}.")
+        raise NameTaken("name", f"The project already has a campaign named {name!r}.")
     campaign = Campaign.objects.create(
         project=project, name=name, instructions=instructions, prompt_category=prompt_category,
         criteria=criteria, judgments_per_pair=judgments_per_pair, gold_rate=gold_rate,
