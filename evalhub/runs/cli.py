@@ -10,9 +10,10 @@ from django.core.management.base import CommandError, CommandParser
 
 from evalhub.core.cli import get_by_name, model_text
 from evalhub.generation.plan import format_seeds
+from evalhub.generation.services import generation_parameters
 from evalhub.projects.models import Project
 from evalhub.prompts.models import PromptSet
-from evalhub.runs.models import Checkpoint, GenerationRun, GenModel
+from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, RunSource
 from evalhub.runs.services import run_create
 
 
@@ -74,7 +75,7 @@ def run_options_check(*, run: GenerationRun, options: Mapping[str, Any],
     if "seeds" in given and sorted(given["seeds"]) != sorted(run.seeds):
         differ.append(f"{RUN_OPTIONS['seeds']} {format_seeds(given['seeds'])} "
                       f"(the run has {format_seeds(run.seeds)})")
-    if "parameters" in given and given["parameters"] != run.parameters:
+    if "parameters" in given and not _same_parameters(run, given["parameters"]):
         differ.append(f"{RUN_OPTIONS['parameters']} {_key_values(given['parameters'])} "
                       f"(the run has {_key_values(run.parameters) or 'no parameters'})")
     if differ:
@@ -82,6 +83,18 @@ def run_options_check(*, run: GenerationRun, options: Mapping[str, Any],
             f"Run {run.name!r} exists and was made otherwise: {'; '.join(differ)}. A run's "
             "model, checkpoint, prompt set, seeds and parameters are fixed once it exists: "
             "leave those options out to resume it, or name a new run with --run.")
+
+
+def _same_parameters(run: GenerationRun, parameters: Mapping[str, Any]) -> bool:
+    """Whether ``parameters`` draw as the run's own do: for a generated run, the settings its
+    generator resolves (``--param quality=1.0`` is a run stored with none, when 1.0 is the
+    default), else the stored dict as it is."""
+    if parameters == run.parameters:
+        return True
+    if run.source != RunSource.GENERATED:
+        return False
+    return (generation_parameters(checkpoint=run.checkpoint, parameters=dict(parameters))
+            == generation_parameters(checkpoint=run.checkpoint, parameters=run.parameters))
 
 
 def _key_values(parameters: Mapping[str, Any]) -> str:

@@ -206,8 +206,8 @@ def test_generate_on_an_existing_run_refuses_options_that_differ_from_it(catalog
 @pytest.mark.parametrize(("options", "names"), [
     (["--model", "other-model"], "--model 'other-model' (the run has 'sdxl')"),
     (["--param", "quality=0.4"], "--param quality=0.4 (the run has quality=0.5)"),
-    (["--param", "quality=0.5", "--param", "shapes=3"],
-     "--param quality=0.5 shapes=3 (the run has quality=0.5)"),
+    (["--param", "quality=0.5", "--param", "width=128"],
+     "--param quality=0.5 width=128 (the run has quality=0.5)"),
     (["--seeds", "0"], "--seeds 0 (the run has 0\N{EN DASH}2)"),
 ])
 def test_each_option_that_differs_from_the_existing_run_is_named(catalog, options, names):
@@ -230,6 +230,17 @@ def test_generate_on_an_existing_run_takes_options_that_agree_or_are_left_out(
         assert "3 items queued" in _generate(project, "g")
     run = GenerationRun.objects.get(name="g")
     assert (run.seeds, run.parameters) == ([0, 1, 2], {"quality": 0.5})
+
+
+def test_a_param_that_draws_as_the_run_already_does_is_no_difference(
+        catalog, django_capture_on_commit_callbacks):
+    project, _, _ = catalog
+    _generate(project, "g", "--model", "sdxl", "--checkpoint", "step-5000", "--prompt-set",
+              "shapes", "--seeds", "0-1")
+    with django_capture_on_commit_callbacks():  # quality 1.0 is the generator's default
+        assert "2 items queued" in _generate(project, "g", "--param", "quality=1.0")
+    with pytest.raises(CommandError, match=r"--param quality=0\.9 \(the run has no param"):
+        _generate(project, "g", "--param", "quality=0.9")
 
 
 def test_a_new_generated_run_without_seeds_has_seeds_0_to_3(catalog):
