@@ -14,7 +14,7 @@ from django.db import DataError
 from django.db.models import Model
 
 from evalhub.core.errors import EvalHubError
-from evalhub.core.limits import MAX_TEXT_CHARS
+from evalhub.core.limits import MAX_TEXT_CHARS, json_problem, name_text, text_problem
 from evalhub.projects.models import Project
 
 
@@ -47,15 +47,37 @@ def reports_domain_errors(handle: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def text_argument(max_length: int) -> Callable[[str], str]:
-    """An argparse ``type`` for text that is stored or looked up: at most ``max_length``
-    characters (the model column's length), no NUL character (PostgreSQL cannot hold one).
-    argparse names the option in its refusal: ``argument --name: longer than 200
-    characters``."""
+def _text_refusal(value: str) -> str | None:
+    """Why an argument cannot be text EvalHub stores, in words without the value (which may
+    not be printable): a byte that is not UTF-8 reaches Python as a lone surrogate
+    (``caf\\xe9`` is ``"caf\\udce9"``), which no database, file or UTF-8 terminal takes."""
+    problem = text_problem(value)
+    if problem is None:
+        return None
+    return ("contains a NUL character" if "\x00" in value
+            else "not valid UTF-8 text (check the terminal's or the script's encoding)")
+
+
+def text_argument(max_length: int, *, name: bool = False) -> Callable[[str], str]:
+    """An argparse ``type`` for text that is stored or looked up, as the API takes it: leading
+    and trailing spaces trimmed (DRF's ``trim_whitespace``), at most ``max_length`` characters
+    (the model column's length), valid UTF-8 and no NUL character (PostgreSQL cannot hold
+    one). With ``name``, the name rule too (:func:`evalhub.core.limits.name_text`: NFC, no
+    control or format character, not empty). argparse names the option in its refusal:
+    ``argument --name: longer than 200 characters``."""
 
     def text(value: str) -> str:
-        if "\x00" in value:
-            raise argparse.ArgumentTypeError("contains a NUL character")
+        refusal = _text_refusal(value)
+        if refusal:
+            raise argparse.ArgumentTypeError(refusal)
+        value = value.strip()
+        if name:
+            if not value:
+                raise argparse.ArgumentTypeError("a name cannot be empty")
+            try:
+                value = name_text(value)
+            except ValueError as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
         if len(value) > max_length:
             raise argparse.ArgumentTypeError(f"longer than {max_length} characters")
         return value
@@ -63,9 +85,15 @@ def text_argument(max_length: int) -> Callable[[str], str]:
     return text
 
 
+#: The columns that name an object (docs/security.md, "Names"): the name rule applies.
+NAME_COLUMNS = frozenset({"name", "slug"})
+
+
 def model_text(model: type[Model], field: str) -> Callable[[str], str]:
-    """:func:`text_argument` with the length of ``model.field``."""
-    return text_argument(model._meta.get_field(field).max_length or MAX_TEXT_CHARS)
+    """:func:`text_argument` with the length of ``model.field``, and the name rule when the
+    field is a name."""
+    return text_argument(model._meta.get_field(field).max_length or MAX_TEXT_CHARS,
+                         name=field in NAME_COLUMNS)
 
 
 def seconds(value: str) -> float:
@@ -93,8 +121,10 @@ def wait_until(done: Callable[[], bool], *, timeout: float, poll: float = 1.0) -
 
 
 def get_project(slug: str) -> Project:
-    if "\x00" in slug:
-        raise CommandError("--project: a slug cannot contain a NUL character.")
+    refusal = _text_refusal(slug)
+    if refusal:
+        raise CommandError(f"--project: {refusal}.")
+    slug = slug.strip()
     try:
         return Project.objects.get(slug=slug)
     except Project.DoesNotExist as exc:
@@ -132,4 +162,9 @@ def parse_key_values(pairs: list[str], *, flag: str) -> dict[str, Any]:
             parsed[key] = json.loads(value)
         except json.JSONDecodeError:
             parsed[key] = value
+        # Stored as JSON: an undecodable byte (a lone surrogate) or a NUL cannot be.
+        problem = json_problem({key: parsed[key]})
+        if problem:
+            raise CommandError(f"{flag} {key.encode(errors='backslashreplace').decode()}: "
+                               f"{problem}")
     return parsed

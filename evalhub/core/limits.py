@@ -13,6 +13,8 @@ cannot store them in text and SQLite would store them silently.
 
 from __future__ import annotations
 
+import unicodedata
+
 MAX_TEXT_CHARS = 10_000
 
 # A signed 64-bit integer: what every id column (``BigAutoField``, and the integer of SQLite)
@@ -31,3 +33,63 @@ MAX_CAMPAIGN_RUNS = 1_000
 # The most other campaigns one leaderboard may pool votes from (the ``pool`` filter): each adds
 # a few queries and a fingerprint to every stale check of that leaderboard.
 MAX_POOLED_CAMPAIGNS = 20
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text, in DRF's words, or None when it can.
+
+    A NUL character: PostgreSQL holds it in neither text nor jsonb. A lone UTF-16 surrogate
+    (``"\\ud800"`` in JSON, or an argument's undecodable byte, which Python reads as one): it
+    has no UTF-8 form, so the database driver fails to encode it (a 500). DRF's ``CharField``
+    refuses both; this is the same refusal for text that does not pass through one (JSON
+    values, prompt files, command-line arguments)."""
+    if "\x00" in value:
+        return "Null characters are not allowed."
+    for char in value:
+        if "\ud800" <= char <= "\udfff":
+            return f"Surrogate characters are not allowed: U+{ord(char):X}."
+    return None
+
+
+def json_problem(value: object) -> str | None:
+    """:func:`text_problem` of the first key or string of a JSON value (objects and lists
+    walked to the bottom) that cannot be stored, or None: a ``parameters`` or ``options``
+    object, a prompt file's row."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            problem = text_problem(item)
+            if problem:
+                return problem
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return None
+
+
+# Zero-width non-joiner and joiner: format characters that words need (Persian, the Indic
+# scripts) and emoji sequences are made of (a family, a rainbow flag); names keep them.
+_JOINERS = frozenset({"\u200c", "\u200d"})
+
+
+def name_text(value: str) -> str:
+    """A name (a project's slug or name; a model, checkpoint, run, prompt set, reference set or
+    campaign name) as EvalHub stores it: NFC-normalised, so that "café" typed as ``e`` +
+    U+0301 is the same name as "café" typed as one character, and refused (``ValueError``,
+    in words) when it holds a character of Unicode category Cc (controls: tab, newline,
+    ESC, BEL) or Cf (format: zero-width space, bidi overrides, soft hyphen, BOM; but not the
+    zero-width joiner and non-joiner, which words and emoji need), which make two names look
+    alike or garble a page or a terminal (docs/security.md).
+    Free texts (prompts, descriptions, instructions) are not names and keep such characters."""
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    value = unicodedata.normalize("NFC", value)
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Cf") and char not in _JOINERS:
+            kind = "control" if unicodedata.category(char) == "Cc" else "invisible formatting"
+            raise ValueError(f"A name cannot contain the {kind} character U+{ord(char):04X}.")
+    return value

@@ -13,6 +13,8 @@ from rest_framework.exceptions import ErrorDetail
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.validators import UniqueTogetherValidator
 
+from evalhub.core.limits import json_problem, name_text
+
 
 class RejectUnknownFields(serializers.Serializer):
     """Refuses a body key that names no field of the serializer, and a read-only field's key
@@ -28,8 +30,24 @@ class RejectUnknownFields(serializers.Serializer):
     with every POST is not a field and is accepted."""
 
     NOT_FIELDS = frozenset({"csrfmiddlewaretoken"})
+    #: Text fields that name an object: :func:`evalhub.core.limits.name_text` applies.
+    NAME_FIELDS: frozenset[str] = frozenset({"name", "slug"})
     #: Read-only keys the serializer checks itself in its own words (membership changes).
     CHECKS_OWN_READ_ONLY: frozenset[str] = frozenset()
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """Every writable JSON field refuses a NUL or a lone surrogate in its keys and strings
+        (:class:`StorableJSONField`), every writable name field follows the name rule
+        (:class:`NameField`): one place for every write serializer, generated fields included."""
+        fields = super().get_fields()
+        for key, field in fields.items():
+            if field.read_only:
+                continue
+            if type(field) is serializers.JSONField:
+                fields[key] = StorableJSONField(*field._args, **field._kwargs)
+            elif type(field) is serializers.CharField and key in self.NAME_FIELDS:
+                fields[key] = NameField(*field._args, **field._kwargs)
+        return fields
 
     def to_internal_value(self, data: Any) -> Any:
         if not isinstance(data, Mapping):
@@ -97,6 +115,31 @@ class RejectUnknownFields(serializers.Serializer):
     def _read_only_refusal(key: str, sent: Any, stored: Any) -> str:
         return (f"{key} is read-only: this object's is {_as_json(stored)}, not "
                 f"{_as_json(sent)}. Leave it out, or send it as fetched.")
+
+
+class StorableJSONField(serializers.JSONField):
+    """A JSON value the database can hold: no NUL character (jsonb refuses it) and no lone
+    surrogate (``"\\ud800"``, which has no UTF-8 form) in any key or string; 400 in DRF's
+    words ("Surrogate characters are not allowed: U+D800."), not a 500 at the save."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        problem = json_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+
+class NameField(serializers.CharField):
+    """A name, NFC-normalised and without control or format characters
+    (:func:`evalhub.core.limits.name_text`), before its length and uniqueness are checked."""
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        try:
+            return name_text(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
 
 
 def duplicate(field: str, message: str) -> serializers.ValidationError:

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from evalhub.campaigns.manage.errors import attach_service_error
 from evalhub.core.errors import EvalHubError
-from evalhub.core.limits import MAX_TEXT_CHARS
+from evalhub.core.limits import MAX_TEXT_CHARS, name_text
 from evalhub.projects.models import Membership, Project, Role
 from evalhub.projects.selectors import SCIENCE_ROLES, role_in_project
 from evalhub.projects.services import (
@@ -39,6 +39,13 @@ class ProjectForm(forms.Form):
                            help_text="Letters, digits, - and _; empty: made from the name.")
     description = forms.CharField(required=False, max_length=MAX_TEXT_CHARS,
                                   widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean_name(self) -> str:
+        """The name rule of every input path (evalhub/core/limits.py, docs/security.md)."""
+        try:
+            return name_text(self.cleaned_data["name"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
 
 class MemberAddForm(forms.Form):

@@ -12,6 +12,7 @@ from typing import Any
 from evalhub.core.csv_records import contains_nul, read_csv
 from evalhub.core.errors import ImportRejected
 from evalhub.core.jsonl import iter_jsonl, text_lines
+from evalhub.core.limits import json_problem
 from evalhub.prompts.models import Prompt
 
 FORMATS = ("csv", "jsonl", "txt")
@@ -108,6 +109,11 @@ def _row_from_mapping(line: int, record: dict[str, Any], errors: list[str]) -> P
     if contains_nul([row.category, row.tags, row.metadata]):
         errors.append(f"line {line}: a category, tag or other value contains a NUL byte, which "
                       "the database cannot store")
+        return None
+    # A lone surrogate (JSON "\\ud83d", half of an emoji) has no UTF-8 form to store.
+    problem = json_problem(record)
+    if problem:
+        errors.append(f"line {line}: {problem}")
         return None
     return row
 

@@ -1,5 +1,6 @@
 """Inputs that used to reach a server error get a clear 4xx answer instead."""
 
+import io
 import json
 import uuid
 
@@ -127,6 +128,11 @@ def test_every_duplicate_name_is_409_with_one_shape(api, world):
                                format="json"), "slug")
     _assert_duplicate(api.post("/api/v1/prompt-sets/", {
         "project": project.pk, "name": run.prompt_set.name}, format="json"), "name")
+    upload = io.BytesIO(b"a red cube\n")
+    upload.name = "p.txt"
+    _assert_duplicate(api.post("/api/v1/prompt-sets/import/", {
+        "project": project.pk, "name": run.prompt_set.name, "file": upload},
+        format="multipart"), "name")
     _assert_duplicate(api.post("/api/v1/models/", {
         "project": project.pk, "name": run.checkpoint.model.name}, format="json"), "name")
     _assert_duplicate(api.post("/api/v1/checkpoints/", {
@@ -160,3 +166,100 @@ def test_a_domain_refusal_lists_its_problems_in_errors(api, world):
         "runs": [r.pk for r in world.runs]}, format="json")
     assert out_of_range.status_code == 400
     assert list(out_of_range.json()) == ["judgments_per_pair"]
+
+
+# A lone UTF-16 surrogate has no UTF-8 form (the database driver failed to encode it: a 500)
+# and PostgreSQL's jsonb holds no NUL: both are refused in any key or string of a JSON field.
+@pytest.mark.parametrize("parameters, refusal", [
+    ({"note": "\ud800"}, "Surrogate characters are not allowed: U+D800."),
+    ({"\udc00": 1}, "Surrogate characters are not allowed: U+DC00."),
+    ({"deep": [{"x": "a cat \ud83d"}]}, "Surrogate characters are not allowed: U+D83D."),
+    ({"note": "\x00"}, "Null characters are not allowed."),
+])
+def test_a_json_field_refuses_what_the_database_cannot_store(api, world, parameters, refusal):
+    run = world.runs[0]
+    api.force_login(world.owner)
+
+    def post(path, body):  # as a client sends it: JSON text, with \ud800 as an escape
+        return api.post(path, json.dumps(body), content_type="application/json")
+
+    checkpoint = post("/api/v1/checkpoints/", {
+        "model": run.checkpoint.model_id, "name": "x", "generator": "imported",
+        "parameters": parameters})
+    assert checkpoint.status_code == 400
+    assert checkpoint.json() == {"parameters": [refusal]}
+    new_run = post("/api/v1/runs/", {
+        "checkpoint": run.checkpoint_id, "prompt_set": run.prompt_set_id, "name": "new",
+        "seeds": [0], "parameters": parameters})
+    assert new_run.status_code == 400
+    assert new_run.json()["parameters"] == [refusal]
+    job = post("/api/v1/metric-jobs/", {"run": run.pk, "metrics": ["clip_score"],
+                                        "options": parameters})
+    assert job.status_code == 400
+    assert job.json()["options"] == [refusal]
+
+
+def test_a_prompt_file_with_a_lone_surrogate_is_a_400_naming_its_line(api, world):
+    api.force_login(world.owner)
+    upload = io.BytesIO(b'{"text": "fine"}\n{"text": "a cat \\ud83d"}\n')
+    upload.name = "p.jsonl"
+    response = api.post("/api/v1/prompt-sets/import/", {
+        "project": world.campaign.project_id, "name": "surrogates", "file": upload},
+        format="multipart")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert any(error.startswith("line 2:") and "U+D83D" in error
+               for error in response.json()["errors"])
+
+
+# A name (docs/security.md): NFC-normalised, no control or format character, wherever given.
+def test_a_name_is_normalised_so_lookalikes_are_one_name(api, world):
+    project = world.campaign.project
+    api.force_login(world.owner)
+    first = api.post("/api/v1/models/", {"project": project.pk, "name": "caf\u00e9"},
+                     format="json")
+    assert first.status_code == 201
+    again = api.post("/api/v1/models/", {"project": project.pk, "name": "cafe\u0301"},
+                     format="json")
+    _assert_duplicate(again, "name")
+    spaced = api.post("/api/v1/prompt-sets/", {"project": project.pk, "name": " cafe\u0301 "},
+                      format="json")
+    assert spaced.status_code == 201
+    assert spaced.json()["name"] == "caf\u00e9"
+
+
+@pytest.mark.parametrize("name", [
+    "shapes\u200b-base", "red\x1b[31m", "bell\x07", "two\nlines", "tab\tbed", "abc\u202edcb",
+    "soft\u00adhyphen", "\ufeffbom"])
+def test_a_name_with_a_control_or_invisible_character_is_refused(api, world, name):
+    project = world.campaign.project
+    run = world.runs[0]
+    api.force_login(world.owner)
+    for path, body in [
+        ("/api/v1/projects/", {"name": name, "slug": "fresh"}),
+        ("/api/v1/models/", {"project": project.pk, "name": name}),
+        ("/api/v1/checkpoints/", {"model": run.checkpoint.model_id, "name": name}),
+        ("/api/v1/prompt-sets/", {"project": project.pk, "name": name}),
+        ("/api/v1/reference-sets/", {"project": project.pk, "name": name}),
+        ("/api/v1/runs/", {"checkpoint": run.checkpoint_id, "prompt_set": run.prompt_set_id,
+                           "name": name, "seeds": [0]}),
+        ("/api/v1/campaigns/", {"project": project.pk, "name": name,
+                                "runs": [r.pk for r in world.runs]}),
+    ]:
+        response = api.post(path, body, format="json")
+        assert response.status_code == 400, (path, response.json())
+        assert response.json()["name"][0].startswith("A name cannot contain the "), path
+    renamed = api.patch(f"/api/v1/runs/{run.pk}/", {"name": name}, format="json")
+    assert renamed.status_code == 400
+
+
+@pytest.mark.parametrize("name", [
+    "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # a Persian word with its ZWNJ
+    "rainbow \U0001f3f3\ufe0f\u200d\U0001f308",  # an emoji ZWJ sequence
+])
+def test_a_name_keeps_the_joiners_words_and_emoji_need(api, world, name):
+    api.force_login(world.owner)
+    response = api.post("/api/v1/models/", {"project": world.campaign.project.pk, "name": name},
+                        format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["name"] == name

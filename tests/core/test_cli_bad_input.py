@@ -23,8 +23,12 @@ from evalhub.prompts.models import PromptSet
 from evalhub.runs.models import GenerationRun, ReferenceSet
 from tests.builders import build_campaign
 from tests.conftest import REPO_ROOT
+from tests.factories import png_bytes
 
 pytestmark = pytest.mark.django_db
+
+#: ``caf\xe9`` (Latin-1) as Python reads it from argv: the undecodable byte as a lone surrogate.
+BAD = b"caf\xe9".decode("utf-8", "surrogateescape")
 
 
 @pytest.fixture
@@ -115,6 +119,33 @@ def _cases(built, tmp: Path) -> list[tuple[str, list[str], str]]:
         ("leaderboard", [campaign, "--min-gold-accuracy", "lots"], "gold"),
         ("metric_judges", ["999999"], "No campaign with id 999999"),
         ("metric_judges", ["not-a-number"], "campaign_id"),
+        # An argument with a byte that is not UTF-8 (``caf\xe9`` from a Latin-1 terminal)
+        # reaches Python as a lone surrogate: refused in words, not a UnicodeEncodeError.
+        ("register_checkpoint", ["--project", slug, "--model", BAD, "--checkpoint", "c"],
+         "argument --model: not valid UTF-8 text"),
+        ("register_checkpoint", ["--project", BAD, "--model", "m", "--checkpoint", "c"],
+         "--project: not valid UTF-8 text"),
+        ("register_checkpoint", ["--project", slug, "--model", "m", "--checkpoint", "c",
+                                 "--param", f"note={BAD}"], "Surrogate characters"),
+        ("generate", ["--project", slug, "--run", BAD], "argument --run: not valid UTF-8"),
+        ("create_campaign", ["--project", slug, "--name", BAD, "--runs", "run-a", "run-b"],
+         "argument --name: not valid UTF-8"),
+        ("create_campaign", ["--project", slug, "--name", "c", "--runs", "run-a", BAD],
+         "argument --runs: not valid UTF-8"),
+        ("create_campaign", ["--project", slug, "--name", "c", "--runs", "run-a", "run-b",
+                             "--annotators", BAD], "argument --annotators: not valid UTF-8"),
+        ("export_preferences", [campaign, "--format", "raw-csv", "--output",
+                                str(tmp / "o.csv"), "--category", BAD],
+         "argument --category: not valid UTF-8"),
+        ("import_prompts", [str(tmp / "prompts.csv"), "--project", slug, "--name", BAD],
+         "argument --name: not valid UTF-8"),
+        # A name follows the name rule (docs/security.md), as in the API.
+        ("import_prompts", [str(tmp / "prompts.csv"), "--project", slug, "--name",
+                            "red\x1b[31m"], "A name cannot contain the control character"),
+        ("import_reference_set", [str(tmp / "folder"), "--project", slug, "--name",
+                                  "shapes\u200b-base"], "invisible formatting character U+200B"),
+        ("create_campaign", ["--project", slug, "--name", " ", "--runs", "run-a", "run-b"],
+         "a name cannot be empty"),
     ]
 
 
@@ -142,7 +173,8 @@ def test_every_bad_input_is_a_command_error_with_a_clear_message(world):
 
 def test_manage_py_prints_the_message_and_no_traceback(tmp_path):
     db = settings.DATABASES["default"]  # the test database, where project "nope" is missing
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # An ASCII terminal: what it cannot show is printed as an escape, never a UnicodeEncodeError.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "ascii"}
     cases = [(["import_prompts", str(tmp_path / "p.csv"), "--project", "p", "--name", "n" * 201],
               "argument --name: longer than 200 characters")]
     if db["ENGINE"].endswith("postgresql"):  # a second process can reach the test database
@@ -156,3 +188,24 @@ def test_manage_py_prints_the_message_and_no_traceback(tmp_path):
         assert done.returncode != 0
         assert "Traceback" not in done.stderr, done.stderr
         assert says in done.stderr, done.stderr
+
+
+def test_names_given_on_the_command_line_are_trimmed_and_normalised_as_in_the_api(world):
+    built, tmp = world
+    slug = built.campaign.project.slug
+    call_command("import_prompts", str(tmp / "prompts.csv"), "--project", f" {slug} ",
+                 "--name", " cafe\u0301.csv ", stdout=io.StringIO())
+    assert PromptSet.objects.filter(name="caf\u00e9.csv").exists()
+    (tmp / "refs").mkdir()
+    (tmp / "refs" / "a.png").write_bytes(png_bytes())
+    call_command("import_reference_set", str(tmp / "refs"), "--project", slug,
+                 "--name", " r ", stdout=io.StringIO())
+    assert ReferenceSet.objects.filter(name="r").exists()
+
+
+def test_output_an_ascii_terminal_cannot_show_is_escaped_not_a_crash():
+    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", "print('caf\u00e9')"],
+                          cwd=REPO_ROOT, env={**os.environ, "PYTHONIOENCODING": "ascii"},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "caf\\xe9"

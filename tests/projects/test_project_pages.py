@@ -195,10 +195,14 @@ def test_project_creation_errors_are_next_to_their_field(project):
     same_name = logged_in(staff).post("/projects/new/", {"name": project.name})
     empty = logged_in(staff).post("/projects/new/", {"name": "!!!"})
     bad_slug = logged_in(staff).post("/projects/new/", {"name": "ok", "slug": "a b"})
+    # The name rule (docs/security.md): no control or invisible character.
+    hidden = logged_in(staff).post("/projects/new/", {"name": "abc\u202edcb"})
+    assert hidden.context["form"].errors["name"] == [
+        "A name cannot contain the invisible formatting character U+202E."]
     assert "already exists" in taken.context["form"].errors["slug"][0]
     assert "already exists" in same_name.context["form"].errors["name"][0]
     assert "empty slug" in empty.context["form"].errors["name"][0]
     assert bad_slug.context["form"].errors["slug"]
-    for response in (taken, same_name, empty, bad_slug):
+    for response in (taken, same_name, empty, bad_slug, hidden):
         assert response.status_code == 400
     assert Project.objects.count() == before

@@ -120,3 +120,16 @@ def test_nul_bytes_in_prompt_text_are_refused(fmt):
     with pytest.raises(ImportRejected) as refused:
         parse_prompts(body.encode(), fmt=fmt)
     assert any("NUL" in d for d in refused.value.details)
+
+
+def test_a_lone_surrogate_anywhere_in_a_row_is_refused_with_its_line():
+    # JSON can spell half of a UTF-16 pair ("\ud83d"), which has no UTF-8 form to store.
+    data = (b'{"text": "fine"}\n{"text": "surrogate \\ud800 x"}\n'
+            b'{"text": "ok", "category": "a cat \\ud83d"}\n{"text": "ok", "\\udc00": 1}\n')
+    with pytest.raises(ImportRejected) as caught:
+        parse_prompts(data, fmt="jsonl")
+    assert caught.value.details == [
+        "line 2: Surrogate characters are not allowed: U+D800.",
+        "line 3: Surrogate characters are not allowed: U+D83D.",
+        "line 4: Surrogate characters are not allowed: U+DC00.",
+    ]

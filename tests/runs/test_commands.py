@@ -150,7 +150,8 @@ def test_a_checkpoint_no_generation_could_use_creates_nothing(project, extra, me
 
 @pytest.mark.parametrize(("model", "checkpoint"), [("", "c"), ("  ", "c"), ("m", " ")])
 def test_a_model_or_checkpoint_without_a_name_is_refused(project, model, checkpoint):
-    with pytest.raises(CommandError, match="A model and a checkpoint each need a name"):
+    with pytest.raises(CommandError, match=r"argument --(model|checkpoint): a name cannot be "
+                                           r"empty"):
         call_command("register_checkpoint", "--project", project.slug, "--model", model,
                      "--checkpoint", checkpoint)
     assert not GenModel.objects.filter(project=project).exists()

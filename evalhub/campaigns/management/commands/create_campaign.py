@@ -90,6 +90,7 @@ class Command(BaseCommand):
         parser.add_argument("--prompt-category", type=model_text(Prompt, "category"),
                             help="only prompts of this category")
         parser.add_argument("--annotators", nargs="+", metavar="USERNAME", default=[],
+                            type=text_argument(150),
                             help="members who may rate it (default: every member)")
         parser.add_argument("--draft", action="store_true",
                             help="stay a draft once built instead of opening for rating")
