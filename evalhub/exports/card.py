@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
 
 CARD_MARKER = "<!-- evalhub-export-card -->"
 GOLD_BUCKETS = ((0.0, 0.5), (0.5, 0.7), (0.7, 0.9), (0.9, 1.0001))
+# Line breaks of every kind (str.splitlines) and tabs: one space each.
+_BREAKS = re.compile(r"\r\n|[\r\n\t\v\f\x1c-\x1e\x85\u2028\u2029]")
+# The ASCII punctuation that means something in CommonMark or GitHub Markdown (emphasis,
+# code, links, headings, lists, tables, HTML, entities, strikethrough): each escaped.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&])")
 
 
 def gold_accuracy_summary(*, campaign: Campaign, threshold: float | None) -> dict:
@@ -44,6 +50,16 @@ def gold_accuracy_summary(*, campaign: Campaign, threshold: float | None) -> dic
     }
 
 
+def markdown_text(value: object) -> str:
+    """User-written text (a campaign, project, run or model name, a criterion) as Markdown that
+    shows it literally: on one line (a newline would start a heading or a list item of its own,
+    a table row end), each Markdown punctuation character backslash-escaped (CommonMark: any
+    ASCII punctuation may be), every other character as it is (no repr() escapes: an emoji or
+    an Arabic name is printed, not written as ``\\u200d``). Every user string the card prints
+    goes through here."""
+    return _MARKDOWN.sub(r"\\\1", _BREAKS.sub(" ", str(value)))
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -67,11 +83,12 @@ def dataset_card(*, campaign: Campaign, options: ExportOptions, summary: ExportS
     now = datetime.now(UTC).replace(microsecond=0).isoformat()
     lines = [
         CARD_MARKER,
-        f"# Preference data: {campaign.name}",
+        f"# Preference data: {markdown_text(campaign.name)}",
         "",
-        f"Exported by EvalHub on {now} from campaign {campaign.pk} ({campaign.name!r}) of "
-        f"project {campaign.project.slug!r}. Format `{options.format}`, one row per "
-        f"{options.aggregate}. Column reference: docs/exports.md.",
+        f"Exported by EvalHub on {now} from campaign {campaign.pk} "
+        f"(“{markdown_text(campaign.name)}”) of project “{markdown_text(campaign.project.slug)}”. "
+        f"Format `{options.format}`, one row per {options.aggregate}. Column reference: "
+        "docs/exports.md.",
         "",
         "## Files",
         "",
@@ -99,7 +116,8 @@ def dataset_card(*, campaign: Campaign, options: ExportOptions, summary: ExportS
     ]
     for criterion in sorted({c for c, _ in summary.outcomes}):
         counts = [summary.outcomes.get((criterion, o), 0) for o in ("a", "b", "tie", "both_bad")]
-        lines.append(f"| {criterion} | {sum(counts)} | " + " | ".join(map(str, counts)) + " |")
+        lines.append(f"| {markdown_text(criterion)} | {sum(counts)} | "
+                     + " | ".join(map(str, counts)) + " |")
     if summary.rows == 0:
         lines += ["", f"**{summary.message}**"]
     if summary.uncalibrated:
@@ -115,7 +133,7 @@ def dataset_card(*, campaign: Campaign, options: ExportOptions, summary: ExportS
         "|---|---:|---:|---:|",
     ]
     for criterion, stats in agreement.items():
-        lines.append(f"| {criterion} | {_fmt(stats['alpha'])} | {stats['units']} | "
+        lines.append(f"| {markdown_text(criterion)} | {_fmt(stats['alpha'])} | {stats['units']} | "
                      f"{stats['judgments']} |")
     lines += [
         "",
@@ -139,7 +157,9 @@ def dataset_card(*, campaign: Campaign, options: ExportOptions, summary: ExportS
         "## Filters used",
         "",
         "```json",
-        json.dumps(options.describe(), indent=2, sort_keys=True),
+        # JSON escapes line breaks, so nothing in it can close the fence; other characters as
+        # they are.
+        json.dumps(options.describe(), indent=2, sort_keys=True, ensure_ascii=False),
         "```",
         "",
         "## Labels",

@@ -12,6 +12,7 @@ import pytest
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import blob_build_tiles
 from evalhub.campaigns.models import JudgeKind, Judgment
+from evalhub.prompts.models import Prompt
 from evalhub.runs.models import GenerationRun, Image
 from tests.browser.conftest import login
 from tests.browser.pages import drag_from_centre
@@ -31,6 +32,14 @@ GEOMETRY = """() => [...document.querySelectorAll('.pane[data-side]')].map((pane
   return {u: (view.left + view.width / 2 - img.left) / img.width,
           v: (view.top + view.height / 2 - img.top) / img.height, width: img.width};
 })"""
+
+# A 5,000-character prompt: a row of the page's list clamped to a few lines, its full text in
+# the cell's title (and above the images once its row is opened).
+LONG = ("a red cube on a blue sphere beside a green cone " * 105)[:5000]
+ROW = """(n) => { const row = document.querySelectorAll('#gallery-list tbody tr')[n];
+  const text = row.querySelector('.prompt-cell [dir=auto]');
+  return {height: row.getBoundingClientRect().height, title: text.title,
+          text: text.textContent}; }"""
 
 
 
@@ -63,6 +72,8 @@ def test_paging_two_runs_with_the_keyboard_in_sync(context, errors):
                             outcome="a", judge_kind=JudgeKind.METRIC, metric_name="clip_score",
                             metric_calibrated=False)
     cast(second, world.annotator, "b")
+    Prompt.objects.filter(pk=world.prompts[2].pk).update(text=LONG)
+    world.prompts[2].refresh_from_db()
     page = context.new_page()
     gallery = f"/gallery/{world.campaign.project_id}/"
     login(page, world.scientist.username, gallery)
@@ -72,6 +83,13 @@ def test_paging_two_runs_with_the_keyboard_in_sync(context, errors):
                          ) == [320, 480]
     assert page.text_content("[data-field=left-clip]") == "30.50"
     assert page.text_content("[data-field=votes]") == "left 1 · right 0 · tie 0 · both bad 0"
+    long_row = page.evaluate(ROW, 2)
+    assert long_row["title"] == long_row["text"] == LONG
+    assert long_row["height"] < 4 * page.evaluate(ROW, 0)["height"] < 400
+    # Run names and prompts are isolated from the text around them (docs/accessibility.md).
+    assert page.eval_on_selector_all(".run-name bdi, #gallery-prompt",
+                                     "els => els.map(e => getComputedStyle(e).unicodeBidi)"
+                                     ) == ["isolate"] * 3
 
     # ← → and j / k step through the pairs; both sides always answer the same prompt and seed.
     for key, number in (("ArrowRight", 2), ("j", 3), ("k", 2), ("ArrowLeft", 1),

@@ -1,7 +1,7 @@
 """The workspace's Runs and Metric jobs lists in Chromium: an unfinished row follows its run's
 or job's progress (the progress JSON its own page polls) without a reload, and stops asking
 once finished; a finished row never asks. Progress is written straight to the database, as a
-worker would, so no worker is needed.
+worker would, so no worker is needed. Names are isolated from the text beside them.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def test_unfinished_rows_of_the_runs_and_metric_jobs_lists_update_without_a_relo
                                source=RunSource.GENERATED, seeds=[0], status=RunStatus.RUNNING,
                                items_total=240, items_done=0)
     done = GenerationRunFactory(checkpoint__model__project=project, name="done-run",
+                                checkpoint__model__name="abc\u202edcba",  # an override left open
                                 source=RunSource.GENERATED, seeds=[0],
                                 status=RunStatus.COMPLETED, items_total=4, items_done=4)
     job = MetricJob.objects.create(project=project, run=done, metrics=["clip_score"],
@@ -42,6 +43,13 @@ def test_unfinished_rows_of_the_runs_and_metric_jobs_lists_update_without_a_relo
     count = page.locator(f'#runs-table td[data-progress-url$="/runs/{run.pk}/progress/"]')
     status = count.locator("xpath=../td[@data-progress-status]")
     expect(count).to_have_text("0 / 240 images")
+    # The override reverses only the model's name: " / " and the checkpoint's name stay after
+    # it, each name isolated (docs/accessibility.md).
+    names = page.eval_on_selector_all(
+        f'#runs-table tr:has(a[href$="/runs/{done.pk}/"]) td:nth-child(2) bdi',
+        "els => els.map(e => [getComputedStyle(e).unicodeBidi, e.getBoundingClientRect().left])")
+    assert [bidi for bidi, _ in names] == ["isolate", "isolate"]
+    assert names[0][1] < names[1][1]
     GenerationRun.objects.filter(pk=run.pk).update(items_done=120, started_at=timezone.now())
     expect(count).to_have_text("120 / 240 images")
     expect(status).to_have_text("Running")

@@ -53,9 +53,9 @@ def test_the_model_page_draws_a_line_per_voted_campaign_and_lists_every_run(clie
     model_id = world.runs[0].checkpoint.model_id
     response = client.get(f"/dashboard/models/{model_id}/")
     page = response.content.decode()
-    assert "No line yet for not voted yet" in page
+    assert "No line yet for <bdi>not voted yet</bdi>" in page
     for run in world.runs:
-        assert f"<td>{run.name}</td>" in page
+        assert f"<td><bdi>{run.name}</bdi></td>" in page
     figure = next(c for c in response.context["charts"] if c["id"] == "checkpoint-elo")
     assert [t["name"] for t in figure["figure"]["data"]] == [world.campaign.name]
 

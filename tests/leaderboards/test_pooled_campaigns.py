@@ -198,7 +198,8 @@ def test_the_dashboard_leaves_out_of_the_pool_what_does_not_rate_a_new_criterion
     assert response.context["board"].criterion == "aesthetics"
     assert response.context["board"].pooled == ()
     assert "showing the unfiltered leaderboard" not in html
-    assert '<p class="stale" id="unpooled">Not pooled: best of 4 does not rate aesthetics.' in html
+    assert ('<p class="stale" id="unpooled">Not pooled: <bdi>best of 4</bdi> does not rate '
+            'aesthetics.') in html
     # Offered for overall, not for aesthetics, which it does not rate.
     assert 'id="pool-choices"' not in html
     html = client.get(f"/dashboard/campaigns/{looks.pk}/").content.decode()
@@ -253,8 +254,8 @@ def test_the_dashboard_offers_the_projects_campaigns_and_names_what_it_pooled(cl
     html = client.get(url, {"pool": [kwise.campaign.pk], "ab_a": world.runs[0].pk,
                             "ab_b": world.runs[1].pk}).content.decode()
     assert f'name="pool" value="{kwise.campaign.pk}" checked>' in html
-    assert (f'Pooled with <a href="/dashboard/campaigns/{kwise.campaign.pk}/">best of 4 '
-            f'(best of 4, {rankings} votes)</a>') in html
+    assert (f'Pooled with <a href="/dashboard/campaigns/{kwise.campaign.pk}/"><bdi>best of 4 '
+            f'(best of 4, {rankings} votes)</bdi></a>') in html
     assert "Plackett-Luce Elo (best-of-4 rankings and pair votes) with" in html
     assert f"{36 + rankings} votes" in html
     # The A/B form keeps the pool with the other filters.

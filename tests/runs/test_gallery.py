@@ -215,7 +215,7 @@ def test_the_gallery_shows_both_runs_on_the_same_prompt(world):
         f"/gallery/{world.campaign.project_id}/", {"a": left.pk, "b": right.pk})
     html = response.content.decode()
     assert response.status_code == 200
-    assert f"Left: {left.name}" in html and f"Right: {right.name}" in html
+    assert f"Left: <bdi>{left.name}</bdi>" in html and f"Right: <bdi>{right.name}</bdi>" in html
     assert world.prompts[0].text in html
     assert "28.25" in html
     assert "left 1 · right 0 · tie 0 · both bad 0" in html

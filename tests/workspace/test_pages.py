@@ -195,6 +195,18 @@ def test_parameters_the_generator_refuses_are_named_next_to_the_field(world):
     assert response.status_code == 400
     assert "unknown checkpoint parameter(s) &#x27;widht&#x27;; known parameters: height" in (
         _errors_of(response, "id_checkpoint-parameters"))
+    # What the database cannot store (a lone surrogate, as JSON spells it), and a name with a
+    # control character (docs/security.md), are refused at their fields too, not a 500.
+    for name, parameters, field, refusal in [
+            ("odd", '{"note": "\\ud800"}', "parameters",
+             "Surrogate characters are not allowed: U+D800."),
+            ("bell\x07", "{}", "name", "A name cannot contain the control character U+0007.")]:
+        refused = client.post(url, {"form": "checkpoint",
+                                    "checkpoint-model": world.checkpoint.model_id,
+                                    "checkpoint-name": name, "checkpoint-generator": "shapes",
+                                    "checkpoint-parameters": parameters})
+        assert refused.status_code == 400
+        assert refusal in _errors_of(refused, f"id_checkpoint-{field}")
     assert Checkpoint.objects.count() == before
 
 
@@ -261,13 +273,15 @@ def test_a_prompt_file_is_imported_whole(world):
 
 def test_every_bad_line_of_a_prompt_file_is_listed_next_to_it_and_nothing_is_stored(world):
     url = reverse("workspace-prompts", kwargs={"project_id": world.project.pk})
-    data = b'{"text": "fine"}\n{"text": \n{"category": "no text"}\n{"text": "also fine"}\n'
+    data = (b'{"text": "fine"}\n{"text": \n{"category": "no text"}\n{"text": "also fine"}\n'
+            b'{"text": "a cat \\ud83d"}\n')
     response = logged_in(world.scientist).post(url, {"name": "broken",
                                                      "file": _upload("p.jsonl", data)})
     assert response.status_code == 400
     errors = _errors_of(response, "id_file")
     assert "line 2" in errors and "line 3" in errors
     assert "line 1" not in errors and "line 4" not in errors
+    assert "line 5: Surrogate characters are not allowed: U+D83D." in errors
     assert not PromptSet.objects.filter(name="broken").exists()
     # A name already used: said next to the name, nothing stored.
     response = logged_in(world.scientist).post(url, {"name": "basics",
@@ -554,8 +568,8 @@ def test_a_video_runs_pages_count_videos_and_an_image_runs_count_images(world):
                                      items_total=2, items_done=1)
     listing = client.get(reverse("workspace-runs", kwargs={"project_id": world.project.pk}))
     rows = listing.content.decode().split("<tr>")
-    [clips] = [row for row in rows if ">clips</a>" in row]
-    [images] = [row for row in rows if ">gen-1</a>" in row]
+    [clips] = [row for row in rows if ">clips</bdi></a>" in row]
+    [images] = [row for row in rows if ">gen-1</bdi></a>" in row]
     assert '1 / 2 <span class="muted">videos</span>' in clips
     assert '1 / 2 <span class="muted">images</span>' in images
     page = client.get(reverse("workspace-run", kwargs={"run_id": video_run.pk})).content.decode()
@@ -803,9 +817,10 @@ def test_resume_queues_again_the_shards_not_done_and_a_finished_job_says_why_not
 
 
 def _row_of(response, name: str) -> str:
-    """The table row (``<tr>...</tr>``) of the page whose first cell is ``name``."""
+    """The table row (``<tr>...</tr>``) of the page whose first cell is ``name`` (isolated:
+    tests/core/test_user_text_direction.py)."""
     page = response.content.decode()
-    start = page.index(f"<tr><td>{name}</td>")
+    start = page.index(f"<tr><td><bdi>{name}</bdi></td>")
     return page[start:page.index("</tr>", start)]
 
 
