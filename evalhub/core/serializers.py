@@ -22,12 +22,15 @@ class RejectUnknownFields(serializers.Serializer):
     (``judgments_per_pairs``) used to create an object with the default instead, and a run
     posted with ``"project": 2`` was created in its checkpoint's project 1 without a word.
 
-    A read-only key is accepted when its value is what the object has: on an update, the value
-    as this serializer represents the stored object (a body fetched, edited and sent back is
-    accepted); on a create, only the keys ``derived_read_only`` says the server derives from
-    the other fields, with the same value (a run's ``project``, its checkpoint's); any other
-    read-only key on a create is refused. The CSRF token that DRF's browsable API forms send
-    with every POST is not a field and is accepted."""
+    On an update, a read-only key that identifies the object (its ``id``, the project or other
+    object it belongs to) is accepted when its value is the stored one as this serializer
+    represents it, and refused otherwise; the other read-only keys (status, counters, times:
+    what the server keeps up to date, which may have moved since the body was fetched) are
+    ignored, so a body fetched, edited and sent back is accepted. On a create, only the keys
+    ``derived_read_only`` says the server derives from the other fields are accepted, with the
+    same value (a run's ``project``, its checkpoint's); any other read-only key is refused.
+    The CSRF token that DRF's browsable API forms send with every POST is not a field and is
+    accepted."""
 
     NOT_FIELDS = frozenset({"csrfmiddlewaretoken"})
     #: Text fields that name an object: :func:`evalhub.core.limits.name_text` applies.
@@ -61,10 +64,18 @@ class RejectUnknownFields(serializers.Serializer):
         read_only = [key for key, field in self.fields.items() if key in data and field.read_only
                      and key not in self.CHECKS_OWN_READ_ONLY]
         errors: dict[str, list[str]] = {}
-        if read_only and self.instance is not None:
-            stored = self.to_representation(self.instance)
-            errors = {key: [self._read_only_refusal(key, data[key], stored.get(key))]
-                      for key in read_only if not _same(data[key], stored.get(key))}
+        if self.instance is not None:
+            # On an update only what identifies the object is compared: its id and the objects
+            # it belongs to. What the server keeps up to date (status, counters, times, counts)
+            # may have moved since the body was fetched, and its text form may differ (a time
+            # written back by another library): those keys are left out, as DRF leaves them.
+            read_only = [key for key in read_only if _identifies(key, self.fields[key])]
+            if read_only:
+                stored = self.to_representation(self.instance)
+                errors = {key: [self._read_only_refusal(key, sent, stored.get(key))]
+                          for key in read_only
+                          if not _same(sent := _sent(data, key, self.fields[key]),
+                                       stored.get(key))}
         try:
             attrs = super().to_internal_value(data)
         except serializers.ValidationError as exc:
@@ -140,6 +151,20 @@ class NameField(serializers.CharField):
             return name_text(value)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from exc
+
+
+def _identifies(key: str, field: serializers.Field) -> bool:
+    """Whether a read-only field names what the object is (its id, the project or other
+    object it belongs to) rather than state the server keeps."""
+    return key == "id" or isinstance(field, serializers.RelatedField | serializers.ManyRelatedField)
+
+
+def _sent(data: Mapping[str, Any], key: str, field: serializers.Field) -> Any:
+    """The value sent for ``key``: every value of a list field from a form body (a list goes
+    out as repeated keys, and ``data[key]`` is the last one)."""
+    if isinstance(field, serializers.ManyRelatedField) and hasattr(data, "getlist"):
+        return data.getlist(key)
+    return data[key]
 
 
 def duplicate(field: str, message: str) -> serializers.ValidationError:
