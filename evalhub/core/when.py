@@ -24,14 +24,15 @@ from rest_framework import serializers
 
 from evalhub.core.errors import EvalHubError
 
-_WEEK_ALONE = re.compile(r"\d{4}-?W\d{2}")
+# A week without its day, alone or with a time after it (2026-W49, 2026W49T10:00).
+_WEEK_ALONE = re.compile(r"\d{4}-?W\d{2}(?!-?\d)")
 
 
 def parse_when(raw: str, *, name: str, end_of_day: bool) -> datetime | None:
     """``raw`` as an aware datetime in UTC; a date alone is its day's start, or with
     ``end_of_day`` the next day's start (for an exclusive ``until``). ``None`` when the bound
     lies beyond the calendar on the side that excludes nothing (module docstring)."""
-    if _WEEK_ALONE.fullmatch(raw):
+    if _WEEK_ALONE.match(raw):
         # date.fromisoformat reads a week without its day as the week's Monday: a week is not
         # a day, and an until of it would keep one day of seven.
         raise EvalHubError(f"{name} must be an ISO date or datetime, got {raw!r} (a week: "

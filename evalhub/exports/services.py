@@ -275,7 +275,13 @@ def export_to_path(*, campaign: Campaign, options: ExportOptions, output: Path,
             return
         path = Path(card)
         if inside and folder is not None:
-            path = folder / Path(card).resolve().relative_to(output.resolve())
+            relative = Path(card).resolve().relative_to(output.resolve())
+            path = folder / relative
+            # Only the bundle's own card may be written over: any other file the export
+            # wrote there (its data, an image) would be lost under the card.
+            if path.exists() and relative != Path("README.md"):
+                raise OutputExists(f"{card} is a file of the export itself; give the card "
+                                   "a path of its own.")
             path.parent.mkdir(parents=True, exist_ok=True)
         with file_replaced_when_complete(path) as handle:
             handle.write(exporter.card().encode("utf-8"))

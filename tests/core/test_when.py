@@ -69,7 +69,7 @@ def test_every_iso_form_of_a_date_alone_is_that_whole_day(raw):
 
 
 @pytest.mark.parametrize("raw", ["2026-13-01", "20261332", "2026-12-05T25:00", "yesterday", "",
-                                 "2026-W49", "2026W49"])
+                                 "2026-W49", "2026W49", "2026-W49T10:00", "2026W49T1000Z"])
 def test_a_malformed_bound_is_refused_in_words(raw):
     with pytest.raises(EvalHubError, match="until must be an ISO date or datetime"):
         parse_when(raw, name="until", end_of_day=True)

@@ -204,6 +204,13 @@ def test_a_card_inside_a_folder_bundle_is_written_into_it_new_or_replaced(voted,
         assert "Exported by EvalHub" in (out / "cards" / "CARD.md").read_text()
         assert (out / "judgments.csv").exists()
     assert not list(tmp_path.glob(".*partial*"))
+    # A card path that is one of the export's own files would take its place: refused.
+    data = (out / "judgments.csv").read_bytes()
+    with pytest.raises(CommandError, match="is a file of the export itself"):
+        call_command("export_preferences", voted.campaign.pk, "--format", "raw-csv",
+                     "--output", str(out), "--bundle", "folder", "--card",
+                     str(out / "judgments.csv"), "--overwrite")
+    assert (out / "judgments.csv").read_bytes() == data
 
 
 @pytest.mark.parametrize("fmt", ["raw-csv", "raw-parquet", "pickapic-parquet", "dpo-jsonl"])
