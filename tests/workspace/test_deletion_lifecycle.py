@@ -42,7 +42,10 @@ def _removed_from(response) -> list[str]:
     """The campaigns the confirmation page says the run is taken out of, in its order."""
     html = response.content.decode()
     listed = html.split('id="delete-campaigns">', 1)[1].split("</ul>")[0]
-    return [item.split("</li>")[0].replace("&#x27;", "'") for item in listed.split("<li>")[1:]]
+    cells = [item.split("</li>")[0] for item in listed.split("<li>")[1:]]
+    # Each name isolated from its neighbours (docs/accessibility.md, "User-written text").
+    assert all(cell.startswith("<bdi>") and cell.endswith("</bdi>") for cell in cells), cells
+    return [cell[len("<bdi>"):-len("</bdi>")].replace("&#x27;", "'") for cell in cells]
 
 
 def _stray_campaign(*, criteria=(Criterion.OVERALL,), status: str | None = None):
