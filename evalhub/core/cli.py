@@ -13,8 +13,14 @@ from django.core.management.base import CommandError
 from django.db import DataError
 from django.db.models import Model
 
-from evalhub.core.errors import EvalHubError
-from evalhub.core.limits import MAX_TEXT_CHARS, json_problem, name_text, text_problem
+from evalhub.core.errors import EvalHubError, InvalidFields
+from evalhub.core.limits import (
+    MAX_TEXT_CHARS,
+    NAME_FIELDS,
+    json_problem,
+    name_text,
+    text_problem,
+)
 from evalhub.projects.models import Project
 
 
@@ -22,9 +28,15 @@ from evalhub.projects.models import Project
 def domain_errors_as_command_errors() -> Iterator[None]:
     """Bad input becomes a ``CommandError``, which manage.py prints as one line (exit 1)
     instead of a traceback: domain errors with their message, a file that cannot be read or
-    written with its name and the system's reason, and a value the database refuses."""
+    written with its name and the system's reason, and a value the database refuses.
+
+    An :class:`InvalidFields` (a name already taken, several inputs refused) prints its
+    message alone: its ``details`` are the same messages again under their form field
+    (``- name: ...``, for the API's ``errors``), which a terminal would show twice."""
     try:
         yield
+    except InvalidFields as exc:
+        raise CommandError(exc.message) from exc
     except EvalHubError as exc:
         raise CommandError(str(exc)) from exc
     except OSError as exc:
@@ -85,15 +97,11 @@ def text_argument(max_length: int, *, name: bool = False) -> Callable[[str], str
     return text
 
 
-#: The columns that name an object (docs/security.md, "Names"): the name rule applies.
-NAME_COLUMNS = frozenset({"name", "slug"})
-
-
 def model_text(model: type[Model], field: str) -> Callable[[str], str]:
     """:func:`text_argument` with the length of ``model.field``, and the name rule when the
     field is a name."""
     return text_argument(model._meta.get_field(field).max_length or MAX_TEXT_CHARS,
-                         name=field in NAME_COLUMNS)
+                         name=field in NAME_FIELDS)
 
 
 def seconds(value: str) -> float:

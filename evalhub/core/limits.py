@@ -70,6 +70,10 @@ def json_problem(value: object) -> str | None:
     return None
 
 
+# The fields and columns that name an object (docs/security.md, "Names"): :func:`name_text`
+# applies to them in the API (``RejectUnknownFields``) and on the command line (``model_text``).
+NAME_FIELDS = frozenset({"name", "slug"})
+
 # Zero-width non-joiner and joiner: format characters that words need (Persian, the Indic
 # scripts) and emoji sequences are made of (a family, a rainbow flag); names keep them.
 _JOINERS = frozenset({"\u200c", "\u200d"})

@@ -13,7 +13,7 @@ from rest_framework.exceptions import ErrorDetail
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.validators import UniqueTogetherValidator
 
-from evalhub.core.limits import json_problem, name_text
+from evalhub.core.limits import NAME_FIELDS, json_problem, name_text
 
 
 class RejectUnknownFields(serializers.Serializer):
@@ -34,7 +34,7 @@ class RejectUnknownFields(serializers.Serializer):
 
     NOT_FIELDS = frozenset({"csrfmiddlewaretoken"})
     #: Text fields that name an object: :func:`evalhub.core.limits.name_text` applies.
-    NAME_FIELDS: frozenset[str] = frozenset({"name", "slug"})
+    NAME_FIELDS: frozenset[str] = NAME_FIELDS
     #: Read-only keys the serializer checks itself in its own words (membership changes).
     CHECKS_OWN_READ_ONLY: frozenset[str] = frozenset()
 

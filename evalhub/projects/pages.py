@@ -18,8 +18,9 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from evalhub.campaigns.manage.errors import attach_service_error
-from evalhub.core.errors import EvalHubError
-from evalhub.core.limits import MAX_TEXT_CHARS, name_text
+from evalhub.core.errors import EvalHubError, NameTaken
+from evalhub.core.forms import NameFormField
+from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.projects.models import Membership, Project, Role
 from evalhub.projects.selectors import SCIENCE_ROLES, role_in_project
 from evalhub.projects.services import (
@@ -34,18 +35,11 @@ from evalhub.projects.services import (
 
 
 class ProjectForm(forms.Form):
-    name = forms.CharField(max_length=200)  # Project's columns
+    name = NameFormField(max_length=200)  # Project's columns
     slug = forms.SlugField(max_length=100, required=False,
                            help_text="Letters, digits, - and _; empty: made from the name.")
     description = forms.CharField(required=False, max_length=MAX_TEXT_CHARS,
                                   widget=forms.Textarea(attrs={"rows": 3}))
-
-    def clean_name(self) -> str:
-        """The name rule of every input path (evalhub/core/limits.py, docs/security.md)."""
-        try:
-            return name_text(self.cleaned_data["name"])
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from exc
 
 
 class MemberAddForm(forms.Form):
@@ -106,8 +100,12 @@ def project_new(request: HttpRequest) -> HttpResponse:
         except NotAllowed as error:
             raise PermissionDenied(error.message) from error
         except EvalHubError as error:
+            # A slug made from the name (none given): the name is what to change.
             field = "slug" if data["slug"] else "name"
-            attach_service_error(form, error, {"slug": field})
+            if isinstance(error, NameTaken):
+                form.add_error(field, error.message)
+            else:
+                attach_service_error(form, error, {"slug": field})
         else:
             return redirect(reverse("project-members", kwargs={"project_id": project.pk}))
     return render(request, "projects/new.html", {"form": form},

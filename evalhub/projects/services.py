@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils.text import slugify
 
-from evalhub.core.errors import EvalHubError
+from evalhub.core.errors import EvalHubError, NameTaken
 from evalhub.core.fixed import fixed_fields_check
 from evalhub.projects.models import Membership, Project, Role
 
@@ -35,7 +35,9 @@ def project_create(
     if not slug:
         raise EvalHubError(f"Project name {name!r} gives an empty slug; choose another name.")
     if Project.objects.filter(slug=slug).exists():
-        raise EvalHubError(f"A project with slug {slug!r} already exists.")
+        # 409 duplicate, as every name already taken (docs/api.md), the slug made from the
+        # name included: the API names ``slug``, the page the field that made it.
+        raise NameTaken("slug", f"A project with slug {slug!r} already exists.")
     project = Project.objects.create(name=name, slug=slug, description=description)
     Membership.objects.create(project=project, user=owner, role=Role.OWNER)
     return project

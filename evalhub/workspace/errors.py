@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 
-from evalhub.core.errors import EvalHubError
+from evalhub.core.errors import EvalHubError, InvalidFields
 from evalhub.projects.references import ForeignReference
 
 
@@ -45,9 +45,23 @@ def add_service_error(form: forms.Form, exc: EvalHubError, *, field: str | None,
     field, first match wins, and a name already used in the project ("... named 'x'") goes to
     ``name``. Every line of ``details`` (a bad line of a prompt file, a bad file in a zip) is
     listed under the same field.
+
+    An :class:`InvalidFields` (a name already taken: :class:`NameTaken`) says which field each
+    problem is about: each goes under its own field, once (its ``details`` repeat the same
+    messages prefixed by the field, for the API), as ``attach_service_error`` places them on
+    the campaign pages; a field this form does not show keeps its name in front.
     """
     if isinstance(exc, ForeignReference) and exc.details and exc.details[0] in form.fields:
         form.add_error(exc.details[0], exc.message)
+        return
+    if isinstance(exc, InvalidFields):
+        fallback = field if field in form.fields else None
+        for name, problems in exc.fields.items():
+            for problem in problems:
+                if name in form.fields:
+                    form.add_error(name, problem)
+                else:
+                    form.add_error(fallback, f"{name}: {problem}")
         return
     text = exc.message.lower()
     for phrase, candidate in {" named ": "name", **(about or {})}.items():

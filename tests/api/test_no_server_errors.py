@@ -120,12 +120,16 @@ def _assert_duplicate(response, field: str) -> None:
     assert body["errors"] == [f"{field}: {body['detail']}"]
 
 
-def test_every_duplicate_name_is_409_with_one_shape(api, world):
+def test_every_duplicate_name_is_409_with_one_shape(api, world, settings):
     project = world.campaign.project
     run = world.runs[0]
     api.force_login(world.owner)
     _assert_duplicate(api.post("/api/v1/projects/", {"name": "again", "slug": project.slug},
                                format="json"), "slug")
+    # No slug given: the one made from the name is taken, said the same way.
+    settings.EVALHUB_PROJECT_CREATORS = "anyone"
+    assert api.post("/api/v1/projects/", {"name": "Demo"}, format="json").status_code == 201
+    _assert_duplicate(api.post("/api/v1/projects/", {"name": "Demo"}, format="json"), "slug")
     _assert_duplicate(api.post("/api/v1/prompt-sets/", {
         "project": project.pk, "name": run.prompt_set.name}, format="json"), "name")
     upload = io.BytesIO(b"a red cube\n")

@@ -186,6 +186,9 @@ def _errors(response, field: str) -> list[str]:
     ({"judgments_per_pair": "0"}, "judgments_per_pair", "between 1 and 50"),
     ({"name": "Study"}, "name", "already has a campaign named"),
     ({"name": ""}, "name", "This field is required."),
+    # 150 characters that NFC turns into 300 (U+0958 has no composed form): the length is
+    # checked on the name as stored, so the column's limit is a 400 here, never a 500.
+    ({"name": "\u0958" * 150}, "name", "at most 200 characters (it has 300)"),
     ({"lease_seconds": "5"}, "lease_seconds", "greater than or equal to 10"),
     ({"min_lpips_distance": "-1"}, "min_lpips_distance", "greater than or equal to 0"),
     ({"min_lpips_distance": "1e300"}, "min_lpips_distance", "less than or equal to 1"),

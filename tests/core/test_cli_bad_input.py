@@ -203,6 +203,38 @@ def test_names_given_on_the_command_line_are_trimmed_and_normalised_as_in_the_ap
     assert ReferenceSet.objects.filter(name="r").exists()
 
 
+def test_a_prompt_sets_name_taken_from_its_file_name_follows_the_name_rule(world):
+    built, tmp = world
+    slug = built.campaign.project.slug
+    # A file name written on macOS (NFD): the prompt set's name is the NFC one, as typed.
+    (tmp / "cafe\u0301.txt").write_text("a red cube\n")
+    call_command("import_prompts", str(tmp / "cafe\u0301.txt"), "--project", slug,
+                 stdout=io.StringIO())
+    assert PromptSet.objects.filter(name="caf\u00e9").exists()
+    # A control character, or a byte that is not UTF-8: refused in words, --name suggested.
+    before = PromptSet.objects.count()
+    for stem, says in (("red\x1b[31m", "the control character U+001B"),
+                       (BAD, "not valid UTF-8 text")):
+        path = tmp / f"{stem}.txt"
+        path.write_text("a red cube\n")
+        with pytest.raises(CommandError) as refused:
+            call_command("import_prompts", str(path), "--project", slug, stdout=io.StringIO())
+        message = str(refused.value)
+        assert "cannot be a prompt-set name" in message and says in message, message
+        assert message.endswith("pass --name."), message
+    assert PromptSet.objects.count() == before
+
+
+def test_a_name_already_taken_is_said_once(world):
+    built, tmp = world
+    taken = built.runs[0].prompt_set.name
+    with pytest.raises(CommandError) as refused:
+        call_command("import_prompts", str(tmp / "prompts.csv"), "--project",
+                     built.campaign.project.slug, "--name", taken, stdout=io.StringIO())
+    assert str(refused.value) == (f"Project {built.campaign.project.slug} already has a "
+                                  f"prompt set named {taken!r}.")
+
+
 def test_output_an_ascii_terminal_cannot_show_is_escaped_not_a_crash():
     done = subprocess.run([sys.executable, "manage.py", "shell", "-c", "print('caf\u00e9')"],
                           cwd=REPO_ROOT, env={**os.environ, "PYTHONIOENCODING": "ascii"},

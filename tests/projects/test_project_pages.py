@@ -197,12 +197,16 @@ def test_project_creation_errors_are_next_to_their_field(project):
     bad_slug = logged_in(staff).post("/projects/new/", {"name": "ok", "slug": "a b"})
     # The name rule (docs/security.md): no control or invisible character.
     hidden = logged_in(staff).post("/projects/new/", {"name": "abc\u202edcb"})
+    # Its length is the stored name's: 150 characters NFC turns into 300 are too long.
+    grows = logged_in(staff).post("/projects/new/", {"name": "\u0958" * 150})
+    assert grows.context["form"].errors["name"] == [
+        "Ensure this value has at most 200 characters (it has 300)."]
     assert hidden.context["form"].errors["name"] == [
         "A name cannot contain the invisible formatting character U+202E."]
     assert "already exists" in taken.context["form"].errors["slug"][0]
     assert "already exists" in same_name.context["form"].errors["name"][0]
     assert "empty slug" in empty.context["form"].errors["name"][0]
     assert bad_slug.context["form"].errors["slug"]
-    for response in (taken, same_name, empty, bad_slug, hidden):
+    for response in (taken, same_name, empty, bad_slug, hidden, grows):
         assert response.status_code == 400
     assert Project.objects.count() == before

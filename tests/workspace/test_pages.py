@@ -286,7 +286,9 @@ def test_every_bad_line_of_a_prompt_file_is_listed_next_to_it_and_nothing_is_sto
     # A name already used: said next to the name, nothing stored.
     response = logged_in(world.scientist).post(url, {"name": "basics",
                                                      "file": _upload("p.txt", b"a cat\n")})
-    assert "already has a prompt set named" in _errors_of(response, "id_name")
+    # Said once (a NameTaken is an InvalidFields: its message, under its field, once).
+    assert _errors_of(response, "id_name").count("already has a prompt set named") == 1
+    assert "name: " not in response.content.decode()
     assert PromptSet.objects.filter(project=world.project).count() == 1
 
 

@@ -32,7 +32,8 @@ from evalhub.campaigns.models import (
     criterion_questions,
 )
 from evalhub.core.converters import ID_REGEX
-from evalhub.core.limits import MAX_INT64, MAX_TEXT_CHARS, name_text
+from evalhub.core.forms import NameFormField
+from evalhub.core.limits import MAX_INT64, MAX_TEXT_CHARS
 from evalhub.leaderboards.services import JUDGE_METRICS
 from evalhub.projects.models import Membership, Project, Role
 from evalhub.runs.labels import run_label
@@ -147,7 +148,7 @@ class AnnotatorsForm(forms.Form):
 
 
 class CampaignCreateForm(forms.Form):
-    name = forms.CharField(max_length=200)
+    name = NameFormField(max_length=200)
     runs = RunChoiceField(queryset=GenerationRun.objects.none(),
                           widget=forms.CheckboxSelectMultiple,
                           help_text="At least two runs of one prompt set.")
@@ -184,13 +185,6 @@ class CampaignCreateForm(forms.Form):
     open_when_built = forms.BooleanField(required=False, initial=True,
                                          help_text="Open for rating once built; "
                                                    "otherwise it stays a draft.")
-
-    def clean_name(self) -> str:
-        """The name rule of every input path (evalhub/core/limits.py, docs/security.md)."""
-        try:
-            return name_text(self.cleaned_data["name"])
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from exc
 
     def clean_task_kind(self) -> str:
         return self.cleaned_data["task_kind"] or TaskKind.PAIR  # absent: pairs, as before

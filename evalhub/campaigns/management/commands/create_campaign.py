@@ -35,7 +35,6 @@ from evalhub.core.cli import (
     text_argument,
     wait_until,
 )
-from evalhub.core.errors import InvalidFields
 from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.prompts.models import Prompt
 from evalhub.runs.models import GenerationRun
@@ -107,16 +106,12 @@ class Command(BaseCommand):
         runs = [get_by_name(GenerationRun, what="run", project=project, name=name)
                 for name in options["runs"]]
         given = {key: options[key] for key in OPTIONAL if options[key] is not None}
-        try:
-            campaign = campaign_create(
-                project=project, name=options["name"], runs=runs,
-                task_kind=options["task_kind"], rank_all=options["rank_all"],
-                annotators=members_named(project=project, usernames=options["annotators"]),
-                open_when_built=not options["draft"], build_now=options["build_here"], **given)
-        except InvalidFields as exc:
-            # Its text is each message, then the same messages again under their form field
-            # (``- k: ...``, for the API's ``errors``): a terminal says each once, on one line.
-            raise CommandError(exc.message) from exc
+        # A refusal (InvalidFields) is said once, on one line: reports_domain_errors.
+        campaign = campaign_create(
+            project=project, name=options["name"], runs=runs,
+            task_kind=options["task_kind"], rank_all=options["rank_all"],
+            annotators=members_named(project=project, usernames=options["annotators"]),
+            open_when_built=not options["draft"], build_now=options["build_here"], **given)
         self.stdout.write(describe(campaign))
         if options["wait"] and not options["build_here"]:
             campaign = self._wait(campaign, options["timeout"])

@@ -1,13 +1,26 @@
+import argparse
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from evalhub.blobs.sources import open_source
 from evalhub.core.cli import get_project, model_text, reports_domain_errors
 from evalhub.prompts.models import PromptSet
 from evalhub.prompts.parsers import FORMATS, detect_format
 from evalhub.prompts.services import prompt_set_import
+
+
+def _name_from_file(path: Path) -> str:
+    """The file's stem as the prompt set's name, under the rule ``--name`` follows (the same
+    argument type): a file name written on macOS is NFD and becomes the NFC name typed, while
+    one holding a control character or a byte that is not UTF-8 (which the database cannot
+    encode: a traceback) is refused in words, with what to do instead."""
+    try:
+        return model_text(PromptSet, "name")(path.stem)
+    except argparse.ArgumentTypeError as exc:
+        raise CommandError(f"The file name {path.name!r} cannot be a prompt-set name: "
+                           f"{str(exc).rstrip('.')}; pass --name.") from exc
 
 
 class Command(BaseCommand):
@@ -32,7 +45,7 @@ class Command(BaseCommand):
         fmt = options["format"] or detect_format(path.name)
         kwargs = dict(
             project=project,
-            name=options["name"] or path.stem,
+            name=options["name"] or _name_from_file(path),
             description=options["description"],
             data=path.read_bytes(),
             fmt=fmt,
