@@ -13,6 +13,7 @@ cannot store them in text and SQLite would store them silently.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 MAX_TEXT_CHARS = 10_000
@@ -77,6 +78,10 @@ NAME_FIELDS = frozenset({"name", "slug"})
 # Zero-width non-joiner and joiner: format characters that words need (Persian, the Indic
 # scripts) and emoji sequences are made of (a family, a rainbow flag); names keep them.
 _JOINERS = frozenset({"\u200c", "\u200d"})
+# A subdivision flag (England, Scotland) is a black flag, tag characters, and a cancel tag.
+_FLAG_TAGS = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
+_KINDS = {"Cc": "control", "Cf": "invisible formatting", "Zl": "line separator",
+          "Zp": "paragraph separator"}
 
 
 def name_text(value: str) -> str:
@@ -84,16 +89,27 @@ def name_text(value: str) -> str:
     campaign name) as EvalHub stores it: NFC-normalised, so that "café" typed as ``e`` +
     U+0301 is the same name as "café" typed as one character, and refused (``ValueError``,
     in words) when it holds a character of Unicode category Cc (controls: tab, newline,
-    ESC, BEL) or Cf (format: zero-width space, bidi overrides, soft hyphen, BOM; but not the
-    zero-width joiner and non-joiner, which words and emoji need), which make two names look
-    alike or garble a page or a terminal (docs/security.md).
-    Free texts (prompts, descriptions, instructions) are not names and keep such characters."""
+    ESC, BEL), Cf (format: zero-width space, bidi overrides, soft hyphen, BOM), Zl or Zp
+    (line and paragraph separators), which make two names look alike or garble a page or a
+    terminal (docs/security.md). Kept, where words and emoji need them: the zero-width joiner
+    and non-joiner between two visible characters (a Persian word, an emoji sequence; one at
+    either end, or two together, only makes a look-alike), and the tag characters of a
+    subdivision flag. Free texts (prompts, descriptions, instructions) are not names and
+    keep such characters."""
     problem = text_problem(value)
     if problem:
         raise ValueError(problem)
     value = unicodedata.normalize("NFC", value)
-    for char in value:
-        if unicodedata.category(char) in ("Cc", "Cf") and char not in _JOINERS:
-            kind = "control" if unicodedata.category(char) == "Cc" else "invisible formatting"
-            raise ValueError(f"A name cannot contain the {kind} character U+{ord(char):04X}.")
+    checked = _FLAG_TAGS.sub("\U0001f3f4", value)
+    for index, char in enumerate(checked):
+        category = unicodedata.category(char)
+        if char in _JOINERS:
+            around = checked[index - 1:index] + checked[index + 1:index + 2]
+            if len(around) == 2 and not any(c in _JOINERS or c.isspace() for c in around):
+                continue
+            raise ValueError(f"A name can hold the joiner U+{ord(char):04X} only between two "
+                             "visible characters.")
+        if category in _KINDS:
+            raise ValueError(f"A name cannot contain the {_KINDS[category]} character "
+                             f"U+{ord(char):04X}.")
     return value
