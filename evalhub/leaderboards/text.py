@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from evalhub.campaigns.models import TaskKind
-from evalhub.core.text import counted
+from evalhub.core.text import counted, display_width, pad, terminal_text
 from evalhub.leaderboards.results import (
     ABTest,
     ABTestError,
@@ -248,9 +248,10 @@ def leaderboard_table(board: Leaderboard, *, last_updated: str | None = None,
         rank_ci = "-" if span is None else f"{span[0]}-{span[1]}"
         ci = "-" if run.elo_lower is None else f"[{run.elo_lower:.0f}, {run.elo_upper:.0f}]"
         win = "-" if run.win_pct is None else f"{run.win_pct:.1f}"
-        rows.append([_fmt(run.rank, "d"), rank_ci, run.name, _fmt(run.elo), ci,
+        rows.append([_fmt(run.rank, "d"), rank_ci, terminal_text(run.name), _fmt(run.elo), ci,
                      _fmt(run.online_elo), win, _fmt(run.votes, "g"), *cells])
-    widths = [max(len(str(r[k])) for r in [header, *rows]) for k in range(len(header))]
+    widths = [max(display_width(str(r[k])) for r in [header, *rows])
+              for k in range(len(header))]
     judge = board.judge + ("" if board.judge_calibrated else " (uncalibrated)")
     lines = [
         f"Campaign {board.campaign.name} (#{board.campaign.id}) - criterion "
@@ -259,9 +260,9 @@ def leaderboard_table(board: Leaderboard, *, last_updated: str | None = None,
         + f"updated {last_updated or board.computed_at.isoformat()}"
         + (" (stale; refresh queued)" if stale else ""),
         *(f"pooled with campaign #{p.id} {pooled_summary(p)}" for p in board.pooled),
-        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+        "  ".join(pad(h, w) for h, w in zip(header, widths, strict=True)),
     ]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+    lines += ["  ".join(pad(str(c), w) for c, w in zip(row, widths, strict=True))
               for row in rows]
     lines.append(RANK_DEFINITION)
     lines += [f"metric column {header.note}" for header in metric_headers(board) if header.note]
@@ -288,4 +289,5 @@ def leaderboard_table(board: Leaderboard, *, last_updated: str | None = None,
     if ab is not None:
         lines.append("A/B: " + (ab.error if isinstance(ab, ABTestError) else ab.message))
     lines += [f"warning: {w}" for w in board.warnings]
-    return "\n".join(lines) + "\n"
+    # Names in every line (campaign, runs, categories) printed safe for a terminal.
+    return "\n".join(terminal_text(line) for line in lines) + "\n"

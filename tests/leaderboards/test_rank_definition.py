@@ -3,6 +3,7 @@ from the runs' 95 % Elo intervals, so a rank always lies in its own range."""
 
 from dataclasses import replace
 
+from evalhub.core.text import display_width
 from evalhub.leaderboards.text import (
     RANK_DEFINITION,
     leaderboard_table,
@@ -37,3 +38,21 @@ def test_the_text_table_uses_the_same_definition_and_states_it():
     assert header.split()[:2] == ["rank", "possible"]
     assert first.split()[:2] == ["1", "1-1"]  # not the bootstrap's 3-3
     assert RANK_DEFINITION in text
+
+
+def test_the_text_table_lines_up_wide_names_and_prints_control_characters_as_escapes():
+    board = _with_intervals({12: (1050.0, 1100.0), 7: (950.0, 1000.0)})
+    wide, hostile = "\u8bc4\u6d4b-\u6a21\u578b", "esc\x1b[2Jred\u202e"
+    runs = tuple(replace(run, name=name) for run, name in
+                 zip(board.runs, [wide, hostile, "plain"], strict=True))
+    text = leaderboard_table(replace(board, runs=runs))
+    assert "\x1b" not in text and "\u202e" not in text
+    header, *rows = text.splitlines()[1:4]  # the two rated runs' rows
+    assert "esc\\x1b[2Jred\\u202e" in rows[1]
+    # The Elo column starts at the same terminal column in the header and both rows: a CJK
+    # character takes two columns, so padding by characters would shift the wide name's row.
+    starts = [display_width(line[:line.index(elo, line.index(name) + len(name))])
+              for line, name, elo in zip([header, *rows], ["run", wide, "esc"],
+                                         ["Elo", *(row.split()[3] for row in rows)],
+                                         strict=True)]
+    assert len(set(starts)) == 1, [header, *rows]
