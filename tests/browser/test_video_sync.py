@@ -15,6 +15,7 @@ import io
 import json
 import random
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -188,6 +189,13 @@ def test_two_videos_stay_within_one_frame_over_sixty_operations(player_page):
         state = settle(page)
         playing = page.evaluate("() => window.harness.player.playing")
         if playing:
+            # Started together; on a loaded host one video may start a frame or two early, and
+            # the player nudges it back within about 0.3 s of media time (rate/video.js), as
+            # test_video_rating.py allows: they come within one frame, then are sampled.
+            deadline = time.monotonic() + 3
+            while abs(state["ta"] - state["tb"]) > frame and time.monotonic() < deadline:
+                page.wait_for_timeout(100)
+                state = settle(page)
             sample = page.evaluate(f"() => window.harness.sampleDrift({PLAY_SAMPLE_FRAMES})")
             dt = max(sample["dt"], abs(state["ta"] - state["tb"]))
             df = max(sample["df"], abs(state["fa"] - state["fb"]))
