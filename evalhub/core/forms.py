@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
 
-from evalhub.core.limits import name_text
+from evalhub.core.limits import json_problem, name_text
 
 
 class NameFormField(forms.CharField):
@@ -27,3 +28,23 @@ class NameFormField(forms.CharField):
             return name_text(value)
         except ValueError as exc:
             raise forms.ValidationError(str(exc), code="invalid") from exc
+
+
+class StorableJSONField(forms.JSONField):
+    """A JSON box whose value the database can hold: a NUL or a lone surrogate (``"\\ud800"``)
+    in a key or string is refused at the field, as the API refuses it, and the box shows such a
+    value escaped (Django writes it raw, which no page can encode: a 500)."""
+
+    def to_python(self, value: Any) -> Any:
+        converted = super().to_python(value)
+        problem = json_problem(converted)
+        if problem:
+            raise forms.ValidationError(problem)
+        return converted
+
+    def prepare_value(self, value: Any) -> Any:
+        shown = super().prepare_value(value)
+        if isinstance(shown, str) and not isinstance(value, forms.fields.InvalidJSONInput) \
+                and json_problem(shown):
+            return json.dumps(value, cls=self.encoder)
+        return shown

@@ -74,8 +74,8 @@ class RejectUnknownFields(serializers.Serializer):
                 stored = self.to_representation(self.instance)
                 errors = {key: [self._read_only_refusal(key, sent, stored.get(key))]
                           for key in read_only
-                          if not _same(sent := _sent(data, key, self.fields[key]),
-                                       stored.get(key))}
+                          if not _same_value(sent := _sent(data, key, self.fields[key]),
+                                             stored.get(key), self.fields[key])}
         try:
             attrs = super().to_internal_value(data)
         except serializers.ValidationError as exc:
@@ -165,6 +165,15 @@ def _sent(data: Mapping[str, Any], key: str, field: serializers.Field) -> Any:
     if isinstance(field, serializers.ManyRelatedField) and hasattr(data, "getlist"):
         return data.getlist(key)
     return data[key]
+
+
+def _same_value(sent: Any, stored: Any, field: serializers.Field) -> bool:
+    """:func:`_same`, where a list of related objects is a set: its ids in any order, as
+    numbers (JSON) or as text (a form body)."""
+    if isinstance(field, serializers.ManyRelatedField):
+        return (isinstance(sent, list) and isinstance(stored, list)
+                and sorted(str(item) for item in sent) == sorted(str(item) for item in stored))
+    return _same(sent, stored)
 
 
 def duplicate(field: str, message: str) -> serializers.ValidationError:

@@ -4,39 +4,16 @@ serializers' and the services', applied by the views; these forms only read the 
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from django import forms
 from django.conf import settings
 
-from evalhub.core.limits import json_problem
+from evalhub.core.forms import StorableJSONField
 from evalhub.evaluation.definitions import JOB_METRICS, METRIC_LABELS
 from evalhub.projects.models import Project
 from evalhub.prompts.models import PromptSet
 from evalhub.prompts.parsers import FORMATS
 from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, ReferenceSet
 from generators import available_generators
-
-
-class StorableJSONField(forms.JSONField):
-    """A JSON box whose value the database can hold: a NUL or a lone surrogate (``"\\ud800"``)
-    in a key or string is refused at the field, as the API refuses it, and the box shows such a
-    value escaped (Django writes it raw, which no page can encode: a 500)."""
-
-    def to_python(self, value: Any) -> Any:
-        converted = super().to_python(value)
-        problem = json_problem(converted)
-        if problem:
-            raise forms.ValidationError(problem)
-        return converted
-
-    def prepare_value(self, value: Any) -> Any:
-        shown = super().prepare_value(value)
-        if isinstance(shown, str) and not isinstance(value, forms.fields.InvalidJSONInput) \
-                and json_problem(shown):
-            return json.dumps(value, cls=self.encoder)
-        return shown
 
 
 def _choices(queryset, label=str) -> list[tuple[int, str]]:
