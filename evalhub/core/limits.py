@@ -77,11 +77,11 @@ NAME_FIELDS = frozenset({"name", "slug"})
 
 # Zero-width non-joiner and joiner: format characters that words need (Persian, the Indic
 # scripts) and emoji sequences are made of (a family, a rainbow flag); names keep them.
-_JOINERS = frozenset({"\u200c", "\u200d"})
+NAME_JOINERS = frozenset({"\u200c", "\u200d"})
 # A subdivision flag (England, Scotland) is a black flag, tag characters, and a cancel tag.
-_FLAG_TAGS = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
-_KINDS = {"Cc": "control", "Cf": "invisible formatting", "Zl": "line separator",
-          "Zp": "paragraph separator"}
+NAME_FLAG_TAGS = re.compile("\U0001f3f4[\U000e0020-\U000e007e]+\U000e007f")
+NAME_REFUSED_CATEGORIES = {"Cc": "control", "Cf": "invisible formatting",
+                           "Zl": "line separator", "Zp": "paragraph separator"}
 
 
 def name_text(value: str) -> str:
@@ -100,16 +100,16 @@ def name_text(value: str) -> str:
     if problem:
         raise ValueError(problem)
     value = unicodedata.normalize("NFC", value)
-    checked = _FLAG_TAGS.sub("\U0001f3f4", value)
+    checked = NAME_FLAG_TAGS.sub("\U0001f3f4", value)
     for index, char in enumerate(checked):
         category = unicodedata.category(char)
-        if char in _JOINERS:
+        if char in NAME_JOINERS:
             around = checked[index - 1:index] + checked[index + 1:index + 2]
-            if len(around) == 2 and not any(c in _JOINERS or c.isspace() for c in around):
+            if len(around) == 2 and not any(c in NAME_JOINERS or c.isspace() for c in around):
                 continue
             raise ValueError(f"A name can hold the joiner U+{ord(char):04X} only between two "
                              "visible characters.")
-        if category in _KINDS:
-            raise ValueError(f"A name cannot contain the {_KINDS[category]} character "
-                             f"U+{ord(char):04X}.")
+        if category in NAME_REFUSED_CATEGORIES:
+            raise ValueError(f"A name cannot contain the {NAME_REFUSED_CATEGORIES[category]} "
+                             f"character U+{ord(char):04X}.")
     return value
