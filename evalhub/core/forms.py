@@ -48,3 +48,7 @@ class StorableJSONField(forms.JSONField):
                 and json_problem(shown):
             return json.dumps(value, cls=self.encoder)
         return shown
+
+
+class NameSlugFormField(NameFormField, forms.SlugField):
+    """A slug under the name rule (:class:`NameFormField`) and a slug's own validation."""

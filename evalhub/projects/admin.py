@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
 
+from evalhub.core.admin import NameRuleAdmin
 from evalhub.projects.models import Membership, Project
 from evalhub.projects.references import project_path
 
@@ -16,7 +17,7 @@ def project_fixed_fields(obj: Model | None) -> list[str]:
     return ["project"]
 
 
-class ProjectFixedAdmin(admin.ModelAdmin):
+class ProjectFixedAdmin(NameRuleAdmin, admin.ModelAdmin):
     """Shows an existing object's project read-only (:func:`project_fixed_fields`); a new
     object's project is chosen on the add page as before."""
 
@@ -32,7 +33,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(NameRuleAdmin, admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}

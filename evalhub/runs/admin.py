@@ -5,6 +5,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from evalhub.blobs.views import display_url
+from evalhub.core.admin import NameRuleAdmin
 from evalhub.core.errors import EvalHubError
 from evalhub.projects.admin import ProjectFixedAdmin
 from evalhub.projects.references import check_same_project
@@ -23,7 +24,7 @@ from evalhub.runs.services import (
 )
 
 
-class CheckpointInline(admin.TabularInline):
+class CheckpointInline(NameRuleAdmin, admin.TabularInline):
     model = Checkpoint
     extra = 0
     fields = ["name", "training_step", "generator", "weights_uri"]
@@ -57,7 +58,7 @@ class CheckpointAdminForm(forms.ModelForm):
 
 
 @admin.register(Checkpoint)
-class CheckpointAdmin(admin.ModelAdmin):
+class CheckpointAdmin(NameRuleAdmin, admin.ModelAdmin):
     form = CheckpointAdminForm
     list_display = ["name", "model", "training_step", "generator"]
     list_filter = ["generator", "model__project"]
