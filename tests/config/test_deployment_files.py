@@ -317,24 +317,72 @@ def _compose_config(folder, dotenv: str) -> subprocess.CompletedProcess:
         pytest.fail("docker-compose is missing: scripts/ensure_system_packages.sh installs it")
     shutil.copy(REPO_ROOT / "docker-compose.yml", folder / "docker-compose.yml")
     (folder / ".env").write_text(dotenv)
+    # Exported values win over .env in compose's substitution: only .env may set them here.
     environ = {k: v for k, v in os.environ.items()
-               if k not in ("SECRET_KEY", "EVALHUB_METRICS_TOKEN", "DATABASE_URL")}
+               if k not in ("SECRET_KEY", "EVALHUB_METRICS_TOKEN", "DATABASE_URL", "ALLOWED_HOSTS",
+                            "EVALHUB_PROXY_COUNT", "EVALHUB_HTTP_PORT")}
     return subprocess.run([*command, "-f", "docker-compose.yml", "config"], cwd=folder,
                           env=environ, capture_output=True, text=True)
 
 
+# What .env must hold for `docker compose config` (and `up`) to accept the file.
+REQUIRED_DOTENV = [f"SECRET_KEY={'x' * 50}", f"EVALHUB_METRICS_TOKEN={'t' * 32}",
+                   "ALLOWED_HOSTS=evalhub.example.org"]
+
+
+def _dotenv(*lines: str) -> str:
+    return "\n".join([*lines, ""])
+
+
 def test_compose_file_passes_docker_compose_config(tmp_path):
-    result = _compose_config(tmp_path, f"SECRET_KEY={'x' * 50}\nEVALHUB_METRICS_TOKEN={'t' * 32}\n")
+    result = _compose_config(tmp_path, _dotenv(*REQUIRED_DOTENV))
     assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in ("web", "worker", "gpu-worker"):
+        env = services[name]["environment"]
+        assert env["ALLOWED_HOSTS"] == "evalhub.example.org", name
+        assert str(env["EVALHUB_PROXY_COUNT"]) == "1", name  # nginx, the one proxy
+
+
+def test_compose_refuses_to_start_without_allowed_hosts(tmp_path):
+    """A default of localhost answered 400 to every page on a real host name, while the
+    healthcheck (by address, before the Host check) passed."""
+    result = _compose_config(tmp_path, _dotenv(*REQUIRED_DOTENV[:2]))
+    assert result.returncode != 0
+    assert "set ALLOWED_HOSTS in .env" in result.stderr, result.stderr
+
+
+def _published(port: str | dict) -> tuple[str, str, str]:
+    """(host address, host port, container port) of a compose ``ports`` entry, in the short
+    form docker-compose 1 prints or the long one docker compose 2 prints."""
+    if isinstance(port, dict):
+        return port.get("host_ip", ""), str(port["published"]), str(port["target"])
+    *host, published, target = port.split("/")[0].split(":")
+    return ":".join(host), published, target
+
+
+def test_behind_an_outer_tls_proxy_dotenv_sets_two_proxies_and_a_loopback_port(tmp_path):
+    """The outer proxy and nginx both append to X-Forwarded-For: with a fixed count of 1 the
+    lockout keyed every user by the outer proxy's address. nginx's port on loopback only: a
+    client reaching it directly could choose the address the lockout counts."""
+    result = _compose_config(tmp_path, _dotenv(
+        *REQUIRED_DOTENV, "EVALHUB_HTTPS=1", "CSRF_TRUSTED_ORIGINS=https://evalhub.example.org",
+        "EVALHUB_PROXY_COUNT=2", "EVALHUB_HTTP_PORT=127.0.0.1:8000"))
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in ("web", "worker", "gpu-worker"):
+        assert str(services[name]["environment"]["EVALHUB_PROXY_COUNT"]) == "2", name
+    assert [_published(port) for port in services["nginx"]["ports"]] == [
+        ("127.0.0.1", "8000", "80")]
 
 
 def test_every_setting_in_dotenv_reaches_the_app_but_not_the_services_wiring(tmp_path):
     """The app's environment listed fixed variables only, so HTTPS, trusted origins, JSON logs,
     worker counts or S3 could not be set from .env without editing the compose file."""
-    result = _compose_config(tmp_path, "\n".join([
-        f"SECRET_KEY={'x' * 50}", f"EVALHUB_METRICS_TOKEN={'t' * 32}", "EVALHUB_HTTPS=1",
-        "CSRF_TRUSTED_ORIGINS=https://evalhub.example.org", "EVALHUB_LOG_JSON=1",
-        "AWS_STORAGE_BUCKET_NAME=evalhub-media", "DATABASE_URL=sqlite:///elsewhere.db", ""]))
+    result = _compose_config(tmp_path, _dotenv(
+        *REQUIRED_DOTENV, "EVALHUB_HTTPS=1", "CSRF_TRUSTED_ORIGINS=https://evalhub.example.org",
+        "EVALHUB_LOG_JSON=1", "AWS_STORAGE_BUCKET_NAME=evalhub-media",
+        "DATABASE_URL=sqlite:///elsewhere.db"))
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
     for name in ("web", "worker", "gpu-worker"):
