@@ -35,3 +35,37 @@ def pad(text: str, width: int) -> str:
     """``text`` followed by spaces up to ``width`` terminal columns (:func:`display_width`),
     so that columns line up whatever the script."""
     return text + " " * max(0, width - display_width(text))
+
+
+FIRST_STRONG_ISOLATE = "\u2068"
+POP_DIRECTIONAL_ISOLATE = "\u2069"
+_ISOLATE_INITIATORS = "\u2066\u2067\u2068"  # LRI, RLI, FSI: each closed by one PDI
+
+
+def isolated(text: str) -> str:
+    """``text`` between U+2068 FIRST STRONG ISOLATE and U+2069 POP DIRECTIONAL ISOLATE: the
+    text form of ``<bdi>``, for where a name is printed in plain text that cannot hold markup
+    (a page's ``<title>``, an ``<option>``'s or a checkbox's label). Inside, the name takes
+    its direction from its own first letter and cannot reorder the text around it: a Hebrew
+    name's trailing "!" or digits stay at its own end instead of joining the text beside it,
+    and an override (U+202E) left open in it ends at the closing U+2069 (docs/accessibility.md,
+    "User-written text").
+
+    Isolates inside ``text`` are balanced first, so that it cannot end the isolate around it
+    early (a U+2069 with no opener of its own is dropped) or leave one open after it (an
+    opener with no U+2069 gets one); names written before the name rule (core.limits.name_text)
+    and prompt categories may hold them. Empty text stays empty: nothing to isolate."""
+    if not text:
+        return text
+    kept: list[str] = []
+    still_open = 0
+    for char in text:
+        if char == POP_DIRECTIONAL_ISOLATE:
+            if not still_open:
+                continue
+            still_open -= 1
+        elif char in _ISOLATE_INITIATORS:
+            still_open += 1
+        kept.append(char)
+    return (FIRST_STRONG_ISOLATE + "".join(kept) + POP_DIRECTIONAL_ISOLATE * still_open
+            + POP_DIRECTIONAL_ISOLATE)

@@ -20,6 +20,7 @@ from evalhub.campaigns.manage.errors import attach_service_error
 from evalhub.campaigns.models import Campaign, Criterion, criterion_questions
 from evalhub.campaigns.selectors import campaign_medium
 from evalhub.core.errors import EvalHubError
+from evalhub.core.text import isolated
 from evalhub.exports.access import campaign_for_export
 from evalhub.exports.apis import ExportQuerySerializer, download_response
 from evalhub.exports.options import (
@@ -76,11 +77,12 @@ class ExportForm(forms.Form):
 
     def __init__(self, *args, campaign: Campaign, owner: bool, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # What this campaign asks and the categories of its prompts, not the whole project's.
+        # What this campaign asks and the categories of its prompts, not the whole project's;
+        # a category isolated in its option's label (plain text: docs/accessibility.md).
         questions = criterion_questions(campaign_medium(campaign=campaign))
         self.fields["criterion"].choices = [(c, questions[c]) for c in campaign.criteria]
         self.fields["category"].choices = [
-            ("", "all"), *((c, c) for c in campaign_categories(campaign=campaign))]
+            ("", "all"), *((c, isolated(c)) for c in campaign_categories(campaign=campaign))]
         if not owner:
             del self.fields["raw_usernames"]
         self.options = None

@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 
 from evalhub.core.forms import StorableJSONField
+from evalhub.core.text import isolated
 from evalhub.evaluation.definitions import JOB_METRICS, METRIC_LABELS
 from evalhub.projects.models import Project
 from evalhub.prompts.models import PromptSet
@@ -16,7 +17,13 @@ from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, ReferenceSe
 from generators import available_generators
 
 
-def _choices(queryset, label=str) -> list[tuple[int, str]]:
+def _name(obj) -> str:
+    # An option's label is plain text, which cannot hold the <bdi> that pages put around a
+    # name: the name is isolated with Unicode's isolates instead (docs/accessibility.md).
+    return isolated(obj.name)
+
+
+def _choices(queryset, label=_name) -> list[tuple[int, str]]:
     return [(obj.pk, label(obj)) for obj in queryset]
 
 
@@ -59,7 +66,7 @@ class PromptSetForm(forms.Form):
 
 def _checkpoint_label(checkpoint: Checkpoint) -> str:
     step = "" if checkpoint.training_step is None else f" (step {checkpoint.training_step})"
-    return f"{checkpoint.model.name} / {checkpoint.name}{step} · {checkpoint.generator}"
+    return f"{_name(checkpoint.model)} / {_name(checkpoint)}{step} · {checkpoint.generator}"
 
 
 class _RunForm(forms.Form):

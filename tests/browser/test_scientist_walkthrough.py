@@ -29,6 +29,7 @@ import pandas as pd
 import pytest
 
 from evalhub.campaigns.models import Campaign, CampaignStatus, JudgeKind, Judgment
+from evalhub.core.text import isolated
 from evalhub.projects.models import Role
 from evalhub.runs.models import Checkpoint, GenerationRun, RunStatus
 from tests.browser.conftest import LAPTOP, login
@@ -52,8 +53,9 @@ GALLERY_SHOWN = ("(n) => { const app = document.querySelector('#gallery-app');"
 
 
 def _checkpoint(step: int) -> str:
-    """How the run forms list a checkpoint: model / name (step) · generator."""
-    return f"toy-diffusion / step-{step} (step {step}) · shapes"
+    """How the run forms list a checkpoint: model / name (step) · generator, each name
+    isolated (docs/accessibility.md)."""
+    return f"{isolated('toy-diffusion')} / {isolated(f'step-{step}')} (step {step}) · shapes"
 
 
 def _zip(files: dict[str, bytes]) -> bytes:
@@ -99,7 +101,7 @@ def test_a_new_scientist_runs_a_whole_evaluation_in_the_browser(
     page.click("#model-form button[type=submit]")
     page.wait_for_selector("#models-table")
     for step in (1000, 2000):
-        page.select_option("#id_checkpoint-model", label="toy-diffusion")
+        page.select_option("#id_checkpoint-model", label=isolated("toy-diffusion"))
         page.fill("#id_checkpoint-name", f"step-{step}")
         page.fill("#id_checkpoint-training_step", str(step))
         page.select_option("#id_checkpoint-generator", value="shapes")
@@ -143,7 +145,7 @@ def test_a_new_scientist_runs_a_whole_evaluation_in_the_browser(
                              for p in range(len(PROMPTS)) for s in SEEDS])
     page.fill("#id_imported-name", "finetuned")
     page.select_option("#id_imported-checkpoint", label=_checkpoint(2000))
-    page.select_option("#id_imported-prompt_set", label="shapes-prompts")
+    page.select_option("#id_imported-prompt_set", label=isolated("shapes-prompts"))
     page.set_input_files("#id_imported-archive", files=[{
         "name": "finetuned.zip", "mimeType": "application/zip",
         "buffer": _zip({**files, "manifest.csv": manifest})}])

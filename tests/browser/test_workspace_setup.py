@@ -15,6 +15,7 @@ import zipfile
 
 import pytest
 
+from evalhub.core.text import isolated
 from evalhub.projects.models import Role
 from evalhub.runs.models import Checkpoint, GenerationRun, RunStatus
 from tests.browser.conftest import login
@@ -48,7 +49,7 @@ def test_a_scientist_sets_up_generates_with_shapes_and_computes_a_metric(context
     page.fill("#id_model-name", "toy-diffusion")
     page.click("#model-form button[type=submit]")
     page.wait_for_selector("#models-table")
-    page.select_option("#id_checkpoint-model", label="toy-diffusion")
+    page.select_option("#id_checkpoint-model", label=isolated("toy-diffusion"))
     page.fill("#id_checkpoint-name", "step-1000")
     page.fill("#id_checkpoint-training_step", "1000")
     page.select_option("#id_checkpoint-generator", value="shapes")

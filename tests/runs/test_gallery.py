@@ -220,7 +220,7 @@ def test_the_gallery_shows_both_runs_on_the_same_prompt(world):
     assert "28.25" in html
     assert "left 1 · right 0 · tie 0 · both bad 0" in html
     assert response.context["form"].fields["category"].choices == [
-        ("", "all"), ("colour", "colour"), ("counting", "counting")]
+        ("", "all"), ("colour", "\u2068colour\u2069"), ("counting", "\u2068counting\u2069")]
     config = response.context["config"]
     assert [item["prompt"] for item in config["items"]] == [p.text for p in world.prompts]
     assert all(item["left"]["url"].startswith("/media/display/") for item in config["items"])

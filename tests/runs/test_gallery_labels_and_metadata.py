@@ -10,6 +10,7 @@ import re
 import pytest
 
 from evalhub.campaigns.manage.forms import RunChoiceField
+from evalhub.core.text import isolated
 from evalhub.runs.gallery.display import NO_VALUE as D
 from evalhub.runs.gallery.display import readable_value
 from evalhub.runs.labels import run_label
@@ -47,11 +48,14 @@ def test_the_gallery_pickers_name_runs_as_the_campaign_form_does():
     for run in runs:
         label = html_lib.unescape(options[str(run.pk)])
         assert label == field.label_from_instance(run)
-        assert label == run_label(model=run.checkpoint.model.name, checkpoint="step-1k",
-                                  step=1000, run=run.name, prompt_set="shapes")
+        assert label == run_label(model=isolated(run.checkpoint.model.name),
+                                  checkpoint=isolated("step-1k"), step=1000,
+                                  run=isolated(run.name), prompt_set=isolated("shapes"))
     first, second = (html_lib.unescape(options[str(run.pk)]) for run in runs)
-    assert first == "m-one / step-1k (step 1000) / a1k \u2014 shapes"
-    assert second == "m-two / step-1k (step 1000) / b1k \u2014 shapes"
+    assert first == ("\u2068m-one\u2069 / \u2068step-1k\u2069 (step 1000) / \u2068a1k\u2069"
+                     " \u2014 \u2068shapes\u2069")
+    assert second == ("\u2068m-two\u2069 / \u2068step-1k\u2069 (step 1000) / \u2068b1k\u2069"
+                      " \u2014 \u2068shapes\u2069")
 
 
 def test_a_run_label_without_a_step_or_prompt_set():

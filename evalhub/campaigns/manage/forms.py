@@ -34,6 +34,7 @@ from evalhub.campaigns.models import (
 from evalhub.core.converters import ID_REGEX
 from evalhub.core.forms import NameFormField
 from evalhub.core.limits import MAX_INT64, MAX_TEXT_CHARS
+from evalhub.core.text import isolated
 from evalhub.leaderboards.services import JUDGE_METRICS
 from evalhub.projects.models import Membership, Project, Role
 from evalhub.runs.labels import run_label
@@ -83,11 +84,12 @@ class IdChoiceField(forms.ModelChoiceField):
 
 class RunChoiceField(IdsChoiceField):
     def label_from_instance(self, run: GenerationRun) -> str:
-        # One label for a run in every picker (the gallery's too): runs.labels.run_label.
+        # One label for a run in every picker (the gallery's too): runs.labels.run_label,
+        # each name isolated (a checkbox's label is plain text: docs/accessibility.md).
         checkpoint = run.checkpoint
-        return run_label(model=checkpoint.model.name, checkpoint=checkpoint.name,
-                         step=checkpoint.training_step, run=run.name,
-                         prompt_set=run.prompt_set.name)
+        return run_label(model=isolated(checkpoint.model.name),
+                         checkpoint=isolated(checkpoint.name), step=checkpoint.training_step,
+                         run=isolated(run.name), prompt_set=isolated(run.prompt_set.name))
 
 
 class MemberChoiceField(IdsChoiceField):
@@ -197,7 +199,7 @@ class CampaignCreateForm(forms.Form):
             .select_related("checkpoint__model", "prompt_set").order_by("-id"))
         self.fields["annotators"].queryset = project_members(project)
         self.fields["prompt_category"].choices = [("", "all prompts"),
-                                                  *((c, c) for c in categories)]
+                                                  *((c, isolated(c)) for c in categories)]
         # The questions in the words of the project's outputs (a campaign asks about one
         # medium; which one is known once its runs are picked).
         kinds = set(GenerationRun.objects.filter(project=project)

@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from evalhub.campaigns.models import Criterion
+from evalhub.core.text import isolated
 from evalhub.leaderboards.services import JUDGE_METRICS
 from evalhub.runs.gallery.selectors import (
     DEFAULT_CRITERION,
@@ -25,6 +26,7 @@ from evalhub.runs.gallery.selectors import (
     RunOption,
     mixed_media_kinds,
 )
+from evalhub.runs.labels import run_label
 
 # A page number past any real page is clamped to the last page; this bound only keeps the
 # number an integer the database and Python handle without surprise.
@@ -94,16 +96,22 @@ class GalleryForm(forms.Form):
                 self.data = self.data.copy()
                 self.data.pop("page")
         self.runs = {run.id: run for run in runs}
-        self.fields["model"].choices = [("", "all models"), *models]
+        # Labels are plain text, which cannot hold the <bdi> that pages put around a name:
+        # each name is isolated with Unicode's isolates instead (docs/accessibility.md).
+        self.fields["model"].choices = [("", "all models"),
+                                        *((pk, isolated(name)) for pk, name in models)]
         grouped: dict[str, list[tuple[int, str]]] = {}
         for run in runs:
             # The campaign form's label, model included: runs of two models share
             # checkpoint and run names.
-            grouped.setdefault(run.model, []).append((run.id, run.label))
+            label = run_label(model=isolated(run.model), checkpoint=isolated(run.checkpoint),
+                              step=run.step, run=isolated(run.name),
+                              prompt_set=isolated(run.prompt_set))
+            grouped.setdefault(isolated(run.model), []).append((run.id, label))
         run_choices = [("", "choose a run"), *grouped.items()]
         self.fields["a"].choices = run_choices
         self.fields["b"].choices = run_choices
-        self.fields["category"].choices = [("", "all"), *((c, c) for c in categories)]
+        self.fields["category"].choices = [("", "all"), *((c, isolated(c)) for c in categories)]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
