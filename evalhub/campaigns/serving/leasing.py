@@ -351,12 +351,17 @@ def _walk(gold: bool, pair_policy: str, walk: str, passed_over: int
             **tier, shuffle_key__gte=rating_param("start")).order_by("shuffle_key")
     else:
         candidates = candidates.order_by(*_serving_order(pair_policy))
+    # The campaign's status as committed when the walk runs (an init plan: once per walk),
+    # for _take to refuse a lease once a pause or close has been answered.
+    candidates = candidates.annotate(campaign_status_now=Subquery(
+        Campaign.objects.filter(pk=rating_param("campaign_id")).values("status")[:1]))
     # NO KEY: a vote's judgment insert (which references the task) does not wait on a walk.
     return candidates.select_for_update(skip_locked=True, of=("self",), no_key=True)[:1]
 
 
 _WALKS = PreparedQuery(_walk)
 _NEW_LEASE = PreparedInsert(Lease)
+
 
 
 def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool,
@@ -384,6 +389,11 @@ def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool,
                 lease = Lease(task=task, campaign=campaign, annotator=annotator,
                               a_side=new_a_side(), order=new_order(campaign), leased_at=now,
                               expires_at=now + timedelta(seconds=campaign.lease_seconds))
+                # The campaign was read before this transaction: a pause or close answered
+                # since then must not be followed by a new lease (its pair would be shown and
+                # its vote refused). The walk read the status again, in the same statement.
+                campaign.status = task.campaign_status_now or CampaignStatus.CLOSED
+                check_open_for_rating(campaign)
                 _NEW_LEASE.run([lease])
         except IntegrityError:
             # The task's one active lease exists: one past its expiry is closed and the walk
