@@ -1,4 +1,5 @@
-"""Scientist-facing campaign API: create, follow progress, quality control, gold pairs."""
+"""Scientist-facing campaign API: create, rename and reword, follow progress, quality control,
+gold pairs."""
 
 from __future__ import annotations
 
@@ -31,10 +32,15 @@ from evalhub.campaigns.services import (
     campaign_create,
     campaign_set_annotators,
     campaign_set_status,
+    campaign_update,
     members_named,
 )
 from evalhub.core.limits import MAX_CAMPAIGN_RUNS, MAX_INT64, MAX_TEXT_CHARS
-from evalhub.core.serializers import ReadForPage, RejectUnknownFields, read_for
+from evalhub.core.serializers import (
+    ReadForPage,
+    RejectUnknownFields,
+    read_for,
+)
 from evalhub.projects.api_base import ProjectScopedMixin
 from evalhub.projects.models import Project
 from evalhub.projects.permissions import require_project_role
@@ -67,6 +73,33 @@ class CampaignSerializer(ScopedModelSerializer):
 
     def get_progress(self, campaign: Campaign) -> dict:
         return read_for(self, campaign)
+
+
+#: What a campaign keeps once created (its tasks were built from it): sent back with the value
+#: it has, accepted; with another, refused under the key as every read-only key is.
+CAMPAIGN_FIXED_FIELDS = ("prompt_category", "criteria", "judgments_per_pair", "gold_rate",
+                         "gold_accuracy_threshold", "pair_policy", "min_lpips_distance",
+                         "lease_seconds", "open_when_built", "task_kind", "k", "rank_all")
+#: What ``PATCH`` changes (``services.campaign_update``).
+CAMPAIGN_EDITABLE_FIELDS = ("name", "instructions")
+
+
+class CampaignChangeSerializer(CampaignSerializer):
+    """``PATCH``'s body: the campaign as ``GET`` answers it, of which only ``name`` (the name
+    rule, 200 characters) and ``instructions`` (free text) are written.
+
+    The other keys may be sent back as fetched. Its id, project, runs and annotators are
+    compared with the stored ones as every update compares what identifies an object
+    (``RejectUnknownFields``), and the settings it was created with
+    (:data:`CAMPAIGN_FIXED_FIELDS`) likewise, in the same words: they are not state the server
+    moves (status, progress, build report: ignored), so another value would otherwise be
+    dropped without a word while the client believed it changed."""
+
+    FIXED_ON_UPDATE = frozenset(CAMPAIGN_FIXED_FIELDS)
+
+    class Meta(CampaignSerializer.Meta):
+        read_only_fields = [field for field in CampaignSerializer.Meta.fields
+                            if field not in CAMPAIGN_EDITABLE_FIELDS]
 
 
 class CampaignCreateSerializer(RejectUnknownFields):
@@ -202,8 +235,10 @@ class ImageReportSerializer(serializers.Serializer):
 class CampaignViewSet(DeletionRules, ProjectScopedMixin, mixins.ListModelMixin,
                       mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                       mixins.DestroyModelMixin, viewsets.GenericViewSet):
-    """Campaigns; ``DELETE`` as the campaigns page deletes (workspace/deletion.py: never one
-    holding human votes, nor one being built), e.g. a failed build that holds its name."""
+    """Campaigns; ``PATCH`` renames one or rewords its instructions (nothing else changes once
+    created; no ``PUT``: 405); ``DELETE`` as the campaigns page deletes (workspace/deletion.py:
+    never one holding human votes, nor one being built), e.g. a failed build that holds its
+    name."""
 
     serializer_class = CampaignSerializer
     filterset_fields = ["project", "status"]
@@ -224,6 +259,20 @@ class CampaignViewSet(DeletionRules, ProjectScopedMixin, mixins.ListModelMixin,
                                            usernames=data["annotators"])
         campaign = campaign_create(created_by=request.user, **data)
         return Response(CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=CampaignChangeSerializer, responses=CampaignSerializer)
+    def partial_update(self, request: Request, *args, **kwargs) -> Response:
+        """Rename the campaign or replace its instructions, in any status; a name another
+        campaign of the project has is 409 ``duplicate``. Annotators see the new instructions
+        on their next page load."""
+        campaign = self.get_object()
+        require_project_role(request=request, project_id=campaign.project_id,
+                             roles=self.write_roles)
+        form = CampaignChangeSerializer(campaign, data=request.data, partial=True,
+                                        context={"request": request})
+        form.is_valid(raise_exception=True)
+        campaign_update(campaign=campaign, **form.validated_data)
+        return Response(CampaignSerializer(campaign).data)
 
     def _set_status(self, new_status: str, from_status: str | None = None) -> Response:
         campaign = self.get_object()

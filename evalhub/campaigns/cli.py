@@ -1,15 +1,20 @@
 """Command-line helpers shared by the commands that work on one campaign: how a campaign and
-its progress read in a terminal (the figures of the campaign page, ``live_progress``)."""
+its progress read in a terminal (the figures of the campaign page, ``live_progress``), and its
+instructions read from a file."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 from django.core.management.base import CommandError
 
 from evalhub.campaigns.manage.selectors import annotator_progress, live_progress
 from evalhub.campaigns.models import Campaign, CampaignStatus, TaskKind
 from evalhub.campaigns.selectors import campaign_medium
+from evalhub.core.cli import text_argument
+from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.core.text import counted
 from evalhub.runs.models import GenerationRun
 
@@ -19,6 +24,25 @@ def get_campaign(campaign_id: int) -> Campaign:
     if campaign is None:
         raise CommandError(f"No campaign with id {campaign_id}.")
     return campaign
+
+
+def instructions_from_file(path: Path) -> str:
+    """A campaign's instructions from the text file ``path``, as the API and ``create_campaign
+    --instructions`` take instructions (:func:`evalhub.core.cli.text_argument`: spaces and
+    blank lines trimmed at the ends, at most ``MAX_TEXT_CHARS`` characters, no NUL). The file
+    is UTF-8, with or without a byte-order mark (Notepad writes one); another encoding is
+    refused in words, with where it stops being UTF-8, rather than stored garbled. A file that
+    cannot be read is named with the system's reason (``reports_domain_errors``)."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"--instructions-file {path}: not UTF-8 text (byte {exc.start} is "
+                           "not UTF-8); save it as UTF-8.") from exc
+    try:
+        return text_argument(MAX_TEXT_CHARS)(text)
+    except argparse.ArgumentTypeError as exc:
+        raise CommandError(f"--instructions-file {path}: {exc}.") from exc
 
 
 def describe(campaign: Campaign) -> str:

@@ -1,4 +1,5 @@
-"""Campaign lifecycle: create a campaign (its tasks are built by a worker) and change its status.
+"""Campaign lifecycle: create a campaign (its tasks are built by a worker), rename it or reword
+its instructions, and change its status.
 
 Serving and voting live in ``serving/``, task building in ``building/``, quality control in
 ``quality/``; this module is what the scientist API, the CLI and the demo call to set a campaign
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -198,7 +199,7 @@ def campaign_create(
                        min_lpips_distance=min_lpips_distance)
     check_prompt_category(runs=runs, category=prompt_category)
     if Campaign.objects.filter(project=project, name=name).exists():
-        raise NameTaken("name", f"The project already has a campaign named {name!r}.")
+        raise _name_taken(name)
     campaign = Campaign.objects.create(
         project=project, name=name, instructions=instructions, prompt_category=prompt_category,
         criteria=criteria, judgments_per_pair=judgments_per_pair, gold_rate=gold_rate,
@@ -213,6 +214,48 @@ def campaign_create(
         campaign_build_tasks(campaign=campaign)
     else:
         enqueue_on_commit(BUILD_TASK, campaign.pk)
+    return campaign
+
+
+def _name_taken(name: str) -> NameTaken:
+    return NameTaken("name", f"The project already has a campaign named {name!r}.")
+
+
+def campaign_update(*, campaign: Campaign, name: str | None = None,
+                    instructions: str | None = None) -> Campaign:
+    """Rename ``campaign`` or replace its instructions (None: leave that one as it is); the
+    other settings say what its tasks are and stay as created. Any status: a closed campaign's
+    name still labels its leaderboard and exports.
+
+    As :func:`campaign_create`, this takes the name and instructions as the input layers have
+    checked them (the name rule, ``name_text``, and the lengths: the API's serializer, the
+    page's form, the command's arguments); it refuses a name another campaign of the project
+    has (:class:`NameTaken`, 409 ``duplicate``), a rename racing this one included.
+
+    The row is locked (``FOR NO KEY UPDATE``: the votes and leases that reference it are still
+    written meanwhile) and read again, so only these two fields are written, from what is
+    stored now. ``campaign`` is updated in place and returned.
+    """
+    with transaction.atomic():
+        row = Campaign.objects.select_for_update(no_key=True).get(pk=campaign.pk)
+        changed = {field: value for field, value in (("name", name),
+                                                      ("instructions", instructions))
+                   if value is not None and value != getattr(row, field)}
+        if "name" in changed and Campaign.objects.filter(
+                project_id=row.project_id, name=name).exclude(pk=row.pk).exists():
+            raise _name_taken(name)
+        if changed:
+            for field, value in changed.items():
+                setattr(row, field, value)
+            try:
+                with transaction.atomic():
+                    row.save(update_fields=list(changed))
+            except IntegrityError as exc:
+                if "name" not in changed:
+                    raise
+                # The same name stored by another request between the check and the save.
+                raise _name_taken(name) from exc
+    campaign.name, campaign.instructions = row.name, row.instructions
     return campaign
 
 

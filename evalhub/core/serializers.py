@@ -37,6 +37,9 @@ class RejectUnknownFields(serializers.Serializer):
     NAME_FIELDS: frozenset[str] = NAME_FIELDS
     #: Read-only keys the serializer checks itself in its own words (membership changes).
     CHECKS_OWN_READ_ONLY: frozenset[str] = frozenset()
+    #: Read-only keys an update compares besides those that identify the object: settings
+    #: fixed at creation (a campaign's criteria), which a client may believe it changes.
+    FIXED_ON_UPDATE: frozenset[str] = frozenset()
 
     def get_fields(self) -> dict[str, serializers.Field]:
         """Every writable JSON field refuses a NUL or a lone surrogate in its keys and strings
@@ -69,7 +72,8 @@ class RejectUnknownFields(serializers.Serializer):
             # it belongs to. What the server keeps up to date (status, counters, times, counts)
             # may have moved since the body was fetched, and its text form may differ (a time
             # written back by another library): those keys are left out, as DRF leaves them.
-            read_only = [key for key in read_only if _identifies(key, self.fields[key])]
+            read_only = [key for key in read_only if _identifies(key, self.fields[key])
+                         or key in self.FIXED_ON_UPDATE]
             if read_only:
                 stored = self.to_representation(self.instance)
                 errors = {key: [self._read_only_refusal(key, sent, stored.get(key))]

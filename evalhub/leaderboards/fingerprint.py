@@ -34,8 +34,8 @@ def data_fingerprints(campaigns: Iterable[Campaign]) -> dict[int, str]:
 
     Each is the sha256 of the campaign's votes (count, last id, retracted count, last
     retraction), annotator flags (count, last change), runs (ids, and the run, checkpoint and
-    model names and training steps the board shows), run metrics (count, last stored),
-    criteria and gold thresholds.
+    model names and training steps the board shows), the campaign's name, run metrics (count,
+    last stored), criteria and gold thresholds.
     """
     by_id = {c.pk: c for c in campaigns}
     if not by_id:
@@ -72,8 +72,10 @@ def data_fingerprints(campaigns: Iterable[Campaign]) -> dict[int, str]:
         metrics = ({"n": sum(row["n"] for row in rows), "last": max(row["last"] for row in rows)}
                    if rows else _NO_ROWS)
         # The gold thresholds decide the annotator flags stored with the snapshots.
+        # The campaign's name is shown by its boards and by the boards pooling it.
         state = {"votes": votes.get(pk, _NO_VOTES), "flags": flags.get(pk, _NO_ROWS),
-                 "runs": runs, "labels": sorted(labels[pk]), "metrics": metrics,
+                 "runs": runs, "labels": sorted(labels[pk]), "name": campaign.name,
+                 "metrics": metrics,
                  "criteria": campaign.criteria,
                  "gold": [campaign.min_gold_for_flag, campaign.gold_accuracy_threshold]}
         fingerprints[pk] = hashlib.sha256(
@@ -120,7 +122,7 @@ class ChangesSince:
 
     def describe(self) -> str:
         """E.g. ``"3 new votes, 2 new metric values"``; what else the fingerprint covers (the
-        campaign's runs or criteria) when no row changed."""
+        campaign's runs, names or criteria) when no row changed."""
         parts = [f"{n} {what}" for n, what in (
             (self.votes, "new vote" if self.votes == 1 else "new votes"),
             (self.metric_judgments,
@@ -131,7 +133,7 @@ class ChangesSince:
             (self.metric_values,
              "new metric value" if self.metric_values == 1 else "new metric values"),
         ) if n]
-        return ", ".join(parts) or "the campaign's runs or criteria changed"
+        return ", ".join(parts) or "the campaign's runs, names or criteria changed"
 
 
 def changes_since(*, campaign: Campaign, since: datetime) -> ChangesSince:

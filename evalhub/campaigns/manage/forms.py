@@ -149,8 +149,40 @@ class AnnotatorsForm(forms.Form):
         self.fields["annotators"].queryset = project_members(campaign.project)
 
 
+def _name_field() -> NameFormField:
+    """A campaign's name: the name rule, then its column's length."""
+    return NameFormField(max_length=Campaign._meta.get_field("name").max_length)
+
+
+def _instructions_field() -> forms.CharField:
+    """What annotators read before rating: free text in any script, so the box takes its
+    direction from what is typed (docs/accessibility.md, "User-written text")."""
+    return forms.CharField(required=False, max_length=MAX_TEXT_CHARS,
+                           widget=forms.Textarea(attrs={"rows": 4, "dir": "auto"}))
+
+
+class CampaignEditForm(forms.Form):
+    """The campaign's name and instructions, the two things that change once it is created
+    (``services.campaign_update``; its other settings say what its tasks are); shown as
+    stored."""
+
+    name = _name_field()
+    instructions = _instructions_field()
+
+    def __init__(self, *args: Any, campaign: Campaign, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {"name": campaign.name,
+                                      "instructions": campaign.instructions})
+        super().__init__(*args, **kwargs)
+        self.fields["name"].help_text = "Unique in the project."
+        self.fields["name"].widget.attrs["dir"] = "auto"
+        self.fields["instructions"].help_text = (
+            "Shown to annotators before they rate; they see the new text when they next load "
+            "the rating page. Empty: no instructions.")
+        self.fields["instructions"].widget.attrs["rows"] = 8
+
+
 class CampaignCreateForm(forms.Form):
-    name = NameFormField(max_length=200)
+    name = _name_field()
     runs = RunChoiceField(queryset=GenerationRun.objects.none(),
                           widget=forms.CheckboxSelectMultiple,
                           help_text="At least two runs of one prompt set.")
@@ -181,8 +213,7 @@ class CampaignCreateForm(forms.Form):
     lease_seconds = forms.IntegerField(initial=DEFAULT_LEASE_SECONDS, min_value=MIN_LEASE_SECONDS,
                                        max_value=MAX_LEASE_SECONDS,
                                        help_text="How long a pair is held for an annotator.")
-    instructions = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
-                                   max_length=MAX_TEXT_CHARS)
+    instructions = _instructions_field()
     annotators = _annotators_field()
     open_when_built = forms.BooleanField(required=False, initial=True,
                                          help_text="Open for rating once built; "

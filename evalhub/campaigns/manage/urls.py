@@ -8,6 +8,8 @@ urlpatterns = [
     path("projects/<id:project_id>/campaigns/", views.campaign_list, name="campaigns-manage"),
     path("projects/<id:project_id>/campaigns/new/", views.campaign_new, name="campaign-new"),
     path("campaigns/<id:campaign_id>/manage/", views.campaign_detail, name="campaign-manage"),
+    path("campaigns/<id:campaign_id>/manage/edit/", views.campaign_edit,
+         name="campaign-manage-edit"),
     path("campaigns/<id:campaign_id>/manage/progress/", views.campaign_progress,
          name="campaign-manage-progress"),
     path("campaigns/<id:campaign_id>/manage/status/", views.campaign_status,

@@ -26,6 +26,7 @@ from evalhub.campaigns.manage.forms import (
     GOLD_HINTS,
     AnnotatorsForm,
     CampaignCreateForm,
+    CampaignEditForm,
     ExcludeForm,
     GoldAddForm,
     MetricJudgeForm,
@@ -42,6 +43,7 @@ from evalhub.campaigns.services import (
     campaign_create,
     campaign_set_annotators,
     campaign_set_status,
+    campaign_update,
 )
 from evalhub.core.errors import EvalHubError
 from evalhub.leaderboards.quality_snapshot import quality_get
@@ -173,6 +175,8 @@ def _detail(request: HttpRequest, campaign: Campaign, role: str, *,
         # A closed or failed campaign takes no more gold pairs: the page does not offer them
         # (the service refuses them too); a failed one no metric judge (judges_refused).
         "over": campaign.status in OVER,
+        # After the name and instructions were saved (post/redirect/get).
+        "edited": request.GET.get("edited") == "1",
         # After a metric judge was queued (post/redirect/get): which one.
         "judge_queued": (request.GET.get("judge_queued")
                          if request.GET.get("judge_queued") in JUDGE_METRICS else None),
@@ -189,6 +193,29 @@ def _detail(request: HttpRequest, campaign: Campaign, role: str, *,
 def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign, role = campaign_for_science(user=request.user, campaign_id=campaign_id)
     return _detail(request, campaign, role)
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """Rename the campaign or reword its instructions (``campaign_update``, as the API's
+    ``PATCH``), in any status; a refusal is shown at its field (a name taken: at the name)."""
+    campaign, role = campaign_for_science(user=request.user, campaign_id=campaign_id)
+    form = CampaignEditForm(request.POST if request.method == "POST" else None,
+                            campaign=campaign)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign_update(campaign=campaign, name=form.cleaned_data["name"],
+                            instructions=form.cleaned_data["instructions"])
+        except EvalHubError as error:
+            attach_service_error(form, error)
+        else:
+            return redirect(reverse("campaign-manage", kwargs={"campaign_id": campaign.pk})
+                            + "?" + urlencode({"edited": 1}) + "#settings")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "campaigns/manage/edit.html", {
+        "campaign": campaign, "project": campaign.project, "role": role, "form": form,
+    }, status=status)
 
 
 @login_required
