@@ -34,7 +34,8 @@ import hashlib
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,7 +46,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from evalhub.core.errors import EvalHubError
-from evalhub.core.queueing import enqueue_on_commit
+from evalhub.core.queueing import QueueUnavailable, enqueue_on_commit
 from evalhub.evaluation import selectors
 from evalhub.evaluation.definitions import (
     IMAGE_REFERENCE_METRICS,
@@ -144,7 +145,11 @@ def metric_job_create(
     ``created_by`` who is not an owner or scientist of the run's project, PermissionDenied.
 
     While an identical job (same run, metrics, reference set and options) is still queued or
-    running, that job is returned instead of starting a second one.
+    running, that job is returned instead of starting a second one; when its row says its
+    shards never reached the task queue (:data:`NOT_QUEUED`: the broker was down), they are
+    queued now, as :func:`metric_job_resume` queues them, so "try again" does what it says.
+    A broker that does not take them raises :class:`QueueUnavailable` naming the job and how
+    to resume it, and the job's ``error`` says the same (:func:`_not_queued`).
     """
     _require_science_role(created_by, run.project_id)
     metric_list = normalize_metrics(metrics)
@@ -185,13 +190,22 @@ def metric_job_create(
     if VIDEO_REFERENCE_METRICS & set(metric_list):
         _check_clip_lengths(run, reference_set, {**VIDEO_OPTION_DEFAULTS, **opts})
 
-    with transaction.atomic():
+    # The shards are sent when this transaction commits, at the end of the ``with`` below
+    # (or of the caller's own transaction, e.g. a workspace form's, which says what was saved).
+    job_id: int | None = None
+    with _refusal_names_job(lambda: job_id), transaction.atomic():
         GenerationRun.objects.select_for_update().filter(pk=run.pk).first()  # serialise creates
         existing = MetricJob.objects.filter(
             run=run, metrics=metric_list, reference_set=reference_set, options=opts,
             status__in=[JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.FINALIZING],
         ).first()
         if existing is not None:
+            job_id = existing.pk
+            # Only a job marked not queued: the shards of any other one are on the queue or
+            # done, and sending them again would have every create compute them twice.
+            if enqueue and existing.error.startswith(NOT_QUEUED):
+                _queue_not_done(existing)
+                existing.refresh_from_db()
             return existing
         size = opts["shard_size"]
         run_shards = _run_shard_items(images, size, "lpips_diversity" in metric_list)
@@ -209,8 +223,10 @@ def metric_job_create(
         shards += [MetricShard(job=job, index=len(run_shards) + i, kind=ShardKind.REFERENCE,
                                item_ids=ids) for i, ids in enumerate(ref_shards)]
         MetricShard.objects.bulk_create(shards)
+        job_id = job.pk
         if enqueue:
-            _enqueue_shards(MetricShard.objects.filter(job=job).values_list("id", flat=True))
+            _enqueue_shards(job.pk, MetricShard.objects.filter(job=job)
+                            .values_list("id", flat=True))
     return job
 
 
@@ -258,9 +274,49 @@ def _check_clip_lengths(run: GenerationRun, reference_set: ReferenceSet | None,
             "least 9); some videos are shorter.", details=problems)
 
 
-def _enqueue_shards(shard_ids: Iterable[int]) -> None:
+#: How an unfinished job's ``error`` begins when its shards (or finalize step) did not reach
+#: the task queue (:func:`_not_queued`): the mark :func:`metric_job_create` looks for before it
+#: queues an existing job's shards. Nothing else writes ``error`` on an unfinished job (a
+#: failure finishes it), and queueing it (:func:`_queue_not_done`) clears it.
+NOT_QUEUED = "Its shards could not be queued"
+
+
+def _how_to_resume(job_id: int) -> str:
+    return (f"manage.py resume_metric_job {job_id}, POST /api/v1/metric-jobs/{job_id}/resume/ "
+            "or the Resume button of its page")
+
+
+def _not_queued(job_id: int) -> None:
+    """The broker did not take the job's work: say so on its row, with how to queue it once
+    the broker is back. The job stays unfinished (``queued``), unlike a run, which is marked
+    failed: a run is launched again, but a finished job cannot be resumed, and resuming is
+    what queues its shards again (a job finished meanwhile keeps its outcome)."""
+    MetricJob.objects.filter(pk=job_id).exclude(status__in=FINISHED_JOB_STATUSES).update(
+        error=f"{NOT_QUEUED} (the task queue did not answer): no worker is computing them. "
+              f"Once the queue is back, resume it ({_how_to_resume(job_id)}); creating the "
+              "same job again queues them too.")
+
+
+@contextmanager
+def _refusal_names_job(job_id: Callable[[], int | None]) -> Iterator[None]:
+    """Turn the broker's refusal (:class:`QueueUnavailable`, raised when the transaction that
+    queued the job's work commits) into one that names the job and how to resume it; what
+    happened is on the job's row already (:func:`_not_queued`)."""
+    try:
+        yield
+    except QueueUnavailable as exc:
+        pk = job_id()
+        if pk is None:
+            raise
+        raise QueueUnavailable(
+            f"Metric job {pk} is saved, but its shards are not queued: the task queue did not "
+            f"answer. Try again in a minute: {_how_to_resume(pk)}. If it goes on, the operator "
+            "should check the broker (docs/operations.md).") from exc
+
+
+def _enqueue_shards(job_id: int, shard_ids: Iterable[int]) -> None:
     for shard_id in shard_ids:
-        enqueue_on_commit(RUN_SHARD_TASK, shard_id)
+        enqueue_on_commit(RUN_SHARD_TASK, shard_id, not_queued=lambda: _not_queued(job_id))
 
 
 class MetricJobNotResumable(EvalHubError):
@@ -280,29 +336,45 @@ def metric_job_resume(*, job: MetricJob) -> int:
     Queueing shards starts the job's time again: ``started_at`` is cleared (the first shard a
     worker takes sets it, as at the start) and ``images_done_at_resume`` records the images of
     the shards done, so its images per second count only those done since the resume
-    (``workspace.progress.metric_job_progress``), not the idle time before it."""
-    with transaction.atomic():
-        # Under the job's lock, which a shard holds while it is stored (metric_shard_run): a
-        # shard stored meanwhile is either done here or done since, never both nor neither, and
-        # a job finished meanwhile (only a finished one can be deleted) keeps its times.
-        status = (MetricJob.objects.select_for_update().filter(pk=job.pk)
-                  .values_list("status", flat=True).first())
-        if status is None or status in FINISHED_JOB_STATUSES:
+    (``workspace.progress.metric_job_progress``), not the idle time before it.
+
+    A broker that does not take them raises :class:`QueueUnavailable` naming the job, and its
+    ``error`` says so until a resume (or a create of the same job) queues them."""
+    with _refusal_names_job(lambda: job.pk), transaction.atomic():
+        queued = _queue_not_done(job)
+        if queued is None:
+            status = MetricJob.objects.filter(pk=job.pk).values_list("status", flat=True).first()
             raise MetricJobNotResumable(
                 f"Job {job.pk} is already {status or 'deleted'}. Resume queues again the "
                 "shards of an unfinished job; to compute a finished job again, create it again "
                 "(the same run, metrics and options make a new job).")
-        pending = list(job.shards.exclude(status=ShardStatus.DONE).values_list("id", flat=True))
-        if pending:
-            MetricJob.objects.filter(pk=job.pk).update(
-                started_at=None, images_done_at_resume=job.images_done())
-            _enqueue_shards(pending)
-        else:
-            MetricJob.objects.filter(pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
-                                     ).update(status=JobStatus.FINALIZING)
-            enqueue_on_commit(FINALIZE_JOB_TASK, job.pk)
     job.refresh_from_db()
-    return len(pending) or 1
+    return queued
+
+
+def _queue_not_done(job: MetricJob) -> int | None:
+    """Queue (after commit) the shards of ``job`` not done, or its finalize step when all are
+    done, and clear its :data:`NOT_QUEUED` mark; returns how many tasks, or None (nothing
+    queued) when the job is finished or deleted. The one way a resume and a create that finds
+    a job not queued send its work; call it inside a transaction."""
+    # Under the job's lock, which a shard holds while it is stored (metric_shard_run): a shard
+    # stored meanwhile is either done here or done since, never both nor neither, and a job
+    # finished meanwhile (only a finished one can be deleted) keeps its times.
+    status = (MetricJob.objects.select_for_update().filter(pk=job.pk)
+              .values_list("status", flat=True).first())
+    if status is None or status in FINISHED_JOB_STATUSES:
+        return None
+    pending = list(job.shards.exclude(status=ShardStatus.DONE).values_list("id", flat=True))
+    if pending:
+        MetricJob.objects.filter(pk=job.pk).update(
+            started_at=None, images_done_at_resume=job.images_done(), error="")
+        _enqueue_shards(job.pk, pending)
+        return len(pending)
+    MetricJob.objects.filter(pk=job.pk).update(error="")
+    MetricJob.objects.filter(pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+                             ).update(status=JobStatus.FINALIZING)
+    enqueue_on_commit(FINALIZE_JOB_TASK, job.pk, not_queued=lambda: _not_queued(job.pk))
+    return 1
 
 
 def metric_job_process_inline(*, job: MetricJob) -> MetricJob:

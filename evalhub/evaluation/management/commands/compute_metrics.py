@@ -73,10 +73,19 @@ class Command(BaseCommand):
         job = metric_job_create(run=run, metrics=metrics, reference_set=reference_set,
                                 options=parse_key_values(options["option"], flag="--option"),
                                 enqueue=not options["inline"])
+        # A job whose shards the queue did not take never gets here: metric_job_create raised
+        # QueueUnavailable, naming the job and how to resume it. An identical job already
+        # being computed is the one returned; "queued" would not say so.
+        if options["inline"]:
+            where = " (computing here)."
+        elif job.status in (JobStatus.RUNNING, JobStatus.FINALIZING):
+            where = (f": already being computed ({job.shards_done} of {job.shards_total} shards "
+                     "done).")
+        else:
+            where = " queued on the gpu queue."
         self.stdout.write(f"Metric job {job.pk} for run {run.name!r}: {', '.join(job.metrics)}; "
                           f"{job.images_total} {run.media_kind}s in {job.shards_total} shards"
-                          + (" (computing here)." if options["inline"] else
-                             " queued on the gpu queue."))
+                          + where)
         if options["inline"]:
             job = self._process_inline(job)
         elif options["wait"]:
