@@ -5,7 +5,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from evalhub.blobs.views import display_url
-from evalhub.core.admin import NameRuleAdmin
+from evalhub.core.admin import NameRuleAdmin, UniqueNamesForm
 from evalhub.core.errors import EvalHubError
 from evalhub.projects.admin import ProjectFixedAdmin
 from evalhub.projects.references import check_same_project
@@ -42,7 +42,7 @@ class GenModelAdmin(ProjectFixedAdmin):
     inlines = [CheckpointInline]
 
 
-class CheckpointAdminForm(forms.ModelForm):
+class CheckpointAdminForm(UniqueNamesForm):
     def clean_model(self) -> GenModel:
         # The API's rule (check_same_project): a checkpoint may move to another model of its
         # project before it has outputs, never to another project's.

@@ -13,7 +13,13 @@ from evalhub.core.limits import NAME_FIELDS
 from evalhub.core.names import NAMED_KINDS
 from evalhub.projects.models import Project
 from evalhub.runs.models import Checkpoint, GenerationRun, GenModel
-from tests.factories import CheckpointFactory, GenerationRunFactory, ProjectFactory, UserFactory
+from tests.factories import (
+    CheckpointFactory,
+    GenerationRunFactory,
+    GenModelFactory,
+    ProjectFactory,
+    UserFactory,
+)
 from tests.runs.test_admin_fixed_fields import _resubmitted, admin_client  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -72,3 +78,40 @@ def test_a_project_slug_keeps_a_slugs_own_rule(admin_client):  # noqa: F811
     assert response.status_code == 200
     project.refresh_from_db()
     assert project.slug == "demo"
+
+
+def test_a_rename_to_a_name_the_project_has_is_refused_at_the_form(admin_client):  # noqa: F811
+    # The run's project is shown read-only, and Django then skipped the (project, name)
+    # constraint: the database refused the save, a 500.
+    run = GenerationRunFactory(name="baseline")
+    GenerationRunFactory(project=run.project, name="R\u00fan one")
+    url = f"/admin/runs/generationrun/{run.pk}/change/"
+    for taken in ("R\u00fan one", "Ru\u0301n one"):  # also its decomposed twin
+        response = admin_client.post(url, _resubmitted(admin_client.get(url), name=taken))
+        assert response.status_code == 200
+        assert "already exists" in response.content.decode()
+    run.refresh_from_db()
+    assert run.name == "baseline"
+
+
+def test_a_used_checkpoint_renamed_to_its_models_other_checkpoint_is_refused(admin_client):  # noqa: F811
+    checkpoint = CheckpointFactory(name="step-10k")
+    CheckpointFactory(model=checkpoint.model, name="step-20k")
+    GenerationRunFactory(checkpoint=checkpoint)  # its model is read-only once it is used
+    url = f"/admin/runs/checkpoint/{checkpoint.pk}/change/"
+    response = admin_client.post(url, _resubmitted(admin_client.get(url), name="step-20k"))
+    assert response.status_code == 200
+    assert "already exists" in response.content.decode()
+    checkpoint.refresh_from_db()
+    assert checkpoint.name == "step-10k"
+
+
+def test_a_model_renamed_to_another_models_name_is_refused(admin_client):  # noqa: F811
+    model = GenModelFactory(name="shapes-base")
+    GenModelFactory(project=model.project, name="shapes-video")
+    url = f"/admin/runs/genmodel/{model.pk}/change/"
+    response = admin_client.post(url, _resubmitted(admin_client.get(url), name="shapes-video"))
+    assert response.status_code == 200
+    assert "already exists" in response.content.decode()
+    model.refresh_from_db()
+    assert model.name == "shapes-base"
