@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from evalhub.blobs.after_store import blobs_after_store
+from evalhub.blobs.display import display_current_q, displays_queued
+from evalhub.blobs.models import ImageBlob, VideoBlob
 from evalhub.blobs.services import blob_store_bytes
+from evalhub.blobs.tiles import BUILD_TASK, BUILDS_PER_TASK, built_q, large_q
 from evalhub.blobs.video_services import video_inspect, video_store, videos_after_store
 from evalhub.core.errors import EvalHubError
-from evalhub.core.queueing import enqueue_on_commit
+from evalhub.core.queueing import QueueUnavailable, enqueue_batches, enqueue_on_commit
 from evalhub.generation.plan import PlannedItem, batch_bounds, run_items
 from evalhub.generation.workers import cached_generator
 from evalhub.prompts.models import Prompt
@@ -128,12 +131,16 @@ def generation_launch(*, run: GenerationRun, batch_items: int | None = None) -> 
               if not missing.isdisjoint(items[start:stop])]
     if not bounds:
         # Nothing to make: a finished run is left as it is (its times say when it was made);
-        # one left "failed" or "running" by a lost batch is closed now.
+        # one left "failed" or "running" by a lost batch is closed now. Either way what its
+        # outputs and campaigns still wait for is queued (run_follow_ups_queue): the batch
+        # that closed it may have ended while the broker was down.
         if run.status not in (RunStatus.COMPLETED, RunStatus.PARTIAL) or \
                 run.items_total != len(items):
             GenerationRun.objects.filter(pk=run.pk).update(items_total=len(items), error="")
             run.refresh_from_db()
             run_refresh_progress(run=run)
+        else:
+            run_follow_ups_queue(run=run)
         return 0
     with transaction.atomic():
         # The launch's own span: started when a worker takes its first batch, and its rate
@@ -232,7 +239,15 @@ def _record_failure(run: GenerationRun, item: PlannedItem, error: str) -> None:
 
 
 def generation_run_batch(*, run: GenerationRun, start: int, stop: int) -> int:
-    """Produce the missing items ``[start, stop)`` of ``run``; returns how many were made."""
+    """Produce the missing items ``[start, stop)`` of ``run``; returns how many were made.
+
+    The run is counted (and closed, when every item is stored or failed) before its follow-up
+    work is queued, and a broker that does not take that work is logged, not raised
+    (:func:`_not_queued_logged`): the images are stored, and a run left "running" with all of
+    them would hold up the campaigns waiting for it. The batch that closes the run queues what
+    every output of the run still lacks (:func:`run_follow_ups_queue`), those of a batch whose
+    worker was killed before it queued theirs included; the others queue their own outputs'.
+    """
     items = run_items(run)[start:stop]
     pending = _pending(run, items)
     if pending:
@@ -247,8 +262,7 @@ def generation_run_batch(*, run: GenerationRun, start: int, stop: int) -> int:
     )
     made = 0
     stored_images: list[int] = []
-    stored_blobs: list[int] = []
-    stored_videos: list[int] = []
+    stored_video = False
     try:
         if pending:
             generator = cached_generator(run.checkpoint.generator, checkpoint_spec(run),
@@ -269,23 +283,82 @@ def generation_run_batch(*, run: GenerationRun, start: int, stop: int) -> int:
                     stored = _save_output(run, item, result)
                     if stored is not None:
                         stored_images.append(stored.image_id)
-                        stored_blobs.append(stored.blob_id)
-                        if stored.video_id is not None:
-                            stored_videos.append(stored.video_id)
+                        stored_video = stored_video or stored.video_id is not None
                         made += 1
                 else:
                     _record_failure(run, item, result.error or "unknown error")
-    finally:
+    except BaseException:
         # What was stored gets its follow-up work even when an error ends the batch early: a
-        # retried batch skips the stored items, so it would never queue theirs.
-        with transaction.atomic():
-            blobs_after_store(stored_blobs, previews=False)  # each image's own task makes it
-            videos_after_store(stored_videos)
-            images_after_store(stored_images)
-            if stored_videos and run.media_kind != MediaKind.VIDEO:
-                GenerationRun.objects.filter(pk=run.pk).update(media_kind=MediaKind.VIDEO)
-    run_refresh_progress(run=run)
+        # retried batch skips the stored items, and would queue theirs only if it closed the
+        # run.
+        if stored_images:
+            with _not_queued_logged(run):
+                _follow_ups_queue(Image.objects.filter(pk__in=stored_images))
+        raise
+    finally:
+        if stored_video and run.media_kind != MediaKind.VIDEO:
+            GenerationRun.objects.filter(pk=run.pk).update(media_kind=MediaKind.VIDEO)
+    with _not_queued_logged(run):
+        run = run_refresh_progress(run=run)  # closing the run queues its outputs' work
+        if stored_images and not _all_items_over(run):
+            _follow_ups_queue(Image.objects.filter(pk__in=stored_images))
     return made
+
+
+@contextmanager
+def _not_queued_logged(run: GenerationRun) -> Iterator[None]:
+    """In a batch, follow-up work the broker does not take is logged at ERROR with what to run
+    once it is back, instead of raised: the batch's images are stored and counted, and the task
+    has nothing to retry (it retries database errors only; the next send would fail alike)."""
+    try:
+        yield
+    except QueueUnavailable:
+        slug = run.project.slug
+        logger.error(
+            "generation run %s: follow-up work not queued, the task queue did not answer (the "
+            "previews, display derivatives, tiles or video renditions of its stored images, or "
+            "the builds of campaigns waiting for it). Its images are stored and counted. The "
+            "batch that closes the run queues what its images lack; if the run is closed "
+            "already, launch it again once the queue is back (POST /api/v1/runs/%s/launch/, "
+            "Launch again on its page, or manage.py generate --project %s --run %r): it "
+            "generates nothing it has and queues that work. manage.py make_image_previews "
+            "--project %s queues the missing previews alone.",
+            run.pk, run.pk, slug, run.name, slug, extra={"run": run.pk})
+
+
+def _follow_ups_queue(images: QuerySet[Image]) -> None:
+    """Queue, once the current transaction commits, the follow-up work that the given stored
+    outputs still lack: the display derivatives that are missing or of an earlier rule, the
+    pyramids of images over the tiling threshold that have none, the renditions of videos
+    without theirs, and the preview task of every image that shows no preview (a new image
+    always: each gets its own, runs/previews.py). Each task skips what is done by the time it
+    runs, so an output queued twice (two batches closing the run at once) costs a message."""
+    blobs = ImageBlob.objects.filter(pk__in=images.values("blob_id")).order_by("pk")
+    displays = list(blobs.exclude(display_current_q()).values_list("pk", flat=True))
+    pyramids = list(blobs.filter(large_q()).exclude(built_q()).values_list("pk", flat=True))
+    videos = list(VideoBlob.objects.filter(pk__in=images.values("video_id"))
+                  .filter(Q(rendition="") | Q(thumbnails="")).order_by("pk")
+                  .values_list("pk", flat=True))
+    previews = list(images.preview_missing().order_by("pk").values_list("pk", flat=True))
+    with transaction.atomic():
+        displays_queued(displays)
+        enqueue_batches(BUILD_TASK, pyramids, BUILDS_PER_TASK)
+        videos_after_store(videos)
+        images_after_store(previews)
+
+
+def run_follow_ups_queue(*, run: GenerationRun) -> None:
+    """Queue what a closed run's outputs and campaigns still wait for: the follow-up work its
+    stored outputs lack (:func:`_follow_ups_queue`) and the builds of the campaigns waiting
+    for it. Done when the run is closed (by its last batch, or by a launch that finds nothing
+    missing) and when a closed run is launched again, so that work a batch could not queue
+    (the broker down as it ended) or never queued (its worker killed after storing) is queued
+    then; the tasks skip what is done."""
+    from evalhub.campaigns.building.pairs import campaigns_build_waiting_for
+
+    # The derivatives first: a campaign is served once its large images have theirs.
+    _follow_ups_queue(Image.objects.filter(run=run))
+    campaigns_build_waiting_for(run=run)
 
 
 def _images_stored(run: GenerationRun) -> int:
@@ -293,21 +366,25 @@ def _images_stored(run: GenerationRun) -> int:
     return Image.objects.filter(run=run).count()
 
 
+def _all_items_over(run: GenerationRun) -> bool:
+    """Whether every item of the run is stored or failed, as last counted: what closes it."""
+    return bool(run.items_total and run.items_done + run.items_failed >= run.items_total)
+
+
 def run_refresh_progress(*, run: GenerationRun) -> GenerationRun:
-    """Recount done and failed items; close the run when every item is one or the other."""
-    done = _images_stored(run)
-    failed = GenerationFailure.objects.filter(run=run).count()
-    fields: dict[str, Any] = {"items_done": done, "items_failed": failed}
-    finishing = bool(run.items_total and done + failed >= run.items_total)
+    """Recount done and failed items; close the run when every item is one or the other, and
+    then queue what its outputs and campaigns wait for (:func:`run_follow_ups_queue`)."""
+    run.items_done = _images_stored(run)
+    run.items_failed = GenerationFailure.objects.filter(run=run).count()
+    fields: dict[str, Any] = {"items_done": run.items_done, "items_failed": run.items_failed}
+    finishing = _all_items_over(run)
     if finishing:
-        fields["status"] = RunStatus.COMPLETED if failed == 0 else RunStatus.PARTIAL
+        fields["status"] = RunStatus.COMPLETED if run.items_failed == 0 else RunStatus.PARTIAL
         fields["finished_at"] = timezone.now()
     GenerationRun.objects.filter(pk=run.pk).update(**fields)
     run.refresh_from_db()
     if finishing:
-        from evalhub.campaigns.building.pairs import campaigns_build_waiting_for
-
-        campaigns_build_waiting_for(run=run)
+        run_follow_ups_queue(run=run)
     return run
 
 
