@@ -52,3 +52,18 @@ class StorableJSONField(forms.JSONField):
 
 class NameSlugFormField(NameFormField, forms.SlugField):
     """A slug under the name rule (:class:`NameFormField`) and a slug's own validation."""
+
+
+class TextBoxField(forms.CharField):
+    """Free text typed in a ``<textarea>`` (a description, instructions). Browsers send its
+    line breaks as CRLF (HTML's form encoding); they are stored as ``\\n``, as the API and the
+    commands store them, so the same text typed on a page or sent by a script is the same
+    (and ``max_length`` counts a line break once)."""
+
+    def __init__(self, *, rows: int = 3, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": rows, "dir": "auto"}))
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> str:
+        value = super().to_python(value)
+        return value.replace("\r\n", "\n").replace("\r", "\n")

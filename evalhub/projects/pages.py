@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from evalhub.campaigns.manage.errors import attach_service_error
 from evalhub.core.errors import EvalHubError, NameTaken
-from evalhub.core.forms import NameFormField
+from evalhub.core.forms import NameFormField, TextBoxField
 from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.projects.models import Membership, Project, Role
 from evalhub.projects.selectors import SCIENCE_ROLES, role_in_project
@@ -38,8 +38,7 @@ class ProjectForm(forms.Form):
     name = NameFormField(max_length=200)  # Project's columns
     slug = forms.SlugField(max_length=100, required=False,
                            help_text="Letters, digits, - and _; empty: made from the name.")
-    description = forms.CharField(required=False, max_length=MAX_TEXT_CHARS,
-                                  widget=forms.Textarea(attrs={"rows": 3}))
+    description = TextBoxField(required=False, max_length=MAX_TEXT_CHARS)
 
 
 class MemberAddForm(forms.Form):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
-from evalhub.core.forms import StorableJSONField
+from evalhub.core.forms import StorableJSONField, TextBoxField
 from evalhub.core.text import isolated
 from evalhub.evaluation.definitions import JOB_METRICS, METRIC_LABELS
 from evalhub.projects.models import Project
@@ -30,7 +30,7 @@ def _choices(queryset, label=_name) -> list[tuple[int, str]]:
 class ModelForm(forms.Form):
     form_name = "model"
     name = forms.CharField()
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    description = TextBoxField(required=False, rows=2)
 
 
 class CheckpointForm(forms.Form):
@@ -56,7 +56,7 @@ class CheckpointForm(forms.Form):
 
 class PromptSetForm(forms.Form):
     name = forms.CharField()
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    description = TextBoxField(required=False, rows=2)
     file = forms.FileField(help_text="CSV, JSONL or text (one prompt a line).")
     format = forms.ChoiceField(required=False, choices=[("", "from the file name")]
                                + [(f, f) for f in FORMATS])
@@ -99,7 +99,7 @@ class ImportedRunForm(_RunForm):
 
 class ReferenceSetForm(forms.Form):
     name = forms.CharField()
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    description = TextBoxField(required=False, rows=2)
     archive = forms.FileField(help_text="Zip of real images (FID, KID, CMMD) or of real "
                                "videos (FVD); one kind per set.")
 

@@ -336,6 +336,19 @@ def test_the_command_renames_a_campaign(world):
     assert _stored(world.campaign).name == CAFE_NFC
 
 
+def test_the_command_says_when_nothing_changed(world, tmp_path):
+    # The name it has (also typed decomposed) and the text it has: nothing to report as done.
+    world.campaign.name = CAFE_NFC
+    world.campaign.save(update_fields=["name"])
+    path = tmp_path / "same.txt"
+    path.write_text("Pick the better image.", encoding="utf-8")
+    text = _campaign(str(world.campaign.pk), "--rename", CAFE_NFD, "--instructions-file",
+                     str(path))
+    assert text.splitlines()[:2] == [
+        f"Campaign {world.campaign.pk}: already named '{CAFE_NFC}'.",
+        f"Campaign {world.campaign.pk}: instructions unchanged."]
+
+
 def test_the_command_replaces_the_instructions_from_a_utf8_file(world, tmp_path):
     path = tmp_path / "instructions.txt"
     written = "Lisez le prompt.\nPuis choisissez l'image la plus fidèle.\n"

@@ -155,3 +155,25 @@ def test_the_page_isolates_the_campaign_and_project_names():
     assert_isolated(html, name)
     title = re.search(r"<title>(.*?)</title>", html, flags=re.S).group(1)
     assert f"\u2068{name}\u2069" in title
+
+
+def test_a_field_left_as_shown_keeps_a_change_made_since_the_page_was_opened(world):
+    # The form sent both fields, so a rename reverted the instructions a colleague had
+    # changed meanwhile (through the API or the command) to the page's stale copy.
+    client = logged_in(world.scientist)
+    shown = client.get(_edit_url(world.campaign)).content.decode()
+    assert "Pick the better image." in shown
+    assert 'name="initial-instructions"' in shown and 'name="initial-name"' in shown
+    Campaign.objects.filter(pk=world.campaign.pk).update(instructions="A colleague's words.")
+    client.post(_edit_url(world.campaign), {
+        "name": "Study (v2)", "instructions": "Pick the better image.",
+        # What the page showed, sent back with the form as it renders it.
+        "initial-name": "Study", "initial-instructions": "Pick the better image."})
+    assert _stored(world.campaign) == ("Study (v2)", "A colleague's words.")
+
+
+def test_line_breaks_typed_in_the_box_are_stored_as_the_api_stores_them(world):
+    client = logged_in(world.scientist)
+    client.post(_edit_url(world.campaign), {"name": "Study",
+                                            "instructions": "First line.\r\nSecond line."})
+    assert _stored(world.campaign) == ("Study", "First line.\nSecond line.")

@@ -18,6 +18,7 @@ from html.parser import HTMLParser
 
 import pytest
 from django.template import Context, Template
+from django.utils.html import escape
 
 from evalhub.core.text import isolated
 from evalhub.projects.models import Project
@@ -201,14 +202,19 @@ def test_the_workspace_forms_isolate_each_name_in_their_choices(world):
 
 
 def test_the_new_campaign_form_isolates_each_name_of_a_runs_checkbox_and_the_categories(world):
-    page = read(logged_in(world.scientist),
-                f"/projects/{world.campaign.project_id}/campaigns/new/")
+    # A checkbox's label is HTML: each name in a <bdi>, so that no invisible isolate character
+    # is copied with the label (a QA pass pasted one into a name field, which refused it).
+    client = logged_in(world.scientist)
+    url = f"/projects/{world.campaign.project_id}/campaigns/new/"
+    page = read(client, url)
+    html = client.get(url).content.decode()
     labels = dict(page.checkboxes["runs"])
     for run, checkpoint in zip(world.runs, CHECKPOINT_NAMES, strict=True):
         step = run.checkpoint.training_step
         assert labels[str(run.pk)] == (
-            f"{fenced(MODEL_NAME)} / {fenced(checkpoint)} (step {step}) / {fenced(run.name)}"
-            f" — {fenced(PROMPT_SET_NAME)}")
+            f"{MODEL_NAME} / {checkpoint} (step {step}) / {run.name} — {PROMPT_SET_NAME}")
+        for name in (MODEL_NAME, checkpoint, run.name, PROMPT_SET_NAME):
+            assert f"<bdi>{escape(name)}</bdi>" in html
     assert page.options["prompt_category"] == [("", "all prompts", None),
                                                (CATEGORY, fenced(CATEGORY), None)]
 

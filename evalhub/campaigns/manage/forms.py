@@ -32,7 +32,7 @@ from evalhub.campaigns.models import (
     criterion_questions,
 )
 from evalhub.core.converters import ID_REGEX
-from evalhub.core.forms import NameFormField
+from evalhub.core.forms import NameFormField, TextBoxField
 from evalhub.core.limits import MAX_INT64, MAX_TEXT_CHARS
 from evalhub.core.text import isolated
 from evalhub.leaderboards.services import JUDGE_METRICS
@@ -85,11 +85,18 @@ class IdChoiceField(forms.ModelChoiceField):
 class RunChoiceField(IdsChoiceField):
     def label_from_instance(self, run: GenerationRun) -> str:
         # One label for a run in every picker (the gallery's too): runs.labels.run_label,
-        # each name isolated (a checkbox's label is plain text: docs/accessibility.md).
+        # each name in a <bdi> (a checkbox's label is HTML: no invisible isolate character
+        # to be copied with it, docs/accessibility.md). Safe: every name is escaped by
+        # format_html, the rest is the label's own words and a number.
         checkpoint = run.checkpoint
-        return run_label(model=isolated(checkpoint.model.name),
-                         checkpoint=isolated(checkpoint.name), step=checkpoint.training_step,
-                         run=isolated(run.name), prompt_set=isolated(run.prompt_set.name))
+        return mark_safe(run_label(
+            model=_bdi(checkpoint.model.name), checkpoint=_bdi(checkpoint.name),
+            step=checkpoint.training_step, run=_bdi(run.name),
+            prompt_set=_bdi(run.prompt_set.name)))
+
+
+def _bdi(name: str) -> SafeString:
+    return format_html("<bdi>{}</bdi>", name)
 
 
 class MemberChoiceField(IdsChoiceField):
@@ -157,8 +164,7 @@ def _name_field() -> NameFormField:
 def _instructions_field() -> forms.CharField:
     """What annotators read before rating: free text in any script, so the box takes its
     direction from what is typed (docs/accessibility.md, "User-written text")."""
-    return forms.CharField(required=False, max_length=MAX_TEXT_CHARS,
-                           widget=forms.Textarea(attrs={"rows": 4, "dir": "auto"}))
+    return TextBoxField(required=False, max_length=MAX_TEXT_CHARS, rows=4)
 
 
 class CampaignEditForm(forms.Form):
@@ -173,6 +179,10 @@ class CampaignEditForm(forms.Form):
         kwargs.setdefault("initial", {"name": campaign.name,
                                       "instructions": campaign.instructions})
         super().__init__(*args, **kwargs)
+        # The values shown travel with the form (hidden), so that what the user left as shown
+        # is told apart from what changed since (changed_data; the view saves only that).
+        for field in self.fields.values():
+            field.show_hidden_initial = True
         self.fields["name"].help_text = "Unique in the project."
         self.fields["name"].widget.attrs["dir"] = "auto"
         self.fields["instructions"].help_text = (

@@ -205,8 +205,13 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
                             campaign=campaign)
     if request.method == "POST" and form.is_valid():
         try:
-            campaign_update(campaign=campaign, name=form.cleaned_data["name"],
-                            instructions=form.cleaned_data["instructions"])
+            # Only what was changed on the form: a field left as the page showed it keeps
+            # whatever it is now (a colleague's edit since the page was opened is not
+            # reverted). A post without the shown values (a script's) sends every field.
+            sent = {field: value for field, value in form.cleaned_data.items()
+                    if form.add_initial_prefix(field) not in request.POST
+                    or field in form.changed_data}
+            campaign_update(campaign=campaign, **sent)
         except EvalHubError as error:
             attach_service_error(form, error)
         else:

@@ -47,15 +47,19 @@ class Command(BaseCommand):
         # All or nothing: a status change refused after a rename leaves the name as it was.
         with transaction.atomic():
             if options["rename"] is not None or instructions is not None:
-                before = campaign.name
+                before = campaign.name, campaign.instructions
                 campaign_update(campaign=campaign, name=options["rename"],
                                 instructions=instructions)
+                # What changed, not what was asked: the same name (or text) changes nothing.
                 if options["rename"] is not None:
-                    said.append(f"Campaign {campaign.pk}: renamed {before!r} -> "
-                                f"{campaign.name!r}.")
+                    said.append(f"Campaign {campaign.pk}: renamed {before[0]!r} -> "
+                                f"{campaign.name!r}." if campaign.name != before[0] else
+                                f"Campaign {campaign.pk}: already named {campaign.name!r}.")
                 if instructions is not None:
                     said.append(f"Campaign {campaign.pk}: instructions replaced "
-                                f"({counted(len(instructions), 'character')}).")
+                                f"({counted(len(instructions), 'character')})."
+                                if campaign.instructions != before[1] else
+                                f"Campaign {campaign.pk}: instructions unchanged.")
             if options["set_status"]:
                 before = campaign.status
                 campaign_set_status(campaign=campaign, status=options["set_status"],
