@@ -140,6 +140,12 @@ DATABASES = {
     "default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'evalhub.sqlite3'}",
                             conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0)),
 }
+# A connection kept between requests (DATABASE_CONN_MAX_AGE > 0) that the server has dropped
+# meanwhile (pg_terminate_backend, a PostgreSQL restart, a failover) answered the next request
+# with a 500 (a page) or a 503 (the API), once per process and stale connection. With health
+# checks Django tries a kept connection (one `SELECT 1`, at the first query of a request) and
+# opens a new one if it is dead; with CONN_MAX_AGE 0 there is nothing to check and no cost.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,

@@ -15,7 +15,7 @@ from evalhub.generation.services import generation_launch
 from evalhub.projects.models import Project, Role
 from evalhub.projects.services import membership_set, project_create
 from evalhub.prompts.services import prompt_set_import
-from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, RunSource
+from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, RunSource, RunStatus
 from evalhub.runs.services import run_create
 
 DEMO_SLUG = "demo"
@@ -140,7 +140,10 @@ def _seed_campaign(project: Project, demo: DemoCampaign, *, generate: bool) -> N
         if run is None:
             run = run_create(checkpoint=checkpoint, prompt_set=prompt_set, name=run_name,
                              source=RunSource.GENERATED, seeds=demo.seeds)
-        if generate and run.items_done < len(demo.seeds) * prompt_set.prompts.count():
+        # A run already queued or running is being made (or was resumed at start,
+        # run_embedded): launching it again would queue its batches twice.
+        if generate and run.status not in (RunStatus.QUEUED, RunStatus.RUNNING) \
+                and run.items_done < len(demo.seeds) * prompt_set.prompts.count():
             generation_launch(run=run)
         runs.append(run)
     if not project.campaigns.filter(name=demo.name).exists():

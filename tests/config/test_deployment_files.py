@@ -182,6 +182,12 @@ def test_the_gpu_worker_reserves_an_nvidia_device_and_consumes_the_gpu_queue(com
     assert default["command"][default["command"].index("-Q") + 1] == "default"
 
 
+def test_docker_stop_lets_a_worker_finish_the_task_in_hand(compose):
+    # SIGTERM is Celery's warm shutdown; compose kills after 10 s unless told otherwise.
+    for name in ("worker", "gpu-worker"):
+        assert compose["services"][name]["stop_grace_period"] == "600s", name
+
+
 def test_app_services_share_database_broker_and_media(compose):
     for name in ("web", "worker", "gpu-worker"):
         env = compose["services"][name]["environment"]

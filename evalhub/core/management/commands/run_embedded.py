@@ -1,23 +1,100 @@
-"""Run EvalHub on the embedded default: web server and a real Celery worker, one command."""
+"""Run EvalHub on the embedded default: web server and a real Celery worker, one command.
+
+Stopping (Ctrl-C or SIGTERM) is a warm shutdown, as for Celery itself: the worker takes no new
+task and finishes the one in hand, for up to ``--stop-timeout`` seconds (default 600); a second
+Ctrl-C (or SIGTERM) stops it at once (Celery's cold shutdown), a third kills it. Whatever a
+worker stopped that way, killed, or crashed left unfinished is resumed at the next start
+(:func:`resume_unfinished_work`): the filesystem broker never hands a task out again once a
+worker has fetched it. After a warm stop nothing was lost (the task in hand finished, the
+queued ones wait in the broker's folder), so the next start resumes nothing: a mark in the var
+folder (``CLEAN_STOP_MARK``) says so.
+"""
 
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from evalhub.campaigns.building.pairs import BUILD_TASK
+from evalhub.campaigns.models import Campaign, CampaignStatus
 from evalhub.core.demo import demo_logins
+from evalhub.core.errors import EvalHubError
+from evalhub.core.queueing import enqueue_on_commit
+from evalhub.evaluation.models import FINISHED_JOB_STATUSES, MetricJob
+from evalhub.evaluation.services import metric_job_resume
+from evalhub.generation.services import generation_launch
+from evalhub.runs.models import GenerationRun, RunSource, RunStatus
 
 GUNICORN_CONFIG = Path(__file__).resolve().parents[3] / "config" / "gunicorn.conf.py"
 
+#: How long a stop waits for the worker to finish the task in hand (a generation batch, a
+#: metric shard, a tile pyramid) before it is killed.
+STOP_TIMEOUT_SECONDS = 600
+#: After a second Ctrl-C: how long the worker has to cancel its task and exit.
+COLD_STOP_SECONDS = 10
+#: Written in VAR_DIR when the worker stopped warm; removed at the next start, which then
+#: resumes nothing (module doc). Absent after a kill, a crash or a cold stop.
+CLEAN_STOP_MARK = "embedded-stopped-cleanly"
+
+
+def resume_unfinished_work() -> list[str]:
+    """Queue again the work that a previous process left ``queued``, ``running`` or
+    ``building``; one line per object resumed, for the console.
+
+    Only for the embedded default: its filesystem broker deletes a message when a worker fetches
+    it and never hands it out again, so a worker killed or stopped in a task (SIGKILL, a stop
+    that ran out of time, a crash) lost that task for good, and its run or metric job stayed
+    ``running`` (and could not be deleted: "a worker is generating"). Its one worker is started
+    by this command after this has run, so nothing is in anyone's hands now. Each object goes
+    through the door an operator would use: a run's launch (the API's ``launch/``: only the
+    batches holding missing items, each skipping what is stored), a metric job's resume (the
+    API's ``resume/``: only the shards not done, or its finalize step), a campaign's build
+    (idempotent; a campaign whose runs are still generating keeps waiting for them). A task
+    whose message did survive (queued, never fetched) is then queued twice: the copy finds
+    its work done and does nothing.
+    """
+    lines = []
+    runs = GenerationRun.objects.filter(source=RunSource.GENERATED,
+                                        status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
+    for run in runs.order_by("pk"):
+        was = f"generation run {run.pk} {run.name!r} ({run.status})"
+        try:
+            batches = generation_launch(run=run)
+        except EvalHubError as exc:  # e.g. its generator is no longer installed
+            lines.append(f"Not resumed: {was}: {exc}")
+            continue
+        lines.append(f"Resumed {was}: {run.items_done_at_launch} of {run.items_total} items "
+                     f"stored, {batches} batch(es) queued." if batches else
+                     f"Closed {was}: every item was stored; now {run.status}.")
+    jobs = MetricJob.objects.exclude(status__in=FINISHED_JOB_STATUSES)
+    for job in jobs.select_related("run").order_by("pk"):
+        was = f"metric job {job.pk} of run {job.run.name!r} ({job.status})"
+        try:
+            queued = metric_job_resume(job=job)
+        except EvalHubError as exc:
+            lines.append(f"Not resumed: {was}: {exc}")
+            continue
+        lines.append(f"Resumed {was}: {job.shards_done} of {job.shards_total} shards done, "
+                     + (f"{queued} queued." if job.shards_done < job.shards_total
+                        else "its finalize step queued."))
+    for campaign in Campaign.objects.filter(status=CampaignStatus.BUILDING).order_by("pk"):
+        enqueue_on_commit(BUILD_TASK, campaign.pk)
+        lines.append(f"Resumed campaign {campaign.pk} {campaign.name!r} (building): its build "
+                     "queued.")
+    return lines
+
 
 class Command(BaseCommand):
-    help = "Migrate, seed the demo, then run gunicorn and a Celery worker until interrupted."
+    help = ("Migrate, resume what a previous run left unfinished, seed the demo, then run "
+            "gunicorn and a Celery worker until interrupted (Ctrl-C: the worker finishes its "
+            "task first; Ctrl-C again: stop now).")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1",
@@ -26,10 +103,17 @@ class Command(BaseCommand):
                             help="port to listen on (default 8000)")
         parser.add_argument("--no-demo", action="store_true",
                             help="do not seed the demo project and its users")
+        parser.add_argument("--stop-timeout", type=float, default=STOP_TIMEOUT_SECONDS,
+                            metavar="SECONDS",
+                            help="on Ctrl-C, how long the worker may take to finish the task "
+                                 f"in hand before it is killed (default {STOP_TIMEOUT_SECONDS})")
 
     def handle(self, *args, **options) -> None:
+        self._stop_timeout = options.get("stop_timeout", STOP_TIMEOUT_SECONDS)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
+        # Before the demo, which launches its own runs again when they miss images.
+        self._resume()
         if not options["no_demo"]:
             call_command("seed_demo")
         children = self._start(options["host"], options["port"])
@@ -47,6 +131,22 @@ class Command(BaseCommand):
         self.stdout.flush()
         self._supervise(children)
 
+    def _resume(self) -> None:
+        # Only with the filesystem broker, whose only worker is the one started below. With
+        # another broker (CELERY_BROKER_URL set) other workers may hold these tasks right now,
+        # and Redis hands a dead worker's task out again by itself.
+        if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
+            return
+        mark = _clean_stop_mark()
+        stopped_cleanly = mark.exists()
+        mark.unlink(missing_ok=True)  # this process's stop decides about the next start
+        if stopped_cleanly:
+            # Every unfinished run or job still has its messages in the broker's folder:
+            # launching them again would queue each of its batches a second time.
+            return
+        for line in resume_unfinished_work():
+            self.stdout.write(line)
+
     def _start(self, host: str, port: int) -> dict[str, subprocess.Popen]:
         python = sys.executable
         worker = subprocess.Popen([
@@ -61,28 +161,81 @@ class Command(BaseCommand):
         return {"worker": worker, "web": web}
 
     def _supervise(self, children: dict[str, subprocess.Popen]) -> None:
-        stopping = False
+        """Wait until a signal or a child's exit, then stop the children (module doc).
 
-        def stop(signum, frame):
-            nonlocal stopping
-            stopping = True
+        Ctrl-C in a terminal reaches the children too (one process group): the worker then
+        counts its own Ctrl-Cs as Celery does, and what is sent here (SIGTERM first: warm,
+        repeated it changes nothing; SIGQUIT on the second: cold) agrees with them. A SIGTERM
+        sent to this process alone (a service manager, `kill`) reaches only this process and
+        is passed on."""
+        stops = [0]  # stop requests: signals, and a child that exited by itself
 
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        exit_code = 0
-        while not stopping:
+        def on_signal(signum, frame) -> None:
+            stops[0] += 1
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            exit_code = self._wait_for_stop(children, stops)
+            warm = self._stop(children, lambda: stops[0])
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if exit_code:
+            os._exit(exit_code)
+        if warm:
+            _clean_stop_mark().touch()
+
+    def _wait_for_stop(self, children: dict[str, subprocess.Popen], stops: list[int]) -> int:
+        """0 once a stop is asked for; 1 when a child exited by itself (counted as the first
+        stop request, so that one Ctrl-C then stops the others at once)."""
+        while not stops[0]:
             for name, child in children.items():
                 if child.poll() is not None:
                     self.stderr.write(f"{name} exited with {child.returncode}; stopping.")
-                    exit_code, stopping = 1, True
-            time.sleep(0.5)
+                    stops[0] += 1
+                    return 1
+            time.sleep(0.2)
+        return 0
+
+    def _stop(self, children: dict[str, subprocess.Popen], stops: Callable[[], int]) -> bool:
+        """Stop the children (module doc); True when the worker stopped warm: it finished its
+        task in hand, before any second stop request or kill."""
+        timeout = self._stop_timeout
+        self.stdout.write(
+            f"Stopping: the worker finishes the task in hand first (up to {timeout:g} s). "
+            "Press Ctrl-C again to stop it now; what it leaves unfinished is resumed at the "
+            "next start.")
+        self.stdout.flush()
+        self._signal(children, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        cold = False
+        while any(child.poll() is None for child in children.values()):
+            if stops() >= 2 and not cold:
+                cold = True
+                self.stdout.write("Stopping now: the worker cancels its task (resumed at the "
+                                  "next start). Ctrl-C once more kills it.")
+                self.stdout.flush()
+                self._signal(children, signal.SIGQUIT)  # Celery: cold; gunicorn: quick
+                deadline = min(deadline, time.monotonic() + COLD_STOP_SECONDS)
+            if stops() >= 3 or time.monotonic() >= deadline:
+                for name, child in children.items():
+                    if child.poll() is None:
+                        child.kill()
+                        child.wait()
+                        self.stderr.write(f"{name} killed; its unfinished work is resumed at "
+                                          "the next start.")
+                return False
+            time.sleep(0.1)
+        # A worker killed by a signal (a kill from outside) exits below 0; Celery's own
+        # shutdowns exit 0 (SIGTERM) or 1 (a Ctrl-C that reached it).
+        return not cold and children["worker"].returncode >= 0
+
+    @staticmethod
+    def _signal(children: dict[str, subprocess.Popen], sig: int) -> None:
         for child in children.values():
             if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children.values():
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        if exit_code:
-            os._exit(exit_code)
+                child.send_signal(sig)
+
+
+def _clean_stop_mark() -> Path:
+    return Path(settings.VAR_DIR) / CLEAN_STOP_MARK
