@@ -260,6 +260,12 @@ class CampaignViewSet(DeletionRules, ProjectScopedMixin, mixins.ListModelMixin,
         campaign = campaign_create(created_by=request.user, **data)
         return Response(CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
 
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        # PATCH's body: only the name and instructions are written (the rest read-only).
+        if self.action == "partial_update":
+            return CampaignChangeSerializer
+        return super().get_serializer_class()
+
     @extend_schema(request=CampaignChangeSerializer, responses=CampaignSerializer)
     def partial_update(self, request: Request, *args, **kwargs) -> Response:
         """Rename the campaign or replace its instructions, in any status; a name another
@@ -268,8 +274,7 @@ class CampaignViewSet(DeletionRules, ProjectScopedMixin, mixins.ListModelMixin,
         campaign = self.get_object()
         require_project_role(request=request, project_id=campaign.project_id,
                              roles=self.write_roles)
-        form = CampaignChangeSerializer(campaign, data=request.data, partial=True,
-                                        context={"request": request})
+        form = self.get_serializer(campaign, data=request.data, partial=True)
         form.is_valid(raise_exception=True)
         campaign_update(campaign=campaign, **form.validated_data)
         return Response(CampaignSerializer(campaign).data)
