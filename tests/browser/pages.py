@@ -8,6 +8,11 @@ from evalhub.blobs.views import display_url
 from evalhub.campaigns.models import Lease, LeaseStatus, TaskImage
 
 READY = "document.querySelector('#rate-app').dataset.ready === '1'"
+# The gallery shows pair number n. False, not an error, on a page without the gallery (the
+# page a link is leaving): a wait begun right after a click may first run there.
+GALLERY_SHOWN = ("(n) => { const app = document.querySelector('#gallery-app');"
+                 " return !!app && app.dataset.ready === '1'"
+                 " && app.dataset.number === String(n); }")
 
 # The first elements that reach past a narrow screen's right edge, for a failure message.
 WIDEST = """(edge) => [...document.querySelectorAll('body *')]

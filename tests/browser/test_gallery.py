@@ -15,14 +15,13 @@ from evalhub.campaigns.models import JudgeKind, Judgment
 from evalhub.prompts.models import Prompt
 from evalhub.runs.models import GenerationRun, Image
 from tests.browser.conftest import login
-from tests.browser.pages import drag_from_centre
+from tests.browser.pages import GALLERY_SHOWN, drag_from_centre
 from tests.browser.world import build_world
 from tests.leaderboards.helpers import cast, set_image_metric
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SHOWN = ("(n) => { const app = document.querySelector('#gallery-app');"
-         " return app.dataset.ready === '1' && app.dataset.number === String(n); }")
+SHOWN = GALLERY_SHOWN
 
 # Where each pane's centre falls on its image (0..1 of width and height) and the image's
 # drawn width: equal in both panes when they show the same region at the same zoom.

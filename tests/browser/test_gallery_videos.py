@@ -15,6 +15,7 @@ from evalhub.blobs.tasks import blobs_make_video_renditions
 from evalhub.blobs.video_services import video_inspect, video_store
 from evalhub.runs.models import GenerationRun, Image, MediaKind
 from tests.browser.conftest import login
+from tests.browser.pages import GALLERY_SHOWN
 from tests.browser.videos import make_video, measure_script
 from tests.browser.world import build_world
 
@@ -23,8 +24,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 FPS = 30
 FRAMES = 45
 
-SHOWN = ("(n) => { const app = document.querySelector('#gallery-app');"
-         " return app.dataset.ready === '1' && app.dataset.number === String(n); }")
+SHOWN = GALLERY_SHOWN
 
 MEASURE = measure_script(".pane[data-kind=video] .pane-video")
 
@@ -129,7 +129,8 @@ def test_a_videos_own_page_plays_it_and_its_gallery_link_shows_it_beside_the_oth
     assert original.body() == image.video.file.open("rb").read()
 
     # The breadcrumb's "Gallery" names this run only: it is shown beside the other video run.
-    page.click(".crumbs a:text('Gallery')")
+    with page.expect_navigation():
+        page.click(".crumbs a:text('Gallery')")
     page.wait_for_function(SHOWN, arg=1)
     assert "This field is required" not in page.content()
     assert page.input_value("#id_a") == str(left_run.pk)

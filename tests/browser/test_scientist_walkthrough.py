@@ -33,7 +33,12 @@ from evalhub.core.text import isolated
 from evalhub.projects.models import Role
 from evalhub.runs.models import Checkpoint, GenerationRun, RunStatus
 from tests.browser.conftest import LAPTOP, login
-from tests.browser.pages import WATCH_VIOLATIONS, dismiss_instructions, shown_lease
+from tests.browser.pages import (
+    GALLERY_SHOWN,
+    WATCH_VIOLATIONS,
+    dismiss_instructions,
+    shown_lease,
+)
 from tests.factories import MembershipFactory, ProjectFactory
 
 # The suite's one session worker shares the test database, broker and media folder.
@@ -48,8 +53,6 @@ SEEDS = (0, 1)
 WORKER_WAIT_MS = 120_000
 ARTIFACTS = Path(os.environ.get("EVALHUB_ARTIFACTS", "/tmp/evalhub-walkthrough"))
 DONE = "() => document.querySelector('#rate-app').dataset.done === '1'"
-GALLERY_SHOWN = ("(n) => { const app = document.querySelector('#gallery-app');"
-                 " return app.dataset.ready === '1' && app.dataset.number === String(n); }")
 
 
 def _checkpoint(step: int) -> str:
