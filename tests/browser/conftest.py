@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
-from tests.browser.pages import WATCH_VIOLATIONS
+from tests.browser.pages import RECORD_SAID, WATCH_VIOLATIONS
 
 # Playwright's sync API runs an event loop in this thread; Django would then refuse ORM calls
 # from the test body ("async context"), although they are plain synchronous calls.
@@ -174,8 +174,10 @@ def errors(context):
 def watch_errors(context) -> list[str]:
     """The console errors and script errors of every page the context opens from now on (the
     browser's own /favicon.ico request aside), as they come; each page also records
-    Content-Security-Policy violations in ``window.__violations`` (WATCH_VIOLATIONS)."""
+    Content-Security-Policy violations in ``window.__violations`` (WATCH_VIOLATIONS) and
+    what its status line says in ``window.__said`` (RECORD_SAID)."""
     context.add_init_script(WATCH_VIOLATIONS)
+    context.add_init_script(RECORD_SAID)
     found: list[str] = []
 
     def console(message) -> None:

@@ -185,10 +185,38 @@ def wait_next_prefetched(page, *, shown: str, timeout_s: float = 15) -> str:
 
 STATUS = "() => document.querySelector('#rate-status').textContent"
 
+# Runs in every page before its own scripts (watch_errors): every text the status line is
+# given, in order, in ``window.__said``. The line clears itself 4 s after a message; a test
+# that polled the line itself could miss a message on a loaded machine.
+RECORD_SAID = """
+window.__said = [];
+new MutationObserver((records) => {
+  for (const record of records) {
+    const target = record.target.nodeType === Node.ELEMENT_NODE
+      ? record.target : record.target.parentElement;
+    if (!target || !target.closest("#rate-status")) continue;
+    const text = document.querySelector("#rate-status").textContent;
+    if (text) window.__said.push(text);
+  }
+}).observe(document, { childList: true, characterData: true, subtree: true });
+"""
+
+
+def said_so_far(page) -> list[str]:
+    """Every text the status line has said since the page loaded, in order."""
+    return page.evaluate("() => window.__said")
+
 
 def said(page, text: str) -> None:
-    """Wait until the rating page's status line says ``text``."""
-    page.wait_for_function(f"(text) => ({STATUS})() === text", arg=text)
+    """Wait until the status line says ``text``: said after whatever the last ``said`` of this
+    page waited for (a message that came and went counts)."""
+    page.wait_for_function(
+        """(text) => {
+          const at = window.__said.indexOf(text, window.__saidFrom || 0);
+          if (at < 0) return false;
+          window.__saidFrom = at + 1;
+          return true;
+        }""", arg=text)
 
 
 def script_errors(errors: list[str]) -> list[str]:

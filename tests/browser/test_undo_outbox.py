@@ -23,6 +23,7 @@ from tests.browser.pages import (
     HeldRequests,
     outbox,
     said,
+    said_so_far,
     script_errors,
     shown_lease,
     wait_outbox_empty,
@@ -42,23 +43,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 VOTES = "**/votes/"
 UNDO = "**/votes/undo/"
-
-# Runs before the page's scripts: every text the status line shows, in order.
-RECORD_STATUS = """
-window.__said = [];
-document.addEventListener("DOMContentLoaded", () => {
-  const status = document.querySelector("#rate-status");
-  if (!status) return;
-  new MutationObserver(() => {
-    if (status.textContent) window.__said.push(status.textContent);
-  }).observe(status, { childList: true, characterData: true, subtree: true });
-});
-"""
-
-
-def said_so_far(page) -> list[str]:
-    return page.evaluate("() => window.__said")
-
 
 def page_until(page, predicate, timeout_s: float = 15):
     """Poll ``predicate()`` (the database, the routes' records) while the page runs: Playwright
@@ -124,7 +108,6 @@ def vote_lost_on_the_way_back(page) -> tuple[str, str, LostAnswers]:
 
 
 def open_page(context, world):
-    context.add_init_script(RECORD_STATUS)
     page = context.new_page()
     login(page, world.annotator.username, f"/rate/{world.campaign.pk}/")
     return page
