@@ -28,8 +28,26 @@ ruff check .
 echo "== pytest"
 # Two test processes (pytest-xdist), whole files each: much of the suite waits on browsers,
 # workers and the database rather than on a core. Each process has its own test database
-# (pytest-django) and Redis database (tests/integration/fixtures.py). PYTEST_PROCESSES=0 runs
-# everything in this process. Files are handed out in the order tests/conftest.py gives them,
-# longest first (--no-loadscope-reorder: pytest-xdist would put the files of most tests first,
-# which leaves the long one-test files for the end of the run).
-exec python -m pytest -n "${PYTEST_PROCESSES:-2}" --dist loadfile --no-loadscope-reorder "$@"
+# (pytest-django) and Redis database (tests/integration/fixtures.py). Files are handed out in
+# the order tests/conftest.py gives them, longest first (--no-loadscope-reorder: pytest-xdist
+# would put the files of most tests first, which leaves the long one-test files for the end).
+#
+# The `playback` tests then run alone, in one process: they measure two or more videos kept
+# within one frame (33 ms) of each other in Chromium, which a renderer starved of CPU by the
+# other process, its servers and workers cannot give (a 53 ms gap, over a 60-operation walk,
+# at load 5 on two cores). PYTEST_PROCESSES=0 runs everything in this one process, in order.
+# Arguments go to both runs; either failing fails the suite.
+if [ "${PYTEST_PROCESSES:-2}" = 0 ]; then
+    exec python -m pytest "$@"
+fi
+# Exit status 5 (no test collected) of one run is no failure: arguments may name tests of one
+# kind only. Both 5: nothing at all was collected, which is.
+python -m pytest -n "${PYTEST_PROCESSES:-2}" --dist loadfile --no-loadscope-reorder \
+    -m "not playback" "$@" && parallel=0 || parallel=$?
+echo "== pytest: playback, alone"
+python -m pytest -p no:xdist -m playback "$@" && alone=0 || alone=$?
+if [ "$parallel" = 5 ] && [ "$alone" = 5 ]; then exit 5; fi
+[ "$parallel" = 5 ] && parallel=0
+[ "$alone" = 5 ] && alone=0
+[ "$parallel" = 0 ] && exit "$alone"
+exit "$parallel"

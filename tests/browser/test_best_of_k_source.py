@@ -15,7 +15,8 @@ from tests.browser.test_video_rating import _paused_together, settle, videos_for
 from tests.browser.world import SECRET_NAMES, live_judgments, picture
 from tests.builders import build_campaign
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.playback,
+              pytest.mark.django_db(transaction=True)]
 
 RUN_NAMES = [*SECRET_NAMES[2:], "run-nebula-gamma"]
 

@@ -19,7 +19,8 @@ from tests.browser.pages import GALLERY_SHOWN
 from tests.browser.videos import make_video, measure_script
 from tests.browser.world import build_world
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.playback,
+              pytest.mark.django_db(transaction=True)]
 
 FPS = 30
 FRAMES = 45

@@ -93,6 +93,7 @@ def test_single_key_shortcuts_can_be_turned_off_and_stay_off(context, errors):
     assert errors == [] and page.evaluate("window.__violations") == []
 
 
+@pytest.mark.playback
 def test_space_activates_the_focused_button_on_a_video_pair(context, errors):
     world = build_video_world(prompts=3)
     page = context.new_page()
@@ -134,6 +135,7 @@ def test_space_activates_the_focused_button_on_a_video_pair(context, errors):
     assert errors == [] and page.evaluate("window.__violations") == []
 
 
+@pytest.mark.playback
 def test_videos_wait_for_play_when_reduced_motion_is_asked_for(context, errors):
     world = build_video_world(prompts=3)
     page = context.new_page()

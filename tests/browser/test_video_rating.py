@@ -24,7 +24,8 @@ from tests.browser.videos import make_video, measure_script
 from tests.browser.world import SECRET_NAMES, build_world, live_judgments
 from tests.builders import build_campaign
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.playback,
+              pytest.mark.django_db(transaction=True)]
 
 FPS = 30
 FRAMES = 60

@@ -24,7 +24,7 @@ from PIL import Image as PILImage
 
 from tests.browser.videos import Clip, make_video, serve_bytes
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.playback]
 
 HARNESS = Path(__file__).with_name("video_harness.js")
 FPS = 30

@@ -28,7 +28,7 @@ import pytest
 from tests.browser.test_video_sync import open_player, settle, wait_shown
 from tests.browser.videos import Clip, make_video
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.playback]
 
 COUNTER = re.compile(r"^(\d+) / (\d+) · (\d+\.\d\d) s$")
 SHOWN_DIGITS = 0.005  # the counter's seconds are rounded to 10 ms
