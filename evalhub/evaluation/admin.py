@@ -25,10 +25,12 @@ class MetricShardInline(admin.TabularInline):
 class MetricJobAdmin(ProjectFixedAdmin):
     list_display = ["id", "run", "metrics", "reference_set", "status", "shards_done",
                     "shards_total", "created_at", "finished_at"]
-    list_filter = ["status", "project"]
+    # not_queued: the jobs an operator resumes once the broker is back.
+    list_filter = ["status", "not_queued", "project"]
     search_fields = ["run__name"]
     readonly_fields = ["shards_total", "shards_done", "images_total", "results", "metric_errors",
-                       "reference_digest", "images_done_at_resume", "started_at", "finished_at"]
+                       "reference_digest", "images_done_at_resume", "not_queued", "started_at",
+                       "finished_at"]
     inlines = [MetricShardInline]
 
 

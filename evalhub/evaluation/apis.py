@@ -63,11 +63,12 @@ class MetricJobSerializer(ScopedModelSerializer):
     class Meta:
         model = MetricJob
         fields = ["id", "project", "run", "metrics", "reference_set", "options", "status",
-                  "shards_total", "shards_done", "progress", "images_total", "error",
-                  "metric_errors", "results", "created_at", "started_at", "finished_at"]
+                  "shards_total", "shards_done", "progress", "images_total", "not_queued",
+                  "error", "metric_errors", "results", "created_at", "started_at",
+                  "finished_at"]
         read_only_fields = ["id", "project", "status", "shards_total", "shards_done",
-                            "progress", "images_total", "error", "metric_errors", "results",
-                            "created_at", "started_at", "finished_at"]
+                            "progress", "images_total", "not_queued", "error", "metric_errors",
+                            "results", "created_at", "started_at", "finished_at"]
 
 
 class MetricJobViewSet(DeletionRules, ProjectScopedViewSet):

@@ -286,6 +286,12 @@ class MetricJob(models.Model):
     images_done_at_resume = models.PositiveIntegerField(
         default=0, db_default=0, help_text="Images of the shards done when the job was last "
         "resumed: its images per second count only those done since.")
+    # Its own column, not a wording of ``error``: behaviour keyed on a message changes when
+    # the message does, and a column can be filtered on. ``db_default`` as above (deploys).
+    not_queued = models.BooleanField(
+        default=False, db_default=False, help_text="True while the job's shards (or finalize "
+        "step) did not reach the task queue (the broker was down): nothing computes it until "
+        "a resume, or a create of the same job, queues them; its error says how.")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

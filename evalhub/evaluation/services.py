@@ -145,11 +145,12 @@ def metric_job_create(
     ``created_by`` who is not an owner or scientist of the run's project, PermissionDenied.
 
     While an identical job (same run, metrics, reference set and options) is still queued or
-    running, that job is returned instead of starting a second one; when its row says its
-    shards never reached the task queue (:data:`NOT_QUEUED`: the broker was down), they are
+    running, that job is returned instead of starting a second one; when it is marked
+    ``not_queued`` (its shards never reached the task queue: the broker was down), they are
     queued now, as :func:`metric_job_resume` queues them, so "try again" does what it says.
     A broker that does not take them raises :class:`QueueUnavailable` naming the job and how
-    to resume it, and the job's ``error`` says the same (:func:`_not_queued`).
+    to resume it, and the job is marked ``not_queued`` with an ``error`` that says the same
+    (:func:`_not_queued`).
     """
     _require_science_role(created_by, run.project_id)
     metric_list = normalize_metrics(metrics)
@@ -203,7 +204,7 @@ def metric_job_create(
             job_id = existing.pk
             # Only a job marked not queued: the shards of any other one are on the queue or
             # done, and sending them again would have every create compute them twice.
-            if enqueue and existing.error.startswith(NOT_QUEUED):
+            if enqueue and existing.not_queued:
                 _queue_not_done(existing)
                 existing.refresh_from_db()
             return existing
@@ -274,27 +275,24 @@ def _check_clip_lengths(run: GenerationRun, reference_set: ReferenceSet | None,
             "least 9); some videos are shorter.", details=problems)
 
 
-#: How an unfinished job's ``error`` begins when its shards (or finalize step) did not reach
-#: the task queue (:func:`_not_queued`): the mark :func:`metric_job_create` looks for before it
-#: queues an existing job's shards. Nothing else writes ``error`` on an unfinished job (a
-#: failure finishes it), and queueing it (:func:`_queue_not_done`) clears it.
-NOT_QUEUED = "Its shards could not be queued"
-
-
 def _how_to_resume(job_id: int) -> str:
     return (f"manage.py resume_metric_job {job_id}, POST /api/v1/metric-jobs/{job_id}/resume/ "
             "or the Resume button of its page")
 
 
 def _not_queued(job_id: int) -> None:
-    """The broker did not take the job's work: say so on its row, with how to queue it once
-    the broker is back. The job stays unfinished (``queued``), unlike a run, which is marked
-    failed: a run is launched again, but a finished job cannot be resumed, and resuming is
-    what queues its shards again (a job finished meanwhile keeps its outcome)."""
+    """The broker did not take the job's work: mark it ``not_queued`` (what
+    :func:`metric_job_create` looks for before it queues an existing job's shards again) and
+    say so in its ``error``, with how to queue it once the broker is back (pages and the API
+    show that text; no code keys on its wording). The job stays unfinished (``queued``),
+    unlike a run, which is marked failed: a run is launched again, but a finished job cannot
+    be resumed, and resuming is what queues its shards again (a job finished meanwhile keeps
+    its outcome)."""
     MetricJob.objects.filter(pk=job_id).exclude(status__in=FINISHED_JOB_STATUSES).update(
-        error=f"{NOT_QUEUED} (the task queue did not answer): no worker is computing them. "
-              f"Once the queue is back, resume it ({_how_to_resume(job_id)}); creating the "
-              "same job again queues them too.")
+        not_queued=True,
+        error="Its shards could not be queued (the task queue did not answer): no worker is "
+              f"computing them. Once the queue is back, resume it ({_how_to_resume(job_id)}); "
+              "creating the same job again queues them too.")
 
 
 @contextmanager
@@ -339,7 +337,8 @@ def metric_job_resume(*, job: MetricJob) -> int:
     (``workspace.progress.metric_job_progress``), not the idle time before it.
 
     A broker that does not take them raises :class:`QueueUnavailable` naming the job, and its
-    ``error`` says so until a resume (or a create of the same job) queues them."""
+    ``not_queued`` mark and ``error`` say so until a resume (or a create of the same job)
+    queues them."""
     with _refusal_names_job(lambda: job.pk), transaction.atomic():
         queued = _queue_not_done(job)
         if queued is None:
@@ -354,9 +353,9 @@ def metric_job_resume(*, job: MetricJob) -> int:
 
 def _queue_not_done(job: MetricJob) -> int | None:
     """Queue (after commit) the shards of ``job`` not done, or its finalize step when all are
-    done, and clear its :data:`NOT_QUEUED` mark; returns how many tasks, or None (nothing
-    queued) when the job is finished or deleted. The one way a resume and a create that finds
-    a job not queued send its work; call it inside a transaction."""
+    done, and clear its ``not_queued`` mark and its ``error``; returns how many tasks, or None
+    (nothing queued) when the job is finished or deleted. The one way a resume and a create
+    that finds a job marked ``not_queued`` send its work; call it inside a transaction."""
     # Under the job's lock, which a shard holds while it is stored (metric_shard_run): a shard
     # stored meanwhile is either done here or done since, never both nor neither, and a job
     # finished meanwhile (only a finished one can be deleted) keeps its times.
@@ -367,10 +366,11 @@ def _queue_not_done(job: MetricJob) -> int | None:
     pending = list(job.shards.exclude(status=ShardStatus.DONE).values_list("id", flat=True))
     if pending:
         MetricJob.objects.filter(pk=job.pk).update(
-            started_at=None, images_done_at_resume=job.images_done(), error="")
+            started_at=None, images_done_at_resume=job.images_done(), not_queued=False,
+            error="")
         _enqueue_shards(job.pk, pending)
         return len(pending)
-    MetricJob.objects.filter(pk=job.pk).update(error="")
+    MetricJob.objects.filter(pk=job.pk).update(not_queued=False, error="")
     MetricJob.objects.filter(pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
                              ).update(status=JobStatus.FINALIZING)
     enqueue_on_commit(FINALIZE_JOB_TASK, job.pk, not_queued=lambda: _not_queued(job.pk))

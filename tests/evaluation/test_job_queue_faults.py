@@ -1,6 +1,7 @@
 """A metric job whose shards the task queue did not take (the broker down when it was created
-or resumed): the job says so on its row and in the refusal, naming how to resume it, and
-trying again (creating the same job again, or resuming it) really queues its shards.
+or resumed): the job is marked so on its row (``not_queued``, shown by the API, with an
+``error`` naming how to resume it) and in the refusal, and trying again (creating the same job
+again, or resuming it) really queues its shards and clears both.
 
 The broker is down as the suite makes it down elsewhere: the ``broker`` fixture pointed at a
 closed port (tests/generation/test_api.py, a run's launch). What was queued is read from the
@@ -83,6 +84,7 @@ def test_a_job_created_while_the_broker_is_down_says_on_its_row_that_nothing_is_
     # Saved, resumable (an unfinished job), and its row says why nothing computes it.
     assert (job.status, job.shards_total, job.shards_done, job.finished_at) == (
         JobStatus.QUEUED, 2, 0, None)
+    assert job.not_queued
     assert "could not be queued" in job.error and _says_how_to_resume(job.error, job)
     assert set(job.shards.values_list("status", flat=True)) == {ShardStatus.PENDING}
 
@@ -101,7 +103,7 @@ def test_creating_it_again_once_the_broker_is_back_queues_its_shards(run, broker
     assert out.startswith(f"Metric job {job.pk} ") and "queued on the gpu queue." in out
     assert gpu_queue() == _shard_messages(job)  # really sent, each shard once
     job.refresh_from_db()
-    assert (job.status, job.error) == (JobStatus.QUEUED, "")
+    assert (job.status, job.not_queued, job.error) == (JobStatus.QUEUED, False, "")
 
 
 def test_creating_a_job_already_queued_again_sends_nothing_twice(run, broker, gpu_queue):
@@ -113,6 +115,7 @@ def test_creating_a_job_already_queued_again_sends_nothing_twice(run, broker, gp
 
     assert out.startswith(f"Metric job {job.pk} ") and "queued on the gpu queue." in out
     assert gpu_queue() == _shard_messages(job)  # its messages are still there: none added
+    assert not MetricJob.objects.get(pk=job.pk).not_queued
 
     MetricJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, shards_done=1)
     out = _compute_metrics(run)
@@ -137,13 +140,15 @@ def test_the_api_answers_503_naming_the_job_and_its_resume_and_queues_it_when_as
     assert f"Metric job {job.pk}" in answer["detail"] and _says_how_to_resume(answer["detail"],
                                                                                job)
     shown = api.get(f"/api/v1/metric-jobs/{job.pk}/").json()
-    assert shown["status"] == "queued" and _says_how_to_resume(shown["error"], job)
+    assert (shown["status"], shown["not_queued"]) == ("queued", True)
+    assert _says_how_to_resume(shown["error"], job)
 
     broker(REDIS_URL)
     again = api.post("/api/v1/metric-jobs/", body, format="json")
 
     assert again.status_code == 201, again.json()
-    assert (again.json()["id"], again.json()["error"]) == (job.pk, "")
+    assert (again.json()["id"], again.json()["not_queued"], again.json()["error"]) == (
+        job.pk, False, "")
     assert gpu_queue() == _shard_messages(job)
 
 
@@ -161,10 +166,32 @@ def test_a_resume_the_broker_does_not_take_is_recorded_the_same_way(
     assert refused.status_code == 503
     assert f"Metric job {job.pk}" in refused.json()["detail"]
     job.refresh_from_db()
-    assert job.status == JobStatus.QUEUED and _says_how_to_resume(job.error, job)
+    assert job.status == JobStatus.QUEUED and job.not_queued
+    assert _says_how_to_resume(job.error, job)
 
     broker(REDIS_URL)
     resumed = api.post(f"/api/v1/metric-jobs/{job.pk}/resume/")
 
-    assert resumed.status_code == 202 and resumed.json()["error"] == ""
+    assert resumed.status_code == 202
+    assert (resumed.json()["not_queued"], resumed.json()["error"]) == (False, "")
+    assert gpu_queue() == sorted(gpu_queue_before + _shard_messages(job))
+
+
+def test_the_mark_is_the_column_not_the_wording_of_the_error(run, broker, gpu_queue):
+    """Only ``not_queued`` makes a create queue an existing job's shards again: an unfinished
+    job whose error merely reads like the mark (another writer, an older wording) sends
+    nothing, and a job marked whatever its error says is queued."""
+    job = metric_job_create(run=run, metrics=["clip_score"], options={"shard_size": 3})
+    gpu_queue_before = gpu_queue()
+    assert gpu_queue_before == _shard_messages(job)
+    MetricJob.objects.filter(pk=job.pk).update(error="Its shards could not be queued (old)")
+
+    metric_job_create(run=run, metrics=["clip_score"], options={"shard_size": 3})
+
+    assert gpu_queue() == gpu_queue_before  # nothing sent twice
+
+    MetricJob.objects.filter(pk=job.pk).update(not_queued=True, error="reworded")
+    again = metric_job_create(run=run, metrics=["clip_score"], options={"shard_size": 3})
+
+    assert again.pk == job.pk and (again.not_queued, again.error) == (False, "")
     assert gpu_queue() == sorted(gpu_queue_before + _shard_messages(job))
