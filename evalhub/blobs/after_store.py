@@ -1,13 +1,22 @@
-"""Work queued after new image files are stored: the display derivative annotators receive,
-previews for lists, tiles for huge images."""
+"""Work queued for stored image files: the display derivative annotators receive, previews for
+lists, tiles for huge images.
+
+One rule (:data:`BLOB_WORK`) says which kinds of work a blob gets, which blobs each applies
+to, how to tell a blob that has it, and how it is queued and batched. New blobs get all of it
+(imports, prompt sources); blobs stored before get what they lack (a generation run's outputs,
+queued again when the run closes: generation/services.py): both through
+:func:`blobs_after_store`, so a new kind of derivative is added here once."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from evalhub.blobs.display import MAKE_BATCH, MAKE_TASK
+from django.db.models import Q, QuerySet
+
+from evalhub.blobs.display import MAKE_BATCH, MAKE_TASK, display_current_q
 from evalhub.blobs.models import ImageBlob
-from evalhub.blobs.tiles import BUILD_TASK, BUILDS_PER_TASK, large_q
+from evalhub.blobs.tiles import BUILD_TASK, BUILDS_PER_TASK, built_q, large_q
 from evalhub.core.queueing import enqueue_batches
 
 PREVIEWS_TASK = "evalhub.blobs.make_previews"
@@ -15,28 +24,76 @@ PREVIEWS_TASK = "evalhub.blobs.make_previews"
 PREVIEWS_PER_TASK = 500
 
 
-def blobs_after_store(blob_ids: Sequence[int], *, previews: bool = True) -> None:
+@dataclass(frozen=True)
+class BlobWork:
+    """One kind of work a stored blob gets: the task that does it (it skips blobs that have
+    it by the time it runs), how many blobs per message, which blobs it applies to (``None``:
+    every blob) and which have it done (the database side of the task's own skip)."""
+
+    task: str
+    per_task: int
+    applies: Callable[[], Q] | None
+    done: Callable[[], Q]
+
+
+def _preview_made_q() -> Q:
+    """Blobs that have their preview (blobs/previews.py ``blob_make_preview``)."""
+    return ~Q(preview="")
+
+
+DISPLAYS = BlobWork(MAKE_TASK, MAKE_BATCH, None, display_current_q)
+PREVIEWS = BlobWork(PREVIEWS_TASK, PREVIEWS_PER_TASK, None, _preview_made_q)
+PYRAMIDS = BlobWork(BUILD_TASK, BUILDS_PER_TASK, large_q, built_q)
+#: Every kind, in the order its tasks are sent.
+BLOB_WORK = (DISPLAYS, PREVIEWS, PYRAMIDS)
+
+
+def blobs_after_store(blob_ids: Sequence[int] | QuerySet, *, previews: bool = True,
+                      lacking_only: bool = False) -> None:
     """Queue display derivatives and previews, and Deep Zoom pyramids for images above the
-    tiling threshold (``default`` queue), so the first annotator to open an image does not wait
-    for them; a campaign with such images is served once they exist
-    (campaigns/building/images.py).
+    tiling threshold (``default`` queue), once the current transaction commits, so the first
+    annotator to open an image does not wait for them; a campaign with such images is served
+    once they exist (campaigns/building/images.py).
 
     ``previews=False`` for the blobs of a run's images (an import, a generation): each image's
     own task makes its blob's preview (runs/previews.py ``images_after_store``), and a second
     task here would decode the same file again and race it.
 
+    ``lacking_only``: the blobs were stored before, and get only the work they lack (a
+    derivative missing or of an earlier rule, a pyramid not built, a preview missing): what a
+    closing run queues for its outputs, so that work a batch could not queue is queued then.
+    Without it every blob gets every kind that applies to it, done or not (new blobs).
+
     The work is split into messages (core/queueing.py ``enqueue_batches``): derivatives and
     previews ``MAKE_BATCH`` / ``PREVIEWS_PER_TASK`` blobs each, pyramids one each, so every
-    worker takes a share of a large import."""
-    if not blob_ids:
+    worker takes a share of a large import. Work for every given blob keeps ``blob_ids``'
+    order; work for some of them goes in id order. ``blob_ids`` may be a query of ids (a
+    run's outputs: tens of thousands of ids would pass PostgreSQL's 65,535 bound parameters
+    as a list)."""
+    if not isinstance(blob_ids, QuerySet) and not blob_ids:
         return
-    enqueue_batches(MAKE_TASK, blob_ids, MAKE_BATCH)
-    if previews:
-        enqueue_batches(PREVIEWS_TASK, blob_ids, PREVIEWS_PER_TASK)
-    enqueue_batches(BUILD_TASK, large_blob_ids(list(blob_ids)), BUILDS_PER_TASK)
+    for work in BLOB_WORK:
+        if work is PREVIEWS and not previews:
+            continue
+        enqueue_batches(work.task, _needing(work, blob_ids, lacking_only=lacking_only),
+                        work.per_task)
+
+
+def _needing(work: BlobWork, blob_ids: Sequence[int] | QuerySet, *,
+             lacking_only: bool) -> list[int]:
+    """Those of ``blob_ids`` that ``work`` is queued for (every one, without a query of its
+    own, when it applies to every blob and done ones are not skipped)."""
+    if work.applies is None and not lacking_only:
+        return list(blob_ids)
+    blobs = ImageBlob.objects.filter(
+        id__in=blob_ids if isinstance(blob_ids, QuerySet) else list(blob_ids))
+    if work.applies is not None:
+        blobs = blobs.filter(work.applies())
+    if lacking_only:
+        blobs = blobs.exclude(work.done())
+    return list(blobs.order_by("pk").values_list("id", flat=True))
 
 
 def large_blob_ids(blob_ids: list[int]) -> list[int]:
     """The subset of ``blob_ids`` that need a pyramid: callers enqueue only these."""
-    return list(ImageBlob.objects.filter(large_q(), id__in=blob_ids)
-                .values_list("id", flat=True))
+    return _needing(PYRAMIDS, blob_ids, lacking_only=False)

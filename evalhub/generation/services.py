@@ -21,13 +21,12 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from evalhub.blobs.display import display_current_q, displays_queued
-from evalhub.blobs.models import ImageBlob, VideoBlob
+from evalhub.blobs.after_store import blobs_after_store
+from evalhub.blobs.models import VideoBlob
 from evalhub.blobs.services import blob_store_bytes
-from evalhub.blobs.tiles import BUILD_TASK, BUILDS_PER_TASK, built_q, large_q
 from evalhub.blobs.video_services import video_inspect, video_store, videos_after_store
 from evalhub.core.errors import EvalHubError
-from evalhub.core.queueing import QueueUnavailable, enqueue_batches, enqueue_on_commit
+from evalhub.core.queueing import QueueUnavailable, enqueue_on_commit
 from evalhub.generation.plan import PlannedItem, batch_bounds, run_items
 from evalhub.generation.workers import cached_generator
 from evalhub.prompts.models import Prompt
@@ -328,21 +327,20 @@ def _not_queued_logged(run: GenerationRun) -> Iterator[None]:
 
 def _follow_ups_queue(images: QuerySet[Image]) -> None:
     """Queue, once the current transaction commits, the follow-up work that the given stored
-    outputs still lack: the display derivatives that are missing or of an earlier rule, the
-    pyramids of images over the tiling threshold that have none, the renditions of videos
+    outputs still lack: what their blobs lack (display derivatives missing or of an earlier
+    rule, pyramids of images over the tiling threshold not built: blobs/after_store.py
+    ``blobs_after_store``, the one rule for new and stored blobs), the renditions of videos
     without theirs, and the preview task of every image that shows no preview (a new image
-    always: each gets its own, runs/previews.py). Each task skips what is done by the time it
-    runs, so an output queued twice (two batches closing the run at once) costs a message."""
-    blobs = ImageBlob.objects.filter(pk__in=images.values("blob_id")).order_by("pk")
-    displays = list(blobs.exclude(display_current_q()).values_list("pk", flat=True))
-    pyramids = list(blobs.filter(large_q()).exclude(built_q()).values_list("pk", flat=True))
+    always: each gets its own, runs/previews.py, so the blobs' own preview task is not
+    queued). Each task skips what is done by the time it runs, so an output queued twice (two
+    batches closing the run at once) costs a message."""
+    blob_ids = images.order_by().values_list("blob_id", flat=True)
     videos = list(VideoBlob.objects.filter(pk__in=images.values("video_id"))
                   .filter(Q(rendition="") | Q(thumbnails="")).order_by("pk")
                   .values_list("pk", flat=True))
     previews = list(images.preview_missing().order_by("pk").values_list("pk", flat=True))
     with transaction.atomic():
-        displays_queued(displays)
-        enqueue_batches(BUILD_TASK, pyramids, BUILDS_PER_TASK)
+        blobs_after_store(blob_ids, previews=False, lacking_only=True)
         videos_after_store(videos)
         images_after_store(previews)
 
