@@ -6,7 +6,8 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, router
+from django.forms.models import InlineForeignKeyField
 from django.http import HttpRequest
 
 from evalhub.core.forms import NameFormField, NameSlugFormField
@@ -15,26 +16,58 @@ from evalhub.core.limits import NAME_FIELDS
 
 class UniqueNamesForm(forms.ModelForm):
     """Checks a name's unique constraints whole, also where another field of the constraint
-    is shown read-only (a run's project, a used checkpoint's model): Django leaves a field that
-    is not in the form out of the check, and skips every constraint holding it, so a rename to
-    a name the project already has (or its decomposed twin, once NFC-normalised) reached the
-    database's constraint: a 500. The read-only field's stored value is checked instead."""
+    is shown read-only (a run's project, a used checkpoint's model) or is an inline's foreign
+    key: Django leaves such a field out of the check, and skips every constraint holding it,
+    so a rename to a name the project already has (or its decomposed twin, once
+    NFC-normalised) reached the database's constraint: a 500. The left-out field's stored
+    value is checked instead.
+
+    Each check runs once per submission: Django's ``_post_clean`` has already run every
+    constraint none of whose fields it left out (``full_clean``), so only the name constraints
+    it skipped are run here; the unique checks (``unique``, ``unique_together``) run only here,
+    as this replaces the ``ModelForm.validate_unique`` that would run them."""
 
     def validate_unique(self) -> None:
-        exclude = self._get_validation_exclusions() - _names_unique_with(self._meta.model)
+        model = self._meta.model
+        exclude = self._get_validation_exclusions()
+        widened = exclude - _names_unique_with(model)
         try:
-            self.instance.validate_unique(exclude=exclude)
-            self.instance.validate_constraints(exclude=exclude)
+            self.instance.validate_unique(exclude=widened)
         except ValidationError as exc:
             self._update_errors(exc)
+        # What _post_clean's full_clean left out: these exclusions and the inline formset's
+        # foreign key (it adds that field to them itself).
+        left_out = exclude | {name for name, field in self.fields.items()
+                              if isinstance(field, InlineForeignKeyField)}
+        using = router.db_for_write(model, instance=self.instance)
+        errors: dict[str, list[ValidationError]] = {}
+        for constraint in _name_constraints(model):
+            if left_out.isdisjoint(constraint.fields):
+                continue  # full_clean has checked it
+            try:
+                constraint.validate(model, self.instance, exclude=widened, using=using)
+            except ValidationError as exc:
+                # Keyed as Model.validate_constraints keys it.
+                if getattr(exc, "code", None) == "unique" and len(constraint.fields) == 1:
+                    errors.setdefault(constraint.fields[0], []).append(exc)
+                else:
+                    errors = exc.update_error_dict(errors)
+        if errors:
+            self._update_errors(ValidationError(errors))
+
+
+def _name_constraints(model: type[models.Model]) -> list[models.UniqueConstraint]:
+    """``model``'s unique constraints on plain fields (no condition, no expression) that
+    hold a name field."""
+    return [constraint for constraint in model._meta.total_unique_constraints
+            if not NAME_FIELDS.isdisjoint(constraint.fields)]
 
 
 def _names_unique_with(model: type[models.Model]) -> set[str]:
     """The fields that share a unique constraint (or ``unique_together``) with a name field
     of ``model``, the name fields included."""
-    meta = model._meta
-    groups = [*meta.unique_together,
-              *(constraint.fields for constraint in meta.total_unique_constraints)]
+    groups = [*model._meta.unique_together,
+              *(constraint.fields for constraint in _name_constraints(model))]
     return {field for group in groups if NAME_FIELDS & set(group) for field in group}
 
 

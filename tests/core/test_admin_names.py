@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 from django.contrib import admin
-from django.test import RequestFactory
+from django.db.models import Model
+from django.test import Client, RequestFactory
 
 from evalhub.core.forms import NameFormField
 from evalhub.core.limits import NAME_FIELDS
@@ -17,12 +18,20 @@ from tests.factories import (
     CheckpointFactory,
     GenerationRunFactory,
     GenModelFactory,
+    ImageFactory,
+    MembershipFactory,
     ProjectFactory,
     UserFactory,
 )
-from tests.runs.test_admin_fixed_fields import _resubmitted, admin_client  # noqa: F401
+from tests.runs.test_admin_fixed_fields import _resubmitted
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client: Client) -> Client:
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
 
 
 def test_every_name_the_admin_edits_follows_the_rule():
@@ -46,7 +55,7 @@ def test_every_name_the_admin_edits_follows_the_rule():
     assert (Project, "slug") in checked
 
 
-def test_a_name_with_a_bidi_override_is_refused_and_kept_as_it_was(admin_client):  # noqa: F811
+def test_a_name_with_a_bidi_override_is_refused_and_kept_as_it_was(admin_client):
     run = GenerationRunFactory(name="baseline")
     url = f"/admin/runs/generationrun/{run.pk}/change/"
     response = admin_client.post(url, _resubmitted(admin_client.get(url),
@@ -57,7 +66,7 @@ def test_a_name_with_a_bidi_override_is_refused_and_kept_as_it_was(admin_client)
     assert run.name == "baseline"
 
 
-def test_a_decomposed_name_is_stored_composed_and_meets_its_twin(admin_client):  # noqa: F811
+def test_a_decomposed_name_is_stored_composed_and_meets_its_twin(admin_client):
     checkpoint = CheckpointFactory(name="step-1")
     CheckpointFactory(model=checkpoint.model, name="caf\u00e9")
     url = f"/admin/runs/checkpoint/{checkpoint.pk}/change/"
@@ -71,7 +80,7 @@ def test_a_decomposed_name_is_stored_composed_and_meets_its_twin(admin_client): 
     assert checkpoint.name == "th\u00e9"
 
 
-def test_a_project_slug_keeps_a_slugs_own_rule(admin_client):  # noqa: F811
+def test_a_project_slug_keeps_a_slugs_own_rule(admin_client):
     project = ProjectFactory(slug="demo")
     url = f"/admin/projects/project/{project.pk}/change/"
     response = admin_client.post(url, _resubmitted(admin_client.get(url), slug="not a slug"))
@@ -80,38 +89,59 @@ def test_a_project_slug_keeps_a_slugs_own_rule(admin_client):  # noqa: F811
     assert project.slug == "demo"
 
 
-def test_a_rename_to_a_name_the_project_has_is_refused_at_the_form(admin_client):  # noqa: F811
+def _run_of_a_project_with_the_name() -> tuple[Model, tuple[str, ...]]:
     # The run's project is shown read-only, and Django then skipped the (project, name)
     # constraint: the database refused the save, a 500.
     run = GenerationRunFactory(name="baseline")
     GenerationRunFactory(project=run.project, name="R\u00fan one")
-    url = f"/admin/runs/generationrun/{run.pk}/change/"
-    for taken in ("R\u00fan one", "Ru\u0301n one"):  # also its decomposed twin
-        response = admin_client.post(url, _resubmitted(admin_client.get(url), name=taken))
-        assert response.status_code == 200
-        assert "already exists" in response.content.decode()
-    run.refresh_from_db()
-    assert run.name == "baseline"
+    return run, ("R\u00fan one", "Ru\u0301n one")  # also its decomposed twin
 
 
-def test_a_used_checkpoint_renamed_to_its_models_other_checkpoint_is_refused(admin_client):  # noqa: F811
+def _used_checkpoint_of_a_model_with_the_name() -> tuple[Model, tuple[str, ...]]:
     checkpoint = CheckpointFactory(name="step-10k")
     CheckpointFactory(model=checkpoint.model, name="step-20k")
-    GenerationRunFactory(checkpoint=checkpoint)  # its model is read-only once it is used
-    url = f"/admin/runs/checkpoint/{checkpoint.pk}/change/"
-    response = admin_client.post(url, _resubmitted(admin_client.get(url), name="step-20k"))
-    assert response.status_code == 200
-    assert "already exists" in response.content.decode()
-    checkpoint.refresh_from_db()
-    assert checkpoint.name == "step-10k"
+    # Its model is read-only once a run of it has an output (checkpoint_has_outputs).
+    ImageFactory(run=GenerationRunFactory(checkpoint=checkpoint))
+    return checkpoint, ("step-20k",)
 
 
-def test_a_model_renamed_to_another_models_name_is_refused(admin_client):  # noqa: F811
+def _unused_checkpoint_of_a_model_with_the_name() -> tuple[Model, tuple[str, ...]]:
+    # Its model is an input: Django's own validation checks the (model, name) constraint.
+    checkpoint = CheckpointFactory(name="step-10k")
+    CheckpointFactory(model=checkpoint.model, name="step-20k")
+    return checkpoint, ("step-20k",)
+
+
+def _model_of_a_project_with_the_name() -> tuple[Model, tuple[str, ...]]:
     model = GenModelFactory(name="shapes-base")
     GenModelFactory(project=model.project, name="shapes-video")
-    url = f"/admin/runs/genmodel/{model.pk}/change/"
-    response = admin_client.post(url, _resubmitted(admin_client.get(url), name="shapes-video"))
+    return model, ("shapes-video",)
+
+
+@pytest.mark.parametrize("named_beside_a_taken_name", [
+    pytest.param(_run_of_a_project_with_the_name, id="run-read-only-project"),
+    pytest.param(_used_checkpoint_of_a_model_with_the_name, id="used-checkpoint-read-only-model"),
+    pytest.param(_unused_checkpoint_of_a_model_with_the_name, id="unused-checkpoint-own-model"),
+    pytest.param(_model_of_a_project_with_the_name, id="model-read-only-project"),
+])
+def test_a_rename_to_a_name_taken_beside_it_is_refused_once_at_the_form(
+        admin_client, named_beside_a_taken_name):
+    named, taken_names = named_beside_a_taken_name()
+    kept = named.name
+    url = f"/admin/{named._meta.app_label}/{named._meta.model_name}/{named.pk}/change/"
+    for taken in taken_names:
+        response = admin_client.post(url, _resubmitted(admin_client.get(url), name=taken))
+        assert response.status_code == 200  # the form again, not a 500
+        # Once: each constraint is checked once per submission.
+        assert response.content.decode().count("already exists") == 1
+    named.refresh_from_db()
+    assert named.name == kept
+
+
+def test_a_membership_the_project_has_is_refused_once_at_the_form(admin_client):
+    # Every admin form of a named kind's page is a UniqueNamesForm, a membership's too.
+    member = MembershipFactory()
+    response = admin_client.post("/admin/projects/membership/add/", {
+        "project": member.project.pk, "user": member.user.pk, "role": member.role})
     assert response.status_code == 200
-    assert "already exists" in response.content.decode()
-    model.refresh_from_db()
-    assert model.name == "shapes-base"
+    assert response.content.decode().count("already exists") == 1
