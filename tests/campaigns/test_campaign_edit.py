@@ -18,7 +18,7 @@ from evalhub.core.errors import NameTaken
 from evalhub.core.limits import MAX_TEXT_CHARS
 from evalhub.leaderboards.filters import LeaderboardFilters
 from evalhub.leaderboards.services import campaign_leaderboards_refresh, leaderboard_get
-from tests.builders import build_campaign, cast_vote, logged_in
+from tests.builders import CampaignWorld, build_campaign, cast_vote, logged_in
 from tests.factories import CampaignFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -28,14 +28,28 @@ CAFE_NFD = unicodedata.normalize("NFD", CAFE_NFC)
 RLO = "\u202e"
 
 
-@pytest.fixture
-def world():
+def study_world() -> CampaignWorld:
+    """The campaign these tests edit, "Study" ("Pick the better image."): two runs, two
+    prompts, one annotator. The campaign page's form tests (test_campaign_edit_page.py) edit
+    it too."""
     return build_campaign(runs=2, prompts=2, annotators=1, name="Study",
                           instructions="Pick the better image.")
 
 
+@pytest.fixture
+def world() -> CampaignWorld:
+    return study_world()
+
+
 def _stored(campaign: Campaign) -> Campaign:
+    """``campaign`` as the database holds it now."""
     return Campaign.objects.get(pk=campaign.pk)
+
+
+def _stored_text(campaign: Campaign) -> tuple[str, str]:
+    """``campaign``'s name and instructions as the database holds them now."""
+    stored = _stored(campaign)
+    return stored.name, stored.instructions
 
 
 # --- the service ---------------------------------------------------------------------------
@@ -61,10 +75,9 @@ def test_the_service_renames_and_rewords_a_campaign_and_changes_nothing_else(wor
 
 def test_each_field_changes_alone_and_empty_instructions_clear_them(world):
     campaign_update(campaign=world.campaign, name="Renamed")
-    assert (_stored(world.campaign).name,
-            _stored(world.campaign).instructions) == ("Renamed", "Pick the better image.")
+    assert _stored_text(world.campaign) == ("Renamed", "Pick the better image.")
     campaign_update(campaign=world.campaign, instructions="")
-    assert (_stored(world.campaign).name, _stored(world.campaign).instructions) == ("Renamed", "")
+    assert _stored_text(world.campaign) == ("Renamed", "")
     campaign_update(campaign=world.campaign)  # nothing asked, nothing changed
     assert _stored(world.campaign).name == "Renamed"
 

@@ -12,7 +12,8 @@ from django.test import Client
 from django.urls import reverse
 
 from evalhub.campaigns.models import Campaign, CampaignStatus
-from tests.builders import build_campaign, logged_in
+from tests.builders import CampaignWorld, build_campaign, logged_in
+from tests.campaigns.test_campaign_edit import _stored_text, study_world
 from tests.core.test_user_text_direction import assert_isolated
 from tests.factories import CampaignFactory, UserFactory
 
@@ -22,9 +23,8 @@ RLO = "\u202e"
 
 
 @pytest.fixture
-def world():
-    return build_campaign(runs=2, prompts=2, annotators=1, name="Study",
-                          instructions="Pick the better image.")
+def world() -> CampaignWorld:
+    return study_world()
 
 
 def _edit_url(campaign: Campaign) -> str:
@@ -33,11 +33,6 @@ def _edit_url(campaign: Campaign) -> str:
 
 def _detail_url(campaign: Campaign) -> str:
     return reverse("campaign-manage", kwargs={"campaign_id": campaign.pk})
-
-
-def _stored(campaign: Campaign) -> tuple[str, str]:
-    stored = Campaign.objects.get(pk=campaign.pk)
-    return stored.name, stored.instructions
 
 
 def _field_errors(html: str, field: str) -> list[str]:
@@ -71,7 +66,7 @@ def test_a_writer_saves_and_lands_on_the_campaign_page_which_says_so(world):
         "instructions": "Pick the image closer to the prompt.\nTake your time."})
     assert answer.status_code == 302
     assert answer["Location"] == _detail_url(world.campaign) + "?edited=1#settings"
-    assert _stored(world.campaign) == ("café study",
+    assert _stored_text(world.campaign) == ("café study",
                                        "Pick the image closer to the prompt.\nTake your time.")
     detail = client.get(answer["Location"]).content.decode()
     assert 'id="edit-saved"' in detail and "Name and instructions saved" in detail
@@ -88,7 +83,7 @@ def test_a_closed_campaign_is_still_renamed_from_its_page(world):
     answer = client.post(_edit_url(world.campaign), {"name": "Study (closed)",
                                                      "instructions": ""})
     assert answer.status_code == 302
-    assert _stored(world.campaign) == ("Study (closed)", "")
+    assert _stored_text(world.campaign) == ("Study (closed)", "")
 
 
 def test_a_taken_name_is_refused_at_the_name_field_and_nothing_is_stored(world):
@@ -100,7 +95,7 @@ def test_a_taken_name_is_refused_at_the_name_field_and_nothing_is_stored(world):
     assert _field_errors(html, "name") == [
         "The project already has a campaign named &#x27;Taken&#x27;."]
     assert 'value="Taken"' in html and "Changed too." in html  # what was typed stays
-    assert _stored(world.campaign) == ("Study", "Pick the better image.")
+    assert _stored_text(world.campaign) == ("Study", "Pick the better image.")
 
 
 @pytest.mark.parametrize(("name", "said"), [
@@ -113,7 +108,7 @@ def test_a_name_against_the_rule_is_refused_at_its_field(world, name, said):
                                              {"name": name, "instructions": ""})
     assert answer.status_code == 400
     assert any(said in error for error in _field_errors(answer.content.decode(), "name"))
-    assert _stored(world.campaign) == ("Study", "Pick the better image.")
+    assert _stored_text(world.campaign) == ("Study", "Pick the better image.")
 
 
 def test_instructions_too_long_are_refused_at_their_field(world):
@@ -121,7 +116,7 @@ def test_instructions_too_long_are_refused_at_their_field(world):
                                              {"name": "Study", "instructions": "x" * 10_001})
     assert answer.status_code == 400
     assert _field_errors(answer.content.decode(), "instructions")
-    assert _stored(world.campaign) == ("Study", "Pick the better image.")
+    assert _stored_text(world.campaign) == ("Study", "Pick the better image.")
 
 
 def test_annotators_get_403_outsiders_and_other_projects_404_and_nothing_changes(world):
@@ -137,7 +132,7 @@ def test_annotators_get_403_outsiders_and_other_projects_404_and_nothing_changes
     assert logged_in(world.scientist).get(missing).status_code == 404
     anonymous = Client().get(_edit_url(world.campaign))
     assert anonymous.status_code == 302 and "login" in anonymous["Location"]
-    assert _stored(world.campaign) == ("Study", "Pick the better image.")
+    assert _stored_text(world.campaign) == ("Study", "Pick the better image.")
 
 
 def test_a_post_without_the_csrf_token_is_refused(world):
@@ -145,7 +140,7 @@ def test_a_post_without_the_csrf_token_is_refused(world):
     client.force_login(world.scientist)
     answer = client.post(_edit_url(world.campaign), {"name": "Forged", "instructions": ""})
     assert answer.status_code == 403
-    assert _stored(world.campaign) == ("Study", "Pick the better image.")
+    assert _stored_text(world.campaign) == ("Study", "Pick the better image.")
 
 
 def test_the_page_isolates_the_campaign_and_project_names():
@@ -169,11 +164,11 @@ def test_a_field_left_as_shown_keeps_a_change_made_since_the_page_was_opened(wor
         "name": "Study (v2)", "instructions": "Pick the better image.",
         # What the page showed, sent back with the form as it renders it.
         "initial-name": "Study", "initial-instructions": "Pick the better image."})
-    assert _stored(world.campaign) == ("Study (v2)", "A colleague's words.")
+    assert _stored_text(world.campaign) == ("Study (v2)", "A colleague's words.")
 
 
 def test_line_breaks_typed_in_the_box_are_stored_as_the_api_stores_them(world):
     client = logged_in(world.scientist)
     client.post(_edit_url(world.campaign), {"name": "Study",
                                             "instructions": "First line.\r\nSecond line."})
-    assert _stored(world.campaign) == ("Study", "First line.\nSecond line.")
+    assert _stored_text(world.campaign) == ("Study", "First line.\nSecond line.")
