@@ -32,11 +32,12 @@ echo "== pytest"
 # the order tests/conftest.py gives them, longest first (--no-loadscope-reorder: pytest-xdist
 # would put the files of most tests first, which leaves the long one-test files for the end).
 #
-# The `playback` tests then run alone, in one process: they measure two or more videos kept
-# within one frame (33 ms) of each other in Chromium, which a renderer starved of CPU by the
-# other process, its servers and workers cannot give (a 53 ms gap, over a 60-operation walk,
-# at load 5 on two cores). PYTEST_PROCESSES=0 runs everything in this one process, in order.
-# Arguments go to both runs; either failing fails the suite.
+# The `playback` tests then run on their own (two processes, nothing else): they measure two or
+# more videos kept within one frame (33 ms) of each other in Chromium, which a renderer starved
+# of CPU by the worker processes, metric models and servers of the rest cannot give (a 53 ms
+# gap, over a 60-operation walk, at load 5 on two cores). PYTEST_PROCESSES=0 runs everything
+# in this one process, in order. Arguments go to both runs (without any, the second collects
+# tests/browser only); either failing fails the suite.
 if [ "${PYTEST_PROCESSES:-2}" = 0 ]; then
     exec python -m pytest "$@"
 fi
@@ -44,8 +45,9 @@ fi
 # kind only. Both 5: nothing at all was collected, which is.
 python -m pytest -n "${PYTEST_PROCESSES:-2}" --dist loadfile --no-loadscope-reorder \
     -m "not playback" "$@" && parallel=0 || parallel=$?
-echo "== pytest: playback, alone"
-python -m pytest -p no:xdist -m playback "$@" && alone=0 || alone=$?
+echo "== pytest: playback, on their own"
+python -m pytest -n "${PYTEST_PROCESSES:-2}" --dist loadfile -m playback "${@:-tests/browser}" \
+    && alone=0 || alone=$?
 if [ "$parallel" = 5 ] && [ "$alone" = 5 ]; then exit 5; fi
 [ "$parallel" = 5 ] && parallel=0
 [ "$alone" = 5 ] && alone=0
