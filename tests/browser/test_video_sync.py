@@ -263,6 +263,59 @@ def test_the_drift_correction_nudges_the_follower_and_restarts_both_when_far(pla
         assert far["nudges"] == 0
 
 
+FIRST_FRAME = """async () => {
+  const { firstFrame } = await import("/static/js/rate/video.js");
+  // A stand-in <video> whose seek lands 20 ms after currentTime is set, as Chromium's does:
+  // seeking until then, readyState back to HAVE_ENOUGH_DATA, then "seeked".
+  const fake = ({ readyState, seeking }) => {
+    const video = new EventTarget();
+    Object.assign(video, { readyState, seeking, error: null, seeks: 0 });
+    let time = 0;
+    Object.defineProperty(video, "currentTime", {
+      get: () => time,
+      set: (t) => {
+        time = t;
+        video.seeking = true;
+        video.seeks += 1;
+        setTimeout(() => {
+          video.seeking = false;
+          video.readyState = 4;
+          video.dispatchEvent(new Event("seeked"));
+        }, 20);
+      },
+    });
+    return video;
+  };
+  const within = (promise) => Promise.race(
+    [promise, new Promise((resolve) => { setTimeout(() => resolve("never"), 2000); })]);
+  // Prepared, and its own first-frame seek still in flight: loadeddata has fired already.
+  const seeking = fake({ readyState: 1, seeking: true });
+  // Still loading: its loadeddata is to come.
+  const loading = fake({ readyState: 0, seeking: false });
+  setTimeout(() => {
+    loading.readyState = 2;
+    loading.dispatchEvent(new Event("loadeddata"));
+  }, 20);
+  const [fromSeek, fromLoad] = await Promise.all(
+    [within(firstFrame(seeking, 30)), within(firstFrame(loading, 30))]);
+  return { fromSeek, fromLoad, seekTime: seeking.currentTime, seeks: seeking.seeks,
+           loadSeeks: loading.seeks };
+}"""
+
+
+def test_a_pair_shown_while_its_prepared_video_is_still_seeking_comes_up(player_page):
+    """The next pair's videos are prepared (loaded, then seeked to their first frame) while
+    the annotator looks at this one. A vote cast while that seek is in flight showed the next
+    pair with its video's readyState held under HAVE_CURRENT_DATA by the seek, after its
+    ``loadeddata`` had fired: the page waited for a second ``loadeddata`` that never comes,
+    and the pair never came up (seen on a loaded host). Its first frame is now taken from the
+    seek's ``seeked``; a video still loading waits for its ``loadeddata`` as before."""
+    result = player_page.evaluate(FIRST_FRAME)
+    assert result["fromSeek"] is True and result["fromLoad"] is True, result
+    assert result["seekTime"] == pytest.approx(0.5 / 30) and result["seeks"] == 1
+    assert result["loadSeeks"] == 1
+
+
 def test_a_follower_pushed_off_comes_back_within_a_frame(player_page):
     """While playing, the right video is moved 8 frames ahead behind the player's back (a
     decoder that jumped): the player brings it back to the left one's time."""

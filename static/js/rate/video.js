@@ -885,7 +885,11 @@ export class VideoStage {
  */
 export async function firstFrame(video, fps) {
   if (video.error) return false;
-  if (video.readyState < HAVE_CURRENT_DATA) {
+  // A seek in flight (the prepared video's own first-frame seek, when its pair is shown the
+  // moment the next one was prepared) holds readyState under HAVE_CURRENT_DATA after
+  // `loadeddata` has fired, and it fires once per load: waiting for it, the pair never came
+  // up. The seek below supersedes that one, and its `seeked` says the frame is there.
+  if (video.readyState < HAVE_CURRENT_DATA && !video.seeking) {
     // Not "emptied": load() queues one for the file this element held before.
     const event = await once(video, ["loadeddata", "error"]);
     if (event !== "loadeddata") return false;
