@@ -24,15 +24,17 @@ M = TypeVar("M", bound=Model)
 IN_CHUNK = 10_000
 
 
-def chunked(values: Iterable[T], size: int = IN_CHUNK) -> Iterator[list[T]]:
-    """``values`` in lists of at most ``size``, in order."""
+def chunked(values: Iterable[T], size: int | None = None) -> Iterator[list[T]]:
+    """``values`` in lists of at most ``size`` (default :data:`IN_CHUNK`, read at each call,
+    so a test can make it small), in order."""
+    size = size or IN_CHUNK
     it = iter(values)
     while chunk := list(islice(it, size)):
         yield chunk
 
 
 def in_chunks(queryset: QuerySet[M], field: str, values: Iterable[object],
-              size: int = IN_CHUNK) -> Iterator[QuerySet[M]]:
+              size: int | None = None) -> Iterator[QuerySet[M]]:
     """``queryset`` filtered on ``field__in`` each chunk of ``values`` in turn: one query (or
     update, or delete) per chunk, each under the parameter limit. Ordering holds within a chunk
     only; a value repeated across chunks is matched in each."""
