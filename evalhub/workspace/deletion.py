@@ -34,9 +34,10 @@ refers to any more, rows and files (original, derivatives, previews, tiles, rend
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
+from itertools import zip_longest
 
 from django.db import DEFAULT_DB_ALIAS, models, transaction
 from django.db.models import Count, ProtectedError, Q, RestrictedError
@@ -52,6 +53,7 @@ from evalhub.campaigns.models import (
     TaskImage,
 )
 from evalhub.campaigns.selectors import HumanVotes, human_votes
+from evalhub.core.bounded import chunked, in_chunks
 from evalhub.core.errors import EvalHubError
 from evalhub.core.queueing import enqueue_on_commit
 from evalhub.core.text import counted
@@ -212,9 +214,9 @@ def _in_use(label: str, obj: models.Model, blockers: list[models.Model]) -> str:
                      if not tasks else f"delete or change the {_counted(others)} first")
     if tasks:
         campaign_ids = {b.campaign_id for b in tasks if isinstance(b, ComparisonTask)}
-        campaign_ids |= set(ComparisonTask.objects.filter(
-            pk__in=[b.task_id for b in tasks if isinstance(b, TaskImage)])
-            .values_list("campaign_id", flat=True))
+        for chunk in in_chunks(ComparisonTask.objects.all(), "pk",
+                               [b.task_id for b in tasks if isinstance(b, TaskImage)]):
+            campaign_ids |= set(chunk.values_list("campaign_id", flat=True))
         names = ", ".join(repr(name) for name in Campaign.objects.filter(
             pk__in=campaign_ids).order_by("name").values_list("name", flat=True))
         steps.append(f"comparison tasks go only with their campaign: delete the campaign "
@@ -223,9 +225,28 @@ def _in_use(label: str, obj: models.Model, blockers: list[models.Model]) -> str:
             f"{'; '.join(steps)}. Nothing was deleted.")
 
 
+class _BoundedCollector(Collector):
+    """Django's deletion collector, its queries kept under the bound-parameter limit.
+
+    On PostgreSQL the collector asks for the rows related to every collected row with one
+    ``IN`` list of all their keys per relation (``bulk_batch_size`` is unbounded there), which
+    fails past 65,535 rows (a run of 100,000 images, a campaign of 100,000 tasks): here it goes
+    :data:`~evalhub.core.bounded.IN_CHUNK` rows at a time. Its deletes already go in batches
+    of 100 keys (``delete_batch``)."""
+
+    def get_del_batches(self, objs, fields):  # type: ignore[no-untyped-def]
+        return list(chunked(objs)) or [objs]
+
+    def add_field_update(self, field, value, objs):  # type: ignore[no-untyped-def]
+        # The collector ORs the querysets of every batch into one UPDATE (one list of every
+        # key again); as instances, they are updated 100 keys at a time.
+        super().add_field_update(field, value, list(objs))
+
+
 def _collect(obj: models.Model) -> Collector:
-    """Django's deletion collector over ``obj`` (raises ProtectedError / RestrictedError)."""
-    collector = Collector(using=DEFAULT_DB_ALIAS)
+    """Django's deletion collector over ``obj``, its queries bounded (raises ProtectedError /
+    RestrictedError)."""
+    collector = _BoundedCollector(using=DEFAULT_DB_ALIAS)
     collector.collect([obj])
     return collector
 
@@ -237,9 +258,7 @@ def _blob_ids(collector: Collector) -> tuple[list[int], list[int]]:
     # The collector loads its instances with only their keys: read the blob columns in SQL.
     sources: list[models.QuerySet] = list(collector.fast_deletes)
     for model, instances in collector.data.items():
-        pks = [row.pk for row in instances]
-        sources += [model._base_manager.filter(pk__in=pks[k:k + 5000])
-                    for k in range(0, len(pks), 5000)]
+        sources += in_chunks(model._base_manager.all(), "pk", [row.pk for row in instances])
     for qs in sources:
         fields = [f for f in qs.model._meta.concrete_fields
                   if f.many_to_one and f.related_model in found]
@@ -268,14 +287,17 @@ def deletion_plan(*, kind: str, obj: models.Model) -> DeletionPlan:
                 else exc.restricted_objects
             refused = _in_use(label, obj, list(blockers))
         else:
-            counts: Counter[Options] = Counter()
+            # By key: a row reached two ways (a judgment by its task and by its lease) is
+            # deleted once and counted once.
+            keys: dict[Options, set[object]] = defaultdict(set)
             for model, instances in collector.data.items():
-                counts[model._meta] += len(instances)
+                keys[model._meta].update(row.pk for row in instances)
             for qs in collector.fast_deletes:
                 # The rows of a many-to-many link ("referenceset-imageblob relationships")
                 # are no object anyone deletes: the images stay, only the link goes.
                 if not qs.model._meta.auto_created:
-                    counts[qs.model._meta] += qs.count()
+                    keys[qs.model._meta].update(qs.values_list("pk", flat=True))
+            counts = Counter({meta: len(pks) for meta, pks in keys.items()})
             # The page names the object in its title and lists what *also* goes: the object
             # is not one of those (a run is not "1 generation run" deleted with itself).
             counts[obj._meta] -= 1
@@ -315,9 +337,11 @@ def object_delete(*, kind: str, obj: models.Model) -> DeletionPlan:
         except (ProtectedError, RestrictedError) as exc:  # a reference added meanwhile
             raise StillInUse(f"The {plan.label} {str(locked)!r} is still in use; nothing was "
                              "deleted.") from exc
-        if image_ids or video_ids:
-            # After the commit: a rolled-back delete must leave every file where it was.
-            enqueue_on_commit(DELETE_UNREFERENCED_TASK, image_ids, video_ids)
+        # After the commit: a rolled-back delete must leave every file where it was. One
+        # message per chunk of ids, so that none carries a run's 100,000 blobs.
+        for images, videos in zip_longest(chunked(image_ids), chunked(video_ids),
+                                          fillvalue=[]):
+            enqueue_on_commit(DELETE_UNREFERENCED_TASK, images, videos)
     return plan
 
 
