@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from evalhub.blobs.models import ImageBlob, VideoBlob
+from evalhub.core.bounded import in_chunks
 from evalhub.evaluation.models import (
     ImageMetric,
     MetricJob,
@@ -125,15 +126,27 @@ def run_metric_values(*, run_ids: Iterable[int]) -> dict[int, dict[str, MetricVa
     return run_metric_table(run_ids=run_ids).values
 
 
-def image_metric_values(*, image_ids: Iterable[int], metric: str,
+def image_metric_values(*, image_ids: Iterable[int] | QuerySet, metric: str,
                         backbone_id: str | None = None) -> dict[int, MetricValue]:
     """``{image_id: value}``; the most recent value when several backbones exist, unless
-    ``backbone_id`` picks one."""
-    rows = ImageMetric.objects.filter(image_id__in=list(image_ids), metric=metric)
+    ``backbone_id`` picks one.
+
+    ``image_ids`` is a list of ids or, where they come from the database, a one-column
+    queryset of them (``.values("image_a_id")``, a union...): read as a subquery, it binds no
+    ids however many there are. A list is read :data:`~evalhub.core.bounded.IN_CHUNK` ids at
+    a time: a finalize step or a campaign of 100,000 images would pass the database's
+    bound-parameter limit. Every value of one image is in one chunk, so the most recent wins
+    as in a single query.
+    """
+    rows = ImageMetric.objects.filter(metric=metric)
     if backbone_id is not None:
         rows = rows.filter(backbone_id=backbone_id)
+    if isinstance(image_ids, QuerySet):
+        parts: Iterable[QuerySet[ImageMetric]] = [rows.filter(image_id__in=image_ids)]
+    else:
+        parts = in_chunks(rows, "image_id", dict.fromkeys(image_ids))
     return {row.image_id: MetricValue(row.value, row.calibrated, row.backbone_id)
-            for row in rows.order_by("created_at")}
+            for part in parts for row in part.order_by("created_at", "pk")}
 
 
 def pair_metric_values(*, pairs: Iterable[tuple[int, int]], metric: str
@@ -169,19 +182,35 @@ def shard_videos(*, shard: MetricShard) -> list[VideoBlob]:
     return list(VideoBlob.objects.filter(pk__in=shard.item_ids).order_by("id"))
 
 
+def _shard_item_ids(shards: Sequence[MetricShard], kind: str) -> list[int]:
+    """The item ids of the job's shards of ``kind``, each once, in ascending order.
+
+    They are a JSON list per shard, read here rather than unnested in SQL (which differs
+    between PostgreSQL and SQLite)."""
+    return sorted({i for s in shards if s.kind == kind for i in s.item_ids})
+
+
 def job_run_images(*, shards: Sequence[MetricShard]) -> list[Image]:
-    """The run images of a job's shards with their blob, by prompt, seed."""
-    ids = [i for s in shards if s.kind == ShardKind.RUN for i in s.item_ids]
-    return list(Image.objects.filter(pk__in=ids).select_related("blob")
-                .order_by("prompt_id", "seed", "id"))
+    """The run images of a job's shards with their blob, by prompt, seed.
+
+    Read :data:`~evalhub.core.bounded.IN_CHUNK` ids at a time (a run of 100,000 images would
+    pass the database's bound-parameter limit and fail the finalize step after every shard's
+    work was done), then ordered here as one query would have."""
+    images = [img for part in in_chunks(Image.objects.select_related("blob"), "pk",
+                                        _shard_item_ids(shards, ShardKind.RUN))
+              for img in part]
+    return sorted(images, key=lambda img: (img.prompt_id, img.seed, img.pk))
 
 
 def job_reference_shas(*, shards: Sequence[MetricShard], videos: bool = False) -> list[str]:
-    """The sha256 of the reference images (``videos``: videos) of a job's shards, by id."""
-    ids = [i for s in shards if s.kind == ShardKind.REFERENCE for i in s.item_ids]
+    """The sha256 of the reference images (``videos``: videos) of a job's shards, by id.
+
+    Read :data:`~evalhub.core.bounded.IN_CHUNK` ids at a time, like :func:`job_run_images`;
+    the ids are in ascending order, so chunks ordered by id concatenate in id order."""
     model = VideoBlob if videos else ImageBlob
-    return list(model.objects.filter(pk__in=ids).order_by("id")
-                .values_list("sha256", flat=True))
+    return [sha for part in in_chunks(model.objects.order_by("id"), "pk",
+                                      _shard_item_ids(shards, ShardKind.REFERENCE))
+            for sha in part.values_list("sha256", flat=True)]
 
 
 def reference_stats_current(*, job: MetricJob, backbone_id: str) -> ReferenceStats | None:

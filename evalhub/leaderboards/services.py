@@ -145,11 +145,14 @@ def metric_judges_run(*, campaign: Campaign, metric: str = "clip_score",
     # another would add a criterion its leaderboard and exports never asked annotators.
     criteria = [c for c in spec.criteria if c in campaign.criteria]
     report = MetricJudgeReport(metric=metric, criteria=criteria, epsilon=eps)
-    tasks = list(ComparisonTask.objects.filter(campaign=campaign, is_gold=False)
-                 .values_list("id", "image_a_id", "image_b_id"))
+    judged = ComparisonTask.objects.filter(campaign=campaign, is_gold=False)
+    tasks = list(judged.values_list("id", "image_a_id", "image_b_id"))
     report.tasks = len(tasks)
-    values = image_metric_values(image_ids={i for _, a, b in tasks for i in (a, b)},
-                                 metric=metric)
+    # The tasks' images as a subquery: a campaign of 100,000 tasks has up to twice as many
+    # images, more ids than one statement can bind.
+    values = image_metric_values(
+        image_ids=judged.values("image_a_id").union(judged.values("image_b_id")),
+        metric=metric)
     existing = {(task_id, criterion): (pk, outcome, calibrated)
                 for pk, task_id, criterion, outcome, calibrated in
                 Judgment.objects.filter(campaign=campaign, judge_kind=JudgeKind.METRIC,
