@@ -78,14 +78,15 @@ def kwise_votes(qs: QuerySet[Judgment], index: dict[int, int], *, uncategorised:
     """
     group = ("task_id", "ranking", "task__prompt__category") + (
         ("annotator_id",) if weights is not None else ())
-    rows = list(qs.filter(ranking__isnull=False).values(*group).annotate(count=Count("id"))
-                .order_by())
+    ranked = qs.filter(ranking__isnull=False)
+    rows = list(ranked.values(*group).annotate(count=Count("id")).order_by())
     if not rows:
         return None
     runs: dict[int, dict[int, int]] = {}
+    # The voted tasks as a subquery, not a set of ids: 100,000 of them would bind more values
+    # than one statement may (65,535 on PostgreSQL). It selects the tasks of ``rows``.
     for task_id, position, run_id in TaskImage.objects.filter(
-            task_id__in={r["task_id"] for r in rows}).values_list("task_id", "position",
-                                                                  "run_id"):
+            task_id__in=ranked.values("task_id")).values_list("task_id", "position", "run_id"):
         runs.setdefault(task_id, {})[position] = run_id
     patterns: Counter = Counter()
     implied: Counter = Counter()

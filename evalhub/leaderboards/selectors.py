@@ -399,13 +399,18 @@ def _judge_agreement(*, campaign: Campaign, filters: LeaderboardFilters,
     outcomes = np.repeat([r[1] for r in rows], [r[2] for r in rows])
     task_ids, majority = majority_outcomes(units, outcomes)
     human_by_task = dict(zip(task_ids.tolist(), majority.tolist(), strict=True))
+    # The tasks people voted on as a subquery, not a list of ids: a campaign of 100,000 voted
+    # tasks would bind more values than one statement may (65,535 on PostgreSQL). It selects
+    # the tasks of ``rows``, the keys of ``human_by_task``, but for a vote on a new task cast
+    # between the two reads: such a task is skipped below.
     judged = Judgment.objects.filter(campaign=campaign, judge_kind=JudgeKind.METRIC,
                                      criterion=filters.criterion, task__is_gold=False,
-                                     task_id__in=list(human_by_task))
+                                     task_id__in=human.values("task_id"))
     by_metric: dict[str, list[tuple[int, int, int, str]]] = defaultdict(list)
     for metric, task_id, run_a, run_b, outcome in judged.values_list(
             "metric_name", "task_id", "task__run_a_id", "task__run_b_id", "outcome"):
-        by_metric[metric].append((task_id, run_a, run_b, outcome))
+        if task_id in human_by_task:
+            by_metric[metric].append((task_id, run_a, run_b, outcome))
     result = {}
     for metric, items in sorted(by_metric.items()):
         h = np.asarray([human_by_task[t] for t, _, _, _ in items], dtype=np.int8)

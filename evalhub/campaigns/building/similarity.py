@@ -20,6 +20,7 @@ from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
 from evalhub.campaigns.building.pairs import PairDistances
+from evalhub.core.bounded import chunked
 from evalhub.evaluation.models import MetricName, PairMetric
 from evalhub.runs.models import Image
 from metrics.imageio import decode_image
@@ -39,6 +40,29 @@ def _load(image: Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1)
 
 
+def _stored_distances(pairs: Sequence[tuple[Image, Image]], *, backbone_id: str,
+                      calibrated: bool) -> dict[tuple[int, int], float]:
+    """The stored LPIPS distance of each of ``pairs`` that has one from this backbone, by
+    (image_a id, image_b id).
+
+    Read a chunk of pairs at a time (``core.bounded.chunked``): a campaign of 100,000 pairs
+    would bind 200,000 ids in one statement, past the database's parameter limit. A chunk's
+    filter (A in its A images, B in its B images) also matches the cross pairs of the chunk;
+    only the pairs asked for are kept, so memory follows the pairs, not their cross product.
+    """
+    wanted = {(a.pk, b.pk) for a, b in pairs}
+    stored: dict[tuple[int, int], float] = {}
+    base = PairMetric.objects.filter(metric=MetricName.LPIPS, backbone_id=backbone_id,
+                                     calibrated=calibrated)
+    for chunk in chunked(pairs):
+        rows = base.filter(image_a__in=[a.pk for a, _ in chunk],
+                           image_b__in=[b.pk for _, b in chunk])
+        for a_id, b_id, value in rows.values_list("image_a_id", "image_b_id", "value"):
+            if (a_id, b_id) in wanted:
+                stored[(a_id, b_id)] = value
+    return stored
+
+
 def lpips_pair_distances(pairs: Sequence[tuple[Image, Image]]) -> PairDistances | None:
     """LPIPS (unitless, 0 = identical) of each (image_a, image_b), in order, with the backbone
     that computed them; None when the settings' LPIPS backbone cannot be loaded (real weights
@@ -53,12 +77,7 @@ def lpips_pair_distances(pairs: Sequence[tuple[Image, Image]]) -> PairDistances 
         logger.warning("LPIPS unavailable, near-identical pairs are kept: %s", exc)
         return None
     info = scorer.info
-    stored = {
-        (row.image_a_id, row.image_b_id): row.value
-        for row in PairMetric.objects.filter(
-            metric=MetricName.LPIPS, backbone_id=info.backbone_id, calibrated=info.calibrated,
-            image_a__in=[a for a, _ in pairs], image_b__in=[b for _, b in pairs])
-    }
+    stored = _stored_distances(pairs, backbone_id=info.backbone_id, calibrated=info.calibrated)
     missing = [(a, b) for a, b in pairs if (a.pk, b.pk) not in stored]
     for start in range(0, len(missing), CHUNK):
         chunk = missing[start:start + CHUNK]

@@ -563,19 +563,23 @@ class RunOutputsPage:
 
 def run_outputs_page(*, project_id: int, run_id: int, page: int = 1) -> RunOutputsPage:
     """Page ``page`` (clamped) of run ``run_id``'s outputs (a run of ``project_id``, checked
-    by the caller), :data:`PAGE_SIZE` at a time (three queries)."""
-    ordered = list(Image.objects.filter(run_id=run_id, run__project_id=project_id)
-                   .order_by("prompt__position", "prompt_id", "seed", "pk")
-                   .values_list("pk", flat=True))
-    pages = max(1, math.ceil(len(ordered) / PAGE_SIZE))
+    by the caller), :data:`PAGE_SIZE` at a time (four queries).
+
+    The outputs are counted, then only the page's ids read (LIMIT/OFFSET): a run of 100,000
+    images costs a count, not 100,000 ids on every page view.
+    """
+    outputs = Image.objects.filter(run_id=run_id, run__project_id=project_id)
+    total = outputs.count()
+    pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(max(1, page), pages)
-    chunk = ordered[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+    chunk = list(outputs.order_by("prompt__position", "prompt_id", "seed", "pk")
+                 .values_list("pk", flat=True)[(page - 1) * PAGE_SIZE:page * PAGE_SIZE])
     clip = image_metric_values(image_ids=chunk, metric=MetricName.CLIP_SCORE)
     shown = _shown_images(chunk)
     items = [RunOutput(_gallery_image(shown[pk], project_id=project_id, clip=clip.get(pk)),
                        shown[pk].prompt.text, shown[pk].prompt.category, shown[pk].seed)
              for pk in chunk if pk in shown]
-    return RunOutputsPage(items=items, total=len(ordered), page=page, pages=pages)
+    return RunOutputsPage(items=items, total=total, page=page, pages=pages)
 
 
 def image_href(image_id: int) -> str:
