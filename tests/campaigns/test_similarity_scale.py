@@ -10,15 +10,14 @@ pairs spans several chunks; a probe at the real size (100,000 pairs) is in the h
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 
 import pytest
-from django.db import connection
 
 from evalhub.campaigns.building.similarity import lpips_pair_distances
 from evalhub.core import bounded
 from evalhub.evaluation.models import MetricName, PairMetric
 from tests.builders import build_campaign
+from tests.statements import statements
 
 pytestmark = pytest.mark.django_db
 
@@ -30,19 +29,6 @@ PAIR_METRIC_TABLE = PairMetric._meta.db_table
 @pytest.fixture
 def random_weights(monkeypatch):
     monkeypatch.setenv("EVALHUB_RANDOM_WEIGHTS", "1")
-
-
-@contextmanager
-def bound_parameters():
-    """Each statement run inside, as (SQL, number of values it binds), in order."""
-    statements: list[tuple[str, int]] = []
-
-    def record(execute, sql, params, many, context):
-        statements.append((sql, len(params or ())))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(record):
-        yield statements
 
 
 def _stored(a, b, value: float) -> PairMetric:
@@ -64,7 +50,7 @@ def test_stored_distances_are_read_a_chunk_of_pairs_at_a_time_with_the_same_resu
         _stored(pairs[0][0], pairs[1][1], 5.0)])
     monkeypatch.setattr(bounded, "IN_CHUNK", SMALL_CHUNK)
 
-    with bound_parameters() as bound:
+    with statements() as bound:
         distances = lpips_pair_distances(pairs)
 
     assert distances is not None
@@ -73,7 +59,7 @@ def test_stored_distances_are_read_a_chunk_of_pairs_at_a_time_with_the_same_resu
     assert all(0.0 <= distances.values[k] < 5.0 for k in (2, 4))  # computed, then stored
     # One read per chunk, each binding the ids of one chunk of pairs and its three other
     # filters; the ids of all pairs at once would be 2 * 5 + 3 = 13 values.
-    reads = [n for sql, n in bound
+    reads = [len(params) for sql, params in bound
              if sql.lstrip().upper().startswith("SELECT") and PAIR_METRIC_TABLE in sql]
     assert len(reads) == math.ceil(len(pairs) / SMALL_CHUNK)
     assert max(reads) <= 2 * SMALL_CHUNK + 3

@@ -12,10 +12,8 @@ once by a probe on 100,000-image runs (see the change's report).
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 
 import pytest
-from django.db import connection
 
 from evalhub.campaigns.models import ComparisonTask, Judgment
 from evalhub.core import bounded
@@ -39,25 +37,13 @@ from tests.builders import build_campaign
 from tests.evaluation.helpers import FAST_OPTIONS, make_reference_set, make_run
 from tests.factories import GenerationRunFactory, ImageFactory, PromptFactory
 from tests.leaderboards.helpers import set_image_metric
+from tests.statements import statements
 
 pytestmark = pytest.mark.django_db
 
 SMALL_CHUNK = 2
 
 _IN_LIST = re.compile(r"\bIN \(((?:%s, )*%s)\)")
-
-
-@contextmanager
-def statements():
-    """Every statement run inside the block, as ``(sql, params)``."""
-    seen: list[tuple[str, tuple]] = []
-
-    def record(execute, sql, params, many, context):
-        seen.append((sql, tuple(params or ())))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(record):
-        yield seen
 
 
 def longest_in_list(seen: list[tuple[str, tuple]], table: str) -> int:

@@ -11,11 +11,9 @@ do not grow with the number of tasks, and that the figures are the ones the vote
 from __future__ import annotations
 
 from collections import Counter
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from django.db import connection
 
 from evalhub.campaigns.models import ComparisonTask, JudgeKind, Judgment, TaskImage, TaskKind
 from evalhub.leaderboards.filters import LeaderboardFilters
@@ -26,21 +24,9 @@ from evalhub.runs.models import Image
 from tests.builders import build_campaign
 from tests.factories import count_judgments
 from tests.leaderboards.helpers import set_image_metric
+from tests.statements import statements, widest
 
 pytestmark = pytest.mark.django_db
-
-
-@contextmanager
-def most_values_bound():
-    """``[n]``: the most values any statement run inside binds, once the block ends."""
-    most = [0]
-
-    def record(execute, sql, params, many, context):
-        most[0] = max(most[0], len(params or ()))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(record):
-        yield most
 
 
 def _human(task: ComparisonTask, annotator, outcome: str, **fields) -> Judgment:
@@ -68,13 +54,13 @@ def _judge_agreement_with_people(prompts: int) -> tuple[int, int, int]:
         votes += [_human(task, annotator, outcome) for annotator, outcome in
                   zip(world.annotators, (majority, majority, minority), strict=True)]
     count_judgments(Judgment.objects.bulk_create(votes))
-    with most_values_bound() as most:
+    with statements() as seen:
         board = leaderboard_compute(campaign=world.campaign, filters=LeaderboardFilters())
     judge = board.judge_agreement["clip_score"]
     assert judge.n == len(tasks)
     assert judge.agree == len(tasks) - len(range(0, len(tasks), 4))
     assert sum(p.n for p in judge.by_pair) == len(tasks)
-    return len(tasks), judge.agree, most[0]
+    return len(tasks), judge.agree, widest(seen)
 
 
 def test_metric_judges_are_compared_with_people_without_binding_the_voted_task_ids():
@@ -100,7 +86,7 @@ def _ranked_campaign_votes(prompts: int) -> tuple[int, int]:
     count_judgments(Judgment.objects.bulk_create(votes))
     index = {run.pk: i for i, run in enumerate(world.runs)}
     qs = filtered_judgments(campaign=world.campaign, filters=LeaderboardFilters())
-    with most_values_bound() as most:
+    with statements() as seen:
         kwise = kwise_votes(qs, index, uncategorised="(none)")
 
     # The patterns the votes give: the runs shown, and the picks but the forced last one.
@@ -113,7 +99,7 @@ def _ranked_campaign_votes(prompts: int) -> tuple[int, int]:
     assert kwise is not None and kwise.votes == len(votes)
     assert kwise.patterns == dict(expected)
     assert kwise.counts.sum() == 6 * len(votes)  # a full ranking of 4 implies 6 pairs
-    return len(tasks), most[0]
+    return len(tasks), widest(seen)
 
 
 def test_best_of_k_rankings_are_read_without_binding_the_voted_task_ids():

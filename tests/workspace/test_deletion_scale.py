@@ -11,7 +11,6 @@ takes over 25 s here. The real size (100,000 images, 100,000 tasks) was confirme
 from __future__ import annotations
 
 import pytest
-from django.db import connection
 from django.db.models.sql.constants import GET_ITERATOR_CHUNK_SIZE
 
 import evalhub.core.bounded
@@ -28,26 +27,16 @@ from tests.factories import (
     JudgmentFactory,
     LeaseFactory,
 )
+from tests.statements import statements, widest
 
 pytestmark = pytest.mark.django_db
 
-@pytest.fixture
-def widest_statement():
-    """The most parameters any statement but a DELETE bound while the test ran (a list holding
-    one number, filled in as statements run; set it to 0 to start again)."""
-    widest = [0]
-
-    def record(execute, sql, params, many, context):
-        if params is not None and not many:
-            if sql.startswith("DELETE"):
-                # Django's own deletes go GET_ITERATOR_CHUNK_SIZE (100) keys at a time.
-                assert len(params) <= GET_ITERATOR_CHUNK_SIZE + 1, sql
-            else:
-                widest[0] = max(widest[0], len(params))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(record):
-        yield widest
+def _widest_but_deletes(seen: list[tuple[str, tuple]]) -> int:
+    """The most values a statement of ``seen`` bound, Django's own DELETEs aside: they go
+    GET_ITERATOR_CHUNK_SIZE (100) keys at a time, checked here."""
+    deletes = [params for sql, params in seen if sql.startswith("DELETE")]
+    assert all(len(params) <= GET_ITERATOR_CHUNK_SIZE + 1 for params in deletes)
+    return widest([(sql, params) for sql, params in seen if not sql.startswith("DELETE")])
 
 
 @pytest.fixture
@@ -80,33 +69,31 @@ def _campaign_of(tasks: int):
     return campaign, made
 
 
-def test_a_run_of_more_images_than_a_chunk_is_previewed_and_deleted(monkeypatch,
-                                                                     widest_statement):
+def test_a_run_of_more_images_than_a_chunk_is_previewed_and_deleted(monkeypatch):
     monkeypatch.setattr(evalhub.core.bounded, "IN_CHUNK", 3)
-    widest = []
+    widest_seen = []
     for size in (7, 14):
         run, images = _run_of(size)
-        widest_statement[0] = 0
-        plan = deletion_plan(kind="run", obj=run)
-        object_delete(kind="run", obj=run)
-        widest.append(widest_statement[0])
+        with statements() as seen:
+            plan = deletion_plan(kind="run", obj=run)
+            object_delete(kind="run", obj=run)
+        widest_seen.append(_widest_but_deletes(seen))
         assert plan.refused is None and plan.removes == [("images", size)]
         assert not GenerationRun.objects.filter(pk=run.pk).exists()
         assert not Image.objects.filter(pk__in=images).exists()
     # No statement binds more values for a run twice the size: none lists all its images.
-    assert widest[0] == widest[1] < 7, widest
+    assert widest_seen[0] == widest_seen[1] < 7, widest_seen
 
 
-def test_a_campaign_of_more_tasks_than_a_chunk_is_previewed_and_deleted(monkeypatch,
-                                                                         widest_statement):
+def test_a_campaign_of_more_tasks_than_a_chunk_is_previewed_and_deleted(monkeypatch):
     monkeypatch.setattr(evalhub.core.bounded, "IN_CHUNK", 3)
-    widest = []
+    widest_seen = []
     for size in (7, 14):
         campaign, tasks = _campaign_of(size)
-        widest_statement[0] = 0
-        plan = deletion_plan(kind="campaign", obj=campaign)
-        object_delete(kind="campaign", obj=campaign)
-        widest.append(widest_statement[0])
+        with statements() as seen:
+            plan = deletion_plan(kind="campaign", obj=campaign)
+            object_delete(kind="campaign", obj=campaign)
+        widest_seen.append(_widest_but_deletes(seen))
         # A judgment reached by its task and by its lease is counted once.
         assert plan.refused is None and dict(plan.removes) == {
             "comparison tasks": size, "leases": 4, "judgment": 1}
@@ -114,7 +101,7 @@ def test_a_campaign_of_more_tasks_than_a_chunk_is_previewed_and_deleted(monkeypa
         assert not Lease.objects.exists()
         # The runs compared stay, images and all.
         assert Image.objects.filter(pk__in=[t.image_a_id for t in tasks]).count() == size
-    assert widest[0] == widest[1] < 7, widest
+    assert widest_seen[0] == widest_seen[1] < 7, widest_seen
 
 
 def test_a_deleted_runs_blobs_are_sent_in_bounded_messages_and_all_cleaned_up(
