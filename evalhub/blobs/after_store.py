@@ -17,6 +17,7 @@ from django.db.models import Q, QuerySet
 from evalhub.blobs.display import MAKE_BATCH, MAKE_TASK, display_current_q
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.tiles import BUILD_TASK, BUILDS_PER_TASK, built_q, large_q
+from evalhub.core.bounded import in_chunks
 from evalhub.core.queueing import enqueue_batches
 
 PREVIEWS_TASK = "evalhub.blobs.make_previews"
@@ -82,16 +83,23 @@ def blobs_after_store(blob_ids: Sequence[int] | QuerySet, *, previews: bool = Tr
 def _needing(work: BlobWork, blob_ids: Sequence[int] | QuerySet, *,
              lacking_only: bool) -> list[int]:
     """Those of ``blob_ids`` that ``work`` is queued for (every one, without a query of its
-    own, when it applies to every blob and done ones are not skipped)."""
+    own, when it applies to every blob and done ones are not skipped), in id order.
+
+    A list is looked up in chunks (core/bounded.py): an import's 70,000 new blobs in one
+    ``IN`` pass the database's bound-parameter limit. A query of ids binds nothing and is
+    one query."""
     if work.applies is None and not lacking_only:
         return list(blob_ids)
-    blobs = ImageBlob.objects.filter(
-        id__in=blob_ids if isinstance(blob_ids, QuerySet) else list(blob_ids))
+    blobs = ImageBlob.objects.all()
     if work.applies is not None:
         blobs = blobs.filter(work.applies())
     if lacking_only:
         blobs = blobs.exclude(work.done())
-    return list(blobs.order_by("pk").values_list("id", flat=True))
+    if isinstance(blob_ids, QuerySet):
+        return list(blobs.filter(id__in=blob_ids).order_by("pk").values_list("id", flat=True))
+    # Sorted as a whole: each chunk's query orders its own rows only.
+    return sorted({pk for part in in_chunks(blobs, "id", blob_ids)
+                   for pk in part.values_list("id", flat=True)})
 
 
 def large_blob_ids(blob_ids: list[int]) -> list[int]:

@@ -103,3 +103,20 @@ def test_blobs_that_lack_nothing_are_queued_nothing(
     with django_capture_on_commit_callbacks(execute=True):
         blobs_after_store(_pks(stored, "small, all done", "large, all done"), lacking_only=True)
     assert sent_tasks == []
+
+
+def test_more_blobs_than_a_chunk_are_queued_exactly_the_work_they_lack_in_id_order(
+        stored, sent_tasks, django_capture_on_commit_callbacks, monkeypatch):
+    """A list of ids is looked up a chunk at a time (an import's 70,000 new blobs would pass
+    PostgreSQL's 65,535 bound parameters in one query: core/bounded.py); the chunks' answers
+    are one answer, in id order, whatever order the ids were given in."""
+    monkeypatch.setattr("evalhub.core.bounded.IN_CHUNK", 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        blobs_after_store(sorted(_pks(stored, *stored), reverse=True), lacking_only=True)
+    assert sent_tasks == [
+        (MAKE, [_pks(stored, "small, nothing", "small, derivative of the old rule",
+                     "large, nothing")]),
+        (PREVIEWS, [_pks(stored, "small, nothing", "large, nothing")]),
+        (BUILD, [_pks(stored, "large, no pyramid")]),
+        (BUILD, [_pks(stored, "large, nothing")]),
+    ]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from evalhub.blobs.after_store import blobs_after_store
@@ -35,6 +35,7 @@ from evalhub.blobs.validation import ImageInfo, InvalidImage
 from evalhub.blobs.video_services import video_inspect, video_store, videos_after_store
 from evalhub.blobs.video_validation import InvalidVideo, VideoInfo
 from evalhub.blobs.written_files import WrittenFiles
+from evalhub.core.bounded import in_chunks
 from evalhub.core.errors import ImportRejected
 from evalhub.core.text import counted
 from evalhub.prompts.models import Prompt
@@ -90,22 +91,28 @@ def held_by_project(project_id: int, image_shas: set[str], video_shas: set[str]
                     ) -> set[str]:
     """The content hashes among ``image_shas`` and ``video_shas`` that project
     ``project_id`` already holds: an image or video of one of its runs or reference sets, or
-    a prompt's source. Never looks at other projects (two queries at most)."""
+    a prompt's source. Never looks at other projects (one query per kind and chunk of hashes:
+    core/bounded.py)."""
     held: set[str] = set()
     for blobs, shas, image_field, reference_field, prompt_field in (
             (ImageBlob, image_shas, "blob", "images", "source_image"),
             (VideoBlob, video_shas, "video", "videos", "source_video")):
-        if not shas:
-            continue
         file = OuterRef("pk")
-        held |= set(blobs.objects.filter(sha256__in=shas).filter(
+        in_project = blobs.objects.filter(
             Q(Exists(Image.objects.filter(**{image_field: file}, run__project_id=project_id)))
             | Q(Exists(ReferenceSet.objects.filter(**{reference_field: file},
                                                    project_id=project_id)))
             | Q(Exists(Prompt.objects.filter(**{prompt_field: file},
-                                             prompt_set__project_id=project_id)))
-        ).values_list("sha256", flat=True))
+                                             prompt_set__project_id=project_id))))
+        held |= _shas_among(in_project, shas)
     return held
+
+
+def _shas_among(blobs: QuerySet, shas: set[str]) -> set[str]:
+    """The hashes among ``shas`` of the blobs of ``blobs``: an import hashes every file, and
+    70,000 hashes in one ``IN`` pass the database's bound-parameter limit (core/bounded.py)."""
+    return {sha for part in in_chunks(blobs, "sha256", shas)
+            for sha in part.values_list("sha256", flat=True)}
 
 
 def _split(infos) -> tuple[set[str], set[str]]:
@@ -356,8 +363,8 @@ def run_images_import(
     files_skipped, skipped_files = _skipped([n for n in source.names() if n not in listed])
     shas = {i.sha256 for i in infos.values()}
     in_project = held_by_project(run.project_id, *_split(infos.values()))
-    known = set(ImageBlob.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
-    known |= set(VideoBlob.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
+    known = (_shas_among(ImageBlob.objects.all(), shas)
+             | _shas_among(VideoBlob.objects.all(), shas))
     with WrittenFiles() as written, transaction.atomic():
         blobs: dict[str, ImageBlob] = {}
         videos: dict[str, VideoBlob] = {}
@@ -423,8 +430,9 @@ def _created_ids(run: GenerationRun, created: Sequence[Image]) -> list[int]:
     if all(image.pk is not None for image in created):
         return [image.pk for image in created]
     keys = {(image.prompt_id, image.seed) for image in created}
-    rows = Image.objects.filter(run=run, prompt_id__in={prompt for prompt, _ in keys})
-    return [pk for pk, prompt, seed in rows.values_list("pk", "prompt_id", "seed")
+    rows = in_chunks(Image.objects.filter(run=run), "prompt_id",
+                     {prompt for prompt, _ in keys})
+    return [pk for part in rows for pk, prompt, seed in part.values_list("pk", "prompt_id", "seed")
             if (prompt, seed) in keys]
 
 
@@ -513,11 +521,13 @@ def reference_set_import(*, reference_set: ReferenceSet, source: FileSource) -> 
     held = reference_set.videos if kind == MediaKind.VIDEO else reference_set.images
     shas = {i.sha256 for i in infos.values()}
     # A file the set already holds is not added again (a set holds each file once).
-    in_set = set(held.filter(sha256__in=shas).values_list("sha256", flat=True))
+    model = VideoBlob if kind == MediaKind.VIDEO else ImageBlob
+    stored_pks = {sha: pk for part in in_chunks(model.objects.all(), "sha256", shas)
+                  for sha, pk in part.values_list("sha256", "pk")}
+    known = set(stored_pks)
+    in_set = _in_set(held, stored_pks)
     if held.count() + len(shas - in_set) > max_images:
         raise ImportRejected(f"A reference set holds at most {max_images} {kind}s.")
-    model = VideoBlob if kind == MediaKind.VIDEO else ImageBlob
-    known = set(model.objects.filter(sha256__in=shas).values_list("sha256", flat=True))
     in_project = held_by_project(reference_set.project_id, *_split(infos.values()))
     with WrittenFiles() as written, transaction.atomic():
         stored: dict[str, ImageBlob | VideoBlob] = {}
@@ -547,6 +557,18 @@ def reference_set_import(*, reference_set: ReferenceSet, source: FileSource) -> 
     return ImportReport(images_created=len(set(stored) - in_set), blobs_created=new_to_project,
                         duplicates_of_existing_blobs=len(stored) - new_to_project,
                         files_skipped=files_skipped, skipped_files=skipped_files)
+
+
+def _in_set(held, stored_pks: dict[str, int]) -> set[str]:
+    """The hashes among ``stored_pks`` (hash: id of the stored blob) of the files the set
+    ``held`` (its ``images`` or ``videos``) holds. Looked up by id in the set's own table, a
+    chunk at a time: joined to the blobs and filtered on 10,000 hashes, PostgreSQL scans every
+    blob once per chunk (minutes for a 70,000-file import; by id, seconds)."""
+    column = f"{held.target_field_name}_id"
+    rows = held.through.objects.filter(**{held.source_field_name: held.instance})
+    sha_of = {pk: sha for sha, pk in stored_pks.items()}
+    return {sha_of[pk] for part in in_chunks(rows, column, sha_of)
+            for pk in part.values_list(column, flat=True)}
 
 
 def _reference_set_kind(reference_set: ReferenceSet) -> str | None:
