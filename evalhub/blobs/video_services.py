@@ -11,7 +11,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image
 
-from evalhub.blobs.models import ImageBlob, VideoBlob
+from evalhub.blobs.models import VideoBlob
 from evalhub.blobs.services import blob_store, image_inspect
 from evalhub.blobs.video_validation import InvalidVideo, VideoInfo, VideoLimits, inspect_video
 from evalhub.core.queueing import enqueue_batches
@@ -100,7 +100,3 @@ def videos_after_store(video_ids: Sequence[int]) -> None:
     like any other."""
     enqueue_batches(RENDITION_TASK, video_ids, RENDITIONS_PER_TASK)
 
-
-def poster_ids(video_ids: Sequence[int]) -> list[int]:
-    return list(ImageBlob.objects.filter(poster_of__id__in=video_ids).values_list("id",
-                                                                                  flat=True))
