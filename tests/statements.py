@@ -12,11 +12,12 @@ from django.db import connection
 @contextmanager
 def statements() -> Iterator[list[tuple[str, tuple]]]:
     """Every statement run on the default connection inside the block, as ``(sql, params)``,
-    in order."""
+    in order; one entry per row of an ``executemany``."""
     seen: list[tuple[str, tuple]] = []
 
     def record(execute, sql, params, many, context):
-        seen.append((sql, tuple(params or ())))
+        for row in (params or []) if many else [params]:
+            seen.append((sql, tuple(row or ())))
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(record):

@@ -63,17 +63,22 @@ def _pks(blobs: dict[str, ImageBlob], *keys: str) -> list[int]:
     return sorted(blobs[key].pk for key in keys)
 
 
-def test_blobs_stored_before_are_queued_exactly_the_work_they_lack(
-        stored, sent_tasks, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        blobs_after_store(_pks(stored, *stored), lacking_only=True)
-    assert sent_tasks == [
+def _lacking_work(stored: dict[str, ImageBlob]) -> list[tuple[str, list]]:
+    """The tasks that the blobs of ``stored`` lacking work are sent, in order."""
+    return [
         (MAKE, [_pks(stored, "small, nothing", "small, derivative of the old rule",
                      "large, nothing")]),
         (PREVIEWS, [_pks(stored, "small, nothing", "large, nothing")]),
         (BUILD, [_pks(stored, "large, no pyramid")]),
         (BUILD, [_pks(stored, "large, nothing")]),
     ]
+
+
+def test_blobs_stored_before_are_queued_exactly_the_work_they_lack(
+        stored, sent_tasks, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        blobs_after_store(_pks(stored, *stored), lacking_only=True)
+    assert sent_tasks == _lacking_work(stored)
 
 
 def test_without_previews_the_lacking_blobs_get_their_derivatives_and_pyramids_only(
@@ -113,10 +118,4 @@ def test_more_blobs_than_a_chunk_are_queued_exactly_the_work_they_lack_in_id_ord
     monkeypatch.setattr("evalhub.core.bounded.IN_CHUNK", 2)
     with django_capture_on_commit_callbacks(execute=True):
         blobs_after_store(sorted(_pks(stored, *stored), reverse=True), lacking_only=True)
-    assert sent_tasks == [
-        (MAKE, [_pks(stored, "small, nothing", "small, derivative of the old rule",
-                     "large, nothing")]),
-        (PREVIEWS, [_pks(stored, "small, nothing", "large, nothing")]),
-        (BUILD, [_pks(stored, "large, no pyramid")]),
-        (BUILD, [_pks(stored, "large, nothing")]),
-    ]
+    assert sent_tasks == _lacking_work(stored)

@@ -4,7 +4,7 @@ hash lookups of every file in the import, and failed before anything was stored.
 
 SCALE, REDUCED: importing 65,536 real files is minutes of work, so these tests shrink the
 limit instead. The chunk (core/bounded.py ``IN_CHUNK``) is made small, and every statement is
-held to a bound-parameter limit a little over twice the chunk (:func:`parameter_limit`), as the
+held to a bound-parameter limit a little over twice the chunk (``LIMIT``), as the
 database holds it to 65,535: a lookup of every file in one statement fails here as it did
 there. (Bulk inserts bind one array per column on PostgreSQL with Django 5.2, and Django
 batches them on SQLite: they pass at any size.) The real size was confirmed once by a probe
@@ -12,12 +12,9 @@ against PostgreSQL (the fix's report)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from evalhub.blobs.models import ImageBlob
 from evalhub.blobs.services import blob_store_bytes
@@ -33,6 +30,7 @@ from tests.factories import (
     png_bytes,
 )
 from tests.runs.helpers import write_manifest
+from tests.statements import statements, widest
 
 pytestmark = pytest.mark.django_db
 
@@ -44,22 +42,6 @@ FILES = 250
 DISPLAYS = "evalhub.blobs.make_displays"
 BLOB_PREVIEWS = "evalhub.blobs.make_previews"
 IMAGE_PREVIEWS = "evalhub.runs.make_previews"
-
-
-@contextmanager
-def parameter_limit(limit: int) -> Iterator[None]:
-    """Refuse any statement binding more than ``limit`` parameters, as PostgreSQL refuses
-    more than 65,535 ("number of parameters must be between 0 and 65535")."""
-
-    def bounded(execute, sql, params, many, context):
-        rows = params if many else [params]
-        for row in rows or []:
-            assert len(row or ()) <= limit, (
-                f"a statement binds {len(row)} parameters (limit {limit}): {sql[:200]}")
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(bounded):
-        yield
 
 
 @pytest.fixture
@@ -107,9 +89,11 @@ def test_a_run_import_of_more_files_than_a_statement_binds_stores_each_once(
     write_manifest(folder / "manifest.csv", rows)
     before = _blob_ids()
 
-    with parameter_limit(LIMIT), django_capture_on_commit_callbacks(execute=True), \
+    with statements() as seen, django_capture_on_commit_callbacks(execute=True), \
             open_source(folder, max_total_bytes=10**9) as source:
         report = run_images_import(run=run, source=source)
+
+    assert widest(seen) <= LIMIT, max(seen, key=lambda entry: len(entry[1]))[0][:200]
 
     assert (report.images_created, report.blobs_created,
             report.duplicates_of_existing_blobs) == (260, 230, 30)
@@ -135,9 +119,11 @@ def test_a_reference_set_import_of_more_files_than_a_statement_binds_adds_each_o
         blob_store_bytes(pictures[i], name=f"{i}.png")
     before = _blob_ids()
 
-    with parameter_limit(LIMIT), django_capture_on_commit_callbacks(execute=True), \
+    with statements() as seen, django_capture_on_commit_callbacks(execute=True), \
             open_source(folder, max_total_bytes=10**9) as source:
         report = reference_set_import(reference_set=reference_set, source=source)
+
+    assert widest(seen) <= LIMIT, max(seen, key=lambda entry: len(entry[1]))[0][:200]
 
     assert (report.images_created, report.blobs_created,
             report.duplicates_of_existing_blobs) == (FILES - 60, FILES - 60, 60)
@@ -159,10 +145,12 @@ def test_a_prompt_set_of_more_sources_than_a_statement_binds_stores_each_once(
     lines = b"".join(b'{"text": "edit %d", "source_image": "%d.png"}\n' % (i, i)
                      for i in range(count))
 
-    with parameter_limit(LIMIT), django_capture_on_commit_callbacks(execute=True), \
+    with statements() as seen, django_capture_on_commit_callbacks(execute=True), \
             open_source(folder, max_total_bytes=10**9) as source:
         prompt_set = prompt_set_import(project=ProjectFactory(), name="edits", data=lines,
                                        fmt="jsonl", images=source)
+
+    assert widest(seen) <= LIMIT, max(seen, key=lambda entry: len(entry[1]))[0][:200]
 
     assert prompt_set.prompts.count() == count
     assert prompt_set.prompts.values("source_image").distinct().count() == count
