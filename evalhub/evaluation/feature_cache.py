@@ -6,9 +6,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from evalhub.core.bounded import chunked, in_chunks
 from evalhub.evaluation.models import FeatureCacheEntry
 
-_CHUNK = 500  # keeps IN (...) lists well below SQLite's and PostgreSQL's parameter limits
+# Rows per query: a row carries a whole feature vector (8 KiB for Inception's 2,048 floats), so
+# the bound here is memory (4 MiB a query), well under the parameter limit (core.bounded).
+_CHUNK = 500
 
 
 def _encode(vec: np.ndarray) -> bytes:
@@ -38,11 +41,9 @@ class DatabaseFeatureCache:
     def get_many(self, shas: Sequence[str], backbone_id: str) -> dict[str, np.ndarray]:
         wanted = list(dict.fromkeys(shas))
         out: dict[str, np.ndarray] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            rows = FeatureCacheEntry.objects.filter(
-                backbone_id=backbone_id, sha256__in=wanted[start:start + _CHUNK]
-            ).values_list("sha256", "dim", "features")
-            for sha, dim, data in rows:
+        for rows in in_chunks(FeatureCacheEntry.objects.filter(backbone_id=backbone_id),
+                              "sha256", wanted, _CHUNK):
+            for sha, dim, data in rows.values_list("sha256", "dim", "features"):
                 out[sha] = _decode(data, dim)
         self.hits += len(out)
         self.misses += len(wanted) - len(out)
@@ -54,9 +55,8 @@ class DatabaseFeatureCache:
             data = _encode(vec)
             rows.append(FeatureCacheEntry(sha256=sha, backbone_id=backbone_id,
                                           dim=len(data) // 4, features=data))
-        for start in range(0, len(rows), _CHUNK):
-            FeatureCacheEntry.objects.bulk_create(rows[start:start + _CHUNK],
-                                                  ignore_conflicts=True)
+        for chunk in chunked(rows, _CHUNK):
+            FeatureCacheEntry.objects.bulk_create(chunk, ignore_conflicts=True)
         self.stored += len(rows)
 
     def count(self, backbone_id: str | None = None) -> int:

@@ -156,6 +156,7 @@ def test_clip_scores_and_pages(world, monkeypatch):
     assert first.items[2].left.clip.calibrated is False
     assert first.items[2].right.clip is None
     assert _page(world, page=99).page == 2  # past the end: the last page
+    assert _page(world, page=0).page == 1  # before the first: the first page
 
 
 def test_a_page_costs_the_same_queries_whatever_the_number_of_pairs():
@@ -401,6 +402,26 @@ def test_a_run_whose_only_partner_shares_no_prompt_and_seed_is_shown_alone():
     assert response.context["page"] is None and response.context["alone"].id == run.pk
     assert response.context["outputs"]["page"].total == 2
     assert 'id="gallery-empty"' not in response.content.decode()
+
+
+def test_a_run_shown_alone_is_paged_and_a_page_past_the_end_shows_the_last(world, monkeypatch):
+    run, failed = world.runs
+    failed.status = RunStatus.FAILED
+    failed.save(update_fields=["status"])
+    monkeypatch.setattr(selectors, "PAGE_SIZE", 3)
+    client = logged_in(world.scientist)
+
+    def outputs(page: str) -> dict:
+        return client.get(f"/gallery/{run.project_id}/", {"a": run.pk, "page": page}
+                          ).context["outputs"]
+
+    first, second, past = outputs("1"), outputs("2"), outputs("99")
+    assert (first["page"].total, first["page"].pages, len(first["page"].items)) == (4, 2, 3)
+    assert first["prev"] is None and first["next"].endswith("page=2")
+    assert len(second["page"].items) == 1 and second["next"] is None
+    assert past["page"].page == 2 and past["page"].items == second["page"].items
+    shown = [(o.prompt, o.seed) for o in first["page"].items + second["page"].items]
+    assert len(set(shown)) == 4
 
 
 def test_bad_parameters_are_shown_next_to_their_field_never_a_500(world):

@@ -79,8 +79,7 @@ def lpips_pair_distances(pairs: Sequence[tuple[Image, Image]]) -> PairDistances 
     info = scorer.info
     stored = _stored_distances(pairs, backbone_id=info.backbone_id, calibrated=info.calibrated)
     missing = [(a, b) for a, b in pairs if (a.pk, b.pk) not in stored]
-    for start in range(0, len(missing), CHUNK):
-        chunk = missing[start:start + CHUNK]
+    for chunk in chunked(missing, CHUNK):
         values = scorer.pairwise_distance(torch.stack([_load(a) for a, _ in chunk]),
                                           torch.stack([_load(b) for _, b in chunk]))
         PairMetric.objects.bulk_create([

@@ -31,13 +31,13 @@ kind of value, for the page's pairs only unless the sort or filter needs them al
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.urls import reverse
 from django.utils.safestring import SafeString
 
@@ -51,6 +51,14 @@ from evalhub.runs.labels import run_label
 from evalhub.runs.models import GenerationRun, Image, RunStatus
 
 PAGE_SIZE = 24
+
+
+def _page_of(items: Sequence[Any] | QuerySet, number: int) -> Page:
+    """Page ``number`` of ``items``, :data:`PAGE_SIZE` at a time, the number clamped to
+    ``[1, pages]`` (an address past the end shows the last page). A query is counted and only
+    its page's rows are read (LIMIT/OFFSET)."""
+    paginator = Paginator(items, PAGE_SIZE)
+    return paginator.page(min(max(1, number), paginator.num_pages))
 DEFAULT_CRITERION = "overall"
 DEFAULT_JUDGE = MetricName.CLIP_SCORE.value
 LEFT, RIGHT, TIE, BOTH_BAD, SPLIT = "left", "right", "tie", "both_bad", "split"
@@ -506,10 +514,8 @@ def gallery_page(*, project_id: int, query: GalleryQuery) -> GalleryPage:
         pairs = [p for p in pairs if (judgments.votes.get(p.key, NO_VOTES).outcome
                                       or "unvoted") == query.outcome]
     pairs = _sorted(pairs, query.sort, judgments, lpips)
-    pages = max(1, math.ceil(len(pairs) / PAGE_SIZE))
-    page = min(max(1, query.page), pages)
-    start = (page - 1) * PAGE_SIZE
-    chunk = pairs[start:start + PAGE_SIZE]
+    page = _page_of(pairs, query.page)
+    chunk = list(page.object_list)
     if judgments is None:
         judgments = pair_judgments(project_id=project_id, left=query.left, right=query.right,
                                    criterion=query.criterion, judge=query.judge, pairs=chunk)
@@ -529,15 +535,15 @@ def gallery_page(*, project_id: int, query: GalleryQuery) -> GalleryPage:
             continue  # deleted between the two reads
         prompt = shown[pair.left_id].prompt
         items.append(GalleryItem(
-            number=start + offset + 1, prompt=prompt.text, category=prompt.category,
+            number=page.start_index() + offset, prompt=prompt.text, category=prompt.category,
             seed=pair.seed, left=gallery_image(pair.left_id),
             right=gallery_image(pair.right_id), lpips=lpips.get(pair.key),
             votes=judgments.votes.get(pair.key, NO_VOTES),
             metric_outcome=judgments.metric.get(pair.key),
             metric_disagreement=judgments.metric_disagreement(pair.key),
             metric_calibrated=judgments.metric_calibrated(pair.key)))
-    return GalleryPage(items=items, total=len(pairs), page=page, pages=pages,
-                       page_size=PAGE_SIZE)
+    return GalleryPage(items=items, total=len(pairs), page=page.number,
+                       pages=page.paginator.num_pages, page_size=PAGE_SIZE)
 
 
 @dataclass(frozen=True)
@@ -568,18 +574,17 @@ def run_outputs_page(*, project_id: int, run_id: int, page: int = 1) -> RunOutpu
     The outputs are counted, then only the page's ids read (LIMIT/OFFSET): a run of 100,000
     images costs a count, not 100,000 ids on every page view.
     """
-    outputs = Image.objects.filter(run_id=run_id, run__project_id=project_id)
-    total = outputs.count()
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    page = min(max(1, page), pages)
-    chunk = list(outputs.order_by("prompt__position", "prompt_id", "seed", "pk")
-                 .values_list("pk", flat=True)[(page - 1) * PAGE_SIZE:page * PAGE_SIZE])
+    shown_page = _page_of(Image.objects.filter(run_id=run_id, run__project_id=project_id)
+                          .order_by("prompt__position", "prompt_id", "seed", "pk")
+                          .values_list("pk", flat=True), page)
+    chunk = list(shown_page.object_list)
     clip = image_metric_values(image_ids=chunk, metric=MetricName.CLIP_SCORE)
     shown = _shown_images(chunk)
     items = [RunOutput(_gallery_image(shown[pk], project_id=project_id, clip=clip.get(pk)),
                        shown[pk].prompt.text, shown[pk].prompt.category, shown[pk].seed)
              for pk in chunk if pk in shown]
-    return RunOutputsPage(items=items, total=total, page=page, pages=pages)
+    return RunOutputsPage(items=items, total=shown_page.paginator.count,
+                          page=shown_page.number, pages=shown_page.paginator.num_pages)
 
 
 def image_href(image_id: int) -> str:
