@@ -213,10 +213,13 @@ def _in_use(label: str, obj: models.Model, blockers: list[models.Model]) -> str:
         steps.append(f"delete or change {'that one' if len(others) == 1 else 'those'} first"
                      if not tasks else f"delete or change the {_counted(others)} first")
     if tasks:
-        campaign_ids = {b.campaign_id for b in tasks if isinstance(b, ComparisonTask)}
-        for chunk in in_chunks(ComparisonTask.objects.all(), "pk",
-                               [b.task_id for b in tasks if isinstance(b, TaskImage)]):
-            campaign_ids |= set(chunk.values_list("campaign_id", flat=True))
+        # The collector loads the blocking rows with their keys only: read the campaigns in
+        # SQL (an attribute read would be a query per row).
+        campaign_ids: set[int] = set()
+        for lookup, model in (("pk", ComparisonTask), ("members", TaskImage)):
+            for chunk in in_chunks(ComparisonTask.objects.order_by(), lookup,
+                                   [b.pk for b in tasks if isinstance(b, model)]):
+                campaign_ids |= set(chunk.values_list("campaign_id", flat=True).distinct())
         names = ", ".join(repr(name) for name in Campaign.objects.filter(
             pk__in=campaign_ids).order_by("name").values_list("name", flat=True))
         steps.append(f"comparison tasks go only with their campaign: delete the campaign "
@@ -226,24 +229,52 @@ def _in_use(label: str, obj: models.Model, blockers: list[models.Model]) -> str:
 
 
 class _BoundedCollector(Collector):
-    """Django's deletion collector, its queries kept under the bound-parameter limit.
+    """Django's deletion collector, its queries kept under the bound-parameter limit and off
+    long key lists.
 
-    On PostgreSQL the collector asks for the rows related to every collected row with one
-    ``IN`` list of all their keys per relation (``bulk_batch_size`` is unbounded there), which
-    fails past 65,535 rows (a run of 100,000 images, a campaign of 100,000 tasks): here it goes
-    :data:`~evalhub.core.bounded.IN_CHUNK` rows at a time. Its deletes already go in batches
-    of 100 keys (``delete_batch``)."""
+    Django asks for the rows related to the collected rows with an ``IN`` list of all their
+    keys per relation (unbounded on PostgreSQL: past 65,535 rows, a run of 100,000 images or a
+    campaign of 100,000 tasks, the query fails), and every such list costs its length in
+    parsing, on Django's side and psycopg's. Here rows collected from a query are followed by
+    that query as a subquery (``image_id IN (SELECT id FROM runs_image WHERE run_id = ...)``);
+    only the object deleted itself is named by key. The query may name rows collected before by
+    another path (a judgment reached by its task and by its lease): their related rows are
+    found twice, collected once (the collector keeps a set per model) or deleted twice (the
+    second time none is left). Collected rows themselves are deleted as Django deletes them,
+    100 keys per statement."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        # The rows of the collect() calls under way, innermost last: what their related rows
+        # are looked up by.
+        self._following: list[object] = []
+        #: Queries whose rows, together, are the rows collected one by one (``data``).
+        self.sources: list[models.QuerySet] = []
+
+    def add(self, objs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(objs, models.QuerySet):
+            self.sources.append(objs.order_by())
+        elif objs:
+            model = type(objs[0])
+            self.sources += in_chunks(model._base_manager.all(), "pk", [obj.pk for obj in objs])
+        return super().add(objs, *args, **kwargs)
+
+    def collect(self, objs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._following.append(objs)
+        try:
+            return super().collect(objs, *args, **kwargs)
+        finally:
+            self._following.pop()
 
     def get_del_batches(self, objs, fields):  # type: ignore[no-untyped-def]
+        source = self._following[-1] if self._following else None
+        if (isinstance(source, models.QuerySet) and objs and source.model is type(objs[0])
+                and all(field.target_field.primary_key for field in fields)):
+            return [source.order_by()]
         return list(chunked(objs)) or [objs]
 
-    def add_field_update(self, field, value, objs):  # type: ignore[no-untyped-def]
-        # The collector ORs the querysets of every batch into one UPDATE (one list of every
-        # key again); as instances, they are updated 100 keys at a time.
-        super().add_field_update(field, value, list(objs))
 
-
-def _collect(obj: models.Model) -> Collector:
+def _collect(obj: models.Model) -> _BoundedCollector:
     """Django's deletion collector over ``obj``, its queries bounded (raises ProtectedError /
     RestrictedError)."""
     collector = _BoundedCollector(using=DEFAULT_DB_ALIAS)
@@ -251,15 +282,12 @@ def _collect(obj: models.Model) -> Collector:
     return collector
 
 
-def _blob_ids(collector: Collector) -> tuple[list[int], list[int]]:
+def _blob_ids(collector: _BoundedCollector) -> tuple[list[int], list[int]]:
     """The image and video blobs the collected rows refer to (any foreign key to a blob, on
     rows collected one by one or deleted in bulk): the blobs a delete may leave unreferenced."""
     found: dict[type[models.Model], set[int]] = {ImageBlob: set(), VideoBlob: set()}
     # The collector loads its instances with only their keys: read the blob columns in SQL.
-    sources: list[models.QuerySet] = list(collector.fast_deletes)
-    for model, instances in collector.data.items():
-        sources += in_chunks(model._base_manager.all(), "pk", [row.pk for row in instances])
-    for qs in sources:
+    for qs in [*collector.fast_deletes, *collector.sources]:
         fields = [f for f in qs.model._meta.concrete_fields
                   if f.many_to_one and f.related_model in found]
         if not fields:

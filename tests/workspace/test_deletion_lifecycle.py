@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from evalhub.campaigns.models import Campaign, CampaignStatus, Criterion
+from evalhub.campaigns.models import Campaign, CampaignStatus, ComparisonTask, Criterion, TaskKind
 from evalhub.campaigns.services import campaign_set_status
 from evalhub.runs.models import GenerationRun
 from tests.builders import build_campaign, build_campaign_with_stray_run, cast_vote, logged_in
@@ -138,6 +138,19 @@ def test_a_campaign_is_refused_with_its_votes_counted_as_progress_counts_them(ap
     page = logged_in(world.owner).post(_url("campaign", campaign.pk))
     assert "holds 2 human votes" in _refusal(page)
     assert Campaign.objects.filter(pk=campaign.pk).exists()
+
+
+def test_a_run_shown_only_inside_best_of_k_sets_is_told_to_delete_their_campaign():
+    # Its images are members of the sets (TaskImage), not a task's first two images.
+    world = build_campaign(runs=3, prompts=2, name="sets of three",
+                           task_kind=TaskKind.BEST_OF_K, k=3)
+    campaign_set_status(campaign=world.campaign, status=CampaignStatus.CLOSED)
+    third = max(world.runs, key=lambda run: run.pk)
+    assert not ComparisonTask.objects.filter(run_b=third).exists()
+    words = _refusal(logged_in(world.scientist).post(_url("run", third.pk)))
+    assert "2 task images refer to it" in words and "'sets of three'" in words
+    assert "delete the campaign" in words.lower()
+    assert GenerationRun.objects.filter(pk=third.pk).exists()
 
 
 def test_an_object_one_other_object_refers_to_is_refused_in_the_singular():

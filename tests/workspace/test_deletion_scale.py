@@ -15,10 +15,12 @@ from django.db.models.sql.constants import GET_ITERATOR_CHUNK_SIZE
 
 import evalhub.core.bounded
 from evalhub.blobs.models import ImageBlob
-from evalhub.campaigns.models import CampaignStatus, ComparisonTask, JudgeKind, Lease
+from evalhub.campaigns.models import CampaignStatus, ComparisonTask, JudgeKind, Lease, TaskKind
+from evalhub.campaigns.services import campaign_set_status
 from evalhub.config.celery import app
 from evalhub.runs.models import GenerationRun, Image
 from evalhub.workspace.deletion import deletion_plan, object_delete
+from tests.builders import build_campaign
 from tests.factories import (
     CampaignFactory,
     ComparisonTaskFactory,
@@ -116,3 +118,23 @@ def test_a_deleted_runs_blobs_are_sent_in_bounded_messages_and_all_cleaned_up(
     assert [len(args[0]) for _, args in tasks_run_inline] == [3, 3, 1]
     assert sorted(i for _, args in tasks_run_inline for i in args[0]) == sorted(blobs)
     assert not ImageBlob.objects.filter(pk__in=blobs).exists()
+
+
+@pytest.mark.parametrize("kind", ["pairs", "best of 3"])
+def test_refusing_a_run_many_tasks_show_costs_the_same_queries_whatever_their_number(kind):
+    """The blocking tasks come back with their keys only: their campaigns are read in SQL, not
+    one query per task (100,000 tasks took 55 s)."""
+    counted = []
+    for prompts in (2, 5):
+        world = (build_campaign(runs=2, prompts=prompts, name=f"{kind} {prompts}")
+                 if kind == "pairs" else
+                 build_campaign(runs=3, prompts=prompts, name=f"{kind} {prompts}",
+                                task_kind=TaskKind.BEST_OF_K, k=3))
+        campaign_set_status(campaign=world.campaign, status=CampaignStatus.CLOSED)
+        run = max(world.runs, key=lambda run: run.pk)  # best of 3: only in the sets' members
+        with statements() as seen:
+            plan = deletion_plan(kind="run", obj=run)
+        assert "comparison tasks go only with their campaign" in plan.refused
+        assert repr(world.campaign.name) in plan.refused
+        counted.append(len(seen))
+    assert counted[0] == counted[1], counted

@@ -1,0 +1,146 @@
+"""Deleting a big run: EvalHub's delete beside Django's own, on runs of FID-scale size.
+
+A run of ``--images`` images (each with a CLIP-score row, as after a metric job) is previewed
+(what the confirmation page lists: ``workspace.deletion.deletion_plan``) and deleted
+(``object_delete``: the rules, the row lock, the blob clean-up's ids, the delete), then the same
+for a run of ``--peer-images`` images, beside Django's plain ``Collector`` (what
+``Model.delete()`` runs: collect, count, delete) on another run of that size. Django's collector
+lists every collected key in its lookups, so on PostgreSQL it fails past 65,535 bound values
+a statement; a pair metric's two keys to ``Image`` are looked up in one statement, so a run of
+more than 32,767 images already fails (50,000 did): the peer's size stays below that.
+
+Each run is built in bulk in a scratch database (``DATABASE_URL``, default
+``evalhub_bench_deletion``, dropped and made anew), ANALYZEd, then measured once. No issue
+states a target for deletes: ``targets`` is empty; the figures back docs/architecture.md.
+Human-readable lines first; the last line is one JSON object.
+
+Usage::
+
+    python bench/deletion.py [--images 100000] [--peer-images 30000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.db import scratch_database
+from bench.machine import run_context
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/evalhub_bench_deletion"
+
+
+def _setup() -> None:
+    import django
+    from django.core.management import call_command
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.config.settings")
+    os.environ.setdefault("EVALHUB_RANDOM_WEIGHTS", "1")
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def build_run(images: int):
+    """A run of ``images`` images of one prompt, one shared blob, a CLIP-score row each."""
+    from django.db import connection
+
+    from evalhub.evaluation.models import ImageMetric
+    from evalhub.runs.models import Image
+    from tests.factories import (
+        GenerationRunFactory,
+        ProjectFactory,
+        PromptFactory,
+        blob_store_bytes,
+        png_bytes,
+    )
+
+    tag = uuid.uuid4().hex[:8]
+    project = ProjectFactory(slug=f"bench-{tag}", name=f"bench {tag}")
+    run = GenerationRunFactory(name=f"run of {images}", checkpoint__model__project=project)
+    prompt = PromptFactory(prompt_set=run.prompt_set)
+    blob = blob_store_bytes(png_bytes(color=(1, 2, 3)), name=f"{tag}.png")
+    Image.objects.bulk_create([Image(run=run, prompt=prompt, seed=seed, blob=blob)
+                               for seed in range(images)], batch_size=5000)
+    ImageMetric.objects.bulk_create([
+        ImageMetric(image_id=pk, metric="clip_score", value=0.3, backbone_id="bench",
+                    weights_sha256="random:0", calibrated=False)
+        for pk in Image.objects.filter(run=run).values_list("pk", flat=True)], batch_size=5000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return run
+
+
+def measure_ours(images: int) -> dict[str, float]:
+    from evalhub.runs.models import Image
+    from evalhub.workspace.deletion import deletion_plan, object_delete
+
+    run = build_run(images)
+    start = time.perf_counter()
+    plan = deletion_plan(kind="run", obj=run)
+    previewed = time.perf_counter() - start
+    assert dict(plan.removes)["images"] == images, plan.removes
+    start = time.perf_counter()
+    object_delete(kind="run", obj=run)
+    deleted = time.perf_counter() - start
+    assert not Image.objects.filter(run_id=run.pk).exists()
+    return {"images": images, "preview_s": round(previewed, 2), "delete_s": round(deleted, 2)}
+
+
+def measure_django(images: int) -> dict[str, float]:
+    from django.db import DEFAULT_DB_ALIAS, transaction
+    from django.db.models.deletion import Collector
+
+    from evalhub.runs.models import Image
+
+    run = build_run(images)
+    start = time.perf_counter()
+    collector = Collector(using=DEFAULT_DB_ALIAS)
+    collector.collect([run])
+    counted = sum(len(rows) for rows in collector.data.values()) + sum(
+        qs.count() for qs in collector.fast_deletes)
+    previewed = time.perf_counter() - start
+    assert counted >= 2 * images, counted
+    start = time.perf_counter()
+    with transaction.atomic():
+        run.delete()
+    deleted = time.perf_counter() - start
+    assert not Image.objects.filter(run_id=run.pk).exists()
+    return {"images": images, "preview_s": round(previewed, 2), "delete_s": round(deleted, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=100_000)
+    parser.add_argument("--peer-images", type=int, default=30_000)
+    args = parser.parse_args()
+    if args.peer_images > 32_767:
+        parser.error("--peer-images: Django's collector fails past 32,767 images here")
+    load_before = os.getloadavg()
+    scratch_database(DEFAULT_URL, reuse=False)
+    _setup()
+
+    big = measure_ours(args.images)
+    print(f"EvalHub, {args.images:,} images: preview {big['preview_s']} s, "
+          f"delete {big['delete_s']} s", flush=True)
+    ours = measure_ours(args.peer_images)
+    django_side = measure_django(args.peer_images)
+    ratio = {key: round(django_side[key] / max(ours[key], 1e-9), 2)
+             for key in ("preview_s", "delete_s")}
+    for name, row in (("EvalHub", ours), ("Django's Collector", django_side)):
+        print(f"{name}, {args.peer_images:,} images: preview {row['preview_s']} s, "
+              f"delete {row['delete_s']} s", flush=True)
+    print(f"Django / EvalHub: preview {ratio['preview_s']}x, delete {ratio['delete_s']}x")
+    print(json.dumps({"bench": "deletion", "ours_big": big, "ours": ours,
+                      "django": django_side, "ratio_django_over_ours": ratio, "targets": {},
+                      **run_context(load_before)}))
+
+
+if __name__ == "__main__":
+    main()
