@@ -81,8 +81,14 @@ def test_random_clip_scores_vary_with_the_image_and_the_prompt(clip_random):
     images = list(torch.cat([synthetic_images(4, seed=11), synthetic_images(4, seed=12,
                                                                             style="x")]))
     prompts = [*PROMPTS, "a painting of a ship", "green dots", "a child's drawing", "fog"]
-    scores = np.array([clip_score(clip_random, images, [prompt] * len(images)).per_image
-                       for prompt in prompts])  # (prompt, image)
+    # Every prompt against every image: each image embedded once, scored by the shared rule.
+    image_emb, text_emb = clip_random.image_embeddings(images), clip_random.text_embeddings(prompts)
+    scores = clip_scores(np.tile(image_emb, (len(prompts), 1)),
+                         np.repeat(text_emb, len(images), axis=0)
+                         ).reshape(len(prompts), len(images))  # (prompt, image)
+    # ... which is what clip_score gives each image against its own prompt.
+    np.testing.assert_allclose(clip_score(clip_random, images, prompts).per_image,
+                               np.diag(scores), rtol=1e-5)
     assert (scores > 0).all()
     assert scores.std(axis=1).min() > 0.5  # each prompt tells the images apart
     assert scores.std(axis=0).min() > 0.5  # each image tells the prompts apart
