@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from evalhub.evaluation.models import MetricJob
+from evalhub.evaluation.models import ImageMetric, MetricJob
 from tests.evaluation.helpers import make_reference_set, make_run
 
 pytestmark = pytest.mark.django_db
@@ -140,3 +140,45 @@ def test_fetch_weights_without_network_fails_fast_with_a_clear_message(monkeypat
     message = str(info.value)
     assert "could not download" in message and "needs internet access" in message
     assert "EVALHUB_RANDOM_WEIGHTS=1" in message
+
+
+def test_an_interrupted_inline_job_says_how_to_go_on_and_the_same_command_goes_on(monkeypatch):
+    """Ctrl-C during --inline leaves the job running with the shards done kept (no worker holds
+    it): the command says so in one line, exit status 130, and the same command again computes
+    only the shards left, in the same job."""
+    import evalhub.evaluation.services as services
+
+    run = make_run(prompts=2, seeds=2)
+    command = ["compute_metrics", "--project", run.project.slug, "--run", run.name,
+               "--metrics", "clip_score", "--inline", "--option", "shard_size=2"]
+    computed = []
+    real_shard_run = services.metric_shard_run
+
+    def interrupted_after_one(*, shard_id):
+        if computed:
+            raise KeyboardInterrupt
+        computed.append(shard_id)
+        real_shard_run(shard_id=shard_id)
+
+    monkeypatch.setattr(services, "metric_shard_run", interrupted_after_one)
+    with pytest.raises(CommandError) as stopped:
+        call_command(*command, stdout=StringIO())
+    job = MetricJob.objects.get(run=run)
+    assert stopped.value.returncode == 130
+    assert str(stopped.value) == (
+        f"Interrupted: metric job {job.pk} keeps 1 of 2 shards done. Run the same command "
+        f"again to go on here, or `manage.py resume_metric_job {job.pk}` to hand the rest to "
+        "the workers.")
+    assert (job.status, job.shards_done) == ("running", 1)
+    kept = dict(ImageMetric.objects.values_list("image_id", "created_at"))
+    assert len(kept) == 2
+
+    monkeypatch.setattr(services, "metric_shard_run", real_shard_run)
+    out = StringIO()
+    call_command(*command, stdout=out)
+    job.refresh_from_db()
+    assert job.status == "completed" and MetricJob.objects.filter(run=run).count() == 1
+    now = dict(ImageMetric.objects.values_list("image_id", "created_at"))
+    assert len(now) == 4
+    assert {pk: now[pk] for pk in kept} == kept  # the shard done before was not computed again
+    assert "clip_score" in out.getvalue()

@@ -18,6 +18,8 @@ from evalhub.runs.models import GenerationRun, MediaKind, ReferenceSet
 #: The exit status of a --wait or --inline that ends with a partial job: some metrics computed
 #: (their values printed), others not. 1 is a failed job or refused input, 2 a usage error.
 PARTIAL_EXIT_STATUS = 3
+#: The exit status of an --inline interrupted by Ctrl-C (128 + SIGINT, as a shell reports it).
+INTERRUPTED_EXIT_STATUS = 130
 
 
 class Command(BaseCommand):
@@ -97,9 +99,20 @@ class Command(BaseCommand):
     @staticmethod
     def _process_inline(job: MetricJob) -> MetricJob:
         """Compute the job here. An error that failed it (recorded on the job, its traceback
-        logged by the service) is reported by :meth:`_report` as one line, not a traceback."""
+        logged by the service) is reported by :meth:`_report` as one line, not a traceback.
+
+        Ctrl-C leaves the job running with its shards done kept and no worker holding it (the
+        shard under way rolls back): the same command finds the same job and computes only the
+        shards left; a resume hands them to the workers."""
         try:
             return metric_job_process_inline(job=job)
+        except KeyboardInterrupt:
+            job.refresh_from_db()
+            raise CommandError(
+                f"Interrupted: metric job {job.pk} keeps {job.shards_done} of "
+                f"{counted(job.shards_total, 'shard')} done. Run the same command again to go "
+                f"on here, or `manage.py resume_metric_job {job.pk}` to hand the rest to the "
+                "workers.", returncode=INTERRUPTED_EXIT_STATUS) from None
         except Exception:
             job.refresh_from_db()
             if job.status != JobStatus.FAILED:
