@@ -38,40 +38,53 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/evalhub_bench_deletion"
 
 
 def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.config.settings")
+    os.environ.setdefault("DEBUG", "1")
+    # The deletes send the blob clean-up's messages (blob ids of this scratch database): an
+    # in-memory broker keeps them from any real worker.
+    os.environ["CELERY_BROKER_URL"] = "memory://"
     import django
     from django.core.management import call_command
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalhub.config.settings")
-    os.environ.setdefault("EVALHUB_RANDOM_WEIGHTS", "1")
     django.setup()
     call_command("migrate", verbosity=0)
 
 
 def build_run(images: int):
-    """A run of ``images`` images of one prompt, one shared blob, a CLIP-score row each."""
-    from django.db import connection
+    """A run of ``images`` images of one prompt (blob rows without files: nothing here reads
+    pixels), a CLIP-score row each."""
+    from django.db import connection, transaction
 
+    from evalhub.blobs.models import ImageBlob
+    from evalhub.blobs.names import display_token
     from evalhub.evaluation.models import ImageMetric
-    from evalhub.runs.models import Image
-    from tests.factories import (
-        GenerationRunFactory,
-        ProjectFactory,
-        PromptFactory,
-        blob_store_bytes,
-        png_bytes,
-    )
+    from evalhub.projects.models import Project
+    from evalhub.prompts.models import Prompt, PromptSet
+    from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, Image, RunStatus
 
     tag = uuid.uuid4().hex[:8]
-    project = ProjectFactory(slug=f"bench-{tag}", name=f"bench {tag}")
-    run = GenerationRunFactory(name=f"run of {images}", checkpoint__model__project=project)
-    prompt = PromptFactory(prompt_set=run.prompt_set)
-    blob = blob_store_bytes(png_bytes(color=(1, 2, 3)), name=f"{tag}.png")
-    Image.objects.bulk_create([Image(run=run, prompt=prompt, seed=seed, blob=blob)
-                               for seed in range(images)], batch_size=5000)
-    ImageMetric.objects.bulk_create([
-        ImageMetric(image_id=pk, metric="clip_score", value=0.3, backbone_id="bench",
-                    weights_sha256="random:0", calibrated=False)
-        for pk in Image.objects.filter(run=run).values_list("pk", flat=True)], batch_size=5000)
+    with transaction.atomic():
+        project = Project.objects.create(name=f"bench {tag}", slug=f"bench-{tag}")
+        prompt_set = PromptSet.objects.create(project=project, name="prompts")
+        prompt = Prompt.objects.create(prompt_set=prompt_set, position=0, text="a red cube")
+        model = GenModel.objects.create(project=project, name="model")
+        checkpoint = Checkpoint.objects.create(model=model, name="step-1000")
+        run = GenerationRun.objects.create(
+            project=project, checkpoint=checkpoint, prompt_set=prompt_set,
+            name=f"run of {images}", source="imported", seeds=[0],
+            status=RunStatus.COMPLETED, items_total=images, items_done=images)
+        blobs = ImageBlob.objects.bulk_create([
+            ImageBlob(sha256=f"{tag}{i:056x}", display_token=display_token(f"{tag}{i:056x}"),
+                      file=f"blobs/{tag}-{i}.png", format="PNG", width=64, height=64,
+                      mode="RGB", size_bytes=1000)
+            for i in range(images)], batch_size=5000)
+        made = Image.objects.bulk_create([
+            Image(run=run, prompt=prompt, seed=seed, blob=blob)
+            for seed, blob in enumerate(blobs)], batch_size=5000)
+        ImageMetric.objects.bulk_create([
+            ImageMetric(image=image, metric="clip_score", value=0.3, backbone_id="bench",
+                        weights_sha256="random:0", calibrated=False) for image in made],
+            batch_size=5000)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return run
