@@ -39,8 +39,10 @@ def simulate_votes(world, strengths: dict[int, float], *, seed: int = 0,
     rng = np.random.default_rng(seed)
     count = 0
     rows = []
-    tasks = ComparisonTask.objects.filter(campaign=world.campaign, is_gold=False).select_related(
-        "prompt")
+    # In key order: a table emptied by DELETE (tests/conftest.py) fills its free space again,
+    # so an unordered scan's order, and with it each task's draws, would vary between runs.
+    tasks = (ComparisonTask.objects.filter(campaign=world.campaign, is_gold=False)
+             .select_related("prompt").order_by("pk"))
     for task in tasks:
         table = (override or {}).get(task.prompt.category, strengths)
         for annotator in annotators or world.annotators:
