@@ -51,14 +51,6 @@ from evalhub.runs.labels import run_label
 from evalhub.runs.models import GenerationRun, Image, RunStatus
 
 PAGE_SIZE = 24
-
-
-def _page_of(items: Sequence[Any] | QuerySet, number: int) -> Page:
-    """Page ``number`` of ``items``, :data:`PAGE_SIZE` at a time, the number clamped to
-    ``[1, pages]`` (an address past the end shows the last page). A query is counted and only
-    its page's rows are read (LIMIT/OFFSET)."""
-    paginator = Paginator(items, PAGE_SIZE)
-    return paginator.page(min(max(1, number), paginator.num_pages))
 DEFAULT_CRITERION = "overall"
 DEFAULT_JUDGE = MetricName.CLIP_SCORE.value
 LEFT, RIGHT, TIE, BOTH_BAD, SPLIT = "left", "right", "tie", "both_bad", "split"
@@ -497,6 +489,14 @@ def _gallery_image(image: Image, *, project_id: int, clip: MetricValue | None
     payload = image_payload(image.blob, image.video, project_id=project_id)
     return GalleryImage(image.pk, payload["url"], payload["width"], payload["height"],
                         payload["tiles"], clip, image_href(image.pk), payload["video"])
+
+
+def _page_of(items: Sequence[Any] | QuerySet, number: int) -> Page:
+    """Page ``number`` of ``items``, :data:`PAGE_SIZE` at a time, the number clamped to
+    ``[1, pages]`` (an address past the end shows the last page). A query is counted and only
+    its page's rows are read (LIMIT/OFFSET)."""
+    paginator = Paginator(items, PAGE_SIZE)
+    return paginator.page(min(max(1, number), paginator.num_pages))
 
 
 def gallery_page(*, project_id: int, query: GalleryQuery) -> GalleryPage:
