@@ -12,6 +12,7 @@ against PostgreSQL (the fix's report)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,17 @@ def _blob_ids() -> set[int]:
     return set(ImageBlob.objects.values_list("pk", flat=True))
 
 
+def _imported_within_limit(folder: Path, capture_on_commit, do_import: Callable):
+    """``do_import(source)`` over ``folder``'s files, what it queues after commit run at once
+    (``capture_on_commit``: pytest-django's fixture); checks that no statement bound more than
+    :data:`LIMIT` values, and returns what the import returned."""
+    with statements() as seen, capture_on_commit(execute=True), \
+            open_source(folder, max_total_bytes=10**9) as source:
+        result = do_import(source)
+    assert widest(seen) <= LIMIT, max(seen, key=lambda entry: len(entry[1]))[0][:200]
+    return result
+
+
 def test_a_run_import_of_more_files_than_a_statement_binds_stores_each_once(
         small_chunks, tmp_path, sent_tasks, django_capture_on_commit_callbacks):
     run: GenerationRun = GenerationRunFactory()
@@ -89,11 +101,8 @@ def test_a_run_import_of_more_files_than_a_statement_binds_stores_each_once(
     write_manifest(folder / "manifest.csv", rows)
     before = _blob_ids()
 
-    with statements() as seen, django_capture_on_commit_callbacks(execute=True), \
-            open_source(folder, max_total_bytes=10**9) as source:
-        report = run_images_import(run=run, source=source)
-
-    assert widest(seen) <= LIMIT, max(seen, key=lambda entry: len(entry[1]))[0][:200]
+    report = _imported_within_limit(folder, django_capture_on_commit_callbacks,
+                                    lambda source: run_images_import(run=run, source=source))
 
     assert (report.images_created, report.blobs_created,
             report.duplicates_of_existing_blobs) == (260, 230, 30)
@@ -119,11 +128,9 @@ def test_a_reference_set_import_of_more_files_than_a_statement_binds_adds_each_o
         blob_store_bytes(pictures[i], name=f"{i}.png")
     before = _blob_ids()
 
-    with statements() as seen, django_capture_on_commit_callbacks(execute=True), \
-            open_source(folder, max_total_bytes=10**9) as source:
-        report = reference_set_import(reference_set=reference_set, source=source)
-
-    assert widest(seen) <= LIMIT, max(seen, key=lambda entry: len(entry[1]))[0][:200]
+    report = _imported_within_limit(
+        folder, django_capture_on_commit_callbacks,
+        lambda source: reference_set_import(reference_set=reference_set, source=source))
 
     assert (report.images_created, report.blobs_created,
             report.duplicates_of_existing_blobs) == (FILES - 60, FILES - 60, 60)
@@ -145,12 +152,10 @@ def test_a_prompt_set_of_more_sources_than_a_statement_binds_stores_each_once(
     lines = b"".join(b'{"text": "edit %d", "source_image": "%d.png"}\n' % (i, i)
                      for i in range(count))
 
-    with statements() as seen, django_capture_on_commit_callbacks(execute=True), \
-            open_source(folder, max_total_bytes=10**9) as source:
-        prompt_set = prompt_set_import(project=ProjectFactory(), name="edits", data=lines,
-                                       fmt="jsonl", images=source)
-
-    assert widest(seen) <= LIMIT, max(seen, key=lambda entry: len(entry[1]))[0][:200]
+    prompt_set = _imported_within_limit(
+        folder, django_capture_on_commit_callbacks,
+        lambda source: prompt_set_import(project=ProjectFactory(), name="edits", data=lines,
+                                         fmt="jsonl", images=source))
 
     assert prompt_set.prompts.count() == count
     assert prompt_set.prompts.values("source_image").distinct().count() == count

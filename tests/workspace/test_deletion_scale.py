@@ -19,7 +19,7 @@ from evalhub.campaigns.models import CampaignStatus, ComparisonTask, JudgeKind, 
 from evalhub.campaigns.services import campaign_set_status
 from evalhub.config.celery import app
 from evalhub.runs.models import GenerationRun, Image
-from evalhub.workspace.deletion import deletion_plan, object_delete
+from evalhub.workspace.deletion import DeletionPlan, deletion_plan, object_delete
 from tests.builders import build_campaign
 from tests.factories import (
     CampaignFactory,
@@ -71,15 +71,21 @@ def _campaign_of(tasks: int):
     return campaign, made
 
 
+def _previewed_and_deleted(kind: str, obj) -> tuple[DeletionPlan, int]:
+    """The delete's plan, and the most values a statement bound previewing and deleting."""
+    with statements() as seen:
+        plan = deletion_plan(kind=kind, obj=obj)
+        object_delete(kind=kind, obj=obj)
+    return plan, _widest_but_deletes(seen)
+
+
 def test_a_run_of_more_images_than_a_chunk_is_previewed_and_deleted(monkeypatch):
     monkeypatch.setattr(evalhub.core.bounded, "IN_CHUNK", 3)
     widest_seen = []
     for size in (7, 14):
         run, images = _run_of(size)
-        with statements() as seen:
-            plan = deletion_plan(kind="run", obj=run)
-            object_delete(kind="run", obj=run)
-        widest_seen.append(_widest_but_deletes(seen))
+        plan, widest_bound = _previewed_and_deleted("run", run)
+        widest_seen.append(widest_bound)
         assert plan.refused is None and plan.removes == [("images", size)]
         assert not GenerationRun.objects.filter(pk=run.pk).exists()
         assert not Image.objects.filter(pk__in=images).exists()
@@ -92,10 +98,8 @@ def test_a_campaign_of_more_tasks_than_a_chunk_is_previewed_and_deleted(monkeypa
     widest_seen = []
     for size in (7, 14):
         campaign, tasks = _campaign_of(size)
-        with statements() as seen:
-            plan = deletion_plan(kind="campaign", obj=campaign)
-            object_delete(kind="campaign", obj=campaign)
-        widest_seen.append(_widest_but_deletes(seen))
+        plan, widest_bound = _previewed_and_deleted("campaign", campaign)
+        widest_seen.append(widest_bound)
         # A judgment reached by its task and by its lease is counted once.
         assert plan.refused is None and dict(plan.removes) == {
             "comparison tasks": size, "leases": 4, "judgment": 1}
