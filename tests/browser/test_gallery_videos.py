@@ -16,7 +16,7 @@ from evalhub.blobs.video_services import video_inspect, video_store
 from evalhub.runs.models import GenerationRun, Image, MediaKind
 from tests.browser.conftest import login
 from tests.browser.pages import GALLERY_SHOWN
-from tests.browser.videos import make_video, measure_script
+from tests.browser.videos import make_video, measure_script, settle_showing
 from tests.browser.world import build_world
 
 pytestmark = [pytest.mark.browser, pytest.mark.playback,
@@ -86,16 +86,17 @@ def test_a_video_pair_plays_in_sync_in_the_gallery(context, errors):
     prompt = page.locator("#gallery-prompt").bounding_box()
     assert bar["y"] + bar["height"] <= 720 and prompt["y"] + prompt["height"] <= 720
 
+    # Paused and stepped, both come to rest on the same frame (read from their pixels, once
+    # each compositor has swapped the frame in: see settle_showing).
     page.keyboard.press(" ")
-    paused = _settle(page, "paused")
+    paused = settle_showing(page, SETTLED, MEASURE)
     _in_sync(paused)
     frame = paused["frames"][0]
     for key, delta in ((".", 1), (".", 1), (",", -1)):
         page.keyboard.press(key)
-        stepped = _settle(page, "paused")
-        _in_sync(stepped)
         frame = min(FRAMES - 1, max(0, frame + delta))
-        assert stepped["frames"] == [frame, frame]
+        stepped = settle_showing(page, SETTLED, MEASURE, frames=[frame, frame])
+        _in_sync(stepped)
 
     # J and K step through the pairs (K is not the player's play key here); the next pair's
     # videos are other files, started again in sync.
@@ -158,12 +159,12 @@ def test_a_pair_of_two_frame_rates_shares_one_timeline_in_the_gallery(context, e
     page.eval_on_selector(".vid-seek", "(el) => { el.value = '45';"
                           " el.dispatchEvent(new Event('input', {bubbles: true}));"
                           " el.dispatchEvent(new Event('change', {bubbles: true})); }")
-    state = _settle(page, "paused")
+    state = settle_showing(page, SETTLED, MEASURE, frames=[45, 15])
     assert state["frames"] == [45, 15]
     assert state["times"] == pytest.approx([45.5 / 24] * 2, abs=1e-3)
     for frame in (46, 47, 47):
         page.keyboard.press(".")
-        state = _settle(page, "paused")
+        state = settle_showing(page, SETTLED, MEASURE, frames=[frame, 15])
         assert state["frames"] == [frame, 15], state
         assert abs(state["times"][0] - state["times"][1]) < 1 / 24
         # On its last frame Chromium may report a video's duration as its time.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -18,6 +19,7 @@ from evalhub.blobs.video_services import video_inspect, video_store
 from evalhub.campaigns.models import Judgment, Lease, TaskKind
 from evalhub.prompts.models import Prompt
 from evalhub.runs.models import GenerationRun, Image, MediaKind
+from tests.browser import videos
 from tests.browser.conftest import login
 from tests.browser.pages import WATCH_VIOLATIONS, HeldRequests, outbox, shown_lease, until
 from tests.browser.videos import make_video, measure_script
@@ -87,21 +89,10 @@ def settle(page, want: str) -> dict:
     return page.evaluate(MEASURE)
 
 
-def settle_showing(page, frames: list[int] | None = None, timeout_s: float = 5) -> dict:
-    """``settle(page, "paused")``, then until the videos' pixels show ``frames`` (default: one
-    frame, the same in all), for up to ``timeout_s``. The player ends an operation once every
-    video presented its frame or after PRESENT_WAIT_MS (static/js/rate/video.js): on a loaded
-    host a compositor can swap the frame in later, and what the test checks is where every
-    video comes to rest, not the instant the bar turned."""
-    def shown(state: dict) -> bool:
-        return state["frames"] == frames if frames is not None else len(set(state["frames"])) == 1
-
-    state = settle(page, "paused")
-    deadline = time.monotonic() + timeout_s
-    while not shown(state) and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
-        state = settle(page, "paused")
-    return state
+def settle_showing(page, frames: list[int] | Callable[[list[int]], bool] | None = None,
+                   timeout_s: float = 5) -> dict:
+    """:func:`tests.browser.videos.settle_showing` on this page's shown panes."""
+    return videos.settle_showing(page, SETTLED, MEASURE, frames=frames, timeout_s=timeout_s)
 
 
 def test_a_video_pair_plays_in_sync_and_is_voted_like_images(context, errors, traffic):
@@ -129,20 +120,20 @@ def test_a_video_pair_plays_in_sync_and_is_voted_like_images(context, errors, tr
     state = settle(page, "playing")  # a shown pair plays, both together
     # Space pauses both on one frame; `.` and `,` step both; the seek bar moves both.
     page.keyboard.press("Space")
-    state = settle(page, "paused")
+    state = settle_showing(page)
     assert len(set(state["frames"])) == 1 and len(set(state["times"])) == 1
     start = state["frames"][0]
     steps = [(".", 1), (".", 1), (",", -1), (".", 1)]
     for key, delta in steps:
         page.keyboard.press(key)
-        state = settle(page, "paused")
         start = min(FRAMES - 1, max(0, start + delta))
+        state = settle_showing(page, [start, start])
         assert state["frames"] == [start, start], (key, state)
         worst = max(worst, abs(state["times"][0] - state["times"][1]))
     page.eval_on_selector(".vid-seek", "(el) => { el.value = '42';"
                           " el.dispatchEvent(new Event('input', {bubbles: true}));"
                           " el.dispatchEvent(new Event('change', {bubbles: true})); }")
-    state = settle(page, "paused")
+    state = settle_showing(page, [42, 42])
     assert state["frames"] == [42, 42]
     page.screenshot(path="/tmp/rate-video.png")  # to look at the layout
     page.select_option(".vid-rate", "0.5")
@@ -200,11 +191,11 @@ def test_a_click_on_the_seek_bar_gives_the_keys_back_to_the_page(context, errors
     # On the thumb, paused at the middle frame (where the thumb's own width cancels out).
     page.eval_on_selector(".vid-seek", "(el) => { el.value = '30';"
                           " el.dispatchEvent(new Event('input', {bubbles: true})); }")
-    assert settle(page, "paused")["frames"] == [30, 30]
+    assert settle_showing(page, [30, 30])["frames"] == [30, 30]
     page.mouse.click(seek["x"] + seek["width"] * 30 / (FRAMES - 1), middle)
     page.wait_for_timeout(100)
     assert not page.evaluate("() => document.activeElement.matches('input, select')")
-    assert settle(page, "paused")["frames"] == [30, 30]  # no seek: it was there
+    assert settle_showing(page, [30, 30])["frames"] == [30, 30]  # no seek: it was there
     page.keyboard.press("Space")
     settle(page, "playing")
     page.keyboard.press("2")  # and so are the vote keys
@@ -414,9 +405,10 @@ def test_best_of_k_videos_of_different_rates_and_lengths_share_one_timeline(cont
     settle(page, "paused")
     for frame in (43, 44, 44):
         page.keyboard.press(".")
-        state = settle(page, "paused")
         middle = (frame + 0.5) / 30
-        assert sorted(state["frames"]) == sorted(math.floor(middle * fps) for fps in rates), state
+        expected = sorted(math.floor(middle * fps) for fps in rates)
+        state = settle_showing(page, lambda seen, expected=expected: sorted(seen) == expected)
+        assert sorted(state["frames"]) == expected, state
         assert max(state["times"]) - min(state["times"]) <= 1 / 30, state
         assert page.inner_text(".vid-time").startswith(f"{frame + 1} / 45 · "), frame
     assert errors == [] and page.evaluate("() => window.__violations") == []

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import av
@@ -104,3 +106,34 @@ def measure_script(selector: str) -> str:
   return { times: videos.map((v) => v.currentTime), frames: videos.map(index),
            paused: videos.map((v) => v.paused), sources: videos.map((v) => v.src) };
 }""".replace("SELECTOR", json.dumps(selector))
+
+
+def settle_showing(page, settled: str, measure: str,
+                   frames: list[int] | Callable[[list[int]], bool] | None = None,
+                   timeout_s: float = 5) -> dict:
+    """Wait for ``settled`` (a page function of ``"paused"``), then until ``measure``'s
+    videos' pixels show ``frames`` (a list, in the videos' order; or a test of that list;
+    default: one frame, the same in all), for up to ``timeout_s``; returns the last measure.
+    The player ends an operation once every video presented its frame or after
+    PRESENT_WAIT_MS (static/js/rate/video.js): on a loaded host a compositor can swap the
+    frame in later, and what a test checks is where every video comes to rest, not the
+    instant the bar turned."""
+    if frames is None:
+        def shown(seen: list[int]) -> bool:
+            return len(set(seen)) == 1
+    elif callable(frames):
+        shown = frames
+    else:
+        def shown(seen: list[int]) -> bool:
+            return seen == frames
+
+    def measured() -> dict:
+        page.wait_for_function(settled, arg="paused")
+        return page.evaluate(measure)
+
+    state = measured()
+    deadline = time.monotonic() + timeout_s
+    while not shown(state["frames"]) and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+        state = measured()
+    return state

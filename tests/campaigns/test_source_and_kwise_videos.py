@@ -9,6 +9,7 @@ the prompts' source videos.
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -163,3 +164,49 @@ def test_a_video_campaigns_page_and_api_ask_about_videos_and_an_image_campaigns_
 
     assert api_questions(videos) == ["Which video is better overall?"]
     assert api_questions(images) == ["Which image is better overall?"]
+
+
+def test_lost_rendition_messages_are_queued_again_once_the_preparation_has_stalled(
+        no_progress_cache, sent_tasks, monkeypatch, django_capture_on_commit_callbacks):
+    """The import queues each video's rendition; a message lost on the way (a broker restart, a
+    worker killed mid-task) would leave the campaign preparing forever. As for pyramids
+    (tests/blobs/test_preparing_gate.py), the first look queues every missing rendition, one
+    video a message, and later looks queue the rest again only once nothing has been rendered
+    for ``STALLED_SECONDS``; running what was queued makes the campaign servable."""
+    from evalhub.campaigns.building import images
+
+    world = build_campaign(runs=2, prompts=1)
+    _videos_for_outputs(world)
+    source = _source_video_for(world.prompts[0])
+    videos = sorted(VideoBlob.objects.values_list("pk", flat=True))
+    assert source.pk in videos and len(videos) == 3
+    clock = [1_000_000.0]
+    monkeypatch.setattr(images.time, "time", lambda: clock[0])
+
+    def looked_at() -> dict:
+        """The rating API asked again, after the once-a-minute gate (a test cannot wait)."""
+        cache.delete(f"campaign-images-requested:{world.campaign.pk}")
+        with django_capture_on_commit_callbacks(execute=True):
+            return rate_next(annotator=world.annotator, campaign_id=world.campaign.pk)
+
+    assert looked_at()["preparing"] == {"done": 0, "total": 3}
+    assert sent_tasks == [("evalhub.blobs.make_video_renditions", [[pk]]) for pk in videos]
+    sent_tasks.clear()
+
+    assert blobs_make_video_renditions(videos[:1])  # a worker took the first; two were lost
+    clock[0] += images.STALLED_SECONDS - 1
+    assert looked_at()["preparing"] == {"done": 1, "total": 3}
+    clock[0] += images.STALLED_SECONDS - 1  # nothing rendered since, but not for long
+    assert looked_at()["preparing"] == {"done": 1, "total": 3}
+    assert sent_tasks == []
+
+    clock[0] += 2  # STALLED_SECONDS without a rendition: the two are queued again, once
+    assert looked_at()["preparing"] == {"done": 1, "total": 3}
+    assert looked_at()["preparing"] == {"done": 1, "total": 3}
+    assert sent_tasks == [("evalhub.blobs.make_video_renditions", [[pk]]) for pk in videos[1:]]
+
+    for _name, args in sent_tasks:  # what a worker does with them
+        assert blobs_make_video_renditions(*args)
+    task = looked_at()
+    assert "preparing" not in task or task["preparing"] is None
+    assert task["source_image"]["video"] is not None
