@@ -42,6 +42,7 @@ function measure() {
     ta: a.currentTime, tb: b.currentTime, fa: frameIndex(a), fb: frameIndex(b),
     paused: videos.map((v) => v.paused), rates: videos.map((v) => v.playbackRate),
     times: videos.map((v) => v.currentTime), frames: videos.map(frameIndex),
+    fps: stage.player.rates, durations: videos.map((v) => v.duration),
   };
 }
 
