@@ -11,7 +11,7 @@ from functools import lru_cache
 import krippendorff
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+import scipy
 
 from .counts import OUTCOME_A, OUTCOME_B, OUTCOME_TIE, encode_outcomes
 
@@ -79,8 +79,8 @@ def spearman_p_value(x: npt.ArrayLike, y: npt.ArrayLike) -> float:
     with :math:`n - 2` degrees of freedom, which gives p = 0 for any perfect order however few
     the runs. NaN when either side is constant or :math:`n < 3`.
     """
-    rx = stats.rankdata(np.asarray(x, dtype=np.float64).ravel())
-    ry = stats.rankdata(np.asarray(y, dtype=np.float64).ravel())
+    rx = scipy.stats.rankdata(np.asarray(x, dtype=np.float64).ravel())
+    ry = scipy.stats.rankdata(np.asarray(y, dtype=np.float64).ravel())
     n = rx.size
     if n != ry.size:
         raise ValueError("x and y must have the same length")
@@ -89,7 +89,7 @@ def spearman_p_value(x: npt.ArrayLike, y: npt.ArrayLike) -> float:
     if n > SPEARMAN_EXACT_MAX_N:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return float(stats.spearmanr(rx, ry).pvalue)
+            return float(scipy.stats.spearmanr(rx, ry).pvalue)
     rx, ry = rx - rx.mean(), ry - ry.mean()
     rhos = rx[_orders(n)] @ ry / np.sqrt((rx @ rx) * (ry @ ry))
     observed = abs(rhos[0])  # the identity: the data's own order
@@ -140,8 +140,8 @@ def rank_correlation(
         return RankCorrelation(nan, nan, nan, nan, n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rho = stats.spearmanr(x, y).statistic
-        tau, tau_p = stats.kendalltau(x, y, variant="b")
+        rho = scipy.stats.spearmanr(x, y).statistic
+        tau, tau_p = scipy.stats.kendalltau(x, y, variant="b")
     return RankCorrelation(float(rho), spearman_p_value(x, y), float(tau), float(tau_p), n)
 
 
@@ -266,7 +266,7 @@ def pair_agreement(
     if n == 0:
         nan = float("nan")
         return PairAgreement(0, 0, nan, nan, nan)
-    ci = stats.binomtest(agree, n).proportion_ci(confidence_level=0.95, method="exact")
+    ci = scipy.stats.binomtest(agree, n).proportion_ci(confidence_level=0.95, method="exact")
     return PairAgreement(n, agree, agree / n, float(ci.low), float(ci.high))
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+import scipy
 
 from .bradley_terry import BTResult, fit_bradley_terry
 
@@ -55,7 +55,7 @@ def _position_test(group: object, left_won: npt.NDArray[np.bool_]) -> PositionBi
     if n == 0:
         nan = float("nan")
         return PositionBias(group, 0, 0, nan, 1.0, nan, nan)
-    test = stats.binomtest(k, n, p=0.5, alternative="two-sided")
+    test = scipy.stats.binomtest(k, n, p=0.5, alternative="two-sided")
     ci = test.proportion_ci(confidence_level=0.95, method="exact")
     return PositionBias(group, n, k, k / n, float(test.pvalue), float(ci.low), float(ci.high))
 

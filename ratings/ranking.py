@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+import scipy
 
 __all__ = [
     "RankIntervals",
@@ -66,7 +66,7 @@ def bootstrap_ranks(samples: npt.ArrayLike) -> npt.NDArray[np.int64]:
         return np.zeros(r.shape, dtype=np.int64)
     # rankdata(-r, "min") = 1 + #{j: -r_j < -r_i}: the formula above, in O(R n log n) time and
     # O(R n) memory instead of the (R, n, n) comparison array.
-    return stats.rankdata(-r, method="min", axis=1).astype(np.int64)
+    return scipy.stats.rankdata(-r, method="min", axis=1).astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+import scipy
 from scipy.special import expit
 
 from .bradley_terry import fit_bradley_terry_batch
@@ -161,8 +161,8 @@ def _binom_two_sided(k: npt.NDArray[np.float64], n: npt.NDArray[np.float64]
                      ) -> npt.NDArray[np.float64]:
     """Two-sided binomial p-value of ``k`` successes in ``n`` at 1/2 (doubled smaller tail);
     whole numbers (SciPy's binomial is NaN for a non-integer ``n``)."""
-    low = stats.binom.cdf(k, n, 0.5)
-    high = stats.binom.sf(k - 1, n, 0.5)
+    low = scipy.stats.binom.cdf(k, n, 0.5)
+    high = scipy.stats.binom.sf(k - 1, n, 0.5)
     return np.where(n > 0, np.minimum(1.0, 2.0 * np.minimum(low, high)), 1.0)
 
 
