@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connections
+from django.test import Client
 
 from tests.browser.pages import RECORD_SAID, WATCH_VIOLATIONS
 
@@ -119,8 +121,13 @@ def server_connections(live_server) -> ServerConnections:
     return ServerConnections(live_server.thread.httpd)
 
 
+# The live server's URL, for the cookies :func:`login` hands the browser (set by ``context``).
+_live_server_url = [""]
+
+
 @pytest.fixture
 def context(browser, live_server, server_connections):
+    _live_server_url[0] = live_server.url
     context = browser.new_context(viewport=LAPTOP, base_url=live_server.url)
     context.set_default_timeout(15_000)
     yield context
@@ -154,14 +161,18 @@ def traffic(context) -> Traffic:
 
 
 def login(page, username: str, next_url: str, *, wait_until: str = "load") -> None:
-    """Through the real login form, like a person. ``wait_until="domcontentloaded"`` when the
-    test holds the page's images back (they are part of its load event: the rating page asks
-    for its first images while it loads)."""
-    page.goto(f"/accounts/login/?next={next_url}")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"**{next_url}", wait_until=wait_until)
+    """Signed in as ``username``, then at ``next_url``: a session made by Django's own
+    ``login`` (``Client.force_login``), its cookie handed to the browser. The sign-in form
+    itself is walked like a person in test_signed_out.py and test_csp.py; for every other
+    test it would cost a page load and a POST (0.5-0.8 s each, 100 tests).
+    ``wait_until="domcontentloaded"`` when the test holds the page's images back (they are
+    part of its load event: the rating page asks for its first images while it loads)."""
+    client = Client()
+    client.force_login(get_user_model().objects.get(username=username))
+    session = client.cookies[settings.SESSION_COOKIE_NAME]
+    page.context.add_cookies([{"name": session.key, "value": session.value,
+                               "url": _live_server_url[0], "httpOnly": True}])
+    page.goto(next_url, wait_until=wait_until)
 
 
 @pytest.fixture
