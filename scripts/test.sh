@@ -43,8 +43,9 @@ if [ "${PYTEST_PROCESSES:-2}" = 0 ]; then
 fi
 # Exit status 5 (no test collected) of one run is no failure: arguments may name tests of one
 # kind only. Both 5: nothing at all was collected, which is.
+# The 25 slowest test phases are listed at the end, to see where a slow run went.
 python -m pytest -n "${PYTEST_PROCESSES:-2}" --dist loadfile --no-loadscope-reorder \
-    -m "not playback" "$@" && parallel=0 || parallel=$?
+    --durations=25 -m "not playback" "$@" && parallel=0 || parallel=$?
 echo "== pytest: playback, on their own"
 python -m pytest -n "${PYTEST_PROCESSES:-2}" --dist loadfile -m playback "${@:-tests/browser}" \
     && alone=0 || alone=$?
