@@ -5,6 +5,7 @@ tasks, with another media folder)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from django.conf import settings
 
 from evalhub import celery_app
 from tests.generation.plugins import PLUGIN_ENV
-from tests.integration.workers import SharedWorker, WorkerProcess
+from tests.integration.workers import SharedWorker, WorkerProcess, queue_keys
 
 
 def per_test_process(url: str) -> str:
@@ -126,3 +127,22 @@ def start_worker(worker_env, tmp_path):
         worker.stop()
 
 
+
+
+_BROKER = redis.Redis.from_url(REDIS_URL)  # connects on first use
+# The fixtures that give a test a worker: the messages such a test queues are its worker's.
+WORKER_FIXTURES = frozenset({"worker", "start_worker", "shared_worker"})
+
+
+@pytest.fixture(autouse=True)
+def _messages_of_a_test_without_worker_dropped(request) -> Iterator[None]:
+    """A test without a worker can still queue real messages (a vote's leaderboard refresh,
+    sent on commit, 30 s later). Nothing consumes them, and the rows they name are flushed with
+    the test: left in the broker, they reached the shared worker of the next worker test of
+    this process, which held the delayed ones until they were due, and that test's release
+    waited its full 60 s for the queues to drain (a 62 s teardown in a fresh-clone run). They
+    are dropped when such a test ends."""
+    yield
+    if WORKER_FIXTURES.isdisjoint(request.fixturenames):
+        with contextlib.suppress(redis.RedisError):
+            _BROKER.delete(*queue_keys(["default", "gpu"]))

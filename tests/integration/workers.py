@@ -86,6 +86,13 @@ class WorkerProcess:
         self._log.close()
 
 
+def queue_keys(queues: list[str]) -> list[str]:
+    """The Redis keys holding the messages of ``queues``: kombu's Redis transport keeps a list
+    per priority step, the queue's name and the name followed by 0x06 0x16 and the step."""
+    return [f"{queue}{suffix}" for queue in queues
+            for suffix in ("", *(f"\x06\x16{step}" for step in (3, 6, 9)))]
+
+
 class SharedWorker:
     """One worker process kept for the whole session, for every test that needs "a worker".
 
@@ -171,8 +178,7 @@ class SharedWorker:
         commit is seen through."""
         client = self._redis()
         # kombu's Redis transport keeps a queue per priority step: "name" and "name\x06\x16N".
-        keys = [f"{queue}{suffix}" for queue in self.queues
-                for suffix in ("", *(f"\x06\x16{step}" for step in (3, 6, 9)))]
+        keys = queue_keys(self.queues)
         deadline = time.monotonic() + timeout
         quiet = 0
         while time.monotonic() < deadline:
