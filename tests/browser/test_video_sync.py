@@ -23,7 +23,7 @@ import pytest
 from django.conf import settings
 from PIL import Image as PILImage
 
-from tests.browser.videos import Clip, make_video, serve_bytes
+from tests.browser.videos import Clip, make_video, measured_until, serve_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.playback]
 
@@ -166,12 +166,7 @@ def settle(page, timeout_s: float = 5) -> dict:
     once every video presented its frame or after PRESENT_WAIT_MS (static/js/rate/video.js):
     on a loaded host a compositor can swap the frame in later, and what the tests check is
     where the videos come to rest."""
-    state = page.evaluate(SETTLED)
-    deadline = time.monotonic() + timeout_s
-    while not at_rest(state) and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
-        state = page.evaluate(SETTLED)
-    return state
+    return measured_until(page, lambda: page.evaluate(SETTLED), at_rest, timeout_s)
 
 
 def test_two_videos_stay_within_one_frame_over_sixty_operations(player_page):

@@ -131,9 +131,16 @@ def settle_showing(page, settled: str, measure: str,
         page.wait_for_function(settled, arg="paused")
         return page.evaluate(measure)
 
-    state = measured()
+    return measured_until(page, measured, lambda state: shown(state["frames"]), timeout_s)
+
+
+def measured_until(page, measure: Callable[[], dict], done: Callable[[dict], bool],
+                   timeout_s: float) -> dict:
+    """``measure()`` every 50 ms until ``done`` of it, for up to ``timeout_s``; returns the
+    last measure (the caller asserts on it)."""
+    state = measure()
     deadline = time.monotonic() + timeout_s
-    while not shown(state["frames"]) and time.monotonic() < deadline:
+    while not done(state) and time.monotonic() < deadline:
         page.wait_for_timeout(50)
-        state = measured()
+        state = measure()
     return state

@@ -17,7 +17,7 @@ from django.conf import settings
 
 from evalhub import celery_app
 from tests.generation.plugins import PLUGIN_ENV
-from tests.integration.workers import SharedWorker, WorkerProcess, queue_keys
+from tests.integration.workers import QUEUES, SharedWorker, WorkerProcess, queue_keys
 
 
 def per_test_process(url: str) -> str:
@@ -115,7 +115,7 @@ def start_worker(worker_env, tmp_path):
     where a test kills a worker or gives it settings of its own."""
     started: list[WorkerProcess] = []
 
-    def start(name: str = "w1", queues: str = "default,gpu", **extra_env: str) -> WorkerProcess:
+    def start(name: str = "w1", queues: str = QUEUES, **extra_env: str) -> WorkerProcess:
         worker = WorkerProcess(env={**worker_env, **extra_env}, log_path=tmp_path / f"{name}.log",
                                queues=queues, name=name)
         started.append(worker)
@@ -125,8 +125,6 @@ def start_worker(worker_env, tmp_path):
     yield start
     for worker in started:
         worker.stop()
-
-
 
 
 _BROKER = redis.Redis.from_url(REDIS_URL)  # connects on first use
@@ -145,4 +143,4 @@ def _messages_of_a_test_without_worker_dropped(request) -> Iterator[None]:
     yield
     if WORKER_FIXTURES.isdisjoint(request.fixturenames):
         with contextlib.suppress(redis.RedisError):
-            _BROKER.delete(*queue_keys(["default", "gpu"]))
+            _BROKER.delete(*queue_keys(QUEUES.split(",")))

@@ -31,10 +31,14 @@ def _die_with_the_tests() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+#: The queues every test worker consumes (``-Q``).
+QUEUES = "default,gpu"
+
+
 class WorkerProcess:
     """A ``celery worker`` subprocess whose output goes to a log file."""
 
-    def __init__(self, *, env: dict[str, str], log_path: Path, queues: str = "default,gpu",
+    def __init__(self, *, env: dict[str, str], log_path: Path, queues: str = QUEUES,
                  name: str = "w1") -> None:
         self.log_path = log_path
         self.nodename = host_format(f"{name}@%h")
@@ -111,7 +115,7 @@ class SharedWorker:
     """
 
     def __init__(self, *, env: dict[str, str], log_dir: Path, redis_url: str,
-                 queues: str = "default,gpu", name: str = "shared") -> None:
+                 queues: str = QUEUES, name: str = "shared") -> None:
         self.env = env
         self.log_dir = log_dir
         self.redis_url = redis_url
@@ -177,7 +181,6 @@ class SharedWorker:
         ``unacked`` hash), twice in a row half a second apart: a task that queues another on
         commit is seen through."""
         client = self._redis()
-        # kombu's Redis transport keeps a queue per priority step: "name" and "name\x06\x16N".
         keys = queue_keys(self.queues)
         deadline = time.monotonic() + timeout
         quiet = 0
