@@ -369,6 +369,19 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 6 * 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 6 * 3600 - 60)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Lost task messages (evalhub/core/recovery.py): a run, metric job or campaign build with no
+# progress for EVALHUB_STALLED_AFTER_SECONDS, nothing waiting in its queue and nothing in a
+# worker's hands is queued again by a sweep that Celery beat runs every
+# EVALHUB_STALL_SWEEP_SECONDS (docker compose's `beat` service; 0 turns the schedule off).
+EVALHUB_STALLED_AFTER_SECONDS = env_positive_int("EVALHUB_STALLED_AFTER_SECONDS", 600)
+EVALHUB_STALL_SWEEP_SECONDS = env_int("EVALHUB_STALL_SWEEP_SECONDS", 300)
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # A sweep not run before the next is due is dropped (workers down): they never pile up.
+    "resume-stalled-work": {"task": "evalhub.core.resume_stalled_work",
+                            "schedule": float(EVALHUB_STALL_SWEEP_SECONDS),
+                            "options": {"expires": float(EVALHUB_STALL_SWEEP_SECONDS)}},
+} if EVALHUB_STALL_SWEEP_SECONDS > 0 else {}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Import limits: what an image import accepts (bad input is refused before anything is stored).
 EVALHUB_MAX_IMAGE_PIXELS = env_int("EVALHUB_MAX_IMAGE_PIXELS", 16384 * 16384)

@@ -54,6 +54,8 @@ from generators.video import encode_mp4
 
 logger = logging.getLogger(__name__)
 
+GENERATE_BATCH_TASK = "evalhub.generation.generate_batch"
+
 
 def checkpoint_spec(run: GenerationRun) -> CheckpointSpec:
     checkpoint = run.checkpoint
@@ -150,7 +152,7 @@ def generation_launch(*, run: GenerationRun, batch_items: int | None = None) -> 
             finished_at=None, items_done_at_launch=_images_stored(run),
         )
         for start, stop in bounds:
-            enqueue_on_commit("evalhub.generation.generate_batch", run.pk, start, stop,
+            enqueue_on_commit(GENERATE_BATCH_TASK, run.pk, start, stop,
                               not_queued=lambda: _not_queued(run))
     run.refresh_from_db()
     return len(bounds)

@@ -10,7 +10,7 @@ from evalhub.runs.models import GenerationRun
 from generators import GeneratorError
 
 
-@shared_task(name="evalhub.generation.generate_batch", autoretry_for=(OperationalError,),
+@shared_task(name=services.GENERATE_BATCH_TASK, autoretry_for=(OperationalError,),
              max_retries=5, retry_backoff=True)
 def generate_batch(run_id: int, start: int, stop: int) -> int:
     run = GenerationRun.objects.select_related("checkpoint__model").filter(pk=run_id).first()

@@ -170,7 +170,14 @@ def compose() -> dict:
 
 def test_compose_has_the_documented_services(compose):
     assert set(compose["services"]) == {"postgres", "redis", "nginx", "web", "worker",
-                                        "gpu-worker"}
+                                        "gpu-worker", "beat"}
+
+
+def test_one_beat_sends_the_stalled_work_sweep_and_reserves_no_gpu(compose):
+    beat = compose["services"]["beat"]
+    assert beat["command"][:4] == ["celery", "-A", "evalhub", "beat"]
+    assert "deploy" not in beat and "replicas" not in beat
+    assert beat["environment"]["CELERY_BROKER_URL"] == "redis://redis:6379/0"
 
 
 def test_the_gpu_worker_reserves_an_nvidia_device_and_consumes_the_gpu_queue(compose):

@@ -21,11 +21,12 @@ UNITS = REPO / "deploy" / "systemd"
 DEPLOYMENT = REPO / "docs" / "deployment.md"
 
 # Unit file -> the program of docs/deployment.md's "Without docker" line it runs, and the queue
-# a worker consumes (None: the web server).
+# a worker consumes ("beat": Celery beat; None: the web server).
 EXPECTED = {
     "evalhub-web.service": ("gunicorn", None),
     "evalhub-worker.service": ("celery", "default"),
     "evalhub-gpu-worker.service": ("celery", "gpu"),
+    "evalhub-beat.service": ("celery", "beat"),
 }
 
 
@@ -40,7 +41,10 @@ def _documented_commands() -> list[list[str]]:
 
 def _documented(program: str, queue: str | None) -> list[str]:
     for argv in _documented_commands():
-        if argv[0] == program and (queue is None or argv[argv.index("-Q") + 1] == queue):
+        if argv[0] != program:
+            continue
+        if queue is None or (argv[3] == "beat" if queue == "beat"
+                             else "-Q" in argv and argv[argv.index("-Q") + 1] == queue):
             return argv
     raise AssertionError(f"docs/deployment.md gives no {program} command for {queue}")
 
@@ -84,7 +88,7 @@ def test_a_worker_has_ten_minutes_to_finish_its_task_before_it_is_killed(unit):
 
 def test_every_documented_server_command_has_its_unit():
     documented = _documented_commands()
-    assert len(documented) == len(EXPECTED) == 3
+    assert len(documented) == len(EXPECTED) == 4
     assert sorted(map(" ".join, documented)) == sorted(
         " ".join(_exec_start(_service(unit))) for unit in EXPECTED)
 

@@ -137,3 +137,11 @@ def test_no_module_but_a_tasks_module_imports_a_tasks_module():
             if any(name.startswith("evalhub.") and name.endswith(".tasks") for name in imported):
                 offenders.append(f"{path.relative_to(SOURCE)}:{node.lineno}")
     assert offenders == []
+
+
+def test_every_task_celery_beat_runs_is_registered_as_the_worker_registers_them():
+    from django.conf import settings
+
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert scheduled == {"evalhub.core.resume_stalled_work"}
+    assert scheduled <= worker_registry()

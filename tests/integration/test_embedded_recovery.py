@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from evalhub.core.management.commands import run_embedded
+from evalhub.core.recovery import Work
 from tests.integration.workers import REPO_ROOT, wait_until
 from tests.ports import free_port
 
@@ -169,7 +170,8 @@ def test_a_start_after_a_warm_stop_resumes_nothing_and_the_next_one_does(setting
     """After a warm stop every unfinished run's messages wait in the broker's folder: a
     launch would queue each batch twice. The mark is for one start only."""
     settings.CELERY_BROKER_URL = "filesystem://localhost/"
-    monkeypatch.setattr(run_embedded, "resume_unfinished_work", lambda: ["Resumed something."])
+    monkeypatch.setattr(run_embedded, "unfinished_work", Work)
+    monkeypatch.setattr(run_embedded, "resume_work", lambda work: ["Resumed something."])
     (tmp_path / run_embedded.CLEAN_STOP_MARK).touch()
 
     def start() -> str:
@@ -185,8 +187,8 @@ def test_a_start_after_a_warm_stop_resumes_nothing_and_the_next_one_does(setting
 def test_with_another_broker_nothing_is_resumed_at_start(settings, monkeypatch):
     """Other workers may hold those tasks, and Redis hands a dead worker's out again."""
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
-    monkeypatch.setattr(run_embedded, "resume_unfinished_work",
-                        lambda: pytest.fail("resumed with Redis"))
+    monkeypatch.setattr(run_embedded, "unfinished_work",
+                        lambda: pytest.fail("looked for work to resume with Redis"))
     run_embedded.Command(stdout=io.StringIO())._resume()
 
 # Run in the embedded default's own database (SQLite under the test's var folder) before the

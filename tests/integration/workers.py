@@ -90,6 +90,16 @@ class WorkerProcess:
         self._log.close()
 
 
+def start_beat(*, env: dict[str, str], folder: Path) -> subprocess.Popen:
+    """A ``celery beat`` subprocess (its schedule file and log in ``folder``); stop it with
+    ``terminate()``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "evalhub", "beat", "--loglevel", "INFO",
+         "--schedule", str(folder / "celerybeat-schedule")],
+        cwd=REPO_ROOT, env=env, stdout=(folder / "beat.log").open("wb"),
+        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_the_tests)
+
+
 def queue_keys(queues: list[str]) -> list[str]:
     """The Redis keys holding the messages of ``queues``: kombu's Redis transport keeps a list
     per priority step, the queue's name and the name followed by 0x06 0x16 and the step."""

@@ -84,7 +84,8 @@ def _paired_images(runs: Sequence[GenerationRun], category: str) -> list[tuple[I
     return pairs
 
 
-def _unfinished(runs: Sequence[GenerationRun]) -> list[GenerationRun]:
+def unfinished_runs(runs: Sequence[GenerationRun]) -> list[GenerationRun]:
+    """The runs a campaign's build waits for: generated ones not finished yet."""
     return [run for run in runs if run.source == RunSource.GENERATED
             and run.status not in (RunStatus.COMPLETED, RunStatus.PARTIAL, RunStatus.FAILED)]
 
@@ -96,7 +97,7 @@ def campaign_build_tasks(*, campaign: Campaign, pair_distance: PairDistance | No
     again when its last run finishes (see :func:`campaigns_build_waiting_for`).
     """
     runs = list(campaign.runs.all())
-    waiting = _unfinished(runs)
+    waiting = unfinished_runs(runs)
     if waiting:
         campaign.build_report = {"waiting_for_runs": [run.pk for run in waiting]}
         campaign.save(update_fields=["build_report"])

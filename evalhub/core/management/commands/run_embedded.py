@@ -4,7 +4,7 @@ Stopping (Ctrl-C or SIGTERM) is a warm shutdown, as for Celery itself: the worke
 task and finishes the one in hand, for up to ``--stop-timeout`` seconds (default 600); a second
 Ctrl-C (or SIGTERM) stops it at once (Celery's cold shutdown), a third kills it. Whatever a
 worker stopped that way, killed, or crashed left unfinished is resumed at the next start
-(:func:`resume_unfinished_work`): the filesystem broker never hands a task out again once a
+(``evalhub.core.recovery``): the filesystem broker never hands a task out again once a
 worker has fetched it. After a warm stop nothing was lost (the task in hand finished, the
 queued ones wait in the broker's folder), so the next start resumes nothing: a mark in the var
 folder (``CLEAN_STOP_MARK``) says so.
@@ -22,15 +22,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from evalhub.campaigns.building.pairs import BUILD_TASK
-from evalhub.campaigns.models import Campaign, CampaignStatus
 from evalhub.core.demo import demo_logins
-from evalhub.core.errors import EvalHubError
-from evalhub.core.queueing import enqueue_on_commit
-from evalhub.evaluation.models import FINISHED_JOB_STATUSES, MetricJob
-from evalhub.evaluation.services import metric_job_resume
-from evalhub.generation.services import generation_launch
-from evalhub.runs.models import GenerationRun, RunSource, RunStatus
+from evalhub.core.recovery import resume_work, unfinished_work
 
 GUNICORN_CONFIG = Path(__file__).resolve().parents[3] / "config" / "gunicorn.conf.py"
 
@@ -42,53 +35,6 @@ COLD_STOP_SECONDS = 10
 #: Written in VAR_DIR when the worker stopped warm; removed at the next start, which then
 #: resumes nothing (module doc). Absent after a kill, a crash or a cold stop.
 CLEAN_STOP_MARK = "embedded-stopped-cleanly"
-
-
-def resume_unfinished_work() -> list[str]:
-    """Queue again the work that a previous process left ``queued``, ``running`` or
-    ``building``; one line per object resumed, for the console.
-
-    Only for the embedded default: its filesystem broker deletes a message when a worker fetches
-    it and never hands it out again, so a worker killed or stopped in a task (SIGKILL, a stop
-    that ran out of time, a crash) lost that task for good, and its run or metric job stayed
-    ``running`` (and could not be deleted: "a worker is generating"). Its one worker is started
-    by this command after this has run, so nothing is in anyone's hands now. Each object goes
-    through the door an operator would use: a run's launch (the API's ``launch/``: only the
-    batches holding missing items, each skipping what is stored), a metric job's resume (the
-    API's ``resume/``: only the shards not done, or its finalize step), a campaign's build
-    (idempotent; a campaign whose runs are still generating keeps waiting for them). A task
-    whose message did survive (queued, never fetched) is then queued twice: the copy finds
-    its work done and does nothing.
-    """
-    lines = []
-    runs = GenerationRun.objects.filter(source=RunSource.GENERATED,
-                                        status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
-    for run in runs.order_by("pk"):
-        was = f"generation run {run.pk} {run.name!r} ({run.status})"
-        try:
-            batches = generation_launch(run=run)
-        except EvalHubError as exc:  # e.g. its generator is no longer installed
-            lines.append(f"Not resumed: {was}: {exc}")
-            continue
-        lines.append(f"Resumed {was}: {run.items_done_at_launch} of {run.items_total} items "
-                     f"stored, {batches} batch(es) queued." if batches else
-                     f"Closed {was}: every item was stored; now {run.status}.")
-    jobs = MetricJob.objects.exclude(status__in=FINISHED_JOB_STATUSES)
-    for job in jobs.select_related("run").order_by("pk"):
-        was = f"metric job {job.pk} of run {job.run.name!r} ({job.status})"
-        try:
-            queued = metric_job_resume(job=job)
-        except EvalHubError as exc:
-            lines.append(f"Not resumed: {was}: {exc}")
-            continue
-        lines.append(f"Resumed {was}: {job.shards_done} of {job.shards_total} shards done, "
-                     + (f"{queued} queued." if job.shards_done < job.shards_total
-                        else "its finalize step queued."))
-    for campaign in Campaign.objects.filter(status=CampaignStatus.BUILDING).order_by("pk"):
-        enqueue_on_commit(BUILD_TASK, campaign.pk)
-        lines.append(f"Resumed campaign {campaign.pk} {campaign.name!r} (building): its build "
-                     "queued.")
-    return lines
 
 
 class Command(BaseCommand):
@@ -144,7 +90,7 @@ class Command(BaseCommand):
             # Every unfinished run or job still has its messages in the broker's folder:
             # launching them again would queue each of its batches a second time.
             return
-        for line in resume_unfinished_work():
+        for line in resume_work(unfinished_work()):
             self.stdout.write(line)
 
     def _start(self, host: str, port: int) -> dict[str, subprocess.Popen]:
