@@ -26,9 +26,10 @@ idempotent, so a message that did survive only costs a task that finds its work 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.db.models import Max, QuerySet
 from django.utils import timezone
@@ -154,32 +155,40 @@ def resume_work(work: Work) -> list[str]:
     object that cannot be resumed (e.g. its generator is no longer installed) gets a "Not
     resumed" line with the reason, and the others go on.
     """
+    steps: list[tuple[str, Callable[[str], str]]] = [
+        *((f"generation run {run.pk} {run.name!r} ({run.status})", partial(_launch, run))
+          for run in work.runs),
+        *((f"metric job {job.pk} of run {job.run.name!r} ({job.status})", partial(_resume, job))
+          for job in work.jobs),
+        *((f"campaign {c.pk} {c.name!r} (building)", partial(_build, c))
+          for c in work.campaigns),
+    ]
     lines = []
-    for run in work.runs:
-        was = f"generation run {run.pk} {run.name!r} ({run.status})"
+    for was, step in steps:
         try:
-            batches = generation_launch(run=run)
+            lines.append(step(was))
         except EvalHubError as exc:
             lines.append(f"Not resumed: {was}: {exc}")
-            continue
-        lines.append(f"Resumed {was}: {run.items_done_at_launch} of {run.items_total} items "
-                     f"stored, {batches} batch(es) queued." if batches else
-                     f"Closed {was}: every item was stored; now {run.status}.")
-    for job in work.jobs:
-        was = f"metric job {job.pk} of run {job.run.name!r} ({job.status})"
-        try:
-            queued = metric_job_resume(job=job)
-        except EvalHubError as exc:
-            lines.append(f"Not resumed: {was}: {exc}")
-            continue
-        lines.append(f"Resumed {was}: {job.shards_done} of {job.shards_total} shards done, "
-                     + (f"{queued} queued." if job.shards_done < job.shards_total
-                        else "its finalize step queued."))
-    for campaign in work.campaigns:
-        enqueue_on_commit(BUILD_TASK, campaign.pk)
-        lines.append(f"Resumed campaign {campaign.pk} {campaign.name!r} (building): its build "
-                     "queued.")
     return lines
+
+
+def _launch(run: GenerationRun, was: str) -> str:
+    batches = generation_launch(run=run)
+    return (f"Resumed {was}: {run.items_done_at_launch} of {run.items_total} items stored, "
+            f"{batches} batch(es) queued." if batches else
+            f"Closed {was}: every item was stored; now {run.status}.")
+
+
+def _resume(job: MetricJob, was: str) -> str:
+    queued = metric_job_resume(job=job)
+    return (f"Resumed {was}: {job.shards_done} of {job.shards_total} shards done, "
+            + (f"{queued} queued." if job.shards_done < job.shards_total
+               else "its finalize step queued."))
+
+
+def _build(campaign: Campaign, was: str) -> str:
+    enqueue_on_commit(BUILD_TASK, campaign.pk)
+    return f"Resumed {was}: its build queued."
 
 
 def _held(replies: Iterable[Mapping[str, list] | None]) -> tuple[tuple[str, tuple], ...]:
