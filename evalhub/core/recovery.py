@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
-from django.db.models import Max, QuerySet
+from django.db.models import Max, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from evalhub.campaigns.building.pairs import BUILD_TASK, unfinished_runs
@@ -41,7 +41,7 @@ from evalhub.core.queueing import enqueue_on_commit
 from evalhub.evaluation.models import FINISHED_JOB_STATUSES, MetricJob, MetricShard
 from evalhub.evaluation.services import FINALIZE_JOB_TASK, RUN_SHARD_TASK, metric_job_resume
 from evalhub.generation.services import GENERATE_BATCH_TASK, generation_launch
-from evalhub.runs.models import GenerationRun, RunSource, RunStatus
+from evalhub.runs.models import GenerationFailure, GenerationRun, Image, RunSource, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -104,10 +104,10 @@ def stalled_work(*, in_hand: InHand, quiet_for: timedelta, queue_of: Mapping[str
 
     ``queue_of`` maps a task name to the queue it is routed to. An object's last progress is
     its latest timestamp: a run's creation, start, newest output or failure; a job's creation,
-    start or newest shard change; a campaign's creation (its build is one short task, and the
-    renditions it waits for are queued again by the build itself,
-    ``campaigns/building/images.py``). A campaign whose runs are still generating waits for
-    them, not for a message.
+    start or newest shard change; a campaign's creation (its build is one short task). A
+    campaign whose runs are still generating waits for them, not for a message. (A built
+    campaign's missing tiles, derivatives and renditions are queued again by the rating API
+    itself, ``campaigns/building/images.py``.)
     """
     if not in_hand.workers:
         return Work()
@@ -119,8 +119,11 @@ def stalled_work(*, in_hand: InHand, quiet_for: timedelta, queue_of: Mapping[str
     runs: list[GenerationRun] = []
     if drained(GENERATE_BATCH_TASK):
         held = in_hand.args_of(GENERATE_BATCH_TASK)
-        runs = [run for run in _runs().annotate(last_output=Max("images__created_at"),
-                                                last_failure=Max("failures__updated_at"))
+        # Two subqueries, not two joins: joined, a run's outputs times its failures rows.
+        runs = [run for run in _runs().annotate(
+                    last_output=_newest(Image.objects.filter(run=OuterRef("pk")), "created_at"),
+                    last_failure=_newest(GenerationFailure.objects.filter(run=OuterRef("pk")),
+                                         "updated_at"))
                 if run.pk not in held
                 and _latest(run.created_at, run.started_at, run.last_output,
                             run.last_failure) < before]
@@ -139,6 +142,10 @@ def stalled_work(*, in_hand: InHand, quiet_for: timedelta, queue_of: Mapping[str
                      .prefetch_related("runs")
                      if c.pk not in held and not unfinished_runs(list(c.runs.all()))]
     return Work(runs=runs, jobs=jobs, campaigns=campaigns)
+
+
+def _newest(rows: QuerySet, field: str) -> Subquery:
+    return Subquery(rows.order_by(f"-{field}").values(field)[:1])
 
 
 def _latest(*times: datetime | None) -> datetime:
