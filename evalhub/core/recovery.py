@@ -215,12 +215,20 @@ def _held(replies: Iterable[Mapping[str, list] | None]) -> tuple[tuple[str, tupl
 def read_in_hand(timeout_s: float) -> InHand:
     """Ask the broker for its queues' lengths and the workers for the tasks they hold (one
     broadcast per kind of hold; each waits ``timeout_s`` for replies). Raises ``LookupError``
-    for a broker whose queues are not read (the filesystem broker: the embedded default resumes
-    at start instead)."""
+    (the broker's scheme) for a broker whose queue lengths are not read or whose workers do not
+    answer broadcasts: only Redis does both (the embedded default's filesystem broker answers
+    no broadcast; it resumes at start instead)."""
     from evalhub.config.celery import app
-    from evalhub.core.health import broker_connection, configured_queues
-    from evalhub.core.metrics import queue_lengths
+    from evalhub.core.health import (
+        PING_TRANSPORTS,
+        broker_connection,
+        broker_scheme,
+        configured_queues,
+    )
+    from evalhub.core.metrics import QUEUE_LENGTH_TRANSPORTS, queue_lengths
 
+    if broker_scheme(app) not in PING_TRANSPORTS & QUEUE_LENGTH_TRANSPORTS:
+        raise LookupError(broker_scheme(app))
     waiting = queue_lengths(configured_queues(app), timeout_s)
     with broker_connection(app, timeout_s) as conn:
         active = app.control.inspect(timeout=timeout_s, connection=conn).active() or {}

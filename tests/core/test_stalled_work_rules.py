@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from evalhub.campaigns.building.pairs import BUILD_TASK
@@ -122,3 +123,19 @@ def test_a_queue_holding_messages_holds_back_the_work_routed_to_it():
     assert _keys(_stalled(gpu_busy)) == ([], [], [campaign.pk])
     default_busy = InHand(waiting={"default": 1, "gpu": 0}, workers=1)
     assert _keys(_stalled(default_busy)) == ([run.pk], [job.pk], [])
+
+
+def test_the_sweep_does_nothing_on_a_broker_that_cannot_say_what_it_holds(caplog,
+                                                                          monkeypatch):
+    """The embedded default's filesystem broker answers no broadcast: it resumes at start
+    instead (run_embedded), and neither the beat task nor the command guesses."""
+    from evalhub.core.tasks import resume_stalled_work
+
+    _run()
+    # Celery reads the variable before its own setting.
+    monkeypatch.setenv("CELERY_BROKER_URL", "filesystem://localhost/")
+    assert resume_stalled_work() == 0
+    with pytest.raises(CommandError) as refused:
+        call_command("resume_stalled_work")
+    assert "the filesystem broker cannot say what its queues and workers hold" in caplog.text
+    assert "the sweep needs Redis" in str(refused.value)

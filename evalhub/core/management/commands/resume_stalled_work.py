@@ -28,8 +28,9 @@ class Command(BaseCommand):
                                         timeout_s=options["timeout"])
         except LookupError as exc:
             raise CommandError(
-                f"The {exc} broker's queues are not read: the embedded default resumes "
-                "unfinished work when `make run` starts instead.") from exc
+                f"The {exc} broker cannot say what its queues and workers hold (the sweep "
+                "needs Redis): the embedded default resumes unfinished work when `make run` "
+                "starts instead.") from exc
         if not sweep.in_hand.workers:
             raise CommandError("No worker answered: nothing can tell which tasks they hold, "
                                "so nothing was resumed. Check the workers (/readyz).")
