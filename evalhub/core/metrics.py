@@ -13,6 +13,8 @@ Counted as it happens (``prometheus_client`` counters and histograms):
   ``RETRY``).
 - ``evalhub_celery_task_failures_total{task, exception}``: ``task_failure`` signals, by the
   exception's class name.
+- ``evalhub_stalled_work_resumed_total{kind}``: objects the lost-message sweep resumed
+  (``core/recovery.py``), by kind (``run``, ``metric_job``, ``campaign``).
 
 Read at scrape time (:class:`LiveCollector`, in the process answering ``/metrics``):
 
@@ -74,6 +76,11 @@ TASK_FAILURES = Counter(
     "evalhub_celery_task_failures",
     "Celery tasks that raised, by task name and exception class.",
     ["task", "exception"])
+STALLED_WORK_RESUMED = Counter(
+    "evalhub_stalled_work_resumed",
+    "Unfinished objects whose task messages were lost, found and resumed by the sweep "
+    "(core/recovery.py), by kind: run, metric_job, campaign.",
+    ["kind"])
 
 UNMATCHED_VIEW = "<unmatched>"
 # Broker schemes whose queue sizes kombu reads without side effects.

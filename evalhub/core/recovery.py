@@ -260,10 +260,17 @@ class Sweep:
 
 
 def resume_stalled_work(*, quiet_for: timedelta, timeout_s: float = 2.0) -> Sweep:
-    """Find the stalled objects and resume them (module doc); each resume is logged."""
+    """Find the stalled objects and resume them (module doc); each resume is logged and
+    counted (``evalhub_stalled_work_resumed_total{kind}``)."""
+    from evalhub.core.metrics import STALLED_WORK_RESUMED
+
     in_hand = read_in_hand(timeout_s)
-    lines = resume_work(stalled_work(in_hand=in_hand, quiet_for=quiet_for,
-                                     queue_of=task_queues()))
+    stalled = stalled_work(in_hand=in_hand, quiet_for=quiet_for, queue_of=task_queues())
+    for kind, objects in (("run", stalled.runs), ("metric_job", stalled.jobs),
+                          ("campaign", stalled.campaigns)):
+        if objects:
+            STALLED_WORK_RESUMED.labels(kind).inc(len(objects))
+    lines = resume_work(stalled)
     for line in lines:
         logger.warning("stalled work: %s", line)
     if not in_hand.workers:

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 import redis
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from evalhub.blobs.services import blob_store_bytes
 from evalhub.campaigns.building.pairs import BUILD_TASK
@@ -63,6 +64,11 @@ def _queued_run_without_messages(project) -> GenerationRun:
     return run
 
 
+def _resumed(kind: str) -> float:
+    """This process's ``evalhub_stalled_work_resumed_total{kind}``."""
+    return REGISTRY.get_sample_value("evalhub_stalled_work_resumed_total", {"kind": kind}) or 0
+
+
 def _same_prompts_as(run: GenerationRun) -> GenerationRun:
     """A second finished run of the same project on the same prompts (a campaign pairs them)."""
     other = GenerationRunFactory(checkpoint__model__project=run.project,
@@ -89,7 +95,10 @@ def test_lost_work_is_resumed_by_the_sweep_once_quiet_and_finished_by_the_worker
     sweep = resume_stalled_work(quiet_for=2 * LONG_AGO)
     assert sweep.in_hand.workers >= 1 and sweep.lines == []
 
+    resumed = {kind: _resumed(kind) for kind in ("run", "metric_job", "campaign")}
     sweep = resume_stalled_work(quiet_for=QUIET)
+    assert {kind: _resumed(kind) - n for kind, n in resumed.items()} == {
+        "run": 1, "metric_job": 1, "campaign": 1}
     assert sorted(sweep.lines) == sorted([
         f"Resumed generation run {lost_run.pk} 'lost' (queued): 0 of 4 items stored, "
         "1 batch(es) queued.",
