@@ -4,7 +4,9 @@ A run of ``--images`` images (each with a CLIP-score row, as after a metric job)
 (what the confirmation page lists: ``workspace.deletion.deletion_plan``) and deleted
 (``object_delete``: the rules, the row lock, the blob clean-up's ids, the delete), then the same
 for a run of ``--peer-images`` images, beside Django's plain ``Collector`` (what
-``Model.delete()`` runs: collect, count, delete) on another run of that size. Django's collector
+``Model.delete()`` runs: collect, count, delete) on another run of that size; last, the
+refusal to delete a run that ``--refusal-tasks`` comparison tasks show
+(:func:`measure_refusal`). Django's collector
 lists every collected key in its lookups, so on PostgreSQL it fails past 65,535 bound values
 a statement; a pair metric's two keys to ``Image`` are looked up in one statement, so a run of
 more than 32,767 images already fails (50,000 did): the peer's size stays below that.
@@ -16,7 +18,7 @@ Human-readable lines first; the last line is one JSON object.
 
 Usage::
 
-    python bench/deletion.py [--images 100000] [--peer-images 30000]
+    python bench/deletion.py [--images 100000] [--peer-images 30000] [--refusal-tasks 100000]
 """
 
 from __future__ import annotations
@@ -128,10 +130,50 @@ def measure_django(images: int) -> dict[str, float]:
     return {"images": images, "preview_s": round(previewed, 2), "delete_s": round(deleted, 2)}
 
 
+def measure_refusal(tasks: int) -> dict[str, float]:
+    """Refusing to delete a run that ``tasks`` comparison tasks of a closed campaign without
+    votes show (its images are PROTECTed by the tasks): ``deletion_plan`` as the confirmation
+    page and the API run it, beside the collector's refusal (collect until Django raises
+    ProtectedError with every blocking task, then name their campaigns: ``_in_use``), the
+    path every such refusal took before the campaigns' counts were read first."""
+    from django.db import connection
+    from django.db.models import ProtectedError
+
+    from evalhub.campaigns.models import Campaign, CampaignStatus, ComparisonTask
+    from evalhub.workspace.deletion import _collect, _in_use, deletion_plan
+
+    run, other = build_run(tasks), build_run(tasks)
+    campaign = Campaign.objects.create(project=run.project, name=f"closed {tasks}",
+                                       status=CampaignStatus.CLOSED)
+    campaign.runs.set([run, other])
+    ComparisonTask.objects.bulk_create([
+        ComparisonTask(campaign=campaign, prompt_id=a.prompt_id, image_a=a, image_b=b,
+                       run_a=run, run_b=other, judgments_needed=1, shuffle_key=i / tasks)
+        for i, (a, b) in enumerate(zip(run.images.order_by("seed"),
+                                       other.images.order_by("seed"), strict=True))],
+        batch_size=5000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    start = time.perf_counter()
+    plan = deletion_plan(kind="run", obj=run)
+    ours = time.perf_counter() - start
+    assert f"{tasks:,} comparison tasks show its images" in plan.refused, plan.refused
+    start = time.perf_counter()
+    try:
+        _collect(run)
+    except ProtectedError as exc:
+        words = _in_use("run", run, list(exc.protected_objects))
+    collector = time.perf_counter() - start
+    assert repr(campaign.name) in words, words
+    return {"tasks": tasks, "ours_s": round(ours, 3), "collector_s": round(collector, 3),
+            "ratio": round(collector / max(ours, 1e-9), 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--peer-images", type=int, default=30_000)
+    parser.add_argument("--refusal-tasks", type=int, default=100_000)
     args = parser.parse_args()
     if args.peer_images > 32_767:
         parser.error("--peer-images: Django's collector fails past 32,767 images here")
@@ -150,9 +192,12 @@ def main() -> None:
         print(f"{name}, {args.peer_images:,} images: preview {row['preview_s']} s, "
               f"delete {row['delete_s']} s", flush=True)
     print(f"Django / EvalHub: preview {ratio['preview_s']}x, delete {ratio['delete_s']}x")
+    refusal = measure_refusal(args.refusal_tasks)
+    print(f"Refusing a run {args.refusal_tasks:,} tasks show: {refusal['ours_s']} s, by the "
+          f"collector {refusal['collector_s']} s ({refusal['ratio']}x)", flush=True)
     print(json.dumps({"bench": "deletion", "ours_big": big, "ours": ours,
-                      "django": django_side, "ratio_django_over_ours": ratio, "targets": {},
-                      **run_context(load_before)}))
+                      "django": django_side, "ratio_django_over_ours": ratio,
+                      "refusal": refusal, "targets": {}, **run_context(load_before)}))
 
 
 if __name__ == "__main__":

@@ -148,7 +148,7 @@ def test_a_run_shown_only_inside_best_of_k_sets_is_told_to_delete_their_campaign
     third = max(world.runs, key=lambda run: run.pk)
     assert not ComparisonTask.objects.filter(run_b=third).exists()
     words = _refusal(logged_in(world.scientist).post(_url("run", third.pk)))
-    assert "2 task images refer to it" in words and "'sets of three'" in words
+    assert "2 comparison tasks show its images" in words and "'sets of three'" in words
     assert "delete the campaign" in words.lower()
     assert GenerationRun.objects.filter(pk=third.pk).exists()
 
