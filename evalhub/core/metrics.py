@@ -24,6 +24,10 @@ Read at scrape time (:class:`LiveCollector`, in the process answering ``/metrics
 - ``evalhub_leases_open{state}``: leases still marked active; ``held`` before their
   ``expires_at``, ``expired`` after it (the annotator left the pair; it is closed when the pair
   is served again). One query over the active leases only.
+- ``evalhub_stalled_work_last_sweep_timestamp_seconds``: when the lost-message sweep last
+  ran (``core/recovery.py``), read from the shared cache (absent before the first sweep and
+  without ``CACHE_URL``); ``time() -`` it growing past a few sweep intervals means beat or the
+  ``default`` workers are down.
 - ``evalhub_metrics_source_up{source}``: 1 when the ``broker`` / ``database`` answered the
   scrape-time reads, else 0 (and their gauges are left out).
 
@@ -155,6 +159,19 @@ def open_leases() -> OpenLeases:
     return OpenLeases(held=counts["held"], expired=counts["expired"])
 
 
+def _last_sweep() -> float | None:
+    """When the lost-message sweep last ran (``core/recovery.py`` writes it to the cache), or
+    None: never, the cache down, or a cache of another process (no ``CACHE_URL``)."""
+    from django.core.cache import cache
+
+    from evalhub.core.recovery import LAST_SWEEP_KEY
+
+    try:
+        return cache.get(LAST_SWEEP_KEY)
+    except Exception:  # the cache's own failure shows in /readyz
+        return None
+
+
 class LiveCollector(Collector):
     """Gauges read from the broker and the database when ``/metrics`` is scraped."""
 
@@ -178,6 +195,13 @@ class LiveCollector(Collector):
                                       "Messages waiting in a Celery queue.", labels=["queue"])
             for queue, length in lengths.items():
                 gauge.add_metric([queue], length)
+            yield gauge
+        last_sweep = _last_sweep()
+        if last_sweep is not None:
+            gauge = GaugeMetricFamily(
+                "evalhub_stalled_work_last_sweep_timestamp_seconds",
+                "Unix time of the last lost-message sweep (core/recovery.py), from the cache.")
+            gauge.add_metric([], last_sweep)
             yield gauge
         try:
             leases = open_leases()

@@ -26,11 +26,13 @@ idempotent, so a message that did survive only costs a task that finds its work 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
+from django.core.cache import cache
 from django.db.models import Max, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
@@ -46,6 +48,9 @@ from evalhub.runs.models import GenerationFailure, GenerationRun, Image, RunSour
 logger = logging.getLogger(__name__)
 
 UNFINISHED_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+#: Cache key of the Unix time the last sweep asked the broker and the workers (``/metrics``:
+#: ``evalhub_stalled_work_last_sweep_timestamp_seconds``).
+LAST_SWEEP_KEY = "stalled-work-last-sweep"
 
 
 @dataclass(frozen=True)
@@ -265,6 +270,7 @@ def resume_stalled_work(*, quiet_for: timedelta, timeout_s: float = 2.0) -> Swee
     from evalhub.core.metrics import STALLED_WORK_RESUMED
 
     in_hand = read_in_hand(timeout_s)
+    cache.set(LAST_SWEEP_KEY, time.time(), None)
     stalled = stalled_work(in_hand=in_hand, quiet_for=quiet_for, queue_of=task_queues())
     for kind, objects in (("run", stalled.runs), ("metric_job", stalled.jobs),
                           ("campaign", stalled.campaigns)):

@@ -4,6 +4,7 @@ leaves alone what waits in a queue or sits in a worker's hands."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -79,7 +80,17 @@ def _same_prompts_as(run: GenerationRun) -> GenerationRun:
     return other
 
 
-def test_lost_work_is_resumed_by_the_sweep_once_quiet_and_finished_by_the_worker(worker):
+def _last_sweep_scraped(client) -> float | None:
+    """``evalhub_stalled_work_last_sweep_timestamp_seconds`` as ``/metrics`` shows it."""
+    text = client.get("/metrics").content.decode()
+    for line in text.splitlines():
+        if line.startswith("evalhub_stalled_work_last_sweep_timestamp_seconds "):
+            return float(line.split()[1])
+    return None
+
+
+def test_lost_work_is_resumed_by_the_sweep_once_quiet_and_finished_by_the_worker(worker,
+                                                                                client):
     measured = make_run(prompts=2, seeds=2)
     other = _same_prompts_as(measured)
     job = metric_job_create(run=measured, metrics=["lpips_diversity"], options={"shard_size": 2},
@@ -92,8 +103,10 @@ def test_lost_work_is_resumed_by_the_sweep_once_quiet_and_finished_by_the_worker
         _quiet_since(long_ago, **obj)
 
     # Quiet for an hour, not for two: nothing is stalled yet.
+    before = time.time()
     sweep = resume_stalled_work(quiet_for=2 * LONG_AGO)
     assert sweep.in_hand.workers >= 1 and sweep.lines == []
+    assert before <= _last_sweep_scraped(client) <= time.time()  # what an alert watches
 
     resumed = {kind: _resumed(kind) for kind in ("run", "metric_job", "campaign")}
     sweep = resume_stalled_work(quiet_for=QUIET)
