@@ -270,7 +270,11 @@ def resume_stalled_work(*, quiet_for: timedelta, timeout_s: float = 2.0) -> Swee
     from evalhub.core.metrics import STALLED_WORK_RESUMED
 
     in_hand = read_in_hand(timeout_s)
-    cache.set(LAST_SWEEP_KEY, time.time(), None)
+    try:
+        cache.set(LAST_SWEEP_KEY, time.time(), None)
+    except Exception:  # the cache down (/readyz says so): the sweep itself goes on
+        logger.warning("stalled work: the sweep's time could not be written to the cache",
+                       exc_info=True)
     stalled = stalled_work(in_hand=in_hand, quiet_for=quiet_for, queue_of=task_queues())
     for kind, objects in (("run", stalled.runs), ("metric_job", stalled.jobs),
                           ("campaign", stalled.campaigns)):
