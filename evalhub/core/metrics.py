@@ -8,6 +8,9 @@ Counted as it happens (``prometheus_client`` counters and histograms):
 - ``evalhub_votes_recorded_total``: ``campaigns.signals.vote_recorded`` signals of
   ``kind="vote"``, i.e. stored human votes (undos are not counted); ``rate(...[5m]) * 60`` is
   votes per minute.
+- ``evalhub_leases_expired_total``: leases marked expired because their time ran out (the
+  serving code marks them when their pair is next served or undone:
+  ``campaigns.signals.leases_expired``), so it lags the expiry itself.
 - ``evalhub_celery_task_duration_seconds{task, state}``: task run time in the worker, from
   ``task_prerun`` to ``task_postrun``; ``state`` is Celery's (``SUCCESS``, ``FAILURE``,
   ``RETRY``).
@@ -80,6 +83,10 @@ TASK_FAILURES = Counter(
     "evalhub_celery_task_failures",
     "Celery tasks that raised, by task name and exception class.",
     ["task", "exception"])
+LEASES_EXPIRED = Counter(
+    "evalhub_leases_expired",
+    "Leases marked expired because their time ran out (the annotator left the pair), once "
+    "committed (campaigns.signals.leases_expired).")
 STALLED_WORK_RESUMED = Counter(
     "evalhub_stalled_work_resumed",
     "Unfinished objects whose task messages were lost, found and resumed by the sweep "

@@ -1,6 +1,7 @@
 """Signal receivers of operations: vote counter, task metrics, task ids in log lines.
 
-- :func:`connect_vote_counter` counts ``campaigns.signals.vote_recorded`` (web processes;
+- :func:`connect_vote_counter` counts ``campaigns.signals.vote_recorded`` and
+  ``leases_expired`` (web processes;
   :class:`evalhub.core.metrics.MetricsMiddleware` connects it when it is loaded).
 - :func:`connect_task_receivers` (``evalhub/config/celery.py``, every process): the sender
   stamps the current request id on each task message; the worker measures each task, counts
@@ -32,7 +33,12 @@ from celery.signals import (
 )
 
 from evalhub.core.logging import JsonFormatter, request_id_var, task_id_var, task_name_var
-from evalhub.core.metrics import TASK_DURATION, TASK_FAILURES, VOTES_RECORDED
+from evalhub.core.metrics import (
+    LEASES_EXPIRED,
+    TASK_DURATION,
+    TASK_FAILURES,
+    VOTES_RECORDED,
+)
 
 # Message header that carries the id of the request that sent a task.
 REQUEST_ID_TASK_HEADER = "evalhub_request_id"
@@ -48,11 +54,17 @@ def count_vote(sender: Any, kind: str = "vote", **kwargs: Any) -> None:
         VOTES_RECORDED.inc()
 
 
+def count_expired_leases(sender: Any, count: int = 0, **kwargs: Any) -> None:
+    LEASES_EXPIRED.inc(count)
+
+
 def connect_vote_counter() -> None:
-    """Count every ``vote_recorded`` signal in ``evalhub_votes_recorded_total`` (once)."""
-    from evalhub.campaigns.signals import vote_recorded
+    """Count every ``vote_recorded`` signal in ``evalhub_votes_recorded_total`` and every
+    ``leases_expired`` in ``evalhub_leases_expired_total`` (once)."""
+    from evalhub.campaigns.signals import leases_expired, vote_recorded
 
     vote_recorded.connect(count_vote, dispatch_uid="core.metrics.count_vote")
+    leases_expired.connect(count_expired_leases, dispatch_uid="core.metrics.count_expired")
 
 
 def stamp_request_id(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:

@@ -270,6 +270,27 @@ def test_metrics_count_a_vote_its_request_and_show_queues_and_leases(client, api
                                                   (("source", "database"),): 1.0}
 
 
+# Committed for real: the count is sent once the transaction that expired the lease commits.
+@pytest.mark.django_db(transaction=True)
+def test_a_lease_left_to_expire_is_counted_once_its_pair_is_served_again(client, api, broker):
+    world = build_campaign(runs=2, prompts=1, judgments_per_pair=2)  # one pair
+    rate = f"/api/v1/rate/{world.campaign.pk}/"
+    expired_before = scrape(client)["evalhub_leases_expired_total"][()]
+    api.force_login(world.annotators[0])
+    left = api.post(f"{rate}next/", {}, format="json").json()  # the annotator walks away
+    Lease.objects.filter(pk=left["lease"]).update(
+        expires_at=timezone.now() - timedelta(minutes=1))
+    assert scrape(client)["evalhub_leases_expired_total"][()] == expired_before  # not yet
+
+    api.force_login(world.annotators[1])
+    served = api.post(f"{rate}next/", {}, format="json").json()
+    # The only pair, free again: its lease past expiry is closed as it is served.
+    assert Lease.objects.get(pk=served["lease"]).task_id == Lease.objects.get(
+        pk=left["lease"]).task_id
+    assert Lease.objects.get(pk=left["lease"]).status == "expired"
+    assert scrape(client)["evalhub_leases_expired_total"][()] == expired_before + 1
+
+
 @pytest.mark.django_db
 def test_queue_length_counts_messages_waiting_in_redis(client, broker):
     import redis

@@ -55,6 +55,7 @@ from evalhub.campaigns.models import (
     PairPolicy,
     TaskKind,
 )
+from evalhub.campaigns.signals import leases_expired
 from evalhub.core.errors import EvalHubError
 from evalhub.core.prepared import (
     Param,
@@ -406,15 +407,25 @@ def _take(campaign: Campaign, annotator: AbstractBaseUser, *, gold: bool,
 
 
 def _close_stale_leases(task_id: int) -> int:
-    """Close the task's active leases past their expiry (they hold nothing but block the
-    one-active-lease index); how many. The task's lock first, as every write to its leases."""
+    """Close the task's active leases past their expiry; how many. The task's lock first, as
+    every write to its leases."""
     with transaction.atomic():
         list(ComparisonTask.objects.select_for_update(no_key=True).filter(pk=task_id)
              .values_list("pk", flat=True))
-        now = timezone.now()
-        return Lease.objects.filter(task_id=task_id, status=LeaseStatus.ACTIVE,
-                                    expires_at__lte=now).update(status=LeaseStatus.EXPIRED,
-                                                                closed_at=now)
+        return expire_stale_leases(task_id=task_id, now=timezone.now())
+
+
+def expire_stale_leases(*, task_id: int, now: datetime) -> int:
+    """Mark the task's active leases past their expiry ``expired`` (the annotator left the
+    pair: such a lease holds nothing but still blocks the one-active-lease index); how many.
+    The caller holds the task's lock. Counted once the transaction commits
+    (``campaigns.signals.leases_expired``, ``/metrics``: ``evalhub_leases_expired_total``)."""
+    expired = Lease.objects.filter(task_id=task_id, status=LeaseStatus.ACTIVE,
+                                   expires_at__lte=now).update(status=LeaseStatus.EXPIRED,
+                                                               closed_at=now)
+    if expired:
+        transaction.on_commit(lambda: leases_expired.send(sender=Lease, count=expired))
+    return expired
 
 
 class CampaignNotOpen(EvalHubError):

@@ -50,6 +50,7 @@ from evalhub.campaigns.serving.leasing import (
     LeaseNotYours,
     active_leases,
     check_open_for_rating,
+    expire_stale_leases,
     may_rate,
     rater_annotations,
     rating_param,
@@ -498,10 +499,7 @@ def _retract(*, annotator: AbstractBaseUser, campaign: Campaign, client_id: uuid
         # as a task seen, and the pair is to be served to them again.
         Lease.objects.filter(task_id=first.task_id, annotator=annotator,
                              status=LeaseStatus.COMPLETED).update(status=LeaseStatus.EXPIRED)
-        # A lease past its expiry holds nothing but still blocks the one-active-lease index.
-        Lease.objects.filter(task_id=first.task_id, status=LeaseStatus.ACTIVE,
-                             expires_at__lte=now).update(status=LeaseStatus.EXPIRED,
-                                                         closed_at=now)
+        expire_stale_leases(task_id=first.task_id, now=now)
         if retired:
             undone = Undone(None, UNDO_RETIRED)
         elif Lease.objects.filter(task_id=first.task_id, status=LeaseStatus.ACTIVE).exists():
