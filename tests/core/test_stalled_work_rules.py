@@ -20,6 +20,7 @@ from evalhub.generation.services import GENERATE_BATCH_TASK
 from evalhub.runs.models import GenerationRun, RunSource, RunStatus
 from tests.evaluation.helpers import make_run
 from tests.factories import CampaignFactory, GenerationRunFactory, ImageFactory
+from tests.ports import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -139,3 +140,9 @@ def test_the_sweep_does_nothing_on_a_broker_that_cannot_say_what_it_holds(caplog
         call_command("resume_stalled_work")
     assert "the filesystem broker cannot say what its queues and workers hold" in caplog.text
     assert "the sweep needs Redis" in str(refused.value)
+
+
+def test_the_command_says_so_when_the_broker_does_not_answer(broker):
+    broker(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(CommandError, match="The broker did not answer"):
+        call_command("resume_stalled_work", timeout=0.5)

@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from evalhub.core.recovery import resume_stalled_work
 
@@ -31,6 +32,9 @@ class Command(BaseCommand):
                 f"The {exc} broker cannot say what its queues and workers hold (the sweep "
                 "needs Redis): the embedded default resumes unfinished work when `make run` "
                 "starts instead.") from exc
+        except (OSError, KombuOperationalError) as exc:
+            raise CommandError(f"The broker did not answer ({type(exc).__name__}): nothing "
+                               "was resumed. Check it (/readyz, docs/operations.md).") from exc
         if not sweep.in_hand.workers:
             raise CommandError("No worker answered: nothing can tell which tasks they hold, "
                                "so nothing was resumed. Check the workers (/readyz).")
