@@ -87,6 +87,9 @@ LEASES_EXPIRED = Counter(
     "evalhub_leases_expired",
     "Leases marked expired because their time ran out (the annotator left the pair), once "
     "committed (campaigns.signals.leases_expired).")
+#: Cache key of the Unix time the last lost-message sweep asked the broker and the workers
+#: (written by ``core/recovery.py``; ``evalhub_stalled_work_last_sweep_timestamp_seconds``).
+LAST_SWEEP_KEY = "stalled-work-last-sweep"
 STALLED_WORK_RESUMED = Counter(
     "evalhub_stalled_work_resumed",
     "Unfinished objects whose task messages were lost, found and resumed by the sweep "
@@ -170,8 +173,6 @@ def _last_sweep() -> float | None:
     """When the lost-message sweep last ran (``core/recovery.py`` writes it to the cache), or
     None: never, the cache down, or a cache of another process (no ``CACHE_URL``)."""
     from django.core.cache import cache
-
-    from evalhub.core.recovery import LAST_SWEEP_KEY
 
     try:
         return cache.get(LAST_SWEEP_KEY)

@@ -48,9 +48,6 @@ from evalhub.runs.models import GenerationFailure, GenerationRun, Image, RunSour
 logger = logging.getLogger(__name__)
 
 UNFINISHED_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
-#: Cache key of the Unix time the last sweep asked the broker and the workers (``/metrics``:
-#: ``evalhub_stalled_work_last_sweep_timestamp_seconds``).
-LAST_SWEEP_KEY = "stalled-work-last-sweep"
 
 
 @dataclass(frozen=True)
@@ -157,8 +154,19 @@ def _latest(*times: datetime | None) -> datetime:
     return max(t for t in times if t is not None)
 
 
-def resume_work(work: Work) -> list[str]:
-    """Queue again the work of ``work``'s objects; one line per object, for a console or a log.
+@dataclass(frozen=True)
+class Resumed:
+    """What one object's resume did: ``kind`` (``run``, ``metric_job``, ``campaign``),
+    ``done`` (queued again, or closed: a run with every item stored) and the line saying so,
+    for a console or a log."""
+
+    kind: str
+    done: bool
+    line: str
+
+
+def resume_work(work: Work) -> list[Resumed]:
+    """Queue again the work of ``work``'s objects; one :class:`Resumed` per object.
 
     A run goes through its launch (the API's ``launch/``: only the batches holding missing
     items, each skipping what is stored), a metric job through its resume (the API's
@@ -167,21 +175,21 @@ def resume_work(work: Work) -> list[str]:
     object that cannot be resumed (e.g. its generator is no longer installed) gets a "Not
     resumed" line with the reason, and the others go on.
     """
-    steps: list[tuple[str, Callable[[str], str]]] = [
-        *((f"generation run {run.pk} {run.name!r} ({run.status})", partial(_launch, run))
-          for run in work.runs),
-        *((f"metric job {job.pk} of run {job.run.name!r} ({job.status})", partial(_resume, job))
-          for job in work.jobs),
-        *((f"campaign {c.pk} {c.name!r} (building)", partial(_build, c))
+    steps: list[tuple[str, str, Callable[[str], str]]] = [
+        *(("run", f"generation run {run.pk} {run.name!r} ({run.status})",
+           partial(_launch, run)) for run in work.runs),
+        *(("metric_job", f"metric job {job.pk} of run {job.run.name!r} ({job.status})",
+           partial(_resume, job)) for job in work.jobs),
+        *(("campaign", f"campaign {c.pk} {c.name!r} (building)", partial(_build, c))
           for c in work.campaigns),
     ]
-    lines = []
-    for was, step in steps:
+    outcomes = []
+    for kind, was, step in steps:
         try:
-            lines.append(step(was))
+            outcomes.append(Resumed(kind, True, step(was)))
         except EvalHubError as exc:
-            lines.append(f"Not resumed: {was}: {exc}")
-    return lines
+            outcomes.append(Resumed(kind, False, f"Not resumed: {was}: {exc}"))
+    return outcomes
 
 
 def _launch(run: GenerationRun, was: str) -> str:
@@ -258,16 +266,25 @@ def task_queues() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Sweep:
-    """One sweep: what it saw and what it resumed (``lines``, as :func:`resume_work`)."""
+    """One sweep: what it saw and what its resumes did (:func:`resume_work`)."""
 
     in_hand: InHand
-    lines: list[str] = field(default_factory=list)
+    outcomes: list[Resumed] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[str]:
+        return [outcome.line for outcome in self.outcomes]
+
+    @property
+    def resumed(self) -> int:
+        """Objects queued again (or closed); an object whose resume was refused is not one."""
+        return sum(outcome.done for outcome in self.outcomes)
 
 
 def resume_stalled_work(*, quiet_for: timedelta, timeout_s: float = 2.0) -> Sweep:
-    """Find the stalled objects and resume them (module doc); each resume is logged and
-    counted (``evalhub_stalled_work_resumed_total{kind}``)."""
-    from evalhub.core.metrics import STALLED_WORK_RESUMED
+    """Find the stalled objects and resume them (module doc); each is logged, and each one
+    queued again counted (``evalhub_stalled_work_resumed_total{kind}``)."""
+    from evalhub.core.metrics import LAST_SWEEP_KEY, STALLED_WORK_RESUMED
 
     in_hand = read_in_hand(timeout_s)
     try:
@@ -275,15 +292,13 @@ def resume_stalled_work(*, quiet_for: timedelta, timeout_s: float = 2.0) -> Swee
     except Exception:  # the cache down (/readyz says so): the sweep itself goes on
         logger.warning("stalled work: the sweep's time could not be written to the cache",
                        exc_info=True)
-    stalled = stalled_work(in_hand=in_hand, quiet_for=quiet_for, queue_of=task_queues())
-    for kind, objects in (("run", stalled.runs), ("metric_job", stalled.jobs),
-                          ("campaign", stalled.campaigns)):
-        if objects:
-            STALLED_WORK_RESUMED.labels(kind).inc(len(objects))
-    lines = resume_work(stalled)
-    for line in lines:
-        logger.warning("stalled work: %s", line)
+    outcomes = resume_work(stalled_work(in_hand=in_hand, quiet_for=quiet_for,
+                                        queue_of=task_queues()))
+    for outcome in outcomes:
+        if outcome.done:
+            STALLED_WORK_RESUMED.labels(outcome.kind).inc()
+        logger.warning("stalled work: %s", outcome.line)
     if not in_hand.workers:
         logger.warning("stalled work: no worker answered within %g s; nothing resumed",
                        timeout_s)
-    return Sweep(in_hand=in_hand, lines=lines)
+    return Sweep(in_hand=in_hand, outcomes=outcomes)

@@ -21,7 +21,7 @@ def resume_stalled_work() -> int:
 
     quiet_for = timedelta(seconds=settings.EVALHUB_STALLED_AFTER_SECONDS)
     try:
-        return len(sweep(quiet_for=quiet_for).lines)
+        return sweep(quiet_for=quiet_for).resumed
     except LookupError as exc:  # a broker that cannot say what it and its workers hold
         logger.warning("stalled work: the %s broker cannot say what its queues and workers "
                        "hold; the sweep does nothing (the embedded default resumes at start "

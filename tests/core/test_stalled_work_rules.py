@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from evalhub.campaigns.building.pairs import BUILD_TASK
 from evalhub.campaigns.models import Campaign, CampaignStatus
-from evalhub.core.recovery import InHand, Work, stalled_work, task_queues
+from evalhub.core.recovery import InHand, Sweep, Work, resume_work, stalled_work, task_queues
 from evalhub.evaluation.models import JobStatus, MetricJob, MetricShard
 from evalhub.evaluation.services import FINALIZE_JOB_TASK, RUN_SHARD_TASK, metric_job_create
 from evalhub.generation.services import GENERATE_BATCH_TASK
@@ -146,3 +146,18 @@ def test_the_command_says_so_when_the_broker_does_not_answer(broker):
     broker(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(CommandError, match="The broker did not answer"):
         call_command("resume_stalled_work", timeout=0.5)
+
+
+def test_a_refused_resume_is_reported_and_not_counted_as_resumed():
+    """A run whose generator is no longer installed cannot be launched: its line says why, and
+    the sweep's count (and ``evalhub_stalled_work_resumed_total``) leaves it out."""
+    gone = _run()
+    gone.checkpoint.generator = "no-such-generator"
+    gone.checkpoint.save(update_fields=["generator"])
+    campaign = _building(_run(RunStatus.COMPLETED))
+
+    outcomes = resume_work(Work(runs=[gone], campaigns=[campaign]))
+
+    assert [(o.kind, o.done) for o in outcomes] == [("run", False), ("campaign", True)]
+    assert outcomes[0].line.startswith(f"Not resumed: generation run {gone.pk} ")
+    assert Sweep(in_hand=IDLE, outcomes=outcomes).resumed == 1

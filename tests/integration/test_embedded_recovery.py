@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from evalhub.core.management.commands import run_embedded
-from evalhub.core.recovery import Work
+from evalhub.core.recovery import Resumed, Work
 from tests.integration.workers import REPO_ROOT, wait_until
 from tests.ports import free_port
 
@@ -171,7 +171,8 @@ def test_a_start_after_a_warm_stop_resumes_nothing_and_the_next_one_does(setting
     launch would queue each batch twice. The mark is for one start only."""
     settings.CELERY_BROKER_URL = "filesystem://localhost/"
     monkeypatch.setattr(run_embedded, "unfinished_work", Work)
-    monkeypatch.setattr(run_embedded, "resume_work", lambda work: ["Resumed something."])
+    monkeypatch.setattr(run_embedded, "resume_work",
+                        lambda work: [Resumed("run", True, "Resumed something.")])
     (tmp_path / run_embedded.CLEAN_STOP_MARK).touch()
 
     def start() -> str:

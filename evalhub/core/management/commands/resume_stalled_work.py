@@ -41,7 +41,7 @@ class Command(BaseCommand):
         for line in sweep.lines:
             self.stdout.write(line)
         waiting = ", ".join(f"{q} {n}" for q, n in sorted(sweep.in_hand.waiting.items()))
-        self.stdout.write(f"{len(sweep.lines)} stalled object(s) resumed; "
+        self.stdout.write(f"{sweep.resumed} stalled object(s) resumed; "
                           f"{sweep.in_hand.workers} worker(s) answered, "
                           f"{len(sweep.in_hand.tasks)} task(s) in their hands; "
                           f"waiting: {waiting}.")

@@ -90,8 +90,8 @@ class Command(BaseCommand):
             # Every unfinished run or job still has its messages in the broker's folder:
             # launching them again would queue each of its batches a second time.
             return
-        for line in resume_work(unfinished_work()):
-            self.stdout.write(line)
+        for outcome in resume_work(unfinished_work()):
+            self.stdout.write(outcome.line)
 
     def _start(self, host: str, port: int) -> dict[str, subprocess.Popen]:
         python = sys.executable
