@@ -84,9 +84,14 @@ def is_video_file(request) -> bool:
     return "/media/video/" in request.url
 
 
+# SETTLED and MEASURE in one page task: read in two, the player could pause every video in
+# between (it holds them together while one waits for data), and a "playing" page was measured
+# paused (a fresh-clone run: three videos paused at frame 13 right after the bar said playing).
+SETTLED_MEASURE = f"(want) => ({SETTLED})(want) ? ({MEASURE})() : null"
+
+
 def settle(page, want: str) -> dict:
-    page.wait_for_function(SETTLED, arg=want)
-    return page.evaluate(MEASURE)
+    return page.wait_for_function(SETTLED_MEASURE, arg=want).json_value()
 
 
 def settle_showing(page, frames: list[int] | Callable[[list[int]], bool] | None = None,
