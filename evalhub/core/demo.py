@@ -15,7 +15,13 @@ from evalhub.generation.services import generation_launch
 from evalhub.projects.models import Project, Role
 from evalhub.projects.services import membership_set, project_create
 from evalhub.prompts.services import prompt_set_import
-from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, RunSource, RunStatus
+from evalhub.runs.models import (
+    GENERATING_RUN_STATUSES,
+    Checkpoint,
+    GenerationRun,
+    GenModel,
+    RunSource,
+)
 from evalhub.runs.services import run_create
 
 DEMO_SLUG = "demo"
@@ -142,7 +148,7 @@ def _seed_campaign(project: Project, demo: DemoCampaign, *, generate: bool) -> N
                              source=RunSource.GENERATED, seeds=demo.seeds)
         # A run already queued or running is being made (or was resumed at start,
         # run_embedded): launching it again would queue its batches twice.
-        if generate and run.status not in (RunStatus.QUEUED, RunStatus.RUNNING) \
+        if generate and run.status not in GENERATING_RUN_STATUSES \
                 and run.items_done < len(demo.seeds) * prompt_set.prompts.count():
             generation_launch(run=run)
         runs.append(run)

@@ -40,14 +40,23 @@ from evalhub.campaigns.building.pairs import BUILD_TASK, unfinished_runs
 from evalhub.campaigns.models import Campaign, CampaignStatus
 from evalhub.core.errors import EvalHubError
 from evalhub.core.queueing import enqueue_on_commit
-from evalhub.evaluation.models import FINISHED_JOB_STATUSES, MetricJob, MetricShard
-from evalhub.evaluation.services import FINALIZE_JOB_TASK, RUN_SHARD_TASK, metric_job_resume
+from evalhub.evaluation.models import FINISHED_JOB_STATUSES, JobStatus, MetricJob, MetricShard
+from evalhub.evaluation.services import (
+    FINALIZE_JOB_TASK,
+    RUN_SHARD_TASK,
+    metric_job_resume,
+)
 from evalhub.generation.services import GENERATE_BATCH_TASK, generation_launch
-from evalhub.runs.models import GenerationFailure, GenerationRun, Image, RunSource, RunStatus
+from evalhub.runs.models import (
+    GENERATING_RUN_STATUSES,
+    GenerationFailure,
+    GenerationRun,
+    Image,
+    RunSource,
+)
 
 logger = logging.getLogger(__name__)
 
-UNFINISHED_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 @dataclass(frozen=True)
@@ -82,11 +91,14 @@ class InHand:
 
 def _runs() -> QuerySet[GenerationRun]:
     return GenerationRun.objects.filter(source=RunSource.GENERATED,
-                                        status__in=UNFINISHED_RUN_STATUSES).order_by("pk")
+                                        status__in=GENERATING_RUN_STATUSES).order_by("pk")
 
 
 def _jobs() -> QuerySet[MetricJob]:
+    # A job waiting for a run that is still generating is not behind: it starts when the run
+    # closes (one whose start was lost, its run closed, is resumed like the others).
     return (MetricJob.objects.exclude(status__in=FINISHED_JOB_STATUSES)
+            .exclude(status=JobStatus.WAITING, run__status__in=GENERATING_RUN_STATUSES)
             .select_related("run").order_by("pk"))
 
 
@@ -201,6 +213,8 @@ def _launch(run: GenerationRun, was: str) -> str:
 
 def _resume(job: MetricJob, was: str) -> str:
     queued = metric_job_resume(job=job)
+    if job.status == JobStatus.FAILED:  # a waiting job whose start its run's outputs refused
+        return f"Failed {was}: {job.error}"
     return (f"Resumed {was}: {job.shards_done} of {job.shards_total} shards done, "
             + (f"{queued} queued." if job.shards_done < job.shards_total
                else "its finalize step queued."))

@@ -235,6 +235,9 @@ class ReferenceStats(models.Model):
 
 
 class JobStatus(models.TextChoices):
+    #: Created over a run that is still generating: it has no shards yet, and starts (its
+    #: shards made and queued) when the run closes (evaluation/services.py).
+    WAITING = "waiting", "Waiting for its run"
     QUEUED = "queued"
     RUNNING = "running"
     FINALIZING = "finalizing"

@@ -7,7 +7,9 @@ Life of a job:
    in the run's project and of the kind the metrics compare with: images for FID/KID/CMMD,
    videos for FVD; options valid), splits the run's images (and the reference set's images
    or videos) into shards and queues one ``evalhub.evaluation.run_shard`` task per shard
-   (sent by name after commit: services never import tasks).
+   (sent by name after commit: services never import tasks). Over a run still generating,
+   the job is created ``waiting`` and this step happens when the run closes
+   (:func:`metric_jobs_start_waiting_for`, called by the generation services).
 2. :func:`metric_shard_run` (any gpu worker, in parallel) has :mod:`~evalhub.evaluation.compute`
    get each image's (video's) features through the database feature cache (only cache misses
    are computed) and stores the shard's partial FID or FVD statistics (``GaussianStats`` sums
@@ -79,7 +81,13 @@ from evalhub.evaluation.models import (
 )
 from evalhub.projects.references import check_same_project
 from evalhub.projects.selectors import SCIENCE_ROLES, role_in_project
-from evalhub.runs.models import GenerationRun, Image, MediaKind, ReferenceSet, RunStatus
+from evalhub.runs.models import (
+    GENERATING_RUN_STATUSES,
+    GenerationRun,
+    Image,
+    MediaKind,
+    ReferenceSet,
+)
 
 if TYPE_CHECKING:
     from metrics.gaussian import GaussianStats
@@ -132,6 +140,11 @@ def _require_science_role(user: AbstractBaseUser | AnonymousUser | None, project
         raise PermissionDenied("Only the project's owners and scientists may compute metrics.")
 
 
+#: A job in one of these is not finished: a create of the same job returns it.
+UNFINISHED_JOB_STATUSES = (JobStatus.WAITING, JobStatus.QUEUED, JobStatus.RUNNING,
+                           JobStatus.FINALIZING)
+
+
 def metric_job_create(
     *,
     run: GenerationRun,
@@ -144,61 +157,40 @@ def metric_job_create(
     """Create a job and queue its shards (after commit). Bad input raises EvalHubError; a
     ``created_by`` who is not an owner or scientist of the run's project, PermissionDenied.
 
-    While an identical job (same run, metrics, reference set and options) is still queued or
-    running, that job is returned instead of starting a second one; when it is marked
-    ``not_queued`` (its shards never reached the task queue: the broker was down), they are
-    queued now, as :func:`metric_job_resume` queues them, so "try again" does what it says.
-    A broker that does not take them raises :class:`QueueUnavailable` naming the job and how
-    to resume it, and the job is marked ``not_queued`` with an ``error`` that says the same
+    Over a run that is still generating the job is created ``waiting``, without shards: its
+    metrics must describe the whole run, not the images made so far. It starts when the run
+    closes (:func:`metric_jobs_start_waiting_for`), and the checks that need the run's
+    outputs (there are some; images or videos, as the metrics ask; clip lengths for FVD) are
+    made then: a start they refuse fails the job with their message. ``enqueue=False`` (the
+    CLI's ``--inline``, which computes here and now) refuses such a run instead.
+
+    While an identical job (same run, metrics, reference set and options) is unfinished, that
+    job is returned instead of starting a second one; when it is marked ``not_queued`` (its
+    shards never reached the task queue: the broker was down), they are queued now, as
+    :func:`metric_job_resume` queues them, so "try again" does what it says. A broker that
+    does not take them raises :class:`QueueUnavailable` naming the job and how to resume it,
+    and the job is marked ``not_queued`` with an ``error`` that says the same
     (:func:`_not_queued`).
     """
     _require_science_role(created_by, run.project_id)
     metric_list = normalize_metrics(metrics)
     opts = normalize_options(options, metric_list)
-    if run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
-        # Its metrics would describe the images made so far, and stand as the run's values.
-        raise EvalHubError(f"Run {run.name!r} is still generating ({run.items_done} of "
-                           f"{run.items_total} items): compute its metrics once it has "
-                           "finished.")
-    video_metrics = sorted((VIDEO_METRICS | VIDEO_REFERENCE_METRICS) & set(metric_list))
-    if video_metrics and run.media_kind != MediaKind.VIDEO:
-        verb = "measures" if len(video_metrics) == 1 else "measure"
-        raise EvalHubError(f"{', '.join(video_metrics)} {verb} videos: run {run.name!r} has "
-                           "images.")
-    needs_reference = sorted(REFERENCE_METRICS & set(metric_list))
-    if needs_reference and reference_set is None:
-        verb = "compares" if len(needs_reference) == 1 else "compare"
-        raise EvalHubError(f"{', '.join(needs_reference)} {verb} the run with real "
-                           f"{run.outputs_noun}: choose a reference set.")
+    if run.status not in GENERATING_RUN_STATUSES:  # the run's kind first: a reference set
+        _check_media_kind(run, metric_list)       # would not help
     check_same_project(run.project_id, reference_set=reference_set)
-    if not needs_reference:
-        reference_set = None  # not used: do not make it part of the job's identity
-    else:
-        _check_reference_kind(metric_list, reference_set)
-    images = list(Image.objects.filter(run=run).order_by("prompt_id", "seed", "id")
-                  .values_list("id", "prompt_id"))
-    if not images:
-        raise EvalHubError(f"Run {run.name!r} has no images: there is nothing to compute "
-                           "metrics on. Generate or import its images first.")
-    ref_blobs: list[tuple[int, str]] = []
-    if reference_set is not None:
-        videos = reference_set.media_kind == MediaKind.VIDEO
-        held = reference_set.videos if videos else reference_set.images
-        ref_blobs = list(held.order_by("id").values_list("id", "sha256"))
-        if not ref_blobs:
-            raise EvalHubError(f"Reference set {reference_set.name!r} has no "
-                               f"{'videos' if videos else 'images'}.")
-    if VIDEO_REFERENCE_METRICS & set(metric_list):
-        _check_clip_lengths(run, reference_set, {**VIDEO_OPTION_DEFAULTS, **opts})
-
+    reference_set = _job_reference_set(run, metric_list, reference_set)
+    ref_blobs = _reference_blobs(reference_set)
     # The shards are sent when this transaction commits, at the end of the ``with`` below
     # (or of the caller's own transaction, e.g. a workspace form's, which says what was saved).
     job_id: int | None = None
     with _refusal_names_job(lambda: job_id), transaction.atomic():
-        GenerationRun.objects.select_for_update().filter(pk=run.pk).first()  # serialise creates
+        # Under the run's lock, which the batch that closes the run waits for: a job created
+        # ``waiting`` is seen by that batch's start of the waiting jobs, and a run seen closed
+        # here is closed (its start of waiting jobs is over).
+        run = GenerationRun.objects.select_for_update().get(pk=run.pk)
         existing = MetricJob.objects.filter(
             run=run, metrics=metric_list, reference_set=reference_set, options=opts,
-            status__in=[JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.FINALIZING],
+            status__in=UNFINISHED_JOB_STATUSES,
         ).first()
         if existing is not None:
             job_id = existing.pk
@@ -208,27 +200,136 @@ def metric_job_create(
                 _queue_not_done(existing)
                 existing.refresh_from_db()
             return existing
-        size = opts["shard_size"]
-        run_shards = _run_shard_items(images, size, "lpips_diversity" in metric_list)
-        ref_ids = [blob_id for blob_id, _ in ref_blobs]
-        ref_shards = [ref_ids[i:i + size] for i in range(0, len(ref_ids), size)]
+        generating = run.status in GENERATING_RUN_STATUSES
+        if generating and not enqueue:
+            raise EvalHubError(
+                f"Run {run.name!r} is still generating ({run.items_done} of {run.items_total} "
+                "items): its metrics cannot be computed here until it has finished. Without "
+                "--inline the job waits for the run and the workers compute it then.")
+        images = [] if generating else _run_images(run, metric_list, reference_set, opts)
         job = MetricJob.objects.create(
             project_id=run.project_id, run=run, metrics=metric_list, reference_set=reference_set,
-            options=opts, reference_digest=_digest(sha for _, sha in ref_blobs) if ref_blobs
-            else "", shards_total=len(run_shards) + len(ref_shards), images_total=len(images),
+            options=opts, status=JobStatus.WAITING if generating else JobStatus.QUEUED,
             created_by=created_by if created_by is not None and created_by.is_authenticated
             else None,
         )
-        shards = [MetricShard(job=job, index=i, kind=ShardKind.RUN, item_ids=ids)
-                  for i, ids in enumerate(run_shards)]
-        shards += [MetricShard(job=job, index=len(run_shards) + i, kind=ShardKind.REFERENCE,
-                               item_ids=ids) for i, ids in enumerate(ref_shards)]
-        MetricShard.objects.bulk_create(shards)
         job_id = job.pk
-        if enqueue:
-            _enqueue_shards(job.pk, MetricShard.objects.filter(job=job)
-                            .values_list("id", flat=True))
+        if not generating:
+            _make_shards(job, images, ref_blobs, enqueue=enqueue)
     return job
+
+
+def _job_reference_set(run: GenerationRun, metric_list: Sequence[str],
+                       reference_set: ReferenceSet | None) -> ReferenceSet | None:
+    """The job's reference set: None when no metric compares with one (it is then no part of
+    the job's identity); refused when one is needed and missing, or of the wrong kind."""
+    needs_reference = sorted(REFERENCE_METRICS & set(metric_list))
+    if needs_reference and reference_set is None:
+        verb = "compares" if len(needs_reference) == 1 else "compare"
+        raise EvalHubError(f"{', '.join(needs_reference)} {verb} the run with real "
+                           f"{run.outputs_noun}: choose a reference set.")
+    if not needs_reference:
+        return None
+    _check_reference_kind(metric_list, reference_set)
+    return reference_set
+
+
+def _reference_blobs(reference_set: ReferenceSet | None) -> list[tuple[int, str]]:
+    """(id, sha256) of the reference set's images or videos, in id order; refused empty."""
+    if reference_set is None:
+        return []
+    videos = reference_set.media_kind == MediaKind.VIDEO
+    held = reference_set.videos if videos else reference_set.images
+    ref_blobs = list(held.order_by("id").values_list("id", "sha256"))
+    if not ref_blobs:
+        raise EvalHubError(f"Reference set {reference_set.name!r} has no "
+                           f"{'videos' if videos else 'images'}.")
+    return ref_blobs
+
+
+def _run_images(run: GenerationRun, metric_list: Sequence[str],
+                reference_set: ReferenceSet | None, opts: dict[str, Any]
+                ) -> list[tuple[int, int]]:
+    """(image id, prompt id) of the run's outputs, after the checks that need them: outputs
+    there, of the kind the metrics measure, long enough for FVD."""
+    _check_media_kind(run, metric_list)
+    images = list(Image.objects.filter(run=run).order_by("prompt_id", "seed", "id")
+                  .values_list("id", "prompt_id"))
+    if not images:
+        raise EvalHubError(f"Run {run.name!r} has no images: there is nothing to compute "
+                           "metrics on. Generate or import its images first.")
+    if VIDEO_REFERENCE_METRICS & set(metric_list):
+        _check_clip_lengths(run, reference_set, {**VIDEO_OPTION_DEFAULTS, **opts})
+    return images
+
+
+def _check_media_kind(run: GenerationRun, metric_list: Sequence[str]) -> None:
+    video_metrics = sorted((VIDEO_METRICS | VIDEO_REFERENCE_METRICS) & set(metric_list))
+    if video_metrics and run.media_kind != MediaKind.VIDEO:
+        verb = "measures" if len(video_metrics) == 1 else "measure"
+        raise EvalHubError(f"{', '.join(video_metrics)} {verb} videos: run {run.name!r} has "
+                           "images.")
+
+
+def _make_shards(job: MetricJob, images: Sequence[tuple[int, int]],
+                 ref_blobs: Sequence[tuple[int, str]], *, enqueue: bool) -> None:
+    """Split the run's outputs and the reference set's into the job's shards, and queue them
+    (after commit) when ``enqueue``; call it inside a transaction."""
+    size = job.options["shard_size"]
+    run_shards = _run_shard_items(images, size, "lpips_diversity" in job.metrics)
+    ref_ids = [blob_id for blob_id, _ in ref_blobs]
+    ref_shards = [ref_ids[i:i + size] for i in range(0, len(ref_ids), size)]
+    job.shards_total = len(run_shards) + len(ref_shards)
+    job.images_total = len(images)
+    job.reference_digest = _digest(sha for _, sha in ref_blobs) if ref_blobs else ""
+    MetricJob.objects.filter(pk=job.pk).update(
+        shards_total=job.shards_total, images_total=job.images_total,
+        reference_digest=job.reference_digest)
+    shards = [MetricShard(job=job, index=i, kind=ShardKind.RUN, item_ids=ids)
+              for i, ids in enumerate(run_shards)]
+    shards += [MetricShard(job=job, index=len(run_shards) + i, kind=ShardKind.REFERENCE,
+                           item_ids=ids) for i, ids in enumerate(ref_shards)]
+    MetricShard.objects.bulk_create(shards)
+    if enqueue:
+        _enqueue_shards(job.pk, MetricShard.objects.filter(job=job)
+                        .values_list("id", flat=True))
+
+
+def metric_jobs_start_waiting_for(*, run: GenerationRun) -> int:
+    """Start the jobs waiting for ``run`` (created while it was generating), now that it is
+    closed; returns how many started. Called when the run closes, and again when a closed run
+    is launched again (each start skips a job started already)."""
+    waiting = MetricJob.objects.filter(run=run, status=JobStatus.WAITING).order_by("pk")
+    return sum(_metric_job_start(job_id) is not None
+               for job_id in waiting.values_list("pk", flat=True))
+
+
+def _metric_job_start(job_id: int) -> int | None:
+    """Make and queue the shards of a ``waiting`` job whose run is closed; returns how many
+    were queued, 0 when the job keeps waiting (its run generates again), None when it is not
+    waiting (started already, deleted). A check that needs the run's outputs and refuses them
+    fails the job with its message: nothing would ever start it otherwise."""
+    with _refusal_names_job(lambda: job_id), transaction.atomic():
+        job = (MetricJob.objects.select_for_update(of=("self",))
+               .select_related("run", "reference_set")
+               .filter(pk=job_id, status=JobStatus.WAITING).first())
+        if job is None:
+            return None
+        run = job.run
+        if run.status in GENERATING_RUN_STATUSES:
+            return 0
+        try:
+            reference_set = _job_reference_set(run, job.metrics, job.reference_set)
+            ref_blobs = _reference_blobs(reference_set)
+            images = _run_images(run, job.metrics, reference_set, job.options)
+        except EvalHubError as exc:
+            MetricJob.objects.filter(pk=job.pk).update(
+                status=JobStatus.FAILED, finished_at=timezone.now(),
+                error=f"Not started when run {run.name!r} finished ({run.status}): {exc}"[:5000])
+            return 0
+        MetricJob.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)
+        _make_shards(job, images, ref_blobs, enqueue=True)
+        return job.shards_total
 
 
 def _check_reference_kind(metric_list: Sequence[str], reference_set: ReferenceSet | None
@@ -318,7 +419,7 @@ def _enqueue_shards(job_id: int, shard_ids: Iterable[int]) -> None:
 
 
 class MetricJobNotResumable(EvalHubError):
-    """Only an unfinished job (queued, running, finalizing) is resumed: a finished one has
+    """Only an unfinished job (waiting, queued, running, finalizing) is resumed: a finished one has
     nothing left to queue. The API answers 409."""
 
     http_status = 409
@@ -335,6 +436,9 @@ def metric_job_resume(*, job: MetricJob) -> int:
     worker takes sets it, as at the start) and ``images_done_at_resume`` records the images of
     the shards done, so its images per second count only those done since the resume
     (``workspace.progress.metric_job_progress``), not the idle time before it.
+
+    A ``waiting`` job is started when its run is closed (its start was lost: a worker
+    killed as the run closed) and otherwise keeps waiting (0 queued).
 
     A broker that does not take them raises :class:`QueueUnavailable` naming the job, and its
     ``not_queued`` mark and ``error`` say so until a resume (or a create of the same job)
@@ -363,6 +467,8 @@ def _queue_not_done(job: MetricJob) -> int | None:
               .values_list("status", flat=True).first())
     if status is None or status in FINISHED_JOB_STATUSES:
         return None
+    if status == JobStatus.WAITING:  # its start, lost or not yet due (its run generates)
+        return _metric_job_start(job.pk) or 0
     pending = list(job.shards.exclude(status=ShardStatus.DONE).values_list("id", flat=True))
     if pending:
         MetricJob.objects.filter(pk=job.pk).update(

@@ -348,17 +348,20 @@ def _follow_ups_queue(images: QuerySet[Image]) -> None:
 
 
 def run_follow_ups_queue(*, run: GenerationRun) -> None:
-    """Queue what a closed run's outputs and campaigns still wait for: the follow-up work its
-    stored outputs lack (:func:`_follow_ups_queue`) and the builds of the campaigns waiting
-    for it. Done when the run is closed (by its last batch, or by a launch that finds nothing
-    missing) and when a closed run is launched again, so that work a batch could not queue
-    (the broker down as it ended) or never queued (its worker killed after storing) is queued
-    then; the tasks skip what is done."""
+    """Queue what a closed run's outputs, campaigns and metric jobs still wait for: the
+    follow-up work its stored outputs lack (:func:`_follow_ups_queue`), the builds of the
+    campaigns waiting for it and the shards of the metric jobs waiting for it. Done when the
+    run is closed (by its last batch, or by a launch that finds nothing missing) and when a
+    closed run is launched again, so that work a batch could not queue (the broker down as it
+    ended) or never queued (its worker killed after storing) is queued then; the tasks skip
+    what is done."""
     from evalhub.campaigns.building.pairs import campaigns_build_waiting_for
+    from evalhub.evaluation.services import metric_jobs_start_waiting_for
 
     # The derivatives first: a campaign is served once its large images have theirs.
     _follow_ups_queue(Image.objects.filter(run=run))
     campaigns_build_waiting_for(run=run)
+    metric_jobs_start_waiting_for(run=run)
 
 
 def _images_stored(run: GenerationRun) -> int:
@@ -391,9 +394,14 @@ def run_refresh_progress(*, run: GenerationRun) -> GenerationRun:
 def generation_mark_failed(*, run: GenerationRun, error: str) -> None:
     """Fail the whole run with ``error`` (shown on its page) and log it at ERROR: its task
     ends normally (retrying would not help), so this line is what a worker's log shows of a
-    GPU host without the weights, say."""
+    GPU host without the weights, say. The metric jobs waiting for the run start as after any
+    close: on the outputs it has, failing when it has none."""
+    from evalhub.evaluation.services import metric_jobs_start_waiting_for
+
     GenerationRun.objects.filter(pk=run.pk).update(
         status=RunStatus.FAILED, error=error[:5000], finished_at=timezone.now()
     )
     logger.error("generation run %s failed: %s", run.pk, error[:5000],
                  extra={"run": run.pk, "checkpoint": run.checkpoint_id})
+    with _not_queued_logged(run):
+        metric_jobs_start_waiting_for(run=run)

@@ -61,6 +61,11 @@ class RunStatus(models.TextChoices):
     FAILED = "failed"
 
 
+#: A generated run in one of these is still being made: its outputs are not all there, and
+#: what needs them all (a campaign's build, a metric job) waits for it to close.
+GENERATING_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
 class MediaKind(models.TextChoices):
     IMAGE = "image"
     VIDEO = "video"

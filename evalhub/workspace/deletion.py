@@ -60,7 +60,13 @@ from evalhub.core.queueing import enqueue_on_commit
 from evalhub.core.text import counted
 from evalhub.evaluation.models import JobStatus, MetricJob
 from evalhub.prompts.models import PromptSet
-from evalhub.runs.models import Checkpoint, GenerationRun, GenModel, ReferenceSet, RunStatus
+from evalhub.runs.models import (
+    GENERATING_RUN_STATUSES,
+    Checkpoint,
+    GenerationRun,
+    GenModel,
+    ReferenceSet,
+)
 
 # URL kind -> (model, label, the lookup from the object to its project's id).
 KINDS: dict[str, tuple[type[models.Model], str, str]] = {
@@ -183,7 +189,7 @@ def _rule_refusal(obj: models.Model, run_campaigns: list[tuple[Campaign, HumanVo
             return (f"Campaign {obj.name!r} is being built by a worker; delete it once it is "
                     "built (or close it).")
     if isinstance(obj, GenerationRun):
-        if obj.status in (RunStatus.QUEUED, RunStatus.RUNNING):
+        if obj.status in GENERATING_RUN_STATUSES:
             return (f"Run {obj.name!r} is {obj.status}: a worker is generating its images. "
                     "Delete it once generation is over.")
         if MetricJob.objects.filter(run=obj, status__in=WORKING).exists():

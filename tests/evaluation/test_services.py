@@ -290,16 +290,6 @@ def test_known_clip_tags_files_and_hub_models_are_accepted(options, stored):
     assert job.options.get("clip_pretrained") == stored
 
 
-def test_a_run_still_generating_gets_no_metrics_yet():
-    from evalhub.runs.models import RunStatus
-
-    run = make_run(prompts=1, seeds=1)
-    run.status, run.items_done, run.items_total = RunStatus.RUNNING, 1, 4
-    run.save(update_fields=["status", "items_done", "items_total"])
-    with pytest.raises(EvalHubError, match="still generating \\(1 of 4 items\\)"):
-        metric_job_create(run=run, metrics=["clip_score"], enqueue=False)
-
-
 def test_a_video_metric_on_an_image_run_says_so_before_asking_for_a_reference_set():
     run = make_run(prompts=1, seeds=1)
     with pytest.raises(EvalHubError, match="fvd measures videos"):

@@ -500,9 +500,6 @@ def test_metric_job_errors_are_next_to_their_fields_and_a_good_job_opens_its_pro
     page = client.get(url).content.decode()
     box = page[page.index('name="options"'):]
     assert box[box.index(">") + 1:box.index("</textarea>")].strip() == ""
-    # The world's run is still generating: its metrics wait until it has finished.
-    response = client.post(url, {"run": world.run.pk, "metrics": ["clip_score"]})
-    assert "still generating" in _errors_of(response, "id_run")
     GenerationRun.objects.filter(pk=world.run.pk).update(status=RunStatus.PARTIAL)
     response = client.post(url, {"run": world.run.pk, "metrics": ["fid"]})
     assert "reference set" in _errors_of(response, "id_reference_set")
@@ -517,6 +514,20 @@ def test_metric_job_errors_are_next_to_their_fields_and_a_good_job_opens_its_pro
     job = MetricJob.objects.exclude(pk=world.job.pk).get()
     assert response["Location"] == reverse("workspace-metric-job", kwargs={"job_id": job.pk})
     assert job.metrics == ["lpips_diversity"] and job.shards_total >= 1
+
+
+def test_a_metric_job_over_a_run_still_generating_waits_for_it_and_its_page_says_so(world):
+    url = reverse("workspace-metrics", kwargs={"project_id": world.project.pk})
+    client = logged_in(world.scientist)
+    assert world.run.status == RunStatus.RUNNING
+    response = client.post(url, {"run": world.run.pk, "metrics": ["clip_score"]})
+    job = MetricJob.objects.exclude(pk=world.job.pk).get()
+    assert response["Location"] == reverse("workspace-metric-job", kwargs={"job_id": job.pk})
+    assert job.status == JobStatus.WAITING and job.shards_total == 0
+    page = client.get(response["Location"]).content.decode()
+    assert "Waiting for its run" in page
+    assert 'id="waiting"' in page and "starts when the run has finished" in page
+    assert 'id="resume"' not in page  # nothing to resume: nothing was queued
 
 
 def test_metric_job_options_from_the_page_go_through_the_api_checks(

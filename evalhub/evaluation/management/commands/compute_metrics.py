@@ -80,6 +80,14 @@ class Command(BaseCommand):
         # being computed is the one returned; "queued" would not say so.
         if options["inline"]:
             where = " (computing here)."
+        elif job.status == JobStatus.WAITING:
+            self.stdout.write(
+                f"Metric job {job.pk} for run {run.name!r}: {', '.join(job.metrics)}; waits for "
+                f"the run to finish generating ({run.items_done} of {run.items_total} items): "
+                "its shards are made and queued then.")
+            if options["wait"]:
+                self._report(self._wait(job, options["timeout"]))
+            return
         elif job.status in (JobStatus.RUNNING, JobStatus.FINALIZING):
             where = (f": already being computed ({job.shards_done} of {job.shards_total} shards "
                      "done).")
