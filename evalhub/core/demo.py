@@ -1,5 +1,9 @@
 """The demo project that `make run` seeds: shapes models whose checkpoints visibly differ, and a
-small video campaign between two checkpoints of the shapes-video generator."""
+small video campaign between two checkpoints of the shapes-video generator. Each run's metrics
+(prompt alignment and diversity; for videos, prompt alignment and flicker) are asked for as it
+is launched: the jobs wait for their runs, and the gpu worker computes them once the runs are
+made (with the embedded default's random weights: marked uncalibrated), so the scientist's
+pages show metrics beside the ratings the annotators add."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from evalhub.campaigns.services import campaign_create
+from evalhub.evaluation.services import metric_job_create
 from evalhub.generation.services import generation_launch
 from evalhub.projects.models import Project, Role
 from evalhub.projects.services import membership_set, project_create
@@ -66,6 +71,7 @@ class DemoCampaign:
     seeds: list[int]
     name: str
     instructions: str
+    metrics: list[str]  # computed for each run once it is made
 
 
 IMAGE_DEMO = DemoCampaign(
@@ -75,6 +81,7 @@ IMAGE_DEMO = DemoCampaign(
     instructions=("Read the prompt, then pick the image that shows it better: the "
                   "right number of shapes, the right colours, the right positions. "
                   "Use tie when both are equally good, both bad when neither is."),
+    metrics=["clip_score", "lpips_diversity"],
 )
 VIDEO_DEMO = DemoCampaign(
     prompt_set=VIDEO_MODEL, prompts_file=VIDEO_PROMPTS_FILE,
@@ -85,6 +92,7 @@ VIDEO_DEMO = DemoCampaign(
                   "the prompt better: the right shapes, moving the right way, steadily, "
                   "without flicker. Use tie when both are equally good, both bad when "
                   "neither is."),
+    metrics=["video_clip_score", "flicker"],
 )
 
 
@@ -127,8 +135,9 @@ def demo_seed(*, generate: bool = True) -> Project:
 
 def _seed_campaign(project: Project, demo: DemoCampaign, *, generate: bool) -> None:
     """The demo campaign's prompt set, runs and campaign (idempotent). Runs missing images are
-    queued for the worker when ``generate``; the campaign is built by the worker once the
-    runs' outputs exist, and the annotators can rate right after."""
+    queued for the worker when ``generate``, with their metric jobs (module doc); the campaign
+    is built by the worker once the runs' outputs exist, and the annotators can rate right
+    after."""
     prompt_set = project.prompt_sets.filter(name=demo.prompt_set).first() or prompt_set_import(
         project=project, name=demo.prompt_set, data=demo.prompts_file.read_bytes(),
         fmt="jsonl", description=demo.prompts_description,
@@ -151,6 +160,10 @@ def _seed_campaign(project: Project, demo: DemoCampaign, *, generate: bool) -> N
         if generate and run.status not in GENERATING_RUN_STATUSES \
                 and run.items_done < len(demo.seeds) * prompt_set.prompts.count():
             generation_launch(run=run)
+            run.refresh_from_db()
+        # Asked for once: a job finished at an earlier start is not computed again.
+        if generate and not run.metric_jobs.exists():
+            metric_job_create(run=run, metrics=demo.metrics)  # waits while the run generates
         runs.append(run)
     if not project.campaigns.filter(name=demo.name).exists():
         campaign_create(project=project, name=demo.name, runs=runs,

@@ -145,6 +145,14 @@ def test_the_embedded_default_serves_the_demo_generated_by_its_worker(tmp_path: 
         wait_until(lambda: rendition() is not None, timeout=120, what="a video rendition",
                    on_timeout=read_log)
         assert rendition()[:4] == b"\x1a\x45\xdf\xa3"  # Matroska/WebM
+
+        # Each demo run's metrics were asked for with its launch (evalhub/core/demo.py): the
+        # jobs waited for their runs and are now the gpu worker's, or done; none refused.
+        jobs = _get(f"{base}/api/v1/metric-jobs/?page_size=100", token)["results"]
+        assert sorted(job["run"] for job in jobs) == sorted(
+            r["id"] for r in _get(f"{base}/api/v1/runs/?page_size=100", token)["results"])
+        assert all(job["status"] in ("queued", "running", "finalizing", "completed")
+                   for job in jobs), jobs
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -122,8 +122,8 @@ def test_a_stop_lets_the_worker_finish_the_task_in_hand(tmp_path):
 
     assert _signals(tmp_path) == ["ready", "SIGTERM", "finished its task"]
     assert children["worker"].returncode == 0
-    assert "the worker finishes the task in hand first (up to 120 s)" in out
-    assert "Press Ctrl-C again to stop it now" in out
+    assert "the workers finish the tasks in hand first (up to 120 s)" in out
+    assert "Press Ctrl-C again to stop them now" in out
     assert not err
     assert _marked(tmp_path)  # nothing lost: the next start resumes nothing
 
@@ -313,7 +313,7 @@ def test_a_start_resumes_the_run_metric_job_and_build_a_dead_worker_left(tmp_pat
         # that tells the next start there is nothing to resume.
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0
-        assert "Stopping: the worker finishes the task in hand first" in read_log()
+        assert "Stopping: the workers finish the tasks in hand first" in read_log()
         assert (tmp_path / "var" / run_embedded.CLEAN_STOP_MARK).exists()
     finally:
         if process.poll() is None:

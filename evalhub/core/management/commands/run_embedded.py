@@ -1,11 +1,17 @@
-"""Run EvalHub on the embedded default: web server and a real Celery worker, one command.
+"""Run EvalHub on the embedded default: web server and real Celery workers, one command.
 
-Stopping (Ctrl-C or SIGTERM) is a warm shutdown, as for Celery itself: the worker takes no new
-task and finishes the one in hand, for up to ``--stop-timeout`` seconds (default 600); a second
-Ctrl-C (or SIGTERM) stops it at once (Celery's cold shutdown), a third kills it. Whatever a
-worker stopped that way, killed, or crashed left unfinished is resumed at the next start
+Two workers, one per queue, as a deployment has (docs/deployment.md): the ``gpu`` queue's
+(generation batches, metric shards: minutes of work each on a CPU) and the ``default``
+queue's (campaign builds, previews, display copies, tiles, video renditions, leaderboard
+refreshes: short tasks the pages wait for). One worker for both made a campaign's build wait
+behind a run's metric shards.
+
+Stopping (Ctrl-C or SIGTERM) is a warm shutdown, as for Celery itself: the workers take no new
+task and finish the one in hand, for up to ``--stop-timeout`` seconds (default 600); a second
+Ctrl-C (or SIGTERM) stops them at once (Celery's cold shutdown), a third kills them. Whatever
+a worker stopped that way, killed, or crashed left unfinished is resumed at the next start
 (``evalhub.core.recovery``): the filesystem broker never hands a task out again once a
-worker has fetched it. After a warm stop nothing was lost (the task in hand finished, the
+worker has fetched it. After a warm stop nothing was lost (the tasks in hand finished, the
 queued ones wait in the broker's folder), so the next start resumes nothing: a mark in the var
 folder (``CLEAN_STOP_MARK``) says so.
 """
@@ -27,20 +33,22 @@ from evalhub.core.recovery import resume_work, unfinished_work
 
 GUNICORN_CONFIG = Path(__file__).resolve().parents[3] / "config" / "gunicorn.conf.py"
 
-#: How long a stop waits for the worker to finish the task in hand (a generation batch, a
+#: The workers, by name, and the queue each consumes (module doc).
+WORKER_QUEUES = {"worker": "default", "gpu-worker": "gpu"}
+#: How long a stop waits for a worker to finish the task in hand (a generation batch, a
 #: metric shard, a tile pyramid) before it is killed.
 STOP_TIMEOUT_SECONDS = 600
 #: After a second Ctrl-C: how long the worker has to cancel its task and exit.
 COLD_STOP_SECONDS = 10
-#: Written in VAR_DIR when the worker stopped warm; removed at the next start, which then
+#: Written in VAR_DIR when the workers stopped warm; removed at the next start, which then
 #: resumes nothing (module doc). Absent after a kill, a crash or a cold stop.
 CLEAN_STOP_MARK = "embedded-stopped-cleanly"
 
 
 class Command(BaseCommand):
     help = ("Migrate, resume what a previous run left unfinished, seed the demo, then run "
-            "gunicorn and a Celery worker until interrupted (Ctrl-C: the worker finishes its "
-            "task first; Ctrl-C again: stop now).")
+            "gunicorn and two Celery workers (queues default and gpu) until interrupted "
+            "(Ctrl-C: the workers finish their tasks first; Ctrl-C again: stop now).")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1",
@@ -51,7 +59,7 @@ class Command(BaseCommand):
                             help="do not seed the demo project and its users")
         parser.add_argument("--stop-timeout", type=float, default=STOP_TIMEOUT_SECONDS,
                             metavar="SECONDS",
-                            help="on Ctrl-C, how long the worker may take to finish the task "
+                            help="on Ctrl-C, how long a worker may take to finish the task "
                                  f"in hand before it is killed (default {STOP_TIMEOUT_SECONDS})")
 
     def handle(self, *args, **options) -> None:
@@ -78,7 +86,7 @@ class Command(BaseCommand):
         self._supervise(children)
 
     def _resume(self) -> None:
-        # Only with the filesystem broker, whose only worker is the one started below. With
+        # Only with the filesystem broker, whose only workers are the ones started below. With
         # another broker (CELERY_BROKER_URL set) other workers may hold these tasks right now,
         # and Redis hands a dead worker's task out again by itself.
         if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
@@ -95,21 +103,22 @@ class Command(BaseCommand):
 
     def _start(self, host: str, port: int) -> dict[str, subprocess.Popen]:
         python = sys.executable
-        worker = subprocess.Popen([
-            python, "-m", "celery", "-A", "evalhub", "worker", "-Q", "default,gpu",
-            "--concurrency", "1", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
-        ])
-        web = subprocess.Popen([
+        children = {name: subprocess.Popen([
+            python, "-m", "celery", "-A", "evalhub", "worker", "-Q", queue,
+            "--hostname", f"{name}@%h", "--concurrency", "1", "--without-gossip",
+            "--without-mingle", "--loglevel", "INFO",
+        ]) for name, queue in WORKER_QUEUES.items()}
+        children["web"] = subprocess.Popen([
             python, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG),
             "--bind", f"{host}:{port}",
             "--workers", "2", "--threads", "4", "--access-logfile", "-",
         ])
-        return {"worker": worker, "web": web}
+        return children
 
     def _supervise(self, children: dict[str, subprocess.Popen]) -> None:
         """Wait until a signal or a child's exit, then stop the children (module doc).
 
-        Ctrl-C in a terminal reaches the children too (one process group): the worker then
+        Ctrl-C in a terminal reaches the children too (one process group): each worker then
         counts its own Ctrl-Cs as Celery does, and what is sent here (SIGTERM first: warm,
         repeated it changes nothing; SIGQUIT on the second: cold) agrees with them. A SIGTERM
         sent to this process alone (a service manager, `kill`) reaches only this process and
@@ -144,12 +153,12 @@ class Command(BaseCommand):
         return 0
 
     def _stop(self, children: dict[str, subprocess.Popen], stops: Callable[[], int]) -> bool:
-        """Stop the children (module doc); True when the worker stopped warm: it finished its
-        task in hand, before any second stop request or kill."""
+        """Stop the children (module doc); True when the workers stopped warm: each finished
+        its task in hand, before any second stop request or kill."""
         timeout = self._stop_timeout
         self.stdout.write(
-            f"Stopping: the worker finishes the task in hand first (up to {timeout:g} s). "
-            "Press Ctrl-C again to stop it now; what it leaves unfinished is resumed at the "
+            f"Stopping: the workers finish the tasks in hand first (up to {timeout:g} s). "
+            "Press Ctrl-C again to stop them now; what they leave unfinished is resumed at the "
             "next start.")
         self.stdout.flush()
         self._signal(children, signal.SIGTERM)
@@ -158,8 +167,8 @@ class Command(BaseCommand):
         while any(child.poll() is None for child in children.values()):
             if stops() >= 2 and not cold:
                 cold = True
-                self.stdout.write("Stopping now: the worker cancels its task (resumed at the "
-                                  "next start). Ctrl-C once more kills it.")
+                self.stdout.write("Stopping now: the workers cancel their tasks (resumed at "
+                                  "the next start). Ctrl-C once more kills them.")
                 self.stdout.flush()
                 self._signal(children, signal.SIGQUIT)  # Celery: cold; gunicorn: quick
                 deadline = min(deadline, time.monotonic() + COLD_STOP_SECONDS)
@@ -174,7 +183,8 @@ class Command(BaseCommand):
             time.sleep(0.1)
         # A worker killed by a signal (a kill from outside) exits below 0; Celery's own
         # shutdowns exit 0 (SIGTERM) or 1 (a Ctrl-C that reached it).
-        return not cold and children["worker"].returncode >= 0
+        return not cold and all(child.returncode >= 0 for name, child in children.items()
+                                if name in WORKER_QUEUES)
 
     @staticmethod
     def _signal(children: dict[str, subprocess.Popen], sig: int) -> None:
