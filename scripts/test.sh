@@ -32,10 +32,12 @@ echo "== pytest"
 # the order tests/conftest.py gives them, longest first (--no-loadscope-reorder: pytest-xdist
 # would put the files of most tests first, which leaves the long one-test files for the end).
 #
-# The `playback` tests then run on their own (two processes, nothing else): they measure two or
+# The `playback` tests then run on their own (one process, nothing else): they measure two or
 # more videos kept within one frame (33 ms) of each other in Chromium, which a renderer starved
 # of CPU by the worker processes, metric models and servers of the rest cannot give (a 53 ms
-# gap, over a 60-operation walk, at load 5 on two cores). PYTEST_PROCESSES=0 runs everything
+# gap, over a 60-operation walk, at load 5 on two cores). In two processes (two browsers
+# decoding at once) two of seven fresh clones saw one sample 1.1 frames apart; one process
+# takes about 25 s more (99 s against 76 s on two cores). PYTEST_PROCESSES=0 runs everything
 # in this one process, in order. Arguments go to both runs (without any, the second collects
 # tests/browser only); either failing fails the suite.
 if [ "${PYTEST_PROCESSES:-2}" = 0 ]; then
@@ -47,8 +49,7 @@ fi
 python -m pytest -n "${PYTEST_PROCESSES:-2}" --dist loadfile --no-loadscope-reorder \
     --durations=25 -m "not playback" "$@" && parallel=0 || parallel=$?
 echo "== pytest: playback, on their own"
-python -m pytest -n "${PYTEST_PROCESSES:-2}" --dist loadfile -m playback "${@:-tests/browser}" \
-    && alone=0 || alone=$?
+python -m pytest -p no:xdist -m playback "${@:-tests/browser}" && alone=0 || alone=$?
 if [ "$parallel" = 5 ] && [ "$alone" = 5 ]; then exit 5; fi
 [ "$parallel" = 5 ] && parallel=0
 [ "$alone" = 5 ] && alone=0
