@@ -383,7 +383,7 @@ def metrics_page(request: HttpRequest, project_id: int) -> HttpResponse:
         job = _validated(form, serializer) and _write(
             form, create, field="metrics",
             about={"reference set": "reference_set", "has no images": "run",
-                   "still generating": "run", "metric job options": "options"})
+                   "metric job options": "options"})
         if job:
             return redirect("workspace-metric-job", job_id=job.pk)
     jobs = list(MetricJob.objects.filter(project=project)

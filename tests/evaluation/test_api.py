@@ -46,6 +46,23 @@ def test_a_scientist_creates_a_job_and_follows_its_progress(api, scientist, run)
     assert prompts["count"] == 2
 
 
+def test_a_job_over_a_run_still_generating_is_accepted_waiting_and_resume_keeps_it_so(
+        api, scientist, run):
+    from evalhub.runs.models import GenerationRun, RunStatus
+
+    GenerationRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, items_total=8)
+    api.force_authenticate(scientist)
+    response = api.post("/api/v1/metric-jobs/", {"run": run.id, "metrics": ["clip_score"]},
+                        format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["status"], body["shards_total"], body["images_total"]) == ("waiting", 0, 0)
+    waiting = api.get("/api/v1/metric-jobs/", {"status": "waiting"}).json()["results"]
+    assert [job["id"] for job in waiting] == [body["id"]]
+    resumed = api.post(f"/api/v1/metric-jobs/{body['id']}/resume/")
+    assert resumed.status_code == 202 and resumed.json()["status"] == "waiting"
+
+
 def test_a_job_names_only_its_runs_project(api, scientist, run):
     # project is read-only: its run's is accepted, another is refused, not ignored.
     api.force_authenticate(scientist)
