@@ -160,8 +160,8 @@ def metric_job_create(
     Over a run that is still generating the job is created ``waiting``, without shards: its
     metrics must describe the whole run, not the images made so far. It starts when the run
     closes (:func:`metric_jobs_start_waiting_for`), and the checks that need the run's
-    outputs (there are some; images or videos, as the metrics ask; clip lengths for FVD) are
-    made then: a start they refuse fails the job with their message. ``enqueue=False`` (the
+    outputs (outputs there, of the kind the metrics measure, long enough for FVD) are made
+    then: a start they refuse fails the job with their message. ``enqueue=False`` (the
     CLI's ``--inline``, which computes here and now) refuses such a run instead.
 
     While an identical job (same run, metrics, reference set and options) is unfinished, that
@@ -297,10 +297,11 @@ def _make_shards(job: MetricJob, images: Sequence[tuple[int, int]],
 
 def metric_jobs_start_waiting_for(*, run: GenerationRun) -> int:
     """Start the jobs waiting for ``run`` (created while it was generating), now that it is
-    closed; returns how many started. Called when the run closes, and again when a closed run
-    is launched again (each start skips a job started already)."""
+    closed; returns how many started (queued their shards; a start the run's outputs refuse
+    fails its job instead). Called when the run closes, and again when a closed run is
+    launched again (each start skips a job started already)."""
     waiting = MetricJob.objects.filter(run=run, status=JobStatus.WAITING).order_by("pk")
-    return sum(_metric_job_start(job_id) is not None
+    return sum(bool(_metric_job_start(job_id))
                for job_id in waiting.values_list("pk", flat=True))
 
 
