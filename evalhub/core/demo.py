@@ -160,7 +160,6 @@ def _seed_campaign(project: Project, demo: DemoCampaign, *, generate: bool) -> N
         if generate and run.status not in GENERATING_RUN_STATUSES \
                 and run.items_done < len(demo.seeds) * prompt_set.prompts.count():
             generation_launch(run=run)
-            run.refresh_from_db()
         # Asked for once: a job finished at an earlier start is not computed again.
         if generate and not run.metric_jobs.exists():
             metric_job_create(run=run, metrics=demo.metrics)  # waits while the run generates

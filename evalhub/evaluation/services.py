@@ -175,19 +175,21 @@ def metric_job_create(
     _require_science_role(created_by, run.project_id)
     metric_list = normalize_metrics(metrics)
     opts = normalize_options(options, metric_list)
-    if run.status not in GENERATING_RUN_STATUSES:  # the run's kind first: a reference set
-        _check_media_kind(run, metric_list)       # would not help
-    check_same_project(run.project_id, reference_set=reference_set)
-    reference_set = _job_reference_set(run, metric_list, reference_set)
-    ref_blobs = _reference_blobs(reference_set)
     # The shards are sent when this transaction commits, at the end of the ``with`` below
     # (or of the caller's own transaction, e.g. a workspace form's, which says what was saved).
     job_id: int | None = None
     with _refusal_names_job(lambda: job_id), transaction.atomic():
         # Under the run's lock, which the batch that closes the run waits for: a job created
         # ``waiting`` is seen by that batch's start of the waiting jobs, and a run seen closed
-        # here is closed (its start of waiting jobs is over).
+        # here is closed (its start of waiting jobs is over). Its status is read here, not
+        # taken from the caller's copy, which may be older than a launch.
         run = GenerationRun.objects.select_for_update().get(pk=run.pk)
+        generating = run.status in GENERATING_RUN_STATUSES
+        if not generating:  # the run's kind first: a reference set would not help
+            _check_media_kind(run, metric_list)
+        check_same_project(run.project_id, reference_set=reference_set)
+        reference_set = _job_reference_set(run, metric_list, reference_set)
+        ref_blobs = _reference_blobs(reference_set)
         existing = MetricJob.objects.filter(
             run=run, metrics=metric_list, reference_set=reference_set, options=opts,
             status__in=UNFINISHED_JOB_STATUSES,
@@ -200,7 +202,6 @@ def metric_job_create(
                 _queue_not_done(existing)
                 existing.refresh_from_db()
             return existing
-        generating = run.status in GENERATING_RUN_STATUSES
         if generating and not enqueue:
             raise EvalHubError(
                 f"Run {run.name!r} is still generating ({run.items_done} of {run.items_total} "
@@ -251,8 +252,7 @@ def _run_images(run: GenerationRun, metric_list: Sequence[str],
                 reference_set: ReferenceSet | None, opts: dict[str, Any]
                 ) -> list[tuple[int, int]]:
     """(image id, prompt id) of the run's outputs, after the checks that need them: outputs
-    there, of the kind the metrics measure, long enough for FVD."""
-    _check_media_kind(run, metric_list)
+    there, long enough for FVD (their kind is checked first, :func:`_check_media_kind`)."""
     images = list(Image.objects.filter(run=run).order_by("prompt_id", "seed", "id")
                   .values_list("id", "prompt_id"))
     if not images:
@@ -320,6 +320,7 @@ def _metric_job_start(job_id: int) -> int | None:
         if run.status in GENERATING_RUN_STATUSES:
             return 0
         try:
+            _check_media_kind(run, job.metrics)
             reference_set = _job_reference_set(run, job.metrics, job.reference_set)
             ref_blobs = _reference_blobs(reference_set)
             images = _run_images(run, job.metrics, reference_set, job.options)

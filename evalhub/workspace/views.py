@@ -34,7 +34,7 @@ from evalhub.core.text import counted
 from evalhub.core.uploads import uploaded_file_path
 from evalhub.evaluation import services as evaluation_services
 from evalhub.evaluation.apis import MetricJobSerializer, MetricJobViewSet
-from evalhub.evaluation.models import MetricJob
+from evalhub.evaluation.models import JobStatus, MetricJob
 from evalhub.generation.plan import format_seeds, parse_seeds
 from evalhub.generation.services import generation_launch
 from evalhub.projects.models import Project
@@ -53,7 +53,14 @@ from evalhub.runs.apis import (
 )
 from evalhub.runs.importing.answers import reference_import_lines, run_import_lines
 from evalhub.runs.importing.services import reference_set_import
-from evalhub.runs.models import GenerationRun, GenModel, MediaKind, ReferenceSet, RunSource
+from evalhub.runs.models import (
+    GENERATING_RUN_STATUSES,
+    GenerationRun,
+    GenModel,
+    MediaKind,
+    ReferenceSet,
+    RunSource,
+)
 from evalhub.workspace import forms as wforms
 from evalhub.workspace.access import (
     workspace_metric_job,
@@ -397,9 +404,19 @@ def metrics_page(request: HttpRequest, project_id: int) -> HttpResponse:
 @require_safe
 def metric_job_page(request: HttpRequest, job_id: int) -> HttpResponse:
     job = workspace_metric_job(user=request.user, job_id=job_id)
+    return _metric_job_page(request, job, resumed=request.GET.get("resumed") == "1")
+
+
+def _metric_job_page(request: HttpRequest, job: MetricJob, *, resumed: bool = False,
+                     resume_error: str | None = None, status: int | None = None
+                     ) -> HttpResponse:
+    # A job waiting for a run that still generates has nothing to resume; one whose run has
+    # closed without starting it (its start lost) has: Resume starts it.
+    waiting_for_run = (job.status == JobStatus.WAITING
+                       and job.run.status in GENERATING_RUN_STATUSES)
     return _page(request, "metric_job.html", job.project, "metrics", {
-        "job": job, "progress": metric_job_progress(job=job), "resume_error": None,
-        "resumed": request.GET.get("resumed") == "1"})
+        "job": job, "progress": metric_job_progress(job=job), "resume_error": resume_error,
+        "resumed": resumed, "waiting_for_run": waiting_for_run}, status=status)
 
 
 @login_required
@@ -412,9 +429,7 @@ def metric_job_resume(request: HttpRequest, job_id: int) -> HttpResponse:
         evaluation_services.metric_job_resume(job=job)
     except EvalHubError as exc:
         job.refresh_from_db()
-        return _page(request, "metric_job.html", job.project, "metrics", {
-            "job": job, "progress": metric_job_progress(job=job), "resume_error": str(exc),
-            "resumed": False}, status=exc.http_status)
+        return _metric_job_page(request, job, resume_error=str(exc), status=exc.http_status)
     return redirect(reverse("workspace-metric-job", kwargs={"job_id": job.pk}) + "?resumed=1")
 
 

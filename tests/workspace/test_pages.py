@@ -516,7 +516,8 @@ def test_metric_job_errors_are_next_to_their_fields_and_a_good_job_opens_its_pro
     assert job.metrics == ["lpips_diversity"] and job.shards_total >= 1
 
 
-def test_a_metric_job_over_a_run_still_generating_waits_for_it_and_its_page_says_so(world):
+def test_a_metric_job_over_a_run_still_generating_waits_for_it_and_its_page_says_so(
+        world, django_capture_on_commit_callbacks):
     url = reverse("workspace-metrics", kwargs={"project_id": world.project.pk})
     client = logged_in(world.scientist)
     assert world.run.status == RunStatus.RUNNING
@@ -528,6 +529,16 @@ def test_a_metric_job_over_a_run_still_generating_waits_for_it_and_its_page_says
     assert "Waiting for its run" in page
     assert 'id="waiting"' in page and "starts when the run has finished" in page
     assert 'id="resume"' not in page  # nothing to resume: nothing was queued
+    # The run closed, but the start of its waiting jobs was lost: the page offers Resume,
+    # which starts the job.
+    GenerationRun.objects.filter(pk=world.run.pk).update(status=RunStatus.COMPLETED)
+    page = client.get(response["Location"]).content.decode()
+    assert 'id="waiting"' not in page and 'id="resume"' in page
+    resume = reverse("workspace-metric-job-resume", kwargs={"job_id": job.pk})
+    with django_capture_on_commit_callbacks():
+        assert client.post(resume).status_code == 302
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED and job.shards_total >= 1
 
 
 def test_metric_job_options_from_the_page_go_through_the_api_checks(
