@@ -394,14 +394,13 @@ def run_refresh_progress(*, run: GenerationRun) -> GenerationRun:
 def generation_mark_failed(*, run: GenerationRun, error: str) -> None:
     """Fail the whole run with ``error`` (shown on its page) and log it at ERROR: its task
     ends normally (retrying would not help), so this line is what a worker's log shows of a
-    GPU host without the weights, say. The metric jobs waiting for the run start as after any
-    close: on the outputs it has, failing when it has none."""
-    from evalhub.evaluation.services import metric_jobs_start_waiting_for
-
+    GPU host without the weights, say. What waits for the run goes on as after any close
+    (:func:`run_follow_ups_queue`): the campaigns over it are built on the runs that have
+    images, and its metric jobs start on the outputs it has, failing when it has none."""
     GenerationRun.objects.filter(pk=run.pk).update(
         status=RunStatus.FAILED, error=error[:5000], finished_at=timezone.now()
     )
     logger.error("generation run %s failed: %s", run.pk, error[:5000],
                  extra={"run": run.pk, "checkpoint": run.checkpoint_id})
     with _not_queued_logged(run):
-        metric_jobs_start_waiting_for(run=run)
+        run_follow_ups_queue(run=run)

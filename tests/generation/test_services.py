@@ -157,6 +157,37 @@ def test_a_campaign_over_generating_runs_is_built_when_the_last_run_finishes(
     assert build_campaign_tasks(campaign.pk) == 0  # a redelivered build adds nothing
 
 
+def test_a_campaign_waiting_for_a_run_that_fails_outright_is_built_on_the_others(
+        django_capture_on_commit_callbacks, sent_tasks):
+    from evalhub.campaigns.models import CampaignStatus
+    from evalhub.campaigns.services import campaign_create
+    from evalhub.campaigns.tasks import build_campaign_tasks
+    from evalhub.generation.tasks import generate_batch
+
+    first = _generated_run("shapes", ["two red circles"], [0])
+    second, broken = (GenerationRunFactory(
+        project=first.project, prompt_set=first.prompt_set, source=RunSource.GENERATED,
+        seeds=[0], items_total=1, status=RunStatus.QUEUED,
+        checkpoint=CheckpointFactory(model=first.checkpoint.model, generator=generator,
+                                     parameters={"quality": 0.3}))
+        for generator in ("shapes", "no-such-generator"))
+    campaign = campaign_create(project=first.project, name="c", runs=[first, second, broken],
+                               build_now=True)
+    for run in (first, second):
+        with django_capture_on_commit_callbacks(execute=True):
+            generation_run_batch(run=run, start=0, stop=1)
+    assert build_campaign_tasks(campaign.pk) == 0  # still waiting for the broken run
+    sent_tasks.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert generate_batch(broken.pk, 0, 1) == 0  # its generator cannot load: run failed
+    assert ("evalhub.campaigns.build_tasks", [campaign.pk]) in sent_tasks
+    assert build_campaign_tasks(campaign.pk) == 1  # the pair of the two runs with images
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.ACTIVE
+    assert campaign.build_report["runs_without_tasks"] == [broken.pk]
+
+
 def test_a_run_that_fails_outright_is_logged_as_an_error_with_its_id_and_reason(caplog):
     # A generator that cannot load (here: not installed; on a GPU host, weights missing) fails
     # the run; the task itself returns normally, so this line is what an operator sees.
