@@ -106,22 +106,20 @@ def _torchmetrics_inception(state_dict, feature: str, antialias: bool) -> NoTrai
     )
 
 
-@pytest.mark.parametrize("antialias", [True, False], ids=["antialias", "tf1-legacy"])
-def test_fid_and_kid_agree_with_torchmetrics_on_the_same_weights(
-        antialias, images_a, images_b, random_inception, pool3_features):
-    """Same random weights loaded into torchmetrics' own modules; same images; like resize.
+def test_fid_agrees_with_torchmetrics_on_the_same_weights(images_a, images_b, random_inception):
+    """Same random weights loaded into torchmetrics' own module; same images; same resize.
 
     FID is compared on the 64-d pool layer with 72 images per set so that both covariances are
     full rank (a full-rank 2048-d FID needs > 2048 images, too slow for CPU tests; the 2048-d
-    formula is checked separately below). KID uses 2048-d features, 16 images per set, and the
-    same subsets (same seed, same draw order). torchmetrics' modules are switched to
+    formula is checked separately below). One resize mode: the formula does not depend on
+    it, and the features of both modes are compared with torchmetrics' in the next test (the
+    resize is the first step of every layer's features). torchmetrics' module is switched to
     channels_last only to halve CPU time; that changes summation order, not the computation.
     """
-    ours64 = random_inception(antialias, feature="64")
-    state = ours64.net.state_dict()
-
+    ours64 = random_inception(True, feature="64")
     tm_fid = FrechetInceptionDistance(
-        feature=64, feature_extractor_weights_path=state_dict_file(state), antialias=antialias
+        feature=64, feature_extractor_weights_path=state_dict_file(ours64.net.state_dict()),
+        antialias=True,
     )
     tm_fid.inception.to(memory_format=torch.channels_last)
     tm_fid.update(images_a, real=True)
@@ -133,6 +131,13 @@ def test_fid_and_kid_agree_with_torchmetrics_on_the_same_weights(
     assert expected_fid > 1e-3  # the two styles really differ
     assert fid == pytest.approx(expected_fid, rel=1e-3)
 
+
+@pytest.mark.parametrize("antialias", [True, False], ids=["antialias", "tf1-legacy"])
+def test_kid_and_features_agree_with_torchmetrics_on_the_same_weights(
+        antialias, images_a, images_b, random_inception, pool3_features):
+    """KID uses 2048-d features, 16 images per set, and the same subsets (same seed, same draw
+    order); the features themselves agree to float32 rounding, in both resize modes."""
+    state = random_inception(antialias).net.state_dict()
     real, fake = images_a[:16], images_b[:16]
     # Our extractor's features of real and fake (the first 16 of the shared 24).
     f_real, f_fake = (f[:16] for f in pool3_features(antialias))
@@ -147,7 +152,6 @@ def test_fid_and_kid_agree_with_torchmetrics_on_the_same_weights(
     assert kid.mean == pytest.approx(tm_mean, rel=1e-3)
     assert kid.std == pytest.approx(tm_std, rel=1e-3)
 
-    # The features themselves agree to float32 rounding.
     tm_feats = torch.cat([f.double() for f in tm_kid.real_features])
     assert float((f_real.double() - tm_feats).norm() / tm_feats.norm()) < 1e-4
 
