@@ -83,11 +83,38 @@ class _RunForm(forms.Form):
             PromptSet.objects.filter(project=project).order_by("name"))
 
 
+def _metrics_field(*, required: bool = True, **kwargs) -> forms.MultipleChoiceField:
+    return forms.MultipleChoiceField(choices=[(m, METRIC_LABELS[m]) for m in JOB_METRICS],
+                                     widget=forms.CheckboxSelectMultiple, required=required,
+                                     **kwargs)
+
+
+def _reference_set_field() -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
+                                  help_text="Needed by metrics that compare with real images "
+                                  "(FID, KID, CMMD) or real videos (FVD).")
+
+
+def _reference_set_choices(project: Project) -> list[tuple[object, str]]:
+    return [("", "none"), *_choices(ReferenceSet.objects.filter(project=project)
+                                    .order_by("name"))]
+
+
 class GeneratedRunForm(_RunForm):
     seeds = forms.CharField(initial="0-3", help_text="e.g. 0-3,10")
     parameters = StorableJSONField(required=False, initial=dict,
                                  help_text="Generator parameters for this run (JSON object), "
                                  "over the checkpoint's.")
+    # A metric job created with the launch waits for the run and starts on all its outputs
+    # when it finishes (evaluation.services.metric_job_create), as the Metrics page's would.
+    metrics = _metrics_field(required=False, label="Compute when it finishes",
+                             help_text="Metrics computed on all the run's outputs once it has "
+                             "finished (one metric job; the Metrics page shows it).")
+    reference_set = _reference_set_field()
+
+    def __init__(self, *args, project: Project, **kwargs) -> None:
+        super().__init__(*args, project=project, **kwargs)
+        self.fields["reference_set"].choices = _reference_set_choices(project)
 
 
 class ImportedRunForm(_RunForm):
@@ -115,12 +142,8 @@ class OptionalJSONField(StorableJSONField):
 
 class MetricJobForm(forms.Form):
     run = forms.TypedChoiceField(coerce=int)
-    metrics = forms.MultipleChoiceField(choices=[(m, METRIC_LABELS[m]) for m in JOB_METRICS],
-                                        widget=forms.CheckboxSelectMultiple)
-    reference_set = forms.TypedChoiceField(coerce=int, required=False, empty_value=None,
-                                           help_text="Needed by metrics that compare with "
-                                           "real images (FID, KID, CMMD) or real videos "
-                                           "(FVD).")
+    metrics = _metrics_field()
+    reference_set = _reference_set_field()
     # The API's job options, for what the defaults do not suit (a small reference set's
     # rank-deficient FID, another FID feature layer, frames sampled per video): the same
     # service checks them, and a failed metric's message names the option to set here.
@@ -143,5 +166,4 @@ class MetricJobForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["run"].choices = _choices(
             GenerationRun.objects.filter(project=project).order_by("-created_at"))
-        self.fields["reference_set"].choices = [("", "none"), *_choices(
-            ReferenceSet.objects.filter(project=project).order_by("name"))]
+        self.fields["reference_set"].choices = _reference_set_choices(project)

@@ -220,12 +220,19 @@ def _import_prompts(request: HttpRequest, data: dict[str, Any]) -> PromptSet:
 RUN_ERRORS_ABOUT = {"seed": "seeds", "parameter": "parameters", "generator": "checkpoint",
                     "prompt set": "prompt_set", "manifest": "manifest", "checkpoint": "checkpoint"}
 
+# Where a metric job's refusals go on a form that creates one (first match wins).
+METRIC_ERRORS_ABOUT = {"reference set": "reference_set", "has no images": "run",
+                       "metric job options": "options"}
+
 
 def _create_run(request: HttpRequest, form: forms.Form, values: dict[str, Any],
-                *, launch: bool) -> tuple[GenerationRun, list[str]] | None:
+                *, launch: bool, metric_job: dict[str, Any] | None = None,
+                ) -> tuple[GenerationRun, list[str]] | None:
     """The API's ``POST /runs/`` (with ``archive`` for an import), then for a generated run
-    its ``launch``: one transaction, so a run that cannot be launched is not left behind.
-    With the run, what its import said (the command's lines; none for a generated run)."""
+    its ``launch`` and, when ``metric_job`` names metrics, the API's ``POST /metric-jobs/``
+    for it (a job that waits for the run): one transaction, so a run that cannot be launched,
+    or whose metrics are refused, is not left behind. With the run, what its import or its
+    metric job said (the command's lines; none for a generated run without metrics)."""
     serializer = GenerationRunSerializer(data=values, context={"request": request})
     if not _validated(form, serializer):
         return None
@@ -235,11 +242,17 @@ def _create_run(request: HttpRequest, form: forms.Form, values: dict[str, Any],
         run = serializer.instance
         if launch:
             generation_launch(run=run)
+        if metric_job and metric_job["metrics"]:
+            job = _metric_job_create(request, {**metric_job, "run": run.pk})
+            return run, [f"Metric job #{job.pk} ({', '.join(job.metrics)}) "
+                         + ("waits for the run to finish." if job.status == JobStatus.WAITING
+                            else f"is {job.get_status_display().lower()}.")]
         report = serializer.context.get(IMPORT_REPORT)
         return run, run_import_lines(run, report) if report is not None else []
 
     return _write(form, create, field="parameters" if launch else "archive",
-                  about=RUN_ERRORS_ABOUT)
+                  about={**METRIC_ERRORS_ABOUT, **RUN_ERRORS_ABOUT} if metric_job
+                  else RUN_ERRORS_ABOUT)
 
 
 @login_required
@@ -263,8 +276,11 @@ def runs_page(request: HttpRequest, project_id: int) -> HttpResponse:
             generated.add_error("seeds", str(exc))
         else:
             values["parameters"] = values.get("parameters") or {}
+            metric_job = {"metrics": values.pop("metrics"),
+                          "reference_set": values.pop("reference_set")}
             created = _create_run(request, generated,
-                                  {**values, "source": RunSource.GENERATED}, launch=True)
+                                  {**values, "source": RunSource.GENERATED}, launch=True,
+                                  metric_job=metric_job)
     elif which == "imported" and imported.is_valid():
         values = {k: v for k, v in imported.cleaned_data.items() if v is not None}
         created = _create_run(request, imported, {**values, "source": RunSource.IMPORTED},
@@ -292,8 +308,11 @@ def run_page(request: HttpRequest, run_id: int) -> HttpResponse:
 
 def _run_context(run: GenerationRun, launch_error: str | None = None) -> dict:
     # Seeds as ranges (100 to 199 in one part): a run may hold 100,000 of them.
+    jobs = list(MetricJob.objects.filter(run=run).select_related("run", "reference_set")
+                .order_by("-created_at")[:50])
     return {"run": run, "progress": run_progress(run=run), "launch_error": launch_error,
-            "seeds": format_seeds(run.seeds or [])}
+            "seeds": format_seeds(run.seeds or []), "metric_jobs": jobs,
+            "metric_jobs_unfinished": unfinished_ids(jobs)}
 
 
 @login_required
@@ -374,23 +393,26 @@ def references_page(request: HttpRequest, project_id: int) -> HttpResponse:
 # ------------------------------------------------------------------------------ metric jobs
 
 
+def _metric_job_create(request: HttpRequest, values: dict[str, Any]) -> MetricJob:
+    """The API's ``POST /metric-jobs/`` of a form's values; its refusals are raised (a
+    serializer's ValidationError, a service's EvalHubError) for :func:`_write` to place."""
+    serializer = MetricJobSerializer(data=values, context={"request": request})
+    serializer.is_valid(raise_exception=True)
+    _api_view(MetricJobViewSet, request).perform_create(serializer)
+    return serializer.instance
+
+
 @login_required
 @GET_OR_POST
 def metrics_page(request: HttpRequest, project_id: int) -> HttpResponse:
     project = workspace_project(user=request.user, project_id=project_id)
     posted = request.method == "POST"
-    form = wforms.MetricJobForm(request.POST if posted else None, project=project)
+    # ?run=<id> (the run page's "Compute metrics" link): that run chosen in the form.
+    form = wforms.MetricJobForm(request.POST if posted else None, project=project,
+                                initial={"run": request.GET.get("run")})
     if posted and form.is_valid():
-        serializer = MetricJobSerializer(data=form.cleaned_data, context={"request": request})
-
-        def create() -> MetricJob:
-            _api_view(MetricJobViewSet, request).perform_create(serializer)
-            return serializer.instance
-
-        job = _validated(form, serializer) and _write(
-            form, create, field="metrics",
-            about={"reference set": "reference_set", "has no images": "run",
-                   "metric job options": "options"})
+        job = _write(form, lambda: _metric_job_create(request, form.cleaned_data),
+                     field="metrics", about=METRIC_ERRORS_ABOUT)
         if job:
             return redirect("workspace-metric-job", job_id=job.pk)
     jobs = list(MetricJob.objects.filter(project=project)

@@ -315,6 +315,49 @@ def test_a_generated_run_is_created_and_launched(world, django_capture_on_commit
     assert len(callbacks) >= 1  # the batches are sent once the transaction commits
 
 
+def test_metrics_asked_for_with_a_launch_wait_for_the_run_and_show_on_its_page(
+        world, django_capture_on_commit_callbacks):
+    url = reverse("workspace-runs", kwargs={"project_id": world.project.pk})
+    client = logged_in(world.scientist)
+    form = client.get(url).content.decode()
+    assert 'name="generated-metrics" value="clip_score"' in form
+    assert "Compute when it finishes" in form
+    with django_capture_on_commit_callbacks():
+        response = client.post(url, _generated(world, metrics=["clip_score",
+                                                                "lpips_diversity"]))
+    run = GenerationRun.objects.get(name="gen-2")
+    job = MetricJob.objects.get(run=run)
+    assert (job.status, job.metrics, job.created_by, job.shards_total) == (
+        JobStatus.WAITING, ["clip_score", "lpips_diversity"], world.scientist, 0)
+    page = client.get(response["Location"]).content.decode()  # the run's page
+    assert (f"Metric job #{job.pk} (clip_score, lpips_diversity) waits for the run to "
+            "finish.") in page
+    jobs = page[page.index('id="metric-jobs-table"'):page.index("</table>")]
+    assert reverse("workspace-metric-job", kwargs={"job_id": job.pk}) in jobs
+    assert "Waiting for its run" in jobs and "data-progress-url" in jobs  # it updates itself
+    # The run's page offers its metrics with the run already chosen.
+    link = reverse("workspace-metrics", kwargs={"project_id": world.project.pk})
+    assert f'href="{link}?run={run.pk}"' in page
+    metrics_form = client.get(f"{link}?run={run.pk}").content.decode()
+    assert f'<option value="{run.pk}" selected>' in metrics_form
+
+
+def test_metrics_refused_with_a_launch_leave_neither_the_run_nor_a_job(world):
+    url = reverse("workspace-runs", kwargs={"project_id": world.project.pk})
+    client = logged_in(world.scientist)
+    jobs = MetricJob.objects.count()
+    response = client.post(url, _generated(world, metrics=["fid"]))
+    assert response.status_code == 400
+    assert "choose a reference set" in _errors_of(response, "id_generated-reference_set")
+    foreign = ReferenceSet.objects.create(project=ProjectFactory(), name="elsewhere")
+    response = client.post(url, _generated(world, metrics=["fid"], reference_set=foreign.pk))
+    assert "valid choice" in _errors_of(response, "id_generated-reference_set")
+    response = client.post(url, _generated(world, metrics=["no-such-metric"]))
+    assert "valid choice" in _errors_of(response, "id_generated-metrics")
+    assert not GenerationRun.objects.filter(name="gen-2").exists()
+    assert MetricJob.objects.count() == jobs
+
+
 @pytest.mark.django_db(transaction=True)  # the batches are sent when the form's write commits
 def test_a_run_saved_while_the_queue_is_down_opens_on_its_page_saying_so(world, broker):
     """A broker that does not take the batches is no refusal: the run is saved (said as a
