@@ -89,6 +89,44 @@ def test_generate_creates_a_generated_run_and_queues_it(catalog,
     assert len(queued) == 1
 
 
+def test_generate_asks_for_metrics_computed_once_the_run_has_finished(
+        catalog, django_capture_on_commit_callbacks):
+    from evalhub.evaluation.models import JobStatus, MetricJob
+
+    project, _, _ = catalog
+    out = StringIO()
+    with django_capture_on_commit_callbacks() as queued:
+        call_command("generate", "--project", project.slug, "--run", "g", "--model", "sdxl",
+                     "--checkpoint", "step-5000", "--prompt-set", "shapes", "--seeds", "0-1",
+                     "--metrics", "clip_score,lpips_diversity", "--option", "shard_size=2",
+                     stdout=out)
+    run = GenerationRun.objects.get(name="g")
+    job = MetricJob.objects.get(run=run)
+    assert (job.status, job.metrics, job.options["shard_size"], job.shards_total) == (
+        JobStatus.WAITING, ["clip_score", "lpips_diversity"], 2, 0)
+    assert len(queued) == 1  # the run's batches; the job's shards wait for the run
+    assert (f"Metric job {job.pk} for run 'g': clip_score, lpips_diversity; waits for the run "
+            "to finish generating (0 of 2 items)") in out.getvalue()
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--metrics", "fid"], "fid compares the run with real images: choose a reference set"),
+    (["--metrics", "nope"], "nope"),
+    (["--metrics", "fid", "--reference-set", "coco"], "No reference set named 'coco'"),
+    (["--reference-set", "coco"], "--reference-set and --option are for --metrics"),
+    (["--option", "shard_size=2"], "--reference-set and --option are for --metrics"),
+])
+def test_generate_with_refused_metrics_leaves_neither_run_nor_job(catalog, extra, message):
+    from evalhub.evaluation.models import MetricJob
+
+    project, _, _ = catalog
+    with pytest.raises(CommandError, match=message):
+        call_command("generate", "--project", project.slug, "--run", "g", "--model", "sdxl",
+                     "--checkpoint", "step-5000", "--prompt-set", "shapes", *extra)
+    assert not GenerationRun.objects.filter(name="g").exists()
+    assert not MetricJob.objects.exists()
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     (["--param", "qualty=0.5"], "unknown run parameter"),
     (["--param", "quality=7"], "quality"),

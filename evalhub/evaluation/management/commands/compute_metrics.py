@@ -4,16 +4,16 @@ from evalhub.core.cli import (
     get_by_name,
     get_project,
     model_text,
-    parse_key_values,
     reports_domain_errors,
     seconds,
     wait_until,
 )
 from evalhub.core.text import counted
+from evalhub.evaluation.cli import add_job_arguments, job_request, waiting_line
 from evalhub.evaluation.definitions import REFERENCE_METRICS
 from evalhub.evaluation.models import JobStatus, MetricJob
 from evalhub.evaluation.services import metric_job_create, metric_job_process_inline
-from evalhub.runs.models import GenerationRun, MediaKind, ReferenceSet
+from evalhub.runs.models import GenerationRun, MediaKind
 
 #: The exit status of a --wait or --inline that ends with a partial job: some metrics computed
 #: (their values printed), others not. 1 is a failed job or refused input, 2 a usage error.
@@ -33,17 +33,10 @@ class Command(BaseCommand):
         parser.add_argument("--project", required=True, help="project slug")
         parser.add_argument("--run", required=True, help="run name",
                             type=model_text(GenerationRun, "name"))
-        parser.add_argument("--metrics", default=None,
-                            help="comma-separated (default: fid,kid,clip_score,cmmd,"
-                                 "lpips_diversity with a reference set of images; clip_score,"
-                                 "lpips_diversity,fvd with one of videos; else clip_score,"
-                                 "lpips_diversity)")
-        parser.add_argument("--reference-set",
-                            help="reference set name (images: FID, KID, CMMD; videos: FVD)",
-                            type=model_text(ReferenceSet, "name"))
-        parser.add_argument("--option", action="append", default=[],
-                            help="job option KEY=VALUE (JSON values), e.g. antialias=false, "
-                                 "fid_feature=64, kid_subsets=50, shard_size=32; repeatable")
+        add_job_arguments(parser, metrics_help=(
+            "comma-separated (default: fid,kid,clip_score,cmmd,lpips_diversity with a reference "
+            "set of images; clip_score,lpips_diversity,fvd with one of videos; else "
+            "clip_score,lpips_diversity)"))
         parser.add_argument("--inline", action="store_true",
                             help="compute in this process instead of on workers (implies --wait)")
         self.add_wait_arguments(parser)
@@ -60,31 +53,24 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         project = get_project(options["project"])
         run = get_by_name(GenerationRun, what="run", project=project, name=options["run"])
-        reference_set = None
-        if options["reference_set"]:
-            reference_set = get_by_name(ReferenceSet, what="reference set", project=project,
-                                        name=options["reference_set"])
-        if options["metrics"]:
-            metrics = [m.strip() for m in options["metrics"].split(",") if m.strip()]
-        else:
+        asked = job_request(project=project, options=options)
+        reference_set = asked.reference_set
+        metrics = asked.metrics
+        if metrics is None:
             metrics = ["fid", "kid", "clip_score", "cmmd", "lpips_diversity"]
             if reference_set is None:
                 metrics = [m for m in metrics if m not in REFERENCE_METRICS]
             elif reference_set.media_kind == MediaKind.VIDEO:  # real videos: FVD instead
                 metrics = [m for m in metrics if m not in REFERENCE_METRICS] + ["fvd"]
         job = metric_job_create(run=run, metrics=metrics, reference_set=reference_set,
-                                options=parse_key_values(options["option"], flag="--option"),
-                                enqueue=not options["inline"])
+                                options=asked.options, enqueue=not options["inline"])
         # A job whose shards the queue did not take never gets here: metric_job_create raised
         # QueueUnavailable, naming the job and how to resume it. An identical job already
         # being computed is the one returned; "queued" would not say so.
         if options["inline"]:
             where = " (computing here)."
         elif job.status == JobStatus.WAITING:
-            self.stdout.write(
-                f"Metric job {job.pk} for run {run.name!r}: {', '.join(job.metrics)}; waits for "
-                f"the run to finish generating ({run.items_done} of {run.items_total} items): "
-                "its shards are made and queued then.")
+            self.stdout.write(waiting_line(job, run))
             if options["wait"]:
                 self._report(self._wait(job, options["timeout"]))
             return

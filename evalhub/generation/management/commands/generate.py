@@ -11,6 +11,9 @@ from evalhub.core.cli import (
     wait_until,
 )
 from evalhub.core.errors import EvalHubError
+from evalhub.evaluation.cli import add_job_arguments, job_request, waiting_line
+from evalhub.evaluation.models import JobStatus
+from evalhub.evaluation.services import metric_job_create
 from evalhub.generation.plan import parse_seeds
 from evalhub.generation.services import generation_launch
 from evalhub.runs.cli import add_run_arguments, run_from_options
@@ -31,25 +34,45 @@ class Command(BaseCommand):
         parser.add_argument("--param", action="append", default=[],
                             help="generator parameter KEY=VALUE (JSON values), repeatable (an "
                                  "existing run's must be all its own)")
+        add_job_arguments(parser, metrics_help=(
+            "comma-separated metrics to compute once the run has finished: a metric job that "
+            "waits for the run (as compute_metrics makes for a run still generating); "
+            "--reference-set and --option are its"))
         parser.add_argument("--wait", action="store_true",
-                            help="wait until the workers have finished the run")
+                            help="wait until the workers have finished the run (not its "
+                                 "metrics: `compute_metrics` with the same metrics and --wait "
+                                 "waits for the job)")
         parser.add_argument("--timeout", type=seconds, default=3600,
                             help="seconds --wait waits (default 3600)")
 
     @reports_domain_errors
     def handle(self, *args, **options) -> None:
         project = get_project(options["project"])
-        with transaction.atomic():  # a run whose launch is refused is not left behind
+        if not options["metrics"] and (options["reference_set"] or options["option"]):
+            raise CommandError("--reference-set and --option are for --metrics: name the "
+                               "metrics to compute once the run has finished.")
+        asked = job_request(project=project, options=options)
+        job = None
+        # A run whose launch, or whose metrics, are refused is not left behind.
+        with transaction.atomic():
             run = run_from_options(project=project, options=options, given=_given(options),
                                    new_run={"source": RunSource.GENERATED,
                                             "seeds": _seeds(DEFAULT_SEEDS)})
             batches = generation_launch(run=run)
+            if asked.metrics is not None:
+                job = metric_job_create(run=run, metrics=asked.metrics,
+                                        reference_set=asked.reference_set,
+                                        options=asked.options)
         if batches:
             self.stdout.write(f"Run {run.name!r}: {run.items_total} items queued in {batches} "
                               "batches on the gpu queue (those already made are skipped).")
         else:
             self.stdout.write(f"Run {run.name!r}: all {run.items_total} items are there; "
                               "nothing to queue.")
+        if job is not None:
+            self.stdout.write(waiting_line(job, run) if job.status == JobStatus.WAITING else
+                              f"Metric job {job.pk} for run {run.name!r}: "
+                              f"{', '.join(job.metrics)}; {job.get_status_display().lower()}.")
         if options["wait"]:
             self._wait(run, options["timeout"])
 
