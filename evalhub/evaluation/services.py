@@ -160,8 +160,8 @@ def metric_job_create(
     Over a run that is still generating the job is created ``waiting``, without shards: its
     metrics must describe the whole run, not the images made so far. It starts when the run
     closes (:func:`metric_jobs_start_waiting_for`), and the checks that need the run's
-    outputs (outputs there, of the kind the metrics measure, long enough for FVD) are made
-    then: a start they refuse fails the job with their message. ``enqueue=False`` (the
+    outputs (outputs there, long enough for FVD; the kind the metrics measure, again) are
+    made then: a start they refuse fails the job with their message. ``enqueue=False`` (the
     CLI's ``--inline``, which computes here and now) refuses such a run instead.
 
     While an identical job (same run, metrics, reference set and options) is unfinished, that
@@ -185,8 +185,11 @@ def metric_job_create(
         # taken from the caller's copy, which may be older than a launch.
         run = GenerationRun.objects.select_for_update().get(pk=run.pk)
         generating = run.status in GENERATING_RUN_STATUSES
-        if not generating:  # the run's kind first: a reference set would not help
-            _check_media_kind(run, metric_list)
+        # The run's kind first (a reference set would not help): a run still generating has
+        # the kind its generator declares (runs.services._generator_media_kind). A stored
+        # video can turn an image run into a video run, never back: what passes here still
+        # does when the run closes (the start checks it again).
+        _check_media_kind(run, metric_list)
         check_same_project(run.project_id, reference_set=reference_set)
         reference_set = _job_reference_set(run, metric_list, reference_set)
         ref_blobs = _reference_blobs(reference_set)

@@ -14,7 +14,7 @@ from evalhub.evaluation.services import (
     metric_jobs_start_waiting_for,
 )
 from evalhub.generation.services import generation_mark_failed, run_refresh_progress
-from evalhub.runs.models import GenerationRun, RunStatus
+from evalhub.runs.models import GenerationRun, MediaKind, RunStatus
 from tests.evaluation.helpers import FAST_OPTIONS, make_reference_set, make_run
 from tests.factories import GenerationRunFactory
 
@@ -111,3 +111,16 @@ def test_computing_here_and_now_refuses_a_run_still_generating():
                                            "--inline the job waits for the run"):
         metric_job_create(run=run, metrics=["clip_score"], enqueue=False)
     assert not MetricJob.objects.exists()
+
+
+def test_video_metrics_over_a_run_still_generating_are_checked_against_its_generators_kind():
+    # An image generator's run: refused at once, not a job that fails when the run is done.
+    images = generating(GenerationRunFactory(name="stills", media_kind=MediaKind.IMAGE),
+                        total=4)
+    with pytest.raises(EvalHubError, match="flicker measures videos: run 'stills' has images"):
+        metric_job_create(run=images, metrics=["clip_score", "flicker"], options=FAST_OPTIONS)
+    assert not MetricJob.objects.exists()
+    # A video generator's run (its kind set from the generator when the run was created).
+    clips = generating(GenerationRunFactory(name="clips", media_kind=MediaKind.VIDEO), total=4)
+    job = metric_job_create(run=clips, metrics=["flicker"], options=FAST_OPTIONS)
+    assert job.status == JobStatus.WAITING
