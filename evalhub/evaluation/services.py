@@ -140,11 +140,6 @@ def _require_science_role(user: AbstractBaseUser | AnonymousUser | None, project
         raise PermissionDenied("Only the project's owners and scientists may compute metrics.")
 
 
-#: A job in one of these is not finished: a create of the same job returns it.
-UNFINISHED_JOB_STATUSES = (JobStatus.WAITING, JobStatus.QUEUED, JobStatus.RUNNING,
-                           JobStatus.FINALIZING)
-
-
 def metric_job_create(
     *,
     run: GenerationRun,
@@ -195,8 +190,7 @@ def metric_job_create(
         ref_blobs = _reference_blobs(reference_set)
         existing = MetricJob.objects.filter(
             run=run, metrics=metric_list, reference_set=reference_set, options=opts,
-            status__in=UNFINISHED_JOB_STATUSES,
-        ).first()
+        ).exclude(status__in=FINISHED_JOB_STATUSES).first()
         if existing is not None:
             job_id = existing.pk
             # Only a job marked not queued: the shards of any other one are on the queue or
