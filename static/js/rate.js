@@ -61,7 +61,9 @@ const SLOW_MS = 100; // a pair not drawn by then shows as loading (buttons greye
 // A vote or skip this soon after a task is drawn is a second press meant for the task before
 // (a double tap, a bouncing key: the prefetched task is drawn within a frame), never a
 // judgment of this one; it is ignored (EVALHUB_RATE_INPUT_GUARD_MS, far below the fast-vote
-// floor).
+// floor). Measured from the press (the event's timeStamp), not from when the handler ran: a
+// renderer busy decoding the next images can run a press 40 ms after the draw well past the
+// guard, and the second press of a double tap then voted on the task behind.
 const GUARD_MS = Number(cfg.input_guard_ms) || 0;
 const NOT_OPEN = "campaign_not_open"; // the API's code for a paused or closed campaign
 // Campaign states that never open again (CampaignStatus): the page says the campaign is over,
@@ -623,13 +625,14 @@ async function advanceOnce() {
 
 // ---------------------------------------------------------------- actions
 
-function castVote() {
+/** `at`: when the press that completed the vote happened (performance.now()'s clock). */
+function castVote(at) {
   const task = state.current;
   const record = {
     client_id: crypto.randomUUID(),
     lease: task.lease,
     ...input.fields(), // answers (pairs), rankings (best of K)
-    latency_ms: Math.max(0, Math.round(performance.now() - state.shownAt)),
+    latency_ms: Math.max(0, Math.round(at - state.shownAt)),
   };
   queue.add(record); // stored locally (durable from here on); sent after the next frame
   draft.clear(); // the answers are the vote's now
@@ -655,15 +658,23 @@ async function leaveClosed(closed) {
   await advance();
 }
 
-/** Whether the task on screen was drawn less than GUARD_MS ago (see GUARD_MS). */
-function tooSoon() {
-  return state.ready && performance.now() - state.shownAt < GUARD_MS;
+/** When an input event happened, on performance.now()'s clock (its timeStamp; now for one
+ * without). */
+function pressedAt(event) {
+  return Number(event && event.timeStamp) || performance.now();
 }
 
-/** One answer (pairs) or pick (best of K); the vote is cast once it is complete. */
-function take(action) {
-  if (!state.ready || !state.current || tooSoon()) return;
-  if (input.take(action)) castVote();
+/** Whether a press at `at` came less than GUARD_MS after the task on screen was drawn (or
+ * before it: a press queued behind the draw was meant for the task before; see GUARD_MS). */
+function tooSoon(at) {
+  return state.ready && at - state.shownAt < GUARD_MS;
+}
+
+/** One answer (pairs) or pick (best of K), pressed at `at`; the vote is cast once it is
+ * complete. */
+function take(action, at) {
+  if (!state.ready || !state.current || tooSoon(at)) return;
+  if (input.take(action)) castVote(at);
   else {
     renderInput(); // the answers shown, and Undo live for the pick just taken
     keepDraft();
@@ -876,8 +887,8 @@ async function sendWithRetry(send, attempts = 4) {
   }
 }
 
-async function skip() {
-  if (!(state.ready || state.broken) || !state.current || tooSoon()) return;
+async function skip(at) {
+  if (!(state.ready || state.broken) || !state.current || tooSoon(at)) return;
   const lease = state.current.lease;
   state.dismissed.add(lease);
   draft.clear();
@@ -1014,9 +1025,9 @@ function onKey(event) {
     event.preventDefault();
     return;
   }
-  if (action) take(action);
+  if (action) take(action, pressedAt(event));
   else if (key === "?" && $("#rate-instructions")) $("#rate-instructions").showModal();
-  else if (key === "s") skip();
+  else if (key === "s") skip(pressedAt(event));
   else if (key === "u" || key === "Backspace") undo();
   else if (key === "0") view.reset();
   else if (key === "n") view.native();
@@ -1085,8 +1096,8 @@ function wire() {
     const button = event.target.closest("button");
     if (!button) return;
     const action = input.fromClick(button);
-    if (action) take(action);
-    else if (button.id === "skip-btn") skip();
+    if (action) take(action, pressedAt(event));
+    else if (button.id === "skip-btn") skip(pressedAt(event));
     else if (button.id === "undo-btn") undo();
     else if (button.id === "zoom-reset") view.reset();
     else if (button.id === "zoom-native") view.native();

@@ -56,6 +56,28 @@ def drag_from_centre(page, selector: str, dx: float, dy: float) -> None:
     page.mouse.up()
 
 
+def page_clock_s(page) -> float:
+    """The page's clock now, in seconds since the epoch (what :func:`press_at` takes)."""
+    return page.evaluate("performance.timeOrigin + performance.now()") / 1000
+
+
+def press_at(page, key: str, at_s: float) -> None:
+    """Press the digit ``key`` as if at ``at_s`` (seconds since the epoch): the key events'
+    ``timeStamp`` says when it was pressed, however late a loaded renderer handles them
+    (Chromium's ``Input.dispatchKeyEvent`` takes the time). A double tap is then two presses
+    ``at_s`` apart, not two presses a busy test process sent some time apart."""
+    assert key.isdigit() and len(key) == 1, key
+    session = page.context.new_cdp_session(page)
+    try:
+        common = {"key": key, "code": f"Digit{key}", "windowsVirtualKeyCode": ord(key),
+                  "timestamp": at_s}
+        session.send("Input.dispatchKeyEvent",
+                     {"type": "keyDown", "text": key, "unmodifiedText": key, **common})
+        session.send("Input.dispatchKeyEvent", {"type": "keyUp", **common})
+    finally:
+        session.detach()
+
+
 def shown_lease(page, *, other_than: str | None = None) -> str:
     """Wait until a pair is fully shown (and, if given, a different one); return its lease."""
     page.wait_for_function(
