@@ -21,7 +21,10 @@
 //   seek about once in 180 seeks), so both videos said they were done while one still showed
 //   another frame. Each video's last presented frame comes from requestVideoFrameCallback,
 //   which fires only for a new frame (none when a seek lands on the frame already shown);
-//   PRESENT_WAIT_MS bounds the wait where the callback does not exist or never comes;
+//   PRESENT_WAIT_MS bounds the wait where the callback does not exist or never comes. A video
+//   that still shows another frame then is seeked again (at most twice), to another time in
+//   the same frame of its own and back to the same time (a seek can leave the frame it showed
+//   while playing on screen);
 // - while playing, every frame of the leader (requestVideoFrameCallback, else
 //   requestAnimationFrame) compares each follower's currentTime with the leader's: within a
 //   quarter of a frame the follower plays at the chosen speed; beyond it its playbackRate is
@@ -95,7 +98,7 @@ export function timeline(clips) {
 
 /**
  * The frame a video last presented (its index at `fps`), kept from requestVideoFrameCallback
- * from `start` to `stop`. `shown(frame)` resolves once that frame is on screen, or after
+ * from `start` to `stop`. `shown(frames)` resolves once one of those frames is on screen, or after
  * PRESENT_WAIT_MS.
  */
 class PresentedFrame {
@@ -126,21 +129,24 @@ class PresentedFrame {
     this.waiters = [];
   }
 
-  shown(frame) {
-    if (this.handle === null || frame === this.frame) return Promise.resolve();
+  /** Resolves true once one of `frames` is on screen (or nothing is watched), false if
+   * another frame still is after PRESENT_WAIT_MS. */
+  shown(frames) {
+    if (this.handle === null || frames.includes(this.frame)) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const waiter = { frame, resolve };
+      const waiter = { frames, resolve: () => resolve(true) };
       this.waiters.push(waiter);
       delay(PRESENT_WAIT_MS).then(() => {
+        if (!this.waiters.includes(waiter)) return;
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        resolve();
+        resolve(this.handle === null || frames.includes(this.frame));
       });
     });
   }
 
   settle() {
-    const done = this.waiters.filter((w) => w.frame === this.frame);
-    this.waiters = this.waiters.filter((w) => w.frame !== this.frame);
+    const done = this.waiters.filter((w) => w.frames.includes(this.frame));
+    this.waiters = this.waiters.filter((w) => !w.frames.includes(this.frame));
     for (const waiter of done) waiter.resolve();
   }
 }
@@ -385,10 +391,30 @@ export class SyncedVideos extends EventTarget {
       // Within its own length, half a timeline frame from its end (the timeline ends no later).
       const end = Number.isFinite(video.duration) ? video.duration - 0.5 / this.fps : time;
       const at = Math.max(0, Math.min(time, end));
-      video.currentTime = at;
-      if (await once(video, ["seeked", "emptied", "error"]) !== "seeked") return;
       const presented = this.presented[index];
-      if (presented) await presented.shown(frameAt(at, rate));
+      // A seek can fire `seeked` and leave the frame presented while playing on screen (a
+      // paused pair showed frames 5 and 4 at the same currentTime for seconds, in CI; on a
+      // loaded host, pixels still showed frame 29 250 ms after a seek into frame 26, and a
+      // second seek showed 26): at most twice, the video is seeked to another time in the
+      // same frame of its own (its middle, or 0.2 of a frame before it when `at` is there)
+      // and back to `at` (every video keeps the same currentTime).
+      const own = frameAt(at, rate);
+      // Within a millisecond of one of its frame boundaries (the 30 fps timeline's frame 42
+      // is 34/24 s, where a 24 fps video's frame 34 begins), either frame is right: the
+      // container rounds its timestamps to milliseconds (frame 34 at 1.417 s).
+      const frames = [...new Set([-1e-3, 0, 1e-3].map((d) => frameAt(at + d, rate)))];
+      const middle = (own + 0.5) / rate;
+      const away = Math.abs(at - middle) > 1e-3 ? middle : (own + 0.3) / rate;
+      const seek = async (target) => {
+        video.currentTime = target;
+        return await once(video, ["seeked", "emptied", "error"]) === "seeked";
+      };
+      if (!(await seek(at))) return;
+      for (let tries = 0; presented && !(await presented.shown(frames)); tries += 1) {
+        if (tries === 2 || !this.current(token) || !(await seek(away)) || !(await seek(at))) {
+          return;
+        }
+      }
     });
     await Promise.all(waits);
     return this.current(token);
