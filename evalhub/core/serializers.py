@@ -15,6 +15,9 @@ from rest_framework.validators import UniqueTogetherValidator
 
 from evalhub.core.limits import NAME_FIELDS, json_problem, name_text
 
+# The keys of an error answer (``core.schema.ErrorSerializer``): no field's errors go there.
+ERROR_KEYS = frozenset({"detail", "code", "errors"})
+
 
 class RejectUnknownFields(serializers.Serializer):
     """Refuses a body key that names no field of the serializer, and a read-only field's key
@@ -61,9 +64,15 @@ class RejectUnknownFields(serializers.Serializer):
         unknown = sorted(str(key) for key in data
                          if key not in self.fields and key not in self.NOT_FIELDS)
         if unknown:
-            raise serializers.ValidationError(
-                {key: [f"Unknown field. This endpoint takes: {self._takes()}."]
-                 for key in unknown})
+            takes = f"This endpoint takes: {self._takes()}."
+            refusal: dict[str, Any] = {key: [f"Unknown field. {takes}"] for key in unknown
+                                       if key not in ERROR_KEYS}
+            # Under its own name, a key "detail" would make the answer's `detail` a list (the
+            # schema says a sentence): such keys are named in `detail` instead.
+            if taken := [key for key in unknown if key in ERROR_KEYS]:
+                plural = "s" if len(taken) > 1 else ""
+                refusal["detail"] = f"Unknown field{plural}: {', '.join(taken)}. {takes}"
+            raise serializers.ValidationError(refusal)
         read_only = [key for key, field in self.fields.items() if key in data and field.read_only
                      and key not in self.CHECKS_OWN_READ_ONLY]
         errors: dict[str, list[str]] = {}

@@ -36,6 +36,23 @@ def test_a_model_write_with_an_unknown_key_changes_nothing(api, world):
     assert run.name != "renamed"
 
 
+def test_unknown_keys_named_like_the_error_answers_own_keys_are_named_in_its_detail(api, world):
+    # Under their own names they made `detail` a list, against the documented answer (a
+    # sentence): schemathesis sent {"": [], "detail": {}, ...} to POST /checkpoints/.
+    api.force_login(world.scientist)
+    response = api.post("/api/v1/checkpoints/", {
+        "model": world.campaign.runs.first().checkpoint.model_id, "name": "typo",
+        "": [], "detail": {}, "code": 1}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["detail"] == (
+        "Unknown fields: code, detail. This endpoint takes: model, name, training_step, "
+        "weights_uri, generator, parameters.")
+    assert body[""] == ["Unknown field. This endpoint takes: model, name, training_step, "
+                        "weights_uri, generator, parameters."]
+    assert set(body) == {"", "detail"}
+
+
 def test_a_body_sent_back_as_fetched_is_accepted(api, world):
     # Read-only fields (id, created_at, status...) are fields: a fetched body, edited and sent
     # back, still works, since each read-only value is the object's own.
