@@ -18,6 +18,7 @@ from evalhub.campaigns.models import (
     DEFAULT_LEASE_SECONDS,
     MAX_LEASE_SECONDS,
     MIN_LEASE_SECONDS,
+    PAIR_POLICY_HELP,
     Campaign,
     CampaignStatus,
     Criterion,
@@ -118,7 +119,8 @@ class CampaignCreateSerializer(RejectUnknownFields):
         default=True, help_text="Open for rating once built; false keeps it a draft.")
     judgments_per_pair = serializers.IntegerField(default=3, min_value=1, max_value=50)
     gold_rate = serializers.FloatField(default=0.0)
-    pair_policy = serializers.ChoiceField(choices=PairPolicy.values, default=PairPolicy.BALANCED)
+    pair_policy = serializers.ChoiceField(choices=PairPolicy.values, default=PairPolicy.BALANCED,
+                                          help_text=PAIR_POLICY_HELP)
     min_lpips_distance = serializers.FloatField(required=False, allow_null=True, default=None)
     lease_seconds = serializers.IntegerField(
         default=DEFAULT_LEASE_SECONDS, min_value=MIN_LEASE_SECONDS, max_value=MAX_LEASE_SECONDS)

@@ -34,6 +34,13 @@ class PairPolicy(models.TextChoices):
     THOMPSON = "thompson", "top-two Thompson sampling: the best run only"
 
 
+# What a scientist choosing a policy needs to know (the create form and the API's schema).
+PAIR_POLICY_HELP = (
+    "Balanced covers every pair evenly (for a preference dataset). Uncertainty and infogain "
+    "order all runs with fewer votes; thompson and top find the best run with far fewer "
+    "(docs/benchmarks.md, \u201cVote efficiency\u201d).")
+
+
 class TaskKind(models.TextChoices):
     """What an annotator sees: two images (a pair), or K images of one prompt (best of K)."""
 

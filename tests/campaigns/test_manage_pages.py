@@ -222,6 +222,16 @@ def test_a_project_category_that_the_runs_prompt_set_lacks_is_refused_next_to_it
     assert not Campaign.objects.filter(name="New study").exists()
 
 
+def test_the_pair_policy_field_says_what_each_policy_spends_votes_on(world):
+    page = logged_in(world.scientist).get(
+        f"/projects/{world.campaign.project_id}/campaigns/new/").content.decode()
+    help_text = page.split('id="id_pair_policy_helptext">', 1)[1].split("</p>", 1)[0]
+    assert "Balanced covers every pair evenly" in help_text
+    assert "order all runs with fewer votes" in help_text
+    assert "find the best run with far fewer" in help_text
+    assert 'aria-describedby="id_pair_policy_helptext"' in page
+
+
 def test_a_single_run_is_refused_next_to_the_runs(world):
     response = logged_in(world.scientist).post(
         f"/projects/{world.campaign.project_id}/campaigns/new/",

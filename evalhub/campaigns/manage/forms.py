@@ -25,6 +25,7 @@ from evalhub.campaigns.models import (
     MAX_LPIPS_DISTANCE,
     MIN_K,
     MIN_LEASE_SECONDS,
+    PAIR_POLICY_HELP,
     Campaign,
     Criterion,
     PairPolicy,
@@ -210,7 +211,9 @@ class CampaignCreateForm(forms.Form):
     rank_all = forms.BooleanField(required=False, label="Rank all K",
                                   help_text="Best of K: annotators rank all K images by "
                                             "successive picks instead of picking one.")
-    pair_policy = forms.ChoiceField(choices=PairPolicy.choices, initial=PairPolicy.BALANCED)
+    pair_policy = forms.ChoiceField(
+        choices=PairPolicy.choices, initial=PairPolicy.BALANCED,
+        help_text=PAIR_POLICY_HELP)
     judgments_per_pair = forms.IntegerField(initial=3, help_text="Between 1 and 50.")
     gold_rate = forms.FloatField(initial=0.0, label="Gold share",
                                  help_text="Share of served pairs that are gold, 0 to 0.5.")
