@@ -98,8 +98,8 @@ export function timeline(clips) {
 
 /**
  * The frame a video last presented (its index at `fps`), kept from requestVideoFrameCallback
- * from `start` to `stop`. `shown(frames)` resolves once one of those frames is on screen, or after
- * PRESENT_WAIT_MS.
+ * from `start` to `stop`. `shown(frames)` resolves once one of those frames is on screen, or
+ * after PRESENT_WAIT_MS.
  */
 class PresentedFrame {
   constructor(video, fps) {
