@@ -21,6 +21,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from evalhub.core.limits import MAX_PASSWORD_CHARS
+
 LOCKED_OUT = (
     "Too many failed sign-ins for this account or from this address. "
     "Try again after {minutes} minute(s) without failed attempts."
@@ -29,11 +31,6 @@ LOCKED_OUT = (
 
 class LockedOut(serializers.Serializer):
     detail = serializers.CharField()
-
-
-# Longer passwords are refused before they are hashed: hashing costs CPU in proportion to the
-# password's length, and nobody's password is this long (Django once used the same limit).
-MAX_PASSWORD_CHARS = 4096
 
 
 class TokenRequestSerializer(AuthTokenSerializer):

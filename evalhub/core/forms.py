@@ -6,8 +6,11 @@ import json
 from typing import Any
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import MaxLengthValidator
 
-from evalhub.core.limits import json_problem, name_text
+from evalhub.core.limits import MAX_PASSWORD_CHARS, json_problem, name_text
 
 
 class NameFormField(forms.CharField):
@@ -67,3 +70,29 @@ class TextBoxField(forms.CharField):
     def to_python(self, value: Any) -> str:
         value = super().to_python(value)
         return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class LengthsChecked(forms.Form):
+    """A sign-in form with the lengths the API's token endpoint checks checked before
+    ``authenticate``: the username's (the accounts' column) and the password's
+    (``MAX_PASSWORD_CHARS``).
+
+    ``AuthenticationForm`` sets the username field's ``max_length`` after the field is built,
+    so no validator checks it: a 20,000-character username reached ``authenticate``, and
+    django-axes then stored the failed attempt's username in its 255-character column (a
+    DataError: a 500 on the login pages, for anyone). Either too long is refused at its field
+    and never tried."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        username = self.fields["username"]
+        username.validators.append(MaxLengthValidator(username.max_length))
+        self.fields["password"].validators.append(MaxLengthValidator(MAX_PASSWORD_CHARS))
+
+
+class LoginForm(LengthsChecked, AuthenticationForm):
+    """The login page's form."""
+
+
+class AdminLoginForm(LengthsChecked, AdminAuthenticationForm):
+    """The admin's login form."""

@@ -31,6 +31,11 @@ MAX_INT64 = 2**63 - 1
 # thousands of ids from holding a web thread while they are read (docs/security.md).
 MAX_CAMPAIGN_RUNS = 1_000
 
+# Longer passwords are refused before they are hashed (the login page and the API's token
+# endpoint): hashing costs CPU in proportion to the password's length, and nobody's password is
+# this long (Django once used the same limit).
+MAX_PASSWORD_CHARS = 4096
+
 # The most other campaigns one leaderboard may pool votes from (the ``pool`` filter): each adds
 # a few queries and a fingerprint to every stale check of that leaderboard.
 MAX_POOLED_CAMPAIGNS = 20

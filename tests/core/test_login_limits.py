@@ -15,6 +15,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.core.management import call_command
 from django.test import Client, override_settings
@@ -98,6 +99,29 @@ def test_a_wrong_password_below_the_limit_does_not_lock():
     alice = UserFactory()
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         assert _login(alice.username, "wrong", ALICE_IP).status_code == 200
+    assert _login(alice.username, PASSWORD, ALICE_IP).status_code == 302
+
+
+@pytest.mark.parametrize(("field", "value", "error"), [
+    ("username", "x" * 20_000, "at most 150 characters (it has 20000)"),
+    ("password", "p" * 4097, "at most 4096 characters (it has 4097)"),
+])
+def test_a_username_or_password_longer_than_any_is_refused_at_its_field_and_never_tried(
+        field, value, error):
+    # The username reached authenticate() and django-axes's 255-character column: a 500 that
+    # anyone could cause; the token endpoint had these limits already.
+    alice = UserFactory()
+    body = {"username": alice.username, "password": PASSWORD} | {field: value}
+    page = Client(REMOTE_ADDR=ALICE_IP).post("/accounts/login/", body)
+    assert page.status_code == 200
+    assert error in str(page.context["form"].errors[field])
+    assert "Wrong username or password." in page.content.decode()  # the page's one message
+    assert not AccessAttempt.objects.exists()  # never tried: no failure counted
+    token = _token(body["username"], body["password"], ALICE_IP)
+    assert token.status_code == 400 and list(token.json()) == [field]
+    admin = Client(REMOTE_ADDR=ALICE_IP).post("/admin/login/", body)
+    assert admin.status_code == 200 and error in str(admin.context["form"].errors[field])
+    assert not AccessAttempt.objects.exists()
     assert _login(alice.username, PASSWORD, ALICE_IP).status_code == 302
 
 
