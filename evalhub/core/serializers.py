@@ -14,9 +14,10 @@ from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.validators import UniqueTogetherValidator
 
 from evalhub.core.limits import NAME_FIELDS, json_problem, name_text
+from evalhub.core.schema import ErrorSerializer
 
-# The keys of an error answer (``core.schema.ErrorSerializer``): no field's errors go there.
-ERROR_KEYS = frozenset({"detail", "code", "errors"})
+# The keys of an error answer: no field's errors go there.
+ERROR_KEYS = frozenset(ErrorSerializer().fields)
 
 
 class RejectUnknownFields(serializers.Serializer):
